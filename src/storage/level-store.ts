@@ -1,0 +1,188 @@
+import { Level } from 'level';
+import { HashTile, TILE_WIDTH } from './hash-tile.js';
+import { checkStateTransition, StoreLockedError, type LogState, type LogStore, type RoundWrite } from './store.js';
+
+/*
+ * Key layout (binary keys, so that LevelDB's ordering is numeric order):
+ *   'S'                       → the latest LogState (JSON)
+ *   'T' level:u8 n:u64        → a HashTile (see hash-tile.ts), rewritten as it grows
+ *   'E' n:u64 pos:u8          → a segment of entry bundle n: the entries from
+ *                               256·n+pos that one round added, bundle-encoded.
+ *                               Reading bundle n is one range read whose values
+ *                               concatenate to the bundle.
+ *   'H' leafHash:32           → index:u64 (dedup and get-proof-by-hash)
+ */
+const STATE_KEY = Uint8Array.of(0x53);
+const TILE = 0x54;
+const ENTRY = 0x45;
+const LEAF = 0x48;
+
+function putU64(out: Uint8Array, offset: number, value: number): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint32(offset, Math.floor(value / 2 ** 32));
+  view.setUint32(offset + 4, value % 2 ** 32);
+}
+
+function getU64(bytes: Uint8Array, offset: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+}
+
+function tileKey(level: number, n: number): Uint8Array {
+  const key = new Uint8Array(10);
+  key[0] = TILE;
+  key[1] = level;
+  putU64(key, 2, n);
+  return key;
+}
+
+function segmentKey(n: number, pos: number): Uint8Array {
+  const key = new Uint8Array(10);
+  key[0] = ENTRY;
+  putU64(key, 1, n);
+  key[9] = pos;
+  return key;
+}
+
+function leafKey(hash: Uint8Array): Uint8Array {
+  const key = new Uint8Array(33);
+  key[0] = LEAF;
+  key.set(hash, 1);
+  return key;
+}
+
+function encodeIndex(index: number): Uint8Array {
+  const out = new Uint8Array(8);
+  putU64(out, 0, index);
+  return out;
+}
+
+/** Bundle-encodes entries: uint16 big-endian length || bytes, each (C2SP tlog-tiles). */
+export function encodeBundle(entries: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const e of entries) size += 2 + e.length;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const e of entries) {
+    out[offset] = Math.floor(e.length / 256);
+    out[offset + 1] = e.length % 256;
+    out.set(e, offset + 2);
+    offset += 2 + e.length;
+  }
+  return out;
+}
+
+interface StoredState {
+  treeSize: number;
+  rootHash: string;
+  timestamp: number;
+  checkpoint: string;
+  sth: LogState['sth'];
+  rightEdge: string[];
+}
+
+function encodeState(state: LogState): Uint8Array {
+  const stored: StoredState = {
+    treeSize: state.treeSize,
+    rootHash: Buffer.from(state.rootHash).toString('base64'),
+    timestamp: state.timestamp,
+    checkpoint: state.checkpoint,
+    sth: state.sth,
+    rightEdge: state.rightEdge.map((h) => Buffer.from(h).toString('base64')),
+  };
+  return new TextEncoder().encode(JSON.stringify(stored));
+}
+
+function decodeState(bytes: Uint8Array): LogState {
+  const s = JSON.parse(new TextDecoder().decode(bytes)) as StoredState;
+  const bytesOf = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
+  return {
+    treeSize: s.treeSize,
+    rootHash: bytesOf(s.rootHash),
+    timestamp: s.timestamp,
+    checkpoint: s.checkpoint,
+    sth: s.sth,
+    rightEdge: s.rightEdge.map(bytesOf),
+  };
+}
+
+/**
+ * The embedded default store: LevelDB through `level`, one folder, one
+ * process. Every round is one chained batch written with `sync: true`.
+ */
+export class LevelStore implements LogStore {
+  private readonly db: Level<Uint8Array, Uint8Array>;
+  private state: LogState | undefined;
+
+  private constructor(db: Level<Uint8Array, Uint8Array>, state: LogState | undefined) {
+    this.db = db;
+    this.state = state;
+  }
+
+  /** Opens (creating if needed) the store in `path`; StoreLockedError if another process has it. */
+  static async open(path: string): Promise<LevelStore> {
+    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' });
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, { cause: err });
+      throw err;
+    }
+    const raw = await db.get(STATE_KEY);
+    return new LevelStore(db, raw === undefined ? undefined : decodeState(raw));
+  }
+
+  /** The underlying database, for tools that inspect or corrupt it on purpose (audit tests). */
+  get database(): Level<Uint8Array, Uint8Array> {
+    return this.db;
+  }
+
+  async readState(): Promise<LogState | undefined> {
+    return this.state;
+  }
+
+  async writeRound(round: RoundWrite): Promise<void> {
+    checkStateTransition(this.state, round);
+    const batch = this.db.batch();
+    const start = round.state.treeSize - round.entries.length;
+    let i = 0;
+    while (i < round.entries.length) {
+      const index = start + i;
+      const n = Math.floor(index / TILE_WIDTH);
+      const pos = index - n * TILE_WIDTH;
+      const count = Math.min(TILE_WIDTH - pos, round.entries.length - i);
+      batch.put(segmentKey(n, pos), encodeBundle(round.entries.slice(i, i + count)));
+      i += count;
+    }
+    for (let j = 0; j < round.leafHashes.length; j++) {
+      batch.put(leafKey(round.leafHashes[j]!), encodeIndex(start + j));
+    }
+    for (const tile of round.tiles) batch.put(tileKey(tile.level, tile.n), tile.encode());
+    batch.put(STATE_KEY, encodeState(round.state));
+    await batch.write({ sync: true });
+    this.state = round.state;
+  }
+
+  async findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
+    if (hashes.length === 0) return [];
+    const values = await this.db.getMany(hashes.map(leafKey));
+    return values.map((v) => (v === undefined ? undefined : getU64(v, 0)));
+  }
+
+  async readTiles(keys: readonly { level: number; n: number }[]): Promise<(HashTile | undefined)[]> {
+    if (keys.length === 0) return [];
+    const values = await this.db.getMany(keys.map((k) => tileKey(k.level, k.n)));
+    return values.map((v, i) => (v === undefined ? undefined : HashTile.decode(keys[i]!.level, keys[i]!.n, v)));
+  }
+
+  async readBundle(n: number): Promise<Uint8Array> {
+    const segments = await this.db.values({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1) }).all();
+    if (segments.length === 1) return segments[0]!;
+    return Buffer.concat(segments);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

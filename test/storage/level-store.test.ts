@@ -1,0 +1,30 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { StoreLockedError } from '../../src/storage/store.js';
+import { storeConformance } from './conformance.js';
+
+storeConformance('LevelStore', {
+  async create() {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+    return {
+      store: await LevelStore.open(dir),
+      reopen: () => LevelStore.open(dir),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+});
+
+test('a second opener of the same folder gets StoreLockedError with a clear message', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+  const first = await LevelStore.open(dir);
+  try {
+    const second = LevelStore.open(dir);
+    await expect(second).rejects.toBeInstanceOf(StoreLockedError);
+    await expect(LevelStore.open(dir)).rejects.toThrow(/in use by another Cairn process/);
+  } finally {
+    await first.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
