@@ -1,0 +1,68 @@
+import { LogError } from '../log/errors.js';
+
+/** Canonical decimal: "0", or a non-zero digit then up to 15 more digits (2^53−1 has 16). */
+const CANONICAL_DECIMAL = /^(?:0|[1-9][0-9]{0,15})$/;
+
+/** Options of {@link queryNumber} and {@link queryString}. */
+export interface QueryOptions {
+  /** Whether a missing parameter is an error (INVALID_PARAMETER) rather than `undefined`. */
+  readonly required?: boolean;
+}
+
+/** A value quoted for an error message, cut short so a hostile URL is not echoed whole. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+}
+
+/**
+ * Parses a canonical decimal number as CONTRACT §3 requires of every number
+ * in a query string: digits only (no sign, space or exponent), no leading
+ * zeros except "0" itself, and at most 2^53−1 (Number.MAX_SAFE_INTEGER).
+ * Anything else throws LogError('INVALID_PARAMETER'); `name`, if given, is
+ * the parameter named in the message.
+ */
+export function parseCanonicalDecimal(text: string, name?: string): number {
+  if (typeof text !== 'string') throw new TypeError('parseCanonicalDecimal: text must be a string');
+  const what = name === undefined ? 'number' : `query parameter ${JSON.stringify(name)}`;
+  if (!CANONICAL_DECIMAL.test(text)) {
+    throw new LogError(
+      'INVALID_PARAMETER',
+      `${what} must be a canonical decimal integer (digits only, no sign, no leading zeros, no exponent); got ${quote(text)}`,
+    );
+  }
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) {
+    throw new LogError('INVALID_PARAMETER', `${what} must be at most 2^53−1 (9007199254740991); got ${quote(text)}`);
+  }
+  return value;
+}
+
+/**
+ * Reads one string query parameter (CONTRACT §3): a repeated parameter (which
+ * express gives as an array) or a structured one is LogError('INVALID_PARAMETER'),
+ * as is a missing one when `required`; otherwise a missing one is undefined.
+ */
+export function queryString(query: Record<string, unknown>, name: string, opts: QueryOptions & { required: true }): string;
+export function queryString(query: Record<string, unknown>, name: string, opts?: QueryOptions): string | undefined;
+export function queryString(query: Record<string, unknown>, name: string, opts: QueryOptions = {}): string | undefined {
+  // Own properties only: "constructor" must not be found on the prototype.
+  const value = Object.hasOwn(query, name) ? query[name] : undefined;
+  if (value === undefined) {
+    if (opts.required === true) throw new LogError('INVALID_PARAMETER', `missing required query parameter ${JSON.stringify(name)}`);
+    return undefined;
+  }
+  if (Array.isArray(value)) throw new LogError('INVALID_PARAMETER', `query parameter ${JSON.stringify(name)} must not be repeated`);
+  if (typeof value !== 'string') throw new LogError('INVALID_PARAMETER', `query parameter ${JSON.stringify(name)} must be a single plain value`);
+  return value;
+}
+
+/**
+ * Reads one query parameter as a canonical decimal number (CONTRACT §3), with
+ * the rules of {@link queryString} and {@link parseCanonicalDecimal}.
+ */
+export function queryNumber(query: Record<string, unknown>, name: string, opts: QueryOptions & { required: true }): number;
+export function queryNumber(query: Record<string, unknown>, name: string, opts?: QueryOptions): number | undefined;
+export function queryNumber(query: Record<string, unknown>, name: string, opts: QueryOptions = {}): number | undefined {
+  const text = queryString(query, name, opts);
+  return text === undefined ? undefined : parseCanonicalDecimal(text, name);
+}

@@ -1,0 +1,247 @@
+// Every class of input CONTRACT §1 rejects as not I-JSON, and the near misses it must accept.
+import { canonicalizeJson, JsonError } from '../../src/jcs/canonical.js';
+import { MAX_JSON_DEPTH, parseIJson, parseIJsonText } from '../../src/jcs/parse.js';
+
+const enc = new TextEncoder();
+
+/** The JsonError canonicalizeJson throws for `input`, failing the test if it throws nothing or something else. */
+function rejection(input: string | Uint8Array): JsonError {
+  const bytes = typeof input === 'string' ? enc.encode(input) : input;
+  try {
+    canonicalizeJson(bytes);
+  } catch (err) {
+    expect(err).toBeInstanceOf(JsonError);
+    const json = err as JsonError;
+    expect(json.code).toBe('INVALID_JSON');
+    expect(json.name).toBe('JsonError');
+    return json;
+  }
+  throw new Error(`accepted ${JSON.stringify(typeof input === 'string' ? input : Array.from(input))}`);
+}
+
+function accepts(input: string): void {
+  expect(() => canonicalizeJson(enc.encode(input))).not.toThrow();
+}
+
+describe('invalid UTF-8 and byte order marks', () => {
+  it.each<[string, number[]]>([
+    ['a lone continuation byte', [0x22, 0x80, 0x22]],
+    ['0xff', [0x22, 0xff, 0x22]],
+    ['a truncated two-byte sequence', [0x22, 0xc3, 0x22]],
+    ['an overlong "/"', [0x22, 0xc0, 0xaf, 0x22]],
+    ['an overlong three-byte NUL', [0x22, 0xe0, 0x80, 0x80, 0x22]],
+    ['an encoded surrogate U+D800', [0x22, 0xed, 0xa0, 0x80, 0x22]],
+    ['a code point past U+10FFFF', [0x22, 0xf4, 0x90, 0x80, 0x80, 0x22]],
+    ['a truncated four-byte sequence at the end', [0x22, 0xf0, 0x9f, 0x98]],
+  ])('rejects %s and gives the byte offset', (_name, bytes) => {
+    const err = rejection(Uint8Array.from(bytes));
+    expect(err.message).toMatch(/UTF-8/);
+    expect(err.position).toBe(1);
+  });
+
+  it('rejects a leading UTF-8 byte order mark', () => {
+    expect(rejection(Uint8Array.from([0xef, 0xbb, 0xbf, 0x31])).message).toMatch(/byte order mark/);
+  });
+
+  it('rejects U+FEFF as whitespace anywhere else', () => {
+    rejection('[1,\ufeff2]');
+  });
+
+  it('accepts U+FEFF inside a string', () => {
+    accepts('"\ufeff"');
+  });
+});
+
+describe('RFC 8259 syntax', () => {
+  it.each([
+    '',
+    ' ',
+    '{',
+    '[',
+    '[1,]',
+    '[,1]',
+    '{"a":1,}',
+    '{,}',
+    "'a'",
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    'undefined',
+    '01',
+    '-01',
+    '00',
+    '1.',
+    '.5',
+    '+1',
+    '1e',
+    '1e+',
+    '-',
+    '0x10',
+    '1_000',
+    '"\t"',
+    '"\n"',
+    '"\u0000"',
+    '"\\x41"',
+    '"\\u12"',
+    '"\\u12G4"',
+    '"\\U0041"',
+    '"\\\'"',
+    '"abc',
+    '"abc\\"',
+    'tru',
+    'nul',
+    'True',
+    '1 2',
+    '[1 2]',
+    '{"a" 1}',
+    '{"a":}',
+    '{1:2}',
+    '{a:1}',
+    '/*c*/1',
+    '1 // c',
+    '\u00a01',
+    '[1]]',
+    '{}}',
+  ])('rejects %j', (input) => {
+    const err = rejection(input);
+    expect(err.position).toBeGreaterThanOrEqual(0);
+  });
+
+  it('says where the error is', () => {
+    const err = rejection('{\n  "a": [1, 2,,]\n}');
+    expect(err.position).toBe(15);
+    expect(err.message).toContain('line 2, column 14');
+  });
+});
+
+describe('duplicate keys (RFC 7493 §2.3)', () => {
+  it.each([
+    '{"a":1,"a":2}',
+    '{"a":1,"\\u0061":2}',
+    '{"\\u0061":1,"a":1}',
+    '{"\\/":1,"/":2}',
+    '{"\\ud83d\\ude00":1,"\u{1f600}":2}',
+    '{"x":{"b":1,"b":1}}',
+    '[{"k":[]},{"k":1,"k":1}]',
+    '{"__proto__":1,"__proto__":2}',
+    '{"":1,"":2}',
+    '{"toString":1,"toString":2}',
+  ])('rejects %s', (input) => {
+    expect(rejection(input).message).toMatch(/duplicate key/);
+  });
+
+  it.each(['{"a":1,"A":2}', '{"a":{"a":1}}', '[{"a":1},{"a":1}]', '{"toString":1,"valueOf":2,"hasOwnProperty":3}'])(
+    'accepts %s',
+    (input) => accepts(input),
+  );
+
+  it('points at the second key', () => {
+    expect(rejection('{"a":1, "a":2}').position).toBe(8);
+  });
+});
+
+describe('lone surrogates (RFC 7493 §2.1)', () => {
+  it.each([
+    '"\\ud800"',
+    '"\\udc00"',
+    '"\\uDBFF"',
+    '"\\ud800\\u0041"',
+    '"\\udc00\\ud800"',
+    '"\\ud83d\\ud83d\\ude00"',
+    '"\\ud83d\u{1f600}"',
+    '"a\\ud800"',
+    '{"\\ud800":1}',
+    '["ok",{"k":"\\ude00"}]',
+  ])('rejects %s', (input) => {
+    expect(rejection(input).message).toMatch(/lone surrogate/);
+  });
+
+  it('rejects a raw lone surrogate in parseIJsonText', () => {
+    expect(() => parseIJsonText('"\ud800"')).toThrow(JsonError);
+  });
+
+  it('accepts escaped pairs, raw astral characters and U+E000..U+FFFF', () => {
+    accepts('"\\ud83d\\ude00"');
+    accepts('"\\uD83D\\uDE00\\uD800\\uDC00\\uDBFF\\uDFFF"');
+    accepts('"\u{10ffff}\ue000\uffff"');
+  });
+});
+
+describe('numbers outside IEEE 754 double (RFC 7493 §2.2)', () => {
+  it.each(['1e400', '-1e400', '1.8e308', '1' + '0'.repeat(400), '1e999999999999'])('rejects overflow %s', (input) => {
+    expect(rejection(input).message).toMatch(/too large/);
+  });
+
+  it.each(['1e-400', '-1e-400', '2e-324', '0.' + '0'.repeat(400) + '1', '1e-999999999999'])('rejects underflow %s', (input) => {
+    expect(rejection(input).message).toMatch(/underflows/);
+  });
+
+  it.each(['1.7976931348623157e308', '-1.7976931348623157e308', '5e-324', '3e-324', '0e999', '-0.0', '0.000e-5'])(
+    'accepts %s',
+    (input) => accepts(input),
+  );
+});
+
+describe('integer literals beyond ±(2^53−1)', () => {
+  it.each([
+    '9007199254740993',
+    '-9007199254740993',
+    '9007199254740993.0',
+    '90071992547409930e-1',
+    '123456789012345678901234567890',
+    '295147905179352825856', // exactly 2^68, but its canonical form is 295147905179352830000
+    '18446744073709551615',
+    '9.9999999999999992e22', // canonical form is 1e+23
+    '[1,{"a":9007199254740995}]',
+  ])('rejects %s', (input) => {
+    expect(rejection(input).message).toMatch(/beyond/);
+  });
+
+  it.each([
+    '9007199254740991',
+    '-9007199254740991',
+    '9007199254740992',
+    '-9007199254740992',
+    '1e20',
+    '100000000000000000000',
+    '1e21',
+    '1E+30',
+    '1.5e300',
+    '295147905179352830000',
+    '9007199254740993.5', // not an integer literal
+    '1234567890123456789.5',
+  ])('accepts %s', (input) => accepts(input));
+});
+
+describe('nesting depth', () => {
+  it(`accepts ${MAX_JSON_DEPTH} levels of arrays and of objects`, () => {
+    accepts('['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH));
+    accepts('{"a":'.repeat(MAX_JSON_DEPTH - 1) + '{}' + '}'.repeat(MAX_JSON_DEPTH - 1));
+  });
+
+  it(`rejects ${MAX_JSON_DEPTH + 1} levels`, () => {
+    const n = MAX_JSON_DEPTH + 1;
+    expect(rejection('['.repeat(n) + ']'.repeat(n)).message).toMatch(/nesting/);
+    expect(rejection('{"a":'.repeat(n - 1) + '{}' + '}'.repeat(n - 1)).message).toMatch(/nesting/);
+  });
+
+  it('rejects a million open brackets without overflowing the stack', () => {
+    expect(rejection('['.repeat(1_000_000)).message).toMatch(/nesting/);
+    expect(rejection('{"a":'.repeat(200_000)).message).toMatch(/nesting/);
+  });
+});
+
+describe('parseIJson', () => {
+  it('returns plain objects with "__proto__" as an own property, like JSON.parse', () => {
+    const value = parseIJson(enc.encode('{"__proto__":{"a":1},"b":[]}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(Object.keys(value)).toEqual(['__proto__', 'b']);
+    expect(Object.getOwnPropertyDescriptor(value, '__proto__')?.value).toEqual({ a: 1 });
+    expect(value).toEqual(JSON.parse('{"__proto__":{"a":1},"b":[]}'));
+  });
+
+  it('throws TypeError for a non-Uint8Array body', () => {
+    expect(() => parseIJson('{}' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => parseIJsonText(1 as unknown as string)).toThrow(TypeError);
+  });
+});
