@@ -1,0 +1,439 @@
+import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
+import { proveConsistency, proveInclusion } from '../merkle/proof.js';
+import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
+import type { Signer, Verifier } from '../note/keys.js';
+import { signNote } from '../note/note.js';
+import { signTreeHead } from '../note/sth.js';
+import { TILE_WIDTH, tileWidthAt } from '../storage/hash-tile.js';
+import { equalBytes, type LogState, type LogStore } from '../storage/store.js';
+import { LogError } from './errors.js';
+import { TileCache } from './tile-cache.js';
+import { TileHashReader } from './tile-reader.js';
+import { TreeBuilder } from './tree-builder.js';
+
+/** CONTRACT §1: an entry is 1 to 65,535 bytes. */
+export const MAX_ENTRY_SIZE = 65535;
+/** CONTRACT §3: a batch holds 1 to 1000 entries. */
+export const MAX_BATCH_ENTRIES = 1000;
+
+/** What a submitter gets for one entry; the proof is against the round's checkpoint. */
+export interface Receipt {
+  readonly index: number;
+  readonly leafHash: Uint8Array;
+  readonly inclusionProof: Uint8Array[];
+  readonly duplicate: boolean;
+}
+
+export interface SubmitResult {
+  /** The signed checkpoint every receipt's proof leads to. */
+  readonly checkpoint: string;
+  readonly treeSize: number;
+  readonly receipts: Receipt[];
+}
+
+/** Observations for metrics; every method optional. */
+export interface LogObserver {
+  roundCommitted?(info: { entries: number; duplicates: number; seconds: number; treeSize: number }): void;
+  roundFailed?(error: unknown): void;
+  queueChanged?(entries: number): void;
+}
+
+export interface LogOptions {
+  readonly store: LogStore;
+  readonly signer: Signer;
+  readonly verifier: Verifier;
+  /** ms since the epoch; injected so tests can move time (also backwards). */
+  readonly clock?: () => number;
+  /** Most entries one round takes (whole submissions only). */
+  readonly maxRoundEntries?: number;
+  /** Most unsequenced entries held; past it submissions get QUEUE_FULL (503). */
+  readonly maxQueueEntries?: number;
+  /** Most unsequenced entry bytes held; past it submissions get QUEUE_FULL (503). */
+  readonly maxQueueBytes?: number;
+  /** An idle log re-signs its STH this often (CONTRACT §2: at least every 10 minutes). */
+  readonly resignIntervalMs?: number;
+  /** Full hash tiles kept in memory for proofs (16 KiB each). */
+  readonly tileCacheSize?: number;
+  readonly observer?: LogObserver;
+}
+
+interface Pending {
+  readonly entries: readonly Uint8Array[];
+  readonly hashes: readonly Uint8Array[];
+  readonly bytes: number;
+  readonly resolve: (result: SubmitResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The latest signed tree head, as served. */
+export interface TreeHead {
+  readonly treeSize: number;
+  readonly rootHash: Uint8Array;
+  readonly timestamp: number;
+  readonly checkpoint: string;
+  readonly sth: LogState['sth'];
+}
+
+function requireSize(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
+}
+
+/**
+ * The sequencer: a group-commit loop over a LogStore. Submissions queue; a
+ * round takes whole submissions up to `maxRoundEntries`, dedups them against
+ * the store and each other, appends the new leaves to the right edge, signs a
+ * checkpoint and an STH, writes all of it in one atomic synced batch, and only
+ * then answers its waiters. The next round fills while one is on disk.
+ */
+export class Log {
+  readonly origin: string;
+  private readonly store: LogStore;
+  private readonly signer: Signer;
+  private readonly clock: () => number;
+  private readonly maxRoundEntries: number;
+  private readonly maxQueueEntries: number;
+  private readonly maxQueueBytes: number;
+  private readonly resignIntervalMs: number;
+  private readonly observer: LogObserver;
+  private readonly cache: TileCache;
+  private readonly reader: TileHashReader;
+
+  private builder: TreeBuilder;
+  private head: TreeHead;
+  private queue: Pending[] = [];
+  private queuedEntries = 0;
+  private queuedBytes = 0;
+  private running = false;
+  private resignWanted = false;
+  private closed = false;
+  private idle: Promise<void> = Promise.resolve();
+  private resignTimer: NodeJS.Timeout | undefined;
+
+  private constructor(options: LogOptions, builder: TreeBuilder, head: TreeHead) {
+    this.origin = options.signer.name;
+    this.store = options.store;
+    this.signer = options.signer;
+    this.clock = options.clock ?? Date.now;
+    this.maxRoundEntries = options.maxRoundEntries ?? 4096;
+    this.maxQueueEntries = options.maxQueueEntries ?? 65536;
+    this.maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
+    this.resignIntervalMs = options.resignIntervalMs ?? 5 * 60 * 1000;
+    this.observer = options.observer ?? {};
+    this.cache = new TileCache(options.tileCacheSize ?? 2048);
+    this.builder = builder;
+    this.head = head;
+    this.reader = new TileHashReader(this.store, this.cache, (level, n) => this.builder.partialTile(level, n));
+  }
+
+  /**
+   * Opens the log on a store: resumes from its stored state after checking
+   * that the stored checkpoint is signed by this key and commits to the stored
+   * root and right edge (O(log n), no replay); a new store first gets a signed
+   * size-0 tree head (CONTRACT §2).
+   */
+  static async open(options: LogOptions): Promise<Log> {
+    if (options.signer.name !== options.verifier.name || options.signer.keyHash !== options.verifier.keyHash) {
+      throw new Error('the verifier key does not belong to the signer key');
+    }
+    const state = await options.store.readState();
+    let log: Log;
+    if (state === undefined) {
+      const empty: TreeHead = { treeSize: 0, rootHash: EMPTY_ROOT, timestamp: 0, checkpoint: '', sth: undefined as never };
+      log = new Log(options, TreeBuilder.empty(), empty);
+      await log.commitHead([], []);
+    } else {
+      const opened = openCheckpoint(state.checkpoint, options.verifier).checkpoint;
+      const builder = await TreeBuilder.load(options.store, state);
+      if (opened.treeSize !== state.treeSize || !equalBytes(opened.rootHash, state.rootHash) || !equalBytes(builder.root(), state.rootHash)) {
+        throw new Error(`stored state is inconsistent: checkpoint, stored root and right edge disagree at size ${state.treeSize}`);
+      }
+      log = new Log(options, builder, {
+        treeSize: state.treeSize,
+        rootHash: state.rootHash,
+        timestamp: state.timestamp,
+        checkpoint: state.checkpoint,
+        sth: state.sth,
+      });
+    }
+    log.startResignTimer();
+    return log;
+  }
+
+  /** The latest signed tree head (everything in it is durable). */
+  latest(): TreeHead {
+    return this.head;
+  }
+
+  /** Unsequenced entries waiting for a round. */
+  get queueDepth(): number {
+    return this.queuedEntries;
+  }
+
+  /**
+   * Submits entries (CONTRACT §3 write API) and resolves once they, their
+   * hashes and a checkpoint covering them are durable. Entries already in the
+   * log, or earlier in the same submission, get the first copy's index with
+   * `duplicate: true`. Rejects with QUEUE_FULL when the queue is at its bound
+   * and STORAGE_FAILED when the round could not be written.
+   */
+  submit(entries: readonly Uint8Array[]): Promise<SubmitResult> {
+    if (this.closed) return Promise.reject(new LogError('SHUTTING_DOWN', 'the log is shutting down', { retryAfter: 5 }));
+    if (entries.length === 0) return Promise.reject(new LogError('MALFORMED_REQUEST', 'no entries given'));
+    let bytes = 0;
+    for (const entry of entries) {
+      if (!(entry instanceof Uint8Array)) throw new TypeError('entries must be Uint8Arrays');
+      if (entry.length === 0) return Promise.reject(new LogError('EMPTY_ENTRY', 'an entry must hold at least one byte'));
+      if (entry.length > MAX_ENTRY_SIZE) {
+        return Promise.reject(new LogError('ENTRY_TOO_LARGE', `an entry may hold at most ${MAX_ENTRY_SIZE} bytes, got ${entry.length}`));
+      }
+      bytes += entry.length;
+    }
+    if (this.queuedEntries + entries.length > this.maxQueueEntries || this.queuedBytes + bytes > this.maxQueueBytes) {
+      return Promise.reject(new LogError('QUEUE_FULL', 'too many entries are waiting to be logged; retry shortly', { retryAfter: 1 }));
+    }
+    const hashes = entries.map((e) => leafHash(e));
+    return new Promise<SubmitResult>((resolve, reject) => {
+      this.queue.push({ entries, hashes, bytes, resolve, reject });
+      this.queuedEntries += entries.length;
+      this.queuedBytes += bytes;
+      this.observer.queueChanged?.(this.queuedEntries);
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    this.idle = this.loop().finally(() => {
+      this.running = false;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.queue.length > 0 || this.resignWanted) {
+      const taken: Pending[] = [];
+      let count = 0;
+      while (this.queue.length > 0 && (taken.length === 0 || count + this.queue[0]!.entries.length <= this.maxRoundEntries)) {
+        const next = this.queue.shift()!;
+        taken.push(next);
+        count += next.entries.length;
+        this.queuedBytes -= next.bytes;
+      }
+      this.queuedEntries -= count;
+      this.observer.queueChanged?.(this.queuedEntries);
+      this.resignWanted = false;
+      if (taken.length > 0) await this.round(taken);
+      else await this.commitHead([], []).catch((err: unknown) => this.observer.roundFailed?.(err));
+    }
+  }
+
+  /** One group-commit round. Never throws: failures are given to the waiters. */
+  private async round(taken: Pending[]): Promise<void> {
+    const started = performance.now();
+    try {
+      // Dedup within the round first, then one batched lookup in the store.
+      const firstInRound = new Map<string, number>(); // hash → position among the round's new leaves
+      const unique: Uint8Array[] = [];
+      const uniqueEntries: Uint8Array[] = [];
+      const slots: number[][] = taken.map((p) =>
+        p.hashes.map((h, i) => {
+          const key = Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1');
+          let slot = firstInRound.get(key);
+          if (slot === undefined) {
+            slot = unique.length;
+            firstInRound.set(key, slot);
+            unique.push(h);
+            uniqueEntries.push(p.entries[i]!);
+          }
+          return slot;
+        }),
+      );
+      const existing = await this.store.findLeafHashes(unique);
+      const oldSize = this.head.treeSize;
+      const newHashes: Uint8Array[] = [];
+      const newEntries: Uint8Array[] = [];
+      const indexOf = existing.map((found, slot) => {
+        if (found !== undefined) return found;
+        newHashes.push(unique[slot]!);
+        newEntries.push(uniqueEntries[slot]!);
+        return oldSize + newHashes.length - 1;
+      });
+
+      await this.commitHead(newEntries, newHashes);
+      const head = this.head;
+      this.observer.roundCommitted?.({
+        entries: newEntries.length,
+        duplicates: taken.reduce((sum, p) => sum + p.entries.length, 0) - newEntries.length,
+        seconds: (performance.now() - started) / 1000,
+        treeSize: head.treeSize,
+      });
+
+      // Proofs are answered against this round's checkpoint; the tiles are
+      // immutable from here on, so later rounds may run meanwhile.
+      const seen = new Set<number>();
+      for (let k = 0; k < taken.length; k++) {
+        const pending = taken[k]!;
+        void Promise.all(
+          slots[k]!.map(async (slot, i) => {
+            const index = indexOf[slot]!;
+            const duplicate = index < oldSize || seen.has(slot);
+            seen.add(slot);
+            return {
+              index,
+              leafHash: pending.hashes[i]!,
+              inclusionProof: await proveInclusion(head.treeSize, index, this.reader),
+              duplicate,
+            };
+          }),
+        ).then(
+          (receipts) => pending.resolve({ checkpoint: head.checkpoint, treeSize: head.treeSize, receipts }),
+          (err: unknown) => pending.reject(err),
+        );
+      }
+    } catch (err) {
+      this.observer.roundFailed?.(err);
+      const failure = new LogError('STORAGE_FAILED', 'the entries could not be made durable; nothing was logged, retry', {
+        retryAfter: 1,
+        cause: err,
+      });
+      for (const p of taken) p.reject(failure);
+      await this.reload().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Appends leaves (possibly none), signs the new head and writes the round;
+   * adopts the new state only after the write resolved. Nothing is signed
+   * that is not in the same batch.
+   */
+  private async commitHead(entries: Uint8Array[], hashes: Uint8Array[]): Promise<void> {
+    const builder = this.builder.clone();
+    const tiles = builder.append(hashes);
+    const treeSize = builder.treeSize;
+    const rootHash = builder.root();
+    const timestamp = Math.max(this.clock(), this.head.timestamp + 1);
+    const checkpoint = signNote(formatCheckpoint({ origin: this.origin, treeSize, rootHash, extensions: [] }), [this.signer]);
+    const sth = signTreeHead({ timestamp, treeSize, rootHash }, this.signer);
+    const state: LogState = { treeSize, rootHash, timestamp, checkpoint, sth, rightEdge: builder.rightEdge };
+    await this.store.writeRound({ entries, leafHashes: hashes, tiles, state });
+    this.builder = builder;
+    this.head = { treeSize, rootHash, timestamp, checkpoint, sth };
+    for (const tile of tiles) this.cache.add(tile);
+  }
+
+  /** After a failed write, resume from what the store really holds. */
+  private async reload(): Promise<void> {
+    const state = await this.store.readState();
+    if (state === undefined || state.treeSize === this.head.treeSize) return;
+    this.builder = await TreeBuilder.load(this.store, state);
+    this.head = { treeSize: state.treeSize, rootHash: state.rootHash, timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth };
+  }
+
+  private startResignTimer(): void {
+    const every = Math.max(1000, Math.floor(this.resignIntervalMs / 4));
+    this.resignTimer = setInterval(() => {
+      if (this.closed || this.clock() - this.head.timestamp < this.resignIntervalMs) return;
+      this.resignWanted = true;
+      this.kick();
+    }, every);
+    this.resignTimer.unref();
+  }
+
+  private checkTreeSize(treeSize: number, name = 'tree_size'): void {
+    requireSize(treeSize, name);
+    if (treeSize > this.head.treeSize) {
+      throw new LogError('TREE_SIZE_TOO_LARGE', `${name} ${treeSize} is beyond the current tree size ${this.head.treeSize}`);
+    }
+  }
+
+  /** RFC 6962 §2.1.1 audit path for leaf `index` in the tree of `treeSize` (0 < treeSize ≤ current). */
+  async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
+    requireSize(index, 'leaf_index');
+    this.checkTreeSize(treeSize);
+    if (treeSize === 0) throw new LogError('INVALID_PARAMETER', 'tree_size must be at least 1 for a proof');
+    if (index >= treeSize) throw new LogError('INVALID_PARAMETER', `leaf_index ${index} is not below tree_size ${treeSize}`);
+    return proveInclusion(treeSize, index, this.reader);
+  }
+
+  /** RFC 6962 §2.1.2 consistency proof between sizes 0 < first ≤ second ≤ current. */
+  async consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    requireSize(first, 'first');
+    this.checkTreeSize(second, 'second');
+    if (first === 0) throw new LogError('INVALID_PARAMETER', 'first must be at least 1');
+    if (first > second) throw new LogError('INVALID_PARAMETER', `first ${first} is larger than second ${second}`);
+    return proveConsistency(first, second, this.reader);
+  }
+
+  /** The index of a logged leaf hash, or undefined. */
+  async findLeaf(hash: Uint8Array): Promise<number | undefined> {
+    const [index] = await this.store.findLeafHashes([hash]);
+    return index !== undefined && index < this.head.treeSize ? index : undefined;
+  }
+
+  /** Entries start..end inclusive (end clamped to the tree, at most `limit`); CONTRACT get-entries. */
+  async entries(start: number, end: number, limit = 1000): Promise<Uint8Array[]> {
+    requireSize(start, 'start');
+    requireSize(end, 'end');
+    const size = this.head.treeSize;
+    if (start > end) throw new LogError('INVALID_PARAMETER', `start ${start} is after end ${end}`);
+    if (start >= size) throw new LogError('INVALID_PARAMETER', `start ${start} is not below the tree size ${size}`);
+    const last = Math.min(end, size - 1, start + limit - 1);
+    const out: Uint8Array[] = [];
+    for (let n = Math.floor(start / TILE_WIDTH); n * TILE_WIDTH <= last; n++) {
+      const bundle = parseBundle(await this.store.readBundle(n));
+      for (let i = 0; i < bundle.length; i++) {
+        const index = n * TILE_WIDTH + i;
+        if (index >= start && index <= last) out.push(bundle[i]!);
+      }
+    }
+    if (out.length !== last - start + 1) throw new Error(`store returned ${out.length} entries for ${start}..${last}`);
+    return out;
+  }
+
+  /** Bottom row of hash tile (level, n) at `width` hashes; NOT_FOUND unless that much of it exists. */
+  async tile(level: number, n: number, width: number): Promise<Uint8Array> {
+    if (tileWidthAt(level, n, this.head.treeSize) < width) throw new LogError('NOT_FOUND', 'no such tile in this tree');
+    const tile = this.builder.partialTile(level, n) ?? this.cache.get(level, n) ?? (await this.store.readTiles([{ level, n }]))[0];
+    if (tile === undefined) throw new Error(`tile ${level}/${n} missing from the store`);
+    this.cache.add(tile);
+    return tile.bottomRow(width);
+  }
+
+  /** Entry bundle n cut to `width` entries; NOT_FOUND unless that much of it exists. */
+  async bundle(n: number, width: number): Promise<Uint8Array> {
+    if (tileWidthAt(0, n, this.head.treeSize) < width) throw new LogError('NOT_FOUND', 'no such entry bundle in this tree');
+    const bundle = await this.store.readBundle(n);
+    return bundle.subarray(0, bundlePrefixLength(bundle, width));
+  }
+
+  /** Stops taking submissions, finishes the rounds under way and closes the store. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.resignTimer !== undefined) clearInterval(this.resignTimer);
+    await this.idle;
+    await this.store.close();
+  }
+}
+
+/** Splits a bundle (uint16 BE length || bytes, each) into its entries. */
+export function parseBundle(bundle: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let offset = 0;
+  while (offset < bundle.length) {
+    if (offset + 2 > bundle.length) throw new RangeError('truncated entry bundle');
+    const len = bundle[offset]! * 256 + bundle[offset + 1]!;
+    if (offset + 2 + len > bundle.length) throw new RangeError('truncated entry bundle');
+    out.push(bundle.subarray(offset + 2, offset + 2 + len));
+    offset += 2 + len;
+  }
+  return out;
+}
+
+function bundlePrefixLength(bundle: Uint8Array, entries: number): number {
+  let offset = 0;
+  for (let i = 0; i < entries; i++) {
+    if (offset + 2 > bundle.length) throw new RangeError('entry bundle shorter than its width');
+    offset += 2 + bundle[offset]! * 256 + bundle[offset + 1]!;
+  }
+  return offset;
+}
