@@ -1,0 +1,53 @@
+import { open, readFile, stat } from 'node:fs/promises';
+import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
+
+/** Thrown for a key file problem the operator must fix; the message says how. */
+export class KeyFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyFileError';
+  }
+}
+
+/**
+ * Writes a new signer key to `path` with mode 0600, refusing to overwrite an
+ * existing file (CONTRACT §4 keygen). Returns the verifier key.
+ */
+export async function createKeyFile(path: string, origin: string): Promise<{ signerKey: string; verifierKey: string }> {
+  const signerKey = generateSignerKey(origin);
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
+    throw err;
+  }
+  try {
+    await handle.writeFile(`${signerKey}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { signerKey, verifierKey: verifierKeyFromSignerKey(signerKey) };
+}
+
+/**
+ * Reads a signer key file. Refuses one that group or others may read or
+ * write (the key signs the log's history), saying how to fix it.
+ */
+export async function readKeyFile(path: string): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+  const info = await stat(path);
+  if (!info.isFile()) throw new KeyFileError(`${path} is not a file`);
+  if (info.mode % 0o100 !== 0) {
+    throw new KeyFileError(`the key file ${path} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); run: chmod 600 ${path}`);
+  }
+  const text = (await readFile(path, 'utf8')).trim();
+  let parsed;
+  try {
+    parsed = parseSignerKey(text);
+  } catch {
+    // Never echo the file's content: it is a private key.
+    throw new KeyFileError(`${path} does not hold a valid Ed25519 signer key (PRIVATE+KEY+<origin>+<hash>+<base64>)`);
+  }
+  return { signerKey: text, verifierKey: verifierKeyFromSignerKey(text), origin: parsed.name };
+}

@@ -1,0 +1,31 @@
+import { isValidKeyName } from '../note/keys.js';
+import { parseCommandArgs, UsageError } from './args.js';
+import { createKeyFile } from './key-file.js';
+
+export const KEYGEN_USAGE = `usage: cairn keygen --origin <origin> --out <file>
+
+Makes a new Ed25519 signing key for a log named <origin> (for example
+audit.example.com/log1: no spaces, no '+'), writes it to <file> with mode 0600
+(never overwriting an existing file) and prints the verifier key, which
+monitors and auditors use to check the log's signatures.
+
+Options:
+  --origin <origin>  the log's name (default: $CAIRN_ORIGIN)
+  --out <file>       where to write the private key
+  -h, --help         show this help
+`;
+
+export async function keygenCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, { origin: { type: 'string' }, out: { type: 'string' } });
+  if (values.help === true) {
+    process.stdout.write(KEYGEN_USAGE);
+    return 0;
+  }
+  const origin = values.origin ?? process.env.CAIRN_ORIGIN;
+  if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
+  if (!isValidKeyName(origin)) throw new UsageError(`invalid origin ${JSON.stringify(origin)}: it must be non-empty, without spaces or '+'`);
+  if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
+  const { verifierKey } = await createKeyFile(values.out, origin);
+  process.stdout.write(`${verifierKey}\n`);
+  return 0;
+}

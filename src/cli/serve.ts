@@ -1,0 +1,78 @@
+import { jsonLogger, silentLogger } from '../log/logger.js';
+import { StoreLockedError } from '../storage/store.js';
+import { parseCommandArgs, parsePort, parsePositive } from './args.js';
+import { KeyFileError } from './key-file.js';
+import { DEFAULT_ORIGIN, startServer } from './server.js';
+
+export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
+
+Runs the transparency log server on an embedded LevelDB store.
+
+Options (each also read from the environment variable shown):
+  --data <dir>      data folder (CAIRN_DATA; default ./cairn-data)
+  --key <file>      signer key file (CAIRN_KEY; default <data>/log.key, made on
+                    first start, when its verifier key is printed)
+  --origin <name>   the log's name for a key made on first start
+                    (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN})
+  --host <host>     address to listen on (CAIRN_HOST; default 127.0.0.1)
+  --port <port>     port, 0 for any free one (CAIRN_PORT; default 8080)
+  --max-queue <n>   most entries waiting for a round before 503 (default 65536)
+  --quiet           no request log lines on stderr
+  -h, --help        show this help
+
+On start it prints 'listening on http://HOST:PORT'. SIGINT or SIGTERM finishes
+the rounds under way and stops.
+`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, {
+    data: { type: 'string' },
+    key: { type: 'string' },
+    origin: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'max-queue': { type: 'string' },
+    quiet: { type: 'boolean' },
+  });
+  if (values.help === true) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  const env = process.env;
+  const key = values.key ?? env.CAIRN_KEY;
+  const origin = values.origin ?? env.CAIRN_ORIGIN;
+  const maxQueue = values['max-queue'];
+  let running;
+  try {
+    running = await startServer({
+      data: values.data ?? env.CAIRN_DATA ?? './cairn-data',
+      host: values.host ?? env.CAIRN_HOST ?? '127.0.0.1',
+      port: parsePort(values.port ?? env.CAIRN_PORT ?? '8080', '--port'),
+      logger: values.quiet === true ? silentLogger : jsonLogger(),
+      ...(key === undefined ? {} : { key }),
+      ...(origin === undefined ? {} : { origin }),
+      ...(maxQueue === undefined ? {} : { maxQueueEntries: parsePositive(maxQueue, '--max-queue') }),
+      onKeyCreated: (path, verifierKey) => {
+        process.stdout.write(`made a new signing key in ${path}\nverifier key: ${verifierKey}\n`);
+      },
+    });
+  } catch (err) {
+    if (err instanceof StoreLockedError || err instanceof KeyFileError) {
+      process.stderr.write(`cairn serve: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  process.stdout.write(`log ${running.log.origin} at tree size ${running.log.latest().treeSize}\nverifier key: ${running.verifierKey}\nlistening on ${running.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await running.close();
+  return 0;
+}

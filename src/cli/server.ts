@@ -1,0 +1,114 @@
+import type { Server } from 'node:http';
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { createApp } from '../http/app.js';
+import { createMetrics } from '../http/metrics.js';
+import { Log } from '../log/log.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { newNativeSigner } from '../log/native-signer.js';
+import { newVerifier } from '../note/keys.js';
+import { LevelStore } from '../storage/level-store.js';
+import { createKeyFile, KeyFileError, readKeyFile } from './key-file.js';
+
+export interface ServerConfig {
+  /** Data folder: the LevelDB store lives in `<data>/db`, the default key in `<data>/log.key`. */
+  readonly data: string;
+  /** Signer key file; when absent, `<data>/log.key`, made on first start. */
+  readonly key?: string;
+  /** Origin for a key made on first start. */
+  readonly origin?: string;
+  readonly host: string;
+  readonly port: number;
+  readonly logger?: Logger;
+  readonly maxQueueEntries?: number;
+  readonly maxRoundEntries?: number;
+  /** Told when a key is made on first start. */
+  readonly onKeyCreated?: (path: string, verifierKey: string) => void;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly log: Log;
+  readonly verifierKey: string;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** The origin used for a key made on first start when none is given. */
+export const DEFAULT_ORIGIN = 'cairn.localhost/log';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Opens the key, the store and the log, and listens (CONTRACT §4 serve). */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const logger = config.logger ?? silentLogger;
+  await mkdir(config.data, { recursive: true, mode: 0o700 });
+  let keyPath = config.key;
+  if (keyPath === undefined) {
+    keyPath = join(config.data, 'log.key');
+    if (!(await exists(keyPath))) {
+      const made = await createKeyFile(keyPath, config.origin ?? DEFAULT_ORIGIN);
+      config.onKeyCreated?.(keyPath, made.verifierKey);
+    }
+  } else if (!(await exists(keyPath))) {
+    throw new KeyFileError(`no key file at ${keyPath}; make one with: cairn keygen --origin <origin> --out ${keyPath}`);
+  }
+  const key = await readKeyFile(keyPath);
+  if (config.origin !== undefined && config.origin !== key.origin) {
+    throw new KeyFileError(`the key in ${keyPath} is for origin ${key.origin}, not ${config.origin}`);
+  }
+  const store = await LevelStore.open(join(config.data, 'db'));
+  const metrics = createMetrics();
+  let log: Log;
+  try {
+    log = await Log.open({
+      store,
+      signer: newNativeSigner(key.signerKey),
+      verifier: newVerifier(key.verifierKey),
+      observer: metrics.observer,
+      ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
+      ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const app = createApp({ log, verifierKey: key.verifierKey, metrics, logger });
+  const server = app.listen(config.port, config.host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    log,
+    verifierKey: key.verifierKey,
+    server,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await log.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,301 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { canonicalizeJson } from '../jcs/canonical.js';
+import { JsonError } from '../jcs/json-error.js';
+import { parseIJson } from '../jcs/parse.js';
+import { parseTilePath, TILE_WIDTH } from '../merkle/tile.js';
+import { LogError, type LogErrorCode } from '../log/errors.js';
+import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { decodeBase64, encodeBase64 } from '../note/base64.js';
+import { VERSION } from '../version.js';
+import { sendError, toLogError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { queryNumber, queryString } from './query.js';
+
+/** CONTRACT §1: a JSON request body may be up to 1 MiB before canonicalization. */
+export const MAX_JSON_BODY = 1024 * 1024;
+/** Enough for 1000 entries of 65,535 bytes in base64 plus JSON punctuation. */
+export const MAX_BATCH_BODY = MAX_BATCH_ENTRIES * (Math.ceil(MAX_ENTRY_SIZE / 3) * 4 + 3) + 1024;
+
+export interface AppOptions {
+  readonly log: Log;
+  /** The log's verifier key, published by `GET /v1/log`. */
+  readonly verifierKey: string;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+}
+
+type Handler = (req: Request, res: Response) => Promise<void> | void;
+
+const rawBody = (limit: number) => express.raw({ type: () => true, limit });
+const entryBody = rawBody(MAX_ENTRY_SIZE);
+const jsonBody = rawBody(MAX_JSON_BODY);
+const batchBody = rawBody(MAX_BATCH_BODY);
+
+function readBody(parser: express.RequestHandler, req: Request, res: Response, tooLarge: LogErrorCode): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    parser(req, res, (err?: unknown) => {
+      if (err !== undefined && err !== null) return reject(toLogError(err, tooLarge));
+      const body: unknown = req.body;
+      resolve(body instanceof Uint8Array ? body : new Uint8Array(0));
+    });
+  });
+}
+
+/** CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing) is 415. */
+function mediaType(req: Request, allowed: readonly ('octet' | 'json')[]): 'octet' | 'json' {
+  const header = req.headers['content-type'];
+  const expected = allowed.map((a) => (a === 'octet' ? 'application/octet-stream' : 'application/json')).join(' or ');
+  if (typeof header !== 'string' || header.trim() === '') {
+    throw new LogError('UNSUPPORTED_MEDIA_TYPE', `a Content-Type header is required: ${expected}`);
+  }
+  const [type, ...params] = header.split(';').map((s) => s.trim().toLowerCase());
+  if (type === 'application/octet-stream' && params.length === 0 && allowed.includes('octet')) return 'octet';
+  if (type === 'application/json' && allowed.includes('json') && params.every((p) => p === 'charset=utf-8' || p === 'charset="utf-8"')) {
+    return 'json';
+  }
+  throw new LogError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type ${JSON.stringify(header)}: use ${expected}`);
+}
+
+function canonicalEntry(body: Uint8Array): Uint8Array {
+  try {
+    return canonicalizeJson(body);
+  } catch (err) {
+    if (err instanceof JsonError) throw new LogError('INVALID_JSON', err.message, { cause: err });
+    throw err;
+  }
+}
+
+function receiptJson(r: Receipt, checkpoint?: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { index: r.index, leaf_hash: encodeBase64(r.leafHash) };
+  if (checkpoint !== undefined) out.checkpoint = checkpoint;
+  out.inclusion_proof = r.inclusionProof.map(encodeBase64);
+  out.duplicate = r.duplicate;
+  return out;
+}
+
+/** Rejects query parameters a route does not know: a typo should not be silently ignored. */
+function onlyParams(req: Request, names: readonly string[]): void {
+  for (const key of Object.keys(req.query)) {
+    if (!names.includes(key)) throw new LogError('INVALID_PARAMETER', `unknown query parameter ${JSON.stringify(key)}`);
+  }
+}
+
+function parseBatch(body: Uint8Array): Uint8Array[] {
+  let value: unknown;
+  try {
+    value = parseIJson(body);
+  } catch (err) {
+    if (err instanceof JsonError) throw new LogError('INVALID_JSON', err.message, { cause: err });
+    throw err;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new LogError('MALFORMED_REQUEST', 'the body must be a JSON object {"entries": ["<base64>", ...]}');
+  }
+  const keys = Object.keys(value);
+  const extra = keys.find((k) => k !== 'entries');
+  if (extra !== undefined) throw new LogError('MALFORMED_REQUEST', `unknown field ${JSON.stringify(extra)}`);
+  const entries = (value as { entries?: unknown }).entries;
+  if (!Array.isArray(entries)) throw new LogError('MALFORMED_REQUEST', '"entries" must be an array of base64 strings');
+  if (entries.length === 0) throw new LogError('MALFORMED_REQUEST', '"entries" must hold at least one entry');
+  if (entries.length > MAX_BATCH_ENTRIES) {
+    throw new LogError('TOO_MANY_ENTRIES', `a batch may hold at most ${MAX_BATCH_ENTRIES} entries, got ${entries.length}`);
+  }
+  return entries.map((e: unknown, i) => {
+    if (typeof e !== 'string') throw new LogError('MALFORMED_REQUEST', `entries[${i}] must be a base64 string`);
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64(e);
+    } catch {
+      throw new LogError('INVALID_BASE64', `entries[${i}] is not canonical standard base64`);
+    }
+    if (bytes.length === 0) throw new LogError('EMPTY_ENTRY', `entries[${i}] is empty`);
+    if (bytes.length > MAX_ENTRY_SIZE) {
+      throw new LogError('ENTRY_TOO_LARGE', `entries[${i}] holds ${bytes.length} bytes; at most ${MAX_ENTRY_SIZE} are allowed`);
+    }
+    return bytes;
+  });
+}
+
+function decodeHashParam(text: string): Uint8Array {
+  let hash: Uint8Array;
+  try {
+    hash = decodeBase64(text);
+  } catch {
+    throw new LogError('INVALID_BASE64', 'hash must be canonical standard base64 (URL-encode "+" as %2B)');
+  }
+  if (hash.length !== 32) throw new LogError('INVALID_PARAMETER', `hash must be 32 bytes, got ${hash.length}`);
+  return hash;
+}
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Resource-Policy': 'cross-origin',
+  'Access-Control-Allow-Origin': '*',
+};
+
+/**
+ * Builds Cairn's HTTP API (CONTRACT §3) over a Log, apart from `listen()`.
+ * Every route validates its input and answers errors as `{"error", "code"}`.
+ */
+export function createApp(options: AppOptions): express.Express {
+  const { log, verifierKey, metrics } = options;
+  const logger = options.logger ?? silentLogger;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = (res.locals.route as string | undefined) ?? 'unmatched';
+      metrics?.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      logger.info('request', { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 });
+    });
+    next();
+  });
+
+  const routes = new Map<string | RegExp, string[]>(); // path → methods, for 405s
+  const route = (method: 'get' | 'post', path: string | RegExp, name: string, handler: Handler) => {
+    routes.set(path, [...(routes.get(path) ?? []), method.toUpperCase()]);
+    app[method](path, async (req: Request, res: Response) => {
+      res.locals.route = name;
+      await handler(req, res);
+    });
+  };
+
+  route('post', '/v1/entries', '/v1/entries', async (req, res) => {
+    const kind = mediaType(req, ['octet', 'json']);
+    const body = await readBody(kind === 'octet' ? entryBody : jsonBody, req, res, kind === 'octet' ? 'ENTRY_TOO_LARGE' : 'BODY_TOO_LARGE');
+    const entry = kind === 'octet' ? body : canonicalEntry(body);
+    if (entry.length === 0) throw new LogError('EMPTY_ENTRY', 'an entry must hold at least one byte');
+    if (entry.length > MAX_ENTRY_SIZE) {
+      throw new LogError('ENTRY_TOO_LARGE', `the canonical entry holds ${entry.length} bytes; at most ${MAX_ENTRY_SIZE} are allowed`);
+    }
+    const result = await log.submit([entry]);
+    const receipt = result.receipts[0]!;
+    res.status(receipt.duplicate ? 200 : 201).json(receiptJson(receipt, result.checkpoint));
+  });
+
+  route('post', '/v1/batch', '/v1/batch', async (req, res) => {
+    mediaType(req, ['json']);
+    const entries = parseBatch(await readBody(batchBody, req, res, 'BODY_TOO_LARGE'));
+    const result = await log.submit(entries);
+    res.status(200).json({ checkpoint: result.checkpoint, receipts: result.receipts.map((r) => receiptJson(r)) });
+  });
+
+  route('get', '/ct/v1/get-sth', 'get-sth', (req, res) => {
+    onlyParams(req, []);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.json(log.latest().sth);
+  });
+
+  route('get', '/ct/v1/get-sth-consistency', 'get-sth-consistency', async (req, res) => {
+    onlyParams(req, ['first', 'second']);
+    const first = queryNumber(req.query, 'first', { required: true })!;
+    const second = queryNumber(req.query, 'second', { required: true })!;
+    const proof = await log.consistencyProof(first, second);
+    res.json({ consistency: proof.map(encodeBase64) });
+  });
+
+  route('get', '/ct/v1/get-proof-by-hash', 'get-proof-by-hash', async (req, res) => {
+    onlyParams(req, ['hash', 'tree_size']);
+    const hash = decodeHashParam(queryString(req.query, 'hash', { required: true })!);
+    const treeSize = queryNumber(req.query, 'tree_size', { required: true })!;
+    if (treeSize === 0) throw new LogError('INVALID_PARAMETER', 'tree_size must be at least 1');
+    if (treeSize > log.latest().treeSize) {
+      throw new LogError('TREE_SIZE_TOO_LARGE', `tree_size ${treeSize} is beyond the current tree size ${log.latest().treeSize}`);
+    }
+    const index = await log.findLeaf(hash);
+    if (index === undefined || index >= treeSize) throw new LogError('NOT_FOUND', `no leaf with that hash in the tree of size ${treeSize}`);
+    const proof = await log.inclusionProof(index, treeSize);
+    res.json({ leaf_index: index, audit_path: proof.map(encodeBase64) });
+  });
+
+  route('get', '/ct/v1/get-entries', 'get-entries', async (req, res) => {
+    onlyParams(req, ['start', 'end']);
+    const start = queryNumber(req.query, 'start', { required: true })!;
+    const end = queryNumber(req.query, 'end', { required: true })!;
+    const entries = await log.entries(start, end);
+    res.json({ entries: entries.map((e) => ({ leaf_input: encodeBase64(e), extra_data: '' })) });
+  });
+
+  route('get', '/ct/v1/get-entry-and-proof', 'get-entry-and-proof', async (req, res) => {
+    onlyParams(req, ['leaf_index', 'tree_size']);
+    const index = queryNumber(req.query, 'leaf_index', { required: true })!;
+    const treeSize = queryNumber(req.query, 'tree_size', { required: true })!;
+    const proof = await log.inclusionProof(index, treeSize);
+    const [entry] = await log.entries(index, index);
+    res.json({ leaf_input: encodeBase64(entry!), extra_data: '', audit_path: proof.map(encodeBase64) });
+  });
+
+  route('get', '/checkpoint', '/checkpoint', (req, res) => {
+    onlyParams(req, []);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.type('text/plain; charset=utf-8').send(log.latest().checkpoint);
+  });
+
+  route('get', /^\/tile\/.+$/, '/tile', async (req, res) => {
+    onlyParams(req, []);
+    let tile;
+    try {
+      tile = parseTilePath(req.path.slice(1));
+    } catch (err) {
+      if (err instanceof RangeError || err instanceof TypeError) throw new LogError('NOT_FOUND', `not a tile path: ${err.message}`);
+      throw err;
+    }
+    const body = tile.level === -1 ? await log.bundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
+    res.setHeader('Cache-Control', tile.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'public, max-age=60');
+    res.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  });
+
+  route('get', '/v1/log', '/v1/log', (req, res) => {
+    onlyParams(req, []);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.json({ origin: log.origin, verifier_key: verifierKey, tree_size: log.latest().treeSize, version: VERSION });
+  });
+
+  route('get', '/healthz', '/healthz', (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ status: 'ok', tree_size: log.latest().treeSize });
+  });
+
+  route('get', '/metrics', '/metrics', async (req, res) => {
+    if (metrics === undefined) throw new LogError('NOT_FOUND', 'metrics are disabled');
+    res.setHeader('Cache-Control', 'no-store');
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  // The log is append-only: no other method exists on any route.
+  for (const [path, methods] of routes) {
+    const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : [])].join(', ');
+    app.all(path, (req, res) => {
+      res.setHeader('Allow', allow);
+      res.locals.route = 'method-not-allowed';
+      sendError(res, new LogError('METHOD_NOT_ALLOWED', `${req.method} is not allowed here; allowed: ${allow}`));
+    });
+  }
+
+  app.use((req, res) => {
+    res.locals.route = 'not-found';
+    sendError(res, new LogError('NOT_FOUND', 'no such resource'));
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const error = toLogError(err);
+    if (error.code === 'INTERNAL') logger.error('internal error', { method: req.method, path: req.path, error: String(err), stack: (err as Error)?.stack });
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendError(res, error);
+  });
+
+  return app;
+}

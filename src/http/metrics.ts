@@ -1,0 +1,58 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LogObserver } from '../log/log.js';
+
+/** Cairn's Prometheus metrics, in their own registry (no global state). */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Feeds the sequencer's rounds and queue into the metrics. */
+  readonly observer: LogObserver;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+}
+
+export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const entries = new Counter({
+    name: 'cairn_entries_total',
+    help: 'Entries submitted, by result (new: appended; duplicate: already logged)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const rounds = new Counter({
+    name: 'cairn_rounds_total',
+    help: 'Sequencing rounds, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const roundDuration = new Histogram({
+    name: 'cairn_round_duration_seconds',
+    help: 'Time from the start of a round to its durable commit',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    registers: [registry],
+  });
+  const queue = new Gauge({ name: 'cairn_queue_entries', help: 'Entries waiting for a round', registers: [registry] });
+  const treeSize = new Gauge({ name: 'cairn_tree_size', help: 'Size of the latest signed tree', registers: [registry] });
+  const httpDuration = new Histogram({
+    name: 'cairn_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const observer: LogObserver = {
+    roundCommitted({ entries: added, duplicates, seconds, treeSize: size }) {
+      entries.inc({ result: 'new' }, added);
+      entries.inc({ result: 'duplicate' }, duplicates);
+      rounds.inc({ outcome: 'committed' });
+      roundDuration.observe(seconds);
+      treeSize.set(size);
+    },
+    roundFailed() {
+      rounds.inc({ outcome: 'failed' });
+    },
+    queueChanged(depth) {
+      queue.set(depth);
+    },
+  };
+  return { registry, observer, httpDuration };
+}
