@@ -131,10 +131,14 @@ function isUint53(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && !Object.is(n, -0);
 }
 
+/**
+ * A plain object from any realm: JSON parsed by fetch() in another realm (a
+ * worker, a vm context, an iframe) has that realm's Object.prototype.
+ */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
 function decodeOrNull(text: unknown): Uint8Array | null {
