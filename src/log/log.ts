@@ -107,6 +107,8 @@ export class Log {
   private resignWanted = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
+  /** Receipts being computed for committed rounds; close() waits for them. */
+  private readonly answering = new Set<Promise<void>>();
   private resignTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: LogOptions, builder: TreeBuilder, head: TreeHead) {
@@ -273,7 +275,7 @@ export class Log {
       const seen = new Set<number>();
       for (let k = 0; k < taken.length; k++) {
         const pending = taken[k]!;
-        void Promise.all(
+        const answered: Promise<void> = Promise.all(
           slots[k]!.map(async (slot, i) => {
             const index = indexOf[slot]!;
             const duplicate = index < oldSize || seen.has(slot);
@@ -285,10 +287,13 @@ export class Log {
               duplicate,
             };
           }),
-        ).then(
-          (receipts) => pending.resolve({ checkpoint: head.checkpoint, treeSize: head.treeSize, receipts }),
-          (err: unknown) => pending.reject(err),
-        );
+        )
+          .then(
+            (receipts) => pending.resolve({ checkpoint: head.checkpoint, treeSize: head.treeSize, receipts }),
+            (err: unknown) => pending.reject(err),
+          )
+          .finally(() => this.answering.delete(answered));
+        this.answering.add(answered);
       }
     } catch (err) {
       this.observer.roundFailed?.(err);
@@ -411,6 +416,7 @@ export class Log {
     this.closed = true;
     if (this.resignTimer !== undefined) clearInterval(this.resignTimer);
     await this.idle;
+    await Promise.all([...this.answering]);
     await this.store.close();
   }
 }
