@@ -1,0 +1,421 @@
+/**
+ * CairnClient: a submitter's, monitor's and auditor's view of one Cairn log
+ * (CONTRACT §3) that trusts nothing the log says until it is verified against
+ * a checkpoint signed by the log's key. Browser-safe: `fetch`, `Uint8Array`,
+ * src/merkle, src/note and src/jcs only.
+ */
+import { canonicalizeValue } from '../jcs/canonical.js';
+import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
+import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } from '../merkle/proof.js';
+import { storedHashIndex } from '../merkle/stored.js';
+import { formatTilePath, TILE_WIDTH, tileWidth, type Tile } from '../merkle/tile.js';
+import { decodeBase64, encodeBase64 } from '../note/base64.js';
+import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
+import { newVerifier, type Verifier } from '../note/keys.js';
+import { verifyTreeHead, type TreeHead } from '../note/sth.js';
+import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from './bundle.js';
+import { ClientError } from './errors.js';
+import { HttpTransport, type TransportOptions } from './http.js';
+import { checkReceipt, checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';
+import { TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js';
+
+/** CONTRACT §3: a batch holds 1 to 1000 entries. */
+export const MAX_BATCH_ENTRIES = 1000;
+
+export interface CairnClientOptions extends TransportOptions {
+  /** The log's base URL, e.g. `https://log.example.com` (tiles are below it). */
+  readonly baseUrl: string;
+  /** The log's verifier key (`<origin>+<hash>+<base64>`) or a Verifier: every signature is checked with it. */
+  readonly verifierKey: string | Verifier;
+  /** Most tile requests in flight at once; default 8. */
+  readonly tileConcurrency?: number;
+}
+
+/** A checkpoint whose signature verified, with the signed note it came in. */
+export interface SignedCheckpoint {
+  readonly checkpoint: Checkpoint;
+  /** The whole signed note, as served. */
+  readonly note: string;
+}
+
+/** A receipt that verified: the entry is in the receipt's checkpoint. */
+export interface VerifiedReceipt {
+  /** The receipt, always with its checkpoint (batch receipts get the batch's). */
+  readonly receipt: Receipt;
+  /** The logged bytes (for JSON, the RFC 8785 canonical form). */
+  readonly entry: Uint8Array;
+  readonly checkpoint: Checkpoint;
+}
+
+/** The answer to a batch: one checkpoint and a verified receipt per entry, in input order. */
+export interface BatchResult {
+  readonly checkpoint: SignedCheckpoint;
+  readonly receipts: VerifiedReceipt[];
+}
+
+/** A verified inclusion proof: leaf `index` with `leafHash` is in `checkpoint`'s tree. */
+export interface InclusionResult {
+  readonly index: number;
+  readonly leafHash: Uint8Array;
+  readonly proof: Uint8Array[];
+  readonly checkpoint: Checkpoint;
+}
+
+/** A verified inclusion proof together with the entry itself. */
+export interface EntryResult extends InclusionResult {
+  readonly entry: Uint8Array;
+}
+
+/** `GET /v1/log`: what the log says about itself (not signed: informational). */
+export interface LogInfo {
+  readonly origin: string;
+  readonly verifierKey: string;
+  readonly treeSize: number;
+  readonly version: string;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkIndexArg(x: unknown, name: string): number {
+  if (typeof x !== 'number') throw new TypeError(`${name} must be a number`);
+  if (!Number.isSafeInteger(x) || x < 0) throw new RangeError(`${name} must be a safe non-negative integer, got ${String(x)}`);
+  return x;
+}
+
+function checkEntry(entry: unknown, name: string): Uint8Array {
+  if (!(entry instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  if (entry.length === 0 || entry.length > MAX_ENTRY_SIZE) throw new RangeError(`${name} must be 1 to ${MAX_ENTRY_SIZE} bytes, got ${entry.length}`);
+  return entry;
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Short hex of a hash, for messages. */
+function short(h: Uint8Array): string {
+  return Array.from(h.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A client for one Cairn log; see the module comment. */
+export class CairnClient {
+  readonly baseUrl: string;
+  readonly verifier: Verifier;
+  /** The log's origin: the verifier key's name. */
+  readonly origin: string;
+  readonly #http: HttpTransport;
+  readonly #tileConcurrency: number;
+  readonly #fetcher: TileFetcher;
+
+  constructor(options: CairnClientOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('CairnClient: options must be an object');
+    this.#http = new HttpTransport(options.baseUrl, options);
+    this.baseUrl = this.#http.baseUrl;
+    this.verifier = typeof options.verifierKey === 'string' ? newVerifier(options.verifierKey) : options.verifierKey;
+    if (this.verifier === null || typeof this.verifier !== 'object' || typeof this.verifier.verify !== 'function') {
+      throw new TypeError('CairnClient: verifierKey must be a verifier key string or a Verifier');
+    }
+    this.origin = this.verifier.name;
+    this.#tileConcurrency = options.tileConcurrency ?? 8;
+    this.#fetcher = { readTile: (tile) => this.readTile(tile) };
+  }
+
+  #badResponse(path: string, what: string): ClientError {
+    const url = this.#http.url(path);
+    return new ClientError('BAD_RESPONSE', `${url}: ${what}`, { url });
+  }
+
+  #hashList(value: unknown, path: string, field: string): Uint8Array[] {
+    if (!Array.isArray(value)) throw this.#badResponse(path, `"${field}" is not an array`);
+    return value.map((v) => {
+      let h: Uint8Array | undefined;
+      try {
+        h = typeof v === 'string' ? decodeBase64(v) : undefined;
+      } catch {
+        h = undefined;
+      }
+      if (h === undefined || h.length !== 32) throw this.#badResponse(path, `"${field}" holds something that is not base64 of a 32-byte hash`);
+      return h;
+    });
+  }
+
+  /** Opens a signed checkpoint note with the log's key: BAD_SIGNATURE if it does not verify or parse. */
+  openCheckpoint(note: string | Uint8Array): SignedCheckpoint {
+    try {
+      const { checkpoint } = openCheckpoint(note, this.verifier);
+      return { checkpoint, note: typeof note === 'string' ? note : new TextDecoder().decode(note) };
+    } catch (err) {
+      if (err instanceof TypeError) throw err;
+      throw new ClientError('BAD_SIGNATURE', `the checkpoint is not signed by ${this.origin}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** `GET /checkpoint` (C2SP tlog-tiles), verified with the log's key (CONTRACT §2). */
+  async getCheckpoint(): Promise<SignedCheckpoint> {
+    return this.openCheckpoint(await this.#http.bytes('checkpoint'));
+  }
+
+  /** `GET /ct/v1/get-sth` (RFC 6962 §4.3), its signature verified (CONTRACT §2); BAD_SIGNATURE if not. */
+  async getTreeHead(): Promise<TreeHead> {
+    const sth = await this.#http.json({ path: 'ct/v1/get-sth' });
+    const head = verifyTreeHead(sth, this.verifier);
+    if (head === null) throw new ClientError('BAD_SIGNATURE', `the signed tree head of ${this.baseUrl} does not verify with the key of ${this.origin}`);
+    return head;
+  }
+
+  /** `GET /v1/log`: the log's own description, not signed (informational only). */
+  async getLogInfo(): Promise<LogInfo> {
+    const path = 'v1/log';
+    const v = await this.#http.json({ path });
+    if (!isObject(v) || typeof v.origin !== 'string' || typeof v.verifier_key !== 'string' || typeof v.tree_size !== 'number' || typeof v.version !== 'string') {
+      throw this.#badResponse(path, 'not a log description');
+    }
+    return { origin: v.origin, verifierKey: v.verifier_key, treeSize: v.tree_size, version: v.version };
+  }
+
+  #verifyReceipt(value: unknown, entry: Uint8Array, batch: SignedCheckpoint | undefined, what: string): VerifiedReceipt {
+    const receipt = parseReceipt(value, batch?.note);
+    if (typeof receipt === 'string') throw this.#badResponse(what, receipt);
+    // A batch's checkpoint was verified once for all its receipts.
+    const check = batch === undefined ? checkReceipt(receipt, entry, this.verifier) : checkReceiptProof(receipt, entry, batch.checkpoint);
+    if (!check.valid) throw new ClientError('BAD_RECEIPT', `${what}: the receipt does not verify: ${check.reason}`);
+    return { receipt, entry, checkpoint: check.checkpoint };
+  }
+
+  /**
+   * Logs one entry (`POST /v1/entries`, application/octet-stream; CONTRACT §3)
+   * and verifies its receipt; BAD_RECEIPT if it does not prove the entry.
+   */
+  async addEntry(entry: Uint8Array): Promise<VerifiedReceipt> {
+    checkEntry(entry, 'addEntry: entry');
+    const path = 'v1/entries';
+    const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/octet-stream' });
+    return this.#verifyReceipt(body, entry, undefined, path);
+  }
+
+  /**
+   * Logs one JSON value as its RFC 8785 canonical bytes (`POST /v1/entries`,
+   * application/json; CONTRACT §1) and verifies the receipt against those
+   * bytes. Throws JsonError (from src/jcs) for a value without an I-JSON form.
+   */
+  async addJson(value: unknown): Promise<VerifiedReceipt> {
+    const entry = checkEntry(canonicalizeValue(value), 'addJson: canonical value');
+    const path = 'v1/entries';
+    const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/json' });
+    return this.#verifyReceipt(body, entry, undefined, path);
+  }
+
+  /**
+   * Logs 1 to 1000 entries in one `POST /v1/batch` (CONTRACT §3) and verifies
+   * every receipt against the batch's checkpoint; BAD_RECEIPT names the first
+   * that does not verify.
+   */
+  async addBatch(entries: readonly Uint8Array[]): Promise<BatchResult> {
+    if (!Array.isArray(entries)) throw new TypeError('addBatch: entries must be an array');
+    if (entries.length === 0 || entries.length > MAX_BATCH_ENTRIES) {
+      throw new RangeError(`addBatch: a batch holds 1 to ${MAX_BATCH_ENTRIES} entries, got ${entries.length}`);
+    }
+    entries.forEach((e, i) => checkEntry(e, `addBatch: entries[${i}]`));
+    const path = 'v1/batch';
+    const body = JSON.stringify({ entries: entries.map(encodeBase64) });
+    const answer = await this.#http.json({ method: 'POST', path, body, contentType: 'application/json' });
+    if (!isObject(answer) || typeof answer.checkpoint !== 'string' || !Array.isArray(answer.receipts)) {
+      throw this.#badResponse(path, 'not {"checkpoint", "receipts"}');
+    }
+    if (answer.receipts.length !== entries.length) {
+      throw this.#badResponse(path, `${answer.receipts.length} receipts for ${entries.length} entries`);
+    }
+    const checkpoint = this.openCheckpoint(answer.checkpoint);
+    const receipts = answer.receipts.map((r, i) => this.#verifyReceipt(r, entries[i]!, checkpoint, `${path} receipt ${i}`));
+    return { checkpoint, receipts };
+  }
+
+  /** `GET /ct/v1/get-entries` (RFC 6962 §4.6): entries start..end as served, NOT verified (see readEntryBundle). */
+  async getEntries(start: number, end: number): Promise<Uint8Array[]> {
+    checkIndexArg(start, 'getEntries: start');
+    checkIndexArg(end, 'getEntries: end');
+    const path = `ct/v1/get-entries?start=${start}&end=${end}`;
+    const v = await this.#http.json({ path });
+    if (!isObject(v) || !Array.isArray(v.entries)) throw this.#badResponse(path, 'not {"entries": [...]}');
+    return v.entries.map((e) => {
+      if (!isObject(e) || typeof e.leaf_input !== 'string') throw this.#badResponse(path, 'an entry has no "leaf_input"');
+      try {
+        return decodeBase64(e.leaf_input);
+      } catch {
+        throw this.#badResponse(path, '"leaf_input" is not base64');
+      }
+    });
+  }
+
+  async #latest(checkpoint: Checkpoint | undefined): Promise<Checkpoint> {
+    return checkpoint ?? (await this.getCheckpoint()).checkpoint;
+  }
+
+  /**
+   * Proves that the leaf hash `hash` is in `checkpoint`'s tree (default: the
+   * latest verified checkpoint) with `GET /ct/v1/get-proof-by-hash` (RFC 6962
+   * §4.5), and verifies the proof (BAD_PROOF if it fails). A leaf that is not
+   * in the tree rejects with HTTP_STATUS, status 404.
+   */
+  async proveHash(hash: Uint8Array, checkpoint?: Checkpoint): Promise<InclusionResult> {
+    if (!(hash instanceof Uint8Array)) throw new TypeError('proveHash: hash must be a Uint8Array');
+    if (hash.length !== 32) throw new RangeError('proveHash: hash must be 32 bytes');
+    const cp = await this.#latest(checkpoint);
+    if (cp.treeSize === 0) throw new ClientError('HTTP_STATUS', 'the log is empty', { status: 404, serverCode: 'NOT_FOUND' });
+    const path = `ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(hash))}&tree_size=${cp.treeSize}`;
+    const v = await this.#http.json({ path });
+    if (!isObject(v) || typeof v.leaf_index !== 'number' || !Number.isSafeInteger(v.leaf_index) || v.leaf_index < 0) {
+      throw this.#badResponse(path, 'no "leaf_index"');
+    }
+    const proof = this.#hashList(v.audit_path, path, 'audit_path');
+    const index = v.leaf_index;
+    if (!verifyInclusion(hash, index, cp.treeSize, proof, cp.rootHash)) {
+      throw new ClientError('BAD_PROOF', `the log's proof for leaf hash ${short(hash)}… at index ${index} does not lead to the root of the tree of size ${cp.treeSize}`);
+    }
+    return { index, leafHash: hash.slice(), proof, checkpoint: cp };
+  }
+
+  /**
+   * Fetches entry `index` with its proof (`GET /ct/v1/get-entry-and-proof`,
+   * RFC 6962 §4.8) against `checkpoint` (default: the latest verified one)
+   * and verifies it; BAD_PROOF if it does not lead to the signed root.
+   */
+  async getEntry(index: number, checkpoint?: Checkpoint): Promise<EntryResult> {
+    checkIndexArg(index, 'getEntry: index');
+    const cp = await this.#latest(checkpoint);
+    if (index >= cp.treeSize) throw new RangeError(`getEntry: index ${index} is not in the tree of size ${cp.treeSize}`);
+    const path = `ct/v1/get-entry-and-proof?leaf_index=${index}&tree_size=${cp.treeSize}`;
+    const v = await this.#http.json({ path });
+    if (!isObject(v) || typeof v.leaf_input !== 'string') throw this.#badResponse(path, 'no "leaf_input"');
+    let entry: Uint8Array;
+    try {
+      entry = decodeBase64(v.leaf_input);
+    } catch {
+      throw this.#badResponse(path, '"leaf_input" is not base64');
+    }
+    const proof = this.#hashList(v.audit_path, path, 'audit_path');
+    const leaf = leafHash(entry);
+    if (!verifyInclusion(leaf, index, cp.treeSize, proof, cp.rootHash)) {
+      throw new ClientError('BAD_PROOF', `the log's entry ${index} and its proof do not lead to the root of the tree of size ${cp.treeSize}`);
+    }
+    return { index, leafHash: leaf, proof, checkpoint: cp, entry };
+  }
+
+  /** `GET /ct/v1/get-sth-consistency` (RFC 6962 §4.4) as served, NOT verified (see verifyConsistency). */
+  async getConsistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    checkIndexArg(first, 'getConsistencyProof: first');
+    checkIndexArg(second, 'getConsistencyProof: second');
+    const path = `ct/v1/get-sth-consistency?first=${first}&second=${second}`;
+    const v = await this.#http.json({ path });
+    if (!isObject(v)) throw this.#badResponse(path, 'not {"consistency": [...]}');
+    return this.#hashList(v.consistency, path, 'consistency');
+  }
+
+  /**
+   * Checks that `newer` extends `older` (both verified checkpoints of this
+   * log): same root at the same size, otherwise an RFC 6962 §2.1.2
+   * consistency proof, from the log's endpoint or, with `fromTiles`, computed
+   * here from tiles authenticated against `newer` (RFC 9162 §2.1.4.2
+   * verification either way). Resolves to the proof; rejects with
+   * INCONSISTENT for a smaller tree, a second root for one size, or a proof
+   * that fails.
+   */
+  async verifyConsistency(older: Checkpoint, newer: Checkpoint, options: { fromTiles?: boolean } = {}): Promise<Uint8Array[]> {
+    const a = older.treeSize;
+    const b = newer.treeSize;
+    if (a > b) throw new ClientError('INCONSISTENT', `the tree shrank from ${a} to ${b} leaves`);
+    if (a === b) {
+      if (!equal(older.rootHash, newer.rootHash)) {
+        throw new ClientError('INCONSISTENT', `two roots for tree size ${a}: ${short(older.rootHash)}… and ${short(newer.rootHash)}… (a fork)`);
+      }
+      return [];
+    }
+    if (a === 0) {
+      if (!equal(older.rootHash, EMPTY_ROOT)) throw new ClientError('INCONSISTENT', 'a checkpoint of size 0 with a root other than SHA-256("")');
+      return [];
+    }
+    const proof = options.fromTiles === true ? await proveConsistency(a, b, this.tileReader(newer)) : await this.getConsistencyProof(a, b);
+    if (!verifyConsistency(a, b, older.rootHash, newer.rootHash, proof)) {
+      throw new ClientError(
+        'INCONSISTENT',
+        `the tree of size ${b} (root ${short(newer.rootHash)}…) does not extend the tree of size ${a} (root ${short(older.rootHash)}…)${options.fromTiles === true ? ' (proof from tiles)' : ''}`,
+      );
+    }
+    return proof;
+  }
+
+  /** `GET /tile/...` (C2SP tlog-tiles): the raw, unauthenticated contents of a hash tile or entry bundle. */
+  async readTile(tile: Tile): Promise<Uint8Array> {
+    return this.#http.bytes(formatTilePath(tile));
+  }
+
+  /** A HashReader over this log's tiles that authenticates each one against `tree` (see TileHashReader). */
+  tileReader(tree: TreeRef): TileHashReader {
+    return new TileHashReader(tree, this.#fetcher, { concurrency: this.#tileConcurrency });
+  }
+
+  /**
+   * Computes the RFC 6962 §2.1.1 inclusion proof for leaf `index` here, from
+   * tiles authenticated against `checkpoint` (default: the latest verified
+   * one), without asking the log for a proof.
+   */
+  async proveIndexFromTiles(index: number, checkpoint?: Checkpoint, reader?: TileHashReader): Promise<InclusionResult> {
+    checkIndexArg(index, 'proveIndexFromTiles: index');
+    const cp = await this.#latest(checkpoint);
+    if (index >= cp.treeSize) throw new RangeError(`proveIndexFromTiles: index ${index} is not in the tree of size ${cp.treeSize}`);
+    const r = reader ?? this.tileReader(cp);
+    const [leaf] = await r.readHashes([storedHashIndex(0, index)]);
+    const proof = await proveInclusion(cp.treeSize, index, r);
+    // The hashes are authenticated already; checking the proof guards the math.
+    if (!verifyInclusion(leaf!, index, cp.treeSize, proof, cp.rootHash)) {
+      throw new ClientError('BAD_PROOF', `the proof computed from tiles for leaf ${index} does not lead to the root`);
+    }
+    return { index, leafHash: leaf!, proof, checkpoint: cp };
+  }
+
+  /**
+   * Reads entry bundle `n` (`GET /tile/entries/<n>[.p/<w>]`, C2SP tlog-tiles)
+   * at its width in `tree` and checks every entry's RFC 6962 leaf hash
+   * against level-0 tile `n`, authenticated against `tree`. Rejects with
+   * ENTRY_MISMATCH naming the first entry that differs (or a bundle that does
+   * not parse), TILE_MISMATCH for a tile that does not fit the root; RangeError
+   * if the tree has no such bundle.
+   */
+  async readEntryBundle(n: number, tree: TreeRef, reader?: TileHashReader): Promise<Uint8Array[]> {
+    checkIndexArg(n, 'readEntryBundle: n');
+    const width = tileWidth(0, n, tree.treeSize);
+    if (width === 0) throw new RangeError(`readEntryBundle: the tree of size ${tree.treeSize} has no entry bundle ${n}`);
+    const r = reader ?? this.tileReader(tree);
+    const [tile, data] = await Promise.all([r.readTile(0, n), this.readTile({ level: -1, n, width })]);
+    const path = formatTilePath({ level: -1, n, width });
+    let entries: Uint8Array[];
+    try {
+      entries = parseEntryBundle(data, width);
+    } catch (err) {
+      throw new ClientError('ENTRY_MISMATCH', `${path}: ${(err as Error).message}`);
+    }
+    const bad = firstMismatchedEntry(entries, tile);
+    if (bad >= 0) {
+      throw new ClientError('ENTRY_MISMATCH', `${path}: entry ${n * TILE_WIDTH + bad} does not match its leaf hash in the authenticated tile ${formatTilePath({ level: 0, n, width })}`);
+    }
+    return entries;
+  }
+
+  /**
+   * Reads entry `index` from its entry bundle, verified against the tiles of
+   * `checkpoint` (default: the latest verified one), with its inclusion proof
+   * computed from the same tiles: no log-computed proof is used.
+   */
+  async getEntryFromTiles(index: number, checkpoint?: Checkpoint): Promise<EntryResult> {
+    checkIndexArg(index, 'getEntryFromTiles: index');
+    const cp = await this.#latest(checkpoint);
+    if (index >= cp.treeSize) throw new RangeError(`getEntryFromTiles: index ${index} is not in the tree of size ${cp.treeSize}`);
+    const reader = this.tileReader(cp);
+    const n = Math.floor(index / TILE_WIDTH);
+    const entries = await this.readEntryBundle(n, cp, reader);
+    const proved = await this.proveIndexFromTiles(index, cp, reader);
+    return { ...proved, entry: entries[index - n * TILE_WIDTH]! };
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Errors of the client library, with a closed set of stable codes in two
+ * groups: operational failures (the log could not be asked, or answered
+ * something unusable) and verification failures (the log answered something
+ * its signed checkpoint does not support: evidence of misbehaviour).
+ */
+export const CLIENT_ERROR_CODES = [
+  // Operational: retrying later, or fixing the request, may help.
+  'NETWORK', // the request could not be sent or timed out
+  'HTTP_STATUS', // the log answered with an error status (see `status`, `serverCode`)
+  'BAD_RESPONSE', // a 2xx answer that is not what CONTRACT §3 says (wrong shape, type or encoding)
+  // Verification: the log's answers contradict what it signed.
+  'BAD_SIGNATURE', // a checkpoint or tree head that does not verify with the log's key
+  'INCONSISTENT', // two signed tree heads that are not one append-only history
+  'BAD_PROOF', // an inclusion proof that does not lead to the signed root
+  'TILE_MISMATCH', // a tile whose hashes do not lead to the signed root
+  'ENTRY_MISMATCH', // entries whose leaf hashes differ from the authenticated tile
+  'BAD_RECEIPT', // a receipt that does not prove its entry
+] as const;
+
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
+const VERIFICATION_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
+  'BAD_SIGNATURE',
+  'INCONSISTENT',
+  'BAD_PROOF',
+  'TILE_MISMATCH',
+  'ENTRY_MISMATCH',
+  'BAD_RECEIPT',
+]);
+
+/** Extra facts about a failed request. */
+export interface ClientErrorDetails {
+  /** The HTTP status of the answer, for HTTP_STATUS. */
+  readonly status?: number;
+  /** The stable `code` of the log's `{"error", "code"}` body (CONTRACT §3), when it sent one. */
+  readonly serverCode?: string;
+  /** Seconds the log asked to wait (`Retry-After`), when it did. */
+  readonly retryAfter?: number;
+  /** The URL asked. */
+  readonly url?: string;
+  readonly cause?: unknown;
+}
+
+/**
+ * An error of the client library with a stable `code` (see
+ * {@link CLIENT_ERROR_CODES}); `isVerificationFailure` tells evidence of a
+ * misbehaving log apart from an operational failure.
+ */
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  readonly status: number | undefined;
+  readonly serverCode: string | undefined;
+  readonly retryAfter: number | undefined;
+  readonly url: string | undefined;
+
+  constructor(code: ClientErrorCode, message: string, details: ClientErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'ClientError';
+    this.code = code;
+    this.status = details.status;
+    this.serverCode = details.serverCode;
+    this.retryAfter = details.retryAfter;
+    this.url = details.url;
+  }
+
+  /** Whether this error is evidence that the log misbehaved (not an operational failure). */
+  get isVerificationFailure(): boolean {
+    return VERIFICATION_CODES.has(this.code);
+  }
+}
+
+/** Whether `err` is a ClientError that is evidence of a misbehaving log. */
+export function isVerificationFailure(err: unknown): err is ClientError {
+  return err instanceof ClientError && err.isVerificationFailure;
+}

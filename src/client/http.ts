@@ -1,0 +1,205 @@
+/**
+ * The client's HTTP transport: `fetch` (global or injected), the log's error
+ * bodies (CONTRACT §3 `{"error", "code"}`) turned into ClientErrors, and
+ * retries of 503 answers after their `Retry-After` (RFC 9110 §10.2.3).
+ * Browser-safe: nothing here needs Node.
+ */
+import { ClientError } from './errors.js';
+
+/** The part of the Fetch API the client uses; the global `fetch` fits. */
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** Told before each retry of a 503 answer. */
+export interface RetryInfo {
+  /** 1 for the first retry. */
+  readonly attempt: number;
+  /** How long the client waits before it. */
+  readonly delayMs: number;
+  readonly url: string;
+  /** The log's error code, e.g. QUEUE_FULL. */
+  readonly serverCode: string | undefined;
+}
+
+export interface TransportOptions {
+  /** Defaults to the global `fetch`. */
+  readonly fetch?: FetchLike;
+  /** Sent with every request (for example an Authorization header). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Per-request timeout; default 30 s. */
+  readonly timeoutMs?: number;
+  /** How often a 503 answer is retried; default 5. */
+  readonly maxRetries?: number;
+  /** The longest wait between retries, whatever `Retry-After` says; default 60 s. */
+  readonly maxRetryDelayMs?: number;
+  /** Waits `ms`; injectable for tests. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** The clock for HTTP-date `Retry-After` values; default Date.now. */
+  readonly now?: () => number;
+  readonly onRetry?: (info: RetryInfo) => void;
+}
+
+/** One request: a path below the base URL, with an optional body. */
+export interface RequestSpec {
+  readonly method?: 'GET' | 'POST';
+  /** Below the base URL, without a leading slash, e.g. `ct/v1/get-sth` or `tile/0/000`. */
+  readonly path: string;
+  readonly body?: Uint8Array | string;
+  readonly contentType?: string;
+  readonly accept?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RETRIES = 5;
+const DEFAULT_MAX_RETRY_DELAY_MS = 60_000;
+
+/**
+ * Returns the wait in milliseconds that a `Retry-After` header value asks for
+ * (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), or undefined when the
+ * value is absent or not one of those forms.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  if (/^[0-9]{1,9}$/.test(text)) return Number(text) * 1000;
+  if (!/[a-z]/i.test(text)) return undefined;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Normalizes a base URL: http(s) only, no query or fragment, no trailing slash. */
+export function normalizeBaseUrl(baseUrl: string): string {
+  if (typeof baseUrl !== 'string') throw new TypeError('baseUrl must be a string');
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new RangeError(`baseUrl is not a URL: ${JSON.stringify(baseUrl)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`baseUrl must be http or https, got ${url.protocol}`);
+  if (url.search !== '' || url.hash !== '') throw new RangeError('baseUrl must have no query or fragment');
+  return url.href.replace(/\/+$/, '');
+}
+
+async function errorBody(res: Response): Promise<{ message: string; code: string | undefined }> {
+  let text = '';
+  try {
+    text = await res.text();
+  } catch {
+    // The status says enough.
+  }
+  try {
+    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
+    if (typeof body.error === 'string') return { message: body.error, code: typeof body.code === 'string' ? body.code : undefined };
+  } catch {
+    // Not the contract's error body (a proxy's page, say).
+  }
+  return { message: text.slice(0, 200).trim(), code: undefined };
+}
+
+/** Sends requests to one log; every answer that is not 2xx becomes a ClientError. */
+export class HttpTransport {
+  readonly baseUrl: string;
+  readonly #fetch: FetchLike;
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #timeoutMs: number;
+  readonly #maxRetries: number;
+  readonly #maxRetryDelayMs: number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #now: () => number;
+  readonly #onRetry: ((info: RetryInfo) => void) | undefined;
+
+  constructor(baseUrl: string, options: TransportOptions = {}) {
+    this.baseUrl = normalizeBaseUrl(baseUrl);
+    const f = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
+    if (typeof f !== 'function') throw new TypeError('no fetch function: pass options.fetch');
+    this.#fetch = f;
+    this.#headers = options.headers ?? {};
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#now = options.now ?? Date.now;
+    this.#onRetry = options.onRetry;
+    if (!Number.isSafeInteger(this.#maxRetries) || this.#maxRetries < 0) throw new RangeError('maxRetries must be a safe non-negative integer');
+    if (!(this.#timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
+  }
+
+  /** The absolute URL of `path`. */
+  url(path: string): string {
+    return `${this.baseUrl}/${path}`;
+  }
+
+  /**
+   * Sends one request and resolves to its 2xx Response; a 503 is retried up to
+   * `maxRetries` times after its Retry-After (capped at `maxRetryDelayMs`;
+   * exponential from 0.5 s without one). Rejects with ClientError NETWORK or
+   * HTTP_STATUS.
+   */
+  async request(spec: RequestSpec): Promise<Response> {
+    const url = this.url(spec.path);
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { ...this.#headers };
+      if (spec.contentType !== undefined) headers['Content-Type'] = spec.contentType;
+      if (spec.accept !== undefined) headers.Accept = spec.accept;
+      let res: Response;
+      try {
+        const init: RequestInit = { method: spec.method ?? 'GET', headers, signal: AbortSignal.timeout(this.#timeoutMs) };
+        if (spec.body !== undefined) init.body = spec.body as BodyInit;
+        res = await this.#fetch(url, init);
+      } catch (err) {
+        const what = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${this.#timeoutMs} ms` : String((err as Error)?.message ?? err);
+        throw new ClientError('NETWORK', `${spec.method ?? 'GET'} ${url}: ${what}`, { url, cause: err });
+      }
+      if (res.ok) return res;
+      const { message, code } = await errorBody(res);
+      const waitMs = parseRetryAfter(res.headers.get('Retry-After'), this.#now());
+      if (res.status === 503 && attempt < this.#maxRetries) {
+        const delayMs = Math.min(this.#maxRetryDelayMs, waitMs ?? 500 * 2 ** attempt);
+        this.#onRetry?.({ attempt: attempt + 1, delayMs, url, serverCode: code });
+        await this.#sleep(delayMs);
+        continue;
+      }
+      const retried = attempt > 0 ? ` (after ${attempt} retries)` : '';
+      throw new ClientError('HTTP_STATUS', `${spec.method ?? 'GET'} ${url}: ${res.status}${code === undefined ? '' : ` ${code}`}: ${message}${retried}`, {
+        status: res.status,
+        url,
+        ...(code === undefined ? {} : { serverCode: code }),
+        ...(waitMs === undefined ? {} : { retryAfter: Math.ceil(waitMs / 1000) }),
+      });
+    }
+  }
+
+  /** GETs or POSTs and parses a JSON answer; BAD_RESPONSE if it is not JSON. */
+  async json(spec: RequestSpec): Promise<unknown> {
+    const res = await this.request({ accept: 'application/json', ...spec });
+    const text = await this.#readText(res, spec.path);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ClientError('BAD_RESPONSE', `${this.url(spec.path)}: the answer is not JSON`, { url: this.url(spec.path) });
+    }
+  }
+
+  /** GETs a text answer (e.g. the checkpoint). */
+  async text(path: string): Promise<string> {
+    return this.#readText(await this.request({ path, accept: 'text/plain' }), path);
+  }
+
+  /** GETs a binary answer (tiles, entry bundles). */
+  async bytes(path: string): Promise<Uint8Array> {
+    const res = await this.request({ path, accept: 'application/octet-stream' });
+    try {
+      return new Uint8Array(await res.arrayBuffer());
+    } catch (err) {
+      throw new ClientError('NETWORK', `${this.url(path)}: reading the answer failed: ${(err as Error).message}`, { url: this.url(path), cause: err });
+    }
+  }
+
+  async #readText(res: Response, path: string): Promise<string> {
+    try {
+      return await res.text();
+    } catch (err) {
+      throw new ClientError('NETWORK', `${this.url(path)}: reading the answer failed: ${(err as Error).message}`, { url: this.url(path), cause: err });
+    }
+  }
+}

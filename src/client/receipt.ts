@@ -1,0 +1,124 @@
+/**
+ * Receipts (CONTRACT §3): what the log answers for a submitted entry, and
+ * their offline verification: the entry's RFC 6962 leaf hash, the log's
+ * signature on the checkpoint, and the inclusion proof from the leaf to the
+ * checkpoint's root (RFC 9162 §2.1.3.2).
+ */
+import { leafHash } from '../merkle/hash.js';
+import { verifyInclusion } from '../merkle/proof.js';
+import { decodeBase64, encodeBase64 } from '../note/base64.js';
+import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
+import type { Verifier } from '../note/keys.js';
+
+/** A receipt as the log sends it (CONTRACT §3), with its signed checkpoint. */
+export interface Receipt {
+  /** The entry's leaf index (the first copy's, for a duplicate). */
+  index: number;
+  /** Standard base64 of the entry's RFC 6962 leaf hash. */
+  leaf_hash: string;
+  /** The signed checkpoint note the proof leads to. */
+  checkpoint: string;
+  /** Standard base64 hashes of the audit path, bottom-up. */
+  inclusion_proof: string[];
+  /** Whether the entry was already logged; not covered by any signature. */
+  duplicate: boolean;
+}
+
+/** The outcome of {@link checkReceipt}. */
+export type ReceiptCheck =
+  | { readonly valid: true; readonly index: number; readonly checkpoint: Checkpoint }
+  | { readonly valid: false; readonly reason: string };
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Returns `value` (for example straight from JSON.parse) as a Receipt if it
+ * has the CONTRACT §3 receipt fields with their types (other fields are
+ * dropped), or a reason it is not one. `checkpoint` may be supplied for
+ * receipts that come without one (the `/v1/batch` answer).
+ */
+export function parseReceipt(value: unknown, checkpoint?: string): Receipt | string {
+  if (!isPlainObject(value)) return 'a receipt must be a JSON object';
+  const { index, leaf_hash: leaf, inclusion_proof: proof, duplicate } = value;
+  const note = value.checkpoint ?? checkpoint;
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) return '"index" must be a non-negative integer';
+  if (typeof leaf !== 'string') return '"leaf_hash" must be a base64 string';
+  if (typeof note !== 'string') return '"checkpoint" must be the signed checkpoint text';
+  if (!Array.isArray(proof) || !proof.every((p) => typeof p === 'string')) return '"inclusion_proof" must be an array of base64 strings';
+  if (typeof duplicate !== 'boolean') return '"duplicate" must be true or false';
+  return { index, leaf_hash: leaf, checkpoint: note, inclusion_proof: [...(proof as string[])], duplicate };
+}
+
+function decodeHash(text: string): Uint8Array | undefined {
+  try {
+    const h = decodeBase64(text);
+    return h.length === 32 ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks a receipt offline against the logged entry bytes (for a JSON
+ * submission, its RFC 8785 canonical bytes) and the log's verifier: the
+ * receipt's leaf hash must be SHA-256(0x00 || entry) (RFC 6962 §2.1), its
+ * checkpoint a checkpoint of this log signed by `verifier` (CONTRACT §2), and
+ * its inclusion proof must lead from that leaf at `index` to the checkpoint's
+ * root (RFC 9162 §2.1.3.2). Never throws for a bad receipt: it says why.
+ * Throws TypeError if `entry` is not a Uint8Array or `verifier` not a Verifier.
+ */
+export function checkReceipt(receipt: unknown, entry: Uint8Array, verifier: Verifier): ReceiptCheck {
+  if (!(entry instanceof Uint8Array)) throw new TypeError('checkReceipt: entry must be a Uint8Array');
+  if (verifier === null || typeof verifier !== 'object' || typeof verifier.verify !== 'function') {
+    throw new TypeError('checkReceipt: expected a Verifier');
+  }
+  const r = parseReceipt(receipt);
+  if (typeof r === 'string') return { valid: false, reason: r };
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = openCheckpoint(r.checkpoint, verifier).checkpoint;
+  } catch (err) {
+    return { valid: false, reason: `the checkpoint does not verify: ${(err as Error).message}` };
+  }
+  return checkReceiptProof(r, entry, checkpoint);
+}
+
+/**
+ * Checks everything {@link checkReceipt} does except the checkpoint's
+ * signature: that the receipt's leaf hash is the entry's and its inclusion
+ * proof leads from leaf `index` to `checkpoint`'s root (RFC 9162 §2.1.3.2).
+ * For a caller that has already verified `checkpoint` (one signature check
+ * for a whole batch); the receipt's own `checkpoint` field is not read.
+ */
+export function checkReceiptProof(receipt: unknown, entry: Uint8Array, checkpoint: Checkpoint): ReceiptCheck {
+  if (!(entry instanceof Uint8Array)) throw new TypeError('checkReceiptProof: entry must be a Uint8Array');
+  const r = parseReceipt(receipt, '');
+  if (typeof r === 'string') return { valid: false, reason: r };
+  const leaf = leafHash(entry);
+  const claimed = decodeHash(r.leaf_hash);
+  if (claimed === undefined) return { valid: false, reason: '"leaf_hash" is not canonical base64 of 32 bytes' };
+  if (encodeBase64(claimed) !== encodeBase64(leaf)) return { valid: false, reason: "the entry does not have the receipt's leaf hash" };
+  if (r.index >= checkpoint.treeSize) {
+    return { valid: false, reason: `index ${r.index} is not in the checkpoint's tree of size ${checkpoint.treeSize}` };
+  }
+  const proof: Uint8Array[] = [];
+  for (const p of r.inclusion_proof) {
+    const h = decodeHash(p);
+    if (h === undefined) return { valid: false, reason: 'an inclusion proof hash is not canonical base64 of 32 bytes' };
+    proof.push(h);
+  }
+  if (!verifyInclusion(leaf, r.index, checkpoint.treeSize, proof, checkpoint.rootHash)) {
+    return { valid: false, reason: `the inclusion proof does not lead from leaf ${r.index} to the root of the tree of size ${checkpoint.treeSize}` };
+  }
+  return { valid: true, index: r.index, checkpoint };
+}
+
+/**
+ * Returns whether `receipt` proves that `entry` is in the log of `verifier`
+ * (see {@link checkReceipt}, which also says why not).
+ */
+export function verifyReceipt(receipt: unknown, entry: Uint8Array, verifier: Verifier): boolean {
+  return checkReceipt(receipt, entry, verifier).valid;
+}
