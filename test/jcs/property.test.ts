@@ -142,7 +142,6 @@ describe('performance', () => {
     const elapsed = performance.now() - start;
     expect(dec.decode(out)).toBe(canonicalize(JSON.parse(dec.decode(body))));
     // Typically ~20 ms; the bound leaves room for a slow CI machine.
-    console.log(`1 MiB: ${elapsed.toFixed(1)} ms`);
     expect(elapsed).toBeLessThan(500);
   });
 });
