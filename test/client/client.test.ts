@@ -1,0 +1,222 @@
+// CairnClient against a real server on port 0 (src/cli/server.ts), and against
+// the same server behind a fetch that tampers with chosen answers: each kind
+// of tampering must be caught with its own error code.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CairnClient } from '../../src/client/client.js';
+import type { FetchLike } from '../../src/client/http.js';
+import { verifyReceipt } from '../../src/client/receipt.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { treeHash } from '../../src/merkle/tree.js';
+import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
+import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
+import { generateSignerKey, newVerifier, verifierKeyFromSignerKey } from '../../src/note/keys.js';
+import { flip, hex } from './helpers.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+let dir: string;
+let server: RunningServer;
+let client: CairnClient;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-client-'));
+  server = await startServer({ data: dir, host: '127.0.0.1', port: 0, origin: 'client.test/log' });
+  client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+});
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A client whose fetch answers through `edit`, which may replace the body of chosen answers. */
+function tamperingClient(edit: (url: string, body: Uint8Array, init?: RequestInit) => Uint8Array | undefined, extra: Partial<ConstructorParameters<typeof CairnClient>[0]> = {}): CairnClient {
+  const f: FetchLike = async (url, init) => {
+    const res = await fetch(url, init);
+    const body = new Uint8Array(await res.arrayBuffer());
+    const changed = edit(url, body, init) ?? body;
+    return new Response(changed as unknown as BodyInit, { status: res.status, headers: res.headers });
+  };
+  return new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey, fetch: f, ...extra });
+}
+
+const json = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as Record<string, unknown>;
+const bytes = (v: unknown) => enc(JSON.stringify(v));
+
+test('a new log: verified checkpoint of size 0 and a matching signed tree head', async () => {
+  const { checkpoint, note } = await client.getCheckpoint();
+  expect(checkpoint.origin).toBe('client.test/log');
+  expect(checkpoint.treeSize).toBe(0);
+  expect(note).toMatch(/^client\.test\/log\n0\n/);
+  const head = await client.getTreeHead();
+  expect(head.treeSize).toBe(0);
+  expect(hex(head.rootHash)).toBe(hex(checkpoint.rootHash));
+  expect(await client.getLogInfo()).toMatchObject({ origin: 'client.test/log', verifierKey: server.verifierKey, treeSize: 0 });
+});
+
+test('entries, JSON and batches come back with receipts that verify, online and offline', async () => {
+  const one = await client.addEntry(enc('first entry'));
+  expect(one.receipt).toMatchObject({ index: 0, duplicate: false });
+  expect(verifyReceipt(one.receipt, enc('first entry'), client.verifier)).toBe(true);
+  expect(verifyReceipt(one.receipt, enc('first entrY'), client.verifier)).toBe(false);
+
+  const js = await client.addJson({ b: 1, a: [true, null, 'x'] });
+  expect(new TextDecoder().decode(js.entry)).toBe('{"a":[true,null,"x"],"b":1}');
+  expect(js.receipt.index).toBe(1);
+  // The same canonical bytes as octet-stream are the same entry (CONTRACT §1).
+  const again = await client.addEntry(enc('{"a":[true,null,"x"],"b":1}'));
+  expect(again.receipt).toMatchObject({ index: 1, duplicate: true });
+
+  const entries = Array.from({ length: 598 }, (_, i) => enc(`batch entry ${i}`));
+  entries.push(enc('first entry'), enc('batch entry 3')); // a logged one and an in-batch duplicate
+  const batch = await client.addBatch(entries);
+  expect(batch.checkpoint.checkpoint.treeSize).toBe(600);
+  expect(batch.receipts.map((r) => r.receipt.index).slice(0, 3)).toEqual([2, 3, 4]);
+  expect(batch.receipts[598]!.receipt).toMatchObject({ index: 0, duplicate: true });
+  expect(batch.receipts[599]!.receipt).toMatchObject({ index: 5, duplicate: true });
+  for (const [i, r] of batch.receipts.entries()) {
+    expect(r.receipt.checkpoint).toBe(batch.checkpoint.note);
+    if (i % 97 === 0 || i >= 598) expect(verifyReceipt(r.receipt, entries[i]!, client.verifier)).toBe(true);
+  }
+  await expect(client.addBatch([])).rejects.toThrow(RangeError);
+  await expect(client.addEntry(new Uint8Array(0))).rejects.toThrow(RangeError);
+});
+
+test('proofs from the RFC 6962 endpoints and from authenticated tiles agree and verify', async () => {
+  const { checkpoint } = await client.getCheckpoint();
+  expect(checkpoint.treeSize).toBe(600);
+  for (const index of [0, 1, 255, 256, 300, 511, 512, 599]) {
+    const api = await client.getEntry(index, checkpoint);
+    const tiles = await client.proveIndexFromTiles(index, checkpoint);
+    expect(tiles.proof.map(hex)).toEqual(api.proof.map(hex));
+    expect(hex(tiles.leafHash)).toBe(hex(leafHash(api.entry)));
+    expect(verifyInclusion(api.leafHash, index, 600, api.proof, checkpoint.rootHash)).toBe(true);
+    const byHash = await client.proveHash(api.leafHash, checkpoint);
+    expect(byHash.index).toBe(index);
+    const fromBundle = await client.getEntryFromTiles(index, checkpoint);
+    expect(hex(fromBundle.entry)).toBe(hex(api.entry));
+  }
+  expect(new TextDecoder().decode((await client.getEntry(2)).entry)).toBe('batch entry 0');
+  await expect(client.proveHash(leafHash(enc('never logged')))).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 404 });
+  await expect(client.getEntry(600, checkpoint)).rejects.toThrow(RangeError);
+
+  // Bundles: every one, full and partial, verified against its level-0 tile.
+  const all: string[] = [];
+  for (let n = 0; n * 256 < 600; n++) all.push(...(await client.readEntryBundle(n, checkpoint)).map((e) => new TextDecoder().decode(e)));
+  expect(all.length).toBe(600);
+  expect(all[0]).toBe('first entry');
+  expect(all[599]).toBe('batch entry 597');
+  expect((await client.getEntries(0, 2)).map((e) => new TextDecoder().decode(e))).toEqual(['first entry', '{"a":[true,null,"x"],"b":1}', 'batch entry 0']);
+});
+
+test('consistency between checkpoints, from the endpoint and from tiles', async () => {
+  const old = (await client.getCheckpoint()).checkpoint;
+  await client.addBatch(Array.from({ length: 300 }, (_, i) => enc(`later ${i}`)));
+  const now = (await client.getCheckpoint()).checkpoint;
+  expect(now.treeSize).toBe(900);
+  const api = await client.verifyConsistency(old, now);
+  const tiles = await client.verifyConsistency(old, now, { fromTiles: true });
+  expect(tiles.map(hex)).toEqual(api.map(hex));
+  expect(verifyConsistency(600, 900, old.rootHash, now.rootHash, api)).toBe(true);
+  expect(await client.verifyConsistency(now, now)).toEqual([]);
+  await expect(client.verifyConsistency(now, old)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/shrank/) });
+  const forked = { ...old, rootHash: flip(old.rootHash, 0) };
+  await expect(client.verifyConsistency(forked, now)).rejects.toMatchObject({ code: 'INCONSISTENT' });
+  await expect(client.verifyConsistency(forked, now, { fromTiles: true })).rejects.toMatchObject({ code: 'INCONSISTENT' });
+  await expect(client.verifyConsistency(old, forked)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/fork/) });
+});
+
+describe('a log that lies is caught', () => {
+  test('a checkpoint or tree head signed by another key, or edited', async () => {
+    const stranger = verifierKeyFromSignerKey(generateSignerKey('client.test/log'));
+    const other = new CairnClient({ baseUrl: server.url, verifierKey: stranger });
+    await expect(other.getCheckpoint()).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    await expect(other.getTreeHead()).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    const edited = tamperingClient((url, body) => (url.endsWith('/checkpoint') ? enc(new TextDecoder().decode(body).replace(/\n900\n/, '\n901\n')) : undefined));
+    await expect(edited.getCheckpoint()).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+    const sth = tamperingClient((url, body) => (url.includes('get-sth') ? bytes({ ...json(body), timestamp: (json(body).timestamp as number) + 1 }) : undefined));
+    await expect(sth.getTreeHead()).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
+  });
+
+  test('a receipt whose proof or leaf hash was changed', async () => {
+    const c = tamperingClient((url, body, init) => {
+      if (init?.method !== 'POST') return undefined;
+      const r = json(body);
+      if (url.endsWith('/v1/entries')) return bytes({ ...r, inclusion_proof: (r.inclusion_proof as string[]).map((p, i) => (i === 0 ? encodeBase64(flip(decodeBase64(p), 31)) : p)) });
+      const receipts = (r.receipts as Record<string, unknown>[]).map((x, i) => (i === 1 ? { ...x, leaf_hash: encodeBase64(leafHash(enc('other'))) } : x));
+      return bytes({ ...r, receipts });
+    });
+    await expect(c.addEntry(enc('tampered single'))).rejects.toMatchObject({ code: 'BAD_RECEIPT' });
+    await expect(c.addBatch([enc('t1'), enc('t2'), enc('t3')])).rejects.toMatchObject({ code: 'BAD_RECEIPT', message: expect.stringMatching(/receipt 1/) });
+  });
+
+  test('proofs from the endpoints that do not lead to the signed root', async () => {
+    const cp = (await client.getCheckpoint()).checkpoint;
+    const changeProof = (field: string) =>
+      tamperingClient((url, body) => {
+        if (!url.includes('/ct/v1/get-') || url.includes('get-sth?') || url.endsWith('get-sth')) return undefined;
+        const r = json(body);
+        const list = r[field] as string[] | undefined;
+        if (list === undefined) return undefined;
+        return bytes({ ...r, [field]: list.map((p, i) => (i === list.length - 1 ? encodeBase64(flip(decodeBase64(p), 0, 3)) : p)) });
+      });
+    await expect(changeProof('audit_path').getEntry(17, cp)).rejects.toMatchObject({ code: 'BAD_PROOF' });
+    await expect(changeProof('audit_path').proveHash(leafHash(enc('first entry')), cp)).rejects.toMatchObject({ code: 'BAD_PROOF' });
+    const entry = tamperingClient((url, body) => (url.includes('get-entry-and-proof') ? bytes({ ...json(body), leaf_input: encodeBase64(enc('not it')) }) : undefined));
+    await expect(entry.getEntry(17, cp)).rejects.toMatchObject({ code: 'BAD_PROOF' });
+    const old = { ...cp, treeSize: 600, rootHash: (await client.getEntry(0, cp)).proof[0]! }; // any root: the proof must fail
+    await expect(changeProof('consistency').verifyConsistency(old, cp)).rejects.toMatchObject({ code: 'INCONSISTENT' });
+  });
+
+  test('a flipped byte in a tile, or in an entry bundle, is caught before use', async () => {
+    const cp = (await client.getCheckpoint()).checkpoint;
+    const badTile = tamperingClient((url, body) => (url.endsWith('/tile/0/001') ? flip(body, 100) : undefined));
+    await expect(badTile.proveIndexFromTiles(300, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
+    await expect(badTile.readEntryBundle(1, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
+    const old = { ...cp, treeSize: 300, rootHash: await treeHash(300, client.tileReader(cp)) };
+    await expect(client.verifyConsistency(old, cp, { fromTiles: true })).resolves.toBeDefined();
+    await expect(badTile.verifyConsistency(old, cp, { fromTiles: true })).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
+    const badBundle = tamperingClient((url, body) => (url.endsWith('/tile/entries/002') ? flip(body, body.length - 1) : undefined));
+    await expect(badBundle.readEntryBundle(2, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 767/) });
+    const shortBundle = tamperingClient((url, body) => (url.endsWith('/tile/entries/000') ? body.subarray(0, body.length - 1) : undefined));
+    await expect(shortBundle.readEntryBundle(0, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH' });
+    // A different but self-consistent bundle: the entries do not hash to the authenticated tile.
+    await expect(tamperingClient((url) => (/\/tile\/entries\/003\.p\/\d+$/.test(url) ? Uint8Array.of(0, 1, 0x41) : undefined)).readEntryBundle(3, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH' });
+  });
+});
+
+test('503 answers are retried after their Retry-After, then reported', async () => {
+  let refusals = 2;
+  const waits: number[] = [];
+  const f: FetchLike = async (url, init) => {
+    if (init?.method === 'POST' && refusals > 0) {
+      refusals--;
+      return new Response(JSON.stringify({ error: 'queue full', code: 'QUEUE_FULL' }), { status: 503, headers: { 'Retry-After': '3', 'Content-Type': 'application/json' } });
+    }
+    return fetch(url, init);
+  };
+  const c = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey, fetch: f, sleep: async (ms) => void waits.push(ms) });
+  const r = await c.addEntry(enc('after two refusals'));
+  expect(waits).toEqual([3000, 3000]);
+  expect(verifyReceipt(r.receipt, enc('after two refusals'), c.verifier)).toBe(true);
+
+  refusals = 10;
+  waits.length = 0;
+  const impatient = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey, fetch: f, maxRetries: 3, sleep: async (ms) => void waits.push(ms) });
+  await expect(impatient.addEntry(enc('never'))).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 503, serverCode: 'QUEUE_FULL', retryAfter: 3 });
+  expect(waits).toEqual([3000, 3000, 3000]);
+});
+
+test('operational failures are not verification failures', async () => {
+  const down = new CairnClient({ baseUrl: 'http://127.0.0.1:9', verifierKey: server.verifierKey });
+  const err = await down.getCheckpoint().catch((e: unknown) => e);
+  expect(err).toMatchObject({ code: 'NETWORK', isVerificationFailure: false });
+  const garbage = tamperingClient((url) => (url.includes('get-entry-and-proof') ? enc('<html>') : undefined));
+  await expect(garbage.getEntry(0)).rejects.toMatchObject({ code: 'BAD_RESPONSE' });
+  await expect(client.getConsistencyProof(5, 1)).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 400, serverCode: 'INVALID_PARAMETER' });
+  expect(() => new CairnClient({ baseUrl: 'ftp://x', verifierKey: server.verifierKey })).toThrow(RangeError);
+  expect(() => new CairnClient({ baseUrl: server.url, verifierKey: 'nonsense' })).toThrow(RangeError);
+  expect(new CairnClient({ baseUrl: `${server.url}/`, verifierKey: newVerifier(server.verifierKey) }).baseUrl).toBe(server.url);
+});
