@@ -1,0 +1,334 @@
+// Every route of CONTRACT §3 and its error paths, through supertest against
+// createApp(...); every response is also checked against spec/openapi.yaml.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import type { Express } from 'express';
+import { createApp } from '../../src/http/app.js';
+import { createMetrics } from '../../src/http/metrics.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
+import { Log } from '../../src/log/log.js';
+import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
+import { openCheckpoint } from '../../src/note/checkpoint.js';
+import { verifyTreeHead } from '../../src/note/sth.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { testSigner, testVerifier, vector } from '../helpers/keys.js';
+import { expectResponseMatchesSpec, specErrorStatuses } from '../helpers/openapi.js';
+import { HTTP_STATUS } from '../../src/http/errors.js';
+
+let dir: string;
+let log: Log;
+let app: Express;
+const enc = (s: string) => new TextEncoder().encode(s);
+const b64 = (s: string) => encodeBase64(enc(s));
+
+type Res = request.Response;
+/** Every response the tests look at goes through the spec first. */
+function spec(method: string, path: string, res: Res): Res {
+  expectResponseMatchesSpec(method, path, { status: res.status, headers: res.headers, body: res.body, text: res.text });
+  return res;
+}
+const get = async (path: string) => spec('GET', path, await request(app).get(path));
+const postRaw = async (path: string, type: string | undefined, body: string | Buffer) => {
+  let req = request(app).post(path);
+  if (type !== undefined) req = req.set('Content-Type', type);
+  // Send bytes as they are: superagent would otherwise JSON-encode a Buffer sent as application/json.
+  return spec('POST', path, await req.serialize((b: unknown) => b as string).send(body));
+};
+const postJson = (path: string, value: unknown) => postRaw(path, 'application/json', JSON.stringify(value));
+
+function expectError(res: Res, status: number, code: string): void {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(res.body.code).toBe(code);
+  expect(typeof res.body.error).toBe('string');
+}
+
+function verifyReceipt(receipt: { index: number; leaf_hash: string; inclusion_proof: string[] }, checkpointNote: string, entry: Uint8Array) {
+  const { checkpoint } = openCheckpoint(checkpointNote, testVerifier);
+  expect(receipt.leaf_hash).toBe(encodeBase64(leafHash(entry)));
+  const proof = receipt.inclusion_proof.map(decodeBase64);
+  expect(verifyInclusion(leafHash(entry), receipt.index, checkpoint.treeSize, proof, checkpoint.rootHash)).toBe(true);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-http-'));
+  const metrics = createMetrics({ processMetrics: false });
+  log = await Log.open({ store: await LevelStore.open(dir), signer: testSigner, verifier: testVerifier, observer: metrics.observer });
+  app = createApp({ log, verifierKey: vector.verifier_key, metrics });
+});
+afterAll(async () => {
+  await log.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('POST /v1/entries', () => {
+  test('octet-stream: 201 with a verifiable receipt, then 200 duplicate', async () => {
+    const res = await postRaw('/v1/entries', 'application/octet-stream', Buffer.from('first entry'));
+    expect(res.status).toBe(201);
+    expect(res.body.duplicate).toBe(false);
+    verifyReceipt(res.body, res.body.checkpoint, enc('first entry'));
+    const again = await postRaw('/v1/entries', 'application/octet-stream', Buffer.from('first entry'));
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ index: res.body.index, duplicate: true });
+    verifyReceipt(again.body, again.body.checkpoint, enc('first entry'));
+  });
+
+  test('JSON is logged as its JCS bytes: key order and spacing do not matter, octet-stream of the same bytes is a duplicate', async () => {
+    const a = await postRaw('/v1/entries', 'application/json', '{ "user": "ann", "action": "login", "n": 1.50 }');
+    expect(a.status).toBe(201);
+    const canonical = '{"action":"login","n":1.5,"user":"ann"}';
+    verifyReceipt(a.body, a.body.checkpoint, enc(canonical));
+    const b = await postRaw('/v1/entries', 'application/json; charset=utf-8', '{"n":15e-1,"user":"ann","action":"login"}');
+    expect(b.status).toBe(200);
+    expect(b.body.index).toBe(a.body.index);
+    const c = await postRaw('/v1/entries', 'application/octet-stream', Buffer.from(canonical));
+    expect(c.body).toMatchObject({ index: a.body.index, duplicate: true });
+  });
+
+  test.each([
+    ['duplicate keys', '{"a":1,"a":2}'],
+    ['escaped duplicate keys', '{"a":1,"\\u0061":2}'],
+    ['a lone surrogate', '["\\ud800"]'],
+    ['a number beyond double', '[1e400]'],
+    ['an integer that would change', '[9007199254740993]'],
+    ['a syntax error', '{"a":'],
+    ['trailing garbage', '{} {}'],
+  ])('JSON with %s is 400 INVALID_JSON', async (_what, body) => {
+    expectError(await postRaw('/v1/entries', 'application/json', body), 400, 'INVALID_JSON');
+  });
+
+  test('invalid UTF-8 in JSON is 400 INVALID_JSON', async () => {
+    expectError(await postRaw('/v1/entries', 'application/json', Buffer.from([0x22, 0xff, 0x22])), 400, 'INVALID_JSON');
+  });
+
+  test('content types: missing, other, or another charset are 415', async () => {
+    expectError(await postRaw('/v1/entries', undefined, Buffer.from('x')), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(await postRaw('/v1/entries', 'text/plain', 'x'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(await postRaw('/v1/entries', 'application/json; charset=latin1', '1'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('sizes: empty is 400, 65,535 bytes is fine, 65,536 is 413; JSON is limited on its canonical bytes and its body', async () => {
+    expectError(await postRaw('/v1/entries', 'application/octet-stream', Buffer.alloc(0)), 400, 'EMPTY_ENTRY');
+    const max = await postRaw('/v1/entries', 'application/octet-stream', Buffer.alloc(65535, 7));
+    expect(max.status).toBe(201);
+    expectError(await postRaw('/v1/entries', 'application/octet-stream', Buffer.alloc(65536, 7)), 413, 'ENTRY_TOO_LARGE');
+    // 70,000 bytes of whitespace around a small value: fine, the canonical form is small.
+    const spaced = await postRaw('/v1/entries', 'application/json', `${' '.repeat(70000)}{"spaced":true}`);
+    expect(spaced.status).toBe(201);
+    expectError(await postRaw('/v1/entries', 'application/json', JSON.stringify('x'.repeat(70000))), 413, 'ENTRY_TOO_LARGE');
+    expectError(await postRaw('/v1/entries', 'application/json', `"${'y'.repeat(1024 * 1024)}"`), 413, 'BODY_TOO_LARGE');
+  });
+});
+
+describe('POST /v1/batch', () => {
+  test('answers receipts in input order against one checkpoint, dedup within the batch', async () => {
+    const entries = ['batch 0', 'batch 1', 'batch 0', 'first entry'];
+    const res = await postJson('/v1/batch', { entries: entries.map(b64) });
+    expect(res.status).toBe(200);
+    const r = res.body.receipts as { index: number; duplicate: boolean; leaf_hash: string; inclusion_proof: string[] }[];
+    expect(r).toHaveLength(4);
+    expect(r[2]!.index).toBe(r[0]!.index);
+    expect(r.map((x) => x.duplicate)).toEqual([false, false, true, true]);
+    r.forEach((receipt, i) => verifyReceipt(receipt, res.body.checkpoint, enc(entries[i]!)));
+  });
+
+  test('rejects malformed batches', async () => {
+    expectError(await postJson('/v1/batch', { entries: [] }), 400, 'MALFORMED_REQUEST');
+    expectError(await postJson('/v1/batch', { entries: 'x' }), 400, 'MALFORMED_REQUEST');
+    expectError(await postJson('/v1/batch', ['x']), 400, 'MALFORMED_REQUEST');
+    expectError(await postJson('/v1/batch', { entries: [b64('a')], extra: 1 }), 400, 'MALFORMED_REQUEST');
+    expectError(await postJson('/v1/batch', { entries: [1] }), 400, 'MALFORMED_REQUEST');
+    expectError(await postJson('/v1/batch', { entries: ['not base64!'] }), 400, 'INVALID_BASE64');
+    expectError(await postJson('/v1/batch', { entries: ['YQ'] }), 400, 'INVALID_BASE64');
+    expectError(await postJson('/v1/batch', { entries: [''] }), 400, 'EMPTY_ENTRY');
+    expectError(await postJson('/v1/batch', { entries: [encodeBase64(new Uint8Array(65536))] }), 413, 'ENTRY_TOO_LARGE');
+    expectError(await postJson('/v1/batch', { entries: Array.from({ length: 1001 }, (_, i) => b64(`e${i}`)) }), 400, 'TOO_MANY_ENTRIES');
+    expectError(await postRaw('/v1/batch', 'application/json', '{"entries":["YQ=="],"entries":["Yg=="]}'), 400, 'INVALID_JSON');
+    expectError(await postRaw('/v1/batch', 'application/octet-stream', Buffer.from('x')), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('1000 entries are accepted in one batch', async () => {
+    const res = await postJson('/v1/batch', { entries: Array.from({ length: 1000 }, (_, i) => b64(`bulk ${i}`)) });
+    expect(res.status).toBe(200);
+    expect(res.body.receipts).toHaveLength(1000);
+  });
+});
+
+describe('RFC 6962 read API', () => {
+  test('get-sth is signed and matches the checkpoint', async () => {
+    const res = await get('/ct/v1/get-sth');
+    expect(res.status).toBe(200);
+    const sth = verifyTreeHead(res.body, testVerifier);
+    expect(sth).not.toBeNull();
+    const cp = await get('/checkpoint');
+    const { checkpoint } = openCheckpoint(cp.text, testVerifier);
+    expect(sth!.treeSize).toBe(checkpoint.treeSize);
+    expect(encodeBase64(sth!.rootHash)).toBe(encodeBase64(checkpoint.rootHash));
+  });
+
+  test('get-sth-consistency proves growth and validates its parameters', async () => {
+    const size = log.latest().treeSize;
+    const first = 3;
+    const res = await get(`/ct/v1/get-sth-consistency?first=${first}&second=${size}`);
+    expect(res.status).toBe(200);
+    const entries = (await get(`/ct/v1/get-entries?start=0&end=${first - 1}`)).body.entries as { leaf_input: string }[];
+    const { CompactRange } = await import('../../src/merkle/range.js');
+    const range = CompactRange.empty();
+    for (const e of entries) range.append(leafHash(decodeBase64(e.leaf_input)));
+    const proof = (res.body.consistency as string[]).map(decodeBase64);
+    expect(verifyConsistency(first, size, range.root(), log.latest().rootHash, proof)).toBe(true);
+    expect((await get(`/ct/v1/get-sth-consistency?first=${size}&second=${size}`)).body).toEqual({ consistency: [] });
+    for (const q of [`first=0&second=${size}`, `first=5&second=4`, `first=1&second=${size + 1}`, 'first=1', 'second=2', 'first=01&second=2', 'first=1&second=2&first=1', 'first=1&second=2&x=1', 'first=-1&second=2', 'first=1e0&second=2']) {
+      expect((await get(`/ct/v1/get-sth-consistency?${q}`)).status).toBe(400);
+    }
+  });
+
+  test('get-proof-by-hash finds leaves, 404 for unknown ones, 400 for bad input', async () => {
+    const size = log.latest().treeSize;
+    const hash = leafHash(enc('batch 1'));
+    const res = await get(`/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(hash))}&tree_size=${size}`);
+    expect(res.status).toBe(200);
+    const proof = (res.body.audit_path as string[]).map(decodeBase64);
+    expect(verifyInclusion(hash, res.body.leaf_index, size, proof, log.latest().rootHash)).toBe(true);
+    expectError(await get(`/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(leafHash(enc('never'))))}&tree_size=${size}`), 404, 'NOT_FOUND');
+    // In the tree, but not in an earlier tree of size <= its index.
+    expectError(await get(`/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(hash))}&tree_size=${res.body.leaf_index}`), 404, 'NOT_FOUND');
+    expectError(await get(`/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(hash))}&tree_size=0`), 400, 'INVALID_PARAMETER');
+    expectError(await get(`/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(hash))}&tree_size=${size + 1}`), 400, 'TREE_SIZE_TOO_LARGE');
+    expectError(await get(`/ct/v1/get-proof-by-hash?hash=abc&tree_size=1`), 400, 'INVALID_BASE64');
+    expectError(await get(`/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(new Uint8Array(31)))}&tree_size=1`), 400, 'INVALID_PARAMETER');
+    expectError(await get(`/ct/v1/get-proof-by-hash?tree_size=1`), 400, 'INVALID_PARAMETER');
+  });
+
+  test('get-entries returns entries, clamps the end, and validates the range', async () => {
+    const size = log.latest().treeSize;
+    const res = await get('/ct/v1/get-entries?start=0&end=1');
+    expect(res.body.entries).toEqual([
+      { leaf_input: b64('first entry'), extra_data: '' },
+      expect.objectContaining({ extra_data: '' }),
+    ]);
+    const clamped = await get(`/ct/v1/get-entries?start=${size - 2}&end=${size + 100}`);
+    expect(clamped.body.entries).toHaveLength(2);
+    const many = await get(`/ct/v1/get-entries?start=0&end=${size + 5000}`);
+    expect(many.body.entries).toHaveLength(Math.min(1000, size));
+    expectError(await get(`/ct/v1/get-entries?start=${size}&end=${size}`), 400, 'INVALID_PARAMETER');
+    expectError(await get('/ct/v1/get-entries?start=2&end=1'), 400, 'INVALID_PARAMETER');
+    expectError(await get('/ct/v1/get-entries?start=0'), 400, 'INVALID_PARAMETER');
+  });
+
+  test('get-entry-and-proof returns the entry with its audit path', async () => {
+    const size = log.latest().treeSize;
+    const res = await get(`/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=${size}`);
+    expect(res.body.leaf_input).toBe(b64('first entry'));
+    const proof = (res.body.audit_path as string[]).map(decodeBase64);
+    expect(verifyInclusion(leafHash(enc('first entry')), 0, size, proof, log.latest().rootHash)).toBe(true);
+    expectError(await get(`/ct/v1/get-entry-and-proof?leaf_index=${size}&tree_size=${size}`), 400, 'INVALID_PARAMETER');
+    expectError(await get(`/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=0`), 400, 'INVALID_PARAMETER');
+    expectError(await get(`/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=${size + 1}`), 400, 'TREE_SIZE_TOO_LARGE');
+  });
+});
+
+describe('tiles and checkpoint', () => {
+  test('/checkpoint is the signed note, text/plain, no-cache', async () => {
+    const res = await get('/checkpoint');
+    expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(res.headers['cache-control']).toBe('no-cache');
+    expect(openCheckpoint(res.text, testVerifier).checkpoint.treeSize).toBe(log.latest().treeSize);
+  });
+
+  test('full and partial hash tiles and entry bundles with their cache headers', async () => {
+    const size = log.latest().treeSize;
+    expect(size).toBeGreaterThan(512);
+    const full = await request(app).get('/tile/0/000').buffer(true);
+    spec('GET', '/tile/0/000', full);
+    expect(full.status).toBe(200);
+    expect(full.headers['content-type']).toBe('application/octet-stream');
+    expect(full.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(full.body.length).toBe(256 * 32);
+    const entries = (await get('/ct/v1/get-entries?start=0&end=255')).body.entries as { leaf_input: string }[];
+    const expected = Buffer.concat(entries.map((e) => Buffer.from(leafHash(decodeBase64(e.leaf_input)))));
+    expect(Buffer.compare(full.body, expected)).toBe(0);
+
+    const partial = await request(app).get('/tile/0/000.p/5').buffer(true);
+    expect(partial.headers['cache-control']).toBe('public, max-age=60');
+    expect(Buffer.compare(partial.body, expected.subarray(0, 5 * 32))).toBe(0);
+
+    const bundle = await request(app).get('/tile/entries/000').buffer(true);
+    spec('GET', '/tile/entries/000', bundle);
+    const parts: Buffer[] = [];
+    for (const e of entries) {
+      const bytes = Buffer.from(decodeBase64(e.leaf_input));
+      parts.push(Buffer.from([Math.floor(bytes.length / 256), bytes.length % 256]), bytes);
+    }
+    expect(Buffer.compare(bundle.body, Buffer.concat(parts))).toBe(0);
+    const bundle3 = await request(app).get('/tile/entries/000.p/3').buffer(true);
+    expect(Buffer.compare(bundle3.body, Buffer.concat(parts.slice(0, 6)))).toBe(0);
+
+    const level1 = await request(app).get('/tile/1/000.p/1').buffer(true);
+    expect(level1.status).toBe(200);
+    expect(level1.body.length).toBe(32);
+
+    const lastN = Math.floor(size / 256);
+    const lastW = size % 256;
+    const name = String(lastN).padStart(3, '0');
+    expect((await request(app).get(`/tile/0/${name}.p/${lastW}`)).status).toBe(200);
+    expectError(await get(`/tile/0/${name}.p/${lastW + 1}`), 404, 'NOT_FOUND');
+    expectError(await get(`/tile/0/${name}`), 404, 'NOT_FOUND');
+    expectError(await get(`/tile/entries/${name}`), 404, 'NOT_FOUND');
+  });
+
+  test.each(['/tile/0/0', '/tile/0/000.p/0', '/tile/0/000.p/256', '/tile/0/x000/001', '/tile/0/000/', '/tile/a/000', '/tile/-1/000', '/tile/0/..%2F..%2Fetc%2Fpasswd', '/tile/../../etc/passwd', '/tile/0/000.p/05'])(
+    'non-canonical tile path %s is 404',
+    async (path) => {
+      const res = await request(app).get(path);
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe('NOT_FOUND');
+    },
+  );
+});
+
+describe('other routes', () => {
+  test('/v1/log, /healthz, /metrics', async () => {
+    const info = await get('/v1/log');
+    expect(info.body).toEqual({ origin: testSigner.name, verifier_key: vector.verifier_key, tree_size: log.latest().treeSize, version: expect.any(String) });
+    const health = await get('/healthz');
+    expect(health.body).toEqual({ status: 'ok', tree_size: log.latest().treeSize });
+    const metrics = await get('/metrics');
+    expect(metrics.text).toMatch(/cairn_entries_total\{result="new"\} [1-9]/);
+    expect(metrics.text).toMatch(/cairn_http_request_duration_seconds_bucket\{.*route="get-sth"/);
+  });
+
+  test('nothing can be changed or deleted: other methods are 405 with Allow', async () => {
+    for (const [method, path] of [
+      ['put', '/v1/entries'],
+      ['delete', '/v1/entries'],
+      ['patch', '/v1/batch'],
+      ['delete', '/checkpoint'],
+      ['put', '/tile/0/000'],
+      ['post', '/ct/v1/get-sth'],
+    ] as const) {
+      const res = await request(app)[method](path);
+      expectError(res, 405, 'METHOD_NOT_ALLOWED');
+      expect(res.headers.allow).toBeDefined();
+    }
+  });
+
+  test('the HTTP status table is the one the spec documents', () => {
+    expect(HTTP_STATUS).toEqual(specErrorStatuses());
+  });
+
+  test('unknown paths are 404 JSON; security headers are on every response', async () => {
+    const res = await request(app).get('/etc/passwd');
+    expectError(res, 404, 'NOT_FOUND');
+    for (const r of [res, await request(app).get('/checkpoint')]) {
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+      expect(r.headers['x-frame-options']).toBe('DENY');
+      expect(r.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(r.headers['x-powered-by']).toBeUndefined();
+    }
+    expectError(await get('/ct/v1/get-sth?x=1'), 400, 'INVALID_PARAMETER');
+  });
+});
