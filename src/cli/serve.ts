@@ -1,3 +1,4 @@
+import { AccessConfigError } from '../http/access.js';
 import { jsonLogger, silentLogger } from '../log/logger.js';
 import { StoreLockedError } from '../storage/store.js';
 import { parseCommandArgs, parsePort, parsePositive } from './args.js';
@@ -5,6 +6,7 @@ import { KeyFileError } from './key-file.js';
 import { DEFAULT_ORIGIN, startServer } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
+                  [--tokens <file>] [--public-writes] [--private]
 
 Runs the transparency log server on an embedded LevelDB store.
 
@@ -16,9 +18,31 @@ Options (each also read from the environment variable shown):
                     (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN})
   --host <host>     address to listen on (CAIRN_HOST; default 127.0.0.1)
   --port <port>     port, 0 for any free one (CAIRN_PORT; default 8080)
-  --max-queue <n>   most entries waiting for a round before 503 (default 65536)
+  --max-queue <n>   most entries waiting for a round before 503 (default 65536;
+                    the queue also holds at most 64 MiB of entries)
+  --max-upload-mib <n>
+                    most MiB of request bodies held at once; an upload past it
+                    is answered 503 with Retry-After before it is read
+                    (default 128)
+  --tokens <file>   access tokens (CAIRN_TOKENS): writes then need
+                    'Authorization: Bearer <token>' of role submit or admin,
+                    /metrics one of role admin. One line per token:
+                      <name> <read|submit|admin> <sha256 hex> [<n>/<s|min|h>]
+                    where the hash is: printf %s "$TOKEN" | sha256sum
+                    and the optional rate limit counts entries and requests
+                    (429 with Retry-After past it). The file must not be
+                    writable by group or others.
+  --public-writes   anyone may write without a token; needed to listen on a
+                    non-loopback address without --tokens (else serve refuses)
+  --private         reads need a token too (any role); /healthz stays open
   --quiet           no request log lines on stderr
   -h, --help        show this help
+
+The key file must not be readable by group or others (chmod 600).
+Memory stays bounded under overload: roughly 3 x --max-upload-mib for bodies
+being parsed, plus 2 x 64 MiB for queued and sequencing entries, plus about
+150 MiB of caches and runtime (about 700 MiB with the defaults); past these
+bounds writers get 503 with Retry-After, and the server recovers by itself.
 
 On start it prints 'listening on http://HOST:PORT'. SIGINT or SIGTERM finishes
 the rounds under way and stops.
@@ -32,6 +56,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     'max-queue': { type: 'string' },
+    'max-upload-mib': { type: 'string' },
+    tokens: { type: 'string' },
+    'public-writes': { type: 'boolean' },
+    private: { type: 'boolean' },
     quiet: { type: 'boolean' },
   });
   if (values.help === true) {
@@ -42,6 +70,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const key = values.key ?? env.CAIRN_KEY;
   const origin = values.origin ?? env.CAIRN_ORIGIN;
   const maxQueue = values['max-queue'];
+  const maxUpload = values['max-upload-mib'];
+  const tokens = values.tokens ?? env.CAIRN_TOKENS;
   let running;
   try {
     running = await startServer({
@@ -52,18 +82,25 @@ export async function serveCommand(argv: string[]): Promise<number> {
       ...(key === undefined ? {} : { key }),
       ...(origin === undefined ? {} : { origin }),
       ...(maxQueue === undefined ? {} : { maxQueueEntries: parsePositive(maxQueue, '--max-queue') }),
+      ...(maxUpload === undefined ? {} : { maxInflightBodyBytes: parsePositive(maxUpload, '--max-upload-mib') * 1024 * 1024 }),
+      ...(tokens === undefined ? {} : { tokens }),
+      publicWrites: values['public-writes'] === true,
+      privateReads: values.private === true,
       onKeyCreated: (path, verifierKey) => {
         process.stdout.write(`made a new signing key in ${path}\nverifier key: ${verifierKey}\n`);
       },
     });
   } catch (err) {
-    if (err instanceof StoreLockedError || err instanceof KeyFileError) {
+    if (err instanceof StoreLockedError || err instanceof KeyFileError || err instanceof AccessConfigError) {
       process.stderr.write(`cairn serve: ${err.message}\n`);
       return 1;
     }
     throw err;
   }
-  process.stdout.write(`log ${running.log.origin} at tree size ${running.log.latest().treeSize}\nverifier key: ${running.verifierKey}\nlistening on ${running.url}\n`);
+  process.stdout.write(
+    `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\nverifier key: ${running.verifierKey}\n` +
+      `access: ${running.accessSummary}\nlistening on ${running.url}\n`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);

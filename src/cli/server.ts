@@ -2,13 +2,16 @@ import type { Server } from 'node:http';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { createApp } from '../http/app.js';
+import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
+import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
+import { BodyBudget } from '../http/body-budget.js';
 import { createMetrics } from '../http/metrics.js';
 import { Log } from '../log/log.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
+import type { LogStore } from '../storage/store.js';
 import { createKeyFile, KeyFileError, readKeyFile } from './key-file.js';
 
 export interface ServerConfig {
@@ -23,6 +26,16 @@ export interface ServerConfig {
   readonly logger?: Logger;
   readonly maxQueueEntries?: number;
   readonly maxRoundEntries?: number;
+  /** Token file (see src/http/access.ts); without one, nobody has a token. */
+  readonly tokens?: string;
+  /** Let anyone write without a token; required to listen beyond loopback with no tokens. */
+  readonly publicWrites?: boolean;
+  /** Reads need a token too (any role); /healthz stays open. */
+  readonly privateReads?: boolean;
+  /** Bound on request body bytes held at once (see BodyBudget). */
+  readonly maxInflightBodyBytes?: number;
+  /** Wraps the store (tests inject faults or delays with it). */
+  readonly wrapStore?: (store: LogStore) => LogStore;
   /** Told when a key is made on first start. */
   readonly onKeyCreated?: (path: string, verifierKey: string) => void;
 }
@@ -32,6 +45,8 @@ export interface RunningServer {
   readonly log: Log;
   readonly verifierKey: string;
   readonly server: Server;
+  /** Who may write and read, in words, for the start-up lines. */
+  readonly accessSummary: string;
   close(): Promise<void>;
 }
 
@@ -48,9 +63,36 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Loads the access set-up (issue 6 "Access") and refuses an unsafe one: a
+ * non-loopback address with no tokens unless writes are explicitly public,
+ * and a private log nobody could read.
+ */
+async function loadAccess(config: ServerConfig): Promise<{ access: AccessControl | undefined; summary: string }> {
+  const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens);
+  const publicWrites = config.publicWrites === true;
+  const privateReads = config.privateReads === true;
+  if (tokens.length === 0 && !publicWrites && !isLoopbackHost(config.host)) {
+    throw new AccessConfigError(
+      `refusing to listen on ${config.host} with no access tokens: anyone who reaches it could write to the log. ` +
+        'Give --tokens FILE, or --public-writes if anyone may really write, or listen on 127.0.0.1',
+    );
+  }
+  if (privateReads && tokens.length === 0) throw new AccessConfigError('--private needs --tokens FILE: nobody could read the log');
+  const writers = tokens.filter((t) => t.role !== 'read').length;
+  const summary = [
+    publicWrites || tokens.length === 0 ? 'writes open to anyone' : `writes need a token (${writers} with role submit or admin)`,
+    privateReads ? 'reads need a token' : 'reads open to anyone',
+  ].join(', ');
+  if (tokens.length === 0 && !privateReads) return { access: undefined, summary };
+  return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary };
+}
+
 /** Opens the key, the store and the log, and listens (CONTRACT §4 serve). */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = config.logger ?? silentLogger;
+  const { access, summary } = await loadAccess(config);
+  const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   await mkdir(config.data, { recursive: true, mode: 0o700 });
   let keyPath = config.key;
   if (keyPath === undefined) {
@@ -66,7 +108,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (config.origin !== undefined && config.origin !== key.origin) {
     throw new KeyFileError(`the key in ${keyPath} is for origin ${key.origin}, not ${config.origin}`);
   }
-  const store = await LevelStore.open(join(config.data, 'db'));
+  const opened = await LevelStore.open(join(config.data, 'db'));
+  const store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
   const metrics = createMetrics();
   let log: Log;
   try {
@@ -82,7 +125,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await store.close();
     throw err;
   }
-  const app = createApp({ log, verifierKey: key.verifierKey, metrics, logger });
+  const app = createApp({ log, verifierKey: key.verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) });
   const server = app.listen(config.port, config.host);
   try {
     await once(server, 'listening');
@@ -100,6 +143,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log,
     verifierKey: key.verifierKey,
     server,
+    accessSummary: summary,
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -8,6 +8,8 @@ import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../lo
 import { silentLogger, type Logger } from '../log/logger.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
+import { chargeEntries, tokenName, type AccessControl } from './access.js';
+import { BodyBudget } from './body-budget.js';
 import { sendError, toLogError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { queryNumber, queryString } from './query.js';
@@ -16,6 +18,8 @@ import { queryNumber, queryString } from './query.js';
 export const MAX_JSON_BODY = 1024 * 1024;
 /** Enough for 1000 entries of 65,535 bytes in base64 plus JSON punctuation. */
 export const MAX_BATCH_BODY = MAX_BATCH_ENTRIES * (Math.ceil(MAX_ENTRY_SIZE / 3) * 4 + 3) + 1024;
+/** Default bound on request body bytes held at once: one largest batch fits, with room for small uploads. */
+export const DEFAULT_MAX_INFLIGHT_BODY_BYTES = 128 * 1024 * 1024;
 
 export interface AppOptions {
   readonly log: Log;
@@ -23,6 +27,10 @@ export interface AppOptions {
   readonly verifierKey: string;
   readonly metrics?: Metrics;
   readonly logger?: Logger;
+  /** Who may write, read and scrape metrics; absent, everything is open. */
+  readonly access?: AccessControl;
+  /** Bound on request body bytes held at once (default {@link DEFAULT_MAX_INFLIGHT_BODY_BYTES}). */
+  readonly bodyBudget?: BodyBudget;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
@@ -32,7 +40,29 @@ const entryBody = rawBody(MAX_ENTRY_SIZE);
 const jsonBody = rawBody(MAX_JSON_BODY);
 const batchBody = rawBody(MAX_BATCH_BODY);
 
-function readBody(parser: express.RequestHandler, req: Request, res: Response, tooLarge: LogErrorCode): Promise<Uint8Array> {
+/**
+ * Reads a body of at most `limit` bytes, first reserving its declared length
+ * (or `limit` when chunked) in `budget`: past it, QUEUE_FULL before a byte is
+ * read. The reservation lasts until the response is done.
+ */
+function readBody(
+  parser: express.RequestHandler,
+  limit: number,
+  budget: BodyBudget,
+  req: Request,
+  res: Response,
+  tooLarge: LogErrorCode,
+): Promise<Uint8Array> {
+  const declared = req.headers['content-length'] === undefined ? limit : Number(req.headers['content-length']);
+  // A declared length over the limit (or not a number) is refused by the parser before reading.
+  if (Number.isSafeInteger(declared) && declared <= limit) {
+    const release = budget.tryReserve(declared);
+    if (release === undefined) {
+      return Promise.reject(new LogError('QUEUE_FULL', 'too many request bodies are being received; retry shortly', { retryAfter: 1 }));
+    }
+    res.once('close', release);
+    res.once('finish', release);
+  }
   return new Promise((resolve, reject) => {
     parser(req, res, (err?: unknown) => {
       if (err !== undefined && err !== null) return reject(toLogError(err, tooLarge));
@@ -144,6 +174,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 export function createApp(options: AppOptions): express.Express {
   const { log, verifierKey, metrics } = options;
   const logger = options.logger ?? silentLogger;
+  const budget = options.bodyBudget ?? new BodyBudget(DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -156,10 +187,18 @@ export function createApp(options: AppOptions): express.Express {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (res.locals.route as string | undefined) ?? 'unmatched';
       metrics?.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-      logger.info('request', { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 });
+      const token = tokenName(res);
+      logger.info('request', {
+        method: req.method,
+        route,
+        status: res.statusCode,
+        ms: Math.round(seconds * 1e4) / 10,
+        ...(token === undefined ? {} : { token }),
+      });
     });
     next();
   });
+  if (options.access !== undefined) app.use(options.access.middleware());
 
   const routes = new Map<string | RegExp, string[]>(); // path → methods, for 405s
   const route = (method: 'get' | 'post', path: string | RegExp, name: string, handler: Handler) => {
@@ -172,7 +211,10 @@ export function createApp(options: AppOptions): express.Express {
 
   route('post', '/v1/entries', '/v1/entries', async (req, res) => {
     const kind = mediaType(req, ['octet', 'json']);
-    const body = await readBody(kind === 'octet' ? entryBody : jsonBody, req, res, kind === 'octet' ? 'ENTRY_TOO_LARGE' : 'BODY_TOO_LARGE');
+    const body =
+      kind === 'octet'
+        ? await readBody(entryBody, MAX_ENTRY_SIZE, budget, req, res, 'ENTRY_TOO_LARGE')
+        : await readBody(jsonBody, MAX_JSON_BODY, budget, req, res, 'BODY_TOO_LARGE');
     const entry = kind === 'octet' ? body : canonicalEntry(body);
     if (entry.length === 0) throw new LogError('EMPTY_ENTRY', 'an entry must hold at least one byte');
     if (entry.length > MAX_ENTRY_SIZE) {
@@ -185,7 +227,8 @@ export function createApp(options: AppOptions): express.Express {
 
   route('post', '/v1/batch', '/v1/batch', async (req, res) => {
     mediaType(req, ['json']);
-    const entries = parseBatch(await readBody(batchBody, req, res, 'BODY_TOO_LARGE'));
+    const entries = parseBatch(await readBody(batchBody, MAX_BATCH_BODY, budget, req, res, 'BODY_TOO_LARGE'));
+    chargeEntries(res, entries.length - 1);
     const result = await log.submit(entries);
     res.status(200).json({ checkpoint: result.checkpoint, receipts: result.receipts.map((r) => receiptJson(r)) });
   });
@@ -262,11 +305,13 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   route('get', '/healthz', '/healthz', (req, res) => {
+    onlyParams(req, []);
     res.setHeader('Cache-Control', 'no-store');
     res.json({ status: 'ok', tree_size: log.latest().treeSize });
   });
 
   route('get', '/metrics', '/metrics', async (req, res) => {
+    onlyParams(req, []);
     if (metrics === undefined) throw new LogError('NOT_FOUND', 'metrics are disabled');
     res.setHeader('Cache-Control', 'no-store');
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

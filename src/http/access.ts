@@ -1,0 +1,321 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { LogError } from '../log/errors.js';
+import { sendError } from './errors.js';
+
+/*
+ * Access tokens (issue 6 "Access"). The token file holds one token per line:
+ *
+ *   # comment
+ *   <name> <role> <sha256> [<limit>/<period>]
+ *
+ *   name    a label for logs and metrics: 1-64 of [A-Za-z0-9._-]
+ *   role    read | submit | admin (each includes the ones before it)
+ *   sha256  64 hex digits: SHA-256 of the token's exact bytes, e.g.
+ *           printf %s "$TOKEN" | sha256sum
+ *   limit   optional rate limit, e.g. 600/min: entries submitted plus other
+ *           requests made with this token, per s, min or h
+ *
+ * The server never holds the tokens themselves, only their hashes, so the
+ * file is not secret; but whoever can write it can grant access, so a file
+ * group or others may write is refused. Clients send
+ * `Authorization: Bearer <token>`.
+ */
+
+/** What a token may do; each role includes the ones before it in ROLES. */
+export const ROLES = ['read', 'submit', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A rate limit: at most `limit` units per `periodMs`, refilled continuously (a token bucket). */
+export interface RateLimit {
+  readonly limit: number;
+  readonly periodMs: number;
+}
+
+/** One line of a token file. */
+export interface TokenRule {
+  readonly name: string;
+  readonly role: Role;
+  /** SHA-256 of the token, 64 lowercase hex digits. */
+  readonly hash: string;
+  readonly rate?: RateLimit;
+}
+
+/** A token file or access set-up the operator must fix; the message says how. */
+export class AccessConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AccessConfigError';
+  }
+}
+
+const PERIODS: Readonly<Record<string, number>> = { s: 1000, min: 60_000, h: 3_600_000 };
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const HEX_HASH = /^[0-9a-fA-F]{64}$/;
+const RATE = /^([1-9][0-9]{0,8})\/(s|min|h)$/;
+/** RFC 6750 §2.1 b64token, bounded in length. */
+const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]{1,512}=*)$/;
+
+/** SHA-256 of a token's UTF-8 bytes as 64 lowercase hex digits: what the token file stores. */
+export function hashToken(token: string): string {
+  if (typeof token !== 'string') throw new TypeError('hashToken: token must be a string');
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * Parses a token file (format above). Throws AccessConfigError naming the
+ * first bad line (never echoing a line: someone may have pasted a token
+ * there instead of its hash) or a name or hash given twice.
+ */
+export function parseTokenFile(text: string, source = 'the token file'): TokenRule[] {
+  if (typeof text !== 'string') throw new TypeError('parseTokenFile: text must be a string');
+  const rules: TokenRule[] = [];
+  const names = new Set<string>();
+  const hashes = new Set<string>();
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') return;
+    const at = `${source} line ${i + 1}`;
+    const fields = line.split(/[ \t]+/);
+    if (fields.length < 3 || fields.length > 4) {
+      throw new AccessConfigError(`${at}: expected '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]'`);
+    }
+    const [name = '', role = '', hash = '', rate] = fields;
+    if (!NAME.test(name)) throw new AccessConfigError(`${at}: a name is 1-64 letters, digits, '.', '_' or '-'`);
+    if (!(ROLES as readonly string[]).includes(role)) throw new AccessConfigError(`${at}: the role must be one of ${ROLES.join(', ')}`);
+    if (!HEX_HASH.test(hash)) {
+      throw new AccessConfigError(`${at}: the third field must be the token's SHA-256 in hex (printf %s "$TOKEN" | sha256sum), not the token`);
+    }
+    let limit: RateLimit | undefined;
+    if (rate !== undefined) {
+      const m = RATE.exec(rate);
+      if (m === null) throw new AccessConfigError(`${at}: a rate limit looks like 100/s, 600/min or 10000/h`);
+      limit = { limit: Number(m[1]), periodMs: PERIODS[m[2]!]! };
+    }
+    const lower = hash.toLowerCase();
+    if (names.has(name)) throw new AccessConfigError(`${at}: the name ${name} is used twice`);
+    if (hashes.has(lower)) throw new AccessConfigError(`${at}: the same token hash is listed twice`);
+    names.add(name);
+    hashes.add(lower);
+    rules.push({ name, role: role as Role, hash: lower, ...(limit === undefined ? {} : { rate: limit }) });
+  });
+  return rules;
+}
+
+/**
+ * Reads and parses a token file, refusing one that group or others may
+ * write (they could grant themselves access), or that lists no token.
+ */
+export async function readTokenFile(path: string): Promise<TokenRule[]> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    throw new AccessConfigError(`cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (!info.isFile()) throw new AccessConfigError(`the token file ${path} is not a file`);
+  if (Math.floor((info.mode % 0o100) / 0o10) % 4 >= 2 || (info.mode % 0o10) % 4 >= 2) {
+    throw new AccessConfigError(`the token file ${path} is writable by group or others (mode ${(info.mode % 0o1000).toString(8)}); run: chmod go-w ${path}`);
+  }
+  const rules = parseTokenFile(await readFile(path, 'utf8'), path);
+  if (rules.length === 0) throw new AccessConfigError(`the token file ${path} lists no tokens`);
+  return rules;
+}
+
+/** A token bucket over an injected clock; may not go below zero. */
+class Bucket {
+  private level: number;
+  private at: number;
+
+  constructor(
+    private readonly rate: RateLimit,
+    now: number,
+  ) {
+    this.level = rate.limit;
+    this.at = now;
+  }
+
+  private refill(now: number): void {
+    const elapsed = Math.max(0, now - this.at);
+    this.level = Math.min(this.rate.limit, this.level + (elapsed * this.rate.limit) / this.rate.periodMs);
+    this.at = now;
+  }
+
+  /**
+   * Takes `units` if all are there; else returns the whole seconds until
+   * they will be (at least 1), or until the bucket is full if `units` is
+   * more than it ever holds.
+   */
+  take(units: number, now: number): number | undefined {
+    this.refill(now);
+    if (this.level >= units) {
+      this.level -= units;
+      return undefined;
+    }
+    const missing = Math.min(units, this.rate.limit) - this.level;
+    return Math.max(1, Math.ceil((missing * this.rate.periodMs) / this.rate.limit / 1000));
+  }
+
+  get capacity(): number {
+    return this.rate.limit;
+  }
+}
+
+/** Options of {@link AccessControl}. */
+export interface AccessOptions {
+  /** The tokens; empty means nobody has a token. */
+  readonly tokens: readonly TokenRule[];
+  /** Whether POST /v1/entries and /v1/batch need no token (default false). */
+  readonly publicWrites?: boolean;
+  /** Whether reads need no token (default true); false makes a private log. */
+  readonly publicReads?: boolean;
+  /** ms clock for rate limits; injected so tests can move time. */
+  readonly clock?: () => number;
+}
+
+/** What a request needs, by route. */
+type Need = Role | 'none';
+
+const WRITE_PATHS = new Set(['/v1/entries', '/v1/batch']);
+const RES_LOCALS_KEY = 'cairnAccess';
+
+interface Granted {
+  readonly name: string | undefined;
+  readonly bucket: Bucket | undefined;
+}
+
+/**
+ * Decides who may do what (issue 6 "Access"): writes need a `submit` or
+ * `admin` token unless writes are public; `/metrics` needs `admin` once any
+ * token exists; reads need any token when the log is private; `/healthz`
+ * stays open. A missing or unknown token is 401 UNAUTHORIZED, a token
+ * without the role 403 FORBIDDEN, a token past its rate limit 429
+ * RATE_LIMITED with Retry-After. Methods no route has (PUT, DELETE, ...)
+ * pass through to their 404/405.
+ */
+export class AccessControl {
+  private readonly byHash = new Map<string, { rule: TokenRule; bucket: Bucket | undefined }>();
+  private readonly publicWrites: boolean;
+  private readonly publicReads: boolean;
+  private readonly clock: () => number;
+
+  constructor(options: AccessOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.publicWrites = options.publicWrites ?? false;
+    this.publicReads = options.publicReads ?? true;
+    const now = this.clock();
+    for (const rule of options.tokens) {
+      if (!HEX_HASH.test(rule.hash)) throw new RangeError(`token ${rule.name}: hash must be 64 hex digits`);
+      this.byHash.set(rule.hash.toLowerCase(), { rule, bucket: rule.rate === undefined ? undefined : new Bucket(rule.rate, now) });
+    }
+    if (!this.publicReads && this.byHash.size === 0) throw new AccessConfigError('a private log needs at least one token (--tokens)');
+  }
+
+  /** Whether any token is configured. */
+  get hasTokens(): boolean {
+    return this.byHash.size > 0;
+  }
+
+  private need(method: string, path: string): Need {
+    if (method === 'POST') return WRITE_PATHS.has(path) && !this.publicWrites ? 'submit' : 'none';
+    if (method !== 'GET' && method !== 'HEAD') return 'none';
+    if (path === '/healthz') return 'none';
+    if (path === '/metrics' && this.hasTokens) return 'admin';
+    return this.publicReads ? 'none' : 'read';
+  }
+
+  private lookup(header: string | undefined): { rule: TokenRule; bucket: Bucket | undefined } | undefined | 'malformed' {
+    if (header === undefined) return undefined;
+    const m = BEARER.exec(header);
+    if (m === null) return 'malformed';
+    const presented = Buffer.from(hashToken(m[1]!), 'hex');
+    // Hash-keyed lookup does not leak the token; compare once more in constant time anyway.
+    const found = this.byHash.get(presented.toString('hex'));
+    if (found === undefined || !timingSafeEqual(presented, Buffer.from(found.rule.hash, 'hex'))) return 'malformed';
+    return found;
+  }
+
+  /**
+   * Authorizes one request, throwing the LogError to answer otherwise, and
+   * charges one unit to the token's rate limit. Returns the token's name
+   * (undefined for an anonymous request).
+   */
+  authorize(method: string, path: string, authorization: string | undefined): Granted {
+    const need = this.need(method, path);
+    const found = this.lookup(authorization);
+    if (found === 'malformed') {
+      throw new LogError('UNAUTHORIZED', 'unknown or malformed access token (send Authorization: Bearer <token>)');
+    }
+    if (found === undefined) {
+      if (need !== 'none') throw new LogError('UNAUTHORIZED', `this needs an access token with role ${need} (send Authorization: Bearer <token>)`);
+      return { name: undefined, bucket: undefined };
+    }
+    if (need !== 'none' && ROLES.indexOf(found.rule.role) < ROLES.indexOf(need)) {
+      throw new LogError('FORBIDDEN', `the token ${found.rule.name} has role ${found.rule.role}; this needs ${need}`);
+    }
+    this.charge(found.bucket, 1, found.rule.name);
+    return { name: found.rule.name, bucket: found.bucket };
+  }
+
+  private charge(bucket: Bucket | undefined, units: number, name: string | undefined): void {
+    if (bucket === undefined) return;
+    const wait = bucket.take(units, this.clock());
+    if (wait !== undefined && units > bucket.capacity) {
+      throw new LogError('RATE_LIMITED', `${units} entries are more than the token ${name ?? ''} may submit per period (${bucket.capacity}); send smaller batches`, {
+        retryAfter: wait,
+      });
+    }
+    if (wait !== undefined) {
+      throw new LogError('RATE_LIMITED', `the token ${name ?? ''} is past its rate limit; retry in ${wait} s`, { retryAfter: wait });
+    }
+  }
+
+  /** Express middleware: answers 401/403/429 itself, else records the token for {@link chargeEntries}. */
+  middleware(): RequestHandler {
+    return (req: Request, res: Response, next: NextFunction) => {
+      let granted: Granted;
+      try {
+        granted = this.authorize(req.method, req.path, req.headers.authorization);
+      } catch (err) {
+        const error = err as LogError;
+        res.locals.route = 'access-denied';
+        if (error.code === 'UNAUTHORIZED') res.setHeader('WWW-Authenticate', 'Bearer realm="cairn"');
+        sendError(res, error);
+        return;
+      }
+      res.locals[RES_LOCALS_KEY] = { granted, charge: (units: number) => this.charge(granted.bucket, units, granted.name) };
+      next();
+    };
+  }
+}
+
+/**
+ * Charges `units` more to the rate limit of the request's token (a batch of
+ * k entries costs k: one was charged on arrival, so routes pass k − 1).
+ * Throws LogError RATE_LIMITED past it; does nothing without access control.
+ */
+export function chargeEntries(res: Response, units: number): void {
+  if (units <= 0) return;
+  const locals = res.locals[RES_LOCALS_KEY] as { charge: (units: number) => void } | undefined;
+  locals?.charge(units);
+}
+
+/** The name of the request's token, for logs (never the token itself). */
+export function tokenName(res: Response): string | undefined {
+  return (res.locals[RES_LOCALS_KEY] as { granted: Granted } | undefined)?.granted.name;
+}
+
+/**
+ * Whether `host` names only this machine: `localhost`, 127.0.0.0/8 or ::1
+ * (also IPv4-mapped). Anything else, including 0.0.0.0, :: and other names,
+ * counts as reachable from outside.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  if (isIP(v4) === 4) return v4.startsWith('127.');
+  return isIP(h) === 6 && /^(0{0,4}:){2,7}0{0,3}1$|^::1$/.test(h);
+}
