@@ -255,15 +255,16 @@ export class AccessControl {
     if (need !== 'none' && ROLES.indexOf(found.rule.role) < ROLES.indexOf(need)) {
       throw new LogError('FORBIDDEN', `the token ${found.rule.name} has role ${found.rule.role}; this needs ${need}`);
     }
-    this.charge(found.bucket, 1, found.rule.name);
+    this.charge(found.bucket, 1, 1, found.rule.name);
     return { name: found.rule.name, bucket: found.bucket };
   }
 
-  private charge(bucket: Bucket | undefined, units: number, name: string | undefined): void {
+  /** Takes `units` from the bucket; `total` is what the whole request costs, for the message. */
+  private charge(bucket: Bucket | undefined, units: number, total: number, name: string | undefined): void {
     if (bucket === undefined) return;
     const wait = bucket.take(units, this.clock());
-    if (wait !== undefined && units > bucket.capacity) {
-      throw new LogError('RATE_LIMITED', `${units} entries are more than the token ${name ?? ''} may submit per period (${bucket.capacity}); send smaller batches`, {
+    if (wait !== undefined && total > bucket.capacity) {
+      throw new LogError('RATE_LIMITED', `${total} entries are more than the token ${name ?? ''} may submit per period (${bucket.capacity}); send smaller batches`, {
         retryAfter: wait,
       });
     }
@@ -285,21 +286,22 @@ export class AccessControl {
         sendError(res, error);
         return;
       }
-      res.locals[RES_LOCALS_KEY] = { granted, charge: (units: number) => this.charge(granted.bucket, units, granted.name) };
+      res.locals[RES_LOCALS_KEY] = { granted, charge: (entries: number) => this.charge(granted.bucket, entries - 1, entries, granted.name) };
       next();
     };
   }
 }
 
 /**
- * Charges `units` more to the rate limit of the request's token (a batch of
- * k entries costs k: one was charged on arrival, so routes pass k − 1).
- * Throws LogError RATE_LIMITED past it; does nothing without access control.
+ * Charges a request of `entries` entries to its token's rate limit: a batch
+ * of k entries costs k units, one of which was charged when it arrived.
+ * Throws LogError RATE_LIMITED past the limit; does nothing without access
+ * control or a limit.
  */
-export function chargeEntries(res: Response, units: number): void {
-  if (units <= 0) return;
-  const locals = res.locals[RES_LOCALS_KEY] as { charge: (units: number) => void } | undefined;
-  locals?.charge(units);
+export function chargeEntries(res: Response, entries: number): void {
+  if (entries <= 1) return;
+  const locals = res.locals[RES_LOCALS_KEY] as { charge: (entries: number) => void } | undefined;
+  locals?.charge(entries);
 }
 
 /** The name of the request's token, for logs (never the token itself). */

@@ -228,7 +228,7 @@ export function createApp(options: AppOptions): express.Express {
   route('post', '/v1/batch', '/v1/batch', async (req, res) => {
     mediaType(req, ['json']);
     const entries = parseBatch(await readBody(batchBody, MAX_BATCH_BODY, budget, req, res, 'BODY_TOO_LARGE'));
-    chargeEntries(res, entries.length - 1);
+    chargeEntries(res, entries.length);
     const result = await log.submit(entries);
     res.status(200).json({ checkpoint: result.checkpoint, receipts: result.receipts.map((r) => receiptJson(r)) });
   });

@@ -1,0 +1,223 @@
+// Access tokens (issue 6 "Access"): the token file, hashing, roles, rate
+// limits and private reads, through createApp(...).
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+import request from 'supertest';
+import { AccessConfigError, AccessControl, hashToken, isLoopbackHost, parseTokenFile, readTokenFile, type TokenRule } from '../../src/http/access.js';
+import { jsonLogger } from '../../src/log/logger.js';
+import { encodeBase64 } from '../../src/note/base64.js';
+import { openHarness, type Harness } from '../reliability/helpers.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const TOKENS = { reader: 'r3ad-t0ken-aaaaaaaaaaaaaaaa', submitter: 's-token+/bbbbbbbbbbbbbbbbbb==', admin: 'admin.token_cccccccccccccccc', slow: 'slow~token-dddddddddddddddd' };
+const rules: TokenRule[] = [
+  { name: 'reader', role: 'read', hash: hashToken(TOKENS.reader) },
+  { name: 'submitter', role: 'submit', hash: hashToken(TOKENS.submitter) },
+  { name: 'admin', role: 'admin', hash: hashToken(TOKENS.admin) },
+  { name: 'slow', role: 'submit', hash: hashToken(TOKENS.slow), rate: { limit: 3, periodMs: 60_000 } },
+];
+
+describe('token file', () => {
+  test('hashToken is SHA-256 of the UTF-8 bytes in hex (as printf %s "$TOKEN" | sha256sum)', () => {
+    for (const t of Object.values(TOKENS)) expect(hashToken(t)).toBe(hex(sha256(new TextEncoder().encode(t))));
+    expect(hashToken('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+
+  test('parses names, roles, hashes and rate limits; comments and blank lines are ignored', () => {
+    const text = [
+      '# tokens',
+      '',
+      `ci-runner submit ${hashToken('a').toUpperCase()} 600/min   # CI`,
+      `ops\tadmin\t${hashToken('b')}`,
+      `mirror read ${hashToken('c')} 5/s`,
+      `bulk submit ${hashToken('d')} 100000/h`,
+    ].join('\n');
+    expect(parseTokenFile(text)).toEqual([
+      { name: 'ci-runner', role: 'submit', hash: hashToken('a'), rate: { limit: 600, periodMs: 60_000 } },
+      { name: 'ops', role: 'admin', hash: hashToken('b') },
+      { name: 'mirror', role: 'read', hash: hashToken('c'), rate: { limit: 5, periodMs: 1000 } },
+      { name: 'bulk', role: 'submit', hash: hashToken('d'), rate: { limit: 100000, periodMs: 3_600_000 } },
+    ]);
+  });
+
+  test.each([
+    ['a raw token instead of its hash', 'ci submit my-secret-token-value'],
+    ['an unknown role', `ci owner ${hashToken('a')}`],
+    ['a bad name', `c i submit ${hashToken('a')}`],
+    ['a short hash', `ci submit ${hashToken('a').slice(2)}`],
+    ['a bad rate', `ci submit ${hashToken('a')} 10/day`],
+    ['a zero rate', `ci submit ${hashToken('a')} 0/s`],
+    ['too many fields', `ci submit ${hashToken('a')} 1/s extra`],
+    ['a name twice', `ci submit ${hashToken('a')}\nci read ${hashToken('b')}`],
+    ['a hash twice', `ci submit ${hashToken('a')}\nci2 read ${hashToken('a')}`],
+  ])('refuses %s, naming the line but never echoing it', (_what, text) => {
+    let error: unknown;
+    try {
+      parseTokenFile(text, 'tokens.txt');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(AccessConfigError);
+    expect((error as Error).message).toMatch(/tokens\.txt line [12]/);
+    expect((error as Error).message).not.toMatch(/my-secret-token-value/);
+  });
+
+  test('a token file group or others may write, or one with no tokens, is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-tokens-'));
+    try {
+      const path = join(dir, 'tokens');
+      await writeFile(path, `ci submit ${hashToken('a')}\n`);
+      for (const mode of [0o666, 0o620, 0o602]) {
+        await chmod(path, mode);
+        await expect(readTokenFile(path)).rejects.toThrow(/writable by group or others.*chmod go-w/);
+      }
+      for (const mode of [0o644, 0o600, 0o400]) {
+        await chmod(path, mode);
+        expect(await readTokenFile(path)).toHaveLength(1);
+      }
+      await writeFile(join(dir, 'empty'), '# nothing\n', { mode: 0o600 });
+      await expect(readTokenFile(join(dir, 'empty'))).rejects.toThrow(/no tokens/);
+      await expect(readTokenFile(join(dir, 'missing'))).rejects.toThrow(AccessConfigError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('loopback addresses are told apart from public ones', () => {
+    for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.0.2.1', 'example.com', '::ffff:10.0.0.1', '1::1', '::11', '128.0.0.1']) {
+      expect(isLoopbackHost(host)).toBe(false);
+    }
+  });
+});
+
+describe('roles and rate limits over HTTP', () => {
+  let h: Harness;
+  let now = 1_000_000;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    const access = new AccessControl({ tokens: rules, clock: () => now });
+    h = await openHarness({}, { access, logger: jsonLogger((line) => lines.push(line)) });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const entry = (body: string, token?: string) => {
+    const req = request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream');
+    return (token === undefined ? req : req.set('Authorization', `Bearer ${token}`)).send(Buffer.from(body));
+  };
+  const batch = (n: number, tag: string, token?: string) => {
+    const req = request(h.app).post('/v1/batch').set('Content-Type', 'application/json');
+    const entries = Array.from({ length: n }, (_, i) => encodeBase64(new TextEncoder().encode(`${tag} ${i}`)));
+    return (token === undefined ? req : req.set('Authorization', `Bearer ${token}`)).send(JSON.stringify({ entries }));
+  };
+  const get = (path: string, token?: string) => {
+    const req = request(h.app).get(path);
+    return token === undefined ? req : req.set('Authorization', `Bearer ${token}`);
+  };
+
+  test('writes need a submit or admin token: 401 without or with an unknown one, 403 for a read token', async () => {
+    for (const res of [await entry('w0'), await batch(1, 'w0')]) {
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('UNAUTHORIZED');
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="cairn"');
+    }
+    for (const header of ['Bearer not-a-known-token', 'Basic dXNlcjpwYXNz', 'Bearer', `bearer ${TOKENS.submitter}`, `Bearer ${TOKENS.submitter} x`]) {
+      const res = await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', header).send(Buffer.from('w1'));
+      expect(res.status).toBe(401);
+      expect(res.text).not.toContain(TOKENS.submitter);
+    }
+    const read = await entry('w2', TOKENS.reader);
+    expect(read.status).toBe(403);
+    expect(read.body.code).toBe('FORBIDDEN');
+    expect(h.log.latest().treeSize).toBe(0);
+    expect((await entry('w3', TOKENS.submitter)).status).toBe(201);
+    expect((await entry('w4', TOKENS.admin)).status).toBe(201);
+    expect((await batch(3, 'w5', TOKENS.submitter)).status).toBe(200);
+    expect(h.log.latest().treeSize).toBe(5);
+  });
+
+  test('reads stay public; /metrics needs an admin token; other methods still get 405', async () => {
+    expect((await get('/checkpoint')).status).toBe(200);
+    expect((await get('/ct/v1/get-sth')).status).toBe(200);
+    expect((await get('/healthz')).status).toBe(200);
+    expect((await get('/metrics')).status).toBe(401);
+    expect((await get('/metrics', TOKENS.submitter)).status).toBe(403);
+    expect((await get('/metrics', TOKENS.admin)).status).toBe(200);
+    expect((await get('/checkpoint', 'wrong-token')).status).toBe(401);
+    for (const method of ['put', 'patch', 'delete'] as const) {
+      expect((await request(h.app)[method]('/v1/entries').set('Authorization', `Bearer ${TOKENS.admin}`)).status).toBe(405);
+      expect((await request(h.app)[method]('/v1/entries')).status).toBe(405);
+    }
+  });
+
+  test('a rate-limited token gets 429 with Retry-After past its limit, refills with time, and counts batch entries', async () => {
+    const size = h.log.latest().treeSize;
+    expect((await entry('r0', TOKENS.slow)).status).toBe(201);
+    expect((await entry('r1', TOKENS.slow)).status).toBe(201);
+    expect((await entry('r2', TOKENS.slow)).status).toBe(201);
+    const limited = await entry('r3', TOKENS.slow);
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('RATE_LIMITED');
+    expect(Number(limited.headers['retry-after'])).toBe(20); // one of 3 per minute
+    expect(h.log.latest().treeSize).toBe(size + 3);
+    // Other tokens are not affected.
+    expect((await entry('r4', TOKENS.submitter)).status).toBe(201);
+    now += 20_000;
+    expect((await entry('r5', TOKENS.slow)).status).toBe(201);
+    expect((await entry('r6', TOKENS.slow)).status).toBe(429);
+    now += 60_000; // full again: 3
+    const tooBig = await batch(4, 'r7', TOKENS.slow);
+    expect(tooBig.status).toBe(429);
+    expect(tooBig.body.error).toMatch(/smaller batches/);
+    expect(Number(tooBig.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    now += 60_000;
+    expect((await batch(2, 'r8', TOKENS.slow)).status).toBe(200); // 1 + 1 more
+    const rest = await batch(2, 'r9', TOKENS.slow); // 1 left: the batch needs 2
+    expect(rest.status).toBe(429);
+    expect(h.log.latest().treeSize).toBe(size + 1 + 4 + 2);
+  });
+
+  test('request logs name the token but never contain it', () => {
+    const all = lines.join('');
+    expect(all).toMatch(/"token":"submitter"/);
+    for (const t of Object.values(TOKENS)) expect(all).not.toContain(t);
+    expect(all).not.toMatch(/Bearer/);
+  });
+});
+
+describe('private log and public writes', () => {
+  test('a private log needs a token of any role to read; /healthz stays open', async () => {
+    const h = await openHarness({}, { access: new AccessControl({ tokens: rules, publicReads: false }) });
+    try {
+      for (const path of ['/checkpoint', '/ct/v1/get-sth', '/tile/0/000.p/1', '/v1/log', '/no/such/path']) {
+        const res = await request(h.app).get(path);
+        expect(res.status).toBe(401);
+        expect(res.body.code).toBe('UNAUTHORIZED');
+      }
+      expect((await request(h.app).get('/healthz')).status).toBe(200);
+      for (const token of [TOKENS.reader, TOKENS.submitter, TOKENS.admin]) {
+        expect((await request(h.app).get('/checkpoint').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+      }
+      expect(() => new AccessControl({ tokens: [], publicReads: false })).toThrow(AccessConfigError);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('with public writes, anyone may write, but a wrong token is still refused', async () => {
+    const h = await openHarness({}, { access: new AccessControl({ tokens: rules, publicWrites: true }) });
+    try {
+      const post = () => request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream');
+      expect((await post().send(Buffer.from('anon'))).status).toBe(201);
+      expect((await post().set('Authorization', 'Bearer nope').send(Buffer.from('anon 2'))).status).toBe(401);
+      expect((await post().set('Authorization', `Bearer ${TOKENS.reader}`).send(Buffer.from('anon 3'))).status).toBe(201);
+    } finally {
+      await h.close();
+    }
+  });
+});
