@@ -45,6 +45,11 @@ function startLoudServer(args: string[]): Promise<{ url: string; stdout: () => s
 }
 
 let dir: string;
+const headerText = (headers: Headers): string => {
+  const out: string[] = [];
+  headers.forEach((value, name) => out.push(`${name}: ${value}`));
+  return out.join('\n');
+};
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cairn-sec-'));
 });
@@ -122,7 +127,7 @@ test('with --tokens the real server enforces roles; the key never appears in log
       if (type !== undefined) headers['Content-Type'] = type;
       if (token !== undefined) headers.Authorization = `Bearer ${token}`;
       const res = await fetch(`${server.url}${path}`, { method: 'POST', headers, body });
-      bodies.push(JSON.stringify([...res.headers]), await res.text());
+      bodies.push(headerText(res.headers), await res.text());
       return res.status;
     };
     expect(await post('/v1/entries', 'application/octet-stream', 'no token')).toBe(401);
@@ -151,7 +156,7 @@ test('with --tokens the real server enforces roles; the key never appears in log
     ]) {
       for (const token of [undefined, admin]) {
         const res = await fetch(`${server.url}${path}`, token === undefined ? {} : { headers: { Authorization: `Bearer ${token}` } });
-        bodies.push(JSON.stringify([...res.headers]), await res.text());
+        bodies.push(headerText(res.headers), await res.text());
       }
     }
     const del = await fetch(`${server.url}/v1/entries`, { method: 'DELETE', headers: { Authorization: `Bearer ${admin}` } });
