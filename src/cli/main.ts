@@ -1,7 +1,13 @@
 #!/usr/bin/env node
+import { addCommand } from './add.js';
 import { UsageError } from './args.js';
+import { auditCommand } from './audit.js';
+import { getCommand } from './get.js';
 import { keygenCommand } from './keygen.js';
+import { monitorCommand } from './monitor.js';
+import { proveCommand } from './prove.js';
 import { serveCommand } from './serve.js';
+import { verifyReceiptCommand } from './verify-receipt.js';
 
 /** A subcommand: resolves to the process exit status. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -9,6 +15,12 @@ export type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: serveCommand, summary: 'run the log server' },
   keygen: { run: keygenCommand, summary: 'make a new signing key' },
+  add: { run: (argv) => addCommand(argv), summary: 'log entries and verify their receipts' },
+  get: { run: (argv) => getCommand(argv), summary: 'fetch an entry and verify it is in the log' },
+  prove: { run: (argv) => proveCommand(argv), summary: 'prove a leaf is in the log' },
+  'verify-receipt': { run: (argv) => verifyReceiptCommand(argv), summary: 'check a receipt offline' },
+  monitor: { run: (argv) => monitorCommand(argv), summary: 'follow a log and alarm on forks, rewrites, bad tiles' },
+  audit: { run: (argv) => auditCommand(argv), summary: "check a stopped server's store against its checkpoint" },
 };
 
 const USAGE = `usage: cairn <command> [options]

@@ -1,0 +1,251 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseEntryBundle } from '../client/bundle.js';
+import { leafHash } from '../merkle/hash.js';
+import { CompactRange } from '../merkle/range.js';
+import { formatTilePath, TILE_WIDTH, tileWidth } from '../merkle/tile.js';
+import { encodeBase64 } from '../note/base64.js';
+import { openCheckpoint } from '../note/checkpoint.js';
+import type { Verifier } from '../note/keys.js';
+import { verifyTreeHead } from '../note/sth.js';
+import { HashTile, locateHash } from '../storage/hash-tile.js';
+import { LevelStore } from '../storage/level-store.js';
+import { StoreLockedError, type LogState } from '../storage/store.js';
+import { parseCommandArgs, UsageError } from './args.js';
+import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, processIo, Progress, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { readKeyFile } from './key-file.js';
+
+export const AUDIT_USAGE = `usage: cairn audit --data DIR [--vkey KEY | --key FILE] [options]
+
+The operator's integrity check of a Cairn store (DIR is the server's data
+folder; the store is DIR/db). Run it with the server stopped, or on a copy
+of the folder taken while the server was stopped (or a filesystem snapshot).
+It recomputes every leaf hash from the stored entries and every stored node
+hash from them, compares each with what the store holds (hash tiles, the
+leaf-hash index, the right edge), rebuilds the root and compares it with the
+latest signed checkpoint and signed tree head, whose signatures it verifies.
+It stops at the first mismatch and names the entry index or tile.
+
+Options:
+  --data DIR         the server's data folder (CAIRN_DATA)
+  --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
+  --key FILE         or: the log's private key file (default DIR/log.key)
+  --json             print the result as one JSON object
+  --quiet            no progress bar
+  -h, --help         show this help
+
+Exit status:
+  0  the store is intact and matches its signed checkpoint
+  1  a mismatch (the first one is reported)
+  2  usage or operational error (no store there, the store in use, no key)
+`;
+
+/** The first thing found wrong, and where. */
+interface Finding {
+  readonly kind: 'checkpoint' | 'sth' | 'entry' | 'bundle' | 'hash' | 'tile' | 'leaf-index' | 'root' | 'right-edge' | 'state';
+  readonly message: string;
+  readonly index?: number;
+  readonly tile?: string;
+}
+
+class Mismatch extends Error {
+  constructor(readonly finding: Finding) {
+    super(finding.message);
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+async function findVerifier(values: { vkey?: string; key?: string }, data: string, io: CliIo): Promise<Verifier> {
+  if (values.vkey !== undefined || (values.key === undefined && io.env.CAIRN_VKEY !== undefined)) return (await resolveVerifier(values.vkey, io.env)).verifier;
+  const keyPath = values.key ?? join(data, 'log.key');
+  let key;
+  try {
+    key = await readKeyFile(keyPath);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new UsageError(`no key to check the signatures with (${keyPath}: ${why}); give --vkey or --key`);
+  }
+  return (await resolveVerifier(key.verifierKey, {})).verifier;
+}
+
+interface AuditResult {
+  readonly treeSize: number;
+  /** Stored hashes recomputed and compared (leaf hashes included). */
+  readonly hashes: number;
+}
+
+/** The audit proper: throws Mismatch at the first thing wrong. */
+async function audit(store: LevelStore, state: LogState, verifier: Verifier, progress: Progress): Promise<AuditResult> {
+  const size = state.treeSize;
+  // 1. The signed heads: valid signatures, the same tree as the state.
+  let cp;
+  try {
+    cp = openCheckpoint(state.checkpoint, verifier).checkpoint;
+  } catch (err) {
+    throw new Mismatch({ kind: 'checkpoint', message: `the stored checkpoint does not verify with ${verifier.name}: ${(err as Error).message}` });
+  }
+  if (cp.treeSize !== size || !equal(cp.rootHash, state.rootHash)) {
+    throw new Mismatch({ kind: 'checkpoint', message: `the signed checkpoint is for size ${cp.treeSize} root ${encodeBase64(cp.rootHash)}, the stored state for size ${size} root ${encodeBase64(state.rootHash)}` });
+  }
+  const head = verifyTreeHead(state.sth, verifier);
+  if (head === null) throw new Mismatch({ kind: 'sth', message: `the stored signed tree head does not verify with ${verifier.name}` });
+  if (head.treeSize !== size || !equal(head.rootHash, state.rootHash) || head.timestamp !== state.timestamp) {
+    throw new Mismatch({ kind: 'sth', message: `the signed tree head (size ${head.treeSize}, timestamp ${head.timestamp}) differs from the stored state (size ${size}, timestamp ${state.timestamp})` });
+  }
+
+  // 2. Every entry and every stored hash, recomputed from the entries.
+  const levels: number[] = [];
+  for (let level = 0; Math.floor(size / TILE_WIDTH ** level) > 0; level++) levels.push(level);
+  const current = new Map<number, { n: number; tile: HashTile; path: string }>();
+  const loadTiles = async (bundle: number) => {
+    const wanted = levels.map((level) => ({ level, n: Math.floor(bundle / TILE_WIDTH ** level) })).filter((k) => current.get(k.level)?.n !== k.n && tileWidth(k.level, k.n, size) > 0);
+    if (wanted.length === 0) return;
+    let tiles: (HashTile | undefined)[];
+    try {
+      tiles = await store.readTiles(wanted);
+    } catch (err) {
+      const k = wanted[0]!;
+      throw new Mismatch({ kind: 'tile', tile: formatTilePath({ ...k, width: tileWidth(k.level, k.n, size) }), message: `a stored tile of level ${k.level} near ${formatTilePath({ ...k, width: TILE_WIDTH })} does not decode: ${(err as Error).message}` });
+    }
+    wanted.forEach((k, i) => {
+      const width = tileWidth(k.level, k.n, size);
+      const path = formatTilePath({ ...k, width });
+      const tile = tiles[i];
+      if (tile === undefined) throw new Mismatch({ kind: 'tile', tile: path, message: `the store has no ${path}` });
+      if (tile.width !== width) throw new Mismatch({ kind: 'tile', tile: path, message: `${path}: the stored tile holds ${tile.width} hashes, the tree of size ${size} ${width}` });
+      current.set(k.level, { n: k.n, tile, path });
+    });
+  };
+
+  const range = CompactRange.empty();
+  let hashes = 0;
+  const bundles = Math.ceil(size / TILE_WIDTH);
+  for (let n = 0; n < bundles; n++) {
+    const width = tileWidth(0, n, size);
+    const path = formatTilePath({ level: -1, n, width });
+    let entries: Uint8Array[];
+    try {
+      entries = parseEntryBundle(await store.readBundle(n), width);
+    } catch (err) {
+      throw new Mismatch({ kind: 'bundle', index: n * TILE_WIDTH, tile: path, message: `${path}: ${(err as Error).message}` });
+    }
+    await loadTiles(n);
+    const leaves = entries.map((e) => leafHash(e));
+    for (let i = 0; i < leaves.length; i++) {
+      const index = n * TILE_WIDTH + i;
+      try {
+        range.append(leaves[i]!, (level, at, hash) => {
+          hashes++;
+          const where = locateHash(level, at);
+          const held = current.get(where.tileLevel);
+          if (held === undefined || held.n !== where.n) throw new Error(`cli: bad math in audit: no tile loaded for level ${level} hash ${at}`);
+          const stored = held.tile.hash(where.row, where.pos);
+          if (stored === undefined || !equal(stored, hash)) {
+            throw new Mismatch({
+              kind: level === 0 ? 'entry' : 'hash',
+              index: level === 0 ? index : at,
+              tile: held.path,
+              message:
+                level === 0
+                  ? `entry ${index}: its leaf hash ${encodeBase64(hash)} differs from the stored one in ${held.path} (${stored === undefined ? 'missing' : encodeBase64(stored)})`
+                  : `stored hash ${at} of tree level ${level} (in ${held.path}, row ${where.row}, position ${where.pos}) differs from the one recomputed from the entries`,
+            });
+          }
+        });
+      } catch (err) {
+        if (!(err instanceof Mismatch) || err.finding.kind !== 'entry') throw err;
+        // Which side is wrong? The leaf-hash index knows which leaf hash belongs to this index.
+        const stored = current.get(0)!.tile.hash(0, i);
+        const [byEntry, byStored] = await store.findLeafHashes(stored === undefined ? [leaves[i]!] : [leaves[i]!, stored]);
+        const blame = byEntry === index ? 'the stored hash is corrupt (the leaf-hash index agrees with the entry)' : byStored === index ? 'the stored entry is corrupt (the leaf-hash index agrees with the stored hash)' : 'neither agrees with the leaf-hash index';
+        throw new Mismatch({ ...err.finding, kind: byEntry === index ? 'hash' : 'entry', message: `${err.finding.message}: ${blame}` });
+      }
+    }
+    // The leaf-hash index (deduplication, get-proof-by-hash) must map every leaf hash to its index.
+    const found = await store.findLeafHashes(leaves);
+    const wrong = found.findIndex((x, i) => x !== n * TILE_WIDTH + i);
+    if (wrong >= 0) {
+      const index = n * TILE_WIDTH + wrong;
+      throw new Mismatch({ kind: 'leaf-index', index, message: `the leaf-hash index maps entry ${index}'s leaf hash to ${found[wrong] ?? 'nothing'}` });
+    }
+    progress.update(Math.min((n + 1) * TILE_WIDTH, size));
+  }
+
+  // 3. The root and right edge, against the signed checkpoint.
+  if (!equal(range.root(), cp.rootHash)) {
+    throw new Mismatch({ kind: 'root', message: `the root rebuilt from the entries, ${encodeBase64(range.root())}, is not the signed root ${encodeBase64(cp.rootHash)}` });
+  }
+  const edge = range.hashes;
+  if (edge.length !== state.rightEdge.length || edge.some((h, i) => !equal(h, state.rightEdge[i]!))) {
+    throw new Mismatch({ kind: 'right-edge', message: 'the stored right edge (where the next append starts) differs from the one rebuilt from the entries' });
+  }
+  // 4. Nothing past the tree: no entries or tiles a checkpoint never covered.
+  const extra = await store.readBundle(Math.floor(size / TILE_WIDTH) + (size % TILE_WIDTH === 0 ? 0 : 1));
+  if (extra.length > 0) throw new Mismatch({ kind: 'bundle', index: size, message: `the store holds entries past the signed tree size ${size}` });
+  for (const level of [...levels, levels.length]) {
+    const n = Math.ceil(Math.floor(size / TILE_WIDTH ** level) / TILE_WIDTH);
+    const [t] = await store.readTiles([{ level, n }]);
+    if (t !== undefined) throw new Mismatch({ kind: 'tile', tile: formatTilePath({ level, n, width: t.width }), message: `the store holds tile ${level}/${n} past the signed tree size ${size}` });
+  }
+  progress.finish(size);
+  return { treeSize: size, hashes };
+}
+
+/** `cairn audit`: see AUDIT_USAGE. */
+export async function auditCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  return runClientCommand('audit', AUDIT_USAGE, io, async () => {
+    const { values } = parseCommandArgs(argv, { data: { type: 'string' }, vkey: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } });
+    if (values.help === true) {
+      io.stdout.write(AUDIT_USAGE);
+      return EXIT_OK;
+    }
+    const data = values.data ?? io.env.CAIRN_DATA;
+    if (data === undefined) throw new UsageError('--data DIR is required');
+    if (values.vkey !== undefined && values.key !== undefined) throw new UsageError('give --vkey or --key, not both');
+    const dbPath = join(data, 'db');
+    try {
+      if (!(await stat(dbPath)).isDirectory()) throw new Error('not a folder');
+    } catch {
+      throw new UsageError(`there is no Cairn store in ${data} (no folder ${dbPath})`);
+    }
+    const verifier = await findVerifier(values, data, io);
+    let store: LevelStore;
+    try {
+      store = await LevelStore.open(dbPath);
+    } catch (err) {
+      if (err instanceof StoreLockedError) {
+        io.stderr.write(`cairn audit: ${err.message}; or audit a copy of ${data} taken while the server was stopped\n`);
+        return EXIT_ERROR;
+      }
+      throw err;
+    }
+    let result: AuditResult | undefined;
+    let finding: Finding | undefined;
+    try {
+      const state = await store.readState();
+      if (state === undefined) throw new UsageError(`the store in ${data} holds no log yet`);
+      const progress = new Progress(io.stderr, state.treeSize, 'entries audited', values.quiet !== true && values.json !== true);
+      try {
+        result = await audit(store, state, verifier, progress);
+      } catch (err) {
+        if (!(err instanceof Mismatch)) throw err;
+        progress.finish(0);
+        finding = err.finding;
+      }
+    } finally {
+      await store.close();
+    }
+    if (finding !== undefined) {
+      if (values.json === true) writeJsonLine(io.stdout, { ok: false, data, origin: verifier.name, first_bad: finding });
+      else io.stdout.write(`MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}\n`);
+      return EXIT_VERIFY_FAILED;
+    }
+    const r = result!;
+    if (values.json === true) writeJsonLine(io.stdout, { ok: true, data, origin: verifier.name, tree_size: r.treeSize, hashes_checked: r.hashes });
+    else io.stdout.write(`OK: ${data} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head\n`);
+    return EXIT_OK;
+  });
+}

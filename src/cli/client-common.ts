@@ -1,0 +1,235 @@
+/**
+ * What the client commands (add, get, prove, verify-receipt, monitor, audit)
+ * share: their I/O (injectable, so tests run them in-process), the log's URL
+ * and verifier key from options or the environment, one exit-status policy,
+ * and a progress bar for terminals.
+ *
+ * Exit statuses, the same for every client command:
+ *   0  done, and everything verified
+ *   1  verification failed: the log (or store, receipt, proof) does not
+ *      match what was signed — evidence worth alarming about
+ *   2  usage or operational error: bad options, unreadable input, the log
+ *      unreachable or answering an error
+ *   3  (get, prove) the entry or hash is not in the log
+ */
+import { readFile } from 'node:fs/promises';
+import { CairnClient } from '../client/client.js';
+import { ClientError } from '../client/errors.js';
+import type { FetchLike, TransportOptions } from '../client/http.js';
+import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
+import { UsageError } from './args.js';
+
+export const EXIT_OK = 0;
+export const EXIT_VERIFY_FAILED = 1;
+export const EXIT_ERROR = 2;
+export const EXIT_NOT_FOUND = 3;
+
+/** The exit statuses as they appear in every client command's --help. */
+export const EXIT_HELP = `Exit status:
+  0  done, and everything verified
+  1  verification failed (the log's answer contradicts what it signed)
+  2  usage or operational error (bad options, unreadable input, the log
+     unreachable or answering an error)`;
+
+/** An output stream: process.stdout or a test's buffer. */
+export interface Output {
+  write(chunk: string | Uint8Array): unknown;
+  readonly isTTY?: boolean;
+  readonly columns?: number;
+}
+
+/** Everything a client command touches outside itself. */
+export interface CliIo {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** Reads all of standard input. */
+  readStdin(): Promise<Uint8Array>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The fetch the client uses; default the global one. */
+  readonly fetch?: FetchLike;
+  /** ms since the epoch. */
+  now(): number;
+  /** Waits `ms`, ending early (resolving) when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Aborted when a long-running command (monitor) should stop. */
+  readonly signal?: AbortSignal;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The real process's I/O. */
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    async readStdin() {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return new Uint8Array(Buffer.concat(chunks));
+    },
+    env: process.env,
+    now: Date.now,
+    sleep,
+  };
+}
+
+/**
+ * Runs a client command's body with the common exit-status policy: usage
+ * mistakes and operational errors print one line and give 2, verification
+ * failures give 1.
+ */
+export async function runClientCommand(name: string, usage: string, io: CliIo, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`cairn ${name}: ${err.message}\nRun 'cairn ${name} --help' for its options.\n`);
+      return EXIT_ERROR;
+    }
+    if (err instanceof ClientError && err.isVerificationFailure) {
+      io.stderr.write(`cairn ${name}: VERIFICATION FAILED (${err.code}): ${err.message}\n`);
+      return EXIT_VERIFY_FAILED;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr.write(`cairn ${name}: ${message}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+/** The log's URL: --url, else $CAIRN_URL, else http://127.0.0.1:8080. */
+export function resolveUrl(value: string | undefined, env: CliIo['env']): string {
+  const url = value ?? env.CAIRN_URL ?? 'http://127.0.0.1:8080';
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
+  }
+  return url;
+}
+
+/**
+ * The log's verifier: --vkey (else $CAIRN_VKEY) is either a verifier key
+ * `<origin>+<hash>+<base64>` or a file holding one.
+ */
+export async function resolveVerifier(value: string | undefined, env: CliIo['env']): Promise<{ verifier: Verifier; key: string }> {
+  const given = value ?? env.CAIRN_VKEY;
+  if (given === undefined || given === '') throw new UsageError('--vkey is required: the log\'s verifier key, or a file holding it');
+  let key = given.trim();
+  try {
+    parseVerifierKey(key);
+  } catch {
+    let text: string;
+    try {
+      text = await readFile(given, 'utf8');
+    } catch {
+      throw new UsageError(`--vkey ${JSON.stringify(given)} is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file`);
+    }
+    key = text.trim();
+    if (key.startsWith('PRIVATE+KEY+')) throw new UsageError(`${given} holds a private key; --vkey wants the verifier key (cairn keygen prints it)`);
+    try {
+      parseVerifierKey(key);
+    } catch (err) {
+      throw new UsageError(`${given} does not hold a verifier key: ${(err as Error).message}`);
+    }
+  }
+  return { verifier: newVerifier(key), key };
+}
+
+/** A CairnClient for a command, with the io's fetch. */
+export function makeClient(url: string, verifier: Verifier, io: CliIo, options: Partial<TransportOptions> = {}): CairnClient {
+  return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), ...options });
+}
+
+/** Reads a file, or standard input for '-'. */
+export async function readInput(path: string, io: CliIo): Promise<Uint8Array> {
+  if (path === '-') return io.readStdin();
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** A non-negative integer option in canonical decimal within [min, max]. */
+export function parseCount(text: string, name: string, min: number, max: number): number {
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+/** A positive number of seconds (decimals allowed), as milliseconds. */
+export function parseSeconds(text: string, name: string): number {
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || !(Number(text) > 0)) throw new UsageError(`${name} must be a positive number of seconds, got ${JSON.stringify(text)}`);
+  return Math.round(Number(text) * 1000);
+}
+
+/** Writes one JSON value as a line. */
+export function writeJsonLine(out: Output, value: unknown): void {
+  out.write(`${JSON.stringify(value)}\n`);
+}
+
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+
+/** The entry as text if it is printable UTF-8 (tabs and newlines allowed), else undefined. */
+export function printableText(entry: Uint8Array): string | undefined {
+  let text: string;
+  try {
+    text = UTF8_STRICT.decode(entry);
+  } catch {
+    return undefined;
+  }
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u0008\u000b-\u001f\u007f]/.test(text) ? undefined : text;
+}
+
+/**
+ * A one-line progress bar on a terminal (redrawn at most every 100 ms);
+ * silent when `out` is not a TTY.
+ */
+export class Progress {
+  readonly #out: Output;
+  readonly #total: number;
+  readonly #label: string;
+  readonly #enabled: boolean;
+  #last = 0;
+  #drawn = false;
+
+  constructor(out: Output, total: number, label: string, enabled = true) {
+    this.#out = out;
+    this.#total = total;
+    this.#label = label;
+    this.#enabled = enabled && out.isTTY === true;
+  }
+
+  update(done: number, force = false): void {
+    if (!this.#enabled) return;
+    const now = Date.now();
+    if (!force && now - this.#last < 100) return;
+    this.#last = now;
+    const width = Math.max(10, Math.min(40, (this.#out.columns ?? 80) - 40));
+    const fraction = this.#total === 0 ? 1 : Math.min(1, done / this.#total);
+    const filled = Math.round(fraction * width);
+    this.#out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(fraction * 100)}% ${done}/${this.#total} ${this.#label}\u001b[K`);
+    this.#drawn = true;
+  }
+
+  /** Draws the final state and ends the line. */
+  finish(done: number): void {
+    if (!this.#enabled) return;
+    this.update(done, true);
+    if (this.#drawn) this.#out.write('\n');
+  }
+}

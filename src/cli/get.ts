@@ -1,0 +1,90 @@
+import { writeFile } from 'node:fs/promises';
+import { ClientError } from '../client/errors.js';
+import { encodeBase64 } from '../note/base64.js';
+import { parseCommandArgs, UsageError } from './args.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, parseCount, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+
+export const GET_USAGE = `usage: cairn get <index> [options]
+
+Fetches log entry <index> and proves it is in the tree of the log's latest
+checkpoint (signature verified with --vkey) before printing it. By default the
+entry and its proof come from GET /ct/v1/get-entry-and-proof; with --tiles the
+entry comes from its entry bundle and the proof is computed here from tiles,
+every one authenticated against the checkpoint.
+
+Options:
+  --url URL         the log (CAIRN_URL; default http://127.0.0.1:8080)
+  --vkey KEY|FILE   the log's verifier key, or a file holding it (CAIRN_VKEY)
+  --tiles           read the entry and compute the proof from tiles
+  --out FILE        also write the entry's raw bytes to FILE
+  --raw             write only the raw bytes to standard output
+  --json            print {index, tree_size, root_hash, leaf_hash, entry
+                    (base64), audit_path, checkpoint} as one JSON object
+  -h, --help        show this help
+
+${EXIT_HELP}
+  3  <index> is not in the log (at or past its tree size)
+`;
+
+/** `cairn get`: see GET_USAGE. */
+export async function getCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  return runClientCommand('get', GET_USAGE, io, async () => {
+    const { values, positionals } = parseCommandArgs(
+      argv,
+      { url: { type: 'string' }, vkey: { type: 'string' }, tiles: { type: 'boolean' }, out: { type: 'string' }, raw: { type: 'boolean' }, json: { type: 'boolean' } },
+      true,
+    );
+    if (values.help === true) {
+      io.stdout.write(GET_USAGE);
+      return EXIT_OK;
+    }
+    if (positionals.length !== 1) throw new UsageError('give exactly one <index>');
+    const index = parseCount(positionals[0]!, '<index>', 0, Number.MAX_SAFE_INTEGER);
+    if (values.raw === true && values.json === true) throw new UsageError('--raw and --json exclude each other');
+    const url = resolveUrl(values.url, io.env);
+    const { verifier } = await resolveVerifier(values.vkey, io.env);
+    const client = makeClient(url, verifier, io);
+    const { checkpoint, note } = await client.getCheckpoint();
+    if (index >= checkpoint.treeSize) {
+      io.stderr.write(`cairn get: entry ${index} is not in ${checkpoint.origin}: its tree size is ${checkpoint.treeSize}\n`);
+      return EXIT_NOT_FOUND;
+    }
+    let result;
+    try {
+      result = values.tiles === true ? await client.getEntryFromTiles(index, checkpoint) : await client.getEntry(index, checkpoint);
+    } catch (err) {
+      if (err instanceof ClientError && err.status === 404) {
+        io.stderr.write(`cairn get: the log has no entry ${index}: ${err.message}\n`);
+        return EXIT_NOT_FOUND;
+      }
+      throw err;
+    }
+    if (values.out !== undefined) await writeFile(values.out, result.entry);
+    if (values.raw === true) {
+      io.stdout.write(result.entry);
+      return EXIT_OK;
+    }
+    if (values.json === true) {
+      writeJsonLine(io.stdout, {
+        index,
+        tree_size: checkpoint.treeSize,
+        root_hash: encodeBase64(checkpoint.rootHash),
+        leaf_hash: encodeBase64(result.leafHash),
+        entry: encodeBase64(result.entry),
+        audit_path: result.proof.map(encodeBase64),
+        source: values.tiles === true ? 'tiles' : 'api',
+        checkpoint: note,
+      });
+      return EXIT_OK;
+    }
+    const text = printableText(result.entry);
+    io.stdout.write(
+      `entry ${index} of ${checkpoint.origin}, verified in the signed tree of size ${checkpoint.treeSize}` +
+        ` (root ${encodeBase64(checkpoint.rootHash)}) ${values.tiles === true ? 'from tiles' : 'with the log\'s proof'}\n` +
+        `leaf hash: ${encodeBase64(result.leafHash)}\n` +
+        `${result.entry.length} bytes${text === undefined ? ', binary (base64):' : ':'}\n` +
+        `${text ?? encodeBase64(result.entry)}${(text ?? '').endsWith('\n') ? '' : '\n'}`,
+    );
+    return EXIT_OK;
+  });
+}

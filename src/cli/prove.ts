@@ -1,0 +1,134 @@
+import { ClientError } from '../client/errors.js';
+import type { InclusionResult } from '../client/client.js';
+import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
+import { leafHash } from '../merkle/hash.js';
+import { decodeBase64, encodeBase64 } from '../note/base64.js';
+import { parseCommandArgs, UsageError } from './args.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, parseCount, processIo, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+
+export const PROVE_USAGE = `usage: cairn prove <index> [options]
+       cairn prove --hash <base64 leaf hash> [options]
+       cairn prove --entry <file> [--jcs] [options]
+
+Proves that a leaf is in the tree of the log's latest checkpoint (signature
+verified with --vkey) and prints the RFC 6962 inclusion proof. The leaf is
+given by its index, its leaf hash (SHA-256(0x00 || entry), base64) or the
+entry itself. By default the proof comes from the log's RFC 6962 endpoints
+(get-entry-and-proof, get-proof-by-hash); with --tiles it is computed here
+from tiles authenticated against the checkpoint (for --hash and --entry the
+log is still asked for the index).
+
+Options:
+  --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
+  --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
+  --hash B64         the leaf hash to prove
+  --entry FILE       the entry to prove ('-' for standard input)
+  --jcs              the --entry file is JSON: prove its RFC 8785 canonical bytes
+  --tiles            compute the proof from tiles
+  --json             print {leaf_index, leaf_hash, tree_size, root_hash,
+                     audit_path, checkpoint} as one JSON object
+  -h, --help         show this help
+
+${EXIT_HELP}
+  3  the leaf is not in the log
+`;
+
+/** `cairn prove`: see PROVE_USAGE. */
+export async function proveCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  return runClientCommand('prove', PROVE_USAGE, io, async () => {
+    const { values, positionals } = parseCommandArgs(
+      argv,
+      {
+        url: { type: 'string' },
+        vkey: { type: 'string' },
+        hash: { type: 'string' },
+        entry: { type: 'string' },
+        jcs: { type: 'boolean' },
+        tiles: { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+      true,
+    );
+    if (values.help === true) {
+      io.stdout.write(PROVE_USAGE);
+      return EXIT_OK;
+    }
+    const ways = [positionals.length > 0, values.hash !== undefined, values.entry !== undefined].filter(Boolean).length;
+    if (ways !== 1 || positionals.length > 1) throw new UsageError('give exactly one of <index>, --hash or --entry');
+    if (values.jcs === true && values.entry === undefined) throw new UsageError('--jcs goes with --entry');
+
+    let hash: Uint8Array | undefined;
+    let index: number | undefined;
+    if (positionals.length === 1) index = parseCount(positionals[0]!, '<index>', 0, Number.MAX_SAFE_INTEGER);
+    if (values.hash !== undefined) {
+      try {
+        hash = decodeBase64(values.hash);
+      } catch {
+        throw new UsageError('--hash must be standard base64');
+      }
+      if (hash.length !== 32) throw new UsageError(`--hash must be 32 bytes, got ${hash.length}`);
+    }
+    if (values.entry !== undefined) {
+      let entry = await readInput(values.entry, io);
+      if (values.jcs === true) {
+        try {
+          entry = canonicalizeJson(entry);
+        } catch (err) {
+          if (err instanceof JsonError) throw new UsageError(`${values.entry}: not an I-JSON value: ${err.message}`);
+          throw err;
+        }
+      }
+      hash = leafHash(entry);
+    }
+
+    const url = resolveUrl(values.url, io.env);
+    const { verifier } = await resolveVerifier(values.vkey, io.env);
+    const client = makeClient(url, verifier, io);
+    const { checkpoint, note } = await client.getCheckpoint();
+    const tiles = values.tiles === true;
+    let result: InclusionResult;
+    try {
+      if (index !== undefined) {
+        if (index >= checkpoint.treeSize) {
+          io.stderr.write(`cairn prove: leaf ${index} is not in ${checkpoint.origin}: its tree size is ${checkpoint.treeSize}\n`);
+          return EXIT_NOT_FOUND;
+        }
+        result = tiles ? await client.proveIndexFromTiles(index, checkpoint) : await client.getEntry(index, checkpoint);
+      } else {
+        const found = await client.proveHash(hash!, checkpoint);
+        result = found;
+        if (tiles) {
+          result = await client.proveIndexFromTiles(found.index, checkpoint);
+          if (encodeBase64(result.leafHash) !== encodeBase64(hash!)) {
+            throw new ClientError('BAD_PROOF', `the log says the leaf is at index ${found.index}, but the authenticated tiles hold another leaf hash there`);
+          }
+        }
+      }
+    } catch (err) {
+      if (err instanceof ClientError && err.status === 404) {
+        io.stderr.write(`cairn prove: the leaf ${encodeBase64(hash!)} is not in ${checkpoint.origin} at tree size ${checkpoint.treeSize}\n`);
+        return EXIT_NOT_FOUND;
+      }
+      throw err;
+    }
+    if (values.json === true) {
+      writeJsonLine(io.stdout, {
+        leaf_index: result.index,
+        leaf_hash: encodeBase64(result.leafHash),
+        tree_size: checkpoint.treeSize,
+        root_hash: encodeBase64(checkpoint.rootHash),
+        audit_path: result.proof.map(encodeBase64),
+        source: tiles ? 'tiles' : 'api',
+        checkpoint: note,
+      });
+      return EXIT_OK;
+    }
+    io.stdout.write(
+      `leaf ${result.index} (leaf hash ${encodeBase64(result.leafHash)}) is in ${checkpoint.origin}\n` +
+        `tree size ${checkpoint.treeSize}, root ${encodeBase64(checkpoint.rootHash)} (signature verified)\n` +
+        `inclusion proof (${result.proof.length} hashes, ${tiles ? 'computed from authenticated tiles' : "the log's, verified"}):\n` +
+        result.proof.map((h) => `  ${encodeBase64(h)}\n`).join(''),
+    );
+    return EXIT_OK;
+  });
+}

@@ -1,0 +1,234 @@
+// cairn add / get / prove / verify-receipt, run in-process against a real
+// server on port 0, with their exit statuses.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addCommand } from '../../src/cli/add.js';
+import { getCommand } from '../../src/cli/get.js';
+import { proveCommand } from '../../src/cli/prove.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { verifyReceiptCommand } from '../../src/cli/verify-receipt.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { verifyInclusion } from '../../src/merkle/proof.js';
+import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
+import { openCheckpoint } from '../../src/note/checkpoint.js';
+import { generateSignerKey, newVerifier, verifierKeyFromSignerKey } from '../../src/note/keys.js';
+import { captureIo, editingFetch } from './client-io.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+let dir: string;
+let server: RunningServer;
+let common: string[];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-cli-client-'));
+  server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, origin: 'cli.test/log' });
+  common = ['--url', server.url, '--vkey', server.verifierKey];
+});
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const receiptLines = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { index: number; leaf_hash: string; checkpoint: string; inclusion_proof: string[]; duplicate: boolean });
+
+test('every command explains itself with --help, including its exit statuses', async () => {
+  for (const run of [addCommand, getCommand, proveCommand, verifyReceiptCommand]) {
+    const io = captureIo();
+    expect(await run(['--help'], io)).toBe(0);
+    expect(io.out()).toMatch(/^usage: cairn [a-z-]+/);
+    expect(io.out()).toMatch(/Exit status:\n  0 .*\n  1 .*\n/);
+  }
+  const io = captureIo();
+  expect(await addCommand(['--bogus'], io)).toBe(2);
+  expect(io.err()).toMatch(/cairn add: .*bogus/);
+});
+
+test('cairn add: files become entries, receipts go to --receipts and each one verifies offline', async () => {
+  const files = ['a.txt', 'b.bin', 'c.txt'].map((f) => join(dir, f));
+  await writeFile(files[0]!, 'hello cairn\n');
+  await writeFile(files[1]!, Uint8Array.of(0, 1, 2, 255));
+  await writeFile(files[2]!, 'hello cairn\n'); // a duplicate of the first
+  const receipts = join(dir, 'r.jsonl');
+  const io = captureIo();
+  expect(await addCommand([...common, '--receipts', receipts, ...files], io)).toBe(0);
+  expect(io.out()).toBe('');
+  expect(io.err()).toMatch(/logged 3 entries \(1 already in the log\) in 1 request; every receipt verified against cli\.test\/log at tree size 2/);
+  const lines = receiptLines(await readFile(receipts, 'utf8'));
+  expect(lines.map((r) => [r.index, r.duplicate])).toEqual([[0, false], [1, false], [0, true]]);
+  for (const [i, f] of files.entries()) {
+    const cp = openCheckpoint(lines[i]!.checkpoint, newVerifier(server.verifierKey)).checkpoint;
+    expect(verifyInclusion(leafHash(new Uint8Array(await readFile(f))), lines[i]!.index, cp.treeSize, lines[i]!.inclusion_proof.map(decodeBase64), cp.rootHash)).toBe(true);
+    await writeFile(join(dir, `r${i}.json`), JSON.stringify(lines[i]));
+    const v = captureIo();
+    expect(await verifyReceiptCommand([join(dir, `r${i}.json`), '--entry', f, '--vkey', server.verifierKey], v)).toBe(0);
+    expect(v.out()).toMatch(new RegExp(`^valid: the entry is leaf ${lines[i]!.index} of cli\\.test/log in the signed tree of size 2`));
+  }
+  // The whole JSON Lines file: the receipt for the entry is found by its leaf hash.
+  const v = captureIo();
+  expect(await verifyReceiptCommand([receipts, '--entry', files[1]!, '--vkey', server.verifierKey, '--json'], v)).toBe(0);
+  expect(JSON.parse(v.out())).toMatchObject({ valid: true, index: 1, tree_size: 2, origin: 'cli.test/log' });
+});
+
+test('cairn add --json-lines: one JSON event per line, logged as JCS, in batches, receipts on stdout', async () => {
+  const input = '{"b":2,"a":1}\n\n  \n{"event":"login","user":"ann"}\r\n[1, 2.50, "x"]\n{"event":"logout"}\n{"event":"late"}';
+  const io = captureIo({ stdin: input });
+  expect(await addCommand([...common, '--json-lines', '--batch-size', '2', '--json'], io)).toBe(0);
+  const lines = receiptLines(io.out());
+  expect(lines.length).toBe(5);
+  expect(JSON.parse(io.err().trim())).toMatchObject({ entries: 5, new: 5, duplicates: 0, requests: 3, origin: 'cli.test/log', receipts_verified: true });
+  const get = captureIo();
+  expect(await getCommand([...common, String(lines[0]!.index), '--raw'], get)).toBe(0);
+  expect(new TextDecoder().decode(get.outBytes())).toBe('{"a":1,"b":2}');
+  const get2 = captureIo();
+  expect(await getCommand([...common, String(lines[2]!.index), '--raw'], get2)).toBe(0);
+  expect(new TextDecoder().decode(get2.outBytes())).toBe('[1,2.5,"x"]');
+
+  // verify-receipt --jcs checks the canonical bytes of a JSON file.
+  await writeFile(join(dir, 'event.json'), '{ "user": "ann", "event": "login" }');
+  await writeFile(join(dir, 'events.jsonl'), io.out());
+  const v = captureIo();
+  expect(await verifyReceiptCommand([join(dir, 'events.jsonl'), '--entry', join(dir, 'event.json'), '--jcs', '--vkey', server.verifierKey], v)).toBe(0);
+  const raw = captureIo();
+  expect(await verifyReceiptCommand([join(dir, 'events.jsonl'), '--entry', join(dir, 'event.json'), '--vkey', server.verifierKey], raw)).toBe(1);
+  expect(raw.out()).toMatch(/^INVALID: none of the 5 receipts/);
+});
+
+test('cairn add refuses bad input before sending anything (exit 2)', async () => {
+  const cases: [string[], string, RegExp][] = [
+    [['--json-lines'], '{"a":1}\n{"a":1,"a":2}\n', /<stdin>:2: not an I-JSON value/],
+    [['--json-lines'], '\n\n', /nothing to add/],
+    [[], '', /<stdin>: an entry must hold at least one byte/],
+    [['--batch-size', '1001'], 'x', /--batch-size must be an integer from 1 to 1000/],
+    [['-', '-'], 'x', /standard input/],
+  ];
+  for (const [args, stdin, message] of cases) {
+    const io = captureIo({ stdin });
+    expect(await addCommand([...common, ...args], io)).toBe(2);
+    expect(io.err()).toMatch(message);
+  }
+  const big = join(dir, 'big.bin');
+  await writeFile(big, new Uint8Array(65536));
+  const io = captureIo();
+  expect(await addCommand([...common, big], io)).toBe(2);
+  expect(io.err()).toMatch(/65536 bytes; an entry holds at most 65535/);
+  const noKey = captureIo({ stdin: 'x' });
+  expect(await addCommand(['--url', server.url], noKey)).toBe(2);
+  expect(noKey.err()).toMatch(/--vkey is required/);
+});
+
+test('cairn add retries a 503 after its Retry-After, draws progress on a terminal, and reports a lying log (1) or an unreachable one (2)', async () => {
+  let refusals = 2;
+  const busy = editingFetch(() => undefined);
+  const f: typeof busy = async (url, init) => {
+    if (init?.method === 'POST' && refusals-- > 0) {
+      return new Response('{"error":"queue full","code":"QUEUE_FULL"}', { status: 503, headers: { 'Retry-After': '2', 'Content-Type': 'application/json' } });
+    }
+    return busy(url, init);
+  };
+  const io = captureIo({ stdin: 'retried entry', fetch: f, tty: true });
+  expect(await addCommand([...common], io)).toBe(0);
+  expect(io.sleeps).toEqual([2000, 2000]);
+  expect(io.err()).toMatch(/the log is busy \(QUEUE_FULL\); retry 1 of 10 in 2\.0 s/);
+  expect(io.err()).toMatch(/\r\[#+\] 100% 1\/1 entries/);
+  expect(receiptLines(io.out()).length).toBe(1);
+
+  refusals = 100;
+  const giveUp = captureIo({ stdin: 'never', fetch: f });
+  expect(await addCommand([...common, '--retries', '1'], giveUp)).toBe(2);
+  expect(giveUp.err()).toMatch(/503 QUEUE_FULL.*after 1 retries/);
+
+  const lying = editingFetch((url, body, init) => {
+    if (init?.method !== 'POST') return undefined;
+    const answer = JSON.parse(new TextDecoder().decode(body)) as { receipts: { index: number }[] };
+    answer.receipts[0]!.index += 1;
+    return enc(JSON.stringify(answer));
+  });
+  const liar = captureIo({ stdin: 'some entry to lie about', fetch: lying });
+  expect(await addCommand([...common], liar)).toBe(1);
+  expect(liar.err()).toMatch(/VERIFICATION FAILED \(BAD_RECEIPT\)/);
+
+  const down = captureIo({ stdin: 'x' });
+  expect(await addCommand(['--url', 'http://127.0.0.1:9', '--vkey', server.verifierKey], down)).toBe(2);
+});
+
+test('cairn get and cairn prove verify before they print', async () => {
+  const io = captureIo({ stdin: 'an entry to get' });
+  expect(await addCommand([...common], io)).toBe(0);
+  const { index, leaf_hash: leaf } = receiptLines(io.out())[0]!;
+
+  const human = captureIo();
+  expect(await getCommand([...common, String(index)], human)).toBe(0);
+  expect(human.out()).toMatch(new RegExp(`^entry ${index} of cli\\.test/log, verified in the signed tree of size \\d+`));
+  expect(human.out()).toMatch(/15 bytes:\nan entry to get\n$/);
+  const binary = captureIo();
+  expect(await getCommand([...common, '1'], binary)).toBe(0);
+  expect(binary.out()).toMatch(/4 bytes, binary \(base64\):\nAAEC\/w==\n/);
+  for (const tiles of [[], ['--tiles']]) {
+    const json = captureIo();
+    expect(await getCommand([...common, String(index), '--json', ...tiles], json)).toBe(0);
+    const parsed = JSON.parse(json.out()) as { entry: string; leaf_hash: string; source: string };
+    expect(parsed).toMatchObject({ index, entry: encodeBase64(enc('an entry to get')), leaf_hash: leaf, source: tiles.length === 0 ? 'api' : 'tiles' });
+  }
+  const out = join(dir, 'got.bin');
+  expect(await getCommand([...common, '1', '--out', out], captureIo())).toBe(0);
+  expect(Array.from(await readFile(out))).toEqual([0, 1, 2, 255]);
+  const missing = captureIo();
+  expect(await getCommand([...common, '100000'], missing)).toBe(3);
+  expect(missing.err()).toMatch(/entry 100000 is not in cli\.test\/log/);
+  const liar = captureIo({ fetch: editingFetch((url, body) => (url.includes('get-entry-and-proof') ? enc(new TextDecoder().decode(body).replace(/"leaf_input":"[^"]+"/, `"leaf_input":"${encodeBase64(enc('forged'))}"`)) : undefined)) });
+  expect(await getCommand([...common, String(index)], liar)).toBe(1);
+  expect(await getCommand([...common], captureIo())).toBe(2);
+  expect(await getCommand([...common, '-1'], captureIo())).toBe(2);
+
+  await writeFile(join(dir, 'entry.txt'), 'an entry to get');
+  for (const args of [[String(index)], ['--hash', leaf], ['--entry', join(dir, 'entry.txt')], ['--hash', leaf, '--tiles'], [String(index), '--tiles']]) {
+    const p = captureIo();
+    expect(await proveCommand([...common, ...args, '--json'], p)).toBe(0);
+    const proof = JSON.parse(p.out()) as { leaf_index: number; leaf_hash: string; tree_size: number; root_hash: string; audit_path: string[] };
+    expect(proof.leaf_index).toBe(index);
+    expect(verifyInclusion(decodeBase64(proof.leaf_hash), index, proof.tree_size, proof.audit_path.map(decodeBase64), decodeBase64(proof.root_hash))).toBe(true);
+  }
+  const p = captureIo();
+  expect(await proveCommand([...common, '--hash', leaf], p)).toBe(0);
+  expect(p.out()).toMatch(new RegExp(`^leaf ${index} \\(leaf hash ${leaf.replace(/[+/]/g, '\\$&')}\\) is in cli\\.test/log\\ntree size`));
+  const absent = captureIo();
+  expect(await proveCommand([...common, '--hash', encodeBase64(leafHash(enc('never logged')))], absent)).toBe(3);
+  expect(absent.err()).toMatch(/is not in cli\.test\/log/);
+  const flipFirst = (body: Uint8Array) => {
+    const answer = JSON.parse(new TextDecoder().decode(body)) as { audit_path: string[] };
+    const h = decodeBase64(answer.audit_path[0]!);
+    h[0] = h[0]! ^ 1;
+    answer.audit_path[0] = encodeBase64(h);
+    return enc(JSON.stringify(answer));
+  };
+  const forged = captureIo({ fetch: editingFetch((url, body) => (url.includes('get-proof-by-hash') ? flipFirst(body) : undefined)) });
+  expect(await proveCommand([...common, '--hash', leaf], forged)).toBe(1);
+  for (const bad of [[], ['1', '--hash', leaf], ['--hash', 'AAAA'], ['--jcs', '1']]) expect(await proveCommand([...common, ...bad], captureIo())).toBe(2);
+});
+
+test('cairn verify-receipt: a changed receipt, another key or a missing option', async () => {
+  const io = captureIo({ stdin: 'receipt check' });
+  expect(await addCommand([...common], io)).toBe(0);
+  const receipt = receiptLines(io.out())[0]!;
+  await writeFile(join(dir, 'entry'), 'receipt check');
+  const check = async (r: unknown, vkey = server.verifierKey) => {
+    await writeFile(join(dir, 'receipt.json'), JSON.stringify(r, null, 2));
+    const v = captureIo();
+    const code = await verifyReceiptCommand([join(dir, 'receipt.json'), '--entry', join(dir, 'entry'), '--vkey', vkey], v);
+    return { code, out: v.out() };
+  };
+  expect(await check(receipt)).toMatchObject({ code: 0 });
+  expect(await check({ ...receipt, index: receipt.index - 1 })).toMatchObject({ code: 1, out: expect.stringMatching(/^INVALID: the inclusion proof does not lead/) });
+  expect(await check({ ...receipt, index: receipt.index + 1 })).toMatchObject({ code: 1, out: expect.stringMatching(/^INVALID: index \d+ is not in the checkpoint's tree/) });
+  expect(await check({ ...receipt, checkpoint: receipt.checkpoint.replace('cli.test/log\n', 'cli.test/log\n1') })).toMatchObject({ code: 1 });
+  const stranger = verifierKeyFromSignerKey(generateSignerKey('cli.test/log'));
+  expect(await check(receipt, stranger)).toMatchObject({ code: 1, out: expect.stringMatching(/checkpoint does not verify/) });
+  // --vkey may name a file; a private key file is refused.
+  await writeFile(join(dir, 'vkey'), `${server.verifierKey}\n`);
+  expect((await check(receipt, join(dir, 'vkey'))).code).toBe(0);
+  await writeFile(join(dir, 'skey'), generateSignerKey('cli.test/log'));
+  expect((await check(receipt, join(dir, 'skey'))).code).toBe(2);
+  expect(await verifyReceiptCommand([join(dir, 'receipt.json'), '--vkey', server.verifierKey], captureIo())).toBe(2);
+  expect(await verifyReceiptCommand([join(dir, 'nope.json'), '--entry', join(dir, 'entry'), '--vkey', server.verifierKey], captureIo())).toBe(2);
+});

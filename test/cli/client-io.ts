@@ -1,0 +1,59 @@
+// An in-memory CliIo for running the client commands in-process.
+import type { CliIo, Output } from '../../src/cli/client-common.js';
+import type { FetchLike } from '../../src/client/http.js';
+
+export interface CapturedIo extends CliIo {
+  out(): string;
+  err(): string;
+  outBytes(): Uint8Array;
+  /** Every sleep asked for, in ms. */
+  readonly sleeps: number[];
+}
+
+class Buffered implements Output {
+  readonly chunks: Uint8Array[] = [];
+  constructor(readonly isTTY: boolean) {}
+  readonly columns = 80;
+  write(chunk: string | Uint8Array): boolean {
+    this.chunks.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk.slice());
+    return true;
+  }
+  bytes(): Uint8Array {
+    return new Uint8Array(Buffer.concat(this.chunks));
+  }
+}
+
+export function captureIo(options: { stdin?: string | Uint8Array; env?: Record<string, string>; fetch?: FetchLike; now?: () => number; tty?: boolean; signal?: AbortSignal; onSleep?: (ms: number) => void } = {}): CapturedIo {
+  const stdout = new Buffered(options.tty === true);
+  const stderr = new Buffered(options.tty === true);
+  const sleeps: number[] = [];
+  const stdin = typeof options.stdin === 'string' ? new TextEncoder().encode(options.stdin) : (options.stdin ?? new Uint8Array(0));
+  return {
+    stdout,
+    stderr,
+    readStdin: () => Promise.resolve(stdin),
+    env: options.env ?? {},
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    now: options.now ?? Date.now,
+    sleep: (ms) => {
+      sleeps.push(ms);
+      options.onSleep?.(ms);
+      return Promise.resolve();
+    },
+    sleeps,
+    out: () => new TextDecoder().decode(stdout.bytes()),
+    err: () => new TextDecoder().decode(stderr.bytes()),
+    outBytes: () => stdout.bytes(),
+  };
+}
+
+/** A fetch that passes through, except that `edit` may replace the body of an answer. */
+export function editingFetch(edit: (url: string, body: Uint8Array, init?: RequestInit) => Uint8Array | undefined): FetchLike {
+  return async (url, init) => {
+    const res = await fetch(url, init);
+    const body = new Uint8Array(await res.arrayBuffer());
+    const changed = edit(url, body, init) ?? body;
+    return new Response(changed as unknown as BodyInit, { status: res.status, headers: res.headers });
+  };
+}
