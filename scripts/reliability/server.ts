@@ -1,0 +1,70 @@
+/**
+ * Starts the real `cairn serve` process for the crash test and the fuzzer:
+ * always on 127.0.0.1 with port 0, in a data folder the caller owns.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** `dist/src/cli/main.js`, found from this file whether it runs compiled (dist/scripts) or as TypeScript (scripts/). */
+export function defaultCli(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const compiled = here.includes(`${sep}dist${sep}scripts`);
+  return compiled ? join(here, '..', '..', 'src', 'cli', 'main.js') : join(here, '..', '..', 'dist', 'src', 'cli', 'main.js');
+}
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  /** Resolves with the base URL once it listens; rejects if it exits first or takes too long. */
+  readonly listening: Promise<string>;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** The verifier key it printed, once it has. */
+  readonly verifierKey: () => string | undefined;
+  /** Sends `signal` (if still running) and waits for the exit. */
+  stop(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Spawns `node <cli> serve --host 127.0.0.1 --port 0 --quiet --data <data> ...extra`. */
+export function spawnServer(cli: string, data: string, extra: readonly string[] = [], startTimeoutMs = 30_000): ServerProcess {
+  if (!existsSync(cli)) throw new Error(`${cli} does not exist: run npm run build first`);
+  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--quiet', '--data', data, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const listening = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in ${startTimeoutMs} ms: ${out} ${err}`)), startTimeoutMs);
+    const onData = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m === null) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve(m[1]!);
+    };
+    child.stdout!.on('data', onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${child.exitCode ?? child.signalCode}) before listening: ${out} ${err}`));
+    });
+  });
+  listening.catch(() => undefined); // callers that kill early need not await it
+  return {
+    child,
+    listening,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    verifierKey: () => /verifier key: (\S+)/.exec(out)?.[1],
+    async stop(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
