@@ -106,9 +106,17 @@ async function audit(store: LevelStore, state: LogState, verifier: Verifier, pro
     let tiles: (HashTile | undefined)[];
     try {
       tiles = await store.readTiles(wanted);
-    } catch (err) {
-      const k = wanted[0]!;
-      throw new Mismatch({ kind: 'tile', tile: formatTilePath({ ...k, width: tileWidth(k.level, k.n, size) }), message: `a stored tile of level ${k.level} near ${formatTilePath({ ...k, width: TILE_WIDTH })} does not decode: ${(err as Error).message}` });
+    } catch {
+      // A stored tile that does not decode: find which, one read each.
+      tiles = [];
+      for (const k of wanted) {
+        try {
+          tiles.push(...(await store.readTiles([k])));
+        } catch (err) {
+          const path = formatTilePath({ ...k, width: tileWidth(k.level, k.n, size) });
+          throw new Mismatch({ kind: 'tile', tile: path, message: `${path}: the stored tile does not decode: ${(err as Error).message}` });
+        }
+      }
     }
     wanted.forEach((k, i) => {
       const width = tileWidth(k.level, k.n, size);
@@ -212,6 +220,11 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       throw new UsageError(`there is no Cairn store in ${data} (no folder ${dbPath})`);
     }
     const verifier = await findVerifier(values, data, io);
+    const report = (finding: Finding): number => {
+      if (values.json === true) writeJsonLine(io.stdout, { ok: false, data, origin: verifier.name, first_bad: finding });
+      else io.stdout.write(`MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}\n`);
+      return EXIT_VERIFY_FAILED;
+    };
     let store: LevelStore;
     try {
       store = await LevelStore.open(dbPath);
@@ -220,6 +233,8 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
         io.stderr.write(`cairn audit: ${err.message}; or audit a copy of ${data} taken while the server was stopped\n`);
         return EXIT_ERROR;
       }
+      // The store opens by decoding its latest state record (JSON).
+      if (err instanceof SyntaxError) return report({ kind: 'state', message: `the stored log state does not decode: ${err.message}` });
       throw err;
     }
     let result: AuditResult | undefined;
@@ -238,11 +253,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     } finally {
       await store.close();
     }
-    if (finding !== undefined) {
-      if (values.json === true) writeJsonLine(io.stdout, { ok: false, data, origin: verifier.name, first_bad: finding });
-      else io.stdout.write(`MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}\n`);
-      return EXIT_VERIFY_FAILED;
-    }
+    if (finding !== undefined) return report(finding);
     const r = result!;
     if (values.json === true) writeJsonLine(io.stdout, { ok: true, data, origin: verifier.name, tree_size: r.treeSize, hashes_checked: r.hashes });
     else io.stdout.write(`OK: ${data} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head\n`);

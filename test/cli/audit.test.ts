@@ -1,0 +1,192 @@
+// cairn audit on a real store: intact, then with one byte flipped (through
+// LevelDB directly, the server stopped) in a stored entry, in a stored leaf
+// hash, in an inner hash, in a level-1 tile and in the signed checkpoint;
+// and with entries past the signed tree. Each must be reported, exit 1, and
+// the store must audit clean again once the byte is put back.
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { auditCommand } from '../../src/cli/audit.js';
+import { startServer } from '../../src/cli/server.js';
+import { CairnClient } from '../../src/client/client.js';
+import { storedHashCount } from '../../src/merkle/stored.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { captureIo } from './client-io.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+let dir: string;
+let data: string;
+let vkey: string;
+const SIZE = 600;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-audit-'));
+  data = join(dir, 'data');
+  const server = await startServer({ data, host: '127.0.0.1', port: 0, origin: 'audit.test/log' });
+  vkey = server.verifierKey;
+  const client = new CairnClient({ baseUrl: server.url, verifierKey: vkey });
+  // Several rounds, so that bundles are stored as several segments.
+  for (let i = 0; i < SIZE; i += 150) await client.addBatch(Array.from({ length: 150 }, (_, j) => enc(`audited entry ${i + j}`)));
+  await server.close();
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function audit(extra: string[] = ['--json']): Promise<{ code: number; result: Record<string, unknown>; out: string; err: string }> {
+  const io = captureIo();
+  const code = await auditCommand(['--data', data, ...extra], io);
+  return { code, result: extra.includes('--json') && io.out() !== '' ? (JSON.parse(io.out()) as Record<string, unknown>) : {}, out: io.out(), err: io.err() };
+}
+
+/** Opens the stopped server's store, hands its raw LevelDB to `change`, closes it. */
+async function withRawDb(change: (db: LevelStore['database']) => Promise<void>): Promise<void> {
+  const store = await LevelStore.open(join(data, 'db'));
+  try {
+    await change(store.database);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Flips bit 0 of byte `offset` of the value under `key`; returns a function that flips it back. */
+async function flipByte(key: Uint8Array, offset: number): Promise<() => Promise<void>> {
+  const flipOnce = () =>
+    withRawDb(async (db) => {
+      const value = await db.get(key);
+      if (value === undefined) throw new Error('no such key');
+      const copy = value.slice();
+      copy[offset] = copy[offset]! ^ 1;
+      await db.put(key, copy);
+    });
+  await flipOnce();
+  return flipOnce;
+}
+
+const tileKey = (level: number, n: number) => Uint8Array.of(0x54, level, 0, 0, 0, 0, 0, 0, 0, n);
+
+test('an intact store audits clean: every stored hash recomputed, root and signatures match', async () => {
+  const { code, result } = await audit();
+  expect(code).toBe(0);
+  expect(result).toEqual({ ok: true, data, origin: 'audit.test/log', tree_size: SIZE, hashes_checked: storedHashCount(SIZE) });
+  const human = await audit(['--vkey', vkey]);
+  expect(human.code).toBe(0);
+  expect(human.out).toMatch(new RegExp(`^OK: .* holds 600 entries of audit\\.test/log; all ${storedHashCount(SIZE)} stored hashes recomputed`));
+});
+
+test('one flipped byte in a stored entry is reported with its index', async () => {
+  // Find a segment of entry bundle 1 ('E' n:u64 pos:u8) and flip a byte of its first entry.
+  let key: Uint8Array | undefined;
+  await withRawDb(async (db) => {
+    for await (const [k] of db.iterator({ gte: Uint8Array.of(0x45, 0, 0, 0, 0, 0, 0, 0, 1), lt: Uint8Array.of(0x45, 0, 0, 0, 0, 0, 0, 0, 2) })) {
+      if (k[9]! > 0) {
+        key = k.slice();
+        break;
+      }
+    }
+  });
+  expect(key).toBeDefined();
+  const index = 256 + key![9]!;
+  const undo = await flipByte(key!, 2 + 5);
+  try {
+    const { code, result } = await audit();
+    expect(code).toBe(1);
+    expect(result).toMatchObject({ ok: false, first_bad: { kind: 'entry', index, tile: 'tile/0/001', message: expect.stringMatching(/the stored entry is corrupt/) } });
+  } finally {
+    await undo();
+  }
+  expect((await audit()).code).toBe(0);
+});
+
+test('one flipped byte in a stored leaf hash, an inner hash, or a level-1 hash is reported with its tile', async () => {
+  const cases: [Uint8Array, number, Record<string, unknown>][] = [
+    // tile/0/001 row 0 position 5: the stored leaf hash of entry 261.
+    [tileKey(0, 1), 2 + 5 * 32 + 7, { kind: 'hash', index: 261, tile: 'tile/0/001', message: expect.stringMatching(/the stored hash is corrupt/) }],
+    // tile/0/000 row 1 (after 256 row-0 hashes) position 3: the node over leaves 6 and 7.
+    [tileKey(0, 0), 2 + 256 * 32 + 3 * 32, { kind: 'hash', index: 3, tile: 'tile/0/000', message: expect.stringMatching(/stored hash 3 of tree level 1 \(in tile\/0\/000, row 1, position 3\)/) }],
+    // tile/1/000.p/2 position 1: the level-8 node over entries 256..511.
+    [tileKey(1, 0), 2 + 32 + 31, { kind: 'hash', index: 1, tile: 'tile/1/000.p/2', message: expect.stringMatching(/tree level 8/) }],
+  ];
+  for (const [key, offset, finding] of cases) {
+    const undo = await flipByte(key, offset);
+    try {
+      const { code, result } = await audit();
+      expect(code).toBe(1);
+      expect(result.first_bad).toMatchObject(finding);
+    } finally {
+      await undo();
+    }
+  }
+  const human = await flipByte(tileKey(0, 1), 2 + 5 * 32);
+  try {
+    const { code, out } = await audit([]);
+    expect(code).toBe(1);
+    expect(out).toMatch(/^MISMATCH in .* \(hash at index 261, tile\/0\/001\): entry 261: its leaf hash/);
+  } finally {
+    await human();
+  }
+  expect((await audit()).code).toBe(0);
+});
+
+test('a changed signed checkpoint, entries past the signed tree, and a tile of the wrong width', async () => {
+  const S = Uint8Array.of(0x53);
+  let original: Uint8Array | undefined;
+  await withRawDb(async (db) => {
+    original = (await db.get(S))!.slice();
+    const state = JSON.parse(new TextDecoder().decode(original)) as { checkpoint: string };
+    state.checkpoint = state.checkpoint.replace(/(— \S+ .{30})(.)/, (_m, head: string, c: string) => `${head}${c === 'A' ? 'B' : 'A'}`);
+    await db.put(S, enc(JSON.stringify(state)));
+  });
+  try {
+    expect((await audit()).result).toMatchObject({ ok: false, first_bad: { kind: 'checkpoint', message: expect.stringMatching(/does not verify/) } });
+  } finally {
+    await withRawDb((db) => db.put(S, original!));
+  }
+
+  // A segment of bundle 2 past the 600 signed entries (600 = 512 + 88).
+  const extra = Uint8Array.of(0x45, 0, 0, 0, 0, 0, 0, 0, 2, 88);
+  await withRawDb((db) => db.put(extra, Uint8Array.of(0, 3, 0x61, 0x62, 0x63)));
+  try {
+    expect((await audit()).result).toMatchObject({ ok: false, first_bad: { kind: 'bundle', index: 512, message: expect.stringMatching(/expected 88 entries, got 89/) } });
+  } finally {
+    await withRawDb((db) => db.del(extra));
+  }
+
+  const undo = await flipByte(tileKey(0, 2), 1); // the width field: 88 → 89
+  try {
+    expect((await audit()).result).toMatchObject({ ok: false, first_bad: { kind: 'tile', tile: 'tile/0/002.p/88' } });
+  } finally {
+    await undo();
+  }
+  expect((await audit()).code).toBe(0);
+});
+
+test('a state record that does not decode (on a copy: LevelStore.open keeps the lock when its state does not decode)', async () => {
+  const copy = join(dir, 'copy');
+  await cp(data, copy, { recursive: true });
+  const store = await LevelStore.open(join(copy, 'db'));
+  const S = Uint8Array.of(0x53);
+  await store.database.put(S, (await store.database.get(S))!.subarray(0, 40));
+  await store.close();
+  const io = captureIo();
+  expect(await auditCommand(['--data', copy, '--vkey', vkey, '--json'], io)).toBe(1);
+  expect(JSON.parse(io.out())).toMatchObject({ ok: false, first_bad: { kind: 'state', message: expect.stringMatching(/does not decode/) } });
+});
+
+test('operational errors: a running server holds the store, no store, no key (exit 2)', async () => {
+  const server = await startServer({ data, host: '127.0.0.1', port: 0 });
+  try {
+    const { code, err } = await audit();
+    expect(code).toBe(2);
+    expect(err).toMatch(/in use by another Cairn process.*stop it first; or audit a copy/);
+  } finally {
+    await server.close();
+  }
+  expect((await auditCommand(['--data', join(dir, 'nothing')], captureIo()))).toBe(2);
+  const noKey = captureIo();
+  expect(await auditCommand(['--data', data, '--key', join(dir, 'missing.key')], noKey)).toBe(2);
+  expect(noKey.err()).toMatch(/no key to check the signatures with/);
+  const help = captureIo();
+  expect(await auditCommand(['--help'], help)).toBe(0);
+  expect(help.out()).toMatch(/Exit status:\n  0 .*\n  1  a mismatch/);
+});
