@@ -86,10 +86,10 @@ export class LogChecker {
    * Verifies a receipt as received (signature, leaf hash, inclusion proof
    * against its own checkpoint) and records it. Returns whether it verified.
    */
-  recordReceipt(entry: Uint8Array, receipt: { index?: unknown; leaf_hash?: unknown; inclusion_proof?: unknown }, note: string, where: string): boolean {
+  recordReceipt(entry: Uint8Array, receipt: object, note: string, where: string): boolean {
     const checkpoint = this.observeCheckpoint(note, where);
     if (checkpoint === undefined) return false;
-    const { index, leaf_hash: leaf, inclusion_proof: proof } = receipt;
+    const { index, leaf_hash: leaf, inclusion_proof: proof } = receipt as { index?: unknown; leaf_hash?: unknown; inclusion_proof?: unknown };
     const hash = leafHash(entry);
     if (
       typeof index !== 'number' ||
