@@ -5,6 +5,7 @@ import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_OK, makeClient, parseCount, processIo, Progress, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
+/** The help text of `cairn add`: what it does, its options and its exit statuses. */
 export const ADD_USAGE = `usage: cairn add [options] [FILE ...]
 
 Logs entries and verifies every receipt against the log's key. Each FILE (or

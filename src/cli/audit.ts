@@ -15,6 +15,7 @@ import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, processIo, Progress, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 import { readKeyFile } from './key-file.js';
 
+/** The help text of `cairn audit`: what it does, its options and its exit statuses. */
 export const AUDIT_USAGE = `usage: cairn audit --data DIR [--vkey KEY | --key FILE] [options]
 
 The operator's integrity check of a Cairn store (DIR is the server's data

@@ -19,9 +19,13 @@ import type { FetchLike, TransportOptions } from '../client/http.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { UsageError } from './args.js';
 
+/** Exit status: done, and everything verified. */
 export const EXIT_OK = 0;
+/** Exit status: verification failed (or, for monitor, an alarm). */
 export const EXIT_VERIFY_FAILED = 1;
+/** Exit status: usage or operational error. */
 export const EXIT_ERROR = 2;
+/** Exit status (get, prove): not in the log. */
 export const EXIT_NOT_FOUND = 3;
 
 /** The exit statuses as they appear in every client command's --help. */

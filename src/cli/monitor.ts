@@ -9,6 +9,7 @@ import type { Verifier } from '../note/keys.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
+/** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
 export const MONITOR_USAGE = `usage: cairn monitor --url URL --vkey KEY --state FILE [options]
 
 Follows a log's checkpoints and checks that it only grows. Every round it

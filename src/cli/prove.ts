@@ -6,6 +6,7 @@ import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, parseCount, processIo, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
+/** The help text of `cairn prove`: what it does, its options and its exit statuses. */
 export const PROVE_USAGE = `usage: cairn prove <index> [options]
        cairn prove --hash <base64 leaf hash> [options]
        cairn prove --entry <file> [--jcs] [options]

@@ -5,6 +5,7 @@ import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_OK, EXIT_VERIFY_FAILED, processIo, readInput, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
+/** The help text of `cairn verify-receipt`: what it does, its options and its exit statuses. */
 export const VERIFY_RECEIPT_USAGE = `usage: cairn verify-receipt <receipt.json> --entry <file> --vkey <key> [options]
 
 Checks offline, without asking the log, that a receipt proves the entry is in

@@ -22,6 +22,7 @@ import { TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js
 /** CONTRACT §3: a batch holds 1 to 1000 entries. */
 export const MAX_BATCH_ENTRIES = 1000;
 
+/** How to reach and trust one log: its URL and verifier key (CONTRACT §2), plus the transport options. */
 export interface CairnClientOptions extends TransportOptions {
   /** The log's base URL, e.g. `https://log.example.com` (tiles are below it). */
   readonly baseUrl: string;
@@ -154,7 +155,7 @@ export class CairnClient {
 
   /** `GET /checkpoint` (C2SP tlog-tiles), verified with the log's key (CONTRACT §2). */
   async getCheckpoint(): Promise<SignedCheckpoint> {
-    return this.openCheckpoint(await this.#http.bytes('checkpoint'));
+    return this.openCheckpoint(await this.#http.bytes('checkpoint', 'text/plain'));
   }
 
   /** `GET /ct/v1/get-sth` (RFC 6962 §4.3), its signature verified (CONTRACT §2); BAD_SIGNATURE if not. */

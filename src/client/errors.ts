@@ -18,6 +18,7 @@ export const CLIENT_ERROR_CODES = [
   'BAD_RECEIPT', // a receipt that does not prove its entry
 ] as const;
 
+/** One of {@link CLIENT_ERROR_CODES}. */
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
 const VERIFICATION_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([

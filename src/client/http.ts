@@ -20,6 +20,7 @@ export interface RetryInfo {
   readonly serverCode: string | undefined;
 }
 
+/** How requests are sent: fetch, headers, timeout and the 503 retry policy (RFC 9110 §10.2.3 Retry-After). */
 export interface TransportOptions {
   /** Defaults to the global `fetch`. */
   readonly fetch?: FetchLike;
@@ -180,14 +181,9 @@ export class HttpTransport {
     }
   }
 
-  /** GETs a text answer (e.g. the checkpoint). */
-  async text(path: string): Promise<string> {
-    return this.#readText(await this.request({ path, accept: 'text/plain' }), path);
-  }
-
-  /** GETs a binary answer (tiles, entry bundles). */
-  async bytes(path: string): Promise<Uint8Array> {
-    const res = await this.request({ path, accept: 'application/octet-stream' });
+  /** GETs an answer as bytes (tiles and entry bundles; the checkpoint, to decode it strictly). */
+  async bytes(path: string, accept = 'application/octet-stream'): Promise<Uint8Array> {
+    const res = await this.request({ path, accept });
     try {
       return new Uint8Array(await res.arrayBuffer());
     } catch (err) {

@@ -173,6 +173,14 @@ test('a state record that does not decode (on a copy: LevelStore.open keeps the 
   expect(JSON.parse(io.out())).toMatchObject({ ok: false, first_bad: { kind: 'state', message: expect.stringMatching(/does not decode/) } });
 });
 
+test('a new, empty log audits clean', async () => {
+  const empty = join(dir, 'empty');
+  await (await startServer({ data: empty, host: '127.0.0.1', port: 0 })).close();
+  const io = captureIo();
+  expect(await auditCommand(['--data', empty, '--json'], io)).toBe(0);
+  expect(JSON.parse(io.out())).toMatchObject({ ok: true, tree_size: 0, hashes_checked: 0 });
+});
+
 test('operational errors: a running server holds the store, no store, no key (exit 2)', async () => {
   const server = await startServer({ data, host: '127.0.0.1', port: 0 });
   try {
