@@ -181,15 +181,19 @@ async function checkRound(client: CairnClient, last: Checkpoint | undefined, io:
   const tiles = newTiles(oldSize, checkpoint.treeSize);
   const bundles = tiles.filter((t) => t.level === 0);
   const progress = new Progress(io.stderr, tiles.length + bundles.length, 'tiles and bundles', showProgress);
+  // Up to 8 checks in flight: against a remote log the round trips dominate.
+  const work: (() => Promise<unknown>)[] = [...tiles.map((t) => () => reader.readTile(t.level, t.n)), ...bundles.map((t) => () => client.readEntryBundle(t.n, checkpoint, reader))];
+  let next = 0;
   let done = 0;
-  for (const t of tiles) {
-    await guard(() => reader.readTile(t.level, t.n), last, checkpoint, note);
-    progress.update(++done);
-  }
-  for (const t of bundles) {
-    await guard(() => client.readEntryBundle(t.n, checkpoint, reader), last, checkpoint, note);
-    progress.update(++done);
-  }
+  await Promise.all(
+    Array.from({ length: Math.min(8, work.length) }, async () => {
+      while (next < work.length) {
+        const check = work[next++]!;
+        await guard(check, last, checkpoint, note);
+        progress.update(++done);
+      }
+    }),
+  );
   progress.finish(done);
   return { checkpoint, note, sthTimestamp: head.timestamp, tiles: tiles.length, bundles: bundles.length };
 }
