@@ -4,9 +4,11 @@ import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
 import type { Signer, Verifier } from '../note/keys.js';
 import { signNote } from '../note/note.js';
 import { signTreeHead } from '../note/sth.js';
-import { TILE_WIDTH, tileWidthAt } from '../storage/hash-tile.js';
+import { type HashTile, TILE_WIDTH, tileWidthAt } from '../storage/hash-tile.js';
 import { equalBytes, type LogState, type LogStore } from '../storage/store.js';
 import { LogError } from './errors.js';
+import { RoundDedup } from './round-dedup.js';
+import { RoundProofs } from './round-proofs.js';
 import { TileCache } from './tile-cache.js';
 import { TileHashReader } from './tile-reader.js';
 import { TreeBuilder } from './tree-builder.js';
@@ -55,6 +57,26 @@ export interface LogOptions {
   /** Full hash tiles kept in memory for proofs (16 KiB each). */
   readonly tileCacheSize?: number;
   readonly observer?: LogObserver;
+}
+
+/** A round taken from the queue, looked up and built, but not yet signed or written. */
+interface Prepared {
+  readonly taken: Pending[];
+  /** For each submission, for each of its entries, its slot among `unique`. */
+  readonly slots: number[][];
+  /** The round's distinct leaf hashes, and their lookup structure. */
+  readonly unique: Uint8Array[];
+  readonly dedup: RoundDedup;
+  /** The index of each distinct hash: found in the log, or new. */
+  readonly indexOf: number[];
+  /** The tree size the round extends. */
+  readonly oldSize: number;
+  readonly newEntries: Uint8Array[];
+  readonly newHashes: Uint8Array[];
+  /** The tree with the round appended, and the tiles the round changed. */
+  readonly builder: TreeBuilder;
+  readonly tiles: HashTile[];
+  readonly started: number;
 }
 
 interface Pending {
@@ -142,7 +164,7 @@ export class Log {
     if (state === undefined) {
       const empty: TreeHead = { treeSize: 0, rootHash: EMPTY_ROOT, timestamp: 0, checkpoint: '', sth: undefined as never };
       log = new Log(options, TreeBuilder.empty(), empty);
-      await log.commitHead([], []);
+      await log.commitHead(TreeBuilder.empty(), [], [], []);
     } else {
       const opened = openCheckpoint(state.checkpoint, options.verifier).checkpoint;
       const builder = await TreeBuilder.load(options.store, state);
@@ -206,114 +228,208 @@ export class Log {
   private kick(): void {
     if (this.running) return;
     this.running = true;
-    this.idle = this.loop().finally(() => {
-      this.running = false;
-    });
+    this.idle = this.loop();
   }
 
-  private async loop(): Promise<void> {
-    while (this.queue.length > 0 || this.resignWanted) {
-      const taken: Pending[] = [];
-      let count = 0;
-      while (this.queue.length > 0 && (taken.length === 0 || count + this.queue[0]!.entries.length <= this.maxRoundEntries)) {
-        const next = this.queue.shift()!;
-        taken.push(next);
-        count += next.entries.length;
-        this.queuedBytes -= next.bytes;
-      }
-      this.queuedEntries -= count;
-      this.observer.queueChanged?.(this.queuedEntries);
-      this.resignWanted = false;
-      if (taken.length > 0) await this.round(taken);
-      else await this.commitHead([], []).catch((err: unknown) => this.observer.roundFailed?.(err));
+  /** Takes whole submissions from the head of the queue, up to maxRoundEntries. */
+  private take(): Pending[] {
+    const taken: Pending[] = [];
+    let count = 0;
+    while (this.queue.length > 0 && (taken.length === 0 || count + this.queue[0]!.entries.length <= this.maxRoundEntries)) {
+      const next = this.queue.shift()!;
+      taken.push(next);
+      count += next.entries.length;
+      this.queuedBytes -= next.bytes;
     }
+    this.queuedEntries -= count;
+    if (count > 0) this.observer.queueChanged?.(this.queuedEntries);
+    return taken;
   }
 
-  /** One group-commit round. Never throws: failures are given to the waiters. */
-  private async round(taken: Pending[]): Promise<void> {
-    const started = performance.now();
+  /** Puts submissions of a round that was never written back at the head of the queue. */
+  private requeue(taken: Pending[]): void {
+    for (const p of taken) {
+      this.queuedEntries += p.entries.length;
+      this.queuedBytes += p.bytes;
+    }
+    this.queue.unshift(...taken);
+    this.observer.queueChanged?.(this.queuedEntries);
+  }
+
+  /**
+   * The group-commit loop, two rounds deep: while one round's batch is being
+   * written and synced, the next is taken from the queue, looked up in the
+   * store and appended to a copy of the tree. It is signed and written only
+   * once the round before it is durable, and dropped (its submissions go back
+   * to the queue) if that round failed. Writes never overlap.
+   */
+  private async loop(): Promise<void> {
     try {
-      // Dedup within the round first, then one batched lookup in the store.
-      const firstInRound = new Map<string, number>(); // hash → position among the round's new leaves
-      const unique: Uint8Array[] = [];
-      const uniqueEntries: Uint8Array[] = [];
-      const slots: number[][] = taken.map((p) =>
-        p.hashes.map((h, i) => {
-          const key = Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1');
-          let slot = firstInRound.get(key);
-          if (slot === undefined) {
-            slot = unique.length;
-            firstInRound.set(key, slot);
-            unique.push(h);
-            uniqueEntries.push(p.entries[i]!);
+      let writing: Promise<boolean> | undefined; // resolves to whether the round in flight committed
+      let inFlight: Prepared | undefined;
+      for (;;) {
+        if (this.queue.length === 0 && !this.resignWanted) {
+          if (writing === undefined) break;
+          await writing;
+          writing = undefined;
+          inFlight = undefined;
+          continue;
+        }
+        const taken = this.take();
+        this.resignWanted = false;
+        let prepared: Prepared;
+        try {
+          prepared = await this.prepare(taken, inFlight);
+        } catch (err) {
+          this.fail(taken, err);
+          continue;
+        }
+        if (writing !== undefined) {
+          const committed = await writing;
+          writing = undefined;
+          inFlight = undefined;
+          if (!committed) {
+            this.requeue(taken);
+            continue;
           }
-          return slot;
-        }),
-      );
-      const existing = await this.store.findLeafHashes(unique);
-      const oldSize = this.head.treeSize;
-      const newHashes: Uint8Array[] = [];
-      const newEntries: Uint8Array[] = [];
-      const indexOf = existing.map((found, slot) => {
-        if (found !== undefined) return found;
-        newHashes.push(unique[slot]!);
-        newEntries.push(uniqueEntries[slot]!);
-        return oldSize + newHashes.length - 1;
-      });
-
-      await this.commitHead(newEntries, newHashes);
-      const head = this.head;
-      this.observer.roundCommitted?.({
-        entries: newEntries.length,
-        duplicates: taken.reduce((sum, p) => sum + p.entries.length, 0) - newEntries.length,
-        seconds: (performance.now() - started) / 1000,
-        treeSize: head.treeSize,
-      });
-
-      // Proofs are answered against this round's checkpoint; the tiles are
-      // immutable from here on, so later rounds may run meanwhile.
-      const seen = new Set<number>();
-      for (let k = 0; k < taken.length; k++) {
-        const pending = taken[k]!;
-        const answered: Promise<void> = Promise.all(
-          slots[k]!.map(async (slot, i) => {
-            const index = indexOf[slot]!;
-            const duplicate = index < oldSize || seen.has(slot);
-            seen.add(slot);
-            return {
-              index,
-              leafHash: pending.hashes[i]!,
-              inclusionProof: await proveInclusion(head.treeSize, index, this.reader),
-              duplicate,
-            };
-          }),
-        )
-          .then(
-            (receipts) => pending.resolve({ checkpoint: head.checkpoint, treeSize: head.treeSize, receipts }),
-            (err: unknown) => pending.reject(err),
-          )
-          .finally(() => this.answering.delete(answered));
-        this.answering.add(answered);
+        }
+        writing = this.commit(prepared);
+        inFlight = prepared;
       }
-    } catch (err) {
-      this.observer.roundFailed?.(err);
-      const failure = new LogError('STORAGE_FAILED', 'the entries could not be made durable; nothing was logged, retry', {
-        retryAfter: 1,
-        cause: err,
-      });
-      for (const p of taken) p.reject(failure);
-      await this.reload().catch(() => undefined);
+    } finally {
+      // Cleared in the same step as the last look at the queue: a submission
+      // that finds `running` set is always seen by that look.
+      this.running = false;
     }
   }
 
   /**
-   * Appends leaves (possibly none), signs the new head and writes the round;
-   * adopts the new state only after the write resolved. Nothing is signed
-   * that is not in the same batch.
+   * Everything of a round that needs no signature: dedup within the round,
+   * one batched lookup in the store, then against the round still in flight
+   * (`before`, whose batch the lookup may not see yet), index assignment and
+   * the new tiles, built on a copy of the tree as `before` leaves it.
    */
-  private async commitHead(entries: Uint8Array[], hashes: Uint8Array[]): Promise<void> {
-    const builder = this.builder.clone();
-    const tiles = builder.append(hashes);
+  private async prepare(taken: Pending[], before: Prepared | undefined): Promise<Prepared> {
+    const started = performance.now();
+    const dedup = new RoundDedup();
+    const unique: Uint8Array[] = [];
+    const uniqueEntries: Uint8Array[] = [];
+    const slots: number[][] = taken.map((p) =>
+      p.hashes.map((h, i) => {
+        let slot = dedup.find(h, unique);
+        if (slot === undefined) {
+          slot = unique.length;
+          dedup.add(h, slot);
+          unique.push(h);
+          uniqueEntries.push(p.entries[i]!);
+        }
+        return slot;
+      }),
+    );
+    const existing = await this.store.findLeafHashes(unique);
+    const base = before?.builder ?? this.builder;
+    const oldSize = base.treeSize;
+    const newHashes: Uint8Array[] = [];
+    const newEntries: Uint8Array[] = [];
+    const indexOf = existing.map((found, slot) => {
+      if (found !== undefined) return found;
+      const earlier = before?.dedup.find(unique[slot]!, before.unique);
+      if (earlier !== undefined) return before!.indexOf[earlier]!;
+      newHashes.push(unique[slot]!);
+      newEntries.push(uniqueEntries[slot]!);
+      return oldSize + newHashes.length - 1;
+    });
+    const builder = base.clone();
+    const tiles = builder.append(newHashes);
+    return { taken, slots, unique, dedup, indexOf, oldSize, newEntries, newHashes, builder, tiles, started };
+  }
+
+  /**
+   * Signs and writes a prepared round, adopts its state once the write
+   * resolved, and answers its waiters. Resolves to false, having answered
+   * STORAGE_FAILED, if the write failed. Never rejects.
+   */
+  private async commit(round: Prepared): Promise<boolean> {
+    try {
+      await this.commitHead(round.builder, round.newEntries, round.newHashes, round.tiles);
+    } catch (err) {
+      this.fail(round.taken, err);
+      await this.reload().catch(() => undefined);
+      return false;
+    }
+    const head = this.head;
+    this.observer.roundCommitted?.({
+      entries: round.newEntries.length,
+      duplicates: round.taken.reduce((sum, p) => sum + p.entries.length, 0) - round.newEntries.length,
+      seconds: (performance.now() - round.started) / 1000,
+      treeSize: head.treeSize,
+    });
+    if (round.taken.length > 0) this.answer(round, head);
+    return true;
+  }
+
+  /**
+   * Answers a committed round's waiters; every proof is against the round's
+   * own checkpoint. New leaves get theirs from the round's tiles at once;
+   * only leaves logged before the round (duplicates) need the store.
+   */
+  private answer(round: Prepared, head: TreeHead): void {
+    const { taken, slots, indexOf, oldSize } = round;
+    const prover = new RoundProofs(head.treeSize, oldSize, round.builder.rightEdge, round.tiles);
+    const seen = new Uint8Array(round.unique.length);
+    for (let k = 0; k < taken.length; k++) {
+      const pending = taken[k]!;
+      const pendingSlots = slots[k]!;
+      const receipts: Receipt[] = new Array<Receipt>(pendingSlots.length);
+      let later: Promise<void>[] | undefined;
+      for (let i = 0; i < pendingSlots.length; i++) {
+        const slot = pendingSlots[i]!;
+        const index = indexOf[slot]!;
+        const duplicate = index < oldSize || seen[slot] === 1;
+        seen[slot] = 1;
+        const leafHash = pending.hashes[i]!;
+        const proof = index < oldSize ? undefined : prover.prove(index);
+        if (proof !== undefined) {
+          receipts[i] = { index, leafHash, inclusionProof: proof, duplicate };
+        } else {
+          (later ??= []).push(
+            proveInclusion(head.treeSize, index, this.reader).then((inclusionProof) => {
+              receipts[i] = { index, leafHash, inclusionProof, duplicate };
+            }),
+          );
+        }
+      }
+      const result: SubmitResult = { checkpoint: head.checkpoint, treeSize: head.treeSize, receipts };
+      if (later === undefined) {
+        pending.resolve(result);
+        continue;
+      }
+      const answered: Promise<void> = Promise.all(later)
+        .then(
+          () => pending.resolve(result),
+          (err: unknown) => pending.reject(err),
+        )
+        .finally(() => this.answering.delete(answered));
+      this.answering.add(answered);
+    }
+  }
+
+  /** Answers a round that could not be made durable. */
+  private fail(taken: readonly Pending[], err: unknown): void {
+    this.observer.roundFailed?.(err);
+    const failure = new LogError('STORAGE_FAILED', 'the entries could not be made durable; nothing was logged, retry', {
+      retryAfter: 1,
+      cause: err,
+    });
+    for (const p of taken) p.reject(failure);
+  }
+
+  /**
+   * Signs the head of a built tree and writes the round; adopts the new
+   * state only after the write resolved. Nothing is signed before the round
+   * it extends is durable, and nothing is signed that is not in the batch.
+   */
+  private async commitHead(builder: TreeBuilder, entries: Uint8Array[], hashes: Uint8Array[], tiles: HashTile[]): Promise<void> {
     const treeSize = builder.treeSize;
     const rootHash = builder.root();
     const timestamp = Math.max(this.clock(), this.head.timestamp + 1);
