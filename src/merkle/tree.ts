@@ -1,0 +1,80 @@
+/**
+ * The Merkle Tree Hash (RFC 6962 §2.1) of a log prefix, computed from the
+ * stored hashes of its complete subtrees, as in Go tlog's TreeHash.
+ */
+import { checkIndex, largestPowerOfTwoAtMost } from './check.js';
+import { EMPTY_ROOT, nodeHash } from './hash.js';
+import { type HashReader, checkReader, readHashesChecked } from './reader.js';
+import { storedHashIndex } from './stored.js';
+
+/**
+ * Appends to `need` the stored-hash indexes of the complete subtrees that make
+ * up leaves [lo, hi), largest (leftmost) first.
+ */
+export function subTreeIndexes(lo: number, hi: number, need: number[]): number[] {
+  while (lo < hi) {
+    const { k, level } = largestPowerOfTwoAtMost(hi - lo);
+    if (lo % k !== 0) throw new Error('merkle: bad math in subTreeIndexes');
+    need.push(storedHashIndex(level, lo / k));
+    lo += k;
+  }
+  return need;
+}
+
+/** Hashes consumed in order, by the functions that rebuild hashes from one `readHashes` answer. */
+export class HashCursor {
+  #hashes: readonly Uint8Array[];
+  #next = 0;
+
+  constructor(hashes: readonly Uint8Array[]) {
+    this.#hashes = hashes;
+  }
+
+  take(): Uint8Array {
+    const h = this.#hashes[this.#next++];
+    if (h === undefined) throw new Error('merkle: ran out of hashes');
+    return h;
+  }
+
+  get done(): boolean {
+    return this.#next === this.#hashes.length;
+  }
+}
+
+/**
+ * Returns the RFC 6962 hash of leaves [lo, hi) from the hashes `subTreeIndexes`
+ * listed for it, taken from `cursor`: the subtrees are folded right to left.
+ * The result is always fresh memory, never one of the cursor's hashes.
+ */
+export function subTreeHash(lo: number, hi: number, cursor: HashCursor): Uint8Array {
+  const parts: Uint8Array[] = [];
+  while (lo < hi) {
+    lo += largestPowerOfTwoAtMost(hi - lo).k;
+    parts.push(cursor.take());
+  }
+  let h = parts[parts.length - 1];
+  if (h === undefined) throw new Error('merkle: empty subtree');
+  if (parts.length === 1) return h.slice();
+  for (let i = parts.length - 2; i >= 0; i--) {
+    h = nodeHash(parts[i]!, h);
+  }
+  return h;
+}
+
+/**
+ * Returns the Merkle Tree Hash MTH(D[0:treeSize]) of RFC 6962 §2.1 (Go tlog's
+ * TreeHash), reading the at most log2(treeSize) + 1 complete-subtree hashes it
+ * needs in one `reader.readHashes` call; EMPTY_ROOT (SHA-256 of "") for 0.
+ * Throws TypeError/RangeError for bad arguments (including tree sizes whose
+ * stored-hash indexes are not safe integers) and rejects if the reader does.
+ */
+export async function treeHash(treeSize: number, reader: HashReader): Promise<Uint8Array> {
+  checkIndex(treeSize, 'treeHash: treeSize');
+  checkReader(reader, 'treeHash: reader');
+  if (treeSize === 0) return EMPTY_ROOT.slice();
+  const indexes = subTreeIndexes(0, treeSize, []);
+  const cursor = new HashCursor(await readHashesChecked(reader, indexes));
+  const root = subTreeHash(0, treeSize, cursor);
+  if (!cursor.done) throw new Error('merkle: bad math in treeHash');
+  return root;
+}
