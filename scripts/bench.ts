@@ -1,0 +1,435 @@
+/**
+ * `npm run bench [-- --quick] [-- --runs N] [-- --out FILE]`: Cairn's benchmark
+ * suite (issue 5). Measures durable sequencing in-process, HTTP adds and
+ * batches, proofs served, memory, disk and restart time against the real
+ * `cairn serve` process, next to two baselines measured in the same run (the
+ * raw limit of hashing plus synced LevelDB batches, and a naive merkletreejs
+ * log). Prints one table (median, min and max of several runs) and writes it
+ * as JSON. Load generators run in a process of their own; servers are the
+ * benchmark's own, on 127.0.0.1, in a temporary folder deleted at the end.
+ */
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Log } from '../src/log/log.js';
+import { BUILD_SEED, ENTRY_SIZE, entryRange } from './bench/entries.js';
+import { LoadGenerator } from './bench/load-client.js';
+import type { LoadKind, LoadResult } from './bench/load.js';
+import { describeMachine, formatGoals, formatTable, formatValue, Results, type Goal } from './bench/report.js';
+import { httpGet, startBenchServer, type BenchServer } from './bench/server.js';
+import {
+  grow,
+  logProofRate,
+  naiveAppends,
+  naiveProofRate,
+  naiveTree,
+  openDataFolder,
+  rawLimit,
+  sequence,
+  sequenceOneByOne,
+  type ProofKind,
+} from './bench/sequencing.js';
+
+interface Plan {
+  readonly quick: boolean;
+  readonly runs: number;
+  /** Entries per in-process run (per batch size), and for the naive log's appends. */
+  readonly seqEntries: number;
+  readonly naiveEntries: number;
+  readonly oneByOneMs: number;
+  readonly httpMs: number;
+  readonly httpWarmupMs: number;
+  readonly proofMs: number;
+  readonly proofWarmupMs: number;
+  readonly inProcessProofMs: number;
+  /** Log sizes for proofs, restart, memory and disk, ascending. */
+  readonly sizes: number[];
+  /** Sizes at which the naive log also serves proofs (its whole tree is in memory). */
+  readonly naiveSizes: number[];
+}
+
+function parsePlan(argv: string[]): { plan: Plan; out: string } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      out: { type: 'string' },
+      sizes: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(
+      'usage: npm run bench [-- --quick] [-- --runs N] [-- --sizes 1e4,1e6,1e7] [-- --out FILE]\n' +
+        '  --quick   small sizes and short runs (under a minute); the figures are not comparable to a full run\n' +
+        '  --runs N  runs per figure (default 5, quick 3); each figure is their median with min and max\n' +
+        '  --sizes   log sizes for proofs, memory, disk and restart (default 1e4,1e6,1e7; quick 1e3,1e4)\n' +
+        '  --out     where to write the JSON (default bench-results.json, quick bench-results-quick.json)\n',
+    );
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const runs = values.runs === undefined ? (quick ? 3 : 5) : Number(values.runs);
+  if (!Number.isSafeInteger(runs) || runs < 1) throw new RangeError(`--runs must be a positive integer, got ${values.runs}`);
+  const sizes = (values.sizes ?? (quick ? '1e3,1e4' : '1e4,1e6,1e7')).split(',').map((s) => Number(s));
+  if (sizes.some((n) => !Number.isSafeInteger(n) || n < 2 || n >= 2 ** 32)) throw new RangeError(`--sizes must be integers from 2 to 2^32, got ${values.sizes}`);
+  sizes.sort((a, b) => a - b);
+  const plan: Plan = quick
+    ? { quick, runs, seqEntries: 8192, naiveEntries: 8192, oneByOneMs: 300, httpMs: 500, httpWarmupMs: 150, proofMs: 400, proofWarmupMs: 100, inProcessProofMs: 150, sizes, naiveSizes: sizes }
+    : { quick, runs, seqEntries: 200_000, naiveEntries: 65_536, oneByOneMs: 2000, httpMs: 4000, httpWarmupMs: 1000, proofMs: 4000, proofWarmupMs: 1000, inProcessProofMs: 1000, sizes, naiveSizes: sizes.filter((n) => n <= 1_000_000) };
+  return { plan, out: values.out ?? (quick ? 'bench-results-quick.json' : 'bench-results.json') };
+}
+
+/** 10^k for exact powers of ten, else the number with separators. */
+function sizeLabel(n: number): string {
+  const k = Math.log10(n);
+  return Number.isInteger(k) ? `10^${k}` : n.toLocaleString('en-US');
+}
+
+function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function diskBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir, { recursive: true })) {
+    const info = await stat(join(dir, name));
+    if (info.isFile()) total += info.blocks * 512;
+  }
+  return total;
+}
+
+/** Fails the run unless every answer was right and every sampled one verified. */
+function checked(result: LoadResult, what: string): LoadResult {
+  if (result.errors > 0 || result.verifyFailures > 0) {
+    throw new Error(`${what}: ${result.errors} errors, ${result.verifyFailures} failed verifications (statuses ${JSON.stringify(result.statuses)})`);
+  }
+  if (result.requests === 0) throw new Error(`${what}: no answers at all`);
+  return result;
+}
+
+/** 1. Durable sequencing in-process, the raw limit and the naive log, interleaved run by run. */
+async function sequencingSection(plan: Plan, root: string, results: Results): Promise<void> {
+  const section = 'Durable sequencing in-process, no HTTP (100-byte entries, fresh store per run)';
+  const batches = [1, 256, 4096];
+  const log: Record<number, number[]> = { 1: [], 256: [], 4096: [] };
+  const raw: number[] = [];
+  const naive: number[] = [];
+  const single: { rate: number[]; p50: number[]; p99: number[] } = { rate: [], p50: [], p99: [] };
+  for (let run = 0; run < plan.runs; run++) {
+    progress(`sequencing run ${run + 1}/${plan.runs}`);
+    const entries = entryRange(1000 + run, 0, plan.seqEntries);
+    for (const batch of batches) {
+      const dir = join(root, `seq-${run}-${batch}`);
+      const opened = await openDataFolder(dir);
+      try {
+        log[batch]!.push(await sequence(opened, entries, batch));
+      } finally {
+        await opened.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    const rawDir = join(root, `raw-${run}`);
+    raw.push(await rawLimit(rawDir, entries));
+    await rm(rawDir, { recursive: true, force: true });
+
+    const oneDir = join(root, `one-${run}`);
+    const opened = await openDataFolder(oneDir);
+    try {
+      const r = await sequenceOneByOne(opened, entries, plan.oneByOneMs);
+      single.rate.push(r.rate);
+      single.p50.push(r.p50);
+      single.p99.push(r.p99);
+    } finally {
+      await opened.close();
+      await rm(oneDir, { recursive: true, force: true });
+    }
+    naive.push(naiveAppends(entries.slice(0, plan.naiveEntries), 4096).rate);
+  }
+  const n = plan.seqEntries.toLocaleString('en-US');
+  for (const batch of batches) {
+    const parallel = Math.max(1, Math.floor(8192 / batch));
+    results.add(`seq.log.b${batch}`, section, `Cairn Log, submissions of ${batch} (${parallel} outstanding), ${n} entries`, 'entries/s', log[batch]!);
+  }
+  results.add('seq.raw', section, `raw limit: 2 x SHA-256 + 1 synced LevelDB batch per 4096, ${n} entries`, 'entries/s', raw);
+  const ratio = log[4096]!.map((v, i) => v / raw[i]!);
+  results.add('seq.ratio', section, 'Cairn Log (4096) / raw limit, same run', 'x', ratio);
+  results.add('seq.one.rate', section, 'Cairn Log, one entry at a time (waits for each receipt)', 'entries/s', single.rate);
+  results.add('seq.one.p50', section, '  its time to receipt, p50', 'ms', single.p50);
+  results.add('seq.one.p99', section, '  its time to receipt, p99', 'ms', single.p99);
+  results.add(
+    'seq.naive',
+    section,
+    `naive merkletreejs log, batches of 4096, 0 to ${plan.naiveEntries.toLocaleString('en-US')} entries`,
+    'entries/s',
+    naive,
+    'in memory only, tree rebuilt per batch',
+  );
+}
+
+/** 2 and 3. HTTP adds (single entries at fixed rates and at saturation) and /v1/batch. */
+async function httpSection(plan: Plan, root: string, results: Results, load: LoadGenerator): Promise<void> {
+  const section = 'HTTP writes against cairn serve (load generator in its own process)';
+  let next = 0;
+  const seed = 2000;
+  for (const clients of [64, 256]) {
+    const data = join(root, `http-${clients}`);
+    const server = await startBenchServer(data);
+    try {
+      const rates: (number | undefined)[] = [1000, 5000, undefined];
+      const figures = new Map<string, { eps: number[]; p50: number[]; p99: number[] }>();
+      for (let run = 0; run < plan.runs; run++) {
+        progress(`HTTP adds, ${clients} clients, run ${run + 1}/${plan.runs}`);
+        for (const rate of rates) {
+          const key = rate === undefined ? 'sat' : String(rate);
+          const r = checked(
+            await load.run({
+              url: server.url,
+              kind: 'add',
+              connections: clients,
+              durationMs: plan.httpMs,
+              warmupMs: plan.httpWarmupMs,
+              seed,
+              firstIndex: next,
+              verifierKey: server.verifierKey,
+              verifyEvery: 50,
+              ...(rate === undefined ? {} : { rate }),
+            }),
+            `HTTP adds at ${key}`,
+          );
+          next = r.nextIndex;
+          const f = figures.get(key) ?? { eps: [], p50: [], p99: [] };
+          f.eps.push(r.entriesPerSecond);
+          f.p50.push(r.p50Ms);
+          f.p99.push(r.p99Ms);
+          figures.set(key, f);
+        }
+      }
+      for (const rate of rates) {
+        const key = rate === undefined ? 'sat' : String(rate);
+        const f = figures.get(key)!;
+        const what = rate === undefined ? `${clients} clients, saturation (closed loop)` : `${clients} clients, offered ${rate.toLocaleString('en-US')}/s`;
+        results.add(`http.add.c${clients}.${key}.eps`, section, `POST /v1/entries, ${what}`, 'entries/s', f.eps);
+        results.add(`http.add.c${clients}.${key}.p50`, section, '  time to receipt, p50', 'ms', f.p50);
+        results.add(`http.add.c${clients}.${key}.p99`, section, '  time to receipt, p99', 'ms', f.p99);
+      }
+      if (clients === 64) {
+        const batchSize = 1000;
+        const batchClients = 16;
+        const eps: number[] = [];
+        const p99: number[] = [];
+        for (let run = 0; run < plan.runs; run++) {
+          progress(`HTTP batches, run ${run + 1}/${plan.runs}`);
+          const r = checked(
+            await load.run({
+              url: server.url,
+              kind: 'batch',
+              connections: batchClients,
+              durationMs: plan.httpMs,
+              warmupMs: plan.httpWarmupMs,
+              seed,
+              firstIndex: next,
+              batchSize,
+              verifierKey: server.verifierKey,
+              verifyEvery: 10,
+            }),
+            'HTTP batches',
+          );
+          next = r.nextIndex;
+          eps.push(r.entriesPerSecond);
+          p99.push(r.p99Ms);
+        }
+        results.add('http.batch.eps', section, `POST /v1/batch, ${batchSize} entries each, ${batchClients} clients`, 'entries/s', eps);
+        results.add('http.batch.p99', section, '  time to all receipts of a batch, p99', 'ms', p99);
+      }
+    } finally {
+      await server.stop();
+      await rm(data, { recursive: true, force: true });
+    }
+  }
+}
+
+const PROOF_KINDS: { kind: ProofKind; load: LoadKind; label: string }[] = [
+  { kind: 'inclusion', load: 'inclusion', label: 'inclusion by index (get-entry-and-proof)' },
+  { kind: 'by-hash', load: 'by-hash', label: 'inclusion by hash (get-proof-by-hash)' },
+  { kind: 'consistency', load: 'consistency', label: 'consistency (get-sth-consistency)' },
+];
+
+/** 4, 5 and 6. One log grown through the real Log to each size; at each: proofs, restart, memory, disk. */
+async function sizesSection(plan: Plan, root: string, results: Results, load: LoadGenerator): Promise<void> {
+  const data = join(root, 'grown');
+  let size = 0;
+  for (const target of plan.sizes) {
+    const label = sizeLabel(target);
+    const section = `Log of ${label} entries (100 bytes each), grown in-process through the real Log`;
+    progress(`growing the log to ${label}`);
+    let log: Log = await openDataFolder(data);
+    const growRate = await grow(log, BUILD_SEED, size, target - size);
+    await log.close();
+    size = target;
+    results.add(`size.${target}.grow`, section, `Cairn Log, growing to ${label} in submissions of 4096`, 'entries/s', [growRate], 'one run');
+
+    const ready: number[] = [];
+    for (let run = 0; run < plan.runs; run++) {
+      const server = await startBenchServer(data);
+      ready.push(server.readyMs);
+      await server.stop();
+    }
+    results.add(`size.${target}.ready`, section, '`cairn serve` start to first answered request', 'ms', ready);
+
+    const server: BenchServer = await startBenchServer(data);
+    const rss: number[] = [];
+    const peak: number[] = [];
+    try {
+      const sth = JSON.parse((await httpGet(`${server.url}/ct/v1/get-sth`)).body) as { tree_size: number; sha256_root_hash: string };
+      if (sth.tree_size !== target) throw new Error(`the server reports tree size ${sth.tree_size}, not ${target}`);
+      for (const proof of PROOF_KINDS) {
+        const rate: number[] = [];
+        const p99: number[] = [];
+        for (let run = 0; run < plan.runs; run++) {
+          progress(`${label}: ${proof.kind} proofs over HTTP, run ${run + 1}/${plan.runs}`);
+          const r = checked(
+            await load.run({
+              url: server.url,
+              kind: proof.load,
+              connections: 64,
+              durationMs: plan.proofMs,
+              warmupMs: plan.proofWarmupMs,
+              seed: BUILD_SEED,
+              treeSize: target,
+              rootHash: sth.sha256_root_hash,
+              verifyEvery: 100,
+            }),
+            `${proof.kind} proofs at ${label}`,
+          );
+          rate.push(r.requestsPerSecond);
+          p99.push(r.p99Ms);
+          const mem = server.memory();
+          if (mem !== undefined) {
+            rss.push(mem.rss / 1e6);
+            peak.push(mem.peak / 1e6);
+          }
+        }
+        results.add(`size.${target}.http.${proof.kind}`, section, `HTTP proofs/s, ${proof.label}, 64 clients`, 'proofs/s', rate);
+        results.add(`size.${target}.http.${proof.kind}.p99`, section, '  latency p99', 'ms', p99);
+      }
+    } finally {
+      await server.stop();
+    }
+    if (rss.length > 0) {
+      results.add(`size.${target}.rss`, section, 'server RSS after each proof run', 'MB', rss);
+      results.add(`size.${target}.peak`, section, 'server peak RSS (VmHWM), same samples', 'MB', peak);
+    }
+
+    log = await openDataFolder(data);
+    try {
+      for (const proof of PROOF_KINDS) {
+        const rate: number[] = [];
+        for (let run = 0; run < plan.runs; run++) rate.push(await logProofRate(log, BUILD_SEED, proof.kind, plan.inProcessProofMs));
+        results.add(`size.${target}.log.${proof.kind}`, section, `in-process proofs/s (Log API), ${proof.kind}`, 'proofs/s', rate);
+      }
+    } finally {
+      await log.close();
+    }
+
+    if (plan.naiveSizes.includes(target)) {
+      progress(`${label}: naive merkletreejs tree`);
+      const naive = naiveTree(BUILD_SEED, target);
+      for (const byHash of [false, true]) {
+        const rate: number[] = [];
+        for (let run = 0; run < plan.runs; run++) rate.push(naiveProofRate(naive, byHash, plan.inProcessProofMs));
+        results.add(
+          `size.${target}.naive.${byHash ? 'by-hash' : 'inclusion'}`,
+          section,
+          `naive merkletreejs proofs/s, ${byHash ? 'by hash (searches the leaves)' : 'by index'}`,
+          'proofs/s',
+          rate,
+          `in memory; tree built in ${naiveTreeSeconds(naive.buildSeconds)}`,
+        );
+      }
+    }
+
+    const bytes = await diskBytes(data);
+    results.add(`size.${target}.disk`, section, `bytes on disk per entry (entry is ${ENTRY_SIZE} bytes)`, 'B/entry', [bytes / target], 'whole data folder');
+  }
+}
+
+function naiveTreeSeconds(s: number): string {
+  return `${formatValue(s, 's')} s`;
+}
+
+function evaluateGoals(plan: Plan, results: Results): Goal[] {
+  const fig = (id: string) => results.get(id)?.median;
+  const goals: Goal[] = [];
+  const fmt = (v: number | undefined, unit: string) => (v === undefined ? 'n/a' : `${formatValue(v, unit)} ${unit}`);
+  const batched = fig('seq.log.b4096');
+  goals.push({ goal: '>= 100,000 entries/s durable, batched (in-process, 4096)', figure: fmt(batched, 'entries/s'), met: batched === undefined ? undefined : batched >= 100_000 });
+  const ratio = fig('seq.ratio');
+  goals.push({ goal: '>= 0.5 of the raw limit', figure: fmt(ratio, 'x'), met: ratio === undefined ? undefined : ratio >= 0.5 });
+  const sat = Math.max(fig('http.add.c64.sat.eps') ?? Number.NaN, fig('http.add.c256.sat.eps') ?? Number.NaN);
+  goals.push({ goal: '>= 15,000 entries/s, single-entry HTTP adds (best of 64/256 clients)', figure: fmt(sat, 'entries/s'), met: Number.isNaN(sat) ? undefined : sat >= 15_000 });
+  const p99 = Math.max(fig('http.add.c64.5000.p99') ?? Number.NaN, fig('http.add.c256.5000.p99') ?? Number.NaN);
+  goals.push({ goal: 'p99 time to receipt <= 25 ms at 5,000/s offered (64 and 256 clients)', figure: fmt(p99, 'ms'), met: Number.isNaN(p99) ? undefined : p99 <= 25 });
+  const small = plan.sizes[0]!;
+  const large = plan.sizes[plan.sizes.length - 1]!;
+  const proofRates = plan.sizes.flatMap((n) => PROOF_KINDS.map((k) => fig(`size.${n}.http.${k.kind}`) ?? Number.NaN));
+  const slowest = Math.min(...proofRates);
+  goals.push({ goal: `>= 20,000 proofs/s over HTTP (slowest kind and size)`, figure: fmt(slowest, 'proofs/s'), met: Number.isNaN(slowest) ? undefined : slowest >= 20_000 });
+  const drift = Math.max(...PROOF_KINDS.map((k) => Math.abs((fig(`size.${large}.http.${k.kind}`) ?? Number.NaN) / (fig(`size.${small}.http.${k.kind}`) ?? Number.NaN) - 1)));
+  goals.push({
+    goal: `proofs/s within 20% at ${sizeLabel(small)} and ${sizeLabel(large)} (worst kind)`,
+    figure: Number.isNaN(drift) ? 'n/a' : `${formatValue(drift * 100, 'x')} % apart`,
+    met: Number.isNaN(drift) ? undefined : drift <= 0.2,
+  });
+  const rss = fig(`size.${large}.peak`);
+  goals.push({ goal: `server RSS <= 200 MB at ${sizeLabel(large)} (peak)`, figure: fmt(rss, 'MB'), met: rss === undefined ? undefined : rss <= 200 });
+  const ready = fig(`size.${large}.ready`);
+  goals.push({ goal: `ready to serve within 1 s at ${sizeLabel(large)}`, figure: fmt(ready, 'ms'), met: ready === undefined ? undefined : ready <= 1000 });
+  const disk = Math.max(...plan.sizes.filter((n) => n >= 1_000_000 || plan.quick).map((n) => fig(`size.${n}.disk`) ?? Number.NaN));
+  goals.push({
+    goal: `disk <= entry size + 100 bytes per entry (${ENTRY_SIZE + 100} B/entry)`,
+    figure: fmt(disk, 'B/entry'),
+    met: Number.isNaN(disk) ? undefined : disk <= ENTRY_SIZE + 100,
+  });
+  return goals;
+}
+
+async function main(): Promise<void> {
+  const { plan, out } = parsePlan(process.argv.slice(2));
+  const started = Date.now();
+  const machine = describeMachine();
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  progress(`${plan.quick ? 'quick' : 'full'} run, ${plan.runs} runs per figure, on ${machine.cores} x ${machine.cpu}`);
+  const root = await mkdtemp(join(tmpdir(), 'cairn-bench-'));
+  const results = new Results();
+  let load: LoadGenerator | undefined;
+  const cleanup = () => rm(root, { recursive: true, force: true });
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  try {
+    await sequencingSection(plan, root, results);
+    load = await LoadGenerator.start();
+    await httpSection(plan, root, results, load);
+    await sizesSection(plan, root, results, load);
+  } finally {
+    await load?.stop();
+    await cleanup();
+  }
+  const goals = evaluateGoals(plan, results);
+  const seconds = (Date.now() - started) / 1000;
+  const header = [
+    `Cairn benchmark (${plan.quick ? 'quick: small sizes, short runs' : 'full'}), ${new Date(started).toISOString()}, ${Math.round(seconds)} s`,
+    `machine: ${machine.cores} x ${machine.cpu}, ${machine.memoryGiB} GiB RAM, ${machine.os}, Node ${machine.node}`,
+    `command: ${command}; each figure: median, min and max of ${plan.runs} runs unless noted`,
+  ];
+  process.stdout.write(`${header.join('\n')}\n\n${formatTable(results.rows)}\n\nGoals:\n${formatGoals(goals)}\n`);
+  const json = { command, quick: plan.quick, runs: plan.runs, startedAt: new Date(started).toISOString(), seconds, machine, plan, rows: results.rows, goals };
+  await writeFile(out, `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(`\nwritten to ${out}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
