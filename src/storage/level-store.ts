@@ -16,6 +16,8 @@ const STATE_KEY = Uint8Array.of(0x53);
 const TILE = 0x54;
 const ENTRY = 0x45;
 const LEAF = 0x48;
+/** The most a bundle can hold (256 entries of 65,535 bytes, with lengths). */
+const BUNDLE_READ_BYTES = TILE_WIDTH * (2 + 65535);
 
 function putU64(out: Uint8Array, offset: number, value: number): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -197,7 +199,11 @@ export class LevelStore implements LogStore {
   }
 
   async readBundle(n: number): Promise<Uint8Array> {
-    const segments = await this.db.values({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1) }).all();
+    // One trip to LevelDB's thread for the whole bundle: the iterator may
+    // hand back up to 16 MiB (256 entries of 65,535 bytes) in one batch.
+    const segments = await this.db
+      .values({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1), highWaterMarkBytes: BUNDLE_READ_BYTES } as never)
+      .all();
     if (segments.length === 1) return segments[0]!;
     return Buffer.concat(segments);
   }
