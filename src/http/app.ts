@@ -18,6 +18,14 @@ import { queryNumber, queryString } from './query.js';
 export const MAX_JSON_BODY = 1024 * 1024;
 /** Enough for 1000 entries of 65,535 bytes in base64 plus JSON punctuation. */
 export const MAX_BATCH_BODY = MAX_BATCH_ENTRIES * (Math.ceil(MAX_ENTRY_SIZE / 3) * 4 + 3) + 1024;
+/**
+ * get-entries answers at most this many entry bytes (but always one entry):
+ * 1000 entries of 64 KiB would be an 87 MB answer built in memory for a
+ * 60-byte request. CONTRACT §3 lets it return fewer than asked.
+ */
+export const MAX_GET_ENTRIES_BYTES = 4 * 1024 * 1024;
+/** get-entries answers at most this many entries (CONTRACT §3). */
+const MAX_GET_ENTRIES = 1000;
 /** Default bound on request body bytes held at once: one largest batch fits, with room for small uploads. */
 export const DEFAULT_MAX_INFLIGHT_BODY_BYTES = 128 * 1024 * 1024;
 
@@ -147,6 +155,32 @@ function parseBatch(body: Uint8Array): Uint8Array[] {
   });
 }
 
+/**
+ * Entries start..end as Log.entries gives them (same errors, end clamped, at
+ * most 1000), read one entry bundle at a time and cut short once they hold
+ * `maxBytes` (the first entry always goes in), so that an answer's size is
+ * bounded by that plus one bundle rather than by 1000 entries.
+ */
+async function entriesWithin(log: Log, start: number, end: number, maxBytes: number): Promise<Uint8Array[]> {
+  const last = Math.min(end, start + MAX_GET_ENTRIES - 1);
+  const out: Uint8Array[] = [];
+  let bytes = 0;
+  let from = start;
+  do {
+    const to = Math.min(last, (Math.floor(from / TILE_WIDTH) + 1) * TILE_WIDTH - 1);
+    // The first call also validates start and end, with Log.entries' errors.
+    const chunk = await log.entries(from, to);
+    for (const entry of chunk) {
+      if (out.length > 0 && bytes + entry.length > maxBytes) return out;
+      out.push(entry);
+      bytes += entry.length;
+    }
+    if (chunk.length < to - from + 1) return out; // clamped at the tree's end
+    from = to + 1;
+  } while (from <= last && from < log.latest().treeSize);
+  return out;
+}
+
 function decodeHashParam(text: string): Uint8Array {
   let hash: Uint8Array;
   try {
@@ -265,7 +299,7 @@ export function createApp(options: AppOptions): express.Express {
     onlyParams(req, ['start', 'end']);
     const start = queryNumber(req.query, 'start', { required: true })!;
     const end = queryNumber(req.query, 'end', { required: true })!;
-    const entries = await log.entries(start, end);
+    const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES);
     res.json({ entries: entries.map((e) => ({ leaf_input: encodeBase64(e), extra_data: '' })) });
   });
 
