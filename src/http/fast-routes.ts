@@ -1,0 +1,200 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseQueryString } from 'node:querystring';
+import type { Express } from 'express';
+import { LogError } from '../log/errors.js';
+import { MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
+import type { Logger } from '../log/logger.js';
+import { decodeBase64, encodeBase64 } from '../note/base64.js';
+import type { AccessControl } from './access.js';
+import type { BodyBudget } from './body-budget.js';
+import { HTTP_STATUS, toLogError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { parseCanonicalDecimal } from './query.js';
+
+/*
+ * The hot routes without express's per-request machinery (CONTRACT §3):
+ * POST /v1/entries with an octet-stream body, get-proof-by-hash,
+ * get-entry-and-proof and get-sth-consistency. Express costs about three
+ * times the CPU of the work itself on these small requests (routing,
+ * prototype swaps, res.json), which caps the server well below the
+ * benchmark goals (issue 5).
+ *
+ * The fast path answers only requests it is sure about and hands everything
+ * else to express untouched: a path or query that is not exactly canonical,
+ * another content type, a chunked or compressed body, a failed access check,
+ * a full body budget; for the reads, also any error (express then recomputes
+ * the answer and words the error). So every error an express route would
+ * give is still given by that route; the fast path only ever answers 200/201
+ * with the same bodies, or, for an entry whose body it has read, the log's
+ * own LogError exactly as express's error handler would.
+ */
+
+export interface FastRouteOptions {
+  readonly log: Log;
+  readonly access?: AccessControl;
+  readonly metrics?: Metrics;
+  readonly logger: Logger;
+  readonly budget: BodyBudget;
+  /** Headers every response carries (the app's security headers). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The receipt body of POST /v1/entries, as the express route makes it. */
+  readonly receiptJson: (receipt: Receipt, checkpoint: string) => Record<string, unknown>;
+}
+
+type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** The query of `url` as exactly the string parameters `names`, each once; undefined for anything else. */
+function exactQuery(url: string, path: string, names: readonly string[]): Record<string, string> | undefined {
+  if (url.length <= path.length || !url.startsWith(path) || url[path.length] !== '?') return undefined;
+  // node:querystring is what express's 'simple' query parser uses.
+  const parsed = parseQueryString(url.slice(path.length + 1));
+  const keys = Object.keys(parsed);
+  if (keys.length !== names.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = Object.hasOwn(parsed, name) ? parsed[name] : undefined;
+    if (typeof value !== 'string') return undefined;
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Puts the fast routes in front of an express app (see above); returns the
+ * same app. Requests reach them through `app(req, res)` like any other, so
+ * tests through supertest and the real server take the same path.
+ */
+export function withFastRoutes(app: Express, options: FastRouteOptions): Express {
+  const { log, access, metrics, logger, budget } = options;
+  const expressHandle: Handle = (app as unknown as { handle: Handle }).handle.bind(app);
+  const baseHeaders = Object.entries(options.headers);
+
+  const finish = (req: IncomingMessage, res: ServerResponse, route: string, started: number, status: number, body: string, extra: [string, string][] = [], token?: string) => {
+    for (const [name, value] of baseHeaders) res.setHeader(name, value);
+    for (const [name, value] of extra) res.setHeader(name, value);
+    res.setHeader('Content-Type', JSON_TYPE);
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.statusCode = status;
+    res.end(body);
+    const seconds = (performance.now() - started) / 1000;
+    metrics?.httpDuration.observe({ method: req.method ?? '', route, status: String(status) }, seconds);
+    logger.info('request', {
+      method: req.method,
+      route,
+      status,
+      ms: Math.round(seconds * 1e4) / 10,
+      ...(token === undefined ? {} : { token }),
+    });
+  };
+
+  /** Authorizes a request the fast path will answer; undefined (charging nothing) if express must answer it. */
+  const grant = (req: IncomingMessage, path: string): { name: string | undefined } | undefined => {
+    if (access === undefined) return { name: undefined };
+    try {
+      return access.authorize(req.method ?? '', path, req.headers.authorization);
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** A read: computes the answer, then checks access; any trouble goes to express. */
+  const read = (req: IncomingMessage, res: ServerResponse, next: Handle, path: string, route: string, answer: () => Promise<unknown>) => {
+    const started = performance.now();
+    answer().then(
+      (body) => {
+        const granted = grant(req, path);
+        if (granted === undefined) return next(req, res);
+        finish(req, res, route, started, 200, JSON.stringify(body), [], granted.name);
+      },
+      () => next(req, res),
+    );
+  };
+
+  const addEntry = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const headers = req.headers;
+    if (headers['content-type'] !== 'application/octet-stream' || headers['transfer-encoding'] !== undefined) return false;
+    if (headers['content-encoding'] !== undefined) return false;
+    const declared = Number(headers['content-length']);
+    if (!Number.isSafeInteger(declared) || declared < 1 || declared > MAX_ENTRY_SIZE) return false;
+    const granted = grant(req, '/v1/entries');
+    if (granted === undefined) return false;
+    const release = budget.tryReserve(declared);
+    if (release === undefined) return false;
+    const started = performance.now();
+    res.once('close', release);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (received !== declared) return res.destroy();
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+      log.submit([new Uint8Array(body.buffer, body.byteOffset, body.byteLength)]).then(
+        (result) => {
+          const receipt = result.receipts[0]!;
+          release();
+          finish(req, res, '/v1/entries', started, receipt.duplicate ? 200 : 201, JSON.stringify(options.receiptJson(receipt, result.checkpoint)), [], granted.name);
+        },
+        (err: unknown) => {
+          release();
+          const error = toLogError(err);
+          if (error.code === 'INTERNAL') logger.error('internal error', { method: req.method, path: '/v1/entries', error: String(err), stack: (err as Error)?.stack });
+          const extra: [string, string][] = [['Cache-Control', 'no-store']];
+          if (error.retryAfter !== undefined) extra.unshift(['Retry-After', String(error.retryAfter)]);
+          finish(req, res, '/v1/entries', started, HTTP_STATUS[error.code], JSON.stringify({ error: error.message, code: error.code }), extra, granted.name);
+        },
+      );
+    });
+    return true;
+  };
+
+  const proofByHash = (query: Record<string, string>) => async () => {
+    const hash = decodeBase64(query.hash!);
+    const treeSize = parseCanonicalDecimal(query.tree_size!);
+    if (hash.length !== 32 || treeSize === 0 || treeSize > log.latest().treeSize) throw new LogError('INVALID_PARAMETER', 'left to express');
+    const index = await log.findLeaf(hash);
+    if (index === undefined || index >= treeSize) throw new LogError('NOT_FOUND', 'left to express');
+    const proof = await log.inclusionProof(index, treeSize);
+    return { leaf_index: index, audit_path: proof.map(encodeBase64) };
+  };
+
+  const entryAndProof = (query: Record<string, string>) => async () => {
+    const index = parseCanonicalDecimal(query.leaf_index!);
+    const treeSize = parseCanonicalDecimal(query.tree_size!);
+    const proof = await log.inclusionProof(index, treeSize);
+    const [entry] = await log.entries(index, index);
+    return { leaf_input: encodeBase64(entry!), extra_data: '', audit_path: proof.map(encodeBase64) };
+  };
+
+  const consistency = (query: Record<string, string>) => async () => {
+    const proof = await log.consistencyProof(parseCanonicalDecimal(query.first!), parseCanonicalDecimal(query.second!));
+    return { consistency: proof.map(encodeBase64) };
+  };
+
+  const handle: Handle = (req, res, next) => {
+    const toExpress: Handle = (rq, rs) => expressHandle(rq, rs, next);
+    const url = req.url ?? '';
+    if (req.method === 'POST') {
+      if (url === '/v1/entries' && addEntry(req, res)) return;
+    } else if (req.method === 'GET' && url.startsWith('/ct/v1/get-')) {
+      let query: Record<string, string> | undefined;
+      if ((query = exactQuery(url, '/ct/v1/get-proof-by-hash', ['hash', 'tree_size'])) !== undefined) {
+        return read(req, res, toExpress, '/ct/v1/get-proof-by-hash', 'get-proof-by-hash', proofByHash(query));
+      }
+      if ((query = exactQuery(url, '/ct/v1/get-entry-and-proof', ['leaf_index', 'tree_size'])) !== undefined) {
+        return read(req, res, toExpress, '/ct/v1/get-entry-and-proof', 'get-entry-and-proof', entryAndProof(query));
+      }
+      if ((query = exactQuery(url, '/ct/v1/get-sth-consistency', ['first', 'second'])) !== undefined) {
+        return read(req, res, toExpress, '/ct/v1/get-sth-consistency', 'get-sth-consistency', consistency(query));
+      }
+    }
+    toExpress(req, res);
+  };
+  (app as unknown as { handle: Handle }).handle = handle;
+  return app;
+}
