@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
 import { BodyBudget } from './body-budget.js';
 import { sendError, toLogError } from './errors.js';
+import { withFastRoutes } from './fast-routes.js';
 import type { Metrics } from './metrics.js';
 import { queryNumber, queryString } from './query.js';
 
@@ -376,5 +377,7 @@ export function createApp(options: AppOptions): express.Express {
     sendError(res, error);
   });
 
-  return app;
+  // The hot routes, without express's per-request cost; everything else
+  // (every error included) is still answered by the routes above.
+  return withFastRoutes(app, { log, metrics, logger, budget, headers: SECURITY_HEADERS, receiptJson, ...(options.access === undefined ? {} : { access: options.access }) });
 }
