@@ -119,8 +119,9 @@ describe('canonicalizeJson properties', () => {
   });
 });
 
-describe('performance', () => {
-  it('canonicalizes a 1 MiB body in well under a second', () => {
+describe('large bodies', () => {
+  // Speed is measured by the benchmarks, not asserted here (no timed tests).
+  it('canonicalizes a 1 MiB body exactly like canonicalize(JSON.parse(...))', () => {
     const items: unknown[] = [];
     let size = 2;
     for (let i = 0; size < 1024 * 1024; i++) {
@@ -136,12 +137,7 @@ describe('performance', () => {
     }
     const body = enc.encode(JSON.stringify(items, null, 1));
     expect(body.length).toBeGreaterThan(1024 * 1024);
-    canonicalizeJson(body); // warm up the JIT
-    const start = performance.now();
     const out = canonicalizeJson(body);
-    const elapsed = performance.now() - start;
     expect(dec.decode(out)).toBe(canonicalize(JSON.parse(dec.decode(body))));
-    // Typically ~20 ms; the bound leaves room for a slow CI machine.
-    expect(elapsed).toBeLessThan(500);
   });
 });

@@ -138,14 +138,12 @@ test('large inputs round trip (beyond one string-building chunk)', () => {
   expect(decodeBase64(text)).toEqual(bytes);
 });
 
-test('fast enough: 20,000 encode+decode of 32 and 68 byte values well under 2 s', () => {
-  const values = Array.from({ length: 100 }, (_, i) => randomBytes(i % 2 === 0 ? 32 : 68));
-  const start = performance.now();
-  let total = 0;
-  for (let round = 0; round < 200; round++) {
-    for (const v of values) total += decodeBase64(encodeBase64(v)).length;
+test('round-trips many hash- and signature-sized values like Buffer does', () => {
+  // Speed is measured by the benchmarks, not asserted here (no timed tests).
+  for (let i = 0; i < 2000; i++) {
+    const v = randomBytes(i % 2 === 0 ? 32 : 68);
+    const text = encodeBase64(v);
+    expect(text).toBe(Buffer.from(v).toString('base64'));
+    expect(decodeBase64(text)).toEqual(v);
   }
-  const elapsed = performance.now() - start;
-  expect(total).toBe(200 * 50 * (32 + 68));
-  expect(elapsed).toBeLessThan(2000);
 });
