@@ -51,7 +51,7 @@ const batchBody = rawBody(MAX_BATCH_BODY);
 
 /**
  * Reads a body of at most `limit` bytes, first reserving its declared length
- * (or `limit` when chunked) in `budget`: past it, QUEUE_FULL before a byte is
+ * (or `limit` when chunked or compressed) in `budget`: past it, QUEUE_FULL before a byte is
  * read. The reservation lasts until the response is done.
  */
 function readBody(
@@ -62,7 +62,9 @@ function readBody(
   res: Response,
   tooLarge: LogErrorCode,
 ): Promise<Uint8Array> {
-  const declared = req.headers['content-length'] === undefined ? limit : Number(req.headers['content-length']);
+  // A compressed body inflates to up to `limit` whatever its declared length: reserve all of it.
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const declared = req.headers['content-length'] === undefined || encoding !== 'identity' ? limit : Number(req.headers['content-length']);
   // A declared length over the limit (or not a number) is refused by the parser before reading.
   if (Number.isSafeInteger(declared) && declared <= limit) {
     const release = budget.tryReserve(declared);

@@ -3,6 +3,7 @@
 // entries, request bodies being received), and recovers by itself.
 import { Agent, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { BodyBudget } from '../../src/http/body-budget.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { verifyInclusion } from '../../src/merkle/proof.js';
@@ -23,6 +24,8 @@ let server: Server;
 let agent: Agent;
 let base: { host: string; port: number };
 let queuePeak = 0;
+let currentBudget: BodyBudget | undefined;
+const budgetInUse = () => currentBudget?.inUse ?? 0;
 
 function send(path: string, type: string, body: Uint8Array | string): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -45,6 +48,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function listen(budget?: BodyBudget, queue = { maxQueueEntries: 40, maxRoundEntries: 10 }): Promise<void> {
   queuePeak = 0;
+  currentBudget = budget;
   h = await openHarness(
     { ...queue, observer: { queueChanged: (n) => void (queuePeak = Math.max(queuePeak, n)) } },
     budget === undefined ? {} : { bodyBudget: budget },
@@ -55,7 +59,12 @@ async function listen(budget?: BodyBudget, queue = { maxQueueEntries: 40, maxRou
   agent = new Agent({ keepAlive: true, maxSockets: 512 });
 }
 
+/** Opens a held disk if a test failed while holding it. */
+let afterRelease: (() => void) | undefined;
+
 afterEach(async () => {
+  afterRelease?.();
+  afterRelease = undefined;
   agent.destroy();
   await new Promise((r) => server.close(r));
   await h.close();
@@ -165,4 +174,42 @@ test('huge concurrent uploads: past the body bound they get 503 before their bod
   const again = await send('/v1/batch', 'application/json', body(99));
   expect(again.status).toBe(200);
   await checkLog(h.log, testVerifier);
+});
+
+test('a compressed upload reserves its route\'s whole limit: a gzip bomb cannot slip under the body bound', async () => {
+  const KiB = 1024;
+  await listen(new BodyBudget(1536 * KiB), { maxQueueEntries: 100, maxRoundEntries: 100 });
+  // A JSON entry of 1,000,000 spaces around a tiny value: under 1 MiB, and about 1 KiB gzipped.
+  const bomb = (tag: string) => gzipSync(`${' '.repeat(1_000_000)}{"bomb":"${tag}"}`);
+  expect(bomb('a').length).toBeLessThan(4 * KiB);
+  const post = (path: string, type: string, body: Buffer, encoding?: string) =>
+    new Promise<Answer>((resolve, reject) => {
+      const headers: Record<string, string | number> = { 'Content-Type': type, 'Content-Length': body.length };
+      if (encoding !== undefined) headers['Content-Encoding'] = encoding;
+      const req = httpRequest({ ...base, path, method: 'POST', agent, headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const release = h.store.holdWrites(); // the first one stays in flight, holding its reservation
+  afterRelease = release;
+  const first = post('/v1/entries', 'application/json', bomb('first'), 'gzip');
+  for (let i = 0; i < 500 && h.store.pendingWrites === 0; i++) await sleep(10);
+  expect(h.store.pendingWrites).toBe(1);
+  // Reserved as the route's whole 1 MiB limit, not as its ~1 KiB on the wire.
+  expect(budgetInUse()).toBe(1024 * KiB);
+  const second = await post('/v1/entries', 'application/json', bomb('second'), 'gzip');
+  expect(second.status).toBe(503);
+  expect(JSON.parse(second.body).code).toBe('QUEUE_FULL');
+  // A small uncompressed entry still fits beside it.
+  const small = post('/v1/entries', 'application/octet-stream', Buffer.from('small'));
+  await sleep(50);
+  release();
+  expect((await first).status).toBe(201);
+  expect((await small).status).toBe(201);
+  expect(h.log.latest().treeSize).toBe(2);
 });
