@@ -77,7 +77,7 @@ function parsePlan(argv: string[]): { plan: Plan; out: string } {
   if (sizes.some((n) => !Number.isSafeInteger(n) || n < 2 || n >= 2 ** 32)) throw new RangeError(`--sizes must be integers from 2 to 2^32, got ${values.sizes}`);
   sizes.sort((a, b) => a - b);
   const plan: Plan = quick
-    ? { quick, runs, seqEntries: 8192, naiveEntries: 8192, oneByOneMs: 300, httpMs: 500, httpWarmupMs: 150, proofMs: 400, proofWarmupMs: 100, inProcessProofMs: 150, sizes, naiveSizes: sizes }
+    ? { quick, runs, seqEntries: 8192, naiveEntries: 8192, oneByOneMs: 200, httpMs: 300, httpWarmupMs: 100, proofMs: 300, proofWarmupMs: 100, inProcessProofMs: 100, sizes, naiveSizes: sizes }
     : { quick, runs, seqEntries: 200_000, naiveEntries: 65_536, oneByOneMs: 2000, httpMs: 4000, httpWarmupMs: 1000, proofMs: 4000, proofWarmupMs: 1000, inProcessProofMs: 1000, sizes, naiveSizes: sizes.filter((n) => n <= 1_000_000) };
   return { plan, out: values.out ?? (quick ? 'bench-results-quick.json' : 'bench-results.json') };
 }

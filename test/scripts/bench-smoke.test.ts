@@ -1,0 +1,76 @@
+// The benchmark's quick mode, run once as `npm run bench -- --quick` would
+// (from the build in dist/): it must finish and produce every figure. No
+// timing is asserted: a loaded test machine may be as slow as it likes.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BENCH = new URL('../../dist/scripts/bench.js', import.meta.url).pathname;
+
+interface Row {
+  id: string;
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+test('bench --quick produces every figure, as a table and as JSON', async () => {
+  expect(existsSync(BENCH)).toBe(true); // npm test builds dist/ before jest runs
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-smoke-'));
+  try {
+    const out = join(dir, 'quick.json');
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [BENCH, '--quick', '--out', out], { timeout: 170_000, maxBuffer: 16 * 1024 * 1024 }, (err, so, se) =>
+        err === null ? resolve(so) : reject(new Error(`bench --quick failed: ${err.message}\n${se}`)),
+      );
+    });
+    const result = JSON.parse(await readFile(out, 'utf8')) as { quick: boolean; runs: number; rows: Row[]; goals: { goal: string; figure: string }[] };
+    expect(result.quick).toBe(true);
+    const ids = result.rows.map((r) => r.id);
+    const sizes = [1000, 10000];
+    const expected = [
+      'seq.log.b1',
+      'seq.log.b256',
+      'seq.log.b4096',
+      'seq.raw',
+      'seq.ratio',
+      'seq.one.rate',
+      'seq.naive',
+      ...[64, 256].flatMap((c) => ['1000', '5000', 'sat'].flatMap((r) => ['eps', 'p50', 'p99'].map((m) => `http.add.c${c}.${r}.${m}`))),
+      'http.batch.eps',
+      ...sizes.flatMap((n) => [
+        `size.${n}.grow`,
+        `size.${n}.ready`,
+        `size.${n}.http.inclusion`,
+        `size.${n}.http.by-hash`,
+        `size.${n}.http.consistency`,
+        `size.${n}.log.inclusion`,
+        `size.${n}.log.by-hash`,
+        `size.${n}.log.consistency`,
+        `size.${n}.naive.inclusion`,
+        `size.${n}.naive.by-hash`,
+        `size.${n}.disk`,
+      ]),
+    ];
+    for (const id of expected) expect(ids).toContain(id);
+    for (const row of result.rows) {
+      expect(row.runs.length).toBeGreaterThan(0);
+      for (const v of [row.median, row.min, row.max]) expect(Number.isFinite(v) && v > 0).toBe(true);
+      expect(row.min).toBeLessThanOrEqual(row.median);
+      expect(row.median).toBeLessThanOrEqual(row.max);
+    }
+    // Figures that are several runs are the median of `runs` of them.
+    expect(result.rows.find((r) => r.id === 'seq.log.b4096')!.runs).toHaveLength(result.runs);
+    expect(result.goals.length).toBe(9);
+    // The printed table names every section.
+    expect(stdout).toMatch(/Durable sequencing in-process/);
+    expect(stdout).toMatch(/HTTP writes against cairn serve/);
+    expect(stdout).toMatch(/Log of 10\^4 entries/);
+    expect(stdout).toMatch(/Goals:/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 180_000);
