@@ -118,10 +118,14 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     if (headers['content-encoding'] !== undefined) return false;
     const declared = Number(headers['content-length']);
     if (!Number.isSafeInteger(declared) || declared < 1 || declared > MAX_ENTRY_SIZE) return false;
-    const granted = grant(req, '/v1/entries');
-    if (granted === undefined) return false;
+    // Reserve first: authorizing charges the token's rate limit, and express charges it again if it takes over.
     const release = budget.tryReserve(declared);
     if (release === undefined) return false;
+    const granted = grant(req, '/v1/entries');
+    if (granted === undefined) {
+      release();
+      return false;
+    }
     const started = performance.now();
     res.once('close', release);
     const chunks: Buffer[] = [];

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import request from 'supertest';
 import { AccessConfigError, AccessControl, hashToken, isLoopbackHost, parseTokenFile, readTokenFile, type TokenRule } from '../../src/http/access.js';
+import { BodyBudget } from '../../src/http/body-budget.js';
 import { jsonLogger } from '../../src/log/logger.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
@@ -220,4 +221,19 @@ describe('private log and public writes', () => {
       await h.close();
     }
   });
+});
+
+test('a request that the upload bound refuses is charged once to its token, not twice', async () => {
+  const h = await openHarness({}, { access: new AccessControl({ tokens: rules }), bodyBudget: new BodyBudget(1) });
+  try {
+    const post = () =>
+      request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', `Bearer ${TOKENS.slow}`).send(Buffer.from('entry'));
+    // The slow token may make 3 requests a minute: each refused upload costs one of them.
+    expect((await post()).status).toBe(503);
+    expect((await post()).status).toBe(503);
+    expect((await post()).status).toBe(503);
+    expect((await post()).status).toBe(429);
+  } finally {
+    await h.close();
+  }
 });
