@@ -181,8 +181,13 @@ type Need = Role | 'none';
 const WRITE_PATHS = new Set(['/v1/entries', '/v1/batch']);
 const RES_LOCALS_KEY = 'cairnAccess';
 
-interface Granted {
+/** What {@link AccessControl.authorize} granted: the token's name (undefined when anonymous). */
+export interface Granted {
   readonly name: string | undefined;
+}
+
+/** A grant with the token's rate-limit bucket, charged for later units of the same request. */
+interface Grant extends Granted {
   readonly bucket: Bucket | undefined;
 }
 
@@ -243,6 +248,10 @@ export class AccessControl {
    * (undefined for an anonymous request).
    */
   authorize(method: string, path: string, authorization: string | undefined): Granted {
+    return { name: this.grant(method, path, authorization).name };
+  }
+
+  private grant(method: string, path: string, authorization: string | undefined): Grant {
     const need = this.need(method, path);
     const found = this.lookup(authorization);
     if (found === 'malformed') {
@@ -276,9 +285,9 @@ export class AccessControl {
   /** Express middleware: answers 401/403/429 itself, else records the token for {@link chargeEntries}. */
   middleware(): RequestHandler {
     return (req: Request, res: Response, next: NextFunction) => {
-      let granted: Granted;
+      let granted: Grant;
       try {
-        granted = this.authorize(req.method, req.path, req.headers.authorization);
+        granted = this.grant(req.method, req.path, req.headers.authorization);
       } catch (err) {
         const error = err as LogError;
         res.locals.route = 'access-denied';
@@ -306,7 +315,7 @@ export function chargeEntries(res: Response, entries: number): void {
 
 /** The name of the request's token, for logs (never the token itself). */
 export function tokenName(res: Response): string | undefined {
-  return (res.locals[RES_LOCALS_KEY] as { granted: Granted } | undefined)?.granted.name;
+  return (res.locals[RES_LOCALS_KEY] as { granted: Grant } | undefined)?.granted.name;
 }
 
 /**
