@@ -30,12 +30,14 @@ export class HashCursor {
     this.#hashes = hashes;
   }
 
+  /** The next hash; throws if the answer had fewer hashes than the computation needs. */
   take(): Uint8Array {
     const h = this.#hashes[this.#next++];
     if (h === undefined) throw new Error('merkle: ran out of hashes');
     return h;
   }
 
+  /** Whether every hash has been consumed (a check that the two passes agreed). */
   get done(): boolean {
     return this.#next === this.#hashes.length;
   }
