@@ -14,7 +14,7 @@ export const HASH_SIZE = 32;
 type Digest = (data: Uint8Array) => Uint8Array;
 
 interface NodeCryptoLike {
-  hash?: (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Uint8Array;
+  hash?: (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string;
   createHash?: (algorithm: string) => { update(data: Uint8Array): { digest(): Uint8Array } };
 }
 
@@ -27,6 +27,28 @@ const ABC_DIGEST = [
 function asView(b: Uint8Array): Uint8Array {
   // A Buffer is a Uint8Array subclass; hand out a plain view of the same bytes.
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+// Native digests are handed out as 32-byte views into a shared slab rather
+// than one ArrayBuffer each: a log computes two or more hashes per entry, and
+// allocating (and collecting) an ArrayBuffer per hash cost more than the
+// hashing. node:crypto returns the digest as a latin1 string, copied in here.
+// Each result is its own 32 bytes (later calls never touch them); only the
+// underlying ArrayBuffer is shared, so use byteOffset with `.buffer`.
+const SLAB_SIZE = 8192;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = SLAB_SIZE;
+
+function fromLatin1(digest: string): Uint8Array {
+  if (digest.length !== HASH_SIZE) throw new Error(`sha256: node:crypto returned ${digest.length} bytes`);
+  if (slabUsed + HASH_SIZE > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + HASH_SIZE);
+  slabUsed += HASH_SIZE;
+  for (let i = 0; i < HASH_SIZE; i++) out[i] = digest.charCodeAt(i);
+  return out;
 }
 
 function findNativeSha256(): Digest | undefined {
@@ -42,7 +64,7 @@ function findNativeSha256(): Digest | undefined {
   let digest: Digest | undefined;
   const { hash, createHash } = crypto;
   if (typeof hash === 'function') {
-    digest = (data) => asView(hash('sha256', data, 'buffer'));
+    digest = (data) => fromLatin1(hash('sha256', data, 'latin1'));
   } else if (typeof createHash === 'function') {
     digest = (data) => asView(createHash('sha256').update(data).digest());
   }
@@ -83,7 +105,8 @@ const digest: Digest = native ?? nobleSha256;
 
 /**
  * Returns the SHA-256 digest (FIPS 180-4; the hash of RFC 6962 §2.1) of `data`
- * as a new 32-byte Uint8Array. Throws TypeError if `data` is not a Uint8Array.
+ * as a new 32-byte Uint8Array (under Node, a view into a shared slab: its
+ * 32 bytes are its own). Throws TypeError if `data` is not a Uint8Array.
  */
 export function sha256(data: Uint8Array): Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError('sha256: data must be a Uint8Array');
