@@ -177,8 +177,14 @@ export class LevelStore implements LogStore {
       if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, { cause: err });
       throw err;
     }
-    const raw = await db.get(STATE_KEY);
-    return new LevelStore(db, raw === undefined ? undefined : decodeState(raw));
+    try {
+      const raw = await db.get(STATE_KEY);
+      return new LevelStore(db, raw === undefined ? undefined : decodeState(raw));
+    } catch (err) {
+      // A store we cannot read must not stay open and keep its lock.
+      await db.close().catch(() => undefined);
+      throw new Error(`the stored state in ${path} cannot be read: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** The underlying database, for tools that inspect or corrupt it on purpose (audit tests). */

@@ -28,3 +28,17 @@ test('a second opener of the same folder gets StoreLockedError with a clear mess
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('an unreadable stored state fails the open and releases the lock', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+  try {
+    const store = await LevelStore.open(dir);
+    await store.database.put(Uint8Array.of(0x53), new TextEncoder().encode('{"treeSize": 1, "trunc'));
+    await store.close();
+    await expect(LevelStore.open(dir)).rejects.toThrow(/stored state .* cannot be read/);
+    // Not StoreLockedError: the failed open closed the database again.
+    await expect(LevelStore.open(dir)).rejects.toThrow(/stored state .* cannot be read/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
