@@ -381,5 +381,5 @@ export function createApp(options: AppOptions): express.Express {
 
   // The hot routes, without express's per-request cost; everything else
   // (every error included) is still answered by the routes above.
-  return withFastRoutes(app, { log, metrics, logger, budget, headers: SECURITY_HEADERS, receiptJson, ...(options.access === undefined ? {} : { access: options.access }) });
+  return withFastRoutes(app, { log, metrics, logger, budget, headers: SECURITY_HEADERS, ...(options.access === undefined ? {} : { access: options.access }) });
 }

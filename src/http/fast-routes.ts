@@ -4,7 +4,7 @@ import type { Express } from 'express';
 import { LogError } from '../log/errors.js';
 import { MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import type { Logger } from '../log/logger.js';
-import { decodeBase64, encodeBase64 } from '../note/base64.js';
+import { decodeBase64 } from '../note/base64.js';
 import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
 import { HTTP_STATUS, toLogError } from './errors.js';
@@ -37,13 +37,21 @@ export interface FastRouteOptions {
   readonly budget: BodyBudget;
   /** Headers every response carries (the app's security headers). */
   readonly headers: Readonly<Record<string, string>>;
-  /** The receipt body of POST /v1/entries, as the express route makes it. */
-  readonly receiptJson: (receipt: Receipt, checkpoint: string) => Record<string, unknown>;
 }
 
 type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Standard base64 with node's encoder: the same text as note/base64's, at a fraction of the cost. */
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** CONTRACT §3 receipt, fields in the order the express route writes them. */
+function receiptBody(r: Receipt, checkpoint: string): Record<string, unknown> {
+  return { index: r.index, leaf_hash: base64(r.leafHash), checkpoint, inclusion_proof: r.inclusionProof.map(base64), duplicate: r.duplicate };
+}
 
 /** The query of `url` as exactly the string parameters `names`, each once; undefined for anything else. */
 function exactQuery(url: string, path: string, names: readonly string[]): Record<string, string> | undefined {
@@ -142,7 +150,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
         (result) => {
           const receipt = result.receipts[0]!;
           release();
-          finish(req, res, '/v1/entries', started, receipt.duplicate ? 200 : 201, JSON.stringify(options.receiptJson(receipt, result.checkpoint)), [], granted.name);
+          finish(req, res, '/v1/entries', started, receipt.duplicate ? 200 : 201, JSON.stringify(receiptBody(receipt, result.checkpoint)), [], granted.name);
         },
         (err: unknown) => {
           release();
@@ -164,7 +172,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const index = await log.findLeaf(hash);
     if (index === undefined || index >= treeSize) throw new LogError('NOT_FOUND', 'left to express');
     const proof = await log.inclusionProof(index, treeSize);
-    return { leaf_index: index, audit_path: proof.map(encodeBase64) };
+    return { leaf_index: index, audit_path: proof.map(base64) };
   };
 
   const entryAndProof = (query: Record<string, string>) => async () => {
@@ -172,12 +180,12 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const treeSize = parseCanonicalDecimal(query.tree_size!);
     const proof = await log.inclusionProof(index, treeSize);
     const [entry] = await log.entries(index, index);
-    return { leaf_input: encodeBase64(entry!), extra_data: '', audit_path: proof.map(encodeBase64) };
+    return { leaf_input: base64(entry!), extra_data: '', audit_path: proof.map(base64) };
   };
 
   const consistency = (query: Record<string, string>) => async () => {
     const proof = await log.consistencyProof(parseCanonicalDecimal(query.first!), parseCanonicalDecimal(query.second!));
-    return { consistency: proof.map(encodeBase64) };
+    return { consistency: proof.map(base64) };
   };
 
   const handle: Handle = (req, res, next) => {

@@ -134,7 +134,6 @@ test('the fast path answers what it can and hands everything else to express, un
     logger: silentLogger,
     budget: new BodyBudget(1024 * 1024),
     headers: { 'X-Test': 'yes' },
-    receiptJson: (r, checkpoint) => ({ index: r.index, checkpoint }),
   });
   const fast = await request(app).get(`/ct/v1/get-proof-by-hash?${byHash('entry 3', 300)}`);
   expect(fast.status).toBe(200);
