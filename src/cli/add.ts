@@ -19,6 +19,7 @@ standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
+  CAIRN_TOKEN        env only: an access token, for a log that needs one
   --json-lines       the input is JSON Lines: one JSON event per line
   --receipts FILE    write the receipts to FILE instead of standard output
   --batch-size N     entries per request, 1..${MAX_BATCH_ENTRIES} (default ${MAX_BATCH_ENTRIES})

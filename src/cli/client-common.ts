@@ -151,9 +151,15 @@ export async function resolveVerifier(value: string | undefined, env: CliIo['env
   return { verifier: newVerifier(key), key };
 }
 
-/** A CairnClient for a command, with the io's fetch. */
+/**
+ * A CairnClient for a command, with the io's fetch. An access token for a log
+ * that needs one comes from $CAIRN_TOKEN (never a flag: command lines are
+ * visible to other users through ps) and is sent as `Authorization: Bearer`.
+ */
 export function makeClient(url: string, verifier: Verifier, io: CliIo, options: Partial<TransportOptions> = {}): CairnClient {
-  return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), ...options });
+  const token = io.env.CAIRN_TOKEN;
+  const headers = token === undefined || token === '' ? {} : { headers: { Authorization: `Bearer ${token}`, ...options.headers } };
+  return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), ...options, ...headers });
 }
 
 /** Reads a file, or standard input for '-'. */

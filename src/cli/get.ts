@@ -16,6 +16,7 @@ every one authenticated against the checkpoint.
 Options:
   --url URL         the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE   the log's verifier key, or a file holding it (CAIRN_VKEY)
+  CAIRN_TOKEN       env only: an access token, for a log that needs one
   --tiles           read the entry and compute the proof from tiles
   --out FILE        also write the entry's raw bytes to FILE
   --raw             write only the raw bytes to standard output

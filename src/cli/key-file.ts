@@ -1,4 +1,6 @@
-import { open, readFile, stat } from 'node:fs/promises';
+import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
@@ -15,18 +17,31 @@ export class KeyFileError extends Error {
  */
 export async function createKeyFile(path: string, origin: string): Promise<{ signerKey: string; verifierKey: string }> {
   const signerKey = generateSignerKey(origin);
-  let handle;
-  try {
-    handle = await open(path, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
-    throw err;
-  }
+  if (await stat(path).then(() => true, () => false)) throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
+  // Write a temporary file in full, then link it into place: a crash leaves
+  // either no key file or a complete one, never an empty one, and link()
+  // fails rather than replace a key that appeared meanwhile.
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', 0o600);
   try {
     await handle.writeFile(`${signerKey}\n`);
     await handle.sync();
   } finally {
     await handle.close();
+  }
+  try {
+    await link(temp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
+    throw err;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
   return { signerKey, verifierKey: verifierKeyFromSignerKey(signerKey) };
 }

@@ -32,6 +32,7 @@ moves forward to a checkpoint that passed every check.
 Options:
   --url URL          the log (CAIRN_URL)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
+  CAIRN_TOKEN        env only: an access token, for a log that needs one
   --state FILE       where the last verified checkpoint is kept
   --interval S       seconds between rounds (default 60)
   --once             one round, then exit

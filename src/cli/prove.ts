@@ -22,6 +22,7 @@ log is still asked for the index).
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
+  CAIRN_TOKEN        env only: an access token, for a log that needs one
   --hash B64         the leaf hash to prove
   --entry FILE       the entry to prove ('-' for standard input)
   --jcs              the --entry file is JSON: prove its RFC 8785 canonical bytes
