@@ -222,3 +222,25 @@ test('read API validates sizes and ranges', async () => {
     await log.close();
   }
 });
+
+test('an idle log re-signs its STH with a later timestamp, same size and root', async () => {
+  let now = 5_000_000;
+  const log = await openLog({ clock: () => now, resignIntervalMs: 1000 });
+  try {
+    await log.submit([enc('idle')]);
+    const before = log.latest();
+    now += 5000; // the log has been idle for longer than its re-sign interval
+    const deadline = Date.now() + 10_000;
+    while (log.latest().timestamp === before.timestamp && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const after = log.latest();
+    expect(after.timestamp).toBeGreaterThan(before.timestamp);
+    expect(after.treeSize).toBe(before.treeSize);
+    expect(Buffer.from(after.rootHash).equals(Buffer.from(before.rootHash))).toBe(true);
+    expect(after.checkpoint).toBe(before.checkpoint);
+    expect(after.sth.tree_head_signature).not.toBe(before.sth.tree_head_signature);
+  } finally {
+    await log.close();
+  }
+});
