@@ -54,7 +54,11 @@ export interface LogOptions {
   readonly maxQueueBytes?: number;
   /** An idle log re-signs its STH this often (CONTRACT §2: at least every 10 minutes). */
   readonly resignIntervalMs?: number;
-  /** Full hash tiles kept in memory for proofs (16 KiB each). */
+  /**
+   * Full hash tiles kept in memory for proofs (16 KiB each; default 256,
+   * 4 MiB). Enough for every tile above level 0 up to 2^32 entries; level-0
+   * tiles are one point read from the store.
+   */
   readonly tileCacheSize?: number;
   readonly observer?: LogObserver;
 }
@@ -143,7 +147,7 @@ export class Log {
     this.maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
     this.resignIntervalMs = options.resignIntervalMs ?? 5 * 60 * 1000;
     this.observer = options.observer ?? {};
-    this.cache = new TileCache(options.tileCacheSize ?? 2048);
+    this.cache = new TileCache(options.tileCacheSize ?? 256);
     this.builder = builder;
     this.head = head;
     this.reader = new TileHashReader(this.store, this.cache, (level, n) => this.builder.partialTile(level, n));
