@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { MAX_BATCH_ENTRIES } from '../client/client.js';
-import { MAX_ENTRY_SIZE } from '../client/bundle.js';
+import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_OK, makeClient, parseCount, processIo, Progress, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';

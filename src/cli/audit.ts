@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseEntryBundle } from '../client/bundle.js';
+import { parseEntryBundle } from '../merkle/bundle.js';
 import { leafHash } from '../merkle/hash.js';
 import { CompactRange } from '../merkle/range.js';
 import { formatTilePath, TILE_WIDTH, tileWidth } from '../merkle/tile.js';
@@ -10,7 +10,7 @@ import type { Verifier } from '../note/keys.js';
 import { verifyTreeHead } from '../note/sth.js';
 import { HashTile, locateHash } from '../storage/hash-tile.js';
 import { LevelStore } from '../storage/level-store.js';
-import { StoreLockedError, type LogState } from '../storage/store.js';
+import { StoreCorruptError, StoreLockedError, type LogState } from '../storage/store.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, processIo, Progress, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 import { readKeyFile } from './key-file.js';
@@ -235,7 +235,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
         return EXIT_ERROR;
       }
       // The store opens by decoding its latest state record (JSON).
-      if (err instanceof SyntaxError) return report({ kind: 'state', message: `the stored log state does not decode: ${err.message}` });
+      if (err instanceof StoreCorruptError) return report({ kind: 'state', message: err.message });
       throw err;
     }
     let result: AuditResult | undefined;

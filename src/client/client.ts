@@ -13,7 +13,7 @@ import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import { newVerifier, type Verifier } from '../note/keys.js';
 import { verifyTreeHead, type TreeHead } from '../note/sth.js';
-import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from './bundle.js';
+import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { ClientError } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http.js';
 import { checkReceipt, checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';

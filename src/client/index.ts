@@ -12,6 +12,6 @@ export { HttpTransport, normalizeBaseUrl, parseRetryAfter } from './http.js';
 export type { FetchLike, RequestSpec, RetryInfo, TransportOptions } from './http.js';
 export { checkReceipt, checkReceiptProof, parseReceipt, verifyReceipt } from './receipt.js';
 export type { Receipt, ReceiptCheck } from './receipt.js';
-export { encodeEntryBundle, firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from './bundle.js';
+export { encodeEntryBundle, firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 export { TileHashReader, tileParent } from './tile-reader.js';
 export type { TileFetcher, TreeRef } from './tile-reader.js';

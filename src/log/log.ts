@@ -1,3 +1,4 @@
+import { MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../merkle/proof.js';
 import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
@@ -14,7 +15,8 @@ import { TileHashReader } from './tile-reader.js';
 import { TreeBuilder } from './tree-builder.js';
 
 /** CONTRACT §1: an entry is 1 to 65,535 bytes. */
-export const MAX_ENTRY_SIZE = 65535;
+export { MAX_ENTRY_SIZE };
+
 /** CONTRACT §3: a batch holds 1 to 1000 entries. */
 export const MAX_BATCH_ENTRIES = 1000;
 
@@ -505,7 +507,7 @@ export class Log {
     const last = Math.min(end, size - 1, start + limit - 1);
     const out: Uint8Array[] = [];
     for (let n = Math.floor(start / TILE_WIDTH); n * TILE_WIDTH <= last; n++) {
-      const bundle = parseBundle(await this.store.readBundle(n));
+      const bundle = parseEntryBundle(await this.store.readBundle(n));
       for (let i = 0; i < bundle.length; i++) {
         const index = n * TILE_WIDTH + i;
         if (index >= start && index <= last) out.push(bundle[i]!);
@@ -541,20 +543,7 @@ export class Log {
   }
 }
 
-/** Splits a bundle (uint16 BE length || bytes, each) into its entries. */
-export function parseBundle(bundle: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let offset = 0;
-  while (offset < bundle.length) {
-    if (offset + 2 > bundle.length) throw new RangeError('truncated entry bundle');
-    const len = bundle[offset]! * 256 + bundle[offset + 1]!;
-    if (offset + 2 + len > bundle.length) throw new RangeError('truncated entry bundle');
-    out.push(bundle.subarray(offset + 2, offset + 2 + len));
-    offset += 2 + len;
-  }
-  return out;
-}
-
+/** Byte length of the first `entries` entries of a bundle (a partial bundle is a prefix). */
 function bundlePrefixLength(bundle: Uint8Array, entries: number): number {
   let offset = 0;
   for (let i = 0; i < entries; i++) {

@@ -1,6 +1,7 @@
 import { Level } from 'level';
+import { encodeEntryBundle } from '../merkle/bundle.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
-import { checkStateTransition, StoreLockedError, type LogState, type LogStore, type RoundWrite } from './store.js';
+import { checkStateTransition, StoreCorruptError, StoreLockedError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
 /*
  * Key layout (binary keys, so that LevelDB's ordering is numeric order):
@@ -103,21 +104,6 @@ function indexValues(start: number, count: number): Buffer[] {
   return values;
 }
 
-/** Bundle-encodes entries: uint16 big-endian length || bytes, each (C2SP tlog-tiles). */
-export function encodeBundle(entries: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const e of entries) size += 2 + e.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const e of entries) {
-    out[offset] = Math.floor(e.length / 256);
-    out[offset + 1] = e.length % 256;
-    out.set(e, offset + 2);
-    offset += 2 + e.length;
-  }
-  return out;
-}
-
 interface StoredState {
   treeSize: number;
   rootHash: string;
@@ -183,7 +169,7 @@ export class LevelStore implements LogStore {
     } catch (err) {
       // A store we cannot read must not stay open and keep its lock.
       await db.close().catch(() => undefined);
-      throw new Error(`the stored state in ${path} cannot be read: ${(err as Error).message}`, { cause: err });
+      throw new StoreCorruptError(`the stored state in ${path} does not decode: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -207,7 +193,7 @@ export class LevelStore implements LogStore {
       const n = Math.floor(index / TILE_WIDTH);
       const pos = index - n * TILE_WIDTH;
       const count = Math.min(TILE_WIDTH - pos, round.entries.length - i);
-      batch.put(segmentKey(n, pos), encodeBundle(round.entries.slice(i, i + count)));
+      batch.put(segmentKey(n, pos), encodeEntryBundle(round.entries.slice(i, i + count)));
       starts = pos === 0 ? [0] : [...(await this.segmentStarts(n)), pos];
       batch.put(segmentMapKey(n), Uint8Array.from(starts));
       i += count;

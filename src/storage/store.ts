@@ -76,6 +76,14 @@ export class StoreLockedError extends Error {
   }
 }
 
+/** Thrown by a store's open when what it holds cannot be read (a damaged state record). */
+export class StoreCorruptError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreCorruptError';
+  }
+}
+
 /** Thrown by writeRound when a state would break append-only or split-view rules. */
 export class StateConflictError extends Error {
   constructor(message: string) {

@@ -161,7 +161,7 @@ test('a changed signed checkpoint, entries past the signed tree, and a tile of t
   expect((await audit()).code).toBe(0);
 });
 
-test('a state record that does not decode (on a copy: LevelStore.open keeps the lock when its state does not decode)', async () => {
+test('a state record that does not decode', async () => {
   const copy = join(dir, 'copy');
   await cp(data, copy, { recursive: true });
   const store = await LevelStore.open(join(copy, 'db'));

@@ -1,5 +1,5 @@
 // Entry bundle encoding and Retry-After parsing: small pure pieces of the client.
-import { encodeEntryBundle, firstMismatchedEntry, parseEntryBundle } from '../../src/client/bundle.js';
+import { encodeEntryBundle, firstMismatchedEntry, parseEntryBundle } from '../../src/merkle/bundle.js';
 import { normalizeBaseUrl, parseRetryAfter } from '../../src/client/http.js';
 import { leafHash } from '../../src/merkle/hash.js';
 

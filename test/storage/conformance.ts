@@ -1,7 +1,7 @@
 // The storage contract (src/storage/store.ts), checked against any backend.
 import { HashTile } from '../../src/storage/hash-tile.js';
 import { StateConflictError, type LogState, type LogStore } from '../../src/storage/store.js';
-import { encodeBundle } from '../../src/storage/level-store.js';
+import { encodeEntryBundle as encodeBundle } from '../../src/merkle/bundle.js';
 
 export interface StoreFactory {
   /** A new, empty store in a place of its own. */

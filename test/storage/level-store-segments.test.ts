@@ -3,7 +3,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeBundle, LevelStore } from '../../src/storage/level-store.js';
+import { encodeEntryBundle as encodeBundle } from '../../src/merkle/bundle.js';
+import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
 
 const hash = (seed: number) => new Uint8Array(32).fill(seed % 256);

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelStore } from '../../src/storage/level-store.js';
-import { StoreLockedError } from '../../src/storage/store.js';
+import { StoreCorruptError, StoreLockedError } from '../../src/storage/store.js';
 import { storeConformance } from './conformance.js';
 
 storeConformance('LevelStore', {
@@ -35,9 +35,9 @@ test('an unreadable stored state fails the open and releases the lock', async ()
     const store = await LevelStore.open(dir);
     await store.database.put(Uint8Array.of(0x53), new TextEncoder().encode('{"treeSize": 1, "trunc'));
     await store.close();
-    await expect(LevelStore.open(dir)).rejects.toThrow(/stored state .* cannot be read/);
+    await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreCorruptError);
     // Not StoreLockedError: the failed open closed the database again.
-    await expect(LevelStore.open(dir)).rejects.toThrow(/stored state .* cannot be read/);
+    await expect(LevelStore.open(dir)).rejects.toThrow(/stored state .* does not decode/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,8 +3,8 @@
  * `uint16 big-endian length || bytes` each (CONTRACT §3), and their check
  * against the authenticated level-0 tile of the same N.
  */
-import { HASH_SIZE, leafHash } from '../merkle/hash.js';
-import { TILE_WIDTH } from '../merkle/tile.js';
+import { HASH_SIZE, leafHash } from './hash.js';
+import { TILE_WIDTH } from './tile.js';
 
 /** The largest entry a bundle can carry, and CONTRACT §1's limit. */
 export const MAX_ENTRY_SIZE = 65_535;
