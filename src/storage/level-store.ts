@@ -28,6 +28,8 @@ const TILE = 0x54;
 const ENTRY = 0x45;
 const SEGMENTS = 0x4d;
 const LEAF = 0x48;
+/** Table files LevelDB keeps open: about 4 GiB of store (2 * 10^7 entries) before it must reopen them. */
+const MAX_OPEN_FILES = 2000;
 /** Up to this many leaf hashes are looked up with synchronous reads. */
 const SYNC_LOOKUPS = 16;
 /** Larger lookups are split into parallel reads of this many keys. */
@@ -155,7 +157,10 @@ export class LevelStore implements LogStore {
 
   /** Opens (creating if needed) the store in `path`; StoreLockedError if another process has it. */
   static async open(path: string): Promise<LevelStore> {
-    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' });
+    // LevelDB keeps this many table files open (their index and filter blocks
+    // in memory). Its default of 1000 files of 2 MiB is passed at about 10^7
+    // entries, after which random proofs keep reopening tables.
+    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view', maxOpenFiles: MAX_OPEN_FILES });
     try {
       await db.open();
     } catch (err) {
