@@ -17,8 +17,15 @@ export interface BenchServer {
   readonly verifierKey: string;
   /** ms from spawning the process to its first answered request (GET /checkpoint). */
   readonly readyMs: number;
-  /** Resident and peak resident memory of the server process, in bytes (Linux /proc). */
-  memory(): { rss: number; peak: number } | undefined;
+  /**
+   * Resident memory of the server process in bytes (Linux /proc): all of it
+   * (VmRSS), its private part (RssAnon) and the pages of mapped files
+   * (RssFile: LevelDB maps its table files; those pages are the OS page
+   * cache, shared and reclaimable), and the peak of VmRSS (VmHWM).
+   */
+  memory(): Memory | undefined;
+  /** Samples memory every 50 ms until the returned function is called, which gives the largest of each. */
+  sample(): () => Memory | undefined;
   stop(): Promise<void>;
 }
 
@@ -36,14 +43,26 @@ export function httpGet(url: string): Promise<{ status: number; body: string }> 
   });
 }
 
-function readStatus(pid: number): { rss: number; peak: number } | undefined {
+export interface Memory {
+  readonly rss: number;
+  readonly anon: number;
+  readonly file: number;
+  readonly peak: number;
+}
+
+function readStatus(pid: number): Memory | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN) * 1024;
-    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile'), peak: kb('VmHWM') };
   } catch {
     return undefined;
   }
+}
+
+function largest(a: Memory | undefined, b: Memory | undefined): Memory | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return { rss: Math.max(a.rss, b.rss), anon: Math.max(a.anon, b.anon), file: Math.max(a.file, b.file), peak: Math.max(a.peak, b.peak) };
 }
 
 /**
@@ -91,6 +110,14 @@ export async function startBenchServer(data: string, extra: readonly string[] = 
     verifierKey,
     readyMs,
     memory: () => readStatus(pid),
+    sample() {
+      let most = readStatus(pid);
+      const timer = setInterval(() => (most = largest(most, readStatus(pid))), 50);
+      return () => {
+        clearInterval(timer);
+        return largest(most, readStatus(pid));
+      };
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
