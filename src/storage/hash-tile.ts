@@ -18,18 +18,40 @@ function rowLength(width: number, r: number): number {
   return Math.floor(width / 2 ** r);
 }
 
+/** Byte offset of each row in the stored form of a full tile (after the 2-byte width), and its size. */
+const ROW_OFFSETS: number[] = [];
+let rowsEnd = 2;
+for (let r = 0; r < TILE_HEIGHT; r++) {
+  ROW_OFFSETS.push(rowsEnd);
+  rowsEnd += (TILE_WIDTH / 2 ** r) * HASH;
+}
+const FULL_SIZE = rowsEnd;
+
 export class HashTile {
   readonly level: number;
   readonly n: number;
   private widthValue: number;
-  /** Rows 0..7, each allocated at full capacity (256 / 2^r hashes). */
+  /** Rows 0..7, each at full capacity (256 / 2^r hashes). */
   private readonly rows: Uint8Array[];
+  /**
+   * For a tile built here: one buffer laid out as the stored form of the
+   * full tile, the rows being views into it. One allocation per tile, and a
+   * full tile encodes without a copy.
+   */
+  private readonly own: Uint8Array | undefined;
 
   constructor(level: number, n: number, width = 0, rows?: Uint8Array[]) {
     this.level = level;
     this.n = n;
     this.widthValue = width;
-    this.rows = rows ?? Array.from({ length: TILE_HEIGHT }, (_, r) => new Uint8Array((TILE_WIDTH / 2 ** r) * HASH));
+    if (rows !== undefined) {
+      this.rows = rows;
+      this.own = undefined;
+    } else {
+      const own = new Uint8Array(FULL_SIZE);
+      this.rows = ROW_OFFSETS.map((offset, r) => own.subarray(offset, offset + (TILE_WIDTH / 2 ** r) * HASH));
+      this.own = own;
+    }
   }
 
   /** How many bottom-row hashes the tile holds (256 when full). */
@@ -67,11 +89,23 @@ export class HashTile {
 
   /** A deep copy, so a round can build on it and be discarded if its write fails. */
   clone(): HashTile {
-    return new HashTile(this.level, this.n, this.widthValue, this.rows.map((row) => Uint8Array.from(row)));
+    if (this.own === undefined) return new HashTile(this.level, this.n, this.widthValue, this.rows.map((row) => Uint8Array.from(row)));
+    const copy = new HashTile(this.level, this.n, this.widthValue);
+    copy.own!.set(this.own);
+    return copy;
   }
 
-  /** Stored form: uint16 width, then rows 0..7 each cut to its complete nodes. */
+  /**
+   * Stored form: uint16 width, then rows 0..7 each cut to its complete nodes.
+   * For a full tile built here the result is the tile's own memory: store or
+   * copy it, do not change it.
+   */
   encode(): Uint8Array {
+    if (this.full && this.own !== undefined) {
+      this.own[0] = 1; // 256 as uint16 big-endian
+      this.own[1] = 0;
+      return this.own;
+    }
     let size = 2;
     for (let r = 0; r < TILE_HEIGHT; r++) size += rowLength(this.widthValue, r) * HASH;
     const out = new Uint8Array(size);
