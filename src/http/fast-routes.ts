@@ -77,14 +77,14 @@ function exactQuery(url: string, path: string, names: readonly string[]): Record
 export function withFastRoutes(app: Express, options: FastRouteOptions): Express {
   const { log, access, metrics, logger, budget } = options;
   const expressHandle: Handle = (app as unknown as { handle: Handle }).handle.bind(app);
-  const baseHeaders = Object.entries(options.headers);
+  const baseHeaders: string[] = Object.entries(options.headers).flat();
 
   const finish = (req: IncomingMessage, res: ServerResponse, route: string, started: number, status: number, body: string, extra: [string, string][] = [], token?: string) => {
-    for (const [name, value] of baseHeaders) res.setHeader(name, value);
-    for (const [name, value] of extra) res.setHeader(name, value);
-    res.setHeader('Content-Type', JSON_TYPE);
-    res.setHeader('Content-Length', Buffer.byteLength(body));
-    res.statusCode = status;
+    // One writeHead with a flat list: cheaper than a setHeader per header.
+    const head = baseHeaders.slice();
+    for (const [name, value] of extra) head.push(name, value);
+    head.push('Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body)));
+    res.writeHead(status, head);
     res.end(body);
     const seconds = (performance.now() - started) / 1000;
     metrics?.httpDuration.observe({ method: req.method ?? '', route, status: String(status) }, seconds);
