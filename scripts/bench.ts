@@ -12,24 +12,13 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Log } from '../src/log/log.js';
-import { BUILD_SEED, ENTRY_SIZE, entryRange } from './bench/entries.js';
+import { BUILD_SEED, ENTRY_SIZE } from './bench/entries.js';
 import { LoadGenerator } from './bench/load-client.js';
 import type { LoadKind, LoadResult } from './bench/load.js';
 import { describeMachine, formatGoals, formatTable, formatValue, Results, type Goal } from './bench/report.js';
 import { httpGet, startBenchServer, type BenchServer } from './bench/server.js';
-import {
-  grow,
-  logProofRate,
-  naiveAppends,
-  naiveProofRate,
-  naiveTree,
-  openDataFolder,
-  rawLimit,
-  sequence,
-  sequenceOneByOne,
-  type ProofKind,
-} from './bench/sequencing.js';
+import type { ProofKind } from './bench/sequencing.js';
+import { inChild } from './bench/worker.js';
 
 interface Plan {
   readonly quick: boolean;
@@ -118,35 +107,26 @@ async function sequencingSection(plan: Plan, root: string, results: Results): Pr
   const raw: number[] = [];
   const naive: number[] = [];
   const single: { rate: number[]; p50: number[]; p99: number[] } = { rate: [], p50: [], p99: [] };
+  // Each measurement in a fresh process, on the same entries (stream `seed`).
   for (let run = 0; run < plan.runs; run++) {
     progress(`sequencing run ${run + 1}/${plan.runs}`);
-    const entries = entryRange(1000 + run, 0, plan.seqEntries);
+    const seed = 1000 + run;
+    const count = plan.seqEntries;
     for (const batch of batches) {
       const dir = join(root, `seq-${run}-${batch}`);
-      const opened = await openDataFolder(dir);
-      try {
-        log[batch]!.push(await sequence(opened, entries, batch));
-      } finally {
-        await opened.close();
-        await rm(dir, { recursive: true, force: true });
-      }
+      log[batch]!.push(await inChild<number>({ kind: 'sequence', dir, seed, count, batch }));
+      await rm(dir, { recursive: true, force: true });
     }
     const rawDir = join(root, `raw-${run}`);
-    raw.push(await rawLimit(rawDir, entries));
+    raw.push(await inChild<number>({ kind: 'raw', dir: rawDir, seed, count }));
     await rm(rawDir, { recursive: true, force: true });
-
     const oneDir = join(root, `one-${run}`);
-    const opened = await openDataFolder(oneDir);
-    try {
-      const r = await sequenceOneByOne(opened, entries, plan.oneByOneMs);
-      single.rate.push(r.rate);
-      single.p50.push(r.p50);
-      single.p99.push(r.p99);
-    } finally {
-      await opened.close();
-      await rm(oneDir, { recursive: true, force: true });
-    }
-    naive.push(naiveAppends(entries.slice(0, plan.naiveEntries), 4096).rate);
+    const r = await inChild<{ rate: number; p50: number; p99: number }>({ kind: 'one', dir: oneDir, seed, count, ms: plan.oneByOneMs });
+    await rm(oneDir, { recursive: true, force: true });
+    single.rate.push(r.rate);
+    single.p50.push(r.p50);
+    single.p99.push(r.p99);
+    naive.push(await inChild<number>({ kind: 'naive-append', seed, count: plan.naiveEntries, batch: 4096 }));
   }
   const n = plan.seqEntries.toLocaleString('en-US');
   for (const batch of batches) {
@@ -265,9 +245,7 @@ async function sizesSection(plan: Plan, root: string, results: Results, load: Lo
     const label = sizeLabel(target);
     const section = `Log of ${label} entries (100 bytes each), grown in-process through the real Log`;
     progress(`growing the log to ${label}`);
-    let log: Log = await openDataFolder(data);
-    const growRate = await grow(log, BUILD_SEED, size, target - size);
-    await log.close();
+    const growRate = await inChild<number>({ kind: 'grow', dir: data, seed: BUILD_SEED, from: size, count: target - size });
     size = target;
     results.add(`size.${target}.grow`, section, `Cairn Log, growing to ${label} in submissions of 4096`, 'entries/s', [growRate], 'one run');
 
@@ -330,29 +308,28 @@ async function sizesSection(plan: Plan, root: string, results: Results, load: Lo
       results.add(`size.${target}.rss`, section, `server RSS (VmRSS = RssAnon + RssFile), ${each}`, 'MB', rss);
     }
 
-    log = await openDataFolder(data);
-    try {
-      for (const proof of PROOF_KINDS) {
-        const rate: number[] = [];
-        for (let run = 0; run < plan.runs; run++) rate.push(await logProofRate(log, BUILD_SEED, proof.kind, plan.inProcessProofMs));
-        results.add(`size.${target}.log.${proof.kind}`, section, `in-process proofs/s (Log API), ${proof.kind}`, 'proofs/s', rate);
-      }
-    } finally {
-      await log.close();
+    progress(`${label}: proofs through the Log API`);
+    const inProcess = await inChild<Record<ProofKind, number[]>>({ kind: 'log-proofs', dir: data, seed: BUILD_SEED, ms: plan.inProcessProofMs, runs: plan.runs });
+    for (const proof of PROOF_KINDS) {
+      results.add(`size.${target}.log.${proof.kind}`, section, `in-process proofs/s (Log API, 16 callers), ${proof.kind}`, 'proofs/s', inProcess[proof.kind]);
     }
 
     if (plan.naiveSizes.includes(target)) {
       progress(`${label}: naive merkletreejs tree`);
-      const naive = naiveTree(BUILD_SEED, target);
+      const naive = await inChild<{ buildSeconds: number; inclusion: number[]; 'by-hash': number[] }>({
+        kind: 'naive-proofs',
+        seed: BUILD_SEED,
+        size: target,
+        ms: plan.inProcessProofMs,
+        runs: plan.runs,
+      });
       for (const byHash of [false, true]) {
-        const rate: number[] = [];
-        for (let run = 0; run < plan.runs; run++) rate.push(naiveProofRate(naive, byHash, plan.inProcessProofMs));
         results.add(
           `size.${target}.naive.${byHash ? 'by-hash' : 'inclusion'}`,
           section,
           `naive merkletreejs proofs/s, ${byHash ? 'by hash (searches the leaves)' : 'by index'}`,
           'proofs/s',
-          rate,
+          naive[byHash ? 'by-hash' : 'inclusion'],
           `in memory; tree built in ${naiveTreeSeconds(naive.buildSeconds)}`,
         );
       }
