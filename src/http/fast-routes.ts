@@ -70,9 +70,11 @@ function exactQuery(url: string, path: string, names: readonly string[]): Record
 }
 
 /**
- * Puts the fast routes in front of an express app (see above); returns the
- * same app. Requests reach them through `app(req, res)` like any other, so
- * tests through supertest and the real server take the same path.
+ * Puts the fast routes (CONTRACT §3: POST /v1/entries, get-proof-by-hash,
+ * get-entry-and-proof, get-sth-consistency) in front of an express app and
+ * returns the same app; see the comment above for what they leave to it.
+ * Requests reach them through `app(req, res)` like any other, so tests
+ * through supertest and the real server take the same path.
  */
 export function withFastRoutes(app: Express, options: FastRouteOptions): Express {
   const { log, access, metrics, logger, budget } = options;
