@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { CairnClient } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import type { FetchLike, TransportOptions } from '../client/http.js';
+import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { UsageError } from './args.js';
 
@@ -160,6 +161,22 @@ export function makeClient(url: string, verifier: Verifier, io: CliIo, options: 
   const token = io.env.CAIRN_TOKEN;
   const headers = token === undefined || token === '' ? {} : { headers: { Authorization: `Bearer ${token}`, ...options.headers } };
   return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), ...options, ...headers });
+}
+
+/**
+ * Reads an entry as it was logged: the file's bytes, or with `jcs` the RFC
+ * 8785 canonical form of the JSON it holds (what the log stores for a JSON
+ * submission).
+ */
+export async function readEntry(path: string, jcs: boolean, io: CliIo): Promise<Uint8Array> {
+  const bytes = await readInput(path, io);
+  if (!jcs) return bytes;
+  try {
+    return canonicalizeJson(bytes);
+  } catch (err) {
+    if (err instanceof JsonError) throw new UsageError(`${path}: not an I-JSON value: ${err.message}`);
+    throw err;
+  }
 }
 
 /** Reads a file, or standard input for '-'. */

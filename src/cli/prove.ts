@@ -1,10 +1,9 @@
 import { ClientError } from '../client/errors.js';
 import type { InclusionResult } from '../client/client.js';
-import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { leafHash } from '../merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, parseCount, processIo, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, parseCount, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn prove`: what it does, its options and its exit statuses. */
 export const PROVE_USAGE = `usage: cairn prove <index> [options]
@@ -71,16 +70,7 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
       if (hash.length !== 32) throw new UsageError(`--hash must be 32 bytes, got ${hash.length}`);
     }
     if (values.entry !== undefined) {
-      let entry = await readInput(values.entry, io);
-      if (values.jcs === true) {
-        try {
-          entry = canonicalizeJson(entry);
-        } catch (err) {
-          if (err instanceof JsonError) throw new UsageError(`${values.entry}: not an I-JSON value: ${err.message}`);
-          throw err;
-        }
-      }
-      hash = leafHash(entry);
+      hash = leafHash(await readEntry(values.entry, values.jcs === true, io));
     }
 
     const url = resolveUrl(values.url, io.env);

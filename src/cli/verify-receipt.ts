@@ -1,9 +1,8 @@
 import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
-import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_OK, EXIT_VERIFY_FAILED, processIo, readInput, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_OK, EXIT_VERIFY_FAILED, processIo, readEntry, readInput, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn verify-receipt`: what it does, its options and its exit statuses. */
 export const VERIFY_RECEIPT_USAGE = `usage: cairn verify-receipt <receipt.json> --entry <file> --vkey <key> [options]
@@ -60,15 +59,7 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
     if (values.entry === undefined) throw new UsageError('--entry <file> is required');
     if (positionals[0] === '-' && values.entry === '-') throw new UsageError('the receipt and the entry cannot both come from standard input');
     const { verifier } = await resolveVerifier(values.vkey, io.env);
-    let entry = await readInput(values.entry, io);
-    if (values.jcs === true) {
-      try {
-        entry = canonicalizeJson(entry);
-      } catch (err) {
-        if (err instanceof JsonError) throw new UsageError(`${values.entry}: not an I-JSON value: ${err.message}`);
-        throw err;
-      }
-    }
+    const entry = await readEntry(values.entry, values.jcs === true, io);
     const text = new TextDecoder().decode(await readInput(positionals[0]!, io));
     const receipt = findReceipt(text, entry, positionals[0]!);
     const missing = (receipt as { missing?: number }).missing;
