@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { encodeBase64 } from '../src/note/base64.js';
 import { newVerifier } from '../src/note/keys.js';
 import { fetchWithin, LogChecker, type RecordedReceipt } from './reliability/check.js';
-import { defaultCli, spawnServer } from './reliability/server.js';
+import { defaultCli, spawnServer, wholeNumberOption } from './reliability/server.js';
 
 export interface CrashTestOptions {
   readonly cycles: number;
@@ -261,11 +261,7 @@ async function main(): Promise<number> {
     process.stdout.write('usage: npm run crash-test -- [--cycles N (50)] [--seed S] [--submitters K (8)] [--keep]\n');
     return 0;
   }
-  const int = (text: string | undefined, name: string, fallback: number): number => {
-    if (text === undefined) return fallback;
-    if (!/^(0|[1-9][0-9]{0,8})$/.test(text)) throw new Error(`--${name} must be a whole number`);
-    return Number(text);
-  };
+  const int = wholeNumberOption;
   const result = await runCrashTest({
     cycles: int(values.cycles, 'cycles', DEFAULT_CRASH_OPTIONS.cycles),
     seed: int(values.seed, 'seed', DEFAULT_CRASH_OPTIONS.seed),

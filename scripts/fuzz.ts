@@ -22,7 +22,7 @@ import { formatTilePath } from '../src/merkle/tile.js';
 import { decodeBase64, encodeBase64 } from '../src/note/base64.js';
 import { newVerifier } from '../src/note/keys.js';
 import { LogChecker } from './reliability/check.js';
-import { defaultCli, spawnServer } from './reliability/server.js';
+import { defaultCli, spawnServer, wholeNumberOption } from './reliability/server.js';
 
 export interface FuzzOptions {
   readonly requests: number;
@@ -585,11 +585,7 @@ async function main(): Promise<number> {
     process.stdout.write('usage: npm run fuzz -- [--requests N (10000)] [--seed S] [--concurrency C (16)] [--keep]\n');
     return 0;
   }
-  const int = (text: string | undefined, name: string, fallback: number): number => {
-    if (text === undefined) return fallback;
-    if (!/^(0|[1-9][0-9]{0,8})$/.test(text)) throw new Error(`--${name} must be a whole number`);
-    return Number(text);
-  };
+  const int = wholeNumberOption;
   const result = await runFuzz({
     requests: int(values.requests, 'requests', DEFAULT_FUZZ_OPTIONS.requests),
     seed: int(values.seed, 'seed', DEFAULT_FUZZ_OPTIONS.seed),

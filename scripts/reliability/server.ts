@@ -68,3 +68,10 @@ export function spawnServer(cli: string, data: string, extra: readonly string[] 
     },
   };
 }
+
+/** A whole-number command-line option (`--name N`), or `fallback` when it is absent. */
+export function wholeNumberOption(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^(0|[1-9][0-9]{0,8})$/.test(text)) throw new Error(`--${name} must be a whole number`);
+  return Number(text);
+}
