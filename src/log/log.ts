@@ -5,7 +5,8 @@ import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
 import type { Signer, Verifier } from '../note/keys.js';
 import { signNote } from '../note/note.js';
 import { signTreeHead } from '../note/sth.js';
-import { type HashTile, TILE_WIDTH, tileWidthAt } from '../storage/hash-tile.js';
+import { tileWidth, TILE_WIDTH } from '../merkle/tile.js';
+import type { HashTile } from '../storage/hash-tile.js';
 import { equalBytes, type LogState, type LogStore } from '../storage/store.js';
 import { LogError } from './errors.js';
 import { RoundDedup } from './round-dedup.js';
@@ -519,7 +520,7 @@ export class Log {
 
   /** Bottom row of hash tile (level, n) at `width` hashes; NOT_FOUND unless that much of it exists. */
   async tile(level: number, n: number, width: number): Promise<Uint8Array> {
-    if (tileWidthAt(level, n, this.head.treeSize) < width) throw new LogError('NOT_FOUND', 'no such tile in this tree');
+    if (tileWidth(level, n, this.head.treeSize) < width) throw new LogError('NOT_FOUND', 'no such tile in this tree');
     const tile = this.builder.partialTile(level, n) ?? this.cache.get(level, n) ?? (await this.store.readTiles([{ level, n }]))[0];
     if (tile === undefined) throw new Error(`tile ${level}/${n} missing from the store`);
     this.cache.add(tile);
@@ -528,7 +529,7 @@ export class Log {
 
   /** Entry bundle n cut to `width` entries; NOT_FOUND unless that much of it exists. */
   async bundle(n: number, width: number): Promise<Uint8Array> {
-    if (tileWidthAt(0, n, this.head.treeSize) < width) throw new LogError('NOT_FOUND', 'no such entry bundle in this tree');
+    if (tileWidth(-1, n, this.head.treeSize) < width) throw new LogError('NOT_FOUND', 'no such entry bundle in this tree');
     const bundle = await this.store.readBundle(n);
     return bundle.subarray(0, bundlePrefixLength(bundle, width));
   }

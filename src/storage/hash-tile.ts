@@ -9,9 +9,10 @@
  * tile, never a recomputation. Hashes never change once written, so a tile of
  * width w is a prefix (row by row) of the same tile at any larger width.
  */
-export const TILE_HEIGHT = 8;
-export const TILE_WIDTH = 256;
-const HASH = 32;
+import { HASH_SIZE as HASH } from '../merkle/hash.js';
+import { TILE_HEIGHT, TILE_WIDTH } from '../merkle/tile.js';
+
+export { TILE_HEIGHT, TILE_WIDTH };
 
 /** Number of complete nodes in row `r` of a tile whose bottom row has `width` hashes. */
 function rowLength(width: number, r: number): number {
@@ -161,14 +162,4 @@ export function locateHash(level: number, index: number): { tileLevel: number; n
   const perTile = TILE_WIDTH / 2 ** row;
   const n = Math.floor(index / perTile);
   return { tileLevel, n, row, pos: index - n * perTile };
-}
-
-/**
- * Bottom-row width of tile (level, n) in a tree of `treeSize` leaves: 0 if the
- * tile does not exist yet, 256 if it is full (C2SP tlog-tiles).
- */
-export function tileWidthAt(level: number, n: number, treeSize: number): number {
-  const nodes = Math.floor(treeSize / TILE_WIDTH ** level); // complete nodes at tree level 8·level
-  const w = nodes - n * TILE_WIDTH;
-  return Math.max(0, Math.min(TILE_WIDTH, w));
 }

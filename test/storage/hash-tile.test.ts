@@ -1,4 +1,5 @@
-import { HashTile, locateHash, tileWidthAt } from '../../src/storage/hash-tile.js';
+import { tileWidth as tileWidthAt } from '../../src/merkle/tile.js';
+import { HashTile, locateHash } from '../../src/storage/hash-tile.js';
 
 const h = (seed: number) => new Uint8Array(32).fill(seed % 256);
 
@@ -43,7 +44,7 @@ test('locateHash maps tree levels to tile rows, including at huge indexes', () =
   expect(locateHash(3, 2 ** 40 + 5)).toEqual({ tileLevel: 0, n: 2 ** 35, row: 3, pos: 5 });
 });
 
-test('tileWidthAt gives 0, partial and 256', () => {
+test('tile widths (as the log serves them) are 0, partial and 256', () => {
   expect(tileWidthAt(0, 0, 0)).toBe(0);
   expect(tileWidthAt(0, 0, 5)).toBe(5);
   expect(tileWidthAt(0, 0, 300)).toBe(256);
