@@ -1,28 +1,16 @@
 // The client commands through the real `cairn` binary (dist/, built by
 // `npm test` before jest runs), as a user runs them: exit statuses, stdout
 // and stderr across a process boundary, and a pipe between two commands.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, runCli, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { runCli, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 let dir: string;
 let server: ServerProcess;
 let vkey: string;
 
-function runWithStdin(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const runWithStdin = (args: string[], stdin: string) => runCli(args, {}, stdin);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cairn-client-process-'));
