@@ -311,8 +311,8 @@ export function createApp(options: AppOptions): express.Express {
     const index = queryNumber(req.query, 'leaf_index', { required: true })!;
     const treeSize = queryNumber(req.query, 'tree_size', { required: true })!;
     const proof = await log.inclusionProof(index, treeSize);
-    const [entry] = await log.entries(index, index);
-    res.json({ leaf_input: encodeBase64(entry!), extra_data: '', audit_path: proof.map(encodeBase64) });
+    const entry = await log.entry(index);
+    res.json({ leaf_input: encodeBase64(entry), extra_data: '', audit_path: proof.map(encodeBase64) });
   });
 
   route('get', '/checkpoint', '/checkpoint', (req, res) => {

@@ -1,4 +1,4 @@
-import { MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
+import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../merkle/proof.js';
 import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
@@ -150,7 +150,7 @@ export class Log {
     this.maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
     this.resignIntervalMs = options.resignIntervalMs ?? 5 * 60 * 1000;
     this.observer = options.observer ?? {};
-    this.cache = new TileCache(options.tileCacheSize ?? 256);
+    this.cache = new TileCache(options.tileCacheSize ?? 1024, 64);
     this.builder = builder;
     this.head = head;
     this.reader = new TileHashReader(this.store, this.cache, (level, n) => this.builder.partialTile(level, n));
@@ -496,6 +496,15 @@ export class Log {
   async findLeaf(hash: Uint8Array): Promise<number | undefined> {
     const [index] = await this.store.findLeafHashes([hash]);
     return index !== undefined && index < this.head.treeSize ? index : undefined;
+  }
+
+  /** The logged entry at `index` (below the current tree size); get-entry-and-proof's leaf_input. */
+  async entry(index: number): Promise<Uint8Array> {
+    requireSize(index, 'leaf_index');
+    const size = this.head.treeSize;
+    if (index >= size) throw new LogError('INVALID_PARAMETER', `leaf_index ${index} is not below the tree size ${size}`);
+    const n = Math.floor(index / TILE_WIDTH);
+    return bundleEntry(await this.store.readBundle(n), index - n * TILE_WIDTH);
   }
 
   /** Entries start..end inclusive (end clamped to the tree, at most `limit`); CONTRACT get-entries. */

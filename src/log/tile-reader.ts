@@ -1,15 +1,23 @@
-import type { HashReader } from '../merkle/reader.js';
+import type { NodeReader, TreeNode } from '../merkle/reader.js';
 import { splitStoredHashIndex } from '../merkle/stored.js';
 import { locateHash, type HashTile } from '../storage/hash-tile.js';
 import type { LogStore } from '../storage/store.js';
 import type { TileCache } from './tile-cache.js';
 
+/** A tile one read needs, once found. */
+interface Needed {
+  readonly level: number;
+  readonly n: number;
+  tile: HashTile | undefined;
+}
+
 /**
- * Reads stored hashes (Go tlog's stored-hash indexes) out of hash tiles:
- * first the sequencer's in-memory partial tiles, then the cache of full
- * tiles, then the store, in one batched read for all that are missing.
+ * Reads stored hashes out of hash tiles: first the sequencer's in-memory
+ * partial tiles, then the cache of full tiles, then the store, in one
+ * batched read for all that are missing. Proofs ask by tree node
+ * (`readNodes`); `readHashes` takes Go tlog's stored-hash indexes.
  */
-export class TileHashReader implements HashReader {
+export class TileHashReader implements NodeReader {
   constructor(
     private readonly store: LogStore,
     private readonly cache: TileCache,
@@ -17,30 +25,33 @@ export class TileHashReader implements HashReader {
   ) {}
 
   async readHashes(indexes: readonly number[]): Promise<Uint8Array[]> {
-    const places = indexes.map((index) => {
-      const { level, n } = splitStoredHashIndex(index);
-      return locateHash(level, n);
+    return this.readNodes(indexes.map((index) => splitStoredHashIndex(index)));
+  }
+
+  async readNodes(nodes: readonly TreeNode[]): Promise<Uint8Array[]> {
+    // A proof touches a handful of tiles: a short list beats a keyed map.
+    const needed: Needed[] = [];
+    const places = nodes.map(({ level, n }) => {
+      const at = locateHash(level, n);
+      let tile = needed.find((t) => t.level === at.tileLevel && t.n === at.n);
+      if (tile === undefined) {
+        tile = { level: at.tileLevel, n: at.n, tile: this.partialTile(at.tileLevel, at.n) ?? this.cache.get(at.tileLevel, at.n) };
+        needed.push(tile);
+      }
+      return { tile, row: at.row, pos: at.pos };
     });
-    const found = new Map<string, HashTile>();
-    const missing: { level: number; n: number }[] = [];
-    for (const at of places) {
-      const key = `${at.tileLevel}/${at.n}`;
-      if (found.has(key) || missing.some((m) => m.level === at.tileLevel && m.n === at.n)) continue;
-      const tile = this.partialTile(at.tileLevel, at.n) ?? this.cache.get(at.tileLevel, at.n);
-      if (tile !== undefined) found.set(key, tile);
-      else missing.push({ level: at.tileLevel, n: at.n });
-    }
+    const missing = needed.filter((t) => t.tile === undefined);
     if (missing.length > 0) {
       const tiles = await this.store.readTiles(missing);
       tiles.forEach((tile, i) => {
         if (tile === undefined) return;
-        found.set(`${missing[i]!.level}/${missing[i]!.n}`, tile);
+        missing[i]!.tile = tile;
         this.cache.add(tile);
       });
     }
-    return places.map((at, i) => {
-      const hash = found.get(`${at.tileLevel}/${at.n}`)?.hash(at.row, at.pos);
-      if (hash === undefined) throw new Error(`stored hash ${indexes[i]} (tile ${at.tileLevel}/${at.n}) is not in the store`);
+    return places.map(({ tile, row, pos }, i) => {
+      const hash = tile.tile?.hash(row, pos);
+      if (hash === undefined) throw new Error(`stored hash of level ${nodes[i]!.level}, node ${nodes[i]!.n} (tile ${tile.level}/${tile.n}) is not in the store`);
       return hash;
     });
   }

@@ -39,6 +39,29 @@ export function parseEntryBundle(bundle: Uint8Array, count?: number): Uint8Array
 }
 
 /**
+ * Entry `position` (0-based) of an entry bundle (C2SP tlog-tiles §Log
+ * entries) as a view into `bundle`, found by walking the length prefixes
+ * without splitting the rest. Checks the lengths it walks over as
+ * parseEntryBundle does; throws RangeError when the bundle ends before that
+ * entry or does not parse up to it.
+ */
+export function bundleEntry(bundle: Uint8Array, position: number): Uint8Array {
+  if (!(bundle instanceof Uint8Array)) throw new TypeError('bundleEntry: bundle must be a Uint8Array');
+  if (!Number.isSafeInteger(position) || position < 0 || position >= TILE_WIDTH) {
+    throw new RangeError(`bundleEntry: position must be 0..${TILE_WIDTH - 1}, got ${String(position)}`);
+  }
+  let offset = 0;
+  for (let i = 0; ; i++) {
+    if (offset + 2 > bundle.length) throw new RangeError(`bundleEntry: the bundle ends before entry ${i}`);
+    const length = bundle[offset]! * 256 + bundle[offset + 1]!;
+    if (length === 0) throw new RangeError(`bundleEntry: entry ${i} is empty`);
+    if (offset + 2 + length > bundle.length) throw new RangeError(`bundleEntry: entry ${i} is truncated`);
+    if (i === position) return bundle.subarray(offset + 2, offset + 2 + length);
+    offset += 2 + length;
+  }
+}
+
+/**
  * Encodes entries as an entry bundle (C2SP tlog-tiles §Log entries). Throws
  * RangeError for an entry that is empty or longer than 65,535 bytes, or more
  * than 256 entries.

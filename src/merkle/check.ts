@@ -99,13 +99,12 @@ export function isPowerOfTwo(x: number): boolean {
  * §2.1 splits a tree of n leaves into k and n − k.
  */
 export function splitPoint(n: number): { k: number; level: number } {
-  let k = 1;
-  let level = 0;
-  while (k * 2 < n) {
-    k *= 2;
-    level++;
-  }
-  return { k, level };
+  if (n <= 2) return { k: 1, level: 0 };
+  // log2 lands on the exponent or next to it; the two loops make it exact.
+  let level = Math.floor(Math.log2(n - 1));
+  while (2 ** level >= n) level--;
+  while (2 ** (level + 1) < n) level++;
+  return { k: 2 ** level, level };
 }
 
 /** The largest power of two k with k <= n, and its exponent (n >= 1). */

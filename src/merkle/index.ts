@@ -6,6 +6,9 @@ export { HASH_SIZE, EMPTY_ROOT, SHA256_BACKEND, sha256, sha256Native, sha256Port
 export { storedHashIndex, splitStoredHashIndex, storedHashCount } from './stored.js';
 export {
   type HashReader,
+  type NodeReader,
+  type TreeNode,
+  readNodesChecked,
   memoryHashReader,
   storedHashes,
   storedHashesForRecordHash,

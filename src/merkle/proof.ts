@@ -5,21 +5,21 @@
  */
 import { bytesEqual, checkHash, checkHashList, checkIndex, half, isOdd, isPowerOfTwo, splitPoint } from './check.js';
 import { nodeHash } from './hash.js';
-import { type HashReader, checkReader, readHashesChecked } from './reader.js';
-import { HashCursor, subTreeHash, subTreeIndexes } from './tree.js';
+import { type HashReader, type TreeNode, checkReader, readNodesChecked } from './reader.js';
+import { HashCursor, subTreeHash, subTreeNodes } from './tree.js';
 
 // Each proof is computed twice over the same recursion: first listing the
-// stored hashes it needs, then, after one readHashes call, hashing them.
+// stored hashes it needs, then, after one read (readNodesChecked), hashing them.
 
-function inclusionIndexes(lo: number, hi: number, n: number, need: number[]): number[] {
+function inclusionNodes(lo: number, hi: number, n: number, need: TreeNode[]): TreeNode[] {
   if (lo + 1 === hi) return need;
   const { k } = splitPoint(hi - lo);
   if (n < lo + k) {
-    inclusionIndexes(lo, lo + k, n, need);
-    subTreeIndexes(lo + k, hi, need);
+    inclusionNodes(lo, lo + k, n, need);
+    subTreeNodes(lo + k, hi, need);
   } else {
-    subTreeIndexes(lo, lo + k, need);
-    inclusionIndexes(lo + k, hi, n, need);
+    subTreeNodes(lo, lo + k, need);
+    inclusionNodes(lo + k, hi, n, need);
   }
   return need;
 }
@@ -43,8 +43,8 @@ function inclusionPath(lo: number, hi: number, n: number, cursor: HashCursor): U
 /**
  * Returns the audit path PATH(index, D[0:treeSize]) of RFC 6962 §2.1.1 for
  * leaf `index` in the tree of `treeSize` leaves, bottom-up, reading the stored
- * hashes it needs in one `reader.readHashes` call (none for a tree of one
- * leaf). Throws RangeError unless 0 <= index < treeSize (safe integers),
+ * hashes it needs in one read (none for a tree of one leaf): `readNodes` when
+ * the reader has it, else `readHashes`. Throws RangeError unless 0 <= index < treeSize (safe integers),
  * TypeError for a non-reader; rejects if the reader does.
  */
 export async function proveInclusion(treeSize: number, index: number, reader: HashReader): Promise<Uint8Array[]> {
@@ -54,9 +54,9 @@ export async function proveInclusion(treeSize: number, index: number, reader: Ha
   if (index >= treeSize) {
     throw new RangeError(`proveInclusion: index ${index} is not in a tree of size ${treeSize}`);
   }
-  const indexes = inclusionIndexes(0, treeSize, index, []);
-  if (indexes.length === 0) return [];
-  const cursor = new HashCursor(await readHashesChecked(reader, indexes));
+  const nodes = inclusionNodes(0, treeSize, index, []);
+  if (nodes.length === 0) return [];
+  const cursor = new HashCursor(await readNodesChecked(reader, nodes));
   const path = inclusionPath(0, treeSize, index, cursor);
   if (!cursor.done) throw new Error('merkle: bad math in proveInclusion');
   return path;
@@ -139,19 +139,19 @@ export function verifyInclusion(
   return computed !== undefined && bytesEqual(computed, root);
 }
 
-function consistencyIndexes(lo: number, hi: number, n: number, need: number[]): number[] {
+function consistencyNodes(lo: number, hi: number, n: number, need: TreeNode[]): TreeNode[] {
   if (n === hi) {
     // The old tree is this whole subtree: its hash is the verifier's own root
     // at the top level, and otherwise part of the proof.
-    return lo === 0 ? need : subTreeIndexes(lo, hi, need);
+    return lo === 0 ? need : subTreeNodes(lo, hi, need);
   }
   const { k } = splitPoint(hi - lo);
   if (n <= lo + k) {
-    consistencyIndexes(lo, lo + k, n, need);
-    subTreeIndexes(lo + k, hi, need);
+    consistencyNodes(lo, lo + k, n, need);
+    subTreeNodes(lo + k, hi, need);
   } else {
-    subTreeIndexes(lo, lo + k, need);
-    consistencyIndexes(lo + k, hi, n, need);
+    subTreeNodes(lo, lo + k, need);
+    consistencyNodes(lo + k, hi, n, need);
   }
   return need;
 }
@@ -177,7 +177,7 @@ function consistencyPath(lo: number, hi: number, n: number, cursor: HashCursor):
 /**
  * Returns the consistency proof PROOF(oldSize, D[0:newSize]) of RFC 6962
  * §2.1.2 between the trees of `oldSize` and `newSize` leaves, reading the
- * stored hashes it needs in one `reader.readHashes` call; [] when the sizes are
+ * stored hashes it needs in one read (`readNodes` or `readHashes`); [] when the sizes are
  * equal. Throws RangeError unless 0 < oldSize <= newSize (safe integers),
  * TypeError for a non-reader; rejects if the reader does.
  */
@@ -189,9 +189,9 @@ export async function proveConsistency(oldSize: number, newSize: number, reader:
   if (oldSize > newSize) {
     throw new RangeError(`proveConsistency: oldSize ${oldSize} is larger than newSize ${newSize}`);
   }
-  const indexes = consistencyIndexes(0, newSize, oldSize, []);
-  if (indexes.length === 0) return [];
-  const cursor = new HashCursor(await readHashesChecked(reader, indexes));
+  const nodes = consistencyNodes(0, newSize, oldSize, []);
+  if (nodes.length === 0) return [];
+  const cursor = new HashCursor(await readNodesChecked(reader, nodes));
   const path = consistencyPath(0, newSize, oldSize, cursor);
   if (!cursor.done) throw new Error('merkle: bad math in proveConsistency');
   return path;

@@ -23,6 +23,23 @@ export interface HashReader {
   readHashes(indexes: readonly number[]): Promise<Uint8Array[]>;
 }
 
+/** A stored hash named by its place in the tree: node `n` of tree level `level` (level 0 are the leaves). */
+export interface TreeNode {
+  readonly level: number;
+  readonly n: number;
+}
+
+/**
+ * A HashReader that can also be asked by tree coordinates. The proof
+ * functions name the hashes they need as (level, n) and would otherwise turn
+ * each into a stored-hash index only for a tile-backed reader to split it
+ * back; `readNodes(nodes)` must answer exactly what
+ * `readHashes(nodes.map(({ level, n }) => storedHashIndex(level, n)))` would.
+ */
+export interface NodeReader extends HashReader {
+  readNodes(nodes: readonly TreeNode[]): Promise<Uint8Array[]>;
+}
+
 /** Throws TypeError unless `reader` has a `readHashes` method. */
 export function checkReader(reader: unknown, name: string): HashReader {
   if (typeof reader !== 'object' || reader === null || typeof (reader as HashReader).readHashes !== 'function') {
@@ -36,9 +53,12 @@ export function checkReader(reader: unknown, name: string): HashReader {
  * HashReader contract, throwing an Error if a reader breaks it.
  */
 export async function readHashesChecked(reader: HashReader, indexes: readonly number[]): Promise<Uint8Array[]> {
-  const hashes: unknown = await reader.readHashes(indexes);
-  if (!Array.isArray(hashes) || hashes.length !== indexes.length) {
-    throw new Error(`merkle: HashReader returned ${Array.isArray(hashes) ? hashes.length : typeof hashes} hashes for ${indexes.length} indexes`);
+  return checkAnswer(await reader.readHashes(indexes), indexes.length);
+}
+
+function checkAnswer(hashes: unknown, count: number): Uint8Array[] {
+  if (!Array.isArray(hashes) || hashes.length !== count) {
+    throw new Error(`merkle: HashReader returned ${Array.isArray(hashes) ? hashes.length : typeof hashes} hashes for ${count} indexes`);
   }
   for (const h of hashes) {
     if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) {
@@ -46,6 +66,17 @@ export async function readHashesChecked(reader: HashReader, indexes: readonly nu
     }
   }
   return hashes as Uint8Array[];
+}
+
+/**
+ * Reads `nodes` with one call, `readNodes` where the reader has it and
+ * `readHashes` of their stored-hash indexes otherwise, and checks the answer
+ * against the HashReader contract as readHashesChecked does.
+ */
+export async function readNodesChecked(reader: HashReader, nodes: readonly TreeNode[]): Promise<Uint8Array[]> {
+  const fast = (reader as Partial<NodeReader>).readNodes;
+  if (typeof fast !== 'function') return readHashesChecked(reader, nodes.map(({ level, n }) => storedHashIndex(level, n)));
+  return checkAnswer(await fast.call(reader, nodes), nodes.length);
 }
 
 /**

@@ -4,24 +4,33 @@
  */
 import { checkIndex, largestPowerOfTwoAtMost } from './check.js';
 import { EMPTY_ROOT, nodeHash } from './hash.js';
-import { type HashReader, checkReader, readHashesChecked } from './reader.js';
+import { type HashReader, type TreeNode, checkReader, readNodesChecked } from './reader.js';
 import { storedHashIndex } from './stored.js';
+
+/**
+ * Appends to `need` the complete subtrees that make up leaves [lo, hi), as
+ * tree nodes, largest (leftmost) first.
+ */
+export function subTreeNodes(lo: number, hi: number, need: TreeNode[]): TreeNode[] {
+  while (lo < hi) {
+    const { k, level } = largestPowerOfTwoAtMost(hi - lo);
+    if (lo % k !== 0) throw new Error('merkle: bad math in subTreeNodes');
+    need.push({ level, n: lo / k });
+    lo += k;
+  }
+  return need;
+}
 
 /**
  * Appends to `need` the stored-hash indexes of the complete subtrees that make
  * up leaves [lo, hi), largest (leftmost) first.
  */
 export function subTreeIndexes(lo: number, hi: number, need: number[]): number[] {
-  while (lo < hi) {
-    const { k, level } = largestPowerOfTwoAtMost(hi - lo);
-    if (lo % k !== 0) throw new Error('merkle: bad math in subTreeIndexes');
-    need.push(storedHashIndex(level, lo / k));
-    lo += k;
-  }
+  for (const { level, n } of subTreeNodes(lo, hi, [])) need.push(storedHashIndex(level, n));
   return need;
 }
 
-/** Hashes consumed in order, by the functions that rebuild hashes from one `readHashes` answer. */
+/** Hashes consumed in order, by the functions that rebuild hashes from one read. */
 export class HashCursor {
   #hashes: readonly Uint8Array[];
   #next = 0;
@@ -66,7 +75,7 @@ export function subTreeHash(lo: number, hi: number, cursor: HashCursor): Uint8Ar
 /**
  * Returns the Merkle Tree Hash MTH(D[0:treeSize]) of RFC 6962 §2.1 (Go tlog's
  * TreeHash), reading the at most log2(treeSize) + 1 complete-subtree hashes it
- * needs in one `reader.readHashes` call; EMPTY_ROOT (SHA-256 of "") for 0.
+ * needs in one read (`readNodes` or `readHashes`); EMPTY_ROOT (SHA-256 of "") for 0.
  * Throws TypeError/RangeError for bad arguments (including tree sizes whose
  * stored-hash indexes are not safe integers) and rejects if the reader does.
  */
@@ -74,8 +83,8 @@ export async function treeHash(treeSize: number, reader: HashReader): Promise<Ui
   checkIndex(treeSize, 'treeHash: treeSize');
   checkReader(reader, 'treeHash: reader');
   if (treeSize === 0) return EMPTY_ROOT.slice();
-  const indexes = subTreeIndexes(0, treeSize, []);
-  const cursor = new HashCursor(await readHashesChecked(reader, indexes));
+  const nodes = subTreeNodes(0, treeSize, []);
+  const cursor = new HashCursor(await readNodesChecked(reader, nodes));
   const root = subTreeHash(0, treeSize, cursor);
   if (!cursor.done) throw new Error('merkle: bad math in treeHash');
   return root;
