@@ -11,6 +11,7 @@ import { equalBytes, type LogState, type LogStore } from '../storage/store.js';
 import { LogError } from './errors.js';
 import { RoundDedup } from './round-dedup.js';
 import { RoundProofs } from './round-proofs.js';
+import { BoundedSubtreeMemo } from './subtree-memo.js';
 import { TileCache } from './tile-cache.js';
 import { TileHashReader } from './tile-reader.js';
 import { TreeBuilder } from './tree-builder.js';
@@ -126,6 +127,8 @@ export class Log {
   private readonly observer: LogObserver;
   private readonly cache: TileCache;
   private readonly reader: TileHashReader;
+  /** Hashes of the incomplete subtrees proofs keep needing (the right edge). */
+  private readonly memo = new BoundedSubtreeMemo();
 
   private builder: TreeBuilder;
   private head: TreeHead;
@@ -400,7 +403,7 @@ export class Log {
           receipts[i] = { index, leafHash, inclusionProof: proof, duplicate };
         } else {
           (later ??= []).push(
-            proveInclusion(head.treeSize, index, this.reader).then((inclusionProof) => {
+            proveInclusion(head.treeSize, index, this.reader, this.memo).then((inclusionProof) => {
               receipts[i] = { index, leafHash, inclusionProof, duplicate };
             }),
           );
@@ -480,7 +483,7 @@ export class Log {
     this.checkTreeSize(treeSize);
     if (treeSize === 0) throw new LogError('INVALID_PARAMETER', 'tree_size must be at least 1 for a proof');
     if (index >= treeSize) throw new LogError('INVALID_PARAMETER', `leaf_index ${index} is not below tree_size ${treeSize}`);
-    return proveInclusion(treeSize, index, this.reader);
+    return proveInclusion(treeSize, index, this.reader, this.memo);
   }
 
   /** RFC 6962 §2.1.2 consistency proof between sizes 0 < first ≤ second ≤ current. */
@@ -489,7 +492,7 @@ export class Log {
     this.checkTreeSize(second, 'second');
     if (first === 0) throw new LogError('INVALID_PARAMETER', 'first must be at least 1');
     if (first > second) throw new LogError('INVALID_PARAMETER', `first ${first} is larger than second ${second}`);
-    return proveConsistency(first, second, this.reader);
+    return proveConsistency(first, second, this.reader, this.memo);
   }
 
   /** The index of a logged leaf hash, or undefined. */

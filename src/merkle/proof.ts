@@ -6,35 +6,35 @@
 import { bytesEqual, checkHash, checkHashList, checkIndex, half, isOdd, isPowerOfTwo, splitPoint } from './check.js';
 import { nodeHash } from './hash.js';
 import { type HashReader, type TreeNode, checkReader, readNodesChecked } from './reader.js';
-import { HashCursor, subTreeHash, subTreeNodes } from './tree.js';
+import { HashCursor, MemoPass, type SubtreeMemo } from './tree.js';
 
 // Each proof is computed twice over the same recursion: first listing the
 // stored hashes it needs, then, after one read (readNodesChecked), hashing them.
 
-function inclusionNodes(lo: number, hi: number, n: number, need: TreeNode[]): TreeNode[] {
+function inclusionNodes(lo: number, hi: number, n: number, need: TreeNode[], memo: MemoPass): TreeNode[] {
   if (lo + 1 === hi) return need;
   const { k } = splitPoint(hi - lo);
   if (n < lo + k) {
-    inclusionNodes(lo, lo + k, n, need);
-    subTreeNodes(lo + k, hi, need);
+    inclusionNodes(lo, lo + k, n, need, memo);
+    memo.nodes(lo + k, hi, need);
   } else {
-    subTreeNodes(lo, lo + k, need);
-    inclusionNodes(lo + k, hi, n, need);
+    memo.nodes(lo, lo + k, need);
+    inclusionNodes(lo + k, hi, n, need, memo);
   }
   return need;
 }
 
-function inclusionPath(lo: number, hi: number, n: number, cursor: HashCursor): Uint8Array[] {
+function inclusionPath(lo: number, hi: number, n: number, cursor: HashCursor, memo: MemoPass): Uint8Array[] {
   if (lo + 1 === hi) return [];
   const { k } = splitPoint(hi - lo);
   let path: Uint8Array[];
   let sibling: Uint8Array;
   if (n < lo + k) {
-    path = inclusionPath(lo, lo + k, n, cursor);
-    sibling = subTreeHash(lo + k, hi, cursor);
+    path = inclusionPath(lo, lo + k, n, cursor, memo);
+    sibling = memo.hash(lo + k, hi, cursor);
   } else {
-    sibling = subTreeHash(lo, lo + k, cursor);
-    path = inclusionPath(lo + k, hi, n, cursor);
+    sibling = memo.hash(lo, lo + k, cursor);
+    path = inclusionPath(lo + k, hi, n, cursor, memo);
   }
   path.push(sibling);
   return path;
@@ -44,20 +44,22 @@ function inclusionPath(lo: number, hi: number, n: number, cursor: HashCursor): U
  * Returns the audit path PATH(index, D[0:treeSize]) of RFC 6962 §2.1.1 for
  * leaf `index` in the tree of `treeSize` leaves, bottom-up, reading the stored
  * hashes it needs in one read (none for a tree of one leaf): `readNodes` when
- * the reader has it, else `readHashes`. Throws RangeError unless 0 <= index < treeSize (safe integers),
- * TypeError for a non-reader; rejects if the reader does.
+ * the reader has it, else `readHashes`. `memo`, if given, supplies and keeps
+ * the hashes of incomplete subtrees. Throws RangeError unless
+ * 0 <= index < treeSize (safe integers), TypeError for a non-reader; rejects
+ * if the reader does.
  */
-export async function proveInclusion(treeSize: number, index: number, reader: HashReader): Promise<Uint8Array[]> {
+export async function proveInclusion(treeSize: number, index: number, reader: HashReader, memo?: SubtreeMemo): Promise<Uint8Array[]> {
   checkIndex(treeSize, 'proveInclusion: treeSize');
   checkIndex(index, 'proveInclusion: index');
   checkReader(reader, 'proveInclusion: reader');
   if (index >= treeSize) {
     throw new RangeError(`proveInclusion: index ${index} is not in a tree of size ${treeSize}`);
   }
-  const nodes = inclusionNodes(0, treeSize, index, []);
-  if (nodes.length === 0) return [];
-  const cursor = new HashCursor(await readNodesChecked(reader, nodes));
-  const path = inclusionPath(0, treeSize, index, cursor);
+  const pass = new MemoPass(memo);
+  const nodes = inclusionNodes(0, treeSize, index, [], pass);
+  const cursor = new HashCursor(nodes.length === 0 ? [] : await readNodesChecked(reader, nodes));
+  const path = inclusionPath(0, treeSize, index, cursor, pass);
   if (!cursor.done) throw new Error('merkle: bad math in proveInclusion');
   return path;
 }
@@ -139,36 +141,36 @@ export function verifyInclusion(
   return computed !== undefined && bytesEqual(computed, root);
 }
 
-function consistencyNodes(lo: number, hi: number, n: number, need: TreeNode[]): TreeNode[] {
+function consistencyNodes(lo: number, hi: number, n: number, need: TreeNode[], memo: MemoPass): TreeNode[] {
   if (n === hi) {
     // The old tree is this whole subtree: its hash is the verifier's own root
     // at the top level, and otherwise part of the proof.
-    return lo === 0 ? need : subTreeNodes(lo, hi, need);
+    return lo === 0 ? need : memo.nodes(lo, hi, need);
   }
   const { k } = splitPoint(hi - lo);
   if (n <= lo + k) {
-    consistencyNodes(lo, lo + k, n, need);
-    subTreeNodes(lo + k, hi, need);
+    consistencyNodes(lo, lo + k, n, need, memo);
+    memo.nodes(lo + k, hi, need);
   } else {
-    subTreeNodes(lo, lo + k, need);
-    consistencyNodes(lo + k, hi, n, need);
+    memo.nodes(lo, lo + k, need);
+    consistencyNodes(lo + k, hi, n, need, memo);
   }
   return need;
 }
 
-function consistencyPath(lo: number, hi: number, n: number, cursor: HashCursor): Uint8Array[] {
+function consistencyPath(lo: number, hi: number, n: number, cursor: HashCursor, memo: MemoPass): Uint8Array[] {
   if (n === hi) {
-    return lo === 0 ? [] : [subTreeHash(lo, hi, cursor)];
+    return lo === 0 ? [] : [memo.hash(lo, hi, cursor)];
   }
   const { k } = splitPoint(hi - lo);
   let path: Uint8Array[];
   let other: Uint8Array;
   if (n <= lo + k) {
-    path = consistencyPath(lo, lo + k, n, cursor);
-    other = subTreeHash(lo + k, hi, cursor);
+    path = consistencyPath(lo, lo + k, n, cursor, memo);
+    other = memo.hash(lo + k, hi, cursor);
   } else {
-    other = subTreeHash(lo, lo + k, cursor);
-    path = consistencyPath(lo + k, hi, n, cursor);
+    other = memo.hash(lo, lo + k, cursor);
+    path = consistencyPath(lo + k, hi, n, cursor, memo);
   }
   path.push(other);
   return path;
@@ -177,11 +179,12 @@ function consistencyPath(lo: number, hi: number, n: number, cursor: HashCursor):
 /**
  * Returns the consistency proof PROOF(oldSize, D[0:newSize]) of RFC 6962
  * §2.1.2 between the trees of `oldSize` and `newSize` leaves, reading the
- * stored hashes it needs in one read (`readNodes` or `readHashes`); [] when the sizes are
- * equal. Throws RangeError unless 0 < oldSize <= newSize (safe integers),
- * TypeError for a non-reader; rejects if the reader does.
+ * stored hashes it needs in one read (`readNodes` or `readHashes`); [] when
+ * the sizes are equal. `memo`, if given, supplies and keeps the hashes of
+ * incomplete subtrees. Throws RangeError unless 0 < oldSize <= newSize (safe
+ * integers), TypeError for a non-reader; rejects if the reader does.
  */
-export async function proveConsistency(oldSize: number, newSize: number, reader: HashReader): Promise<Uint8Array[]> {
+export async function proveConsistency(oldSize: number, newSize: number, reader: HashReader, memo?: SubtreeMemo): Promise<Uint8Array[]> {
   checkIndex(oldSize, 'proveConsistency: oldSize');
   checkIndex(newSize, 'proveConsistency: newSize');
   checkReader(reader, 'proveConsistency: reader');
@@ -189,10 +192,10 @@ export async function proveConsistency(oldSize: number, newSize: number, reader:
   if (oldSize > newSize) {
     throw new RangeError(`proveConsistency: oldSize ${oldSize} is larger than newSize ${newSize}`);
   }
-  const nodes = consistencyNodes(0, newSize, oldSize, []);
-  if (nodes.length === 0) return [];
-  const cursor = new HashCursor(await readNodesChecked(reader, nodes));
-  const path = consistencyPath(0, newSize, oldSize, cursor);
+  const pass = new MemoPass(memo);
+  const nodes = consistencyNodes(0, newSize, oldSize, [], pass);
+  const cursor = new HashCursor(nodes.length === 0 ? [] : await readNodesChecked(reader, nodes));
+  const path = consistencyPath(0, newSize, oldSize, cursor, pass);
   if (!cursor.done) throw new Error('merkle: bad math in proveConsistency');
   return path;
 }

@@ -2,7 +2,7 @@
  * The Merkle Tree Hash (RFC 6962 §2.1) of a log prefix, computed from the
  * stored hashes of its complete subtrees, as in Go tlog's TreeHash.
  */
-import { checkIndex, largestPowerOfTwoAtMost } from './check.js';
+import { checkIndex, isPowerOfTwo, largestPowerOfTwoAtMost } from './check.js';
 import { EMPTY_ROOT, nodeHash } from './hash.js';
 import { type HashReader, type TreeNode, checkReader, readNodesChecked } from './reader.js';
 import { storedHashIndex } from './stored.js';
@@ -70,6 +70,54 @@ export function subTreeHash(lo: number, hi: number, cursor: HashCursor): Uint8Ar
     h = nodeHash(parts[i]!, h);
   }
   return h;
+}
+
+/**
+ * Hashes of leaf ranges [lo, hi) that are not one complete subtree, kept by a
+ * caller between proofs. In an append-only log the hash of a leaf range never
+ * changes, so a memo never goes stale; proofs against the same tree size
+ * share the ranges along its right edge, which otherwise cost a hash per
+ * complete subtree in them on every proof.
+ */
+export interface SubtreeMemo {
+  get(lo: number, hi: number): Uint8Array | undefined;
+  set(lo: number, hi: number, hash: Uint8Array): void;
+}
+
+/**
+ * One proof's use of a SubtreeMemo: the first pass looks ranges up once and
+ * the second uses exactly those answers, even if the memo changes while the
+ * proof waits for its read.
+ */
+export class MemoPass {
+  readonly #memo: SubtreeMemo | undefined;
+  readonly #hits = new Map<string, Uint8Array>();
+
+  constructor(memo: SubtreeMemo | undefined) {
+    this.#memo = memo;
+  }
+
+  /** First pass: lists the nodes of [lo, hi) in `need` unless the memo knows its hash. */
+  nodes(lo: number, hi: number, need: TreeNode[]): TreeNode[] {
+    if (this.#memo !== undefined && !isPowerOfTwo(hi - lo)) {
+      const known = this.#memo.get(lo, hi);
+      if (known !== undefined) {
+        this.#hits.set(`${lo}/${hi}`, known);
+        return need;
+      }
+    }
+    return subTreeNodes(lo, hi, need);
+  }
+
+  /** Second pass: the hash of [lo, hi), from the first pass's memo answer or from `cursor` (then remembered). */
+  hash(lo: number, hi: number, cursor: HashCursor): Uint8Array {
+    if (this.#memo === undefined || isPowerOfTwo(hi - lo)) return subTreeHash(lo, hi, cursor);
+    const known = this.#hits.get(`${lo}/${hi}`);
+    if (known !== undefined) return known.slice();
+    const h = subTreeHash(lo, hi, cursor);
+    this.#memo.set(lo, hi, h.slice());
+    return h;
+  }
 }
 
 /**
