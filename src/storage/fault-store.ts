@@ -50,7 +50,7 @@ export class FaultStore implements LogStore {
     this.failWrites = { fault, remaining: count };
   }
 
-  /** Makes the next `count` reads (findLeafHashes, readTiles, readBundle) fail. */
+  /** Makes the next `count` reads (findLeafHashes, readTiles, readBundle, readEntry) fail. */
   failNextReads(count = 1): void {
     if (!(count > 0)) throw new RangeError('failNextReads: count must be positive');
     this.failReadsRemaining = count;
@@ -135,6 +135,11 @@ export class FaultStore implements LogStore {
   async readBundle(n: number): Promise<Uint8Array> {
     this.readFault('readBundle');
     return this.inner.readBundle(n);
+  }
+
+  async readEntry(index: number): Promise<Uint8Array> {
+    this.readFault('readEntry');
+    return this.inner.readEntry(index);
   }
 
   close(): Promise<void> {

@@ -1,43 +1,60 @@
 import { Level } from 'level';
-import { encodeEntryBundle } from '../merkle/bundle.js';
+import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
 import { checkStateTransition, StoreCorruptError, StoreLockedError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
 /*
  * Key layout (binary keys, so that LevelDB's ordering is numeric order):
  *   'S'                       → the latest LogState (JSON)
- *   'T' level:u8 n:u64        → a HashTile (see hash-tile.ts), rewritten as it grows
- *   'E' n:u64 pos:u8          → a segment of entry bundle n: the entries from
- *                               256·n+pos that one round added, bundle-encoded.
- *                               Reading bundle n is one range read whose values
- *                               concatenate to the bundle.
+ *   'T' level:u8 n:u64        → a HashTile (see hash-tile.ts), rewritten as it
+ *                               grows; format 2 (rows 1 and 3 left out) or, if
+ *                               written by an earlier version, format 1
+ *   'C' k:u64                 → entries 16·k .. 16·k+15 (as many as are
+ *                               logged), bundle-encoded, rewritten as the
+ *                               chunk grows. Entry bundle n is the
+ *                               concatenation of chunks 16·n .. 16·n+15: one
+ *                               range read. One entry is one point read of a
+ *                               value of at most 16 entries.
+ *   'H' leafHash:32           → index, big-endian in as few bytes as it takes
+ *                               (1..7; index 0 is one 0x00 byte). Earlier
+ *                               versions wrote 8 bytes; any 1..8 are read.
+ *                               (dedup and get-proof-by-hash)
+ * Format 1 (earlier versions) stored entries in per-round segments, which
+ * are read but never written any more:
+ *   'E' n:u64 pos:u8          → the entries from 256·n+pos that one round
+ *                               added to bundle n, bundle-encoded
  *   'M' n:u64                 → where the segments of bundle n start: one
- *                               byte (pos) per segment, ascending. Lets a
- *                               full bundle be read with point reads.
- *   'H' leafHash:32           → index:u64 (dedup and get-proof-by-hash)
+ *                               byte (pos) per segment, ascending
+ * Every bundle is either all segments (a full bundle written by format 1) or
+ * all chunks: opening a format-1 store whose last bundle is partial rewrites
+ * that bundle as chunks in one atomic batch before anything else is written.
  *
- * Point reads (tiles, a few leaf hashes, the segments of a full bundle) use
- * LevelDB's synchronous get: a read served from the block cache or the OS
- * page cache costs about 3 µs of the event loop, where a trip through the
- * libuv thread pool costs about 12 µs of CPU and a wake-up; a read that must
- * go to the disk blocks the loop for that one read. The sequencer's large
- * dedup lookups and range reads stay asynchronous.
+ * Point reads (tiles, a few leaf hashes, one chunk) use LevelDB's synchronous
+ * get: a read served from the block cache or the OS page cache costs about
+ * 3 µs of the event loop (plus about 0.35 µs per KB copied), where a trip
+ * through the libuv thread pool costs about 12 µs of CPU and a wake-up; a
+ * read that must go to the disk blocks the loop for that one read. The
+ * sequencer's large dedup lookups and range reads stay asynchronous.
  */
 const STATE_KEY = Uint8Array.of(0x53);
 const TILE = 0x54;
+const CHUNK = 0x43;
 const ENTRY = 0x45;
 const SEGMENTS = 0x4d;
 const LEAF = 0x48;
+/** Entries per chunk; a bundle is this many chunks. */
+const CHUNK_ENTRIES = 16;
+const CHUNKS_PER_BUNDLE = TILE_WIDTH / CHUNK_ENTRIES;
 /** Table files LevelDB keeps open: about 4 GiB of store (2 * 10^7 entries) before it must reopen them. */
 const MAX_OPEN_FILES = 2000;
 /** Up to this many leaf hashes are looked up with synchronous reads. */
 const SYNC_LOOKUPS = 16;
 /** Larger lookups are split into parallel reads of this many keys. */
 const LOOKUP_CHUNK = 1024;
-/** A full bundle of at most this many segments is read with synchronous reads. */
+/** A full format-1 bundle of at most this many segments is read with synchronous reads. */
 const SYNC_SEGMENTS = 16;
 /** The most a bundle can hold (256 entries of 65,535 bytes, with lengths). */
-const BUNDLE_READ_BYTES = TILE_WIDTH * (2 + 65535);
+const BUNDLE_READ_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_SIZE);
 
 function putU64(out: Uint8Array, offset: number, value: number): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -45,16 +62,18 @@ function putU64(out: Uint8Array, offset: number, value: number): void {
   view.setUint32(offset + 4, value % 2 ** 32);
 }
 
-function getU64(bytes: Uint8Array, offset: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
-}
-
 function tileKey(level: number, n: number): Uint8Array {
   const key = new Uint8Array(10);
   key[0] = TILE;
   key[1] = level;
   putU64(key, 2, n);
+  return key;
+}
+
+function chunkKey(k: number): Buffer {
+  const key = Buffer.allocUnsafe(9);
+  key[0] = CHUNK;
+  putU64(key, 1, k);
   return key;
 }
 
@@ -93,17 +112,67 @@ function leafKeys(hashes: readonly Uint8Array[]): Buffer[] {
   return keys;
 }
 
-/** Big-endian u64 values start, start+1, …, each a view into one Buffer. */
+/** The most bytes an index takes (Number.MAX_SAFE_INTEGER < 2^56). */
+const INDEX_BYTES = 7;
+
+/** start, start+1, …, each big-endian in as few bytes as it takes, each a view into one Buffer. */
 function indexValues(start: number, count: number): Buffer[] {
-  const all = Buffer.allocUnsafe(8 * count);
+  const all = Buffer.allocUnsafe(INDEX_BYTES * count);
   const values: Buffer[] = new Array<Buffer>(count);
+  let length = 1;
+  let limit = 256;
+  let offset = 0;
   for (let i = 0; i < count; i++) {
-    const index = start + i;
-    all.writeUInt32BE(Math.floor(index / 2 ** 32), 8 * i);
-    all.writeUInt32BE(index % 2 ** 32, 8 * i + 4);
-    values[i] = all.subarray(8 * i, 8 * i + 8);
+    let index = start + i;
+    while (index >= limit) {
+      length++;
+      limit *= 256;
+    }
+    for (let b = length - 1; b >= 0; b--) {
+      all[offset + b] = index % 256;
+      index = Math.floor(index / 256);
+    }
+    values[i] = all.subarray(offset, offset + length);
+    offset += length;
   }
   return values;
+}
+
+/** A stored index: 1..8 bytes big-endian (8: as format 1 wrote it). */
+function readIndex(value: Uint8Array): number {
+  let index = 0;
+  for (let i = 0; i < value.length; i++) index = index * 256 + value[i]!;
+  if (value.length < 1 || value.length > 8 || !Number.isSafeInteger(index)) {
+    throw new StoreCorruptError(`a stored leaf index of ${value.length} bytes (${Buffer.from(value).toString('hex')}) does not decode`);
+  }
+  return index;
+}
+
+/**
+ * The bundle encoding of `entries` in one Buffer, and where each entry's
+ * encoding starts (`starts[entries.length]` is the end): the chunks of a
+ * round are views into it. Throws as encodeEntryBundle does.
+ */
+function encodeEntries(entries: readonly Uint8Array[]): { bytes: Buffer; starts: number[] } {
+  const starts: number[] = new Array<number>(entries.length + 1);
+  let size = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (!(e instanceof Uint8Array)) throw new TypeError('writeRound: entries must be Uint8Arrays');
+    if (e.length === 0 || e.length > MAX_ENTRY_SIZE) throw new RangeError(`writeRound: an entry is 1..${MAX_ENTRY_SIZE} bytes, got ${e.length}`);
+    starts[i] = size;
+    size += 2 + e.length;
+  }
+  starts[entries.length] = size;
+  const bytes = Buffer.allocUnsafe(size);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const at = starts[i]!;
+    bytes[at] = Math.floor(e.length / 256);
+    bytes[at + 1] = e.length % 256;
+    bytes.set(e, at + 2);
+  }
+  return { bytes, starts };
 }
 
 interface StoredState {
@@ -143,19 +212,30 @@ function decodeState(bytes: Uint8Array): LogState {
 /**
  * The embedded default store: LevelDB through `level`, one folder, one
  * process. Every round is one chained batch written with `sync: true`.
+ * Opens stores of format 1 (see the key layout above) as they are and
+ * writes format 2 from then on.
  */
 export class LevelStore implements LogStore {
   private readonly db: Level<Uint8Array, Uint8Array>;
   private state: LogState | undefined;
-  /** Segment starts of the bundle the tree ends inside, once known. */
-  private partial: { n: number; starts: number[] } | undefined;
+  /**
+   * The stored value of the chunk the tree ends inside (entries 16·k ..
+   * treeSize-1), or undefined when the tree ends on a chunk boundary: a
+   * round extends it without reading it back. Never changed in place.
+   */
+  private tail: Uint8Array | undefined;
 
   private constructor(db: Level<Uint8Array, Uint8Array>, state: LogState | undefined) {
     this.db = db;
     this.state = state;
   }
 
-  /** Opens (creating if needed) the store in `path`; StoreLockedError if another process has it. */
+  /**
+   * Opens (creating if needed) the store in `path`; StoreLockedError if
+   * another process has it, StoreCorruptError if its state, or the entries
+   * the tree ends with, do not decode. A format-1 store whose last bundle is
+   * partial has that bundle rewritten as chunks (one atomic batch).
+   */
   static async open(path: string): Promise<LevelStore> {
     // LevelDB keeps this many table files open (their index and filter blocks
     // in memory). Its default of 1000 files of 2 MiB is passed at about 10^7
@@ -168,14 +248,66 @@ export class LevelStore implements LogStore {
       if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, { cause: err });
       throw err;
     }
+    // A store we cannot read must not stay open and keep its lock.
+    let state: LogState | undefined;
     try {
       const raw = await db.get(STATE_KEY);
-      return new LevelStore(db, raw === undefined ? undefined : decodeState(raw));
+      state = raw === undefined ? undefined : decodeState(raw);
     } catch (err) {
-      // A store we cannot read must not stay open and keep its lock.
       await db.close().catch(() => undefined);
       throw new StoreCorruptError(`the stored state in ${path} does not decode: ${(err as Error).message}`, { cause: err });
     }
+    const store = new LevelStore(db, state);
+    try {
+      await store.resume();
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+
+  /**
+   * Makes the bundle the tree ends inside chunks (if format 1 left it as
+   * segments) and loads the last partial chunk.
+   */
+  private async resume(): Promise<void> {
+    const size = this.state?.treeSize ?? 0;
+    const inBundle = size % TILE_WIDTH;
+    if (inBundle === 0) return; // a chunk boundary too: nothing partial
+    const n = Math.floor(size / TILE_WIDTH);
+    const [firstChunk] = await this.db.keys({ gte: chunkKey(n * CHUNKS_PER_BUNDLE), lt: chunkKey((n + 1) * CHUNKS_PER_BUNDLE), limit: 1 }).all();
+    if (firstChunk === undefined) await this.convertSegments(n, inBundle);
+    const inChunk = size % CHUNK_ENTRIES;
+    if (inChunk === 0) return;
+    const k = Math.floor(size / CHUNK_ENTRIES);
+    const tail = await this.db.get(chunkKey(k));
+    try {
+      if (tail === undefined) throw new Error('it is missing');
+      parseEntryBundle(tail, inChunk);
+    } catch (err) {
+      throw new StoreCorruptError(`entry chunk ${k} (entries ${k * CHUNK_ENTRIES}..) does not hold the ${inChunk} entries of tree size ${size}: ${(err as Error).message}`, { cause: err });
+    }
+    this.tail = new Uint8Array(tail); // a plain Uint8Array, whose slice() copies
+  }
+
+  /** Rewrites format-1 bundle n, which holds `count` entries, as chunks, in one atomic batch. */
+  private async convertSegments(n: number, count: number): Promise<void> {
+    const segments = await this.db.iterator({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1), highWaterMarkBytes: BUNDLE_READ_BYTES } as never).all();
+    let entries: Uint8Array[];
+    try {
+      entries = parseEntryBundle(Buffer.concat(segments.map(([, value]) => value)), count);
+    } catch (err) {
+      throw new StoreCorruptError(`entry bundle ${n} (format 1 segments) does not hold the ${count} entries the tree ends with: ${(err as Error).message}`, { cause: err });
+    }
+    const { bytes, starts } = encodeEntries(entries);
+    const batch = this.db.batch();
+    for (let i = 0; i < count; i += CHUNK_ENTRIES) {
+      batch.put(chunkKey(n * CHUNKS_PER_BUNDLE + i / CHUNK_ENTRIES), bytes.subarray(starts[i], starts[Math.min(i + CHUNK_ENTRIES, count)]));
+    }
+    for (const [key] of segments) batch.del(key);
+    batch.del(segmentMapKey(n));
+    await batch.write({ sync: true });
   }
 
   /** The underlying database, for tools that inspect or corrupt it on purpose (audit tests). */
@@ -191,17 +323,24 @@ export class LevelStore implements LogStore {
     checkStateTransition(this.state, round);
     const batch = this.db.batch();
     const start = round.state.treeSize - round.entries.length;
-    let starts: number[] = [];
-    let i = 0;
-    while (i < round.entries.length) {
-      const index = start + i;
-      const n = Math.floor(index / TILE_WIDTH);
-      const pos = index - n * TILE_WIDTH;
-      const count = Math.min(TILE_WIDTH - pos, round.entries.length - i);
-      batch.put(segmentKey(n, pos), encodeEntryBundle(round.entries.slice(i, i + count)));
-      starts = pos === 0 ? [0] : [...(await this.segmentStarts(n)), pos];
-      batch.put(segmentMapKey(n), Uint8Array.from(starts));
-      i += count;
+    let tail = this.tail;
+    if (round.entries.length > 0) {
+      const { bytes, starts } = encodeEntries(round.entries);
+      let i = 0;
+      while (i < round.entries.length) {
+        const k = Math.floor((start + i) / CHUNK_ENTRIES);
+        const pos = start + i - k * CHUNK_ENTRIES;
+        const end = Math.min(i + CHUNK_ENTRIES - pos, round.entries.length);
+        let value = bytes.subarray(starts[i], starts[end]);
+        if (pos > 0) {
+          if (tail === undefined) throw new Error(`level-store: chunk ${k} holds ${pos} entries, but none are loaded`);
+          value = Buffer.concat([tail, value]);
+        }
+        batch.put(chunkKey(k), value);
+        // A copy: a view would keep the whole round's encoding alive.
+        tail = pos + end - i === CHUNK_ENTRIES ? undefined : new Uint8Array(value);
+        i = end;
+      }
     }
     const keys = leafKeys(round.leafHashes);
     const values = indexValues(start, keys.length);
@@ -210,20 +349,7 @@ export class LevelStore implements LogStore {
     batch.put(STATE_KEY, encodeState(round.state));
     await batch.write({ sync: true });
     this.state = round.state;
-    if (round.entries.length > 0) {
-      const size = round.state.treeSize;
-      this.partial = size % TILE_WIDTH === 0 ? undefined : { n: Math.floor(size / TILE_WIDTH), starts };
-    }
-  }
-
-  /** Where the segments of bundle n (the one the tree ends inside) start. */
-  private async segmentStarts(n: number): Promise<number[]> {
-    if (this.partial?.n === n) return this.partial.starts;
-    const map = this.db.getSync(segmentMapKey(n));
-    if (map !== undefined) return Array.from(map);
-    // A store written before segment maps existed: find the segments.
-    const keys = await this.db.keys({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1) }).all();
-    return keys.map((k) => k[9]!);
+    this.tail = tail;
   }
 
   async findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
@@ -238,7 +364,7 @@ export class LevelStore implements LogStore {
       for (let i = 0; i < keys.length; i += LOOKUP_CHUNK) parts.push(this.db.getMany(keys.slice(i, i + LOOKUP_CHUNK)));
       values = (await Promise.all(parts)).flat();
     }
-    return values.map((v) => (v === undefined ? undefined : getU64(v, 0)));
+    return values.map((v) => (v === undefined ? undefined : readIndex(v)));
   }
 
   async readTiles(keys: readonly { level: number; n: number }[]): Promise<(HashTile | undefined)[]> {
@@ -248,9 +374,51 @@ export class LevelStore implements LogStore {
     });
   }
 
+  async readEntry(index: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`readEntry: index must be a non-negative safe integer, got ${String(index)}`);
+    const size = this.state?.treeSize ?? 0;
+    if (index >= size) throw new Error(`entry ${index} is not stored (the tree has ${size} entries)`);
+    const k = Math.floor(index / CHUNK_ENTRIES);
+    const pos = index - k * CHUNK_ENTRIES;
+    // The caller gets its own copy of an entry of the in-memory chunk.
+    if (this.tail !== undefined && k === Math.floor(size / CHUNK_ENTRIES)) return bundleEntry(this.tail, pos).slice();
+    const chunk = this.db.getSync(chunkKey(k));
+    if (chunk !== undefined) return bundleEntry(chunk, pos);
+    return this.readSegmentEntry(index);
+  }
+
+  /** Entry `index` of a bundle stored as format-1 segments. */
+  private async readSegmentEntry(index: number): Promise<Uint8Array> {
+    const n = Math.floor(index / TILE_WIDTH);
+    const pos = index - n * TILE_WIDTH;
+    const map = this.db.getSync(segmentMapKey(n));
+    let start = -1;
+    if (map !== undefined) for (const s of map) if (s <= pos) start = s;
+    if (start >= 0) {
+      const segment = this.db.getSync(segmentKey(n, start));
+      if (segment !== undefined) return bundleEntry(segment, pos - start);
+    }
+    // A store written before segment maps existed: the whole bundle.
+    const bundle = await this.readSegments(n);
+    if (bundle.length === 0) throw new Error(`entry ${index} is not in the store`);
+    return bundleEntry(bundle, pos);
+  }
+
   async readBundle(n: number): Promise<Uint8Array> {
-    // A full bundle, by its segment map; the last one, and bundles written
-    // before segment maps existed, by a range read.
+    // One trip to LevelDB's thread for the whole bundle: the iterator may
+    // hand back up to 16 MiB (256 entries of 65,535 bytes) in one batch.
+    const chunks = await this.db
+      .values({ gte: chunkKey(n * CHUNKS_PER_BUNDLE), lt: chunkKey((n + 1) * CHUNKS_PER_BUNDLE), highWaterMarkBytes: BUNDLE_READ_BYTES } as never)
+      .all();
+    if (chunks.length === 1) return chunks[0]!;
+    if (chunks.length > 1) return Buffer.concat(chunks);
+    return this.readSegments(n);
+  }
+
+  /** Bundle n as format 1 stored it (empty if it has no segments). */
+  private async readSegments(n: number): Promise<Uint8Array> {
+    // A full bundle, by its segment map; bundles written before segment maps
+    // existed, by a range read.
     if (this.state !== undefined && (n + 1) * TILE_WIDTH <= this.state.treeSize) {
       const map = this.db.getSync(segmentMapKey(n));
       if (map !== undefined && map.length <= SYNC_SEGMENTS) {
@@ -258,8 +426,6 @@ export class LevelStore implements LogStore {
         if (segments.every((v) => v !== undefined)) return segments.length === 1 ? segments[0]! : Buffer.concat(segments);
       }
     }
-    // One trip to LevelDB's thread for the whole bundle: the iterator may
-    // hand back up to 16 MiB (256 entries of 65,535 bytes) in one batch.
     const segments = await this.db
       .values({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1), highWaterMarkBytes: BUNDLE_READ_BYTES } as never)
       .all();

@@ -64,6 +64,12 @@ export interface LogStore {
    * C2SP tlog-tiles bundle encoding: uint16 big-endian length || bytes, each.
    */
   readBundle(n: number): Promise<Uint8Array>;
+  /**
+   * The entry at `index` (its bytes, without the bundle's length prefix);
+   * rejects with an Error if it is not stored (at or past the tree size),
+   * and with RangeError for an index that is not a non-negative safe integer.
+   */
+  readEntry(index: number): Promise<Uint8Array>;
   /** Closes the store; pending writes finish first. */
   close(): Promise<void>;
 }
@@ -76,7 +82,7 @@ export class StoreLockedError extends Error {
   }
 }
 
-/** Thrown by a store's open when what it holds cannot be read (a damaged state record). */
+/** Thrown when what a store holds cannot be read: a damaged state record or entry chunk at open, a damaged leaf index. */
 export class StoreCorruptError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   const server = await startServer({ data, host: '127.0.0.1', port: 0, origin: 'audit.test/log' });
   vkey = server.verifierKey;
   const client = new CairnClient({ baseUrl: server.url, verifierKey: vkey });
-  // Several rounds, so that bundles are stored as several segments.
+  // Several rounds, so that bundles and groups of 16 entries are written across rounds.
   for (let i = 0; i < SIZE; i += 150) await client.addBatch(Array.from({ length: 150 }, (_, j) => enc(`audited entry ${i + j}`)));
   await server.close();
 });
@@ -64,6 +64,8 @@ async function flipByte(key: Uint8Array, offset: number): Promise<() => Promise<
 }
 
 const tileKey = (level: number, n: number) => Uint8Array.of(0x54, level, 0, 0, 0, 0, 0, 0, 0, n);
+/** The key of entries 16·k .. 16·k+15. */
+const chunkKey = (k: number) => Uint8Array.of(0x43, 0, 0, 0, 0, 0, 0, 0, k);
 
 test('an intact store audits clean: every stored hash recomputed, root and signatures match', async () => {
   const { code, result } = await audit();
@@ -75,19 +77,10 @@ test('an intact store audits clean: every stored hash recomputed, root and signa
 });
 
 test('one flipped byte in a stored entry is reported with its index', async () => {
-  // Find a segment of entry bundle 1 ('E' n:u64 pos:u8) and flip a byte of its first entry.
-  let key: Uint8Array | undefined;
-  await withRawDb(async (db) => {
-    for await (const [k] of db.iterator({ gte: Uint8Array.of(0x45, 0, 0, 0, 0, 0, 0, 0, 1), lt: Uint8Array.of(0x45, 0, 0, 0, 0, 0, 0, 0, 2) })) {
-      if (k[9]! > 0) {
-        key = k.slice();
-        break;
-      }
-    }
-  });
-  expect(key).toBeDefined();
-  const index = 256 + key![9]!;
-  const undo = await flipByte(key!, 2 + 5);
+  // Entries 272..287 ('C' k:u64, k = 17, in entry bundle 1): flip a byte of the first one.
+  const key = chunkKey(17);
+  const index = 17 * 16;
+  const undo = await flipByte(key, 2 + 5);
   try {
     const { code, result } = await audit();
     expect(code).toBe(1);
@@ -102,8 +95,11 @@ test('one flipped byte in a stored leaf hash, an inner hash, or a level-1 hash i
   const cases: [Uint8Array, number, Record<string, unknown>][] = [
     // tile/0/001 row 0 position 5: the stored leaf hash of entry 261.
     [tileKey(0, 1), 2 + 5 * 32 + 7, { kind: 'hash', index: 261, tile: 'tile/0/001', message: expect.stringMatching(/the stored hash is corrupt/) }],
-    // tile/0/000 row 1 (after 256 row-0 hashes) position 3: the node over leaves 6 and 7.
-    [tileKey(0, 0), 2 + 256 * 32 + 3 * 32, { kind: 'hash', index: 3, tile: 'tile/0/000', message: expect.stringMatching(/stored hash 3 of tree level 1 \(in tile\/0\/000, row 1, position 3\)/) }],
+    // tile/0/000 row 2 (stored right after the 256 row-0 hashes; row 1 is recomputed, not stored)
+    // position 3: the node over leaves 12..15.
+    [tileKey(0, 0), 2 + 256 * 32 + 3 * 32, { kind: 'hash', index: 3, tile: 'tile/0/000', message: expect.stringMatching(/stored hash 3 of tree level 2 \(in tile\/0\/000, row 2, position 3\)/) }],
+    // tile/0/001 row 4 (after rows 0 and 2: 256 + 64 hashes) position 15: the node over entries 496..511.
+    [tileKey(0, 1), 2 + (256 + 64) * 32 + 15 * 32 + 9, { kind: 'hash', index: 31, tile: 'tile/0/001', message: expect.stringMatching(/stored hash 31 of tree level 4 \(in tile\/0\/001, row 4, position 15\)/) }],
     // tile/1/000.p/2 position 1: the level-8 node over entries 256..511.
     [tileKey(1, 0), 2 + 32 + 31, { kind: 'hash', index: 1, tile: 'tile/1/000.p/2', message: expect.stringMatching(/tree level 8/) }],
   ];
@@ -143,8 +139,8 @@ test('a changed signed checkpoint, entries past the signed tree, and a tile of t
     await withRawDb((db) => db.put(S, original!));
   }
 
-  // A segment of bundle 2 past the 600 signed entries (600 = 512 + 88).
-  const extra = Uint8Array.of(0x45, 0, 0, 0, 0, 0, 0, 0, 2, 88);
+  // Entries 608.. of bundle 2 past the 600 signed entries (600 = 512 + 88 = 16·37 + 8).
+  const extra = chunkKey(38);
   await withRawDb((db) => db.put(extra, Uint8Array.of(0, 3, 0x61, 0x62, 0x63)));
   try {
     expect((await audit()).result).toMatchObject({ ok: false, first_bad: { kind: 'bundle', index: 512, message: expect.stringMatching(/expected 88 entries, got 89/) } });

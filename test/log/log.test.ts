@@ -144,6 +144,7 @@ test('a full queue answers QUEUE_FULL with a retry hint, and drains', async () =
     findLeafHashes: (h) => inner.findLeafHashes(h),
     readTiles: (k) => inner.readTiles(k),
     readBundle: (n) => inner.readBundle(n),
+    readEntry: (i) => inner.readEntry(i),
     close: () => inner.close(),
   };
   const log = await openLog({ maxQueueEntries: 3 }, store);
@@ -185,6 +186,7 @@ test('a failed write answers STORAGE_FAILED, signs nothing, and the next round s
     findLeafHashes: (h) => inner.findLeafHashes(h),
     readTiles: (k) => inner.readTiles(k),
     readBundle: (n) => inner.readBundle(n),
+    readEntry: (i) => inner.readEntry(i),
     close: () => inner.close(),
   };
   const log = await openLog({}, store);

@@ -2,6 +2,7 @@
 import { HashTile } from '../../src/storage/hash-tile.js';
 import { StateConflictError, type LogState, type LogStore } from '../../src/storage/store.js';
 import { encodeEntryBundle as encodeBundle } from '../../src/merkle/bundle.js';
+import { nodeHash } from '../../src/merkle/hash.js';
 
 export interface StoreFactory {
   /** A new, empty store in a place of its own. */
@@ -22,11 +23,22 @@ function state(treeSize: number, root: number, timestamp: number): LogState {
   };
 }
 
+/** A tile whose bottom row is hash(seed), hash(seed+1), … and whose inner rows are the node hashes above them. */
 function tileWith(level: number, n: number, width: number, seed: number): HashTile {
   const tile = new HashTile(level, n);
-  for (let p = 0; p < width; p++) tile.set(0, p, hash((seed + p) % 256));
-  for (let r = 1; r < 8; r++) for (let p = 0; p < Math.floor(width / 2 ** r); p++) tile.set(r, p, hash((seed + 100 * r + p) % 256));
+  let row: Uint8Array[] = Array.from({ length: width }, (_, p) => hash((seed + p) % 256));
+  row.forEach((h, p) => tile.set(0, p, h));
+  for (let r = 1; r < 8; r++) {
+    row = Array.from({ length: Math.floor(row.length / 2) }, (_, p) => nodeHash(row[2 * p]!, row[2 * p + 1]!));
+    row.forEach((h, p) => tile.set(r, p, h));
+  }
   return tile;
+}
+
+/** Entry i of the readEntry tests: 1 to 300 bytes (so some lengths need both bytes of the prefix), unique per i. */
+function entryAt(i: number): Uint8Array {
+  const length = 1 + ((i * 37) % 300);
+  return Uint8Array.from({ length }, (_, j) => (j === 0 ? i % 256 : j === 1 ? Math.floor(i / 256) % 256 : (i + 3 * j) % 256));
 }
 
 export function storeConformance(name: string, factory: StoreFactory): void {
@@ -117,7 +129,81 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       const [tile] = await store.readTiles([{ level: 0, n: 0 }]);
       expect(tile?.full).toBe(true);
       expect(Array.from(tile!.hash(0, 0)!)).toEqual(Array.from(hash(3)));
-      expect(Array.from(tile!.hash(7, 1)!)).toEqual(Array.from(hash((3 + 700 + 1) % 256)));
+      const want = tileWith(0, 0, 256, 3);
+      for (let r = 0; r < 8; r++) {
+        for (let p = 0; p < 256 / 2 ** r; p++) expect(Buffer.from(tile!.hash(r, p)!).equals(Buffer.from(want.hash(r, p)!))).toBe(true);
+      }
+    });
+
+    /** Writes rounds of entryAt(size), entryAt(size+1), …; returns the new size. */
+    async function writeEntries(s: LogStore, from: number, counts: number[], ts: number): Promise<number> {
+      let size = from;
+      for (const count of counts) {
+        const entries = Array.from({ length: count }, (_, i) => entryAt(size + i));
+        size += count;
+        await s.writeRound({ entries, leafHashes: entries.map((_, i) => hash((size - count + i) % 256)), tiles: [], state: state(size, size % 256, ts++) });
+      }
+      return size;
+    }
+
+    async function expectEntries(s: LogStore, size: number): Promise<void> {
+      for (let i = 0; i < size; i++) {
+        const got = await s.readEntry(i);
+        if (!Buffer.from(got).equals(Buffer.from(entryAt(i)))) throw new Error(`readEntry(${i}) returned the wrong bytes`);
+      }
+      for (let n = 0; n * 256 < size; n++) {
+        const want = encodeBundle(Array.from({ length: Math.min(256, size - n * 256) }, (_, i) => entryAt(n * 256 + i)));
+        expect(Buffer.from(await s.readBundle(n)).equals(Buffer.from(want))).toBe(true);
+      }
+      await expect(s.readEntry(size)).rejects.toThrow(Error);
+    }
+
+    test('readEntry returns every entry after rounds of assorted sizes, before and after reopening', async () => {
+      let size = 0;
+      let ts = 1;
+      for (const count of [1, 15, 16, 17, 255, 256, 300, 1, 33]) {
+        size = await writeEntries(store, size, [count], ts++);
+        await expectEntries(store, size);
+      }
+      expect(size).toBe(894);
+      await store.close();
+      store = await reopen();
+      await expectEntries(store, size);
+    });
+
+    test('readEntry rejects indexes that are not stored, and bad indexes with RangeError', async () => {
+      await expect(store.readEntry(0)).rejects.toThrow(Error);
+      await writeEntries(store, 0, [20], 1);
+      for (const index of [20, 21, 256, 2 ** 40, Number.MAX_SAFE_INTEGER]) await expect(store.readEntry(index)).rejects.toThrow(Error);
+      for (const index of [-1, 1.5, NaN, 2 ** 53]) await expect(store.readEntry(index)).rejects.toBeInstanceOf(RangeError);
+      // An entry handed out is the caller's: changing it changes nothing stored.
+      const entry = await store.readEntry(19);
+      entry.fill(0);
+      expect(Buffer.from(await store.readEntry(19)).equals(Buffer.from(entryAt(19)))).toBe(true);
+      await writeEntries(store, 20, [1], 2);
+      expect(Buffer.from(await store.readEntry(19)).equals(Buffer.from(entryAt(19)))).toBe(true);
+    });
+
+    test('a partial group of entries keeps growing across reopens', async () => {
+      let size = 0;
+      let ts = 1;
+      for (const counts of [[5], [7], [1, 2], [20], [3], [200, 30], [1]]) {
+        size = await writeEntries(store, size, counts, ts);
+        ts += counts.length;
+        await store.close();
+        store = await reopen();
+        await expectEntries(store, size);
+      }
+      expect(size).toBe(269);
+    });
+
+    test('a round that is refused leaves the entries as they were', async () => {
+      await writeEntries(store, 0, [5], 1);
+      const entries = [entryAt(5), entryAt(6)];
+      await expect(store.writeRound({ entries, leafHashes: [hash(5)], tiles: [], state: state(7, 1, 2) })).rejects.toBeInstanceOf(StateConflictError);
+      await expect(store.readEntry(5)).rejects.toThrow(Error);
+      const size = await writeEntries(store, 5, [3], 3);
+      await expectEntries(store, size);
     });
   });
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FaultStore, InjectedFault } from '../../src/storage/fault-store.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { StoreCorruptError, StoreLockedError } from '../../src/storage/store.js';
 import { storeConformance } from './conformance.js';
@@ -14,6 +15,34 @@ storeConformance('LevelStore', {
       cleanup: () => rm(dir, { recursive: true, force: true }),
     };
   },
+});
+
+// With nothing armed, a FaultStore keeps the contract of the store it wraps.
+storeConformance('FaultStore over LevelStore, nothing armed', {
+  async create() {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+    return {
+      store: new FaultStore(await LevelStore.open(dir)),
+      reopen: async () => new FaultStore(await LevelStore.open(dir)),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+});
+
+test('an armed read fault fails readEntry once, then it reads again', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+  const store = new FaultStore(await LevelStore.open(dir));
+  try {
+    const hash = new Uint8Array(32).fill(1);
+    const state = { treeSize: 1, rootHash: hash, timestamp: 1, checkpoint: 'c', sth: { tree_size: 1, timestamp: 1, sha256_root_hash: 'x', tree_head_signature: 'y' }, rightEdge: [hash] };
+    await store.writeRound({ entries: [Uint8Array.of(7, 8)], leafHashes: [hash], tiles: [], state });
+    store.failNextReads(1);
+    await expect(store.readEntry(0)).rejects.toBeInstanceOf(InjectedFault);
+    expect(Array.from(await store.readEntry(0))).toEqual([7, 8]);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('a second opener of the same folder gets StoreLockedError with a clear message', async () => {

@@ -1,0 +1,313 @@
+// Upgrading in place: a data folder written by format 1 (per-round entry
+// segments with segment maps, tiles with all eight rows, 8-byte leaf
+// indexes) opens with today's LevelStore with no migration step, reads back
+// every entry, bundle, stored hash and leaf index, and keeps growing. The
+// folders are written here by hand, with raw LevelDB puts laid out as format
+// 1 laid them out (the fixtures below, copied from level-store.ts before
+// format 2), so these tests do not depend on the code that reads them.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Level } from 'level';
+import { encodeEntryBundle } from '../../src/merkle/bundle.js';
+import { leafHash, nodeHash, sha256 } from '../../src/merkle/hash.js';
+import { tileWidth } from '../../src/merkle/tile.js';
+import { HashTile } from '../../src/storage/hash-tile.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { StoreCorruptError, type LogState } from '../../src/storage/store.js';
+
+// ---- The format-1 layout (fixtures of the old format) ----
+
+function u64(value: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeUInt32BE(Math.floor(value / 2 ** 32), 0);
+  out.writeUInt32BE(value % 2 ** 32, 4);
+  return out;
+}
+/** 'T' level:u8 n:u64 → uint16 width, then rows 0..7 each cut to its complete nodes. */
+const f1TileKey = (level: number, n: number) => Buffer.concat([Buffer.of(0x54, level), u64(n)]);
+/** 'E' n:u64 pos:u8 → the entries from 256·n+pos that one round added, bundle-encoded. */
+const f1SegmentKey = (n: number, pos: number) => Buffer.concat([Buffer.of(0x45), u64(n), Buffer.of(pos)]);
+/** 'M' n:u64 → one byte per segment of bundle n: where it starts, ascending. */
+const f1SegmentMapKey = (n: number) => Buffer.concat([Buffer.of(0x4d), u64(n)]);
+/** 'H' leafHash:32 → index:u64. */
+const f1LeafKey = (hash: Uint8Array) => Buffer.concat([Buffer.of(0x48), hash]);
+/** 'S' → the state as JSON, hashes in base64. */
+const STATE_KEY = Buffer.of(0x53);
+function f1State(state: LogState): Buffer {
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+  return Buffer.from(
+    JSON.stringify({ treeSize: state.treeSize, rootHash: b64(state.rootHash), timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth, rightEdge: state.rightEdge.map(b64) }),
+  );
+}
+
+// ---- The log written into the folders ----
+
+/** Entry i: 3 to 302 bytes, unique (its first three bytes are i). */
+function entry(i: number): Uint8Array {
+  const length = 3 + ((i * 37) % 300);
+  return Uint8Array.from({ length }, (_, j) => (j < 3 ? Math.floor(i / 256 ** (2 - j)) % 256 : (i * 7 + j) % 256));
+}
+
+/** Every node of the tree over entries 0..size-1, computed here: nodes[level][index]. */
+function treeNodes(size: number): Uint8Array[][] {
+  const levels: Uint8Array[][] = [Array.from({ length: size }, (_, i) => leafHash(entry(i)).slice())];
+  for (let l = 1; levels[l - 1]!.length >= 2; l++) {
+    const below = levels[l - 1]!;
+    levels.push(Array.from({ length: Math.floor(below.length / 2) }, (_, i) => nodeHash(below[2 * i]!, below[2 * i + 1]!).slice()));
+  }
+  return levels;
+}
+const NODES = treeNodes(3000);
+
+/** The hashes of row r of tile (level, n) in a tree of `size`. */
+function tileRow(level: number, n: number, r: number, size: number): Uint8Array[] {
+  const count = Math.floor(tileWidth(level, n, size) / 2 ** r);
+  const first = (n * 256) / 2 ** r;
+  return (NODES[8 * level + r] ?? []).slice(first, first + count);
+}
+
+/** Every tile of a tree of `size`. */
+function tilesOf(size: number): { level: number; n: number }[] {
+  const out: { level: number; n: number }[] = [];
+  for (let level = 0; 256 ** level <= size; level++) {
+    for (let n = 0; tileWidth(level, n, size) > 0; n++) out.push({ level, n });
+  }
+  return out;
+}
+
+function f1TileValue(level: number, n: number, size: number): Buffer {
+  const width = tileWidth(level, n, size);
+  const rows = Array.from({ length: 8 }, (_, r) => tileRow(level, n, r, size));
+  return Buffer.concat([Buffer.of(Math.floor(width / 256), width % 256), ...rows.flat()]);
+}
+
+/** The tile as the sequencer hands it to writeRound: built in memory, every row. */
+function builtTile(level: number, n: number, size: number): HashTile {
+  const tile = new HashTile(level, n);
+  for (let r = 0; r < 8; r++) tileRow(level, n, r, size).forEach((h, p) => tile.set(r, p, h));
+  return tile;
+}
+
+function state(treeSize: number, timestamp: number): LogState {
+  const root = sha256(Uint8Array.of(treeSize % 256, Math.floor(treeSize / 256)));
+  return {
+    treeSize,
+    rootHash: root,
+    timestamp,
+    checkpoint: `example.com/log\n${treeSize}\n${Buffer.from(root).toString('base64')}\n`,
+    sth: { tree_size: treeSize, timestamp, sha256_root_hash: Buffer.from(root).toString('base64'), tree_head_signature: 'sig' },
+    rightEdge: [root],
+  };
+}
+
+/** The tiles whose width a round from `from` to `to` changed. */
+function touched(from: number, to: number): { level: number; n: number }[] {
+  return tilesOf(to).filter((t) => tileWidth(t.level, t.n, from) !== tileWidth(t.level, t.n, to));
+}
+
+/**
+ * Writes rounds of `sizes` entries into `dir` exactly as format 1 did: one
+ * batch per round with its segments and segment maps, 8-byte leaf indexes,
+ * every touched tile with all eight rows, and the state.
+ */
+async function writeFormat1(dir: string, sizes: number[]): Promise<number> {
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  const starts = new Map<number, number[]>();
+  let size = 0;
+  let ts = 1;
+  for (const count of sizes) {
+    const batch = db.batch();
+    const end = size + count;
+    for (let index = size; index < end; ) {
+      const n = Math.floor(index / 256);
+      const pos = index - n * 256;
+      const take = Math.min(256 - pos, end - index);
+      batch.put(f1SegmentKey(n, pos), Buffer.from(encodeEntryBundle(Array.from({ length: take }, (_, j) => entry(index + j)))));
+      const segmentStarts = pos === 0 ? [0] : [...starts.get(n)!, pos];
+      starts.set(n, segmentStarts);
+      batch.put(f1SegmentMapKey(n), Buffer.from(segmentStarts));
+      index += take;
+    }
+    for (let i = size; i < end; i++) batch.put(f1LeafKey(NODES[0]![i]!), u64(i));
+    for (const t of touched(size, end)) batch.put(f1TileKey(t.level, t.n), f1TileValue(t.level, t.n, end));
+    batch.put(STATE_KEY, f1State(state(end, ts++)));
+    await batch.write({ sync: true });
+    size = end;
+  }
+  await db.close();
+  return size;
+}
+
+/** Appends rounds through LevelStore, as the sequencer would. */
+async function grow(store: LevelStore, sizes: number[]): Promise<number> {
+  let size = (await store.readState())!.treeSize;
+  let ts = (await store.readState())!.timestamp + 1;
+  for (const count of sizes) {
+    const end = size + count;
+    const entries = Array.from({ length: count }, (_, j) => entry(size + j));
+    const tiles = touched(size, end).map((t) => builtTile(t.level, t.n, end));
+    await store.writeRound({ entries, leafHashes: NODES[0]!.slice(size, end), tiles, state: state(end, ts++) });
+    size = end;
+  }
+  return size;
+}
+
+/** Everything the store holds, read through its API and compared with the log. */
+async function expectLog(store: LevelStore, size: number): Promise<void> {
+  expect((await store.readState())!.treeSize).toBe(size);
+  for (let i = 0; i < size; i++) {
+    if (!Buffer.from(await store.readEntry(i)).equals(Buffer.from(entry(i)))) throw new Error(`readEntry(${i}) is wrong`);
+  }
+  await expect(store.readEntry(size)).rejects.toThrow(/not stored/);
+  for (let n = 0; n * 256 < size; n++) {
+    const want = encodeEntryBundle(Array.from({ length: Math.min(256, size - n * 256) }, (_, j) => entry(n * 256 + j)));
+    if (!Buffer.from(await store.readBundle(n)).equals(Buffer.from(want))) throw new Error(`readBundle(${n}) is wrong`);
+  }
+  expect((await store.readBundle(Math.ceil(size / 256))).length).toBe(0);
+  const keys = tilesOf(size);
+  const tiles = await store.readTiles(keys);
+  keys.forEach((k, i) => {
+    const tile = tiles[i];
+    expect(tile?.width).toBe(tileWidth(k.level, k.n, size));
+    for (let r = 0; r < 8; r++) {
+      const row = tileRow(k.level, k.n, r, size);
+      row.forEach((h, p) => {
+        if (!Buffer.from(tile!.hash(r, p)!).equals(Buffer.from(h))) throw new Error(`tile ${k.level}/${k.n} hash (${r}, ${p}) is wrong`);
+      });
+      expect(tile!.hash(r, row.length)).toBeUndefined();
+    }
+  });
+  const found = await store.findLeafHashes([...NODES[0]!.slice(0, size), sha256(Uint8Array.of(1, 2, 3))]);
+  expect(found).toEqual([...Array.from({ length: size }, (_, i) => i), undefined]);
+  // Small lookups take the synchronous path: check it too.
+  expect(await store.findLeafHashes([NODES[0]![size - 1]!, NODES[0]![0]!])).toEqual([size - 1, 0]);
+}
+
+/** Every raw key and value with the given first byte. */
+async function rawEntries(db: LevelStore['database'], prefix: number): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const [k, v] of db.iterator({ gte: Uint8Array.of(prefix), lt: Uint8Array.of(prefix + 1) })) out.set(Buffer.from(k).toString('hex'), Buffer.from(v).toString('hex'));
+  return out;
+}
+const keysOfBundle = (map: Map<string, string>, prefix: number, n: number) => [...map.keys()].filter((k) => k.startsWith(Buffer.concat([Buffer.of(prefix), u64(n)]).toString('hex')));
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-format1-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('a format-1 folder whose last bundle is partial: reads, converts only that bundle, grows, reopens', async () => {
+  const written = await writeFormat1(dir, [1, 2, 250, 10, 300, 7, 1, 512, 40]);
+  expect(written).toBe(1123); // bundles 0..3 full, bundle 4 holds 99 entries in several segments
+  let store = await LevelStore.open(dir);
+  const segments = await rawEntries(store.database, 0x45);
+  const maps = await rawEntries(store.database, 0x4d);
+  const chunks = await rawEntries(store.database, 0x43);
+  // Bundle 4 is now chunks 64..70 (16 entries each, the last 3); its segments and map are gone.
+  expect(keysOfBundle(segments, 0x45, 4)).toEqual([]);
+  expect(keysOfBundle(maps, 0x4d, 4)).toEqual([]);
+  expect([...chunks.keys()]).toEqual(Array.from({ length: 7 }, (_, c) => Buffer.concat([Buffer.of(0x43), u64(64 + c)]).toString('hex')));
+  // The full bundles keep their segments (bundle 2 in four: from rounds of 300, 7, 1 and 512) and maps.
+  expect(keysOfBundle(segments, 0x45, 2).length).toBe(4);
+  expect(maps.size).toBe(4);
+  await expectLog(store, 1123);
+
+  // A crash right after the conversion: the folder reads the same on the next open.
+  await store.close();
+  store = await LevelStore.open(dir);
+  expect(await rawEntries(store.database, 0x45)).toEqual(segments);
+  expect(await rawEntries(store.database, 0x43)).toEqual(chunks);
+  await expectLog(store, 1123);
+
+  // Growing fills the partial chunk and bundle, then new ones; no segment is ever written again.
+  const size = await grow(store, [30, 200, 5, 600, 3]);
+  expect(size).toBe(1961);
+  await expectLog(store, size);
+  expect(await rawEntries(store.database, 0x45)).toEqual(segments);
+  expect(await rawEntries(store.database, 0x4d)).toEqual(maps);
+  // Leaf indexes: the old ones stay 8 bytes, new ones take as few bytes as they need.
+  const leaves = await rawEntries(store.database, 0x48);
+  expect(leaves.get(f1LeafKey(NODES[0]![5]!).toString('hex'))).toBe(u64(5).toString('hex'));
+  expect(leaves.get(f1LeafKey(NODES[0]![1123]!).toString('hex'))).toBe('0463');
+  // Tiles: rewritten ones are format 2; tile 0/0 (full since format 1) is as format 1 wrote it.
+  const tiles = await rawEntries(store.database, 0x54);
+  expect(tiles.get(f1TileKey(0, 0).toString('hex'))).toBe(f1TileValue(0, 0, 256).toString('hex'));
+  expect(tiles.get(f1TileKey(0, 4).toString('hex'))!.length / 2).toBe(11_202);
+  expect(tiles.get(f1TileKey(1, 0).toString('hex'))!.length / 2).toBe(2 + 32 * (7 + 1 + 0)); // width 7: rows 0 and 2
+  await store.close();
+  store = await LevelStore.open(dir);
+  await expectLog(store, size);
+  expect(await grow(store, [1])).toBe(1962);
+  await expectLog(store, 1962);
+  await store.close();
+});
+
+test('a format-1 folder whose last bundle is full opens without a write and grows in chunks', async () => {
+  expect(await writeFormat1(dir, [256, 100, 156])).toBe(512);
+  let store = await LevelStore.open(dir);
+  const before = { E: await rawEntries(store.database, 0x45), M: await rawEntries(store.database, 0x4d) };
+  expect((await rawEntries(store.database, 0x43)).size).toBe(0);
+  await expectLog(store, 512);
+  const size = await grow(store, [10, 300]);
+  await expectLog(store, size);
+  expect(await rawEntries(store.database, 0x45)).toEqual(before.E);
+  expect(await rawEntries(store.database, 0x4d)).toEqual(before.M);
+  await store.close();
+  store = await LevelStore.open(dir);
+  await expectLog(store, size);
+  await store.close();
+});
+
+test('a format-1 folder written before segment maps existed reads and grows', async () => {
+  expect(await writeFormat1(dir, [100, 100, 100, 100])).toBe(400);
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  const maps = await db.keys({ gte: Buffer.of(0x4d), lt: Buffer.of(0x4e) }).all();
+  expect(maps.length).toBe(2);
+  await db.batch(maps.map((key) => ({ type: 'del' as const, key })));
+  await db.close();
+  let store = await LevelStore.open(dir);
+  await expectLog(store, 400);
+  const size = await grow(store, [200, 1]);
+  await expectLog(store, size);
+  await store.close();
+  store = await LevelStore.open(dir);
+  await expectLog(store, size);
+  await store.close();
+});
+
+test('a format-1 partial bundle that does not hold the entries of the tree fails the open, and releases the lock', async () => {
+  expect(await writeFormat1(dir, [60, 40])).toBe(100);
+  for (const [extra, why] of [
+    [Buffer.from(encodeEntryBundle([entry(100)])), /does not hold the 100 entries.*expected 100 entries, got 101/],
+    [Buffer.of(0, 9, 1), /does not hold the 100 entries.*truncated/],
+  ] as const) {
+    const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.put(f1SegmentKey(0, 100), extra);
+    await db.close();
+    await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreCorruptError);
+    await expect(LevelStore.open(dir)).rejects.toThrow(why);
+  }
+  // Nothing was converted, and with the stray segment gone the folder opens as before.
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  expect((await db.keys({ gte: Buffer.of(0x43), lt: Buffer.of(0x44) }).all()).length).toBe(0);
+  await db.del(f1SegmentKey(0, 100));
+  await db.close();
+  const store = await LevelStore.open(dir);
+  await expectLog(store, 100);
+  await store.close();
+});
+
+test('a damaged last chunk fails the open with StoreCorruptError', async () => {
+  const store = await LevelStore.open(dir);
+  await store.writeRound({ entries: [entry(0), entry(1), entry(2)], leafHashes: NODES[0]!.slice(0, 3), tiles: [builtTile(0, 0, 3)], state: state(3, 1) });
+  await store.database.put(Buffer.concat([Buffer.of(0x43), u64(0)]), Buffer.from(encodeEntryBundle([entry(0), entry(1)])));
+  await store.close();
+  await expect(LevelStore.open(dir)).rejects.toThrow(/entry chunk 0 .* does not hold the 3 entries of tree size 3/);
+  // Again StoreCorruptError, not StoreLockedError: the failed open let the folder go.
+  await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreCorruptError);
+});
