@@ -1,4 +1,4 @@
-import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
+import { MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../merkle/proof.js';
 import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
@@ -506,8 +506,7 @@ export class Log {
     requireSize(index, 'leaf_index');
     const size = this.head.treeSize;
     if (index >= size) throw new LogError('INVALID_PARAMETER', `leaf_index ${index} is not below the tree size ${size}`);
-    const n = Math.floor(index / TILE_WIDTH);
-    return bundleEntry(await this.store.readBundle(n), index - n * TILE_WIDTH);
+    return this.store.readEntry(index);
   }
 
   /** Entries start..end inclusive (end clamped to the tree, at most `limit`); CONTRACT get-entries. */

@@ -48,10 +48,16 @@ export class TileCache {
     return (level === 0 ? this.bottom : this.upper).get(`${level}/${n}`);
   }
 
-  /** Remembers a tile if it is full; partial tiles are never cached. */
+  /**
+   * Remembers a tile if it is full; partial tiles are never cached. An upper
+   * tile is kept with every row filled in (the store leaves two rows out), so
+   * the proofs that keep coming back to it hash nothing; a level-0 tile is
+   * read for a proof or two and computes the one or two nodes they need.
+   */
   add(tile: HashTile): void {
     if (!tile.full) return;
-    (tile.level === 0 ? this.bottom : this.upper).set(`${tile.level}/${tile.n}`, tile);
+    if (tile.level === 0) this.bottom.set(`0/${tile.n}`, tile);
+    else this.upper.set(`${tile.level}/${tile.n}`, tile.materialize());
   }
 
   get size(): number {

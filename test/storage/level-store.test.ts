@@ -71,3 +71,24 @@ test('an unreadable stored state fails the open and releases the lock', async ()
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a full bundle with a chunk missing is refused as corrupt, not read short', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+  const store = await LevelStore.open(dir);
+  try {
+    const entries = Array.from({ length: 300 }, (_, i) => Uint8Array.of(i % 256, Math.floor(i / 256), 9));
+    const hash = (i: number) => new Uint8Array(32).fill(i % 256);
+    const state = { treeSize: 300, rootHash: hash(1), timestamp: 1, checkpoint: 'c', sth: { tree_size: 300, timestamp: 1, sha256_root_hash: 'x', tree_head_signature: 'y' }, rightEdge: [hash(2)] };
+    await store.writeRound({ entries, leafHashes: entries.map((_, i) => hash(i)), tiles: [], state });
+    const whole = await store.readBundle(0);
+    expect(whole.length).toBe(256 * 5);
+    // Chunk 5 of bundle 0 ('C' and its number as a big-endian u64).
+    await store.database.del(Uint8Array.of(0x43, 0, 0, 0, 0, 0, 0, 0, 5));
+    await expect(store.readBundle(0)).rejects.toBeInstanceOf(StoreCorruptError);
+    // The partial bundle is read with a range read and is unaffected.
+    expect((await store.readBundle(1)).length).toBe(44 * 5);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
