@@ -60,6 +60,8 @@ test('reads: the same answer both ways, for answers and for errors', async () =>
     ['/ct/v1/get-proof-by-hash', byHash('entry 7', 301)], // beyond the tree: 400
     ['/ct/v1/get-proof-by-hash', 'hash=AAAA&tree_size=300'], // not 32 bytes
     ['/ct/v1/get-entry-and-proof', 'leaf_index=0&tree_size=300'],
+    ['/ct/v1/get-entry-and-proof', 'leaf_index=0&tree_size=1'], // an empty audit path
+    ['/ct/v1/get-entry-and-proof', 'leaf_index=299&tree_size=300'],
     ['/ct/v1/get-entry-and-proof', 'leaf_index=255&tree_size=256'],
     ['/ct/v1/get-entry-and-proof', 'leaf_index=300&tree_size=300'],
     ['/ct/v1/get-entry-and-proof', 'leaf_index=01&tree_size=300'], // not canonical
