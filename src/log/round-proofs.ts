@@ -1,3 +1,4 @@
+import { POW2 } from '../merkle/check.js';
 import { nodeHash } from '../merkle/hash.js';
 import { locateHash, type HashTile } from '../storage/hash-tile.js';
 
@@ -98,7 +99,7 @@ export class RoundProofs {
     let memo = this.memo[level];
     let base = this.base[level];
     if (memo === undefined || base === undefined) {
-      base = Math.max(0, Math.floor(this.firstNew / 2 ** level) - 1);
+      base = Math.max(0, Math.floor(this.firstNew / POW2[level]!) - 1);
       memo = [];
       this.memo[level] = memo;
       this.base[level] = base;

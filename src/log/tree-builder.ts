@@ -1,3 +1,4 @@
+import { POW2 } from '../merkle/check.js';
 import { EMPTY_ROOT, nodeHash } from '../merkle/hash.js';
 import { CompactRange } from '../merkle/range.js';
 import { HashTile, TILE_HEIGHT, TILE_WIDTH } from '../storage/hash-tile.js';
@@ -120,7 +121,7 @@ export class TreeBuilder {
   private place(level: number, index: number, hash: Uint8Array): HashTile {
     const tileLevel = Math.floor(level / TILE_HEIGHT);
     const row = level - tileLevel * TILE_HEIGHT;
-    const perTile = TILE_WIDTH / 2 ** row;
+    const perTile = TILE_WIDTH / POW2[row]!;
     const n = Math.floor(index / perTile);
     let tile = this.partial.get(tileLevel);
     if (tile === undefined || tile.n !== n) {

@@ -89,9 +89,22 @@ export function popCount(x: number): number {
   return count;
 }
 
+/** 2^0 … 2^53, exact: a table lookup, where `2 ** e` with a variable e calls Math.pow. */
+export const POW2: readonly number[] = Array.from({ length: 54 }, (_, e) => 2 ** e);
+
 /** Whether the positive safe integer `x` is a power of two. */
 export function isPowerOfTwo(x: number): boolean {
-  return x > 0 && popCount(x) === 1;
+  return x > 0 && POW2[floorLog2(x)] === x;
+}
+
+/**
+ * floor(log2(x)) for a positive safe integer, exactly: Math.clz32 of the high
+ * and low 32-bit halves, each split off arithmetically (so below 2^32, where
+ * clz32's conversion is exact).
+ */
+export function floorLog2(x: number): number {
+  const high = Math.floor(x / 4_294_967_296);
+  return high > 0 ? 63 - Math.clz32(high) : 31 - Math.clz32(x);
 }
 
 /**
@@ -100,11 +113,8 @@ export function isPowerOfTwo(x: number): boolean {
  */
 export function splitPoint(n: number): { k: number; level: number } {
   if (n <= 2) return { k: 1, level: 0 };
-  // log2 lands on the exponent or next to it; the two loops make it exact.
-  let level = Math.floor(Math.log2(n - 1));
-  while (2 ** level >= n) level--;
-  while (2 ** (level + 1) < n) level++;
-  return { k: 2 ** level, level };
+  const level = floorLog2(n - 1);
+  return { k: POW2[level]!, level };
 }
 
 /** The largest power of two k with k <= n, and its exponent (n >= 1). */

@@ -23,6 +23,7 @@
  * never recomputes a hash; a decoded format-2 tile computes a node of rows 1
  * and 3 on each `hash()` call until `materialize()` fills those rows in.
  */
+import { POW2 } from '../merkle/check.js';
 import { HASH_SIZE as HASH, nodeHash } from '../merkle/hash.js';
 import { TILE_HEIGHT, TILE_WIDTH } from '../merkle/tile.js';
 
@@ -30,7 +31,7 @@ export { TILE_HEIGHT, TILE_WIDTH };
 
 /** Number of complete nodes in row `r` of a tile whose bottom row has `width` hashes. */
 function rowLength(width: number, r: number): number {
-  return Math.floor(width / 2 ** r);
+  return Math.floor(width / POW2[r]!);
 }
 
 /** The rows of format 2, in stored order. Each row left out is one node hash above a row kept. */
@@ -258,7 +259,7 @@ export class HashTile {
 export function locateHash(level: number, index: number): { tileLevel: number; n: number; row: number; pos: number } {
   const tileLevel = Math.floor(level / TILE_HEIGHT);
   const row = level - tileLevel * TILE_HEIGHT;
-  const perTile = TILE_WIDTH / 2 ** row;
+  const perTile = TILE_WIDTH / POW2[row]!;
   const n = Math.floor(index / perTile);
   return { tileLevel, n, row, pos: index - n * perTile };
 }
