@@ -210,7 +210,7 @@ export async function logProofRate(log: Log, seed: number, kind: ProofKind, ms: 
       const i = Math.floor(Math.random() * size);
       if (kind === 'inclusion') {
         await log.inclusionProof(i, size);
-        await log.entries(i, i);
+        await log.entry(i);
       } else if (kind === 'by-hash') {
         const index = await log.findLeaf(new Uint8Array(benchLeafHash(entryAt(seed, i))));
         if (index !== i) throw new Error(`benchmark entry ${i} not found by its hash`);
