@@ -117,7 +117,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       store,
       signer: newNativeSigner(key.signerKey),
       verifier: newVerifier(key.verifierKey),
-      observer: metrics.observer,
+      observer: {
+        ...metrics.observer,
+        filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes', { error: String(err) }),
+      },
       ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),
     });

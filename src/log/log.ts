@@ -9,6 +9,7 @@ import { tileWidth, TILE_WIDTH } from '../merkle/tile.js';
 import type { HashTile } from '../storage/hash-tile.js';
 import { equalBytes, type LogState, type LogStore } from '../storage/store.js';
 import { LogError } from './errors.js';
+import { LeafFilter } from './leaf-filter.js';
 import { RoundDedup } from './round-dedup.js';
 import { RoundProofs } from './round-proofs.js';
 import { BoundedSubtreeMemo } from './subtree-memo.js';
@@ -41,6 +42,8 @@ export interface SubmitResult {
 export interface LogObserver {
   roundCommitted?(info: { entries: number; duplicates: number; seconds: number; treeSize: number }): void;
   roundFailed?(error: unknown): void;
+  /** The leaf-hash filter could not be filled; every round looks up all its hashes. */
+  filterFailed?(error: unknown): void;
   queueChanged?(entries: number): void;
 }
 
@@ -64,6 +67,12 @@ export interface LogOptions {
    * tiles are one point read from the store.
    */
   readonly tileCacheSize?: number;
+  /**
+   * Memory for the filter of logged leaf hashes that spares a round most of
+   * its dedup lookups (about 1.25 bytes per entry; default 64 MiB, enough for
+   * about 5 × 10^7 entries). Past it, or at 0, every hash is looked up.
+   */
+  readonly leafFilterBytes?: number;
   readonly observer?: LogObserver;
 }
 
@@ -104,6 +113,11 @@ export interface TreeHead {
   readonly sth: LogState['sth'];
 }
 
+/** Room the leaf filter's first layer leaves for growth past the size at open. */
+const FILTER_HEADROOM = 2 ** 20;
+/** Level-0 tiles (256 hashes each) the filter takes in per turn of the event loop. */
+const FILL_TILES_PER_TURN = 16;
+
 function requireSize(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
 }
@@ -129,6 +143,9 @@ export class Log {
   private readonly reader: TileHashReader;
   /** Hashes of the incomplete subtrees proofs keep needing (the right edge). */
   private readonly memo = new BoundedSubtreeMemo();
+  /** Which leaf hashes may be logged; filled from the store in the background after open. */
+  private readonly filter: LeafFilter;
+  private filling: Promise<void> = Promise.resolve();
 
   private builder: TreeBuilder;
   private head: TreeHead;
@@ -156,6 +173,7 @@ export class Log {
     this.cache = new TileCache(options.tileCacheSize ?? 1024, 64);
     this.builder = builder;
     this.head = head;
+    this.filter = new LeafFilter({ capacity: head.treeSize + FILTER_HEADROOM, maxBytes: options.leafFilterBytes ?? 64 * 1024 * 1024 });
     this.reader = new TileHashReader(this.store, this.cache, (level, n) => this.builder.partialTile(level, n));
   }
 
@@ -190,7 +208,59 @@ export class Log {
       });
     }
     log.startResignTimer();
+    log.filling = log.fillFilter(log.head.treeSize);
     return log;
+  }
+
+  /**
+   * Adds the leaf hashes of entries 0 … size−1 (what the store held at open)
+   * to the filter from the level-0 tiles, a few tiles per turn of the event
+   * loop, then declares it filled. Until then, and for good if a tile cannot
+   * be read, rounds look up every hash in the store.
+   */
+  private async fillFilter(size: number): Promise<void> {
+    try {
+      const tiles = Math.ceil(size / TILE_WIDTH);
+      for (let first = 0; first < tiles; first += FILL_TILES_PER_TURN) {
+        if (this.closed) return;
+        const keys: { level: number; n: number }[] = [];
+        for (let n = first; n < Math.min(tiles, first + FILL_TILES_PER_TURN); n++) keys.push({ level: 0, n });
+        const read = await this.store.readTiles(keys);
+        read.forEach((tile, i) => {
+          const n = keys[i]!.n;
+          const width = Math.min(TILE_WIDTH, size - n * TILE_WIDTH);
+          if (tile === undefined || tile.width < width) throw new Error(`level-0 tile ${n} is missing or short`);
+          const row = tile.bottomRow(width);
+          for (let p = 0; p < width; p++) this.filter.add(row, 32 * p);
+        });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      this.filter.markFilled();
+    } catch (err) {
+      this.observer.filterFailed?.(err);
+    }
+  }
+
+  /**
+   * Resolves once the leaf-hash filter has been filled from the store (or
+   * failed to be), with whether rounds now skip most dedup lookups, and the
+   * filter's memory.
+   */
+  async leafFilterState(): Promise<{ ready: boolean; bytes: number }> {
+    await this.filling;
+    return { ready: this.filter.ready, bytes: this.filter.bytes };
+  }
+
+  /** The stored index of each hash; asks the store only about those the filter cannot rule out. */
+  private async lookUp(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
+    if (!this.filter.ready) return this.store.findLeafHashes(hashes);
+    const maybe: number[] = [];
+    for (let i = 0; i < hashes.length; i++) if (this.filter.mightContain(hashes[i]!)) maybe.push(i);
+    const out = new Array<number | undefined>(hashes.length).fill(undefined);
+    if (maybe.length === 0) return out;
+    const found = await this.store.findLeafHashes(maybe.map((i) => hashes[i]!));
+    maybe.forEach((i, j) => (out[i] = found[j]));
+    return out;
   }
 
   /** The latest signed tree head (everything in it is durable). */
@@ -336,7 +406,7 @@ export class Log {
         return slot;
       }),
     );
-    const existing = await this.store.findLeafHashes(unique);
+    const existing = await this.lookUp(unique);
     const base = before?.builder ?? this.builder;
     const oldSize = base.treeSize;
     const newHashes: Uint8Array[] = [];
@@ -349,6 +419,9 @@ export class Log {
       newEntries.push(uniqueEntries[slot]!);
       return oldSize + newHashes.length - 1;
     });
+    // Into the filter before the round is written: a round that then fails
+    // leaves only false positives behind.
+    for (const h of newHashes) this.filter.add(h);
     const builder = base.clone();
     const tiles = builder.append(newHashes);
     return { taken, slots, unique, dedup, indexOf, oldSize, newEntries, newHashes, builder, tiles, started };
@@ -497,6 +570,7 @@ export class Log {
 
   /** The index of a logged leaf hash, or undefined. */
   async findLeaf(hash: Uint8Array): Promise<number | undefined> {
+    if (this.filter.ready && !this.filter.mightContain(hash)) return undefined;
     const [index] = await this.store.findLeafHashes([hash]);
     return index !== undefined && index < this.head.treeSize ? index : undefined;
   }
@@ -549,6 +623,7 @@ export class Log {
   async close(): Promise<void> {
     this.closed = true;
     if (this.resignTimer !== undefined) clearInterval(this.resignTimer);
+    await this.filling;
     await this.idle;
     await Promise.all([...this.answering]);
     await this.store.close();

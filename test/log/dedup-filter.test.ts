@@ -1,0 +1,131 @@
+// The leaf-hash filter lets a round skip the store lookups of hashes that
+// cannot be logged; dedup must stay exact before, during and after it is
+// filled, when it is off, and when filling it fails.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Log, type LogOptions } from '../../src/log/log.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import type { HashTile } from '../../src/storage/hash-tile.js';
+import type { LogStore, LogState, RoundWrite } from '../../src/storage/store.js';
+import { testSigner, testVerifier } from '../helpers/keys.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const entries = (tag: string, from: number, count: number) => Array.from({ length: count }, (_, i) => enc(`${tag} ${from + i}`));
+
+/** A store that counts the hashes it is asked to look up, and can slow or fail the leaf filter's tile read. */
+class Watching implements LogStore {
+  asked = 0;
+  firstTileRead: 'normal' | 'slow' | 'fail' = 'normal';
+  private fillReads = 0;
+  constructor(private readonly inner: LogStore) {}
+  readState(): Promise<LogState | undefined> {
+    return this.inner.readState();
+  }
+  writeRound(round: RoundWrite): Promise<void> {
+    return this.inner.writeRound(round);
+  }
+  findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
+    this.asked += hashes.length;
+    return this.inner.findLeafHashes(hashes);
+  }
+  async readTiles(keys: readonly { level: number; n: number }[]): Promise<(HashTile | undefined)[]> {
+    // The filter's read: all three level-0 tiles of the 700 entries at once.
+    const filling = keys.length === 3 && keys.every((k, i) => k.level === 0 && k.n === i);
+    if (filling && this.fillReads++ === 0) {
+      if (this.firstTileRead === 'fail') throw new Error('injected tile read failure');
+      if (this.firstTileRead === 'slow') await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    return this.inner.readTiles(keys);
+  }
+  readEntry(index: number): Promise<Uint8Array> {
+    return this.inner.readEntry(index);
+  }
+  readBundle(n: number): Promise<Uint8Array> {
+    return this.inner.readBundle(n);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-filter-'));
+  // 700 entries logged by an earlier run of the log.
+  const log = await Log.open({ store: await LevelStore.open(dir), signer: testSigner, verifier: testVerifier });
+  await log.submit(entries('old', 0, 400));
+  await log.submit(entries('old', 400, 300));
+  await log.close();
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function reopen(store: Watching, extra: Partial<LogOptions> = {}): Promise<Log> {
+  return Log.open({ store, signer: testSigner, verifier: testVerifier, ...extra });
+}
+
+/** Submits `batch` and checks each receipt's index and duplicate flag against `expected` (undefined: new). */
+async function expectIndexes(log: Log, batch: Uint8Array[], expected: (number | undefined)[]): Promise<void> {
+  const { receipts } = await log.submit(batch);
+  receipts.forEach((r, i) => {
+    const want = expected[i];
+    expect({ i, duplicate: r.duplicate, index: want === undefined ? 'new' : r.index }).toEqual({ i, duplicate: want !== undefined, index: want === undefined ? 'new' : want });
+  });
+}
+
+test('once filled, a round asks the store only about hashes that may be logged, and still finds every old one', async () => {
+  const store = new Watching(await LevelStore.open(dir));
+  const log = await reopen(store);
+  try {
+    expect(await log.leafFilterState()).toEqual({ ready: true, bytes: expect.any(Number) });
+    store.asked = 0;
+    const batch = [...entries('new', 0, 500), enc('old 3'), enc('old 699'), enc('old 256')];
+    await expectIndexes(log, batch, [...new Array<undefined>(500), 3, 699, 256]);
+    // The three old ones, and the few new ones the filter cannot rule out.
+    expect(store.asked).toBeGreaterThanOrEqual(3);
+    expect(store.asked).toBeLessThan(3 + 50);
+    // What this run logged is in the filter too.
+    await expectIndexes(log, [enc('new 0'), enc('new 499')], [700, 1199]);
+    expect(await log.findLeaf(new Uint8Array(32))).toBeUndefined();
+  } finally {
+    await log.close();
+  }
+});
+
+test('rounds while the filter is being filled look up every hash, and their hashes end up in it', async () => {
+  const store = new Watching(await LevelStore.open(dir));
+  store.firstTileRead = 'slow';
+  const log = await reopen(store);
+  try {
+    store.asked = 0;
+    await expectIndexes(log, [enc('old 5'), enc('during 1'), enc('during 1')], [5, undefined, 700]);
+    expect(store.asked).toBe(2); // distinct hashes of the round, all looked up
+    expect((await log.leafFilterState()).ready).toBe(true);
+    store.asked = 0;
+    await expectIndexes(log, [enc('during 1'), enc('old 6')], [700, 6]);
+    expect(store.asked).toBeGreaterThanOrEqual(2);
+  } finally {
+    await log.close();
+  }
+});
+
+test('with no memory for the filter, or when filling it fails, every hash is looked up and dedup is unchanged', async () => {
+  for (const setup of ['off', 'fail'] as const) {
+    const store = new Watching(await LevelStore.open(dir));
+    const failures: unknown[] = [];
+    if (setup === 'fail') store.firstTileRead = 'fail';
+    const log = await reopen(store, setup === 'off' ? { leafFilterBytes: 0 } : { observer: { filterFailed: (err) => failures.push(err) } });
+    try {
+      expect((await log.leafFilterState()).ready).toBe(false);
+      expect(failures.length).toBe(setup === 'fail' ? 1 : 0);
+      store.asked = 0;
+      const fresh = `${setup} fresh`;
+      await expectIndexes(log, [enc('old 1'), enc(fresh), enc('old 2')], [1, undefined, 2]);
+      expect(store.asked).toBe(3);
+    } finally {
+      await log.close();
+    }
+  }
+});
