@@ -62,9 +62,10 @@ export interface LogOptions {
   /** An idle log re-signs its STH this often (CONTRACT §2: at least every 10 minutes). */
   readonly resignIntervalMs?: number;
   /**
-   * Full hash tiles kept in memory for proofs (16 KiB each; default 256,
-   * 4 MiB). Enough for every tile above level 0 up to 2^32 entries; level-0
-   * tiles are one point read from the store.
+   * Full hash tiles of level 1 and up kept in memory for proofs (16 KiB
+   * each; default 1024, 16 MiB: every one of them up to 2^26 entries). The
+   * 64 most recent level-0 tiles are kept apart, so that random proofs, which
+   * read one level-0 tile each, cannot push the upper levels out.
    */
   readonly tileCacheSize?: number;
   /**
