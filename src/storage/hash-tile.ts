@@ -225,10 +225,13 @@ export class HashTile {
       );
     }
     const rows: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(TILE_HEIGHT).fill(undefined);
+    // Plain views even of a Buffer: a Buffer's subarray builds a Buffer,
+    // which costs more, and a proof takes a view per hash.
+    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.length);
     let offset = 2;
     for (const r of layout) {
       const len = rowLength(width, r) * HASH;
-      rows[r] = value.subarray(offset, offset + len);
+      rows[r] = bytes.subarray(offset, offset + len);
       offset += len;
     }
     return new HashTile(level, n, width, rows);
