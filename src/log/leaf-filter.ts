@@ -90,6 +90,15 @@ export class LeafFilter {
     return this.layers.reduce((sum, layer) => sum + layer.bits.length, 0);
   }
 
+  /**
+   * Gives up for good, as when over budget: for when hashes were logged that
+   * were never added (another writer on the same store).
+   */
+  abandon(): void {
+    this.gaveUp = true;
+    this.layers.length = 0;
+  }
+
   /** Called once every hash the store held at open has been added. */
   markFilled(): void {
     this.filled = true;

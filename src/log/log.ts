@@ -530,6 +530,9 @@ export class Log {
   private async reload(): Promise<void> {
     const state = await this.store.readState();
     if (state === undefined || state.treeSize === this.head.treeSize) return;
+    // Someone else wrote to the store (a wiring bug: two sequencers on one
+    // store): the filter does not know their hashes, so stop trusting it.
+    this.filter.abandon();
     this.builder = await TreeBuilder.load(this.store, state);
     this.head = { treeSize: state.treeSize, rootHash: state.rootHash, timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth };
   }

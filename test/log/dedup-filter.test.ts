@@ -129,3 +129,21 @@ test('with no memory for the filter, or when filling it fails, every hash is loo
     }
   }
 });
+
+test('a sequencer that finds the store written by another stops trusting its filter', async () => {
+  const shared = await LevelStore.open(dir);
+  const live = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier });
+  const stale = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier });
+  try {
+    expect((await stale.leafFilterState()).ready).toBe(true);
+    await live.submit([enc('written by the live one')]);
+    // The stale one's round conflicts with the stored state; it reloads it.
+    await expect(stale.submit([enc('stale 1')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    expect((await stale.leafFilterState()).ready).toBe(false);
+    // Its filter never saw the live one's entry: dedup must ask the store.
+    await expectIndexes(stale, [enc('written by the live one')], [700]);
+  } finally {
+    await stale.close().catch(() => undefined);
+    await live.close().catch(() => undefined);
+  }
+});

@@ -45,6 +45,14 @@ test('ready only once filled, and never again after giving up on its memory budg
   expect(filter.mightContain(hashOf('never', 1))).toBe(true);
   filter.markFilled();
   expect(filter.ready).toBe(false);
+
+  const abandoned = new LeafFilter({ capacity: 100, maxBytes: 400 });
+  abandoned.markFilled();
+  abandoned.add(hashOf('in', 1));
+  abandoned.abandon();
+  expect(abandoned.ready).toBe(false);
+  expect(abandoned.bytes).toBe(0);
+  expect(abandoned.mightContain(hashOf('never', 2))).toBe(true);
 });
 
 test('options are checked', () => {
