@@ -269,7 +269,7 @@ async function sizesSection(plan: Plan, root: string, results: Results, load: Lo
       if (sth.tree_size !== target) throw new Error(`the server reports tree size ${sth.tree_size}, not ${target}`);
       // Settle first, unmeasured: right after the log was grown LevelDB is
       // still compacting what it just wrote (for about 6 s at 10^7), the
-      // server fills its leaf filter (about 2.5 s) and maps the new tables,
+      // server fills its leaf filter (about 1 s) and maps the new tables,
       // and the first runs would measure that transient rather than the
       // serving log: at 10^7, 3-s runs rose from 6,700 to 17,000 proofs/s
       // over the first 15 s and then stayed there.

@@ -18,34 +18,45 @@
  * hash, as it does while the filter is being filled.
  */
 
-/** Bits per entry and probes per hash: about 0.8% false positives per layer. */
+/** At least this many bits per entry, and probes per hash: at most about 0.8% false positives per layer. */
 const BITS_PER_ENTRY = 10;
 const PROBES = 7;
 
-/** One Bloom filter; the bit operations below are on bytes of its bit array, never on indexes. */
+/** Bytes of a layer for `capacity` entries: a power of two of bits, at least BITS_PER_ENTRY per entry. */
+function layerBytes(capacity: number): number {
+  let bits = 32;
+  while (bits < capacity * BITS_PER_ENTRY) bits *= 2;
+  return bits / 8;
+}
+
+/**
+ * One Bloom filter of 2^b bits in 32-bit words. Everything below works on
+ * 32-bit hash words and bit positions (never on log indexes), so it uses
+ * 32-bit integer operations: a bit position is (h1 + i·h2) mod 2^b.
+ */
 class Layer {
-  readonly bits: Uint8Array;
-  readonly size: number;
+  readonly words: Int32Array;
+  private readonly mask: number;
   count = 0;
 
   constructor(readonly capacity: number) {
-    this.size = capacity * BITS_PER_ENTRY;
-    this.bits = new Uint8Array(Math.ceil(this.size / 8));
+    const bytes = layerBytes(capacity);
+    this.words = new Int32Array(bytes / 4);
+    this.mask = bytes * 8 - 1;
   }
 
   add(h1: number, h2: number): void {
     for (let i = 0; i < PROBES; i++) {
-      const bit = (h1 + i * h2) % this.size;
-      const byte = Math.floor(bit / 8);
-      this.bits[byte] = this.bits[byte]! | (1 << (bit % 8));
+      const bit = (h1 + Math.imul(i, h2)) & this.mask;
+      this.words[bit >>> 5]! |= 1 << (bit & 31);
     }
     this.count++;
   }
 
   has(h1: number, h2: number): boolean {
     for (let i = 0; i < PROBES; i++) {
-      const bit = (h1 + i * h2) % this.size;
-      if ((this.bits[Math.floor(bit / 8)]! & (1 << (bit % 8))) === 0) return false;
+      const bit = (h1 + Math.imul(i, h2)) & this.mask;
+      if ((this.words[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
     }
     return true;
   }
@@ -54,9 +65,9 @@ class Layer {
 /** The two 32-bit words the hash at `at` in `bytes` is probed with (h2 odd, so the probes differ). */
 function words(bytes: Uint8Array, at: number): [number, number] {
   if (!(bytes instanceof Uint8Array) || !(at >= 0 && at + 32 <= bytes.length)) throw new TypeError('LeafFilter: a leaf hash is 32 bytes of a Uint8Array');
-  const h1 = ((bytes[at]! * 256 + bytes[at + 1]!) * 256 + bytes[at + 2]!) * 256 + bytes[at + 3]!;
-  const h2 = ((bytes[at + 4]! * 256 + bytes[at + 5]!) * 256 + bytes[at + 6]!) * 256 + bytes[at + 7]!;
-  return [h1, h2 % 2 === 0 ? h2 + 1 : h2];
+  const h1 = (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
+  const h2 = (bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]! | 1;
+  return [h1, h2];
 }
 
 export interface LeafFilterOptions {
@@ -87,7 +98,7 @@ export class LeafFilter {
 
   /** Memory the filter holds, in bytes. */
   get bytes(): number {
-    return this.layers.reduce((sum, layer) => sum + layer.bits.length, 0);
+    return this.layers.reduce((sum, layer) => sum + layer.words.byteLength, 0);
   }
 
   /**
@@ -129,7 +140,8 @@ export class LeafFilter {
 
   /** Adds a layer for `capacity` more entries, or gives up (and frees the layers) if it would not fit. */
   private grow(capacity: number): boolean {
-    if (this.bytes + Math.ceil((capacity * BITS_PER_ENTRY) / 8) > this.maxBytes) {
+    // 2^32 bits at most: bit positions are 32-bit.
+    if (this.bytes + layerBytes(capacity) > this.maxBytes || layerBytes(capacity) > 2 ** 29) {
       this.gaveUp = true;
       this.layers.length = 0;
       return false;

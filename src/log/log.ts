@@ -70,8 +70,8 @@ export interface LogOptions {
   readonly tileCacheSize?: number;
   /**
    * Memory for the filter of logged leaf hashes that spares a round most of
-   * its dedup lookups (about 1.25 bytes per entry; default 64 MiB, enough for
-   * about 5 × 10^7 entries). Past it, or at 0, every hash is looked up.
+   * its dedup lookups (1.25 to 2.5 bytes per entry; default 64 MiB, enough
+   * for at least 2.6 × 10^7 entries). Past it, or at 0, every hash is looked up.
    */
   readonly leafFilterBytes?: number;
   readonly observer?: LogObserver;

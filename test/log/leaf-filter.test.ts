@@ -9,8 +9,8 @@ test('every hash added is reported as maybe present, across many layers', () => 
   const added = Array.from({ length: 40_000 }, (_, i) => hashOf('in', i));
   for (const h of added) filter.add(h);
   for (const h of added) expect(filter.mightContain(h)).toBe(true);
-  // Layers of 1000, 2000, 4000 … entries: 40,000 needs six of them.
-  expect(filter.bytes).toBe(Math.ceil((1000 * 10) / 8) * (1 + 2 + 4 + 8 + 16 + 32));
+  // Layers of 1000, 2000, 4000 … entries (2^14, 2^15 … bits): 40,000 needs six of them.
+  expect(filter.bytes).toBe((2 ** 14 / 8) * (1 + 2 + 4 + 8 + 16 + 32));
 });
 
 test('hashes never added are mostly ruled out (about 1% false positives per layer)', () => {
@@ -33,7 +33,7 @@ test('a hash can be added from a row of hashes at an offset', () => {
 });
 
 test('ready only once filled, and never again after giving up on its memory budget', () => {
-  const filter = new LeafFilter({ capacity: 100, maxBytes: 400 }); // 125 bytes a layer of 100, then 250: the third does not fit
+  const filter = new LeafFilter({ capacity: 100, maxBytes: 400 }); // 128 bytes a layer of 100 (2^10 bits), then 256: the third does not fit
   expect(filter.ready).toBe(false);
   filter.markFilled();
   expect(filter.ready).toBe(true);
