@@ -77,6 +77,11 @@ export interface LeafFilterOptions {
   readonly maxBytes: number;
 }
 
+/**
+ * The log's filter of logged leaf hashes (see the top of this file): `add`
+ * every hash logged, `markFilled` once the store's hashes are all in, then
+ * `mightContain` false means not logged for as long as `ready` holds.
+ */
 export class LeafFilter {
   private readonly layers: Layer[] = [];
   private readonly maxBytes: number;
