@@ -267,6 +267,22 @@ async function sizesSection(plan: Plan, root: string, results: Results, load: Lo
     try {
       const sth = JSON.parse((await httpGet(`${server.url}/ct/v1/get-sth`)).body) as { tree_size: number; sha256_root_hash: string };
       if (sth.tree_size !== target) throw new Error(`the server reports tree size ${sth.tree_size}, not ${target}`);
+      /** One run of proofs of `kind` at this size, every answer checked. */
+      const proofs = async (proof: (typeof PROOF_KINDS)[number], durationMs: number, warmupMs: number, what: string): Promise<LoadResult> =>
+        checked(
+          await load.run({
+            url: server.url,
+            kind: proof.load,
+            connections: 64,
+            durationMs,
+            warmupMs,
+            seed: BUILD_SEED,
+            treeSize: target,
+            rootHash: sth.sha256_root_hash,
+            verifyEvery: 100,
+          }),
+          what,
+        );
       // Settle first, unmeasured: right after the log was grown LevelDB is
       // still compacting what it just wrote (for about 6 s at 10^7), the
       // server fills its leaf filter (about 1 s) and maps the new tables,
@@ -274,42 +290,14 @@ async function sizesSection(plan: Plan, root: string, results: Results, load: Lo
       // serving log: at 10^7, 3-s runs rose from 6,700 to 17,000 proofs/s
       // over the first 15 s and then stayed there.
       progress(`${label}: settling (${(3 * plan.proofSettleMs) / 1000} s of proofs, not measured)`);
-      for (const proof of PROOF_KINDS) {
-        checked(
-          await load.run({
-            url: server.url,
-            kind: proof.load,
-            connections: 64,
-            durationMs: plan.proofSettleMs,
-            warmupMs: 0,
-            seed: BUILD_SEED,
-            treeSize: target,
-            rootHash: sth.sha256_root_hash,
-            verifyEvery: 100,
-          }),
-          `settling ${proof.kind} proofs at ${label}`,
-        );
-      }
+      for (const proof of PROOF_KINDS) await proofs(proof, plan.proofSettleMs, 0, `settling ${proof.kind} proofs at ${label}`);
       for (const proof of PROOF_KINDS) {
         const rate: number[] = [];
         const p99: number[] = [];
         for (let run = 0; run < plan.runs; run++) {
           progress(`${label}: ${proof.kind} proofs over HTTP, run ${run + 1}/${plan.runs}`);
           const sampling = server.sample();
-          const r = checked(
-            await load.run({
-              url: server.url,
-              kind: proof.load,
-              connections: 64,
-              durationMs: plan.proofMs,
-              warmupMs: plan.proofWarmupMs,
-              seed: BUILD_SEED,
-              treeSize: target,
-              rootHash: sth.sha256_root_hash,
-              verifyEvery: 100,
-            }),
-            `${proof.kind} proofs at ${label}`,
-          );
+          const r = await proofs(proof, plan.proofMs, plan.proofWarmupMs, `${proof.kind} proofs at ${label}`);
           rate.push(r.requestsPerSecond);
           p99.push(r.p99Ms);
           const mem = sampling();
