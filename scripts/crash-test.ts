@@ -17,12 +17,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeBase64 } from '../src/note/base64.js';
 import { newVerifier } from '../src/note/keys.js';
 import { fetchWithin, LogChecker, type RecordedReceipt } from './reliability/check.js';
-import { defaultCli, spawnServer, wholeNumberOption } from './reliability/server.js';
+import { defaultCli, runIfMain, spawnServer, wholeNumberOption } from './reliability/server.js';
 
 export interface CrashTestOptions {
   readonly cycles: number;
@@ -271,14 +270,4 @@ async function main(): Promise<number> {
   return result.lost === 0 && result.problems.length === 0 && result.receipts > 0 ? 0 : 1;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`crash-test: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, 'crash-test', main);

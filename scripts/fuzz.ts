@@ -15,14 +15,13 @@ import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { leafHash } from '../src/merkle/hash.js';
 import { formatTilePath } from '../src/merkle/tile.js';
 import { decodeBase64, encodeBase64 } from '../src/note/base64.js';
 import { newVerifier } from '../src/note/keys.js';
 import { LogChecker } from './reliability/check.js';
-import { defaultCli, spawnServer, wholeNumberOption } from './reliability/server.js';
+import { defaultCli, runIfMain, spawnServer, wholeNumberOption } from './reliability/server.js';
 
 export interface FuzzOptions {
   readonly requests: number;
@@ -595,14 +594,4 @@ async function main(): Promise<number> {
   return result.failures.length === 0 && result.problems.length === 0 ? 0 : 1;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`fuzz: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, 'fuzz', main);

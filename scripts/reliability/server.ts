@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** `dist/src/cli/main.js`, found from this file whether it runs compiled (dist/scripts) or as TypeScript (scripts/). */
 export function defaultCli(): string {
@@ -74,4 +74,22 @@ export function wholeNumberOption(text: string | undefined, name: string, fallba
   if (text === undefined) return fallback;
   if (!/^(0|[1-9][0-9]{0,8})$/.test(text)) throw new Error(`--${name} must be a whole number`);
   return Number(text);
+}
+
+/**
+ * Runs `main` when the module at `moduleUrl` is the program node was started
+ * with (not when a test imports it): its result becomes the exit code, and an
+ * error is printed as `<name>: message` with exit code 1.
+ */
+export function runIfMain(moduleUrl: string, name: string, main: () => Promise<number>): void {
+  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }
