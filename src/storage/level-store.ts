@@ -417,12 +417,18 @@ export class LevelStore implements LogStore {
     }
     // The last bundle, or one past the tree (which must be empty), by a range
     // read, so that it also shows chunks the tree does not reach.
-    const chunks = await this.db
-      .values({ gte: chunkKey(first), lt: chunkKey(first + CHUNKS_PER_BUNDLE), highWaterMarkBytes: BUNDLE_READ_BYTES } as never)
-      .all();
-    if (chunks.length === 1) return chunks[0]!;
-    if (chunks.length > 1) return Buffer.concat(chunks);
-    return this.readSegments(n);
+    const chunks = await this.concatRange(chunkKey(first), chunkKey(first + CHUNKS_PER_BUNDLE));
+    return chunks.length > 0 ? chunks : this.readSegments(n);
+  }
+
+  /**
+   * The values of the keys from `gte` up to (not including) `lt`, joined: one
+   * trip to LevelDB's thread, which may hand back up to a whole bundle (16 MiB)
+   * in one batch.
+   */
+  private async concatRange(gte: Uint8Array, lt: Uint8Array): Promise<Uint8Array> {
+    const values = await this.db.values({ gte, lt, highWaterMarkBytes: BUNDLE_READ_BYTES } as never).all();
+    return values.length === 1 ? values[0]! : Buffer.concat(values);
   }
 
   /** Bundle n as format 1 stored it (empty if it has no segments). */
@@ -436,11 +442,7 @@ export class LevelStore implements LogStore {
         if (segments.every((v) => v !== undefined)) return segments.length === 1 ? segments[0]! : Buffer.concat(segments);
       }
     }
-    const segments = await this.db
-      .values({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1), highWaterMarkBytes: BUNDLE_READ_BYTES } as never)
-      .all();
-    if (segments.length === 1) return segments[0]!;
-    return Buffer.concat(segments);
+    return this.concatRange(segmentKey(n, 0), segmentKey(n + 1, 0));
   }
 
   async close(): Promise<void> {
