@@ -18,6 +18,8 @@
  * hash, as it does while the filter is being filled.
  */
 
+import { HASH_SIZE } from '../merkle/hash.js';
+
 /** At least this many bits per entry, and probes per hash: at most about 0.8% false positives per layer. */
 const BITS_PER_ENTRY = 10;
 const PROBES = 7;
@@ -64,7 +66,7 @@ class Layer {
 
 /** The two 32-bit words the hash at `at` in `bytes` is probed with (h2 odd, so the probes differ). */
 function words(bytes: Uint8Array, at: number): [number, number] {
-  if (!(bytes instanceof Uint8Array) || !(at >= 0 && at + 32 <= bytes.length)) throw new TypeError('LeafFilter: a leaf hash is 32 bytes of a Uint8Array');
+  if (!(bytes instanceof Uint8Array) || !(at >= 0 && at + HASH_SIZE <= bytes.length)) throw new TypeError('LeafFilter: a leaf hash is 32 bytes of a Uint8Array');
   const h1 = (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
   const h2 = (bytes[at + 4]! << 24) | (bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]! | 1;
   return [h1, h2];

@@ -1,5 +1,5 @@
 import { MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
-import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
+import { EMPTY_ROOT, HASH_SIZE, leafHash } from '../merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../merkle/proof.js';
 import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
 import type { Signer, Verifier } from '../note/keys.js';
@@ -232,7 +232,7 @@ export class Log {
           const width = Math.min(TILE_WIDTH, size - n * TILE_WIDTH);
           if (tile === undefined || tile.width < width) throw new Error(`level-0 tile ${n} is missing or short`);
           const row = tile.bottomRow(width);
-          for (let p = 0; p < width; p++) this.filter.add(row, 32 * p);
+          for (let p = 0; p < width; p++) this.filter.add(row, HASH_SIZE * p);
         });
         await new Promise((resolve) => setImmediate(resolve));
       }
