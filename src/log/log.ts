@@ -63,9 +63,8 @@ export interface LogOptions {
   readonly resignIntervalMs?: number;
   /**
    * Full hash tiles of level 1 and up kept in memory for proofs (16 KiB
-   * each; default 1024, 16 MiB: every one of them up to 2^26 entries). The
-   * 64 most recent level-0 tiles are kept apart, so that random proofs, which
-   * read one level-0 tile each, cannot push the upper levels out.
+   * each; default 1024, 16 MiB: every one of them up to 2^26 entries).
+   * Level-0 tiles are read from the store each time (see TileCache).
    */
   readonly tileCacheSize?: number;
   /**
@@ -171,7 +170,7 @@ export class Log {
     this.maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
     this.resignIntervalMs = options.resignIntervalMs ?? 5 * 60 * 1000;
     this.observer = options.observer ?? {};
-    this.cache = new TileCache(options.tileCacheSize ?? 1024, 64);
+    this.cache = new TileCache(options.tileCacheSize ?? 1024);
     this.builder = builder;
     this.head = head;
     this.filter = new LeafFilter({ capacity: head.treeSize + FILTER_HEADROOM, maxBytes: options.leafFilterBytes ?? 64 * 1024 * 1024 });

@@ -27,40 +27,39 @@ class Lru<V> {
 }
 
 /**
- * Bounded LRUs of full hash tiles. Full tiles never change, so a cached one
- * never goes stale. Tiles of level 1 and up (one per 65,536 entries) have
- * their own LRU, so that the level-0 tiles that random proofs read one each
- * cannot push out the upper levels that every proof needs.
+ * A bounded LRU of full hash tiles of level 1 and up (one per 65,536
+ * entries), which every proof needs. Full tiles never change, so a cached
+ * one never goes stale.
+ *
+ * Level-0 tiles are not kept: a random proof reads one that the next
+ * thousands of proofs will not touch, and a cache of them only made the
+ * tiles outlive the young generation, so that at 10^7 entries the server
+ * ran five times as many full collections (32 against 6 in 6.5 s of proofs)
+ * with a 50% higher p99, for a store read (~5 µs) saved now and then.
  */
 export class TileCache {
-  private readonly upper: Lru<HashTile>;
-  private readonly bottom: Lru<HashTile>;
+  private readonly tiles: Lru<HashTile>;
 
-  /** `capacity` tiles of level 1 and up, and `bottomCapacity` of level 0. */
-  constructor(capacity: number, bottomCapacity = capacity) {
+  /** Room for `capacity` tiles of level 1 and up. */
+  constructor(capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 0) throw new RangeError(`tile cache capacity ${capacity}`);
-    if (!Number.isSafeInteger(bottomCapacity) || bottomCapacity < 0) throw new RangeError(`tile cache capacity ${bottomCapacity}`);
-    this.upper = new Lru(capacity);
-    this.bottom = new Lru(bottomCapacity);
+    this.tiles = new Lru(capacity);
   }
 
   get(level: number, n: number): HashTile | undefined {
-    return (level === 0 ? this.bottom : this.upper).get(`${level}/${n}`);
+    return level === 0 ? undefined : this.tiles.get(`${level}/${n}`);
   }
 
   /**
-   * Remembers a tile if it is full; partial tiles are never cached. An upper
-   * tile is kept with every row filled in (the store leaves two rows out), so
-   * the proofs that keep coming back to it hash nothing; a level-0 tile is
-   * read for a proof or two and computes the one or two nodes they need.
+   * Remembers a full tile of level 1 or up, with every row filled in (the
+   * store leaves two rows out), so that the proofs that keep coming back to
+   * it hash nothing. Partial tiles and level-0 tiles are not kept.
    */
   add(tile: HashTile): void {
-    if (!tile.full) return;
-    if (tile.level === 0) this.bottom.set(`0/${tile.n}`, tile);
-    else this.upper.set(`${tile.level}/${tile.n}`, tile.materialize());
+    if (tile.full && tile.level > 0) this.tiles.set(`${tile.level}/${tile.n}`, tile.materialize());
   }
 
   get size(): number {
-    return this.upper.size + this.bottom.size;
+    return this.tiles.size;
   }
 }

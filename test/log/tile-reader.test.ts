@@ -51,7 +51,7 @@ test('readNodes and readHashes answer every stored hash as the in-memory tree ha
   const store = await LevelStore.open(dir);
   try {
     // A cache too small to hold the tree, so the answers come from the store as well.
-    const reader = new TileHashReader(store, new TileCache(1, 1), () => undefined);
+    const reader = new TileHashReader(store, new TileCache(1), () => undefined);
     const nodes = allNodes(entries.length);
     const byNode = await reader.readNodes(nodes);
     const byIndex = await reader.readHashes(nodes.map(({ level, n }) => storedHashIndex(level, n)));
@@ -71,7 +71,7 @@ test('proofs through readNodes equal proofs through stored-hash indexes', async 
   const memory = memoryHashReader(buildStoredHashes(entries));
   const store = await LevelStore.open(dir);
   try {
-    const tiles = new TileHashReader(store, new TileCache(2, 2), () => undefined);
+    const tiles = new TileHashReader(store, new TileCache(2), () => undefined);
     let nodeCalls = 0;
     const counting: NodeReader = {
       readHashes: (indexes) => tiles.readHashes(indexes),
