@@ -4,13 +4,6 @@ import { locateHash, type HashTile } from '../storage/hash-tile.js';
 import type { LogStore } from '../storage/store.js';
 import type { TileCache } from './tile-cache.js';
 
-/** A tile one read needs, once found. */
-interface Needed {
-  readonly level: number;
-  readonly n: number;
-  tile: HashTile | undefined;
-}
-
 /**
  * Reads stored hashes out of hash tiles: first the sequencer's in-memory
  * partial tiles, then the cache of full tiles, then the store, in one
@@ -29,30 +22,48 @@ export class TileHashReader implements NodeReader {
   }
 
   async readNodes(nodes: readonly TreeNode[]): Promise<Uint8Array[]> {
-    // A proof touches a handful of tiles: a short list beats a keyed map.
-    const needed: Needed[] = [];
-    const places = nodes.map(({ level, n }) => {
-      const at = locateHash(level, n);
-      let tile = needed.find((t) => t.level === at.tileLevel && t.n === at.n);
-      if (tile === undefined) {
-        tile = { level: at.tileLevel, n: at.n, tile: this.partialTile(at.tileLevel, at.n) ?? this.cache.get(at.tileLevel, at.n) };
-        needed.push(tile);
+    // A proof touches a handful of tiles: short lists beat a keyed map, and
+    // a proof's two dozen hashes are worth not making an object each.
+    const levels: number[] = [];
+    const ns: number[] = [];
+    const tiles: (HashTile | undefined)[] = [];
+    const slots = new Uint32Array(nodes.length);
+    const rows = new Uint8Array(nodes.length);
+    const positions = new Uint8Array(nodes.length); // < 256, the tile width
+    for (let i = 0; i < nodes.length; i++) {
+      const at = locateHash(nodes[i]!.level, nodes[i]!.n);
+      let slot = 0;
+      while (slot < tiles.length && (levels[slot] !== at.tileLevel || ns[slot] !== at.n)) slot++;
+      if (slot === tiles.length) {
+        levels.push(at.tileLevel);
+        ns.push(at.n);
+        tiles.push(this.partialTile(at.tileLevel, at.n) ?? this.cache.get(at.tileLevel, at.n));
       }
-      return { tile, row: at.row, pos: at.pos };
+      slots[i] = slot;
+      rows[i] = at.row;
+      positions[i] = at.pos;
+    }
+    const missing: { level: number; n: number; slot: number }[] = [];
+    tiles.forEach((tile, slot) => {
+      if (tile === undefined) missing.push({ level: levels[slot]!, n: ns[slot]!, slot });
     });
-    const missing = needed.filter((t) => t.tile === undefined);
     if (missing.length > 0) {
-      const tiles = await this.store.readTiles(missing);
-      tiles.forEach((tile, i) => {
+      const read = await this.store.readTiles(missing);
+      read.forEach((tile, i) => {
         if (tile === undefined) return;
-        missing[i]!.tile = tile;
+        tiles[missing[i]!.slot] = tile;
         this.cache.add(tile);
       });
     }
-    return places.map(({ tile, row, pos }, i) => {
-      const hash = tile.tile?.hash(row, pos);
-      if (hash === undefined) throw new Error(`stored hash of level ${nodes[i]!.level}, node ${nodes[i]!.n} (tile ${tile.level}/${tile.n}) is not in the store`);
-      return hash;
-    });
+    const out: Uint8Array[] = new Array<Uint8Array>(nodes.length);
+    for (let i = 0; i < nodes.length; i++) {
+      const hash = tiles[slots[i]!]?.hash(rows[i]!, positions[i]!);
+      if (hash === undefined) {
+        const { level, n } = nodes[i]!;
+        throw new Error(`stored hash of level ${level}, node ${n} (tile ${levels[slots[i]!]}/${ns[slots[i]!]}) is not in the store`);
+      }
+      out[i] = hash;
+    }
+    return out;
   }
 }

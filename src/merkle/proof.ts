@@ -8,36 +8,30 @@ import { nodeHash } from './hash.js';
 import { type HashReader, type TreeNode, checkReader, readNodesChecked } from './reader.js';
 import { HashCursor, MemoPass, type SubtreeMemo } from './tree.js';
 
-// Each proof is computed twice over the same recursion: first listing the
+// Each proof is computed twice over the same walk or recursion: first listing the
 // stored hashes it needs, then, after one read (readNodesChecked), hashing them.
 
-function inclusionNodes(lo: number, hi: number, n: number, need: TreeNode[], memo: MemoPass): TreeNode[] {
-  if (lo + 1 === hi) return need;
-  const { k } = splitPoint(hi - lo);
-  if (n < lo + k) {
-    inclusionNodes(lo, lo + k, n, need, memo);
-    memo.nodes(lo + k, hi, need);
-  } else {
-    memo.nodes(lo, lo + k, need);
-    inclusionNodes(lo + k, hi, n, need, memo);
+/**
+ * Calls `visit(lo, hi)` for each hash of the audit path of leaf `index` in the
+ * tree of `treeSize` leaves, bottom-up, with the leaf range [lo, hi) it is the
+ * hash of. This is the walk of RFC 9162 §2.1.3.2 run forwards: at each level
+ * the path's node is fn and the level's last node sn; an odd fn has a left
+ * sibling, always complete; an even fn below sn has a right sibling, cut at
+ * the tree's end when it is on the right edge; an even fn equal to sn has no
+ * sibling and moves up unchanged. It lists the same hashes, in the same
+ * order, as the recursion PATH(m, D[n]) of RFC 6962 §2.1.1.
+ */
+function inclusionSiblings(index: number, treeSize: number, visit: (lo: number, hi: number) => void): void {
+  let fn = index;
+  let sn = treeSize - 1;
+  let width = 1; // leaves under a node of this level
+  while (sn > 0) {
+    if (isOdd(fn)) visit((fn - 1) * width, fn * width);
+    else if (fn < sn) visit((fn + 1) * width, Math.min((fn + 2) * width, treeSize));
+    fn = half(fn);
+    sn = half(sn);
+    width *= 2;
   }
-  return need;
-}
-
-function inclusionPath(lo: number, hi: number, n: number, cursor: HashCursor, memo: MemoPass): Uint8Array[] {
-  if (lo + 1 === hi) return [];
-  const { k } = splitPoint(hi - lo);
-  let path: Uint8Array[];
-  let sibling: Uint8Array;
-  if (n < lo + k) {
-    path = inclusionPath(lo, lo + k, n, cursor, memo);
-    sibling = memo.hash(lo + k, hi, cursor);
-  } else {
-    sibling = memo.hash(lo, lo + k, cursor);
-    path = inclusionPath(lo + k, hi, n, cursor, memo);
-  }
-  path.push(sibling);
-  return path;
 }
 
 /**
@@ -57,9 +51,11 @@ export async function proveInclusion(treeSize: number, index: number, reader: Ha
     throw new RangeError(`proveInclusion: index ${index} is not in a tree of size ${treeSize}`);
   }
   const pass = new MemoPass(memo);
-  const nodes = inclusionNodes(0, treeSize, index, [], pass);
+  const nodes: TreeNode[] = [];
+  inclusionSiblings(index, treeSize, (lo, hi) => pass.nodes(lo, hi, nodes));
   const cursor = new HashCursor(nodes.length === 0 ? [] : await readNodesChecked(reader, nodes));
-  const path = inclusionPath(0, treeSize, index, cursor, pass);
+  const path: Uint8Array[] = [];
+  inclusionSiblings(index, treeSize, (lo, hi) => path.push(pass.hash(lo, hi, cursor)));
   if (!cursor.done) throw new Error('merkle: bad math in proveInclusion');
   return path;
 }

@@ -2,7 +2,7 @@
  * The Merkle Tree Hash (RFC 6962 §2.1) of a log prefix, computed from the
  * stored hashes of its complete subtrees, as in Go tlog's TreeHash.
  */
-import { checkIndex, isPowerOfTwo, largestPowerOfTwoAtMost } from './check.js';
+import { checkIndex, floorLog2, isPowerOfTwo, largestPowerOfTwoAtMost } from './check.js';
 import { EMPTY_ROOT, nodeHash } from './hash.js';
 import { type HashReader, type TreeNode, checkReader, readNodesChecked } from './reader.js';
 import { storedHashIndex } from './stored.js';
@@ -12,6 +12,12 @@ import { storedHashIndex } from './stored.js';
  * tree nodes, largest (leftmost) first.
  */
 export function subTreeNodes(lo: number, hi: number, need: TreeNode[]): TreeNode[] {
+  if (lo < hi && isPowerOfTwo(hi - lo) && lo % (hi - lo) === 0) {
+    // One complete subtree: most of what a proof asks for.
+    const level = floorLog2(hi - lo);
+    need.push({ level, n: lo / (hi - lo) });
+    return need;
+  }
   while (lo < hi) {
     const { k, level } = largestPowerOfTwoAtMost(hi - lo);
     if (lo % k !== 0) throw new Error('merkle: bad math in subTreeNodes');
@@ -58,6 +64,7 @@ export class HashCursor {
  * The result is always fresh memory, never one of the cursor's hashes.
  */
 export function subTreeHash(lo: number, hi: number, cursor: HashCursor): Uint8Array {
+  if (isPowerOfTwo(hi - lo)) return cursor.take().slice(); // one complete subtree: the usual case in a proof
   const parts: Uint8Array[] = [];
   while (lo < hi) {
     lo += largestPowerOfTwoAtMost(hi - lo).k;
