@@ -6,6 +6,7 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Log } from '../../src/log/log.js';
 import { entryRange } from './entries.js';
 import {
   grow,
@@ -31,52 +32,44 @@ export type Task =
 
 const PROOF_KINDS: ProofKind[] = ['inclusion', 'by-hash', 'consistency'];
 
+/** Opens the log in `dir`, hands it to `use`, and closes it however `use` ends. */
+async function withLog<T>(dir: string, use: (log: Log) => Promise<T>): Promise<T> {
+  const log = await openDataFolder(dir);
+  try {
+    return await use(log);
+  } finally {
+    await log.close();
+  }
+}
+
 async function perform(task: Task): Promise<unknown> {
   switch (task.kind) {
     case 'sequence': {
       const entries = entryRange(task.seed, 0, task.count);
-      const log = await openDataFolder(task.dir);
-      try {
-        return await sequence(log, entries, task.batch);
-      } finally {
-        await log.close();
-      }
+      return withLog(task.dir, (log) => sequence(log, entries, task.batch));
     }
     case 'raw':
       return rawLimit(task.dir, entryRange(task.seed, 0, task.count));
     case 'one': {
       const entries = entryRange(task.seed, 0, task.count);
-      const log = await openDataFolder(task.dir);
-      try {
-        return await sequenceOneByOne(log, entries, task.ms);
-      } finally {
-        await log.close();
-      }
+      return withLog(task.dir, (log) => sequenceOneByOne(log, entries, task.ms));
     }
     case 'naive-append':
       return naiveAppends(entryRange(task.seed, 0, task.count), task.batch).rate;
-    case 'grow': {
-      const log = await openDataFolder(task.dir);
-      try {
+    case 'grow':
+      return withLog(task.dir, (log) => {
         if (log.latest().treeSize !== task.from) throw new Error(`the log holds ${log.latest().treeSize} entries, not ${task.from}`);
-        return await grow(log, task.seed, task.from, task.count);
-      } finally {
-        await log.close();
-      }
-    }
-    case 'log-proofs': {
-      const log = await openDataFolder(task.dir);
-      const out: Record<string, number[]> = {};
-      try {
+        return grow(log, task.seed, task.from, task.count);
+      });
+    case 'log-proofs':
+      return withLog(task.dir, async (log) => {
+        const out: Record<string, number[]> = {};
         for (const kind of PROOF_KINDS) {
           out[kind] = [];
           for (let run = 0; run < task.runs; run++) out[kind].push(await logProofRate(log, task.seed, kind, task.ms));
         }
-      } finally {
-        await log.close();
-      }
-      return out;
-    }
+        return out;
+      });
     case 'naive-proofs': {
       const naive = naiveTree(task.seed, task.size);
       const out: Record<string, number[] | number> = { buildSeconds: naive.buildSeconds, inclusion: [], 'by-hash': [] };
