@@ -34,6 +34,13 @@ export interface TransportOptions {
   readonly maxRetryDelayMs?: number;
   /** Waits `ms`; injectable for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * The largest answer body read, in bytes; a longer one is refused with
+   * BAD_RESPONSE rather than held in memory. Default 128 MiB: the largest
+   * answer CONTRACT §3 allows is get-entries of 1000 entries of 65,535 bytes,
+   * about 87 MB of JSON.
+   */
+  readonly maxResponseBytes?: number;
   /** The clock for HTTP-date `Retry-After` values; default Date.now. */
   readonly now?: () => number;
   readonly onRetry?: (info: RetryInfo) => void;
@@ -52,6 +59,46 @@ export interface RequestSpec {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RETRIES = 5;
 const DEFAULT_MAX_RETRY_DELAY_MS = 60_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 128 * 2 ** 20;
+/** Of an error answer, only this much is read: its message is all that is wanted. */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+/** Why a body was not read to its end. */
+class TooLarge extends Error {}
+
+/**
+ * The body of `res`, refusing (TooLarge) one that declares or turns out to
+ * be longer than `limit` bytes; the rest of a refused body is not read.
+ */
+async function readBody(res: Response, limit: number): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('Content-Length') ?? Number.NaN);
+  if (declared > limit) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new TooLarge(`the answer declares ${declared} bytes, more than the ${limit} this client reads`);
+  }
+  if (res.body === null) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new TooLarge(`the answer is longer than the ${limit} bytes this client reads`);
+    }
+    parts.push(value);
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
 
 /**
  * Returns the wait in milliseconds that a `Retry-After` header value asks for
@@ -84,9 +131,9 @@ export function normalizeBaseUrl(baseUrl: string): string {
 async function errorBody(res: Response): Promise<{ message: string; code: string | undefined }> {
   let text = '';
   try {
-    text = await res.text();
+    text = new TextDecoder().decode(await readBody(res, ERROR_BODY_BYTES));
   } catch {
-    // The status says enough.
+    // Unreadable or too long: the status says enough.
   }
   try {
     const body = JSON.parse(text) as { error?: unknown; code?: unknown };
@@ -108,6 +155,7 @@ export class HttpTransport {
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => number;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
+  readonly #maxResponseBytes: number;
 
   constructor(baseUrl: string, options: TransportOptions = {}) {
     this.baseUrl = normalizeBaseUrl(baseUrl);
@@ -121,6 +169,8 @@ export class HttpTransport {
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#now = options.now ?? Date.now;
     this.#onRetry = options.onRetry;
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    if (!Number.isSafeInteger(this.#maxResponseBytes) || this.#maxResponseBytes < 1) throw new RangeError('maxResponseBytes must be a positive safe integer');
     if (!Number.isSafeInteger(this.#maxRetries) || this.#maxRetries < 0) throw new RangeError('maxRetries must be a safe non-negative integer');
     if (!(this.#timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
   }
@@ -170,10 +220,10 @@ export class HttpTransport {
     }
   }
 
-  /** GETs or POSTs and parses a JSON answer; BAD_RESPONSE if it is not JSON. */
+  /** GETs or POSTs and parses a JSON answer; BAD_RESPONSE if it is not JSON or longer than maxResponseBytes. */
   async json(spec: RequestSpec): Promise<unknown> {
     const res = await this.request({ accept: 'application/json', ...spec });
-    const text = await this.#readText(res, spec.path);
+    const text = new TextDecoder().decode(await this.#read(res, spec.path));
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -181,21 +231,18 @@ export class HttpTransport {
     }
   }
 
-  /** GETs an answer as bytes (tiles and entry bundles; the checkpoint, to decode it strictly). */
+  /** GETs an answer as bytes (tiles and entry bundles; the checkpoint, to decode it strictly); BAD_RESPONSE if longer than maxResponseBytes. */
   async bytes(path: string, accept = 'application/octet-stream'): Promise<Uint8Array> {
-    const res = await this.request({ path, accept });
-    try {
-      return new Uint8Array(await res.arrayBuffer());
-    } catch (err) {
-      throw new ClientError('NETWORK', `${this.url(path)}: reading the answer failed: ${(err as Error).message}`, { url: this.url(path), cause: err });
-    }
+    return this.#read(await this.request({ path, accept }), path);
   }
 
-  async #readText(res: Response, path: string): Promise<string> {
+  async #read(res: Response, path: string): Promise<Uint8Array> {
+    const url = this.url(path);
     try {
-      return await res.text();
+      return await readBody(res, this.#maxResponseBytes);
     } catch (err) {
-      throw new ClientError('NETWORK', `${this.url(path)}: reading the answer failed: ${(err as Error).message}`, { url: this.url(path), cause: err });
+      if (err instanceof TooLarge) throw new ClientError('BAD_RESPONSE', `${url}: ${err.message}`, { url });
+      throw new ClientError('NETWORK', `${url}: reading the answer failed: ${(err as Error).message}`, { url, cause: err });
     }
   }
 }

@@ -1,0 +1,97 @@
+// HttpTransport (src/client/http.ts) reads no more of an answer than it is
+// willing to hold: a log (or anything posing as one) that answers without
+// end gets a BAD_RESPONSE, not the client's memory.
+import { ClientError } from '../../src/client/errors.js';
+import { HttpTransport, type FetchLike } from '../../src/client/http.js';
+
+const BASE = 'http://log.example';
+
+/** A body of `chunk`-byte pieces without end (or `total` bytes), counting what was pulled and whether it was cancelled. */
+function streamed(chunk: number, total = Number.POSITIVE_INFINITY) {
+  const seen = { pulled: 0, cancelled: false };
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const n = Math.min(chunk, total - seen.pulled);
+      if (n <= 0) return controller.close();
+      seen.pulled += n;
+      controller.enqueue(new Uint8Array(n).fill(0x20));
+    },
+    cancel() {
+      seen.cancelled = true;
+    },
+  });
+  return { stream, seen };
+}
+
+function transport(answer: () => Response, maxResponseBytes?: number): HttpTransport {
+  const fetch: FetchLike = async () => answer();
+  return new HttpTransport(BASE, { fetch, maxRetries: 0, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) });
+}
+
+async function failure(p: Promise<unknown>): Promise<ClientError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ClientError);
+  return err as ClientError;
+}
+
+test('an answer up to the limit is read whole, as bytes and as JSON', async () => {
+  const json = JSON.stringify({ tree_size: 5, padding: 'x'.repeat(1000) });
+  const size = new TextEncoder().encode(json).length;
+  const t = transport(() => new Response(json, { status: 200 }), size);
+  expect(await t.json({ path: 'ct/v1/get-sth' })).toEqual(JSON.parse(json));
+  expect((await t.bytes('tile/0/000')).length).toBe(size);
+});
+
+test('an answer that streams past the limit is refused with BAD_RESPONSE, and the rest is not read', async () => {
+  let seen = { pulled: 0, cancelled: false };
+  const t = transport(() => {
+    const s = streamed(16 * 1024);
+    seen = s.seen;
+    return new Response(s.stream, { status: 200 });
+  }, 1024 * 1024);
+  const err = await failure(t.bytes('tile/0/000'));
+  expect(err.code).toBe('BAD_RESPONSE');
+  expect(err.message).toContain('1048576 bytes');
+  expect(seen.cancelled).toBe(true);
+  expect(seen.pulled).toBeLessThanOrEqual(1024 * 1024 + 3 * 16 * 1024);
+
+  const again = await failure(t.json({ path: 'ct/v1/get-entries?start=0&end=999' }));
+  expect(again.code).toBe('BAD_RESPONSE');
+});
+
+test('an answer that declares more than the limit is refused before its body is read', async () => {
+  let seen = { pulled: 0, cancelled: false };
+  const t = transport(() => {
+    const s = streamed(1024, 10_000);
+    seen = s.seen;
+    return new Response(s.stream, { status: 200, headers: { 'Content-Length': '10000' } });
+  }, 4096);
+  const err = await failure(t.bytes('tile/0/000'));
+  expect(err.code).toBe('BAD_RESPONSE');
+  expect(err.message).toContain('declares 10000 bytes');
+  expect(seen.pulled).toBeLessThan(10_000);
+});
+
+test('an error answer without end still gives the status, reading only the start of its body', async () => {
+  let seen = { pulled: 0, cancelled: false };
+  const t = transport(() => {
+    const s = streamed(4096);
+    seen = s.seen;
+    return new Response(s.stream, { status: 500 });
+  });
+  const err = await failure(t.json({ path: 'ct/v1/get-sth' }));
+  expect(err.code).toBe('HTTP_STATUS');
+  expect(err.status).toBe(500);
+  expect(seen.cancelled).toBe(true);
+  expect(seen.pulled).toBeLessThanOrEqual(64 * 1024 + 3 * 4096);
+});
+
+test('maxResponseBytes must be a positive safe integer', () => {
+  const fetch: FetchLike = async () => new Response('');
+  for (const bad of [0, -1, 1.5, Number.NaN]) {
+    expect(() => new HttpTransport(BASE, { fetch, maxResponseBytes: bad })).toThrow(RangeError);
+  }
+});
