@@ -1,4 +1,4 @@
-import { MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
+import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { EMPTY_ROOT, HASH_SIZE, leafHash } from '../merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../merkle/proof.js';
 import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
@@ -594,14 +594,7 @@ export class Log {
     if (start > end) throw new LogError('INVALID_PARAMETER', `start ${start} is after end ${end}`);
     if (start >= size) throw new LogError('INVALID_PARAMETER', `start ${start} is not below the tree size ${size}`);
     const last = Math.min(end, size - 1, start + limit - 1);
-    const out: Uint8Array[] = [];
-    for (let n = Math.floor(start / TILE_WIDTH); n * TILE_WIDTH <= last; n++) {
-      const bundle = parseEntryBundle(await this.store.readBundle(n));
-      for (let i = 0; i < bundle.length; i++) {
-        const index = n * TILE_WIDTH + i;
-        if (index >= start && index <= last) out.push(bundle[i]!);
-      }
-    }
+    const out = await this.store.readEntries(start, last - start + 1);
     if (out.length !== last - start + 1) throw new Error(`store returned ${out.length} entries for ${start}..${last}`);
     return out;
   }

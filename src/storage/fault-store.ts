@@ -50,7 +50,7 @@ export class FaultStore implements LogStore {
     this.failWrites = { fault, remaining: count };
   }
 
-  /** Makes the next `count` reads (findLeafHashes, readTiles, readBundle, readEntry) fail. */
+  /** Makes the next `count` reads (findLeafHashes, readTiles, readBundle, readEntry, readEntries) fail. */
   failNextReads(count = 1): void {
     if (!(count > 0)) throw new RangeError('failNextReads: count must be positive');
     this.failReadsRemaining = count;
@@ -140,6 +140,11 @@ export class FaultStore implements LogStore {
   async readEntry(index: number): Promise<Uint8Array> {
     this.readFault('readEntry');
     return this.inner.readEntry(index);
+  }
+
+  async readEntries(start: number, count: number): Promise<Uint8Array[]> {
+    this.readFault('readEntries');
+    return this.inner.readEntries(start, count);
   }
 
   close(): Promise<void> {

@@ -14,7 +14,8 @@ import { checkStateTransition, StoreCorruptError, StoreLockedError, type LogStat
  *                               chunk grows. Entry bundle n is the
  *                               concatenation of chunks 16·n .. 16·n+15: one
  *                               range read. One entry is one point read of a
- *                               value of at most 16 entries.
+ *                               value of at most 16 entries; a range of
+ *                               entries reads only the chunks it touches.
  *   'H' leafHash:32           → index, big-endian in as few bytes as it takes
  *                               (1..7; index 0 is one 0x00 byte). Earlier
  *                               versions wrote 8 bytes; any 1..8 are read.
@@ -51,6 +52,8 @@ const MAX_OPEN_FILES = 2000;
 const SYNC_LOOKUPS = 16;
 /** Larger lookups are split into parallel reads of this many keys. */
 const LOOKUP_CHUNK = 1024;
+/** Up to this many chunks are read with synchronous reads; more in one getMany. */
+const SYNC_CHUNKS = 4;
 /** A full format-1 bundle of at most this many segments is read with synchronous reads. */
 const SYNC_SEGMENTS = 16;
 /** The most a bundle can hold (256 entries of 65,535 bytes, with lengths). */
@@ -385,6 +388,38 @@ export class LevelStore implements LogStore {
     const chunk = this.db.getSync(chunkKey(k));
     if (chunk !== undefined) return bundleEntry(chunk, pos);
     return this.readSegmentEntry(index);
+  }
+
+  async readEntries(start: number, count: number): Promise<Uint8Array[]> {
+    if (!Number.isSafeInteger(start) || start < 0) throw new RangeError(`readEntries: start must be a non-negative safe integer, got ${String(start)}`);
+    if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`readEntries: count must be a positive safe integer, got ${String(count)}`);
+    const size = this.state?.treeSize ?? 0;
+    const end = start + count;
+    if (end > size) throw new Error(`entries ${start}..${end - 1} are not stored (the tree has ${size} entries)`);
+    const first = Math.floor(start / CHUNK_ENTRIES);
+    const keys = Array.from({ length: Math.floor((end - 1) / CHUNK_ENTRIES) - first + 1 }, (_, i) => chunkKey(first + i));
+    const chunks = keys.length <= SYNC_CHUNKS ? keys.map((key) => this.db.getSync(key)) : await this.db.getMany(keys);
+    // A bundle written by format 1 has no chunks: read the bundles instead.
+    if (chunks.some((chunk) => chunk === undefined)) return this.entriesOfBundles(start, end);
+    const out: Uint8Array[] = [];
+    chunks.forEach((chunk, i) => {
+      const from = (first + i) * CHUNK_ENTRIES;
+      const entries = parseEntryBundle(chunk!);
+      for (let j = Math.max(start - from, 0); j < entries.length && from + j < end; j++) out.push(entries[j]!);
+    });
+    if (out.length !== count) throw new StoreCorruptError(`entry chunks ${first}..${first + keys.length - 1} hold ${out.length} of the entries ${start}..${end - 1}`);
+    return out;
+  }
+
+  /** Entries start..end-1, bundle by bundle (for bundles format 1 wrote). */
+  private async entriesOfBundles(start: number, end: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    for (let n = Math.floor(start / TILE_WIDTH); n * TILE_WIDTH < end; n++) {
+      const entries = parseEntryBundle(await this.readBundle(n));
+      for (let j = Math.max(start - n * TILE_WIDTH, 0); j < entries.length && n * TILE_WIDTH + j < end; j++) out.push(entries[j]!);
+    }
+    if (out.length !== end - start) throw new StoreCorruptError(`entry bundles hold ${out.length} of the entries ${start}..${end - 1}`);
+    return out;
   }
 
   /** Entry `index` of a bundle stored as format-1 segments. */

@@ -70,6 +70,13 @@ export interface LogStore {
    * and with RangeError for an index that is not a non-negative safe integer.
    */
   readEntry(index: number): Promise<Uint8Array>;
+  /**
+   * Entries `start` .. `start + count - 1` (their bytes, in order), reading
+   * no more of the store than holds them; rejects with an Error if any is
+   * not stored, and with RangeError unless start is a non-negative and count
+   * a positive safe integer.
+   */
+  readEntries(start: number, count: number): Promise<Uint8Array[]>;
   /** Closes the store; pending writes finish first. */
   close(): Promise<void>;
 }

@@ -44,6 +44,9 @@ class Watching implements LogStore {
   readBundle(n: number): Promise<Uint8Array> {
     return this.inner.readBundle(n);
   }
+  readEntries(start: number, count: number): Promise<Uint8Array[]> {
+    return this.inner.readEntries(start, count);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -145,6 +145,7 @@ test('a full queue answers QUEUE_FULL with a retry hint, and drains', async () =
     readTiles: (k) => inner.readTiles(k),
     readBundle: (n) => inner.readBundle(n),
     readEntry: (i) => inner.readEntry(i),
+    readEntries: (i, c) => inner.readEntries(i, c),
     close: () => inner.close(),
   };
   const log = await openLog({ maxQueueEntries: 3 }, store);
@@ -187,6 +188,7 @@ test('a failed write answers STORAGE_FAILED, signs nothing, and the next round s
     readTiles: (k) => inner.readTiles(k),
     readBundle: (n) => inner.readBundle(n),
     readEntry: (i) => inner.readEntry(i),
+    readEntries: (i, c) => inner.readEntries(i, c),
     close: () => inner.close(),
   };
   const log = await openLog({}, store);

@@ -156,6 +156,20 @@ export function storeConformance(name: string, factory: StoreFactory): void {
         expect(Buffer.from(await s.readBundle(n)).equals(Buffer.from(want))).toBe(true);
       }
       await expect(s.readEntry(size)).rejects.toThrow(Error);
+      // Ranges that start and end on either side of chunk (16) and bundle (256) boundaries.
+      const starts = [0, 1, 15, 16, 17, 255, 256, 257, size - 1].filter((start) => start >= 0 && start < size);
+      for (const start of starts) {
+        for (const count of [1, 2, 16, 17, 240, 300, size - start]) {
+          if (count < 1 || start + count > size) continue;
+          const got = await s.readEntries(start, count);
+          expect(got).toHaveLength(count);
+          got.forEach((e, i) => {
+            if (!Buffer.from(e).equals(Buffer.from(entryAt(start + i)))) throw new Error(`readEntries(${start}, ${count})[${i}] returned the wrong bytes`);
+          });
+        }
+      }
+      await expect(s.readEntries(size, 1)).rejects.toThrow(Error);
+      if (size > 0) await expect(s.readEntries(size - 1, 2)).rejects.toThrow(/not stored/);
     }
 
     test('readEntry returns every entry after rounds of assorted sizes, before and after reopening', async () => {
@@ -176,6 +190,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       await writeEntries(store, 0, [20], 1);
       for (const index of [20, 21, 256, 2 ** 40, Number.MAX_SAFE_INTEGER]) await expect(store.readEntry(index)).rejects.toThrow(Error);
       for (const index of [-1, 1.5, NaN, 2 ** 53]) await expect(store.readEntry(index)).rejects.toBeInstanceOf(RangeError);
+      for (const [start, count] of [[-1, 1], [1.5, 1], [0, 0], [0, -1], [0, 1.5], [0, NaN], [2 ** 53, 1]] as const) {
+        await expect(store.readEntries(start, count)).rejects.toBeInstanceOf(RangeError);
+      }
+      for (const [start, count] of [[20, 1], [19, 2], [0, 21], [2 ** 40, 1]] as const) await expect(store.readEntries(start, count)).rejects.toThrow(/not stored/);
       // An entry handed out is the caller's: changing it changes nothing stored.
       const entry = await store.readEntry(19);
       entry.fill(0);

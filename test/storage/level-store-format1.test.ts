@@ -166,6 +166,15 @@ async function expectLog(store: LevelStore, size: number): Promise<void> {
     if (!Buffer.from(await store.readBundle(n)).equals(Buffer.from(want))) throw new Error(`readBundle(${n}) is wrong`);
   }
   expect((await store.readBundle(Math.ceil(size / 256))).length).toBe(0);
+  // Ranges across bundles of both formats, and the whole log in one read.
+  const ranges = [[0, size], [250, 20], [255, 2], [size - 1, 1], [Math.max(0, size - 300), Math.min(size, 300)]].filter(([start, count]) => start! >= 0 && start! + count! <= size);
+  for (const [start, count] of ranges) {
+    const got = await store.readEntries(start!, count!);
+    expect(got).toHaveLength(count!);
+    got.forEach((e, i) => {
+      if (!Buffer.from(e).equals(Buffer.from(entry(start! + i)))) throw new Error(`readEntries(${start}, ${count})[${i}] is wrong`);
+    });
+  }
   const keys = tilesOf(size);
   const tiles = await store.readTiles(keys);
   keys.forEach((k, i) => {
