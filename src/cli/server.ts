@@ -111,6 +111,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const opened = await LevelStore.open(join(config.data, 'db'));
   const store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
   const metrics = createMetrics();
+  let filterReady = false;
   let log: Log;
   try {
     log = await Log.open({
@@ -120,6 +121,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       observer: {
         ...metrics.observer,
         filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes', { error: String(err) }),
+        filterChanged: (state) => {
+          metrics.observer.filterChanged?.(state);
+          if (filterReady && !state.ready) {
+            logger.warn('the leaf-hash filter gave up (it outgrew its memory, or another process wrote to the store); every round now looks up all its hashes', { bytes: state.bytes });
+          }
+          filterReady = state.ready;
+        },
       },
       ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),

@@ -32,6 +32,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   });
   const queue = new Gauge({ name: 'cairn_queue_entries', help: 'Entries waiting for a round', registers: [registry] });
   const treeSize = new Gauge({ name: 'cairn_tree_size', help: 'Size of the latest signed tree', registers: [registry] });
+  const filterReady = new Gauge({
+    name: 'cairn_leaf_filter_ready',
+    help: '1 when the leaf-hash filter spares rounds most dedup lookups; 0 while it fills, or after it failed or outgrew its memory',
+    registers: [registry],
+  });
+  const filterBytes = new Gauge({ name: 'cairn_leaf_filter_bytes', help: 'Memory held by the leaf-hash filter', registers: [registry] });
   const httpDuration = new Histogram({
     name: 'cairn_http_request_duration_seconds',
     help: 'HTTP request latency by route',
@@ -52,6 +58,10 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     },
     queueChanged(depth) {
       queue.set(depth);
+    },
+    filterChanged({ ready, bytes }) {
+      filterReady.set(ready ? 1 : 0);
+      filterBytes.set(bytes);
     },
   };
   return { registry, observer, httpDuration };

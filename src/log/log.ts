@@ -44,6 +44,12 @@ export interface LogObserver {
   roundFailed?(error: unknown): void;
   /** The leaf-hash filter could not be filled; every round looks up all its hashes. */
   filterFailed?(error: unknown): void;
+  /**
+   * The leaf-hash filter's state, told once it is filled (or failed to be)
+   * and after every committed round: `ready` false means rounds look up every
+   * hash in the store (still filling, failed, or grown past its memory).
+   */
+  filterChanged?(state: { ready: boolean; bytes: number }): void;
   queueChanged?(entries: number): void;
 }
 
@@ -239,6 +245,11 @@ export class Log {
     } catch (err) {
       this.observer.filterFailed?.(err);
     }
+    this.tellFilterState();
+  }
+
+  private tellFilterState(): void {
+    this.observer.filterChanged?.({ ready: this.filter.ready, bytes: this.filter.bytes });
   }
 
   /**
@@ -447,6 +458,7 @@ export class Log {
       seconds: (performance.now() - round.started) / 1000,
       treeSize: head.treeSize,
     });
+    this.tellFilterState();
     if (round.taken.length > 0) this.answer(round, head);
     return true;
   }
@@ -532,6 +544,7 @@ export class Log {
     // Someone else wrote to the store (a wiring bug: two sequencers on one
     // store): the filter does not know their hashes, so stop trusting it.
     this.filter.abandon();
+    this.tellFilterState();
     this.builder = await TreeBuilder.load(this.store, state);
     this.head = { treeSize: state.treeSize, rootHash: state.rootHash, timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth };
   }

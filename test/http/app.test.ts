@@ -298,6 +298,8 @@ describe('other routes', () => {
     expect(health.body).toEqual({ status: 'ok', tree_size: log.latest().treeSize });
     const metrics = await get('/metrics');
     expect(metrics.text).toMatch(/cairn_entries_total\{result="new"\} [1-9]/);
+    expect(metrics.text).toMatch(/^cairn_leaf_filter_ready 1$/m);
+    expect(metrics.text).toMatch(/^cairn_leaf_filter_bytes [1-9][0-9]*$/m);
     expect(metrics.text).toMatch(/cairn_http_request_duration_seconds_bucket\{.*route="get-sth"/);
   });
 

@@ -119,10 +119,13 @@ test('with no memory for the filter, or when filling it fails, every hash is loo
     const store = new Watching(await LevelStore.open(dir));
     const failures: unknown[] = [];
     if (setup === 'fail') store.firstTileRead = 'fail';
-    const log = await reopen(store, setup === 'off' ? { leafFilterBytes: 0 } : { observer: { filterFailed: (err) => failures.push(err) } });
+    const told: { ready: boolean; bytes: number }[] = [];
+    const observer = { filterFailed: (err: unknown) => failures.push(err), filterChanged: (state: { ready: boolean; bytes: number }) => told.push(state) };
+    const log = await reopen(store, setup === 'off' ? { leafFilterBytes: 0, observer } : { observer });
     try {
       expect((await log.leafFilterState()).ready).toBe(false);
       expect(failures.length).toBe(setup === 'fail' ? 1 : 0);
+      expect(told.at(-1)?.ready).toBe(false);
       store.asked = 0;
       const fresh = `${setup} fresh`;
       await expectIndexes(log, [enc('old 1'), enc(fresh), enc('old 2')], [1, undefined, 2]);
@@ -133,16 +136,20 @@ test('with no memory for the filter, or when filling it fails, every hash is loo
   }
 });
 
-test('a sequencer that finds the store written by another stops trusting its filter', async () => {
+test('a sequencer that finds the store written by another stops trusting its filter, and says so', async () => {
   const shared = await LevelStore.open(dir);
   const live = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier });
-  const stale = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier });
+  const told: { ready: boolean; bytes: number }[] = [];
+  const stale = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier, observer: { filterChanged: (state) => told.push(state) } });
   try {
     expect((await stale.leafFilterState()).ready).toBe(true);
+    expect(told).toEqual([{ ready: true, bytes: expect.any(Number) }]);
+    expect(told[0]!.bytes).toBeGreaterThan(0);
     await live.submit([enc('written by the live one')]);
     // The stale one's round conflicts with the stored state; it reloads it.
     await expect(stale.submit([enc('stale 1')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
     expect((await stale.leafFilterState()).ready).toBe(false);
+    expect(told.at(-1)).toEqual({ ready: false, bytes: expect.any(Number) });
     // Its filter never saw the live one's entry: dedup must ask the store.
     await expectIndexes(stale, [enc('written by the live one')], [700]);
   } finally {

@@ -1,0 +1,79 @@
+// The server tells operators when the leaf-hash filter stops serving: here a
+// round whose write reached the disk but was reported as failed (an fsync
+// error after the write, say). The log then finds more in the store than it
+// signed, stops trusting the filter, and the server says so in its log and
+// its metrics; dedup still finds the entry that round wrote.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import type { Logger } from '../../src/log/logger.js';
+import type { LogStore, RoundWrite } from '../../src/storage/store.js';
+
+let dir: string;
+let server: RunningServer | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-server-filter-'));
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A store whose writes succeed, but when `failAfterWrite` is set, report failure after writing. */
+function lyingStore(inner: LogStore, control: { failAfterWrite: boolean }): LogStore {
+  return {
+    readState: () => inner.readState(),
+    writeRound: async (round: RoundWrite) => {
+      await inner.writeRound(round);
+      if (control.failAfterWrite) throw new Error('fsync reported an error after the write');
+    },
+    findLeafHashes: (h) => inner.findLeafHashes(h),
+    readTiles: (k) => inner.readTiles(k),
+    readBundle: (n) => inner.readBundle(n),
+    readEntry: (i) => inner.readEntry(i),
+    readEntries: (i, c) => inner.readEntries(i, c),
+    close: () => inner.close(),
+  };
+}
+
+test('a filter that gives up is logged once as a warning and shows in /metrics', async () => {
+  const lines: { level: string; msg: string }[] = [];
+  const logger: Logger = {
+    info: () => {},
+    warn: (msg) => lines.push({ level: 'warn', msg }),
+    error: (msg) => lines.push({ level: 'error', msg }),
+  };
+  const control = { failAfterWrite: false };
+  server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, logger, wrapStore: (s) => lyingStore(s, control) });
+  const post = (body: string) => fetch(`${server!.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body });
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${server!.url}/metrics`)).text();
+    return text.split('\n').find((l) => l.startsWith(`${name} `));
+  };
+
+  expect((await post('first')).status).toBe(201);
+  expect((await server.log.leafFilterState()).ready).toBe(true);
+  expect(await metric('cairn_leaf_filter_ready')).toBe('cairn_leaf_filter_ready 1');
+  expect(lines.filter((l) => l.level === 'warn')).toEqual([]);
+
+  control.failAfterWrite = true;
+  const failed = await post('second');
+  expect(failed.status).toBe(503);
+  expect((await failed.json()) as unknown).toMatchObject({ code: 'STORAGE_FAILED' });
+  control.failAfterWrite = false;
+
+  expect(await metric('cairn_leaf_filter_ready')).toBe('cairn_leaf_filter_ready 0');
+  const warnings = lines.filter((l) => l.level === 'warn');
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]!.msg).toMatch(/leaf-hash filter gave up/);
+
+  // The write did land: the retry is a duplicate at index 1, and the log goes on.
+  const retry = await post('second');
+  expect(retry.status).toBe(200);
+  expect((await retry.json()) as unknown).toMatchObject({ index: 1, duplicate: true });
+  expect((await post('third')).status).toBe(201);
+  expect(lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+});
