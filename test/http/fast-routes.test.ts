@@ -2,6 +2,8 @@
 // routes do: the same request sent so that it misses the fast path (a
 // trailing slash, a content type in capitals) gets the same status, headers
 // and body. Access control, rate limits, errors and the body budget too.
+import { once } from 'node:events';
+import { connect, type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { AccessControl, hashToken } from '../../src/http/access.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
@@ -155,4 +157,50 @@ test('the fast path answers what it can and hands everything else to express, un
   ];
   for (const res of await Promise.all(slow)) expect(res.status).toBe(599);
   expect(handed).toHaveLength(slow.length);
+});
+
+test('pipelined requests on one connection are answered in order, fast and slow routes mixed', async () => {
+  // The fast routes write their answers in batches (response-batch.ts); the
+  // answers of one connection must still leave in the order asked.
+  const server = h.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const { port } = server.address() as AddressInfo;
+    const paths = [
+      `/ct/v1/get-entry-and-proof?leaf_index=3&tree_size=300`,
+      `/ct/v1/get-sth-consistency?first=5&second=300`,
+      `/ct/v1/get-sth`, // express
+      `/ct/v1/get-proof-by-hash?${byHash('entry 9', 300)}`,
+      `/ct/v1/get-entry-and-proof?leaf_index=300&tree_size=300`, // an error: express words it
+      `/ct/v1/get-entry-and-proof?leaf_index=4&tree_size=300`,
+    ];
+    const expected: string[] = [];
+    for (const path of paths) expected.push((await request(h.app).get(path)).text);
+    const socket = connect(port, '127.0.0.1');
+    const bodies: string[] = [];
+    let rest = '';
+    const all = new Promise<void>((resolve, reject) => {
+      socket.on('error', reject);
+      socket.on('data', (chunk: Buffer) => {
+        rest += chunk.toString('latin1');
+        for (;;) {
+          const headEnd = rest.indexOf('\r\n\r\n');
+          if (headEnd < 0) break;
+          const length = Number(/\r\ncontent-length: (\d+)/i.exec(rest.slice(0, headEnd))![1]);
+          if (rest.length < headEnd + 4 + length) break;
+          bodies.push(rest.slice(headEnd + 4, headEnd + 4 + length));
+          rest = rest.slice(headEnd + 4 + length);
+        }
+        if (bodies.length === paths.length) resolve();
+      });
+    });
+    socket.write(paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`).join(''));
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
+    await Promise.race([all, timeout]);
+    socket.destroy();
+    expect(bodies).toEqual(expected);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
