@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import type { Logger } from '../../src/log/logger.js';
 import type { LogStore, RoundWrite } from '../../src/storage/store.js';
+import { passThroughStore } from '../helpers/store.js';
 
 let dir: string;
 let server: RunningServer | undefined;
@@ -24,19 +25,12 @@ afterEach(async () => {
 
 /** A store whose writes succeed, but when `failAfterWrite` is set, report failure after writing. */
 function lyingStore(inner: LogStore, control: { failAfterWrite: boolean }): LogStore {
-  return {
-    readState: () => inner.readState(),
+  return passThroughStore(inner, {
     writeRound: async (round: RoundWrite) => {
       await inner.writeRound(round);
       if (control.failAfterWrite) throw new Error('fsync reported an error after the write');
     },
-    findLeafHashes: (h) => inner.findLeafHashes(h),
-    readTiles: (k) => inner.readTiles(k),
-    readBundle: (n) => inner.readBundle(n),
-    readEntry: (i) => inner.readEntry(i),
-    readEntries: (i, c) => inner.readEntries(i, c),
-    close: () => inner.close(),
-  };
+  });
 }
 
 test('a filter that gives up is logged once as a warning and shows in /metrics', async () => {

@@ -10,6 +10,7 @@ import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogStore, RoundWrite } from '../../src/storage/store.js';
 import { checkLog } from '../helpers/check-log.js';
 import { testSigner, testVerifier } from '../helpers/keys.js';
+import { passThroughStore } from '../helpers/store.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 let dir: string;
@@ -135,19 +136,12 @@ test('a full queue answers QUEUE_FULL with a retry hint, and drains', async () =
   const inner = await LevelStore.open(dir);
   let release: () => void = () => {};
   let gate: Promise<void> | undefined;
-  const store: LogStore = {
-    readState: () => inner.readState(),
+  const store = passThroughStore(inner, {
     writeRound: async (round: RoundWrite) => {
       if (gate !== undefined) await gate;
       return inner.writeRound(round);
     },
-    findLeafHashes: (h) => inner.findLeafHashes(h),
-    readTiles: (k) => inner.readTiles(k),
-    readBundle: (n) => inner.readBundle(n),
-    readEntry: (i) => inner.readEntry(i),
-    readEntries: (i, c) => inner.readEntries(i, c),
-    close: () => inner.close(),
-  };
+  });
   const log = await openLog({ maxQueueEntries: 3 }, store);
   try {
     gate = new Promise((resolve) => (release = resolve));
@@ -181,16 +175,9 @@ test('invalid entries are refused before they queue', async () => {
 test('a failed write answers STORAGE_FAILED, signs nothing, and the next round succeeds', async () => {
   const inner = await LevelStore.open(dir);
   let fail = false;
-  const store: LogStore = {
-    readState: () => inner.readState(),
+  const store = passThroughStore(inner, {
     writeRound: (round: RoundWrite) => (fail ? Promise.reject(new Error('disk full')) : inner.writeRound(round)),
-    findLeafHashes: (h) => inner.findLeafHashes(h),
-    readTiles: (k) => inner.readTiles(k),
-    readBundle: (n) => inner.readBundle(n),
-    readEntry: (i) => inner.readEntry(i),
-    readEntries: (i, c) => inner.readEntries(i, c),
-    close: () => inner.close(),
-  };
+  });
   const log = await openLog({}, store);
   try {
     await log.submit([enc('kept')]);
