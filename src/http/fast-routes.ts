@@ -29,9 +29,9 @@ import { ResponseBatch } from './response-batch.js';
  * with the same bodies, or, for an entry whose body it has read, the log's
  * own LogError exactly as express's error handler would.
  *
- * Its answers are written in batches, one per round of the event loop
- * (response-batch.ts), which saves the kernel a wake-up of the client per
- * answer.
+ * Its answers to reads are written in batches, one per round of the event
+ * loop (response-batch.ts), which saves the kernel a wake-up of the client
+ * per answer.
  */
 
 export interface FastRouteOptions {
@@ -110,14 +110,20 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
 
   const responses = new ResponseBatch((err) => logger.error('a response could not be written', { error: String(err) }));
 
+  /**
+   * Answers a request: a read's answer joins the batch of its turn of the
+   * event loop; a receipt is written at once (a round's receipts are all
+   * ready together already, and the sequencer's next round, built in the
+   * same turn, must not hold them up: 8% fewer adds/s with 64 clients).
+   */
   const finish = (req: IncomingMessage, res: ServerResponse, route: string, started: number, status: number, body: string, extra: [string, string][] = [], token?: string) => {
     // One writeHead with a flat list: cheaper than a setHeader per header.
     const head = baseHeaders.slice();
     for (const [name, value] of extra) head.push(name, value);
     head.push('Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body)));
     res.writeHead(status, head);
-    // Timed when written, so that the wait for the batch counts.
-    responses.end(res, body, () => {
+    // Timed when written, so that the wait for a batch counts.
+    const written = () => {
       const seconds = (performance.now() - started) / 1000;
       metrics?.httpDuration.observe({ method: req.method ?? '', route, status: String(status) }, seconds);
       logger.info('request', {
@@ -127,7 +133,10 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
         ms: Math.round(seconds * 1e4) / 10,
         ...(token === undefined ? {} : { token }),
       });
-    });
+    };
+    if (req.method === 'GET') return responses.end(res, body, written);
+    res.end(body);
+    written();
   };
 
   /** Authorizes a request the fast path will answer; undefined (charging nothing) if express must answer it. */
