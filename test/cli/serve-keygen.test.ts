@@ -1,19 +1,13 @@
-import { mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { runCli, startServerProcess } from '../helpers/server-process.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-cli-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('cairn-cli-');
 
 test('keygen writes a 0600 key, prints its verifier key, and refuses to overwrite', async () => {
-  const out = join(dir, 'k');
+  const out = join(dir(), 'k');
   const first = await runCli(['keygen', '--origin', 'audit.example.com/log1', '--out', out]);
   expect(first.code).toBe(0);
   const skey = (await readFile(out, 'utf8')).trim();
@@ -27,8 +21,8 @@ test('keygen writes a 0600 key, prints its verifier key, and refuses to overwrit
 });
 
 test('keygen and serve explain their usage', async () => {
-  expect((await runCli(['keygen', '--origin', 'bad origin', '--out', join(dir, 'x')])).code).toBe(2);
-  expect((await runCli(['keygen', '--out', join(dir, 'x')], { CAIRN_ORIGIN: '' })).code).toBe(2);
+  expect((await runCli(['keygen', '--origin', 'bad origin', '--out', join(dir(), 'x')])).code).toBe(2);
+  expect((await runCli(['keygen', '--out', join(dir(), 'x')], { CAIRN_ORIGIN: '' })).code).toBe(2);
   for (const cmd of ['keygen', 'serve']) {
     const help = await runCli([cmd, '--help']);
     expect(help.code).toBe(0);
@@ -42,19 +36,19 @@ test('keygen and serve explain their usage', async () => {
 });
 
 test('serve makes a key on first start, reuses it, and a second server on the same data refuses', async () => {
-  const server = await startServerProcess(['--data', dir]);
+  const server = await startServerProcess(['--data', dir()]);
   try {
     expect(server.stdout()).toMatch(/made a new signing key/);
-    expect((await stat(join(dir, 'log.key'))).mode % 0o1000).toBe(0o600);
+    expect((await stat(join(dir(), 'log.key'))).mode % 0o1000).toBe(0o600);
     const health = await (await fetch(`${server.url}/healthz`)).json();
     expect(health).toEqual({ status: 'ok', tree_size: 0 });
-    const second = await runCli(['serve', '--data', dir, '--port', '0']);
+    const second = await runCli(['serve', '--data', dir(), '--port', '0']);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/in use by another Cairn process/);
   } finally {
     await server.stop();
   }
-  const again = await startServerProcess(['--data', dir], { CAIRN_PORT: '1' });
+  const again = await startServerProcess(['--data', dir()], { CAIRN_PORT: '1' });
   try {
     expect(again.stdout()).not.toMatch(/made a new signing key/);
   } finally {
@@ -63,18 +57,18 @@ test('serve makes a key on first start, reuses it, and a second server on the sa
 });
 
 test('serve refuses a key file readable by others, and a missing explicit key', async () => {
-  const key = join(dir, 'open.key');
+  const key = join(dir(), 'open.key');
   expect((await runCli(['keygen', '--origin', 'o.example/log', '--out', key])).code).toBe(0);
   await chmod(key, 0o644);
-  const res = await runCli(['serve', '--data', join(dir, 'd'), '--key', key, '--port', '0']);
+  const res = await runCli(['serve', '--data', join(dir(), 'd'), '--key', key, '--port', '0']);
   expect(res.code).toBe(1);
   expect(res.stderr).toMatch(/chmod 600/);
   expect(res.stderr).not.toMatch(/PRIVATE/);
-  const missing = await runCli(['serve', '--data', join(dir, 'd'), '--key', join(dir, 'none.key'), '--port', '0']);
+  const missing = await runCli(['serve', '--data', join(dir(), 'd'), '--key', join(dir(), 'none.key'), '--port', '0']);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/cairn keygen/);
-  await writeFile(join(dir, 'junk.key'), 'PRIVATE+KEY+secret-stuff', { mode: 0o600 });
-  const junk = await runCli(['serve', '--data', join(dir, 'd'), '--key', join(dir, 'junk.key'), '--port', '0']);
+  await writeFile(join(dir(), 'junk.key'), 'PRIVATE+KEY+secret-stuff', { mode: 0o600 });
+  const junk = await runCli(['serve', '--data', join(dir(), 'd'), '--key', join(dir(), 'junk.key'), '--port', '0']);
   expect(junk.code).toBe(1);
   expect(junk.stderr).not.toMatch(/secret-stuff/);
 });

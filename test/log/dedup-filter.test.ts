@@ -1,14 +1,12 @@
 // The leaf-hash filter lets a round skip the store lookups of hashes that
 // cannot be logged; dedup must stay exact before, during and after it is
 // filled, when it is off, and when filling it fails.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Log, type LogOptions } from '../../src/log/log.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { HashTile } from '../../src/storage/hash-tile.js';
 import type { LogStore, LogState, RoundWrite } from '../../src/storage/store.js';
 import { testSigner, testVerifier } from '../helpers/keys.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const entries = (tag: string, from: number, count: number) => Array.from({ length: count }, (_, i) => enc(`${tag} ${from + i}`));
@@ -52,17 +50,13 @@ class Watching implements LogStore {
   }
 }
 
-let dir: string;
+const dir = useTempDir('cairn-filter-');
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-filter-'));
   // 700 entries logged by an earlier run of the log.
-  const log = await Log.open({ store: await LevelStore.open(dir), signer: testSigner, verifier: testVerifier });
+  const log = await Log.open({ store: await LevelStore.open(dir()), signer: testSigner, verifier: testVerifier });
   await log.submit(entries('old', 0, 400));
   await log.submit(entries('old', 400, 300));
   await log.close();
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 async function reopen(store: Watching, extra: Partial<LogOptions> = {}): Promise<Log> {
@@ -79,7 +73,7 @@ async function expectIndexes(log: Log, batch: Uint8Array[], expected: (number | 
 }
 
 test('once filled, a round asks the store only about hashes that may be logged, and still finds every old one', async () => {
-  const store = new Watching(await LevelStore.open(dir));
+  const store = new Watching(await LevelStore.open(dir()));
   const log = await reopen(store);
   try {
     expect(await log.leafFilterState()).toEqual({ ready: true, bytes: expect.any(Number) });
@@ -98,7 +92,7 @@ test('once filled, a round asks the store only about hashes that may be logged, 
 });
 
 test('rounds while the filter is being filled look up every hash, and their hashes end up in it', async () => {
-  const store = new Watching(await LevelStore.open(dir));
+  const store = new Watching(await LevelStore.open(dir()));
   store.firstTileRead = 'slow';
   const log = await reopen(store);
   try {
@@ -116,7 +110,7 @@ test('rounds while the filter is being filled look up every hash, and their hash
 
 test('with no memory for the filter, or when filling it fails, every hash is looked up and dedup is unchanged', async () => {
   for (const setup of ['off', 'fail'] as const) {
-    const store = new Watching(await LevelStore.open(dir));
+    const store = new Watching(await LevelStore.open(dir()));
     const failures: unknown[] = [];
     if (setup === 'fail') store.firstTileRead = 'fail';
     const told: { ready: boolean; bytes: number }[] = [];
@@ -137,7 +131,7 @@ test('with no memory for the filter, or when filling it fails, every hash is loo
 });
 
 test('a sequencer that finds the store written by another stops trusting its filter, and says so', async () => {
-  const shared = await LevelStore.open(dir);
+  const shared = await LevelStore.open(dir());
   const live = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier });
   const told: { ready: boolean; bytes: number }[] = [];
   const stale = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier, observer: { filterChanged: (state) => told.push(state) } });

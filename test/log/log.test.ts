@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EMPTY_ROOT, leafHash } from '../../src/merkle/hash.js';
 import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
 import { LogError } from '../../src/log/errors.js';
@@ -11,19 +8,14 @@ import type { LogStore, RoundWrite } from '../../src/storage/store.js';
 import { checkLog } from '../helpers/check-log.js';
 import { testSigner, testVerifier } from '../helpers/keys.js';
 import { passThroughStore } from '../helpers/store.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
-let dir: string;
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-log-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('cairn-log-');
 
 async function openLog(extra: Partial<LogOptions> = {}, store?: LogStore): Promise<Log> {
-  return Log.open({ store: store ?? (await LevelStore.open(dir)), signer: testSigner, verifier: testVerifier, ...extra });
+  return Log.open({ store: store ?? (await LevelStore.open(dir())), signer: testSigner, verifier: testVerifier, ...extra });
 }
 
 function expectReceiptsValid(result: SubmitResult, entries: Uint8Array[]): void {
@@ -133,7 +125,7 @@ test('STH timestamps strictly increase even when the clock goes back', async () 
 });
 
 test('a full queue answers QUEUE_FULL with a retry hint, and drains', async () => {
-  const inner = await LevelStore.open(dir);
+  const inner = await LevelStore.open(dir());
   let release: () => void = () => {};
   let gate: Promise<void> | undefined;
   const store = passThroughStore(inner, {
@@ -173,7 +165,7 @@ test('invalid entries are refused before they queue', async () => {
 });
 
 test('a failed write answers STORAGE_FAILED, signs nothing, and the next round succeeds', async () => {
-  const inner = await LevelStore.open(dir);
+  const inner = await LevelStore.open(dir());
   let fail = false;
   const store = passThroughStore(inner, {
     writeRound: (round: RoundWrite) => (fail ? Promise.reject(new Error('disk full')) : inner.writeRound(round)),

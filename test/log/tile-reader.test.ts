@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildStoredHashes, memoryHashReader, type NodeReader, type TreeNode } from '../../src/merkle/reader.js';
 import { proveConsistency, proveInclusion } from '../../src/merkle/proof.js';
 import { storedHashIndex } from '../../src/merkle/stored.js';
@@ -9,20 +6,15 @@ import { TileCache } from '../../src/log/tile-cache.js';
 import { TileHashReader } from '../../src/log/tile-reader.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { testSigner, testVerifier } from '../helpers/keys.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-tile-reader-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('cairn-tile-reader-');
 
 const entry = (i: number) => new TextEncoder().encode(`entry ${i}`);
 
 /** A log of `size` entries written in rounds of `rounds` sizes, closed; returns its entries. */
 async function writeLog(rounds: number[]): Promise<Uint8Array[]> {
-  const log = await Log.open({ store: await LevelStore.open(dir), signer: testSigner, verifier: testVerifier });
+  const log = await Log.open({ store: await LevelStore.open(dir()), signer: testSigner, verifier: testVerifier });
   const all: Uint8Array[] = [];
   try {
     for (const count of rounds) {
@@ -48,7 +40,7 @@ function allNodes(size: number): TreeNode[] {
 test('readNodes and readHashes answer every stored hash as the in-memory tree has it', async () => {
   const entries = await writeLog([300, 1, 699, 256]);
   const expected = buildStoredHashes(entries);
-  const store = await LevelStore.open(dir);
+  const store = await LevelStore.open(dir());
   try {
     // A cache too small to hold the tree, so the answers come from the store as well.
     const reader = new TileHashReader(store, new TileCache(1), () => undefined);
@@ -69,7 +61,7 @@ test('readNodes and readHashes answer every stored hash as the in-memory tree ha
 test('proofs through readNodes equal proofs through stored-hash indexes', async () => {
   const entries = await writeLog([1000, 3, 28]);
   const memory = memoryHashReader(buildStoredHashes(entries));
-  const store = await LevelStore.open(dir);
+  const store = await LevelStore.open(dir());
   try {
     const tiles = new TileHashReader(store, new TileCache(2), () => undefined);
     let nodeCalls = 0;

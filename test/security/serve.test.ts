@@ -1,14 +1,14 @@
 // The real `cairn serve` process (issue 6 "Access"): it refuses to listen
 // publicly with no tokens, checks its token and key files, enforces tokens,
 // and never shows its private key in logs, errors or responses.
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashToken } from '../../src/http/access.js';
 import { parseSignerKey } from '../../src/note/keys.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { spawn } from 'node:child_process';
 import { CLI, runCli, startServerProcess } from '../helpers/server-process.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 /** `cairn serve` with its request log on (startServerProcess runs it --quiet). */
 function startLoudServer(args: string[]): Promise<{ url: string; stdout: () => string; stderr: () => string; stop: () => Promise<number | null> }> {
@@ -44,21 +44,15 @@ function startLoudServer(args: string[]): Promise<{ url: string; stdout: () => s
   });
 }
 
-let dir: string;
 const headerText = (headers: Headers): string => {
   const out: string[] = [];
   headers.forEach((value, name) => out.push(`${name}: ${value}`));
   return out.join('\n');
 };
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-sec-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('cairn-sec-');
 
 async function tokenFile(lines: string[], mode = 0o600): Promise<string> {
-  const path = join(dir, 'tokens');
+  const path = join(dir(), 'tokens');
   await writeFile(path, `${lines.join('\n')}\n`, { mode });
   await chmod(path, mode);
   return path;
@@ -66,7 +60,7 @@ async function tokenFile(lines: string[], mode = 0o600): Promise<string> {
 
 test('serve refuses a non-loopback address with no tokens, before opening anything, and says what to do', async () => {
   for (const host of ['0.0.0.0', '::', '192.0.2.1']) {
-    const res = await runCli(['serve', '--data', join(dir, 'd'), '--host', host, '--port', '0']);
+    const res = await runCli(['serve', '--data', join(dir(), 'd'), '--host', host, '--port', '0']);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/refusing to listen on .* with no access tokens/);
     expect(res.stderr).toMatch(/--tokens FILE/);
@@ -77,7 +71,7 @@ test('serve refuses a non-loopback address with no tokens, before opening anythi
   // so it then fails to bind instead, without anything being reachable.
   const tokens = await tokenFile([`ci submit ${hashToken('t')}`]);
   for (const extra of [['--public-writes'], ['--tokens', tokens]]) {
-    const res = await runCli(['serve', '--data', join(dir, 'd'), '--host', '192.0.2.1', '--port', '0', ...extra]);
+    const res = await runCli(['serve', '--data', join(dir(), 'd'), '--host', '192.0.2.1', '--port', '0', ...extra]);
     expect(res.code).toBe(1);
     expect(res.stderr).not.toMatch(/refusing to listen/);
     expect(res.stderr).toMatch(/EADDRNOTAVAIL|listen/);
@@ -86,10 +80,10 @@ test('serve refuses a non-loopback address with no tokens, before opening anythi
 
 test('serve refuses a token file others may write, and --private without tokens', async () => {
   const tokens = await tokenFile([`ci submit ${hashToken('t')}`], 0o666);
-  const open = await runCli(['serve', '--data', join(dir, 'd'), '--port', '0', '--tokens', tokens]);
+  const open = await runCli(['serve', '--data', join(dir(), 'd'), '--port', '0', '--tokens', tokens]);
   expect(open.code).toBe(1);
   expect(open.stderr).toMatch(/writable by group or others.*chmod go-w/);
-  const priv = await runCli(['serve', '--data', join(dir, 'd'), '--port', '0', '--private']);
+  const priv = await runCli(['serve', '--data', join(dir(), 'd'), '--port', '0', '--private']);
   expect(priv.code).toBe(1);
   expect(priv.stderr).toMatch(/--private needs --tokens/);
   const help = await runCli(['serve', '--help']);
@@ -97,7 +91,7 @@ test('serve refuses a token file others may write, and --private without tokens'
 });
 
 test('serve refuses a key file group or others may read, saying how to fix it, without showing the key', async () => {
-  const key = join(dir, 'log.key');
+  const key = join(dir(), 'log.key');
   expect((await runCli(['keygen', '--origin', 'sec.example/log', '--out', key])).code).toBe(0);
   const secret = (await readFile(key, 'utf8')).trim();
   // PRIVATE+KEY+<origin>+<hash>+<base64>: the base64 itself may hold '+'.
@@ -105,13 +99,13 @@ test('serve refuses a key file group or others may read, saying how to fix it, w
   expect(seed).toHaveLength(44);
   for (const mode of [0o640, 0o604, 0o660, 0o606, 0o610]) {
     await chmod(key, mode);
-    const res = await runCli(['serve', '--data', join(dir, 'd'), '--key', key, '--port', '0']);
+    const res = await runCli(['serve', '--data', join(dir(), 'd'), '--key', key, '--port', '0']);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/accessible by group or others.*chmod 600/);
     expect(res.stderr + res.stdout).not.toContain(seed);
   }
   await chmod(key, 0o600);
-  const ok = await startServerProcess(['--data', join(dir, 'd'), '--key', key]);
+  const ok = await startServerProcess(['--data', join(dir(), 'd'), '--key', key]);
   await ok.stop();
 });
 
@@ -120,7 +114,7 @@ test('with --tokens the real server enforces roles; the key never appears in log
   const admin = 'admin-token-for-the-real-server';
   const tokens = await tokenFile([`ci submit ${hashToken(submit)}`, `ops admin ${hashToken(admin)} 1000/s`]);
   // Not --quiet: request logs go to stderr, and are searched for the key below.
-  const server = await startLoudServer(['--data', dir, '--tokens', tokens, '--origin', 'sec.example/log']);
+  const server = await startLoudServer(['--data', dir(), '--tokens', tokens, '--origin', 'sec.example/log']);
   const bodies: string[] = [];
   try {
     expect(server.stdout()).toMatch(/access: writes need a token \(2 with role submit or admin\), reads open to anyone/);
@@ -167,7 +161,7 @@ test('with --tokens the real server enforces roles; the key never appears in log
   } finally {
     expect(await server.stop()).toBe(0);
   }
-  const secret = (await readFile(join(dir, 'log.key'), 'utf8')).trim();
+  const secret = (await readFile(join(dir(), 'log.key'), 'utf8')).trim();
   const { seed } = parseSignerKey(secret);
   const encodedSeed = secret.split('+').slice(4).join('+'); // the base64 may itself hold '+'
   expect(encodedSeed).toHaveLength(44);

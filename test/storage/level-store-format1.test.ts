@@ -5,9 +5,6 @@
 // folders are written here by hand, with raw LevelDB puts laid out as format
 // 1 laid them out (the fixtures below, copied from level-store.ts before
 // format 2), so these tests do not depend on the code that reads them.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Level } from 'level';
 import { encodeEntryBundle } from '../../src/merkle/bundle.js';
 import { leafHash, nodeHash, sha256 } from '../../src/merkle/hash.js';
@@ -15,6 +12,7 @@ import { tileWidth } from '../../src/merkle/tile.js';
 import { HashTile } from '../../src/storage/hash-tile.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { StoreCorruptError, type LogState } from '../../src/storage/store.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 // ---- The format-1 layout (fixtures of the old format) ----
 
@@ -202,18 +200,12 @@ async function rawEntries(db: LevelStore['database'], prefix: number): Promise<M
 }
 const keysOfBundle = (map: Map<string, string>, prefix: number, n: number) => [...map.keys()].filter((k) => k.startsWith(Buffer.concat([Buffer.of(prefix), u64(n)]).toString('hex')));
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-format1-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('cairn-format1-');
 
 test('a format-1 folder whose last bundle is partial: reads, converts only that bundle, grows, reopens', async () => {
-  const written = await writeFormat1(dir, [1, 2, 250, 10, 300, 7, 1, 512, 40]);
+  const written = await writeFormat1(dir(), [1, 2, 250, 10, 300, 7, 1, 512, 40]);
   expect(written).toBe(1123); // bundles 0..3 full, bundle 4 holds 99 entries in several segments
-  let store = await LevelStore.open(dir);
+  let store = await LevelStore.open(dir());
   const segments = await rawEntries(store.database, 0x45);
   const maps = await rawEntries(store.database, 0x4d);
   const chunks = await rawEntries(store.database, 0x43);
@@ -228,7 +220,7 @@ test('a format-1 folder whose last bundle is partial: reads, converts only that 
 
   // A crash right after the conversion: the folder reads the same on the next open.
   await store.close();
-  store = await LevelStore.open(dir);
+  store = await LevelStore.open(dir());
   expect(await rawEntries(store.database, 0x45)).toEqual(segments);
   expect(await rawEntries(store.database, 0x43)).toEqual(chunks);
   await expectLog(store, 1123);
@@ -249,7 +241,7 @@ test('a format-1 folder whose last bundle is partial: reads, converts only that 
   expect(tiles.get(f1TileKey(0, 4).toString('hex'))!.length / 2).toBe(11_202);
   expect(tiles.get(f1TileKey(1, 0).toString('hex'))!.length / 2).toBe(2 + 32 * (7 + 1 + 0)); // width 7: rows 0 and 2
   await store.close();
-  store = await LevelStore.open(dir);
+  store = await LevelStore.open(dir());
   await expectLog(store, size);
   expect(await grow(store, [1])).toBe(1962);
   await expectLog(store, 1962);
@@ -257,8 +249,8 @@ test('a format-1 folder whose last bundle is partial: reads, converts only that 
 });
 
 test('a format-1 folder whose last bundle is full opens without a write and grows in chunks', async () => {
-  expect(await writeFormat1(dir, [256, 100, 156])).toBe(512);
-  let store = await LevelStore.open(dir);
+  expect(await writeFormat1(dir(), [256, 100, 156])).toBe(512);
+  let store = await LevelStore.open(dir());
   const before = { E: await rawEntries(store.database, 0x45), M: await rawEntries(store.database, 0x4d) };
   expect((await rawEntries(store.database, 0x43)).size).toBe(0);
   await expectLog(store, 512);
@@ -267,56 +259,56 @@ test('a format-1 folder whose last bundle is full opens without a write and grow
   expect(await rawEntries(store.database, 0x45)).toEqual(before.E);
   expect(await rawEntries(store.database, 0x4d)).toEqual(before.M);
   await store.close();
-  store = await LevelStore.open(dir);
+  store = await LevelStore.open(dir());
   await expectLog(store, size);
   await store.close();
 });
 
 test('a format-1 folder written before segment maps existed reads and grows', async () => {
-  expect(await writeFormat1(dir, [100, 100, 100, 100])).toBe(400);
-  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  expect(await writeFormat1(dir(), [100, 100, 100, 100])).toBe(400);
+  const db = new Level<Buffer, Buffer>(dir(), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   const maps = await db.keys({ gte: Buffer.of(0x4d), lt: Buffer.of(0x4e) }).all();
   expect(maps.length).toBe(2);
   await db.batch(maps.map((key) => ({ type: 'del' as const, key })));
   await db.close();
-  let store = await LevelStore.open(dir);
+  let store = await LevelStore.open(dir());
   await expectLog(store, 400);
   const size = await grow(store, [200, 1]);
   await expectLog(store, size);
   await store.close();
-  store = await LevelStore.open(dir);
+  store = await LevelStore.open(dir());
   await expectLog(store, size);
   await store.close();
 });
 
 test('a format-1 partial bundle that does not hold the entries of the tree fails the open, and releases the lock', async () => {
-  expect(await writeFormat1(dir, [60, 40])).toBe(100);
+  expect(await writeFormat1(dir(), [60, 40])).toBe(100);
   for (const [extra, why] of [
     [Buffer.from(encodeEntryBundle([entry(100)])), /does not hold the 100 entries.*expected 100 entries, got 101/],
     [Buffer.of(0, 9, 1), /does not hold the 100 entries.*truncated/],
   ] as const) {
-    const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const db = new Level<Buffer, Buffer>(dir(), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.put(f1SegmentKey(0, 100), extra);
     await db.close();
-    await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreCorruptError);
-    await expect(LevelStore.open(dir)).rejects.toThrow(why);
+    await expect(LevelStore.open(dir())).rejects.toBeInstanceOf(StoreCorruptError);
+    await expect(LevelStore.open(dir())).rejects.toThrow(why);
   }
   // Nothing was converted, and with the stray segment gone the folder opens as before.
-  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  const db = new Level<Buffer, Buffer>(dir(), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   expect((await db.keys({ gte: Buffer.of(0x43), lt: Buffer.of(0x44) }).all()).length).toBe(0);
   await db.del(f1SegmentKey(0, 100));
   await db.close();
-  const store = await LevelStore.open(dir);
+  const store = await LevelStore.open(dir());
   await expectLog(store, 100);
   await store.close();
 });
 
 test('a damaged last chunk fails the open with StoreCorruptError', async () => {
-  const store = await LevelStore.open(dir);
+  const store = await LevelStore.open(dir());
   await store.writeRound({ entries: [entry(0), entry(1), entry(2)], leafHashes: NODES[0]!.slice(0, 3), tiles: [builtTile(0, 0, 3)], state: state(3, 1) });
   await store.database.put(Buffer.concat([Buffer.of(0x43), u64(0)]), Buffer.from(encodeEntryBundle([entry(0), entry(1)])));
   await store.close();
-  await expect(LevelStore.open(dir)).rejects.toThrow(/entry chunk 0 .* does not hold the 3 entries of tree size 3/);
+  await expect(LevelStore.open(dir())).rejects.toThrow(/entry chunk 0 .* does not hold the 3 entries of tree size 3/);
   // Again StoreCorruptError, not StoreLockedError: the failed open let the folder go.
-  await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreCorruptError);
+  await expect(LevelStore.open(dir())).rejects.toBeInstanceOf(StoreCorruptError);
 });
