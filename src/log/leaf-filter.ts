@@ -149,8 +149,7 @@ export class LeafFilter {
   private grow(capacity: number): boolean {
     // 2^32 bits at most: bit positions are 32-bit.
     if (this.bytes + layerBytes(capacity) > this.maxBytes || layerBytes(capacity) > 2 ** 29) {
-      this.gaveUp = true;
-      this.layers.length = 0;
+      this.abandon();
       return false;
     }
     this.layers.push(new Layer(capacity));

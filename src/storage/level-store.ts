@@ -178,6 +178,11 @@ function encodeEntries(entries: readonly Uint8Array[]): { bytes: Buffer; starts:
   return { bytes, starts };
 }
 
+/** Appends to `out` those of `entries` (the first being entry `first`) whose index is in start..end-1. */
+function takeRange(out: Uint8Array[], entries: readonly Uint8Array[], first: number, start: number, end: number): void {
+  for (let j = Math.max(start - first, 0); j < entries.length && first + j < end; j++) out.push(entries[j]!);
+}
+
 interface StoredState {
   treeSize: number;
   rootHash: string;
@@ -402,11 +407,7 @@ export class LevelStore implements LogStore {
     // A bundle written by format 1 has no chunks: read the bundles instead.
     if (chunks.some((chunk) => chunk === undefined)) return this.entriesOfBundles(start, end);
     const out: Uint8Array[] = [];
-    chunks.forEach((chunk, i) => {
-      const from = (first + i) * CHUNK_ENTRIES;
-      const entries = parseEntryBundle(chunk!);
-      for (let j = Math.max(start - from, 0); j < entries.length && from + j < end; j++) out.push(entries[j]!);
-    });
+    chunks.forEach((chunk, i) => takeRange(out, parseEntryBundle(chunk!), (first + i) * CHUNK_ENTRIES, start, end));
     if (out.length !== count) throw new StoreCorruptError(`entry chunks ${first}..${first + keys.length - 1} hold ${out.length} of the entries ${start}..${end - 1}`);
     return out;
   }
@@ -415,8 +416,7 @@ export class LevelStore implements LogStore {
   private async entriesOfBundles(start: number, end: number): Promise<Uint8Array[]> {
     const out: Uint8Array[] = [];
     for (let n = Math.floor(start / TILE_WIDTH); n * TILE_WIDTH < end; n++) {
-      const entries = parseEntryBundle(await this.readBundle(n));
-      for (let j = Math.max(start - n * TILE_WIDTH, 0); j < entries.length && n * TILE_WIDTH + j < end; j++) out.push(entries[j]!);
+      takeRange(out, parseEntryBundle(await this.readBundle(n)), n * TILE_WIDTH, start, end);
     }
     if (out.length !== end - start) throw new StoreCorruptError(`entry bundles hold ${out.length} of the entries ${start}..${end - 1}`);
     return out;
