@@ -41,3 +41,16 @@ test('upper tiles are least-recently-used, kept with every row, and partial tile
   none.add(tile(1, 0));
   expect(none.size).toBe(0);
 });
+
+test('a tile added again is kept once and counts as used', () => {
+  const cache = new TileCache(2);
+  cache.add(tile(1, 0));
+  cache.add(tile(1, 1));
+  cache.add(tile(1, 0)); // already there: no second copy, and now the most recent
+  expect(cache.size).toBe(2);
+  cache.add(tile(3, 0)); // makes room by dropping 1/1, the least recently used
+  expect(cache.size).toBe(2);
+  expect(cache.get(1, 1)).toBeUndefined();
+  expect(cache.get(1, 0)?.n).toBe(0);
+  expect(cache.get(3, 0)?.level).toBe(3);
+});
