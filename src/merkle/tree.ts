@@ -94,11 +94,17 @@ export interface SubtreeMemo {
 /**
  * One proof's use of a SubtreeMemo: the first pass looks ranges up once and
  * the second uses exactly those answers, even if the memo changes while the
- * proof waits for its read.
+ * proof waits for its read. Both passes walk the same ranges in the same
+ * order, so the answers are kept as a list (checked range by range), not
+ * under keys built for each lookup.
  */
 export class MemoPass {
   readonly #memo: SubtreeMemo | undefined;
-  readonly #hits = new Map<string, Uint8Array>();
+  // The first pass's lookups, in order: range [los[i], his[i]) and what the memo held.
+  readonly #los: number[] = [];
+  readonly #his: number[] = [];
+  readonly #found: (Uint8Array | undefined)[] = [];
+  #next = 0;
 
   constructor(memo: SubtreeMemo | undefined) {
     this.#memo = memo;
@@ -108,10 +114,10 @@ export class MemoPass {
   nodes(lo: number, hi: number, need: TreeNode[]): TreeNode[] {
     if (this.#memo !== undefined && !isPowerOfTwo(hi - lo)) {
       const known = this.#memo.get(lo, hi);
-      if (known !== undefined) {
-        this.#hits.set(`${lo}/${hi}`, known);
-        return need;
-      }
+      this.#los.push(lo);
+      this.#his.push(hi);
+      this.#found.push(known);
+      if (known !== undefined) return need;
     }
     return subTreeNodes(lo, hi, need);
   }
@@ -119,7 +125,9 @@ export class MemoPass {
   /** Second pass: the hash of [lo, hi), from the first pass's memo answer or from `cursor` (then remembered). */
   hash(lo: number, hi: number, cursor: HashCursor): Uint8Array {
     if (this.#memo === undefined || isPowerOfTwo(hi - lo)) return subTreeHash(lo, hi, cursor);
-    const known = this.#hits.get(`${lo}/${hi}`);
+    const i = this.#next++;
+    if (this.#los[i] !== lo || this.#his[i] !== hi) throw new Error(`merkle: the second pass asked for [${lo}, ${hi}), out of the first pass's order`);
+    const known = this.#found[i];
     if (known !== undefined) return known.slice();
     const h = subTreeHash(lo, hi, cursor);
     this.#memo.set(lo, hi, h.slice());

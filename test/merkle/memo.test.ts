@@ -72,7 +72,7 @@ test('hashes from the memo are used, and a memo emptied during the read does not
   const inner = memoryHashReader(stored);
   const clearing: HashReader = {
     readHashes(indexes) {
-      (memo as unknown as { hashes: Map<string, Uint8Array> }).hashes.clear();
+      memo.clear();
       return inner.readHashes(indexes);
     },
   };
@@ -84,4 +84,25 @@ test('hashes from the memo are used, and a memo emptied during the read does not
 test('the bounded memo rejects a useless capacity', () => {
   expect(() => new BoundedSubtreeMemo(0)).toThrow(RangeError);
   expect(() => new BoundedSubtreeMemo(1.5)).toThrow(RangeError);
+});
+
+test('the bounded memo counts each range once and starts over when full', () => {
+  const memo = new BoundedSubtreeMemo(3);
+  const h = (b: number) => new Uint8Array(32).fill(b);
+  memo.set(0, 3, h(1));
+  memo.set(0, 3, h(2)); // the same range again: still one
+  memo.set(1, 3, h(3)); // same end, another start
+  expect(memo.size).toBe(2);
+  expect(memo.get(0, 3)).toEqual(h(2));
+  expect(memo.get(1, 3)).toEqual(h(3));
+  expect(memo.get(0, 5)).toBeUndefined();
+  memo.set(4, 7, h(4));
+  expect(memo.size).toBe(3);
+  memo.set(8, 11, h(5)); // full: forgets the rest first
+  expect(memo.size).toBe(1);
+  expect(memo.get(0, 3)).toBeUndefined();
+  expect(memo.get(8, 11)).toEqual(h(5));
+  memo.clear();
+  expect(memo.size).toBe(0);
+  expect(memo.get(8, 11)).toBeUndefined();
 });
