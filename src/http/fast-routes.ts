@@ -220,8 +220,8 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
   const entryAndProof = (query: Record<string, string>) => async () => {
     const index = parseCanonicalDecimal(query.leaf_index!);
     const treeSize = parseCanonicalDecimal(query.tree_size!);
-    const proof = await log.inclusionProof(index, treeSize);
-    const entry = await log.entry(index);
+    // Both reads in the same turn's read batch (storage/read-batch.ts).
+    const [proof, entry] = await Promise.all([log.inclusionProof(index, treeSize), log.entry(index)]);
     return `{"leaf_input":"${base64(entry)}","extra_data":"","audit_path":${hashListJson(proof)}}`;
   };
 

@@ -1,6 +1,7 @@
 import { Level } from 'level';
 import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
+import { ReadBatch } from './read-batch.js';
 import { checkStateTransition, StoreCorruptError, StoreLockedError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
 /*
@@ -30,12 +31,12 @@ import { checkStateTransition, StoreCorruptError, StoreLockedError, type LogStat
  * all chunks: opening a format-1 store whose last bundle is partial rewrites
  * that bundle as chunks in one atomic batch before anything else is written.
  *
- * Point reads (tiles, a few leaf hashes, one chunk) use LevelDB's synchronous
- * get: a read served from the block cache or the OS page cache costs about
- * 3 µs of the event loop (plus about 0.35 µs per KB copied), where a trip
- * through the libuv thread pool costs about 12 µs of CPU and a wake-up; a
- * read that must go to the disk blocks the loop for that one read. The
- * sequencer's large dedup lookups and range reads stay asynchronous.
+ * Point reads for answers (tiles, a few leaf hashes, a few chunks) are
+ * gathered over one turn of the event loop and made with one getMany
+ * (read-batch.ts), so that neither a store too large for the CPU's caches
+ * nor one that must go to the disk holds up the event loop. The sequencer's
+ * large dedup lookups are split into parallel getMany calls; the segment
+ * reads of format-1 bundles stay synchronous (old data, read rarely).
  */
 const STATE_KEY = Uint8Array.of(0x53);
 const TILE = 0x54;
@@ -48,12 +49,12 @@ const CHUNK_ENTRIES = 16;
 const CHUNKS_PER_BUNDLE = TILE_WIDTH / CHUNK_ENTRIES;
 /** Table files LevelDB keeps open: about 4 GiB of store (2 * 10^7 entries) before it must reopen them. */
 const MAX_OPEN_FILES = 2000;
-/** Up to this many leaf hashes are looked up with synchronous reads. */
-const SYNC_LOOKUPS = 16;
+/** Up to this many leaf hashes are looked up in the turn's read batch. */
+const BATCHED_LOOKUPS = 16;
 /** Larger lookups are split into parallel reads of this many keys. */
 const LOOKUP_CHUNK = 1024;
-/** Up to this many chunks are read with synchronous reads; more in one getMany. */
-const SYNC_CHUNKS = 4;
+/** Up to this many chunks are read in the turn's read batch; more in a getMany of their own. */
+const BATCHED_CHUNKS = 4;
 /** A full format-1 bundle of at most this many segments is read with synchronous reads. */
 const SYNC_SEGMENTS = 16;
 /** The most a bundle can hold (256 entries of 65,535 bytes, with lengths). */
@@ -233,9 +234,13 @@ export class LevelStore implements LogStore {
    */
   private tail: Uint8Array | undefined;
 
+  /** The point reads of this turn of the event loop, made together. */
+  private readonly reads: ReadBatch;
+
   private constructor(db: Level<Uint8Array, Uint8Array>, state: LogState | undefined) {
     this.db = db;
     this.state = state;
+    this.reads = new ReadBatch((keys) => db.getMany(keys));
   }
 
   /**
@@ -364,7 +369,7 @@ export class LevelStore implements LogStore {
     if (hashes.length === 0) return [];
     const keys = leafKeys(hashes);
     let values: (Uint8Array | undefined)[];
-    if (keys.length <= SYNC_LOOKUPS) values = keys.map((k) => this.db.getSync(k));
+    if (keys.length <= BATCHED_LOOKUPS) values = await Promise.all(keys.map((k) => this.reads.get(k)));
     else {
       // Several reads at once on LevelDB's threads: a round's 4096 lookups
       // are on its critical path.
@@ -376,10 +381,8 @@ export class LevelStore implements LogStore {
   }
 
   async readTiles(keys: readonly { level: number; n: number }[]): Promise<(HashTile | undefined)[]> {
-    return keys.map((k) => {
-      const v = this.db.getSync(tileKey(k.level, k.n));
-      return v === undefined ? undefined : HashTile.decode(k.level, k.n, v);
-    });
+    const values = await Promise.all(keys.map((k) => this.reads.get(tileKey(k.level, k.n))));
+    return values.map((v, i) => (v === undefined ? undefined : HashTile.decode(keys[i]!.level, keys[i]!.n, v)));
   }
 
   async readEntry(index: number): Promise<Uint8Array> {
@@ -390,7 +393,7 @@ export class LevelStore implements LogStore {
     const pos = index - k * CHUNK_ENTRIES;
     // The caller gets its own copy of an entry of the in-memory chunk.
     if (this.tail !== undefined && k === Math.floor(size / CHUNK_ENTRIES)) return bundleEntry(this.tail, pos).slice();
-    const chunk = this.db.getSync(chunkKey(k));
+    const chunk = await this.reads.get(chunkKey(k));
     if (chunk !== undefined) return bundleEntry(chunk, pos);
     return this.readSegmentEntry(index);
   }
@@ -403,7 +406,7 @@ export class LevelStore implements LogStore {
     if (end > size) throw new Error(`entries ${start}..${end - 1} are not stored (the tree has ${size} entries)`);
     const first = Math.floor(start / CHUNK_ENTRIES);
     const keys = Array.from({ length: Math.floor((end - 1) / CHUNK_ENTRIES) - first + 1 }, (_, i) => chunkKey(first + i));
-    const chunks = keys.length <= SYNC_CHUNKS ? keys.map((key) => this.db.getSync(key)) : await this.db.getMany(keys);
+    const chunks = keys.length <= BATCHED_CHUNKS ? await Promise.all(keys.map((key) => this.reads.get(key))) : await this.db.getMany(keys);
     // A bundle written by format 1 has no chunks: read the bundles instead.
     if (chunks.some((chunk) => chunk === undefined)) return this.entriesOfBundles(start, end);
     const out: Uint8Array[] = [];
