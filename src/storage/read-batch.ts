@@ -1,6 +1,7 @@
 /**
  * Point reads gathered over one turn of the event loop and made together,
- * with one `getMany` on LevelDB's threads.
+ * with `getMany` on LevelDB's threads: at the end of the turn, or as soon as
+ * `maxKeys` are waiting.
  *
  * A read of a large store that is not in the CPU's caches costs the thread
  * that makes it 5 – 6 µs (at 10^7 entries; most of it waiting on memory),
@@ -10,7 +11,10 @@
  * the turn's HTTP requests all wait together: the event loop pays one trip
  * and copies the values, and the searching happens on another thread.
  * Measured on the benchmark's proof load (alternating servers): +5 – 15%
- * proofs/s at 10^7 entries, the same at 10^4, lower p99 at both.
+ * proofs/s at 10^7 entries, the same at 10^4, lower p99 at both. Starting a
+ * read once 16 keys wait, rather than only at the end of the turn, keeps
+ * LevelDB's thread searching while the event loop goes on with the turn's
+ * other requests: another +5 – 11% by index at 10^7 (and the same at 10^4).
  */
 export type GetMany = (keys: Uint8Array[]) => Promise<(Uint8Array | undefined)[]>;
 
@@ -19,7 +23,13 @@ export class ReadBatch {
   private waiting: { resolve: (value: Uint8Array | undefined) => void; reject: (err: unknown) => void }[] = [];
   private scheduled = false;
 
-  constructor(private readonly getMany: GetMany) {}
+  /** Reads go to `getMany` at the end of each turn, and at once whenever `maxKeys` are waiting. */
+  constructor(
+    private readonly getMany: GetMany,
+    private readonly maxKeys = 16,
+  ) {
+    if (!Number.isSafeInteger(maxKeys) || maxKeys < 1) throw new RangeError(`read batch of ${maxKeys} keys`);
+  }
 
   /**
    * The value under `key` (undefined if there is none), read in this turn's
@@ -30,19 +40,23 @@ export class ReadBatch {
     return new Promise((resolve, reject) => {
       this.keys.push(key);
       this.waiting.push({ resolve, reject });
-      if (!this.scheduled) {
+      if (this.keys.length >= this.maxKeys) this.flush();
+      else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
       }
     });
   }
 
   private flush(): void {
+    if (this.keys.length === 0) return;
     const keys = this.keys;
     const waiting = this.waiting;
     this.keys = [];
     this.waiting = [];
-    this.scheduled = false;
     let read: Promise<(Uint8Array | undefined)[]>;
     try {
       read = this.getMany(keys);

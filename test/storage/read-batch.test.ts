@@ -29,6 +29,20 @@ test('reads asked for in one turn are made with one getMany, and each gets its o
   expect(getMany.calls).toEqual([[3, 1, 9, 3], [2]]);
 });
 
+test('a read starts at once when the batch is full, and the rest wait for the end of the turn', async () => {
+  const getMany = recording(new Map([[1, key(10)], [2, key(20)]]));
+  const batch = new ReadBatch(getMany, 2);
+  const reads = [1, 2, 1, 2, 1].map((k) => batch.get(key(k)));
+  expect(getMany.calls).toEqual([[1, 2], [1, 2]]); // two full batches, before the turn ends
+  expect(await Promise.all(reads)).toEqual([key(10), key(20), key(10), key(20), key(10)]);
+  expect(getMany.calls).toEqual([[1, 2], [1, 2], [1]]);
+  // Exactly full: nothing is left for the end of the turn.
+  await Promise.all([batch.get(key(2)), batch.get(key(2))]);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(getMany.calls).toEqual([[1, 2], [1, 2], [1], [2, 2]]);
+  expect(() => new ReadBatch(getMany, 0)).toThrow(RangeError);
+});
+
 test('a failed read fails every read of its batch and no other', async () => {
   let fail: 'reject' | 'throw' | 'short' | undefined = 'reject';
   const batch = new ReadBatch((keys) => {
