@@ -16,8 +16,10 @@
  * LevelDB's thread searching while the event loop goes on with the turn's
  * other requests: another +5 – 11% by index at 10^7 (and the same at 10^4).
  */
+/** LevelDB's `getMany`, or anything that answers alike: one value (undefined if absent) per key, in order. */
 export type GetMany = (keys: Uint8Array[]) => Promise<(Uint8Array | undefined)[]>;
 
+/** Point reads made together, as described above: `get` one key, `getMany` many at a time. */
 export class ReadBatch {
   private keys: Uint8Array[] = [];
   private waiting: { resolve: (value: Uint8Array | undefined) => void; reject: (err: unknown) => void }[] = [];
