@@ -369,7 +369,7 @@ export class LevelStore implements LogStore {
     if (hashes.length === 0) return [];
     const keys = leafKeys(hashes);
     let values: (Uint8Array | undefined)[];
-    if (keys.length <= BATCHED_LOOKUPS) values = await Promise.all(keys.map((k) => this.reads.get(k)));
+    if (keys.length <= BATCHED_LOOKUPS) values = await this.reads.getAll(keys);
     else {
       // Several reads at once on LevelDB's threads: a round's 4096 lookups
       // are on its critical path.
@@ -381,7 +381,7 @@ export class LevelStore implements LogStore {
   }
 
   async readTiles(keys: readonly { level: number; n: number }[]): Promise<(HashTile | undefined)[]> {
-    const values = await Promise.all(keys.map((k) => this.reads.get(tileKey(k.level, k.n))));
+    const values = await this.reads.getAll(keys.map((k) => tileKey(k.level, k.n)));
     return values.map((v, i) => (v === undefined ? undefined : HashTile.decode(keys[i]!.level, keys[i]!.n, v)));
   }
 
@@ -406,7 +406,7 @@ export class LevelStore implements LogStore {
     if (end > size) throw new Error(`entries ${start}..${end - 1} are not stored (the tree has ${size} entries)`);
     const first = Math.floor(start / CHUNK_ENTRIES);
     const keys = Array.from({ length: Math.floor((end - 1) / CHUNK_ENTRIES) - first + 1 }, (_, i) => chunkKey(first + i));
-    const chunks = keys.length <= BATCHED_CHUNKS ? await Promise.all(keys.map((key) => this.reads.get(key))) : await this.db.getMany(keys);
+    const chunks = keys.length <= BATCHED_CHUNKS ? await this.reads.getAll(keys) : await this.db.getMany(keys);
     // A bundle written by format 1 has no chunks: read the bundles instead.
     if (chunks.some((chunk) => chunk === undefined)) return this.entriesOfBundles(start, end);
     const out: Uint8Array[] = [];

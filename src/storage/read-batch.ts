@@ -53,6 +53,11 @@ export class ReadBatch {
     });
   }
 
+  /** The values under `keys`, in order, each read as `get` reads it. */
+  getAll(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    return Promise.all(keys.map((key) => this.get(key)));
+  }
+
   private flush(): void {
     if (this.keys.length === 0) return;
     const keys = this.keys;
