@@ -53,7 +53,11 @@ test('bench --quick produces every figure, as a table and as JSON', async () => 
         `size.${n}.naive.inclusion`,
         `size.${n}.naive.by-hash`,
         `size.${n}.disk`,
+        `size.${n}.anon`,
+        `size.${n}.rss`,
       ]),
+      // The larger size against the smaller, run by run (servers side by side).
+      ...['inclusion', 'by-hash', 'consistency'].map((k) => `proofs.ratio.10000.${k}`),
     ];
     for (const id of expected) expect(ids).toContain(id);
     for (const row of result.rows) {
@@ -65,10 +69,19 @@ test('bench --quick produces every figure, as a table and as JSON', async () => 
     // Figures that are several runs are the median of `runs` of them.
     expect(result.rows.find((r) => r.id === 'seq.log.b4096')!.runs).toHaveLength(result.runs);
     expect(result.goals.length).toBe(9);
+    // Each paired ratio is the larger size's rate over the smaller's in the same run.
+    for (const kind of ['inclusion', 'by-hash', 'consistency']) {
+      const large = result.rows.find((r) => r.id === `size.10000.http.${kind}`)!.runs;
+      const small = result.rows.find((r) => r.id === `size.1000.http.${kind}`)!.runs;
+      const ratio = result.rows.find((r) => r.id === `proofs.ratio.10000.${kind}`)!.runs;
+      expect(ratio).toHaveLength(result.runs);
+      ratio.forEach((v, i) => expect(v).toBeCloseTo(large[i]! / small[i]!, 12));
+    }
     // The printed table names every section.
     expect(stdout).toMatch(/Durable sequencing in-process/);
     expect(stdout).toMatch(/HTTP writes against cairn serve/);
     expect(stdout).toMatch(/Log of 10\^4 entries/);
+    expect(stdout).toMatch(/servers at 10\^3, 10\^4 entries side by side/);
     expect(stdout).toMatch(/Goals:/);
   } finally {
     await rm(dir, { recursive: true, force: true });
