@@ -307,8 +307,8 @@ async function sizesSection(plan: Plan, root: string, results: Results): Promise
  * 4 and 5: proofs over HTTP and the server's memory, with one server per
  * size running side by side and measured in turn, run by run (for each run
  * and kind, every size once: ascending in the first run, descending in the
- * second, and so on), so that the comparison between sizes survives the machine's
- * drift like the raw-limit ratio does. Idle servers take no CPU.
+ * second, and so on), so that the comparison between sizes survives the
+ * machine's drift like the raw-limit ratio does. Idle servers take no CPU.
  */
 async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Results, load: LoadGenerator): Promise<void> {
   const labels = grown.map((g) => sizeLabel(g.size)).join(', ');
