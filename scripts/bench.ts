@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUILD_SEED, ENTRY_SIZE } from './bench/entries.js';
+import { cpuPerAnswer, threadCpu, type ThreadCpu } from './bench/cpu.js';
 import { LoadGenerator } from './bench/load-client.js';
 import type { LoadKind, LoadResult } from './bench/load.js';
 import { describeMachine, formatGoals, formatTable, formatValue, Results, type Goal } from './bench/report.js';
@@ -351,6 +352,9 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
     }
     const rate = new Map<string, number[]>();
     const p99 = new Map<string, number[]>();
+    // CPU per answer in the measured window: the server's event loop, its
+    // other threads (LevelDB's reads), and the load generator.
+    const cpu = new Map<string, { main: number[]; others: number[]; client: number[] }>();
     const memory = new Map<number, { rss: number[]; anon: number[]; file: number[] }>(grown.map((g) => [g.size, { rss: [], anon: [], file: [] }]));
     const push = (map: Map<string, number[]>, key: string, value: number) => map.set(key, [...(map.get(key) ?? []), value]);
     for (let run = 0; run < plan.runs; run++) {
@@ -359,9 +363,23 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
         for (const s of order) {
           progress(`${sizeLabel(s.log.size)}: ${proof.kind} proofs over HTTP, run ${run + 1}/${plan.runs}`);
           const sampling = s.server.sample();
+          const readings: { server?: ThreadCpu; client?: ThreadCpu }[] = [];
+          const read = () => readings.push({ server: threadCpu(s.server.pid), client: load.pid === undefined ? undefined : threadCpu(load.pid) });
+          const timers = [setTimeout(read, plan.proofWarmupMs), setTimeout(read, plan.proofWarmupMs + plan.proofMs)];
           const r = await proofs(s, proof, plan.proofMs, plan.proofWarmupMs);
-          push(rate, `${s.log.size}.${proof.kind}`, r.requestsPerSecond);
-          push(p99, `${s.log.size}.${proof.kind}`, r.p99Ms);
+          for (const t of timers) clearTimeout(t);
+          const key = `${s.log.size}.${proof.kind}`;
+          push(rate, key, r.requestsPerSecond);
+          push(p99, key, r.p99Ms);
+          const server = cpuPerAnswer(readings[0]?.server, readings[1]?.server, r.requests);
+          const client = cpuPerAnswer(readings[0]?.client, readings[1]?.client, r.requests);
+          if (server !== undefined && client !== undefined) {
+            const c = cpu.get(key) ?? { main: [], others: [], client: [] };
+            c.main.push(server.main);
+            c.others.push(server.others);
+            c.client.push(client.all);
+            cpu.set(key, c);
+          }
           const mem = sampling();
           const m = memory.get(s.log.size)!;
           if (mem !== undefined) {
@@ -378,6 +396,12 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
         const key = `${size}.${proof.kind}`;
         results.add(`size.${size}.http.${proof.kind}`, section, `${proof.label} at ${sizeLabel(size)}`, 'proofs/s', rate.get(key)!);
         results.add(`size.${size}.http.${proof.kind}.p99`, section, '  latency p99', 'ms', p99.get(key)!);
+        const c = cpu.get(key);
+        if (c !== undefined) {
+          results.add(`size.${size}.http.${proof.kind}.cpu.loop`, section, '  CPU per answer: server event loop', 'µs', c.main);
+          results.add(`size.${size}.http.${proof.kind}.cpu.threads`, section, '  CPU per answer: server other threads (LevelDB)', 'µs', c.others);
+          results.add(`size.${size}.http.${proof.kind}.cpu.client`, section, '  CPU per answer: load generator', 'µs', c.client);
+        }
       }
       for (const { size } of grown.slice(1)) {
         const paired = rate.get(`${size}.${proof.kind}`)!.map((v, i) => v / rate.get(`${small}.${proof.kind}`)![i]!);

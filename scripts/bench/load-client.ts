@@ -19,6 +19,11 @@ export class LoadGenerator {
     return new LoadGenerator(child);
   }
 
+  /** The generator process's id (for its CPU time). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** Runs one measurement in the generator process. */
   run(spec: LoadSpec): Promise<LoadResult> {
     return new Promise((resolve, reject) => {

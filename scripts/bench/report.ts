@@ -62,7 +62,7 @@ export function formatValue(value: number, unit: string): string {
   if (!Number.isFinite(value)) return 'n/a';
   if (unit === 'ms') return value < 10 ? group(value, 2) : group(value, 1);
   if (unit === 'x') return group(value, 2);
-  if (unit === 'B/entry' || unit === 'MB' || unit === 's') return group(value, 1);
+  if (unit === 'B/entry' || unit === 'MB' || unit === 's' || unit === 'µs') return group(value, 1);
   return group(value, 0);
 }
 
