@@ -1,5 +1,5 @@
 // The benchmark's per-thread CPU readings (scripts/bench/cpu.ts): the /proc
-// line parsing, the arithmetic per answer, and a reading of this process.
+// line parsing, the arithmetic per answer, and a reading of a busy child process.
 import { spawn } from 'node:child_process';
 import { cpuPerAnswer, statTicks, threadCpu } from '../../scripts/bench/cpu.js';
 
