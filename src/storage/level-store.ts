@@ -265,9 +265,7 @@ export class LevelStore implements LogStore {
    * partial has that bundle rewritten as chunks (one atomic batch).
    */
   static async open(path: string): Promise<LevelStore> {
-    // Tables of 8 MiB, up to 2000 kept open: see MAX_FILE_SIZE and
-    // MAX_OPEN_FILES (LevelDB's defaults, 2 MiB and 1000, are outgrown near
-    // 10^7 entries, after which random proofs read tables the slow way).
+    // Table size and how many stay open: see MAX_FILE_SIZE and MAX_OPEN_FILES.
     const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view', maxOpenFiles: MAX_OPEN_FILES, maxFileSize: MAX_FILE_SIZE });
     try {
       await db.open();
