@@ -55,8 +55,8 @@ const PERIODS: Readonly<Record<string, number>> = { s: 1000, min: 60_000, h: 3_6
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const HEX_HASH = /^[0-9a-fA-F]{64}$/;
 const RATE = /^([1-9][0-9]{0,8})\/(s|min|h)$/;
-/** RFC 6750 §2.1 b64token, bounded in length. */
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]{1,512}=*)$/;
+/** RFC 6750 §2.1 b64token, bounded in length; the scheme's name is case-insensitive (RFC 9110 §11.1). */
+const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]{1,512}=*)$/i;
 
 /** SHA-256 of a token's UTF-8 bytes as 64 lowercase hex digits: what the token file stores. */
 export function hashToken(token: string): string {
@@ -223,7 +223,10 @@ export class AccessControl {
     return this.byHash.size > 0;
   }
 
-  private need(method: string, path: string): Need {
+  private need(method: string, requested: string): Need {
+    // Routes match their exact path only (app.ts), but a variant of a
+    // protected path is judged as that path all the same: fail closed.
+    const path = requested.toLowerCase().replace(/(?<=.)\/+$/, '');
     if (method === 'POST') return WRITE_PATHS.has(path) && !this.publicWrites ? 'submit' : 'none';
     if (method !== 'GET' && method !== 'HEAD') return 'none';
     if (path === '/healthz') return 'none';

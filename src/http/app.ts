@@ -13,7 +13,7 @@ import { BodyBudget } from './body-budget.js';
 import { sendError, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import type { Metrics } from './metrics.js';
-import { queryNumber, queryString } from './query.js';
+import { parseQuery, queryNumber, queryString } from './query.js';
 
 /** CONTRACT §1: a JSON request body may be up to 1 MiB before canonicalization. */
 export const MAX_JSON_BODY = 1024 * 1024;
@@ -40,6 +40,12 @@ export interface AppOptions {
   readonly access?: AccessControl;
   /** Bound on request body bytes held at once (default {@link DEFAULT_MAX_INFLIGHT_BODY_BYTES}). */
   readonly bodyBudget?: BodyBudget;
+  /**
+   * Whether the hot routes answer without express (fast-routes.ts; default
+   * true). With false every request goes through the express routes, which
+   * answer the same: the fast path's tests compare the two.
+   */
+  readonly fastRoutes?: boolean;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
@@ -215,7 +221,11 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('query parser', 'simple');
+  app.set('query parser', parseQuery);
+  // A route is its exact path: express otherwise also matches other letter
+  // cases and a trailing slash, paths the access check must then know too.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
 
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
@@ -247,6 +257,7 @@ export function createApp(options: AppOptions): express.Express {
   };
 
   route('post', '/v1/entries', '/v1/entries', async (req, res) => {
+    onlyParams(req, []);
     const kind = mediaType(req, ['octet', 'json']);
     const body =
       kind === 'octet'
@@ -263,6 +274,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   route('post', '/v1/batch', '/v1/batch', async (req, res) => {
+    onlyParams(req, []);
     mediaType(req, ['json']);
     const entries = parseBatch(await readBody(batchBody, MAX_BATCH_BODY, budget, req, res, 'BODY_TOO_LARGE'));
     chargeEntries(res, entries.length);
@@ -381,5 +393,6 @@ export function createApp(options: AppOptions): express.Express {
 
   // The hot routes, without express's per-request cost; everything else
   // (every error included) is still answered by the routes above.
+  if (options.fastRoutes === false) return app;
   return withFastRoutes(app, { log, metrics, logger, budget, headers: SECURITY_HEADERS, ...(options.access === undefined ? {} : { access: options.access }) });
 }

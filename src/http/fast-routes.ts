@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse as parseQueryString } from 'node:querystring';
 import type { Express } from 'express';
 import { LogError } from '../log/errors.js';
 import { MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
@@ -9,7 +8,7 @@ import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
 import { HTTP_STATUS, toLogError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import { parseCanonicalDecimal } from './query.js';
+import { parseCanonicalDecimal, parseQuery } from './query.js';
 import { ResponseBatch } from './response-batch.js';
 
 /*
@@ -83,8 +82,8 @@ function receiptBody(r: Receipt, checkpoint: string): string {
 /** The query of `url` as exactly the string parameters `names`, each once; undefined for anything else. */
 function exactQuery(url: string, path: string, names: readonly string[]): Record<string, string> | undefined {
   if (url.length <= path.length || !url.startsWith(path) || url[path.length] !== '?') return undefined;
-  // node:querystring is what express's 'simple' query parser uses.
-  const parsed = parseQueryString(url.slice(path.length + 1));
+  // The parser the express routes use (app.ts).
+  const parsed = parseQuery(url.slice(path.length + 1));
   const keys = Object.keys(parsed);
   if (keys.length !== names.length) return undefined;
   const out: Record<string, string> = {};

@@ -1,4 +1,16 @@
+import { parse as parseQueryString, type ParsedUrlQuery } from 'node:querystring';
 import { LogError } from '../log/errors.js';
+
+/**
+ * Parses a URL's query string as express's 'simple' parser does
+ * (node:querystring), but with every pair: by default it stops at 1000, so a
+ * parameter repeated, or one no route knows, after the 1000th pair would go
+ * unseen instead of being refused (CONTRACT §3). A URL is at most node's 16 KiB
+ * of header, so this is at most some 8,000 pairs.
+ */
+export function parseQuery(text: string): ParsedUrlQuery {
+  return parseQueryString(text, '&', '=', { maxKeys: 0 });
+}
 
 /** Canonical decimal: "0", or a non-zero digit then up to 15 more digits (2^53−1 has 16). */
 const CANONICAL_DECIMAL = /^(?:0|[1-9][0-9]{0,15})$/;

@@ -333,4 +333,44 @@ describe('other routes', () => {
     }
     expectError(await get('/ct/v1/get-sth?x=1'), 400, 'INVALID_PARAMETER');
   });
+
+  test('a route is its exact path: another letter case or a trailing slash is 404', async () => {
+    const size = log.latest().treeSize;
+    for (const path of ['/checkpoint/', '/CHECKPOINT', '/ct/v1/get-sth/', '/CT/V1/GET-STH', '/V1/LOG', '/HEALTHZ', '/healthz/', '/Metrics', '/v1/log//']) {
+      const res = await request(app).get(path);
+      expect([path, res.status, res.body.code]).toEqual([path, 404, 'NOT_FOUND']);
+    }
+    const consistency = await request(app).get(`/CT/V1/GET-STH-CONSISTENCY?first=1&second=${size}`);
+    expectError(consistency, 404, 'NOT_FOUND');
+    for (const path of ['/V1/ENTRIES', '/v1/entries/', '/v1/%65ntries']) {
+      expectError(await request(app).post(path).set('Content-Type', 'application/octet-stream').send(Buffer.from(path)), 404, 'NOT_FOUND');
+    }
+    expectError(await request(app).post('/v1/batch/').set('Content-Type', 'application/json').send(JSON.stringify({ entries: [b64('slash')] })), 404, 'NOT_FOUND');
+    expect(log.latest().treeSize).toBe(size);
+  });
+
+  test('a parameter repeated or unknown is 400 however many pairs come before it', async () => {
+    const size = log.latest().treeSize;
+    const filler = '&'.repeat(1000);
+    for (const path of [
+      `/ct/v1/get-sth-consistency?first=1&second=${size}${filler}&first=2`,
+      `/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=${size}${filler}&tree_size=1`,
+      `/ct/v1/get-entries?start=0&end=0${filler}&bogus=1`,
+      `/ct/v1/get-sth?${filler}&x=1`,
+      `/checkpoint?${filler}&x=1`,
+    ]) {
+      const res = await request(app).get(path);
+      expect([path.replace(filler, '&…&'), res.status, res.body.code]).toEqual([path.replace(filler, '&…&'), 400, 'INVALID_PARAMETER']);
+    }
+    const hash = encodeURIComponent(encodeBase64(leafHash(enc('first entry'))));
+    expectError(await request(app).get(`/ct/v1/get-proof-by-hash?hash=${hash}&tree_size=${size}${filler}&tree_size=1`), 400, 'INVALID_PARAMETER');
+  });
+
+  test('writes take no query parameters', async () => {
+    const size = log.latest().treeSize;
+    expectError(await request(app).post('/v1/entries?foo=1&foo=2').set('Content-Type', 'application/octet-stream').send(Buffer.from('query')), 400, 'INVALID_PARAMETER');
+    expectError(await request(app).post('/v1/entries?x').set('Content-Type', 'application/octet-stream').send(Buffer.from('query')), 400, 'INVALID_PARAMETER');
+    expectError(await request(app).post('/v1/batch?tree_size=abc').set('Content-Type', 'application/json').send(JSON.stringify({ entries: [b64('query')] })), 400, 'INVALID_PARAMETER');
+    expect(log.latest().treeSize).toBe(size);
+  });
 });

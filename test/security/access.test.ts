@@ -127,7 +127,7 @@ describe('roles and rate limits over HTTP', () => {
       expect(res.body.code).toBe('UNAUTHORIZED');
       expect(res.headers['www-authenticate']).toBe('Bearer realm="cairn"');
     }
-    for (const header of ['Bearer not-a-known-token', 'Basic dXNlcjpwYXNz', 'Bearer', `bearer ${TOKENS.submitter}`, `Bearer ${TOKENS.submitter} x`]) {
+    for (const header of ['Bearer not-a-known-token', 'Basic dXNlcjpwYXNz', 'Bearer', `Bearer  ${TOKENS.submitter}`, `Bearer ${TOKENS.submitter} x`]) {
       const res = await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', header).send(Buffer.from('w1'));
       expect(res.status).toBe(401);
       expect(res.text).not.toContain(TOKENS.submitter);
@@ -140,6 +140,34 @@ describe('roles and rate limits over HTTP', () => {
     expect((await entry('w4', TOKENS.admin)).status).toBe(201);
     expect((await batch(3, 'w5', TOKENS.submitter)).status).toBe(200);
     expect(h.log.latest().treeSize).toBe(5);
+    // The scheme's name is case-insensitive (RFC 9110 §11.1); the token is not.
+    const lower = await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', `bEARER ${TOKENS.submitter}`).send(Buffer.from('w6'));
+    expect(lower.status).toBe(201);
+    const flipped = await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', `Bearer ${TOKENS.submitter.toUpperCase()}`).send(Buffer.from('w7'));
+    expect(flipped.status).toBe(401);
+    expect(h.log.latest().treeSize).toBe(6);
+  });
+
+  test('another letter case or a trailing slash neither reaches a route nor skips the token check', async () => {
+    const size = h.log.latest().treeSize;
+    const writes = ['/V1/ENTRIES', '/v1/Entries', '/v1/entries/', '/v1/entries//', '/V1/BATCH', '/v1/batch/'];
+    for (const path of writes) {
+      const body = path.toLowerCase().includes('batch') ? JSON.stringify({ entries: [encodeBase64(new TextEncoder().encode(path))] }) : path;
+      const type = path.toLowerCase().includes('batch') ? 'application/json' : 'application/octet-stream';
+      const anonymous = await request(h.app).post(path).set('Content-Type', type).send(Buffer.from(body));
+      expect([path, anonymous.status, anonymous.body.code]).toEqual([path, 401, 'UNAUTHORIZED']);
+      const reader = await request(h.app).post(path).set('Content-Type', type).set('Authorization', `Bearer ${TOKENS.reader}`).send(Buffer.from(body));
+      expect([path, reader.status]).toEqual([path, 403]);
+      const submitter = await request(h.app).post(path).set('Content-Type', type).set('Authorization', `Bearer ${TOKENS.submitter}`).send(Buffer.from(body));
+      expect([path, submitter.status, submitter.body.code]).toEqual([path, 404, 'NOT_FOUND']);
+    }
+    for (const path of ['/METRICS', '/Metrics', '/metrics/']) {
+      expect([path, (await get(path)).status]).toEqual([path, 401]);
+      expect([path, (await get(path, TOKENS.submitter)).status]).toEqual([path, 403]);
+      const admin = await get(path, TOKENS.admin);
+      expect([path, admin.status, admin.body.code]).toEqual([path, 404, 'NOT_FOUND']);
+    }
+    expect(h.log.latest().treeSize).toBe(size);
   });
 
   test('reads stay public; /metrics needs an admin token; other methods still get 405', async () => {
