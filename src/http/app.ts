@@ -3,7 +3,7 @@ import { canonicalizeJson } from '../jcs/canonical.js';
 import { JsonError } from '../jcs/json-error.js';
 import { parseIJson } from '../jcs/parse.js';
 import { parseTilePath, TILE_WIDTH } from '../merkle/tile.js';
-import { LogError, type LogErrorCode } from '../log/errors.js';
+import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
 import { BodyBudget } from './body-budget.js';
 import { sendError, toLogError } from './errors.js';
+import { readBody } from './read-body.js';
 import { withFastRoutes } from './fast-routes.js';
 import type { Metrics } from './metrics.js';
 import { parseQuery, queryNumber, queryString } from './query.js';
@@ -49,45 +50,6 @@ export interface AppOptions {
 }
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
-
-const rawBody = (limit: number) => express.raw({ type: () => true, limit });
-const entryBody = rawBody(MAX_ENTRY_SIZE);
-const jsonBody = rawBody(MAX_JSON_BODY);
-const batchBody = rawBody(MAX_BATCH_BODY);
-
-/**
- * Reads a body of at most `limit` bytes, first reserving its declared length
- * (or `limit` when chunked or compressed) in `budget`: past it, QUEUE_FULL before a byte is
- * read. The reservation lasts until the response is done.
- */
-function readBody(
-  parser: express.RequestHandler,
-  limit: number,
-  budget: BodyBudget,
-  req: Request,
-  res: Response,
-  tooLarge: LogErrorCode,
-): Promise<Uint8Array> {
-  // A compressed body inflates to up to `limit` whatever its declared length: reserve all of it.
-  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  const declared = req.headers['content-length'] === undefined || encoding !== 'identity' ? limit : Number(req.headers['content-length']);
-  // A declared length over the limit (or not a number) is refused by the parser before reading.
-  if (Number.isSafeInteger(declared) && declared <= limit) {
-    const release = budget.tryReserve(declared);
-    if (release === undefined) {
-      return Promise.reject(new LogError('QUEUE_FULL', 'too many request bodies are being received; retry shortly', { retryAfter: 1 }));
-    }
-    res.once('close', release);
-    res.once('finish', release);
-  }
-  return new Promise((resolve, reject) => {
-    parser(req, res, (err?: unknown) => {
-      if (err !== undefined && err !== null) return reject(toLogError(err, tooLarge));
-      const body: unknown = req.body;
-      resolve(body instanceof Uint8Array ? body : new Uint8Array(0));
-    });
-  });
-}
 
 /** CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing) is 415. */
 function mediaType(req: Request, allowed: readonly ('octet' | 'json')[]): 'octet' | 'json' {
@@ -261,8 +223,8 @@ export function createApp(options: AppOptions): express.Express {
     const kind = mediaType(req, ['octet', 'json']);
     const body =
       kind === 'octet'
-        ? await readBody(entryBody, MAX_ENTRY_SIZE, budget, req, res, 'ENTRY_TOO_LARGE')
-        : await readBody(jsonBody, MAX_JSON_BODY, budget, req, res, 'BODY_TOO_LARGE');
+        ? await readBody(req, res, { limit: MAX_ENTRY_SIZE, tooLarge: 'ENTRY_TOO_LARGE', budget })
+        : await readBody(req, res, { limit: MAX_JSON_BODY, tooLarge: 'BODY_TOO_LARGE', budget });
     const entry = kind === 'octet' ? body : canonicalEntry(body);
     if (entry.length === 0) throw new LogError('EMPTY_ENTRY', 'an entry must hold at least one byte');
     if (entry.length > MAX_ENTRY_SIZE) {
@@ -276,7 +238,7 @@ export function createApp(options: AppOptions): express.Express {
   route('post', '/v1/batch', '/v1/batch', async (req, res) => {
     onlyParams(req, []);
     mediaType(req, ['json']);
-    const entries = parseBatch(await readBody(batchBody, MAX_BATCH_BODY, budget, req, res, 'BODY_TOO_LARGE'));
+    const entries = parseBatch(await readBody(req, res, { limit: MAX_BATCH_BODY, tooLarge: 'BODY_TOO_LARGE', budget }));
     chargeEntries(res, entries.length);
     const result = await log.submit(entries);
     res.status(200).json({ checkpoint: result.checkpoint, receipts: result.receipts.map((r) => receiptJson(r)) });

@@ -1,13 +1,17 @@
 /**
  * A bound on the request body bytes the server holds at once (issue 6
- * "Overload"): each upload reserves its declared length (or its route's
- * limit when it declares none) before a byte of it is read, and gives it back
- * when its response is done. An upload that does not fit is answered 503
- * QUEUE_FULL without reading its body, so many huge concurrent `/v1/batch`
- * uploads cannot exhaust memory.
+ * "Overload"). An upload is charged the bytes it has sent (decoded, for a
+ * compressed one) as they arrive, and gives them all back when its response
+ * is done. So an upload that only claims a large length, and then sends
+ * nothing or trickles, holds nothing beyond what it sent, and two idle
+ * connections cannot lock every writer out. An upload whose declared length
+ * does not fit in what is free is refused before a byte of it is read; one
+ * whose next bytes do not fit is refused then. Either way the answer is 503
+ * QUEUE_FULL, and many huge concurrent `/v1/batch` uploads cannot exhaust
+ * memory.
  */
 export class BodyBudget {
-  /** Most bytes reserved at once. */
+  /** Most bytes held at once. */
   readonly limit: number;
   private used = 0;
   private highest = 0;
@@ -17,30 +21,51 @@ export class BodyBudget {
     this.limit = limit;
   }
 
-  /** Bytes reserved now. */
+  /** Bytes held now. */
   get inUse(): number {
     return this.used;
   }
 
-  /** The most bytes ever reserved at once (for tests and metrics). */
+  /** Bytes free now. */
+  get available(): number {
+    return this.limit - this.used;
+  }
+
+  /** The most bytes ever held at once (for tests and metrics). */
   get peak(): number {
     return this.highest;
   }
 
   /**
-   * Reserves `bytes` if they fit under the limit and returns the function
-   * that gives them back (calling it again does nothing); else undefined.
+   * A new, empty hold on the budget for one upload: `tryAdd(bytes)` takes
+   * `bytes` more if they fit under the limit (and returns false, taking
+   * nothing, if not); `release()` gives back everything it took (calling it
+   * again does nothing, and a released hold takes nothing more).
    */
-  tryReserve(bytes: number): (() => void) | undefined {
-    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`BodyBudget: bytes must be a non-negative safe integer, got ${bytes}`);
-    if (this.used + bytes > this.limit) return undefined;
-    this.used += bytes;
-    this.highest = Math.max(this.highest, this.used);
+  hold(): BodyHold {
+    let held = 0;
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.used -= bytes;
+    return {
+      tryAdd: (bytes: number): boolean => {
+        if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`BodyBudget: bytes must be a non-negative safe integer, got ${bytes}`);
+        if (released || this.used + bytes > this.limit) return false;
+        this.used += bytes;
+        held += bytes;
+        this.highest = Math.max(this.highest, this.used);
+        return true;
+      },
+      release: (): void => {
+        if (released) return;
+        released = true;
+        this.used -= held;
+        held = 0;
+      },
     };
   }
+}
+
+/** One upload's share of a {@link BodyBudget}. */
+export interface BodyHold {
+  tryAdd(bytes: number): boolean;
+  release(): void;
 }

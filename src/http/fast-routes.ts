@@ -9,6 +9,7 @@ import type { BodyBudget } from './body-budget.js';
 import { HTTP_STATUS, toLogError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { parseCanonicalDecimal, parseQuery } from './query.js';
+import { readBody } from './read-body.js';
 import { ResponseBatch } from './response-batch.js';
 
 /*
@@ -22,11 +23,13 @@ import { ResponseBatch } from './response-batch.js';
  * The fast path answers only requests it is sure about and hands everything
  * else to express untouched: a path or query that is not exactly canonical,
  * another content type, a chunked or compressed body, a failed access check,
- * a full body budget; for the reads, also any error (express then recomputes
- * the answer and words the error). So every error an express route would
- * give is still given by that route; the fast path only ever answers 200/201
- * with the same bodies, or, for an entry whose body it has read, the log's
- * own LogError exactly as express's error handler would.
+ * a declared length the body budget has no room for; for the reads, also any
+ * error (express then recomputes the answer and words the error). So every
+ * error an express route would give is still given by that route; the fast
+ * path only ever answers 200/201 with the same bodies, or, for an entry it has
+ * taken, the error of reading its body (read-body.ts, as express's route
+ * reads it) or the log's own LogError, exactly as express's error handler
+ * would.
  *
  * Its answers to reads are written in batches, one per round of the event
  * loop (response-batch.ts), which saves the kernel a wake-up of the client
@@ -167,42 +170,24 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     if (headers['content-encoding'] !== undefined) return false;
     const declared = Number(headers['content-length']);
     if (!Number.isSafeInteger(declared) || declared < 1 || declared > MAX_ENTRY_SIZE) return false;
-    // Reserve first: authorizing charges the token's rate limit, and express charges it again if it takes over.
-    const release = budget.tryReserve(declared);
-    if (release === undefined) return false;
+    // Checked first: authorizing charges the token's rate limit, and express charges it again if it takes over.
+    if (declared > budget.available) return false;
     const granted = grant(req, '/v1/entries');
-    if (granted === undefined) {
-      release();
-      return false;
-    }
+    if (granted === undefined) return false;
     const started = performance.now();
-    res.once('close', release);
-    const chunks: Buffer[] = [];
-    let received = 0;
-    req.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-    });
-    req.on('error', () => res.destroy());
-    req.on('end', () => {
-      if (received !== declared) return res.destroy();
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
-      log.submit([new Uint8Array(body.buffer, body.byteOffset, body.byteLength)]).then(
-        (result) => {
-          const receipt = result.receipts[0]!;
-          release();
-          finish(req, res, '/v1/entries', started, receipt.duplicate ? 200 : 201, receiptBody(receipt, result.checkpoint), [], granted.name);
-        },
-        (err: unknown) => {
-          release();
-          const error = toLogError(err);
-          if (error.code === 'INTERNAL') logger.error('internal error', { method: req.method, path: '/v1/entries', error: String(err), stack: (err as Error)?.stack });
-          const extra: [string, string][] = [['Cache-Control', 'no-store']];
-          if (error.retryAfter !== undefined) extra.unshift(['Retry-After', String(error.retryAfter)]);
-          finish(req, res, '/v1/entries', started, HTTP_STATUS[error.code], JSON.stringify({ error: error.message, code: error.code }), extra, granted.name);
-        },
-      );
-    });
+    const refuse = (err: unknown) => {
+      const error = toLogError(err);
+      if (error.code === 'INTERNAL') logger.error('internal error', { method: req.method, path: '/v1/entries', error: String(err), stack: (err as Error)?.stack });
+      const extra: [string, string][] = [['Cache-Control', 'no-store']];
+      if (error.retryAfter !== undefined) extra.unshift(['Retry-After', String(error.retryAfter)]);
+      finish(req, res, '/v1/entries', started, HTTP_STATUS[error.code], JSON.stringify({ error: error.message, code: error.code }), extra, granted.name);
+    };
+    readBody(req, res, { limit: MAX_ENTRY_SIZE, tooLarge: 'ENTRY_TOO_LARGE', budget })
+      .then((body) => log.submit([body]))
+      .then((result) => {
+        const receipt = result.receipts[0]!;
+        finish(req, res, '/v1/entries', started, receipt.duplicate ? 200 : 201, receiptBody(receipt, result.checkpoint), [], granted.name);
+      }, refuse);
     return true;
   };
 

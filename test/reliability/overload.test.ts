@@ -120,15 +120,32 @@ test('at 10x the sequencing rate: 503 QUEUE_FULL with Retry-After, a bounded que
   await checkLog(h.log, testVerifier);
 });
 
-test('huge concurrent uploads: past the body bound they get 503 before their body is read, the bound is never exceeded, and it recovers', async () => {
+/** Sends a request's headers only and resolves with its answer, which must come before any of the body. */
+function headersOnly(path: string, headers: Record<string, string | number>): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ ...base, path, method: 'POST', agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: text });
+        req.destroy();
+      });
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
+test('huge concurrent uploads: each holds what it has sent, idle claims lock nobody out, the bound is never exceeded, and it recovers', async () => {
   const MiB = 1024 * 1024;
+  const KiB = 1024;
   const budget = new BodyBudget(8 * MiB);
   await listen(budget, { maxQueueEntries: 1000, maxRoundEntries: 1000 });
   const body = (k: number) =>
     Buffer.from(JSON.stringify({ entries: Array.from({ length: 16 }, (_, i) => encodeBase64(new Uint8Array(50_000).fill((k * 16 + i) % 251))) }));
   const size = body(0).length;
-  expect(size).toBeGreaterThan(MiB); // each upload ~1 MiB: at most 7 fit in 8 MiB
-  const fits = Math.floor((8 * MiB) / size);
+  expect(size).toBeGreaterThan(MiB); // each upload ~1 MiB: 30 of them are four times the bound
 
   // 30 slow uploads: each sends its headers and the first 64 KiB, then stalls.
   const uploads = Array.from({ length: 30 }, (_, k) => {
@@ -144,32 +161,37 @@ test('huge concurrent uploads: past the body bound they get 503 before their bod
       });
       req.on('error', (err) => (answer === undefined ? reject(err) : undefined));
     });
-    req.write(data.subarray(0, 64 * 1024));
+    req.write(data.subarray(0, 64 * KiB));
     return { req, data, done, answered: () => answer };
   });
-  // Those past the bound are answered while their bodies are still unsent.
-  for (let i = 0; i < 400 && uploads.filter((u) => u.answered() !== undefined).length < 30 - fits; i++) await sleep(10);
-  const refused = uploads.filter((u) => u.answered() !== undefined);
-  expect(refused.length).toBe(30 - fits);
-  for (const u of refused) {
-    const a = u.answered()!;
+  // They hold what they sent, not what they declared; nobody is refused yet.
+  for (let i = 0; i < 400 && budget.inUse < 30 * 64 * KiB; i++) await sleep(10);
+  expect(budget.inUse).toBe(30 * 64 * KiB);
+  expect(uploads.filter((u) => u.answered() !== undefined)).toEqual([]);
+
+  // So writers are not locked out by claims...
+  expect((await send('/v1/entries', 'application/octet-stream', 'beside the stalled uploads')).status).toBe(201);
+  // ...and an upload that declares more than is free is refused before its body is sent.
+  const early = await headersOnly('/v1/batch', { 'Content-Type': 'application/json', 'Content-Length': 8 * MiB - 30 * 64 * KiB + 1 });
+  expect(early.status).toBe(503);
+  expect(JSON.parse(early.body).code).toBe('QUEUE_FULL');
+  expect(Number(early.retryAfter)).toBeGreaterThanOrEqual(1);
+
+  // All 30 send the rest: those whose next bytes do not fit are refused as they come; the others are logged.
+  for (const u of uploads) u.req.end(u.data.subarray(64 * KiB));
+  const answers = await Promise.all(uploads.map((u) => u.done));
+  const accepted = answers.filter((a) => a.status === 200).length;
+  for (const a of answers.filter((x) => x.status !== 200)) {
     expect(a.status).toBe(503);
     expect(JSON.parse(a.body).code).toBe('QUEUE_FULL');
     expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);
-    u.req.destroy();
   }
-  expect(budget.inUse).toBe(fits * size);
+  expect(accepted).toBeGreaterThanOrEqual(1);
+  expect(accepted).toBeLessThan(30);
+  expect(h.log.latest().treeSize).toBe(1 + 16 * accepted);
   expect(budget.peak).toBeLessThanOrEqual(8 * MiB);
 
-  // The accepted ones finish their uploads and are logged.
-  const accepted = uploads.filter((u) => u.answered() === undefined);
-  for (const u of accepted) u.req.end(u.data.subarray(64 * 1024));
-  const answers = await Promise.all(accepted.map((u) => u.done));
-  expect(answers.map((a) => a.status)).toEqual(accepted.map(() => 200));
-  expect(h.log.latest().treeSize).toBe(16 * fits);
-  expect(budget.peak).toBeLessThanOrEqual(8 * MiB);
-
-  // Every reservation was given back; new uploads go through at once.
+  // Everything held was given back; new uploads go through at once.
   for (let i = 0; i < 100 && budget.inUse > 0; i++) await sleep(10);
   expect(budget.inUse).toBe(0);
   const again = await send('/v1/batch', 'application/json', body(99));
@@ -177,7 +199,27 @@ test('huge concurrent uploads: past the body bound they get 503 before their bod
   await checkLog(h.log, testVerifier);
 });
 
-test('a compressed upload reserves its route\'s whole limit: a gzip bomb cannot slip under the body bound', async () => {
+test('two idle uploads that declare the whole bound do not stop other writes', async () => {
+  const MiB = 1024 * 1024;
+  const budget = new BodyBudget(8 * MiB);
+  await listen(budget, { maxQueueEntries: 1000, maxRoundEntries: 1000 });
+  const idle = [0, 1].map(() => {
+    const req = httpRequest({ ...base, path: '/v1/batch', method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': 4 * MiB } });
+    req.on('error', () => undefined);
+    req.flushHeaders();
+    return req;
+  });
+  await sleep(100);
+  expect(budget.inUse).toBe(0);
+  const entry = await send('/v1/entries', 'application/octet-stream', 'not locked out');
+  expect(entry.status).toBe(201);
+  const batch = await send('/v1/batch', 'application/json', JSON.stringify({ entries: [encodeBase64(new TextEncoder().encode('nor is a batch'))] }));
+  expect(batch.status).toBe(200);
+  for (const req of idle) req.destroy();
+  expect(h.log.latest().treeSize).toBe(2);
+});
+
+test('a compressed upload is charged its decoded bytes: a gzip bomb cannot slip under the body bound or past its limit', async () => {
   const KiB = 1024;
   await listen(new BodyBudget(1536 * KiB), { maxQueueEntries: 100, maxRoundEntries: 100 });
   // A JSON entry of 1,000,000 spaces around a tiny value: under 1 MiB, and about 1 KiB gzipped.
@@ -201,8 +243,8 @@ test('a compressed upload reserves its route\'s whole limit: a gzip bomb cannot 
   const first = post('/v1/entries', 'application/json', bomb('first'), 'gzip');
   for (let i = 0; i < 500 && h.store.pendingWrites === 0; i++) await sleep(10);
   expect(h.store.pendingWrites).toBe(1);
-  // Reserved as the route's whole 1 MiB limit, not as its ~1 KiB on the wire.
-  expect(budgetInUse()).toBe(1024 * KiB);
+  // Charged as the ~1 MB it decodes to, not as its ~1 KiB on the wire.
+  expect(budgetInUse()).toBe(Buffer.byteLength(`${' '.repeat(1_000_000)}{"bomb":"first"}`));
   const second = await post('/v1/entries', 'application/json', bomb('second'), 'gzip');
   expect(second.status).toBe(503);
   expect(JSON.parse(second.body).code).toBe('QUEUE_FULL');
@@ -212,5 +254,12 @@ test('a compressed upload reserves its route\'s whole limit: a gzip bomb cannot 
   release();
   expect((await first).status).toBe(201);
   expect((await small).status).toBe(201);
+  expect(h.log.latest().treeSize).toBe(2);
+  // Past the route's limit once decoded: 413, however small on the wire.
+  const huge = await post('/v1/entries', 'application/json', gzipSync(`${' '.repeat(2_000_000)}{"bomb":"huge"}`), 'gzip');
+  expect(huge.status).toBe(413);
+  expect(JSON.parse(huge.body).code).toBe('BODY_TOO_LARGE');
+  for (let i = 0; i < 100 && budgetInUse() > 0; i++) await sleep(10);
+  expect(budgetInUse()).toBe(0);
   expect(h.log.latest().treeSize).toBe(2);
 });

@@ -1,0 +1,143 @@
+// Request bodies (src/http/read-body.ts, src/http/body-budget.ts): content
+// codings, limits judged on the declared length before a byte is read, and
+// the budget charged with what has arrived.
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { MAX_BATCH_BODY, MAX_JSON_BODY } from '../../src/http/app.js';
+import { BodyBudget } from '../../src/http/body-budget.js';
+import { MAX_ENTRY_SIZE } from '../../src/log/log.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { encodeBase64 } from '../../src/note/base64.js';
+import { openHarness, type Harness } from '../reliability/helpers.js';
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+let h: Harness;
+let server: Server;
+let port: number;
+const budget = new BodyBudget(4 * 1024 * 1024);
+
+beforeAll(async () => {
+  h = await openHarness({}, { bodyBudget: budget });
+  server = h.app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await h.close();
+});
+
+function post(path: string, headers: Record<string, string | number>, body?: Buffer): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body: text });
+        req.destroy();
+      });
+    });
+    req.on('error', reject);
+    // Without a body, only the headers go: the answer must not wait for the rest.
+    if (body === undefined) req.flushHeaders();
+    else req.end(body);
+  });
+}
+
+const code = (a: Answer) => (JSON.parse(a.body) as { code: string }).code;
+
+describe('a declared length over the route\'s limit is refused before a byte of the body is sent', () => {
+  test.each([
+    ['/v1/entries', 'application/octet-stream', MAX_ENTRY_SIZE + 1, 'ENTRY_TOO_LARGE'],
+    ['/v1/entries', 'application/octet-stream', 1_000_000_000, 'ENTRY_TOO_LARGE'],
+    ['/v1/entries', 'application/json', MAX_JSON_BODY + 1, 'BODY_TOO_LARGE'],
+    ['/v1/batch', 'application/json', MAX_BATCH_BODY + 1, 'BODY_TOO_LARGE'],
+  ])('%s %s, %d bytes: 413 %s', async (path, type, length, expected) => {
+    const answer = await post(path, { 'Content-Type': type, 'Content-Length': length });
+    expect(answer.status).toBe(413);
+    expect(code(answer)).toBe(expected);
+  });
+
+  test('and the same limit holds for bytes that arrive without a declared length', async () => {
+    const answer = await post('/v1/entries', { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' }, Buffer.alloc(MAX_ENTRY_SIZE + 1, 7));
+    expect(answer.status).toBe(413);
+    expect(code(answer)).toBe('ENTRY_TOO_LARGE');
+  });
+});
+
+describe('content codings', () => {
+  test.each([
+    ['gzip', gzipSync],
+    ['x-gzip', gzipSync],
+    ['deflate', deflateSync],
+    ['br', brotliCompressSync],
+    ['GZip', gzipSync],
+  ])('an entry sent as %s is logged as its decoded bytes', async (coding, encode) => {
+    const entry = Buffer.from(`an entry sent as ${coding}: ${'x'.repeat(2000)}`);
+    const answer = await post('/v1/entries', { 'Content-Type': 'application/octet-stream', 'Content-Encoding': coding }, encode(entry));
+    expect(answer.status).toBe(201);
+    const receipt = JSON.parse(answer.body) as { leaf_hash: string; index: number };
+    expect(receipt.leaf_hash).toBe(encodeBase64(leafHash(new Uint8Array(entry))));
+    expect(Buffer.from(await h.log.entry(receipt.index))).toEqual(entry);
+  });
+
+  test('a batch may come compressed too', async () => {
+    const entries = ['one', 'two'].map((s) => encodeBase64(new TextEncoder().encode(`compressed batch ${s}`)));
+    const answer = await post('/v1/batch', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, gzipSync(JSON.stringify({ entries })));
+    expect(answer.status).toBe(200);
+    expect((JSON.parse(answer.body) as { receipts: unknown[] }).receipts).toHaveLength(2);
+  });
+
+  test('another coding is 415; a body that does not decode is 400; nothing is logged', async () => {
+    const size = h.log.latest().treeSize;
+    const compress = await post('/v1/entries', { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'compress' }, Buffer.from('x'));
+    expect([compress.status, code(compress)]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    const twice = await post('/v1/entries', { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip, gzip' }, gzipSync(gzipSync('x')));
+    expect([twice.status, code(twice)]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    const broken = await post('/v1/entries', { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' }, Buffer.from('not gzip at all'));
+    expect([broken.status, code(broken)]).toEqual([400, 'MALFORMED_REQUEST']);
+    const truncated = gzipSync(Buffer.alloc(5000, 1)).subarray(0, 40);
+    const cut = await post('/v1/batch', { 'Content-Type': 'application/json', 'Content-Encoding': 'deflate' }, truncated);
+    expect([cut.status, code(cut)]).toEqual([400, 'MALFORMED_REQUEST']);
+    expect(h.log.latest().treeSize).toBe(size);
+  });
+
+  test('every byte held is given back once the answers are done', async () => {
+    for (let i = 0; i < 100 && budget.inUse > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(budget.inUse).toBe(0);
+    expect(budget.peak).toBeGreaterThan(0);
+  });
+});
+
+describe('BodyBudget', () => {
+  test('a hold takes bytes while they fit, and gives back all it took once', () => {
+    const b = new BodyBudget(100);
+    const first = b.hold();
+    const second = b.hold();
+    expect(first.tryAdd(60)).toBe(true);
+    expect(second.tryAdd(41)).toBe(false);
+    expect(second.tryAdd(40)).toBe(true);
+    expect([b.inUse, b.available]).toEqual([100, 0]);
+    expect(first.tryAdd(0)).toBe(true);
+    expect(first.tryAdd(1)).toBe(false);
+    first.release();
+    first.release();
+    expect([b.inUse, b.available, b.peak]).toEqual([40, 60, 100]);
+    expect(first.tryAdd(1)).toBe(false); // a released hold takes nothing more
+    second.release();
+    expect(b.inUse).toBe(0);
+  });
+
+  test('rejects sizes that are not non-negative safe integers', () => {
+    expect(() => new BodyBudget(0)).toThrow(RangeError);
+    expect(() => new BodyBudget(1.5)).toThrow(RangeError);
+    const hold = new BodyBudget(10).hold();
+    for (const bad of [-1, 0.5, Number.NaN, 2 ** 53]) expect(() => hold.tryAdd(bad)).toThrow(RangeError);
+  });
+});
