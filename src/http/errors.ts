@@ -24,37 +24,16 @@ export const HTTP_STATUS: Readonly<Record<LogErrorCode, number>> = {
   INTERNAL: 500,
 };
 
-/** Body-parser failures (they carry `type`) as LogErrors. */
-function fromBodyParser(err: { type?: unknown; status?: unknown }, tooLarge: LogErrorCode): LogError | undefined {
-  switch (err.type) {
-    case 'entity.too.large':
-      return new LogError(tooLarge, 'the request body is too large');
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return new LogError('UNSUPPORTED_MEDIA_TYPE', 'unsupported content encoding or charset');
-    case 'request.aborted':
-    case 'request.size.invalid':
-    case 'stream.encoding.set':
-    case 'entity.verify.failed':
-      return new LogError('MALFORMED_REQUEST', 'the request body could not be read');
-    default:
-      return typeof err.status === 'number' && err.status >= 400 && err.status < 500
-        ? new LogError('MALFORMED_REQUEST', 'the request could not be read')
-        : undefined;
-  }
-}
-
 /**
  * Turns any error into the contract's `{"error", "code"}` body. Domain errors
- * keep their code; body-parser errors become 4xx; anything else is a bug and
- * answers 500 without details.
+ * keep their code; an error express raised itself with a 4xx status (it
+ * carries `status`) is MALFORMED_REQUEST; anything else is a bug and answers
+ * 500 without details.
  */
-export function toLogError(err: unknown, tooLarge: LogErrorCode = 'BODY_TOO_LARGE'): LogError {
+export function toLogError(err: unknown): LogError {
   if (err instanceof LogError) return err;
-  if (typeof err === 'object' && err !== null) {
-    const mapped = fromBodyParser(err as { type?: unknown; status?: unknown }, tooLarge);
-    if (mapped !== undefined) return mapped;
-  }
+  const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
+  if (typeof status === 'number' && status >= 400 && status < 500) return new LogError('MALFORMED_REQUEST', 'the request could not be read');
   return new LogError('INTERNAL', 'internal error', { cause: err });
 }
 

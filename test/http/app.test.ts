@@ -16,7 +16,8 @@ import { verifyTreeHead } from '../../src/note/sth.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { testSigner, testVerifier, vector } from '../helpers/keys.js';
 import { expectResponseMatchesSpec, specErrorStatuses } from '../helpers/openapi.js';
-import { HTTP_STATUS } from '../../src/http/errors.js';
+import { HTTP_STATUS, toLogError } from '../../src/http/errors.js';
+import { LogError } from '../../src/log/errors.js';
 
 let dir: string;
 let log: Log;
@@ -320,6 +321,15 @@ describe('other routes', () => {
 
   test('the HTTP status table is the one the spec documents', () => {
     expect(HTTP_STATUS).toEqual(specErrorStatuses());
+  });
+
+  test('errors become LogErrors: their own kept, a 4xx express raised is MALFORMED_REQUEST, anything else INTERNAL', () => {
+    const own = new LogError('NOT_FOUND', 'gone');
+    expect(toLogError(own)).toBe(own);
+    expect(toLogError(Object.assign(new Error('bad'), { status: 400 })).code).toBe('MALFORMED_REQUEST');
+    expect(toLogError(Object.assign(new Error('worse'), { status: 500 })).code).toBe('INTERNAL');
+    expect(toLogError(new TypeError('a bug')).code).toBe('INTERNAL');
+    expect(toLogError('a string').code).toBe('INTERNAL');
   });
 
   test('unknown paths are 404 JSON; security headers are on every response', async () => {
