@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
+import { answerClientErrors } from '../http/client-error.js';
 import { BodyBudget } from '../http/body-budget.js';
 import { createMetrics } from '../http/metrics.js';
 import { Log } from '../log/log.js';
@@ -138,6 +139,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const app = createApp({ log, verifierKey: key.verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) });
   const server = app.listen(config.port, config.host);
+  answerClientErrors(server);
   try {
     await once(server, 'listening');
   } catch (err) {

@@ -1,0 +1,55 @@
+// Requests that are not valid HTTP/1.1 get the contract's JSON error body
+// (src/http/client-error.ts) from a server set up as `cairn serve` sets it up.
+import type { Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { answerClientErrors } from '../../src/http/client-error.js';
+import { openHarness, type Harness } from '../reliability/helpers.js';
+
+let h: Harness;
+let server: Server;
+let port: number;
+
+beforeAll(async () => {
+  h = await openHarness();
+  server = h.app.listen(0, '127.0.0.1');
+  answerClientErrors(server);
+  await new Promise((r) => server.once('listening', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await h.close();
+});
+
+/** Sends raw bytes and resolves with everything the server wrote before it closed. */
+function raw(bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (text += d));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+test.each([
+  ['a space in the request target', 'GET /ct/v1/get sth HTTP/1.1\r\nHost: x\r\n\r\n'],
+  ['a negative Content-Length', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: -1\r\n\r\n'],
+  ['two Content-Lengths', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx'],
+  ['bad chunk framing', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n'],
+  ['headers over 16 KiB', `GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`],
+  ['not HTTP at all', '\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003\r\n\r\n'],
+])('%s: 400 with a JSON error, and the connection closed', async (_name, bytes) => {
+  const answer = await raw(bytes);
+  const [head, body] = answer.split('\r\n\r\n');
+  expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+  expect(head).toMatch(/\r\nContent-Type: application\/json; charset=utf-8\r\n/);
+  expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+  expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: 'MALFORMED_REQUEST' });
+});
+
+test('a valid request on the same server is still answered', async () => {
+  const answer = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+});
