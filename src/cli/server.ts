@@ -39,7 +39,16 @@ export interface ServerConfig {
   readonly wrapStore?: (store: LogStore) => LogStore;
   /** Told when a key is made on first start. */
   readonly onKeyCreated?: (path: string, verifierKey: string) => void;
+  /**
+   * How long `close()` lets requests in progress finish before it cuts their
+   * connections (default {@link SHUTDOWN_GRACE_MS}): an upload that stalls
+   * must not keep a stopping server alive for node's 5-minute request timeout.
+   */
+  readonly shutdownGraceMs?: number;
 }
+
+/** Default {@link ServerConfig.shutdownGraceMs}. */
+export const SHUTDOWN_GRACE_MS = 5000;
 
 export interface RunningServer {
   readonly url: string;
@@ -160,7 +169,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
+          const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
+          server.close(() => {
+            clearTimeout(cut);
+            resolve();
+          });
           server.closeIdleConnections();
         });
         await log.close();
