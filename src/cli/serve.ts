@@ -1,7 +1,8 @@
 import { AccessConfigError } from '../http/access.js';
 import { jsonLogger, silentLogger } from '../log/logger.js';
+import { isValidKeyName } from '../note/keys.js';
 import { StoreLockedError } from '../storage/store.js';
-import { parseCommandArgs, parsePort, parsePositive } from './args.js';
+import { parseCommandArgs, parsePort, parsePositive, UsageError } from './args.js';
 import { KeyFileError } from './key-file.js';
 import { DEFAULT_ORIGIN, startServer } from './server.js';
 
@@ -45,8 +46,18 @@ being parsed, plus 2 x 64 MiB for queued and sequencing entries, plus about
 bounds writers get 503 with Retry-After, and the server recovers by itself.
 
 On start it prints 'listening on http://HOST:PORT'. SIGINT or SIGTERM finishes
-the rounds under way and stops.
+the rounds under way and stops; requests still being received after 5 s are
+cut off.
 `;
+
+/** The most --max-upload-mib takes: 1 TiB, far past any machine's memory, and still exact in bytes. */
+const MAX_UPLOAD_MIB = 1024 * 1024;
+
+function uploadMib(text: string): number {
+  const mib = parsePositive(text, '--max-upload-mib');
+  if (mib > MAX_UPLOAD_MIB) throw new UsageError(`--max-upload-mib must be at most ${MAX_UPLOAD_MIB}, got ${JSON.stringify(text)}`);
+  return mib;
+}
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, {
@@ -72,17 +83,23 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxQueue = values['max-queue'];
   const maxUpload = values['max-upload-mib'];
   const tokens = values.tokens ?? env.CAIRN_TOKENS;
+  // Checked before anything is made on disk.
+  if (origin !== undefined && !isValidKeyName(origin)) {
+    throw new UsageError(`invalid origin ${JSON.stringify(origin)}: it must be non-empty, without spaces or '+'`);
+  }
+  const port = parsePort(values.port ?? env.CAIRN_PORT ?? '8080', values.port === undefined && env.CAIRN_PORT !== undefined ? 'CAIRN_PORT' : '--port');
+  const maxUploadBytes = maxUpload === undefined ? undefined : uploadMib(maxUpload) * 1024 * 1024;
   let running;
   try {
     running = await startServer({
       data: values.data ?? env.CAIRN_DATA ?? './cairn-data',
       host: values.host ?? env.CAIRN_HOST ?? '127.0.0.1',
-      port: parsePort(values.port ?? env.CAIRN_PORT ?? '8080', '--port'),
+      port,
       logger: values.quiet === true ? silentLogger : jsonLogger(),
       ...(key === undefined ? {} : { key }),
       ...(origin === undefined ? {} : { origin }),
       ...(maxQueue === undefined ? {} : { maxQueueEntries: parsePositive(maxQueue, '--max-queue') }),
-      ...(maxUpload === undefined ? {} : { maxInflightBodyBytes: parsePositive(maxUpload, '--max-upload-mib') * 1024 * 1024 }),
+      ...(maxUploadBytes === undefined ? {} : { maxInflightBodyBytes: maxUploadBytes }),
       ...(tokens === undefined ? {} : { tokens }),
       publicWrites: values['public-writes'] === true,
       privateReads: values.private === true,

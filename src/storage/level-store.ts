@@ -270,9 +270,10 @@ export class LevelStore implements LogStore {
     try {
       await db.open();
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, { cause: err });
-      throw err;
+      // LevelDB's own words ("IO error: …: Permission denied") say why; its wrapper's only that it failed.
+      throw new Error(`cannot open the store in ${path}: ${cause?.message ?? (err as Error).message}`, { cause: err });
     }
     // A store we cannot read must not stay open and keep its lock.
     let state: LogState | undefined;

@@ -35,6 +35,27 @@ test('keygen and serve explain their usage', async () => {
   expect((await runCli(['serve', '--port', '99999'])).code).toBe(2);
 });
 
+test('serve checks its options before it makes anything on disk, and names where a bad value came from', async () => {
+  const data = join(dir(), 'never-made');
+  const origin = await runCli(['serve', '--data', data, '--origin', 'bad origin', '--port', '0']);
+  expect([origin.code, origin.stderr]).toEqual([2, expect.stringMatching(/invalid origin "bad origin"/)]);
+  const upload = await runCli(['serve', '--data', data, '--max-upload-mib', '99999999999', '--port', '0']);
+  expect([upload.code, upload.stderr]).toEqual([2, expect.stringMatching(/--max-upload-mib must be at most/)]);
+  const port = await runCli(['serve', '--data', data], { CAIRN_PORT: 'abc' });
+  expect([port.code, port.stderr]).toEqual([2, expect.stringMatching(/CAIRN_PORT must be a port number/)]);
+  await expect(stat(data)).rejects.toThrow(/ENOENT/);
+  for (const res of [origin, upload, port]) expect(res.stderr).not.toMatch(/\n\s+at /);
+});
+
+test('serve says which store it could not open, and why', async () => {
+  // The store's folder is taken by a file.
+  await writeFile(join(dir(), 'db'), 'not a folder');
+  const res = await runCli(['serve', '--data', dir(), '--port', '0']);
+  expect(res.code).toBe(1);
+  expect(res.stderr).toContain(`cannot open the store in ${join(dir(), 'db')}: `);
+  expect(res.stderr).not.toMatch(/\n\s+at /);
+});
+
 test('serve makes a key on first start, reuses it, and a second server on the same data refuses', async () => {
   const server = await startServerProcess(['--data', dir()]);
   try {
