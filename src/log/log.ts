@@ -1,9 +1,9 @@
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { EMPTY_ROOT, HASH_SIZE, leafHash } from '../merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../merkle/proof.js';
-import { formatCheckpoint, openCheckpoint } from '../note/checkpoint.js';
+import { formatCheckpoint, openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Signer, Verifier } from '../note/keys.js';
-import { signNote } from '../note/note.js';
+import { NoteError, signNote } from '../note/note.js';
 import { signTreeHead } from '../note/sth.js';
 import { tileWidth, TILE_WIDTH } from '../merkle/tile.js';
 import type { HashTile } from '../storage/hash-tile.js';
@@ -129,6 +129,26 @@ function requireSize(value: number, name: string): void {
 }
 
 /**
+ * The checkpoint a store holds, opened with the log's own key. A store whose
+ * checkpoint that key did not sign belongs to another key (or its key file
+ * was replaced), and one whose signature fails was altered: both are said in
+ * those words rather than in the note parser's.
+ */
+function openStoredCheckpoint(note: string, verifier: Verifier): Checkpoint {
+  try {
+    return openCheckpoint(note, verifier).checkpoint;
+  } catch (err) {
+    if (err instanceof NoteError && err.code === 'UNVERIFIED') {
+      throw new Error(`the store's checkpoint is not signed by this log's key (${verifier.name}): the store belongs to another key, or the key file was replaced`, { cause: err });
+    }
+    if (err instanceof NoteError && err.code === 'INVALID_SIGNATURE') {
+      throw new Error(`the store's checkpoint does not verify with this log's key (${verifier.name}): the store was altered`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
  * The sequencer: a group-commit loop over a LogStore. Submissions queue; a
  * round takes whole submissions up to `maxRoundEntries`, dedups them against
  * the store and each other, appends the new leaves to the right edge, signs a
@@ -200,7 +220,7 @@ export class Log {
       log = new Log(options, TreeBuilder.empty(), empty);
       await log.commitHead(TreeBuilder.empty(), [], [], []);
     } else {
-      const opened = openCheckpoint(state.checkpoint, options.verifier).checkpoint;
+      const opened = openStoredCheckpoint(state.checkpoint, options.verifier);
       const builder = await TreeBuilder.load(options.store, state);
       if (opened.treeSize !== state.treeSize || !equalBytes(opened.rootHash, state.rootHash) || !equalBytes(builder.root(), state.rootHash)) {
         throw new Error(`stored state is inconsistent: checkpoint, stored root and right edge disagree at size ${state.treeSize}`);

@@ -47,6 +47,17 @@ test('serve checks its options before it makes anything on disk, and names where
   for (const res of [origin, upload, port]) expect(res.stderr).not.toMatch(/\n\s+at /);
 });
 
+test('serve says so when the store was signed by another key than the one it is given', async () => {
+  const server = await startServerProcess(['--data', dir()]);
+  await server.stop();
+  const other = join(dir(), 'other.key');
+  expect((await runCli(['keygen', '--origin', 'cairn.localhost/log', '--out', other])).code).toBe(0);
+  const res = await runCli(['serve', '--data', dir(), '--key', other, '--port', '0']);
+  expect(res.code).toBe(1);
+  expect(res.stderr).toMatch(/the store's checkpoint is not signed by this log's key \(cairn\.localhost\/log\): the store belongs to another key/);
+  expect(res.stderr).not.toMatch(/\n\s+at /);
+});
+
 test('serve says which store it could not open, and why', async () => {
   // The store's folder is taken by a file.
   await writeFile(join(dir(), 'db'), 'not a folder');
