@@ -2,8 +2,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { MAX_BATCH_ENTRIES } from '../client/client.js';
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
-import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_OK, makeClient, parseCount, processIo, Progress, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { parseCommandArgs, parseCount, UsageError } from './args.js';
+import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn add`: what it does, its options and its exit statuses. */
 export const ADD_USAGE = `usage: cairn add [options] [FILE ...]

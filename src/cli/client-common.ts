@@ -189,14 +189,6 @@ export async function readInput(path: string, io: CliIo): Promise<Uint8Array> {
   }
 }
 
-/** A non-negative integer option in canonical decimal within [min, max]. */
-export function parseCount(text: string, name: string, min: number, max: number): number {
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
-  }
-  return Number(text);
-}
-
 /** A positive number of seconds (decimals allowed), as milliseconds. */
 export function parseSeconds(text: string, name: string): number {
   if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || !(Number(text) > 0)) throw new UsageError(`${name} must be a positive number of seconds, got ${JSON.stringify(text)}`);

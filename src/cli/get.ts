@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { ClientError } from '../client/errors.js';
 import { encodeBase64 } from '../note/base64.js';
-import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, parseCount, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { parseCommandArgs, parseCount, UsageError } from './args.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn get`: what it does, its options and its exit statuses. */
 export const GET_USAGE = `usage: cairn get <index> [options]

@@ -1,5 +1,4 @@
-import { isValidKeyName } from '../note/keys.js';
-import { parseCommandArgs, UsageError } from './args.js';
+import { parseCommandArgs, parseOrigin, UsageError } from './args.js';
 import { createKeyFile } from './key-file.js';
 
 export const KEYGEN_USAGE = `usage: cairn keygen --origin <origin> --out <file>
@@ -23,7 +22,7 @@ export async function keygenCommand(argv: string[]): Promise<number> {
   }
   const origin = values.origin ?? process.env.CAIRN_ORIGIN;
   if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
-  if (!isValidKeyName(origin)) throw new UsageError(`invalid origin ${JSON.stringify(origin)}: it must be non-empty, without spaces or '+'`);
+  parseOrigin(origin);
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
   const { verifierKey } = await createKeyFile(values.out, origin);
   process.stdout.write(`${verifierKey}\n`);

@@ -2,8 +2,8 @@ import { ClientError } from '../client/errors.js';
 import type { InclusionResult } from '../client/client.js';
 import { leafHash } from '../merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
-import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, parseCount, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { parseCommandArgs, parseCount, UsageError } from './args.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn prove`: what it does, its options and its exit statuses. */
 export const PROVE_USAGE = `usage: cairn prove <index> [options]

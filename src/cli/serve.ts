@@ -1,8 +1,7 @@
 import { AccessConfigError } from '../http/access.js';
 import { jsonLogger, silentLogger } from '../log/logger.js';
-import { isValidKeyName } from '../note/keys.js';
 import { StoreLockedError } from '../storage/store.js';
-import { parseCommandArgs, parsePort, parsePositive, UsageError } from './args.js';
+import { parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive } from './args.js';
 import { KeyFileError } from './key-file.js';
 import { DEFAULT_ORIGIN, startServer } from './server.js';
 
@@ -53,12 +52,6 @@ cut off.
 /** The most --max-upload-mib takes: 1 TiB, far past any machine's memory, and still exact in bytes. */
 const MAX_UPLOAD_MIB = 1024 * 1024;
 
-function uploadMib(text: string): number {
-  const mib = parsePositive(text, '--max-upload-mib');
-  if (mib > MAX_UPLOAD_MIB) throw new UsageError(`--max-upload-mib must be at most ${MAX_UPLOAD_MIB}, got ${JSON.stringify(text)}`);
-  return mib;
-}
-
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, {
     data: { type: 'string' },
@@ -84,11 +77,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxUpload = values['max-upload-mib'];
   const tokens = values.tokens ?? env.CAIRN_TOKENS;
   // Checked before anything is made on disk.
-  if (origin !== undefined && !isValidKeyName(origin)) {
-    throw new UsageError(`invalid origin ${JSON.stringify(origin)}: it must be non-empty, without spaces or '+'`);
-  }
+  if (origin !== undefined) parseOrigin(origin);
   const port = parsePort(values.port ?? env.CAIRN_PORT ?? '8080', values.port === undefined && env.CAIRN_PORT !== undefined ? 'CAIRN_PORT' : '--port');
-  const maxUploadBytes = maxUpload === undefined ? undefined : uploadMib(maxUpload) * 1024 * 1024;
+  const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   let running;
   try {
     running = await startServer({

@@ -11,10 +11,10 @@ import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
 import { BodyBudget } from './body-budget.js';
 import { sendError, toLogError } from './errors.js';
-import { readBody } from './read-body.js';
 import { withFastRoutes } from './fast-routes.js';
 import type { Metrics } from './metrics.js';
 import { parseQuery, queryNumber, queryString } from './query.js';
+import { readBody } from './read-body.js';
 
 /** CONTRACT §1: a JSON request body may be up to 1 MiB before canonicalization. */
 export const MAX_JSON_BODY = 1024 * 1024;

@@ -21,8 +21,8 @@ export interface QueryOptions {
   readonly required?: boolean;
 }
 
-/** A value quoted for an error message, cut short so a hostile URL is not echoed whole. */
-function quote(text: string): string {
+/** A value quoted for an error message, cut short so a hostile URL or header is not echoed whole. */
+export function quote(text: string): string {
   return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 }
 

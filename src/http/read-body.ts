@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { LogError, type LogErrorCode } from '../log/errors.js';
 import type { BodyBudget } from './body-budget.js';
+import { quote } from './query.js';
 
 /** The content codings a body may come in (RFC 9110 §8.4.1), each with its decoder. */
 const DECODERS: Readonly<Record<string, () => NodeJS.ReadWriteStream>> = {
@@ -72,7 +73,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     };
 
     if (coding !== 'identity' && decoder === undefined) {
-      return fail(new LogError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding ${quoted(coding)}: send gzip, deflate, br or none`));
+      return fail(new LogError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding ${quote(coding)}: send gzip, deflate, br or none`));
     }
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (decoder === undefined && declared !== undefined) {
@@ -95,9 +96,4 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
 
 function busy(): LogError {
   return new LogError('QUEUE_FULL', 'too many request bodies are being received; retry shortly', { retryAfter: 1 });
-}
-
-/** A header value quoted for a message, cut short so a hostile one is not echoed whole. */
-function quoted(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 }
