@@ -18,8 +18,15 @@ import { readBody } from './read-body.js';
 
 /** CONTRACT §1: a JSON request body may be up to 1 MiB before canonicalization. */
 export const MAX_JSON_BODY = 1024 * 1024;
-/** Enough for 1000 entries of 65,535 bytes in base64 plus JSON punctuation. */
-export const MAX_BATCH_BODY = MAX_BATCH_ENTRIES * (Math.ceil(MAX_ENTRY_SIZE / 3) * 4 + 3) + 1024;
+/** An entry of the largest size, in base64: 87,380 characters. */
+const MAX_ENTRY_BASE64 = Math.ceil(MAX_ENTRY_SIZE / 3) * 4;
+/**
+ * Enough for 1000 entries of 65,535 bytes in base64 as JSON encoders write
+ * them: pretty-printed (64 bytes a line for indentation and punctuation),
+ * and with "/" escaped as "\/" (as PHP's json_encode does; 1/64 of random
+ * base64 is "/", and this allows 1/8).
+ */
+export const MAX_BATCH_BODY = MAX_BATCH_ENTRIES * (MAX_ENTRY_BASE64 + Math.ceil(MAX_ENTRY_BASE64 / 8) + 64) + 4096;
 /**
  * get-entries answers at most this many entry bytes (but always one entry):
  * 1000 entries of 64 KiB would be an 87 MB answer built in memory for a

@@ -1,15 +1,16 @@
 // Every route of CONTRACT §3 and its error paths, through supertest against
 // createApp(...); every response is also checked against spec/openapi.yaml.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { Express } from 'express';
-import { createApp } from '../../src/http/app.js';
+import { createApp, MAX_BATCH_BODY } from '../../src/http/app.js';
 import { createMetrics } from '../../src/http/metrics.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
-import { Log } from '../../src/log/log.js';
+import { Log, MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE } from '../../src/log/log.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
 import { openCheckpoint } from '../../src/note/checkpoint.js';
 import { verifyTreeHead } from '../../src/note/sth.js';
@@ -149,6 +150,32 @@ describe('POST /v1/batch', () => {
     expectError(await postJson('/v1/batch', { entries: Array.from({ length: 1001 }, (_, i) => b64(`e${i}`)) }), 400, 'TOO_MANY_ENTRIES');
     expectError(await postRaw('/v1/batch', 'application/json', '{"entries":["YQ=="],"entries":["Yg=="]}'), 400, 'INVALID_JSON');
     expectError(await postRaw('/v1/batch', 'application/octet-stream', Buffer.from('x')), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('a batch pretty-printed, with "/" escaped as "\\/", is taken like its compact form', async () => {
+    const entries = [new Uint8Array([0xff, 0xff, 0xff, 0x3f]), enc('pretty one')]; // base64 "////Pw==", "cHJldHR5IG9uZQ=="
+    const body = JSON.stringify({ entries: entries.map(encodeBase64) }, null, 2).replaceAll('/', '\\/');
+    expect(body).toContain('\\/\\/');
+    const res = await postRaw('/v1/batch', 'application/json', body);
+    expect(res.status).toBe(200);
+    (res.body.receipts as { index: number; duplicate: boolean; leaf_hash: string; inclusion_proof: string[] }[]).forEach((receipt, i) =>
+      verifyReceipt(receipt, res.body.checkpoint, entries[i]!),
+    );
+  });
+
+  test('the body limit fits 1000 largest entries as encoders commonly write them', () => {
+    // Random bytes, so "/" is as frequent in their base64 as it usually is.
+    const largest = Array.from({ length: MAX_BATCH_ENTRIES }, () => encodeBase64(randomBytes(MAX_ENTRY_SIZE)));
+    const forms = [
+      JSON.stringify({ entries: largest }),
+      JSON.stringify({ entries: largest }, null, 2),
+      JSON.stringify({ entries: largest }, null, '\t'),
+      JSON.stringify({ batch: { entries: largest } }, null, 4).slice(0, -1), // indented one level deeper
+      JSON.stringify({ entries: largest }, null, 2).replaceAll('/', '\\/'), // PHP's json_encode
+    ];
+    for (const form of forms) expect(form.length).toBeLessThanOrEqual(MAX_BATCH_BODY);
+    // And not far past them: the limit bounds what one upload may hold.
+    expect(MAX_BATCH_BODY).toBeLessThan(Math.max(...forms.map((f) => f.length)) * 1.15);
   });
 
   test('1000 entries are accepted in one batch', async () => {
