@@ -19,11 +19,13 @@ Options (each also read from the environment variable shown):
   --host <host>     address to listen on (CAIRN_HOST; default 127.0.0.1)
   --port <port>     port, 0 for any free one (CAIRN_PORT; default 8080)
   --max-queue <n>   most entries waiting for a round before 503 (default 65536;
-                    the queue also holds at most 64 MiB of entries)
+                    the queue also holds at most 64 MiB of entries); a batch
+                    of more entries than that is refused (400)
   --max-upload-mib <n>
-                    most MiB of request bodies held at once; an upload past it
-                    is answered 503 with Retry-After before it is read
-                    (default 128)
+                    most MiB of request bodies held at once; an upload past
+                    what is free is answered 503 with Retry-After before it
+                    is read, one larger than the whole bound 413 (default
+                    128; a batch of 1000 large entries needs 94)
   --tokens <file>   access tokens (CAIRN_TOKENS): writes then need
                     'Authorization: Bearer <token>' of role submit or admin,
                     /metrics one of role admin. One line per token:

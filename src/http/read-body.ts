@@ -29,9 +29,10 @@ export interface ReadBodyOptions {
  * them back when the response is done (see BodyBudget). Rejects with a
  * LogError, without waiting for the rest of the body:
  * - UNSUPPORTED_MEDIA_TYPE for another content coding;
- * - `tooLarge` for a declared length over `limit` (before reading), or once
- *   more than `limit` bytes have arrived (a compressed body is judged
- *   decoded, so a small bomb cannot expand past it);
+ * - `tooLarge` for a declared length over `limit`, or over the budget's
+ *   whole limit (before reading), or once more than that has arrived (a
+ *   compressed body is judged decoded, so a small bomb cannot expand past
+ *   it);
  * - QUEUE_FULL (Retry-After 1) for a declared length beyond what the budget
  *   has free (before reading), or once the budget cannot take the next bytes;
  * - MALFORMED_REQUEST for a body that does not decode or is cut short.
@@ -51,6 +52,10 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
+    // A body past the whole budget could never be held: that is "too
+    // large" for this server, not "busy, retry shortly".
+    const most = Math.min(limit, budget.limit);
+    const bound = most < limit ? `this server holds at most ${most} bytes of request bodies at once` : `at most ${limit} are allowed`;
 
     const fail = (error: LogError): void => {
       if (settled) return;
@@ -66,7 +71,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       reject(error);
     };
     const onData = (chunk: Buffer): void => {
-      if (received + chunk.length > limit) return fail(new LogError(tooLarge, `the request body holds more than ${limit} bytes`));
+      if (received + chunk.length > most) return fail(new LogError(tooLarge, `the request body holds more than ${most} bytes${most < limit ? `; ${bound}` : ''}`));
       if (!hold.tryAdd(chunk.length)) return fail(busy());
       chunks.push(chunk);
       received += chunk.length;
@@ -77,7 +82,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     }
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (decoder === undefined && declared !== undefined) {
-      if (declared > limit) return fail(new LogError(tooLarge, `the request body declares ${declared} bytes; at most ${limit} are allowed`));
+      if (declared > most) return fail(new LogError(tooLarge, `the request body declares ${declared} bytes; ${bound}`));
       if (declared > budget.available) return fail(busy());
     }
     source.on('data', onData);

@@ -61,9 +61,15 @@ export interface LogOptions {
   readonly clock?: () => number;
   /** Most entries one round takes (whole submissions only). */
   readonly maxRoundEntries?: number;
-  /** Most unsequenced entries held; past it submissions get QUEUE_FULL (503). */
+  /**
+   * Most unsequenced entries held; past it submissions get QUEUE_FULL (503),
+   * and one larger than it TOO_MANY_ENTRIES.
+   */
   readonly maxQueueEntries?: number;
-  /** Most unsequenced entry bytes held; past it submissions get QUEUE_FULL (503). */
+  /**
+   * Most unsequenced entry bytes held; past it submissions get QUEUE_FULL
+   * (503), and one larger than it BODY_TOO_LARGE.
+   */
   readonly maxQueueBytes?: number;
   /** An idle log re-signs its STH this often (CONTRACT §2: at least every 10 minutes). */
   readonly resignIntervalMs?: number;
@@ -322,6 +328,18 @@ export class Log {
         return Promise.reject(new LogError('ENTRY_TOO_LARGE', `an entry may hold at most ${MAX_ENTRY_SIZE} bytes, got ${entry.length}`));
       }
       bytes += entry.length;
+    }
+    // A submission the queue could never hold is refused for good: "retry
+    // shortly" would be a promise no retry keeps.
+    if (entries.length > this.maxQueueEntries) {
+      return Promise.reject(
+        new LogError('TOO_MANY_ENTRIES', `this log queues at most ${this.maxQueueEntries} entries at once; submit at most that many together`),
+      );
+    }
+    if (bytes > this.maxQueueBytes) {
+      return Promise.reject(
+        new LogError('BODY_TOO_LARGE', `this log queues at most ${this.maxQueueBytes} bytes of entries at once; these hold ${bytes}`),
+      );
     }
     if (this.queuedEntries + entries.length > this.maxQueueEntries || this.queuedBytes + bytes > this.maxQueueBytes) {
       return Promise.reject(new LogError('QUEUE_FULL', 'too many entries are waiting to be logged; retry shortly', { retryAfter: 1 }));

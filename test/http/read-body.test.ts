@@ -71,6 +71,37 @@ describe('a declared length over the route\'s limit is refused before a byte of 
   });
 });
 
+describe('a body past the whole upload budget is too large for this server, not "retry shortly"', () => {
+  const over = budget.limit + 1; // 4 MiB + 1: within /v1/batch's limit
+  test('declared: 413 before a byte is sent, naming the server\'s bound', async () => {
+    expect(over).toBeLessThan(MAX_BATCH_BODY);
+    const answer = await post('/v1/batch', { 'Content-Type': 'application/json', 'Content-Length': over });
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body)).toEqual({
+      code: 'BODY_TOO_LARGE',
+      error: `the request body declares ${over} bytes; this server holds at most ${budget.limit} bytes of request bodies at once`,
+    });
+  });
+
+  test('undeclared: 413 once more than the budget has arrived', async () => {
+    const answer = await post('/v1/batch', { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }, Buffer.alloc(over, 0x20));
+    expect(answer.status).toBe(413);
+    expect(code(answer)).toBe('BODY_TOO_LARGE');
+  });
+
+  test('a body that fits the budget but not what is free now is still 503 with Retry-After', async () => {
+    const taken = budget.hold();
+    try {
+      expect(taken.tryAdd(budget.limit - 10)).toBe(true);
+      const answer = await post('/v1/batch', { 'Content-Type': 'application/json', 'Content-Length': 11 });
+      expect(answer.status).toBe(503);
+      expect(code(answer)).toBe('QUEUE_FULL');
+    } finally {
+      taken.release();
+    }
+  });
+});
+
 describe('content codings', () => {
   test.each([
     ['gzip', gzipSync],

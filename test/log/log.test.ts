@@ -152,6 +152,24 @@ test('a full queue answers QUEUE_FULL with a retry hint, and drains', async () =
   }
 });
 
+test('a submission larger than the queue could ever hold is refused for good, not QUEUE_FULL', async () => {
+  const log = await openLog({ maxQueueEntries: 3, maxQueueBytes: 10 });
+  try {
+    await expect(log.submit([enc('a'), enc('b'), enc('c'), enc('d')])).rejects.toMatchObject({
+      code: 'TOO_MANY_ENTRIES',
+      retryAfter: undefined,
+      message: expect.stringContaining('at most 3 entries'),
+    });
+    await expect(log.submit([new Uint8Array(11).fill(1)])).rejects.toMatchObject({ code: 'BODY_TOO_LARGE', retryAfter: undefined });
+    expect(log.queueDepth).toBe(0);
+    // At the bounds exactly, it is taken.
+    const taken = await log.submit([enc('a'), enc('b'), new Uint8Array(8).fill(2)]);
+    expect(taken.receipts.map((r) => r.index)).toEqual([0, 1, 2]);
+  } finally {
+    await log.close();
+  }
+});
+
 test('invalid entries are refused before they queue', async () => {
   const log = await openLog();
   try {
