@@ -294,7 +294,10 @@ export class AccessControl {
       } catch (err) {
         const error = err as LogError;
         res.locals.route = 'access-denied';
-        if (error.code === 'UNAUTHORIZED') res.setHeader('WWW-Authenticate', 'Bearer realm="cairn"');
+        if (error.code === 'UNAUTHORIZED') {
+          res.setHeader('WWW-Authenticate', 'Bearer realm="cairn"');
+          res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate');
+        }
         sendError(res, error);
         return;
       }

@@ -335,9 +335,20 @@ export function createApp(options: AppOptions): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  // The log is append-only: no other method exists on any route.
+  // The log is append-only: no other method exists on any route. OPTIONS
+  // says which do (RFC 9110 §9.3.7), and is also a browser's CORS preflight:
+  // a script on any origin may send a token and a JSON or compressed body
+  // (a token is never sent by the browser on its own, unlike a cookie).
   for (const [path, methods] of routes) {
-    const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : [])].join(', ');
+    const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+    app.options(path, (_req, res) => {
+      res.locals.route = 'options';
+      res.setHeader('Allow', allow);
+      res.setHeader('Access-Control-Allow-Methods', allow);
+      res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, Content-Encoding');
+      res.setHeader('Access-Control-Max-Age', '86400');
+      res.status(204).end();
+    });
     app.all(path, (req, res) => {
       res.setHeader('Allow', allow);
       res.locals.route = 'method-not-allowed';

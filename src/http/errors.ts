@@ -37,9 +37,18 @@ export function toLogError(err: unknown): LogError {
   return new LogError('INTERNAL', 'internal error', { cause: err });
 }
 
+/**
+ * The headers of an error answer besides those every answer has: never
+ * cached, and when a retry may succeed `Retry-After`, which scripts in a
+ * browser may read too (the Fetch standard hides it from them otherwise).
+ */
+export function errorHeaders(error: LogError): [string, string][] {
+  const headers: [string, string][] = [['Cache-Control', 'no-store']];
+  if (error.retryAfter !== undefined) headers.push(['Retry-After', String(error.retryAfter)], ['Access-Control-Expose-Headers', 'Retry-After']);
+  return headers;
+}
+
 export function sendError(res: Response, error: LogError): void {
-  const status = HTTP_STATUS[error.code];
-  if (error.retryAfter !== undefined) res.setHeader('Retry-After', String(error.retryAfter));
-  res.setHeader('Cache-Control', 'no-store');
-  res.status(status).json({ error: error.message, code: error.code });
+  for (const [name, value] of errorHeaders(error)) res.setHeader(name, value);
+  res.status(HTTP_STATUS[error.code]).json({ error: error.message, code: error.code });
 }

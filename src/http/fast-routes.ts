@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.js';
 import { decodeBase64 } from '../note/base64.js';
 import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
-import { HTTP_STATUS, toLogError } from './errors.js';
+import { errorHeaders, HTTP_STATUS, toLogError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { parseCanonicalDecimal, parseQuery } from './query.js';
 import { readBody } from './read-body.js';
@@ -178,9 +178,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const refuse = (err: unknown) => {
       const error = toLogError(err);
       if (error.code === 'INTERNAL') logger.error('internal error', { method: req.method, path: '/v1/entries', error: String(err), stack: (err as Error)?.stack });
-      const extra: [string, string][] = [['Cache-Control', 'no-store']];
-      if (error.retryAfter !== undefined) extra.unshift(['Retry-After', String(error.retryAfter)]);
-      finish(req, res, '/v1/entries', started, HTTP_STATUS[error.code], JSON.stringify({ error: error.message, code: error.code }), extra, granted.name);
+      finish(req, res, '/v1/entries', started, HTTP_STATUS[error.code], JSON.stringify({ error: error.message, code: error.code }), errorHeaders(error), granted.name);
     };
     readBody(req, res, { limit: MAX_ENTRY_SIZE, tooLarge: 'ENTRY_TOO_LARGE', budget })
       .then((body) => log.submit([body]))

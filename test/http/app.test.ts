@@ -16,7 +16,7 @@ import { openCheckpoint } from '../../src/note/checkpoint.js';
 import { verifyTreeHead } from '../../src/note/sth.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { testSigner, testVerifier, vector } from '../helpers/keys.js';
-import { expectResponseMatchesSpec, specErrorStatuses } from '../helpers/openapi.js';
+import { expectResponseMatchesSpec, findOperation, specErrorStatuses } from '../helpers/openapi.js';
 import { HTTP_STATUS, toLogError } from '../../src/http/errors.js';
 import { LogError } from '../../src/log/errors.js';
 
@@ -344,6 +344,30 @@ describe('other routes', () => {
       expectError(res, 405, 'METHOD_NOT_ALLOWED');
       expect(res.headers.allow).toBeDefined();
     }
+  });
+
+  test('OPTIONS answers the methods the spec gives each path, and what a CORS preflight needs, logging nothing', async () => {
+    const size = log.latest().treeSize;
+    const paths = ['/v1/entries', '/v1/batch', '/checkpoint', '/ct/v1/get-sth', '/ct/v1/get-sth-consistency', '/ct/v1/get-proof-by-hash', '/ct/v1/get-entries', '/ct/v1/get-entry-and-proof', '/tile/0/000', '/tile/1/000.p/1', '/tile/entries/000.p/3', '/v1/log', '/healthz', '/metrics'];
+    for (const path of paths) {
+      const methods = ['GET', 'POST'].filter((m) => findOperation(m, path) !== undefined);
+      expect([path, methods.length]).toEqual([path, 1]);
+      const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+      const res = await request(app)
+        .options(path)
+        .set('Origin', 'https://auditor.example')
+        .set('Access-Control-Request-Method', methods[0]!)
+        .set('Access-Control-Request-Headers', 'authorization, content-type');
+      expect([path, res.status, res.headers.allow, res.headers['access-control-allow-methods']]).toEqual([path, 204, allow, allow]);
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      expect(res.headers['access-control-allow-headers']).toBe('Authorization, Content-Type, Content-Encoding');
+      expect(Number(res.headers['access-control-max-age'])).toBeGreaterThan(0);
+      expect(res.text).toBe('');
+    }
+    // A 405 names OPTIONS among what is allowed, and unknown paths stay 404.
+    expect((await request(app).delete('/v1/entries')).headers.allow).toBe('POST, OPTIONS');
+    expectError(await request(app).options('/v1/entries/0'), 404, 'NOT_FOUND');
+    expect(log.latest().treeSize).toBe(size);
   });
 
   test('the HTTP status table is the one the spec documents', () => {

@@ -126,6 +126,7 @@ describe('roles and rate limits over HTTP', () => {
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('UNAUTHORIZED');
       expect(res.headers['www-authenticate']).toBe('Bearer realm="cairn"');
+      expect(res.headers['access-control-expose-headers']).toBe('WWW-Authenticate'); // readable by a script in a browser
     }
     for (const header of ['Bearer not-a-known-token', 'Basic dXNlcjpwYXNz', 'Bearer', `Bearer  ${TOKENS.submitter}`, `Bearer ${TOKENS.submitter} x`]) {
       const res = await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', header).send(Buffer.from('w1'));
@@ -229,6 +230,10 @@ describe('private log and public writes', () => {
         expect(res.body.code).toBe('UNAUTHORIZED');
       }
       expect((await request(h.app).get('/healthz')).status).toBe(200);
+      // A browser's preflight never carries the token: it must pass all the same.
+      const preflight = await request(h.app).options('/checkpoint').set('Origin', 'https://monitor.example').set('Access-Control-Request-Method', 'GET').set('Access-Control-Request-Headers', 'authorization');
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers['access-control-allow-headers']).toMatch(/\bAuthorization\b/);
       for (const token of [TOKENS.reader, TOKENS.submitter, TOKENS.admin]) {
         expect((await request(h.app).get('/checkpoint').set('Authorization', `Bearer ${token}`)).status).toBe(200);
       }
@@ -260,7 +265,10 @@ test('a request that the upload bound refuses is charged once to its token, not 
     const post = () =>
       request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', `Bearer ${TOKENS.slow}`).send(Buffer.from('entry'));
     // The slow token may make 3 requests a minute: each refused upload costs one of them.
-    expect((await post()).status).toBe(503);
+    const busy = await post();
+    expect(busy.status).toBe(503);
+    expect(busy.headers['retry-after']).toBe('1');
+    expect(busy.headers['access-control-expose-headers']).toBe('Retry-After');
     expect((await post()).status).toBe(503);
     expect((await post()).status).toBe(503);
     expect((await post()).status).toBe(429);
