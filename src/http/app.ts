@@ -14,7 +14,7 @@ import { sendError, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import type { Metrics } from './metrics.js';
 import { parseQuery, queryNumber, queryString } from './query.js';
-import { readBody } from './read-body.js';
+import { BODY_IDLE_MS, readBody } from './read-body.js';
 
 /** CONTRACT §1: a JSON request body may be up to 1 MiB before canonicalization. */
 export const MAX_JSON_BODY = 1024 * 1024;
@@ -48,6 +48,8 @@ export interface AppOptions {
   readonly access?: AccessControl;
   /** Bound on request body bytes held at once (default {@link DEFAULT_MAX_INFLIGHT_BODY_BYTES}). */
   readonly bodyBudget?: BodyBudget;
+  /** Longest wait for a request body's next bytes before 408 (default {@link BODY_IDLE_MS}). */
+  readonly bodyIdleMs?: number;
   /**
    * Whether the hot routes answer without express (fast-routes.ts; default
    * true). With false every request goes through the express routes, which
@@ -187,6 +189,7 @@ export function createApp(options: AppOptions): express.Express {
   const { log, verifierKey, metrics } = options;
   const logger = options.logger ?? silentLogger;
   const budget = options.bodyBudget ?? new BodyBudget(DEFAULT_MAX_INFLIGHT_BODY_BYTES);
+  const idleMs = options.bodyIdleMs ?? BODY_IDLE_MS;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -230,8 +233,8 @@ export function createApp(options: AppOptions): express.Express {
     const kind = mediaType(req, ['octet', 'json']);
     const body =
       kind === 'octet'
-        ? await readBody(req, res, { limit: MAX_ENTRY_SIZE, tooLarge: 'ENTRY_TOO_LARGE', budget })
-        : await readBody(req, res, { limit: MAX_JSON_BODY, tooLarge: 'BODY_TOO_LARGE', budget });
+        ? await readBody(req, res, { limit: MAX_ENTRY_SIZE, tooLarge: 'ENTRY_TOO_LARGE', budget, idleMs })
+        : await readBody(req, res, { limit: MAX_JSON_BODY, tooLarge: 'BODY_TOO_LARGE', budget, idleMs });
     const entry = kind === 'octet' ? body : canonicalEntry(body);
     if (entry.length === 0) throw new LogError('EMPTY_ENTRY', 'an entry must hold at least one byte');
     if (entry.length > MAX_ENTRY_SIZE) {
@@ -245,7 +248,7 @@ export function createApp(options: AppOptions): express.Express {
   route('post', '/v1/batch', '/v1/batch', async (req, res) => {
     onlyParams(req, []);
     mediaType(req, ['json']);
-    const entries = parseBatch(await readBody(req, res, { limit: MAX_BATCH_BODY, tooLarge: 'BODY_TOO_LARGE', budget }));
+    const entries = parseBatch(await readBody(req, res, { limit: MAX_BATCH_BODY, tooLarge: 'BODY_TOO_LARGE', budget, idleMs }));
     chargeEntries(res, entries.length);
     const result = await log.submit(entries);
     res.status(200).json({ checkpoint: result.checkpoint, receipts: result.receipts.map((r) => receiptJson(r)) });
@@ -374,5 +377,5 @@ export function createApp(options: AppOptions): express.Express {
   // The hot routes, without express's per-request cost; everything else
   // (every error included) is still answered by the routes above.
   if (options.fastRoutes === false) return app;
-  return withFastRoutes(app, { log, metrics, logger, budget, headers: SECURITY_HEADERS, ...(options.access === undefined ? {} : { access: options.access }) });
+  return withFastRoutes(app, { log, metrics, logger, budget, bodyIdleMs: idleMs, headers: SECURITY_HEADERS, ...(options.access === undefined ? {} : { access: options.access }) });
 }

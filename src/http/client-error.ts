@@ -5,9 +5,10 @@ import type { Duplex } from 'node:stream';
  * Answers requests that are not valid HTTP/1.1 (a bad request line, header or
  * chunk framing, a negative or repeated Content-Length, headers over node's
  * 16 KiB) as every other error is answered (CONTRACT §3): 400 with a JSON
- * `{"error", "code"}` body, instead of node's bare 400 or 431. The
- * connection is closed after it, since where the next request would start
- * is unknown. A request that timed out still gets node's 408.
+ * `{"error", "code"}` body, instead of node's bare 400 or 431; and a request
+ * not received in full within node's `requestTimeout` or `headersTimeout`
+ * 408 REQUEST_TIMEOUT. The connection is closed after it, since where the
+ * next request would start is unknown.
  */
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -16,14 +17,15 @@ export function answerClientErrors(server: Server): void {
       socket.destroy();
       return;
     }
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    const message = err.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are larger than 16 KiB' : 'the request is not valid HTTP/1.1';
-    const body = JSON.stringify({ error: message, code: 'MALFORMED_REQUEST' });
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const message = timedOut
+      ? 'the request was not received in full in the time allowed'
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'the request headers are larger than 16 KiB'
+        : 'the request is not valid HTTP/1.1';
+    const body = JSON.stringify({ error: message, code: timedOut ? 'REQUEST_TIMEOUT' : 'MALFORMED_REQUEST' });
     socket.end(
-      'HTTP/1.1 400 Bad Request\r\n' +
+      (timedOut ? 'HTTP/1.1 408 Request Timeout\r\n' : 'HTTP/1.1 400 Bad Request\r\n') +
         'Content-Type: application/json; charset=utf-8\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         'Cache-Control: no-store\r\n' +

@@ -17,6 +17,7 @@ export const HTTP_STATUS: Readonly<Record<LogErrorCode, number>> = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   RATE_LIMITED: 429,
   QUEUE_FULL: 503,
   STORAGE_FAILED: 503,

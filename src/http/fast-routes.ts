@@ -9,7 +9,7 @@ import type { BodyBudget } from './body-budget.js';
 import { errorHeaders, HTTP_STATUS, toLogError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { parseCanonicalDecimal, parseQuery } from './query.js';
-import { readBody } from './read-body.js';
+import { BODY_IDLE_MS, readBody } from './read-body.js';
 import { ResponseBatch } from './response-batch.js';
 
 /*
@@ -42,6 +42,8 @@ export interface FastRouteOptions {
   readonly metrics?: Metrics;
   readonly logger: Logger;
   readonly budget: BodyBudget;
+  /** Longest wait for a request body's next bytes (default {@link BODY_IDLE_MS}). */
+  readonly bodyIdleMs?: number;
   /** Headers every response carries (the app's security headers). */
   readonly headers: Readonly<Record<string, string>>;
 }
@@ -106,7 +108,7 @@ function exactQuery(url: string, path: string, names: readonly string[]): Record
  * through supertest and the real server take the same path.
  */
 export function withFastRoutes(app: Express, options: FastRouteOptions): Express {
-  const { log, access, metrics, logger, budget } = options;
+  const { log, access, metrics, logger, budget, bodyIdleMs = BODY_IDLE_MS } = options;
   const expressHandle: Handle = (app as unknown as { handle: Handle }).handle.bind(app);
   const baseHeaders: string[] = Object.entries(options.headers).flat();
 
@@ -180,7 +182,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
       if (error.code === 'INTERNAL') logger.error('internal error', { method: req.method, path: '/v1/entries', error: String(err), stack: (err as Error)?.stack });
       finish(req, res, '/v1/entries', started, HTTP_STATUS[error.code], JSON.stringify({ error: error.message, code: error.code }), errorHeaders(error), granted.name);
     };
-    readBody(req, res, { limit: MAX_ENTRY_SIZE, tooLarge: 'ENTRY_TOO_LARGE', budget })
+    readBody(req, res, { limit: MAX_ENTRY_SIZE, tooLarge: 'ENTRY_TOO_LARGE', budget, idleMs: bodyIdleMs })
       .then((body) => log.submit([body]))
       .then((result) => {
         const receipt = result.receipts[0]!;

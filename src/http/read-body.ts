@@ -21,7 +21,17 @@ export interface ReadBodyOptions {
   readonly tooLarge: LogErrorCode;
   /** What every body being received is charged to. */
   readonly budget: BodyBudget;
+  /** Longest wait for the body's next bytes (default {@link BODY_IDLE_MS}). */
+  readonly idleMs?: number;
 }
+
+/**
+ * A body whose next bytes take longer than this is given up (408): bytes it
+ * sent before stalling stay charged to the budget until then, so this bounds
+ * how long a stalled upload holds them (node's own bound is 5 minutes for
+ * the whole request).
+ */
+export const BODY_IDLE_MS = 30_000;
 
 /**
  * Reads a request body of at most `limit` decoded bytes (identity, gzip,
@@ -35,13 +45,15 @@ export interface ReadBodyOptions {
  *   it);
  * - QUEUE_FULL (Retry-After 1) for a declared length beyond what the budget
  *   has free (before reading), or once the budget cannot take the next bytes;
- * - MALFORMED_REQUEST for a body that does not decode or is cut short.
+ * - MALFORMED_REQUEST for a body that does not decode or is cut short;
+ * - REQUEST_TIMEOUT when no bytes arrived for `idleMs`; the connection is
+ *   then closed after the answer.
  * A refused upload is answered at once; the rest of its body is read and
  * dropped as it comes (so the connection stays usable, and the client reads
  * the answer rather than a reset), never waited for before answering.
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, options: ReadBodyOptions): Promise<Uint8Array> {
-  const { limit, tooLarge, budget } = options;
+  const { limit, tooLarge, budget, idleMs = BODY_IDLE_MS } = options;
   return new Promise((resolve, reject) => {
     const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     const decoder = coding === 'identity' ? undefined : DECODERS[coding]?.();
@@ -60,6 +72,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     const fail = (error: LogError): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(idle);
       hold.release();
       chunks.length = 0; // the listeners outlive this answer while the rest is dropped
       source.removeListener('data', onData);
@@ -75,7 +88,13 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       if (!hold.tryAdd(chunk.length)) return fail(busy());
       chunks.push(chunk);
       received += chunk.length;
+      idle.refresh();
     };
+    const idle = setTimeout(() => {
+      // Whatever the client sends later is not worth reading on this connection.
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+      fail(new LogError('REQUEST_TIMEOUT', `no bytes of the request body arrived for ${idleMs / 1000} s; it was given up`));
+    }, idleMs);
 
     if (coding !== 'identity' && decoder === undefined) {
       return fail(new LogError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding ${quote(coding)}: send gzip, deflate, br or none`));
@@ -89,6 +108,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     source.once('end', () => {
       if (settled) return;
       settled = true;
+      clearTimeout(idle);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     });
     source.once('error', () => fail(new LogError('MALFORMED_REQUEST', decoder === undefined ? 'the request body was cut short' : `the request body is not valid ${coding} data`)));

@@ -14,6 +14,7 @@ export const LOG_ERROR_CODES = [
   'BODY_TOO_LARGE', // a request body over the route's limit
   'TOO_MANY_ENTRIES', // a batch of more than 1000 entries
   'UNSUPPORTED_MEDIA_TYPE', // a missing or unsupported Content-Type
+  'REQUEST_TIMEOUT', // a request body that stopped arriving
   'TREE_SIZE_TOO_LARGE', // a tree size beyond the current tree
   'NOT_FOUND', // no such route, tile, entry or leaf
   'METHOD_NOT_ALLOWED', // the log is append-only: nothing can be changed or deleted

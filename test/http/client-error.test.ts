@@ -1,6 +1,6 @@
 // Requests that are not valid HTTP/1.1 get the contract's JSON error body
 // (src/http/client-error.ts) from a server set up as `cairn serve` sets it up.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { answerClientErrors } from '../../src/http/client-error.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
@@ -52,4 +52,28 @@ test.each([
 test('a valid request on the same server is still answered', async () => {
   const answer = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+});
+
+test('a request not received in full within node\'s time limits: 408 with a JSON error, and the connection closed', async () => {
+  // Node checks its request and header time limits every connectionsCheckingInterval.
+  const slow = createServer({ connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 400 }, h.app);
+  answerClientErrors(slow);
+  slow.listen(0, '127.0.0.1');
+  await new Promise((r) => slow.once('listening', r));
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect((slow.address() as AddressInfo).port, '127.0.0.1', () => socket.write('GET /checkpoint HTTP/1.1\r\nHost: x\r\n'));
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => (text += d));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+    expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: 'REQUEST_TIMEOUT' });
+  } finally {
+    await new Promise((r) => slow.close(r));
+  }
 });

@@ -1,7 +1,7 @@
 // Request bodies (src/http/read-body.ts, src/http/body-budget.ts): content
 // codings, limits judged on the declared length before a byte is read, and
 // the budget charged with what has arrived.
-import { request as httpRequest, type Server } from 'node:http';
+import { Agent, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { MAX_BATCH_BODY, MAX_JSON_BODY } from '../../src/http/app.js';
@@ -170,5 +170,70 @@ describe('BodyBudget', () => {
     expect(() => new BodyBudget(1.5)).toThrow(RangeError);
     const hold = new BodyBudget(10).hold();
     for (const bad of [-1, 0.5, Number.NaN, 2 ** 53]) expect(() => hold.tryAdd(bad)).toThrow(RangeError);
+  });
+});
+
+describe('a body that stops arriving is given up: 408, the connection closed, its bytes given back', () => {
+  const IDLE_MS = 1000;
+  const idleBudget = new BodyBudget(1024 * 1024);
+  let idleHarness: Harness;
+  let idleServer: Server;
+  let idlePort: number;
+
+  beforeAll(async () => {
+    idleHarness = await openHarness({}, { bodyBudget: idleBudget, bodyIdleMs: IDLE_MS });
+    idleServer = idleHarness.app.listen(0, '127.0.0.1');
+    await new Promise((r) => idleServer.once('listening', r));
+    idlePort = (idleServer.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise((r) => idleServer.close(r));
+    await idleHarness.close();
+  });
+
+  /** Sends the request head and `parts` of its body `gapMs` apart; resolves with the answer and whether the server closed the connection. */
+  function upload(path: string, type: string, declared: number, parts: Buffer[], gapMs: number): Promise<Answer & { closed: boolean }> {
+    return new Promise((resolve, reject) => {
+      let answer: Answer | undefined;
+      // Keep-alive, so that a closed connection is the server's choice.
+      const agent = new Agent({ keepAlive: true });
+      const req = httpRequest({ host: '127.0.0.1', port: idlePort, path, method: 'POST', agent, headers: { 'Content-Type': type, 'Content-Length': declared } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          answer = { status: res.statusCode ?? 0, body: text };
+          // The server closes a connection it gave up on: the socket then ends.
+          const closed = res.headers.connection === 'close';
+          resolve({ ...answer, closed });
+          agent.destroy();
+        });
+      });
+      req.on('error', (err) => (answer === undefined ? reject(err) : undefined));
+      req.flushHeaders();
+      parts.forEach((part, i) => setTimeout(() => answer === undefined && req.write(part), gapMs * (i + 1)));
+    });
+  }
+
+  test.each([
+    ['/v1/entries', 'application/octet-stream'], // the fast path
+    ['/v1/batch', 'application/json'], // express
+  ])('%s: part of the body, then nothing', async (path, type) => {
+    const size = idleHarness.log.latest().treeSize;
+    const answer = await upload(path, type, 1000, [Buffer.from('{"entries":["')], 50);
+    expect(answer.status).toBe(408);
+    expect(JSON.parse(answer.body)).toEqual({ code: 'REQUEST_TIMEOUT', error: expect.stringContaining('no bytes of the request body arrived for 1 s') });
+    expect(answer.closed).toBe(true);
+    expect(idleHarness.log.latest().treeSize).toBe(size);
+    for (let i = 0; i < 100 && idleBudget.inUse > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(idleBudget.inUse).toBe(0);
+  });
+
+  test('a slow body that keeps coming is read in full, however long it takes in all', async () => {
+    const body = Buffer.from(JSON.stringify({ entries: [encodeBase64(new TextEncoder().encode('slow but steady'))] }));
+    const parts = Array.from({ length: 8 }, (_, i) => body.subarray(Math.floor((i * body.length) / 8), Math.floor(((i + 1) * body.length) / 8)));
+    const answer = await upload('/v1/batch', 'application/json', body.length, parts, IDLE_MS / 4); // about 2 s in all
+    expect(answer.status).toBe(200);
+    expect(answer.closed).toBe(false);
   });
 });
