@@ -1,9 +1,24 @@
+import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MAX_BATCH_ENTRIES } from '../client/client.js';
+import { MAX_JSON_BODY } from '../http/app.js';
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, readInput, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+
+/** Entries per request are also capped by size, to keep request bodies small. */
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The longest line --json-lines accepts, its line ending not counted: the
+ * largest JSON body the log takes (CONTRACT §1), far more than the JSON of an
+ * entry needs, but it bounds what is held of a line that never ends.
+ */
+export const MAX_LINE_BYTES = MAX_JSON_BODY;
+
+/** How much of a FILE is read at a time: with one line and one batch, all that is held of it. */
+export const READ_CHUNK_BYTES = 64 * 1024;
 
 /** The help text of `cairn add`: what it does, its options and its exit statuses. */
 export const ADD_USAGE = `usage: cairn add [options] [FILE ...]
@@ -16,11 +31,18 @@ retried after its Retry-After. Each receipt (index, leaf_hash, checkpoint,
 inclusion_proof, duplicate) is written as one JSON line, in input order, to
 standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
 
+All of the input is checked before anything is sent. A FILE is read twice,
+first to check it, then to send it a batch at a time, so it may be of any
+size; if it changes in between, cairn add stops, saying how many entries
+were logged. Standard input, or a FILE that is a pipe, is read once and held
+in memory: for inputs of more than a few hundred MB, give a file.
+
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
   CAIRN_TOKEN        env only: an access token, for a log that needs one
-  --json-lines       the input is JSON Lines: one JSON event per line
+  --json-lines       the input is JSON Lines: one JSON event per line, of at
+                     most ${MAX_LINE_BYTES} bytes
   --receipts FILE    write the receipts to FILE instead of standard output
   --batch-size N     entries per request, 1..${MAX_BATCH_ENTRIES} (default ${MAX_BATCH_ENTRIES})
   --retries N        retries of a 503 answer per request (default 10)
@@ -34,63 +56,211 @@ requests that completed are kept even if a later one fails.
 ${EXIT_HELP}
 `;
 
-/** Entries per request are also capped by size, to keep request bodies small. */
-const MAX_BATCH_BYTES = 8 * 1024 * 1024;
-
 interface Input {
   readonly entry: Uint8Array;
   /** FILE or FILE:LINE, for messages. */
   readonly source: string;
 }
 
-function checkSize(entry: Uint8Array, source: string): void {
-  if (entry.length === 0) throw new UsageError(`${source}: an entry must hold at least one byte`);
-  if (entry.length > MAX_ENTRY_SIZE) throw new UsageError(`${source}: ${entry.length} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+/** A line of input without its line ending, numbered from 1. */
+export interface Line {
+  readonly bytes: Uint8Array;
+  readonly number: number;
 }
 
-function jsonLines(data: Uint8Array, name: string): Input[] {
-  const out: Input[] = [];
-  let start = 0;
-  let line = 0;
-  while (start <= data.length) {
-    let end = data.indexOf(0x0a, start);
-    if (end < 0) end = data.length;
-    line++;
-    let stop = end;
-    if (stop > start && data[stop - 1] === 0x0d) stop--;
-    const bytes = data.subarray(start, stop);
-    if (bytes.some((b) => b !== 0x20 && b !== 0x09)) {
-      const source = `${name}:${line}`;
-      let entry: Uint8Array;
-      try {
-        entry = canonicalizeJson(bytes);
-      } catch (err) {
-        if (err instanceof JsonError) throw new UsageError(`${source}: not an I-JSON value: ${err.message}`);
-        throw err;
+/**
+ * An input as the checking pass found it, for the sending pass to read again:
+ * a regular file is reopened and must still look the same (`stamp`); standard
+ * input or a pipe cannot be read twice and is held.
+ */
+type Checked =
+  | { readonly kind: 'held'; readonly name: string; readonly entries: number; readonly data: Uint8Array }
+  | { readonly kind: 'file'; readonly name: string; readonly entries: number; readonly stamp: Stats };
+
+/** An input that the sending pass could not read as the checking pass had. */
+class InputError extends Error {}
+
+function checkSize(length: number, source: string): void {
+  if (length === 0) throw new UsageError(`${source}: an entry must hold at least one byte`);
+  if (length > MAX_ENTRY_SIZE) throw new UsageError(`${source}: ${length} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+}
+
+function errorCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}
+
+function isSystemError(err: unknown): boolean {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+}
+
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * Splits byte chunks into lines, holding no more than one line and one chunk:
+ * a line ends at "\n", one "\r" before it is dropped, and the last line may
+ * lack its "\n". A line of more than `maxBytes` bytes throws a UsageError
+ * naming `name:LINE` as soon as that many bytes of it are seen, so a FILE
+ * without newlines is never held whole.
+ */
+export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string, maxBytes = MAX_LINE_BYTES): AsyncGenerator<Line> {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  let number = 1;
+  const tooLong = () => new UsageError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
+  const line = (tail: Uint8Array): Line => {
+    let bytes = parts.length === 0 ? tail : concat([...parts, tail], held + tail.length);
+    if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
+    if (bytes.length > maxBytes) throw tooLong();
+    parts = [];
+    held = 0;
+    return { bytes, number: number++ };
+  };
+  for await (const chunk of chunks) {
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
+      // One byte more than maxBytes may be the "\r" of a "\r\n".
+      if (held + end - start > maxBytes + 1) throw tooLong();
+      yield line(chunk.subarray(start, end));
+      start = end + 1;
+    }
+    if (start < chunk.length) {
+      held += chunk.length - start;
+      if (held > maxBytes + 1) throw tooLong();
+      parts.push(chunk.slice(start));
+    }
+  }
+  if (held > 0) yield line(new Uint8Array(0));
+}
+
+/** The entries of JSON Lines: each non-blank line's canonical form, checked. */
+async function* jsonLineEntries(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string): AsyncGenerator<Input> {
+  for await (const { bytes, number } of splitLines(chunks, name)) {
+    if (!bytes.some((b) => b !== 0x20 && b !== 0x09)) continue;
+    const source = `${name}:${number}`;
+    let entry: Uint8Array;
+    try {
+      entry = canonicalizeJson(bytes);
+    } catch (err) {
+      if (err instanceof JsonError) throw new UsageError(`${source}: not an I-JSON value: ${err.message}`);
+      throw err;
+    }
+    checkSize(entry.length, source);
+    yield { entry, source };
+  }
+}
+
+/** A file's bytes from where `handle` is, READ_CHUNK_BYTES at a time, each read only when asked for. */
+async function* readChunks(handle: FileHandle): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const chunk = new Uint8Array(READ_CHUNK_BYTES);
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) return;
+    yield chunk.subarray(0, bytesRead);
+  }
+}
+
+/** Up to `limit` bytes from the start of a file. */
+async function readAtMost(handle: FileHandle, limit: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(limit);
+  let at = 0;
+  while (at < limit) {
+    const { bytesRead } = await handle.read(buf, at, limit - at, at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+  }
+  return buf.subarray(0, at);
+}
+
+async function countEntries(entries: AsyncIterable<Input>): Promise<number> {
+  let n = 0;
+  for await (const _ of entries) n++;
+  return n;
+}
+
+async function checkHeld(name: string, data: Uint8Array, jsonLines: boolean): Promise<Checked> {
+  if (!jsonLines) checkSize(data.length, name);
+  return { kind: 'held', name, data, entries: jsonLines ? await countEntries(jsonLineEntries([data], name)) : 1 };
+}
+
+/**
+ * The checking pass over one input: every entry canonicalized and its size
+ * checked, nothing kept of a regular file but its entry count and stat. A FILE
+ * that is one entry is checked by its size alone, so a huge one is not read.
+ */
+async function check(source: string, jsonLines: boolean, io: CliIo): Promise<Checked> {
+  if (source === '-') return checkHeld('<stdin>', await io.readStdin(), jsonLines);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(source, 'r');
+    const stamp = await handle.stat();
+    if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: EISDIR`);
+    if (!stamp.isFile()) return await checkHeld(source, new Uint8Array(await handle.readFile()), jsonLines);
+    if (!jsonLines) checkSize(stamp.size, source);
+    return { kind: 'file', name: source, stamp, entries: jsonLines ? await countEntries(jsonLineEntries(readChunks(handle), source)) : 1 };
+  } catch (err) {
+    if (isSystemError(err)) throw new UsageError(`cannot read ${source}: ${errorCode(err)}`);
+    throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/**
+ * The sending pass over one input: its entries again, one at a time. A FILE
+ * that no longer matches what the checking pass found throws an InputError.
+ */
+async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<Input> {
+  const { name } = input;
+  if (input.kind === 'held') {
+    if (jsonLines) yield* jsonLineEntries([input.data], name);
+    else yield { entry: input.data, source: name };
+    return;
+  }
+  const changed = (detail: string) => new InputError(`${name} changed after it was checked: ${detail}`);
+  let handle: FileHandle;
+  try {
+    handle = await open(name, 'r');
+  } catch (err) {
+    throw new InputError(`cannot read ${name} again: ${errorCode(err)}`);
+  }
+  try {
+    if (!sameFile(await handle.stat(), input.stamp)) throw changed('its size or modification time differs');
+    if (!jsonLines) {
+      // One byte more than the checked size, to see a file that grew.
+      const entry = await readAtMost(handle, input.stamp.size + 1);
+      if (entry.length !== input.stamp.size) throw changed(`${entry.length > input.stamp.size ? 'more' : 'fewer'} than the ${input.stamp.size} bytes it held`);
+      yield { entry, source: name };
+      return;
+    }
+    let count = 0;
+    try {
+      for await (const next of jsonLineEntries(readChunks(handle), name)) {
+        if (++count > input.entries) throw changed(`${next.source} is past the ${input.entries} entries it held`);
+        yield next;
       }
-      checkSize(entry, source);
-      out.push({ entry, source });
+    } catch (err) {
+      if (err instanceof UsageError) throw changed(err.message);
+      throw err;
     }
-    start = end + 1;
+    if (count < input.entries) throw changed(`it holds ${count} entries, not the ${input.entries} it held`);
+  } catch (err) {
+    if (isSystemError(err)) throw new InputError(`cannot read ${name} again: ${errorCode(err)}`);
+    throw err;
+  } finally {
+    await handle.close();
   }
-  return out;
-}
-
-function batches(inputs: readonly Input[], size: number): Input[][] {
-  const out: Input[][] = [];
-  let current: Input[] = [];
-  let bytes = 0;
-  for (const input of inputs) {
-    if (current.length === size || (current.length > 0 && bytes + input.entry.length > MAX_BATCH_BYTES)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(input);
-    bytes += input.entry.length;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }
 
 /** `cairn add`: see ADD_USAGE. */
@@ -122,18 +292,12 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     const sources = positionals.length === 0 ? ['-'] : positionals;
     if (sources.filter((s) => s === '-').length > 1) throw new UsageError("standard input ('-') can be read only once");
 
-    const inputs: Input[] = [];
-    for (const source of sources) {
-      const data = await readInput(source, io);
-      const name = source === '-' ? '<stdin>' : source;
-      if (values['json-lines'] === true) {
-        inputs.push(...jsonLines(data, name));
-      } else {
-        checkSize(data, name);
-        inputs.push({ entry: data, source: name });
-      }
-    }
-    if (inputs.length === 0) throw new UsageError('nothing to add: the input holds no entries');
+    const jsonLines = values['json-lines'] === true;
+    // The checking pass: a bad input anywhere is found before anything is sent.
+    const checked: Checked[] = [];
+    for (const source of sources) checked.push(await check(source, jsonLines, io));
+    const total = checked.reduce((sum, c) => sum + c.entries, 0);
+    if (total === 0) throw new UsageError('nothing to add: the input holds no entries');
 
     const client = makeClient(url, verifier, io, {
       maxRetries: retries,
@@ -147,32 +311,44 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       try {
         file = await open(values.receipts, 'w');
       } catch (err) {
-        throw new UsageError(`cannot write ${values.receipts}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new UsageError(`cannot write ${values.receipts}: ${errorCode(err)}`);
       }
     }
-    const progress = new Progress(io.stderr, inputs.length, 'entries', !quiet && values.json !== true);
+    const progress = new Progress(io.stderr, total, 'entries', !quiet && values.json !== true);
     let done = 0;
     let duplicates = 0;
     let treeSize = 0;
-    const chunks = batches(inputs, batchSize);
+    let requests = 0;
+    // The sending pass: all that is held is the batch being filled.
+    let batch: Input[] = [];
+    let batchBytes = 0;
+    const send = async () => {
+      const result = await client.addBatch(batch.map((c) => c.entry));
+      const lines = result.receipts.map((r) => `${JSON.stringify(r.receipt)}\n`).join('');
+      if (file !== undefined) await file.write(lines);
+      else io.stdout.write(lines);
+      duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
+      treeSize = result.checkpoint.checkpoint.treeSize;
+      done += batch.length;
+      requests++;
+      batch = [];
+      batchBytes = 0;
+      progress.update(done);
+    };
     try {
-      for (const chunk of chunks) {
-        let result;
-        try {
-          result = await client.addBatch(chunk.map((c) => c.entry));
-        } catch (err) {
-          progress.finish(done);
-          if (done > 0 && err instanceof Error) err.message += ` (the ${done} entries before ${chunk[0]!.source} were logged and their receipts written)`;
-          throw err;
+      for (const input of checked) {
+        for await (const next of entriesOf(input, jsonLines)) {
+          if (batch.length === batchSize || (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES)) await send();
+          batch.push(next);
+          batchBytes += next.entry.length;
         }
-        const lines = result.receipts.map((r) => `${JSON.stringify(r.receipt)}\n`).join('');
-        if (file !== undefined) await file.write(lines);
-        else io.stdout.write(lines);
-        duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
-        treeSize = result.checkpoint.checkpoint.treeSize;
-        done += chunk.length;
-        progress.update(done);
       }
+      if (batch.length > 0) await send();
+    } catch (err) {
+      progress.finish(done);
+      if (done > 0 && err instanceof Error) err.message += ` (the ${done} entries before ${batch[0]!.source} were logged and their receipts written)`;
+      else if (err instanceof InputError) err.message += ' (nothing was logged)';
+      throw err;
     } finally {
       await file?.close();
     }
@@ -181,7 +357,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       entries: done,
       new: done - duplicates,
       duplicates,
-      requests: chunks.length,
+      requests,
       tree_size: treeSize,
       origin: verifier.name,
       receipts_verified: true,
@@ -189,7 +365,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     if (values.json === true) writeJsonLine(io.stderr, summary);
     else if (!quiet) {
       io.stderr.write(
-        `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${chunks.length} ${chunks.length === 1 ? 'request' : 'requests'}; ` +
+        `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
           `every receipt verified against ${verifier.name} at tree size ${treeSize}${file === undefined ? '' : `; receipts in ${values.receipts}`}\n`,
       );
     }

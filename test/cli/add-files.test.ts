@@ -1,0 +1,223 @@
+// cairn add reading FILEs: JSON Lines checked in a first pass and sent in a
+// second, a little at a time; a FILE that changes in between; FILEs too large
+// to be entries, refused without being read. In-process against a real server.
+import { appendFileSync, openSync, closeSync, truncateSync, writeSync } from 'node:fs';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { addCommand, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines } from '../../src/cli/add.js';
+import { UsageError } from '../../src/cli/args.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import type { FetchLike } from '../../src/client/http.js';
+import { canonicalizeJson } from '../../src/jcs/canonical.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { encodeBase64 } from '../../src/note/base64.js';
+import { captureIo } from './client-io.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+let dir: string;
+let server: RunningServer;
+let common: string[];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-cli-add-'));
+  server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, origin: 'add.test/log' });
+  common = ['--url', server.url, '--vkey', server.verifierKey];
+});
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const treeSize = () => server.log.latest().treeSize;
+const receiptLines = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { index: number; leaf_hash: string; duplicate: boolean });
+const expectedHash = (json: string) => encodeBase64(leafHash(canonicalizeJson(enc(json))));
+
+/** Lines of about 200 bytes, distinct per tag, so that a file of them spans several reads. */
+const events = (tag: string, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, n: i + 1, pad: 'p'.repeat(170) }));
+
+/** A fetch that runs `onFirstPost` just before the first request that logs entries is sent. */
+function firstPostFetch(onFirstPost: () => void): { fetch: FetchLike; posts: () => number } {
+  let posts = 0;
+  return {
+    fetch: async (url, init) => {
+      if (init?.method === 'POST' && posts++ === 0) onFirstPost();
+      return fetch(url, init);
+    },
+    posts: () => posts,
+  };
+}
+
+async function collectLines(chunks: Iterable<Uint8Array>, maxBytes?: number) {
+  const out: [number, string][] = [];
+  for await (const line of splitLines(chunks, 'f', maxBytes)) out.push([line.number, dec(line.bytes)]);
+  return out;
+}
+
+test('splitLines: any chunking gives the lines of the whole, "\\r\\n" and a last line without "\\n" included', async () => {
+  const text = fc.stringMatching(/^[ab \t\r\n]{0,60}$/);
+  await fc.assert(
+    fc.asyncProperty(text, fc.array(fc.nat(60)), async (s, cuts) => {
+      const bytes = enc(s);
+      const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      const chunks = [0, ...at].map((start, i) => bytes.subarray(start, i < at.length ? at[i] : bytes.length));
+      const expected = s.split('\n').map((l, i): [number, string] => [i + 1, l.endsWith('\r') ? l.slice(0, -1) : l]);
+      if (s.endsWith('\n') || s === '') expected.pop();
+      expect(await collectLines(chunks)).toEqual(expected);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('splitLines: a line of more than maxBytes is refused as FILE:LINE once that much of it is read, not after all of it', async () => {
+  // The ending is not counted: "xyzw\r\n" is 4 bytes, its "\r" and "\n" in different chunks.
+  expect(await collectLines([enc('ab\r\nxyzw\r'), enc('\n1234')], 4)).toEqual([[1, 'ab'], [2, 'xyzw'], [3, '1234']]);
+  await expect(collectLines([enc('ab\n12'), enc('345\n')], 4)).rejects.toThrow(new UsageError('f:2: a line longer than 4 bytes, too long for a JSON event'));
+  await expect(collectLines([enc('ab\n12345')], 4)).rejects.toThrow(/^f:2: a line longer than 4 bytes/);
+  // A line that never ends: reading stops soon after maxBytes.
+  let pulled = 0;
+  function* endless() {
+    yield enc('{}\n');
+    for (;;) {
+      pulled += 7;
+      yield enc('       ');
+    }
+  }
+  await expect(collectLines(endless(), 1000)).rejects.toThrow(/^f:2: a line longer than 1000 bytes/);
+  expect(pulled).toBeLessThanOrEqual(1000 + 1 + 7);
+});
+
+test('a JSON Lines FILE of many reads is logged in order, CRLF and blank lines as on standard input', async () => {
+  const lines = events('order', 1200);
+  // Blank lines: " \t", and "\r\n" split by the end of the first read (a
+  // "\r" left would not be blank); the last line is a "\r" without "\n".
+  const first = `{"pad":"${'q'.repeat(READ_CHUNK_BYTES - 12)}"}`;
+  expect(enc(first).length).toBe(READ_CHUNK_BYTES - 2);
+  const file = join(dir, 'order.jsonl');
+  await writeFile(file, `${first}\n\r\n \t\r\n${lines.join('\n')}\n\r`);
+  const io = captureIo();
+  expect(await addCommand([...common, '--json-lines', '--batch-size', '500', '--json', file], io)).toBe(0);
+  const receipts = receiptLines(io.out());
+  expect(receipts.map((r) => r.leaf_hash)).toEqual([first, ...lines].map(expectedHash));
+  expect(receipts.slice(1).map((r) => r.index)).toEqual(lines.map((_, i) => receipts[1]!.index + i));
+  expect(JSON.parse(io.err().trim())).toMatchObject({ entries: 1201, new: 1201, duplicates: 0, requests: 3, tree_size: treeSize() });
+
+  // Line numbers count the blank lines.
+  await writeFile(file, `{"a":1}\r\n\r\n  \n{"a":2}\r\n{"a":\n`);
+  const bad = captureIo();
+  expect(await addCommand([...common, '--json-lines', file], bad)).toBe(2);
+  expect(bad.err()).toMatch(new RegExp(`^cairn add: ${file}:5: not an I-JSON value`));
+});
+
+test('a bad line near the end of a FILE is found before anything is sent', async () => {
+  const lines = events('late-bad', 3000);
+  lines[2997] = '{"tag":"late-bad","n":2998,}';
+  const file = join(dir, 'late-bad.jsonl');
+  await writeFile(file, `${lines.join('\n')}\n`);
+  const before = treeSize();
+  const { fetch, posts } = firstPostFetch(() => undefined);
+  const io = captureIo({ fetch });
+  expect(await addCommand([...common, '--json-lines', '--batch-size', '10', file], io)).toBe(2);
+  expect(io.err()).toMatch(new RegExp(`^cairn add: ${file}:2998: not an I-JSON value`));
+  expect(io.out()).toBe('');
+  expect(posts()).toBe(0);
+  expect(treeSize()).toBe(before);
+});
+
+test('an over-long line is refused as FILE:LINE, also in a 3 GiB file without a newline', async () => {
+  const file = join(dir, 'long.jsonl');
+  // Whitespace makes it long; its canonical form would be a small entry.
+  await writeFile(file, `{"a":1}\n{"a":2}\n{"a":${' '.repeat(MAX_LINE_BYTES)}3}\n{"a":4}\n`);
+  const before = treeSize();
+  const io = captureIo();
+  expect(await addCommand([...common, '--json-lines', file], io)).toBe(2);
+  expect(io.err()).toMatch(new RegExp(`^cairn add: ${file}:3: a line longer than ${MAX_LINE_BYTES} bytes`));
+
+  const sparse = join(dir, 'sparse.jsonl');
+  await writeFile(sparse, '');
+  await truncate(sparse, 3 * 2 ** 30);
+  const huge = captureIo();
+  expect(await addCommand([...common, '--json-lines', sparse], huge)).toBe(2);
+  expect(huge.err()).toMatch(new RegExp(`^cairn add: ${sparse}:1: a line longer than ${MAX_LINE_BYTES} bytes`));
+  expect(treeSize()).toBe(before);
+});
+
+test('without --json-lines, a FILE too large to be an entry is refused by its size, unread', async () => {
+  const sparse = join(dir, 'sparse.bin');
+  await writeFile(sparse, '');
+  await truncate(sparse, 3 * 2 ** 30);
+  const small = join(dir, 'small.txt');
+  await writeFile(small, 'small');
+  const io = captureIo();
+  expect(await addCommand([...common, small, sparse], io)).toBe(2);
+  expect(io.err()).toMatch(new RegExp(`^cairn add: ${sparse}: ${3 * 2 ** 30} bytes; an entry holds at most 65535\\n`));
+  expect(io.out()).toBe('');
+});
+
+test('a FILE read lazily: a line changed after the first request is found, and the message says what was logged', async () => {
+  // 1000 lines of 200 bytes, 100 to a request; line 990 is far past what was
+  // read when the first request went: lines 1..101 and one read.
+  const lines = events('lazy', 1000);
+  const file = join(dir, 'lazy.jsonl');
+  await writeFile(file, `${lines.join('\n')}\n`);
+  const offset = lines.slice(0, 989).reduce((sum, l) => sum + enc(l).length + 1, 0);
+  expect(offset).toBeGreaterThan(lines.slice(0, 101).reduce((sum, l) => sum + enc(l).length + 1, 0) + READ_CHUNK_BYTES);
+  const { fetch } = firstPostFetch(() => {
+    const fd = openSync(file, 'r+');
+    writeSync(fd, '{', offset + 1); // '{"tag"' becomes '{{tag"': same size, not JSON
+    closeSync(fd);
+  });
+  const before = treeSize();
+  const receipts = join(dir, 'lazy-receipts.jsonl');
+  const io = captureIo({ fetch });
+  expect(await addCommand([...common, '--json-lines', '--batch-size', '100', '--receipts', receipts, file], io)).toBe(2);
+  expect(io.err()).toMatch(
+    new RegExp(`^cairn add: ${file} changed after it was checked: ${file}:990: not an I-JSON value: .* \\(the 900 entries before ${file}:901 were logged and their receipts written\\)\\n$`),
+  );
+  expect(treeSize()).toBe(before + 900);
+  expect(receiptLines(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 900).map(expectedHash));
+});
+
+test('a FILE changed after it was checked (before it is sent, or growing or shrinking as it is sent) stops cairn add, saying what was logged', async () => {
+  const run = async (files: string[], change: () => void) => {
+    const { fetch } = firstPostFetch(change);
+    const io = captureIo({ fetch });
+    const before = treeSize();
+    const code = await addCommand([...common, '--json-lines', '--batch-size', '100', '--quiet', ...files], io);
+    return { code, err: io.err(), logged: treeSize() - before, receipts: receiptLines(io.out()).length };
+  };
+  // B changes while A is being sent: B is not sent at all.
+  const a = join(dir, 'a.jsonl');
+  const b = join(dir, 'b.jsonl');
+  await writeFile(a, `${events('a', 150).join('\n')}\n`);
+  await writeFile(b, `${events('b', 10).join('\n')}\n`);
+  expect(await run([a, b], () => appendFileSync(b, '{"more":1}\n'))).toEqual({
+    code: 2,
+    err: `cairn add: ${b} changed after it was checked: its size or modification time differs (the 100 entries before ${a}:101 were logged and their receipts written)\n`,
+    logged: 100,
+    receipts: 100,
+  });
+
+  // A file that grows or shrinks while it is being sent.
+  const c = join(dir, 'c.jsonl');
+  await writeFile(c, `${events('c', 1000).join('\n')}\n`);
+  const grown = await run([c], () => appendFileSync(c, `${events('c-more', 5).join('\n')}\n`));
+  expect(grown).toEqual({
+    code: 2,
+    err: `cairn add: ${c} changed after it was checked: ${c}:1001 is past the 1000 entries it held (the 900 entries before ${c}:901 were logged and their receipts written)\n`,
+    logged: 900,
+    receipts: 900,
+  });
+  // New lines, so that the entries logged are not duplicates.
+  const lines2 = events('c2', 1000);
+  await writeFile(c, `${lines2.join('\n')}\n`);
+  const shrunk = await run([c], () => truncateSync(c, lines2.slice(0, 750).reduce((sum, l) => sum + enc(l).length + 1, 0)));
+  expect(shrunk).toEqual({
+    code: 2,
+    err: `cairn add: ${c} changed after it was checked: it holds 750 entries, not the 1000 it held (the 700 entries before ${c}:701 were logged and their receipts written)\n`,
+    logged: 700,
+    receipts: 700,
+  });
+});
