@@ -2,11 +2,12 @@ import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
+import { folderProblem } from './os-error.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'KeyFileError';
   }
 }
@@ -20,24 +21,32 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
   if (await stat(path).then(() => true, () => false)) throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
   // Write a temporary file in full, then link it into place: a crash leaves
   // either no key file or a complete one, never an empty one, and link()
-  // fails rather than replace a key that appeared meanwhile.
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o600);
+  // fails rather than replace a key that appeared meanwhile. Errors name
+  // `path`, never the temporary file, which the user has not heard of.
+  const folder = dirname(path);
+  const cannotWrite = (err: unknown) => new KeyFileError(`cannot write the key file ${path}: ${folderProblem(folder, err)}`, { cause: err });
+  const temp = join(folder, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle;
   try {
-    await handle.writeFile(`${signerKey}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    handle = await open(temp, 'wx', 0o600);
+  } catch (err) {
+    throw cannotWrite(err);
   }
   try {
+    try {
+      await handle.writeFile(`${signerKey}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await link(temp, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
-    throw err;
+    throw cannotWrite(err);
   } finally {
     await unlink(temp).catch(() => undefined);
   }
-  const dir = await open(dirname(path), 'r');
+  const dir = await open(folder, 'r');
   try {
     await dir.sync();
   } finally {

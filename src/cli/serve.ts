@@ -3,7 +3,7 @@ import { jsonLogger, silentLogger } from '../log/logger.js';
 import { StoreLockedError } from '../storage/store.js';
 import { parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive } from './args.js';
 import { KeyFileError } from './key-file.js';
-import { DEFAULT_ORIGIN, startServer } from './server.js';
+import { DEFAULT_ORIGIN, StartError, startServer } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
                   [--tokens <file>] [--public-writes] [--private]
@@ -101,7 +101,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       },
     });
   } catch (err) {
-    if (err instanceof StoreLockedError || err instanceof KeyFileError || err instanceof AccessConfigError) {
+    if (err instanceof StoreLockedError || err instanceof KeyFileError || err instanceof AccessConfigError || err instanceof StartError) {
       process.stderr.write(`cairn serve: ${err.message}\n`);
       return 1;
     }

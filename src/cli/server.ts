@@ -14,6 +14,7 @@ import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import type { LogStore } from '../storage/store.js';
 import { createKeyFile, KeyFileError, readKeyFile } from './key-file.js';
+import { osReason } from './os-error.js';
 
 export interface ServerConfig {
   /** Data folder: the LevelDB store lives in `<data>/db`, the default key in `<data>/log.key`. */
@@ -60,6 +61,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Thrown when the server cannot start for a reason the operator must fix (its data folder); the message says which and why. */
+export class StartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartError';
+  }
+}
+
 /** The origin used for a key made on first start when none is given. */
 export const DEFAULT_ORIGIN = 'cairn.localhost/log';
 
@@ -103,7 +112,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const logger = config.logger ?? silentLogger;
   const { access, summary } = await loadAccess(config);
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
-  await mkdir(config.data, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(config.data, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StartError(`cannot make the data folder ${config.data}: ${osReason(err)}`, { cause: err });
+  }
   let keyPath = config.key;
   if (keyPath === undefined) {
     keyPath = join(config.data, 'log.key');

@@ -1,5 +1,7 @@
-import { readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { join } from 'node:path';
+import { folderProblem } from '../../src/cli/os-error.js';
 import { parseSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { runCli, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -103,4 +105,27 @@ test('serve refuses a key file readable by others, and a missing explicit key', 
   const junk = await runCli(['serve', '--data', join(dir(), 'd'), '--key', join(dir(), 'junk.key'), '--port', '0']);
   expect(junk.code).toBe(1);
   expect(junk.stderr).not.toMatch(/secret-stuff/);
+});
+
+test('keygen and serve name the path the user gave and why it cannot be written, never their temporary file', async () => {
+  const missing = join(dir(), 'missing');
+  const res = await runCli(['keygen', '--origin', 'o.example/log', '--out', join(missing, 'k.key')]);
+  expect([res.code, res.stderr]).toEqual([1, `cairn: cannot write the key file ${join(missing, 'k.key')}: the folder ${missing} does not exist (ENOENT: no such file or directory)\n`]);
+  const file = join(dir(), 'a-file');
+  await writeFile(file, 'not a folder');
+  const under = await runCli(['keygen', '--origin', 'o.example/log', '--out', join(file, 'k.key')]);
+  expect([under.code, under.stderr]).toEqual([1, `cairn: cannot write the key file ${join(file, 'k.key')}: ${file} is not a folder, or a part of its path is a file (ENOTDIR: not a directory)\n`]);
+  const serve = await runCli(['serve', '--data', join(file, 'data'), '--port', '0']);
+  expect([serve.code, serve.stderr]).toEqual([1, `cairn serve: cannot make the data folder ${join(file, 'data')}: ENOTDIR: not a directory\n`]);
+  expect(await readdir(dir())).toEqual(['a-file']);
+  const key = await runCli(['serve', '--data', join(dir(), 'd'), '--key', join(missing, 'k.key'), '--port', '0']);
+  expect([key.code, key.stderr]).toEqual([1, expect.stringContaining(`no key file at ${join(missing, 'k.key')}; make one with: cairn keygen`)]);
+});
+
+test('a key file in a folder that is not writable is named, with the reason, not the temporary file', () => {
+  // Real permissions cannot be shown to a root test run; the error node gives for one can.
+  const denied = Object.assign(new Error(`EACCES: permission denied, open '/srv/keys/.log.key.0a1b2c3d4e5f.tmp'`), { code: 'EACCES', errno: -constants.errno.EACCES });
+  expect(folderProblem('/srv/keys', denied)).toBe('the folder /srv/keys is not writable (EACCES: permission denied)');
+  const readOnly = Object.assign(new Error(`EROFS: read-only file system, open '/srv/keys/.log.key.0a1b2c3d4e5f.tmp'`), { code: 'EROFS', errno: -constants.errno.EROFS });
+  expect(folderProblem('/srv/keys', readOnly)).toBe('the folder /srv/keys is not writable (EROFS: read-only file system)');
 });

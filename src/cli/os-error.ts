@@ -1,0 +1,34 @@
+import { getSystemErrorMap } from 'node:util';
+
+/**
+ * The operating system's reason for a failed file-system or socket call, as
+ * `CODE: words` (`ENOENT: no such file or directory`), without the paths node
+ * puts in its message: a caller names the path the user gave, never a
+ * temporary file it made on the way.
+ */
+export function osReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const known = typeof e.errno === 'number' ? getSystemErrorMap().get(e.errno) : undefined;
+  if (known !== undefined) return `${known[0]}: ${known[1]}`;
+  return e.code ?? (err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Why a file could not be made in `folder`, in words, followed by the OS's
+ * reason: the folder does not exist, is not a folder, or is not writable.
+ */
+export function folderProblem(folder: string, err: unknown): string {
+  const reason = osReason(err);
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `the folder ${folder} does not exist (${reason})`;
+    case 'ENOTDIR':
+      return `${folder} is not a folder, or a part of its path is a file (${reason})`;
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return `the folder ${folder} is not writable (${reason})`;
+    default:
+      return reason;
+  }
+}
