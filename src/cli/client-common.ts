@@ -112,16 +112,25 @@ export async function runClientCommand(name: string, usage: string, io: CliIo, b
   }
 }
 
-/** The log's URL: --url, else $CAIRN_URL, else http://127.0.0.1:8080. */
-export function resolveUrl(value: string | undefined, env: CliIo['env']): string {
-  const url = value ?? env.CAIRN_URL ?? 'http://127.0.0.1:8080';
+/**
+ * An http(s) URL given as option or variable `name` (`--url`, `CAIRN_URL`,
+ * `--webhook`); a bad one is a usage error that names it as the user gave it.
+ */
+export function parseHttpUrl(text: string, name: string): string {
   try {
-    const u = new URL(url);
+    const u = new URL(text);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
   } catch {
-    throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
+    throw new UsageError(`${name} must be an http(s) URL, got ${JSON.stringify(text)}`);
   }
-  return url;
+  return text;
+}
+
+/** The log's URL: --url, else $CAIRN_URL, else http://127.0.0.1:8080. */
+export function resolveUrl(value: string | undefined, env: CliIo['env']): string {
+  if (value !== undefined) return parseHttpUrl(value, '--url');
+  if (env.CAIRN_URL !== undefined) return parseHttpUrl(env.CAIRN_URL, 'CAIRN_URL');
+  return 'http://127.0.0.1:8080';
 }
 
 /**

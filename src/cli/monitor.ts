@@ -7,7 +7,7 @@ import { encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
 export const MONITOR_USAGE = `usage: cairn monitor --url URL --vkey KEY --state FILE [options]
@@ -238,7 +238,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     const statePath = values.state;
     const intervalMs = parseSeconds(values.interval ?? '60', '--interval');
     const maxAgeMs = values['max-age'] === undefined ? undefined : parseSeconds(values['max-age'], '--max-age');
-    const webhook = values.webhook === undefined ? undefined : resolveUrl(values.webhook, {});
+    const webhook = values.webhook === undefined ? undefined : parseHttpUrl(values.webhook, '--webhook');
     const once = values.once === true;
     const json = values.json === true;
     const client = makeClient(url, verifier, io, { maxRetries: 2 });

@@ -207,3 +207,17 @@ test('operational errors exit 2; without --once it keeps watching until stopped'
     await server.close();
   }
 });
+
+test('a URL that is not http(s) is named as the user gave it: --webhook, --url or CAIRN_URL', async () => {
+  const cases: [string[], Record<string, string>, string][] = [
+    [['--url', 'http://127.0.0.1:9', '--webhook', 'notaurl'], {}, '--webhook must be an http(s) URL, got "notaurl"'],
+    [['--url', 'http://127.0.0.1:9', '--webhook', 'ftp://hooks.example/alarm'], {}, '--webhook must be an http(s) URL, got "ftp://hooks.example/alarm"'],
+    [['--url', 'notaurl'], {}, '--url must be an http(s) URL, got "notaurl"'],
+    [[], { CAIRN_URL: 'notaurl' }, 'CAIRN_URL must be an http(s) URL, got "notaurl"'],
+  ];
+  for (const [args, env, message] of cases) {
+    const io = captureIo({ env });
+    expect(await monitorCommand([...args, '--vkey', vkey, '--state', statePath, '--once'], io)).toBe(2);
+    expect(io.err()).toBe(`cairn monitor: ${message}\nRun 'cairn monitor --help' for its options.\n`);
+  }
+});
