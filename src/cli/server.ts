@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
-import type { LogStore } from '../storage/store.js';
+import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { createKeyFile, KeyFileError, readKeyFile } from './key-file.js';
 import { osReason } from './os-error.js';
 
@@ -107,32 +107,57 @@ async function loadAccess(config: ServerConfig): Promise<{ access: AccessControl
   return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary };
 }
 
+/**
+ * Reads the signer key at `path`, first making it when it is missing and
+ * `make` is set (the default key, on first start), and checks that it is for
+ * the configured origin.
+ */
+async function loadKey(path: string, config: ServerConfig, make: boolean): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+  if (!(await exists(path))) {
+    if (!make) throw new KeyFileError(`no key file at ${path}; make one with: cairn keygen --origin <origin> --out ${path}`);
+    const made = await createKeyFile(path, config.origin ?? DEFAULT_ORIGIN);
+    config.onKeyCreated?.(path, made.verifierKey);
+  }
+  const key = await readKeyFile(path);
+  if (config.origin !== undefined && config.origin !== key.origin) {
+    throw new KeyFileError(`the key in ${path} is for origin ${key.origin}, not ${config.origin}`);
+  }
+  return key;
+}
+
 /** Opens the key, the store and the log, and listens (CONTRACT §4 serve). */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = config.logger ?? silentLogger;
   const { access, summary } = await loadAccess(config);
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
+  // An explicit key is only read: checked before anything is made on disk.
+  let key = config.key === undefined ? undefined : await loadKey(config.key, config, false);
   try {
     await mkdir(config.data, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new StartError(`cannot make the data folder ${config.data}: ${osReason(err)}`, { cause: err });
   }
-  let keyPath = config.key;
-  if (keyPath === undefined) {
-    keyPath = join(config.data, 'log.key');
-    if (!(await exists(keyPath))) {
-      const made = await createKeyFile(keyPath, config.origin ?? DEFAULT_ORIGIN);
-      config.onKeyCreated?.(keyPath, made.verifierKey);
-    }
-  } else if (!(await exists(keyPath))) {
-    throw new KeyFileError(`no key file at ${keyPath}; make one with: cairn keygen --origin <origin> --out ${keyPath}`);
+  // The store's lock comes before the default key is made: of two servers
+  // started at once on a fresh data folder, the one that does not get the
+  // lock says the folder is in use, and never races the other to make a key.
+  let opened: LevelStore;
+  try {
+    opened = await LevelStore.open(join(config.data, 'db'));
+  } catch (err) {
+    if (!(err instanceof StoreLockedError)) throw err;
+    throw new StartError(
+      `the data folder ${config.data} is in use by another Cairn process (a server running or starting on it holds its store's lock); stop that one first`,
+      { cause: err },
+    );
   }
-  const key = await readKeyFile(keyPath);
-  if (config.origin !== undefined && config.origin !== key.origin) {
-    throw new KeyFileError(`the key in ${keyPath} is for origin ${key.origin}, not ${config.origin}`);
+  let store: LogStore = opened;
+  try {
+    store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
+    key ??= await loadKey(join(config.data, 'log.key'), config, true);
+  } catch (err) {
+    await store.close();
+    throw err;
   }
-  const opened = await LevelStore.open(join(config.data, 'db'));
-  const store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
   const metrics = createMetrics();
   let filterReady = false;
   let log: Log;
