@@ -9,7 +9,7 @@ import { getSystemErrorMap } from 'node:util';
 export function osReason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   const known = typeof e.errno === 'number' ? getSystemErrorMap().get(e.errno) : undefined;
-  if (known !== undefined) return `${known[0]}: ${known[1]}`;
+  if (known !== undefined) return `${e.code ?? known[0]}: ${known[1]}`;
   return e.code ?? (err instanceof Error ? err.message : String(err));
 }
 

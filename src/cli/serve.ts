@@ -46,9 +46,12 @@ being parsed, plus 2 x 64 MiB for queued and sequencing entries, plus about
 150 MiB of caches and runtime (about 700 MiB with the defaults); past these
 bounds writers get 503 with Retry-After, and the server recovers by itself.
 
-On start it prints 'listening on http://HOST:PORT'. SIGINT or SIGTERM finishes
-the rounds under way and stops; requests still being received after 5 s are
-cut off.
+On start it takes the port first, so that a port in use is reported before
+anything is made on disk; requests that come while it opens the key and the
+store wait for it. Once it answers, it prints 'listening on http://HOST:PORT'.
+A second server on the same data folder refuses to start. SIGINT or SIGTERM
+finishes the rounds under way and stops; requests still being received after
+5 s are cut off.
 `;
 
 /** The most --max-upload-mib takes: 1 TiB, far past any machine's memory, and still exact in bytes. */

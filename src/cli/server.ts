@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -15,6 +15,7 @@ import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { createKeyFile, KeyFileError, readKeyFile } from './key-file.js';
 import { osReason } from './os-error.js';
+import { StartupGate } from './startup-gate.js';
 
 export interface ServerConfig {
   /** Data folder: the LevelDB store lives in `<data>/db`, the default key in `<data>/log.key`. */
@@ -61,7 +62,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Thrown when the server cannot start for a reason the operator must fix (its data folder); the message says which and why. */
+/** Thrown when the server cannot start for a reason the operator must fix (its address, its data folder); the message says which and why. */
 export class StartError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -125,11 +126,38 @@ async function loadKey(path: string, config: ServerConfig, make: boolean): Promi
   return key;
 }
 
-/** Opens the key, the store and the log, and listens (CONTRACT §4 serve). */
-export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const logger = config.logger ?? silentLogger;
-  const { access, summary } = await loadAccess(config);
-  const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
+/** `host:port` as in a URL: an IPv6 address in brackets. */
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** Words for the reasons an operator most often meets for not being able to listen. */
+const LISTEN_PROBLEMS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is in use',
+  EADDRNOTAVAIL: "the address is not one of this machine's",
+  ENOTFOUND: 'no such host',
+};
+
+/** Binds `server` to the configured address; a StartError says why it cannot. Resolves to the port bound (the real one for port 0). */
+async function listen(server: Server, host: string, port: number): Promise<number> {
+  server.listen(port, host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    const words = LISTEN_PROBLEMS[(err as NodeJS.ErrnoException).code ?? ''];
+    const reason = osReason(err);
+    throw new StartError(`cannot listen on ${hostPort(host, port)}: ${words === undefined ? reason : `${words} (${reason})`}`, { cause: err });
+  }
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : port;
+}
+
+/**
+ * Reads (or on first start makes) the key, opens the store and the log. Of
+ * two servers started at once on one fresh data folder, the one that does
+ * not get the store's lock says the folder is in use.
+ */
+async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics> }> {
   // An explicit key is only read: checked before anything is made on disk.
   let key = config.key === undefined ? undefined : await loadKey(config.key, config, false);
   try {
@@ -137,9 +165,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   } catch (err) {
     throw new StartError(`cannot make the data folder ${config.data}: ${osReason(err)}`, { cause: err });
   }
-  // The store's lock comes before the default key is made: of two servers
-  // started at once on a fresh data folder, the one that does not get the
-  // lock says the folder is in use, and never races the other to make a key.
+  // The store's lock comes before the default key is made: a second server
+  // never races the first to make a key.
   let opened: LevelStore;
   try {
     opened = await LevelStore.open(join(config.data, 'db'));
@@ -160,9 +187,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const metrics = createMetrics();
   let filterReady = false;
-  let log: Log;
   try {
-    log = await Log.open({
+    const log = await Log.open({
       store,
       signer: newNativeSigner(key.signerKey),
       verifier: newVerifier(key.verifierKey),
@@ -180,28 +206,47 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),
     });
+    return { log, verifierKey: key.verifierKey, metrics };
   } catch (err) {
     await store.close();
     throw err;
   }
-  const app = createApp({ log, verifierKey: key.verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) });
-  const server = app.listen(config.port, config.host);
+}
+
+/**
+ * Listens, then opens the key, the store and the log (CONTRACT §4 serve),
+ * resolving once the server answers. The port is bound first, so that one
+ * already in use is reported before anything is made on disk; requests that
+ * arrive meanwhile wait for the log. If it cannot be opened, the requests
+ * already read are answered 503, other connections are closed, and the port
+ * is let go.
+ */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const logger = config.logger ?? silentLogger;
+  const { access, summary } = await loadAccess(config);
+  const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
+  const server = createServer();
+  server.keepAliveTimeout = 65_000;
   answerClientErrors(server);
+  const gate = new StartupGate(server);
+  const port = await listen(server, config.host, config.port);
+  let opened: Awaited<ReturnType<typeof openLog>>;
   try {
-    await once(server, 'listening');
+    opened = await openLog(config, logger);
   } catch (err) {
-    await log.close();
+    const closed = new Promise((resolve) => server.close(resolve));
+    await gate.refuse();
+    server.closeAllConnections();
+    await closed;
     throw err;
   }
-  server.keepAliveTimeout = 65_000;
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const { log, verifierKey, metrics } = opened;
+  gate.open(createApp({ log, verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) }));
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url: `http://${hostPort(config.host, port)}`,
     log,
-    verifierKey: key.verifierKey,
+    verifierKey,
     server,
     accessSummary: summary,
     close() {

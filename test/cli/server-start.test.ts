@@ -1,13 +1,73 @@
 // Starting the server (startServer, which `cairn serve` runs): what it makes
 // on disk, and in which order, when it cannot start or another server starts
 // on the same data folder at the same moment.
-import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { readFile, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { readKeyFile } from '../../src/cli/key-file.js';
+import type { LogState } from '../../src/storage/store.js';
+import { runCli } from '../helpers/server-process.js';
+import { passThroughStore } from '../helpers/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-start-');
+
+/** A TCP server on a free loopback port, holding it. */
+async function occupy(): Promise<{ port: number; holder: NetServer }> {
+  const holder = createNetServer().listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  return { port: (holder.address() as AddressInfo).port, holder };
+}
+
+/** A loopback port free a moment ago. */
+async function freePort(): Promise<number> {
+  const { port, holder } = await occupy();
+  holder.close();
+  await once(holder, 'close');
+  return port;
+}
+
+/** A store wrapper whose first readState (Log.open's first call) waits until `release` is called; `reached` resolves when it is made. */
+function stalledStart(after: (state: LogState | undefined) => LogState | undefined = (state) => state) {
+  let release!: () => void;
+  let reached!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+  return {
+    release,
+    reached: reachedPromise,
+    wrapStore: (inner: Parameters<typeof passThroughStore>[0]) =>
+      passThroughStore(inner, {
+        readState: async () => {
+          reached();
+          await released;
+          return after(await inner.readState());
+        },
+      }),
+  };
+}
+
+/** A GET sent once its connection is up; `connected` resolves then, `answer` with the status and body (or the socket's error code). */
+function get(port: number, path: string) {
+  const req = request({ host: '127.0.0.1', port, path, agent: false });
+  const connected = new Promise<void>((resolve, reject) => {
+    req.on('socket', (socket) => socket.once('connect', () => resolve()));
+    req.on('error', reject);
+  });
+  const answer = new Promise<{ status: number; body: string } | string>((resolve) => {
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+  });
+  req.end();
+  return { connected, answer };
+}
 
 test('of two servers started at once on one fresh data folder, one starts and the other says the folder is in use, leaving the key alone', async () => {
   const data = join(dir(), 'data');
@@ -28,4 +88,60 @@ test('of two servers started at once on one fresh data folder, one starts and th
     for (const server of started) await server.close();
   }
   expect((await readFile(join(data, 'log.key'), 'utf8')).startsWith('PRIVATE+KEY+cairn.localhost/log+')).toBe(true);
+});
+
+test('a port in use is reported before anything is made on disk', async () => {
+  const data = join(dir(), 'fresh');
+  const { port, holder } = await occupy();
+  try {
+    await expect(startServer({ data, host: '127.0.0.1', port })).rejects.toHaveProperty(
+      'message',
+      `cannot listen on 127.0.0.1:${port}: the address is in use (EADDRINUSE: address already in use)`,
+    );
+    const res = await runCli(['serve', '--data', data, '--port', String(port)]);
+    expect([res.code, res.stdout, res.stderr]).toEqual([1, '', `cairn serve: cannot listen on 127.0.0.1:${port}: the address is in use (EADDRINUSE: address already in use)\n`]);
+  } finally {
+    holder.close();
+  }
+  await expect(stat(data)).rejects.toThrow(/ENOENT/);
+});
+
+test('a request that comes while the server opens its store is answered once it is ready', async () => {
+  const port = await freePort();
+  const stall = stalledStart();
+  const starting = startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port, wrapStore: stall.wrapStore });
+  await stall.reached;
+  // The key is made and the store open, but the log is not: the port already takes connections.
+  const early = get(port, '/healthz');
+  await early.connected;
+  stall.release();
+  const server = await starting;
+  try {
+    expect(server.url).toBe(`http://127.0.0.1:${port}`);
+    expect(await early.answer).toEqual({ status: 200, body: JSON.stringify({ status: 'ok', tree_size: 0 }) });
+  } finally {
+    await server.close();
+  }
+});
+
+test('a server that fails to start after binding lets the port go and does not leave a waiting request hanging', async () => {
+  const port = await freePort();
+  const data = join(dir(), 'data');
+  const stall = stalledStart(() => {
+    throw new Error('the disk went away');
+  });
+  const starting = startServer({ data, host: '127.0.0.1', port, wrapStore: stall.wrapStore });
+  starting.catch(() => undefined);
+  await stall.reached;
+  const early = get(port, '/healthz');
+  await early.connected;
+  stall.release();
+  await expect(starting).rejects.toThrow('the disk went away');
+  // Answered 503 if the server had read the request when it gave up, else its connection is closed.
+  const answer = await early.answer;
+  if (typeof answer === 'string') expect(answer).toBe('ECONNRESET');
+  else expect(answer).toEqual({ status: 503, body: JSON.stringify({ error: 'the server could not start', code: 'SHUTTING_DOWN' }) });
+  // The port and the store's lock are free again.
+  const again = await startServer({ data, host: '127.0.0.1', port });
+  await again.close();
 });
