@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { finished } from 'node:stream/promises';
 import { HTTP_STATUS } from '../http/errors.js';
+import { SECURITY_HEADERS } from '../http/headers.js';
 import { LogError } from '../log/errors.js';
 
 /** A request handler as node:http calls it (an express app is one). */
@@ -47,10 +48,10 @@ export class StartupGate {
     const body = JSON.stringify({ error: error.message, code: error.code });
     this.#handler = (_req, res) => {
       res.writeHead(HTTP_STATUS[error.code], {
+        ...SECURITY_HEADERS,
         'Content-Type': 'application/json; charset=utf-8',
         'Content-Length': Buffer.byteLength(body),
         'Cache-Control': 'no-store',
-        'X-Content-Type-Options': 'nosniff',
         Connection: 'close',
       });
       res.end(body);

@@ -197,8 +197,8 @@ interface Grant extends Granted {
  * token exists; reads need any token when the log is private; `/healthz`
  * stays open. A missing or unknown token is 401 UNAUTHORIZED, a token
  * without the role 403 FORBIDDEN, a token past its rate limit 429
- * RATE_LIMITED with Retry-After. Methods no route has (PUT, DELETE, ...)
- * pass through to their 404/405.
+ * RATE_LIMITED with Retry-After. OPTIONS needs nothing and costs nothing.
+ * Methods no route has (PUT, DELETE, ...) pass through to their 404/405.
  */
 export class AccessControl {
   private readonly byHash = new Map<string, { rule: TokenRule; bucket: Bucket | undefined }>();
@@ -255,6 +255,10 @@ export class AccessControl {
   }
 
   private grant(method: string, path: string, authorization: string | undefined): Grant {
+    // OPTIONS only says what a path allows (a browser's preflight never
+    // carries the token): it needs none, and a token sent with it is neither
+    // checked nor charged.
+    if (method === 'OPTIONS') return { name: undefined, bucket: undefined };
     const need = this.need(method, path);
     const found = this.lookup(authorization);
     if (found === 'malformed') {

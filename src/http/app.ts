@@ -10,8 +10,10 @@ import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
 import { BodyBudget } from './body-budget.js';
+import { noteAnswered } from './client-error.js';
 import { sendError, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
+import { SECURITY_HEADERS } from './headers.js';
 import type { Metrics } from './metrics.js';
 import { parseQuery, queryNumber, queryString } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
@@ -172,15 +174,6 @@ function decodeHashParam(text: string): Uint8Array {
   return hash;
 }
 
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'X-Content-Type-Options': 'nosniff',
-  'X-Frame-Options': 'DENY',
-  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
-  'Referrer-Policy': 'no-referrer',
-  'Cross-Origin-Resource-Policy': 'cross-origin',
-  'Access-Control-Allow-Origin': '*',
-};
-
 /**
  * Builds Cairn's HTTP API (CONTRACT §3) over a Log, apart from `listen()`.
  * Every route validates its input and answers errors as `{"error", "code"}`.
@@ -203,6 +196,7 @@ export function createApp(options: AppOptions): express.Express {
     const started = process.hrtime.bigint();
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     res.on('finish', () => {
+      noteAnswered(req);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (res.locals.route as string | undefined) ?? 'unmatched';
       metrics?.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
@@ -249,6 +243,7 @@ export function createApp(options: AppOptions): express.Express {
     onlyParams(req, []);
     mediaType(req, ['json']);
     const entries = parseBatch(await readBody(req, res, { limit: MAX_BATCH_BODY, tooLarge: 'BODY_TOO_LARGE', budget, idleMs }));
+    log.checkSubmission(entries); // a batch refused for good costs its token nothing
     chargeEntries(res, entries.length);
     const result = await log.submit(entries);
     res.status(200).json({ checkpoint: result.checkpoint, receipts: result.receipts.map((r) => receiptJson(r)) });
@@ -342,9 +337,26 @@ export function createApp(options: AppOptions): express.Express {
   // says which do (RFC 9110 §9.3.7), and is also a browser's CORS preflight:
   // a script on any origin may send a token and a JSON or compressed body
   // (a token is never sent by the browser on its own, unlike a cookie).
+  // Paths a route's pattern takes but whose GET is 404 whatever the log
+  // holds are 404 to OPTIONS too.
+  const neverServed = (path: string): boolean => {
+    if (path === '/metrics') return metrics === undefined;
+    if (!path.startsWith('/tile/')) return false;
+    try {
+      parseTilePath(path.slice(1));
+      return false;
+    } catch {
+      return true;
+    }
+  };
   for (const [path, methods] of routes) {
     const allow = [...methods, ...(methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
-    app.options(path, (_req, res) => {
+    app.options(path, (req, res) => {
+      if (neverServed(req.path)) {
+        res.locals.route = 'not-found';
+        sendError(res, new LogError('NOT_FOUND', 'no such resource'));
+        return;
+      }
       res.locals.route = 'options';
       res.setHeader('Allow', allow);
       res.setHeader('Access-Control-Allow-Methods', allow);

@@ -1,5 +1,30 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { SECURITY_HEADERS } from './headers.js';
+
+/** The headers every answer carries, as raw lines. */
+const HEAD_LINES = Object.entries(SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
+
+/** Sockets whose request was answered while its body was still arriving. */
+const answeredEarly = new WeakSet<Duplex>();
+
+/**
+ * Notes, when `req` is answered, that its body is still arriving (a body
+ * refused early, or one a route had no use for): until it has, an error
+ * on its connection, such as node's request timeout, has no request left to
+ * answer, and {@link answerClientErrors} then only closes the connection
+ * rather than write a second, unasked-for answer after the first.
+ */
+export function noteAnswered(req: IncomingMessage): void {
+  if (req.complete) return;
+  const socket = req.socket;
+  answeredEarly.add(socket);
+  const done = () => answeredEarly.delete(socket);
+  req.once('end', done);
+  req.once('close', done);
+}
 
 /**
  * Answers requests that are not valid HTTP/1.1 (a bad request line, header or
@@ -13,7 +38,7 @@ import type { Duplex } from 'node:stream';
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent === true) {
+    if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent === true || answeredEarly.has(socket)) {
       socket.destroy();
       return;
     }
@@ -29,7 +54,7 @@ export function answerClientErrors(server: Server): void {
         'Content-Type: application/json; charset=utf-8\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         'Cache-Control: no-store\r\n' +
-        'X-Content-Type-Options: nosniff\r\n' +
+        HEAD_LINES +
         'Connection: close\r\n\r\n' +
         body,
     );

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import { decodeBase64 } from '../note/base64.js';
 import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
+import { noteAnswered } from './client-error.js';
 import { errorHeaders, HTTP_STATUS, toLogError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { parseCanonicalDecimal, parseQuery } from './query.js';
@@ -126,6 +127,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     for (const [name, value] of extra) head.push(name, value);
     head.push('Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body)));
     res.writeHead(status, head);
+    noteAnswered(req);
     // Timed when written, so that the wait for a batch counts.
     const written = () => {
       const seconds = (performance.now() - started) / 1000;

@@ -46,8 +46,8 @@ export const BODY_IDLE_MS = 30_000;
  * - QUEUE_FULL (Retry-After 1) for a declared length beyond what the budget
  *   has free (before reading), or once the budget cannot take the next bytes;
  * - MALFORMED_REQUEST for a body that does not decode or is cut short;
- * - REQUEST_TIMEOUT when no bytes arrived for `idleMs`; the connection is
- *   then closed after the answer.
+ * - REQUEST_TIMEOUT when no bytes (compressed or not) arrived for `idleMs`;
+ *   the connection is then closed after the answer.
  * A refused upload is answered at once; the rest of its body is read and
  * dropped as it comes (so the connection stays usable, and the client reads
  * the answer rather than a reset), never waited for before answering.
@@ -105,6 +105,12 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       if (declared > budget.available) return fail(busy());
     }
     source.on('data', onData);
+    // Compressed bytes keep a body alive too, though they may decode to nothing yet.
+    if (decoder !== undefined) {
+      req.on('data', () => {
+        if (!settled) idle.refresh();
+      });
+    }
     source.once('end', () => {
       if (settled) return;
       settled = true;

@@ -311,6 +311,35 @@ export class Log {
   }
 
   /**
+   * Throws the LogError that {@link submit} would refuse `entries` with for
+   * good: none given (MALFORMED_REQUEST), an empty entry (EMPTY_ENTRY), one
+   * over 65,535 bytes (ENTRY_TOO_LARGE), or more entries or bytes than the
+   * queue could ever hold (TOO_MANY_ENTRIES, BODY_TOO_LARGE). Callers that
+   * charge a submission somewhere (a token's rate limit) check it first.
+   * Returns the entries' total bytes. QUEUE_FULL, which a retry may clear,
+   * is not checked here.
+   */
+  checkSubmission(entries: readonly Uint8Array[]): number {
+    if (entries.length === 0) throw new LogError('MALFORMED_REQUEST', 'no entries given');
+    let bytes = 0;
+    for (const entry of entries) {
+      if (!(entry instanceof Uint8Array)) throw new TypeError('entries must be Uint8Arrays');
+      if (entry.length === 0) throw new LogError('EMPTY_ENTRY', 'an entry must hold at least one byte');
+      if (entry.length > MAX_ENTRY_SIZE) throw new LogError('ENTRY_TOO_LARGE', `an entry may hold at most ${MAX_ENTRY_SIZE} bytes, got ${entry.length}`);
+      bytes += entry.length;
+    }
+    // A submission the queue could never hold is refused for good: "retry
+    // shortly" would be a promise no retry keeps.
+    if (entries.length > this.maxQueueEntries) {
+      throw new LogError('TOO_MANY_ENTRIES', `this log queues at most ${this.maxQueueEntries} entries at once; submit at most that many together`);
+    }
+    if (bytes > this.maxQueueBytes) {
+      throw new LogError('BODY_TOO_LARGE', `this log queues at most ${this.maxQueueBytes} bytes of entries at once; these hold ${bytes}`);
+    }
+    return bytes;
+  }
+
+  /**
    * Submits entries (CONTRACT §3 write API) and resolves once they, their
    * hashes and a checkpoint covering them are durable. Entries already in the
    * log, or earlier in the same submission, get the first copy's index with
@@ -319,27 +348,12 @@ export class Log {
    */
   submit(entries: readonly Uint8Array[]): Promise<SubmitResult> {
     if (this.closed) return Promise.reject(new LogError('SHUTTING_DOWN', 'the log is shutting down', { retryAfter: 5 }));
-    if (entries.length === 0) return Promise.reject(new LogError('MALFORMED_REQUEST', 'no entries given'));
-    let bytes = 0;
-    for (const entry of entries) {
-      if (!(entry instanceof Uint8Array)) throw new TypeError('entries must be Uint8Arrays');
-      if (entry.length === 0) return Promise.reject(new LogError('EMPTY_ENTRY', 'an entry must hold at least one byte'));
-      if (entry.length > MAX_ENTRY_SIZE) {
-        return Promise.reject(new LogError('ENTRY_TOO_LARGE', `an entry may hold at most ${MAX_ENTRY_SIZE} bytes, got ${entry.length}`));
-      }
-      bytes += entry.length;
-    }
-    // A submission the queue could never hold is refused for good: "retry
-    // shortly" would be a promise no retry keeps.
-    if (entries.length > this.maxQueueEntries) {
-      return Promise.reject(
-        new LogError('TOO_MANY_ENTRIES', `this log queues at most ${this.maxQueueEntries} entries at once; submit at most that many together`),
-      );
-    }
-    if (bytes > this.maxQueueBytes) {
-      return Promise.reject(
-        new LogError('BODY_TOO_LARGE', `this log queues at most ${this.maxQueueBytes} bytes of entries at once; these hold ${bytes}`),
-      );
+    let bytes: number;
+    try {
+      bytes = this.checkSubmission(entries);
+    } catch (err) {
+      if (err instanceof LogError) return Promise.reject(err);
+      throw err;
     }
     if (this.queuedEntries + entries.length > this.maxQueueEntries || this.queuedBytes + bytes > this.maxQueueBytes) {
       return Promise.reject(new LogError('QUEUE_FULL', 'too many entries are waiting to be logged; retry shortly', { retryAfter: 1 }));

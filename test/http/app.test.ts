@@ -367,6 +367,12 @@ describe('other routes', () => {
     // A 405 names OPTIONS among what is allowed, and unknown paths stay 404.
     expect((await request(app).delete('/v1/entries')).headers.allow).toBe('POST, OPTIONS');
     expectError(await request(app).options('/v1/entries/0'), 404, 'NOT_FOUND');
+    // Tile paths that are never served (not canonical) are 404 to OPTIONS as to GET; one past the tree may be served later.
+    for (const path of ['/tile/foo', '/tile/0/000.p/0', '/tile/0/x000/001', '/tile/64/000']) {
+      expectError(await request(app).get(path), 404, 'NOT_FOUND');
+      expectError(await request(app).options(path), 404, 'NOT_FOUND');
+    }
+    expect((await request(app).options('/tile/0/x001/234')).status).toBe(204);
     expect(log.latest().treeSize).toBe(size);
   });
 

@@ -46,6 +46,9 @@ test.each([
   expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
   expect(head).toMatch(/\r\nContent-Type: application\/json; charset=utf-8\r\n/);
   expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+  // The headers every answer carries.
+  expect(head).toMatch(/\r\nX-Frame-Options: DENY\r\n/);
+  expect(head).toMatch(/\r\nAccess-Control-Allow-Origin: \*\r\n/);
   expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: 'MALFORMED_REQUEST' });
 });
 
@@ -73,6 +76,30 @@ test('a request not received in full within node\'s time limits: 408 with a JSON
     expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
     expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: 'REQUEST_TIMEOUT' });
+  } finally {
+    await new Promise((r) => slow.close(r));
+  }
+});
+
+test('a request answered while its body still arrives gets no second, unasked-for answer when node then times it out', async () => {
+  const slow = createServer({ connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 400 }, h.app);
+  answerClientErrors(slow);
+  slow.listen(0, '127.0.0.1');
+  await new Promise((r) => slow.once('listening', r));
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      // Declared over the entry limit: refused (413) at once, while the body is still to come.
+      const socket = connect((slow.address() as AddressInfo).port, '127.0.0.1', () =>
+        socket.write('POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 70000\r\n\r\nabc'),
+      );
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => (text += d));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer.match(/HTTP\/1\.1 /g)).toHaveLength(1);
   } finally {
     await new Promise((r) => slow.close(r));
   }

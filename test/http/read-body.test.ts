@@ -229,6 +229,33 @@ describe('a body that stops arriving is given up: 408, the connection closed, it
     expect(idleBudget.inUse).toBe(0);
   });
 
+  test('compressed bytes keep a body alive though they decode to nothing yet', async () => {
+    const entry = Buffer.from('gzip, slowly');
+    const body = gzipSync(entry);
+    // The 10-byte gzip header decodes to nothing: one byte of it at a time, for longer than the idle limit.
+    const parts = [...Array.from({ length: 6 }, (_, i) => body.subarray(i, i + 1)), body.subarray(6)];
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const agent = new Agent({ keepAlive: true });
+      const req = httpRequest(
+        { host: '127.0.0.1', port: idlePort, path: '/v1/entries', method: 'POST', agent, headers: { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': body.length } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, body: text });
+            agent.destroy();
+          });
+        },
+      );
+      req.on('error', reject);
+      req.flushHeaders();
+      parts.forEach((part, i) => setTimeout(() => req.write(part), (IDLE_MS / 4) * (i + 1)));
+    });
+    expect(answer.status).toBe(201);
+    expect(JSON.parse(answer.body).leaf_hash).toBe(encodeBase64(leafHash(entry)));
+  });
+
   test('a slow body that keeps coming is read in full, however long it takes in all', async () => {
     const body = Buffer.from(JSON.stringify({ entries: [encodeBase64(new TextEncoder().encode('slow but steady'))] }));
     const parts = Array.from({ length: 8 }, (_, i) => body.subarray(Math.floor((i * body.length) / 8), Math.floor(((i + 1) * body.length) / 8)));

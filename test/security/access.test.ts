@@ -276,3 +276,43 @@ test('a request that the upload bound refuses is charged once to its token, not 
     await h.close();
   }
 });
+
+test('a batch refused for good (larger than the whole queue) costs its token nothing', async () => {
+  const h = await openHarness({ maxQueueEntries: 2 }, { access: new AccessControl({ tokens: rules }) });
+  try {
+    const batch = (n: number, tag: string) =>
+      request(h.app)
+        .post('/v1/batch')
+        .set('Content-Type', 'application/json')
+        .set('Authorization', `Bearer ${TOKENS.slow}`)
+        .send(JSON.stringify({ entries: Array.from({ length: n }, (_, i) => encodeBase64(new TextEncoder().encode(`${tag} ${i}`))) }));
+    // The slow token may submit 3 entries a minute: each request costs one on arrival only.
+    for (const tag of ['a', 'b']) {
+      const res = await batch(3, tag);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('TOO_MANY_ENTRIES');
+    }
+    expect((await batch(1, 'c')).status).toBe(200); // the third unit of the minute
+    expect((await batch(1, 'd')).status).toBe(429);
+  } finally {
+    await h.close();
+  }
+});
+
+test('OPTIONS needs no token, and one sent with it is neither checked nor charged', async () => {
+  const h = await openHarness({}, { access: new AccessControl({ tokens: rules, publicReads: false }) });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const res = await request(h.app).options('/v1/entries').set('Authorization', `Bearer ${TOKENS.slow}`);
+      expect(res.status).toBe(204);
+    }
+    expect((await request(h.app).options('/checkpoint').set('Authorization', 'Bearer not-a-token')).status).toBe(204);
+    // The slow token still has its 3 units.
+    for (const body of ['o1', 'o2', 'o3']) {
+      const res = await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', `Bearer ${TOKENS.slow}`).send(Buffer.from(body));
+      expect(res.status).toBe(201);
+    }
+  } finally {
+    await h.close();
+  }
+});
