@@ -140,6 +140,7 @@ export function resolveUrl(value: string | undefined, env: CliIo['env']): string
 export async function resolveVerifier(value: string | undefined, env: CliIo['env']): Promise<{ verifier: Verifier; key: string }> {
   const given = value ?? env.CAIRN_VKEY;
   if (given === undefined || given === '') throw new UsageError('--vkey is required: the log\'s verifier key, or a file holding it');
+  const name = value === undefined ? 'CAIRN_VKEY' : '--vkey';
   let key = given.trim();
   try {
     parseVerifierKey(key);
@@ -148,10 +149,10 @@ export async function resolveVerifier(value: string | undefined, env: CliIo['env
     try {
       text = await readFile(given, 'utf8');
     } catch {
-      throw new UsageError(`--vkey ${JSON.stringify(given)} is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file`);
+      throw new UsageError(`${name} ${JSON.stringify(given)} is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file`);
     }
     key = text.trim();
-    if (key.startsWith('PRIVATE+KEY+')) throw new UsageError(`${given} holds a private key; --vkey wants the verifier key (cairn keygen prints it)`);
+    if (key.startsWith('PRIVATE+KEY+')) throw new UsageError(`${given} holds a private key; ${name} wants the verifier key (cairn keygen prints it)`);
     try {
       parseVerifierKey(key);
     } catch (err) {

@@ -221,3 +221,15 @@ test('a URL that is not http(s) is named as the user gave it: --webhook, --url o
     expect(io.err()).toBe(`cairn monitor: ${message}\nRun 'cairn monitor --help' for its options.\n`);
   }
 });
+
+test('a verifier key that is neither a key nor a file is named as the user gave it: --vkey or CAIRN_VKEY', async () => {
+  const cases: [string[], Record<string, string>, string][] = [
+    [['--vkey', 'nokey'], {}, '--vkey "nokey" is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file'],
+    [[], { CAIRN_VKEY: 'nokey' }, 'CAIRN_VKEY "nokey" is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file'],
+  ];
+  for (const [args, env, message] of cases) {
+    const io = captureIo({ env });
+    expect(await monitorCommand(['--url', 'http://127.0.0.1:9', ...args, '--state', statePath, '--once'], io)).toBe(2);
+    expect(io.err()).toBe(`cairn monitor: ${message}\nRun 'cairn monitor --help' for its options.\n`);
+  }
+});
