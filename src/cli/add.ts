@@ -1,9 +1,9 @@
 import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MAX_BATCH_ENTRIES } from '../client/client.js';
-import { MAX_JSON_BODY } from '../http/app.js';
-import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
+import { MAX_JSON_BODY } from '../jcs/parse.js';
+import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 

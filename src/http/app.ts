@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { canonicalizeJson } from '../jcs/canonical.js';
 import { JsonError } from '../jcs/json-error.js';
-import { parseIJson } from '../jcs/parse.js';
+import { MAX_JSON_BODY, parseIJson } from '../jcs/parse.js';
 import { parseTilePath, TILE_WIDTH } from '../merkle/tile.js';
 import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
@@ -18,8 +18,6 @@ import type { Metrics } from './metrics.js';
 import { parseQuery, queryNumber, queryString } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
 
-/** CONTRACT §1: a JSON request body may be up to 1 MiB before canonicalization. */
-export const MAX_JSON_BODY = 1024 * 1024;
 /** An entry of the largest size, in base64: 87,380 characters. */
 const MAX_ENTRY_BASE64 = Math.ceil(MAX_ENTRY_SIZE / 3) * 4;
 /**

@@ -7,6 +7,13 @@ import { JsonError } from './json-error.js';
  */
 export const MAX_JSON_DEPTH = 512;
 
+/**
+ * CONTRACT §1: a JSON entry may be sent as up to 1 MiB of JSON text, before
+ * canonicalization (the server's limit on such a body, and `cairn add`'s on
+ * a JSON Lines line).
+ */
+export const MAX_JSON_BODY = 1024 * 1024;
+
 /** A JSON value as {@link parseIJson} returns it. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

@@ -4,8 +4,9 @@
 import { Agent, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { MAX_BATCH_BODY, MAX_JSON_BODY } from '../../src/http/app.js';
+import { MAX_BATCH_BODY } from '../../src/http/app.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
+import { MAX_JSON_BODY } from '../../src/jcs/parse.js';
 import { MAX_ENTRY_SIZE } from '../../src/log/log.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
