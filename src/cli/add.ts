@@ -346,7 +346,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       if (batch.length > 0) await send();
     } catch (err) {
       progress.finish(done);
-      if (done > 0 && err instanceof Error) err.message += ` (the ${done} entries before ${batch[0]!.source} were logged and their receipts written)`;
+      // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
+      if (done > 0 && err instanceof Error) err.message += ` (the ${done} entries before ${batch[0]?.source ?? 'the next input'} were logged and their receipts written)`;
       else if (err instanceof InputError) err.message += ' (nothing was logged)';
       throw err;
     } finally {
