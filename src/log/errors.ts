@@ -11,10 +11,10 @@ export const LOG_ERROR_CODES = [
   'INVALID_BASE64', // base64 that is not canonical standard base64
   'EMPTY_ENTRY', // an entry of zero bytes
   'ENTRY_TOO_LARGE', // an entry (after canonicalization) over 65,535 bytes
-  'BODY_TOO_LARGE', // a request body over the route's limit
-  'TOO_MANY_ENTRIES', // a batch of more than 1000 entries
+  'BODY_TOO_LARGE', // a request body over the route's limit, or over all the server holds at once
+  'TOO_MANY_ENTRIES', // a batch of more than 1000 entries, or than the whole queue holds
   'UNSUPPORTED_MEDIA_TYPE', // a missing or unsupported Content-Type
-  'REQUEST_TIMEOUT', // a request body that stopped arriving
+  'REQUEST_TIMEOUT', // a request, or its body, that stopped arriving
   'TREE_SIZE_TOO_LARGE', // a tree size beyond the current tree
   'NOT_FOUND', // no such route, tile, entry or leaf
   'METHOD_NOT_ALLOWED', // the log is append-only: nothing can be changed or deleted
