@@ -22,15 +22,28 @@ afterAll(async () => {
 });
 
 /** Sends raw bytes and resolves with everything the server wrote before it closed. */
-function raw(bytes: string): Promise<string> {
+function raw(bytes: string, to = port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    const socket = connect(to, '127.0.0.1', () => socket.write(bytes));
     let text = '';
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => (text += d));
-    socket.on('end', () => resolve(text));
+    socket.on('close', () => resolve(text));
     socket.on('error', reject);
   });
+}
+
+/** Runs `body` against a server like the shared one whose node time limits are short (checked every 50 ms). */
+async function withShortTimeLimits(body: (port: number) => Promise<void>): Promise<void> {
+  const slow = createServer({ connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 400 }, h.app);
+  answerClientErrors(slow);
+  slow.listen(0, '127.0.0.1');
+  await new Promise((r) => slow.once('listening', r));
+  try {
+    await body((slow.address() as AddressInfo).port);
+  } finally {
+    await new Promise((r) => slow.close(r));
+  }
 }
 
 test.each([
@@ -58,49 +71,20 @@ test('a valid request on the same server is still answered', async () => {
 });
 
 test('a request not received in full within node\'s time limits: 408 with a JSON error, and the connection closed', async () => {
-  // Node checks its request and header time limits every connectionsCheckingInterval.
-  const slow = createServer({ connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 400 }, h.app);
-  answerClientErrors(slow);
-  slow.listen(0, '127.0.0.1');
-  await new Promise((r) => slow.once('listening', r));
-  try {
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect((slow.address() as AddressInfo).port, '127.0.0.1', () => socket.write('GET /checkpoint HTTP/1.1\r\nHost: x\r\n'));
-      let text = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (d: string) => (text += d));
-      socket.on('end', () => resolve(text));
-      socket.on('error', reject);
-    });
+  await withShortTimeLimits(async (slowPort) => {
+    const answer = await raw('GET /checkpoint HTTP/1.1\r\nHost: x\r\n', slowPort);
     const [head, body] = answer.split('\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
     expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: 'REQUEST_TIMEOUT' });
-  } finally {
-    await new Promise((r) => slow.close(r));
-  }
+  });
 });
 
 test('a request answered while its body still arrives gets no second, unasked-for answer when node then times it out', async () => {
-  const slow = createServer({ connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 400 }, h.app);
-  answerClientErrors(slow);
-  slow.listen(0, '127.0.0.1');
-  await new Promise((r) => slow.once('listening', r));
-  try {
-    const answer = await new Promise<string>((resolve, reject) => {
-      // Declared over the entry limit: refused (413) at once, while the body is still to come.
-      const socket = connect((slow.address() as AddressInfo).port, '127.0.0.1', () =>
-        socket.write('POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 70000\r\n\r\nabc'),
-      );
-      let text = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (d: string) => (text += d));
-      socket.on('close', () => resolve(text));
-      socket.on('error', reject);
-    });
+  await withShortTimeLimits(async (slowPort) => {
+    // Declared over the entry limit: refused (413) at once, while the body is still to come.
+    const answer = await raw('POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 70000\r\n\r\nabc', slowPort);
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(answer.match(/HTTP\/1\.1 /g)).toHaveLength(1);
-  } finally {
-    await new Promise((r) => slow.close(r));
-  }
+  });
 });
