@@ -67,7 +67,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     // A body past the whole budget could never be held: that is "too
     // large" for this server, not "busy, retry shortly".
     const most = Math.min(limit, budget.limit);
-    const bound = most < limit ? `this server holds at most ${most} bytes of request bodies at once` : `at most ${limit} are allowed`;
+    const bound = () => (most < limit ? `this server holds at most ${most} bytes of request bodies at once` : `at most ${limit} are allowed`);
 
     const fail = (error: LogError): void => {
       if (settled) return;
@@ -84,7 +84,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       reject(error);
     };
     const onData = (chunk: Buffer): void => {
-      if (received + chunk.length > most) return fail(new LogError(tooLarge, `the request body holds more than ${most} bytes${most < limit ? `; ${bound}` : ''}`));
+      if (received + chunk.length > most) return fail(new LogError(tooLarge, `the request body holds more than ${most} bytes${most < limit ? `; ${bound()}` : ''}`));
       if (!hold.tryAdd(chunk.length)) return fail(busy());
       chunks.push(chunk);
       received += chunk.length;
@@ -101,7 +101,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     }
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (decoder === undefined && declared !== undefined) {
-      if (declared > most) return fail(new LogError(tooLarge, `the request body declares ${declared} bytes; ${bound}`));
+      if (declared > most) return fail(new LogError(tooLarge, `the request body declares ${declared} bytes; ${bound()}`));
       if (declared > budget.available) return fail(busy());
     }
     source.on('data', onData);
