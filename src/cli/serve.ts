@@ -13,7 +13,8 @@ Runs the transparency log server on an embedded LevelDB store.
 Options (each also read from the environment variable shown):
   --data <dir>      data folder (CAIRN_DATA; default ./cairn-data)
   --key <file>      signer key file (CAIRN_KEY; default <data>/log.key, made on
-                    first start, when its verifier key is printed)
+                    first start, when its verifier key is printed; never
+                    made again for a store that holds a log)
   --origin <name>   the log's name for a key made on first start
                     (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN})
   --host <host>     address to listen on (CAIRN_HOST; default 127.0.0.1)

@@ -126,6 +126,25 @@ async function loadKey(path: string, config: ServerConfig, make: boolean): Promi
   return key;
 }
 
+/**
+ * Reads `<data>/log.key`, making it on first start: only while the store
+ * holds no log. A log's key that went missing is not replaced by a new one,
+ * which could not sign for what the log already holds.
+ */
+async function loadDefaultKey(config: ServerConfig, store: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+  const path = join(config.data, 'log.key');
+  if (!(await exists(path))) {
+    const state = await store.readState();
+    if (state !== undefined) {
+      throw new StartError(
+        `the log in ${join(config.data, 'db')} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${path} is missing; ` +
+          'put that key file back, or name it with --key FILE (a new key cannot sign for this log)',
+      );
+    }
+  }
+  return loadKey(path, config, true);
+}
+
 /** `host:port` as in a URL: an IPv6 address in brackets. */
 function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -180,7 +199,7 @@ async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log
   let store: LogStore = opened;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
-    key ??= await loadKey(join(config.data, 'log.key'), config, true);
+    key ??= await loadDefaultKey(config, opened);
   } catch (err) {
     await store.close();
     throw err;

@@ -2,7 +2,7 @@
 // on disk, and in which order, when it cannot start or another server starts
 // on the same data folder at the same moment.
 import { once } from 'node:events';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rename, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
@@ -144,4 +144,31 @@ test('a server that fails to start after binding lets the port go and does not l
   // The port and the store's lock are free again.
   const again = await startServer({ data, host: '127.0.0.1', port });
   await again.close();
+});
+
+test('a log whose default key went missing does not start, and no new key is made in its place', async () => {
+  const data = join(dir(), 'data');
+  const keyPath = join(data, 'log.key');
+  const first = await startServer({ data, host: '127.0.0.1', port: 0 });
+  try {
+    const added = await fetch(`${first.url}/v1/entries`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'an entry' });
+    expect(added.status).toBe(201);
+  } finally {
+    await first.close();
+  }
+  await rename(keyPath, join(dir(), 'moved.key'));
+  const made: string[] = [];
+  const message = `the log in ${join(data, 'db')} (1 entry) has lost its key: ${keyPath} is missing; put that key file back, or name it with --key FILE (a new key cannot sign for this log)`;
+  await expect(startServer({ data, host: '127.0.0.1', port: 0, onKeyCreated: (path) => made.push(path) })).rejects.toHaveProperty('message', message);
+  const res = await runCli(['serve', '--data', data, '--port', '0']);
+  expect([res.code, res.stdout, res.stderr]).toEqual([1, '', `cairn serve: ${message}\n`]);
+  expect(made).toEqual([]);
+  await expect(stat(keyPath)).rejects.toThrow(/ENOENT/);
+  // With the key named, the same log starts and still holds its entry.
+  const again = await startServer({ data, key: join(dir(), 'moved.key'), host: '127.0.0.1', port: 0 });
+  try {
+    expect(await (await fetch(`${again.url}/healthz`)).json()).toEqual({ status: 'ok', tree_size: 1 });
+  } finally {
+    await again.close();
+  }
 });
