@@ -231,7 +231,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       store = await LevelStore.open(dbPath);
     } catch (err) {
       if (err instanceof StoreLockedError) {
-        io.stderr.write(`cairn audit: ${err.message}; or audit a copy of ${data} taken while the server was stopped\n`);
+        io.stderr.write(`cairn audit: the data folder ${data} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${data} taken while the server was stopped\n`);
         return EXIT_ERROR;
       }
       // The store opens by decoding its latest state record (JSON).

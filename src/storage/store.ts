@@ -84,7 +84,7 @@ export interface LogStore {
 /** Thrown by a store's open when another process already holds it. */
 export class StoreLockedError extends Error {
   constructor(path: string, options?: { cause?: unknown }) {
-    super(`the data folder ${path} is in use by another Cairn process (LevelDB lock held); stop it first`, options);
+    super(`the store ${path} is in use by another Cairn process (it holds LevelDB's lock)`, options);
     this.name = 'StoreLockedError';
   }
 }

@@ -182,7 +182,7 @@ test('operational errors: a running server holds the store, no store, no key (ex
   try {
     const { code, err } = await audit();
     expect(code).toBe(2);
-    expect(err).toMatch(/in use by another Cairn process.*stop it first; or audit a copy/);
+    expect(err).toBe(`cairn audit: the data folder ${data} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${data} taken while the server was stopped\n`);
   } finally {
     await server.close();
   }
