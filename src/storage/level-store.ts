@@ -1,6 +1,9 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
 import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
+import { checkWriteAheadLogs, mayCreateDatabase, StoreFilesError } from './leveldb-folder.js';
 import { ReadBatch } from './read-batch.js';
 import { checkStateTransition, StoreCorruptError, StoreLockedError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
@@ -234,6 +237,25 @@ function decodeState(bytes: Uint8Array): LogState {
 }
 
 /**
+ * Whether another process holds the LevelDB lock of the store in `path`. The
+ * probe stops before LevelDB reads anything (it refuses an existing database,
+ * and makes none): it changes no file but LevelDB's info log, LOG, which it
+ * starts anew (the last one kept as LOG.old).
+ */
+async function lockedByAnother(path: string): Promise<boolean> {
+  // No LOCK file, no lock: and none is made in a folder that has none.
+  if (!(await access(join(path, 'LOCK')).then(() => true, () => false))) return false;
+  const probe = new Level(path, { createIfMissing: false, errorIfExists: true });
+  try {
+    await probe.open();
+  } catch (err) {
+    return (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED';
+  }
+  await probe.close();
+  return false;
+}
+
+/**
  * The embedded default store: LevelDB through `level`, one folder, one
  * process. Every round is one chained batch written with `sync: true`.
  * Opens stores of format 1 (see the key layout above) as they are and
@@ -259,19 +281,48 @@ export class LevelStore implements LogStore {
   }
 
   /**
-   * Opens (creating if needed) the store in `path`; StoreLockedError if
-   * another process has it, StoreCorruptError if its state, or the entries
-   * the tree ends with, do not decode. A format-1 store whose last bundle is
-   * partial has that bundle rewritten as chunks (one atomic batch).
+   * Whether `path` holds a store: false for a folder that does not exist or
+   * is empty; StoreFilesError for one that holds LevelDB files but no
+   * CURRENT file (see open). Reads the folder only.
+   */
+  static async exists(path: string): Promise<boolean> {
+    return !(await mayCreateDatabase(path));
+  }
+
+  /**
+   * Opens the store in `path`, making a new one only where the folder does
+   * not exist or is empty; StoreLockedError if another process has it.
+   * StoreFilesError (a StoreCorruptError), with no file in the folder
+   * changed but LevelDB's info log, if it holds LevelDB files but no
+   * CURRENT file, or a write-ahead log record that does not read back is
+   * followed by a later write (see leveldb-folder.ts), or LevelDB finds its
+   * files corrupt; StoreCorruptError if the state or the entries the tree
+   * ends with do not decode. LevelDB replays its write-ahead log as it opens (dropping a
+   * write a crash cut off) and may compact it into a table: the folder must
+   * be writable. A format-1 store whose last bundle is partial has that
+   * bundle rewritten as chunks (one atomic batch).
    */
   static async open(path: string): Promise<LevelStore> {
+    const create = await mayCreateDatabase(path);
+    if (!create) {
+      try {
+        await checkWriteAheadLogs(path);
+      } catch (err) {
+        // A process running on the store may have replaced a file as it was
+        // read (a log, a MANIFEST): its lock, not the files, is the answer.
+        if (await lockedByAnother(path)) throw new StoreLockedError(path, { cause: err });
+        if (err instanceof StoreCorruptError) throw err;
+        throw new Error(`cannot open the store in ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
     // Table size and how many stay open: see MAX_FILE_SIZE and MAX_OPEN_FILES.
-    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view', maxOpenFiles: MAX_OPEN_FILES, maxFileSize: MAX_FILE_SIZE });
+    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view', maxOpenFiles: MAX_OPEN_FILES, maxFileSize: MAX_FILE_SIZE, createIfMissing: create });
     try {
       await db.open();
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, { cause: err });
+      if (cause?.code === 'LEVEL_CORRUPTION') throw new StoreFilesError(`LevelDB finds the store in ${path} corrupt (${cause.message ?? 'no reason given'}); restore it from a backup`, { cause: err });
       // LevelDB's own words ("IO error: …: Permission denied") say why; its wrapper's only that it failed.
       throw new Error(`cannot open the store in ${path}: ${cause?.message ?? (err as Error).message}`, { cause: err });
     }

@@ -1,0 +1,196 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { scanLog } from './leveldb-log.js';
+import { StoreCorruptError } from './store.js';
+
+/*
+ * What LevelStore checks in a LevelDB folder before LevelDB may open it, for
+ * the two things LevelDB's recovery does without a word (classic-level has
+ * no paranoid_checks and no read-only open):
+ * - With its CURRENT file gone, a folder full of tables and logs looks new to
+ *   LevelDB: told to create a database if missing, it makes an empty one
+ *   there and deletes the old tables as obsolete.
+ * - A write-ahead log record that does not read back is skipped, with the
+ *   writes after it kept: a round lost from the middle of the log.
+ * Neither check changes a file.
+ */
+
+/**
+ * StoreCorruptError for damage to the database's own files (its CURRENT
+ * file, MANIFEST or write-ahead logs) rather than to the records in them.
+ */
+export class StoreFilesError extends StoreCorruptError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreFilesError';
+  }
+}
+
+/**
+ * What an open that never got to make the database leaves in its folder
+ * (LevelDB's lock and info log, and a first MANIFEST not yet named by a
+ * CURRENT file): such a folder holds no data, and may be made a database.
+ */
+const LEFT_BY_A_FIRST_OPEN = new Set(['LOCK', 'LOG', 'LOG.old', 'MANIFEST-000001', '000001.dbtmp']);
+
+const LOG_FILE = /^(\d+)\.log$/;
+
+/**
+ * Whether LevelDB may make a new database in `path`: only if the folder does
+ * not exist or holds nothing but what LEFT_BY_A_FIRST_OPEN names. A folder
+ * with a CURRENT file is an existing database; any other is refused with
+ * StoreFilesError, which names what it holds. A folder that cannot be
+ * read counts as an existing one (the open that follows says why it fails).
+ */
+export async function mayCreateDatabase(path: string): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(path);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  if (names.includes('CURRENT')) return false;
+  if (names.every((name) => LEFT_BY_A_FIRST_OPEN.has(name))) return true;
+  const kinds = [
+    ['table', names.filter((n) => n.endsWith('.ldb') || n.endsWith('.sst')).length],
+    ['write-ahead log', names.filter((n) => LOG_FILE.test(n)).length],
+    ['MANIFEST', names.filter((n) => n.startsWith('MANIFEST-')).length],
+  ] as const;
+  const held = kinds.filter(([, count]) => count > 0).map(([kind, count]) => `${count} ${kind} file${count === 1 ? '' : 's'}`);
+  const other = names.length - kinds.reduce((sum, [, count]) => sum + count, 0) - names.filter((n) => LEFT_BY_A_FIRST_OPEN.has(n) && !n.startsWith('MANIFEST-')).length;
+  if (other > 0) held.push(`${other} other file${other === 1 ? '' : 's'}`);
+  throw new StoreFilesError(
+    `the store in ${path} has lost its CURRENT file (LevelDB's pointer to its MANIFEST) but still holds ${held.join(', ')}: ` +
+      'it was not opened, so as not to start an empty log over it, and nothing in it was changed; restore the store from a backup',
+  );
+}
+
+/** Reads a LevelDB varint (at most 10 bytes) at `at`: its value (exact below 2^53) and the offset after it. */
+function varint(bytes: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  for (let i = 0; i < 10 && at + i < bytes.length; i++) {
+    const b = bytes[at + i]!;
+    value += (b % 128) * 2 ** (7 * i);
+    if (b < 128) return [value, at + i + 1];
+  }
+  throw new RangeError('a varint runs past its record');
+}
+
+/** Skips a length-prefixed byte string at `at`. */
+function skipString(bytes: Uint8Array, at: number): number {
+  const [length, next] = varint(bytes, at);
+  if (next + length > bytes.length) throw new RangeError('a string runs past its record');
+  return next + length;
+}
+
+/** Tags of a VersionEdit (LevelDB db/version_edit.cc). */
+const COMPARATOR = 1;
+const LOG_NUMBER = 2;
+const NEXT_FILE = 3;
+const LAST_SEQUENCE = 4;
+const COMPACT_POINTER = 5;
+const DELETED_FILE = 6;
+const NEW_FILE = 7;
+const PREV_LOG_NUMBER = 9;
+
+/** The log number and previous log number a VersionEdit sets, if it does. */
+function logNumbersOf(edit: Uint8Array): { log?: number; prevLog?: number } {
+  const out: { log?: number; prevLog?: number } = {};
+  let at = 0;
+  while (at < edit.length) {
+    const [tag, next] = varint(edit, at);
+    at = next;
+    switch (tag) {
+      case COMPARATOR:
+        at = skipString(edit, at);
+        break;
+      case LOG_NUMBER:
+        [out.log, at] = varint(edit, at);
+        break;
+      case PREV_LOG_NUMBER:
+        [out.prevLog, at] = varint(edit, at);
+        break;
+      case NEXT_FILE:
+      case LAST_SEQUENCE:
+        at = varint(edit, at)[1];
+        break;
+      case COMPACT_POINTER:
+        at = skipString(edit, varint(edit, at)[1]);
+        break;
+      case DELETED_FILE:
+        at = varint(edit, varint(edit, at)[1])[1];
+        break;
+      case NEW_FILE: {
+        const afterSize = varint(edit, varint(edit, varint(edit, at)[1])[1])[1];
+        at = skipString(edit, skipString(edit, afterSize));
+        break;
+      }
+      default:
+        throw new RangeError(`unknown tag ${tag}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The write-ahead logs LevelDB replays when it opens the database in `path`
+ * (db_impl.cc Recover): those numbered at least the MANIFEST's log number,
+ * or equal to its previous log number, oldest first. StoreFilesError if
+ * CURRENT or the MANIFEST it names does not read back.
+ */
+async function liveLogs(path: string, names: readonly string[]): Promise<string[]> {
+  const current = await readFile(join(path, 'CURRENT'), 'latin1');
+  const manifest = current.endsWith('\n') ? current.slice(0, -1) : '';
+  if (!/^MANIFEST-\d+$/.test(manifest)) throw new StoreFilesError(`the store's CURRENT file in ${path} does not name a MANIFEST (it holds ${JSON.stringify(current.slice(0, 40))}); restore the store from a backup`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(join(path, manifest));
+  } catch (err) {
+    throw new StoreFilesError(`the store's ${manifest} in ${path}, named by its CURRENT file, cannot be read (${(err as Error).message}); restore the store from a backup`, { cause: err });
+  }
+  const scan = scanLog(bytes, true);
+  if (scan.laterWrite !== undefined) throw new StoreFilesError(`the store's ${manifest} in ${path} is damaged at byte ${scan.bad!.offset} (${scan.bad!.reason}); restore the store from a backup`);
+  let log: number | undefined;
+  let prevLog = 0;
+  scan.records.forEach((edit, i) => {
+    let numbers;
+    try {
+      numbers = logNumbersOf(edit);
+    } catch (err) {
+      throw new StoreFilesError(`record ${i} of the store's ${manifest} in ${path} does not decode (${(err as Error).message}); restore the store from a backup`, { cause: err });
+    }
+    log = numbers.log ?? log;
+    prevLog = numbers.prevLog ?? prevLog;
+  });
+  if (log === undefined) throw new StoreFilesError(`the store's ${manifest} in ${path} names no write-ahead log; restore the store from a backup`);
+  const min = log;
+  return names
+    .map((name) => ({ name, number: Number(LOG_FILE.exec(name)?.[1] ?? -1) }))
+    .filter(({ number }) => number >= 0 && (number >= min || number === prevLog))
+    .sort((a, b) => a.number - b.number)
+    .map(({ name }) => name);
+}
+
+/**
+ * Checks the write-ahead logs of the existing LevelDB database in `path`
+ * before LevelDB replays them (LevelDB doc/log_format.md). A record that
+ * does not read back is allowed only as the end a crash can leave: nothing
+ * valid after it, in its own log or a later one (that write was never
+ * acknowledged, and LevelDB drops it). If a later write follows it, rounds
+ * that were acknowledged would be lost: StoreFilesError, naming the file
+ * and byte offset, with every file left as it was.
+ */
+export async function checkWriteAheadLogs(path: string): Promise<void> {
+  const logs = await liveLogs(path, await readdir(path));
+  const scans = await Promise.all(logs.map(async (name) => scanLog(await readFile(join(path, name)))));
+  scans.forEach((scan, i) => {
+    if (scan.bad === undefined) return;
+    const laterLog = logs.find((_, j) => j > i && scans[j]!.hasWrite);
+    const later = scan.laterWrite !== undefined ? `a later write at byte ${scan.laterWrite} reads back` : laterLog !== undefined ? `the later log ${laterLog} holds writes` : undefined;
+    if (later === undefined) return;
+    throw new StoreFilesError(
+      `the store's write-ahead log ${join(path, logs[i]!)} is damaged at byte ${scan.bad.offset} (${scan.bad.reason}), and ${later}: ` +
+        'LevelDB would skip the damaged record and lose acknowledged writes without a word. The store was not opened and nothing in it was changed; restore it from a backup',
+    );
+  });
+}
