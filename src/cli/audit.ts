@@ -9,6 +9,7 @@ import { openCheckpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import { verifyTreeHead } from '../note/sth.js';
 import { HashTile, locateHash } from '../storage/hash-tile.js';
+import { StoreFilesError } from '../storage/leveldb-folder.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLockedError, type LogState } from '../storage/store.js';
 import { parseCommandArgs, UsageError } from './args.js';
@@ -20,12 +21,17 @@ export const AUDIT_USAGE = `usage: cairn audit --data DIR [--vkey KEY | --key FI
 
 The operator's integrity check of a Cairn store (DIR is the server's data
 folder; the store is DIR/db). Run it with the server stopped, or on a copy
-of the folder taken while the server was stopped (or a filesystem snapshot).
-It recomputes every leaf hash from the stored entries and every stored node
-hash from them, compares each with what the store holds (hash tiles, the
-leaf-hash index, the right edge), rebuilds the root and compares it with the
-latest signed checkpoint and signed tree head, whose signatures it verifies.
-It stops at the first mismatch and names the entry index or tile.
+of the folder taken while the server was stopped. The folder must be
+writable: LevelDB takes a lock in it and replays its write-ahead log into
+it as it opens (a read-only snapshot does not open: audit a copy of it).
+Before LevelDB opens anything, a store that lost its CURRENT file, or whose
+write-ahead log is damaged before later writes, is reported as a mismatch
+and left unchanged. Then it recomputes every leaf hash from the stored
+entries and every stored node hash from them, compares each with what the
+store holds (hash tiles, the leaf-hash index, the right edge), rebuilds the
+root and compares it with the latest signed checkpoint and signed tree head,
+whose signatures it verifies. It stops at the first mismatch and names the
+entry index or tile.
 
 Options:
   --data DIR         the server's data folder (CAIRN_DATA)
@@ -37,13 +43,14 @@ Options:
 
 Exit status:
   0  the store is intact and matches its signed checkpoint
-  1  a mismatch (the first one is reported)
-  2  usage or operational error (no store there, the store in use, no key)
+  1  a mismatch or damaged store files (the first one is reported)
+  2  usage or operational error (no store there, the store in use, no key,
+     a folder that cannot be written)
 `;
 
 /** The first thing found wrong, and where. */
 interface Finding {
-  readonly kind: 'checkpoint' | 'sth' | 'entry' | 'bundle' | 'hash' | 'tile' | 'leaf-index' | 'root' | 'right-edge' | 'state';
+  readonly kind: 'store' | 'checkpoint' | 'sth' | 'entry' | 'bundle' | 'hash' | 'tile' | 'leaf-index' | 'root' | 'right-edge' | 'state';
   readonly message: string;
   readonly index?: number;
   readonly tile?: string;
@@ -228,15 +235,21 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     };
     let store: LevelStore;
     try {
+      // An empty folder would be made a new store: there is nothing to audit.
+      if (!(await LevelStore.exists(dbPath))) throw new UsageError(`there is no Cairn store in ${data} (${dbPath} holds no database)`);
       store = await LevelStore.open(dbPath);
     } catch (err) {
       if (err instanceof StoreLockedError) {
         io.stderr.write(`cairn audit: the data folder ${data} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${data} taken while the server was stopped\n`);
         return EXIT_ERROR;
       }
+      // Damaged LevelDB files (CURRENT, MANIFEST, write-ahead log, tables): the store was not opened.
+      if (err instanceof StoreFilesError) return report({ kind: 'store', message: err.message });
       // The store opens by decoding its latest state record (JSON).
       if (err instanceof StoreCorruptError) return report({ kind: 'state', message: err.message });
-      throw err;
+      if (err instanceof UsageError) throw err;
+      // LevelDB's lock and log replay write to the folder.
+      throw new Error(`${(err as Error).message} (audit opens the store read-write: give it a writable copy of ${data})`, { cause: err });
     }
     let result: AuditResult | undefined;
     let finding: Finding | undefined;

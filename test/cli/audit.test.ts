@@ -2,8 +2,10 @@
 // LevelDB directly, the server stopped) in a stored entry, in a stored leaf
 // hash, in an inner hash, in a level-1 tile and in the signed checkpoint;
 // and with entries past the signed tree. Each must be reported, exit 1, and
-// the store must audit clean again once the byte is put back.
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+// the store must audit clean again once the byte is put back. Damaged LevelDB
+// files (CURRENT gone, a write-ahead log damaged before later rounds) are
+// reported before LevelDB opens the store, which is left as it was.
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditCommand } from '../../src/cli/audit.js';
@@ -193,4 +195,72 @@ test('operational errors: a running server holds the store, no store, no key (ex
   const help = captureIo();
   expect(await auditCommand(['--help'], help)).toBe(0);
   expect(help.out()).toMatch(/Exit status:\n  0 .*\n  1  a mismatch/);
+});
+
+/** Every file of a store's folder and its bytes, but LevelDB's info log (LOG, LOG.old). */
+async function storeFiles(db: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(db)).sort()) if (name !== 'LOG' && name !== 'LOG.old') out[name] = (await readFile(join(db, name))).toString('base64');
+  return out;
+}
+
+test('a store that lost its CURRENT file, or whose write-ahead log is damaged before later rounds, is reported and left as it was', async () => {
+  const fresh = join(dir, 'fresh');
+  const server = await startServer({ data: fresh, host: '127.0.0.1', port: 0, origin: 'audit.test/log' });
+  const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+  for (let round = 0; round < 8; round++) await client.addBatch(Array.from({ length: 20 }, (_, j) => enc(`round ${round} entry ${j}`)));
+  await server.close();
+  const copy = async (name: string) => {
+    const to = join(dir, name);
+    await cp(fresh, to, { recursive: true });
+    return to;
+  };
+  const run = async (data: string, extra = ['--json']) => {
+    const io = captureIo();
+    const code = await auditCommand(['--data', data, '--vkey', server.verifierKey, ...extra], io);
+    return { code, out: io.out(), err: io.err() };
+  };
+
+  const noCurrent = await copy('no-current');
+  await rm(join(noCurrent, 'db', 'CURRENT'));
+  const before = await storeFiles(join(noCurrent, 'db'));
+  const lost = await run(noCurrent);
+  expect(lost.code).toBe(1);
+  expect(JSON.parse(lost.out)).toMatchObject({ ok: false, first_bad: { kind: 'store', message: expect.stringMatching(/has lost its CURRENT file/) } });
+  expect(await storeFiles(join(noCurrent, 'db'))).toEqual(before);
+
+  const walDamaged = await copy('wal-damaged');
+  const logs = (await readdir(join(walDamaged, 'db'))).filter((n) => n.endsWith('.log'));
+  expect(logs).toHaveLength(1);
+  const log = join(walDamaged, 'db', logs[0]!);
+  const bytes = await readFile(log);
+  const middle = Math.floor(bytes.length / 2);
+  bytes[middle] = bytes[middle]! ^ 0x10;
+  await writeFile(log, bytes);
+  const damagedFiles = await storeFiles(join(walDamaged, 'db'));
+  const human = await run(walDamaged, []);
+  expect(human.code).toBe(1);
+  expect(human.out).toMatch(new RegExp(`^MISMATCH in ${walDamaged} \\(store\\): the store's write-ahead log ${log} is damaged at byte \\d+ \\(a checksum mismatch\\), and a later write`));
+  expect(await storeFiles(join(walDamaged, 'db'))).toEqual(damagedFiles);
+
+  // The store as written audits clean.
+  expect(await run(await copy('intact'))).toMatchObject({ code: 0 });
+});
+
+test('an empty store folder is no store: exit 2, and nothing is made in it; a store LevelDB cannot lock asks for a writable copy', async () => {
+  const hollow = join(dir, 'hollow');
+  await mkdir(join(hollow, 'db'), { recursive: true });
+  const io = captureIo();
+  expect(await auditCommand(['--data', hollow, '--vkey', vkey], io)).toBe(2);
+  expect(io.err()).toMatch(/there is no Cairn store in .*hollow \(.*hollow\/db holds no database\)/);
+  expect(await readdir(join(hollow, 'db'))).toEqual([]);
+
+  // LevelDB cannot make its LOCK file where a folder of that name is, as in a read-only snapshot where it cannot write one.
+  const unlockable = join(dir, 'unlockable');
+  await cp(data, unlockable, { recursive: true });
+  await rm(join(unlockable, 'db', 'LOCK'));
+  await mkdir(join(unlockable, 'db', 'LOCK'));
+  const locked = captureIo();
+  expect(await auditCommand(['--data', unlockable, '--vkey', vkey], locked)).toBe(2);
+  expect(locked.err()).toMatch(/^cairn audit: cannot open the store in .*: IO error: .*LOCK.* \(audit opens the store read-write: give it a writable copy of .*unlockable\)\n$/);
 });
