@@ -25,8 +25,11 @@ const FIRST = 2;
 const MIDDLE = 3;
 const LAST = 4;
 
-/** A physical record at some offset, or why there is none there. */
-type Physical = { readonly ok: true; readonly type: number; readonly end: number } | { readonly ok: false; readonly reason: string; readonly tail: boolean };
+/**
+ * A physical record at some offset, or why there is none there (and where
+ * its length, if it fits the block, says it would end).
+ */
+type Physical = { readonly ok: true; readonly type: number; readonly end: number } | { readonly ok: false; readonly reason: string; readonly tail: boolean; readonly end?: number };
 
 /** The end of the block holding `offset`, or of the file if it ends first. */
 function blockEnd(bytes: Uint8Array, offset: number): number {
@@ -55,8 +58,8 @@ function physicalAt(bytes: Uint8Array, offset: number): Physical {
     return { ok: false, reason: `a record length (${length}) that runs past its block`, tail: false };
   }
   const stored = bytes[offset]! + 256 * bytes[offset + 1]! + 65536 * bytes[offset + 2]! + 16777216 * bytes[offset + 3]!;
-  if (maskCrc(crc32c(bytes, offset + 6, offset + HEADER + length)) !== stored) return { ok: false, reason: 'a checksum mismatch', tail: false };
-  if (type < FULL || type > LAST) return { ok: false, reason: `an unknown record type ${type}`, tail: false };
+  if (maskCrc(crc32c(bytes, offset + 6, offset + HEADER + length)) !== stored) return { ok: false, reason: 'a checksum mismatch', tail: false, end: offset + HEADER + length };
+  if (type < FULL || type > LAST) return { ok: false, reason: `an unknown record type ${type}`, tail: false, end: offset + HEADER + length };
   return { ok: true, type, end: offset + HEADER + length };
 }
 
@@ -113,7 +116,7 @@ export function scanLog(bytes: Uint8Array, keepRecords = false): LogScan {
     const r = physicalAt(bytes, offset);
     if (!r.ok) {
       if (r.tail && parts !== undefined) return fail(started, `a record whose last fragment is missing (${r.reason} at offset ${offset})`, offset + 1);
-      return fail(offset, r.reason, offset + 1);
+      return fail(offset, r.reason, offset + 1, r.end);
     }
     const payload = bytes.subarray(offset + HEADER, r.end);
     if (r.type === FULL || r.type === FIRST) {

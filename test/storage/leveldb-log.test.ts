@@ -165,6 +165,14 @@ test('a length damaged so that the record runs past the end of the file: the lat
   expect(scan.laterWrite).toBe(starts[6]);
 });
 
+test('a damaged payload followed by later writes and a cut-off end, all in the last block: the later writes are found', () => {
+  // Its length intact, the damaged record is followed record by record, as far as the cut-off end.
+  const { bytes, starts } = writeLog(records(10, [300]));
+  const scan = scanLog(flip(bytes, starts[4]! + 7 + 150).subarray(0, bytes.length - 10));
+  expect(scan.bad).toMatchObject({ offset: starts[4], reason: 'a checksum mismatch' });
+  expect(scan.laterWrite).toBe(starts[5]);
+});
+
 test('records out of order: a middle fragment without a first, a first without its last', () => {
   const big = records(1, [3 * BLOCK])[0]!;
   const { bytes, starts } = writeLog([big, ...records(2, [10])]);
