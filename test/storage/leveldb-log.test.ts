@@ -191,6 +191,14 @@ test('records out of order: a middle fragment without a first, a first without i
   const unknown = bytes.slice();
   unknown.set(physical(7, bytes.subarray(starts[1]! + 7, starts[1]! + 17)), starts[1]!);
   expect(scanLog(unknown)).toMatchObject({ bad: { offset: starts[1], reason: 'an unknown record type 7' }, laterWrite: starts[2] });
+  // A whole middle fragment with no first before it, then a write.
+  const ascii = (text: string) => new TextEncoder().encode(text);
+  const orphan = Buffer.concat([physical(FULL, ascii('one')), physical(MIDDLE, ascii('no first')), physical(FULL, ascii('two'))]);
+  expect(scanLog(orphan)).toMatchObject({ bad: { offset: 10, reason: 'a middle fragment without a first' }, laterWrite: 10 + 15 });
+  // As LevelDB's reader, an empty FIRST followed by a new record (what early writers left at a block's end) is no damage.
+  const emptyFirst = scanLog(Buffer.concat([physical(FIRST, new Uint8Array(0)), physical(FULL, ascii('next'))]), true);
+  expect(emptyFirst.bad).toBeUndefined();
+  expect(emptyFirst.records.map((r) => new TextDecoder().decode(r))).toEqual(['next']);
 });
 
 test('a record-like run of bytes inside the payload of a damaged last record is no later write', () => {
