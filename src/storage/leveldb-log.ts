@@ -41,13 +41,34 @@ function inTrailer(offset: number): boolean {
   return LOG_BLOCK_SIZE - (offset % LOG_BLOCK_SIZE) < HEADER;
 }
 
+/** The largest payload of a physical record: a block less its header. */
+const MAX_PAYLOAD = LOG_BLOCK_SIZE - HEADER;
+
+/** Whether the record at `offset`, ending at `end`, holds the checksum of its type and payload. */
+function checksumMatches(bytes: Uint8Array, offset: number, end: number): boolean {
+  const stored = bytes[offset]! + 256 * bytes[offset + 1]! + 65536 * bytes[offset + 2]! + 16777216 * bytes[offset + 3]!;
+  return maskCrc(crc32c(bytes, offset + 6, end)) === stored;
+}
+
+/** The type and end of the record whose header is at `offset`, its checksum unread; undefined if it runs past the file. */
+function headerAt(bytes: Uint8Array, offset: number): { type: number; end: number } | undefined {
+  if (offset + HEADER > bytes.length) return undefined;
+  const end = offset + HEADER + bytes[offset + 4]! + 256 * bytes[offset + 5]!;
+  return end > bytes.length ? undefined : { type: bytes[offset + 6]!, end };
+}
+
+/** Whether the records starting at `starts`, the last ending at `end`, all hold their checksums. */
+function checksumsMatch(bytes: Uint8Array, starts: readonly number[], end: number): boolean {
+  return starts.every((start, i) => checksumMatches(bytes, start, starts[i + 1] ?? end));
+}
+
 /**
- * Reads the physical record at `offset` (not in a trailer) as LevelDB does. A
- * `tail` failure is one LevelDB takes for the end of the file: a header or
- * payload cut off by the end of the file in its last, partial block.
+ * Reads the physical record at `offset` (not in a trailer) as LevelDB does,
+ * in a block that ends at `end`. A `tail` failure is one LevelDB takes for
+ * the end of the file: a header or payload cut off by the end of the file in
+ * its last, partial block.
  */
-function physicalAt(bytes: Uint8Array, offset: number): Physical {
-  const end = blockEnd(bytes, offset);
+function physicalAt(bytes: Uint8Array, offset: number, end = blockEnd(bytes, offset)): Physical {
   if (end - offset < HEADER) return { ok: false, reason: 'a record header cut off by the end of the file', tail: true };
   const length = bytes[offset + 4]! + 256 * bytes[offset + 5]!;
   const type = bytes[offset + 6]!;
@@ -57,8 +78,7 @@ function physicalAt(bytes: Uint8Array, offset: number): Physical {
     if (end % LOG_BLOCK_SIZE !== 0) return { ok: false, reason: `a record of ${length} bytes cut off by the end of the file`, tail: true };
     return { ok: false, reason: `a record length (${length}) that runs past its block`, tail: false };
   }
-  const stored = bytes[offset]! + 256 * bytes[offset + 1]! + 65536 * bytes[offset + 2]! + 16777216 * bytes[offset + 3]!;
-  if (maskCrc(crc32c(bytes, offset + 6, offset + HEADER + length)) !== stored) return { ok: false, reason: 'a checksum mismatch', tail: false, end: offset + HEADER + length };
+  if (!checksumMatches(bytes, offset, offset + HEADER + length)) return { ok: false, reason: 'a checksum mismatch', tail: false, end: offset + HEADER + length };
   if (type < FULL || type > LAST) return { ok: false, reason: `an unknown record type ${type}`, tail: false, end: offset + HEADER + length };
   return { ok: true, type, end: offset + HEADER + length };
 }
@@ -90,10 +110,11 @@ export interface LogScan {
  *
  * A later write is looked for where LevelDB would find it, from the start of
  * each later block, following record lengths; after the bad record's own
- * length, if that fits its block; and at every byte after the bad record in
- * its block, where a record counts only if it and the records after it reach
- * the block's end or the end of the file exactly (so a record-like run of
- * bytes inside an entry's payload does not count).
+ * length, if that fits its block; and, from the bad record to the end of its
+ * block and from any bad record in a later block, at every byte: as LevelDB
+ * lays records out (from there to the end of the block) or as it lays them
+ * out after a write that failed part-way (shifted, across a block boundary).
+ * A record-like run of bytes inside an entry's payload does neither.
  */
 export function scanLog(bytes: Uint8Array, keepRecords = false): LogScan {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('scanLog: bytes must be a Uint8Array');
@@ -159,28 +180,67 @@ function joinParts(parts: Uint8Array[], length: number): Uint8Array {
 /**
  * Follows records from `offset` to the end of its block: the offset of the
  * first valid FULL or FIRST record, or of the first record that does not
- * read back, or neither.
+ * read back (one cut off by the end of the file too), or neither.
  */
 function followBlock(bytes: Uint8Array, offset: number): { write?: number; bad?: number } {
   const end = blockEnd(bytes, offset);
   while (offset < end && !inTrailer(offset)) {
     const r = physicalAt(bytes, offset);
-    if (!r.ok) return r.tail ? {} : { bad: offset };
+    if (!r.ok) return { bad: offset };
     if (r.type === FULL || r.type === FIRST) return { write: offset };
     offset = r.end;
   }
   return {};
 }
 
-/** Whether valid records from `offset` reach exactly the end of its block (its trailer) or of the file. */
-function reachesBlockEnd(bytes: Uint8Array, offset: number): boolean {
+/**
+ * Whether a write begins at `offset` as LevelDB's writer lays one out in the
+ * file's blocks: records of types 1..4 from there to exactly the end of the
+ * block (its trailer) or of the file, a FIRST or MIDDLE one ending the
+ * block, each holding its checksum. Their layout is checked first, the
+ * checksums only then.
+ */
+function alignedWrite(bytes: Uint8Array, offset: number): boolean {
   const end = blockEnd(bytes, offset);
-  while (offset < end && !inTrailer(offset)) {
-    const r = physicalAt(bytes, offset);
-    if (!r.ok) return false;
-    offset = r.end;
+  const starts: number[] = [];
+  let at = offset;
+  while (at < end && !inTrailer(at)) {
+    const h = headerAt(bytes, at);
+    if (h === undefined || h.type < FULL || h.type > LAST || h.end > end) return false;
+    if ((h.type === FIRST || h.type === MIDDLE) && h.end !== end) return false;
+    starts.push(at);
+    at = h.end;
   }
-  return true;
+  return checksumsMatch(bytes, starts, at);
+}
+
+/**
+ * Whether a write begins at `offset` in a frame of blocks shifted against
+ * the file's. After a write failed part-way (a full disk), LevelDB's writer
+ * goes on as if all of it had been written: later writes sit shifted, and
+ * LevelDB's reader drops them. Such a write is a FULL record, or a FIRST one
+ * (ending its block) with MIDDLE ones (each filling a block) and a LAST one,
+ * each holding its checksum, that crosses a block boundary of the file. A
+ * run of record-like bytes inside an entry's payload could cross one only by
+ * predicting the header LevelDB wrote there.
+ */
+function shiftedWrite(bytes: Uint8Array, offset: number): boolean {
+  const first = headerAt(bytes, offset);
+  if (first === undefined || first.end - offset - HEADER > MAX_PAYLOAD) return false;
+  const starts = [offset];
+  let end = first.end;
+  if (first.type === FIRST) {
+    if (end % LOG_BLOCK_SIZE === 0) return false; // not shifted
+    for (;;) {
+      const next = headerAt(bytes, end);
+      if (next === undefined || (next.type === MIDDLE ? next.end !== end + LOG_BLOCK_SIZE : next.type !== LAST || next.end - end - HEADER > MAX_PAYLOAD)) return false;
+      starts.push(end);
+      end = next.end;
+      if (next.type === LAST) break;
+    }
+  } else if (first.type !== FULL) return false;
+  if (Math.floor(offset / LOG_BLOCK_SIZE) === Math.floor((end - 1) / LOG_BLOCK_SIZE)) return false;
+  return checksumsMatch(bytes, starts, end);
 }
 
 /** A later write after a bad record: see scanLog. `from` is the byte after the bad record's start; `after`, where its length says it ends. */
@@ -195,14 +255,13 @@ function findLaterWrite(bytes: Uint8Array, from: number, after?: number): number
       const followed = followBlock(bytes, block);
       if (followed.write !== undefined) return followed.write;
       if (followed.bad === undefined) continue;
-      search = followed.bad + 1;
+      search = followed.bad;
     }
     const end = blockEnd(bytes, search);
-    for (let at = search; at < end && !inTrailer(at); at++) {
+    for (let at = search; at < end; at++) {
       const type = bytes[at + 6];
       if (type !== FULL && type !== FIRST) continue;
-      const r = physicalAt(bytes, at);
-      if (r.ok && reachesBlockEnd(bytes, at)) return at;
+      if ((!inTrailer(at) && alignedWrite(bytes, at)) || shiftedWrite(bytes, at)) return at;
     }
   }
   return undefined;

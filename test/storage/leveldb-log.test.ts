@@ -173,6 +173,23 @@ test('a damaged payload followed by later writes and a cut-off end, all in the l
   expect(scan.laterWrite).toBe(starts[5]);
 });
 
+test("writes after one that failed part-way (a full disk), which LevelDB's writer lays out shifted against the blocks, are found", () => {
+  // LevelDB's writer counts a failed write's bytes as written: what follows is shifted back by those never written.
+  const before = records(5, [300]);
+  const failed = records(1, [20_000]);
+  const after = records(12, [9_000, 40_000, 700]);
+  const { bytes, starts } = writeLog([...before, ...failed, ...after]);
+  const cut = starts[5]! + 7 + 5_000;
+  const missing = starts[6]! - cut;
+  const shifted = Buffer.concat([bytes.subarray(0, cut), bytes.subarray(starts[6]!)]);
+  const scan = scanLog(shifted);
+  expect(scan.bad).toMatchObject({ offset: starts[5] });
+  expect(starts.slice(6).map((s) => s - missing)).toContain(scan.laterWrite);
+  // With nothing after it, the failed write is the end of the log.
+  expect(scanLog(bytes.subarray(0, cut))).toMatchObject({ bad: { offset: starts[5] } });
+  expect(scanLog(bytes.subarray(0, cut)).laterWrite).toBeUndefined();
+});
+
 test('records out of order: a middle fragment without a first, a first without its last', () => {
   const big = records(1, [3 * BLOCK])[0]!;
   const { bytes, starts } = writeLog([big, ...records(2, [10])]);
@@ -212,4 +229,10 @@ test('a record-like run of bytes inside the payload of a damaged last record is 
   expect(scan.laterWrite).toBeUndefined();
   // Cut off by the end of the file, likewise.
   expect(scanLog(bytes.subarray(0, starts[3]! + 7 + 300)).laterWrite).toBeUndefined();
+  // A run that looks like a write of FIRST and LAST fragments in a frame of its own: it crosses no block boundary of the file.
+  const fragments = new Uint8Array(3000);
+  fragments.set(physical(FIRST, new Uint8Array(100).fill(1)), 0);
+  fragments.set(physical(LAST, new Uint8Array(50).fill(2)), 107);
+  const { bytes: withFragments, starts: at } = writeLog([...records(3, [50]), fragments]);
+  expect(scanLog(flip(withFragments, at[3]! + 2)).laterWrite).toBeUndefined();
 });
