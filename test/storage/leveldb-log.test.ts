@@ -181,13 +181,23 @@ test("writes after one that failed part-way (a full disk), which LevelDB's write
   const { bytes, starts } = writeLog([...before, ...failed, ...after]);
   const cut = starts[5]! + 7 + 5_000;
   const missing = starts[6]! - cut;
-  const shifted = Buffer.concat([bytes.subarray(0, cut), bytes.subarray(starts[6]!)]);
+  // The last write failed part-way too: nothing reads back as far as the end of the file.
+  const shifted = Buffer.concat([bytes.subarray(0, cut), bytes.subarray(starts[6]!, bytes.length - 100)]);
   const scan = scanLog(shifted);
   expect(scan.bad).toMatchObject({ offset: starts[5] });
   expect(starts.slice(6).map((s) => s - missing)).toContain(scan.laterWrite);
   // With nothing after it, the failed write is the end of the log.
   expect(scanLog(bytes.subarray(0, cut))).toMatchObject({ bad: { offset: starts[5] } });
   expect(scanLog(bytes.subarray(0, cut)).laterWrite).toBeUndefined();
+});
+
+test('a later block that starts with a record cut off by the end of the file is still searched', () => {
+  // Block 0: three records, the last of them damaged, then zeros.
+  const { bytes, starts } = writeLog(records(3, [10_000]));
+  // Block 1, the last: a header whose length runs past the end of the file, junk, then two whole records.
+  const tail = Buffer.concat([Uint8Array.of(1, 2, 3, 4, 0x30, 0x75, FULL), new Uint8Array(93).fill(9), physical(FULL, new Uint8Array(500).fill(5)), physical(FULL, new Uint8Array(60).fill(6))]);
+  const log = Buffer.concat([flip(bytes, starts[2]! + 50), new Uint8Array(BLOCK - bytes.length), tail]);
+  expect(scanLog(log)).toMatchObject({ bad: { offset: starts[2], reason: 'a checksum mismatch' }, laterWrite: BLOCK + 100 });
 });
 
 test('records out of order: a middle fragment without a first, a first without its last', () => {
