@@ -59,9 +59,11 @@ export async function mayCreateDatabase(path: string): Promise<boolean> {
   const held = kinds.filter(([, count]) => count > 0).map(([kind, count]) => `${count} ${kind} file${count === 1 ? '' : 's'}`);
   const other = names.length - kinds.reduce((sum, [, count]) => sum + count, 0) - names.filter((n) => LEFT_BY_A_FIRST_OPEN.has(n) && !n.startsWith('MANIFEST-')).length;
   if (other > 0) held.push(`${other} other file${other === 1 ? '' : 's'}`);
+  const manifests = names.filter((n) => /^MANIFEST-\d+$/.test(n)).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
+  const rewrite = manifests.length === 0 ? '' : `, or, if only CURRENT was lost, write the name of its newest MANIFEST and a newline into it ("${manifests.at(-1)!}\\n")`;
   throw new StoreFilesError(
     `the store in ${path} has lost its CURRENT file (LevelDB's pointer to its MANIFEST) but still holds ${held.join(', ')}: ` +
-      'it was not opened, so as not to start an empty log over it, and nothing in it was changed; restore the store from a backup',
+      `it was not opened, so as not to start an empty log over it, and nothing in it was changed; restore the store from a backup${rewrite}`,
   );
 }
 
