@@ -51,20 +51,34 @@ export async function mayCreateDatabase(path: string): Promise<boolean> {
   }
   if (names.includes('CURRENT')) return false;
   if (names.every((name) => LEFT_BY_A_FIRST_OPEN.has(name))) return true;
-  const kinds = [
-    ['table', names.filter((n) => n.endsWith('.ldb') || n.endsWith('.sst')).length],
-    ['write-ahead log', names.filter((n) => LOG_FILE.test(n)).length],
-    ['MANIFEST', names.filter((n) => n.startsWith('MANIFEST-')).length],
-  ] as const;
-  const held = kinds.filter(([, count]) => count > 0).map(([kind, count]) => `${count} ${kind} file${count === 1 ? '' : 's'}`);
-  const other = names.length - kinds.reduce((sum, [, count]) => sum + count, 0) - names.filter((n) => LEFT_BY_A_FIRST_OPEN.has(n) && !n.startsWith('MANIFEST-')).length;
-  if (other > 0) held.push(`${other} other file${other === 1 ? '' : 's'}`);
+  const counts = new Map<(typeof KINDS)[number], number>();
+  for (const name of names) {
+    const kind = kindOf(name);
+    if (kind !== undefined) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  const held = KINDS.filter((kind) => counts.has(kind))
+    .map((kind) => `${counts.get(kind)!} ${kind} file${counts.get(kind) === 1 ? '' : 's'}`)
+    .join(', ');
+  if (counts.size === 1 && counts.has('other')) {
+    throw new StoreFilesError(`the folder ${path} holds no store (no CURRENT file) but is not empty (${held}): it was not made a store; give an empty folder`);
+  }
   const manifests = names.filter((n) => /^MANIFEST-\d+$/.test(n)).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
   const rewrite = manifests.length === 0 ? '' : `, or, if only CURRENT was lost, write the name of its newest MANIFEST and a newline into it ("${manifests.at(-1)!}\\n")`;
   throw new StoreFilesError(
-    `the store in ${path} has lost its CURRENT file (LevelDB's pointer to its MANIFEST) but still holds ${held.join(', ')}: ` +
+    `the store in ${path} has lost its CURRENT file (LevelDB's pointer to its MANIFEST) but still holds ${held}: ` +
       `it was not opened, so as not to start an empty log over it, and nothing in it was changed; restore the store from a backup${rewrite}`,
   );
+}
+
+const KINDS = ['table', 'write-ahead log', 'MANIFEST', 'other'] as const;
+
+/** The kind of a file in a LevelDB folder, as the refusal names it; undefined for LevelDB's lock, info log and temporary file. */
+function kindOf(name: string): (typeof KINDS)[number] | undefined {
+  if (name === 'LOCK' || name === 'LOG' || name === 'LOG.old' || name.endsWith('.dbtmp')) return undefined;
+  if (name.endsWith('.ldb') || name.endsWith('.sst')) return 'table';
+  if (LOG_FILE.test(name)) return 'write-ahead log';
+  if (name.startsWith('MANIFEST-')) return 'MANIFEST';
+  return 'other';
 }
 
 /** Reads a LevelDB varint (at most 10 bytes) at `at`: its value (exact below 2^53) and the offset after it. */

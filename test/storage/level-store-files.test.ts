@@ -115,7 +115,7 @@ test('a folder holding only what an open that never made the database leaves is 
   const other = join(root, 'other');
   await mkdir(other);
   await writeFile(join(other, 'notes.txt'), 'mine');
-  await expect(LevelStore.open(other)).rejects.toThrow(/has lost its CURRENT file .* holds 1 other file/);
+  await expect(LevelStore.open(other)).rejects.toThrow(/^the folder .*other holds no store \(no CURRENT file\) but is not empty \(1 other file\): it was not made a store; give an empty folder$/);
   await expect(LevelStore.exists(other)).rejects.toBeInstanceOf(StoreFilesError);
   expect(await readdir(other)).toEqual(['notes.txt']);
   expect(await LevelStore.exists(join(root, 'none'))).toBe(false);

@@ -61,7 +61,7 @@ function writeLog(records: readonly Uint8Array[]): { bytes: Uint8Array; starts: 
 
 /** Records of varied content: `count` of them, record i of size sizes[i % sizes.length]. */
 function records(count: number, sizes: readonly number[]): Uint8Array[] {
-  return Array.from({ length: count }, (_, i) => Uint8Array.from({ length: sizes[i % sizes.length]! }, (_, j) => (i * 31 + j * 7 + (j >> 8)) % 251));
+  return Array.from({ length: count }, (_, i) => Uint8Array.from({ length: sizes[i % sizes.length]! }, (_, j) => (i * 31 + j * 7 + Math.floor(j / 256)) % 251));
 }
 
 const flip = (bytes: Uint8Array, at: number) => {
