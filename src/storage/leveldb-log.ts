@@ -87,7 +87,7 @@ function physicalAt(bytes: Uint8Array, offset: number, end = blockEnd(bytes, off
 export interface LogScan {
   /** The complete logical records before the first bad record, joined from their fragments (kept only when asked). */
   readonly records: Uint8Array[];
-  /** Whether the file holds a valid FULL or FIRST record anywhere: the start of at least one write. */
+  /** Whether the file holds the start of a write: a valid FULL or FIRST record before `bad`, or `laterWrite`. */
   readonly hasWrite: boolean;
   /**
    * The first record that does not read back, with its byte offset: damage,
@@ -114,7 +114,9 @@ export interface LogScan {
  * block and from any bad record in a later block, at every byte: as LevelDB
  * lays records out (from there to the end of the block) or as it lays them
  * out after a write that failed part-way (shifted, across a block boundary).
- * A record-like run of bytes inside an entry's payload does neither.
+ * A record-like run of bytes inside an entry's payload counts only if it
+ * ends exactly where its block or the file ends, or foresees the header
+ * LevelDB wrote at a block boundary inside it.
  */
 export function scanLog(bytes: Uint8Array, keepRecords = false): LogScan {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('scanLog: bytes must be a Uint8Array');
