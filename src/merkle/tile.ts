@@ -170,30 +170,70 @@ export function hashFromTile(tile: Tile, data: Uint8Array, storedHashIndex: numb
   return tileHash(data.subarray(start * HASH_SIZE, end * HASH_SIZE));
 }
 
-/**
- * Returns the hash tiles that change when the tree grows from `oldTreeSize`
- * to `newTreeSize` leaves (Go tlog's NewTiles with H = 8): for each tile level
- * the tiles whose width grows, by level then n, each with its width at the new
- * size. The entry bundles that change are those of the level-0 tiles. Throws
- * RangeError unless 0 <= oldTreeSize <= newTreeSize (safe integers).
- */
-export function newTiles(oldTreeSize: number, newTreeSize: number): Tile[] {
-  checkIndex(oldTreeSize, 'newTiles: oldTreeSize');
-  checkIndex(newTreeSize, 'newTiles: newTreeSize');
+function checkGrowth(oldTreeSize: number, newTreeSize: number, fn: string): void {
+  checkIndex(oldTreeSize, `${fn}: oldTreeSize`);
+  checkIndex(newTreeSize, `${fn}: newTreeSize`);
   if (oldTreeSize > newTreeSize) {
-    throw new RangeError(`newTiles: oldTreeSize ${oldTreeSize} is larger than newTreeSize ${newTreeSize}`);
+    throw new RangeError(`${fn}: oldTreeSize ${oldTreeSize} is larger than newTreeSize ${newTreeSize}`);
   }
-  const tiles: Tile[] = [];
+}
+
+function* walkNewTiles(oldTreeSize: number, newTreeSize: number): Generator<Tile, void, undefined> {
   for (let level = 0; Math.floor(newTreeSize / TILE_WIDTH ** level) > 0; level++) {
     const oldN = Math.floor(oldTreeSize / TILE_WIDTH ** level);
     const newN = Math.floor(newTreeSize / TILE_WIDTH ** level);
     if (oldN === newN) continue;
     const lastFull = Math.floor(newN / TILE_WIDTH);
     for (let n = Math.floor(oldN / TILE_WIDTH); n < lastFull; n++) {
-      tiles.push({ level, n, width: TILE_WIDTH });
+      yield { level, n, width: TILE_WIDTH };
     }
     const width = newN - lastFull * TILE_WIDTH;
-    if (width > 0) tiles.push({ level, n: lastFull, width });
+    if (width > 0) yield { level, n: lastFull, width };
   }
-  return tiles;
+}
+
+/**
+ * Returns the hash tiles that change when the tree grows from `oldTreeSize`
+ * to `newTreeSize` leaves (Go tlog's NewTiles with H = 8): for each tile level
+ * the tiles whose width grows, by level then n, each with its width at the new
+ * size. The entry bundles that change are those of the level-0 tiles. Throws
+ * RangeError unless 0 <= oldTreeSize <= newTreeSize (safe integers). The list
+ * has about (newTreeSize - oldTreeSize) / 255 tiles: for growth that may be
+ * huge, walk it with eachNewTile instead.
+ */
+export function newTiles(oldTreeSize: number, newTreeSize: number): Tile[] {
+  checkGrowth(oldTreeSize, newTreeSize, 'newTiles');
+  return [...walkNewTiles(oldTreeSize, newTreeSize)];
+}
+
+/**
+ * Yields the tiles of newTiles(`oldTreeSize`, `newTreeSize`) one at a time, in
+ * the same order (C2SP tlog-tiles; Go tlog's NewTiles with H = 8), holding
+ * none of them: memory stays constant whatever the growth. The arguments are
+ * checked at the call, not at the first step: RangeError unless
+ * 0 <= oldTreeSize <= newTreeSize (safe integers), TypeError for non-numbers.
+ */
+export function eachNewTile(oldTreeSize: number, newTreeSize: number): Generator<Tile, void, undefined> {
+  checkGrowth(oldTreeSize, newTreeSize, 'eachNewTile');
+  return walkNewTiles(oldTreeSize, newTreeSize);
+}
+
+/**
+ * Returns how many tiles of each tile level change when the tree grows from
+ * `oldTreeSize` to `newTreeSize` leaves: element `level` is the number of
+ * tiles of that level in newTiles(`oldTreeSize`, `newTreeSize`), computed
+ * without listing them (C2SP tlog-tiles; element 0 is also the number of
+ * entry bundles that change). The array ends at the tree's top tile level.
+ * Throws as newTiles does.
+ */
+export function newTileCounts(oldTreeSize: number, newTreeSize: number): number[] {
+  checkGrowth(oldTreeSize, newTreeSize, 'newTileCounts');
+  const counts: number[] = [];
+  for (let level = 0; Math.floor(newTreeSize / TILE_WIDTH ** level) > 0; level++) {
+    const oldN = Math.floor(oldTreeSize / TILE_WIDTH ** level);
+    const newN = Math.floor(newTreeSize / TILE_WIDTH ** level);
+    // Tiles floor(oldN / 256) to ceil(newN / 256) - 1 gain width, unless the level did not grow.
+    counts.push(oldN === newN ? 0 : Math.ceil(newN / TILE_WIDTH) - Math.floor(oldN / TILE_WIDTH));
+  }
+  return counts;
 }
