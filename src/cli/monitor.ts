@@ -2,10 +2,11 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { CairnClient } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
-import { newTiles } from '../merkle/tile.js';
-import { encodeBase64 } from '../note/base64.js';
+import { eachNewTile, newTileCounts } from '../merkle/tile.js';
+import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
+import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
@@ -14,20 +15,26 @@ export const MONITOR_USAGE = `usage: cairn monitor --url URL --vkey KEY --state 
 
 Follows a log's checkpoints and checks that it only grows. Every round it
 fetches the checkpoint and the signed tree head and verifies their signatures;
-checks the consistency proof from the last verified checkpoint (kept in the
-state file, written atomically) to the new one, both from the log's endpoint
-and computed from tiles; authenticates every new or grown hash tile against
-the new root; and checks every new entry bundle against its level-0 tile.
-The first run (no state file) checks the whole log from its first entry.
+checks the signed tree head against the last verified one (never smaller, a
+later timestamp) and this machine's clock; checks the consistency from the
+last verified checkpoint (kept in the state file, written atomically) to the
+new one, computed from tiles and again from the log's endpoint (a log that
+refuses its endpoint is still checked from its tiles); authenticates every new
+or grown hash tile against the new root; and checks every new entry bundle
+against its level-0 tile. The first run (no state file) checks the whole log
+from its first entry.
 
 It alarms on: a signature that does not verify (bad-signature), two roots for
 one tree size (fork), a tree that does not extend the last verified one
-(inconsistent), a smaller tree (smaller-tree), tiles or entries that do not
-match the signed root (tile-mismatch, entry-mismatch), and, with --max-age,
-a newest signed tree head older than that (stale; an idle Cairn log re-signs
-at least every 10 minutes). An alarm is a line on standard error, a POST of a
-JSON description to --webhook, and exit status 1 under --once. The state only
-moves forward to a checkpoint that passed every check.
+(inconsistent), a smaller tree or signed tree head (smaller-tree), tiles or
+entries that do not match the signed root (tile-mismatch, entry-mismatch), a
+signed tree head timestamp earlier than the last verified one, equal to it for
+another tree, or more than 10 minutes ahead of this machine's clock
+(timestamp), and, with --max-age, a newest signed tree head older than that
+(stale; an idle Cairn log re-signs at least every 10 minutes). An alarm is a
+line on standard error, a POST of a JSON description to --webhook, and exit
+status 1 under --once. The state only moves forward to a checkpoint and
+signed tree head that passed every check.
 
 Options:
   --url URL          the log (CAIRN_URL)
@@ -48,7 +55,13 @@ Exit status:
      unreadable; without --once these are reported and retried)
 `;
 
-/** What the state file holds: the last checkpoint that passed every check. */
+/** How far ahead of the monitor's clock an STH timestamp may be: clocks drift, but not by more. */
+const MAX_CLOCK_AHEAD_MS = 10 * 60 * 1000;
+
+/** How many tiles one tile reader authenticates before the next takes over: a reader caches every tile it read. */
+const TILES_PER_READER = 4096;
+
+/** What the state file holds: the last checkpoint and STH that passed every check. */
 interface MonitorState {
   version: 1;
   origin: string;
@@ -57,12 +70,22 @@ interface MonitorState {
   checkpoint: string;
   tree_size: number;
   root_hash: string;
-  /** ms: the newest verified STH timestamp. */
+  /** ms: the last verified STH's timestamp (files written before sth_tree_size existed: the newest one seen). */
   sth_timestamp: number | null;
+  /** The last verified STH's tree size and root; absent in older state files (their STH size checks are skipped). */
+  sth_tree_size?: number;
+  sth_root_hash?: string;
   verified_at: string;
 }
 
-type AlarmKind = 'bad-signature' | 'fork' | 'inconsistent' | 'smaller-tree' | 'tile-mismatch' | 'entry-mismatch' | 'stale';
+/** What a round starts from: the last verified checkpoint, and what is known of the last verified STH. */
+interface Verified {
+  readonly checkpoint: Checkpoint;
+  readonly sthTimestamp: number | undefined;
+  readonly sth: Checkpoint | undefined;
+}
+
+type AlarmKind = 'bad-signature' | 'fork' | 'inconsistent' | 'smaller-tree' | 'tile-mismatch' | 'entry-mismatch' | 'timestamp' | 'stale';
 
 class Alarm extends Error {
   constructor(
@@ -70,10 +93,29 @@ class Alarm extends Error {
     message: string,
     readonly observed?: Checkpoint,
     readonly observedNote?: string,
+    readonly observedTimestamp?: number,
   ) {
     super(message);
     this.name = 'Alarm';
   }
+}
+
+/** The round was stopped (SIGINT/SIGTERM, or the caller's signal) before every check ran. */
+class RoundStopped extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RoundStopped';
+  }
+}
+
+/** `ms` as an ISO date, or as a number where no Date can hold it. */
+function describeTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms after the epoch` : date.toISOString();
+}
+
+function sameTree(a: Checkpoint, b: Checkpoint): boolean {
+  return a.treeSize === b.treeSize && encodeBase64(a.rootHash) === encodeBase64(b.rootHash);
 }
 
 function alarmKindOf(err: ClientError, older: Checkpoint | undefined, newer: Checkpoint | undefined): AlarmKind {
@@ -93,7 +135,7 @@ function alarmKindOf(err: ClientError, older: Checkpoint | undefined, newer: Che
   }
 }
 
-async function readState(path: string, verifier: Verifier): Promise<{ state: MonitorState; checkpoint: Checkpoint } | undefined> {
+async function readState(path: string, verifier: Verifier): Promise<{ state: MonitorState; verified: Verified } | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -107,11 +149,55 @@ async function readState(path: string, verifier: Verifier): Promise<{ state: Mon
   } catch {
     throw new Error(`the state file ${path} is not JSON; move it away to start over`);
   }
-  if (state?.version !== 1 || typeof state.checkpoint !== 'string') throw new Error(`the state file ${path} is not a cairn monitor state`);
+  const notState = new Error(`the state file ${path} is not a cairn monitor state`);
+  if (state?.version !== 1 || typeof state.checkpoint !== 'string') throw notState;
+  const timestamp = state.sth_timestamp ?? undefined;
+  if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && timestamp >= 0)) throw notState;
+  let checkpoint: Checkpoint;
   try {
-    return { state, checkpoint: openCheckpoint(state.checkpoint, verifier).checkpoint };
+    checkpoint = openCheckpoint(state.checkpoint, verifier).checkpoint;
   } catch (err) {
     throw new Error(`the state file ${path} holds a checkpoint that is not signed by ${verifier.name}: ${(err as Error).message}`);
+  }
+  let sth: Checkpoint | undefined;
+  if (state.sth_tree_size !== undefined || state.sth_root_hash !== undefined) {
+    const size = state.sth_tree_size;
+    let root: Uint8Array | undefined;
+    try {
+      root = typeof state.sth_root_hash === 'string' ? decodeBase64(state.sth_root_hash) : undefined;
+    } catch {
+      root = undefined;
+    }
+    if (!(Number.isSafeInteger(size) && size! >= 0) || root?.length !== 32 || timestamp === undefined) throw notState;
+    sth = { origin: checkpoint.origin, treeSize: size!, rootHash: root, extensions: [] };
+  }
+  return { state, verified: { checkpoint, sthTimestamp: timestamp, sth } };
+}
+
+/**
+ * Checks a new STH against the last verified one and the monitor's clock
+ * (CONTRACT §2: a log never signs a smaller size after a larger one, nor two
+ * roots for one size, and its STH timestamps strictly increase); throws Alarm.
+ * The very same STH again is fine: an idle log re-signs only every few minutes.
+ */
+function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undefined, now: number): void {
+  const alarm = (kind: AlarmKind, message: string) => new Alarm(kind, message, sth, undefined, head.timestamp);
+  const last = before?.sth;
+  if (last !== undefined) {
+    if (head.treeSize < last.treeSize) throw alarm('smaller-tree', `the signed tree head shrank from ${last.treeSize} to ${head.treeSize} leaves`);
+    if (head.treeSize === last.treeSize && !sameTree(sth, last)) {
+      throw alarm('fork', `two roots for tree size ${head.treeSize} in signed tree heads: ${encodeBase64(last.rootHash)} and ${encodeBase64(head.rootHash)} (a fork)`);
+    }
+  }
+  const lastTime = before?.sthTimestamp;
+  if (lastTime !== undefined) {
+    if (head.timestamp < lastTime) throw alarm('timestamp', `the signed tree head's timestamp went back from ${describeTime(lastTime)} to ${describeTime(head.timestamp)}`);
+    if (head.timestamp === lastTime && last !== undefined && !sameTree(sth, last)) {
+      throw alarm('timestamp', `two signed tree heads with the timestamp ${describeTime(head.timestamp)}: tree sizes ${last.treeSize} and ${head.treeSize}`);
+    }
+  }
+  if (head.timestamp > now + MAX_CLOCK_AHEAD_MS) {
+    throw alarm('timestamp', `the signed tree head of size ${head.treeSize} is dated ${describeTime(head.timestamp)}, more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of this monitor's clock`);
   }
 }
 
@@ -147,13 +233,18 @@ async function writeState(path: string, state: MonitorState): Promise<void> {
 interface RoundOutcome {
   readonly checkpoint: Checkpoint;
   readonly note: string;
-  readonly sthTimestamp: number;
+  readonly head: TreeHead;
   readonly tiles: number;
   readonly bundles: number;
 }
 
-/** One round of checks from `last` (undefined: from the empty log); throws Alarm or an operational error. */
-async function checkRound(client: CairnClient, last: Checkpoint | undefined, io: CliIo, showProgress: boolean): Promise<RoundOutcome> {
+/**
+ * One round of checks from `before` (undefined: from the empty log); throws
+ * Alarm, RoundStopped when `signal` aborts during the tile walk, or an
+ * operational error.
+ */
+async function checkRound(client: CairnClient, before: Verified | undefined, io: CliIo, showProgress: boolean, signal: AbortSignal | undefined): Promise<RoundOutcome> {
+  const last = before?.checkpoint;
   const guard = async <T>(work: () => Promise<T>, older?: Checkpoint, newer?: Checkpoint, note?: string): Promise<T> => {
     try {
       return await work();
@@ -165,38 +256,75 @@ async function checkRound(client: CairnClient, last: Checkpoint | undefined, io:
   const { checkpoint, note } = await guard(() => client.getCheckpoint());
   const head = await guard(() => client.getTreeHead(), undefined, checkpoint, note);
   const sth: Checkpoint = { origin: checkpoint.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
+  checkTreeHead(head, sth, before, io.now());
 
-  if (last !== undefined) await guard(() => client.verifyConsistency(last, checkpoint), last, checkpoint, note);
-  // The STH is a second signed statement: it must be the same history.
-  if (sth.treeSize <= checkpoint.treeSize) await guard(() => client.verifyConsistency(sth, checkpoint), sth, checkpoint, note);
-  else await guard(() => client.verifyConsistency(checkpoint, sth), checkpoint, sth, note);
+  // Every pair must be one history. The STH is a second signed statement; the
+  // last verified STH is covered by the last checkpoint unless it was ahead of it.
+  const pairs: [Checkpoint, Checkpoint][] = [];
+  if (last !== undefined) pairs.push([last, checkpoint]);
+  pairs.push(sth.treeSize <= checkpoint.treeSize ? [sth, checkpoint] : [checkpoint, sth]);
+  const lastSth = before?.sth;
+  if (lastSth !== undefined && (last === undefined || !sameTree(lastSth, last))) pairs.push([lastSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
+  // First from authenticated tiles, then from the log's endpoint, each whatever
+  // the other did: a forked log that refuses get-sth-consistency must not turn
+  // the fork its tiles prove into a mere error. A failure to fetch is reported
+  // only once every other check of the round has passed.
+  let failure: unknown;
+  const attempt = async (work: () => Promise<unknown>, older: Checkpoint, newer: Checkpoint) => {
+    try {
+      await guard(work, older, newer, newer === checkpoint ? note : undefined);
+    } catch (err) {
+      if (err instanceof Alarm) throw err;
+      failure ??= err;
+    }
+  };
+  for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer, { fromTiles: true }), older, newer);
+  for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer), older, newer);
 
+  // The new tiles are walked, never listed: a signed size of 2^53 - 1 has 2^45
+  // level-0 tiles. Each level-0 tile is authenticated by reading its entry
+  // bundle (readEntryBundle checks the tile, then the entries against it), so
+  // it counts as a tile and a bundle. A fresh reader every TILES_PER_READER
+  // tiles drops the tiles the last one cached.
   const oldSize = last?.treeSize ?? 0;
-  const reader = client.tileReader(checkpoint);
-  if (last !== undefined && last.treeSize > 0 && last.treeSize < checkpoint.treeSize) {
-    await guard(async () => {
-      // The same consistency, computed from authenticated tiles rather than taken from the log.
-      await client.verifyConsistency(last, checkpoint, { fromTiles: true });
-    }, last, checkpoint, note);
-  }
-  const tiles = newTiles(oldSize, checkpoint.treeSize);
-  const bundles = tiles.filter((t) => t.level === 0);
-  const progress = new Progress(io.stderr, tiles.length + bundles.length, 'tiles and bundles', showProgress);
-  // Up to 8 checks in flight: against a remote log the round trips dominate.
-  const work: (() => Promise<unknown>)[] = [...tiles.map((t) => () => reader.readTile(t.level, t.n)), ...bundles.map((t) => () => client.readEntryBundle(t.n, checkpoint, reader))];
-  let next = 0;
+  const counts = newTileCounts(oldSize, checkpoint.treeSize);
+  const tiles = counts.reduce((sum, c) => sum + c, 0);
+  const bundles = counts[0] ?? 0;
+  const progress = new Progress(io.stderr, tiles + bundles, 'tiles and bundles', showProgress);
+  const walk = eachNewTile(oldSize, checkpoint.treeSize);
+  let reader = client.tileReader(checkpoint);
+  let taken = 0;
   let done = 0;
+  let finished = false;
+  let failed = false;
+  // Up to 8 checks in flight: against a remote log the round trips dominate.
   await Promise.all(
-    Array.from({ length: Math.min(8, work.length) }, async () => {
-      while (next < work.length) {
-        const check = work[next++]!;
-        await guard(check, last, checkpoint, note);
-        progress.update(++done);
+    Array.from({ length: 8 }, async () => {
+      while (!failed && signal?.aborted !== true) {
+        const step = walk.next();
+        if (step.done === true) {
+          finished = true;
+          return;
+        }
+        const tile = step.value;
+        if (++taken % TILES_PER_READER === 0) reader = client.tileReader(checkpoint);
+        const r = reader;
+        try {
+          if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, checkpoint, r), last, checkpoint, note);
+          else await guard(() => r.readTile(tile.level, tile.n), last, checkpoint, note);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+        done += tile.level === 0 ? 2 : 1;
+        progress.update(done);
       }
     }),
   );
   progress.finish(done);
-  return { checkpoint, note, sthTimestamp: head.timestamp, tiles: tiles.length, bundles: bundles.length };
+  if (!finished && done < tiles + bundles) throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the tree of size ${checkpoint.treeSize}`);
+  if (failure !== undefined) throw failure;
+  return { checkpoint, note, head, tiles, bundles };
 }
 
 function stopSignal(io: CliIo): { signal: AbortSignal; dispose: () => void } {
@@ -251,13 +379,13 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     };
 
     let loaded = await readState(statePath, verifier);
-    if (loaded !== undefined && loaded.checkpoint.origin !== verifier.name) throw new Error(`the state file ${statePath} is for ${loaded.checkpoint.origin}`);
+    if (loaded !== undefined && loaded.verified.checkpoint.origin !== verifier.name) throw new Error(`the state file ${statePath} is for ${loaded.verified.checkpoint.origin}`);
     const sent = new Set<string>();
     let alarms = 0;
 
     const raise = async (alarm: Alarm) => {
       alarms++;
-      const last = loaded?.checkpoint;
+      const last = loaded?.verified.checkpoint;
       const description = {
         type: 'cairn.monitor.alarm',
         kind: alarm.kind,
@@ -266,7 +394,15 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         url,
         time: stamp(),
         last_verified: last === undefined ? null : { tree_size: last.treeSize, root_hash: encodeBase64(last.rootHash), checkpoint: loaded!.state.checkpoint },
-        observed: alarm.observed === undefined ? null : { tree_size: alarm.observed.treeSize, root_hash: encodeBase64(alarm.observed.rootHash), checkpoint: alarm.observedNote ?? null },
+        observed:
+          alarm.observed === undefined
+            ? null
+            : {
+                tree_size: alarm.observed.treeSize,
+                root_hash: encodeBase64(alarm.observed.rootHash),
+                checkpoint: alarm.observedNote ?? null,
+                ...(alarm.observedTimestamp === undefined ? {} : { sth_timestamp: alarm.observedTimestamp }),
+              },
       };
       emit({ event: 'alarm', kind: alarm.kind, message: alarm.message, last_verified: description.last_verified, observed: description.observed }, `ALARM ${alarm.kind}: ${alarm.message}`, true);
       // One webhook call per distinct alarm, not one per round.
@@ -281,15 +417,19 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       }
     };
 
-    const round = async (): Promise<'ok' | 'alarm' | 'error'> => {
-      const last = loaded?.checkpoint;
+    const round = async (signal: AbortSignal | undefined): Promise<'ok' | 'alarm' | 'error' | 'stopped'> => {
+      const last = loaded?.verified.checkpoint;
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, last, io, !json);
+        outcome = await checkRound(client, loaded?.verified, io, !json, signal);
       } catch (err) {
         if (err instanceof Alarm) {
           await raise(err);
           return 'alarm';
+        }
+        if (err instanceof RoundStopped) {
+          emit({ event: 'stopped', message: err.message }, `${err.message}; the state stays at tree size ${last?.treeSize ?? 0}`, true);
+          return 'stopped';
         }
         const message = err instanceof Error ? err.message : String(err);
         emit({ event: 'error', message }, `error: ${message}`, true);
@@ -304,7 +444,9 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         checkpoint: outcome.note,
         tree_size: cp.treeSize,
         root_hash: encodeBase64(cp.rootHash),
-        sth_timestamp: Math.max(outcome.sthTimestamp, loaded?.state.sth_timestamp ?? 0),
+        sth_timestamp: outcome.head.timestamp,
+        sth_tree_size: outcome.head.treeSize,
+        sth_root_hash: encodeBase64(outcome.head.rootHash),
         verified_at: stamp(),
       };
       try {
@@ -313,17 +455,18 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
         return 'error';
       }
-      loaded = { state, checkpoint: cp };
+      const sth: Checkpoint = { origin: cp.origin, treeSize: outcome.head.treeSize, rootHash: outcome.head.rootHash, extensions: [] };
+      loaded = { state, verified: { checkpoint: cp, sthTimestamp: outcome.head.timestamp, sth } };
       emit(
-        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: state.root_hash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: outcome.sthTimestamp },
+        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: state.root_hash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: outcome.head.timestamp },
         grew > 0 || last === undefined
           ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${state.root_hash}: consistent with the last checkpoint; ${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`
           : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${state.root_hash}`,
       );
       if (maxAgeMs !== undefined) {
-        const age = io.now() - outcome.sthTimestamp;
+        const age = io.now() - outcome.head.timestamp;
         if (age > maxAgeMs) {
-          await raise(new Alarm('stale', `the newest signed tree head is ${Math.round(age / 1000)} s old (timestamp ${new Date(outcome.sthTimestamp).toISOString()}); --max-age is ${maxAgeMs / 1000} s`, cp, outcome.note));
+          await raise(new Alarm('stale', `the newest signed tree head is ${Math.round(age / 1000)} s old (timestamp ${describeTime(outcome.head.timestamp)}); --max-age is ${maxAgeMs / 1000} s`, cp, outcome.note));
           return 'alarm';
         }
       }
@@ -331,13 +474,13 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     };
 
     if (once) {
-      const result = await round();
+      const result = await round(io.signal);
       return result === 'ok' ? EXIT_OK : result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;
     }
     const { signal, dispose } = stopSignal(io);
     try {
       while (!signal.aborted) {
-        await round();
+        await round(signal);
         await io.sleep(intervalMs, signal);
       }
     } finally {

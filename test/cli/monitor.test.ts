@@ -1,15 +1,26 @@
 // cairn monitor against real servers: a log that grows honestly, then the
 // same key serving a different history (a fork) and a truncated one, plus
-// tiles, bundles and signatures changed in transit. Each must alarm: a line
-// on stderr, a webhook POST, exit 1; the state file must not move.
+// tiles, bundles, signatures and signed tree heads changed in transit, and a
+// log that refuses its consistency endpoint. Each must alarm: a line on
+// stderr, a webhook POST, exit 1; the state file must not move. Last, a log of
+// 2^48 identical entries, served from memory, whose tiles must be walked
+// rather than listed.
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
+import type { FetchLike } from '../../src/client/http.js';
+import { encodeEntryBundle } from '../../src/merkle/bundle.js';
+import { leafHash, nodeHash } from '../../src/merkle/hash.js';
+import { parseTilePath } from '../../src/merkle/tile.js';
+import { decodeBase64 } from '../../src/note/base64.js';
+import { signCheckpoint } from '../../src/note/checkpoint.js';
+import { generateSignerKey, newSigner, verifierKeyFromSignerKey } from '../../src/note/keys.js';
+import { signTreeHead, type TreeHead } from '../../src/note/sth.js';
 import { flip } from '../client/helpers.js';
 import { captureIo, editingFetch } from './client-io.js';
 
@@ -39,7 +50,26 @@ async function monitor(url: string, extra: string[] = [], io = captureIo()) {
   return { code, events, io };
 }
 
-const state = async () => JSON.parse(await readFile(statePath, 'utf8')) as { tree_size: number; root_hash: string; checkpoint: string };
+interface SavedState {
+  tree_size: number;
+  root_hash: string;
+  checkpoint: string;
+  sth_timestamp: number;
+  sth_tree_size?: number;
+  sth_root_hash?: string;
+}
+const state = async () => JSON.parse(await readFile(statePath, 'utf8')) as SavedState;
+
+/** A fetch that answers what `answer` returns for a URL and sends the rest on to `next`. */
+function answering(answer: (url: string) => Response | undefined, next: FetchLike = fetch): FetchLike {
+  return async (url, init) => answer(url) ?? next(url, init);
+}
+
+/** The log's consistency endpoint answers `status`, as a forked log hiding its fork might. */
+function refusingConsistency(status: 400 | 500, next?: FetchLike): FetchLike {
+  const body = status === 500 ? { error: 'internal error', code: 'INTERNAL' } : { error: 'first is out of range', code: 'BAD_REQUEST' };
+  return answering((url) => (url.includes('/ct/v1/get-sth-consistency') ? Response.json(body, { status }) : undefined), next);
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cairn-monitor-'));
@@ -109,8 +139,20 @@ test('a fork: the same key signs a different history of the same size, then a lo
       observed: { tree_size: 610 },
     });
     expect((posted.at(-1)!.observed as { root_hash: string }).root_hash).not.toBe(before.root_hash);
+    const sameRefusing = await monitor(server.url, [], captureIo({ fetch: refusingConsistency(500) }));
+    expect([sameRefusing.code, sameRefusing.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'fork' })]]);
 
     await add(client, 'forged', 5, 610);
+    // Refusing consistency proofs hides nothing: the authenticated tiles prove the fork.
+    for (const status of [500, 400] as const) {
+      const refusing = await monitor(server.url, [], captureIo({ fetch: refusingConsistency(status) }));
+      expect([status, refusing.code, refusing.events]).toEqual([
+        status,
+        1,
+        [expect.objectContaining({ event: 'alarm', kind: 'inconsistent', message: expect.stringMatching(/^the tree of size 615 .* does not extend the tree of size 610 .*\(proof from tiles\)$/) })],
+      ]);
+      expect(posted.at(-1)).toMatchObject({ kind: 'inconsistent', observed: { tree_size: 615 } });
+    }
     const longer = await monitor(server.url);
     expect(longer.code).toBe(1);
     expect(longer.events).toEqual([expect.objectContaining({ event: 'alarm', kind: 'inconsistent' })]);
@@ -146,6 +188,15 @@ test('tiles, bundles and signatures changed in transit; staleness; the genuine l
   try {
     await add(client, 'genuine', 158, 610); // 768: tile 0/002 becomes full, 1/000 grows to width 3
     const before = await state();
+    // An honest log whose consistency endpoint fails: an error, not an alarm, and only after every tile check ran.
+    const refused = await monitor(server.url, [], captureIo({ fetch: refusingConsistency(500) }));
+    expect([refused.code, refused.events]).toEqual([2, [expect.objectContaining({ event: 'error', message: expect.stringMatching(/get-sth-consistency\?first=610&second=768: 500 INTERNAL/) })]]);
+    expect(await state()).toEqual(before);
+    const changedBundle = editingFetch((url, b) => (/\/tile\/entries\/002$/.test(url) ? flip(b, b.length - 1) : undefined));
+    const changed = await monitor(server.url, [], captureIo({ fetch: refusingConsistency(500, changedBundle) }));
+    expect([changed.code, changed.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'entry-mismatch' })]]);
+    expect(await state()).toEqual(before);
+
     const cases: [RegExp, (b: Uint8Array) => Uint8Array, string][] = [
       [/\/tile\/0\/002$/, (b) => flip(b, 32 * 200 + 3), 'tile-mismatch'],
       [/\/tile\/1\/000\.p\/3$/, (b) => flip(b, 40), 'tile-mismatch'],
@@ -208,6 +259,83 @@ test('operational errors exit 2; without --once it keeps watching until stopped'
   }
 });
 
+test('signed tree heads against the last verified one: never smaller, never earlier, one tree per timestamp, not from the future', async () => {
+  const { server } = await start('genuine');
+  const signer = newSigner((await readFile(keyFile, 'utf8')).trim());
+  const withTreeHead = (head: TreeHead) => captureIo({ fetch: answering((url) => (url.endsWith('/ct/v1/get-sth') ? Response.json(signTreeHead(head, signer)) : undefined)) });
+  try {
+    expect((await monitor(server.url)).code).toBe(0);
+    const before = await state();
+    expect(before).toMatchObject({ tree_size: 772, sth_tree_size: 772, sth_root_hash: before.root_hash });
+    const t = before.sth_timestamp;
+    const root = decodeBase64(before.root_hash);
+    const now = Date.now();
+    const cases: [string, TreeHead, string, RegExp][] = [
+      ['earlier', { timestamp: t - 1, treeSize: 772, rootHash: root }, 'timestamp', /^the signed tree head's timestamp went back from \S+Z to \S+Z$/],
+      ['smaller, with a later timestamp', { timestamp: now + 1000, treeSize: 300, rootHash: root }, 'smaller-tree', /^the signed tree head shrank from 772 to 300 leaves$/],
+      ['the same timestamp, a larger tree', { timestamp: t, treeSize: 773, rootHash: root }, 'timestamp', /^two signed tree heads with the timestamp \S+Z: tree sizes 772 and 773$/],
+      ['another root for the same size', { timestamp: now + 1000, treeSize: 772, rootHash: flip(root, 0) }, 'fork', /^two roots for tree size 772/],
+      ['11 minutes ahead', { timestamp: now + 11 * 60_000, treeSize: 772, rootHash: root }, 'timestamp', /is dated \S+Z, more than 10 minutes ahead of this monitor's clock$/],
+      ['in the year 275760', { timestamp: 8.64e15, treeSize: 772, rootHash: root }, 'timestamp', /is dated \+275760-09-13T00:00:00\.000Z, more than 10 minutes ahead/],
+    ];
+    for (const [name, head, kind, message] of cases) {
+      const run = await monitor(server.url, [], withTreeHead(head));
+      expect([name, run.code, run.events]).toEqual([name, 1, [expect.objectContaining({ event: 'alarm', kind, message: expect.stringMatching(message) })]]);
+      expect(await state()).toEqual(before);
+    }
+    expect(posted.at(-1)).toMatchObject({ kind: 'timestamp', observed: { tree_size: 772, checkpoint: null, sth_timestamp: 8.64e15 } });
+
+    // The very same STH again is fine (an idle log re-signs only every few minutes).
+    const again = await monitor(server.url, [], withTreeHead({ timestamp: t, treeSize: 772, rootHash: root }));
+    expect([again.code, again.events]).toEqual([0, [expect.objectContaining({ event: 'unchanged', sth_timestamp: t })]]);
+    expect(await state()).toMatchObject({ sth_timestamp: t, sth_tree_size: 772 });
+
+    // A state file written before sth_tree_size: it loads, and its timestamp still counts.
+    const { sth_tree_size: _size, sth_root_hash: _root, ...older } = before;
+    await writeFile(statePath, JSON.stringify(older));
+    const back = await monitor(server.url, [], withTreeHead({ timestamp: t - 1, treeSize: 772, rootHash: root }));
+    expect([back.code, back.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'timestamp' })]]);
+    expect((await monitor(server.url)).code).toBe(0);
+    expect(await state()).toMatchObject({ sth_timestamp: t, sth_tree_size: 772, sth_root_hash: before.root_hash });
+
+    // Up to 10 minutes ahead is accepted; from then on an earlier one is going back.
+    const skewed = now + 9 * 60_000;
+    expect((await monitor(server.url, [], withTreeHead({ timestamp: skewed, treeSize: 772, rootHash: root }))).code).toBe(0);
+    expect(await state()).toMatchObject({ sth_timestamp: skewed });
+    const honest = await monitor(server.url);
+    expect([honest.code, honest.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'timestamp' })]]);
+    await writeFile(statePath, JSON.stringify(before)); // back to the honest state for the next test
+  } finally {
+    await server.close();
+  }
+});
+
+test('a signed tree head that was ahead of its checkpoint must be extended too', async () => {
+  const genuine = await start('genuine');
+  try {
+    const old = await state();
+    await add(genuine.client, 'genuine', 1, 772);
+    // The checkpoint of 772 still served, the STH already at 773: both verified, both kept.
+    const lagging = answering((url) => (url.endsWith('/checkpoint') ? new Response(old.checkpoint) : undefined));
+    expect((await monitor(genuine.server.url, [], captureIo({ fetch: lagging }))).code).toBe(0);
+    expect(await state()).toMatchObject({ tree_size: 772, sth_tree_size: 773 });
+  } finally {
+    await genuine.server.close();
+  }
+  // The same first 772 entries, another 773rd: it extends the last checkpoint, not the last STH.
+  const before = await state();
+  const { server, client } = await start('fork-after-772');
+  try {
+    await add(client, 'genuine', 772);
+    await add(client, 'forged', 2, 772);
+    const run = await monitor(server.url);
+    expect([run.code, run.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'inconsistent', message: expect.stringMatching(/^the tree of size 774 .* does not extend the tree of size 773 /) })]]);
+    expect(await state()).toEqual(before);
+  } finally {
+    await server.close();
+  }
+});
+
 test('a URL that is not http(s) is named as the user gave it: --webhook, --url or CAIRN_URL', async () => {
   const cases: [string[], Record<string, string>, string][] = [
     [['--url', 'http://127.0.0.1:9', '--webhook', 'notaurl'], {}, '--webhook must be an http(s) URL, got "notaurl"'],
@@ -232,4 +360,76 @@ test('a verifier key that is neither a key nor a file is named as the user gave 
     expect(await monitorCommand(['--url', 'http://127.0.0.1:9', ...args, '--state', statePath, '--once'], io)).toBe(2);
     expect(io.err()).toBe(`cairn monitor: ${message}\nRun 'cairn monitor --help' for its options.\n`);
   }
+});
+
+/**
+ * A log of `treeSize` copies of one entry, answered from memory: with every
+ * leaf the same, the hash of a perfect subtree of 2^k leaves is one value per
+ * k, so the root and every tile of a tree far too large to store are real.
+ */
+function identicalLog(origin: string, treeSize: number, entry: Uint8Array): { verifierKey: string; fetch: FetchLike; paths: string[] } {
+  const skey = generateSignerKey(origin);
+  const signer = newSigner(skey);
+  const perfect = [leafHash(entry)];
+  for (let k = 1; k <= 53; k++) perfect.push(nodeHash(perfect[k - 1]!, perfect[k - 1]!));
+  // RFC 6962 §2.1: the perfect subtrees of the size's binary digits, the largest leftmost.
+  let root: Uint8Array | undefined;
+  for (let k = 0; k <= 52; k++) if (Math.floor(treeSize / 2 ** k) % 2 === 1) root = root === undefined ? perfect[k]! : nodeHash(perfect[k]!, root);
+  const rootHash = root!;
+  const paths: string[] = [];
+  const fetchFromMemory: FetchLike = async (url) => {
+    const path = new URL(url).pathname.slice(1);
+    paths.push(path);
+    if (path === 'checkpoint') return new Response(signCheckpoint({ origin, treeSize, rootHash, extensions: [] }, signer));
+    if (path === 'ct/v1/get-sth') return Response.json(signTreeHead({ timestamp: Date.now(), treeSize, rootHash }, signer));
+    if (path.startsWith('tile/')) {
+      const tile = parseTilePath(path);
+      if (tile.level === -1) return new Response(encodeEntryBundle(Array.from({ length: tile.width }, () => entry)) as unknown as BodyInit);
+      const data = new Uint8Array(tile.width * 32);
+      for (let i = 0; i < tile.width; i++) data.set(perfect[8 * tile.level]!, i * 32);
+      return new Response(data as unknown as BodyInit);
+    }
+    return Response.json({ error: 'not found', code: 'NOT_FOUND' }, { status: 404 });
+  };
+  return { verifierKey: verifierKeyFromSignerKey(skey), fetch: fetchFromMemory, paths };
+}
+
+test('a signed tree of 2^48 + 12,345 leaves: its 2^40 new tiles are walked, not listed, and stopping ends the round', async () => {
+  const size = 2 ** 48 + 12_345;
+  const log = identicalLog('huge.test/log', size, enc('one entry, again and again'));
+  const controller = new AbortController();
+  const tileFetches = () => log.paths.filter((p) => p.startsWith('tile/')).length;
+  const io = captureIo({
+    signal: controller.signal,
+    fetch: async (url, init) => {
+      if (tileFetches() >= 40) controller.abort(); // SIGINT, in effect, after 40 tiles and bundles
+      return log.fetch(url, init);
+    },
+  });
+  const hugeState = join(dir, 'huge-state.json');
+  expect(await monitorCommand(['--url', 'http://huge.test', '--vkey', log.verifierKey, '--state', hugeState, '--json'], io)).toBe(0);
+  const events = io.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { event: string; message: string });
+  expect(events).toEqual([expect.objectContaining({ event: 'stopped' })]);
+  const [, done, total] = /^stopped after (\d+) of (\d+) tiles and bundles of the tree of size 281474976723001$/.exec(events[0]!.message) ?? [];
+  // The round knew its length (2^40 level-0 tiles, each with its bundle) without listing it, and had begun.
+  expect(Number(total)).toBeGreaterThan(2 * 2 ** 40);
+  expect(Number(done)).toBeGreaterThan(0);
+  expect(log.paths).toContain('tile/entries/000');
+  expect(tileFetches()).toBeLessThan(100);
+  await expect(access(hugeState)).rejects.toThrow(/ENOENT/);
+
+  // The auditor's 2^53 − 1: stopped the same way, or refused (no tile reader can address its hashes), never held in memory.
+  const largest = identicalLog('huge.test/log', Number.MAX_SAFE_INTEGER, enc('one entry, again and again'));
+  const stop = new AbortController();
+  const largestIo = captureIo({
+    signal: stop.signal,
+    fetch: async (url, init) => {
+      if (largest.paths.length >= 40) stop.abort();
+      return largest.fetch(url, init);
+    },
+  });
+  await monitorCommand(['--url', 'http://huge.test', '--vkey', largest.verifierKey, '--state', hugeState, '--json', '--once'], largestIo);
+  const ended = largestIo.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { event: string });
+  expect(['stopped', 'error']).toContain(ended[0]?.event);
+  await expect(access(hugeState)).rejects.toThrow(/ENOENT/);
 });
