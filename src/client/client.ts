@@ -95,6 +95,16 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/**
+ * Refuses a signed tree head of size 0 whose root is not SHA-256("")
+ * (RFC 6962 §2.1): a statement no log can truthfully sign.
+ */
+function checkEmptyRoot(head: { treeSize: number; rootHash: Uint8Array }, what: string): void {
+  if (head.treeSize === 0 && !equal(head.rootHash, EMPTY_ROOT)) {
+    throw new ClientError('INCONSISTENT', `${what} is of size 0 with a root other than SHA-256("")`);
+  }
+}
+
 /** Short hex of a hash, for messages. */
 function short(h: Uint8Array): string {
   return Array.from(h.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -142,15 +152,21 @@ export class CairnClient {
     });
   }
 
-  /** Opens a signed checkpoint note with the log's key: BAD_SIGNATURE if it does not verify or parse. */
+  /**
+   * Opens a signed checkpoint note with the log's key: BAD_SIGNATURE if it
+   * does not verify or parse, INCONSISTENT for size 0 with a root other than
+   * SHA-256("").
+   */
   openCheckpoint(note: string | Uint8Array): SignedCheckpoint {
+    let checkpoint: Checkpoint;
     try {
-      const { checkpoint } = openCheckpoint(note, this.verifier);
-      return { checkpoint, note: typeof note === 'string' ? note : new TextDecoder().decode(note) };
+      checkpoint = openCheckpoint(note, this.verifier).checkpoint;
     } catch (err) {
       if (err instanceof TypeError) throw err;
       throw new ClientError('BAD_SIGNATURE', `the checkpoint is not signed by ${this.origin}: ${(err as Error).message}`, { cause: err });
     }
+    checkEmptyRoot(checkpoint, 'the signed checkpoint');
+    return { checkpoint, note: typeof note === 'string' ? note : new TextDecoder().decode(note) };
   }
 
   /** `GET /checkpoint` (C2SP tlog-tiles), verified with the log's key (CONTRACT §2). */
@@ -163,6 +179,7 @@ export class CairnClient {
     const sth = await this.#http.json({ path: 'ct/v1/get-sth' });
     const head = verifyTreeHead(sth, this.verifier);
     if (head === null) throw new ClientError('BAD_SIGNATURE', `the signed tree head of ${this.baseUrl} does not verify with the key of ${this.origin}`);
+    checkEmptyRoot(head, 'the signed tree head');
     return head;
   }
 
@@ -296,6 +313,7 @@ export class CairnClient {
     } catch {
       throw this.#badResponse(path, '"leaf_input" is not base64');
     }
+    if (entry.length === 0 || entry.length > MAX_ENTRY_SIZE) throw this.#badResponse(path, `"leaf_input" is ${entry.length} bytes, not 1 to ${MAX_ENTRY_SIZE}`);
     const proof = this.#hashList(v.audit_path, path, 'audit_path');
     const leaf = leafHash(entry);
     if (!verifyInclusion(leaf, index, cp.treeSize, proof, cp.rootHash)) {
@@ -327,16 +345,15 @@ export class CairnClient {
     const a = older.treeSize;
     const b = newer.treeSize;
     if (a > b) throw new ClientError('INCONSISTENT', `the tree shrank from ${a} to ${b} leaves`);
+    checkEmptyRoot(older, 'the older tree head');
+    checkEmptyRoot(newer, 'the newer tree head');
     if (a === b) {
       if (!equal(older.rootHash, newer.rootHash)) {
         throw new ClientError('INCONSISTENT', `two roots for tree size ${a}: ${short(older.rootHash)}… and ${short(newer.rootHash)}… (a fork)`);
       }
       return [];
     }
-    if (a === 0) {
-      if (!equal(older.rootHash, EMPTY_ROOT)) throw new ClientError('INCONSISTENT', 'a checkpoint of size 0 with a root other than SHA-256("")');
-      return [];
-    }
+    if (a === 0) return [];
     const proof = options.fromTiles === true ? await proveConsistency(a, b, this.tileReader(newer)) : await this.getConsistencyProof(a, b);
     if (!verifyConsistency(a, b, older.rootHash, newer.rootHash, proof)) {
       throw new ClientError(

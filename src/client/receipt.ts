@@ -33,22 +33,33 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A receipt's fields other than its checkpoint, or a reason they are not those of a receipt. */
+function parseFields(value: unknown): Omit<Receipt, 'checkpoint'> | string {
+  if (!isPlainObject(value)) return 'a receipt must be a JSON object';
+  const { index, leaf_hash: leaf, inclusion_proof: proof, duplicate } = value;
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) return '"index" must be a non-negative integer';
+  if (typeof leaf !== 'string') return '"leaf_hash" must be a base64 string';
+  if (!Array.isArray(proof) || !proof.every((p) => typeof p === 'string')) return '"inclusion_proof" must be an array of base64 strings';
+  if (typeof duplicate !== 'boolean') return '"duplicate" must be true or false';
+  return { index, leaf_hash: leaf, inclusion_proof: [...(proof as string[])], duplicate };
+}
+
 /**
  * Returns `value` (for example straight from JSON.parse) as a Receipt if it
  * has the CONTRACT §3 receipt fields with their types (other fields are
- * dropped), or a reason it is not one. `checkpoint` may be supplied for
- * receipts that come without one (the `/v1/batch` answer).
+ * dropped), or a reason it is not one. `batchCheckpoint` is for the receipts
+ * of a `/v1/batch` answer, which come without a checkpoint: they get the
+ * batch's, and one that carries a checkpoint of its own other than that is
+ * refused (it was not the checkpoint the caller verified).
  */
-export function parseReceipt(value: unknown, checkpoint?: string): Receipt | string {
-  if (!isPlainObject(value)) return 'a receipt must be a JSON object';
-  const { index, leaf_hash: leaf, inclusion_proof: proof, duplicate } = value;
-  const note = value.checkpoint ?? checkpoint;
-  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) return '"index" must be a non-negative integer';
-  if (typeof leaf !== 'string') return '"leaf_hash" must be a base64 string';
+export function parseReceipt(value: unknown, batchCheckpoint?: string): Receipt | string {
+  const fields = parseFields(value);
+  if (typeof fields === 'string') return fields;
+  const own = (value as Record<string, unknown>).checkpoint;
+  if (batchCheckpoint !== undefined && own !== undefined && own !== batchCheckpoint) return "\"checkpoint\" is not the batch's checkpoint";
+  const note = batchCheckpoint ?? own;
   if (typeof note !== 'string') return '"checkpoint" must be the signed checkpoint text';
-  if (!Array.isArray(proof) || !proof.every((p) => typeof p === 'string')) return '"inclusion_proof" must be an array of base64 strings';
-  if (typeof duplicate !== 'boolean') return '"duplicate" must be true or false';
-  return { index, leaf_hash: leaf, checkpoint: note, inclusion_proof: [...(proof as string[])], duplicate };
+  return { ...fields, checkpoint: note };
 }
 
 function decodeHash(text: string): Uint8Array | undefined {
@@ -94,7 +105,7 @@ export function checkReceipt(receipt: unknown, entry: Uint8Array, verifier: Veri
  */
 export function checkReceiptProof(receipt: unknown, entry: Uint8Array, checkpoint: Checkpoint): ReceiptCheck {
   if (!(entry instanceof Uint8Array)) throw new TypeError('checkReceiptProof: entry must be a Uint8Array');
-  const r = parseReceipt(receipt, '');
+  const r = parseFields(receipt);
   if (typeof r === 'string') return { valid: false, reason: r };
   const leaf = leafHash(entry);
   const claimed = decodeHash(r.leaf_hash);

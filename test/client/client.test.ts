@@ -8,11 +8,13 @@ import { CairnClient } from '../../src/client/client.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { verifyReceipt } from '../../src/client/receipt.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
-import { leafHash } from '../../src/merkle/hash.js';
+import { EMPTY_ROOT, leafHash } from '../../src/merkle/hash.js';
 import { treeHash } from '../../src/merkle/tree.js';
 import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
-import { generateSignerKey, newVerifier, verifierKeyFromSignerKey } from '../../src/note/keys.js';
+import { signCheckpoint, type Checkpoint } from '../../src/note/checkpoint.js';
+import { generateSignerKey, newSigner, newVerifier, verifierKeyFromSignerKey } from '../../src/note/keys.js';
+import { signTreeHead } from '../../src/note/sth.js';
 import { flip, hex } from './helpers.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -170,6 +172,34 @@ describe('a log that lies is caught', () => {
     await expect(changeProof('consistency').verifyConsistency(old, cp)).rejects.toMatchObject({ code: 'INCONSISTENT' });
   });
 
+  test("a batch receipt that carries a checkpoint other than the batch's is refused; the receipts kept carry the batch's", async () => {
+    const older = (await client.getCheckpoint()).note;
+    await client.addEntry(enc('a later entry'));
+    const withOwn = (own: (batchNote: string) => string) =>
+      tamperingClient((url, body) => {
+        if (!url.endsWith('/v1/batch')) return undefined;
+        const r = json(body);
+        return bytes({ ...r, receipts: (r.receipts as Record<string, unknown>[]).map((x, i) => (i === 0 ? { ...x, checkpoint: own(r.checkpoint as string) } : x)) });
+      });
+    const entries = [enc('batch own 1'), enc('batch own 2')];
+    await expect(withOwn(() => older).addBatch(entries)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/receipt 0: "checkpoint" is not the batch's checkpoint/) });
+    await expect(withOwn(() => 'garbage').addBatch(entries)).rejects.toMatchObject({ code: 'BAD_RESPONSE' });
+    // Its own copy of the batch's checkpoint is harmless.
+    const batch = await withOwn((note) => note).addBatch(entries);
+    for (const [i, r] of batch.receipts.entries()) {
+      expect(r.receipt.checkpoint).toBe(batch.checkpoint.note);
+      expect(verifyReceipt(r.receipt, entries[i]!, newVerifier(server.verifierKey))).toBe(true);
+    }
+  });
+
+  test('an entry served by get-entry-and-proof must be 1 to 65,535 bytes', async () => {
+    const cp = (await client.getCheckpoint()).checkpoint;
+    const empty = tamperingClient((url, body) => (url.includes('get-entry-and-proof') ? bytes({ ...json(body), leaf_input: '' }) : undefined));
+    await expect(empty.getEntry(17, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/"leaf_input" is 0 bytes, not 1 to 65535/) });
+    const large = tamperingClient((url, body) => (url.includes('get-entry-and-proof') ? bytes({ ...json(body), leaf_input: encodeBase64(new Uint8Array(65536)) }) : undefined));
+    await expect(large.getEntry(17, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is 65536 bytes/) });
+  });
+
   test('a flipped byte in a tile, or in an entry bundle, is caught before use', async () => {
     const cp = (await client.getCheckpoint()).checkpoint;
     const badTile = tamperingClient((url, body) => (url.endsWith('/tile/0/001') ? flip(body, 100) : undefined));
@@ -185,6 +215,27 @@ describe('a log that lies is caught', () => {
     // A different but self-consistent bundle: the entries do not hash to the authenticated tile.
     await expect(tamperingClient((url) => (/\/tile\/entries\/003\.p\/\d+$/.test(url) ? Uint8Array.of(0, 1, 0x41) : undefined)).readEntryBundle(3, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH' });
   });
+});
+
+test('a signed tree head of size 0 must have the root SHA-256(""), whoever signed it', async () => {
+  const skey = generateSignerKey('empty.test/log');
+  const signer = newSigner(skey);
+  const wrong: Checkpoint = { origin: 'empty.test/log', treeSize: 0, rootHash: new Uint8Array(32).fill(0xab), extensions: [] };
+  const right: Checkpoint = { ...wrong, rootHash: EMPTY_ROOT };
+  const serving = (checkpoint: Checkpoint) => {
+    const sth = signTreeHead({ treeSize: 0, timestamp: 1_700_000_000_000, rootHash: checkpoint.rootHash }, signer);
+    const f: FetchLike = async (url) =>
+      url.endsWith('/checkpoint') ? new Response(signCheckpoint(checkpoint, signer)) : new Response(JSON.stringify(sth), { headers: { 'Content-Type': 'application/json' } });
+    return new CairnClient({ baseUrl: 'http://127.0.0.1:9', verifierKey: verifierKeyFromSignerKey(skey), fetch: f });
+  };
+  const liar = serving(wrong);
+  await expect(liar.getCheckpoint()).rejects.toMatchObject({ code: 'INCONSISTENT', message: 'the signed checkpoint is of size 0 with a root other than SHA-256("")' });
+  await expect(liar.getTreeHead()).rejects.toMatchObject({ code: 'INCONSISTENT', message: 'the signed tree head is of size 0 with a root other than SHA-256("")' });
+  await expect(liar.verifyConsistency(wrong, wrong)).rejects.toMatchObject({ code: 'INCONSISTENT' });
+  const honest = serving(right);
+  expect((await honest.getCheckpoint()).checkpoint.treeSize).toBe(0);
+  expect((await honest.getTreeHead()).treeSize).toBe(0);
+  await expect(honest.verifyConsistency(right, right)).resolves.toEqual([]);
 });
 
 test('503 answers are retried after their Retry-After, then reported', async () => {
