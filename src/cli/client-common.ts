@@ -113,6 +113,15 @@ export async function runClientCommand(name: string, usage: string, io: CliIo, b
 }
 
 /**
+ * The error for a log that answered 404 for `what` although its signed
+ * checkpoint of `treeSize` covers it: an operational error (exit 2), not
+ * "not in the log"; a 404 is not signed, so it is no evidence either.
+ */
+export function withheldError(what: string, treeSize: number, err: ClientError): Error {
+  return new Error(`the log answered 404 for ${what}, which its signed checkpoint of tree size ${treeSize} covers: ${err.message}`, { cause: err });
+}
+
+/**
  * An http(s) URL given as option or variable `name` (`--url`, `CAIRN_URL`,
  * `--webhook`); a bad one is a usage error that names it as the user gave it.
  */

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { ClientError } from '../client/errors.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn get`: what it does, its options and its exit statuses. */
 export const GET_USAGE = `usage: cairn get <index> [options]
@@ -55,10 +55,8 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
     try {
       result = values.tiles === true ? await client.getEntryFromTiles(index, checkpoint) : await client.getEntry(index, checkpoint);
     } catch (err) {
-      if (err instanceof ClientError && err.status === 404) {
-        io.stderr.write(`cairn get: the log has no entry ${index}: ${err.message}\n`);
-        return EXIT_NOT_FOUND;
-      }
+      // The index is below the signed tree size: the log holds the entry.
+      if (err instanceof ClientError && err.status === 404) throw withheldError(`entry ${index}`, checkpoint.treeSize, err);
       throw err;
     }
     if (values.out !== undefined) await writeFile(values.out, result.entry);

@@ -3,7 +3,7 @@ import type { InclusionResult } from '../client/client.js';
 import { leafHash } from '../merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn prove`: what it does, its options and its exit statuses. */
 export const PROVE_USAGE = `usage: cairn prove <index> [options]
@@ -79,17 +79,22 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
     const { checkpoint, note } = await client.getCheckpoint();
     const tiles = values.tiles === true;
     let result: InclusionResult;
+    // Only a 404 to the look-up of a hash means the leaf is not in the log;
+    // all else asked for is of a leaf under the signed tree size.
+    let asking: string | undefined;
     try {
       if (index !== undefined) {
         if (index >= checkpoint.treeSize) {
           io.stderr.write(`cairn prove: leaf ${index} is not in ${checkpoint.origin}: its tree size is ${checkpoint.treeSize}\n`);
           return EXIT_NOT_FOUND;
         }
+        asking = `leaf ${index}`;
         result = tiles ? await client.proveIndexFromTiles(index, checkpoint) : await client.getEntry(index, checkpoint);
       } else {
         const found = await client.proveHash(hash!, checkpoint);
         result = found;
         if (tiles) {
+          asking = `the tiles of leaf ${found.index}`;
           result = await client.proveIndexFromTiles(found.index, checkpoint);
           if (encodeBase64(result.leafHash) !== encodeBase64(hash!)) {
             throw new ClientError('BAD_PROOF', `the log says the leaf is at index ${found.index}, but the authenticated tiles hold another leaf hash there`);
@@ -98,6 +103,7 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
       }
     } catch (err) {
       if (err instanceof ClientError && err.status === 404) {
+        if (asking !== undefined) throw withheldError(asking, checkpoint.treeSize, err);
         io.stderr.write(`cairn prove: the leaf ${encodeBase64(hash!)} is not in ${checkpoint.origin} at tree size ${checkpoint.treeSize}\n`);
         return EXIT_NOT_FOUND;
       }

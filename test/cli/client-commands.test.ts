@@ -207,6 +207,33 @@ test('cairn get and cairn prove verify before they print', async () => {
   for (const bad of [[], ['1', '--hash', leaf], ['--hash', 'AAAA'], ['--jcs', '1']]) expect(await proveCommand([...common, ...bad], captureIo())).toBe(2);
 });
 
+test('cairn get and cairn prove: a 404 for a leaf the signed checkpoint covers is the log failing (2), not "not in the log" (3)', async () => {
+  const io = captureIo({ stdin: 'an entry the log will withhold' });
+  expect(await addCommand([...common], io)).toBe(0);
+  const { index, leaf_hash: leaf } = receiptLines(io.out())[0]!;
+  /** A fetch that answers 404 for every URL `withheld` matches, as the log does for what it does not hold. */
+  const withholding = (withheld: RegExp) =>
+    captureIo({
+      fetch: async (url, init) =>
+        withheld.test(url) ? new Response(JSON.stringify({ error: 'not found', code: 'NOT_FOUND' }), { status: 404, headers: { 'Content-Type': 'application/json' } }) : fetch(url, init),
+    });
+  const covered = /the log answered 404 for (leaf|entry|the tiles of leaf) \d+, which its signed checkpoint of tree size \d+ covers: /;
+  for (const [command, args, withheld] of [
+    [getCommand, [String(index)], /get-entry-and-proof/],
+    [getCommand, [String(index), '--tiles'], /\/tile\/entries\//],
+    [proveCommand, [String(index)], /get-entry-and-proof/],
+    [proveCommand, [String(index), '--tiles'], /\/tile\/0\//],
+    [proveCommand, ['--hash', leaf, '--tiles'], /\/tile\/0\//],
+  ] as const) {
+    const run = withholding(withheld);
+    expect([await command([...common, ...args], run), run.err()]).toEqual([2, expect.stringMatching(covered)]);
+  }
+  // A hash the log does not find is still "not in the log".
+  const absent = withholding(/get-proof-by-hash/);
+  expect(await proveCommand([...common, '--hash', leaf], absent)).toBe(3);
+  expect(absent.err()).toMatch(/is not in cli\.test\/log at tree size/);
+});
+
 test('cairn verify-receipt: a changed receipt, another key or a missing option', async () => {
   const io = captureIo({ stdin: 'receipt check' });
   expect(await addCommand([...common], io)).toBe(0);
