@@ -262,8 +262,15 @@ async function lockedByAnother(path: string): Promise<boolean> {
  * writes format 2 from then on.
  */
 export class LevelStore implements LogStore {
-  private readonly db: Level<Uint8Array, Uint8Array>;
+  private db: Level<Uint8Array, Uint8Array>;
   private state: LogState | undefined;
+  /**
+   * Set when a write failed: LevelDB may have appended part of the batch to
+   * its write-ahead log and not know it (a full disk), so that the records it
+   * appends next would be unreadable on its next open, and lost. The store
+   * is opened afresh, which replays the log, before it writes again.
+   */
+  private reopenNeeded = false;
   /**
    * The stored value of the chunk the tree ends inside (entries 16·k ..
    * treeSize-1), or undefined when the tree ends on a chunk boundary: a
@@ -274,10 +281,14 @@ export class LevelStore implements LogStore {
   /** The point reads of this turn of the event loop, made together. */
   private readonly reads: ReadBatch;
 
-  private constructor(db: Level<Uint8Array, Uint8Array>, state: LogState | undefined) {
+  private constructor(
+    db: Level<Uint8Array, Uint8Array>,
+    state: LogState | undefined,
+    private readonly path: string,
+  ) {
     this.db = db;
     this.state = state;
-    this.reads = new ReadBatch((keys) => db.getMany(keys));
+    this.reads = new ReadBatch((keys) => this.db.getMany(keys));
   }
 
   /**
@@ -335,7 +346,7 @@ export class LevelStore implements LogStore {
       await db.close().catch(() => undefined);
       throw new StoreCorruptError(`the stored state in ${path} does not decode: ${(err as Error).message}`, { cause: err });
     }
-    const store = new LevelStore(db, state);
+    const store = new LevelStore(db, state, path);
     try {
       await store.resume();
     } catch (err) {
@@ -398,6 +409,7 @@ export class LevelStore implements LogStore {
   }
 
   async writeRound(round: RoundWrite): Promise<void> {
+    if (this.reopenNeeded) await this.reopen();
     checkStateTransition(this.state, round);
     const batch = this.db.batch();
     const start = round.state.treeSize - round.entries.length;
@@ -425,9 +437,31 @@ export class LevelStore implements LogStore {
     for (let j = 0; j < keys.length; j++) batch.put(keys[j]!, values[j]!);
     for (const tile of round.tiles) batch.put(tileKey(tile.level, tile.n), tile.encode());
     batch.put(STATE_KEY, encodeState(round.state));
-    await batch.write({ sync: true });
+    try {
+      await batch.write({ sync: true });
+    } catch (err) {
+      this.reopenNeeded = true;
+      // At once, so that the state read next is what the disk holds (a batch
+      // whose sync failed may be there); if that fails too, the next write
+      // tries again.
+      await this.reopen().catch(() => undefined);
+      throw err;
+    }
     this.state = round.state;
     this.tail = tail;
+  }
+
+  /**
+   * Closes the database and opens it again as {@link LevelStore.open} does,
+   * taking up the state it finds. Reads made meanwhile fail.
+   */
+  private async reopen(): Promise<void> {
+    await this.db.close();
+    const fresh = await LevelStore.open(this.path);
+    this.db = fresh.db;
+    this.state = fresh.state;
+    this.tail = fresh.tail;
+    this.reopenNeeded = false;
   }
 
   async findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {

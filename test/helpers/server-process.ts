@@ -27,9 +27,16 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: stri
   });
 }
 
-export function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+/**
+ * Starts `cairn serve` on a free port. With `fileSizeLimitKiB`, no file the
+ * server writes may grow past that (the shell's `ulimit -f`): a write that
+ * would fails, as on a full disk.
+ */
+export function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}, options: { fileSizeLimitKiB?: number } = {}): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--quiet', ...args], {
+    const command = [process.execPath, CLI, 'serve', '--port', '0', '--quiet', ...args];
+    const limited = options.fileSizeLimitKiB === undefined ? command : ['bash', '-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$@"`, 'bash', ...command];
+    const child = spawn(limited[0]!, limited.slice(1), {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
