@@ -268,9 +268,12 @@ export class LevelStore implements LogStore {
    * Set when a write failed: LevelDB may have appended part of the batch to
    * its write-ahead log and not know it (a full disk), so that the records it
    * appends next would be unreadable on its next open, and lost. The store
-   * is opened afresh, which replays the log, before it writes again.
+   * is opened afresh, which replays the log, before it writes again; reads
+   * wait for that too, and if it fails, the next read or write tries again.
    */
   private reopenNeeded = false;
+  /** The reopening under way, which every reader and writer waits for. */
+  private reopening: Promise<void> | undefined;
   /**
    * The stored value of the chunk the tree ends inside (entries 16·k ..
    * treeSize-1), or undefined when the tree ends on a chunk boundary: a
@@ -288,7 +291,7 @@ export class LevelStore implements LogStore {
   ) {
     this.db = db;
     this.state = state;
-    this.reads = new ReadBatch((keys) => this.db.getMany(keys));
+    this.reads = new ReadBatch((keys) => (this.reopenNeeded ? this.reopen().then(() => this.db.getMany(keys)) : this.db.getMany(keys)));
   }
 
   /**
@@ -453,18 +456,27 @@ export class LevelStore implements LogStore {
 
   /**
    * Closes the database and opens it again as {@link LevelStore.open} does,
-   * taking up the state it finds. Reads made meanwhile fail.
+   * taking up the state it finds; one reopening at a time, which all callers
+   * share.
    */
-  private async reopen(): Promise<void> {
-    await this.db.close();
-    const fresh = await LevelStore.open(this.path);
-    this.db = fresh.db;
-    this.state = fresh.state;
-    this.tail = fresh.tail;
-    this.reopenNeeded = false;
+  private reopen(): Promise<void> {
+    this.reopening ??= (async () => {
+      try {
+        await this.db.close();
+        const fresh = await LevelStore.open(this.path);
+        this.db = fresh.db;
+        this.state = fresh.state;
+        this.tail = fresh.tail;
+        this.reopenNeeded = false;
+      } finally {
+        this.reopening = undefined;
+      }
+    })();
+    return this.reopening;
   }
 
   async findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
+    if (this.reopenNeeded) await this.reopen();
     if (hashes.length === 0) return [];
     const keys = leafKeys(hashes);
     let values: (Uint8Array | undefined)[];
@@ -498,6 +510,7 @@ export class LevelStore implements LogStore {
   }
 
   async readEntries(start: number, count: number): Promise<Uint8Array[]> {
+    if (this.reopenNeeded) await this.reopen();
     if (!Number.isSafeInteger(start) || start < 0) throw new RangeError(`readEntries: start must be a non-negative safe integer, got ${String(start)}`);
     if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`readEntries: count must be a positive safe integer, got ${String(count)}`);
     const size = this.state?.treeSize ?? 0;
@@ -542,6 +555,7 @@ export class LevelStore implements LogStore {
   }
 
   async readBundle(n: number): Promise<Uint8Array> {
+    if (this.reopenNeeded) await this.reopen();
     const first = n * CHUNKS_PER_BUNDLE;
     if ((n + 1) * TILE_WIDTH <= (this.state?.treeSize ?? 0)) {
       // A full bundle: its sixteen chunks in one getMany, one trip to
@@ -583,6 +597,7 @@ export class LevelStore implements LogStore {
   }
 
   async close(): Promise<void> {
+    await this.reopening?.catch(() => undefined);
     await this.db.close();
   }
 }

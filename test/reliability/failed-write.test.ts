@@ -3,7 +3,8 @@
 // round answers 503; LevelDB may have appended part of it to its log
 // without knowing, so the store is opened afresh before it writes again:
 // the rounds after the fault are answered and, unlike appends after a torn
-// record, are still there after a kill -9 and a restart.
+// record, are still there after a kill -9 and a restart. Reads wait while
+// the store is reopened.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,17 @@ test('after a write LevelDB failed part-way, the next rounds are answered and su
   servers.push(limited);
   const answered = new Map<number, string>(); // index -> base64 entry
   const statuses: number[] = [];
+  // From the first round on, a reader keeps reading its tile from the store:
+  // it waits while the store is opened afresh, and is never refused.
+  let writing = true;
+  const readStatuses = new Set<number>();
+  let reader: Promise<void> | undefined;
   for (let round = 0; round < 40; round++) {
+    if (answered.size > 0) {
+      reader ??= (async () => {
+        while (writing) readStatuses.add((await fetch(`${limited.url}/tile/0/000`)).status);
+      })();
+    }
     const entries = batch(round);
     const res = await fetch(`${limited.url}/v1/batch`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ entries }) });
     const body = (await res.json()) as { code?: string; receipts?: { index: number }[] };
@@ -43,6 +54,10 @@ test('after a write LevelDB failed part-way, the next rounds are answered and su
     if (res.status === 200) body.receipts!.forEach((r, i) => answered.set(r.index, entries[i]!));
     else expect([res.status, body.code]).toEqual([503, 'STORAGE_FAILED']);
   }
+  writing = false;
+  await reader;
+  expect(readStatuses.size).toBeGreaterThan(0);
+  expect([...readStatuses]).toEqual([200]);
   // The log's write-ahead log filled its 1 MiB more than once, and after each time rounds were answered again.
   const firstFailure = statuses.indexOf(503);
   expect(firstFailure).toBeGreaterThan(0);
