@@ -41,25 +41,10 @@ function inTrailer(offset: number): boolean {
   return LOG_BLOCK_SIZE - (offset % LOG_BLOCK_SIZE) < HEADER;
 }
 
-/** The largest payload of a physical record: a block less its header. */
-const MAX_PAYLOAD = LOG_BLOCK_SIZE - HEADER;
-
 /** Whether the record at `offset`, ending at `end`, holds the checksum of its type and payload. */
 function checksumMatches(bytes: Uint8Array, offset: number, end: number): boolean {
   const stored = bytes[offset]! + 256 * bytes[offset + 1]! + 65536 * bytes[offset + 2]! + 16777216 * bytes[offset + 3]!;
   return maskCrc(crc32c(bytes, offset + 6, end)) === stored;
-}
-
-/** The type and end of the record whose header is at `offset`, its checksum unread; undefined if it runs past the file. */
-function headerAt(bytes: Uint8Array, offset: number): { type: number; end: number } | undefined {
-  if (offset + HEADER > bytes.length) return undefined;
-  const end = offset + HEADER + bytes[offset + 4]! + 256 * bytes[offset + 5]!;
-  return end > bytes.length ? undefined : { type: bytes[offset + 6]!, end };
-}
-
-/** Whether the records starting at `starts`, the last ending at `end`, all hold their checksums. */
-function checksumsMatch(bytes: Uint8Array, starts: readonly number[], end: number): boolean {
-  return starts.every((start, i) => checksumMatches(bytes, start, starts[i + 1] ?? end));
 }
 
 /**
@@ -108,15 +93,15 @@ export interface LogScan {
  * out of order, or one cut off by the end of the file), and whether a later
  * write (a valid FULL or FIRST record) follows that one.
  *
- * A later write is looked for where LevelDB would find it, from the start of
- * each later block, following record lengths; after the bad record's own
- * length, if that fits its block; and, from the bad record to the end of its
- * block and from any bad record in a later block, at every byte: as LevelDB
- * lays records out (from there to the end of the block) or as it lays them
- * out after a write that failed part-way (shifted, across a block boundary).
- * A record-like run of bytes inside an entry's payload counts only if it
- * ends exactly where its block or the file ends, or foresees the header
- * LevelDB wrote at a block boundary inside it.
+ * A later write is looked for where LevelDB's writer put headers: from the
+ * start of each later block, following record lengths, and after the bad
+ * record's own length, if that fits its block. Never at other bytes: an
+ * entry may hold records that read back, and a cut-off last record holding
+ * one must stay the end a crash leaves, not a refusal any submitter could
+ * cause. So two kinds of damage are not seen: a length damaged so that it
+ * runs past the later records of its (last) block, and the writes a store
+ * of an older Cairn appended after a write that failed part-way (which
+ * LevelDB's writer lays out shifted against the blocks).
  */
 export function scanLog(bytes: Uint8Array, keepRecords = false): LogScan {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('scanLog: bytes must be a Uint8Array');
@@ -196,75 +181,21 @@ function followBlock(bytes: Uint8Array, offset: number): { write?: number; bad?:
 }
 
 /**
- * Whether a write begins at `offset` as LevelDB's writer lays one out in the
- * file's blocks: records of types 1..4 from there to exactly the end of the
- * block (its trailer) or of the file, a FIRST or MIDDLE one ending the
- * block, each holding its checksum. Their layout is checked first, the
- * checksums only then.
+ * A later write after a bad record: see scanLog. `from` is the byte after
+ * the bad record's start; `after`, where its length says it ends. Only
+ * places where LevelDB's writer put a header are looked at: after the bad
+ * record's own length, and each later block's start. Never inside the bad
+ * record's payload, whose bytes are an entry's and may hold anything,
+ * records that read back among them.
  */
-function alignedWrite(bytes: Uint8Array, offset: number): boolean {
-  const end = blockEnd(bytes, offset);
-  const starts: number[] = [];
-  let at = offset;
-  while (at < end && !inTrailer(at)) {
-    const h = headerAt(bytes, at);
-    if (h === undefined || h.type < FULL || h.type > LAST || h.end > end) return false;
-    if ((h.type === FIRST || h.type === MIDDLE) && h.end !== end) return false;
-    starts.push(at);
-    at = h.end;
-  }
-  return checksumsMatch(bytes, starts, at);
-}
-
-/**
- * Whether a write begins at `offset` in a frame of blocks shifted against
- * the file's. After a write failed part-way (a full disk), LevelDB's writer
- * goes on as if all of it had been written: later writes sit shifted, and
- * LevelDB's reader drops them. Such a write is a FULL record, or a FIRST one
- * (ending its block) with MIDDLE ones (each filling a block) and a LAST one,
- * each holding its checksum, that crosses a block boundary of the file. A
- * run of record-like bytes inside an entry's payload could cross one only by
- * predicting the header LevelDB wrote there.
- */
-function shiftedWrite(bytes: Uint8Array, offset: number): boolean {
-  const first = headerAt(bytes, offset);
-  if (first === undefined || first.end - offset - HEADER > MAX_PAYLOAD) return false;
-  const starts = [offset];
-  let end = first.end;
-  if (first.type === FIRST) {
-    if (end % LOG_BLOCK_SIZE === 0) return false; // not shifted
-    for (;;) {
-      const next = headerAt(bytes, end);
-      if (next === undefined || (next.type === MIDDLE ? next.end !== end + LOG_BLOCK_SIZE : next.type !== LAST || next.end - end - HEADER > MAX_PAYLOAD)) return false;
-      starts.push(end);
-      end = next.end;
-      if (next.type === LAST) break;
-    }
-  } else if (first.type !== FULL) return false;
-  if (Math.floor(offset / LOG_BLOCK_SIZE) === Math.floor((end - 1) / LOG_BLOCK_SIZE)) return false;
-  return checksumsMatch(bytes, starts, end);
-}
-
-/** A later write after a bad record: see scanLog. `from` is the byte after the bad record's start; `after`, where its length says it ends. */
 function findLaterWrite(bytes: Uint8Array, from: number, after?: number): number | undefined {
   if (after !== undefined && after < blockEnd(bytes, from - 1)) {
     const followed = followBlock(bytes, after);
     if (followed.write !== undefined) return followed.write;
   }
-  let search = from;
-  for (let block = Math.floor((from - 1) / LOG_BLOCK_SIZE) * LOG_BLOCK_SIZE; block < bytes.length; block += LOG_BLOCK_SIZE) {
-    if (block >= from) {
-      const followed = followBlock(bytes, block);
-      if (followed.write !== undefined) return followed.write;
-      if (followed.bad === undefined) continue;
-      search = followed.bad;
-    }
-    const end = blockEnd(bytes, search);
-    for (let at = search; at < end; at++) {
-      const type = bytes[at + 6];
-      if (type !== FULL && type !== FIRST) continue;
-      if ((!inTrailer(at) && alignedWrite(bytes, at)) || shiftedWrite(bytes, at)) return at;
-    }
+  for (let block = Math.ceil(from / LOG_BLOCK_SIZE) * LOG_BLOCK_SIZE; block < bytes.length; block += LOG_BLOCK_SIZE) {
+    const followed = followBlock(bytes, block);
+    if (followed.write !== undefined) return followed.write;
   }
   return undefined;
 }

@@ -154,50 +154,12 @@ test('a write torn across blocks (a middle fragment zeroed, later fragments whol
   expect(after.laterWrite).toBe(writeLog([...records(3, [100]), ...records(1, [5 * BLOCK]), ...records(2, [64])]).starts[4]);
 });
 
-test('a length damaged so that the record runs past the end of the file: the later records in its block are still found', () => {
-  // All in one (the last, partial) block: LevelDB takes such a record for a cut-off end and drops the rest.
-  const input = records(20, [200]);
-  const { bytes, starts } = writeLog(input);
-  const damaged = bytes.slice();
-  damaged[starts[5]! + 5] = 0x70; // length 200 + 0x7000 bytes
-  const scan = scanLog(damaged);
-  expect(scan.bad).toMatchObject({ offset: starts[5], reason: expect.stringMatching(/cut off by the end of the file/) });
-  expect(scan.laterWrite).toBe(starts[6]);
-});
-
 test('a damaged payload followed by later writes and a cut-off end, all in the last block: the later writes are found', () => {
   // Its length intact, the damaged record is followed record by record, as far as the cut-off end.
   const { bytes, starts } = writeLog(records(10, [300]));
   const scan = scanLog(flip(bytes, starts[4]! + 7 + 150).subarray(0, bytes.length - 10));
   expect(scan.bad).toMatchObject({ offset: starts[4], reason: 'a checksum mismatch' });
   expect(scan.laterWrite).toBe(starts[5]);
-});
-
-test("writes after one that failed part-way (a full disk), which LevelDB's writer lays out shifted against the blocks, are found", () => {
-  // LevelDB's writer counts a failed write's bytes as written: what follows is shifted back by those never written.
-  const before = records(5, [300]);
-  const failed = records(1, [20_000]);
-  const after = records(12, [9_000, 40_000, 700]);
-  const { bytes, starts } = writeLog([...before, ...failed, ...after]);
-  const cut = starts[5]! + 7 + 5_000;
-  const missing = starts[6]! - cut;
-  // The last write failed part-way too: nothing reads back as far as the end of the file.
-  const shifted = Buffer.concat([bytes.subarray(0, cut), bytes.subarray(starts[6]!, bytes.length - 100)]);
-  const scan = scanLog(shifted);
-  expect(scan.bad).toMatchObject({ offset: starts[5] });
-  expect(starts.slice(6).map((s) => s - missing)).toContain(scan.laterWrite);
-  // With nothing after it, the failed write is the end of the log.
-  expect(scanLog(bytes.subarray(0, cut))).toMatchObject({ bad: { offset: starts[5] } });
-  expect(scanLog(bytes.subarray(0, cut)).laterWrite).toBeUndefined();
-});
-
-test('a later block that starts with a record cut off by the end of the file is still searched', () => {
-  // Block 0: three records, the last of them damaged, then zeros.
-  const { bytes, starts } = writeLog(records(3, [10_000]));
-  // Block 1, the last: a header whose length runs past the end of the file, junk, then two whole records.
-  const tail = Buffer.concat([Uint8Array.of(1, 2, 3, 4, 0x30, 0x75, FULL), new Uint8Array(93).fill(9), physical(FULL, new Uint8Array(500).fill(5)), physical(FULL, new Uint8Array(60).fill(6))]);
-  const log = Buffer.concat([flip(bytes, starts[2]! + 50), new Uint8Array(BLOCK - bytes.length), tail]);
-  expect(scanLog(log)).toMatchObject({ bad: { offset: starts[2], reason: 'a checksum mismatch' }, laterWrite: BLOCK + 100 });
 });
 
 test('records out of order: a middle fragment without a first, a first without its last', () => {
@@ -245,4 +207,18 @@ test('a record-like run of bytes inside the payload of a damaged last record is 
   fragments.set(physical(LAST, new Uint8Array(50).fill(2)), 107);
   const { bytes: withFragments, starts: at } = writeLog([...records(3, [50]), fragments]);
   expect(scanLog(flip(withFragments, at[3]! + 2)).laterWrite).toBeUndefined();
+});
+
+test('an entry made of records that read back, cut off at any byte: the end a crash leaves, never a later write', () => {
+  // Empty FULL records, 7 bytes each: a submitter may send an entry of them.
+  const one = physical(FULL, new Uint8Array(0));
+  const entry = new Uint8Array(7 * 9000);
+  for (let at = 0; at < entry.length; at += 7) entry.set(one, at);
+  const { bytes, starts } = writeLog([...records(3, [200]), entry]);
+  const last = starts[3]!;
+  const cuts = [...Array.from({ length: 70 }, (_, i) => last + 7 + 1000 + i), ...Array.from({ length: 70 }, (_, i) => BLOCK + 7 + 500 + i), bytes.length - 1];
+  for (const cut of cuts) {
+    const scan = scanLog(bytes.subarray(0, cut));
+    expect([cut, scan.bad?.offset, scan.laterWrite]).toEqual([cut, last, undefined]);
+  }
 });
