@@ -11,7 +11,7 @@ import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
 import { BodyBudget } from './body-budget.js';
 import { noteAnswered } from './client-error.js';
-import { sendError, toLogError } from './errors.js';
+import { sendError, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import { SECURITY_HEADERS } from './headers.js';
 import type { Metrics } from './metrics.js';
@@ -320,6 +320,7 @@ export function createApp(options: AppOptions): express.Express {
 
   route('get', '/healthz', '/healthz', (req, res) => {
     onlyParams(req, []);
+    if (!log.storeAvailable()) throw storeUnavailable();
     res.setHeader('Cache-Control', 'no-store');
     res.json({ status: 'ok', tree_size: log.latest().treeSize });
   });

@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import { LogError, type LogErrorCode } from '../log/errors.js';
+import { StoreUnavailableError } from '../storage/store.js';
 
 /** The one table from stable error codes to HTTP statuses (CONTRACT §3). */
 export const HTTP_STATUS: Readonly<Record<LogErrorCode, number>> = {
@@ -27,15 +28,22 @@ export const HTTP_STATUS: Readonly<Record<LogErrorCode, number>> = {
 
 /**
  * Turns any error into the contract's `{"error", "code"}` body. Domain errors
- * keep their code; an error express raised itself with a 4xx status (it
- * carries `status`) is MALFORMED_REQUEST; anything else is a bug and answers
- * 500 without details.
+ * keep their code; a store that could not be opened again after a failed
+ * write is STORAGE_FAILED (503, retry); an error express raised itself with a
+ * 4xx status (it carries `status`) is MALFORMED_REQUEST; anything else is a
+ * bug and answers 500 without details.
  */
 export function toLogError(err: unknown): LogError {
   if (err instanceof LogError) return err;
+  if (err instanceof StoreUnavailableError) return storeUnavailable(err);
   const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
   if (typeof status === 'number' && status >= 400 && status < 500) return new LogError('MALFORMED_REQUEST', 'the request could not be read');
   return new LogError('INTERNAL', 'internal error', { cause: err });
+}
+
+/** The answer while the store cannot be read or written: 503, retry. */
+export function storeUnavailable(cause?: unknown): LogError {
+  return new LogError('STORAGE_FAILED', 'the store is unavailable after a failed write (is the disk full?); retry', { retryAfter: 5, cause });
 }
 
 /**

@@ -22,7 +22,7 @@ export const LOG_ERROR_CODES = [
   'FORBIDDEN', // a token whose role does not allow this
   'RATE_LIMITED', // a token past its rate limit
   'QUEUE_FULL', // too many unsequenced entries; retry after a moment
-  'STORAGE_FAILED', // the round holding this entry could not be made durable
+  'STORAGE_FAILED', // the round holding this entry could not be made durable; or the store is unavailable after a failed write
   'SHUTTING_DOWN', // the log is closing
   'INTERNAL', // a bug: never expected
 ] as const;

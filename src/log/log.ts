@@ -305,6 +305,11 @@ export class Log {
     return this.head;
   }
 
+  /** Whether the store can be read and written (see LogStore.available). */
+  storeAvailable(): boolean {
+    return this.store.available?.() ?? true;
+  }
+
   /** Unsequenced entries waiting for a round. */
   get queueDepth(): number {
     return this.queuedEntries;

@@ -5,7 +5,7 @@ import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
 import { checkWriteAheadLogs, mayCreateDatabase, StoreFilesError } from './leveldb-folder.js';
 import { ReadBatch } from './read-batch.js';
-import { checkStateTransition, StoreCorruptError, StoreLockedError, type LogState, type LogStore, type RoundWrite } from './store.js';
+import { checkStateTransition, StoreCorruptError, StoreLockedError, StoreUnavailableError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
 /*
  * Key layout (binary keys, so that LevelDB's ordering is numeric order):
@@ -468,11 +468,17 @@ export class LevelStore implements LogStore {
         this.state = fresh.state;
         this.tail = fresh.tail;
         this.reopenNeeded = false;
+      } catch (err) {
+        throw new StoreUnavailableError(`the store in ${this.path} could not be opened again after a failed write: ${(err as Error).message}`, { cause: err });
       } finally {
         this.reopening = undefined;
       }
     })();
     return this.reopening;
+  }
+
+  available(): boolean {
+    return !this.reopenNeeded || this.reopening !== undefined;
   }
 
   async findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {

@@ -79,6 +79,12 @@ export interface LogStore {
   readEntries(start: number, count: number): Promise<Uint8Array[]>;
   /** Closes the store; pending writes finish first. */
   close(): Promise<void>;
+  /**
+   * False while the store can neither be read nor written until it is
+   * opened again (LevelStore: it could not be reopened after a failed
+   * write); a store without this method is always available.
+   */
+  available?(): boolean;
 }
 
 /** Thrown by a store's open when another process already holds it. */
@@ -94,6 +100,14 @@ export class StoreCorruptError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreCorruptError';
+  }
+}
+
+/** Thrown by reads and writes of a store that could not be opened again after a failed write (see LogStore.available). */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
   }
 }
 

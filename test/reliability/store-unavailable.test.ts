@@ -1,0 +1,68 @@
+// A store that cannot be opened again after a failed write (the disk still
+// full, its files damaged meanwhile): every read and write, and /healthz,
+// answer 503 STORAGE_FAILED with Retry-After, not 500 nor "ok"; once it can
+// be opened, the next read does so and everything logged is there.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { createApp } from '../../src/http/app.js';
+import { Log } from '../../src/log/log.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { StoreUnavailableError } from '../../src/storage/store.js';
+import { testSigner, testVerifier, vector } from '../helpers/keys.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-unavailable-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('reads, writes and /healthz answer 503 while the store cannot be reopened after a failed write, and recover once it can', async () => {
+  const path = join(dir, 'db');
+  const store = await LevelStore.open(path);
+  const log = await Log.open({ store, signer: testSigner, verifier: testVerifier });
+  const app = createApp({ log, verifierKey: vector.verifier_key });
+  try {
+    const entries = Array.from({ length: 300 }, (_, i) => enc(`entry ${i}`));
+    await log.submit(entries);
+    const current = await readFile(join(path, 'CURRENT'));
+    // The next batch write fails, as on a full disk; the store's files are no longer openable meanwhile.
+    const db = store.database;
+    const batch = db.batch.bind(db);
+    db.batch = (() => {
+      const real = batch();
+      real.write = async () => {
+        throw new Error('No space left on device');
+      };
+      return real;
+    }) as typeof db.batch;
+    await writeFile(join(path, 'CURRENT'), 'MANIFEST-999999\n');
+
+    await expect(log.submit([enc('not logged')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    expect(store.available()).toBe(false);
+    await expect(store.readTiles([{ level: 0, n: 0 }])).rejects.toBeInstanceOf(StoreUnavailableError);
+    for (const path of ['/healthz', '/tile/0/000', '/ct/v1/get-entries?start=0&end=1', '/ct/v1/get-entry-and-proof?leaf_index=5&tree_size=300']) {
+      const res = await request(app).get(path);
+      expect([path, res.status, res.body.code, Number(res.headers['retry-after'])]).toEqual([path, 503, 'STORAGE_FAILED', 5]);
+    }
+    const add = await request(app).post('/v1/entries').set('Content-Type', 'application/octet-stream').send(Buffer.from('not logged either'));
+    expect([add.status, add.body.code]).toEqual([503, 'STORAGE_FAILED']);
+
+    // The files are put right: the next read opens the store again.
+    await writeFile(join(path, 'CURRENT'), current);
+    expect((await request(app).get('/tile/0/000')).status).toBe(200);
+    expect(store.available()).toBe(true);
+    expect((await request(app).get('/healthz')).body).toEqual({ status: 'ok', tree_size: 300 });
+    expect(await store.findLeafHashes([leafHash(entries[299]!), leafHash(enc('not logged'))])).toEqual([299, undefined]);
+    const next = await log.submit([enc('after the fault')]);
+    expect(next.receipts[0]!.index).toBe(300);
+  } finally {
+    await log.close();
+  }
+});
