@@ -109,13 +109,22 @@ async function loadAccess(config: ServerConfig): Promise<{ access: AccessControl
 }
 
 /**
- * Reads the signer key at `path`, first making it when it is missing and
- * `make` is set (the default key, on first start), and checks that it is for
- * the configured origin.
+ * Reads the signer key at `path` and checks that it is for the configured
+ * origin. A missing key is made when `store` is given (the default key, on
+ * first start), and only while that store holds no log: a log's key that
+ * went missing is not replaced by a new one, which could not sign for what
+ * the log already holds.
  */
-async function loadKey(path: string, config: ServerConfig, make: boolean): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+async function loadKey(path: string, config: ServerConfig, store?: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
   if (!(await exists(path))) {
-    if (!make) throw new KeyFileError(`no key file at ${path}; make one with: cairn keygen --origin <origin> --out ${path}`);
+    if (store === undefined) throw new KeyFileError(`no key file at ${path}; make one with: cairn keygen --origin <origin> --out ${path}`);
+    const state = await store.readState();
+    if (state !== undefined) {
+      throw new StartError(
+        `the log in ${join(config.data, 'db')} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${path} is missing; ` +
+          'put that key file back, or name it with --key FILE (a new key cannot sign for this log)',
+      );
+    }
     const made = await createKeyFile(path, config.origin ?? DEFAULT_ORIGIN);
     config.onKeyCreated?.(path, made.verifierKey);
   }
@@ -124,25 +133,6 @@ async function loadKey(path: string, config: ServerConfig, make: boolean): Promi
     throw new KeyFileError(`the key in ${path} is for origin ${key.origin}, not ${config.origin}`);
   }
   return key;
-}
-
-/**
- * Reads `<data>/log.key`, making it on first start: only while the store
- * holds no log. A log's key that went missing is not replaced by a new one,
- * which could not sign for what the log already holds.
- */
-async function loadDefaultKey(config: ServerConfig, store: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
-  const path = join(config.data, 'log.key');
-  if (!(await exists(path))) {
-    const state = await store.readState();
-    if (state !== undefined) {
-      throw new StartError(
-        `the log in ${join(config.data, 'db')} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${path} is missing; ` +
-          'put that key file back, or name it with --key FILE (a new key cannot sign for this log)',
-      );
-    }
-  }
-  return loadKey(path, config, true);
 }
 
 /** `host:port` as in a URL: an IPv6 address in brackets. */
@@ -178,7 +168,7 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
  */
 async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics> }> {
   // An explicit key is only read: checked before anything is made on disk.
-  let key = config.key === undefined ? undefined : await loadKey(config.key, config, false);
+  let key = config.key === undefined ? undefined : await loadKey(config.key, config);
   try {
     await mkdir(config.data, { recursive: true, mode: 0o700 });
   } catch (err) {
@@ -199,7 +189,7 @@ async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log
   let store: LogStore = opened;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
-    key ??= await loadDefaultKey(config, opened);
+    key ??= await loadKey(join(config.data, 'log.key'), config, opened);
   } catch (err) {
     await store.close();
     throw err;
