@@ -93,16 +93,6 @@ function isSystemError(err: unknown): boolean {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
 }
 
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 /**
  * Splits byte chunks into lines, holding no more than one line and one chunk:
  * a line ends at "\n", one "\r" before it is dropped, and the last line may
@@ -116,7 +106,7 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<U
   let number = 1;
   const tooLong = () => new UsageError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
   const line = (tail: Uint8Array): Line => {
-    let bytes = parts.length === 0 ? tail : concat([...parts, tail], held + tail.length);
+    let bytes = parts.length === 0 ? tail : Buffer.concat([...parts, tail], held + tail.length);
     if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
     if (bytes.length > maxBytes) throw tooLong();
     parts = [];

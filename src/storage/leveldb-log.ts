@@ -144,7 +144,7 @@ export function scanLog(bytes: Uint8Array, keepRecords = false): LogScan {
       parts.push(payload);
       partsBytes += payload.length;
       if (r.type === LAST) {
-        if (keepRecords) records.push(joinParts(parts, partsBytes));
+        if (keepRecords) records.push(Buffer.concat(parts, partsBytes));
         parts = undefined;
       }
     }
@@ -152,16 +152,6 @@ export function scanLog(bytes: Uint8Array, keepRecords = false): LogScan {
   }
   if (parts !== undefined) return { records, hasWrite, bad: { offset: started, reason: 'a record whose last fragment is missing at the end of the file' } };
   return { records, hasWrite };
-}
-
-function joinParts(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /**
