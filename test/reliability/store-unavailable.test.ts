@@ -2,8 +2,7 @@
 // full, its files damaged meanwhile): every read and write, and /healthz,
 // answer 503 STORAGE_FAILED with Retry-After, not 500 nor "ok"; once it can
 // be opened, the next read does so and everything logged is there.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../src/http/app.js';
@@ -12,19 +11,13 @@ import { leafHash } from '../../src/merkle/hash.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { StoreUnavailableError } from '../../src/storage/store.js';
 import { testSigner, testVerifier, vector } from '../helpers/keys.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
-let dir: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-unavailable-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('cairn-unavailable-');
 
 test('reads, writes and /healthz answer 503 while the store cannot be reopened after a failed write, and recover once it can', async () => {
-  const path = join(dir, 'db');
+  const path = join(dir(), 'db');
   const store = await LevelStore.open(path);
   const log = await Log.open({ store, signer: testSigner, verifier: testVerifier });
   const app = createApp({ log, verifierKey: vector.verifier_key });

@@ -4,23 +4,21 @@
 // (the last round damaged or cut off) opens at the round before; logs that
 // LevelDB itself wrote, with records over several blocks, read back whole.
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreFilesError } from '../../src/storage/leveldb-folder.js';
 import { scanLog } from '../../src/storage/leveldb-log.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { StoreCorruptError, type LogState } from '../../src/storage/store.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
+const tempDir = useTempDir('cairn-files-');
 let root: string;
 /** The store's folder; copies of it go beside it. */
 let dir: string;
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'cairn-files-'));
+beforeEach(() => {
+  root = tempDir();
   dir = join(root, 'db');
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
 });
 
 /** A copy of the store's folder, beside it. */
