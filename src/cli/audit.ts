@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseEntryBundle } from '../merkle/bundle.js';
+import { bytesEqual } from '../merkle/check.js';
 import { leafHash } from '../merkle/hash.js';
 import { CompactRange } from '../merkle/range.js';
 import { formatTilePath, TILE_WIDTH, tileWidth } from '../merkle/tile.js';
@@ -62,10 +63,6 @@ class Mismatch extends Error {
   }
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 async function findVerifier(values: { vkey?: string; key?: string }, data: string, io: CliIo): Promise<Verifier> {
   if (values.vkey !== undefined || (values.key === undefined && io.env.CAIRN_VKEY !== undefined)) return (await resolveVerifier(values.vkey, io.env)).verifier;
   const keyPath = values.key ?? join(data, 'log.key');
@@ -95,12 +92,12 @@ async function audit(store: LevelStore, state: LogState, verifier: Verifier, pro
   } catch (err) {
     throw new Mismatch({ kind: 'checkpoint', message: `the stored checkpoint does not verify with ${verifier.name}: ${(err as Error).message}` });
   }
-  if (cp.treeSize !== size || !equal(cp.rootHash, state.rootHash)) {
+  if (cp.treeSize !== size || !bytesEqual(cp.rootHash, state.rootHash)) {
     throw new Mismatch({ kind: 'checkpoint', message: `the signed checkpoint is for size ${cp.treeSize} root ${encodeBase64(cp.rootHash)}, the stored state for size ${size} root ${encodeBase64(state.rootHash)}` });
   }
   const head = verifyTreeHead(state.sth, verifier);
   if (head === null) throw new Mismatch({ kind: 'sth', message: `the stored signed tree head does not verify with ${verifier.name}` });
-  if (head.treeSize !== size || !equal(head.rootHash, state.rootHash) || head.timestamp !== state.timestamp) {
+  if (head.treeSize !== size || !bytesEqual(head.rootHash, state.rootHash) || head.timestamp !== state.timestamp) {
     throw new Mismatch({ kind: 'sth', message: `the signed tree head (size ${head.treeSize}, timestamp ${head.timestamp}) differs from the stored state (size ${size}, timestamp ${state.timestamp})` });
   }
 
@@ -159,7 +156,7 @@ async function audit(store: LevelStore, state: LogState, verifier: Verifier, pro
           const held = current.get(where.tileLevel);
           if (held === undefined || held.n !== where.n) throw new Error(`cli: bad math in audit: no tile loaded for level ${level} hash ${at}`);
           const stored = held.tile.hash(where.row, where.pos);
-          if (stored === undefined || !equal(stored, hash)) {
+          if (stored === undefined || !bytesEqual(stored, hash)) {
             throw new Mismatch({
               kind: level === 0 ? 'entry' : 'hash',
               index: level === 0 ? index : at,
@@ -191,11 +188,11 @@ async function audit(store: LevelStore, state: LogState, verifier: Verifier, pro
   }
 
   // 3. The root and right edge, against the signed checkpoint.
-  if (!equal(range.root(), cp.rootHash)) {
+  if (!bytesEqual(range.root(), cp.rootHash)) {
     throw new Mismatch({ kind: 'root', message: `the root rebuilt from the entries, ${encodeBase64(range.root())}, is not the signed root ${encodeBase64(cp.rootHash)}` });
   }
   const edge = range.hashes;
-  if (edge.length !== state.rightEdge.length || edge.some((h, i) => !equal(h, state.rightEdge[i]!))) {
+  if (edge.length !== state.rightEdge.length || edge.some((h, i) => !bytesEqual(h, state.rightEdge[i]!))) {
     throw new Mismatch({ kind: 'right-edge', message: 'the stored right edge (where the next append starts) differs from the one rebuilt from the entries' });
   }
   // 4. Nothing past the tree: no entries or tiles a checkpoint never covered.

@@ -2,6 +2,7 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { CairnClient } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
+import { bytesEqual } from '../merkle/check.js';
 import { eachNewTile, newTileCounts } from '../merkle/tile.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
@@ -115,7 +116,7 @@ function describeTime(ms: number): string {
 }
 
 function sameTree(a: Checkpoint, b: Checkpoint): boolean {
-  return a.treeSize === b.treeSize && encodeBase64(a.rootHash) === encodeBase64(b.rootHash);
+  return a.treeSize === b.treeSize && bytesEqual(a.rootHash, b.rootHash);
 }
 
 function alarmKindOf(err: ClientError, older: Checkpoint | undefined, newer: Checkpoint | undefined): AlarmKind {

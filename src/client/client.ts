@@ -6,6 +6,7 @@
  */
 import { canonicalizeValue } from '../jcs/canonical.js';
 import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
+import { bytesEqual } from '../merkle/check.js';
 import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } from '../merkle/proof.js';
 import { storedHashIndex } from '../merkle/stored.js';
 import { formatTilePath, TILE_WIDTH, tileWidth, type Tile } from '../merkle/tile.js';
@@ -91,16 +92,12 @@ function checkEntry(entry: unknown, name: string): Uint8Array {
   return entry;
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 /**
  * Refuses a signed tree head of size 0 whose root is not SHA-256("")
  * (RFC 6962 §2.1): a statement no log can truthfully sign.
  */
 function checkEmptyRoot(head: { treeSize: number; rootHash: Uint8Array }, what: string): void {
-  if (head.treeSize === 0 && !equal(head.rootHash, EMPTY_ROOT)) {
+  if (head.treeSize === 0 && !bytesEqual(head.rootHash, EMPTY_ROOT)) {
     throw new ClientError('INCONSISTENT', `${what} is of size 0 with a root other than SHA-256("")`);
   }
 }
@@ -348,7 +345,7 @@ export class CairnClient {
     checkEmptyRoot(older, 'the older tree head');
     checkEmptyRoot(newer, 'the newer tree head');
     if (a === b) {
-      if (!equal(older.rootHash, newer.rootHash)) {
+      if (!bytesEqual(older.rootHash, newer.rootHash)) {
         throw new ClientError('INCONSISTENT', `two roots for tree size ${a}: ${short(older.rootHash)}… and ${short(newer.rootHash)}… (a fork)`);
       }
       return [];

@@ -6,6 +6,7 @@
  * tile (already authenticated) holds for it. A hash handed out is therefore
  * proven to be in the tree of that size and root.
  */
+import { bytesEqual } from '../merkle/check.js';
 import { EMPTY_ROOT, HASH_SIZE, nodeHash } from '../merkle/hash.js';
 import type { HashReader } from '../merkle/reader.js';
 import { storedHashCount, storedHashIndex } from '../merkle/stored.js';
@@ -26,12 +27,6 @@ export interface TileFetcher {
 export interface TreeRef {
   readonly treeSize: number;
   readonly rootHash: Uint8Array;
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** The RFC 6962 hash of a full tile's 256 hashes: the node one tile level up. */
@@ -187,7 +182,7 @@ export class TileHashReader implements HashReader {
       const h = hashFromTile(tiles[j]!, data[j]!, stx[i]!);
       root = root === undefined ? h : nodeHash(h, root);
     }
-    if (!equal(root ?? EMPTY_ROOT, this.rootHash)) {
+    if (!bytesEqual(root ?? EMPTY_ROOT, this.rootHash)) {
       const names = [...new Set(stxTile)].map((j) => formatTilePath(tiles[j]!)).join(', ');
       throw new ClientError('TILE_MISMATCH', `the tiles ${names} do not rebuild the root of the tree of size ${this.treeSize}`);
     }
@@ -199,7 +194,7 @@ export class TileHashReader implements HashReader {
       const j = order.get(key(p));
       if (j === undefined || j >= i) throw new Error(`client: bad math in TileHashReader: lost the parent of ${formatTilePath(t)}`);
       const expected = hashFromTile(p, data[j]!, storedHashIndex(p.level * TILE_HEIGHT, t.n));
-      if (!equal(fullTileHash(data[i]!), expected)) {
+      if (!bytesEqual(fullTileHash(data[i]!), expected)) {
         throw new ClientError('TILE_MISMATCH', `${formatTilePath(t)} does not match its parent tile ${formatTilePath(p)} in the tree of size ${this.treeSize}`);
       }
     }

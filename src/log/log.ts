@@ -7,7 +7,8 @@ import { NoteError, signNote } from '../note/note.js';
 import { signTreeHead } from '../note/sth.js';
 import { tileWidth, TILE_WIDTH } from '../merkle/tile.js';
 import type { HashTile } from '../storage/hash-tile.js';
-import { equalBytes, type LogState, type LogStore } from '../storage/store.js';
+import { bytesEqual } from '../merkle/check.js';
+import type { LogState, LogStore } from '../storage/store.js';
 import { LogError } from './errors.js';
 import { LeafFilter } from './leaf-filter.js';
 import { RoundDedup } from './round-dedup.js';
@@ -228,7 +229,7 @@ export class Log {
     } else {
       const opened = openStoredCheckpoint(state.checkpoint, options.verifier);
       const builder = await TreeBuilder.load(options.store, state);
-      if (opened.treeSize !== state.treeSize || !equalBytes(opened.rootHash, state.rootHash) || !equalBytes(builder.root(), state.rootHash)) {
+      if (opened.treeSize !== state.treeSize || !bytesEqual(opened.rootHash, state.rootHash) || !bytesEqual(builder.root(), state.rootHash)) {
         throw new Error(`stored state is inconsistent: checkpoint, stored root and right edge disagree at size ${state.treeSize}`);
       }
       log = new Log(options, builder, {

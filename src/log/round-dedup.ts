@@ -1,4 +1,4 @@
-import { equalBytes } from '../storage/store.js';
+import { bytesEqual } from '../merkle/check.js';
 
 /**
  * The set of leaf hashes seen so far in one round (CONTRACT §1: identical
@@ -15,7 +15,7 @@ export class RoundDedup {
   find(hash: Uint8Array, hashes: readonly Uint8Array[]): number | undefined {
     const slot = this.byPrefix.get(prefixOf(hash));
     if (slot === undefined) return undefined;
-    if (equalBytes(hashes[slot]!, hash)) return slot;
+    if (bytesEqual(hashes[slot]!, hash)) return slot;
     return this.collided?.get(fullKey(hash));
   }
 

@@ -28,5 +28,7 @@ export {
   tileForIndex,
   hashFromTile,
   newTiles,
+  newTileCounts,
+  eachNewTile,
   tileWidth,
 } from './tile.js';

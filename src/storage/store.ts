@@ -1,3 +1,4 @@
+import { bytesEqual } from '../merkle/check.js';
 import type { HashTile } from './hash-tile.js';
 
 /**
@@ -132,7 +133,7 @@ export function checkStateTransition(old: LogState | undefined, round: RoundWrit
   if (next.treeSize !== oldSize + round.entries.length) {
     throw new StateConflictError(`state size ${next.treeSize} != ${oldSize} + ${round.entries.length} new entries`);
   }
-  if (old !== undefined && next.treeSize === old.treeSize && !equalBytes(next.rootHash, old.rootHash)) {
+  if (old !== undefined && next.treeSize === old.treeSize && !bytesEqual(next.rootHash, old.rootHash)) {
     throw new StateConflictError(`refusing a second root for tree size ${old.treeSize} (split view)`);
   }
   if (old !== undefined && next.timestamp <= old.timestamp) {
@@ -140,8 +141,3 @@ export function checkStateTransition(old: LogState | undefined, round: RoundWrit
   }
 }
 
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
