@@ -13,5 +13,5 @@ export type { FetchLike, RequestSpec, RetryInfo, TransportOptions } from './http
 export { checkReceipt, checkReceiptProof, parseReceipt, verifyReceipt } from './receipt.js';
 export type { Receipt, ReceiptCheck } from './receipt.js';
 export { encodeEntryBundle, firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
-export { TileHashReader, tileParent } from './tile-reader.js';
+export { MAX_TILED_TREE_SIZE, TileHashReader, tileParent } from './tile-reader.js';
 export type { TileFetcher, TreeRef } from './tile-reader.js';

@@ -23,6 +23,14 @@ export interface TileFetcher {
   readTile(tile: Tile): Promise<Uint8Array>;
 }
 
+/**
+ * The largest tree a TileHashReader reads: 2^52 leaves, whose stored hashes
+ * (about twice as many, see storedHashCount) are still numbered by safe
+ * integers. No log grows that large; a checkpoint that claims more is refused
+ * up front instead of failing on its first hash.
+ */
+export const MAX_TILED_TREE_SIZE = 2 ** 52;
+
 /** A tree a TileHashReader authenticates against: a checkpoint's size and root. */
 export interface TreeRef {
   readonly treeSize: number;
@@ -90,6 +98,11 @@ export class TileHashReader implements HashReader {
     if (tree === null || typeof tree !== 'object') throw new TypeError('TileHashReader: tree must be an object');
     if (typeof tree.treeSize !== 'number') throw new TypeError('TileHashReader: treeSize must be a number');
     if (!Number.isSafeInteger(tree.treeSize) || tree.treeSize < 0) throw new RangeError('TileHashReader: treeSize must be a safe non-negative integer');
+    if (tree.treeSize > MAX_TILED_TREE_SIZE) {
+      throw new RangeError(
+        `TileHashReader: a tree of ${tree.treeSize} leaves is past the 2^52 whose stored hashes a safe integer can number, so its tiles cannot be read here`,
+      );
+    }
     if (!(tree.rootHash instanceof Uint8Array)) throw new TypeError('TileHashReader: rootHash must be a Uint8Array');
     if (tree.rootHash.length !== HASH_SIZE) throw new RangeError('TileHashReader: rootHash must be 32 bytes');
     if (fetcher === null || typeof fetcher !== 'object' || typeof fetcher.readTile !== 'function') {

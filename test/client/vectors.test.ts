@@ -3,11 +3,11 @@
 // tiles by the authenticating TileHashReader, which must reproduce them.
 import { readFileSync } from 'node:fs';
 import { checkReceipt, checkReceiptProof, verifyReceipt, type Receipt } from '../../src/client/receipt.js';
-import { TileHashReader } from '../../src/client/tile-reader.js';
+import { MAX_TILED_TREE_SIZE, TileHashReader } from '../../src/client/tile-reader.js';
 import { ClientError } from '../../src/client/errors.js';
 import { proveConsistency, proveInclusion } from '../../src/merkle/proof.js';
 import { buildStoredHashes } from '../../src/merkle/reader.js';
-import { storedHashIndex } from '../../src/merkle/stored.js';
+import { storedHashCount, storedHashIndex } from '../../src/merkle/stored.js';
 import { treeHash } from '../../src/merkle/tree.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint } from '../../src/note/checkpoint.js';
@@ -172,5 +172,15 @@ describe('TileHashReader over tiles of the 1100-leaf vector tree', () => {
     await expect(r.readTile(0, 5)).rejects.toThrow(RangeError);
     await expect(r.readHashes([storedHashIndex(0, 1100)])).rejects.toThrow(RangeError);
     await expect(new TileHashReader({ treeSize: 0, rootHash: hexToBytes(big.roots['0']!) }, memoryTileFetcher(stored)).readHashes([])).resolves.toEqual([]);
+  });
+
+  test('a tree past 2^52 leaves is refused when the reader is made: its stored hashes pass Number.MAX_SAFE_INTEGER', () => {
+    const rootHash = hexToBytes(big.roots['1']!);
+    expect(storedHashCount(MAX_TILED_TREE_SIZE)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => storedHashCount(MAX_TILED_TREE_SIZE + 1)).toThrow(RangeError);
+    expect(new TileHashReader({ treeSize: MAX_TILED_TREE_SIZE, rootHash }, memoryTileFetcher(stored)).treeSize).toBe(MAX_TILED_TREE_SIZE);
+    for (const treeSize of [MAX_TILED_TREE_SIZE + 1, Number.MAX_SAFE_INTEGER]) {
+      expect(() => new TileHashReader({ treeSize, rootHash }, memoryTileFetcher(stored))).toThrow(new RegExp(`a tree of ${treeSize} leaves is past the 2\\^52`));
+    }
   });
 });
