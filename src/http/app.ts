@@ -9,6 +9,7 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
+import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
 import { noteAnswered } from './client-error.js';
 import { sendError, storeUnavailable, toLogError } from './errors.js';
@@ -181,6 +182,7 @@ export function createApp(options: AppOptions): express.Express {
   const logger = options.logger ?? silentLogger;
   const budget = options.bodyBudget ?? new BodyBudget(DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const idleMs = options.bodyIdleMs ?? BODY_IDLE_MS;
+  const encodeBundle = bundleEncoder();
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -307,9 +309,17 @@ export function createApp(options: AppOptions): express.Express {
       if (err instanceof RangeError || err instanceof TypeError) throw new LogError('NOT_FOUND', `not a tile path: ${err.message}`);
       throw err;
     }
-    const body = tile.level === -1 ? await log.bundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
+    const bundle = tile.level === -1;
+    const data = bundle ? await log.bundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
+    let body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     res.setHeader('Cache-Control', tile.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'public, max-age=60');
-    res.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    if (bundle) {
+      res.setHeader('Vary', 'Accept-Encoding');
+      const encoded = await encodeBundle(req, body);
+      if (encoded.gzip) res.setHeader('Content-Encoding', 'gzip');
+      body = encoded.body;
+    }
+    res.type('application/octet-stream').send(body);
   });
 
   route('get', '/v1/log', '/v1/log', (req, res) => {

@@ -289,7 +289,9 @@ describe('expectResponseMatchesSpec accepts', () => {
       headers: { ...tileHeaders, 'cache-control': 'public, max-age=31536000, immutable' },
       body: Buffer.alloc(8192),
     });
-    expectResponseMatchesSpec('GET', '/tile/entries/000.p/7', { status: 200, headers: { ...tileHeaders, 'cache-control': 'public, max-age=60' }, body: Buffer.alloc(9) });
+    const bundleHeaders = { ...tileHeaders, vary: 'Accept-Encoding', 'cache-control': 'public, max-age=60' };
+    expectResponseMatchesSpec('GET', '/tile/entries/000.p/7', { status: 200, headers: bundleHeaders, body: Buffer.alloc(9) });
+    expectResponseMatchesSpec('GET', '/tile/entries/000.p/7', { status: 200, headers: { ...bundleHeaders, 'content-encoding': 'gzip' }, body: Buffer.alloc(9) });
     expectResponseMatchesSpec('GET', '/metrics', {
       status: 200,
       headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'x-content-type-options': 'nosniff' },
@@ -373,6 +375,11 @@ describe('expectResponseMatchesSpec rejects', () => {
         body: Buffer.alloc(96),
       }),
     ).toThrow(/Cache-Control/);
+    const bundleHeaders = { 'content-type': 'application/octet-stream', 'x-content-type-options': 'nosniff', 'cache-control': 'public, max-age=31536000, immutable' };
+    expect(() => expectResponseMatchesSpec('GET', '/tile/entries/000', { status: 200, headers: bundleHeaders, body: Buffer.alloc(512) })).toThrow(/header Vary is missing/);
+    expect(() =>
+      expectResponseMatchesSpec('GET', '/tile/entries/000', { status: 200, headers: { ...bundleHeaders, vary: 'Accept-Encoding', 'content-encoding': 'br' }, body: Buffer.alloc(512) }),
+    ).toThrow(/Content-Encoding/);
   });
 
   it('error bodies with an unknown code, a code of another status, or extra fields', () => {

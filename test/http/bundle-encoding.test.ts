@@ -1,0 +1,135 @@
+// Entry bundles gzip-encoded for clients that accept it (C2SP tlog-tiles:
+// bundles SHOULD be compressed at the HTTP layer), read as raw bytes from a
+// listening server so that no client library decodes them first; hash tiles
+// and incompressible bundles go out as they are.
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import type { Request } from 'express';
+import { createApp } from '../../src/http/app.js';
+import { bundleEncoder } from '../../src/http/bundle-encoding.js';
+import { encodeEntryBundle } from '../../src/merkle/bundle.js';
+import { Log } from '../../src/log/log.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { testSigner, testVerifier, vector } from '../helpers/keys.js';
+import { expectResponseMatchesSpec } from '../helpers/openapi.js';
+
+let dir: string;
+let log: Log;
+let server: Server;
+let port: number;
+/** Bundle 0: 256 JSON-like audit events, which compress; bundle 1: 20 random entries, which do not. */
+const events = Array.from({ length: 256 }, (_, i) => Buffer.from(`{"actor":"alice@example.com","action":"login","outcome":"success","seq":${i}}`));
+const noise = Array.from({ length: 20 }, () => randomBytes(100));
+
+interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** GET `path` with exactly `headers` (node:http adds no Accept-Encoding), returning the bytes as sent. */
+async function rawGet(path: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+  const req = httpRequest({ host: '127.0.0.1', port, path, headers });
+  req.end();
+  const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
+  const parts: Buffer[] = [];
+  for await (const part of res) parts.push(part as Buffer);
+  return { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) };
+}
+
+function spec(path: string, res: RawResponse): void {
+  expectResponseMatchesSpec('GET', path, { status: res.status, headers: res.headers as Record<string, unknown>, body: res.body, text: '' });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-bundle-encoding-'));
+  log = await Log.open({ store: await LevelStore.open(dir), signer: testSigner, verifier: testVerifier });
+  await log.submit([...events, ...noise]);
+  server = createApp({ log, verifierKey: vector.verifier_key }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  port = typeof address === 'object' && address !== null ? address.port : 0;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await log.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('GET /tile/entries', () => {
+  test('a client that accepts gzip gets the bundle gzip-encoded, and it decodes to the bundle', async () => {
+    const expected = Buffer.from(encodeEntryBundle(events));
+    for (const accept of ['gzip', 'gzip, deflate, br', 'identity;q=0.5, gzip', 'br;q=1, gzip;q=0.8']) {
+      const res = await rawGet('/tile/entries/000', { 'Accept-Encoding': accept });
+      spec('/tile/entries/000', res);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-encoding']).toBe('gzip');
+      expect(res.headers.vary).toBe('Accept-Encoding');
+      expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(Number(res.headers['content-length'])).toBe(res.body.length);
+      expect(res.body.length).toBeLessThan(expected.length / 4);
+      expect(gunzipSync(res.body).equals(expected)).toBe(true);
+    }
+  });
+
+  test('without Accept-Encoding, or with gzip refused or less wanted, the bundle goes out as it is', async () => {
+    const expected = Buffer.from(encodeEntryBundle(events));
+    const asked: Record<string, string>[] = [{}, { 'Accept-Encoding': 'identity' }, { 'Accept-Encoding': 'gzip;q=0' }, { 'Accept-Encoding': 'br' }, { 'Accept-Encoding': 'gzip;q=0.5, identity' }];
+    for (const headers of asked) {
+      const res = await rawGet('/tile/entries/000', headers);
+      spec('/tile/entries/000', res);
+      expect(res.headers['content-encoding']).toBeUndefined();
+      expect(res.headers.vary).toBe('Accept-Encoding');
+      expect(res.body.equals(expected)).toBe(true);
+    }
+  });
+
+  test('a bundle that gzip would not shrink (random entries) goes out as it is; a partial bundle that shrinks is encoded too', async () => {
+    const random = await rawGet('/tile/entries/001.p/20', { 'Accept-Encoding': 'gzip' });
+    spec('/tile/entries/001.p/20', random);
+    expect(random.status).toBe(200);
+    expect(random.headers['content-encoding']).toBeUndefined();
+    expect(random.body.equals(Buffer.from(encodeEntryBundle(noise)))).toBe(true);
+
+    const partial = await rawGet('/tile/entries/000.p/100', { 'Accept-Encoding': 'gzip' });
+    spec('/tile/entries/000.p/100', partial);
+    expect(partial.headers['content-encoding']).toBe('gzip');
+    expect(partial.headers['cache-control']).toBe('public, max-age=60');
+    expect(gunzipSync(partial.body).equals(Buffer.from(encodeEntryBundle(events.slice(0, 100))))).toBe(true);
+  });
+
+  test('hash tiles are never encoded and do not vary', async () => {
+    const plain = await rawGet('/tile/0/000');
+    const asked = await rawGet('/tile/0/000', { 'Accept-Encoding': 'gzip' });
+    spec('/tile/0/000', asked);
+    expect(asked.headers['content-encoding']).toBeUndefined();
+    expect(asked.headers.vary).toBeUndefined();
+    expect(asked.body.length).toBe(256 * 32);
+    expect(asked.body.equals(plain.body)).toBe(true);
+  });
+});
+
+describe('bundleEncoder', () => {
+  const accepting = { acceptsEncodings: () => 'gzip' } as unknown as Request;
+  const body = Buffer.from(encodeEntryBundle(events));
+
+  test('compresses at most `limit` bundles at once; the rest go out as they are', async () => {
+    const encode = bundleEncoder(1);
+    const [first, second] = await Promise.all([encode(accepting, body), encode(accepting, body)]);
+    expect(first!.gzip).toBe(true);
+    expect(gunzipSync(first!.body).equals(body)).toBe(true);
+    expect(second).toEqual({ body, gzip: false });
+    // The slot is free again once the first is done.
+    expect((await encode(accepting, body)).gzip).toBe(true);
+    expect(await bundleEncoder(0)(accepting, body)).toEqual({ body, gzip: false });
+  });
+
+  test('a limit that is not a safe non-negative integer is refused', () => {
+    for (const limit of [-1, 1.5, Number.NaN]) expect(() => bundleEncoder(limit)).toThrow(RangeError);
+  });
+});
