@@ -33,8 +33,9 @@ signed tree head timestamp earlier than the last verified one, equal to it for
 another tree, or more than 10 minutes ahead of this machine's clock
 (timestamp), and, with --max-age, a newest signed tree head older than that
 (stale; an idle Cairn log re-signs at least every 10 minutes). An alarm is a
-line on standard error, a POST of a JSON description to --webhook, and exit
-status 1 under --once. The state only moves forward to a checkpoint and
+line on standard error (with --json, a JSON line on standard output, with the
+other events), a POST of a JSON description to --webhook, and exit status 1
+under --once. The state only moves forward to a checkpoint and
 signed tree head that passed every check.
 
 Options:
@@ -467,7 +468,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       if (maxAgeMs !== undefined) {
         const age = io.now() - outcome.head.timestamp;
         if (age > maxAgeMs) {
-          await raise(new Alarm('stale', `the newest signed tree head is ${Math.round(age / 1000)} s old (timestamp ${describeTime(outcome.head.timestamp)}); --max-age is ${maxAgeMs / 1000} s`, cp, outcome.note));
+          await raise(new Alarm('stale', `the newest signed tree head is ${Math.round(age / 1000)} s old (timestamp ${describeTime(outcome.head.timestamp)}); --max-age is ${maxAgeMs / 1000} s`, cp, outcome.note, outcome.head.timestamp));
           return 'alarm';
         }
       }

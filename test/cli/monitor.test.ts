@@ -215,6 +215,9 @@ test('tiles, bundles and signatures changed in transit; staleness; the genuine l
     expect(stale.code).toBe(1);
     expect(stale.events.map((e) => e.event)).toEqual(['verified', 'alarm']);
     expect(stale.events[1]).toMatchObject({ kind: 'stale', message: expect.stringMatching(/signed tree head is \d+ s old/) });
+    // The webhook's description of a stale alarm names the signed tree head's timestamp, as for every alarm about one.
+    const staleHook = posted.find((p) => p.kind === 'stale') as { observed: { sth_timestamp?: number } } | undefined;
+    expect(staleHook?.observed.sth_timestamp).toBe(stale.events[0]!.sth_timestamp);
     expect((await state()).tree_size).toBe(768); // the history itself checked out
 
     await add(client, 'genuine', 1, 768);
