@@ -86,6 +86,21 @@ function checkIndexArg(x: unknown, name: string): number {
   return x;
 }
 
+/**
+ * A tree argument: a Checkpoint (or any `{ treeSize, rootHash }`). What
+ * getCheckpoint() resolves to is refused by name, since its `.checkpoint` is
+ * what was meant.
+ */
+function checkTreeArg<T extends TreeRef>(x: T, name: string): T {
+  if (isObject(x) && 'checkpoint' in x && 'note' in x) {
+    throw new TypeError(`${name} must be a checkpoint ({ treeSize, rootHash }), not what getCheckpoint() resolves to: pass its .checkpoint`);
+  }
+  if (!isObject(x) || typeof x.treeSize !== 'number' || !(x.rootHash instanceof Uint8Array)) {
+    throw new TypeError(`${name} must be a checkpoint ({ treeSize, rootHash })`);
+  }
+  return x;
+}
+
 function checkEntry(entry: unknown, name: string): Uint8Array {
   if (!(entry instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
   if (entry.length === 0 || entry.length > MAX_ENTRY_SIZE) throw new RangeError(`${name} must be 1 to ${MAX_ENTRY_SIZE} bytes, got ${entry.length}`);
@@ -264,8 +279,8 @@ export class CairnClient {
     });
   }
 
-  async #latest(checkpoint: Checkpoint | undefined): Promise<Checkpoint> {
-    return checkpoint ?? (await this.getCheckpoint()).checkpoint;
+  async #latest(checkpoint: Checkpoint | undefined, name: string): Promise<Checkpoint> {
+    return checkpoint === undefined ? (await this.getCheckpoint()).checkpoint : checkTreeArg(checkpoint, name);
   }
 
   /**
@@ -277,7 +292,7 @@ export class CairnClient {
   async proveHash(hash: Uint8Array, checkpoint?: Checkpoint): Promise<InclusionResult> {
     if (!(hash instanceof Uint8Array)) throw new TypeError('proveHash: hash must be a Uint8Array');
     if (hash.length !== 32) throw new RangeError('proveHash: hash must be 32 bytes');
-    const cp = await this.#latest(checkpoint);
+    const cp = await this.#latest(checkpoint, 'proveHash: checkpoint');
     if (cp.treeSize === 0) throw new ClientError('HTTP_STATUS', 'the log is empty', { status: 404, serverCode: 'NOT_FOUND' });
     const path = `ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(hash))}&tree_size=${cp.treeSize}`;
     const v = await this.#http.json({ path });
@@ -299,7 +314,7 @@ export class CairnClient {
    */
   async getEntry(index: number, checkpoint?: Checkpoint): Promise<EntryResult> {
     checkIndexArg(index, 'getEntry: index');
-    const cp = await this.#latest(checkpoint);
+    const cp = await this.#latest(checkpoint, 'getEntry: checkpoint');
     if (index >= cp.treeSize) throw new RangeError(`getEntry: index ${index} is not in the tree of size ${cp.treeSize}`);
     const path = `ct/v1/get-entry-and-proof?leaf_index=${index}&tree_size=${cp.treeSize}`;
     const v = await this.#http.json({ path });
@@ -339,8 +354,8 @@ export class CairnClient {
    * that fails.
    */
   async verifyConsistency(older: Checkpoint, newer: Checkpoint, options: { fromTiles?: boolean } = {}): Promise<Uint8Array[]> {
-    const a = older.treeSize;
-    const b = newer.treeSize;
+    const a = checkTreeArg(older, 'verifyConsistency: older').treeSize;
+    const b = checkTreeArg(newer, 'verifyConsistency: newer').treeSize;
     if (a > b) throw new ClientError('INCONSISTENT', `the tree shrank from ${a} to ${b} leaves`);
     checkEmptyRoot(older, 'the older tree head');
     checkEmptyRoot(newer, 'the newer tree head');
@@ -368,7 +383,7 @@ export class CairnClient {
 
   /** A HashReader over this log's tiles that authenticates each one against `tree` (see TileHashReader). */
   tileReader(tree: TreeRef): TileHashReader {
-    return new TileHashReader(tree, this.#fetcher, { concurrency: this.#tileConcurrency });
+    return new TileHashReader(checkTreeArg(tree, 'tileReader: tree'), this.#fetcher, { concurrency: this.#tileConcurrency });
   }
 
   /**
@@ -378,7 +393,7 @@ export class CairnClient {
    */
   async proveIndexFromTiles(index: number, checkpoint?: Checkpoint, reader?: TileHashReader): Promise<InclusionResult> {
     checkIndexArg(index, 'proveIndexFromTiles: index');
-    const cp = await this.#latest(checkpoint);
+    const cp = await this.#latest(checkpoint, 'proveIndexFromTiles: checkpoint');
     if (index >= cp.treeSize) throw new RangeError(`proveIndexFromTiles: index ${index} is not in the tree of size ${cp.treeSize}`);
     const r = reader ?? this.tileReader(cp);
     const [leaf] = await r.readHashes([storedHashIndex(0, index)]);
@@ -400,6 +415,7 @@ export class CairnClient {
    */
   async readEntryBundle(n: number, tree: TreeRef, reader?: TileHashReader): Promise<Uint8Array[]> {
     checkIndexArg(n, 'readEntryBundle: n');
+    checkTreeArg(tree, 'readEntryBundle: tree');
     const width = tileWidth(0, n, tree.treeSize);
     if (width === 0) throw new RangeError(`readEntryBundle: the tree of size ${tree.treeSize} has no entry bundle ${n}`);
     const r = reader ?? this.tileReader(tree);
@@ -425,7 +441,7 @@ export class CairnClient {
    */
   async getEntryFromTiles(index: number, checkpoint?: Checkpoint): Promise<EntryResult> {
     checkIndexArg(index, 'getEntryFromTiles: index');
-    const cp = await this.#latest(checkpoint);
+    const cp = await this.#latest(checkpoint, 'getEntryFromTiles: checkpoint');
     if (index >= cp.treeSize) throw new RangeError(`getEntryFromTiles: index ${index} is not in the tree of size ${cp.treeSize}`);
     const reader = this.tileReader(cp);
     const n = Math.floor(index / TILE_WIDTH);

@@ -130,6 +130,23 @@ test('consistency between checkpoints, from the endpoint and from tiles', async 
   await expect(client.verifyConsistency(old, forked)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/fork/) });
 });
 
+test("what getCheckpoint() resolves to, given where a checkpoint is meant, is refused by name, as is anything else that is not one", async () => {
+  const signed = await client.getCheckpoint();
+  const wrong = signed as unknown as Checkpoint;
+  const named = /must be a checkpoint \(\{ treeSize, rootHash \}\), not what getCheckpoint\(\) resolves to: pass its \.checkpoint/;
+  await expect(client.verifyConsistency(signed.checkpoint, wrong)).rejects.toThrow(new RegExp(`^verifyConsistency: newer ${named.source}`));
+  await expect(client.verifyConsistency(wrong, signed.checkpoint)).rejects.toThrow(new RegExp(`^verifyConsistency: older ${named.source}`));
+  await expect(client.readEntryBundle(0, wrong)).rejects.toThrow(new RegExp(`^readEntryBundle: tree ${named.source}`));
+  await expect(client.proveHash(new Uint8Array(32), wrong)).rejects.toThrow(TypeError);
+  await expect(client.getEntry(0, wrong)).rejects.toThrow(/^getEntry: checkpoint must be a checkpoint/);
+  await expect(client.proveIndexFromTiles(0, wrong)).rejects.toThrow(/^proveIndexFromTiles: checkpoint must be a checkpoint/);
+  await expect(client.getEntryFromTiles(0, wrong)).rejects.toThrow(/^getEntryFromTiles: checkpoint must be a checkpoint/);
+  expect(() => client.tileReader(wrong)).toThrow(/^tileReader: tree must be a checkpoint/);
+  expect(() => client.tileReader({ treeSize: 1 } as unknown as Checkpoint)).toThrow(/^tileReader: tree must be a checkpoint \(\{ treeSize, rootHash \}\)$/);
+  // The real checkpoint still works in each of them.
+  expect((await client.readEntryBundle(0, signed.checkpoint)).length).toBeGreaterThan(0);
+});
+
 describe('a log that lies is caught', () => {
   test('a checkpoint or tree head signed by another key, or edited', async () => {
     const stranger = verifierKeyFromSignerKey(generateSignerKey('client.test/log'));
