@@ -273,7 +273,7 @@ describe('expectResponseMatchesSpec accepts', () => {
       text: vector.note,
     });
     const origin = vector.note.split('\n')[0]!;
-    expectResponseMatchesSpec('GET', '/v1/log', jsonResponse(200, { origin, verifier_key: vector.verifier_key, tree_size: 300, version: '0.1.0' }));
+    expectResponseMatchesSpec('GET', '/v1/log', jsonResponse(200, { origin, verifier_key: vector.verifier_key, tree_size: 300, version: '0.2.0' }));
   });
 
   it('reads with valid queries, health, tiles, metrics and errors', () => {
