@@ -1,10 +1,11 @@
 // Command cairninterop checks Cairn with code written by others: Go's
 // checksum-database packages golang.org/x/mod/sumdb/note and sumdb/tlog, and
 // the 2016 Certificate Transparency Go library (client, serialization,
-// merkletree). It covers /work/shared/CONTRACT.md §1 (entries and hashing),
-// §2 (keys, checkpoints, STH) and §3 (writes and receipts, the RFC 6962 §4 read
-// API, tiles and entry bundles), that is C2SP signed-note, tlog-checkpoint and
-// tlog-tiles, RFC 6962 §2.1 and §4, and RFC 9162's Ed25519 scheme 0x0807.
+// merkletree). It covers the wire contract (spec/CONTRACT.md) §1 (entries
+// and hashing), §2 (keys, checkpoints, STH) and §3 (writes and receipts, the
+// RFC 6962 §4 read API, tiles and entry bundles), that is C2SP signed-note,
+// tlog-checkpoint and tlog-tiles, RFC 6962 §2.1 and §4, and RFC 9162's Ed25519
+// scheme 0x0807.
 //
 // Usage:
 //
@@ -12,9 +13,10 @@
 //	cairninterop -url http://127.0.0.1:PORT -vkey ORIGIN+HASH+KEY [-key log.key] [-big] [-concurrent 10s] [-v]
 //
 // Against a server the log must be empty and open for writes: the checker adds
-// its own entries (70,000, or 256,257 with -big) and compares every answer with
-// what it sent. Exit status: 0 when at least one check ran and all passed, 1
-// when a check failed, 2 when the checker could not run.
+// its own entries (70,000, or 256,257 with -big, then more while -concurrent
+// runs) and compares every answer with what it sent. Exit status: 0 when at
+// least one check ran and all passed, 1 when a check failed, 2 when the checker
+// could not run.
 package main
 
 import (
