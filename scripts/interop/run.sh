@@ -36,7 +36,11 @@ fi
 
 tmp="$(mktemp -d)"
 server=""
+checker=""
 cleanup() {
+  if [[ -n $checker ]]; then
+    kill "$checker" 2>/dev/null || true
+  fi
   if [[ -n $server ]]; then
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
@@ -59,7 +63,11 @@ fi
 status=0
 check() {
   local s=0
-  "$tmp/cairninterop" "$@" || s=$?
+  # In the background, so that a signal to this script runs its traps at once.
+  "$tmp/cairninterop" "$@" &
+  checker=$!
+  wait "$checker" || s=$?
+  checker=""
   if ((s > status)); then status=$s; fi
 }
 
