@@ -24,6 +24,10 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  // Every label value a counter can take is there from the start, at 0, so
+  // that a rate or increase over it also sees its first event.
+  for (const result of ['new', 'duplicate']) entries.inc({ result }, 0);
+  for (const outcome of ['committed', 'failed']) rounds.inc({ outcome }, 0);
   const roundDuration = new Histogram({
     name: 'cairn_round_duration_seconds',
     help: 'Time from the start of a round to its durable commit',

@@ -1,6 +1,15 @@
 // The metrics the log's observer feeds (src/http/metrics.ts), read back as
 // Prometheus text.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { createApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/http/metrics.js';
+import { Log } from '../../src/log/log.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { testSigner, testVerifier, vector } from '../helpers/keys.js';
+import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 
 /** The value of the unlabelled sample `name` in the registry's text. */
 async function sample(metrics: ReturnType<typeof createMetrics>, name: string): Promise<number | undefined> {
@@ -25,4 +34,21 @@ test('a committed round moves the tree size and the entry counters', async () =>
   const text = await metrics.registry.metrics();
   expect(text).toMatch(/^cairn_entries_total\{result="new"\} 5$/m);
   expect(text).toMatch(/^cairn_entries_total\{result="duplicate"\} 2$/m);
+});
+
+test('a fresh app serves every label value of its counters at 0, so that the first event of each is an increase', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-metrics-'));
+  const metrics = createMetrics({ processMetrics: false });
+  const log = await Log.open({ store: await LevelStore.open(dir), signer: testSigner, verifier: testVerifier, observer: metrics.observer });
+  try {
+    const res = await request(createApp({ log, verifierKey: vector.verifier_key, metrics })).get('/metrics');
+    expectResponseMatchesSpec('GET', '/metrics', { status: res.status, headers: res.headers, body: res.body, text: res.text });
+    expect(res.status).toBe(200);
+    for (const series of ['cairn_entries_total{result="new"}', 'cairn_entries_total{result="duplicate"}', 'cairn_rounds_total{outcome="committed"}', 'cairn_rounds_total{outcome="failed"}']) {
+      expect(res.text.split('\n')).toContain(`${series} 0`);
+    }
+  } finally {
+    await log.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
