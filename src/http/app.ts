@@ -34,6 +34,11 @@ export const MAX_BATCH_BODY = MAX_BATCH_ENTRIES * (MAX_ENTRY_BASE64 + Math.ceil(
  * 60-byte request. CONTRACT §3 lets it return fewer than asked.
  */
 export const MAX_GET_ENTRIES_BYTES = 4 * 1024 * 1024;
+/** The 404 message for a path under /tile/ that is not a canonical C2SP tlog-tiles path. */
+const NOT_A_TILE_PATH =
+  'not a canonical tile path: expected /tile/<L>/<N> or /tile/entries/<N>, optionally with .p/<W>, where L is 0 to 63, ' +
+  'N is written in groups of three digits, all but the last prefixed with x (1234067 is x001/x234/067), and W is 1 to 255, ' +
+  'all without leading zeros';
 /** get-entries answers at most this many entries (CONTRACT §3). */
 const MAX_GET_ENTRIES = 1000;
 /** Default bound on request body bytes held at once: one largest batch fits, with room for small uploads. */
@@ -306,7 +311,8 @@ export function createApp(options: AppOptions): express.Express {
     try {
       tile = parseTilePath(req.path.slice(1));
     } catch (err) {
-      if (err instanceof RangeError || err instanceof TypeError) throw new LogError('NOT_FOUND', `not a tile path: ${err.message}`);
+      // The parser's own message names the parser: a client is told the form instead.
+      if (err instanceof RangeError || err instanceof TypeError) throw new LogError('NOT_FOUND', NOT_A_TILE_PATH);
       throw err;
     }
     const bundle = tile.level === -1;

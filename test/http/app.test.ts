@@ -314,6 +314,9 @@ describe('tiles and checkpoint', () => {
       const res = await request(app).get(path);
       expect(res.status).toBe(404);
       expect(res.body.code).toBe('NOT_FOUND');
+      // Said for the client, without the name of the server's parser.
+      expect(res.body.error).toMatch(/^not a canonical tile path: expected \/tile\/<L>\/<N>/);
+      expect(res.body.error).not.toMatch(/parseTilePath|\b[a-z]+[A-Z][A-Za-z]*:/);
     },
   );
 });
