@@ -128,6 +128,36 @@ export function normalizeBaseUrl(baseUrl: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
+/** One error's own words: its message, with its `code` (ECONNREFUSED, ENOTFOUND, ...) when the message lacks it. */
+function ownWords(err: unknown): string {
+  // Not `instanceof Error`: fetch's errors may come from another realm.
+  if (typeof err !== 'object' || err === null || typeof (err as { message?: unknown }).message !== 'string') return err === undefined || err === null ? '' : String(err);
+  let message = (err as { message: string }).message;
+  // Node's AggregateError (one failure per address tried) may carry no message of its own.
+  if (message === '' && Array.isArray((err as { errors?: unknown }).errors)) {
+    message = [...new Set((err as { errors: unknown[] }).errors.map(ownWords))].filter((m) => m !== '').join('; ');
+  }
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || code === '' || message.includes(code)) return message;
+  return message === '' ? code : `${code}: ${message}`;
+}
+
+/**
+ * Why a request failed, for a NETWORK error: the error's message followed by
+ * those of its causes. `fetch` says only "fetch failed" and keeps the reason
+ * (a refused connection, an unknown host, a certificate) in `cause`.
+ */
+export function networkReason(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    const words = ownWords(current);
+    if (words !== '' && !parts.some((p) => p.includes(words))) parts.push(words);
+    current = typeof current === 'object' ? (current as { cause?: unknown }).cause : undefined;
+  }
+  return parts.length === 0 ? 'the request failed' : parts.join(': ');
+}
+
 async function errorBody(res: Response): Promise<{ message: string; code: string | undefined }> {
   let text = '';
   try {
@@ -198,7 +228,7 @@ export class HttpTransport {
         if (spec.body !== undefined) init.body = spec.body as BodyInit;
         res = await this.#fetch(url, init);
       } catch (err) {
-        const what = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${this.#timeoutMs} ms` : String((err as Error)?.message ?? err);
+        const what = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${this.#timeoutMs} ms` : networkReason(err);
         throw new ClientError('NETWORK', `${spec.method ?? 'GET'} ${url}: ${what}`, { url, cause: err });
       }
       if (res.ok) return res;
@@ -242,7 +272,7 @@ export class HttpTransport {
       return await readBody(res, this.#maxResponseBytes);
     } catch (err) {
       if (err instanceof TooLarge) throw new ClientError('BAD_RESPONSE', `${url}: ${err.message}`, { url });
-      throw new ClientError('NETWORK', `${url}: reading the answer failed: ${(err as Error).message}`, { url, cause: err });
+      throw new ClientError('NETWORK', `${url}: reading the answer failed: ${networkReason(err)}`, { url, cause: err });
     }
   }
 }

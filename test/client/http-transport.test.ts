@@ -1,8 +1,10 @@
 // HttpTransport (src/client/http.ts) reads no more of an answer than it is
 // willing to hold: a log (or anything posing as one) that answers without
 // end gets a BAD_RESPONSE, not the client's memory.
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { ClientError } from '../../src/client/errors.js';
-import { HttpTransport, type FetchLike } from '../../src/client/http.js';
+import { HttpTransport, networkReason, type FetchLike } from '../../src/client/http.js';
 
 const BASE = 'http://log.example';
 
@@ -94,4 +96,25 @@ test('maxResponseBytes must be a positive safe integer', () => {
   for (const bad of [0, -1, 1.5, Number.NaN]) {
     expect(() => new HttpTransport(BASE, { fetch, maxResponseBytes: bad })).toThrow(RangeError);
   }
+});
+
+test('a refused connection says so, with the reason fetch keeps in its cause, not only "fetch failed"', async () => {
+  // A port that was free a moment ago: nothing listens on it now.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const http = new HttpTransport(`http://127.0.0.1:${port}`, { maxRetries: 0 });
+  const err = await http.request({ path: 'checkpoint' }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ClientError);
+  expect((err as ClientError).code).toBe('NETWORK');
+  expect((err as ClientError).message).toBe(`GET http://127.0.0.1:${port}/checkpoint: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
+});
+
+test('a failure\'s code is given when its message lacks it, and an AggregateError speaks through the errors it holds', () => {
+  const unknownHost = Object.assign(new Error('getaddrinfo failed for log.invalid'), { code: 'ENOTFOUND' });
+  expect(networkReason(new TypeError('fetch failed', { cause: unknownHost }))).toBe('fetch failed: ENOTFOUND: getaddrinfo failed for log.invalid');
+  const both = Object.assign(new AggregateError([new Error('connect ECONNREFUSED ::1:80'), new Error('connect ECONNREFUSED 127.0.0.1:80')], ''), { code: 'ECONNREFUSED' });
+  expect(networkReason(new TypeError('fetch failed', { cause: both }))).toBe('fetch failed: connect ECONNREFUSED ::1:80; connect ECONNREFUSED 127.0.0.1:80');
+  expect(networkReason(new TypeError('fetch failed'))).toBe('fetch failed');
 });
