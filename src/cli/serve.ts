@@ -50,9 +50,10 @@ bounds writers get 503 with Retry-After, and the server recovers by itself.
 On start it takes the port first, so that a port in use is reported before
 anything is made on disk; requests that come while it opens the key and the
 store wait for it. Once it answers, it prints 'listening on http://HOST:PORT'.
-A second server on the same data folder refuses to start. SIGINT or SIGTERM
-finishes the rounds under way and stops; requests still being received after
-5 s are cut off.
+A second server on the same data folder refuses to start. SIGINT, SIGTERM or
+SIGHUP finishes the rounds under way and stops; requests still being received
+after 5 s are cut off. The token file and the key are read at start only:
+after changing them (to revoke a token, say), restart the server.
 `;
 
 /** The most --max-upload-mib takes: 1 TiB, far past any machine's memory, and still exact in bytes. */
@@ -115,14 +116,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
     `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\nverifier key: ${running.verifierKey}\n` +
       `access: ${running.accessSummary}\nlistening on ${running.url}\n`,
   );
+  // SIGHUP (the terminal went away, or a service manager's reload) stops the
+  // server as SIGTERM does, rather than killing it at once: the tokens and
+  // the key are read at start only, so there is nothing to reload.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   await new Promise<void>((resolve) => {
     const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      for (const signal of signals) process.off(signal, stop);
       resolve();
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    for (const signal of signals) process.on(signal, stop);
   });
   await running.close();
   return 0;
