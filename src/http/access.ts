@@ -180,6 +180,8 @@ type Need = Role | 'none';
 
 const WRITE_PATHS = new Set(['/v1/entries', '/v1/batch']);
 const RES_LOCALS_KEY = 'cairnAccess';
+/** The name of the token a request presented, once recognised: set for refused requests too. */
+const TOKEN_NAME_KEY = 'cairnTokenName';
 
 /** What {@link AccessControl.authorize} granted: the token's name (undefined when anonymous). */
 export interface Granted {
@@ -254,7 +256,12 @@ export class AccessControl {
     return { name: this.grant(method, path, authorization).name };
   }
 
-  private grant(method: string, path: string, authorization: string | undefined): Grant {
+  /**
+   * Grants a request or throws; `seen.name` is set as soon as the token is
+   * recognised, so that a request refused for its role or rate limit can
+   * still be logged under its token's name.
+   */
+  private grant(method: string, path: string, authorization: string | undefined, seen: { name?: string } = {}): Grant {
     // OPTIONS only says what a path allows (a browser's preflight never
     // carries the token): it needs none, and a token sent with it is neither
     // checked nor charged.
@@ -268,6 +275,7 @@ export class AccessControl {
       if (need !== 'none') throw new LogError('UNAUTHORIZED', `this needs an access token with role ${need} (send Authorization: Bearer <token>)`);
       return { name: undefined, bucket: undefined };
     }
+    seen.name = found.rule.name;
     if (need !== 'none' && ROLES.indexOf(found.rule.role) < ROLES.indexOf(need)) {
       throw new LogError('FORBIDDEN', `the token ${found.rule.name} has role ${found.rule.role}; this needs ${need}`);
     }
@@ -289,15 +297,23 @@ export class AccessControl {
     }
   }
 
-  /** Express middleware: answers 401/403/429 itself, else records the token for {@link chargeEntries}. */
+  /**
+   * Express middleware: answers 401/403/429 itself, else records the token for
+   * {@link chargeEntries}. Either way the token's name, when the token was
+   * recognised, is there for {@link tokenName}. A refused request keeps the
+   * route name an earlier middleware gave it (`res.locals.route`), else is
+   * named `access-denied`.
+   */
   middleware(): RequestHandler {
     return (req: Request, res: Response, next: NextFunction) => {
       let granted: Grant;
+      const seen: { name?: string } = {};
       try {
-        granted = this.grant(req.method, req.path, req.headers.authorization);
+        granted = this.grant(req.method, req.path, req.headers.authorization, seen);
       } catch (err) {
         const error = err as LogError;
-        res.locals.route = 'access-denied';
+        res.locals[TOKEN_NAME_KEY] = seen.name;
+        res.locals.route ??= 'access-denied';
         if (error.code === 'UNAUTHORIZED') {
           res.setHeader('WWW-Authenticate', 'Bearer realm="cairn"');
           res.setHeader('Access-Control-Expose-Headers', 'WWW-Authenticate');
@@ -305,6 +321,7 @@ export class AccessControl {
         sendError(res, error);
         return;
       }
+      res.locals[TOKEN_NAME_KEY] = granted.name;
       res.locals[RES_LOCALS_KEY] = { granted, charge: (entries: number) => this.charge(granted.bucket, entries - 1, entries, granted.name) };
       next();
     };
@@ -323,9 +340,13 @@ export function chargeEntries(res: Response, entries: number): void {
   locals?.charge(entries);
 }
 
-/** The name of the request's token, for logs (never the token itself). */
+/**
+ * The name of the request's token, for logs (never the token itself): also
+ * for a request refused for its token's role or rate limit; undefined when
+ * none was sent, or one that is not known.
+ */
 export function tokenName(res: Response): string | undefined {
-  return (res.locals[RES_LOCALS_KEY] as { granted: Grant } | undefined)?.granted.name;
+  return res.locals[TOKEN_NAME_KEY] as string | undefined;
 }
 
 /**

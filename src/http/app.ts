@@ -216,11 +216,29 @@ export function createApp(options: AppOptions): express.Express {
     });
     next();
   });
-  if (options.access !== undefined) app.use(options.access.middleware());
 
   const routes = new Map<string | RegExp, string[]>(); // path → methods, for 405s
+  const names = new Map<string | RegExp, string>(); // path → the route's name in logs and metrics
+  /** The name the request's route gives it, as the routes below would: known before access is checked. */
+  const routeName = (req: Request): string => {
+    for (const [path, methods] of routes) {
+      if (typeof path === 'string' ? req.path !== path : !path.test(req.path)) continue;
+      return methods.includes(req.method === 'HEAD' ? 'GET' : req.method) ? names.get(path)! : 'method-not-allowed';
+    }
+    return 'not-found';
+  };
+  if (options.access !== undefined) {
+    const checkAccess = options.access.middleware();
+    app.use((req, res, next) => {
+      // A request refused for its token is logged under the route it asked for.
+      if (req.method !== 'OPTIONS') res.locals.route = routeName(req);
+      checkAccess(req, res, next);
+    });
+  }
+
   const route = (method: 'get' | 'post', path: string | RegExp, name: string, handler: Handler) => {
     routes.set(path, [...(routes.get(path) ?? []), method.toUpperCase()]);
+    names.set(path, name);
     app[method](path, async (req: Request, res: Response) => {
       res.locals.route = name;
       await handler(req, res);

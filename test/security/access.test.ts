@@ -316,3 +316,47 @@ test('OPTIONS needs no token, and one sent with it is neither checked nor charge
     await h.close();
   }
 });
+
+test('a refused request is logged under the route it asked for, and under its token when the token was recognised', async () => {
+  const lines: string[] = [];
+  const once = 'once-a-minute-eeeeeeeeeeeeeeee';
+  const tokens = [...rules, { name: 'once', role: 'read' as const, hash: hashToken(once), rate: { limit: 1, periodMs: 60_000 } }];
+  const h = await openHarness({}, { access: new AccessControl({ tokens, publicReads: false, clock: () => 0 }), logger: jsonLogger((line) => lines.push(line)) });
+  try {
+    await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', `Bearer ${TOKENS.submitter}`).send(Buffer.from('e'));
+    const hash = encodeURIComponent(encodeBase64(sha256(new Uint8Array([0, 0x65]))));
+    const asked: [string, string, string | undefined, number][] = [
+      ['GET', '/checkpoint', undefined, 401],
+      ['GET', '/checkpoint', 'not-a-known-token', 401],
+      ['GET', `/ct/v1/get-proof-by-hash?hash=${hash}&tree_size=1`, undefined, 401], // a fast route's path
+      ['GET', '/metrics', TOKENS.reader, 403],
+      ['POST', '/v1/entries', TOKENS.reader, 403],
+      ['GET', '/ct/v1/get-sth', once, 200],
+      ['GET', '/ct/v1/get-sth', once, 429],
+      ['GET', '/no/such/path', undefined, 401],
+      ['POST', '/checkpoint', 'not-a-known-token', 401],
+    ];
+    lines.length = 0;
+    for (const [method, path, token, status] of asked) {
+      const req = method === 'GET' ? request(h.app).get(path) : request(h.app).post(path).set('Content-Type', 'application/octet-stream').send(Buffer.from('x'));
+      const res = await (token === undefined ? req : req.set('Authorization', `Bearer ${token}`));
+      expect([method, path, res.status]).toEqual([method, path, status]);
+    }
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+    expect(logged.map(({ method, route, status, token }) => ({ method, route, status, token }))).toEqual([
+      { method: 'GET', route: '/checkpoint', status: 401, token: undefined },
+      { method: 'GET', route: '/checkpoint', status: 401, token: undefined },
+      { method: 'GET', route: 'get-proof-by-hash', status: 401, token: undefined },
+      { method: 'GET', route: '/metrics', status: 403, token: 'reader' },
+      { method: 'POST', route: '/v1/entries', status: 403, token: 'reader' },
+      { method: 'GET', route: 'get-sth', status: 200, token: 'once' },
+      { method: 'GET', route: 'get-sth', status: 429, token: 'once' },
+      { method: 'GET', route: 'not-found', status: 401, token: undefined },
+      { method: 'POST', route: 'method-not-allowed', status: 401, token: undefined },
+    ]);
+    const all = lines.join('');
+    for (const t of [...Object.values(TOKENS), once, 'not-a-known-token']) expect(all).not.toContain(t);
+  } finally {
+    await h.close();
+  }
+});
