@@ -380,6 +380,10 @@ describe('expectResponseMatchesSpec rejects', () => {
     expect(() =>
       expectResponseMatchesSpec('GET', '/tile/entries/000', { status: 200, headers: { ...bundleHeaders, vary: 'Accept-Encoding', 'content-encoding': 'br' }, body: Buffer.alloc(512) }),
     ).toThrow(/Content-Encoding/);
+    const unauthorized = { error: 'this needs an access token', code: 'UNAUTHORIZED' };
+    expect(() => expectResponseMatchesSpec('GET', '/checkpoint', jsonResponse(401, unauthorized))).toThrow(/WWW-Authenticate is missing/);
+    expect(() => expectResponseMatchesSpec('GET', '/checkpoint', jsonResponse(401, unauthorized, { 'www-authenticate': 'Basic' }))).toThrow(/WWW-Authenticate/);
+    expectResponseMatchesSpec('GET', '/checkpoint', jsonResponse(401, unauthorized, { 'www-authenticate': 'Bearer realm="cairn"' }));
   });
 
   it('error bodies with an unknown code, a code of another status, or extra fields', () => {

@@ -1,0 +1,79 @@
+// The answers of access control (401, 403, 429) on every read route, through
+// the real app, each checked against spec/openapi.yaml: the spec must list
+// them where the server gives them, with their headers.
+import request from 'supertest';
+import { AccessControl, hashToken, type TokenRule } from '../../src/http/access.js';
+import { expectResponseMatchesSpec } from '../helpers/openapi.js';
+import { openHarness, type Harness } from '../reliability/helpers.js';
+
+const TOKENS = { reader: 'spec-reader-aaaaaaaaaaaaaaaaaa', admin: 'spec-admin-bbbbbbbbbbbbbbbbbbb', limited: 'spec-limited-ccccccccccccccccc' };
+const rules: TokenRule[] = [
+  { name: 'reader', role: 'read', hash: hashToken(TOKENS.reader) },
+  { name: 'admin', role: 'admin', hash: hashToken(TOKENS.admin) },
+  // One request an hour, and the clock below never moves: spent once, then 429 everywhere.
+  { name: 'limited', role: 'admin', hash: hashToken(TOKENS.limited), rate: { limit: 1, periodMs: 3_600_000 } },
+];
+
+const hash = encodeURIComponent('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+/** A request of the right shape for every read operation the spec has. */
+const READS = [
+  '/ct/v1/get-sth',
+  '/ct/v1/get-sth-consistency?first=1&second=1',
+  `/ct/v1/get-proof-by-hash?hash=${hash}&tree_size=1`,
+  '/ct/v1/get-entries?start=0&end=0',
+  '/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=1',
+  '/checkpoint',
+  '/tile/0/000',
+  '/tile/0/000.p/1',
+  '/tile/entries/000',
+  '/tile/entries/000.p/1',
+  '/v1/log',
+];
+
+let h: Harness;
+beforeAll(async () => {
+  h = await openHarness({}, { access: new AccessControl({ tokens: rules, publicReads: false, clock: () => 0 }) });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function get(path: string, token?: string): Promise<request.Response> {
+  const req = request(h.app).get(path);
+  const res = await (token === undefined ? req : req.set('Authorization', `Bearer ${token}`));
+  expectResponseMatchesSpec('GET', path, { status: res.status, headers: res.headers, body: res.body, text: res.text });
+  return res;
+}
+
+test('on a private log every read but /healthz is 401 without a token, with WWW-Authenticate, as the spec says', async () => {
+  for (const path of [...READS, '/metrics']) {
+    const res = await get(path);
+    expect([path, res.status, res.body.code]).toEqual([path, 401, 'UNAUTHORIZED']);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="cairn"');
+  }
+  expect((await get('/healthz')).status).toBe(200);
+});
+
+test('an unknown token is 401 on every route, /healthz too', async () => {
+  for (const path of [...READS, '/metrics', '/healthz']) {
+    const res = await get(path, 'not-a-known-token');
+    expect([path, res.status]).toEqual([path, 401]);
+  }
+});
+
+test('/metrics is 403 for a token that is not admin, and 400 for an unknown query parameter, like /healthz', async () => {
+  const res = await get('/metrics', TOKENS.reader);
+  expect([res.status, res.body.code]).toEqual([403, 'FORBIDDEN']);
+  expect((await get('/metrics', TOKENS.admin)).status).toBe(200);
+  expect((await get('/metrics?x=1', TOKENS.admin)).status).toBe(400);
+  expect((await get('/healthz?x=1')).status).toBe(400);
+});
+
+test('a token past its rate limit is 429 with Retry-After on every read route, /metrics and /healthz', async () => {
+  expect((await get('/checkpoint', TOKENS.limited)).status).toBe(200);
+  for (const path of [...READS, '/metrics', '/healthz']) {
+    const res = await get(path, TOKENS.limited);
+    expect([path, res.status, res.body.code]).toEqual([path, 429, 'RATE_LIMITED']);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  }
+});
