@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MAX_BATCH_ENTRIES } from '../client/client.js';
+import { ClientError } from '../client/errors.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { MAX_JSON_BODY } from '../jcs/parse.js';
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
@@ -31,7 +32,8 @@ retried after its Retry-After. Each receipt (index, leaf_hash, checkpoint,
 inclusion_proof, duplicate) is written as one JSON line, in input order, to
 standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
 
-All of the input is checked before anything is sent. A FILE is read twice,
+All of the input is checked before anything is sent, and so is the key: the
+log's current checkpoint must verify with --vkey. A FILE is read twice,
 first to check it, then to send it a batch at a time, so it may be of any
 size; if it changes in between, cairn add stops, saying how many entries
 were logged. Standard input, or a FILE that is a pipe, is read once and held
@@ -296,6 +298,21 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
         if (!quiet) io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: the log is busy (${info.serverCode ?? '503'}); retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s\n`);
       },
     });
+    // The key is checked before anything is sent: with a key that is not the
+    // log's, every entry would be logged and then every receipt refused.
+    try {
+      await client.getCheckpoint();
+    } catch (err) {
+      if (err instanceof ClientError && err.code === 'BAD_SIGNATURE') {
+        throw new ClientError(
+          'BAD_SIGNATURE',
+          `the log at ${url} does not sign its checkpoint with the verifier key given (${verifier.name}); nothing was sent. Is it this log's key? (${err.message})`,
+          { cause: err },
+        );
+      }
+      if (err instanceof Error) err.message += ' (nothing was sent)';
+      throw err;
+    }
     let file: FileHandle | undefined;
     if (values.receipts !== undefined) {
       try {

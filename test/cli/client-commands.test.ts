@@ -152,6 +152,26 @@ test('cairn add retries a 503 after its Retry-After, draws progress on a termina
   expect(await addCommand(['--url', 'http://127.0.0.1:9', '--vkey', server.verifierKey], down)).toBe(2);
 });
 
+test('cairn add with a key that is not the log\'s stops before it sends anything (1), and writes no receipts', async () => {
+  const stranger = verifierKeyFromSignerKey(generateSignerKey('cli.test/log'));
+  let posts = 0;
+  const counting: typeof fetch = (url, init) => {
+    if (init?.method === 'POST') posts++;
+    return fetch(url, init);
+  };
+  const receipts = join(dir, 'stranger-receipts.jsonl');
+  const entry = join(dir, 'stranger.bin');
+  await writeFile(entry, 'sent with another log\'s key');
+  const io = captureIo({ fetch: counting });
+  expect(await addCommand(['--url', server.url, '--vkey', stranger, '--receipts', receipts, entry], io)).toBe(1);
+  expect(io.err()).toMatch(/^cairn add: VERIFICATION FAILED \(BAD_SIGNATURE\): the log at http:\S+ does not sign its checkpoint with the verifier key given \(cli\.test\/log\); nothing was sent\./);
+  expect(posts).toBe(0);
+  await expect(readFile(receipts)).rejects.toThrow(/ENOENT/);
+  // The entry is not in the log.
+  const p = captureIo();
+  expect(await proveCommand([...common, '--entry', entry], p)).toBe(3);
+});
+
 test('cairn get and cairn prove verify before they print', async () => {
   const io = captureIo({ stdin: 'an entry to get' });
   expect(await addCommand([...common], io)).toBe(0);
