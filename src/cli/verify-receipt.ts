@@ -2,7 +2,7 @@ import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_OK, EXIT_VERIFY_FAILED, processIo, readEntry, readInput, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_OK, EXIT_VERIFY_FAILED, processIo, readEntry, readInput, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn verify-receipt`: what it does, its options and its exit statuses. */
 export const VERIFY_RECEIPT_USAGE = `usage: cairn verify-receipt <receipt.json> --entry <file> --vkey <key> [options]
@@ -12,7 +12,8 @@ the log: the receipt's checkpoint must be signed by --vkey, its leaf hash must
 be SHA-256(0x00 || entry) and its inclusion proof must lead from that leaf to
 the checkpoint's root. <receipt.json> ('-' for standard input) is one receipt,
 or the JSON Lines that 'cairn add' writes: then the receipt with the entry's
-leaf hash is checked.
+leaf hash is checked. A /v1/batch answer is not a receipt: its receipts share
+its checkpoint; 'cairn add' writes each on a line of its own, with it.
 
 Options:
   --entry FILE       the logged entry ('-' for standard input)
@@ -23,9 +24,44 @@ Options:
                      {valid: false, reason} as one JSON object
   -h, --help         show this help
 
-${EXIT_HELP.replace('verification failed (the log\'s answer contradicts what it signed)', 'the receipt does not prove the entry')}
+Exit status:
+  0  the receipt proves the entry
+  1  the receipt does not prove the entry
+  2  usage error: bad options, input that cannot be read, or input that is
+     not a receipt (this command is offline: it asks no log)
 `;
 
+/** The fields, with their JSON types, that make a JSON value a receipt (CONTRACT §3); its checks come after. */
+const RECEIPT_FIELDS: readonly (readonly [string, string, (v: unknown) => boolean])[] = [
+  ['index', 'a number', (v) => typeof v === 'number'],
+  ['leaf_hash', 'a string', (v) => typeof v === 'string'],
+  ['checkpoint', 'a string', (v) => typeof v === 'string'],
+  ['inclusion_proof', 'an array', (v) => Array.isArray(v)],
+];
+
+/**
+ * Why `value`, read from `where`, is not a receipt at all, or undefined when
+ * it has a receipt's shape (whether it proves anything is checked later).
+ */
+function notAReceipt(value: unknown, where: string): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `${where} is not a receipt: a receipt is a JSON object`;
+  const v = value as Record<string, unknown>;
+  if (Array.isArray(v.receipts)) {
+    return (
+      `${where} is not a receipt but a /v1/batch answer: it holds ${v.receipts.length} receipts that share its "checkpoint". ` +
+      "Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: " +
+      `jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${where} > receipts.jsonl, then cairn verify-receipt receipts.jsonl --entry FILE`
+    );
+  }
+  const wrong = RECEIPT_FIELDS.filter(([name, , ok]) => !ok(v[name])).map(([name, type]) => `"${name}" (${type})`);
+  return wrong.length === 0 ? undefined : `${where} is not a receipt: it has no ${wrong.join(', ')}`;
+}
+
+/**
+ * The receipt in `text` to check for `entry`: the one JSON value, or of JSON
+ * Lines the receipt with the entry's leaf hash (`{ missing }` when none has
+ * it). Throws when the input is not JSON or holds no receipt at all.
+ */
 function findReceipt(text: string, entry: Uint8Array, name: string): unknown {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const parse = (s: string, where: string): unknown => {
@@ -35,16 +71,25 @@ function findReceipt(text: string, entry: Uint8Array, name: string): unknown {
       throw new UsageError(`${where} is not JSON`);
     }
   };
-  if (lines.length <= 1) return parse(text, name);
+  const one = (value: unknown): unknown => {
+    const problem = notAReceipt(value, name);
+    if (problem !== undefined) throw new Error(problem);
+    return value;
+  };
+  if (lines.length <= 1) return one(parse(text, name));
   // Pretty-printed JSON spans lines too; JSON Lines hold one receipt per line.
+  let whole: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    whole = JSON.parse(text) as unknown;
   } catch {
-    // JSON Lines: fall through.
+    whole = undefined;
   }
+  if (whole !== undefined) return one(whole);
+  const values = lines.map((l, i) => parse(l, `${name}:${i + 1}`));
+  const receipts = values.filter((r, i) => notAReceipt(r, `${name}:${i + 1}`) === undefined);
+  if (receipts.length === 0) throw new Error(`none of the ${lines.length} lines of ${name} is a receipt (${notAReceipt(values[0], `${name}:1`)})`);
   const leaf = encodeBase64(leafHash(entry));
-  const receipts = lines.map((l, i) => parse(l, `${name}:${i + 1}`));
-  return receipts.find((r) => typeof r === 'object' && r !== null && (r as { leaf_hash?: unknown }).leaf_hash === leaf) ?? { missing: lines.length };
+  return receipts.find((r) => (r as { leaf_hash: string }).leaf_hash === leaf) ?? { missing: receipts.length };
 }
 
 /** `cairn verify-receipt`: see VERIFY_RECEIPT_USAGE. */

@@ -271,6 +271,29 @@ test('cairn verify-receipt: a changed receipt, another key or a missing option',
   expect(await check({ ...receipt, checkpoint: receipt.checkpoint.replace('cli.test/log\n', 'cli.test/log\n1') })).toMatchObject({ code: 1 });
   const stranger = verifierKeyFromSignerKey(generateSignerKey('cli.test/log'));
   expect(await check(receipt, stranger)).toMatchObject({ code: 1, out: expect.stringMatching(/checkpoint does not verify/) });
+  // Input that is not a receipt at all is a usage error (2), not a receipt that fails (1).
+  const notReceipt = async (text: string) => {
+    await writeFile(join(dir, 'not-receipt.json'), text);
+    const v = captureIo();
+    return [await verifyReceiptCommand([join(dir, 'not-receipt.json'), '--entry', join(dir, 'entry'), '--vkey', server.verifierKey], v), v.out(), v.err()];
+  };
+  const file = join(dir, 'not-receipt.json');
+  const batchAnswer = JSON.stringify({ checkpoint: receipt.checkpoint, receipts: [{ index: receipt.index, leaf_hash: receipt.leaf_hash, inclusion_proof: receipt.inclusion_proof, duplicate: false }] });
+  expect(await notReceipt(batchAnswer)).toEqual([
+    2,
+    '',
+    `cairn verify-receipt: ${file} is not a receipt but a /v1/batch answer: it holds 1 receipts that share its "checkpoint". Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${file} > receipts.jsonl, then cairn verify-receipt receipts.jsonl --entry FILE\n`,
+  ]);
+  expect(await notReceipt('{"hello":1}')).toEqual([2, '', `cairn verify-receipt: ${file} is not a receipt: it has no "index" (a number), "leaf_hash" (a string), "checkpoint" (a string), "inclusion_proof" (an array)\n`]);
+  expect(await notReceipt('[1, 2]')).toEqual([2, '', `cairn verify-receipt: ${file} is not a receipt: a receipt is a JSON object\n`]);
+  expect(await notReceipt('{"a":1}\n{"b":2}\n')).toEqual([2, '', `cairn verify-receipt: none of the 2 lines of ${file} is a receipt (${file}:1 is not a receipt: it has no "index" (a number), "leaf_hash" (a string), "checkpoint" (a string), "inclusion_proof" (an array))\n`]);
+  // Receipts of other entries, and lines that are no receipts: a receipt for this entry is missing (1).
+  const other = { ...receipt, leaf_hash: encodeBase64(leafHash(enc('another entry'))) };
+  expect(await notReceipt(`{"a":1}\n${JSON.stringify(other)}\n`)).toEqual([1, 'INVALID: none of the 1 receipts in ' + file + " is for this entry's leaf hash\n", '']);
+  // A receipt's shape with a bad value is a receipt that does not prove the entry (1).
+  expect(await check({ ...receipt, index: -1 })).toMatchObject({ code: 1, out: expect.stringMatching(/^INVALID: "index" must be a non-negative integer/) });
+  // What the batch answer holds, written as cairn add writes it, verifies.
+  expect(await notReceipt(`${JSON.stringify({ ...JSON.parse(batchAnswer).receipts[0], checkpoint: receipt.checkpoint })}\n${JSON.stringify(other)}\n`)).toEqual([0, expect.stringMatching(/^valid: /), '']);
   // --vkey may name a file; a private key file is refused.
   await writeFile(join(dir, 'vkey'), `${server.verifierKey}\n`);
   expect((await check(receipt, join(dir, 'vkey'))).code).toBe(0);
