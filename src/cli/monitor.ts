@@ -12,7 +12,7 @@ import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
-export const MONITOR_USAGE = `usage: cairn monitor --url URL --vkey KEY --state FILE [options]
+export const MONITOR_USAGE = `usage: cairn monitor --vkey KEY --state FILE [options]
 
 Follows a log's checkpoints and checks that it only grows. Every round it
 fetches the checkpoint and the signed tree head and verifies their signatures;
@@ -39,7 +39,7 @@ under --once. The state only moves forward to a checkpoint and
 signed tree head that passed every check.
 
 Options:
-  --url URL          the log (CAIRN_URL)
+  --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --state FILE       where the last verified checkpoint is kept
@@ -361,7 +361,6 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       io.stdout.write(MONITOR_USAGE);
       return EXIT_OK;
     }
-    if (values.url === undefined && io.env.CAIRN_URL === undefined) throw new UsageError('--url is required');
     const url = resolveUrl(values.url, io.env);
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     if (values.state === undefined) throw new UsageError('--state FILE is required: it keeps the last verified checkpoint');

@@ -353,6 +353,23 @@ test('a URL that is not http(s) is named as the user gave it: --webhook, --url o
   }
 });
 
+test('without --url or CAIRN_URL the monitor watches http://127.0.0.1:8080, as the other client commands do; its help says so', async () => {
+  const asked: string[] = [];
+  const io = captureIo({
+    fetch: async (url) => {
+      asked.push(url);
+      throw new Error('connect ECONNREFUSED');
+    },
+  });
+  expect(await monitorCommand(['--vkey', vkey, '--state', join(dir, 'default-url-state.json'), '--once'], io)).toBe(2);
+  expect(asked[0]).toBe('http://127.0.0.1:8080/checkpoint');
+  expect(io.err()).toMatch(/error: GET http:\/\/127\.0\.0\.1:8080\/checkpoint: connect ECONNREFUSED/);
+  const help = captureIo();
+  expect(await monitorCommand(['--help'], help)).toBe(0);
+  expect(help.out()).toMatch(/^usage: cairn monitor --vkey KEY --state FILE \[options\]\n/);
+  expect(help.out()).toMatch(/--url URL +the log \(CAIRN_URL; default http:\/\/127\.0\.0\.1:8080\)/);
+});
+
 test('a verifier key that is neither a key nor a file is named as the user gave it: --vkey or CAIRN_VKEY', async () => {
   const cases: [string[], Record<string, string>, string][] = [
     [['--vkey', 'nokey'], {}, '--vkey "nokey" is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file'],
