@@ -117,11 +117,6 @@ function checkEmptyRoot(head: { treeSize: number; rootHash: Uint8Array }, what: 
   }
 }
 
-/** Short hex of a hash, for messages. */
-function short(h: Uint8Array): string {
-  return Array.from(h.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** A client for one Cairn log; see the module comment. */
 export class CairnClient {
   readonly baseUrl: string;
@@ -302,7 +297,7 @@ export class CairnClient {
     const proof = this.#hashList(v.audit_path, path, 'audit_path');
     const index = v.leaf_index;
     if (!verifyInclusion(hash, index, cp.treeSize, proof, cp.rootHash)) {
-      throw new ClientError('BAD_PROOF', `the log's proof for leaf hash ${short(hash)}… at index ${index} does not lead to the root of the tree of size ${cp.treeSize}`);
+      throw new ClientError('BAD_PROOF', `the log's proof for leaf hash ${encodeBase64(hash)} at index ${index} does not lead to the root of the tree of size ${cp.treeSize}`);
     }
     return { index, leafHash: hash.slice(), proof, checkpoint: cp };
   }
@@ -361,7 +356,7 @@ export class CairnClient {
     checkEmptyRoot(newer, 'the newer tree head');
     if (a === b) {
       if (!bytesEqual(older.rootHash, newer.rootHash)) {
-        throw new ClientError('INCONSISTENT', `two roots for tree size ${a}: ${short(older.rootHash)}… and ${short(newer.rootHash)}… (a fork)`);
+        throw new ClientError('INCONSISTENT', `two roots for tree size ${a}: ${encodeBase64(older.rootHash)} and ${encodeBase64(newer.rootHash)} (a fork)`);
       }
       return [];
     }
@@ -370,7 +365,7 @@ export class CairnClient {
     if (!verifyConsistency(a, b, older.rootHash, newer.rootHash, proof)) {
       throw new ClientError(
         'INCONSISTENT',
-        `the tree of size ${b} (root ${short(newer.rootHash)}…) does not extend the tree of size ${a} (root ${short(older.rootHash)}…)${options.fromTiles === true ? ' (proof from tiles)' : ''}`,
+        `the tree of size ${b} (root ${encodeBase64(newer.rootHash)}) does not extend the tree of size ${a} (root ${encodeBase64(older.rootHash)})${options.fromTiles === true ? ' (proof from tiles)' : ''}`,
       );
     }
     return proof;

@@ -157,6 +157,9 @@ test('a fork: the same key signs a different history of the same size, then a lo
     expect(longer.code).toBe(1);
     expect(longer.events).toEqual([expect.objectContaining({ event: 'alarm', kind: 'inconsistent' })]);
     expect(posted.at(-1)).toMatchObject({ kind: 'inconsistent', observed: { tree_size: 615 } });
+    // Roots are named in base64, as in the state file and every other message.
+    const forged = (posted.at(-1)!.observed as { root_hash: string }).root_hash;
+    expect(longer.events[0]!.message).toBe(`the tree of size 615 (root ${forged}) does not extend the tree of size 610 (root ${before.root_hash}) (proof from tiles)`);
     expect(await state()).toEqual(before);
 
     // Human output: the alarm is a line on standard error.
