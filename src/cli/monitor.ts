@@ -460,9 +460,11 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       loaded = { state, verified: { checkpoint: cp, sthTimestamp: outcome.head.timestamp, sth } };
       emit(
         { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: state.root_hash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: outcome.head.timestamp },
-        grew > 0 || last === undefined
-          ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${state.root_hash}: consistent with the last checkpoint; ${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`
-          : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${state.root_hash}`,
+        last === undefined
+          ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${state.root_hash}: first run (no earlier checkpoint), the whole log checked from its first entry; ${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`
+          : grew > 0
+            ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${state.root_hash}: consistent with the last checkpoint; ${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`
+            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${state.root_hash}`,
       );
       if (maxAgeMs !== undefined) {
         const age = io.now() - outcome.head.timestamp;

@@ -121,6 +121,24 @@ test('an honest log: the first run checks it all, later runs check what is new, 
   }
 });
 
+test('the human line of a first run says it is one: there was no last checkpoint to be consistent with', async () => {
+  const { server } = await start('genuine');
+  try {
+    const fresh = join(dir, 'first-run-state.json');
+    const run = async () => {
+      const io = captureIo();
+      expect(await monitorCommand(['--url', server.url, '--vkey', vkey, '--state', fresh, '--once'], io)).toBe(0);
+      return io.out();
+    };
+    const first = await run();
+    expect(first).toMatch(/^\S+Z verified monitor\.test\/log at tree size 610, root \S+: first run \(no earlier checkpoint\), the whole log checked from its first entry; 4 tiles and 3 entry bundles authenticated\n$/);
+    expect(first).not.toMatch(/last checkpoint/);
+    expect(await run()).toMatch(/^\S+Z unchanged: monitor\.test\/log at tree size 610/);
+  } finally {
+    await server.close();
+  }
+});
+
 test('a fork: the same key signs a different history of the same size, then a longer one', async () => {
   const before = await state();
   const { server, client } = await start('fork');
