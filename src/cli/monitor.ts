@@ -9,6 +9,7 @@ import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, UsageError } from './args.js';
+import { writableFolderProblem } from './os-error.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
@@ -53,8 +54,9 @@ Options:
 Exit status:
   0  every check passed (without --once: stopped by SIGINT/SIGTERM, no alarm)
   1  an alarm was raised
-  2  usage or operational error (the log or the state file unreachable or
-     unreadable; without --once these are reported and retried)
+  2  usage or operational error: the log unreachable or answering an error
+     (without --once: reported and retried), the state file unreadable, or
+     its folder missing or not writable (checked before the log is asked)
 `;
 
 /** How far ahead of the monitor's clock an STH timestamp may be: clocks drift, but not by more. */
@@ -379,6 +381,9 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       else (toStderr ? io.stderr : io.stdout).write(`${stamp()} ${human}\n`);
     };
 
+    // Checked before any work: a state that cannot be written loses the round.
+    const stateFolderProblem = await writableFolderProblem(dirname(statePath));
+    if (stateFolderProblem !== undefined) throw new Error(`cannot keep the state file ${statePath}: ${stateFolderProblem}`);
     let loaded = await readState(statePath, verifier);
     if (loaded !== undefined && loaded.verified.checkpoint.origin !== verifier.name) throw new Error(`the state file ${statePath} is for ${loaded.verified.checkpoint.origin}`);
     const sent = new Set<string>();

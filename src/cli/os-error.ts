@@ -1,3 +1,6 @@
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
 /**
@@ -30,5 +33,22 @@ export function folderProblem(folder: string, err: unknown): string {
       return `the folder ${folder} is not writable (${reason})`;
     default:
       return reason;
+  }
+}
+
+/**
+ * Why files cannot be made in `folder` (in the words of {@link folderProblem}),
+ * or undefined when it is a folder this process may write to; for checking
+ * where output goes before any work whose result would then be lost.
+ */
+export async function writableFolderProblem(folder: string): Promise<string | undefined> {
+  try {
+    if (!(await stat(folder)).isDirectory()) {
+      return folderProblem(folder, Object.assign(new Error('not a directory'), { code: 'ENOTDIR', errno: -constants.errno.ENOTDIR }));
+    }
+    await access(folder, fsConstants.W_OK);
+    return undefined;
+  } catch (err) {
+    return folderProblem(folder, err);
   }
 }

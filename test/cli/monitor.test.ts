@@ -391,6 +391,26 @@ test('without --url or CAIRN_URL the monitor watches http://127.0.0.1:8080, as t
   expect(help.out()).toMatch(/--url URL +the log \(CAIRN_URL; default http:\/\/127\.0\.0\.1:8080\)/);
 });
 
+test('a --state in a folder that does not exist is refused (2) before the log is asked', async () => {
+  const asked: string[] = [];
+  const missing = join(dir, 'no-such-folder');
+  const io = captureIo({
+    fetch: async (url, init) => {
+      asked.push(url);
+      return fetch(url, init);
+    },
+  });
+  expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', join(missing, 'state.json'), '--once'], io)).toBe(2);
+  expect(io.err()).toBe(`cairn monitor: cannot keep the state file ${join(missing, 'state.json')}: the folder ${missing} does not exist (ENOENT: no such file or directory)\n`);
+  expect(asked).toEqual([]);
+  // A file where the folder should be.
+  await writeFile(join(dir, 'a-file'), 'x');
+  const under = captureIo({ fetch: async (url) => (asked.push(url), new Response('')) });
+  expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', join(dir, 'a-file', 'state.json'), '--once'], under)).toBe(2);
+  expect(under.err()).toMatch(/is not a folder, or a part of its path is a file \(ENOTDIR: not a directory\)/);
+  expect(asked).toEqual([]);
+});
+
 test('a verifier key that is neither a key nor a file is named as the user gave it: --vkey or CAIRN_VKEY', async () => {
   const cases: [string[], Record<string, string>, string][] = [
     [['--vkey', 'nokey'], {}, '--vkey "nokey" is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file'],
