@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ClientError } from '../client/errors.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
+import { writableFolderProblem, osReason } from './os-error.js';
 import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonLine, type CliIo } from './client-common.js';
 
 /** The help text of `cairn get`: what it does, its options and its exit statuses. */
@@ -18,7 +20,8 @@ Options:
   --vkey KEY|FILE   the log's verifier key, or a file holding it (CAIRN_VKEY)
   CAIRN_TOKEN       env only: an access token, for a log that needs one
   --tiles           read the entry and compute the proof from tiles
-  --out FILE        also write the entry's raw bytes to FILE
+  --out FILE        also write the entry's raw bytes to FILE (its folder must
+                    exist: checked before the log is asked)
   --raw             write only the raw bytes to standard output
   --json            print {index, tree_size, root_hash, leaf_hash, entry
                     (base64), audit_path, checkpoint} as one JSON object
@@ -45,6 +48,12 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
     if (values.raw === true && values.json === true) throw new UsageError('--raw and --json exclude each other');
     const url = resolveUrl(values.url, io.env);
     const { verifier } = await resolveVerifier(values.vkey, io.env);
+    // Where the entry goes is checked before the log is asked.
+    const out = values.out;
+    if (out !== undefined) {
+      const problem = await writableFolderProblem(dirname(out));
+      if (problem !== undefined) throw new UsageError(`cannot write --out ${out}: ${problem}`);
+    }
     const client = makeClient(url, verifier, io);
     const { checkpoint, note } = await client.getCheckpoint();
     if (index >= checkpoint.treeSize) {
@@ -59,7 +68,13 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
       if (err instanceof ClientError && err.status === 404) throw withheldError(`entry ${index}`, checkpoint.treeSize, err);
       throw err;
     }
-    if (values.out !== undefined) await writeFile(values.out, result.entry);
+    if (out !== undefined) {
+      try {
+        await writeFile(out, result.entry);
+      } catch (err) {
+        throw new Error(`cannot write --out ${out}: ${osReason(err)}`, { cause: err });
+      }
+    }
     if (values.raw === true) {
       io.stdout.write(result.entry);
       return EXIT_OK;

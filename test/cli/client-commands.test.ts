@@ -193,6 +193,13 @@ test('cairn get and cairn prove verify before they print', async () => {
   const out = join(dir, 'got.bin');
   expect(await getCommand([...common, '1', '--out', out], captureIo())).toBe(0);
   expect(Array.from(await readFile(out))).toEqual([0, 1, 2, 255]);
+  // A missing folder for --out is found before the log is asked, and said in words.
+  let asked = 0;
+  const noFolder = captureIo({ fetch: (url, init) => (asked++, fetch(url, init)) });
+  const lost = join(dir, 'no-such-folder', 'x.bin');
+  expect(await getCommand([...common, '1', '--out', lost], noFolder)).toBe(2);
+  expect(noFolder.err()).toBe(`cairn get: cannot write --out ${lost}: the folder ${join(dir, 'no-such-folder')} does not exist (ENOENT: no such file or directory)\nRun 'cairn get --help' for its options.\n`);
+  expect(asked).toBe(0);
   const missing = captureIo();
   expect(await getCommand([...common, '100000'], missing)).toBe(3);
   expect(missing.err()).toMatch(/entry 100000 is not in cli\.test\/log/);
