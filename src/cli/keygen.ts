@@ -1,6 +1,7 @@
 import { parseCommandArgs, parseOrigin, UsageError } from './args.js';
 import { createKeyFile } from './key-file.js';
 
+/** The help text of `cairn keygen`: what it does, its options and its exit statuses. */
 export const KEYGEN_USAGE = `usage: cairn keygen --origin <origin> --out <file>
 
 Makes a new Ed25519 signing key for a log named <origin> (for example
@@ -12,8 +13,16 @@ Options:
   --origin <origin>  the log's name (default: $CAIRN_ORIGIN)
   --out <file>       where to write the private key
   -h, --help         show this help
+
+The folder of <file> must exist: keygen makes no folders.
+
+Exit status:
+  0  the key was written and its verifier key printed
+  2  usage or operational error (bad options; <file> exists already, or its
+     folder is missing or not writable)
 `;
 
+/** `cairn keygen`: see KEYGEN_USAGE; resolves to the exit status. */
 export async function keygenCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, { origin: { type: 'string' }, out: { type: 'string' } });
   if (values.help === true) {
@@ -24,7 +33,13 @@ export async function keygenCommand(argv: string[]): Promise<number> {
   if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
   parseOrigin(origin);
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
-  const { verifierKey } = await createKeyFile(values.out, origin);
+  let verifierKey: string;
+  try {
+    ({ verifierKey } = await createKeyFile(values.out, origin));
+  } catch (err) {
+    process.stderr.write(`cairn keygen: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   process.stdout.write(`${verifierKey}\n`);
   return 0;
 }

@@ -16,6 +16,11 @@ export function osReason(err: unknown): string {
   return e.code ?? (err instanceof Error ? err.message : String(err));
 }
 
+/** `text` as one word for a POSIX shell: as it is when that is safe, else single-quoted. */
+export function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
 /**
  * Why a file could not be made in `folder`, in words, followed by the OS's
  * reason: the folder does not exist, is not a folder, or is not writable.
@@ -24,7 +29,7 @@ export function folderProblem(folder: string, err: unknown): string {
   const reason = osReason(err);
   switch ((err as NodeJS.ErrnoException).code) {
     case 'ENOENT':
-      return `the folder ${folder} does not exist (${reason})`;
+      return `the folder ${folder} does not exist (${reason}); make it first: mkdir -p ${shellWord(folder)}`;
     case 'ENOTDIR':
       return `${folder} is not a folder, or a part of its path is a file (${reason})`;
     case 'EACCES':

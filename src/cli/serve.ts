@@ -54,6 +54,13 @@ A second server on the same data folder refuses to start. SIGINT, SIGTERM or
 SIGHUP finishes the rounds under way and stops; requests still being received
 after 5 s are cut off. The token file and the key are read at start only:
 after changing them (to revoke a token, say), restart the server.
+
+Exit status:
+  0  stopped by SIGINT, SIGTERM or SIGHUP
+  1  could not start: the port taken, the data folder or store unusable or in
+     use by another server, the key file missing, open to others or not the
+     store's key, or a bad --tokens file
+  2  usage error (bad options)
 `;
 
 /** The most --max-upload-mib takes: 1 TiB, far past any machine's memory, and still exact in bytes. */

@@ -198,7 +198,7 @@ test('cairn get and cairn prove verify before they print', async () => {
   const noFolder = captureIo({ fetch: (url, init) => (asked++, fetch(url, init)) });
   const lost = join(dir, 'no-such-folder', 'x.bin');
   expect(await getCommand([...common, '1', '--out', lost], noFolder)).toBe(2);
-  expect(noFolder.err()).toBe(`cairn get: cannot write --out ${lost}: the folder ${join(dir, 'no-such-folder')} does not exist (ENOENT: no such file or directory)\nRun 'cairn get --help' for its options.\n`);
+  expect(noFolder.err()).toBe(`cairn get: cannot write --out ${lost}: the folder ${join(dir, 'no-such-folder')} does not exist (ENOENT: no such file or directory); make it first: mkdir -p ${join(dir, 'no-such-folder')}\nRun 'cairn get --help' for its options.\n`);
   expect(asked).toBe(0);
   const missing = captureIo();
   expect(await getCommand([...common, '100000'], missing)).toBe(3);

@@ -401,7 +401,7 @@ test('a --state in a folder that does not exist is refused (2) before the log is
     },
   });
   expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', join(missing, 'state.json'), '--once'], io)).toBe(2);
-  expect(io.err()).toBe(`cairn monitor: cannot keep the state file ${join(missing, 'state.json')}: the folder ${missing} does not exist (ENOENT: no such file or directory)\n`);
+  expect(io.err()).toBe(`cairn monitor: cannot keep the state file ${join(missing, 'state.json')}: the folder ${missing} does not exist (ENOENT: no such file or directory); make it first: mkdir -p ${missing}\n`);
   expect(asked).toEqual([]);
   // A file where the folder should be.
   await writeFile(join(dir, 'a-file'), 'x');

@@ -17,8 +17,8 @@ test('keygen writes a 0600 key, prints its verifier key, and refuses to overwrit
   expect(first.stdout.trim()).toBe(verifierKeyFromSignerKey(skey));
   expect((await stat(out)).mode % 0o1000).toBe(0o600);
   const second = await runCli(['keygen', '--origin', 'audit.example.com/log1', '--out', out]);
-  expect(second.code).toBe(1);
-  expect(second.stderr).toMatch(/refusing to overwrite/);
+  expect(second.code).toBe(2);
+  expect(second.stderr).toBe(`cairn keygen: refusing to overwrite the existing key file ${out}\n`);
   expect((await readFile(out, 'utf8')).trim()).toBe(skey);
 });
 
@@ -30,6 +30,9 @@ test('keygen and serve explain their usage', async () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(new RegExp(`usage: cairn ${cmd}`));
   }
+  // Their exit statuses are listed as the client commands list theirs.
+  expect((await runCli(['keygen', '--help'])).stdout).toMatch(/\nExit status:\n  0  the key was written and its verifier key printed\n  2  usage or operational error /);
+  expect((await runCli(['serve', '--help'])).stdout).toMatch(/\nExit status:\n  0  stopped by SIGINT or SIGTERM.*\n  1  could not start: [^]*\n  2  usage error \(bad options\)\n$/);
   const top = await runCli(['--help']);
   expect(top.stdout).toMatch(/serve/);
   expect((await runCli(['nope'])).code).toBe(2);
@@ -110,11 +113,12 @@ test('serve refuses a key file readable by others, and a missing explicit key', 
 test('keygen and serve name the path the user gave and why it cannot be written, never their temporary file', async () => {
   const missing = join(dir(), 'missing');
   const res = await runCli(['keygen', '--origin', 'o.example/log', '--out', join(missing, 'k.key')]);
-  expect([res.code, res.stderr]).toEqual([1, `cairn: cannot write the key file ${join(missing, 'k.key')}: the folder ${missing} does not exist (ENOENT: no such file or directory)\n`]);
+  // Refused, with how to fix it; keygen makes no folders.
+  expect([res.code, res.stderr]).toEqual([2, `cairn keygen: cannot write the key file ${join(missing, 'k.key')}: the folder ${missing} does not exist (ENOENT: no such file or directory); make it first: mkdir -p ${missing}\n`]);
   const file = join(dir(), 'a-file');
   await writeFile(file, 'not a folder');
   const under = await runCli(['keygen', '--origin', 'o.example/log', '--out', join(file, 'k.key')]);
-  expect([under.code, under.stderr]).toEqual([1, `cairn: cannot write the key file ${join(file, 'k.key')}: ${file} is not a folder, or a part of its path is a file (ENOTDIR: not a directory)\n`]);
+  expect([under.code, under.stderr]).toEqual([2, `cairn keygen: cannot write the key file ${join(file, 'k.key')}: ${file} is not a folder, or a part of its path is a file (ENOTDIR: not a directory)\n`]);
   const serve = await runCli(['serve', '--data', join(file, 'data'), '--port', '0']);
   expect([serve.code, serve.stderr]).toEqual([1, `cairn serve: cannot make the data folder ${join(file, 'data')}: ENOTDIR: not a directory\n`]);
   const key = await runCli(['serve', '--data', join(dir(), 'd'), '--key', join(missing, 'k.key'), '--port', '0']);
@@ -129,4 +133,7 @@ test('a key file in a folder that is not writable is named, with the reason, not
   expect(folderProblem('/srv/keys', denied)).toBe('the folder /srv/keys is not writable (EACCES: permission denied)');
   const readOnly = Object.assign(new Error(`EROFS: read-only file system, open '/srv/keys/.log.key.0a1b2c3d4e5f.tmp'`), { code: 'EROFS', errno: -constants.errno.EROFS });
   expect(folderProblem('/srv/keys', readOnly)).toBe('the folder /srv/keys is not writable (EROFS: read-only file system)');
+  // The fix for a missing folder is a command to paste, quoted for the shell when it must be.
+  const missing = Object.assign(new Error(`ENOENT: no such file or directory, open '/srv/my keys/.k.tmp'`), { code: 'ENOENT', errno: -constants.errno.ENOENT });
+  expect(folderProblem("/srv/my keys/ann's", missing)).toBe(`the folder /srv/my keys/ann's does not exist (ENOENT: no such file or directory); make it first: mkdir -p '/srv/my keys/ann'\\''s'`);
 });
