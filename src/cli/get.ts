@@ -24,7 +24,8 @@ Options:
                     exist: checked before the log is asked)
   --raw             write only the raw bytes to standard output
   --json            print {index, tree_size, root_hash, leaf_hash, entry
-                    (base64), audit_path, checkpoint} as one JSON object
+                    (base64), audit_path, source, checkpoint} as one JSON
+                    object; source is "api" (the log's proof) or "tiles"
   -h, --help        show this help
 
 ${EXIT_HELP}

@@ -27,7 +27,9 @@ Options:
   --jcs              the --entry file is JSON: prove its RFC 8785 canonical bytes
   --tiles            compute the proof from tiles
   --json             print {leaf_index, leaf_hash, tree_size, root_hash,
-                     audit_path, checkpoint} as one JSON object
+                     audit_path, source, checkpoint} as one JSON object;
+                     source is "api" (the log's proof) or "tiles" (computed
+                     here)
   -h, --help         show this help
 
 ${EXIT_HELP}

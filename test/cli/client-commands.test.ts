@@ -190,6 +190,15 @@ test('cairn get and cairn prove verify before they print', async () => {
     const parsed = JSON.parse(json.out()) as { entry: string; leaf_hash: string; source: string };
     expect(parsed).toMatchObject({ index, entry: encodeBase64(enc('an entry to get')), leaf_hash: leaf, source: tiles.length === 0 ? 'api' : 'tiles' });
   }
+  // Every field --json prints is listed in the help of get and prove.
+  for (const [command, args] of [[getCommand, [String(index)]], [proveCommand, [String(index)]]] as const) {
+    const json = captureIo();
+    expect(await command([...common, ...args, '--json'], json)).toBe(0);
+    const help = captureIo();
+    expect(await command(['--help'], help)).toBe(0);
+    const listed = /--json +print \{([^}]*)\}/.exec(help.out())![1]!.split(/,\s*/).map((f) => f.replace(/\s*\(.*$/, '').trim());
+    expect(listed.sort()).toEqual(Object.keys(JSON.parse(json.out()) as object).sort());
+  }
   const out = join(dir, 'got.bin');
   expect(await getCommand([...common, '1', '--out', out], captureIo())).toBe(0);
   expect(Array.from(await readFile(out))).toEqual([0, 1, 2, 255]);
