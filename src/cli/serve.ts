@@ -51,12 +51,13 @@ On start it takes the port first, so that a port in use is reported before
 anything is made on disk; requests that come while it opens the key and the
 store wait for it. Once it answers, it prints 'listening on http://HOST:PORT'.
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
-SIGHUP finishes the rounds under way and stops; requests still being received
-after 5 s are cut off. The token file and the key are read at start only:
-after changing them (to revoke a token, say), restart the server.
+SIGHUP finishes the rounds under way and stops, then prints 'stopped';
+requests still being received after 5 s are cut off. The token file and the
+key are read at start only: after changing them (to revoke a token, say),
+restart the server.
 
 Exit status:
-  0  stopped by SIGINT, SIGTERM or SIGHUP
+  0  stopped by SIGINT, SIGTERM or SIGHUP (it prints 'stopped' once it has)
   1  could not start: the port taken, the data folder or store unusable or in
      use by another server, the key file missing, open to others or not the
      store's key, or a bad --tokens file
@@ -95,6 +96,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const port = parsePort(values.port ?? env.CAIRN_PORT ?? '8080', values.port === undefined && env.CAIRN_PORT !== undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   let running;
+  // The verifier key is printed once: with the new key, or else on start.
+  let madeKey = false;
   try {
     running = await startServer({
       data: values.data ?? env.CAIRN_DATA ?? './cairn-data',
@@ -109,6 +112,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       publicWrites: values['public-writes'] === true,
       privateReads: values.private === true,
       onKeyCreated: (path, verifierKey) => {
+        madeKey = true;
         process.stdout.write(`made a new signing key in ${path}\nverifier key: ${verifierKey}\n`);
       },
     });
@@ -119,21 +123,25 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  process.stdout.write(
-    `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\nverifier key: ${running.verifierKey}\n` +
-      `access: ${running.accessSummary}\nlistening on ${running.url}\n`,
-  );
   // SIGHUP (the terminal went away, or a service manager's reload) stops the
   // server as SIGTERM does, rather than killing it at once: the tokens and
-  // the key are read at start only, so there is nothing to reload.
+  // the key are read at start only, so there is nothing to reload. Listened
+  // for before 'listening on' is printed: a signal sent as soon as that line
+  // is read must stop the server cleanly, not kill it.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       for (const signal of signals) process.off(signal, stop);
       resolve();
     };
     for (const signal of signals) process.on(signal, stop);
   });
+  process.stdout.write(
+    `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
+      `access: ${running.accessSummary}\nlistening on ${running.url}\n`,
+  );
+  await stopped;
   await running.close();
+  process.stdout.write('stopped\n');
   return 0;
 }

@@ -1,4 +1,5 @@
 import { readdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { once } from 'node:events';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { folderProblem } from '../../src/cli/os-error.js';
@@ -90,6 +91,19 @@ test('serve makes a key on first start, reuses it, and a second server on the sa
     expect(again.stdout()).not.toMatch(/made a new signing key/);
   } finally {
     await again.stop();
+  }
+});
+
+test('serve prints the verifier key once, whether it made the key or not, and "stopped" once it has stopped', async () => {
+  for (const made of [true, false]) {
+    const server = await startServerProcess(['--data', dir()]);
+    const closed = once(server.child, 'close');
+    expect(await server.stop()).toBe(0);
+    await closed;
+    const out = server.stdout();
+    expect([made, out.match(/verifier key: /g)?.length]).toEqual([made, 1]);
+    expect(/made a new signing key/.test(out)).toBe(made);
+    expect(out).toMatch(/\nlistening on http:\/\/\S+\nstopped\n$/);
   }
 });
 
