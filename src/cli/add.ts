@@ -8,6 +8,9 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
+/** The most one request waits in all for the log's Retry-After answers (429 and 503). */
+const MAX_WAIT_MS = 60_000;
+
 /** Entries per request are also capped by size, to keep request bodies small. */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
@@ -27,8 +30,9 @@ export const ADD_USAGE = `usage: cairn add [options] [FILE ...]
 Logs entries and verifies every receipt against the log's key. Each FILE (or
 standard input, when there is none or for '-') is one entry; with --json-lines
 every non-blank line of the input is one JSON event, logged as its RFC 8785
-(JCS) canonical bytes. Entries go in POST /v1/batch requests; a 503 answer is
-retried after its Retry-After. Each receipt (index, leaf_hash, checkpoint,
+(JCS) canonical bytes. Entries go in POST /v1/batch requests; an answer of
+429 (rate limit) or 503 (busy) is sent again after its Retry-After, for at
+most ${MAX_WAIT_MS / 1000} s of waiting per request. Each receipt (index, leaf_hash, checkpoint,
 inclusion_proof, duplicate) is written as one JSON line, in input order, to
 standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
 
@@ -47,7 +51,7 @@ Options:
                      most ${MAX_LINE_BYTES} bytes
   --receipts FILE    write the receipts to FILE instead of standard output
   --batch-size N     entries per request, 1..${MAX_BATCH_ENTRIES} (default ${MAX_BATCH_ENTRIES})
-  --retries N        retries of a 503 answer per request (default 10)
+  --retries N        retries of a 429 or 503 answer per request (default 10)
   --json             the closing summary as a JSON line (on standard error)
   --quiet            no progress bar, retry notices or summary
   -h, --help         show this help
@@ -293,9 +297,15 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
 
     const client = makeClient(url, verifier, io, {
       maxRetries: retries,
+      // A refused request logged nothing (CONTRACT §3), so sending it again is safe.
+      retryStatuses: [429, 503],
+      maxRetryDelayMs: MAX_WAIT_MS,
+      maxRetryTotalMs: MAX_WAIT_MS,
       sleep: (ms) => io.sleep(ms),
       onRetry: (info) => {
-        if (!quiet) io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: the log is busy (${info.serverCode ?? '503'}); retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s\n`);
+        if (quiet) return;
+        const why = info.status === 429 ? `at its rate limit (${info.serverCode ?? '429'})` : `busy (${info.serverCode ?? String(info.status)})`;
+        io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: the log is ${why}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s\n`);
       },
     });
     // The key is checked before anything is sent: with a key that is not the

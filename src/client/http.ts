@@ -9,10 +9,12 @@ import { ClientError } from './errors.js';
 /** The part of the Fetch API the client uses; the global `fetch` fits. */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
-/** Told before each retry of a 503 answer. */
+/** Told before each retry of an answer with a status in `retryStatuses` (503 by default). */
 export interface RetryInfo {
   /** 1 for the first retry. */
   readonly attempt: number;
+  /** The answer's HTTP status (503, or 429 when asked for). */
+  readonly status: number;
   /** How long the client waits before it. */
   readonly delayMs: number;
   readonly url: string;
@@ -28,10 +30,22 @@ export interface TransportOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Per-request timeout; default 30 s. */
   readonly timeoutMs?: number;
-  /** How often a 503 answer is retried; default 5. */
+  /** How often a 503 answer (or one of `retryStatuses`) is retried; default 5. */
   readonly maxRetries?: number;
+  /**
+   * The statuses retried after their `Retry-After`; default [503]. A caller
+   * that sends the same request again when a rate limit allows adds 429
+   * (RFC 6585 §4).
+   */
+  readonly retryStatuses?: readonly number[];
   /** The longest wait between retries, whatever `Retry-After` says; default 60 s. */
   readonly maxRetryDelayMs?: number;
+  /**
+   * The most one request waits in all, over its retries; default no bound.
+   * An answer asking for a longer wait than is left is not waited for: it
+   * fails at once, saying so.
+   */
+  readonly maxRetryTotalMs?: number;
   /** Waits `ms`; injectable for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
   /**
@@ -182,6 +196,8 @@ export class HttpTransport {
   readonly #timeoutMs: number;
   readonly #maxRetries: number;
   readonly #maxRetryDelayMs: number;
+  readonly #maxRetryTotalMs: number;
+  readonly #retryStatuses: readonly number[];
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => number;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
@@ -196,6 +212,8 @@ export class HttpTransport {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
+    this.#maxRetryTotalMs = options.maxRetryTotalMs ?? Number.POSITIVE_INFINITY;
+    this.#retryStatuses = [...(options.retryStatuses ?? [503])];
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#now = options.now ?? Date.now;
     this.#onRetry = options.onRetry;
@@ -211,13 +229,15 @@ export class HttpTransport {
   }
 
   /**
-   * Sends one request and resolves to its 2xx Response; a 503 is retried up to
-   * `maxRetries` times after its Retry-After (capped at `maxRetryDelayMs`;
-   * exponential from 0.5 s without one). Rejects with ClientError NETWORK or
-   * HTTP_STATUS.
+   * Sends one request and resolves to its 2xx Response; a 503 (or a status in
+   * `retryStatuses`) is retried up to `maxRetries` times after its
+   * Retry-After (RFC 9110 §10.2.3; capped at `maxRetryDelayMs`, exponential
+   * from 0.5 s without one), waiting at most `maxRetryTotalMs` in all.
+   * Rejects with ClientError NETWORK or HTTP_STATUS.
    */
   async request(spec: RequestSpec): Promise<Response> {
     const url = this.url(spec.path);
+    let waited = 0;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...this.#headers };
       if (spec.contentType !== undefined) headers['Content-Type'] = spec.contentType;
@@ -234,13 +254,19 @@ export class HttpTransport {
       if (res.ok) return res;
       const { message, code } = await errorBody(res);
       const waitMs = parseRetryAfter(res.headers.get('Retry-After'), this.#now());
-      if (res.status === 503 && attempt < this.#maxRetries) {
-        const delayMs = Math.min(this.#maxRetryDelayMs, waitMs ?? 500 * 2 ** attempt);
-        this.#onRetry?.({ attempt: attempt + 1, delayMs, url, serverCode: code });
-        await this.#sleep(delayMs);
-        continue;
+      let tooLong = '';
+      if (this.#retryStatuses.includes(res.status) && attempt < this.#maxRetries) {
+        const asked = waitMs ?? 500 * 2 ** attempt;
+        if (waited + asked <= this.#maxRetryTotalMs) {
+          const delayMs = Math.min(this.#maxRetryDelayMs, asked);
+          this.#onRetry?.({ attempt: attempt + 1, status: res.status, delayMs, url, serverCode: code });
+          await this.#sleep(delayMs);
+          waited += delayMs;
+          continue;
+        }
+        tooLong = ` (not retried: a wait of ${Math.ceil(asked / 1000)} s is more than the ${Math.floor((this.#maxRetryTotalMs - waited) / 1000)} s left of the ${Math.floor(this.#maxRetryTotalMs / 1000)} s this client waits for one request)`;
       }
-      const retried = attempt > 0 ? ` (after ${attempt} retries)` : '';
+      const retried = (attempt > 0 ? ` (after ${attempt} retries)` : '') + tooLong;
       throw new ClientError('HTTP_STATUS', `${spec.method ?? 'GET'} ${url}: ${res.status}${code === undefined ? '' : ` ${code}`}: ${message}${retried}`, {
         status: res.status,
         url,

@@ -152,6 +152,44 @@ test('cairn add retries a 503 after its Retry-After, draws progress on a termina
   expect(await addCommand(['--url', 'http://127.0.0.1:9', '--vkey', server.verifierKey], down)).toBe(2);
 });
 
+test('cairn add waits out a 429 (rate limit) after its Retry-After and sends the same request again, within 60 s per request, keeping the receipts it has', async () => {
+  let post = 0;
+  let limited = 0;
+  const bodies: string[] = [];
+  const limiting: typeof fetch = async (url, init) => {
+    if (init?.method !== 'POST') return fetch(url, init);
+    post++;
+    bodies.push(String(init.body));
+    const refuse = (retryAfter: string) =>
+      new Response('{"error":"rate limit reached","code":"RATE_LIMITED"}', { status: 429, headers: { 'Retry-After': retryAfter, 'Content-Type': 'application/json' } });
+    // The second batch is refused twice, then taken; the third is asked to wait an hour.
+    if (post === 2 || post === 3) return (limited++, refuse('20'));
+    if (post === 5) return refuse('3600');
+    return fetch(url, init);
+  };
+  const io = captureIo({ stdin: '{"rate":1}\n{"rate":2}\n{"rate":3}\n', fetch: limiting });
+  expect(await addCommand([...common, '--json-lines', '--batch-size', '1'], io)).toBe(2);
+  expect(limited).toBe(2);
+  // The refused request was sent again as it was.
+  expect(bodies[2]).toBe(bodies[1]);
+  expect(bodies[3]).toBe(bodies[1]);
+  expect(io.sleeps).toEqual([20_000, 20_000]);
+  expect(io.err()).toMatch(/^cairn add: the log is at its rate limit \(RATE_LIMITED\); retry 1 of 10 in 20\.0 s\ncairn add: the log is at its rate limit \(RATE_LIMITED\); retry 2 of 10 in 20\.0 s\n/);
+  expect(io.err()).toMatch(
+    /cairn add: POST \S+\/v1\/batch: 429 RATE_LIMITED: rate limit reached \(not retried: a wait of 3600 s is more than the 60 s left of the 60 s this client waits for one request\) \(the 2 entries before <stdin>:3 were logged and their receipts written\)\n$/,
+  );
+  expect(receiptLines(io.out()).map((r) => r.leaf_hash)).toEqual(['{"rate":1}', '{"rate":2}'].map((e) => encodeBase64(leafHash(enc(e)))));
+
+  // 503 alike: waits that would pass 60 s in all for one request are not made.
+  post = 0;
+  const busy: typeof fetch = async (url, init) =>
+    init?.method === 'POST' ? new Response('{"error":"queue full","code":"QUEUE_FULL"}', { status: 503, headers: { 'Retry-After': '25', 'Content-Type': 'application/json' } }) : fetch(url, init);
+  const waiting = captureIo({ stdin: 'busy entry', fetch: busy });
+  expect(await addCommand([...common], waiting)).toBe(2);
+  expect(waiting.sleeps).toEqual([25_000, 25_000]);
+  expect(waiting.err()).toMatch(/503 QUEUE_FULL: queue full \(after 2 retries\) \(not retried: a wait of 25 s is more than the 10 s left of the 60 s this client waits for one request\)/);
+});
+
 test('cairn add with a key that is not the log\'s stops before it sends anything (1), and writes no receipts', async () => {
   const stranger = verifierKeyFromSignerKey(generateSignerKey('cli.test/log'));
   let posts = 0;
