@@ -47,7 +47,9 @@ Options:
   --interval S       seconds between rounds (default 60)
   --once             one round, then exit
   --webhook URL      POST each alarm there as JSON
-  --max-age S        alarm when the newest signed tree head is older than S seconds
+  --max-age S        alarm (stale) when the newest signed tree head is older
+                     than S seconds, also when the log cannot be reached and
+                     the last one verified is that old
   --json             events as JSON lines on standard output
   -h, --help         show this help
 
@@ -439,6 +441,23 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         }
         const message = err instanceof Error ? err.message : String(err);
         emit({ event: 'error', message }, `error: ${message}`, true);
+        // A log that cannot be checked is stale once what was last verified
+        // of it is older than --max-age: silence must not look like health.
+        const verified = loaded?.verified;
+        const sthTime = verified?.sthTimestamp;
+        if (maxAgeMs !== undefined && verified !== undefined && sthTime !== undefined && io.now() - sthTime > maxAgeMs) {
+          const age = io.now() - sthTime;
+          await raise(
+            new Alarm(
+              'stale',
+              `no newer signed tree head could be verified, and the last verified one is ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}); --max-age is ${maxAgeMs / 1000} s; the round failed: ${message}`,
+              verified.checkpoint,
+              loaded!.state.checkpoint,
+              sthTime,
+            ),
+          );
+          return 'alarm';
+        }
         return 'error';
       }
       const cp = outcome.checkpoint;

@@ -254,6 +254,19 @@ test('operational errors exit 2; without --once it keeps watching until stopped'
   const down = await monitor('http://127.0.0.1:9');
   expect(down.code).toBe(2);
   expect(down.events).toEqual([expect.objectContaining({ event: 'error' })]);
+  // With --max-age, an unreachable log whose last verified signed tree head is older than that is stale: silence is an alarm.
+  const verified = await state();
+  const recent = await monitor('http://127.0.0.1:9', ['--max-age', '600']);
+  expect([recent.code, recent.events.map((e) => e.event)]).toEqual([2, ['error']]);
+  const silent = await monitor('http://127.0.0.1:9', ['--max-age', '60'], captureIo({ now: () => verified.sth_timestamp + 3_600_000 }));
+  expect(silent.code).toBe(1);
+  expect(silent.events.map((e) => e.event)).toEqual(['error', 'alarm']);
+  expect(silent.events[1]).toMatchObject({
+    kind: 'stale',
+    message: expect.stringMatching(/^no newer signed tree head could be verified, and the last verified one is 3600 s old .*--max-age is 60 s; the round failed: /),
+    observed: { tree_size: verified.tree_size, root_hash: verified.root_hash, sth_timestamp: verified.sth_timestamp },
+  });
+  expect(await state()).toEqual(verified);
   expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey], captureIo())).toBe(2);
   const help = captureIo();
   expect(await monitorCommand(['--help'], help)).toBe(0);
