@@ -425,6 +425,20 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       }
     };
 
+    /**
+     * The stale alarm (--max-age) for a signed tree head of `sthTime`, or
+     * undefined when there is no --max-age or it is recent enough. With
+     * `failure`, the round could not verify a newer one: why is told.
+     */
+    const staleAlarm = (sthTime: number, checkpoint: Checkpoint, note: string, failure?: string): Alarm | undefined => {
+      if (maxAgeMs === undefined) return undefined;
+      const age = io.now() - sthTime;
+      if (age <= maxAgeMs) return undefined;
+      const which = failure === undefined ? 'the newest signed tree head is' : 'no newer signed tree head could be verified, and the last verified one is';
+      const why = failure === undefined ? '' : `; the round failed: ${failure}`;
+      return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}); --max-age is ${maxAgeMs / 1000} s${why}`, checkpoint, note, sthTime);
+    };
+
     const round = async (signal: AbortSignal | undefined): Promise<'ok' | 'alarm' | 'error' | 'stopped'> => {
       const last = loaded?.verified.checkpoint;
       let outcome: RoundOutcome;
@@ -444,18 +458,9 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         // A log that cannot be checked is stale once what was last verified
         // of it is older than --max-age: silence must not look like health.
         const verified = loaded?.verified;
-        const sthTime = verified?.sthTimestamp;
-        if (maxAgeMs !== undefined && verified !== undefined && sthTime !== undefined && io.now() - sthTime > maxAgeMs) {
-          const age = io.now() - sthTime;
-          await raise(
-            new Alarm(
-              'stale',
-              `no newer signed tree head could be verified, and the last verified one is ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}); --max-age is ${maxAgeMs / 1000} s; the round failed: ${message}`,
-              verified.checkpoint,
-              loaded!.state.checkpoint,
-              sthTime,
-            ),
-          );
+        const stale = verified?.sthTimestamp === undefined ? undefined : staleAlarm(verified.sthTimestamp, verified.checkpoint, loaded!.state.checkpoint, message);
+        if (stale !== undefined) {
+          await raise(stale);
           return 'alarm';
         }
         return 'error';
@@ -490,12 +495,10 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
             ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${state.root_hash}: consistent with the last checkpoint; ${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`
             : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${state.root_hash}`,
       );
-      if (maxAgeMs !== undefined) {
-        const age = io.now() - outcome.head.timestamp;
-        if (age > maxAgeMs) {
-          await raise(new Alarm('stale', `the newest signed tree head is ${Math.round(age / 1000)} s old (timestamp ${describeTime(outcome.head.timestamp)}); --max-age is ${maxAgeMs / 1000} s`, cp, outcome.note, outcome.head.timestamp));
-          return 'alarm';
-        }
+      const stale = staleAlarm(outcome.head.timestamp, cp, outcome.note);
+      if (stale !== undefined) {
+        await raise(stale);
+        return 'alarm';
       }
       return 'ok';
     };
