@@ -257,6 +257,9 @@ function header(headers: Record<string, unknown>, name: string): string | undefi
   return Array.isArray(value) ? value.join(', ') : String(value);
 }
 
+/** The access-token refusals that the spec allows on any path and method. */
+const ACCESS_REFUSALS: Record<number, string> = { 401: 'Unauthorized', 429: 'TooManyRequests' };
+
 /**
  * Throws a readable error unless `res` is a response the spec allows for
  * `method` on `path` (the actual URL path, with its query): the status is
@@ -268,6 +271,9 @@ function header(headers: Record<string, unknown>, name: string): string | undefi
  *
  * Paths the spec does not describe must answer 404 (or 400) with an Error
  * body; a documented path with an undocumented method must answer 405.
+ * Either may instead answer 401 or 429 (the spec's access-token
+ * conventions: an unknown token, or no token on a private log, is 401 on
+ * every path, and a token's rate limit counts every request).
  * HEAD is checked as GET without a body.
  */
 export function expectResponseMatchesSpec(method: string, path: string, res: SpecResponse): void {
@@ -282,14 +288,17 @@ export function expectResponseMatchesSpec(method: string, path: string, res: Spe
 
   let response: Json;
   let responseName: string;
-  if (route === undefined) {
-    if (res.status !== 404 && res.status !== 400) fail(`no path in the spec matches ${pathname}, so the answer must be 404 (or 400)`);
-    responseName = res.status === 404 ? 'NotFound' : 'BadRequest';
+  if (route === undefined || op === undefined) {
+    const usual: Record<number, string> = route === undefined ? { 404: 'NotFound', 400: 'BadRequest' } : { 405: 'MethodNotAllowed' };
+    const allowed: Record<number, string> = { ...usual, ...ACCESS_REFUSALS };
+    const name = allowed[res.status];
+    if (name === undefined) {
+      fail(route === undefined
+        ? `no path in the spec matches ${pathname}, so the answer must be 404 (or 400, 401, 429)`
+        : `${route.template} has no ${method.toUpperCase()} operation, so the answer must be 405 (or 401, 429)`);
+    }
+    responseName = name!;
     response = resolveRef({ $ref: `#/components/responses/${responseName}` });
-  } else if (op === undefined) {
-    if (res.status !== 405) fail(`${route.template} has no ${method.toUpperCase()} operation, so the answer must be 405`);
-    responseName = 'MethodNotAllowed';
-    response = resolveRef({ $ref: '#/components/responses/MethodNotAllowed' });
   } else {
     const responses = (op.operation.responses ?? {}) as Record<string, Json>;
     const documented = responses[String(res.status)] ?? responses[`${String(res.status)[0]}XX`] ?? responses.default;

@@ -38,12 +38,21 @@ afterAll(async () => {
   await h.close();
 });
 
-async function get(path: string, token?: string): Promise<request.Response> {
-  const req = request(h.app).get(path);
+async function call(method: 'get' | 'delete' | 'put', path: string, token?: string): Promise<request.Response> {
+  const req = request(h.app)[method](path);
   const res = await (token === undefined ? req : req.set('Authorization', `Bearer ${token}`));
-  expectResponseMatchesSpec('GET', path, { status: res.status, headers: res.headers, body: res.body, text: res.text });
+  expectResponseMatchesSpec(method, path, { status: res.status, headers: res.headers, body: res.body, text: res.text });
   return res;
 }
+const get = (path: string, token?: string) => call('get', path, token);
+
+/** Requests the spec has no operation for: unknown paths, and known paths with a method they lack. */
+const UNDOCUMENTED = [
+  ['get', '/no-such-path'],
+  ['get', '/tile/entries/x'],
+  ['delete', '/checkpoint'],
+  ['put', '/ct/v1/get-sth'],
+] as const;
 
 test('on a private log every read but /healthz is 401 without a token, with WWW-Authenticate, as the spec says', async () => {
   for (const path of [...READS, '/metrics']) {
@@ -61,6 +70,19 @@ test('an unknown token is 401 on every route, /healthz too', async () => {
   }
 });
 
+test('on a private log an unknown path is 401 without a token; any undocumented request is 401 with an unknown token, and 404 / 405 with a known one', async () => {
+  for (const [method, path] of UNDOCUMENTED) {
+    const unknownPath = method === 'get';
+    const bare = await call(method, path);
+    expect([method, path, bare.status]).toEqual([method, path, unknownPath ? 401 : 405]);
+    const stranger = await call(method, path, 'not-a-known-token');
+    expect([method, path, stranger.status, stranger.body.code]).toEqual([method, path, 401, 'UNAUTHORIZED']);
+    expect(stranger.headers['www-authenticate']).toBe('Bearer realm="cairn"');
+    const known = await call(method, path, TOKENS.reader);
+    expect([method, path, known.status]).toEqual([method, path, unknownPath ? 404 : 405]);
+  }
+});
+
 test('/metrics is 403 for a token that is not admin, and 400 for an unknown query parameter, like /healthz', async () => {
   const res = await get('/metrics', TOKENS.reader);
   expect([res.status, res.body.code]).toEqual([403, 'FORBIDDEN']);
@@ -75,5 +97,12 @@ test('a token past its rate limit is 429 with Retry-After on every read route, /
     const res = await get(path, TOKENS.limited);
     expect([path, res.status, res.body.code]).toEqual([path, 429, 'RATE_LIMITED']);
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  }
+});
+
+test('a token past its rate limit is 429 on unknown paths and methods too', async () => {
+  for (const [method, path] of UNDOCUMENTED) {
+    const res = await call(method, path, TOKENS.limited);
+    expect([method, path, res.status, res.body.code]).toEqual([method, path, 429, 'RATE_LIMITED']);
   }
 });
