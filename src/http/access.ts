@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { LogError } from '../log/errors.js';
@@ -207,6 +208,8 @@ export class AccessControl {
   private readonly publicWrites: boolean;
   private readonly publicReads: boolean;
   private readonly clock: () => number;
+  /** Requests {@link authorize} granted, which express may yet see. */
+  private readonly granted = new WeakMap<IncomingMessage, Grant>();
 
   constructor(options: AccessOptions) {
     this.clock = options.clock ?? Date.now;
@@ -247,13 +250,22 @@ export class AccessControl {
     return found;
   }
 
+  /** Whether reads need no token; false on a private log. */
+  get readsArePublic(): boolean {
+    return this.publicReads;
+  }
+
   /**
-   * Authorizes one request, throwing the LogError to answer otherwise, and
-   * charges one unit to the token's rate limit. Returns the token's name
-   * (undefined for an anonymous request).
+   * Authorizes `req` for `path`, throwing the LogError to answer otherwise,
+   * and charges one unit to the token's rate limit. Returns the token's name
+   * (undefined for an anonymous request). The grant stays with the request:
+   * if it is handed to express after all, {@link middleware} takes it as
+   * granted instead of checking and charging it a second time.
    */
-  authorize(method: string, path: string, authorization: string | undefined): Granted {
-    return { name: this.grant(method, path, authorization).name };
+  authorize(req: IncomingMessage, path: string): Granted {
+    const granted = this.grant(req.method ?? '', path, req.headers.authorization);
+    this.granted.set(req, granted);
+    return { name: granted.name };
   }
 
   /**
@@ -309,7 +321,7 @@ export class AccessControl {
       let granted: Grant;
       const seen: { name?: string } = {};
       try {
-        granted = this.grant(req.method, req.path, req.headers.authorization, seen);
+        granted = this.granted.get(req) ?? this.grant(req.method, req.path, req.headers.authorization, seen);
       } catch (err) {
         const error = err as LogError;
         res.locals[TOKEN_NAME_KEY] = seen.name;

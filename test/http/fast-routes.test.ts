@@ -5,6 +5,7 @@
 // the body budget too.
 import { once } from 'node:events';
 import { connect, type AddressInfo } from 'node:net';
+import { jest } from '@jest/globals';
 import request from 'supertest';
 import type { Express } from 'express';
 import { AccessControl, hashToken } from '../../src/http/access.js';
@@ -124,6 +125,41 @@ test('with access control: writes need a submit token, reads a token, and each r
   const read = await request(guarded.app).get(`/ct/v1/get-proof-by-hash?${query}`).set('Authorization', `Bearer ${READER}`);
   expect(read.status).toBe(200);
   expect(read.body.leaf_index).toBe(0);
+});
+
+test('a read refused for its token costs no lookup, and a read the fast path hands to express is charged once', async () => {
+  const access = new AccessControl({
+    tokens: [{ name: 'twice', role: 'read', hash: hashToken(LIMITED), rate: { limit: 2, periodMs: 3_600_000 } }],
+    publicReads: false,
+  });
+  const g = await openHarness({}, { access });
+  try {
+    await g.log.submit([enc('a')]);
+    const findLeaf = jest.spyOn(g.log, 'findLeaf');
+    const inclusionProof = jest.spyOn(g.log, 'inclusionProof');
+    const consistencyProof = jest.spyOn(g.log, 'consistencyProof');
+    const get = (path: string, token?: string) => {
+      const req = request(g.app).get(path);
+      return token === undefined ? req : req.set('Authorization', `Bearer ${token}`);
+    };
+    const reads = [`/ct/v1/get-proof-by-hash?${byHash('a', 1)}`, '/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=1', '/ct/v1/get-sth-consistency?first=1&second=1'];
+    // Without a token, or with an unknown one: 401 before the log is asked
+    // anything, so the answer's timing cannot tell what the log holds.
+    for (const path of reads) {
+      for (const token of [undefined, 'not-a-token']) expect([path, token, (await get(path, token)).status]).toEqual([path, token, 401]);
+    }
+    expect([findLeaf.mock.calls.length, inclusionProof.mock.calls.length, consistencyProof.mock.calls.length]).toEqual([0, 0, 0]);
+    // A hash the log does not hold: the fast path hands the request to
+    // express, which answers 404 without charging the token again.
+    expect((await get(`/ct/v1/get-proof-by-hash?${byHash('not logged', 1)}`, LIMITED)).status).toBe(404);
+    expect((await get(reads[0]!, LIMITED)).status).toBe(200);
+    // Both units spent: refused before any lookup.
+    const calls = findLeaf.mock.calls.length;
+    expect((await get(reads[0]!, LIMITED)).status).toBe(429);
+    expect(findLeaf.mock.calls.length).toBe(calls);
+  } finally {
+    await g.close();
+  }
 });
 
 test('the fast path answers what it can and hands everything else to express, untouched', async () => {
