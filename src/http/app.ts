@@ -323,6 +323,10 @@ export function createApp(options: AppOptions): express.Express {
     res.type('text/plain; charset=utf-8').send(log.latest().checkpoint);
   });
 
+  // Tiles and bundles may be kept by any cache, unless the log is private:
+  // a shared cache that may store an answer to a request with a token
+  // ("public", RFC 9111 section 3.5) would hand it on to anyone.
+  const scope = options.access?.readsArePublic === false ? 'private' : 'public';
   route('get', /^\/tile\/.+$/, '/tile', async (req, res) => {
     onlyParams(req, []);
     let tile;
@@ -336,7 +340,7 @@ export function createApp(options: AppOptions): express.Express {
     const bundle = tile.level === -1;
     const data = bundle ? await log.bundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
     let body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    res.setHeader('Cache-Control', tile.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'public, max-age=60');
+    res.setHeader('Cache-Control', `${scope}, ${tile.width === TILE_WIDTH ? 'max-age=31536000, immutable' : 'max-age=60'}`);
     if (bundle) {
       res.setHeader('Vary', 'Accept-Encoding');
       const encoded = await encodeBundle(req, body);

@@ -106,3 +106,14 @@ test('a token past its rate limit is 429 on unknown paths and methods too', asyn
     expect([method, path, res.status, res.body.code]).toEqual([method, path, 429, 'RATE_LIMITED']);
   }
 });
+
+test('on a private log tiles and bundles are cached privately only, so no shared cache hands them on', async () => {
+  // 256 entries at least: tile 0/000 and bundle 000 are full.
+  await h.log.submit(Array.from({ length: 256 }, (_, i) => new TextEncoder().encode(`private ${i}`)));
+  for (const path of ['/tile/0/000', '/tile/entries/000']) {
+    const res = await get(path, TOKENS.reader);
+    expect([path, res.status, res.headers['cache-control']]).toEqual([path, 200, 'private, max-age=31536000, immutable']);
+  }
+  const res = await get('/tile/0/000.p/1', TOKENS.reader);
+  expect([res.status, res.headers['cache-control']]).toEqual([200, 'private, max-age=60']);
+});
