@@ -356,9 +356,9 @@ export function createApp(options: AppOptions): express.Express {
     res.json({ origin: log.origin, verifier_key: verifierKey, tree_size: log.latest().treeSize, version: VERSION });
   });
 
-  route('get', '/healthz', '/healthz', (req, res) => {
+  route('get', '/healthz', '/healthz', async (req, res) => {
     onlyParams(req, []);
-    if (!log.storeAvailable()) throw storeUnavailable();
+    if (!(await log.storeRecovered())) throw storeUnavailable();
     res.setHeader('Cache-Control', 'no-store');
     res.json({ status: 'ok', tree_size: log.latest().treeSize });
   });

@@ -311,6 +311,17 @@ export class Log {
     return this.store.available?.() ?? true;
   }
 
+  /**
+   * Whether the store can be read and written, after trying once to open
+   * again a store that a failed write left unavailable (LogStore.recover):
+   * /healthz, which an idle server may get and nothing else, must see a
+   * store whose fault has passed as available.
+   */
+  async storeRecovered(): Promise<boolean> {
+    if (!this.storeAvailable()) await this.store.recover?.();
+    return this.storeAvailable();
+  }
+
   /** Unsequenced entries waiting for a round. */
   get queueDepth(): number {
     return this.queuedEntries;

@@ -481,6 +481,10 @@ export class LevelStore implements LogStore {
     return !this.reopenNeeded || this.reopening !== undefined;
   }
 
+  async recover(): Promise<void> {
+    if (this.reopenNeeded) await this.reopen().catch(() => undefined);
+  }
+
   async findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {
     if (this.reopenNeeded) await this.reopen();
     if (hashes.length === 0) return [];

@@ -86,6 +86,12 @@ export interface LogStore {
    * write); a store without this method is always available.
    */
   available?(): boolean;
+  /**
+   * Tries once to open again a store that is not {@link available}, so that
+   * a store whose fault has passed is available without waiting for a read
+   * or write to try; never throws.
+   */
+  recover?(): Promise<void>;
 }
 
 /** Thrown by a store's open when another process already holds it. */
