@@ -303,7 +303,8 @@ export function createApp(options: AppOptions): express.Express {
   route('get', '/ct/v1/get-entries', 'get-entries', async (req, res) => {
     onlyParams(req, ['start', 'end']);
     const start = queryNumber(req.query, 'start', { required: true })!;
-    const end = queryNumber(req.query, 'end', { required: true })!;
+    // E past the tree is clamped (CONTRACT §3), however far past: 2^63−1 is a CT client's "to the end".
+    const end = queryNumber(req.query, 'end', { required: true, saturate: true })!;
     const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES);
     res.json({ entries: entries.map((e) => ({ leaf_input: encodeBase64(e), extra_data: '' })) });
   });

@@ -247,6 +247,41 @@ describe('RFC 6962 read API', () => {
     expectError(await get('/ct/v1/get-entries?start=0'), 400, 'INVALID_PARAMETER');
   });
 
+  test('get-entries clamps an end of any size (2^63−1 is a CT client\'s "to the end"); other numbers past 2^53−1 are 400 for their value', async () => {
+    const size = log.latest().treeSize;
+    const first = (await get(`/ct/v1/get-entries?start=0&end=${size - 1}`)).body.entries as unknown[];
+    const last = (await get(`/ct/v1/get-entries?start=${size - 1}&end=${size - 1}`)).body.entries as unknown[];
+    expect(last).toHaveLength(1);
+    for (const end of ['9007199254740991', '9007199254740992', '9223372036854775807', '18446744073709551615', `1${'0'.repeat(300)}`]) {
+      const res = await get(`/ct/v1/get-entries?start=0&end=${end}`);
+      expect([end, res.status]).toEqual([end, 200]);
+      expect(res.body.entries).toEqual(first);
+      expect((await get(`/ct/v1/get-entries?start=${size - 1}&end=${end}`)).body.entries).toEqual(last);
+    }
+    const tooLarge = /must be at most 2\^53−1/;
+    const past = await get(`/ct/v1/get-entries?start=${size}&end=9223372036854775807`);
+    expectError(past, 400, 'INVALID_PARAMETER');
+    expect(past.body.error).toMatch(/not below the tree size/);
+    for (const end of ['09223372036854775807', '-1', '9223372036854775807e0']) {
+      const res = await get(`/ct/v1/get-entries?start=0&end=${end}`);
+      expectError(res, 400, 'INVALID_PARAMETER');
+      expect(res.body.error).toMatch(/canonical decimal/);
+    }
+    const hash = encodeURIComponent(encodeBase64(leafHash(enc('first entry'))));
+    for (const path of [
+      '/ct/v1/get-entries?start=9223372036854775807&end=9223372036854775807',
+      `/ct/v1/get-sth-consistency?first=1&second=9223372036854775807`,
+      `/ct/v1/get-sth-consistency?first=18446744073709551615&second=${size}`,
+      `/ct/v1/get-proof-by-hash?hash=${hash}&tree_size=9223372036854775807`,
+      `/ct/v1/get-entry-and-proof?leaf_index=9223372036854775807&tree_size=${size}`,
+      `/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=9007199254740992`,
+    ]) {
+      const res = await get(path);
+      expectError(res, 400, 'INVALID_PARAMETER');
+      expect([path, res.body.error]).toEqual([path, expect.stringMatching(tooLarge)]);
+    }
+  });
+
   test('get-entry-and-proof returns the entry with its audit path', async () => {
     const size = log.latest().treeSize;
     const res = await get(`/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=${size}`);

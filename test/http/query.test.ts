@@ -70,6 +70,29 @@ describe('parseCanonicalDecimal', () => {
     invalidParameter(() => parseCanonicalDecimal(text));
   });
 
+  it.each(['9007199254740992', '9223372036854775807', '18446744073709551615', `1${'0'.repeat(400)}`, '9'.repeat(5000)])(
+    'refuses the canonical %s for its value, not its form',
+    (text) => {
+      const err = invalidParameter(() => parseCanonicalDecimal(text, 'start'));
+      expect(err.message).toMatch(/^query parameter "start" must be at most 2\^53−1 \(9007199254740991\)/);
+      expect(err.message).not.toMatch(/canonical/);
+      expect(err.message.length).toBeLessThan(300);
+    },
+  );
+
+  it.each(['01', '-1', '+9223372036854775807', '09223372036854775807', '9223372036854775807.0', '1e400', ''])('calls %j not canonical', (text) => {
+    expect(invalidParameter(() => parseCanonicalDecimal(text, 'end', { saturate: true })).message).toMatch(/must be a canonical decimal integer/);
+  });
+
+  it('with saturate, reads a canonical number past 2^53−1 as 2^53−1 and any other as itself', () => {
+    for (const text of ['9007199254740992', '9223372036854775807', '18446744073709551615', '9'.repeat(5000)]) {
+      expect(parseCanonicalDecimal(text, 'end', { saturate: true })).toBe(Number.MAX_SAFE_INTEGER);
+    }
+    for (const n of [0, 1, 65_539, 2 ** 40, Number.MAX_SAFE_INTEGER]) expect(parseCanonicalDecimal(String(n), 'end', { saturate: true })).toBe(n);
+    expect(queryNumber({ end: '9223372036854775807' }, 'end', { required: true, saturate: true })).toBe(Number.MAX_SAFE_INTEGER);
+    invalidParameter(() => queryNumber({ end: '9223372036854775807' }, 'end', { required: true }));
+  });
+
   it('names the parameter and quotes the value in the message', () => {
     const err = invalidParameter(() => parseCanonicalDecimal('01', 'tree_size'));
     expect(err.message).toContain('"tree_size"');
