@@ -200,7 +200,8 @@ interface Grant extends Granted {
  * token exists; reads need any token when the log is private; `/healthz`
  * stays open. A missing or unknown token is 401 UNAUTHORIZED, a token
  * without the role 403 FORBIDDEN, a token past its rate limit 429
- * RATE_LIMITED with Retry-After. OPTIONS needs nothing and costs nothing.
+ * RATE_LIMITED with Retry-After, and a batch of more entries than the limit
+ * allows per period 400 TOO_MANY_ENTRIES. OPTIONS needs nothing and costs nothing.
  * Methods no route has (PUT, DELETE, ...) pass through to their 404/405.
  */
 export class AccessControl {
@@ -295,15 +296,18 @@ export class AccessControl {
     return { name: found.rule.name, bucket: found.bucket };
   }
 
-  /** Takes `units` from the bucket; `total` is what the whole request costs, for the message. */
+  /**
+   * Takes `units` from the bucket; `total` is what the whole request costs.
+   * A request costing more than the bucket ever holds could never pass, so
+   * it is TOO_MANY_ENTRIES (400, no Retry-After: a client that waited and
+   * sent it again would be refused forever), and nothing is taken for it.
+   */
   private charge(bucket: Bucket | undefined, units: number, total: number, name: string | undefined): void {
     if (bucket === undefined) return;
-    const wait = bucket.take(units, this.clock());
-    if (wait !== undefined && total > bucket.capacity) {
-      throw new LogError('RATE_LIMITED', `${total} entries are more than the token ${name ?? ''} may submit per period (${bucket.capacity}); send smaller batches`, {
-        retryAfter: wait,
-      });
+    if (total > bucket.capacity) {
+      throw new LogError('TOO_MANY_ENTRIES', `${total} entries are more than the token ${name ?? ''} may submit per period (${bucket.capacity}); send at most that many together`);
     }
+    const wait = bucket.take(units, this.clock());
     if (wait !== undefined) {
       throw new LogError('RATE_LIMITED', `the token ${name ?? ''} is past its rate limit; retry in ${wait} s`, { retryAfter: wait });
     }
@@ -343,8 +347,9 @@ export class AccessControl {
 /**
  * Charges a request of `entries` entries to its token's rate limit: a batch
  * of k entries costs k units, one of which was charged when it arrived.
- * Throws LogError RATE_LIMITED past the limit; does nothing without access
- * control or a limit.
+ * Throws LogError RATE_LIMITED past the limit for now, and TOO_MANY_ENTRIES
+ * (charging nothing more) when k is more than the limit's whole period holds;
+ * does nothing without access control or a limit.
  */
 export function chargeEntries(res: Response, entries: number): void {
   if (entries <= 1) return;

@@ -117,3 +117,37 @@ test('on a private log tiles and bundles are cached privately only, so no shared
   const res = await get('/tile/0/000.p/1', TOKENS.reader);
   expect([res.status, res.headers['cache-control']]).toEqual([200, 'private, max-age=60']);
 });
+
+test('a batch of more entries than its token may submit per period is 400 TOO_MANY_ENTRIES without Retry-After, costs only its request, and logs nothing', async () => {
+  const token = 'spec-batcher-ddddddddddddddddd';
+  let now = 0;
+  const tokens: TokenRule[] = [{ name: 'batcher', role: 'submit', hash: hashToken(token), rate: { limit: 10, periodMs: 60_000 } }];
+  const w = await openHarness({}, { access: new AccessControl({ tokens, clock: () => now }) });
+  try {
+    const batch = async (n: number, tag: string) => {
+      const entries = Array.from({ length: n }, (_, i) => Buffer.from(`${tag} ${i}`).toString('base64'));
+      const res = await request(w.app).post('/v1/batch').set('Content-Type', 'application/json').set('Authorization', `Bearer ${token}`).send(JSON.stringify({ entries }));
+      expectResponseMatchesSpec('POST', '/v1/batch', { status: res.status, headers: res.headers, body: res.body, text: res.text });
+      return res;
+    };
+    // Refused for good, however long one waits: no Retry-After, and sending it again is refused the same way.
+    for (const tag of ['a', 'b']) {
+      const tooMany = await batch(20, tag);
+      expect([tooMany.status, tooMany.body.code]).toEqual([400, 'TOO_MANY_ENTRIES']);
+      expect(tooMany.body.error).toMatch(/20 entries are more than the token batcher may submit per period \(10\)/);
+      expect(tooMany.headers['retry-after']).toBeUndefined();
+    }
+    expect(w.log.latest().treeSize).toBe(0);
+    // Each refused request cost its one unit, none of its 20 entries: 8 are left.
+    expect((await batch(8, 'c')).status).toBe(200);
+    const spent = await batch(1, 'd');
+    expect([spent.status, spent.body.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(spent.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // A batch of exactly the limit passes once the bucket is full again.
+    now += 60_000;
+    expect((await batch(10, 'e')).status).toBe(200);
+    expect(w.log.latest().treeSize).toBe(18);
+  } finally {
+    await w.close();
+  }
+});
