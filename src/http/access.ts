@@ -145,17 +145,17 @@ class Bucket {
   }
 
   /**
-   * Takes `units` if all are there; else returns the whole seconds until
-   * they will be (at least 1), or until the bucket is full if `units` is
-   * more than it ever holds.
+   * Takes `units` if all are there; else takes nothing and returns the whole
+   * seconds (at least 1) until `again` units will be: what the request,
+   * sent again, will cost in all (at most what the bucket holds).
    */
-  take(units: number, now: number): number | undefined {
+  take(units: number, now: number, again = units): number | undefined {
     this.refill(now);
     if (this.level >= units) {
       this.level -= units;
       return undefined;
     }
-    const missing = Math.min(units, this.rate.limit) - this.level;
+    const missing = Math.min(again, this.rate.limit) - this.level;
     return Math.max(1, Math.ceil((missing * this.rate.periodMs) / this.rate.limit / 1000));
   }
 
@@ -307,7 +307,10 @@ export class AccessControl {
     if (total > bucket.capacity) {
       throw new LogError('TOO_MANY_ENTRIES', `${total} entries are more than the token ${name ?? ''} may submit per period (${bucket.capacity}); send at most that many together`);
     }
-    const wait = bucket.take(units, this.clock());
+    // A batch's first unit was taken when it arrived, and will be again when
+    // it is sent again: the wait is for all of it, else the retry would fall
+    // short by that unit, and be told to wait once more, forever.
+    const wait = bucket.take(units, this.clock(), total);
     if (wait !== undefined) {
       throw new LogError('RATE_LIMITED', `the token ${name ?? ''} is past its rate limit; retry in ${wait} s`, { retryAfter: wait });
     }

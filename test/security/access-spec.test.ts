@@ -118,7 +118,7 @@ test('on a private log tiles and bundles are cached privately only, so no shared
   expect([res.status, res.headers['cache-control']]).toEqual([200, 'private, max-age=60']);
 });
 
-test('a batch of more entries than its token may submit per period is 400 TOO_MANY_ENTRIES without Retry-After, costs only its request, and logs nothing', async () => {
+test('a batch of more entries than its token may submit per period is 400 TOO_MANY_ENTRIES without Retry-After, costs only its request, and logs nothing; one past what is left now is 429, and passes after its Retry-After', async () => {
   const token = 'spec-batcher-ddddddddddddddddd';
   let now = 0;
   const tokens: TokenRule[] = [{ name: 'batcher', role: 'submit', hash: hashToken(token), rate: { limit: 10, periodMs: 60_000 } }];
@@ -147,6 +147,15 @@ test('a batch of more entries than its token may submit per period is 400 TOO_MA
     now += 60_000;
     expect((await batch(10, 'e')).status).toBe(200);
     expect(w.log.latest().treeSize).toBe(18);
+    // A batch past what is left now is 429, and sent again after its Retry-After it passes
+    // (its first unit, taken on arrival, is taken again then: the wait counts it).
+    now += 60_000;
+    expect((await batch(6, 'f')).status).toBe(200);
+    const wait = await batch(6, 'g');
+    expect([wait.status, wait.body.code]).toEqual([429, 'RATE_LIMITED']);
+    now += Number(wait.headers['retry-after']) * 1000;
+    expect((await batch(6, 'g')).status).toBe(200);
+    expect(w.log.latest().treeSize).toBe(30);
   } finally {
     await w.close();
   }
