@@ -32,7 +32,10 @@ standard input, when there is none or for '-') is one entry; with --json-lines
 every non-blank line of the input is one JSON event, logged as its RFC 8785
 (JCS) canonical bytes. Entries go in POST /v1/batch requests; an answer of
 429 (rate limit) or 503 (busy) is sent again after its Retry-After, for at
-most ${MAX_WAIT_MS / 1000} s of waiting per request. Each receipt (index, leaf_hash, checkpoint,
+most ${MAX_WAIT_MS / 1000} s of waiting per request. A batch the log refuses as too many
+entries at once (400 TOO_MANY_ENTRIES: more than its queue, or than the
+token's rate limit allows per period) is sent again in halves, and later
+batches are of that smaller size. Each receipt (index, leaf_hash, checkpoint,
 inclusion_proof, duplicate) is written as one JSON line, in input order, to
 standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
 
@@ -339,23 +342,39 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     // The sending pass: all that is held is the batch being filled.
     let batch: Input[] = [];
     let batchBytes = 0;
+    // Entries per request: --batch-size, until the log says fewer (TOO_MANY_ENTRIES).
+    let size = batchSize;
+    /** Sends the batch, `size` entries a request, halving `size` while the log refuses that many for good. */
     const send = async () => {
-      const result = await client.addBatch(batch.map((c) => c.entry));
-      const lines = result.receipts.map((r) => `${JSON.stringify(r.receipt)}\n`).join('');
-      if (file !== undefined) await file.write(lines);
-      else io.stdout.write(lines);
-      duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
-      treeSize = result.checkpoint.checkpoint.treeSize;
-      done += batch.length;
-      requests++;
-      batch = [];
+      while (batch.length > 0) {
+        const part = batch.slice(0, size);
+        let result;
+        try {
+          result = await client.addBatch(part.map((c) => c.entry));
+        } catch (err) {
+          // More entries than the log (its queue) or the token (its rate limit) ever takes at once:
+          // refused for good and logged nothing, so the same entries are sent in smaller requests.
+          if (!(err instanceof ClientError && err.serverCode === 'TOO_MANY_ENTRIES' && part.length > 1)) throw err;
+          size = Math.max(1, Math.floor(part.length / 2));
+          if (!quiet) io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}\n`);
+          continue;
+        }
+        const lines = result.receipts.map((r) => `${JSON.stringify(r.receipt)}\n`).join('');
+        if (file !== undefined) await file.write(lines);
+        else io.stdout.write(lines);
+        duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
+        treeSize = result.checkpoint.checkpoint.treeSize;
+        done += part.length;
+        requests++;
+        batch = batch.slice(part.length);
+        progress.update(done);
+      }
       batchBytes = 0;
-      progress.update(done);
     };
     try {
       for (const input of checked) {
         for await (const next of entriesOf(input, jsonLines)) {
-          if (batch.length === batchSize || (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES)) await send();
+          if (batch.length >= size || (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES)) await send();
           batch.push(next);
           batchBytes += next.entry.length;
         }

@@ -13,6 +13,12 @@ import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AccessControl, hashToken, parseTokenFile } from '../../src/http/access.js';
+import type { LogOptions } from '../../src/log/log.js';
+import { TEST_ORIGIN, vector } from '../helpers/keys.js';
+import { openHarness, type Harness } from '../reliability/helpers.js';
 import { captureIo } from './client-io.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -219,5 +225,63 @@ test('a FILE changed after it was checked (before it is sent, or growing or shri
     err: `cairn add: ${c} changed after it was checked: it holds 750 entries, not the 1000 it held (the 700 entries before ${c}:701 were logged and their receipts written)\n`,
     logged: 700,
     receipts: 700,
+  });
+});
+
+/** A log with `access` or `logOptions`, served over HTTP on 127.0.0.1 for as long as `body` runs. */
+async function withLog(logOptions: Partial<LogOptions>, access: AccessControl | undefined, body: (url: string, h: Harness) => Promise<void>): Promise<void> {
+  const h = await openHarness(logOptions, access === undefined ? {} : { access });
+  const http: Server = createServer(h.app);
+  try {
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    await body(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, h);
+  } finally {
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+    await h.close();
+  }
+}
+
+test('a batch more than a token may submit per period (400 TOO_MANY_ENTRIES) is sent again in halves, saying so once per halving; receipts in input order', async () => {
+  const token = 'add-limited-token-eeeeeeeeeeeeeee';
+  // The token file line of README's Access section, with a small limit; the clock moves only when cairn add sleeps.
+  let now = 0;
+  const access = new AccessControl({ tokens: parseTokenFile(`sub submit ${hashToken(token)} 10/min`), clock: () => now });
+  await withLog({}, access, async (url, h) => {
+    const lines = Array.from({ length: 25 }, (_, i) => JSON.stringify({ limited: i }));
+    const io = captureIo({ stdin: `${lines.join('\n')}\n`, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) });
+    expect(await addCommand(['--url', url, '--vkey', vector.verifier_key, '--json-lines', '--json'], io)).toBe(0);
+    const receipts = receiptLines(io.out());
+    expect(receipts.map((r) => r.leaf_hash)).toEqual(lines.map(expectedHash));
+    expect(receipts.map((r) => r.index)).toEqual(lines.map((_, i) => i));
+    const err = io.err().split('\n').filter((l) => l !== '');
+    expect(err.filter((l) => /TOO_MANY_ENTRIES/.test(l))).toEqual([
+      'cairn add: the log refuses 25 entries in one request (TOO_MANY_ENTRIES); sending batches of 12',
+      'cairn add: the log refuses 12 entries in one request (TOO_MANY_ENTRIES); sending batches of 6',
+    ]);
+    // 6 + 6 + 6 + 6 + 1, waiting for the token's rate in between (429 with Retry-After).
+    expect(JSON.parse(err[err.length - 1]!)).toMatchObject({ entries: 25, new: 25, requests: 5, tree_size: 25 });
+    expect(io.sleeps.length).toBeGreaterThan(0);
+    expect(h.log.latest().treeSize).toBe(25);
+  });
+});
+
+test('a batch more than the log queues at once (400 TOO_MANY_ENTRIES) is sent again in halves; --quiet says nothing', async () => {
+  await withLog({ maxQueueEntries: 4 }, undefined, async (url, h) => {
+    const lines = Array.from({ length: 11 }, (_, i) => JSON.stringify({ queued: i }));
+    const io = captureIo({ stdin: `${lines.join('\n')}\n` });
+    expect(await addCommand(['--url', url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', '10', '--quiet'], io)).toBe(0);
+    expect(receiptLines(io.out()).map((r) => r.leaf_hash)).toEqual(lines.map(expectedHash));
+    expect(io.err()).toBe('');
+    expect(h.log.latest().treeSize).toBe(11);
+
+    const loud = captureIo({ stdin: `${lines.join('\n')}\n` });
+    expect(await addCommand(['--url', url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', '10'], loud)).toBe(0);
+    expect(receiptLines(loud.out()).map((r) => [r.index, r.duplicate])).toEqual(lines.map((_, i) => [i, true]));
+    expect(loud.err()).toBe(
+      'cairn add: the log refuses 10 entries in one request (TOO_MANY_ENTRIES); sending batches of 5\n' +
+        'cairn add: the log refuses 5 entries in one request (TOO_MANY_ENTRIES); sending batches of 2\n' +
+        `logged 11 entries (11 already in the log) in 6 requests; every receipt verified against ${TEST_ORIGIN} at tree size 11\n`,
+    );
   });
 });
