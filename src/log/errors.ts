@@ -12,7 +12,7 @@ export const LOG_ERROR_CODES = [
   'EMPTY_ENTRY', // an entry of zero bytes
   'ENTRY_TOO_LARGE', // an entry (after canonicalization) over 65,535 bytes
   'BODY_TOO_LARGE', // a request body over the route's limit, or over all the server holds at once
-  'TOO_MANY_ENTRIES', // a batch of more than 1000 entries, or than the whole queue holds
+  'TOO_MANY_ENTRIES', // a batch of more than 1000 entries, than the whole queue holds, or than its token may submit per period
   'UNSUPPORTED_MEDIA_TYPE', // a missing or unsupported Content-Type
   'REQUEST_TIMEOUT', // a request, or its body, that stopped arriving
   'TREE_SIZE_TOO_LARGE', // a tree size beyond the current tree
