@@ -12,7 +12,9 @@ import { StoreCorruptError } from './store.js';
  *   there and deletes the old tables as obsolete.
  * - A write-ahead log record that does not read back is skipped, with the
  *   writes after it kept: a round lost from the middle of the log.
- * Neither check changes a file.
+ * - The write-ahead log its MANIFEST names as live may be missing: LevelDB
+ *   replays the logs there are, and the rounds in the lost one are gone.
+ * No check changes a file.
  */
 
 /**
@@ -152,7 +154,9 @@ function logNumbersOf(edit: Uint8Array): { log?: number; prevLog?: number } {
  * The write-ahead logs LevelDB replays when it opens the database in `path`
  * (db_impl.cc Recover): those numbered at least the MANIFEST's log number,
  * or equal to its previous log number, oldest first. StoreFilesError if
- * CURRENT or the MANIFEST it names does not read back.
+ * CURRENT or the MANIFEST it names does not read back, or if a log the
+ * MANIFEST names (its log number or previous log number, when not 0) is not
+ * in `names`.
  */
 async function liveLogs(path: string, names: readonly string[]): Promise<string[]> {
   const current = await readFile(join(path, 'CURRENT'), 'latin1');
@@ -180,8 +184,23 @@ async function liveLogs(path: string, names: readonly string[]): Promise<string[
   });
   if (log === undefined) throw new StoreFilesError(`the store's ${manifest} in ${path} names no write-ahead log; restore the store from a backup`);
   const min = log;
-  return names
-    .map((name) => ({ name, number: Number(LOG_FILE.exec(name)?.[1] ?? -1) }))
+  const logs = names.map((name) => ({ name, number: Number(LOG_FILE.exec(name)?.[1] ?? -1) }));
+  // LevelDB makes a log (and syncs the folder) before a MANIFEST edit names
+  // it, and removes a log only once a later edit has stopped naming it
+  // (db_impl.cc: DB::Open, MakeRoomForWrite, CompactMemTable,
+  // RemoveObsoleteFiles); 0 names none (a database just made). A named log
+  // that is missing held writes not yet in a table: LevelDB would open
+  // without them and say nothing.
+  for (const number of [min, prevLog]) {
+    if (number === 0 || logs.some((l) => l.number === number)) continue;
+    const missing = join(path, `${String(number).padStart(6, '0')}.log`);
+    throw new StoreFilesError(
+      `the store's write-ahead log ${missing}, which its ${manifest} names as ${number === min ? 'live' : 'the previous log'}, is missing: writes not yet moved into a table (answered entries among them) ` +
+        'may be lost, and the store would open at an older tree size and sign new tree heads for sizes it has already signed. ' +
+        'The store was not opened and nothing in it was changed; put that file back, or restore the store from a backup',
+    );
+  }
+  return logs
     .filter(({ number }) => number >= 0 && (number >= min || number === prevLog))
     .sort((a, b) => a.number - b.number)
     .map(({ name }) => name);
@@ -194,7 +213,8 @@ async function liveLogs(path: string, names: readonly string[]): Promise<string[
  * valid after it, in its own log or a later one (that write was never
  * acknowledged, and LevelDB drops it). If a later write follows it, rounds
  * that were acknowledged would be lost: StoreFilesError, naming the file
- * and byte offset, with every file left as it was.
+ * and byte offset, with every file left as it was. So too if the log the
+ * MANIFEST names as live is missing, naming that file.
  */
 export async function checkWriteAheadLogs(path: string): Promise<void> {
   const logs = await liveLogs(path, await readdir(path));

@@ -4,8 +4,9 @@
 // (the last round damaged or cut off) opens at the round before; logs that
 // LevelDB itself wrote, with records over several blocks, read back whole.
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32c, maskCrc } from '../../src/storage/crc32c.js';
 import { StoreFilesError } from '../../src/storage/leveldb-folder.js';
 import { scanLog } from '../../src/storage/leveldb-log.js';
 import { LevelStore } from '../../src/storage/level-store.js';
@@ -238,4 +239,87 @@ test('while another opener holds the store, a damaged log is reported as the sto
     await store.close();
   }
   await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreFilesError);
+});
+
+/** The live write-ahead log: the newest. */
+async function liveLog(folder: string): Promise<string> {
+  const logs = await logFiles(folder);
+  expect(logs.length).toBeGreaterThan(0);
+  return logs.at(-1)!;
+}
+
+test('the write-ahead log the MANIFEST names, lost from a young store, is refused: not opened as an empty log', async () => {
+  const store = await LevelStore.open(dir);
+  await writeRounds(store, 5, 10);
+  await store.close();
+  // Every round is still in the first log, which the MANIFEST names.
+  expect(await logFiles(dir)).toEqual(['000003.log']);
+  expect((await readdir(dir)).filter((n) => n.endsWith('.ldb'))).toEqual([]);
+  const saved = await readFile(join(dir, '000003.log'));
+  await rm(join(dir, '000003.log'));
+  const before = await contents(dir);
+  let error: unknown;
+  await LevelStore.open(dir).catch((err: unknown) => {
+    error = err;
+  });
+  expect(error).toBeInstanceOf(StoreFilesError);
+  expect((error as Error).message).toMatch(
+    new RegExp(`^the store's write-ahead log ${join(dir, '000003.log')}, which its MANIFEST-\\d+ names as live, is missing: writes not yet moved into a table .* may be lost.* The store was not opened and nothing in it was changed; put that file back, or restore the store from a backup$`),
+  );
+  expect(await contents(dir)).toEqual(before);
+  // Put back, every round is there.
+  await writeFile(join(dir, '000003.log'), saved);
+  expect(await treeSizeAfterOpen(dir)).toBe(50);
+});
+
+test('the live write-ahead log lost after the first rounds went into a table is refused, not opened at the older size', async () => {
+  const store = await LevelStore.open(dir);
+  await writeRounds(store, 3, 10);
+  await store.close();
+  // Reopened, the first rounds go into a table and a new log is the live one; then three rounds more.
+  const again = await LevelStore.open(dir);
+  await writeRounds(again, 3, 1);
+  await again.close();
+  expect((await readdir(dir)).filter((n) => n.endsWith('.ldb'))).toHaveLength(1);
+  const live = await liveLog(dir);
+  expect(live).not.toBe('000003.log');
+  const lost = await copyOf('lost');
+  await rm(join(lost, live));
+  const before = await contents(lost);
+  await expect(LevelStore.open(lost)).rejects.toThrow(new RegExp(`write-ahead log ${join(lost, live)}, which its MANIFEST-\\d+ names as live, is missing`));
+  await expect(LevelStore.open(lost)).rejects.toBeInstanceOf(StoreFilesError);
+  expect(await contents(lost)).toEqual(before);
+  // An older log put in its place does not stand for it.
+  await writeFile(join(lost, '000003.log'), '');
+  await expect(LevelStore.open(lost)).rejects.toThrow(new RegExp(`${live}, which its MANIFEST-\\d+ names as live, is missing`));
+  expect(await treeSizeAfterOpen(dir)).toBe(33);
+});
+
+test("a missing log that the MANIFEST names as the previous log (older LevelDB's prevLog) is refused too", async () => {
+  const store = await LevelStore.open(dir);
+  await writeRounds(store, 2, 10);
+  await store.close();
+  const manifest = (await readFile(join(dir, 'CURRENT'), 'latin1')).trim();
+  // A VersionEdit record setting the previous log number (tag 9) to 2, appended to the MANIFEST.
+  const edit = Uint8Array.of(9, 2);
+  const record = new Uint8Array(7 + edit.length);
+  record[6] = 1; // FULL
+  record.set(edit, 7);
+  new DataView(record.buffer).setUint32(0, maskCrc(crc32c(record, 6)), true);
+  new DataView(record.buffer).setUint16(4, edit.length, true);
+  await appendFile(join(dir, manifest), record);
+  await expect(LevelStore.open(dir)).rejects.toThrow(new RegExp(`write-ahead log ${join(dir, '000002.log')}, which its ${manifest} names as the previous log, is missing`));
+  await writeFile(join(dir, '000002.log'), '');
+  expect(await treeSizeAfterOpen(dir)).toBe(20);
+});
+
+test('a store LevelDB has just compacted (its memtable moved into a table, its log switched) opens with every round', async () => {
+  const store = await LevelStore.open(dir);
+  // 5 MB of entries: more than LevelDB's 4 MiB write buffer, so it switches to a new log and writes the old one into a table.
+  const sizes = await writeRounds(store, 50, 32, 3000);
+  await store.close();
+  expect((await readdir(dir)).filter((n) => n.endsWith('.ldb')).length).toBeGreaterThan(0);
+  expect(await logFiles(dir)).not.toContain('000003.log');
+  expect(await treeSizeAfterOpen(dir)).toBe(sizes.at(-1));
+  expect(await treeSizeAfterOpen(dir)).toBe(sizes.at(-1));
 });
