@@ -12,7 +12,7 @@ import { verifyTreeHead } from '../note/sth.js';
 import { HashTile, locateHash } from '../storage/hash-tile.js';
 import { StoreFilesError } from '../storage/leveldb-folder.js';
 import { LevelStore } from '../storage/level-store.js';
-import { StoreCorruptError, StoreLockedError, type LogState } from '../storage/store.js';
+import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, processIo, Progress, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 import { readKeyFile } from './key-file.js';
@@ -25,9 +25,10 @@ folder; the store is DIR/db). Run it with the server stopped, or on a copy
 of the folder taken while the server was stopped. The folder must be
 writable: LevelDB takes a lock in it and replays its write-ahead log into
 it as it opens (a read-only snapshot does not open: audit a copy of it).
-Before LevelDB opens anything, a store that lost its CURRENT file, or whose
-write-ahead log is damaged before later writes, is reported as a mismatch
-and left unchanged. Then it recomputes every leaf hash from the stored
+Before LevelDB opens anything, a store that lost its CURRENT file or the
+write-ahead log its MANIFEST names, or whose write-ahead log is damaged
+before later writes, is reported as a mismatch and left unchanged; so is a
+store that holds entries or tiles but no state. Then it recomputes every leaf hash from the stored
 entries and every stored node hash from them, compares each with what the
 store holds (hash tiles, the leaf-hash index, the right edge), rebuilds the
 root and compares it with the latest signed checkpoint and signed tree head,
@@ -46,7 +47,7 @@ Exit status:
   0  the store is intact and matches its signed checkpoint
   1  a mismatch or damaged store files (the first one is reported)
   2  usage or operational error (no store there, the store in use, no key,
-     a folder that cannot be written)
+     a folder that cannot be written, a store written by a newer Cairn)
 `;
 
 /** The first thing found wrong, and where. */
@@ -240,9 +241,13 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
         io.stderr.write(`cairn audit: the data folder ${data} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${data} taken while the server was stopped\n`);
         return EXIT_ERROR;
       }
+      if (err instanceof StoreLayoutError) {
+        io.stderr.write(`cairn audit: ${err.message}\n`);
+        return EXIT_ERROR;
+      }
       // Damaged LevelDB files (CURRENT, MANIFEST, write-ahead log, tables): the store was not opened.
       if (err instanceof StoreFilesError) return report({ kind: 'store', message: err.message });
-      // The store opens by decoding its latest state record (JSON).
+      // The store opens by decoding its latest state record (JSON), which only an empty store may lack.
       if (err instanceof StoreCorruptError) return report({ kind: 'state', message: err.message });
       if (err instanceof UsageError) throw err;
       // LevelDB's lock and log replay write to the folder.

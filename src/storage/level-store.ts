@@ -5,7 +5,7 @@ import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
 import { checkWriteAheadLogs, mayCreateDatabase, StoreFilesError } from './leveldb-folder.js';
 import { ReadBatch } from './read-batch.js';
-import { checkStateTransition, StoreCorruptError, StoreLockedError, StoreUnavailableError, type LogState, type LogStore, type RoundWrite } from './store.js';
+import { checkStateTransition, StoreCorruptError, StoreLayoutError, StoreLockedError, StoreUnavailableError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
 /*
  * Key layout (binary keys, so that LevelDB's ordering is numeric order):
@@ -202,7 +202,18 @@ function takeRange(out: Uint8Array[], entries: readonly Uint8Array[], first: num
   for (let j = Math.max(start - first, 0); j < entries.length && first + j < end; j++) out.push(entries[j]!);
 }
 
+/**
+ * The store layout this build writes into every state it stores, and the
+ * newest it opens: 2 is the key layout above (chunks; format 1 is read too).
+ * States written before the layout was recorded have none and open as 2. A
+ * later Cairn that changes the layout raises it, so that this build refuses
+ * such a store instead of half-working on it.
+ */
+export const STORE_LAYOUT = 2;
+
 interface StoredState {
+  /** STORE_LAYOUT when the state was written; absent in states written before it was recorded. */
+  layout?: number;
   treeSize: number;
   rootHash: string;
   timestamp: number;
@@ -213,6 +224,7 @@ interface StoredState {
 
 function encodeState(state: LogState): Uint8Array {
   const stored: StoredState = {
+    layout: STORE_LAYOUT,
     treeSize: state.treeSize,
     rootHash: Buffer.from(state.rootHash).toString('base64'),
     timestamp: state.timestamp,
@@ -223,8 +235,14 @@ function encodeState(state: LogState): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(stored));
 }
 
-function decodeState(bytes: Uint8Array): LogState {
+/** The stored state; StoreLayoutError if a newer Cairn wrote it, and an Error if it does not decode. */
+function decodeState(bytes: Uint8Array, path: string): LogState {
   const s = JSON.parse(new TextDecoder().decode(bytes)) as StoredState;
+  const layout: unknown = s.layout ?? STORE_LAYOUT;
+  if (!Number.isSafeInteger(layout) || (layout as number) < 1) throw new Error(`its layout ${JSON.stringify(layout)} is not a positive integer`);
+  if ((layout as number) > STORE_LAYOUT) {
+    throw new StoreLayoutError(`the store in ${path} was written by a newer Cairn (store layout ${layout as number}; this version reads layouts up to ${STORE_LAYOUT}): it was not opened; use that newer version`);
+  }
   const bytesOf = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
   return {
     treeSize: s.treeSize,
@@ -234,6 +252,33 @@ function decodeState(bytes: Uint8Array): LogState {
     sth: s.sth,
     rightEdge: s.rightEdge.map(bytesOf),
   };
+}
+
+/** What the keys of each kind (by first byte) hold, as keyKinds names them. */
+const KEY_KINDS: Readonly<Record<number, string>> = {
+  [TILE]: 'hash tiles',
+  [CHUNK]: 'entry chunks',
+  [LEAF]: 'leaf-hash index keys',
+  [ENTRY]: 'format-1 entry segments',
+  [SEGMENTS]: 'format-1 segment maps',
+};
+
+/** The kinds of key `db` holds, by first byte, in key order: one read of one key per kind. */
+async function keyKinds(db: Level<Uint8Array, Uint8Array>): Promise<string[]> {
+  const kinds: string[] = [];
+  let [key] = await db.keys({ limit: 1 }).all();
+  while (key !== undefined) {
+    if (key.length === 0) {
+      kinds.push('an empty key');
+      [key] = await db.keys({ gte: Uint8Array.of(0), limit: 1 }).all();
+      continue;
+    }
+    const first = key[0]!;
+    kinds.push(KEY_KINDS[first] ?? `keys starting with byte 0x${first.toString(16).padStart(2, '0')}`);
+    if (first === 255) break;
+    [key] = await db.keys({ gte: Uint8Array.of(first + 1), limit: 1 }).all();
+  }
+  return kinds;
 }
 
 /**
@@ -309,9 +354,11 @@ export class LevelStore implements LogStore {
    * StoreFilesError (a StoreCorruptError), with no file in the folder
    * changed but LevelDB's info log, if it holds LevelDB files but no
    * CURRENT file, or a write-ahead log record that does not read back is
-   * followed by a later write (see leveldb-folder.ts), or LevelDB finds its
-   * files corrupt; StoreCorruptError if the state or the entries the tree
-   * ends with do not decode. LevelDB replays its write-ahead log as it opens (dropping a
+   * followed by a later write, or the write-ahead log its MANIFEST names is
+   * missing (see leveldb-folder.ts), or LevelDB finds its files corrupt;
+   * StoreCorruptError if the state or the entries the tree ends with do not
+   * decode, or the store holds keys but no state; StoreLayoutError if a
+   * newer Cairn wrote the state (see STORE_LAYOUT). LevelDB replays its write-ahead log as it opens (dropping a
    * write a crash cut off) and may compact it into a table: the folder must
    * be writable. A format-1 store whose last bundle is partial has that
    * bundle rewritten as chunks (one atomic batch).
@@ -344,10 +391,29 @@ export class LevelStore implements LogStore {
     let state: LogState | undefined;
     try {
       const raw = await db.get(STATE_KEY);
-      state = raw === undefined ? undefined : decodeState(raw);
+      state = raw === undefined ? undefined : decodeState(raw, path);
     } catch (err) {
       await db.close().catch(() => undefined);
+      if (err instanceof StoreLayoutError) throw err;
       throw new StoreCorruptError(`the stored state in ${path} does not decode: ${(err as Error).message}`, { cause: err });
+    }
+    // No state is an empty log only in an empty store: with entries or tiles
+    // left, an empty log would sign new tree heads for sizes already signed.
+    if (state === undefined) {
+      let kinds: string[];
+      try {
+        kinds = await keyKinds(db);
+      } catch (err) {
+        await db.close().catch(() => undefined);
+        throw err;
+      }
+      if (kinds.length > 0) {
+        await db.close().catch(() => undefined);
+        throw new StoreCorruptError(
+          `the store in ${path} holds ${kinds.length === 1 ? kinds[0]! : `${kinds.slice(0, -1).join(', ')} and ${kinds.at(-1)!}`} but no state (key 'S': its tree size and latest checkpoint): ` +
+            'it was not opened as an empty log, which would sign new tree heads for sizes already signed; restore the store from a backup',
+        );
+      }
     }
     const store = new LevelStore(db, state, path);
     try {

@@ -110,6 +110,18 @@ export class StoreCorruptError extends Error {
   }
 }
 
+/**
+ * Thrown by a store's open when a newer Cairn wrote the store, in a layout
+ * this version does not know: it is not opened, which an older version
+ * would half-work on.
+ */
+export class StoreLayoutError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreLayoutError';
+  }
+}
+
 /** Thrown by reads and writes of a store that could not be opened again after a failed write (see LogStore.available). */
 export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

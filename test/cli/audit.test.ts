@@ -264,3 +264,51 @@ test('an empty store folder is no store: exit 2, and nothing is made in it; a st
   expect(await auditCommand(['--data', unlockable, '--vkey', vkey], locked)).toBe(2);
   expect(locked.err()).toMatch(/^cairn audit: cannot open the store in .*: IO error: .*LOCK.* \(audit opens the store read-write: give it a writable copy of .*unlockable\)\n$/);
 });
+
+test('a store that lost its live write-ahead log, or its state, is reported as damage (exit 1); a store of a newer layout is an operational error (exit 2)', async () => {
+  const fresh = join(dir, 'lost-parts');
+  const server = await startServer({ data: fresh, host: '127.0.0.1', port: 0, origin: 'audit.test/log' });
+  const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+  for (let round = 0; round < 3; round++) await client.addBatch(Array.from({ length: 10 }, (_, j) => enc(`round ${round} entry ${j}`)));
+  await server.close();
+  const copy = async (name: string) => {
+    const to = join(dir, name);
+    await cp(fresh, to, { recursive: true });
+    return to;
+  };
+  const run = async (data: string) => {
+    const io = captureIo();
+    const code = await auditCommand(['--data', data, '--vkey', server.verifierKey, '--json'], io);
+    return { code, out: io.out() === '' ? {} : (JSON.parse(io.out()) as Record<string, unknown>), err: io.err() };
+  };
+
+  // Every round is still in the write-ahead log: without it the store looked empty.
+  const noLog = await copy('no-log');
+  const [log] = (await readdir(join(noLog, 'db'))).filter((n) => n.endsWith('.log'));
+  await rm(join(noLog, 'db', log!));
+  const before = await storeFiles(join(noLog, 'db'));
+  const lostLog = await run(noLog);
+  expect(lostLog.code).toBe(1);
+  expect(lostLog.out).toMatchObject({ ok: false, first_bad: { kind: 'store', message: expect.stringMatching(new RegExp(`write-ahead log .*${log!}, which its MANIFEST-\\d+ names as live, is missing: .*may be lost`)) } });
+  expect(await storeFiles(join(noLog, 'db'))).toEqual(before);
+
+  const noState = await copy('no-state');
+  const store = await LevelStore.open(join(noState, 'db'));
+  await store.database.del(Uint8Array.of(0x53));
+  await store.close();
+  const lostState = await run(noState);
+  expect(lostState.code).toBe(1);
+  expect(lostState.out).toMatchObject({ ok: false, first_bad: { kind: 'state', message: expect.stringMatching(/holds entry chunks, leaf-hash index keys and hash tiles but no state/) } });
+
+  const newer = await copy('newer');
+  const newStore = await LevelStore.open(join(newer, 'db'));
+  const S = Uint8Array.of(0x53);
+  const state = JSON.parse(new TextDecoder().decode(await newStore.database.get(S))) as Record<string, unknown>;
+  await newStore.database.put(S, enc(JSON.stringify({ ...state, layout: 99 })));
+  await newStore.close();
+  const layout = await run(newer);
+  expect(layout.code).toBe(2);
+  expect(layout.err).toMatch(/^cairn audit: the store in .* was written by a newer Cairn \(store layout 99; this version reads layouts up to 2\): it was not opened; use that newer version\n$/);
+
+  expect(await run(await copy('whole'))).toMatchObject({ code: 0 });
+});

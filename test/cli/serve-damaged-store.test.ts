@@ -1,0 +1,51 @@
+// serve on a store that lost its live write-ahead log or its state, or that a
+// newer Cairn wrote: it refuses to start, and makes no key for a store that
+// holds entries (it would sign tree heads for sizes already signed).
+import { cp, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startServer } from '../../src/cli/server.js';
+import { CairnClient } from '../../src/client/client.js';
+import { StoreFilesError } from '../../src/storage/leveldb-folder.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { StoreCorruptError, StoreLayoutError } from '../../src/storage/store.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const tempDir = useTempDir('cairn-serve-damaged-');
+const enc = (s: string) => new TextEncoder().encode(s);
+const S = Uint8Array.of(0x53);
+
+/** A data folder whose log holds 3 entries, in the write-ahead log; the server stopped. */
+async function logOfThree(): Promise<string> {
+  const data = join(tempDir(), 'data');
+  const server = await startServer({ data, host: '127.0.0.1', port: 0 });
+  const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+  for (let i = 0; i < 3; i++) await client.addEntry(enc(`entry ${i}`));
+  await server.close();
+  return data;
+}
+
+test('serve refuses a store whose live write-ahead log is missing, and one that lost its state, making no key', async () => {
+  const data = await logOfThree();
+  const noLog = join(tempDir(), 'no-log');
+  await cp(data, noLog, { recursive: true });
+  const [log] = (await readdir(join(noLog, 'db'))).filter((n) => n.endsWith('.log'));
+  await rm(join(noLog, 'db', log!));
+  await expect(startServer({ data: noLog, host: '127.0.0.1', port: 0 })).rejects.toBeInstanceOf(StoreFilesError);
+
+  const store = await LevelStore.open(join(data, 'db'));
+  await store.database.del(S);
+  await store.close();
+  await rm(join(data, 'log.key'));
+  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(StoreCorruptError);
+  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(/holds entry chunks, leaf-hash index keys and hash tiles but no state/);
+  expect(await readdir(data)).toEqual(['db']);
+});
+
+test('serve refuses a store a newer Cairn wrote', async () => {
+  const data = await logOfThree();
+  const store = await LevelStore.open(join(data, 'db'));
+  const state = JSON.parse(new TextDecoder().decode(await store.database.get(S))) as Record<string, unknown>;
+  await store.database.put(S, enc(JSON.stringify({ ...state, layout: 3 })));
+  await store.close();
+  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toBeInstanceOf(StoreLayoutError);
+});
