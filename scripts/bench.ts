@@ -18,7 +18,7 @@ import { LoadGenerator } from './bench/load-client.js';
 import type { LoadKind, LoadResult } from './bench/load.js';
 import { describeMachine, formatGoals, formatTable, formatValue, Results, type Goal } from './bench/report.js';
 import { httpGet, startBenchServer, type BenchServer } from './bench/server.js';
-import type { ProofKind } from './bench/sequencing.js';
+import { RAW_LIMIT_OVERLAP, type ProofKind } from './bench/sequencing.js';
 import { inChild } from './bench/worker.js';
 
 interface Plan {
@@ -136,7 +136,7 @@ async function sequencingSection(plan: Plan, root: string, results: Results): Pr
     const parallel = Math.max(1, Math.floor(8192 / batch));
     results.add(`seq.log.b${batch}`, section, `Cairn Log, submissions of ${batch} (${parallel} outstanding), ${n} entries`, 'entries/s', log[batch]!);
   }
-  results.add('seq.raw', section, `raw limit: 2 x SHA-256 + 1 synced LevelDB batch per 4096, ${n} entries`, 'entries/s', raw);
+  results.add('seq.raw', section, `raw limit: 2 × SHA-256 + 1 synced LevelDB batch per 4096, ${RAW_LIMIT_OVERLAP}, ${n} entries`, 'entries/s', raw);
   const ratio = log[4096]!.map((v, i) => v / raw[i]!);
   results.add('seq.ratio', section, 'Cairn Log (4096) / raw limit, same run', 'x', ratio);
   results.add('seq.one.rate', section, 'Cairn Log, one entry at a time (waits for each receipt)', 'entries/s', single.rate);
