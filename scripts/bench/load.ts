@@ -13,9 +13,16 @@
  *
  * Every answer's status is checked; one in `verifyEvery` is verified fully:
  * receipts against their signed checkpoint, proofs against the tree head.
+ * Consistency proofs are verified against roots of smaller trees that the
+ * generator computed from the server's tiles before the run (see
+ * consistencyRoots), so each verified answer asks about one of those sizes.
  */
+import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { TileHashReader } from '../../src/client/tile-reader.js';
 import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
+import { formatTilePath } from '../../src/merkle/tile.js';
+import { treeHash } from '../../src/merkle/tree.js';
 import { openCheckpoint } from '../../src/note/checkpoint.js';
 import { newVerifier, type Verifier } from '../../src/note/keys.js';
 import { quantile } from './stats.js';
@@ -37,7 +44,11 @@ export interface LoadSpec {
   readonly firstIndex?: number;
   /** Entries per /v1/batch request. */
   readonly batchSize?: number;
-  /** For proofs: the tree size asked about, its root (base64) and, for consistency, a smaller size with its root. */
+  /**
+   * For proofs: the tree size asked about and its root (base64), which
+   * verified proofs must lead to (consistency proofs: from the roots of
+   * smaller trees computed from the server's tiles, see consistencyRoots).
+   */
   readonly treeSize?: number;
   readonly rootHash?: string;
   readonly verifierKey?: string;
@@ -182,6 +193,62 @@ function proofOf(list: unknown): Uint8Array[] {
   return list.map(bytesOf);
 }
 
+/** GET `url` (on 127.0.0.1) on a connection of its own; resolves with the body of a 200 answer. */
+function getBytes(url: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        if (res.statusCode === 200) resolve(new Uint8Array(Buffer.concat(chunks)));
+        else reject(new Error(`GET ${url}: status ${res.statusCode}`));
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The root of a smaller tree, for verifying consistency proofs to it. */
+export interface OlderRoot {
+  readonly size: number;
+  readonly root: Uint8Array;
+}
+
+/** Random sizes from 1 to n-1 that consistencyRoots adds to the fixed ones. */
+const RANDOM_OLDER_SIZES = 32;
+
+/** Computed once per server, tree size and root: later runs of the same log reuse them. */
+const olderRoots = new Map<string, Promise<OlderRoot[]>>();
+
+/**
+ * The roots of trees of sizes 1, 2, 255, 256, 257, 65,536, n-1 and n (those
+ * below n+1) and of 32 random sizes below n, each the RFC 6962 tree hash of
+ * the server's tiles (`GET /tile/...`) read through the client's
+ * TileHashReader, which authenticates every tile against `root`, the
+ * server's root of the tree of size `n`. These roots are therefore those of
+ * the prefixes of that tree, whatever the server's consistency proofs say.
+ * Rejects if a tile does not fit the root.
+ */
+export function consistencyRoots(url: string, n: number, root: Uint8Array): Promise<OlderRoot[]> {
+  const key = `${url} ${n} ${Buffer.from(root).toString('base64')}`;
+  let roots = olderRoots.get(key);
+  if (roots === undefined) {
+    roots = (async () => {
+      const reader = new TileHashReader({ treeSize: n, rootHash: root }, { readTile: (tile) => getBytes(`${url}/${formatTilePath(tile)}`) });
+      const sizes = new Set([1, 2, 255, 256, 257, 65_536, n - 1, n].filter((m) => m >= 1 && m <= n));
+      for (let i = 0; i < RANDOM_OLDER_SIZES && n > 1; i++) sizes.add(1 + Math.floor(Math.random() * (n - 1)));
+      const out: OlderRoot[] = [];
+      for (const size of [...sizes].sort((a, b) => a - b)) out.push({ size, root: await treeHash(size, reader) });
+      return out;
+    })();
+    olderRoots.set(key, roots);
+    roots.catch(() => olderRoots.delete(key));
+  }
+  return roots;
+}
+
 /** Makes the requests of one run, and the checks of the answers that get verified. */
 class RequestMaker {
   private next: number;
@@ -190,7 +257,10 @@ class RequestMaker {
   private readonly root: Uint8Array | undefined;
   private readonly host: string;
 
-  constructor(private readonly spec: LoadSpec) {
+  constructor(
+    private readonly spec: LoadSpec,
+    private readonly older: readonly OlderRoot[] = [],
+  ) {
     this.next = spec.firstIndex ?? 0;
     this.host = new URL(spec.url).host;
     this.verifier = spec.verifierKey === undefined ? undefined : newVerifier(spec.verifierKey);
@@ -321,20 +391,23 @@ class RequestMaker {
     return { bytes: this.get(path), entries: 0, check };
   }
 
+  /**
+   * A consistency proof from a random size up to n; a verified one is from a
+   * size whose root is known (consistencyRoots) and must prove that root
+   * consistent with n's.
+   */
   private consistency(verify: boolean): Outgoing {
     const n = this.treeSize();
-    const m = 1 + this.randomIndex(n);
-    // The old root is not known here; a verified answer must at least prove
-    // consistency of the tree with itself when m = n, else be well formed.
-    const check = verify
-      ? (status: number, answer: Buffer) => {
-          const r = JSON.parse(answer.toString('utf8')) as Record<string, unknown>;
-          const proof = proofOf(r.consistency);
-          if (status !== 200) return false;
-          if (m === n) return proof.length === 0 && this.root !== undefined && verifyConsistency(n, n, this.root, this.root, proof);
-          return proof.length > 0 && proof.every((h) => h.length === 32);
-        }
-      : undefined;
+    const older = verify ? this.older[this.randomIndex(this.older.length)] : undefined;
+    if (verify && older === undefined) throw new Error('consistency proofs are verified against known older roots, and there are none');
+    const m = older?.size ?? 1 + this.randomIndex(n);
+    const check =
+      older === undefined
+        ? undefined
+        : (status: number, answer: Buffer) => {
+            const r = JSON.parse(answer.toString('utf8')) as Record<string, unknown>;
+            return status === 200 && this.root !== undefined && verifyConsistency(m, n, older.root, this.root, proofOf(r.consistency));
+          };
     return { bytes: this.get(`/ct/v1/get-sth-consistency?first=${m}&second=${n}`), entries: 0, check };
   }
 }
@@ -347,7 +420,13 @@ function expectedStatus(kind: LoadKind, status: number): boolean {
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const url = new URL(spec.url);
   if (url.hostname !== '127.0.0.1') throw new Error(`the benchmark only loads servers on 127.0.0.1, not ${url.hostname}`);
-  const maker = new RequestMaker(spec);
+  // Before any connection is opened: the roots that verified consistency proofs are checked against.
+  let older: OlderRoot[] = [];
+  if (spec.kind === 'consistency' && (spec.verifyEvery ?? 0) > 0) {
+    if (spec.treeSize === undefined || spec.rootHash === undefined) throw new RangeError('verified consistency proofs need treeSize and rootHash');
+    older = await consistencyRoots(`${url.origin}`, spec.treeSize, bytesOf(spec.rootHash));
+  }
+  const maker = new RequestMaker(spec, older);
   const conns = Array.from({ length: spec.connections }, () => new Connection(url.hostname, Number(url.port)));
   await Promise.all(conns.map((c) => c.ready));
 
