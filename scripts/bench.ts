@@ -398,9 +398,11 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
         results.add(`size.${size}.http.${proof.kind}.p99`, section, '  latency p99', 'ms', p99.get(key)!);
         const c = cpu.get(key);
         if (c !== undefined) {
-          results.add(`size.${size}.http.${proof.kind}.cpu.loop`, section, '  CPU per answer: server event loop', 'µs', c.main);
-          results.add(`size.${size}.http.${proof.kind}.cpu.threads`, section, '  CPU per answer: server other threads (LevelDB)', 'µs', c.others);
-          results.add(`size.${size}.http.${proof.kind}.cpu.client`, section, '  CPU per answer: load generator', 'µs', c.client);
+          // A run whose process could not be read (/proc) has no CPU figure.
+          const short = c.main.length === plan.runs ? undefined : `${c.main.length} of ${plan.runs} runs`;
+          results.add(`size.${size}.http.${proof.kind}.cpu.loop`, section, '  CPU per answer: server event loop', 'µs', c.main, short);
+          results.add(`size.${size}.http.${proof.kind}.cpu.threads`, section, '  CPU per answer: server other threads (LevelDB)', 'µs', c.others, short);
+          results.add(`size.${size}.http.${proof.kind}.cpu.client`, section, '  CPU per answer: load generator', 'µs', c.client, short);
         }
       }
       for (const { size } of grown.slice(1)) {
@@ -413,9 +415,11 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
       const m = memory.get(size)!;
       if (m.rss.length === 0) continue;
       const at = sizeLabel(size);
-      results.add(`size.${size}.anon`, section, `server private memory (RssAnon) at ${at}, ${each}`, 'MB', m.anon);
-      results.add(`size.${size}.file`, section, `server mapped-file pages (RssFile: LevelDB's tables) at ${at}, ${each}`, 'MB', m.file, 'page cache');
-      results.add(`size.${size}.rss`, section, `server RSS (VmRSS = RssAnon + RssFile) at ${at}, ${each}`, 'MB', m.rss);
+      // One sample per proof run: the runs times the kinds of proof, not the runs.
+      const of = `median of ${m.rss.length} proof runs (${plan.runs} runs × ${PROOF_KINDS.length} kinds)`;
+      results.add(`size.${size}.anon`, section, `server private memory (RssAnon) at ${at}, ${each}`, 'MB', m.anon, of);
+      results.add(`size.${size}.file`, section, `server mapped-file pages (RssFile: LevelDB's tables) at ${at}, ${each}`, 'MB', m.file, `${of}; page cache`);
+      results.add(`size.${size}.rss`, section, `server RSS (VmRSS = RssAnon + RssFile) at ${at}, ${each}`, 'MB', m.rss, of);
     }
   } finally {
     for (const s of servers) await s.server.stop();
@@ -447,7 +451,8 @@ async function inProcessSection(plan: Plan, grown: readonly GrownLog[], results:
 async function diskSection(grown: readonly GrownLog[], results: Results): Promise<void> {
   const section = 'Disk, once served (LevelDB has compacted what growing wrote)';
   for (const { size, dir } of grown) {
-    results.add(`size.${size}.disk`, section, `bytes on disk per entry at ${sizeLabel(size)} (entry is ${ENTRY_SIZE} bytes)`, 'B/entry', [(await diskBytes(dir)) / size], 'whole data folder');
+    const bytes = (await diskBytes(dir)) / size;
+    results.add(`size.${size}.disk`, section, `bytes on disk per entry at ${sizeLabel(size)} (entry is ${ENTRY_SIZE} bytes)`, 'B/entry', [bytes], 'one measurement; whole data folder');
   }
 }
 
@@ -504,7 +509,7 @@ async function main(): Promise<void> {
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   progress(`${plan.quick ? 'quick' : 'full'} run, ${plan.runs} runs per figure, on ${machine.cores} x ${machine.cpu}`);
   const root = await mkdtemp(join(tmpdir(), 'cairn-bench-'));
-  const results = new Results();
+  const results = new Results(plan.runs);
   let load: LoadGenerator | undefined;
   const cleanup = () => rm(root, { recursive: true, force: true });
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
@@ -525,7 +530,7 @@ async function main(): Promise<void> {
   const header = [
     `Cairn benchmark (${plan.quick ? 'quick: small sizes, short runs' : 'full'}), ${new Date(started).toISOString()}, ${Math.round(seconds)} s`,
     `machine: ${machine.cores} x ${machine.cpu}, ${machine.memoryGiB} GiB RAM, ${machine.os}, Node ${machine.node}`,
-    `command: ${command}; each figure: median, min and max of ${plan.runs} runs unless noted`,
+    `command: ${command}; each figure: median, min and max of ${plan.runs} runs unless its note (last column) says otherwise`,
   ];
   process.stdout.write(`${header.join('\n')}\n\n${formatTable(results.rows)}\n\nGoals:\n${formatGoals(goals)}\n`);
   const json = { command, quick: plan.quick, runs: plan.runs, startedAt: new Date(started).toISOString(), seconds, machine, plan, rows: results.rows, goals };

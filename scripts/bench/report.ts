@@ -38,11 +38,21 @@ export function describeMachine(): Machine {
   };
 }
 
-/** Collects rows in the order they are measured. */
+/**
+ * Collects rows in the order they are measured. A figure is the median of
+ * `runs` runs, as the table's header says, unless its row has a note saying
+ * what it is instead: a row of any other number of samples without a note
+ * is refused, so that no header claims more runs than a figure has.
+ */
 export class Results {
   readonly rows: Row[] = [];
 
+  constructor(private readonly runs: number) {}
+
   add(id: string, section: string, label: string, unit: string, runs: readonly number[], note?: string): Row {
+    if (runs.length !== this.runs && note === undefined) {
+      throw new Error(`bench: row ${id} has ${runs.length} samples, not the ${this.runs} runs the header claims, and no note saying so`);
+    }
     const row: Row = { id, section, label, unit, ...summarize(runs), ...(note === undefined ? {} : { note }) };
     this.rows.push(row);
     return row;

@@ -11,6 +11,8 @@ const BENCH = new URL('../../dist/scripts/bench.js', import.meta.url).pathname;
 
 interface Row {
   id: string;
+  label: string;
+  note?: string;
   median: number;
   min: number;
   max: number;
@@ -70,8 +72,22 @@ test('bench --quick produces every figure, as a table and as JSON', async () => 
       expect(row.min).toBeLessThanOrEqual(row.median);
       expect(row.median).toBeLessThanOrEqual(row.max);
     }
-    // Figures that are several runs are the median of `runs` of them.
-    expect(result.rows.find((r) => r.id === 'seq.log.b4096')!.runs).toHaveLength(result.runs);
+    // Figures that are several runs are the median of `runs` of them; any
+    // other figure says what it is in its note, in the JSON and the table.
+    const row = (id: string) => result.rows.find((r) => r.id === id)!;
+    expect(row('seq.log.b4096').runs).toHaveLength(result.runs);
+    for (const r of result.rows) if (r.runs.length !== result.runs) expect(r.note).toBeDefined();
+    expect(row('size.10000.disk').runs).toHaveLength(1);
+    expect(row('size.10000.disk').note).toMatch(/one measurement/);
+    expect(row('size.10000.grow').note).toMatch(/one run/);
+    for (const m of ['anon', 'file', 'rss']) {
+      expect(row(`size.10000.${m}`).runs).toHaveLength(3 * result.runs);
+      expect(row(`size.10000.${m}`).note).toContain(`median of ${3 * result.runs} proof runs (${result.runs} runs × 3 kinds)`);
+    }
+    expect(stdout).toMatch(/bytes on disk per entry at 10\^4.*one measurement/);
+    expect(stdout).toMatch(/RssAnon\) at 10\^4.*median of \d+ proof runs/);
+    // The raw limit says what it overlaps.
+    expect(row('seq.raw').label).toMatch(/next round hashed while one syncs/);
     expect(result.goals.length).toBe(9);
     // Each paired ratio is the larger size's rate over the smaller's in the same run.
     for (const kind of ['inclusion', 'by-hash', 'consistency']) {
