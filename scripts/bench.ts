@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { cpuPerAnswer, threadCpu, type ThreadCpu } from './bench/cpu.js';
 import { BUILD_SEED, ENTRY_SIZE } from './bench/entries.js';
 import { LoadGenerator } from './bench/load-client.js';
-import type { LoadKind, LoadResult } from './bench/load.js';
+import type { LoadKind, LoadResult, WindowEdge } from './bench/load.js';
 import { describeMachine, formatGoals, formatTable, formatValue, Results, type Goal } from './bench/report.js';
 import { httpGet, startBenchServer, type BenchServer } from './bench/server.js';
 import { RAW_LIMIT_OVERLAP, type ProofKind } from './bench/sequencing.js';
@@ -325,19 +325,28 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
     }
     type Served = (typeof servers)[number];
     /** One run of proofs of `kind` against one server, every answer checked. */
-    const proofs = async (s: Served, proof: (typeof PROOF_KINDS)[number], durationMs: number, warmupMs: number): Promise<LoadResult> =>
+    const proofs = async (
+      s: Served,
+      proof: (typeof PROOF_KINDS)[number],
+      durationMs: number,
+      warmupMs: number,
+      onWindow?: (edge: WindowEdge) => void,
+    ): Promise<LoadResult> =>
       checked(
-        await load.run({
-          url: s.server.url,
-          kind: proof.load,
-          connections: 64,
-          durationMs,
-          warmupMs,
-          seed: BUILD_SEED,
-          treeSize: s.log.size,
-          rootHash: s.rootHash,
-          verifyEvery: 100,
-        }),
+        await load.run(
+          {
+            url: s.server.url,
+            kind: proof.load,
+            connections: 64,
+            durationMs,
+            warmupMs,
+            seed: BUILD_SEED,
+            treeSize: s.log.size,
+            rootHash: s.rootHash,
+            verifyEvery: 100,
+          },
+          onWindow,
+        ),
         `${proof.kind} proofs at ${sizeLabel(s.log.size)}`,
       );
     // Settle first, unmeasured, the largest log last: right after a log was
@@ -363,11 +372,10 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
         for (const s of order) {
           progress(`${sizeLabel(s.log.size)}: ${proof.kind} proofs over HTTP, run ${run + 1}/${plan.runs}`);
           const sampling = s.server.sample();
+          // Read as the load generator opens and closes its measured window.
           const readings: { server?: ThreadCpu; client?: ThreadCpu }[] = [];
           const read = () => readings.push({ server: threadCpu(s.server.pid), client: load.pid === undefined ? undefined : threadCpu(load.pid) });
-          const timers = [setTimeout(read, plan.proofWarmupMs), setTimeout(read, plan.proofWarmupMs + plan.proofMs)];
-          const r = await proofs(s, proof, plan.proofMs, plan.proofWarmupMs);
-          for (const t of timers) clearTimeout(t);
+          const r = await proofs(s, proof, plan.proofMs, plan.proofWarmupMs, read);
           const key = `${s.log.size}.${proof.kind}`;
           push(rate, key, r.requestsPerSecond);
           push(p99, key, r.p99Ms);

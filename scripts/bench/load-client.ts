@@ -2,7 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LoadResult, LoadSpec } from './load.js';
+import type { LoadResult, LoadSpec, WindowEdge } from './load.js';
 
 const LOAD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'load.js');
 
@@ -24,16 +24,28 @@ export class LoadGenerator {
     return this.child.pid;
   }
 
-  /** Runs one measurement in the generator process. */
-  run(spec: LoadSpec): Promise<LoadResult> {
+  /**
+   * Runs one measurement in the generator process; `onWindow` is called as
+   * the generator reports the start and the end of its measured window.
+   */
+  run(spec: LoadSpec, onWindow?: (edge: WindowEdge) => void): Promise<LoadResult> {
     return new Promise((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`the load generator exited (${code}) during a run`));
-      this.child.once('exit', onExit);
-      this.child.once('message', (message: { result?: LoadResult; error?: string }) => {
+      const onExit = (code: number | null) => {
+        this.child.off('message', onMessage);
+        reject(new Error(`the load generator exited (${code}) during a run`));
+      };
+      const onMessage = (message: { result?: LoadResult; error?: string; window?: WindowEdge }) => {
+        if (message.window !== undefined) {
+          onWindow?.(message.window);
+          return;
+        }
         this.child.off('exit', onExit);
+        this.child.off('message', onMessage);
         if (message.result !== undefined) resolve(message.result);
         else reject(new Error(`load generator: ${message.error}`));
-      });
+      };
+      this.child.once('exit', onExit);
+      this.child.on('message', onMessage);
       this.child.send({ run: spec });
     });
   }

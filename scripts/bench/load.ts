@@ -416,8 +416,16 @@ function expectedStatus(kind: LoadKind, status: number): boolean {
   return kind === 'add' ? status === 201 : status === 200;
 }
 
-/** Runs one measurement against a server and returns its figures. */
-export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+/** The measured window's edges, as runLoad reports them while it runs. */
+export type WindowEdge = 'start' | 'end';
+
+/**
+ * Runs one measurement against a server and returns its figures. `onWindow`
+ * is called when the measured window starts (the connections are open and
+ * the warm-up is over) and when it ends, for readings that must cover the
+ * same window (the CPU time the benchmark divides by the answers).
+ */
+export async function runLoad(spec: LoadSpec, onWindow?: (edge: WindowEdge) => void): Promise<LoadResult> {
   const url = new URL(spec.url);
   if (url.hostname !== '127.0.0.1') throw new Error(`the benchmark only loads servers on 127.0.0.1, not ${url.hostname}`);
   // Before any connection is opened: the roots that verified consistency proofs are checked against.
@@ -518,7 +526,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     tick();
   }
 
+  const windowOpens = setTimeout(() => onWindow?.('start'), Math.max(0, windowStart - performance.now()));
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, windowEnd - performance.now())));
+  clearTimeout(windowOpens);
+  onWindow?.('end');
   stopped = true;
   if (timer !== undefined) clearTimeout(timer);
   const backlog = due.length - dueHead;
@@ -551,7 +562,7 @@ if (process.send !== undefined && process.argv.includes('--bench-load-child')) {
   process.on('message', (message: { run?: LoadSpec; exit?: boolean }) => {
     if (message.exit === true) process.exit(0);
     if (message.run === undefined) return;
-    runLoad(message.run).then(
+    runLoad(message.run, (edge) => process.send!({ window: edge })).then(
       (result) => process.send!({ result }),
       (err: unknown) => process.send!({ error: String((err as Error)?.stack ?? err) }),
     );

@@ -2,7 +2,7 @@
 // consistency proofs it samples for real: against roots of smaller trees it
 // computed from the server's authenticated tiles. A server that answers
 // made-up proof hashes is caught; one that also makes up its tiles cannot
-// even start a run.
+// even start a run. It reports its measured window (for the CPU readings).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
@@ -109,4 +109,13 @@ test('a server that makes up its tiles too cannot start a consistency run', asyn
     res.end(body);
   });
   await expect(load(junk, 'consistency')).rejects.toThrow(/tile/);
+});
+
+test('the measured window is reported as it opens and as it closes, once each', async () => {
+  const edges: string[] = [];
+  const r = await runLoad({ url: real, kind: 'inclusion', connections: 3, durationMs: 100, warmupMs: 50, seed: SEED, treeSize: SIZE, rootHash, verifyEvery: 0 }, (edge) =>
+    edges.push(edge),
+  );
+  expect(r.errors).toBe(0);
+  expect(edges).toEqual(['start', 'end']);
 });
