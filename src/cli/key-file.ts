@@ -2,7 +2,7 @@ import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
-import { folderProblem } from './os-error.js';
+import { fileProblem, folderProblem } from './os-error.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {
@@ -60,12 +60,23 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
  * write (the key signs the log's history), saying how to fix it.
  */
 export async function readKeyFile(path: string): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
-  const info = await stat(path);
+  const cannotRead = (err: unknown) => new KeyFileError(`cannot read the key file ${path}: ${fileProblem(err)}`, { cause: err });
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    throw cannotRead(err);
+  }
   if (!info.isFile()) throw new KeyFileError(`${path} is not a file`);
   if (info.mode % 0o100 !== 0) {
     throw new KeyFileError(`the key file ${path} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); run: chmod 600 ${path}`);
   }
-  const text = (await readFile(path, 'utf8')).trim();
+  let text: string;
+  try {
+    text = (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    throw cannotRead(err);
+  }
   let parsed;
   try {
     parsed = parseSignerKey(text);

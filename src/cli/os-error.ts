@@ -42,6 +42,26 @@ export function folderProblem(folder: string, err: unknown): string {
 }
 
 /**
+ * Why a file could not be read, in words that follow its path, then the OS's
+ * reason: it does not exist, a part of its path is not a folder, or this
+ * user may not read it.
+ */
+export function fileProblem(err: unknown): string {
+  const reason = osReason(err);
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `it does not exist (${reason})`;
+    case 'ENOTDIR':
+      return `a part of its path is a file, not a folder (${reason})`;
+    case 'EACCES':
+    case 'EPERM':
+      return `this user may not read it, or may not enter a folder above it (${reason})`;
+    default:
+      return reason;
+  }
+}
+
+/**
  * Why files cannot be made in `folder` (in the words of {@link folderProblem}),
  * or undefined when it is a folder this process may write to; for checking
  * where output goes before any work whose result would then be lost.

@@ -1,9 +1,6 @@
-import { AccessConfigError } from '../http/access.js';
 import { jsonLogger, silentLogger } from '../log/logger.js';
-import { StoreLockedError } from '../storage/store.js';
 import { parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive } from './args.js';
-import { KeyFileError } from './key-file.js';
-import { DEFAULT_ORIGIN, StartError, startServer } from './server.js';
+import { DEFAULT_ORIGIN, startServer } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
                   [--tokens <file>] [--public-writes] [--private]
@@ -95,6 +92,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (origin !== undefined) parseOrigin(origin);
   const port = parsePort(values.port ?? env.CAIRN_PORT ?? '8080', values.port === undefined && env.CAIRN_PORT !== undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
+  const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
   let running;
   // The verifier key is printed once: with the new key, or else on start.
   let madeKey = false;
@@ -106,7 +104,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       logger: values.quiet === true ? silentLogger : jsonLogger(),
       ...(key === undefined ? {} : { key }),
       ...(origin === undefined ? {} : { origin }),
-      ...(maxQueue === undefined ? {} : { maxQueueEntries: parsePositive(maxQueue, '--max-queue') }),
+      ...(maxQueueEntries === undefined ? {} : { maxQueueEntries }),
       ...(maxUploadBytes === undefined ? {} : { maxInflightBodyBytes: maxUploadBytes }),
       ...(tokens === undefined ? {} : { tokens }),
       publicWrites: values['public-writes'] === true,
@@ -117,11 +115,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
       },
     });
   } catch (err) {
-    if (err instanceof StoreLockedError || err instanceof KeyFileError || err instanceof AccessConfigError || err instanceof StartError) {
-      process.stderr.write(`cairn serve: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    // Every failure to start is the operator's to fix (the store, the key,
+    // the folder, the port): one line naming the command, no stack.
+    process.stderr.write(`cairn serve: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
   }
   // SIGHUP (the terminal went away, or a service manager's reload) stops the
   // server as SIGTERM does, rather than killing it at once: the tokens and

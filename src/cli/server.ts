@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
@@ -14,7 +14,7 @@ import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { createKeyFile, KeyFileError, readKeyFile } from './key-file.js';
-import { osReason } from './os-error.js';
+import { fileProblem, folderProblem, osReason } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
 
 export interface ServerConfig {
@@ -73,13 +73,14 @@ export class StartError extends Error {
 /** The origin used for a key made on first start when none is given. */
 export const DEFAULT_ORIGIN = 'cairn.localhost/log';
 
-async function exists(path: string): Promise<boolean> {
+/** Whether the key file at `path` exists; any other answer than yes or no is a KeyFileError saying why it cannot be read. */
+async function keyExists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
+    throw new KeyFileError(`cannot read the key file ${path}: ${fileProblem(err)}`, { cause: err });
   }
 }
 
@@ -116,7 +117,7 @@ async function loadAccess(config: ServerConfig): Promise<{ access: AccessControl
  * the log already holds.
  */
 async function loadKey(path: string, config: ServerConfig, store?: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
-  if (!(await exists(path))) {
+  if (!(await keyExists(path))) {
     if (store === undefined) throw new KeyFileError(`no key file at ${path}; make one with: cairn keygen --origin <origin> --out ${path}`);
     const state = await store.readState();
     if (state !== undefined) {
@@ -162,6 +163,48 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
 }
 
 /**
+ * Makes the data folder and any missing folders above it (mode 0700), or
+ * throws a StartError saying why it cannot. It finds the nearest folder that
+ * exists, then makes the missing ones one at a time: node's recursive mkdir
+ * retries for ever where a parent is reported missing yet cannot be made
+ * (under /proc, say), and this way every failure is reported instead.
+ */
+async function makeDataFolder(data: string): Promise<void> {
+  const cannot = (why: string, err?: unknown) => new StartError(`cannot make the data folder ${data}: ${why}`, err === undefined ? undefined : { cause: err });
+  const missing: string[] = [];
+  let at = resolve(data);
+  for (;;) {
+    let info;
+    try {
+      info = await stat(at);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // ENOTDIR: a part of the path above is a file; going up finds it.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(at) !== at) {
+        missing.push(at);
+        at = dirname(at);
+        continue;
+      }
+      throw cannot(`cannot look at ${at} (${osReason(err)})`, err);
+    }
+    if (!info.isDirectory()) throw cannot(`${at} is not a folder`);
+    break;
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      await mkdir(folder, { mode: 0o700 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Made meanwhile by another process (a second server starting): fine if it is a folder.
+      if (code === 'EEXIST' && (await stat(folder).then((info) => info.isDirectory(), () => false))) continue;
+      // ENOENT although the parent exists: a file system that takes no new folders there (/proc, /sys).
+      const why = code === 'ENOENT' ? `${dirname(folder)} takes no new folders (${osReason(err)})` : folderProblem(dirname(folder), err);
+      throw cannot(why, err);
+    }
+  }
+}
+
+/**
  * Reads (or on first start makes) the key, opens the store and the log. Of
  * two servers started at once on one fresh data folder, the one that does
  * not get the store's lock says the folder is in use.
@@ -169,11 +212,7 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
 async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics> }> {
   // An explicit key is only read: checked before anything is made on disk.
   let key = config.key === undefined ? undefined : await loadKey(config.key, config);
-  try {
-    await mkdir(config.data, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new StartError(`cannot make the data folder ${config.data}: ${osReason(err)}`, { cause: err });
-  }
+  await makeDataFolder(config.data);
   // The store's lock comes before the default key is made: a second server
   // never races the first to make a key.
   let opened: LevelStore;
