@@ -9,13 +9,43 @@ export class UsageError extends Error {
   }
 }
 
-/** node:util parseArgs, strict, with its errors turned into UsageErrors. */
+/**
+ * node:util parseArgs, strict, with its errors turned into UsageErrors. It
+ * also refuses what parseArgs would take silently: an option that takes a
+ * value given twice (parseArgs keeps the last, so `--data a --data b` would
+ * quietly use b), unless the option is declared `multiple`; and an empty
+ * value (`--host ''`), which no option of Cairn's means anything by.
+ */
 export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals, tokens: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    const option = options[token.name];
+    if (option?.type !== 'string') continue;
+    if (token.value === '') throw new UsageError(`${token.rawName} needs a value, got an empty one`);
+    if (option.multiple === true) continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once; give it once`);
+    seen.add(token.name);
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
+}
+
+/**
+ * The value of environment variable `name`, or undefined when it is unset.
+ * A variable set to the empty string is refused, not taken as a value (an
+ * empty CAIRN_HOST would listen on every interface) nor as unset (which would
+ * quietly use a default the user may have meant to override).
+ */
+export function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  if (value === '') throw new UsageError(`${name} is set but empty; give it a value, or unset it`);
+  return value;
 }
 
 /** A port number 0..65535 in canonical decimal. */
@@ -33,8 +63,8 @@ export function parseCount(text: string, name: string, min: number, max: number)
 }
 
 /** A log's origin: a note key name (non-empty, no spaces, no '+'). */
-export function parseOrigin(text: string): string {
-  if (!isValidKeyName(text)) throw new UsageError(`invalid origin ${JSON.stringify(text)}: it must be non-empty, without spaces or '+'`);
+export function parseOrigin(text: string, name?: string): string {
+  if (!isValidKeyName(text)) throw new UsageError(`invalid origin ${JSON.stringify(text)}${name === undefined ? '' : ` (from ${name})`}: it must be non-empty, without spaces or '+'`);
   return text;
 }
 

@@ -1,5 +1,5 @@
 import { jsonLogger, silentLogger } from '../log/logger.js';
-import { parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive } from './args.js';
+import { envValue, parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
 import { DEFAULT_ORIGIN, startServer } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
@@ -7,7 +7,8 @@ export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--
 
 Runs the transparency log server on an embedded LevelDB store.
 
-Options (each also read from the environment variable shown):
+Options (each also read from the environment variable shown; the option wins;
+an empty value, or an option given twice, is refused):
   --data <dir>      data folder (CAIRN_DATA; default ./cairn-data)
   --key <file>      signer key file (CAIRN_KEY; default <data>/log.key, made on
                     first start, when its verifier key is printed; never
@@ -64,7 +65,23 @@ Exit status:
 /** The most --max-upload-mib takes: 1 TiB, far past any machine's memory, and still exact in bytes. */
 const MAX_UPLOAD_MIB = 1024 * 1024;
 
+/**
+ * `cairn serve`: see SERVE_USAGE; resolves to the exit status. Its usage
+ * errors and start-up failures are printed as `cairn serve: <why>`.
+ */
 export async function serveCommand(argv: string[]): Promise<number> {
+  try {
+    return await serve(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`cairn serve: ${err.message}\nRun 'cairn serve --help' for its options.\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function serve(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, {
     data: { type: 'string' },
     key: { type: 'string' },
@@ -82,15 +99,20 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_USAGE);
     return 0;
   }
+  // Each setting from its option, else its variable; an empty one of either is refused.
   const env = process.env;
-  const key = values.key ?? env.CAIRN_KEY;
-  const origin = values.origin ?? env.CAIRN_ORIGIN;
+  const setting = (value: string | undefined, variable: string) => value ?? envValue(env, variable);
+  const key = setting(values.key, 'CAIRN_KEY');
+  const origin = setting(values.origin, 'CAIRN_ORIGIN');
+  const data = setting(values.data, 'CAIRN_DATA') ?? './cairn-data';
+  const host = setting(values.host, 'CAIRN_HOST') ?? '127.0.0.1';
+  const portText = setting(values.port, 'CAIRN_PORT');
   const maxQueue = values['max-queue'];
   const maxUpload = values['max-upload-mib'];
-  const tokens = values.tokens ?? env.CAIRN_TOKENS;
+  const tokens = setting(values.tokens, 'CAIRN_TOKENS');
   // Checked before anything is made on disk.
-  if (origin !== undefined) parseOrigin(origin);
-  const port = parsePort(values.port ?? env.CAIRN_PORT ?? '8080', values.port === undefined && env.CAIRN_PORT !== undefined ? 'CAIRN_PORT' : '--port');
+  if (origin !== undefined) parseOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
+  const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
   let running;
@@ -98,8 +120,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   let madeKey = false;
   try {
     running = await startServer({
-      data: values.data ?? env.CAIRN_DATA ?? './cairn-data',
-      host: values.host ?? env.CAIRN_HOST ?? '127.0.0.1',
+      data,
+      host,
       port,
       logger: values.quiet === true ? silentLogger : jsonLogger(),
       ...(key === undefined ? {} : { key }),

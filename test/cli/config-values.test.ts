@@ -1,0 +1,111 @@
+// Configuration values that used to be taken silently: an option given twice
+// (the last one won) and an empty value (an empty CAIRN_HOST listened on
+// every interface). Both are usage errors now, in every command.
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { envValue, parseCommandArgs, UsageError } from '../../src/cli/args.js';
+import { CLI } from '../helpers/server-process.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-config-');
+
+/**
+ * Runs the CLI in `cwd` with no CAIRN_* variables but those of `env`. A
+ * command that should have refused to start and did not is killed after
+ * 20 s (code null), so that the test fails rather than hangs.
+ */
+function run(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const full: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(full)) if (name.startsWith('CAIRN_')) delete full[name];
+  Object.assign(full, env);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('parseCommandArgs', () => {
+  const options = { data: { type: 'string' }, quiet: { type: 'boolean' }, file: { type: 'string', multiple: true } } as const;
+
+  test('refuses an option that takes a value given twice, in either spelling', () => {
+    expect(() => parseCommandArgs(['--data', 'a', '--data', 'b'], options)).toThrow(new UsageError('--data is given more than once; give it once'));
+    expect(() => parseCommandArgs(['--data=a', '--data', 'a'], options)).toThrow(UsageError);
+  });
+
+  test('takes an option declared multiple as often as it is given, and a flag given twice', () => {
+    const { values } = parseCommandArgs(['--file', 'a', '--file', 'b', '--quiet', '--quiet', '--data', 'd'], options);
+    expect(values).toEqual({ file: ['a', 'b'], quiet: true, data: 'd' });
+  });
+
+  test('refuses an empty value, even of an option that may repeat', () => {
+    expect(() => parseCommandArgs(['--data', ''], options)).toThrow(new UsageError('--data needs a value, got an empty one'));
+    expect(() => parseCommandArgs(['--data='], options)).toThrow(new UsageError('--data needs a value, got an empty one'));
+    expect(() => parseCommandArgs(['--file', 'a', '--file', ''], options)).toThrow(UsageError);
+  });
+
+  test('keeps positionals and refuses unknown options as before', () => {
+    expect(parseCommandArgs(['--data', 'd', 'x', 'y'], options, true).positionals).toEqual(['x', 'y']);
+    expect(() => parseCommandArgs(['--nope'], options)).toThrow(UsageError);
+    expect(() => parseCommandArgs(['x'], options)).toThrow(UsageError);
+  });
+});
+
+test('envValue: an unset variable is undefined, a set one its value, an empty one a usage error naming it', () => {
+  expect(envValue({}, 'CAIRN_HOST')).toBeUndefined();
+  expect(envValue({ CAIRN_HOST: '::1' }, 'CAIRN_HOST')).toBe('::1');
+  expect(() => envValue({ CAIRN_HOST: '' }, 'CAIRN_HOST')).toThrow(new UsageError('CAIRN_HOST is set but empty; give it a value, or unset it'));
+});
+
+test('every command refuses an option given twice, with a usage error (exit 2)', async () => {
+  const cases: [string, string[]][] = [
+    ['serve', ['--data', 'd8', '--data', 'd9', '--port', '0']],
+    ['serve', ['--port', '0', '--port', '0']],
+    ['keygen', ['--origin', 'a.example/log', '--out', 'k1', '--out', 'k2']],
+    ['add', ['--url', 'http://127.0.0.1:9', '--url', 'http://127.0.0.1:9', '--vkey', 'x', 'f']],
+    ['get', ['--vkey', 'a', '--vkey', 'b', '0']],
+    ['prove', ['--hash', 'a', '--hash', 'b']],
+    ['verify-receipt', ['--entry', 'a', '--entry', 'b', 'r.json']],
+    ['monitor', ['--state', 's1', '--state', 's2', '--once']],
+    ['audit', ['--data', 'd1', '--data', 'd2']],
+  ];
+  const results = await Promise.all(cases.map(([command, args]) => run([command, ...args], dir())));
+  results.forEach((res, i) => {
+    const [command, args] = cases[i]!;
+    const repeated = args.find((a, k) => a.startsWith('--') && args.indexOf(a) !== k)!;
+    expect([command, res.code]).toEqual([command, 2]);
+    expect(res.stderr).toContain(`${repeated} is given more than once; give it once`);
+  });
+  // Nothing was made: no data folder, no key.
+  expect(await readdir(dir())).toEqual([]);
+});
+
+test('serve refuses an empty value of each of its variables and options, naming it, and makes nothing', async () => {
+  const variables = ['CAIRN_DATA', 'CAIRN_KEY', 'CAIRN_ORIGIN', 'CAIRN_HOST', 'CAIRN_PORT', 'CAIRN_TOKENS'];
+  // --port 0 but for CAIRN_PORT, which the option would override.
+  const fromEnv = await Promise.all(variables.map((name) => run(name === 'CAIRN_PORT' ? ['serve'] : ['serve', '--port', '0'], dir(), { [name]: '' })));
+  fromEnv.forEach((res, i) => {
+    expect([variables[i], res.code, res.stderr]).toEqual([variables[i], 2, `cairn serve: ${variables[i]} is set but empty; give it a value, or unset it\nRun 'cairn serve --help' for its options.\n`]);
+  });
+  const flags = ['--data', '--key', '--origin', '--host', '--port', '--tokens', '--max-queue', '--max-upload-mib'];
+  const fromFlags = await Promise.all(flags.map((flag) => run(['serve', flag, ''], dir())));
+  fromFlags.forEach((res, i) => expect([flags[i], res.code, res.stderr]).toEqual([flags[i], 2, expect.stringContaining(`${flags[i]} needs a value, got an empty one`)]));
+  // Nothing was made (the default data folder is ./cairn-data in the working folder).
+  expect(await readdir(dir())).toEqual([]);
+});
+
+test('an option wins over its variable, and an empty variable behind a given option is not consulted', async () => {
+  const res = await run(['serve', '--host', '127.0.0.1', '--port', 'x'], dir(), { CAIRN_HOST: '' });
+  expect([res.code, res.stderr]).toEqual([2, expect.stringContaining('--port must be a port number 0..65535, got "x"')]);
+  const origin = await run(['serve', '--port', '0'], dir(), { CAIRN_ORIGIN: 'bad origin' });
+  expect([origin.code, origin.stderr]).toEqual([2, expect.stringContaining('invalid origin "bad origin" (from CAIRN_ORIGIN)')]);
+  expect(await readdir(dir())).toEqual([]);
+});
