@@ -1,4 +1,4 @@
-import { jsonLogger, silentLogger } from '../log/logger.js';
+import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
 import { DEFAULT_ORIGIN, startServer } from './server.js';
 
@@ -36,7 +36,8 @@ an empty value, or an option given twice, is refused):
   --public-writes   anyone may write without a token; needed to listen on a
                     non-loopback address without --tokens (else serve refuses)
   --private         reads need a token too (any role); /healthz stays open
-  --quiet           no request log lines on stderr
+  --quiet           no request log lines on stderr (errors and warnings, such
+                    as a failing disk, still go there)
   -h, --help        show this help
 
 The key file must not be readable by group or others (chmod 600).
@@ -123,7 +124,8 @@ async function serve(argv: string[]): Promise<number> {
       data,
       host,
       port,
-      logger: values.quiet === true ? silentLogger : jsonLogger(),
+      // --quiet drops the request lines only: errors and warnings (a failing disk) still show.
+      logger: values.quiet === true ? withoutRequestLines(jsonLogger()) : jsonLogger(),
       ...(key === undefined ? {} : { key }),
       ...(origin === undefined ? {} : { origin }),
       ...(maxQueueEntries === undefined ? {} : { maxQueueEntries }),

@@ -8,7 +8,7 @@ import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors } from '../http/client-error.js';
 import { createMetrics } from '../http/metrics.js';
 import { Log } from '../log/log.js';
-import { silentLogger, type Logger } from '../log/logger.js';
+import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
@@ -162,6 +162,112 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
   return typeof address === 'object' && address !== null ? address.port : port;
 }
 
+/** Default interval of {@link RoundFailureLog}: at most one line this often. */
+export const ROUND_FAILURE_LOG_INTERVAL_MS = 10_000;
+
+/** Runs `run` after `ms` without keeping the process alive; returns its cancel. */
+function unrefTimer(run: () => void, ms: number): () => void {
+  const timer = setTimeout(run, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
+/** Rounds since the last line of a {@link RoundFailureLog}. */
+interface RoundTally {
+  failed: number;
+  written: number;
+  /** Whether the latest round failed (else it was written). */
+  latestFailed: boolean;
+  /** The latest failure's error, if any failed. */
+  lastError?: unknown;
+}
+
+/**
+ * Tells the operator why rounds fail (a full disk, an I/O error) without a
+ * line per round while the disk stays broken: the first failure is logged
+ * at once as an error with its message, code and causes; after it at most
+ * one line per interval, counting the rounds failed and written since the
+ * previous line and giving the latest reason: an error while the latest
+ * round failed, else one info line saying rounds are written again, which
+ * ends the trouble. /metrics counts every round either way
+ * (cairn_rounds_total{outcome}).
+ */
+export class RoundFailureLog {
+  private readonly logger: Logger;
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  private readonly schedule: (run: () => void, ms: number) => () => void;
+  /** When this logged its last line. */
+  private lastLine: number | undefined;
+  /** A failure was logged, and no line since said rounds are written again. */
+  private troubled = false;
+  private tally: RoundTally | undefined;
+  private cancelTimer: (() => void) | undefined;
+
+  /**
+   * `now` (ms) and `schedule` (run a function after ms, returning its
+   * cancel; the default timer does not keep the process alive) are injected
+   * for tests.
+   */
+  constructor(logger: Logger, options: { intervalMs?: number; now?: () => number; schedule?: (run: () => void, ms: number) => () => void } = {}) {
+    this.logger = logger;
+    this.intervalMs = options.intervalMs ?? ROUND_FAILURE_LOG_INTERVAL_MS;
+    this.now = options.now ?? Date.now;
+    this.schedule = options.schedule ?? unrefTimer;
+  }
+
+  /** A round failed with `err`: its entries were answered 503 and nothing of it was logged. */
+  failed(err: unknown): void {
+    const tally = (this.tally ??= { failed: 0, written: 0, latestFailed: true });
+    tally.failed += 1;
+    tally.latestFailed = true;
+    tally.lastError = err;
+    this.troubled = true;
+    this.due();
+  }
+
+  /** A round was written: after failures, rounds are written again (said once the interval allows). */
+  committed(): void {
+    if (!this.troubled) return;
+    const tally = (this.tally ??= { failed: 0, written: 0, latestFailed: false });
+    tally.written += 1;
+    tally.latestFailed = false;
+    this.due();
+  }
+
+  /** Logs what is pending now (the server is stopping). */
+  flush(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    const tally = this.tally;
+    if (tally === undefined) return;
+    const now = this.now();
+    const counts = { failed: tally.failed, written: tally.written, ...(this.lastLine === undefined ? {} : { seconds: Math.round((now - this.lastLine) / 1000) }) };
+    if (tally.latestFailed) {
+      this.logger.error('rounds could not be written to the store: their entries were refused (503) and nothing of them was logged', { ...counts, ...errorFields(tally.lastError) });
+    } else {
+      const last = tally.failed === 0 ? {} : { lastError: errorFields(tally.lastError) };
+      this.logger.info('rounds are written to the store again', { ...counts, ...last });
+      this.troubled = false;
+    }
+    this.tally = undefined;
+    this.lastLine = now;
+  }
+
+  /** Logs the tally now if the interval since the last line has passed, else once it has. */
+  private due(): void {
+    const wait = this.lastLine === undefined ? 0 : this.lastLine + this.intervalMs - this.now();
+    if (wait <= 0) {
+      this.flush();
+      return;
+    }
+    this.cancelTimer ??= this.schedule(() => {
+      this.cancelTimer = undefined;
+      this.flush();
+    }, wait);
+  }
+}
+
 /**
  * Makes the data folder and any missing folders above it (mode 0700), or
  * throws a StartError saying why it cannot. It finds the nearest folder that
@@ -209,7 +315,10 @@ async function makeDataFolder(data: string): Promise<void> {
  * two servers started at once on one fresh data folder, the one that does
  * not get the store's lock says the folder is in use.
  */
-async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics> }> {
+async function openLog(
+  config: ServerConfig,
+  logger: Logger,
+): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog }> {
   // An explicit key is only read: checked before anything is made on disk.
   let key = config.key === undefined ? undefined : await loadKey(config.key, config);
   await makeDataFolder(config.data);
@@ -234,6 +343,7 @@ async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log
     throw err;
   }
   const metrics = createMetrics();
+  const failures = new RoundFailureLog(logger);
   let filterReady = false;
   try {
     const log = await Log.open({
@@ -242,7 +352,15 @@ async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log
       verifier: newVerifier(key.verifierKey),
       observer: {
         ...metrics.observer,
-        filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes', { error: String(err) }),
+        roundFailed: (err) => {
+          metrics.observer.roundFailed?.(err);
+          failures.failed(err);
+        },
+        roundCommitted: (info) => {
+          metrics.observer.roundCommitted?.(info);
+          failures.committed();
+        },
+        filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes', errorFields(err)),
         filterChanged: (state) => {
           metrics.observer.filterChanged?.(state);
           if (filterReady && !state.ready) {
@@ -254,7 +372,7 @@ async function openLog(config: ServerConfig, logger: Logger): Promise<{ log: Log
       ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),
     });
-    return { log, verifierKey: key.verifierKey, metrics };
+    return { log, verifierKey: key.verifierKey, metrics, failures };
   } catch (err) {
     await store.close();
     throw err;
@@ -288,7 +406,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await closed;
     throw err;
   }
-  const { log, verifierKey, metrics } = opened;
+  const { log, verifierKey, metrics, failures } = opened;
   gate.open(createApp({ log, verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) }));
   let closing: Promise<void> | undefined;
   return {
@@ -308,6 +426,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           server.closeIdleConnections();
         });
         await log.close();
+        failures.flush();
       })();
       return closing;
     },
