@@ -13,7 +13,7 @@ import { HashTile, locateHash } from '../storage/hash-tile.js';
 import { StoreFilesError } from '../storage/leveldb-folder.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
-import { parseCommandArgs, UsageError } from './args.js';
+import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, processIo, Progress, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 import { readKeyFile } from './key-file.js';
 
@@ -65,7 +65,7 @@ class Mismatch extends Error {
 }
 
 async function findVerifier(values: { vkey?: string; key?: string }, data: string, io: CliIo): Promise<Verifier> {
-  if (values.vkey !== undefined || (values.key === undefined && io.env.CAIRN_VKEY !== undefined)) return (await resolveVerifier(values.vkey, io.env)).verifier;
+  if (values.vkey !== undefined || (values.key === undefined && envValue(io.env, 'CAIRN_VKEY') !== undefined)) return (await resolveVerifier(values.vkey, io.env)).verifier;
   const keyPath = values.key ?? join(data, 'log.key');
   let key;
   try {
@@ -216,7 +216,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       io.stdout.write(AUDIT_USAGE);
       return EXIT_OK;
     }
-    const data = values.data ?? io.env.CAIRN_DATA;
+    const data = values.data ?? envValue(io.env, 'CAIRN_DATA');
     if (data === undefined) throw new UsageError('--data DIR is required');
     if (values.vkey !== undefined && values.key !== undefined) throw new UsageError('give --vkey or --key, not both');
     const dbPath = join(data, 'db');

@@ -18,7 +18,7 @@ import { ClientError } from '../client/errors.js';
 import type { FetchLike, TransportOptions } from '../client/http.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
-import { UsageError } from './args.js';
+import { envValue, UsageError } from './args.js';
 
 /** Exit status: done, and everything verified. */
 export const EXIT_OK = 0;
@@ -138,7 +138,8 @@ export function parseHttpUrl(text: string, name: string): string {
 /** The log's URL: --url, else $CAIRN_URL, else http://127.0.0.1:8080. */
 export function resolveUrl(value: string | undefined, env: CliIo['env']): string {
   if (value !== undefined) return parseHttpUrl(value, '--url');
-  if (env.CAIRN_URL !== undefined) return parseHttpUrl(env.CAIRN_URL, 'CAIRN_URL');
+  const fromEnv = envValue(env, 'CAIRN_URL');
+  if (fromEnv !== undefined) return parseHttpUrl(fromEnv, 'CAIRN_URL');
   return 'http://127.0.0.1:8080';
 }
 
@@ -147,8 +148,8 @@ export function resolveUrl(value: string | undefined, env: CliIo['env']): string
  * `<origin>+<hash>+<base64>` or a file holding one.
  */
 export async function resolveVerifier(value: string | undefined, env: CliIo['env']): Promise<{ verifier: Verifier; key: string }> {
-  const given = value ?? env.CAIRN_VKEY;
-  if (given === undefined || given === '') throw new UsageError('--vkey is required: the log\'s verifier key, or a file holding it');
+  const given = value ?? envValue(env, 'CAIRN_VKEY');
+  if (given === undefined) throw new UsageError('--vkey is required: the log\'s verifier key, or a file holding it');
   const name = value === undefined ? 'CAIRN_VKEY' : '--vkey';
   let key = given.trim();
   try {
@@ -177,8 +178,8 @@ export async function resolveVerifier(value: string | undefined, env: CliIo['env
  * visible to other users through ps) and is sent as `Authorization: Bearer`.
  */
 export function makeClient(url: string, verifier: Verifier, io: CliIo, options: Partial<TransportOptions> = {}): CairnClient {
-  const token = io.env.CAIRN_TOKEN;
-  const headers = token === undefined || token === '' ? {} : { headers: { Authorization: `Bearer ${token}`, ...options.headers } };
+  const token = envValue(io.env, 'CAIRN_TOKEN');
+  const headers = token === undefined ? {} : { headers: { Authorization: `Bearer ${token}`, ...options.headers } };
   return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), ...options, ...headers });
 }
 

@@ -1,4 +1,4 @@
-import { parseCommandArgs, parseOrigin, UsageError } from './args.js';
+import { envValue, parseCommandArgs, parseOrigin, UsageError } from './args.js';
 import { createKeyFile } from './key-file.js';
 
 /** The help text of `cairn keygen`: what it does, its options and its exit statuses. */
@@ -29,9 +29,9 @@ export async function keygenCommand(argv: string[]): Promise<number> {
     process.stdout.write(KEYGEN_USAGE);
     return 0;
   }
-  const origin = values.origin ?? process.env.CAIRN_ORIGIN;
+  const origin = values.origin ?? envValue(process.env, 'CAIRN_ORIGIN');
   if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
-  parseOrigin(origin);
+  parseOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
   let verifierKey: string;
   try {

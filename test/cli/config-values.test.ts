@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { envValue, parseCommandArgs, UsageError } from '../../src/cli/args.js';
+import { vector } from '../helpers/keys.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -107,5 +108,22 @@ test('an option wins over its variable, and an empty variable behind a given opt
   expect([res.code, res.stderr]).toEqual([2, expect.stringContaining('--port must be a port number 0..65535, got "x"')]);
   const origin = await run(['serve', '--port', '0'], dir(), { CAIRN_ORIGIN: 'bad origin' });
   expect([origin.code, origin.stderr]).toEqual([2, expect.stringContaining('invalid origin "bad origin" (from CAIRN_ORIGIN)')]);
+  expect(await readdir(dir())).toEqual([]);
+});
+
+test('the other commands refuse an empty variable too, naming it (exit 2)', async () => {
+  const vkey = vector.verifier_key;
+  const cases: [string[], string][] = [
+    [['get', '--vkey', vkey, '0'], 'CAIRN_URL'],
+    [['get', '0'], 'CAIRN_VKEY'],
+    [['get', '--vkey', vkey, '0'], 'CAIRN_TOKEN'],
+    [['audit'], 'CAIRN_DATA'],
+    [['keygen', '--out', 'k'], 'CAIRN_ORIGIN'],
+  ];
+  const results = await Promise.all(cases.map(([args, name]) => run(args, dir(), { [name]: '' })));
+  results.forEach((res, i) => {
+    const [args, name] = cases[i]!;
+    expect([args, name, res.code, res.stderr]).toEqual([args, name, 2, expect.stringContaining(`${name} is set but empty; give it a value, or unset it`)]);
+  });
   expect(await readdir(dir())).toEqual([]);
 });
