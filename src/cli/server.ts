@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
@@ -47,10 +47,51 @@ export interface ServerConfig {
    * must not keep a stopping server alive for node's 5-minute request timeout.
    */
   readonly shutdownGraceMs?: number;
+  /**
+   * Most connections open at once (default: what {@link connectionLimit}
+   * leaves of the process's open-file limit); tests set it.
+   */
+  readonly maxConnections?: number;
 }
 
 /** Default {@link ServerConfig.shutdownGraceMs}. */
 export const SHUTDOWN_GRACE_MS = 5000;
+
+/**
+ * File descriptors kept back from connections: LevelDB's table files past
+ * the 1000 it maps (it may hold up to 2000 open), its logs and MANIFEST,
+ * the key and token files, stdio and node's own.
+ */
+export const RESERVED_FILES = 1200;
+
+/**
+ * The most connections a server may hold open so that idle ones (a client
+ * that connects and sends nothing lasts until node's 60-s header timeout)
+ * cannot take the file descriptors its store needs to write: with none
+ * left, every write would fail STORAGE_FAILED and /healthz with it. The
+ * open-file limit less {@link RESERVED_FILES}, or half of a limit too small
+ * for that; undefined (no cap) when the limit is unknown or unlimited.
+ */
+export function connectionLimit(openFiles: number | undefined): number | undefined {
+  if (openFiles === undefined || !Number.isSafeInteger(openFiles) || openFiles <= 0) return undefined;
+  return openFiles > 2 * RESERVED_FILES ? openFiles - RESERVED_FILES : Math.max(1, Math.floor(openFiles / 2));
+}
+
+/**
+ * The process's soft open-file limit (which node raises to the hard one as
+ * it starts), from Linux's /proc/self/limits; undefined where that cannot
+ * be read or says unlimited.
+ */
+export async function openFileLimit(): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile('/proc/self/limits', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^Max open files\s+(\d+)\s/m.exec(text);
+  return m === null ? undefined : Number(m[1]);
+}
 
 export interface RunningServer {
   readonly url: string;
@@ -393,6 +434,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const server = createServer();
   server.keepAliveTimeout = 65_000;
+  const maxConnections = config.maxConnections ?? connectionLimit(await openFileLimit());
+  if (maxConnections !== undefined) server.maxConnections = maxConnections;
   answerClientErrors(server);
   const gate = new StartupGate(server);
   const port = await listen(server, config.host, config.port);

@@ -1,0 +1,83 @@
+// The server's cap on open connections: idle connections (a client that
+// connects and sends nothing is kept for node's 60-s header timeout) must not
+// take the file descriptors the store needs to write, so the server holds at
+// most what its open-file limit leaves, and drops connections past that.
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { connectionLimit, openFileLimit, RESERVED_FILES, startServer } from '../../src/cli/server.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-connections-');
+
+test('connectionLimit leaves RESERVED_FILES of the open-file limit to the store, or half of a small limit, and no cap when the limit is unknown', () => {
+  expect(connectionLimit(20_000)).toBe(20_000 - RESERVED_FILES);
+  expect(connectionLimit(1_048_576)).toBe(1_048_576 - RESERVED_FILES);
+  expect(connectionLimit(2 * RESERVED_FILES + 1)).toBe(RESERVED_FILES + 1);
+  expect(connectionLimit(1024)).toBe(512);
+  expect(connectionLimit(1)).toBe(1);
+  for (const unknown of [undefined, 0, -5, Number.NaN, 2 ** 60]) expect(connectionLimit(unknown)).toBeUndefined();
+});
+
+const linux = existsSync('/proc/self/limits');
+
+test('openFileLimit reads the soft limit from /proc/self/limits (Linux), and startServer caps connections by it', async () => {
+  const limit = await openFileLimit();
+  if (!linux) {
+    expect(limit).toBeUndefined();
+    return;
+  }
+  expect(Number.isSafeInteger(limit) && limit! > 0).toBe(true);
+  const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0 });
+  try {
+    expect(server.server.maxConnections).toBe(connectionLimit(limit));
+  } finally {
+    await server.close();
+  }
+});
+
+/** A loopback connection to `url`'s port, once connected. */
+async function open(url: string): Promise<Socket> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** The status line of a GET /healthz sent on `socket`, or 'closed' if the server drops the connection instead. */
+function healthz(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (text.includes('\r\n')) resolve(text.slice(0, text.indexOf('\r\n')));
+    });
+    socket.on('close', () => resolve(text === '' ? 'closed' : text.slice(0, text.indexOf('\r\n'))));
+    socket.on('error', () => undefined);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+}
+
+test('past maxConnections idle connections, a new one is dropped, and the server answers again once one closes', async () => {
+  const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, maxConnections: 3 });
+  const sockets: Socket[] = [];
+  try {
+    for (let i = 0; i < 3; i++) sockets.push(await open(server.url));
+    const extra = await open(server.url);
+    sockets.push(extra);
+    expect(await healthz(extra)).toBe('closed');
+    sockets[0]!.destroy();
+    await once(sockets[0]!, 'close');
+    // The server learns of the close on its next turn; retry until it has.
+    let status = 'closed';
+    for (let i = 0; i < 50 && status === 'closed'; i++) {
+      const next = await open(server.url);
+      sockets.push(next);
+      status = await healthz(next);
+    }
+    expect(status).toBe('HTTP/1.1 200 OK');
+  } finally {
+    for (const s of sockets) s.destroy();
+    await server.close();
+  }
+});
