@@ -318,8 +318,7 @@ export class Log {
    * store whose fault has passed as available.
    */
   async storeRecovered(): Promise<boolean> {
-    if (!this.storeAvailable()) await this.store.recover?.();
-    return this.storeAvailable();
+    return (await this.store.recover?.()) ?? this.storeAvailable();
   }
 
   /** Unsequenced entries waiting for a round. */

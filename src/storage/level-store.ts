@@ -47,6 +47,8 @@ const CHUNK = 0x43;
 const ENTRY = 0x45;
 const SEGMENTS = 0x4d;
 const LEAF = 0x48;
+/** {@link LevelStore.recover} tries to reopen a store at most this often (ms): health checks may come many a second. */
+const RECOVER_INTERVAL_MS = 1000;
 /** Entries per chunk; a bundle is this many chunks. */
 const CHUNK_ENTRIES = 16;
 const CHUNKS_PER_BUNDLE = TILE_WIDTH / CHUNK_ENTRIES;
@@ -317,6 +319,8 @@ export class LevelStore implements LogStore {
    * wait for that too, and if it fails, the next read or write tries again.
    */
   private reopenNeeded = false;
+  /** When the last reopening that {@link recover} started failed (ms since 1970). */
+  private recoverFailedAt = -Infinity;
   /** The reopening under way, which every reader and writer waits for. */
   private reopening: Promise<void> | undefined;
   /**
@@ -547,8 +551,15 @@ export class LevelStore implements LogStore {
     return !this.reopenNeeded || this.reopening !== undefined;
   }
 
-  async recover(): Promise<void> {
-    if (this.reopenNeeded) await this.reopen().catch(() => undefined);
+  async recover(): Promise<boolean> {
+    if (this.reopening !== undefined) {
+      await this.reopening.catch(() => undefined);
+    } else if (this.reopenNeeded && Date.now() - this.recoverFailedAt >= RECOVER_INTERVAL_MS) {
+      await this.reopen().catch(() => {
+        this.recoverFailedAt = Date.now();
+      });
+    }
+    return !this.reopenNeeded;
   }
 
   async findLeafHashes(hashes: readonly Uint8Array[]): Promise<(number | undefined)[]> {

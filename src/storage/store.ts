@@ -87,11 +87,13 @@ export interface LogStore {
    */
   available?(): boolean;
   /**
-   * Tries once to open again a store that is not {@link available}, so that
-   * a store whose fault has passed is available without waiting for a read
-   * or write to try; never throws.
+   * Whether the store can be read and written now: waits for a reopening
+   * under way, and tries once to open again a store that is not
+   * {@link available} (LevelStore: at most once a second), so that a store
+   * whose fault has passed is available without waiting for a read or
+   * write to try; never throws.
    */
-  recover?(): Promise<void>;
+  recover?(): Promise<boolean>;
 }
 
 /** Thrown by a store's open when another process already holds it. */

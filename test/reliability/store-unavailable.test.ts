@@ -4,6 +4,7 @@
 // be opened, the next request (/healthz too) does so and everything logged is
 // there.
 import { readFile, writeFile } from 'node:fs/promises';
+import { jest } from '@jest/globals';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../src/http/app.js';
@@ -48,9 +49,25 @@ test('reads, writes and /healthz answer 503 while the store cannot be reopened a
     const add = await request(app).post('/v1/entries').set('Content-Type', 'application/octet-stream').send(Buffer.from('not logged either'));
     expect([add.status, add.body.code]).toEqual([503, 'STORAGE_FAILED']);
 
+    // Health checks that come together, or many a second, all see the
+    // store as unavailable, and try to open it at most once a second.
+    // (Each try made slow, so that the polls come while one is under way.)
+    const open = LevelStore.open.bind(LevelStore);
+    const opens = jest.spyOn(LevelStore, 'open').mockImplementation(async (at) => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return open(at);
+    });
+    const polls = await Promise.all(Array.from({ length: 8 }, () => request(app).get('/healthz')));
+    for (let i = 0; i < 5; i++) polls.push(await request(app).get('/healthz'));
+    expect(polls.map((res) => res.status)).toEqual(Array(13).fill(503));
+    expect(opens.mock.calls.length).toBeLessThanOrEqual(1);
+    opens.mockRestore();
+
     // The files are put right: /healthz alone, as a load balancer of an idle
-    // server polls it, opens the store again.
+    // server polls it, opens the store again (once a second has passed since
+    // its last try).
     await writeFile(join(path, 'CURRENT'), current);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(store.available()).toBe(false);
     const health = await request(app).get('/healthz');
     expect([health.status, health.body]).toEqual([200, { status: 'ok', tree_size: 300 }]);
