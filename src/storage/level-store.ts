@@ -365,10 +365,14 @@ export class LevelStore implements LogStore {
    * newer Cairn wrote the state (see STORE_LAYOUT). LevelDB replays its write-ahead log as it opens (dropping a
    * write a crash cut off) and may compact it into a table: the folder must
    * be writable. A format-1 store whose last bundle is partial has that
-   * bundle rewritten as chunks (one atomic batch).
+   * bundle rewritten as chunks (one atomic batch). With `existing`, a
+   * folder that holds no store is StoreFilesError too, and nothing is made.
    */
-  static async open(path: string): Promise<LevelStore> {
+  static async open(path: string, options: { existing?: boolean } = {}): Promise<LevelStore> {
     const create = await mayCreateDatabase(path);
+    if (create && options.existing === true) {
+      throw new StoreFilesError(`the store in ${path} is gone (the folder is missing or empty): it was not made anew; restore it from a backup`);
+    }
     if (!create) {
       try {
         await checkWriteAheadLogs(path);
@@ -533,7 +537,9 @@ export class LevelStore implements LogStore {
     this.reopening ??= (async () => {
       try {
         await this.db.close();
-        const fresh = await LevelStore.open(this.path);
+        // The store was there: if its folder is gone now, an empty new one
+        // must not take its place (the log would start again from 0).
+        const fresh = await LevelStore.open(this.path, { existing: true });
         this.db = fresh.db;
         this.state = fresh.state;
         this.tail = fresh.tail;

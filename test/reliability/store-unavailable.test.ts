@@ -3,7 +3,8 @@
 // answer 503 STORAGE_FAILED with Retry-After, not 500 nor "ok"; once it can
 // be opened, the next request (/healthz too) does so and everything logged is
 // there.
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { jest } from '@jest/globals';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -76,6 +77,38 @@ test('reads, writes and /healthz answer 503 while the store cannot be reopened a
     expect(await store.findLeafHashes([leafHash(entries[299]!), leafHash(enc('not logged'))])).toEqual([299, undefined]);
     const next = await log.submit([enc('after the fault')]);
     expect(next.receipts[0]!.index).toBe(300);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a store whose folder is gone after a failed write is not made anew when it is reopened: it stays unavailable until the folder is back', async () => {
+  const path = join(dir(), 'db');
+  const store = await LevelStore.open(path);
+  const log = await Log.open({ store, signer: testSigner, verifier: testVerifier });
+  try {
+    await log.submit([enc('kept')]);
+    const db = store.database;
+    const batch = db.batch.bind(db);
+    db.batch = (() => {
+      const real = batch();
+      real.write = async () => {
+        throw new Error('Input/output error');
+      };
+      return real;
+    }) as typeof db.batch;
+    // The folder goes away (a lost mount, a careless clean-up) while the store is open.
+    await rename(path, `${path}.away`);
+
+    await expect(log.submit([enc('not logged')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    expect(await log.storeRecovered()).toBe(false);
+    expect(existsSync(path)).toBe(false);
+
+    await rename(`${path}.away`, path);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // recover tries at most once a second
+    expect(await log.storeRecovered()).toBe(true);
+    expect(log.latest().treeSize).toBe(1);
+    expect((await log.submit([enc('after')])).receipts[0]!.index).toBe(1);
   } finally {
     await log.close();
   }
