@@ -19,6 +19,19 @@ import { useTempDir } from '../helpers/temp-dir.js';
 const enc = (s: string) => new TextEncoder().encode(s);
 const dir = useTempDir('cairn-unavailable-');
 
+/** Makes every later batch write of `store`'s database fail with `message`, as a failing disk would. */
+function failBatchWrites(store: LevelStore, message: string): void {
+  const db = store.database;
+  const batch = db.batch.bind(db);
+  db.batch = (() => {
+    const real = batch();
+    real.write = async () => {
+      throw new Error(message);
+    };
+    return real;
+  }) as typeof db.batch;
+}
+
 test('reads, writes and /healthz answer 503 while the store cannot be reopened after a failed write, and recover once it can', async () => {
   const path = join(dir(), 'db');
   const store = await LevelStore.open(path);
@@ -29,15 +42,7 @@ test('reads, writes and /healthz answer 503 while the store cannot be reopened a
     await log.submit(entries);
     const current = await readFile(join(path, 'CURRENT'));
     // The next batch write fails, as on a full disk; the store's files are no longer openable meanwhile.
-    const db = store.database;
-    const batch = db.batch.bind(db);
-    db.batch = (() => {
-      const real = batch();
-      real.write = async () => {
-        throw new Error('No space left on device');
-      };
-      return real;
-    }) as typeof db.batch;
+    failBatchWrites(store, 'No space left on device');
     await writeFile(join(path, 'CURRENT'), 'MANIFEST-999999\n');
 
     await expect(log.submit([enc('not logged')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
@@ -88,15 +93,7 @@ test('a store whose folder is gone after a failed write is not made anew when it
   const log = await Log.open({ store, signer: testSigner, verifier: testVerifier });
   try {
     await log.submit([enc('kept')]);
-    const db = store.database;
-    const batch = db.batch.bind(db);
-    db.batch = (() => {
-      const real = batch();
-      real.write = async () => {
-        throw new Error('Input/output error');
-      };
-      return real;
-    }) as typeof db.batch;
+    failBatchWrites(store, 'Input/output error');
     // The folder goes away (a lost mount, a careless clean-up) while the store is open.
     await rename(path, `${path}.away`);
 
