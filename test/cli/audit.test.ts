@@ -204,20 +204,30 @@ async function storeFiles(db: string): Promise<Record<string, string>> {
   return out;
 }
 
-test('a store that lost its CURRENT file, or whose write-ahead log is damaged before later rounds, is reported and left as it was', async () => {
-  const fresh = join(dir, 'fresh');
+/**
+ * Grows a log in data folder `name` through a real server, `rounds` batches
+ * of `perRound` entries, and returns the folder and a function that copies
+ * it to another name (each damaged copy starts from the same store).
+ */
+async function grownStore(name: string, rounds: number, perRound: number): Promise<{ fresh: string; verifierKey: string; copy: (to: string) => Promise<string> }> {
+  const fresh = join(dir, name);
   const server = await startServer({ data: fresh, host: '127.0.0.1', port: 0, origin: 'audit.test/log' });
   const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
-  for (let round = 0; round < 8; round++) await client.addBatch(Array.from({ length: 20 }, (_, j) => enc(`round ${round} entry ${j}`)));
+  for (let round = 0; round < rounds; round++) await client.addBatch(Array.from({ length: perRound }, (_, j) => enc(`round ${round} entry ${j}`)));
   await server.close();
-  const copy = async (name: string) => {
-    const to = join(dir, name);
-    await cp(fresh, to, { recursive: true });
-    return to;
+  const copy = async (to: string) => {
+    const path = join(dir, to);
+    await cp(fresh, path, { recursive: true });
+    return path;
   };
+  return { fresh, verifierKey: server.verifierKey, copy };
+}
+
+test('a store that lost its CURRENT file, or whose write-ahead log is damaged before later rounds, is reported and left as it was', async () => {
+  const { fresh, verifierKey, copy } = await grownStore('fresh', 8, 20);
   const run = async (data: string, extra = ['--json']) => {
     const io = captureIo();
-    const code = await auditCommand(['--data', data, '--vkey', server.verifierKey, ...extra], io);
+    const code = await auditCommand(['--data', data, '--vkey', verifierKey, ...extra], io);
     return { code, out: io.out(), err: io.err() };
   };
 
@@ -266,19 +276,10 @@ test('an empty store folder is no store: exit 2, and nothing is made in it; a st
 });
 
 test('a store that lost its live write-ahead log, or its state, is reported as damage (exit 1); a store of a newer layout is an operational error (exit 2)', async () => {
-  const fresh = join(dir, 'lost-parts');
-  const server = await startServer({ data: fresh, host: '127.0.0.1', port: 0, origin: 'audit.test/log' });
-  const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
-  for (let round = 0; round < 3; round++) await client.addBatch(Array.from({ length: 10 }, (_, j) => enc(`round ${round} entry ${j}`)));
-  await server.close();
-  const copy = async (name: string) => {
-    const to = join(dir, name);
-    await cp(fresh, to, { recursive: true });
-    return to;
-  };
+  const { fresh, verifierKey, copy } = await grownStore('lost-parts', 3, 10);
   const run = async (data: string) => {
     const io = captureIo();
-    const code = await auditCommand(['--data', data, '--vkey', server.verifierKey, '--json'], io);
+    const code = await auditCommand(['--data', data, '--vkey', verifierKey, '--json'], io);
     return { code, out: io.out() === '' ? {} : (JSON.parse(io.out()) as Record<string, unknown>), err: io.err() };
   };
 
