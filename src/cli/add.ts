@@ -8,8 +8,8 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
-/** The most one request waits in all for the log's Retry-After answers (429 and 503). */
-const MAX_WAIT_MS = 60_000;
+/** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
+const MAX_WAIT_SECONDS = 60;
 
 /** Entries per request are also capped by size, to keep request bodies small. */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -32,10 +32,10 @@ standard input, when there is none or for '-') is one entry; with --json-lines
 every non-blank line of the input is one JSON event, logged as its RFC 8785
 (JCS) canonical bytes. Entries go in POST /v1/batch requests; an answer of
 429 (rate limit) or 503 (busy) is sent again after its Retry-After, for at
-most ${MAX_WAIT_MS / 1000} s of waiting per request. A batch the log refuses as too many
-entries at once (400 TOO_MANY_ENTRIES: more than its queue, or than the
-token's rate limit allows per period) is sent again in halves, and later
-batches are of that smaller size. Each receipt (index, leaf_hash, checkpoint,
+most --max-wait seconds of waiting per request. A batch the log refuses as
+too many entries at once (400 TOO_MANY_ENTRIES: more than its queue, or
+than the token's rate limit allows per period) is sent again in halves, and
+later batches are of that smaller size. Each receipt (index, leaf_hash, checkpoint,
 inclusion_proof, duplicate) is written as one JSON line, in input order, to
 standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
 
@@ -55,6 +55,9 @@ Options:
   --receipts FILE    write the receipts to FILE instead of standard output
   --batch-size N     entries per request, 1..${MAX_BATCH_ENTRIES} (default ${MAX_BATCH_ENTRIES})
   --retries N        retries of a 429 or 503 answer per request (default 10)
+  --max-wait S       the most one request waits in all for the Retry-After of
+                     those answers, in seconds, 0..86400 (default ${MAX_WAIT_SECONDS});
+                     a token limited per hour wants up to 3600
   --json             the closing summary as a JSON line (on standard error)
   --quiet            no progress bar, retry notices or summary
   -h, --help         show this help
@@ -274,6 +277,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
         receipts: { type: 'string' },
         'batch-size': { type: 'string' },
         retries: { type: 'string' },
+        'max-wait': { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean' },
       },
@@ -287,6 +291,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     const batchSize = parseCount(values['batch-size'] ?? String(MAX_BATCH_ENTRIES), '--batch-size', 1, MAX_BATCH_ENTRIES);
     const retries = parseCount(values.retries ?? '10', '--retries', 0, 1000);
+    const maxWaitMs = 1000 * parseCount(values['max-wait'] ?? String(MAX_WAIT_SECONDS), '--max-wait', 0, 86_400);
     const quiet = values.quiet === true;
     const sources = positionals.length === 0 ? ['-'] : positionals;
     if (sources.filter((s) => s === '-').length > 1) throw new UsageError("standard input ('-') can be read only once");
@@ -302,8 +307,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       maxRetries: retries,
       // A refused request logged nothing (CONTRACT §3), so sending it again is safe.
       retryStatuses: [429, 503],
-      maxRetryDelayMs: MAX_WAIT_MS,
-      maxRetryTotalMs: MAX_WAIT_MS,
+      maxRetryDelayMs: maxWaitMs,
+      maxRetryTotalMs: maxWaitMs,
       sleep: (ms) => io.sleep(ms),
       onRetry: (info) => {
         if (quiet) return;

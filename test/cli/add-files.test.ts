@@ -266,6 +266,34 @@ test('a batch more than a token may submit per period (400 TOO_MANY_ENTRIES) is 
   });
 });
 
+test('--max-wait bounds the wait for a rate limit per request: 60 s by default, too short for a token limited per hour; longer when given', async () => {
+  const token = 'add-hourly-token-fffffffffffffffff';
+  let now = 0;
+  const access = new AccessControl({ tokens: parseTokenFile(`sub submit ${hashToken(token)} 5/h`), clock: () => now });
+  await withLog({}, access, async (url, h) => {
+    const lines = Array.from({ length: 8 }, (_, i) => JSON.stringify({ hourly: i }));
+    const args = ['--url', url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', '4'];
+    const short = captureIo({ stdin: `${lines.join('\n')}\n`, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) });
+    expect(await addCommand(args, short)).toBe(2);
+    expect(short.err()).toMatch(/is more than the 60 s left of the 60 s this client waits for one request/);
+    expect(h.log.latest().treeSize).toBe(4);
+
+    const patient = captureIo({ stdin: `${lines.join('\n')}\n`, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) });
+    expect(await addCommand([...args, '--max-wait', '3600'], patient)).toBe(0);
+    expect(receiptLines(patient.out()).map((r) => r.leaf_hash)).toEqual(lines.map(expectedHash));
+    expect(h.log.latest().treeSize).toBe(8);
+    expect(Math.max(...patient.sleeps)).toBeGreaterThan(60_000);
+  });
+});
+
+test('--max-wait takes whole seconds from 0 to 86400', async () => {
+  for (const bad of ['-1', '86401', '1.5', 'x']) {
+    const io = captureIo({ stdin: 'a\n' });
+    expect([bad, await addCommand(['--vkey', vector.verifier_key, '--max-wait', bad], io)]).toEqual([bad, 2]);
+    expect(io.err()).toContain('--max-wait');
+  }
+});
+
 test('a batch more than the log queues at once (400 TOO_MANY_ENTRIES) is sent again in halves; --quiet says nothing', async () => {
   await withLog({ maxQueueEntries: 4 }, undefined, async (url, h) => {
     const lines = Array.from({ length: 11 }, (_, i) => JSON.stringify({ queued: i }));
