@@ -5,7 +5,7 @@ import { MAX_JSON_BODY, parseIJson } from '../jcs/parse.js';
 import { parseTilePath, TILE_WIDTH } from '../merkle/tile.js';
 import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
-import { silentLogger, type Logger } from '../log/logger.js';
+import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
@@ -206,7 +206,7 @@ export function createApp(options: AppOptions): express.Express {
       const route = (res.locals.route as string | undefined) ?? 'unmatched';
       metrics?.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       const token = tokenName(res);
-      logger.info('request', {
+      logger.info(REQUEST_MESSAGE, {
         method: req.method,
         route,
         status: res.statusCode,

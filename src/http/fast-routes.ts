@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import { LogError } from '../log/errors.js';
 import { MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
-import type { Logger } from '../log/logger.js';
+import { REQUEST_MESSAGE, type Logger } from '../log/logger.js';
 import { decodeBase64 } from '../note/base64.js';
 import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
@@ -132,7 +132,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const written = () => {
       const seconds = (performance.now() - started) / 1000;
       metrics?.httpDuration.observe({ method: req.method ?? '', route, status: String(status) }, seconds);
-      logger.info('request', {
+      logger.info(REQUEST_MESSAGE, {
         method: req.method,
         route,
         status,
