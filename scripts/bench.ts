@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuPerAnswer, threadCpu, type ThreadCpu } from './bench/cpu.js';
-import { BUILD_SEED, ENTRY_SIZE } from './bench/entries.js';
+import { BUILD_SEED, ENTRY_SIZE, rootsOfPrefixes } from './bench/entries.js';
 import { LoadGenerator } from './bench/load-client.js';
 import type { LoadKind, LoadResult, WindowEdge } from './bench/load.js';
 import { describeMachine, formatGoals, formatTable, formatValue, Results, type Goal } from './bench/report.js';
@@ -315,12 +315,19 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
   const labels = grown.map((g) => sizeLabel(g.size)).join(', ');
   const section = `Proofs over HTTP, 64 clients: servers at ${labels} entries side by side, measured in turn run by run`;
   const servers: { log: GrownLog; server: BenchServer; rootHash: string }[] = [];
+  // Every verified proof leads to the server's signed root: that root is
+  // first checked against the entries the log was given, computed apart.
+  progress(`computing the roots of ${labels} entries from the entries themselves`);
+  const expected = rootsOfPrefixes(BUILD_SEED, grown.map((g) => g.size));
   try {
     for (const log of grown) {
       const served = { log, server: await startBenchServer(log.dir), rootHash: '' };
       servers.push(served);
       const sth = JSON.parse((await httpGet(`${served.server.url}/ct/v1/get-sth`)).body) as { tree_size: number; sha256_root_hash: string };
       if (sth.tree_size !== log.size) throw new Error(`the server reports tree size ${sth.tree_size}, not ${log.size}`);
+      if (sth.sha256_root_hash !== expected.get(log.size)!.toString('base64')) {
+        throw new Error(`the server's root at tree size ${log.size} (${sth.sha256_root_hash}) is not the RFC 6962 root of the entries it was given`);
+      }
       served.rootHash = sth.sha256_root_hash;
     }
     type Served = (typeof servers)[number];

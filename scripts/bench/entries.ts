@@ -58,3 +58,47 @@ export function benchLeafHash(entry: Uint8Array): Buffer {
 
 /** The seed of the entries a built log holds; load generators derive proofs of them. */
 export const BUILD_SEED = 0x6361_6972; // "cair"
+
+/**
+ * The RFC 6962 §2.1 roots of the trees of the first m entries of stream
+ * `seed`, for each m of `sizes` (each at least 1), computed from the entries
+ * alone, in one pass, with node:crypto and none of Cairn's tree code: the
+ * benchmark checks each server's signed root against it, so that a proof it
+ * verifies against that root is right about the entries the log was given,
+ * not only consistent with the server's own hashes.
+ */
+export function rootsOfPrefixes(seed: number, sizes: readonly number[]): Map<number, Buffer> {
+  const wanted = [...new Set(sizes)].sort((a, b) => a - b);
+  if (wanted.some((m) => !Number.isSafeInteger(m) || m < 1)) throw new RangeError(`rootsOfPrefixes: sizes must be positive integers, got ${sizes.join(', ')}`);
+  const node = (left: Buffer, right: Buffer) => hash('sha256', Buffer.concat([Buffer.of(1), left, right]), 'buffer');
+  // The perfect subtrees the leaves so far make, largest first: subtree k
+  // covers 2^heights[k] leaves.
+  const stack: Buffer[] = [];
+  const heights: number[] = [];
+  const roots = new Map<number, Buffer>();
+  const chunk = 65_536;
+  let next = 0;
+  for (const m of wanted) {
+    while (next < m) {
+      const count = Math.min(chunk, m - next);
+      for (const entry of entryRange(seed, next, count)) {
+        let h = benchLeafHash(entry);
+        let height = 0;
+        while (heights.length > 0 && heights[heights.length - 1] === height) {
+          h = node(stack.pop()!, h);
+          heights.pop();
+          height += 1;
+        }
+        stack.push(h);
+        heights.push(height);
+      }
+      next += count;
+    }
+    // The root folds the subtrees from the right (RFC 6962 §2.1: the left
+    // part is the largest power of two below m).
+    let root = stack[stack.length - 1]!;
+    for (let k = stack.length - 2; k >= 0; k--) root = node(stack[k]!, root);
+    roots.set(m, root);
+  }
+  return roots;
+}
