@@ -293,6 +293,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     const retries = parseCount(values.retries ?? '10', '--retries', 0, 1000);
     const maxWaitMs = 1000 * parseCount(values['max-wait'] ?? String(MAX_WAIT_SECONDS), '--max-wait', 0, 86_400);
     const quiet = values.quiet === true;
+    /** A line on standard error, on a line of its own when a progress bar is drawn there. */
+    const notice = (text: string) => io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: ${text}\n`);
     const sources = positionals.length === 0 ? ['-'] : positionals;
     if (sources.filter((s) => s === '-').length > 1) throw new UsageError("standard input ('-') can be read only once");
 
@@ -313,7 +315,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       onRetry: (info) => {
         if (quiet) return;
         const why = info.status === 429 ? `at its rate limit (${info.serverCode ?? '429'})` : `busy (${info.serverCode ?? String(info.status)})`;
-        io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: the log is ${why}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s\n`);
+        notice(`the log is ${why}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s`);
       },
     });
     // The key is checked before anything is sent: with a key that is not the
@@ -361,7 +363,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
           // refused for good and logged nothing, so the same entries are sent in smaller requests.
           if (!(err instanceof ClientError && err.serverCode === 'TOO_MANY_ENTRIES' && part.length > 1)) throw err;
           size = Math.max(1, Math.floor(part.length / 2));
-          if (!quiet) io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}\n`);
+          if (!quiet) notice(`the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}`);
           continue;
         }
         const lines = result.receipts.map((r) => `${JSON.stringify(r.receipt)}\n`).join('');
