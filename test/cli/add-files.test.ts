@@ -242,14 +242,22 @@ async function withLog(logOptions: Partial<LogOptions>, access: AccessControl | 
   }
 }
 
-test('a batch more than a token may submit per period (400 TOO_MANY_ENTRIES) is sent again in halves, saying so once per halving; receipts in input order', async () => {
-  const token = 'add-limited-token-eeeeeeeeeeeeeee';
-  // The token file line of README's Access section, with a small limit; the clock moves only when cairn add sleeps.
+/**
+ * Access control with one submit token limited to `rate` (as a token file
+ * line of README's Access section writes it) on a clock that moves only when
+ * cairn add sleeps, and `io(stdin)`, a cairn add io that sends that token.
+ */
+function limitedToken(token: string, rate: string): { access: AccessControl; io: (stdin: string) => ReturnType<typeof captureIo> } {
   let now = 0;
-  const access = new AccessControl({ tokens: parseTokenFile(`sub submit ${hashToken(token)} 10/min`), clock: () => now });
-  await withLog({}, access, async (url, h) => {
+  const access = new AccessControl({ tokens: parseTokenFile(`sub submit ${hashToken(token)} ${rate}`), clock: () => now });
+  return { access, io: (stdin) => captureIo({ stdin, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) }) };
+}
+
+test('a batch more than a token may submit per period (400 TOO_MANY_ENTRIES) is sent again in halves, saying so once per halving; receipts in input order', async () => {
+  const limited = limitedToken('add-limited-token-eeeeeeeeeeeeeee', '10/min');
+  await withLog({}, limited.access, async (url, h) => {
     const lines = Array.from({ length: 25 }, (_, i) => JSON.stringify({ limited: i }));
-    const io = captureIo({ stdin: `${lines.join('\n')}\n`, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) });
+    const io = limited.io(`${lines.join('\n')}\n`);
     expect(await addCommand(['--url', url, '--vkey', vector.verifier_key, '--json-lines', '--json'], io)).toBe(0);
     const receipts = receiptLines(io.out());
     expect(receipts.map((r) => r.leaf_hash)).toEqual(lines.map(expectedHash));
@@ -267,18 +275,16 @@ test('a batch more than a token may submit per period (400 TOO_MANY_ENTRIES) is 
 });
 
 test('--max-wait bounds the wait for a rate limit per request: 60 s by default, too short for a token limited per hour; longer when given', async () => {
-  const token = 'add-hourly-token-fffffffffffffffff';
-  let now = 0;
-  const access = new AccessControl({ tokens: parseTokenFile(`sub submit ${hashToken(token)} 5/h`), clock: () => now });
-  await withLog({}, access, async (url, h) => {
+  const hourly = limitedToken('add-hourly-token-fffffffffffffffff', '5/h');
+  await withLog({}, hourly.access, async (url, h) => {
     const lines = Array.from({ length: 8 }, (_, i) => JSON.stringify({ hourly: i }));
     const args = ['--url', url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', '4'];
-    const short = captureIo({ stdin: `${lines.join('\n')}\n`, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) });
+    const short = hourly.io(`${lines.join('\n')}\n`);
     expect(await addCommand(args, short)).toBe(2);
     expect(short.err()).toMatch(/is more than the 60 s left of the 60 s this client waits for one request/);
     expect(h.log.latest().treeSize).toBe(4);
 
-    const patient = captureIo({ stdin: `${lines.join('\n')}\n`, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) });
+    const patient = hourly.io(`${lines.join('\n')}\n`);
     expect(await addCommand([...args, '--max-wait', '3600'], patient)).toBe(0);
     expect(receiptLines(patient.out()).map((r) => r.leaf_hash)).toEqual(lines.map(expectedHash));
     expect(h.log.latest().treeSize).toBe(8);
