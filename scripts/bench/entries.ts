@@ -56,6 +56,18 @@ export function benchLeafHash(entry: Uint8Array): Buffer {
   return hash('sha256', input, 'buffer');
 }
 
+/**
+ * RFC 6962 §2.1 node hash of `data`, SHA-256(0x01 || data), where data is
+ * the two children's hashes one after the other, with node:crypto: also
+ * merkletreejs's hash function for inner nodes (it hashes left || right).
+ */
+export function benchNodeHash(data: Buffer): Buffer {
+  const input = Buffer.allocUnsafe(data.length + 1);
+  input[0] = 1;
+  data.copy(input, 1);
+  return hash('sha256', input, 'buffer');
+}
+
 /** The seed of the entries a built log holds; load generators derive proofs of them. */
 export const BUILD_SEED = 0x6361_6972; // "cair"
 
@@ -70,7 +82,7 @@ export const BUILD_SEED = 0x6361_6972; // "cair"
 export function rootsOfPrefixes(seed: number, sizes: readonly number[]): Map<number, Buffer> {
   const wanted = [...new Set(sizes)].sort((a, b) => a - b);
   if (wanted.some((m) => !Number.isSafeInteger(m) || m < 1)) throw new RangeError(`rootsOfPrefixes: sizes must be positive integers, got ${sizes.join(', ')}`);
-  const node = (left: Buffer, right: Buffer) => hash('sha256', Buffer.concat([Buffer.of(1), left, right]), 'buffer');
+  const node = (left: Buffer, right: Buffer) => benchNodeHash(Buffer.concat([left, right]));
   // The perfect subtrees the leaves so far make, largest first: subtree k
   // covers 2^heights[k] leaves.
   const stack: Buffer[] = [];
