@@ -312,10 +312,11 @@ export class Log {
   }
 
   /**
-   * Whether the store can be read and written, after trying once to open
-   * again a store that a failed write left unavailable (LogStore.recover):
-   * /healthz, which an idle server may get and nothing else, must see a
-   * store whose fault has passed as available.
+   * Whether the store can be read and written, after waiting for a
+   * reopening under way or trying to open again a store that a failed write
+   * left unavailable (LogStore.recover): /healthz, which an idle server may
+   * get and nothing else, must see a store whose fault has passed as
+   * available, and one still failing as unavailable.
    */
   async storeRecovered(): Promise<boolean> {
     return (await this.store.recover?.()) ?? this.storeAvailable();
