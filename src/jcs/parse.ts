@@ -17,6 +17,51 @@ export const MAX_JSON_BODY = 1024 * 1024;
 /** A JSON value as {@link parseIJson} returns it. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/** What a JSON value is, as its first character says (RFC 8259 §3). */
+export type JsonKind = 'object' | 'array' | 'string' | 'number' | 'boolean' | 'null';
+
+/**
+ * Bounds a caller puts on one document, so that a body can be refused as soon
+ * as it is seen to exceed what the caller accepts, without the rest of it
+ * being read or built: memory and time then follow what could be valid, not
+ * what was sent.
+ */
+export interface ParseOptions {
+  /**
+   * The most values the document may hold, each scalar, array and object
+   * counting one (the document itself included). The value past it throws a
+   * {@link JsonLimitError} as it begins, at its position.
+   */
+  readonly maxValues?: number;
+  /**
+   * Called as each value begins, before any of it is read: `path` holds the
+   * keys and array indexes leading to it (empty for the document), and
+   * `kind` what its first character makes it. Whatever it throws ends the
+   * parse and is thrown as it is. `path` is reused as the parse goes on:
+   * copy it to keep it.
+   */
+  readonly onValue?: (path: readonly (string | number)[], kind: JsonKind) => void;
+}
+
+/**
+ * A document that breaks a bound its caller set in {@link ParseOptions}:
+ * well-formed or not past that point, it holds more than the caller accepts.
+ * Not a {@link JsonError}: the input may be valid JSON, only too much of it.
+ */
+export class JsonLimitError extends Error {
+  /** The bound that was broken. */
+  readonly limit: number;
+  /** The UTF-16 code unit offset of the first value past the bound. */
+  readonly position: number;
+
+  constructor(message: string, limit: number, position: number) {
+    super(message);
+    this.name = 'JsonLimitError';
+    this.limit = limit;
+    this.position = position;
+  }
+}
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Matches a lone surrogate: with the `u` flag, paired surrogates form one code point. */
@@ -29,12 +74,15 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * surrogates, numbers that overflow a double or underflow to zero from a
  * non-zero literal, integer literals beyond ±(2^53−1) whose ECMAScript form
  * would denote another value, and nesting deeper than {@link MAX_JSON_DEPTH}.
+ * `options` may bound the document further ({@link ParseOptions}); the parse
+ * stops at the first value that breaks a bound, whatever follows it.
  *
  * Like JSON.parse, a `"__proto__"` key becomes an own data property, never
  * the object's prototype.
  */
-export function parseIJson(body: Uint8Array): JsonValue {
+export function parseIJson(body: Uint8Array, options: ParseOptions = {}): JsonValue {
   if (!(body instanceof Uint8Array)) throw new TypeError('parseIJson: body must be a Uint8Array');
+  checkOptions(options);
   if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) {
     throw new JsonError('JSON text must not start with a byte order mark (RFC 8259 §8.1)', 0);
   }
@@ -46,7 +94,7 @@ export function parseIJson(body: Uint8Array): JsonValue {
     throw new JsonError(`body is not valid UTF-8 (RFC 8259 §8.1): bad byte at offset ${at}`, at);
   }
   // Valid UTF-8 cannot encode a surrogate, so only escapes can produce one.
-  return new Parser(text).parseDocument();
+  return new Parser(text, options).parseDocument();
 }
 
 /**
@@ -54,11 +102,21 @@ export function parseIJson(body: Uint8Array): JsonValue {
  * {@link parseIJson}; a string that could not have come from UTF-8 (one with
  * a raw lone surrogate) is rejected.
  */
-export function parseIJsonText(text: string): JsonValue {
+export function parseIJsonText(text: string, options: ParseOptions = {}): JsonValue {
   if (typeof text !== 'string') throw new TypeError('parseIJsonText: text must be a string');
+  checkOptions(options);
   const bad = LONE_SURROGATE.exec(text);
   if (bad !== null) throw new JsonError(`lone surrogate in JSON text (RFC 7493 §2.1)${where(text, bad.index)}`, bad.index);
-  return new Parser(text).parseDocument();
+  return new Parser(text, options).parseDocument();
+}
+
+function checkOptions(options: ParseOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const { maxValues, onValue } = options;
+  if (maxValues !== undefined && !(Number.isSafeInteger(maxValues) && maxValues >= 0)) {
+    throw new RangeError('options.maxValues must be a non-negative safe integer');
+  }
+  if (onValue !== undefined && typeof onValue !== 'function') throw new TypeError('options.onValue must be a function');
 }
 
 /** ` at line L, column C (character N)` for an error message. */
@@ -159,8 +217,20 @@ function toDecimal(literal: string): Decimal {
 /** A recursive-descent RFC 8259 parser over one string, tracking its position for errors. */
 class Parser {
   private pos = 0;
+  /** Values begun so far. */
+  private values = 0;
+  private readonly maxValues: number;
+  private readonly onValue: ((path: readonly (string | number)[], kind: JsonKind) => void) | undefined;
+  /** The keys and indexes leading to the current value; kept only for `onValue`. */
+  private readonly path: (string | number)[] = [];
 
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    options: ParseOptions,
+  ) {
+    this.maxValues = options.maxValues ?? Infinity;
+    this.onValue = options.onValue;
+  }
 
   parseDocument(): JsonValue {
     this.skipWhitespace();
@@ -189,22 +259,40 @@ class Parser {
     const c = this.text.charCodeAt(this.pos);
     switch (c) {
       case 0x7b: // {
+        this.begin('object');
         return this.parseObject(depth + 1);
       case 0x5b: // [
+        this.begin('array');
         return this.parseArray(depth + 1);
       case 0x22: // "
+        this.begin('string');
         return this.parseString();
       case 0x74: // t
+        this.begin('boolean');
         return this.parseLiteral('true', true);
       case 0x66: // f
+        this.begin('boolean');
         return this.parseLiteral('false', false);
       case 0x6e: // n
+        this.begin('null');
         return this.parseLiteral('null', null);
       default:
-        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.parseNumber();
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          this.begin('number');
+          return this.parseNumber();
+        }
         if (Number.isNaN(c)) this.fail('unexpected end of JSON input');
         return this.fail(`unexpected character ${JSON.stringify(String.fromCodePoint(this.text.codePointAt(this.pos)!))}`);
     }
+  }
+
+  /** Counts a value about to be read against the caller's bounds, before any of it is read. */
+  private begin(kind: JsonKind): void {
+    this.values++;
+    if (this.values > this.maxValues) {
+      throw new JsonLimitError(`more than ${this.maxValues} JSON values${where(this.text, this.pos)}`, this.maxValues, this.pos);
+    }
+    if (this.onValue !== undefined) this.onValue(this.path, kind);
   }
 
   private parseLiteral<T>(word: string, value: T): T {
@@ -226,14 +314,20 @@ class Parser {
       this.pos++;
       return out;
     }
+    const tracked = this.onValue !== undefined;
+    if (tracked) this.path.push(0);
     for (;;) {
       this.skipWhitespace();
+      if (tracked) this.path[this.path.length - 1] = out.length;
       out.push(this.parseValue(depth));
       this.skipWhitespace();
       const c = this.text.charCodeAt(this.pos);
       this.pos++;
       if (c === 0x2c) continue;
-      if (c === 0x5d) return out;
+      if (c === 0x5d) {
+        if (tracked) this.path.pop();
+        return out;
+      }
       this.fail(Number.isNaN(c) ? 'unexpected end of JSON input in an array' : "expected ',' or ']' in an array", this.pos - 1);
     }
   }
@@ -259,7 +353,13 @@ class Parser {
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after an object key");
       this.pos++;
       this.skipWhitespace();
-      setMember(out, key, this.parseValue(depth));
+      if (this.onValue === undefined) {
+        setMember(out, key, this.parseValue(depth));
+      } else {
+        this.path.push(key);
+        setMember(out, key, this.parseValue(depth));
+        this.path.pop();
+      }
       this.skipWhitespace();
       const c = this.text.charCodeAt(this.pos);
       this.pos++;
