@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { canonicalizeJson } from '../jcs/canonical.js';
+import { canonicalizeValue } from '../jcs/canonical.js';
 import { JsonError } from '../jcs/json-error.js';
-import { MAX_JSON_BODY, parseIJson } from '../jcs/parse.js';
+import { JsonLimitError, MAX_JSON_BODY, parseIJson, type JsonKind, type JsonValue } from '../jcs/parse.js';
 import { parseTilePath, TILE_WIDTH } from '../merkle/tile.js';
 import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
@@ -21,6 +21,14 @@ import { BODY_IDLE_MS, readBody } from './read-body.js';
 
 /** An entry of the largest size, in base64: 87,380 characters. */
 const MAX_ENTRY_BASE64 = Math.ceil(MAX_ENTRY_SIZE / 3) * 4;
+/**
+ * The most JSON values a JSON entry can hold and still have canonical bytes
+ * within MAX_ENTRY_SIZE (CONTRACT §1): 32,768. In canonical form every value
+ * takes at least one byte, and every value but the outermost at least one
+ * more for the `[`, `,` or `:` before it (an object member also its key), so
+ * V values take at least 2V − 1 bytes, which `[0,0,…,0]` reaches.
+ */
+const MAX_ENTRY_VALUES = Math.floor((MAX_ENTRY_SIZE + 1) / 2);
 /**
  * Enough for 1000 entries of 65,535 bytes in base64 as JSON encoders write
  * them: pretty-printed (64 bytes a line for indentation and punctuation),
@@ -81,13 +89,27 @@ function mediaType(req: Request, allowed: readonly ('octet' | 'json')[]): 'octet
   throw new LogError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Type ${JSON.stringify(header)}: use ${expected}`);
 }
 
+/**
+ * The canonical bytes of a JSON entry (CONTRACT §1). A body with more values
+ * than a canonical entry can hold is refused at the first value past that
+ * bound, without the rest of it being read or built.
+ */
 function canonicalEntry(body: Uint8Array): Uint8Array {
+  let value: JsonValue;
   try {
-    return canonicalizeJson(body);
+    value = parseIJson(body, { maxValues: MAX_ENTRY_VALUES });
   } catch (err) {
+    if (err instanceof JsonLimitError) {
+      throw new LogError(
+        'ENTRY_TOO_LARGE',
+        `the JSON entry holds more than ${MAX_ENTRY_VALUES} values, so its canonical form would be over ${MAX_ENTRY_SIZE} bytes`,
+        { cause: err },
+      );
+    }
     if (err instanceof JsonError) throw new LogError('INVALID_JSON', err.message, { cause: err });
     throw err;
   }
+  return canonicalizeValue(value);
 }
 
 function receiptJson(r: Receipt, checkpoint?: string): Record<string, unknown> {
@@ -105,28 +127,45 @@ function onlyParams(req: Request, names: readonly string[]): void {
   }
 }
 
+/**
+ * Refuses, as it begins and before any of it is read, a value a batch body
+ * (CONTRACT §3: `{"entries": ["<base64>", …]}`, 1..1000 entries) cannot
+ * hold: so a body of millions of elements costs no more than 1001 of them.
+ */
+function checkBatchValue(path: readonly (string | number)[], kind: JsonKind): void {
+  if (path.length === 0) {
+    if (kind !== 'object') throw new LogError('MALFORMED_REQUEST', 'the body must be a JSON object {"entries": ["<base64>", ...]}');
+    return;
+  }
+  const field = path[0]!;
+  if (field !== 'entries') throw new LogError('MALFORMED_REQUEST', `unknown field ${JSON.stringify(field)}`);
+  if (path.length === 1) {
+    if (kind !== 'array') throw new LogError('MALFORMED_REQUEST', '"entries" must be an array of base64 strings');
+    return;
+  }
+  // Only strings are let in at depth 2, so nothing is deeper.
+  const i = path[1] as number;
+  if (i >= MAX_BATCH_ENTRIES) throw new LogError('TOO_MANY_ENTRIES', `a batch may hold at most ${MAX_BATCH_ENTRIES} entries; this one holds more`);
+  if (kind !== 'string') throw new LogError('MALFORMED_REQUEST', `entries[${i}] must be a base64 string`);
+}
+
 function parseBatch(body: Uint8Array): Uint8Array[] {
-  let value: unknown;
+  let value: JsonValue;
   try {
-    value = parseIJson(body);
+    value = parseIJson(body, { onValue: checkBatchValue });
   } catch (err) {
     if (err instanceof JsonError) throw new LogError('INVALID_JSON', err.message, { cause: err });
     throw err;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new LogError('MALFORMED_REQUEST', 'the body must be a JSON object {"entries": ["<base64>", ...]}');
-  }
-  const keys = Object.keys(value);
-  const extra = keys.find((k) => k !== 'entries');
-  if (extra !== undefined) throw new LogError('MALFORMED_REQUEST', `unknown field ${JSON.stringify(extra)}`);
-  const entries = (value as { entries?: unknown }).entries;
-  if (!Array.isArray(entries)) throw new LogError('MALFORMED_REQUEST', '"entries" must be an array of base64 strings');
+  // checkBatchValue let in only an object whose one field is an array of strings.
+  const entries = (value as { entries?: string[] }).entries;
+  if (entries === undefined) throw new LogError('MALFORMED_REQUEST', '"entries" must be an array of base64 strings');
   if (entries.length === 0) throw new LogError('MALFORMED_REQUEST', '"entries" must hold at least one entry');
-  if (entries.length > MAX_BATCH_ENTRIES) {
-    throw new LogError('TOO_MANY_ENTRIES', `a batch may hold at most ${MAX_BATCH_ENTRIES} entries, got ${entries.length}`);
-  }
-  return entries.map((e: unknown, i) => {
-    if (typeof e !== 'string') throw new LogError('MALFORMED_REQUEST', `entries[${i}] must be a base64 string`);
+  return entries.map((e, i) => {
+    // Refused before it is decoded: canonical base64 this long holds more than an entry may.
+    if (e.length > MAX_ENTRY_BASE64) {
+      throw new LogError('ENTRY_TOO_LARGE', `entries[${i}] is longer than ${MAX_ENTRY_BASE64} base64 characters; at most ${MAX_ENTRY_SIZE} bytes are allowed`);
+    }
     let bytes: Uint8Array;
     try {
       bytes = decodeBase64(e);
@@ -134,9 +173,6 @@ function parseBatch(body: Uint8Array): Uint8Array[] {
       throw new LogError('INVALID_BASE64', `entries[${i}] is not canonical standard base64`);
     }
     if (bytes.length === 0) throw new LogError('EMPTY_ENTRY', `entries[${i}] is empty`);
-    if (bytes.length > MAX_ENTRY_SIZE) {
-      throw new LogError('ENTRY_TOO_LARGE', `entries[${i}] holds ${bytes.length} bytes; at most ${MAX_ENTRY_SIZE} are allowed`);
-    }
     return bytes;
   });
 }
