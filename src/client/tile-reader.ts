@@ -27,7 +27,8 @@ export interface TileFetcher {
  * The largest tree a TileHashReader reads: 2^52 leaves, whose stored hashes
  * (about twice as many, see storedHashCount) are still numbered by safe
  * integers. No log grows that large; a checkpoint that claims more is refused
- * up front instead of failing on its first hash.
+ * up front, with ClientError BAD_RESPONSE (a size the log signed that this
+ * client cannot check), instead of failing on its first hash.
  */
 export const MAX_TILED_TREE_SIZE = 2 ** 52;
 
@@ -85,7 +86,10 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T
  * whose tiles it authenticated against the root, and rejects with ClientError
  * TILE_MISMATCH when a tile does not fit (wrong length or hashes), or
  * RangeError for an index outside the tree. Fetched tiles are cached for the
- * reader's life; they are authenticated again on every use.
+ * reader's life; they are authenticated again on every use. A tree of more
+ * than MAX_TILED_TREE_SIZE leaves is refused when the reader is made, with
+ * ClientError BAD_RESPONSE: its size is what a log signed, not a caller's
+ * mistake, and this client cannot number its hashes.
  */
 export class TileHashReader implements HashReader {
   readonly treeSize: number;
@@ -99,8 +103,9 @@ export class TileHashReader implements HashReader {
     if (typeof tree.treeSize !== 'number') throw new TypeError('TileHashReader: treeSize must be a number');
     if (!Number.isSafeInteger(tree.treeSize) || tree.treeSize < 0) throw new RangeError('TileHashReader: treeSize must be a safe non-negative integer');
     if (tree.treeSize > MAX_TILED_TREE_SIZE) {
-      throw new RangeError(
-        `TileHashReader: a tree of ${tree.treeSize} leaves is past the 2^52 whose stored hashes a safe integer can number, so its tiles cannot be read here`,
+      throw new ClientError(
+        'BAD_RESPONSE',
+        `a tree of ${tree.treeSize} leaves is past the 2^52 whose stored hashes a safe integer can number: this client can neither read its tiles nor check its entries`,
       );
     }
     if (!(tree.rootHash instanceof Uint8Array)) throw new TypeError('TileHashReader: rootHash must be a Uint8Array');
