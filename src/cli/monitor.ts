@@ -2,13 +2,15 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { CairnClient } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
+import { MAX_TILED_TREE_SIZE } from '../client/tile-reader.js';
 import { bytesEqual } from '../merkle/check.js';
-import { eachNewTile, newTileCounts } from '../merkle/tile.js';
+import { EMPTY_ROOT } from '../merkle/hash.js';
+import { eachNewTile, newTileCounts, TILE_WIDTH } from '../merkle/tile.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import type { TreeHead } from '../note/sth.js';
-import { parseCommandArgs, UsageError } from './args.js';
+import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem } from './os-error.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
@@ -26,26 +28,41 @@ or grown hash tile against the new root; and checks every new entry bundle
 against its level-0 tile. The first run (no state file) checks the whole log
 from its first entry.
 
+A round walks at most --max-round-entries new entries. A log further ahead
+(a first run against a large log, say) is walked over several rounds, run
+back to back: each verifies the newest heads and their consistency first,
+then goes on where the last one stopped, and saves how far it got; the state's
+verified checkpoint moves only once every entry up to it was checked.
+
 It alarms on: a signature that does not verify (bad-signature), two roots for
 one tree size (fork), a tree that does not extend the last verified one
 (inconsistent), a smaller tree or signed tree head (smaller-tree), tiles or
 entries that do not match the signed root (tile-mismatch, entry-mismatch), a
 signed tree head timestamp earlier than the last verified one, equal to it for
 another tree, or more than 10 minutes ahead of this machine's clock
-(timestamp), and, with --max-age, a newest signed tree head older than that
-(stale; an idle Cairn log re-signs at least every 10 minutes). An alarm is a
-line on standard error (with --json, a JSON line on standard output, with the
-other events), a POST of a JSON description to --webhook, and exit status 1
-under --once. The state only moves forward to a checkpoint and
-signed tree head that passed every check.
+(timestamp), a signed tree of more than 2^52 leaves, too large for this
+monitor ever to check (unverifiable), and, with --max-age, a newest signed
+tree head older than that (stale, checked as soon as it is verified, before
+the walk; an idle Cairn log re-signs at least every 10 minutes). An alarm is a line on
+standard error (with --json, a JSON line on standard output, with the other
+events), a POST of a JSON description to --webhook, and exit status 1 under
+--once. The state only moves forward to a checkpoint and signed tree head
+that passed every check.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
   CAIRN_TOKEN        env only: an access token, for a log that needs one
-  --state FILE       where the last verified checkpoint is kept
-  --interval S       seconds between rounds (default 60)
-  --once             one round, then exit
+  --state FILE       where the last verified checkpoint (and how far an
+                     unfinished walk got) is kept
+  --interval S       seconds between rounds (default 60; none while a walk
+                     is unfinished)
+  --once             check up to the newest checkpoint, then exit (a log
+                     further ahead than --max-round-entries takes several
+                     rounds, back to back)
+  --max-round-entries N
+                     new entries one round checks (default 1048576, at least
+                     256); the next round goes on from there
   --webhook URL      POST each alarm there as JSON
   --max-age S        alarm (stale) when the newest signed tree head is older
                      than S seconds, also when the log cannot be reached and
@@ -67,13 +84,32 @@ const MAX_CLOCK_AHEAD_MS = 10 * 60 * 1000;
 /** How many tiles one tile reader authenticates before the next takes over: a reader caches every tile it read. */
 const TILES_PER_READER = 4096;
 
-/** What the state file holds: the last checkpoint and STH that passed every check. */
+/**
+ * How many new entries one round walks unless --max-round-entries says
+ * otherwise: 2^20, that is 4096 entry bundles, their level-0 tiles and a few
+ * tiles above, about 8,200 requests: seconds against a local log, about a
+ * minute against a remote one (8 in flight, 50 ms each). While the monitor
+ * catches up (a first run against a log of 10^9 entries takes about a
+ * thousand rounds, back to back), it thus re-checks the log's newest heads
+ * and saves its progress about once a minute, and the whole walk takes no
+ * longer than one unbounded round would.
+ */
+const DEFAULT_MAX_ROUND_ENTRIES = 2 ** 20;
+
+/** The smallest --max-round-entries: one entry bundle, so that every round ends on a bundle boundary and gets somewhere. */
+const MIN_ROUND_ENTRIES = TILE_WIDTH;
+
+/** What the state file holds: the last checkpoint and STH that passed every check, and how far an unfinished walk got. */
 interface MonitorState {
   version: 1;
   origin: string;
   url: string;
-  /** The signed checkpoint note. */
-  checkpoint: string;
+  /**
+   * The signed checkpoint note whose every entry was checked; null while the
+   * first walk of the log is unfinished (then `partial` says how far it got,
+   * and tree_size is 0).
+   */
+  checkpoint: string | null;
   tree_size: number;
   root_hash: string;
   /** ms: the last verified STH's timestamp (files written before sth_tree_size existed: the newest one seen). */
@@ -81,17 +117,33 @@ interface MonitorState {
   /** The last verified STH's tree size and root; absent in older state files (their STH size checks are skipped). */
   sth_tree_size?: number;
   sth_root_hash?: string;
+  /**
+   * An unfinished walk: the entries from tree_size up to (not including)
+   * checked_to, with their tiles, were checked against the tree of this
+   * signed checkpoint, which extends `checkpoint` and is larger than
+   * checked_to. Absent when the walk reached the newest checkpoint.
+   */
+  partial?: { checkpoint: string; tree_size: number; root_hash: string; checked_to: number };
   verified_at: string;
 }
 
-/** What a round starts from: the last verified checkpoint, and what is known of the last verified STH. */
-interface Verified {
+/** How far an unfinished walk got: entries up to `checkedTo` checked against `checkpoint` (see MonitorState.partial). */
+interface WalkProgress {
   readonly checkpoint: Checkpoint;
-  readonly sthTimestamp: number | undefined;
-  readonly sth: Checkpoint | undefined;
+  readonly note: string;
+  readonly checkedTo: number;
 }
 
-type AlarmKind = 'bad-signature' | 'fork' | 'inconsistent' | 'smaller-tree' | 'tile-mismatch' | 'entry-mismatch' | 'timestamp' | 'stale';
+/** What a round starts from: the last verified checkpoint, what is known of the last verified STH, and an unfinished walk. */
+interface Verified {
+  /** Undefined while the first walk of the log is unfinished. */
+  readonly checkpoint: Checkpoint | undefined;
+  readonly sthTimestamp: number | undefined;
+  readonly sth: Checkpoint | undefined;
+  readonly partial: WalkProgress | undefined;
+}
+
+type AlarmKind = 'bad-signature' | 'fork' | 'inconsistent' | 'smaller-tree' | 'tile-mismatch' | 'entry-mismatch' | 'timestamp' | 'unverifiable' | 'stale';
 
 class Alarm extends Error {
   constructor(
@@ -156,14 +208,26 @@ async function readState(path: string, verifier: Verifier): Promise<{ state: Mon
     throw new Error(`the state file ${path} is not JSON; move it away to start over`);
   }
   const notState = new Error(`the state file ${path} is not a cairn monitor state`);
-  if (state?.version !== 1 || typeof state.checkpoint !== 'string') throw notState;
+  if (state?.version !== 1 || !(typeof state.checkpoint === 'string' || (state.checkpoint === null && state.partial !== undefined))) throw notState;
   const timestamp = state.sth_timestamp ?? undefined;
   if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && timestamp >= 0)) throw notState;
-  let checkpoint: Checkpoint;
-  try {
-    checkpoint = openCheckpoint(state.checkpoint, verifier).checkpoint;
-  } catch (err) {
-    throw new Error(`the state file ${path} holds a checkpoint that is not signed by ${verifier.name}: ${(err as Error).message}`);
+  const open = (note: string, what: string): Checkpoint => {
+    try {
+      return openCheckpoint(note, verifier).checkpoint;
+    } catch (err) {
+      throw new Error(`the state file ${path} holds ${what} that is not signed by ${verifier.name}: ${(err as Error).message}`);
+    }
+  };
+  const checkpoint = state.checkpoint === null ? undefined : open(state.checkpoint, 'a checkpoint');
+  let partial: WalkProgress | undefined;
+  if (state.partial !== undefined) {
+    const p = state.partial as Partial<NonNullable<MonitorState['partial']>> | null;
+    if (p === null || typeof p !== 'object' || typeof p.checkpoint !== 'string') throw notState;
+    const target = open(p.checkpoint, 'an unfinished walk\'s checkpoint');
+    const checkedTo = p.checked_to;
+    // The walk went on from the verified checkpoint, and a finished one would have replaced it.
+    if (!(typeof checkedTo === 'number' && Number.isSafeInteger(checkedTo) && checkedTo >= (checkpoint?.treeSize ?? 0) && checkedTo < target.treeSize)) throw notState;
+    partial = { checkpoint: target, note: p.checkpoint, checkedTo };
   }
   let sth: Checkpoint | undefined;
   if (state.sth_tree_size !== undefined || state.sth_root_hash !== undefined) {
@@ -175,9 +239,9 @@ async function readState(path: string, verifier: Verifier): Promise<{ state: Mon
       root = undefined;
     }
     if (!(Number.isSafeInteger(size) && size! >= 0) || root?.length !== 32 || timestamp === undefined) throw notState;
-    sth = { origin: checkpoint.origin, treeSize: size!, rootHash: root, extensions: [] };
+    sth = { origin: verifier.name, treeSize: size!, rootHash: root, extensions: [] };
   }
-  return { state, verified: { checkpoint, sthTimestamp: timestamp, sth } };
+  return { state, verified: { checkpoint, sthTimestamp: timestamp, sth, partial } };
 }
 
 /**
@@ -240,16 +304,44 @@ interface RoundOutcome {
   readonly checkpoint: Checkpoint;
   readonly note: string;
   readonly head: TreeHead;
+  /** The entries this round walked: from `from` up to (not including) `to`; `to` is the checkpoint's size when the walk is finished. */
+  readonly from: number;
+  readonly to: number;
   readonly tiles: number;
   readonly bundles: number;
+}
+
+/** What one round may do, and whom it tells that the newest heads verified. */
+interface RoundOptions {
+  readonly showProgress: boolean;
+  readonly signal: AbortSignal | undefined;
+  /** The most new entries the round walks (--max-round-entries). */
+  readonly maxEntries: number;
+  /** Called once the newest checkpoint and signed tree head are verified, before the consistency checks and the walk. */
+  readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string) => Promise<void>;
+}
+
+/**
+ * Where a walk from entry `from` stops in a tree of `treeSize` leaves when it
+ * may take `maxEntries` (at least one bundle): the end of the tree if that is
+ * near enough, else the last entry-bundle boundary within reach, so that the
+ * next round starts on a fresh bundle.
+ */
+function walkEnd(from: number, treeSize: number, maxEntries: number): number {
+  if (treeSize - from <= maxEntries) return treeSize;
+  const end = from + maxEntries;
+  return end - (end % TILE_WIDTH);
 }
 
 /**
  * One round of checks from `before` (undefined: from the empty log); throws
  * Alarm, RoundStopped when `signal` aborts during the tile walk, or an
- * operational error.
+ * operational error. It walks at most `maxEntries` new entries, from where
+ * an unfinished walk stopped (before.partial) or else from the last verified
+ * checkpoint; the outcome says how far it got.
  */
-async function checkRound(client: CairnClient, before: Verified | undefined, io: CliIo, showProgress: boolean, signal: AbortSignal | undefined): Promise<RoundOutcome> {
+async function checkRound(client: CairnClient, before: Verified | undefined, io: CliIo, options: RoundOptions): Promise<RoundOutcome> {
+  const { showProgress, signal, maxEntries } = options;
   const last = before?.checkpoint;
   const guard = async <T>(work: () => Promise<T>, older?: Checkpoint, newer?: Checkpoint, note?: string): Promise<T> => {
     try {
@@ -263,14 +355,37 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   const head = await guard(() => client.getTreeHead(), undefined, checkpoint, note);
   const sth: Checkpoint = { origin: checkpoint.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
   checkTreeHead(head, sth, before, io.now());
+  // Whatever the rest of the round does, or however long it takes (the stale check).
+  await options.onHeads(head, checkpoint, note);
+
+  // A size past what a tile reader can number cannot be checked now or ever:
+  // a log never signs a smaller tree after it (CONTRACT §2).
+  for (const [tree, what, treeNote, timestamp] of [
+    [checkpoint, 'checkpoint', note, undefined],
+    [sth, 'signed tree head', undefined, head.timestamp],
+  ] as const) {
+    if (tree.treeSize > MAX_TILED_TREE_SIZE) {
+      throw new Alarm(
+        'unverifiable',
+        `the log signed a ${what} of ${tree.treeSize} leaves, past the 2^52 (${MAX_TILED_TREE_SIZE}) whose tiles this monitor can read: none of its new entries can be checked, now or later, since a log never signs a smaller tree after a larger one`,
+        tree,
+        treeNote,
+        timestamp,
+      );
+    }
+  }
 
   // Every pair must be one history. The STH is a second signed statement; the
-  // last verified STH is covered by the last checkpoint unless it was ahead of it.
+  // last verified STH is covered by the last checkpoint unless it was ahead of
+  // it; an unfinished walk's checkpoint must be extended too, since the walk
+  // goes on against the new one.
   const pairs: [Checkpoint, Checkpoint][] = [];
   if (last !== undefined) pairs.push([last, checkpoint]);
   pairs.push(sth.treeSize <= checkpoint.treeSize ? [sth, checkpoint] : [checkpoint, sth]);
   const lastSth = before?.sth;
   if (lastSth !== undefined && (last === undefined || !sameTree(lastSth, last))) pairs.push([lastSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
+  const partial = before?.partial;
+  if (partial !== undefined) pairs.push([partial.checkpoint, checkpoint]);
   // First from authenticated tiles, then from the log's endpoint, each whatever
   // the other did: a forked log that refuses get-sth-consistency must not turn
   // the fork its tiles prove into a mere error. A failure to fetch is reported
@@ -287,17 +402,23 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer, { fromTiles: true }), older, newer);
   for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer), older, newer);
 
-  // The new tiles are walked, never listed: a signed size of 2^53 - 1 has 2^45
-  // level-0 tiles. Each level-0 tile is authenticated by reading its entry
-  // bundle (readEntryBundle checks the tile, then the entries against it), so
-  // it counts as a tile and a bundle. A fresh reader every TILES_PER_READER
-  // tiles drops the tiles the last one cached.
-  const oldSize = last?.treeSize ?? 0;
-  const counts = newTileCounts(oldSize, checkpoint.treeSize);
+  // The walk goes on where an unfinished one stopped, against the new
+  // checkpoint: what it checked against the older tree holds in every tree
+  // that extends it, and the tiles it read there only partly are read again
+  // below, at their width in the new tree.
+  const from = partial?.checkedTo ?? last?.treeSize ?? 0;
+  const to = walkEnd(from, checkpoint.treeSize, maxEntries);
+  // The new tiles are walked, never listed: even one round's may be many.
+  // Each level-0 tile is authenticated by reading its entry bundle
+  // (readEntryBundle checks the tile, then the entries against it), so it
+  // counts as a tile and a bundle. Every tile is read at its width in the new
+  // tree. A fresh reader every TILES_PER_READER tiles drops the tiles the last
+  // one cached.
+  const counts = newTileCounts(from, to);
   const tiles = counts.reduce((sum, c) => sum + c, 0);
   const bundles = counts[0] ?? 0;
   const progress = new Progress(io.stderr, tiles + bundles, 'tiles and bundles', showProgress);
-  const walk = eachNewTile(oldSize, checkpoint.treeSize);
+  const walk = eachNewTile(from, to);
   let reader = client.tileReader(checkpoint);
   let taken = 0;
   let done = 0;
@@ -328,9 +449,11 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     }),
   );
   progress.finish(done);
-  if (!finished && done < tiles + bundles) throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the tree of size ${checkpoint.treeSize}`);
+  if (!finished && done < tiles + bundles) {
+    throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${checkpoint.treeSize}`);
+  }
   if (failure !== undefined) throw failure;
-  return { checkpoint, note, head, tiles, bundles };
+  return { checkpoint, note, head, from, to, tiles, bundles };
 }
 
 function stopSignal(io: CliIo): { signal: AbortSignal; dispose: () => void } {
@@ -348,6 +471,12 @@ function stopSignal(io: CliIo): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
+/** How a round ended, and whether an unfinished walk is left for the next one. */
+interface RoundResult {
+  readonly result: 'ok' | 'alarm' | 'error' | 'stopped';
+  readonly more: boolean;
+}
+
 /** `cairn monitor`: see MONITOR_USAGE. */
 export async function monitorCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('monitor', MONITOR_USAGE, io, async () => {
@@ -359,6 +488,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       once: { type: 'boolean' },
       webhook: { type: 'string' },
       'max-age': { type: 'string' },
+      'max-round-entries': { type: 'string' },
       json: { type: 'boolean' },
     });
     if (values.help === true) {
@@ -371,6 +501,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     const statePath = values.state;
     const intervalMs = parseSeconds(values.interval ?? '60', '--interval');
     const maxAgeMs = values['max-age'] === undefined ? undefined : parseSeconds(values['max-age'], '--max-age');
+    const maxEntries = values['max-round-entries'] === undefined ? DEFAULT_MAX_ROUND_ENTRIES : parseCount(values['max-round-entries'], '--max-round-entries', MIN_ROUND_ENTRIES, Number.MAX_SAFE_INTEGER);
     const webhook = values.webhook === undefined ? undefined : parseHttpUrl(values.webhook, '--webhook');
     const once = values.once === true;
     const json = values.json === true;
@@ -387,7 +518,8 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     const stateFolderProblem = await writableFolderProblem(dirname(statePath));
     if (stateFolderProblem !== undefined) throw new Error(`cannot keep the state file ${statePath}: ${stateFolderProblem}`);
     let loaded = await readState(statePath, verifier);
-    if (loaded !== undefined && loaded.verified.checkpoint.origin !== verifier.name) throw new Error(`the state file ${statePath} is for ${loaded.verified.checkpoint.origin}`);
+    const loadedOrigin = loaded?.verified.checkpoint?.origin ?? loaded?.verified.partial?.checkpoint.origin;
+    if (loadedOrigin !== undefined && loadedOrigin !== verifier.name) throw new Error(`the state file ${statePath} is for ${loadedOrigin}`);
     const sent = new Set<string>();
     let alarms = 0;
 
@@ -428,89 +560,130 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     /**
      * The stale alarm (--max-age) for a signed tree head of `sthTime`, or
      * undefined when there is no --max-age or it is recent enough. With
-     * `failure`, the round could not verify a newer one: why is told.
+     * `failure`, the round failed: why is told, and whether it had verified
+     * a newer signed tree head (`headsVerified`) before it did.
      */
-    const staleAlarm = (sthTime: number, checkpoint: Checkpoint, note: string, failure?: string): Alarm | undefined => {
+    const staleAlarm = (sthTime: number, checkpoint: Checkpoint, note: string, failure?: string, headsVerified = false): Alarm | undefined => {
       if (maxAgeMs === undefined) return undefined;
       const age = io.now() - sthTime;
       if (age <= maxAgeMs) return undefined;
-      const which = failure === undefined ? 'the newest signed tree head is' : 'no newer signed tree head could be verified, and the last verified one is';
+      const which =
+        failure === undefined
+          ? 'the newest signed tree head is'
+          : headsVerified
+            ? 'the round failed after verifying a newer signed tree head, and the last one a round passed with is'
+            : 'no newer signed tree head could be verified, and the last verified one is';
       const why = failure === undefined ? '' : `; the round failed: ${failure}`;
       return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}); --max-age is ${maxAgeMs / 1000} s${why}`, checkpoint, note, sthTime);
     };
 
-    const round = async (signal: AbortSignal | undefined): Promise<'ok' | 'alarm' | 'error' | 'stopped'> => {
-      const last = loaded?.verified.checkpoint;
+    const round = async (signal: AbortSignal | undefined): Promise<RoundResult> => {
+      const before = loaded?.verified;
+      const last = before?.checkpoint;
+      const lastSize = last?.treeSize ?? 0;
+      // The stale check runs as soon as the newest heads verified: a long walk must not put it off.
+      let staleRaised = false;
+      let headsVerified = false;
+      const onHeads = async (head: TreeHead, checkpoint: Checkpoint, note: string) => {
+        headsVerified = true;
+        const stale = staleAlarm(head.timestamp, checkpoint, note);
+        if (stale === undefined) return;
+        staleRaised = true;
+        await raise(stale);
+      };
+      const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, loaded?.verified, io, !json, signal);
+        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads });
       } catch (err) {
         if (err instanceof Alarm) {
           await raise(err);
-          return 'alarm';
+          return { result: 'alarm', more: false };
         }
         if (err instanceof RoundStopped) {
-          emit({ event: 'stopped', message: err.message }, `${err.message}; the state stays at tree size ${last?.treeSize ?? 0}`, true);
-          return 'stopped';
+          const kept =
+            before?.partial === undefined
+              ? `the state stays at tree size ${lastSize}`
+              : `the state stays at tree size ${lastSize}, with the entries up to ${before.partial.checkedTo} checked against the tree of size ${before.partial.checkpoint.treeSize}`;
+          emit({ event: 'stopped', message: err.message }, `${err.message}; ${kept}`, true);
+          return ended('stopped');
         }
         const message = err instanceof Error ? err.message : String(err);
         emit({ event: 'error', message }, `error: ${message}`, true);
         // A log that cannot be checked is stale once what was last verified
         // of it is older than --max-age: silence must not look like health.
-        const verified = loaded?.verified;
-        const stale = verified?.sthTimestamp === undefined ? undefined : staleAlarm(verified.sthTimestamp, verified.checkpoint, loaded!.state.checkpoint, message);
+        const recorded = before?.checkpoint !== undefined ? { checkpoint: before.checkpoint, note: loaded!.state.checkpoint! } : before?.partial;
+        const stale = staleRaised || before?.sthTimestamp === undefined || recorded === undefined ? undefined : staleAlarm(before.sthTimestamp, recorded.checkpoint, recorded.note, message, headsVerified);
         if (stale !== undefined) {
           await raise(stale);
-          return 'alarm';
+          return { result: 'alarm', more: false };
         }
-        return 'error';
+        return ended('error');
       }
       const cp = outcome.checkpoint;
-      const grew = cp.treeSize - (last?.treeSize ?? 0);
+      const head = outcome.head;
+      const rootHash = encodeBase64(cp.rootHash);
+      // Only a walk that reached the new checkpoint makes it the verified one;
+      // an unfinished one is kept as progress beside the last verified one.
+      const complete = outcome.to === cp.treeSize;
+      const progress: WalkProgress | undefined = complete ? undefined : { checkpoint: cp, note: outcome.note, checkedTo: outcome.to };
       const state: MonitorState = {
         version: 1,
         origin: verifier.name,
         url,
-        checkpoint: outcome.note,
-        tree_size: cp.treeSize,
-        root_hash: encodeBase64(cp.rootHash),
-        sth_timestamp: outcome.head.timestamp,
-        sth_tree_size: outcome.head.treeSize,
-        sth_root_hash: encodeBase64(outcome.head.rootHash),
+        checkpoint: complete ? outcome.note : (loaded?.state.checkpoint ?? null),
+        tree_size: complete ? cp.treeSize : lastSize,
+        root_hash: complete ? rootHash : encodeBase64(last?.rootHash ?? EMPTY_ROOT),
+        sth_timestamp: head.timestamp,
+        sth_tree_size: head.treeSize,
+        sth_root_hash: encodeBase64(head.rootHash),
+        ...(complete ? {} : { partial: { checkpoint: outcome.note, tree_size: cp.treeSize, root_hash: rootHash, checked_to: outcome.to } }),
         verified_at: stamp(),
       };
       try {
         await writeState(statePath, state);
       } catch (err) {
         emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
-        return 'error';
+        return ended('error');
       }
-      const sth: Checkpoint = { origin: cp.origin, treeSize: outcome.head.treeSize, rootHash: outcome.head.rootHash, extensions: [] };
-      loaded = { state, verified: { checkpoint: cp, sthTimestamp: outcome.head.timestamp, sth } };
+      const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
+      loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress } };
+      const walked = `${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`;
+      const how = last === undefined ? 'first run (no earlier checkpoint), walked from the first entry' : 'consistent with the last checkpoint';
+      if (!complete) {
+        const left = cp.treeSize - outcome.to;
+        emit(
+          { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
+          `checking ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: ${how}; entries ${outcome.from} to ${outcome.to - 1} checked (${walked}), ${left} left for the next rounds (--max-round-entries ${maxEntries}); ${last === undefined ? 'no checkpoint is kept as verified before the walk is done' : `the verified checkpoint stays at tree size ${lastSize} until it is done`}`,
+        );
+        return { result: staleRaised ? 'alarm' : 'ok', more: true };
+      }
+      const grew = cp.treeSize - lastSize;
+      const resumed = outcome.from === lastSize ? walked : `${walked} this round, from entry ${outcome.from} on (earlier rounds checked the entries before it)`;
       emit(
-        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: state.root_hash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: outcome.head.timestamp },
+        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
         last === undefined
-          ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${state.root_hash}: first run (no earlier checkpoint), the whole log checked from its first entry; ${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`
+          ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), the whole log checked from its first entry; ${resumed}`
           : grew > 0
-            ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${state.root_hash}: consistent with the last checkpoint; ${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`
-            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${state.root_hash}`,
+            ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${rootHash}: consistent with the last checkpoint; ${resumed}`
+            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`,
       );
-      const stale = staleAlarm(outcome.head.timestamp, cp, outcome.note);
-      if (stale !== undefined) {
-        await raise(stale);
-        return 'alarm';
-      }
-      return 'ok';
+      return { result: staleRaised ? 'alarm' : 'ok', more: false };
     };
 
     if (once) {
-      const result = await round(io.signal);
-      return result === 'ok' ? EXIT_OK : result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;
+      // One round, or as many back to back as the walk to the newest checkpoint takes.
+      let r: RoundResult;
+      do r = await round(io.signal);
+      while (r.result === 'ok' && r.more);
+      return r.result === 'ok' ? EXIT_OK : r.result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;
     }
     const { signal, dispose } = stopSignal(io);
     try {
       while (!signal.aborted) {
-        await round(signal);
+        const r = await round(signal);
+        // An unfinished walk goes on at once: waiting would only put the rest off.
+        if (r.more) continue;
         await io.sleep(intervalMs, signal);
       }
     } finally {

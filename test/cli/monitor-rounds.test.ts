@@ -1,0 +1,466 @@
+// cairn monitor against a log far ahead of it: one round walks at most
+// --max-round-entries new entries, saves how far it got (never as a verified
+// checkpoint) and the next round goes on from there; the newest heads are
+// checked first every round, so a stale head, a fork or a shrink alarms at
+// once however long the walk is; a signed size past what a tile reader can
+// number is an alarm of its own. The log is a real HTTP server on 127.0.0.1
+// (port 0) serving identical entries, so that every tile of any size is real.
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorCommand } from '../../src/cli/monitor.js';
+import { encodeEntryBundle } from '../../src/merkle/bundle.js';
+import { EMPTY_ROOT, leafHash, nodeHash } from '../../src/merkle/hash.js';
+import { proveConsistency } from '../../src/merkle/proof.js';
+import { splitStoredHashIndex } from '../../src/merkle/stored.js';
+import { parseTilePath, tileWidth } from '../../src/merkle/tile.js';
+import { encodeBase64 } from '../../src/note/base64.js';
+import { signCheckpoint } from '../../src/note/checkpoint.js';
+import { generateSignerKey, newSigner, verifierKeyFromSignerKey } from '../../src/note/keys.js';
+import { signTreeHead } from '../../src/note/sth.js';
+import { captureIo, type CapturedIo } from './client-io.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const ORIGIN = 'rounds.test/log';
+const skey = generateSignerKey(ORIGIN);
+const signer = newSigner(skey);
+const vkey = verifierKeyFromSignerKey(skey);
+
+/** The hashes of the perfect subtrees of 2^k copies of `entry`, k = 0..63. */
+function perfectHashes(entry: Uint8Array): Uint8Array[] {
+  const perfect = [leafHash(entry)];
+  for (let k = 1; k < 64; k++) perfect.push(nodeHash(perfect[k - 1]!, perfect[k - 1]!));
+  return perfect;
+}
+
+/** RFC 6962 §2.1: the root of `size` copies of one entry, from the perfect subtrees of the size's binary digits. */
+function rootOf(perfect: readonly Uint8Array[], size: number): Uint8Array {
+  let root: Uint8Array | undefined;
+  for (let k = 0; k <= 53; k++) if (Math.floor(size / 2 ** k) % 2 === 1) root = root === undefined ? perfect[k]! : nodeHash(perfect[k]!, root);
+  return root ?? EMPTY_ROOT;
+}
+
+/**
+ * A log of `size` copies of `entry` on 127.0.0.1: its checkpoint, signed tree
+ * head (of `sthSize`, default `size`, dated `timestamp()`), consistency
+ * proofs, tiles and entry bundles. Every field may change between requests;
+ * `answer` may replace any answer; `paths` records every request.
+ */
+interface UniformLog {
+  url: string;
+  size: number;
+  sthSize: number | undefined;
+  entry: Uint8Array;
+  timestamp: () => number;
+  answer: ((path: string) => { status: number; body: Uint8Array | string } | undefined) | undefined;
+  /** Called before a request is answered. */
+  onRequest: ((path: string) => void) | undefined;
+  readonly paths: string[];
+  close(): Promise<void>;
+}
+
+async function uniformLog(size: number): Promise<UniformLog> {
+  let server: Server | undefined;
+  const log: UniformLog = {
+    url: '',
+    size,
+    sthSize: undefined,
+    entry: enc('x'),
+    timestamp: () => Date.now(),
+    answer: undefined,
+    onRequest: undefined,
+    paths: [],
+    close: () => new Promise((resolve) => server!.close(() => resolve())),
+  };
+  server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://log');
+      const path = url.pathname.slice(1);
+      log.paths.push(path + url.search);
+      log.onRequest?.(path);
+      const send = (status: number, body: Uint8Array | string, type = 'application/octet-stream') => {
+        res.writeHead(status, { 'Content-Type': type });
+        res.end(body);
+      };
+      const json = (status: number, value: unknown) => send(status, JSON.stringify(value), 'application/json');
+      const replaced = log.answer?.(path);
+      if (replaced !== undefined) return send(replaced.status, replaced.body);
+      const perfect = perfectHashes(log.entry);
+      if (path === 'checkpoint') return send(200, signCheckpoint({ origin: ORIGIN, treeSize: log.size, rootHash: rootOf(perfect, log.size), extensions: [] }, signer), 'text/plain; charset=utf-8');
+      if (path === 'ct/v1/get-sth') {
+        const treeSize = log.sthSize ?? log.size;
+        return json(200, signTreeHead({ timestamp: log.timestamp(), treeSize, rootHash: rootOf(perfect, treeSize) }, signer));
+      }
+      if (path === 'ct/v1/get-sth-consistency') {
+        const first = Number(url.searchParams.get('first'));
+        const second = Number(url.searchParams.get('second'));
+        if (!(first > 0 && first <= second && second <= Math.max(log.size, log.sthSize ?? 0))) return json(400, { error: 'out of range', code: 'BAD_REQUEST' });
+        const reader = { readHashes: (ix: readonly number[]) => Promise.resolve(ix.map((i) => perfect[splitStoredHashIndex(i).level]!)) };
+        return json(200, { consistency: (await proveConsistency(first, second, reader)).map(encodeBase64) });
+      }
+      if (path.startsWith('tile/')) {
+        const tile = parseTilePath(path);
+        if (tileWidth(Math.max(tile.level, 0), tile.n, log.size) < tile.width) return json(404, { error: 'not found', code: 'NOT_FOUND' });
+        if (tile.level === -1) return send(200, encodeEntryBundle(Array.from({ length: tile.width }, () => log.entry)));
+        const data = new Uint8Array(tile.width * 32);
+        for (let i = 0; i < tile.width; i++) data.set(perfect[8 * tile.level]!, i * 32);
+        return send(200, data);
+      }
+      return json(404, { error: 'not found', code: 'NOT_FOUND' });
+    })().catch((err: unknown) => {
+      res.writeHead(500);
+      res.end(String(err));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  log.url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+  return log;
+}
+
+interface SavedState {
+  checkpoint: string | null;
+  tree_size: number;
+  root_hash: string;
+  sth_timestamp: number;
+  sth_tree_size: number;
+  partial?: { checkpoint: string; tree_size: number; root_hash: string; checked_to: number };
+}
+
+let dir: string;
+let stateCount = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-monitor-rounds-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A new state file path, not yet written. */
+const freshState = () => join(dir, `state-${++stateCount}.json`);
+const readState = async (path: string) => JSON.parse(await readFile(path, 'utf8')) as SavedState;
+const readStateOrNull = async (path: string) => readState(path).catch(() => null);
+
+async function monitor(log: UniformLog, statePath: string, extra: string[], io: CapturedIo = captureIo()) {
+  const code = await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--json', ...extra], io);
+  const events = io.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { code, events, io };
+}
+
+/** The entry bundles the log was asked for, grouped by round (a round starts with its checkpoint). */
+function bundlesByRound(paths: readonly string[]): string[][] {
+  const rounds: string[][] = [];
+  for (const p of paths) {
+    if (p === 'checkpoint') rounds.push([]);
+    else if (p.startsWith('tile/entries/')) rounds.at(-1)!.push(p.slice('tile/entries/'.length));
+  }
+  return rounds;
+}
+
+test('a log further ahead than --max-round-entries is walked over rounds, back to back, each saving its progress; only the last moves the verified checkpoint', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    // What the state file holds as each round begins.
+    const seen: (SavedState | null)[] = [];
+    const snapshots: Promise<void>[] = [];
+    log.onRequest = (path) => {
+      if (path === 'checkpoint') snapshots.push(readStateOrNull(statePath).then((s) => void seen.push(s)));
+    };
+    const run = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    await Promise.all(snapshots);
+    expect(run.code).toBe(0);
+    expect(run.events).toEqual([
+      expect.objectContaining({ event: 'progress', tree_size: 1300, verified_tree_size: 0, checked_from: 0, checked_to: 512, remaining: 788, bundles: 2 }),
+      expect.objectContaining({ event: 'progress', tree_size: 1300, verified_tree_size: 0, checked_from: 512, checked_to: 1024, remaining: 276, bundles: 2 }),
+      expect.objectContaining({ event: 'verified', tree_size: 1300, grew: 1300, bundles: 2 }),
+    ]);
+    // Each entry bundle read once, in the round whose entries it holds, at its width in the tree of 1300.
+    expect(bundlesByRound(log.paths)).toEqual([['000', '001'], ['002', '003'], ['004', '005.p/20']]);
+    // Before the walk finished the state held no verified checkpoint, only how far the walk got.
+    expect(seen.map((s) => s && { checkpoint: s.checkpoint, tree_size: s.tree_size, checked_to: s.partial?.checked_to, partial_size: s.partial?.tree_size })).toEqual([
+      null,
+      { checkpoint: null, tree_size: 0, checked_to: 512, partial_size: 1300 },
+      { checkpoint: null, tree_size: 0, checked_to: 1024, partial_size: 1300 },
+    ]);
+    const done = await readState(statePath);
+    expect(done).toMatchObject({ tree_size: 1300, root_hash: encodeBase64(rootOf(perfectHashes(enc('x')), 1300)), sth_tree_size: 1300 });
+    expect(done.checkpoint).toMatch(/^rounds\.test\/log\n1300\n/);
+    expect(done.partial).toBeUndefined();
+
+    // Without --once: the log grew by 800; the rounds follow each other without waiting, and only then comes --interval.
+    log.size = 2100;
+    log.paths.length = 0;
+    const controller = new AbortController();
+    const io = captureIo({ signal: controller.signal, onSleep: () => controller.abort() });
+    const watching = await monitor(log, statePath, ['--interval', '5', '--max-round-entries', '512'], io);
+    expect(watching.code).toBe(0);
+    expect(watching.events).toEqual([
+      expect.objectContaining({ event: 'progress', tree_size: 2100, verified_tree_size: 1300, checked_from: 1300, checked_to: 1792 }),
+      expect.objectContaining({ event: 'verified', tree_size: 2100, grew: 800 }),
+    ]);
+    expect(io.sleeps).toEqual([5000]);
+    // The bundle the last verified tree ended in is read again, now full; the walk stops on a bundle boundary (1792 = 7 · 256).
+    expect(bundlesByRound(log.paths)).toEqual([['005', '006'], ['007', '008.p/52']]);
+    expect(await readState(statePath)).toMatchObject({ tree_size: 2100 });
+  } finally {
+    await log.close();
+  }
+});
+
+test('progress is never taken for verification: a failed round keeps what was checked before it, a bad bundle alarms, a new run resumes where the last stopped', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    // The checkpoint fails in round 2: an error (2), and round 1's progress stays.
+    let checkpoints = 0;
+    log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    const failed = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    expect([failed.code, failed.events.map((e) => e.event)]).toEqual([2, ['progress', 'error']]);
+    const kept = await readState(statePath);
+    expect(kept).toMatchObject({ checkpoint: null, tree_size: 0, partial: { tree_size: 1300, checked_to: 512 } });
+
+    // A new run goes on from entry 512; bundle 003 does not match its tile: an alarm, and the progress stays at 512.
+    log.answer = undefined;
+    log.paths.length = 0;
+    const original = log.entry;
+    log.onRequest = (path) => {
+      log.entry = path === 'tile/entries/003' ? enc('y') : original;
+    };
+    const bad = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    expect([bad.code, bad.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'entry-mismatch' })]]);
+    expect(bundlesByRound(log.paths)[0]).toContain('003');
+    expect(bundlesByRound(log.paths)[0]).not.toContain('000');
+    expect(await readState(statePath)).toEqual(kept);
+
+    // The honest log again: entries 512 on, never 0 to 511 again.
+    log.onRequest = undefined;
+    log.entry = original;
+    log.paths.length = 0;
+    const resumed = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.events).toEqual([
+      expect.objectContaining({ event: 'progress', checked_from: 512, checked_to: 1024 }),
+      expect.objectContaining({ event: 'verified', tree_size: 1300, grew: 1300 }),
+    ]);
+    expect(bundlesByRound(log.paths)).toEqual([['002', '003'], ['004', '005.p/20']]);
+    expect(await readState(statePath)).toMatchObject({ tree_size: 1300 });
+    expect((await readState(statePath)).partial).toBeUndefined();
+  } finally {
+    await log.close();
+  }
+});
+
+test('a fork, another history or a shrink seen while a walk is unfinished alarms at once, before any entry is walked', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    let checkpoints = 0;
+    log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    expect((await monitor(log, statePath, ['--once', '--max-round-entries', '512'])).code).toBe(2);
+    log.answer = undefined;
+    const unfinished = await readState(statePath);
+    expect(unfinished.partial).toMatchObject({ tree_size: 1300, checked_to: 512 });
+
+    const cases: [string, () => void, string][] = [
+      ['another root for 1300', () => ((log.entry = enc('y')), (log.size = 1300)), 'fork'],
+      ['a longer tree of another history', () => ((log.entry = enc('y')), (log.size = 1400)), 'inconsistent'],
+      ['a smaller tree', () => ((log.entry = enc('x')), (log.size = 1000)), 'smaller-tree'],
+    ];
+    for (const [name, change, kind] of cases) {
+      change();
+      log.paths.length = 0;
+      const run = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+      expect([name, run.code, run.events]).toEqual([name, 1, [expect.objectContaining({ event: 'alarm', kind })]]);
+      expect([name, log.paths.filter((p) => p.startsWith('tile/entries/'))]).toEqual([name, []]);
+      expect(await readState(statePath)).toEqual(unfinished);
+    }
+
+    // The walk's own checkpoint is held to as well: with no signed tree head kept (a state file written before
+    // sth_tree_size existed), only it tells that another root for 1300 is a fork, and not a tree to walk on in.
+    const { sth_tree_size: _size, sth_root_hash: _root, ...withoutSth } = unfinished as SavedState & { sth_root_hash?: string };
+    await writeFile(statePath, JSON.stringify(withoutSth));
+    log.entry = enc('y');
+    log.size = 1300;
+    log.paths.length = 0;
+    const forked = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    expect([forked.code, forked.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'fork', message: expect.stringMatching(/^two roots for tree size 1300/) })]]);
+    expect(log.paths.filter((p) => p.startsWith('tile/entries/'))).toEqual([]);
+    expect(await readState(statePath)).toEqual(withoutSth);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a stale signed tree head alarms as soon as it verifies, before the walk, whatever the walk then does', async () => {
+  // The auditor's case: a log of 2^40 entries, its signed tree head two hours old, --max-age 5 s.
+  const log = await uniformLog(2 ** 40);
+  log.timestamp = () => Date.now() - 2 * 3600_000;
+  try {
+    const statePath = freshState();
+    const controller = new AbortController();
+    let outAtFirstTile: string | undefined;
+    const io = captureIo({ signal: controller.signal });
+    log.onRequest = (path) => {
+      if (!path.startsWith('tile/') || outAtFirstTile !== undefined) return;
+      outAtFirstTile = io.out();
+      controller.abort(); // SIGTERM, in effect, as the walk begins
+    };
+    const run = await monitor(log, statePath, ['--once', '--max-age', '5'], io);
+    // The alarm was out before the first tile was asked for; the walk, stopped, changes nothing of it.
+    expect(outAtFirstTile).toMatch(/"event":"alarm","kind":"stale","message":"the newest signed tree head is 7\d{3} s old/);
+    expect(run.code).toBe(1);
+    expect(run.events.map((e) => [e.event, e.kind])).toEqual([
+      ['alarm', 'stale'],
+      ['stopped', undefined],
+    ]);
+    // The default bound: one round walks 2^20 entries of the 2^40.
+    expect(run.events[1]!.message).toMatch(/^stopped after \d+ of \d+ tiles and bundles of the entries from 0 up to 1048576 of the tree of size 1099511627776$/);
+    await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+
+    // Not stopped: the round walks its 512 entries and saves them; --once ends there, since it alarmed.
+    log.onRequest = undefined;
+    const bounded = await monitor(log, statePath, ['--once', '--max-age', '5', '--max-round-entries', '512']);
+    expect(bounded.code).toBe(1);
+    expect(bounded.events).toEqual([
+      expect.objectContaining({ event: 'alarm', kind: 'stale' }),
+      expect.objectContaining({ event: 'progress', tree_size: 2 ** 40, checked_from: 0, checked_to: 512, remaining: 2 ** 40 - 512 }),
+    ]);
+    expect(await readState(statePath)).toMatchObject({ checkpoint: null, tree_size: 0, partial: { tree_size: 2 ** 40, checked_to: 512 } });
+  } finally {
+    await log.close();
+  }
+});
+
+test('a round that fails after a fresh signed tree head verified is stale by the last one a round passed with, and says so', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    const first = await monitor(log, statePath, ['--once']);
+    expect(first.code).toBe(0);
+    const verified = await readState(statePath);
+    log.size = 1500;
+    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    const io = captureIo({ now: () => verified.sth_timestamp + 3_600_000 });
+    log.timestamp = () => verified.sth_timestamp + 3_600_000 - 1000; // fresh by the monitor's clock
+    const run = await monitor(log, statePath, ['--once', '--max-age', '60'], io);
+    expect(run.code).toBe(1);
+    expect(run.events.map((e) => e.event)).toEqual(['error', 'alarm']);
+    expect(run.events[1]).toMatchObject({
+      kind: 'stale',
+      message: expect.stringMatching(/^the round failed after verifying a newer signed tree head, and the last one a round passed with is 3600 s old .*--max-age is 60 s; the round failed: /),
+    });
+    expect(await readState(statePath)).toEqual(verified);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a signed size past 2^52 leaves is an unverifiable alarm, raised before any tile is asked for, every round at --interval', async () => {
+  const log = await uniformLog(2 ** 52 + 1);
+  try {
+    const statePath = freshState();
+    const controller = new AbortController();
+    const io = captureIo({ signal: controller.signal, onSleep: () => void (io.sleeps.length === 2 && controller.abort()) });
+    const run = await monitor(log, statePath, ['--interval', '30'], io);
+    expect(run.code).toBe(1);
+    expect(run.events).toEqual([
+      expect.objectContaining({ event: 'alarm', kind: 'unverifiable', message: expect.stringMatching(/^the log signed a checkpoint of 4503599627370497 leaves, past the 2\^52 \(4503599627370496\) /) }),
+      expect.objectContaining({ event: 'alarm', kind: 'unverifiable' }),
+    ]);
+    expect(io.sleeps).toEqual([30_000, 30_000]);
+    expect(log.paths.filter((p) => p.startsWith('tile/'))).toEqual([]);
+    await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+
+    // The signed tree head alone past 2^52, its checkpoint small: the same.
+    log.size = 1300;
+    log.sthSize = 2 ** 52 + 1;
+    log.paths.length = 0;
+    const sthOnly = await monitor(log, statePath, ['--once']);
+    expect([sthOnly.code, sthOnly.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'unverifiable', message: expect.stringMatching(/^the log signed a signed tree head of 4503599627370497 leaves/) })]]);
+    expect(log.paths.filter((p) => p.startsWith('tile/'))).toEqual([]);
+    // 2^52 itself can be read: its first round walks 256 entries (stopped as the second begins).
+    log.size = 2 ** 52;
+    log.sthSize = undefined;
+    const stop = new AbortController();
+    let checkpoints = 0;
+    log.onRequest = (path) => void (path === 'checkpoint' && ++checkpoints === 2 && stop.abort());
+    const largest = await monitor(log, statePath, ['--max-round-entries', '256'], captureIo({ signal: stop.signal }));
+    expect(largest.code).toBe(0);
+    expect(largest.events).toEqual([expect.objectContaining({ event: 'progress', checked_to: 256, remaining: 2 ** 52 - 256 }), expect.objectContaining({ event: 'stopped' })]);
+    expect(await readState(statePath)).toMatchObject({ partial: { tree_size: 2 ** 52, checked_to: 256 } });
+  } finally {
+    await log.close();
+  }
+});
+
+test('--max-round-entries takes a whole number of at least one bundle; the help tells of it', async () => {
+  for (const bad of ['255', '0', 'x', '1e6', '512.0', '9007199254740992']) {
+    const io = captureIo();
+    expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', freshState(), '--once', '--max-round-entries', bad], io)).toBe(2);
+    expect(io.err()).toBe(`cairn monitor: --max-round-entries must be an integer from 256 to 9007199254740991, got ${JSON.stringify(bad)}\nRun 'cairn monitor --help' for its options.\n`);
+  }
+  const help = captureIo();
+  expect(await monitorCommand(['--help'], help)).toBe(0);
+  expect(help.out()).toMatch(/--max-round-entries N\n +new entries one round checks \(default 1048576, at least\n +256\)/);
+});
+
+test('a state file whose unfinished walk does not hold together is refused before the log is asked', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    let checkpoints = 0;
+    log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    expect((await monitor(log, statePath, ['--once', '--max-round-entries', '512'])).code).toBe(2);
+    log.answer = undefined;
+    const good = await readState(statePath);
+    const otherSigner = newSigner(generateSignerKey(ORIGIN));
+    const forged = signCheckpoint({ origin: ORIGIN, treeSize: 1300, rootHash: rootOf(perfectHashes(enc('x')), 1300), extensions: [] }, otherSigner);
+    const cases: [string, SavedState, RegExp][] = [
+      ['checked past its tree', { ...good, partial: { ...good.partial!, checked_to: 1300 } }, /is not a cairn monitor state/],
+      ['not a number', { ...good, partial: { ...good.partial!, checked_to: '512' as unknown as number } }, /is not a cairn monitor state/],
+      ['no checkpoint and no walk', { ...good, partial: undefined }, /is not a cairn monitor state/],
+      ['signed by another key', { ...good, partial: { ...good.partial!, checkpoint: forged } }, /holds an unfinished walk's checkpoint that is not signed by rounds\.test\/log/],
+    ];
+    for (const [name, bad, message] of cases) {
+      await writeFile(statePath, JSON.stringify(bad));
+      log.paths.length = 0;
+      const run = await monitor(log, statePath, ['--once']);
+      expect([name, run.code, run.io.err()]).toEqual([name, 2, expect.stringMatching(message)]);
+      expect(log.paths).toEqual([]);
+    }
+    // And the checkpoint a walk stopped in must be ahead of the verified one: a walk from 0 with a verified 1300 is refused.
+    await writeFile(statePath, JSON.stringify(good));
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    const verified = await readState(statePath);
+    await writeFile(statePath, JSON.stringify({ ...verified, partial: { ...good.partial!, checked_to: 512 } }));
+    const behind = await monitor(log, statePath, ['--once']);
+    expect([behind.code, behind.io.err()]).toEqual([2, expect.stringMatching(/is not a cairn monitor state/)]);
+  } finally {
+    await log.close();
+  }
+});
+
+test('the human lines of an unfinished walk say how far it got and what stays verified', async () => {
+  const log = await uniformLog(600);
+  try {
+    const statePath = freshState();
+    const io = captureIo();
+    expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--max-round-entries', '256'], io)).toBe(0);
+    const lines = io.out().split('\n').filter((l) => l !== '');
+    expect(lines).toEqual([
+      expect.stringMatching(/^\S+Z checking rounds\.test\/log at tree size 600, root \S+: first run \(no earlier checkpoint\), walked from the first entry; entries 0 to 255 checked \(\d+ tiles and 1 entry bundles authenticated\), 344 left for the next rounds \(--max-round-entries 256\); no checkpoint is kept as verified before the walk is done$/),
+      expect.stringMatching(/; entries 256 to 511 checked .*, 88 left for the next rounds/),
+      expect.stringMatching(/^\S+Z verified rounds\.test\/log at tree size 600, root \S+: first run \(no earlier checkpoint\), the whole log checked from its first entry; \d+ tiles and 1 entry bundles authenticated this round, from entry 512 on \(earlier rounds checked the entries before it\)$/),
+    ]);
+    log.size = 1000;
+    const grown = captureIo();
+    expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--max-round-entries', '256'], grown)).toBe(0);
+    expect(grown.out()).toMatch(/^\S+Z checking rounds\.test\/log at tree size 1000, root \S+: consistent with the last checkpoint; entries 600 to 767 checked .*, 232 left for the next rounds \(--max-round-entries 256\); the verified checkpoint stays at tree size 600 until it is done\n/);
+  } finally {
+    await log.close();
+  }
+});
