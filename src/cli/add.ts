@@ -5,6 +5,8 @@ import { ClientError } from '../client/errors.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { MAX_JSON_BODY } from '../jcs/parse.js';
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
+import { encodeBase64 } from '../note/base64.js';
+import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
@@ -40,7 +42,13 @@ inclusion_proof, duplicate) is written as one JSON line, in input order, to
 standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
 
 All of the input is checked before anything is sent, and so is the key: the
-log's current checkpoint must verify with --vkey. A FILE is read twice,
+log's current checkpoint must verify with --vkey. That checkpoint is the
+first of the log's signed statements that every later one must extend: each
+batch's checkpoint of a larger tree is checked with a consistency proof from
+the log (GET /ct/v1/get-sth-consistency, one request per batch whose tree
+grew); one of a smaller tree, or of the same size with another root, or a
+proof that fails, is a verification failure (exit 1), since the log signed
+two histories. A FILE is read twice,
 first to check it, then to send it a batch at a time, so it may be of any
 size; if it changes in between, cairn add stops, saying how many entries
 were logged. Standard input, or a FILE that is a pipe, is read once and held
@@ -320,8 +328,11 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     });
     // The key is checked before anything is sent: with a key that is not the
     // log's, every entry would be logged and then every receipt refused.
+    // The newest checkpoint verified so far: each batch's must extend it
+    // (CONTRACT §2: never a smaller size, nor two roots for one size).
+    let newest: Checkpoint;
     try {
-      await client.getCheckpoint();
+      newest = (await client.getCheckpoint()).checkpoint;
     } catch (err) {
       if (err instanceof ClientError && err.code === 'BAD_SIGNATURE') {
         throw new ClientError(
@@ -344,8 +355,28 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     const progress = new Progress(io.stderr, total, 'entries', !quiet && values.json !== true);
     let done = 0;
     let duplicates = 0;
-    let treeSize = 0;
     let requests = 0;
+    const headText = (c: Checkpoint) => `tree size ${c.treeSize} (root ${encodeBase64(c.rootHash)})`;
+    /**
+     * Makes `next` the newest checkpoint once it is proved to extend the
+     * newest one: no request for the same size, one consistency proof from
+     * the log for a larger one; INCONSISTENT otherwise.
+     */
+    const extend = async (next: Checkpoint) => {
+      try {
+        await client.verifyConsistency(newest, next);
+      } catch (err) {
+        if (!(err instanceof ClientError)) throw err;
+        const what = `the log's checkpoint of ${headText(next)} for this batch ${err.isVerificationFailure ? 'does not extend' : 'could not be proved to extend'} its checkpoint of ${headText(newest)} verified before`;
+        throw new ClientError(err.code, `${what}: ${err.message}`, {
+          cause: err,
+          ...(err.status === undefined ? {} : { status: err.status }),
+          ...(err.serverCode === undefined ? {} : { serverCode: err.serverCode }),
+          ...(err.url === undefined ? {} : { url: err.url }),
+        });
+      }
+      newest = next;
+    };
     // The sending pass: all that is held is the batch being filled.
     let batch: Input[] = [];
     let batchBytes = 0;
@@ -366,11 +397,12 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
           if (!quiet) notice(`the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}`);
           continue;
         }
+        // Before the receipts are written: they are only as good as a checkpoint in the one history.
+        await extend(result.checkpoint.checkpoint);
         const lines = result.receipts.map((r) => `${JSON.stringify(r.receipt)}\n`).join('');
         if (file !== undefined) await file.write(lines);
         else io.stdout.write(lines);
         duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
-        treeSize = result.checkpoint.checkpoint.treeSize;
         done += part.length;
         requests++;
         batch = batch.slice(part.length);
@@ -402,7 +434,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       new: done - duplicates,
       duplicates,
       requests,
-      tree_size: treeSize,
+      tree_size: newest.treeSize,
+      root_hash: encodeBase64(newest.rootHash),
       origin: verifier.name,
       receipts_verified: true,
     };
@@ -410,7 +443,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     else if (!quiet) {
       io.stderr.write(
         `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
-          `every receipt verified against ${verifier.name} at tree size ${treeSize}${file === undefined ? '' : `; receipts in ${values.receipts}`}\n`,
+          `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
+          `${file === undefined ? '' : `; receipts in ${values.receipts}`}\n`,
       );
     }
     return EXIT_OK;

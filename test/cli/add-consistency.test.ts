@@ -1,0 +1,130 @@
+// cairn add holds every checkpoint it verified to one history: each batch's
+// checkpoint must extend the newest one before it (starting with the one it
+// fetched up front), by a consistency proof when the tree grew. A log that
+// answers from another tree, shrinks, or signs a second root for a size is
+// caught (exit 1), and the receipts written before stay written.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addCommand, ADD_USAGE } from '../../src/cli/add.js';
+import { encodeBase64 } from '../../src/note/base64.js';
+import { vector } from '../helpers/keys.js';
+import { captureIo } from './client-io.js';
+import { send, startFakeLog, type FakeLog } from './fake-log.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+let dir: string;
+let fake: FakeLog;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-add-consistency-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  fake = await startFakeLog(600);
+});
+afterEach(async () => {
+  await fake.close();
+});
+
+/** Runs cairn add on JSON Lines `lines`, `batch` entries a request, receipts to a file; resolves to its status, stderr and receipt lines. */
+async function add(lines: string[], batch: number) {
+  const receipts = join(dir, `receipts-${Math.random().toString(36).slice(2)}.jsonl`);
+  const io = captureIo({ stdin: `${lines.join('\n')}\n` });
+  const status = await addCommand(['--url', fake.url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', String(batch), '--receipts', receipts], io);
+  const written = (await readFile(receipts, 'utf8')).split('\n').filter((l) => l !== '');
+  return { status, err: io.err(), written };
+}
+
+const consistencyRequests = () => fake.requests.filter((r) => r.startsWith('ct/v1/get-sth-consistency'));
+const events = (n: number, tag = 'x') => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i }));
+
+test('an honest log: one consistency proof per batch whose tree grew, none for a batch that left it as it was; the summary names the last checkpoint', async () => {
+  const first = await add(events(5), 2);
+  expect(first.status).toBe(0);
+  expect(first.written).toHaveLength(5);
+  expect(consistencyRequests()).toEqual(['ct/v1/get-sth-consistency?first=600&second=602', 'ct/v1/get-sth-consistency?first=602&second=604', 'ct/v1/get-sth-consistency?first=604&second=605']);
+  const last = await fake.head();
+  expect(first.err).toContain(`every receipt verified against ${last.origin} at tree size 605 (root ${encodeBase64(last.rootHash)})`);
+
+  // The same entries again: every batch's checkpoint is the one fetched first, and nothing is asked.
+  fake.requests.length = 0;
+  const again = await add(events(5), 2);
+  expect(again.status).toBe(0);
+  expect(consistencyRequests()).toEqual([]);
+  expect(fake.requests.filter((r) => r.startsWith('v1/batch'))).toHaveLength(3);
+});
+
+test('a batch answered from another tree (a signed size-1 tree of just the entry, after size 600) is exit 1, naming both sizes and roots', async () => {
+  const shown = await fake.head();
+  fake.hook = (path) => {
+    // The log forgets its history just before it answers the batch.
+    if (path === 'v1/batch') fake.entries = [];
+    return false;
+  };
+  const r = await add(events(1), 1);
+  const fork = await fake.head();
+  expect(fork.treeSize).toBe(1);
+  expect(r.status).toBe(1);
+  expect(r.err).toContain('VERIFICATION FAILED (INCONSISTENT)');
+  expect(r.err).toContain(`tree size 1 (root ${encodeBase64(fork.rootHash)})`);
+  expect(r.err).toContain(`tree size 600 (root ${encodeBase64(shown.rootHash)})`);
+  expect(r.err).not.toContain('every receipt verified');
+  expect(r.written).toEqual([]);
+});
+
+test('a tree that shrinks between batches is exit 1, and the receipts of the batches before stay written', async () => {
+  let batches = 0;
+  fake.hook = (path) => {
+    if (path === 'v1/batch' && ++batches === 2) fake.entries = fake.entries.slice(0, 500);
+    return false;
+  };
+  const r = await add(events(4), 2);
+  expect(r.status).toBe(1);
+  expect(r.err).toMatch(/checkpoint of tree size 502 \(root \S+\) for this batch does not extend its checkpoint of tree size 602 \(root \S+\) verified before: the tree shrank/);
+  expect(r.err).toContain('(the 2 entries before <stdin>:3 were logged and their receipts written)');
+  expect(r.written).toHaveLength(2);
+});
+
+test('a second root for the same size (a batch of entries already logged, after the history was rewritten) is exit 1, with no request for a proof', async () => {
+  const lines = [JSON.stringify({ a: 1 }), JSON.stringify({ a: 2 }), JSON.stringify({ a: 1 })];
+  let batches = 0;
+  fake.hook = (path) => {
+    if (path === 'v1/batch' && ++batches === 2) fake.entries[0] = enc('rewritten');
+    return false;
+  };
+  const r = await add(lines, 2);
+  expect(r.status).toBe(1);
+  expect(r.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 602 \(root (\S+)\) for this batch does not extend its checkpoint of tree size 602 \(root (?!\1)\S+\) verified before: two roots for tree size 602/);
+  expect(r.written).toHaveLength(2);
+  expect(consistencyRequests()).toEqual(['ct/v1/get-sth-consistency?first=600&second=602']);
+});
+
+test('a consistency proof that does not verify is exit 1; one the log will not give is exit 2; neither writes that batch\'s receipts', async () => {
+  fake.hook = (path, _req, res) => {
+    if (!path.startsWith('ct/v1/get-sth-consistency')) return false;
+    send(res, 200, { consistency: [encodeBase64(new Uint8Array(32)), encodeBase64(new Uint8Array(32).fill(1))] });
+    return true;
+  };
+  const bad = await add(events(1), 1);
+  expect(bad.status).toBe(1);
+  expect(bad.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 601 \(root \S+\) for this batch does not extend its checkpoint of tree size 600 \(root \S+\) verified before: the tree of size 601/);
+  expect(bad.written).toEqual([]);
+
+  fake.hook = (path, _req, res) => {
+    if (!path.startsWith('ct/v1/get-sth-consistency')) return false;
+    send(res, 400, { error: 'no', code: 'BAD_REQUEST' });
+    return true;
+  };
+  const refused = await add(events(1, 'y'), 1);
+  expect(refused.status).toBe(2);
+  expect(refused.err).toMatch(/could not be proved to extend its checkpoint of tree size 601 .*400 BAD_REQUEST: no/);
+  expect(refused.written).toEqual([]);
+});
+
+test('ADD_USAGE says that each batch\'s checkpoint must extend the ones before', () => {
+  expect(ADD_USAGE).toMatch(/consistency proof/);
+  expect(ADD_USAGE).toMatch(/smaller tree, or of the same size with another root/);
+});
