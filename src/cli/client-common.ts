@@ -14,7 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { CairnClient } from '../client/client.js';
-import { ClientError } from '../client/errors.js';
+import { ClientError, escapeText, hasUnsafeCharacter } from '../client/errors.js';
 import type { FetchLike, TransportOptions } from '../client/http.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
@@ -92,21 +92,22 @@ export function processIo(): CliIo {
 /**
  * Runs a client command's body with the common exit-status policy: usage
  * mistakes and operational errors print one line and give 2, verification
- * failures give 1.
+ * failures give 1. Whatever a message quotes (a log's words, a file name)
+ * is printed with the characters a terminal would act on escaped.
  */
 export async function runClientCommand(name: string, usage: string, io: CliIo, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
+    const message = escapeText(err instanceof Error ? err.message : String(err), { allowed: '\n', maxLength: Number.POSITIVE_INFINITY });
     if (err instanceof UsageError) {
-      io.stderr.write(`cairn ${name}: ${err.message}\nRun 'cairn ${name} --help' for its options.\n`);
+      io.stderr.write(`cairn ${name}: ${message}\nRun 'cairn ${name} --help' for its options.\n`);
       return EXIT_ERROR;
     }
     if (err instanceof ClientError && err.isVerificationFailure) {
-      io.stderr.write(`cairn ${name}: VERIFICATION FAILED (${err.code}): ${err.message}\n`);
+      io.stderr.write(`cairn ${name}: VERIFICATION FAILED (${err.code}): ${message}\n`);
       return EXIT_VERIFY_FAILED;
     }
-    const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`cairn ${name}: ${message}\n`);
     return EXIT_ERROR;
   }
@@ -222,7 +223,11 @@ export function writeJsonLine(out: Output, value: unknown): void {
 
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
-/** The entry as text if it is printable UTF-8 (tabs and newlines allowed), else undefined. */
+/**
+ * The entry as text if it is UTF-8 that a terminal shows as it is: no
+ * control characters (C0 but tab and newline, DEL, C1) and no bidi
+ * embeddings, overrides or isolates; else undefined.
+ */
 export function printableText(entry: Uint8Array): string | undefined {
   let text: string;
   try {
@@ -230,8 +235,7 @@ export function printableText(entry: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u0008\u000b-\u001f\u007f]/.test(text) ? undefined : text;
+  return hasUnsafeCharacter(text, '\t\n') ? undefined : text;
 }
 
 /**

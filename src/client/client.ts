@@ -15,7 +15,7 @@ import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import { newVerifier, type Verifier } from '../note/keys.js';
 import { verifyTreeHead, type TreeHead } from '../note/sth.js';
 import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
-import { ClientError } from './errors.js';
+import { ClientError, escapeText } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http.js';
 import { checkReceipt, checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';
 import { TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js';
@@ -170,7 +170,8 @@ export class CairnClient {
       checkpoint = openCheckpoint(note, this.verifier).checkpoint;
     } catch (err) {
       if (err instanceof TypeError) throw err;
-      throw new ClientError('BAD_SIGNATURE', `the checkpoint is not signed by ${this.origin}: ${(err as Error).message}`, { cause: err });
+      // What the note says is the log's to choose: quoted escaped.
+      throw new ClientError('BAD_SIGNATURE', `the checkpoint is not signed by ${this.origin}: ${escapeText((err as Error).message)}`, { cause: err });
     }
     checkEmptyRoot(checkpoint, 'the signed checkpoint');
     return { checkpoint, note: typeof note === 'string' ? note : new TextDecoder().decode(note) };

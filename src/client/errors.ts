@@ -75,3 +75,48 @@ export class ClientError extends Error {
 export function isVerificationFailure(err: unknown): err is ClientError {
   return err instanceof ClientError && err.isVerificationFailure;
 }
+
+/**
+ * The characters a terminal may act on rather than show: C0 controls, DEL,
+ * C1 controls (U+0080 to U+009F: ECMA-48 §5.2 gives them meanings, CSI among
+ * them), and the bidirectional embeddings, overrides and isolates (U+202A to
+ * U+202E, U+2066 to U+2069; Unicode UAX #9 §2), which make a line read as
+ * something other than what it holds.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/** The longest server-supplied text a message quotes by default, in UTF-16 code units. */
+export const MAX_QUOTED_TEXT = 500;
+
+/**
+ * Whether `text` holds a character that a terminal may act on rather than
+ * show (C0, DEL, C1, bidi embeddings, overrides and isolates), other than
+ * those listed in `allowed` (for example "\t\n").
+ */
+export function hasUnsafeCharacter(text: string, allowed = ''): boolean {
+  for (const m of text.matchAll(UNSAFE_CHARACTERS)) if (!allowed.includes(m[0])) return true;
+  return false;
+}
+
+/**
+ * `text` made safe to print: each character that a terminal may act on
+ * (see {@link hasUnsafeCharacter}), other than those in `allowed`, written as
+ * a visible `\uXXXX` escape, and the result cut to `maxLength` UTF-16 code
+ * units (default {@link MAX_QUOTED_TEXT}), saying how much was cut. For text
+ * that others wrote (a log's error body, a signed note's lines) quoted in a
+ * message.
+ */
+export function escapeText(text: string, options: { readonly allowed?: string; readonly maxLength?: number } = {}): string {
+  const allowed = options.allowed ?? '';
+  const maxLength = options.maxLength ?? MAX_QUOTED_TEXT;
+  const escaped = text.replace(UNSAFE_CHARACTERS, (c) => (allowed.includes(c) ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  if (escaped.length <= maxLength) return escaped;
+  let cut = maxLength;
+  // Neither an escape nor a surrogate pair is cut in two.
+  const escapeStart = escaped.lastIndexOf('\\u', cut);
+  if (escapeStart >= 0 && escapeStart > cut - 6 && escapeStart < cut && /^\\u[0-9a-f]{4}/.test(escaped.slice(escapeStart, escapeStart + 6))) cut = escapeStart;
+  const last = escaped.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return `${escaped.slice(0, cut)}… (${escaped.length - cut} more characters)`;
+}

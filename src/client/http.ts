@@ -4,7 +4,7 @@
  * retries of 503 answers after their `Retry-After` (RFC 9110 §10.2.3).
  * Browser-safe: nothing here needs Node.
  */
-import { ClientError } from './errors.js';
+import { ClientError, escapeText } from './errors.js';
 
 /** The part of the Fetch API the client uses; the global `fetch` fits. */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -181,11 +181,12 @@ async function errorBody(res: Response): Promise<{ message: string; code: string
   }
   try {
     const body = JSON.parse(text) as { error?: unknown; code?: unknown };
-    if (typeof body.error === 'string') return { message: body.error, code: typeof body.code === 'string' ? body.code : undefined };
+    // The log's words reach a terminal: escaped, so that they cannot move the cursor, erase or retitle it.
+    if (typeof body.error === 'string') return { message: escapeText(body.error), code: typeof body.code === 'string' ? escapeText(body.code) : undefined };
   } catch {
     // Not the contract's error body (a proxy's page, say).
   }
-  return { message: text.slice(0, 200).trim(), code: undefined };
+  return { message: escapeText(text.trim(), { maxLength: 200 }), code: undefined };
 }
 
 /** Sends requests to one log; every answer that is not 2xx becomes a ClientError. */
