@@ -11,8 +11,9 @@ import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } 
 import { storedHashIndex } from '../merkle/stored.js';
 import { formatTilePath, TILE_WIDTH, tileWidth, type Tile } from '../merkle/tile.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
-import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
+import { parseCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import { newVerifier, type Verifier } from '../note/keys.js';
+import { NoteError, openNote } from '../note/note.js';
 import { verifyTreeHead, type TreeHead } from '../note/sth.js';
 import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { ClientError, escapeText } from './errors.js';
@@ -117,6 +118,24 @@ function checkEmptyRoot(head: { treeSize: number; rootHash: Uint8Array }, what: 
   }
 }
 
+/**
+ * Whether `v` has the shape of an RFC 6962 §4.3 get-sth answer (the four
+ * fields, sizes and timestamp safe integers, a 32-byte root, a signature
+ * string), whatever its signature: one that does not is no tree head at all.
+ */
+function isTreeHeadShaped(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  const keys = Object.keys(v).sort();
+  if (keys.join(',') !== 'sha256_root_hash,timestamp,tree_head_signature,tree_size') return false;
+  const uint = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (!uint(v.tree_size) || !uint(v.timestamp) || typeof v.tree_head_signature !== 'string' || typeof v.sha256_root_hash !== 'string') return false;
+  try {
+    return decodeBase64(v.sha256_root_hash).length === 32;
+  } catch {
+    return false;
+  }
+}
+
 /** A client for one Cairn log; see the module comment. */
 export class CairnClient {
   readonly baseUrl: string;
@@ -160,18 +179,41 @@ export class CairnClient {
   }
 
   /**
-   * Opens a signed checkpoint note with the log's key: BAD_SIGNATURE if it
-   * does not verify or parse, INCONSISTENT for size 0 with a root other than
-   * SHA-256("").
+   * Opens a signed checkpoint note (C2SP tlog-checkpoint, signed-note) with
+   * the log's key: BAD_RESPONSE if it is not a signed note at all (an HTML
+   * error page, say) or what the key signed is not a checkpoint of this log,
+   * which contradicts nothing; BAD_SIGNATURE if the note holds no valid
+   * signature by the log's key; INCONSISTENT for size 0 with a root other
+   * than SHA-256("").
    */
   openCheckpoint(note: string | Uint8Array): SignedCheckpoint {
+    return this.#openCheckpoint(note, undefined);
+  }
+
+  /** openCheckpoint, naming in a BAD_RESPONSE the URL below the base URL that served the note, when there is one. */
+  #openCheckpoint(note: string | Uint8Array, path: string | undefined): SignedCheckpoint {
+    const bad = (what: string, cause: unknown) => {
+      const url = path === undefined ? undefined : this.#http.url(path);
+      return new ClientError('BAD_RESPONSE', url === undefined ? what : `${url}: ${what}`, { cause, ...(url === undefined ? {} : { url }) });
+    };
+    let text: string;
+    try {
+      text = openNote(note, [this.verifier]).text;
+    } catch (err) {
+      if (!(err instanceof NoteError)) throw err;
+      // What the note says is the log's to choose: quoted escaped.
+      const why = escapeText(err.message);
+      if (err.code === 'INVALID_SIGNATURE' || err.code === 'UNVERIFIED') {
+        throw new ClientError('BAD_SIGNATURE', `the checkpoint is not signed by ${this.origin}: ${why}`, { cause: err });
+      }
+      throw bad(`not a signed checkpoint note: ${why}`, err);
+    }
     let checkpoint: Checkpoint;
     try {
-      checkpoint = openCheckpoint(note, this.verifier).checkpoint;
+      checkpoint = parseCheckpoint(text, this.origin);
     } catch (err) {
-      if (err instanceof TypeError) throw err;
-      // What the note says is the log's to choose: quoted escaped.
-      throw new ClientError('BAD_SIGNATURE', `the checkpoint is not signed by ${this.origin}: ${escapeText((err as Error).message)}`, { cause: err });
+      if (!(err instanceof NoteError)) throw err;
+      throw bad(`the note signed by ${this.origin} is not a checkpoint of it: ${escapeText(err.message)}`, err);
     }
     checkEmptyRoot(checkpoint, 'the signed checkpoint');
     return { checkpoint, note: typeof note === 'string' ? note : new TextDecoder().decode(note) };
@@ -179,14 +221,22 @@ export class CairnClient {
 
   /** `GET /checkpoint` (C2SP tlog-tiles), verified with the log's key (CONTRACT §2). */
   async getCheckpoint(): Promise<SignedCheckpoint> {
-    return this.openCheckpoint(await this.#http.bytes('checkpoint', 'text/plain'));
+    return this.#openCheckpoint(await this.#http.bytes('checkpoint', 'text/plain'), 'checkpoint');
   }
 
-  /** `GET /ct/v1/get-sth` (RFC 6962 §4.3), its signature verified (CONTRACT §2); BAD_SIGNATURE if not. */
+  /**
+   * `GET /ct/v1/get-sth` (RFC 6962 §4.3), its signature verified (CONTRACT
+   * §2): BAD_SIGNATURE if it does not verify with the log's key, BAD_RESPONSE
+   * if the answer is not a tree head at all.
+   */
   async getTreeHead(): Promise<TreeHead> {
-    const sth = await this.#http.json({ path: 'ct/v1/get-sth' });
+    const path = 'ct/v1/get-sth';
+    const sth = await this.#http.json({ path });
     const head = verifyTreeHead(sth, this.verifier);
-    if (head === null) throw new ClientError('BAD_SIGNATURE', `the signed tree head of ${this.baseUrl} does not verify with the key of ${this.origin}`);
+    if (head === null) {
+      if (!isTreeHeadShaped(sth)) throw this.#badResponse(path, 'not a signed tree head {"tree_size", "timestamp", "sha256_root_hash", "tree_head_signature"}');
+      throw new ClientError('BAD_SIGNATURE', `the signed tree head of ${this.baseUrl} does not verify with the key of ${this.origin}`);
+    }
     checkEmptyRoot(head, 'the signed tree head');
     return head;
   }
@@ -253,7 +303,7 @@ export class CairnClient {
     if (answer.receipts.length !== entries.length) {
       throw this.#badResponse(path, `${answer.receipts.length} receipts for ${entries.length} entries`);
     }
-    const checkpoint = this.openCheckpoint(answer.checkpoint);
+    const checkpoint = this.#openCheckpoint(answer.checkpoint, path);
     const receipts = answer.receipts.map((r, i) => this.#verifyReceipt(r, entries[i]!, checkpoint, `${path} receipt ${i}`));
     return { checkpoint, receipts };
   }

@@ -1,0 +1,58 @@
+// The client commands against a log that answers what it cannot have signed
+// (an unsigned page where a checkpoint should be, 10,000 nested arrays for a
+// tree head): exit 2 (operational), an error line rather than an alarm for
+// monitor.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getCommand } from '../../src/cli/get.js';
+import { monitorCommand } from '../../src/cli/monitor.js';
+import { vector } from '../helpers/keys.js';
+import { captureIo } from './client-io.js';
+import { send, startFakeLog, type FakeLog } from './fake-log.js';
+
+let fake: FakeLog;
+let dir: string;
+let common: string[];
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-hostile-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  fake = await startFakeLog(5);
+  common = ['--url', fake.url, '--vkey', vector.verifier_key];
+});
+afterEach(async () => {
+  await fake.close();
+});
+
+test('an unsigned page where the checkpoint should be is an operational error (exit 2) for get, and an error line, not an alarm, for monitor', async () => {
+  fake.hook = (path, _req, res) => {
+    if (path !== 'checkpoint') return false;
+    send(res, 200, '<html><body>502 Bad Gateway</body></html>\n', 'text/html');
+    return true;
+  };
+  const io = captureIo();
+  expect(await getCommand(['0', ...common], io)).toBe(2);
+  expect(io.err()).toMatch(/^cairn get: http:\S+\/checkpoint: not a signed checkpoint note: /);
+  expect(io.err()).not.toContain('VERIFICATION FAILED');
+
+  const mon = captureIo();
+  expect(await monitorCommand([...common, '--state', join(dir, 'state-html.json'), '--once'], mon)).toBe(2);
+  expect(mon.err()).toMatch(/ error: http:\S+\/checkpoint: not a signed checkpoint note/);
+  expect(mon.err()).not.toContain('ALARM');
+});
+
+test('a get-sth answer of 10,000 nested arrays is an error line for monitor, not a bad-signature alarm', async () => {
+  fake.hook = (path, _req, res) => {
+    if (path !== 'ct/v1/get-sth') return false;
+    send(res, 200, `${'['.repeat(10_000)}${']'.repeat(10_000)}`);
+    return true;
+  };
+  const mon = captureIo();
+  expect(await monitorCommand([...common, '--state', join(dir, 'state-deep.json'), '--once'], mon)).toBe(2);
+  expect(mon.err()).toMatch(/ error: http:\S+\/ct\/v1\/get-sth: not a signed tree head/);
+  expect(mon.err()).not.toContain('ALARM');
+});
