@@ -24,6 +24,27 @@ import { TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js
 /** CONTRACT §3: a batch holds 1 to 1000 entries. */
 export const MAX_BATCH_ENTRIES = 1000;
 
+/**
+ * The most read of an answer that holds no entry: a checkpoint, a signed tree
+ * head, a log description, or a proof (at most 64 hashes of 44 base64
+ * characters: about 3 KB). Real ones are well under 4 KB; the rest is room
+ * for cosignatures, extension lines and whitespace.
+ */
+const SMALL_ANSWER_BYTES = 64 * 1024;
+/** Base64 of the largest entry (CONTRACT §1: 65,535 bytes). */
+const MAX_ENTRY_BASE64 = 4 * Math.ceil(MAX_ENTRY_SIZE / 3);
+/**
+ * The most one receipt of a /v1/batch answer (without its checkpoint) takes:
+ * index, leaf hash, up to 64 proof hashes and "duplicate", pretty-printed.
+ */
+const BATCH_RECEIPT_BYTES = 8 * 1024;
+/** The most one get-entries entry takes: base64 of the largest entry, with its field names. */
+const GET_ENTRIES_ENTRY_BYTES = MAX_ENTRY_BASE64 + 256;
+/** The most read of a single receipt: its checkpoint note and the rest of it. */
+const RECEIPT_BYTES = 2 * SMALL_ANSWER_BYTES;
+/** CONTRACT §3: get-entries answers at most 1000 entries. */
+const MAX_GET_ENTRIES = 1000;
+
 /** How to reach and trust one log: its URL and verifier key (CONTRACT §2), plus the transport options. */
 export interface CairnClientOptions extends TransportOptions {
   /** The log's base URL, e.g. `https://log.example.com` (tiles are below it). */
@@ -221,7 +242,7 @@ export class CairnClient {
 
   /** `GET /checkpoint` (C2SP tlog-tiles), verified with the log's key (CONTRACT §2). */
   async getCheckpoint(): Promise<SignedCheckpoint> {
-    return this.#openCheckpoint(await this.#http.bytes('checkpoint', 'text/plain'), 'checkpoint');
+    return this.#openCheckpoint(await this.#http.bytes('checkpoint', 'text/plain', SMALL_ANSWER_BYTES), 'checkpoint');
   }
 
   /**
@@ -231,7 +252,7 @@ export class CairnClient {
    */
   async getTreeHead(): Promise<TreeHead> {
     const path = 'ct/v1/get-sth';
-    const sth = await this.#http.json({ path });
+    const sth = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES });
     const head = verifyTreeHead(sth, this.verifier);
     if (head === null) {
       if (!isTreeHeadShaped(sth)) throw this.#badResponse(path, 'not a signed tree head {"tree_size", "timestamp", "sha256_root_hash", "tree_head_signature"}');
@@ -244,7 +265,7 @@ export class CairnClient {
   /** `GET /v1/log`: the log's own description, not signed (informational only). */
   async getLogInfo(): Promise<LogInfo> {
     const path = 'v1/log';
-    const v = await this.#http.json({ path });
+    const v = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES });
     if (!isObject(v) || typeof v.origin !== 'string' || typeof v.verifier_key !== 'string' || typeof v.tree_size !== 'number' || typeof v.version !== 'string') {
       throw this.#badResponse(path, 'not a log description');
     }
@@ -267,7 +288,7 @@ export class CairnClient {
   async addEntry(entry: Uint8Array): Promise<VerifiedReceipt> {
     checkEntry(entry, 'addEntry: entry');
     const path = 'v1/entries';
-    const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/octet-stream' });
+    const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/octet-stream', maxBytes: RECEIPT_BYTES });
     return this.#verifyReceipt(body, entry, undefined, path);
   }
 
@@ -279,7 +300,7 @@ export class CairnClient {
   async addJson(value: unknown): Promise<VerifiedReceipt> {
     const entry = checkEntry(canonicalizeValue(value), 'addJson: canonical value');
     const path = 'v1/entries';
-    const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/json' });
+    const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/json', maxBytes: RECEIPT_BYTES });
     return this.#verifyReceipt(body, entry, undefined, path);
   }
 
@@ -296,7 +317,8 @@ export class CairnClient {
     entries.forEach((e, i) => checkEntry(e, `addBatch: entries[${i}]`));
     const path = 'v1/batch';
     const body = JSON.stringify({ entries: entries.map(encodeBase64) });
-    const answer = await this.#http.json({ method: 'POST', path, body, contentType: 'application/json' });
+    const maxBytes = SMALL_ANSWER_BYTES + entries.length * BATCH_RECEIPT_BYTES;
+    const answer = await this.#http.json({ method: 'POST', path, body, contentType: 'application/json', maxBytes });
     if (!isObject(answer) || typeof answer.checkpoint !== 'string' || !Array.isArray(answer.receipts)) {
       throw this.#badResponse(path, 'not {"checkpoint", "receipts"}');
     }
@@ -313,7 +335,8 @@ export class CairnClient {
     checkIndexArg(start, 'getEntries: start');
     checkIndexArg(end, 'getEntries: end');
     const path = `ct/v1/get-entries?start=${start}&end=${end}`;
-    const v = await this.#http.json({ path });
+    const asked = end >= start ? Math.min(end - start + 1, MAX_GET_ENTRIES) : 1;
+    const v = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES + asked * GET_ENTRIES_ENTRY_BYTES });
     if (!isObject(v) || !Array.isArray(v.entries)) throw this.#badResponse(path, 'not {"entries": [...]}');
     return v.entries.map((e) => {
       if (!isObject(e) || typeof e.leaf_input !== 'string') throw this.#badResponse(path, 'an entry has no "leaf_input"');
@@ -341,7 +364,7 @@ export class CairnClient {
     const cp = await this.#latest(checkpoint, 'proveHash: checkpoint');
     if (cp.treeSize === 0) throw new ClientError('HTTP_STATUS', 'the log is empty', { status: 404, serverCode: 'NOT_FOUND' });
     const path = `ct/v1/get-proof-by-hash?hash=${encodeURIComponent(encodeBase64(hash))}&tree_size=${cp.treeSize}`;
-    const v = await this.#http.json({ path });
+    const v = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES });
     if (!isObject(v) || typeof v.leaf_index !== 'number' || !Number.isSafeInteger(v.leaf_index) || v.leaf_index < 0) {
       throw this.#badResponse(path, 'no "leaf_index"');
     }
@@ -363,7 +386,7 @@ export class CairnClient {
     const cp = await this.#latest(checkpoint, 'getEntry: checkpoint');
     if (index >= cp.treeSize) throw new RangeError(`getEntry: index ${index} is not in the tree of size ${cp.treeSize}`);
     const path = `ct/v1/get-entry-and-proof?leaf_index=${index}&tree_size=${cp.treeSize}`;
-    const v = await this.#http.json({ path });
+    const v = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES + MAX_ENTRY_BASE64 });
     if (!isObject(v) || typeof v.leaf_input !== 'string') throw this.#badResponse(path, 'no "leaf_input"');
     let entry: Uint8Array;
     try {
@@ -385,7 +408,7 @@ export class CairnClient {
     checkIndexArg(first, 'getConsistencyProof: first');
     checkIndexArg(second, 'getConsistencyProof: second');
     const path = `ct/v1/get-sth-consistency?first=${first}&second=${second}`;
-    const v = await this.#http.json({ path });
+    const v = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES });
     if (!isObject(v)) throw this.#badResponse(path, 'not {"consistency": [...]}');
     return this.#hashList(v.consistency, path, 'consistency');
   }
@@ -422,9 +445,15 @@ export class CairnClient {
     return proof;
   }
 
-  /** `GET /tile/...` (C2SP tlog-tiles): the raw, unauthenticated contents of a hash tile or entry bundle. */
+  /**
+   * `GET /tile/...` (C2SP tlog-tiles): the raw, unauthenticated contents of a
+   * hash tile or entry bundle; BAD_RESPONSE if longer than such a tile can be
+   * (`width` hashes of 32 bytes, or `width` entries of at most 65,535 bytes
+   * with their 2-byte lengths).
+   */
   async readTile(tile: Tile): Promise<Uint8Array> {
-    return this.#http.bytes(formatTilePath(tile));
+    const path = formatTilePath(tile);
+    return this.#http.bytes(path, 'application/octet-stream', tile.width * (tile.level === -1 ? 2 + MAX_ENTRY_SIZE : 32));
   }
 
   /** A HashReader over this log's tiles that authenticates each one against `tree` (see TileHashReader). */

@@ -49,10 +49,12 @@ export interface TransportOptions {
   /** Waits `ms`; injectable for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
   /**
-   * The largest answer body read, in bytes; a longer one is refused with
-   * BAD_RESPONSE rather than held in memory. Default 128 MiB: the largest
-   * answer CONTRACT §3 allows is get-entries of 1000 entries of 65,535 bytes,
-   * about 87 MB of JSON.
+   * The largest answer body read, in bytes, whatever the request; a longer
+   * one is refused with BAD_RESPONSE rather than held in memory. Default
+   * 128 MiB: the largest answer CONTRACT §3 allows is get-entries of 1000
+   * entries of 65,535 bytes, about 87 MB of JSON. Each request's own
+   * `maxBytes` (what its endpoint can legitimately answer) is usually far
+   * less, and the smaller of the two applies.
    */
   readonly maxResponseBytes?: number;
   /** The clock for HTTP-date `Retry-After` values; default Date.now. */
@@ -68,6 +70,13 @@ export interface RequestSpec {
   readonly body?: Uint8Array | string;
   readonly contentType?: string;
   readonly accept?: string;
+  /**
+   * The most this request's answer can legitimately be, in bytes (for
+   * example 64 KiB for a signed tree head); a longer answer is BAD_RESPONSE,
+   * refused without reading the rest. The transport's `maxResponseBytes`
+   * bounds it too.
+   */
+  readonly maxBytes?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -85,7 +94,10 @@ class TooLarge extends Error {}
  * be longer than `limit` bytes; the rest of a refused body is not read.
  */
 async function readBody(res: Response, limit: number): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('Content-Length') ?? Number.NaN);
+  // The length of an encoded (gzip) body says nothing of its decoded length,
+  // which may be the smaller one: only the decoded bytes are counted then.
+  const encoding = (res.headers.get('Content-Encoding') ?? 'identity').trim().toLowerCase();
+  const declared = encoding === 'identity' || encoding === '' ? Number(res.headers.get('Content-Length') ?? Number.NaN) : Number.NaN;
   if (declared > limit) {
     await res.body?.cancel().catch(() => undefined);
     throw new TooLarge(`the answer declares ${declared} bytes, more than the ${limit} this client reads`);
@@ -277,10 +289,15 @@ export class HttpTransport {
     }
   }
 
-  /** GETs or POSTs and parses a JSON answer; BAD_RESPONSE if it is not JSON or longer than maxResponseBytes. */
+  /**
+   * GETs or POSTs and parses a JSON answer; BAD_RESPONSE if it is not JSON
+   * or longer than `spec.maxBytes` or maxResponseBytes (then unread past
+   * that, and never parsed).
+   */
   async json(spec: RequestSpec): Promise<unknown> {
+    const limit = this.#limit(spec.maxBytes);
     const res = await this.request({ accept: 'application/json', ...spec });
-    const text = new TextDecoder().decode(await this.#read(res, spec.path));
+    const text = new TextDecoder().decode(await this.#read(res, spec.path, limit));
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -288,15 +305,28 @@ export class HttpTransport {
     }
   }
 
-  /** GETs an answer as bytes (tiles and entry bundles; the checkpoint, to decode it strictly); BAD_RESPONSE if longer than maxResponseBytes. */
-  async bytes(path: string, accept = 'application/octet-stream'): Promise<Uint8Array> {
-    return this.#read(await this.request({ path, accept }), path);
+  /**
+   * GETs an answer as bytes (tiles and entry bundles; the checkpoint, to
+   * decode it strictly); BAD_RESPONSE if longer than `maxBytes` or
+   * maxResponseBytes.
+   */
+  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number): Promise<Uint8Array> {
+    const limit = this.#limit(maxBytes);
+    return this.#read(await this.request({ path, accept }), path, limit);
   }
 
-  async #read(res: Response, path: string): Promise<Uint8Array> {
+  /** The most an answer is read of: a request's own bound, within maxResponseBytes. */
+  #limit(maxBytes: number | undefined): number {
+    if (maxBytes === undefined) return this.#maxResponseBytes;
+    if (typeof maxBytes !== 'number') throw new TypeError('maxBytes must be a number');
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new RangeError('maxBytes must be a positive safe integer');
+    return Math.min(maxBytes, this.#maxResponseBytes);
+  }
+
+  async #read(res: Response, path: string, limit: number): Promise<Uint8Array> {
     const url = this.url(path);
     try {
-      return await readBody(res, this.#maxResponseBytes);
+      return await readBody(res, limit);
     } catch (err) {
       if (err instanceof TooLarge) throw new ClientError('BAD_RESPONSE', `${url}: ${err.message}`, { url });
       throw new ClientError('NETWORK', `${url}: reading the answer failed: ${networkReason(err)}`, { url, cause: err });

@@ -1,7 +1,7 @@
 // The client commands against a log that answers what it cannot have signed
 // (an unsigned page where a checkpoint should be, 10,000 nested arrays for a
-// tree head): exit 2 (operational), an error line rather than an alarm for
-// monitor.
+// tree head) or far more than its endpoint can send: exit 2 (operational),
+// an error line rather than an alarm for monitor, nothing parsed.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,4 +55,15 @@ test('a get-sth answer of 10,000 nested arrays is an error line for monitor, not
   expect(await monitorCommand([...common, '--state', join(dir, 'state-deep.json'), '--once'], mon)).toBe(2);
   expect(mon.err()).toMatch(/ error: http:\S+\/ct\/v1\/get-sth: not a signed tree head/);
   expect(mon.err()).not.toContain('ALARM');
+});
+
+test('an answer of 1 MiB to get-entry-and-proof, which can be at most ~150 KB, is refused unparsed: exit 2', async () => {
+  fake.hook = (path, _req, res) => {
+    if (path !== 'ct/v1/get-entry-and-proof') return false;
+    send(res, 200, `[${'{},'.repeat(349_525)}{}]`);
+    return true;
+  };
+  const io = captureIo();
+  expect(await getCommand(['0', ...common], io)).toBe(2);
+  expect(io.err()).toMatch(/^cairn get: http:\S+\/ct\/v1\/get-entry-and-proof\?leaf_index=0&tree_size=5: the answer is longer than the 152916 bytes this client reads\n$/);
 });
