@@ -1,10 +1,11 @@
 /**
  * A bound on the request body bytes the server holds at once (issue 6
- * "Overload"). An upload is charged the bytes it has sent (decoded, for a
- * compressed one) as they arrive, and gives them all back when its response
- * is done. So an upload that only claims a large length, and then sends
- * nothing or trickles, holds nothing beyond what it sent, and two idle
- * connections cannot lock every writer out. An upload whose declared length
+ * "Overload"). An upload is charged the bytes it has sent as they arrive (a
+ * compressed one: its compressed bytes while it arrives, then the bytes they
+ * decode to, see readBody), and gives them all back when its response is
+ * done. So an upload that only claims a large length, and then sends nothing
+ * or trickles, holds nothing beyond what it sent, and two idle connections
+ * cannot lock every writer out. An upload whose declared length
  * does not fit in what is free is refused before a byte of it is read; one
  * whose next bytes do not fit is refused then. Either way the answer is 503
  * QUEUE_FULL, and many huge concurrent `/v1/batch` uploads cannot exhaust
@@ -39,8 +40,10 @@ export class BodyBudget {
   /**
    * A new, empty hold on the budget for one upload: `tryAdd(bytes)` takes
    * `bytes` more if they fit under the limit (and returns false, taking
-   * nothing, if not); `release()` gives back everything it took (calling it
-   * again does nothing, and a released hold takes nothing more).
+   * nothing, if not); `giveBack(bytes)` returns `bytes` of what it took (a
+   * RangeError for more than it holds); `release()` gives back everything it
+   * took (calling it again does nothing, and a released hold takes nothing
+   * more, nor gives anything back).
    */
   hold(): BodyHold {
     let held = 0;
@@ -53,6 +56,13 @@ export class BodyBudget {
         held += bytes;
         this.highest = Math.max(this.highest, this.used);
         return true;
+      },
+      giveBack: (bytes: number): void => {
+        if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`BodyBudget: bytes must be a non-negative safe integer, got ${bytes}`);
+        if (released) return;
+        if (bytes > held) throw new RangeError(`BodyBudget: cannot give back ${bytes} bytes of a hold of ${held}`);
+        this.used -= bytes;
+        held -= bytes;
       },
       release: (): void => {
         if (released) return;
@@ -67,5 +77,6 @@ export class BodyBudget {
 /** One upload's share of a {@link BodyBudget}. */
 export interface BodyHold {
   tryAdd(bytes: number): boolean;
+  giveBack(bytes: number): void;
   release(): void;
 }

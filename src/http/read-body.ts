@@ -21,104 +21,187 @@ export interface ReadBodyOptions {
   readonly tooLarge: LogErrorCode;
   /** What every body being received is charged to. */
   readonly budget: BodyBudget;
-  /** Longest wait for the body's next bytes (default {@link BODY_IDLE_MS}). */
+  /** The span within which a body must bring `minRate` bytes a second (default {@link BODY_IDLE_MS}). */
   readonly idleMs?: number;
+  /** Bytes a second a body must average over every `idleMs` (default {@link BODY_MIN_RATE}). */
+  readonly minRate?: number;
+  /** Longest time the whole body may take to arrive (default {@link BODY_MAX_MS}). */
+  readonly maxMs?: number;
 }
 
 /**
- * A body whose next bytes take longer than this is given up (408): bytes it
- * sent before stalling stay charged to the budget until then, so this bounds
- * how long a stalled upload holds them (node's own bound is 5 minutes for
- * the whole request).
+ * A body that brings fewer than {@link BODY_MIN_RATE} bytes a second over
+ * this long (30 KiB in 30 s) is given up (408): the bytes it sent before
+ * stalling stay charged to the budget until then, so this bounds how long a
+ * stalled upload holds them.
  */
 export const BODY_IDLE_MS = 30_000;
 
 /**
+ * The bytes a second a body must average over every {@link BODY_IDLE_MS}
+ * (the count starts again each time enough have come). 1 KiB/s is 8 kbit/s,
+ * below any link a client can really use (GPRS carries some 20-40 kbit/s),
+ * so it refuses no honest upload; a body of less than 30 KiB only has to
+ * arrive within 30 s. What it refuses is a body kept open by a byte, or an
+ * empty deflate block, now and then: before, one byte every 29 s kept a
+ * body, and all it had sent, held until node's own 5-minute limit.
+ */
+export const BODY_MIN_RATE = 1024;
+
+/**
+ * The longest a body may take to arrive in all, however steadily it comes
+ * (408 after that, and its bytes are given back at once). This bounds how
+ * long a body that sent a lot at first and then just enough to keep going
+ * holds the budget. It is node's default requestTimeout, which the server
+ * keeps, so it refuses no client that worked before: the largest batch
+ * (MAX_BATCH_BODY, 98,371,096 bytes) needs 328 KB/s (2.6 Mbit/s) to make it,
+ * a batch of `cairn add` (at most 8 MiB of entries, about 11.2 MB as base64
+ * JSON) 37 KB/s, a single entry (at most 1 MiB of JSON) 3.5 KB/s. A lower
+ * bound would shut out slow links sending large batches, which is why the
+ * bound is not tighter.
+ */
+export const BODY_MAX_MS = 300_000;
+
+/**
  * Reads a request body of at most `limit` decoded bytes (identity, gzip,
- * deflate or br), charging each byte to `budget` as it arrives and giving
- * them back when the response is done (see BodyBudget). Rejects with a
+ * deflate or br), charging its bytes to `budget` as they arrive and giving
+ * them back when the response is done (see BodyBudget). A compressed body is
+ * held, and charged, as the compressed bytes it sent while it arrives, and
+ * decoded once it is all there, its decoded bytes charged as they come (in
+ * place of the compressed ones): so it holds no more of the budget
+ * than it paid for on the wire while it may be slow, and its decoded bytes
+ * are held only while they are decoded, parsed and answered. Rejects with a
  * LogError, without waiting for the rest of the body:
  * - UNSUPPORTED_MEDIA_TYPE for another content coding;
  * - `tooLarge` for a declared length over `limit`, or over the budget's
- *   whole limit (before reading), or once more than that has arrived (a
- *   compressed body is judged decoded, so a small bomb cannot expand past
- *   it);
+ *   whole limit (before reading), or once more than that has arrived, or
+ *   has been decoded (so a small bomb cannot expand past it; its compressed
+ *   bytes may be a little more, as much as stored deflate blocks need);
  * - QUEUE_FULL (Retry-After 1) for a declared length beyond what the budget
- *   has free (before reading), or once the budget cannot take the next bytes;
+ *   has free (before reading), or once the budget cannot take the next
+ *   bytes, arrived or decoded;
  * - MALFORMED_REQUEST for a body that does not decode or is cut short;
- * - REQUEST_TIMEOUT when no bytes (compressed or not) arrived for `idleMs`;
- *   the connection is then closed after the answer.
+ * - REQUEST_TIMEOUT when fewer than `minRate` bytes a second (as sent:
+ *   compressed ones count as such) arrived over `idleMs`, or the whole
+ *   body did not arrive within `maxMs`; the connection is then closed after
+ *   the answer.
  * A refused upload is answered at once; the rest of its body is read and
  * dropped as it comes (so the connection stays usable, and the client reads
  * the answer rather than a reset), never waited for before answering.
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, options: ReadBodyOptions): Promise<Uint8Array> {
-  const { limit, tooLarge, budget, idleMs = BODY_IDLE_MS } = options;
+  const { limit, tooLarge, budget, idleMs = BODY_IDLE_MS, minRate = BODY_MIN_RATE, maxMs = BODY_MAX_MS } = options;
+  // At least 1, so that a body that sends nothing is given up whatever the rate.
+  const minProgress = Math.max(1, Math.ceil((minRate * idleMs) / 1000));
   return new Promise((resolve, reject) => {
     const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-    const decoder = coding === 'identity' ? undefined : DECODERS[coding]?.();
+    const makeDecoder = coding === 'identity' ? undefined : DECODERS[coding];
     const hold = budget.hold();
     res.once('close', hold.release);
     res.once('finish', hold.release);
-    const source: Readable = decoder === undefined ? req : (req.pipe(decoder) as unknown as Readable);
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let received = 0;
+    let progress = 0; // bytes since the stall timer last started again
     let settled = false;
+    let decoder: Readable | undefined;
     // A body past the whole budget could never be held: that is "too
     // large" for this server, not "busy, retry shortly".
     const most = Math.min(limit, budget.limit);
+    // Compressed data can be a little longer than what it decodes to (a
+    // stored deflate block adds 5 bytes to each 65,535, gzip 18 in all),
+    // but never more than the budget could hold while it arrives.
+    const wireMost = coding === 'identity' ? most : Math.min(budget.limit, most + Math.ceil(most / 4096) + 1024);
     const bound = () => (most < limit ? `this server holds at most ${most} bytes of request bodies at once` : `at most ${limit} are allowed`);
+    /** Why `what` (more bytes than wireMost, as sent) is too large. */
+    const overWire = (what: string): LogError =>
+      new LogError(tooLarge, coding === 'identity' ? `${what}${most < limit ? `; ${bound()}` : ''}` : `${what} of ${coding} data; no body of at most ${most} bytes needs that many`);
 
     const fail = (error: LogError): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(idle);
+      clearTimeout(stall);
+      clearTimeout(overdue);
       hold.release();
       chunks.length = 0; // the listeners outlive this answer while the rest is dropped
-      source.removeListener('data', onData);
-      if (decoder !== undefined) {
-        req.unpipe(decoder as unknown as NodeJS.WritableStream);
-        (decoder as unknown as Readable).destroy();
-      }
+      req.removeListener('data', onData);
+      decoder?.destroy();
       req.resume(); // drop the rest of the body as it arrives
       reject(error);
     };
+    const giveUp = (why: string): void => {
+      // Whatever the client sends later is not worth reading on this connection.
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+      fail(new LogError('REQUEST_TIMEOUT', `${why}; it was given up`));
+    };
     const onData = (chunk: Buffer): void => {
-      if (received + chunk.length > most) return fail(new LogError(tooLarge, `the request body holds more than ${most} bytes${most < limit ? `; ${bound()}` : ''}`));
+      if (received + chunk.length > wireMost) return fail(overWire(`the request body holds more than ${wireMost} bytes`));
       if (!hold.tryAdd(chunk.length)) return fail(busy());
       chunks.push(chunk);
       received += chunk.length;
-      idle.refresh();
+      progress += chunk.length;
+      if (progress >= minProgress) {
+        progress = 0;
+        stall.refresh();
+      }
     };
-    const idle = setTimeout(() => {
-      // Whatever the client sends later is not worth reading on this connection.
-      if (!res.headersSent) res.setHeader('Connection', 'close');
-      fail(new LogError('REQUEST_TIMEOUT', `no bytes of the request body arrived for ${idleMs / 1000} s; it was given up`));
-    }, idleMs);
+    const stall = setTimeout(
+      () => giveUp(minProgress <= 1 ? `no bytes of the request body arrived for ${idleMs / 1000} s` : `fewer than ${minProgress} bytes of the request body arrived in ${idleMs / 1000} s`),
+      idleMs,
+    );
+    const overdue = setTimeout(() => giveUp(`the request body took more than ${maxMs / 1000} s to arrive`), maxMs);
 
-    if (coding !== 'identity' && decoder === undefined) {
+    /**
+     * Decodes the compressed body, all there now. Its decoded bytes are
+     * charged as they come, first against the compressed ones it holds
+     * already (so a body decoding to exactly what is free still fits), and
+     * whatever is left of those is given back at the end: the hold is the
+     * larger of the two while it decodes, the decoded bytes after.
+     */
+    const decode = (make: () => NodeJS.ReadWriteStream): void => {
+      const wire = chunks;
+      let credit = received;
+      chunks = [];
+      received = 0;
+      const d = make() as unknown as Readable & NodeJS.WritableStream;
+      decoder = d;
+      d.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        if (received + chunk.length > most) return fail(new LogError(tooLarge, `the request body holds more than ${most} bytes decoded${most < limit ? `; ${bound()}` : ''}`));
+        const covered = Math.min(credit, chunk.length);
+        if (!hold.tryAdd(chunk.length - covered)) return fail(busy());
+        credit -= covered;
+        chunks.push(chunk);
+        received += chunk.length;
+      });
+      d.once('end', () => {
+        if (settled) return;
+        settled = true;
+        hold.giveBack(credit);
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+      });
+      d.once('error', () => fail(new LogError('MALFORMED_REQUEST', `the request body is not valid ${coding} data`)));
+      for (const chunk of wire) d.write(chunk);
+      d.end();
+    };
+
+    if (coding !== 'identity' && makeDecoder === undefined) {
       return fail(new LogError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding ${quote(coding)}: send gzip, deflate, br or none`));
     }
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-    if (decoder === undefined && declared !== undefined) {
-      if (declared > most) return fail(new LogError(tooLarge, `the request body declares ${declared} bytes; ${bound()}`));
+    if (declared !== undefined) {
+      if (declared > wireMost) return fail(coding === 'identity' ? new LogError(tooLarge, `the request body declares ${declared} bytes; ${bound()}`) : overWire(`the request body declares ${declared} bytes`));
       if (declared > budget.available) return fail(busy());
     }
-    source.on('data', onData);
-    // Compressed bytes keep a body alive too, though they may decode to nothing yet.
-    if (decoder !== undefined) {
-      req.on('data', () => {
-        if (!settled) idle.refresh();
-      });
-    }
-    source.once('end', () => {
+    req.on('data', onData);
+    req.once('end', () => {
       if (settled) return;
+      clearTimeout(stall);
+      clearTimeout(overdue);
+      if (makeDecoder !== undefined) return decode(makeDecoder);
       settled = true;
-      clearTimeout(idle);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     });
-    source.once('error', () => fail(new LogError('MALFORMED_REQUEST', decoder === undefined ? 'the request body was cut short' : `the request body is not valid ${coding} data`)));
-    if (decoder !== undefined) req.once('error', () => fail(new LogError('MALFORMED_REQUEST', 'the request body was cut short')));
+    req.once('error', () => fail(new LogError('MALFORMED_REQUEST', 'the request body was cut short')));
     req.once('close', () => {
       if (!req.complete) fail(new LogError('MALFORMED_REQUEST', 'the request body was cut short'));
     });
