@@ -62,7 +62,7 @@ export interface AppOptions {
   readonly access?: AccessControl;
   /** Bound on request body bytes held at once (default {@link DEFAULT_MAX_INFLIGHT_BODY_BYTES}). */
   readonly bodyBudget?: BodyBudget;
-  /** Longest wait for a request body's next bytes before 408 (default {@link BODY_IDLE_MS}). */
+  /** The span over which a request body must bring at least 1 KiB/s, as sent, or get 408 (default {@link BODY_IDLE_MS}). */
   readonly bodyIdleMs?: number;
   /**
    * Whether the hot routes answer without express (fast-routes.ts; default

@@ -43,7 +43,7 @@ export interface FastRouteOptions {
   readonly metrics?: Metrics;
   readonly logger: Logger;
   readonly budget: BodyBudget;
-  /** Longest wait for a request body's next bytes (default {@link BODY_IDLE_MS}). */
+  /** The span over which a request body must bring at least 1 KiB/s, as sent, or get 408 (default {@link BODY_IDLE_MS}). */
   readonly bodyIdleMs?: number;
   /** Headers every response carries (the app's security headers). */
   readonly headers: Readonly<Record<string, string>>;
