@@ -142,8 +142,15 @@ test('huge concurrent uploads: each holds what it has sent, idle claims lock nob
   const KiB = 1024;
   const budget = new BodyBudget(8 * MiB);
   await listen(budget, { maxQueueEntries: 1000, maxRoundEntries: 1000 });
-  const body = (k: number) =>
-    Buffer.from(JSON.stringify({ entries: Array.from({ length: 16 }, (_, i) => encodeBase64(new Uint8Array(50_000).fill((k * 16 + i) % 251))) }));
+  // Every entry of every upload is distinct (its first two bytes are k and i),
+  // so the log grows by 16 for each accepted upload whichever are accepted.
+  const entry = (k: number, i: number) => {
+    const e = new Uint8Array(50_000).fill(7);
+    e[0] = k;
+    e[1] = i;
+    return e;
+  };
+  const body = (k: number) => Buffer.from(JSON.stringify({ entries: Array.from({ length: 16 }, (_, i) => encodeBase64(entry(k, i))) }));
   const size = body(0).length;
   expect(size).toBeGreaterThan(MiB); // each upload ~1 MiB: 30 of them are four times the bound
 
