@@ -51,9 +51,12 @@ anything is made on disk; requests that come while it opens the key and the
 store wait for it. Once it answers, it prints 'listening on http://HOST:PORT'.
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
 SIGHUP finishes the rounds under way and stops, then prints 'stopped';
-requests still being received after 5 s are cut off. The token file and the
-key are read at start only: after changing them (to revoke a token, say),
-restart the server.
+requests still being received after 5 s are cut off. One that comes while it
+starts prints 'stopping', lets the start finish (the requests waiting for it
+are answered), then stops the same way, without 'listening on'. A second
+signal ends the process at once (the store stays whole, as after a crash).
+The token file and the key are read at start only: after changing them (to
+revoke a token, say), restart the server.
 
 Exit status:
   0  stopped by SIGINT, SIGTERM or SIGHUP (it prints 'stopped' once it has)
@@ -116,6 +119,31 @@ async function serve(argv: string[]): Promise<number> {
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
+  const logger = values.quiet === true ? withoutRequestLines(jsonLogger()) : jsonLogger();
+  // The signals are listened for before the start begins, so that one that
+  // comes while the key and the store are opened (a while, on a large store)
+  // stops the server cleanly rather than killing it. startServer takes no
+  // cancel: the start, which is bounded (it opens the store and reads the
+  // tree's right edge, replaying nothing), is let finish, and the server is
+  // then closed as after start-up. SIGHUP (the terminal went away, or a
+  // service manager's reload) stops it as SIGTERM does, rather than killing
+  // it at once: the tokens and the key are read at start only, so there is
+  // nothing to reload. The first signal removes the listeners, so that a
+  // second one, during the start or after it, kills the process as signals
+  // do by default: the way out of a stop that hangs.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  let announced = false;
+  let stopRequested = false;
+  let resolveStopped = () => {};
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  const stop = () => {
+    for (const signal of signals) process.off(signal, stop);
+    stopRequested = true;
+    // Before 'listening on', said at once: whoever sent it learns it was heard.
+    if (!announced) process.stdout.write('stopping\n');
+    resolveStopped();
+  };
+  for (const signal of signals) process.on(signal, stop);
   let running;
   // The verifier key is printed once: with the new key, or else on start.
   let madeKey = false;
@@ -125,7 +153,7 @@ async function serve(argv: string[]): Promise<number> {
       host,
       port,
       // --quiet drops the request lines only: errors and warnings (a failing disk) still show.
-      logger: values.quiet === true ? withoutRequestLines(jsonLogger()) : jsonLogger(),
+      logger,
       ...(key === undefined ? {} : { key }),
       ...(origin === undefined ? {} : { origin }),
       ...(maxQueueEntries === undefined ? {} : { maxQueueEntries }),
@@ -139,28 +167,19 @@ async function serve(argv: string[]): Promise<number> {
       },
     });
   } catch (err) {
+    for (const signal of signals) process.off(signal, stop);
     // Every failure to start is the operator's to fix (the store, the key,
     // the folder, the port): one line naming the command, no stack.
     process.stderr.write(`cairn serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  // SIGHUP (the terminal went away, or a service manager's reload) stops the
-  // server as SIGTERM does, rather than killing it at once: the tokens and
-  // the key are read at start only, so there is nothing to reload. Listened
-  // for before 'listening on' is printed: a signal sent as soon as that line
-  // is read must stop the server cleanly, not kill it.
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  const stopped = new Promise<void>((resolve) => {
-    const stop = () => {
-      for (const signal of signals) process.off(signal, stop);
-      resolve();
-    };
-    for (const signal of signals) process.on(signal, stop);
-  });
-  process.stdout.write(
-    `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
-      `access: ${running.accessSummary}\nlistening on ${running.url}\n`,
-  );
+  if (!stopRequested) {
+    process.stdout.write(
+      `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
+        `access: ${running.accessSummary}\nlistening on ${running.url}\n`,
+    );
+    announced = true;
+  }
   await stopped;
   await running.close();
   process.stdout.write('stopped\n');
