@@ -1,8 +1,8 @@
-import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
-import { fileProblem, folderProblem } from './os-error.js';
+import { fileProblem, folderProblem, osReason } from './os-error.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {
@@ -12,20 +12,98 @@ export class KeyFileError extends Error {
   }
 }
 
+/** Random bytes in the name of {@link createKeyFile}'s temporary file (12 hex digits). */
+const TEMP_RANDOM_BYTES = 6;
+
+/**
+ * A new path for {@link createKeyFile}'s temporary file for the key file
+ * `path`: `.<key file name>.<12 random lowercase hex digits>.tmp`, in the
+ * key file's folder (so that link() can put it in place).
+ */
+export function keyTempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(TEMP_RANDOM_BYTES).toString('hex')}.tmp`);
+}
+
+/**
+ * Whether `name` is the name {@link keyTempPath} gives a temporary file
+ * for the key file `path`: `.<key file name>.<12 lowercase hex digits>.tmp`
+ * (in the key file's folder). Nothing else is.
+ */
+export function isKeyTempName(path: string, name: string): boolean {
+  const prefix = `.${basename(path)}.`;
+  if (!name.startsWith(prefix) || !name.endsWith('.tmp')) return false;
+  const random = name.slice(prefix.length, -'.tmp'.length);
+  return random.length === 2 * TEMP_RANDOM_BYTES && /^[0-9a-f]+$/.test(random);
+}
+
+/** A leftover temporary key file (or the folder of the key) that could not be cleaned, and why. */
+export interface KeyTempProblem {
+  /** `list`: the key's folder could not be listed; `remove`: a temporary file could not be removed. */
+  readonly kind: 'list' | 'remove';
+  /** The folder, or the temporary file. */
+  readonly path: string;
+  /** The operating system's reason. */
+  readonly reason: string;
+}
+
+/**
+ * Removes the temporary files that {@link createKeyFile} leaves beside the
+ * key file `path` when it is killed between making one and removing it: each
+ * holds a complete private key (a different one, if it was killed before the
+ * key file was linked into place), and they would otherwise pile up and go
+ * into backups. Removes only regular files whose name
+ * {@link isKeyTempName} matches, nothing else. Resolves to what it could not
+ * remove, with why (the caller warns), and never throws.
+ *
+ * Call it only once the key file `path` exists: from then on no
+ * createKeyFile for `path` can succeed (link() refuses to replace the key),
+ * so every such file is garbage however recent it is, and removing one that
+ * another process is still writing (a concurrent `cairn keygen --out` the
+ * same path) only turns its sure failure into another failure, never costs
+ * it a key. The files are unlinked, not overwritten first: they have mode
+ * 0600 in the key file's own folder, as exposed as the key itself, and an
+ * overwrite would not reach copies a file system or backup already holds.
+ */
+export async function removeStaleKeyTemps(path: string): Promise<KeyTempProblem[]> {
+  const folder = dirname(path);
+  let entries;
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch (err) {
+    return [{ kind: 'list', path: folder, reason: osReason(err) }];
+  }
+  const problems: KeyTempProblem[] = [];
+  for (const entry of entries) {
+    // isFile() does not follow symbolic links: a link of that name is not ours.
+    if (!entry.isFile() || !isKeyTempName(path, entry.name)) continue;
+    const file = join(folder, entry.name);
+    try {
+      await unlink(file);
+    } catch (err) {
+      // Gone meanwhile (another process cleaning too) is what was wanted.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push({ kind: 'remove', path: file, reason: osReason(err) });
+    }
+  }
+  return problems;
+}
+
 /**
  * Writes a new signer key to `path` with mode 0600, refusing to overwrite an
- * existing file (CONTRACT §4 keygen). Returns the verifier key.
+ * existing file (CONTRACT §4 keygen). Returns the verifier key, and any
+ * temporary key file left by an earlier, interrupted creation of `path` that
+ * it could not remove (see {@link removeStaleKeyTemps}; the others it removes).
  */
-export async function createKeyFile(path: string, origin: string): Promise<{ signerKey: string; verifierKey: string }> {
+export async function createKeyFile(path: string, origin: string): Promise<{ signerKey: string; verifierKey: string; leftoverTemps: KeyTempProblem[] }> {
   const signerKey = generateSignerKey(origin);
-  if (await stat(path).then(() => true, () => false)) throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
+  const refuse = () => new KeyFileError(`refusing to overwrite the existing key file ${path}`);
+  if (await stat(path).then(() => true, () => false)) throw refuse();
   // Write a temporary file in full, then link it into place: a crash leaves
   // either no key file or a complete one, never an empty one, and link()
   // fails rather than replace a key that appeared meanwhile. Errors name
   // `path`, never the temporary file, which the user has not heard of.
   const folder = dirname(path);
   const cannotWrite = (err: unknown) => new KeyFileError(`cannot write the key file ${path}: ${folderProblem(folder, err)}`, { cause: err });
-  const temp = join(folder, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = keyTempPath(path);
   let handle;
   try {
     handle = await open(temp, 'wx', 0o600);
@@ -41,7 +119,11 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
     }
     await link(temp, path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyFileError(`refusing to overwrite the existing key file ${path}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw refuse();
+    // Our temporary file was removed as stale by a process that made `path`
+    // meanwhile (see removeStaleKeyTemps): that key stands.
+    if (code === 'ENOENT' && (await stat(path).then(() => true, () => false))) throw refuse();
     throw cannotWrite(err);
   } finally {
     await unlink(temp).catch(() => undefined);
@@ -52,7 +134,8 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
   } finally {
     await dir.close();
   }
-  return { signerKey, verifierKey: verifierKeyFromSignerKey(signerKey) };
+  const leftoverTemps = await removeStaleKeyTemps(path);
+  return { signerKey, verifierKey: verifierKeyFromSignerKey(signerKey), leftoverTemps };
 }
 
 /**

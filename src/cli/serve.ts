@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
+import { removeStaleKeyTemps } from './key-file.js';
 import { DEFAULT_ORIGIN, startServer } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
@@ -172,6 +174,19 @@ async function serve(argv: string[]): Promise<number> {
     // the folder, the port): one line naming the command, no stack.
     process.stderr.write(`cairn serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
+  }
+  // A key creation killed midway (a crash on first start, or of keygen) can
+  // leave its temporary file, a complete private key, beside the key file.
+  // Now that the key file exists (read, or made, with the store's lock held),
+  // no creation of it can succeed any more: see removeStaleKeyTemps.
+  const keyPath = key ?? join(data, 'log.key');
+  for (const problem of await removeStaleKeyTemps(keyPath)) {
+    logger.warn(
+      problem.kind === 'list'
+        ? `cannot look for temporary key files left by an interrupted key creation beside ${keyPath}`
+        : 'cannot remove a temporary key file left by an interrupted key creation; it holds a private key: remove it by hand',
+      { path: problem.path, reason: problem.reason },
+    );
   }
   if (!stopRequested) {
     process.stdout.write(
