@@ -33,13 +33,21 @@ export async function keygenCommand(argv: string[]): Promise<number> {
   if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
   parseOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
-  let verifierKey: string;
+  let made: Awaited<ReturnType<typeof createKeyFile>>;
   try {
-    ({ verifierKey } = await createKeyFile(values.out, origin));
+    made = await createKeyFile(values.out, origin);
   } catch (err) {
     process.stderr.write(`cairn keygen: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
-  process.stdout.write(`${verifierKey}\n`);
+  for (const problem of made.leftoverTemps) {
+    // The key was made; a leftover of an earlier, interrupted creation is worth a warning, not a failure.
+    process.stderr.write(
+      problem.kind === 'list'
+        ? `cairn keygen: warning: cannot look for temporary key files beside ${values.out}: ${problem.reason}\n`
+        : `cairn keygen: warning: cannot remove ${problem.path}, left by an interrupted key creation; it holds a private key: remove it by hand (${problem.reason})\n`,
+    );
+  }
+  process.stdout.write(`${made.verifierKey}\n`);
   return 0;
 }
