@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
-import { answerClientErrors } from '../http/client-error.js';
+import { answerClientErrors, answerConnect } from '../http/client-error.js';
 import { createMetrics } from '../http/metrics.js';
 import { Log } from '../log/log.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
@@ -437,6 +437,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const maxConnections = config.maxConnections ?? connectionLimit(await openFileLimit());
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
   answerClientErrors(server);
+  answerConnect(server);
   const gate = new StartupGate(server);
   const port = await listen(server, config.host, config.port);
   let opened: Awaited<ReturnType<typeof openLog>>;

@@ -1,5 +1,8 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { LogError } from '../log/errors.js';
+import { errorHeaders, HTTP_STATUS } from './errors.js';
 import { SECURITY_HEADERS } from './headers.js';
 
 /** The headers every answer carries, as raw lines. */
@@ -58,5 +61,58 @@ export function answerClientErrors(server: Server): void {
         'Connection: close\r\n\r\n' +
         body,
     );
+  });
+}
+
+/**
+ * Answers `res` outside the app, as the app answers errors (CONTRACT §3):
+ * `error`'s status and `{"error", "code"}` body, the headers every answer
+ * carries, `errorHeaders` and `extra`; and closes its connection after it.
+ */
+export function answerAndClose(res: ServerResponse, error: LogError, extra: [string, string][] = []): void {
+  const body = JSON.stringify({ error: error.message, code: error.code });
+  const head: string[] = Object.entries(SECURITY_HEADERS).flat();
+  for (const [name, value] of [...extra, ...errorHeaders(error)]) head.push(name, value);
+  head.push('Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close');
+  res.writeHead(HTTP_STATUS[error.code], head);
+  res.end(body);
+}
+
+/**
+ * Answers a CONNECT request (RFC 9110 §9.3.6: open a tunnel), then closes
+ * its connection: node itself would close it without a word, for want of a
+ * 'connect' listener, while every error is a JSON answer (CONTRACT §3).
+ * Cairn is no proxy. A CONNECT to one of its paths goes to the server's
+ * 'request' listeners like any other request, so the app answers it as it
+ * answers every method a path has no route for: 405 METHOD_NOT_ALLOWED with
+ * the path's `Allow`, or 404. A CONNECT to an authority (`host:443`, the
+ * form proxies take), which names no resource of the app, is answered here:
+ * 405 METHOD_NOT_ALLOWED with an empty `Allow` (RFC 9110 §10.2.1: nothing is
+ * allowed on it). Answers to requests pipelined before it go first.
+ */
+export function answerConnect(server: Server): void {
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    // Node has let the connection go as HTTP: its error listener is gone too.
+    socket.on('error', () => socket.destroy());
+    const answer = () => {
+      if (socket.destroyed) return;
+      // An answer to an earlier request is still being written; this one waits its turn.
+      const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (busy !== null && busy !== undefined) {
+        busy.once('close', answer);
+        return;
+      }
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket);
+      // Closed once the answer is written, which closes the response too.
+      res.once('finish', () => socket.destroySoon());
+      if (req.url?.startsWith('/') === true) {
+        server.emit('request', req, res);
+        return;
+      }
+      answerAndClose(res, new LogError('METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this server is not a proxy'), [['Allow', '']]);
+    };
+    answer();
   });
 }

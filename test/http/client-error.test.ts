@@ -2,7 +2,7 @@
 // (src/http/client-error.ts) from a server set up as `cairn serve` sets it up.
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { answerClientErrors } from '../../src/http/client-error.js';
+import { answerClientErrors, answerConnect } from '../../src/http/client-error.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
 
 let h: Harness;
@@ -13,6 +13,7 @@ beforeAll(async () => {
   h = await openHarness();
   server = h.app.listen(0, '127.0.0.1');
   answerClientErrors(server);
+  answerConnect(server);
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
 });
@@ -87,4 +88,45 @@ test('a request answered while its body still arrives gets no second, unasked-fo
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(answer.match(/HTTP\/1\.1 /g)).toHaveLength(1);
   });
+});
+
+/** The answers in `text`, split at each status line, as [head, body]. */
+function answers(text: string): [string, string][] {
+  return text
+    .split(/(?=HTTP\/1\.1 \d{3} )/)
+    .filter((part) => part !== '')
+    .map((part) => {
+      const at = part.indexOf('\r\n\r\n');
+      return [part.slice(0, at), part.slice(at + 4)];
+    });
+}
+
+test('CONNECT to a path: the app\'s 405 with its JSON error and Allow, and the connection closed', async () => {
+  const all = answers(await raw('CONNECT /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+  expect(all).toHaveLength(1);
+  const [head, body] = all[0]!;
+  expect(head).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+  expect(head).toMatch(/\r\nAllow: GET, HEAD, OPTIONS\r\n/);
+  expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+  expect(head).toMatch(/\r\nX-Frame-Options: DENY\r\n/);
+  expect(JSON.parse(body)).toEqual({ error: expect.stringContaining('CONNECT'), code: 'METHOD_NOT_ALLOWED' });
+});
+
+test('CONNECT to an authority (as to a proxy): 405 with a JSON error and an empty Allow, and the connection closed', async () => {
+  const all = answers(await raw('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'));
+  expect(all).toHaveLength(1);
+  const [head, body] = all[0]!;
+  expect(head).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+  expect(head).toMatch(/\r\nAllow: \r\n/);
+  expect(head).toMatch(/\r\nContent-Type: application\/json; charset=utf-8\r\n/);
+  expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+  expect(JSON.parse(body)).toEqual({ error: expect.any(String), code: 'METHOD_NOT_ALLOWED' });
+});
+
+test('CONNECT after pipelined requests: their answers first, in order, then the 405, then the connection closed', async () => {
+  const all = answers(await raw('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /ct/v1/get-sth HTTP/1.1\r\nHost: x\r\n\r\nCONNECT /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n'));
+  expect(all.map(([head]) => head.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 405']);
+  expect(JSON.parse(all[0]![1])).toMatchObject({ status: 'ok' });
+  expect(JSON.parse(all[1]![1])).toHaveProperty('sha256_root_hash');
+  expect(JSON.parse(all[2]![1])).toMatchObject({ code: 'METHOD_NOT_ALLOWED' });
 });
