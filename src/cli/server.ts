@@ -7,6 +7,7 @@ import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors, answerConnect } from '../http/client-error.js';
 import { createMetrics } from '../http/metrics.js';
+import { PipelineLimit } from '../http/pipelining.js';
 import { Log } from '../log/log.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
@@ -437,6 +438,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const maxConnections = config.maxConnections ?? connectionLimit(await openFileLimit());
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
   answerClientErrors(server);
+  // Attached before the gate, so that it counts every request, those the
+  // gate holds while the log opens too.
+  const pipelining = new PipelineLimit(server);
   answerConnect(server);
   const gate = new StartupGate(server);
   const port = await listen(server, config.host, config.port);
@@ -451,7 +455,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
   const { log, verifierKey, metrics, failures } = opened;
-  gate.open(createApp({ log, verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) }));
+  gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) })));
   let closing: Promise<void> | undefined;
   return {
     url: `http://${hostPort(config.host, port)}`,

@@ -1,0 +1,88 @@
+// A bare HTTP/1.1 connection for tests that pipeline requests: what is
+// written goes out as is, and answers are read one by one, only when asked
+// for (until then the socket is not read, as a client that never reads).
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+
+export interface RawResponse {
+  readonly status: number;
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export class RawConnection {
+  readonly socket: Socket;
+  #text = '';
+  #closed = false;
+  #wake: (() => void) | undefined;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (d: Buffer) => {
+      this.#text += d.toString('latin1');
+      this.#wake?.();
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+      this.#wake?.();
+    });
+    socket.on('error', () => undefined);
+    // 'data' listeners start the flow: stay paused until an answer is asked for.
+    socket.pause();
+  }
+
+  /** A connection to 127.0.0.1:`port`, once open. */
+  static async open(port: number): Promise<RawConnection> {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    return new RawConnection(socket);
+  }
+
+  write(text: string): void {
+    this.socket.write(text);
+  }
+
+  /** The next answer (its body by Content-Length), or 'closed' if the server closed the connection first. */
+  async next(): Promise<RawResponse | 'closed'> {
+    this.socket.resume();
+    try {
+      for (;;) {
+        const parsed = this.#take();
+        if (parsed !== undefined) return parsed;
+        if (this.#closed) return 'closed';
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+      }
+    } finally {
+      if (!this.#closed) this.socket.pause();
+    }
+  }
+
+  /** Whether the server has closed the connection (after reading what is left). */
+  async closed(): Promise<boolean> {
+    this.socket.resume();
+    if (!this.#closed) await once(this.socket, 'close');
+    return this.#closed;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  #take(): RawResponse | undefined {
+    const headEnd = this.#text.indexOf('\r\n\r\n');
+    if (headEnd < 0) return undefined;
+    const [statusLine, ...lines] = this.#text.slice(0, headEnd).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    const length = Number(headers['content-length'] ?? '0');
+    if (this.#text.length < headEnd + 4 + length) return undefined;
+    const body = this.#text.slice(headEnd + 4, headEnd + 4 + length);
+    this.#text = this.#text.slice(headEnd + 4 + length);
+    return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(statusLine!)![1]), headers, body };
+  }
+}
