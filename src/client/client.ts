@@ -5,7 +5,7 @@
  * src/merkle, src/note and src/jcs only.
  */
 import { canonicalizeValue } from '../jcs/canonical.js';
-import { EMPTY_ROOT, leafHash } from '../merkle/hash.js';
+import { EMPTY_ROOT, HASH_SIZE, leafHash } from '../merkle/hash.js';
 import { bytesEqual } from '../merkle/check.js';
 import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } from '../merkle/proof.js';
 import { storedHashIndex } from '../merkle/stored.js';
@@ -453,7 +453,16 @@ export class CairnClient {
    */
   async readTile(tile: Tile): Promise<Uint8Array> {
     const path = formatTilePath(tile);
-    return this.#http.bytes(path, 'application/octet-stream', tile.width * (tile.level === -1 ? 2 + MAX_ENTRY_SIZE : 32));
+    if (tile.level === -1) return this.#http.bytes(path, 'application/octet-stream', tile.width * (2 + MAX_ENTRY_SIZE));
+    const size = tile.width * HASH_SIZE;
+    try {
+      return await this.#http.bytes(path, 'application/octet-stream', size);
+    } catch (err) {
+      // A hash tile has exactly that length: a longer one is a wrong tile,
+      // as a shorter one is (TileHashReader), not an answer too long to read.
+      if (err instanceof ClientError && err.code === 'BAD_RESPONSE') throw new ClientError('TILE_MISMATCH', `${path} is longer than ${size} bytes`, { url: this.#http.url(path) });
+      throw err;
+    }
   }
 
   /** A HashReader over this log's tiles that authenticates each one against `tree` (see TileHashReader). */

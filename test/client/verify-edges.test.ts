@@ -8,10 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnClient } from '../../src/client/client.js';
+import { TileHashReader } from '../../src/client/tile-reader.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { encodeEntryBundle, parseEntryBundle } from '../../src/merkle/bundle.js';
 import { leafHash } from '../../src/merkle/hash.js';
+import { formatTilePath } from '../../src/merkle/tile.js';
 import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
 import type { Checkpoint } from '../../src/note/checkpoint.js';
 import { hex } from './helpers.js';
@@ -158,29 +160,43 @@ describe('a batch answer with a receipt too few or too many', () => {
 });
 
 describe('a hash tile 32 bytes too long', () => {
-  /** Serves tile `path` with 32 more bytes: a copy of its first hash, or zeros. */
-  const longer = (path: RegExp, zeros: boolean) =>
-    tamperingClient((url, body) => {
-      if (!path.test(url)) return undefined;
-      const out = new Uint8Array(body.length + 32);
-      out.set(body);
-      if (!zeros) out.set(body.subarray(0, 32), body.length);
-      return out;
+  /** `body` with 32 more bytes: a copy of its first hash, or zeros. */
+  const lengthen = (body: Uint8Array, zeros: boolean): Uint8Array => {
+    const out = new Uint8Array(body.length + 32);
+    out.set(body);
+    if (!zeros) out.set(body.subarray(0, 32), body.length);
+    return out;
+  };
+  /** Serves tile `path` 32 bytes longer. */
+  const longer = (path: RegExp, zeros: boolean) => tamperingClient((url, body) => (path.test(url) ? lengthen(body, zeros) : undefined));
+  /** A TileHashReader over the real tiles whose fetcher hands it tile `path` 32 bytes longer (no HTTP limit in between). */
+  const longerReader = (path: RegExp, zeros: boolean) => {
+    const real = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+    return new TileHashReader(cp, {
+      readTile: async (tile) => {
+        const body = await real.readTile(tile);
+        return path.test(formatTilePath(tile)) ? lengthen(body, zeros) : body;
+      },
     });
+  };
 
   for (const zeros of [false, true]) {
     const extra = zeros ? 'zeros' : 'a copy of its first hash';
     test(`the full tile 0/000 with ${extra} appended: TILE_MISMATCH, not a RangeError`, async () => {
       const c = longer(/\/tile\/0\/000$/, zeros);
-      await expect(c.proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/tile\/0\/000 is 8224 bytes, not 8192/) });
+      await expect(c.proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/tile\/0\/000 is longer than 8192 bytes/) });
       await expect(c.readEntryBundle(0, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
       await expect(c.getEntryFromTiles(0, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
+      await expect(c.proveIndexFromTiles(5, cp, longerReader(/^tile\/0\/000$/, zeros))).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/tile\/0\/000 is 8224 bytes, not 8192/) });
     });
 
     test(`the partial tiles 0/001.p/4 and 1/000.p/1 with ${extra} appended: TILE_MISMATCH`, async () => {
-      await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).proveIndexFromTiles(257, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is 160 bytes, not 128/) });
+      await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).proveIndexFromTiles(257, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is longer than 128 bytes/) });
       await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).readEntryBundle(1, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
-      await expect(longer(/\/tile\/1\/000\.p\/1$/, zeros).proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is 64 bytes, not 32/) });
+      await expect(longer(/\/tile\/1\/000\.p\/1$/, zeros).proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is longer than 32 bytes/) });
+      const direct = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+      await expect(direct.proveIndexFromTiles(257, cp, longerReader(/^tile\/0\/001\.p\/4$/, zeros))).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is 160 bytes, not 128/) });
+      await expect(direct.proveIndexFromTiles(5, cp, longerReader(/^tile\/1\/000\.p\/1$/, zeros))).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is 64 bytes, not 32/) });
     });
   }
 });
