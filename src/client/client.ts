@@ -460,7 +460,7 @@ export class CairnClient {
     } catch (err) {
       // A hash tile has exactly that length: a longer one is a wrong tile,
       // as a shorter one is (TileHashReader), not an answer too long to read.
-      if (err instanceof ClientError && err.code === 'BAD_RESPONSE') throw new ClientError('TILE_MISMATCH', `${path} is longer than ${size} bytes`, { url: this.#http.url(path) });
+      if (err instanceof ClientError && err.code === 'BAD_RESPONSE') throw new ClientError('TILE_MISMATCH', `${path} is longer than ${size} bytes (${err.message})`, { url: this.#http.url(path) });
       throw err;
     }
   }
