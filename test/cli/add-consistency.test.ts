@@ -3,42 +3,27 @@
 // fetched up front), by a consistency proof when the tree grew. A log that
 // answers from another tree, shrinks, or signs a second root for a size is
 // caught (exit 1), and the receipts written before stay written.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addCommand, ADD_USAGE } from '../../src/cli/add.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { vector } from '../helpers/keys.js';
 import { captureIo } from './client-io.js';
-import { send, startFakeLog, type FakeLog } from './fake-log.js';
+import { fakeLogEachTest, send } from './fake-log.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
-let dir: string;
-let fake: FakeLog;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-add-consistency-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-beforeEach(async () => {
-  fake = await startFakeLog(600);
-});
-afterEach(async () => {
-  await fake.close();
-});
+const t = fakeLogEachTest(600, 'cairn-add-consistency-');
 
 /** Runs cairn add on JSON Lines `lines`, `batch` entries a request, receipts to a file; resolves to its status, stderr and receipt lines. */
 async function add(lines: string[], batch: number) {
-  const receipts = join(dir, `receipts-${Math.random().toString(36).slice(2)}.jsonl`);
+  const receipts = join(t.dir, `receipts-${Math.random().toString(36).slice(2)}.jsonl`);
   const io = captureIo({ stdin: `${lines.join('\n')}\n` });
-  const status = await addCommand(['--url', fake.url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', String(batch), '--receipts', receipts], io);
+  const status = await addCommand(['--url', t.fake.url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', String(batch), '--receipts', receipts], io);
   const written = (await readFile(receipts, 'utf8')).split('\n').filter((l) => l !== '');
   return { status, err: io.err(), written };
 }
 
-const consistencyRequests = () => fake.requests.filter((r) => r.startsWith('ct/v1/get-sth-consistency'));
+const consistencyRequests = () => t.fake.requests.filter((r) => r.startsWith('ct/v1/get-sth-consistency'));
 const events = (n: number, tag = 'x') => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i }));
 
 test('an honest log: one consistency proof per batch whose tree grew, none for a batch that left it as it was; the summary names the last checkpoint', async () => {
@@ -46,26 +31,26 @@ test('an honest log: one consistency proof per batch whose tree grew, none for a
   expect(first.status).toBe(0);
   expect(first.written).toHaveLength(5);
   expect(consistencyRequests()).toEqual(['ct/v1/get-sth-consistency?first=600&second=602', 'ct/v1/get-sth-consistency?first=602&second=604', 'ct/v1/get-sth-consistency?first=604&second=605']);
-  const last = await fake.head();
+  const last = await t.fake.head();
   expect(first.err).toContain(`every receipt verified against ${last.origin} at tree size 605 (root ${encodeBase64(last.rootHash)})`);
 
   // The same entries again: every batch's checkpoint is the one fetched first, and nothing is asked.
-  fake.requests.length = 0;
+  t.fake.requests.length = 0;
   const again = await add(events(5), 2);
   expect(again.status).toBe(0);
   expect(consistencyRequests()).toEqual([]);
-  expect(fake.requests.filter((r) => r.startsWith('v1/batch'))).toHaveLength(3);
+  expect(t.fake.requests.filter((r) => r.startsWith('v1/batch'))).toHaveLength(3);
 });
 
 test('a batch answered from another tree (a signed size-1 tree of just the entry, after size 600) is exit 1, naming both sizes and roots', async () => {
-  const shown = await fake.head();
-  fake.hook = (path) => {
+  const shown = await t.fake.head();
+  t.fake.hook = (path) => {
     // The log forgets its history just before it answers the batch.
-    if (path === 'v1/batch') fake.entries = [];
+    if (path === 'v1/batch') t.fake.entries = [];
     return false;
   };
   const r = await add(events(1), 1);
-  const fork = await fake.head();
+  const fork = await t.fake.head();
   expect(fork.treeSize).toBe(1);
   expect(r.status).toBe(1);
   expect(r.err).toContain('VERIFICATION FAILED (INCONSISTENT)');
@@ -77,8 +62,8 @@ test('a batch answered from another tree (a signed size-1 tree of just the entry
 
 test('a tree that shrinks between batches is exit 1, and the receipts of the batches before stay written', async () => {
   let batches = 0;
-  fake.hook = (path) => {
-    if (path === 'v1/batch' && ++batches === 2) fake.entries = fake.entries.slice(0, 500);
+  t.fake.hook = (path) => {
+    if (path === 'v1/batch' && ++batches === 2) t.fake.entries = t.fake.entries.slice(0, 500);
     return false;
   };
   const r = await add(events(4), 2);
@@ -91,8 +76,8 @@ test('a tree that shrinks between batches is exit 1, and the receipts of the bat
 test('a second root for the same size (a batch of entries already logged, after the history was rewritten) is exit 1, with no request for a proof', async () => {
   const lines = [JSON.stringify({ a: 1 }), JSON.stringify({ a: 2 }), JSON.stringify({ a: 1 })];
   let batches = 0;
-  fake.hook = (path) => {
-    if (path === 'v1/batch' && ++batches === 2) fake.entries[0] = enc('rewritten');
+  t.fake.hook = (path) => {
+    if (path === 'v1/batch' && ++batches === 2) t.fake.entries[0] = enc('rewritten');
     return false;
   };
   const r = await add(lines, 2);
@@ -103,7 +88,7 @@ test('a second root for the same size (a batch of entries already logged, after 
 });
 
 test('a consistency proof that does not verify is exit 1; one the log will not give is exit 2; neither writes that batch\'s receipts', async () => {
-  fake.hook = (path, _req, res) => {
+  t.fake.hook = (path, _req, res) => {
     if (!path.startsWith('ct/v1/get-sth-consistency')) return false;
     send(res, 200, { consistency: [encodeBase64(new Uint8Array(32)), encodeBase64(new Uint8Array(32).fill(1))] });
     return true;
@@ -113,7 +98,7 @@ test('a consistency proof that does not verify is exit 1; one the log will not g
   expect(bad.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 601 \(root \S+\) for this batch does not extend its checkpoint of tree size 600 \(root \S+\) verified before: the tree of size 601/);
   expect(bad.written).toEqual([]);
 
-  fake.hook = (path, _req, res) => {
+  t.fake.hook = (path, _req, res) => {
     if (!path.startsWith('ct/v1/get-sth-consistency')) return false;
     send(res, 400, { error: 'no', code: 'BAD_REQUEST' });
     return true;

@@ -2,8 +2,11 @@
 // each answer is computed from them and signed with the test key, and hooks
 // may answer a request otherwise. For checking what the client commands do
 // when a log lies, forks or answers garbage. Listens on 127.0.0.1, port 0.
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { leafHash } from '../../src/merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../../src/merkle/proof.js';
 import { buildStoredHashes, memoryHashReader } from '../../src/merkle/reader.js';
@@ -11,7 +14,7 @@ import { treeHash } from '../../src/merkle/tree.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint, type Checkpoint } from '../../src/note/checkpoint.js';
 import { signTreeHead } from '../../src/note/sth.js';
-import { TEST_ORIGIN, testSigner } from '../helpers/keys.js';
+import { TEST_ORIGIN, testSigner, vector } from '../helpers/keys.js';
 
 /** Answers a request itself (true) or leaves it to the fake log (false). */
 export type Hook = (path: string, req: IncomingMessage, res: ServerResponse, body: Uint8Array) => boolean | Promise<boolean>;
@@ -106,4 +109,51 @@ export async function startFakeLog(size: number): Promise<FakeLog> {
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   return fake;
+}
+
+/** What {@link fakeLogEachTest} sets up; read its fields inside tests. */
+export interface FakeLogContext {
+  /** A fake log of the given size, fresh for each test. */
+  readonly fake: FakeLog;
+  /** A temporary folder for the whole suite. */
+  readonly dir: string;
+  /** `--url` and `--vkey` of the fake log, for a command's arguments. */
+  readonly common: string[];
+}
+
+/**
+ * Jest hooks for a suite of client-command tests: a temporary folder named
+ * after `prefix` for the suite, and a fresh fake log of `size` entries for
+ * each test, closed after it.
+ */
+export function fakeLogEachTest(size: number, prefix: string): FakeLogContext {
+  let fake: FakeLog | undefined;
+  let dir: string | undefined;
+  const context: FakeLogContext = {
+    get fake(): FakeLog {
+      if (fake === undefined) throw new Error('fakeLogEachTest: no fake log outside a test');
+      return fake;
+    },
+    get dir(): string {
+      if (dir === undefined) throw new Error('fakeLogEachTest: no folder outside the suite');
+      return dir;
+    },
+    get common(): string[] {
+      return ['--url', context.fake.url, '--vkey', vector.verifier_key];
+    },
+  };
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    fake = await startFakeLog(size);
+  });
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
+  return context;
 }

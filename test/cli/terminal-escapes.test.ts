@@ -1,54 +1,36 @@
 // The client commands print what others wrote (a log's error body, an entry,
 // a file name) so that a terminal shows it rather than acts on it: control
 // characters and bidi overrides escaped, an entry holding them as base64.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addCommand } from '../../src/cli/add.js';
 import { printableText } from '../../src/cli/client-common.js';
 import { getCommand } from '../../src/cli/get.js';
-import { vector } from '../helpers/keys.js';
 import { captureIo } from './client-io.js';
-import { send, startFakeLog, type FakeLog } from './fake-log.js';
+import { fakeLogEachTest, send } from './fake-log.js';
 
 /** Raw C0 (but newline), DEL, C1, bidi embeddings, overrides and isolates. */
 // eslint-disable-next-line no-control-regex
 const RAW_UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 const enc = (s: string) => new TextEncoder().encode(s);
 
-let fake: FakeLog;
-let dir: string;
-let common: string[];
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-hostile-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-beforeEach(async () => {
-  fake = await startFakeLog(5);
-  common = ['--url', fake.url, '--vkey', vector.verifier_key];
-});
-afterEach(async () => {
-  await fake.close();
-});
+const t = fakeLogEachTest(5, 'cairn-escapes-');
 
-test("a log's error body of terminal escapes (erase the line, a fake 'verified' line, a new window title) is printed escaped", async () => {
-  fake.hook = (path, _req, res) => {
+test("a log's error body of terminal escapes (erase the line, a t.fake 'verified' line, a new window title) is printed escaped", async () => {
+  t.fake.hook = (path, _req, res) => {
     if (path !== 'ct/v1/get-entry-and-proof') return false;
-    send(res, 500, { error: '\u001b[2K\r\u001b[1Aentry 3 of fake.example/log, verified in the signed tree of size 600\n\u001b]0;owned\u0007\u009b8m\u202e', code: 'X\u001b[8m' });
+    send(res, 500, { error: '\u001b[2K\r\u001b[1Aentry 3 of t.fake.example/log, verified in the signed tree of size 600\n\u001b]0;owned\u0007\u009b8m\u202e', code: 'X\u001b[8m' });
     return true;
   };
   const io = captureIo();
-  expect(await getCommand(['3', ...common], io)).toBe(2);
+  expect(await getCommand(['3', ...t.common], io)).toBe(2);
   expect(io.err()).not.toMatch(RAW_UNSAFE);
   expect(io.err().trimEnd().split('\n')).toHaveLength(1);
-  expect(io.err()).toContain('500 X\\u001b[8m: \\u001b[2K\\u000d\\u001b[1Aentry 3 of fake.example/log, verified in the signed tree of size 600\\u000a\\u001b]0;owned\\u0007\\u009b8m\\u202e');
+  expect(io.err()).toContain('500 X\\u001b[8m: \\u001b[2K\\u000d\\u001b[1Aentry 3 of t.fake.example/log, verified in the signed tree of size 600\\u000a\\u001b]0;owned\\u0007\\u009b8m\\u202e');
 });
 
 test('anything a message quotes is printed escaped, a file name given by the user too', async () => {
   const io = captureIo();
-  expect(await addCommand([...common, join(dir, 'no\u001b[2Jsuch\u202efile')], io)).toBe(2);
+  expect(await addCommand([...t.common, join(t.dir, 'no\u001b[2Jsuch\u202efile')], io)).toBe(2);
   expect(io.err()).not.toMatch(RAW_UNSAFE);
   expect(io.err()).toContain('no\\u001b[2Jsuch\\u202efile');
 });
@@ -59,11 +41,11 @@ test('printableText refuses C1 controls and bidi overrides and isolates, as it d
 });
 
 test('cairn get prints an entry holding a C1 control or a bidi override as base64, not as text', async () => {
-  fake.entries[2] = enc('amount: 100\u202e00001');
-  fake.entries[3] = enc('ok\u009b2K');
+  t.fake.entries[2] = enc('amount: 100\u202e00001');
+  t.fake.entries[3] = enc('ok\u009b2K');
   for (const index of ['2', '3']) {
     const io = captureIo();
-    expect(await getCommand([index, ...common], io)).toBe(0);
+    expect(await getCommand([index, ...t.common], io)).toBe(0);
     expect(io.out()).toContain('binary (base64):');
     expect(io.out()).not.toMatch(RAW_UNSAFE);
   }

@@ -3,51 +3,21 @@
 // hashes, batches and get-entries of at most 1000): a longer answer is
 // BAD_RESPONSE, neither read to its end nor parsed. Against a local HTTP
 // server on port 0.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { CairnClient } from '../../src/client/client.js';
-import { ClientError } from '../../src/client/errors.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint, type Checkpoint } from '../../src/note/checkpoint.js';
-import { TEST_ORIGIN, testSigner, vector } from '../helpers/keys.js';
+import { TEST_ORIGIN, testSigner } from '../helpers/keys.js';
+import { clientFailure, scriptedLog } from '../helpers/scripted-log.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-let server: Server;
-let url: string;
-let handler: Handler = (_req, res) => res.end();
-
-beforeAll(async () => {
-  // The request is read whole first, so that answering early never cuts a POST short.
-  server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => handler(req, res));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-const client = () => new CairnClient({ baseUrl: url, verifierKey: vector.verifier_key, maxRetries: 0 });
+const log = scriptedLog();
 
 /** `[{},{},…]`: valid JSON of exactly `n` bytes (n ≥ 4), the cheapest answer to parse into the most objects. */
 function objects(n: number): Buffer {
   const k = Math.floor((n - 2) / 3);
   const body = `[${'{},'.repeat(k - 1)}{}${' '.repeat(n - 2 - (3 * k - 1))}]`;
   return Buffer.from(body);
-}
-
-async function failure(p: Promise<unknown>): Promise<ClientError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClientError);
-  return err as ClientError;
 }
 
 const entry = new Uint8Array(65_535).fill(0x61);
@@ -76,23 +46,23 @@ const requests: [string, number, (c: CairnClient) => Promise<unknown>, string][]
 ];
 
 test.each(requests)('%s: an answer declaring 1 MiB is refused by its length, at the limit of %d bytes', async (_name, limit, call, code) => {
-  handler = (_req, res) => {
+  log.handler = (_req, res) => {
     const body = objects(1024 * 1024);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
     res.end(body);
   };
-  const err = await failure(call(client()));
+  const err = await clientFailure(call(log.client()));
   expect(err.code).toBe(code);
   expect(err.message).toContain(`declares 1048576 bytes, more than the ${limit} `);
 });
 
 test.each(requests)('%s: an answer of one byte more than its limit (%d), without Content-Length, is refused', async (_name, limit, call, code) => {
-  handler = (_req, res) => {
+  log.handler = (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.write(objects(limit + 1));
     res.end();
   };
-  const err = await failure(call(client()));
+  const err = await clientFailure(call(log.client()));
   expect(err.code).toBe(code);
   expect(err.message).toContain(`longer than the ${limit} bytes`);
 });
@@ -101,7 +71,7 @@ test('an answer without end to get-sth is cut off at 64 KiB, not read on', async
   let sent = 0;
   let closed: () => void = () => undefined;
   const gone = new Promise<void>((resolve) => (closed = resolve));
-  handler = (_req, res) => {
+  log.handler = (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
     const chunk = Buffer.from('{},'.repeat(20_000));
     res.write('[');
@@ -114,7 +84,7 @@ test('an answer without end to get-sth is cut off at 64 KiB, not read on', async
     res.on('close', () => closed());
     pump();
   };
-  const err = await failure(client().getTreeHead());
+  const err = await clientFailure(log.client().getTreeHead());
   expect(err.code).toBe('BAD_RESPONSE');
   expect(err.message).toContain('longer than the 65536 bytes');
   await gone;
@@ -123,7 +93,7 @@ test('an answer without end to get-sth is cut off at 64 KiB, not read on', async
 });
 
 test('the largest legitimate answers are read: an entry of 65,535 bytes with its proof, a full-width tile, a bundle of the largest entry', async () => {
-  handler = (req, res) => {
+  log.handler = (req, res) => {
     if (req.url?.startsWith('/ct/v1/get-entry-and-proof') === true) {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       // Pretty-printed, as some servers write it.
@@ -141,7 +111,7 @@ test('the largest legitimate answers are read: an entry of 65,535 bytes with its
       res.writeHead(404).end();
     }
   };
-  const c = client();
+  const c = log.client();
   expect((await c.getCheckpoint()).checkpoint.treeSize).toBe(1);
   expect((await c.getEntry(0, one)).entry).toEqual(entry);
   expect((await c.readTile({ level: 0, n: 0, width: 256 })).length).toBe(256 * 32);
@@ -152,15 +122,15 @@ test('a gzip-encoded answer is held to its limit by its decoded bytes: a tile lo
   const tile = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256));
   let body = gzipSync(tile);
   expect(body.length).toBeGreaterThan(32);
-  handler = (_req, res) => {
+  log.handler = (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': body.length });
     res.end(body);
   };
-  expect(Buffer.from(await client().readTile({ level: 0, n: 0, width: 1 }))).toEqual(tile);
+  expect(Buffer.from(await log.client().readTile({ level: 0, n: 0, width: 1 }))).toEqual(tile);
 
   body = gzipSync(Buffer.alloc(64 * 2 ** 20));
   expect(body.length).toBeLessThan(65_536);
-  const err = await failure(client().getTreeHead());
+  const err = await clientFailure(log.client().getTreeHead());
   expect(err.code).toBe('BAD_RESPONSE');
   expect(err.message).toContain('longer than the 65536 bytes');
 });

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ClientError } from '../../src/client/errors.js';
 import { HttpTransport, networkReason, type FetchLike } from '../../src/client/http.js';
+import { clientFailure } from '../helpers/scripted-log.js';
 
 const BASE = 'http://log.example';
 
@@ -30,15 +31,6 @@ function transport(answer: () => Response, maxResponseBytes?: number): HttpTrans
   return new HttpTransport(BASE, { fetch, maxRetries: 0, ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }) });
 }
 
-async function failure(p: Promise<unknown>): Promise<ClientError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClientError);
-  return err as ClientError;
-}
-
 test('an answer up to the limit is read whole, as bytes and as JSON', async () => {
   const json = JSON.stringify({ tree_size: 5, padding: 'x'.repeat(1000) });
   const size = new TextEncoder().encode(json).length;
@@ -54,13 +46,13 @@ test('an answer that streams past the limit is refused with BAD_RESPONSE, and th
     seen = s.seen;
     return new Response(s.stream, { status: 200 });
   }, 1024 * 1024);
-  const err = await failure(t.bytes('tile/0/000'));
+  const err = await clientFailure(t.bytes('tile/0/000'));
   expect(err.code).toBe('BAD_RESPONSE');
   expect(err.message).toContain('1048576 bytes');
   expect(seen.cancelled).toBe(true);
   expect(seen.pulled).toBeLessThanOrEqual(1024 * 1024 + 3 * 16 * 1024);
 
-  const again = await failure(t.json({ path: 'ct/v1/get-entries?start=0&end=999' }));
+  const again = await clientFailure(t.json({ path: 'ct/v1/get-entries?start=0&end=999' }));
   expect(again.code).toBe('BAD_RESPONSE');
 });
 
@@ -71,7 +63,7 @@ test('an answer that declares more than the limit is refused before its body is 
     seen = s.seen;
     return new Response(s.stream, { status: 200, headers: { 'Content-Length': '10000' } });
   }, 4096);
-  const err = await failure(t.bytes('tile/0/000'));
+  const err = await clientFailure(t.bytes('tile/0/000'));
   expect(err.code).toBe('BAD_RESPONSE');
   expect(err.message).toContain('declares 10000 bytes');
   expect(seen.pulled).toBeLessThan(10_000);
@@ -84,7 +76,7 @@ test('an error answer without end still gives the status, reading only the start
     seen = s.seen;
     return new Response(s.stream, { status: 500 });
   });
-  const err = await failure(t.json({ path: 'ct/v1/get-sth' }));
+  const err = await clientFailure(t.json({ path: 'ct/v1/get-sth' }));
   expect(err.code).toBe('HTTP_STATUS');
   expect(err.status).toBe(500);
   expect(seen.cancelled).toBe(true);

@@ -2,12 +2,9 @@
 // control characters (C0, DEL, C1) and bidi embeddings, overrides and
 // isolates are written as visible \uXXXX escapes, and a quoted text is cut
 // at 500 characters.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { CairnClient } from '../../src/client/client.js';
 import { ClientError, escapeText, hasUnsafeCharacter, MAX_QUOTED_TEXT } from '../../src/client/errors.js';
 import { HttpTransport } from '../../src/client/http.js';
-import { vector } from '../helpers/keys.js';
+import { clientFailure, scriptedLog } from '../helpers/scripted-log.js';
 
 /** Every character a terminal acts on: C0, DEL, C1, and the bidi embeddings, overrides and isolates. */
 const UNSAFE = [
@@ -57,42 +54,12 @@ describe('escapeText', () => {
   });
 });
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-let server: Server;
-let url: string;
-let handler: Handler = (_req, res) => res.end();
-
-beforeAll(async () => {
-  server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-function answer(status: number, body: string, type = 'application/json'): void {
-  handler = (_req, res) => {
-    res.writeHead(status, { 'Content-Type': type });
-    res.end(body);
-  };
-}
-
-async function failure(p: Promise<unknown>): Promise<ClientError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClientError);
-  return err as ClientError;
-}
-
-const client = () => new CairnClient({ baseUrl: url, verifierKey: vector.verifier_key, maxRetries: 0 });
+const log = scriptedLog();
 const FAKE_LINE = '\u001b[2K\r\u001b[1Aentry 3 of fake.example/log, verified\n\u001b]0;owned\u0007\u009b8m\u202eevil\u2066';
 
 test("an error body's message and code reach the ClientError escaped and capped at 500 characters", async () => {
-  answer(500, JSON.stringify({ error: FAKE_LINE + 'z'.repeat(5000), code: 'X\u001b[8m\u202e' }));
-  const err = await failure(new HttpTransport(url, { maxRetries: 0 }).json({ path: 'ct/v1/get-sth' }));
+  log.answer(500, JSON.stringify({ error: FAKE_LINE + 'z'.repeat(5000), code: 'X\u001b[8m\u202e' }));
+  const err = await clientFailure(new HttpTransport(log.url, { maxRetries: 0 }).json({ path: 'ct/v1/get-sth' }));
   expect(err.code).toBe('HTTP_STATUS');
   expect(err.message).not.toMatch(RAW_UNSAFE);
   expect(err.message).toContain('\\u001b[2K\\u000d\\u001b[1Aentry 3 of fake.example/log, verified\\u000a\\u001b]0;owned\\u0007\\u009b8m\\u202eevil\\u2066');
@@ -101,8 +68,8 @@ test("an error body's message and code reach the ClientError escaped and capped 
 });
 
 test('a body that is not the contract\'s error JSON (a proxy\'s page) is quoted escaped too', async () => {
-  answer(502, `<html>${FAKE_LINE}</html>`, 'text/html');
-  const err = await failure(client().getTreeHead());
+  log.answer(502, `<html>${FAKE_LINE}</html>`, 'text/html');
+  const err = await clientFailure(log.client().getTreeHead());
   expect(err.message).not.toMatch(RAW_UNSAFE);
   expect(err.message).toContain('<html>\\u001b[2K');
 });

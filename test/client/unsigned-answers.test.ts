@@ -3,67 +3,34 @@
 // operational error: it contradicts nothing that was signed. BAD_SIGNATURE
 // stays for a note or tree head whose signature by the log's key is missing
 // or does not verify.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { CairnClient } from '../../src/client/client.js';
-import { ClientError } from '../../src/client/errors.js';
 import { EMPTY_ROOT } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint } from '../../src/note/checkpoint.js';
 import { generateSignerKey, newSigner } from '../../src/note/keys.js';
 import { signNote } from '../../src/note/note.js';
 import { signTreeHead } from '../../src/note/sth.js';
-import { TEST_ORIGIN, testSigner, vector } from '../helpers/keys.js';
+import { TEST_ORIGIN, testSigner } from '../helpers/keys.js';
+import { clientFailure, scriptedLog } from '../helpers/scripted-log.js';
 
 // eslint-disable-next-line no-control-regex
 const RAW_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-let server: Server;
-let url: string;
-let handler: Handler = (_req, res) => res.end();
-
-beforeAll(async () => {
-  server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-function answer(status: number, body: string, type = 'application/json'): void {
-  handler = (_req, res) => {
-    res.writeHead(status, { 'Content-Type': type });
-    res.end(body);
-  };
-}
-
-async function failure(p: Promise<unknown>): Promise<ClientError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClientError);
-  return err as ClientError;
-}
-
-const client = () => new CairnClient({ baseUrl: url, verifierKey: vector.verifier_key, maxRetries: 0 });
+const log = scriptedLog();
 
 test('a 200 answer to /checkpoint that is not a signed note (an HTML error page) is BAD_RESPONSE, naming the URL', async () => {
-  answer(200, '<html><body>502 Bad Gateway</body></html>\n', 'text/html');
-  const err = await failure(client().getCheckpoint());
+  log.answer(200, '<html><body>502 Bad Gateway</body></html>\n', 'text/html');
+  const err = await clientFailure(log.client().getCheckpoint());
   expect(err.code).toBe('BAD_RESPONSE');
   expect(err.isVerificationFailure).toBe(false);
-  expect(err.message).toContain(`${url}/checkpoint: not a signed checkpoint note`);
+  expect(err.message).toContain(`${log.url}/checkpoint: not a signed checkpoint note`);
   // With a blank line in it, as pages have: still no note.
-  answer(200, '<html>\n\n<body>502 Bad Gateway</body></html>\n', 'text/html');
-  expect((await failure(client().getCheckpoint())).code).toBe('BAD_RESPONSE');
+  log.answer(200, '<html>\n\n<body>502 Bad Gateway</body></html>\n', 'text/html');
+  expect((await clientFailure(log.client().getCheckpoint())).code).toBe('BAD_RESPONSE');
 });
 
 test('a note the log\'s key signed that is not a checkpoint of the log is BAD_RESPONSE; its text is quoted escaped', async () => {
-  answer(200, signNote('fake.example/\u009b2Jlog\n5\nnot a root\n', [testSigner]), 'text/plain');
-  const err = await failure(client().getCheckpoint());
+  log.answer(200, signNote('fake.example/\u009b2Jlog\n5\nnot a root\n', [testSigner]), 'text/plain');
+  const err = await clientFailure(log.client().getCheckpoint());
   expect(err.code).toBe('BAD_RESPONSE');
   expect(err.message).not.toMatch(RAW_UNSAFE);
   expect(err.message).toContain('\\u009b2Jlog');
@@ -72,16 +39,16 @@ test('a note the log\'s key signed that is not a checkpoint of the log is BAD_RE
 test('a note or tree head that is one but does not verify with the log\'s key stays BAD_SIGNATURE', async () => {
   const other = newSigner(generateSignerKey(TEST_ORIGIN));
   const head = { origin: TEST_ORIGIN, treeSize: 0, rootHash: EMPTY_ROOT, extensions: [] };
-  answer(200, signCheckpoint(head, other), 'text/plain');
-  expect((await failure(client().getCheckpoint())).code).toBe('BAD_SIGNATURE');
+  log.answer(200, signCheckpoint(head, other), 'text/plain');
+  expect((await clientFailure(log.client().getCheckpoint())).code).toBe('BAD_SIGNATURE');
   const edited = signCheckpoint(head, testSigner).replace(`\n0\n`, '\n1\n');
-  answer(200, edited, 'text/plain');
-  expect((await failure(client().getCheckpoint())).code).toBe('BAD_SIGNATURE');
-  answer(200, JSON.stringify(signTreeHead({ timestamp: 1, treeSize: 0, rootHash: EMPTY_ROOT }, other)));
-  expect((await failure(client().getTreeHead())).code).toBe('BAD_SIGNATURE');
+  log.answer(200, edited, 'text/plain');
+  expect((await clientFailure(log.client().getCheckpoint())).code).toBe('BAD_SIGNATURE');
+  log.answer(200, JSON.stringify(signTreeHead({ timestamp: 1, treeSize: 0, rootHash: EMPTY_ROOT }, other)));
+  expect((await clientFailure(log.client().getTreeHead())).code).toBe('BAD_SIGNATURE');
   const sth = signTreeHead({ timestamp: 1, treeSize: 0, rootHash: EMPTY_ROOT }, testSigner);
-  answer(200, JSON.stringify({ ...sth, tree_head_signature: encodeBase64(new Uint8Array(10)) }));
-  expect((await failure(client().getTreeHead())).code).toBe('BAD_SIGNATURE');
+  log.answer(200, JSON.stringify({ ...sth, tree_head_signature: encodeBase64(new Uint8Array(10)) }));
+  expect((await clientFailure(log.client().getTreeHead())).code).toBe('BAD_SIGNATURE');
 });
 
 test('a get-sth answer that is no tree head (deeply nested arrays, an error object, a field missing or of the wrong type) is BAD_RESPONSE', async () => {
@@ -96,9 +63,9 @@ test('a get-sth answer that is no tree head (deeply nested arrays, an error obje
     JSON.stringify({ ...sth, extra: 1 }),
     'null',
   ]) {
-    answer(200, body);
-    const err = await failure(client().getTreeHead());
+    log.answer(200, body);
+    const err = await clientFailure(log.client().getTreeHead());
     expect([body.slice(0, 40), err.code]).toEqual([body.slice(0, 40), 'BAD_RESPONSE']);
-    expect(err.message).toContain(`${url}/ct/v1/get-sth: not a signed tree head`);
+    expect(err.message).toContain(`${log.url}/ct/v1/get-sth: not a signed tree head`);
   }
 });
