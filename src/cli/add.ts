@@ -8,7 +8,7 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_OK, makeClient, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -302,7 +302,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     const maxWaitMs = 1000 * parseCount(values['max-wait'] ?? String(MAX_WAIT_SECONDS), '--max-wait', 0, 86_400);
     const quiet = values.quiet === true;
     /** A line on standard error, on a line of its own when a progress bar is drawn there. */
-    const notice = (text: string) => io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: ${text}\n`);
+    const notice = (text: string) => io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: ${oneLine(text)}\n`);
     const sources = positionals.length === 0 ? ['-'] : positionals;
     if (sources.filter((s) => s === '-').length > 1) throw new UsageError("standard input ('-') can be read only once");
 
@@ -399,7 +399,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
         }
         // Before the receipts are written: they are only as good as a checkpoint in the one history.
         await extend(result.checkpoint.checkpoint);
-        const lines = result.receipts.map((r) => `${JSON.stringify(r.receipt)}\n`).join('');
+        const lines = result.receipts.map((r) => jsonLine(r.receipt)).join('');
         if (file !== undefined) await file.write(lines);
         else io.stdout.write(lines);
         duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
@@ -444,7 +444,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       io.stderr.write(
         `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
           `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
-          `${file === undefined ? '' : `; receipts in ${values.receipts}`}\n`,
+          `${file === undefined ? '' : `; receipts in ${oneLine(values.receipts ?? '')}`}\n`,
       );
     }
     return EXIT_OK;

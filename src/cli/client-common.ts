@@ -90,16 +90,28 @@ export function processIo(): CliIo {
 }
 
 /**
+ * Text for one line of a terminal: the characters a terminal would act on
+ * (C0 controls, newline and tab too, DEL, C1, bidi overrides and isolates)
+ * written as visible \uXXXX escapes, nothing cut. For what others wrote (a
+ * file name, a log's words) quoted in a line of a command's own.
+ */
+export function oneLine(text: string): string {
+  return escapeText(text, { maxLength: Number.POSITIVE_INFINITY });
+}
+
+/**
  * Runs a client command's body with the common exit-status policy: usage
  * mistakes and operational errors print one line and give 2, verification
- * failures give 1. Whatever a message quotes (a log's words, a file name)
- * is printed with the characters a terminal would act on escaped.
+ * failures give 1. An error's message is printed as one line (see
+ * {@link oneLine}): whatever it quotes (a log's words, a file name) has the
+ * characters a terminal would act on escaped, newlines too, so a quoted name
+ * cannot start a line that looks like cairn's own.
  */
 export async function runClientCommand(name: string, usage: string, io: CliIo, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    const message = escapeText(err instanceof Error ? err.message : String(err), { allowed: '\n', maxLength: Number.POSITIVE_INFINITY });
+    const message = oneLine(err instanceof Error ? err.message : String(err));
     if (err instanceof UsageError) {
       io.stderr.write(`cairn ${name}: ${message}\nRun 'cairn ${name} --help' for its options.\n`);
       return EXIT_ERROR;
@@ -216,9 +228,23 @@ export function parseSeconds(text: string, name: string): number {
   return Math.round(Number(text) * 1000);
 }
 
-/** Writes one JSON value as a line. */
+/**
+ * One JSON value as a line of JSON text (RFC 8259), its newline included,
+ * with no character a terminal would act on: JSON.stringify escapes C0
+ * controls but leaves DEL, C1 controls and bidi overrides and isolates raw
+ * (from a log's checkpoint, say), so those are written as \uXXXX escapes
+ * too. The text parses to the same value; they can occur only inside its
+ * strings, where an escape means the character itself (RFC 8259 §7).
+ */
+export function jsonLine(value: unknown): string {
+  const text = JSON.stringify(value) as string | undefined;
+  if (text === undefined) throw new TypeError('jsonLine: the value has no JSON form');
+  return `${oneLine(text)}\n`;
+}
+
+/** Writes one JSON value as a line (see {@link jsonLine}). */
 export function writeJsonLine(out: Output, value: unknown): void {
-  out.write(`${JSON.stringify(value)}\n`);
+  out.write(jsonLine(value));
 }
 
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });

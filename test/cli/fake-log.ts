@@ -23,6 +23,8 @@ export interface FakeLog {
   readonly url: string;
   /** The log's entries: change them to make it lie. */
   entries: Uint8Array[];
+  /** The extension lines of every checkpoint it signs (default none). */
+  extensions: string[];
   /** The path (with query) of every request, in order. */
   readonly requests: string[];
   /** Tried first for every request. */
@@ -44,7 +46,7 @@ export function send(res: ServerResponse, status: number, body: string | Uint8Ar
 export async function startFakeLog(size: number): Promise<FakeLog> {
   const requests: string[] = [];
   const reader = () => memoryHashReader(buildStoredHashes(fake.entries));
-  const head = async (n = fake.entries.length): Promise<Checkpoint> => ({ origin: TEST_ORIGIN, treeSize: n, rootHash: await treeHash(n, reader()), extensions: [] });
+  const head = async (n = fake.entries.length): Promise<Checkpoint> => ({ origin: TEST_ORIGIN, treeSize: n, rootHash: await treeHash(n, reader()), extensions: [...fake.extensions] });
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -103,6 +105,7 @@ export async function startFakeLog(size: number): Promise<FakeLog> {
   const fake: FakeLog = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     entries: Array.from({ length: size }, (_, i) => enc(`e${i}`)),
+    extensions: [],
     requests,
     hook: undefined,
     head,
