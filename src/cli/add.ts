@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MAX_BATCH_ENTRIES } from '../client/client.js';
-import { ClientError } from '../client/errors.js';
+import { ClientError, isVerificationFailure } from '../client/errors.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { MAX_JSON_BODY } from '../jcs/parse.js';
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
@@ -45,14 +45,21 @@ All of the input is checked before anything is sent, and so is the key: the
 log's current checkpoint must verify with --vkey. That checkpoint is the
 first of the log's signed statements that every later one must extend: each
 batch's checkpoint of a larger tree is checked with a consistency proof from
-the log (GET /ct/v1/get-sth-consistency, one request per batch whose tree
-grew); one of a smaller tree, or of the same size with another root, or a
-proof that fails, is a verification failure (exit 1), since the log signed
-two histories. A FILE is read twice,
-first to check it, then to send it a batch at a time, so it may be of any
-size; if it changes in between, cairn add stops, saying how many entries
-were logged. Standard input, or a FILE that is a pipe, is read once and held
-in memory: for inputs of more than a few hundred MB, give a file.
+the log (GET /ct/v1/get-sth-consistency). One of a smaller tree, or of the
+same size with another root, or a proof that fails, is a verification
+failure (exit 1), since the log signed two histories; that batch's receipts
+are not written. A proof the log does not give (unreachable, an error
+status, a bad answer) stops cairn add (exit 2) after that batch's receipts,
+each verified against its signed checkpoint, are written. The proof is one
+more request per batch whose tree grew, charged to CAIRN_TOKEN's rate limit
+like any other: with --batch-size 1 that is twice the requests, with large
+batches next to nothing.
+
+A FILE is read twice, first to check it, then to send it a batch at a time,
+so it may be of any size; if it changes in between, cairn add stops, saying
+how many entries were logged. Standard input, or a FILE that is a pipe, is
+read once and held in memory: for inputs of more than a few hundred MB, give
+a file.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -357,6 +364,10 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     let duplicates = 0;
     let requests = 0;
     const headText = (c: Checkpoint) => `tree size ${c.treeSize} (root ${encodeBase64(c.rootHash)})`;
+    const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+    const loggedAndWritten = (n: number) => (n === 1 ? 'was logged and its receipt written' : 'were logged and their receipts written');
+    /** Set once an error's message says what was logged, so the catch below adds nothing. */
+    let told = false;
     /**
      * Makes `next` the newest checkpoint once it is proved to extend the
      * newest one: no request for the same size, one consistency proof from
@@ -397,11 +408,37 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
           if (!quiet) notice(`the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}`);
           continue;
         }
-        // Before the receipts are written: they are only as good as a checkpoint in the one history.
-        await extend(result.checkpoint.checkpoint);
         const lines = result.receipts.map((r) => jsonLine(r.receipt)).join('');
-        if (file !== undefined) await file.write(lines);
-        else io.stdout.write(lines);
+        const write = async () => {
+          if (file !== undefined) await file.write(lines);
+          else io.stdout.write(lines);
+        };
+        const from = part[0]!.source;
+        // Each receipt is verified against the batch's signed checkpoint; before they are
+        // written, that checkpoint must be proved to extend the ones before (one history).
+        try {
+          await extend(result.checkpoint.checkpoint);
+        } catch (err) {
+          if (!(err instanceof Error)) throw err;
+          if (isVerificationFailure(err)) {
+            // The log signed two histories. The receipts file holds only receipts in the one
+            // verified before (verify-receipt would pass these on their own), so this batch's
+            // are left out; the message names both checkpoints, the evidence of the fork.
+            const before = done === 0 ? 'no receipts were written' : `the ${entries(done)} before ${from} ${loggedAndWritten(done)}`;
+            err.message += ` (${before}; the log's ${part.length === 1 ? 'receipt' : 'receipts'} for the ${entries(part.length)} from ${from} on, under that checkpoint, ${part.length === 1 ? 'was' : 'were'} not written)`;
+            told = true;
+            throw err;
+          }
+          // Not disproved, only not proved (the proof could not be had): the receipts, each
+          // verified against the batch's signed checkpoint, are kept, and nothing more is sent.
+          await write();
+          done += part.length;
+          const last = part[part.length - 1]!.source;
+          err.message += ` (the ${entries(done)} through ${last} ${loggedAndWritten(done)}, each verified against its batch's signed checkpoint; nothing after ${last} was sent)`;
+          told = true;
+          throw err;
+        }
+        await write();
         duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
         done += part.length;
         requests++;
@@ -421,8 +458,9 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
       if (batch.length > 0) await send();
     } catch (err) {
       progress.finish(done);
+      if (told) throw err;
       // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
-      if (done > 0 && err instanceof Error) err.message += ` (the ${done} entries before ${batch[0]?.source ?? 'the next input'} were logged and their receipts written)`;
+      if (done > 0 && err instanceof Error) err.message += ` (the ${entries(done)} before ${batch[0]?.source ?? 'the next input'} ${loggedAndWritten(done)})`;
       else if (err instanceof InputError) err.message += ' (nothing was logged)';
       throw err;
     } finally {

@@ -2,7 +2,8 @@
 // checkpoint must extend the newest one before it (starting with the one it
 // fetched up front), by a consistency proof when the tree grew. A log that
 // answers from another tree, shrinks, or signs a second root for a size is
-// caught (exit 1), and the receipts written before stay written.
+// caught (exit 1), and the receipts written before stay written. A proof the
+// log does not give stops it (exit 2), keeping the receipts it has verified.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addCommand, ADD_USAGE } from '../../src/cli/add.js';
@@ -57,6 +58,7 @@ test('a batch answered from another tree (a signed size-1 tree of just the entry
   expect(r.err).toContain(`tree size 1 (root ${encodeBase64(fork.rootHash)})`);
   expect(r.err).toContain(`tree size 600 (root ${encodeBase64(shown.rootHash)})`);
   expect(r.err).not.toContain('every receipt verified');
+  expect(r.err).toContain("(no receipts were written; the log's receipt for the 1 entry from <stdin>:1 on, under that checkpoint, was not written)");
   expect(r.written).toEqual([]);
 });
 
@@ -69,7 +71,7 @@ test('a tree that shrinks between batches is exit 1, and the receipts of the bat
   const r = await add(events(4), 2);
   expect(r.status).toBe(1);
   expect(r.err).toMatch(/checkpoint of tree size 502 \(root \S+\) for this batch does not extend its checkpoint of tree size 602 \(root \S+\) verified before: the tree shrank/);
-  expect(r.err).toContain('(the 2 entries before <stdin>:3 were logged and their receipts written)');
+  expect(r.err).toContain("(the 2 entries before <stdin>:3 were logged and their receipts written; the log's receipts for the 2 entries from <stdin>:3 on, under that checkpoint, were not written)\n");
   expect(r.written).toHaveLength(2);
 });
 
@@ -87,7 +89,7 @@ test('a second root for the same size (a batch of entries already logged, after 
   expect(consistencyRequests()).toEqual(['ct/v1/get-sth-consistency?first=600&second=602']);
 });
 
-test('a consistency proof that does not verify is exit 1; one the log will not give is exit 2; neither writes that batch\'s receipts', async () => {
+test("a consistency proof that does not verify is exit 1, and that batch's receipts are not written", async () => {
   t.fake.hook = (path, _req, res) => {
     if (!path.startsWith('ct/v1/get-sth-consistency')) return false;
     send(res, 200, { consistency: [encodeBase64(new Uint8Array(32)), encodeBase64(new Uint8Array(32).fill(1))] });
@@ -96,20 +98,53 @@ test('a consistency proof that does not verify is exit 1; one the log will not g
   const bad = await add(events(1), 1);
   expect(bad.status).toBe(1);
   expect(bad.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 601 \(root \S+\) for this batch does not extend its checkpoint of tree size 600 \(root \S+\) verified before: the tree of size 601/);
+  expect(bad.err).toContain("(no receipts were written; the log's receipt for the 1 entry from <stdin>:1 on, under that checkpoint, was not written)");
   expect(bad.written).toEqual([]);
+});
 
+/** Answers the `nth` consistency request (from 1) and every one after it with `status`. */
+const refuseConsistency = (nth: number, status: number) => {
+  let seen = 0;
   t.fake.hook = (path, _req, res) => {
-    if (!path.startsWith('ct/v1/get-sth-consistency')) return false;
-    send(res, 400, { error: 'no', code: 'BAD_REQUEST' });
+    if (!path.startsWith('ct/v1/get-sth-consistency') || ++seen < nth) return false;
+    send(res, status, { error: 'injected', code: status === 500 ? 'INTERNAL' : 'BAD_REQUEST' });
     return true;
   };
-  const refused = await add(events(1, 'y'), 1);
-  expect(refused.status).toBe(2);
-  expect(refused.err).toMatch(/could not be proved to extend its checkpoint of tree size 601 .*400 BAD_REQUEST: no/);
-  expect(refused.written).toEqual([]);
+};
+
+test("a consistency proof the log will not give (500) is exit 2 after that batch's receipts, verified against its checkpoint, are written; nothing more is sent", async () => {
+  refuseConsistency(1, 500);
+  const r = await add(events(3), 1);
+  expect(r.status).toBe(2);
+  expect(r.err).toMatch(
+    /^cairn add: the log's checkpoint of tree size 601 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 600 \(root \S+\) verified before: GET \S+get-sth-consistency\S+: 500 INTERNAL: injected \(the 1 entry through <stdin>:1 was logged and its receipt written, each verified against its batch's signed checkpoint; nothing after <stdin>:1 was sent\)\n$/,
+  );
+  // The receipt of the one entry logged, under the log's checkpoint of size 601.
+  expect(r.written).toHaveLength(1);
+  const receipt = JSON.parse(r.written[0]!) as { index: number; checkpoint: string; duplicate: boolean };
+  expect(receipt.index).toBe(600);
+  expect(receipt.duplicate).toBe(false);
+  expect(receipt.checkpoint.split('\n')[1]).toBe('601');
+  expect(t.fake.requests.filter((p) => p.startsWith('v1/batch'))).toHaveLength(1);
+  expect(t.fake.entries).toHaveLength(601);
+});
+
+test('a consistency proof refused for a later batch keeps every receipt up to that batch, and says how many', async () => {
+  refuseConsistency(2, 400);
+  const r = await add(events(5), 2);
+  expect(r.status).toBe(2);
+  expect(r.err).toMatch(/could not be proved to extend its checkpoint of tree size 602 .*400 BAD_REQUEST: injected \(the 4 entries through <stdin>:4 were logged and their receipts written, each verified against its batch's signed checkpoint; nothing after <stdin>:4 was sent\)\n$/);
+  expect(r.written.map((l) => (JSON.parse(l) as { index: number }).index)).toEqual([600, 601, 602, 603]);
+  expect(t.fake.requests.filter((p) => p.startsWith('v1/batch'))).toHaveLength(2);
+});
+
+test('ADD_USAGE says that the consistency proof is a request charged to the token, once per batch whose tree grew', () => {
+  expect(ADD_USAGE).toMatch(/one\s+more request per batch whose tree grew, charged to CAIRN_TOKEN's rate limit/);
+  expect(ADD_USAGE).toMatch(/--batch-size 1 that is twice the requests/);
+  expect(ADD_USAGE).toMatch(/stops cairn add \(exit 2\) after that batch's receipts,\s+each verified against its signed checkpoint, are written/);
 });
 
 test('ADD_USAGE says that each batch\'s checkpoint must extend the ones before', () => {
   expect(ADD_USAGE).toMatch(/consistency proof/);
-  expect(ADD_USAGE).toMatch(/smaller tree, or of the same size with another root/);
+  expect(ADD_USAGE).toMatch(/smaller tree, or of the\s+same size with another root/);
 });
