@@ -1,11 +1,14 @@
 /**
  * A bound on the request body bytes the server holds at once (issue 6
  * "Overload"). An upload is charged the bytes it has sent as they arrive (a
- * compressed one: its compressed bytes while it arrives, then the bytes they
- * decode to, see readBody), and gives them all back when its response is
- * done. So an upload that only claims a large length, and then sends nothing
- * or trickles, holds nothing beyond what it sent, and two idle connections
- * cannot lock every writer out. An upload whose declared length
+ * compressed one: its compressed bytes while it arrives, then also the bytes
+ * they decode to, each compressed chunk until it is decoded, see readBody),
+ * and gives them all back once its body has been read and handed on, or
+ * refused (and, for one abandoned midway, when its response closes). So an
+ * upload that only claims a large length, and then sends nothing or
+ * trickles, holds nothing beyond what it sent, and neither two idle
+ * connections nor bodies held behind answers their clients never read can
+ * lock every writer out. An upload whose declared length
  * does not fit in what is free is refused before a byte of it is read; one
  * whose next bytes do not fit is refused then. Either way the answer is 503
  * QUEUE_FULL, and many huge concurrent `/v1/batch` uploads cannot exhaust

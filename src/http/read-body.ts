@@ -65,18 +65,25 @@ export const BODY_MAX_MS = 300_000;
 /**
  * Reads a request body of at most `limit` decoded bytes (identity, gzip,
  * deflate or br), charging its bytes to `budget` as they arrive and giving
- * them back when the response is done (see BodyBudget). A compressed body is
- * held, and charged, as the compressed bytes it sent while it arrives, and
- * decoded once it is all there, its decoded bytes charged as they come (in
- * place of the compressed ones): so it holds no more of the budget
- * than it paid for on the wire while it may be slow, and its decoded bytes
- * are held only while they are decoded, parsed and answered. Rejects with a
- * LogError, without waiting for the rest of the body:
+ * them all back once it settles: when it resolves with the body (the caller
+ * parses it at once, and what it keeps from then on is bounded elsewhere,
+ * e.g. by the log's queue), or rejects. So a body held after it has arrived,
+ * behind an answer the client does not read, holds nothing; the response's
+ * close or finish gives back what a body abandoned midway holds (see
+ * BodyBudget). A compressed body is held, and charged, as the compressed
+ * bytes it sent while it arrives, and decoded once it is all there: each
+ * compressed chunk stays charged until the decoder has consumed it, and
+ * every decoded byte is charged as it comes, so the charge is never less
+ * than what is held; it holds no more of the budget than it paid for on
+ * the wire while it may be slow. Rejects with a LogError, without waiting
+ * for the rest of the body:
  * - UNSUPPORTED_MEDIA_TYPE for another content coding;
  * - `tooLarge` for a declared length over `limit`, or over the budget's
  *   whole limit (before reading), or once more than that has arrived, or
  *   has been decoded (so a small bomb cannot expand past it; its compressed
- *   bytes may be a little more, as much as stored deflate blocks need);
+ *   bytes may be a little more, as much as stored deflate blocks need), or
+ *   once what it decoded to so far and its compressed bytes not yet decoded
+ *   are more than the whole budget (it could never fit);
  * - QUEUE_FULL (Retry-After 1) for a declared length beyond what the budget
  *   has free (before reading), or once the budget cannot take the next
  *   bytes, arrived or decoded;
@@ -97,6 +104,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     const makeDecoder = coding === 'identity' ? undefined : DECODERS[coding];
     const hold = budget.hold();
+    // Settling gives the hold back; this is for a body abandoned midway.
     res.once('close', hold.release);
     res.once('finish', hold.release);
     let chunks: Buffer[] = [];
@@ -116,12 +124,16 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     const overWire = (what: string): LogError =>
       new LogError(tooLarge, coding === 'identity' ? `${what}${most < limit ? `; ${bound()}` : ''}` : `${what} of ${coding} data; no body of at most ${most} bytes needs that many`);
 
-    const fail = (error: LogError): void => {
-      if (settled) return;
+    /** Settles: the timers stop, and the whole hold is given back. */
+    const settle = (): void => {
       settled = true;
       clearTimeout(stall);
       clearTimeout(overdue);
       hold.release();
+    };
+    const fail = (error: LogError): void => {
+      if (settled) return;
+      settle();
       chunks.length = 0; // the listeners outlive this answer while the rest is dropped
       req.removeListener('data', onData);
       decoder?.destroy();
@@ -139,10 +151,11 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       chunks.push(chunk);
       received += chunk.length;
       progress += chunk.length;
-      if (progress >= minProgress) {
-        progress = 0;
-        stall.refresh();
-      }
+      if (progress >= minProgress) newSpan();
+    };
+    const newSpan = (): void => {
+      progress = 0;
+      stall.refresh();
     };
     const stall = setTimeout(
       () => giveUp(minProgress <= 1 ? `no bytes of the request body arrived for ${idleMs / 1000} s` : `fewer than ${minProgress} bytes of the request body arrived in ${idleMs / 1000} s`),
@@ -151,15 +164,15 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
     const overdue = setTimeout(() => giveUp(`the request body took more than ${maxMs / 1000} s to arrive`), maxMs);
 
     /**
-     * Decodes the compressed body, all there now. Its decoded bytes are
-     * charged as they come, first against the compressed ones it holds
-     * already (so a body decoding to exactly what is free still fits), and
-     * whatever is left of those is given back at the end: the hold is the
-     * larger of the two while it decodes, the decoded bytes after.
+     * Decodes the compressed body, all there now. The decoder holds each
+     * compressed chunk until it has consumed it, and that chunk stays charged
+     * until then; each decoded byte is charged as it comes. So the hold is
+     * never less than what is held: what it decoded to so far plus the
+     * compressed chunks not yet consumed.
      */
     const decode = (make: () => NodeJS.ReadWriteStream): void => {
       const wire = chunks;
-      let credit = received;
+      let held = received; // what the hold has: compressed bytes not yet consumed, and decoded ones
       chunks = [];
       received = 0;
       const d = make() as unknown as Readable & NodeJS.WritableStream;
@@ -167,20 +180,30 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       d.on('data', (chunk: Buffer) => {
         if (settled) return;
         if (received + chunk.length > most) return fail(new LogError(tooLarge, `the request body holds more than ${most} bytes decoded${most < limit ? `; ${bound()}` : ''}`));
-        const covered = Math.min(credit, chunk.length);
-        if (!hold.tryAdd(chunk.length - covered)) return fail(busy());
-        credit -= covered;
+        if (held + chunk.length > budget.limit) {
+          return fail(new LogError(tooLarge, `the request body needs more than ${budget.limit} bytes while it is decoded (what it decoded to so far, and its ${coding} bytes not yet decoded); this server holds at most ${budget.limit} bytes of request bodies at once`));
+        }
+        if (!hold.tryAdd(chunk.length)) return fail(busy());
+        held += chunk.length;
         chunks.push(chunk);
         received += chunk.length;
       });
       d.once('end', () => {
         if (settled) return;
-        settled = true;
-        hold.giveBack(credit);
+        settle();
         resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
       });
       d.once('error', () => fail(new LogError('MALFORMED_REQUEST', `the request body is not valid ${coding} data`)));
-      for (const chunk of wire) d.write(chunk);
+      for (const chunk of wire) {
+        // Called once the decoder has consumed the chunk (or is destroyed: a
+        // settled hold gives nothing back).
+        d.write(chunk, () => {
+          if (settled) return;
+          hold.giveBack(chunk.length);
+          held -= chunk.length;
+        });
+      }
+      wire.length = 0;
       d.end();
     };
 
@@ -198,7 +221,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       clearTimeout(stall);
       clearTimeout(overdue);
       if (makeDecoder !== undefined) return decode(makeDecoder);
-      settled = true;
+      settle();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     });
     req.once('error', () => fail(new LogError('MALFORMED_REQUEST', 'the request body was cut short')));

@@ -4,7 +4,7 @@
 // only the bytes it sent until it is all there. readBody is served here on a
 // bare node server, with spans of a fraction of a second instead of 30 s.
 import { createHash, randomBytes } from 'node:crypto';
-import { Agent, createServer, request as httpRequest, type ClientRequest, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type ClientRequest, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { constants as zlibConstants, createGzip, gzipSync } from 'node:zlib';
 import { BodyBudget } from '../../src/http/body-budget.js';
@@ -23,6 +23,8 @@ let server: Server;
 let port: number;
 /** What the server reads the next bodies with; each test sets its own. */
 let options: ReadBodyOptions;
+/** Bodies read on `/keep`, whose answers are held until the test gives them: what the budget held once each was read. */
+const kept: { res: ServerResponse; length: number; inUse: number }[] = [];
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,7 +32,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 beforeAll(async () => {
   server = createServer((req, res) => {
     readBody(req, res, options).then(
-      (body) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ length: body.length, sha256: sha256(body) })),
+      (body) => req.url === '/keep' ? kept.push({ res, length: body.length, inUse: options.budget.inUse }) : res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ length: body.length, sha256: sha256(body) })),
       (err: unknown) => {
         const error = err instanceof LogError ? err : new LogError('INTERNAL', String(err));
         res.writeHead(HTTP_STATUS[error.code], { 'Content-Type': 'application/json' }).end(JSON.stringify({ code: error.code, error: error.message }));
@@ -41,19 +43,22 @@ beforeAll(async () => {
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
 });
+afterEach(() => {
+  for (const { res } of kept.splice(0)) res.end();
+});
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
 
 /** Starts a POST with `headers`; the body is written by the caller through `req`. */
-function open(headers: Record<string, string | number>): { req: ClientRequest; answer: Promise<Answer>; answered: () => boolean } {
+function open(headers: Record<string, string | number>, path = '/'): { req: ClientRequest; answer: Promise<Answer>; answered: () => boolean } {
   let done = false;
   // Keep-alive, so that a closed connection is the server's choice.
   const agent = new Agent({ keepAlive: true });
   let req!: ClientRequest;
   const answer = new Promise<Answer>((resolve, reject) => {
-    req = httpRequest({ host: '127.0.0.1', port, path: '/', method: 'POST', agent, headers }, (res) => {
+    req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', agent, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
@@ -202,7 +207,7 @@ test('a body that keeps its pace but takes longer than the total limit is given 
 });
 
 describe('a compressed body is judged decoded once it is all there', () => {
-  test('its decoded bytes are charged: 503 if they do not fit beside others, 413 past the whole budget', async () => {
+  test('its decoded bytes are charged: 503 if they do not fit beside others, 413 past the whole budget or if they and its compressed bytes never could', async () => {
     const budget = new BodyBudget(100 * 1024);
     options = { limit: 1024 * 1024, tooLarge: 'BODY_TOO_LARGE', budget, idleMs: 5000, minRate: 1024, maxMs: 60_000 };
     const other = budget.hold();
@@ -217,10 +222,73 @@ describe('a compressed body is judged decoded once it is all there', () => {
     large.req.end(gzipSync(Buffer.alloc(100 * 1024 + 1, 7)));
     const b = await large.answer;
     expect([b.status, code(b)]).toEqual([413, 'BODY_TOO_LARGE']);
+    // Decoding to exactly the budget, beside its compressed bytes, which the decoder holds until it has read them.
+    const exact = open({ 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' });
+    exact.req.end(gzipSync(Buffer.alloc(100 * 1024, 7)));
+    const c = await exact.answer;
+    expect([c.status, code(c)]).toEqual([413, 'BODY_TOO_LARGE']);
+    expect(message(c)).toBe(
+      `the request body needs more than ${100 * 1024} bytes while it is decoded (what it decoded to so far, and its gzip bytes not yet decoded); this server holds at most ${100 * 1024} bytes of request bodies at once`,
+    );
     const fits = open({ 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' });
-    fits.req.end(gzipSync(Buffer.alloc(100 * 1024, 7)));
+    fits.req.end(gzipSync(Buffer.alloc(99 * 1024, 7)));
     expect((await fits.answer).status).toBe(200);
     await until(() => budget.inUse === 0, 'every share is given back');
+  });
+
+  test('while it decodes, it is charged its decoded bytes and the compressed ones not yet decoded', async () => {
+    const budget = new BodyBudget(1024 * 1024);
+    options = { limit: 1024 * 1024, tooLarge: 'BODY_TOO_LARGE', budget, idleMs: 5000, minRate: 1024, maxMs: 60_000 };
+    const decoded = Buffer.alloc(500_000, 7);
+    const wire = gzipSync(decoded);
+    const a = open({ 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': wire.length });
+    a.req.end(wire);
+    expect((await a.answer).status).toBe(200);
+    // Never less than what was held: all it decoded to, and the compressed bytes still in the decoder then.
+    expect(budget.peak).toBeGreaterThan(decoded.length);
+    expect(budget.peak).toBeLessThanOrEqual(decoded.length + wire.length);
+  });
+
+  test('each compressed chunk is given back once decoded: a body that does not compress fits if what it decodes to does', async () => {
+    const budget = new BodyBudget(1024 * 1024);
+    options = { limit: 1024 * 1024, tooLarge: 'BODY_TOO_LARGE', budget, idleMs: 5000, minRate: 1024, maxMs: 60_000 };
+    const decoded = randomBytes(600_000);
+    const wire = gzipSync(decoded);
+    // Both at once would not fit.
+    expect(decoded.length + wire.length).toBeGreaterThan(budget.limit);
+    const a = open({ 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip', 'Content-Length': wire.length });
+    a.req.end(wire);
+    const answer = await a.answer;
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ length: decoded.length, sha256: sha256(decoded) });
+    expect(budget.peak).toBeLessThanOrEqual(budget.limit);
+    await until(() => budget.inUse === 0, 'its share is given back');
+  });
+});
+
+describe('a body gives its share back once it has been read, not once its answer is done', () => {
+  test.each([
+    ['plain', {}, (b: Buffer) => b],
+    ['gzip', { 'Content-Encoding': 'gzip' }, (b: Buffer) => gzipSync(b)],
+  ])('%s: read, its answer held (as behind answers a client never reads), another body as large is admitted', async (_name, coding, encode) => {
+    const budget = new BodyBudget(64 * 1024);
+    options = { limit: 1024 * 1024, tooLarge: 'BODY_TOO_LARGE', budget, idleMs: 5000, minRate: 1024, maxMs: 60_000 };
+    const body = Buffer.alloc(60_000, 9);
+    const wire = encode(body);
+    const first = open({ 'Content-Type': 'application/octet-stream', 'Content-Length': wire.length, ...coding }, '/keep');
+    first.req.end(wire);
+    first.answer.catch(() => undefined); // awaited at the end, unless the test fails first
+    await until(() => kept.length === 1, 'the first body is read');
+    expect([kept[0]!.length, kept[0]!.inUse]).toEqual([body.length, 0]);
+    expect(budget.peak).toBeGreaterThanOrEqual(body.length); // it was charged while it was read
+    const second = open({ 'Content-Type': 'application/octet-stream', 'Content-Length': wire.length, ...coding });
+    second.req.end(wire);
+    const b = await second.answer;
+    expect(b.status).toBe(200);
+    expect(JSON.parse(b.body)).toEqual({ length: body.length, sha256: sha256(body) });
+    expect(first.answered()).toBe(false);
+    kept.splice(0)[0]!.res.end();
+    expect((await first.answer).status).toBe(200);
   });
 });
 

@@ -59,12 +59,7 @@ async function listen(budget?: BodyBudget, queue = { maxQueueEntries: 40, maxRou
   agent = new Agent({ keepAlive: true, maxSockets: 512 });
 }
 
-/** Opens a held disk if a test failed while holding it. */
-let afterRelease: (() => void) | undefined;
-
 afterEach(async () => {
-  afterRelease?.();
-  afterRelease = undefined;
   agent.destroy();
   await new Promise((r) => server.close(r));
   await h.close();
@@ -184,8 +179,17 @@ test('huge concurrent uploads: each holds what it has sent, idle claims lock nob
   expect(JSON.parse(early.body).code).toBe('QUEUE_FULL');
   expect(Number(early.retryAfter)).toBeGreaterThanOrEqual(1);
 
-  // All 30 send the rest: those whose next bytes do not fit are refused as they come; the others are logged.
-  for (const u of uploads) u.req.end(u.data.subarray(64 * KiB));
+  // All 30 send the rest but their last byte, four times the bound in all:
+  // those whose next bytes do not fit are refused as they come (a body gives
+  // its share back once it is read, so none is until its last byte).
+  for (const u of uploads) u.req.write(u.data.subarray(64 * KiB, size - 1));
+  const waiting = () => uploads.filter((u) => u.answered() === undefined);
+  for (let i = 0; i < 500 && budget.inUse !== waiting().length * (size - 1); i++) await sleep(10);
+  expect(budget.inUse).toBe(waiting().length * (size - 1));
+  expect(waiting().length).toBeLessThan(30);
+  expect(waiting().length).toBeGreaterThanOrEqual(1);
+  // Then their last bytes: the others are logged.
+  for (const u of uploads) u.req.end(u.data.subarray(size - 1));
   const answers = await Promise.all(uploads.map((u) => u.done));
   const accepted = answers.filter((a) => a.status === 200).length;
   for (const a of answers.filter((x) => x.status !== 200)) {
@@ -228,7 +232,8 @@ test('two idle uploads that declare the whole bound do not stop other writes', a
 
 test('a compressed upload is charged its decoded bytes: a gzip bomb cannot slip under the body bound or past its limit', async () => {
   const KiB = 1024;
-  await listen(new BodyBudget(1536 * KiB), { maxQueueEntries: 100, maxRoundEntries: 100 });
+  const budget = new BodyBudget(1536 * KiB);
+  await listen(budget, { maxQueueEntries: 100, maxRoundEntries: 100 });
   // A JSON entry of 1,000,000 spaces around a tiny value: under 1 MiB, and about 1 KiB gzipped.
   const bomb = (tag: string) => gzipSync(`${' '.repeat(1_000_000)}{"bomb":"${tag}"}`);
   expect(bomb('a').length).toBeLessThan(4 * KiB);
@@ -245,22 +250,18 @@ test('a compressed upload is charged its decoded bytes: a gzip bomb cannot slip 
       req.on('error', reject);
       req.end(body);
     });
-  const release = h.store.holdWrites(); // the first one stays in flight, holding its reservation
-  afterRelease = release;
-  const first = post('/v1/entries', 'application/json', bomb('first'), 'gzip');
-  for (let i = 0; i < 500 && h.store.pendingWrites === 0; i++) await sleep(10);
-  expect(h.store.pendingWrites).toBe(1);
-  // Charged as the ~1 MB it decodes to, not as its ~1 KiB on the wire.
-  expect(budgetInUse()).toBe(Buffer.byteLength(`${' '.repeat(1_000_000)}{"bomb":"first"}`));
-  const second = await post('/v1/entries', 'application/json', bomb('second'), 'gzip');
-  expect(second.status).toBe(503);
-  expect(JSON.parse(second.body).code).toBe('QUEUE_FULL');
-  // A small uncompressed entry still fits beside it.
-  const small = post('/v1/entries', 'application/octet-stream', Buffer.from('small'));
-  await sleep(50);
-  release();
-  expect((await first).status).toBe(201);
-  expect((await small).status).toBe(201);
+  // Other uploads hold all but 600 KiB: its ~1 KiB on the wire fits, the ~1 MB it decodes to does not.
+  const others = budget.hold();
+  expect(others.tryAdd(budget.limit - 600 * KiB)).toBe(true);
+  const refused = await post('/v1/entries', 'application/json', bomb('first'), 'gzip');
+  expect(refused.status).toBe(503);
+  expect(JSON.parse(refused.body).code).toBe('QUEUE_FULL');
+  expect(budgetInUse()).toBe(budget.limit - 600 * KiB); // what it held is given back
+  // A small uncompressed entry still fits beside them.
+  expect((await post('/v1/entries', 'application/octet-stream', Buffer.from('small'))).status).toBe(201);
+  // With room for what it decodes to, it is logged.
+  others.release();
+  expect((await post('/v1/entries', 'application/json', bomb('first'), 'gzip')).status).toBe(201);
   expect(h.log.latest().treeSize).toBe(2);
   // Past the route's limit once decoded: 413, however small on the wire.
   const huge = await post('/v1/entries', 'application/json', gzipSync(`${' '.repeat(2_000_000)}{"bomb":"huge"}`), 'gzip');
