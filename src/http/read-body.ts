@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { LogError, type LogErrorCode } from '../log/errors.js';
@@ -33,7 +34,11 @@ export interface ReadBodyOptions {
  * A body that brings fewer than {@link BODY_MIN_RATE} bytes a second over
  * this long (30 KiB in 30 s) is given up (408): the bytes it sent before
  * stalling stay charged to the budget until then, so this bounds how long a
- * stalled upload holds them.
+ * stalled upload holds them. Only time the server spends reading the
+ * connection counts: a span that ends while it has stopped reading (its
+ * socket paused, by PipelineLimit or by node's own back-pressure while the
+ * client does not read earlier answers) starts again, and so does the span
+ * when reading starts again; {@link BODY_MAX_MS} still bounds the whole.
  */
 export const BODY_IDLE_MS = 30_000;
 
@@ -52,7 +57,8 @@ export const BODY_MIN_RATE = 1024;
  * The longest a body may take to arrive in all, however steadily it comes
  * (408 after that, and its bytes are given back at once). This bounds how
  * long a body that sent a lot at first and then just enough to keep going
- * holds the budget. It is node's default requestTimeout, which the server
+ * holds the budget, and one the server stopped reading (this limit counts
+ * that time too). It is node's default requestTimeout, which the server
  * keeps, so it refuses no client that worked before: the largest batch
  * (MAX_BATCH_BODY, 98,371,096 bytes) needs 328 KB/s (2.6 Mbit/s) to make it,
  * a batch of `cairn add` (at most 8 MiB of entries, about 11.2 MB as base64
@@ -89,9 +95,10 @@ export const BODY_MAX_MS = 300_000;
  *   bytes, arrived or decoded;
  * - MALFORMED_REQUEST for a body that does not decode or is cut short;
  * - REQUEST_TIMEOUT when fewer than `minRate` bytes a second (as sent:
- *   compressed ones count as such) arrived over `idleMs`, or the whole
- *   body did not arrive within `maxMs`; the connection is then closed after
- *   the answer.
+ *   compressed ones count as such) arrived over `idleMs` of the server
+ *   reading the connection (see {@link BODY_IDLE_MS}), or the whole body
+ *   did not arrive within `maxMs`; the connection is then closed after the
+ *   answer.
  * A refused upload is answered at once; the rest of its body is read and
  * dropped as it comes (so the connection stays usable, and the client reads
  * the answer rather than a reset), never waited for before answering.
@@ -129,6 +136,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       settled = true;
       clearTimeout(stall);
       clearTimeout(overdue);
+      socket?.removeListener('resume', onResume);
       hold.release();
     };
     const fail = (error: LogError): void => {
@@ -153,14 +161,22 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       progress += chunk.length;
       if (progress >= minProgress) newSpan();
     };
+    // Time the server does not read the connection is not the client's: a
+    // span that ends while its socket is paused starts again, and so does one
+    // when reading starts again (the client then has a whole span).
+    const socket = req.socket as Socket | null;
     const newSpan = (): void => {
       progress = 0;
       stall.refresh();
     };
-    const stall = setTimeout(
-      () => giveUp(minProgress <= 1 ? `no bytes of the request body arrived for ${idleMs / 1000} s` : `fewer than ${minProgress} bytes of the request body arrived in ${idleMs / 1000} s`),
-      idleMs,
-    );
+    const onResume = (): void => {
+      if (!settled) newSpan();
+    };
+    const stall = setTimeout(() => {
+      if (socket?.isPaused() === true) return newSpan();
+      giveUp(minProgress <= 1 ? `no bytes of the request body arrived for ${idleMs / 1000} s` : `fewer than ${minProgress} bytes of the request body arrived in ${idleMs / 1000} s`);
+    }, idleMs);
+    socket?.on('resume', onResume);
     const overdue = setTimeout(() => giveUp(`the request body took more than ${maxMs / 1000} s to arrive`), maxMs);
 
     /**
@@ -220,6 +236,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       if (settled) return;
       clearTimeout(stall);
       clearTimeout(overdue);
+      socket?.removeListener('resume', onResume);
       if (makeDecoder !== undefined) return decode(makeDecoder);
       settle();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
