@@ -65,11 +65,71 @@ export function answerClientErrors(server: Server): void {
 }
 
 /**
+ * How long, at most, a connection closed after an answer is still read once
+ * the server has shut its side (RFC 9112 §9.6): {@link closeGently}.
+ */
+export const LINGER_MS = 2000;
+
+/** The most bytes {@link closeGently} reads and throws away before it closes the connection anyway. */
+export const LINGER_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Closes `socket` in stages, as RFC 9112 §9.6 asks of a server that closes a
+ * connection the client may still be sending on: it shuts the server's side
+ * once what was written has been handed to the kernel (the client reads every
+ * answer, then the end of the stream), then reads what the client still sends
+ * and throws it away, unparsed, and closes the connection once the client has
+ * closed its side, after `ms` (default {@link LINGER_MS}), or once more than
+ * `maxBytes` (default {@link LINGER_MAX_BYTES}) were thrown away, whichever
+ * comes first.
+ *
+ * Closing at once instead, with requests the client had pipelined still
+ * unread, makes the kernel reset the connection (and so does anything the
+ * client sends after the close): the reset drops the answers still in the
+ * server's send buffer, and may make the client's kernel drop those it has
+ * not read yet, so the client loses answers the server sent, a receipt among
+ * them.
+ *
+ * What node's HTTP server would read next is no request to answer, so its
+ * parser stops reading the connection: the 'data' listener that parses is
+ * removed, and adding one here makes node hand reading back from its parser
+ * to the socket (as node does when it lets a connection go on CONNECT or
+ * upgrade).
+ */
+export function closeGently(socket: Socket, limits: { ms?: number; maxBytes?: number } = {}): void {
+  if (socket.destroyed) return;
+  const { ms = LINGER_MS, maxBytes = LINGER_MAX_BYTES } = limits;
+  const close = () => socket.destroy();
+  const timer = setTimeout(close, ms);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.removeAllListeners('data');
+  let discarded = 0;
+  socket.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > maxBytes) close();
+  });
+  // Once the client has closed its side too, the socket closes itself (net
+  // sockets destroy themselves when both sides are done).
+  socket.end();
+  // Node's parser read the connection in the socket's place, leaving the
+  // socket's own read pending, and stopped reading when the connection was
+  // paused: an empty push ends that pending read (Readable#push), so that
+  // resuming starts reading again.
+  socket.push('');
+  socket.resume();
+}
+
+/**
  * Answers `res` outside the app, as the app answers errors (CONTRACT §3):
  * `error`'s status and `{"error", "code"}` body, the headers every answer
- * carries, `errorHeaders` and `extra`; and closes its connection after it.
+ * carries, `errorHeaders` and `extra`; and closes its connection after it,
+ * and after the answers before it, with {@link closeGently}.
  */
 export function answerAndClose(res: ServerResponse, error: LogError, extra: [string, string][] = []): void {
+  // Node closes the connection after an answer that says `Connection: close` with destroySoon.
+  const socket = res.req.socket;
+  socket.destroySoon = () => closeGently(socket);
   const body = JSON.stringify({ error: error.message, code: error.code });
   const head: string[] = Object.entries(SECURITY_HEADERS).flat();
   for (const [name, value] of [...extra, ...errorHeaders(error)]) head.push(name, value);
@@ -106,7 +166,7 @@ export function answerConnect(server: Server): void {
       res.shouldKeepAlive = false;
       res.assignSocket(socket);
       // Closed once the answer is written, which closes the response too.
-      res.once('finish', () => socket.destroySoon());
+      res.once('finish', () => closeGently(socket));
       if (req.url?.startsWith('/') === true) {
         server.emit('request', req, res);
         return;

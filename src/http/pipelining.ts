@@ -23,7 +23,7 @@ interface Connection {
   inProgress: number;
   /** Reading is stopped by this limit (node may also stop it for its own reasons). */
   paused: boolean;
-  /** A request was refused: the connection closes after that answer, and nothing more is read. */
+  /** A request was refused: the connection closes after that answer, and nothing more is parsed. */
   refusing: boolean;
 }
 
@@ -45,7 +45,12 @@ interface Connection {
  * 503 `QUEUE_FULL` with `Retry-After: 1` and `Connection: close`, after the
  * answers before it; the requests read after it on that connection get no
  * answer (the connection closes first, as that header says, and a client
- * sends them again: RFC 9112 §9.3.2), and nothing more is read from it.
+ * sends them again: RFC 9112 §9.3.2). Nothing more is read from it until
+ * that answer is written; then the server shuts its side, and what the
+ * client still sends is read and thrown away, not parsed, until the
+ * connection closes (closeGently, in client-error.ts): closed at once, the
+ * connection would be reset, and the client could lose the answers before
+ * the 503 (RFC 9112 §9.6).
  * Clients that send one request at a time, or keep at most `max` in flight,
  * are never refused.
  *
@@ -97,8 +102,10 @@ export class PipelineLimit {
       this.#connections.set(socket, created);
       // Node starts reading again when an answer drains or a body is read;
       // while this limit holds the connection, it stops it again at once.
+      // Once the server's side is shut, no answer is held any more: what is
+      // read then is thrown away (closeGently, after a refusal).
       socket.on('resume', () => {
-        if (created.paused) socket.pause();
+        if (created.paused && !socket.writableEnded) socket.pause();
       });
     }
     if (conn.refusing || conn.inProgress >= this.#max) {

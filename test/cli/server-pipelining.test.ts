@@ -2,7 +2,9 @@
 // it do by pipelining (src/http/pipelining.ts), on the express routes and the
 // fast routes alike, without touching clients that send one request at a
 // time; and it answers CONNECT as any other method it has no route for.
+import { once } from 'node:events';
 import { Agent, request } from 'node:http';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { MAX_REQUESTS_IN_PROGRESS } from '../../src/http/pipelining.js';
@@ -43,6 +45,41 @@ test('200 pipelined requests written at once: the first 16 are answered, the nex
     conn.destroy();
   }
   expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+});
+
+test('a client that keeps sending after the refused 17th request, and reads late, gets the 15 answers, the receipt of the entry it posted 16th, and the 503, then the end of the stream (no reset)', async () => {
+  // An entry of 32 KiB: 15 bundles holding it (480 KiB) are more than the
+  // client's receive window, so part is still in the server's send buffer
+  // when it shuts its side.
+  const big = Buffer.alloc(32 * 1024, 'b');
+  expect((await fetch(`${server.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: big })).status).toBe(201);
+  const bundle = Buffer.from(await (await fetch(`${server.url}/tile/entries/000.p/4`)).arrayBuffer()).toString('latin1');
+  const shut = new Promise<void>((resolve) => server.server.once('connection', (socket: Socket) => socket.once('finish', resolve)));
+  let requests = 0;
+  const refused = new Promise<void>((resolve) => server.server.on('request', () => ++requests === 17 && resolve()));
+  const conn = await RawConnection.open(port);
+  let reset: Error | undefined;
+  conn.socket.on('error', (err) => (reset = err));
+  try {
+    const body = 'posted 16th';
+    const post = `POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    conn.write([...Array.from({ length: 15 }, () => get('/tile/entries/000.p/4')), post, get('/tile/entries/000.p/4')].join(''));
+    // A pipelining client goes on sending: this arrives once the 17th is refused, so the server has not read it.
+    await refused;
+    await new Promise<void>((resolve, reject) => conn.socket.write(Array.from({ length: 100 }, () => get('/healthz')).join(''), (err) => (err ? reject(err) : resolve())));
+    await shut;
+    for (let i = 0; i < 15; i++) expect(await conn.next()).toMatchObject({ status: 200, body: bundle });
+    const receipt = (await conn.next()) as RawResponse;
+    expect(receipt.status).toBe(201);
+    expect(JSON.parse(receipt.body)).toMatchObject({ index: 4, duplicate: false });
+    expect(await conn.next()).toMatchObject({ status: 503, headers: expect.objectContaining({ connection: 'close' }) });
+    expect(await conn.next()).toBe('closed');
+    expect(reset).toBeUndefined();
+  } finally {
+    conn.destroy();
+  }
+  const again = await fetch(`${server.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: 'posted 16th' });
+  expect(await again.json()).toMatchObject({ index: 4, duplicate: true });
 });
 
 test('hundreds of sequential requests on one keep-alive connection are all answered', async () => {

@@ -1,8 +1,9 @@
 // Requests that are not valid HTTP/1.1 get the contract's JSON error body
 // (src/http/client-error.ts) from a server set up as `cairn serve` sets it up.
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
-import { answerClientErrors, answerConnect } from '../../src/http/client-error.js';
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { answerClientErrors, answerConnect, closeGently, LINGER_MAX_BYTES, LINGER_MS } from '../../src/http/client-error.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
 
 let h: Harness;
@@ -129,4 +130,84 @@ test('CONNECT after pipelined requests: their answers first, in order, then the 
   expect(JSON.parse(all[0]![1])).toMatchObject({ status: 'ok' });
   expect(JSON.parse(all[1]![1])).toHaveProperty('sha256_root_hash');
   expect(JSON.parse(all[2]![1])).toMatchObject({ code: 'METHOD_NOT_ALLOWED' });
+});
+
+describe('closeGently (RFC 9112 §9.6: close in stages)', () => {
+  /**
+   * A TCP server that writes `answer` on each connection and closes it with
+   * closeGently(`limits`); resolves with a client connected to it (one that
+   * may keep sending after the server's end of the stream) and the server's side.
+   */
+  async function gentleClose(limits: { ms?: number; maxBytes?: number }): Promise<{ client: Socket; serverSide: Socket; stop: () => Promise<void> }> {
+    const tcp = createTcpServer({ allowHalfOpen: true });
+    const accepted = new Promise<Socket>((resolve) =>
+      tcp.once('connection', (socket: Socket) => {
+        socket.write('answer');
+        closeGently(socket, limits);
+        resolve(socket);
+      }),
+    );
+    tcp.listen(0, '127.0.0.1');
+    await once(tcp, 'listening');
+    const client = connect({ port: (tcp.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => undefined);
+    const serverSide = await accepted;
+    return { client, serverSide, stop: () => new Promise((resolve) => tcp.close(() => resolve())) };
+  }
+
+  /** Resolves with what `client` read up to the server's end of the stream. */
+  async function readToEnd(client: Socket): Promise<string> {
+    let text = '';
+    client.setEncoding('latin1');
+    client.on('data', (d: string) => (text += d));
+    await once(client, 'end');
+    return text;
+  }
+
+  test('by default, the server reads for at most 2 s and at most 1 MiB', () => {
+    expect(LINGER_MS).toBe(2000);
+    expect(LINGER_MAX_BYTES).toBe(1024 * 1024);
+  });
+
+  test('the client reads the answer, then the end of the stream; what it sends then is read and thrown away; the server closes once the client has closed its side', async () => {
+    const { client, serverSide, stop } = await gentleClose({ ms: 600_000, maxBytes: Infinity });
+    try {
+      expect(await readToEnd(client)).toBe('answer');
+      // The server's side is shut, but it still reads.
+      const sent = 300 * 1024;
+      await new Promise<void>((resolve, reject) => client.write(Buffer.alloc(sent, 'x'), (err) => (err ? reject(err) : resolve())));
+      expect(serverSide.destroyed).toBe(false);
+      client.end();
+      await once(serverSide, 'close');
+      expect(serverSide.bytesRead).toBe(sent);
+    } finally {
+      client.destroy();
+      await stop();
+    }
+  });
+
+  test('a client that sends more than maxBytes after the answer is cut off without waiting for it', async () => {
+    const { client, serverSide, stop } = await gentleClose({ ms: 600_000, maxBytes: 64 * 1024 });
+    try {
+      expect(await readToEnd(client)).toBe('answer');
+      client.write(Buffer.alloc(1024 * 1024, 'x'));
+      await once(serverSide, 'close');
+      expect(serverSide.bytesRead).toBeGreaterThan(64 * 1024);
+    } finally {
+      client.destroy();
+      await stop();
+    }
+  });
+
+  test('a client that neither sends nor closes is closed after ms', async () => {
+    const { client, serverSide, stop } = await gentleClose({ ms: 20, maxBytes: Infinity });
+    try {
+      expect(await readToEnd(client)).toBe('answer');
+      await once(serverSide, 'close');
+      expect(serverSide.bytesRead).toBe(0);
+    } finally {
+      client.destroy();
+      await stop();
+    }
+  });
 });

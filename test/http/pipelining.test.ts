@@ -3,7 +3,7 @@
 // past it anyway is refused 503 with the connection closed after it.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { MAX_REQUESTS_IN_PROGRESS, PipelineLimit } from '../../src/http/pipelining.js';
 import { RawConnection, type RawResponse } from '../helpers/raw-http.js';
 
@@ -15,6 +15,10 @@ class Harness {
   readonly held: ServerResponse[] = [];
   /** Paths the handler was called for, in order. */
   readonly handled: string[] = [];
+  /** Paths of every request node parsed (the server's 'request' events), refused ones too. */
+  readonly parsed: string[] = [];
+  /** The server's ends of the connections, in the order they opened. */
+  readonly sockets: Socket[] = [];
   /** The answer to `/stream`, once its handler has written 4 MiB of it. */
   stream: ServerResponse | undefined;
   #holding = new Set<() => void>();
@@ -22,6 +26,8 @@ class Harness {
 
   constructor() {
     const limit = new PipelineLimit(this.server, { max: MAX });
+    this.server.on('request', (req: IncomingMessage) => this.parsed.push(req.url ?? ''));
+    this.server.on('connection', (socket: Socket) => this.sockets.push(socket));
     this.server.on(
       'request',
       limit.guard((req: IncomingMessage, res: ServerResponse) => {
@@ -62,9 +68,9 @@ class Harness {
     }
   }
 
-  /** Answers every held request with its own path. */
-  release(): void {
-    for (const res of this.held.splice(0)) if (!res.writableEnded) res.end(`answer to ${res.req.url}`);
+  /** Answers every held request with its own path (and `padding`). */
+  release(padding = ''): void {
+    for (const res of this.held.splice(0)) if (!res.writableEnded) res.end(`answer to ${res.req.url}${padding}`);
   }
 
   /** One request on a fresh connection, answered. */
@@ -92,6 +98,11 @@ beforeEach(async () => {
 afterEach(() => h.close());
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+
+/** Writes `text` on `conn`, resolving once it is handed to the kernel (on loopback: in the server's receive buffer). */
+function written(conn: RawConnection, text: string): Promise<void> {
+  return new Promise((resolve, reject) => conn.socket.write(text, (err) => (err ? reject(err) : resolve())));
+}
 
 test('the default bound is 16 requests in progress per connection', () => {
   expect(MAX_REQUESTS_IN_PROGRESS).toBe(16);
@@ -198,5 +209,56 @@ test('a connection that closes with requests in progress leaves the others unaff
     for (let i = 0; i < MAX; i++) expect(await next.next()).toMatchObject({ status: 200, body: `answer to /hold/n${i}` });
   } finally {
     next.destroy();
+  }
+});
+
+test('a client that keeps sending after the refused request, and reads only once the server has shut its side, gets every answer before the refusal and the 503, then the end of the stream (no reset)', async () => {
+  const conn = await RawConnection.open(h.port);
+  let reset: Error | undefined;
+  conn.socket.on('error', (err) => (reset = err));
+  try {
+    conn.write(Array.from({ length: MAX + 1 }, (_, i) => get(`/hold/${i}`)).join(''));
+    await h.holding(MAX);
+    const serverSide = h.sockets[0]!;
+    // Sent while the server does not read this connection: unread when the 503 has been written.
+    await written(conn, Array.from({ length: 500 }, (_, i) => get(`/after/${i}`)).join(''));
+    // 16 × 32 KiB: more than the client's receive window, so part is still in the server's send buffer when it shuts its side.
+    const padding = '.'.repeat(32 * 1024);
+    h.release(padding);
+    await once(serverSide, 'finish');
+    for (let i = 0; i < MAX; i++) expect(await conn.next()).toMatchObject({ status: 200, body: `answer to /hold/${i}${padding}` });
+    expect(await conn.next()).toMatchObject({ status: 503, headers: expect.objectContaining({ connection: 'close' }) });
+    expect(await conn.next()).toBe('closed');
+    expect(reset).toBeUndefined();
+    // What it sent after the refusal was read and thrown away, not parsed into requests.
+    expect(h.parsed.filter((p) => p.startsWith('/after/'))).toEqual([]);
+    expect(h.handled.filter((p) => !p.startsWith('/hold/'))).toEqual([]);
+  } finally {
+    conn.destroy();
+  }
+});
+
+test('after the refusal, what the client goes on sending is discarded until it closes its side: the server\'s close then is clean', async () => {
+  const conn = await RawConnection.open(h.port);
+  let reset: Error | undefined;
+  conn.socket.on('error', (err) => (reset = err));
+  try {
+    conn.write(Array.from({ length: MAX + 1 }, (_, i) => get(`/hold/${i}`)).join(''));
+    await h.holding(MAX);
+    h.release();
+    for (let i = 0; i < MAX; i++) expect(await conn.next()).toMatchObject({ status: 200 });
+    expect(await conn.next()).toMatchObject({ status: 503 });
+    // The 503 is read, the server has half-closed; the client still sends (it had pipelined more), then ends.
+    await written(conn, Array.from({ length: 5000 }, (_, i) => get(`/late/${i}`)).join(''));
+    conn.socket.end();
+    expect(await conn.closed()).toBe(true);
+    expect(reset).toBeUndefined();
+    // The server read all of it, up to the client's end of the stream, and then closed.
+    const serverSide = h.sockets[0]!;
+    if (!serverSide.destroyed) await once(serverSide, 'close');
+    expect(serverSide.bytesRead).toBe(conn.socket.bytesWritten);
+    expect(h.parsed.filter((p) => p.startsWith('/late/'))).toEqual([]);
+  } finally {
+    conn.destroy();
   }
 });
