@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { MAX_REQUESTS_IN_PROGRESS } from '../../src/http/pipelining.js';
+import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 import { RawConnection, type RawResponse } from '../helpers/raw-http.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -80,6 +81,19 @@ test('a client that keeps sending after the refused 17th request, and reads late
   }
   const again = await fetch(`${server.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: 'posted 16th' });
   expect(await again.json()).toMatchObject({ index: 4, duplicate: true });
+});
+
+test.each(['/metrics', '/checkpoint', '/v1/log', '/tile/entries/000.p/3'])('the refusal of a 17th pipelined GET %s is the 503 QUEUE_FULL the spec declares for it', async (path) => {
+  const conn = await RawConnection.open(port);
+  try {
+    conn.write([...Array.from({ length: MAX_REQUESTS_IN_PROGRESS }, () => get('/healthz')), get(path)].join(''));
+    for (let i = 0; i < MAX_REQUESTS_IN_PROGRESS; i++) expect(await conn.next()).toMatchObject({ status: 200 });
+    const refused = (await conn.next()) as RawResponse;
+    expect(refused.status).toBe(503);
+    expectResponseMatchesSpec('GET', path, { status: refused.status, headers: refused.headers, body: JSON.parse(refused.body), text: refused.body });
+  } finally {
+    conn.destroy();
+  }
 });
 
 test('hundreds of sequential requests on one keep-alive connection are all answered', async () => {
