@@ -150,6 +150,20 @@ async function monitor(log: UniformLog, statePath: string, extra: string[], io: 
   return { code, events, io };
 }
 
+/** From now on the log answers its second checkpoint request 500: a run with rounds of 512 stops in its second round. */
+function failSecondCheckpoint(log: UniformLog): void {
+  let checkpoints = 0;
+  log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+}
+
+/** A `--once` run over `log` (rounds of 512) that stops in its second round (exit 2), its log honest again after: the state it left, a walk unfinished at 512. */
+async function leaveUnfinishedWalk(log: UniformLog, statePath: string): Promise<SavedState> {
+  failSecondCheckpoint(log);
+  expect((await monitor(log, statePath, ['--once', '--max-round-entries', '512'])).code).toBe(2);
+  log.answer = undefined;
+  return readState(statePath);
+}
+
 /** The entry bundles the log was asked for, grouped by round (a round starts with its checkpoint). */
 function bundlesByRound(paths: readonly string[]): string[][] {
   const rounds: string[][] = [];
@@ -216,8 +230,7 @@ test('progress is never taken for verification: a failed round keeps what was ch
   try {
     const statePath = freshState();
     // The checkpoint fails in round 2: an error (2), and round 1's progress stays.
-    let checkpoints = 0;
-    log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    failSecondCheckpoint(log);
     const failed = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
     expect([failed.code, failed.events.map((e) => e.event)]).toEqual([2, ['progress', 'error']]);
     const kept = await readState(statePath);
@@ -258,11 +271,7 @@ test('a fork, another history or a shrink seen while a walk is unfinished alarms
   const log = await uniformLog(1300);
   try {
     const statePath = freshState();
-    let checkpoints = 0;
-    log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
-    expect((await monitor(log, statePath, ['--once', '--max-round-entries', '512'])).code).toBe(2);
-    log.answer = undefined;
-    const unfinished = await readState(statePath);
+    const unfinished = await leaveUnfinishedWalk(log, statePath);
     expect(unfinished.partial).toMatchObject({ tree_size: 1300, checked_to: 512 });
 
     const cases: [string, () => void, string][] = [
@@ -412,11 +421,7 @@ test('a state file whose unfinished walk does not hold together is refused befor
   const log = await uniformLog(1300);
   try {
     const statePath = freshState();
-    let checkpoints = 0;
-    log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
-    expect((await monitor(log, statePath, ['--once', '--max-round-entries', '512'])).code).toBe(2);
-    log.answer = undefined;
-    const good = await readState(statePath);
+    const good = await leaveUnfinishedWalk(log, statePath);
     const otherSigner = newSigner(generateSignerKey(ORIGIN));
     const forged = signCheckpoint({ origin: ORIGIN, treeSize: 1300, rootHash: rootOf(perfectHashes(enc('x')), 1300), extensions: [] }, otherSigner);
     const cases: [string, SavedState, RegExp][] = [

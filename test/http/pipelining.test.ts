@@ -98,6 +98,8 @@ beforeEach(async () => {
 afterEach(() => h.close());
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+/** `n` pipelined GETs of `${prefix}0` … `${prefix}${n - 1}`. */
+const gets = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => get(`${prefix}${i}`)).join('');
 
 /** Writes `text` on `conn`, resolving once it is handed to the kernel (on loopback: in the server's receive buffer). */
 function written(conn: RawConnection, text: string): Promise<void> {
@@ -112,7 +114,7 @@ test('the default bound is 16 requests in progress per connection', () => {
 test('200 pipelined requests never read: only `max` are handled, the next is refused 503 with Connection: close after the answers before it, and other connections are answered meanwhile', async () => {
   const conn = await RawConnection.open(h.port);
   try {
-    conn.write(Array.from({ length: 200 }, (_, i) => get(`/hold/${i}`)).join(''));
+    conn.write(gets('/hold/', 200));
     await h.holding(MAX);
     // Another connection is answered while this one holds its `max`.
     const other = await h.ask('/other');
@@ -140,7 +142,7 @@ test('200 pipelined requests never read: only `max` are handled, the next is ref
 test('a request sent while `max` are in progress is not read until one is done: it is answered, not refused', async () => {
   const conn = await RawConnection.open(h.port);
   try {
-    conn.write(Array.from({ length: MAX }, (_, i) => get(`/hold/${i}`)).join(''));
+    conn.write(gets('/hold/', MAX));
     await h.holding(MAX);
     conn.write(get('/later'));
     // A round trip on another connection: the server has had its chance to read it meanwhile.
@@ -196,14 +198,14 @@ test('a client that keeps `max` requests in flight is never refused', async () =
 
 test('a connection that closes with requests in progress leaves the others unaffected', async () => {
   const conn = await RawConnection.open(h.port);
-  conn.write(Array.from({ length: 200 }, (_, i) => get(`/hold/${i}`)).join(''));
+  conn.write(gets('/hold/', 200));
   await h.holding(MAX);
   conn.destroy();
   h.held.splice(0);
   // A new connection pipelining `max` is handled in full.
   const next = await RawConnection.open(h.port);
   try {
-    next.write(Array.from({ length: MAX }, (_, i) => get(`/hold/n${i}`)).join(''));
+    next.write(gets('/hold/n', MAX));
     await h.holding(MAX);
     h.release();
     for (let i = 0; i < MAX; i++) expect(await next.next()).toMatchObject({ status: 200, body: `answer to /hold/n${i}` });
@@ -217,11 +219,11 @@ test('a client that keeps sending after the refused request, and reads only once
   let reset: Error | undefined;
   conn.socket.on('error', (err) => (reset = err));
   try {
-    conn.write(Array.from({ length: MAX + 1 }, (_, i) => get(`/hold/${i}`)).join(''));
+    conn.write(gets('/hold/', MAX + 1));
     await h.holding(MAX);
     const serverSide = h.sockets[0]!;
     // Sent while the server does not read this connection: unread when the 503 has been written.
-    await written(conn, Array.from({ length: 500 }, (_, i) => get(`/after/${i}`)).join(''));
+    await written(conn, gets('/after/', 500));
     // 16 × 32 KiB: more than the client's receive window, so part is still in the server's send buffer when it shuts its side.
     const padding = '.'.repeat(32 * 1024);
     h.release(padding);
@@ -243,13 +245,13 @@ test('after the refusal, what the client goes on sending is discarded until it c
   let reset: Error | undefined;
   conn.socket.on('error', (err) => (reset = err));
   try {
-    conn.write(Array.from({ length: MAX + 1 }, (_, i) => get(`/hold/${i}`)).join(''));
+    conn.write(gets('/hold/', MAX + 1));
     await h.holding(MAX);
     h.release();
     for (let i = 0; i < MAX; i++) expect(await conn.next()).toMatchObject({ status: 200 });
     expect(await conn.next()).toMatchObject({ status: 503 });
     // The 503 is read, the server has half-closed; the client still sends (it had pipelined more), then ends.
-    await written(conn, Array.from({ length: 5000 }, (_, i) => get(`/late/${i}`)).join(''));
+    await written(conn, gets('/late/', 5000));
     conn.socket.end();
     expect(await conn.closed()).toBe(true);
     expect(reset).toBeUndefined();
