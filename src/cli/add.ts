@@ -1,6 +1,6 @@
 import type { Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { MAX_BATCH_ENTRIES } from '../client/client.js';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { MAX_BATCH_ENTRIES, type BatchResult } from '../client/client.js';
 import { ClientError, isVerificationFailure } from '../client/errors.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { MAX_JSON_BODY } from '../jcs/parse.js';
@@ -8,7 +8,7 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -39,7 +39,8 @@ too many entries at once (400 TOO_MANY_ENTRIES: more than its queue, or
 than the token's rate limit allows per period) is sent again in halves, and
 later batches are of that smaller size. Each receipt (index, leaf_hash, checkpoint,
 inclusion_proof, duplicate) is written as one JSON line, in input order, to
-standard output or --receipts FILE; 'cairn verify-receipt' checks one offline.
+standard output or appended to --receipts FILE; 'cairn verify-receipt'
+checks one offline.
 
 All of the input is checked before anything is sent, and so is the key: the
 log's current checkpoint must verify with --vkey. That checkpoint is the
@@ -67,7 +68,9 @@ Options:
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --json-lines       the input is JSON Lines: one JSON event per line, of at
                      most ${MAX_LINE_BYTES} bytes
-  --receipts FILE    write the receipts to FILE instead of standard output
+  --receipts FILE    append the receipts to FILE (created if need be), not
+                     standard output ('-', the default); FILE is never
+                     emptied, and may not be one of the inputs
   --batch-size N     entries per request, 1..${MAX_BATCH_ENTRIES} (default ${MAX_BATCH_ENTRIES})
   --retries N        retries of a 429 or 503 answer per request (default 10)
   --max-wait S       the most one request waits in all for the Retry-After of
@@ -78,7 +81,14 @@ Options:
   -h, --help         show this help
 
 A progress bar is drawn on standard error when it is a terminal. Receipts of
-requests that completed are kept even if a later one fails.
+requests that completed are kept even if a later one fails. Each batch's
+receipts are written whole: if a write to FILE fails (a full disk), FILE is
+cut back to its last whole receipt and the message says how many entries
+were logged, how many of their receipts were written, and which entries
+were logged without one (by FILE:LINE and log index: 'cairn prove INDEX'
+gives the proof). SIGINT or SIGTERM sends no more requests: the one in
+flight is finished and its receipts written, then cairn add stops (exit 2)
+saying the same; a second signal stops it at once.
 
 ${EXIT_HELP}
 `;
@@ -280,8 +290,192 @@ async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<In
   }
 }
 
+/**
+ * The part of an open file that receipts are appended through: a FileHandle's
+ * (opened to append), or a test's, which may write short or fail.
+ */
+export interface ReceiptsFile {
+  /** Writes up to `length` bytes of `buffer` from `offset` at the end of the file; may write fewer. */
+  write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  stat(): Promise<Stats>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Receipt lines that {@link ReceiptsWriter.append} could not all write: the
+ * first `written` are in the file whole; of the others nothing is, unless
+ * `cut` (the file could not be cut back, so a piece of the next one ends it).
+ * The write's own error is the `cause`.
+ */
+export class ReceiptsWriteError extends Error {
+  constructor(
+    readonly written: number,
+    readonly cut: boolean,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'ReceiptsWriteError';
+  }
+}
+
+/**
+ * Appends lines of receipts to a file and never leaves one of them cut off
+ * where it can help it: a write that writes fewer bytes than asked is
+ * continued until all are written, and when a write fails (EFBIG, ENOSPC) a
+ * regular file is cut back to the end of the last whole line written. A
+ * regular file whose last byte is not a newline (a line cut off by a crash)
+ * is written to from a new line.
+ */
+export class ReceiptsWriter {
+  readonly #file: ReceiptsFile;
+  /** The length of a regular file as this writer left it; undefined for anything else (a pipe, a device). */
+  #length: number | undefined;
+  /** Whether the next write starts with a newline, ending a cut-off line. */
+  #newline: boolean;
+  /** Bytes written so far. */
+  #written = 0;
+
+  private constructor(file: ReceiptsFile, length: number | undefined, newline: boolean) {
+    this.#file = file;
+    this.#length = length;
+    this.#newline = newline;
+  }
+
+  /** A writer appending to `file`, which stays open until {@link close}. */
+  static async open(file: ReceiptsFile): Promise<ReceiptsWriter> {
+    const stat = await file.stat();
+    if (!stat.isFile()) return new ReceiptsWriter(file, undefined, false);
+    let newline = false;
+    if (stat.size > 0) {
+      const last = new Uint8Array(1);
+      try {
+        const { bytesRead } = await file.read(last, 0, 1, stat.size - 1);
+        newline = bytesRead === 1 && last[0] !== 0x0a;
+      } catch {
+        // Opened to append only (a file the user may not read): its last byte is not known.
+      }
+    }
+    return new ReceiptsWriter(file, stat.size, newline);
+  }
+
+  /** Whether anything has been written. */
+  get wroteAny(): boolean {
+    return this.#written > 0;
+  }
+
+  /**
+   * Writes `lines` (each ending in "\n") at the end of the file, all of
+   * them; rejects with a ReceiptsWriteError saying how many were written whole.
+   */
+  async append(lines: readonly string[]): Promise<void> {
+    const parts = lines.map((l) => Buffer.from(l, 'utf8'));
+    const prefix = this.#newline ? 1 : 0;
+    const bytes = Buffer.concat([...(prefix === 1 ? [Buffer.from('\n')] : []), ...parts]);
+    let at = 0;
+    try {
+      while (at < bytes.length) {
+        const { bytesWritten } = await this.#file.write(bytes, at, bytes.length - at);
+        if (!(Number.isSafeInteger(bytesWritten) && bytesWritten > 0 && bytesWritten <= bytes.length - at)) {
+          throw new Error(`a write of ${bytes.length - at} bytes reported ${bytesWritten} written`);
+        }
+        at += bytesWritten;
+        this.#written += bytesWritten;
+      }
+    } catch (err) {
+      // Where the last whole line written ends.
+      let end = Math.min(at, prefix);
+      let whole = 0;
+      for (const part of parts) {
+        if (end + part.length > at) break;
+        end += part.length;
+        whole++;
+      }
+      let cut = at > end;
+      if (cut && this.#length !== undefined) {
+        try {
+          await this.#file.truncate(this.#length + end);
+          cut = false;
+        } catch {
+          // Left as it is; the error says so.
+        }
+      }
+      if (this.#length !== undefined) this.#length += cut ? at : end;
+      if (at >= prefix) this.#newline = cut;
+      throw new ReceiptsWriteError(whole, cut, err);
+    }
+    if (this.#length !== undefined) this.#length += bytes.length;
+    this.#newline = false;
+  }
+
+  async close(): Promise<void> {
+    await this.#file.close();
+  }
+}
+
+/**
+ * What cairn add uses of its process besides {@link CliIo}: where it hears
+ * SIGINT and SIGTERM, how it ends at once, and how it opens --receipts FILE.
+ * A test passes its own, as it passes its own CliIo.
+ */
+export interface AddProcess {
+  /** Calls `listener` with the signal's name at each SIGINT or SIGTERM, until the function returned is called. */
+  onStop(listener: (signal: string) => void): () => void;
+  /** Ends the process at once with exit status `status`. */
+  exit(status: number): void;
+  /** Opens `path` to append to it, creating it if there is none (then `created`). */
+  openReceipts(path: string): Promise<{ file: ReceiptsFile; created: boolean }>;
+}
+
+/** Opens `path` with `flags` and, where the file may not be read, without reading. */
+async function openAppend(path: string, flags: 'a+' | 'ax+'): Promise<FileHandle> {
+  try {
+    return await open(path, flags);
+  } catch (err) {
+    if (errorCode(err) !== 'EACCES') throw err;
+    return await open(path, flags === 'a+' ? 'a' : 'ax');
+  }
+}
+
+/** The real process's signals, exit and files. */
+export function processAdd(): AddProcess {
+  return {
+    onStop(listener) {
+      process.on('SIGINT', listener);
+      process.on('SIGTERM', listener);
+      return () => {
+        process.off('SIGINT', listener);
+        process.off('SIGTERM', listener);
+      };
+    },
+    exit: (status) => process.exit(status),
+    async openReceipts(path) {
+      try {
+        return { file: await openAppend(path, 'ax+'), created: true };
+      } catch (err) {
+        if (errorCode(err) !== 'EEXIST') throw err;
+        return { file: await openAppend(path, 'a+'), created: false };
+      }
+    },
+  };
+}
+
+/** A SIGINT or SIGTERM stopped cairn add before the next request. */
+class Stopped extends Error {}
+
+/** Log indexes for a message: "A to B" when they follow one another, else each of them. */
+function indexText(indexes: readonly number[]): string {
+  const first = indexes[0];
+  const last = indexes[indexes.length - 1];
+  if (first === undefined || last === undefined) return '';
+  if (indexes.length === 1) return `log index ${first}`;
+  if (indexes.every((x, i) => x === first + i)) return `log indexes ${first} to ${last}`;
+  return `log indexes ${indexes.join(', ')}`;
+}
+
 /** `cairn add`: see ADD_USAGE. */
-export async function addCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+export async function addCommand(argv: string[], io: CliIo = processIo(), proc: AddProcess = processAdd()): Promise<number> {
   return runClientCommand('add', ADD_USAGE, io, async () => {
     const { values, positionals } = parseCommandArgs(
       argv,
@@ -308,6 +502,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     const retries = parseCount(values.retries ?? '10', '--retries', 0, 1000);
     const maxWaitMs = 1000 * parseCount(values['max-wait'] ?? String(MAX_WAIT_SECONDS), '--max-wait', 0, 86_400);
     const quiet = values.quiet === true;
+    // '-' is standard output, as an input '-' is standard input.
+    const receiptsPath = values.receipts === '-' ? undefined : values.receipts;
     /** A line on standard error, on a line of its own when a progress bar is drawn there. */
     const notice = (text: string) => io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: ${oneLine(text)}\n`);
     const sources = positionals.length === 0 ? ['-'] : positionals;
@@ -320,171 +516,281 @@ export async function addCommand(argv: string[], io: CliIo = processIo()): Promi
     const total = checked.reduce((sum, c) => sum + c.entries, 0);
     if (total === 0) throw new UsageError('nothing to add: the input holds no entries');
 
-    const client = makeClient(url, verifier, io, {
-      maxRetries: retries,
-      // A refused request logged nothing (CONTRACT §3), so sending it again is safe.
-      retryStatuses: [429, 503],
-      maxRetryDelayMs: maxWaitMs,
-      maxRetryTotalMs: maxWaitMs,
-      sleep: (ms) => io.sleep(ms),
-      onRetry: (info) => {
-        if (quiet) return;
-        const why = info.status === 429 ? `at its rate limit (${info.serverCode ?? '429'})` : `busy (${info.serverCode ?? String(info.status)})`;
-        notice(`the log is ${why}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s`);
-      },
-    });
-    // The key is checked before anything is sent: with a key that is not the
-    // log's, every entry would be logged and then every receipt refused.
-    // The newest checkpoint verified so far: each batch's must extend it
-    // (CONTRACT §2: never a smaller size, nor two roots for one size).
-    let newest: Checkpoint;
-    try {
-      newest = (await client.getCheckpoint()).checkpoint;
-    } catch (err) {
-      if (err instanceof ClientError && err.code === 'BAD_SIGNATURE') {
-        throw new ClientError(
-          'BAD_SIGNATURE',
-          `the log at ${url} does not sign its checkpoint with the verifier key given (${verifier.name}); nothing was sent. Is it this log's key? (${err.message})`,
-          { cause: err },
-        );
-      }
-      if (err instanceof Error) err.message += ' (nothing was sent)';
-      throw err;
-    }
-    let file: FileHandle | undefined;
-    if (values.receipts !== undefined) {
+    // The receipts file is opened before anything is sent, so that one that cannot be
+    // written to is found while nothing is logged; it is only appended to.
+    let receipts: ReceiptsWriter | undefined;
+    let created = false;
+    if (receiptsPath !== undefined) {
+      let opened: { file: ReceiptsFile; created: boolean };
       try {
-        file = await open(values.receipts, 'w');
+        opened = await proc.openReceipts(receiptsPath);
       } catch (err) {
-        throw new UsageError(`cannot write ${values.receipts}: ${errorCode(err)}`);
+        throw new UsageError(`cannot write ${receiptsPath}: ${errorCode(err)}`);
+      }
+      try {
+        const stat = await opened.file.stat();
+        const input = checked.find((c) => c.kind === 'file' && c.stamp.dev === stat.dev && c.stamp.ino === stat.ino);
+        if (input !== undefined) throw new UsageError(`--receipts ${receiptsPath} is the input ${input.name}: receipts are appended to the receipts file, so give one that is not an input`);
+        receipts = await ReceiptsWriter.open(opened.file);
+        created = opened.created;
+      } catch (err) {
+        await opened.file.close();
+        if (opened.created) await unlink(receiptsPath).catch(() => undefined);
+        throw err;
       }
     }
+
     const progress = new Progress(io.stderr, total, 'entries', !quiet && values.json !== true);
     let done = 0;
+    /** The source of the last entry whose receipt is written. */
+    let lastDone = '';
     let duplicates = 0;
     let requests = 0;
     const headText = (c: Checkpoint) => `tree size ${c.treeSize} (root ${encodeBase64(c.rootHash)})`;
     const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
     const loggedAndWritten = (n: number) => (n === 1 ? 'was logged and its receipt written' : 'were logged and their receipts written');
+    /** What is logged so far, for a message. */
+    const soFar = () => (done === 0 ? 'nothing was logged' : `the ${entries(done)} through ${lastDone} ${loggedAndWritten(done)}`);
     /** Set once an error's message says what was logged, so the catch below adds nothing. */
     let told = false;
-    /**
-     * Makes `next` the newest checkpoint once it is proved to extend the
-     * newest one: no request for the same size, one consistency proof from
-     * the log for a larger one; INCONSISTENT otherwise.
-     */
-    const extend = async (next: Checkpoint) => {
-      try {
-        await client.verifyConsistency(newest, next);
-      } catch (err) {
-        if (!(err instanceof ClientError)) throw err;
-        const what = `the log's checkpoint of ${headText(next)} for this batch ${err.isVerificationFailure ? 'does not extend' : 'could not be proved to extend'} its checkpoint of ${headText(newest)} verified before`;
-        throw new ClientError(err.code, `${what}: ${err.message}`, {
-          cause: err,
-          ...(err.status === undefined ? {} : { status: err.status }),
-          ...(err.serverCode === undefined ? {} : { serverCode: err.serverCode }),
-          ...(err.url === undefined ? {} : { url: err.url }),
-        });
+
+    // SIGINT or SIGTERM: no request is sent after the one in flight; a second one ends the process.
+    /** The signal that asked cairn add to stop. */
+    let stopBy: string | undefined;
+    const stopWait = new AbortController();
+    /** The entries of the request in flight, from when it is sent until their receipts are written. */
+    let inFlight: readonly Input[] | undefined;
+    /** Whether a retry wait may be cut short by a stop: only while a request that logs nothing until answered waits. */
+    let waitMayStop = false;
+    /** Whether any request that logs entries was sent. */
+    let sentAny = false;
+    const stopListening = proc.onStop((signal) => {
+      if (stopBy === undefined) {
+        stopBy = signal;
+        stopWait.abort();
+        if (!quiet) notice(`${signal}: ${inFlight === undefined ? 'sending nothing more' : 'finishing the request in flight, then sending nothing more'}; a second SIGINT or SIGTERM stops at once`);
+        return;
       }
-      newest = next;
-    };
-    // The sending pass: all that is held is the batch being filled.
-    let batch: Input[] = [];
-    let batchBytes = 0;
-    // Entries per request: --batch-size, until the log says fewer (TOO_MANY_ENTRIES).
-    let size = batchSize;
-    /** Sends the batch, `size` entries a request, halving `size` while the log refuses that many for good. */
-    const send = async () => {
-      while (batch.length > 0) {
-        const part = batch.slice(0, size);
-        let result;
-        try {
-          result = await client.addBatch(part.map((c) => c.entry));
-        } catch (err) {
-          // More entries than the log (its queue) or the token (its rate limit) ever takes at once:
-          // refused for good and logged nothing, so the same entries are sent in smaller requests.
-          if (!(err instanceof ClientError && err.serverCode === 'TOO_MANY_ENTRIES' && part.length > 1)) throw err;
-          size = Math.max(1, Math.floor(part.length / 2));
-          if (!quiet) notice(`the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}`);
-          continue;
+      progress.finish(done);
+      const first = inFlight?.[0];
+      const maybe =
+        inFlight === undefined || first === undefined
+          ? ''
+          : inFlight.length === 1
+            ? `; ${first.source} was sent and may have been logged without its receipt written`
+            : `; the ${entries(inFlight.length)} from ${first.source} on were sent and may have been logged without their receipts written`;
+      notice(`stopped at once by a second ${signal}: ${soFar()}${maybe}`);
+      proc.exit(EXIT_ERROR);
+    });
+
+    try {
+      const client = makeClient(url, verifier, io, {
+        maxRetries: retries,
+        // A refused request logged nothing (CONTRACT §3), so sending it again is safe.
+        retryStatuses: [429, 503],
+        maxRetryDelayMs: maxWaitMs,
+        maxRetryTotalMs: maxWaitMs,
+        sleep: async (ms) => {
+          if (!waitMayStop) return io.sleep(ms);
+          await io.sleep(ms, stopWait.signal);
+          // The request waiting was refused (429 or 503): it logged nothing.
+          if (stopBy !== undefined) throw new Stopped();
+        },
+        onRetry: (info) => {
+          if (quiet) return;
+          const why = info.status === 429 ? `at its rate limit (${info.serverCode ?? '429'})` : `busy (${info.serverCode ?? String(info.status)})`;
+          notice(`the log is ${why}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s`);
+        },
+      });
+      // The key is checked before anything is sent: with a key that is not the
+      // log's, every entry would be logged and then every receipt refused.
+      // The newest checkpoint verified so far: each batch's must extend it
+      // (CONTRACT §2: never a smaller size, nor two roots for one size).
+      let newest: Checkpoint;
+      try {
+        waitMayStop = true;
+        newest = (await client.getCheckpoint()).checkpoint;
+        if (stopBy !== undefined) throw new Stopped();
+      } catch (err) {
+        if (err instanceof Stopped) throw new Error(`stopped by ${stopBy ?? 'a signal'}: nothing was sent`);
+        if (err instanceof ClientError && err.code === 'BAD_SIGNATURE') {
+          throw new ClientError(
+            'BAD_SIGNATURE',
+            `the log at ${url} does not sign its checkpoint with the verifier key given (${verifier.name}); nothing was sent. Is it this log's key? (${err.message})`,
+            { cause: err },
+          );
         }
-        const lines = result.receipts.map((r) => jsonLine(r.receipt)).join('');
-        const write = async () => {
-          if (file !== undefined) await file.write(lines);
-          else io.stdout.write(lines);
-        };
-        const from = part[0]!.source;
-        // Each receipt is verified against the batch's signed checkpoint; before they are
-        // written, that checkpoint must be proved to extend the ones before (one history).
+        if (err instanceof Error) err.message += ' (nothing was sent)';
+        throw err;
+      } finally {
+        waitMayStop = false;
+      }
+      /**
+       * Makes `next` the newest checkpoint once it is proved to extend the
+       * newest one: no request for the same size, one consistency proof from
+       * the log for a larger one; INCONSISTENT otherwise.
+       */
+      const extend = async (next: Checkpoint) => {
         try {
-          await extend(result.checkpoint.checkpoint);
+          await client.verifyConsistency(newest, next);
         } catch (err) {
-          if (!(err instanceof Error)) throw err;
-          if (isVerificationFailure(err)) {
-            // The log signed two histories. The receipts file holds only receipts in the one
-            // verified before (verify-receipt would pass these on their own), so this batch's
-            // are left out; the message names both checkpoints, the evidence of the fork.
-            const before = done === 0 ? 'no receipts were written' : `the ${entries(done)} before ${from} ${loggedAndWritten(done)}`;
-            err.message += ` (${before}; the log's ${part.length === 1 ? 'receipt' : 'receipts'} for the ${entries(part.length)} from ${from} on, under that checkpoint, ${part.length === 1 ? 'was' : 'were'} not written)`;
+          if (!(err instanceof ClientError)) throw err;
+          const what = `the log's checkpoint of ${headText(next)} for this batch ${err.isVerificationFailure ? 'does not extend' : 'could not be proved to extend'} its checkpoint of ${headText(newest)} verified before`;
+          throw new ClientError(err.code, `${what}: ${err.message}`, {
+            cause: err,
+            ...(err.status === undefined ? {} : { status: err.status }),
+            ...(err.serverCode === undefined ? {} : { serverCode: err.serverCode }),
+            ...(err.url === undefined ? {} : { url: err.url }),
+          });
+        }
+        newest = next;
+      };
+      /**
+       * Writes the receipts of `part`, logged: all of them, or an error that
+       * says which entries were logged and which of their receipts are written.
+       */
+      const writeReceipts = async (part: readonly Input[], result: BatchResult) => {
+        const lines = result.receipts.map((r) => jsonLine(r.receipt));
+        if (receipts === undefined) io.stdout.write(lines.join(''));
+        else {
+          try {
+            await receipts.append(lines);
+          } catch (err) {
+            if (!(err instanceof ReceiptsWriteError)) throw err;
+            done += err.written;
+            if (err.written > 0) lastDone = part[err.written - 1]!.source;
+            const missing = part.slice(err.written);
+            const first = missing[0]!.source;
+            const last = missing[missing.length - 1]!.source;
+            const logged = done + missing.length;
+            const which = missing.length === 1 ? first : `the ${missing.length} entries ${first} to ${last}`;
+            const one = missing.length === 1;
+            told = true;
+            const indexes = result.receipts.slice(err.written).map((r) => r.receipt.index);
+            const written = done === 0 ? 'no receipt written' : `the ${done === 1 ? 'receipt of the first' : `receipts of the first ${done}`} (through ${lastDone}) written in full`;
+            throw new Error(
+              `cannot write the receipts to ${receiptsPath ?? ''}: ${err.message}: ${entries(logged)} ${logged === 1 ? 'was' : 'were'} logged, ${written}; ` +
+                `${which} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged without ${one ? 'its receipt' : 'their receipts'} ` +
+                `('cairn prove ${one ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})` +
+                `${err.cut ? `; ${receiptsPath ?? ''} ends in a cut-off receipt that could not be removed` : ''}; nothing after ${last} was sent`,
+              { cause: err },
+            );
+          }
+        }
+        done += part.length;
+        lastDone = part[part.length - 1]!.source;
+      };
+      // The sending pass: all that is held is the batch being filled.
+      let batch: Input[] = [];
+      let batchBytes = 0;
+      // Entries per request: --batch-size, until the log says fewer (TOO_MANY_ENTRIES).
+      let size = batchSize;
+      /** Sends the batch, `size` entries a request, halving `size` while the log refuses that many for good. */
+      const send = async () => {
+        while (batch.length > 0) {
+          if (stopBy !== undefined) throw new Stopped();
+          const part = batch.slice(0, size);
+          let result;
+          inFlight = part;
+          sentAny = true;
+          try {
+            waitMayStop = true;
+            result = await client.addBatch(part.map((c) => c.entry));
+          } catch (err) {
+            inFlight = undefined;
+            // More entries than the log (its queue) or the token (its rate limit) ever takes at once:
+            // refused for good and logged nothing, so the same entries are sent in smaller requests.
+            if (!(err instanceof ClientError && err.serverCode === 'TOO_MANY_ENTRIES' && part.length > 1)) throw err;
+            size = Math.max(1, Math.floor(part.length / 2));
+            if (!quiet) notice(`the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}`);
+            continue;
+          } finally {
+            waitMayStop = false;
+          }
+          const from = part[0]!.source;
+          // Each receipt is verified against the batch's signed checkpoint; before they are
+          // written, that checkpoint must be proved to extend the ones before (one history).
+          try {
+            await extend(result.checkpoint.checkpoint);
+          } catch (err) {
+            if (!(err instanceof Error)) throw err;
+            if (isVerificationFailure(err)) {
+              // The log signed two histories. The receipts file holds only receipts in the one
+              // verified before (verify-receipt would pass these on their own), so this batch's
+              // are left out; the message names both checkpoints, the evidence of the fork.
+              const before = done === 0 ? 'no receipts were written' : `the ${entries(done)} before ${from} ${loggedAndWritten(done)}`;
+              err.message += ` (${before}; the log's ${part.length === 1 ? 'receipt' : 'receipts'} for the ${entries(part.length)} from ${from} on, under that checkpoint, ${part.length === 1 ? 'was' : 'were'} not written)`;
+              told = true;
+              throw err;
+            }
+            // Not disproved, only not proved (the proof could not be had): the receipts, each
+            // verified against the batch's signed checkpoint, are kept, and nothing more is sent.
+            try {
+              await writeReceipts(part, result);
+            } catch (writeErr) {
+              if (writeErr instanceof Error) writeErr.message = `${err.message}; then ${writeErr.message}`;
+              throw writeErr;
+            }
+            const last = part[part.length - 1]!.source;
+            err.message += ` (the ${entries(done)} through ${last} ${loggedAndWritten(done)}, each verified against its batch's signed checkpoint; nothing after ${last} was sent)`;
             told = true;
             throw err;
           }
-          // Not disproved, only not proved (the proof could not be had): the receipts, each
-          // verified against the batch's signed checkpoint, are kept, and nothing more is sent.
-          await write();
-          done += part.length;
-          const last = part[part.length - 1]!.source;
-          err.message += ` (the ${entries(done)} through ${last} ${loggedAndWritten(done)}, each verified against its batch's signed checkpoint; nothing after ${last} was sent)`;
-          told = true;
-          throw err;
+          await writeReceipts(part, result);
+          inFlight = undefined;
+          duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
+          requests++;
+          batch = batch.slice(part.length);
+          progress.update(done);
         }
-        await write();
-        duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
-        done += part.length;
-        requests++;
-        batch = batch.slice(part.length);
-        progress.update(done);
-      }
-      batchBytes = 0;
-    };
-    try {
-      for (const input of checked) {
-        for await (const next of entriesOf(input, jsonLines)) {
-          if (batch.length >= size || (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES)) await send();
-          batch.push(next);
-          batchBytes += next.entry.length;
+        batchBytes = 0;
+      };
+      try {
+        for (const input of checked) {
+          for await (const next of entriesOf(input, jsonLines)) {
+            if (batch.length >= size || (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES)) await send();
+            batch.push(next);
+            batchBytes += next.entry.length;
+          }
         }
+        if (batch.length > 0) await send();
+      } catch (err) {
+        progress.finish(done);
+        if (told) throw err;
+        const next = batch[0]?.source ?? 'the next input';
+        if (err instanceof Stopped) throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; nothing from ${next} on was logged`);
+        // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
+        if (done > 0 && err instanceof Error) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
+        else if (err instanceof InputError) err.message += ' (nothing was logged)';
+        throw err;
       }
-      if (batch.length > 0) await send();
-    } catch (err) {
       progress.finish(done);
-      if (told) throw err;
-      // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
-      if (done > 0 && err instanceof Error) err.message += ` (the ${entries(done)} before ${batch[0]?.source ?? 'the next input'} ${loggedAndWritten(done)})`;
-      else if (err instanceof InputError) err.message += ' (nothing was logged)';
-      throw err;
+      const summary = {
+        entries: done,
+        new: done - duplicates,
+        duplicates,
+        requests,
+        tree_size: newest.treeSize,
+        root_hash: encodeBase64(newest.rootHash),
+        origin: verifier.name,
+        receipts_verified: true,
+      };
+      if (values.json === true) writeJsonLine(io.stderr, summary);
+      else if (!quiet) {
+        io.stderr.write(
+          `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
+            `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
+            `${receiptsPath === undefined ? '' : `; receipts in ${oneLine(receiptsPath)}`}\n`,
+        );
+      }
+      return EXIT_OK;
     } finally {
-      await file?.close();
+      stopListening();
+      if (receipts !== undefined) {
+        await receipts.close();
+        // A receipts file made by this run that sent nothing is not left behind.
+        if (created && !sentAny && !receipts.wroteAny && receiptsPath !== undefined) await unlink(receiptsPath).catch(() => undefined);
+      }
     }
-    progress.finish(done);
-    const summary = {
-      entries: done,
-      new: done - duplicates,
-      duplicates,
-      requests,
-      tree_size: newest.treeSize,
-      root_hash: encodeBase64(newest.rootHash),
-      origin: verifier.name,
-      receipts_verified: true,
-    };
-    if (values.json === true) writeJsonLine(io.stderr, summary);
-    else if (!quiet) {
-      io.stderr.write(
-        `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
-          `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
-          `${file === undefined ? '' : `; receipts in ${oneLine(values.receipts ?? '')}`}\n`,
-      );
-    }
-    return EXIT_OK;
   });
 }

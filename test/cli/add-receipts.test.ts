@@ -1,0 +1,297 @@
+// cairn add and its receipts file: each batch's receipts are written whole
+// (a short write is continued, a failed one cut back to the last whole
+// receipt, and the message names the entries logged without one); the file
+// is only appended to, never emptied, and may not be an input; SIGINT or
+// SIGTERM lets the request in flight finish, then stops with a summary.
+import { existsSync } from 'node:fs';
+import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { addCommand, processAdd, ReceiptsWriteError, ReceiptsWriter, type AddProcess, type ReceiptsFile } from '../../src/cli/add.js';
+import { canonicalizeJson } from '../../src/jcs/canonical.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { encodeBase64 } from '../../src/note/base64.js';
+import { captureIo } from './client-io.js';
+import { fakeLogEachTest, send } from './fake-log.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const t = fakeLogEachTest(600, 'cairn-add-receipts-');
+
+let fileNumber = 0;
+/** A path in the suite's folder not used before. */
+const freshPath = (name: string) => join(t.dir, `${fileNumber++}-${name}`);
+const events = (n: number, tag: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i }));
+const stdinOf = (lines: string[]) => `${lines.join('\n')}\n`;
+const hashOf = (line: string) => encodeBase64(leafHash(canonicalizeJson(enc(line))));
+const batchRequests = () => t.fake.requests.filter((p) => p === 'v1/batch').length;
+/** The receipt lines of a file, each checked to be a whole receipt. */
+const receiptsIn = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { index: number; leaf_hash: string });
+
+/** A process for cairn add whose signals the test sends and whose exit is only recorded. */
+function fakeProcess(openReceipts: AddProcess['openReceipts'] = processAdd().openReceipts) {
+  const listeners: ((signal: string) => void)[] = [];
+  const exits: number[] = [];
+  const proc: AddProcess = {
+    onStop(listener) {
+      listeners.push(listener);
+      return () => listeners.splice(listeners.indexOf(listener), 1);
+    },
+    exit: (status) => void exits.push(status),
+    openReceipts,
+  };
+  return { proc, exits, listeners, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
+}
+
+/** Opens a real file to append to, as cairn add does, with its writes replaced by `write`. */
+function openWith(write: (real: ReceiptsFile, buffer: Uint8Array, offset: number, length: number) => Promise<{ bytesWritten: number }>): AddProcess['openReceipts'] {
+  return async (path) => {
+    const { file, created } = await processAdd().openReceipts(path);
+    const wrapped: ReceiptsFile = {
+      write: (buffer, offset, length) => write(file, buffer, offset, length),
+      read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
+      stat: () => file.stat(),
+      truncate: (length) => file.truncate(length),
+      close: () => file.close(),
+    };
+    return { file: wrapped, created };
+  };
+}
+
+const efbig = () => Object.assign(new Error('EFBIG: file too large, write'), { code: 'EFBIG' });
+
+test('a write that writes fewer bytes than asked is continued: every receipt is written whole', async () => {
+  const receipts = freshPath('short.jsonl');
+  const lines = events(5, 'short');
+  let calls = 0;
+  const { proc } = fakeProcess(openWith((real, buffer, offset, length) => (calls++, real.write(buffer, offset, Math.min(length, 50)))));
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, proc)).toBe(0);
+  expect(receiptsIn(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.map(hashOf));
+  expect(calls).toBeGreaterThan(5 * 3);
+});
+
+test('a write that fails part way through a batch: the file is cut back to its last whole receipt, and the message says what was logged and which entries have no receipt, with their log indexes', async () => {
+  const receipts = freshPath('efbig.jsonl');
+  const lines = events(12, 'efbig');
+  let appends = 0;
+  let failNext = false;
+  // The second batch's write stops 10 bytes into its second receipt, as at a file size limit; the next write fails.
+  const { proc } = fakeProcess(
+    openWith(async (real, buffer, offset, length) => {
+      if (failNext) throw efbig();
+      if (++appends < 2) return real.write(buffer, offset, length);
+      failNext = true;
+      const firstLineEnd = buffer.indexOf(0x0a, offset) + 1;
+      return real.write(buffer, offset, firstLineEnd - offset + 10);
+    }),
+  );
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '4', '--receipts', receipts], io, proc)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn add: cannot write the receipts to ${receipts}: EFBIG: file too large, write: 8 entries were logged, the receipts of the first 5 (through <stdin>:5) written in full; ` +
+      "the 3 entries <stdin>:6 to <stdin>:8 (log indexes 605 to 607) were logged without their receipts ('cairn prove INDEX' gives each one's proof); nothing after <stdin>:8 was sent\n",
+  );
+  const text = await readFile(receipts, 'utf8');
+  expect(text.endsWith('\n')).toBe(true);
+  expect(receiptsIn(text).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 5).map(hashOf));
+  expect(t.fake.entries).toHaveLength(608);
+  expect(batchRequests()).toBe(2);
+});
+
+test('a write that fails before any receipt is written names the one entry logged without it, with its index for cairn prove', async () => {
+  const receipts = freshPath('full.jsonl');
+  const { proc } = fakeProcess(openWith(() => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }))));
+  const io = captureIo({ stdin: 'one entry' });
+  expect(await addCommand([...t.common, '--receipts', receipts], io, proc)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn add: cannot write the receipts to ${receipts}: ENOSPC: no space left on device, write: 1 entry was logged, no receipt written; <stdin> (log index 600) was logged without its receipt ('cairn prove 600' gives its proof); nothing after <stdin> was sent\n`,
+  );
+  expect(await readFile(receipts, 'utf8')).toBe('');
+});
+
+/** A ReceiptsFile in memory that writes at most `chunk` bytes a call, and fails once it holds `limit`; `regular` says whether it is a regular file. */
+function memoryFile(limit: number, chunk: number, regular: boolean) {
+  let data = Buffer.alloc(0);
+  const truncations: number[] = [];
+  const file: ReceiptsFile = {
+    write: async (buffer, offset, length) => {
+      const n = Math.min(length, chunk, limit - data.length);
+      if (n === 0) throw efbig();
+      data = Buffer.concat([data, buffer.subarray(offset, offset + n)]);
+      return { bytesWritten: n };
+    },
+    read: async (buffer, offset, length, position) => {
+      const part = data.subarray(position, position + length);
+      buffer.set(part, offset);
+      return { bytesRead: part.length };
+    },
+    stat: async () => ({ isFile: () => regular, size: data.length }) as unknown as Awaited<ReturnType<ReceiptsFile['stat']>>,
+    truncate: async (length) => {
+      truncations.push(length);
+      if (!regular) throw Object.assign(new Error('EINVAL'), { code: 'EINVAL' });
+      data = data.subarray(0, length);
+    },
+    close: async () => undefined,
+  };
+  return { file, text: () => data.toString('utf8'), truncations };
+}
+
+test('ReceiptsWriter: lines cut off by a failed write are removed from a regular file; a pipe or device, which cannot be cut back, is said to end in a cut-off line', async () => {
+  const regular = memoryFile(25, 4, true);
+  const w = await ReceiptsWriter.open(regular.file);
+  await w.append(['{"a":1}\n']);
+  const err = await w.append(['{"b":2}\n', '{"c":3}\n', '{"d":4}\n']).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ReceiptsWriteError);
+  expect(err).toMatchObject({ written: 2, cut: false, message: 'EFBIG: file too large, write' });
+  expect(regular.text()).toBe('{"a":1}\n{"b":2}\n{"c":3}\n');
+  expect(regular.truncations).toEqual([24]);
+
+  const device = memoryFile(12, 100, false);
+  const d = await ReceiptsWriter.open(device.file);
+  await expect(d.append(['{"a":1}\n', '{"b":2}\n'])).rejects.toMatchObject({ written: 1, cut: true });
+  expect(device.text()).toBe('{"a":1}\n{"b"');
+  expect(device.truncations).toEqual([]);
+});
+
+test('ReceiptsWriter: a file whose last line was cut off (an earlier crash) is written to from a new line', async () => {
+  const m = memoryFile(1000, 1000, true);
+  await m.file.write(enc('{"cut'), 0, 5);
+  const w = await ReceiptsWriter.open(m.file);
+  await w.append(['{"a":1}\n']);
+  await w.append(['{"b":2}\n']);
+  expect(m.text()).toBe('{"cut\n{"a":1}\n{"b":2}\n');
+});
+
+test('receipts are appended to FILE: receipts written before stay, and a cut-off last line is ended first', async () => {
+  const receipts = freshPath('append.jsonl');
+  const first = events(2, 'append-1');
+  expect(await addCommand([...t.common, '--json-lines', '--receipts', receipts], captureIo({ stdin: stdinOf(first) }), fakeProcess().proc)).toBe(0);
+  await writeFile(receipts, `${await readFile(receipts, 'utf8')}{"index":6`);
+  const second = events(2, 'append-2');
+  expect(await addCommand([...t.common, '--json-lines', '--receipts', receipts], captureIo({ stdin: stdinOf(second) }), fakeProcess().proc)).toBe(0);
+  const text = await readFile(receipts, 'utf8');
+  const lines = text.split('\n');
+  expect(lines[2]).toBe('{"index":6');
+  expect(receiptsIn([...lines.slice(0, 2), ...lines.slice(3)].join('\n')).map((r) => r.leaf_hash)).toEqual([...first, ...second].map(hashOf));
+});
+
+test('a run that logs nothing (401 without a token) leaves the receipts of an earlier run as they were', async () => {
+  const receipts = freshPath('kept.jsonl');
+  const before = '{"index":1,"leaf_hash":"x"}\n';
+  await writeFile(receipts, before);
+  t.fake.hook = (path, _req, res) => {
+    if (path !== 'v1/batch') return false;
+    send(res, 401, { error: 'a token is needed', code: 'UNAUTHORIZED' });
+    return true;
+  };
+  const io = captureIo({ stdin: 'refused' });
+  expect(await addCommand([...t.common, '--receipts', receipts], io, fakeProcess().proc)).toBe(2);
+  expect(io.err()).toMatch(/401/);
+  expect(await readFile(receipts, 'utf8')).toBe(before);
+});
+
+test('--receipts that is one of the inputs (by its name or through a link) is refused before anything is sent, and the input is left whole', async () => {
+  const input = freshPath('same.jsonl');
+  const text = stdinOf(events(3, 'same'));
+  await writeFile(input, text);
+  const link = freshPath('link.jsonl');
+  await symlink(input, link);
+  for (const receipts of [input, link]) {
+    const io = captureIo();
+    expect(await addCommand([...t.common, '--json-lines', '--receipts', receipts, input], io, fakeProcess().proc)).toBe(2);
+    expect(io.err()).toBe(`cairn add: --receipts ${receipts} is the input ${input}: receipts are appended to the receipts file, so give one that is not an input\nRun 'cairn add --help' for its options.\n`);
+    expect(await readFile(input, 'utf8')).toBe(text);
+  }
+  expect(t.fake.requests).toEqual([]);
+});
+
+test('a receipts FILE that cannot be opened is refused before any request is sent', async () => {
+  const io = captureIo({ stdin: 'never sent' });
+  const receipts = join(t.dir, 'no-such-folder', 'r.jsonl');
+  expect(await addCommand([...t.common, '--receipts', receipts], io, fakeProcess().proc)).toBe(2);
+  expect(io.err()).toBe(`cairn add: cannot write ${receipts}: ENOENT\nRun 'cairn add --help' for its options.\n`);
+  expect(t.fake.requests).toEqual([]);
+});
+
+test("--receipts - is standard output, as an input '-' is standard input: no file named '-' is made", async () => {
+  const lines = events(2, 'dash');
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--receipts', '-'], io, fakeProcess().proc)).toBe(0);
+  expect(receiptsIn(io.out()).map((r) => r.leaf_hash)).toEqual(lines.map(hashOf));
+  expect(existsSync(join(process.cwd(), '-'))).toBe(false);
+  expect(io.err()).not.toContain('receipts in');
+});
+
+test('SIGINT while a request is in flight: that request is finished and its receipts written, no other is sent, and the summary says how far it got (exit 2)', async () => {
+  const receipts = freshPath('sigint.jsonl');
+  const lines = events(10, 'sigint');
+  const f = fakeProcess();
+  let batches = 0;
+  t.fake.hook = (path) => {
+    if (path === 'v1/batch' && ++batches === 2) f.signal('SIGINT');
+    return false;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, f.proc)).toBe(2);
+  expect(io.err()).toBe(
+    'cairn add: SIGINT: finishing the request in flight, then sending nothing more; a second SIGINT or SIGTERM stops at once\n' +
+      'cairn add: stopped by SIGINT: the 4 entries through <stdin>:4 were logged and their receipts written; nothing from <stdin>:5 on was logged\n',
+  );
+  expect(receiptsIn(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 4).map(hashOf));
+  expect(t.fake.entries).toHaveLength(604);
+  expect(batchRequests()).toBe(2);
+  expect(f.exits).toEqual([]);
+  expect(f.listeners).toHaveLength(0);
+});
+
+test('a second signal ends the process at once (exit 2), saying what was logged and that the request in flight may have been', async () => {
+  const lines = events(6, 'twice');
+  const f = fakeProcess();
+  let batches = 0;
+  t.fake.hook = (path) => {
+    if (path === 'v1/batch' && ++batches === 2) {
+      f.signal('SIGTERM');
+      f.signal('SIGINT');
+    }
+    return false;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io, f.proc);
+  expect(f.exits).toEqual([2]);
+  expect(io.err().split('\n')[0]).toBe(
+    'cairn add: stopped at once by a second SIGINT: the 2 entries through <stdin>:2 were logged and their receipts written; the 2 entries from <stdin>:3 on were sent and may have been logged without their receipts written',
+  );
+});
+
+test('SIGTERM while a refused request (429) waits to be sent again: it is not sent again, and nothing of it was logged', async () => {
+  const lines = events(6, 'wait');
+  const f = fakeProcess();
+  let batches = 0;
+  t.fake.hook = (path, _req, res) => {
+    if (path !== 'v1/batch' || ++batches !== 2) return false;
+    res.setHeader('Retry-After', '30');
+    send(res, 429, { error: 'slow down', code: 'RATE_LIMITED' });
+    return true;
+  };
+  const io = captureIo({ stdin: stdinOf(lines), onSleep: () => f.signal('SIGTERM') });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io, f.proc)).toBe(2);
+  expect(io.err()).toBe('cairn add: stopped by SIGTERM: the 2 entries through <stdin>:2 were logged and their receipts written; nothing from <stdin>:3 on was logged\n');
+  expect(receiptsIn(io.out())).toHaveLength(2);
+  expect(batchRequests()).toBe(2);
+  expect(t.fake.entries).toHaveLength(602);
+});
+
+test('by default cairn add listens for SIGINT and SIGTERM only while it runs', async () => {
+  const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+  const during: number[][] = [];
+  t.fake.hook = () => {
+    during.push([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]);
+    return false;
+  };
+  expect(await addCommand([...t.common, '--quiet'], captureIo({ stdin: 'default process' }))).toBe(0);
+  expect(during.at(-1)).toEqual(before.map((n) => n + 1));
+  expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(before);
+});
