@@ -10,26 +10,30 @@ export class UsageError extends Error {
 }
 
 /**
- * node:util parseArgs, strict, with its errors turned into UsageErrors. It
- * also refuses what parseArgs would take silently: an option that takes a
- * value given twice (parseArgs keeps the last, so `--data a --data b` would
- * quietly use b), unless the option is declared `multiple`; and an empty
- * value (`--host ''`), which no option of Cairn's means anything by.
+ * node:util parseArgs, strict, with its errors turned into UsageErrors of
+ * one line (node words an option that takes a value and is followed by
+ * another option in three lines; they are joined). It also refuses what
+ * parseArgs would take silently: any option given twice, a value option
+ * (parseArgs keeps the last, so `--data a --data b` would quietly use b)
+ * unless it is declared `multiple`, and a flag as well (`--json --json`),
+ * as README and every --help say; and an empty value (`--host ''`), which
+ * no option of Cairn's means anything by.
  */
 export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals, tokens: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    const message = (err as Error).message;
+    // Only the ambiguity message has line breaks of node's own; an unknown option's name typed with one keeps it, to be escaped where it is printed.
+    throw new UsageError((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.replace(/\n+/g, ' ') : message);
   }
   const seen = new Set<string>();
   for (const token of parsed.tokens) {
     if (token.kind !== 'option') continue;
     const option = options[token.name];
-    if (option?.type !== 'string') continue;
-    if (token.value === '') throw new UsageError(`${token.rawName} needs a value, got an empty one`);
-    if (option.multiple === true) continue;
+    if (option?.type === 'string' && token.value === '') throw new UsageError(`${token.rawName} needs a value, got an empty one`);
+    if (option?.multiple === true) continue;
     if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once; give it once`);
     seen.add(token.name);
   }
@@ -74,4 +78,44 @@ export function parsePositive(text: string, name: string): number {
     throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
   }
   return Number(text);
+}
+
+/**
+ * Edit distance between `a` and `b` counting insertions, deletions,
+ * substitutions and swaps of two neighbouring characters as one edit each
+ * (optimal string alignment): `sevre` is one edit from `serve`.
+ */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      const above = d[i - 1]!;
+      row[j] = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The one of `names` that `typed` most likely meant, for a "did you mean"
+ * after a mistyped command, or undefined when none is close: the same name
+ * in another case (`SERVE`), the one name that starts with it (`verify` for
+ * verify-receipt; at least 3 characters), else the nearest within 2 edits
+ * (1 for names of up to 4 characters), if only one is that near.
+ */
+export function closestName(typed: string, names: readonly string[]): string | undefined {
+  const t = typed.toLowerCase();
+  const same = names.find((n) => n.toLowerCase() === t);
+  if (same !== undefined) return same;
+  if (t.length >= 3) {
+    const starting = names.filter((n) => n.toLowerCase().startsWith(t));
+    if (starting.length === 1) return starting[0];
+  }
+  const limit = t.length <= 4 ? 1 : 2;
+  const scored = names.map((n) => ({ n, d: editDistance(t, n.toLowerCase()) })).filter((x) => x.d <= limit);
+  const best = Math.min(...scored.map((x) => x.d));
+  const nearest = scored.filter((x) => x.d === best);
+  return nearest.length === 1 ? nearest[0]!.n : undefined;
 }

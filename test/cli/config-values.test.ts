@@ -42,9 +42,26 @@ describe('parseCommandArgs', () => {
     expect(() => parseCommandArgs(['--data=a', '--data', 'a'], options)).toThrow(UsageError);
   });
 
-  test('takes an option declared multiple as often as it is given, and a flag given twice', () => {
-    const { values } = parseCommandArgs(['--file', 'a', '--file', 'b', '--quiet', '--quiet', '--data', 'd'], options);
+  test('takes an option declared multiple as often as it is given', () => {
+    const { values } = parseCommandArgs(['--file', 'a', '--file', 'b', '--quiet', '--data', 'd'], options);
     expect(values).toEqual({ file: ['a', 'b'], quiet: true, data: 'd' });
+  });
+
+  test('refuses a flag given twice, --help and -h included, as README and every --help say', () => {
+    expect(() => parseCommandArgs(['--quiet', '--data', 'd', '--quiet'], options)).toThrow(new UsageError('--quiet is given more than once; give it once'));
+    expect(() => parseCommandArgs(['-h', '--help'], options)).toThrow(new UsageError('--help is given more than once; give it once'));
+  });
+
+  test("words node's three-line message for an option followed by another option as one line", () => {
+    let message = '';
+    try {
+      parseCommandArgs(['--data', '--quiet'], options);
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^Option '--data' argument is ambiguous\. Did you forget to specify the option argument for '--data'\? To specify .*'--data=-XYZ'\.$/);
+    expect(message).not.toContain('\n');
   });
 
   test('refuses an empty value, even of an option that may repeat', () => {
@@ -77,6 +94,11 @@ test('every command refuses an option given twice, with a usage error (exit 2)',
     ['verify-receipt', ['--entry', 'a', '--entry', 'b', 'r.json']],
     ['monitor', ['--state', 's1', '--state', 's2', '--once']],
     ['audit', ['--data', 'd1', '--data', 'd2']],
+    // Flags too.
+    ['serve', ['--quiet', '--quiet', '--port', '0']],
+    ['get', ['--tiles', '--vkey', 'x', '--tiles', '0']],
+    ['monitor', ['--json', '--json', '--once', '--state', 's']],
+    ['audit', ['--quiet', '--data', 'd1', '--quiet']],
   ];
   const results = await Promise.all(cases.map(([command, args]) => run([command, ...args], dir())));
   results.forEach((res, i) => {
