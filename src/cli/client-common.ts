@@ -8,7 +8,8 @@
  *   0  done, and everything verified
  *   1  verification failed: the log (or store, receipt, proof) does not
  *      match what was signed — evidence worth alarming about
- *   2  usage or operational error: bad options, unreadable input, the log
+ *   2  usage or operational error: bad options, unreadable input, output
+ *      that cannot be written (a closed pipe, a full disk), the log
  *      unreachable or answering an error
  *   3  (get, prove) the entry or hash is not in the log
  */
@@ -19,6 +20,7 @@ import type { FetchLike, TransportOptions } from '../client/http.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { envValue, UsageError } from './args.js';
+import { osReason } from './os-error.js';
 
 /** Exit status: done, and everything verified. */
 export const EXIT_OK = 0;
@@ -33,12 +35,17 @@ export const EXIT_NOT_FOUND = 3;
 export const EXIT_HELP = `Exit status:
   0  done, and everything verified
   1  verification failed (the log's answer contradicts what it signed)
-  2  usage or operational error (bad options, unreadable input, the log
-     unreachable or answering an error)`;
+  2  usage or operational error (bad options, unreadable input, output
+     that cannot be written, the log unreachable or answering an error)`;
 
 /** An output stream: process.stdout or a test's buffer. */
 export interface Output {
-  write(chunk: string | Uint8Array): unknown;
+  /**
+   * Writes `chunk`. With `callback`, calls it once the chunk was handed on,
+   * with the error when it could not be (a closed pipe, a full disk), as
+   * Node's Writable does: {@link writeOut} waits for it.
+   */
+  write(chunk: string | Uint8Array, callback?: (err?: Error | null) => void): unknown;
   readonly isTTY?: boolean;
   readonly columns?: number;
 }
@@ -58,18 +65,53 @@ export interface CliIo {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   /** Aborted when a long-running command (monitor) should stop. */
   readonly signal?: AbortSignal;
+  /**
+   * Where SIGINT and SIGTERM come from for a command that stops between
+   * steps when asked to (monitor): `process` for the real process, an
+   * EventEmitter in tests. Without it (and without `signal`) nothing stops
+   * such a command but its own end.
+   */
+  readonly signals?: SignalSource;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** The signals a command listens for to stop cleanly. */
+export type StopSignalName = 'SIGINT' | 'SIGTERM';
+
+/** What {@link CliIo.signals} needs of `process`: adding and removing a listener for a signal. */
+export interface SignalSource {
+  once(event: StopSignalName, listener: () => void): unknown;
+  off(event: StopSignalName, listener: () => void): unknown;
+}
+
+/**
+ * The longest delay setTimeout keeps, 2^31 - 1 ms (about 24.8 days): node
+ * runs a timer of a longer delay after 1 ms instead, with a warning.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Waits `ms` milliseconds, ending early (resolving) when `signal` aborts. A
+ * wait longer than {@link MAX_TIMER_MS} is made of several timers, so that it
+ * never ends at once the way one overlong setTimeout would.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted === true) return resolve();
+    let left = ms;
+    let timer: ReturnType<typeof setTimeout>;
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const next = () => {
+      if (left <= 0) return done();
+      const step = Math.min(left, MAX_TIMER_MS);
+      left -= step;
+      timer = setTimeout(next, step);
+    };
     signal?.addEventListener('abort', done, { once: true });
+    next();
   });
 }
 
@@ -86,7 +128,63 @@ export function processIo(): CliIo {
     env: process.env,
     now: Date.now,
     sleep,
+    signals: process,
   };
+}
+
+/**
+ * A command's output could not be written: standard output is a pipe whose
+ * reader went away (EPIPE: `cairn get 5 | head -1`), a full disk or device
+ * (ENOSPC: `> /dev/full`), or closed after such a failure. An operational
+ * error: {@link runClientCommand} prints its message as one line on standard
+ * error and gives exit status 2, never 1 (which says that something did not
+ * verify).
+ */
+export class OutputError extends Error {
+  /** The OS's error code (EPIPE, ENOSPC, ...), when there is one. */
+  readonly code: string | undefined;
+
+  constructor(
+    /** What could not be written to: 'standard output', 'standard error'. */
+    readonly stream: string,
+    cause: unknown,
+  ) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const reason =
+      code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END'
+        ? 'it is closed (an earlier write to it failed)'
+        : code === 'EPIPE'
+          ? `${osReason(cause)} (whatever reads it stopped reading)`
+          : osReason(cause);
+    super(`cannot write to ${stream}: ${reason}`, { cause });
+    this.name = 'OutputError';
+    this.code = code;
+  }
+}
+
+/**
+ * Writes `chunk` to `out` and resolves once it was handed on (to the OS, for
+ * process.stdout); rejects with an {@link OutputError} naming `stream` when
+ * it could not be written. What a command prints as its result goes through
+ * this (or {@link writeJsonOut}) and is awaited, so that a broken pipe or a
+ * full disk ends the command with exit status 2 and one line on standard
+ * error, and never passes for success:
+ *
+ *     await writeOut(io.stdout, `${text}\n`);
+ *     await writeOut(io.stderr, summary, 'standard error');
+ *
+ * Awaiting each write also holds a command back while a slow reader has not
+ * taken what it already wrote. The `'error'` event node also emits on
+ * process.stdout is caught by main.ts, so it never crashes the process.
+ */
+export function writeOut(out: Output, chunk: string | Uint8Array, stream = 'standard output'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      out.write(chunk, (err) => (err === undefined || err === null ? resolve() : reject(new OutputError(stream, err))));
+    } catch (err) {
+      reject(new OutputError(stream, err));
+    }
+  });
 }
 
 /**
@@ -123,6 +221,22 @@ export async function runClientCommand(name: string, usage: string, io: CliIo, b
     io.stderr.write(`cairn ${name}: ${message}\n`);
     return EXIT_ERROR;
   }
+}
+
+/**
+ * Writes `report`, the output of command `name` that says something failed
+ * to verify, and resolves to exit status 1 even when it cannot be written
+ * (see {@link writeOut}): the failure outranks the lost output, which is
+ * told on standard error with `summary`, the failure in one line.
+ */
+export async function writeFailureReport(io: CliIo, name: string, report: string, summary: string): Promise<number> {
+  try {
+    await writeOut(io.stdout, report);
+  } catch (err) {
+    if (!(err instanceof OutputError)) throw err;
+    io.stderr.write(`cairn ${name}: ${oneLine(summary)}; ${oneLine(err.message)}\n`);
+  }
+  return EXIT_VERIFY_FAILED;
 }
 
 /**
@@ -222,9 +336,18 @@ export async function readInput(path: string, io: CliIo): Promise<Uint8Array> {
   }
 }
 
-/** A positive number of seconds (decimals allowed), as milliseconds. */
-export function parseSeconds(text: string, name: string): number {
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || !(Number(text) > 0)) throw new UsageError(`${name} must be a positive number of seconds, got ${JSON.stringify(text)}`);
+/**
+ * A number of seconds from `minSeconds` to `maxSeconds` for option `name`, as
+ * milliseconds: canonical decimal like the integer options (no sign, no
+ * exponent, no leading zero but in `0.5`), with at most 3 decimals (the
+ * milliseconds). Out of range is a usage error that names the range: a wait
+ * of 0 ms would poll the log in a tight loop.
+ */
+export function parseSeconds(text: string, name: string, minSeconds: number, maxSeconds: number): number {
+  const valid = /^(0|[1-9][0-9]{0,9})(\.[0-9]{1,3})?$/.test(text);
+  if (!valid || Number(text) < minSeconds || Number(text) > maxSeconds) {
+    throw new UsageError(`${name} must be a number of seconds from ${minSeconds} to ${maxSeconds} (at most 3 decimals), got ${JSON.stringify(text)}`);
+  }
   return Math.round(Number(text) * 1000);
 }
 
@@ -242,9 +365,18 @@ export function jsonLine(value: unknown): string {
   return `${oneLine(text)}\n`;
 }
 
-/** Writes one JSON value as a line (see {@link jsonLine}). */
+/**
+ * Writes one JSON value as a line (see {@link jsonLine}) without waiting or
+ * checking that it was written; for a command's result, use
+ * {@link writeJsonOut}.
+ */
 export function writeJsonLine(out: Output, value: unknown): void {
   out.write(jsonLine(value));
+}
+
+/** Writes one JSON value as a line (see {@link jsonLine}) with {@link writeOut}: resolves once written, rejects with an OutputError. */
+export function writeJsonOut(out: Output, value: unknown, stream = 'standard output'): Promise<void> {
+  return writeOut(out, jsonLine(value), stream);
 }
 
 const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });

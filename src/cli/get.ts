@@ -1,10 +1,11 @@
-import { writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ClientError } from '../client/errors.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem, osReason } from './os-error.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn get`: what it does, its options and its exit statuses. */
 export const GET_USAGE = `usage: cairn get <index> [options]
@@ -20,8 +21,10 @@ Options:
   --vkey KEY|FILE   the log's verifier key, or a file holding it (CAIRN_VKEY)
   CAIRN_TOKEN       env only: an access token, for a log that needs one
   --tiles           read the entry and compute the proof from tiles
-  --out FILE        also write the entry's raw bytes to FILE (its folder must
-                    exist: checked before the log is asked)
+  --out FILE        also write the entry's raw bytes to FILE (a file, not a
+                    folder, that this user may write, in a folder that
+                    exists: checked before the log is asked); '-' is not
+                    standard output here: use --raw for that
   --raw             write only the raw bytes to standard output
   --json            print {index, tree_size, root_hash, leaf_hash, entry
                     (base64), audit_path, source, checkpoint} as one JSON
@@ -32,6 +35,31 @@ ${EXIT_HELP}
   3  <index> is not in the log (at or past its tree size)
 `;
 
+/**
+ * Why the entry cannot be written to `path` (--out), or undefined when it
+ * can as far as can be told without writing: an existing file (not a
+ * folder) this user may write, or a new one in a writable folder. Checked
+ * before the log is asked, so that the fetch is not lost to a bad path.
+ */
+async function outputFileProblem(path: string): Promise<string | undefined> {
+  let isFolder: boolean;
+  try {
+    isFolder = (await stat(path)).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // No such file yet (or a part of its path is not a folder): its folder must take a new one.
+    if (code === 'ENOENT' || code === 'ENOTDIR') return writableFolderProblem(dirname(path));
+    return osReason(err);
+  }
+  if (isFolder) return `${path} is a folder; give a file name`;
+  try {
+    await access(path, fsConstants.W_OK);
+  } catch (err) {
+    return `this user may not write it (${osReason(err)})`;
+  }
+  return undefined;
+}
+
 /** `cairn get`: see GET_USAGE. */
 export async function getCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('get', GET_USAGE, io, async () => {
@@ -41,7 +69,7 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
       true,
     );
     if (values.help === true) {
-      io.stdout.write(GET_USAGE);
+      await writeOut(io.stdout, GET_USAGE);
       return EXIT_OK;
     }
     if (positionals.length !== 1) throw new UsageError('give exactly one <index>');
@@ -51,8 +79,9 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     // Where the entry goes is checked before the log is asked.
     const out = values.out;
+    if (out === '-') throw new UsageError("--out - would be a file named '-', not standard output: use --raw to write the entry's bytes to standard output (or --out ./- for a file of that name)");
     if (out !== undefined) {
-      const problem = await writableFolderProblem(dirname(out));
+      const problem = await outputFileProblem(out);
       if (problem !== undefined) throw new UsageError(`cannot write --out ${out}: ${problem}`);
     }
     const client = makeClient(url, verifier, io);
@@ -77,11 +106,11 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
       }
     }
     if (values.raw === true) {
-      io.stdout.write(result.entry);
+      await writeOut(io.stdout, result.entry);
       return EXIT_OK;
     }
     if (values.json === true) {
-      writeJsonLine(io.stdout, {
+      await writeJsonOut(io.stdout, {
         index,
         tree_size: checkpoint.treeSize,
         root_hash: encodeBase64(checkpoint.rootHash),
@@ -94,7 +123,8 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
       return EXIT_OK;
     }
     const text = printableText(result.entry);
-    io.stdout.write(
+    await writeOut(
+      io.stdout,
       `entry ${index} of ${checkpoint.origin}, verified in the signed tree of size ${checkpoint.treeSize}` +
         ` (root ${encodeBase64(checkpoint.rootHash)}) ${values.tiles === true ? 'from tiles' : 'with the log\'s proof'}\n` +
         `leaf hash: ${encodeBase64(result.leafHash)}\n` +

@@ -12,7 +12,7 @@ import type { Verifier } from '../note/keys.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem } from './os-error.js';
-import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, makeClient, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
 export const MONITOR_USAGE = `usage: cairn monitor --vkey KEY --state FILE [options]
@@ -49,14 +49,20 @@ events), a POST of a JSON description to --webhook, and exit status 1 under
 --once. The state only moves forward to a checkpoint and signed tree head
 that passed every check.
 
+SIGINT or SIGTERM (Ctrl-C) stops the monitor between tiles, with or without
+--once: what earlier rounds saved is kept, nothing unverified is saved, and
+a line (with --json, a "stopped" event) says where the walk stopped. A
+second signal ends the process at once.
+
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --state FILE       where the last verified checkpoint (and how far an
-                     unfinished walk got) is kept
-  --interval S       seconds between rounds (default 60; none while a walk
-                     is unfinished)
+                     unfinished walk got) is kept: a file, read and written
+                     back ('-' is not standard input or output here)
+  --interval S       seconds between rounds, from 1 to 86400 (default 60;
+                     none while a walk is unfinished)
   --once             check up to the newest checkpoint, then exit (a log
                      further ahead than --max-round-entries takes several
                      rounds, back to back)
@@ -65,8 +71,9 @@ Options:
                      256); the next round goes on from there
   --webhook URL      POST each alarm there as JSON
   --max-age S        alarm (stale) when the newest signed tree head is older
-                     than S seconds, also when the log cannot be reached and
-                     the last one verified is that old
+                     than S seconds (1 to 2592000, 30 days), also when the
+                     log cannot be reached and the last one verified is that
+                     old
   --json             events as JSON lines on standard output
   -h, --help         show this help
 
@@ -75,7 +82,10 @@ Exit status:
   1  an alarm was raised
   2  usage or operational error: the log unreachable or answering an error
      (without --once: reported and retried), the state file unreadable, or
-     its folder missing or not writable (checked before the log is asked)
+     its folder missing or not writable (checked before the log is asked),
+     output that cannot be written (a closed pipe, a full disk); and under
+     --once, stopped by SIGINT/SIGTERM before the newest checkpoint was
+     checked (no alarm, but not every check ran)
 `;
 
 /** How far ahead of the monitor's clock an STH timestamp may be: clocks drift, but not by more. */
@@ -95,6 +105,12 @@ const TILES_PER_READER = 4096;
  * longer than one unbounded round would.
  */
 const DEFAULT_MAX_ROUND_ENTRIES = 2 ** 20;
+
+/** --interval's range in seconds: at least 1, so that the log is never polled in a tight loop; at most a day. */
+const INTERVAL_SECONDS = { min: 1, max: 86_400 } as const;
+
+/** --max-age's range in seconds: at most 30 days. */
+const MAX_AGE_SECONDS = { min: 1, max: 30 * 86_400 } as const;
 
 /** The smallest --max-round-entries: one entry bundle, so that every round ends on a bundle boundary and gets somewhere. */
 const MIN_ROUND_ENTRIES = TILE_WIDTH;
@@ -456,17 +472,26 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   return { checkpoint, note, head, from, to, tiles, bundles };
 }
 
+/**
+ * The signal that stops the monitor, under --once as without: aborted by
+ * io.signal, or by the first SIGINT or SIGTERM from io.signals (the process).
+ * Each listener is added once, so a second signal has node's default
+ * effect: the process ends at once.
+ */
 function stopSignal(io: CliIo): { signal: AbortSignal; dispose: () => void } {
-  if (io.signal !== undefined) return { signal: io.signal, dispose: () => undefined };
   const controller = new AbortController();
   const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const given = io.signal;
+  if (given?.aborted === true) stop();
+  given?.addEventListener('abort', stop, { once: true });
+  io.signals?.once('SIGINT', stop);
+  io.signals?.once('SIGTERM', stop);
   return {
     signal: controller.signal,
     dispose: () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      given?.removeEventListener('abort', stop);
+      io.signals?.off('SIGINT', stop);
+      io.signals?.off('SIGTERM', stop);
     },
   };
 }
@@ -492,15 +517,16 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       json: { type: 'boolean' },
     });
     if (values.help === true) {
-      io.stdout.write(MONITOR_USAGE);
+      await writeOut(io.stdout, MONITOR_USAGE);
       return EXIT_OK;
     }
     const url = resolveUrl(values.url, io.env);
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     if (values.state === undefined) throw new UsageError('--state FILE is required: it keeps the last verified checkpoint');
+    if (values.state === '-') throw new UsageError("--state must name a file, which is read and written back; '-' is not standard input or output here (give ./- for a file of that name)");
     const statePath = values.state;
-    const intervalMs = parseSeconds(values.interval ?? '60', '--interval');
-    const maxAgeMs = values['max-age'] === undefined ? undefined : parseSeconds(values['max-age'], '--max-age');
+    const intervalMs = parseSeconds(values.interval ?? '60', '--interval', INTERVAL_SECONDS.min, INTERVAL_SECONDS.max);
+    const maxAgeMs = values['max-age'] === undefined ? undefined : parseSeconds(values['max-age'], '--max-age', MAX_AGE_SECONDS.min, MAX_AGE_SECONDS.max);
     const maxEntries = values['max-round-entries'] === undefined ? DEFAULT_MAX_ROUND_ENTRIES : parseCount(values['max-round-entries'], '--max-round-entries', MIN_ROUND_ENTRIES, Number.MAX_SAFE_INTEGER);
     const webhook = values.webhook === undefined ? undefined : parseHttpUrl(values.webhook, '--webhook');
     const once = values.once === true;
@@ -509,9 +535,10 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     const fetchFn = io.fetch ?? globalThis.fetch;
 
     const stamp = () => new Date(io.now()).toISOString();
-    const emit = (event: Record<string, unknown>, human: string, toStderr = false) => {
-      if (json) writeJsonLine(io.stdout, { time: stamp(), ...event });
-      else (toStderr ? io.stderr : io.stdout).write(`${stamp()} ${human}\n`);
+    // Every event is awaited: output that cannot be written (a closed pipe) ends the monitor, exit 2 (1 after an alarm).
+    const emit = (event: Record<string, unknown>, human: string, toStderr = false): Promise<void> => {
+      if (json) return writeOut(io.stdout, jsonLine({ time: stamp(), ...event }));
+      return toStderr ? writeOut(io.stderr, `${stamp()} ${human}\n`, 'standard error') : writeOut(io.stdout, `${stamp()} ${human}\n`);
     };
 
     // Checked before any work: a state that cannot be written loses the round.
@@ -544,17 +571,31 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
                 ...(alarm.observedTimestamp === undefined ? {} : { sth_timestamp: alarm.observedTimestamp }),
               },
       };
-      emit({ event: 'alarm', kind: alarm.kind, message: alarm.message, last_verified: description.last_verified, observed: description.observed }, `ALARM ${alarm.kind}: ${alarm.message}`, true);
+      // Output that cannot be written must not keep the alarm from the webhook: it is thrown after the POST.
+      let outputFailure: unknown;
+      const told = (event: Record<string, unknown>, human: string) => emit(event, human, true).catch((err: unknown) => void (outputFailure ??= err));
+      await told({ event: 'alarm', kind: alarm.kind, message: alarm.message, last_verified: description.last_verified, observed: description.observed }, `ALARM ${alarm.kind}: ${alarm.message}`);
       // One webhook call per distinct alarm, not one per round.
       const key = `${alarm.kind} ${alarm.observedNote ?? alarm.message}`;
-      if (webhook === undefined || sent.has(key)) return;
-      sent.add(key);
-      try {
-        const res = await fetchFn(webhook, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(description), signal: AbortSignal.timeout(10_000) });
-        if (!res.ok) throw new Error(`status ${res.status}`);
-      } catch (err) {
-        emit({ event: 'error', message: `webhook ${webhook} failed: ${(err as Error).message}` }, `error: the webhook ${webhook} failed: ${(err as Error).message}`, true);
+      if (webhook !== undefined && !sent.has(key)) {
+        sent.add(key);
+        try {
+          const res = await fetchFn(webhook, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(description), signal: AbortSignal.timeout(10_000) });
+          if (!res.ok) throw new Error(`status ${res.status}`);
+        } catch (err) {
+          await told({ event: 'error', message: `webhook ${webhook} failed: ${(err as Error).message}` }, `error: the webhook ${webhook} failed: ${(err as Error).message}`);
+        }
       }
+      if (outputFailure !== undefined) throw outputFailure;
+    };
+
+    /** Where the state stays after a stop: what the rounds before it saved. */
+    const keptState = (): string => {
+      const v = loaded?.verified;
+      const size = v?.checkpoint?.treeSize ?? 0;
+      return v?.partial === undefined
+        ? `the state stays at tree size ${size}`
+        : `the state stays at tree size ${size}, with the entries up to ${v.partial.checkedTo} checked against the tree of size ${v.partial.checkpoint.treeSize}`;
     };
 
     /**
@@ -596,20 +637,18 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       try {
         outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads });
       } catch (err) {
+        // From an event of the round (a stale alarm): the monitor's output is gone.
+        if (err instanceof OutputError) throw err;
         if (err instanceof Alarm) {
           await raise(err);
           return { result: 'alarm', more: false };
         }
         if (err instanceof RoundStopped) {
-          const kept =
-            before?.partial === undefined
-              ? `the state stays at tree size ${lastSize}`
-              : `the state stays at tree size ${lastSize}, with the entries up to ${before.partial.checkedTo} checked against the tree of size ${before.partial.checkpoint.treeSize}`;
-          emit({ event: 'stopped', message: err.message }, `${err.message}; ${kept}`, true);
+          await emit({ event: 'stopped', message: err.message }, `${err.message}; ${keptState()}`, true);
           return ended('stopped');
         }
         const message = err instanceof Error ? err.message : String(err);
-        emit({ event: 'error', message }, `error: ${message}`, true);
+        await emit({ event: 'error', message }, `error: ${message}`, true);
         // A log that cannot be checked is stale once what was last verified
         // of it is older than --max-age: silence must not look like health.
         const recorded = before?.checkpoint !== undefined ? { checkpoint: before.checkpoint, note: loaded!.state.checkpoint! } : before?.partial;
@@ -643,7 +682,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       try {
         await writeState(statePath, state);
       } catch (err) {
-        emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
+        await emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
         return ended('error');
       }
       const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
@@ -652,7 +691,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const how = last === undefined ? 'first run (no earlier checkpoint), walked from the first entry' : 'consistent with the last checkpoint';
       if (!complete) {
         const left = cp.treeSize - outcome.to;
-        emit(
+        await emit(
           { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
           `checking ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: ${how}; entries ${outcome.from} to ${outcome.to - 1} checked (${walked}), ${left} left for the next rounds (--max-round-entries ${maxEntries}); ${last === undefined ? 'no checkpoint is kept as verified before the walk is done' : `the verified checkpoint stays at tree size ${lastSize} until it is done`}`,
         );
@@ -660,7 +699,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       }
       const grew = cp.treeSize - lastSize;
       const resumed = outcome.from === lastSize ? walked : `${walked} this round, from entry ${outcome.from} on (earlier rounds checked the entries before it)`;
-      emit(
+      await emit(
         { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
         last === undefined
           ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), the whole log checked from its first entry; ${resumed}`
@@ -671,24 +710,34 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       return { result: staleRaised ? 'alarm' : 'ok', more: false };
     };
 
-    if (once) {
-      // One round, or as many back to back as the walk to the newest checkpoint takes.
-      let r: RoundResult;
-      do r = await round(io.signal);
-      while (r.result === 'ok' && r.more);
-      return r.result === 'ok' ? EXIT_OK : r.result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;
-    }
     const { signal, dispose } = stopSignal(io);
     try {
+      if (once) {
+        // One round, or as many back to back as the walk to the newest checkpoint takes, unless stopped.
+        let r: RoundResult;
+        do r = await round(signal);
+        while (r.result === 'ok' && r.more && !signal.aborted);
+        if (r.result === 'ok' && r.more) {
+          const message = 'stopped between rounds, before the walk reached the newest checkpoint';
+          await emit({ event: 'stopped', message }, `${message}; ${keptState()}`, true);
+          return EXIT_ERROR;
+        }
+        return r.result === 'ok' ? EXIT_OK : r.result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;
+      }
       while (!signal.aborted) {
         const r = await round(signal);
         // An unfinished walk goes on at once: waiting would only put the rest off.
         if (r.more) continue;
         await io.sleep(intervalMs, signal);
       }
+      return alarms > 0 ? EXIT_VERIFY_FAILED : EXIT_OK;
+    } catch (err) {
+      // An alarm outranks the output lost after it: exit status 1 still says the log misbehaved.
+      if (!(err instanceof OutputError) || alarms === 0) throw err;
+      io.stderr.write(`cairn monitor: ${oneLine(err.message)}\n`);
+      return EXIT_VERIFY_FAILED;
     } finally {
       dispose();
     }
-    return alarms > 0 ? EXIT_VERIFY_FAILED : EXIT_OK;
   });
 }

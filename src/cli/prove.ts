@@ -3,7 +3,7 @@ import type { InclusionResult } from '../client/client.js';
 import { leafHash } from '../merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn prove`: what it does, its options and its exit statuses. */
 export const PROVE_USAGE = `usage: cairn prove <index> [options]
@@ -53,7 +53,7 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
       true,
     );
     if (values.help === true) {
-      io.stdout.write(PROVE_USAGE);
+      await writeOut(io.stdout, PROVE_USAGE);
       return EXIT_OK;
     }
     const ways = [positionals.length > 0, values.hash !== undefined, values.entry !== undefined].filter(Boolean).length;
@@ -112,7 +112,7 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
       throw err;
     }
     if (values.json === true) {
-      writeJsonLine(io.stdout, {
+      await writeJsonOut(io.stdout, {
         leaf_index: result.index,
         leaf_hash: encodeBase64(result.leafHash),
         tree_size: checkpoint.treeSize,
@@ -123,7 +123,8 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
       });
       return EXIT_OK;
     }
-    io.stdout.write(
+    await writeOut(
+      io.stdout,
       `leaf ${result.index} (leaf hash ${encodeBase64(result.leafHash)}) is in ${checkpoint.origin}\n` +
         `tree size ${checkpoint.treeSize}, root ${encodeBase64(checkpoint.rootHash)} (signature verified)\n` +
         `inclusion proof (${result.proof.length} hashes, ${tiles ? 'computed from authenticated tiles' : "the log's, verified"}):\n` +

@@ -2,7 +2,7 @@ import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_OK, EXIT_VERIFY_FAILED, processIo, readEntry, readInput, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_OK, jsonLine, processIo, readEntry, readInput, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn verify-receipt`: what it does, its options and its exit statuses. */
 export const VERIFY_RECEIPT_USAGE = `usage: cairn verify-receipt <receipt.json> --entry <file> --vkey <key> [options]
@@ -97,7 +97,7 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
   return runClientCommand('verify-receipt', VERIFY_RECEIPT_USAGE, io, async () => {
     const { values, positionals } = parseCommandArgs(argv, { entry: { type: 'string' }, jcs: { type: 'boolean' }, vkey: { type: 'string' }, json: { type: 'boolean' } }, true);
     if (values.help === true) {
-      io.stdout.write(VERIFY_RECEIPT_USAGE);
+      await writeOut(io.stdout, VERIFY_RECEIPT_USAGE);
       return EXIT_OK;
     }
     if (positionals.length !== 1) throw new UsageError('give exactly one <receipt.json>');
@@ -110,20 +110,18 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
     const missing = (receipt as { missing?: number }).missing;
     const check: ReceiptCheck =
       missing !== undefined ? { valid: false, reason: `none of the ${missing} receipts in ${positionals[0]} is for this entry's leaf hash` } : checkReceipt(receipt, entry, verifier);
+    if (!check.valid) {
+      const report = values.json === true ? jsonLine({ valid: false, reason: check.reason }) : `INVALID: ${check.reason}\n`;
+      return writeFailureReport(io, 'verify-receipt', report, `INVALID: ${check.reason}`);
+    }
     if (values.json === true) {
-      writeJsonLine(
+      await writeJsonOut(io.stdout, { valid: true, index: check.index, tree_size: check.checkpoint.treeSize, root_hash: encodeBase64(check.checkpoint.rootHash), origin: check.checkpoint.origin });
+    } else {
+      await writeOut(
         io.stdout,
-        check.valid
-          ? { valid: true, index: check.index, tree_size: check.checkpoint.treeSize, root_hash: encodeBase64(check.checkpoint.rootHash), origin: check.checkpoint.origin }
-          : { valid: false, reason: check.reason },
-      );
-    } else if (check.valid) {
-      io.stdout.write(
         `valid: the entry is leaf ${check.index} of ${check.checkpoint.origin} in the signed tree of size ${check.checkpoint.treeSize} (root ${encodeBase64(check.checkpoint.rootHash)})\n`,
       );
-    } else {
-      io.stdout.write(`INVALID: ${check.reason}\n`);
     }
-    return check.valid ? EXIT_OK : EXIT_VERIFY_FAILED;
+    return EXIT_OK;
   });
 }

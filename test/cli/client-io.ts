@@ -1,5 +1,5 @@
 // An in-memory CliIo for running the client commands in-process.
-import type { CliIo, Output } from '../../src/cli/client-common.js';
+import type { CliIo, Output, SignalSource } from '../../src/cli/client-common.js';
 import type { FetchLike } from '../../src/client/http.js';
 
 export interface CapturedIo extends CliIo {
@@ -14,8 +14,16 @@ class Buffered implements Output {
   readonly chunks: Uint8Array[] = [];
   constructor(readonly isTTY: boolean) {}
   readonly columns = 80;
-  write(chunk: string | Uint8Array): boolean {
+  /** When set, every write fails with it, as a closed pipe or a full disk does. */
+  failure: Error | undefined;
+  write(chunk: string | Uint8Array, callback?: (err?: Error | null) => void): boolean {
+    if (this.failure !== undefined) {
+      const failure = this.failure;
+      if (callback !== undefined) process.nextTick(() => callback(failure));
+      return false;
+    }
     this.chunks.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk.slice());
+    if (callback !== undefined) process.nextTick(() => callback(null));
     return true;
   }
   bytes(): Uint8Array {
@@ -23,9 +31,32 @@ class Buffered implements Output {
   }
 }
 
-export function captureIo(options: { stdin?: string | Uint8Array; env?: Record<string, string>; fetch?: FetchLike; now?: () => number; tty?: boolean; signal?: AbortSignal; onSleep?: (ms: number) => void } = {}): CapturedIo {
+export function captureIo(
+  options: {
+    stdin?: string | Uint8Array;
+    env?: Record<string, string>;
+    fetch?: FetchLike;
+    now?: () => number;
+    tty?: boolean;
+    signal?: AbortSignal;
+    signals?: SignalSource;
+    onSleep?: (ms: number) => void;
+    /** Every write to standard output fails with this error (an EPIPE, say) once `failStdoutAfter` writes have succeeded (default 0). */
+    stdoutError?: Error;
+    failStdoutAfter?: number;
+  } = {},
+): CapturedIo {
   const stdout = new Buffered(options.tty === true);
   const stderr = new Buffered(options.tty === true);
+  if (options.stdoutError !== undefined) {
+    const error = options.stdoutError;
+    let left = options.failStdoutAfter ?? 0;
+    const write = stdout.write.bind(stdout);
+    stdout.write = (chunk, callback) => {
+      if (left-- <= 0) stdout.failure = error;
+      return write(chunk, callback);
+    };
+  }
   const sleeps: number[] = [];
   const stdin = typeof options.stdin === 'string' ? new TextEncoder().encode(options.stdin) : (options.stdin ?? new Uint8Array(0));
   return {
@@ -35,6 +66,7 @@ export function captureIo(options: { stdin?: string | Uint8Array; env?: Record<s
     env: options.env ?? {},
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.signals === undefined ? {} : { signals: options.signals }),
     now: options.now ?? Date.now,
     sleep: (ms) => {
       sleeps.push(ms);

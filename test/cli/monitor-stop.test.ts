@@ -1,0 +1,155 @@
+// cairn monitor's timing options and how it stops. --interval and --max-age
+// take seconds in canonical decimal within a range, so that no value polls
+// the log in a tight loop; a long wait never overflows setTimeout. SIGINT or
+// SIGTERM stops it between tiles under --once as without: signals come from
+// an injected EventEmitter here, never sent to the test process.
+import { EventEmitter } from 'node:events';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jest } from '@jest/globals';
+import { MAX_TIMER_MS, parseSeconds, sleep } from '../../src/cli/client-common.js';
+import { UsageError } from '../../src/cli/args.js';
+import { monitorCommand } from '../../src/cli/monitor.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { CairnClient } from '../../src/client/client.js';
+import type { FetchLike } from '../../src/client/http.js';
+import { captureIo } from './client-io.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+let dir: string;
+let server: RunningServer;
+let common: string[];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-monitor-stop-'));
+  server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, origin: 'stop.test/log' });
+  // 600 entries: three entry bundles, so a walk of 256 per round takes three rounds.
+  await new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey }).addBatch(Array.from({ length: 600 }, (_, i) => enc(`entry ${i}`)));
+  common = ['--url', server.url, '--vkey', server.verifierKey];
+});
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('parseSeconds', () => {
+  test('takes canonical decimal seconds with at most 3 decimals, as milliseconds', () => {
+    expect(parseSeconds('1', '--interval', 1, 86_400)).toBe(1000);
+    expect(parseSeconds('1.5', '--interval', 1, 86_400)).toBe(1500);
+    expect(parseSeconds('0.25', '--x', 0.001, 10)).toBe(250);
+    expect(parseSeconds('86400', '--interval', 1, 86_400)).toBe(86_400_000);
+  });
+
+  test('refuses what the integer options refuse: leading zeros, signs, exponents, empty parts', () => {
+    for (const text of ['010', '00.5', '+1', '-1', '1e3', '.5', '1.', '1.0001', ' 1', '0x10', 'Infinity', 'NaN', '']) {
+      expect(() => parseSeconds(text, '--interval', 0.001, 86_400)).toThrow(new UsageError(`--interval must be a number of seconds from 0.001 to 86400 (at most 3 decimals), got ${JSON.stringify(text)}`));
+    }
+  });
+
+  test('refuses a value out of range, naming the option and the range', () => {
+    expect(() => parseSeconds('0.0001', '--interval', 1, 86_400)).toThrow(new UsageError('--interval must be a number of seconds from 1 to 86400 (at most 3 decimals), got "0.0001"'));
+    expect(() => parseSeconds('0', '--interval', 1, 86_400)).toThrow(UsageError);
+    expect(() => parseSeconds('3000000', '--interval', 1, 86_400)).toThrow(/from 1 to 86400/);
+  });
+});
+
+test('monitor refuses an --interval or --max-age that would poll in a tight loop or overflow a timer (exit 2), before asking the log', async () => {
+  for (const [option, value, range] of [
+    ['--interval', '0.0001', '1 to 86400'],
+    ['--interval', '0', '1 to 86400'],
+    ['--interval', '3000000', '1 to 86400'],
+    ['--interval', '010', '1 to 86400'],
+    ['--max-age', '0.0001', '1 to 2592000'],
+    ['--max-age', '1e9', '1 to 2592000'],
+  ] as const) {
+    let asked = 0;
+    const io = captureIo({ fetch: (url, init) => (asked++, fetch(url, init)) });
+    expect([option, value, await monitorCommand([...common, '--state', join(dir, 'never.json'), option, value], io)]).toEqual([option, value, 2]);
+    expect(io.err()).toContain(`${option} must be a number of seconds from ${range} (at most 3 decimals), got "${value}"`);
+    expect(asked).toBe(0);
+  }
+});
+
+test('sleep waits past the longest setTimeout delay in steps, instead of ending after 1 ms', async () => {
+  jest.useFakeTimers();
+  try {
+    let done = false;
+    const waiting = sleep(2 * MAX_TIMER_MS + 5).then(() => void (done = true));
+    await jest.advanceTimersByTimeAsync(10);
+    expect(done).toBe(false);
+    await jest.advanceTimersByTimeAsync(2 * MAX_TIMER_MS - 10);
+    expect(done).toBe(false);
+    await jest.advanceTimersByTimeAsync(5);
+    expect(done).toBe(true);
+    await waiting;
+    // An abort still ends it at once.
+    const controller = new AbortController();
+    let aborted = false;
+    const cut = sleep(3 * MAX_TIMER_MS, controller.signal).then(() => void (aborted = true));
+    controller.abort();
+    await cut;
+    expect(aborted).toBe(true);
+    expect(jest.getTimerCount()).toBe(0);
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+/** A fetch that emits `signal` on `signals` when the `nth` request whose URL ends with `suffix` is made. */
+function signalling(signals: EventEmitter, signal: 'SIGINT' | 'SIGTERM', suffix: string, nth: number): FetchLike {
+  let seen = 0;
+  return (url, init) => {
+    if (url.endsWith(suffix) && ++seen === nth) signals.emit(signal);
+    return fetch(url, init);
+  };
+}
+
+test('--once stops at SIGINT (from the process) before the walk: says where, saves nothing unverified, exit 2; its listeners are removed', async () => {
+  const statePath = join(dir, 'once.json');
+  const signals = new EventEmitter();
+  const io = captureIo({ signals, fetch: signalling(signals, 'SIGINT', '/checkpoint', 1) });
+  expect(await monitorCommand([...common, '--once', '--state', statePath], io)).toBe(2);
+  expect(io.err()).toMatch(/ stopped after 0 of \d+ tiles and bundles of the entries from 0 up to 600 of the tree of size 600; the state stays at tree size 0\n$/);
+  expect(io.out()).toBe('');
+  await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+  expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+});
+
+test('--once walking over several rounds stops at SIGTERM in the second: the first round\'s progress is kept, exit 2', async () => {
+  const statePath = join(dir, 'rounds.json');
+  const signals = new EventEmitter();
+  const io = captureIo({ signals, fetch: signalling(signals, 'SIGTERM', '/checkpoint', 2) });
+  expect(await monitorCommand([...common, '--once', '--json', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
+  const events = io.out().trim().split('\n').map((l) => JSON.parse(l) as { event: string; message?: string });
+  expect(events.map((e) => e.event)).toEqual(['progress', 'stopped']);
+  expect(events[1]!.message).toMatch(/^stopped after 0 of \d+ tiles and bundles of the entries from 256 up to 512 of the tree of size 600$/);
+  expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ checkpoint: null, tree_size: 0, partial: { tree_size: 600, checked_to: 256 } });
+  expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+});
+
+test('--once stopped between two rounds of a walk: the stop is told, the first round\'s progress kept, exit 2', async () => {
+  const statePath = join(dir, 'between.json');
+  const signals = new EventEmitter();
+  const io = captureIo({ signals });
+  // SIGINT comes while the first round's progress (saved just before) is being printed.
+  const write = io.stdout.write.bind(io.stdout);
+  io.stdout.write = (chunk, callback) => {
+    signals.emit('SIGINT');
+    return write(chunk, callback);
+  };
+  expect(await monitorCommand([...common, '--once', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
+  expect(io.out()).toMatch(/^\S+ checking stop\.test\/log at tree size 600, .*entries 0 to 255 checked/);
+  expect(io.err()).toMatch(/^\S+ stopped between rounds, before the walk reached the newest checkpoint; the state stays at tree size 0, with the entries up to 256 checked against the tree of size 600\n$/);
+  expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ checkpoint: null, partial: { checked_to: 256 } });
+});
+
+test('without --once, SIGINT from the process stops it while it waits for the next round: exit 0 (no alarm)', async () => {
+  const statePath = join(dir, 'loop.json');
+  const signals = new EventEmitter();
+  const io = captureIo({ signals, onSleep: () => signals.emit('SIGINT') });
+  expect(await monitorCommand([...common, '--interval', '30', '--state', statePath], io)).toBe(0);
+  expect(io.sleeps).toEqual([30_000]);
+  expect(io.out()).toMatch(/verified stop\.test\/log at tree size 600/);
+  expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+});
