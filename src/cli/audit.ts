@@ -7,14 +7,15 @@ import { CompactRange } from '../merkle/range.js';
 import { formatTilePath, TILE_WIDTH, tileWidth } from '../merkle/tile.js';
 import { encodeBase64 } from '../note/base64.js';
 import { openCheckpoint } from '../note/checkpoint.js';
-import type { Verifier } from '../note/keys.js';
+import { formatKeyHash, type Verifier } from '../note/keys.js';
+import { NoteError, openNote, type NoteSignature } from '../note/note.js';
 import { verifyTreeHead } from '../note/sth.js';
 import { HashTile, locateHash } from '../storage/hash-tile.js';
 import { StoreFilesError } from '../storage/leveldb-folder.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
 import { envValue, parseCommandArgs, UsageError } from './args.js';
-import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, processIo, Progress, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_ERROR, EXIT_OK, jsonLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { readKeyFile } from './key-file.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
@@ -43,11 +44,20 @@ Options:
   --quiet            no progress bar
   -h, --help         show this help
 
+The key that checks the signatures is the first of: --vkey, --key,
+CAIRN_VKEY, DIR/log.key (so an exported CAIRN_VKEY wins over DIR/log.key;
+give --key DIR/log.key to use the store's own). A key for another log is
+told apart from a damaged store: a key whose name is not the checkpoint's
+origin, or of that name but not among the checkpoint's signers, is an error
+(exit 2) that names both, unless the stored signed tree head verifies with
+it (then the key is the log's, and the checkpoint is reported, exit 1).
+
 Exit status:
   0  the store is intact and matches its signed checkpoint
   1  a mismatch or damaged store files (the first one is reported)
-  2  usage or operational error (no store there, the store in use, no key,
-     a folder that cannot be written, a store written by a newer Cairn)
+  2  usage or operational error (no store there, the store in use, no key or
+     a key that is not the log's, a folder that cannot be written, a store
+     written by a newer Cairn, output that cannot be written)
 `;
 
 /** The first thing found wrong, and where. */
@@ -64,8 +74,18 @@ class Mismatch extends Error {
   }
 }
 
-async function findVerifier(values: { vkey?: string; key?: string }, data: string, io: CliIo): Promise<Verifier> {
-  if (values.vkey !== undefined || (values.key === undefined && envValue(io.env, 'CAIRN_VKEY') !== undefined)) return (await resolveVerifier(values.vkey, io.env)).verifier;
+/** The key the audit checks signatures with, and where it came from (for messages). */
+interface AuditKey {
+  readonly verifier: Verifier;
+  /** `--vkey`, `CAIRN_VKEY`, `--key FILE` or `FILE` (DIR/log.key). */
+  readonly source: string;
+}
+
+/** The key: --vkey, else --key, else $CAIRN_VKEY, else DIR/log.key (AUDIT_USAGE says so). */
+async function findVerifier(values: { vkey?: string; key?: string }, data: string, io: CliIo): Promise<AuditKey> {
+  if (values.vkey !== undefined || (values.key === undefined && envValue(io.env, 'CAIRN_VKEY') !== undefined)) {
+    return { verifier: (await resolveVerifier(values.vkey, io.env)).verifier, source: values.vkey !== undefined ? '--vkey' : 'CAIRN_VKEY' };
+  }
   const keyPath = values.key ?? join(data, 'log.key');
   let key;
   try {
@@ -74,7 +94,46 @@ async function findVerifier(values: { vkey?: string; key?: string }, data: strin
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     throw new UsageError(`no key to check the signatures with (${keyPath}: ${why}); give --vkey or --key`);
   }
-  return (await resolveVerifier(key.verifierKey, {})).verifier;
+  return { verifier: (await resolveVerifier(key.verifierKey, {})).verifier, source: values.key !== undefined ? `--key ${keyPath}` : keyPath };
+}
+
+/**
+ * Why `key` is not the log's key at all, or undefined when it may be: for a
+ * stored checkpoint `note` that carries no signature by it. A key named
+ * after another origin is for another log; a key of the checkpoint's origin
+ * whose key ID is not among the checkpoint's signatures by that name is
+ * another key of that name (two logs made with the default origin, say).
+ * Either is the wrong key given, not a damaged store, unless the stored
+ * signed tree head `sth` (whose signature names no key) verifies with it:
+ * then the key is the log's, and the checkpoint is damaged or was signed by
+ * another key. A checkpoint with no signature by its origin's name at all is
+ * damage too (undefined here).
+ */
+function wrongKeyProblem(note: string, sth: unknown, key: AuditKey, data: string): string | undefined {
+  const { verifier, source } = key;
+  if (verifyTreeHead(sth, verifier) !== null) return undefined;
+  const seen: NoteSignature[] = [];
+  try {
+    openNote(note, (name, keyHash) => {
+      seen.push({ name, keyHash, base64: '' });
+      return undefined;
+    });
+  } catch (err) {
+    if (!(err instanceof NoteError) || err.code !== 'UNVERIFIED') return undefined;
+  }
+  const origin = note.slice(0, note.indexOf('\n'));
+  const id = (keyHash: number) => formatKeyHash(keyHash);
+  const keyText = `the key from ${source} (${verifier.name}, key ID ${id(verifier.keyHash)})`;
+  if (origin !== verifier.name) {
+    if (!seen.some((sig) => sig.name === origin)) return undefined;
+    return `${keyText} is for the log ${JSON.stringify(verifier.name)}, but the store in ${data} holds the log ${JSON.stringify(origin)} (its checkpoint's origin): give that log's key (--vkey or --key)`;
+  }
+  const byOrigin = seen.filter((sig) => sig.name === origin);
+  if (byOrigin.length === 0) return undefined;
+  return (
+    `the stored checkpoint is not signed by ${keyText}; the checkpoint's signatures by ${origin}: ${byOrigin.map((sig) => `key ID ${id(sig.keyHash)}`).join(', ')}. ` +
+    `Nor does the stored signed tree head verify with it: another key of that name; give the key of the log in ${data}`
+  );
 }
 
 interface AuditResult {
@@ -83,14 +142,17 @@ interface AuditResult {
   readonly hashes: number;
 }
 
-/** The audit proper: throws Mismatch at the first thing wrong. */
-async function audit(store: LevelStore, state: LogState, verifier: Verifier, progress: Progress): Promise<AuditResult> {
+/** The audit proper: throws Mismatch at the first thing wrong, an Error (exit 2) for a key that is not the log's. */
+async function audit(store: LevelStore, state: LogState, key: AuditKey, data: string, progress: Progress): Promise<AuditResult> {
+  const { verifier } = key;
   const size = state.treeSize;
   // 1. The signed heads: valid signatures, the same tree as the state.
   let cp;
   try {
     cp = openCheckpoint(state.checkpoint, verifier).checkpoint;
   } catch (err) {
+    const wrongKey = err instanceof NoteError && err.code === 'UNVERIFIED' ? wrongKeyProblem(state.checkpoint, state.sth, key, data) : undefined;
+    if (wrongKey !== undefined) throw new Error(wrongKey);
     throw new Mismatch({ kind: 'checkpoint', message: `the stored checkpoint does not verify with ${verifier.name}: ${(err as Error).message}` });
   }
   if (cp.treeSize !== size || !bytesEqual(cp.rootHash, state.rootHash)) {
@@ -213,7 +275,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
   return runClientCommand('audit', AUDIT_USAGE, io, async () => {
     const { values } = parseCommandArgs(argv, { data: { type: 'string' }, vkey: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } });
     if (values.help === true) {
-      io.stdout.write(AUDIT_USAGE);
+      await writeOut(io.stdout, AUDIT_USAGE);
       return EXIT_OK;
     }
     const data = values.data ?? envValue(io.env, 'CAIRN_DATA');
@@ -225,11 +287,11 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     } catch {
       throw new UsageError(`there is no Cairn store in ${data} (no folder ${dbPath})`);
     }
-    const verifier = await findVerifier(values, data, io);
-    const report = (finding: Finding): number => {
-      if (values.json === true) writeJsonLine(io.stdout, { ok: false, data, origin: verifier.name, first_bad: finding });
-      else io.stdout.write(`MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}\n`);
-      return EXIT_VERIFY_FAILED;
+    const key = await findVerifier(values, data, io);
+    const verifier = key.verifier;
+    const report = (finding: Finding): Promise<number> => {
+      const line = `MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}`;
+      return writeFailureReport(io, 'audit', values.json === true ? jsonLine({ ok: false, data, origin: verifier.name, first_bad: finding }) : `${line}\n`, line);
     };
     let store: LevelStore;
     try {
@@ -260,7 +322,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       if (state === undefined) throw new UsageError(`the store in ${data} holds no log yet`);
       const progress = new Progress(io.stderr, state.treeSize, 'entries audited', values.quiet !== true && values.json !== true);
       try {
-        result = await audit(store, state, verifier, progress);
+        result = await audit(store, state, key, data, progress);
       } catch (err) {
         if (!(err instanceof Mismatch)) throw err;
         progress.finish(0);
@@ -271,8 +333,8 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     }
     if (finding !== undefined) return report(finding);
     const r = result!;
-    if (values.json === true) writeJsonLine(io.stdout, { ok: true, data, origin: verifier.name, tree_size: r.treeSize, hashes_checked: r.hashes });
-    else io.stdout.write(`OK: ${data} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head\n`);
+    if (values.json === true) await writeJsonOut(io.stdout, { ok: true, data, origin: verifier.name, tree_size: r.treeSize, hashes_checked: r.hashes });
+    else await writeOut(io.stdout, `OK: ${data} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head\n`);
     return EXIT_OK;
   });
 }

@@ -12,6 +12,7 @@ import { auditCommand } from '../../src/cli/audit.js';
 import { startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
 import { storedHashCount } from '../../src/merkle/stored.js';
+import { generateSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { captureIo } from './client-io.js';
 
@@ -312,4 +313,46 @@ test('a store that lost its live write-ahead log, or its state, is reported as d
   expect(layout.err).toMatch(/^cairn audit: the store in .* was written by a newer Cairn \(store layout 99; this version reads layouts up to 2\): it was not opened; use that newer version\n$/);
 
   expect(await run(await copy('whole'))).toMatchObject({ code: 0 });
+});
+
+test("a key for another log is an operational error naming both origins (exit 2), not store damage; --help says which key wins", async () => {
+  const other = verifierKeyFromSignerKey(generateSignerKey('other.test/log'));
+  // An exported CAIRN_VKEY of another log: it wins over DIR/log.key, and is named as where the key came from.
+  const fromEnv = captureIo({ env: { CAIRN_VKEY: other } });
+  expect(await auditCommand(['--data', data], fromEnv)).toBe(2);
+  expect(fromEnv.out()).toBe('');
+  expect(fromEnv.err()).toMatch(/^cairn audit: the key from CAIRN_VKEY \(other\.test\/log, key ID [0-9a-f]{8}\) is for the log "other\.test\/log", but the store in .* holds the log "audit\.test\/log" \(its checkpoint's origin\)/);
+  // The store's own key file, given, wins over the variable.
+  expect(await auditCommand(['--data', data, '--key', join(data, 'log.key')], captureIo({ env: { CAIRN_VKEY: other } }))).toBe(0);
+
+  // Another key of the same name (two logs of one origin): exit 2, naming both key IDs.
+  const sameName = verifierKeyFromSignerKey(generateSignerKey('audit.test/log'));
+  const twin = captureIo();
+  expect(await auditCommand(['--data', data, '--vkey', sameName, '--json'], twin)).toBe(2);
+  const ids = [sameName, vkey].map((k) => k.split('+')[1]!);
+  expect(ids[0]).not.toBe(ids[1]);
+  expect(twin.err()).toMatch(new RegExp(`^cairn audit: the stored checkpoint is not signed by the key from --vkey \\(audit\\.test/log, key ID ${ids[0]}\\); the checkpoint's signatures by audit\\.test/log: key ID ${ids[1]}\\.`));
+
+  const help = captureIo();
+  expect(await auditCommand(['--help'], help)).toBe(0);
+  expect(help.out()).toMatch(/the first of: --vkey, --key,\nCAIRN_VKEY, DIR\/log\.key/);
+});
+
+test("a checkpoint whose signature names another key ID is damage when the stored tree head verifies with the key (exit 1)", async () => {
+  const S = Uint8Array.of(0x53);
+  let original: Uint8Array | undefined;
+  await withRawDb(async (db) => {
+    original = (await db.get(S))!.slice();
+    const state = JSON.parse(new TextDecoder().decode(original)) as { checkpoint: string };
+    // The first base64 character of the signature: the key ID's first 6 bits.
+    state.checkpoint = state.checkpoint.replace(/(— \S+ )(.)/, (_m, head: string, c: string) => `${head}${c === 'A' ? 'B' : 'A'}`);
+    await db.put(S, enc(JSON.stringify(state)));
+  });
+  try {
+    const { code, result } = await audit(['--json', '--vkey', vkey]);
+    expect(code).toBe(1);
+    expect(result).toMatchObject({ ok: false, first_bad: { kind: 'checkpoint', message: expect.stringMatching(/does not verify/) } });
+  } finally {
+    await withRawDb((db) => db.put(S, original!));
+  }
 });
