@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import { escapeText } from '../client/errors.js';
 import { addCommand } from './add.js';
-import { UsageError } from './args.js';
+import { closestName, UsageError } from './args.js';
 import { auditCommand } from './audit.js';
+import { EXIT_ERROR, EXIT_OK, oneLine, OutputError, writeOut } from './client-common.js';
 import { getCommand } from './get.js';
 import { keygenCommand } from './keygen.js';
 import { monitorCommand } from './monitor.js';
@@ -24,6 +26,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
 };
 
 const USAGE = `usage: cairn <command> [options]
+       cairn help <command>     (the same as cairn <command> --help)
+       cairn --version          (also -V, version)
 
 Cairn is an RFC 6962 / C2SP transparency log. Commands:
 ${Object.entries(COMMANDS)
@@ -33,36 +37,90 @@ ${Object.entries(COMMANDS)
 Run 'cairn <command> --help' for a command's options.
 `;
 
+const STDERR = 'standard error';
+
+/** The command named `name`, or a usage error that suggests the nearest one. */
+function commandNamed(name: string): Command {
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command !== undefined) return command.run;
+  const near = closestName(name, Object.keys(COMMANDS));
+  const hint = near === undefined ? "; run 'cairn --help' for the commands" : `; did you mean '${near}'? Run 'cairn --help' for the commands`;
+  throw new UsageError(`unknown command ${oneLine(JSON.stringify(name))}${hint}.`);
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE);
-    return name === undefined ? 2 : 0;
+  // `cairn -- get 1`: a leading `--` ends no options here; it is skipped.
+  const [name, ...rest] = argv[0] === '--' ? argv.slice(1) : argv;
+  if (name === undefined) {
+    // A mistake: the usage goes to standard error, with exit status 2.
+    await writeOut(process.stderr, `cairn: give a command\n\n${USAGE}`, STDERR);
+    return EXIT_ERROR;
   }
-  if (name === '--version') {
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    await writeOut(process.stdout, USAGE);
+    return EXIT_OK;
+  }
+  if (name === 'help') {
+    if (rest.length > 1) throw new UsageError('give help one command: cairn help <command>');
+    return commandNamed(rest[0]!)(['--help']);
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    if (rest.length > 0) throw new UsageError(`${name} takes no arguments`);
     const { VERSION } = await import('../version.js');
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
+    await writeOut(process.stdout, `${VERSION}\n`);
+    return EXIT_OK;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    process.stderr.write(`cairn: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
-    return 2;
-  }
-  return command.run(rest);
+  return commandNamed(name)(rest);
+}
+
+/**
+ * A write to standard output that failed (a closed pipe, a full disk) and
+ * that the command did not wait for: node emits it as an 'error' event,
+ * which would end the process with a stack trace and exit status 1 were it
+ * not listened for. Output the commands print as their result is awaited
+ * (writeOut) and reported by them; this catches the rest.
+ */
+let stdoutFailure: unknown;
+let exitStatus: number | undefined;
+
+/** Once both the command's exit status and an unawaited stdout failure are known: one line, and 2 instead of 0. */
+function reportStdoutFailure(): void {
+  if (stdoutFailure === undefined || exitStatus === undefined) return;
+  // A command that returned 2 has said what went wrong, this failure or another.
+  if (exitStatus !== EXIT_ERROR) process.stderr.write(`cairn: ${oneLine(new OutputError('standard output', stdoutFailure).message)}\n`);
+  if (exitStatus === EXIT_OK) exitStatus = EXIT_ERROR;
+  process.exitCode = exitStatus;
+}
+
+process.stdout.on('error', (err) => {
+  if (stdoutFailure !== undefined) return;
+  stdoutFailure = err;
+  reportStdoutFailure();
+});
+// With standard error gone there is no one left to tell; the exit status still says it.
+process.stderr.on('error', () => undefined);
+
+/** An error's message for a line of cairn's own: its own line breaks kept, every other control character escaped. */
+function printable(err: unknown): string {
+  return escapeText(err instanceof Error ? err.message : String(err), { allowed: '\n', maxLength: Number.POSITIVE_INFINITY });
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
+    exitStatus = code;
     process.exitCode = code;
+    reportStdoutFailure();
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`cairn: ${err.message}\n`);
-      process.exitCode = 2;
+    if (err instanceof UsageError || err instanceof OutputError) {
+      process.stderr.write(`cairn: ${printable(err)}\n`);
+      exitStatus = EXIT_ERROR;
     } else {
-      process.stderr.write(`cairn: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
+      // serve's start failures (its --help: exit status 1).
+      process.stderr.write(`cairn: ${printable(err)}\n`);
+      exitStatus = 1;
     }
+    process.exitCode = exitStatus;
+    reportStdoutFailure();
   },
 );
