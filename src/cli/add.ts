@@ -8,7 +8,7 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonLine, type CliIo } from './client-common.js';
+import { EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -651,31 +651,31 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
        */
       const writeReceipts = async (part: readonly Input[], result: BatchResult) => {
         const lines = result.receipts.map((r) => jsonLine(r.receipt));
-        if (receipts === undefined) io.stdout.write(lines.join(''));
-        else {
-          try {
-            await receipts.append(lines);
-          } catch (err) {
-            if (!(err instanceof ReceiptsWriteError)) throw err;
-            done += err.written;
-            if (err.written > 0) lastDone = part[err.written - 1]!.source;
-            const missing = part.slice(err.written);
-            const first = missing[0]!.source;
-            const last = missing[missing.length - 1]!.source;
-            const logged = done + missing.length;
-            const which = missing.length === 1 ? first : `the ${missing.length} entries ${first} to ${last}`;
-            const one = missing.length === 1;
-            told = true;
-            const indexes = result.receipts.slice(err.written).map((r) => r.receipt.index);
-            const written = done === 0 ? 'no receipt written' : `the ${done === 1 ? 'receipt of the first' : `receipts of the first ${done}`} (through ${lastDone}) written in full`;
-            throw new Error(
-              `cannot write the receipts to ${receiptsPath ?? ''}: ${err.message}: ${entries(logged)} ${logged === 1 ? 'was' : 'were'} logged, ${written}; ` +
-                `${which} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged without ${one ? 'its receipt' : 'their receipts'} ` +
-                `('cairn prove ${one ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})` +
-                `${err.cut ? `; ${receiptsPath ?? ''} ends in a cut-off receipt that could not be removed` : ''}; nothing after ${last} was sent`,
-              { cause: err },
-            );
-          }
+        try {
+          if (receipts === undefined) await writeOut(io.stdout, lines.join(''));
+          else await receipts.append(lines);
+        } catch (thrown) {
+          // Standard output takes a batch's receipts in one write: none counts as written in full.
+          const err = thrown instanceof OutputError ? new ReceiptsWriteError(0, false, thrown.cause ?? thrown) : thrown;
+          if (!(err instanceof ReceiptsWriteError)) throw err;
+          done += err.written;
+          if (err.written > 0) lastDone = part[err.written - 1]!.source;
+          const missing = part.slice(err.written);
+          const first = missing[0]!.source;
+          const last = missing[missing.length - 1]!.source;
+          const logged = done + missing.length;
+          const which = missing.length === 1 ? first : `the ${missing.length} entries ${first} to ${last}`;
+          const one = missing.length === 1;
+          told = true;
+          const indexes = result.receipts.slice(err.written).map((r) => r.receipt.index);
+          const written = done === 0 ? 'no receipt written' : `the ${done === 1 ? 'receipt of the first' : `receipts of the first ${done}`} (through ${lastDone}) written in full`;
+          throw new Error(
+            `cannot write the receipts to ${receiptsPath ?? 'standard output'}: ${err.message}: ${entries(logged)} ${logged === 1 ? 'was' : 'were'} logged, ${written}; ` +
+              `${which} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged without ${one ? 'its receipt' : 'their receipts'} ` +
+              `('cairn prove ${one ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})` +
+              `${err.cut ? `; ${receiptsPath ?? ''} ends in a cut-off receipt that could not be removed` : ''}; nothing after ${last} was sent`,
+            { cause: err },
+          );
         }
         done += part.length;
         lastDone = part[part.length - 1]!.source;
@@ -775,7 +775,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         origin: verifier.name,
         receipts_verified: true,
       };
-      if (values.json === true) writeJsonLine(io.stderr, summary);
+      if (values.json === true) await writeJsonOut(io.stderr, summary, 'standard error');
       else if (!quiet) {
         io.stderr.write(
           `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +

@@ -225,6 +225,17 @@ test("--receipts - is standard output, as an input '-' is standard input: no fil
   expect(io.err()).not.toContain('receipts in');
 });
 
+test('receipts on standard output that cannot be written (a closed pipe): exit 2, saying which entries were logged without their receipts, and no success line', async () => {
+  const lines = events(4, 'pipe');
+  const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+  const io = captureIo({ stdin: stdinOf(lines), stdoutError: epipe, failStdoutAfter: 1 });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2'], io, fakeProcess().proc)).toBe(2);
+  expect(receiptsIn(io.out()).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 2).map(hashOf));
+  expect(io.err()).toBe(
+    "cairn add: cannot write the receipts to standard output: write EPIPE: 4 entries were logged, the receipts of the first 2 (through <stdin>:2) written in full; the 2 entries <stdin>:3 to <stdin>:4 (log indexes 602 to 603) were logged without their receipts ('cairn prove INDEX' gives each one's proof); nothing after <stdin>:4 was sent\n",
+  );
+});
+
 test('SIGINT while a request is in flight: that request is finished and its receipts written, no other is sent, and the summary says how far it got (exit 2)', async () => {
   const receipts = freshPath('sigint.jsonl');
   const lines = events(10, 'sigint');
