@@ -60,6 +60,12 @@ export interface LogOptions {
   readonly verifier: Verifier;
   /** ms since the epoch; injected so tests can move time (also backwards). */
   readonly clock?: () => number;
+  /**
+   * Waits `ms` (default a setTimeout): a round whose STH would get a
+   * timestamp ahead of `clock` waits until the clock has passed the last
+   * one. Injected so tests can let their clock move instead.
+   */
+  readonly sleep?: (ms: number) => Promise<void>;
   /** Most entries one round takes (whole submissions only). */
   readonly maxRoundEntries?: number;
   /**
@@ -126,6 +132,24 @@ export interface TreeHead {
   readonly sth: LogState['sth'];
 }
 
+/**
+ * The most the last STH timestamp may be ahead of the clock for a round to
+ * wait until the clock has passed it (ms). STH timestamps are whole ms and
+ * strictly increase (CONTRACT §2): rounds faster than one per ms would
+ * otherwise sign ever further ahead of the clock. A larger lead is a step of
+ * the clock back, which the log does not wait out: it signs the last
+ * timestamp + 1 at once.
+ */
+const MAX_TIMESTAMP_WAIT_MS = 1000;
+/**
+ * Times a round sleeps for the clock to pass the last STH timestamp before
+ * it signs that timestamp + 1 all the same: a timer may fire a little before
+ * the clock has moved on, and a clock that stands still must not stall the log.
+ */
+const TIMESTAMP_WAITS = 3;
+
+const sleepFor = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Room the leaf filter's first layer leaves for growth past the size at open. */
 const FILTER_HEADROOM = 2 ** 20;
 /** Level-0 tiles (256 hashes each) the filter takes in per turn of the event loop. */
@@ -167,6 +191,7 @@ export class Log {
   private readonly store: LogStore;
   private readonly signer: Signer;
   private readonly clock: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
   private readonly maxRoundEntries: number;
   private readonly maxQueueEntries: number;
   private readonly maxQueueBytes: number;
@@ -198,6 +223,7 @@ export class Log {
     this.store = options.store;
     this.signer = options.signer;
     this.clock = options.clock ?? Date.now;
+    this.sleep = options.sleep ?? sleepFor;
     this.maxRoundEntries = options.maxRoundEntries ?? 4096;
     this.maxQueueEntries = options.maxQueueEntries ?? 65536;
     this.maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
@@ -589,14 +615,15 @@ export class Log {
   }
 
   /**
-   * Signs the head of a built tree and writes the round; adopts the new
+   * Signs the head of a built tree (once the clock has passed the last STH
+   * timestamp, see nextTimestamp) and writes the round; adopts the new
    * state only after the write resolved. Nothing is signed before the round
    * it extends is durable, and nothing is signed that is not in the batch.
    */
   private async commitHead(builder: TreeBuilder, entries: Uint8Array[], hashes: Uint8Array[], tiles: HashTile[]): Promise<void> {
     const treeSize = builder.treeSize;
     const rootHash = builder.root();
-    const timestamp = Math.max(this.clock(), this.head.timestamp + 1);
+    const timestamp = await this.nextTimestamp();
     const checkpoint = signNote(formatCheckpoint({ origin: this.origin, treeSize, rootHash, extensions: [] }), [this.signer]);
     const sth = signTreeHead({ timestamp, treeSize, rootHash }, this.signer);
     const state: LogState = { treeSize, rootHash, timestamp, checkpoint, sth, rightEdge: builder.rightEdge };
@@ -604,6 +631,24 @@ export class Log {
     this.builder = builder;
     this.head = { treeSize, rootHash, timestamp, checkpoint, sth };
     for (const tile of tiles) this.cache.add(tile);
+  }
+
+  /**
+   * The timestamp of the next STH: the clock, once it has passed the last
+   * STH's timestamp. If the last one is ahead by less than
+   * MAX_TIMESTAMP_WAIT_MS (rounds came faster than one per ms), waits for the
+   * clock to pass it rather than sign ahead of the clock; if it is further
+   * ahead (the clock stepped back), or the clock does not move, it is the last
+   * timestamp + 1 at once: timestamps strictly increase (CONTRACT §2).
+   */
+  private async nextTimestamp(): Promise<number> {
+    for (let waits = 0; ; waits++) {
+      const now = this.clock();
+      const last = this.head.timestamp;
+      if (now > last) return now;
+      if (last - now >= MAX_TIMESTAMP_WAIT_MS || waits === TIMESTAMP_WAITS) return last + 1;
+      await this.sleep(last - now + 1);
+    }
   }
 
   /** After a failed write, resume from what the store really holds. */

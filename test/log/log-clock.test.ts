@@ -1,0 +1,114 @@
+// STH timestamps against the log's clock (CONTRACT §2: they strictly
+// increase; an idle log re-signs at least every 10 minutes): rounds faster
+// than one per ms wait for the clock instead of signing ahead of it, a step
+// of the clock back is not waited out, and the re-sign interval is measured
+// on a monotonic clock. Every clock here is injected; no assertion is timed.
+import { Log, type LogOptions } from '../../src/log/log.js';
+import { LevelStore } from '../../src/storage/level-store.js';
+import { testSigner, testVerifier } from '../helpers/keys.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dir = useTempDir('cairn-log-clock-');
+
+async function openLog(extra: Partial<LogOptions>): Promise<Log> {
+  return Log.open({ store: await LevelStore.open(dir()), signer: testSigner, verifier: testVerifier, ...extra });
+}
+
+/** A wall clock that only moves when told to, and a sleep that moves it by what it sleeps. */
+function fakeTime(start: number, sleepMoves = true) {
+  const t = { now: start, sleeps: [] as number[] };
+  const options: Partial<LogOptions> = {
+    clock: () => t.now,
+    sleep: async (ms) => {
+      t.sleeps.push(ms);
+      if (sleepMoves) t.now += ms;
+    },
+  };
+  return { t, options };
+}
+
+test('one round after another with a clock that does not move between them: each waits for the clock, none signs ahead of it', async () => {
+  const { t, options } = fakeTime(7_000_000);
+  const log = await openLog(options);
+  try {
+    expect(log.latest().timestamp).toBe(7_000_000);
+    let last = log.latest().timestamp;
+    for (let i = 0; i < 50; i++) {
+      await log.submit([enc(`quick ${i}`)]);
+      const signed = log.latest().timestamp;
+      expect(signed).toBeGreaterThan(last);
+      expect(signed).toBeLessThanOrEqual(t.now);
+      last = signed;
+    }
+    // Each round found the clock at the last timestamp and slept 1 ms (the fake sleep moved the clock).
+    expect(t.sleeps).toEqual(Array(50).fill(1));
+    expect(last).toBe(7_000_050);
+    expect(t.now).toBe(7_000_050);
+  } finally {
+    await log.close();
+  }
+});
+
+test('rounds that overlap (the next prepared while one is written) never sign ahead of the clock either', async () => {
+  const { t, options } = fakeTime(8_000_000);
+  const seen: { timestamp: number; now: number }[] = [];
+  let log: Log | undefined;
+  log = await openLog({ ...options, observer: { roundCommitted: () => seen.push({ timestamp: log!.latest().timestamp, now: t.now }) } });
+  try {
+    await Promise.all(Array.from({ length: 200 }, (_, i) => log!.submit([enc(`together ${i}`)])));
+    expect(seen.length).toBeGreaterThan(1);
+    for (let i = 0; i < seen.length; i++) {
+      expect(seen[i]!.timestamp).toBeLessThanOrEqual(seen[i]!.now);
+      if (i > 0) expect(seen[i]!.timestamp).toBeGreaterThan(seen[i - 1]!.timestamp);
+    }
+  } finally {
+    await log.close();
+  }
+});
+
+test('a clock stepped far back is not waited out: the next STH gets the last timestamp + 1 at once', async () => {
+  const { t, options } = fakeTime(9_000_000);
+  const log = await openLog(options);
+  try {
+    const before = log.latest().timestamp;
+    t.now -= 3_600_000;
+    await log.submit([enc('after the step back')]);
+    expect(log.latest().timestamp).toBe(before + 1);
+    expect(t.sleeps).toEqual([]);
+    await log.submit([enc('still behind')]);
+    expect(log.latest().timestamp).toBe(before + 2);
+    expect(t.sleeps).toEqual([]);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a last timestamp less than a second ahead of the clock is waited out, and the STH then carries the clock', async () => {
+  const { t, options } = fakeTime(10_000_000);
+  const log = await openLog(options);
+  try {
+    const before = log.latest().timestamp;
+    t.now -= 300;
+    await log.submit([enc('a small step back')]);
+    expect(t.sleeps).toEqual([301]);
+    expect(log.latest().timestamp).toBe(before + 1);
+    expect(log.latest().timestamp).toBe(t.now);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a clock that stands still does not stall the log: after a few waits it signs the last timestamp + 1', async () => {
+  const { t, options } = fakeTime(11_000_000, false);
+  const log = await openLog(options);
+  try {
+    const before = log.latest().timestamp;
+    await log.submit([enc('the clock stands still')]);
+    expect(log.latest().timestamp).toBe(before + 1);
+    expect(t.sleeps.length).toBeGreaterThan(0);
+    expect(t.sleeps.length).toBeLessThanOrEqual(5);
+  } finally {
+    await log.close();
+  }
+});
