@@ -61,6 +61,12 @@ export interface LogOptions {
   /** ms since the epoch; injected so tests can move time (also backwards). */
   readonly clock?: () => number;
   /**
+   * ms on a clock that only goes forward, whatever is done to `clock` (default
+   * performance.now): measures the re-sign interval, so that a step of the
+   * clock back never delays the re-signing of an idle log.
+   */
+  readonly monotonic?: () => number;
+  /**
    * Waits `ms` (default a setTimeout): a round whose STH would get a
    * timestamp ahead of `clock` waits until the clock has passed the last
    * one. Injected so tests can let their clock move instead.
@@ -191,6 +197,7 @@ export class Log {
   private readonly store: LogStore;
   private readonly signer: Signer;
   private readonly clock: () => number;
+  private readonly monotonic: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly maxRoundEntries: number;
   private readonly maxQueueEntries: number;
@@ -217,13 +224,17 @@ export class Log {
   /** Receipts being computed for committed rounds; close() waits for them. */
   private readonly answering = new Set<Promise<void>>();
   private resignTimer: NodeJS.Timeout | undefined;
+  /** When (on the monotonic clock) the log last signed a tree head, or started. */
+  private signedAt: number;
 
   private constructor(options: LogOptions, builder: TreeBuilder, head: TreeHead) {
     this.origin = options.signer.name;
     this.store = options.store;
     this.signer = options.signer;
     this.clock = options.clock ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
     this.sleep = options.sleep ?? sleepFor;
+    this.signedAt = this.monotonic();
     this.maxRoundEntries = options.maxRoundEntries ?? 4096;
     this.maxQueueEntries = options.maxQueueEntries ?? 65536;
     this.maxQueueBytes = options.maxQueueBytes ?? 64 * 1024 * 1024;
@@ -630,6 +641,7 @@ export class Log {
     await this.store.writeRound({ entries, leafHashes: hashes, tiles, state });
     this.builder = builder;
     this.head = { treeSize, rootHash, timestamp, checkpoint, sth };
+    this.signedAt = this.monotonic();
     for (const tile of tiles) this.cache.add(tile);
   }
 
@@ -666,7 +678,12 @@ export class Log {
   private startResignTimer(): void {
     const every = Math.max(1000, Math.floor(this.resignIntervalMs / 4));
     this.resignTimer = setInterval(() => {
-      if (this.closed || this.clock() - this.head.timestamp < this.resignIntervalMs) return;
+      if (this.closed) return;
+      // Due by the monotonic clock since the last signing (or the start), so
+      // that a step of the clock back never delays it; or by the clock, for
+      // a stored STH that was already old when the log started.
+      const due = this.monotonic() - this.signedAt >= this.resignIntervalMs || this.clock() - this.head.timestamp >= this.resignIntervalMs;
+      if (!due) return;
       this.resignWanted = true;
       this.kick();
     }, every);

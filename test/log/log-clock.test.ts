@@ -112,3 +112,27 @@ test('a clock that stands still does not stall the log: after a few waits it sig
     await log.close();
   }
 });
+
+test('an idle log whose clock stepped far back still re-signs once its interval has passed on the monotonic clock', async () => {
+  const { t, options } = fakeTime(12_000_000);
+  let mono = 0;
+  const log = await openLog({ ...options, monotonic: () => mono, resignIntervalMs: 1000 });
+  try {
+    await log.submit([enc('idle')]);
+    const before = log.latest();
+    t.now -= 3_600_000; // the clock steps back an hour
+    mono += 5000; // while the log is idle for longer than its interval
+    // The re-sign check runs on a real timer (every second at this interval).
+    const deadline = Date.now() + 10_000;
+    while (log.latest().timestamp === before.timestamp && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const after = log.latest();
+    expect(after.timestamp).toBe(before.timestamp + 1);
+    expect(after.treeSize).toBe(before.treeSize);
+    expect(after.checkpoint).toBe(before.checkpoint);
+    expect(after.sth.tree_head_signature).not.toBe(before.sth.tree_head_signature);
+  } finally {
+    await log.close();
+  }
+});
