@@ -319,7 +319,10 @@ export class LevelStore implements LogStore {
    * wait for that too, and if it fails, the next read or write tries again.
    */
   private reopenNeeded = false;
-  /** When the last reopening that {@link recover} started failed (ms since 1970). */
+  /**
+   * When the last reopening that {@link recover} started failed (ms on
+   * performance.now, which a step of the system clock does not move).
+   */
   private recoverFailedAt = -Infinity;
   /** The reopening under way, which every reader and writer waits for. */
   private reopening: Promise<void> | undefined;
@@ -560,9 +563,9 @@ export class LevelStore implements LogStore {
   async recover(): Promise<boolean> {
     if (this.reopening !== undefined) {
       await this.reopening.catch(() => undefined);
-    } else if (this.reopenNeeded && Date.now() - this.recoverFailedAt >= RECOVER_INTERVAL_MS) {
+    } else if (this.reopenNeeded && performance.now() - this.recoverFailedAt >= RECOVER_INTERVAL_MS) {
       await this.reopen().catch(() => {
-        this.recoverFailedAt = Date.now();
+        this.recoverFailedAt = performance.now();
       });
     }
     return !this.reopenNeeded;
