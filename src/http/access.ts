@@ -172,7 +172,11 @@ export interface AccessOptions {
   readonly publicWrites?: boolean;
   /** Whether reads need no token (default true); false makes a private log. */
   readonly publicReads?: boolean;
-  /** ms clock for rate limits; injected so tests can move time. */
+  /**
+   * ms clock for rate limits (default performance.now: monotonic, so that a
+   * step of the system clock forward does not refill every bucket, nor a
+   * step back hold them empty); injected so tests can move time.
+   */
   readonly clock?: () => number;
 }
 
@@ -213,7 +217,7 @@ export class AccessControl {
   private readonly granted = new WeakMap<IncomingMessage, Grant>();
 
   constructor(options: AccessOptions) {
-    this.clock = options.clock ?? Date.now;
+    this.clock = options.clock ?? (() => performance.now());
     this.publicWrites = options.publicWrites ?? false;
     this.publicReads = options.publicReads ?? true;
     const now = this.clock();
