@@ -1,3 +1,5 @@
+import type { Writable } from 'node:stream';
+
 /** A structured logger: one JSON object per line. Injected everywhere; no global. */
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -5,14 +7,126 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Writes JSON lines (`{"time","level","msg",...fields}`) to a sink, stderr by default. */
-export function jsonLogger(write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
-  const emit = (level: string, msg: string, fields?: Record<string, unknown>) =>
-    write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+/** A {@link Logger} whose pending output can be waited for (what `serve` does before it exits). */
+export interface FlushableLogger extends Logger {
+  /**
+   * Resolves true once every line this logger handed to its stream has been
+   * written out (or the stream failed, so that nothing of it is pending),
+   * false if that has not happened within `timeoutMs`: a reader that stopped
+   * reading holds the rest, and a pending write keeps the process alive.
+   */
+  flush(timeoutMs: number): Promise<boolean>;
+}
+
+/** What {@link jsonLogger} writes to: a Writable such as `process.stderr`. */
+export type LogStream = Pick<Writable, 'write' | 'on' | 'once' | 'writableLength' | 'writableNeedDrain'>;
+
+/** Default bound on log output buffered for a stream that is not read: 1 MiB. */
+export const MAX_BUFFERED_LOG_BYTES = 1024 * 1024;
+
+/** The message of the warning that says how many lines were dropped while the log stream was not read. */
+export const DROPPED_MESSAGE = 'log lines dropped while the log stream was not read';
+
+const line = (level: string, msg: string, fields?: Record<string, unknown>) => `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`;
+
+/**
+ * Writes JSON lines (`{"time","level","msg",...fields}`) to a sink:
+ * `process.stderr` by default, or any Writable, or a function given each line.
+ *
+ * A Writable's output is bounded, and its failures never reach the caller
+ * (stderr is often a pipe to a log shipper, which may stall or die):
+ * - while the stream is not read and holds `maxBufferedBytes` (default
+ *   {@link MAX_BUFFERED_LOG_BYTES}) or more, info lines are dropped and
+ *   counted, and warnings and errors too once it holds twice that; once it
+ *   drains, one warning ({@link DROPPED_MESSAGE}, field `dropped`) says how
+ *   many were dropped;
+ * - after the stream reports an error (EPIPE: the reader is gone) nothing
+ *   more is written to it, and the error is not thrown: an 'error' listener
+ *   is on the stream from the start, which also keeps other writers to it
+ *   (`process.stderr.write` elsewhere) from crashing the process.
+ */
+export function jsonLogger(
+  sink: LogStream | ((line: string) => void) = process.stderr,
+  options: { maxBufferedBytes?: number } = {},
+): FlushableLogger {
+  if (typeof sink === 'function') {
+    const emit = (level: string, msg: string, fields?: Record<string, unknown>) => sink(line(level, msg, fields));
+    return {
+      info: (m, f) => emit('info', m, f),
+      warn: (m, f) => emit('warn', m, f),
+      error: (m, f) => emit('error', m, f),
+      flush: () => Promise.resolve(true),
+    };
+  }
+  const stream = sink;
+  const bound = options.maxBufferedBytes ?? MAX_BUFFERED_LOG_BYTES;
+  if (!Number.isSafeInteger(bound) || bound < 1) throw new RangeError(`jsonLogger: maxBufferedBytes must be a positive integer, got ${bound}`);
+  let failed = false;
+  let dropped = 0;
+  let awaitingDrain = false;
+  /** Lines handed to the stream whose write has not completed. */
+  let pending = 0;
+  /** Waiting flush calls, told once nothing is pending. */
+  const waiters = new Set<() => void>();
+  const settled = () => pending === 0 || failed;
+  const wake = () => {
+    if (!settled()) return;
+    for (const waiter of waiters) waiter();
+    waiters.clear();
+  };
+  const written = (err?: Error | null) => {
+    pending--;
+    if (err) failed = true;
+    wake();
+  };
+  const send = (text: string) => {
+    pending++;
+    stream.write(text, written);
+  };
+  stream.on('error', () => {
+    failed = true;
+    wake();
+  });
+  const drained = () => {
+    awaitingDrain = false;
+    if (failed || dropped === 0) return;
+    const n = dropped;
+    dropped = 0;
+    send(line('warn', DROPPED_MESSAGE, { dropped: n }));
+  };
+  const emit = (level: string, limit: number, msg: string, fields?: Record<string, unknown>) => {
+    if (failed) return;
+    // writableNeedDrain: a write returned false, so 'drain' is sure to come.
+    if (stream.writableNeedDrain && stream.writableLength >= limit) {
+      dropped++;
+      if (!awaitingDrain) {
+        awaitingDrain = true;
+        stream.once('drain', drained);
+      }
+      return;
+    }
+    send(line(level, msg, fields));
+  };
   return {
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
+    info: (m, f) => emit('info', bound, m, f),
+    warn: (m, f) => emit('warn', 2 * bound, m, f),
+    error: (m, f) => emit('error', 2 * bound, m, f),
+    flush(timeoutMs) {
+      if (settled()) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const waiter = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          resolve(false);
+        }, timeoutMs);
+        // The wait must not itself keep the process alive.
+        timer.unref();
+        waiters.add(waiter);
+      });
+    },
   };
 }
 
