@@ -236,8 +236,17 @@ export function createApp(options: AppOptions): express.Express {
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-    res.on('finish', () => {
-      noteAnswered(req);
+    // Each request is logged and observed once: when its answer is written
+    // out ('finish'), or, if the client is gone before that ('close' first,
+    // and 'finish' then never comes), once the answer is decided: at once if
+    // it was, else when the route ends it (an entry the client no longer
+    // waits for is still logged, and its 201 must be counted).
+    let logged = false;
+    const answered = (clientGone: boolean) => {
+      if (logged) return;
+      logged = true;
+      // A closed connection has no error left to answer.
+      if (!clientGone) noteAnswered(req);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (res.locals.route as string | undefined) ?? 'unmatched';
       metrics?.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
@@ -248,7 +257,19 @@ export function createApp(options: AppOptions): express.Express {
         status: res.statusCode,
         ms: Math.round(seconds * 1e4) / 10,
         ...(token === undefined ? {} : { token }),
+        ...(clientGone ? { client_gone: true } : {}),
       });
+    };
+    res.once('finish', () => answered(false));
+    res.once('close', () => {
+      if (logged) return;
+      if (res.writableEnded) return answered(true);
+      const end = res.end;
+      res.end = ((...args: Parameters<Response['end']>) => {
+        const out = end.apply(res, args);
+        answered(true);
+        return out;
+      }) as Response['end'];
     });
     next();
   });

@@ -129,6 +129,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     res.writeHead(status, head);
     noteAnswered(req);
     // Timed when written, so that the wait for a batch counts.
+    // Called once, right after the answer is ended, whether or not the client is still there (then res is destroyed).
     const written = () => {
       const seconds = (performance.now() - started) / 1000;
       metrics?.httpDuration.observe({ method: req.method ?? '', route, status: String(status) }, seconds);
@@ -138,6 +139,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
         status,
         ms: Math.round(seconds * 1e4) / 10,
         ...(token === undefined ? {} : { token }),
+        ...(res.destroyed ? { client_gone: true } : {}),
       });
     };
     if (req.method === 'GET') return responses.end(res, body, written);
