@@ -15,7 +15,7 @@ import { noteAnswered } from './client-error.js';
 import { sendError, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import { SECURITY_HEADERS } from './headers.js';
-import type { Metrics } from './metrics.js';
+import { methodLabel, type Metrics } from './metrics.js';
 import { parseQuery, queryNumber, queryString } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
 
@@ -249,7 +249,7 @@ export function createApp(options: AppOptions): express.Express {
       if (!clientGone) noteAnswered(req);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (res.locals.route as string | undefined) ?? 'unmatched';
-      metrics?.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      metrics?.httpDuration.observe({ method: methodLabel(req.method), route, status: String(res.statusCode) }, seconds);
       const token = tokenName(res);
       logger.info(REQUEST_MESSAGE, {
         method: req.method,

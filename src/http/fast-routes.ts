@@ -8,7 +8,7 @@ import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
 import { noteAnswered } from './client-error.js';
 import { errorHeaders, HTTP_STATUS, toLogError } from './errors.js';
-import type { Metrics } from './metrics.js';
+import { methodLabel, type Metrics } from './metrics.js';
 import { parseCanonicalDecimal, parseQuery } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
 import { ResponseBatch } from './response-batch.js';
@@ -132,7 +132,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     // Called once, right after the answer is ended, whether or not the client is still there (then res is destroyed).
     const written = () => {
       const seconds = (performance.now() - started) / 1000;
-      metrics?.httpDuration.observe({ method: req.method ?? '', route, status: String(status) }, seconds);
+      metrics?.httpDuration.observe({ method: methodLabel(req.method), route, status: String(status) }, seconds);
       logger.info(REQUEST_MESSAGE, {
         method: req.method,
         route,

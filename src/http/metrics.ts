@@ -9,6 +9,20 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
 }
 
+/** The methods some route serves: a request's `method` label is one of these, or {@link OTHER_METHOD}. */
+export const SERVED_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'OPTIONS'];
+/** The `method` label of a request whose method no route serves. */
+export const OTHER_METHOD = 'other';
+
+/**
+ * The `method` label of a request: its method if some route serves it, else
+ * {@link OTHER_METHOD}, so that clients sending every method the HTTP parser
+ * takes (some 30) cannot multiply the series of the request histogram.
+ */
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && SERVED_METHODS.includes(method) ? method : OTHER_METHOD;
+}
+
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
@@ -44,7 +58,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   const filterBytes = new Gauge({ name: 'cairn_leaf_filter_bytes', help: 'Memory held by the leaf-hash filter', registers: [registry] });
   const httpDuration = new Histogram({
     name: 'cairn_http_request_duration_seconds',
-    help: 'HTTP request latency by route',
+    help:
+      'HTTP request latency, by method (GET, HEAD, POST or OPTIONS; any other method is "other"), ' +
+      'route (the route\'s name; "not-found", "method-not-allowed" or "options" when no route answered it) and status',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
