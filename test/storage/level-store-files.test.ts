@@ -317,6 +317,12 @@ test('a store LevelDB has just compacted (its memtable moved into a table, its l
   const store = await LevelStore.open(dir);
   // 5 MB of entries: more than LevelDB's 4 MiB write buffer, so it switches to a new log and writes the old one into a table.
   const sizes = await writeRounds(store, 50, 32, 3000);
+  // The memtable is written into a table by LevelDB's background thread; a close before it is
+  // done abandons that work and keeps the old log. On a busy machine it can take a while: wait
+  // (up to 20 s) for the old log to go, so that the store this test opens has really compacted.
+  for (let waited = 0; waited < 20_000 && (await logFiles(dir)).includes('000003.log'); waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await store.close();
   expect((await readdir(dir)).filter((n) => n.endsWith('.ldb')).length).toBeGreaterThan(0);
   expect(await logFiles(dir)).not.toContain('000003.log');
