@@ -2,7 +2,7 @@ import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
-import { fileProblem, folderProblem, osReason } from './os-error.js';
+import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {
@@ -140,9 +140,14 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
 
 /**
  * Reads a signer key file. Refuses one that group or others may read or
- * write (the key signs the log's history), saying how to fix it.
+ * write (the key signs the log's history), saying how to fix it. With
+ * `checkOwner` (a server about to sign with it), it also refuses a file
+ * whose owner is neither this process's effective user nor root (sshd's
+ * StrictModes rule): that user could have put a key of their own in it, or
+ * could change it later. Where the platform has no user ids (no
+ * process.geteuid), owners are not checked.
  */
-export async function readKeyFile(path: string): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+export async function readKeyFile(path: string, options: { checkOwner?: boolean } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
   const cannotRead = (err: unknown) => new KeyFileError(`cannot read the key file ${path}: ${fileProblem(err)}`, { cause: err });
   let info;
   try {
@@ -153,6 +158,13 @@ export async function readKeyFile(path: string): Promise<{ signerKey: string; ve
   if (!info.isFile()) throw new KeyFileError(`${path} is not a file`);
   if (info.mode % 0o100 !== 0) {
     throw new KeyFileError(`the key file ${path} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); run: chmod 600 ${path}`);
+  }
+  const stranger = options.checkOwner === true ? foreignOwner(info.uid) : undefined;
+  if (stranger !== undefined) {
+    throw new KeyFileError(
+      `the key file ${path} belongs to another user (uid ${info.uid}), not to the user this runs as (uid ${stranger}) or root: ` +
+        `that user could have put a key of their own in it, or change it later. Check that it is this log's key, then run: chown ${stranger} ${shellWord(path)}`,
+    );
   }
   let text: string;
   try {
@@ -168,4 +180,15 @@ export async function readKeyFile(path: string): Promise<{ signerKey: string; ve
     throw new KeyFileError(`${path} does not hold a valid Ed25519 signer key (PRIVATE+KEY+<origin>+<hash>+<base64>)`);
   }
   return { signerKey: text, verifierKey: verifierKeyFromSignerKey(text), origin: parsed.name };
+}
+
+/**
+ * This process's effective user id when a file owned by `uid` is not to be
+ * trusted by it (owned by neither that user nor root), else undefined; always
+ * undefined where the platform has no user ids.
+ */
+export function foreignOwner(uid: number): number | undefined {
+  if (typeof process.geteuid !== 'function') return undefined;
+  const euid = process.geteuid();
+  return uid === euid || uid === 0 ? undefined : euid;
 }

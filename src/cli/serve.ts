@@ -1,8 +1,8 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
 import { removeStaleKeyTemps } from './key-file.js';
-import { DEFAULT_ORIGIN, startServer } from './server.js';
+import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
                   [--tokens <file>] [--public-writes] [--private]
@@ -15,8 +15,9 @@ an empty value, or an option given twice, is refused):
   --key <file>      signer key file (CAIRN_KEY; default <data>/log.key, made on
                     first start, when its verifier key is printed; never
                     made again for a store that holds a log)
-  --origin <name>   the log's name for a key made on first start
-                    (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN})
+  --origin <name>   the log's name for a key made on first start, for good
+                    (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN}, a placeholder
+                    it warns about)
   --host <host>     address to listen on (CAIRN_HOST; default 127.0.0.1)
   --port <port>     port, 0 for any free one (CAIRN_PORT; default 8080)
   --max-queue <n>   most entries waiting for a round before 503 (default 65536;
@@ -42,7 +43,11 @@ an empty value, or an option given twice, is refused):
                     as a failing disk, still go there)
   -h, --help        show this help
 
-The key file must not be readable by group or others (chmod 600).
+The data folder must belong to the user serve runs as (or root) and must not
+be writable by group or others (chmod go-w), or another user could put a key
+in it or move its store away; its store folder, db/, is kept 0700. The key
+file must not be readable by group or others (chmod 600), and must belong to
+that user or root.
 Memory stays bounded under overload: roughly 3 x --max-upload-mib for bodies
 being parsed, plus 2 x 64 MiB for queued and sequencing entries, plus about
 150 MiB of caches and runtime (about 700 MiB with the defaults); past these
@@ -50,7 +55,11 @@ bounds writers get 503 with Retry-After, and the server recovers by itself.
 
 On start it takes the port first, so that a port in use is reported before
 anything is made on disk; requests that come while it opens the key and the
-store wait for it. Once it answers, it prints 'listening on http://HOST:PORT'.
+store wait for it. Once it answers, it prints the data folder, the key file,
+whether it made a new store, the log's origin and tree size, its verifier key
+and access, then 'listening on http://HOST:PORT'; a new log begun with a key
+that existed already, a key made for the placeholder origin, and a store
+folder it had to close to other users get a 'warning: ' line before it.
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
 SIGHUP finishes the rounds under way and stops, then prints 'stopped';
 requests still being received after 5 s are cut off. One that comes while it
@@ -62,9 +71,10 @@ revoke a token, say), restart the server.
 
 Exit status:
   0  stopped by SIGINT, SIGTERM or SIGHUP (it prints 'stopped' once it has)
-  1  could not start: the port taken, the data folder or store unusable or in
-     use by another server, the key file missing, open to others or not the
-     store's key, or a bad --tokens file
+  1  could not start: the port taken, the data folder or store unusable, open
+     to other users or in use by another server, the key file missing, open
+     to or owned by another user or not the store's key, or a bad --tokens
+     file
   2  usage error (bad options)
 `;
 
@@ -165,7 +175,7 @@ async function serve(argv: string[]): Promise<number> {
       privateReads: values.private === true,
       onKeyCreated: (path, verifierKey) => {
         madeKey = true;
-        process.stdout.write(`made a new signing key in ${path}\nverifier key: ${verifierKey}\n`);
+        process.stdout.write(`made a new signing key in ${resolve(path)}\nverifier key: ${verifierKey}\n`);
       },
     });
   } catch (err) {
@@ -188,10 +198,21 @@ async function serve(argv: string[]): Promise<number> {
       { path: problem.path, reason: problem.reason },
     );
   }
-  if (!stopRequested) {
+  // The warnings are the start-up lines' own (stderr carries the server's
+  // JSON log lines), and are printed even when a signal stops the start:
+  // they are about what it made or changed.
+  const facts = running.startup;
+  const warnings = startupWarnings(facts)
+    .map((warning) => `warning: ${warning}\n`)
+    .join('');
+  if (stopRequested) {
+    process.stdout.write(warnings);
+  } else {
+    const store = !facts.newLog ? '' : facts.madeStore ? `made a new store in ${facts.storeFolder}\n` : `starting a new log in the empty store ${facts.storeFolder}\n`;
     process.stdout.write(
-      `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
-        `access: ${running.accessSummary}\nlistening on ${running.url}\n`,
+      `data folder: ${facts.dataFolder}\n${store}${madeKey ? '' : `key file: ${facts.keyFile}\n`}` +
+        `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
+        `access: ${running.accessSummary}\n${warnings}listening on ${running.url}\n`,
     );
     announced = true;
   }
@@ -199,4 +220,32 @@ async function serve(argv: string[]): Promise<number> {
   await running.close();
   process.stdout.write('stopped\n');
   return 0;
+}
+
+/**
+ * What the operator should hear about a start (start-up lines of their own,
+ * `warning: …`, before 'listening on'): a key made for the placeholder
+ * origin, a new log begun with a key that existed already (which may have
+ * signed another log: a mistyped --data, or a store moved away, would
+ * otherwise start a second history under the same key unnoticed), and a
+ * store folder that was open to others and has been closed.
+ */
+export function startupWarnings(facts: StartupFacts): string[] {
+  const warnings: string[] = [];
+  if (facts.placeholderOrigin) {
+    warnings.push(
+      `the new key is for the placeholder origin ${DEFAULT_ORIGIN}, and an origin is a log's name for good (a restart with another --origin is refused). ` +
+        `To name this log, stop it before it takes entries, remove ${facts.keyFile} and ${facts.storeFolder}, and start again with --origin <name> (or CAIRN_ORIGIN)`,
+    );
+  }
+  if (facts.newLog && !facts.madeKey) {
+    warnings.push(
+      `starting a new log, at tree size 0, with the existing key ${facts.keyFile}. If that key has signed a log before, its store is not in ${facts.dataFolder} ` +
+        '(a mistyped --data, or a store moved away?), and this would sign a second, different history under the same key: stop now and give the data folder that holds it',
+    );
+  }
+  if (facts.tightenedStoreMode !== undefined) {
+    warnings.push(`the store's folder ${facts.storeFolder} was open to group or others (mode ${facts.tightenedStoreMode.toString(8)}); it is now 0700, so that only this user can read the log's files`);
+  }
+  return warnings;
 }

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
@@ -14,8 +14,8 @@ import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
-import { createKeyFile, KeyFileError, readKeyFile } from './key-file.js';
-import { fileProblem, folderProblem, osReason } from './os-error.js';
+import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from './key-file.js';
+import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
 
 export interface ServerConfig {
@@ -94,6 +94,26 @@ export async function openFileLimit(): Promise<number | undefined> {
   return m === null ? undefined : Number(m[1]);
 }
 
+/** Where a started server keeps its log and what its start made or changed there, for the start-up lines. */
+export interface StartupFacts {
+  /** The data folder, absolute. */
+  readonly dataFolder: string;
+  /** The store's folder, `<data>/db`, absolute. */
+  readonly storeFolder: string;
+  /** The key file, absolute. */
+  readonly keyFile: string;
+  /** This start made the store's folder. */
+  readonly madeStore: boolean;
+  /** The store held no log: this start began one, at tree size 0, and signed its first checkpoint. */
+  readonly newLog: boolean;
+  /** This start made the key file. */
+  readonly madeKey: boolean;
+  /** The key was made for {@link DEFAULT_ORIGIN}, no origin being given. */
+  readonly placeholderOrigin: boolean;
+  /** The store's folder was open to group or others with this mode (e.g. 0o755), and this start made it 0700. */
+  readonly tightenedStoreMode?: number;
+}
+
 export interface RunningServer {
   readonly url: string;
   readonly log: Log;
@@ -101,6 +121,7 @@ export interface RunningServer {
   readonly server: Server;
   /** Who may write and read, in words, for the start-up lines. */
   readonly accessSummary: string;
+  readonly startup: StartupFacts;
   close(): Promise<void>;
 }
 
@@ -158,7 +179,8 @@ async function loadAccess(config: ServerConfig): Promise<{ access: AccessControl
  * went missing is not replaced by a new one, which could not sign for what
  * the log already holds.
  */
-async function loadKey(path: string, config: ServerConfig, store?: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+async function loadKey(path: string, config: ServerConfig, store?: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
+  let made = false;
   if (!(await keyExists(path))) {
     if (store === undefined) throw new KeyFileError(`no key file at ${path}; make one with: cairn keygen --origin <origin> --out ${path}`);
     const state = await store.readState();
@@ -168,14 +190,15 @@ async function loadKey(path: string, config: ServerConfig, store?: LogStore): Pr
           'put that key file back, or name it with --key FILE (a new key cannot sign for this log)',
       );
     }
-    const made = await createKeyFile(path, config.origin ?? DEFAULT_ORIGIN);
-    config.onKeyCreated?.(path, made.verifierKey);
+    const created = await createKeyFile(path, config.origin ?? DEFAULT_ORIGIN);
+    made = true;
+    config.onKeyCreated?.(path, created.verifierKey);
   }
-  const key = await readKeyFile(path);
+  const key = await readKeyFile(path, { checkOwner: true });
   if (config.origin !== undefined && config.origin !== key.origin) {
     throw new KeyFileError(`the key in ${path} is for origin ${key.origin}, not ${config.origin}`);
   }
-  return key;
+  return { ...key, made };
 }
 
 /** `host:port` as in a URL: an IPv6 address in brackets. */
@@ -353,6 +376,80 @@ async function makeDataFolder(data: string): Promise<void> {
 }
 
 /**
+ * Refuses a data folder that another user could change: one that group or
+ * others may write (mode & 0o022), or one owned by neither this process's
+ * user nor root (sshd's StrictModes rule; not checked where the platform
+ * has no user ids). Such a user could put a key of their own in it before a
+ * first start, or move its store away so that the next start begins the
+ * log again at size 0 with the same key: two different trees signed as one
+ * log. The message says what to run.
+ */
+async function checkDataFolder(data: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(data);
+  } catch (err) {
+    throw new StartError(`cannot look at the data folder ${data} (${osReason(err)})`, { cause: err });
+  }
+  const stranger = foreignOwner(info.uid);
+  if (stranger !== undefined) {
+    throw new StartError(
+      `the data folder ${data} belongs to another user (uid ${info.uid}), not to the user this runs as (uid ${stranger}) or root: ` +
+        `that user could put a key of their own in it or move its store away. Check what it holds (its key and its store), then run: chown -R ${stranger} ${shellWord(data)}`,
+    );
+  }
+  const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
+  const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
+  if (groupWrites || othersWrite) {
+    throw new StartError(
+      `the data folder ${data} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
+        `another user could put a key of their own in it or move its store away. Check what it holds, then run: chmod go-w ${shellWord(data)}`,
+    );
+  }
+}
+
+/**
+ * Makes the store's folder `db` with mode 0700 before LevelDB opens it: its
+ * files get the process's umask (0644 with the usual one), and only the
+ * folder keeps other users from reading the entries of a private log. An
+ * existing one that group or others may enter is made 0700 (it is the
+ * server's own, and nobody else needs it; the caller says it was done); one
+ * owned by another user is refused, as the data folder is. A `db` that is
+ * not a folder is left for the store's open to report. Resolves to whether
+ * it made the folder, and the mode it tightened.
+ */
+async function prepareStoreFolder(db: string): Promise<{ made: boolean; tightenedMode?: number }> {
+  try {
+    await mkdir(db, { mode: 0o700 });
+    return { made: true };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StartError(`cannot make the store's folder ${db}: ${folderProblem(dirname(db), err)}`, { cause: err });
+  }
+  let info;
+  try {
+    info = await stat(db);
+  } catch (err) {
+    throw new StartError(`cannot look at the store's folder ${db} (${osReason(err)})`, { cause: err });
+  }
+  if (!info.isDirectory()) return { made: false };
+  const stranger = foreignOwner(info.uid);
+  if (stranger !== undefined) {
+    throw new StartError(
+      `the store's folder ${db} belongs to another user (uid ${info.uid}), not to the user this runs as (uid ${stranger}) or root: ` +
+        `that user could change the log's store. Check it, then run: chown -R ${stranger} ${shellWord(db)}`,
+    );
+  }
+  const mode = info.mode % 0o10000;
+  if (mode % 0o100 === 0) return { made: false };
+  try {
+    await chmod(db, 0o700);
+  } catch (err) {
+    throw new StartError(`the store's folder ${db} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); run: chmod 700 ${shellWord(db)}`, { cause: err });
+  }
+  return { made: false, tightenedMode: mode };
+}
+
+/**
  * Reads (or on first start makes) the key, opens the store and the log. Of
  * two servers started at once on one fresh data folder, the one that does
  * not get the store's lock says the folder is in use.
@@ -360,10 +457,14 @@ async function makeDataFolder(data: string): Promise<void> {
 async function openLog(
   config: ServerConfig,
   logger: Logger,
-): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog }> {
+): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
   // An explicit key is only read: checked before anything is made on disk.
   let key = config.key === undefined ? undefined : await loadKey(config.key, config);
   await makeDataFolder(config.data);
+  const dataFolder = resolve(config.data);
+  await checkDataFolder(dataFolder);
+  const storeFolder = join(dataFolder, 'db');
+  const prepared = await prepareStoreFolder(storeFolder);
   // The store's lock comes before the default key is made: a second server
   // never races the first to make a key.
   let opened: LevelStore;
@@ -377,13 +478,25 @@ async function openLog(
     );
   }
   let store: LogStore = opened;
+  let newLog: boolean;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
     key ??= await loadKey(join(config.data, 'log.key'), config, opened);
+    newLog = (await opened.readState()) === undefined;
   } catch (err) {
     await store.close();
     throw err;
   }
+  const startup: StartupFacts = {
+    dataFolder,
+    storeFolder,
+    keyFile: resolve(config.key ?? join(config.data, 'log.key')),
+    madeStore: prepared.made,
+    newLog,
+    madeKey: key.made,
+    placeholderOrigin: key.made && config.origin === undefined,
+    ...(prepared.tightenedMode === undefined ? {} : { tightenedStoreMode: prepared.tightenedMode }),
+  };
   const metrics = createMetrics();
   const failures = new RoundFailureLog(logger);
   let filterReady = false;
@@ -414,7 +527,7 @@ async function openLog(
       ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),
     });
-    return { log, verifierKey: key.verifierKey, metrics, failures };
+    return { log, verifierKey: key.verifierKey, metrics, failures, startup };
   } catch (err) {
     await store.close();
     throw err;
@@ -454,7 +567,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await closed;
     throw err;
   }
-  const { log, verifierKey, metrics, failures } = opened;
+  const { log, verifierKey, metrics, failures, startup } = opened;
   gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) })));
   let closing: Promise<void> | undefined;
   return {
@@ -463,6 +576,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     verifierKey,
     server,
     accessSummary: summary,
+    startup,
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -1,0 +1,184 @@
+// What `startServer` (cairn serve) accepts as its data folder, store folder
+// and key file when other local users exist: a folder they may write, or a
+// folder or key file one of them owns, would let them plant the log's key or
+// move its store away (the next start would begin the log again at size 0
+// with the same key); a store folder they may enter would let them read a
+// private log. Ownership is shown by giving files to uid 65534 (nobody),
+// which these tests, run as root, can do.
+import { chmod, chown, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
+import { startServer, StartError, type RunningServer } from '../../src/cli/server.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-folder-safety-');
+
+const NOBODY = 65534;
+const EUID = process.geteuid!();
+
+/** The permission bits of `path`, in octal. */
+async function modeOf(path: string): Promise<string> {
+  return ((await stat(path)).mode % 0o1000).toString(8);
+}
+
+/** Why a server could not start with `config`; one that does start is closed and 'started' returned (so that a failing test leaves none running). */
+async function refusal(config: Omit<Parameters<typeof startServer>[0], 'host' | 'port'>): Promise<unknown> {
+  try {
+    const server = await startServer({ ...config, host: '127.0.0.1', port: 0 });
+    await server.close();
+    return 'started';
+  } catch (err) {
+    return err;
+  }
+}
+
+/** Starts a server on `data` (and `key`, if given), and closes it; resolves to what it said of its start. */
+async function startAndStop(data: string, key?: string): Promise<RunningServer['startup']> {
+  const server = await startServer({ data, host: '127.0.0.1', port: 0, ...(key === undefined ? {} : { key }) });
+  await server.close();
+  return server.startup;
+}
+
+test('a data folder that group or others may write is refused, saying what to run, and nothing is made in it', async () => {
+  const cases: [number, string][] = [
+    [0o777, 'group and others'],
+    [0o1777, 'group and others'],
+    [0o775, 'its group'],
+    [0o730, 'its group'],
+    [0o702, 'others'],
+  ];
+  for (const [mode, who] of cases) {
+    const data = join(dir(), `data-${mode.toString(8)}`);
+    await mkdir(data);
+    await chmod(data, mode);
+    const err = await refusal({ data });
+    expect(err).toBeInstanceOf(StartError);
+    expect(err).toHaveProperty(
+      'message',
+      `the data folder ${data} may be written by ${who} (mode ${mode.toString(8)}): another user could put a key of their own in it or move its store away. ` +
+        `Check what it holds, then run: chmod go-w ${data}`,
+    );
+    expect([mode, await readdir(data)]).toEqual([mode, []]);
+  }
+  // Read and enter by others (a folder made with the usual umask) is fine: only writing is refused.
+  const readable = join(dir(), 'data-755');
+  await mkdir(readable);
+  await chmod(readable, 0o755);
+  expect((await startAndStop(readable)).madeKey).toBe(true);
+});
+
+test('a data folder given as a relative path is named in full when refused', async () => {
+  const data = join(dir(), 'open');
+  await mkdir(data);
+  await chmod(data, 0o777);
+  const cwd = process.cwd();
+  process.chdir(dir());
+  try {
+    expect(await refusal({ data: 'open' })).toHaveProperty('message', expect.stringContaining(`the data folder ${data} may be written by group and others`));
+  } finally {
+    process.chdir(cwd);
+  }
+});
+
+test('a data folder that belongs to another user is refused, with the chown to run', async () => {
+  const data = join(dir(), 'theirs');
+  await mkdir(data, { mode: 0o700 });
+  await chown(data, NOBODY, NOBODY);
+  expect(await refusal({ data })).toHaveProperty(
+    'message',
+    `the data folder ${data} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
+      `that user could put a key of their own in it or move its store away. Check what it holds (its key and its store), then run: chown -R ${EUID} ${data}`,
+  );
+  expect(await readdir(data)).toEqual([]);
+  // Given back, it is used.
+  await chown(data, EUID, EUID);
+  expect((await startAndStop(data)).madeKey).toBe(true);
+});
+
+test('a key file that belongs to another user is refused by the server, named or the default one; other readers of key files are unchanged', async () => {
+  const key = join(dir(), 'planted.key');
+  await createKeyFile(key, 'o.example/log');
+  await chown(key, NOBODY, NOBODY);
+  const data = join(dir(), 'data');
+  const message =
+    `the key file ${key} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
+    `that user could have put a key of their own in it, or change it later. Check that it is this log's key, then run: chown ${EUID} ${key}`;
+  const named = await refusal({ data, key });
+  expect(named).toBeInstanceOf(KeyFileError);
+  expect(named).toHaveProperty('message', message);
+  // A named key is read before anything is made on disk.
+  await expect(stat(data)).rejects.toThrow(/ENOENT/);
+  // readKeyFile checks the owner only when asked (audit reads keys too, and is unchanged).
+  expect((await readKeyFile(key)).origin).toBe('o.example/log');
+  await expect(readKeyFile(key, { checkOwner: true })).rejects.toHaveProperty('message', message);
+
+  // The default key, made on a first start, then given to another user.
+  await startAndStop(data);
+  const defaultKey = join(data, 'log.key');
+  await chown(defaultKey, NOBODY, NOBODY);
+  expect(await refusal({ data })).toHaveProperty('message', expect.stringContaining(`the key file ${defaultKey} belongs to another user (uid ${NOBODY})`));
+  await chown(defaultKey, EUID, EUID);
+  expect((await startAndStop(data)).madeKey).toBe(false);
+});
+
+test('foreignOwner trusts only this process\'s user and root', () => {
+  expect(foreignOwner(EUID)).toBeUndefined();
+  expect(foreignOwner(0)).toBeUndefined();
+  const other = EUID === NOBODY ? NOBODY - 1 : NOBODY;
+  expect(foreignOwner(other)).toBe(EUID);
+});
+
+test('the store folder is made 0700 in a data folder that others may enter, whatever the umask', async () => {
+  const data = join(dir(), 'shared');
+  await mkdir(data);
+  await chmod(data, 0o755);
+  const before = process.umask(0);
+  let startup;
+  try {
+    startup = await startAndStop(data);
+  } finally {
+    process.umask(before);
+  }
+  expect([startup.madeStore, startup.newLog]).toEqual([true, true]);
+  expect(startup.tightenedStoreMode).toBeUndefined();
+  expect(await modeOf(join(data, 'db'))).toBe('700');
+  // Its files (made with the umask) are out of other users' reach through it.
+  expect((await readdir(join(data, 'db'))).length).toBeGreaterThan(0);
+});
+
+test('an existing store folder that group or others may enter is made 0700, and the start says so', async () => {
+  const data = join(dir(), 'data');
+  await startAndStop(data);
+  const db = join(data, 'db');
+  for (const mode of [0o755, 0o750, 0o701, 0o777]) {
+    await chmod(db, mode);
+    const startup = await startAndStop(data);
+    expect([mode, startup.tightenedStoreMode, await modeOf(db)]).toEqual([mode, mode, '700']);
+    expect([startup.madeStore, startup.newLog]).toEqual([false, false]);
+  }
+  // A closed one is left alone, and nothing is said.
+  expect((await startAndStop(data)).tightenedStoreMode).toBeUndefined();
+});
+
+test('a store folder that belongs to another user is refused', async () => {
+  const data = join(dir(), 'data');
+  await startAndStop(data);
+  const db = join(data, 'db');
+  await chown(db, NOBODY, NOBODY);
+  expect(await refusal({ data })).toHaveProperty(
+    'message',
+    `the store's folder ${db} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
+      `that user could change the log's store. Check it, then run: chown -R ${EUID} ${db}`,
+  );
+});
+
+test('a store folder that is a file is still left for the store to report', async () => {
+  const data = join(dir(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  await writeFile(join(data, 'db'), 'not a folder');
+  expect(await refusal({ data })).toHaveProperty('message', expect.stringContaining(`cannot open the store in ${join(data, 'db')}: `));
+  // Once the file is out of the way, a new store is made there.
+  await rename(join(data, 'db'), join(data, 'db.file'));
+  const startup = await startAndStop(data);
+  expect([startup.madeStore, startup.newLog, startup.madeKey]).toEqual([true, true, true]);
+});
