@@ -88,12 +88,58 @@ export async function removeStaleKeyTemps(path: string): Promise<KeyTempProblem[
 }
 
 /**
+ * Characters an origin of a key Cairn makes may not hold: controls (C0,
+ * DEL, C1), format characters (category Cf: zero-width spaces and joiners,
+ * the bidirectional embeddings, overrides and isolates of Unicode UAX #9,
+ * tag characters), surrogates, private-use and unassigned code points, every
+ * separator but the ASCII space (which isValidKeyName of src/note/keys.ts
+ * refuses with its own words), and the other default-ignorable code points (fillers,
+ * variation selectors). Each shows as nothing, or as something else, so a
+ * name holding one cannot be read off a screen or typed back: two logs'
+ * names could look the same.
+ */
+const NON_PRINTING = /[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}]/u;
+const NON_PRINTING_ALL = new RegExp(NON_PRINTING.source, 'gu');
+
+/**
+ * `text` with each character of {@link NON_PRINTING} but the ASCII space
+ * and those in `keep` (say "\n") written as a visible `\u{XXXX}` escape:
+ * safe to print whatever it holds, as JSON.stringify is not (it leaves C1
+ * controls, bidi overrides and zero-width characters as they are).
+ */
+export function showNonPrinting(text: string, keep = ''): string {
+  return text.replace(NON_PRINTING_ALL, (c) => (c === ' ' || keep.includes(c) ? c : `\\u{${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}}`));
+}
+
+/** `text` in double quotes, its `"` and `\` escaped and its non-printing characters shown (see {@link showNonPrinting}). */
+export function quoteVisibly(text: string): string {
+  return `"${showNonPrinting(text.replace(/["\\]/g, (c) => `\\${c}`))}"`;
+}
+
+/**
+ * Why `origin` may not name a key that Cairn makes (see {@link NON_PRINTING}),
+ * in words that follow "it" (the origin), or undefined when it may. Only
+ * the characters are judged here; the note-key rules (non-empty, no spaces,
+ * no '+') are isValidKeyName's (src/note/keys.ts). Keys that others made are
+ * read by the verifier's own rules there, not by these.
+ */
+export function newKeyOriginProblem(origin: string): string | undefined {
+  const c = [...origin].find((ch) => ch !== ' ' && NON_PRINTING.test(ch));
+  if (c === undefined) return undefined;
+  const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  return `holds ${code}, an invisible or non-printing character (a control, format, space, separator, filler or unassigned one): a log's name must be visible text`;
+}
+
+/**
  * Writes a new signer key to `path` with mode 0600, refusing to overwrite an
- * existing file (CONTRACT §4 keygen). Returns the verifier key, and any
+ * existing file (CONTRACT §4 keygen), or to make one for an origin that
+ * {@link newKeyOriginProblem} refuses. Returns the verifier key, and any
  * temporary key file left by an earlier, interrupted creation of `path` that
  * it could not remove (see {@link removeStaleKeyTemps}; the others it removes).
  */
 export async function createKeyFile(path: string, origin: string): Promise<{ signerKey: string; verifierKey: string; leftoverTemps: KeyTempProblem[] }> {
+  const problem = newKeyOriginProblem(origin);
+  if (problem !== undefined) throw new KeyFileError(`refusing to make a key for the origin ${quoteVisibly(origin)}: it ${problem}`);
   const signerKey = generateSignerKey(origin);
   const refuse = () => new KeyFileError(`refusing to overwrite the existing key file ${path}`);
   if (await stat(path).then(() => true, () => false)) throw refuse();

@@ -1,13 +1,14 @@
 import { envValue, parseCommandArgs, parseOrigin, UsageError } from './args.js';
-import { createKeyFile } from './key-file.js';
+import { createKeyFile, newKeyOriginProblem, quoteVisibly, showNonPrinting } from './key-file.js';
 
 /** The help text of `cairn keygen`: what it does, its options and its exit statuses. */
 export const KEYGEN_USAGE = `usage: cairn keygen --origin <origin> --out <file>
 
 Makes a new Ed25519 signing key for a log named <origin> (for example
-audit.example.com/log1: no spaces, no '+'), writes it to <file> with mode 0600
-(never overwriting an existing file) and prints the verifier key, which
-monitors and auditors use to check the log's signatures.
+audit.example.com/log1: visible characters only, no spaces, no '+'), writes
+it to <file> with mode 0600 (never overwriting an existing file) and prints
+the verifier key, which monitors and auditors use to check the log's
+signatures.
 
 Options:
   --origin <origin>  the log's name (default: $CAIRN_ORIGIN)
@@ -22,8 +23,36 @@ Exit status:
      folder is missing or not writable)
 `;
 
-/** `cairn keygen`: see KEYGEN_USAGE; resolves to the exit status. */
+/**
+ * `cairn keygen`: see KEYGEN_USAGE; resolves to the exit status. Its usage
+ * errors are printed as `cairn keygen: <why>`, with any character that
+ * would not print shown as an escape.
+ */
 export async function keygenCommand(argv: string[]): Promise<number> {
+  try {
+    return await keygen(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`cairn keygen: ${showNonPrinting(err.message, '\n')}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/**
+ * The origin of a key about to be made, from `name` (an option or a
+ * variable): a note key name (see parseOrigin) that holds only characters
+ * that print (see newKeyOriginProblem); else a UsageError saying why.
+ */
+export function parseNewKeyOrigin(origin: string, name: string): string {
+  // Checked before parseOrigin, whose message would print the character as it is.
+  const problem = newKeyOriginProblem(origin);
+  if (problem !== undefined) throw new UsageError(`invalid origin ${quoteVisibly(origin)} (from ${name}): it ${problem}`);
+  return parseOrigin(origin, name);
+}
+
+async function keygen(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, { origin: { type: 'string' }, out: { type: 'string' } });
   if (values.help === true) {
     process.stdout.write(KEYGEN_USAGE);
@@ -31,7 +60,7 @@ export async function keygenCommand(argv: string[]): Promise<number> {
   }
   const origin = values.origin ?? envValue(process.env, 'CAIRN_ORIGIN');
   if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
-  parseOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
+  parseNewKeyOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
   let made: Awaited<ReturnType<typeof createKeyFile>>;
   try {

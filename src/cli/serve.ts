@@ -1,7 +1,8 @@
 import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
-import { envValue, parseCommandArgs, parseCount, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
-import { removeStaleKeyTemps } from './key-file.js';
+import { envValue, parseCommandArgs, parseCount, parsePort, parsePositive, UsageError } from './args.js';
+import { removeStaleKeyTemps, showNonPrinting } from './key-file.js';
+import { parseNewKeyOrigin } from './keygen.js';
 import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
@@ -17,7 +18,7 @@ an empty value, or an option given twice, is refused):
                     made again for a store that holds a log)
   --origin <name>   the log's name for a key made on first start, for good
                     (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN}, a placeholder
-                    it warns about)
+                    it warns about; visible characters only, no spaces or '+')
   --host <host>     address to listen on (CAIRN_HOST; default 127.0.0.1)
   --port <port>     port, 0 for any free one (CAIRN_PORT; default 8080)
   --max-queue <n>   most entries waiting for a round before 503 (default 65536;
@@ -90,7 +91,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return await serve(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`cairn serve: ${err.message}\nRun 'cairn serve --help' for its options.\n`);
+      process.stderr.write(`cairn serve: ${showNonPrinting(err.message, '\n')}\nRun 'cairn serve --help' for its options.\n`);
       return 2;
     }
     throw err;
@@ -127,7 +128,7 @@ async function serve(argv: string[]): Promise<number> {
   const maxUpload = values['max-upload-mib'];
   const tokens = setting(values.tokens, 'CAIRN_TOKENS');
   // Checked before anything is made on disk.
-  if (origin !== undefined) parseOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
+  if (origin !== undefined) parseNewKeyOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
