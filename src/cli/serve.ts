@@ -63,7 +63,8 @@ that existed already, a key made for the placeholder origin, and a store
 folder it had to close to other users get a 'warning: ' line before it.
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
 SIGHUP finishes the rounds under way and stops, then prints 'stopped';
-requests still being received after 5 s are cut off. One that comes while it
+requests still being received after 5 s are cut off, and log lines that
+stderr has not taken 1 s after 'stopped' (nobody reads it) are dropped. One that comes while it
 starts prints 'stopping', lets the start finish (the requests waiting for it
 are answered), then stops the same way, without 'listening on'. A second
 signal ends the process at once (the store stays whole, as after a crash).
@@ -78,6 +79,9 @@ Exit status:
      file
   2  usage error (bad options)
 `;
+
+/** How long serve, once stopped, waits for its log lines to be written to stderr before it exits without them. */
+const LOG_FLUSH_MS = 1000;
 
 /** The most --max-upload-mib takes: 1 TiB, far past any machine's memory, and still exact in bytes. */
 const MAX_UPLOAD_MIB = 1024 * 1024;
@@ -132,7 +136,9 @@ async function serve(argv: string[]): Promise<number> {
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
-  const logger = values.quiet === true ? withoutRequestLines(jsonLogger()) : jsonLogger();
+  // The JSON log on stderr; its handle is kept to wait for its last lines at stop.
+  const output = jsonLogger();
+  const logger = values.quiet === true ? withoutRequestLines(output) : output;
   // The signals are listened for before the start begins, so that one that
   // comes while the key and the store are opened (a while, on a large store)
   // stops the server cleanly rather than killing it. startServer takes no
@@ -220,6 +226,11 @@ async function serve(argv: string[]): Promise<number> {
   await stopped;
   await running.close();
   process.stdout.write('stopped\n');
+  // A write to a stderr nobody reads any more (a log shipper that stalled)
+  // would keep the process alive after the stop for as long as it stays
+  // unread: its last lines get a moment, then the process ends without them,
+  // once main has set the exit status this returns (process.exitCode).
+  if (!(await output.flush(LOG_FLUSH_MS))) setImmediate(() => process.exit()).unref();
   return 0;
 }
 
