@@ -270,14 +270,16 @@ export class RoundFailureLog {
   private cancelTimer: (() => void) | undefined;
 
   /**
-   * `now` (ms) and `schedule` (run a function after ms, returning its
+   * `now` (ms; default performance.now, a monotonic clock: a step of the
+   * system clock must not hold lines back, nor let them come closer than
+   * the interval) and `schedule` (run a function after ms, returning its
    * cancel; the default timer does not keep the process alive) are injected
    * for tests.
    */
   constructor(logger: Logger, options: { intervalMs?: number; now?: () => number; schedule?: (run: () => void, ms: number) => () => void } = {}) {
     this.logger = logger;
     this.intervalMs = options.intervalMs ?? ROUND_FAILURE_LOG_INTERVAL_MS;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => performance.now());
     this.schedule = options.schedule ?? unrefTimer;
   }
 
@@ -307,7 +309,7 @@ export class RoundFailureLog {
     const tally = this.tally;
     if (tally === undefined) return;
     const now = this.now();
-    const counts = { failed: tally.failed, written: tally.written, ...(this.lastLine === undefined ? {} : { seconds: Math.round((now - this.lastLine) / 1000) }) };
+    const counts = { failed: tally.failed, written: tally.written, ...(this.lastLine === undefined ? {} : { seconds: Math.max(0, Math.round((now - this.lastLine) / 1000)) }) };
     if (tally.latestFailed) {
       this.logger.error('rounds could not be written to the store: their entries were refused (503) and nothing of them was logged', { ...counts, ...errorFields(tally.lastError) });
     } else {
@@ -319,9 +321,13 @@ export class RoundFailureLog {
     this.lastLine = now;
   }
 
-  /** Logs the tally now if the interval since the last line has passed, else once it has. */
+  /**
+   * Logs the tally now if the interval since the last line has passed, else
+   * once it has; never later than one interval from now, even should an
+   * injected clock go back.
+   */
   private due(): void {
-    const wait = this.lastLine === undefined ? 0 : this.lastLine + this.intervalMs - this.now();
+    const wait = this.lastLine === undefined ? 0 : Math.min(this.intervalMs, this.lastLine + this.intervalMs - this.now());
     if (wait <= 0) {
       this.flush();
       return;

@@ -4,6 +4,7 @@
 // drops request lines only, never these.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { jest } from '@jest/globals';
 import { RoundFailureLog, startServer, type RunningServer } from '../../src/cli/server.js';
 import { withoutRequestLines, type Logger } from '../../src/log/logger.js';
 import { FaultStore } from '../../src/storage/fault-store.js';
@@ -137,6 +138,61 @@ test('flush logs what is pending (the server is stopping)', () => {
     ['error', 1, 'second'],
   ]);
   expect(time.pending()).toBe(0);
+});
+
+test('after a clock step back, the next line still comes within the interval, not held back by the step', () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const failures = new RoundFailureLog(logger, { intervalMs: 10_000, now: time.now, schedule: time.schedule });
+  failures.failed(diskFull('1.log'));
+  time.advance(-3_600_000); // the clock goes back an hour
+  failures.failed(diskFull('2.log'));
+  expect(lines).toHaveLength(1);
+  time.advance(10_000);
+  expect(lines.map((l) => [l.level, l.fields.failed, l.fields.error])).toEqual([
+    ['error', 1, 'IO error: 1.log: write failed'],
+    ['error', 1, 'IO error: 2.log: write failed'],
+  ]);
+  expect(lines[1]!.fields.seconds).toBeGreaterThanOrEqual(0);
+});
+
+describe('the default clock is monotonic: steps of the system clock do not move the interval', () => {
+  let wall = 0;
+  let mono = 0;
+  beforeEach(() => {
+    wall = 1_800_000_000_000;
+    mono = 50_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => wall);
+    jest.spyOn(performance, 'now').mockImplementation(() => mono);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  test('a step back of an hour does not hold the next line back: once the interval has passed it is logged at once', () => {
+    const { lines, logger } = capture();
+    const failures = new RoundFailureLog(logger, { intervalMs: 10_000, schedule: () => () => {} });
+    failures.failed(diskFull('1.log'));
+    wall -= 3_600_000; // the system clock steps back an hour
+    mono += 10_100; // while 10.1 s pass
+    failures.failed(diskFull('2.log'));
+    expect(lines.map((l) => [l.fields.failed, l.fields.error, l.fields.seconds])).toEqual([
+      [1, 'IO error: 1.log: write failed', undefined],
+      [1, 'IO error: 2.log: write failed', 10],
+    ]);
+  });
+
+  test('a step forward of an hour does not let a line come before the interval', () => {
+    const { lines, logger } = capture();
+    const waits: number[] = [];
+    const failures = new RoundFailureLog(logger, { intervalMs: 10_000, schedule: (_run, ms) => (waits.push(ms), () => {}) });
+    failures.failed(diskFull('1.log'));
+    wall += 3_600_000; // the system clock steps forward an hour
+    mono += 1_000; // while 1 s passes
+    failures.failed(diskFull('2.log'));
+    expect(lines).toHaveLength(1);
+    expect(waits).toEqual([9_000]);
+  });
 });
 
 describe('a server whose store fails rounds', () => {
