@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isValidKeyName } from '../note/keys.js';
+import { quoteVisibly } from './key-file.js';
 
 /** A command-line mistake: printed with the command's usage, exit status 2. */
 export class UsageError extends Error {
@@ -54,28 +56,55 @@ export function envValue(env: NodeJS.ProcessEnv, name: string): string | undefin
 
 /** A port number 0..65535 in canonical decimal. */
 export function parsePort(text: string, name: string): number {
-  if (!/^(0|[1-9][0-9]{0,4})$/.test(text) || Number(text) > 65535) throw new UsageError(`${name} must be a port number 0..65535, got ${JSON.stringify(text)}`);
+  if (!/^(0|[1-9][0-9]{0,4})$/.test(text) || Number(text) > 65535) throw new UsageError(`${name} must be a port number 0..65535, got ${quoteVisibly(text)}`);
   return Number(text);
+}
+
+/** `host` without the brackets of a bracketed IPv6 literal (`[::1]`, as in a URL); any other text as it is. */
+export function unbracketHost(host: string): string {
+  const m = /^\[(.*)\]$/.exec(host);
+  return m !== null && isIP(m[1]!) === 6 ? m[1]! : host;
+}
+
+/** One DNS label of a host name (RFC 1123 §2.1; '_' too, which service names use): 1-63 characters, no '-' at either end. */
+const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+/**
+ * An address to listen on: an IPv4 or IPv6 literal (an IPv6 one also in
+ * brackets, as in a URL: returned without them) or a host name (RFC 1123
+ * §2.1: dot-separated labels of letters, digits, '-' and '_', 253
+ * characters at most, a final dot allowed). A name whose last label is all
+ * digits is refused: it is neither a name nor an IPv4 address (`1.2.3`, which
+ * the resolver would take as 1.2.0.3).
+ */
+export function parseHost(text: string, name: string): string {
+  const host = unbracketHost(text);
+  if (isIP(host) !== 0) return host;
+  const labels = (host.endsWith('.') ? host.slice(0, -1) : host).split('.');
+  if (host.length <= 253 && labels.every((label) => HOST_LABEL.test(label)) && !/^[0-9]+$/.test(labels.at(-1)!)) return host;
+  throw new UsageError(
+    `${name} must be a host name or an IP address (such as 127.0.0.1, ::1 or [::1], 0.0.0.0, localhost, log.example.com), got ${quoteVisibly(text)}`,
+  );
 }
 
 /** A non-negative integer option in canonical decimal within [min, max]. */
 export function parseCount(text: string, name: string, min: number, max: number): number {
   if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${quoteVisibly(text)}`);
   }
   return Number(text);
 }
 
 /** A log's origin: a note key name (non-empty, no spaces, no '+'). */
 export function parseOrigin(text: string, name?: string): string {
-  if (!isValidKeyName(text)) throw new UsageError(`invalid origin ${JSON.stringify(text)}${name === undefined ? '' : ` (from ${name})`}: it must be non-empty, without spaces or '+'`);
+  if (!isValidKeyName(text)) throw new UsageError(`invalid origin ${quoteVisibly(text)}${name === undefined ? '' : ` (from ${name})`}: it must be non-empty, without spaces or '+'`);
   return text;
 }
 
 /** A positive integer in canonical decimal. */
 export function parsePositive(text: string, name: string): number {
   if (!/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
+    throw new UsageError(`${name} must be a positive integer, got ${quoteVisibly(text)}`);
   }
   return Number(text);
 }

@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { envValue, parseCommandArgs, parseOrigin, UsageError } from './args.js';
 import { createKeyFile, newKeyOriginProblem, quoteVisibly, showNonPrinting } from './key-file.js';
 
@@ -19,8 +21,8 @@ The folder of <file> must exist: keygen makes no folders.
 
 Exit status:
   0  the key was written and its verifier key printed
-  2  usage or operational error (bad options; <file> exists already, or its
-     folder is missing or not writable)
+  2  usage or operational error (bad options; <file> exists already or is
+     a folder, or its folder is missing or not writable)
 `;
 
 /**
@@ -52,8 +54,23 @@ export function parseNewKeyOrigin(origin: string, name: string): string {
   return parseOrigin(origin, name);
 }
 
+/** The options `cairn keygen` takes (besides -h, --help), each listed in {@link KEYGEN_USAGE}. */
+export const KEYGEN_OPTIONS = { origin: { type: 'string' }, out: { type: 'string' } } as const;
+
+/**
+ * A UsageError when `out` names a folder (one that exists, or a path that
+ * ends in '/'), which createKeyFile would call an existing key file or a
+ * missing folder; undefined otherwise, the rest being createKeyFile's to judge.
+ */
+async function folderAsKeyFile(out: string): Promise<UsageError | undefined> {
+  const isFolder = await stat(out).then((info) => info.isDirectory(), () => false);
+  if (!isFolder && !out.endsWith('/')) return undefined;
+  const example = join(out, 'log.key');
+  return new UsageError(`--out ${out} ${isFolder ? 'is a folder' : "names a folder (it ends in '/')"}; give the path of a new file, such as ${example}`);
+}
+
 async function keygen(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, { origin: { type: 'string' }, out: { type: 'string' } });
+  const { values } = parseCommandArgs(argv, KEYGEN_OPTIONS);
   if (values.help === true) {
     process.stdout.write(KEYGEN_USAGE);
     return 0;
@@ -62,11 +79,13 @@ async function keygen(argv: string[]): Promise<number> {
   if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
   parseNewKeyOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
+  const folder = await folderAsKeyFile(values.out);
+  if (folder !== undefined) throw folder;
   let made: Awaited<ReturnType<typeof createKeyFile>>;
   try {
     made = await createKeyFile(values.out, origin);
   } catch (err) {
-    process.stderr.write(`cairn keygen: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`cairn keygen: ${showNonPrinting(err instanceof Error ? err.message : String(err), '\n')}\n`);
     return 2;
   }
   for (const problem of made.leftoverTemps) {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { escapeText } from '../client/errors.js';
 import { addCommand } from './add.js';
 import { closestName, UsageError } from './args.js';
 import { auditCommand } from './audit.js';
 import { EXIT_ERROR, EXIT_OK, oneLine, OutputError, writeOut } from './client-common.js';
 import { getCommand } from './get.js';
+import { quoteVisibly, showNonPrinting } from './key-file.js';
 import { keygenCommand } from './keygen.js';
 import { monitorCommand } from './monitor.js';
 import { proveCommand } from './prove.js';
@@ -39,13 +39,22 @@ Run 'cairn <command> --help' for a command's options.
 
 const STDERR = 'standard error';
 
+/**
+ * The command being run (`serve`, or `help` for `cairn help a b`), once
+ * main knows it: its errors that reach main are printed as `cairn serve: …`.
+ */
+let commandName: string | undefined;
+
+/** `cairn: ` or, once the command is known, `cairn <command>: `. */
+const prefix = () => (commandName === undefined ? 'cairn: ' : `cairn ${commandName}: `);
+
 /** The command named `name`, or a usage error that suggests the nearest one. */
 function commandNamed(name: string): Command {
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (command !== undefined) return command.run;
   const near = closestName(name, Object.keys(COMMANDS));
   const hint = near === undefined ? "; run 'cairn --help' for the commands" : `; did you mean '${near}'? Run 'cairn --help' for the commands`;
-  throw new UsageError(`unknown command ${oneLine(JSON.stringify(name))}${hint}.`);
+  throw new UsageError(`unknown command ${quoteVisibly(name)}${hint}.`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -61,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (name === 'help') {
-    if (rest.length > 1) throw new UsageError('give help one command: cairn help <command>');
+    commandName = 'help';
+    if (rest.length > 1) throw new UsageError('give one command: cairn help <command>');
     return commandNamed(rest[0]!)(['--help']);
   }
   if (name === '--version' || name === '-V' || name === 'version') {
@@ -70,7 +80,9 @@ async function main(argv: string[]): Promise<number> {
     await writeOut(process.stdout, `${VERSION}\n`);
     return EXIT_OK;
   }
-  return commandNamed(name)(rest);
+  const command = commandNamed(name);
+  commandName = name;
+  return command(rest);
 }
 
 /**
@@ -87,7 +99,7 @@ let exitStatus: number | undefined;
 function reportStdoutFailure(): void {
   if (stdoutFailure === undefined || exitStatus === undefined) return;
   // A command that returned 2 has said what went wrong, this failure or another.
-  if (exitStatus !== EXIT_ERROR) process.stderr.write(`cairn: ${oneLine(new OutputError('standard output', stdoutFailure).message)}\n`);
+  if (exitStatus !== EXIT_ERROR) process.stderr.write(`${prefix()}${oneLine(new OutputError('standard output', stdoutFailure).message)}\n`);
   if (exitStatus === EXIT_OK) exitStatus = EXIT_ERROR;
   process.exitCode = exitStatus;
 }
@@ -100,9 +112,13 @@ process.stdout.on('error', (err) => {
 // With standard error gone there is no one left to tell; the exit status still says it.
 process.stderr.on('error', () => undefined);
 
-/** An error's message for a line of cairn's own: its own line breaks kept, every other control character escaped. */
+/**
+ * An error's message for a line of cairn's own: its own line breaks kept,
+ * every other character that would not print (controls, C1 too, bidi and
+ * other format characters, U+2028/2029) shown as an escape.
+ */
 function printable(err: unknown): string {
-  return escapeText(err instanceof Error ? err.message : String(err), { allowed: '\n', maxLength: Number.POSITIVE_INFINITY });
+  return showNonPrinting(err instanceof Error ? err.message : String(err), '\n');
 }
 
 main(process.argv.slice(2)).then(
@@ -112,14 +128,9 @@ main(process.argv.slice(2)).then(
     reportStdoutFailure();
   },
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof OutputError) {
-      process.stderr.write(`cairn: ${printable(err)}\n`);
-      exitStatus = EXIT_ERROR;
-    } else {
-      // serve's start failures (its --help: exit status 1).
-      process.stderr.write(`cairn: ${printable(err)}\n`);
-      exitStatus = 1;
-    }
+    process.stderr.write(`${prefix()}${printable(err)}\n`);
+    // Anything else is a failure of serve or keygen that they did not foresee: exit status 1.
+    exitStatus = err instanceof UsageError || err instanceof OutputError ? EXIT_ERROR : 1;
     process.exitCode = exitStatus;
     reportStdoutFailure();
   },

@@ -1,12 +1,14 @@
 import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
-import { envValue, parseCommandArgs, parseCount, parsePort, parsePositive, UsageError } from './args.js';
+import { envValue, parseCommandArgs, parseCount, parseHost, parsePort, parsePositive, UsageError } from './args.js';
 import { removeStaleKeyTemps, showNonPrinting } from './key-file.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 
-export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--host <host>] [--port <port>]
-                  [--tokens <file>] [--public-writes] [--private]
+export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--origin <name>]
+                  [--host <host>] [--port <port>] [--max-queue <n>]
+                  [--max-upload-mib <n>] [--tokens <file>] [--public-writes]
+                  [--private] [--quiet]
 
 Runs the transparency log server on an embedded LevelDB store.
 
@@ -19,7 +21,9 @@ an empty value, or an option given twice, is refused):
   --origin <name>   the log's name for a key made on first start, for good
                     (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN}, a placeholder
                     it warns about; visible characters only, no spaces or '+')
-  --host <host>     address to listen on (CAIRN_HOST; default 127.0.0.1)
+  --host <host>     address to listen on: an IP address (an IPv6 one with or
+                    without brackets) or a host name (CAIRN_HOST; default
+                    127.0.0.1)
   --port <port>     port, 0 for any free one (CAIRN_PORT; default 8080)
   --max-queue <n>   most entries waiting for a round before 503 (default 65536;
                     the queue also holds at most 64 MiB of entries); a batch
@@ -29,16 +33,21 @@ an empty value, or an option given twice, is refused):
                     what is free is answered 503 with Retry-After before it
                     is read, one larger than the whole bound 413 (default
                     128; a batch of 1000 large entries needs 94)
-  --tokens <file>   access tokens (CAIRN_TOKENS): writes then need
-                    'Authorization: Bearer <token>' of role submit or admin,
-                    /metrics one of role admin. One line per token:
+  --tokens <file>   access tokens (CAIRN_TOKENS), sent as 'Authorization:
+                    Bearer <token>': /metrics then needs one of role admin,
+                    writes one of role submit or admin (unless
+                    --public-writes), reads one of any role with --private.
+                    A token sent where none is needed is still checked (an
+                    unknown one is refused, 401) and counted against its
+                    rate limit. One line per token:
                       <name> <read|submit|admin> <sha256 hex> [<n>/<s|min|h>]
                     where the hash is: printf %s "$TOKEN" | sha256sum
                     and the optional rate limit counts entries and requests
                     (429 with Retry-After past it). The file must not be
                     writable by group or others.
   --public-writes   anyone may write without a token; needed to listen on a
-                    non-loopback address without --tokens (else serve refuses)
+                    non-loopback address without --tokens (else serve
+                    refuses); with --tokens, the tokens then guard /metrics
   --private         reads need a token too (any role); /healthz stays open
   --quiet           no request log lines on stderr (errors and warnings, such
                     as a failing disk, still go there)
@@ -102,20 +111,23 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
 }
 
+/** The options `cairn serve` takes (besides -h, --help), each listed in {@link SERVE_USAGE}. */
+export const SERVE_OPTIONS = {
+  data: { type: 'string' },
+  key: { type: 'string' },
+  origin: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'max-queue': { type: 'string' },
+  'max-upload-mib': { type: 'string' },
+  tokens: { type: 'string' },
+  'public-writes': { type: 'boolean' },
+  private: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+} as const;
+
 async function serve(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, {
-    data: { type: 'string' },
-    key: { type: 'string' },
-    origin: { type: 'string' },
-    host: { type: 'string' },
-    port: { type: 'string' },
-    'max-queue': { type: 'string' },
-    'max-upload-mib': { type: 'string' },
-    tokens: { type: 'string' },
-    'public-writes': { type: 'boolean' },
-    private: { type: 'boolean' },
-    quiet: { type: 'boolean' },
-  });
+  const { values } = parseCommandArgs(argv, SERVE_OPTIONS);
   if (values.help === true) {
     process.stdout.write(SERVE_USAGE);
     return 0;
@@ -126,12 +138,13 @@ async function serve(argv: string[]): Promise<number> {
   const key = setting(values.key, 'CAIRN_KEY');
   const origin = setting(values.origin, 'CAIRN_ORIGIN');
   const data = setting(values.data, 'CAIRN_DATA') ?? './cairn-data';
-  const host = setting(values.host, 'CAIRN_HOST') ?? '127.0.0.1';
+  const hostText = setting(values.host, 'CAIRN_HOST');
   const portText = setting(values.port, 'CAIRN_PORT');
   const maxQueue = values['max-queue'];
   const maxUpload = values['max-upload-mib'];
   const tokens = setting(values.tokens, 'CAIRN_TOKENS');
-  // Checked before anything is made on disk.
+  // Checked before anything is made on disk; the host first, as the access set-up depends on it.
+  const host = hostText === undefined ? '127.0.0.1' : parseHost(hostText, values.host === undefined ? 'CAIRN_HOST' : '--host');
   if (origin !== undefined) parseNewKeyOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
@@ -189,7 +202,7 @@ async function serve(argv: string[]): Promise<number> {
     for (const signal of signals) process.off(signal, stop);
     // Every failure to start is the operator's to fix (the store, the key,
     // the folder, the port): one line naming the command, no stack.
-    process.stderr.write(`cairn serve: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`cairn serve: ${showNonPrinting(err instanceof Error ? err.message : String(err), '\n')}\n`);
     return 1;
   }
   // A key creation killed midway (a crash on first start, or of keygen) can

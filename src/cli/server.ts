@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
+import { isIP } from 'node:net';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
@@ -14,6 +15,7 @@ import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
+import { unbracketHost } from './args.js';
 import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from './key-file.js';
 import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
@@ -25,6 +27,7 @@ export interface ServerConfig {
   readonly key?: string;
   /** Origin for a key made on first start. */
   readonly origin?: string;
+  /** Address to listen on: an IP literal (an IPv6 one with or without brackets) or a host name. */
   readonly host: string;
   readonly port: number;
   readonly logger?: Logger;
@@ -152,21 +155,24 @@ async function keyExists(path: string): Promise<boolean> {
  * non-loopback address with no tokens unless writes are explicitly public,
  * and a private log nobody could read.
  */
-async function loadAccess(config: ServerConfig): Promise<{ access: AccessControl | undefined; summary: string }> {
+async function loadAccess(config: ServerConfig, host: string): Promise<{ access: AccessControl | undefined; summary: string }> {
   const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens);
   const publicWrites = config.publicWrites === true;
   const privateReads = config.privateReads === true;
-  if (tokens.length === 0 && !publicWrites && !isLoopbackHost(config.host)) {
+  if (tokens.length === 0 && !publicWrites && !isLoopbackHost(host)) {
     throw new AccessConfigError(
-      `refusing to listen on ${config.host} with no access tokens: anyone who reaches it could write to the log. ` +
+      `refusing to listen on ${urlHost(host)} with no access tokens: anyone who reaches it could write to the log. ` +
         'Give --tokens FILE, or --public-writes if anyone may really write, or listen on 127.0.0.1',
     );
   }
   if (privateReads && tokens.length === 0) throw new AccessConfigError('--private needs --tokens FILE: nobody could read the log');
   const writers = tokens.filter((t) => t.role !== 'read').length;
+  const admins = tokens.filter((t) => t.role === 'admin').length;
   const summary = [
     publicWrites || tokens.length === 0 ? 'writes open to anyone' : `writes need a token (${writers} with role submit or admin)`,
     privateReads ? 'reads need a token' : 'reads open to anyone',
+    // Tokens guard /metrics whatever else is open (with --public-writes, that may be all they do).
+    ...(tokens.length === 0 ? [] : [`/metrics needs a token of role admin (${admins === 0 ? 'none has it' : `${admins} ${admins === 1 ? 'has' : 'have'} it`})`]),
   ].join(', ');
   if (tokens.length === 0 && !privateReads) return { access: undefined, summary };
   return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary };
@@ -201,9 +207,15 @@ async function loadKey(path: string, config: ServerConfig, store?: LogStore): Pr
   return { ...key, made };
 }
 
-/** `host:port` as in a URL: an IPv6 address in brackets. */
+/** `host` as in a URL: an IPv6 literal in one pair of brackets, given with them or not. */
+function urlHost(host: string): string {
+  const bare = unbracketHost(host);
+  return isIP(bare) === 6 ? `[${bare}]` : bare;
+}
+
+/** `host:port` as in a URL (see {@link urlHost}). */
 function hostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${urlHost(host)}:${port}`;
 }
 
 /** Words for the reasons an operator most often meets for not being able to listen. */
@@ -550,7 +562,9 @@ async function openLog(
  */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = config.logger ?? silentLogger;
-  const { access, summary } = await loadAccess(config);
+  // An IPv6 literal may come in brackets, as in a URL; listen() takes it without.
+  const host = unbracketHost(config.host);
+  const { access, summary } = await loadAccess(config, host);
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const server = createServer();
   server.keepAliveTimeout = 65_000;
@@ -562,7 +576,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const pipelining = new PipelineLimit(server);
   answerConnect(server);
   const gate = new StartupGate(server);
-  const port = await listen(server, config.host, config.port);
+  const port = await listen(server, host, config.port);
   let opened: Awaited<ReturnType<typeof openLog>>;
   try {
     opened = await openLog(config, logger);
@@ -577,7 +591,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) })));
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${hostPort(config.host, port)}`,
+    url: `http://${hostPort(host, port)}`,
     log,
     verifierKey,
     server,
