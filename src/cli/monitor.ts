@@ -475,23 +475,31 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
 /**
  * The signal that stops the monitor, under --once as without: aborted by
  * io.signal, or by the first SIGINT or SIGTERM from io.signals (the process).
- * Each listener is added once, so a second signal has node's default
- * effect: the process ends at once.
+ * That first signal, of either kind, removes the listeners of both, so a
+ * second signal of either kind has node's default effect: the process ends
+ * at once (a listener left for the other kind would swallow it).
  */
 function stopSignal(io: CliIo): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const stop = () => controller.abort();
   const given = io.signal;
+  const unlisten = () => {
+    io.signals?.off('SIGINT', onSignal);
+    io.signals?.off('SIGTERM', onSignal);
+  };
+  function onSignal(): void {
+    unlisten();
+    stop();
+  }
   if (given?.aborted === true) stop();
   given?.addEventListener('abort', stop, { once: true });
-  io.signals?.once('SIGINT', stop);
-  io.signals?.once('SIGTERM', stop);
+  io.signals?.once('SIGINT', onSignal);
+  io.signals?.once('SIGTERM', onSignal);
   return {
     signal: controller.signal,
     dispose: () => {
       given?.removeEventListener('abort', stop);
-      io.signals?.off('SIGINT', stop);
-      io.signals?.off('SIGTERM', stop);
+      unlisten();
     },
   };
 }

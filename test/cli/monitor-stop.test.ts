@@ -153,3 +153,26 @@ test('without --once, SIGINT from the process stops it while it waits for the ne
   expect(io.out()).toMatch(/verified stop\.test\/log at tree size 600/);
   expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
 });
+
+test('the first signal, of either kind, leaves no listener of the monitor for either: a second signal of either kind ends the process at once', async () => {
+  for (const [first, second] of [['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM']] as const) {
+    const signals = new EventEmitter();
+    const left: number[][] = [];
+    let seen = 0;
+    const io = captureIo({
+      signals,
+      fetch: (url, init) => {
+        if (url.endsWith('/checkpoint') && ++seen === 1) {
+          signals.emit(first);
+          // What the second signal now meets: no listener, so node's default (the process ends).
+          left.push([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]);
+          signals.emit(second);
+        }
+        return fetch(url, init);
+      },
+    });
+    expect(await monitorCommand([...common, '--once', '--state', join(dir, `second-${first}.json`)], io)).toBe(2);
+    expect([first, left]).toEqual([first, [[0, 0]]]);
+    expect(io.err()).toMatch(/ stopped after 0 of \d+ tiles/);
+  }
+});
