@@ -38,10 +38,16 @@ ${EXIT_HELP}
 /**
  * Why the entry cannot be written to `path` (--out), or undefined when it
  * can as far as can be told without writing: an existing file (not a
- * folder) this user may write, or a new one in a writable folder. Checked
- * before the log is asked, so that the fetch is not lost to a bad path.
+ * folder) this user may write, or a new one in a writable folder. A path
+ * that names a folder by its spelling (it ends in '/', or its last part is
+ * '.' or '..') is refused whether or not it exists: as a new file it would
+ * pass the check of its folder and fail only when written. Checked before
+ * the log is asked, so that the fetch is not lost to a bad path.
  */
 async function outputFileProblem(path: string): Promise<string | undefined> {
+  if (path.endsWith('/')) return "it names a folder (it ends in '/'); give a file name";
+  const last = path.slice(path.lastIndexOf('/') + 1);
+  if (last === '.' || last === '..') return `it names a folder (its last part is '${last}'); give a file name`;
   let isFolder: boolean;
   try {
     isFolder = (await stat(path)).isDirectory();
