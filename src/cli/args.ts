@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isValidKeyName } from '../note/keys.js';
-import { quoteVisibly } from './key-file.js';
+import { quoteVisibly, showNonPrinting } from './key-file.js';
 
 /** A command-line mistake: printed with the command's usage, exit status 2. */
 export class UsageError extends Error {
@@ -14,7 +14,11 @@ export class UsageError extends Error {
 /**
  * node:util parseArgs, strict, with its errors turned into UsageErrors of
  * one line (node words an option that takes a value and is followed by
- * another option in three lines; they are joined). It also refuses what
+ * another option in three lines; they are joined), in which what the user
+ * typed (an unknown option, an unexpected argument) has every character
+ * that would not print, a newline or an ESC too, shown as an escape (see
+ * showNonPrinting): a typed line break never starts a line of the
+ * message, however serve, keygen or a client command print it. It also refuses what
  * parseArgs would take silently: any option given twice, a value option
  * (parseArgs keeps the last, so `--data a --data b` would quietly use b)
  * unless it is declared `multiple`, and a flag as well (`--json --json`),
@@ -27,8 +31,12 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals, tokens: true });
   } catch (err) {
     const message = (err as Error).message;
-    // Only the ambiguity message has line breaks of node's own; an unknown option's name typed with one keeps it, to be escaped where it is printed.
-    throw new UsageError((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.replace(/\n+/g, ' ') : message);
+    // Only the messages about a declared option's value have line breaks of node's own (the ambiguity one),
+    // and they quote nothing the user typed: those breaks are joined. Every other character that would not
+    // print is the user's (an unknown option's name, an unexpected argument), escaped here, so that it never
+    // passes for a line or a terminal command of the message's own, however the message is printed.
+    const joined = (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.replace(/\n+/g, ' ') : message;
+    throw new UsageError(showNonPrinting(joined));
   }
   const seen = new Set<string>();
   for (const token of parsed.tokens) {

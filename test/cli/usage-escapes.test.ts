@@ -70,3 +70,21 @@ test("serve's start-up failures show hidden characters of the paths they name as
   expect(res.stderr).toMatch(/^cairn serve: cannot make the data folder .*not\\u\{2028\}a\\u\{202E\}folder/);
   expect(res.stderr).not.toMatch(/[\u2028\u202e]/);
 });
+
+test('a newline or an ESC typed in an unknown option or an argument is escaped alike by serve, keygen and a client command: no line of the message is the user\'s', async () => {
+  const typed = '--y\nverifier key: forged+1+AA\u001b[31m';
+  const shown = '--y\\u{000A}verifier key: forged+1+AA\\u{001B}[31m';
+  for (const command of ['serve', 'keygen', 'get']) {
+    const res = await runCli([command, typed]);
+    expect([command, res.code, res.stdout]).toEqual([command, 2, '']);
+    const lines = res.stderr.split('\n');
+    expect([command, lines[0]]).toEqual([command, expect.stringMatching(new RegExp(`^cairn ${command}: Unknown option '${shown.replace(/[\\{}[\]+]/g, '\\$&')}'`))]);
+    // Only the message's own lines: the error, then (but for keygen) where to find the options.
+    expect([command, lines.slice(1)]).toEqual([command, command === 'keygen' ? [''] : [`Run 'cairn ${command} --help' for its options.`, '']]);
+    expect(res.stderr).not.toMatch(/\u001b|\nverifier/);
+  }
+  for (const command of ['serve', 'keygen']) {
+    const res = await runCli([command, 'x\ny\u001b']);
+    expect([command, res.code, res.stderr.split('\n')[0]]).toEqual([command, 2, `cairn ${command}: Unexpected argument 'x\\u{000A}y\\u{001B}'. This command does not take positional arguments`]);
+  }
+});
