@@ -65,8 +65,9 @@ export const KEYGEN_OPTIONS = { origin: { type: 'string' }, out: { type: 'string
 async function folderAsKeyFile(out: string): Promise<UsageError | undefined> {
   const isFolder = await stat(out).then((info) => info.isDirectory(), () => false);
   if (!isFolder && !out.endsWith('/')) return undefined;
-  const example = join(out, 'log.key');
-  return new UsageError(`--out ${out} ${isFolder ? 'is a folder' : "names a folder (it ends in '/')"}; give the path of a new file, such as ${example}`);
+  // The path as typed, its line breaks and other non-printing characters escaped: keygen prints a usage error with its own line breaks kept.
+  const example = showNonPrinting(join(out, 'log.key'));
+  return new UsageError(`--out ${showNonPrinting(out)} ${isFolder ? 'is a folder' : "names a folder (it ends in '/')"}; give the path of a new file, such as ${example}`);
 }
 
 async function keygen(argv: string[]): Promise<number> {

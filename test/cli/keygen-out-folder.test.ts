@@ -23,3 +23,10 @@ test("a path ending in '/' names a folder even where none exists", async () => {
   expect([res.code, res.stderr]).toEqual([2, `cairn keygen: --out ${out} names a folder (it ends in '/'); give the path of a new file, such as ${join(out, 'log.key')}\n`]);
   expect(await readdir(dir())).toEqual([]);
 });
+
+test('a folder path typed with a newline or an ESC is shown escaped, on one line', async () => {
+  const out = `${join(dir(), 'x\nverifier key: forged+1+AA\u001b[31m')}/`;
+  const res = await runCli(['keygen', '--origin', 'keys.example/log', '--out', out]);
+  const shown = `${join(dir(), 'x\\u{000A}verifier key: forged+1+AA\\u{001B}[31m')}/`;
+  expect([res.code, res.stdout, res.stderr]).toEqual([2, '', `cairn keygen: --out ${shown} names a folder (it ends in '/'); give the path of a new file, such as ${shown}log.key\n`]);
+});
