@@ -17,6 +17,7 @@ import { BoundedSubtreeMemo } from './subtree-memo.js';
 import { TileCache } from './tile-cache.js';
 import { TileHashReader } from './tile-reader.js';
 import { TreeBuilder } from './tree-builder.js';
+import { waitForClock } from './wait-for-clock.js';
 
 /** CONTRACT §1: an entry is 1 to 65,535 bytes. */
 export { MAX_ENTRY_SIZE };
@@ -67,9 +68,10 @@ export interface LogOptions {
    */
   readonly monotonic?: () => number;
   /**
-   * Waits `ms` (default a setTimeout): a round whose STH would get a
-   * timestamp ahead of `clock` waits until the clock has passed the last
-   * one. Injected so tests can let their clock move instead.
+   * Waits until the clock has moved on by `ms` (default: the wall clock,
+   * watched on every turn of the event loop in the last millisecond): a round
+   * whose STH would get a timestamp ahead of `clock` waits until the clock
+   * has passed the last one. Injected so tests can let their clock move instead.
    */
   readonly sleep?: (ms: number) => Promise<void>;
   /** Most entries one round takes (whole submissions only). */
@@ -154,7 +156,6 @@ const MAX_TIMESTAMP_WAIT_MS = 1000;
  */
 const TIMESTAMP_WAITS = 3;
 
-const sleepFor = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Room the leaf filter's first layer leaves for growth past the size at open. */
 const FILTER_HEADROOM = 2 ** 20;
@@ -233,7 +234,7 @@ export class Log {
     this.signer = options.signer;
     this.clock = options.clock ?? Date.now;
     this.monotonic = options.monotonic ?? (() => performance.now());
-    this.sleep = options.sleep ?? sleepFor;
+    this.sleep = options.sleep ?? waitForClock;
     this.signedAt = this.monotonic();
     this.maxRoundEntries = options.maxRoundEntries ?? 4096;
     this.maxQueueEntries = options.maxQueueEntries ?? 65536;
