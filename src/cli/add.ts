@@ -83,12 +83,13 @@ Options:
 A progress bar is drawn on standard error when it is a terminal. Receipts of
 requests that completed are kept even if a later one fails. Each batch's
 receipts are written whole: if a write to FILE fails (a full disk), FILE is
-cut back to its last whole receipt and the message says how many entries
-were logged, how many of their receipts were written, and which entries
-were logged without one (by FILE:LINE and log index: 'cairn prove INDEX'
-gives the proof). SIGINT or SIGTERM sends no more requests: the one in
-flight is finished and its receipts written, then cairn add stops (exit 2)
-saying the same; a second signal stops it at once.
+cut back to its last whole receipt (unless another run appended to it
+meanwhile: what others wrote is never cut away) and the message says how
+many entries were logged, how many of their receipts were written, and
+which entries were logged without one (by FILE:LINE and log index: 'cairn
+prove INDEX' gives the proof). SIGINT or SIGTERM sends no more requests: the
+one in flight is finished and its receipts written, then cairn add stops
+(exit 2) saying the same; a second signal stops it at once.
 
 ${EXIT_HELP}
 `;
@@ -306,14 +307,17 @@ export interface ReceiptsFile {
 /**
  * Receipt lines that {@link ReceiptsWriter.append} could not all write: the
  * first `written` are in the file whole; of the others nothing is, unless
- * `cut` (the file could not be cut back, so a piece of the next one ends it).
- * The write's own error is the `cause`.
+ * `cut` (the file could not be cut back, so a piece of the next one is in
+ * it). `othersWrote` says why it was not: the file had grown by bytes this
+ * writer did not write (another run appending to it), so the piece may be
+ * followed by what they appended. The write's own error is the `cause`.
  */
 export class ReceiptsWriteError extends Error {
   constructor(
     readonly written: number,
     readonly cut: boolean,
     cause: unknown,
+    readonly othersWrote = false,
   ) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
     this.name = 'ReceiptsWriteError';
@@ -324,13 +328,19 @@ export class ReceiptsWriteError extends Error {
  * Appends lines of receipts to a file and never leaves one of them cut off
  * where it can help it: a write that writes fewer bytes than asked is
  * continued until all are written, and when a write fails (EFBIG, ENOSPC) a
- * regular file is cut back to the end of the last whole line written. A
- * regular file whose last byte is not a newline (a line cut off by a crash)
- * is written to from a new line.
+ * regular file is cut back to the end of the last whole line written, but
+ * only while all it holds after its length at open is this writer's: bytes
+ * another writer appended (two cron jobs sharing one file) are never cut
+ * away. A regular file whose last byte is not a newline (a line cut off by a
+ * crash) is written to from a new line.
  */
 export class ReceiptsWriter {
   readonly #file: ReceiptsFile;
-  /** The length of a regular file as this writer left it; undefined for anything else (a pipe, a device). */
+  /**
+   * The length of a regular file as this writer left it, if nothing else has
+   * written to it; undefined for anything else (a pipe, a device), and once
+   * another writer is seen to have appended.
+   */
   #length: number | undefined;
   /** Whether the next write starts with a newline, ending a cut-off line. */
   #newline: boolean;
@@ -393,17 +403,31 @@ export class ReceiptsWriter {
         whole++;
       }
       let cut = at > end;
+      let othersWrote = false;
       if (cut && this.#length !== undefined) {
         try {
-          await this.#file.truncate(this.#length + end);
-          cut = false;
+          // Only bytes this writer wrote are cut away: if the file is longer (or
+          // shorter) than its length before plus this append's bytes, another
+          // writer has changed it since, and cutting back to a length remembered
+          // would destroy what it appended. One may still append between this
+          // stat and the truncate, and lose that; the window is kept to these two
+          // calls back to back, since node has no advisory file lock (flock)
+          // without a native addon.
+          const { size } = await this.#file.stat();
+          if (size === this.#length + at) {
+            await this.#file.truncate(this.#length + end);
+            cut = false;
+          } else {
+            othersWrote = true;
+          }
         } catch {
           // Left as it is; the error says so.
         }
       }
-      if (this.#length !== undefined) this.#length += cut ? at : end;
+      if (othersWrote) this.#length = undefined;
+      else if (this.#length !== undefined) this.#length += cut ? at : end;
       if (at >= prefix) this.#newline = cut;
-      throw new ReceiptsWriteError(whole, cut, err);
+      throw new ReceiptsWriteError(whole, cut, err, othersWrote);
     }
     if (this.#length !== undefined) this.#length += bytes.length;
     this.#newline = false;
@@ -668,12 +692,18 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           const one = missing.length === 1;
           told = true;
           const indexes = result.receipts.slice(err.written).map((r) => r.receipt.index);
+          const cutText = (e: ReceiptsWriteError) =>
+            !e.cut
+              ? ''
+              : e.othersWrote
+                ? `; ${receiptsPath ?? ''} was not cut back, since something else appended to it meanwhile: it may hold a cut-off receipt of this run, run together with the line after it`
+                : `; ${receiptsPath ?? ''} ends in a cut-off receipt that could not be removed`;
           const written = done === 0 ? 'no receipt written' : `the ${done === 1 ? 'receipt of the first' : `receipts of the first ${done}`} (through ${lastDone}) written in full`;
           throw new Error(
             `cannot write the receipts to ${receiptsPath ?? 'standard output'}: ${err.message}: ${entries(logged)} ${logged === 1 ? 'was' : 'were'} logged, ${written}; ` +
               `${which} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged without ${one ? 'its receipt' : 'their receipts'} ` +
               `('cairn prove ${one ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})` +
-              `${err.cut ? `; ${receiptsPath ?? ''} ends in a cut-off receipt that could not be removed` : ''}; nothing after ${last} was sent`,
+              `${cutText(err)}; nothing after ${last} was sent`,
             { cause: err },
           );
         }

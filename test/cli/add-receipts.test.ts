@@ -4,7 +4,7 @@
 // is only appended to, never emptied, and may not be an input; SIGINT or
 // SIGTERM lets the request in flight finish, then stops with a summary.
 import { existsSync } from 'node:fs';
-import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addCommand, processAdd, ReceiptsWriteError, ReceiptsWriter, type AddProcess, type ReceiptsFile } from '../../src/cli/add.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
@@ -30,19 +30,24 @@ const receiptsIn = (text: string) =>
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as { index: number; leaf_hash: string });
 
-/** A process for cairn add whose signals the test sends and whose exit is only recorded. */
+/** A process for cairn add whose signals the test sends and whose exit (by status or by a signal) is only recorded. */
 function fakeProcess(openReceipts: AddProcess['openReceipts'] = processAdd().openReceipts) {
   const listeners: ((signal: string) => void)[] = [];
   const exits: number[] = [];
+  /** Each signal the process was ended by, with how many listeners were left then. */
+  const kills: { signal: string; listeners: number }[] = [];
   const proc: AddProcess = {
     onStop(listener) {
       listeners.push(listener);
-      return () => listeners.splice(listeners.indexOf(listener), 1);
+      return () => {
+        const at = listeners.indexOf(listener);
+        if (at >= 0) listeners.splice(at, 1);
+      };
     },
     exit: (status) => void exits.push(status),
     openReceipts,
   };
-  return { proc, exits, listeners, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
+  return { proc, exits, kills, listeners, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
 }
 
 /** Opens a real file to append to, as cairn add does, with its writes replaced by `write`. */
@@ -99,6 +104,40 @@ test('a write that fails part way through a batch: the file is cut back to its l
   expect(receiptsIn(text).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 5).map(hashOf));
   expect(t.fake.entries).toHaveLength(608);
   expect(batchRequests()).toBe(2);
+});
+
+test('a write that fails after another run appended to the same FILE (a second descriptor): what that run wrote is not cut away, and the message says FILE may hold a cut-off receipt of this run', async () => {
+  const receipts = freshPath('shared.jsonl');
+  const lines = events(4, 'shared');
+  const other = '{"index":1,"leaf_hash":"of another run"}\n';
+  let appends = 0;
+  const { proc } = fakeProcess(
+    openWith(async (real, buffer, offset, length) => {
+      appends++;
+      if (appends === 1) return real.write(buffer, offset, length);
+      if (appends === 2) {
+        // The second batch's write stops 10 bytes into its second receipt, as at a file size limit.
+        const firstLineEnd = buffer.indexOf(0x0a, offset) + 1;
+        return real.write(buffer, offset, firstLineEnd - offset + 10);
+      }
+      // Another cairn add appends its receipt through a descriptor of its own; then this run's next write fails.
+      await appendFile(receipts, other);
+      throw efbig();
+    }),
+  );
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, proc)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn add: cannot write the receipts to ${receipts}: EFBIG: file too large, write: 4 entries were logged, the receipts of the first 3 (through <stdin>:3) written in full; ` +
+      `<stdin>:4 (log index 603) was logged without its receipt ('cairn prove 603' gives its proof); ${receipts} was not cut back, since something else appended to it meanwhile: ` +
+      'it may hold a cut-off receipt of this run, run together with the line after it; nothing after <stdin>:4 was sent\n',
+  );
+  const text = await readFile(receipts, 'utf8');
+  expect(text.endsWith(other)).toBe(true);
+  const fileLines = text.split('\n');
+  expect(receiptsIn(fileLines.slice(0, 3).join('\n')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 3).map(hashOf));
+  expect(fileLines[3]).toHaveLength(10 + other.length - 1);
+  expect(fileLines.slice(4)).toEqual(['']);
 });
 
 test('a write that fails before any receipt is written names the one entry logged without it, with its index for cairn prove', async () => {
