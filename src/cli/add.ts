@@ -1,4 +1,4 @@
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { MAX_BATCH_ENTRIES, type BatchResult } from '../client/client.js';
 import { ClientError, isVerificationFailure } from '../client/errors.js';
@@ -87,9 +87,11 @@ cut back to its last whole receipt (unless another run appended to it
 meanwhile: what others wrote is never cut away) and the message says how
 many entries were logged, how many of their receipts were written, and
 which entries were logged without one (by FILE:LINE and log index: 'cairn
-prove INDEX' gives the proof). SIGINT or SIGTERM sends no more requests: the
-one in flight is finished and its receipts written, then cairn add stops
-(exit 2) saying the same; a second signal stops it at once.
+prove INDEX' gives the proof). FILE may be a pipe (a FIFO, /dev/stdout): a
+reader that goes away stops cairn add the same way. SIGINT or SIGTERM sends
+no more requests: the one in flight is finished and its receipts written,
+then cairn add stops (exit 2) saying the same; a second signal stops it at
+once.
 
 ${EXIT_HELP}
 `;
@@ -292,12 +294,19 @@ async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<In
 }
 
 /**
- * The part of an open file that receipts are appended through: a FileHandle's
- * (opened to append), or a test's, which may write short or fail.
+ * The part of an open file that receipts are appended through: a file opened
+ * write-only to append (see {@link processAdd}), or a test's, which may write
+ * short or fail.
  */
 export interface ReceiptsFile {
   /** Writes up to `length` bytes of `buffer` from `offset` at the end of the file; may write fewer. */
   write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  /**
+   * Reads up to `length` bytes at `position` into `buffer` from `offset`.
+   * Called only for a regular file: the file written to is not open for
+   * reading (a reader of a pipe would never see EPIPE), so the real one reads
+   * through an open of its own.
+   */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   stat(): Promise<Stats>;
   truncate(length: number): Promise<void>;
@@ -364,7 +373,7 @@ export class ReceiptsWriter {
         const { bytesRead } = await file.read(last, 0, 1, stat.size - 1);
         newline = bytesRead === 1 && last[0] !== 0x0a;
       } catch {
-        // Opened to append only (a file the user may not read): its last byte is not known.
+        // A file the user may not read, or no longer the one at its path: its last byte is not known.
       }
     }
     return new ReceiptsWriter(file, stat.size, newline);
@@ -452,14 +461,32 @@ export interface AddProcess {
   openReceipts(path: string): Promise<{ file: ReceiptsFile; created: boolean }>;
 }
 
-/** Opens `path` with `flags` and, where the file may not be read, without reading. */
-async function openAppend(path: string, flags: 'a+' | 'ax+'): Promise<FileHandle> {
-  try {
-    return await open(path, flags);
-  } catch (err) {
-    if (errorCode(err) !== 'EACCES') throw err;
-    return await open(path, flags === 'a+' ? 'a' : 'ax');
-  }
+/**
+ * A file opened write-only to append, as a ReceiptsFile. It is never opened
+ * for reading: on a pipe (a FIFO, /dev/stdout) that would make cairn add a
+ * reader of its own output, so opening would not wait for the real reader and
+ * a reader that goes away would not end the writes with EPIPE. The last byte
+ * of a regular file is read through a read-only open of its own, without
+ * waiting (O_NONBLOCK) in case `path` has become a pipe since, and only if it
+ * is still the file written to.
+ */
+function appendOnly(path: string, handle: FileHandle): ReceiptsFile {
+  return {
+    write: (buffer, offset, length) => handle.write(buffer, offset, length),
+    async read(buffer, offset, length, position) {
+      const reader = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      try {
+        const [mine, theirs] = await Promise.all([handle.stat(), reader.stat()]);
+        if (!theirs.isFile() || mine.dev !== theirs.dev || mine.ino !== theirs.ino) throw new Error(`${path} is no longer the file written to`);
+        return await reader.read(buffer, offset, length, position);
+      } finally {
+        await reader.close();
+      }
+    },
+    stat: () => handle.stat(),
+    truncate: (length) => handle.truncate(length),
+    close: () => handle.close(),
+  };
 }
 
 /** The real process's signals, exit and files. */
@@ -475,11 +502,12 @@ export function processAdd(): AddProcess {
     },
     exit: (status) => process.exit(status),
     async openReceipts(path) {
+      // Write-only (O_WRONLY | O_APPEND): see appendOnly. Made with O_EXCL first, to know whether this run made it.
       try {
-        return { file: await openAppend(path, 'ax+'), created: true };
+        return { file: appendOnly(path, await open(path, 'ax')), created: true };
       } catch (err) {
         if (errorCode(err) !== 'EEXIST') throw err;
-        return { file: await openAppend(path, 'a+'), created: false };
+        return { file: appendOnly(path, await open(path, 'a')), created: false };
       }
     },
   };
