@@ -91,7 +91,9 @@ prove INDEX' gives the proof). FILE may be a pipe (a FIFO, /dev/stdout): a
 reader that goes away stops cairn add the same way. SIGINT or SIGTERM sends
 no more requests: the one in flight is finished and its receipts written,
 then cairn add stops (exit 2) saying the same; a second signal stops it at
-once.
+once (exit 2; or, while a write to FILE is stuck, as to a pipe nobody
+reads, by the signal itself, which a shell shows as 130 for SIGINT, 143
+for SIGTERM).
 
 ${EXIT_HELP}
 `;
@@ -457,6 +459,12 @@ export interface AddProcess {
   onStop(listener: (signal: string) => void): () => void;
   /** Ends the process at once with exit status `status`. */
   exit(status: number): void;
+  /**
+   * Ends the process by `signal` (SIGINT or SIGTERM), as its default action
+   * would, once cairn add's listeners are removed: for when a write is stuck
+   * (a pipe nobody reads), since node's exit waits for that write to end.
+   */
+  kill(signal: string): void;
   /** Opens `path` to append to it, creating it if there is none (then `created`). */
   openReceipts(path: string): Promise<{ file: ReceiptsFile; created: boolean }>;
 }
@@ -501,6 +509,7 @@ export function processAdd(): AddProcess {
       };
     },
     exit: (status) => process.exit(status),
+    kill: (signal) => void process.kill(process.pid, signal),
     async openReceipts(path) {
       // Write-only (O_WRONLY | O_APPEND): see appendOnly. Made with O_EXCL first, to know whether this run made it.
       try {
@@ -616,6 +625,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let waitMayStop = false;
     /** Whether any request that logs entries was sent. */
     let sentAny = false;
+    /** The logged entries whose receipts are being written to FILE, and their log indexes, while that write is under way. */
+    let writing: { readonly part: readonly Input[]; readonly indexes: readonly number[] } | undefined;
     const stopListening = proc.onStop((signal) => {
       if (stopBy === undefined) {
         stopBy = signal;
@@ -624,6 +635,21 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         return;
       }
       progress.finish(done);
+      if (writing !== undefined) {
+        // A write to FILE may be stuck (a pipe whose reader does not read), and node's exit
+        // waits for it: the process ends by the signal itself, as it would with no listener.
+        const { part, indexes } = writing;
+        const one = part.length === 1;
+        const which = one ? part[0]!.source : `the ${part.length} entries ${part[0]!.source} to ${part[part.length - 1]!.source}`;
+        notice(
+          `stopped at once by a second ${signal} while writing receipts to ${receiptsPath ?? 'standard output'}: ${done === 0 ? '' : `${soFar()}; `}` +
+            `${which} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} may be missing or cut off there ` +
+            `('cairn prove ${one ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})`,
+        );
+        stopListening();
+        proc.kill(signal);
+        return;
+      }
       const first = inFlight?.[0];
       const maybe =
         inFlight === undefined || first === undefined
@@ -705,7 +731,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         const lines = result.receipts.map((r) => jsonLine(r.receipt));
         try {
           if (receipts === undefined) await writeOut(io.stdout, lines.join(''));
-          else await receipts.append(lines);
+          else {
+            writing = { part, indexes: result.receipts.map((r) => r.receipt.index) };
+            try {
+              await receipts.append(lines);
+            } finally {
+              writing = undefined;
+            }
+          }
         } catch (thrown) {
           // Standard output takes a batch's receipts in one write: none counts as written in full.
           const err = thrown instanceof OutputError ? new ReceiptsWriteError(0, false, thrown.cause ?? thrown) : thrown;

@@ -143,3 +143,26 @@ test('--receipts /dev/stdout when standard output is a pipe whose reader goes aw
   expect(await run.exited).toEqual({ code: 0, signal: null });
   expect(run.stderr()).toMatch(/^cairn add: cannot write the receipts to \/dev\/stdout: .*EPIPE.*\ncairn add exit status 2\n$/);
 });
+
+test('a second SIGINT while a receipts write to a FIFO is stuck (its reader does not read) ends cairn add by SIGINT, after its one-line message', async () => {
+  const path = fifo('stuck.fifo');
+  // One batch of 256 receipts, far more than a pipe holds, so its write cannot end while nothing is read.
+  const { path: file } = await input(256, 'stuck');
+  const run = startAdd(['--json-lines', '--receipts', path, file]);
+  const reader = await open(path, 'r');
+  try {
+    // One byte read: the write has begun, and the rest of it cannot be written.
+    const { bytesRead } = await reader.read(new Uint8Array(1), 0, 1, null);
+    expect(bytesRead).toBe(1);
+    run.child.kill('SIGINT');
+    await run.waitForStderr(/SIGINT: finishing the request in flight/);
+    run.child.kill('SIGINT');
+    const end = await run.exited;
+    expect(end).toEqual({ code: null, signal: 'SIGINT' });
+    expect(run.stderr()).toMatch(
+      /\ncairn add: stopped at once by a second SIGINT while writing receipts to \S*stuck\.fifo: the 256 entries \S+ to \S+ \(log indexes 600 to 855\) were logged, and their receipts may be missing or cut off there/,
+    );
+  } finally {
+    await reader.close();
+  }
+});

@@ -45,6 +45,7 @@ function fakeProcess(openReceipts: AddProcess['openReceipts'] = processAdd().ope
       };
     },
     exit: (status) => void exits.push(status),
+    kill: (signal) => void kills.push({ signal, listeners: listeners.length }),
     openReceipts,
   };
   return { proc, exits, kills, listeners, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
@@ -313,6 +314,29 @@ test('a second signal ends the process at once (exit 2), saying what was logged 
   expect(f.exits).toEqual([2]);
   expect(io.err().split('\n')[0]).toBe(
     'cairn add: stopped at once by a second SIGINT: the 2 entries through <stdin>:2 were logged and their receipts written; the 2 entries from <stdin>:3 on were sent and may have been logged without their receipts written',
+  );
+});
+
+test('a second signal while receipts are being written to FILE (a write that may be stuck, as to a pipe nobody reads) ends the process by that signal, its listeners removed, not by exit (which would wait for the write)', async () => {
+  const receipts = freshPath('stuck.jsonl');
+  const lines = events(6, 'stuck');
+  let appends = 0;
+  const f = fakeProcess(
+    openWith((real, buffer, offset, length) => {
+      if (++appends === 2) {
+        f.signal('SIGTERM');
+        f.signal('SIGINT');
+      }
+      return real.write(buffer, offset, length);
+    }),
+  );
+  const io = captureIo({ stdin: stdinOf(lines) });
+  await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet', '--receipts', receipts], io, f.proc);
+  expect(f.kills).toEqual([{ signal: 'SIGINT', listeners: 0 }]);
+  expect(f.exits).toEqual([]);
+  expect(io.err().split('\n')[0]).toBe(
+    `cairn add: stopped at once by a second SIGINT while writing receipts to ${receipts}: the 2 entries through <stdin>:2 were logged and their receipts written; ` +
+      "the 2 entries <stdin>:3 to <stdin>:4 (log indexes 602 to 603) were logged, and their receipts may be missing or cut off there ('cairn prove INDEX' gives each one's proof)",
   );
 });
 
