@@ -4,12 +4,12 @@
 // drops request lines only, never these.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { jest } from '@jest/globals';
 import { RoundFailureLog, startServer, type RunningServer } from '../../src/cli/server.js';
 import { withoutRequestLines, type Logger } from '../../src/log/logger.js';
 import { FaultStore } from '../../src/storage/fault-store.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { spiedClocksEachTest } from '../helpers/spied-clocks.js';
 
 const dir = useTempDir('cairn-round-failures-');
 
@@ -157,24 +157,14 @@ test('after a clock step back, the next line still comes within the interval, no
 });
 
 describe('the default clock is monotonic: steps of the system clock do not move the interval', () => {
-  let wall = 0;
-  let mono = 0;
-  beforeEach(() => {
-    wall = 1_800_000_000_000;
-    mono = 50_000;
-    jest.spyOn(Date, 'now').mockImplementation(() => wall);
-    jest.spyOn(performance, 'now').mockImplementation(() => mono);
-  });
-  afterEach(() => {
-    jest.restoreAllMocks();
-  });
+  const clocks = spiedClocksEachTest();
 
   test('a step back of an hour does not hold the next line back: once the interval has passed it is logged at once', () => {
     const { lines, logger } = capture();
     const failures = new RoundFailureLog(logger, { intervalMs: 10_000, schedule: () => () => {} });
     failures.failed(diskFull('1.log'));
-    wall -= 3_600_000; // the system clock steps back an hour
-    mono += 10_100; // while 10.1 s pass
+    clocks.wall -= 3_600_000; // the system clock steps back an hour
+    clocks.mono += 10_100; // while 10.1 s pass
     failures.failed(diskFull('2.log'));
     expect(lines.map((l) => [l.fields.failed, l.fields.error, l.fields.seconds])).toEqual([
       [1, 'IO error: 1.log: write failed', undefined],
@@ -187,8 +177,8 @@ describe('the default clock is monotonic: steps of the system clock do not move 
     const waits: number[] = [];
     const failures = new RoundFailureLog(logger, { intervalMs: 10_000, schedule: (_run, ms) => (waits.push(ms), () => {}) });
     failures.failed(diskFull('1.log'));
-    wall += 3_600_000; // the system clock steps forward an hour
-    mono += 1_000; // while 1 s passes
+    clocks.wall += 3_600_000; // the system clock steps forward an hour
+    clocks.mono += 1_000; // while 1 s passes
     failures.failed(diskFull('2.log'));
     expect(lines).toHaveLength(1);
     expect(waits).toEqual([9_000]);

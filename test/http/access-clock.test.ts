@@ -2,8 +2,8 @@
 // a step of the system clock forward does not refill a token's bucket, and a
 // step back does not hold it empty. The clocks are spied on; nothing waits.
 import type { IncomingMessage } from 'node:http';
-import { jest } from '@jest/globals';
 import { AccessControl, hashToken } from '../../src/http/access.js';
+import { spiedClocksEachTest } from '../helpers/spied-clocks.js';
 
 const TOKEN = 'hourly-token-eeeeeeeeeeeeeeeeee';
 
@@ -12,17 +12,7 @@ function post(): IncomingMessage {
   return { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } } as unknown as IncomingMessage;
 }
 
-let wall = 0;
-let mono = 0;
-beforeEach(() => {
-  wall = 1_800_000_000_000;
-  mono = 50_000;
-  jest.spyOn(Date, 'now').mockImplementation(() => wall);
-  jest.spyOn(performance, 'now').mockImplementation(() => mono);
-});
-afterEach(() => {
-  jest.restoreAllMocks();
-});
+const clocks = spiedClocksEachTest();
 
 function hourlyAccess(): AccessControl {
   return new AccessControl({ tokens: [{ name: 'hourly', role: 'submit', hash: hashToken(TOKEN), rate: { limit: 2, periodMs: 3_600_000 } }] });
@@ -32,8 +22,8 @@ test('a step of the system clock forward does not refill a 2/h token: its third 
   const access = hourlyAccess();
   expect(access.authorize(post(), '/v1/entries').name).toBe('hourly');
   expect(access.authorize(post(), '/v1/entries').name).toBe('hourly');
-  wall += 3_600_000; // the system clock steps forward an hour
-  mono += 2000; // while two seconds pass
+  clocks.wall += 3_600_000; // the system clock steps forward an hour
+  clocks.mono += 2000; // while two seconds pass
   expect(() => access.authorize(post(), '/v1/entries')).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
 });
 
@@ -41,8 +31,8 @@ test('a step of the system clock back does not hold the bucket empty: it refills
   const access = hourlyAccess();
   access.authorize(post(), '/v1/entries');
   access.authorize(post(), '/v1/entries');
-  wall -= 3_600_000; // the system clock steps back an hour
-  mono += 1_800_000; // while half an hour passes: one unit back
+  clocks.wall -= 3_600_000; // the system clock steps back an hour
+  clocks.mono += 1_800_000; // while half an hour passes: one unit back
   expect(access.authorize(post(), '/v1/entries').name).toBe('hourly');
   expect(() => access.authorize(post(), '/v1/entries')).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
 });

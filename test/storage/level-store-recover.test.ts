@@ -10,6 +10,7 @@ import { jest } from '@jest/globals';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { spyOnClocks } from '../helpers/spied-clocks.js';
 
 const tempDir = useTempDir('cairn-recover-');
 const hash = (i: number) => createHash('sha256').update(String(i)).digest();
@@ -50,17 +51,14 @@ test('a step of the clock back during an outage does not hold off the next try t
     await expect(writeEntry(store, 1)).rejects.toThrow();
     expect(store.available()).toBe(false);
 
-    let wall = Date.now();
-    let mono = performance.now();
-    jest.spyOn(Date, 'now').mockImplementation(() => wall);
-    jest.spyOn(performance, 'now').mockImplementation(() => mono);
+    const clocks = spyOnClocks({ wall: Date.now(), mono: performance.now() });
 
     expect(await store.recover()).toBe(false); // tried, and failed: the next try is a second away
     await rename(`${path}.away`, path);
     expect(await store.recover()).toBe(false); // within that second: not tried
 
-    wall -= 3_600_000; // the system clock steps back an hour
-    mono += 1001; // while a second passes
+    clocks.wall -= 3_600_000; // the system clock steps back an hour
+    clocks.mono += 1001; // while a second passes
     expect(await store.recover()).toBe(true);
     expect(store.available()).toBe(true);
     expect((await store.readState())?.treeSize).toBe(1);
