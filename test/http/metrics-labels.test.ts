@@ -2,27 +2,23 @@
 // clients send: a method no route serves is "other", a path no route takes
 // is "not-found" (src/http/metrics.ts, methodLabel). Every method node's
 // parser takes, sent to a route, a route of another method, and no route.
-import { once } from 'node:events';
-import { createServer, METHODS, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { METHODS, request } from 'node:http';
 import { createMetrics, methodLabel, OTHER_METHOD, SERVED_METHODS } from '../../src/http/metrics.js';
+import { listenLocally, type LocalServer } from '../helpers/local-server.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
 
 const metrics = createMetrics({ processMetrics: false });
 let h: Harness;
-let server: Server;
+let local: LocalServer;
 let port: number;
 
 beforeAll(async () => {
   h = await openHarness({}, { metrics });
-  server = createServer(h.app);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  port = (server.address() as AddressInfo).port;
+  local = await listenLocally(h.app);
+  port = local.port;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await local.close();
   await h.close();
 });
 

@@ -5,8 +5,7 @@
 // still a 400. A real server on 127.0.0.1, raw sockets as the clients.
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../src/http/app.js';
@@ -16,6 +15,7 @@ import { jsonLogger, REQUEST_MESSAGE } from '../../src/log/logger.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { testSigner, testVerifier, vector } from '../helpers/keys.js';
+import { listenLocally, type LocalServer } from '../helpers/local-server.js';
 import { passThroughStore } from '../helpers/store.js';
 
 type Line = { level: string; msg: string; method: string; route: string; status: number; client_gone?: boolean };
@@ -23,7 +23,7 @@ type Line = { level: string; msg: string; method: string; route: string; status:
 let dir: string;
 let log: Log;
 let metrics: Metrics;
-let server: Server;
+let local: LocalServer;
 let port: number;
 const lines: Line[] = [];
 /** Server-side sockets, to see when the server has seen a client go. */
@@ -49,15 +49,12 @@ beforeAll(async () => {
     const parsed = JSON.parse(line) as Line;
     if (parsed.msg === REQUEST_MESSAGE) lines.push(parsed);
   });
-  server = createServer(createApp({ log, verifierKey: vector.verifier_key, metrics, logger }));
-  server.on('connection', (socket) => serverSockets.push(socket));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  port = (server.address() as AddressInfo).port;
+  local = await listenLocally(createApp({ log, verifierKey: vector.verifier_key, metrics, logger }));
+  local.server.on('connection', (socket) => serverSockets.push(socket));
+  port = local.port;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await local.close();
   await log.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -89,7 +86,7 @@ function post(path: string, type: string, body: string, declared = Buffer.byteLe
 /** Opens a connection, sends `text`, and resolves once the server has taken the connection and a request on it. */
 async function send(text: string): Promise<{ client: Socket; serverSide: Socket }> {
   const known = serverSockets.length;
-  const requested = once(server, 'request');
+  const requested = once(local.server, 'request');
   const client = connect(port, '127.0.0.1');
   client.on('error', () => undefined);
   await once(client, 'connect');
