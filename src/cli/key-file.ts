@@ -96,7 +96,12 @@ export async function removeStaleKeyTemps(path: string): Promise<KeyTempProblem[
  * refuses with its own words), and the other default-ignorable code points (fillers,
  * variation selectors). Each shows as nothing, or as something else, so a
  * name holding one cannot be read off a screen or typed back: two logs'
- * names could look the same.
+ * names could look the same. That holds within an emoji too: U+2764 with or
+ * without the variation selector U+FE0F, or emoji with or without a zero-width
+ * joiner (U+200D) between them, are different names that many screens draw
+ * alike, and host names cannot hold either (IDNA drops or refuses them), so
+ * they are refused there as well. Only keys Cairn makes are held to this:
+ * an existing key is read whatever its origin holds.
  */
 const NON_PRINTING = /[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}]/u;
 const NON_PRINTING_ALL = new RegExp(NON_PRINTING.source, 'gu');
@@ -127,7 +132,7 @@ export function newKeyOriginProblem(origin: string): string | undefined {
   const c = [...origin].find((ch) => ch !== ' ' && NON_PRINTING.test(ch));
   if (c === undefined) return undefined;
   const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-  return `holds ${code}, an invisible or non-printing character (a control, format, space, separator, filler or unassigned one): a log's name must be visible text`;
+  return `holds ${code}, an invisible or non-printing character (a control, format, space, separator, filler, variation selector or unassigned one): a log's name must be visible text`;
 }
 
 /**

@@ -1,6 +1,7 @@
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
-import { envValue, parseCommandArgs, parseCount, parseHost, parsePort, parsePositive, UsageError } from './args.js';
+import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
 import { removeStaleKeyTemps, showNonPrinting } from './key-file.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
@@ -20,7 +21,8 @@ an empty value, or an option given twice, is refused):
                     made again for a store that holds a log)
   --origin <name>   the log's name for a key made on first start, for good
                     (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN}, a placeholder
-                    it warns about; visible characters only, no spaces or '+')
+                    it warns about; visible characters only, no spaces or
+                    '+'); with an existing key, only compared with its origin
   --host <host>     address to listen on: an IP address (an IPv6 one with or
                     without brackets) or a host name (CAIRN_HOST; default
                     127.0.0.1)
@@ -145,7 +147,7 @@ async function serve(argv: string[]): Promise<number> {
   const tokens = setting(values.tokens, 'CAIRN_TOKENS');
   // Checked before anything is made on disk; the host first, as the access set-up depends on it.
   const host = hostText === undefined ? '127.0.0.1' : parseHost(hostText, values.host === undefined ? 'CAIRN_HOST' : '--host');
-  if (origin !== undefined) parseNewKeyOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
+  if (origin !== undefined) await checkOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin', key === undefined ? join(data, 'log.key') : undefined);
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
@@ -245,6 +247,29 @@ async function serve(argv: string[]): Promise<number> {
   // once main has set the exit status this returns (process.exitCode).
   if (!(await output.flush(LOG_FLUSH_MS))) setImmediate(() => process.exit()).unref();
   return 0;
+}
+
+/**
+ * Checks the origin `origin` given by option or variable `name` before
+ * anything is made on disk, throwing a UsageError: every origin must be a
+ * note key name (parseOrigin), and one for a key about to be made must also
+ * be visible text (parseNewKeyOrigin). A key is made only at the default
+ * path `madeAt` (undefined with --key, which is never made), and only when no
+ * file is there: an existing key keeps the origin it was made with, by an
+ * earlier version perhaps, under rules that let more through, and the origin
+ * given is then only compared with it (startServer refuses a mismatch). Were
+ * a key to appear meanwhile, it is compared all the same; createKeyFile
+ * applies the same rule to the key it makes.
+ */
+async function checkOrigin(origin: string, name: string, madeAt: string | undefined): Promise<void> {
+  const keyMissing =
+    madeAt !== undefined &&
+    (await stat(madeAt).then(
+      () => false,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ENOTDIR',
+    ));
+  if (keyMissing) parseNewKeyOrigin(origin, name);
+  else parseOrigin(origin, name);
 }
 
 /**

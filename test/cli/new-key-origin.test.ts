@@ -27,7 +27,7 @@ const INVISIBLE: readonly [origin: string, shown: string, code: string][] = [
   ['log\ue000.example', 'log\\u{E000}.example', 'U+E000'], // private use (Co)
 ];
 
-const problem = (code: string) => `holds ${code}, an invisible or non-printing character (a control, format, space, separator, filler or unassigned one): a log's name must be visible text`;
+const problem = (code: string) => `holds ${code}, an invisible or non-printing character (a control, format, space, separator, filler, variation selector or unassigned one): a log's name must be visible text`;
 
 /** Whether `text` holds a character of `INVISIBLE`'s kind as it is (not escaped). */
 const RAW = /[\u0085\u00a0\u200b\u202e\u2028\ufeff\u3164\ufe0f\ue000\u{e0041}]/u;
