@@ -297,5 +297,11 @@ export function startupWarnings(facts: StartupFacts): string[] {
   if (facts.tightenedStoreMode !== undefined) {
     warnings.push(`the store's folder ${facts.storeFolder} was open to group or others (mode ${facts.tightenedStoreMode.toString(8)}); it is now 0700, so that only this user can read the log's files`);
   }
+  if (facts.openStoreMode !== undefined) {
+    warnings.push(
+      `the store's folder ${facts.storeFolder} is open to group or others (mode ${facts.openStoreMode.toString(8)}) and its mode cannot be changed ` +
+        '(a file system without Unix modes, such as vfat or some network shares?): other users may be able to read the log\'s files; keep the data folder where only this user can reach it',
+    );
+  }
   return warnings;
 }

@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
+import { userInfo } from 'node:os';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
@@ -115,6 +116,12 @@ export interface StartupFacts {
   readonly placeholderOrigin: boolean;
   /** The store's folder was open to group or others with this mode (e.g. 0o755), and this start made it 0700. */
   readonly tightenedStoreMode?: number;
+  /**
+   * The store's folder is open to group or others with this mode, and its
+   * mode cannot be changed there (a file system without Unix modes, such as
+   * vfat or some network shares): other users may be able to read it.
+   */
+  readonly openStoreMode?: number;
 }
 
 export interface RunningServer {
@@ -419,12 +426,54 @@ async function checkDataFolder(data: string): Promise<void> {
   const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
   const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
   if (groupWrites || othersWrite) {
+    const user = ownerOtherThanUser(info.uid);
+    // Root's folder (a packaged root:<service group> 0775, say): this user can
+    // neither chmod it nor, once root has closed it, make db/ or a key in it.
+    const fix =
+      user === undefined
+        ? `Check what it holds, then run: chmod go-w ${shellWord(data)}`
+        : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
+          `check what it holds, then run as ${ownerName(info.uid)}: chown ${shellWord(user)} ${shellWord(data)} && chmod go-w ${shellWord(data)}`;
     throw new StartError(
       `the data folder ${data} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
-        `another user could put a key of their own in it or move its store away. Check what it holds, then run: chmod go-w ${shellWord(data)}`,
+        `another user could put a key of their own in it or move its store away. ${fix}`,
     );
   }
 }
+
+/**
+ * This process's user as chown takes it (its name where the system knows
+ * it, else its uid) when a file owned by `owner` is not its own, else
+ * undefined (also where the platform has no user ids): whether its mode can
+ * be changed by this process, and if not, whom to give it to.
+ */
+function ownerOtherThanUser(owner: number): string | undefined {
+  if (typeof process.geteuid !== 'function') return undefined;
+  const euid = process.geteuid();
+  if (owner === euid) return undefined;
+  try {
+    return userInfo().username;
+  } catch {
+    return String(euid);
+  }
+}
+
+/** The owner `uid` in words: root, or its uid. */
+function ownerName(uid: number): string {
+  return uid === 0 ? 'root' : `the owner (uid ${uid})`;
+}
+
+/** The file-system calls {@link prepareStoreFolder} makes; tests stand in for a file system without Unix modes. */
+export interface StoreFolderCalls {
+  readonly mkdir: (path: string, options: { mode: number }) => Promise<unknown>;
+  readonly stat: (path: string) => Promise<{ readonly mode: number; readonly uid: number; isDirectory(): boolean }>;
+  readonly chmod: (path: string, mode: number) => Promise<void>;
+}
+
+const NODE_STORE_FOLDER_CALLS: StoreFolderCalls = { mkdir, stat, chmod };
+
+/** Error codes of a chmod that the file system, not the folder's owner, refuses (vfat, exFAT, some network shares). */
+const MODES_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
 
 /**
  * Makes the store's folder `db` with mode 0700 before LevelDB opens it: its
@@ -432,24 +481,36 @@ async function checkDataFolder(data: string): Promise<void> {
  * folder keeps other users from reading the entries of a private log. An
  * existing one that group or others may enter is made 0700 (it is the
  * server's own, and nobody else needs it; the caller says it was done); one
- * owned by another user is refused, as the data folder is. A `db` that is
- * not a folder is left for the store's open to report. Resolves to whether
- * it made the folder, and the mode it tightened.
+ * owned by another user is refused, as the data folder is, and so is one of
+ * root's that this user cannot close (the message says to give it to this
+ * user). Where the mode cannot be set (a file system without Unix modes: the
+ * chmod is refused although this user owns the folder, or takes no effect),
+ * the folder is used as it is, and the caller warns. A `db` that is not a
+ * folder is left for the store's open to report. Resolves to whether it made
+ * the folder, the mode it tightened, or the open mode it could not change.
+ * `calls` stand in for the file system in tests.
  */
-async function prepareStoreFolder(db: string): Promise<{ made: boolean; tightenedMode?: number }> {
+export async function prepareStoreFolder(
+  db: string,
+  calls: StoreFolderCalls = NODE_STORE_FOLDER_CALLS,
+): Promise<{ made: boolean; tightenedMode?: number; openMode?: number }> {
+  let made = false;
   try {
-    await mkdir(db, { mode: 0o700 });
-    return { made: true };
+    await calls.mkdir(db, { mode: 0o700 });
+    made = true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StartError(`cannot make the store's folder ${db}: ${folderProblem(dirname(db), err)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StartError(`cannot make the store's folder ${db}: ${await storeFolderProblem(db, err, calls)}`, { cause: err });
   }
-  let info;
-  try {
-    info = await stat(db);
-  } catch (err) {
-    throw new StartError(`cannot look at the store's folder ${db} (${osReason(err)})`, { cause: err });
-  }
-  if (!info.isDirectory()) return { made: false };
+  const look = async () => {
+    try {
+      return await calls.stat(db);
+    } catch (err) {
+      throw new StartError(`cannot look at the store's folder ${db} (${osReason(err)})`, { cause: err });
+    }
+  };
+  // Also when just made: a file system without Unix modes shows its own.
+  const info = await look();
+  if (!info.isDirectory()) return { made };
   const stranger = foreignOwner(info.uid);
   if (stranger !== undefined) {
     throw new StartError(
@@ -458,13 +519,42 @@ async function prepareStoreFolder(db: string): Promise<{ made: boolean; tightene
     );
   }
   const mode = info.mode % 0o10000;
-  if (mode % 0o100 === 0) return { made: false };
+  if (mode % 0o100 === 0) return { made };
+  const user = ownerOtherThanUser(info.uid);
   try {
-    await chmod(db, 0o700);
+    await calls.chmod(db, 0o700);
   } catch (err) {
-    throw new StartError(`the store's folder ${db} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); run: chmod 700 ${shellWord(db)}`, { cause: err });
+    // Refused although this user owns the folder: the file system keeps no Unix modes.
+    if (user === undefined && MODES_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) return { made, openMode: mode };
+    const fix =
+      user === undefined
+        ? `run: chmod 700 ${shellWord(db)}`
+        : `it belongs to ${ownerName(info.uid)}: run as ${ownerName(info.uid)}: chown -R ${shellWord(user)} ${shellWord(db)} && chmod 700 ${shellWord(db)}`;
+    throw new StartError(`the store's folder ${db} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); ${fix}`, { cause: err });
   }
-  return { made: false, tightenedMode: mode };
+  // Taken without effect: the file system shows a mode of its own (vfat with 'quiet', SMB without Unix extensions).
+  const after = (await look()).mode % 0o10000;
+  if (after % 0o100 !== 0) return { made, openMode: after };
+  return made ? { made } : { made, tightenedMode: mode };
+}
+
+/**
+ * Why `db` could not be made (see folderProblem), and, when this user may
+ * not write in its data folder because root (or another owner) has it, what
+ * to run as that owner.
+ */
+async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCalls): Promise<string> {
+  const data = dirname(db);
+  const problem = folderProblem(data, err);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EACCES' && code !== 'EPERM') return problem;
+  const owner = await calls.stat(data).then(
+    (info) => info.uid,
+    () => undefined,
+  );
+  const user = owner === undefined ? undefined : ownerOtherThanUser(owner);
+  if (owner === undefined || user === undefined) return problem;
+  return `${problem}; it belongs to ${ownerName(owner)}: run as ${ownerName(owner)}: chown ${shellWord(user)} ${shellWord(data)}`;
 }
 
 /**
@@ -514,6 +604,7 @@ async function openLog(
     madeKey: key.made,
     placeholderOrigin: key.made && config.origin === undefined,
     ...(prepared.tightenedMode === undefined ? {} : { tightenedStoreMode: prepared.tightenedMode }),
+    ...(prepared.openMode === undefined ? {} : { openStoreMode: prepared.openMode }),
   };
   const metrics = createMetrics();
   const failures = new RoundFailureLog(logger);

@@ -1,0 +1,104 @@
+// A data folder (or store folder) that root owns, used by a service user: a
+// packaged `root:<service group> 0775` data folder is refused as writable by
+// its group, and the service user can neither `chmod go-w` it nor, once root
+// has, make `db/` in it. The messages say what works: root gives the folder
+// to the service user (chown), then closes it. Run as root, these tests start
+// `cairn serve` as uid 65534 (nobody) and then follow the advice given.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI } from '../helpers/server-process.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-root-owned-');
+
+const NOBODY = 65534;
+
+/** uid 65534's name as chown takes it: from /etc/passwd, else the number. */
+const NOBODY_NAME =
+  readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((fields) => fields[2] === String(NOBODY))?.[0] ?? String(NOBODY);
+
+/**
+ * Runs `cairn serve --data <data> --port 0` as uid and gid 65534: resolves to
+ * its exit status and stderr if it exits, or to 'listening' once it listens
+ * (it is then stopped with SIGTERM and waited for).
+ */
+function serveAsNobody(data: string): Promise<{ code: number | null; stderr: string } | 'listening'> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--data', data, '--port', '0', '--origin', 'o.example/log'], {
+      uid: NOBODY,
+      gid: NOBODY,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    let listening = false;
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!listening && out.includes('\nlistening on ')) {
+        listening = true;
+        child.kill('SIGTERM');
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(listening ? 'listening' : { code, stderr: err }));
+  });
+}
+
+/** A folder for the test's files that uid 65534 may enter (the temporary folder is made 0700). */
+async function base(): Promise<string> {
+  await chmod(dir(), 0o755);
+  return dir();
+}
+
+test("a root-owned data folder its group may write is refused with advice for root (chown to the user, then chmod go-w), and that advice works", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data);
+  await chown(data, 0, NOBODY);
+  await chmod(data, 0o775);
+  expect(await serveAsNobody(data)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: the data folder ${data} may be written by its group (mode 775): another user could put a key of their own in it or move its store away. ` +
+      `It belongs to root, so this user (${NOBODY_NAME}) cannot change its mode, nor make its store in it once it is closed: ` +
+      `check what it holds, then run as root: chown ${NOBODY_NAME} ${data} && chmod go-w ${data}\n`,
+  });
+  // What it says to run, run as root.
+  await chown(data, NOBODY, NOBODY);
+  await chmod(data, 0o755);
+  expect(await serveAsNobody(data)).toBe('listening');
+});
+
+test('a root-owned data folder closed by root (0755), where the user cannot make db/, says to give it to the user', async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data);
+  await chown(data, 0, NOBODY);
+  await chmod(data, 0o755);
+  expect(await serveAsNobody(data)).toEqual({
+    code: 1,
+    stderr: `cairn serve: cannot make the store's folder ${join(data, 'db')}: the folder ${data} is not writable (EACCES: permission denied); it belongs to root: run as root: chown ${NOBODY_NAME} ${data}\n`,
+  });
+  await chown(data, NOBODY, NOBODY);
+  expect(await serveAsNobody(data)).toBe('listening');
+});
+
+test("a root-owned store folder others may enter, which the user cannot close, says to give it to the user", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o755 });
+  await chown(data, NOBODY, NOBODY);
+  const db = join(data, 'db');
+  await mkdir(db, { mode: 0o755 });
+  await chmod(db, 0o755);
+  expect(await serveAsNobody(data)).toEqual({
+    code: 1,
+    stderr: `cairn serve: the store's folder ${db} is open to group or others (mode 755) and cannot be made 0700 (EPERM: operation not permitted); it belongs to root: run as root: chown -R ${NOBODY_NAME} ${db} && chmod 700 ${db}\n`,
+  });
+  await chown(db, NOBODY, NOBODY);
+  await chmod(db, 0o700);
+  expect(await serveAsNobody(data)).toBe('listening');
+});
