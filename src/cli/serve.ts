@@ -57,7 +57,8 @@ an empty value, or an option given twice, is refused):
 
 The data folder must belong to the user serve runs as (or root) and must not
 be writable by group or others (chmod go-w), or another user could put a key
-in it or move its store away; its store folder, db/, is kept 0700. The key
+in it or move its store away; one of root's that serve is to make files in
+needs a chown to that user first. Its store folder, db/, is kept 0700. The key
 file must not be readable by group or others (chmod 600), and must belong to
 that user or root.
 Memory stays bounded under overload: roughly 3 x --max-upload-mib for bodies
@@ -69,9 +70,13 @@ On start it takes the port first, so that a port in use is reported before
 anything is made on disk; requests that come while it opens the key and the
 store wait for it. Once it answers, it prints the data folder, the key file,
 whether it made a new store, the log's origin and tree size, its verifier key
-and access, then 'listening on http://HOST:PORT'; a new log begun with a key
-that existed already, a key made for the placeholder origin, and a store
-folder it had to close to other users get a 'warning: ' line before it.
+and access, then 'listening on http://HOST:PORT'. Before that line, a new log
+begun with a key that existed already (one made with keygen, say) is stated:
+if that key has signed another log, stop and give that log's data folder.
+That is a 'warning: ' line when the key is the data folder's own log.key,
+which serve makes together with its store (so that store is likely lost);
+so are a key made for the placeholder origin, and a store folder it had to
+close to other users or cannot close (a file system without Unix modes).
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
 SIGHUP finishes the rounds under way and stops, then prints 'stopped';
 requests still being received after 5 s are cut off, and log lines that
@@ -224,17 +229,20 @@ async function serve(argv: string[]): Promise<number> {
   // JSON log lines), and are printed even when a signal stops the start:
   // they are about what it made or changed.
   const facts = running.startup;
+  const notices = startupNotices(facts)
+    .map((notice) => `${notice}\n`)
+    .join('');
   const warnings = startupWarnings(facts)
     .map((warning) => `warning: ${warning}\n`)
     .join('');
   if (stopRequested) {
-    process.stdout.write(warnings);
+    process.stdout.write(notices + warnings);
   } else {
     const store = !facts.newLog ? '' : facts.madeStore ? `made a new store in ${facts.storeFolder}\n` : `starting a new log in the empty store ${facts.storeFolder}\n`;
     process.stdout.write(
       `data folder: ${facts.dataFolder}\n${store}${madeKey ? '' : `key file: ${facts.keyFile}\n`}` +
         `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
-        `access: ${running.accessSummary}\n${warnings}listening on ${running.url}\n`,
+        `access: ${running.accessSummary}\n${notices}${warnings}listening on ${running.url}\n`,
     );
     announced = true;
   }
@@ -272,13 +280,30 @@ async function checkOrigin(origin: string, name: string, madeAt: string | undefi
   else parseOrigin(origin, name);
 }
 
+/** Whether the key of a start is its data folder's own `log.key`, the key serve makes together with a store beside it. */
+function isDataFolderKey(facts: StartupFacts): boolean {
+  return facts.keyFile === join(facts.dataFolder, 'log.key');
+}
+
 /**
- * What the operator should hear about a start (start-up lines of their own,
+ * Facts of a start the operator should know of, stated calmly (start-up
+ * lines of their own, before 'listening on'): a new log begun with a key that
+ * existed already, which is how a key made first with keygen is meant to be
+ * used, and also what a mistyped --data looks like.
+ */
+export function startupNotices(facts: StartupFacts): string[] {
+  if (!facts.newLog || facts.madeKey || isDataFolderKey(facts)) return [];
+  return [`starting a new log with the key in ${facts.keyFile}; if that key has already signed another log, stop and start with that log's data folder instead`];
+}
+
+/**
+ * What the operator should hear (start-up lines of their own,
  * `warning: …`, before 'listening on'): a key made for the placeholder
- * origin, a new log begun with a key that existed already (which may have
- * signed another log: a mistyped --data, or a store moved away, would
- * otherwise start a second history under the same key unnoticed), and a
- * store folder that was open to others and has been closed.
+ * origin; a new log begun with the data folder's own key (`<data>/log.key`,
+ * which serve makes only together with the store beside it: its log's store
+ * was likely moved away or deleted, and a new history under the same key
+ * would begin unnoticed); a store folder that was open to others and has
+ * been closed, or that is open and cannot be closed.
  */
 export function startupWarnings(facts: StartupFacts): string[] {
   const warnings: string[] = [];
@@ -288,10 +313,11 @@ export function startupWarnings(facts: StartupFacts): string[] {
         `To name this log, stop it before it takes entries, remove ${facts.keyFile} and ${facts.storeFolder}, and start again with --origin <name> (or CAIRN_ORIGIN)`,
     );
   }
-  if (facts.newLog && !facts.madeKey) {
+  if (facts.newLog && !facts.madeKey && isDataFolderKey(facts)) {
     warnings.push(
-      `starting a new log, at tree size 0, with the existing key ${facts.keyFile}. If that key has signed a log before, its store is not in ${facts.dataFolder} ` +
-        '(a mistyped --data, or a store moved away?), and this would sign a second, different history under the same key: stop now and give the data folder that holds it',
+      `starting a new log with ${facts.keyFile}, the data folder's own key, but ${facts.storeFolder} holds no log. serve makes that key together with its store: ` +
+        'unless the key was just made for this log (with cairn keygen), the log it signed has lost its store (moved away, or deleted?), ' +
+        'and this would sign a second, different history under the same key: stop now and put that store back',
     );
   }
   if (facts.tightenedStoreMode !== undefined) {

@@ -1,12 +1,13 @@
 // The start-up lines of `cairn serve` as a real process: they name the data
-// folder and the key file in full, say when a new store was made, and warn
-// when a key was made for the placeholder origin, when a new log is begun
-// with a key that existed already (a mistyped --data, or a store moved away,
-// would otherwise look like any start), and when the store's folder had to
-// be closed to other users.
+// folder and the key file in full, say when a new store was made, state
+// calmly when a new log is begun with a key that existed already (README's
+// keygen-first set-up; a mistyped --data would look the same), and warn when
+// a key was made for the placeholder origin, when a new log is begun with the
+// data folder's own key (its store moved away?), and when the store's folder
+// had to be closed to other users.
 import { chmod, mkdir, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { startupWarnings } from '../../src/cli/serve.js';
+import { startupNotices, startupWarnings } from '../../src/cli/serve.js';
 import { DEFAULT_ORIGIN } from '../../src/cli/server.js';
 import { runCli, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -24,9 +25,14 @@ const placeholder = (data: string) =>
   `warning: the new key is for the placeholder origin ${DEFAULT_ORIGIN}, and an origin is a log's name for good (a restart with another --origin is refused). ` +
   `To name this log, stop it before it takes entries, remove ${join(data, 'log.key')} and ${join(data, 'db')}, and start again with --origin <name> (or CAIRN_ORIGIN)\n`;
 
-const existingKey = (key: string, data: string) =>
-  `warning: starting a new log, at tree size 0, with the existing key ${key}. If that key has signed a log before, its store is not in ${data} ` +
-  '(a mistyped --data, or a store moved away?), and this would sign a second, different history under the same key: stop now and give the data folder that holds it\n';
+/** The calm line for a new log begun with a key that existed already (README's keygen-first set-up, or a mistyped --data). */
+const existingKey = (key: string) => `starting a new log with the key in ${key}; if that key has already signed another log, stop and start with that log's data folder instead\n`;
+
+/** The warning for a new log begun with the data folder's own log.key, which serve makes with its store: that store is likely lost. */
+const ownKeyNoStore = (data: string) =>
+  `warning: starting a new log with ${join(data, 'log.key')}, the data folder's own key, but ${join(data, 'db')} holds no log. serve makes that key together with its store: ` +
+  'unless the key was just made for this log (with cairn keygen), the log it signed has lost its store (moved away, or deleted?), ' +
+  'and this would sign a second, different history under the same key: stop now and put that store back\n';
 
 test('a first start names the data folder and key in full, says it made a new store, and warns of the placeholder origin; a restart names them only', async () => {
   const data = join(dir(), 'data');
@@ -58,36 +64,40 @@ test('a key made for an origin that was given is not warned about', async () => 
   for (const out of [byOption, byVariable]) expect(out).not.toMatch(/warning/);
 });
 
-test('a new store with a named key that existed already (a mistyped --data) says plainly that a new log begins with that key', async () => {
-  const key = join(dir(), 'prod.key');
+test("README's keygen-first set-up (or a mistyped --data) states calmly that a new log begins with that key, without a warning", async () => {
+  const key = join(dir(), 'etc', 'log.key');
+  await mkdir(join(dir(), 'etc'));
   expect((await runCli(['keygen', '--origin', 'audit.example.com/log1', '--out', key])).code).toBe(0);
-  const typo = join(dir(), 'dat', 'a');
-  const out = await startLines(['--data', typo, '--key', key]);
+  const data = join(dir(), 'var', 'lib', 'cairn');
+  const out = await startLines(['--data', data, '--key', key]);
   expect(out.split('\n').slice(0, 5)).toEqual([
-    `data folder: ${typo}`,
-    `made a new store in ${join(typo, 'db')}`,
+    `data folder: ${data}`,
+    `made a new store in ${join(data, 'db')}`,
     `key file: ${key}`,
     'log audit.example.com/log1 at tree size 0',
     expect.stringMatching(/^verifier key: audit\.example\.com\/log1\+/),
   ]);
-  expect(out).toContain(`\n${existingKey(key, typo)}listening on `);
-  // Once the log exists, its restarts are not warned about.
-  expect(await startLines(['--data', typo, '--key', key])).not.toMatch(/warning|new store/);
+  expect(out).toContain(`\naccess: writes open to anyone, reads open to anyone\n${existingKey(key)}listening on `);
+  expect(out).not.toMatch(/warning/);
+  // Once the log exists, its restarts say nothing of it.
+  const again = await startLines(['--data', data, '--key', key]);
+  expect(again).not.toMatch(/warning|new store|new log/);
 });
 
-test('a store moved away from beside its key is a new log begun with an existing key, and is warned about', async () => {
+test("a store moved away from beside the data folder's own key is warned about, the key named by --key or not", async () => {
   const data = join(dir(), 'data');
   await startLines(['--data', data, '--origin', 'o.example/log']);
   await rename(join(data, 'db'), join(dir(), 'db-elsewhere'));
   const out = await startLines(['--data', data]);
   expect(out).toContain(`made a new store in ${join(data, 'db')}\nkey file: ${join(data, 'log.key')}\n`);
-  expect(out).toContain(`\n${existingKey(join(data, 'log.key'), data)}listening on `);
-  // An empty store folder put in its place is a new log too, though not a new folder.
+  expect(out).toContain(`\naccess: writes open to anyone, reads open to anyone\n${ownKeyNoStore(data)}listening on `);
+  expect(out).not.toContain('starting a new log with the key in');
+  // An empty store folder put in its place is a new log too, though not a new folder; so is --key naming that key.
   await rename(join(data, 'db'), join(dir(), 'db-second'));
   await mkdir(join(data, 'db'), { mode: 0o700 });
-  const empty = await startLines(['--data', data]);
+  const empty = await startLines(['--data', data, '--key', join(relative(process.cwd(), data), 'log.key')]);
   expect(empty).toContain(`data folder: ${data}\nstarting a new log in the empty store ${join(data, 'db')}\nkey file: `);
-  expect(empty).toContain(existingKey(join(data, 'log.key'), data));
+  expect(empty).toContain(ownKeyNoStore(data));
 });
 
 test('a store folder that others could enter is closed, and the start says so', async () => {
@@ -100,9 +110,19 @@ test('a store folder that others could enter is closed, and the start says so', 
   );
 });
 
-test('startupWarnings says nothing for an ordinary restart', () => {
+test('startupWarnings and startupNotices say nothing for an ordinary restart', () => {
   const facts = { dataFolder: '/srv/cairn', storeFolder: '/srv/cairn/db', keyFile: '/srv/cairn/log.key', madeStore: false, newLog: false, madeKey: false, placeholderOrigin: false };
   expect(startupWarnings(facts)).toEqual([]);
+  expect(startupNotices(facts)).toEqual([]);
+  expect(startupNotices({ ...facts, keyFile: '/etc/cairn/log.key' })).toEqual([]);
+  // A new log with a key kept elsewhere is a notice, not a warning; with the data folder's own key, a warning only.
+  expect([startupNotices({ ...facts, newLog: true, keyFile: '/etc/cairn/log.key' }), startupWarnings({ ...facts, newLog: true, keyFile: '/etc/cairn/log.key' })]).toEqual([
+    [existingKey('/etc/cairn/log.key').slice(0, -1)],
+    [],
+  ]);
+  expect([startupNotices({ ...facts, newLog: true }), startupWarnings({ ...facts, newLog: true })]).toEqual([[], [ownKeyNoStore('/srv/cairn').slice('warning: '.length, -1)]]);
+  // Nor is a key made by this start anything to tell.
+  expect(startupNotices({ ...facts, madeStore: true, newLog: true, madeKey: true, keyFile: '/etc/cairn/log.key' })).toEqual([]);
   // A first start with a key made for a given origin neither.
   expect(startupWarnings({ ...facts, madeStore: true, newLog: true, madeKey: true })).toEqual([]);
   expect(startupWarnings({ ...facts, madeStore: true, newLog: true, madeKey: true, placeholderOrigin: true })).toEqual([placeholder('/srv/cairn').slice('warning: '.length, -1)]);
