@@ -1,6 +1,7 @@
 import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 
@@ -207,8 +208,13 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
     throw cannotRead(err);
   }
   if (!info.isFile()) throw new KeyFileError(`${path} is not a file`);
+  // Root's key (a packaged root:<service group> 0640, say), read by another
+  // user: closed by root alone it could no longer be read, so root gives it to that user.
+  const user = otherUserThanOwner(info.uid);
+  const giveIt = user === undefined ? '' : `chown ${shellWord(user)} ${shellWord(path)}`;
   if (info.mode % 0o100 !== 0) {
-    throw new KeyFileError(`the key file ${path} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); run: chmod 600 ${path}`);
+    const fix = user === undefined ? `run: chmod 600 ${path}` : `it belongs to ${ownerName(info.uid)}: run as root: ${giveIt} && chmod 600 ${shellWord(path)}`;
+    throw new KeyFileError(`the key file ${path} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); ${fix}`);
   }
   const stranger = options.checkOwner === true ? foreignOwner(info.uid) : undefined;
   if (stranger !== undefined) {
@@ -221,6 +227,11 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
   try {
     text = (await readFile(path, 'utf8')).trim();
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Its folders were entered (stat found it): the file itself is closed to this user.
+    if (user !== undefined && (code === 'EACCES' || code === 'EPERM')) {
+      throw new KeyFileError(`cannot read the key file ${path}: ${fileProblem(err)}; it belongs to ${ownerName(info.uid)}: run as root: ${giveIt}`, { cause: err });
+    }
     throw cannotRead(err);
   }
   let parsed;
@@ -242,4 +253,26 @@ export function foreignOwner(uid: number): number | undefined {
   if (typeof process.geteuid !== 'function') return undefined;
   const euid = process.geteuid();
   return uid === euid || uid === 0 ? undefined : euid;
+}
+
+/**
+ * This process's user as chown takes it (its name where the system knows
+ * it, else its uid) when a file owned by `owner` is not its own, else
+ * undefined (also where the platform has no user ids): whether its mode can
+ * be changed by this process, and if not, whom to give it to.
+ */
+export function otherUserThanOwner(owner: number): string | undefined {
+  if (typeof process.geteuid !== 'function') return undefined;
+  const euid = process.geteuid();
+  if (owner === euid) return undefined;
+  try {
+    return userInfo().username;
+  } catch {
+    return String(euid);
+  }
+}
+
+/** The owner `uid` in words: root, or its uid. */
+export function ownerName(uid: number): string {
+  return uid === 0 ? 'root' : `uid ${uid}`;
 }

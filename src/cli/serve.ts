@@ -60,7 +60,8 @@ be writable by group or others (chmod go-w), or another user could put a key
 in it or move its store away; one of root's that serve is to make files in
 needs a chown to that user first. Its store folder, db/, is kept 0700. The key
 file must not be readable by group or others (chmod 600), and must belong to
-that user or root.
+that user or root (one of root's cannot then be read by another user: one
+made by keygen run as root needs a chown to the user serve runs as).
 Memory stays bounded under overload: roughly 3 x --max-upload-mib for bodies
 being parsed, plus 2 x 64 MiB for queued and sequencing entries, plus about
 150 MiB of caches and runtime (about 700 MiB with the defaults); past these

@@ -3,7 +3,6 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
-import { userInfo } from 'node:os';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
@@ -17,7 +16,7 @@ import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
-import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from './key-file.js';
+import { createKeyFile, foreignOwner, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
 
@@ -426,41 +425,19 @@ async function checkDataFolder(data: string): Promise<void> {
   const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
   const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
   if (groupWrites || othersWrite) {
-    const user = ownerOtherThanUser(info.uid);
+    const user = otherUserThanOwner(info.uid);
     // Root's folder (a packaged root:<service group> 0775, say): this user can
     // neither chmod it nor, once root has closed it, make db/ or a key in it.
     const fix =
       user === undefined
         ? `Check what it holds, then run: chmod go-w ${shellWord(data)}`
         : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
-          `check what it holds, then run as ${ownerName(info.uid)}: chown ${shellWord(user)} ${shellWord(data)} && chmod go-w ${shellWord(data)}`;
+          `check what it holds, then run as root: chown ${shellWord(user)} ${shellWord(data)} && chmod go-w ${shellWord(data)}`;
     throw new StartError(
       `the data folder ${data} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
         `another user could put a key of their own in it or move its store away. ${fix}`,
     );
   }
-}
-
-/**
- * This process's user as chown takes it (its name where the system knows
- * it, else its uid) when a file owned by `owner` is not its own, else
- * undefined (also where the platform has no user ids): whether its mode can
- * be changed by this process, and if not, whom to give it to.
- */
-function ownerOtherThanUser(owner: number): string | undefined {
-  if (typeof process.geteuid !== 'function') return undefined;
-  const euid = process.geteuid();
-  if (owner === euid) return undefined;
-  try {
-    return userInfo().username;
-  } catch {
-    return String(euid);
-  }
-}
-
-/** The owner `uid` in words: root, or its uid. */
-function ownerName(uid: number): string {
-  return uid === 0 ? 'root' : `the owner (uid ${uid})`;
 }
 
 /** The file-system calls {@link prepareStoreFolder} makes; tests stand in for a file system without Unix modes. */
@@ -520,7 +497,7 @@ export async function prepareStoreFolder(
   }
   const mode = info.mode % 0o10000;
   if (mode % 0o100 === 0) return { made };
-  const user = ownerOtherThanUser(info.uid);
+  const user = otherUserThanOwner(info.uid);
   try {
     await calls.chmod(db, 0o700);
   } catch (err) {
@@ -529,7 +506,7 @@ export async function prepareStoreFolder(
     const fix =
       user === undefined
         ? `run: chmod 700 ${shellWord(db)}`
-        : `it belongs to ${ownerName(info.uid)}: run as ${ownerName(info.uid)}: chown -R ${shellWord(user)} ${shellWord(db)} && chmod 700 ${shellWord(db)}`;
+        : `it belongs to ${ownerName(info.uid)}: run as root: chown -R ${shellWord(user)} ${shellWord(db)} && chmod 700 ${shellWord(db)}`;
     throw new StartError(`the store's folder ${db} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); ${fix}`, { cause: err });
   }
   // Taken without effect: the file system shows a mode of its own (vfat with 'quiet', SMB without Unix extensions).
@@ -541,7 +518,7 @@ export async function prepareStoreFolder(
 /**
  * Why `db` could not be made (see folderProblem), and, when this user may
  * not write in its data folder because root (or another owner) has it, what
- * to run as that owner.
+ * to run as root.
  */
 async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCalls): Promise<string> {
   const data = dirname(db);
@@ -552,9 +529,9 @@ async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCa
     (info) => info.uid,
     () => undefined,
   );
-  const user = owner === undefined ? undefined : ownerOtherThanUser(owner);
+  const user = owner === undefined ? undefined : otherUserThanOwner(owner);
   if (owner === undefined || user === undefined) return problem;
-  return `${problem}; it belongs to ${ownerName(owner)}: run as ${ownerName(owner)}: chown ${shellWord(user)} ${shellWord(data)}`;
+  return `${problem}; it belongs to ${ownerName(owner)}: run as root: chown ${shellWord(user)} ${shellWord(data)}`;
 }
 
 /**

@@ -1,13 +1,16 @@
-// A data folder (or store folder) that root owns, used by a service user: a
-// packaged `root:<service group> 0775` data folder is refused as writable by
-// its group, and the service user can neither `chmod go-w` it nor, once root
-// has, make `db/` in it. The messages say what works: root gives the folder
-// to the service user (chown), then closes it. Run as root, these tests start
+// A data folder, store folder or key file that root owns, used by a service
+// user: a packaged `root:<service group> 0775` data folder is refused as
+// writable by its group, and the service user can neither `chmod go-w` it
+// nor, once root has, make `db/` in it; a `root:<group> 0640` key is refused
+// as readable by its group, and once root has closed it the user cannot read
+// it. The messages say what works: root gives it to the service user
+// (chown), then closes it. Run as root, these tests start
 // `cairn serve` as uid 65534 (nobody) and then follow the advice given.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createKeyFile } from '../../src/cli/key-file.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -27,9 +30,9 @@ const NOBODY_NAME =
  * its exit status and stderr if it exits, or to 'listening' once it listens
  * (it is then stopped with SIGTERM and waited for).
  */
-function serveAsNobody(data: string): Promise<{ code: number | null; stderr: string } | 'listening'> {
+function serveAsNobody(data: string, ...args: string[]): Promise<{ code: number | null; stderr: string } | 'listening'> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--data', data, '--port', '0', '--origin', 'o.example/log'], {
+    const child = spawn(process.execPath, [CLI, 'serve', '--data', data, '--port', '0', '--origin', 'o.example/log', ...args], {
       uid: NOBODY,
       gid: NOBODY,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -101,4 +104,28 @@ test("a root-owned store folder others may enter, which the user cannot close, s
   await chown(db, NOBODY, NOBODY);
   await chmod(db, 0o700);
   expect(await serveAsNobody(data)).toBe('listening');
+});
+
+test("a root-owned key its group may read, or that the user cannot read, says to give it to the user, and that advice works", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  await chown(data, NOBODY, NOBODY);
+  const key = join(dir(), 'log.key');
+  await createKeyFile(key, 'o.example/log');
+  await chown(key, 0, NOBODY);
+  await chmod(key, 0o640);
+  expect(await serveAsNobody(data, '--key', key)).toEqual({
+    code: 1,
+    stderr: `cairn serve: the key file ${key} is accessible by group or others (mode 640); it belongs to root: run as root: chown ${NOBODY_NAME} ${key} && chmod 600 ${key}\n`,
+  });
+  // Closed by root alone (README's keygen run as root makes it so), the user cannot read it.
+  await chmod(key, 0o600);
+  expect(await serveAsNobody(data, '--key', key)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: cannot read the key file ${key}: this user may not read it, or may not enter a folder above it (EACCES: permission denied); ` +
+      `it belongs to root: run as root: chown ${NOBODY_NAME} ${key}\n`,
+  });
+  await chown(key, NOBODY, NOBODY);
+  expect(await serveAsNobody(data, '--key', key)).toBe('listening');
 });
