@@ -81,12 +81,12 @@ close to other users or cannot close (a file system without Unix modes).
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
 SIGHUP finishes the rounds under way and stops, then prints 'stopped';
 requests still being received after 5 s are cut off, and log lines that
-stderr has not taken 1 s after 'stopped' (nobody reads it) are dropped. One that comes while it
-starts prints 'stopping', lets the start finish (the requests waiting for it
-are answered), then stops the same way, without 'listening on'. A second
-signal ends the process at once (the store stays whole, as after a crash).
-The token file and the key are read at start only: after changing them (to
-revoke a token, say), restart the server.
+stderr has not taken 1 s after 'stopped' (nobody reads it) are dropped. One
+that comes while it starts prints 'stopping', lets the start finish (the
+requests waiting for it are answered), then stops the same way, without
+'listening on'. A second signal ends the process at once (the store stays
+whole, as after a crash). The token file and the key are read at start only:
+after changing them (to revoke a token, say), restart the server.
 
 Exit status:
   0  stopped by SIGINT, SIGTERM or SIGHUP (it prints 'stopped' once it has)
