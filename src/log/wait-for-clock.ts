@@ -11,9 +11,13 @@
  */
 export function waitForClock(ms: number): Promise<void> {
   const until = Date.now() + ms;
+  // A wall clock stepped back (or stopped) meanwhile is not waited out: the
+  // wait also ends once `ms` and a millisecond more have passed on the
+  // monotonic clock, and the caller looks at the wall clock again.
+  const deadline = performance.now() + ms + 1;
   return new Promise((resolve) => {
     const check = () => {
-      const left = until - Date.now();
+      const left = Math.min(until - Date.now(), deadline - performance.now());
       if (left <= 0) resolve();
       else if (left > 1) setTimeout(check, left - 1);
       else setImmediate(check);

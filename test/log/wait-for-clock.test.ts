@@ -2,6 +2,7 @@
 // clock has moved on by what was asked (a round would then sign a timestamp
 // ahead of the clock, or the same one twice), and it must serve I/O while it
 // waits. Nothing here is timed from above: only "not too early".
+import { jest } from '@jest/globals';
 import { waitForClock } from '../../src/log/wait-for-clock.js';
 
 test.each([0, 1, 2, 5])('after waitForClock(%i) the wall clock has moved on by at least that many ms', async (ms) => {
@@ -22,4 +23,18 @@ test('waiting for the next millisecond lets other callbacks run meanwhile (the e
     clearInterval(other);
   }
   expect(ran).toBeGreaterThan(0);
+});
+
+test('a wall clock stepped back (or stopped) while it waits is not waited out: the wait ends on the monotonic clock', async () => {
+  const stopped = Date.now() - 3_600_000;
+  const spy = jest.spyOn(Date, 'now').mockImplementation(() => stopped);
+  try {
+    const outcome = await Promise.race([
+      waitForClock(1).then(() => 'resolved'),
+      new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting after 5 s')),
+    ]);
+    expect(outcome).toBe('resolved');
+  } finally {
+    spy.mockRestore();
+  }
 });
