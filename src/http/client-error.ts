@@ -29,22 +29,34 @@ export function noteAnswered(req: IncomingMessage): void {
   req.once('close', done);
 }
 
+/** Sockets whose client error is being answered: node's parser may report more errors on them meanwhile. */
+const answeringError = new WeakSet<Duplex>();
+
 /**
  * Answers requests that are not valid HTTP/1.1 (a bad request line, header or
  * chunk framing, a negative or repeated Content-Length, headers over node's
  * 16 KiB) as every other error is answered (CONTRACT §3): 400 with a JSON
  * `{"error", "code"}` body, instead of node's bare 400 or 431; and a request
  * not received in full within node's `requestTimeout` or `headersTimeout`
- * 408 REQUEST_TIMEOUT. The connection is closed after it, since where the
- * next request would start is unknown.
+ * 408 REQUEST_TIMEOUT. The connection is closed after it (with
+ * {@link closeGently}), since where the next request would start is unknown.
+ *
+ * The answer comes after the answers to the requests before it on the
+ * connection (RFC 9112 §9.3.2: answers go in the order of the requests): a
+ * bad request pipelined behind a good one waits until the good one is
+ * answered. Written at once, it reached the client first, and the good one's
+ * answer was lost (a logged entry's receipt among them). A request that is
+ * itself still arriving (its body badly framed, or too slow) is answered at
+ * once: its route waits for a body that will not come.
  */
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent === true || answeredEarly.has(socket)) {
+    if (answeringError.has(socket)) return;
+    if (err.code === 'ECONNRESET' || !socket.writable || answeredEarly.has(socket)) {
       socket.destroy();
       return;
     }
+    answeringError.add(socket);
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     const message = timedOut
       ? 'the request was not received in full in the time allowed'
@@ -52,15 +64,33 @@ export function answerClientErrors(server: Server): void {
         ? 'the request headers are larger than 16 KiB'
         : 'the request is not valid HTTP/1.1';
     const body = JSON.stringify({ error: message, code: timedOut ? 'REQUEST_TIMEOUT' : 'MALFORMED_REQUEST' });
-    socket.end(
+    const text =
       (timedOut ? 'HTTP/1.1 408 Request Timeout\r\n' : 'HTTP/1.1 400 Bad Request\r\n') +
-        'Content-Type: application/json; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        'Cache-Control: no-store\r\n' +
-        HEAD_LINES +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Cache-Control: no-store\r\n' +
+      HEAD_LINES +
+      'Connection: close\r\n\r\n' +
+      body;
+    const answer = () => {
+      if (socket.destroyed || !socket.writable) return;
+      const busy = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (busy !== null && busy !== undefined) {
+        // The answer of a request received in full: it goes first, then this one.
+        if (busy.req.complete && !busy.writableFinished) {
+          busy.once('close', answer);
+          return;
+        }
+        // The request in error is the one being answered, and its answer has begun: nothing can follow it.
+        if (busy.headersSent) {
+          socket.destroy();
+          return;
+        }
+      }
+      socket.write(text);
+      closeGently(socket as Socket);
+    };
+    answer();
   });
 }
 

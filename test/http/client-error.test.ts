@@ -67,6 +67,22 @@ test.each([
   expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: 'MALFORMED_REQUEST' });
 });
 
+test('a bad request pipelined behind a good one is answered after it: the good answer first, in full, then the 400, then the connection closed', async () => {
+  // Two entries, so that the good request reads the store (its answer comes a turn later).
+  for (const entry of ['pipelined-1', 'pipelined-2']) {
+    const added = await fetch(`http://127.0.0.1:${port}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: entry });
+    expect(added.status).toBeLessThan(300);
+  }
+  const answer = await raw('GET /ct/v1/get-entries?start=0&end=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /not valid HTTP/1.1\r\nHost: x\r\n\r\n');
+  // Each answer's status line starts where the one before ends (after its Content-Length bytes).
+  expect(answer.match(/HTTP\/1\.1 \d{3} [A-Za-z ]+\r\n/g)).toEqual(['HTTP/1.1 200 OK\r\n', 'HTTP/1.1 400 Bad Request\r\n']);
+  expect(answer.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+  const first = answer.slice(0, answer.indexOf('HTTP/1.1 400'));
+  const entries = JSON.parse(first.slice(first.indexOf('\r\n\r\n') + 4)) as { entries: unknown[] };
+  expect(entries.entries).toHaveLength(2);
+  expect(answer.endsWith('"code":"MALFORMED_REQUEST"}')).toBe(true);
+});
+
 test('a valid request on the same server is still answered', async () => {
   const answer = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
