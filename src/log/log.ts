@@ -156,7 +156,6 @@ const MAX_TIMESTAMP_WAIT_MS = 1000;
  */
 const TIMESTAMP_WAITS = 3;
 
-
 /** Room the leaf filter's first layer leaves for growth past the size at open. */
 const FILTER_HEADROOM = 2 ** 20;
 /** Level-0 tiles (256 hashes each) the filter takes in per turn of the event loop. */
