@@ -106,6 +106,20 @@ function written(conn: RawConnection, text: string): Promise<void> {
   return new Promise((resolve, reject) => conn.socket.write(text, (err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * A connection that pipelined one request more than the server takes in
+ * progress, once the server holds `MAX` of them; `reset()` is the socket
+ * error it got so far (a reset), if any.
+ */
+async function overflowing(): Promise<{ conn: RawConnection; reset: () => Error | undefined }> {
+  const conn = await RawConnection.open(h.port);
+  let reset: Error | undefined;
+  conn.socket.on('error', (err) => (reset = err));
+  conn.write(gets('/hold/', MAX + 1));
+  await h.holding(MAX);
+  return { conn, reset: () => reset };
+}
+
 test('the default bound is 16 requests in progress per connection', () => {
   expect(MAX_REQUESTS_IN_PROGRESS).toBe(16);
   expect(() => new PipelineLimit(createServer(), { max: 0 })).toThrow(RangeError);
@@ -215,12 +229,8 @@ test('a connection that closes with requests in progress leaves the others unaff
 });
 
 test('a client that keeps sending after the refused request, and reads only once the server has shut its side, gets every answer before the refusal and the 503, then the end of the stream (no reset)', async () => {
-  const conn = await RawConnection.open(h.port);
-  let reset: Error | undefined;
-  conn.socket.on('error', (err) => (reset = err));
+  const { conn, reset } = await overflowing();
   try {
-    conn.write(gets('/hold/', MAX + 1));
-    await h.holding(MAX);
     const serverSide = h.sockets[0]!;
     // Sent while the server does not read this connection: unread when the 503 has been written.
     await written(conn, gets('/after/', 500));
@@ -231,7 +241,7 @@ test('a client that keeps sending after the refused request, and reads only once
     for (let i = 0; i < MAX; i++) expect(await conn.next()).toMatchObject({ status: 200, body: `answer to /hold/${i}${padding}` });
     expect(await conn.next()).toMatchObject({ status: 503, headers: expect.objectContaining({ connection: 'close' }) });
     expect(await conn.next()).toBe('closed');
-    expect(reset).toBeUndefined();
+    expect(reset()).toBeUndefined();
     // What it sent after the refusal was read and thrown away, not parsed into requests.
     expect(h.parsed.filter((p) => p.startsWith('/after/'))).toEqual([]);
     expect(h.handled.filter((p) => !p.startsWith('/hold/'))).toEqual([]);
@@ -241,12 +251,8 @@ test('a client that keeps sending after the refused request, and reads only once
 });
 
 test('after the refusal, what the client goes on sending is discarded until it closes its side: the server\'s close then is clean', async () => {
-  const conn = await RawConnection.open(h.port);
-  let reset: Error | undefined;
-  conn.socket.on('error', (err) => (reset = err));
+  const { conn, reset } = await overflowing();
   try {
-    conn.write(gets('/hold/', MAX + 1));
-    await h.holding(MAX);
     h.release();
     for (let i = 0; i < MAX; i++) expect(await conn.next()).toMatchObject({ status: 200 });
     expect(await conn.next()).toMatchObject({ status: 503 });
@@ -254,7 +260,7 @@ test('after the refusal, what the client goes on sending is discarded until it c
     await written(conn, gets('/late/', 5000));
     conn.socket.end();
     expect(await conn.closed()).toBe(true);
-    expect(reset).toBeUndefined();
+    expect(reset()).toBeUndefined();
     // The server read all of it, up to the client's end of the stream, and then closed.
     const serverSide = h.sockets[0]!;
     if (!serverSide.destroyed) await once(serverSide, 'close');
