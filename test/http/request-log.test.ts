@@ -132,31 +132,17 @@ async function abandonWhileWritten(text: string): Promise<Line[]> {
 
 const entries = (n: number, tag: string) => Array.from({ length: n }, (_, i) => encodeBase64(Buffer.from(`${tag} ${i}`)));
 
-test('express route: a batch whose client left before the answer is logged, observed and counted once, as the 200 it was', async () => {
+test.each([
+  ['express route: a batch whose client left before the answer is logged, observed and counted once, as the 200 it was', '/v1/batch', 'application/json', JSON.stringify({ entries: entries(50, 'batch') }), 200, 50],
+  ['express route: a JSON entry whose client left before its receipt is logged and observed once, as a 201', '/v1/entries', 'application/json', '{"json":"entry"}', 201, 1],
+  ['fast route: an octet-stream entry whose client left before its receipt is logged and observed once, as a 201', '/v1/entries', 'application/octet-stream', 'a raw entry', 201, 1],
+])('%s', async (_name, route, type, body, status, added) => {
   const size = log.latest().treeSize;
-  const observedBefore = await observed('POST', '/v1/batch', 200);
-  const got = await abandonWhileWritten(post('/v1/batch', 'application/json', JSON.stringify({ entries: entries(50, 'batch') })));
-  expect(log.latest().treeSize).toBe(size + 50);
-  expect(got).toEqual([expect.objectContaining({ method: 'POST', route: '/v1/batch', status: 200, client_gone: true })]);
-  expect(await observed('POST', '/v1/batch', 200)).toBe(observedBefore + 1);
-});
-
-test('express route: a JSON entry whose client left before its receipt is logged and observed once, as a 201', async () => {
-  const size = log.latest().treeSize;
-  const observedBefore = await observed('POST', '/v1/entries', 201);
-  const got = await abandonWhileWritten(post('/v1/entries', 'application/json', '{"json":"entry"}'));
-  expect(log.latest().treeSize).toBe(size + 1);
-  expect(got).toEqual([expect.objectContaining({ method: 'POST', route: '/v1/entries', status: 201, client_gone: true })]);
-  expect(await observed('POST', '/v1/entries', 201)).toBe(observedBefore + 1);
-});
-
-test('fast route: an octet-stream entry whose client left before its receipt is logged and observed once, as a 201', async () => {
-  const size = log.latest().treeSize;
-  const observedBefore = await observed('POST', '/v1/entries', 201);
-  const got = await abandonWhileWritten(post('/v1/entries', 'application/octet-stream', 'a raw entry'));
-  expect(log.latest().treeSize).toBe(size + 1);
-  expect(got).toEqual([expect.objectContaining({ method: 'POST', route: '/v1/entries', status: 201, client_gone: true })]);
-  expect(await observed('POST', '/v1/entries', 201)).toBe(observedBefore + 1);
+  const observedBefore = await observed('POST', route, status);
+  const got = await abandonWhileWritten(post(route, type, body));
+  expect(log.latest().treeSize).toBe(size + added);
+  expect(got).toEqual([expect.objectContaining({ method: 'POST', route, status, client_gone: true })]);
+  expect(await observed('POST', route, status)).toBe(observedBefore + 1);
 });
 
 test.each([
