@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isValidKeyName } from '../note/keys.js';
-import { quoteVisibly, showNonPrinting } from './key-file.js';
+import { quoteVisibly, showNonPrinting } from './visible-text.js';
 
 /** A command-line mistake: printed with the command's usage, exit status 2. */
 export class UsageError extends Error {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
+import { NON_PRINTING, quoteVisibly } from './visible-text.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {
@@ -89,41 +90,7 @@ export async function removeStaleKeyTemps(path: string): Promise<KeyTempProblem[
 }
 
 /**
- * Characters an origin of a key Cairn makes may not hold: controls (C0,
- * DEL, C1), format characters (category Cf: zero-width spaces and joiners,
- * the bidirectional embeddings, overrides and isolates of Unicode UAX #9,
- * tag characters), surrogates, private-use and unassigned code points, every
- * separator but the ASCII space (which isValidKeyName of src/note/keys.ts
- * refuses with its own words), and the other default-ignorable code points (fillers,
- * variation selectors). Each shows as nothing, or as something else, so a
- * name holding one cannot be read off a screen or typed back: two logs'
- * names could look the same. That holds within an emoji too: U+2764 with or
- * without the variation selector U+FE0F, or emoji with or without a zero-width
- * joiner (U+200D) between them, are different names that many screens draw
- * alike, and host names cannot hold either (IDNA drops or refuses them), so
- * they are refused there as well. Only keys Cairn makes are held to this:
- * an existing key is read whatever its origin holds.
- */
-const NON_PRINTING = /[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}]/u;
-const NON_PRINTING_ALL = new RegExp(NON_PRINTING.source, 'gu');
-
-/**
- * `text` with each character of {@link NON_PRINTING} but the ASCII space
- * and those in `keep` (say "\n") written as a visible `\u{XXXX}` escape:
- * safe to print whatever it holds, as JSON.stringify is not (it leaves C1
- * controls, bidi overrides and zero-width characters as they are).
- */
-export function showNonPrinting(text: string, keep = ''): string {
-  return text.replace(NON_PRINTING_ALL, (c) => (c === ' ' || keep.includes(c) ? c : `\\u{${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}}`));
-}
-
-/** `text` in double quotes, its `"` and `\` escaped and its non-printing characters shown (see {@link showNonPrinting}). */
-export function quoteVisibly(text: string): string {
-  return `"${showNonPrinting(text.replace(/["\\]/g, (c) => `\\${c}`))}"`;
-}
-
-/**
- * Why `origin` may not name a key that Cairn makes (see {@link NON_PRINTING}),
+ * Why `origin` may not name a key that Cairn makes (see NON_PRINTING in visible-text.ts),
  * in words that follow "it" (the origin), or undefined when it may. Only
  * the characters are judged here; the note-key rules (non-empty, no spaces,
  * no '+') are isValidKeyName's (src/note/keys.ts). Keys that others made are

@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { envValue, parseCommandArgs, parseOrigin, UsageError } from './args.js';
-import { createKeyFile, newKeyOriginProblem, quoteVisibly, showNonPrinting } from './key-file.js';
+import { createKeyFile, newKeyOriginProblem } from './key-file.js';
+import { quoteVisibly, showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn keygen`: what it does, its options and its exit statuses. */
 export const KEYGEN_USAGE = `usage: cairn keygen --origin <origin> --out <file>

@@ -4,7 +4,7 @@ import { closestName, UsageError } from './args.js';
 import { auditCommand } from './audit.js';
 import { EXIT_ERROR, EXIT_OK, oneLine, OutputError, writeOut } from './client-common.js';
 import { getCommand } from './get.js';
-import { quoteVisibly, showNonPrinting } from './key-file.js';
+import { quoteVisibly, showNonPrinting } from './visible-text.js';
 import { keygenCommand } from './keygen.js';
 import { monitorCommand } from './monitor.js';
 import { proveCommand } from './prove.js';

@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
-import { removeStaleKeyTemps, showNonPrinting } from './key-file.js';
+import { removeStaleKeyTemps } from './key-file.js';
+import { showNonPrinting } from './visible-text.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 

@@ -6,7 +6,8 @@
 // (`cairn keygen: …`). Keys made by others are read as before.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createKeyFile, KeyFileError, newKeyOriginProblem, quoteVisibly, showNonPrinting } from '../../src/cli/key-file.js';
+import { createKeyFile, KeyFileError, newKeyOriginProblem } from '../../src/cli/key-file.js';
+import { quoteVisibly, showNonPrinting } from '../../src/cli/visible-text.js';
 import { generateSignerKey, isValidKeyName } from '../../src/note/keys.js';
 import { runCli } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
