@@ -535,6 +535,16 @@ function indexText(indexes: readonly number[]): string {
   return `log indexes ${indexes.join(', ')}`;
 }
 
+/** The logged entries of `part` for a message: the one's FILE:LINE, or "the N entries A to B". */
+function namedEntries(part: readonly Input[]): string {
+  return part.length === 1 ? part[0]!.source : `the ${part.length} entries ${part[0]!.source} to ${part[part.length - 1]!.source}`;
+}
+
+/** Where the proofs of logged entries without a receipt are to be had, for a message. */
+function proveHint(indexes: readonly number[]): string {
+  return `('cairn prove ${indexes.length === 1 ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})`;
+}
+
 /** `cairn add`: see ADD_USAGE. */
 export async function addCommand(argv: string[], io: CliIo = processIo(), proc: AddProcess = processAdd()): Promise<number> {
   return runClientCommand('add', ADD_USAGE, io, async () => {
@@ -640,11 +650,10 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         // waits for it: the process ends by the signal itself, as it would with no listener.
         const { part, indexes } = writing;
         const one = part.length === 1;
-        const which = one ? part[0]!.source : `the ${part.length} entries ${part[0]!.source} to ${part[part.length - 1]!.source}`;
         notice(
           `stopped at once by a second ${signal} while writing receipts to ${receiptsPath ?? 'standard output'}: ${done === 0 ? '' : `${soFar()}; `}` +
-            `${which} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} may be missing or cut off there ` +
-            `('cairn prove ${one ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})`,
+            `${namedEntries(part)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} may be missing or cut off there ` +
+            proveHint(indexes),
         );
         stopListening();
         proc.kill(signal);
@@ -746,10 +755,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           done += err.written;
           if (err.written > 0) lastDone = part[err.written - 1]!.source;
           const missing = part.slice(err.written);
-          const first = missing[0]!.source;
           const last = missing[missing.length - 1]!.source;
           const logged = done + missing.length;
-          const which = missing.length === 1 ? first : `the ${missing.length} entries ${first} to ${last}`;
           const one = missing.length === 1;
           told = true;
           const indexes = result.receipts.slice(err.written).map((r) => r.receipt.index);
@@ -762,8 +769,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           const written = done === 0 ? 'no receipt written' : `the ${done === 1 ? 'receipt of the first' : `receipts of the first ${done}`} (through ${lastDone}) written in full`;
           throw new Error(
             `cannot write the receipts to ${receiptsPath ?? 'standard output'}: ${err.message}: ${entries(logged)} ${logged === 1 ? 'was' : 'were'} logged, ${written}; ` +
-              `${which} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged without ${one ? 'its receipt' : 'their receipts'} ` +
-              `('cairn prove ${one ? `${indexes[0]}' gives its proof` : "INDEX' gives each one's proof"})` +
+              `${namedEntries(missing)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged without ${one ? 'its receipt' : 'their receipts'} ` +
+              proveHint(indexes) +
               `${cutText(err)}; nothing after ${last} was sent`,
             { cause: err },
           );
