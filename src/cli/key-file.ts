@@ -183,13 +183,11 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
     const fix = user === undefined ? `run: chmod 600 ${path}` : `it belongs to ${ownerName(info.uid)}: run as root: ${giveIt} && chmod 600 ${shellWord(path)}`;
     throw new KeyFileError(`the key file ${path} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); ${fix}`);
   }
-  const stranger = options.checkOwner === true ? foreignOwner(info.uid) : undefined;
-  if (stranger !== undefined) {
-    throw new KeyFileError(
-      `the key file ${path} belongs to another user (uid ${info.uid}), not to the user this runs as (uid ${stranger}) or root: ` +
-        `that user could have put a key of their own in it, or change it later. Check that it is this log's key, then run: chown ${stranger} ${shellWord(path)}`,
-    );
-  }
+  const stranger =
+    options.checkOwner === true
+      ? foreignOwnerProblem('the key file', path, info.uid, 'that user could have put a key of their own in it, or change it later', "Check that it is this log's key")
+      : undefined;
+  if (stranger !== undefined) throw new KeyFileError(stranger);
   let text: string;
   try {
     text = (await readFile(path, 'utf8')).trim();
@@ -237,6 +235,21 @@ export function otherUserThanOwner(owner: number): string | undefined {
   } catch {
     return String(euid);
   }
+}
+
+/**
+ * Why `what` at `path`, owned by `uid`, is not to be trusted, when another
+ * user than this process's or root owns it (see {@link foreignOwner}), else
+ * undefined: `risk` says what that user could do, and `check` what to check
+ * before the chown the message gives (`-R` for a folder, when `recursive`).
+ */
+export function foreignOwnerProblem(what: string, path: string, uid: number, risk: string, check: string, recursive = false): string | undefined {
+  const stranger = foreignOwner(uid);
+  if (stranger === undefined) return undefined;
+  return (
+    `${what} ${path} belongs to another user (uid ${uid}), not to the user this runs as (uid ${stranger}) or root: ` +
+    `${risk}. ${check}, then run: chown ${recursive ? '-R ' : ''}${stranger} ${shellWord(path)}`
+  );
 }
 
 /** The owner `uid` in words: root, or its uid. */

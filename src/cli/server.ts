@@ -16,7 +16,7 @@ import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
-import { createKeyFile, foreignOwner, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
+import { createKeyFile, foreignOwnerProblem, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
 
@@ -415,13 +415,8 @@ async function checkDataFolder(data: string): Promise<void> {
   } catch (err) {
     throw new StartError(`cannot look at the data folder ${data} (${osReason(err)})`, { cause: err });
   }
-  const stranger = foreignOwner(info.uid);
-  if (stranger !== undefined) {
-    throw new StartError(
-      `the data folder ${data} belongs to another user (uid ${info.uid}), not to the user this runs as (uid ${stranger}) or root: ` +
-        `that user could put a key of their own in it or move its store away. Check what it holds (its key and its store), then run: chown -R ${stranger} ${shellWord(data)}`,
-    );
-  }
+  const stranger = foreignOwnerProblem('the data folder', data, info.uid, 'that user could put a key of their own in it or move its store away', 'Check what it holds (its key and its store)', true);
+  if (stranger !== undefined) throw new StartError(stranger);
   const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
   const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
   if (groupWrites || othersWrite) {
@@ -488,13 +483,8 @@ export async function prepareStoreFolder(
   // Also when just made: a file system without Unix modes shows its own.
   const info = await look();
   if (!info.isDirectory()) return { made };
-  const stranger = foreignOwner(info.uid);
-  if (stranger !== undefined) {
-    throw new StartError(
-      `the store's folder ${db} belongs to another user (uid ${info.uid}), not to the user this runs as (uid ${stranger}) or root: ` +
-        `that user could change the log's store. Check it, then run: chown -R ${stranger} ${shellWord(db)}`,
-    );
-  }
+  const stranger = foreignOwnerProblem("the store's folder", db, info.uid, "that user could change the log's store", 'Check it', true);
+  if (stranger !== undefined) throw new StartError(stranger);
   const mode = info.mode % 0o10000;
   if (mode % 0o100 === 0) return { made };
   const user = otherUserThanOwner(info.uid);
