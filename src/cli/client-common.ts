@@ -365,15 +365,6 @@ export function jsonLine(value: unknown): string {
   return `${oneLine(text)}\n`;
 }
 
-/**
- * Writes one JSON value as a line (see {@link jsonLine}) without waiting or
- * checking that it was written; for a command's result, use
- * {@link writeJsonOut}.
- */
-export function writeJsonLine(out: Output, value: unknown): void {
-  out.write(jsonLine(value));
-}
-
 /** Writes one JSON value as a line (see {@link jsonLine}) with {@link writeOut}: resolves once written, rejects with an OutputError. */
 export function writeJsonOut(out: Output, value: unknown, stream = 'standard output'): Promise<void> {
   return writeOut(out, jsonLine(value), stream);
