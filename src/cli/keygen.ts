@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { envValue, parseCommandArgs, parseOrigin, UsageError } from './args.js';
 import { createKeyFile, newKeyOriginProblem } from './key-file.js';
-import { quoteVisibly, showNonPrinting } from './visible-text.js';
+import { printableError, quoteVisibly, showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn keygen`: what it does, its options and its exit statuses. */
 export const KEYGEN_USAGE = `usage: cairn keygen --origin <origin> --out <file>
@@ -36,7 +36,7 @@ export async function keygenCommand(argv: string[]): Promise<number> {
     return await keygen(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`cairn keygen: ${showNonPrinting(err.message, '\n')}\n`);
+      process.stderr.write(`cairn keygen: ${printableError(err)}\n`);
       return 2;
     }
     throw err;
@@ -87,7 +87,7 @@ async function keygen(argv: string[]): Promise<number> {
   try {
     made = await createKeyFile(values.out, origin);
   } catch (err) {
-    process.stderr.write(`cairn keygen: ${showNonPrinting(err instanceof Error ? err.message : String(err), '\n')}\n`);
+    process.stderr.write(`cairn keygen: ${printableError(err)}\n`);
     return 2;
   }
   for (const problem of made.leftoverTemps) {

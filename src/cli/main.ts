@@ -4,7 +4,7 @@ import { closestName, UsageError } from './args.js';
 import { auditCommand } from './audit.js';
 import { EXIT_ERROR, EXIT_OK, oneLine, OutputError, writeOut } from './client-common.js';
 import { getCommand } from './get.js';
-import { quoteVisibly, showNonPrinting } from './visible-text.js';
+import { printableError, quoteVisibly } from './visible-text.js';
 import { keygenCommand } from './keygen.js';
 import { monitorCommand } from './monitor.js';
 import { proveCommand } from './prove.js';
@@ -112,15 +112,6 @@ process.stdout.on('error', (err) => {
 // With standard error gone there is no one left to tell; the exit status still says it.
 process.stderr.on('error', () => undefined);
 
-/**
- * An error's message for a line of cairn's own: its own line breaks kept,
- * every other character that would not print (controls, C1 too, bidi and
- * other format characters, U+2028/2029) shown as an escape.
- */
-function printable(err: unknown): string {
-  return showNonPrinting(err instanceof Error ? err.message : String(err), '\n');
-}
-
 main(process.argv.slice(2)).then(
   (code) => {
     exitStatus = code;
@@ -128,7 +119,7 @@ main(process.argv.slice(2)).then(
     reportStdoutFailure();
   },
   (err: unknown) => {
-    process.stderr.write(`${prefix()}${printable(err)}\n`);
+    process.stderr.write(`${prefix()}${printableError(err)}\n`);
     // Anything else is a failure of serve or keygen that they did not foresee: exit status 1.
     exitStatus = err instanceof UsageError || err instanceof OutputError ? EXIT_ERROR : 1;
     process.exitCode = exitStatus;

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
 import { removeStaleKeyTemps } from './key-file.js';
-import { showNonPrinting } from './visible-text.js';
+import { printableError } from './visible-text.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 
@@ -113,7 +113,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return await serve(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`cairn serve: ${showNonPrinting(err.message, '\n')}\nRun 'cairn serve --help' for its options.\n`);
+      process.stderr.write(`cairn serve: ${printableError(err)}\nRun 'cairn serve --help' for its options.\n`);
       return 2;
     }
     throw err;
@@ -211,7 +211,7 @@ async function serve(argv: string[]): Promise<number> {
     for (const signal of signals) process.off(signal, stop);
     // Every failure to start is the operator's to fix (the store, the key,
     // the folder, the port): one line naming the command, no stack.
-    process.stderr.write(`cairn serve: ${showNonPrinting(err instanceof Error ? err.message : String(err), '\n')}\n`);
+    process.stderr.write(`cairn serve: ${printableError(err)}\n`);
     return 1;
   }
   // A key creation killed midway (a crash on first start, or of keygen) can

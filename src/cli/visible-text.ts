@@ -37,3 +37,12 @@ export function showNonPrinting(text: string, keep = ''): string {
 export function quoteVisibly(text: string): string {
   return `"${showNonPrinting(text.replace(/["\\]/g, (c) => `\\${c}`))}"`;
 }
+
+/**
+ * An error's message for a line of cairn's own: its own line breaks kept,
+ * every other character that would not print (controls, C1 too, bidi and
+ * other format characters, U+2028/2029) shown as an escape.
+ */
+export function printableError(err: unknown): string {
+  return showNonPrinting(err instanceof Error ? err.message : String(err), '\n');
+}
