@@ -1,4 +1,4 @@
-// RoundDedup: the in-round set of leaf hashes, keyed by their first six bytes.
+// RoundDedup: the in-round set of leaf hashes, keyed by their first 30 bits.
 import { RoundDedup } from '../../src/log/round-dedup.js';
 import { prng } from '../merkle/helpers.js';
 
@@ -8,7 +8,7 @@ function hashWith(prefix: number[], rest: number): Uint8Array {
   return h;
 }
 
-test('finds exactly the hashes added, also when their first six bytes collide', () => {
+test('finds exactly the hashes added, also when their first 30 bits collide', () => {
   const dedup = new RoundDedup();
   const stored: Uint8Array[] = [];
   const add = (h: Uint8Array) => {
