@@ -576,7 +576,7 @@ export class Log {
    */
   private answer(round: Prepared, head: TreeHead): void {
     const { taken, slots, indexOf, oldSize } = round;
-    const prover = new RoundProofs(head.treeSize, oldSize, round.builder.rightEdge, round.tiles);
+    const prover = new RoundProofs(head.treeSize, oldSize, round.builder.rightEdge, round.tiles, round.newHashes);
     const seen = new Uint8Array(round.unique.length);
     for (let k = 0; k < taken.length; k++) {
       const pending = taken[k]!;

@@ -19,6 +19,7 @@ import { locateHash, type HashTile } from '../storage/hash-tile.js';
 export class RoundProofs {
   private readonly firstNew: number;
   private readonly treeSize: number;
+  private readonly newLeaves: readonly Uint8Array[];
   /** Start and height of each perfect subtree P_k, left to right. */
   private readonly starts: number[] = [];
   private readonly heights: number[] = [];
@@ -33,14 +34,18 @@ export class RoundProofs {
   /**
    * `rightEdge` is the compact range of the tree of `treeSize` (largest
    * subtree first), `tiles` every tile the round wrote, and the round's new
-   * leaves are `firstNew` … `treeSize` − 1.
+   * leaves are `firstNew` … `treeSize` − 1, whose hashes are `newLeaves`:
+   * a proof's bottom hash is the leaf hash of its neighbour, handed out as
+   * that array's own view rather than as a new view into a tile.
    */
-  constructor(treeSize: number, firstNew: number, rightEdge: readonly Uint8Array[], tiles: readonly HashTile[]) {
+  constructor(treeSize: number, firstNew: number, rightEdge: readonly Uint8Array[], tiles: readonly HashTile[], newLeaves: readonly Uint8Array[]) {
     if (!Number.isSafeInteger(treeSize) || !Number.isSafeInteger(firstNew) || firstNew < 0 || firstNew > treeSize) {
       throw new RangeError(`RoundProofs: bad range ${firstNew}..${treeSize}`);
     }
+    if (newLeaves.length !== treeSize - firstNew) throw new RangeError(`RoundProofs: ${newLeaves.length} new leaf hashes for leaves ${firstNew}..${treeSize - 1}`);
     this.treeSize = treeSize;
     this.firstNew = firstNew;
+    this.newLeaves = newLeaves;
     let start = 0;
     for (let height = 52; height >= 0; height--) {
       const size = 2 ** height;
@@ -81,17 +86,18 @@ export class RoundProofs {
     let k = this.starts.length - 1;
     while (this.starts[k]! > index) k--;
     const height = this.heights[k]!;
-    const path: Uint8Array[] = [];
+    const tail = this.tails[k]!;
+    // Sized once: a receipt's path is made for every entry a round logs.
+    const path = new Array<Uint8Array>(height + tail.length);
     let node = index; // index of i's ancestor at the current level
     for (let level = 0; level < height; level++) {
       const sibling = node % 2 === 1 ? node - 1 : node + 1;
-      const hash = this.sibling(level, sibling);
+      const hash = level === 0 && sibling >= this.firstNew ? this.newLeaves[sibling - this.firstNew] : this.sibling(level, sibling);
       if (hash === undefined) return undefined;
-      path.push(hash);
+      path[level] = hash;
       node = Math.floor(node / 2);
     }
-    const tail = this.tails[k]!;
-    for (let j = 0; j < tail.length; j++) path.push(tail[j]!);
+    for (let j = 0; j < tail.length; j++) path[height + j] = tail[j]!;
     return path;
   }
 

@@ -20,7 +20,7 @@ function checkRounds(sizes: readonly number[]): number {
     const tiles = builder.append(hashes);
     leaves.push(...hashes);
     const tree = refTree(leaves);
-    const prover = new RoundProofs(builder.treeSize, oldSize, builder.rightEdge, tiles);
+    const prover = new RoundProofs(builder.treeSize, oldSize, builder.rightEdge, tiles, hashes);
     for (let i = oldSize; i < builder.treeSize; i++) {
       if (size > 1000 && i - oldSize >= 300 && builder.treeSize - i > 300 && i % 61 !== 0) continue;
       const proof = prover.prove(i);
@@ -48,13 +48,29 @@ test('refuses leaves the round did not add, and says so when a hash is not in it
   const builder = TreeBuilder.empty();
   const first = builder.append(Array.from({ length: 300 }, (_, i) => refLeafHash(utf8(`a ${i}`))));
   expect(first.length).toBeGreaterThan(0);
-  const tiles = builder.append([refLeafHash(utf8('b')), refLeafHash(utf8('c'))]);
-  const prover = new RoundProofs(302, 300, builder.rightEdge, tiles);
+  const added = [refLeafHash(utf8('b')), refLeafHash(utf8('c')), refLeafHash(utf8('d')), refLeafHash(utf8('e'))];
+  const tiles = builder.append(added);
+  const prover = new RoundProofs(304, 300, builder.rightEdge, tiles, added);
   expect(() => prover.prove(299)).toThrow(RangeError);
-  expect(() => prover.prove(302)).toThrow(RangeError);
+  expect(() => prover.prove(304)).toThrow(RangeError);
   expect(prover.prove(300)).toBeDefined();
-  // Without the round's tiles, leaf 300's sibling (301) cannot be found: undefined, not a wrong proof.
-  const blind = new RoundProofs(302, 300, builder.rightEdge, []);
+  // Without the round's tiles, leaf 300's sibling at level 1 (node 151, over
+  // leaves 302 and 303) cannot be found: undefined, not a wrong proof.
+  const blind = new RoundProofs(304, 300, builder.rightEdge, [], added);
   expect(blind.prove(300)).toBeUndefined();
-  expect(() => new RoundProofs(302, 300, builder.rightEdge.slice(1), tiles)).toThrow(RangeError);
+  expect(() => new RoundProofs(304, 300, builder.rightEdge.slice(1), tiles, added)).toThrow(RangeError);
+  expect(() => new RoundProofs(304, 300, builder.rightEdge, tiles, added.slice(1))).toThrow(RangeError);
+});
+
+test("a proof's bottom hash is the neighbouring new leaf's own hash, not a copy", () => {
+  const builder = TreeBuilder.empty();
+  builder.append(Array.from({ length: 301 }, (_, i) => refLeafHash(utf8(`a ${i}`))));
+  const added = [refLeafHash(utf8('b')), refLeafHash(utf8('c')), refLeafHash(utf8('d'))];
+  const tiles = builder.append(added);
+  const prover = new RoundProofs(304, 301, builder.rightEdge, tiles, added);
+  expect(prover.prove(302)![0]).toBe(added[2]);
+  expect(prover.prove(303)![0]).toBe(added[1]);
+  // Leaf 301's neighbour, 300, is from an earlier round: read from the tile.
+  const proof = prover.prove(301)!;
+  expect(hex(proof[0]!)).toBe(hex(refLeafHash(utf8('a 300'))));
 });
