@@ -139,27 +139,35 @@ function leafKeys(hashes: readonly Uint8Array[]): Buffer[] {
 /** The most bytes an index takes (Number.MAX_SAFE_INTEGER < 2^56). */
 const INDEX_BYTES = 7;
 
-/** start, start+1, …, each big-endian in as few bytes as it takes, each a view into one Buffer. */
-function indexValues(start: number, count: number): Buffer[] {
-  const all = Buffer.allocUnsafe(INDEX_BYTES * count);
-  const values: Buffer[] = new Array<Buffer>(count);
+/**
+ * Puts a round's leaf-index records (leaf hash → start, start+1, …, each
+ * big-endian in as few bytes as it takes) into `batch`. Keys and values are
+ * written into one Buffer each, and each view is made just before its put:
+ * views made all at once for a round of 4096 would still be alive when the
+ * puts' own allocations set off a collection, which would copy them.
+ */
+function putLeafIndex(batch: { put(key: Buffer, value: Buffer): unknown }, hashes: readonly Uint8Array[], start: number): void {
+  const keys = Buffer.allocUnsafe(LEAF_KEY * hashes.length);
+  const values = Buffer.allocUnsafe(INDEX_BYTES * hashes.length);
   let length = 1;
   let limit = 256;
   let offset = 0;
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < hashes.length; i++) {
+    const at = i * LEAF_KEY;
+    keys[at] = LEAF;
+    keys.set(hashes[i]!, at + 1);
     let index = start + i;
     while (index >= limit) {
       length++;
       limit *= 256;
     }
     for (let b = length - 1; b >= 0; b--) {
-      all[offset + b] = index % 256;
+      values[offset + b] = index % 256;
       index = Math.floor(index / 256);
     }
-    values[i] = all.subarray(offset, offset + length);
+    batch.put(keys.subarray(at, at + LEAF_KEY), values.subarray(offset, offset + length));
     offset += length;
   }
-  return values;
 }
 
 /** A stored index: 1..8 bytes big-endian (8: as format 1 wrote it). */
@@ -512,9 +520,7 @@ export class LevelStore implements LogStore {
         i = end;
       }
     }
-    const keys = leafKeys(round.leafHashes);
-    const values = indexValues(start, keys.length);
-    for (let j = 0; j < keys.length; j++) batch.put(keys[j]!, values[j]!);
+    putLeafIndex(batch, round.leafHashes, start);
     for (const tile of round.tiles) batch.put(tileKey(tile.level, tile.n), tile.encode());
     batch.put(STATE_KEY, encodeState(round.state));
     try {
