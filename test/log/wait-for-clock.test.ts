@@ -28,13 +28,16 @@ test('waiting for the next millisecond lets other callbacks run meanwhile (the e
 test('a wall clock stepped back (or stopped) while it waits is not waited out: the wait ends on the monotonic clock', async () => {
   const stopped = Date.now() - 3_600_000;
   const spy = jest.spyOn(Date, 'now').mockImplementation(() => stopped);
+  let guard: NodeJS.Timeout | undefined;
   try {
     const outcome = await Promise.race([
       waitForClock(1).then(() => 'resolved'),
-      new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting after 5 s')),
+      new Promise((resolve) => (guard = setTimeout(resolve, 5000, 'still waiting after 5 s'))),
     ]);
     expect(outcome).toBe('resolved');
   } finally {
     spy.mockRestore();
+    // Not left running: jest would wait for it before it could exit.
+    clearTimeout(guard);
   }
 });
