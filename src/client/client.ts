@@ -18,7 +18,7 @@ import { verifyTreeHead, type TreeHead } from '../note/sth.js';
 import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { ClientError, escapeText } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http.js';
-import { checkReceipt, checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';
+import { checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';
 import { TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js';
 
 /** CONTRACT §3: a batch holds 1 to 1000 entries. */
@@ -211,12 +211,15 @@ export class CairnClient {
     return this.#openCheckpoint(note, undefined);
   }
 
-  /** openCheckpoint, naming in a BAD_RESPONSE the URL below the base URL that served the note, when there is one. */
-  #openCheckpoint(note: string | Uint8Array, path: string | undefined): SignedCheckpoint {
-    const bad = (what: string, cause: unknown) => {
-      const url = path === undefined ? undefined : this.#http.url(path);
-      return new ClientError('BAD_RESPONSE', url === undefined ? what : `${url}: ${what}`, { cause, ...(url === undefined ? {} : { url }) });
-    };
+  /**
+   * openCheckpoint, naming in a BAD_RESPONSE the URL below the base URL that
+   * served the note, when there is one, and in every message `which`
+   * checkpoint it was (one that came with receipts, say).
+   */
+  #openCheckpoint(note: string | Uint8Array, path: string | undefined, which?: string): SignedCheckpoint {
+    const url = path === undefined ? undefined : this.#http.url(path);
+    const bad = (what: string, cause: unknown) =>
+      new ClientError('BAD_RESPONSE', url === undefined ? what : `${url}: ${what}`, { cause, ...(url === undefined ? {} : { url }) });
     let text: string;
     try {
       text = openNote(note, [this.verifier]).text;
@@ -225,18 +228,20 @@ export class CairnClient {
       // What the note says is the log's to choose: quoted escaped.
       const why = escapeText(err.message);
       if (err.code === 'INVALID_SIGNATURE' || err.code === 'UNVERIFIED') {
-        throw new ClientError('BAD_SIGNATURE', `the checkpoint is not signed by ${this.origin}: ${why}`, { cause: err });
+        const what = `${which ?? 'the checkpoint'} is not signed by ${this.origin}: ${why}`;
+        throw new ClientError('BAD_SIGNATURE', which === undefined || url === undefined ? what : `${url}: ${what}`, { cause: err });
       }
-      throw bad(`not a signed checkpoint note: ${why}`, err);
+      throw bad(which === undefined ? `not a signed checkpoint note: ${why}` : `${which} is not a signed checkpoint note: ${why}`, err);
     }
     let checkpoint: Checkpoint;
     try {
       checkpoint = parseCheckpoint(text, this.origin);
     } catch (err) {
       if (!(err instanceof NoteError)) throw err;
-      throw bad(`the note signed by ${this.origin} is not a checkpoint of it: ${escapeText(err.message)}`, err);
+      const what = which === undefined ? `the note signed by ${this.origin}` : `${which}, a note signed by ${this.origin},`;
+      throw bad(`${what} is not a checkpoint of it: ${escapeText(err.message)}`, err);
     }
-    checkEmptyRoot(checkpoint, 'the signed checkpoint');
+    checkEmptyRoot(checkpoint, which ?? 'the signed checkpoint');
     return { checkpoint, note: typeof note === 'string' ? note : new TextDecoder().decode(note) };
   }
 
@@ -272,42 +277,52 @@ export class CairnClient {
     return { origin: v.origin, verifierKey: v.verifier_key, treeSize: v.tree_size, version: v.version };
   }
 
-  #verifyReceipt(value: unknown, entry: Uint8Array, batch: SignedCheckpoint | undefined, what: string): VerifiedReceipt {
+  /**
+   * Verifies a receipt for `entry` from the answer to `path`: its checkpoint
+   * first, as every checkpoint (BAD_RESPONSE if it is not one, BAD_SIGNATURE
+   * if the log's key did not sign it), then its proof to that checkpoint
+   * (BAD_RECEIPT). A batch's checkpoint was verified once for all its receipts.
+   */
+  #verifyReceipt(value: unknown, entry: Uint8Array, batch: SignedCheckpoint | undefined, path: string, what: string): VerifiedReceipt {
     const receipt = parseReceipt(value, batch?.note);
     if (typeof receipt === 'string') throw this.#badResponse(what, receipt);
-    // A batch's checkpoint was verified once for all its receipts.
-    const check = batch === undefined ? checkReceipt(receipt, entry, this.verifier) : checkReceiptProof(receipt, entry, batch.checkpoint);
+    const checkpoint = batch ?? this.#openCheckpoint(receipt.checkpoint, path, "the receipt's checkpoint");
+    const check = checkReceiptProof(receipt, entry, checkpoint.checkpoint);
     if (!check.valid) throw new ClientError('BAD_RECEIPT', `${what}: the receipt does not verify: ${check.reason}`);
     return { receipt, entry, checkpoint: check.checkpoint };
   }
 
   /**
    * Logs one entry (`POST /v1/entries`, application/octet-stream; CONTRACT §3)
-   * and verifies its receipt; BAD_RECEIPT if it does not prove the entry.
+   * and verifies its receipt: its checkpoint as {@link openCheckpoint} does
+   * (BAD_RESPONSE if it is not one, BAD_SIGNATURE if the log's key did not
+   * sign it), then BAD_RECEIPT if it does not prove the entry in that checkpoint.
    */
   async addEntry(entry: Uint8Array): Promise<VerifiedReceipt> {
     checkEntry(entry, 'addEntry: entry');
     const path = 'v1/entries';
     const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/octet-stream', maxBytes: RECEIPT_BYTES });
-    return this.#verifyReceipt(body, entry, undefined, path);
+    return this.#verifyReceipt(body, entry, undefined, path, path);
   }
 
   /**
    * Logs one JSON value as its RFC 8785 canonical bytes (`POST /v1/entries`,
    * application/json; CONTRACT §1) and verifies the receipt against those
-   * bytes. Throws JsonError (from src/jcs) for a value without an I-JSON form.
+   * bytes, as addEntry does. Throws JsonError (from src/jcs) for a value
+   * without an I-JSON form.
    */
   async addJson(value: unknown): Promise<VerifiedReceipt> {
     const entry = checkEntry(canonicalizeValue(value), 'addJson: canonical value');
     const path = 'v1/entries';
     const body = await this.#http.json({ method: 'POST', path, body: entry, contentType: 'application/json', maxBytes: RECEIPT_BYTES });
-    return this.#verifyReceipt(body, entry, undefined, path);
+    return this.#verifyReceipt(body, entry, undefined, path, path);
   }
 
   /**
    * Logs 1 to 1000 entries in one `POST /v1/batch` (CONTRACT §3) and verifies
-   * every receipt against the batch's checkpoint; BAD_RECEIPT names the first
-   * that does not verify.
+   * every receipt against the batch's checkpoint: BAD_RESPONSE or
+   * BAD_SIGNATURE if that checkpoint is bad (as for addEntry), BAD_RECEIPT
+   * naming the first receipt that does not prove its entry in it.
    */
   async addBatch(entries: readonly Uint8Array[]): Promise<BatchResult> {
     if (!Array.isArray(entries)) throw new TypeError('addBatch: entries must be an array');
@@ -325,8 +340,8 @@ export class CairnClient {
     if (answer.receipts.length !== entries.length) {
       throw this.#badResponse(path, `${answer.receipts.length} receipts for ${entries.length} entries`);
     }
-    const checkpoint = this.#openCheckpoint(answer.checkpoint, path);
-    const receipts = answer.receipts.map((r, i) => this.#verifyReceipt(r, entries[i]!, checkpoint, `${path} receipt ${i}`));
+    const checkpoint = this.#openCheckpoint(answer.checkpoint, path, "the batch's checkpoint");
+    const receipts = answer.receipts.map((r, i) => this.#verifyReceipt(r, entries[i]!, checkpoint, path, `${path} receipt ${i}`));
     return { checkpoint, receipts };
   }
 

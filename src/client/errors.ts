@@ -15,7 +15,7 @@ export const CLIENT_ERROR_CODES = [
   'BAD_PROOF', // an inclusion proof that does not lead to the signed root
   'TILE_MISMATCH', // a tile whose hashes do not lead to the signed root
   'ENTRY_MISMATCH', // entries whose leaf hashes differ from the authenticated tile
-  'BAD_RECEIPT', // a receipt that does not prove its entry
+  'BAD_RECEIPT', // a receipt that does not prove its entry in its checkpoint (a bad checkpoint is BAD_SIGNATURE or BAD_RESPONSE)
 ] as const;
 
 /** One of {@link CLIENT_ERROR_CODES}. */
