@@ -116,7 +116,10 @@ export async function readTokenFile(path: string): Promise<TokenRule[]> {
   } catch (err) {
     throw new AccessConfigError(`cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  if (!info.isFile()) throw new AccessConfigError(`the token file ${path} is not a file`);
+  if (info.isDirectory()) {
+    throw new AccessConfigError(`the token file ${path} is a folder; give the file itself, a text file with one '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]' a line`);
+  }
+  if (!info.isFile()) throw new AccessConfigError(`the token file ${path} is not a regular file (a device, FIFO or socket); give a text file with one token a line`);
   if (Math.floor((info.mode % 0o100) / 0o10) % 4 >= 2 || (info.mode % 0o10) % 4 >= 2) {
     throw new AccessConfigError(`the token file ${path} is writable by group or others (mode ${(info.mode % 0o1000).toString(8)}); run: chmod go-w ${path}`);
   }

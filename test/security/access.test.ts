@@ -82,6 +82,8 @@ describe('token file', () => {
       await writeFile(join(dir, 'empty'), '# nothing\n', { mode: 0o600 });
       await expect(readTokenFile(join(dir, 'empty'))).rejects.toThrow(/no tokens/);
       await expect(readTokenFile(join(dir, 'missing'))).rejects.toThrow(AccessConfigError);
+      // A folder given for the file is called a folder, and the file described.
+      await expect(readTokenFile(dir)).rejects.toThrow(new AccessConfigError(`the token file ${dir} is a folder; give the file itself, a text file with one '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]' a line`));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
