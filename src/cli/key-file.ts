@@ -3,7 +3,7 @@ import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
-import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
+import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { NON_PRINTING, quoteVisibly } from './visible-text.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
@@ -174,7 +174,8 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
   } catch (err) {
     throw cannotRead(err);
   }
-  if (!info.isFile()) throw new KeyFileError(`${path} is not a file`);
+  // A folder is the usual slip (--key given the data folder): say what it is, and what goes there.
+  if (!info.isFile()) throw new KeyFileError(`the key file ${path} is ${fileKind(info)}, not a file; give the path of a key file made by cairn keygen (cairn keygen --origin <origin> --out FILE)`);
   // Root's key (a packaged root:<service group> 0640, say), read by another
   // user: closed by root alone it could no longer be read, so root gives it to that user.
   const user = otherUserThanOwner(info.uid);

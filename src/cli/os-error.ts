@@ -16,6 +16,20 @@ export function osReason(err: unknown): string {
   return e.code ?? (err instanceof Error ? err.message : String(err));
 }
 
+/**
+ * What a file-system object is, in words for a message that expected
+ * another kind (`a folder`, `a file`, `a FIFO (named pipe)`, ...), from its
+ * stat (which follows symbolic links, so never a link).
+ */
+export function fileKind(info: { isFile(): boolean; isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  if (info.isDirectory()) return 'a folder';
+  if (info.isFile()) return 'a file';
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'neither a file nor a folder';
+}
+
 /** `text` as one word for a POSIX shell: as it is when that is safe, else single-quoted. */
 export function shellWord(text: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;

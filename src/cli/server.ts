@@ -17,7 +17,7 @@ import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { createKeyFile, foreignOwnerProblem, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
-import { fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
+import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
 
 export interface ServerConfig {
@@ -382,7 +382,7 @@ async function makeDataFolder(data: string): Promise<void> {
       }
       throw cannot(`cannot look at ${at} (${osReason(err)})`, err);
     }
-    if (!info.isDirectory()) throw cannot(`${at} is not a folder`);
+    if (!info.isDirectory()) throw cannot(`${at} is ${fileKind(info)}, not a folder`);
     break;
   }
   for (const folder of missing.reverse()) {

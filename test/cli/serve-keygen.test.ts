@@ -134,7 +134,7 @@ test('keygen and serve name the path the user gave and why it cannot be written,
   const under = await runCli(['keygen', '--origin', 'o.example/log', '--out', join(file, 'k.key')]);
   expect([under.code, under.stderr]).toEqual([2, `cairn keygen: cannot write the key file ${join(file, 'k.key')}: ${file} is not a folder, or a part of its path is a file (ENOTDIR: not a directory)\n`]);
   const serve = await runCli(['serve', '--data', join(file, 'data'), '--port', '0']);
-  expect([serve.code, serve.stderr]).toEqual([1, `cairn serve: cannot make the data folder ${join(file, 'data')}: ${file} is not a folder\n`]);
+  expect([serve.code, serve.stderr]).toEqual([1, `cairn serve: cannot make the data folder ${join(file, 'data')}: ${file} is a file, not a folder\n`]);
   const key = await runCli(['serve', '--data', join(dir(), 'd'), '--key', join(missing, 'k.key'), '--port', '0']);
   expect([key.code, key.stderr]).toEqual([1, expect.stringContaining(`no key file at ${join(missing, 'k.key')}; make one with: cairn keygen`)]);
   // A missing --key is found before the data folder is made.

@@ -1,6 +1,6 @@
 // What `cairn serve` says when it cannot start: one line, `cairn serve: <why>`,
 // in words, never node's raw error; and it never hangs making its data folder.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -36,9 +36,9 @@ test('a data folder under a file is refused at once, naming the file', async () 
   const file = join(dir(), 'a-file');
   await writeFile(file, 'not a folder');
   const res = await serveWithin(['--data', join(file, 'x', 'y')], 20_000);
-  expect([res.killed, res.code, res.stderr]).toEqual([false, 1, `cairn serve: cannot make the data folder ${join(file, 'x', 'y')}: ${file} is not a folder\n`]);
+  expect([res.killed, res.code, res.stderr]).toEqual([false, 1, `cairn serve: cannot make the data folder ${join(file, 'x', 'y')}: ${file} is a file, not a folder\n`]);
   const itself = await serveWithin(['--data', file], 20_000);
-  expect([itself.code, itself.stderr]).toEqual([1, `cairn serve: cannot make the data folder ${file}: ${file} is not a folder\n`]);
+  expect([itself.code, itself.stderr]).toEqual([1, `cairn serve: cannot make the data folder ${file}: ${file} is a file, not a folder\n`]);
 });
 
 test('missing folders above the data folder are made, each mode 0700', async () => {
@@ -79,6 +79,9 @@ describe('a key file that cannot be read', () => {
       `cannot read the key file ${join(file, 'k.key')}: a part of its path is a file, not a folder (ENOTDIR: not a directory)`,
     );
     await expect(readKeyFile(join(dir(), 'none.key'))).rejects.toThrow(`cannot read the key file ${join(dir(), 'none.key')}: it does not exist (ENOENT: no such file or directory)`);
+    const fifo = join(dir(), 'a-fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expect(readKeyFile(fifo)).rejects.toThrow(`the key file ${fifo} is a FIFO (named pipe), not a file; give the path of a key file made by cairn keygen`);
   });
 
   test('a permission error is put in words (the error node gives for one, which a root test run cannot cause)', () => {
@@ -95,7 +98,11 @@ describe('a key file that cannot be read', () => {
     expect([under.code, under.stderr]).toEqual([1, `cairn serve: cannot read the key file ${join(file, 'k.key')}: a part of its path is a file, not a folder (ENOTDIR: not a directory)\n`]);
     await mkdir(join(dir(), 'a-folder'));
     const folder = await serveWithin(['--data', join(dir(), 'd'), '--key', join(dir(), 'a-folder')], 20_000);
-    expect([folder.code, folder.stderr]).toEqual([1, `cairn serve: ${join(dir(), 'a-folder')} is not a file\n`]);
+    // A folder (the data folder, say) given as the key: said plainly, with what goes there.
+    expect([folder.code, folder.stderr]).toEqual([
+      1,
+      `cairn serve: the key file ${join(dir(), 'a-folder')} is a folder, not a file; give the path of a key file made by cairn keygen (cairn keygen --origin <origin> --out FILE)\n`,
+    ]);
     // Mode 0000 stops only a user other than root (root reads it and the server would start).
     if (process.getuid?.() !== 0) {
       const key = join(dir(), 'locked.key');
