@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
-import { NON_PRINTING, quoteVisibly } from './visible-text.js';
+import { NON_PRINTING, quoteVisibly, showNonPrinting } from './visible-text.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {
@@ -114,14 +114,16 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
   const problem = newKeyOriginProblem(origin);
   if (problem !== undefined) throw new KeyFileError(`refusing to make a key for the origin ${quoteVisibly(origin)}: it ${problem}`);
   const signerKey = generateSignerKey(origin);
-  const refuse = () => new KeyFileError(`refusing to overwrite the existing key file ${path}`);
+  // The path as given, its line breaks and other non-printing characters shown as escapes.
+  const shown = showNonPrinting(path);
+  const refuse = () => new KeyFileError(`refusing to overwrite the existing key file ${shown}`);
   if (await stat(path).then(() => true, () => false)) throw refuse();
   // Write a temporary file in full, then link it into place: a crash leaves
   // either no key file or a complete one, never an empty one, and link()
   // fails rather than replace a key that appeared meanwhile. Errors name
   // `path`, never the temporary file, which the user has not heard of.
   const folder = dirname(path);
-  const cannotWrite = (err: unknown) => new KeyFileError(`cannot write the key file ${path}: ${folderProblem(folder, err)}`, { cause: err });
+  const cannotWrite = (err: unknown) => new KeyFileError(`cannot write the key file ${shown}: ${folderProblem(folder, err)}`, { cause: err });
   const temp = keyTempPath(path);
   let handle;
   try {
@@ -167,7 +169,9 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
  * process.geteuid), owners are not checked.
  */
 export async function readKeyFile(path: string, options: { checkOwner?: boolean } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
-  const cannotRead = (err: unknown) => new KeyFileError(`cannot read the key file ${path}: ${fileProblem(err)}`, { cause: err });
+  // The path as given, its line breaks and other non-printing characters shown as escapes.
+  const shown = showNonPrinting(path);
+  const cannotRead = (err: unknown) => new KeyFileError(`cannot read the key file ${shown}: ${fileProblem(err)}`, { cause: err });
   let info;
   try {
     info = await stat(path);
@@ -175,14 +179,14 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
     throw cannotRead(err);
   }
   // A folder is the usual slip (--key given the data folder): say what it is, and what goes there.
-  if (!info.isFile()) throw new KeyFileError(`the key file ${path} is ${fileKind(info)}, not a file; give the path of a key file made by cairn keygen (cairn keygen --origin <origin> --out FILE)`);
+  if (!info.isFile()) throw new KeyFileError(`the key file ${shown} is ${fileKind(info)}, not a file; give the path of a key file made by cairn keygen (cairn keygen --origin <origin> --out FILE)`);
   // Root's key (a packaged root:<service group> 0640, say), read by another
   // user: closed by root alone it could no longer be read, so root gives it to that user.
   const user = otherUserThanOwner(info.uid);
   const giveIt = user === undefined ? '' : `chown ${shellWord(user)} ${shellWord(path)}`;
   if (info.mode % 0o100 !== 0) {
-    const fix = user === undefined ? `run: chmod 600 ${path}` : `it belongs to ${ownerName(info.uid)}: run as root: ${giveIt} && chmod 600 ${shellWord(path)}`;
-    throw new KeyFileError(`the key file ${path} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); ${fix}`);
+    const fix = user === undefined ? `run: chmod 600 ${shellWord(path)}` : `it belongs to ${ownerName(info.uid)}: run as root: ${giveIt} && chmod 600 ${shellWord(path)}`;
+    throw new KeyFileError(`the key file ${shown} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); ${fix}`);
   }
   const stranger =
     options.checkOwner === true
@@ -196,7 +200,7 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
     const code = (err as NodeJS.ErrnoException).code;
     // Its folders were entered (stat found it): the file itself is closed to this user.
     if (user !== undefined && (code === 'EACCES' || code === 'EPERM')) {
-      throw new KeyFileError(`cannot read the key file ${path}: ${fileProblem(err)}; it belongs to ${ownerName(info.uid)}: run as root: ${giveIt}`, { cause: err });
+      throw new KeyFileError(`cannot read the key file ${shown}: ${fileProblem(err)}; it belongs to ${ownerName(info.uid)}: run as root: ${giveIt}`, { cause: err });
     }
     throw cannotRead(err);
   }
@@ -205,7 +209,7 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
     parsed = parseSignerKey(text);
   } catch {
     // Never echo the file's content: it is a private key.
-    throw new KeyFileError(`${path} does not hold a valid Ed25519 signer key (PRIVATE+KEY+<origin>+<hash>+<base64>)`);
+    throw new KeyFileError(`${shown} does not hold a valid Ed25519 signer key (PRIVATE+KEY+<origin>+<hash>+<base64>)`);
   }
   return { signerKey: text, verifierKey: verifierKeyFromSignerKey(text), origin: parsed.name };
 }
@@ -248,7 +252,7 @@ export function foreignOwnerProblem(what: string, path: string, uid: number, ris
   const stranger = foreignOwner(uid);
   if (stranger === undefined) return undefined;
   return (
-    `${what} ${path} belongs to another user (uid ${uid}), not to the user this runs as (uid ${stranger}) or root: ` +
+    `${what} ${showNonPrinting(path)} belongs to another user (uid ${uid}), not to the user this runs as (uid ${stranger}) or root: ` +
     `${risk}. ${check}, then run: chown ${recursive ? '-R ' : ''}${stranger} ${shellWord(path)}`
   );
 }

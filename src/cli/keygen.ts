@@ -94,8 +94,8 @@ async function keygen(argv: string[]): Promise<number> {
     // The key was made; a leftover of an earlier, interrupted creation is worth a warning, not a failure.
     process.stderr.write(
       problem.kind === 'list'
-        ? `cairn keygen: warning: cannot look for temporary key files beside ${values.out}: ${problem.reason}\n`
-        : `cairn keygen: warning: cannot remove ${problem.path}, left by an interrupted key creation; it holds a private key: remove it by hand (${problem.reason})\n`,
+        ? `cairn keygen: warning: cannot look for temporary key files beside ${showNonPrinting(values.out)}: ${problem.reason}\n`
+        : `cairn keygen: warning: cannot remove ${showNonPrinting(problem.path)}, left by an interrupted key creation; it holds a private key: remove it by hand (${problem.reason})\n`,
     );
   }
   process.stdout.write(`${made.verifierKey}\n`);

@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import { NON_PRINTING, showNonPrinting } from './visible-text.js';
 
 /**
  * The operating system's reason for a failed file-system or socket call, as
@@ -30,9 +31,24 @@ export function fileKind(info: { isFile(): boolean; isDirectory(): boolean; isFI
   return 'neither a file nor a folder';
 }
 
-/** `text` as one word for a POSIX shell: as it is when that is safe, else single-quoted. */
+const NON_PRINTING_ALL = new RegExp(NON_PRINTING.source, 'gu');
+
+/**
+ * `text` as one word for a POSIX shell: as it is when that is safe, else
+ * single-quoted; one holding a character that would not print (see
+ * showNonPrinting: a line break, a bidi override) is written `$'…'` with
+ * each such character as the `\xHH` escapes of its UTF-8 bytes, so that
+ * the command shown can neither start a line of its own nor reorder the
+ * text around it, and still names the same path when pasted into bash,
+ * zsh, ksh, busybox sh or any POSIX.1-2024 sh.
+ */
 export function shellWord(text: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+  if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(text)) return text;
+  if (showNonPrinting(text) === text) return `'${text.replace(/'/g, "'\\''")}'`;
+  const escaped = text
+    .replace(/[\\']/g, (c) => `\\${c}`)
+    .replace(NON_PRINTING_ALL, (c) => (c === ' ' ? c : [...Buffer.from(c, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')));
+  return `$'${escaped}'`;
 }
 
 /**
@@ -41,15 +57,16 @@ export function shellWord(text: string): string {
  */
 export function folderProblem(folder: string, err: unknown): string {
   const reason = osReason(err);
+  const shown = showNonPrinting(folder);
   switch ((err as NodeJS.ErrnoException).code) {
     case 'ENOENT':
-      return `the folder ${folder} does not exist (${reason}); make it first: mkdir -p ${shellWord(folder)}`;
+      return `the folder ${shown} does not exist (${reason}); make it first: mkdir -p ${shellWord(folder)}`;
     case 'ENOTDIR':
-      return `${folder} is not a folder, or a part of its path is a file (${reason})`;
+      return `${shown} is not a folder, or a part of its path is a file (${reason})`;
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return `the folder ${folder} is not writable (${reason})`;
+      return `the folder ${shown} is not writable (${reason})`;
     default:
       return reason;
   }

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
 import { removeStaleKeyTemps } from './key-file.js';
-import { printableError } from './visible-text.js';
+import { printableError, showNonPrinting } from './visible-text.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 
@@ -204,7 +204,7 @@ async function serve(argv: string[]): Promise<number> {
       privateReads: values.private === true,
       onKeyCreated: (path, verifierKey) => {
         madeKey = true;
-        process.stdout.write(`made a new signing key in ${resolve(path)}\nverifier key: ${verifierKey}\n`);
+        process.stdout.write(`made a new signing key in ${showNonPrinting(resolve(path))}\nverifier key: ${verifierKey}\n`);
       },
     });
   } catch (err) {
@@ -222,7 +222,7 @@ async function serve(argv: string[]): Promise<number> {
   for (const problem of await removeStaleKeyTemps(keyPath)) {
     logger.warn(
       problem.kind === 'list'
-        ? `cannot look for temporary key files left by an interrupted key creation beside ${keyPath}`
+        ? `cannot look for temporary key files left by an interrupted key creation beside ${showNonPrinting(keyPath)}`
         : 'cannot remove a temporary key file left by an interrupted key creation; it holds a private key: remove it by hand',
       { path: problem.path, reason: problem.reason },
     );
@@ -240,9 +240,10 @@ async function serve(argv: string[]): Promise<number> {
   if (stopRequested) {
     process.stdout.write(notices + warnings);
   } else {
-    const store = !facts.newLog ? '' : facts.madeStore ? `made a new store in ${facts.storeFolder}\n` : `starting a new log in the empty store ${facts.storeFolder}\n`;
+    const { dataFolder, storeFolder, keyFile } = shownPaths(facts);
+    const store = !facts.newLog ? '' : facts.madeStore ? `made a new store in ${storeFolder}\n` : `starting a new log in the empty store ${storeFolder}\n`;
     process.stdout.write(
-      `data folder: ${facts.dataFolder}\n${store}${madeKey ? '' : `key file: ${facts.keyFile}\n`}` +
+      `data folder: ${dataFolder}\n${store}${madeKey ? '' : `key file: ${keyFile}\n`}` +
         `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
         `access: ${running.accessSummary}\n${notices}${warnings}listening on ${running.url}\n`,
     );
@@ -282,6 +283,15 @@ async function checkOrigin(origin: string, name: string, madeAt: string | undefi
   else parseOrigin(origin, name);
 }
 
+/**
+ * The paths of a start as its lines print them: their line breaks and other
+ * non-printing characters shown as escapes, so that a crafted folder name
+ * cannot start a line that looks like serve's own.
+ */
+function shownPaths(facts: StartupFacts): { dataFolder: string; storeFolder: string; keyFile: string } {
+  return { dataFolder: showNonPrinting(facts.dataFolder), storeFolder: showNonPrinting(facts.storeFolder), keyFile: showNonPrinting(facts.keyFile) };
+}
+
 /** Whether the key of a start is its data folder's own `log.key`, the key serve makes together with a store beside it. */
 function isDataFolderKey(facts: StartupFacts): boolean {
   return facts.keyFile === join(facts.dataFolder, 'log.key');
@@ -295,7 +305,7 @@ function isDataFolderKey(facts: StartupFacts): boolean {
  */
 export function startupNotices(facts: StartupFacts): string[] {
   if (!facts.newLog || facts.madeKey || isDataFolderKey(facts)) return [];
-  return [`starting a new log with the key in ${facts.keyFile}; if that key has already signed another log, stop and start with that log's data folder instead`];
+  return [`starting a new log with the key in ${shownPaths(facts).keyFile}; if that key has already signed another log, stop and start with that log's data folder instead`];
 }
 
 /**
@@ -309,25 +319,26 @@ export function startupNotices(facts: StartupFacts): string[] {
  */
 export function startupWarnings(facts: StartupFacts): string[] {
   const warnings: string[] = [];
+  const { storeFolder, keyFile } = shownPaths(facts);
   if (facts.placeholderOrigin) {
     warnings.push(
       `the new key is for the placeholder origin ${DEFAULT_ORIGIN}, and an origin is a log's name for good (a restart with another --origin is refused). ` +
-        `To name this log, stop it before it takes entries, remove ${facts.keyFile} and ${facts.storeFolder}, and start again with --origin <name> (or CAIRN_ORIGIN)`,
+        `To name this log, stop it before it takes entries, remove ${keyFile} and ${storeFolder}, and start again with --origin <name> (or CAIRN_ORIGIN)`,
     );
   }
   if (facts.newLog && !facts.madeKey && isDataFolderKey(facts)) {
     warnings.push(
-      `starting a new log with ${facts.keyFile}, the data folder's own key, but ${facts.storeFolder} holds no log. serve makes that key together with its store: ` +
+      `starting a new log with ${keyFile}, the data folder's own key, but ${storeFolder} holds no log. serve makes that key together with its store: ` +
         'unless the key was just made for this log (with cairn keygen), the log it signed has lost its store (moved away, or deleted?), ' +
         'and this would sign a second, different history under the same key: stop now and put that store back',
     );
   }
   if (facts.tightenedStoreMode !== undefined) {
-    warnings.push(`the store's folder ${facts.storeFolder} was open to group or others (mode ${facts.tightenedStoreMode.toString(8)}); it is now 0700, so that only this user can read the log's files`);
+    warnings.push(`the store's folder ${storeFolder} was open to group or others (mode ${facts.tightenedStoreMode.toString(8)}); it is now 0700, so that only this user can read the log's files`);
   }
   if (facts.openStoreMode !== undefined) {
     warnings.push(
-      `the store's folder ${facts.storeFolder} is open to group or others (mode ${facts.openStoreMode.toString(8)}) and its mode cannot be changed ` +
+      `the store's folder ${storeFolder} is open to group or others (mode ${facts.openStoreMode.toString(8)}) and its mode cannot be changed ` +
         '(a file system without Unix modes, such as vfat or some network shares?): other users may be able to read the log\'s files; keep the data folder where only this user can reach it',
     );
   }

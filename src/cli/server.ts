@@ -19,6 +19,7 @@ import { unbracketHost } from './args.js';
 import { createKeyFile, foreignOwnerProblem, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
+import { showNonPrinting } from './visible-text.js';
 
 export interface ServerConfig {
   /** Data folder: the LevelDB store lives in `<data>/db`, the default key in `<data>/log.key`. */
@@ -152,7 +153,7 @@ async function keyExists(path: string): Promise<boolean> {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new KeyFileError(`cannot read the key file ${path}: ${fileProblem(err)}`, { cause: err });
+    throw new KeyFileError(`cannot read the key file ${showNonPrinting(path)}: ${fileProblem(err)}`, { cause: err });
   }
 }
 
@@ -194,11 +195,11 @@ async function loadAccess(config: ServerConfig, host: string): Promise<{ access:
 async function loadKey(path: string, config: ServerConfig, store?: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
   let made = false;
   if (!(await keyExists(path))) {
-    if (store === undefined) throw new KeyFileError(`no key file at ${path}; make one with: cairn keygen --origin <origin> --out ${path}`);
+    if (store === undefined) throw new KeyFileError(`no key file at ${showNonPrinting(path)}; make one with: cairn keygen --origin <origin> --out ${shellWord(path)}`);
     const state = await store.readState();
     if (state !== undefined) {
       throw new StartError(
-        `the log in ${join(config.data, 'db')} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${path} is missing; ` +
+        `the log in ${showNonPrinting(join(config.data, 'db'))} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${showNonPrinting(path)} is missing; ` +
           'put that key file back, or name it with --key FILE (a new key cannot sign for this log)',
       );
     }
@@ -208,7 +209,7 @@ async function loadKey(path: string, config: ServerConfig, store?: LogStore): Pr
   }
   const key = await readKeyFile(path, { checkOwner: true });
   if (config.origin !== undefined && config.origin !== key.origin) {
-    throw new KeyFileError(`the key in ${path} is for origin ${key.origin}, not ${config.origin}`);
+    throw new KeyFileError(`the key in ${showNonPrinting(path)} is for origin ${key.origin}, not ${config.origin}`);
   }
   return { ...key, made };
 }
@@ -365,7 +366,7 @@ export class RoundFailureLog {
  * (under /proc, say), and this way every failure is reported instead.
  */
 async function makeDataFolder(data: string): Promise<void> {
-  const cannot = (why: string, err?: unknown) => new StartError(`cannot make the data folder ${data}: ${why}`, err === undefined ? undefined : { cause: err });
+  const cannot = (why: string, err?: unknown) => new StartError(`cannot make the data folder ${showNonPrinting(data)}: ${why}`, err === undefined ? undefined : { cause: err });
   const missing: string[] = [];
   let at = resolve(data);
   for (;;) {
@@ -380,9 +381,9 @@ async function makeDataFolder(data: string): Promise<void> {
         at = dirname(at);
         continue;
       }
-      throw cannot(`cannot look at ${at} (${osReason(err)})`, err);
+      throw cannot(`cannot look at ${showNonPrinting(at)} (${osReason(err)})`, err);
     }
-    if (!info.isDirectory()) throw cannot(`${at} is ${fileKind(info)}, not a folder`);
+    if (!info.isDirectory()) throw cannot(`${showNonPrinting(at)} is ${fileKind(info)}, not a folder`);
     break;
   }
   for (const folder of missing.reverse()) {
@@ -393,7 +394,7 @@ async function makeDataFolder(data: string): Promise<void> {
       // Made meanwhile by another process (a second server starting): fine if it is a folder.
       if (code === 'EEXIST' && (await stat(folder).then((info) => info.isDirectory(), () => false))) continue;
       // ENOENT although the parent exists: a file system that takes no new folders there (/proc, /sys).
-      const why = code === 'ENOENT' ? `${dirname(folder)} takes no new folders (${osReason(err)})` : folderProblem(dirname(folder), err);
+      const why = code === 'ENOENT' ? `${showNonPrinting(dirname(folder))} takes no new folders (${osReason(err)})` : folderProblem(dirname(folder), err);
       throw cannot(why, err);
     }
   }
@@ -413,7 +414,7 @@ async function checkDataFolder(data: string): Promise<void> {
   try {
     info = await stat(data);
   } catch (err) {
-    throw new StartError(`cannot look at the data folder ${data} (${osReason(err)})`, { cause: err });
+    throw new StartError(`cannot look at the data folder ${showNonPrinting(data)} (${osReason(err)})`, { cause: err });
   }
   const stranger = foreignOwnerProblem('the data folder', data, info.uid, 'that user could put a key of their own in it or move its store away', 'Check what it holds (its key and its store)', true);
   if (stranger !== undefined) throw new StartError(stranger);
@@ -429,7 +430,7 @@ async function checkDataFolder(data: string): Promise<void> {
         : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
           `check what it holds, then run as root: chown ${shellWord(user)} ${shellWord(data)} && chmod go-w ${shellWord(data)}`;
     throw new StartError(
-      `the data folder ${data} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
+      `the data folder ${showNonPrinting(data)} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
         `another user could put a key of their own in it or move its store away. ${fix}`,
     );
   }
@@ -471,13 +472,13 @@ export async function prepareStoreFolder(
     await calls.mkdir(db, { mode: 0o700 });
     made = true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StartError(`cannot make the store's folder ${db}: ${await storeFolderProblem(db, err, calls)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StartError(`cannot make the store's folder ${showNonPrinting(db)}: ${await storeFolderProblem(db, err, calls)}`, { cause: err });
   }
   const look = async () => {
     try {
       return await calls.stat(db);
     } catch (err) {
-      throw new StartError(`cannot look at the store's folder ${db} (${osReason(err)})`, { cause: err });
+      throw new StartError(`cannot look at the store's folder ${showNonPrinting(db)} (${osReason(err)})`, { cause: err });
     }
   };
   // Also when just made: a file system without Unix modes shows its own.
@@ -497,7 +498,7 @@ export async function prepareStoreFolder(
       user === undefined
         ? `run: chmod 700 ${shellWord(db)}`
         : `it belongs to ${ownerName(info.uid)}: run as root: chown -R ${shellWord(user)} ${shellWord(db)} && chmod 700 ${shellWord(db)}`;
-    throw new StartError(`the store's folder ${db} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); ${fix}`, { cause: err });
+    throw new StartError(`the store's folder ${showNonPrinting(db)} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); ${fix}`, { cause: err });
   }
   // Taken without effect: the file system shows a mode of its own (vfat with 'quiet', SMB without Unix extensions).
   const after = (await look()).mode % 0o10000;
@@ -548,7 +549,7 @@ async function openLog(
   } catch (err) {
     if (!(err instanceof StoreLockedError)) throw err;
     throw new StartError(
-      `the data folder ${config.data} is in use by another Cairn process (a server running or starting on it holds its store's lock); stop that one first`,
+      `the data folder ${showNonPrinting(config.data)} is in use by another Cairn process (a server running or starting on it holds its store's lock); stop that one first`,
       { cause: err },
     );
   }
