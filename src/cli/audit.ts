@@ -15,7 +15,7 @@ import { StoreFilesError } from '../storage/leveldb-folder.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
 import { envValue, parseCommandArgs, UsageError } from './args.js';
-import { EXIT_ERROR, EXIT_OK, jsonLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { readKeyFile } from './key-file.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
@@ -289,8 +289,13 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     }
     const key = await findVerifier(values, data, io);
     const verifier = key.verifier;
+    // The data folder as the user gave it, and what the store's damage says
+    // (which names its files): every line printed here is one line, with the
+    // characters a terminal would act on escaped, as its errors are (see
+    // runClientCommand), so that a folder named with a line break cannot
+    // print an 'OK: ' line of its own.
     const report = (finding: Finding): Promise<number> => {
-      const line = `MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}`;
+      const line = oneLine(`MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}`);
       return writeFailureReport(io, 'audit', values.json === true ? jsonLine({ ok: false, data, origin: verifier.name, first_bad: finding }) : `${line}\n`, line);
     };
     let store: LevelStore;
@@ -300,11 +305,11 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       store = await LevelStore.open(dbPath);
     } catch (err) {
       if (err instanceof StoreLockedError) {
-        io.stderr.write(`cairn audit: the data folder ${data} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${data} taken while the server was stopped\n`);
+        io.stderr.write(`cairn audit: the data folder ${oneLine(data)} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${oneLine(data)} taken while the server was stopped\n`);
         return EXIT_ERROR;
       }
       if (err instanceof StoreLayoutError) {
-        io.stderr.write(`cairn audit: ${err.message}\n`);
+        io.stderr.write(`cairn audit: ${oneLine(err.message)}\n`);
         return EXIT_ERROR;
       }
       // Damaged LevelDB files (CURRENT, MANIFEST, write-ahead log, tables): the store was not opened.
@@ -334,7 +339,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     if (finding !== undefined) return report(finding);
     const r = result!;
     if (values.json === true) await writeJsonOut(io.stdout, { ok: true, data, origin: verifier.name, tree_size: r.treeSize, hashes_checked: r.hashes });
-    else await writeOut(io.stdout, `OK: ${data} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head\n`);
+    else await writeOut(io.stdout, `${oneLine(`OK: ${data} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head`)}\n`);
     return EXIT_OK;
   });
 }
