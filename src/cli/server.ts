@@ -214,10 +214,22 @@ async function loadKey(path: string, config: ServerConfig, store?: LogStore): Pr
   return { ...key, made };
 }
 
-/** `host` as in a URL: an IPv6 literal in one pair of brackets, given with them or not. */
-function urlHost(host: string): string {
+/**
+ * `host` as in a URL: an IPv6 literal in one pair of brackets, given with
+ * them or not, its zone (`fe80::1%eth0`, a link-local address on eth0)
+ * after `%25`, the URL form of its `%` (RFC 6874 §2), and any character of
+ * the zone but unreserved ones percent-encoded, as that form has them.
+ */
+export function urlHost(host: string): string {
   const bare = unbracketHost(host);
-  return isIP(bare) === 6 ? `[${bare}]` : bare;
+  if (isIP(bare) !== 6) return bare;
+  const at = bare.indexOf('%');
+  if (at < 0) return `[${bare}]`;
+  const zone = Array.from(new TextEncoder().encode(bare.slice(at + 1)), (b) => {
+    const c = String.fromCharCode(b);
+    return /^[A-Za-z0-9._~-]$/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+  return `[${bare.slice(0, at)}%25${zone}]`;
 }
 
 /** `host:port` as in a URL (see {@link urlHost}). */

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseHost, UsageError } from '../../src/cli/args.js';
-import { startServer } from '../../src/cli/server.js';
+import { startServer, urlHost } from '../../src/cli/server.js';
 import { runCli } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -58,4 +58,15 @@ test('an IPv6 address given in brackets is listened on without them, and named i
     );
   }
   await expect(startServer({ data: join(dir(), 'data'), host: '::', port: 0 })).rejects.toThrow(/^refusing to listen on \[::\] with no access tokens/);
+});
+
+test("an IPv6 address with a zone is named in a URL's form: its '%' as %25 (RFC 6874), in the listening URL and the messages that serve builds with urlHost", async () => {
+  expect(urlHost('fe80::1%eth0')).toBe('[fe80::1%25eth0]');
+  expect(urlHost('[fe80::1%eth0]')).toBe('[fe80::1%25eth0]');
+  expect(urlHost('fe80::1%eth0.100')).toBe('[fe80::1%25eth0.100]');
+  expect([urlHost('::1'), urlHost('[::1]'), urlHost('127.0.0.1'), urlHost('log.example.com')]).toEqual(['[::1]', '[::1]', '127.0.0.1', 'log.example.com']);
+  expect(parseHost('fe80::1%eth0', '--host')).toBe('fe80::1%eth0');
+  // fe80::1 is no address of lo's: nothing is ever listened on.
+  await expect(startServer({ data: join(dir(), 'data'), host: 'fe80::1%lo', port: 0, publicWrites: true })).rejects.toThrow(/^cannot listen on \[fe80::1%25lo\]:0: /);
+  await expect(startServer({ data: join(dir(), 'data'), host: '[fe80::1%lo]', port: 0 })).rejects.toThrow(/^refusing to listen on \[fe80::1%25lo\] with no access tokens/);
 });
