@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
@@ -453,9 +454,10 @@ export interface StoreFolderCalls {
   readonly mkdir: (path: string, options: { mode: number }) => Promise<unknown>;
   readonly stat: (path: string) => Promise<{ readonly mode: number; readonly uid: number; isDirectory(): boolean }>;
   readonly chmod: (path: string, mode: number) => Promise<void>;
+  readonly access: (path: string, mode: number) => Promise<void>;
 }
 
-const NODE_STORE_FOLDER_CALLS: StoreFolderCalls = { mkdir, stat, chmod };
+const NODE_STORE_FOLDER_CALLS: StoreFolderCalls = { mkdir, stat, chmod, access };
 
 /** Error codes of a chmod that the file system, not the folder's owner, refuses (vfat, exFAT, some network shares). */
 const MODES_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
@@ -470,8 +472,10 @@ const MODES_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
  * root's that this user cannot close (the message says to give it to this
  * user). Where the mode cannot be set (a file system without Unix modes: the
  * chmod is refused although this user owns the folder, or takes no effect),
- * the folder is used as it is, and the caller warns. A `db` that is not a
- * folder is left for the store's open to report. Resolves to whether it made
+ * the folder is used as it is, and the caller warns. A closed one that this
+ * user may not read and write in (root's 0700, made by a start as root) is
+ * refused with what to run, rather than left for LevelDB to fail on with
+ * its own words. A `db` that is not a folder is left for the store's open to report. Resolves to whether it made
  * the folder, the mode it tightened, or the open mode it could not change.
  * `calls` stand in for the file system in tests.
  */
@@ -499,8 +503,11 @@ export async function prepareStoreFolder(
   const stranger = foreignOwnerProblem("the store's folder", db, info.uid, "that user could change the log's store", 'Check it', true);
   if (stranger !== undefined) throw new StartError(stranger);
   const mode = info.mode % 0o10000;
-  if (mode % 0o100 === 0) return { made };
   const user = otherUserThanOwner(info.uid);
+  if (mode % 0o100 === 0) {
+    await checkStoreFolderAccess(db, info.uid, mode, user, calls);
+    return { made };
+  }
   try {
     await calls.chmod(db, 0o700);
   } catch (err) {
@@ -516,6 +523,63 @@ export async function prepareStoreFolder(
   const after = (await look()).mode % 0o10000;
   if (after % 0o100 !== 0) return { made, openMode: after };
   return made ? { made } : { made, tightenedMode: mode };
+}
+
+/**
+ * Refuses the closed store's folder `db` (owned by `uid` with `mode`) when
+ * this process may not read, write and enter it, saying what to run: as
+ * root, give it (and the files in it, which the same start made) to this
+ * process's user `user`; or, for this user's own, chmod 700.
+ */
+async function checkStoreFolderAccess(db: string, uid: number, mode: number, user: string | undefined, calls: StoreFolderCalls): Promise<void> {
+  try {
+    await calls.access(db, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+  } catch (err) {
+    const fix =
+      user === undefined
+        ? `run: chmod 700 ${shellWord(db)}`
+        : `it belongs to ${ownerName(uid)}: run as root: chown -R ${shellWord(user)} ${shellWord(db)}`;
+    throw new StartError(
+      `this user${user === undefined ? '' : ` (${user})`} may not read and write in the store's folder ${showNonPrinting(db)} (mode ${mode.toString(8)}; ${osReason(err)}), so the log's store cannot be opened; ${fix}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * When the store in `db` could not be opened (`err`) and files in it belong
+ * to another user (root, whose start made them) and this user may not read
+ * and write them, a StartError that says so and what to run as root (the
+ * store's folder given to this user without -R leaves them so); else
+ * undefined. Looked for only once the open failed: a large store holds many files.
+ */
+async function foreignStoreFilesProblem(db: string, err: unknown): Promise<StartError | undefined> {
+  let names: string[];
+  try {
+    names = (await readdir(db)).sort();
+  } catch {
+    return undefined;
+  }
+  const closed: { name: string; uid: number }[] = [];
+  for (const name of names) {
+    const info = await stat(join(db, name)).catch(() => undefined);
+    if (info === undefined || !info.isFile() || otherUserThanOwner(info.uid) === undefined) continue;
+    const usable = await access(join(db, name), fsConstants.R_OK | fsConstants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!usable) closed.push({ name, uid: info.uid });
+  }
+  const first = closed[0];
+  const user = first === undefined ? undefined : otherUserThanOwner(first.uid);
+  if (first === undefined || user === undefined) return undefined;
+  const owners = [...new Set(closed.map((c) => ownerName(c.uid)))].join(' and ');
+  const named = closed.slice(0, 3).map((c) => showNonPrinting(c.name)).join(', ') + (closed.length > 3 ? ` and ${closed.length - 3} more` : '');
+  return new StartError(
+    `cannot open the store in ${showNonPrinting(db)}: files in it (${named}) belong to ${owners}, and this user (${user}) may not read and write them; ` +
+      `run as root: chown -R ${shellWord(user)} ${shellWord(db)}`,
+    { cause: err },
+  );
 }
 
 /**
@@ -559,7 +623,7 @@ async function openLog(
   try {
     opened = await LevelStore.open(join(config.data, 'db'));
   } catch (err) {
-    if (!(err instanceof StoreLockedError)) throw err;
+    if (!(err instanceof StoreLockedError)) throw (await foreignStoreFilesProblem(storeFolder, err)) ?? err;
     throw new StartError(
       `the data folder ${showNonPrinting(config.data)} is in use by another Cairn process (a server running or starting on it holds its store's lock); stop that one first`,
       { cause: err },

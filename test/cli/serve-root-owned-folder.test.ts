@@ -8,9 +8,10 @@
 // `cairn serve` as uid 65534 (nobody) and then follow the advice given.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, chown, mkdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKeyFile } from '../../src/cli/key-file.js';
+import { startServer } from '../../src/cli/server.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -129,3 +130,43 @@ test("a root-owned key its group may read, or that the user cannot read, says to
   await chown(key, NOBODY, NOBODY);
   expect(await serveAsNobody(data, '--key', key)).toBe('listening');
 });
+
+test("a store folder of root's closed to others (0700, left by a start as root), which LevelDB could not open, says to give it to the user, and that advice works", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  await chown(data, NOBODY, NOBODY);
+  const db = join(data, 'db');
+  await mkdir(db, { mode: 0o700 });
+  await chmod(db, 0o700);
+  expect(await serveAsNobody(data)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: this user (${NOBODY_NAME}) may not read and write in the store's folder ${db} (mode 700; EACCES: permission denied), so the log's store cannot be opened; ` +
+      `it belongs to root: run as root: chown -R ${NOBODY_NAME} ${db}\n`,
+  });
+  await chown(db, NOBODY, NOBODY);
+  expect(await serveAsNobody(data)).toBe('listening');
+});
+
+test("a store whose files root's start made, given to the user without -R, says to give them to the user too, and that advice works", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  // A first start as root (this test runs as root) makes the store's files.
+  await (await startServer({ data, host: '127.0.0.1', port: 0, origin: 'o.example/log' })).close();
+  const db = join(data, 'db');
+  await chown(data, NOBODY, NOBODY);
+  await chown(db, NOBODY, NOBODY);
+  await chown(join(data, 'log.key'), NOBODY, NOBODY);
+  const refused = await serveAsNobody(data);
+  expect(refused).toEqual({ code: 1, stderr: expect.stringMatching(/^cairn serve: cannot open the store in \S+: files in it \([^)]*LOCK[^)]*\) belong to root/) });
+  expect(refused).toHaveProperty('stderr', expect.stringContaining(`, and this user (${NOBODY_NAME}) may not read and write them; run as root: chown -R ${NOBODY_NAME} ${db}\n`));
+  expect(refused).toHaveProperty('stderr', expect.stringContaining(`cannot open the store in ${db}: `));
+  await chownTree(db, NOBODY);
+  expect(await serveAsNobody(data)).toBe('listening');
+});
+
+/** chown -R `path` to `uid` (its group too). */
+async function chownTree(path: string, uid: number): Promise<void> {
+  await chown(path, uid, uid);
+  for (const name of await readdir(path)) await chown(join(path, name), uid, uid);
+}

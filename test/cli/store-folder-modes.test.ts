@@ -5,7 +5,7 @@
 // may be able to read the log's files, rather than refusing every start after
 // the first, or claiming each time that it closed the folder. The calls of
 // prepareStoreFolder are stood in for: no such file system is mounted here.
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { access, chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startupWarnings } from '../../src/cli/serve.js';
 import { prepareStoreFolder, StartError, type StoreFolderCalls } from '../../src/cli/server.js';
@@ -27,6 +27,7 @@ function withoutModes(chmodCall: StoreFolderCalls['chmod']): StoreFolderCalls {
     },
     stat,
     chmod: chmodCall,
+    access,
   };
 }
 
@@ -74,6 +75,19 @@ test('other chmod failures still refuse the start, saying what to run; a real ch
   expect(await prepareStoreFolder(db)).toEqual({ made: false, tightenedMode: 0o755 });
   expect((await stat(db)).mode % 0o1000).toBe(0o700);
   expect(await prepareStoreFolder(join(dir(), 'new'))).toEqual({ made: true });
+});
+
+test('a closed store folder this user may not read and write in is refused before LevelDB opens it, saying what to run', async () => {
+  // As a start as root leaves one for the service user (root's, 0700): the
+  // refusal of access is stood in for, as a test run as root gets none.
+  const db = join(dir(), 'db');
+  await mkdir(db, { mode: 0o700 });
+  const denied = async () => {
+    throw fsError('EACCES', -13);
+  };
+  const err = await prepareStoreFolder(db, { mkdir, stat, chmod, access: denied }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(StartError);
+  expect(err).toHaveProperty('message', `this user may not read and write in the store's folder ${db} (mode 700; EACCES: permission denied), so the log's store cannot be opened; run: chmod 700 ${db}`);
 });
 
 test('the start-up lines warn that the store folder stays open', () => {
