@@ -68,10 +68,26 @@ export function parsePort(text: string, name: string): number {
   return Number(text);
 }
 
-/** `host` without the brackets of a bracketed IPv6 literal (`[::1]`, as in a URL); any other text as it is. */
+/**
+ * `host` without the brackets of a bracketed IPv6 literal (`[::1]`, as in a
+ * URL); any other text as it is. In brackets a zone is written as in a URL
+ * (RFC 6874: `[fe80::1%25eth0]`, the zone percent-encoded), which is decoded
+ * to the address node listens on (`fe80::1%eth0`), so that the form serve
+ * prints can be given back to it.
+ */
 export function unbracketHost(host: string): string {
   const m = /^\[(.*)\]$/.exec(host);
-  return m !== null && isIP(m[1]!) === 6 ? m[1]! : host;
+  if (m === null) return host;
+  let inside = m[1]!;
+  const at = inside.indexOf('%25');
+  if (at >= 0) {
+    try {
+      inside = `${inside.slice(0, at)}%${decodeURIComponent(inside.slice(at + 3))}`;
+    } catch {
+      return host; // a malformed escape: not an address
+    }
+  }
+  return isIP(inside) === 6 ? inside : host;
 }
 
 /** One DNS label of a host name (RFC 1123 §2.1; '_' too, which service names use): 1-63 characters, no '-' at either end. */

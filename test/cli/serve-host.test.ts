@@ -63,6 +63,11 @@ test('an IPv6 address given in brackets is listened on without them, and named i
 test("an IPv6 address with a zone is named in a URL's form: its '%' as %25 (RFC 6874), in the listening URL and the messages that serve builds with urlHost", async () => {
   expect(urlHost('fe80::1%eth0')).toBe('[fe80::1%25eth0]');
   expect(urlHost('[fe80::1%eth0]')).toBe('[fe80::1%25eth0]');
+  // The URL form serve prints is taken back by --host as the same address.
+  expect(parseHost('[fe80::1%25eth0]', '--host')).toBe('fe80::1%eth0');
+  expect(parseHost('[fe80::1%25eth%2E0]', '--host')).toBe('fe80::1%eth.0');
+  expect(urlHost(parseHost(urlHost('fe80::1%eth0.100'), '--host'))).toBe('[fe80::1%25eth0.100]');
+  expect(() => parseHost('[fe80::1%25%ZZ]', '--host')).toThrow(UsageError);
   expect(urlHost('fe80::1%eth0.100')).toBe('[fe80::1%25eth0.100]');
   expect([urlHost('::1'), urlHost('[::1]'), urlHost('127.0.0.1'), urlHost('log.example.com')]).toEqual(['[::1]', '[::1]', '127.0.0.1', 'log.example.com']);
   expect(parseHost('fe80::1%eth0', '--host')).toBe('fe80::1%eth0');
