@@ -637,6 +637,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let sentAny = false;
     /** The logged entries whose receipts are being written to FILE, and their log indexes, while that write is under way. */
     let writing: { readonly part: readonly Input[]; readonly indexes: readonly number[] } | undefined;
+    /** The entries of the request in flight once the log answered (they are logged), until their receipts are written. */
+    let answered: { readonly part: readonly Input[]; readonly indexes: readonly number[] } | undefined;
     const stopListening = proc.onStop((signal) => {
       if (stopBy === undefined) {
         stopBy = signal;
@@ -660,13 +662,24 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         return;
       }
       const first = inFlight?.[0];
-      const maybe =
-        inFlight === undefined || first === undefined
-          ? ''
-          : inFlight.length === 1
+      let maybe: string;
+      if (answered !== undefined) {
+        // The log answered: these entries are logged, whatever happens to their receipts now.
+        const { part, indexes } = answered;
+        const one = part.length === 1;
+        maybe =
+          `; ${namedEntries(part)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} ` +
+          `may be missing from ${receiptsPath ?? 'standard output'} ${proveHint(indexes)}`;
+      } else if (inFlight === undefined || first === undefined) maybe = '';
+      else {
+        maybe =
+          inFlight.length === 1
             ? `; ${first.source} was sent and may have been logged without its receipt written`
             : `; the ${entries(inFlight.length)} from ${first.source} on were sent and may have been logged without their receipts written`;
-      notice(`stopped at once by a second ${signal}: ${soFar()}${maybe}`);
+      }
+      // "nothing was logged" would contradict what follows it when a request was sent.
+      const before = done === 0 && maybe !== '' ? 'no receipt was written' : soFar();
+      notice(`stopped at once by a second ${signal}: ${before}${maybe}`);
       proc.exit(EXIT_ERROR);
     });
 
@@ -794,6 +807,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           try {
             waitMayStop = true;
             result = await client.addBatch(part.map((c) => c.entry));
+            answered = { part, indexes: result.receipts.map((r) => r.receipt.index) };
           } catch (err) {
             inFlight = undefined;
             // More entries than the log (its queue) or the token (its rate limit) ever takes at once:
@@ -836,6 +850,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           }
           await writeReceipts(part, result);
           inFlight = undefined;
+          answered = undefined;
           duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
           requests++;
           batch = batch.slice(part.length);

@@ -317,6 +317,29 @@ test('a second signal ends the process at once (exit 2), saying what was logged 
   );
 });
 
+test('a second signal once the log has answered (the entries are logged) but before their receipts are written says they were logged, with their indexes', async () => {
+  const lines = events(6, 'answered');
+  const f = fakeProcess();
+  let proofs = 0;
+  t.fake.hook = (path) => {
+    // The batch's checkpoint is proved to extend the one before it before its receipts are written.
+    if (path.startsWith('ct/v1/get-sth-consistency') && ++proofs === 1) {
+      f.signal('SIGTERM');
+      f.signal('SIGINT');
+    }
+    return false;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io, f.proc);
+  expect(proofs).toBe(1);
+  expect(f.exits).toEqual([2]);
+  const logged = t.fake.entries.length;
+  expect(io.err().split('\n')[0]).toBe(
+    `cairn add: stopped at once by a second SIGINT: no receipt was written; the 2 entries <stdin>:1 to <stdin>:2 (log indexes ${logged - 2} to ${logged - 1}) were logged, ` +
+      "and their receipts may be missing from standard output ('cairn prove INDEX' gives each one's proof)",
+  );
+});
+
 test('a second signal while receipts are being written to FILE (a write that may be stuck, as to a pipe nobody reads) ends the process by that signal, its listeners removed, not by exit (which would wait for the write)', async () => {
   const receipts = freshPath('stuck.jsonl');
   const lines = events(6, 'stuck');
