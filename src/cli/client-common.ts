@@ -11,7 +11,9 @@
  *   2  usage or operational error: bad options, unreadable input, output
  *      that cannot be written (a closed pipe, a full disk), the log
  *      unreachable or answering an error
- *   3  (get, prove) the entry or hash is not in the log
+ *   3  (get, prove) not found, as the log says: the index is past the
+ *      checkpoint it served (which may be stale, or shown only to this
+ *      reader), or it answered that it holds no such leaf hash (unsigned)
  */
 import { readFile } from 'node:fs/promises';
 import { CairnClient } from '../client/client.js';
@@ -28,7 +30,7 @@ export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
 /** Exit status: usage or operational error. */
 export const EXIT_ERROR = 2;
-/** Exit status (get, prove): not in the log. */
+/** Exit status (get, prove): not found, as the log says; never verified (see STALE_CHECKPOINT). */
 export const EXIT_NOT_FOUND = 3;
 
 /** The exit statuses as they appear in every client command's --help. */
@@ -238,6 +240,13 @@ export async function writeFailureReport(io: CliIo, name: string, report: string
   }
   return EXIT_VERIFY_FAILED;
 }
+
+/**
+ * What get and prove add when an index is at or past the tree size of the
+ * checkpoint the log served: a signed checkpoint is evidence of a tree, not
+ * that it is the log's latest, and nothing a client can fetch proves that.
+ */
+export const STALE_CHECKPOINT = 'a checkpoint does not show that it is the latest: it may be an old one, or one shown only to this reader';
 
 /**
  * The error for a log that answered 404 for `what` although its signed

@@ -5,13 +5,13 @@ import { ClientError } from '../client/errors.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem, osReason } from './os-error.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, STALE_CHECKPOINT, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn get`: what it does, its options and its exit statuses. */
 export const GET_USAGE = `usage: cairn get <index> [options]
 
-Fetches log entry <index> and proves it is in the tree of the log's latest
-checkpoint (signature verified with --vkey) before printing it. By default the
+Fetches log entry <index> and proves it is in the tree of the checkpoint the
+log serves as its latest (signature verified with --vkey) before printing it. By default the
 entry and its proof come from GET /ct/v1/get-entry-and-proof; with --tiles the
 entry comes from its entry bundle and the proof is computed here from tiles,
 every one authenticated against the checkpoint.
@@ -32,7 +32,9 @@ Options:
   -h, --help        show this help
 
 ${EXIT_HELP}
-  3  <index> is not in the log (at or past its tree size)
+  3  not found, as the log says: <index> is at or past the tree size of the
+     checkpoint it served (a checkpoint proves no freshness: it may be an old
+     one, or one shown only to this reader)
 `;
 
 /**
@@ -93,7 +95,7 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
     const client = makeClient(url, verifier, io);
     const { checkpoint, note } = await client.getCheckpoint();
     if (index >= checkpoint.treeSize) {
-      io.stderr.write(`cairn get: entry ${index} is not in ${checkpoint.origin}: its tree size is ${checkpoint.treeSize}\n`);
+      io.stderr.write(`cairn get: entry ${index} is not in the tree of the checkpoint ${checkpoint.origin} served, of tree size ${checkpoint.treeSize}; ${STALE_CHECKPOINT}\n`);
       return EXIT_NOT_FOUND;
     }
     let result;

@@ -3,15 +3,15 @@ import type { InclusionResult } from '../client/client.js';
 import { leafHash } from '../merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, STALE_CHECKPOINT, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn prove`: what it does, its options and its exit statuses. */
 export const PROVE_USAGE = `usage: cairn prove <index> [options]
        cairn prove --hash <base64 leaf hash> [options]
        cairn prove --entry <file> [--jcs] [options]
 
-Proves that a leaf is in the tree of the log's latest checkpoint (signature
-verified with --vkey) and prints the RFC 6962 inclusion proof. The leaf is
+Proves that a leaf is in the tree of the checkpoint the log serves as its
+latest (signature verified with --vkey) and prints the RFC 6962 inclusion proof. The leaf is
 given by its index, its leaf hash (SHA-256(0x00 || entry), base64) or the
 entry itself. By default the proof comes from the log's RFC 6962 endpoints
 (get-entry-and-proof, get-proof-by-hash); with --tiles it is computed here
@@ -33,7 +33,11 @@ Options:
   -h, --help         show this help
 
 ${EXIT_HELP}
-  3  the leaf is not in the log
+  3  not found, as the log says: <index> is at or past the tree size of the
+     checkpoint it served (a checkpoint proves no freshness: it may be an old
+     one, or one shown only to this reader), or, for --hash and --entry, the
+     log answered that it holds no such leaf at that size; a log's 'not
+     found' is not signed, so this is never verified, with --tiles neither
 `;
 
 /** `cairn prove`: see PROVE_USAGE. */
@@ -81,13 +85,15 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
     const { checkpoint, note } = await client.getCheckpoint();
     const tiles = values.tiles === true;
     let result: InclusionResult;
-    // Only a 404 to the look-up of a hash means the leaf is not in the log;
-    // all else asked for is of a leaf under the signed tree size.
+    // Only a 404 to the look-up of a hash is the log's word that the leaf is
+    // not in it, unsigned and so unverifiable (RFC 6962 has no proof of
+    // absence; scanning every level-0 tile would cost the whole log); all
+    // else asked for is of a leaf under the signed tree size.
     let asking: string | undefined;
     try {
       if (index !== undefined) {
         if (index >= checkpoint.treeSize) {
-          io.stderr.write(`cairn prove: leaf ${index} is not in ${checkpoint.origin}: its tree size is ${checkpoint.treeSize}\n`);
+          io.stderr.write(`cairn prove: leaf ${index} is not in the tree of the checkpoint ${checkpoint.origin} served, of tree size ${checkpoint.treeSize}; ${STALE_CHECKPOINT}\n`);
           return EXIT_NOT_FOUND;
         }
         asking = `leaf ${index}`;
@@ -106,7 +112,10 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
     } catch (err) {
       if (err instanceof ClientError && err.status === 404) {
         if (asking !== undefined) throw withheldError(asking, checkpoint.treeSize, err);
-        io.stderr.write(`cairn prove: the leaf ${encodeBase64(hash!)} is not in ${checkpoint.origin} at tree size ${checkpoint.treeSize}\n`);
+        io.stderr.write(
+          `cairn prove: ${checkpoint.origin} says it holds no leaf with hash ${encodeBase64(hash!)} at tree size ${checkpoint.treeSize}; ` +
+            `a log's 'not found' is not signed, so this cannot be verified${tiles ? ' (--tiles authenticates what the log gives, and for a missing leaf it gives nothing)' : ''}\n`,
+        );
         return EXIT_NOT_FOUND;
       }
       throw err;
