@@ -1,6 +1,7 @@
 import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
+import type { Verifier } from '../note/keys.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import { EXIT_OK, jsonLine, processIo, readEntry, readInput, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
@@ -11,9 +12,11 @@ Checks offline, without asking the log, that a receipt proves the entry is in
 the log: the receipt's checkpoint must be signed by --vkey, its leaf hash must
 be SHA-256(0x00 || entry) and its inclusion proof must lead from that leaf to
 the checkpoint's root. <receipt.json> ('-' for standard input) is one receipt,
-or the JSON Lines that 'cairn add' writes: then the receipt with the entry's
-leaf hash is checked. A /v1/batch answer is not a receipt: its receipts share
-its checkpoint; 'cairn add' writes each on a line of its own, with it.
+or the JSON Lines that 'cairn add' writes: then the receipts with the entry's
+leaf hash are checked (an appended file may hold several: the entry logged
+to two logs, or twice), and one that proves it is enough. A /v1/batch answer
+is not a receipt: its receipts share its checkpoint; 'cairn add' writes each
+on a line of its own, with it.
 
 Options:
   --entry FILE       the logged entry ('-' for standard input)
@@ -57,12 +60,19 @@ function notAReceipt(value: unknown, where: string): string | undefined {
   return wrong.length === 0 ? undefined : `${where} is not a receipt: it has no ${wrong.join(', ')}`;
 }
 
+/** A receipt to check, and where it was read: the file's name, or name:line for JSON Lines. */
+interface Candidate {
+  readonly receipt: unknown;
+  readonly where: string;
+}
+
 /**
- * The receipt in `text` to check for `entry`: the one JSON value, or of JSON
- * Lines the receipt with the entry's leaf hash (`{ missing }` when none has
- * it). Throws when the input is not JSON or holds no receipt at all.
+ * The receipts in `text` to check for `entry`: the one JSON value, or of
+ * JSON Lines every receipt with the entry's leaf hash, in file order
+ * (`{ missing }` when none has it). Throws when the input is not JSON or
+ * holds no receipt at all.
  */
-function findReceipt(text: string, entry: Uint8Array, name: string): unknown {
+function findReceipts(text: string, entry: Uint8Array, name: string): Candidate[] | { missing: number } {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const parse = (s: string, where: string): unknown => {
     try {
@@ -71,10 +81,10 @@ function findReceipt(text: string, entry: Uint8Array, name: string): unknown {
       throw new UsageError(`${where} is not JSON`);
     }
   };
-  const one = (value: unknown): unknown => {
+  const one = (value: unknown): Candidate[] => {
     const problem = notAReceipt(value, name);
     if (problem !== undefined) throw new Error(problem);
-    return value;
+    return [{ receipt: value, where: name }];
   };
   if (lines.length <= 1) return one(parse(text, name));
   // Pretty-printed JSON spans lines too; JSON Lines hold one receipt per line.
@@ -86,10 +96,26 @@ function findReceipt(text: string, entry: Uint8Array, name: string): unknown {
   }
   if (whole !== undefined) return one(whole);
   const values = lines.map((l, i) => parse(l, `${name}:${i + 1}`));
-  const receipts = values.filter((r, i) => notAReceipt(r, `${name}:${i + 1}`) === undefined);
+  const receipts = values.map((r, i) => ({ receipt: r, where: `${name}:${i + 1}` })).filter((c) => notAReceipt(c.receipt, c.where) === undefined);
   if (receipts.length === 0) throw new Error(`none of the ${lines.length} lines of ${name} is a receipt (${notAReceipt(values[0], `${name}:1`)})`);
   const leaf = encodeBase64(leafHash(entry));
-  return receipts.find((r) => (r as { leaf_hash: string }).leaf_hash === leaf) ?? { missing: receipts.length };
+  const matching = receipts.filter((c) => (c.receipt as { leaf_hash: string }).leaf_hash === leaf);
+  return matching.length > 0 ? matching : { missing: receipts.length };
+}
+
+/**
+ * The first of `candidates` that proves `entry` for `verifier`; when none
+ * does, the first one's failure (which of how many, when there were more).
+ */
+function checkCandidates(candidates: readonly Candidate[], entry: Uint8Array, verifier: Verifier): ReceiptCheck {
+  let reason = '';
+  for (const [i, { receipt }] of candidates.entries()) {
+    const check = checkReceipt(receipt, entry, verifier);
+    if (check.valid) return check;
+    if (i === 0) reason = check.reason;
+  }
+  if (candidates.length > 1) reason = `none of the ${candidates.length} receipts for this entry's leaf hash proves it; the first, ${candidates[0]!.where}: ${reason}`;
+  return { valid: false, reason };
 }
 
 /** `cairn verify-receipt`: see VERIFY_RECEIPT_USAGE. */
@@ -106,10 +132,10 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     const entry = await readEntry(values.entry, values.jcs === true, io);
     const text = new TextDecoder().decode(await readInput(positionals[0]!, io));
-    const receipt = findReceipt(text, entry, positionals[0]!);
-    const missing = (receipt as { missing?: number }).missing;
-    const check: ReceiptCheck =
-      missing !== undefined ? { valid: false, reason: `none of the ${missing} receipts in ${positionals[0]} is for this entry's leaf hash` } : checkReceipt(receipt, entry, verifier);
+    const found = findReceipts(text, entry, positionals[0]!);
+    const check: ReceiptCheck = Array.isArray(found)
+      ? checkCandidates(found, entry, verifier)
+      : { valid: false, reason: `none of the ${found.missing} receipts in ${positionals[0]} is for this entry's leaf hash` };
     if (!check.valid) {
       const report = values.json === true ? jsonLine({ valid: false, reason: check.reason }) : `INVALID: ${check.reason}\n`;
       return writeFailureReport(io, 'verify-receipt', report, `INVALID: ${check.reason}`);
