@@ -60,7 +60,10 @@ Options:
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --state FILE       where the last verified checkpoint (and how far an
                      unfinished walk got) is kept: a file, read and written
-                     back ('-' is not standard input or output here)
+                     back ('-' is not standard input or output here); only
+                     its checkpoints are signed, the rest (how far a walk
+                     got, the last tree head's time, size and root) is
+                     trusted as it stands: protect it like any local state
   --interval S       seconds between rounds, from 1 to 86400 (default 60;
                      none while a walk is unfinished)
   --once             check up to the newest checkpoint, then exit (a log
@@ -115,7 +118,12 @@ const MAX_AGE_SECONDS = { min: 1, max: 30 * 86_400 } as const;
 /** The smallest --max-round-entries: one entry bundle, so that every round ends on a bundle boundary and gets somewhere. */
 const MIN_ROUND_ENTRIES = TILE_WIDTH;
 
-/** What the state file holds: the last checkpoint and STH that passed every check, and how far an unfinished walk got. */
+/**
+ * What the state file holds: the last checkpoint and STH that passed every
+ * check, and how far an unfinished walk got. Only the checkpoint notes are
+ * signed (and verified when read); the other fields are trusted as they
+ * stand, as any local state is: the file is to be protected, not checked.
+ */
 interface MonitorState {
   version: 1;
   origin: string;
@@ -696,7 +704,17 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
       loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress } };
       const walked = `${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`;
-      const how = last === undefined ? 'first run (no earlier checkpoint), walked from the first entry' : 'consistent with the last checkpoint';
+      // A round that went on from an unfinished walk checked only the entries
+      // from there: those before it were checked as far as the state file
+      // says, which is trusted as it stands (it carries no signature of its own).
+      const resumed = outcome.from !== lastSize;
+      const earlier = `the entries before ${outcome.from} were checked by earlier rounds, as the state file records`;
+      const how =
+        last === undefined
+          ? resumed
+            ? `first run (no earlier checkpoint), going on from entry ${outcome.from} (${earlier})`
+            : 'first run (no earlier checkpoint), walked from the first entry'
+          : 'consistent with the last checkpoint';
       if (!complete) {
         const left = cp.treeSize - outcome.to;
         await emit(
@@ -706,13 +724,13 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         return { result: staleRaised ? 'alarm' : 'ok', more: true };
       }
       const grew = cp.treeSize - lastSize;
-      const resumed = outcome.from === lastSize ? walked : `${walked} this round, from entry ${outcome.from} on (earlier rounds checked the entries before it)`;
+      const checked = resumed ? `entries ${outcome.from} to ${cp.treeSize - 1} checked this round (${walked}); ${earlier}` : walked;
       await emit(
         { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
         last === undefined
-          ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), the whole log checked from its first entry; ${resumed}`
+          ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), ${resumed ? checked : `the whole log checked from its first entry; ${walked}`}`
           : grew > 0
-            ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${rootHash}: consistent with the last checkpoint; ${resumed}`
+            ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${rootHash}: consistent with the last checkpoint; ${checked}`
             : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`,
       );
       return { result: staleRaised ? 'alarm' : 'ok', more: false };

@@ -459,12 +459,41 @@ test('the human lines of an unfinished walk say how far it got and what stays ve
     expect(lines).toEqual([
       expect.stringMatching(/^\S+Z checking rounds\.test\/log at tree size 600, root \S+: first run \(no earlier checkpoint\), walked from the first entry; entries 0 to 255 checked \(\d+ tiles and 1 entry bundles authenticated\), 344 left for the next rounds \(--max-round-entries 256\); no checkpoint is kept as verified before the walk is done$/),
       expect.stringMatching(/; entries 256 to 511 checked .*, 88 left for the next rounds/),
-      expect.stringMatching(/^\S+Z verified rounds\.test\/log at tree size 600, root \S+: first run \(no earlier checkpoint\), the whole log checked from its first entry; \d+ tiles and 1 entry bundles authenticated this round, from entry 512 on \(earlier rounds checked the entries before it\)$/),
+      expect.stringMatching(/^\S+Z verified rounds\.test\/log at tree size 600, root \S+: first run \(no earlier checkpoint\), entries 512 to 599 checked this round \(\d+ tiles and 1 entry bundles authenticated\); the entries before 512 were checked by earlier rounds, as the state file records$/),
     ]);
     log.size = 1000;
     const grown = captureIo();
     expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--max-round-entries', '256'], grown)).toBe(0);
     expect(grown.out()).toMatch(/^\S+Z checking rounds\.test\/log at tree size 1000, root \S+: consistent with the last checkpoint; entries 600 to 767 checked .*, 232 left for the next rounds \(--max-round-entries 256\); the verified checkpoint stays at tree size 600 until it is done\n/);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a round that goes on from a state file says from which entry it checked, not that the whole log was checked: the state file is trusted as it stands', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    const left = await leaveUnfinishedWalk(log, statePath);
+    expect(left.partial?.checked_to).toBe(512);
+    // An edited checked_to carries no signature to check: the walk goes on from it, and the line says so.
+    await writeFile(statePath, JSON.stringify({ ...left, partial: { ...left.partial!, checked_to: 1024 } }));
+    log.paths.length = 0;
+    const first = captureIo();
+    expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once'], first)).toBe(0);
+    expect(bundlesByRound(log.paths)).toEqual([['004', '005.p/20']]);
+    expect(first.out()).toMatch(
+      /^\S+Z verified rounds\.test\/log at tree size 1300, root \S+: first run \(no earlier checkpoint\), entries 1024 to 1299 checked this round \(\d+ tiles and 2 entry bundles authenticated\); the entries before 1024 were checked by earlier rounds, as the state file records\n$/,
+    );
+    expect(first.out()).not.toMatch(/whole log/);
+    // The same for a log that grew past a verified checkpoint.
+    log.size = 2600;
+    await leaveUnfinishedWalk(log, statePath);
+    const grown = captureIo();
+    expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once'], grown)).toBe(0);
+    expect(grown.out()).toMatch(
+      /^\S+Z verified rounds\.test\/log at tree size 2600 \(\+1300\), root \S+: consistent with the last checkpoint; entries 1792 to 2599 checked this round \(\d+ tiles and \d+ entry bundles authenticated\); the entries before 1792 were checked by earlier rounds, as the state file records\n$/,
+    );
   } finally {
     await log.close();
   }
