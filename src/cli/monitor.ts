@@ -51,8 +51,9 @@ that passed every check.
 
 SIGINT or SIGTERM (Ctrl-C) stops the monitor between tiles, with or without
 --once: what earlier rounds saved is kept, nothing unverified is saved, and
-a line (with --json, a "stopped" event) says where the walk stopped. A
-second signal ends the process at once.
+a line (with --json, a "stopped" event) says where the walk stopped, or that
+it stopped while waiting for the next round. A second signal ends the
+process at once.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -750,11 +751,17 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         }
         return r.result === 'ok' ? EXIT_OK : r.result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;
       }
+      let last: RoundResult | undefined;
       while (!signal.aborted) {
-        const r = await round(signal);
+        last = await round(signal);
         // An unfinished walk goes on at once: waiting would only put the rest off.
-        if (r.more) continue;
+        if (last.more) continue;
         await io.sleep(intervalMs, signal);
+      }
+      // A round stopped during its walk has said where; a stop between rounds is told here.
+      if (last?.result !== 'stopped') {
+        const message = last?.more === true ? 'stopped between rounds, before the walk reached the newest checkpoint' : 'stopped while waiting for the next round';
+        await emit({ event: 'stopped', message }, `${message}; ${keptState()}`, true);
       }
       return alarms > 0 ? EXIT_VERIFY_FAILED : EXIT_OK;
     } catch (err) {

@@ -215,6 +215,7 @@ test('a log further ahead than --max-round-entries is walked over rounds, back t
     expect(watching.events).toEqual([
       expect.objectContaining({ event: 'progress', tree_size: 2100, verified_tree_size: 1300, checked_from: 1300, checked_to: 1792 }),
       expect.objectContaining({ event: 'verified', tree_size: 2100, grew: 800 }),
+      expect.objectContaining({ event: 'stopped', message: 'stopped while waiting for the next round' }),
     ]);
     expect(io.sleeps).toEqual([5000]);
     // The bundle the last verified tree ended in is read again, now full; the walk stops on a bundle boundary (1792 = 7 · 256).
@@ -379,6 +380,7 @@ test('a signed size past 2^52 leaves is an unverifiable alarm, raised before any
     expect(run.events).toEqual([
       expect.objectContaining({ event: 'alarm', kind: 'unverifiable', message: expect.stringMatching(/^the log signed a checkpoint of 4503599627370497 leaves, past the 2\^52 \(4503599627370496\) /) }),
       expect.objectContaining({ event: 'alarm', kind: 'unverifiable' }),
+      expect.objectContaining({ event: 'stopped', message: 'stopped while waiting for the next round' }),
     ]);
     expect(io.sleeps).toEqual([30_000, 30_000]);
     expect(log.paths.filter((p) => p.startsWith('tile/'))).toEqual([]);

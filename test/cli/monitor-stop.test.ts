@@ -151,7 +151,25 @@ test('without --once, SIGINT from the process stops it while it waits for the ne
   expect(await monitorCommand([...common, '--interval', '30', '--state', statePath], io)).toBe(0);
   expect(io.sleeps).toEqual([30_000]);
   expect(io.out()).toMatch(/verified stop\.test\/log at tree size 600/);
+  expect(io.err()).toMatch(/^\S+ stopped while waiting for the next round; the state stays at tree size 600\n$/);
   expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+});
+
+test('without --once, a stop between the rounds of an unfinished walk is told as such, with --json as a "stopped" event', async () => {
+  const statePath = join(dir, 'loop-walk.json');
+  const signals = new EventEmitter();
+  const io = captureIo({ signals });
+  // SIGINT comes while the first round's progress (saved just before) is being printed.
+  const write = io.stdout.write.bind(io.stdout);
+  io.stdout.write = (chunk, callback) => {
+    signals.emit('SIGINT');
+    return write(chunk, callback);
+  };
+  expect(await monitorCommand([...common, '--json', '--max-round-entries', '256', '--interval', '30', '--state', statePath], io)).toBe(0);
+  const events = io.out().trim().split('\n').map((l) => JSON.parse(l) as { event: string; message?: string });
+  expect(events.map((e) => e.event)).toEqual(['progress', 'stopped']);
+  expect(events[1]!.message).toBe('stopped between rounds, before the walk reached the newest checkpoint');
+  expect(io.sleeps).toEqual([]);
 });
 
 test('the first signal, of either kind, leaves no listener of the monitor for either: a second signal of either kind ends the process at once', async () => {

@@ -290,7 +290,7 @@ test('operational errors exit 2; without --once it keeps watching until stopped'
     expect(await monitorCommand(['--url', server.url, '--vkey', vkey, '--state', statePath, '--interval', '1.5', '--json'], waitingIo)).toBe(0);
     expect(io.sleeps).toEqual([1500, 1500, 1500]);
     const events = io.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { event: string; tree_size: number });
-    expect(events.map((e) => e.event)).toEqual(['unchanged', 'verified', 'unchanged']);
+    expect(events.map((e) => e.event)).toEqual(['unchanged', 'verified', 'unchanged', 'stopped']);
     expect(events[1]!.tree_size).toBe(772);
   } finally {
     await server.close();
