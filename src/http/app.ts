@@ -9,6 +9,7 @@ import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
+import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, type AnswerHold } from './answer-budget.js';
 import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
 import { noteAnswered } from './client-error.js';
@@ -16,6 +17,7 @@ import { sendError, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import { SECURITY_HEADERS } from './headers.js';
 import { methodLabel, type Metrics } from './metrics.js';
+import { endInSlices } from './pipelining.js';
 import { parseQuery, queryNumber, queryString } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
 
@@ -42,6 +44,8 @@ export const MAX_BATCH_BODY = MAX_BATCH_ENTRIES * (MAX_ENTRY_BASE64 + Math.ceil(
  * 60-byte request. CONTRACT §3 lets it return fewer than asked.
  */
 export const MAX_GET_ENTRIES_BYTES = 4 * 1024 * 1024;
+/** How much more than its own bytes the buffer of an entry bundle answer may keep alive before the answer is copied out of it. */
+const ANSWER_COPY_SLACK = 64 * 1024;
 /** The 404 message for a path under /tile/ that is not a canonical C2SP tlog-tiles path. */
 const NOT_A_TILE_PATH =
   'not a canonical tile path: expected /tile/<L>/<N> or /tile/entries/<N>, optionally with .p/<W>, where L is 0 to 63, ' +
@@ -64,6 +68,8 @@ export interface AppOptions {
   readonly bodyBudget?: BodyBudget;
   /** The span over which a request body must bring at least 1 KiB/s, as sent, or get 408 (default {@link BODY_IDLE_MS}). */
   readonly bodyIdleMs?: number;
+  /** Bound on entry-bundle and get-entries answer bytes held at once (default {@link DEFAULT_MAX_ANSWER_BYTES}). */
+  readonly answerBudget?: AnswerBudget;
   /**
    * Whether the hot routes answer without express (fast-routes.ts; default
    * true). With false every request goes through the express routes, which
@@ -203,6 +209,11 @@ async function entriesWithin(log: Log, start: number, end: number, maxBytes: num
   return out;
 }
 
+/** The refusal of a large answer while {@link AnswerBudget} is full. */
+function answersBusy(): LogError {
+  return new LogError('QUEUE_FULL', 'the server is sending as many large answers as it may hold at once; retry', { retryAfter: 1 });
+}
+
 function decodeHashParam(text: string): Uint8Array {
   let hash: Uint8Array;
   try {
@@ -223,6 +234,7 @@ export function createApp(options: AppOptions): express.Express {
   const logger = options.logger ?? silentLogger;
   const budget = options.bodyBudget ?? new BodyBudget(DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const idleMs = options.bodyIdleMs ?? BODY_IDLE_MS;
+  const answers = options.answerBudget ?? new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
   const encodeBundle = bundleEncoder();
   const app = express();
   app.disable('x-powered-by');
@@ -293,6 +305,27 @@ export function createApp(options: AppOptions): express.Express {
     });
   }
 
+  /** Holds `bytes` of the answer of `res` against `answers` until its response closes; refuses the request 503 if they do not fit. */
+  const holdAnswer = (res: Response, bytes: number): AnswerHold => {
+    const hold = answers.hold(res, bytes);
+    if (hold === undefined) throw answersBusy();
+    return hold;
+  };
+
+  /**
+   * Sends a large answer (its status and type set), written out in slices
+   * for the stall check (PipelineLimit) to see a slow client's progress. A
+   * HEAD, or an answer express turns into a 304, goes through res.send.
+   */
+  const sendLarge = (req: Request, res: Response, body: Buffer): void => {
+    if (req.method !== 'GET' || req.fresh) {
+      res.send(body);
+      return;
+    }
+    res.setHeader('Content-Length', String(body.length));
+    endInSlices(res, body);
+  };
+
   const route = (method: 'get' | 'post', path: string | RegExp, name: string, handler: Handler) => {
     routes.set(path, [...(routes.get(path) ?? []), method.toUpperCase()]);
     names.set(path, name);
@@ -362,8 +395,16 @@ export function createApp(options: AppOptions): express.Express {
     const start = queryNumber(req.query, 'start', { required: true })!;
     // E past the tree is clamped (CONTRACT §3), however far past: 2^63−1 is a CT client's "to the end".
     const end = queryNumber(req.query, 'end', { required: true, saturate: true })!;
-    const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES);
-    res.json({ entries: entries.map((e) => ({ leaf_input: encodeBase64(e), extra_data: '' })) });
+    const body = await answers.reading(async () => {
+      // Refused before anything is read while the bound is full; held once built.
+      if (answers.exhausted) throw answersBusy();
+      const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES);
+      const json = Buffer.from(JSON.stringify({ entries: entries.map((e) => ({ leaf_input: encodeBase64(e), extra_data: '' })) }));
+      holdAnswer(res, json.length);
+      return json;
+    });
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    sendLarge(req, res, body);
   });
 
   route('get', '/ct/v1/get-entry-and-proof', 'get-entry-and-proof', async (req, res) => {
@@ -395,17 +436,30 @@ export function createApp(options: AppOptions): express.Express {
       if (err instanceof RangeError || err instanceof TypeError) throw new LogError('NOT_FOUND', NOT_A_TILE_PATH);
       throw err;
     }
-    const bundle = tile.level === -1;
-    const data = bundle ? await log.bundle(tile.n, tile.width) : await log.tile(tile.level, tile.n, tile.width);
-    let body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    res.setHeader('Cache-Control', `${scope}, ${tile.width === TILE_WIDTH ? 'max-age=31536000, immutable' : 'max-age=60'}`);
-    if (bundle) {
-      res.setHeader('Vary', 'Accept-Encoding');
-      const encoded = await encodeBundle(req, body);
-      if (encoded.gzip) res.setHeader('Content-Encoding', 'gzip');
-      body = encoded.body;
+    const cacheControl = `${scope}, ${tile.width === TILE_WIDTH ? 'max-age=31536000, immutable' : 'max-age=60'}`;
+    if (tile.level !== -1) {
+      // A hash tile (at most 8 KiB) is not held against `answers`.
+      const data = await log.tile(tile.level, tile.n, tile.width);
+      res.setHeader('Cache-Control', cacheControl);
+      res.type('application/octet-stream').send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      return;
     }
-    res.type('application/octet-stream').send(body);
+    const { body, hold } = await answers.reading(async () => {
+      // Refused before it is read while the bound is full.
+      if (answers.exhausted) throw answersBusy();
+      const data = await log.bundle(tile.n, tile.width);
+      // A partial bundle cut from a much wider one is copied out, so that what it holds is its own size.
+      const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const own = data.buffer.byteLength - data.byteLength > ANSWER_COPY_SLACK ? Buffer.from(view) : view;
+      return { body: own, hold: holdAnswer(res, own.length) };
+    });
+    res.setHeader('Cache-Control', cacheControl);
+    res.setHeader('Vary', 'Accept-Encoding');
+    res.type('application/octet-stream');
+    const encoded = await encodeBundle(req, body);
+    if (encoded.gzip) res.setHeader('Content-Encoding', 'gzip');
+    hold.shrinkTo(encoded.body.length);
+    sendLarge(req, res, encoded.body);
   });
 
   route('get', '/v1/log', '/v1/log', (req, res) => {

@@ -17,6 +17,35 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
  */
 export const MAX_REQUESTS_IN_PROGRESS = 16;
 
+/**
+ * Default {@link PipelineLimit} stall time: a connection with answers waiting
+ * to be written whose client has read none of them for this long (up to a
+ * quarter more: it is checked every quarter of it) is closed, and what its
+ * answers held is freed. A minute lets a client through a long pause (a
+ * laptop lid, a lost Wi-Fi link); node's own `server.timeout` would not do:
+ * it counts reads as activity too, and sees no progress within one write,
+ * so it would also cut a slow client that is reading a large answer.
+ */
+export const STALL_MS = 60_000;
+
+/** Checks for stalled connections per stall time. */
+const STALL_CHECKS = 4;
+
+/**
+ * The most bytes of an answer handed to the socket in one write by
+ * {@link endInSlices}: the client's progress is seen once per slice.
+ */
+export const ANSWER_SLICE_BYTES = 64 * 1024;
+
+/** Runs `check` every `ms` milliseconds until the function it returns is called. */
+export type Every = (check: () => void, ms: number) => () => void;
+
+const everyUnref: Every = (check, ms) => {
+  const timer = setInterval(check, ms);
+  timer.unref();
+  return () => clearInterval(timer);
+};
+
 /** Per connection: its requests in progress, and whether it is past its bound. */
 interface Connection {
   /** Requests handed on whose answer has not left (its response not closed). */
@@ -25,6 +54,10 @@ interface Connection {
   paused: boolean;
   /** A request was refused: the connection closes after that answer, and nothing more is parsed. */
   refusing: boolean;
+  /** Bytes of answers the socket had handed to the kernel at the last check (-1 before the first). */
+  written: number;
+  /** Checks in a row that found answers waiting on the socket and none of them handed to the kernel since the last. */
+  stalledChecks: number;
 }
 
 /**
@@ -54,6 +87,17 @@ interface Connection {
  * Clients that send one request at a time, or keep at most `max` in flight,
  * are never refused.
  *
+ * Nor can a connection hold its answers for ever by not reading them: one
+ * with requests in progress and answer bytes waiting on its socket, none of
+ * which the kernel took (the client reads nothing, and its receive window and
+ * the server's send buffer are full) for `stallMs` (default
+ * {@link STALL_MS}), is closed, which closes its responses and frees their
+ * answers (AnswerBudget). Progress is a write the socket completed, so a
+ * large answer goes out in slices ({@link endInSlices}) for a slow client
+ * that reads it to be seen reading. A connection whose answers are still
+ * being made (nothing waiting on the socket), or that is idle between
+ * requests (node's keepAliveTimeout), is not this check's business.
+ *
  * It sees every request (it listens to the server's 'request' event, so
  * attach it before anything else that does), whether the express app or the
  * fast routes answer it; {@link guard} wraps the handler that does.
@@ -65,12 +109,30 @@ export class PipelineLimit {
   readonly #connections = new WeakMap<Socket, Connection>();
   /** Requests past the bound: true for the one to answer, false for the ones after it. */
   readonly #refused = new WeakMap<ServerResponse, boolean>();
+  /** The connections with requests in progress, which the stall check looks at. */
+  readonly #busy = new Map<Socket, Connection>();
+  readonly #stallMs: number;
+  readonly #every: Every;
+  readonly #onStalled: ((socket: Socket) => void) | undefined;
+  /** Stops the stall checks; undefined while they do not run (no connection is busy). */
+  #stopChecks: (() => void) | undefined;
 
-  /** Counts the requests `server` receives; `max` (default {@link MAX_REQUESTS_IN_PROGRESS}) is the bound per connection. */
-  constructor(server: Server, options: { max?: number } = {}) {
+  /**
+   * Counts the requests `server` receives; `max` (default
+   * {@link MAX_REQUESTS_IN_PROGRESS}) is the bound per connection, `stallMs`
+   * (default {@link STALL_MS}) how long a connection may leave its answers
+   * unread; `every` runs the stall check (tests drive it by hand), and
+   * `onStalled` is told of each connection closed for it.
+   */
+  constructor(server: Server, options: { max?: number; stallMs?: number; every?: Every; onStalled?: (socket: Socket) => void } = {}) {
     const max = options.max ?? MAX_REQUESTS_IN_PROGRESS;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`PipelineLimit: max must be a positive integer, not ${max}`);
+    const stallMs = options.stallMs ?? STALL_MS;
+    if (!Number.isSafeInteger(stallMs) || stallMs < STALL_CHECKS) throw new RangeError(`PipelineLimit: stallMs must be an integer of at least ${STALL_CHECKS}, not ${stallMs}`);
     this.#max = max;
+    this.#stallMs = stallMs;
+    this.#every = options.every ?? everyUnref;
+    this.#onStalled = options.onStalled;
     this.#refusal = new LogError(
       'QUEUE_FULL',
       `too many requests in progress on this connection (at most ${max} pipelined); ` +
@@ -97,9 +159,11 @@ export class PipelineLimit {
   #arrived(socket: Socket, res: ServerResponse): void {
     let conn = this.#connections.get(socket);
     if (conn === undefined) {
-      const created: Connection = { inProgress: 0, paused: false, refusing: false };
+      const created: Connection = { inProgress: 0, paused: false, refusing: false, written: -1, stalledChecks: 0 };
       conn = created;
       this.#connections.set(socket, created);
+      // Node does not close the responses queued behind the one being written when the connection is lost.
+      socket.once('close', () => this.#idle(socket));
       // Node starts reading again when an answer drains or a body is read;
       // while this limit holds the connection, it stops it again at once.
       // Once the server's side is shut, no answer is held any more: what is
@@ -115,9 +179,11 @@ export class PipelineLimit {
       return;
     }
     conn.inProgress += 1;
+    if (conn.inProgress === 1) this.#busied(socket, conn);
     const counted = conn;
     res.once('close', () => {
       counted.inProgress -= 1;
+      if (counted.inProgress === 0) this.#idle(socket);
       if (counted.paused && !counted.refusing && counted.inProgress < this.#max) {
         counted.paused = false;
         socket.resume();
@@ -125,6 +191,61 @@ export class PipelineLimit {
     });
     if (conn.inProgress >= this.#max) pause(socket, conn);
   }
+
+  #busied(socket: Socket, conn: Connection): void {
+    conn.written = -1;
+    conn.stalledChecks = 0;
+    this.#busy.set(socket, conn);
+    this.#stopChecks ??= this.#every(() => this.#checkStalls(), this.#stallMs / STALL_CHECKS);
+  }
+
+  #idle(socket: Socket): void {
+    this.#busy.delete(socket);
+    if (this.#busy.size > 0 || this.#stopChecks === undefined) return;
+    this.#stopChecks();
+    this.#stopChecks = undefined;
+  }
+
+  #checkStalls(): void {
+    for (const [socket, conn] of this.#busy) {
+      // What the socket has completed writing: bytesWritten also counts
+      // what is queued or being written, which writableLength counts.
+      const written = (socket.bytesWritten ?? 0) - socket.writableLength;
+      if (socket.writableLength === 0 || written !== conn.written) {
+        conn.written = written;
+        conn.stalledChecks = 0;
+        continue;
+      }
+      conn.stalledChecks += 1;
+      if (conn.stalledChecks < STALL_CHECKS) continue;
+      this.#idle(socket);
+      this.#onStalled?.(socket);
+      socket.destroy();
+    }
+  }
+}
+
+/**
+ * Ends `res` (its head set, Content-Length included) with `body`, handed to
+ * the socket {@link ANSWER_SLICE_BYTES} at a time, each once the one before
+ * is written: so that the stall check of {@link PipelineLimit} sees a slow
+ * client progress through a large answer, where one write would complete
+ * only once the client had read nearly all of it.
+ */
+export function endInSlices(res: ServerResponse, body: Uint8Array, slice = ANSWER_SLICE_BYTES): void {
+  let offset = 0;
+  const next = () => {
+    while (body.length - offset > slice) {
+      const chunk = body.subarray(offset, offset + slice);
+      offset += slice;
+      if (!res.write(chunk)) {
+        res.once('drain', next);
+        return;
+      }
+    }
+    res.end(body.subarray(offset));
+  };
+  next();
 }
 
 function pause(socket: Socket, conn: Connection): void {
