@@ -199,11 +199,13 @@ export class PipelineLimit {
     this.#stopChecks ??= this.#every(() => this.#checkStalls(), this.#stallMs / STALL_CHECKS);
   }
 
+  /**
+   * The checks are not stopped here but by the next check that finds no
+   * connection busy: a server answering one request at a time per
+   * connection would otherwise start and stop a timer for every request.
+   */
   #idle(socket: Socket): void {
     this.#busy.delete(socket);
-    if (this.#busy.size > 0 || this.#stopChecks === undefined) return;
-    this.#stopChecks();
-    this.#stopChecks = undefined;
   }
 
   #checkStalls(): void {
@@ -221,6 +223,10 @@ export class PipelineLimit {
       this.#idle(socket);
       this.#onStalled?.(socket);
       socket.destroy();
+    }
+    if (this.#busy.size === 0 && this.#stopChecks !== undefined) {
+      this.#stopChecks();
+      this.#stopChecks = undefined;
     }
   }
 }
