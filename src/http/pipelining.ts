@@ -109,12 +109,16 @@ export class PipelineLimit {
   readonly #connections = new WeakMap<Socket, Connection>();
   /** Requests past the bound: true for the one to answer, false for the ones after it. */
   readonly #refused = new WeakMap<ServerResponse, boolean>();
-  /** The connections with requests in progress, which the stall check looks at. */
-  readonly #busy = new Map<Socket, Connection>();
+  /**
+   * The open connections that have sent a request, which the stall check
+   * looks at (those with requests in progress). Kept per connection, not
+   * per request: a request costs the limit no more than its count.
+   */
+  readonly #open = new Map<Socket, Connection>();
   readonly #stallMs: number;
   readonly #every: Every;
   readonly #onStalled: ((socket: Socket) => void) | undefined;
-  /** Stops the stall checks; undefined while they do not run (no connection is busy). */
+  /** Stops the stall checks; undefined while they do not run (no connection open). */
   #stopChecks: (() => void) | undefined;
 
   /**
@@ -162,8 +166,9 @@ export class PipelineLimit {
       const created: Connection = { inProgress: 0, paused: false, refusing: false, written: -1, stalledChecks: 0 };
       conn = created;
       this.#connections.set(socket, created);
-      // Node does not close the responses queued behind the one being written when the connection is lost.
-      socket.once('close', () => this.#idle(socket));
+      this.#open.set(socket, created);
+      socket.once('close', () => this.#open.delete(socket));
+      this.#stopChecks ??= this.#every(() => this.#checkStalls(), this.#stallMs / STALL_CHECKS);
       // Node starts reading again when an answer drains or a body is read;
       // while this limit holds the connection, it stops it again at once.
       // Once the server's side is shut, no answer is held any more: what is
@@ -179,11 +184,9 @@ export class PipelineLimit {
       return;
     }
     conn.inProgress += 1;
-    if (conn.inProgress === 1) this.#busied(socket, conn);
     const counted = conn;
     res.once('close', () => {
       counted.inProgress -= 1;
-      if (counted.inProgress === 0) this.#idle(socket);
       if (counted.paused && !counted.refusing && counted.inProgress < this.#max) {
         counted.paused = false;
         socket.resume();
@@ -192,39 +195,24 @@ export class PipelineLimit {
     if (conn.inProgress >= this.#max) pause(socket, conn);
   }
 
-  #busied(socket: Socket, conn: Connection): void {
-    conn.written = -1;
-    conn.stalledChecks = 0;
-    this.#busy.set(socket, conn);
-    this.#stopChecks ??= this.#every(() => this.#checkStalls(), this.#stallMs / STALL_CHECKS);
-  }
-
-  /**
-   * The checks are not stopped here but by the next check that finds no
-   * connection busy: a server answering one request at a time per
-   * connection would otherwise start and stop a timer for every request.
-   */
-  #idle(socket: Socket): void {
-    this.#busy.delete(socket);
-  }
-
+  /** Runs while a connection is open (started by its first request), and stops once none is. */
   #checkStalls(): void {
-    for (const [socket, conn] of this.#busy) {
+    for (const [socket, conn] of this.#open) {
       // What the socket has completed writing: bytesWritten also counts
       // what is queued or being written, which writableLength counts.
       const written = (socket.bytesWritten ?? 0) - socket.writableLength;
-      if (socket.writableLength === 0 || written !== conn.written) {
+      if (conn.inProgress === 0 || socket.writableLength === 0 || written !== conn.written) {
         conn.written = written;
         conn.stalledChecks = 0;
         continue;
       }
       conn.stalledChecks += 1;
       if (conn.stalledChecks < STALL_CHECKS) continue;
-      this.#idle(socket);
+      this.#open.delete(socket);
       this.#onStalled?.(socket);
       socket.destroy();
     }
-    if (this.#busy.size === 0 && this.#stopChecks !== undefined) {
+    if (this.#open.size === 0 && this.#stopChecks !== undefined) {
       this.#stopChecks();
       this.#stopChecks = undefined;
     }

@@ -237,7 +237,7 @@ test('a client lost with answers held frees them all, those queued behind the fi
   expect(stalled).toBe(0);
 });
 
-test('the stall checks are started by a request and stopped by the first check that finds no connection busy, not started and stopped for every request', async () => {
+test('the stall checks start with a connection\'s first request and stop at the first check that finds no connection open: a request adds nothing to start or stop', async () => {
   const conn = await RawConnection.open(port);
   try {
     expect(checking()).toBe(false);
@@ -246,14 +246,21 @@ test('the stall checks are started by a request and stopped by the first check t
       expect(await conn.next()).toMatchObject({ status: 200 });
     }
     expect([starts, checking()]).toEqual([1, true]);
-    // The answers are out: the next check finds nothing to watch and stops the checks.
-    await new Promise((resolve) => setImmediate(resolve));
+    // An idle connection is still open: the checks go on (and find nothing to close).
     tick();
-    expect(checking()).toBe(false);
-    conn.write(get('/checkpoint'));
-    expect(await conn.next()).toMatchObject({ status: 200 });
-    expect([starts, checking()]).toEqual([2, true]);
+    expect([checking(), stalled]).toEqual([true, 0]);
   } finally {
     conn.destroy();
+  }
+  await closed(sockets[0]!);
+  tick();
+  expect(checking()).toBe(false);
+  const again = await RawConnection.open(port);
+  try {
+    again.write(get('/checkpoint'));
+    expect(await again.next()).toMatchObject({ status: 200 });
+    expect([starts, checking()]).toEqual([2, true]);
+  } finally {
+    again.destroy();
   }
 });
