@@ -32,14 +32,30 @@ function bashWord(word: string): string {
   return execFileSync('bash', ['-c', `printf %s ${word}`]).toString();
 }
 
+/** What dash (Debian's /bin/sh, which has no $'…') prints for `printf '[%s]' WORD`: one argument, and nothing run after it. */
+function dashRuns(word: string): string {
+  return execFileSync('dash', ['-c', `printf '[%s]' ${word}`]).toString();
+}
+
 test('shellWord writes a word holding a line break or a bidi override as $\'…\' escapes, which bash reads back as the same text', () => {
-  for (const text of [join('/tmp', CRAFTED), "it's\u2066 here\u2069\\", 'tab\there\u0085é', 'no-escapes needed', 'plain/path']) {
+  for (const text of [join('/tmp', CRAFTED), "it's\u2066 here\u2069\\", 'tab\there\u0085é', 'no-escapes needed', 'plain/path', 'a\nb', "q\n'; touch /tmp/never #"]) {
     const word = shellWord(text);
     expect(word).not.toMatch(RAW_UNSAFE);
     expect(bashWord(word)).toBe(text);
   }
-  expect(shellWord('a\nb\u202Ec')).toBe("$'a\\x0ab\\xe2\\x80\\xaec'");
-  // Words that need no escapes keep their old forms.
+  // Three octal digits: a hex digit after an escape (the 'b' of "a\nb") is not taken into it.
+  expect(shellWord('a\nb\u202Ec')).toBe("$'a\\012b\\342\\200\\256c'");
+  expect(shellWord("x\n'\\")).toBe("$'x\\012\\047\\134'");
+});
+
+test('a shell without $\'…\' (dash) reads a shellWord as $ and one quoted string: a wrong path, never a command', () => {
+  const injected = "q\n'; echo INJECTED #";
+  const out = dashRuns(shellWord(injected));
+  expect(out).not.toContain('INJECTED\n');
+  expect(out).toMatch(/^\[\$q\\012\\047; echo INJECTED #\]$/);
+});
+
+test('words that need no escapes keep their old forms', () => {
   expect([shellWord('/srv/cairn'), shellWord('/srv/my log')]).toEqual(['/srv/cairn', "'/srv/my log'"]);
 });
 
