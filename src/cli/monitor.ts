@@ -517,6 +517,8 @@ function stopSignal(io: CliIo): { signal: AbortSignal; dispose: () => void } {
 interface RoundResult {
   readonly result: 'ok' | 'alarm' | 'error' | 'stopped';
   readonly more: boolean;
+  /** The round was stopped during its walk, and has said where (its result may be 'alarm' all the same: a stale STH). */
+  readonly stopped?: boolean;
 }
 
 /** `cairn monitor`: see MONITOR_USAGE. */
@@ -662,7 +664,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         }
         if (err instanceof RoundStopped) {
           await emit({ event: 'stopped', message: err.message }, `${err.message}; ${keptState()}`, true);
-          return ended('stopped');
+          return { ...ended('stopped'), stopped: true };
         }
         const message = err instanceof Error ? err.message : String(err);
         await emit({ event: 'error', message }, `error: ${message}`, true);
@@ -759,7 +761,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         await io.sleep(intervalMs, signal);
       }
       // A round stopped during its walk has said where; a stop between rounds is told here.
-      if (last?.result !== 'stopped') {
+      if (last?.stopped !== true) {
         const message = last?.more === true ? 'stopped between rounds, before the walk reached the newest checkpoint' : 'stopped while waiting for the next round';
         await emit({ event: 'stopped', message }, `${message}; ${keptState()}`, true);
       }

@@ -194,3 +194,18 @@ test('the first signal, of either kind, leaves no listener of the monitor for ei
     expect(io.err()).toMatch(/ stopped after 0 of \d+ tiles/);
   }
 });
+
+test('without --once, a stop during a walk after a stale alarm is told once, by the walk (exit 1 for the alarm)', async () => {
+  const signals = new EventEmitter();
+  // An hour ahead of the log's clock: its signed tree head is stale at --max-age 60.
+  const io = captureIo({ signals, now: () => Date.now() + 3_600_000 });
+  const write = io.stderr.write.bind(io.stderr);
+  io.stderr.write = (chunk, callback) => {
+    if (String(chunk).includes('ALARM')) signals.emit('SIGINT');
+    return write(chunk, callback);
+  };
+  expect(await monitorCommand([...common, '--max-age', '60', '--interval', '30', '--state', join(dir, 'stale-stop.json')], io)).toBe(1);
+  const lines = io.err().trimEnd().split('\n');
+  expect(lines.filter((l) => l.includes(' stopped '))).toHaveLength(1);
+  expect(lines.at(-1)).toMatch(/ stopped after 0 of \d+ tiles and bundles .*; the state stays at tree size 0$/);
+});
