@@ -535,10 +535,15 @@ async function checkStoreFolderAccess(db: string, uid: number, mode: number, use
   try {
     await calls.access(db, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EROFS') {
+      throw new StartError(`the store's folder ${showNonPrinting(db)} is on a read-only file system (${osReason(err)}), and serve writes the log's store there: mount it read-write`, { cause: err });
+    }
     const fix =
-      user === undefined
-        ? `run: chmod 700 ${shellWord(db)}`
-        : `it belongs to ${ownerName(uid)}: run as root: chown -R ${shellWord(user)} ${shellWord(db)}`;
+      user !== undefined
+        ? `it belongs to ${ownerName(uid)}: run as root: chown -R ${shellWord(user)} ${shellWord(db)}`
+        : (mode & 0o700) !== 0o700
+          ? `run: chmod 700 ${shellWord(db)}`
+          : 'its mode lets its owner in, so an ACL or a security module (SELinux, AppArmor) denies it: see what they allow';
     throw new StartError(
       `this user${user === undefined ? '' : ` (${user})`} may not read and write in the store's folder ${showNonPrinting(db)} (mode ${mode.toString(8)}; ${osReason(err)}), so the log's store cannot be opened; ${fix}`,
       { cause: err },

@@ -87,7 +87,23 @@ test('a closed store folder this user may not read and write in is refused befor
   };
   const err = await prepareStoreFolder(db, { mkdir, stat, chmod, access: denied }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(StartError);
-  expect(err).toHaveProperty('message', `this user may not read and write in the store's folder ${db} (mode 700; EACCES: permission denied), so the log's store cannot be opened; run: chmod 700 ${db}`);
+  // This user's own folder, whose mode lets its owner in: chmod would change nothing.
+  expect(err).toHaveProperty(
+    'message',
+    `this user may not read and write in the store's folder ${db} (mode 700; EACCES: permission denied), so the log's store cannot be opened; ` +
+      'its mode lets its owner in, so an ACL or a security module (SELinux, AppArmor) denies it: see what they allow',
+  );
+  // One whose mode keeps its owner out: chmod 700 is the fix.
+  const closed = join(dir(), 'closed');
+  await mkdir(closed, { mode: 0o500 });
+  const refused = await prepareStoreFolder(closed, { mkdir, stat, chmod, access: denied }).catch((e: unknown) => e);
+  expect(refused).toHaveProperty('message', `this user may not read and write in the store's folder ${closed} (mode 500; EACCES: permission denied), so the log's store cannot be opened; run: chmod 700 ${closed}`);
+  // A read-only file system: neither chmod nor chown would help.
+  const readOnly = async () => {
+    throw fsError('EROFS', -30);
+  };
+  const mounted = await prepareStoreFolder(db, { mkdir, stat, chmod, access: readOnly }).catch((e: unknown) => e);
+  expect(mounted).toHaveProperty('message', `the store's folder ${db} is on a read-only file system (EROFS: read-only file system), and serve writes the log's store there: mount it read-write`);
 });
 
 test('the start-up lines warn that the store folder stays open', () => {
