@@ -73,7 +73,11 @@ interface Candidate {
  * holds no receipt at all.
  */
 function findReceipts(text: string, entry: Uint8Array, name: string): Candidate[] | { missing: number } {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  // Numbered as in the file (blank lines count), so that FILE:N names the line an editor shows.
+  const lines = text
+    .split('\n')
+    .map((l, i) => ({ l, n: i + 1 }))
+    .filter(({ l }) => l.trim() !== '');
   const parse = (s: string, where: string): unknown => {
     try {
       return JSON.parse(s) as unknown;
@@ -95,9 +99,9 @@ function findReceipts(text: string, entry: Uint8Array, name: string): Candidate[
     whole = undefined;
   }
   if (whole !== undefined) return one(whole);
-  const values = lines.map((l, i) => parse(l, `${name}:${i + 1}`));
-  const receipts = values.map((r, i) => ({ receipt: r, where: `${name}:${i + 1}` })).filter((c) => notAReceipt(c.receipt, c.where) === undefined);
-  if (receipts.length === 0) throw new Error(`none of the ${lines.length} lines of ${name} is a receipt (${notAReceipt(values[0], `${name}:1`)})`);
+  const values = lines.map(({ l, n }) => ({ receipt: parse(l, `${name}:${n}`), where: `${name}:${n}` }));
+  const receipts = values.filter((c) => notAReceipt(c.receipt, c.where) === undefined);
+  if (receipts.length === 0) throw new Error(`none of the ${lines.length} lines of ${name} is a receipt (${notAReceipt(values[0]!.receipt, values[0]!.where)})`);
   const leaf = encodeBase64(leafHash(entry));
   const matching = receipts.filter((c) => (c.receipt as { leaf_hash: string }).leaf_hash === leaf);
   return matching.length > 0 ? matching : { missing: receipts.length };
@@ -108,14 +112,18 @@ function findReceipts(text: string, entry: Uint8Array, name: string): Candidate[
  * does, the first one's failure (which of how many, when there were more).
  */
 function checkCandidates(candidates: readonly Candidate[], entry: Uint8Array, verifier: Verifier): ReceiptCheck {
-  let reason = '';
-  for (const [i, { receipt }] of candidates.entries()) {
+  const failures: { where: string; reason: string; signed: boolean }[] = [];
+  for (const { receipt, where } of candidates) {
     const check = checkReceipt(receipt, entry, verifier);
     if (check.valid) return check;
-    if (i === 0) reason = check.reason;
+    failures.push({ where, reason: check.reason, signed: check.signed === true });
   }
-  if (candidates.length > 1) reason = `none of the ${candidates.length} receipts for this entry's leaf hash proves it; the first, ${candidates[0]!.where}: ${reason}`;
-  return { valid: false, reason };
+  if (failures.length === 1) return { valid: false, reason: failures[0]!.reason };
+  // One under this log's own checkpoint says more than one of another log's, which fails on its signature anyway.
+  const signed = failures.find((f) => f.signed);
+  const told = signed ?? failures[0]!;
+  const which = signed === undefined ? 'the first' : signed === failures[0] ? 'the first, whose checkpoint this log signed' : 'the first whose checkpoint this log signed';
+  return { valid: false, reason: `none of the ${failures.length} receipts for this entry's leaf hash proves it; ${which}, ${told.where}: ${told.reason}` };
 }
 
 /** `cairn verify-receipt`: see VERIFY_RECEIPT_USAGE. */

@@ -27,7 +27,8 @@ export interface Receipt {
 /** The outcome of {@link checkReceipt}. */
 export type ReceiptCheck =
   | { readonly valid: true; readonly index: number; readonly checkpoint: Checkpoint }
-  | { readonly valid: false; readonly reason: string };
+  /** `signed`: the receipt's checkpoint is this log's, signed by its key; the rest failed. */
+  | { readonly valid: false; readonly reason: string; readonly signed?: true };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -93,7 +94,8 @@ export function checkReceipt(receipt: unknown, entry: Uint8Array, verifier: Veri
   } catch (err) {
     return { valid: false, reason: `the checkpoint does not verify: ${(err as Error).message}` };
   }
-  return checkReceiptProof(r, entry, checkpoint);
+  const check = checkReceiptProof(r, entry, checkpoint);
+  return check.valid ? check : { ...check, signed: true };
 }
 
 /**

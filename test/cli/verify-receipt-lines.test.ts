@@ -1,8 +1,8 @@
 // cairn verify-receipt with a JSON Lines file that holds several receipts
 // for one entry (appended by 'cairn add' to two logs, say): every receipt
 // with the entry's leaf hash is tried, one that proves the entry for --vkey
-// is enough, and when none does the first one's failure is told, with how
-// many were tried. Offline: the receipts are made here.
+// is enough, and when none does the first failure under this log's own
+// checkpoint is told (else the first one's), with how many were tried. Offline: the receipts are made here.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,9 +40,9 @@ async function receiptFor(signer: Signer, at: number, size: number): Promise<obj
   return { index: at, leaf_hash: encodeBase64(leafHash(ENTRY)), checkpoint, inclusion_proof: (await proveInclusion(size, at, reader)).map(encodeBase64), duplicate: false };
 }
 
-async function verify(lines: object[], vkey: string, json = false) {
+async function verify(lines: (object | '')[], vkey: string, json = false) {
   const file = join(dir, 'receipts.jsonl');
-  await writeFile(file, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  await writeFile(file, lines.map((l) => `${l === '' ? '' : JSON.stringify(l)}\n`).join(''));
   const io = captureIo();
   const code = await verifyReceiptCommand([file, '--entry', join(dir, 'entry'), '--vkey', vkey, ...(json ? ['--json'] : [])], io);
   return { code, out: io.out(), file };
@@ -57,14 +57,23 @@ test('the receipt that proves the entry for --vkey passes wherever it is in the 
   expect(JSON.parse((await verify([first, second], logs[1]!.vkey, true)).out)).toMatchObject({ valid: true, index: 1, tree_size: 5 });
 });
 
-test('when no receipt for the entry proves it, the first one\'s failure is told, with how many were tried; with one, its failure alone', async () => {
+test('when no receipt for the entry proves it, the first failure under this log\'s own checkpoint is told (else the first), with how many were tried; with one, its failure alone', async () => {
   const stranger = newSigner(generateSignerKey('lines.test/log'));
   const a = await receiptFor(stranger, 2, 4);
   const b = { ...(await receiptFor(logs[0]!.signer, 3, 7)), index: 4 };
   const unrelated = { ...(await receiptFor(logs[0]!.signer, 0, 2)), leaf_hash: encodeBase64(leafHash(enc('another entry'))) };
   const two = await verify([unrelated, a, b], logs[0]!.vkey);
   expect(two.code).toBe(1);
-  expect(two.out).toMatch(new RegExp(`^INVALID: none of the 2 receipts for this entry's leaf hash proves it; the first, ${two.file.replace(/[.]/g, '\\.')}:2: .*checkpoint does not verify`));
+  // b's checkpoint is this log's: its bad proof says more than a's checkpoint of another key.
+  expect(two.out).toMatch(new RegExp(`^INVALID: none of the 2 receipts for this entry's leaf hash proves it; the first whose checkpoint this log signed, ${two.file.replace(/[.]/g, '\\.')}:3: the inclusion proof does not lead`));
+  const b2 = { ...(await receiptFor(logs[0]!.signer, 1, 7)), index: 2 };
+  const ours = await verify([b, b2], logs[0]!.vkey);
+  expect(ours.out).toMatch(new RegExp(`^INVALID: none of the 2 receipts for this entry's leaf hash proves it; the first, whose checkpoint this log signed, ${ours.file.replace(/[.]/g, '\\.')}:1: the inclusion proof does not lead`));
+  // FILE:N counts the file's lines, blank ones too.
+  const spaced = await verify(['', unrelated, '', a, b], logs[0]!.vkey);
+  expect(spaced.out).toMatch(new RegExp(`^INVALID: none of the 2 receipts .*, ${spaced.file.replace(/[.]/g, '\\.')}:5: the inclusion proof does not lead`));
+  const strangers = await verify([a, await receiptFor(stranger, 1, 3)], logs[0]!.vkey);
+  expect(strangers.out).toMatch(new RegExp(`^INVALID: none of the 2 receipts for this entry's leaf hash proves it; the first, ${strangers.file.replace(/[.]/g, '\\.')}:1: .*checkpoint does not verify`));
   const one = await verify([unrelated, b], logs[0]!.vkey);
   expect(one.code).toBe(1);
   expect(one.out).toMatch(/^INVALID: the inclusion proof does not lead/);
