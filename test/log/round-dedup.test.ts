@@ -19,15 +19,21 @@ test('finds exactly the hashes added, also when their first 30 bits collide', ()
   const a = hashWith([1, 2, 3, 4, 5, 6], 7);
   const b = hashWith([1, 2, 3, 4, 5, 6], 8); // same prefix, another hash
   const c = hashWith([1, 2, 3, 4, 5, 6], 9);
-  const d = hashWith([1, 2, 3, 4, 5, 7], 7); // another prefix
+  const d = hashWith([1, 2, 3, 4, 5, 7], 7); // the same first 30 bits too: bytes 0-2 and the top 6 bits of byte 3
+  const e = hashWith([1, 2, 3, 5, 5, 6], 7); // differs only in byte 3's low 2 bits: the same prefix as well
+  const f = hashWith([1, 2, 3, 8, 5, 6], 7); // another prefix
   add(a);
   add(b);
   add(c);
   add(d);
+  add(e);
+  add(f);
   expect(dedup.find(a.slice(), stored)).toBe(0);
   expect(dedup.find(b.slice(), stored)).toBe(1);
   expect(dedup.find(c.slice(), stored)).toBe(2);
   expect(dedup.find(d.slice(), stored)).toBe(3);
+  expect(dedup.find(e.slice(), stored)).toBe(4);
+  expect(dedup.find(f.slice(), stored)).toBe(5);
   expect(dedup.find(hashWith([1, 2, 3, 4, 5, 6], 10), stored)).toBeUndefined();
   expect(dedup.find(hashWith([9, 2, 3, 4, 5, 6], 7), stored)).toBeUndefined();
 });
