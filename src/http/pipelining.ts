@@ -239,6 +239,13 @@ export function endInSlices(res: ServerResponse, body: Uint8Array, slice = ANSWE
     }
     res.end(body.subarray(offset));
   };
+  // A client lost mid-answer never drains: the answer is ended all the same,
+  // for what waits on its end (the request log and metrics) to see it.
+  res.once('close', () => {
+    if (res.writableEnded) return;
+    res.off('drain', next);
+    res.end();
+  });
   next();
 }
 

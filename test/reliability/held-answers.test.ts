@@ -48,6 +48,8 @@ class WatchedBudget extends AnswerBudget {
 }
 
 let h: Harness;
+/** What the app logged (the request lines among them). */
+const requests: Record<string, unknown>[] = [];
 let budget: WatchedBudget;
 let server: Server;
 let port: number;
@@ -64,7 +66,8 @@ let expected: Buffer;
 beforeAll(async () => {
   // Room for two bundles, not three.
   budget = new WatchedBudget(Math.floor(2.5 * BUNDLE_BYTES));
-  h = await openHarness({}, { answerBudget: budget });
+  const logged = (message: string, fields?: Record<string, unknown>) => requests.push({ message, ...fields });
+  h = await openHarness({}, { answerBudget: budget, logger: { info: logged, warn: logged, error: logged } });
   const entries = Array.from({ length: 256 }, (_, i) => new Uint8Array(MAX_ENTRY_SIZE).fill(i));
   await h.log.submit(entries);
   expected = Buffer.concat(entries.map((e) => Buffer.concat([Buffer.from([e.length >> 8, e.length & 0xff]), e])));
@@ -181,7 +184,9 @@ test('a client that never reads is disconnected after the stall time, and what i
     for (let i = 0; i < 4; i++) tick();
     expect(serverSide.destroyed).toBe(false);
     // Until the socket buffers are full the server still writes; from then on nothing moves.
-    while (!serverSide.destroyed) {
+    for (let i = 0; !serverSide.destroyed; i++) {
+      // 10 s: a kernel whose socket buffers take a whole 16 MiB answer (net.ipv4.tcp_wmem raised past 16 MiB) never stalls.
+      if (i === 2000) throw new Error('the connection was never found stalled: do the socket buffers (net.ipv4.tcp_wmem) take a whole 16 MiB answer?');
       tick();
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -263,4 +268,21 @@ test('the stall checks start with a connection\'s first request and stop at the 
   } finally {
     again.destroy();
   }
+});
+
+test('a client that goes away in the middle of a large answer: the request is logged once, as client_gone, and its share freed', async () => {
+  const conn = await RawConnection.open(port);
+  const before = requests.length;
+  conn.write(get(BUNDLE));
+  // Read about 1 MB of the 16 MiB answer, then hang up.
+  let got = 0;
+  conn.socket.on('data', (d: Buffer) => (got += d.length));
+  conn.socket.resume();
+  while (got < 1_000_000) await new Promise((resolve) => setImmediate(resolve));
+  conn.destroy();
+  await closed(sockets[0]!);
+  await released();
+  while (requests.length === before) await new Promise((resolve) => setTimeout(resolve, 5));
+  const lines = requests.slice(before).filter((l) => l.message === 'request');
+  expect(lines).toEqual([expect.objectContaining({ client_gone: true })]);
 });
