@@ -9,7 +9,8 @@ import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors, answerConnect } from '../http/client-error.js';
 import { createMetrics } from '../http/metrics.js';
-import { PipelineLimit } from '../http/pipelining.js';
+import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../http/answer-budget.js';
+import { PipelineLimit, STALL_MS } from '../http/pipelining.js';
 import { Log } from '../log/log.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
@@ -713,7 +714,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   answerClientErrors(server);
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.
-  const pipelining = new PipelineLimit(server);
+  // A connection whose answers go unread is closed only when what they hold keeps others' answers refused.
+  const answerBudget = new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
+  const pipelining = new PipelineLimit(server, {
+    closeStalled: (socket) => answerBudget.holds(socket) && answerBudget.refusedWithin(STALL_MS),
+    onStalled: (socket) => logger.warn('closed a connection whose client read none of its answers for a minute while they kept others waiting', { remote: socket.remoteAddress }),
+  });
   answerConnect(server);
   const gate = new StartupGate(server);
   const port = await listen(server, host, config.port);
@@ -728,7 +734,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
   const { log, verifierKey, metrics, failures, startup } = opened;
-  gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, ...(access === undefined ? {} : { access }) })));
+  gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) })));
   let closing: Promise<void> | undefined;
   return {
     url: `http://${hostPort(host, port)}`,

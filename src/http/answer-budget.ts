@@ -53,16 +53,20 @@ export class AnswerBudget {
   /** Per connection, the releases of the shares of its answers: node does not close a pipelined response queued behind others when the connection is lost. */
   readonly #bySocket = new WeakMap<Socket, Set<() => void>>();
   readonly #maxReads: number;
+  readonly #now: () => number;
+  /** When (on the monotonic clock) an answer was last refused; -Infinity before the first. */
+  #refusedAt = -Infinity;
   #reads = 0;
   /** Reads waiting for their turn, first come first served. */
   readonly #waiting: (() => void)[] = [];
 
-  constructor(limit: number = DEFAULT_MAX_ANSWER_BYTES, options: { maxReads?: number } = {}) {
+  constructor(limit: number = DEFAULT_MAX_ANSWER_BYTES, options: { maxReads?: number; now?: () => number } = {}) {
     if (!Number.isSafeInteger(limit) || limit <= 0) throw new RangeError(`AnswerBudget: limit must be a positive safe integer, got ${limit}`);
     const maxReads = options.maxReads ?? MAX_ANSWER_READS;
     if (!Number.isSafeInteger(maxReads) || maxReads <= 0) throw new RangeError(`AnswerBudget: maxReads must be a positive safe integer, got ${maxReads}`);
     this.limit = limit;
     this.#maxReads = maxReads;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /**
@@ -93,9 +97,24 @@ export class AnswerBudget {
     return this.#highest;
   }
 
-  /** Whether every answer is refused now, however small: a route checks this before it reads. */
+  /** Whether every answer is refused now, however small: a route checks this before it reads (and then calls {@link noteRefused}). */
   get exhausted(): boolean {
     return this.#used >= this.limit;
+  }
+
+  /** Records a request refused for the bound without asking {@link hold} (see {@link exhausted}). */
+  noteRefused(): void {
+    this.#refusedAt = this.#now();
+  }
+
+  /** Whether an answer was refused in the last `ms` milliseconds: the bound keeps others waiting. */
+  refusedWithin(ms: number): boolean {
+    return this.#now() - this.#refusedAt < ms;
+  }
+
+  /** Whether answers of `socket`'s connection hold part of the bound now. */
+  holds(socket: Socket): boolean {
+    return (this.#bySocket.get(socket)?.size ?? 0) > 0;
   }
 
   /**
@@ -107,7 +126,10 @@ export class AnswerBudget {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`AnswerBudget: bytes must be a non-negative safe integer, got ${bytes}`);
     const socket = res.req.socket;
     if (res.closed || socket.destroyed) return { shrinkTo: () => undefined };
-    if (this.#used > 0 && this.#used + bytes > this.limit) return undefined;
+    if (this.#used > 0 && this.#used + bytes > this.limit) {
+      this.#refusedAt = this.#now();
+      return undefined;
+    }
     this.#used += bytes;
     this.#highest = Math.max(this.#highest, this.#used);
     let held = bytes;

@@ -214,6 +214,13 @@ function answersBusy(): LogError {
   return new LogError('QUEUE_FULL', 'the server is sending as many large answers as it may hold at once; retry', { retryAfter: 1 });
 }
 
+/** Refuses a request for a large answer before it is read, while `answers` is full. */
+function refuseIfExhausted(answers: AnswerBudget): void {
+  if (!answers.exhausted) return;
+  answers.noteRefused();
+  throw answersBusy();
+}
+
 function decodeHashParam(text: string): Uint8Array {
   let hash: Uint8Array;
   try {
@@ -397,7 +404,7 @@ export function createApp(options: AppOptions): express.Express {
     const end = queryNumber(req.query, 'end', { required: true, saturate: true })!;
     const body = await answers.reading(async () => {
       // Refused before anything is read while the bound is full; held once built.
-      if (answers.exhausted) throw answersBusy();
+      refuseIfExhausted(answers);
       const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES);
       const json = Buffer.from(JSON.stringify({ entries: entries.map((e) => ({ leaf_input: encodeBase64(e), extra_data: '' })) }));
       holdAnswer(res, json.length);
@@ -446,7 +453,7 @@ export function createApp(options: AppOptions): express.Express {
     }
     const { body, hold } = await answers.reading(async () => {
       // Refused before it is read while the bound is full.
-      if (answers.exhausted) throw answersBusy();
+      refuseIfExhausted(answers);
       const data = await log.bundle(tile.n, tile.width);
       // A partial bundle cut from a much wider one is copied out, so that what it holds is its own size.
       const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);

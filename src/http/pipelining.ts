@@ -19,9 +19,9 @@ export const MAX_REQUESTS_IN_PROGRESS = 16;
 
 /**
  * Default {@link PipelineLimit} stall time: a connection with answers waiting
- * to be written whose client has read none of them for this long (up to a
- * quarter more: it is checked every quarter of it) is closed, and what its
- * answers held is freed. A minute lets a client through a long pause (a
+ * to be written that the kernel has taken none of for this long (up to a
+ * quarter more: it is checked every quarter of it) may be closed, freeing
+ * what its answers held. A minute lets a client through a long pause (a
  * laptop lid, a lost Wi-Fi link); node's own `server.timeout` would not do:
  * it counts reads as activity too, and sees no progress within one write,
  * so it would also cut a slow client that is reading a large answer.
@@ -91,12 +91,17 @@ interface Connection {
  * with requests in progress and answer bytes waiting on its socket, none of
  * which the kernel took (the client reads nothing, and its receive window and
  * the server's send buffer are full) for `stallMs` (default
- * {@link STALL_MS}), is closed, which closes its responses and frees their
- * answers (AnswerBudget). Progress is a write the socket completed, so a
- * large answer goes out in slices ({@link endInSlices}) for a slow client
- * that reads it to be seen reading. A connection whose answers are still
- * being made (nothing waiting on the socket), or that is idle between
- * requests (node's keepAliveTimeout), is not this check's business.
+ * {@link STALL_MS}), is closed if `closeStalled` says so (the server: while
+ * its answers hold part of AnswerBudget and that bound refuses others),
+ * which closes its responses and frees their answers. Progress is a write
+ * the socket completed, so a large answer goes out in slices
+ * ({@link endInSlices}); but the kernel lets a blocked write go on only once
+ * a good part of the socket's send buffer has drained (on Linux up to about
+ * 1.4 MiB), so a client reading slower than that per stall time is seen as
+ * stalled: hence closing only where it keeps others from being served. A
+ * connection whose answers are still being made (nothing waiting on the
+ * socket), or that is idle between requests (node's keepAliveTimeout), is
+ * not this check's business.
  *
  * It sees every request (it listens to the server's 'request' event, so
  * attach it before anything else that does), whether the express app or the
@@ -118,6 +123,7 @@ export class PipelineLimit {
   readonly #stallMs: number;
   readonly #every: Every;
   readonly #onStalled: ((socket: Socket) => void) | undefined;
+  readonly #closeStalled: (socket: Socket) => boolean;
   /** Stops the stall checks; undefined while they do not run (no connection open). */
   #stopChecks: (() => void) | undefined;
 
@@ -125,10 +131,14 @@ export class PipelineLimit {
    * Counts the requests `server` receives; `max` (default
    * {@link MAX_REQUESTS_IN_PROGRESS}) is the bound per connection, `stallMs`
    * (default {@link STALL_MS}) how long a connection may leave its answers
-   * unread; `every` runs the stall check (tests drive it by hand), and
-   * `onStalled` is told of each connection closed for it.
+   * unread; `every` runs the stall check (tests drive it by hand),
+   * `closeStalled` says whether a stalled connection is to be closed (by
+   * default every one is), and `onStalled` is told of each connection closed.
    */
-  constructor(server: Server, options: { max?: number; stallMs?: number; every?: Every; onStalled?: (socket: Socket) => void } = {}) {
+  constructor(
+    server: Server,
+    options: { max?: number; stallMs?: number; every?: Every; closeStalled?: (socket: Socket) => boolean; onStalled?: (socket: Socket) => void } = {},
+  ) {
     const max = options.max ?? MAX_REQUESTS_IN_PROGRESS;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`PipelineLimit: max must be a positive integer, not ${max}`);
     const stallMs = options.stallMs ?? STALL_MS;
@@ -137,6 +147,7 @@ export class PipelineLimit {
     this.#stallMs = stallMs;
     this.#every = options.every ?? everyUnref;
     this.#onStalled = options.onStalled;
+    this.#closeStalled = options.closeStalled ?? (() => true);
     this.#refusal = new LogError(
       'QUEUE_FULL',
       `too many requests in progress on this connection (at most ${max} pipelined); ` +
@@ -207,7 +218,7 @@ export class PipelineLimit {
         continue;
       }
       conn.stalledChecks += 1;
-      if (conn.stalledChecks < STALL_CHECKS) continue;
+      if (conn.stalledChecks < STALL_CHECKS || !this.#closeStalled(socket)) continue;
       this.#open.delete(socket);
       this.#onStalled?.(socket);
       socket.destroy();

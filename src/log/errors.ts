@@ -21,7 +21,7 @@ export const LOG_ERROR_CODES = [
   'UNAUTHORIZED', // a missing or unknown access token
   'FORBIDDEN', // a token whose role does not allow this
   'RATE_LIMITED', // a token past its rate limit
-  'QUEUE_FULL', // at one of the server's bounds (entries waiting to be sequenced, bodies being received, requests in progress on a connection); retry after a moment
+  'QUEUE_FULL', // at one of the server's bounds (entries waiting to be sequenced, bodies being received, requests in progress on a connection, large answers held); retry after a moment
   'STORAGE_FAILED', // the round holding this entry could not be made durable; or the store is unavailable after a failed write
   'SHUTTING_DOWN', // the log is closing
   'INTERNAL', // a bug: never expected

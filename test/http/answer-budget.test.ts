@@ -149,3 +149,27 @@ test('reading runs at most maxReads reads at once, the others in turn as they fi
     { status: 'fulfilled', value: 4 },
   ]);
 });
+
+test('holds(socket) says whether a connection holds a share; refusedWithin(ms) whether an answer was refused that recently', () => {
+  let now = 1000;
+  const budget = new AnswerBudget(100, { now: () => now });
+  const a = new FakeSocket();
+  const b = new FakeSocket();
+  expect(budget.refusedWithin(60_000)).toBe(false);
+  const first = a.response();
+  expect(budget.hold(first.res, 80)).toBeDefined();
+  expect([budget.holds(a as never), budget.holds(b as never)]).toEqual([true, false]);
+  // Refused by hold(): it does not fit.
+  expect(budget.hold(b.response().res, 30)).toBeUndefined();
+  expect(budget.refusedWithin(60_000)).toBe(true);
+  now += 60_000;
+  expect(budget.refusedWithin(60_000)).toBe(false);
+  // Refused before a read, as a route does while the bound is full.
+  expect(budget.hold(a.response().res, 20)).toBeDefined();
+  expect(budget.exhausted).toBe(true);
+  expect(budget.refusedWithin(60_000)).toBe(false);
+  budget.noteRefused();
+  expect(budget.refusedWithin(60_000)).toBe(true);
+  a.lose();
+  expect(budget.holds(a as never)).toBe(false);
+});

@@ -61,6 +61,8 @@ let stalled: number;
 /** How many times the stall checks were started, and whether they run now. */
 let starts: number;
 let checking: () => boolean;
+/** What the PipelineLimit is told when it asks whether to close a stalled connection. */
+let mayClose: boolean;
 let expected: Buffer;
 
 beforeAll(async () => {
@@ -81,6 +83,7 @@ beforeEach(async () => {
   checking = () => check !== undefined;
   starts = 0;
   stalled = 0;
+  mayClose = true;
   sockets = [];
   server = createServer();
   const limit = new PipelineLimit(server, {
@@ -89,6 +92,7 @@ beforeEach(async () => {
       check = run;
       return () => (check = undefined);
     },
+    closeStalled: () => mayClose,
     onStalled: () => (stalled += 1),
   });
   server.on('connection', (socket: Socket) => sockets.push(socket));
@@ -285,4 +289,27 @@ test('a client that goes away in the middle of a large answer: the request is lo
   while (requests.length === before) await new Promise((resolve) => setTimeout(resolve, 5));
   const lines = requests.slice(before).filter((l) => l.message === 'request');
   expect(lines).toEqual([expect.objectContaining({ client_gone: true })]);
+});
+
+test('a stalled connection that closeStalled spares (the server: one whose answers keep nobody waiting) is not closed, however many checks pass', async () => {
+  mayClose = false;
+  const conn = await pipelined(2);
+  const serverSide = sockets[0]!;
+  try {
+    // Long past the point where the test above finds it stalled: its buffers are full after a few hundred turns.
+    for (let i = 0; i < 400; i++) {
+      tick();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect([serverSide.destroyed, stalled]).toEqual([false, 0]);
+    expect(budget.inUse).toBe(2 * BUNDLE_BYTES);
+    // Once closing is allowed, the next stall time closes it.
+    mayClose = true;
+    for (let i = 0; i < 8 && !serverSide.destroyed; i++) tick();
+    await closed(serverSide);
+    expect(stalled).toBe(1);
+    await released();
+  } finally {
+    conn.destroy();
+  }
 });
