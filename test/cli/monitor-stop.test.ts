@@ -128,16 +128,21 @@ test('--once walking over several rounds stops at SIGTERM in the second: the fir
   expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
 });
 
-test('--once stopped between two rounds of a walk: the stop is told, the first round\'s progress kept, exit 2', async () => {
-  const statePath = join(dir, 'between.json');
-  const signals = new EventEmitter();
+/** An io whose first write to stdout (a round's progress, saved just before) comes with SIGINT from `signals`. */
+function interruptedOnOutput(signals: EventEmitter): ReturnType<typeof captureIo> {
   const io = captureIo({ signals });
-  // SIGINT comes while the first round's progress (saved just before) is being printed.
   const write = io.stdout.write.bind(io.stdout);
   io.stdout.write = (chunk, callback) => {
     signals.emit('SIGINT');
     return write(chunk, callback);
   };
+  return io;
+}
+
+test('--once stopped between two rounds of a walk: the stop is told, the first round\'s progress kept, exit 2', async () => {
+  const statePath = join(dir, 'between.json');
+  const signals = new EventEmitter();
+  const io = interruptedOnOutput(signals);
   expect(await monitorCommand([...common, '--once', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
   expect(io.out()).toMatch(/^\S+ checking stop\.test\/log at tree size 600, .*entries 0 to 255 checked/);
   expect(io.err()).toMatch(/^\S+ stopped between rounds, before the walk reached the newest checkpoint; the state stays at tree size 0, with the entries up to 256 checked against the tree of size 600\n$/);
@@ -158,13 +163,7 @@ test('without --once, SIGINT from the process stops it while it waits for the ne
 test('without --once, a stop between the rounds of an unfinished walk is told as such, with --json as a "stopped" event', async () => {
   const statePath = join(dir, 'loop-walk.json');
   const signals = new EventEmitter();
-  const io = captureIo({ signals });
-  // SIGINT comes while the first round's progress (saved just before) is being printed.
-  const write = io.stdout.write.bind(io.stdout);
-  io.stdout.write = (chunk, callback) => {
-    signals.emit('SIGINT');
-    return write(chunk, callback);
-  };
+  const io = interruptedOnOutput(signals);
   expect(await monitorCommand([...common, '--json', '--max-round-entries', '256', '--interval', '30', '--state', statePath], io)).toBe(0);
   const events = io.out().trim().split('\n').map((l) => JSON.parse(l) as { event: string; message?: string });
   expect(events.map((e) => e.event)).toEqual(['progress', 'stopped']);

@@ -12,8 +12,12 @@ export interface LocalServer {
 }
 
 /** Serves `handler` on 127.0.0.1 at a free port; resolves once it listens. */
-export async function listenLocally(handler: RequestListener): Promise<LocalServer> {
-  const server = createServer(handler);
+export function listenLocally(handler: RequestListener): Promise<LocalServer> {
+  return listenOn(createServer(handler));
+}
+
+/** Listens with `server` (its listeners attached by the caller, in their order) as {@link listenLocally} does. */
+export async function listenOn(server: Server): Promise<LocalServer> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {

@@ -7,13 +7,13 @@
 // The stall checks run when the test says (no clock), on a log of full
 // bundles of 16 MiB: more than loopback's socket buffers take, so an answer
 // not read is never written out in full.
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import { AnswerBudget } from '../../src/http/answer-budget.js';
 import { createApp } from '../../src/http/app.js';
 import { PipelineLimit } from '../../src/http/pipelining.js';
 import { MAX_ENTRY_SIZE } from '../../src/log/log.js';
+import { listenLocally, listenOn, type LocalServer } from '../helpers/local-server.js';
 import { RawConnection, type RawResponse } from '../helpers/raw-http.js';
 import { openHarness, type Harness } from './helpers.js';
 
@@ -51,7 +51,7 @@ let h: Harness;
 /** What the app logged (the request lines among them). */
 const requests: Record<string, unknown>[] = [];
 let budget: WatchedBudget;
-let server: Server;
+let local: LocalServer;
 let port: number;
 /** The server's ends of the connections, in the order they opened. */
 let sockets: Socket[];
@@ -85,7 +85,7 @@ beforeEach(async () => {
   stalled = 0;
   mayClose = true;
   sockets = [];
-  server = createServer();
+  const server = createServer();
   const limit = new PipelineLimit(server, {
     every: (run) => {
       starts += 1;
@@ -97,14 +97,10 @@ beforeEach(async () => {
   });
   server.on('connection', (socket: Socket) => sockets.push(socket));
   server.on('request', limit.guard(h.app));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  port = (server.address() as AddressInfo).port;
+  local = await listenOn(server);
+  port = local.port;
 });
-afterEach(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterEach(() => local.close());
 
 /** Resolves once `socket` has closed and what closing it sets off has run. */
 async function closed(socket: Socket): Promise<void> {
@@ -160,10 +156,8 @@ test('past the bound a bundle is refused 503 QUEUE_FULL with Retry-After, not he
 
 test('a bundle larger than the whole bound is served when nothing else is held', async () => {
   const small = new WatchedBudget(1000);
-  const local = createServer(createApp({ log: h.log, verifierKey: 'unused', answerBudget: small }));
-  local.listen(0, '127.0.0.1');
-  await once(local, 'listening');
-  const conn = await RawConnection.open((local.address() as AddressInfo).port);
+  const alone = await listenLocally(createApp({ log: h.log, verifierKey: 'unused', answerBudget: small }));
+  const conn = await RawConnection.open(alone.port);
   try {
     conn.write(get(BUNDLE) + get(BUNDLE));
     await small.settledAt(2);
@@ -174,8 +168,7 @@ test('a bundle larger than the whole bound is served when nothing else is held',
     expect(await conn.next()).toMatchObject({ status: 200 });
   } finally {
     conn.destroy();
-    local.closeAllConnections();
-    await new Promise((resolve) => local.close(resolve));
+    await alone.close();
   }
 });
 
