@@ -210,8 +210,11 @@ async function serve(argv: string[]): Promise<number> {
   } catch (err) {
     for (const signal of signals) process.off(signal, stop);
     // Every failure to start is the operator's to fix (the store, the key,
-    // the folder, the port): one line naming the command, no stack.
-    process.stderr.write(`cairn serve: ${printableError(err)}\n`);
+    // the folder, the port): one line naming the command, no stack. One
+    // line indeed: a message from below (LevelDB's, the store's) may name the
+    // data folder as it is, and a folder named with a line break must not
+    // print a line of its own.
+    process.stderr.write(`cairn serve: ${showNonPrinting(err instanceof Error ? err.message : String(err))}\n`);
     return 1;
   }
   // A key creation killed midway (a crash on first start, or of keygen) can

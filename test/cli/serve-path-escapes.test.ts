@@ -101,6 +101,17 @@ test("serve's refusal of a data folder open to its group is one line, the folder
   expect(await server.stop()).toBe(0);
 });
 
+test("serve's refusal of a damaged store in a crafted data folder is one line: the store's own message names the folder escaped", async () => {
+  const data = join(dir(), `${CRAFTED}-damaged`);
+  const first = await startServerProcess(['--data', data, '--origin', 'o.example/log']);
+  expect(await first.stop()).toBe(0);
+  await writeFile(join(data, 'db', 'CURRENT'), 'garbage\n');
+  const res = await runCli(['serve', '--data', data, '--origin', 'o.example/log', '--port', '0']);
+  expect(res.code).toBe(1);
+  expect(res.stderr.trimEnd()).not.toMatch(RAW_UNSAFE);
+  expect(res.stderr.split('\n')).toEqual([expect.stringMatching(/^cairn serve: the store's CURRENT file in .*d\\u\{000A\}verifier key: evil\.example/), '']);
+});
+
 test("serve's start-up lines show a crafted data folder and key file escaped: no line of theirs looks like serve's own", async () => {
   const data = join(dir(), CRAFTED);
   const key = join(dir(), `${CRAFTED}.key`);
