@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { LogError } from '../log/errors.js';
@@ -187,33 +187,6 @@ export interface AccessOptions {
 type Need = Role | 'none';
 
 const WRITE_PATHS = new Set(['/v1/entries', '/v1/batch']);
-
-/** A path as access control judges it: another letter case or a trailing slash is the path itself. */
-function judgedPath(requested: string): string {
-  return requested.toLowerCase().replace(/(?<=.)\/+$/, '');
-}
-
-/**
- * The bytes of the shortest `/v1/batch` body, `{"entries":[]}` but for its
- * entries, and of each entry with its separator: `"AA==",` (a non-empty entry
- * is at least 4 base64 characters).
- */
-const BATCH_BODY_BYTES = 13;
-const BATCH_ENTRY_BYTES = 7;
-
-/**
- * The most entries a `/v1/batch` request can hold, from its body's declared
- * length before its body is read: a body of that many bytes, not encoded
- * (gzip, say), holds no more; undefined when its length or encoding leaves
- * the number open.
- */
-function batchEntriesAtMost(headers: IncomingHttpHeaders): number | undefined {
-  const coding = (headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  const length = headers['content-length'];
-  if (coding !== 'identity' || length === undefined || !/^[0-9]{1,15}$/.test(length)) return undefined;
-  return Math.max(1, Math.floor((Number(length) - BATCH_BODY_BYTES) / BATCH_ENTRY_BYTES));
-}
-
 const RES_LOCALS_KEY = 'cairnAccess';
 /** The name of the token a request presented, once recognised: set for refused requests too. */
 const TOKEN_NAME_KEY = 'cairnTokenName';
@@ -266,7 +239,7 @@ export class AccessControl {
   private need(method: string, requested: string): Need {
     // Routes match their exact path only (app.ts), but a variant of a
     // protected path is judged as that path all the same: fail closed.
-    const path = judgedPath(requested);
+    const path = requested.toLowerCase().replace(/(?<=.)\/+$/, '');
     if (method === 'POST') return WRITE_PATHS.has(path) && !this.publicWrites ? 'submit' : 'none';
     if (method !== 'GET' && method !== 'HEAD') return 'none';
     if (path === '/healthz') return 'none';
@@ -298,7 +271,7 @@ export class AccessControl {
    * granted instead of checking and charging it a second time.
    */
   authorize(req: IncomingMessage, path: string): Granted {
-    const granted = this.grant(req.method ?? '', path, req.headers);
+    const granted = this.grant(req.method ?? '', path, req.headers.authorization);
     this.granted.set(req, granted);
     return { name: granted.name };
   }
@@ -308,13 +281,13 @@ export class AccessControl {
    * recognised, so that a request refused for its role or rate limit can
    * still be logged under its token's name.
    */
-  private grant(method: string, path: string, headers: IncomingHttpHeaders, seen: { name?: string } = {}): Grant {
+  private grant(method: string, path: string, authorization: string | undefined, seen: { name?: string } = {}): Grant {
     // OPTIONS only says what a path allows (a browser's preflight never
     // carries the token): it needs none, and a token sent with it is neither
     // checked nor charged.
     if (method === 'OPTIONS') return { name: undefined, bucket: undefined };
     const need = this.need(method, path);
-    const found = this.lookup(headers.authorization);
+    const found = this.lookup(authorization);
     if (found === 'malformed') {
       throw new LogError('UNAUTHORIZED', 'unknown or malformed access token (send Authorization: Bearer <token>)');
     }
@@ -326,13 +299,7 @@ export class AccessControl {
     if (need !== 'none' && ROLES.indexOf(found.rule.role) < ROLES.indexOf(need)) {
       throw new LogError('FORBIDDEN', `the token ${found.rule.name} has role ${found.rule.role}; this needs ${need}`);
     }
-    // A batch refused now, before its body is read (a token past its limit
-    // costs no upload), is of a size not yet known: it is told to wait for
-    // as many entries as its declared length can hold, at most the whole
-    // limit. A wait for one unit would let it pass on arrival when sent
-    // again, only to be refused then for its other entries.
-    const again = method === 'POST' && judgedPath(path) === '/v1/batch' ? (batchEntriesAtMost(headers) ?? Infinity) : 1;
-    this.charge(found.bucket, 1, 1, found.rule.name, again);
+    this.charge(found.bucket, 1, 1, found.rule.name);
     return { name: found.rule.name, bucket: found.bucket };
   }
 
@@ -341,10 +308,8 @@ export class AccessControl {
    * A request costing more than the bucket ever holds could never pass, so
    * it is TOO_MANY_ENTRIES (400, no Retry-After: a client that waited and
    * sent it again would be refused forever), and nothing is taken for it.
-   * A refusal's Retry-After is the wait for `again` units (default `total`,
-   * at most what the bucket holds): what the request may cost when sent again.
    */
-  private charge(bucket: Bucket | undefined, units: number, total: number, name: string | undefined, again = total): void {
+  private charge(bucket: Bucket | undefined, units: number, total: number, name: string | undefined): void {
     if (bucket === undefined) return;
     if (total > bucket.capacity) {
       throw new LogError('TOO_MANY_ENTRIES', `${total} entries are more than the token ${name ?? ''} may submit per period (${bucket.capacity}); send at most that many together`);
@@ -352,7 +317,7 @@ export class AccessControl {
     // A batch's first unit was taken when it arrived, and will be again when
     // it is sent again: the wait is for all of it, else the retry would fall
     // short by that unit, and be told to wait once more, forever.
-    const wait = bucket.take(units, this.clock(), again);
+    const wait = bucket.take(units, this.clock(), total);
     if (wait !== undefined) {
       throw new LogError('RATE_LIMITED', `the token ${name ?? ''} is past its rate limit; retry in ${wait} s`, { retryAfter: wait });
     }
@@ -370,7 +335,7 @@ export class AccessControl {
       let granted: Grant;
       const seen: { name?: string } = {};
       try {
-        granted = this.granted.get(req) ?? this.grant(req.method, req.path, req.headers, seen);
+        granted = this.granted.get(req) ?? this.grant(req.method, req.path, req.headers.authorization, seen);
       } catch (err) {
         const error = err as LogError;
         res.locals[TOKEN_NAME_KEY] = seen.name;

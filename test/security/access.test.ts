@@ -3,7 +3,6 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { sha256 } from '@noble/hashes/sha2.js';
 import request from 'supertest';
 import { AccessConfigError, AccessControl, hashToken, isLoopbackHost, parseTokenFile, readTokenFile, type TokenRule } from '../../src/http/access.js';
@@ -364,54 +363,4 @@ test('a refused request is logged under the route it asked for, and under its to
   } finally {
     await h.close();
   }
-});
-
-describe('a batch refused on arrival, its token having no unit left', () => {
-  // The refusal comes before the body is read (a token past its limit costs
-  // no upload), so the batch's size is not known: Retry-After must still be
-  // long enough for the whole batch, else the retry is refused again.
-  let now = 0;
-  let h: Harness;
-  const bulk = 'bulk-token-ffffffffffffffffffff';
-  beforeAll(async () => {
-    const tokens = [...rules, { name: 'bulk', role: 'submit' as const, hash: hashToken(bulk), rate: { limit: 60, periodMs: 60_000 } }];
-    h = await openHarness({}, { access: new AccessControl({ tokens, clock: () => now }) });
-  });
-  afterAll(async () => {
-    await h.close();
-  });
-  const body = (n: number, tag: string) => JSON.stringify({ entries: Array.from({ length: n }, (_, i) => encodeBase64(new TextEncoder().encode(`${tag}${i}`))) });
-  const batch = (token: string, text: string) =>
-    request(h.app).post('/v1/batch').set('Content-Type', 'application/json').set('Authorization', `Bearer ${token}`).send(text);
-
-  test('is told to wait until the whole batch would pass, and passes when sent again after that', async () => {
-    for (const tag of ['a', 'b', 'c']) expect((await batch(TOKENS.slow, body(1, tag))).status).toBe(200);
-    const same = body(3, 'd');
-    const refused = await batch(TOKENS.slow, same);
-    expect(refused.status).toBe(429);
-    expect(refused.body.code).toBe('RATE_LIMITED');
-    expect(refused.headers['retry-after']).toBe('60'); // 3 entries at 3 a minute, not 1
-    now += Number(refused.headers['retry-after']) * 1000;
-    expect((await batch(TOKENS.slow, same)).status).toBe(200);
-  });
-
-  test('the wait is for as many entries as the declared body can hold, at most the whole limit, not always a full period', async () => {
-    expect((await batch(bulk, body(60, 'e'))).status).toBe(200); // the whole minute's 60
-    const two = body(2, 'f'); // two 6-byte strings: no room for a third entry
-    const refused = await batch(bulk, two);
-    expect(refused.status).toBe(429);
-    expect(refused.headers['retry-after']).toBe('2');
-    now += 2000;
-    expect((await batch(bulk, two)).status).toBe(200);
-    // A compressed body may hold any number of entries: the wait is for the whole limit.
-    const gzipped = gzipSync(Buffer.from(body(2, 'g')));
-    const compressed = await request(h.app)
-      .post('/v1/batch')
-      .set('Content-Type', 'application/json')
-      .set('Content-Encoding', 'gzip')
-      .set('Authorization', `Bearer ${bulk}`)
-      .send(gzipped);
-    expect(compressed.status).toBe(429);
-    expect(compressed.headers['retry-after']).toBe('60');
-  });
 });
