@@ -216,6 +216,20 @@ describe('roles and rate limits over HTTP', () => {
     expect(h.log.latest().treeSize).toBe(size + 1 + 4 + 2);
   });
 
+  test('a batch refused on arrival (no unit left, its body unread) is told to wait for one unit; sent again it is read and told the wait for all of it, never more', async () => {
+    now += 120_000; // full: 3 a minute
+    expect((await batch(3, 'w0', TOKENS.slow)).status).toBe(200);
+    // Its size is not known before its body is read: the wait is for one unit.
+    const arrival = await batch(2, 'w1', TOKENS.slow);
+    expect([arrival.status, arrival.headers['retry-after']]).toEqual([429, '20']);
+    now += 20_000;
+    // Read now, 2 entries: it waits for both (the unit taken on arrival is taken again when it comes back).
+    const read = await batch(2, 'w1', TOKENS.slow);
+    expect([read.status, read.headers['retry-after']]).toEqual([429, '40']);
+    now += 40_000;
+    expect((await batch(2, 'w1', TOKENS.slow)).status).toBe(200);
+  });
+
   test('request logs name the token but never contain it', () => {
     const all = lines.join('');
     expect(all).toMatch(/"token":"submitter"/);
