@@ -111,15 +111,14 @@ export class PipelineLimit {
   readonly #max: number;
   /** The answer to the first request past the bound. */
   readonly #refusal: LogError;
-  readonly #connections = new WeakMap<Socket, Connection>();
+  /**
+   * The open connections that have sent a request, until they close; the
+   * stall check looks at those with requests in progress. Kept per
+   * connection, not per request: a request costs the limit no more than its count.
+   */
+  readonly #connections = new Map<Socket, Connection>();
   /** Requests past the bound: true for the one to answer, false for the ones after it. */
   readonly #refused = new WeakMap<ServerResponse, boolean>();
-  /**
-   * The open connections that have sent a request, which the stall check
-   * looks at (those with requests in progress). Kept per connection, not
-   * per request: a request costs the limit no more than its count.
-   */
-  readonly #open = new Map<Socket, Connection>();
   readonly #stallMs: number;
   readonly #every: Every;
   readonly #onStalled: ((socket: Socket) => void) | undefined;
@@ -177,8 +176,7 @@ export class PipelineLimit {
       const created: Connection = { inProgress: 0, paused: false, refusing: false, written: -1, stalledChecks: 0 };
       conn = created;
       this.#connections.set(socket, created);
-      this.#open.set(socket, created);
-      socket.once('close', () => this.#open.delete(socket));
+      socket.once('close', () => this.#connections.delete(socket));
       this.#stopChecks ??= this.#every(() => this.#checkStalls(), this.#stallMs / STALL_CHECKS);
       // Node starts reading again when an answer drains or a body is read;
       // while this limit holds the connection, it stops it again at once.
@@ -208,7 +206,7 @@ export class PipelineLimit {
 
   /** Runs while a connection is open (started by its first request), and stops once none is. */
   #checkStalls(): void {
-    for (const [socket, conn] of this.#open) {
+    for (const [socket, conn] of this.#connections) {
       // What the socket has completed writing: bytesWritten also counts
       // what is queued or being written, which writableLength counts.
       const written = (socket.bytesWritten ?? 0) - socket.writableLength;
@@ -219,11 +217,11 @@ export class PipelineLimit {
       }
       conn.stalledChecks += 1;
       if (conn.stalledChecks < STALL_CHECKS || !this.#closeStalled(socket)) continue;
-      this.#open.delete(socket);
+      this.#connections.delete(socket);
       this.#onStalled?.(socket);
       socket.destroy();
     }
-    if (this.#open.size === 0 && this.#stopChecks !== undefined) {
+    if (this.#connections.size === 0 && this.#stopChecks !== undefined) {
       this.#stopChecks();
       this.#stopChecks = undefined;
     }
