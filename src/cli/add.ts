@@ -635,10 +635,16 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let waitMayStop = false;
     /** Whether any request that logs entries was sent. */
     let sentAny = false;
-    /** The logged entries whose receipts are being written to FILE, and their log indexes, while that write is under way. */
-    let writing: { readonly part: readonly Input[]; readonly indexes: readonly number[] } | undefined;
-    /** The entries of the request in flight once the log answered (they are logged), until their receipts are written. */
+    /** The entries of the request in flight once the log answered (they are logged), and their log indexes, until their receipts are written. */
     let answered: { readonly part: readonly Input[]; readonly indexes: readonly number[] } | undefined;
+    /** Whether those receipts are being written to FILE (a write that may be stuck). */
+    let writingFile = false;
+    /** `answered`'s entries named as logged, their receipts `where` (for a second signal's message). */
+    const loggedWithout = (where: string): string => {
+      const { part, indexes } = answered!;
+      const one = part.length === 1;
+      return `${namedEntries(part)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} ${where} ${proveHint(indexes)}`;
+    };
     const stopListening = proc.onStop((signal) => {
       if (stopBy === undefined) {
         stopBy = signal;
@@ -647,15 +653,12 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         return;
       }
       progress.finish(done);
-      if (writing !== undefined) {
+      if (writingFile && answered !== undefined) {
         // A write to FILE may be stuck (a pipe whose reader does not read), and node's exit
         // waits for it: the process ends by the signal itself, as it would with no listener.
-        const { part, indexes } = writing;
-        const one = part.length === 1;
         notice(
           `stopped at once by a second ${signal} while writing receipts to ${receiptsPath ?? 'standard output'}: ${done === 0 ? '' : `${soFar()}; `}` +
-            `${namedEntries(part)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} may be missing or cut off there ` +
-            proveHint(indexes),
+            loggedWithout('may be missing or cut off there'),
         );
         stopListening();
         proc.kill(signal);
@@ -665,11 +668,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       let maybe: string;
       if (answered !== undefined) {
         // The log answered: these entries are logged, whatever happens to their receipts now.
-        const { part, indexes } = answered;
-        const one = part.length === 1;
-        maybe =
-          `; ${namedEntries(part)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} ` +
-          `may be missing from ${receiptsPath ?? 'standard output'} ${proveHint(indexes)}`;
+        maybe = `; ${loggedWithout(`may be missing from ${receiptsPath ?? 'standard output'}`)}`;
       } else if (inFlight === undefined || first === undefined) maybe = '';
       else {
         maybe =
@@ -754,11 +753,11 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         try {
           if (receipts === undefined) await writeOut(io.stdout, lines.join(''));
           else {
-            writing = { part, indexes: result.receipts.map((r) => r.receipt.index) };
+            writingFile = true;
             try {
               await receipts.append(lines);
             } finally {
-              writing = undefined;
+              writingFile = false;
             }
           }
         } catch (thrown) {
