@@ -2,13 +2,11 @@
 // second, a little at a time; a FILE that changes in between; FILEs too large
 // to be entries, refused without being read. In-process against a real server.
 import { appendFileSync, openSync, closeSync, truncateSync, writeSync } from 'node:fs';
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { addCommand, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines } from '../../src/cli/add.js';
 import { UsageError } from '../../src/cli/args.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';
@@ -17,27 +15,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AccessControl, hashToken, parseTokenFile } from '../../src/http/access.js';
 import type { LogOptions } from '../../src/log/log.js';
+import { useCliServer } from '../helpers/cli-server.js';
 import { TEST_ORIGIN, vector } from '../helpers/keys.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
 import { captureIo } from './client-io.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-let dir: string;
-let server: RunningServer;
-let common: string[];
+const t = useCliServer('cairn-cli-add-', { origin: 'add.test/log' });
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-cli-add-'));
-  server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, origin: 'add.test/log' });
-  common = ['--url', server.url, '--vkey', server.verifierKey];
-});
-afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-const treeSize = () => server.log.latest().treeSize;
+const treeSize = () => t.server.log.latest().treeSize;
 const receiptLines = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { index: number; leaf_hash: string; duplicate: boolean });
 const expectedHash = (json: string) => encodeBase64(leafHash(canonicalizeJson(enc(json))));
 
@@ -101,10 +88,10 @@ test('a JSON Lines FILE of many reads is logged in order, CRLF and blank lines a
   // "\r" left would not be blank); the last line is a "\r" without "\n".
   const first = `{"pad":"${'q'.repeat(READ_CHUNK_BYTES - 12)}"}`;
   expect(enc(first).length).toBe(READ_CHUNK_BYTES - 2);
-  const file = join(dir, 'order.jsonl');
+  const file = join(t.dir, 'order.jsonl');
   await writeFile(file, `${first}\n\r\n \t\r\n${lines.join('\n')}\n\r`);
   const io = captureIo();
-  expect(await addCommand([...common, '--json-lines', '--batch-size', '500', '--json', file], io)).toBe(0);
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '500', '--json', file], io)).toBe(0);
   const receipts = receiptLines(io.out());
   expect(receipts.map((r) => r.leaf_hash)).toEqual([first, ...lines].map(expectedHash));
   expect(receipts.slice(1).map((r) => r.index)).toEqual(lines.map((_, i) => receipts[1]!.index + i));
@@ -113,19 +100,19 @@ test('a JSON Lines FILE of many reads is logged in order, CRLF and blank lines a
   // Line numbers count the blank lines.
   await writeFile(file, `{"a":1}\r\n\r\n  \n{"a":2}\r\n{"a":\n`);
   const bad = captureIo();
-  expect(await addCommand([...common, '--json-lines', file], bad)).toBe(2);
+  expect(await addCommand([...t.common, '--json-lines', file], bad)).toBe(2);
   expect(bad.err()).toMatch(new RegExp(`^cairn add: ${file}:5: not an I-JSON value`));
 });
 
 test('a bad line near the end of a FILE is found before anything is sent', async () => {
   const lines = events('late-bad', 3000);
   lines[2997] = '{"tag":"late-bad","n":2998,}';
-  const file = join(dir, 'late-bad.jsonl');
+  const file = join(t.dir, 'late-bad.jsonl');
   await writeFile(file, `${lines.join('\n')}\n`);
   const before = treeSize();
   const { fetch, posts } = firstPostFetch(() => undefined);
   const io = captureIo({ fetch });
-  expect(await addCommand([...common, '--json-lines', '--batch-size', '10', file], io)).toBe(2);
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '10', file], io)).toBe(2);
   expect(io.err()).toMatch(new RegExp(`^cairn add: ${file}:2998: not an I-JSON value`));
   expect(io.out()).toBe('');
   expect(posts()).toBe(0);
@@ -133,31 +120,31 @@ test('a bad line near the end of a FILE is found before anything is sent', async
 });
 
 test('an over-long line is refused as FILE:LINE, also in a 3 GiB file without a newline', async () => {
-  const file = join(dir, 'long.jsonl');
+  const file = join(t.dir, 'long.jsonl');
   // Whitespace makes it long; its canonical form would be a small entry.
   await writeFile(file, `{"a":1}\n{"a":2}\n{"a":${' '.repeat(MAX_LINE_BYTES)}3}\n{"a":4}\n`);
   const before = treeSize();
   const io = captureIo();
-  expect(await addCommand([...common, '--json-lines', file], io)).toBe(2);
+  expect(await addCommand([...t.common, '--json-lines', file], io)).toBe(2);
   expect(io.err()).toMatch(new RegExp(`^cairn add: ${file}:3: a line longer than ${MAX_LINE_BYTES} bytes`));
 
-  const sparse = join(dir, 'sparse.jsonl');
+  const sparse = join(t.dir, 'sparse.jsonl');
   await writeFile(sparse, '');
   await truncate(sparse, 3 * 2 ** 30);
   const huge = captureIo();
-  expect(await addCommand([...common, '--json-lines', sparse], huge)).toBe(2);
+  expect(await addCommand([...t.common, '--json-lines', sparse], huge)).toBe(2);
   expect(huge.err()).toMatch(new RegExp(`^cairn add: ${sparse}:1: a line longer than ${MAX_LINE_BYTES} bytes`));
   expect(treeSize()).toBe(before);
 });
 
 test('without --json-lines, a FILE too large to be an entry is refused by its size, unread', async () => {
-  const sparse = join(dir, 'sparse.bin');
+  const sparse = join(t.dir, 'sparse.bin');
   await writeFile(sparse, '');
   await truncate(sparse, 3 * 2 ** 30);
-  const small = join(dir, 'small.txt');
+  const small = join(t.dir, 'small.txt');
   await writeFile(small, 'small');
   const io = captureIo();
-  expect(await addCommand([...common, small, sparse], io)).toBe(2);
+  expect(await addCommand([...t.common, small, sparse], io)).toBe(2);
   expect(io.err()).toMatch(new RegExp(`^cairn add: ${sparse}: ${3 * 2 ** 30} bytes; an entry holds at most 65535\\n`));
   expect(io.out()).toBe('');
 });
@@ -166,7 +153,7 @@ test('a FILE read lazily: a line changed after the first request is found, and t
   // 1000 lines of 200 bytes, 100 to a request; line 990 is far past what was
   // read when the first request went: lines 1..101 and one read.
   const lines = events('lazy', 1000);
-  const file = join(dir, 'lazy.jsonl');
+  const file = join(t.dir, 'lazy.jsonl');
   await writeFile(file, `${lines.join('\n')}\n`);
   const offset = lines.slice(0, 989).reduce((sum, l) => sum + enc(l).length + 1, 0);
   expect(offset).toBeGreaterThan(lines.slice(0, 101).reduce((sum, l) => sum + enc(l).length + 1, 0) + READ_CHUNK_BYTES);
@@ -176,9 +163,9 @@ test('a FILE read lazily: a line changed after the first request is found, and t
     closeSync(fd);
   });
   const before = treeSize();
-  const receipts = join(dir, 'lazy-receipts.jsonl');
+  const receipts = join(t.dir, 'lazy-receipts.jsonl');
   const io = captureIo({ fetch });
-  expect(await addCommand([...common, '--json-lines', '--batch-size', '100', '--receipts', receipts, file], io)).toBe(2);
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '100', '--receipts', receipts, file], io)).toBe(2);
   expect(io.err()).toMatch(
     new RegExp(`^cairn add: ${file} changed after it was checked: ${file}:990: not an I-JSON value: .* \\(the 900 entries before ${file}:901 were logged and their receipts written\\)\\n$`),
   );
@@ -191,12 +178,12 @@ test('a FILE changed after it was checked (before it is sent, or growing or shri
     const { fetch } = firstPostFetch(change);
     const io = captureIo({ fetch });
     const before = treeSize();
-    const code = await addCommand([...common, '--json-lines', '--batch-size', '100', '--quiet', ...files], io);
+    const code = await addCommand([...t.common, '--json-lines', '--batch-size', '100', '--quiet', ...files], io);
     return { code, err: io.err(), logged: treeSize() - before, receipts: receiptLines(io.out()).length };
   };
   // B changes while A is being sent: B is not sent at all.
-  const a = join(dir, 'a.jsonl');
-  const b = join(dir, 'b.jsonl');
+  const a = join(t.dir, 'a.jsonl');
+  const b = join(t.dir, 'b.jsonl');
   await writeFile(a, `${events('a', 150).join('\n')}\n`);
   await writeFile(b, `${events('b', 10).join('\n')}\n`);
   expect(await run([a, b], () => appendFileSync(b, '{"more":1}\n'))).toEqual({
@@ -207,7 +194,7 @@ test('a FILE changed after it was checked (before it is sent, or growing or shri
   });
 
   // A file that grows or shrinks while it is being sent.
-  const c = join(dir, 'c.jsonl');
+  const c = join(t.dir, 'c.jsonl');
   await writeFile(c, `${events('c', 1000).join('\n')}\n`);
   const grown = await run([c], () => appendFileSync(c, `${events('c-more', 5).join('\n')}\n`));
   expect(grown).toEqual({
