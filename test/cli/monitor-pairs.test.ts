@@ -4,11 +4,9 @@
 // is a checkpoint signed over another root than the honest STH's. A bundle
 // whose first entry was swapped is an entry-mismatch. A real server on port 0
 // holds 10 entries; a fetch in between serves the forged answers.
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { encodeEntryBundle, parseEntryBundle } from '../../src/merkle/bundle.js';
@@ -17,38 +15,32 @@ import { signCheckpoint, type Checkpoint } from '../../src/note/checkpoint.js';
 import { newSigner, type Signer } from '../../src/note/keys.js';
 import { signTreeHead, type TreeHead } from '../../src/note/sth.js';
 import { flip } from '../client/helpers.js';
+import { useCliServer } from '../helpers/cli-server.js';
 import { captureIo, editingFetch } from './client-io.js';
 
 const ORIGIN = 'pairs.test/log';
 const enc = (s: string) => new TextEncoder().encode(s);
 
-let dir: string;
-let server: RunningServer;
+const t = useCliServer('cairn-monitor-pairs-', { origin: ORIGIN });
 let signer: Signer;
 let cp: Checkpoint;
 let root5: Uint8Array;
 let states = 0;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-monitor-pairs-'));
-  server = await startServer({ data: join(dir, 'log'), host: '127.0.0.1', port: 0, origin: ORIGIN });
-  signer = newSigner((await readFile(join(dir, 'log', 'log.key'), 'utf8')).trim());
-  const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+  signer = newSigner((await readFile(join(t.dir, 'data', 'log.key'), 'utf8')).trim());
+  const client = new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey });
   await client.addBatch(Array.from({ length: 10 }, (_, i) => enc(`entry ${i}`))); // 7 bytes each
   cp = (await client.getCheckpoint()).checkpoint;
   root5 = await treeHash(5, client.tileReader(cp));
 });
-afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
-});
 
 /** A fresh state file path: every run below that starts from it is a first run. */
-const freshState = () => join(dir, `state-${++states}.json`);
+const freshState = () => join(t.dir, `state-${++states}.json`);
 
 async function monitor(statePath: string, fetch?: FetchLike) {
   const io = captureIo(fetch === undefined ? {} : { fetch });
-  const code = await monitorCommand(['--url', server.url, '--vkey', server.verifierKey, '--state', statePath, '--once', '--json'], io);
+  const code = await monitorCommand([...t.common, '--state', statePath, '--once', '--json'], io);
   const events = io.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   return { code, events };
 }

@@ -4,33 +4,23 @@
 // SIGTERM stops it between tiles under --once as without: signals come from
 // an injected EventEmitter here, never sent to the test process.
 import { EventEmitter } from 'node:events';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { MAX_TIMER_MS, parseSeconds, sleep } from '../../src/cli/client-common.js';
 import { UsageError } from '../../src/cli/args.js';
 import { monitorCommand } from '../../src/cli/monitor.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
 import type { FetchLike } from '../../src/client/http.js';
+import { useCliServer } from '../helpers/cli-server.js';
 import { captureIo } from './client-io.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
-let dir: string;
-let server: RunningServer;
-let common: string[];
+const t = useCliServer('cairn-monitor-stop-', { origin: 'stop.test/log' });
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-monitor-stop-'));
-  server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, origin: 'stop.test/log' });
   // 600 entries: three entry bundles, so a walk of 256 per round takes three rounds.
-  await new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey }).addBatch(Array.from({ length: 600 }, (_, i) => enc(`entry ${i}`)));
-  common = ['--url', server.url, '--vkey', server.verifierKey];
-});
-afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
+  await new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey }).addBatch(Array.from({ length: 600 }, (_, i) => enc(`entry ${i}`)));
 });
 
 describe('parseSeconds', () => {
@@ -65,7 +55,7 @@ test('monitor refuses an --interval or --max-age that would poll in a tight loop
   ] as const) {
     let asked = 0;
     const io = captureIo({ fetch: (url, init) => (asked++, fetch(url, init)) });
-    expect([option, value, await monitorCommand([...common, '--state', join(dir, 'never.json'), option, value], io)]).toEqual([option, value, 2]);
+    expect([option, value, await monitorCommand([...t.common, '--state', join(t.dir, 'never.json'), option, value], io)]).toEqual([option, value, 2]);
     expect(io.err()).toContain(`${option} must be a number of seconds from ${range} (at most 3 decimals), got "${value}"`);
     expect(asked).toBe(0);
   }
@@ -106,10 +96,10 @@ function signalling(signals: EventEmitter, signal: 'SIGINT' | 'SIGTERM', suffix:
 }
 
 test('--once stops at SIGINT (from the process) before the walk: says where, saves nothing unverified, exit 2; its listeners are removed', async () => {
-  const statePath = join(dir, 'once.json');
+  const statePath = join(t.dir, 'once.json');
   const signals = new EventEmitter();
   const io = captureIo({ signals, fetch: signalling(signals, 'SIGINT', '/checkpoint', 1) });
-  expect(await monitorCommand([...common, '--once', '--state', statePath], io)).toBe(2);
+  expect(await monitorCommand([...t.common, '--once', '--state', statePath], io)).toBe(2);
   expect(io.err()).toMatch(/ stopped after 0 of \d+ tiles and bundles of the entries from 0 up to 600 of the tree of size 600; the state stays at tree size 0\n$/);
   expect(io.out()).toBe('');
   await expect(access(statePath)).rejects.toThrow(/ENOENT/);
@@ -117,10 +107,10 @@ test('--once stops at SIGINT (from the process) before the walk: says where, sav
 });
 
 test('--once walking over several rounds stops at SIGTERM in the second: the first round\'s progress is kept, exit 2', async () => {
-  const statePath = join(dir, 'rounds.json');
+  const statePath = join(t.dir, 'rounds.json');
   const signals = new EventEmitter();
   const io = captureIo({ signals, fetch: signalling(signals, 'SIGTERM', '/checkpoint', 2) });
-  expect(await monitorCommand([...common, '--once', '--json', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
+  expect(await monitorCommand([...t.common, '--once', '--json', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
   const events = io.out().trim().split('\n').map((l) => JSON.parse(l) as { event: string; message?: string });
   expect(events.map((e) => e.event)).toEqual(['progress', 'stopped']);
   expect(events[1]!.message).toMatch(/^stopped after 0 of \d+ tiles and bundles of the entries from 256 up to 512 of the tree of size 600$/);
@@ -140,20 +130,20 @@ function interruptedOnOutput(signals: EventEmitter): ReturnType<typeof captureIo
 }
 
 test('--once stopped between two rounds of a walk: the stop is told, the first round\'s progress kept, exit 2', async () => {
-  const statePath = join(dir, 'between.json');
+  const statePath = join(t.dir, 'between.json');
   const signals = new EventEmitter();
   const io = interruptedOnOutput(signals);
-  expect(await monitorCommand([...common, '--once', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
+  expect(await monitorCommand([...t.common, '--once', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
   expect(io.out()).toMatch(/^\S+ checking stop\.test\/log at tree size 600, .*entries 0 to 255 checked/);
   expect(io.err()).toMatch(/^\S+ stopped between rounds, before the walk reached the newest checkpoint; the state stays at tree size 0, with the entries up to 256 checked against the tree of size 600\n$/);
   expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ checkpoint: null, partial: { checked_to: 256 } });
 });
 
 test('without --once, SIGINT from the process stops it while it waits for the next round: exit 0 (no alarm)', async () => {
-  const statePath = join(dir, 'loop.json');
+  const statePath = join(t.dir, 'loop.json');
   const signals = new EventEmitter();
   const io = captureIo({ signals, onSleep: () => signals.emit('SIGINT') });
-  expect(await monitorCommand([...common, '--interval', '30', '--state', statePath], io)).toBe(0);
+  expect(await monitorCommand([...t.common, '--interval', '30', '--state', statePath], io)).toBe(0);
   expect(io.sleeps).toEqual([30_000]);
   expect(io.out()).toMatch(/verified stop\.test\/log at tree size 600/);
   expect(io.err()).toMatch(/^\S+ stopped while waiting for the next round; the state stays at tree size 600\n$/);
@@ -161,10 +151,10 @@ test('without --once, SIGINT from the process stops it while it waits for the ne
 });
 
 test('without --once, a stop between the rounds of an unfinished walk is told as such, with --json as a "stopped" event', async () => {
-  const statePath = join(dir, 'loop-walk.json');
+  const statePath = join(t.dir, 'loop-walk.json');
   const signals = new EventEmitter();
   const io = interruptedOnOutput(signals);
-  expect(await monitorCommand([...common, '--json', '--max-round-entries', '256', '--interval', '30', '--state', statePath], io)).toBe(0);
+  expect(await monitorCommand([...t.common, '--json', '--max-round-entries', '256', '--interval', '30', '--state', statePath], io)).toBe(0);
   const events = io.out().trim().split('\n').map((l) => JSON.parse(l) as { event: string; message?: string });
   expect(events.map((e) => e.event)).toEqual(['progress', 'stopped']);
   expect(events[1]!.message).toBe('stopped between rounds, before the walk reached the newest checkpoint');
@@ -188,7 +178,7 @@ test('the first signal, of either kind, leaves no listener of the monitor for ei
         return fetch(url, init);
       },
     });
-    expect(await monitorCommand([...common, '--once', '--state', join(dir, `second-${first}.json`)], io)).toBe(2);
+    expect(await monitorCommand([...t.common, '--once', '--state', join(t.dir, `second-${first}.json`)], io)).toBe(2);
     expect([first, left]).toEqual([first, [[0, 0]]]);
     expect(io.err()).toMatch(/ stopped after 0 of \d+ tiles/);
   }
@@ -203,7 +193,7 @@ test('without --once, a stop during a walk after a stale alarm is told once, by 
     if (String(chunk).includes('ALARM')) signals.emit('SIGINT');
     return write(chunk, callback);
   };
-  expect(await monitorCommand([...common, '--max-age', '60', '--interval', '30', '--state', join(dir, 'stale-stop.json')], io)).toBe(1);
+  expect(await monitorCommand([...t.common, '--max-age', '60', '--interval', '30', '--state', join(t.dir, 'stale-stop.json')], io)).toBe(1);
   const lines = io.err().trimEnd().split('\n');
   expect(lines.filter((l) => l.includes(' stopped '))).toHaveLength(1);
   expect(lines.at(-1)).toMatch(/ stopped after 0 of \d+ tiles and bundles .*; the state stays at tree size 0$/);
