@@ -124,15 +124,31 @@ function segmentKey(n: number, pos: number): Uint8Array {
  */
 const LEAF_KEY = 33;
 
-function leafKeys(hashes: readonly Uint8Array[]): Buffer[] {
-  const all = Buffer.allocUnsafe(LEAF_KEY * hashes.length);
-  const keys: Buffer[] = new Array<Buffer>(hashes.length);
+/**
+ * The leaf-index keys of `hashes` ('H' then the 32-byte leaf hash), back to
+ * back in one Buffer: key i is {@link leafKeyAt}(keys, i). The one place
+ * that lays out that key.
+ */
+function layLeafKeys(hashes: readonly Uint8Array[]): Buffer {
+  const keys = Buffer.allocUnsafe(LEAF_KEY * hashes.length);
   for (let i = 0; i < hashes.length; i++) {
-    const offset = i * LEAF_KEY;
-    all[offset] = LEAF;
-    all.set(hashes[i]!, offset + 1);
-    keys[i] = all.subarray(offset, offset + LEAF_KEY);
+    const at = i * LEAF_KEY;
+    keys[at] = LEAF;
+    keys.set(hashes[i]!, at + 1);
   }
+  return keys;
+}
+
+/** Key i of a Buffer {@link layLeafKeys} made: a view, not a copy. */
+function leafKeyAt(keys: Buffer, i: number): Buffer {
+  return keys.subarray(i * LEAF_KEY, (i + 1) * LEAF_KEY);
+}
+
+/** The leaf-index keys of `hashes`, as views into one Buffer. */
+function leafKeys(hashes: readonly Uint8Array[]): Buffer[] {
+  const all = layLeafKeys(hashes);
+  const keys: Buffer[] = new Array<Buffer>(hashes.length);
+  for (let i = 0; i < hashes.length; i++) keys[i] = leafKeyAt(all, i);
   return keys;
 }
 
@@ -147,15 +163,12 @@ const INDEX_BYTES = 7;
  * puts' own allocations set off a collection, which would copy them.
  */
 function putLeafIndex(batch: { put(key: Buffer, value: Buffer): unknown }, hashes: readonly Uint8Array[], start: number): void {
-  const keys = Buffer.allocUnsafe(LEAF_KEY * hashes.length);
+  const keys = layLeafKeys(hashes);
   const values = Buffer.allocUnsafe(INDEX_BYTES * hashes.length);
   let length = 1;
   let limit = 256;
   let offset = 0;
   for (let i = 0; i < hashes.length; i++) {
-    const at = i * LEAF_KEY;
-    keys[at] = LEAF;
-    keys.set(hashes[i]!, at + 1);
     let index = start + i;
     while (index >= limit) {
       length++;
@@ -165,7 +178,7 @@ function putLeafIndex(batch: { put(key: Buffer, value: Buffer): unknown }, hashe
       values[offset + b] = index % 256;
       index = Math.floor(index / 256);
     }
-    batch.put(keys.subarray(at, at + LEAF_KEY), values.subarray(offset, offset + length));
+    batch.put(leafKeyAt(keys, i), values.subarray(offset, offset + length));
     offset += length;
   }
 }
