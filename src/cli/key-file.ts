@@ -183,9 +183,8 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
   // Root's key (a packaged root:<service group> 0640, say), read by another
   // user: closed by root alone it could no longer be read, so root gives it to that user.
   const user = otherUserThanOwner(info.uid);
-  const giveIt = user === undefined ? '' : `chown ${shellWord(user)} ${shellWord(path)}`;
   if (info.mode % 0o100 !== 0) {
-    const fix = user === undefined ? `run: chmod 600 ${shellWord(path)}` : `it belongs to ${ownerName(info.uid)}: run as root: ${giveIt} && chmod 600 ${shellWord(path)}`;
+    const fix = user === undefined ? `run: chmod 600 ${shellWord(path)}` : chownAdvice(path, user, { owner: info.uid, chmod: '600' });
     throw new KeyFileError(`the key file ${shown} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); ${fix}`);
   }
   const stranger =
@@ -200,7 +199,7 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
     const code = (err as NodeJS.ErrnoException).code;
     // Its folders were entered (stat found it): the file itself is closed to this user.
     if (user !== undefined && (code === 'EACCES' || code === 'EPERM')) {
-      throw new KeyFileError(`cannot read the key file ${shown}: ${fileProblem(err)}; it belongs to ${ownerName(info.uid)}: run as root: ${giveIt}`, { cause: err });
+      throw new KeyFileError(`cannot read the key file ${shown}: ${fileProblem(err)}; ${chownAdvice(path, user, { owner: info.uid })}`, { cause: err });
     }
     throw cannotRead(err);
   }
@@ -255,6 +254,24 @@ export function foreignOwnerProblem(what: string, path: string, uid: number, ris
     `${what} ${showNonPrinting(path)} belongs to another user (uid ${uid}), not to the user this runs as (uid ${stranger}) or root: ` +
     `${risk}. ${check}, then run: chown ${recursive ? '-R ' : ''}${stranger} ${shellWord(path)}`
   );
+}
+
+/**
+ * What to run as root to give `path` to this process's user `user` (see
+ * {@link otherUserThanOwner}), when this user cannot fix it alone:
+ * `run as root: chown USER PATH`, with `-R` for a folder and the files in it
+ * (`recursive`), then `&& chmod MODE PATH` when it must also be closed
+ * (`chmod`, as chmod takes it). With `owner`, it begins with whom the path
+ * belongs to (`it belongs to root: `). The user and path are shell words
+ * (see shellWord), which bash reads back as the same text when pasted. The
+ * one wording of this advice, for the key file, the data folder and the
+ * store's folder.
+ */
+export function chownAdvice(path: string, user: string, options: { owner?: number; recursive?: boolean; chmod?: string } = {}): string {
+  const word = shellWord(path);
+  const belongs = options.owner === undefined ? '' : `it belongs to ${ownerName(options.owner)}: `;
+  const close = options.chmod === undefined ? '' : ` && chmod ${options.chmod} ${word}`;
+  return `${belongs}run as root: chown ${options.recursive === true ? '-R ' : ''}${shellWord(user)} ${word}${close}`;
 }
 
 /** The owner `uid` in words: root, or its uid. */

@@ -18,7 +18,7 @@ import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
-import { createKeyFile, foreignOwnerProblem, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
+import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
 import { showNonPrinting } from './visible-text.js';
@@ -442,7 +442,7 @@ async function checkDataFolder(data: string): Promise<void> {
       user === undefined
         ? `Check what it holds, then run: chmod go-w ${shellWord(data)}`
         : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
-          `check what it holds, then run as root: chown ${shellWord(user)} ${shellWord(data)} && chmod go-w ${shellWord(data)}`;
+          `check what it holds, then ${chownAdvice(data, user, { chmod: 'go-w' })}`;
     throw new StartError(
       `the data folder ${showNonPrinting(data)} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
         `another user could put a key of their own in it or move its store away. ${fix}`,
@@ -517,7 +517,7 @@ export async function prepareStoreFolder(
     const fix =
       user === undefined
         ? `run: chmod 700 ${shellWord(db)}`
-        : `it belongs to ${ownerName(info.uid)}: run as root: chown -R ${shellWord(user)} ${shellWord(db)} && chmod 700 ${shellWord(db)}`;
+        : chownAdvice(db, user, { owner: info.uid, recursive: true, chmod: '700' });
     throw new StartError(`the store's folder ${showNonPrinting(db)} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); ${fix}`, { cause: err });
   }
   // Taken without effect: the file system shows a mode of its own (vfat with 'quiet', SMB without Unix extensions).
@@ -541,7 +541,7 @@ async function checkStoreFolderAccess(db: string, uid: number, mode: number, use
     }
     const fix =
       user !== undefined
-        ? `it belongs to ${ownerName(uid)}: run as root: chown -R ${shellWord(user)} ${shellWord(db)}`
+        ? chownAdvice(db, user, { owner: uid, recursive: true })
         : (mode & 0o700) !== 0o700
           ? `run: chmod 700 ${shellWord(db)}`
           : 'its mode lets its owner in, so an ACL or a security module (SELinux, AppArmor) denies it: see what they allow';
@@ -583,7 +583,7 @@ async function foreignStoreFilesProblem(db: string, err: unknown): Promise<Start
   const named = closed.slice(0, 3).map((c) => showNonPrinting(c.name)).join(', ') + (closed.length > 3 ? ` and ${closed.length - 3} more` : '');
   return new StartError(
     `cannot open the store in ${showNonPrinting(db)}: files in it (${named}) belong to ${owners}, and this user (${user}) may not read and write them; ` +
-      `run as root: chown -R ${shellWord(user)} ${shellWord(db)}`,
+      chownAdvice(db, user, { recursive: true }),
     { cause: err },
   );
 }
@@ -604,7 +604,7 @@ async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCa
   );
   const user = owner === undefined ? undefined : otherUserThanOwner(owner);
   if (owner === undefined || user === undefined) return problem;
-  return `${problem}; it belongs to ${ownerName(owner)}: run as root: chown ${shellWord(user)} ${shellWord(data)}`;
+  return `${problem}; ${chownAdvice(data, user, { owner })}`;
 }
 
 /**

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createKeyFile, readKeyFile } from '../../src/cli/key-file.js';
+import { chownAdvice, createKeyFile, readKeyFile } from '../../src/cli/key-file.js';
 import { folderProblem, shellWord } from '../../src/cli/os-error.js';
 import { startupNotices, startupWarnings } from '../../src/cli/serve.js';
 import { runCli, startServerProcess } from '../helpers/server-process.js';
@@ -57,6 +57,20 @@ test('a shell without $\'…\' (dash) reads a shellWord as $ and one quoted stri
 
 test('words that need no escapes keep their old forms', () => {
   expect([shellWord('/srv/cairn'), shellWord('/srv/my log')]).toEqual(['/srv/cairn', "'/srv/my log'"]);
+});
+
+test('chownAdvice, the one wording of "run as root: chown …", names the user and the path as words bash reads back, in each of its forms', () => {
+  const path = join('/srv', CRAFTED);
+  const user = "o'dd\u202Euser";
+  const [p, u] = [shellWord(path), shellWord(user)];
+  expect(chownAdvice(path, user)).toBe(`run as root: chown ${u} ${p}`);
+  expect(chownAdvice(path, user, { owner: 0, recursive: true })).toBe(`it belongs to root: run as root: chown -R ${u} ${p}`);
+  expect(chownAdvice(path, user, { owner: 1000, chmod: 'go-w' })).toBe(`it belongs to uid 1000: run as root: chown ${u} ${p} && chmod go-w ${p}`);
+  expect(chownAdvice(path, user, { recursive: true, chmod: '700' })).toBe(`run as root: chown -R ${u} ${p} && chmod 700 ${p}`);
+  expect(chownAdvice(path, user, { owner: 0, recursive: true, chmod: '700' })).not.toMatch(RAW_UNSAFE);
+  expect([bashWord(u), bashWord(p)]).toEqual([user, path]);
+  // Plain names keep their plain forms.
+  expect(chownAdvice('/srv/cairn/log.key', 'cairn', { owner: 0, chmod: '600' })).toBe('it belongs to root: run as root: chown cairn /srv/cairn/log.key && chmod 600 /srv/cairn/log.key');
 });
 
 test('folderProblem names the folder escaped, and its mkdir advice names it as a word bash reads back', () => {

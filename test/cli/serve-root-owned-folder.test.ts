@@ -6,11 +6,12 @@
 // it. The messages say what works: root gives it to the service user
 // (chown), then closes it. Run as root, these tests start
 // `cairn serve` as uid 65534 (nobody) and then follow the advice given.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKeyFile } from '../../src/cli/key-file.js';
+import { shellWord } from '../../src/cli/os-error.js';
 import { startServer } from '../../src/cli/server.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -128,6 +129,24 @@ test("a root-owned key its group may read, or that the user cannot read, says to
       `it belongs to root: run as root: chown ${NOBODY_NAME} ${key}\n`,
   });
   await chown(key, NOBODY, NOBODY);
+  expect(await serveAsNobody(data, '--key', key)).toBe('listening');
+});
+
+test("a root-owned key file named with a line break and a bidi override: the advice shows it escaped, and works when pasted into bash", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  await chown(data, NOBODY, NOBODY);
+  const key = join(dir(), 'log\nkey: \u202Ex.key');
+  await createKeyFile(key, 'o.example/log');
+  await chown(key, 0, NOBODY);
+  await chmod(key, 0o640);
+  const shown = join(dir(), 'log\\u{000A}key: \\u{202E}x.key');
+  const advice = `chown ${NOBODY_NAME} ${shellWord(key)} && chmod 600 ${shellWord(key)}`;
+  expect(await serveAsNobody(data, '--key', key)).toEqual({
+    code: 1,
+    stderr: `cairn serve: the key file ${shown} is accessible by group or others (mode 640); it belongs to root: run as root: ${advice}\n`,
+  });
+  execFileSync('bash', ['-c', advice]);
   expect(await serveAsNobody(data, '--key', key)).toBe('listening');
 });
 
