@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
+import { showNonPrinting } from '../non-printing.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
 import { checkWriteAheadLogs, mayCreateDatabase, StoreFilesError } from './leveldb-folder.js';
 import { ReadBatch } from './read-batch.js';
@@ -264,7 +265,7 @@ function decodeState(bytes: Uint8Array, path: string): LogState {
   const layout: unknown = s.layout ?? STORE_LAYOUT;
   if (!Number.isSafeInteger(layout) || (layout as number) < 1) throw new Error(`its layout ${JSON.stringify(layout)} is not a positive integer`);
   if ((layout as number) > STORE_LAYOUT) {
-    throw new StoreLayoutError(`the store in ${path} was written by a newer Cairn (store layout ${layout as number}; this version reads layouts up to ${STORE_LAYOUT}): it was not opened; use that newer version`);
+    throw new StoreLayoutError(`the store in ${showNonPrinting(path)} was written by a newer Cairn (store layout ${layout as number}; this version reads layouts up to ${STORE_LAYOUT}): it was not opened; use that newer version`);
   }
   const bytesOf = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
   return {
@@ -391,11 +392,17 @@ export class LevelStore implements LogStore {
    * be writable. A format-1 store whose last bundle is partial has that
    * bundle rewritten as chunks (one atomic batch). With `existing`, a
    * folder that holds no store is StoreFilesError too, and nothing is made.
+   * Every message names `path`, and quotes what LevelDB, the OS or the
+   * stored bytes said, with their non-printing characters shown as escapes
+   * (showNonPrinting of src/non-printing.ts): printed as it is, a message is
+   * one line read in the order it holds, whatever the folder is named, and
+   * printed through showNonPrinting again it is unchanged.
    */
   static async open(path: string, options: { existing?: boolean } = {}): Promise<LevelStore> {
+    const shown = showNonPrinting(path);
     const create = await mayCreateDatabase(path);
     if (create && options.existing === true) {
-      throw new StoreFilesError(`the store in ${path} is gone (the folder is missing or empty): it was not made anew; restore it from a backup`);
+      throw new StoreFilesError(`the store in ${shown} is gone (the folder is missing or empty): it was not made anew; restore it from a backup`);
     }
     if (!create) {
       try {
@@ -405,7 +412,7 @@ export class LevelStore implements LogStore {
         // read (a log, a MANIFEST): its lock, not the files, is the answer.
         if (await lockedByAnother(path)) throw new StoreLockedError(path, { cause: err });
         if (err instanceof StoreCorruptError) throw err;
-        throw new Error(`cannot open the store in ${path}: ${(err as Error).message}`, { cause: err });
+        throw new Error(`cannot open the store in ${shown}: ${showNonPrinting((err as Error).message)}`, { cause: err });
       }
     }
     // Table size and how many stay open: see MAX_FILE_SIZE and MAX_OPEN_FILES.
@@ -415,9 +422,9 @@ export class LevelStore implements LogStore {
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path, { cause: err });
-      if (cause?.code === 'LEVEL_CORRUPTION') throw new StoreFilesError(`LevelDB finds the store in ${path} corrupt (${cause.message ?? 'no reason given'}); restore it from a backup`, { cause: err });
+      if (cause?.code === 'LEVEL_CORRUPTION') throw new StoreFilesError(`LevelDB finds the store in ${shown} corrupt (${showNonPrinting(cause.message ?? 'no reason given')}); restore it from a backup`, { cause: err });
       // LevelDB's own words ("IO error: …: Permission denied") say why; its wrapper's only that it failed.
-      throw new Error(`cannot open the store in ${path}: ${cause?.message ?? (err as Error).message}`, { cause: err });
+      throw new Error(`cannot open the store in ${shown}: ${showNonPrinting(cause?.message ?? (err as Error).message)}`, { cause: err });
     }
     // A store we cannot read must not stay open and keep its lock.
     let state: LogState | undefined;
@@ -427,7 +434,7 @@ export class LevelStore implements LogStore {
     } catch (err) {
       await db.close().catch(() => undefined);
       if (err instanceof StoreLayoutError) throw err;
-      throw new StoreCorruptError(`the stored state in ${path} does not decode: ${(err as Error).message}`, { cause: err });
+      throw new StoreCorruptError(`the stored state in ${shown} does not decode: ${showNonPrinting((err as Error).message)}`, { cause: err });
     }
     // No state is an empty log only in an empty store: with entries or tiles
     // left, an empty log would sign new tree heads for sizes already signed.
@@ -442,7 +449,7 @@ export class LevelStore implements LogStore {
       if (kinds.length > 0) {
         await db.close().catch(() => undefined);
         throw new StoreCorruptError(
-          `the store in ${path} holds ${kinds.length === 1 ? kinds[0]! : `${kinds.slice(0, -1).join(', ')} and ${kinds.at(-1)!}`} but no state (key 'S': its tree size and latest checkpoint): ` +
+          `the store in ${shown} holds ${kinds.length === 1 ? kinds[0]! : `${kinds.slice(0, -1).join(', ')} and ${kinds.at(-1)!}`} but no state (key 'S': its tree size and latest checkpoint): ` +
             'it was not opened as an empty log, which would sign new tree heads for sizes already signed; restore the store from a backup',
         );
       }
@@ -567,7 +574,7 @@ export class LevelStore implements LogStore {
         this.tail = fresh.tail;
         this.reopenNeeded = false;
       } catch (err) {
-        throw new StoreUnavailableError(`the store in ${this.path} could not be opened again after a failed write: ${(err as Error).message}`, { cause: err });
+        throw new StoreUnavailableError(`the store in ${showNonPrinting(this.path)} could not be opened again after a failed write: ${showNonPrinting((err as Error).message)}`, { cause: err });
       } finally {
         this.reopening = undefined;
       }

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { showNonPrinting } from '../non-printing.js';
 import { scanLog } from './leveldb-log.js';
 import { StoreCorruptError } from './store.js';
 
@@ -20,6 +21,8 @@ import { StoreCorruptError } from './store.js';
 /**
  * StoreCorruptError for damage to the database's own files (its CURRENT
  * file, MANIFEST or write-ahead logs) rather than to the records in them.
+ * Its message, as every message here, names paths and quotes what it read
+ * with their non-printing characters shown as escapes (showNonPrinting).
  */
 export class StoreFilesError extends StoreCorruptError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -62,12 +65,12 @@ export async function mayCreateDatabase(path: string): Promise<boolean> {
     .map((kind) => `${counts.get(kind)!} ${kind} file${counts.get(kind) === 1 ? '' : 's'}`)
     .join(', ');
   if (counts.size === 1 && counts.has('other')) {
-    throw new StoreFilesError(`the folder ${path} holds no store (no CURRENT file) but is not empty (${held}): it was not made a store; give an empty folder`);
+    throw new StoreFilesError(`the folder ${showNonPrinting(path)} holds no store (no CURRENT file) but is not empty (${held}): it was not made a store; give an empty folder`);
   }
   const manifests = names.filter((n) => /^MANIFEST-\d+$/.test(n)).sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
   const rewrite = manifests.length === 0 ? '' : `, or, if only CURRENT was lost, write the name of its newest MANIFEST and a newline into it ("${manifests.at(-1)!}\\n")`;
   throw new StoreFilesError(
-    `the store in ${path} has lost its CURRENT file (LevelDB's pointer to its MANIFEST) but still holds ${held}: ` +
+    `the store in ${showNonPrinting(path)} has lost its CURRENT file (LevelDB's pointer to its MANIFEST) but still holds ${held}: ` +
       `it was not opened, so as not to start an empty log over it, and nothing in it was changed; restore the store from a backup${rewrite}`,
   );
 }
@@ -159,17 +162,21 @@ function logNumbersOf(edit: Uint8Array): { log?: number; prevLog?: number } {
  * in `names`.
  */
 async function liveLogs(path: string, names: readonly string[]): Promise<string[]> {
+  const shown = showNonPrinting(path);
   const current = await readFile(join(path, 'CURRENT'), 'latin1');
   const manifest = current.endsWith('\n') ? current.slice(0, -1) : '';
-  if (!/^MANIFEST-\d+$/.test(manifest)) throw new StoreFilesError(`the store's CURRENT file in ${path} does not name a MANIFEST (it holds ${JSON.stringify(current.slice(0, 40))}); restore the store from a backup`);
+  if (!/^MANIFEST-\d+$/.test(manifest)) {
+    // JSON.stringify leaves C1 controls and bidi overrides as they are.
+    throw new StoreFilesError(`the store's CURRENT file in ${shown} does not name a MANIFEST (it holds ${showNonPrinting(JSON.stringify(current.slice(0, 40)))}); restore the store from a backup`);
+  }
   let bytes: Uint8Array;
   try {
     bytes = await readFile(join(path, manifest));
   } catch (err) {
-    throw new StoreFilesError(`the store's ${manifest} in ${path}, named by its CURRENT file, cannot be read (${(err as Error).message}); restore the store from a backup`, { cause: err });
+    throw new StoreFilesError(`the store's ${manifest} in ${shown}, named by its CURRENT file, cannot be read (${showNonPrinting((err as Error).message)}); restore the store from a backup`, { cause: err });
   }
   const scan = scanLog(bytes, true);
-  if (scan.laterWrite !== undefined) throw new StoreFilesError(`the store's ${manifest} in ${path} is damaged at byte ${scan.bad!.offset} (${scan.bad!.reason}); restore the store from a backup`);
+  if (scan.laterWrite !== undefined) throw new StoreFilesError(`the store's ${manifest} in ${shown} is damaged at byte ${scan.bad!.offset} (${scan.bad!.reason}); restore the store from a backup`);
   let log: number | undefined;
   let prevLog = 0;
   scan.records.forEach((edit, i) => {
@@ -177,12 +184,12 @@ async function liveLogs(path: string, names: readonly string[]): Promise<string[
     try {
       numbers = logNumbersOf(edit);
     } catch (err) {
-      throw new StoreFilesError(`record ${i} of the store's ${manifest} in ${path} does not decode (${(err as Error).message}); restore the store from a backup`, { cause: err });
+      throw new StoreFilesError(`record ${i} of the store's ${manifest} in ${shown} does not decode (${(err as Error).message}); restore the store from a backup`, { cause: err });
     }
     log = numbers.log ?? log;
     prevLog = numbers.prevLog ?? prevLog;
   });
-  if (log === undefined) throw new StoreFilesError(`the store's ${manifest} in ${path} names no write-ahead log; restore the store from a backup`);
+  if (log === undefined) throw new StoreFilesError(`the store's ${manifest} in ${shown} names no write-ahead log; restore the store from a backup`);
   const min = log;
   const logs = names.map((name) => ({ name, number: Number(LOG_FILE.exec(name)?.[1] ?? -1) }));
   // LevelDB makes a log (and syncs the folder) before a MANIFEST edit names
@@ -193,7 +200,7 @@ async function liveLogs(path: string, names: readonly string[]): Promise<string[
   // without them and say nothing.
   for (const number of [min, prevLog]) {
     if (number === 0 || logs.some((l) => l.number === number)) continue;
-    const missing = join(path, `${String(number).padStart(6, '0')}.log`);
+    const missing = showNonPrinting(join(path, `${String(number).padStart(6, '0')}.log`));
     throw new StoreFilesError(
       `the store's write-ahead log ${missing}, which its ${manifest} names as ${number === min ? 'live' : 'the previous log'}, is missing: writes not yet moved into a table (answered entries among them) ` +
         'may be lost, and the store would open at an older tree size and sign new tree heads for sizes it has already signed. ' +
@@ -225,7 +232,7 @@ export async function checkWriteAheadLogs(path: string): Promise<void> {
     const later = scan.laterWrite !== undefined ? `a later write at byte ${scan.laterWrite} reads back` : laterLog !== undefined ? `the later log ${laterLog} holds writes` : undefined;
     if (later === undefined) return;
     throw new StoreFilesError(
-      `the store's write-ahead log ${join(path, logs[i]!)} is damaged at byte ${scan.bad.offset} (${scan.bad.reason}), and ${later}: ` +
+      `the store's write-ahead log ${showNonPrinting(join(path, logs[i]!))} is damaged at byte ${scan.bad.offset} (${scan.bad.reason}), and ${later}: ` +
         'LevelDB would skip the damaged record and lose acknowledged writes without a word. The store was not opened and nothing in it was changed; restore it from a backup',
     );
   });

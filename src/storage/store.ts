@@ -1,4 +1,5 @@
 import { bytesEqual } from '../merkle/check.js';
+import { showNonPrinting } from '../non-printing.js';
 import type { HashTile } from './hash-tile.js';
 
 /**
@@ -96,10 +97,10 @@ export interface LogStore {
   recover?(): Promise<boolean>;
 }
 
-/** Thrown by a store's open when another process already holds it. */
+/** Thrown by a store's open when another process already holds it; the message names `path` with its non-printing characters shown as escapes. */
 export class StoreLockedError extends Error {
   constructor(path: string, options?: { cause?: unknown }) {
-    super(`the store ${path} is in use by another Cairn process (it holds LevelDB's lock)`, options);
+    super(`the store ${showNonPrinting(path)} is in use by another Cairn process (it holds LevelDB's lock)`, options);
     this.name = 'StoreLockedError';
   }
 }
