@@ -17,6 +17,7 @@ import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } 
 import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { readKeyFile } from './key-file.js';
+import { showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
 export const AUDIT_USAGE = `usage: cairn audit --data DIR [--vkey KEY | --key FILE] [options]
@@ -282,30 +283,32 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     if (data === undefined) throw new UsageError('--data DIR is required');
     if (values.vkey !== undefined && values.key !== undefined) throw new UsageError('give --vkey or --key, not both');
     const dbPath = join(data, 'db');
+    // The data folder as messages name it: one line, every non-printing character escaped (as serve and the store's own refusals show paths).
+    const shown = showNonPrinting(data);
     try {
       if (!(await stat(dbPath)).isDirectory()) throw new Error('not a folder');
     } catch {
-      throw new UsageError(`there is no Cairn store in ${data} (no folder ${dbPath})`);
+      throw new UsageError(`there is no Cairn store in ${shown} (no folder ${showNonPrinting(dbPath)})`);
     }
     const key = await findVerifier(values, data, io);
     const verifier = key.verifier;
-    // The data folder as the user gave it, and what the store's damage says
-    // (which names its files): every line printed here is one line, with the
-    // characters a terminal would act on escaped, as its errors are (see
-    // runClientCommand), so that a folder named with a line break cannot
-    // print an 'OK: ' line of its own.
+    // The data folder (shown escaped) and what the store's damage says (which
+    // names its files, escaped the same way by the store): every line printed
+    // here is one line, and oneLine escapes whatever else a terminal would act
+    // on, as runClientCommand does for errors, so that a folder named with a
+    // line break cannot print an 'OK: ' line of its own.
     const report = (finding: Finding): Promise<number> => {
-      const line = oneLine(`MISMATCH in ${data} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}`);
+      const line = oneLine(`MISMATCH in ${shown} (${finding.kind}${finding.index === undefined ? '' : ` at index ${finding.index}`}${finding.tile === undefined ? '' : `, ${finding.tile}`}): ${finding.message}`);
       return writeFailureReport(io, 'audit', values.json === true ? jsonLine({ ok: false, data, origin: verifier.name, first_bad: finding }) : `${line}\n`, line);
     };
     let store: LevelStore;
     try {
       // An empty folder would be made a new store: there is nothing to audit.
-      if (!(await LevelStore.exists(dbPath))) throw new UsageError(`there is no Cairn store in ${data} (${dbPath} holds no database)`);
+      if (!(await LevelStore.exists(dbPath))) throw new UsageError(`there is no Cairn store in ${shown} (${showNonPrinting(dbPath)} holds no database)`);
       store = await LevelStore.open(dbPath);
     } catch (err) {
       if (err instanceof StoreLockedError) {
-        io.stderr.write(`cairn audit: the data folder ${oneLine(data)} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${oneLine(data)} taken while the server was stopped\n`);
+        io.stderr.write(`cairn audit: the data folder ${shown} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${shown} taken while the server was stopped\n`);
         return EXIT_ERROR;
       }
       if (err instanceof StoreLayoutError) {
@@ -318,16 +321,16 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       if (err instanceof StoreCorruptError) return report({ kind: 'state', message: err.message });
       if (err instanceof UsageError) throw err;
       // LevelDB's lock and log replay write to the folder.
-      throw new Error(`${(err as Error).message} (audit opens the store read-write: give it a writable copy of ${data})`, { cause: err });
+      throw new Error(`${(err as Error).message} (audit opens the store read-write: give it a writable copy of ${shown})`, { cause: err });
     }
     let result: AuditResult | undefined;
     let finding: Finding | undefined;
     try {
       const state = await store.readState();
-      if (state === undefined) throw new UsageError(`the store in ${data} holds no log yet`);
+      if (state === undefined) throw new UsageError(`the store in ${shown} holds no log yet`);
       const progress = new Progress(io.stderr, state.treeSize, 'entries audited', values.quiet !== true && values.json !== true);
       try {
-        result = await audit(store, state, key, data, progress);
+        result = await audit(store, state, key, shown, progress);
       } catch (err) {
         if (!(err instanceof Mismatch)) throw err;
         progress.finish(0);
@@ -339,7 +342,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     if (finding !== undefined) return report(finding);
     const r = result!;
     if (values.json === true) await writeJsonOut(io.stdout, { ok: true, data, origin: verifier.name, tree_size: r.treeSize, hashes_checked: r.hashes });
-    else await writeOut(io.stdout, `${oneLine(`OK: ${data} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head`)}\n`);
+    else await writeOut(io.stdout, `${oneLine(`OK: ${shown} holds ${r.treeSize} entries of ${verifier.name}; all ${r.hashes} stored hashes recomputed from them; the root matches the signed checkpoint and tree head`)}\n`);
     return EXIT_OK;
   });
 }

@@ -1,7 +1,7 @@
 // cairn audit names its data folder in every line it prints: a folder named
 // with a line break or a bidi override must not print a line of its own (an
-// 'OK: ' line after a MISMATCH, say) nor reorder the line. Its lines escape
-// what a terminal would act on, as its error lines do (runClientCommand).
+// 'OK: ' line after a MISMATCH, say) nor reorder the line. Its lines show the folder with every
+// non-printing character escaped, as serve and the store's own messages do.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { auditCommand } from '../../src/cli/audit.js';
@@ -18,7 +18,7 @@ const RAW_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 /** A folder name that, printed raw, starts an 'OK: ' line of its own and reverses the text after it. */
 const CRAFTED = 'd\nOK: all is well\u202Ex';
-const SHOWN = 'd\\u000aOK: all is well\\u202ex';
+const SHOWN = 'd\\u{000A}OK: all is well\\u{202E}x';
 
 /** A new, empty log's data folder named {@link CRAFTED}, its server stopped. */
 async function craftedStore(): Promise<string> {
@@ -39,7 +39,7 @@ test("the OK line names a crafted data folder escaped, on one line", async () =>
   const io = captureIo();
   expect(await auditCommand(['--data', data, '--quiet'], io)).toBe(0);
   expectOneLine(io.out());
-  expect(io.out()).toMatch(new RegExp(`^OK: ${join(dir(), SHOWN).replace(/[\\.]/g, '\\$&')} holds 0 entries of o\\.example/log;`));
+  expect(io.out()).toMatch(new RegExp(`^OK: ${join(dir(), SHOWN).replace(/[\\.{}]/g, '\\$&')} holds 0 entries of o\\.example/log;`));
 });
 
 test('a MISMATCH line (damaged store files, whose message names them) is one line, the folder escaped', async () => {
@@ -49,8 +49,8 @@ test('a MISMATCH line (damaged store files, whose message names them) is one lin
   expect(await auditCommand(['--data', data], io)).toBe(1);
   expectOneLine(io.out());
   expect(io.out()).toContain(`MISMATCH in ${join(dir(), SHOWN)} (store): `);
-  // The store's own message names the folder escaped as the store escapes it (showNonPrinting), once: oneLine finds nothing left to escape.
-  expect(io.out()).toContain(`(store): the store in ${join(dir(), 'd\\u{000A}OK: all is well\\u{202E}x', 'db')} has lost its CURRENT file`);
+  // The store's own message names the folder escaped the same way, once: oneLine finds nothing left to escape.
+  expect(io.out()).toContain(`(store): the store in ${join(dir(), SHOWN, 'db')} has lost its CURRENT file`);
 });
 
 test('the line saying the store is in use names the folder escaped', async () => {
