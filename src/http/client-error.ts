@@ -10,8 +10,8 @@ const HEAD_LINES = Object.entries(SECURITY_HEADERS)
   .map(([name, value]) => `${name}: ${value}\r\n`)
   .join('');
 
-/** Sockets whose request was answered while its body was still arriving. */
-const answeredEarly = new WeakSet<Duplex>();
+/** Per socket, its request that was answered while its body was still arriving. */
+const answeredEarly = new WeakMap<Duplex, IncomingMessage>();
 
 /**
  * Notes, when `req` is answered, that its body is still arriving (a body
@@ -23,10 +23,23 @@ const answeredEarly = new WeakSet<Duplex>();
 export function noteAnswered(req: IncomingMessage): void {
   if (req.complete) return;
   const socket = req.socket;
-  answeredEarly.add(socket);
-  const done = () => answeredEarly.delete(socket);
+  answeredEarly.set(socket, req);
+  const done = () => {
+    if (answeredEarly.get(socket) === req) answeredEarly.delete(socket);
+  };
   req.once('end', done);
   req.once('close', done);
+}
+
+/**
+ * Whether the request of `socket` answered early is still arriving. Its
+ * `complete` is what counts, not its 'end' event: the parser marks it
+ * complete at once, but 'end' comes a tick later, so an error in the next
+ * request, read in the same chunk as the last of the body, comes before it.
+ * That request is a new one, owed its own answer.
+ */
+function stillArriving(socket: Duplex): boolean {
+  return answeredEarly.get(socket)?.complete === false;
 }
 
 /** Sockets whose client error is being answered: node's parser may report more errors on them meanwhile. */
@@ -52,7 +65,7 @@ const answeringError = new WeakSet<Duplex>();
 export function answerClientErrors(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (answeringError.has(socket)) return;
-    if (err.code === 'ECONNRESET' || !socket.writable || answeredEarly.has(socket)) {
+    if (err.code === 'ECONNRESET' || !socket.writable || stillArriving(socket)) {
       socket.destroy();
       return;
     }

@@ -107,6 +107,31 @@ test('a request answered while its body still arrives gets no second, unasked-fo
   });
 });
 
+test('a bad request that follows, on the same connection, a body refused before it arrived gets its own 400, even when it comes in the same read as the end of that body', async () => {
+  const socket = connect(port, '127.0.0.1');
+  socket.setEncoding('latin1');
+  let text = '';
+  let sawFirst: () => void = () => undefined;
+  const first = new Promise<void>((resolve) => (sawFirst = resolve));
+  socket.on('data', (d: string) => {
+    text += d;
+    if (/^HTTP\/1\.1 413 [^]*\r\n\r\n\{[^]*\}/.test(text)) sawFirst();
+  });
+  const closed = once(socket, 'close');
+  await once(socket, 'connect');
+  // Declared over the entry limit: refused (413) at once, before its body is sent.
+  socket.write('POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 70000\r\n\r\n');
+  await first;
+  socket.write('a'.repeat(69_990));
+  // The body's last bytes and the bad request in one small write: the server reads them together.
+  socket.write(`${'a'.repeat(10)}GET /not valid HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await closed;
+  const all = answers(text);
+  expect(all.map(([head]) => head.slice(0, head.indexOf('\r\n')))).toEqual(['HTTP/1.1 413 Payload Too Large', 'HTTP/1.1 400 Bad Request']);
+  expect(all[1]![0]).toMatch(/\r\nConnection: close(\r\n|$)/);
+  expect(JSON.parse(all[1]![1])).toEqual({ error: 'the request is not valid HTTP/1.1', code: 'MALFORMED_REQUEST' });
+});
+
 /** The answers in `text`, split at each status line, as [head, body]. */
 function answers(text: string): [string, string][] {
   return text
