@@ -13,14 +13,19 @@ export interface RawResponse {
 
 export class RawConnection {
   readonly socket: Socket;
-  #text = '';
+  /** What was read and not yet taken as an answer (joined only when needed: large answers arrive in many reads). */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** The next answer's head, once read whole, and where its body starts and ends. */
+  #head: { status: number; headers: Record<string, string>; bodyStart: number; end: number } | undefined;
   #closed = false;
   #wake: (() => void) | undefined;
 
   private constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (d: Buffer) => {
-      this.#text += d.toString('latin1');
+      this.#chunks.push(d);
+      this.#buffered += d.length;
       this.#wake?.();
     });
     socket.on('close', () => {
@@ -71,18 +76,34 @@ export class RawConnection {
   }
 
   #take(): RawResponse | undefined {
-    const headEnd = this.#text.indexOf('\r\n\r\n');
-    if (headEnd < 0) return undefined;
-    const [statusLine, ...lines] = this.#text.slice(0, headEnd).split('\r\n');
-    const headers: Record<string, string> = {};
-    for (const line of lines) {
-      const colon = line.indexOf(':');
-      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    if (this.#head === undefined) {
+      const all = this.#joined();
+      const headEnd = all.indexOf('\r\n\r\n', 0, 'latin1');
+      if (headEnd < 0) return undefined;
+      const [statusLine, ...lines] = all.subarray(0, headEnd).toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const length = Number(headers['content-length'] ?? '0');
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(statusLine!)![1]);
+      this.#head = { status, headers, bodyStart: headEnd + 4, end: headEnd + 4 + length };
     }
-    const length = Number(headers['content-length'] ?? '0');
-    if (this.#text.length < headEnd + 4 + length) return undefined;
-    const body = this.#text.slice(headEnd + 4, headEnd + 4 + length);
-    this.#text = this.#text.slice(headEnd + 4 + length);
-    return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(statusLine!)![1]), headers, body };
+    const { status, headers, bodyStart, end } = this.#head;
+    if (this.#buffered < end) return undefined;
+    const all = this.#joined();
+    const body = all.subarray(bodyStart, end).toString('latin1');
+    const rest = all.subarray(end);
+    this.#chunks = rest.length === 0 ? [] : [rest];
+    this.#buffered = rest.length;
+    this.#head = undefined;
+    return { status, headers, body };
+  }
+
+  /** What was read and not yet taken, as one buffer. */
+  #joined(): Buffer {
+    if (this.#chunks.length > 1) this.#chunks = [Buffer.concat(this.#chunks)];
+    return this.#chunks[0] ?? Buffer.alloc(0);
   }
 }
