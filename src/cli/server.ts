@@ -59,6 +59,8 @@ export interface ServerConfig {
    * leaves of the process's open-file limit); tests set it.
    */
   readonly maxConnections?: number;
+  /** How long a connection may leave its answers unread while they keep others waiting (default {@link STALL_MS}, a minute, as the warning says); tests shorten it. */
+  readonly stallMs?: number;
 }
 
 /** Default {@link ServerConfig.shutdownGraceMs}. */
@@ -714,10 +716,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   answerClientErrors(server);
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.
-  // A connection whose answers go unread is closed only when what they hold keeps others' answers refused.
+  // A connection whose answers go unread is closed only when what they hold
+  // keeps others waiting: answers refused, or its client's others waiting.
   const answerBudget = new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
+  const stallMs = config.stallMs ?? STALL_MS;
   const pipelining = new PipelineLimit(server, {
-    closeStalled: (socket) => answerBudget.holds(socket) && answerBudget.refusedWithin(STALL_MS),
+    stallMs,
+    closeStalled: (socket) => answerBudget.keepsOthersWaiting(socket, stallMs),
     onStalled: (socket) => logger.warn('closed a connection whose client read none of its answers for a minute while they kept others waiting', { remote: socket.remoteAddress }),
   });
   answerConnect(server);

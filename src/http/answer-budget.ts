@@ -1,13 +1,15 @@
 import type { ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
+import { LogError } from '../log/errors.js';
 
 /**
  * Default {@link AnswerBudget} bound: 64 MiB. An entry bundle of 256
- * entries of the largest size (65,535 bytes) is 16 MiB, so four of those fit
- * at once, and 256 bundles of 1 KiB entries; a client that reads what it asked
- * for holds its share only while the answer is being written out. With the
- * request bodies' bound (DEFAULT_MAX_INFLIGHT_BODY_BYTES, 128 MiB) this keeps
- * what clients can make the server hold at once under 200 MiB.
+ * entries of the largest size (65,535 bytes) is 16 MiB and 512 bytes, so
+ * three of those fit at once (a fourth misses by 1 KiB), and 256 bundles of
+ * 1 KiB entries; a client that reads what it asked for holds its share only
+ * while the answer is being written out. With the request bodies' bound
+ * (DEFAULT_MAX_INFLIGHT_BODY_BYTES, 128 MiB) this keeps what clients can
+ * make the server hold at once under 200 MiB.
  */
 export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -18,6 +20,84 @@ export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
  * so at most 64 MiB of entry bundles are being read and not yet counted.
  */
 export const MAX_ANSWER_READS = 4;
+
+/**
+ * Default {@link AnswerBudget} bound on the large answers one client (see
+ * {@link clientOf}) has held or being read at once: 2. Two of the largest
+ * answers (full bundles of 16 MiB) are half the default bound, so whatever
+ * one client does, the others keep the other half: room for at least one
+ * such answer at a time, and for many smaller ones. Without it, one client
+ * that asked for bundles on a few connections and read none of the answers
+ * took the whole bound, and every other client's bundles were refused until
+ * the stall check closed its connections, 60 to 75 s later.
+ *
+ * A count, not a share of the bytes: an answer's size is known only once it
+ * is read, so a client past a share of bytes could only be refused after the
+ * read (the read wasted, and a client that reads its answers on a few
+ * connections refused); counted before the read, a client's answer past the
+ * count waits, unread, until one of its others is written out. Fewer than
+ * {@link MAX_ANSWER_READS}: one client also leaves others store reads.
+ */
+export const MAX_ANSWERS_PER_CLIENT = 2;
+
+/** Names the client of a connection, for {@link MAX_ANSWERS_PER_CLIENT}. */
+export type ClientOf = (socket: Socket) => string;
+
+/**
+ * The client a connection is from: its remote address, an IPv4-mapped IPv6
+ * one as the IPv4 address, another IPv6 one by its /64 (what one subscriber
+ * is commonly given: a client that owns a /64 could otherwise take a share
+ * per address). Clients behind one NAT or reverse proxy are one client:
+ * they share its answers, each waiting its turn (never refused for it).
+ */
+export const clientOf: ClientOf = (socket) => clientOfAddress(socket.remoteAddress ?? '');
+
+/** {@link clientOf} for an address as `socket.remoteAddress` gives it. */
+export function clientOfAddress(address: string): string {
+  const bare = address.split('%')[0]!;
+  if (!isIPv6(bare)) return bare;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
+  if (mapped !== null) return mapped[1]!;
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  // An IPv4 address written in the last 32 bits stands for two groups.
+  const width = (part: string[]) => part.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0);
+  const double = bare.indexOf('::');
+  const head = groups(double < 0 ? bare : bare.slice(0, double));
+  const tail = double < 0 ? [] : groups(bare.slice(double + 2));
+  const all = [...head, ...Array<string>(8 - width(head) - width(tail)).fill('0'), ...tail];
+  const prefix = all.slice(0, 4).map((g) => Number.parseInt(g, 16).toString(16));
+  return `${prefix.join(':')}::/64`;
+}
+
+/** The refusal of an answer whose connection was lost while it waited for its turn (nobody is there to read it). */
+function lostWhileWaiting(): LogError {
+  return new LogError('QUEUE_FULL', 'the connection was lost while the answer waited for its turn');
+}
+
+/** An answer waiting for its turn (in its connection, among its client's answers, or for a read). */
+interface Waiter {
+  /** For an answer waiting for its connection's turn: whether that has come. */
+  readonly ready?: () => boolean;
+  readonly wake: () => void;
+  /** Its connection was lost: it gives up, and leaves whatever queue it was in. */
+  readonly lost: () => void;
+}
+
+/** What the budget knows of one connection with answers held or waiting. */
+interface Connection {
+  /** Its client (see {@link clientOf}). */
+  readonly client: string;
+  /** The releases of the shares of its answers: node does not close a pipelined response queued behind others when the connection is lost. */
+  readonly shares: Set<() => void>;
+  /** Its answers waiting for their turn, told if the connection is lost. */
+  readonly waiting: Set<Waiter>;
+}
+
+/** One client's answers held or being read, and those waiting for one of them to be done, first come first served. */
+interface Client {
+  taken: number;
+  readonly queue: Waiter[];
+}
 
 /** One answer's share of an {@link AnswerBudget}. */
 export interface AnswerHold {
@@ -39,51 +119,96 @@ export interface AnswerHold {
  * QUEUE_FULL, retry) rather than hold it; {@link exhausted} lets it refuse
  * before reading anything.
  *
- * An answer is read within {@link reading}, which lets only `maxReads` read
- * at once (the others wait their turn): without it, requests arriving
- * together would all pass the check before any of them is held, and all be
- * read at once (64 pipelined bundle requests of 16 MiB: 1 GB read together
- * to be refused).
+ * An answer is read within {@link reading}, which shares the bound out
+ * before anything is read, by making an answer wait, unread, for its turn:
+ * - in its connection: one connection holds at most one large answer, the
+ *   one being written out; a pipelined answer behind it is read once the
+ *   answers before it are written out (HTTP/1.1 sends answers in order
+ *   anyway: RFC 9112 §9.3.2) and their shares given back. So a client that
+ *   pipelines bundle requests and reads none of the answers holds one, not
+ *   the whole bound, and one that reads them gets them all;
+ * - among its client's answers: one client (see {@link clientOf}) has at
+ *   most `perClient` (default {@link MAX_ANSWERS_PER_CLIENT}) answers held
+ *   or being read at once, over all its connections; the others wait until
+ *   one of those is done, first come first served;
+ * - among all answers: only `maxReads` are read at once (the others wait
+ *   their turn): without it, requests arriving together would all pass the
+ *   check before any of them is held, and all be read at once (64 pipelined
+ *   bundle requests of 16 MiB: 1 GB read together to be refused).
+ * An answer waiting holds nothing but its request, which node holds anyway,
+ * and no more answers wait than requests are in progress (PipelineLimit
+ * bounds those per connection); one whose connection is lost while it waits
+ * gives up at once, and leaves nothing behind.
  */
 export class AnswerBudget {
   /** Most bytes held at once (but see the class comment: one answer alone may be larger). */
   readonly limit: number;
   #used = 0;
   #highest = 0;
-  /** Per connection, the releases of the shares of its answers: node does not close a pipelined response queued behind others when the connection is lost. */
-  readonly #bySocket = new WeakMap<Socket, Set<() => void>>();
+  /** The connections with answers held or waiting, until they close. */
+  readonly #connections = new WeakMap<Socket, Connection>();
+  /** The clients with answers held, being read or waiting. */
+  readonly #clients = new Map<string, Client>();
+  /** For an answer being read: gives its client's turn back, unless {@link hold} takes it over (its share gives it back then). */
+  readonly #turns = new WeakMap<ServerResponse, () => void>();
   readonly #maxReads: number;
+  readonly #perClient: number;
+  readonly #clientOf: ClientOf;
   readonly #now: () => number;
   /** When (on the monotonic clock) an answer was last refused; -Infinity before the first. */
   #refusedAt = -Infinity;
   #reads = 0;
-  /** Reads waiting for their turn, first come first served. */
-  readonly #waiting: (() => void)[] = [];
+  /** Answers waiting for a read's turn, first come first served. */
+  readonly #readQueue: Waiter[] = [];
+  /** Answers waiting for their turn (their connection's, their client's, or a read's). */
+  #waiting = 0;
 
-  constructor(limit: number = DEFAULT_MAX_ANSWER_BYTES, options: { maxReads?: number; now?: () => number } = {}) {
+  constructor(limit: number = DEFAULT_MAX_ANSWER_BYTES, options: { maxReads?: number; perClient?: number; clientOf?: ClientOf; now?: () => number } = {}) {
     if (!Number.isSafeInteger(limit) || limit <= 0) throw new RangeError(`AnswerBudget: limit must be a positive safe integer, got ${limit}`);
     const maxReads = options.maxReads ?? MAX_ANSWER_READS;
     if (!Number.isSafeInteger(maxReads) || maxReads <= 0) throw new RangeError(`AnswerBudget: maxReads must be a positive safe integer, got ${maxReads}`);
+    const perClient = options.perClient ?? MAX_ANSWERS_PER_CLIENT;
+    if (!Number.isSafeInteger(perClient) || perClient <= 0) throw new RangeError(`AnswerBudget: perClient must be a positive safe integer, got ${perClient}`);
     this.limit = limit;
     this.#maxReads = maxReads;
+    this.#perClient = perClient;
+    this.#clientOf = options.clientOf ?? clientOf;
     this.#now = options.now ?? (() => performance.now());
   }
 
   /**
-   * Runs `read` once fewer than `maxReads` reads are running, and resolves
-   * as it does: it is meant to read an answer and {@link hold} it, both before
-   * the next read may start.
+   * Runs `read` for the answer of `res` once it is its turn (see the class
+   * comment), and resolves as it does: it is meant to read the answer and
+   * {@link hold} it, both before the next read may start. Rejects with 503
+   * QUEUE_FULL, without running `read`, if the connection is lost first.
    */
-  async reading<T>(read: () => Promise<T>): Promise<T> {
-    if (this.#reads >= this.#maxReads) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#reads += 1;
+  async reading<T>(res: ServerResponse, read: () => Promise<T>): Promise<T> {
+    const socket = res.req.socket;
+    if (socket.destroyed) throw lostWhileWaiting();
+    const conn = this.#connection(socket);
+    // Its connection's turn: the answers before it are written out (node
+    // gives the response its socket then) and their shares given back.
+    const ready = () => res.socket !== null && conn.shares.size === 0;
+    if (!ready()) {
+      res.once('socket', () => this.#wake(conn));
+      await this.#wait(conn, { ready });
+    }
+    await this.#clientTurn(conn);
+    let given = false;
+    const giveBack = () => {
+      if (given) return;
+      given = true;
+      this.#clientDone(conn.client);
+    };
+    this.#turns.set(res, giveBack);
     try {
-      return await read();
+      return await this.#read(conn, read);
     } finally {
-      // The turn passes straight to the next waiting read, if any.
-      const next = this.#waiting.shift();
-      if (next === undefined) this.#reads -= 1;
-      else next();
+      // Not held (refused, failed, or its client gone): the turn passes on now.
+      if (this.#turns.get(res) === giveBack) {
+        this.#turns.delete(res);
+        giveBack();
+      }
     }
   }
 
@@ -95,6 +220,16 @@ export class AnswerBudget {
   /** The most bytes ever held at once (for tests). */
   get peak(): number {
     return this.#highest;
+  }
+
+  /** Answers waiting for their turn now (their connection's, their client's, or a read's; for tests). */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  /** Clients with answers held, being read or waiting now (for tests). */
+  get clients(): number {
+    return this.#clients.size;
   }
 
   /** Whether every answer is refused now, however small: a route checks this before it reads (and then calls {@link noteRefused}). */
@@ -114,7 +249,21 @@ export class AnswerBudget {
 
   /** Whether answers of `socket`'s connection hold part of the bound now. */
   holds(socket: Socket): boolean {
-    return (this.#bySocket.get(socket)?.size ?? 0) > 0;
+    return (this.#connections.get(socket)?.shares.size ?? 0) > 0;
+  }
+
+  /**
+   * Whether answers of `socket`'s connection hold part of the bound while
+   * it keeps others from being served: an answer was refused in the last
+   * `ms` milliseconds, or an answer of the same client waits for its turn
+   * now (on another connection: one that holds a share has no answer
+   * waiting for its client's turn). The server asks this before it closes
+   * a stalled connection.
+   */
+  keepsOthersWaiting(socket: Socket, ms: number): boolean {
+    const conn = this.#connections.get(socket);
+    if (conn === undefined || conn.shares.size === 0) return false;
+    return this.refusedWithin(ms) || (this.#clients.get(conn.client)?.queue.length ?? 0) > 0;
   }
 
   /**
@@ -132,30 +281,112 @@ export class AnswerBudget {
     }
     this.#used += bytes;
     this.#highest = Math.max(this.#highest, this.#used);
+    const conn = this.#connection(socket);
+    // Read within reading(): its client's turn is given back with the share.
+    const giveBack = this.#turns.get(res);
+    this.#turns.delete(res);
     let held = bytes;
-    let releases = this.#bySocket.get(socket);
-    if (releases === undefined) {
-      const created = new Set<() => void>();
-      releases = created;
-      this.#bySocket.set(socket, created);
-      socket.once('close', () => {
-        for (const release of created) release();
-      });
-    }
-    const all = releases;
     const release = () => {
-      if (!all.delete(release)) return;
+      if (!conn.shares.delete(release)) return;
       this.#used -= held;
       held = 0;
+      giveBack?.();
+      this.#wake(conn);
     };
-    all.add(release);
+    conn.shares.add(release);
     res.once('close', release);
     return {
       shrinkTo: (smaller: number) => {
-        if (!all.has(release) || smaller >= held) return;
+        if (!conn.shares.has(release) || smaller >= held) return;
         this.#used -= held - smaller;
         held = smaller;
       },
     };
+  }
+
+  /** What is known of `socket`'s connection (open: the caller checks), forgotten once it closes. */
+  #connection(socket: Socket): Connection {
+    const known = this.#connections.get(socket);
+    if (known !== undefined) return known;
+    const conn: Connection = { client: this.#clientOf(socket), shares: new Set(), waiting: new Set() };
+    this.#connections.set(socket, conn);
+    socket.once('close', () => {
+      this.#connections.delete(socket);
+      // Those waiting give up first, so that the turns the shares give back go to other connections.
+      for (const waiter of conn.waiting) waiter.lost();
+      for (const release of conn.shares) release();
+    });
+    return conn;
+  }
+
+  /**
+   * Resolves when its turn comes: for one with `ready`, at a {@link #wake}
+   * that finds it ready; for one in a `queue` (its client's, or the reads'),
+   * when the turn before it passes to it. Rejects if `conn` is lost first.
+   */
+  #wait(conn: Connection, turn: { ready: () => boolean } | { queue: Waiter[] }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const leave = () => {
+        conn.waiting.delete(waiter);
+        this.#waiting -= 1;
+      };
+      const waiter: Waiter = {
+        ...('ready' in turn ? { ready: turn.ready } : {}),
+        wake: () => {
+          leave();
+          resolve();
+        },
+        lost: () => {
+          leave();
+          if ('queue' in turn) turn.queue.splice(turn.queue.indexOf(waiter), 1);
+          reject(lostWhileWaiting());
+        },
+      };
+      conn.waiting.add(waiter);
+      this.#waiting += 1;
+      if ('queue' in turn) turn.queue.push(waiter);
+    });
+  }
+
+  /** Wakes the answer of `conn` whose connection's turn has come, if any. */
+  #wake(conn: Connection): void {
+    for (const waiter of conn.waiting) if (waiter.ready?.() === true) waiter.wake();
+  }
+
+  /** Resolves once the client of `conn` has a turn for one more answer, taken until {@link #clientDone}. */
+  async #clientTurn(conn: Connection): Promise<void> {
+    let client = this.#clients.get(conn.client);
+    if (client === undefined) {
+      client = { taken: 0, queue: [] };
+      this.#clients.set(conn.client, client);
+    }
+    if (client.taken < this.#perClient) {
+      client.taken += 1;
+      return;
+    }
+    await this.#wait(conn, { queue: client.queue });
+  }
+
+  /** Gives back a turn of client `key`: straight to its next answer waiting, if any. */
+  #clientDone(key: string): void {
+    const client = this.#clients.get(key)!;
+    const next = client.queue.shift();
+    if (next !== undefined) return next.wake();
+    client.taken -= 1;
+    if (client.taken === 0) this.#clients.delete(key);
+  }
+
+  /** Runs `read` for an answer of `conn` once fewer than `maxReads` reads are running. */
+  async #read<T>(conn: Connection, read: () => Promise<T>): Promise<T> {
+    if (this.#reads >= this.#maxReads) await this.#wait(conn, { queue: this.#readQueue });
+    else this.#reads += 1;
+    try {
+      return await read();
+    } finally {
+      // The turn passes straight to the next waiting read, if any.
+      const next = this.#readQueue.shift();
+      if (next === undefined) this.#reads -= 1;
+      else next.wake();
+    }
   }
 }

@@ -402,7 +402,7 @@ export function createApp(options: AppOptions): express.Express {
     const start = queryNumber(req.query, 'start', { required: true })!;
     // E past the tree is clamped (CONTRACT §3), however far past: 2^63−1 is a CT client's "to the end".
     const end = queryNumber(req.query, 'end', { required: true, saturate: true })!;
-    const body = await answers.reading(async () => {
+    const body = await answers.reading(res, async () => {
       // Refused before anything is read while the bound is full; held once built.
       refuseIfExhausted(answers);
       const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES);
@@ -451,7 +451,7 @@ export function createApp(options: AppOptions): express.Express {
       res.type('application/octet-stream').send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       return;
     }
-    const { body, hold } = await answers.reading(async () => {
+    const { body, hold } = await answers.reading(res, async () => {
       // Refused before it is read while the bound is full.
       refuseIfExhausted(answers);
       const data = await log.bundle(tile.n, tile.width);

@@ -13,7 +13,9 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
  * send one at a time), and answers leave in order anyway (RFC 9112 §9.3.2),
  * so running more ahead saves a client little; each request in progress can
  * hold one whole answer in memory, so this is also how many answers one
- * connection can make the server hold.
+ * connection can make the server hold (of the large ones, entry bundles and
+ * get-entries, one: the others wait unread, see AnswerBudget), and how many
+ * of its requests can wait for their turn there.
  */
 export const MAX_REQUESTS_IN_PROGRESS = 16;
 
@@ -92,9 +94,10 @@ interface Connection {
  * which the kernel took (the client reads nothing, and its receive window and
  * the server's send buffer are full) for `stallMs` (default
  * {@link STALL_MS}), is closed if `closeStalled` says so (the server: while
- * its answers hold part of AnswerBudget and that bound refuses others),
- * which closes its responses and frees their answers. Progress is a write
- * the socket completed, so a large answer goes out in slices
+ * its answers hold part of AnswerBudget and keep others waiting: that bound
+ * refuses answers, or another request of the same client waits for its
+ * turn), which closes its responses and frees their answers. Progress is a
+ * write the socket completed, so a large answer goes out in slices
  * ({@link endInSlices}); but the kernel lets a blocked write go on only once
  * a good part of the socket's send buffer has drained (on Linux up to about
  * 1.4 MiB), so a client reading slower than that per stall time is seen as

@@ -1,31 +1,65 @@
 // AnswerBudget (src/http/answer-budget.ts): the large answers held at once,
 // each from when it is read until its response closes or its connection is
-// lost; one larger than the whole bound is held when nothing else is; and
-// only `maxReads` are read at once.
+// lost; one larger than the whole bound is held when nothing else is; only
+// `maxReads` are read at once; and before it is read an answer waits for its
+// turn in its connection (one answer held per connection) and among its
+// client's (at most `perClient` held or being read per client).
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, MAX_ANSWER_READS } from '../../src/http/answer-budget.js';
+import type { Socket } from 'node:net';
+import { AnswerBudget, clientOf, clientOfAddress, DEFAULT_MAX_ANSWER_BYTES, MAX_ANSWER_READS, MAX_ANSWERS_PER_CLIENT } from '../../src/http/answer-budget.js';
+import { LogError } from '../../src/log/errors.js';
 
-/** A connection and its responses, as far as AnswerBudget looks at them. */
+/**
+ * A connection and its responses, as far as AnswerBudget looks at them; as
+ * node does, a response pipelined behind another gets the socket only once
+ * the one before it is written out (and is closed after that).
+ */
 class FakeSocket extends EventEmitter {
   destroyed = false;
+  readonly remoteAddress: string;
+  current: FakeResponse | undefined;
+  readonly queued: FakeResponse[] = [];
+  constructor(remoteAddress = '127.0.0.1') {
+    super();
+    this.remoteAddress = remoteAddress;
+  }
   lose(): void {
     this.destroyed = true;
     this.emit('close');
   }
   response(): FakeResponse {
-    return new FakeResponse(this);
+    const res = new FakeResponse(this);
+    if (this.current === undefined) res.assign();
+    else this.queued.push(res);
+    return res;
+  }
+  get asSocket(): Socket {
+    return this as unknown as Socket;
   }
 }
 
 class FakeResponse extends EventEmitter {
   closed = false;
+  socket: FakeSocket | null = null;
   readonly req: { socket: FakeSocket };
   constructor(socket: FakeSocket) {
     super();
     this.req = { socket };
   }
+  assign(): void {
+    this.socket = this.req.socket;
+    this.req.socket.current = this;
+    this.emit('socket', this.socket);
+  }
+  /** Written out: as node does, the next response gets the socket, then this one closes. */
   close(): void {
+    if (this.closed) return;
+    const socket = this.req.socket;
+    if (socket.current === this) {
+      socket.current = undefined;
+      socket.queued.shift()?.assign();
+    }
     this.closed = true;
     this.emit('close');
   }
@@ -34,12 +68,17 @@ class FakeResponse extends EventEmitter {
   }
 }
 
-test('defaults: 64 MiB, 4 reads at once; a bound that is not a positive integer is refused', () => {
+/** Lets what the budget woke run. */
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+test('defaults: 64 MiB, 4 reads at once, 2 answers per client; a bound that is not a positive integer is refused', () => {
   expect(DEFAULT_MAX_ANSWER_BYTES).toBe(64 * 1024 * 1024);
   expect(new AnswerBudget().limit).toBe(DEFAULT_MAX_ANSWER_BYTES);
   expect(MAX_ANSWER_READS).toBe(4);
+  expect(MAX_ANSWERS_PER_CLIENT).toBe(2);
   for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new AnswerBudget(bad)).toThrow(RangeError);
   expect(() => new AnswerBudget(10, { maxReads: 0 })).toThrow(RangeError);
+  expect(() => new AnswerBudget(10, { perClient: 0 })).toThrow(RangeError);
 });
 
 test('an answer that would go past the bound is refused, taking nothing, and held again once another closes', () => {
@@ -113,13 +152,13 @@ test('shrinkTo gives back what an answer no longer needs, never more than it too
 });
 
 test('reading runs at most maxReads reads at once, the others in turn as they finish', async () => {
-  const budget = new AnswerBudget(1000, { maxReads: 2 });
+  const budget = new AnswerBudget(1000, { maxReads: 2, perClient: 5 });
   let running = 0;
   let most = 0;
   const finishes: (() => void)[] = [];
   const started: number[] = [];
   const reads = [0, 1, 2, 3, 4].map((i) =>
-    budget.reading(async () => {
+    budget.reading(new FakeSocket().response().res, async () => {
       started.push(i);
       running += 1;
       most = Math.max(most, running);
@@ -130,7 +169,6 @@ test('reading runs at most maxReads reads at once, the others in turn as they fi
     }),
   );
   const settled = Promise.allSettled(reads);
-  const tick = () => new Promise((resolve) => setImmediate(resolve));
   await tick();
   expect(started).toEqual([0, 1]);
   finishes[1]!();
@@ -172,4 +210,178 @@ test('holds(socket) says whether a connection holds a share; refusedWithin(ms) w
   expect(budget.refusedWithin(60_000)).toBe(true);
   a.lose();
   expect(budget.holds(a as never)).toBe(false);
+});
+
+/** Reads the answer of `res` through `budget` as a route does: held at `bytes`, or refused; `log` says in what order reads ran. */
+function read(budget: AnswerBudget, res: FakeResponse, bytes: number, log: string[], name: string): Promise<string> {
+  return budget.reading(res.res, async () => {
+    log.push(name);
+    if (budget.hold(res.res, bytes) === undefined) throw new LogError('QUEUE_FULL', 'refused');
+    return name;
+  });
+}
+
+test('a pipelined answer is read only once the answers before it on its connection are written out and their shares given back', async () => {
+  const budget = new AnswerBudget(1000);
+  const socket = new FakeSocket();
+  const [a, b, c] = [socket.response(), socket.response(), socket.response()];
+  const order: string[] = [];
+  const reads = [read(budget, a, 100, order, 'a'), read(budget, b, 100, order, 'b'), read(budget, c, 100, order, 'c')];
+  await tick();
+  expect(order).toEqual(['a']);
+  expect([budget.inUse, budget.waiting]).toEqual([100, 2]);
+  a.close();
+  await tick();
+  expect(order).toEqual(['a', 'b']);
+  expect([budget.inUse, budget.waiting]).toEqual([100, 1]);
+  b.close();
+  await tick();
+  expect(order).toEqual(['a', 'b', 'c']);
+  expect(await Promise.all(reads)).toEqual(['a', 'b', 'c']);
+  c.close();
+  expect([budget.inUse, budget.waiting, budget.clients, budget.peak]).toEqual([0, 0, 0, 100]);
+});
+
+test('an answer behind one that is not large (nothing held) is read once it is its turn to be written', async () => {
+  const budget = new AnswerBudget(1000);
+  const socket = new FakeSocket();
+  const small = socket.response();
+  const large = socket.response();
+  const order: string[] = [];
+  const reading = read(budget, large, 100, order, 'large');
+  await tick();
+  expect([order, budget.waiting]).toEqual([[], 1]);
+  small.close();
+  expect(await reading).toBe('large');
+  large.close();
+  expect([budget.inUse, budget.clients]).toEqual([0, 0]);
+});
+
+test('one client has at most perClient answers held or being read, over all its connections; past that its answers wait, first come first served, and another client is served', async () => {
+  const budget = new AnswerBudget(1000, { perClient: 2 });
+  const [a1, a2, a3, a4] = ['10.0.0.1', '10.0.0.1', '10.0.0.1', '10.0.0.1'].map((ip) => new FakeSocket(ip).response());
+  const b = new FakeSocket('10.0.0.2').response();
+  const order: string[] = [];
+  const reads = [read(budget, a1!, 100, order, 'a1'), read(budget, a2!, 100, order, 'a2'), read(budget, a3!, 100, order, 'a3'), read(budget, a4!, 100, order, 'a4')];
+  await tick();
+  expect(order).toEqual(['a1', 'a2']);
+  expect(budget.waiting).toBe(2);
+  const other = read(budget, b, 100, order, 'b');
+  expect(await other).toBe('b');
+  expect(budget.inUse).toBe(300);
+  a2!.close();
+  await tick();
+  expect(order).toEqual(['a1', 'a2', 'b', 'a3']);
+  a1!.close();
+  await tick();
+  expect(order).toEqual(['a1', 'a2', 'b', 'a3', 'a4']);
+  expect(await Promise.all(reads)).toEqual(['a1', 'a2', 'a3', 'a4']);
+  for (const res of [a3!, a4!, b]) res.close();
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([0, 0, 0]);
+});
+
+test('an answer refused (it does not fit) or whose read fails gives its client\'s turn back at once', async () => {
+  const budget = new AnswerBudget(150, { perClient: 1 });
+  const holder = new FakeSocket('10.0.0.9').response();
+  const order: string[] = [];
+  await read(budget, holder, 100, order, 'holder');
+  // One client, three connections: each answer waits for the one before to be done.
+  const [a, b, c] = [1, 2, 3].map(() => new FakeSocket('10.0.0.1').response());
+  const refused = read(budget, a!, 60, order, 'a');
+  const failed = budget.reading(b!.res, async () => {
+    order.push('b');
+    throw new Error('the store failed');
+  });
+  const served = read(budget, c!, 50, order, 'c');
+  const settled = await Promise.allSettled([refused, failed, served]);
+  expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message))).toEqual(['refused', 'the store failed', 'c']);
+  expect(order).toEqual(['holder', 'a', 'b', 'c']);
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([150, 0, 2]);
+  holder.close();
+  c!.close();
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([0, 0, 0]);
+});
+
+test('a connection lost while its answers wait (for its turn, its client\'s, or a read) gives up all of them, unread, and leaves nothing behind', async () => {
+  const budget = new AnswerBudget(1000, { maxReads: 1, perClient: 1 });
+  // Client A: one connection holding an answer with two pipelined behind it, another waiting for A's turn.
+  const pipelining = new FakeSocket('10.0.0.1');
+  const [first, second, third] = [pipelining.response(), pipelining.response(), pipelining.response()];
+  const other = new FakeSocket('10.0.0.1');
+  const order: string[] = [];
+  const reads = [read(budget, first, 100, order, 'first'), read(budget, second, 100, order, 'second'), read(budget, third, 100, order, 'third'), read(budget, other.response(), 100, order, 'other')];
+  await tick();
+  expect(order).toEqual(['first']);
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([100, 3, 1]);
+  // B's read waits for the one read at a time, which C has.
+  let finishC!: () => void;
+  const c = new FakeSocket('10.0.0.3');
+  const readingC = budget.reading(c.response().res, () => new Promise<void>((resolve) => (finishC = resolve)));
+  const b = new FakeSocket('10.0.0.2');
+  const readingB = read(budget, b.response(), 100, order, 'b');
+  await tick();
+  expect(budget.clients).toBe(3);
+  // Both of A's connections lost: node never closes `second` and `third`.
+  other.lose();
+  pipelining.lose();
+  b.lose();
+  finishC();
+  await readingC;
+  c.lose();
+  const settled = await Promise.allSettled([...reads, readingB]);
+  expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as LogError).code))).toEqual(['first', 'QUEUE_FULL', 'QUEUE_FULL', 'QUEUE_FULL', 'QUEUE_FULL']);
+  expect(order).toEqual(['first']);
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([0, 0, 0]);
+  // An answer asked for on a connection already lost is refused at once.
+  await expect(read(budget, pipelining.response(), 100, order, 'late')).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+  expect([order, budget.waiting, budget.clients]).toEqual([['first'], 0, 0]);
+});
+
+test('keepsOthersWaiting(socket): its answers hold a share while an answer was refused lately, or one of its client\'s waits', async () => {
+  let now = 0;
+  const budget = new AnswerBudget(1000, { perClient: 1, now: () => now });
+  const a = new FakeSocket('10.0.0.1');
+  const order: string[] = [];
+  expect(budget.keepsOthersWaiting(a.asSocket, 60_000)).toBe(false);
+  const held = a.response();
+  await read(budget, held, 100, order, 'held');
+  expect(budget.keepsOthersWaiting(a.asSocket, 60_000)).toBe(false);
+  // Its own pipelined answer waiting keeps nobody else waiting.
+  const own = read(budget, a.response(), 100, order, 'own');
+  await tick();
+  expect(budget.keepsOthersWaiting(a.asSocket, 60_000)).toBe(false);
+  // Another connection of its client waiting does.
+  const sameClient = new FakeSocket('10.0.0.1');
+  const waiting = read(budget, sameClient.response(), 100, order, 'same client');
+  await tick();
+  expect([budget.keepsOthersWaiting(a.asSocket, 60_000), budget.keepsOthersWaiting(sameClient.asSocket, 60_000)]).toEqual([true, false]);
+  sameClient.lose();
+  await expect(waiting).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+  expect(budget.keepsOthersWaiting(a.asSocket, 60_000)).toBe(false);
+  budget.noteRefused();
+  expect(budget.keepsOthersWaiting(a.asSocket, 60_000)).toBe(true);
+  now += 60_000;
+  expect(budget.keepsOthersWaiting(a.asSocket, 60_000)).toBe(false);
+  a.lose();
+  await expect(own).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+  expect([budget.inUse, budget.clients]).toEqual([0, 0]);
+});
+
+test('clientOf: the remote address; an IPv4-mapped one as IPv4; an IPv6 one by its /64, however written', () => {
+  expect(clientOfAddress('192.0.2.7')).toBe('192.0.2.7');
+  expect(clientOfAddress('::ffff:192.0.2.7')).toBe('192.0.2.7');
+  expect(clientOfAddress('::FFFF:192.0.2.7')).toBe('192.0.2.7');
+  const prefix = '2001:db8:0:1::/64';
+  for (const address of ['2001:db8:0:1::1', '2001:db8:0:1:ffff:ffff:ffff:ffff', '2001:0db8:0000:0001:0:0:0:2', '2001:DB8:0:1::1.2.3.4', 'fe80::1%eth0'.replace('fe80::1', '2001:db8:0:1::9')]) {
+    expect(clientOfAddress(address)).toBe(prefix);
+  }
+  expect(clientOfAddress('2001:db8:0:2::1')).toBe('2001:db8:0:2::/64');
+  expect(clientOfAddress('2001:db8::1')).toBe('2001:db8:0:0::/64');
+  expect(clientOfAddress('::1')).toBe('0:0:0:0::/64');
+  expect(clientOfAddress('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  expect(clientOfAddress('1:2:3:4:5:6::')).toBe('1:2:3:4::/64');
+  expect(clientOfAddress('1:2:3::4:5:6:7')).toBe('1:2:3:0::/64');
+  expect(clientOf(new FakeSocket('2001:db8:0:1::5').asSocket)).toBe(prefix);
+  // A socket that no longer knows its peer: one client of its own.
+  expect(clientOf({} as Socket)).toBe('');
 });

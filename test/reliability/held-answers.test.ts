@@ -1,15 +1,20 @@
 // A client that pipelines entry-bundle requests and never reads the answers
-// cannot make the server hold them without bound: past AnswerBudget's bound
-// (src/http/answer-budget.ts) a bundle is refused 503 QUEUE_FULL instead of
-// held, and a connection whose answers go unread for the stall time
-// (PipelineLimit, src/http/pipelining.ts) is closed, freeing them; a slow
-// reader that makes progress is not cut, and a lost client frees its share.
-// The stall checks run when the test says (no clock), on a log of full
-// bundles of 16 MiB: more than loopback's socket buffers take, so an answer
-// not read is never written out in full.
-import { createServer } from 'node:http';
+// cannot make the server hold them without bound, nor keep others from being
+// served: one connection holds one large answer at a time and one client two
+// (AnswerBudget, src/http/answer-budget.ts), past its bound a bundle is
+// refused 503 QUEUE_FULL instead of held, and a connection whose answers go
+// unread for the stall time (PipelineLimit, src/http/pipelining.ts) is
+// closed, freeing them; a client that reads its pipelined answers gets them
+// all, a slow reader that makes progress is not cut, and a lost client frees
+// its share and what waited. The stall checks run when the test says (no
+// clock), on a log of full bundles of 16 MiB under the server's own bound
+// (64 MiB: three of them fit): more than loopback's socket buffers take, so
+// an answer not read is never written out in full. Each connection is a
+// client of its own, unless a test names its client (all come from
+// 127.0.0.1).
+import { createServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { AnswerBudget } from '../../src/http/answer-budget.js';
+import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../../src/http/answer-budget.js';
 import { createApp } from '../../src/http/app.js';
 import { PipelineLimit } from '../../src/http/pipelining.js';
 import { MAX_ENTRY_SIZE } from '../../src/log/log.js';
@@ -22,20 +27,23 @@ const BUNDLE_BYTES = 256 * (2 + MAX_ENTRY_SIZE);
 const BUNDLE = '/tile/entries/000';
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
 
+/** The client of a connection by its port on this side, where a test names it. */
+const clientNames = new Map<number, string>();
+
 /**
  * An AnswerBudget that tells when each read it let through has settled
- * (held, refused or failed); one read at a time, so that the requests of a
- * connection are held in their order.
+ * (held, refused or failed, or given up waiting); its clients are the
+ * connections, but for those {@link clientNames} names.
  */
 class WatchedBudget extends AnswerBudget {
   settled = 0;
   constructor(limit: number) {
-    super(limit, { maxReads: 1 });
+    super(limit, { clientOf: (socket) => clientNames.get(socket.remotePort ?? 0) ?? `port ${socket.remotePort}` });
   }
   #wake: (() => void) | undefined;
-  override async reading<T>(read: () => Promise<T>): Promise<T> {
+  override async reading<T>(res: ServerResponse, read: () => Promise<T>): Promise<T> {
     try {
-      return await super.reading(read);
+      return await super.reading(res, read);
     } finally {
       this.settled += 1;
       this.#wake?.();
@@ -66,8 +74,9 @@ let mayClose: boolean;
 let expected: Buffer;
 
 beforeAll(async () => {
-  // Room for two bundles, not three.
-  budget = new WatchedBudget(Math.floor(2.5 * BUNDLE_BYTES));
+  // Room for three bundles, not four.
+  budget = new WatchedBudget(DEFAULT_MAX_ANSWER_BYTES);
+  expect(Math.floor(DEFAULT_MAX_ANSWER_BYTES / BUNDLE_BYTES)).toBe(3);
   const logged = (message: string, fields?: Record<string, unknown>) => requests.push({ message, ...fields });
   h = await openHarness({}, { answerBudget: budget, logger: { info: logged, warn: logged, error: logged } });
   const entries = Array.from({ length: 256 }, (_, i) => new Uint8Array(MAX_ENTRY_SIZE).fill(i));
@@ -100,7 +109,25 @@ beforeEach(async () => {
   local = await listenOn(server);
   port = local.port;
 });
-afterEach(() => local.close());
+afterEach(async () => {
+  await local.close();
+  clientNames.clear();
+  // Whatever a test left: nothing held, waiting, or known of its clients.
+  await until(() => budget.inUse === 0 && budget.waiting === 0 && budget.clients === 0);
+});
+
+/**
+ * Resolves once `done()` holds, looking again after each turn of the event
+ * loop; throws if it does not within 20 s (far more than any step here
+ * needs: so that a test that fails does not spin on for ever).
+ */
+async function until(done: () => boolean): Promise<void> {
+  const start = performance.now();
+  for (let turns = 1; !done(); turns++) {
+    if (turns % 1000 === 0 && performance.now() - start > 20_000) throw new Error(`still waiting after 20 s for: ${done.toString()}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 /** Resolves once `socket` has closed and what closing it sets off has run. */
 async function closed(socket: Socket): Promise<void> {
@@ -111,63 +138,138 @@ async function closed(socket: Socket): Promise<void> {
 
 /** Resolves once nothing is held (the server learns that its last answer was handed to the kernel after the client may have read it). */
 async function released(): Promise<void> {
-  while (budget.inUse > 0) await new Promise((resolve) => setImmediate(resolve));
+  await until(() => budget.inUse === 0);
 }
 
-/** A connection that pipelined `n` bundle requests, once the server has read (and held or refused) all of them. */
-async function pipelined(n: number): Promise<RawConnection> {
-  const before = budget.settled;
+/** A connection of client `client` (by default, one of its own). */
+async function open(client?: string): Promise<RawConnection> {
   const conn = await RawConnection.open(port);
-  conn.write(Array.from({ length: n }, () => get(BUNDLE)).join(''));
-  await budget.settledAt(before + n);
+  if (client !== undefined) clientNames.set(conn.socket.localPort!, client);
   return conn;
 }
 
-test('past the bound a bundle is refused 503 QUEUE_FULL with Retry-After, not held; once the answers are read, bundles are held again', async () => {
-  const conn = await pipelined(4);
+/**
+ * A connection (of client `client`) that pipelined `n` bundle requests,
+ * once the server has read (and held or refused) the first and the others
+ * wait their turn; or, as it did before they had to, read all of them (for
+ * the tests to fail on what they check, not here).
+ */
+async function pipelined(n: number, client?: string): Promise<RawConnection> {
+  const conn = await open(client);
+  await asked(conn, n);
+  return conn;
+}
+
+/** Sends `n` bundle requests on `conn`, and resolves once the server has read the first and the others wait (or it read all). */
+async function asked(conn: RawConnection, n: number): Promise<void> {
+  const [settled, waiting] = [budget.settled, budget.waiting];
+  conn.write(Array.from({ length: n }, () => get(BUNDLE)).join(''));
+  await until(() => (budget.settled === settled + 1 && budget.waiting === waiting + n - 1) || budget.settled === settled + n);
+}
+
+/** Sends a bundle request on `conn` of a client whose turns are all taken, and resolves once it waits (or, as before, was read). */
+async function waits(conn: RawConnection): Promise<void> {
+  const [settled, waiting] = [budget.settled, budget.waiting];
+  conn.write(get(BUNDLE));
+  await until(() => budget.waiting === waiting + 1 || budget.settled === settled + 1);
+}
+
+/** Reads the next answer of `conn`: a whole full bundle. */
+async function bundle(conn: RawConnection): Promise<void> {
+  const answer = (await conn.next()) as RawResponse;
+  expect(answer.status).toBe(200);
+  expect(Buffer.from(answer.body, 'latin1').equals(expected)).toBe(true);
+}
+
+test('one connection holds one large answer at a time: a client that pipelines 4 full bundles and reads none holds one, and another client is served', async () => {
+  const staller = await pipelined(4);
   try {
-    expect(budget.inUse).toBe(2 * BUNDLE_BYTES);
-    // Another client is refused too while the bound is full.
-    const other = await RawConnection.open(port);
+    // Before, the staller held three (all the bound takes), and this was 503 until its connection was closed 60 to 75 s later.
+    const other = await open();
+    other.write(get(BUNDLE));
+    await bundle(other);
+    other.destroy();
+    expect([budget.inUse, budget.waiting]).toEqual([BUNDLE_BYTES, 3]);
+  } finally {
+    staller.destroy();
+  }
+});
+
+test('a client that pipelines bundle requests and reads the answers gets every one, 200 and in order, however many would not fit at once', async () => {
+  const widths = [256, 255, 254, 253, 252, 251];
+  const conn = await open();
+  try {
+    conn.write(widths.map((w) => get(w === 256 ? BUNDLE : `${BUNDLE}.p/${w}`)).join(''));
+    for (const w of widths) {
+      const answer = (await conn.next()) as RawResponse;
+      expect(answer.status).toBe(200);
+      expect(Buffer.from(answer.body, 'latin1').equals(expected.subarray(0, w * (2 + MAX_ENTRY_SIZE)))).toBe(true);
+    }
+    // One answer held at a time.
+    expect(budget.peak).toBeLessThanOrEqual(2 * BUNDLE_BYTES);
+  } finally {
+    conn.destroy();
+  }
+});
+
+test('one client holds at most two large answers at once, over all its connections: another client is served, and its third waits its turn, unread', async () => {
+  const stallers = [await pipelined(1, 'staller'), await pipelined(1, 'staller'), await open('staller')];
+  try {
+    await waits(stallers[2]!);
+    // Before, the staller's third was held too, and this was 503.
+    const other = await open();
+    other.write(get(BUNDLE));
+    await bundle(other);
+    other.destroy();
+    expect([budget.inUse, budget.waiting]).toEqual([2 * BUNDLE_BYTES, 1]);
+    // Once the staller reads one of its answers, its third is read, and served.
+    await bundle(stallers[0]!);
+    await bundle(stallers[2]!);
+    expect(budget.waiting).toBe(0);
+  } finally {
+    for (const conn of stallers) conn.destroy();
+  }
+});
+
+test('past the bound a bundle is refused 503 QUEUE_FULL with Retry-After, not held; once the answers are read, bundles are held again', async () => {
+  const holders = [await pipelined(1), await pipelined(1), await pipelined(1)];
+  try {
+    expect(budget.inUse).toBe(3 * BUNDLE_BYTES);
+    const other = await open();
     other.write(get(BUNDLE));
     const busy = (await other.next()) as RawResponse;
     expect(busy.status).toBe(503);
     expect(busy.headers['retry-after']).toBe('1');
     expect(busy.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(JSON.parse(busy.body)).toEqual({ error: expect.stringContaining('large answers'), code: 'QUEUE_FULL' });
-    other.destroy();
-    for (let i = 0; i < 2; i++) {
-      const answer = (await conn.next()) as RawResponse;
-      expect(answer.status).toBe(200);
-      expect(Buffer.from(answer.body, 'latin1').equals(expected)).toBe(true);
-    }
-    for (let i = 0; i < 2; i++) expect(await conn.next()).toMatchObject({ status: 503, headers: expect.objectContaining({ 'retry-after': '1' }) });
+    for (const conn of holders) await bundle(conn);
     await released();
     // The same connection, kept alive, is served again.
-    conn.write(get(BUNDLE));
-    const again = (await conn.next()) as RawResponse;
-    expect(again.status).toBe(200);
-    expect(again.body.length).toBe(BUNDLE_BYTES);
+    other.write(get(BUNDLE));
+    await bundle(other);
+    other.destroy();
     expect(stalled).toBe(0);
   } finally {
-    conn.destroy();
+    for (const conn of holders) conn.destroy();
   }
 });
 
 test('a bundle larger than the whole bound is served when nothing else is held', async () => {
-  const small = new WatchedBudget(1000);
+  const small = new AnswerBudget(1000);
   const alone = await listenLocally(createApp({ log: h.log, verifierKey: 'unused', answerBudget: small }));
-  const conn = await RawConnection.open(alone.port);
+  const [first, second] = [await RawConnection.open(alone.port), await RawConnection.open(alone.port)];
   try {
-    conn.write(get(BUNDLE) + get(BUNDLE));
-    await small.settledAt(2);
-    expect(small.inUse).toBe(BUNDLE_BYTES);
-    expect(await conn.next()).toMatchObject({ status: 200, headers: expect.objectContaining({ 'content-length': String(BUNDLE_BYTES) }) });
-    expect(await conn.next()).toMatchObject({ status: 503 });
-    conn.write(get(BUNDLE));
-    expect(await conn.next()).toMatchObject({ status: 200 });
+    first.write(get(BUNDLE));
+    await until(() => small.inUse === BUNDLE_BYTES);
+    second.write(get(BUNDLE));
+    expect(await second.next()).toMatchObject({ status: 503 });
+    expect(await first.next()).toMatchObject({ status: 200, headers: expect.objectContaining({ 'content-length': String(BUNDLE_BYTES) }) });
+    await until(() => small.inUse === 0);
+    second.write(get(BUNDLE));
+    expect(await second.next()).toMatchObject({ status: 200 });
   } finally {
-    conn.destroy();
+    first.destroy();
+    second.destroy();
     await alone.close();
   }
 });
@@ -176,7 +278,7 @@ test('a client that never reads is disconnected after the stall time, and what i
   const conn = await pipelined(3);
   const serverSide = sockets[0]!;
   try {
-    expect(budget.inUse).toBe(2 * BUNDLE_BYTES);
+    expect([budget.inUse, budget.waiting]).toEqual([BUNDLE_BYTES, 2]);
     // The first check only notes where the connection stands: four more find no progress.
     for (let i = 0; i < 4; i++) tick();
     expect(serverSide.destroyed).toBe(false);
@@ -189,7 +291,7 @@ test('a client that never reads is disconnected after the stall time, and what i
     }
     await closed(serverSide);
     expect(stalled).toBe(1);
-    expect(budget.inUse).toBe(0);
+    expect([budget.inUse, budget.waiting, budget.clients]).toEqual([0, 0, 0]);
     expect(await conn.closed()).toBe(true);
   } finally {
     conn.destroy();
@@ -197,18 +299,20 @@ test('a client that never reads is disconnected after the stall time, and what i
 });
 
 test('a slow client that keeps reading is not cut, however many checks pass, and gets every answer whole', async () => {
+  const settled = budget.settled;
   const conn = await pipelined(2);
   const serverSide = sockets[0]!;
   const sent = () => serverSide.bytesWritten - serverSide.writableLength;
+  const done = () => budget.settled === settled + 2 && budget.inUse === 0;
   // Over and over, until both answers are written: three checks without progress, then the client reads until the
   // server has written more (the kernel tells the server only once a good part of the client's receive buffer is
-  // free: some MiB), then a check. Both answers are held until then.
+  // free: some MiB), then a check. Each answer is held until then, the second read once the first is written.
   let rounds = 0;
-  while (budget.inUse > 0) {
+  while (!done()) {
     for (let i = 0; i < 3; i++) tick();
     const before = sent();
     conn.socket.resume();
-    while (sent() === before && budget.inUse > 0) await new Promise((resolve) => setImmediate(resolve));
+    while (sent() === before && !done()) await new Promise((resolve) => setImmediate(resolve));
     conn.socket.pause();
     tick();
     rounds++;
@@ -230,13 +334,36 @@ test('a slow client that keeps reading is not cut, however many checks pass, and
   }
 });
 
-test('a client lost with answers held frees them all, those queued behind the first (which node never closes) too', async () => {
-  const conn = await pipelined(2);
-  expect(budget.inUse).toBe(2 * BUNDLE_BYTES);
+test('a client lost with an answer held and others waiting (which node never closes) frees its share, and what waited gives up unread', async () => {
+  const conn = await pipelined(4);
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([BUNDLE_BYTES, 3, 1]);
+  const settled = budget.settled;
   conn.destroy();
   await closed(sockets[0]!);
-  expect(budget.inUse).toBe(0);
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([0, 0, 0]);
+  // The three that waited gave up without a read (each settles as refused), and nothing was logged as read for them.
+  expect(budget.settled).toBe(settled + 3);
   expect(stalled).toBe(0);
+});
+
+test('a client lost while one of its connections waits for its client\'s turn: nothing is left waiting, and its turns pass on', async () => {
+  const holders = [await pipelined(1, 'a'), await pipelined(1, 'a')];
+  const waiter = await open('a');
+  await waits(waiter);
+  expect(budget.waiting).toBe(1);
+  waiter.destroy();
+  await closed(sockets[2]!);
+  expect([budget.inUse, budget.waiting, budget.clients]).toEqual([2 * BUNDLE_BYTES, 0, 1]);
+  // Another connection of the same client waits, and is served once one of the two is read.
+  const next = await open('a');
+  try {
+    await waits(next);
+    expect(budget.waiting).toBe(1);
+    await bundle(holders[0]!);
+    await bundle(next);
+  } finally {
+    for (const conn of [...holders, next]) conn.destroy();
+  }
 });
 
 test('the stall checks start with a connection\'s first request and stop at the first check that finds no connection open: a request adds nothing to start or stop', async () => {
@@ -295,7 +422,7 @@ test('a stalled connection that closeStalled spares (the server: one whose answe
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     expect([serverSide.destroyed, stalled]).toEqual([false, 0]);
-    expect(budget.inUse).toBe(2 * BUNDLE_BYTES);
+    expect([budget.inUse, budget.waiting]).toEqual([BUNDLE_BYTES, 1]);
     // Once closing is allowed, the next stall time closes it.
     mayClose = true;
     for (let i = 0; i < 8 && !serverSide.destroyed; i++) tick();
