@@ -633,7 +633,7 @@ async function openLog(
   } catch (err) {
     if (!(err instanceof StoreLockedError)) throw (await foreignStoreFilesProblem(storeFolder, err)) ?? err;
     throw new StartError(
-      `the data folder ${showNonPrinting(config.data)} is in use by another Cairn process (a server running or starting on it holds its store's lock); stop that one first`,
+      `the data folder ${showNonPrinting(config.data)} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`,
       { cause: err },
     );
   }

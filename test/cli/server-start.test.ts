@@ -78,7 +78,7 @@ test('of two servers started at once on one fresh data folder, one starts and th
   const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   try {
     expect([started.length, refused.length]).toEqual([1, 1]);
-    expect(refused[0]!.message).toBe(`the data folder ${data} is in use by another Cairn process (a server running or starting on it holds its store's lock); stop that one first`);
+    expect(refused[0]!.message).toBe(`the data folder ${data} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`);
     expect(made).toEqual([join(data, 'log.key')]);
     const server = started[0] as RunningServer;
     expect((await readKeyFile(join(data, 'log.key'))).verifierKey).toBe(server.verifierKey);
