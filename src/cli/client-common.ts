@@ -58,6 +58,12 @@ export interface CliIo {
   readonly stderr: Output;
   /** Reads all of standard input. */
   readStdin(): Promise<Uint8Array>;
+  /**
+   * Standard input as it comes, for a command that reads it a line at a
+   * time without holding it (verify-receipt); without this, such a command
+   * reads it whole with readStdin.
+   */
+  readStdinChunks?(): AsyncIterable<Uint8Array>;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The fetch the client uses; default the global one. */
   readonly fetch?: FetchLike;
@@ -127,6 +133,7 @@ export function processIo(): CliIo {
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
       return new Uint8Array(Buffer.concat(chunks));
     },
+    readStdinChunks: () => process.stdin as AsyncIterable<Uint8Array>,
     env: process.env,
     now: Date.now,
     sleep,
