@@ -1,9 +1,10 @@
+import { open, type FileHandle } from 'node:fs/promises';
 import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Verifier } from '../note/keys.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_OK, jsonLine, processIo, readEntry, readInput, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { EXIT_OK, jsonLine, processIo, readEntry, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn verify-receipt`: what it does, its options and its exit statuses. */
 export const VERIFY_RECEIPT_USAGE = `usage: cairn verify-receipt <receipt.json> --entry <file> --vkey <key> [options]
@@ -14,9 +15,12 @@ be SHA-256(0x00 || entry) and its inclusion proof must lead from that leaf to
 the checkpoint's root. <receipt.json> ('-' for standard input) is one receipt,
 or the JSON Lines that 'cairn add' writes: then the receipts with the entry's
 leaf hash are checked (an appended file may hold several: the entry logged
-to two logs, or twice), and one that proves it is enough. A /v1/batch answer
-is not a receipt: its receipts share its checkpoint; 'cairn add' writes each
-on a line of its own, with it.
+to two logs, or twice), and one that proves it is enough. It is read a line
+at a time, so a file appended to for years needs no more memory than a
+short one. A line that is not JSON (a receipt cut off by a crash or a full
+disk) is skipped; when no receipt proves the entry, the failure says how
+many were. A /v1/batch answer is not a receipt: its receipts share its
+checkpoint; 'cairn add' writes each on a line of its own, with it.
 
 Options:
   --entry FILE       the logged entry ('-' for standard input)
@@ -60,70 +64,301 @@ function notAReceipt(value: unknown, where: string): string | undefined {
   return wrong.length === 0 ? undefined : `${where} is not a receipt: it has no ${wrong.join(', ')}`;
 }
 
-/** A receipt to check, and where it was read: the file's name, or name:line for JSON Lines. */
-interface Candidate {
-  readonly receipt: unknown;
+/**
+ * The most of the input held to see whether it is one JSON value over
+ * several lines (a pretty-printed receipt or /v1/batch answer, a batch of
+ * 1000 well under it), and the longest line read as JSON: a longer input is
+ * JSON Lines, and a longer line is no receipt (a log's receipt is at most
+ * 128 KiB). Nothing else of the input is held, so a receipts file of any
+ * length is read in the same memory.
+ */
+export const HELD_LIMIT = 16 * 1024 * 1024;
+
+/** How much of a file is read at a time. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/** How many of the line numbers of the lines that are not JSON a failure names. */
+const LINES_NAMED = 3;
+
+/** One failed receipt: where it is, why it fails, and whether its checkpoint is this log's. */
+interface Failure {
   readonly where: string;
+  readonly reason: string;
+  readonly signed: boolean;
 }
 
 /**
- * The receipts in `text` to check for `entry`: the one JSON value, or of
- * JSON Lines every receipt with the entry's leaf hash, in file order
- * (`{ missing }` when none has it). Throws when the input is not JSON or
- * holds no receipt at all.
+ * The receipts for the entry, checked as they are read: the first that
+ * proves it, else of the failures only their number, the first and the
+ * first under this log's own checkpoint, so that what is kept does not grow
+ * with the receipts tried.
  */
-function findReceipts(text: string, entry: Uint8Array, name: string): Candidate[] | { missing: number } {
-  // Numbered as in the file (blank lines count), so that FILE:N names the line an editor shows.
-  const lines = text
-    .split('\n')
-    .map((l, i) => ({ l, n: i + 1 }))
-    .filter(({ l }) => l.trim() !== '');
-  const parse = (s: string, where: string): unknown => {
-    try {
-      return JSON.parse(s) as unknown;
-    } catch {
-      throw new UsageError(`${where} is not JSON`);
+class Attempts {
+  proved: ReceiptCheck | undefined;
+  tried = 0;
+  #first: Failure | undefined;
+  #firstSigned: Failure | undefined;
+
+  constructor(
+    private readonly entry: Uint8Array,
+    private readonly verifier: Verifier,
+  ) {}
+
+  try(receipt: unknown, where: string): void {
+    if (this.proved !== undefined) return;
+    const check = checkReceipt(receipt, this.entry, this.verifier);
+    this.tried++;
+    if (check.valid) {
+      this.proved = check;
+      return;
+    }
+    const failure = { where, reason: check.reason, signed: check.signed === true };
+    this.#first ??= failure;
+    if (failure.signed) this.#firstSigned ??= failure;
+  }
+
+  /** When no receipt proved the entry and some were tried: the first one's failure (which of how many, when there were more). */
+  failure(): string | undefined {
+    const first = this.#first;
+    if (this.proved !== undefined || first === undefined) return undefined;
+    if (this.tried === 1) return first.reason;
+    // One under this log's own checkpoint says more than one of another log's, which fails on its signature anyway.
+    const signed = this.#firstSigned;
+    const told = signed ?? first;
+    const which = signed === undefined ? 'the first' : signed === first ? 'the first, whose checkpoint this log signed' : 'the first whose checkpoint this log signed';
+    return `none of the ${this.tried} receipts for this entry's leaf hash proves it; ${which}, ${told.where}: ${told.reason}`;
+  }
+}
+
+/** A line of the input: its bytes (undefined past HELD_LIMIT, not held) and its number, blank lines counted. */
+interface Line {
+  readonly bytes: Buffer | undefined;
+  readonly number: number;
+}
+
+/**
+ * Splits byte chunks into lines at "\n" (the last may lack it), holding no
+ * more than one line: of one longer than HELD_LIMIT only its number is told.
+ * A UTF-8 byte order mark before the first line is dropped, as TextDecoder
+ * drops it.
+ */
+async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Line> {
+  let parts: Buffer[] = [];
+  let held = 0;
+  let tooLong = false;
+  let number = 1;
+  const line = (tail: Buffer): Line => {
+    let bytes = tooLong || held + tail.length > HELD_LIMIT ? undefined : parts.length === 0 ? tail : Buffer.concat([...parts, tail]);
+    if (number === 1 && bytes !== undefined && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    parts = [];
+    held = 0;
+    tooLong = false;
+    return { bytes, number: number++ };
+  };
+  for await (const data of chunks) {
+    const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
+      yield line(chunk.subarray(start, end));
+      start = end + 1;
+    }
+    if (start < chunk.length && !tooLong) {
+      held += chunk.length - start;
+      if (held > HELD_LIMIT) {
+        tooLong = true;
+        parts = [];
+      } else {
+        parts.push(Buffer.from(chunk.subarray(start)));
+      }
+    }
+  }
+  if (held > 0 || tooLong) yield line(Buffer.alloc(0));
+}
+
+/** Whether a line is blank as String.prototype.trim sees it, decoding it only when a non-ASCII byte comes first. */
+function isBlank(bytes: Buffer | undefined): boolean {
+  if (bytes === undefined) return false;
+  for (const b of bytes) {
+    if (b === 0x20 || (b >= 0x09 && b <= 0x0d)) continue;
+    return b < 0x80 ? false : bytes.toString('utf8').trim() === '';
+  }
+  return true;
+}
+
+/** What one reading of the input found. */
+interface Scan {
+  /** The whole input, when it is at most HELD_LIMIT bytes. */
+  readonly whole: Uint8Array | undefined;
+  /** How many lines are not blank. */
+  readonly lines: number;
+  /** Whether every line was read as JSON; else only those that may hold the entry's leaf hash were, and the rest below is unknown. */
+  readonly complete: boolean;
+  /** How many lines are receipts. */
+  readonly receipts: number;
+  /** Why the first line that is not blank is no receipt, when it is not. */
+  readonly firstProblem: string | undefined;
+  /** How many lines are not JSON, and the numbers of the first LINES_NAMED. */
+  readonly notJson: number;
+  readonly notJsonLines: readonly number[];
+}
+
+/**
+ * Reads JSON Lines from `chunks` and tries each receipt with the entry's
+ * leaf hash (`leaf`, base64) as it comes, keeping only what a verdict needs.
+ * With `complete` every line is parsed and counted; without, only the lines
+ * that may hold `leaf` are: other lines are receipts of other entries, or
+ * lines that are not JSON (a receipt cut off by a crash), and need reading
+ * only to say what the file held when no receipt proves the entry.
+ */
+async function scan(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string, leaf: string, complete: boolean, attempts: Attempts): Promise<Scan> {
+  // The leaf hash in a line as a JSON writer may put it: a writer may escape "/" as "\/", so the longest
+  // run without one is looked for; a line with a \u escape may spell anything, so it is parsed too.
+  const run = Buffer.from(leaf.split('/').reduce((a, b) => (b.length > a.length ? b : a)));
+  const escape = Buffer.from('\\u');
+  let whole: Uint8Array[] | undefined = [];
+  let size = 0;
+  const holding = async function* () {
+    for await (const chunk of chunks) {
+      size += chunk.length;
+      if (whole !== undefined && size > HELD_LIMIT) whole = undefined;
+      whole?.push(chunk);
+      yield chunk;
     }
   };
-  const one = (value: unknown): Candidate[] => {
-    const problem = notAReceipt(value, name);
-    if (problem !== undefined) throw new Error(problem);
-    return [{ receipt: value, where: name }];
-  };
-  if (lines.length <= 1) return one(parse(text, name));
-  // Pretty-printed JSON spans lines too; JSON Lines hold one receipt per line.
-  let whole: unknown;
-  try {
-    whole = JSON.parse(text) as unknown;
-  } catch {
-    whole = undefined;
+  let lines = 0;
+  let receipts = 0;
+  let firstProblem: string | undefined;
+  let notJson = 0;
+  const notJsonLines: number[] = [];
+  for await (const { bytes, number } of splitLines(holding())) {
+    if (isBlank(bytes)) continue;
+    lines++;
+    const where = `${name}:${number}`;
+    const first = lines === 1;
+    if (bytes === undefined) {
+      if (first) firstProblem = `${where} is longer than ${HELD_LIMIT} bytes, more than any receipt`;
+      continue;
+    }
+    if (!complete && bytes.indexOf(run) < 0 && bytes.indexOf(escape) < 0) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString('utf8')) as unknown;
+    } catch {
+      if (first) firstProblem = `${where} is not JSON`;
+      notJson++;
+      if (notJsonLines.length < LINES_NAMED) notJsonLines.push(number);
+      continue;
+    }
+    const problem = notAReceipt(value, where);
+    if (problem !== undefined) {
+      if (first) firstProblem = problem;
+      continue;
+    }
+    receipts++;
+    if ((value as { leaf_hash: string }).leaf_hash === leaf) attempts.try(value, where);
   }
-  if (whole !== undefined) return one(whole);
-  const values = lines.map(({ l, n }) => ({ receipt: parse(l, `${name}:${n}`), where: `${name}:${n}` }));
-  const receipts = values.filter((c) => notAReceipt(c.receipt, c.where) === undefined);
-  if (receipts.length === 0) throw new Error(`none of the ${lines.length} lines of ${name} is a receipt (${notAReceipt(values[0]!.receipt, values[0]!.where)})`);
-  const leaf = encodeBase64(leafHash(entry));
-  const matching = receipts.filter((c) => (c.receipt as { leaf_hash: string }).leaf_hash === leaf);
-  return matching.length > 0 ? matching : { missing: receipts.length };
+  return { whole: whole === undefined ? undefined : Buffer.concat(whole), lines, complete, receipts, firstProblem, notJson, notJsonLines };
+}
+
+/** What a failure adds when lines were skipped that are not JSON: how many, and the first ones' FILE:N. */
+function skippedLines(found: Scan, name: string): string {
+  if (found.notJson === 0) return '';
+  const list = found.notJsonLines.map((n) => `${name}:${n}`).join(', ') + (found.notJson > found.notJsonLines.length ? ', ...' : '');
+  const count = found.notJson === 1 ? '1 line that is' : `${found.notJson} lines that are`;
+  return `; skipped ${count} not JSON (${list}), such as a receipt cut off by a crash or a full disk`;
 }
 
 /**
- * The first of `candidates` that proves `entry` for `verifier`; when none
- * does, the first one's failure (which of how many, when there were more).
+ * The verdict on the input when it is one JSON value, on one line or
+ * pretty-printed over several (held whole, so at most HELD_LIMIT bytes);
+ * undefined when it is JSON Lines. Throws when it is not JSON or not a
+ * receipt at all.
  */
-function checkCandidates(candidates: readonly Candidate[], entry: Uint8Array, verifier: Verifier): ReceiptCheck {
-  const failures: { where: string; reason: string; signed: boolean }[] = [];
-  for (const { receipt, where } of candidates) {
-    const check = checkReceipt(receipt, entry, verifier);
-    if (check.valid) return check;
-    failures.push({ where, reason: check.reason, signed: check.signed === true });
+function oneValue(found: Scan, name: string, entry: Uint8Array, verifier: Verifier): ReceiptCheck | undefined {
+  if (found.whole === undefined) return undefined;
+  const text = new TextDecoder().decode(found.whole);
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch {
+    if (found.lines === 0) throw new Error(`${name} is empty: it holds no receipt`);
+    // Several lines that are not one JSON value are JSON Lines.
+    if (found.lines > 1) return undefined;
+    throw new Error(`${name} is not JSON`);
   }
-  if (failures.length === 1) return { valid: false, reason: failures[0]!.reason };
-  // One under this log's own checkpoint says more than one of another log's, which fails on its signature anyway.
-  const signed = failures.find((f) => f.signed);
-  const told = signed ?? failures[0]!;
-  const which = signed === undefined ? 'the first' : signed === failures[0] ? 'the first, whose checkpoint this log signed' : 'the first whose checkpoint this log signed';
-  return { valid: false, reason: `none of the ${failures.length} receipts for this entry's leaf hash proves it; ${which}, ${told.where}: ${told.reason}` };
+  const problem = notAReceipt(value, name);
+  if (problem !== undefined) throw new Error(problem);
+  return checkReceipt(value, entry, verifier);
+}
+
+/** An input to read: its chunks, and whether it can be read again (a regular file, not a pipe). */
+interface Input {
+  readonly chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  readonly rereadable: boolean;
+}
+
+/** Opens `path` ('-' for standard input) to read it as it comes, READ_CHUNK_BYTES at a time from a file. */
+async function openInput(path: string, io: CliIo): Promise<Input> {
+  const unreadable = (err: unknown) => new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  if (path === '-') return { chunks: io.readStdinChunks?.() ?? [await io.readStdin()], rereadable: false };
+  let handle: FileHandle;
+  let rereadable: boolean;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw unreadable(err);
+  }
+  try {
+    rereadable = (await handle.stat()).isFile();
+  } catch (err) {
+    await handle.close();
+    throw unreadable(err);
+  }
+  const chunks = async function* () {
+    try {
+      for (;;) {
+        const chunk = new Uint8Array(READ_CHUNK_BYTES);
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, null).catch((err: unknown) => {
+          throw unreadable(err);
+        });
+        if (bytesRead === 0) return;
+        yield chunk.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
+  };
+  return { chunks: chunks(), rereadable };
+}
+
+/**
+ * The verdict on the receipts in `path` for `entry`: the one JSON value, or
+ * of JSON Lines the first receipt with the entry's leaf hash that proves it,
+ * else the failure of the first (see Attempts), else that none has it.
+ * Lines that are not JSON are skipped and told in a failure. A regular file
+ * is read first for the lines that may hold the leaf hash alone, and read
+ * again in full only when none proves the entry, to say what it holds; a
+ * pipe is read once, in full. Throws when the input is not JSON or holds no
+ * receipt at all.
+ */
+async function verdict(path: string, entry: Uint8Array, verifier: Verifier, io: CliIo): Promise<ReceiptCheck> {
+  const leaf = encodeBase64(leafHash(entry));
+  for (let complete = false; ; complete = true) {
+    const input = await openInput(path, io);
+    const attempts = new Attempts(entry, verifier);
+    const found = await scan(input.chunks, path, leaf, complete || !input.rereadable, attempts);
+    const one = oneValue(found, path, entry, verifier);
+    if (one !== undefined) return one;
+    if (attempts.proved !== undefined) return attempts.proved;
+    if (!found.complete) continue;
+    const failed = attempts.failure();
+    if (failed !== undefined) return { valid: false, reason: failed + skippedLines(found, path) };
+    if (found.receipts === 0) {
+      if (found.lines === 0) throw new Error(`${path} is empty: it holds no receipt`);
+      throw new Error(`none of the ${found.lines} lines of ${path} is a receipt (${found.firstProblem})`);
+    }
+    return { valid: false, reason: `none of the ${found.receipts} receipts in ${path} is for this entry's leaf hash${skippedLines(found, path)}` };
+  }
 }
 
 /** `cairn verify-receipt`: see VERIFY_RECEIPT_USAGE. */
@@ -139,11 +374,7 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
     if (positionals[0] === '-' && values.entry === '-') throw new UsageError('the receipt and the entry cannot both come from standard input');
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     const entry = await readEntry(values.entry, values.jcs === true, io);
-    const text = new TextDecoder().decode(await readInput(positionals[0]!, io));
-    const found = findReceipts(text, entry, positionals[0]!);
-    const check: ReceiptCheck = Array.isArray(found)
-      ? checkCandidates(found, entry, verifier)
-      : { valid: false, reason: `none of the ${found.missing} receipts in ${positionals[0]} is for this entry's leaf hash` };
+    const check = await verdict(positionals[0]!, entry, verifier, io);
     if (!check.valid) {
       const report = values.json === true ? jsonLine({ valid: false, reason: check.reason }) : `INVALID: ${check.reason}\n`;
       return writeFailureReport(io, 'verify-receipt', report, `INVALID: ${check.reason}`);
