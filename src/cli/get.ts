@@ -1,20 +1,67 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
+import type { FetchLike } from '../client/http.js';
+import type { TileHashReader } from '../client/tile-reader.js';
+import { firstMismatchedEntry, parseEntryBundle } from '../merkle/bundle.js';
+import { bytesEqual } from '../merkle/check.js';
+import { HASH_SIZE, leafHash, nodeHash } from '../merkle/hash.js';
+import { storedHashIndex } from '../merkle/stored.js';
+import { formatTilePath, hashFromTile, TILE_HEIGHT, TILE_WIDTH, tileWidth } from '../merkle/tile.js';
+import type { Checkpoint } from '../note/checkpoint.js';
+import type { Verifier } from '../note/keys.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem, osReason } from './os-error.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, printableText, processIo, resolveUrl, resolveVerifier, runClientCommand, STALE_CHECKPOINT, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import {
+  EXIT_HELP,
+  EXIT_NOT_FOUND,
+  EXIT_OK,
+  makeClient,
+  printableText,
+  processIo,
+  Progress,
+  resolveUrl,
+  resolveVerifier,
+  runClientCommand,
+  STALE_CHECKPOINT,
+  withheldError,
+  writeJsonOut,
+  writeOut,
+  type CliIo,
+  type StopSignalName,
+} from './client-common.js';
 
 /** The help text of `cairn get`: what it does, its options and its exit statuses. */
 export const GET_USAGE = `usage: cairn get <index> [options]
+       cairn get <start>-<end> [options]   a range: both ends included
+       cairn get <start>- [options]        a range to the tree's last entry
 
 Fetches log entry <index> and proves it is in the tree of the checkpoint the
-log serves as its latest (signature verified with --vkey) before printing it. By default the
-entry and its proof come from GET /ct/v1/get-entry-and-proof; with --tiles the
-entry comes from its entry bundle and the proof is computed here from tiles,
-every one authenticated against the checkpoint.
+log serves as its latest (signature verified with --vkey) before printing
+it. By default the entry and its proof come from GET
+/ct/v1/get-entry-and-proof; with --tiles the entry comes from its entry
+bundle and the proof is computed here from tiles, every one authenticated
+against the checkpoint.
+
+A range <start>-<end> includes both ends, as get-entries' start and end do
+(0-9 is ten entries); <start>- runs to the last entry of the checkpoint's
+tree. Every entry of a range is verified against that one checkpoint: each
+entry bundle (256 entries, one request) must hash to what the tiles
+authenticated by its root hold, so a range costs about one request per 256
+entries. It is printed as JSON Lines, one line per entry in index order,
+  {"index": N, "leaf_hash": base64, "entry": base64}
+a bundle's lines once all of the bundle verified; then a line on standard
+error names the checkpoint (with --json, as a JSON object {entries, start,
+end, requests, tree_size, root_hash, origin, checkpoint}). --raw and --out
+take one <index> only (entries back to back could not be told apart);
+--tiles changes nothing (a range is always read from tiles). An <end> past
+the tree: the entries up to its last are printed, then exit status 3.
+SIGINT or SIGTERM stops a range once the lines being written are out
+(whole lines only; exit 2, naming the last entry printed and the command
+that gets the rest); a second one stops it at once.
 
 Options:
   --url URL         the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -32,9 +79,11 @@ Options:
   -h, --help        show this help
 
 ${EXIT_HELP}
-  3  not found, as the log says: <index> is at or past the tree size of the
-     checkpoint it served (a checkpoint proves no freshness: it may be an old
-     one, or one shown only to this reader)
+     (for a range, also: stopped by SIGINT or SIGTERM)
+  3  not found, as the log says: <index>, or a range's <start> or <end>, is
+     at or past the tree size of the checkpoint it served (a checkpoint
+     proves no freshness: it may be an old one, or one shown only to this
+     reader)
 `;
 
 /**
@@ -68,6 +117,276 @@ async function outputFileProblem(path: string): Promise<string | undefined> {
   return undefined;
 }
 
+/** What `cairn get` was asked for: one entry, or a range of them. */
+type Target = { readonly kind: 'index'; readonly index: number } | EntryRange;
+
+/** Entries `start` to `end`, both included; `end` undefined: to the last entry of the checkpoint's tree. */
+interface EntryRange {
+  readonly kind: 'range';
+  readonly start: number;
+  readonly end: number | undefined;
+}
+
+/**
+ * The positional argument: `<index>`, `<start>-<end>` (both included, as
+ * get-entries' start and end are: CONTRACT §3) or `<start>-`. A range
+ * written with `..` is refused by name: whether its end is included depends
+ * on who wrote it.
+ */
+function parseTarget(text: string): Target {
+  const dash = text.indexOf('-');
+  if (dash < 0) {
+    if (/^[0-9]+\.\.[0-9]*$/.test(text)) throw new UsageError(`write a range as <start>-<end>, both included (0-9 is ten entries), not ${JSON.stringify(text)}`);
+    return { kind: 'index', index: parseCount(text, '<index>', 0, Number.MAX_SAFE_INTEGER) };
+  }
+  const start = parseCount(text.slice(0, dash), '<start> of the range', 0, Number.MAX_SAFE_INTEGER);
+  const endText = text.slice(dash + 1);
+  const end = endText === '' ? undefined : parseCount(endText, '<end> of the range', 0, Number.MAX_SAFE_INTEGER);
+  if (end !== undefined && end < start) throw new UsageError(`the range ${start}-${end} is empty: its <end> is before its <start> (both are included: ${end}-${start} is ${start - end + 1} entries)`);
+  return { kind: 'range', start, end };
+}
+
+/** How many entry bundles of a range are fetched and verified at once, ahead of the one being printed. */
+const BUNDLES_IN_FLIGHT = 8;
+
+/** The entries of entry bundle `n` and their leaf hashes, verified against a checkpoint. */
+interface VerifiedBundle {
+  readonly n: number;
+  readonly entries: Uint8Array[];
+  readonly leafHashes: Uint8Array[];
+}
+
+/**
+ * Entry bundle `n` at its width in `checkpoint`'s tree, verified against it.
+ * A full bundle costs one request: its 256 leaf hashes must rebuild the
+ * level-8 hash that `reader` authenticated (from the level-1 tile, read once
+ * for 256 bundles), just as the level-0 tile would have to; only when they
+ * do not is that tile read, to name the first entry that differs. A partial
+ * bundle, the tree's last, is checked against its level-0 tile
+ * (readEntryBundle). Rejects with ENTRY_MISMATCH or TILE_MISMATCH as
+ * readEntryBundle does, and turns a 404 for what the checkpoint covers into
+ * an operational error (withheldError).
+ */
+async function readVerifiedBundle(client: CairnClient, checkpoint: Checkpoint, n: number, reader: TileHashReader): Promise<VerifiedBundle> {
+  const width = tileWidth(0, n, checkpoint.treeSize);
+  try {
+    if (width < TILE_WIDTH) {
+      const entries = await client.readEntryBundle(n, checkpoint, reader);
+      return { n, entries, leafHashes: entries.map(leafHash) };
+    }
+    const bundle = { level: -1, n, width };
+    const path = formatTilePath(bundle);
+    const level8 = storedHashIndex(TILE_HEIGHT, n);
+    const [data, [expected]] = await Promise.all([client.readTile(bundle), reader.readHashes([level8])]);
+    let entries: Uint8Array[];
+    try {
+      entries = parseEntryBundle(data, width);
+    } catch (err) {
+      throw new ClientError('ENTRY_MISMATCH', `${path}: ${(err as Error).message}`);
+    }
+    const row = new Uint8Array(width * HASH_SIZE);
+    const leafHashes = entries.map((e, i) => {
+      const h = leafHash(e);
+      row.set(h, i * HASH_SIZE);
+      return h;
+    });
+    // The level-8 hash is the one above the tile's two level-7 halves.
+    const tile = { level: 0, n, width };
+    const half = (k: number) => hashFromTile(tile, row, storedHashIndex(TILE_HEIGHT - 1, 2 * n + k));
+    if (!bytesEqual(nodeHash(half(0), half(1)), expected!)) {
+      const bad = firstMismatchedEntry(entries, await reader.readTile(0, n));
+      // That tile was authenticated against the same level-8 hash: some entry must differ from it.
+      if (bad < 0) throw new Error(`get: bad math: the entries of ${path} match ${formatTilePath(tile)} but not the hash above it`);
+      throw new ClientError('ENTRY_MISMATCH', `${path}: entry ${n * TILE_WIDTH + bad} does not match its leaf hash in the authenticated tile ${formatTilePath(tile)}`);
+    }
+    return { n, entries, leafHashes };
+  } catch (err) {
+    // The bundle is below the signed tree size: the log holds it.
+    if (err instanceof ClientError && err.status === 404) {
+      throw withheldError(`entry bundle ${n} (entries ${n * TILE_WIDTH} to ${n * TILE_WIDTH + width - 1})`, checkpoint.treeSize, err);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Entry bundles `first` to `last` of `checkpoint`'s tree, in order, each
+ * verified (readVerifiedBundle), with up to BUNDLES_IN_FLIGHT fetched ahead
+ * of the one the caller is at: memory holds those and no more. A fresh tile
+ * reader for each 256 bundles (one level-1 tile) drops the tiles the last
+ * one cached.
+ */
+async function* verifiedBundles(client: CairnClient, checkpoint: Checkpoint, first: number, last: number): AsyncGenerator<VerifiedBundle, void, undefined> {
+  const pending: Promise<VerifiedBundle>[] = [];
+  let next = first;
+  let group = -1;
+  let reader: TileHashReader | undefined;
+  for (;;) {
+    while (pending.length < BUNDLES_IN_FLIGHT && next <= last) {
+      const n = next++;
+      if (Math.floor(n / TILE_WIDTH) !== group) {
+        group = Math.floor(n / TILE_WIDTH);
+        reader = client.tileReader(checkpoint);
+      }
+      const p = readVerifiedBundle(client, checkpoint, n, reader!);
+      // Awaited in turn below; one left behind (the caller stopped) must not be an unhandled rejection.
+      p.catch(() => undefined);
+      pending.push(p);
+    }
+    const p = pending.shift();
+    if (p === undefined) return;
+    yield await p;
+  }
+}
+
+/**
+ * Listens for the first SIGINT or SIGTERM (io.signals) and io.signal:
+ * `stopped()` names what asked to stop, and `signal` aborts then, and at
+ * `dispose()`, to cut the requests in flight short. The first signal removes
+ * the listeners, so that a second one has node's default effect (the process
+ * ends at once), as with cairn monitor.
+ */
+function listenForStop(io: CliIo, onStop: (name: string) => void): { signal: AbortSignal; stopped: () => string | undefined; dispose: () => void } {
+  const controller = new AbortController();
+  let by: string | undefined;
+  const unlisten = () => {
+    io.signals?.off('SIGINT', onSigint);
+    io.signals?.off('SIGTERM', onSigterm);
+    io.signal?.removeEventListener('abort', onAbort);
+  };
+  const stop = (name: string) => {
+    unlisten();
+    if (by !== undefined) return;
+    by = name;
+    onStop(name);
+    controller.abort();
+  };
+  const onSignal = (name: StopSignalName) => () => stop(name);
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
+  const onAbort = () => stop('a stop request');
+  io.signals?.once('SIGINT', onSigint);
+  io.signals?.once('SIGTERM', onSigterm);
+  if (io.signal?.aborted === true) stop('a stop request');
+  else io.signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    stopped: () => by,
+    dispose: () => {
+      unlisten();
+      controller.abort();
+    },
+  };
+}
+
+/** A range stopped by SIGINT, SIGTERM or io.signal before its last entry: an operational error (exit 2) that says what was printed. */
+class RangeStopped extends Error {}
+
+/** "entry 5" or "entries 5 to 9". */
+function entriesText(from: number, to: number): string {
+  return from === to ? `entry ${from}` : `entries ${from} to ${to}`;
+}
+
+/**
+ * `cairn get <start>-<end>`: the entries of `range` that are in the tree of
+ * the checkpoint the log serves, each bundle verified against that one
+ * checkpoint before its lines are written (see GET_USAGE).
+ */
+async function getRange(url: string, verifier: Verifier, io: CliIo, range: EntryRange, json: boolean): Promise<number> {
+  const stop = listenForStop(io, (name) => {
+    io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn get: ${name}: stopping after the entries being printed; a second SIGINT or SIGTERM stops at once\n`);
+  });
+  let requests = 0;
+  const fetchOf: FetchLike = io.fetch ?? ((input, init) => fetch(input, init));
+  // Every request (and every wait before a retry) ends when asked to stop, or when the range is done or failed.
+  const stoppable: FetchLike = (input, init) => {
+    requests++;
+    const signal = init?.signal === undefined || init.signal === null ? stop.signal : AbortSignal.any([init.signal, stop.signal]);
+    return fetchOf(input, { ...init, signal });
+  };
+  const client = makeClient(url, verifier, io, { fetch: stoppable, sleep: (ms) => io.sleep(ms, stop.signal) });
+  const { start } = range;
+  let signed: SignedCheckpoint | undefined;
+  /** The last entry printed; start - 1 before the first. */
+  let printed = start - 1;
+  /** What was printed, for a message that ends the range early. */
+  const soFar = () => {
+    const tree = signed === undefined ? '' : ` in the signed tree of size ${signed.checkpoint.treeSize}`;
+    const rest = `'cairn get ${printed + 1}-${range.end ?? ''}' gets the rest`;
+    return printed < start ? 'no entry was printed' : `${entriesText(start, printed)} ${printed === start ? 'was' : 'were'} printed, each verified${tree}; ${rest}`;
+  };
+  try {
+    try {
+      signed = await client.getCheckpoint();
+    } catch (err) {
+      const by = stop.stopped();
+      if (by !== undefined) throw new RangeStopped(`stopped by ${by} before the log's checkpoint came: no entry was printed`, { cause: err });
+      throw err;
+    }
+    const { checkpoint } = signed;
+    const size = checkpoint.treeSize;
+    if (start >= size) {
+      const asked = range.end === undefined ? `no entry from ${start} on is` : `${range.end === start ? `entry ${start} is` : `entries ${start} to ${range.end} are`} not`;
+      io.stderr.write(`cairn get: ${asked} in the tree of the checkpoint ${checkpoint.origin} served, of tree size ${size}; ${STALE_CHECKPOINT}\n`);
+      return EXIT_NOT_FOUND;
+    }
+    const last = Math.min(range.end ?? size - 1, size - 1);
+    const count = last - start + 1;
+    const shown = new Progress(io.stderr, count, 'entries');
+    try {
+      for await (const bundle of verifiedBundles(client, checkpoint, Math.floor(start / TILE_WIDTH), Math.floor(last / TILE_WIDTH))) {
+        const base = bundle.n * TILE_WIDTH;
+        const from = Math.max(start, base);
+        const to = Math.min(last, base + bundle.entries.length - 1);
+        const lines: string[] = [];
+        for (let i = from; i <= to; i++) {
+          // Integers and base64 need no escaping: each line is the JSON text JSON.stringify would write.
+          lines.push(`{"index":${i},"leaf_hash":"${encodeBase64(bundle.leafHashes[i - base]!)}","entry":"${encodeBase64(bundle.entries[i - base]!)}"}\n`);
+        }
+        await writeOut(io.stdout, lines.join(''));
+        printed = to;
+        shown.update(printed - start + 1);
+        if (stop.stopped() !== undefined) break;
+      }
+    } finally {
+      shown.finish(printed - start + 1);
+    }
+    const by = stop.stopped();
+    if (by !== undefined && printed < last) throw new RangeStopped(`stopped by ${by}: ${soFar()}`);
+    const summary = {
+      entries: count,
+      start,
+      end: last,
+      requests,
+      tree_size: size,
+      root_hash: encodeBase64(checkpoint.rootHash),
+      origin: checkpoint.origin,
+      checkpoint: signed.note,
+    };
+    if (json) await writeJsonOut(io.stderr, summary, 'standard error');
+    else {
+      io.stderr.write(
+        `verified ${entriesText(start, last)} (${count} ${count === 1 ? 'entry' : 'entries'}) of ${checkpoint.origin} in the signed tree of size ${size}` +
+          ` (root ${summary.root_hash}): every entry bundle checked against tiles authenticated by its root, in ${requests} requests\n`,
+      );
+    }
+    if (range.end !== undefined && range.end > last) {
+      io.stderr.write(`cairn get: ${entriesText(size, range.end)} ${range.end === size ? 'is' : 'are'} not in the tree of the checkpoint ${checkpoint.origin} served, of tree size ${size}; ${STALE_CHECKPOINT}\n`);
+      return EXIT_NOT_FOUND;
+    }
+    return EXIT_OK;
+  } catch (err) {
+    if (!(err instanceof Error) || err instanceof RangeStopped) throw err;
+    // A request cut short by the stop failed because of it; evidence against the log is told all the same.
+    const by = stop.stopped();
+    if (by !== undefined && !(err instanceof ClientError && err.isVerificationFailure)) throw new RangeStopped(`stopped by ${by}: ${soFar()}`, { cause: err });
+    if (signed !== undefined) err.message += ` (${soFar()})`;
+    throw err;
+  } finally {
+    stop.dispose();
+  }
+}
+
 /** `cairn get`: see GET_USAGE. */
 export async function getCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('get', GET_USAGE, io, async () => {
@@ -80,9 +399,24 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
       await writeOut(io.stdout, GET_USAGE);
       return EXIT_OK;
     }
-    if (positionals.length !== 1) throw new UsageError('give exactly one <index>');
-    const index = parseCount(positionals[0]!, '<index>', 0, Number.MAX_SAFE_INTEGER);
+    if (positionals.length !== 1) {
+      throw new UsageError(
+        positionals.length === 0
+          ? 'give one <index>, or a range <start>-<end> (both included)'
+          : `give one <index>, or one range <start>-<end> (both included): ${positionals.length} arguments given`,
+      );
+    }
+    const target = parseTarget(positionals[0]!);
     if (values.raw === true && values.json === true) throw new UsageError('--raw and --json exclude each other');
+    if (target.kind === 'range') {
+      // Entries written back to back would have nothing between them to tell where one ends.
+      if (values.raw === true) throw new UsageError('--raw takes one <index>: the entries of a range would run together; a range is printed as JSON Lines, each entry in base64');
+      if (values.out !== undefined) throw new UsageError('--out takes one <index>: a range is printed as JSON Lines on standard output');
+      const url = resolveUrl(values.url, io.env);
+      const { verifier } = await resolveVerifier(values.vkey, io.env);
+      return getRange(url, verifier, io, target, values.json === true);
+    }
+    const index = target.index;
     const url = resolveUrl(values.url, io.env);
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     // Where the entry goes is checked before the log is asked.

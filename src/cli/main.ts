@@ -18,7 +18,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: serveCommand, summary: 'run the log server' },
   keygen: { run: keygenCommand, summary: 'make a new signing key' },
   add: { run: (argv) => addCommand(argv), summary: 'log entries and verify their receipts' },
-  get: { run: (argv) => getCommand(argv), summary: 'fetch an entry and verify it is in the log' },
+  get: { run: (argv) => getCommand(argv), summary: 'fetch an entry, or a range of them, verified in the log' },
   prove: { run: (argv) => proveCommand(argv), summary: 'prove a leaf is in the log' },
   'verify-receipt': { run: (argv) => verifyReceiptCommand(argv), summary: 'check a receipt offline' },
   monitor: { run: (argv) => monitorCommand(argv), summary: 'follow a log and alarm on forks, rewrites, bad tiles' },
