@@ -31,7 +31,15 @@ test('a stalled client\'s connections are closed after the stall time once its o
   const port = Number(new URL(server.url).port);
   await server.log.submit(Array.from({ length: 256 }, (_, i) => new Uint8Array(MAX_ENTRY_SIZE).fill(i)));
   const closed: Socket[] = [];
-  server.server.on('connection', (socket: Socket) => socket.once('close', () => closed.push(socket)));
+  const accepted: Socket[] = [];
+  server.server.on('connection', (socket: Socket) => {
+    accepted.push(socket);
+    socket.once('close', () => closed.push(socket));
+  });
+  /** Resolves once the server has begun writing an answer on `count` connections (so those answers are held). */
+  const answering = async (count: number) => {
+    while (accepted.filter((socket) => socket.bytesWritten + socket.writableLength > 0).length < count) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
 
   // Two connections that read nothing: the first pipelines two bundles (one
   // held, one waiting behind it), the second asks one (held: the client's two).
@@ -40,6 +48,9 @@ test('a stalled client\'s connections are closed after the stall time once its o
   try {
     stallers[0]!.write(get('/tile/entries/000') + get('/tile/entries/000'));
     stallers[1]!.write(get('/tile/entries/000'));
+    // The stallers' first answers are held before the third request comes: else, on a busy machine, the
+    // third could be read first, take a staller's turn, and leave no request waiting on the stalled ones.
+    await answering(2);
     // Its third is not refused (before, it was 503, the bound being full): it waits until the stall check
     // closes both stalled connections, and is then served.
     waiting.write(get('/tile/entries/000'));
