@@ -1,7 +1,8 @@
 /**
  * The client's HTTP transport: `fetch` (global or injected), the log's error
- * bodies (CONTRACT §3 `{"error", "code"}`) turned into ClientErrors, and
- * retries of 503 answers after their `Retry-After` (RFC 9110 §10.2.3).
+ * bodies (CONTRACT §3 `{"error", "code"}`) turned into ClientErrors, retries
+ * of 503 answers after their `Retry-After` (RFC 9110 §10.2.3) and of GETs
+ * whose connection broke, and a signal that stops it all at once.
  * Browser-safe: nothing here needs Node.
  */
 import { ClientError, escapeText } from './errors.js';
@@ -30,7 +31,10 @@ export interface TransportOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Per-request timeout; default 30 s. */
   readonly timeoutMs?: number;
-  /** How often a 503 answer (or one of `retryStatuses`) is retried; default 5. */
+  /**
+   * How often one request is sent again after a 503 answer (or one of
+   * `retryStatuses`) or, for a GET, a broken connection; default 5.
+   */
   readonly maxRetries?: number;
   /**
    * The statuses retried after their `Retry-After`; default [503]. A caller
@@ -46,8 +50,19 @@ export interface TransportOptions {
    * fails at once, saying so.
    */
   readonly maxRetryTotalMs?: number;
-  /** Waits `ms`; injectable for tests. */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Waits `ms`, ending early (resolving or rejecting) when `signal` (the
+   * transport's own) aborts; injectable for tests. One that ignores the
+   * signal is not waited for after the abort.
+   */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /**
+   * Stops the transport: once it aborts, the requests in flight are aborted,
+   * so are the waits before retries, and no request is sent; each rejects
+   * with the signal's reason (an AbortError DOMException unless the one who
+   * aborted gave another), not a ClientError, since the log said nothing.
+   */
+  readonly signal?: AbortSignal;
   /**
    * The largest answer body read, in bytes, whatever the request; a longer
    * one is refused with BAD_RESPONSE rather than held in memory. Default
@@ -59,6 +74,7 @@ export interface TransportOptions {
   readonly maxResponseBytes?: number;
   /** The clock for HTTP-date `Retry-After` values; default Date.now. */
   readonly now?: () => number;
+  /** Told before each retry of an answer with a status in `retryStatuses`; not of a GET sent again after its connection broke. */
   readonly onRetry?: (info: RetryInfo) => void;
 }
 
@@ -85,6 +101,39 @@ const DEFAULT_MAX_RETRY_DELAY_MS = 60_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 128 * 2 ** 20;
 /** Of an error answer, only this much is read: its message is all that is wanted. */
 const ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * The codes, of an error or one of its causes, that say a connection broke
+ * once made: reset or closed by the other side (a keep-alive connection the
+ * server closed as it was reused, say), before or during the answer. A
+ * refused connection, an unknown host or a timeout is none of these.
+ */
+const BROKEN_CONNECTION_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/** Whether `err`, or one of its causes, says that the connection broke (BROKEN_CONNECTION_CODES). */
+function brokenConnection(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && BROKEN_CONNECTION_CODES.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** Waits `ms` unless `signal` aborts first, leaving no timer behind. */
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** Why a body was not read to its end. */
 class TooLarge extends Error {}
@@ -211,7 +260,8 @@ export class HttpTransport {
   readonly #maxRetryDelayMs: number;
   readonly #maxRetryTotalMs: number;
   readonly #retryStatuses: readonly number[];
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #signal: AbortSignal | undefined;
   readonly #now: () => number;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
   readonly #maxResponseBytes: number;
@@ -227,7 +277,8 @@ export class HttpTransport {
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
     this.#maxRetryTotalMs = options.maxRetryTotalMs ?? Number.POSITIVE_INFINITY;
     this.#retryStatuses = [...(options.retryStatuses ?? [503])];
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#sleep = options.sleep ?? defaultSleep;
+    this.#signal = options.signal;
     this.#now = options.now ?? Date.now;
     this.#onRetry = options.onRetry;
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
@@ -245,48 +296,123 @@ export class HttpTransport {
    * Sends one request and resolves to its 2xx Response; a 503 (or a status in
    * `retryStatuses`) is retried up to `maxRetries` times after its
    * Retry-After (RFC 9110 §10.2.3; capped at `maxRetryDelayMs`, exponential
-   * from 0.5 s without one), waiting at most `maxRetryTotalMs` in all.
-   * Rejects with ClientError NETWORK or HTTP_STATUS.
+   * from 0.5 s without one), waiting at most `maxRetryTotalMs` in all. A GET
+   * whose connection broke (reset or closed by the other side) is retried
+   * too, within the same bounds, after the same exponential wait; a POST
+   * never is, since the log may have taken it. Rejects with ClientError
+   * NETWORK or HTTP_STATUS, or with the reason of the transport's `signal`.
    */
   async request(spec: RequestSpec): Promise<Response> {
+    return this.#send(spec, async (res) => res);
+  }
+
+  /**
+   * request(), with `use` applied to the 2xx answer: a GET whose answer
+   * breaks off while `use` reads it (a connection reset in its body) is sent
+   * again, as one whose connection broke before it was answered is.
+   */
+  async #send<T>(spec: RequestSpec, use: (res: Response) => Promise<T>): Promise<T> {
     const url = this.url(spec.path);
+    const method = spec.method ?? 'GET';
     let waited = 0;
     for (let attempt = 0; ; attempt++) {
+      this.#signal?.throwIfAborted();
       const headers: Record<string, string> = { ...this.#headers };
       if (spec.contentType !== undefined) headers['Content-Type'] = spec.contentType;
       if (spec.accept !== undefined) headers.Accept = spec.accept;
-      let res: Response;
+      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      // A broken connection: a GET is sent again after the exponential wait, while retries and time are left.
+      const againAfter = (err: unknown): number | undefined => {
+        if (method !== 'GET' || attempt >= this.#maxRetries || !brokenConnection(err)) return undefined;
+        const delayMs = Math.min(this.#maxRetryDelayMs, 500 * 2 ** attempt);
+        return waited + delayMs <= this.#maxRetryTotalMs ? delayMs : undefined;
+      };
+      const retried = () => (attempt > 0 ? ` (after ${attempt} retries)` : '');
+      // The stop signal reaches this request through a controller of its own,
+      // unlinked once the request is done: AbortSignal.any over the
+      // long-lived signal itself would leave it holding every request's.
+      const stopped = new AbortController();
+      const stop = this.#signal;
+      const onStop = () => stopped.abort(stop?.reason);
+      stop?.addEventListener('abort', onStop, { once: true });
       try {
-        const init: RequestInit = { method: spec.method ?? 'GET', headers, signal: AbortSignal.timeout(this.#timeoutMs) };
-        if (spec.body !== undefined) init.body = spec.body as BodyInit;
-        res = await this.#fetch(url, init);
-      } catch (err) {
-        const what = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${this.#timeoutMs} ms` : networkReason(err);
-        throw new ClientError('NETWORK', `${spec.method ?? 'GET'} ${url}: ${what}`, { url, cause: err });
-      }
-      if (res.ok) return res;
-      const { message, code } = await errorBody(res);
-      const waitMs = parseRetryAfter(res.headers.get('Retry-After'), this.#now());
-      let tooLong = '';
-      if (this.#retryStatuses.includes(res.status) && attempt < this.#maxRetries) {
-        const asked = waitMs ?? 500 * 2 ** attempt;
-        if (waited + asked <= this.#maxRetryTotalMs) {
-          const delayMs = Math.min(this.#maxRetryDelayMs, asked);
-          this.#onRetry?.({ attempt: attempt + 1, status: res.status, delayMs, url, serverCode: code });
-          await this.#sleep(delayMs);
-          waited += delayMs;
-          continue;
+        let res: Response;
+        try {
+          const init: RequestInit = { method, headers, signal: stop === undefined ? timeout : AbortSignal.any([timeout, stopped.signal]) };
+          if (spec.body !== undefined) init.body = spec.body as BodyInit;
+          res = await this.#fetch(url, init);
+        } catch (err) {
+          this.#signal?.throwIfAborted();
+          const delayMs = againAfter(err);
+          if (delayMs !== undefined) {
+            await this.#wait(delayMs);
+            waited += delayMs;
+            continue;
+          }
+          const what = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${this.#timeoutMs} ms` : networkReason(err);
+          throw new ClientError('NETWORK', `${method} ${url}: ${what}${retried()}`, { url, cause: err });
         }
-        tooLong = ` (not retried: a wait of ${Math.ceil(asked / 1000)} s is more than the ${Math.floor((this.#maxRetryTotalMs - waited) / 1000)} s left of the ${Math.floor(this.#maxRetryTotalMs / 1000)} s this client waits for one request)`;
+        if (res.ok) {
+          try {
+            return await use(res);
+          } catch (err) {
+            this.#signal?.throwIfAborted();
+            const delayMs = againAfter(err);
+            if (delayMs === undefined) {
+              if (attempt > 0 && err instanceof ClientError && err.code === 'NETWORK') err.message += retried();
+              throw err;
+            }
+            await this.#wait(delayMs);
+            waited += delayMs;
+            continue;
+          }
+        }
+        const { message, code } = await errorBody(res);
+        const waitMs = parseRetryAfter(res.headers.get('Retry-After'), this.#now());
+        let tooLong = '';
+        if (this.#retryStatuses.includes(res.status) && attempt < this.#maxRetries) {
+          const asked = waitMs ?? 500 * 2 ** attempt;
+          if (waited + asked <= this.#maxRetryTotalMs) {
+            const delayMs = Math.min(this.#maxRetryDelayMs, asked);
+            this.#onRetry?.({ attempt: attempt + 1, status: res.status, delayMs, url, serverCode: code });
+            await this.#wait(delayMs);
+            waited += delayMs;
+            continue;
+          }
+          tooLong = ` (not retried: a wait of ${Math.ceil(asked / 1000)} s is more than the ${Math.floor((this.#maxRetryTotalMs - waited) / 1000)} s left of the ${Math.floor(this.#maxRetryTotalMs / 1000)} s this client waits for one request)`;
+        }
+        this.#signal?.throwIfAborted();
+        throw new ClientError('HTTP_STATUS', `${method} ${url}: ${res.status}${code === undefined ? '' : ` ${code}`}: ${message}${retried()}${tooLong}`, {
+          status: res.status,
+          url,
+          ...(code === undefined ? {} : { serverCode: code }),
+          ...(waitMs === undefined ? {} : { retryAfter: Math.ceil(waitMs / 1000) }),
+        });
+      } finally {
+        stop?.removeEventListener('abort', onStop);
       }
-      const retried = (attempt > 0 ? ` (after ${attempt} retries)` : '') + tooLong;
-      throw new ClientError('HTTP_STATUS', `${spec.method ?? 'GET'} ${url}: ${res.status}${code === undefined ? '' : ` ${code}`}: ${message}${retried}`, {
-        status: res.status,
-        url,
-        ...(code === undefined ? {} : { serverCode: code }),
-        ...(waitMs === undefined ? {} : { retryAfter: Math.ceil(waitMs / 1000) }),
-      });
     }
+  }
+
+  /**
+   * Waits `ms` before a retry; rejects with the reason of the transport's
+   * signal as soon as it aborts, whether or not the sleep function heeds it.
+   */
+  async #wait(ms: number): Promise<void> {
+    const signal = this.#signal;
+    if (signal === undefined) return this.#sleep(ms);
+    signal.throwIfAborted();
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.#sleep(ms, signal), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    signal.throwIfAborted();
   }
 
   /**
@@ -296,8 +422,8 @@ export class HttpTransport {
    */
   async json(spec: RequestSpec): Promise<unknown> {
     const limit = this.#limit(spec.maxBytes);
-    const res = await this.request({ accept: 'application/json', ...spec });
-    const text = new TextDecoder().decode(await this.#read(res, spec.path, limit));
+    const body = await this.#send({ accept: 'application/json', ...spec }, (res) => this.#read(res, spec.path, limit));
+    const text = new TextDecoder().decode(body);
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -312,7 +438,7 @@ export class HttpTransport {
    */
   async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number): Promise<Uint8Array> {
     const limit = this.#limit(maxBytes);
-    return this.#read(await this.request({ path, accept }), path, limit);
+    return this.#send({ path, accept }, (res) => this.#read(res, path, limit));
   }
 
   /** The most an answer is read of: a request's own bound, within maxResponseBytes. */
@@ -329,6 +455,8 @@ export class HttpTransport {
       return await readBody(res, limit);
     } catch (err) {
       if (err instanceof TooLarge) throw new ClientError('BAD_RESPONSE', `${url}: ${err.message}`, { url });
+      // Stopped by the transport's signal: its reason, as for a request.
+      this.#signal?.throwIfAborted();
       throw new ClientError('NETWORK', `${url}: reading the answer failed: ${networkReason(err)}`, { url, cause: err });
     }
   }

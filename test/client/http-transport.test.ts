@@ -110,3 +110,135 @@ test('a failure\'s code is given when its message lacks it, and an AggregateErro
   expect(networkReason(new TypeError('fetch failed', { cause: both }))).toBe('fetch failed: connect ECONNREFUSED ::1:80; connect ECONNREFUSED 127.0.0.1:80');
   expect(networkReason(new TypeError('fetch failed'))).toBe('fetch failed');
 });
+
+/**
+ * A log on 127.0.0.1 (port 0) that breaks the connection of the requests
+ * `breaks` names (by their order, from 1), the way `how` says, and answers
+ * the others `{"ok":true}`; it counts the requests it got.
+ */
+async function breakingLog(breaks: (nth: number) => 'close' | 'reset' | 'cut-body' | undefined) {
+  const server = createServer((socket) => {
+    let head = '';
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const nth = ++log.requests;
+      log.methods.push(head.slice(0, head.indexOf(' ')));
+      head = '';
+      const how = breaks(nth);
+      if (how === 'close') return void socket.end();
+      if (how === 'reset') return void socket.resetAndDestroy();
+      const body = '{"ok":true}';
+      if (how === 'cut-body') {
+        // The headers and the start of the body, then the connection is reset.
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 3)}`, () => socket.resetAndDestroy());
+        return;
+      }
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const log = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: 0,
+    methods: [] as string[],
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+  return log;
+}
+
+describe('a GET whose connection breaks', () => {
+  test('is sent again, closed or reset before its answer or in the middle of it, after the exponential wait', async () => {
+    const ways = ['close', 'reset', 'cut-body'] as const;
+    const log = await breakingLog((nth) => ways[nth - 1]);
+    try {
+      const waits: number[] = [];
+      const http = new HttpTransport(log.url, { maxRetries: 3, sleep: async (ms) => void waits.push(ms) });
+      expect(await http.json({ path: 'ct/v1/get-sth' })).toEqual({ ok: true });
+      expect([log.requests, waits]).toEqual([4, [500, 1000, 2000]]);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('is sent again at most maxRetries times, and then says so', async () => {
+    const log = await breakingLog(() => 'close');
+    try {
+      const http = new HttpTransport(log.url, { maxRetries: 2, sleep: async () => undefined });
+      const err = await clientFailure(http.bytes('tile/0/000'));
+      expect(err.code).toBe('NETWORK');
+      expect(err.message).toBe(`GET ${log.url}/tile/0/000: fetch failed: UND_ERR_SOCKET: other side closed (after 2 retries)`);
+      expect(log.requests).toBe(3);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('is not sent again once the waits would pass maxRetryTotalMs', async () => {
+    const log = await breakingLog(() => 'reset');
+    try {
+      const waits: number[] = [];
+      const http = new HttpTransport(log.url, { maxRetries: 5, maxRetryTotalMs: 1600, sleep: async (ms) => void waits.push(ms) });
+      expect((await clientFailure(http.json({ path: 'checkpoint' }))).code).toBe('NETWORK');
+      // 500 + 1000 fit in 1.6 s; 2000 more would not.
+      expect([log.requests, waits]).toEqual([3, [500, 1000]]);
+    } finally {
+      await log.close();
+    }
+  });
+});
+
+test('a POST whose connection breaks is never sent again: the log may have taken it', async () => {
+  for (const how of ['close', 'reset', 'cut-body'] as const) {
+    const log = await breakingLog(() => how);
+    try {
+      const waits: number[] = [];
+      const http = new HttpTransport(log.url, { maxRetries: 5, sleep: async (ms) => void waits.push(ms) });
+      const err = await clientFailure(http.json({ method: 'POST', path: 'v1/add', body: 'x', contentType: 'application/octet-stream' }));
+      expect([how, err.code, log.methods, waits]).toEqual([how, 'NETWORK', ['POST'], []]);
+    } finally {
+      await log.close();
+    }
+  }
+});
+
+describe('the transport\'s signal', () => {
+  test('aborts a request in flight that the log never answers, with its reason, and no request is sent after it', async () => {
+    let asked = 0;
+    const controller = new AbortController();
+    // Answers nothing until its request is aborted; the stop comes once the request is sent.
+    const fetch: FetchLike = (_url, init) => {
+      asked++;
+      const signal = init!.signal!;
+      queueMicrotask(() => controller.abort());
+      return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
+    };
+    const http = new HttpTransport(BASE, { fetch, maxRetries: 5, signal: controller.signal });
+    const err = await http.bytes('tile/entries/000').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DOMException);
+    expect((err as DOMException).name).toBe('AbortError');
+    await expect(http.json({ path: 'checkpoint' })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(asked).toBe(1);
+  });
+
+  test('ends the wait before a retry that a Retry-After of 60 s asks for, whether or not the sleep heeds it', async () => {
+    for (const heeds of [true, false]) {
+      const controller = new AbortController();
+      let asked = 0;
+      const fetch: FetchLike = async () => (asked++, new Response('{"error":"busy","code":"BUSY"}', { status: 503, headers: { 'Retry-After': '60' } }));
+      const waits: number[] = [];
+      // A sleep that ends only when its signal aborts (or never, when it does not heed it): no wait ever ends by time here.
+      const sleep = (ms: number, signal?: AbortSignal) => {
+        waits.push(ms);
+        controller.abort();
+        return new Promise<void>((resolve) => {
+          if (heeds) signal?.addEventListener('abort', () => resolve());
+        });
+      };
+      const http = new HttpTransport(BASE, { fetch, sleep, signal: controller.signal });
+      await expect(http.bytes('tile/entries/000')).rejects.toMatchObject({ name: 'AbortError' });
+      expect([heeds, asked, waits]).toEqual([heeds, 1, [60_000]]);
+    }
+  });
+});
