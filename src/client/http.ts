@@ -61,6 +61,8 @@ export interface TransportOptions {
    * so are the waits before retries, and no request is sent; each rejects
    * with the signal's reason (an AbortError DOMException unless the one who
    * aborted gave another), not a ClientError, since the log said nothing.
+   * The transport listens to it with one listener for its whole life, not
+   * one per request.
    */
   readonly signal?: AbortSignal;
   /**
@@ -262,6 +264,8 @@ export class HttpTransport {
   readonly #retryStatuses: readonly number[];
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #signal: AbortSignal | undefined;
+  /** One per request in flight and per wait before a retry: what the signal aborts. */
+  readonly #stoppable = new Set<AbortController>();
   readonly #now: () => number;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
   readonly #maxResponseBytes: number;
@@ -279,6 +283,14 @@ export class HttpTransport {
     this.#retryStatuses = [...(options.retryStatuses ?? [503])];
     this.#sleep = options.sleep ?? defaultSleep;
     this.#signal = options.signal;
+    const signal = this.#signal;
+    signal?.addEventListener(
+      'abort',
+      () => {
+        for (const c of this.#stoppable) c.abort(signal.reason);
+      },
+      { once: true },
+    );
     this.#now = options.now ?? Date.now;
     this.#onRetry = options.onRetry;
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
@@ -328,17 +340,15 @@ export class HttpTransport {
         return waited + delayMs <= this.#maxRetryTotalMs ? delayMs : undefined;
       };
       const retried = () => (attempt > 0 ? ` (after ${attempt} retries)` : '');
-      // The stop signal reaches this request through a controller of its own,
-      // unlinked once the request is done: AbortSignal.any over the
+      // The signal reaches this request through a controller of its own,
+      // dropped once the request is done: AbortSignal.any over the
       // long-lived signal itself would leave it holding every request's.
-      const stopped = new AbortController();
-      const stop = this.#signal;
-      const onStop = () => stopped.abort(stop?.reason);
-      stop?.addEventListener('abort', onStop, { once: true });
+      const stop = new AbortController();
+      if (this.#signal !== undefined) this.#stoppable.add(stop);
       try {
         let res: Response;
         try {
-          const init: RequestInit = { method, headers, signal: stop === undefined ? timeout : AbortSignal.any([timeout, stopped.signal]) };
+          const init: RequestInit = { method, headers, signal: this.#signal === undefined ? timeout : AbortSignal.any([timeout, stop.signal]) };
           if (spec.body !== undefined) init.body = spec.body as BodyInit;
           res = await this.#fetch(url, init);
         } catch (err) {
@@ -389,7 +399,7 @@ export class HttpTransport {
           ...(waitMs === undefined ? {} : { retryAfter: Math.ceil(waitMs / 1000) }),
         });
       } finally {
-        stop?.removeEventListener('abort', onStop);
+        this.#stoppable.delete(stop);
       }
     }
   }
@@ -399,20 +409,17 @@ export class HttpTransport {
    * signal as soon as it aborts, whether or not the sleep function heeds it.
    */
   async #wait(ms: number): Promise<void> {
-    const signal = this.#signal;
-    if (signal === undefined) return this.#sleep(ms);
-    signal.throwIfAborted();
-    let onAbort: () => void = () => undefined;
-    const aborted = new Promise<void>((resolve) => {
-      onAbort = resolve;
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    if (this.#signal === undefined) return this.#sleep(ms);
+    this.#signal.throwIfAborted();
+    const stop = new AbortController();
+    this.#stoppable.add(stop);
     try {
-      await Promise.race([this.#sleep(ms, signal), aborted]);
+      const aborted = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await Promise.race([this.#sleep(ms, stop.signal), aborted]);
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      this.#stoppable.delete(stop);
     }
-    signal.throwIfAborted();
+    this.#signal.throwIfAborted();
   }
 
   /**

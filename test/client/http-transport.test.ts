@@ -1,6 +1,8 @@
 // HttpTransport (src/client/http.ts) reads no more of an answer than it is
 // willing to hold: a log (or anything posing as one) that answers without
-// end gets a BAD_RESPONSE, not the client's memory.
+// end gets a BAD_RESPONSE, not the client's memory. A GET whose connection
+// breaks is sent again, a POST never; its signal ends every request and wait.
+import { getEventListeners } from 'node:events';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ClientError } from '../../src/client/errors.js';
@@ -220,6 +222,19 @@ describe('the transport\'s signal', () => {
     expect((err as DOMException).name).toBe('AbortError');
     await expect(http.json({ path: 'checkpoint' })).rejects.toMatchObject({ name: 'AbortError' });
     expect(asked).toBe(1);
+  });
+
+  test('is listened to once for the transport\'s life, not once per request in flight', async () => {
+    const controller = new AbortController();
+    const held: (() => void)[] = [];
+    const fetch: FetchLike = () => new Promise((resolve) => held.push(() => resolve(new Response('{}'))));
+    const http = new HttpTransport(BASE, { fetch, signal: controller.signal });
+    const requests = Array.from({ length: 20 }, () => http.json({ path: 'checkpoint' }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([held.length, getEventListeners(controller.signal, 'abort').length]).toEqual([20, 1]);
+    for (const answer of held) answer();
+    await Promise.all(requests);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
   });
 
   test('ends the wait before a retry that a Retry-After of 60 s asks for, whether or not the sleep heeds it', async () => {
