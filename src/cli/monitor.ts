@@ -1,5 +1,5 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { CairnClient } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import { MAX_TILED_TREE_SIZE } from '../client/tile-reader.js';
@@ -296,9 +296,65 @@ function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undef
   }
 }
 
-/** Writes `state` to `path` atomically: a temporary file in the same folder, fsync'd, then renamed over it. */
+/** The temporary files this process is writing the state to, until renamed or removed (see removeStaleTemps). */
+const writing = new Set<string>();
+
+/** Whether process `pid` runs (one of another user's included); false when it is gone. */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files writeState left beside the state file `path`
+ * when its process was killed (kill -9, a crash, a power cut) between
+ * creating one and renaming it over `path`: files of this folder named as
+ * writeState names them for this very file, `<name>.<pid>.<random>.tmp`,
+ * whose process is gone (or is this one, which is not writing it: a
+ * restarted container's monitor often gets its old pid back). A file of a
+ * process that still runs is left alone: it may be another monitor's write
+ * in progress. Best effort: what cannot be listed or removed is left.
+ */
+async function removeStaleTemps(path: string): Promise<void> {
+  const folder = dirname(path);
+  const prefix = `${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const match = /^([1-9][0-9]{0,9})\.[0-9a-z]+\.tmp$/.exec(name.slice(prefix.length));
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    const tmp = join(folder, name);
+    if (pid === process.pid ? writing.has(tmp) : processRuns(pid)) continue;
+    await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/**
+ * Writes `state` to `path` atomically: a temporary file in the same folder,
+ * fsync'd, then renamed over it. A temporary file left by a process killed
+ * before the rename is removed by the next monitor's removeStaleTemps.
+ */
 async function writeState(path: string, state: MonitorState): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const tmp = join(dirname(path), `${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  writing.add(tmp);
+  try {
+    await writeAndRename(tmp, path, state);
+  } finally {
+    writing.delete(tmp);
+  }
+}
+
+async function writeAndRename(tmp: string, path: string, state: MonitorState): Promise<void> {
   const handle = await open(tmp, 'w', 0o644);
   try {
     await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
@@ -563,6 +619,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     // Checked before any work: a state that cannot be written loses the round.
     const stateFolderProblem = await writableFolderProblem(dirname(statePath));
     if (stateFolderProblem !== undefined) throw new Error(`cannot keep the state file ${statePath}: ${stateFolderProblem}`);
+    await removeStaleTemps(statePath);
     let loaded = await readState(statePath, verifier);
     const loadedOrigin = loaded?.verified.checkpoint?.origin ?? loaded?.verified.partial?.checkpoint.origin;
     if (loadedOrigin !== undefined && loadedOrigin !== verifier.name) throw new Error(`the state file ${statePath} is for ${loadedOrigin}`);

@@ -5,6 +5,7 @@
 // stderr, a webhook POST, exit 1; the state file must not move. Last, a log of
 // 2^48 identical entries, served from memory, whose tiles must be walked
 // rather than listed.
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -119,6 +120,28 @@ test('an honest log: the first run checks it all, later runs check what is new, 
   } finally {
     await server.close();
   }
+});
+
+test('the temporary files a monitor killed while writing its state left are removed at the next start: only those of this state file, of a process gone', async () => {
+  const folder = await mkdtemp(join(dir, 'temps-'));
+  // A process that ran and is gone: its pid is free.
+  const child = spawn(process.execPath, ['-e', '']);
+  const [code] = (await once(child, 'exit')) as [number];
+  expect(code).toBe(0);
+  const gone = child.pid!;
+  const stale = [`st.json.${gone}.k3x9q.tmp`, `st.json.${process.pid}.a0.tmp`];
+  const kept = [
+    `st.json.${process.ppid}.b7.tmp`, // a process that runs: maybe another monitor's write in progress
+    `other.json.${gone}.k3x9q.tmp`, // another state file's
+    `st.json.${gone}.k3x9q.tmp.bak`,
+    `st.json.${gone}.tmp`,
+    `st.json.x${gone}.k3x9q.tmp`,
+    `xst.json.${gone}.k3x9q.tmp`,
+  ];
+  for (const name of [...stale, ...kept]) await writeFile(join(folder, name), '{}');
+  // Before the log is asked (it cannot be reached here: exit 2).
+  expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', join(folder, 'st.json'), '--once'], captureIo())).toBe(2);
+  expect((await readdir(folder)).sort()).toEqual([...kept].sort());
 });
 
 test('the human line of a first run says it is one: there was no last checkpoint to be consistent with', async () => {
