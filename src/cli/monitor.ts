@@ -1,6 +1,6 @@
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { CairnClient } from '../client/client.js';
+import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import { MAX_TILED_TREE_SIZE } from '../client/tile-reader.js';
 import { bytesEqual } from '../merkle/check.js';
@@ -49,11 +49,13 @@ events), a POST of a JSON description to --webhook, and exit status 1 under
 --once. The state only moves forward to a checkpoint and signed tree head
 that passed every check.
 
-SIGINT or SIGTERM (Ctrl-C) stops the monitor between tiles, with or without
---once: what earlier rounds saved is kept, nothing unverified is saved, and
-a line (with --json, a "stopped" event) says where the walk stopped, or that
-it stopped while waiting for the next round. A second signal ends the
-process at once.
+SIGINT or SIGTERM (Ctrl-C) stops the monitor at once, with or without
+--once: requests in flight and waits before their retries end. What earlier
+rounds saved is kept, and so is what the stopped round's walk checked, up to
+its first entry bundle not checked, if every other check of the round
+passed; nothing unverified is saved. A line (with --json, a "stopped" event)
+says where the walk stopped, or that it stopped while waiting for the next
+round. A second signal ends the process at once.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -183,9 +185,16 @@ class Alarm extends Error {
   }
 }
 
-/** The round was stopped (SIGINT/SIGTERM, or the caller's signal) before every check ran. */
+/**
+ * The round was stopped (SIGINT/SIGTERM, or the caller's signal) before every
+ * check ran. `progress`, when there is one, is what it verified before that:
+ * the entries from `from` up to `to` of a tree whose every other check passed.
+ */
 class RoundStopped extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly progress?: RoundOutcome,
+  ) {
     super(message);
     this.name = 'RoundStopped';
   }
@@ -415,14 +424,32 @@ function walkEnd(from: number, treeSize: number, maxEntries: number): number {
 }
 
 /**
+ * The entry from which the entries of a stopped walk are not known to be
+ * checked: the start of the first entry bundle not checked (`nextBundle`),
+ * within the walk from `from` to `to` of the tree of `treeSize` leaves, or
+ * `from` when none was. Never the whole tree: a walk that checked every
+ * bundle but was stopped before its last hash tiles leaves the checkpoint
+ * to the round that finishes it (the last bundle is checked again then).
+ */
+function stoppedWalkEnd(from: number, to: number, treeSize: number, nextBundle: number): number {
+  let end = Math.min(nextBundle * TILE_WIDTH, to);
+  if (end >= treeSize) end = (Math.ceil(treeSize / TILE_WIDTH) - 1) * TILE_WIDTH;
+  return Math.max(from, end);
+}
+
+/**
  * One round of checks from `before` (undefined: from the empty log); throws
- * Alarm, RoundStopped when `signal` aborts during the tile walk, or an
- * operational error. It walks at most `maxEntries` new entries, from where
- * an unfinished walk stopped (before.partial) or else from the last verified
- * checkpoint; the outcome says how far it got.
+ * Alarm, RoundStopped when `signal` aborts (with the entries it verified
+ * before that, when there are any), or an operational error. It walks at
+ * most `maxEntries` new entries, from where an unfinished walk stopped
+ * (before.partial) or else from the last verified checkpoint; the outcome
+ * says how far it got.
  */
 async function checkRound(client: CairnClient, before: Verified | undefined, io: CliIo, options: RoundOptions): Promise<RoundOutcome> {
   const { showProgress, signal, maxEntries } = options;
+  // The transport ends what is in flight at once when the signal aborts: an
+  // error then (not an alarm, which still counts) is the stop's doing.
+  const stoppedBy = (err: unknown) => signal?.aborted === true && !(err instanceof Alarm) && !(err instanceof OutputError);
   const last = before?.checkpoint;
   const guard = async <T>(work: () => Promise<T>, older?: Checkpoint, newer?: Checkpoint, note?: string): Promise<T> => {
     try {
@@ -432,8 +459,15 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       throw err;
     }
   };
-  const { checkpoint, note } = await guard(() => client.getCheckpoint());
-  const head = await guard(() => client.getTreeHead(), undefined, checkpoint, note);
+  let heads: [SignedCheckpoint, TreeHead];
+  try {
+    const newest = await guard(() => client.getCheckpoint());
+    heads = [newest, await guard(() => client.getTreeHead(), undefined, newest.checkpoint, newest.note)];
+  } catch (err) {
+    if (stoppedBy(err)) throw new RoundStopped('stopped before the newest checkpoint and signed tree head were verified');
+    throw err;
+  }
+  const [{ checkpoint, note }, head] = heads;
   const sth: Checkpoint = { origin: checkpoint.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
   checkTreeHead(head, sth, before, io.now());
   // Whatever the rest of the round does, or however long it takes (the stale check).
@@ -482,6 +516,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   };
   for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer, { fromTiles: true }), older, newer);
   for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer), older, newer);
+  if (failure !== undefined && stoppedBy(failure)) throw new RoundStopped(`stopped while checking that the tree of size ${checkpoint.treeSize} extends the last verified ones`);
 
   // The walk goes on where an unfinished one stopped, against the new
   // checkpoint: what it checked against the older tree holds in every tree
@@ -505,33 +540,55 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   let done = 0;
   let finished = false;
   let failed = false;
+  // The entry bundles come first, in order: every one before nextBundle is
+  // checked, and so are those in checkedAhead (at most one per check in flight).
+  let nextBundle = Math.floor(from / TILE_WIDTH);
+  const checkedAhead = new Set<number>();
   // Up to 8 checks in flight: against a remote log the round trips dominate.
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (!failed && signal?.aborted !== true) {
-        const step = walk.next();
-        if (step.done === true) {
-          finished = true;
-          return;
-        }
-        const tile = step.value;
-        if (++taken % TILES_PER_READER === 0) reader = client.tileReader(checkpoint);
-        const r = reader;
-        try {
-          if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, checkpoint, r), last, checkpoint, note);
-          else await guard(() => r.readTile(tile.level, tile.n), last, checkpoint, note);
-        } catch (err) {
-          failed = true;
-          throw err;
-        }
-        done += tile.level === 0 ? 2 : 1;
-        progress.update(done);
+  const checks = Array.from({ length: 8 }, async () => {
+    while (!failed && signal?.aborted !== true) {
+      const step = walk.next();
+      if (step.done === true) {
+        finished = true;
+        return;
       }
-    }),
-  );
+      const tile = step.value;
+      if (++taken % TILES_PER_READER === 0) reader = client.tileReader(checkpoint);
+      const r = reader;
+      try {
+        if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, checkpoint, r), last, checkpoint, note);
+        else await guard(() => r.readTile(tile.level, tile.n), last, checkpoint, note);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+      if (tile.level === 0) {
+        checkedAhead.add(tile.n);
+        while (checkedAhead.delete(nextBundle)) nextBundle++;
+      }
+      done += tile.level === 0 ? 2 : 1;
+      progress.update(done);
+    }
+  });
+  try {
+    await Promise.all(checks);
+  } catch (err) {
+    if (!stoppedBy(err)) throw err;
+    // Stopped: what is in flight ends at once, and an alarm one of them raised still counts.
+    const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
+    if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
+  }
   progress.finish(done);
   if (!finished && done < tiles + bundles) {
-    throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${checkpoint.treeSize}`);
+    // Each entry bundle checked its level-0 tile, and the reader authenticated
+    // that tile through its parent tiles up to the signed root: the entries
+    // before the first bundle not checked are checked, with the tiles above
+    // them, as a finished walk to there would have checked them. Saved only
+    // when every other check of the round passed.
+    const checkedTo = stoppedWalkEnd(from, to, checkpoint.treeSize, nextBundle);
+    const verified = failure === undefined && checkedTo > from;
+    const walked: RoundOutcome | undefined = verified ? { checkpoint, note, head, from, to: checkedTo, tiles, bundles } : undefined;
+    throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${checkpoint.treeSize}`, walked);
   }
   if (failure !== undefined) throw failure;
   return { checkpoint, note, head, from, to, tiles, bundles };
@@ -606,7 +663,6 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     const webhook = values.webhook === undefined ? undefined : parseHttpUrl(values.webhook, '--webhook');
     const once = values.once === true;
     const json = values.json === true;
-    const client = makeClient(url, verifier, io, { maxRetries: 2 });
     const fetchFn = io.fetch ?? globalThis.fetch;
 
     const stamp = () => new Date(io.now()).toISOString();
@@ -665,13 +721,60 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       if (outputFailure !== undefined) throw outputFailure;
     };
 
-    /** Where the state stays after a stop: what the rounds before it saved. */
-    const keptState = (): string => {
+    /** Where the state is after a stop: what the rounds before it saved, and (`saved`) what the stopped round checked. */
+    const keptState = (saved = false): string => {
       const v = loaded?.verified;
       const size = v?.checkpoint?.treeSize ?? 0;
+      const where = saved ? 'what it checked is saved: the state is at' : 'the state stays at';
       return v?.partial === undefined
-        ? `the state stays at tree size ${size}`
-        : `the state stays at tree size ${size}, with the entries up to ${v.partial.checkedTo} checked against the tree of size ${v.partial.checkpoint.treeSize}`;
+        ? `${where} tree size ${size}`
+        : `${where} tree size ${size}, with the entries up to ${v.partial.checkedTo} checked against the tree of size ${v.partial.checkpoint.treeSize}`;
+    };
+
+    /** The stopped event: its message, and where the state is (see keptState). */
+    const stopped = (message: string, saved = false): Promise<void> => {
+      const v = loaded?.verified;
+      const where = { verified_tree_size: v?.checkpoint?.treeSize ?? 0, ...(v?.partial === undefined ? {} : { tree_size: v.partial.checkpoint.treeSize, checked_to: v.partial.checkedTo }), saved };
+      return emit({ event: 'stopped', message, ...where }, `${message}; ${keptState(saved)}`, true);
+    };
+
+    /**
+     * Saves what a round verified (`outcome`) as the state: the walk's
+     * checkpoint as the verified one when the walk reached it, else the walk
+     * as progress beside the last verified one. Says so and returns false
+     * when the state file cannot be written.
+     */
+    const save = async (outcome: RoundOutcome): Promise<boolean> => {
+      const last = loaded?.verified.checkpoint;
+      const cp = outcome.checkpoint;
+      const head = outcome.head;
+      const rootHash = encodeBase64(cp.rootHash);
+      // Only a walk that reached the checkpoint makes it the verified one;
+      // an unfinished one is kept as progress beside the last verified one.
+      const complete = outcome.to === cp.treeSize;
+      const state: MonitorState = {
+        version: 1,
+        origin: verifier.name,
+        url,
+        checkpoint: complete ? outcome.note : (loaded?.state.checkpoint ?? null),
+        tree_size: complete ? cp.treeSize : (last?.treeSize ?? 0),
+        root_hash: complete ? rootHash : encodeBase64(last?.rootHash ?? EMPTY_ROOT),
+        sth_timestamp: head.timestamp,
+        sth_tree_size: head.treeSize,
+        sth_root_hash: encodeBase64(head.rootHash),
+        ...(complete ? {} : { partial: { checkpoint: outcome.note, tree_size: cp.treeSize, root_hash: rootHash, checked_to: outcome.to } }),
+        verified_at: stamp(),
+      };
+      try {
+        await writeState(statePath, state);
+      } catch (err) {
+        await emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
+        return false;
+      }
+      const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
+      const progress: WalkProgress | undefined = complete ? undefined : { checkpoint: cp, note: outcome.note, checkedTo: outcome.to };
+      loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress } };
+      return true;
     };
 
     /**
@@ -720,7 +823,9 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
           return { result: 'alarm', more: false };
         }
         if (err instanceof RoundStopped) {
-          await emit({ event: 'stopped', message: err.message }, `${err.message}; ${keptState()}`, true);
+          // What the walk verified before the stop is kept, as a round that walked that far would keep it.
+          const saved = err.progress !== undefined && (await save(err.progress));
+          await stopped(err.message, saved);
           return { ...ended('stopped'), stopped: true };
         }
         const message = err instanceof Error ? err.message : String(err);
@@ -735,34 +840,11 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         }
         return ended('error');
       }
+      if (!(await save(outcome))) return ended('error');
       const cp = outcome.checkpoint;
       const head = outcome.head;
       const rootHash = encodeBase64(cp.rootHash);
-      // Only a walk that reached the new checkpoint makes it the verified one;
-      // an unfinished one is kept as progress beside the last verified one.
       const complete = outcome.to === cp.treeSize;
-      const progress: WalkProgress | undefined = complete ? undefined : { checkpoint: cp, note: outcome.note, checkedTo: outcome.to };
-      const state: MonitorState = {
-        version: 1,
-        origin: verifier.name,
-        url,
-        checkpoint: complete ? outcome.note : (loaded?.state.checkpoint ?? null),
-        tree_size: complete ? cp.treeSize : lastSize,
-        root_hash: complete ? rootHash : encodeBase64(last?.rootHash ?? EMPTY_ROOT),
-        sth_timestamp: head.timestamp,
-        sth_tree_size: head.treeSize,
-        sth_root_hash: encodeBase64(head.rootHash),
-        ...(complete ? {} : { partial: { checkpoint: outcome.note, tree_size: cp.treeSize, root_hash: rootHash, checked_to: outcome.to } }),
-        verified_at: stamp(),
-      };
-      try {
-        await writeState(statePath, state);
-      } catch (err) {
-        await emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
-        return ended('error');
-      }
-      const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
-      loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress } };
       const walked = `${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`;
       // A round that went on from an unfinished walk checked only the entries
       // from there: those before it were checked as far as the state file
@@ -797,6 +879,8 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     };
 
     const { signal, dispose } = stopSignal(io);
+    // The stop reaches the requests in flight and the waits before their retries (a 503's Retry-After): they end at once.
+    const client = makeClient(url, verifier, io, { maxRetries: 2, signal, sleep: (ms, stop) => io.sleep(ms, stop) });
     try {
       if (once) {
         // One round, or as many back to back as the walk to the newest checkpoint takes, unless stopped.
@@ -804,8 +888,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         do r = await round(signal);
         while (r.result === 'ok' && r.more && !signal.aborted);
         if (r.result === 'ok' && r.more) {
-          const message = 'stopped between rounds, before the walk reached the newest checkpoint';
-          await emit({ event: 'stopped', message }, `${message}; ${keptState()}`, true);
+          await stopped('stopped between rounds, before the walk reached the newest checkpoint');
           return EXIT_ERROR;
         }
         return r.result === 'ok' ? EXIT_OK : r.result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;
@@ -818,10 +901,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         await io.sleep(intervalMs, signal);
       }
       // A round stopped during its walk has said where; a stop between rounds is told here.
-      if (last?.stopped !== true) {
-        const message = last?.more === true ? 'stopped between rounds, before the walk reached the newest checkpoint' : 'stopped while waiting for the next round';
-        await emit({ event: 'stopped', message }, `${message}; ${keptState()}`, true);
-      }
+      if (last?.stopped !== true) await stopped(last?.more === true ? 'stopped between rounds, before the walk reached the newest checkpoint' : 'stopped while waiting for the next round');
       return alarms > 0 ? EXIT_VERIFY_FAILED : EXIT_OK;
     } catch (err) {
       // An alarm outranks the output lost after it: exit status 1 still says the log misbehaved.

@@ -3,10 +3,12 @@
 // checkpoint) and the next round goes on from there; the newest heads are
 // checked first every round, so a stale head, a fork or a shrink alarms at
 // once however long the walk is; a signed size past what a tile reader can
-// number is an alarm of its own. The log is a real HTTP server on 127.0.0.1
-// (port 0) serving identical entries, so that every tile of any size is real.
+// number is an alarm of its own. A stop in a round's walk ends the requests
+// in flight and keeps what the walk checked without a gap. The log is a real
+// HTTP server on 127.0.0.1 (port 0) serving identical entries, so that every
+// tile of any size is real.
 import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +74,12 @@ async function uniformLog(size: number): Promise<UniformLog> {
     answer: undefined,
     onRequest: undefined,
     paths: [],
-    close: () => new Promise((resolve) => server!.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server!.close(() => resolve());
+        // A request the monitor gave up (stopped) may hold its connection open: it is not waited for.
+        server!.closeAllConnections();
+      }),
   };
   server = createServer((req, res) => {
     void (async () => {
@@ -499,4 +506,137 @@ test('a round that goes on from a state file says from which entry it checked, n
   } finally {
     await log.close();
   }
+});
+
+/** A request that the log never answers: it ends only when its signal aborts (the stop, or the 30 s timeout). */
+function hang(init: RequestInit | undefined): Promise<Response> {
+  return new Promise((_resolve, reject) => {
+    const signal = init?.signal;
+    if (signal === undefined || signal === null) return;
+    if (signal.aborted) return reject(signal.reason as Error);
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+}
+
+const pathOf = (url: string) => new URL(url).pathname.slice(1);
+
+describe('a stop during a round', () => {
+  test('while a 503 asks to wait 60 s before a retry: the wait ends at once, and the run is stopped (exit 2 under --once), not failed', async () => {
+    const log = await uniformLog(2600);
+    try {
+      const signals = new EventEmitter();
+      const busy: string[] = [];
+      const base = captureIo({
+        signals,
+        fetch: async (url, init) => {
+          if (pathOf(url) !== 'tile/entries/001') return fetch(url, init);
+          busy.push(pathOf(url));
+          return new Response('{"error":"busy","code":"BUSY"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } });
+        },
+      });
+      // SIGINT comes during the wait, which only the stop can end: none ends by time here.
+      const sleeps: number[] = [];
+      const io: CapturedIo = {
+        ...base,
+        sleep: (ms, signal) => {
+          sleeps.push(ms);
+          signals.emit('SIGINT');
+          return new Promise<void>((resolve) => {
+            if (signal?.aborted === true) return resolve();
+            signal?.addEventListener('abort', () => resolve(), { once: true });
+          });
+        },
+      };
+      const run = await monitor(log, freshState(), ['--once'], io);
+      expect(run.code).toBe(2);
+      expect(run.events).toEqual([expect.objectContaining({ event: 'stopped', message: expect.stringMatching(/^stopped after \d+ of 23 tiles and bundles of the entries from 0 up to 2600 of the tree of size 2600$/) })]);
+      // Asked once, waited for once, never asked again.
+      expect([busy, sleeps]).toEqual([['tile/entries/001'], [60_000]]);
+      expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('while requests hang: they end at once, and the entries before the first bundle not checked are saved as the walk\'s progress', async () => {
+    const log = await uniformLog(2600);
+    try {
+      const statePath = freshState();
+      const signals = new EventEmitter();
+      let later = 0;
+      const io = captureIo({
+        signals,
+        fetch: (url, init) => {
+          const path = pathOf(url);
+          // Bundles from 2 on never come: of the 8 checks in flight (bundles 0 to 7), only
+          // those of bundles 0 and 1 end, each then taking the next bundle; once both did, SIGINT.
+          if (!/^tile\/entries\/0(0[2-9]|10)/.test(path)) return fetch(url, init);
+          if (/^tile\/entries\/0(0[89]|10)/.test(path) && ++later === 2) signals.emit('SIGINT');
+          return hang(init);
+        },
+      });
+      const run = await monitor(log, statePath, ['--once'], io);
+      expect(run.code).toBe(2);
+      expect(run.events).toEqual([
+        expect.objectContaining({ event: 'stopped', message: expect.stringMatching(/^stopped after \d+ of 23 tiles and bundles of the entries from 0 up to 2600 of the tree of size 2600$/), verified_tree_size: 0, tree_size: 2600, checked_to: 512, saved: true }),
+      ]);
+      const saved = await readState(statePath);
+      expect(saved).toMatchObject({ checkpoint: null, tree_size: 0, sth_tree_size: 2600, partial: { tree_size: 2600, checked_to: 512 } });
+      // The next run goes on from there and finishes.
+      log.paths.length = 0;
+      const next = await monitor(log, statePath, ['--once']);
+      expect(next.code).toBe(0);
+      expect(next.events).toEqual([expect.objectContaining({ event: 'verified', tree_size: 2600, bundles: 9 })]);
+      expect(bundlesByRound(log.paths).map((r) => r.sort())).toEqual([['002', '003', '004', '005', '006', '007', '008', '009', '010.p/40']]);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('the same in human words, without --once (exit 0): the line says what is saved', async () => {
+    const log = await uniformLog(2600);
+    try {
+      const signals = new EventEmitter();
+      let later = 0;
+      const io = captureIo({
+        signals,
+        fetch: (url, init) => {
+          const path = pathOf(url);
+          if (!/^tile\/entries\/0(0[2-9]|10)/.test(path)) return fetch(url, init);
+          if (/^tile\/entries\/0(0[89]|10)/.test(path) && ++later === 2) signals.emit('SIGTERM');
+          return hang(init);
+        },
+      });
+      expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', freshState()], io)).toBe(0);
+      expect(io.err()).toMatch(
+        /^\S+Z stopped after \d+ of 23 tiles and bundles of the entries from 0 up to 2600 of the tree of size 2600; what it checked is saved: the state is at tree size 0, with the entries up to 512 checked against the tree of size 2600\n$/,
+      );
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('nothing is saved when the first bundle was not checked, however many after it were: the saved walk has no gaps', async () => {
+    const log = await uniformLog(2600);
+    try {
+      const statePath = freshState();
+      const signals = new EventEmitter();
+      const io = captureIo({
+        signals,
+        fetch: (url, init) => {
+          const path = pathOf(url);
+          if (path === 'tile/entries/000') return hang(init);
+          // Bundle 8 is asked for once the check of one of bundles 1 to 7 ended.
+          if (path === 'tile/entries/008') signals.emit('SIGINT');
+          return fetch(url, init);
+        },
+      });
+      const run = await monitor(log, statePath, ['--once'], io);
+      expect(run.code).toBe(2);
+      expect(run.events).toEqual([expect.objectContaining({ event: 'stopped', verified_tree_size: 0, saved: false })]);
+      await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+    } finally {
+      await log.close();
+    }
+  });
 });

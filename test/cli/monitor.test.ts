@@ -492,7 +492,7 @@ function identicalLog(origin: string, treeSize: number, entry: Uint8Array): { ve
   return { verifierKey: verifierKeyFromSignerKey(skey), fetch: fetchFromMemory, paths };
 }
 
-test('a signed tree of 2^48 + 12,345 leaves: its 2^40 new tiles are walked, not listed, and stopping ends the round', async () => {
+test('a signed tree of 2^48 + 12,345 leaves: its 2^40 new tiles are walked, not listed, and stopping ends the round, keeping the entries it checked', async () => {
   const size = 2 ** 48 + 12_345;
   const log = identicalLog('huge.test/log', size, enc('one entry, again and again'));
   const controller = new AbortController();
@@ -507,15 +507,19 @@ test('a signed tree of 2^48 + 12,345 leaves: its 2^40 new tiles are walked, not 
   const hugeState = join(dir, 'huge-state.json');
   // No bound on the round (the default is 2^20 entries, see monitor-rounds.test.ts): the whole walk is one round.
   expect(await monitorCommand(['--url', 'http://huge.test', '--vkey', log.verifierKey, '--state', hugeState, '--json', '--max-round-entries', String(Number.MAX_SAFE_INTEGER)], io)).toBe(0);
-  const events = io.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { event: string; message: string });
-  expect(events).toEqual([expect.objectContaining({ event: 'stopped' })]);
+  const events = io.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { event: string; message: string; checked_to: number });
+  expect(events).toEqual([expect.objectContaining({ event: 'stopped', verified_tree_size: 0, tree_size: size, saved: true })]);
   const [, done, total] = /^stopped after (\d+) of (\d+) tiles and bundles of the entries from 0 up to 281474976723001 of the tree of size 281474976723001$/.exec(events[0]!.message) ?? [];
   // The round knew its length (2^40 level-0 tiles, each with its bundle) without listing it, and had begun.
   expect(Number(total)).toBeGreaterThan(2 * 2 ** 40);
   expect(Number(done)).toBeGreaterThan(0);
   expect(log.paths).toContain('tile/entries/000');
   expect(tileFetches()).toBeLessThan(100);
-  await expect(access(hugeState)).rejects.toThrow(/ENOENT/);
+  // The first bundles, checked before the stop, are kept as an unfinished walk; the checkpoint is not.
+  const checkedTo = events[0]!.checked_to;
+  expect(checkedTo % 256).toBe(0);
+  expect(checkedTo).toBeGreaterThan(0);
+  expect(JSON.parse(await readFile(hugeState, 'utf8'))).toMatchObject({ checkpoint: null, tree_size: 0, partial: { tree_size: size, checked_to: checkedTo } });
 
   // The auditor's 2^53 − 1: an alarm (unverifiable), since no tile reader can number its hashes, raised before any tile is asked for.
   const largest = identicalLog('huge.test/log', Number.MAX_SAFE_INTEGER, enc('one entry, again and again'));
@@ -527,9 +531,10 @@ test('a signed tree of 2^48 + 12,345 leaves: its 2^40 new tiles are walked, not 
       return largest.fetch(url, init);
     },
   });
-  expect(await monitorCommand(['--url', 'http://huge.test', '--vkey', largest.verifierKey, '--state', hugeState, '--json', '--once'], largestIo)).toBe(1);
+  const largestState = join(dir, 'largest-state.json');
+  expect(await monitorCommand(['--url', 'http://huge.test', '--vkey', largest.verifierKey, '--state', largestState, '--json', '--once'], largestIo)).toBe(1);
   const ended = largestIo.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { event: string; message: string });
   expect(ended).toEqual([expect.objectContaining({ event: 'alarm', kind: 'unverifiable', message: expect.stringMatching(/^the log signed a checkpoint of 9007199254740991 leaves, past the 2\^52 /) })]);
   expect(largest.paths).toEqual(['checkpoint', 'ct/v1/get-sth']);
-  await expect(access(hugeState)).rejects.toThrow(/ENOENT/);
+  await expect(access(largestState)).rejects.toThrow(/ENOENT/);
 });
