@@ -589,17 +589,21 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       progress.update(done);
     }
   });
+  // Whether a check was cut short by the stop: the walk may have handed out its
+  // every tile (`finished`) while that check was still in flight.
+  let cut = false;
   try {
     await Promise.all(checks);
   } catch (err) {
     if (!stoppedBy(err)) throw err;
+    cut = true;
     // Stopped: what is in flight ends at once, and an alarm one of them raised still counts.
     const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
     if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
   }
   progress.finish(done);
   const newest = sameTree(target, checkpoint) ? undefined : checkpoint;
-  if (!finished && done < tiles + bundles) {
+  if (cut || (!finished && done < tiles + bundles)) {
     // Each entry bundle checked its level-0 tile, and the reader authenticated
     // that tile through its parent tiles up to the signed root: the entries
     // before the first bundle not checked are checked, with the tiles above

@@ -559,6 +559,40 @@ describe('a stop during a round', () => {
     }
   });
 
+  test('once the walk has handed out its every tile, with checks still in flight: nothing they did not finish is taken as checked', async () => {
+    // 600 entries: three bundles and one tile above, fewer than the 8 checks, which thus find the walk handed out at once.
+    const log = await uniformLog(600);
+    try {
+      const statePath = freshState();
+      const signals = new EventEmitter();
+      const base = captureIo({
+        signals,
+        fetch: async (url, init) => {
+          const path = pathOf(url);
+          if (path === 'tile/entries/000') return hang(init);
+          if (path === 'tile/entries/001') return new Response('{"error":"busy","code":"BUSY"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } });
+          return fetch(url, init);
+        },
+      });
+      const io: CapturedIo = {
+        ...base,
+        sleep: (_ms, signal) => {
+          signals.emit('SIGINT');
+          return new Promise<void>((resolve) => {
+            if (signal?.aborted === true) return resolve();
+            signal?.addEventListener('abort', () => resolve(), { once: true });
+          });
+        },
+      };
+      const run = await monitor(log, statePath, ['--once'], io);
+      expect(run.code).toBe(2);
+      expect(run.events).toEqual([expect.objectContaining({ event: 'stopped', message: expect.stringMatching(/^stopped after [0-3] of 7 tiles and bundles of the entries from 0 up to 600 of the tree of size 600$/), saved: false })]);
+      await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+    } finally {
+      await log.close();
+    }
+  });
+
   test('while requests hang: they end at once, and the entries before the first bundle not checked are saved as the walk\'s progress', async () => {
     const log = await uniformLog(2600);
     try {
