@@ -312,7 +312,9 @@ export class HttpTransport {
    * whose connection broke (reset or closed by the other side) is retried
    * too, within the same bounds, after the same exponential wait; a POST
    * never is, since the log may have taken it. Rejects with ClientError
-   * NETWORK or HTTP_STATUS, or with the reason of the transport's `signal`.
+   * NETWORK or HTTP_STATUS, or with the reason of the transport's `signal`
+   * (which no longer ends the body once the Response is handed over: the
+   * timeout still does; json() and bytes() read it under the signal).
    */
   async request(spec: RequestSpec): Promise<Response> {
     return this.#send(spec, async (res) => res);
