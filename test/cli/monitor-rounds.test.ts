@@ -521,6 +521,36 @@ function hang(init: RequestInit | undefined): Promise<Response> {
 
 const pathOf = (url: string) => new URL(url).pathname.slice(1);
 
+/** A sleep that sends SIGINT on `signals` and then lasts until its own signal aborts: no wait here ends by time. */
+function sleepUntilStopped(signals: EventEmitter, onSleep: (ms: number) => void = () => undefined): NonNullable<CapturedIo['sleep']> {
+  return (ms, signal) => {
+    onSleep(ms);
+    signals.emit('SIGINT');
+    return new Promise<void>((resolve) => {
+      if (signal?.aborted === true) return resolve();
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  };
+}
+
+/** A 503 that asks to wait 60 s before a retry. */
+const busyFor60s = () => new Response('{"error":"busy","code":"BUSY"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } });
+
+/**
+ * A fetch under which bundles 2 to 10 never come: of the 8 checks in flight
+ * (bundles 0 to 7), only those of bundles 0 and 1 end, each then taking the
+ * next bundle; once both did, `stop` is sent on `signals`.
+ */
+function hangFromBundle2(signals: EventEmitter, stop: 'SIGINT' | 'SIGTERM'): (url: string, init?: RequestInit) => Promise<Response> {
+  let later = 0;
+  return (url, init) => {
+    const path = pathOf(url);
+    if (!/^tile\/entries\/0(0[2-9]|10)/.test(path)) return fetch(url, init);
+    if (/^tile\/entries\/0(0[89]|10)/.test(path) && ++later === 2) signals.emit(stop);
+    return hang(init);
+  };
+}
+
 describe('a stop during a round', () => {
   test('while a 503 asks to wait 60 s before a retry: the wait ends at once, and the run is stopped (exit 2 under --once), not failed', async () => {
     const log = await uniformLog(2600);
@@ -532,22 +562,12 @@ describe('a stop during a round', () => {
         fetch: async (url, init) => {
           if (pathOf(url) !== 'tile/entries/001') return fetch(url, init);
           busy.push(pathOf(url));
-          return new Response('{"error":"busy","code":"BUSY"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } });
+          return busyFor60s();
         },
       });
       // SIGINT comes during the wait, which only the stop can end: none ends by time here.
       const sleeps: number[] = [];
-      const io: CapturedIo = {
-        ...base,
-        sleep: (ms, signal) => {
-          sleeps.push(ms);
-          signals.emit('SIGINT');
-          return new Promise<void>((resolve) => {
-            if (signal?.aborted === true) return resolve();
-            signal?.addEventListener('abort', () => resolve(), { once: true });
-          });
-        },
-      };
+      const io: CapturedIo = { ...base, sleep: sleepUntilStopped(signals, (ms) => sleeps.push(ms)) };
       const run = await monitor(log, freshState(), ['--once'], io);
       expect(run.code).toBe(2);
       expect(run.events).toEqual([expect.objectContaining({ event: 'stopped', message: expect.stringMatching(/^stopped after \d+ of 23 tiles and bundles of the entries from 0 up to 2600 of the tree of size 2600$/) })]);
@@ -570,20 +590,11 @@ describe('a stop during a round', () => {
         fetch: async (url, init) => {
           const path = pathOf(url);
           if (path === 'tile/entries/000') return hang(init);
-          if (path === 'tile/entries/001') return new Response('{"error":"busy","code":"BUSY"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } });
+          if (path === 'tile/entries/001') return busyFor60s();
           return fetch(url, init);
         },
       });
-      const io: CapturedIo = {
-        ...base,
-        sleep: (_ms, signal) => {
-          signals.emit('SIGINT');
-          return new Promise<void>((resolve) => {
-            if (signal?.aborted === true) return resolve();
-            signal?.addEventListener('abort', () => resolve(), { once: true });
-          });
-        },
-      };
+      const io: CapturedIo = { ...base, sleep: sleepUntilStopped(signals) };
       const run = await monitor(log, statePath, ['--once'], io);
       expect(run.code).toBe(2);
       expect(run.events).toEqual([expect.objectContaining({ event: 'stopped', message: expect.stringMatching(/^stopped after [0-3] of 7 tiles and bundles of the entries from 0 up to 600 of the tree of size 600$/), saved: false })]);
@@ -598,18 +609,7 @@ describe('a stop during a round', () => {
     try {
       const statePath = freshState();
       const signals = new EventEmitter();
-      let later = 0;
-      const io = captureIo({
-        signals,
-        fetch: (url, init) => {
-          const path = pathOf(url);
-          // Bundles from 2 on never come: of the 8 checks in flight (bundles 0 to 7), only
-          // those of bundles 0 and 1 end, each then taking the next bundle; once both did, SIGINT.
-          if (!/^tile\/entries\/0(0[2-9]|10)/.test(path)) return fetch(url, init);
-          if (/^tile\/entries\/0(0[89]|10)/.test(path) && ++later === 2) signals.emit('SIGINT');
-          return hang(init);
-        },
-      });
+      const io = captureIo({ signals, fetch: hangFromBundle2(signals, 'SIGINT') });
       const run = await monitor(log, statePath, ['--once'], io);
       expect(run.code).toBe(2);
       expect(run.events).toEqual([
@@ -632,16 +632,7 @@ describe('a stop during a round', () => {
     const log = await uniformLog(2600);
     try {
       const signals = new EventEmitter();
-      let later = 0;
-      const io = captureIo({
-        signals,
-        fetch: (url, init) => {
-          const path = pathOf(url);
-          if (!/^tile\/entries\/0(0[2-9]|10)/.test(path)) return fetch(url, init);
-          if (/^tile\/entries\/0(0[89]|10)/.test(path) && ++later === 2) signals.emit('SIGTERM');
-          return hang(init);
-        },
-      });
+      const io = captureIo({ signals, fetch: hangFromBundle2(signals, 'SIGTERM') });
       expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', freshState()], io)).toBe(0);
       expect(io.err()).toMatch(
         /^\S+Z stopped after \d+ of 23 tiles and bundles of the entries from 0 up to 2600 of the tree of size 2600; what it checked is saved: the state is at tree size 0, with the entries up to 512 checked against the tree of size 2600\n$/,
