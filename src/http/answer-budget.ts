@@ -50,7 +50,17 @@ export type ClientOf = (socket: Socket) => string;
  * per address). Clients behind one NAT or reverse proxy are one client:
  * they share its answers, each waiting its turn (never refused for it).
  */
-export const clientOf: ClientOf = (socket) => clientOfAddress(socket.remoteAddress ?? '');
+export const clientOf: ClientOf = (socket) => {
+  const address = socket.remoteAddress;
+  if (address !== undefined) return clientOfAddress(address);
+  // A socket reset before anything asked for its peer no longer knows it: a client of its own, not one
+  // shared by every such socket.
+  let own = unknownPeers.get(socket);
+  if (own === undefined) unknownPeers.set(socket, (own = `unknown peer ${++unknownPeerCount}`));
+  return own;
+};
+const unknownPeers = new WeakMap<Socket, string>();
+let unknownPeerCount = 0;
 
 /** {@link clientOf} for an address as `socket.remoteAddress` gives it. */
 export function clientOfAddress(address: string): string {
@@ -220,6 +230,11 @@ export class AnswerBudget {
   /** The most bytes ever held at once (for tests). */
   get peak(): number {
     return this.#highest;
+  }
+
+  /** Starts {@link peak} again from what is held now (for tests). */
+  resetPeak(): void {
+    this.#highest = this.#used;
   }
 
   /** Answers waiting for their turn now (their connection's, their client's, or a read's; for tests). */

@@ -3,8 +3,8 @@
 // connection and two over its connections (AnswerBudget), so another request
 // of that client waits its turn rather than being refused; and since it
 // waits, the stall check (PipelineLimit, wired in src/cli/server.ts) closes
-// the connections whose answers keep it waiting once they have been stalled
-// for the stall time, with a warning, and the request waiting is served.
+// a connection whose answers keep it waiting once it has been stalled for the
+// stall time, with a warning, and the request waiting is served.
 // Every connection here is from 127.0.0.1: one client. The stall time is
 // shortened (ServerConfig.stallMs); nothing here is timed against it.
 import { join } from 'node:path';
@@ -52,18 +52,22 @@ test('a stalled client\'s connections are closed after the stall time once its o
     // third could be read first, take a staller's turn, and leave no request waiting on the stalled ones.
     await answering(2);
     // Its third is not refused (before, it was 503, the bound being full): it waits until the stall check
-    // closes both stalled connections, and is then served.
+    // closes a stalled connection, and is then served.
     waiting.write(get('/tile/entries/000'));
     const answer = (await waiting.next()) as RawResponse;
     expect(answer.status).toBe(200);
     expect(answer.body.length).toBe(BUNDLE_BYTES);
-    for (const conn of stallers) expect(await conn.closed()).toBe(true);
-    expect(warnings).toEqual([
-      { msg: expect.stringContaining('closed a connection whose client read none of its answers'), fields: { remote: '127.0.0.1' } },
-      { msg: expect.stringContaining('closed a connection whose client read none of its answers'), fields: { remote: '127.0.0.1' } },
-    ]);
-    // The connection served is kept.
-    expect(closed).toHaveLength(2);
+    // One staller was closed for it, or both if the same check found them stalled: once one is closed
+    // and the request served, nothing waits on the other, which is then left open (it keeps nobody waiting).
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThanOrEqual(2);
+    for (const warning of warnings) {
+      expect(warning).toEqual({ msg: expect.stringContaining('closed a connection whose client read none of its answers'), fields: { remote: '127.0.0.1' } });
+    }
+    // Each warning is a connection closed, and only stallers are: the connection served is kept.
+    while (closed.length < warnings.length) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(closed).toHaveLength(warnings.length);
+    expect(stallers.filter((conn) => conn.socket.readableEnded || conn.socket.destroyed).length).toBeLessThanOrEqual(warnings.length);
     waiting.write(get('/checkpoint'));
     expect(await waiting.next()).toMatchObject({ status: 200 });
   } finally {

@@ -382,6 +382,9 @@ test('clientOf: the remote address; an IPv4-mapped one as IPv4; an IPv6 one by i
   expect(clientOfAddress('1:2:3:4:5:6::')).toBe('1:2:3:4::/64');
   expect(clientOfAddress('1:2:3::4:5:6:7')).toBe('1:2:3:0::/64');
   expect(clientOf(new FakeSocket('2001:db8:0:1::5').asSocket)).toBe(prefix);
-  // A socket that no longer knows its peer: one client of its own.
-  expect(clientOf({} as Socket)).toBe('');
+  // A socket that no longer knows its peer: one client of its own, the same for each of its answers.
+  const lost = [{} as Socket, {} as Socket];
+  expect(clientOf(lost[0]!)).toBe(clientOf(lost[0]!));
+  expect(clientOf(lost[0]!)).not.toBe(clientOf(lost[1]!));
+  expect(clientOf(lost[0]!)).not.toBe(clientOf(new FakeSocket('127.0.0.1').asSocket));
 });

@@ -197,6 +197,9 @@ test('one connection holds one large answer at a time: a client that pipelines 4
 
 test('a client that pipelines bundle requests and reads the answers gets every one, 200 and in order, however many would not fit at once', async () => {
   const widths = [256, 255, 254, 253, 252, 251];
+  // What earlier tests' connections held is given back when they close.
+  while (budget.inUse > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  budget.resetPeak();
   const conn = await open();
   try {
     conn.write(widths.map((w) => get(w === 256 ? BUNDLE : `${BUNDLE}.p/${w}`)).join(''));
@@ -206,7 +209,7 @@ test('a client that pipelines bundle requests and reads the answers gets every o
       expect(Buffer.from(answer.body, 'latin1').equals(expected.subarray(0, w * (2 + MAX_ENTRY_SIZE)))).toBe(true);
     }
     // One answer held at a time.
-    expect(budget.peak).toBeLessThanOrEqual(2 * BUNDLE_BYTES);
+    expect(budget.peak).toBeLessThanOrEqual(BUNDLE_BYTES);
   } finally {
     conn.destroy();
   }
