@@ -11,6 +11,7 @@ import { Level } from 'level';
 import { showNonPrinting } from '../../src/cli/visible-text.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
+import { failBatchWrites } from '../helpers/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir('cairn-store-messages-');
@@ -171,16 +172,8 @@ test.each(CASES)('the refusal of %s names the folder escaped, and holds nothing 
 test('a store that cannot be opened again after a failed write says so with the folder escaped, and holds nothing raw', async () => {
   await writeStore();
   const store = await LevelStore.open(dir);
-  const db = store.database;
-  const batch = db.batch.bind(db);
   // The next batch write fails, as on a failing disk, and the folder has gone away meanwhile.
-  db.batch = (() => {
-    const real = batch();
-    real.write = async () => {
-      throw new Error('Input/output error');
-    };
-    return real;
-  }) as typeof db.batch;
+  failBatchWrites(store);
   await rename(dir, `${dir}.away`);
   const entries = [Uint8Array.of(9)];
   await expect(store.writeRound({ entries, leafHashes: [hash(10)], tiles: [], state: stateOf(11) })).rejects.toThrow('Input/output error');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
+import { failBatchWrites } from '../helpers/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { spyOnClocks } from '../helpers/spied-clocks.js';
 
@@ -22,19 +23,6 @@ function stateOf(size: number): LogState {
 async function writeEntry(store: LevelStore, size: number): Promise<void> {
   const entries = [new Uint8Array([1 + size])];
   await store.writeRound({ entries, leafHashes: [hash(size)], tiles: [], state: stateOf(size + 1) });
-}
-
-/** Makes every later batch write of `store`'s database fail, as a failing disk would. */
-function failBatchWrites(store: LevelStore): void {
-  const db = store.database;
-  const batch = db.batch.bind(db);
-  db.batch = (() => {
-    const real = batch();
-    real.write = async () => {
-      throw new Error('Input/output error');
-    };
-    return real;
-  }) as typeof db.batch;
 }
 
 afterEach(() => {
