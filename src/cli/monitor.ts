@@ -69,13 +69,9 @@ Options:
                      trusted as it stands: protect it like any local state
   --interval S       seconds between rounds, from 1 to 86400 (default 60;
                      none while a walk is unfinished)
-  --once             check up to the checkpoint the log serves when it
-                     starts, then exit (a log further ahead than
-                     --max-round-entries takes several rounds, back to
-                     back, each checking that the log's newest heads extend
-                     that checkpoint, but walking only up to it, so that a
-                     log growing faster than the walk cannot keep --once
-                     from ending; the last line says how far it grew)
+  --once             check up to the newest checkpoint, then exit (a log
+                     further ahead than --max-round-entries takes several
+                     rounds, back to back)
   --max-round-entries N
                      new entries one round checks (default 1048576, at least
                      256); the next round goes on from there
@@ -94,8 +90,8 @@ Exit status:
      (without --once: reported and retried), the state file unreadable, or
      its folder missing or not writable (checked before the log is asked),
      output that cannot be written (a closed pipe, a full disk); and under
-     --once, stopped by SIGINT/SIGTERM before the checkpoint it set out for
-     was checked (no alarm, but not every check ran)
+     --once, stopped by SIGINT/SIGTERM before the newest checkpoint was
+     checked (no alarm, but not every check ran)
 `;
 
 /** How far ahead of the monitor's clock an STH timestamp may be: clocks drift, but not by more. */
@@ -395,11 +391,8 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
 }
 
 interface RoundOutcome {
-  /** The checkpoint whose tree the round walked: the newest one, or under --once the one the walk set out for. */
   readonly checkpoint: Checkpoint;
   readonly note: string;
-  /** The newest checkpoint, verified and consistent with `checkpoint`, when larger than it. */
-  readonly newest?: Checkpoint;
   readonly head: TreeHead;
   /** The entries this round walked: from `from` up to (not including) `to`; `to` is the checkpoint's size when the walk is finished. */
   readonly from: number;
@@ -416,13 +409,6 @@ interface RoundOptions {
   readonly maxEntries: number;
   /** Called once the newest checkpoint and signed tree head are verified, before the consistency checks and the walk. */
   readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string) => Promise<void>;
-  /**
-   * The checkpoint to walk the tree of, instead of the newest one (--once:
-   * the one its first round found, so that a log growing faster than the
-   * walk cannot keep it from ending); the newest one is still verified and
-   * checked to extend it.
-   */
-  readonly walkTo?: { readonly checkpoint: Checkpoint; readonly note: string };
 }
 
 /**
@@ -515,13 +501,6 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   if (lastSth !== undefined && (last === undefined || !sameTree(lastSth, last))) pairs.push([lastSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
   const partial = before?.partial;
   if (partial !== undefined) pairs.push([partial.checkpoint, checkpoint]);
-  // The walk goes on where an unfinished one stopped, in the tree of the newest
-  // checkpoint or of the one it is told to walk to (which must be extended too).
-  const from = partial?.checkedTo ?? last?.treeSize ?? 0;
-  const walkTo = options.walkTo !== undefined && options.walkTo.checkpoint.treeSize >= from ? options.walkTo : undefined;
-  const target = walkTo?.checkpoint ?? checkpoint;
-  const targetNote = walkTo?.note ?? note;
-  if (walkTo !== undefined && (partial === undefined || !sameTree(partial.checkpoint, walkTo.checkpoint))) pairs.push([walkTo.checkpoint, checkpoint]);
   // First from authenticated tiles, then from the log's endpoint, each whatever
   // the other did: a forked log that refuses get-sth-consistency must not turn
   // the fork its tiles prove into a mere error. A failure to fetch is reported
@@ -539,22 +518,24 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer), older, newer);
   if (failure !== undefined && stoppedBy(failure)) throw new RoundStopped(`stopped while checking that the tree of size ${checkpoint.treeSize} extends the last verified ones`);
 
-  // What an unfinished walk checked against an older tree holds in every tree
+  // The walk goes on where an unfinished one stopped, against the new
+  // checkpoint: what it checked against the older tree holds in every tree
   // that extends it, and the tiles it read there only partly are read again
-  // below, at their width in this one.
-  const to = walkEnd(from, target.treeSize, maxEntries);
+  // below, at their width in the new tree.
+  const from = partial?.checkedTo ?? last?.treeSize ?? 0;
+  const to = walkEnd(from, checkpoint.treeSize, maxEntries);
   // The new tiles are walked, never listed: even one round's may be many.
   // Each level-0 tile is authenticated by reading its entry bundle
   // (readEntryBundle checks the tile, then the entries against it), so it
-  // counts as a tile and a bundle. Every tile is read at its width in the
-  // tree walked. A fresh reader every TILES_PER_READER tiles drops the tiles
-  // the last one cached.
+  // counts as a tile and a bundle. Every tile is read at its width in the new
+  // tree. A fresh reader every TILES_PER_READER tiles drops the tiles the last
+  // one cached.
   const counts = newTileCounts(from, to);
   const tiles = counts.reduce((sum, c) => sum + c, 0);
   const bundles = counts[0] ?? 0;
   const progress = new Progress(io.stderr, tiles + bundles, 'tiles and bundles', showProgress);
   const walk = eachNewTile(from, to);
-  let reader = client.tileReader(target);
+  let reader = client.tileReader(checkpoint);
   let taken = 0;
   let done = 0;
   let finished = false;
@@ -572,11 +553,11 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
         return;
       }
       const tile = step.value;
-      if (++taken % TILES_PER_READER === 0) reader = client.tileReader(target);
+      if (++taken % TILES_PER_READER === 0) reader = client.tileReader(checkpoint);
       const r = reader;
       try {
-        if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, target, r), last, target, targetNote);
-        else await guard(() => r.readTile(tile.level, tile.n), last, target, targetNote);
+        if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, checkpoint, r), last, checkpoint, note);
+        else await guard(() => r.readTile(tile.level, tile.n), last, checkpoint, note);
       } catch (err) {
         failed = true;
         throw err;
@@ -602,20 +583,19 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
   }
   progress.finish(done);
-  const newest = sameTree(target, checkpoint) ? undefined : checkpoint;
   if (cut || (!finished && done < tiles + bundles)) {
     // Each entry bundle checked its level-0 tile, and the reader authenticated
     // that tile through its parent tiles up to the signed root: the entries
     // before the first bundle not checked are checked, with the tiles above
     // them, as a finished walk to there would have checked them. Saved only
     // when every other check of the round passed.
-    const checkedTo = stoppedWalkEnd(from, to, target.treeSize, nextBundle);
+    const checkedTo = stoppedWalkEnd(from, to, checkpoint.treeSize, nextBundle);
     const verified = failure === undefined && checkedTo > from;
-    const walked: RoundOutcome | undefined = verified ? { checkpoint: target, note: targetNote, ...(newest === undefined ? {} : { newest }), head, from, to: checkedTo, tiles, bundles } : undefined;
-    throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${target.treeSize}`, walked);
+    const walked: RoundOutcome | undefined = verified ? { checkpoint, note, head, from, to: checkedTo, tiles, bundles } : undefined;
+    throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${checkpoint.treeSize}`, walked);
   }
   if (failure !== undefined) throw failure;
-  return { checkpoint: target, note: targetNote, ...(newest === undefined ? {} : { newest }), head, from, to, tiles, bundles };
+  return { checkpoint, note, head, from, to, tiles, bundles };
 }
 
 /**
@@ -821,7 +801,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}); --max-age is ${maxAgeMs / 1000} s${why}`, checkpoint, note, sthTime);
     };
 
-    const round = async (signal: AbortSignal | undefined, walkTo?: WalkProgress): Promise<RoundResult> => {
+    const round = async (signal: AbortSignal | undefined): Promise<RoundResult> => {
       const before = loaded?.verified;
       const last = before?.checkpoint;
       const lastSize = last?.treeSize ?? 0;
@@ -838,7 +818,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, ...(walkTo === undefined ? {} : { walkTo }) });
+        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads });
       } catch (err) {
         // From an event of the round (a stale alarm): the monitor's output is gone.
         if (err instanceof OutputError) throw err;
@@ -869,10 +849,6 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const head = outcome.head;
       const rootHash = encodeBase64(cp.rootHash);
       const complete = outcome.to === cp.treeSize;
-      // Under --once, a log that grew past the checkpoint the walk set out for: how far, verified but left for the next run.
-      const newest = outcome.newest;
-      const newestJson = newest === undefined ? {} : { newest_tree_size: newest.treeSize };
-      const newestText = newest === undefined ? '' : `; the log is at tree size ${newest.treeSize} now (that checkpoint verified and consistent with this one; --once checks up to the one it found first, so its entries from ${cp.treeSize} on are left for the next run)`;
       const walked = `${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`;
       // A round that went on from an unfinished walk checked only the entries
       // from there: those before it were checked as far as the state file
@@ -888,7 +864,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       if (!complete) {
         const left = cp.treeSize - outcome.to;
         await emit(
-          { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
+          { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
           `checking ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: ${how}; entries ${outcome.from} to ${outcome.to - 1} checked (${walked}), ${left} left for the next rounds (--max-round-entries ${maxEntries}); ${last === undefined ? 'no checkpoint is kept as verified before the walk is done' : `the verified checkpoint stays at tree size ${lastSize} until it is done`}`,
         );
         return { result: staleRaised ? 'alarm' : 'ok', more: true };
@@ -896,12 +872,12 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const grew = cp.treeSize - lastSize;
       const checked = resumed ? `entries ${outcome.from} to ${cp.treeSize - 1} checked this round (${walked}); ${earlier}` : walked;
       await emit(
-        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
-        (last === undefined
+        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
+        last === undefined
           ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), ${resumed ? checked : `the whole log checked from its first entry; ${walked}`}`
           : grew > 0
             ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${rootHash}: consistent with the last checkpoint; ${checked}`
-            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`) + newestText,
+            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`,
       );
       return { result: staleRaised ? 'alarm' : 'ok', more: false };
     };
@@ -911,18 +887,12 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     const client = makeClient(url, verifier, io, { maxRetries: 2, signal, sleep: (ms, stop) => io.sleep(ms, stop) });
     try {
       if (once) {
-        // One round, or as many back to back as the walk takes, unless
-        // stopped. The walk goes to the checkpoint the first round found,
-        // not on to each newer one: a log growing faster than the walk
-        // would keep it from ever ending.
+        // One round, or as many back to back as the walk to the newest checkpoint takes, unless stopped.
         let r: RoundResult;
-        let walkTo: WalkProgress | undefined;
-        do {
-          r = await round(signal, walkTo);
-          walkTo ??= loaded?.verified.partial;
-        } while (r.result === 'ok' && r.more && !signal.aborted);
+        do r = await round(signal);
+        while (r.result === 'ok' && r.more && !signal.aborted);
         if (r.result === 'ok' && r.more) {
-          await stopped('stopped between rounds, before the walk reached the checkpoint it set out for');
+          await stopped('stopped between rounds, before the walk reached the newest checkpoint');
           return EXIT_ERROR;
         }
         return r.result === 'ok' ? EXIT_OK : r.result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;

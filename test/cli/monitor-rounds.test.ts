@@ -4,8 +4,7 @@
 // checked first every round, so a stale head, a fork or a shrink alarms at
 // once however long the walk is; a signed size past what a tile reader can
 // number is an alarm of its own. A stop in a round's walk ends the requests
-// in flight and keeps what the walk checked without a gap; --once walks to the
-// checkpoint it found first, however fast the log grows. The log is a real
+// in flight and keeps what the walk checked without a gap. The log is a real
 // HTTP server on 127.0.0.1 (port 0) serving identical entries, so that every
 // tile of any size is real.
 import { createServer, type Server } from 'node:http';
@@ -665,47 +664,4 @@ describe('a stop during a round', () => {
       await log.close();
     }
   });
-});
-
-test('--once walks to the checkpoint its first round found, however fast the log grows meanwhile, and says how far the log got', async () => {
-  const log = await uniformLog(1300);
-  try {
-    const statePath = freshState();
-    // The log grows by 600 entries before each round after the first: faster than rounds of 256 walk.
-    let checkpoints = 0;
-    log.onRequest = (path) => {
-      if (path === 'checkpoint' && ++checkpoints > 1) log.size += 600;
-    };
-    const run = await monitor(log, statePath, ['--once', '--max-round-entries', '256']);
-    expect(run.code).toBe(0);
-    expect(run.events).toEqual([
-      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 256 }),
-      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 512, newest_tree_size: 1900 }),
-      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 768, newest_tree_size: 2500 }),
-      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 1024, newest_tree_size: 3100 }),
-      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 1280, newest_tree_size: 3700 }),
-      expect.objectContaining({ event: 'verified', tree_size: 1300, grew: 1300, newest_tree_size: 4300 }),
-    ]);
-    expect(run.events[0]).not.toHaveProperty('newest_tree_size');
-    // Every bundle at its width in the tree of 1300, the checkpoint the walk set out for.
-    expect(bundlesByRound(log.paths)).toEqual([['000'], ['001'], ['002'], ['003'], ['004'], ['005.p/20']]);
-    // That checkpoint is the verified one; the newest signed tree head, consistent with it, is kept too.
-    expect(await readState(statePath)).toMatchObject({ tree_size: 1300, sth_tree_size: 4300 });
-    expect(await readState(statePath)).not.toHaveProperty('partial');
-
-    // In human words: the size checked, and how far the log got. The next run sets out for the log of 4300 + 300.
-    log.onRequest = (path) => {
-      if (path === 'checkpoint') log.size += 300;
-    };
-    const io = captureIo();
-    expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--max-round-entries', '2560'], io)).toBe(0);
-    const lines = io.out().trimEnd().split('\n');
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^\S+Z checking rounds\.test\/log at tree size 4600, .*; entries 1300 to 3839 checked /);
-    expect(lines[1]).toMatch(
-      /^\S+Z verified rounds\.test\/log at tree size 4600 \(\+3300\), root \S+: consistent with the last checkpoint; entries 3840 to 4599 checked this round \(.*\); the entries before 3840 were checked by earlier rounds, as the state file records; the log is at tree size 4900 now \(that checkpoint verified and consistent with this one; --once checks up to the one it found first, so its entries from 4600 on are left for the next run\)$/,
-    );
-  } finally {
-    await log.close();
-  }
 });
