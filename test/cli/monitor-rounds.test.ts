@@ -550,6 +550,24 @@ function hangFromBundle2(signals: EventEmitter, stop: 'SIGINT' | 'SIGTERM'): (ur
   };
 }
 
+test('--once: a checkpoint smaller than the one an earlier round of the same run verified is an alarm, though it extends what was walked', async () => {
+  const log = await uniformLog(1300);
+  try {
+    // The signed tree head stays at 1300: only the checkpoints move, to 2500 in round 2 and back to 1900 after.
+    log.sthSize = 1300;
+    const sizes = [1300, 2500];
+    let checkpoints = 0;
+    log.onRequest = (path) => {
+      if (path === 'checkpoint') log.size = sizes[checkpoints++] ?? 1900;
+    };
+    const run = await monitor(log, freshState(), ['--once', '--max-round-entries', '256']);
+    expect(run.code).toBe(1);
+    expect(run.events.filter((e) => e.event === 'alarm')).toEqual([expect.objectContaining({ kind: 'smaller-tree' })]);
+  } finally {
+    await log.close();
+  }
+});
+
 describe('a stop during a round', () => {
   test('while a 503 asks to wait 60 s before a retry: the wait ends at once, and the run is stopped (exit 2 under --once), not failed', async () => {
     const log = await uniformLog(2600);
