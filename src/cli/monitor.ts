@@ -1,4 +1,4 @@
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
@@ -305,6 +305,12 @@ function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undef
   }
 }
 
+/** How long a temporary state file must have been left unchanged before removeStaleTemps takes it for stale. */
+const STALE_TEMP_MS = 10 * 60_000;
+
+/** The largest pid Linux gives (PID_MAX_LIMIT, 2^22). */
+const MAX_PID = 4_194_304;
+
 /** The temporary files this process is writing the state to, until renamed or removed (see removeStaleTemps). */
 const writing = new Set<string>();
 
@@ -326,7 +332,12 @@ function processRuns(pid: number): boolean {
  * whose process is gone (or is this one, which is not writing it: a
  * restarted container's monitor often gets its old pid back). A file of a
  * process that still runs is left alone: it may be another monitor's write
- * in progress. Best effort: what cannot be listed or removed is left.
+ * in progress. So is one changed in the last {@link STALE_TEMP_MS}: a pid
+ * says nothing of a process in another pid namespace (another container's
+ * monitor writing through a shared volume), and a write takes milliseconds.
+ * The pid must be one Linux can give (at most 2^22) and the random part as
+ * long as writeState makes it, so that a file of the user's that only looks
+ * alike is left too. Best effort: what cannot be listed or removed is left.
  */
 async function removeStaleTemps(path: string): Promise<void> {
   const folder = dirname(path);
@@ -339,11 +350,14 @@ async function removeStaleTemps(path: string): Promise<void> {
   }
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    const match = /^([1-9][0-9]{0,9})\.[0-9a-z]+\.tmp$/.exec(name.slice(prefix.length));
+    const match = /^([1-9][0-9]{0,6})\.[0-9a-z]{6,14}\.tmp$/.exec(name.slice(prefix.length));
     if (match === null) continue;
     const pid = Number(match[1]);
+    if (pid > MAX_PID) continue;
     const tmp = join(folder, name);
     if (pid === process.pid ? writing.has(tmp) : processRuns(pid)) continue;
+    const changed = await stat(tmp).then((s) => s.mtimeMs, () => undefined);
+    if (changed === undefined || Date.now() - changed < STALE_TEMP_MS) continue;
     await unlink(tmp).catch(() => undefined);
   }
 }

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
@@ -122,26 +122,36 @@ test('an honest log: the first run checks it all, later runs check what is new, 
   }
 });
 
-test('the temporary files a monitor killed while writing its state left are removed at the next start: only those of this state file, of a process gone', async () => {
+test('the temporary files a monitor killed while writing its state left are removed at the next start: only those of this state file, of a process gone, left unchanged for 10 minutes', async () => {
   const folder = await mkdtemp(join(dir, 'temps-'));
   // A process that ran and is gone: its pid is free.
   const child = spawn(process.execPath, ['-e', '']);
   const [code] = (await once(child, 'exit')) as [number];
   expect(code).toBe(0);
   const gone = child.pid!;
-  const stale = [`st.json.${gone}.k3x9q.tmp`, `st.json.${process.pid}.a0.tmp`];
+  const stale = [`st.json.${gone}.k3x9q7z.tmp`, `st.json.${process.pid}.a0b1c2d3.tmp`];
   const kept = [
-    `st.json.${process.ppid}.b7.tmp`, // a process that runs: maybe another monitor's write in progress
-    `other.json.${gone}.k3x9q.tmp`, // another state file's
-    `st.json.${gone}.k3x9q.tmp.bak`,
+    `st.json.${process.ppid}.b7c8d9e0.tmp`, // a process that runs: maybe another monitor's write in progress
+    `other.json.${gone}.k3x9q7z.tmp`, // another state file's
+    `st.json.${gone}.k3x9q7z.tmp.bak`,
     `st.json.${gone}.tmp`,
-    `st.json.x${gone}.k3x9q.tmp`,
-    `xst.json.${gone}.k3x9q.tmp`,
+    `st.json.x${gone}.k3x9q7z.tmp`,
+    `xst.json.${gone}.k3x9q7z.tmp`,
+    `st.json.${gone}.k3x.tmp`, // a random part shorter than writeState makes
+    'st.json.20240101.backup.tmp', // no pid Linux gives: the user's own file
   ];
-  for (const name of [...stale, ...kept]) await writeFile(join(folder, name), '{}');
+  const recent = `st.json.${gone}.r3c3n7x.tmp`; // changed a minute ago: maybe a monitor of another pid namespace writing
+  const old = new Date(Date.now() - 20 * 60_000);
+  for (const name of [...stale, ...kept]) {
+    await writeFile(join(folder, name), '{}');
+    await utimes(join(folder, name), old, old);
+  }
+  await writeFile(join(folder, recent), '{}');
+  const minuteAgo = new Date(Date.now() - 60_000);
+  await utimes(join(folder, recent), minuteAgo, minuteAgo);
   // Before the log is asked (it cannot be reached here: exit 2).
   expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', join(folder, 'st.json'), '--once'], captureIo())).toBe(2);
-  expect((await readdir(folder)).sort()).toEqual([...kept].sort());
+  expect((await readdir(folder)).sort()).toEqual([...kept, recent].sort());
 });
 
 test('the human line of a first run says it is one: there was no last checkpoint to be consistent with', async () => {
