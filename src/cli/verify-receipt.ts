@@ -139,8 +139,9 @@ interface Line {
 /**
  * Splits byte chunks into lines at "\n" (the last may lack it), holding no
  * more than one line: of one longer than HELD_LIMIT only its number is told.
- * A UTF-8 byte order mark before the first line is dropped, as TextDecoder
- * drops it.
+ * A UTF-8 byte order mark that starts a line is dropped, as TextDecoder
+ * drops one before the first: a file made by joining files (`cat a b`) has
+ * theirs at the start of later lines.
  */
 async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Line> {
   let parts: Buffer[] = [];
@@ -149,7 +150,7 @@ async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Arr
   let number = 1;
   const line = (tail: Buffer): Line => {
     let bytes = tooLong || held + tail.length > HELD_LIMIT ? undefined : parts.length === 0 ? tail : Buffer.concat([...parts, tail]);
-    if (number === 1 && bytes !== undefined && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    if (bytes !== undefined && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
     parts = [];
     held = 0;
     tooLong = false;

@@ -62,7 +62,9 @@ export interface TransportOptions {
    * with the signal's reason (an AbortError DOMException unless the one who
    * aborted gave another), not a ClientError, since the log said nothing.
    * The transport listens to it with one listener for its whole life, not
-   * one per request.
+   * one per request, and never removes it: make one transport per signal's
+   * life (as the commands do), not one per request on a long-lived signal,
+   * which would keep every transport made.
    */
   readonly signal?: AbortSignal;
   /**

@@ -67,6 +67,12 @@ test('a line cut off by a crash, before or after the receipt that proves the ent
   expect(JSON.parse((await verify([cutOff(mine), mine], true)).out)).toEqual({ valid: true, index: 3, tree_size: 7, root_hash: expect.any(String), origin: 'stream.test/log' });
 });
 
+test('a byte order mark at the start of a later line (files joined with cat) does not hide the receipt on it', async () => {
+  const mine = await receiptLine(ENTRY, 3, 7);
+  const other = await receiptLine(enc('another entry'), 1, 4);
+  expect(await verify([other, `\uFEFF${mine}`])).toMatchObject({ code: 0, out: expect.stringMatching(/^valid: the entry is leaf 3 of stream\.test\/log in the signed tree of size 7 /), err: '' });
+});
+
 test('when no receipt proves the entry, the failure says how many lines were skipped, and names the first', async () => {
   const mine = await receiptLine(ENTRY, 3, 7);
   const other = await receiptLine(enc('another entry'), 1, 4);
