@@ -8,10 +8,10 @@ import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'n
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Request } from 'express';
 import { createApp } from '../../src/http/app.js';
-import { bundleEncoder } from '../../src/http/bundle-encoding.js';
+import { bundleEncoder, gzipWorthwhile } from '../../src/http/bundle-encoding.js';
 import { encodeEntryBundle } from '../../src/merkle/bundle.js';
 import { Log } from '../../src/log/log.js';
 import { LevelStore } from '../../src/storage/level-store.js';
@@ -127,6 +127,43 @@ describe('bundleEncoder', () => {
     // The slot is free again once the first is done.
     expect((await encode(accepting, body)).gzip).toBe(true);
     expect(await bundleEncoder(0)(accepting, body)).toEqual({ body, gzip: false });
+  });
+
+  /** gzip itself, counting how often it is run. */
+  function countingGzip(): { calls: number; compress: (body: Buffer) => Promise<Buffer> } {
+    const counter = { calls: 0, compress: async (b: Buffer) => (counter.calls++, gzipSync(b)) };
+    return counter;
+  }
+
+  test('a bundle of random entries goes out as it is without a full gzip being run; a compressible one is still gzipped', async () => {
+    // 256 random entries of 8 KiB (2 MiB, sampled in slices) and of 100 bytes (25.5 KiB, deflated whole).
+    for (const size of [8192, 100]) {
+      const random = Buffer.from(encodeEntryBundle(Array.from({ length: 256 }, () => randomBytes(size))));
+      const counter = countingGzip();
+      expect(await bundleEncoder(2, counter.compress)(accepting, random)).toEqual({ body: random, gzip: false });
+      expect(counter.calls).toBe(0);
+    }
+    // Compressible entries, alone and after 250 random ones (the sample's later slices see them).
+    const large = Array.from({ length: 256 }, (_, i) => Buffer.from(`{"seq":${i},"note":"${'cairn '.repeat(1300)}"}`));
+    const mixed = Buffer.from(encodeEntryBundle([...Array.from({ length: 250 }, () => randomBytes(100)), ...large.slice(0, 6)]));
+    for (const compressible of [body, Buffer.from(encodeEntryBundle(large)), mixed]) {
+      const counter = countingGzip();
+      const encoded = await bundleEncoder(2, counter.compress)(accepting, compressible);
+      expect(encoded.gzip).toBe(true);
+      expect(encoded.body.length).toBeLessThan(compressible.length);
+      expect(gunzipSync(encoded.body).equals(compressible)).toBe(true);
+      expect(counter.calls).toBe(1);
+    }
+  });
+
+  test('a gzip that does not make the bundle smaller is not used', async () => {
+    const encode = bundleEncoder(2, async (b) => Buffer.concat([b, Buffer.alloc(1)]));
+    expect(await encode(accepting, body)).toEqual({ body, gzip: false });
+  });
+
+  test('gzipWorthwhile: random bytes are not worth it, repeated text is, at every size', () => {
+    for (const size of [0, 1, 100, 32768, 32769, 1 << 20]) expect(gzipWorthwhile(randomBytes(size))).toBe(false);
+    for (const size of [100, 32768, 32769, 1 << 20]) expect(gzipWorthwhile(Buffer.alloc(size, 'transparency log '))).toBe(true);
   });
 
   test('a limit that is not a safe non-negative integer is refused', () => {
