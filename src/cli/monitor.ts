@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
@@ -308,8 +309,8 @@ function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undef
 /** How long a temporary state file must have been left unchanged before removeStaleTemps takes it for stale. */
 const STALE_TEMP_MS = 10 * 60_000;
 
-/** The largest pid Linux gives (PID_MAX_LIMIT, 2^22). */
-const MAX_PID = 4_194_304;
+/** Linux's PID_MAX_LIMIT (2^22): every pid is below it. */
+const PID_MAX_LIMIT = 4_194_304;
 
 /** The temporary files this process is writing the state to, until renamed or removed (see removeStaleTemps). */
 const writing = new Set<string>();
@@ -335,8 +336,8 @@ function processRuns(pid: number): boolean {
  * in progress. So is one changed in the last {@link STALE_TEMP_MS}: a pid
  * says nothing of a process in another pid namespace (another container's
  * monitor writing through a shared volume), and a write takes milliseconds.
- * The pid must be one Linux can give (at most 2^22) and the random part as
- * long as writeState makes it, so that a file of the user's that only looks
+ * The pid must be one Linux can give (below 2^22) and the random part the 12
+ * hex digits writeState makes, so that a file of the user's that only looks
  * alike is left too. Best effort: what cannot be listed or removed is left.
  */
 async function removeStaleTemps(path: string): Promise<void> {
@@ -350,10 +351,10 @@ async function removeStaleTemps(path: string): Promise<void> {
   }
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    const match = /^([1-9][0-9]{0,6})\.[0-9a-z]{6,14}\.tmp$/.exec(name.slice(prefix.length));
+    const match = /^([1-9][0-9]{0,6})\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
     if (match === null) continue;
     const pid = Number(match[1]);
-    if (pid > MAX_PID) continue;
+    if (pid >= PID_MAX_LIMIT) continue;
     const tmp = join(folder, name);
     if (pid === process.pid ? writing.has(tmp) : processRuns(pid)) continue;
     const changed = await stat(tmp).then((s) => s.mtimeMs, () => undefined);
@@ -368,7 +369,7 @@ async function removeStaleTemps(path: string): Promise<void> {
  * before the rename is removed by the next monitor's removeStaleTemps.
  */
 async function writeState(path: string, state: MonitorState): Promise<void> {
-  const tmp = join(dirname(path), `${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const tmp = join(dirname(path), `${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   writing.add(tmp);
   try {
     await writeAndRename(tmp, path, state);

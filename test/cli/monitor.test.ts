@@ -129,18 +129,19 @@ test('the temporary files a monitor killed while writing its state left are remo
   const [code] = (await once(child, 'exit')) as [number];
   expect(code).toBe(0);
   const gone = child.pid!;
-  const stale = [`st.json.${gone}.k3x9q7z.tmp`, `st.json.${process.pid}.a0b1c2d3.tmp`];
+  const stale = [`st.json.${gone}.0a1b2c3d4e5f.tmp`, `st.json.${process.pid}.a0b1c2d3e4f5.tmp`];
   const kept = [
-    `st.json.${process.ppid}.b7c8d9e0.tmp`, // a process that runs: maybe another monitor's write in progress
-    `other.json.${gone}.k3x9q7z.tmp`, // another state file's
-    `st.json.${gone}.k3x9q7z.tmp.bak`,
+    `st.json.${process.ppid}.b7c8d9e0f1a2.tmp`, // a process that runs: maybe another monitor's write in progress
+    `other.json.${gone}.0a1b2c3d4e5f.tmp`, // another state file's
+    `st.json.${gone}.0a1b2c3d4e5f.tmp.bak`,
     `st.json.${gone}.tmp`,
-    `st.json.x${gone}.k3x9q7z.tmp`,
-    `xst.json.${gone}.k3x9q7z.tmp`,
-    `st.json.${gone}.k3x.tmp`, // a random part shorter than writeState makes
-    'st.json.20240101.backup.tmp', // no pid Linux gives: the user's own file
+    `st.json.x${gone}.0a1b2c3d4e5f.tmp`,
+    `xst.json.${gone}.0a1b2c3d4e5f.tmp`,
+    `st.json.${gone}.0a1b2c.tmp`, // a random part other than the 12 hex digits writeState makes
+    `st.json.${gone}.k3x9q7zk3x9q.tmp`,
+    'st.json.20240101.0a1b2c3d4e5f.tmp', // no pid Linux gives: the user's own file
   ];
-  const recent = `st.json.${gone}.r3c3n7x.tmp`; // changed a minute ago: maybe a monitor of another pid namespace writing
+  const recent = `st.json.${gone}.fedcba987654.tmp`; // changed a minute ago: maybe a monitor of another pid namespace writing
   const old = new Date(Date.now() - 20 * 60_000);
   for (const name of [...stale, ...kept]) {
     await writeFile(join(folder, name), '{}');

@@ -135,18 +135,26 @@ describe('bundleEncoder', () => {
     return counter;
   }
 
-  test('a bundle of random entries goes out as it is without a full gzip being run; a compressible one is still gzipped', async () => {
-    // 256 random entries of 8 KiB (2 MiB, sampled in slices) and of 100 bytes (25.5 KiB, deflated whole).
-    for (const size of [8192, 100]) {
+  test('a large bundle of random entries goes out as it is without a full gzip being run; a compressible one is still gzipped', async () => {
+    // 256 random entries of 8 KiB (2 MiB, sampled) and of 300 bytes (77 KiB, just past what is gzipped unsampled).
+    for (const size of [8192, 300]) {
       const random = Buffer.from(encodeEntryBundle(Array.from({ length: 256 }, () => randomBytes(size))));
       const counter = countingGzip();
       expect(await bundleEncoder(2, counter.compress)(accepting, random)).toEqual({ body: random, gzip: false });
       expect(counter.calls).toBe(0);
     }
-    // Compressible entries, alone and after 250 random ones (the sample's later slices see them).
+    // A small bundle is gzipped unsampled: of random entries (25.5 KiB), the gzip is run and, not smaller, not used.
+    const small = Buffer.from(encodeEntryBundle(Array.from({ length: 256 }, () => randomBytes(100))));
+    const counter = countingGzip();
+    expect(await bundleEncoder(2, counter.compress)(accepting, small)).toEqual({ body: small, gzip: false });
+    expect(counter.calls).toBe(1);
+    // Compressible entries: alone; after 250 random ones (the sample's last slice sees them); and one random
+    // 10 KB entry 256 times, which only a window as long as gzip's sees repeat.
     const large = Array.from({ length: 256 }, (_, i) => Buffer.from(`{"seq":${i},"note":"${'cairn '.repeat(1300)}"}`));
     const mixed = Buffer.from(encodeEntryBundle([...Array.from({ length: 250 }, () => randomBytes(100)), ...large.slice(0, 6)]));
-    for (const compressible of [body, Buffer.from(encodeEntryBundle(large)), mixed]) {
+    const blob = randomBytes(10_000);
+    const repeated = Buffer.from(encodeEntryBundle(Array.from({ length: 256 }, () => blob)));
+    for (const compressible of [body, Buffer.from(encodeEntryBundle(large)), mixed, repeated]) {
       const counter = countingGzip();
       const encoded = await bundleEncoder(2, counter.compress)(accepting, compressible);
       expect(encoded.gzip).toBe(true);
@@ -161,9 +169,13 @@ describe('bundleEncoder', () => {
     expect(await encode(accepting, body)).toEqual({ body, gzip: false });
   });
 
-  test('gzipWorthwhile: random bytes are not worth it, repeated text is, at every size', () => {
-    for (const size of [0, 1, 100, 32768, 32769, 1 << 20]) expect(gzipWorthwhile(randomBytes(size))).toBe(false);
-    for (const size of [100, 32768, 32769, 1 << 20]) expect(gzipWorthwhile(Buffer.alloc(size, 'transparency log '))).toBe(true);
+  test('gzipWorthwhile: up to 64 KiB, always (gzip is as cheap as a sample); past it, random bytes are not worth it, repeated text is', () => {
+    for (const size of [0, 1, 100, 65536]) expect(gzipWorthwhile(randomBytes(size))).toBe(true);
+    for (const size of [65537, 98304, 1 << 20]) expect(gzipWorthwhile(randomBytes(size))).toBe(false);
+    for (const size of [65537, 98304, 1 << 20]) expect(gzipWorthwhile(Buffer.alloc(size, 'transparency log '))).toBe(true);
+    // Repetition 10 KB apart, within gzip's 32 KiB window.
+    const blob = randomBytes(10_000);
+    expect(gzipWorthwhile(Buffer.concat(Array.from({ length: 20 }, () => blob)))).toBe(true);
   });
 
   test('a limit that is not a safe non-negative integer is refused', () => {
