@@ -242,6 +242,35 @@ test('SIGTERM while a bundle is awaited from a log that does not answer ends the
   expect(io.err()).toMatch(/\ncairn get: stopped by SIGTERM: no entry was printed\n$/);
 });
 
+test('SIGINT during the wait a 503 asked for (Retry-After 60) ends the range at once, without asking again (exit 2)', async () => {
+  const signals = new EventEmitter();
+  let asked = 0;
+  const busy: FetchLike = (url, init) => {
+    if (!/\/tile\/entries\/001$/.test(url)) return fetch(url, init);
+    asked++;
+    return Promise.resolve(new Response('{"error":"busy","code":"QUEUE_FULL"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } }));
+  };
+  const base = captureIo({ signals, fetch: busy });
+  // The wait ends only when its signal aborts: none ends by time here.
+  const sleeps: number[] = [];
+  const io = {
+    ...base,
+    sleep: (ms: number, signal?: AbortSignal) => {
+      sleeps.push(ms);
+      signals.emit('SIGINT');
+      return new Promise<void>((resolve) => {
+        if (signal?.aborted === true) return resolve();
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    },
+  };
+  expect(await getCommand([...t.common, '300-400'], io)).toBe(2);
+  expect([asked, sleeps]).toEqual([1, [60_000]]);
+  expect(base.out()).toBe('');
+  expect(base.err()).toMatch(/\ncairn get: stopped by SIGINT: no entry was printed\n$/);
+  expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+});
+
 test('standard output that closes (EPIPE) ends a range with exit 2 after whole lines, saying what was printed', async () => {
   const io = captureIo({ stdoutError: Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), failStdoutAfter: 1 });
   expect(await getCommand([...t.common, '0-'], io)).toBe(2);
