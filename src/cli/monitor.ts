@@ -70,9 +70,16 @@ Options:
                      trusted as it stands: protect it like any local state
   --interval S       seconds between rounds, from 1 to 86400 (default 60;
                      none while a walk is unfinished)
-  --once             check up to the newest checkpoint, then exit (a log
-                     further ahead than --max-round-entries takes several
-                     rounds, back to back)
+  --once             check up to the checkpoint the log serves when it
+                     starts, then exit (a log further ahead than
+                     --max-round-entries takes several rounds, back to
+                     back); every round still verifies the log's newest
+                     heads and checks them against that checkpoint and the
+                     newest ones before (also those of earlier runs, kept in
+                     the state file), but walks only up to it, so that a log
+                     growing faster than the walk cannot keep --once from
+                     ending; the output says the size walked and, when the
+                     log grew meanwhile, the newest size seen
   --max-round-entries N
                      new entries one round checks (default 1048576, at least
                      256); the next round goes on from there
@@ -91,8 +98,8 @@ Exit status:
      (without --once: reported and retried), the state file unreadable, or
      its folder missing or not writable (checked before the log is asked),
      output that cannot be written (a closed pipe, a full disk); and under
-     --once, stopped by SIGINT/SIGTERM before the newest checkpoint was
-     checked (no alarm, but not every check ran)
+     --once, stopped by SIGINT/SIGTERM before the checkpoint it set out for
+     was checked (no alarm, but not every check ran)
 `;
 
 /** How far ahead of the monitor's clock an STH timestamp may be: clocks drift, but not by more. */
@@ -152,6 +159,14 @@ interface MonitorState {
    * checked_to. Absent when the walk reached the newest checkpoint.
    */
   partial?: { checkpoint: string; tree_size: number; root_hash: string; checked_to: number };
+  /**
+   * The newest checkpoint a round saw, when it is larger than the one walked
+   * (--once walks to the checkpoint it found first): verified, and shown to
+   * extend every checkpoint above, before it was written. The next round's
+   * newest checkpoint must extend it. Absent in older state files, and when
+   * the walked checkpoint was the newest.
+   */
+  newest?: { checkpoint: string; tree_size: number; root_hash: string };
   verified_at: string;
 }
 
@@ -169,6 +184,8 @@ interface Verified {
   readonly sthTimestamp: number | undefined;
   readonly sth: Checkpoint | undefined;
   readonly partial: WalkProgress | undefined;
+  /** The newest checkpoint an earlier round saw, when larger than the one it walked (see MonitorState.newest). */
+  readonly newest: { readonly checkpoint: Checkpoint; readonly note: string } | undefined;
 }
 
 type AlarmKind = 'bad-signature' | 'fork' | 'inconsistent' | 'smaller-tree' | 'tile-mismatch' | 'entry-mismatch' | 'timestamp' | 'unverifiable' | 'stale';
@@ -264,6 +281,15 @@ async function readState(path: string, verifier: Verifier): Promise<{ state: Mon
     if (!(typeof checkedTo === 'number' && Number.isSafeInteger(checkedTo) && checkedTo >= (checkpoint?.treeSize ?? 0) && checkedTo < target.treeSize)) throw notState;
     partial = { checkpoint: target, note: p.checkpoint, checkedTo };
   }
+  let newest: Verified['newest'];
+  if (state.newest !== undefined) {
+    const n = state.newest as Partial<NonNullable<MonitorState['newest']>> | null;
+    if (n === null || typeof n !== 'object' || typeof n.checkpoint !== 'string') throw notState;
+    const seen = open(n.checkpoint, 'a newest checkpoint');
+    // It was shown to extend the checkpoints above before it was written.
+    if (seen.treeSize < Math.max(checkpoint?.treeSize ?? 0, partial?.checkpoint.treeSize ?? 0)) throw notState;
+    newest = { checkpoint: seen, note: n.checkpoint };
+  }
   let sth: Checkpoint | undefined;
   if (state.sth_tree_size !== undefined || state.sth_root_hash !== undefined) {
     const size = state.sth_tree_size;
@@ -276,7 +302,7 @@ async function readState(path: string, verifier: Verifier): Promise<{ state: Mon
     if (!(Number.isSafeInteger(size) && size! >= 0) || root?.length !== 32 || timestamp === undefined) throw notState;
     sth = { origin: verifier.name, treeSize: size!, rootHash: root, extensions: [] };
   }
-  return { state, verified: { checkpoint, sthTimestamp: timestamp, sth, partial } };
+  return { state, verified: { checkpoint, sthTimestamp: timestamp, sth, partial, newest } };
 }
 
 /**
@@ -406,8 +432,11 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
 }
 
 interface RoundOutcome {
+  /** The checkpoint whose tree the round walked: the newest one, or under --once the one the walk set out for. */
   readonly checkpoint: Checkpoint;
   readonly note: string;
+  /** The newest checkpoint, verified and consistent with every other, when larger than `checkpoint`. */
+  readonly newest?: { readonly checkpoint: Checkpoint; readonly note: string };
   readonly head: TreeHead;
   /** The entries this round walked: from `from` up to (not including) `to`; `to` is the checkpoint's size when the walk is finished. */
   readonly from: number;
@@ -424,6 +453,13 @@ interface RoundOptions {
   readonly maxEntries: number;
   /** Called once the newest checkpoint and signed tree head are verified, before the consistency checks and the walk. */
   readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string) => Promise<void>;
+  /**
+   * The checkpoint to walk the tree of, instead of the newest one (--once:
+   * the one its first round found, so that a log growing faster than the
+   * walk cannot keep it from ending). The newest one is still verified and
+   * checked against it and every other, as in any round.
+   */
+  readonly walkTo?: { readonly checkpoint: Checkpoint; readonly note: string };
 }
 
 /**
@@ -505,17 +541,28 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     }
   }
 
-  // Every pair must be one history. The STH is a second signed statement; the
-  // last verified STH is covered by the last checkpoint unless it was ahead of
-  // it; an unfinished walk's checkpoint must be extended too, since the walk
-  // goes on against the new one.
+  // Every pair must be one history. The newest checkpoint an earlier round saw
+  // must be extended whatever tree that round walked (a log must not sign a
+  // smaller tree, or another root for its size, after it). The STH is a
+  // second signed statement; the last verified STH is covered by the last
+  // checkpoint unless it was ahead of it; an unfinished walk's checkpoint,
+  // and the one this round walks, must be extended too.
+  const partial = before?.partial;
+  // The walk goes on where an unfinished one stopped, in the tree of the
+  // newest checkpoint or of the one it is told to walk to.
+  const from = partial?.checkedTo ?? last?.treeSize ?? 0;
+  const walkTo = options.walkTo !== undefined && options.walkTo.checkpoint.treeSize >= from ? options.walkTo : undefined;
+  const target = walkTo?.checkpoint ?? checkpoint;
+  const targetNote = walkTo?.note ?? note;
   const pairs: [Checkpoint, Checkpoint][] = [];
   if (last !== undefined) pairs.push([last, checkpoint]);
+  const seen = before?.newest?.checkpoint;
+  if (seen !== undefined) pairs.push([seen, checkpoint]);
   pairs.push(sth.treeSize <= checkpoint.treeSize ? [sth, checkpoint] : [checkpoint, sth]);
   const lastSth = before?.sth;
   if (lastSth !== undefined && (last === undefined || !sameTree(lastSth, last))) pairs.push([lastSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
-  const partial = before?.partial;
   if (partial !== undefined) pairs.push([partial.checkpoint, checkpoint]);
+  if (walkTo !== undefined && (partial === undefined || !sameTree(partial.checkpoint, walkTo.checkpoint))) pairs.push([walkTo.checkpoint, checkpoint]);
   // First from authenticated tiles, then from the log's endpoint, each whatever
   // the other did: a forked log that refuses get-sth-consistency must not turn
   // the fork its tiles prove into a mere error. A failure to fetch is reported
@@ -533,24 +580,22 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer), older, newer);
   if (failure !== undefined && stoppedBy(failure)) throw new RoundStopped(`stopped while checking that the tree of size ${checkpoint.treeSize} extends the last verified ones`);
 
-  // The walk goes on where an unfinished one stopped, against the new
-  // checkpoint: what it checked against the older tree holds in every tree
+  // What an unfinished walk checked against an older tree holds in every tree
   // that extends it, and the tiles it read there only partly are read again
-  // below, at their width in the new tree.
-  const from = partial?.checkedTo ?? last?.treeSize ?? 0;
-  const to = walkEnd(from, checkpoint.treeSize, maxEntries);
+  // below, at their width in the tree walked.
+  const to = walkEnd(from, target.treeSize, maxEntries);
   // The new tiles are walked, never listed: even one round's may be many.
   // Each level-0 tile is authenticated by reading its entry bundle
   // (readEntryBundle checks the tile, then the entries against it), so it
-  // counts as a tile and a bundle. Every tile is read at its width in the new
-  // tree. A fresh reader every TILES_PER_READER tiles drops the tiles the last
+  // counts as a tile and a bundle. Every tile is read at its width in the
+  // tree walked. A fresh reader every TILES_PER_READER tiles drops the tiles the last
   // one cached.
   const counts = newTileCounts(from, to);
   const tiles = counts.reduce((sum, c) => sum + c, 0);
   const bundles = counts[0] ?? 0;
   const progress = new Progress(io.stderr, tiles + bundles, 'tiles and bundles', showProgress);
   const walk = eachNewTile(from, to);
-  let reader = client.tileReader(checkpoint);
+  let reader = client.tileReader(target);
   let taken = 0;
   let done = 0;
   let finished = false;
@@ -568,11 +613,11 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
         return;
       }
       const tile = step.value;
-      if (++taken % TILES_PER_READER === 0) reader = client.tileReader(checkpoint);
+      if (++taken % TILES_PER_READER === 0) reader = client.tileReader(target);
       const r = reader;
       try {
-        if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, checkpoint, r), last, checkpoint, note);
-        else await guard(() => r.readTile(tile.level, tile.n), last, checkpoint, note);
+        if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, target, r), last, target, targetNote);
+        else await guard(() => r.readTile(tile.level, tile.n), last, target, targetNote);
       } catch (err) {
         failed = true;
         throw err;
@@ -598,19 +643,20 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
   }
   progress.finish(done);
+  const newest = sameTree(target, checkpoint) ? {} : { newest: { checkpoint, note } };
   if (cut || (!finished && done < tiles + bundles)) {
     // Each entry bundle checked its level-0 tile, and the reader authenticated
     // that tile through its parent tiles up to the signed root: the entries
     // before the first bundle not checked are checked, with the tiles above
     // them, as a finished walk to there would have checked them. Saved only
     // when every other check of the round passed.
-    const checkedTo = stoppedWalkEnd(from, to, checkpoint.treeSize, nextBundle);
+    const checkedTo = stoppedWalkEnd(from, to, target.treeSize, nextBundle);
     const verified = failure === undefined && checkedTo > from;
-    const walked: RoundOutcome | undefined = verified ? { checkpoint, note, head, from, to: checkedTo, tiles, bundles } : undefined;
-    throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${checkpoint.treeSize}`, walked);
+    const walked: RoundOutcome | undefined = verified ? { checkpoint: target, note: targetNote, ...newest, head, from, to: checkedTo, tiles, bundles } : undefined;
+    throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${target.treeSize}`, walked);
   }
   if (failure !== undefined) throw failure;
-  return { checkpoint, note, head, from, to, tiles, bundles };
+  return { checkpoint: target, note: targetNote, ...newest, head, from, to, tiles, bundles };
 }
 
 /**
@@ -782,6 +828,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
         sth_tree_size: head.treeSize,
         sth_root_hash: encodeBase64(head.rootHash),
         ...(complete ? {} : { partial: { checkpoint: outcome.note, tree_size: cp.treeSize, root_hash: rootHash, checked_to: outcome.to } }),
+        ...(outcome.newest === undefined ? {} : { newest: { checkpoint: outcome.newest.note, tree_size: outcome.newest.checkpoint.treeSize, root_hash: encodeBase64(outcome.newest.checkpoint.rootHash) } }),
         verified_at: stamp(),
       };
       try {
@@ -792,7 +839,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       }
       const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
       const progress: WalkProgress | undefined = complete ? undefined : { checkpoint: cp, note: outcome.note, checkedTo: outcome.to };
-      loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress } };
+      loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress, newest: outcome.newest } };
       return true;
     };
 
@@ -816,7 +863,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}); --max-age is ${maxAgeMs / 1000} s${why}`, checkpoint, note, sthTime);
     };
 
-    const round = async (signal: AbortSignal | undefined): Promise<RoundResult> => {
+    const round = async (signal: AbortSignal | undefined, walkTo?: RoundOptions['walkTo']): Promise<RoundResult> => {
       const before = loaded?.verified;
       const last = before?.checkpoint;
       const lastSize = last?.treeSize ?? 0;
@@ -833,7 +880,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads });
+        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, ...(walkTo === undefined ? {} : { walkTo }) });
       } catch (err) {
         // From an event of the round (a stale alarm): the monitor's output is gone.
         if (err instanceof OutputError) throw err;
@@ -864,6 +911,13 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const head = outcome.head;
       const rootHash = encodeBase64(cp.rootHash);
       const complete = outcome.to === cp.treeSize;
+      // Under --once, a log that grew past the checkpoint the walk set out for: how far (verified, its entries left for the next run).
+      const newest = outcome.newest?.checkpoint;
+      const newestJson = newest === undefined ? {} : { newest_tree_size: newest.treeSize };
+      const newestText =
+        newest === undefined
+          ? ''
+          : `; the log is at tree size ${newest.treeSize} now (that checkpoint verified and consistent with this one; --once walks up to the one it found first${complete ? `, so its entries from ${cp.treeSize} on are left for the next run` : ''})`;
       const walked = `${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`;
       // A round that went on from an unfinished walk checked only the entries
       // from there: those before it were checked as far as the state file
@@ -879,20 +933,20 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       if (!complete) {
         const left = cp.treeSize - outcome.to;
         await emit(
-          { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
-          `checking ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: ${how}; entries ${outcome.from} to ${outcome.to - 1} checked (${walked}), ${left} left for the next rounds (--max-round-entries ${maxEntries}); ${last === undefined ? 'no checkpoint is kept as verified before the walk is done' : `the verified checkpoint stays at tree size ${lastSize} until it is done`}`,
+          { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
+          `checking ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: ${how}; entries ${outcome.from} to ${outcome.to - 1} checked (${walked}), ${left} left for the next rounds (--max-round-entries ${maxEntries}); ${last === undefined ? 'no checkpoint is kept as verified before the walk is done' : `the verified checkpoint stays at tree size ${lastSize} until it is done`}${newestText}`,
         );
         return { result: staleRaised ? 'alarm' : 'ok', more: true };
       }
       const grew = cp.treeSize - lastSize;
       const checked = resumed ? `entries ${outcome.from} to ${cp.treeSize - 1} checked this round (${walked}); ${earlier}` : walked;
       await emit(
-        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp },
-        last === undefined
+        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
+        (last === undefined
           ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), ${resumed ? checked : `the whole log checked from its first entry; ${walked}`}`
           : grew > 0
             ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${rootHash}: consistent with the last checkpoint; ${checked}`
-            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`,
+            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`) + newestText,
       );
       return { result: staleRaised ? 'alarm' : 'ok', more: false };
     };
@@ -902,12 +956,19 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     const client = makeClient(url, verifier, io, { maxRetries: 2, signal, sleep: (ms, stop) => io.sleep(ms, stop) });
     try {
       if (once) {
-        // One round, or as many back to back as the walk to the newest checkpoint takes, unless stopped.
+        // One round, or as many back to back as the walk takes, unless
+        // stopped. The walk goes to the checkpoint the first round found, not
+        // on to each newer one: a log growing faster than the walk would keep
+        // it from ever ending. Each round still checks the newest heads
+        // against that checkpoint and the newest ones the round before saw.
         let r: RoundResult;
-        do r = await round(signal);
-        while (r.result === 'ok' && r.more && !signal.aborted);
+        let walkTo: RoundOptions['walkTo'];
+        do {
+          r = await round(signal, walkTo);
+          walkTo ??= loaded?.verified.partial;
+        } while (r.result === 'ok' && r.more && !signal.aborted);
         if (r.result === 'ok' && r.more) {
-          await stopped('stopped between rounds, before the walk reached the newest checkpoint');
+          await stopped('stopped between rounds, before the walk reached the checkpoint it set out for');
           return EXIT_ERROR;
         }
         return r.result === 'ok' ? EXIT_OK : r.result === 'alarm' ? EXIT_VERIFY_FAILED : EXIT_ERROR;

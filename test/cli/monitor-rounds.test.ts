@@ -4,7 +4,9 @@
 // checked first every round, so a stale head, a fork or a shrink alarms at
 // once however long the walk is; a signed size past what a tile reader can
 // number is an alarm of its own. A stop in a round's walk ends the requests
-// in flight and keeps what the walk checked without a gap. The log is a real
+// in flight and keeps what the walk checked without a gap; --once walks to the
+// checkpoint it found first, however fast the log grows, while every round
+// checks the newest heads against the newest ones seen before. The log is a real
 // HTTP server on 127.0.0.1 (port 0) serving identical entries, so that every
 // tile of any size is real.
 import { createServer, type Server } from 'node:http';
@@ -135,6 +137,7 @@ interface SavedState {
   sth_timestamp: number;
   sth_tree_size: number;
   partial?: { checkpoint: string; tree_size: number; root_hash: string; checked_to: number };
+  newest?: { checkpoint: string; tree_size: number; root_hash: string };
 }
 
 let dir: string;
@@ -563,6 +566,105 @@ test('--once: a checkpoint smaller than the one an earlier round of the same run
     const run = await monitor(log, freshState(), ['--once', '--max-round-entries', '256']);
     expect(run.code).toBe(1);
     expect(run.events.filter((e) => e.event === 'alarm')).toEqual([expect.objectContaining({ kind: 'smaller-tree' })]);
+  } finally {
+    await log.close();
+  }
+});
+
+test('--once walks to the checkpoint its first round found, however fast the log grows meanwhile, and says how far the log got', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    // The log grows by 600 entries before each round after the first: faster than rounds of 256 walk.
+    // (It stops after 20 rounds, so that a run walking on to each newest checkpoint ends too, if much later.)
+    let checkpoints = 0;
+    log.onRequest = (path) => {
+      if (path === 'checkpoint' && ++checkpoints > 1 && checkpoints <= 20) log.size += 600;
+    };
+    const run = await monitor(log, statePath, ['--once', '--max-round-entries', '256']);
+    expect(run.code).toBe(0);
+    expect(run.events).toEqual([
+      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 256 }),
+      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 512, newest_tree_size: 1900 }),
+      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 768, newest_tree_size: 2500 }),
+      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 1024, newest_tree_size: 3100 }),
+      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 1280, newest_tree_size: 3700 }),
+      expect.objectContaining({ event: 'verified', tree_size: 1300, grew: 1300, newest_tree_size: 4300 }),
+    ]);
+    expect(run.events[0]).not.toHaveProperty('newest_tree_size');
+    // Every bundle at its width in the tree of 1300, the checkpoint the walk set out for.
+    expect(bundlesByRound(log.paths)).toEqual([['000'], ['001'], ['002'], ['003'], ['004'], ['005.p/20']]);
+    // That checkpoint is the verified one; the newest checkpoint and signed tree head, consistent with it, are kept too.
+    const state = await readState(statePath);
+    expect(state).toMatchObject({ tree_size: 1300, sth_tree_size: 4300, newest: { tree_size: 4300 } });
+    expect(state.newest!.checkpoint).toMatch(/^rounds\.test\/log\n4300\n/);
+    expect(state).not.toHaveProperty('partial');
+
+    // In human words: the size checked, and how far the log got. The next run sets out for the log of 4300 + 300.
+    log.onRequest = (path) => {
+      if (path === 'checkpoint') log.size += 300;
+    };
+    const io = captureIo();
+    expect(await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--max-round-entries', '2560'], io)).toBe(0);
+    const lines = io.out().trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^\S+Z checking rounds\.test\/log at tree size 4600, .*; entries 1300 to 3839 checked .*until it is done$/);
+    expect(lines[1]).toMatch(
+      /^\S+Z verified rounds\.test\/log at tree size 4600 \(\+3300\), root \S+: consistent with the last checkpoint; entries 3840 to 4599 checked this round \(.*\); the entries before 3840 were checked by earlier rounds, as the state file records; the log is at tree size 4900 now \(that checkpoint verified and consistent with this one; --once walks up to the one it found first, so its entries from 4600 on are left for the next run\)$/,
+    );
+    expect(await readState(statePath)).toMatchObject({ tree_size: 4600, newest: { tree_size: 4900 } });
+  } finally {
+    await log.close();
+  }
+});
+
+test('--once: a checkpoint smaller than the newest one a run before saw is an alarm, though it extends what that run walked', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    // The signed tree head stays at 1300: only the checkpoints move, to 2500 from round 2 of the first run on.
+    log.sthSize = 1300;
+    let checkpoints = 0;
+    log.onRequest = (path) => {
+      if (path === 'checkpoint' && ++checkpoints > 1) log.size = 2500;
+    };
+    const first = await monitor(log, statePath, ['--once', '--max-round-entries', '256']);
+    expect(first.code).toBe(0);
+    expect(first.events.at(-1)).toMatchObject({ event: 'verified', tree_size: 1300, newest_tree_size: 2500 });
+    expect(await readState(statePath)).toMatchObject({ tree_size: 1300, newest: { tree_size: 2500 } });
+
+    // The next run finds 1900, which extends 1300 but not 2500.
+    log.onRequest = undefined;
+    log.size = 1900;
+    const second = await monitor(log, statePath, ['--once']);
+    expect(second.code).toBe(1);
+    expect(second.events).toEqual([expect.objectContaining({ event: 'alarm', kind: 'smaller-tree' })]);
+    // Nothing moved.
+    expect(await readState(statePath)).toMatchObject({ tree_size: 1300, newest: { tree_size: 2500 } });
+  } finally {
+    await log.close();
+  }
+});
+
+test('--once: another root for the size of the newest checkpoint an earlier round saw is a fork, though the walk has not reached it', async () => {
+  const log = await uniformLog(1300);
+  try {
+    log.sthSize = 1300;
+    // Round 1 finds 1300, round 2 finds 2500, round 3 a checkpoint of 2500 with another root.
+    const forked = signCheckpoint({ origin: ORIGIN, treeSize: 2500, rootHash: rootOf(perfectHashes(enc('y')), 2500), extensions: [] }, signer);
+    let checkpoints = 0;
+    log.answer = (path) => {
+      if (path !== 'checkpoint') return undefined;
+      if (++checkpoints === 2) log.size = 2500;
+      return checkpoints > 2 ? { status: 200, body: forked } : undefined;
+    };
+    const run = await monitor(log, freshState(), ['--once', '--max-round-entries', '256']);
+    expect(run.code).toBe(1);
+    expect(run.events).toEqual([
+      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 256 }),
+      expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 512, newest_tree_size: 2500 }),
+      expect.objectContaining({ event: 'alarm', kind: 'fork' }),
+    ]);
   } finally {
     await log.close();
   }

@@ -136,7 +136,7 @@ test('--once stopped between two rounds of a walk: the stop is told, the first r
   const io = interruptedOnOutput(signals);
   expect(await monitorCommand([...t.common, '--once', '--max-round-entries', '256', '--state', statePath], io)).toBe(2);
   expect(io.out()).toMatch(/^\S+ checking stop\.test\/log at tree size 600, .*entries 0 to 255 checked/);
-  expect(io.err()).toMatch(/^\S+ stopped between rounds, before the walk reached the newest checkpoint; the state stays at tree size 0, with the entries up to 256 checked against the tree of size 600\n$/);
+  expect(io.err()).toMatch(/^\S+ stopped between rounds, before the walk reached the checkpoint it set out for; the state stays at tree size 0, with the entries up to 256 checked against the tree of size 600\n$/);
   expect(JSON.parse(await readFile(statePath, 'utf8'))).toMatchObject({ checkpoint: null, partial: { checked_to: 256 } });
 });
 
