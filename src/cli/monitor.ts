@@ -63,7 +63,8 @@ Options:
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --state FILE       where the last verified checkpoint (and how far an
-                     unfinished walk got) is kept: a file, read and written
+                     unfinished walk got, and the newest checkpoint seen
+                     when --once walked less far) is kept: a file, read and written
                      back ('-' is not standard input or output here); only
                      its checkpoints are signed, the rest (how far a walk
                      got, the last tree head's time, size and root) is
@@ -156,7 +157,8 @@ interface MonitorState {
    * An unfinished walk: the entries from tree_size up to (not including)
    * checked_to, with their tiles, were checked against the tree of this
    * signed checkpoint, which extends `checkpoint` and is larger than
-   * checked_to. Absent when the walk reached the newest checkpoint.
+   * checked_to. Absent when the walk reached the checkpoint it walked to
+   * (the newest one, or under --once the one its first round found).
    */
   partial?: { checkpoint: string; tree_size: number; root_hash: string; checked_to: number };
   /**
