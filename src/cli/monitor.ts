@@ -64,11 +64,12 @@ Options:
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --state FILE       where the last verified checkpoint (and how far an
                      unfinished walk got, and the newest checkpoint seen
-                     when --once walked less far) is kept: a file, read and written
-                     back ('-' is not standard input or output here); only
-                     its checkpoints are signed, the rest (how far a walk
-                     got, the last tree head's time, size and root) is
-                     trusted as it stands: protect it like any local state
+                     when --once walked less far) is kept: a file, read
+                     and written back ('-' is not standard input or output
+                     here); only its checkpoints are signed, the rest (how
+                     far a walk got, the last tree head's time, size and
+                     root) is trusted as it stands: protect it like any
+                     local state
   --interval S       seconds between rounds, from 1 to 86400 (default 60;
                      none while a walk is unfinished)
   --once             check up to the checkpoint the log serves when it
