@@ -92,6 +92,48 @@ export interface SignalSource {
 }
 
 /**
+ * What stops a command that runs until done or stopped (monitor, get's
+ * ranges): the first SIGINT or SIGTERM from io.signals (the process), or
+ * io.signal. `stopped()` names what asked to stop (after `onStop` was told),
+ * and `signal` aborts then, and at `dispose()`, to cut the requests in
+ * flight short. The first signal, of either kind, removes the listeners of
+ * both, so that a second one has node's default effect: the process ends at
+ * once (a listener left for the other kind would swallow it).
+ */
+export function listenForStop(io: CliIo, onStop: (name: string) => void = () => undefined): { signal: AbortSignal; stopped: () => string | undefined; dispose: () => void } {
+  const controller = new AbortController();
+  let by: string | undefined;
+  const unlisten = () => {
+    io.signals?.off('SIGINT', onSigint);
+    io.signals?.off('SIGTERM', onSigterm);
+    io.signal?.removeEventListener('abort', onAbort);
+  };
+  const stop = (name: string) => {
+    unlisten();
+    if (by !== undefined) return;
+    by = name;
+    onStop(name);
+    controller.abort();
+  };
+  const onSignal = (name: StopSignalName) => () => stop(name);
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
+  const onAbort = () => stop('a stop request');
+  io.signals?.once('SIGINT', onSigint);
+  io.signals?.once('SIGTERM', onSigterm);
+  if (io.signal?.aborted === true) stop('a stop request');
+  else io.signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    stopped: () => by,
+    dispose: () => {
+      unlisten();
+      controller.abort();
+    },
+  };
+}
+
+/**
  * The longest delay setTimeout keeps, 2^31 - 1 ms (about 24.8 days): node
  * runs a timer of a longer delay after 1 ms instead, with a warning.
  */

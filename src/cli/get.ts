@@ -19,6 +19,7 @@ import {
   EXIT_HELP,
   EXIT_NOT_FOUND,
   EXIT_OK,
+  listenForStop,
   makeClient,
   printableText,
   processIo,
@@ -31,7 +32,6 @@ import {
   writeJsonOut,
   writeOut,
   type CliIo,
-  type StopSignalName,
 } from './client-common.js';
 
 /** The help text of `cairn get`: what it does, its options and its exit statuses. */
@@ -237,46 +237,6 @@ async function* verifiedBundles(client: CairnClient, checkpoint: Checkpoint, fir
     if (p === undefined) return;
     yield await p;
   }
-}
-
-/**
- * Listens for the first SIGINT or SIGTERM (io.signals) and io.signal:
- * `stopped()` names what asked to stop, and `signal` aborts then, and at
- * `dispose()`, to cut the requests in flight short. The first signal removes
- * the listeners, so that a second one has node's default effect (the process
- * ends at once), as with cairn monitor.
- */
-function listenForStop(io: CliIo, onStop: (name: string) => void): { signal: AbortSignal; stopped: () => string | undefined; dispose: () => void } {
-  const controller = new AbortController();
-  let by: string | undefined;
-  const unlisten = () => {
-    io.signals?.off('SIGINT', onSigint);
-    io.signals?.off('SIGTERM', onSigterm);
-    io.signal?.removeEventListener('abort', onAbort);
-  };
-  const stop = (name: string) => {
-    unlisten();
-    if (by !== undefined) return;
-    by = name;
-    onStop(name);
-    controller.abort();
-  };
-  const onSignal = (name: StopSignalName) => () => stop(name);
-  const onSigint = onSignal('SIGINT');
-  const onSigterm = onSignal('SIGTERM');
-  const onAbort = () => stop('a stop request');
-  io.signals?.once('SIGINT', onSigint);
-  io.signals?.once('SIGTERM', onSigterm);
-  if (io.signal?.aborted === true) stop('a stop request');
-  else io.signal?.addEventListener('abort', onAbort, { once: true });
-  return {
-    signal: controller.signal,
-    stopped: () => by,
-    dispose: () => {
-      unlisten();
-      controller.abort();
-    },
-  };
 }
 
 /** A range stopped by SIGINT, SIGTERM or io.signal before its last entry: an operational error (exit 2) that says what was printed. */

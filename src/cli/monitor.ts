@@ -13,7 +13,7 @@ import type { Verifier } from '../note/keys.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem } from './os-error.js';
-import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
+import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
 export const MONITOR_USAGE = `usage: cairn monitor --vkey KEY --state FILE [options]
@@ -662,38 +662,6 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   return { checkpoint: target, note: targetNote, ...newest, head, from, to, tiles, bundles };
 }
 
-/**
- * The signal that stops the monitor, under --once as without: aborted by
- * io.signal, or by the first SIGINT or SIGTERM from io.signals (the process).
- * That first signal, of either kind, removes the listeners of both, so a
- * second signal of either kind has node's default effect: the process ends
- * at once (a listener left for the other kind would swallow it).
- */
-function stopSignal(io: CliIo): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  const given = io.signal;
-  const unlisten = () => {
-    io.signals?.off('SIGINT', onSignal);
-    io.signals?.off('SIGTERM', onSignal);
-  };
-  function onSignal(): void {
-    unlisten();
-    stop();
-  }
-  if (given?.aborted === true) stop();
-  given?.addEventListener('abort', stop, { once: true });
-  io.signals?.once('SIGINT', onSignal);
-  io.signals?.once('SIGTERM', onSignal);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      given?.removeEventListener('abort', stop);
-      unlisten();
-    },
-  };
-}
-
 /** How a round ended, and whether an unfinished walk is left for the next one. */
 interface RoundResult {
   readonly result: 'ok' | 'alarm' | 'error' | 'stopped';
@@ -954,7 +922,8 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       return { result: staleRaised ? 'alarm' : 'ok', more: false };
     };
 
-    const { signal, dispose } = stopSignal(io);
+    // io.signal or the first SIGINT or SIGTERM; a second ends the process at once.
+    const { signal, dispose } = listenForStop(io);
     // The stop reaches the requests in flight and the waits before their retries (a 503's Retry-After): they end at once.
     const client = makeClient(url, verifier, io, { maxRetries: 2, signal, sleep: (ms, stop) => io.sleep(ms, stop) });
     try {
