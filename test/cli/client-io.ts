@@ -89,3 +89,28 @@ export function editingFetch(edit: (url: string, body: Uint8Array, init?: Reques
     return new Response(changed as unknown as BodyInit, { status: res.status, headers: res.headers });
   };
 }
+
+/** A request that the log never answers: it ends only when its signal aborts (a stop, or the client's timeout). */
+export function hang(init: RequestInit | undefined): Promise<Response> {
+  return new Promise((_resolve, reject) => {
+    const signal = init?.signal;
+    if (signal === undefined || signal === null) return;
+    if (signal.aborted) return reject(signal.reason as Error);
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+}
+
+/** A sleep that sends SIGINT on `signals` and then lasts until its own signal aborts: no wait ends by time. */
+export function sleepUntilStopped(signals: { emit(event: 'SIGINT'): unknown }, onSleep: (ms: number) => void = () => undefined): NonNullable<CapturedIo['sleep']> {
+  return (ms, signal) => {
+    onSleep(ms);
+    signals.emit('SIGINT');
+    return new Promise<void>((resolve) => {
+      if (signal?.aborted === true) return resolve();
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  };
+}
+
+/** A 503 that asks to wait 60 s before a retry. */
+export const busyFor60s = (): Response => new Response('{"error":"busy","code":"QUEUE_FULL"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } });

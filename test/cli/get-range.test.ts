@@ -18,7 +18,7 @@ import { newVerifier } from '../../src/note/keys.js';
 import { useCliServer } from '../helpers/cli-server.js';
 import { vector } from '../helpers/keys.js';
 import { CLI } from '../helpers/server-process.js';
-import { captureIo, editingFetch } from './client-io.js';
+import { busyFor60s, captureIo, editingFetch, hang, sleepUntilStopped } from './client-io.js';
 import { startFakeLog } from './fake-log.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -233,7 +233,7 @@ test('SIGTERM while a bundle is awaited from a log that does not answer ends the
     if (!/\/tile\/entries\/001$/.test(url)) return fetch(url, init);
     held++;
     setImmediate(() => signals.emit('SIGTERM'));
-    return new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason as Error)));
+    return hang(init);
   };
   const io = captureIo({ signals, fetch: stalling });
   expect(await getCommand([...t.common, '300-400'], io)).toBe(2);
@@ -248,22 +248,12 @@ test('SIGINT during the wait a 503 asked for (Retry-After 60) ends the range at 
   const busy: FetchLike = (url, init) => {
     if (!/\/tile\/entries\/001$/.test(url)) return fetch(url, init);
     asked++;
-    return Promise.resolve(new Response('{"error":"busy","code":"QUEUE_FULL"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } }));
+    return Promise.resolve(busyFor60s());
   };
   const base = captureIo({ signals, fetch: busy });
   // The wait ends only when its signal aborts: none ends by time here.
   const sleeps: number[] = [];
-  const io = {
-    ...base,
-    sleep: (ms: number, signal?: AbortSignal) => {
-      sleeps.push(ms);
-      signals.emit('SIGINT');
-      return new Promise<void>((resolve) => {
-        if (signal?.aborted === true) return resolve();
-        signal?.addEventListener('abort', () => resolve(), { once: true });
-      });
-    },
-  };
+  const io = { ...base, sleep: sleepUntilStopped(signals, (ms) => sleeps.push(ms)) };
   expect(await getCommand([...t.common, '300-400'], io)).toBe(2);
   expect([asked, sleeps]).toEqual([1, [60_000]]);
   expect(base.out()).toBe('');

@@ -24,7 +24,7 @@ import { encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint } from '../../src/note/checkpoint.js';
 import { generateSignerKey, newSigner, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { signTreeHead } from '../../src/note/sth.js';
-import { captureIo, type CapturedIo } from './client-io.js';
+import { busyFor60s, captureIo, hang, sleepUntilStopped, type CapturedIo } from './client-io.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const ORIGIN = 'rounds.test/log';
@@ -511,32 +511,7 @@ test('a round that goes on from a state file says from which entry it checked, n
   }
 });
 
-/** A request that the log never answers: it ends only when its signal aborts (the stop, or the 30 s timeout). */
-function hang(init: RequestInit | undefined): Promise<Response> {
-  return new Promise((_resolve, reject) => {
-    const signal = init?.signal;
-    if (signal === undefined || signal === null) return;
-    if (signal.aborted) return reject(signal.reason as Error);
-    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-  });
-}
-
 const pathOf = (url: string) => new URL(url).pathname.slice(1);
-
-/** A sleep that sends SIGINT on `signals` and then lasts until its own signal aborts: no wait here ends by time. */
-function sleepUntilStopped(signals: EventEmitter, onSleep: (ms: number) => void = () => undefined): NonNullable<CapturedIo['sleep']> {
-  return (ms, signal) => {
-    onSleep(ms);
-    signals.emit('SIGINT');
-    return new Promise<void>((resolve) => {
-      if (signal?.aborted === true) return resolve();
-      signal?.addEventListener('abort', () => resolve(), { once: true });
-    });
-  };
-}
-
-/** A 503 that asks to wait 60 s before a retry. */
-const busyFor60s = () => new Response('{"error":"busy","code":"BUSY"}', { status: 503, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } });
 
 /**
  * A fetch under which bundles 2 to 10 never come: of the 8 checks in flight
