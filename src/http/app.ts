@@ -463,7 +463,8 @@ export function createApp(options: AppOptions): express.Express {
     res.setHeader('Cache-Control', cacheControl);
     res.setHeader('Vary', 'Accept-Encoding');
     res.type('application/octet-stream');
-    const encoded = await encodeBundle(req, body);
+    // A full bundle never changes: whether gzip shrinks it is remembered by its index.
+    const encoded = await encodeBundle(req, body, tile.width === TILE_WIDTH ? tile.n : undefined);
     if (encoded.gzip) res.setHeader('Content-Encoding', 'gzip');
     hold.shrinkTo(encoded.body.length);
     sendLarge(req, res, encoded.body);

@@ -35,6 +35,12 @@ const SAMPLE_SLICE_BYTES = 32768;
  * whose sample saves 10% saves at least about that much in full.
  */
 const WORTHWHILE_RATIO = 0.9;
+/**
+ * How many full bundles' verdicts (gzip shrinks it or not) are kept by
+ * default, the oldest forgotten first: about 2 MiB for 2^16 bundles, which
+ * hold 2^24 entries.
+ */
+export const REMEMBERED_BUNDLES = 65536;
 
 /** An entry bundle's body as it goes out, and whether it is gzip-encoded. */
 export interface EncodedBundle {
@@ -66,16 +72,44 @@ export function gzipWorthwhile(body: Uint8Array): boolean {
  * that are random bytes: see gzipWorthwhile), or when gzip would not make it
  * smaller after all. Hash tiles are never encoded: SHA-256 output does not
  * compress. `compress` is gzip itself; tests pass one that counts its calls.
+ *
+ * A full bundle never changes once written, so whether gzip shrinks it is
+ * decided once: the function is passed its index `n`, and the verdict on it
+ * is kept for the next request (at most `remembered` verdicts, the oldest
+ * forgotten first). A bundle of random entries small enough to be gzipped
+ * unsampled then costs one gzip, not one per request; one that gzip shrinks
+ * is not sampled again. A partial bundle (`n` undefined) grows, and is
+ * judged on every request.
  */
-export function bundleEncoder(limit = MAX_CONCURRENT_GZIP, compress: (body: Buffer) => Promise<Buffer> = gzipAsync): (req: Request, body: Buffer) => Promise<EncodedBundle> {
+export function bundleEncoder(
+  limit = MAX_CONCURRENT_GZIP,
+  compress: (body: Buffer) => Promise<Buffer> = gzipAsync,
+  remembered = REMEMBERED_BUNDLES,
+): (req: Request, body: Buffer, n?: number) => Promise<EncodedBundle> {
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError('bundleEncoder: limit must be a safe non-negative integer');
+  if (!Number.isSafeInteger(remembered) || remembered < 0) throw new RangeError('bundleEncoder: remembered must be a safe non-negative integer');
   let running = 0;
-  return async (req, body) => {
-    if (running >= limit || req.acceptsEncodings('gzip', 'identity') !== 'gzip' || !gzipWorthwhile(body)) return { body, gzip: false };
+  /** Full bundle index → whether gzip shrinks it, in the order they were decided. */
+  const verdicts = new Map<number, boolean>();
+  const remember = (n: number | undefined, pays: boolean): void => {
+    if (n === undefined || remembered === 0 || verdicts.has(n)) return;
+    if (verdicts.size >= remembered) verdicts.delete(verdicts.keys().next().value!);
+    verdicts.set(n, pays);
+  };
+  return async (req, body, n) => {
+    if (req.acceptsEncodings('gzip', 'identity') !== 'gzip') return { body, gzip: false };
+    const known = n === undefined ? undefined : verdicts.get(n);
+    if (known === false || running >= limit) return { body, gzip: false };
+    if (known === undefined && !gzipWorthwhile(body)) {
+      remember(n, false);
+      return { body, gzip: false };
+    }
     running++;
     try {
       const encoded = await compress(body);
-      return encoded.length < body.length ? { body: encoded, gzip: true } : { body, gzip: false };
+      const pays = encoded.length < body.length;
+      remember(n, pays);
+      return pays ? { body: encoded, gzip: true } : { body, gzip: false };
     } finally {
       running--;
     }

@@ -112,6 +112,17 @@ describe('GET /tile/entries', () => {
     expect(asked.body.length).toBe(256 * 32);
     expect(asked.body.equals(plain.body)).toBe(true);
   });
+
+  // Last here: it grows the log.
+  test('a partial bundle judged not worth gzipping is not remembered: once full and compressible, it goes out gzipped', async () => {
+    expect((await rawGet('/tile/entries/001.p/20', { 'Accept-Encoding': 'gzip' })).headers['content-encoding']).toBeUndefined();
+    const rest = Array.from({ length: 236 }, (_, i) => Buffer.from(`{"actor":"bob@example.com","action":"logout","outcome":"success","seq":${i}}`));
+    await log.submit(rest);
+    const full = await rawGet('/tile/entries/001', { 'Accept-Encoding': 'gzip' });
+    spec('/tile/entries/001', full);
+    expect(full.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(full.body).equals(Buffer.from(encodeEntryBundle([...noise, ...rest])))).toBe(true);
+  });
 });
 
 describe('bundleEncoder', () => {
@@ -164,6 +175,81 @@ describe('bundleEncoder', () => {
     }
   });
 
+  describe('a full bundle\'s verdict is remembered by its index', () => {
+    /** 256 random entries of 100 bytes (25.5 KiB): gzipped unsampled, and not smaller. */
+    const random = (): Buffer => Buffer.from(encodeEntryBundle(Array.from({ length: 256 }, () => randomBytes(100))));
+
+    test('a full bundle that gzip does not shrink is gzipped once, then goes out as it is', async () => {
+      const counter = countingGzip();
+      const encode = bundleEncoder(2, counter.compress);
+      const bundle = random();
+      for (let i = 0; i < 3; i++) expect(await encode(accepting, bundle, 7)).toEqual({ body: bundle, gzip: false });
+      expect(counter.calls).toBe(1);
+      // Another bundle is judged on its own.
+      expect(await encode(accepting, bundle, 8)).toEqual({ body: bundle, gzip: false });
+      expect(counter.calls).toBe(2);
+      // A client that does not accept gzip still gets identity, and is no verdict.
+      const refusing = { acceptsEncodings: () => 'identity' } as unknown as Request;
+      expect(await encode(refusing, body, 9)).toEqual({ body, gzip: false });
+      expect((await encode(accepting, body, 9)).gzip).toBe(true);
+    });
+
+    test('a partial bundle (no index) is judged on every request', async () => {
+      const counter = countingGzip();
+      const encode = bundleEncoder(2, counter.compress);
+      const bundle = random();
+      for (let i = 0; i < 3; i++) expect(await encode(accepting, bundle)).toEqual({ body: bundle, gzip: false });
+      expect(counter.calls).toBe(3);
+    });
+
+    test('a full bundle that gzip shrinks goes out gzipped on every request', async () => {
+      const counter = countingGzip();
+      const encode = bundleEncoder(2, counter.compress);
+      for (let i = 0; i < 3; i++) {
+        const encoded = await encode(accepting, body, 0);
+        expect(encoded.gzip).toBe(true);
+        expect(encoded.body.equals(gzipSync(body))).toBe(true);
+      }
+      expect(counter.calls).toBe(3);
+    });
+
+    test('a bundle that goes out as it is for the limit is not judged by it', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const encode = bundleEncoder(1, async (b) => (await held, gzipSync(b)));
+      const first = encode(accepting, body, 5);
+      // The only slot is taken: bundle 0 goes out as it is, which is not its verdict.
+      expect(await encode(accepting, body, 0)).toEqual({ body, gzip: false });
+      release();
+      expect((await first).gzip).toBe(true);
+      expect((await encode(accepting, body, 0)).gzip).toBe(true);
+    });
+
+    test('at most `remembered` verdicts are kept, the oldest forgotten first; 0 keeps none', async () => {
+      const counter = countingGzip();
+      const encode = bundleEncoder(2, counter.compress, 2);
+      const bundles = [random(), random(), random()];
+      for (const [n, bundle] of bundles.entries()) await encode(accepting, bundle, n);
+      expect(counter.calls).toBe(3);
+      // Bundles 1 and 2 are remembered; 0 was forgotten when 2 was judged.
+      await encode(accepting, bundles[2]!, 2);
+      await encode(accepting, bundles[1]!, 1);
+      expect(counter.calls).toBe(3);
+      await encode(accepting, bundles[0]!, 0);
+      expect(counter.calls).toBe(4);
+      // Judging 0 again forgot 1, the oldest left.
+      await encode(accepting, bundles[2]!, 2);
+      expect(counter.calls).toBe(4);
+      await encode(accepting, bundles[1]!, 1);
+      expect(counter.calls).toBe(5);
+
+      const none = countingGzip();
+      const forgetful = bundleEncoder(2, none.compress, 0);
+      for (let i = 0; i < 2; i++) await forgetful(accepting, bundles[0]!, 0);
+      expect(none.calls).toBe(2);
+    });
+  });
+
   test('a gzip that does not make the bundle smaller is not used', async () => {
     const encode = bundleEncoder(2, async (b) => Buffer.concat([b, Buffer.alloc(1)]));
     expect(await encode(accepting, body)).toEqual({ body, gzip: false });
@@ -178,7 +264,8 @@ describe('bundleEncoder', () => {
     expect(gzipWorthwhile(Buffer.concat(Array.from({ length: 20 }, () => blob)))).toBe(true);
   });
 
-  test('a limit that is not a safe non-negative integer is refused', () => {
+  test('a limit or a number of verdicts kept that is not a safe non-negative integer is refused', () => {
     for (const limit of [-1, 1.5, Number.NaN]) expect(() => bundleEncoder(limit)).toThrow(RangeError);
+    for (const remembered of [-1, 1.5, Number.NaN]) expect(() => bundleEncoder(2, undefined, remembered)).toThrow(RangeError);
   });
 });
