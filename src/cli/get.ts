@@ -1,16 +1,10 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { CairnClient, SignedCheckpoint } from '../client/client.js';
+import type { SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import type { FetchLike } from '../client/http.js';
-import type { TileHashReader } from '../client/tile-reader.js';
-import { firstMismatchedEntry, parseEntryBundle } from '../merkle/bundle.js';
-import { bytesEqual } from '../merkle/check.js';
-import { HASH_SIZE, leafHash, nodeHash } from '../merkle/hash.js';
-import { storedHashIndex } from '../merkle/stored.js';
-import { formatTilePath, hashFromTile, TILE_HEIGHT, TILE_WIDTH, tileWidth } from '../merkle/tile.js';
-import type { Checkpoint } from '../note/checkpoint.js';
+import { TILE_WIDTH, tileWidth } from '../merkle/tile.js';
 import type { Verifier } from '../note/keys.js';
 import { encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
@@ -146,99 +140,6 @@ function parseTarget(text: string): Target {
   return { kind: 'range', start, end };
 }
 
-/** How many entry bundles of a range are fetched and verified at once, ahead of the one being printed. */
-const BUNDLES_IN_FLIGHT = 8;
-
-/** The entries of entry bundle `n` and their leaf hashes, verified against a checkpoint. */
-interface VerifiedBundle {
-  readonly n: number;
-  readonly entries: Uint8Array[];
-  readonly leafHashes: Uint8Array[];
-}
-
-/**
- * Entry bundle `n` at its width in `checkpoint`'s tree, verified against it.
- * A full bundle costs one request: its 256 leaf hashes must rebuild the
- * level-8 hash that `reader` authenticated (from the level-1 tile, read once
- * for 256 bundles), just as the level-0 tile would have to; only when they
- * do not is that tile read, to name the first entry that differs. A partial
- * bundle, the tree's last, is checked against its level-0 tile
- * (readEntryBundle). Rejects with ENTRY_MISMATCH or TILE_MISMATCH as
- * readEntryBundle does, and turns a 404 for what the checkpoint covers into
- * an operational error (withheldError).
- */
-async function readVerifiedBundle(client: CairnClient, checkpoint: Checkpoint, n: number, reader: TileHashReader): Promise<VerifiedBundle> {
-  const width = tileWidth(0, n, checkpoint.treeSize);
-  try {
-    if (width < TILE_WIDTH) {
-      const entries = await client.readEntryBundle(n, checkpoint, reader);
-      return { n, entries, leafHashes: entries.map(leafHash) };
-    }
-    const bundle = { level: -1, n, width };
-    const path = formatTilePath(bundle);
-    const level8 = storedHashIndex(TILE_HEIGHT, n);
-    const [data, [expected]] = await Promise.all([client.readTile(bundle), reader.readHashes([level8])]);
-    let entries: Uint8Array[];
-    try {
-      entries = parseEntryBundle(data, width);
-    } catch (err) {
-      throw new ClientError('ENTRY_MISMATCH', `${path}: ${(err as Error).message}`);
-    }
-    const row = new Uint8Array(width * HASH_SIZE);
-    const leafHashes = entries.map((e, i) => {
-      const h = leafHash(e);
-      row.set(h, i * HASH_SIZE);
-      return h;
-    });
-    // The level-8 hash is the one above the tile's two level-7 halves.
-    const tile = { level: 0, n, width };
-    const half = (k: number) => hashFromTile(tile, row, storedHashIndex(TILE_HEIGHT - 1, 2 * n + k));
-    if (!bytesEqual(nodeHash(half(0), half(1)), expected!)) {
-      const bad = firstMismatchedEntry(entries, await reader.readTile(0, n));
-      // That tile was authenticated against the same level-8 hash: some entry must differ from it.
-      if (bad < 0) throw new Error(`get: bad math: the entries of ${path} match ${formatTilePath(tile)} but not the hash above it`);
-      throw new ClientError('ENTRY_MISMATCH', `${path}: entry ${n * TILE_WIDTH + bad} does not match its leaf hash in the authenticated tile ${formatTilePath(tile)}`);
-    }
-    return { n, entries, leafHashes };
-  } catch (err) {
-    // The bundle is below the signed tree size: the log holds it.
-    if (err instanceof ClientError && err.status === 404) {
-      throw withheldError(`entry bundle ${n} (entries ${n * TILE_WIDTH} to ${n * TILE_WIDTH + width - 1})`, checkpoint.treeSize, err);
-    }
-    throw err;
-  }
-}
-
-/**
- * Entry bundles `first` to `last` of `checkpoint`'s tree, in order, each
- * verified (readVerifiedBundle), with up to BUNDLES_IN_FLIGHT fetched ahead
- * of the one the caller is at: memory holds those and no more. A fresh tile
- * reader for each 256 bundles (one level-1 tile) drops the tiles the last
- * one cached.
- */
-async function* verifiedBundles(client: CairnClient, checkpoint: Checkpoint, first: number, last: number): AsyncGenerator<VerifiedBundle, void, undefined> {
-  const pending: Promise<VerifiedBundle>[] = [];
-  let next = first;
-  let group = -1;
-  let reader: TileHashReader | undefined;
-  for (;;) {
-    while (pending.length < BUNDLES_IN_FLIGHT && next <= last) {
-      const n = next++;
-      if (Math.floor(n / TILE_WIDTH) !== group) {
-        group = Math.floor(n / TILE_WIDTH);
-        reader = client.tileReader(checkpoint);
-      }
-      const p = readVerifiedBundle(client, checkpoint, n, reader!);
-      // Awaited in turn below; one left behind (the caller stopped) must not be an unhandled rejection.
-      p.catch(() => undefined);
-      pending.push(p);
-    }
-    const p = pending.shift();
-    if (p === undefined) return;
-    yield await p;
-  }
-}
-
 /** A range stopped by SIGINT, SIGTERM or io.signal before its last entry: an operational error (exit 2) that says what was printed. */
 class RangeStopped extends Error {}
 
@@ -250,7 +151,8 @@ function entriesText(from: number, to: number): string {
 /**
  * `cairn get <start>-<end>`: the entries of `range` that are in the tree of
  * the checkpoint the log serves, each bundle verified against that one
- * checkpoint before its lines are written (see GET_USAGE).
+ * checkpoint (CairnClient.readEntryRange) before its lines are written (see
+ * GET_USAGE).
  */
 async function getRange(url: string, verifier: Verifier, io: CliIo, range: EntryRange, json: boolean): Promise<number> {
   const stop = listenForStop(io, (name) => {
@@ -295,20 +197,26 @@ async function getRange(url: string, verifier: Verifier, io: CliIo, range: Entry
     const count = last - start + 1;
     const shown = new Progress(io.stderr, count, 'entries');
     try {
-      for await (const bundle of verifiedBundles(client, checkpoint, Math.floor(start / TILE_WIDTH), Math.floor(last / TILE_WIDTH))) {
-        const base = bundle.n * TILE_WIDTH;
-        const from = Math.max(start, base);
-        const to = Math.min(last, base + bundle.entries.length - 1);
+      // The stop reaches the range's requests through the transport's signal (makeClient above).
+      for await (const group of client.readEntryRange(checkpoint, start, last)) {
         const lines: string[] = [];
-        for (let i = from; i <= to; i++) {
+        group.entries.forEach((entry, i) => {
           // Integers and base64 need no escaping: each line is the JSON text JSON.stringify would write.
-          lines.push(`{"index":${i},"leaf_hash":"${encodeBase64(bundle.leafHashes[i - base]!)}","entry":"${encodeBase64(bundle.entries[i - base]!)}"}\n`);
-        }
+          lines.push(`{"index":${group.start + i},"leaf_hash":"${encodeBase64(group.leafHashes[i]!)}","entry":"${encodeBase64(entry)}"}\n`);
+        });
         await writeOut(io.stdout, lines.join(''));
-        printed = to;
+        printed = group.start + group.entries.length - 1;
         shown.update(printed - start + 1);
         if (stop.stopped() !== undefined) break;
       }
+    } catch (err) {
+      // The bundle after the last one printed is below the signed tree size: the log holds it.
+      if (err instanceof ClientError && err.status === 404) {
+        const n = Math.floor((printed < start ? start : printed + 1) / TILE_WIDTH);
+        const width = tileWidth(0, n, size);
+        throw withheldError(`entry bundle ${n} (entries ${n * TILE_WIDTH} to ${n * TILE_WIDTH + width - 1})`, size, err);
+      }
+      throw err;
     } finally {
       shown.finish(printed - start + 1);
     }

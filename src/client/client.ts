@@ -5,11 +5,11 @@
  * src/merkle, src/note and src/jcs only.
  */
 import { canonicalizeValue } from '../jcs/canonical.js';
-import { EMPTY_ROOT, HASH_SIZE, leafHash } from '../merkle/hash.js';
+import { EMPTY_ROOT, HASH_SIZE, leafHash, nodeHash } from '../merkle/hash.js';
 import { bytesEqual } from '../merkle/check.js';
 import { proveConsistency, proveInclusion, verifyConsistency, verifyInclusion } from '../merkle/proof.js';
 import { storedHashIndex } from '../merkle/stored.js';
-import { formatTilePath, TILE_WIDTH, tileWidth, type Tile } from '../merkle/tile.js';
+import { formatTilePath, hashFromTile, TILE_HEIGHT, TILE_WIDTH, tileWidth, type Tile } from '../merkle/tile.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { parseCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import { newVerifier, type Verifier } from '../note/keys.js';
@@ -44,6 +44,8 @@ const GET_ENTRIES_ENTRY_BYTES = MAX_ENTRY_BASE64 + 256;
 const RECEIPT_BYTES = 2 * SMALL_ANSWER_BYTES;
 /** CONTRACT §3: get-entries answers at most 1000 entries. */
 const MAX_GET_ENTRIES = 1000;
+/** How many entry bundles readEntryRange fetches and verifies at once, ahead of the one it yields next. */
+const BUNDLES_IN_FLIGHT = 8;
 
 /** How to reach and trust one log: its URL and verifier key (CONTRACT §2), plus the transport options. */
 export interface CairnClientOptions extends TransportOptions {
@@ -88,6 +90,39 @@ export interface InclusionResult {
 /** A verified inclusion proof together with the entry itself. */
 export interface EntryResult extends InclusionResult {
   readonly entry: Uint8Array;
+}
+
+/**
+ * Entries of one entry bundle, in index order, that readEntryRange verified
+ * against its checkpoint: entry `start + i` is `entries[i]`, whose RFC 6962
+ * leaf hash is `leafHashes[i]`. Holds 1 to 256 entries: those of the bundle
+ * within the range asked.
+ */
+export interface VerifiedEntries {
+  /** The index of `entries[0]` in the log. */
+  readonly start: number;
+  readonly entries: readonly Uint8Array[];
+  readonly leafHashes: readonly Uint8Array[];
+}
+
+/** Options of readEntryRange. */
+export interface EntryRangeOptions {
+  /**
+   * Stops the range, as the transport's own `signal` stops every request:
+   * once it aborts, the range's requests in flight and their waits before
+   * retries are aborted, no more are sent, no more entries are yielded, and
+   * the generator rejects with the signal's reason (an AbortError
+   * DOMException unless the one who aborted gave another), not a
+   * ClientError. Listened to for the range's life only.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Entry bundle `n` of a tree, all its entries with their leaf hashes, verified. */
+interface VerifiedBundle {
+  readonly n: number;
+  readonly entries: Uint8Array[];
+  readonly leafHashes: Uint8Array[];
 }
 
 /** `GET /v1/log`: what the log says about itself (not signed: informational). */
@@ -178,6 +213,12 @@ export class CairnClient {
     this.origin = this.verifier.name;
     this.#tileConcurrency = options.tileConcurrency ?? 8;
     this.#fetcher = { readTile: (tile) => this.readTile(tile) };
+  }
+
+  /** A TileHashReader against `tree` whose requests `signal` stops (see readEntryRange). */
+  #tileReader(tree: TreeRef, signal: AbortSignal | undefined): TileHashReader {
+    const fetcher = signal === undefined ? this.#fetcher : { readTile: (tile: Tile) => this.#readTile(tile, signal) };
+    return new TileHashReader(tree, fetcher, { concurrency: this.#tileConcurrency });
   }
 
   #badResponse(path: string, what: string): ClientError {
@@ -467,11 +508,16 @@ export class CairnClient {
    * with their 2-byte lengths).
    */
   async readTile(tile: Tile): Promise<Uint8Array> {
+    return this.#readTile(tile, undefined);
+  }
+
+  /** readTile, its request stopped by `signal` (RequestSpec.signal). */
+  async #readTile(tile: Tile, signal: AbortSignal | undefined): Promise<Uint8Array> {
     const path = formatTilePath(tile);
-    if (tile.level === -1) return this.#http.bytes(path, 'application/octet-stream', tile.width * (2 + MAX_ENTRY_SIZE));
+    if (tile.level === -1) return this.#http.bytes(path, 'application/octet-stream', tile.width * (2 + MAX_ENTRY_SIZE), signal);
     const size = tile.width * HASH_SIZE;
     try {
-      return await this.#http.bytes(path, 'application/octet-stream', size);
+      return await this.#http.bytes(path, 'application/octet-stream', size, signal);
     } catch (err) {
       // A hash tile has exactly that length: a longer one is a wrong tile,
       // as a shorter one is (TileHashReader), not an answer too long to read.
@@ -517,8 +563,12 @@ export class CairnClient {
     checkTreeArg(tree, 'readEntryBundle: tree');
     const width = tileWidth(0, n, tree.treeSize);
     if (width === 0) throw new RangeError(`readEntryBundle: the tree of size ${tree.treeSize} has no entry bundle ${n}`);
-    const r = reader ?? this.tileReader(tree);
-    const [tile, data] = await Promise.all([r.readTile(0, n), this.readTile({ level: -1, n, width })]);
+    return this.#readEntryBundle(n, width, reader ?? this.tileReader(tree), undefined);
+  }
+
+  /** readEntryBundle of a bundle of `width` entries, its bundle request stopped by `signal`. */
+  async #readEntryBundle(n: number, width: number, r: TileHashReader, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
+    const [tile, data] = await Promise.all([r.readTile(0, n), this.#readTile({ level: -1, n, width }, signal)]);
     const path = formatTilePath({ level: -1, n, width });
     let entries: Uint8Array[];
     try {
@@ -547,5 +597,145 @@ export class CairnClient {
     const entries = await this.readEntryBundle(n, cp, reader);
     const proved = await this.proveIndexFromTiles(index, cp, reader);
     return { ...proved, entry: entries[index - n * TILE_WIDTH]! };
+  }
+
+  /**
+   * Reads entries `start` to `end` (both included, as get-entries' are:
+   * RFC 6962 §4.6) from their entry bundles (C2SP tlog-tiles), every one
+   * verified against `checkpoint` as readEntryBundle verifies one, at about
+   * one request per 256 entries: a full bundle's leaf hashes must rebuild the
+   * level-8 hash that the tiles authenticated by the checkpoint's root hold
+   * (one level-1 tile serves 256 bundles), and only when they do not is its
+   * level-0 tile read, to name the first entry that differs; a partial
+   * bundle, the tree's last, is checked against its level-0 tile.
+   *
+   * Yields the entries in index order, a bundle's worth at a time (see
+   * {@link VerifiedEntries}), each group only once every entry of its bundle
+   * verified; up to 8 bundles are fetched ahead of the one yielded, and
+   * memory holds those and no more. Rejects with ClientError ENTRY_MISMATCH
+   * or TILE_MISMATCH (verification failures: the log served what its
+   * checkpoint does not commit to) after yielding every group before the bad
+   * one, with the transport's errors (HTTP_STATUS status 404 for a bundle or
+   * tile the log does not serve, though its checkpoint covers it), or with
+   * the reason of `options.signal` or of the transport's own signal. Breaking
+   * out of the loop early aborts what is in flight.
+   *
+   * Throws at once, before any request, TypeError or RangeError for bad
+   * arguments, among them a range that is not all in the checkpoint's tree:
+   * for the rest of a tree pass `checkpoint.treeSize - 1` as `end`.
+   *
+   * @example
+   * for await (const { start, entries } of client.readEntryRange(checkpoint, 1000, 1999)) {
+   *   entries.forEach((entry, i) => handle(start + i, entry));
+   * }
+   */
+  readEntryRange(checkpoint: TreeRef, start: number, end: number, options: EntryRangeOptions = {}): AsyncGenerator<VerifiedEntries, void, undefined> {
+    checkTreeArg(checkpoint, 'readEntryRange: checkpoint');
+    checkIndexArg(start, 'readEntryRange: start');
+    checkIndexArg(end, 'readEntryRange: end');
+    if (options === null || typeof options !== 'object') throw new TypeError('readEntryRange: options must be an object');
+    const { signal } = options;
+    // Not instanceof: a signal may come from another realm.
+    if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.throwIfAborted !== 'function' || typeof signal.addEventListener !== 'function')) {
+      throw new TypeError('readEntryRange: options.signal must be an AbortSignal');
+    }
+    if (end < start) throw new RangeError(`readEntryRange: end ${end} is before start ${start} (both are included: one entry is start = end)`);
+    const size = checkpoint.treeSize;
+    if (end >= size) {
+      const tree = size === 0 ? 'the tree of size 0 has none' : `the last entry of the tree of size ${size} is ${size - 1}`;
+      throw new RangeError(`readEntryRange: entries ${start} to ${end} are not all in the checkpoint's tree: ${tree}`);
+    }
+    return this.#entryRange(checkpoint, start, end, signal);
+  }
+
+  /** readEntryRange, its arguments checked. */
+  async *#entryRange(tree: TreeRef, start: number, end: number, signal: AbortSignal | undefined): AsyncGenerator<VerifiedEntries, void, undefined> {
+    // One controller for the range's requests: the caller's signal aborts it
+    // (one listener for the range's life), and so does the range's end, early
+    // or not, so that no bundle is left being fetched for no one.
+    const range = new AbortController();
+    const onAbort = () => range.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const pending: Promise<VerifiedBundle>[] = [];
+    const last = Math.floor(end / TILE_WIDTH);
+    let next = Math.floor(start / TILE_WIDTH);
+    let group = -1;
+    let reader: TileHashReader | undefined;
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        while (pending.length < BUNDLES_IN_FLIGHT && next <= last) {
+          const n = next++;
+          // A fresh tile reader for each 256 bundles (one level-1 tile) drops the tiles the last one cached.
+          if (Math.floor(n / TILE_WIDTH) !== group) {
+            group = Math.floor(n / TILE_WIDTH);
+            reader = this.#tileReader(tree, range.signal);
+          }
+          const p = this.#readVerifiedBundle(tree, n, reader!, range.signal);
+          // Awaited in turn below; one left behind (the caller stopped, or an earlier one failed) must not be an unhandled rejection.
+          p.catch(() => undefined);
+          pending.push(p);
+        }
+        const p = pending.shift();
+        if (p === undefined) return;
+        const bundle = await p;
+        signal?.throwIfAborted();
+        const base = bundle.n * TILE_WIDTH;
+        const from = Math.max(start, base) - base;
+        const to = Math.min(end, base + bundle.entries.length - 1) - base + 1;
+        const whole = from === 0 && to === bundle.entries.length;
+        yield {
+          start: base + from,
+          entries: whole ? bundle.entries : bundle.entries.slice(from, to),
+          leafHashes: whole ? bundle.leafHashes : bundle.leafHashes.slice(from, to),
+        };
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      range.abort();
+    }
+  }
+
+  /**
+   * Entry bundle `n` at its width in `tree`, verified against it for
+   * readEntryRange. A full bundle costs one request: its 256 leaf hashes
+   * must rebuild the level-8 hash that `reader` authenticated (from the
+   * level-1 tile, read once for 256 bundles), just as the level-0 tile would
+   * have to; only when they do not is that tile read, to name the first entry
+   * that differs. A partial bundle, the tree's last, is checked against its
+   * level-0 tile (readEntryBundle).
+   */
+  async #readVerifiedBundle(tree: TreeRef, n: number, reader: TileHashReader, signal: AbortSignal): Promise<VerifiedBundle> {
+    const width = tileWidth(0, n, tree.treeSize);
+    if (width < TILE_WIDTH) {
+      const entries = await this.#readEntryBundle(n, width, reader, signal);
+      return { n, entries, leafHashes: entries.map(leafHash) };
+    }
+    const bundle = { level: -1, n, width };
+    const path = formatTilePath(bundle);
+    const level8 = storedHashIndex(TILE_HEIGHT, n);
+    const [data, [expected]] = await Promise.all([this.#readTile(bundle, signal), reader.readHashes([level8])]);
+    let entries: Uint8Array[];
+    try {
+      entries = parseEntryBundle(data, width);
+    } catch (err) {
+      throw new ClientError('ENTRY_MISMATCH', `${path}: ${(err as Error).message}`);
+    }
+    const row = new Uint8Array(width * HASH_SIZE);
+    const leafHashes = entries.map((e, i) => {
+      const h = leafHash(e);
+      row.set(h, i * HASH_SIZE);
+      return h;
+    });
+    // The level-8 hash is the one above the tile's two level-7 halves.
+    const tile = { level: 0, n, width };
+    const half = (k: number) => hashFromTile(tile, row, storedHashIndex(TILE_HEIGHT - 1, 2 * n + k));
+    if (!bytesEqual(nodeHash(half(0), half(1)), expected!)) {
+      const bad = firstMismatchedEntry(entries, await reader.readTile(0, n));
+      // That tile was authenticated against the same level-8 hash: some entry must differ from it.
+      if (bad < 0) throw new Error(`client: bad math in readEntryRange: the entries of ${path} match ${formatTilePath(tile)} but not the hash above it`);
+      throw new ClientError('ENTRY_MISMATCH', `${path}: entry ${n * TILE_WIDTH + bad} does not match its leaf hash in the authenticated tile ${formatTilePath(tile)}`);
+    }
+    return { n, entries, leafHashes };
   }
 }

@@ -97,6 +97,13 @@ export interface RequestSpec {
    * bounds it too.
    */
   readonly maxBytes?: number;
+  /**
+   * Stops this request alone, as the transport's own `signal` stops them all:
+   * the request (or its wait before a retry) is aborted and rejects with the
+   * signal's reason, not a ClientError. Listened to for the request's life
+   * only, so a signal may outlive any number of requests.
+   */
+  readonly signal?: AbortSignal;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -315,8 +322,9 @@ export class HttpTransport {
    * too, within the same bounds, after the same exponential wait; a POST
    * never is, since the log may have taken it. Rejects with ClientError
    * NETWORK or HTTP_STATUS, or with the reason of the transport's `signal`
-   * (which no longer ends the body once the Response is handed over: the
-   * timeout still does; json() and bytes() read it under the signal).
+   * or of `spec.signal` (which no longer end the body once the Response is
+   * handed over: the timeout still does; json() and bytes() read it under
+   * the signals).
    */
   async request(spec: RequestSpec): Promise<Response> {
     return this.#send(spec, async (res) => res);
@@ -330,9 +338,14 @@ export class HttpTransport {
   async #send<T>(spec: RequestSpec, use: (res: Response) => Promise<T>): Promise<T> {
     const url = this.url(spec.path);
     const method = spec.method ?? 'GET';
+    const own = spec.signal;
+    const halt = () => {
+      this.#signal?.throwIfAborted();
+      own?.throwIfAborted();
+    };
     let waited = 0;
     for (let attempt = 0; ; attempt++) {
-      this.#signal?.throwIfAborted();
+      halt();
       const headers: Record<string, string> = { ...this.#headers };
       if (spec.contentType !== undefined) headers['Content-Type'] = spec.contentType;
       if (spec.accept !== undefined) headers.Accept = spec.accept;
@@ -349,17 +362,19 @@ export class HttpTransport {
       // long-lived signal itself would leave it holding every request's.
       const stop = new AbortController();
       if (this.#signal !== undefined) this.#stoppable.add(stop);
+      const onAbort = () => stop.abort(own!.reason);
+      own?.addEventListener('abort', onAbort, { once: true });
       try {
         let res: Response;
         try {
-          const init: RequestInit = { method, headers, signal: this.#signal === undefined ? timeout : AbortSignal.any([timeout, stop.signal]) };
+          const init: RequestInit = { method, headers, signal: this.#signal === undefined && own === undefined ? timeout : AbortSignal.any([timeout, stop.signal]) };
           if (spec.body !== undefined) init.body = spec.body as BodyInit;
           res = await this.#fetch(url, init);
         } catch (err) {
-          this.#signal?.throwIfAborted();
+          halt();
           const delayMs = againAfter(err);
           if (delayMs !== undefined) {
-            await this.#wait(delayMs);
+            await this.#wait(delayMs, own);
             waited += delayMs;
             continue;
           }
@@ -370,13 +385,13 @@ export class HttpTransport {
           try {
             return await use(res);
           } catch (err) {
-            this.#signal?.throwIfAborted();
+            halt();
             const delayMs = againAfter(err);
             if (delayMs === undefined) {
               if (attempt > 0 && err instanceof ClientError && err.code === 'NETWORK') err.message += retried();
               throw err;
             }
-            await this.#wait(delayMs);
+            await this.#wait(delayMs, own);
             waited += delayMs;
             continue;
           }
@@ -389,13 +404,13 @@ export class HttpTransport {
           if (waited + asked <= this.#maxRetryTotalMs) {
             const delayMs = Math.min(this.#maxRetryDelayMs, asked);
             this.#onRetry?.({ attempt: attempt + 1, status: res.status, delayMs, url, serverCode: code });
-            await this.#wait(delayMs);
+            await this.#wait(delayMs, own);
             waited += delayMs;
             continue;
           }
           tooLong = ` (not retried: a wait of ${Math.ceil(asked / 1000)} s is more than the ${Math.floor((this.#maxRetryTotalMs - waited) / 1000)} s left of the ${Math.floor(this.#maxRetryTotalMs / 1000)} s this client waits for one request)`;
         }
-        this.#signal?.throwIfAborted();
+        halt();
         throw new ClientError('HTTP_STATUS', `${method} ${url}: ${res.status}${code === undefined ? '' : ` ${code}`}: ${message}${retried()}${tooLong}`, {
           status: res.status,
           url,
@@ -404,26 +419,35 @@ export class HttpTransport {
         });
       } finally {
         this.#stoppable.delete(stop);
+        own?.removeEventListener('abort', onAbort);
       }
     }
   }
 
   /**
    * Waits `ms` before a retry; rejects with the reason of the transport's
-   * signal as soon as it aborts, whether or not the sleep function heeds it.
+   * signal, or of the request's own `signal`, as soon as one aborts, whether
+   * or not the sleep function heeds it.
    */
-  async #wait(ms: number): Promise<void> {
-    if (this.#signal === undefined) return this.#sleep(ms);
-    this.#signal.throwIfAborted();
+  async #wait(ms: number, own: AbortSignal | undefined): Promise<void> {
+    if (this.#signal === undefined && own === undefined) return this.#sleep(ms);
+    const halt = () => {
+      this.#signal?.throwIfAborted();
+      own?.throwIfAborted();
+    };
+    halt();
     const stop = new AbortController();
-    this.#stoppable.add(stop);
+    if (this.#signal !== undefined) this.#stoppable.add(stop);
+    const onAbort = () => stop.abort(own!.reason);
+    own?.addEventListener('abort', onAbort, { once: true });
     try {
       const aborted = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       await Promise.race([this.#sleep(ms, stop.signal), aborted]);
     } finally {
       this.#stoppable.delete(stop);
+      own?.removeEventListener('abort', onAbort);
     }
-    this.#signal.throwIfAborted();
+    halt();
   }
 
   /**
@@ -433,7 +457,7 @@ export class HttpTransport {
    */
   async json(spec: RequestSpec): Promise<unknown> {
     const limit = this.#limit(spec.maxBytes);
-    const body = await this.#send({ accept: 'application/json', ...spec }, (res) => this.#read(res, spec.path, limit));
+    const body = await this.#send({ accept: 'application/json', ...spec }, (res) => this.#read(res, spec.path, limit, spec.signal));
     const text = new TextDecoder().decode(body);
     try {
       return JSON.parse(text) as unknown;
@@ -445,11 +469,11 @@ export class HttpTransport {
   /**
    * GETs an answer as bytes (tiles and entry bundles; the checkpoint, to
    * decode it strictly); BAD_RESPONSE if longer than `maxBytes` or
-   * maxResponseBytes.
+   * maxResponseBytes. `signal` stops this request alone (RequestSpec.signal).
    */
-  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number): Promise<Uint8Array> {
+  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal): Promise<Uint8Array> {
     const limit = this.#limit(maxBytes);
-    return this.#send({ path, accept }, (res) => this.#read(res, path, limit));
+    return this.#send({ path, accept, ...(signal === undefined ? {} : { signal }) }, (res) => this.#read(res, path, limit, signal));
   }
 
   /** The most an answer is read of: a request's own bound, within maxResponseBytes. */
@@ -460,14 +484,15 @@ export class HttpTransport {
     return Math.min(maxBytes, this.#maxResponseBytes);
   }
 
-  async #read(res: Response, path: string, limit: number): Promise<Uint8Array> {
+  async #read(res: Response, path: string, limit: number, own: AbortSignal | undefined): Promise<Uint8Array> {
     const url = this.url(path);
     try {
       return await readBody(res, limit);
     } catch (err) {
       if (err instanceof TooLarge) throw new ClientError('BAD_RESPONSE', `${url}: ${err.message}`, { url });
-      // Stopped by the transport's signal: its reason, as for a request.
+      // Stopped by the transport's signal or the request's own: its reason, as for a request.
       this.#signal?.throwIfAborted();
+      own?.throwIfAborted();
       throw new ClientError('NETWORK', `${url}: reading the answer failed: ${networkReason(err)}`, { url, cause: err });
     }
   }

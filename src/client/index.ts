@@ -2,10 +2,11 @@
  * Cairn's client library: submit entries and verify receipts, fetch and
  * verify checkpoints, prove inclusion and consistency through the RFC 6962
  * endpoints or from authenticated C2SP tiles, and read verified entry
- * bundles. Browser-safe (fetch, Uint8Array; no Node-only APIs).
+ * bundles and ranges of entries. Browser-safe (fetch, Uint8Array; no
+ * Node-only APIs).
  */
 export { CairnClient, MAX_BATCH_ENTRIES } from './client.js';
-export type { BatchResult, CairnClientOptions, EntryResult, InclusionResult, LogInfo, SignedCheckpoint, VerifiedReceipt } from './client.js';
+export type { BatchResult, CairnClientOptions, EntryRangeOptions, EntryResult, InclusionResult, LogInfo, SignedCheckpoint, VerifiedEntries, VerifiedReceipt } from './client.js';
 export { ClientError, CLIENT_ERROR_CODES, isVerificationFailure } from './errors.js';
 export type { ClientErrorCode, ClientErrorDetails } from './errors.js';
 export { HttpTransport, normalizeBaseUrl, parseRetryAfter } from './http.js';
