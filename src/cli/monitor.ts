@@ -48,7 +48,10 @@ the walk; an idle Cairn log re-signs at least every 10 minutes). An alarm is a l
 standard error (with --json, a JSON line on standard output, with the other
 events), a POST of a JSON description to --webhook, and exit status 1 under
 --once. The state only moves forward to a checkpoint and signed tree head
-that passed every check.
+that passed every check. A newer checkpoint whose signature and consistency
+with every earlier one verified is kept too, as the newest seen, before the
+walk begins: a walk that then fails, or a monitor killed during it, does not
+forget it, and a later round shown a smaller tree still alarms.
 
 SIGINT or SIGTERM (Ctrl-C) stops the monitor at once, with or without
 --once: requests in flight and waits before their retries end. What earlier
@@ -64,7 +67,7 @@ Options:
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --state FILE       where the last verified checkpoint (and how far an
                      unfinished walk got, and the newest checkpoint seen
-                     when --once walked less far) is kept: a file, read
+                     until a walk reaches it) is kept: a file, read
                      and written back ('-' is not standard input or output
                      here); only its checkpoints are signed, the rest (how
                      far a walk got, the last tree head's time, size and
@@ -144,7 +147,8 @@ interface MonitorState {
   /**
    * The signed checkpoint note whose every entry was checked; null while the
    * first walk of the log is unfinished (then `partial` says how far it got,
-   * and tree_size is 0).
+   * or only `newest` is there when no bundle was checked yet, and tree_size
+   * is 0).
    */
   checkpoint: string | null;
   tree_size: number;
@@ -164,10 +168,13 @@ interface MonitorState {
   partial?: { checkpoint: string; tree_size: number; root_hash: string; checked_to: number };
   /**
    * The newest checkpoint a round saw, when it is larger than the one walked
-   * (--once walks to the checkpoint it found first): verified, and shown to
-   * extend every checkpoint above, before it was written. The next round's
-   * newest checkpoint must extend it. Absent in older state files, and when
-   * the walked checkpoint was the newest.
+   * (--once walks to the checkpoint it found first) or than the state's
+   * others (a round keeps it as soon as its consistency checks pass, before
+   * it walks, so that a walk that fails or is killed does not lose it):
+   * verified, and shown to extend every checkpoint above, before it was
+   * written. The next round's newest checkpoint must extend it. Absent in
+   * older state files, and once a walk reached it or the walked checkpoint
+   * was the newest.
    */
   newest?: { checkpoint: string; tree_size: number; root_hash: string };
   verified_at: string;
@@ -263,7 +270,8 @@ async function readState(path: string, verifier: Verifier): Promise<{ state: Mon
     throw new Error(`the state file ${path} is not JSON; move it away to start over`);
   }
   const notState = new Error(`the state file ${path} is not a cairn monitor state`);
-  if (state?.version !== 1 || !(typeof state.checkpoint === 'string' || (state.checkpoint === null && state.partial !== undefined))) throw notState;
+  // No verified checkpoint yet: a first walk unfinished, or a first round's newest checkpoint kept before its walk failed.
+  if (state?.version !== 1 || !(typeof state.checkpoint === 'string' || (state.checkpoint === null && (state.partial !== undefined || state.newest !== undefined)))) throw notState;
   const timestamp = state.sth_timestamp ?? undefined;
   if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && timestamp >= 0)) throw notState;
   const open = (note: string, what: string): Checkpoint => {
@@ -457,6 +465,12 @@ interface RoundOptions {
   /** Called once the newest checkpoint and signed tree head are verified, before the consistency checks and the walk. */
   readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string) => Promise<void>;
   /**
+   * Called once the newest checkpoint is shown to extend every checkpoint and
+   * signed tree head the round holds to, before the walk: whatever the walk
+   * then does, a later round must not be shown less.
+   */
+  readonly onConsistent: (checkpoint: Checkpoint, note: string) => Promise<void>;
+  /**
    * The checkpoint to walk the tree of, instead of the newest one (--once:
    * the one its first round found, so that a log growing faster than the
    * walk cannot keep it from ending). The newest one is still verified and
@@ -571,17 +585,21 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   // the fork its tiles prove into a mere error. A failure to fetch is reported
   // only once every other check of the round has passed.
   let failure: unknown;
-  const attempt = async (work: () => Promise<unknown>, older: Checkpoint, newer: Checkpoint) => {
+  // The pairs shown to be one history, by either way.
+  const proven = new Set<number>();
+  const attempt = async (work: () => Promise<unknown>, older: Checkpoint, newer: Checkpoint, pair: number) => {
     try {
       await guard(work, older, newer, newer === checkpoint ? note : undefined);
+      proven.add(pair);
     } catch (err) {
       if (err instanceof Alarm) throw err;
       failure ??= err;
     }
   };
-  for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer, { fromTiles: true }), older, newer);
-  for (const [older, newer] of pairs) await attempt(() => client.verifyConsistency(older, newer), older, newer);
+  for (const [i, [older, newer]] of pairs.entries()) await attempt(() => client.verifyConsistency(older, newer, { fromTiles: true }), older, newer, i);
+  for (const [i, [older, newer]] of pairs.entries()) await attempt(() => client.verifyConsistency(older, newer), older, newer, i);
   if (failure !== undefined && stoppedBy(failure)) throw new RoundStopped(`stopped while checking that the tree of size ${checkpoint.treeSize} extends the last verified ones`);
+  if (proven.size === pairs.length) await options.onConsistent(checkpoint, note);
 
   // What an unfinished walk checked against an older tree holds in every tree
   // that extends it, and the tiles it read there only partly are read again
@@ -713,7 +731,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     if (stateFolderProblem !== undefined) throw new Error(`cannot keep the state file ${statePath}: ${stateFolderProblem}`);
     await removeStaleTemps(statePath);
     let loaded = await readState(statePath, verifier);
-    const loadedOrigin = loaded?.verified.checkpoint?.origin ?? loaded?.verified.partial?.checkpoint.origin;
+    const loadedOrigin = loaded?.verified.checkpoint?.origin ?? loaded?.verified.partial?.checkpoint.origin ?? loaded?.verified.newest?.checkpoint.origin;
     if (loadedOrigin !== undefined && loadedOrigin !== verifier.name) throw new Error(`the state file ${statePath} is for ${loadedOrigin}`);
     const sent = new Set<string>();
     let alarms = 0;
@@ -815,6 +833,33 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     };
 
     /**
+     * Keeps `checkpoint` as the newest one seen (MonitorState.newest) once a
+     * round verified it and showed it to extend every checkpoint the state
+     * holds, before the round walks: a round whose walk then fails (a log
+     * that answers its heads but not its bundles) keeps it all the same, so
+     * that a later round shown a smaller tree alarms. Nothing is written when
+     * the state holds a checkpoint as large. The rest of the state stays as
+     * it is: the signed tree head kept is still the last one a round passed
+     * with (--max-age's check of a failed round goes by it).
+     */
+    const keepNewest = async (checkpoint: Checkpoint, note: string): Promise<void> => {
+      const v = loaded?.verified;
+      const known = Math.max(v?.checkpoint?.treeSize ?? 0, v?.partial?.checkpoint.treeSize ?? 0, v?.newest?.checkpoint.treeSize ?? 0);
+      if (checkpoint.treeSize <= known) return;
+      const newest = { checkpoint: note, tree_size: checkpoint.treeSize, root_hash: encodeBase64(checkpoint.rootHash) };
+      const state: MonitorState =
+        loaded === undefined
+          ? { version: 1, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, verified_at: stamp() }
+          : { ...loaded.state, newest, verified_at: stamp() };
+      try {
+        await writeState(statePath, state);
+      } catch (err) {
+        throw new Error(`cannot write the state file ${statePath}: ${(err as Error).message}`);
+      }
+      loaded = { state, verified: { checkpoint: undefined, sthTimestamp: undefined, sth: undefined, partial: undefined, ...v, newest: { checkpoint, note } } };
+    };
+
+    /**
      * The stale alarm (--max-age) for a signed tree head of `sthTime`, or
      * undefined when there is no --max-age or it is recent enough. With
      * `failure`, the round failed: why is told, and whether it had verified
@@ -851,7 +896,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, ...(walkTo === undefined ? {} : { walkTo }) });
+        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, onConsistent: keepNewest, ...(walkTo === undefined ? {} : { walkTo }) });
       } catch (err) {
         // From an event of the round (a stale alarm): the monitor's output is gone.
         if (err instanceof OutputError) throw err;

@@ -149,6 +149,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** What a first run that verified the newest heads (of `size`) but checked no entry keeps: that checkpoint as the newest seen, nothing as checked. */
+async function expectOnlyNewest(path: string, size: number): Promise<void> {
+  const kept = await readState(path);
+  expect(kept).toMatchObject({ checkpoint: null, tree_size: 0, newest: { tree_size: size } });
+  expect(kept).not.toHaveProperty('partial');
+}
+
 /** A new state file path, not yet written. */
 const freshState = () => join(dir, `state-${++stateCount}.json`);
 const readState = async (path: string) => JSON.parse(await readFile(path, 'utf8')) as SavedState;
@@ -339,7 +346,8 @@ test('a stale signed tree head alarms as soon as it verifies, before the walk, w
     ]);
     // The default bound: one round walks 2^20 entries of the 2^40.
     expect(run.events[1]!.message).toMatch(/^stopped after \d+ of \d+ tiles and bundles of the entries from 0 up to 1048576 of the tree of size 1099511627776$/);
-    await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+    // What it checked of the walk is nothing: only the heads it verified are kept.
+    await expectOnlyNewest(statePath, 2 ** 40);
 
     // Not stopped: the round walks its 512 entries and saves them; --once ends there, since it alarmed.
     log.onRequest = undefined;
@@ -373,7 +381,64 @@ test('a round that fails after a fresh signed tree head verified is stale by the
       kind: 'stale',
       message: expect.stringMatching(/^the round failed after verifying a newer signed tree head, and the last one a round passed with is 3600 s old .*--max-age is 60 s; the round failed: /),
     });
-    expect(await readState(statePath)).toEqual(verified);
+    // The checkpoint of 1500 is kept as the newest seen; the signed tree head kept stays the one a round passed with.
+    expect(await readState(statePath)).toEqual({ ...verified, newest: expect.objectContaining({ tree_size: 1500 }), verified_at: expect.any(String) });
+  } finally {
+    await log.close();
+  }
+});
+
+test('heads verified and shown consistent are kept before the walk: a walk that fails keeps them, and a later checkpoint smaller than them alarms', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    const verified = await readState(statePath);
+    // The log grows to 2000, but its entry bundles fail: an error, the verified checkpoint stays at 1300, the newest one seen is kept.
+    log.size = 2000;
+    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    const failed = await monitor(log, statePath, ['--once']);
+    expect([failed.code, failed.events.map((e) => e.event)]).toEqual([2, ['error']]);
+    const kept = await readState(statePath);
+    expect(kept).toMatchObject({ tree_size: 1300, checkpoint: verified.checkpoint, sth_tree_size: 1300, newest: { tree_size: 2000, root_hash: encodeBase64(rootOf(perfectHashes(enc('x')), 2000)) } });
+    expect(kept.newest!.checkpoint).toMatch(/^rounds\.test\/log\n2000\n/);
+    expect(kept).not.toHaveProperty('partial');
+
+    // The log then shows 1600: above what was verified, below what it signed before. An alarm, and nothing moves.
+    log.answer = undefined;
+    log.size = 1600;
+    log.paths.length = 0;
+    const shrunk = await monitor(log, statePath, ['--once']);
+    expect([shrunk.code, shrunk.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'smaller-tree' })]]);
+    expect(log.paths.filter((p) => p.startsWith('tile/entries/'))).toEqual([]);
+    expect(await readState(statePath)).toEqual(kept);
+
+    // The log of 2000 again: the walk reaches it, and it becomes the verified checkpoint.
+    log.size = 2000;
+    const done = await monitor(log, statePath, ['--once']);
+    expect([done.code, done.events]).toEqual([0, [expect.objectContaining({ event: 'verified', tree_size: 2000, grew: 700 })]]);
+    expect(await readState(statePath)).toMatchObject({ tree_size: 2000, sth_tree_size: 2000 });
+    expect(await readState(statePath)).not.toHaveProperty('newest');
+  } finally {
+    await log.close();
+  }
+});
+
+test('a first run whose walk fails keeps the newest checkpoint it verified, with no checkpoint as verified: the next run is held to it', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(2);
+    const kept = await readState(statePath);
+    expect(kept).toMatchObject({ checkpoint: null, tree_size: 0, sth_timestamp: null, newest: { tree_size: 1300 } });
+    expect(kept).not.toHaveProperty('partial');
+    log.answer = undefined;
+    log.size = 1000;
+    const shrunk = await monitor(log, statePath, ['--once']);
+    expect([shrunk.code, shrunk.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'smaller-tree' })]]);
+    log.size = 1300;
+    expect((await monitor(log, statePath, ['--once'])).events).toEqual([expect.objectContaining({ event: 'verified', tree_size: 1300 })]);
   } finally {
     await log.close();
   }
@@ -692,7 +757,7 @@ describe('a stop during a round', () => {
       const run = await monitor(log, statePath, ['--once'], io);
       expect(run.code).toBe(2);
       expect(run.events).toEqual([expect.objectContaining({ event: 'stopped', message: expect.stringMatching(/^stopped after [0-3] of 7 tiles and bundles of the entries from 0 up to 600 of the tree of size 600$/), saved: false })]);
-      await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+      await expectOnlyNewest(statePath, 600);
     } finally {
       await log.close();
     }
@@ -754,7 +819,7 @@ describe('a stop during a round', () => {
       const run = await monitor(log, statePath, ['--once'], io);
       expect(run.code).toBe(2);
       expect(run.events).toEqual([expect.objectContaining({ event: 'stopped', verified_tree_size: 0, saved: false })]);
-      await expect(access(statePath)).rejects.toThrow(/ENOENT/);
+      await expectOnlyNewest(statePath, 2600);
     } finally {
       await log.close();
     }

@@ -2,7 +2,9 @@
 // same key serving a different history (a fork) and a truncated one, plus
 // tiles, bundles, signatures and signed tree heads changed in transit, and a
 // log that refuses its consistency endpoint. Each must alarm: a line on
-// stderr, a webhook POST, exit 1; the state file must not move. Last, a log of
+// stderr, a webhook POST, exit 1; the state's verified checkpoint must not
+// move (a newer checkpoint verified and consistent before the walk is kept as
+// the newest seen, nothing more). Last, a log of
 // 2^48 identical entries, served from memory, whose tiles must be walked
 // rather than listed.
 import { spawn } from 'node:child_process';
@@ -246,11 +248,13 @@ test('tiles, bundles and signatures changed in transit; staleness; the genuine l
     // An honest log whose consistency endpoint fails: an error, not an alarm, and only after every tile check ran.
     const refused = await monitor(server.url, [], captureIo({ fetch: refusingConsistency(500) }));
     expect([refused.code, refused.events]).toEqual([2, [expect.objectContaining({ event: 'error', message: expect.stringMatching(/get-sth-consistency\?first=610&second=768: 500 INTERNAL/) })]]);
-    expect(await state()).toEqual(before);
+    // The verified checkpoint stays; the checkpoint of 768, shown by the tiles to extend it, is kept as the newest seen.
+    const kept = await state();
+    expect(kept).toEqual({ ...before, newest: expect.objectContaining({ tree_size: 768 }), verified_at: expect.any(String) });
     const changedBundle = editingFetch((url, b) => (/\/tile\/entries\/002$/.test(url) ? flip(b, b.length - 1) : undefined));
     const changed = await monitor(server.url, [], captureIo({ fetch: refusingConsistency(500, changedBundle) }));
     expect([changed.code, changed.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'entry-mismatch' })]]);
-    expect(await state()).toEqual(before);
+    expect(await state()).toEqual(kept);
 
     const cases: [RegExp, (b: Uint8Array) => Uint8Array, string][] = [
       [/\/tile\/0\/002$/, (b) => flip(b, 32 * 200 + 3), 'tile-mismatch'],
@@ -264,7 +268,7 @@ test('tiles, bundles and signatures changed in transit; staleness; the genuine l
       const io = captureIo({ fetch: editingFetch((url, body) => (pattern.test(url) ? change(body) : undefined)) });
       const run = await monitor(server.url, [], io);
       expect([pattern.source, run.code, run.events[0]?.kind]).toEqual([pattern.source, 1, kind]);
-      expect(await state()).toEqual(before);
+      expect(await state()).toEqual(kept);
     }
     const stale = await monitor(server.url, ['--max-age', '60'], captureIo({ now: () => Date.now() + 3_600_000 }));
     expect(stale.code).toBe(1);
