@@ -141,7 +141,12 @@ const MIN_ROUND_ENTRIES = TILE_WIDTH;
  * stand, as any local state is: the file is to be protected, not checked.
  */
 interface MonitorState {
-  version: 1;
+  /**
+   * 2 when the state holds `newest`, else 1: a cairn from before `newest`
+   * refuses every version but 1, and so cannot read such a state and write
+   * it back without it. Both are read.
+   */
+  version: 1 | 2;
   origin: string;
   url: string;
   /**
@@ -271,7 +276,7 @@ async function readState(path: string, verifier: Verifier): Promise<{ state: Mon
   }
   const notState = new Error(`the state file ${path} is not a cairn monitor state`);
   // No verified checkpoint yet: a first walk unfinished, or a first round's newest checkpoint kept before its walk failed.
-  if (state?.version !== 1 || !(typeof state.checkpoint === 'string' || (state.checkpoint === null && (state.partial !== undefined || state.newest !== undefined)))) throw notState;
+  if (!(state?.version === 1 || state?.version === 2) || !(typeof state.checkpoint === 'string' || (state.checkpoint === null && (state.partial !== undefined || state.newest !== undefined)))) throw notState;
   const timestamp = state.sth_timestamp ?? undefined;
   if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && timestamp >= 0)) throw notState;
   const open = (note: string, what: string): Checkpoint => {
@@ -807,7 +812,7 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       // an unfinished one is kept as progress beside the last verified one.
       const complete = outcome.to === cp.treeSize;
       const state: MonitorState = {
-        version: 1,
+        version: outcome.newest === undefined ? 1 : 2,
         origin: verifier.name,
         url,
         checkpoint: complete ? outcome.note : (loaded?.state.checkpoint ?? null),
@@ -849,8 +854,8 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
       const newest = { checkpoint: note, tree_size: checkpoint.treeSize, root_hash: encodeBase64(checkpoint.rootHash) };
       const state: MonitorState =
         loaded === undefined
-          ? { version: 1, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, verified_at: stamp() }
-          : { ...loaded.state, newest, verified_at: stamp() };
+          ? { version: 2, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, verified_at: stamp() }
+          : { ...loaded.state, version: 2, newest, verified_at: stamp() };
       try {
         await writeState(statePath, state);
       } catch (err) {

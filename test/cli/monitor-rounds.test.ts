@@ -131,6 +131,7 @@ async function uniformLog(size: number): Promise<UniformLog> {
 }
 
 interface SavedState {
+  version: number;
   checkpoint: string | null;
   tree_size: number;
   root_hash: string;
@@ -382,7 +383,7 @@ test('a round that fails after a fresh signed tree head verified is stale by the
       message: expect.stringMatching(/^the round failed after verifying a newer signed tree head, and the last one a round passed with is 3600 s old .*--max-age is 60 s; the round failed: /),
     });
     // The checkpoint of 1500 is kept as the newest seen; the signed tree head kept stays the one a round passed with.
-    expect(await readState(statePath)).toEqual({ ...verified, newest: expect.objectContaining({ tree_size: 1500 }), verified_at: expect.any(String) });
+    expect(await readState(statePath)).toEqual({ ...verified, version: 2, newest: expect.objectContaining({ tree_size: 1500 }), verified_at: expect.any(String) });
   } finally {
     await log.close();
   }
@@ -419,6 +420,53 @@ test('heads verified and shown consistent are kept before the walk: a walk that 
     expect([done.code, done.events]).toEqual([0, [expect.objectContaining({ event: 'verified', tree_size: 2000, grew: 700 })]]);
     expect(await readState(statePath)).toMatchObject({ tree_size: 2000, sth_tree_size: 2000 });
     expect(await readState(statePath)).not.toHaveProperty('newest');
+  } finally {
+    await log.close();
+  }
+});
+
+test('a state holding newest is written as version 2, which a cairn from before newest refuses rather than drop it; versions 1 and 2 are read, others refused', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    // Nothing new in it: version 1, which every cairn reads.
+    const plain = await readState(statePath);
+    expect(plain).toMatchObject({ version: 1, tree_size: 1300 });
+    expect(plain).not.toHaveProperty('newest');
+    log.size = 2000;
+    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(2);
+    const withNewest = await readState(statePath);
+    expect(withNewest).toMatchObject({ version: 2, tree_size: 1300, newest: { tree_size: 2000 } });
+
+    // Version 3 is refused before the log is asked, as anything else that is not a state this cairn knows.
+    log.answer = undefined;
+    log.paths.length = 0;
+    await writeFile(statePath, JSON.stringify({ ...withNewest, version: 3 }));
+    const refused = await monitor(log, statePath, ['--once']);
+    expect([refused.code, refused.io.err()]).toEqual([2, `cairn monitor: the state file ${statePath} is not a cairn monitor state\n`]);
+    expect(log.paths).toEqual([]);
+
+    // Version 1 holding newest (as cairn wrote it before version 2) is read, and held to: 1600 alarms.
+    await writeFile(statePath, JSON.stringify({ ...withNewest, version: 1 }));
+    log.size = 1600;
+    const shrunk = await monitor(log, statePath, ['--once']);
+    expect([shrunk.code, shrunk.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'smaller-tree' })]]);
+
+    // Version 2 is read; once the walk reaches newest, the state holds nothing new again and is version 1.
+    await writeFile(statePath, JSON.stringify(withNewest));
+    log.size = 2000;
+    const done = await monitor(log, statePath, ['--once']);
+    expect([done.code, done.events]).toEqual([0, [expect.objectContaining({ event: 'verified', tree_size: 2000, grew: 700 })]]);
+    const after = await readState(statePath);
+    expect(after).toMatchObject({ version: 1, tree_size: 2000 });
+    expect(after).not.toHaveProperty('newest');
+
+    // --once walking less far than the log grew keeps newest at the end too: version 2.
+    log.onRequest = (path) => void (path === 'checkpoint' && (log.size += 300));
+    expect((await monitor(log, statePath, ['--once', '--max-round-entries', '256'])).code).toBe(0);
+    expect(await readState(statePath)).toMatchObject({ version: 2, tree_size: 2300, newest: { tree_size: 2600 } });
   } finally {
     await log.close();
   }

@@ -250,7 +250,7 @@ test('tiles, bundles and signatures changed in transit; staleness; the genuine l
     expect([refused.code, refused.events]).toEqual([2, [expect.objectContaining({ event: 'error', message: expect.stringMatching(/get-sth-consistency\?first=610&second=768: 500 INTERNAL/) })]]);
     // The verified checkpoint stays; the checkpoint of 768, shown by the tiles to extend it, is kept as the newest seen.
     const kept = await state();
-    expect(kept).toEqual({ ...before, newest: expect.objectContaining({ tree_size: 768 }), verified_at: expect.any(String) });
+    expect(kept).toEqual({ ...before, version: 2, newest: expect.objectContaining({ tree_size: 768 }), verified_at: expect.any(String) });
     const changedBundle = editingFetch((url, b) => (/\/tile\/entries\/002$/.test(url) ? flip(b, b.length - 1) : undefined));
     const changed = await monitor(server.url, [], captureIo({ fetch: refusingConsistency(500, changedBundle) }));
     expect([changed.code, changed.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'entry-mismatch' })]]);
