@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import { MAX_TILED_TREE_SIZE } from '../client/tile-reader.js';
@@ -12,7 +12,7 @@ import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { writableFolderProblem } from './os-error.js';
+import { osReason, writableFolderProblem } from './os-error.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
@@ -61,6 +61,12 @@ passed; nothing unverified is saved. A line (with --json, a "stopped" event)
 says where the walk stopped, or that it stopped while waiting for the next
 round. A second signal ends the process at once.
 
+One monitor at a time works on a state file: it holds FILE.lock (made only
+where there is none, holding its process id) from before it reads the state
+until it ends, however it ends. Another one started on the same file exits
+(status 2), naming the lock and the process holding it. The lock of a
+process that is gone (killed by kill -9, a crash) is taken over.
+
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
@@ -100,8 +106,9 @@ Exit status:
   0  every check passed (without --once: stopped by SIGINT/SIGTERM, no alarm)
   1  an alarm was raised
   2  usage or operational error: the log unreachable or answering an error
-     (without --once: reported and retried), the state file unreadable, or
-     its folder missing or not writable (checked before the log is asked),
+     (without --once: reported and retried), the state file unreadable or
+     locked by another monitor that still runs, or its folder missing or
+     not writable (checked before the log is asked),
      output that cannot be written (a closed pipe, a full disk); and under
      --once, stopped by SIGINT/SIGTERM before the checkpoint it set out for
      was checked (no alarm, but not every check ran)
@@ -447,6 +454,82 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
   }
 }
 
+/** The state files (resolved paths) whose lock this process holds, until released (see lockState). */
+const locked = new Set<string>();
+
+/** How often lockState goes round before it gives up: only monitors racing for one lock make it go round at all. */
+const LOCK_ATTEMPTS = 10;
+
+/**
+ * Takes the lock of the state file `path`, `<path>.lock`: created only where
+ * there is none (O_EXCL), holding this process's pid, so that two monitors on
+ * one state file (cron starting one while a slow run goes on) cannot both
+ * write it, the last rename taking the state back to what the other began
+ * from. A second monitor is refused, naming the lock file and the pid in it.
+ * A lock whose process is gone (killed by kill -9, a crash, a power cut) is
+ * taken over, as is one of this process's own pid that it does not hold (a
+ * restarted container's monitor often gets its old pid back); as with
+ * removeStaleTemps, a pid says nothing of another pid namespace (another
+ * container's monitor on a shared volume). Taking over moves the lock aside
+ * first and looks at what it moved: a lock another monitor made meanwhile is
+ * put back. Resolves to the release, which removes the lock if it is still
+ * this process's.
+ */
+async function lockState(path: string): Promise<() => Promise<void>> {
+  const lock = `${path}.lock`;
+  const key = resolve(path);
+  const mine = `${process.pid}\n`;
+  for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+    let handle;
+    try {
+      handle = await open(lock, 'wx', 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create the lock file ${lock}: ${osReason(err)}`);
+    }
+    if (handle !== undefined) {
+      try {
+        await handle.writeFile(mine);
+        await handle.close();
+      } catch (err) {
+        await handle.close().catch(() => undefined);
+        await unlink(lock).catch(() => undefined);
+        throw new Error(`cannot write the lock file ${lock}: ${osReason(err)}`);
+      }
+      locked.add(key);
+      return async () => {
+        locked.delete(key);
+        if ((await readFile(lock, 'utf8').catch(() => undefined)) === mine) await unlink(lock).catch(() => undefined);
+      };
+    }
+    const text = await readFile(lock, 'utf8').catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new Error(`cannot read the lock file ${lock}: ${osReason(err)}`);
+    });
+    // Removed since: try again.
+    if (text === undefined) continue;
+    const match = /^([1-9][0-9]{0,6})\n$/.exec(text);
+    if (match === null || Number(match[1]) >= PID_MAX_LIMIT) {
+      // Empty while the monitor that made it writes its pid; else not cairn's.
+      throw new Error(`the state file ${path} is in use: its lock file ${lock} holds no process id (another monitor may be starting; if none is, remove the lock file)`);
+    }
+    const pid = Number(match[1]);
+    if (pid === process.pid ? locked.has(key) : processRuns(pid)) {
+      throw new Error(`the state file ${path} is in use: its lock file ${lock} is held by process ${pid}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)`);
+    }
+    const aside = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
+    try {
+      await rename(lock, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new Error(`cannot take over the lock file ${lock} of process ${pid}, which is gone: ${osReason(err)}`);
+    }
+    // Another monitor's lock, made since it was read: put back (unless a third made one since), and looked at again.
+    if ((await readFile(aside, 'utf8').catch(() => undefined)) !== text) await link(aside, lock).catch(() => undefined);
+    await unlink(aside).catch(() => undefined);
+  }
+  throw new Error(`cannot take the lock file ${lock}: other monitors keep taking it`);
+}
+
 interface RoundOutcome {
   /** The checkpoint whose tree the round walked: the newest one, or under --once the one the walk set out for. */
   readonly checkpoint: Checkpoint;
@@ -695,6 +778,17 @@ interface RoundResult {
 
 /** `cairn monitor`: see MONITOR_USAGE. */
 export async function monitorCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  // The state file's lock is released however the command ends: done, stopped, or failed.
+  const held: { unlock?: () => Promise<void> } = {};
+  try {
+    return await watch(argv, io, held);
+  } finally {
+    await held.unlock?.();
+  }
+}
+
+/** `cairn monitor`'s work, with the state file's lock, once taken, in `held` for the caller to release. */
+function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }): Promise<number> {
   return runClientCommand('monitor', MONITOR_USAGE, io, async () => {
     const { values } = parseCommandArgs(argv, {
       url: { type: 'string' },
@@ -734,6 +828,8 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo()): P
     // Checked before any work: a state that cannot be written loses the round.
     const stateFolderProblem = await writableFolderProblem(dirname(statePath));
     if (stateFolderProblem !== undefined) throw new Error(`cannot keep the state file ${statePath}: ${stateFolderProblem}`);
+    // Before the state is read: another monitor's writes must not slip in between.
+    held.unlock = await lockState(statePath);
     await removeStaleTemps(statePath);
     let loaded = await readState(statePath, verifier);
     const loadedOrigin = loaded?.verified.checkpoint?.origin ?? loaded?.verified.partial?.checkpoint.origin ?? loaded?.verified.newest?.checkpoint.origin;

@@ -1,0 +1,149 @@
+// cairn monitor holds a lock on its state file, `<state>.lock` holding its
+// pid, from before it reads the state until it ends: a second monitor on the
+// same file (cron starting one while a slow run goes on) is refused rather
+// than let the last rename take the state back; a lock whose process is gone
+// is taken over; the lock goes however the monitor ends. A real server on
+// port 0; signals come from an injected EventEmitter, never sent to the test
+// process. (A monitor killed with SIGKILL, whose lock the next one takes
+// over, is in monitor-rounds.test.ts.)
+import { spawn } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { monitorCommand } from '../../src/cli/monitor.js';
+import { CairnClient } from '../../src/client/client.js';
+import type { FetchLike } from '../../src/client/http.js';
+import { useCliServer } from '../helpers/cli-server.js';
+import { captureIo, type CapturedIo } from './client-io.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const t = useCliServer('cairn-monitor-lock-', { origin: 'lock.test/log' });
+let states = 0;
+
+beforeAll(async () => {
+  await new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey }).addBatch(Array.from({ length: 300 }, (_, i) => enc(`entry ${i}`)));
+});
+
+const freshState = () => join(t.dir, `state-${++states}.json`);
+const lockGone = (statePath: string) => expect(access(`${statePath}.lock`)).rejects.toThrow(/ENOENT/);
+
+/** An io that counts the requests it makes. */
+function counting(): { io: CapturedIo; requests: () => number } {
+  let requests = 0;
+  const io = captureIo({ fetch: (url, init) => (requests++, fetch(url, init)) });
+  return { io, requests: () => requests };
+}
+
+/** The pid of a process that ran and is gone. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await once(child, 'exit');
+  return child.pid!;
+}
+
+test('a second monitor on the same state file is refused (exit 2), naming the lock file and the pid holding it, before it reads the state or asks the log; the first goes on, and its lock goes when it is stopped', async () => {
+  const statePath = freshState();
+  const signals = new EventEmitter();
+  let lockDuringRun: string | undefined;
+  let stateBefore: string | undefined;
+  let second: { code: number; err: string; requests: number; stateAfter: string } | undefined;
+  const base = captureIo({ signals });
+  const io: CapturedIo = {
+    ...base,
+    // Between the first monitor's rounds: its state written, its lock held.
+    sleep: async (ms, signal) => {
+      await base.sleep(ms, signal);
+      lockDuringRun = await readFile(`${statePath}.lock`, 'utf8');
+      stateBefore = await readFile(statePath, 'utf8');
+      const other = counting();
+      const code = await monitorCommand([...t.common, '--once', '--state', statePath], other.io);
+      second = { code, err: other.io.err(), requests: other.requests(), stateAfter: await readFile(statePath, 'utf8') };
+      signals.emit('SIGINT');
+    },
+  };
+  expect(await monitorCommand([...t.common, '--interval', '30', '--state', statePath], io)).toBe(0);
+  expect(lockDuringRun).toBe(`${process.pid}\n`);
+  expect(second).toEqual({
+    code: 2,
+    err: `cairn monitor: the state file ${statePath} is in use: its lock file ${statePath}.lock is held by process ${process.pid}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)\n`,
+    requests: 0,
+    stateAfter: stateBefore,
+  });
+  expect(io.out()).toMatch(/verified lock\.test\/log at tree size 300/);
+  expect(io.err()).toMatch(/stopped while waiting for the next round/);
+  await lockGone(statePath);
+  // The first one's lock gone, a monitor on the file runs again.
+  expect(await monitorCommand([...t.common, '--once', '--state', statePath], captureIo())).toBe(0);
+  await lockGone(statePath);
+});
+
+test('the lock of a process that is gone is taken over, and so is one of this process\'s pid that it does not hold (a restarted container\'s monitor gets its old pid back)', async () => {
+  for (const pid of [await deadPid(), process.pid]) {
+    const statePath = freshState();
+    await writeFile(`${statePath}.lock`, `${pid}\n`);
+    const io = captureIo();
+    expect([pid, await monitorCommand([...t.common, '--once', '--state', statePath], io), io.err()]).toEqual([pid, 0, '']);
+    expect(io.out()).toMatch(/verified lock\.test\/log at tree size 300/);
+    await lockGone(statePath);
+  }
+});
+
+test('a lock of a process that still runs, or holding no pid, is not taken over: exit 2, the lock and the state left as they are', async () => {
+  const statePath = freshState();
+  expect(await monitorCommand([...t.common, '--once', '--state', statePath], captureIo())).toBe(0);
+  const state = await readFile(statePath, 'utf8');
+  const cases: [string, string][] = [
+    [`${process.ppid}\n`, `its lock file ${statePath}.lock is held by process ${process.ppid}, which still runs`],
+    ['', `its lock file ${statePath}.lock holds no process id (another monitor may be starting; if none is, remove the lock file)`],
+    ['monitor\n', `its lock file ${statePath}.lock holds no process id`],
+  ];
+  for (const [text, message] of cases) {
+    await writeFile(`${statePath}.lock`, text);
+    const { io, requests } = counting();
+    expect([text, await monitorCommand([...t.common, '--once', '--state', statePath], io), requests()]).toEqual([text, 2, 0]);
+    expect(io.err()).toContain(`cairn monitor: the state file ${statePath} is in use: ${message}`);
+    expect(await readFile(`${statePath}.lock`, 'utf8')).toBe(text);
+    expect(await readFile(statePath, 'utf8')).toBe(state);
+  }
+});
+
+/** A fetch that records, at each request, what the lock file of `statePath` holds, then calls `next`. */
+function lockWatching(statePath: string, seen: string[], next: FetchLike = fetch): FetchLike {
+  return async (url, init) => {
+    seen.push(await readFile(`${statePath}.lock`, 'utf8').catch(() => 'none'));
+    return next(url, init);
+  };
+}
+
+test('the lock goes however the monitor ends: an error, an unreadable state, an alarm, a stop in a round', async () => {
+  const held = `${process.pid}\n`;
+  // The log unreachable: exit 2.
+  const down = freshState();
+  const downSeen: string[] = [];
+  expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', t.server.verifierKey, '--once', '--state', down], captureIo({ fetch: lockWatching(down, downSeen) }))).toBe(2);
+  expect(downSeen[0]).toBe(held);
+  await lockGone(down);
+  // A state file that is not one: exit 2 before the log is asked.
+  const garbled = freshState();
+  await writeFile(garbled, '{"version":1}');
+  expect(await monitorCommand([...t.common, '--once', '--state', garbled], captureIo())).toBe(2);
+  await lockGone(garbled);
+  // An alarm (a stale signed tree head, an hour ahead of the log's clock): exit 1.
+  const stale = freshState();
+  const staleSeen: string[] = [];
+  expect(await monitorCommand([...t.common, '--once', '--max-age', '60', '--state', stale], captureIo({ now: () => Date.now() + 3_600_000, fetch: lockWatching(stale, staleSeen) }))).toBe(1);
+  expect(staleSeen[0]).toBe(held);
+  await lockGone(stale);
+  // SIGTERM as the round asks for its first entry bundle: exit 2 under --once.
+  const stopped = freshState();
+  const signals = new EventEmitter();
+  const stoppedSeen: string[] = [];
+  const io = captureIo({ signals, fetch: lockWatching(stopped, stoppedSeen, (url, init) => (url.includes('/tile/entries/') && signals.emit('SIGTERM'), fetch(url, init))) });
+  expect(await monitorCommand([...t.common, '--once', '--state', stopped], io)).toBe(2);
+  expect(io.err()).toMatch(/ stopped after /);
+  expect(stoppedSeen[0]).toBe(held);
+  await lockGone(stopped);
+  // A usage error comes before any lock is made.
+  expect(await monitorCommand([...t.common, '--once', '--interval', '0', '--state', stopped], captureIo())).toBe(2);
+  await lockGone(stopped);
+});
