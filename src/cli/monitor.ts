@@ -59,7 +59,9 @@ rounds saved is kept, and so is what the stopped round's walk checked, up to
 its first entry bundle not checked, if every other check of the round
 passed; nothing unverified is saved. A line (with --json, a "stopped" event)
 says where the walk stopped, or that it stopped while waiting for the next
-round. A second signal ends the process at once.
+round. A second signal ends the process at once. A walk also saves how far it
+got every 256 entry bundles (65,536 entries), checked in the same way: a
+monitor killed (kill -9, a crash) goes on from there, not from the start.
 
 One monitor at a time works on a state file: it holds FILE.lock (made only
 where there is none, holding its process id) from before it reads the state
@@ -132,6 +134,14 @@ const TILES_PER_READER = 4096;
  */
 const DEFAULT_MAX_ROUND_ENTRIES = 2 ** 20;
 
+/**
+ * How many entry bundles (of 256 entries) a walk checks between two saves of
+ * how far it got: a monitor killed during a long walk (kill -9, a crash, a
+ * power cut) goes on from there, losing at most that many. A save is a write
+ * and an fsync of a small file; the default round of 4096 bundles makes 16.
+ */
+const SAVE_EVERY_BUNDLES = 256;
+
 /** --interval's range in seconds: at least 1, so that the log is never polled in a tight loop; at most a day. */
 const INTERVAL_SECONDS = { min: 1, max: 86_400 } as const;
 
@@ -176,6 +186,8 @@ interface MonitorState {
    * signed checkpoint, which extends `checkpoint` and is larger than
    * checked_to. Absent when the walk reached the checkpoint it walked to
    * (the newest one, or under --once the one its first round found).
+   * Written at the end of a round, at a stop, and every SAVE_EVERY_BUNDLES
+   * bundles of a walk (so that a monitor killed loses little of it).
    */
   partial?: { checkpoint: string; tree_size: number; root_hash: string; checked_to: number };
   /**
@@ -559,6 +571,13 @@ interface RoundOptions {
    */
   readonly onConsistent: (checkpoint: Checkpoint, note: string) => Promise<void>;
   /**
+   * Called every SAVE_EVERY_BUNDLES entry bundles of the walk with what it
+   * verified so far, as a stop would save it, only when every other check of
+   * the round passed; one call at a time, the last one ended before the round
+   * does.
+   */
+  readonly onWalked: (walked: RoundOutcome) => Promise<void>;
+  /**
    * The checkpoint to walk the tree of, instead of the newest one (--once:
    * the one its first round found, so that a log growing faster than the
    * walk cannot keep it from ending). The newest one is still verified and
@@ -709,10 +728,16 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   let done = 0;
   let finished = false;
   let failed = false;
+  const newest = sameTree(target, checkpoint) ? {} : { newest: { checkpoint, note } };
   // The entry bundles come first, in order: every one before nextBundle is
   // checked, and so are those in checkedAhead (at most one per check in flight).
   let nextBundle = Math.floor(from / TILE_WIDTH);
   const checkedAhead = new Set<number>();
+  // How far the walk got is saved every SAVE_EVERY_BUNDLES bundles, one save
+  // after the other; a save that fails (its output lost) is thrown once the walk ends.
+  let savedBundle = nextBundle;
+  let saving: Promise<void> = Promise.resolve();
+  let savingFailure: unknown;
   // Up to 8 checks in flight: against a remote log the round trips dominate.
   const checks = Array.from({ length: 8 }, async () => {
     while (!failed && signal?.aborted !== true) {
@@ -734,6 +759,12 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       if (tile.level === 0) {
         checkedAhead.add(tile.n);
         while (checkedAhead.delete(nextBundle)) nextBundle++;
+        // What a stop here would save (see below), saved without one.
+        if (nextBundle - savedBundle >= SAVE_EVERY_BUNDLES && failure === undefined && !failed) {
+          savedBundle = nextBundle;
+          const walked: RoundOutcome = { checkpoint: target, note: targetNote, ...newest, head, from, to: stoppedWalkEnd(from, to, target.treeSize, nextBundle), tiles, bundles };
+          if (walked.to > from) saving = saving.then(() => options.onWalked(walked)).catch((err: unknown) => void (savingFailure ??= err));
+        }
       }
       done += tile.level === 0 ? 2 : 1;
       progress.update(done);
@@ -750,9 +781,13 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     // Stopped: what is in flight ends at once, and an alarm one of them raised still counts.
     const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
     if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
+  } finally {
+    // No save of this round may land after what the round's end saves. (No
+    // check starts one once the walk failed or was stopped.)
+    await saving;
   }
+  if (savingFailure !== undefined) throw savingFailure;
   progress.finish(done);
-  const newest = sameTree(target, checkpoint) ? {} : { newest: { checkpoint, note } };
   if (cut || (!finished && done < tiles + bundles)) {
     // Each entry bundle checked its level-0 tile, and the reader authenticated
     // that tile through its parent tiles up to the signed root: the entries
@@ -997,7 +1032,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, onConsistent: keepNewest, ...(walkTo === undefined ? {} : { walkTo }) });
+        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, onConsistent: keepNewest, onWalked: (walked) => save(walked).then(() => undefined), ...(walkTo === undefined ? {} : { walkTo }) });
       } catch (err) {
         // From an event of the round (a stale alarm): the monitor's output is gone.
         if (err instanceof OutputError) throw err;

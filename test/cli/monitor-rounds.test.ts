@@ -4,13 +4,16 @@
 // checked first every round, so a stale head, a fork or a shrink alarms at
 // once however long the walk is; a signed size past what a tile reader can
 // number is an alarm of its own. A stop in a round's walk ends the requests
-// in flight and keeps what the walk checked without a gap; --once walks to the
+// in flight and keeps what the walk checked without a gap, as a long walk also
+// does every 256 bundles, for a monitor killed with SIGKILL; --once walks to the
 // checkpoint it found first, however fast the log grows, while every round
 // checks the newest heads against the newest ones seen before. The log is a real
 // HTTP server on 127.0.0.1 (port 0) serving identical entries, so that every
 // tile of any size is real.
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { EventEmitter, once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,7 @@ import { encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint } from '../../src/note/checkpoint.js';
 import { generateSignerKey, newSigner, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { signTreeHead } from '../../src/note/sth.js';
+import { CLI } from '../helpers/server-process.js';
 import { busyFor60s, captureIo, hang, sleepUntilStopped, type CapturedIo } from './client-io.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -61,6 +65,8 @@ interface UniformLog {
   answer: ((path: string) => { status: number; body: Uint8Array | string } | undefined) | undefined;
   /** Called before a request is answered. */
   onRequest: ((path: string) => void) | undefined;
+  /** Requests for which it returns true are never answered (until close). */
+  hold: ((path: string) => boolean) | undefined;
   readonly paths: string[];
   close(): Promise<void>;
 }
@@ -75,6 +81,7 @@ async function uniformLog(size: number): Promise<UniformLog> {
     timestamp: () => Date.now(),
     answer: undefined,
     onRequest: undefined,
+    hold: undefined,
     paths: [],
     close: () =>
       new Promise((resolve) => {
@@ -89,6 +96,7 @@ async function uniformLog(size: number): Promise<UniformLog> {
       const path = url.pathname.slice(1);
       log.paths.push(path + url.search);
       log.onRequest?.(path);
+      if (log.hold?.(path) === true) return;
       const send = (status: number, body: Uint8Array | string, type = 'application/octet-stream') => {
         res.writeHead(status, { 'Content-Type': type });
         res.end(body);
@@ -753,6 +761,52 @@ test('--once: another root for the size of the newest checkpoint an earlier roun
       expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 512, newest_tree_size: 2500 }),
       expect.objectContaining({ event: 'alarm', kind: 'fork' }),
     ]);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a long walk saves how far it got every 256 bundles: a monitor killed with SIGKILL mid-walk is gone on from there by the next run, which takes over its lock', async () => {
+  // 300 bundles; from bundle 280 on the log never answers, so the walk sticks there, past its first save.
+  const log = await uniformLog(300 * 256);
+  try {
+    const statePath = freshState();
+    log.hold = (path) => /^tile\/entries\/(2[89]\d|300)/.test(path);
+    const child = spawn(process.execPath, [CLI, 'monitor', '--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--json'], { stdio: 'ignore' });
+    let running = true;
+    const exited = once(child, 'exit').finally(() => (running = false));
+    try {
+      // Waits for the save the walk makes on its own, with no stop (for at most half the test's
+      // timeout, so that the child is killed and the assertions below tell what went wrong).
+      for (let waited = 0; running && waited < 30_000 && (await readStateOrNull(statePath))?.partial === undefined; waited += 20) await delay(20);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const saved = await readState(statePath);
+    // At least the first 256 bundles, and never an entry not checked: bundles from 280 on never came.
+    expect(saved).toMatchObject({ checkpoint: null, tree_size: 0, partial: { tree_size: 300 * 256 } });
+    expect(saved.partial!.checked_to % 256).toBe(0);
+    expect(saved.partial!.checked_to).toBeGreaterThanOrEqual(256 * 256);
+    expect(saved.partial!.checked_to).toBeLessThanOrEqual(280 * 256);
+    // The killed monitor's lock is left, with its pid, which is gone now.
+    expect(await readFile(`${statePath}.lock`, 'utf8')).toBe(`${child.pid}\n`);
+
+    // The next run takes the lock over and goes on from the saved entry, never from 0.
+    log.hold = undefined;
+    log.paths.length = 0;
+    const next = await monitor(log, statePath, ['--once']);
+    expect([next.code, next.events]).toEqual([0, [expect.objectContaining({ event: 'verified', tree_size: 300 * 256, bundles: 300 - saved.partial!.checked_to / 256 })]]);
+    const asked = bundlesByRound(log.paths)[0]!.map(Number).sort((a, b) => a - b);
+    expect(asked[0]).toBe(saved.partial!.checked_to / 256);
+    await expect(access(`${statePath}.lock`)).rejects.toThrow(/ENOENT/);
+
+    // A walk of all 300 bundles at once saves on its way too, and its end's save comes last: the checkpoint verified, no walk left.
+    const whole = freshState();
+    expect((await monitor(log, whole, ['--once'])).code).toBe(0);
+    const done = await readState(whole);
+    expect(done).toMatchObject({ tree_size: 300 * 256 });
+    expect(done).not.toHaveProperty('partial');
   } finally {
     await log.close();
   }
