@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { escapeText } from '../client/errors.js';
 import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
@@ -37,6 +38,20 @@ Exit status:
   2  usage error: bad options, input that cannot be read, or input that is
      not a receipt (this command is offline: it asks no log)
 `;
+
+/**
+ * checkReceipt, whose failure names both logs when the receipt's checkpoint
+ * did not verify and its first line (the origin) is not the key's name: a
+ * receipt of another log, or the wrong key, rather than a forgery.
+ */
+function checkFor(receipt: unknown, entry: Uint8Array, verifier: Verifier): ReceiptCheck {
+  const check = checkReceipt(receipt, entry, verifier);
+  if (check.valid || check.signed === true) return check;
+  const note = (receipt as { checkpoint?: unknown }).checkpoint;
+  const origin = typeof note === 'string' ? note.split('\n', 1)[0]! : undefined;
+  if (origin === undefined || origin === verifier.name || !check.reason.startsWith('the checkpoint does not verify')) return check;
+  return { valid: false, reason: `the receipt's checkpoint is of the log ${escapeText(origin, { maxLength: 200 })}, the key is for ${verifier.name}: a receipt of another log, or the wrong key? (${check.reason})` };
+}
 
 /** The fields, with their JSON types, that make a JSON value a receipt (CONTRACT §3); its checks come after. */
 const RECEIPT_FIELDS: readonly (readonly [string, string, (v: unknown) => boolean])[] = [
@@ -106,7 +121,7 @@ class Attempts {
 
   try(receipt: unknown, where: string): void {
     if (this.proved !== undefined) return;
-    const check = checkReceipt(receipt, this.entry, this.verifier);
+    const check = checkFor(receipt, this.entry, this.verifier);
     this.tried++;
     if (check.valid) {
       this.proved = check;
@@ -289,7 +304,7 @@ function oneValue(found: Scan, name: string, entry: Uint8Array, verifier: Verifi
   }
   const problem = notAReceipt(value, name);
   if (problem !== undefined) throw new Error(problem);
-  return checkReceipt(value, entry, verifier);
+  return checkFor(value, entry, verifier);
 }
 
 /** An input to read: its chunks, and whether it can be read again (a regular file, not a pipe). */

@@ -269,7 +269,11 @@ export class CairnClient {
       // What the note says is the log's to choose: quoted escaped.
       const why = escapeText(err.message);
       if (err.code === 'INVALID_SIGNATURE' || err.code === 'UNVERIFIED') {
-        const what = `${which ?? 'the checkpoint'} is not signed by ${this.origin}: ${why}`;
+        // A note of another log (its first line, the origin, is not the key's name) is most often a wrong
+        // URL or key, not a forgery; it stays BAD_SIGNATURE (a log may serve any origin), naming both.
+        const origin = err.code === 'UNVERIFIED' ? (typeof note === 'string' ? note : new TextDecoder().decode(note)).split('\n', 1)[0]! : this.origin;
+        const other = origin === this.origin ? why : `this log's origin is ${escapeText(origin)}, the key is for ${this.origin}: is the URL or the key wrong?`;
+        const what = `${which ?? 'the checkpoint'} is not signed by ${this.origin}: ${other}`;
         throw new ClientError('BAD_SIGNATURE', which === undefined || url === undefined ? what : `${url}: ${what}`, { cause: err });
       }
       throw bad(which === undefined ? `not a signed checkpoint note: ${why}` : `${which} is not a signed checkpoint note: ${why}`, err);

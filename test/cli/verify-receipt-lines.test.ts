@@ -78,3 +78,18 @@ test('when no receipt for the entry proves it, the first failure under this log\
   expect(one.code).toBe(1);
   expect(one.out).toMatch(/^INVALID: the inclusion proof does not lead/);
 });
+
+test("a receipt of another log than --vkey's names both origins: a receipt of another log, or the wrong key", async () => {
+  const other = generateSignerKey('other.test/log');
+  const receipt = await receiptFor(newSigner(other), 0, 1);
+  const one = join(dir, 'other.json');
+  await writeFile(one, JSON.stringify(receipt));
+  const io = captureIo();
+  expect(await verifyReceiptCommand([one, '--entry', join(dir, 'entry'), '--vkey', logs[0]!.vkey], io)).toBe(1);
+  expect(io.out()).toBe(
+    "INVALID: the receipt's checkpoint is of the log other.test/log, the key is for lines.test/log: a receipt of another log, or the wrong key? (the checkpoint does not verify: no signature by a known key)\n",
+  );
+  // In JSON Lines too.
+  const { code, out } = await verify([receipt], logs[0]!.vkey);
+  expect([code, out]).toEqual([1, expect.stringContaining("the receipt's checkpoint is of the log other.test/log, the key is for lines.test/log")]);
+});

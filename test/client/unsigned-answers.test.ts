@@ -69,3 +69,14 @@ test('a get-sth answer that is no tree head (deeply nested arrays, an error obje
     expect(err.message).toContain(`${log.url}/ct/v1/get-sth: not a signed tree head`);
   }
 });
+
+test('a checkpoint of another log (a wrong URL or key) stays BAD_SIGNATURE, naming both origins', async () => {
+  const elsewhere = newSigner(generateSignerKey('elsewhere.test/\u202elog'));
+  log.answer(200, signCheckpoint({ origin: elsewhere.name, treeSize: 0, rootHash: EMPTY_ROOT, extensions: [] }, elsewhere), 'text/plain');
+  const err = await clientFailure(log.client().getCheckpoint());
+  expect([err.code, err.isVerificationFailure]).toEqual(['BAD_SIGNATURE', true]);
+  expect(err.message).toBe(`the checkpoint is not signed by ${TEST_ORIGIN}: this log's origin is elsewhere.test/\\u202elog, the key is for ${TEST_ORIGIN}: is the URL or the key wrong?`);
+  // Of the log's own origin but another key: no origin to blame, the note's reason stays.
+  log.answer(200, signCheckpoint({ origin: TEST_ORIGIN, treeSize: 0, rootHash: EMPTY_ROOT, extensions: [] }, newSigner(generateSignerKey(TEST_ORIGIN))), 'text/plain');
+  expect((await clientFailure(log.client().getCheckpoint())).message).toBe(`the checkpoint is not signed by ${TEST_ORIGIN}: no signature by a known key`);
+});
