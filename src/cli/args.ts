@@ -35,7 +35,9 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     // and they quote nothing the user typed: those breaks are joined. Every other character that would not
     // print is the user's (an unknown option's name, an unexpected argument), escaped here, so that it never
     // passes for a line or a terminal command of the message's own, however the message is printed.
-    const joined = (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.replace(/\n+/g, ' ') : message;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(showNonPrinting(unknownOption(message)));
+    const joined = code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.replace(/\n+/g, ' ') : message;
     throw new UsageError(showNonPrinting(joined));
   }
   const seen = new Set<string>();
@@ -48,6 +50,25 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     seen.add(token.name);
   }
   return { values: parsed.values, positionals: parsed.positionals };
+}
+
+const UNKNOWN_PREFIX = "Unknown option '";
+const POSITIONAL_ADVICE = "'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- ";
+
+/**
+ * parseArgs' message for an unknown option without what it adds for a
+ * command that takes arguments (how to give one that starts with '-',
+ * quoted with an unbalanced quote, which no user of Cairn needs): `Unknown
+ * option '--x'`, as for a command that takes none. One that is a negative
+ * number (`cairn get -1`) says that an index is never one.
+ */
+function unknownOption(message: string): string {
+  const at = message.indexOf(POSITIONAL_ADVICE);
+  const name = at < 0 ? undefined : message.slice(UNKNOWN_PREFIX.length, at);
+  // Only node's own wording is cut: the option's name is what it quotes twice.
+  if (name === undefined || message !== `${UNKNOWN_PREFIX}${name}${POSITIONAL_ADVICE}${JSON.stringify(name)}`) return message;
+  if (/^-[0-9]/.test(name)) return `${UNKNOWN_PREFIX}${name}': a negative number is no index (the first entry is 0)`;
+  return `${UNKNOWN_PREFIX}${name}'`;
 }
 
 /**

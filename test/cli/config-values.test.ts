@@ -75,6 +75,25 @@ describe('parseCommandArgs', () => {
     expect(() => parseCommandArgs(['--nope'], options)).toThrow(UsageError);
     expect(() => parseCommandArgs(['x'], options)).toThrow(UsageError);
   });
+
+  test("names an unknown option alone, without node's advice on arguments that start with '-' (and its unbalanced quote)", () => {
+    const message = (argv: string[], positionals: boolean) => {
+      try {
+        parseCommandArgs(argv, options, positionals);
+      } catch (err) {
+        expect(err).toBeInstanceOf(UsageError);
+        return (err as Error).message;
+      }
+      throw new Error('no usage error');
+    };
+    for (const positionals of [true, false]) {
+      expect(message(['--x'], positionals)).toBe("Unknown option '--x'");
+      expect(message(['--x=1', 'f'], positionals)).toBe("Unknown option '--x'");
+      expect(message(['--a\u2028\"b'], positionals)).toBe("Unknown option '--a\\u{2028}\"b'");
+    }
+    // A negative number, where an index goes (cairn get -1): no index is one.
+    expect(message(['-1'], true)).toBe("Unknown option '-1': a negative number is no index (the first entry is 0)");
+  });
 });
 
 test('envValue: an unset variable is undefined, a set one its value, an empty one a usage error naming it', () => {
