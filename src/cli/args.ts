@@ -36,7 +36,7 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     // print is the user's (an unknown option's name, an unexpected argument), escaped here, so that it never
     // passes for a line or a terminal command of the message's own, however the message is printed.
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(showNonPrinting(unknownOption(message)));
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(showNonPrinting(unknownOption(message, 'url' in options)));
     const joined = code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.replace(/\n+/g, ' ') : message;
     throw new UsageError(showNonPrinting(joined));
   }
@@ -60,14 +60,18 @@ const POSITIONAL_ADVICE = "'. To specify a positional argument starting with a '
  * command that takes arguments (how to give one that starts with '-',
  * quoted with an unbalanced quote, which no user of Cairn needs): `Unknown
  * option '--x'`, as for a command that takes none. One that is a negative
- * number (`cairn get -1`) says that an index is never one.
+ * number (`cairn get -1`) says that an index is never one; `--token`, for a
+ * command that asks a log (`asksLog`), where the token comes from instead.
  */
-function unknownOption(message: string): string {
+function unknownOption(message: string, asksLog: boolean): string {
   const at = message.indexOf(POSITIONAL_ADVICE);
-  const name = at < 0 ? undefined : message.slice(UNKNOWN_PREFIX.length, at);
-  // Only node's own wording is cut: the option's name is what it quotes twice.
-  if (name === undefined || message !== `${UNKNOWN_PREFIX}${name}${POSITIONAL_ADVICE}${JSON.stringify(name)}`) return message;
-  if (/^-[0-9]/.test(name)) return `${UNKNOWN_PREFIX}${name}': a negative number is no index (the first entry is 0)`;
+  const name = at < 0 ? message.slice(UNKNOWN_PREFIX.length, -1) : message.slice(UNKNOWN_PREFIX.length, at);
+  // Only node's own wording is changed: the option's name is what it quotes (twice, with the advice).
+  if (message !== `${UNKNOWN_PREFIX}${name}'` && message !== `${UNKNOWN_PREFIX}${name}${POSITIONAL_ADVICE}${JSON.stringify(name)}`) return message;
+  if (name === '--token' && asksLog) {
+    return `${UNKNOWN_PREFIX}${name}': an access token is read from the environment variable CAIRN_TOKEN only, never from an option, which other users could read in ps`;
+  }
+  if (at >= 0 && /^-[0-9]/.test(name)) return `${UNKNOWN_PREFIX}${name}': a negative number is no index (the first entry is 0)`;
   return `${UNKNOWN_PREFIX}${name}'`;
 }
 

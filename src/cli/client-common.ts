@@ -260,7 +260,7 @@ export async function runClientCommand(name: string, usage: string, io: CliIo, b
   try {
     return await body();
   } catch (err) {
-    const message = oneLine(err instanceof Error ? err.message : String(err));
+    const message = oneLine((err instanceof Error ? err.message : String(err)) + accessAdvice(err, io.env));
     if (err instanceof UsageError) {
       io.stderr.write(`cairn ${name}: ${message}\nRun 'cairn ${name} --help' for its options.\n`);
       return EXIT_ERROR;
@@ -272,6 +272,23 @@ export async function runClientCommand(name: string, usage: string, io: CliIo, b
     io.stderr.write(`cairn ${name}: ${message}\n`);
     return EXIT_ERROR;
   }
+}
+
+/**
+ * What a command adds to the log's words when it answered 401 or 403 (its
+ * text is for curl users: send Authorization: Bearer): where cairn takes an
+ * access token from (CAIRN_TOKEN, never an option: command lines show in
+ * ps), and whether the one given was refused; '' for any other error.
+ */
+export function accessAdvice(err: unknown, env: CliIo['env']): string {
+  let answer: unknown = err;
+  while (answer instanceof Error && !(answer instanceof ClientError)) answer = answer.cause;
+  if (!(answer instanceof ClientError) || answer.code !== 'HTTP_STATUS' || (answer.status !== 401 && answer.status !== 403)) return '';
+  if (env.CAIRN_TOKEN === undefined || env.CAIRN_TOKEN === '') {
+    return '; this log needs an access token: put it in the environment variable CAIRN_TOKEN (cairn reads it from there only, never from an option, which other users could read in ps)';
+  }
+  if (answer.status === 401) return "; the log does not take the token in CAIRN_TOKEN: check it, or ask the log's operator for one";
+  return "; the token in CAIRN_TOKEN does not have the role this needs: ask the log's operator for one that has";
 }
 
 /**
