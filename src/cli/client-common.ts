@@ -22,7 +22,7 @@ import type { FetchLike, TransportOptions } from '../client/http.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { envValue, UsageError } from './args.js';
-import { osReason } from './os-error.js';
+import { fileProblem, osReason } from './os-error.js';
 
 /** Exit status: done, and everything verified. */
 export const EXIT_OK = 0;
@@ -345,31 +345,58 @@ export function resolveUrl(value: string | undefined, env: CliIo['env']): string
   return 'http://127.0.0.1:8080';
 }
 
+/** Where a log's verifier key is to be had, for a message that asked for one and got something else. */
+const WHERE_THE_KEY_IS = "cairn serve prints it at every start (its line 'verifier key: ...'), GET /v1/log has it (verifier_key), and cairn keygen printed it";
+
+/**
+ * Why `text` is not a verifier key, in words (parseVerifierKey's, without
+ * its name), or undefined when it is one. Serve's start-up line `verifier
+ * key: <key>`, pasted whole, is told apart: only the key goes in.
+ */
+function verifierKeyProblem(text: string): string | undefined {
+  try {
+    parseVerifierKey(text);
+    return undefined;
+  } catch (err) {
+    const line = text.split('\n').find((l) => l.startsWith('verifier key:'));
+    if (line !== undefined) return `serve's line ${JSON.stringify(line.trim())} was given whole: keep only the key (<origin>+<hash>+<base64>), without 'verifier key:'`;
+    return (err as Error).message.replace(/^parseVerifierKey: /, '');
+  }
+}
+
+/** Whether `text` has the shape of a verifier key `<origin>+<hash>+...` (one with a typo, say), not of a path. */
+function looksLikeKey(text: string): boolean {
+  return /^[^\s+]+\+[0-9A-Fa-f]{1,16}\+\S*$/.test(text) || text.startsWith('verifier key:');
+}
+
 /**
  * The log's verifier: --vkey (else $CAIRN_VKEY) is either a verifier key
- * `<origin>+<hash>+<base64>` or a file holding one.
+ * `<origin>+<hash>+<base64>` or a file holding one. What is neither says
+ * why: a key's flaw (a hash that does not match), a private key, serve's
+ * whole start-up line.
  */
 export async function resolveVerifier(value: string | undefined, env: CliIo['env']): Promise<{ verifier: Verifier; key: string }> {
   const given = value ?? envValue(env, 'CAIRN_VKEY');
   if (given === undefined) throw new UsageError('--vkey is required: the log\'s verifier key, or a file holding it');
   const name = value === undefined ? 'CAIRN_VKEY' : '--vkey';
   let key = given.trim();
-  try {
-    parseVerifierKey(key);
-  } catch {
+  const inline = verifierKeyProblem(key);
+  if (inline !== undefined) {
     let text: string;
     try {
       text = await readFile(given, 'utf8');
-    } catch {
-      throw new UsageError(`${name} ${JSON.stringify(given)} is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file`);
+    } catch (err) {
+      // Not a file: a key with a typo is told what is wrong with it.
+      if (looksLikeKey(key)) throw new UsageError(`${name} ${JSON.stringify(given)} is not a valid verifier key: ${inline}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' || code === 'ENAMETOOLONG' ? '' : ` (as a file: ${fileProblem(err)})`;
+      throw new UsageError(`${name} ${JSON.stringify(given)} is neither a verifier key (<origin>+<hash>+<base64>) nor a readable file${why}`);
     }
     key = text.trim();
-    if (key.startsWith('PRIVATE+KEY+')) throw new UsageError(`${given} holds a private key; ${name} wants the verifier key (cairn keygen prints it)`);
-    try {
-      parseVerifierKey(key);
-    } catch (err) {
-      throw new UsageError(`${given} does not hold a verifier key: ${(err as Error).message}`);
-    }
+    // Never echo the file's content: it may be a private key.
+    if (key.startsWith('PRIVATE+KEY+')) throw new UsageError(`${given} holds a private key; ${name} wants the log's verifier key: ${WHERE_THE_KEY_IS}`);
+    const problem = verifierKeyProblem(key);
+    if (problem !== undefined) throw new UsageError(`${given} does not hold a verifier key (<origin>+<hash>+<base64>): ${problem}`);
   }
   return { verifier: newVerifier(key), key };
 }
