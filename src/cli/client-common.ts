@@ -325,23 +325,45 @@ export function withheldError(what: string, treeSize: number, err: ClientError):
 
 /**
  * An http(s) URL given as option or variable `name` (`--url`, `CAIRN_URL`,
- * `--webhook`); a bad one is a usage error that names it as the user gave it.
+ * `--webhook`); a bad one is a usage error that names it as the user gave it,
+ * but for a user name and password, which are never shown (nor taken: fetch
+ * refuses them). One without a scheme (`127.0.0.1:8080`) is told to start
+ * with http://. A log's base URL (`base`) has no query or fragment either:
+ * the paths of CONTRACT §3 go below it.
  */
-export function parseHttpUrl(text: string, name: string): string {
+export function parseHttpUrl(text: string, name: string, base = false): string {
+  let u: URL | undefined;
   try {
-    const u = new URL(text);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+    u = new URL(text);
   } catch {
-    throw new UsageError(`${name} must be an http(s) URL, got ${JSON.stringify(text)}`);
+    u = undefined;
   }
-  return text;
+  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    const shown = JSON.stringify(text.replace(/^((?:[^:/@]*:)?\/\/)?[^/@]*@/, '$1...@'));
+    // A host with a dot or a port, or an IPv6 literal, then perhaps a path: not a word that is no URL at all.
+    const host = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+\.?(?::[0-9]{1,5})?|[A-Za-z0-9_-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)(?:\/\S*)?$/;
+    const bare = host.test(text) && URL.canParse(`http://${text}`);
+    throw new UsageError(`${name} must be an http(s) URL, got ${shown}${bare ? `: give its scheme, as in ${JSON.stringify(`http://${text}`)}` : ''}`);
+  }
+  const credentials = u.username !== '' || u.password !== '';
+  const extra = base && (u.search !== '' || u.hash !== '');
+  if (!credentials && !extra) return text;
+  u.username = '';
+  u.password = '';
+  if (base) {
+    u.search = '';
+    u.hash = '';
+  }
+  const instead = `give ${JSON.stringify(u.href)}`;
+  if (credentials) throw new UsageError(`${name} must hold no user name or password (cairn sends none): ${instead}; for a log that needs an access token, put it in CAIRN_TOKEN`);
+  throw new UsageError(`${name} must be the log's base URL, without a query (?...) or fragment (#...): ${instead}`);
 }
 
 /** The log's URL: --url, else $CAIRN_URL, else http://127.0.0.1:8080. */
 export function resolveUrl(value: string | undefined, env: CliIo['env']): string {
-  if (value !== undefined) return parseHttpUrl(value, '--url');
+  if (value !== undefined) return parseHttpUrl(value, '--url', true);
   const fromEnv = envValue(env, 'CAIRN_URL');
-  if (fromEnv !== undefined) return parseHttpUrl(fromEnv, 'CAIRN_URL');
+  if (fromEnv !== undefined) return parseHttpUrl(fromEnv, 'CAIRN_URL', true);
   return 'http://127.0.0.1:8080';
 }
 

@@ -224,6 +224,11 @@ function ownWords(err: unknown): string {
     message = [...new Set((err as { errors: unknown[] }).errors.map(ownWords))].filter((m) => m !== '').join('; ');
   }
   const code = (err as { code?: unknown }).code;
+  // OpenSSL's words for an https:// URL of a server that speaks plain HTTP are of no use to whoever typed it.
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+    return `${code}: the server does not speak TLS: if it serves plain HTTP, use an http:// URL`;
+  }
+  message = message.trim();
   if (typeof code !== 'string' || code === '' || message.includes(code)) return message;
   return message === '' ? code : `${code}: ${message}`;
 }

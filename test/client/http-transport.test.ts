@@ -105,6 +105,25 @@ test('a refused connection says so, with the reason fetch keeps in its cause, no
   expect((err as ClientError).message).toBe(`GET http://127.0.0.1:${port}/checkpoint: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
 });
 
+test('an https:// URL of a server that speaks plain HTTP says so, not in OpenSSL\'s words', async () => {
+  // Answers what comes (a TLS hello) with a plain HTTP error, as an HTTP server does.
+  const plain = createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  const port = (plain.address() as AddressInfo).port;
+  try {
+    const err = await clientFailure(new HttpTransport(`https://127.0.0.1:${port}`, { maxRetries: 0 }).request({ path: 'checkpoint' }));
+    expect([err.code, err.message]).toEqual([
+      'NETWORK',
+      `GET https://127.0.0.1:${port}/checkpoint: fetch failed: ERR_SSL_WRONG_VERSION_NUMBER: the server does not speak TLS: if it serves plain HTTP, use an http:// URL`,
+    ]);
+  } finally {
+    await new Promise((resolve) => plain.close(resolve));
+  }
+});
+
 test('a failure\'s code is given when its message lacks it, and an AggregateError speaks through the errors it holds', () => {
   const unknownHost = Object.assign(new Error('getaddrinfo failed for log.invalid'), { code: 'ENOTFOUND' });
   expect(networkReason(new TypeError('fetch failed', { cause: unknownHost }))).toBe('fetch failed: ENOTFOUND: getaddrinfo failed for log.invalid');
