@@ -8,7 +8,7 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -132,7 +132,10 @@ function errorCode(err: unknown): string {
 }
 
 function isSystemError(err: unknown): boolean {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+  // Not `instanceof Error`: node's own errors may come from another realm (a test's vm context). Their
+  // codes are the OS's (ENOENT, EISDIR, ...) or node's (ERR_...), not Cairn's own (INVALID_JSON, ENTRY_MISMATCH).
+  const code = typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && /^(E[A-Z0-9]+|ERR_[A-Z0-9_]+)$/.test(code);
 }
 
 /**
@@ -233,12 +236,12 @@ async function check(source: string, jsonLines: boolean, io: CliIo): Promise<Che
   try {
     handle = await open(source, 'r');
     const stamp = await handle.stat();
-    if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: EISDIR`);
+    if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: it is a folder, not a file`);
     if (!stamp.isFile()) return await checkHeld(source, new Uint8Array(await handle.readFile()), jsonLines);
     if (!jsonLines) checkSize(stamp.size, source);
     return { kind: 'file', name: source, stamp, entries: jsonLines ? await countEntries(jsonLineEntries(readChunks(handle), source)) : 1 };
   } catch (err) {
-    if (isSystemError(err)) throw new UsageError(`cannot read ${source}: ${errorCode(err)}`);
+    if (isSystemError(err)) throw new UsageError(cannotRead(source, err));
     throw err;
   } finally {
     await handle?.close();
@@ -265,7 +268,7 @@ async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<In
   try {
     handle = await open(name, 'r');
   } catch (err) {
-    throw new InputError(`cannot read ${name} again: ${errorCode(err)}`);
+    throw new InputError(cannotRead(name, err, true));
   }
   try {
     if (!sameFile(await handle.stat(), input.stamp)) throw changed('its size or modification time differs');
@@ -288,7 +291,7 @@ async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<In
     }
     if (count < input.entries) throw changed(`it holds ${count} entries, not the ${input.entries} it held`);
   } catch (err) {
-    if (isSystemError(err)) throw new InputError(`cannot read ${name} again: ${errorCode(err)}`);
+    if (isSystemError(err)) throw new InputError(cannotRead(name, err, true));
     throw err;
   } finally {
     await handle.close();
@@ -596,7 +599,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       try {
         opened = await proc.openReceipts(receiptsPath);
       } catch (err) {
-        throw new UsageError(`cannot write ${receiptsPath}: ${errorCode(err)}`);
+        throw new UsageError(cannotWrite(receiptsPath, err));
       }
       try {
         const stat = await opened.file.stat();

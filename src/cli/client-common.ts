@@ -15,14 +15,16 @@
  *      checkpoint it served (which may be stale, or shown only to this
  *      reader), or it answered that it holds no such leaf hash (unsigned)
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { CairnClient } from '../client/client.js';
 import { ClientError, escapeText, hasUnsafeCharacter } from '../client/errors.js';
 import type { FetchLike, TransportOptions } from '../client/http.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { envValue, UsageError } from './args.js';
-import { fileProblem, osReason } from './os-error.js';
+import { fileProblem, folderProblem, osReason } from './os-error.js';
 
 /** Exit status: done, and everything verified. */
 export const EXIT_OK = 0;
@@ -456,7 +458,46 @@ export async function readInput(path: string, io: CliIo): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (err) {
-    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(cannotRead(path, err));
+  }
+}
+
+/**
+ * `cannot read PATH: ...` for a file the user named that could not be read,
+ * in words (see fileProblem in os-error.ts), then the OS's reason: it does
+ * not exist, is a folder, or may not be read. The one wording of this for
+ * the client commands' inputs.
+ */
+export function cannotRead(path: string, err: unknown, again = false): string {
+  const why = (err as NodeJS.ErrnoException).code === 'EISDIR' ? `it is a folder, not a file (${osReason(err)})` : fileProblem(err);
+  return `cannot read ${path}${again ? ' again' : ''}: ${why}`;
+}
+
+/**
+ * `cannot write PATH: ...` for a file the user named that could not be
+ * made or opened to write, in words, then the OS's reason: its folder does
+ * not exist (with the mkdir -p that makes it, as folderProblem in
+ * os-error.ts says), a part of its path is a file, it is a folder, or this
+ * user may not write it.
+ */
+export function cannotWrite(path: string, err: unknown): string {
+  const reason = osReason(err);
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      // Its folder is there, and yet refuses to hold it (/proc, say): the OS's words alone.
+      if (existsSync(dirname(path))) return `cannot write ${path}: ${reason}`;
+      return `cannot write ${path}: ${folderProblem(dirname(path), err)}`;
+    case 'ENOTDIR':
+      return `cannot write ${path}: ${folderProblem(dirname(path), err)}`;
+    case 'EISDIR':
+      return `cannot write ${path}: it is a folder; give the path of a file, in it or elsewhere (${reason})`;
+    case 'EACCES':
+    case 'EPERM':
+      return `cannot write ${path}: this user may not write it, or may not make files in its folder (${reason})`;
+    case 'EROFS':
+      return `cannot write ${path}: it is on a read-only file system (${reason})`;
+    default:
+      return `cannot write ${path}: ${reason}`;
   }
 }
 

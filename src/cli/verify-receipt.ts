@@ -5,7 +5,7 @@ import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Verifier } from '../note/keys.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { EXIT_OK, jsonLine, processIo, readEntry, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { cannotRead, EXIT_OK, jsonLine, processIo, readEntry, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn verify-receipt`: what it does, its options and its exit statuses. */
 export const VERIFY_RECEIPT_USAGE = `usage: cairn verify-receipt <receipt.json> --entry <file> --vkey <key> [options]
@@ -315,7 +315,7 @@ interface Input {
 
 /** Opens `path` ('-' for standard input) to read it as it comes, READ_CHUNK_BYTES at a time from a file. */
 async function openInput(path: string, io: CliIo): Promise<Input> {
-  const unreadable = (err: unknown) => new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  const unreadable = (err: unknown) => new UsageError(cannotRead(path, err));
   if (path === '-') return { chunks: io.readStdinChunks?.() ?? [await io.readStdin()], rereadable: false };
   let handle: FileHandle;
   let rereadable: boolean;

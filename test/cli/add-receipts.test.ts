@@ -252,7 +252,14 @@ test('a receipts FILE that cannot be opened is refused before any request is sen
   const io = captureIo({ stdin: 'never sent' });
   const receipts = join(t.dir, 'no-such-folder', 'r.jsonl');
   expect(await addCommand([...t.common, '--receipts', receipts], io, fakeProcess().proc)).toBe(2);
-  expect(io.err()).toBe(`cairn add: cannot write ${receipts}: ENOENT\nRun 'cairn add --help' for its options.\n`);
+  const folder = join(t.dir, 'no-such-folder');
+  expect(io.err()).toBe(
+    `cairn add: cannot write ${receipts}: the folder ${folder} does not exist (ENOENT: no such file or directory); make it first: mkdir -p ${folder}\nRun 'cairn add --help' for its options.\n`,
+  );
+  // A folder given as the receipts FILE says so.
+  const intoFolder = captureIo({ stdin: 'never sent' });
+  expect(await addCommand([...t.common, '--receipts', t.dir], intoFolder, fakeProcess().proc)).toBe(2);
+  expect(intoFolder.err()).toMatch(new RegExp(`^cairn add: cannot write ${t.dir}: it is a folder; give the path of a file, in it or elsewhere \\(EISDIR: `));
   expect(t.fake.requests).toEqual([]);
 });
 
