@@ -1,6 +1,7 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { escapeText } from '../client/errors.js';
 import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
+import { canonicalizeJson } from '../jcs/canonical.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Verifier } from '../note/keys.js';
@@ -377,6 +378,26 @@ async function verdict(path: string, entry: Uint8Array, verifier: Verifier, io: 
   }
 }
 
+/**
+ * What a failure adds when the entry, given without --jcs, is JSON whose
+ * RFC 8785 form (what the log stores for a JSON submission) the receipts in
+ * `path` do prove: to add --jcs; else ''. The receipts are read again, so
+ * only from a regular file.
+ */
+async function jcsHint(path: string, entry: Uint8Array, verifier: Verifier, io: CliIo): Promise<string> {
+  // Only a regular file is read again: a pipe (standard input, a FIFO) is read once.
+  if (path === '-' || !(await stat(path).then((info) => info.isFile(), () => false))) return '';
+  let canonical: Uint8Array;
+  try {
+    canonical = canonicalizeJson(entry);
+  } catch {
+    return '';
+  }
+  if (Buffer.compare(canonical, entry) === 0) return '';
+  const check = await verdict(path, canonical, verifier, io).catch(() => undefined);
+  return check?.valid === true ? "; the receipt is for the entry's JCS form (RFC 8785: what the log stores for a JSON submission): add --jcs" : '';
+}
+
 /** `cairn verify-receipt`: see VERIFY_RECEIPT_USAGE. */
 export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('verify-receipt', VERIFY_RECEIPT_USAGE, io, async () => {
@@ -392,8 +413,9 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
     const entry = await readEntry(values.entry, values.jcs === true, io);
     const check = await verdict(positionals[0]!, entry, verifier, io);
     if (!check.valid) {
-      const report = values.json === true ? jsonLine({ valid: false, reason: check.reason }) : `INVALID: ${check.reason}\n`;
-      return writeFailureReport(io, 'verify-receipt', report, `INVALID: ${check.reason}`);
+      const reason = check.reason + (values.jcs === true ? '' : await jcsHint(positionals[0]!, entry, verifier, io));
+      const report = values.json === true ? jsonLine({ valid: false, reason }) : `INVALID: ${reason}\n`;
+      return writeFailureReport(io, 'verify-receipt', report, `INVALID: ${reason}`);
     }
     if (values.json === true) {
       await writeJsonOut(io.stdout, { valid: true, index: check.index, tree_size: check.checkpoint.treeSize, root_hash: encodeBase64(check.checkpoint.rootHash), origin: check.checkpoint.origin });

@@ -93,3 +93,32 @@ test("a receipt of another log than --vkey's names both origins: a receipt of an
   const { code, out } = await verify([receipt], logs[0]!.vkey);
   expect([code, out]).toEqual([1, expect.stringContaining("the receipt's checkpoint is of the log other.test/log, the key is for lines.test/log")]);
 });
+
+test('a JSON entry given without --jcs whose JCS form the receipt proves says to add --jcs; one that proves nothing either way does not', async () => {
+  const signer = newSigner(keys[0]!);
+  const event = enc('{"event":"login","user":"ann"}');
+  const checkpoint = signCheckpoint({ origin: signer.name, treeSize: 1, rootHash: leafHash(event), extensions: [] }, signer);
+  const receipt = { index: 0, leaf_hash: encodeBase64(leafHash(event)), checkpoint, inclusion_proof: [], duplicate: false };
+  const pretty = join(dir, 'event.json');
+  await writeFile(pretty, '{ "user": "ann", "event": "login" }\n');
+  const one = join(dir, 'event-receipt.json');
+  await writeFile(one, JSON.stringify(receipt));
+  const lines = join(dir, 'event-receipts.jsonl');
+  await writeFile(lines, `${JSON.stringify(await receiptFor(signer, 0, 2))}\n${JSON.stringify(receipt)}\n`);
+  const hint = "; the receipt is for the entry's JCS form (RFC 8785: what the log stores for a JSON submission): add --jcs";
+  for (const [file, reason] of [
+    [one, "the entry does not have the receipt's leaf hash"],
+    [lines, `none of the 2 receipts in ${lines} is for this entry's leaf hash`],
+  ]) {
+    const io = captureIo();
+    expect(await verifyReceiptCommand([file!, '--entry', pretty, '--vkey', logs[0]!.vkey], io)).toBe(1);
+    expect(io.out()).toBe(`INVALID: ${reason}${hint}\n`);
+    const withJcs = captureIo();
+    expect(await verifyReceiptCommand([file!, '--entry', pretty, '--jcs', '--vkey', logs[0]!.vkey], withJcs)).toBe(0);
+  }
+  // JSON whose JCS form is not the receipt's entry either: no hint.
+  await writeFile(pretty, '{ "user": "bob" }');
+  const io = captureIo();
+  expect(await verifyReceiptCommand([one, '--entry', pretty, '--vkey', logs[0]!.vkey, '--json'], io)).toBe(1);
+  expect(JSON.parse(io.out())).toEqual({ valid: false, reason: "the entry does not have the receipt's leaf hash" });
+});
