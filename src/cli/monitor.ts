@@ -13,7 +13,7 @@ import type { Verifier } from '../note/keys.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { osReason, writableFolderProblem } from './os-error.js';
-import { EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
+import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
 export const MONITOR_USAGE = `usage: cairn monitor --vkey KEY --state FILE [options]
@@ -1046,7 +1046,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           await stopped(err.message, saved);
           return { ...ended('stopped'), stopped: true };
         }
-        const message = err instanceof Error ? err.message : String(err);
+        const message = (err instanceof Error ? err.message : String(err)) + accessAdvice(err, io.env);
         await emit({ event: 'error', message }, `error: ${message}`, true);
         // A log that cannot be checked is stale once what was last verified
         // of it is older than --max-age: silence must not look like health.
