@@ -128,6 +128,7 @@ interface EntryRange {
  * on who wrote it.
  */
 function parseTarget(text: string): Target {
+  if (/^-[0-9]/.test(text)) throw new UsageError(`a negative number is no index (the first entry is 0), not ${JSON.stringify(text)}`);
   const dash = text.indexOf('-');
   if (dash < 0) {
     if (/^[0-9]+\.\.[0-9]*$/.test(text)) throw new UsageError(`write a range as <start>-<end>, both included (0-9 is ten entries), not ${JSON.stringify(text)}`);

@@ -190,6 +190,8 @@ test('bad ranges are refused with what is wrong, before the log is asked (exit 2
     [['3-x'], '<end> of the range must be an integer from 0 to 9007199254740991, got "x"'],
     [['1-2-3'], '<end> of the range must be an integer from 0 to 9007199254740991, got "2-3"'],
     [['01-3'], '<start> of the range must be an integer from 0 to 9007199254740991, got "01"'],
+    [['--', '-1'], 'a negative number is no index (the first entry is 0), not "-1"'],
+    [['--', '-1-5'], 'a negative number is no index (the first entry is 0), not "-1-5"'],
     [['1-3', '--raw'], '--raw takes one <index>: the entries of a range would run together; a range is printed as JSON Lines, each entry in base64'],
     [['1-3', '--out', join(t.dir, 'x.bin')], '--out takes one <index>: a range is printed as JSON Lines on standard output'],
   ] as const) {
