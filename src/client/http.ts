@@ -280,6 +280,13 @@ export class HttpTransport {
   readonly #signal: AbortSignal | undefined;
   /** One per request in flight and per wait before a retry: what the signal aborts. */
   readonly #stoppable = new Set<AbortController>();
+  /**
+   * Each request signal (RequestSpec.signal) with requests or waits under
+   * way: what it aborts, and its one listener, however many requests share
+   * the signal (one per request had readEntryRange's 12 at once trip node's
+   * MaxListenersExceededWarning).
+   */
+  readonly #followed = new WeakMap<AbortSignal, { readonly stops: Set<AbortController>; readonly onAbort: () => void }>();
   readonly #now: () => number;
   readonly #onRetry: ((info: RetryInfo) => void) | undefined;
   readonly #maxResponseBytes: number;
@@ -340,6 +347,29 @@ export class HttpTransport {
    * breaks off while `use` reads it (a connection reset in its body) is sent
    * again, as one whose connection broke before it was answered is.
    */
+  /** Has `own` abort `stop`, until the returned function is called. */
+  #follow(own: AbortSignal | undefined, stop: AbortController): () => void {
+    if (own === undefined) return () => undefined;
+    let followed = this.#followed.get(own);
+    if (followed === undefined) {
+      const stops = new Set<AbortController>();
+      const onAbort = () => {
+        for (const s of stops) s.abort(own.reason);
+      };
+      followed = { stops, onAbort };
+      this.#followed.set(own, followed);
+      own.addEventListener('abort', onAbort, { once: true });
+    }
+    const { stops, onAbort } = followed;
+    stops.add(stop);
+    return () => {
+      stops.delete(stop);
+      if (stops.size > 0) return;
+      own.removeEventListener('abort', onAbort);
+      this.#followed.delete(own);
+    };
+  }
+
   async #send<T>(spec: RequestSpec, use: (res: Response) => Promise<T>): Promise<T> {
     const url = this.url(spec.path);
     const method = spec.method ?? 'GET';
@@ -367,8 +397,7 @@ export class HttpTransport {
       // long-lived signal itself would leave it holding every request's.
       const stop = new AbortController();
       if (this.#signal !== undefined) this.#stoppable.add(stop);
-      const onAbort = () => stop.abort(own!.reason);
-      own?.addEventListener('abort', onAbort, { once: true });
+      const unfollow = this.#follow(own, stop);
       try {
         let res: Response;
         try {
@@ -424,7 +453,7 @@ export class HttpTransport {
         });
       } finally {
         this.#stoppable.delete(stop);
-        own?.removeEventListener('abort', onAbort);
+        unfollow();
       }
     }
   }
@@ -443,14 +472,13 @@ export class HttpTransport {
     halt();
     const stop = new AbortController();
     if (this.#signal !== undefined) this.#stoppable.add(stop);
-    const onAbort = () => stop.abort(own!.reason);
-    own?.addEventListener('abort', onAbort, { once: true });
+    const unfollow = this.#follow(own, stop);
     try {
       const aborted = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       await Promise.race([this.#sleep(ms, stop.signal), aborted]);
     } finally {
       this.#stoppable.delete(stop);
-      own?.removeEventListener('abort', onAbort);
+      unfollow();
     }
     halt();
   }

@@ -256,6 +256,32 @@ describe('the transport\'s signal', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
   });
 
+  test("a request's own signal, shared by requests in flight, is listened to once, and aborts each of them with its reason", async () => {
+    const own = new AbortController();
+    const fetch: FetchLike = (_url, init) => new Promise((_resolve, reject) => init!.signal!.addEventListener('abort', () => reject(init!.signal!.reason as Error)));
+    const http = new HttpTransport(BASE, { fetch });
+    const requests = Array.from({ length: 12 }, () => http.json({ path: 'checkpoint', signal: own.signal }).catch((e: unknown) => e));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(getEventListeners(own.signal, 'abort')).toHaveLength(1);
+    const reason = new Error('range over');
+    own.abort(reason);
+    expect(await Promise.all(requests)).toEqual(Array.from({ length: 12 }, () => reason));
+    expect(getEventListeners(own.signal, 'abort')).toHaveLength(0);
+  });
+
+  test('a request signal that outlives its requests holds no listener once they are done', async () => {
+    const own = new AbortController();
+    const held: (() => void)[] = [];
+    const fetch: FetchLike = () => new Promise((resolve) => held.push(() => resolve(new Response('{}'))));
+    const http = new HttpTransport(BASE, { fetch });
+    const requests = Array.from({ length: 3 }, () => http.json({ path: 'checkpoint', signal: own.signal }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([held.length, getEventListeners(own.signal, 'abort').length]).toEqual([3, 1]);
+    for (const answer of held) answer();
+    await Promise.all(requests);
+    expect(getEventListeners(own.signal, 'abort')).toHaveLength(0);
+  });
+
   test('ends the wait before a retry that a Retry-After of 60 s asks for, whether or not the sleep heeds it', async () => {
     for (const heeds of [true, false]) {
       const controller = new AbortController();
