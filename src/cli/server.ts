@@ -688,6 +688,7 @@ async function openLog(
       ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),
     });
+    metrics.logOpened(log.latest());
     return { log, verifierKey: key.verifierKey, metrics, failures, startup };
   } catch (err) {
     await store.close();

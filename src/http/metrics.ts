@@ -7,6 +7,12 @@ export interface Metrics {
   /** Feeds the sequencer's rounds and queue into the metrics. */
   readonly observer: LogObserver;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /**
+   * Sets the gauges that describe the log's signed tree (`cairn_tree_size`)
+   * from the log just opened: rounds set them after, and until the first
+   * one a restarted server would otherwise show a log of size 0.
+   */
+  logOpened(head: { treeSize: number }): void;
 }
 
 /** The methods some route serves: a request's `method` label is one of these, or {@link OTHER_METHOD}. */
@@ -84,5 +90,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       filterBytes.set(bytes);
     },
   };
-  return { registry, observer, httpDuration };
+  return {
+    registry,
+    observer,
+    httpDuration,
+    logOpened({ treeSize: size }) {
+      treeSize.set(size);
+    },
+  };
 }

@@ -172,3 +172,27 @@ test('a log whose default key went missing does not start, and no new key is mad
     await again.close();
   }
 });
+
+test("a restarted server's cairn_tree_size is its log's size from the start, before any new round", async () => {
+  const data = join(dir(), 'data');
+  const treeSize = async (server: RunningServer) => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    return text.split('\n').find((line) => line.startsWith('cairn_tree_size '));
+  };
+  const first = await startServer({ data, host: '127.0.0.1', port: 0 });
+  try {
+    for (const body of ['one', 'two', 'three']) {
+      expect((await fetch(`${first.url}/v1/entries`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })).status).toBe(201);
+    }
+    expect(await treeSize(first)).toBe('cairn_tree_size 3');
+  } finally {
+    await first.close();
+  }
+  const again = await startServer({ data, host: '127.0.0.1', port: 0 });
+  try {
+    expect(await treeSize(again)).toBe('cairn_tree_size 3');
+    expect(await (await fetch(`${again.url}/healthz`)).json()).toEqual({ status: 'ok', tree_size: 3 });
+  } finally {
+    await again.close();
+  }
+});
