@@ -191,22 +191,23 @@ async function loadAccess(config: ServerConfig, host: string): Promise<{ access:
 
 /**
  * Reads the signer key at `path` and checks that it is for the configured
- * origin. A missing key is made when `store` is given (the default key, on
- * first start), and only while that store holds no log: a log's key that
- * went missing is not replaced by a new one, which could not sign for what
- * the log already holds.
+ * origin. A missing key is made when `store` is given and no key is named
+ * (the default key, on first start), and only while that store holds no
+ * log: a log's key that went missing is not replaced by a new one, which
+ * could not sign for what the log already holds. A missing key, named or
+ * not, of a store that holds a log is reported as that log's lost key.
  */
 async function loadKey(path: string, config: ServerConfig, store?: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
   let made = false;
   if (!(await keyExists(path))) {
-    if (store === undefined) throw new KeyFileError(`no key file at ${showNonPrinting(path)}; make one with: cairn keygen --origin <origin> --out ${shellWord(path)}`);
-    const state = await store.readState();
+    const state = await store?.readState();
     if (state !== undefined) {
       throw new StartError(
         `the log in ${showNonPrinting(join(config.data, 'db'))} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${showNonPrinting(path)} is missing; ` +
           'put that key file back, or name it with --key FILE (a new key cannot sign for this log)',
       );
     }
+    if (store === undefined || config.key !== undefined) throw new KeyFileError(`no key file at ${showNonPrinting(path)}; make one with: cairn keygen --origin <origin> --out ${shellWord(path)}`);
     const created = await createKeyFile(path, config.origin ?? DEFAULT_ORIGIN);
     made = true;
     config.onKeyCreated?.(path, created.verifierKey);
@@ -216,6 +217,17 @@ async function loadKey(path: string, config: ServerConfig, store?: LogStore): Pr
     throw new KeyFileError(`the key in ${showNonPrinting(path)} is for origin ${key.origin}, not ${config.origin}`);
   }
   return { ...key, made };
+}
+
+/**
+ * Whether the named key file `path` is missing while the store's folder `db`
+ * holds a store, or cannot be looked into (opening it then says why): the
+ * store may hold a log that has lost its key, which {@link loadKey} tells
+ * apart from a key not made yet once the store is open.
+ */
+async function keyMissingBesideStore(path: string, db: string): Promise<boolean> {
+  if (await keyExists(path)) return false;
+  return LevelStore.exists(db).catch(() => true);
 }
 
 /**
@@ -618,8 +630,10 @@ async function openLog(
   config: ServerConfig,
   logger: Logger,
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
-  // An explicit key is only read: checked before anything is made on disk.
-  let key = config.key === undefined ? undefined : await loadKey(config.key, config);
+  // An explicit key is only read: checked before anything is made on disk,
+  // unless it is missing beside a store, which may hold a log that has lost
+  // it (said once the store is open, as for a missing default key).
+  let key = config.key === undefined || (await keyMissingBesideStore(config.key, join(config.data, 'db'))) ? undefined : await loadKey(config.key, config);
   await makeDataFolder(config.data);
   const dataFolder = resolve(config.data);
   await checkDataFolder(dataFolder);
@@ -641,7 +655,7 @@ async function openLog(
   let newLog: boolean;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
-    key ??= await loadKey(join(config.data, 'log.key'), config, opened);
+    key ??= await loadKey(config.key ?? join(config.data, 'log.key'), config, opened);
     newLog = (await opened.readState()) === undefined;
   } catch (err) {
     await store.close();

@@ -196,3 +196,25 @@ test("a restarted server's cairn_tree_size is its log's size from the start, bef
     await again.close();
   }
 });
+
+test("a --key that names no file, given for a data folder whose store holds a log, says the log has lost its key, not to make one", async () => {
+  const data = join(dir(), 'data');
+  const first = await startServer({ data, host: '127.0.0.1', port: 0 });
+  await first.close();
+  const wrong = join(dir(), 'wrong.key');
+  const message = `the log in ${join(data, 'db')} (0 entries) has lost its key: ${wrong} is missing; put that key file back, or name it with --key FILE (a new key cannot sign for this log)`;
+  await expect(startServer({ data, key: wrong, host: '127.0.0.1', port: 0 })).rejects.toHaveProperty('message', message);
+  const res = await runCli(['serve', '--data', data, '--key', wrong, '--port', '0']);
+  expect([res.code, res.stdout, res.stderr]).toEqual([1, '', `cairn serve: ${message}\n`]);
+  await expect(stat(wrong)).rejects.toThrow(/ENOENT/);
+  // Where no store is yet, it still says to make the key, and makes nothing.
+  const fresh = join(dir(), 'fresh');
+  await expect(startServer({ data: fresh, key: wrong, host: '127.0.0.1', port: 0 })).rejects.toHaveProperty(
+    'message',
+    `no key file at ${wrong}; make one with: cairn keygen --origin <origin> --out ${wrong}`,
+  );
+  await expect(stat(fresh)).rejects.toThrow(/ENOENT/);
+  // With the right key named, the log starts.
+  const again = await startServer({ data, key: join(data, 'log.key'), host: '127.0.0.1', port: 0 });
+  await again.close();
+});
