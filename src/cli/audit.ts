@@ -16,7 +16,8 @@ import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
 import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
-import { readKeyFile } from './key-file.js';
+import { chownAdvice, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
+import { osReason } from './os-error.js';
 import { showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
@@ -56,9 +57,10 @@ it (then the key is the log's, and the checkpoint is reported, exit 1).
 Exit status:
   0  the store is intact and matches its signed checkpoint
   1  a mismatch or damaged store files (the first one is reported)
-  2  usage or operational error (no store there, the store in use, no key or
-     a key that is not the log's, a folder that cannot be written, a store
-     written by a newer Cairn, output that cannot be written)
+  2  usage or operational error (no store there, a data folder this user may
+     not enter, the store in use, no key or a key that is not the log's, a
+     folder that cannot be written, a store written by a newer Cairn, output
+     that cannot be written)
 `;
 
 /** The first thing found wrong, and where. */
@@ -271,6 +273,28 @@ async function audit(store: LevelStore, state: LogState, key: AuditKey, data: st
   return { treeSize: size, hashes };
 }
 
+/**
+ * Why this user cannot look into the data folder `data` (`err`, EACCES or
+ * EPERM: a server's folder that root, or the user serve runs as, keeps
+ * 0700), and what to run: audit as its owner, or, when the server is to run
+ * as this user, the chown serve itself advises (see chownAdvice).
+ */
+async function dataFolderClosed(data: string, err: unknown): Promise<string> {
+  const shown = showNonPrinting(data);
+  const owner = await stat(data).then(
+    (info) => info.uid,
+    () => undefined,
+  );
+  const user = owner === undefined ? undefined : otherUserThanOwner(owner);
+  if (owner === undefined || user === undefined) {
+    return `permission denied: this user may not look into the data folder ${shown} or a folder above it (${osReason(err)}); run cairn audit as the user the server runs as`;
+  }
+  return (
+    `permission denied: this user (${user}) may not look into the data folder ${shown} (${osReason(err)}); it belongs to ${ownerName(owner)}: ` +
+    `run cairn audit as ${owner === 0 ? 'root' : 'that user'}, or, if the server is to run as ${user}, ${chownAdvice(data, user, { recursive: true })}`
+  );
+}
+
 /** `cairn audit`: see AUDIT_USAGE. */
 export async function auditCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('audit', AUDIT_USAGE, io, async () => {
@@ -285,11 +309,15 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     const dbPath = join(data, 'db');
     // The data folder as messages name it: one line, every non-printing character escaped (as serve and the store's own refusals show paths).
     const shown = showNonPrinting(data);
+    let isFolder: boolean;
     try {
-      if (!(await stat(dbPath)).isDirectory()) throw new Error('not a folder');
-    } catch {
-      throw new UsageError(`there is no Cairn store in ${shown} (no folder ${showNonPrinting(dbPath)})`);
+      isFolder = (await stat(dbPath)).isDirectory();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') throw new Error(await dataFolderClosed(data, err), { cause: err });
+      isFolder = false;
     }
+    if (!isFolder) throw new UsageError(`there is no Cairn store in ${shown} (no folder ${showNonPrinting(dbPath)})`);
     const key = await findVerifier(values, data, io);
     const verifier = key.verifier;
     // The data folder (shown escaped) and what the store's damage says (which

@@ -5,7 +5,9 @@
 // the store must audit clean again once the byte is put back. Damaged LevelDB
 // files (CURRENT gone, a write-ahead log damaged before later rounds) are
 // reported before LevelDB opens the store, which is left as it was.
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditCommand } from '../../src/cli/audit.js';
@@ -14,6 +16,7 @@ import { CairnClient } from '../../src/client/client.js';
 import { storedHashCount } from '../../src/merkle/stored.js';
 import { generateSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { LevelStore } from '../../src/storage/level-store.js';
+import { CLI } from '../helpers/server-process.js';
 import { captureIo } from './client-io.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -355,4 +358,35 @@ test("a checkpoint whose signature names another key ID is damage when the store
   } finally {
     await withRawDb((db) => db.put(S, original!));
   }
+});
+
+test("a data folder this user may not enter (root's, 0700) is reported as permission denied with what to run, not as no store (exit 2)", async () => {
+  // uid 65534 (nobody) and its name as chown takes it; run as root, the test audits as that user.
+  const NOBODY = 65534;
+  const name = readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':')).find((fields) => fields[2] === String(NOBODY))?.[0] ?? String(NOBODY);
+  const auditAsNobody = (folder: string) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'audit', '--data', folder, '--vkey', vkey], { uid: NOBODY, gid: NOBODY }, (err, _stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr });
+      });
+    });
+  await chmod(dir, 0o755);
+  const closed = join(dir, 'closed');
+  await cp(data, closed, { recursive: true });
+  await chmod(closed, 0o700);
+  expect(await auditAsNobody(closed)).toEqual({
+    code: 2,
+    stderr:
+      `cairn audit: permission denied: this user (${name}) may not look into the data folder ${closed} (EACCES: permission denied); it belongs to root: ` +
+      `run cairn audit as root, or, if the server is to run as ${name}, run as root: chown -R ${name} ${closed}\n`,
+  });
+  // Closed further up, the folder's owner is not known.
+  const above = join(dir, 'above');
+  await mkdir(above, { mode: 0o700 });
+  await cp(data, join(above, 'data'), { recursive: true });
+  expect(await auditAsNobody(join(above, 'data'))).toEqual({
+    code: 2,
+    stderr: `cairn audit: permission denied: this user may not look into the data folder ${join(above, 'data')} or a folder above it (EACCES: permission denied); run cairn audit as the user the server runs as\n`,
+  });
+  await chmod(dir, 0o700);
 });
