@@ -44,7 +44,8 @@ an empty value, or an option given twice, is refused):
                     unknown one is refused, 401) and counted against its
                     rate limit. One line per token:
                       <name> <read|submit|admin> <sha256 hex> [<n>/<s|min|h>]
-                    where the hash is: printf %s "$TOKEN" | sha256sum
+                    where the hash is:
+                      printf %s "$TOKEN" | sha256sum | cut -d' ' -f1
                     and the optional rate limit counts entries and requests
                     (429 with Retry-After past it). The file must not be
                     writable by group or others.

@@ -15,7 +15,8 @@ import { sendError } from './errors.js';
  *   name    a label for logs and metrics: 1-64 of [A-Za-z0-9._-]
  *   role    read | submit | admin (each includes the ones before it)
  *   sha256  64 hex digits: SHA-256 of the token's exact bytes, e.g.
- *           printf %s "$TOKEN" | sha256sum
+ *           printf %s "$TOKEN" | sha256sum | cut -d' ' -f1
+ *           (sha256sum alone adds '  -', which is refused, saying so)
  *   limit   optional rate limit, e.g. 600/min: entries submitted plus other
  *           requests made with this token, per s, min or h
  *
@@ -80,6 +81,12 @@ export function parseTokenFile(text: string, source = 'the token file'): TokenRu
     if (line === '') return;
     const at = `${source} line ${i + 1}`;
     const fields = line.split(/[ \t]+/);
+    // sha256sum prints '<hash>  -' for its standard input: pasted whole, its '-' is a field of its own.
+    if (fields.length >= 4 && fields.length <= 5 && fields.indexOf('-', 3) >= 0) {
+      throw new AccessConfigError(
+        `${at}: drop the '-' after the hash: sha256sum prints it after the hash of its standard input, and only the 64 hex digits go here (printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)`,
+      );
+    }
     if (fields.length < 3 || fields.length > 4) {
       throw new AccessConfigError(`${at}: expected '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]'`);
     }
@@ -87,7 +94,7 @@ export function parseTokenFile(text: string, source = 'the token file'): TokenRu
     if (!NAME.test(name)) throw new AccessConfigError(`${at}: a name is 1-64 letters, digits, '.', '_' or '-'`);
     if (!(ROLES as readonly string[]).includes(role)) throw new AccessConfigError(`${at}: the role must be one of ${ROLES.join(', ')}`);
     if (!HEX_HASH.test(hash)) {
-      throw new AccessConfigError(`${at}: the third field must be the token's SHA-256 in hex (printf %s "$TOKEN" | sha256sum), not the token`);
+      throw new AccessConfigError(`${at}: the third field must be the token's SHA-256 in hex (printf %s "$TOKEN" | sha256sum | cut -d' ' -f1), not the token`);
     }
     let limit: RateLimit | undefined;
     if (rate !== undefined) {

@@ -65,6 +65,13 @@ describe('token file', () => {
     expect((error as Error).message).not.toMatch(/my-secret-token-value/);
   });
 
+  test("a hash pasted with sha256sum's trailing '-' is refused, saying to drop it (with or without a rate limit after it)", () => {
+    const advice = `drop the '-' after the hash: sha256sum prints it after the hash of its standard input, and only the 64 hex digits go here (printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)`;
+    for (const line of [`ci submit ${hashToken('a')}  -`, `ci submit ${hashToken('a')}  -  600/min`, `ci submit ${hashToken('a')} 600/min -`]) {
+      expect(() => parseTokenFile(`# tokens\n${line}\n`, 'tokens.txt')).toThrow(new AccessConfigError(`tokens.txt line 2: ${advice}`));
+    }
+  });
+
   test('a token file group or others may write, or one with no tokens, is refused', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cairn-tokens-'));
     try {
