@@ -1,0 +1,86 @@
+// `npm start` runs the server as npm's own child (the script execs node), so
+// that the SIGTERM a service manager or a container runtime sends npm
+// reaches the server, which then stops cleanly: run under `sh -c` without
+// exec, npm's signal ended the shell and left the server running, orphaned.
+// Linux only: the server's process is found under /proc.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-npm-start-');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The processes that descend from `ancestor`, with their command lines. */
+function descendants(ancestor: number): { pid: number; cmdline: string }[] {
+  const parents = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // The parent is the field after the command's name, which is in parentheses and may hold spaces.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const [pid] of parents) {
+    for (let at = parents.get(pid); at !== undefined && at > 1; at = parents.get(at)) {
+      if (at !== ancestor) continue;
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      } catch {
+        // Gone meanwhile.
+      }
+      found.push({ pid, cmdline });
+      break;
+    }
+  }
+  return found;
+}
+
+/** Whether process `pid` still exists (a zombie counts as gone: it has exited). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+test('SIGTERM to npm start stops the server it started, which says stopped', async () => {
+  const npm = spawn('npm', ['start', '--', '--data', join(dir(), 'data'), '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  npm.stderr!.resume();
+  const exited = once(npm, 'exit');
+  // After exit, once the server (which shares npm's stdout) has closed it too.
+  const closed = once(npm, 'close');
+  let server: number | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      npm.stdout!.on('data', () => {
+        if (out.includes('\nlistening on ')) resolve();
+      });
+      npm.on('exit', () => reject(new Error(`npm start exited before the server listened: ${out}`)));
+    });
+    // node itself, not a shell that runs it (whose command line names main.js too).
+    server = descendants(npm.pid!).find((p) => /^(\S*\/)?node .*main\.js serve /.test(p.cmdline))?.pid;
+    expect(server).toBeDefined();
+    npm.kill('SIGTERM');
+    await exited;
+    expect(alive(server!)).toBe(false);
+    await closed;
+    expect(out).toMatch(/\nstopped\n$/);
+  } finally {
+    if (npm.exitCode === null && npm.signalCode === null) {
+      npm.kill('SIGKILL');
+      await exited;
+    }
+    if (server !== undefined && alive(server)) process.kill(server, 'SIGKILL');
+  }
+});
