@@ -260,15 +260,29 @@ const LISTEN_PROBLEMS: Readonly<Record<string, string>> = {
   ENOTFOUND: 'no such host',
 };
 
+/**
+ * What to do about a failure to listen on `port` with error `code`, after
+ * the reason: another port for one in use, and for one below 1024 that this
+ * user may not take, a port this user may; else nothing.
+ */
+function listenAdvice(code: string | undefined, port: number): string {
+  if (code === 'EADDRINUSE') return '; stop what listens there (another Cairn server?), or give another port with --port';
+  if (code === 'EACCES' && port > 0 && port < 1024) {
+    return '; ports below 1024 need privileges (root, or the capability CAP_NET_BIND_SERVICE): give a port of 1024 or above with --port (the default is 8080), or give serve that privilege';
+  }
+  return '';
+}
+
 /** Binds `server` to the configured address; a StartError says why it cannot. Resolves to the port bound (the real one for port 0). */
 async function listen(server: Server, host: string, port: number): Promise<number> {
   server.listen(port, host);
   try {
     await once(server, 'listening');
   } catch (err) {
-    const words = LISTEN_PROBLEMS[(err as NodeJS.ErrnoException).code ?? ''];
+    const code = (err as NodeJS.ErrnoException).code;
+    const words = LISTEN_PROBLEMS[code ?? ''];
     const reason = osReason(err);
-    throw new StartError(`cannot listen on ${hostPort(host, port)}: ${words === undefined ? reason : `${words} (${reason})`}`, { cause: err });
+    throw new StartError(`cannot listen on ${hostPort(host, port)}: ${words === undefined ? reason : `${words} (${reason})`}${listenAdvice(code, port)}`, { cause: err });
   }
   const address = server.address();
   return typeof address === 'object' && address !== null ? address.port : port;

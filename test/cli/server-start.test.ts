@@ -1,15 +1,16 @@
 // Starting the server (startServer, which `cairn serve` runs): what it makes
 // on disk, and in which order, when it cannot start or another server starts
 // on the same data folder at the same moment.
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, rename, stat } from 'node:fs/promises';
+import { chmod, readFile, rename, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { readKeyFile } from '../../src/cli/key-file.js';
 import type { LogState } from '../../src/storage/store.js';
-import { runCli } from '../helpers/server-process.js';
+import { CLI, runCli } from '../helpers/server-process.js';
 import { passThroughStore } from '../helpers/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -96,13 +97,35 @@ test('a port in use is reported before anything is made on disk', async () => {
   try {
     await expect(startServer({ data, host: '127.0.0.1', port })).rejects.toHaveProperty(
       'message',
-      `cannot listen on 127.0.0.1:${port}: the address is in use (EADDRINUSE: address already in use)`,
+      `cannot listen on 127.0.0.1:${port}: the address is in use (EADDRINUSE: address already in use); stop what listens there (another Cairn server?), or give another port with --port`,
     );
     const res = await runCli(['serve', '--data', data, '--port', String(port)]);
-    expect([res.code, res.stdout, res.stderr]).toEqual([1, '', `cairn serve: cannot listen on 127.0.0.1:${port}: the address is in use (EADDRINUSE: address already in use)\n`]);
+    expect([res.code, res.stdout, res.stderr]).toEqual([
+      1,
+      '',
+      `cairn serve: cannot listen on 127.0.0.1:${port}: the address is in use (EADDRINUSE: address already in use); stop what listens there (another Cairn server?), or give another port with --port\n`,
+    ]);
   } finally {
     holder.close();
   }
+  await expect(stat(data)).rejects.toThrow(/ENOENT/);
+});
+
+test('a port below 1024, which a user other than root may not take, is reported with what to do, before anything is made on disk', async () => {
+  // Run as uid 65534 (nobody); run as root, the test may start it so.
+  await chmod(dir(), 0o755);
+  const data = join(dir(), 'data');
+  const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, 'serve', '--data', data, '--port', '1'], { uid: 65534, gid: 65534 }, (err, _stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr });
+    });
+  });
+  expect(res).toEqual({
+    code: 1,
+    stderr:
+      'cairn serve: cannot listen on 127.0.0.1:1: EACCES: permission denied; ports below 1024 need privileges (root, or the capability CAP_NET_BIND_SERVICE): ' +
+      'give a port of 1024 or above with --port (the default is 8080), or give serve that privilege\n',
+  });
   await expect(stat(data)).rejects.toThrow(/ENOENT/);
 });
 
