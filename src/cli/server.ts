@@ -619,7 +619,9 @@ async function foreignStoreFilesProblem(db: string, err: unknown): Promise<Start
 /**
  * Why `db` could not be made (see folderProblem), and, when this user may
  * not write in its data folder because root (or another owner) has it, what
- * to run as root.
+ * to run as root: a chown of the folder, with -R where this user may not
+ * even enter it (root's 0700), as it may then hold a store and a key of
+ * root's start, which this user could not use either.
  */
 async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCalls): Promise<string> {
   const data = dirname(db);
@@ -632,7 +634,11 @@ async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCa
   );
   const user = owner === undefined ? undefined : otherUserThanOwner(owner);
   if (owner === undefined || user === undefined) return problem;
-  return `${problem}; ${chownAdvice(data, user, { owner })}`;
+  const closed = await calls.access(data, fsConstants.X_OK).then(
+    () => false,
+    () => true,
+  );
+  return `${problem}; ${chownAdvice(data, user, { owner, recursive: closed })}`;
 }
 
 /**

@@ -92,6 +92,20 @@ test('a root-owned data folder closed by root (0755), where the user cannot make
   expect(await serveAsNobody(data)).toBe('listening');
 });
 
+test("a root-owned data folder closed to others (0700) that holds root's store and key says to give it to the user with all it holds (chown -R), and that advice works", async () => {
+  const data = join(await base(), 'data');
+  // A first start as root made the store and the key.
+  const first = await startServer({ data, host: '127.0.0.1', port: 0, origin: 'o.example/log' });
+  await first.close();
+  await chmod(data, 0o700);
+  expect(await serveAsNobody(data)).toEqual({
+    code: 1,
+    stderr: `cairn serve: cannot make the store's folder ${join(data, 'db')}: the folder ${data} is not writable (EACCES: permission denied); it belongs to root: run as root: chown -R ${NOBODY_NAME} ${data}\n`,
+  });
+  execFileSync('bash', ['-c', `chown -R ${NOBODY_NAME} ${shellWord(data)}`]);
+  expect(await serveAsNobody(data)).toBe('listening');
+});
+
 test("a root-owned store folder others may enter, which the user cannot close, says to give it to the user", async () => {
   const data = join(await base(), 'data');
   await mkdir(data, { mode: 0o755 });
