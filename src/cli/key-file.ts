@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -234,11 +235,39 @@ export function otherUserThanOwner(owner: number): string | undefined {
   if (typeof process.geteuid !== 'function') return undefined;
   const euid = process.geteuid();
   if (owner === euid) return undefined;
-  try {
-    return userInfo().username;
-  } catch {
-    return String(euid);
+  return chownUser(euid);
+}
+
+/**
+ * The user `uid` as chown takes it: its name where the system knows it (this
+ * process's own user from the system's user database, another from
+ * /etc/passwd), else its uid; a name reads better than a number in advice
+ * (`chown -R root …`, not `chown -R 0 …`) and names the same user.
+ */
+export function chownUser(uid: number): string {
+  return userName(uid) ?? String(uid);
+}
+
+/** The name of user `uid` (see {@link chownUser}), or undefined where it cannot be found. */
+function userName(uid: number): string | undefined {
+  if (typeof process.geteuid === 'function' && uid === process.geteuid()) {
+    try {
+      return userInfo().username;
+    } catch {
+      // No entry for this process's user: look in /etc/passwd all the same.
+    }
   }
+  let text: string;
+  try {
+    text = readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const name = text
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((fields) => fields.length >= 3 && fields[2] === String(uid))?.[0];
+  return name === undefined || name === '' ? undefined : name;
 }
 
 /**
@@ -252,7 +281,7 @@ export function foreignOwnerProblem(what: string, path: string, uid: number, ris
   if (stranger === undefined) return undefined;
   return (
     `${what} ${showNonPrinting(path)} belongs to another user (uid ${uid}), not to the user this runs as (uid ${stranger}) or root: ` +
-    `${risk}. ${check}, then run: chown ${recursive ? '-R ' : ''}${stranger} ${shellWord(path)}`
+    `${risk}. ${check}, then run: chown ${recursive ? '-R ' : ''}${shellWord(chownUser(stranger))} ${shellWord(path)}`
   );
 }
 
@@ -274,7 +303,9 @@ export function chownAdvice(path: string, user: string, options: { owner?: numbe
   return `${belongs}run as root: chown ${options.recursive === true ? '-R ' : ''}${shellWord(user)} ${word}${close}`;
 }
 
-/** The owner `uid` in words: root, or its uid. */
+/** The owner `uid` in words: root, its name and uid where its name is known (`cairn (uid 999)`), else its uid. */
 export function ownerName(uid: number): string {
-  return uid === 0 ? 'root' : `uid ${uid}`;
+  if (uid === 0) return 'root';
+  const name = userName(uid);
+  return name === undefined ? `uid ${uid}` : `${name} (uid ${uid})`;
 }

@@ -6,6 +6,7 @@
 // private log. Ownership is shown by giving files to uid 65534 (nobody),
 // which these tests, run as root, can do.
 import { chmod, chown, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
 import { startServer, StartError, type RunningServer } from '../../src/cli/server.js';
@@ -15,6 +16,8 @@ const dir = useTempDir('cairn-folder-safety-');
 
 const NOBODY = 65534;
 const EUID = process.geteuid!();
+/** This process's user as the advice names it for chown: its name, not its uid (`chown -R root …` when run as root). */
+const EUID_NAME = userInfo().username;
 
 /** The permission bits of `path`, in octal. */
 async function modeOf(path: string): Promise<string> {
@@ -87,7 +90,7 @@ test('a data folder that belongs to another user is refused, with the chown to r
   expect(await refusal({ data })).toHaveProperty(
     'message',
     `the data folder ${data} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
-      `that user could put a key of their own in it or move its store away. Check what it holds (its key and its store), then run: chown -R ${EUID} ${data}`,
+      `that user could put a key of their own in it or move its store away. Check what it holds (its key and its store), then run: chown -R ${EUID_NAME} ${data}`,
   );
   expect(await readdir(data)).toEqual([]);
   // Given back, it is used.
@@ -102,7 +105,7 @@ test('a key file that belongs to another user is refused by the server, named or
   const data = join(dir(), 'data');
   const message =
     `the key file ${key} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
-    `that user could have put a key of their own in it, or change it later. Check that it is this log's key, then run: chown ${EUID} ${key}`;
+    `that user could have put a key of their own in it, or change it later. Check that it is this log's key, then run: chown ${EUID_NAME} ${key}`;
   const named = await refusal({ data, key });
   expect(named).toBeInstanceOf(KeyFileError);
   expect(named).toHaveProperty('message', message);
@@ -168,7 +171,7 @@ test('a store folder that belongs to another user is refused', async () => {
   expect(await refusal({ data })).toHaveProperty(
     'message',
     `the store's folder ${db} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
-      `that user could change the log's store. Check it, then run: chown -R ${EUID} ${db}`,
+      `that user could change the log's store. Check it, then run: chown -R ${EUID_NAME} ${db}`,
   );
 });
 

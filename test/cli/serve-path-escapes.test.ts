@@ -6,6 +6,7 @@
 // command to run as a shell word that names the same path when pasted
 // (shellWord: $'…' with \xHH escapes).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chownAdvice, createKeyFile, readKeyFile } from '../../src/cli/key-file.js';
@@ -59,13 +60,23 @@ test('words that need no escapes keep their old forms', () => {
   expect([shellWord('/srv/cairn'), shellWord('/srv/my log')]).toEqual(['/srv/cairn', "'/srv/my log'"]);
 });
 
+/** Users in /etc/passwd: uid 65534's name, and a uid that has none. */
+const PASSWD = readFileSync('/etc/passwd', 'utf8')
+  .split('\n')
+  .map((line) => line.split(':'));
+const NOBODY_NAME = PASSWD.find((fields) => fields[2] === '65534')?.[0];
+let UNNAMED = 4_000_000;
+while (PASSWD.some((fields) => fields[2] === String(UNNAMED))) UNNAMED += 1;
+
 test('chownAdvice, the one wording of "run as root: chown …", names the user and the path as words bash reads back, in each of its forms', () => {
   const path = join('/srv', CRAFTED);
   const user = "o'dd\u202Euser";
   const [p, u] = [shellWord(path), shellWord(user)];
   expect(chownAdvice(path, user)).toBe(`run as root: chown ${u} ${p}`);
   expect(chownAdvice(path, user, { owner: 0, recursive: true })).toBe(`it belongs to root: run as root: chown -R ${u} ${p}`);
-  expect(chownAdvice(path, user, { owner: 1000, chmod: 'go-w' })).toBe(`it belongs to uid 1000: run as root: chown ${u} ${p} && chmod go-w ${p}`);
+  expect(chownAdvice(path, user, { owner: UNNAMED, chmod: 'go-w' })).toBe(`it belongs to uid ${UNNAMED}: run as root: chown ${u} ${p} && chmod go-w ${p}`);
+  // An owner with a name in /etc/passwd is named (uid 65534 is nobody's, where it is there).
+  expect(chownAdvice(path, user, { owner: 65534 })).toBe(`it belongs to ${NOBODY_NAME === undefined ? '' : `${NOBODY_NAME} (`}uid 65534${NOBODY_NAME === undefined ? '' : ')'}: run as root: chown ${u} ${p}`);
   expect(chownAdvice(path, user, { recursive: true, chmod: '700' })).toBe(`run as root: chown -R ${u} ${p} && chmod 700 ${p}`);
   expect(chownAdvice(path, user, { owner: 0, recursive: true, chmod: '700' })).not.toMatch(RAW_UNSAFE);
   expect([bashWord(u), bashWord(p)]).toEqual([user, path]);
