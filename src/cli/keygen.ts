@@ -29,14 +29,15 @@ Exit status:
 /**
  * `cairn keygen`: see KEYGEN_USAGE; resolves to the exit status. Its usage
  * errors are printed as `cairn keygen: <why>`, with any character that
- * would not print shown as an escape.
+ * would not print shown as an escape, then where its options are (as
+ * every command prints them).
  */
 export async function keygenCommand(argv: string[]): Promise<number> {
   try {
     return await keygen(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`cairn keygen: ${printableError(err)}\n`);
+      process.stderr.write(`cairn keygen: ${printableError(err)}\nRun 'cairn keygen --help' for its options.\n`);
       return 2;
     }
     throw err;
@@ -78,9 +79,9 @@ async function keygen(argv: string[]): Promise<number> {
     return 0;
   }
   const origin = values.origin ?? envValue(process.env, 'CAIRN_ORIGIN');
-  if (origin === undefined) throw new UsageError(`--origin is required\n\n${KEYGEN_USAGE}`);
+  if (origin === undefined) throw new UsageError("--origin <origin> is required: the log's name (or set CAIRN_ORIGIN)");
   parseNewKeyOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
-  if (values.out === undefined) throw new UsageError(`--out is required\n\n${KEYGEN_USAGE}`);
+  if (values.out === undefined) throw new UsageError('--out <file> is required: where to write the private key');
   const folder = await folderAsKeyFile(values.out);
   if (folder !== undefined) throw folder;
   let made: Awaited<ReturnType<typeof createKeyFile>>;

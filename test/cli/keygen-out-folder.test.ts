@@ -12,7 +12,7 @@ test('an existing folder, with or without a final slash or as ".", is refused as
   await mkdir(folder);
   for (const out of [folder, `${folder}/`, `${folder}/.`]) {
     const res = await runCli(['keygen', '--origin', 'keys.example/log', '--out', out]);
-    expect([out, res.code, res.stdout, res.stderr]).toEqual([out, 2, '', `cairn keygen: --out ${out} is a folder; give the path of a new file, such as ${join(folder, 'log.key')}\n`]);
+    expect([out, res.code, res.stdout, res.stderr]).toEqual([out, 2, '', `cairn keygen: --out ${out} is a folder; give the path of a new file, such as ${join(folder, 'log.key')}\nRun 'cairn keygen --help' for its options.\n`]);
   }
   expect(await readdir(folder)).toEqual([]);
 });
@@ -20,7 +20,7 @@ test('an existing folder, with or without a final slash or as ".", is refused as
 test("a path ending in '/' names a folder even where none exists", async () => {
   const out = `${join(dir(), 'missing')}/`;
   const res = await runCli(['keygen', '--origin', 'keys.example/log', '--out', out]);
-  expect([res.code, res.stderr]).toEqual([2, `cairn keygen: --out ${out} names a folder (it ends in '/'); give the path of a new file, such as ${join(out, 'log.key')}\n`]);
+  expect([res.code, res.stderr]).toEqual([2, `cairn keygen: --out ${out} names a folder (it ends in '/'); give the path of a new file, such as ${join(out, 'log.key')}\nRun 'cairn keygen --help' for its options.\n`]);
   expect(await readdir(dir())).toEqual([]);
 });
 
@@ -28,5 +28,5 @@ test('a folder path typed with a newline or an ESC is shown escaped, on one line
   const out = `${join(dir(), 'x\nverifier key: forged+1+AA\u001b[31m')}/`;
   const res = await runCli(['keygen', '--origin', 'keys.example/log', '--out', out]);
   const shown = `${join(dir(), 'x\\u{000A}verifier key: forged+1+AA\\u{001B}[31m')}/`;
-  expect([res.code, res.stdout, res.stderr]).toEqual([2, '', `cairn keygen: --out ${shown} names a folder (it ends in '/'); give the path of a new file, such as ${shown}log.key\n`]);
+  expect([res.code, res.stdout, res.stderr]).toEqual([2, '', `cairn keygen: --out ${shown} names a folder (it ends in '/'); give the path of a new file, such as ${shown}log.key\nRun 'cairn keygen --help' for its options.\n`]);
 });

@@ -52,11 +52,11 @@ test('keygen refuses an origin with an invisible character, showing it escaped, 
   for (const [origin, shown, code] of [...INVISIBLE.slice(0, 3), INVISIBLE[6]!]) {
     const out = join(dir(), 'k');
     const res = await runCli(['keygen', '--origin', origin, '--out', out]);
-    expect([origin, res.code, res.stdout, res.stderr]).toEqual([origin, 2, '', `cairn keygen: invalid origin "${shown}" (from --origin): it ${problem(code)}\n`]);
+    expect([origin, res.code, res.stdout, res.stderr]).toEqual([origin, 2, '', `cairn keygen: invalid origin "${shown}" (from --origin): it ${problem(code)}\nRun 'cairn keygen --help' for its options.\n`]);
     await expect(stat(out)).rejects.toThrow(/ENOENT/);
   }
   const fromEnv = await runCli(['keygen', '--out', join(dir(), 'k')], { CAIRN_ORIGIN: 'log\u202e.example' });
-  expect([fromEnv.code, fromEnv.stderr]).toEqual([2, `cairn keygen: invalid origin "log\\u{202E}.example" (from CAIRN_ORIGIN): it ${problem('U+202E')}\n`]);
+  expect([fromEnv.code, fromEnv.stderr]).toEqual([2, `cairn keygen: invalid origin "log\\u{202E}.example" (from CAIRN_ORIGIN): it ${problem('U+202E')}\nRun 'cairn keygen --help' for its options.\n`]);
   expect(await readdir(dir())).toEqual([]);
   // A visible non-ASCII name is a name.
   const ok = await runCli(['keygen', '--origin', 'журнал.example/log', '--out', join(dir(), 'k')]);
@@ -65,11 +65,14 @@ test('keygen refuses an origin with an invisible character, showing it escaped, 
 
 test("keygen's usage errors are its own, and print no character as it is", async () => {
   const missing = await runCli(['keygen', '--out', join(dir(), 'k')]);
-  expect([missing.code, missing.stderr]).toEqual([2, expect.stringMatching(/^cairn keygen: --origin is required\n\nusage: cairn keygen /)]);
+  expect([missing.code, missing.stderr]).toEqual([2, `cairn keygen: --origin <origin> is required: the log's name (or set CAIRN_ORIGIN)\nRun 'cairn keygen --help' for its options.\n`]);
+  // One line and where the options are, as every command says it, not the whole help.
+  const noOut = await runCli(['keygen', '--origin', 'o.example/log']);
+  expect([noOut.code, noOut.stdout, noOut.stderr]).toEqual([2, '', `cairn keygen: --out <file> is required: where to write the private key\nRun 'cairn keygen --help' for its options.\n`]);
   const unknown = await runCli(['keygen', '--origin', 'o.example/log', '--out', join(dir(), 'k'), '--b\u0085ad']);
   expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringMatching(/^cairn keygen: Unknown option '--b\\u\{0085\}ad'/)]);
   const spaced = await runCli(['keygen', '--origin', 'bad origin', '--out', join(dir(), 'k')]);
-  expect([spaced.code, spaced.stderr]).toEqual([2, `cairn keygen: invalid origin "bad origin" (from --origin): it must be non-empty, without spaces or '+'\n`]);
+  expect([spaced.code, spaced.stderr]).toEqual([2, `cairn keygen: invalid origin "bad origin" (from --origin): it must be non-empty, without spaces or '+'\nRun 'cairn keygen --help' for its options.\n`]);
   for (const res of [missing, unknown, spaced]) expect(res.stderr).not.toMatch(RAW);
 });
 

@@ -79,8 +79,8 @@ test('a newline or an ESC typed in an unknown option or an argument is escaped a
     expect([command, res.code, res.stdout]).toEqual([command, 2, '']);
     const lines = res.stderr.split('\n');
     expect([command, lines[0]]).toEqual([command, expect.stringMatching(new RegExp(`^cairn ${command}: Unknown option '${shown.replace(/[\\{}[\]+]/g, '\\$&')}'`))]);
-    // Only the message's own lines: the error, then (but for keygen) where to find the options.
-    expect([command, lines.slice(1)]).toEqual([command, command === 'keygen' ? [''] : [`Run 'cairn ${command} --help' for its options.`, '']]);
+    // Only the message's own lines: the error, then where to find the options.
+    expect([command, lines.slice(1)]).toEqual([command, [`Run 'cairn ${command} --help' for its options.`, '']]);
     expect(res.stderr).not.toMatch(/\u001b|\nverifier/);
   }
   for (const command of ['serve', 'keygen']) {
