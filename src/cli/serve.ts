@@ -5,7 +5,7 @@ import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePo
 import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, showNonPrinting } from './visible-text.js';
 import { parseNewKeyOrigin } from './keygen.js';
-import { DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
+import { accessOptionsProblem, DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--origin <name>]
                   [--host <host>] [--port <port>] [--max-queue <n>]
@@ -96,7 +96,8 @@ Exit status:
      to other users or in use by another server, the key file missing, open
      to or owned by another user or not the store's key, or a bad --tokens
      file
-  2  usage error (bad options)
+  2  usage error (bad options; also --private without --tokens, or a
+     non-loopback --host with neither --tokens nor --public-writes)
 `;
 
 /** How long serve, once stopped, waits for its log lines to be written to stderr before it exits without them. */
@@ -155,6 +156,9 @@ async function serve(argv: string[]): Promise<number> {
   const tokens = setting(values.tokens, 'CAIRN_TOKENS');
   // Checked before anything is made on disk; the host first, as the access set-up depends on it.
   const host = hostText === undefined ? '127.0.0.1' : parseHost(hostText, values.host === undefined ? 'CAIRN_HOST' : '--host');
+  // Options that would make an unsafe server are usage errors, as bad ones are.
+  const accessProblem = accessOptionsProblem(host, { tokens: tokens !== undefined, publicWrites: values['public-writes'] === true, privateReads: values.private === true });
+  if (accessProblem !== undefined) throw new UsageError(accessProblem);
   if (origin !== undefined) await checkOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin', key === undefined ? join(data, 'log.key') : undefined);
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;

@@ -162,6 +162,24 @@ async function keyExists(path: string): Promise<boolean> {
 }
 
 /**
+ * Why access options alone make an unsafe server, or undefined: listening
+ * on `host`, a non-loopback address, with no tokens unless writes are
+ * explicitly public, or private reads with no tokens (nobody could read).
+ * `cairn serve` judges its options with it before anything else (a usage
+ * error); {@link startServer} again, with the tokens its file lists.
+ */
+export function accessOptionsProblem(host: string, options: { tokens: boolean; publicWrites: boolean; privateReads: boolean }): string | undefined {
+  if (!options.tokens && !options.publicWrites && !isLoopbackHost(host)) {
+    return (
+      `refusing to listen on ${urlHost(host)} with no access tokens: anyone who reaches it could write to the log. ` +
+      'Give --tokens FILE, or --public-writes if anyone may really write, or listen on 127.0.0.1'
+    );
+  }
+  if (options.privateReads && !options.tokens) return '--private needs --tokens FILE: nobody could read the log';
+  return undefined;
+}
+
+/**
  * Loads the access set-up (issue 6 "Access") and refuses an unsafe one: a
  * non-loopback address with no tokens unless writes are explicitly public,
  * and a private log nobody could read.
@@ -170,13 +188,8 @@ async function loadAccess(config: ServerConfig, host: string): Promise<{ access:
   const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens);
   const publicWrites = config.publicWrites === true;
   const privateReads = config.privateReads === true;
-  if (tokens.length === 0 && !publicWrites && !isLoopbackHost(host)) {
-    throw new AccessConfigError(
-      `refusing to listen on ${urlHost(host)} with no access tokens: anyone who reaches it could write to the log. ` +
-        'Give --tokens FILE, or --public-writes if anyone may really write, or listen on 127.0.0.1',
-    );
-  }
-  if (privateReads && tokens.length === 0) throw new AccessConfigError('--private needs --tokens FILE: nobody could read the log');
+  const problem = accessOptionsProblem(host, { tokens: tokens.length > 0, publicWrites, privateReads });
+  if (problem !== undefined) throw new AccessConfigError(problem);
   const writers = tokens.filter((t) => t.role !== 'read').length;
   const admins = tokens.filter((t) => t.role === 'admin').length;
   const summary = [

@@ -1,7 +1,7 @@
 // The real `cairn serve` process (issue 6 "Access"): it refuses to listen
 // publicly with no tokens, checks its token and key files, enforces tokens,
 // and never shows its private key in logs, errors or responses.
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashToken } from '../../src/http/access.js';
 import { parseSignerKey } from '../../src/note/keys.js';
@@ -58,11 +58,11 @@ async function tokenFile(lines: string[], mode = 0o600): Promise<string> {
   return path;
 }
 
-test('serve refuses a non-loopback address with no tokens, before opening anything, and says what to do', async () => {
+test('serve refuses a non-loopback address with no tokens, before opening anything, and says what to do: a usage error (exit 2)', async () => {
   for (const host of ['0.0.0.0', '::', '192.0.2.1']) {
     const res = await runCli(['serve', '--data', join(dir(), 'd'), '--host', host, '--port', '0']);
-    expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/refusing to listen on .* with no access tokens/);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/refusing to listen on .* with no access tokens.*\nRun 'cairn serve --help' for its options\.\n$/);
     expect(res.stderr).toMatch(/--tokens FILE/);
     expect(res.stderr).toMatch(/--public-writes/);
     expect(res.stdout).not.toMatch(/listening on/);
@@ -83,9 +83,10 @@ test('serve refuses a token file others may write, and --private without tokens'
   const open = await runCli(['serve', '--data', join(dir(), 'd'), '--port', '0', '--tokens', tokens]);
   expect(open.code).toBe(1);
   expect(open.stderr).toMatch(/writable by group or others.*chmod go-w/);
+  // --private without --tokens is a usage error (exit 2), said before anything is made on disk.
   const priv = await runCli(['serve', '--data', join(dir(), 'd'), '--port', '0', '--private']);
-  expect(priv.code).toBe(1);
-  expect(priv.stderr).toMatch(/--private needs --tokens/);
+  expect([priv.code, priv.stdout, priv.stderr]).toEqual([2, '', "cairn serve: --private needs --tokens FILE: nobody could read the log\nRun 'cairn serve --help' for its options.\n"]);
+  await expect(stat(join(dir(), 'd'))).rejects.toThrow(/ENOENT/);
   const help = await runCli(['serve', '--help']);
   for (const flag of ['--tokens', '--public-writes', '--private', '--max-upload-mib', 'sha256sum', 'Memory']) expect(help.stdout).toContain(flag);
 });
