@@ -274,14 +274,26 @@ const LISTEN_PROBLEMS: Readonly<Record<string, string>> = {
 };
 
 /**
- * What to do about a failure to listen on `port` with error `code`, after
- * the reason: another port for one in use, and for one below 1024 that this
- * user may not take, a port this user may; else nothing.
+ * The first port that needs no privileges: Linux's
+ * net.ipv4.ip_unprivileged_port_start (1024 unless set; containers often set
+ * 0), else 1024.
  */
-function listenAdvice(code: string | undefined, port: number): string {
+async function unprivilegedPortStart(): Promise<number> {
+  const text = await readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').catch(() => '');
+  const start = /^[0-9]{1,5}\n?$/.test(text) ? Number(text.trim()) : 1024;
+  return start <= 65536 ? start : 1024;
+}
+
+/**
+ * What to do about a failure to listen on `port` with error `code`, after
+ * the reason: another port for one in use, and for one below `unprivileged`
+ * (see unprivilegedPortStart) that this user may not take, a port this user
+ * may; else nothing.
+ */
+export function listenAdvice(code: string | undefined, port: number, unprivileged: number): string {
   if (code === 'EADDRINUSE') return '; stop what listens there (another Cairn server?), or give another port with --port';
-  if (code === 'EACCES' && port > 0 && port < 1024) {
-    return '; ports below 1024 need privileges (root, or the capability CAP_NET_BIND_SERVICE): give a port of 1024 or above with --port (the default is 8080), or give serve that privilege';
+  if (code === 'EACCES' && port > 0 && port < unprivileged) {
+    return `; ports below ${unprivileged} need privileges (root, or the capability CAP_NET_BIND_SERVICE): give a port of ${unprivileged} or above with --port (the default is 8080), or give serve that privilege`;
   }
   return '';
 }
@@ -295,7 +307,8 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
     const code = (err as NodeJS.ErrnoException).code;
     const words = LISTEN_PROBLEMS[code ?? ''];
     const reason = osReason(err);
-    throw new StartError(`cannot listen on ${hostPort(host, port)}: ${words === undefined ? reason : `${words} (${reason})`}${listenAdvice(code, port)}`, { cause: err });
+    const advice = listenAdvice(code, port, code === 'EACCES' ? await unprivilegedPortStart() : 1024);
+    throw new StartError(`cannot listen on ${hostPort(host, port)}: ${words === undefined ? reason : `${words} (${reason})`}${advice}`, { cause: err });
   }
   const address = server.address();
   return typeof address === 'object' && address !== null ? address.port : port;

@@ -3,11 +3,12 @@
 // on the same data folder at the same moment.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { chmod, readFile, rename, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { listenAdvice, startServer, type RunningServer } from '../../src/cli/server.js';
 import { readKeyFile } from '../../src/cli/key-file.js';
 import type { LogState } from '../../src/storage/store.js';
 import { CLI, runCli } from '../helpers/server-process.js';
@@ -111,21 +112,39 @@ test('a port in use is reported before anything is made on disk', async () => {
   await expect(stat(data)).rejects.toThrow(/ENOENT/);
 });
 
-test('a port below 1024, which a user other than root may not take, is reported with what to do, before anything is made on disk', async () => {
+test('a port refused for want of privileges gets advice only when it is below the first unprivileged port, which it names', () => {
+  const advice = (unprivileged: number) =>
+    `; ports below ${unprivileged} need privileges (root, or the capability CAP_NET_BIND_SERVICE): give a port of ${unprivileged} or above with --port (the default is 8080), or give serve that privilege`;
+  expect(listenAdvice('EACCES', 80, 1024)).toBe(advice(1024));
+  expect(listenAdvice('EACCES', 800, 1000)).toBe(advice(1000));
+  // No port is privileged (a container's 0), or this one is not: the EACCES has another cause.
+  expect(listenAdvice('EACCES', 80, 0)).toBe('');
+  expect(listenAdvice('EACCES', 1024, 1024)).toBe('');
+  expect(listenAdvice('EPERM', 80, 1024)).toBe('');
+  expect(listenAdvice('EADDRINUSE', 80, 1024)).toBe('; stop what listens there (another Cairn server?), or give another port with --port');
+});
+
+// Needs a port this kernel keeps for privileged users (net.ipv4.ip_unprivileged_port_start above 1;
+// 1024 unless set, but containers often set 0, where no port is refused and there is nothing to see).
+const unprivileged = (() => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+  } catch {
+    return 1024;
+  }
+})();
+(unprivileged > 1 ? test : test.skip)('a privileged port, which a user other than root may not take, is reported with what to do, before anything is made on disk', async () => {
   // Run as uid 65534 (nobody); run as root, the test may start it so.
   await chmod(dir(), 0o755);
   const data = join(dir(), 'data');
+  const port = Math.min(unprivileged, 1024) - 1;
   const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'serve', '--data', data, '--port', '1'], { uid: 65534, gid: 65534 }, (err, _stdout, stderr) => {
+    execFile(process.execPath, [CLI, 'serve', '--data', data, '--port', String(port)], { uid: 65534, gid: 65534 }, (err, _stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr });
     });
   });
-  expect(res).toEqual({
-    code: 1,
-    stderr:
-      'cairn serve: cannot listen on 127.0.0.1:1: EACCES: permission denied; ports below 1024 need privileges (root, or the capability CAP_NET_BIND_SERVICE): ' +
-      'give a port of 1024 or above with --port (the default is 8080), or give serve that privilege\n',
-  });
+  expect(res).toEqual({ code: 1, stderr: `cairn serve: cannot listen on 127.0.0.1:${port}: EACCES: permission denied${listenAdvice('EACCES', port, unprivileged)}\n` });
+  expect(listenAdvice('EACCES', port, unprivileged)).not.toBe('');
   await expect(stat(data)).rejects.toThrow(/ENOENT/);
 });
 
