@@ -341,7 +341,8 @@ export function parseHttpUrl(text: string, name: string, base = false): string {
     u = undefined;
   }
   if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
-    const shown = JSON.stringify(text.replace(/^((?:[^:/@]*:)?\/\/)?[^/@]*@/, '$1...@'));
+    // Everything up to the last '@' may be a user name and password, however mistyped the rest (http//u:pw@h).
+    const shown = JSON.stringify(text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, '$1...@'));
     // A host with a dot or a port, or an IPv6 literal, then perhaps a path: not a word that is no URL at all.
     const host = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+\.?(?::[0-9]{1,5})?|[A-Za-z0-9_-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)(?:\/\S*)?$/;
     const bare = host.test(text) && URL.canParse(`http://${text}`);
@@ -357,7 +358,7 @@ export function parseHttpUrl(text: string, name: string, base = false): string {
     u.hash = '';
   }
   const instead = `give ${JSON.stringify(u.href)}`;
-  if (credentials) throw new UsageError(`${name} must hold no user name or password (cairn sends none): ${instead}; for a log that needs an access token, put it in CAIRN_TOKEN`);
+  if (credentials) throw new UsageError(`${name} must hold no user name or password (cairn sends none): ${instead}${base ? '; for a log that needs an access token, put it in CAIRN_TOKEN' : ''}`);
   throw new UsageError(`${name} must be the log's base URL, without a query (?...) or fragment (#...): ${instead}`);
 }
 
@@ -404,6 +405,8 @@ export async function resolveVerifier(value: string | undefined, env: CliIo['env
   if (given === undefined) throw new UsageError('--vkey is required: the log\'s verifier key, or a file holding it');
   const name = value === undefined ? 'CAIRN_VKEY' : '--vkey';
   let key = given.trim();
+  // Never echo a private key given inline (--vkey "$(cat log.key)").
+  if (key.includes('PRIVATE+KEY+')) throw new UsageError(`${name} is a private key; it wants the log's verifier key: ${WHERE_THE_KEY_IS}`);
   const inline = verifierKeyProblem(key);
   if (inline !== undefined) {
     let text: string;
@@ -418,7 +421,7 @@ export async function resolveVerifier(value: string | undefined, env: CliIo['env
     }
     key = text.trim();
     // Never echo the file's content: it may be a private key.
-    if (key.startsWith('PRIVATE+KEY+')) throw new UsageError(`${given} holds a private key; ${name} wants the log's verifier key: ${WHERE_THE_KEY_IS}`);
+    if (key.includes('PRIVATE+KEY+')) throw new UsageError(`${given} holds a private key; ${name} wants the log's verifier key: ${WHERE_THE_KEY_IS}`);
     const problem = verifierKeyProblem(key);
     if (problem !== undefined) throw new UsageError(`${given} does not hold a verifier key (<origin>+<hash>+<base64>): ${problem}`);
   }

@@ -28,15 +28,26 @@ test('a user name or password in a URL is refused and never shown back', () => {
   for (const [run, name] of [
     [() => resolveUrl('http://ann:s3cret-pw@127.0.0.1:18102/', {}), '--url'],
     [() => resolveUrl(undefined, { CAIRN_URL: 'http://ann:s3cret-pw@127.0.0.1:18102/?q=1' }), 'CAIRN_URL'],
-    [() => parseHttpUrl('https://ann:s3cret-pw@hooks.example/alarm', '--webhook'), '--webhook'],
   ] as const) {
     const message = refusal(run);
-    expect(message).toMatch(new RegExp(`^${name} must hold no user name or password \\(cairn sends none\\): give "(http://127\\.0\\.0\\.1:18102/|https://hooks\\.example/alarm)"; for a log that needs an access token, put it in CAIRN_TOKEN$`));
+    expect(message).toMatch(new RegExp(`^${name} must hold no user name or password \\(cairn sends none\\): give "http://127\\.0\\.0\\.1:18102/"; for a log that needs an access token, put it in CAIRN_TOKEN$`));
     expect(message).not.toMatch(/s3cret|ann/);
   }
+  // A webhook is sent no token either: no word of CAIRN_TOKEN for it.
+  const hook = refusal(() => parseHttpUrl('https://ann:s3cret-pw@hooks.example/alarm', '--webhook'));
+  expect(hook).toBe('--webhook must hold no user name or password (cairn sends none): give "https://hooks.example/alarm"');
   // Nor in a URL that is no http(s) one at all.
   expect(refusal(() => resolveUrl('ftp://ann:s3cret-pw@files.example/', {}))).toBe('--url must be an http(s) URL, got "ftp://...@files.example/"');
   expect(refusal(() => resolveUrl('ann:s3cret-pw@127.0.0.1:18102', {}))).toBe('--url must be an http(s) URL, got "...@127.0.0.1:18102"');
+  // However mistyped, everything up to the last '@' is hidden.
+  for (const [given, shown] of [
+    ['http//ann:s3cret-pw@log.example', '...@log.example'],
+    ['htp:/ann:s3cret-pw@log.example', '...@log.example'],
+    ['ftp://ann:pa/s3cret-pw@files.example', 'ftp://...@files.example'],
+    ['ftp://ann:s3cret@pw@files.example', 'ftp://...@files.example'],
+  ]) {
+    expect(refusal(() => resolveUrl(given, {}))).toBe(`--url must be an http(s) URL, got ${JSON.stringify(shown)}`);
+  }
 });
 
 test('a URL without its scheme is shown with http:// in front; a word that is no URL at all is not', () => {

@@ -58,3 +58,14 @@ test('a private key file says where the verifier key is: serve at every start, G
   );
   expect(io.err()).not.toContain(signer.slice('PRIVATE+KEY+'.length));
 });
+
+test('a private key given inline (--vkey "$(cat log.key)", CAIRN_VKEY), or pasted into a line, is refused without being shown', async () => {
+  const words = "is a private key; it wants the log's verifier key: cairn serve prints it at every start (its line 'verifier key: ...'), GET /v1/log has it (verifier_key), and cairn keygen printed it";
+  expect(await refusal(signer)).toBe(`--vkey ${words}`);
+  expect(await refusal(`${signer}\n`)).toBe(`--vkey ${words}`);
+  expect(await refusal(`verifier key: ${signer}`)).toBe(`--vkey ${words}`);
+  expect(await refusal(undefined, { CAIRN_VKEY: signer })).toBe(`CAIRN_VKEY ${words}`);
+  const file = join(dir(), 'pasted.key');
+  await writeFile(file, `verifier key: ${signer}\n`, { mode: 0o600 });
+  expect(await refusal(file)).toBe(`${file} holds a private key; --vkey wants the log's verifier key: ${words.slice(words.indexOf(': ') + 2)}`);
+});
