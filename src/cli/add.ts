@@ -564,7 +564,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         json: { type: 'boolean' },
         quiet: { type: 'boolean' },
       },
-      true,
+      'files',
     );
     if (values.help === true) {
       io.stdout.write(ADD_USAGE);

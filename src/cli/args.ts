@@ -23,12 +23,14 @@ export class UsageError extends Error {
  * (parseArgs keeps the last, so `--data a --data b` would quietly use b)
  * unless it is declared `multiple`, and a flag as well (`--json --json`),
  * as README and every --help say; and an empty value (`--host ''`), which
- * no option of Cairn's means anything by.
+ * no option of Cairn's means anything by. `positionals` says what the
+ * command's arguments are, if it takes any (for the words of an unknown
+ * option that may have been meant as one: see unknownOption).
  */
-export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
+export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: Positionals = false) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals, tokens: true });
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals !== false, tokens: true });
   } catch (err) {
     const message = (err as Error).message;
     // Only the messages about a declared option's value have line breaks of node's own (the ambiguity one),
@@ -36,7 +38,7 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     // print is the user's (an unknown option's name, an unexpected argument), escaped here, so that it never
     // passes for a line or a terminal command of the message's own, however the message is printed.
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(showNonPrinting(unknownOption(message, 'url' in options)));
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(showNonPrinting(unknownOption(message, 'url' in options, positionals)));
     const joined = code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.replace(/\n+/g, ' ') : message;
     throw new UsageError(showNonPrinting(joined));
   }
@@ -55,15 +57,21 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 const UNKNOWN_PREFIX = "Unknown option '";
 const POSITIONAL_ADVICE = "'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- ";
 
+/** What a command's arguments are: none, entry indexes (get, prove) or files (add, verify-receipt). */
+export type Positionals = false | 'indexes' | 'files';
+
 /**
  * parseArgs' message for an unknown option without what it adds for a
  * command that takes arguments (how to give one that starts with '-',
- * quoted with an unbalanced quote, which no user of Cairn needs): `Unknown
- * option '--x'`, as for a command that takes none. One that is a negative
- * number (`cairn get -1`) says that an index is never one; `--token`, for a
- * command that asks a log (`asksLog`), where the token comes from instead.
+ * quoted with an unbalanced quote): `Unknown option '--x'`, as for a
+ * command that takes none. Where arguments are indexes, one that is a
+ * negative number (`cairn get -1`) says that an index is never one; where
+ * they are files, a short option (perhaps a file named -foo) gets a word on
+ * naming such a file;
+ * `--token`, for a command that asks a log (`asksLog`), where the token
+ * comes from instead.
  */
-function unknownOption(message: string, asksLog: boolean): string {
+function unknownOption(message: string, asksLog: boolean, positionals: Positionals): string {
   const at = message.indexOf(POSITIONAL_ADVICE);
   const name = at < 0 ? message.slice(UNKNOWN_PREFIX.length, -1) : message.slice(UNKNOWN_PREFIX.length, at);
   // Only node's own wording is changed: the option's name is what it quotes (twice, with the advice).
@@ -71,7 +79,9 @@ function unknownOption(message: string, asksLog: boolean): string {
   if (name === '--token' && asksLog) {
     return `${UNKNOWN_PREFIX}${name}': an access token is read from the environment variable CAIRN_TOKEN only, never from an option, which other users could read in ps`;
   }
-  if (at >= 0 && /^-[0-9]/.test(name)) return `${UNKNOWN_PREFIX}${name}': a negative number is no index (the first entry is 0)`;
+  if (positionals === 'indexes' && /^-[0-9]/.test(name)) return `${UNKNOWN_PREFIX}${name}': a negative number is no index (the first entry is 0)`;
+  // parseArgs reads a file named -foo as the options -f, -o, -o, and names the first.
+  if (positionals === 'files' && !name.startsWith('--')) return `${UNKNOWN_PREFIX}${name}' (a file whose name starts with '-' goes after --, as in: -- -file)`;
   return `${UNKNOWN_PREFIX}${name}'`;
 }
 

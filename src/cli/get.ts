@@ -264,7 +264,7 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
     const { values, positionals } = parseCommandArgs(
       argv,
       { url: { type: 'string' }, vkey: { type: 'string' }, tiles: { type: 'boolean' }, out: { type: 'string' }, raw: { type: 'boolean' }, json: { type: 'boolean' } },
-      true,
+      'indexes',
     );
     if (values.help === true) {
       await writeOut(io.stdout, GET_USAGE);

@@ -54,7 +54,7 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
         tiles: { type: 'boolean' },
         json: { type: 'boolean' },
       },
-      true,
+      'indexes',
     );
     if (values.help === true) {
       await writeOut(io.stdout, PROVE_USAGE);

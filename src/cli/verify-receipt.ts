@@ -401,7 +401,7 @@ async function jcsHint(path: string, entry: Uint8Array, verifier: Verifier, io: 
 /** `cairn verify-receipt`: see VERIFY_RECEIPT_USAGE. */
 export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('verify-receipt', VERIFY_RECEIPT_USAGE, io, async () => {
-    const { values, positionals } = parseCommandArgs(argv, { entry: { type: 'string' }, jcs: { type: 'boolean' }, vkey: { type: 'string' }, json: { type: 'boolean' } }, true);
+    const { values, positionals } = parseCommandArgs(argv, { entry: { type: 'string' }, jcs: { type: 'boolean' }, vkey: { type: 'string' }, json: { type: 'boolean' } }, 'files');
     if (values.help === true) {
       await writeOut(io.stdout, VERIFY_RECEIPT_USAGE);
       return EXIT_OK;

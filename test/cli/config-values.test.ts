@@ -3,7 +3,7 @@
 // every interface). Both are usage errors now, in every command.
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import { envValue, parseCommandArgs, UsageError } from '../../src/cli/args.js';
+import { envValue, parseCommandArgs, UsageError, type Positionals } from '../../src/cli/args.js';
 import { vector } from '../helpers/keys.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -71,13 +71,13 @@ describe('parseCommandArgs', () => {
   });
 
   test('keeps positionals and refuses unknown options as before', () => {
-    expect(parseCommandArgs(['--data', 'd', 'x', 'y'], options, true).positionals).toEqual(['x', 'y']);
+    expect(parseCommandArgs(['--data', 'd', 'x', 'y'], options, 'files').positionals).toEqual(['x', 'y']);
     expect(() => parseCommandArgs(['--nope'], options)).toThrow(UsageError);
     expect(() => parseCommandArgs(['x'], options)).toThrow(UsageError);
   });
 
   test("names an unknown option alone, without node's advice on arguments that start with '-' (and its unbalanced quote)", () => {
-    const message = (argv: string[], positionals: boolean) => {
+    const message = (argv: string[], positionals: Positionals) => {
       try {
         parseCommandArgs(argv, options, positionals);
       } catch (err) {
@@ -86,13 +86,17 @@ describe('parseCommandArgs', () => {
       }
       throw new Error('no usage error');
     };
-    for (const positionals of [true, false]) {
+    for (const positionals of ['indexes', 'files', false] as const) {
       expect(message(['--x'], positionals)).toBe("Unknown option '--x'");
       expect(message(['--x=1', 'f'], positionals)).toBe("Unknown option '--x'");
       expect(message(['--a\u2028\"b'], positionals)).toBe("Unknown option '--a\\u{2028}\"b'");
     }
     // A negative number, where an index goes (cairn get -1): no index is one.
-    expect(message(['-1'], true)).toBe("Unknown option '-1': a negative number is no index (the first entry is 0)");
+    expect(message(['-1'], 'indexes')).toBe("Unknown option '-1': a negative number is no index (the first entry is 0)");
+    // Where files go, a short option may be a file named -1 or -foo (read as -f -o -o): how to name one.
+    expect(message(['-1'], 'files')).toBe("Unknown option '-1' (a file whose name starts with '-' goes after --, as in: -- -file)");
+    expect(message(['-foo'], 'files')).toBe("Unknown option '-f' (a file whose name starts with '-' goes after --, as in: -- -file)");
+    expect(message(['-1'], false)).toBe("Unknown option '-1'");
   });
 });
 
