@@ -678,7 +678,9 @@ async function openLog(
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
   // An explicit key is only read: checked before anything is made on disk,
   // unless it is missing beside a store, which may hold a log that has lost
-  // it (said once the store is open, as for a missing default key).
+  // it: that is said once the store is open, as for a missing default key
+  // (opening it may have LevelDB fold its write-ahead log into a table, as
+  // any open does; nothing of the log changes).
   let key = config.key === undefined || (await keyMissingBesideStore(config.key, join(config.data, 'db'))) ? undefined : await loadKey(config.key, config);
   await makeDataFolder(config.data);
   const dataFolder = resolve(config.data);

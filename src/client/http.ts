@@ -342,11 +342,6 @@ export class HttpTransport {
     return this.#send(spec, async (res) => res);
   }
 
-  /**
-   * request(), with `use` applied to the 2xx answer: a GET whose answer
-   * breaks off while `use` reads it (a connection reset in its body) is sent
-   * again, as one whose connection broke before it was answered is.
-   */
   /** Has `own` abort `stop`, until the returned function is called. */
   #follow(own: AbortSignal | undefined, stop: AbortController): () => void {
     if (own === undefined) return () => undefined;
@@ -370,6 +365,11 @@ export class HttpTransport {
     };
   }
 
+  /**
+   * request(), with `use` applied to the 2xx answer: a GET whose answer
+   * breaks off while `use` reads it (a connection reset in its body) is sent
+   * again, as one whose connection broke before it was answered is.
+   */
   async #send<T>(spec: RequestSpec, use: (res: Response) => Promise<T>): Promise<T> {
     const url = this.url(spec.path);
     const method = spec.method ?? 'GET';

@@ -77,10 +77,19 @@ test('SIGTERM to npm start stops the server it started, which says stopped', asy
     await closed;
     expect(out).toMatch(/\nstopped\n$/);
   } finally {
+    // Whatever failed, nothing npm started is left running: its descendants first (a server not
+    // found above would be orphaned by npm's end), then npm.
+    const left = npm.pid === undefined ? [] : descendants(npm.pid).map((p) => p.pid);
+    for (const pid of [...left, ...(server === undefined ? [] : [server])]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
     if (npm.exitCode === null && npm.signalCode === null) {
       npm.kill('SIGKILL');
       await exited;
     }
-    if (server !== undefined && alive(server)) process.kill(server, 'SIGKILL');
   }
 });
