@@ -72,7 +72,8 @@ function startAdd(args: string[], pipeTo?: string): Run {
       reject(new Error(`cairn add ${args.join(' ')} did not end within ${HANG_GUARD_MS} ms (hung); stderr: ${stderr}`));
     }, HANG_GUARD_MS);
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the last of stderr may still be on its way when the process has exited.
+    child.on('close', (code, signal) => {
       clearTimeout(guard);
       resolve({ code, signal });
     });

@@ -27,7 +27,8 @@ function run(args: string[], cwd: string, env: Record<string, string> = {}): Pro
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the output may still be on its way when the process has exited.
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });

@@ -51,7 +51,7 @@ function serveAsNobody(data: string, ...args: string[]): Promise<{ code: number 
       }
     });
     child.on('error', reject);
-    child.on('exit', (code) => resolve(listening ? 'listening' : { code, stderr: err }));
+    child.on('close', (code) => resolve(listening ? 'listening' : { code, stderr: err }));
   });
 }
 

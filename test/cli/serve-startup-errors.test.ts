@@ -25,7 +25,7 @@ function serveWithin(args: string[], ms: number): Promise<{ code: number | null;
       child.kill('SIGKILL');
     }, ms);
     child.on('error', reject);
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, killed, stdout, stderr });
     });

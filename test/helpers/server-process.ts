@@ -23,7 +23,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: stri
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -64,7 +64,7 @@ export function startServerProcess(args: string[], env: NodeJS.ProcessEnv = {}, 
         });
       }
     });
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code} before listening: ${out} ${err}`));
     });
