@@ -287,7 +287,7 @@ test('the real binary: SIGINT ends a range whose tiles the log never sends, prom
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     // An early exit (the range refused, say) fails below instead of waiting for the test's timeout.
     await Promise.race([tileAsked, exited]);
     child.kill('SIGINT');
