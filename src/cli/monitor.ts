@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
@@ -66,8 +67,11 @@ monitor killed (kill -9, a crash) goes on from there, not from the start.
 One monitor at a time works on a state file: it holds FILE.lock (made only
 where there is none, holding its process id) from before it reads the state
 until it ends, however it ends. Another one started on the same file exits
-(status 2), naming the lock and the process holding it. The lock of a
-process that is gone (killed by kill -9, a crash) is taken over.
+(status 2), naming the lock and the process holding it. A stale lock is
+taken over: one whose process is gone (killed by kill -9, a crash), one
+made before the machine last started (its pid may run again after a
+reboot), on Linux one whose process started after it was made, and one
+holding no process id (a power cut can leave it empty) for 10 seconds.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -473,19 +477,84 @@ const locked = new Set<string>();
 const LOCK_ATTEMPTS = 10;
 
 /**
+ * How long a lock holding no process id (empty, or not cairn's) is left
+ * alone: a monitor writes its pid within milliseconds of making the file, but
+ * a power cut can leave it empty (see lockState).
+ */
+const LOCK_UNREADABLE_MS = 10_000;
+
+/**
+ * How far apart the times lockHolder compares may be and still be taken as
+ * the same: a lock's mtime (a file system may keep it to the second, or to 2 s),
+ * the boot time computed from os.uptime(), a process's start in clock ticks.
+ */
+const LOCK_CLOCK_SLACK_MS = 5_000;
+
+/** The clock ticks per second of /proc/<pid>/stat's times: Linux's USER_HZ, 100 on every architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** When this machine started, in ms since the epoch (by the clock now). */
+const bootTime = (): number => Date.now() - uptime() * 1000;
+
+/**
+ * When process `pid` started, in ms since the epoch, from field 22
+ * (starttime, in clock ticks after boot) of its /proc/<pid>/stat: on Linux
+ * only, and undefined where /proc cannot be read.
+ */
+async function processStart(pid: number): Promise<number | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  let stat: string;
+  try {
+    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; starttime is the 20th field after it.
+  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  return Number.isSafeInteger(ticks) && ticks >= 0 ? bootTime() + (ticks / CLOCK_TICKS_PER_SECOND) * 1000 : undefined;
+}
+
+/**
+ * Who may still hold a lock file holding `text`, last changed at `changed`
+ * (ms since the epoch): its process id, 'unreadable' for a recent one that
+ * holds none, or undefined when it is stale. Stale: a lock changed before
+ * this machine last started, whatever its pid (after a reboot pids start
+ * low again, and an old lock's pid often runs: a kernel thread); one holding
+ * no pid (a power cut can leave it empty: a monitor writes its pid within
+ * milliseconds of making it) for more than {@link LOCK_UNREADABLE_MS}; one
+ * whose process is gone, or is this one, which does not hold it (`own`
+ * false: a restarted container's monitor often gets its old pid back); and,
+ * on Linux, one whose process started after the lock was made (the pid went
+ * to another process since). A clock set forward by hours since the lock
+ * was made (a machine with no battery clock, before NTP set it) would make a
+ * held lock look stale: the slack covers only the grain of the clocks.
+ */
+async function lockHolder(text: string, changed: number, own: boolean): Promise<number | 'unreadable' | undefined> {
+  if (changed < bootTime() - LOCK_CLOCK_SLACK_MS) return undefined;
+  const match = /^([1-9][0-9]{0,6})\n$/.exec(text);
+  if (match === null || Number(match[1]) >= PID_MAX_LIMIT) return Date.now() - changed > LOCK_UNREADABLE_MS ? undefined : 'unreadable';
+  const pid = Number(match[1]);
+  if (pid === process.pid ? !own : !processRuns(pid)) return undefined;
+  const started = await processStart(pid);
+  if (started !== undefined && started > changed + LOCK_CLOCK_SLACK_MS) return undefined;
+  return pid;
+}
+
+/**
  * Takes the lock of the state file `path`, `<path>.lock`: created only where
- * there is none (O_EXCL), holding this process's pid, so that two monitors on
- * one state file (cron starting one while a slow run goes on) cannot both
- * write it, the last rename taking the state back to what the other began
- * from. A second monitor is refused, naming the lock file and the pid in it.
- * A lock whose process is gone (killed by kill -9, a crash, a power cut) is
- * taken over, as is one of this process's own pid that it does not hold (a
- * restarted container's monitor often gets its old pid back); as with
- * removeStaleTemps, a pid says nothing of another pid namespace (another
- * container's monitor on a shared volume). Taking over moves the lock aside
- * first and looks at what it moved: a lock another monitor made meanwhile is
- * put back. Resolves to the release, which removes the lock if it is still
- * this process's.
+ * there is none (O_EXCL), holding this process's pid (fsync'd, so that a
+ * power cut leaves it whole where the file system allows), so that two
+ * monitors on one state file (cron starting one while a slow run goes on)
+ * cannot both write it, the last rename taking the state back to what the
+ * other began from. A second monitor is refused, naming the lock file and
+ * the pid in it. A stale lock (see lockHolder: its process gone, or the
+ * machine restarted since it was made) is taken over, so that a monitor
+ * restarted after a crash or a reboot (by systemd, say) runs without help;
+ * as with removeStaleTemps, a pid says nothing of another pid namespace
+ * (another container's monitor on a shared volume). Taking over moves the
+ * lock aside first and looks at what it moved: a lock another monitor made
+ * meanwhile is put back. Resolves to the release, which removes the lock if
+ * it is still this process's.
  */
 async function lockState(path: string): Promise<() => Promise<void>> {
   const lock = `${path}.lock`;
@@ -501,6 +570,7 @@ async function lockState(path: string): Promise<() => Promise<void>> {
     if (handle !== undefined) {
       try {
         await handle.writeFile(mine);
+        await handle.sync();
         await handle.close();
       } catch (err) {
         await handle.close().catch(() => undefined);
@@ -513,33 +583,41 @@ async function lockState(path: string): Promise<() => Promise<void>> {
         if ((await readFile(lock, 'utf8').catch(() => undefined)) === mine) await unlink(lock).catch(() => undefined);
       };
     }
-    const text = await readFile(lock, 'utf8').catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new Error(`cannot read the lock file ${lock}: ${osReason(err)}`);
-    });
+    const found = await readLock(lock);
     // Removed since: try again.
-    if (text === undefined) continue;
-    const match = /^([1-9][0-9]{0,6})\n$/.exec(text);
-    if (match === null || Number(match[1]) >= PID_MAX_LIMIT) {
+    if (found === undefined) continue;
+    const { text } = found;
+    const holder = await lockHolder(text, found.changed, locked.has(key));
+    if (holder === 'unreadable') {
       // Empty while the monitor that made it writes its pid; else not cairn's.
-      throw new Error(`the state file ${path} is in use: its lock file ${lock} holds no process id (another monitor may be starting; if none is, remove the lock file)`);
+      throw new Error(`the state file ${path} is in use: its lock file ${lock} holds no process id (another monitor may be starting; if none is, it is taken over once ${LOCK_UNREADABLE_MS / 1000} s old)`);
     }
-    const pid = Number(match[1]);
-    if (pid === process.pid ? locked.has(key) : processRuns(pid)) {
-      throw new Error(`the state file ${path} is in use: its lock file ${lock} is held by process ${pid}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)`);
+    if (holder !== undefined) {
+      throw new Error(`the state file ${path} is in use: its lock file ${lock} is held by process ${holder}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)`);
     }
     const aside = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
     try {
       await rename(lock, aside);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new Error(`cannot take over the lock file ${lock} of process ${pid}, which is gone: ${osReason(err)}`);
+      throw new Error(`cannot take over the stale lock file ${lock}: ${osReason(err)}`);
     }
     // Another monitor's lock, made since it was read: put back (unless a third made one since), and looked at again.
     if ((await readFile(aside, 'utf8').catch(() => undefined)) !== text) await link(aside, lock).catch(() => undefined);
     await unlink(aside).catch(() => undefined);
   }
   throw new Error(`cannot take the lock file ${lock}: other monitors keep taking it`);
+}
+
+/** What the lock file `lock` holds and when it last changed (ms since the epoch), or undefined when there is none. */
+async function readLock(lock: string): Promise<{ text: string; changed: number } | undefined> {
+  try {
+    const [text, { mtimeMs }] = await Promise.all([readFile(lock, 'utf8'), stat(lock)]);
+    return { text, changed: mtimeMs };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the lock file ${lock}: ${osReason(err)}`);
+  }
 }
 
 interface RoundOutcome {

@@ -8,7 +8,8 @@
 // over, is in monitor-rounds.test.ts.)
 import { spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { access, readFile, utimes, writeFile } from 'node:fs/promises';
+import { uptime } from 'node:os';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { CairnClient } from '../../src/client/client.js';
@@ -94,7 +95,7 @@ test('a lock of a process that still runs, or holding no pid, is not taken over:
   const state = await readFile(statePath, 'utf8');
   const cases: [string, string][] = [
     [`${process.ppid}\n`, `its lock file ${statePath}.lock is held by process ${process.ppid}, which still runs`],
-    ['', `its lock file ${statePath}.lock holds no process id (another monitor may be starting; if none is, remove the lock file)`],
+    ['', `its lock file ${statePath}.lock holds no process id (another monitor may be starting; if none is, it is taken over once 10 s old)`],
     ['monitor\n', `its lock file ${statePath}.lock holds no process id`],
   ];
   for (const [text, message] of cases) {
@@ -104,6 +105,41 @@ test('a lock of a process that still runs, or holding no pid, is not taken over:
     expect(io.err()).toContain(`cairn monitor: the state file ${statePath} is in use: ${message}`);
     expect(await readFile(`${statePath}.lock`, 'utf8')).toBe(text);
     expect(await readFile(statePath, 'utf8')).toBe(state);
+  }
+});
+
+/** Writes a lock file holding `text` beside `statePath`, last changed `ago` ms before now. */
+async function oldLock(statePath: string, text: string, ago: number): Promise<void> {
+  await writeFile(`${statePath}.lock`, text);
+  const when = (Date.now() - ago) / 1000;
+  await utimes(`${statePath}.lock`, when, when);
+}
+
+test('a lock made before the machine last started is taken over, though its pid runs (pids start low again after a reboot); so is one holding no pid for more than 10 s (a power cut left it empty)', async () => {
+  const beforeBoot = uptime() * 1000 + 3_600_000;
+  for (const [text, ago] of [[`${process.ppid}\n`, beforeBoot], ['', 60_000], ['', beforeBoot], ['monitor\n', 60_000]] as const) {
+    const statePath = freshState();
+    await oldLock(statePath, text, ago);
+    const io = captureIo();
+    expect([text, ago, await monitorCommand([...t.common, '--once', '--state', statePath], io), io.err()]).toEqual([text, ago, 0, '']);
+    expect(io.out()).toMatch(/verified lock\.test\/log at tree size 300/);
+    await lockGone(statePath);
+  }
+});
+
+test('on Linux, a lock whose process started after the lock was made is taken over: its pid went to another process since', async () => {
+  if (process.platform !== 'linux') return;
+  // A process started now, alive all along; the lock dated a minute ago (after the boot, unless the machine started less than a minute ago).
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+  try {
+    await once(child, 'spawn');
+    const statePath = freshState();
+    await oldLock(statePath, `${child.pid}\n`, 60_000);
+    const io = captureIo();
+    expect([await monitorCommand([...t.common, '--once', '--state', statePath], io), io.err()]).toEqual([0, '']);
+    await lockGone(statePath);
+  } finally {
+    child.kill('SIGKILL');
   }
 });
 
