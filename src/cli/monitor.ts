@@ -889,19 +889,28 @@ interface RoundResult {
   readonly stopped?: boolean;
 }
 
+/** Where tests look in on a monitor's work; cairn itself passes none. */
+export interface MonitorHooks {
+  /**
+   * Called before each write of the state file, with what it writes, and
+   * awaited: a test holds a write back to see that the monitor waits for it.
+   */
+  readonly beforeWrite?: (state: Readonly<Record<string, unknown>>) => Promise<void>;
+}
+
 /** `cairn monitor`: see MONITOR_USAGE. */
-export async function monitorCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+export async function monitorCommand(argv: string[], io: CliIo = processIo(), hooks: MonitorHooks = {}): Promise<number> {
   // The state file's lock is released however the command ends: done, stopped, or failed.
   const held: { unlock?: () => Promise<void> } = {};
   try {
-    return await watch(argv, io, held);
+    return await watch(argv, io, held, hooks);
   } finally {
     await held.unlock?.();
   }
 }
 
 /** `cairn monitor`'s work, with the state file's lock, once taken, in `held` for the caller to release. */
-function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }): Promise<number> {
+function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }, hooks: MonitorHooks): Promise<number> {
   return runClientCommand('monitor', MONITOR_USAGE, io, async () => {
     const { values } = parseCommandArgs(argv, {
       url: { type: 'string' },
@@ -1035,6 +1044,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         verified_at: stamp(),
       };
       try {
+        await hooks.beforeWrite?.({ ...state });
         await writeState(statePath, state);
       } catch (err) {
         await emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
@@ -1066,6 +1076,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           ? { version: 2, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, verified_at: stamp() }
           : { ...loaded.state, version: 2, newest, verified_at: stamp() };
       try {
+        await hooks.beforeWrite?.({ ...state });
         await writeState(statePath, state);
       } catch (err) {
         throw new Error(`cannot write the state file ${statePath}: ${(err as Error).message}`);

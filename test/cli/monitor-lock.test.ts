@@ -179,7 +179,15 @@ test('the lock goes however the monitor ends: an error, an unreadable state, an 
   expect(io.err()).toMatch(/ stopped after /);
   expect(stoppedSeen[0]).toBe(held);
   await lockGone(stopped);
-  // A usage error comes before any lock is made.
-  expect(await monitorCommand([...t.common, '--once', '--interval', '0', '--state', stopped], captureIo())).toBe(2);
-  await lockGone(stopped);
+});
+
+test('a usage error comes before the lock is looked at: another monitor\'s lock is neither reported nor touched', async () => {
+  const statePath = freshState();
+  const foreign = `${process.ppid}\n`;
+  await writeFile(`${statePath}.lock`, foreign);
+  const io = captureIo();
+  expect(await monitorCommand([...t.common, '--once', '--interval', '0', '--state', statePath], io)).toBe(2);
+  expect(io.err()).toMatch(/^cairn monitor: --interval /);
+  expect(io.err()).not.toContain('.lock');
+  expect(await readFile(`${statePath}.lock`, 'utf8')).toBe(foreign);
 });

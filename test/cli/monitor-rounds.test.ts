@@ -812,6 +812,110 @@ test('a long walk saves how far it got every 256 bundles: a monitor killed with 
   }
 });
 
+test('a newest checkpoint whose consistency could be shown neither from tiles nor from the log\'s endpoint is not kept', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    const verified = await readState(statePath);
+    // The log grows to 2000, but neither its hash tiles nor its consistency endpoint answer.
+    log.size = 2000;
+    log.answer = (path) => (/^tile\/\d/.test(path) || path === 'ct/v1/get-sth-consistency' ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    const failed = await monitor(log, statePath, ['--once']);
+    expect([failed.code, failed.events.map((e) => e.event)]).toEqual([2, ['error']]);
+    expect(log.paths).toContainEqual(expect.stringMatching(/^ct\/v1\/get-sth-consistency\?first=1300&second=2000$/));
+    expect(await readState(statePath)).toEqual(verified);
+  } finally {
+    await log.close();
+  }
+});
+
+/** Classifies a state about to be written: how far a walk got, what a round verified, or only the newest checkpoint seen. */
+const writeKind = (state: Readonly<Record<string, unknown>>) => (state.partial !== undefined ? 'walk' : state.checkpoint !== null ? 'round' : 'newest');
+
+/** A fetch that hands the log's answers over from memory, their bodies read, after `before` (per path) resolves, and tells `after` once answered. */
+function answeringFromMemory(before: (path: string) => Promise<void> | undefined, after: (path: string) => void, edit: (path: string, body: Uint8Array) => Uint8Array = (_, b) => b): (url: string, init?: RequestInit) => Promise<Response> {
+  return async (url, init) => {
+    const path = pathOf(url);
+    const res = await fetch(url, init);
+    const body = edit(path, new Uint8Array(await res.arrayBuffer()));
+    await before(path);
+    setImmediate(() => after(path));
+    return new Response(body as unknown as BodyInit, { status: res.status, headers: res.headers });
+  };
+}
+
+test('a save of how far the walk got that is slow to land still lands before the round\'s own save: the state ends at the checkpoint verified', async () => {
+  // 256 bundles from 0: the save of how far the walk got comes with the last bundle, right before the walk ends.
+  const log = await uniformLog(256 * 256);
+  try {
+    const statePath = freshState();
+    const writes: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let roundWrite!: () => void;
+    const roundWritten = new Promise<void>((resolve) => (roundWrite = resolve));
+    const hooks = {
+      beforeWrite: async (state: Readonly<Record<string, unknown>>) => {
+        const kind = writeKind(state);
+        writes.push(kind);
+        if (kind === 'round') roundWrite();
+        // The walk's save is held until the round's own save is asked for (it must not be before this
+        // one landed) or, failing that, for a while, long after the walk's last answer.
+        if (kind === 'walk') {
+          void Promise.race([roundWritten, delay(300)]).then(release);
+          await held;
+        }
+      },
+    };
+    const io = captureIo();
+    const code = await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--json'], io, hooks);
+    expect([code, writes]).toEqual([0, ['newest', 'walk', 'round']]);
+    const done = await readState(statePath);
+    expect(done).toMatchObject({ tree_size: 256 * 256 });
+    expect(done).not.toHaveProperty('partial');
+  } finally {
+    await log.close();
+  }
+});
+
+test('a check in flight that ends after another one failed saves nothing, though it completes 256 bundles checked from the start', async () => {
+  const log = await uniformLog(270 * 256);
+  try {
+    const statePath = freshState();
+    const writes: string[] = [];
+    // Bundle 255's answer waits until bundle 260 failed (its entries changed); the others come as they are asked for.
+    const answered = new Set<string>();
+    let release255!: () => void;
+    const bundle255 = new Promise<void>((resolve) => (release255 = resolve));
+    let ended255!: () => void;
+    const after255 = new Promise<void>((resolve) => (ended255 = resolve));
+    const waitForOthers = async () => {
+      for (let i = 0; i < 1000 && !Array.from({ length: 260 }, (_, n) => n).every((n) => n === 255 || answered.has(`tile/entries/${String(n).padStart(3, '0')}`)); i++) await new Promise(setImmediate);
+    };
+    const io = captureIo({
+      fetch: answeringFromMemory(
+        (path) => (path === 'tile/entries/255' ? bundle255 : path === 'tile/entries/260' ? waitForOthers() : undefined),
+        (path) => {
+          answered.add(path);
+          if (path === 'tile/entries/260') setImmediate(release255);
+          if (path === 'tile/entries/255') setImmediate(ended255);
+        },
+        (path, body) => (path === 'tile/entries/260' ? body.map((b, i) => (i === body.length - 1 ? b ^ 1 : b)) : body),
+      ),
+    });
+    const code = await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--json'], io, { beforeWrite: async (state) => void writes.push(writeKind(state)) });
+    await after255;
+    await new Promise(setImmediate);
+    expect(code).toBe(1);
+    expect(io.out()).toMatch(/"kind":"entry-mismatch"/);
+    expect(writes).toEqual(['newest']);
+    await expectOnlyNewest(statePath, 270 * 256);
+  } finally {
+    await log.close();
+  }
+});
+
 describe('a stop during a round', () => {
   test('while a 503 asks to wait 60 s before a retry: the wait ends at once, and the run is stopped (exit 2 under --once), not failed', async () => {
     const log = await uniformLog(2600);
