@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import { MAX_TILED_TREE_SIZE } from '../client/tile-reader.js';
@@ -540,6 +541,12 @@ async function lockHolder(text: string, changed: number, own: boolean): Promise<
   return pid;
 }
 
+/** The state files (resolved paths) whose lock this process is taking over, holding its `.takeover` file (see takeOver). */
+const takingOver = new Set<string>();
+
+/** How long lockState waits for another monitor to end its takeover of a stale lock, before it looks again. */
+const TAKEOVER_WAIT_MS = 100;
+
 /**
  * Takes the lock of the state file `path`, `<path>.lock`: created only where
  * there is none (O_EXCL), holding this process's pid (fsync'd, so that a
@@ -548,18 +555,17 @@ async function lockHolder(text: string, changed: number, own: boolean): Promise<
  * cannot both write it, the last rename taking the state back to what the
  * other began from. A second monitor is refused, naming the lock file and
  * the pid in it. A stale lock (see lockHolder: its process gone, or the
- * machine restarted since it was made) is taken over, so that a monitor
- * restarted after a crash or a reboot (by systemd, say) runs without help;
- * as with removeStaleTemps, a pid says nothing of another pid namespace
- * (another container's monitor on a shared volume). Taking over moves the
- * lock aside first and looks at what it moved: a lock another monitor made
- * meanwhile is put back. Resolves to the release, which removes the lock if
- * it is still this process's.
+ * machine restarted since it was made) is taken over (see takeOver), so
+ * that a monitor restarted after a crash or a reboot (by systemd, say) runs
+ * without help; as with removeStaleTemps, a pid says nothing of another pid
+ * namespace (another container's monitor on a shared volume). Resolves to
+ * the release, which removes the lock if it is still this process's.
  */
 async function lockState(path: string): Promise<() => Promise<void>> {
   const lock = `${path}.lock`;
   const key = resolve(path);
   const mine = `${process.pid}\n`;
+  let busy: string | undefined;
   for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
     let handle;
     try {
@@ -586,8 +592,7 @@ async function lockState(path: string): Promise<() => Promise<void>> {
     const found = await readLock(lock);
     // Removed since: try again.
     if (found === undefined) continue;
-    const { text } = found;
-    const holder = await lockHolder(text, found.changed, locked.has(key));
+    const holder = await lockHolder(found.text, found.changed, locked.has(key));
     if (holder === 'unreadable') {
       // Empty while the monitor that made it writes its pid; else not cairn's.
       throw new Error(`the state file ${path} is in use: its lock file ${lock} holds no process id (another monitor may be starting; if none is, it is taken over once ${LOCK_UNREADABLE_MS / 1000} s old)`);
@@ -595,29 +600,83 @@ async function lockState(path: string): Promise<() => Promise<void>> {
     if (holder !== undefined) {
       throw new Error(`the state file ${path} is in use: its lock file ${lock} is held by process ${holder}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)`);
     }
-    const aside = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
-    try {
-      await rename(lock, aside);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new Error(`cannot take over the stale lock file ${lock}: ${osReason(err)}`);
-    }
-    // Another monitor's lock, made since it was read: put back (unless a third made one since), and looked at again.
-    if ((await readFile(aside, 'utf8').catch(() => undefined)) !== text) await link(aside, lock).catch(() => undefined);
-    await unlink(aside).catch(() => undefined);
+    busy = await takeOver(lock, key, found);
+    if (busy !== undefined) await delay(TAKEOVER_WAIT_MS);
   }
-  throw new Error(`cannot take the lock file ${lock}: other monitors keep taking it`);
+  throw new Error(busy ?? `cannot take the lock file ${lock}: other monitors keep taking it`);
 }
 
-/** What the lock file `lock` holds and when it last changed (ms since the epoch), or undefined when there is none. */
-async function readLock(lock: string): Promise<{ text: string; changed: number } | undefined> {
+/** A lock file as read (see readLock). */
+interface LockFile {
+  readonly text: string;
+  /** When it last changed, ms since the epoch. */
+  readonly changed: number;
+  readonly ino: number;
+}
+
+/** Whether `a` and `b` are one and the same lock file, unchanged. */
+const sameLock = (a: LockFile, b: LockFile): boolean => a.text === b.text && a.changed === b.changed && a.ino === b.ino;
+
+/** What the lock file `lock` holds and when it last changed, or undefined when there is none. */
+async function readLock(lock: string): Promise<LockFile | undefined> {
   try {
-    const [text, { mtimeMs }] = await Promise.all([readFile(lock, 'utf8'), stat(lock)]);
-    return { text, changed: mtimeMs };
+    const handle = await open(lock, 'r');
+    try {
+      const { mtimeMs, ino } = await handle.stat();
+      return { text: await handle.readFile('utf8'), changed: mtimeMs, ino };
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read the lock file ${lock}: ${osReason(err)}`);
   }
+}
+
+/**
+ * Removes the stale lock file `lock`, found as `stale`, under
+ * `<lock>.takeover`: a file made only where there is none (O_EXCL), holding
+ * this process's pid, so that one monitor at a time reads the lock again and
+ * removes it, only if it is still the stale one found (not a lock another
+ * monitor made since); the takeover file then goes, and lockState tries to
+ * make the lock again, as any monitor may. A takeover file left by a
+ * monitor killed while it held it (for milliseconds) is stale by the rules
+ * of a lock (lockHolder) and removed the same way, if still the one found.
+ * Returns why it could not try, when another monitor holds the takeover file.
+ */
+async function takeOver(lock: string, key: string, stale: LockFile): Promise<string | undefined> {
+  const takeover = `${lock}.takeover`;
+  let handle;
+  try {
+    handle = await open(takeover, 'wx', 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot take over the stale lock file ${lock}: cannot create ${takeover}: ${osReason(err)}`);
+    const other = await readLock(takeover);
+    if (other === undefined) return undefined;
+    const holder = await lockHolder(other.text, other.changed, takingOver.has(key));
+    if (holder === undefined) {
+      const again = await readLock(takeover);
+      if (again !== undefined && sameLock(again, other)) await unlink(takeover).catch(() => undefined);
+      return undefined;
+    }
+    return `cannot take over the stale lock file ${lock}: another monitor is taking it over (${takeover}, ${holder === 'unreadable' ? 'holding no process id yet' : `held by process ${holder}`}); if none is, remove ${takeover}`;
+  }
+  takingOver.add(key);
+  try {
+    await handle.writeFile(`${process.pid}\n`);
+    await handle.close();
+    const now = await readLock(lock);
+    if (now !== undefined && sameLock(now, stale)) {
+      await unlink(lock).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot take over the stale lock file ${lock}: ${osReason(err)}`);
+      });
+    }
+  } finally {
+    await handle.close().catch(() => undefined);
+    takingOver.delete(key);
+    await unlink(takeover).catch(() => undefined);
+  }
+  return undefined;
 }
 
 interface RoundOutcome {

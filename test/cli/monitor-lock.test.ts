@@ -108,12 +108,15 @@ test('a lock of a process that still runs, or holding no pid, is not taken over:
   }
 });
 
-/** Writes a lock file holding `text` beside `statePath`, last changed `ago` ms before now. */
-async function oldLock(statePath: string, text: string, ago: number): Promise<void> {
-  await writeFile(`${statePath}.lock`, text);
+/** Writes the file `file` holding `text`, last changed `ago` ms before now. */
+async function oldLockFile(file: string, text: string, ago: number): Promise<void> {
+  await writeFile(file, text);
   const when = (Date.now() - ago) / 1000;
-  await utimes(`${statePath}.lock`, when, when);
+  await utimes(file, when, when);
 }
+
+/** Writes a lock file holding `text` beside `statePath`, last changed `ago` ms before now. */
+const oldLock = (statePath: string, text: string, ago: number) => oldLockFile(`${statePath}.lock`, text, ago);
 
 test('a lock made before the machine last started is taken over, though its pid runs (pids start low again after a reboot); so is one holding no pid for more than 10 s (a power cut left it empty)', async () => {
   const beforeBoot = uptime() * 1000 + 3_600_000;
@@ -140,6 +143,28 @@ test('on Linux, a lock whose process started after the lock was made is taken ov
     await lockGone(statePath);
   } finally {
     child.kill('SIGKILL');
+  }
+});
+
+test('a stale lock is taken over under <lock>.takeover: while another monitor holds that file, the lock is left to it (exit 2, naming it); one its monitor left when killed is stale as a lock is, and goes too', async () => {
+  const statePath = freshState();
+  const lock = `${statePath}.lock`;
+  const stale = `${await deadPid()}\n`;
+  await writeFile(lock, stale);
+  // Another monitor (the test's parent, which runs) is taking the lock over: it is left to it.
+  await writeFile(`${lock}.takeover`, `${process.ppid}\n`);
+  const { io, requests } = counting();
+  expect([await monitorCommand([...t.common, '--once', '--state', statePath], io), requests()]).toEqual([2, 0]);
+  expect(io.err()).toBe(`cairn monitor: cannot take over the stale lock file ${lock}: another monitor is taking it over (${lock}.takeover, held by process ${process.ppid}); if none is, remove ${lock}.takeover\n`);
+  expect([await readFile(lock, 'utf8'), await readFile(`${lock}.takeover`, 'utf8')]).toEqual([stale, `${process.ppid}\n`]);
+  // Its monitor killed: the takeover file and the lock are stale, and both go.
+  for (const [text, ago] of [[`${await deadPid()}\n`, 0], ['', 60_000]] as const) {
+    await writeFile(lock, stale);
+    await oldLockFile(`${lock}.takeover`, text, ago);
+    const done = captureIo();
+    expect([text, await monitorCommand([...t.common, '--once', '--state', statePath], done), done.err()]).toEqual([text, 0, '']);
+    await lockGone(statePath);
+    await expect(access(`${lock}.takeover`)).rejects.toThrow(/ENOENT/);
   }
 });
 
