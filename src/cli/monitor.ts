@@ -1198,8 +1198,11 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         await emit({ event: 'error', message }, `error: ${message}`, true);
         // A log that cannot be checked is stale once what was last verified
         // of it is older than --max-age: silence must not look like health.
-        const recorded = before?.checkpoint !== undefined ? { checkpoint: before.checkpoint, note: loaded!.state.checkpoint! } : before?.partial;
-        const stale = staleRaised || before?.sthTimestamp === undefined || recorded === undefined ? undefined : staleAlarm(before.sthTimestamp, recorded.checkpoint, recorded.note, message, headsVerified);
+        // What was last verified is what the state holds now: a save of how
+        // far the walk got, earlier in this round, keeps the round's head.
+        const kept = loaded?.verified;
+        const recorded = kept?.checkpoint !== undefined ? { checkpoint: kept.checkpoint, note: loaded!.state.checkpoint! } : kept?.partial;
+        const stale = staleRaised || kept?.sthTimestamp === undefined || recorded === undefined ? undefined : staleAlarm(kept.sthTimestamp, recorded.checkpoint, recorded.note, message, headsVerified);
         if (stale !== undefined) {
           await raise(stale);
           return { result: 'alarm', more: false };

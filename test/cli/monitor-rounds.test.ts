@@ -397,6 +397,27 @@ test('a round that fails after a fresh signed tree head verified is stale by the
   }
 });
 
+test('a round that fails after a save of how far its walk got is stale by the signed tree head that save kept, not by the one the round began with', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    const verified = await readState(statePath);
+    // An hour later the log has grown by 300 bundles, its head fresh; its bundles from 290 on fail, after the walk saved at bundle 261 (256 from bundle 5).
+    log.size = 1300 + 300 * 256;
+    log.answer = (path) => (/^tile\/entries\/(29\d|30\d)/.test(path) ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    const now = verified.sth_timestamp + 3_600_000;
+    log.timestamp = () => now - 1000;
+    const run = await monitor(log, statePath, ['--once', '--max-age', '60'], captureIo({ now: () => now }));
+    expect([run.code, run.events.map((e) => e.event)]).toEqual([2, ['error']]);
+    const kept = await readState(statePath);
+    expect(kept).toMatchObject({ tree_size: 1300, sth_timestamp: now - 1000, partial: { tree_size: 1300 + 300 * 256 } });
+    expect(kept.partial!.checked_to).toBeGreaterThanOrEqual(261 * 256);
+  } finally {
+    await log.close();
+  }
+});
+
 test('heads verified and shown consistent are kept before the walk: a walk that fails keeps them, and a later checkpoint smaller than them alarms', async () => {
   const log = await uniformLog(1300);
   try {
