@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -471,7 +471,7 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
   }
 }
 
-/** The state files (resolved paths) whose lock this process holds, until released (see lockState). */
+/** The state files (see lockKey) whose lock this process holds, until released (see lockState). */
 const locked = new Set<string>();
 
 /** How often lockState goes round before it gives up: only monitors racing for one lock make it go round at all. */
@@ -541,11 +541,24 @@ async function lockHolder(text: string, changed: number, own: boolean): Promise<
   return pid;
 }
 
-/** The state files (resolved paths) whose lock this process is taking over, holding its `.takeover` file (see takeOver). */
+/** The state files (see lockKey) whose lock this process is taking over, holding its `.takeover` file (see takeOver). */
 const takingOver = new Set<string>();
 
 /** How long lockState waits for another monitor to end its takeover of a stale lock, before it looks again. */
 const TAKEOVER_WAIT_MS = 100;
+
+/**
+ * The state file `path` as `locked` knows it: in its folder's real path, so
+ * that two names of one folder (through a symbolic link) are one state file;
+ * `path` resolved where the folder cannot be resolved.
+ */
+async function lockKey(path: string): Promise<string> {
+  try {
+    return join(await realpath(dirname(path)), basename(path));
+  } catch {
+    return resolve(path);
+  }
+}
 
 /**
  * Takes the lock of the state file `path`, `<path>.lock`: created only where
@@ -563,7 +576,7 @@ const TAKEOVER_WAIT_MS = 100;
  */
 async function lockState(path: string): Promise<() => Promise<void>> {
   const lock = `${path}.lock`;
-  const key = resolve(path);
+  const key = await lockKey(path);
   const mine = `${process.pid}\n`;
   let busy: string | undefined;
   for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {

@@ -8,7 +8,7 @@
 // over, is in monitor-rounds.test.ts.)
 import { spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { access, readFile, utimes, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { uptime } from 'node:os';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
@@ -76,6 +76,29 @@ test('a second monitor on the same state file is refused (exit 2), naming the lo
   // The first one's lock gone, a monitor on the file runs again.
   expect(await monitorCommand([...t.common, '--once', '--state', statePath], captureIo())).toBe(0);
   await lockGone(statePath);
+});
+
+test('a second monitor of this process on the same state file through a symbolic link to its folder is refused too: it does not take the first one\'s lock for one its pid left', async () => {
+  const real = join(t.dir, `real-${++states}`);
+  const linked = join(t.dir, `link-${states}`);
+  await mkdir(real);
+  await symlink(real, linked);
+  const signals = new EventEmitter();
+  let second: { code: number; err: string; requests: number } | undefined;
+  const base = captureIo({ signals });
+  const io: CapturedIo = {
+    ...base,
+    sleep: async (ms, signal) => {
+      await base.sleep(ms, signal);
+      const other = counting();
+      const code = await monitorCommand([...t.common, '--once', '--state', join(linked, 'state.json')], other.io);
+      second = { code, err: other.io.err(), requests: other.requests() };
+      signals.emit('SIGINT');
+    },
+  };
+  expect(await monitorCommand([...t.common, '--interval', '30', '--state', join(real, 'state.json')], io)).toBe(0);
+  expect(second).toEqual({ code: 2, err: expect.stringContaining(`its lock file ${join(linked, 'state.json')}.lock is held by process ${process.pid}, which still runs`), requests: 0 });
+  await lockGone(join(real, 'state.json'));
 });
 
 test('the lock of a process that is gone is taken over, and so is one of this process\'s pid that it does not hold (a restarted container\'s monitor gets its old pid back)', async () => {
