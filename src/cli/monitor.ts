@@ -62,8 +62,12 @@ its first entry bundle not checked, if every other check of the round
 passed; nothing unverified is saved. A line (with --json, a "stopped" event)
 says where the walk stopped, or that it stopped while waiting for the next
 round. A second signal ends the process at once. A walk also saves how far it
-got every 256 entry bundles (65,536 entries), checked in the same way: a
-monitor killed (kill -9, a crash) goes on from there, not from the start.
+got every 256 entry bundles (65,536 entries), as a stop saves it: only while
+every other check of the round has passed. A monitor killed (kill -9, a
+crash) then loses at most that many bundles of the round's walk; a round
+where another check failed (a consistency proof the log could not serve,
+say) saves none of its walk, and the next run goes on from what earlier
+rounds saved.
 
 One monitor at a time works on a state file: it holds FILE.lock (made only
 where there is none, holding its process id) from before it reads the state
@@ -142,7 +146,8 @@ const DEFAULT_MAX_ROUND_ENTRIES = 2 ** 20;
 /**
  * How many entry bundles (of 256 entries) a walk checks between two saves of
  * how far it got: a monitor killed during a long walk (kill -9, a crash, a
- * power cut) goes on from there, losing at most that many. A save is a write
+ * power cut) goes on from there, losing at most that many, when every other
+ * check of the round passed (else the walk saves nothing). A save is a write
  * and an fsync of a small file; the default round of 4096 bundles makes 16.
  */
 const SAVE_EVERY_BUNDLES = 256;

@@ -560,7 +560,7 @@ test('a signed size past 2^52 leaves is an unverifiable alarm, raised before any
   }
 });
 
-test('--max-round-entries takes a whole number of at least one bundle; the help tells of it', async () => {
+test('--max-round-entries takes a whole number of at least one bundle; the help tells of it, and of the saves of a walk, which come only while the round\'s other checks pass', async () => {
   for (const bad of ['255', '0', 'x', '1e6', '512.0', '9007199254740992']) {
     const io = captureIo();
     expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', freshState(), '--once', '--max-round-entries', bad], io)).toBe(2);
@@ -569,6 +569,10 @@ test('--max-round-entries takes a whole number of at least one bundle; the help 
   const help = captureIo();
   expect(await monitorCommand(['--help'], help)).toBe(0);
   expect(help.out()).toMatch(/--max-round-entries N\n +new entries one round checks \(default 1048576, at least\n +256\)/);
+  // A walk's saves every 256 bundles come only while the round's other checks pass: the help does not promise more.
+  expect(help.out().replace(/\s+/g, ' ')).toContain(
+    "A walk also saves how far it got every 256 entry bundles (65,536 entries), as a stop saves it: only while every other check of the round has passed. A monitor killed (kill -9, a crash) then loses at most that many bundles of the round's walk; a round where another check failed (a consistency proof the log could not serve, say) saves none of its walk",
+  );
 });
 
 test('a state file whose unfinished walk does not hold together is refused before the log is asked', async () => {
