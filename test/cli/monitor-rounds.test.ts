@@ -176,10 +176,30 @@ async function monitor(log: UniformLog, statePath: string, extra: string[], io: 
   return { code, events, io };
 }
 
+/** From now on the log answers 500 to each request whose path `down` is true of. */
+function failWhere(log: UniformLog, down: (path: string) => boolean): void {
+  log.answer = (path) => (down(path) ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+}
+
 /** From now on the log answers its second checkpoint request 500: a run with rounds of 512 stops in its second round. */
 function failSecondCheckpoint(log: UniformLog): void {
   let checkpoints = 0;
-  log.answer = (path) => (path === 'checkpoint' && ++checkpoints === 2 ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+  failWhere(log, (path) => path === 'checkpoint' && ++checkpoints === 2);
+}
+
+/**
+ * A first `--once` run verifies `log` (of 1300) into `statePath`; then the
+ * log grows to 2000 with the requests `down` is true of failing, and a second
+ * run ends in an error (exit 2). Resolves to the state the first run left.
+ */
+async function verifiedThenFailedGrowth(log: UniformLog, statePath: string, down: (path: string) => boolean): Promise<SavedState> {
+  expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+  const verified = await readState(statePath);
+  log.size = 2000;
+  failWhere(log, down);
+  const failed = await monitor(log, statePath, ['--once']);
+  expect([failed.code, failed.events.map((e) => e.event)]).toEqual([2, ['error']]);
+  return verified;
 }
 
 /** A `--once` run over `log` (rounds of 512) that stops in its second round (exit 2), its log honest again after: the state it left, a walk unfinished at 512. */
@@ -380,7 +400,7 @@ test('a round that fails after a fresh signed tree head verified is stale by the
     expect(first.code).toBe(0);
     const verified = await readState(statePath);
     log.size = 1500;
-    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    failWhere(log, (path) => path.startsWith('tile/entries/'));
     const io = captureIo({ now: () => verified.sth_timestamp + 3_600_000 });
     log.timestamp = () => verified.sth_timestamp + 3_600_000 - 1000; // fresh by the monitor's clock
     const run = await monitor(log, statePath, ['--once', '--max-age', '60'], io);
@@ -405,7 +425,7 @@ test('a round that fails after a save of how far its walk got is stale by the si
     const verified = await readState(statePath);
     // An hour later the log has grown by 300 bundles, its head fresh; its bundles from 290 on fail, after the walk saved at bundle 261 (256 from bundle 5).
     log.size = 1300 + 300 * 256;
-    log.answer = (path) => (/^tile\/entries\/(29\d|30\d)/.test(path) ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    failWhere(log, (path) => /^tile\/entries\/(29\d|30\d)/.test(path));
     const now = verified.sth_timestamp + 3_600_000;
     log.timestamp = () => now - 1000;
     const run = await monitor(log, statePath, ['--once', '--max-age', '60'], captureIo({ now: () => now }));
@@ -422,13 +442,8 @@ test('heads verified and shown consistent are kept before the walk: a walk that 
   const log = await uniformLog(1300);
   try {
     const statePath = freshState();
-    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
-    const verified = await readState(statePath);
     // The log grows to 2000, but its entry bundles fail: an error, the verified checkpoint stays at 1300, the newest one seen is kept.
-    log.size = 2000;
-    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
-    const failed = await monitor(log, statePath, ['--once']);
-    expect([failed.code, failed.events.map((e) => e.event)]).toEqual([2, ['error']]);
+    const verified = await verifiedThenFailedGrowth(log, statePath, (path) => path.startsWith('tile/entries/'));
     const kept = await readState(statePath);
     expect(kept).toMatchObject({ tree_size: 1300, checkpoint: verified.checkpoint, sth_tree_size: 1300, newest: { tree_size: 2000, root_hash: encodeBase64(rootOf(perfectHashes(enc('x')), 2000)) } });
     expect(kept.newest!.checkpoint).toMatch(/^rounds\.test\/log\n2000\n/);
@@ -458,14 +473,10 @@ test('a state holding newest is written as version 2, which a cairn from before 
   const log = await uniformLog(1300);
   try {
     const statePath = freshState();
-    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
-    // Nothing new in it: version 1, which every cairn reads.
-    const plain = await readState(statePath);
+    const plain = await verifiedThenFailedGrowth(log, statePath, (path) => path.startsWith('tile/entries/'));
+    // Nothing new in the first run's: version 1, which every cairn reads; the failed one kept newest.
     expect(plain).toMatchObject({ version: 1, tree_size: 1300 });
     expect(plain).not.toHaveProperty('newest');
-    log.size = 2000;
-    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
-    expect((await monitor(log, statePath, ['--once'])).code).toBe(2);
     const withNewest = await readState(statePath);
     expect(withNewest).toMatchObject({ version: 2, tree_size: 1300, newest: { tree_size: 2000 } });
 
@@ -505,7 +516,7 @@ test('a first run whose walk fails keeps the newest checkpoint it verified, with
   const log = await uniformLog(1300);
   try {
     const statePath = freshState();
-    log.answer = (path) => (path.startsWith('tile/entries/') ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
+    failWhere(log, (path) => path.startsWith('tile/entries/'));
     expect((await monitor(log, statePath, ['--once'])).code).toBe(2);
     const kept = await readState(statePath);
     expect(kept).toMatchObject({ checkpoint: null, tree_size: 0, sth_timestamp: null, newest: { tree_size: 1300 } });
@@ -841,13 +852,8 @@ test('a newest checkpoint whose consistency could be shown neither from tiles no
   const log = await uniformLog(1300);
   try {
     const statePath = freshState();
-    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
-    const verified = await readState(statePath);
     // The log grows to 2000, but neither its hash tiles nor its consistency endpoint answer.
-    log.size = 2000;
-    log.answer = (path) => (/^tile\/\d/.test(path) || path === 'ct/v1/get-sth-consistency' ? { status: 500, body: '{"error":"down","code":"INTERNAL"}' } : undefined);
-    const failed = await monitor(log, statePath, ['--once']);
-    expect([failed.code, failed.events.map((e) => e.event)]).toEqual([2, ['error']]);
+    const verified = await verifiedThenFailedGrowth(log, statePath, (path) => /^tile\/\d/.test(path) || path === 'ct/v1/get-sth-consistency');
     expect(log.paths).toContainEqual(expect.stringMatching(/^ct\/v1\/get-sth-consistency\?first=1300&second=2000$/));
     expect(await readState(statePath)).toEqual(verified);
   } finally {
