@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
@@ -70,13 +69,16 @@ say) saves none of its walk, and the next run goes on from what earlier
 rounds saved.
 
 One monitor at a time works on a state file: it holds FILE.lock (made only
-where there is none, holding its process id) from before it reads the state
-until it ends, however it ends. Another one started on the same file exits
-(status 2), naming the lock and the process holding it. A stale lock is
-taken over: one whose process is gone (killed by kill -9, a crash), one
-made before the machine last started (its pid may run again after a
-reboot), on Linux one whose process started after it was made, and one
-holding no process id (a power cut can leave it empty) for 10 seconds.
+where there is none, holding its process id and, on Linux, its start time
+and the boot id) from before it reads the state until it ends, however it
+ends. Another one started on the same file exits (status 2), naming the
+lock and the process holding it. A stale lock is taken over: one whose
+process is gone (killed by kill -9, a crash); on Linux, one made in an
+earlier boot (its pid may run again after a reboot) and one whose pid is
+another process's now (its start time differs); and one holding no process
+id (a power cut can leave it empty) once 10 seconds old. The clock never
+makes a lock whose process runs stale; one holding only a process id (an
+older cairn's, or where /proc cannot be read) is held while that pid runs.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -484,30 +486,26 @@ const LOCK_ATTEMPTS = 10;
 
 /**
  * How long a lock holding no process id (empty, or not cairn's) is left
- * alone: a monitor writes its pid within milliseconds of making the file, but
- * a power cut can leave it empty (see lockState).
+ * alone: a monitor writes and fsyncs its pid within milliseconds of making
+ * the file, but a power cut can leave it empty (see lockState).
  */
 const LOCK_UNREADABLE_MS = 10_000;
 
-/**
- * How far apart the times lockHolder compares may be and still be taken as
- * the same: a lock's mtime (a file system may keep it to the second, or to 2 s),
- * the boot time computed from os.uptime(), a process's start in clock ticks.
- */
-const LOCK_CLOCK_SLACK_MS = 5_000;
-
-/** The clock ticks per second of /proc/<pid>/stat's times: Linux's USER_HZ, 100 on every architecture Node runs on. */
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/** When this machine started, in ms since the epoch (by the clock now). */
-const bootTime = (): number => Date.now() - uptime() * 1000;
+/** This boot's id (/proc/sys/kernel/random/boot_id), once read; undefined where it cannot be read (not Linux). */
+let bootIdRead: Promise<string | undefined> | undefined;
+const bootId = (): Promise<string | undefined> =>
+  (bootIdRead ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (text) => (/^[0-9a-f-]{36}\n$/.test(text) ? text.slice(0, 36) : undefined),
+    () => undefined,
+  ));
 
 /**
- * When process `pid` started, in ms since the epoch, from field 22
- * (starttime, in clock ticks after boot) of its /proc/<pid>/stat: on Linux
- * only, and undefined where /proc cannot be read.
+ * Field 22 (starttime: when the process started, in clock ticks after boot)
+ * of `/proc/<pid>/stat` (`pid` 'self': this process's), as written there,
+ * with the pid of its field 1; undefined where it cannot be read (not Linux,
+ * /proc mounted with hidepid, the process gone).
  */
-async function processStart(pid: number): Promise<number | undefined> {
+async function processStart(pid: number | 'self'): Promise<{ pid: number; starttime: string } | undefined> {
   if (process.platform !== 'linux') return undefined;
   let stat: string;
   try {
@@ -516,33 +514,59 @@ async function processStart(pid: number): Promise<number | undefined> {
     return undefined;
   }
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses; starttime is the 20th field after it.
-  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  return Number.isSafeInteger(ticks) && ticks >= 0 ? bootTime() + (ticks / CLOCK_TICKS_PER_SECOND) * 1000 : undefined;
+  const starttime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  return starttime !== undefined && /^(0|[1-9][0-9]{0,19})$/.test(starttime) ? { pid: Number(stat.slice(0, stat.indexOf(' '))), starttime } : undefined;
 }
 
+/** What this process writes into a lock or takeover file, once worked out (see lockText). */
+let lockTextMade: Promise<string> | undefined;
+
 /**
- * Who may still hold a lock file holding `text`, last changed at `changed`
- * (ms since the epoch): its process id, 'unreadable' for a recent one that
- * holds none, or undefined when it is stale. Stale: a lock changed before
- * this machine last started, whatever its pid (after a reboot pids start
- * low again, and an old lock's pid often runs: a kernel thread); one holding
- * no pid (a power cut can leave it empty: a monitor writes its pid within
- * milliseconds of making it) for more than {@link LOCK_UNREADABLE_MS}; one
- * whose process is gone, or is this one, which does not hold it (`own`
- * false: a restarted container's monitor often gets its old pid back); and,
- * on Linux, one whose process started after the lock was made (the pid went
- * to another process since). A clock set forward by hours since the lock
- * was made (a machine with no battery clock, before NTP set it) would make a
- * held lock look stale: the slack covers only the grain of the clocks.
+ * What this process writes into a lock or takeover file:
+ * `<pid> <starttime> <boot_id>\n` (see processStart and bootId), which
+ * tells this process from a later one given its pid, after a reboot or not;
+ * `<pid>\n` where /proc cannot tell (not Linux, a /proc not of this
+ * process's pid namespace).
+ */
+const lockText = (): Promise<string> =>
+  (lockTextMade ??= (async () => {
+    const [self, boot] = await Promise.all([processStart('self'), bootId()]);
+    return self !== undefined && self.pid === process.pid && boot !== undefined ? `${process.pid} ${self.starttime} ${boot}\n` : `${process.pid}\n`;
+  })());
+
+/**
+ * Who may still hold a lock (or takeover) file holding `text`, last changed
+ * at `changed` (ms since the epoch): its process id, 'unreadable' for a
+ * recent one that holds none, or undefined when it is stale. Stale: one whose
+ * process is gone, or is this one, which does not hold it (`own` false: a
+ * restarted container's monitor often gets its old pid back); one recording
+ * a boot_id other than this boot's (after a reboot pids start low again, and
+ * an old lock's pid often runs: a kernel thread); one recording a starttime
+ * other than that of the process its pid is now (the pid went to another
+ * process since). Where /proc cannot be read, or the lock holds only a pid
+ * (an older cairn's), a running pid holds it. The machine's clock judges no
+ * lock whose pid runs: it may be stepped (NTP after a VM resumes, date -s), a
+ * network file system's mtimes come from the server's clock, and a
+ * container's /proc/uptime (lxcfs) need not count from the boot /proc/<pid>/stat
+ * counts from. Its one use: a lock holding no pid (a power cut can leave it
+ * empty) is stale once more than {@link LOCK_UNREADABLE_MS} old by its mtime,
+ * which a clock stepped forward in the milliseconds between a monitor making
+ * its lock and writing it could hasten.
  */
 async function lockHolder(text: string, changed: number, own: boolean): Promise<number | 'unreadable' | undefined> {
-  if (changed < bootTime() - LOCK_CLOCK_SLACK_MS) return undefined;
-  const match = /^([1-9][0-9]{0,6})\n$/.exec(text);
+  const match = /^([1-9][0-9]{0,6})(?: (0|[1-9][0-9]{0,19}) ([0-9a-f-]{36}))?\n$/.exec(text);
   if (match === null || Number(match[1]) >= PID_MAX_LIMIT) return Date.now() - changed > LOCK_UNREADABLE_MS ? undefined : 'unreadable';
   const pid = Number(match[1]);
+  const [, , starttime, boot] = match;
+  if (boot !== undefined) {
+    const here = await bootId();
+    if (here !== undefined && here !== boot) return undefined;
+  }
   if (pid === process.pid ? !own : !processRuns(pid)) return undefined;
-  const started = await processStart(pid);
-  if (started !== undefined && started > changed + LOCK_CLOCK_SLACK_MS) return undefined;
+  if (starttime !== undefined) {
+    const now = await processStart(pid);
+    if (now !== undefined && now.pid === pid && now.starttime !== starttime) return undefined;
+  }
   return pid;
 }
 
@@ -567,13 +591,15 @@ async function lockKey(path: string): Promise<string> {
 
 /**
  * Takes the lock of the state file `path`, `<path>.lock`: created only where
- * there is none (O_EXCL), holding this process's pid (fsync'd, so that a
- * power cut leaves it whole where the file system allows), so that two
+ * there is none (O_EXCL), holding this process's pid, start time and boot
+ * id (see lockText; fsync'd, so that a power cut leaves it whole where the
+ * file system allows), so that two
  * monitors on one state file (cron starting one while a slow run goes on)
  * cannot both write it, the last rename taking the state back to what the
  * other began from. A second monitor is refused, naming the lock file and
- * the pid in it. A stale lock (see lockHolder: its process gone, or the
- * machine restarted since it was made) is taken over (see takeOver), so
+ * the pid in it. A stale lock (see lockHolder: its process gone, its pid
+ * another process's now, or the machine restarted since it was made) is
+ * taken over (see takeOver), so
  * that a monitor restarted after a crash or a reboot (by systemd, say) runs
  * without help; as with removeStaleTemps, a pid says nothing of another pid
  * namespace (another container's monitor on a shared volume). Resolves to
@@ -582,7 +608,7 @@ async function lockKey(path: string): Promise<string> {
 async function lockState(path: string): Promise<() => Promise<void>> {
   const lock = `${path}.lock`;
   const key = await lockKey(path);
-  const mine = `${process.pid}\n`;
+  const mine = await lockText();
   let busy: string | undefined;
   for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
     let handle;
@@ -654,13 +680,26 @@ async function readLock(lock: string): Promise<LockFile | undefined> {
 /**
  * Removes the stale lock file `lock`, found as `stale`, under
  * `<lock>.takeover`: a file made only where there is none (O_EXCL), holding
- * this process's pid, so that one monitor at a time reads the lock again and
+ * what a lock holds (lockText), so that one monitor at a time reads the lock again and
  * removes it, only if it is still the stale one found (not a lock another
  * monitor made since); the takeover file then goes, and lockState tries to
  * make the lock again, as any monitor may. A takeover file left by a
  * monitor killed while it held it (for milliseconds) is stale by the rules
- * of a lock (lockHolder) and removed the same way, if still the one found.
- * Returns why it could not try, when another monitor holds the takeover file.
+ * of a lock (lockHolder) and removed the same way, if still the one found;
+ * the monitor that removed it then starts again from making the lock, as
+ * lockState goes round. Returns why it could not try, when another monitor
+ * holds the takeover file.
+ *
+ * The one window left: a file can be removed only by its path, so a check
+ * that the takeover file is still the stale one found and its removal are
+ * two steps. With three monitors and one killed holding the takeover file,
+ * one (B) may find that file stale, another (A) remove it and make its own,
+ * then B remove A's fresh one; a third (C) then makes its own, and A and C
+ * both hold one: each may remove the stale lock, and one of them the lock
+ * the other has made since. Closing it needs a lock the kernel drops when
+ * its process dies (flock), which Node does not offer; it needs a monitor
+ * killed within the milliseconds it holds the takeover file, and three
+ * monitors each between two of the others' system calls.
  */
 async function takeOver(lock: string, key: string, stale: LockFile): Promise<string | undefined> {
   const takeover = `${lock}.takeover`;
@@ -681,7 +720,7 @@ async function takeOver(lock: string, key: string, stale: LockFile): Promise<str
   }
   takingOver.add(key);
   try {
-    await handle.writeFile(`${process.pid}\n`);
+    await handle.writeFile(await lockText());
     await handle.close();
     const now = await readLock(lock);
     if (now !== undefined && sameLock(now, stale)) {

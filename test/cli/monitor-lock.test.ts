@@ -1,15 +1,15 @@
 // cairn monitor holds a lock on its state file, `<state>.lock` holding its
-// pid, from before it reads the state until it ends: a second monitor on the
+// pid (and on Linux its start time and the boot id), from before it reads the state until it ends: a second monitor on the
 // same file (cron starting one while a slow run goes on) is refused rather
 // than let the last rename take the state back; a lock whose process is gone
 // is taken over; the lock goes however the monitor ends. A real server on
 // port 0; signals come from an injected EventEmitter, never sent to the test
 // process. (A monitor killed with SIGKILL, whose lock the next one takes
 // over, is in monitor-rounds.test.ts.)
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { access, mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
-import { uptime } from 'node:os';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { CairnClient } from '../../src/client/client.js';
@@ -33,6 +33,29 @@ function counting(): { io: CapturedIo; requests: () => number } {
   let requests = 0;
   const io = captureIo({ fetch: (url, init) => (requests++, fetch(url, init)) });
   return { io, requests: () => requests };
+}
+
+/** Field 22 (starttime) of /proc/<pid>/stat. */
+async function startTime(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+}
+
+/** This boot's id. */
+const bootId = async (): Promise<string> => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+
+/** What the lock of process `pid` holds on Linux: `<pid> <starttime> <boot_id>\n`. */
+const lockOf = async (pid: number): Promise<string> => `${pid} ${await startTime(pid)} ${await bootId()}\n`;
+
+/** Runs `body` with a child process that sleeps, alive all along, killed after. */
+async function withSleeper(body: (child: ChildProcess & { pid: number }) => Promise<void>): Promise<void> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+  try {
+    await once(child, 'spawn');
+    await body(child as ChildProcess & { pid: number });
+  } finally {
+    child.kill('SIGKILL');
+  }
 }
 
 /** The pid of a process that ran and is gone. */
@@ -63,7 +86,7 @@ test('a second monitor on the same state file is refused (exit 2), naming the lo
     },
   };
   expect(await monitorCommand([...t.common, '--interval', '30', '--state', statePath], io)).toBe(0);
-  expect(lockDuringRun).toBe(`${process.pid}\n`);
+  expect(lockDuringRun).toBe(process.platform === 'linux' ? await lockOf(process.pid) : `${process.pid}\n`);
   expect(second).toEqual({
     code: 2,
     err: `cairn monitor: the state file ${statePath} is in use: its lock file ${statePath}.lock is held by process ${process.pid}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)\n`,
@@ -141,31 +164,85 @@ async function oldLockFile(file: string, text: string, ago: number): Promise<voi
 /** Writes a lock file holding `text` beside `statePath`, last changed `ago` ms before now. */
 const oldLock = (statePath: string, text: string, ago: number) => oldLockFile(`${statePath}.lock`, text, ago);
 
-test('a lock made before the machine last started is taken over, though its pid runs (pids start low again after a reboot); so is one holding no pid for more than 10 s (a power cut left it empty)', async () => {
-  const beforeBoot = uptime() * 1000 + 3_600_000;
-  for (const [text, ago] of [[`${process.ppid}\n`, beforeBoot], ['', 60_000], ['', beforeBoot], ['monitor\n', 60_000]] as const) {
-    const statePath = freshState();
-    await oldLock(statePath, text, ago);
-    const io = captureIo();
-    expect([text, ago, await monitorCommand([...t.common, '--once', '--state', statePath], io), io.err()]).toEqual([text, ago, 0, '']);
-    expect(io.out()).toMatch(/verified lock\.test\/log at tree size 300/);
-    await lockGone(statePath);
-  }
+/** Runs a monitor on `statePath` and expects it refused: exit 2, naming `pid`, no request made, the lock left as it was. */
+async function expectRefused(statePath: string, pid: number): Promise<void> {
+  const before = await readFile(`${statePath}.lock`, 'utf8');
+  const { io, requests } = counting();
+  expect([before, await monitorCommand([...t.common, '--once', '--state', statePath], io), requests()]).toEqual([before, 2, 0]);
+  expect(io.err()).toContain(`its lock file ${statePath}.lock is held by process ${pid}, which still runs`);
+  expect(await readFile(`${statePath}.lock`, 'utf8')).toBe(before);
+}
+
+/** Runs a monitor on `statePath` and expects it to take the lock over and run (exit 0), its lock gone after. */
+async function expectTakenOver(statePath: string, text: string): Promise<void> {
+  const io = captureIo();
+  expect([text, await monitorCommand([...t.common, '--once', '--state', statePath], io), io.err()]).toEqual([text, 0, '']);
+  expect(io.out()).toMatch(/verified lock\.test\/log at tree size 300/);
+  await lockGone(statePath);
+}
+
+/** Far enough from now that the lock's mtime is before this boot, or a day ahead: a clock stepped since, a file server's clock. */
+const CLOCK_STEPS = [-10 * 365 * 86_400_000, -3_600_000, 86_400_000];
+
+test('the clock never makes a running monitor\'s lock stale: with its mtime years back (before this boot), an hour back or a day ahead, a second monitor is refused', async () => {
+  // This process's own monitor, holding its lock between rounds.
+  const statePath = freshState();
+  const signals = new EventEmitter();
+  const seen: string[] = [];
+  const base = captureIo({ signals });
+  const io: CapturedIo = {
+    ...base,
+    sleep: async (ms, signal) => {
+      await base.sleep(ms, signal);
+      for (const step of CLOCK_STEPS) {
+        const when = (Date.now() + step) / 1000;
+        await utimes(`${statePath}.lock`, when, when);
+        const other = counting();
+        seen.push(`${step} ${await monitorCommand([...t.common, '--once', '--state', statePath], other.io)} ${other.requests()}`);
+      }
+      signals.emit('SIGINT');
+    },
+  };
+  expect(await monitorCommand([...t.common, '--interval', '30', '--state', statePath], io)).toBe(0);
+  expect(seen).toEqual(CLOCK_STEPS.map((step) => `${step} 2 0`));
+  await lockGone(statePath);
+  // Another process's lock, as its monitor wrote it (on Linux) or as an older cairn did.
+  await withSleeper(async (child) => {
+    const texts = process.platform === 'linux' ? [await lockOf(child.pid), `${child.pid}\n`] : [`${child.pid}\n`];
+    for (const text of texts) {
+      for (const step of CLOCK_STEPS) {
+        const other = freshState();
+        await oldLock(other, text, -step);
+        await expectRefused(other, child.pid);
+      }
+    }
+  });
 });
 
-test('on Linux, a lock whose process started after the lock was made is taken over: its pid went to another process since', async () => {
+test('on Linux, a lock whose pid runs is taken over when it records another start time (the pid went to another process since) or another boot id (made before the machine last started: pids start low again); with both matching it is refused', async () => {
   if (process.platform !== 'linux') return;
-  // A process started now, alive all along; the lock dated a minute ago (after the boot, unless the machine started less than a minute ago).
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
-  try {
-    await once(child, 'spawn');
+  await withSleeper(async (child) => {
+    const start = await startTime(child.pid);
+    const boot = await bootId();
+    const held = freshState();
+    await writeFile(`${held}.lock`, `${child.pid} ${start} ${boot}\n`);
+    await expectRefused(held, child.pid);
+    for (const text of [`${child.pid} ${Number(start) - 1} ${boot}\n`, `${child.pid} ${Number(start) + 100} ${boot}\n`, `${child.pid} ${start} ${randomUUID()}\n`, `${process.ppid} ${await startTime(process.ppid)} ${randomUUID()}\n`]) {
+      const statePath = freshState();
+      await writeFile(`${statePath}.lock`, text);
+      await expectTakenOver(statePath, text);
+    }
+  });
+});
+
+test('a lock whose process is gone is taken over, whatever it records; so is one holding no pid for more than 10 s (a power cut left it empty)', async () => {
+  const dead = await deadPid();
+  const texts: (readonly [string, number])[] = [[`${dead}\n`, 0], ['', 60_000], ['monitor\n', 60_000], [`${dead}\n`, 10 * 365 * 86_400_000]];
+  if (process.platform === 'linux') texts.push([`${dead} ${await startTime(process.pid)} ${await bootId()}\n`, 0]);
+  for (const [text, ago] of texts) {
     const statePath = freshState();
-    await oldLock(statePath, `${child.pid}\n`, 60_000);
-    const io = captureIo();
-    expect([await monitorCommand([...t.common, '--once', '--state', statePath], io), io.err()]).toEqual([0, '']);
-    await lockGone(statePath);
-  } finally {
-    child.kill('SIGKILL');
+    await oldLock(statePath, text, ago);
+    await expectTakenOver(statePath, text);
   }
 });
 
@@ -200,7 +277,7 @@ function lockWatching(statePath: string, seen: string[], next: FetchLike = fetch
 }
 
 test('the lock goes however the monitor ends: an error, an unreadable state, an alarm, a stop in a round', async () => {
-  const held = `${process.pid}\n`;
+  const held = process.platform === 'linux' ? await lockOf(process.pid) : `${process.pid}\n`;
   // The log unreachable: exit 2.
   const down = freshState();
   const downSeen: string[] = [];
