@@ -882,26 +882,38 @@ test('a save of how far the walk got that is slow to land still lands before the
   try {
     const statePath = freshState();
     const writes: string[] = [];
+    // The walk's save is held until every bundle was answered and the checks had many turns of the
+    // event loop to end the walk; or until the round's own save is asked for, which must not come before.
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    let roundWrite!: () => void;
-    const roundWritten = new Promise<void>((resolve) => (roundWrite = resolve));
+    let answered = 0;
+    const io = captureIo({
+      fetch: answeringFromMemory(
+        () => undefined,
+        async (path) => {
+          if (!path.startsWith('tile/entries/') || ++answered < 256) return;
+          for (let i = 0; i < 50; i++) await new Promise(setImmediate);
+          release();
+        },
+      ),
+    });
+    // What the round's own save found: whether the walk's save was still held, and whether it had landed.
+    let atRound: { released: boolean; landed: boolean } | undefined;
+    let released = false;
+    void held.then(() => (released = true));
     const hooks = {
       beforeWrite: async (state: Readonly<Record<string, unknown>>) => {
         const kind = writeKind(state);
         writes.push(kind);
-        if (kind === 'round') roundWrite();
-        // The walk's save is held until the round's own save is asked for (it must not be before this
-        // one landed) or, failing that, for a while, long after the walk's last answer.
-        if (kind === 'walk') {
-          void Promise.race([roundWritten, delay(300)]).then(release);
-          await held;
+        if (kind === 'walk') await held;
+        if (kind === 'round') {
+          atRound = { released, landed: (await readState(statePath)).partial !== undefined };
+          release();
         }
       },
     };
-    const io = captureIo();
     const code = await monitorCommand(['--url', log.url, '--vkey', vkey, '--state', statePath, '--once', '--json'], io, hooks);
-    expect([code, writes]).toEqual([0, ['newest', 'walk', 'round']]);
+    expect([code, writes, atRound]).toEqual([0, ['newest', 'walk', 'round'], { released: true, landed: true }]);
     const done = await readState(statePath);
     expect(done).toMatchObject({ tree_size: 256 * 256 });
     expect(done).not.toHaveProperty('partial');
