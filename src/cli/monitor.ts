@@ -502,10 +502,11 @@ const bootId = (): Promise<string | undefined> =>
 /**
  * Field 22 (starttime: when the process started, in clock ticks after boot)
  * of `/proc/<pid>/stat` (`pid` 'self': this process's), as written there,
- * with the pid of its field 1; undefined where it cannot be read (not Linux,
- * /proc mounted with hidepid, the process gone).
+ * with the pid of its field 1 and whether it has ended (field 3, its state:
+ * Z, a zombie its parent has not reaped, or X, dead); undefined where it
+ * cannot be read (not Linux, /proc mounted with hidepid, the process gone).
  */
-async function processStart(pid: number | 'self'): Promise<{ pid: number; starttime: string } | undefined> {
+async function processStart(pid: number | 'self'): Promise<{ pid: number; starttime: string; ended: boolean } | undefined> {
   if (process.platform !== 'linux') return undefined;
   let stat: string;
   try {
@@ -513,10 +514,21 @@ async function processStart(pid: number | 'self'): Promise<{ pid: number; startt
   } catch {
     return undefined;
   }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; starttime is the 20th field after it.
-  const starttime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  return starttime !== undefined && /^(0|[1-9][0-9]{0,19})$/.test(starttime) ? { pid: Number(stat.slice(0, stat.indexOf(' '))), starttime } : undefined;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; state is the 1st field after it, starttime the 20th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const starttime = fields[19];
+  if (starttime === undefined || !/^(0|[1-9][0-9]{0,19})$/.test(starttime)) return undefined;
+  return { pid: Number(stat.slice(0, stat.indexOf(' '))), starttime, ended: fields[0] === 'Z' || fields[0] === 'X' };
 }
+
+/**
+ * Whether this process's /proc tells of its own pid namespace (`/proc/self`
+ * is this process): only then do the start times it gives of other pids
+ * belong to the pids that kill() reaches (a monitor run by `nsenter -p`
+ * without `-m` sees the host's /proc, whose pid 1 is not its pid 1).
+ */
+let procIsOursRead: Promise<boolean> | undefined;
+const procIsOurs = (): Promise<boolean> => (procIsOursRead ??= processStart('self').then((self) => self?.pid === process.pid));
 
 /** What this process writes into a lock or takeover file, once worked out (see lockText). */
 let lockTextMade: Promise<string> | undefined;
@@ -530,8 +542,8 @@ let lockTextMade: Promise<string> | undefined;
  */
 const lockText = (): Promise<string> =>
   (lockTextMade ??= (async () => {
-    const [self, boot] = await Promise.all([processStart('self'), bootId()]);
-    return self !== undefined && self.pid === process.pid && boot !== undefined ? `${process.pid} ${self.starttime} ${boot}\n` : `${process.pid}\n`;
+    const [self, ours, boot] = await Promise.all([processStart('self'), procIsOurs(), bootId()]);
+    return self !== undefined && ours && boot !== undefined ? `${process.pid} ${self.starttime} ${boot}\n` : `${process.pid}\n`;
   })());
 
 /**
@@ -563,10 +575,10 @@ async function lockHolder(text: string, changed: number, own: boolean): Promise<
     if (here !== undefined && here !== boot) return undefined;
   }
   if (pid === process.pid ? !own : !processRuns(pid)) return undefined;
-  if (starttime !== undefined) {
-    const now = await processStart(pid);
-    if (now !== undefined && now.pid === pid && now.starttime !== starttime) return undefined;
-  }
+  // kill() reaches a zombie too: a monitor that ended, its parent not yet reaping it (a container's pid 1 that reaps nothing).
+  const now = (await procIsOurs()) ? await processStart(pid) : undefined;
+  if (now?.ended === true) return undefined;
+  if (starttime !== undefined && now !== undefined && now.starttime !== starttime) return undefined;
   return pid;
 }
 
@@ -618,16 +630,19 @@ async function lockState(path: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create the lock file ${lock}: ${osReason(err)}`);
     }
     if (handle !== undefined) {
+      // Known as held from its creation: another monitorCommand of this process finding it still empty, or
+      // holding this pid, must not take it for one this pid left behind.
+      locked.add(key);
       try {
         await handle.writeFile(mine);
         await handle.sync();
         await handle.close();
       } catch (err) {
+        locked.delete(key);
         await handle.close().catch(() => undefined);
         await unlink(lock).catch(() => undefined);
         throw new Error(`cannot write the lock file ${lock}: ${osReason(err)}`);
       }
-      locked.add(key);
       return async () => {
         locked.delete(key);
         if ((await readFile(lock, 'utf8').catch(() => undefined)) === mine) await unlink(lock).catch(() => undefined);

@@ -235,6 +235,41 @@ test('on Linux, a lock whose pid runs is taken over when it records another star
   });
 });
 
+test('on Linux, a lock whose process has ended but is not yet reaped (a zombie: kill() still reaches it) is taken over', async () => {
+  if (process.platform !== 'linux') return;
+  // sh starts `sleep 0` and becomes `sleep 30`, which never reaps it: a zombie for as long as sleep 30 runs.
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
+    const zombie = Number(line.toString().trim());
+    let state = '';
+    for (let i = 0; i < 500 && state !== 'Z'; i++) {
+      const stat = await readFile(`/proc/${zombie}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
+      if (state !== 'Z') await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(state).toBe('Z');
+    for (const text of [`${zombie}\n`, await lockOf(zombie)]) {
+      const statePath = freshState();
+      await writeFile(`${statePath}.lock`, text);
+      await expectTakenOver(statePath, text);
+    }
+  } finally {
+    parent.kill('SIGKILL');
+  }
+});
+
+test('two monitors of one process started at once on one state file: one runs, the other is refused, every time', async () => {
+  for (let i = 0; i < 10; i++) {
+    const statePath = freshState();
+    const [a, b] = [captureIo(), captureIo()];
+    const codes = await Promise.all([monitorCommand([...t.common, '--once', '--state', statePath], a), monitorCommand([...t.common, '--once', '--state', statePath], b)]);
+    expect([i, codes.sort()]).toEqual([i, [0, 2]]);
+    expect(a.err() + b.err()).toMatch(/is in use: its lock file .*\.lock (is held by process \d+, which still runs|holds no process id)/);
+    await lockGone(statePath);
+  }
+});
+
 test('a lock whose process is gone is taken over, whatever it records; so is one holding no pid for more than 10 s (a power cut left it empty)', async () => {
   const dead = await deadPid();
   const texts: (readonly [string, number])[] = [[`${dead}\n`, 0], ['', 60_000], ['monitor\n', 60_000], [`${dead}\n`, 10 * 365 * 86_400_000]];
