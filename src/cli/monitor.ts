@@ -1152,6 +1152,15 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      * as progress beside the last verified one. Says so and returns false
      * when the state file cannot be written.
      */
+    /** Writes `state` to the state file (tests look at it first: hooks.beforeWrite). */
+    const persist = async (state: MonitorState): Promise<void> => {
+      await hooks.beforeWrite?.({ ...state });
+      await writeState(statePath, state);
+    };
+
+    /** A checkpoint as the state file keeps one (MonitorState.partial, .newest): its note, size and root. */
+    const checkpointAsSaved = (checkpoint: Checkpoint, note: string) => ({ checkpoint: note, tree_size: checkpoint.treeSize, root_hash: encodeBase64(checkpoint.rootHash) });
+
     const save = async (outcome: RoundOutcome): Promise<boolean> => {
       const last = loaded?.verified.checkpoint;
       const cp = outcome.checkpoint;
@@ -1170,13 +1179,12 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         sth_timestamp: head.timestamp,
         sth_tree_size: head.treeSize,
         sth_root_hash: encodeBase64(head.rootHash),
-        ...(complete ? {} : { partial: { checkpoint: outcome.note, tree_size: cp.treeSize, root_hash: rootHash, checked_to: outcome.to } }),
-        ...(outcome.newest === undefined ? {} : { newest: { checkpoint: outcome.newest.note, tree_size: outcome.newest.checkpoint.treeSize, root_hash: encodeBase64(outcome.newest.checkpoint.rootHash) } }),
+        ...(complete ? {} : { partial: { ...checkpointAsSaved(cp, outcome.note), checked_to: outcome.to } }),
+        ...(outcome.newest === undefined ? {} : { newest: checkpointAsSaved(outcome.newest.checkpoint, outcome.newest.note) }),
         verified_at: stamp(),
       };
       try {
-        await hooks.beforeWrite?.({ ...state });
-        await writeState(statePath, state);
+        await persist(state);
       } catch (err) {
         await emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
         return false;
@@ -1201,14 +1209,13 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       const v = loaded?.verified;
       const known = Math.max(v?.checkpoint?.treeSize ?? 0, v?.partial?.checkpoint.treeSize ?? 0, v?.newest?.checkpoint.treeSize ?? 0);
       if (checkpoint.treeSize <= known) return;
-      const newest = { checkpoint: note, tree_size: checkpoint.treeSize, root_hash: encodeBase64(checkpoint.rootHash) };
+      const newest = checkpointAsSaved(checkpoint, note);
       const state: MonitorState =
         loaded === undefined
           ? { version: 2, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, verified_at: stamp() }
           : { ...loaded.state, version: 2, newest, verified_at: stamp() };
       try {
-        await hooks.beforeWrite?.({ ...state });
-        await writeState(statePath, state);
+        await persist(state);
       } catch (err) {
         throw new Error(`cannot write the state file ${statePath}: ${(err as Error).message}`);
       }
