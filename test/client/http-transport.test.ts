@@ -224,6 +224,12 @@ test('a POST whose connection breaks is never sent again: the log may have taken
   }
 });
 
+/** A fetch whose answers ({} with 200) wait until the test calls the functions in `held`, one per request. */
+function heldAnswers(): { fetch: FetchLike; held: (() => void)[] } {
+  const held: (() => void)[] = [];
+  return { fetch: () => new Promise((resolve) => held.push(() => resolve(new Response('{}')))), held };
+}
+
 describe('the transport\'s signal', () => {
   test('aborts a request in flight that the log never answers, with its reason, and no request is sent after it', async () => {
     let asked = 0;
@@ -245,8 +251,7 @@ describe('the transport\'s signal', () => {
 
   test('is listened to once for the transport\'s life, not once per request in flight', async () => {
     const controller = new AbortController();
-    const held: (() => void)[] = [];
-    const fetch: FetchLike = () => new Promise((resolve) => held.push(() => resolve(new Response('{}'))));
+    const { fetch, held } = heldAnswers();
     const http = new HttpTransport(BASE, { fetch, signal: controller.signal });
     const requests = Array.from({ length: 20 }, () => http.json({ path: 'checkpoint' }));
     await new Promise((resolve) => setImmediate(resolve));
@@ -271,8 +276,7 @@ describe('the transport\'s signal', () => {
 
   test('a request signal that outlives its requests holds no listener once they are done', async () => {
     const own = new AbortController();
-    const held: (() => void)[] = [];
-    const fetch: FetchLike = () => new Promise((resolve) => held.push(() => resolve(new Response('{}'))));
+    const { fetch, held } = heldAnswers();
     const http = new HttpTransport(BASE, { fetch });
     const requests = Array.from({ length: 3 }, () => http.json({ path: 'checkpoint', signal: own.signal }));
     await new Promise((resolve) => setImmediate(resolve));
