@@ -666,7 +666,18 @@ export class Log {
   /** After a failed write, resume from what the store really holds. */
   private async reload(): Promise<void> {
     const state = await this.store.readState();
-    if (state === undefined || state.treeSize === this.head.treeSize) return;
+    if (state === undefined) return;
+    if (state.treeSize === this.head.treeSize && bytesEqual(state.rootHash, this.head.rootHash)) {
+      // The same tree, but a round that did not grow it (duplicates only, or
+      // a re-sign) may have reached the disk though its write reported an
+      // error: adopt its newer STH, or every later round would sign a
+      // timestamp the store refuses (they strictly increase) for as long as
+      // the clock stays behind it.
+      if (state.timestamp > this.head.timestamp) {
+        this.head = { treeSize: state.treeSize, rootHash: state.rootHash, timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth };
+      }
+      return;
+    }
     // Someone else wrote to the store (a wiring bug: two sequencers on one
     // store): the filter does not know their hashes, so stop trusting it.
     this.filter.abandon();

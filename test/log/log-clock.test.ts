@@ -2,8 +2,11 @@
 // increase; an idle log re-signs at least every 10 minutes): rounds faster
 // than one per ms wait for the clock instead of signing ahead of it, a step
 // of the clock back is not waited out, and the re-sign interval is measured
-// on a monotonic clock. Every clock here is injected; no assertion is timed.
+// on a monotonic clock; a write that landed but reported an error leaves the
+// log at the stored timestamp, so the next round signs past it. Every clock
+// here is injected; no assertion is timed.
 import { Log, type LogOptions } from '../../src/log/log.js';
+import { FaultStore } from '../../src/storage/fault-store.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { testSigner, testVerifier } from '../helpers/keys.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -132,6 +135,65 @@ test('an idle log whose clock stepped far back still re-signs once its interval 
     expect(after.treeSize).toBe(before.treeSize);
     expect(after.checkpoint).toBe(before.checkpoint);
     expect(after.sth.tree_head_signature).not.toBe(before.sth.tree_head_signature);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a duplicate-only round whose write landed but reported an error, with the clock behind: the log adopts the stored timestamp and the next round succeeds', async () => {
+  const { t, options } = fakeTime(13_000_000);
+  const store = new FaultStore(await LevelStore.open(dir()));
+  const log = await Log.open({ store, signer: testSigner, verifier: testVerifier, ...options });
+  try {
+    await log.submit([enc('logged')]);
+    const before = log.latest();
+    t.now -= 3_600_000; // the clock steps back an hour: rounds sign the last timestamp + 1
+    store.failNextWrites(1, 'after');
+    await expect(log.submit([enc('logged')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    // The round is on the disk: the same tree, signed at the last timestamp + 1.
+    const stored = (await store.readState())!;
+    expect(stored.treeSize).toBe(before.treeSize);
+    expect(stored.timestamp).toBe(before.timestamp + 1);
+    // The next round signs past the stored timestamp, which the store takes.
+    const next = await log.submit([enc('next')]);
+    expect(next.treeSize).toBe(before.treeSize + 1);
+    expect(log.latest().timestamp).toBe(before.timestamp + 2);
+    expect((await store.readState())!.timestamp).toBe(before.timestamp + 2);
+  } finally {
+    await log.close();
+  }
+});
+
+test('an idle re-sign whose write landed but reported an error, with the clock behind: the next round still succeeds', async () => {
+  const { t, options } = fakeTime(14_000_000);
+  const store = new FaultStore(await LevelStore.open(dir()));
+  let mono = 0;
+  let failed = 0;
+  const log = await Log.open({
+    store,
+    signer: testSigner,
+    verifier: testVerifier,
+    ...options,
+    monotonic: () => mono,
+    resignIntervalMs: 1000,
+    observer: { roundFailed: () => failed++ },
+  });
+  try {
+    await log.submit([enc('idle')]);
+    const before = log.latest();
+    t.now -= 3_600_000;
+    store.failNextWrites(1, 'after');
+    mono += 5000; // the re-sign is due
+    // The re-sign check runs on a real timer (every second at this interval).
+    const deadline = Date.now() + 10_000;
+    while (failed === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(failed).toBe(1);
+    const stored = (await store.readState())!;
+    expect(stored.treeSize).toBe(before.treeSize);
+    expect(stored.timestamp).toBe(before.timestamp + 1);
+    const next = await log.submit([enc('after the re-sign')]);
+    expect(next.treeSize).toBe(before.treeSize + 1);
+    expect(log.latest().timestamp).toBeGreaterThan(stored.timestamp);
   } finally {
     await log.close();
   }
