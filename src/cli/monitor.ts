@@ -76,7 +76,8 @@ lock and the process holding it. A stale lock is taken over: one whose
 process is gone (killed by kill -9, a crash); on Linux, one made in an
 earlier boot (its pid may run again after a reboot) and one whose pid is
 another process's now (its start time differs); and one holding no process
-id (a power cut can leave it empty) once 10 seconds old. The clock never
+id (a power cut can leave it empty) once 10 seconds old, or dated more
+than 10 seconds ahead (made while the clock ran ahead). The clock never
 makes a lock whose process runs stale; one holding only a process id (an
 older cairn's, or where /proc cannot be read) is held while that pid runs.
 
@@ -409,6 +410,8 @@ function processRuns(pid: number): boolean {
  * in progress. So is one changed in the last {@link STALE_TEMP_MS}: a pid
  * says nothing of a process in another pid namespace (another container's
  * monitor writing through a shared volume), and a write takes milliseconds.
+ * One dated more than that ahead of the clock is stale too: changed while
+ * the clock ran ahead, it would otherwise stay until the clock caught up.
  * The pid must be one Linux can give (below 2^22) and the random part the 12
  * hex digits writeState makes, so that a file of the user's that only looks
  * alike is left too. Best effort: what cannot be listed or removed is left.
@@ -431,7 +434,7 @@ async function removeStaleTemps(path: string): Promise<void> {
     const tmp = join(folder, name);
     if (pid === process.pid ? writing.has(tmp) : processRuns(pid)) continue;
     const changed = await stat(tmp).then((s) => s.mtimeMs, () => undefined);
-    if (changed === undefined || Date.now() - changed < STALE_TEMP_MS) continue;
+    if (changed === undefined || Math.abs(Date.now() - changed) < STALE_TEMP_MS) continue;
     await unlink(tmp).catch(() => undefined);
   }
 }
@@ -487,7 +490,10 @@ const LOCK_ATTEMPTS = 10;
 /**
  * How long a lock holding no process id (empty, or not cairn's) is left
  * alone: a monitor writes and fsyncs its pid within milliseconds of making
- * the file, but a power cut can leave it empty (see lockState).
+ * the file, but a power cut can leave it empty (see lockState). Measured
+ * either way from its mtime: one dated further ahead was made while the
+ * clock ran ahead (or by a file server whose clock does), and would
+ * otherwise be left until the clock caught up.
  */
 const LOCK_UNREADABLE_MS = 10_000;
 
@@ -561,13 +567,14 @@ const lockText = (): Promise<string> =>
  * network file system's mtimes come from the server's clock, and a
  * container's /proc/uptime (lxcfs) need not count from the boot /proc/<pid>/stat
  * counts from. Its one use: a lock holding no pid (a power cut can leave it
- * empty) is stale once more than {@link LOCK_UNREADABLE_MS} old by its mtime,
- * which a clock stepped forward in the milliseconds between a monitor making
- * its lock and writing it could hasten.
+ * empty) is stale once its mtime is more than {@link LOCK_UNREADABLE_MS} from
+ * the clock, behind or ahead (a lock made while the clock ran ahead would
+ * otherwise stay until it caught up), which a clock stepped in the
+ * milliseconds between a monitor making its lock and writing it could hasten.
  */
 async function lockHolder(text: string, changed: number, own: boolean): Promise<number | 'unreadable' | undefined> {
   const match = /^([1-9][0-9]{0,6})(?: (0|[1-9][0-9]{0,19}) ([0-9a-f-]{36}))?\n$/.exec(text);
-  if (match === null || Number(match[1]) >= PID_MAX_LIMIT) return Date.now() - changed > LOCK_UNREADABLE_MS ? undefined : 'unreadable';
+  if (match === null || Number(match[1]) >= PID_MAX_LIMIT) return Math.abs(Date.now() - changed) > LOCK_UNREADABLE_MS ? undefined : 'unreadable';
   const pid = Number(match[1]);
   const [, , starttime, boot] = match;
   if (boot !== undefined) {

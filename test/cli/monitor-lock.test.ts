@@ -270,9 +270,16 @@ test('two monitors of one process started at once on one state file: one runs, t
   }
 });
 
-test('a lock whose process is gone is taken over, whatever it records; so is one holding no pid for more than 10 s (a power cut left it empty)', async () => {
+test('a lock whose process is gone is taken over, whatever it records; so is one holding no pid for more than 10 s (a power cut left it empty), or dated more than 10 s ahead (made while the clock ran ahead)', async () => {
   const dead = await deadPid();
-  const texts: (readonly [string, number])[] = [[`${dead}\n`, 0], ['', 60_000], ['monitor\n', 60_000], [`${dead}\n`, 10 * 365 * 86_400_000]];
+  const texts: (readonly [string, number])[] = [
+    [`${dead}\n`, 0],
+    ['', 60_000],
+    ['monitor\n', 60_000],
+    [`${dead}\n`, 10 * 365 * 86_400_000],
+    ['', -86_400_000],
+    ['monitor\n', -60_000],
+  ];
   if (process.platform === 'linux') texts.push([`${dead} ${await startTime(process.pid)} ${await bootId()}\n`, 0]);
   for (const [text, ago] of texts) {
     const statePath = freshState();
@@ -293,7 +300,7 @@ test('a stale lock is taken over under <lock>.takeover: while another monitor ho
   expect(io.err()).toBe(`cairn monitor: cannot take over the stale lock file ${lock}: another monitor is taking it over (${lock}.takeover, held by process ${process.ppid}); if none is, remove ${lock}.takeover\n`);
   expect([await readFile(lock, 'utf8'), await readFile(`${lock}.takeover`, 'utf8')]).toEqual([stale, `${process.ppid}\n`]);
   // Its monitor killed: the takeover file and the lock are stale, and both go.
-  for (const [text, ago] of [[`${await deadPid()}\n`, 0], ['', 60_000]] as const) {
+  for (const [text, ago] of [[`${await deadPid()}\n`, 0], ['', 60_000], ['', -86_400_000]] as const) {
     await writeFile(lock, stale);
     await oldLockFile(`${lock}.takeover`, text, ago);
     const done = captureIo();

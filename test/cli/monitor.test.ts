@@ -124,7 +124,7 @@ test('an honest log: the first run checks it all, later runs check what is new, 
   }
 });
 
-test('the temporary files a monitor killed while writing its state left are removed at the next start: only those of this state file, of a process gone, left unchanged for 10 minutes', async () => {
+test('the temporary files a monitor killed while writing its state left are removed at the next start: only those of this state file, of a process gone, left unchanged for 10 minutes (or dated more than that ahead: the clock ran ahead)', async () => {
   const folder = await mkdtemp(join(dir, 'temps-'));
   // A process that ran and is gone: its pid is free.
   const child = spawn(process.execPath, ['-e', '']);
@@ -152,9 +152,19 @@ test('the temporary files a monitor killed while writing its state left are remo
   await writeFile(join(folder, recent), '{}');
   const minuteAgo = new Date(Date.now() - 60_000);
   await utimes(join(folder, recent), minuteAgo, minuteAgo);
+  // Changed while the clock ran a day ahead: as stale as one changed a day ago.
+  const ahead = `st.json.${gone}.abcdef012345.tmp`;
+  await writeFile(join(folder, ahead), '{}');
+  const dayAhead = new Date(Date.now() + 86_400_000);
+  await utimes(join(folder, ahead), dayAhead, dayAhead);
+  // Dated a minute ahead: as recent as one changed a minute ago.
+  const recentAhead = `st.json.${gone}.012345abcdef.tmp`;
+  await writeFile(join(folder, recentAhead), '{}');
+  const minuteAhead = new Date(Date.now() + 60_000);
+  await utimes(join(folder, recentAhead), minuteAhead, minuteAhead);
   // Before the log is asked (it cannot be reached here: exit 2).
   expect(await monitorCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--state', join(folder, 'st.json'), '--once'], captureIo())).toBe(2);
-  expect((await readdir(folder)).sort()).toEqual([...kept, recent].sort());
+  expect((await readdir(folder)).sort()).toEqual([...kept, recent, recentAhead].sort());
 });
 
 test('the human line of a first run says it is one: there was no last checkpoint to be consistent with', async () => {
