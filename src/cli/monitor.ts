@@ -1233,20 +1233,35 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      * The stale alarm (--max-age) for a signed tree head of `sthTime`, or
      * undefined when there is no --max-age or it is recent enough. With
      * `failure`, the round failed: why is told, and whether it had verified
-     * a newer signed tree head (`headsVerified`) before it did.
+     * a newer signed tree head (`headsVerified`) before it did. With
+     * `grew`, the tree grew since the last round's signed tree head: the log
+     * runs, and its head may be old only by the clocks (its own behind: a log
+     * whose clock is behind signs the last timestamp + 1, as Cairn does; or
+     * this machine's ahead), which the message says; without it, the message
+     * says in brief that a clock may be off. The alarm stays all the same:
+     * --max-age is the operator's rule.
      */
-    const staleAlarm = (sthTime: number, checkpoint: Checkpoint, note: string, failure?: string, headsVerified = false): Alarm | undefined => {
+    const staleAlarm = (
+      sthTime: number,
+      checkpoint: Checkpoint,
+      note: string,
+      how: { failure?: string; headsVerified?: boolean; grew?: { from: number; to: number } } = {},
+    ): Alarm | undefined => {
       if (maxAgeMs === undefined) return undefined;
       const age = io.now() - sthTime;
       if (age <= maxAgeMs) return undefined;
+      const { failure, headsVerified = false, grew } = how;
       const which =
         failure === undefined
           ? 'the newest signed tree head is'
           : headsVerified
             ? 'the round failed after verifying a newer signed tree head, and the last one a round passed with is'
             : 'no newer signed tree head could be verified, and the last verified one is';
+      const clocks = grew === undefined ? "; by this machine's clock, which may be ahead, or the log's behind" : '';
+      const growth =
+        grew === undefined ? '' : `; yet the tree grew by ${grew.to - grew.from} leaves since the last round (from ${grew.from} to ${grew.to}): the log's clock may be behind, or this machine's ahead`;
       const why = failure === undefined ? '' : `; the round failed: ${failure}`;
-      return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}); --max-age is ${maxAgeMs / 1000} s${why}`, checkpoint, note, sthTime);
+      return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}${clocks}); --max-age is ${maxAgeMs / 1000} s${growth}${why}`, checkpoint, note, sthTime);
     };
 
     const round = async (signal: AbortSignal | undefined, walkTo?: RoundOptions['walkTo']): Promise<RoundResult> => {
@@ -1258,7 +1273,9 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       let headsVerified = false;
       const onHeads = async (head: TreeHead, checkpoint: Checkpoint, note: string) => {
         headsVerified = true;
-        const stale = staleAlarm(head.timestamp, checkpoint, note);
+        const lastSize = before?.sth?.treeSize;
+        const grew = lastSize !== undefined && head.treeSize > lastSize ? { from: lastSize, to: head.treeSize } : undefined;
+        const stale = staleAlarm(head.timestamp, checkpoint, note, { grew });
         if (stale === undefined) return;
         staleRaised = true;
         await raise(stale);
@@ -1288,7 +1305,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         // far the walk got, earlier in this round, keeps the round's head.
         const kept = loaded?.verified;
         const recorded = kept?.checkpoint !== undefined ? { checkpoint: kept.checkpoint, note: loaded!.state.checkpoint! } : kept?.partial;
-        const stale = staleRaised || kept?.sthTimestamp === undefined || recorded === undefined ? undefined : staleAlarm(kept.sthTimestamp, recorded.checkpoint, recorded.note, message, headsVerified);
+        const stale = staleRaised || kept?.sthTimestamp === undefined || recorded === undefined ? undefined : staleAlarm(kept.sthTimestamp, recorded.checkpoint, recorded.note, { failure: message, headsVerified });
         if (stale !== undefined) {
           await raise(stale);
           return { result: 'alarm', more: false };

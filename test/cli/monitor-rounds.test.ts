@@ -392,6 +392,40 @@ test('a stale signed tree head alarms as soon as it verifies, before the walk, w
   }
 });
 
+test('a stale alarm on a log that grew since the last round says by how much, and that the log\'s clock may be behind or this machine\'s ahead; on one that did not grow it names the clocks in brief', async () => {
+  // A log whose clock is an hour behind the monitor's: its signed tree heads are an hour old when signed.
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    const now = Date.now();
+    let signed = now - 3_600_000;
+    log.timestamp = () => signed;
+    const run = async (then: 'verified' | 'unchanged' = 'verified') => {
+      const done = await monitor(log, statePath, ['--once', '--max-age', '60'], captureIo({ now: () => now }));
+      expect(done.code).toBe(1);
+      expect(done.events.map((e) => [e.event, e.kind])).toEqual([
+        ['alarm', 'stale'],
+        [then, undefined],
+      ]);
+      return done.events[0]!.message;
+    };
+    const brief = (ts: number) =>
+      `the newest signed tree head is 3600 s old (timestamp ${new Date(ts).toISOString()}; by this machine's clock, which may be ahead, or the log's behind); --max-age is 60 s`;
+    // A first run: there is no last round to have grown since.
+    expect(await run()).toBe(brief(signed));
+    // The log grew, and signed its new head at its last timestamp + 1 (as Cairn does while its clock is behind).
+    log.size = 1500;
+    signed += 1;
+    expect(await run()).toBe(
+      `the newest signed tree head is 3600 s old (timestamp ${new Date(signed).toISOString()}); --max-age is 60 s; yet the tree grew by 200 leaves since the last round (from 1300 to 1500): the log's clock may be behind, or this machine's ahead`,
+    );
+    // Not grown since: the clocks in brief.
+    expect(await run('unchanged')).toBe(brief(signed));
+  } finally {
+    await log.close();
+  }
+});
+
 test('a round that fails after a fresh signed tree head verified is stale by the last one a round passed with, and says so', async () => {
   const log = await uniformLog(1300);
   try {

@@ -312,7 +312,7 @@ test('operational errors exit 2; without --once it keeps watching until stopped'
   expect(silent.events.map((e) => e.event)).toEqual(['error', 'alarm']);
   expect(silent.events[1]).toMatchObject({
     kind: 'stale',
-    message: expect.stringMatching(/^no newer signed tree head could be verified, and the last verified one is 3600 s old .*--max-age is 60 s; the round failed: /),
+    message: expect.stringMatching(/^no newer signed tree head could be verified, and the last verified one is 3600 s old \(timestamp \S+; by this machine's clock, which may be ahead, or the log's behind\); --max-age is 60 s; the round failed: /),
     observed: { tree_size: verified.tree_size, root_hash: verified.root_hash, sth_timestamp: verified.sth_timestamp },
   });
   expect(await state()).toEqual(verified);
