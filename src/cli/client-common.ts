@@ -556,15 +556,17 @@ export function printableText(entry: Uint8Array): string | undefined {
 }
 
 /**
- * A one-line progress bar on a terminal (redrawn at most every 100 ms);
- * silent when `out` is not a TTY.
+ * A one-line progress bar on a terminal (redrawn at most every 100 ms, by
+ * the monotonic clock: a step of the wall clock back must not stop the
+ * redraws for as long); silent when `out` is not a TTY.
  */
 export class Progress {
   readonly #out: Output;
   readonly #total: number;
   readonly #label: string;
   readonly #enabled: boolean;
-  #last = 0;
+  /** When (performance.now) it last drew; none yet, whenever the process started. */
+  #last = Number.NEGATIVE_INFINITY;
   #drawn = false;
 
   constructor(out: Output, total: number, label: string, enabled = true) {
@@ -576,7 +578,7 @@ export class Progress {
 
   update(done: number, force = false): void {
     if (!this.#enabled) return;
-    const now = Date.now();
+    const now = performance.now();
     if (!force && now - this.#last < 100) return;
     this.#last = now;
     const width = Math.max(10, Math.min(40, (this.#out.columns ?? 80) - 40));
