@@ -29,8 +29,20 @@ export interface TransportOptions {
   readonly fetch?: FetchLike;
   /** Sent with every request (for example an Authorization header). */
   readonly headers?: Readonly<Record<string, string>>;
-  /** Per-request timeout; default 30 s. */
+  /**
+   * Per-request timeout, for all of one request: sending it, waiting for
+   * its answer and reading that; default 30 s. A request with a body gets
+   * longer with `uploadBytesPerSecond`.
+   */
   readonly timeoutMs?: number;
+  /**
+   * The slowest upload allowed for: a request with a body of B bytes (a
+   * string body counted by its length, its bytes when it is ASCII) times
+   * out after `timeoutMs` plus the B / uploadBytesPerSecond seconds sending
+   * it takes at that rate. Default none: `timeoutMs` alone, whatever the
+   * body, so a large body over a slow link could never make it.
+   */
+  readonly uploadBytesPerSecond?: number;
   /**
    * How often one request is sent again after a 503 answer (or one of
    * `retryStatuses`) or, for a GET, a broken connection; default 5.
@@ -272,6 +284,7 @@ export class HttpTransport {
   readonly #fetch: FetchLike;
   readonly #headers: Readonly<Record<string, string>>;
   readonly #timeoutMs: number;
+  readonly #uploadBytesPerSecond: number | undefined;
   readonly #maxRetries: number;
   readonly #maxRetryDelayMs: number;
   readonly #maxRetryTotalMs: number;
@@ -298,6 +311,7 @@ export class HttpTransport {
     this.#fetch = f;
     this.#headers = options.headers ?? {};
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#uploadBytesPerSecond = options.uploadBytesPerSecond;
     this.#maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
     this.#maxRetryTotalMs = options.maxRetryTotalMs ?? Number.POSITIVE_INFINITY;
@@ -318,6 +332,15 @@ export class HttpTransport {
     if (!Number.isSafeInteger(this.#maxResponseBytes) || this.#maxResponseBytes < 1) throw new RangeError('maxResponseBytes must be a positive safe integer');
     if (!Number.isSafeInteger(this.#maxRetries) || this.#maxRetries < 0) throw new RangeError('maxRetries must be a safe non-negative integer');
     if (!(this.#timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
+    const rate = this.#uploadBytesPerSecond;
+    if (rate !== undefined && !(rate > 0 && rate < Number.POSITIVE_INFINITY)) throw new RangeError('uploadBytesPerSecond must be positive and finite');
+  }
+
+  /** The timeout of a request with `body`: timeoutMs, plus its upload time at uploadBytesPerSecond. */
+  #timeoutFor(body: Uint8Array | string | undefined): number {
+    const rate = this.#uploadBytesPerSecond;
+    if (body === undefined || rate === undefined) return this.#timeoutMs;
+    return this.#timeoutMs + Math.ceil((body.length * 1000) / rate);
   }
 
   /** The absolute URL of `path`. */
@@ -379,12 +402,13 @@ export class HttpTransport {
       own?.throwIfAborted();
     };
     let waited = 0;
+    const timeoutMs = this.#timeoutFor(spec.body);
     for (let attempt = 0; ; attempt++) {
       halt();
       const headers: Record<string, string> = { ...this.#headers };
       if (spec.contentType !== undefined) headers['Content-Type'] = spec.contentType;
       if (spec.accept !== undefined) headers.Accept = spec.accept;
-      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      const timeout = AbortSignal.timeout(timeoutMs);
       // A broken connection: a GET is sent again after the exponential wait, while retries and time are left.
       const againAfter = (err: unknown): number | undefined => {
         if (method !== 'GET' || attempt >= this.#maxRetries || !brokenConnection(err)) return undefined;
@@ -412,7 +436,8 @@ export class HttpTransport {
             waited += delayMs;
             continue;
           }
-          const what = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${this.#timeoutMs} ms` : networkReason(err);
+          // Not `instanceof Error`: the DOMException may come from another realm (a test's vm context).
+          const what = typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : networkReason(err);
           throw new ClientError('NETWORK', `${method} ${url}: ${what}${retried()}`, { url, cause: err });
         }
         if (res.ok) {
