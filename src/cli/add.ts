@@ -16,6 +16,48 @@ const MAX_WAIT_SECONDS = 60;
 /** Entries per request are also capped by size, to keep request bodies small. */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
+/** The 503 codes of the log's that refuse a request before it is queued (CONTRACT §3): nothing of it is logged. */
+const UNLOGGED_503_CODES: ReadonlySet<string> = new Set(['QUEUE_FULL', 'SHUTTING_DOWN']);
+
+/**
+ * Whether an answer of `status` with the log's error code `serverCode` (from
+ * its `{"error", "code"}` body) is the log's own refusal of the whole request,
+ * which logs nothing: a 4xx, or a 503 QUEUE_FULL or SHUTTING_DOWN. An answer
+ * without the log's body (a proxy's HTML 502 or 503) may have come after the
+ * log took the request, and so may a 500 or a 503 STORAGE_FAILED.
+ */
+function refusedUnlogged(status: number | undefined, serverCode: string | undefined): boolean {
+  if (status === undefined || serverCode === undefined) return false;
+  return (status >= 400 && status < 500) || (status === 503 && UNLOGGED_503_CODES.has(serverCode));
+}
+
+/** The codes, of an error or one of its causes, that say no connection was made: nothing was sent. */
+const NOT_CONNECTED_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Whether `err` or one of its causes passes `test`. */
+function causedBy(err: unknown, test: (e: { code?: unknown; name?: unknown }) => boolean): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    if (test(current as { code?: unknown; name?: unknown })) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Whether a batch request that failed with `err` may have been logged all
+ * the same: unless the log's own refusal said it logged nothing, or no
+ * connection was made, the log may have taken it before the failure (a
+ * connection reset or a timeout after the upload, a proxy's 502 in place of
+ * the log's answer, an answer cut off, receipts that do not verify).
+ */
+function mayHaveLogged(err: unknown): boolean {
+  if (!(err instanceof ClientError)) return false;
+  if (err.code === 'HTTP_STATUS') return !refusedUnlogged(err.status, err.serverCode);
+  if (err.code === 'NETWORK') return !causedBy(err, (e) => typeof e.code === 'string' && NOT_CONNECTED_CODES.has(e.code));
+  return true;
+}
+
 /**
  * The longest line --json-lines accepts, its line ending not counted: the
  * largest JSON body the log takes (CONTRACT §1), far more than the JSON of an
@@ -80,8 +122,20 @@ Options:
   --quiet            no progress bar, retry notices or summary
   -h, --help         show this help
 
-A progress bar is drawn on standard error when it is a terminal. Receipts of
-requests that completed are kept even if a later one fails. Each batch's
+A progress bar is drawn on standard error when it is a terminal. The
+closing summary counts the entries that were in the log before this run
+(their index is below the tree size of the checkpoint fetched first; one
+logged since, as by an earlier try of a request whose answer was lost, is
+not among them) and every request sent, retries included.
+
+Receipts of requests that completed are kept even if a later one fails. A
+request that fails once sent may have been logged all the same: a
+connection that broke or timed out after the upload, an answer that is not
+the log's (a proxy's HTML 502), receipts that do not verify. The message
+then names its entries, and running the same cairn add again logs none of
+them twice: the log answers an entry it holds with its first index and
+"duplicate": true. Only the log's own refusal (a 4xx, or a 503 QUEUE_FULL,
+with its error code) says that nothing of it was logged. Each batch's
 receipts are written whole: if a write to FILE fails (a full disk), FILE is
 cut back to its last whole receipt (unless another run appended to it
 meanwhile: what others wrote is never cut away) and the message says how
@@ -618,8 +672,12 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let done = 0;
     /** The source of the last entry whose receipt is written. */
     let lastDone = '';
+    /** Entries answered as duplicates of ones in the log before this run (at an index below `startSize`). */
     let duplicates = 0;
+    /** Requests that log entries, each try of one counted. */
     let requests = 0;
+    /** The tree size of the checkpoint fetched before anything is sent: an index below it was logged before this run. */
+    let startSize = 0;
     const headText = (c: Checkpoint) => `tree size ${c.treeSize} (root ${encodeBase64(c.rootHash)})`;
     const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
     const loggedAndWritten = (n: number) => (n === 1 ? 'was logged and its receipt written' : 'were logged and their receipts written');
@@ -638,6 +696,15 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let waitMayStop = false;
     /** Whether any request that logs entries was sent. */
     let sentAny = false;
+    /** Whether the request in flight is the one that logs entries (not its consistency proof), until it is answered or fails. */
+    let posting = false;
+    /**
+     * Whether an answer to the request in flight that was then tried again was
+     * not the log's own refusal (a proxy's 503): the log may have taken it.
+     */
+    let triedAfterTaken = false;
+    /** The entries of a request that failed once sent and may have been logged, for the message. */
+    let maybeLogged: readonly Input[] | undefined;
     /** The entries of the request in flight once the log answered (they are logged), and their log indexes, until their receipts are written. */
     let answered: { readonly part: readonly Input[]; readonly indexes: readonly number[] } | undefined;
     /** Whether those receipts are being written to FILE (a write that may be stuck). */
@@ -695,10 +762,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         sleep: async (ms) => {
           if (!waitMayStop) return io.sleep(ms);
           await io.sleep(ms, stopWait.signal);
-          // The request waiting was refused (429 or 503): it logged nothing.
+          // The request waiting was refused (429 or 503): unless triedAfterTaken, it logged nothing.
           if (stopBy !== undefined) throw new Stopped();
         },
         onRetry: (info) => {
+          if (posting) {
+            requests++;
+            if (!refusedUnlogged(info.status, info.serverCode)) triedAfterTaken = true;
+          }
           if (quiet) return;
           const why = info.status === 429 ? `at its rate limit (${info.serverCode ?? '429'})` : `busy (${info.serverCode ?? String(info.status)})`;
           notice(`the log is ${why}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s`);
@@ -712,6 +783,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       try {
         waitMayStop = true;
         newest = (await client.getCheckpoint()).checkpoint;
+        startSize = newest.treeSize;
         if (stopBy !== undefined) throw new Stopped();
       } catch (err) {
         if (err instanceof Stopped) throw new Error(`stopped by ${stopBy ?? 'a signal'}: nothing was sent`);
@@ -806,20 +878,27 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           let result;
           inFlight = part;
           sentAny = true;
+          requests++;
+          triedAfterTaken = false;
           try {
             waitMayStop = true;
+            posting = true;
             result = await client.addBatch(part.map((c) => c.entry));
             answered = { part, indexes: result.receipts.map((r) => r.receipt.index) };
           } catch (err) {
             inFlight = undefined;
             // More entries than the log (its queue) or the token (its rate limit) ever takes at once:
             // refused for good and logged nothing, so the same entries are sent in smaller requests.
-            if (!(err instanceof ClientError && err.serverCode === 'TOO_MANY_ENTRIES' && part.length > 1)) throw err;
+            if (!(err instanceof ClientError && err.serverCode === 'TOO_MANY_ENTRIES' && part.length > 1)) {
+              if (triedAfterTaken || mayHaveLogged(err)) maybeLogged = part;
+              throw err;
+            }
             size = Math.max(1, Math.floor(part.length / 2));
             if (!quiet) notice(`the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}`);
             continue;
           } finally {
             waitMayStop = false;
+            posting = false;
           }
           const from = part[0]!.source;
           // Each receipt is verified against the batch's signed checkpoint; before they are
@@ -853,8 +932,9 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           await writeReceipts(part, result);
           inFlight = undefined;
           answered = undefined;
-          duplicates += result.receipts.filter((r) => r.receipt.duplicate).length;
-          requests++;
+          // A duplicate at startSize or past it was logged during this run: by an earlier try of
+          // this request (whose answer was lost), an earlier copy in the input, or another submitter.
+          duplicates += result.receipts.filter((r) => r.receipt.duplicate && r.receipt.index < startSize).length;
           batch = batch.slice(part.length);
           progress.update(done);
         }
@@ -873,13 +953,30 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         progress.finish(done);
         if (told) throw err;
         const next = batch[0]?.source ?? 'the next input';
-        if (err instanceof Stopped) throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; nothing from ${next} on was logged`);
+        /** The entries of a request that may have been logged, for a message: what became of them, and what running again does. */
+        const maybeText = (sent: readonly Input[]) => {
+          const one = sent.length === 1;
+          return (
+            `${namedEntries(sent)} ${one ? 'was' : 'were'} sent and may have been logged without ${one ? 'its receipt' : 'their receipts'}; ` +
+            `nothing after ${sent[sent.length - 1]!.source} was sent; running the same cairn add again logs no entry twice: ` +
+            `the log answers one it holds with its first index and "duplicate": true`
+          );
+        };
+        if (err instanceof Stopped) {
+          if (maybeLogged === undefined) throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; nothing from ${next} on was logged`);
+          // An earlier try of the request was answered by something other than the log (a proxy's 503), maybe after the log took it.
+          throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${done === 0 ? 'no receipt was written' : soFar()}; ${maybeText(maybeLogged)}`);
+        }
+        if (!(err instanceof Error)) throw err;
         // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
-        if (done > 0 && err instanceof Error) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
+        if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `the ${entries(done)} before ${next} ${loggedAndWritten(done)}; `}${maybeText(maybeLogged)})`;
+        else if (done > 0) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
         else if (err instanceof InputError) err.message += ' (nothing was logged)';
         throw err;
       }
       progress.finish(done);
+      // `duplicates`: the entries in the log before this run; `new`: the others, logged by it (by any try
+      // of a request) or meanwhile by another submitter; `requests`: every try of a request that logs entries.
       const summary = {
         entries: done,
         new: done - duplicates,
@@ -893,7 +990,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       if (values.json === true) await writeJsonOut(io.stderr, summary, 'standard error');
       else if (!quiet) {
         io.stderr.write(
-          `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
+          `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log before this run) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
             `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
             `${receiptsPath === undefined ? '' : `; receipts in ${oneLine(receiptsPath)}`}\n`,
         );

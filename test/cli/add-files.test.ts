@@ -232,19 +232,24 @@ async function withLog(logOptions: Partial<LogOptions>, access: AccessControl | 
 /**
  * Access control with one submit token limited to `rate` (as a token file
  * line of README's Access section writes it) on a clock that moves only when
- * cairn add sleeps, and `io(stdin)`, a cairn add io that sends that token.
+ * cairn add sleeps, and `io(stdin)`, a cairn add io that sends that token
+ * (through `fetch`, when given).
  */
-function limitedToken(token: string, rate: string): { access: AccessControl; io: (stdin: string) => ReturnType<typeof captureIo> } {
+function limitedToken(token: string, rate: string): { access: AccessControl; io: (stdin: string, fetch?: FetchLike) => ReturnType<typeof captureIo> } {
   let now = 0;
   const access = new AccessControl({ tokens: parseTokenFile(`sub submit ${hashToken(token)} ${rate}`), clock: () => now });
-  return { access, io: (stdin) => captureIo({ stdin, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms) }) };
+  return { access, io: (stdin, fetch) => captureIo({ stdin, env: { CAIRN_TOKEN: token }, onSleep: (ms) => (now += ms), ...(fetch === undefined ? {} : { fetch }) }) };
 }
 
 test('a batch more than a token may submit per period (400 TOO_MANY_ENTRIES) is sent again in halves, saying so once per halving; receipts in input order', async () => {
   const limited = limitedToken('add-limited-token-eeeeeeeeeeeeeee', '10/min');
   await withLog({}, limited.access, async (url, h) => {
     const lines = Array.from({ length: 25 }, (_, i) => JSON.stringify({ limited: i }));
-    const io = limited.io(`${lines.join('\n')}\n`);
+    let posts = 0;
+    const io = limited.io(`${lines.join('\n')}\n`, (input, init) => {
+      if (init?.method === 'POST') posts++;
+      return fetch(input, init);
+    });
     expect(await addCommand(['--url', url, '--vkey', vector.verifier_key, '--json-lines', '--json'], io)).toBe(0);
     const receipts = receiptLines(io.out());
     expect(receipts.map((r) => r.leaf_hash)).toEqual(lines.map(expectedHash));
@@ -254,9 +259,11 @@ test('a batch more than a token may submit per period (400 TOO_MANY_ENTRIES) is 
       'cairn add: the log refuses 25 entries in one request (TOO_MANY_ENTRIES); sending batches of 12',
       'cairn add: the log refuses 12 entries in one request (TOO_MANY_ENTRIES); sending batches of 6',
     ]);
-    // 6 + 6 + 6 + 6 + 1, waiting for the token's rate in between (429 with Retry-After).
-    expect(JSON.parse(err[err.length - 1]!)).toMatchObject({ entries: 25, new: 25, requests: 5, tree_size: 25 });
+    // 6 + 6 + 6 + 6 + 1, waiting for the token's rate in between (429 with Retry-After). Every request
+    // sent is counted: the 2 refused, the 5 answered, and each one sent again after a 429.
     expect(io.sleeps.length).toBeGreaterThan(0);
+    expect(posts).toBeGreaterThan(7);
+    expect(JSON.parse(err[err.length - 1]!)).toMatchObject({ entries: 25, new: 25, requests: posts, tree_size: 25 });
     expect(h.log.latest().treeSize).toBe(25);
   });
 });
@@ -302,7 +309,7 @@ test('a batch more than the log queues at once (400 TOO_MANY_ENTRIES) is sent ag
     expect(loud.err()).toBe(
       'cairn add: the log refuses 10 entries in one request (TOO_MANY_ENTRIES); sending batches of 5\n' +
         'cairn add: the log refuses 5 entries in one request (TOO_MANY_ENTRIES); sending batches of 2\n' +
-        `logged 11 entries (11 already in the log) in 6 requests; every receipt verified against ${TEST_ORIGIN} at tree size 11 ` +
+        `logged 11 entries (11 already in the log before this run) in 8 requests; every receipt verified against ${TEST_ORIGIN} at tree size 11 ` +
         `(root ${encodeBase64(h.log.latest().rootHash)}), each batch's checkpoint proved to extend the one before\n`,
     );
   });

@@ -1,0 +1,211 @@
+// cairn add when a request that logs entries fails once sent: the log may
+// have taken it (a reset, a timeout after the upload, a proxy's HTML 502 or
+// 503 in place of its answer, receipts that do not verify), so the message
+// names those entries as maybe logged and says that running again logs none
+// twice; the log's own refusal says nothing was logged, and gets no such
+// words. The summary counts an entry logged by an earlier try of a request
+// as logged by this run, and every try as a request. Against a fake log.
+import type { ServerResponse } from 'node:http';
+import { addCommand, type AddProcess } from '../../src/cli/add.js';
+import type { FetchLike } from '../../src/client/http.js';
+import { canonicalizeJson } from '../../src/jcs/canonical.js';
+import { leafHash } from '../../src/merkle/hash.js';
+import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
+import { captureIo } from './client-io.js';
+import { fakeLogEachTest, send } from './fake-log.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const t = fakeLogEachTest(600, 'cairn-add-sent-');
+
+const events = (n: number, tag: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i }));
+const stdinOf = (lines: string[]) => `${lines.join('\n')}\n`;
+const hashOf = (line: string) => encodeBase64(leafHash(canonicalizeJson(enc(line))));
+const receiptsOf = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { index: number; leaf_hash: string; duplicate: boolean });
+const batchRequests = () => t.fake.requests.filter((p) => p === 'v1/batch').length;
+
+/** The words that say a request's entries may have been logged, and what running again does. */
+const maybe = (entries: string, last: string) =>
+  `${entries} were sent and may have been logged without their receipts; nothing after ${last} was sent; ` +
+  'running the same cairn add again logs no entry twice: the log answers one it holds with its first index and "duplicate": true';
+
+/** Logs the entries of a batch body in the fake log, as the log behind a proxy would before the proxy's answer is lost. */
+function take(body: Uint8Array): void {
+  const known = new Set(t.fake.entries.map((e) => encodeBase64(e)));
+  for (const e of (JSON.parse(new TextDecoder().decode(body)) as { entries: string[] }).entries) {
+    if (!known.has(e)) t.fake.entries.push(decodeBase64(e));
+    known.add(e);
+  }
+}
+
+const HTML_502 = '<html><body><h1>502 Bad Gateway</h1></body></html>\n';
+
+/** A process for cairn add whose signals the test sends. */
+function fakeProcess() {
+  const listeners: ((signal: string) => void)[] = [];
+  const proc: AddProcess = {
+    onStop(listener) {
+      listeners.push(listener);
+      return () => void listeners.splice(listeners.indexOf(listener), 1);
+    },
+    exit: () => undefined,
+    kill: () => undefined,
+    openReceipts: () => Promise.reject(new Error('no receipts file in these tests')),
+  };
+  return { proc, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
+}
+
+test("a proxy's HTML 502 after the log took the second batch: those entries are named as maybe logged, and running again logs none twice", async () => {
+  const lines = events(6, 'lb502');
+  let batches = 0;
+  t.fake.hook = (path, _req, res, body) => {
+    if (path !== 'v1/batch' || ++batches !== 2) return false;
+    take(body);
+    send(res, 502, HTML_502, 'text/html');
+    return true;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn add: POST ${t.fake.url}/v1/batch: 502: <html><body><h1>502 Bad Gateway</h1></body></html> ` +
+      `(the 2 entries before <stdin>:3 were logged and their receipts written; ${maybe('the 2 entries <stdin>:3 to <stdin>:4', '<stdin>:4')})\n`,
+  );
+  expect(receiptsOf(io.out()).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 2).map(hashOf));
+  expect(t.fake.entries).toHaveLength(604);
+
+  // Running it again, as the message says: the 4 entries logged come back with their first
+  // indexes as duplicates, the other 2 are logged, and nothing is logged twice.
+  t.fake.hook = undefined;
+  const again = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--json'], again)).toBe(0);
+  expect(receiptsOf(again.out()).map((r) => [r.index, r.duplicate])).toEqual([
+    [600, true],
+    [601, true],
+    [602, true],
+    [603, true],
+    [604, false],
+    [605, false],
+  ]);
+  expect(t.fake.entries).toHaveLength(606);
+  expect(JSON.parse(again.err())).toMatchObject({ entries: 6, new: 2, duplicates: 4, requests: 3 });
+});
+
+test('a connection reset once the log took the only batch: its entries are named as maybe logged (exit 2)', async () => {
+  const lines = events(3, 'reset');
+  t.fake.hook = (path, req, _res, body) => {
+    if (path !== 'v1/batch') return false;
+    take(body);
+    req.socket.resetAndDestroy();
+    return true;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--quiet'], io)).toBe(2);
+  expect(io.err()).toMatch(new RegExp(`^cairn add: POST ${t.fake.url}/v1/batch: fetch failed: .*ECONNRESET`));
+  expect(io.err()).toContain(` (${maybe('the 3 entries <stdin>:1 to <stdin>:3', '<stdin>:3')})\n`);
+  expect(io.err()).not.toContain('nothing was logged');
+});
+
+test('receipts that do not verify (one proof hash changed on the way): exit 1, and the batch is named as maybe logged', async () => {
+  const lines = events(4, 'flip');
+  let posts = 0;
+  const flipping: FetchLike = async (url, init) => {
+    const res = await fetch(url, init);
+    if (init?.method !== 'POST' || ++posts !== 2) return res;
+    const answer = (await res.json()) as { receipts: { inclusion_proof: string[] }[] };
+    answer.receipts[1]!.inclusion_proof[0] = encodeBase64(new Uint8Array(32));
+    return new Response(JSON.stringify(answer), { status: 200, headers: { 'Content-Type': 'application/json' } });
+  };
+  const io = captureIo({ stdin: stdinOf(lines), fetch: flipping });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io)).toBe(1);
+  expect(io.err()).toMatch(/^cairn add: VERIFICATION FAILED \(BAD_RECEIPT\): v1\/batch receipt 1: the receipt does not verify/);
+  expect(io.err()).toContain(
+    `(the 2 entries before <stdin>:3 were logged and their receipts written; ${maybe('the 2 entries <stdin>:3 to <stdin>:4', '<stdin>:4')})\n`,
+  );
+  expect(receiptsOf(io.out())).toHaveLength(2);
+});
+
+test("the log's own refusals (a JSON 400, a 503 QUEUE_FULL) and a connection never made say nothing of a batch that may have been logged", async () => {
+  const refusals: [string, (res: ServerResponse) => void][] = [
+    ['400', (res) => send(res, 400, { error: 'bad base64', code: 'INVALID_BASE64' })],
+    [
+      '503',
+      (res) => {
+        res.setHeader('Retry-After', '1');
+        send(res, 503, { error: 'too many entries are waiting to be logged; retry shortly', code: 'QUEUE_FULL' });
+      },
+    ],
+  ];
+  for (const [status, refuse] of refusals) {
+    const lines = events(4, `refused-${status}`);
+    let batches = 0;
+    t.fake.hook = (path, _req, res) => {
+      if (path !== 'v1/batch' || ++batches !== 2) return false;
+      refuse(res);
+      return true;
+    };
+    const io = captureIo({ stdin: stdinOf(lines) });
+    expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--retries', '0', '--quiet'], io)).toBe(2);
+    expect(io.err()).toMatch(new RegExp(`^cairn add: POST ${t.fake.url}/v1/batch: ${status} `));
+    expect(io.err()).toMatch(/ \(the 2 entries before <stdin>:3 were logged and their receipts written\)\n$/);
+  }
+
+  // A refused connection: nothing reached the log.
+  const lines = events(2, 'refused-connection');
+  const refusing: FetchLike = (url, init) => {
+    if (init?.method === 'POST') return Promise.reject(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) }));
+    return fetch(url, init);
+  };
+  const io = captureIo({ stdin: stdinOf(lines), fetch: refusing });
+  expect(await addCommand([...t.common, '--json-lines', '--quiet'], io)).toBe(2);
+  expect(io.err()).toBe(`cairn add: POST ${t.fake.url}/v1/batch: fetch failed: connect ECONNREFUSED 127.0.0.1:9\n`);
+});
+
+test("a proxy's HTML 503 after the log took the batch, then the same batch sent again: counted as logged by this run, in 2 requests", async () => {
+  const lines = events(3, 'lb503');
+  // One entry that was in the log before this run.
+  t.fake.entries.push(canonicalizeJson(enc(lines[2]!)));
+  let batches = 0;
+  t.fake.hook = (path, _req, res, body) => {
+    if (path !== 'v1/batch' || ++batches !== 1) return false;
+    take(body);
+    res.setHeader('Retry-After', '1');
+    send(res, 503, '<html><body><h1>503 from the load balancer</h1></body></html>\n', 'text/html');
+    return true;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines'], io)).toBe(0);
+  expect(receiptsOf(io.out()).map((r) => [r.index, r.duplicate])).toEqual([
+    [601, true],
+    [602, true],
+    [600, true],
+  ]);
+  expect(batchRequests()).toBe(2);
+  expect(io.err()).toMatch(/\nlogged 3 entries \(1 already in the log before this run\) in 2 requests; every receipt verified/);
+
+  const json = captureIo({ stdin: stdinOf(events(3, 'lb503-json')) });
+  batches = 0;
+  expect(await addCommand([...t.common, '--json-lines', '--json'], json)).toBe(0);
+  expect(JSON.parse(json.err().trim().split('\n').pop()!)).toMatchObject({ entries: 3, new: 3, duplicates: 0, requests: 2 });
+});
+
+test("SIGTERM while waiting to send again a batch a proxy answered 503: the batch is named as maybe logged, not as 'nothing logged'", async () => {
+  const lines = events(4, 'lb503-stop');
+  const f = fakeProcess();
+  let batches = 0;
+  t.fake.hook = (path, _req, res, body) => {
+    if (path !== 'v1/batch' || ++batches !== 2) return false;
+    take(body);
+    res.setHeader('Retry-After', '30');
+    send(res, 503, '<html><body>busy</body></html>\n', 'text/html');
+    return true;
+  };
+  const io = captureIo({ stdin: stdinOf(lines), onSleep: () => f.signal('SIGTERM') });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io, f.proc)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn add: stopped by SIGTERM: the 2 entries through <stdin>:2 were logged and their receipts written; ${maybe('the 2 entries <stdin>:3 to <stdin>:4', '<stdin>:4')}\n`,
+  );
+  expect(batchRequests()).toBe(2);
+});
