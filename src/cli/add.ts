@@ -16,6 +16,19 @@ const MAX_WAIT_SECONDS = 60;
 /** Entries per request are also capped by size, to keep request bodies small. */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
+/** Default of --timeout: the seconds one request may take, besides the time to send its body (UPLOAD_BYTES_PER_SECOND). */
+const TIMEOUT_SECONDS = 30;
+
+/**
+ * The slowest upload a request's timeout allows for, in bytes a second (256
+ * kbit/s): a full batch (MAX_BATCH_BYTES of entries, about 11.2 MB as base64
+ * JSON) gets 342 s on top of --timeout. The log gives a body at most 300 s to
+ * arrive (BODY_MAX_MS in src/http/read-body.ts) and then refuses it, logging
+ * nothing, so at this rate cairn add does not give up on an upload the log
+ * would still take.
+ */
+const UPLOAD_BYTES_PER_SECOND = 32 * 1024;
+
 /** The 503 codes of the log's that refuse a request before it is queued (CONTRACT §3): nothing of it is logged. */
 const UNLOGGED_503_CODES: ReadonlySet<string> = new Set(['QUEUE_FULL', 'SHUTTING_DOWN']);
 
@@ -56,6 +69,11 @@ function mayHaveLogged(err: unknown): boolean {
   if (err.code === 'HTTP_STATUS') return !refusedUnlogged(err.status, err.serverCode);
   if (err.code === 'NETWORK') return !causedBy(err, (e) => typeof e.code === 'string' && NOT_CONNECTED_CODES.has(e.code));
   return true;
+}
+
+/** Whether `err` is a request that timed out (the transport's NETWORK error caused by a TimeoutError). */
+function timedOut(err: unknown): boolean {
+  return err instanceof ClientError && err.code === 'NETWORK' && causedBy(err.cause, (e) => e.name === 'TimeoutError');
 }
 
 /**
@@ -118,6 +136,11 @@ Options:
   --max-wait S       the most one request waits in all for the Retry-After of
                      those answers, in seconds, 0..86400 (default ${MAX_WAIT_SECONDS});
                      a token limited per hour wants up to 3600
+  --timeout S        the most one request may take, in seconds, 1..86400
+                     (default ${TIMEOUT_SECONDS}), and 1 s more for each 32 KiB of its
+                     body: a full batch (8 MiB of entries, 11 MB as JSON)
+                     gets 342 s more; over a link slower than 256 kbit/s,
+                     give a smaller --batch-size
   --json             the closing summary as a JSON line (on standard error)
   --quiet            no progress bar, retry notices or summary
   -h, --help         show this help
@@ -615,6 +638,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         'batch-size': { type: 'string' },
         retries: { type: 'string' },
         'max-wait': { type: 'string' },
+        timeout: { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean' },
       },
@@ -629,6 +653,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     const batchSize = parseCount(values['batch-size'] ?? String(MAX_BATCH_ENTRIES), '--batch-size', 1, MAX_BATCH_ENTRIES);
     const retries = parseCount(values.retries ?? '10', '--retries', 0, 1000);
     const maxWaitMs = 1000 * parseCount(values['max-wait'] ?? String(MAX_WAIT_SECONDS), '--max-wait', 0, 86_400);
+    const timeoutMs = 1000 * parseCount(values.timeout ?? String(TIMEOUT_SECONDS), '--timeout', 1, 86_400);
     const quiet = values.quiet === true;
     // '-' is standard output, as an input '-' is standard input.
     const receiptsPath = values.receipts === '-' ? undefined : values.receipts;
@@ -759,6 +784,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         retryStatuses: [429, 503],
         maxRetryDelayMs: maxWaitMs,
         maxRetryTotalMs: maxWaitMs,
+        timeoutMs,
+        uploadBytesPerSecond: UPLOAD_BYTES_PER_SECOND,
         sleep: async (ms) => {
           if (!waitMayStop) return io.sleep(ms);
           await io.sleep(ms, stopWait.signal);
@@ -972,6 +999,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `the ${entries(done)} before ${next} ${loggedAndWritten(done)}; `}${maybeText(maybeLogged)})`;
         else if (done > 0) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
         else if (err instanceof InputError) err.message += ' (nothing was logged)';
+        // Only a batch request is sent here: its timeout grows with its body (UPLOAD_BYTES_PER_SECOND), yet a slower link needs less in each.
+        if (timedOut(err)) err.message += `; over a slow link, give a smaller --batch-size, or a --timeout of more than ${timeoutMs / 1000} s`;
         throw err;
       }
       progress.finish(done);

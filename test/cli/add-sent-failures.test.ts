@@ -4,7 +4,8 @@
 // names those entries as maybe logged and says that running again logs none
 // twice; the log's own refusal says nothing was logged, and gets no such
 // words. The summary counts an entry logged by an earlier try of a request
-// as logged by this run, and every try as a request. Against a fake log.
+// as logged by this run, and every try as a request. Each request's timeout
+// grows with its body, and --timeout sets the rest. Against a fake log.
 import type { ServerResponse } from 'node:http';
 import { addCommand, type AddProcess } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
@@ -208,4 +209,63 @@ test("SIGTERM while waiting to send again a batch a proxy answered 503: the batc
     `cairn add: stopped by SIGTERM: the 2 entries through <stdin>:2 were logged and their receipts written; ${maybe('the 2 entries <stdin>:3 to <stdin>:4', '<stdin>:4')}\n`,
   );
   expect(batchRequests()).toBe(2);
+});
+
+/** A fetch whose batch requests time out at once, as if their timeout had passed, recording each one's body length. */
+function timingOut(): { fetch: FetchLike; bodies: number[] } {
+  const bodies: number[] = [];
+  return {
+    bodies,
+    fetch: (url, init) => {
+      if (init?.method !== 'POST') return fetch(url, init);
+      bodies.push(String(init.body).length);
+      return Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+    },
+  };
+}
+
+test("a batch's timeout is --timeout (30 s by default) and 1 s for each 32 KiB of its body; the message suggests a smaller --batch-size", async () => {
+  // Entries of about 60,000 bytes, 80,000 as base64: a batch holds the 139 that fit in 8 MiB.
+  const large = Array.from({ length: 140 }, (_, i) => JSON.stringify({ i, pad: 'p'.repeat(60_000) }));
+  const small = events(3, 'timeout');
+  const timeouts: number[] = [];
+  for (const [lines, args, base, sent] of [
+    [large, [], 30_000, 'the 139 entries <stdin>:1 to <stdin>:139'],
+    [small, ['--timeout', '5'], 5_000, 'the 3 entries <stdin>:1 to <stdin>:3'],
+  ] as const) {
+    const f = timingOut();
+    const io = captureIo({ stdin: stdinOf([...lines]), fetch: f.fetch });
+    expect(await addCommand([...t.common, '--json-lines', '--quiet', ...args], io)).toBe(2);
+    expect(f.bodies).toHaveLength(1);
+    const ms = base + Math.ceil((f.bodies[0]! * 1000) / (32 * 1024));
+    timeouts.push(ms);
+    expect(io.err()).toBe(
+      `cairn add: POST ${t.fake.url}/v1/batch: timed out after ${ms} ms (${maybe(sent, sent.replace(/.* /, ''))}); ` +
+        `over a slow link, give a smaller --batch-size, or a --timeout of more than ${base / 1000} s\n`,
+    );
+  }
+  // The full batch is about 11.1 MB of JSON, which 30 s alone would give only at 3 Mbit/s.
+  expect(timeouts[0]).toBeGreaterThan(369_000);
+});
+
+test('--timeout ends a request the log never answers, and takes whole seconds from 1 to 86400', async () => {
+  const held: ServerResponse[] = [];
+  t.fake.hook = (path, _req, res) => {
+    if (path !== 'v1/batch') return false;
+    held.push(res);
+    return true;
+  };
+  try {
+    const io = captureIo({ stdin: 'never answered' });
+    expect(await addCommand([...t.common, '--timeout', '1', '--quiet'], io)).toBe(2);
+    // 1 s, and 2 ms for the 36 bytes of the body at 32 KiB/s (rounded up).
+    expect(io.err()).toMatch(new RegExp(`^cairn add: POST ${t.fake.url}/v1/batch: timed out after 1002 ms \\(<stdin> was sent and may have been logged without its receipt; `));
+  } finally {
+    for (const res of held) res.destroy();
+  }
+  for (const bad of ['0', '86401', '1.5', 'x']) {
+    const io = captureIo({ stdin: 'a' });
+    expect([bad, await addCommand([...t.common, '--timeout', bad], io)]).toEqual([bad, 2]);
+    expect(io.err()).toContain('--timeout must be an integer from 1 to 86400');
+  }
 });
