@@ -128,10 +128,12 @@ const ERROR_BODY_BYTES = 64 * 1024;
 /**
  * The codes, of an error or one of its causes, that say a connection broke
  * once made: reset or closed by the other side (a keep-alive connection the
- * server closed as it was reused, say), before or during the answer. A
- * refused connection, an unknown host or a timeout is none of these.
+ * server closed as it was reused, say), before or during the answer, also
+ * closed before the body reached its Content-Length (undici's
+ * UND_ERR_RES_CONTENT_LENGTH_MISMATCH, for a Connection: close answer cut
+ * short). A refused connection, an unknown host or a timeout is none of these.
  */
-const BROKEN_CONNECTION_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const BROKEN_CONNECTION_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH']);
 
 /** Whether `err`, or one of its causes, says that the connection broke (BROKEN_CONNECTION_CODES). */
 function brokenConnection(err: unknown): boolean {

@@ -137,7 +137,7 @@ test('a failure\'s code is given when its message lacks it, and an AggregateErro
  * `breaks` names (by their order, from 1), the way `how` says, and answers
  * the others `{"ok":true}`; it counts the requests it got.
  */
-async function breakingLog(breaks: (nth: number) => 'close' | 'reset' | 'cut-body' | undefined) {
+async function breakingLog(breaks: (nth: number) => 'close' | 'reset' | 'cut-body' | 'short-body' | undefined) {
   const server = createServer((socket) => {
     let head = '';
     socket.on('data', (chunk: Buffer) => {
@@ -153,6 +153,11 @@ async function breakingLog(breaks: (nth: number) => 'close' | 'reset' | 'cut-bod
       if (how === 'cut-body') {
         // The headers and the start of the body, then the connection is reset.
         socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 3)}`, () => socket.resetAndDestroy());
+        return;
+      }
+      if (how === 'short-body') {
+        // The start of the body, then the connection is closed (FIN, no reset) short of its Content-Length.
+        socket.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 3)}`);
         return;
       }
       socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
@@ -171,13 +176,13 @@ async function breakingLog(breaks: (nth: number) => 'close' | 'reset' | 'cut-bod
 
 describe('a GET whose connection breaks', () => {
   test('is sent again, closed or reset before its answer or in the middle of it, after the exponential wait', async () => {
-    const ways = ['close', 'reset', 'cut-body'] as const;
+    const ways = ['close', 'reset', 'cut-body', 'short-body'] as const;
     const log = await breakingLog((nth) => ways[nth - 1]);
     try {
       const waits: number[] = [];
-      const http = new HttpTransport(log.url, { maxRetries: 3, sleep: async (ms) => void waits.push(ms) });
+      const http = new HttpTransport(log.url, { maxRetries: 4, sleep: async (ms) => void waits.push(ms) });
       expect(await http.json({ path: 'ct/v1/get-sth' })).toEqual({ ok: true });
-      expect([log.requests, waits]).toEqual([4, [500, 1000, 2000]]);
+      expect([log.requests, waits]).toEqual([5, [500, 1000, 2000, 4000]]);
     } finally {
       await log.close();
     }
@@ -211,7 +216,7 @@ describe('a GET whose connection breaks', () => {
 });
 
 test('a POST whose connection breaks is never sent again: the log may have taken it', async () => {
-  for (const how of ['close', 'reset', 'cut-body'] as const) {
+  for (const how of ['close', 'reset', 'cut-body', 'short-body'] as const) {
     const log = await breakingLog(() => how);
     try {
       const waits: number[] = [];
