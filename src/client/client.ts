@@ -44,6 +44,8 @@ const GET_ENTRIES_ENTRY_BYTES = MAX_ENTRY_BASE64 + 256;
 const RECEIPT_BYTES = 2 * SMALL_ANSWER_BYTES;
 /** CONTRACT §3: get-entries answers at most 1000 entries. */
 const MAX_GET_ENTRIES = 1000;
+/** The media type of tiles and entry bundles (CONTRACT §3). */
+const OCTET_STREAM = 'application/octet-stream';
 /** How many entry bundles readEntryRange fetches and verifies at once, ahead of the one it yields next. */
 const BUNDLES_IN_FLIGHT = 8;
 
@@ -506,10 +508,15 @@ export class CairnClient {
   }
 
   /**
-   * `GET /tile/...` (C2SP tlog-tiles): the raw, unauthenticated contents of a
-   * hash tile or entry bundle; BAD_RESPONSE if longer than such a tile can be
-   * (`width` hashes of 32 bytes, or `width` entries of at most 65,535 bytes
-   * with their 2-byte lengths).
+   * `GET /tile/...` (C2SP tlog-tiles): the unauthenticated contents of a hash
+   * tile or entry bundle, checked for their form only: an answer that is not
+   * application/octet-stream, a hash tile that is not `width` hashes of 32
+   * bytes, or a bundle that does not parse as `width` entries (each 1 to
+   * 65,535 bytes with its 2-byte length) is fetched once more, and then
+   * rejects with BAD_RESPONSE naming the path and what was wrong: such an
+   * answer is not the log's tile at all (a body cut off that fetch took as
+   * whole, a page of a captive portal or proxy), not one that fails to
+   * authenticate.
    */
   async readTile(tile: Tile): Promise<Uint8Array> {
     return this.#readTile(tile, undefined);
@@ -518,16 +525,44 @@ export class CairnClient {
   /** readTile, its request stopped by `signal` (RequestSpec.signal). */
   async #readTile(tile: Tile, signal: AbortSignal | undefined): Promise<Uint8Array> {
     const path = formatTilePath(tile);
-    if (tile.level === -1) return this.#http.bytes(path, 'application/octet-stream', tile.width * (2 + MAX_ENTRY_SIZE), signal);
+    const url = this.#http.url(path);
+    const bundle = tile.level === -1;
     const size = tile.width * HASH_SIZE;
-    try {
-      return await this.#http.bytes(path, 'application/octet-stream', size, signal);
-    } catch (err) {
-      // A hash tile has exactly that length: a longer one is a wrong tile,
-      // as a shorter one is (TileHashReader), not an answer too long to read.
-      if (err instanceof ClientError && err.code === 'BAD_RESPONSE') throw new ClientError('TILE_MISMATCH', `${path} is longer than ${size} bytes (${err.message})`, { url: this.#http.url(path) });
-      throw err;
+    const faults: string[] = [];
+    // Once more after a malformed answer: a GET is safe to repeat, and the
+    // second answer may come whole (a connection that broke while fetch read
+    // it as complete) or from the log itself.
+    while (faults.length < 2) {
+      let data: Uint8Array;
+      try {
+        data = await this.#http.bytes(path, OCTET_STREAM, bundle ? tile.width * (2 + MAX_ENTRY_SIZE) : size, signal, OCTET_STREAM);
+      } catch (err) {
+        if (!(err instanceof ClientError) || err.code !== 'BAD_RESPONSE') throw err;
+        faults.push(err.message.startsWith(`${url}: `) ? err.message.slice(url.length + 2) : err.message);
+        continue;
+      }
+      if (!bundle) {
+        if (data.length === size) return data;
+        faults.push(`the answer is ${data.length} bytes, not the ${size} of a tile of ${tile.width} hashes`);
+        continue;
+      }
+      try {
+        parseEntryBundle(data, tile.width);
+        return data;
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        faults.push(`the answer is not a bundle of ${tile.width} entries: ${err.message.replace(/^parseEntryBundle: /, '')}`);
+      }
     }
+    const [first, second] = faults;
+    const again = first === second ? 'fetched twice, the same both times' : `fetched twice; the first time ${first}`;
+    throw new ClientError('BAD_RESPONSE', `${url}: ${second!} (${again})`, { url });
+  }
+
+  /** The entries of entry bundle `n` of `width` entries, as served (see readTile), its request stopped by `signal`. */
+  async #readBundle(n: number, width: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
+    // readTile parsed it already: this cannot throw.
+    return parseEntryBundle(await this.#readTile({ level: -1, n, width }, signal), width);
   }
 
   /** A HashReader over this log's tiles that authenticates each one against `tree` (see TileHashReader). */
@@ -558,9 +593,10 @@ export class CairnClient {
    * Reads entry bundle `n` (`GET /tile/entries/<n>[.p/<w>]`, C2SP tlog-tiles)
    * at its width in `tree` and checks every entry's RFC 6962 leaf hash
    * against level-0 tile `n`, authenticated against `tree`. Rejects with
-   * ENTRY_MISMATCH naming the first entry that differs (or a bundle that does
-   * not parse), TILE_MISMATCH for a tile that does not fit the root; RangeError
-   * if the tree has no such bundle.
+   * ENTRY_MISMATCH naming the first entry that differs, TILE_MISMATCH for a
+   * tile that does not fit the root, BAD_RESPONSE for a bundle or tile that
+   * is not one at all (see readTile); RangeError if the tree has no such
+   * bundle.
    */
   async readEntryBundle(n: number, tree: TreeRef, reader?: TileHashReader): Promise<Uint8Array[]> {
     checkIndexArg(n, 'readEntryBundle: n');
@@ -572,14 +608,8 @@ export class CairnClient {
 
   /** readEntryBundle of a bundle of `width` entries, its bundle request stopped by `signal`. */
   async #readEntryBundle(n: number, width: number, r: TileHashReader, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
-    const [tile, data] = await Promise.all([r.readTile(0, n), this.#readTile({ level: -1, n, width }, signal)]);
+    const [tile, entries] = await Promise.all([r.readTile(0, n), this.#readBundle(n, width, signal)]);
     const path = formatTilePath({ level: -1, n, width });
-    let entries: Uint8Array[];
-    try {
-      entries = parseEntryBundle(data, width);
-    } catch (err) {
-      throw new ClientError('ENTRY_MISMATCH', `${path}: ${(err as Error).message}`);
-    }
     const bad = firstMismatchedEntry(entries, tile);
     if (bad >= 0) {
       throw new ClientError('ENTRY_MISMATCH', `${path}: entry ${n * TILE_WIDTH + bad} does not match its leaf hash in the authenticated tile ${formatTilePath({ level: 0, n, width })}`);
@@ -620,7 +650,9 @@ export class CairnClient {
    * or TILE_MISMATCH (verification failures: the log served what its
    * checkpoint does not commit to) after yielding every group before the bad
    * one, with the transport's errors (HTTP_STATUS status 404 for a bundle or
-   * tile the log does not serve, though its checkpoint covers it), or with
+   * tile the log does not serve, though its checkpoint covers it;
+   * BAD_RESPONSE for one that is not a bundle or tile at all, see
+   * readTile), or with
    * the reason of `options.signal` or of the transport's own signal. Breaking
    * out of the loop early aborts what is in flight.
    *
@@ -718,13 +750,7 @@ export class CairnClient {
     const bundle = { level: -1, n, width };
     const path = formatTilePath(bundle);
     const level8 = storedHashIndex(TILE_HEIGHT, n);
-    const [data, [expected]] = await Promise.all([this.#readTile(bundle, signal), reader.readHashes([level8])]);
-    let entries: Uint8Array[];
-    try {
-      entries = parseEntryBundle(data, width);
-    } catch (err) {
-      throw new ClientError('ENTRY_MISMATCH', `${path}: ${(err as Error).message}`);
-    }
+    const [entries, [expected]] = await Promise.all([this.#readBundle(n, width, signal), reader.readHashes([level8])]);
     const row = new Uint8Array(width * HASH_SIZE);
     const leafHashes = entries.map((e, i) => {
       const h = leafHash(e);

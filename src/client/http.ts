@@ -529,11 +529,31 @@ export class HttpTransport {
   /**
    * GETs an answer as bytes (tiles and entry bundles; the checkpoint, to
    * decode it strictly); BAD_RESPONSE if longer than `maxBytes` or
-   * maxResponseBytes. `signal` stops this request alone (RequestSpec.signal).
+   * maxResponseBytes, or, when `type` is given, if its Content-Type names
+   * another media type (then unread). `signal` stops this request alone
+   * (RequestSpec.signal).
    */
-  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal, type?: string): Promise<Uint8Array> {
     const limit = this.#limit(maxBytes);
-    return this.#send({ path, accept, ...(signal === undefined ? {} : { signal }) }, (res) => this.#read(res, path, limit, signal));
+    return this.#send({ path, accept, ...(signal === undefined ? {} : { signal }) }, async (res) => {
+      if (type !== undefined) await this.#checkType(res, path, type);
+      return this.#read(res, path, limit, signal);
+    });
+  }
+
+  /**
+   * Refuses, with BAD_RESPONSE and its body unread, an answer whose
+   * Content-Type names a media type other than `type` (an HTML page from a
+   * captive portal or a proxy, say). One that names none (or an empty one)
+   * passes: RFC 9110 §8.3 lets its recipient take it as
+   * application/octet-stream or look at it, and the caller checks its form.
+   */
+  async #checkType(res: Response, path: string, type: string): Promise<void> {
+    const media = (res.headers.get('Content-Type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
+    if (media === '' || media === type) return;
+    await res.body?.cancel().catch(() => undefined);
+    const url = this.url(path);
+    throw new ClientError('BAD_RESPONSE', `${url}: the answer is ${escapeText(media, { maxLength: 100 })}, not ${type}`, { url });
   }
 
   /** The most an answer is read of: a request's own bound, within maxResponseBytes. */

@@ -17,7 +17,8 @@ import { ClientError } from './errors.js';
 /**
  * Fetches raw, unauthenticated tile contents: for a hash tile, `tile.width`
  * hashes of 32 bytes (C2SP tlog-tiles; partial tiles at that width). The
- * reader checks the length and the hashes itself.
+ * reader checks the length and the hashes itself, and asks once more for a
+ * tile of the wrong length.
  */
 export interface TileFetcher {
   readTile(tile: Tile): Promise<Uint8Array>;
@@ -84,8 +85,10 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T
  * with root `tree.rootHash`, reading tiles through `fetcher` (Go tlog's
  * TileHashReader with tile height 8). `readHashes` resolves only with hashes
  * whose tiles it authenticated against the root, and rejects with ClientError
- * TILE_MISMATCH when a tile does not fit (wrong length or hashes), or
- * RangeError for an index outside the tree. Fetched tiles are cached for the
+ * TILE_MISMATCH when a tile's hashes do not fit the root, BAD_RESPONSE when
+ * a tile is of the wrong length twice in a row (no tile at all: a body cut
+ * off, say, which authenticates nothing), or RangeError for an index outside
+ * the tree. Fetched tiles are cached for the
  * reader's life; they are authenticated again on every use. A tree of more
  * than MAX_TILED_TREE_SIZE leaves is refused when the reader is made, with
  * ClientError BAD_RESPONSE: its size is what a log signed, not a caller's
@@ -123,18 +126,28 @@ export class TileHashReader implements HashReader {
     const k = key(tile);
     let p = this.#cache.get(k);
     if (p === undefined) {
-      p = this.#fetcher.readTile(tile).then((data) => {
-        if (!(data instanceof Uint8Array)) throw new TypeError('TileFetcher.readTile must resolve to a Uint8Array');
-        if (data.length !== tile.width * HASH_SIZE) {
-          throw new ClientError('TILE_MISMATCH', `${formatTilePath(tile)} is ${data.length} bytes, not ${tile.width * HASH_SIZE}`);
-        }
-        return data;
-      });
+      p = this.#fetchWhole(tile);
       this.#cache.set(k, p);
       // A failed fetch is not remembered: a later call may succeed.
       p.catch(() => this.#cache.delete(k));
     }
     return p;
+  }
+
+  /**
+   * Tile `tile` from the fetcher, of its width's length: asked for once more
+   * when it is not, then BAD_RESPONSE.
+   */
+  async #fetchWhole(tile: Tile): Promise<Uint8Array> {
+    const size = tile.width * HASH_SIZE;
+    let lengths = '';
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const data = await this.#fetcher.readTile(tile);
+      if (!(data instanceof Uint8Array)) throw new TypeError('TileFetcher.readTile must resolve to a Uint8Array');
+      if (data.length === size) return data;
+      lengths += `${attempt === 0 ? '' : ', then '}${data.length}`;
+    }
+    throw new ClientError('BAD_RESPONSE', `${formatTilePath(tile)} is ${lengths} bytes, not ${size}`);
   }
 
   /**

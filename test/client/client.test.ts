@@ -8,6 +8,7 @@ import { CairnClient } from '../../src/client/client.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { verifyReceipt } from '../../src/client/receipt.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { encodeEntryBundle, parseEntryBundle } from '../../src/merkle/bundle.js';
 import { EMPTY_ROOT, leafHash } from '../../src/merkle/hash.js';
 import { treeHash } from '../../src/merkle/tree.js';
 import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
@@ -227,10 +228,15 @@ describe('a log that lies is caught', () => {
     await expect(badTile.verifyConsistency(old, cp, { fromTiles: true })).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
     const badBundle = tamperingClient((url, body) => (url.endsWith('/tile/entries/002') ? flip(body, body.length - 1) : undefined));
     await expect(badBundle.readEntryBundle(2, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 767/) });
+    // A bundle cut short is no bundle at all (a body cut off, say): BAD_RESPONSE, not evidence.
     const shortBundle = tamperingClient((url, body) => (url.endsWith('/tile/entries/000') ? body.subarray(0, body.length - 1) : undefined));
-    await expect(shortBundle.readEntryBundle(0, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH' });
-    // A different but self-consistent bundle: the entries do not hash to the authenticated tile.
-    await expect(tamperingClient((url) => (/\/tile\/entries\/003\.p\/\d+$/.test(url) ? Uint8Array.of(0, 1, 0x41) : undefined)).readEntryBundle(3, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH' });
+    await expect(shortBundle.readEntryBundle(0, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/tile\/entries\/000: the answer is not a bundle of 256 entries: entry 255 is truncated/) });
+    // A different but well-formed bundle (as many entries as its width): the entries do not hash to the authenticated tile.
+    const partial = /\/tile\/entries\/003\.p\/\d+$/;
+    const others = tamperingClient((url, body) => (partial.test(url) ? encodeEntryBundle(parseEntryBundle(body).map(() => Uint8Array.of(0x41))) : undefined));
+    await expect(others.readEntryBundle(3, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 768 does not match/) });
+    // One entry for a bundle of more: no bundle of its width at all.
+    await expect(tamperingClient((url) => (partial.test(url) ? Uint8Array.of(0, 1, 0x41) : undefined)).readEntryBundle(3, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/not a bundle of \d+ entries: expected \d+ entries, got 1/) });
   });
 });
 

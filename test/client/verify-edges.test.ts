@@ -1,7 +1,7 @@
 // CairnClient at the edges its tamper tests in client.test.ts do not reach:
 // the FIRST entry of a bundle swapped, a consistency proof from a tree of one
 // leaf, an empty audit path for a tree of many, a batch answer one receipt
-// short, and a tile 32 bytes too long. A real server on port 0 holds 260
+// short, and a tile 32 bytes too long (no tile at all: BAD_RESPONSE). A real server on port 0 holds 260
 // entries of 9 bytes each (tile 0/000 full, 0/001.p/4, 1/000.p/1); a fetch
 // in between changes chosen answers.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -182,21 +182,21 @@ describe('a hash tile 32 bytes too long', () => {
 
   for (const zeros of [false, true]) {
     const extra = zeros ? 'zeros' : 'a copy of its first hash';
-    test(`the full tile 0/000 with ${extra} appended: TILE_MISMATCH, not a RangeError`, async () => {
+    test(`the full tile 0/000 with ${extra} appended: BAD_RESPONSE (no tile at all), not a RangeError`, async () => {
       const c = longer(/\/tile\/0\/000$/, zeros);
-      await expect(c.proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/tile\/0\/000 is longer than 8192 bytes/) });
-      await expect(c.readEntryBundle(0, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
-      await expect(c.getEntryFromTiles(0, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
-      await expect(c.proveIndexFromTiles(5, cp, longerReader(/^tile\/0\/000$/, zeros))).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/tile\/0\/000 is 8224 bytes, not 8192/) });
+      await expect(c.proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/tile\/0\/000: the answer is longer than the 8192 bytes/) });
+      await expect(c.readEntryBundle(0, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE' });
+      await expect(c.getEntryFromTiles(0, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE' });
+      await expect(c.proveIndexFromTiles(5, cp, longerReader(/^tile\/0\/000$/, zeros))).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/tile\/0\/000 is 8224, then 8224 bytes, not 8192/) });
     });
 
-    test(`the partial tiles 0/001.p/4 and 1/000.p/1 with ${extra} appended: TILE_MISMATCH`, async () => {
-      await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).proveIndexFromTiles(257, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is longer than 128 bytes/) });
-      await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).readEntryBundle(1, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
-      await expect(longer(/\/tile\/1\/000\.p\/1$/, zeros).proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is longer than 32 bytes/) });
+    test(`the partial tiles 0/001.p/4 and 1/000.p/1 with ${extra} appended: BAD_RESPONSE`, async () => {
+      await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).proveIndexFromTiles(257, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is longer than the 128 bytes/) });
+      await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).readEntryBundle(1, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE' });
+      await expect(longer(/\/tile\/1\/000\.p\/1$/, zeros).proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is longer than the 32 bytes/) });
       const direct = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
-      await expect(direct.proveIndexFromTiles(257, cp, longerReader(/^tile\/0\/001\.p\/4$/, zeros))).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is 160 bytes, not 128/) });
-      await expect(direct.proveIndexFromTiles(5, cp, longerReader(/^tile\/1\/000\.p\/1$/, zeros))).rejects.toMatchObject({ code: 'TILE_MISMATCH', message: expect.stringMatching(/is 64 bytes, not 32/) });
+      await expect(direct.proveIndexFromTiles(257, cp, longerReader(/^tile\/0\/001\.p\/4$/, zeros))).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is 160, then 160 bytes, not 128/) });
+      await expect(direct.proveIndexFromTiles(5, cp, longerReader(/^tile\/1\/000\.p\/1$/, zeros))).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is 64, then 64 bytes, not 32/) });
     });
   }
 });
