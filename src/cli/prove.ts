@@ -36,8 +36,9 @@ ${EXIT_HELP}
   3  not found, as the log says: <index> is at or past the tree size of the
      checkpoint it served (a checkpoint proves no freshness: it may be an old
      one, or one shown only to this reader), or, for --hash and --entry, the
-     log answered that it holds no such leaf at that size; a log's 'not
-     found' is not signed, so this is never verified, with --tiles neither
+     log answered that it holds no such leaf at that size (a 404 with its
+     NOT_FOUND error body; any other 404 is exit 2); a log's 'not found' is
+     not signed, so this is never verified, with --tiles neither
 `;
 
 /** `cairn prove`: see PROVE_USAGE. */
@@ -112,6 +113,11 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
     } catch (err) {
       if (err instanceof ClientError && err.status === 404) {
         if (asking !== undefined) throw withheldError(asking, checkpoint.treeSize, err);
+        // Only the contract's own answer (CONTRACT §3: {"error", "code": "NOT_FOUND"})
+        // is the log's word; a 404 page of a load balancer or proxy in front of it says nothing of its leaves.
+        if (err.serverCode !== 'NOT_FOUND') {
+          throw new Error(`the look-up of leaf hash ${encodeBase64(hash!)} was answered 404 without the log's NOT_FOUND error body (a proxy's or load balancer's page?), so it says nothing of the log's leaves: ${err.message}`, { cause: err });
+        }
         io.stderr.write(
           `cairn prove: ${checkpoint.origin} says it holds no leaf with hash ${encodeBase64(hash!)} at tree size ${checkpoint.treeSize}; ` +
             `a log's 'not found' is not signed, so this cannot be verified${tiles ? ' (--tiles authenticates what the log gives, and for a missing leaf it gives nothing)' : ''}\n`,

@@ -49,3 +49,27 @@ test("a 404 to get-proof-by-hash for a leaf the log holds: prove --hash says it 
     expect(io.err().includes('--tiles authenticates what the log gives')).toBe(tiles.length > 0);
   }
 });
+
+test("a 404 to get-proof-by-hash that is not the log's NOT_FOUND (a load balancer's page, another code): exit 2 with its status and body, not 'holds no leaf'", async () => {
+  const hash = encodeBase64(leafHash(new TextEncoder().encode('e42')));
+  const pages: [string, string, RegExp][] = [
+    ['text/html', '<html><body><h1>404 Not Found</h1><hr>nginx</body></html>', /: 404: <html><body><h1>404 Not Found<\/h1><hr>nginx<\/body><\/html>$/],
+    ['application/json', JSON.stringify({ error: 'no route', code: 'ROUTE_MISSING' }), /: 404 ROUTE_MISSING: no route$/],
+    ['application/json', JSON.stringify({ message: 'not here' }), /: 404: \{"message":"not here"\}$/],
+  ];
+  for (const [type, body, said] of pages) {
+    t.fake.hook = (path, _req, res) => {
+      if (path !== 'ct/v1/get-proof-by-hash') return false;
+      send(res, 404, body, type);
+      return true;
+    };
+    for (const tiles of [[], ['--tiles']]) {
+      const io = captureIo();
+      expect([body, tiles, await proveCommand(['--hash', hash, ...tiles, ...t.common], io)]).toEqual([body, tiles, 2]);
+      const line = io.err().trimEnd();
+      expect(line).toMatch(/^cairn prove: the look-up of leaf hash \S+ was answered 404 without the log's NOT_FOUND error body .*: GET http:\S+\/ct\/v1\/get-proof-by-hash\?\S+/);
+      expect(line).toMatch(said);
+      expect(line).not.toMatch(/holds no leaf/);
+    }
+  }
+});
