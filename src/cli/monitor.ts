@@ -920,7 +920,25 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     }
   };
   for (const [i, [older, newer]] of pairs.entries()) await attempt(() => client.verifyConsistency(older, newer, { fromTiles: true }), older, newer, i);
-  for (const [i, [older, newer]] of pairs.entries()) await attempt(() => client.verifyConsistency(older, newer), older, newer, i);
+  // The log's own proof for a pair its tiles proved: one that fails to
+  // verify is no fork (the tiles, authenticated against the newer root, hold
+  // the older root at its size) but an answer that is not that pair's proof,
+  // unsigned, as a cache that ignores the query serves: an operational
+  // failure of the endpoint, not an alarm. For a pair the tiles could not
+  // prove, it stays the alarm it is.
+  const fromLog = async (older: Checkpoint, newer: Checkpoint, pair: number) => {
+    try {
+      return await client.verifyConsistency(older, newer);
+    } catch (err) {
+      if (!proven.has(pair) || !(err instanceof ClientError) || err.code !== 'INCONSISTENT') throw err;
+      throw new ClientError(
+        'BAD_RESPONSE',
+        `${err.message}; the tiles, authenticated against the tree of size ${newer.treeSize}, proved that it extends the tree of size ${older.treeSize}: the log's consistency endpoint, or a cache in front of it, answers a wrong proof (no fork)`,
+        { cause: err },
+      );
+    }
+  };
+  for (const [i, [older, newer]] of pairs.entries()) await attempt(() => fromLog(older, newer, i), older, newer, i);
   if (failure !== undefined && stoppedBy(failure)) throw new RoundStopped(`stopped while checking that the tree of size ${checkpoint.treeSize} extends the last verified ones`);
   if (proven.size === pairs.length) await options.onConsistent(checkpoint, note);
 

@@ -482,7 +482,10 @@ export class CairnClient {
    * here from tiles authenticated against `newer` (RFC 9162 §2.1.4.2
    * verification either way). Resolves to the proof; rejects with
    * INCONSISTENT for a smaller tree, a second root for one size, or a proof
-   * that fails.
+   * that fails. A proof from tiles that fails shows that `newer` does not
+   * extend `older`; one from the log's endpoint only that it does not verify
+   * (proofs are not signed: a cache that answers another pair's proof makes
+   * one too), so its message says no more.
    */
   async verifyConsistency(older: Checkpoint, newer: Checkpoint, options: { fromTiles?: boolean } = {}): Promise<Uint8Array[]> {
     const a = checkTreeArg(older, 'verifyConsistency: older').treeSize;
@@ -497,11 +500,15 @@ export class CairnClient {
       return [];
     }
     if (a === 0) return [];
-    const proof = options.fromTiles === true ? await proveConsistency(a, b, this.tileReader(newer)) : await this.getConsistencyProof(a, b);
+    const fromTiles = options.fromTiles === true;
+    const proof = fromTiles ? await proveConsistency(a, b, this.tileReader(newer)) : await this.getConsistencyProof(a, b);
     if (!verifyConsistency(a, b, older.rootHash, newer.rootHash, proof)) {
+      const [rootA, rootB] = [encodeBase64(older.rootHash), encodeBase64(newer.rootHash)];
       throw new ClientError(
         'INCONSISTENT',
-        `the tree of size ${b} (root ${encodeBase64(newer.rootHash)}) does not extend the tree of size ${a} (root ${encodeBase64(older.rootHash)})${options.fromTiles === true ? ' (proof from tiles)' : ''}`,
+        fromTiles
+          ? `the tree of size ${b} (root ${rootB}) does not extend the tree of size ${a} (root ${rootA}) (proof from tiles)`
+          : `the log's consistency proof from tree size ${a} (root ${rootA}) to tree size ${b} (root ${rootB}) does not verify: either the second tree does not extend the first, or the proof is not for these sizes (a cache that ignores the query, say)`,
       );
     }
     return proof;

@@ -272,7 +272,6 @@ test('tiles, bundles and signatures changed in transit; staleness; the genuine l
       [/\/tile\/entries\/002$/, (b) => flip(b, b.length - 1), 'entry-mismatch'],
       [/\/checkpoint$/, (b) => enc(new TextDecoder().decode(b).replace(/(— \S+ .{20})(.)/, (_m, head: string, c: string) => `${head}${c === 'A' ? 'B' : 'A'}`)), 'bad-signature'],
       [/\/ct\/v1\/get-sth$/, (b) => enc(new TextDecoder().decode(b).replace(/"timestamp":(\d+)/, (_m, t: string) => `"timestamp":${Number(t) + 1}`)), 'bad-signature'],
-      [/\/ct\/v1\/get-sth-consistency/, (b) => enc(new TextDecoder().decode(b).replace(/"consistency":\["(.)/, (_m, c: string) => `"consistency":["${c === 'A' ? 'B' : 'A'}`)), 'inconsistent'],
     ];
     for (const [pattern, change, kind] of cases) {
       const io = captureIo({ fetch: editingFetch((url, body) => (pattern.test(url) ? change(body) : undefined)) });
@@ -280,6 +279,31 @@ test('tiles, bundles and signatures changed in transit; staleness; the genuine l
       expect([pattern.source, run.code, run.events[0]?.kind]).toEqual([pattern.source, 1, kind]);
       expect(await state()).toEqual(kept);
     }
+    // The log's consistency proof changed in transit (proofs are not signed).
+    const changedProof = editingFetch((url, b) =>
+      url.includes('/ct/v1/get-sth-consistency') ? enc(new TextDecoder().decode(b).replace(/"consistency":\["(.)/, (_m, c: string) => `"consistency":["${c === 'A' ? 'B' : 'A'}`)) : undefined,
+    );
+    // For a pair the tiles proved: no fork, an operational error that says so (exit 2, no alarm, nothing posted).
+    const hooks = posted.length;
+    const wrongProof = await monitor(server.url, [], captureIo({ fetch: changedProof }));
+    expect([wrongProof.code, wrongProof.events]).toEqual([
+      2,
+      [
+        expect.objectContaining({
+          event: 'error',
+          message: expect.stringMatching(
+            /the log's consistency proof from tree size 610 \(root \S+\) to tree size 768 \(root \S+\) does not verify: .*; the tiles, authenticated against the tree of size 768, proved that it extends the tree of size 610: the log's consistency endpoint, or a cache in front of it, answers a wrong proof \(no fork\)/,
+          ),
+        }),
+      ],
+    ]);
+    expect(posted.length).toBe(hooks);
+    expect(await state()).toEqual(kept);
+    // For a pair the tiles could not prove (a tile refused): still the alarm, in the proof's own words, not a fork's.
+    const noTiles = answering((url) => (/\/tile\/1\/000\.p\/3$/.test(url) ? Response.json({ error: 'internal error', code: 'INTERNAL' }, { status: 500 }) : undefined), changedProof);
+    const unproved = await monitor(server.url, [], captureIo({ fetch: noTiles }));
+    expect([unproved.code, unproved.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'inconsistent', message: expect.stringMatching(/^the log's consistency proof from tree size 610 .* does not verify: either the second tree does not extend the first, or the proof is not for these sizes/) })]]);
+    expect(await state()).toEqual(kept);
     const stale = await monitor(server.url, ['--max-age', '60'], captureIo({ now: () => Date.now() + 3_600_000 }));
     expect(stale.code).toBe(1);
     // The stale alarm is raised as soon as the signed tree head verifies, before the walk; the round still goes on.
