@@ -836,7 +836,10 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           await client.verifyConsistency(newest, next);
         } catch (err) {
           if (!(err instanceof ClientError)) throw err;
-          const what = `the log's checkpoint of ${headText(next)} for this batch ${err.isVerificationFailure ? 'does not extend' : 'could not be proved to extend'} its checkpoint of ${headText(newest)} verified before`;
+          // Two signed heads show a smaller tree or a second root by themselves; a larger
+          // tree whose proof fails is only not proved to extend (proofs are not signed).
+          const shown = err.isVerificationFailure && next.treeSize <= newest.treeSize;
+          const what = `the log's checkpoint of ${headText(next)} for this batch ${shown ? 'does not extend' : 'could not be proved to extend'} its checkpoint of ${headText(newest)} verified before`;
           throw new ClientError(err.code, `${what}: ${err.message}`, {
             cause: err,
             ...(err.status === undefined ? {} : { status: err.status }),

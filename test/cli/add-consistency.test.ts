@@ -97,7 +97,7 @@ test("a consistency proof that does not verify is exit 1, and that batch's recei
   };
   const bad = await add(events(1), 1);
   expect(bad.status).toBe(1);
-  expect(bad.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 601 \(root \S+\) for this batch does not extend its checkpoint of tree size 600 \(root \S+\) verified before: the log's consistency proof from tree size 600 \(root \S+\) to tree size 601 \(root \S+\) does not verify/);
+  expect(bad.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 601 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 600 \(root \S+\) verified before: the log's consistency proof from tree size 600 \(root \S+\) to tree size 601 \(root \S+\) does not verify/);
   expect(bad.err).toContain("(no receipts were written; the log's receipt for the 1 entry from <stdin>:1 on, under that checkpoint, was not written)");
   expect(bad.written).toEqual([]);
 });
