@@ -40,7 +40,8 @@ export const EXIT_HELP = `Exit status:
   0  done, and everything verified
   1  verification failed (the log's answer contradicts what it signed)
   2  usage or operational error (bad options, unreadable input, output
-     that cannot be written, the log unreachable or answering an error)`;
+     that cannot be written, the log unreachable or answering an error
+     or something that is not what was asked: a tile cut off, an HTML page)`;
 
 /** An output stream: process.stdout or a test's buffer. */
 export interface Output {
