@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { access, chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
@@ -18,7 +18,7 @@ import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
-import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
+import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartupGate } from './startup-gate.js';
 import { showNonPrinting } from './visible-text.js';
@@ -209,8 +209,14 @@ async function loadAccess(config: ServerConfig, host: string): Promise<{ access:
  * log: a log's key that went missing is not replaced by a new one, which
  * could not sign for what the log already holds. A missing key, named or
  * not, of a store that holds a log is reported as that log's lost key.
+ * `onMade` is told as soon as the key file is made, before it is read back.
  */
-async function loadKey(path: string, config: ServerConfig, store?: LogStore): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
+async function loadKey(
+  path: string,
+  config: ServerConfig,
+  store?: LogStore,
+  onMade?: () => void,
+): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
   let made = false;
   if (!(await keyExists(path))) {
     const state = await store?.readState();
@@ -223,6 +229,7 @@ async function loadKey(path: string, config: ServerConfig, store?: LogStore): Pr
     if (store === undefined || config.key !== undefined) throw new KeyFileError(`no key file at ${showNonPrinting(path)}; make one with: cairn keygen --origin <origin> --out ${shellWord(path)}`);
     const created = await createKeyFile(path, config.origin ?? DEFAULT_ORIGIN);
     made = true;
+    onMade?.();
     config.onKeyCreated?.(path, created.verifierKey);
   }
   const key = await readKeyFile(path, { checkOwner: true });
@@ -667,14 +674,126 @@ async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCa
   return `${problem}; ${chownAdvice(data, user, { owner, recursive: closed })}`;
 }
 
+/** The message of `err`, or `err` in words. */
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /**
- * Reads (or on first start makes) the key, opens the store and the log. Of
- * two servers started at once on one fresh data folder, the one that does
- * not get the store's lock says the folder is in use.
+ * Whether `err`, or an error it was caused by, is the OS's ENOSPC: a code,
+ * or its words, which LevelDB's errors quote without one ("IO error:
+ * …/000003.log: No space left on device").
+ */
+function noSpaceLeft(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || e.message.includes('No space left on device')) return true;
+  }
+  return false;
+}
+
+/** `problem` (a failure to start on the data folder `data`), with what to do about a full disk when `err` is one. */
+function withSpaceAdvice(problem: string, err: unknown, data: string): string {
+  if (!noSpaceLeft(err)) return problem;
+  return `${problem}; free space on the disk that holds the data folder ${showNonPrinting(data)} (LevelDB needs a few MiB free to open its store), then start again`;
+}
+
+/**
+ * Reads (or on first start makes) the key, opens the store and the log (see
+ * openKeyStoreAndLog). A start that fails once it has made the key takes
+ * that key back where nothing it signed can have left the process (see
+ * withdrawNewKey); a failure for want of space says to free some.
  */
 async function openLog(
   config: ServerConfig,
   logger: Logger,
+): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
+  let madeKey = false;
+  try {
+    return await openKeyStoreAndLog(config, logger, () => (madeKey = true));
+  } catch (err) {
+    if (madeKey) throw await withdrawNewKey(err, config.data);
+    if (noSpaceLeft(err)) throw new StartError(withSpaceAdvice(messageOf(err), err, config.data), { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * The StartError of a first start that failed with `err` after it made the
+ * default key, its store closed: it removes that key when the store
+ * provably holds nothing and nobody else has it (LevelStore.inUseOrWritten),
+ * as nothing signed with the key then left the process (its first
+ * checkpoint, signed for a write that failed, is not on the disk). Else the
+ * next start would find a data folder's own key beside a store with no
+ * log, and warn of a log that has lost its store, which never existed; a
+ * new key is made there instead. The key is first moved to a temporary key
+ * name (which no start reads, and removeStaleKeyTemps clears), then the
+ * store looked at again: a process that read the key before holds the
+ * store's lock still (a server reads its default key only while it does),
+ * or has stored what it signed. Then, or when the store may hold the
+ * log's first checkpoint (a write that failed after it reached the disk),
+ * the key is kept. The message says which, after the failure.
+ * `inUseOrWritten` stands in for the store's look in tests.
+ */
+export async function withdrawNewKey(
+  err: unknown,
+  data: string,
+  inUseOrWritten: (db: string) => Promise<string | undefined> = (db) => LevelStore.inUseOrWritten(db),
+): Promise<StartError> {
+  const keyFile = join(data, 'log.key');
+  const db = join(data, 'db');
+  const problem = withSpaceAdvice(`cannot start a new log in ${showNonPrinting(resolve(db))}: ${messageOf(err)}`, err, data);
+  const shownKey = showNonPrinting(resolve(keyFile));
+  const kept = (why: string) => new StartError(`${problem}. The key this start made, ${shownKey}, was kept, as ${why}`, { cause: err });
+  const before = await inUseOrWritten(db);
+  if (before !== undefined) return kept(`the store may hold what it signed (${before})`);
+  const aside = keyTempPath(keyFile);
+  try {
+    await rename(keyFile, aside);
+  } catch (moveErr) {
+    return kept(`it could not be moved away (${osReason(moveErr)})`);
+  }
+  const after = await inUseOrWritten(db);
+  if (after !== undefined) {
+    try {
+      // link(), not rename(): a key another start made meanwhile stays.
+      await link(aside, keyFile);
+      await unlink(aside);
+      const folder = await open(dirname(keyFile), 'r');
+      try {
+        await folder.sync();
+      } finally {
+        await folder.close();
+      }
+    } catch (backErr) {
+      return new StartError(
+        `${problem}. The key this start made could not be put back in ${shownKey} (${osReason(backErr)}) once the store was found in use or written (${after}); ` +
+          `it is in ${showNonPrinting(resolve(aside))}: if no key file is in its place, move it back before the next start`,
+        { cause: err },
+      );
+    }
+    return kept(`the store may hold what it signed (${after})`);
+  }
+  const left = await unlink(aside).then(
+    () => '',
+    (rmErr: unknown) => ` (it was moved to ${showNonPrinting(resolve(aside))}, which could not be removed (${osReason(rmErr)}): remove it)`,
+  );
+  return new StartError(
+    `${problem}. No log was started, and nothing signed with the key this start made was stored or served: ` +
+      `that key, ${shownKey}, was removed${left}, and its verifier key is void; the next start makes a new one`,
+    { cause: err },
+  );
+}
+
+/**
+ * Reads (or on first start makes, telling `onKeyMade`) the key, opens the
+ * store and the log. Of two servers started at once on one fresh data
+ * folder, the one that does not get the store's lock says the folder is in
+ * use. On failure once the store is open, it is closed again.
+ */
+async function openKeyStoreAndLog(
+  config: ServerConfig,
+  logger: Logger,
+  onKeyMade: () => void,
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
   // An explicit key is only read: checked before anything is made on disk,
   // unless it is missing beside a store, which may hold a log that has lost
@@ -703,7 +822,7 @@ async function openLog(
   let newLog: boolean;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
-    key ??= await loadKey(config.key ?? join(config.data, 'log.key'), config, opened);
+    key ??= await loadKey(config.key ?? join(config.data, 'log.key'), config, opened, onKeyMade);
     newLog = (await opened.readState()) === undefined;
   } catch (err) {
     await store.close();

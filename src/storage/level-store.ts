@@ -4,7 +4,7 @@ import { Level } from 'level';
 import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { showNonPrinting } from '../non-printing.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
-import { checkWriteAheadLogs, mayCreateDatabase, StoreFilesError } from './leveldb-folder.js';
+import { checkWriteAheadLogs, mayCreateDatabase, mayHoldWrites, StoreFilesError } from './leveldb-folder.js';
 import { ReadBatch } from './read-batch.js';
 import { checkStateTransition, StoreCorruptError, StoreLayoutError, StoreLockedError, StoreUnavailableError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
@@ -306,22 +306,36 @@ async function keyKinds(db: Level<Uint8Array, Uint8Array>): Promise<string[]> {
 }
 
 /**
- * Whether another process holds the LevelDB lock of the store in `path`. The
- * probe stops before LevelDB reads anything (it refuses an existing database,
- * and makes none): it changes no file but LevelDB's info log, LOG, which it
- * starts anew (the last one kept as LOG.old).
+ * Whether another process (or another open in this one) holds the LevelDB
+ * lock of the store in `path`: true or false, or undefined when the probe
+ * cannot tell. The probe stops before LevelDB reads anything (it refuses an
+ * existing database, and makes none): it changes no file but LevelDB's info
+ * log, LOG, which it starts anew (the last one kept as LOG.old).
  */
-async function lockedByAnother(path: string): Promise<boolean> {
+async function lockHeld(path: string): Promise<boolean | undefined> {
   // No LOCK file, no lock: and none is made in a folder that has none.
-  if (!(await access(join(path, 'LOCK')).then(() => true, () => false))) return false;
+  try {
+    await access(join(path, 'LOCK'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? false : undefined;
+  }
   const probe = new Level(path, { createIfMissing: false, errorIfExists: true });
   try {
     await probe.open();
   } catch (err) {
-    return (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED';
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') return true;
+    // The refusal of an existing database comes once the lock is taken.
+    return /error_if_exists/.test(cause?.message ?? '') ? false : undefined;
   }
   await probe.close();
-  return false;
+  return undefined;
+}
+
+/** Whether another process holds the LevelDB lock of the store in `path` (see lockHeld). */
+async function lockedByAnother(path: string): Promise<boolean> {
+  return (await lockHeld(path)) === true;
 }
 
 /**
@@ -375,6 +389,20 @@ export class LevelStore implements LogStore {
    */
   static async exists(path: string): Promise<boolean> {
     return !(await mayCreateDatabase(path));
+  }
+
+  /**
+   * Why the store in `path`, which this process has closed, may be in use
+   * or hold a write, in words; undefined only when it provably is neither:
+   * LevelDB's lock probe finds its lock free, and no file in it may hold a
+   * write (mayHoldWrites of leveldb-folder.ts). What a caller made for that
+   * store alone (the key of a first start whose log never opened) may then
+   * go. Changes no file but LevelDB's info log.
+   */
+  static async inUseOrWritten(path: string): Promise<string | undefined> {
+    const held = await lockHeld(path);
+    if (held !== false) return held === true ? 'another process holds its lock' : 'its lock cannot be probed';
+    return mayHoldWrites(path);
   }
 
   /**

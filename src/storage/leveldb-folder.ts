@@ -86,6 +86,38 @@ function kindOf(name: string): (typeof KINDS)[number] | undefined {
   return 'other';
 }
 
+/**
+ * Why the LevelDB folder `path`, which no process has open, may hold a
+ * write, in words, or undefined when it provably holds none: no table file,
+ * no write-ahead log holding the start of a write (scanLog's hasWrite; a
+ * record that a failed write cut off is none, LevelDB's recovery drops it),
+ * and no file of another kind. Its lock, info logs, CURRENT file and
+ * MANIFESTs name files and hold no data. A folder or write-ahead log that
+ * cannot be read may hold anything. No file is changed.
+ */
+export async function mayHoldWrites(path: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(path);
+  } catch (err) {
+    return `its folder cannot be read (${showNonPrinting((err as Error).message)})`;
+  }
+  for (const name of names.sort()) {
+    const kind = kindOf(name);
+    if (kind === undefined || kind === 'MANIFEST' || name === 'CURRENT') continue;
+    const shown = showNonPrinting(name);
+    if (kind !== 'write-ahead log') return `it holds the ${kind === 'table' ? 'table ' : ''}file ${shown}`;
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(join(path, name));
+    } catch (err) {
+      return `its write-ahead log ${shown} cannot be read (${showNonPrinting((err as Error).message)})`;
+    }
+    if (scanLog(bytes).hasWrite) return `its write-ahead log ${shown} holds a write`;
+  }
+  return undefined;
+}
+
 /** Reads a LevelDB varint (at most 10 bytes) at `at`: its value (exact below 2^53) and the offset after it. */
 function varint(bytes: Uint8Array, at: number): [number, number] {
   let value = 0;

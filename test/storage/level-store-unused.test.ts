@@ -1,0 +1,44 @@
+// LevelStore.inUseOrWritten: whether a closed store provably holds no write
+// and nobody holds it (what a first start that failed needs to know before
+// it takes back the key it made).
+import { createHash } from 'node:crypto';
+import { readdir, stat, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LevelStore } from '../../src/storage/level-store.js';
+import type { LogState } from '../../src/storage/store.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const tempDir = useTempDir('cairn-unused-');
+const hash = (i: number) => createHash('sha256').update(String(i)).digest();
+const state0: LogState = { treeSize: 0, rootHash: hash(0), timestamp: 1, checkpoint: 'checkpoint 0', sth: { tree_size: 0, timestamp: 1, sha256_root_hash: 'x', tree_head_signature: 'y' }, rightEdge: [] };
+
+test('a store made and closed with no write is unused and empty; one held open is in use', async () => {
+  const db = join(tempDir(), 'db');
+  const store = await LevelStore.open(db);
+  expect(await LevelStore.inUseOrWritten(db)).toBe('another process holds its lock');
+  await store.close();
+  expect(await LevelStore.inUseOrWritten(db)).toBeUndefined();
+  // A folder that cannot be read may hold anything.
+  expect(await LevelStore.inUseOrWritten(join(tempDir(), 'none'))).toMatch(/^its folder cannot be read \(ENOENT: /);
+});
+
+test('a write in the write-ahead log or in a table counts; a write cut off by the end of its log does not', async () => {
+  const db = join(tempDir(), 'db');
+  const store = await LevelStore.open(db);
+  await store.writeRound({ entries: [], leafHashes: [], tiles: [], state: state0 });
+  await store.close();
+  const log = (await readdir(db)).find((name) => name.endsWith('.log'))!;
+  expect(await LevelStore.inUseOrWritten(db)).toBe(`its write-ahead log ${log} holds a write`);
+  // The record cut short, as a write that failed part-way leaves it: LevelDB's recovery drops it.
+  await truncate(join(db, log), (await stat(join(db, log))).size - 3);
+  expect(await LevelStore.inUseOrWritten(db)).toBeUndefined();
+  await truncate(join(db, log), 0);
+  const again = await LevelStore.open(db);
+  await again.writeRound({ entries: [], leafHashes: [], tiles: [], state: state0 });
+  await again.close();
+  // Opened once more, LevelDB moves the write-ahead log into a table.
+  await (await LevelStore.open(db)).close();
+  const table = (await readdir(db)).find((name) => name.endsWith('.ldb') || name.endsWith('.sst'))!;
+  expect(table).toBeDefined();
+  expect(await LevelStore.inUseOrWritten(db)).toBe(`it holds the table file ${table}`);
+});
