@@ -456,13 +456,16 @@ async function writeState(path: string, state: MonitorState): Promise<void> {
 
 async function writeAndRename(tmp: string, path: string, state: MonitorState): Promise<void> {
   const handle = await open(tmp, 'w', 0o644);
+  // Removed whatever fails once it exists (a full disk as it is written or
+  // synced, the rename): removeStaleTemps skips this process's own, so a
+  // monitor with --interval would leave one a failed round.
   try {
-    await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
