@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: from its evaluation on, SIGUSR1 no longer opens node's debugger (see debug-signal.ts).
+import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { addCommand } from './add.js';
 import { closestName, UsageError } from './args.js';
 import { auditCommand } from './audit.js';
@@ -103,6 +105,9 @@ function reportStdoutFailure(): void {
   if (exitStatus === EXIT_OK) exitStatus = EXIT_ERROR;
   process.exitCode = exitStatus;
 }
+
+// A SIGUSR1 is said on standard error, in the command's name; serve says it in its JSON log instead.
+reportIgnoredDebugSignal((message) => process.stderr.write(`${prefix()}${message}\n`));
 
 process.stdout.on('error', (err) => {
   if (stdoutFailure !== undefined) return;

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
+import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, showNonPrinting } from './visible-text.js';
 import { parseNewKeyOrigin } from './keygen.js';
@@ -87,7 +88,10 @@ stderr has not taken 1 s after 'stopped' (nobody reads it) are dropped. One
 that comes while it starts prints 'stopping', lets the start finish (the
 requests waiting for it are answered), then stops the same way, without
 'listening on'. A second signal ends the process at once (the store stays
-whole, as after a crash). The token file and the key are read at start only:
+whole, as after a crash). SIGUSR1, which logrotate and others send to mean
+"reopen your log files", is ignored with a warning in the log: serve keeps no
+log files (its log goes to stderr), and node would open its debugger to every
+local user on it. The token file and the key are read at start only:
 after changing them (to revoke a token, say), restart the server.
 
 Exit status:
@@ -166,6 +170,9 @@ async function serve(argv: string[]): Promise<number> {
   // The JSON log on stderr; its handle is kept to wait for its last lines at stop.
   const output = jsonLogger();
   const logger = values.quiet === true ? withoutRequestLines(output) : output;
+  // SIGUSR1 (logrotate's "reopen your logs") is ignored, as in every command,
+  // and said in the JSON log rather than as a line of text among its lines.
+  reportIgnoredDebugSignal((message) => logger.warn(message));
   // The signals are listened for before the start begins, so that one that
   // comes while the key and the store are opened (a while, on a large store)
   // stops the server cleanly rather than killing it. startServer takes no
