@@ -74,16 +74,33 @@ export const SHUTDOWN_GRACE_MS = 5000;
 export const RESERVED_FILES = 1200;
 
 /**
+ * File descriptors kept back from connections under a small open-file limit
+ * (one of {@link RESERVED_FILES} or less): node and an idle store already
+ * hold some 26, and LevelDB opens more as it reads and compacts.
+ */
+export const RESERVED_FILES_AT_LEAST = 64;
+
+/**
+ * Below this many connections, startServer warns that the open-file limit
+ * is too low for a server that clients can reach.
+ */
+export const FEW_CONNECTIONS = 100;
+
+/**
  * The most connections a server may hold open so that idle ones (a client
  * that connects and sends nothing lasts until node's 60-s header timeout)
  * cannot take the file descriptors its store needs to write: with none
  * left, every write would fail STORAGE_FAILED and /healthz with it. The
- * open-file limit less {@link RESERVED_FILES}, or half of a limit too small
- * for that; undefined (no cap) when the limit is unknown or unlimited.
+ * open-file limit less {@link RESERVED_FILES}, or, of a limit too small for
+ * that, half, and never more than the limit less
+ * {@link RESERVED_FILES_AT_LEAST} (half of 44 left the store too few, and
+ * it failed with EMFILE); at least 1. Undefined (no cap) when the limit is
+ * unknown or unlimited.
  */
 export function connectionLimit(openFiles: number | undefined): number | undefined {
   if (openFiles === undefined || !Number.isSafeInteger(openFiles) || openFiles <= 0) return undefined;
-  return openFiles > 2 * RESERVED_FILES ? openFiles - RESERVED_FILES : Math.max(1, Math.floor(openFiles / 2));
+  if (openFiles > 2 * RESERVED_FILES) return openFiles - RESERVED_FILES;
+  return Math.max(1, Math.min(openFiles - RESERVED_FILES_AT_LEAST, Math.floor(openFiles / 2)));
 }
 
 /**
@@ -893,8 +910,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const server = createServer();
   server.keepAliveTimeout = 65_000;
-  const maxConnections = config.maxConnections ?? connectionLimit(await openFileLimit());
+  const openFiles = config.maxConnections === undefined ? await openFileLimit() : undefined;
+  const maxConnections = config.maxConnections ?? connectionLimit(openFiles);
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
+  if (openFiles !== undefined && maxConnections !== undefined && maxConnections < FEW_CONNECTIONS) {
+    logger.warn(
+      `the open-file limit of ${openFiles} leaves room for only ${maxConnections} connection${maxConnections === 1 ? '' : 's'} at once, and further ones are dropped: ` +
+        'raise it (ulimit -n, or LimitNOFILE in systemd), to 1024 or more',
+      { openFiles, maxConnections },
+    );
+  }
   answerClientErrors(server);
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.

@@ -2,20 +2,29 @@
 // connects and sends nothing is kept for node's 60-s header timeout) must not
 // take the file descriptors the store needs to write, so the server holds at
 // most what its open-file limit leaves, and drops connections past that.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { connectionLimit, openFileLimit, RESERVED_FILES, startServer } from '../../src/cli/server.js';
+import { connectionLimit, FEW_CONNECTIONS, openFileLimit, RESERVED_FILES, RESERVED_FILES_AT_LEAST, startServer } from '../../src/cli/server.js';
+import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-connections-');
 
-test('connectionLimit leaves RESERVED_FILES of the open-file limit to the store, or half of a small limit, and no cap when the limit is unknown', () => {
+test('connectionLimit leaves RESERVED_FILES of the open-file limit to the store, or half of a small limit but at least RESERVED_FILES_AT_LEAST, and no cap when the limit is unknown', () => {
   expect(connectionLimit(20_000)).toBe(20_000 - RESERVED_FILES);
   expect(connectionLimit(1_048_576)).toBe(1_048_576 - RESERVED_FILES);
   expect(connectionLimit(2 * RESERVED_FILES + 1)).toBe(RESERVED_FILES + 1);
+  expect(connectionLimit(2 * RESERVED_FILES)).toBe(RESERVED_FILES);
   expect(connectionLimit(1024)).toBe(512);
+  expect(connectionLimit(2 * RESERVED_FILES_AT_LEAST)).toBe(RESERVED_FILES_AT_LEAST);
+  // Node and an idle store hold some 26 descriptors: half of 44 or 48 left
+  // LevelDB too few (EMFILE), so a small limit keeps 64 back.
+  expect(connectionLimit(100)).toBe(100 - RESERVED_FILES_AT_LEAST);
+  expect(connectionLimit(48)).toBe(1);
+  expect(connectionLimit(44)).toBe(1);
   expect(connectionLimit(1)).toBe(1);
   for (const unknown of [undefined, 0, -5, Number.NaN, 2 ** 60]) expect(connectionLimit(unknown)).toBeUndefined();
 });
@@ -80,4 +89,30 @@ test('past maxConnections idle connections, a new one is dropped, and the server
     for (const s of sockets) s.destroy();
     await server.close();
   }
+});
+
+test('an open-file limit that leaves fewer than FEW_CONNECTIONS connections is warned of at start', async () => {
+  if (!linux) return;
+  const data = join(dir(), 'data');
+  const child = spawn('bash', ['-c', 'ulimit -n 150 && exec "$@"', 'bash', process.execPath, CLI, 'serve', '--data', data, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('listening on')) resolve();
+    });
+    void closed.then((code) => reject(new Error(`serve exited (${code}) before listening: ${out} ${err}`)));
+  });
+  child.kill('SIGTERM');
+  expect(await closed).toBe(0);
+  const lines = err
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { level: string; msg: string; openFiles?: number; maxConnections?: number });
+  const few = connectionLimit(150)!;
+  expect(few).toBeLessThan(FEW_CONNECTIONS);
+  expect(lines).toEqual([expect.objectContaining({ level: 'warn', openFiles: 150, maxConnections: few, msg: expect.stringContaining(`only ${few} connections`) })]);
 });
