@@ -20,6 +20,7 @@ import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
+import { DroppedConnectionLog } from './dropped-connections.js';
 import { StartupGate } from './startup-gate.js';
 import { showNonPrinting } from './visible-text.js';
 
@@ -920,6 +921,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       { openFiles, maxConnections },
     );
   }
+  // Node drops connections past maxConnections without a word: they are
+  // logged, and counted in /metrics (drops before the log opens, once it has).
+  const drops = new DroppedConnectionLog(logger, maxConnections);
+  let droppedBeforeOpen = 0;
+  let countDrop: () => void = () => {
+    droppedBeforeOpen += 1;
+  };
+  server.on('drop', (data?: { remoteAddress?: string }) => {
+    drops.dropped(data?.remoteAddress);
+    countDrop();
+  });
   answerClientErrors(server);
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.
@@ -943,9 +955,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await gate.refuse();
     server.closeAllConnections();
     await closed;
+    drops.flush();
     throw err;
   }
   const { log, verifierKey, metrics, failures, startup } = opened;
+  metrics.connectionsDropped.inc(droppedBeforeOpen);
+  countDrop = () => metrics.connectionsDropped.inc();
   gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) })));
   let closing: Promise<void> | undefined;
   return {
@@ -967,6 +982,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         });
         await log.close();
         failures.flush();
+        drops.flush();
       })();
       return closing;
     },

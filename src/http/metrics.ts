@@ -7,6 +7,8 @@ export interface Metrics {
   /** Feeds the sequencer's rounds and queue into the metrics. */
   readonly observer: LogObserver;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /** New connections dropped because the server held its most open at once (node's server.maxConnections). */
+  readonly connectionsDropped: Counter;
   /**
    * Sets the gauges that describe the log's signed tree (`cairn_tree_size`)
    * from the log just opened: rounds set them after, and until the first
@@ -71,6 +73,11 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const connectionsDropped = new Counter({
+    name: 'cairn_connections_dropped_total',
+    help: 'New connections dropped unanswered because the server held the most its open-file limit lets it hold at once',
+    registers: [registry],
+  });
   const observer: LogObserver = {
     roundCommitted({ entries: added, duplicates, seconds, treeSize: size }) {
       entries.inc({ result: 'new' }, added);
@@ -94,6 +101,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registry,
     observer,
     httpDuration,
+    connectionsDropped,
     logOpened({ treeSize: size }) {
       treeSize.set(size);
     },

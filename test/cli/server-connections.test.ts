@@ -5,9 +5,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { DROPPED_CONNECTIONS_MESSAGE } from '../../src/cli/dropped-connections.js';
 import { connectionLimit, FEW_CONNECTIONS, openFileLimit, RESERVED_FILES, RESERVED_FILES_AT_LEAST, startServer } from '../../src/cli/server.js';
+import type { Logger } from '../../src/log/logger.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -89,6 +92,51 @@ test('past maxConnections idle connections, a new one is dropped, and the server
     for (const s of sockets) s.destroy();
     await server.close();
   }
+});
+
+interface Line {
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+function capture(): { lines: Line[]; logger: Logger } {
+  const lines: Line[] = [];
+  const add = (level: Line['level']) => (msg: string, fields: Record<string, unknown> = {}) => lines.push({ level, msg, fields });
+  return { lines, logger: { info: add('info'), warn: add('warn'), error: add('error') } };
+}
+
+/** How many connections `server` holds open now. */
+function connections(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
+
+test('dropped connections are logged, the first at once with the limit, the rest at most every 10 s or at close, and counted in /metrics', async () => {
+  const { lines, logger } = capture();
+  const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, maxConnections: 2, logger });
+  const sockets: Socket[] = [];
+  const dropLines = () => lines.filter((line) => line.msg === DROPPED_CONNECTIONS_MESSAGE);
+  try {
+    for (let i = 0; i < 2; i++) sockets.push(await open(server.url));
+    for (let i = 0; i < 3; i++) {
+      const extra = await open(server.url);
+      sockets.push(extra);
+      expect(await healthz(extra)).toBe('closed');
+    }
+    expect(dropLines()).toEqual([{ level: 'warn', msg: DROPPED_CONNECTIONS_MESSAGE, fields: { dropped: 1, maxConnections: 2, remote: '127.0.0.1' } }]);
+    for (const s of sockets) s.destroy();
+    // The server learns of the closes on its next turns.
+    while ((await connections(server.server)) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/^cairn_connections_dropped_total 3$/m);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await server.close();
+  }
+  // The two dropped within 10 s of the first line are logged as the server stops.
+  expect(dropLines().map((line) => line.fields.dropped)).toEqual([1, 2]);
+  expect(dropLines()[1]!.level).toBe('warn');
 });
 
 test('an open-file limit that leaves fewer than FEW_CONNECTIONS connections is warned of at start', async () => {
