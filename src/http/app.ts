@@ -13,7 +13,7 @@ import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, type AnswerHold } from './answe
 import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
 import { noteAnswered } from './client-error.js';
-import { sendError, storeUnavailable, toLogError } from './errors.js';
+import { sendError, serverFailure, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import { SECURITY_HEADERS } from './headers.js';
 import { methodLabel, type Metrics } from './metrics.js';
@@ -535,7 +535,8 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const error = toLogError(err);
-    if (error.code === 'INTERNAL') logger.error('internal error', { method: req.method, path: req.path, error: String(err), stack: (err as Error)?.stack });
+    const failure = serverFailure(err, error);
+    if (failure !== undefined) logger.error(failure, { method: req.method, path: req.path, error: String(err), stack: (err as Error)?.stack });
     if (res.headersSent) {
       res.end();
       return;
