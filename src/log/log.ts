@@ -226,6 +226,14 @@ export class Log {
   private resignTimer: NodeJS.Timeout | undefined;
   /** When (on the monotonic clock) the log last signed a tree head, or started. */
   private signedAt: number;
+  /**
+   * The tree of the last round whose write failed, since the log's tree last
+   * moved on: the disk may have written it all the same (an fsync error after
+   * the data landed). If the store turns out to hold it, the log takes it up
+   * as it is: the leaf-hash filter holds its hashes already (prepare put
+   * them there).
+   */
+  private unconfirmed: TreeBuilder | undefined;
 
   private constructor(options: LogOptions, builder: TreeBuilder, head: TreeHead) {
     this.origin = options.signer.name;
@@ -554,9 +562,11 @@ export class Log {
       await this.commitHead(round.builder, round.newEntries, round.newHashes, round.tiles);
     } catch (err) {
       this.fail(round.taken, err);
+      this.unconfirmed = round.builder;
       await this.reload().catch(() => undefined);
       return false;
     }
+    this.unconfirmed = undefined;
     const head = this.head;
     this.observer.roundCommitted?.({
       entries: round.newEntries.length,
@@ -673,17 +683,28 @@ export class Log {
       // error: adopt its newer STH, or every later round would sign a
       // timestamp the store refuses (they strictly increase) for as long as
       // the clock stays behind it.
-      if (state.timestamp > this.head.timestamp) {
-        this.head = { treeSize: state.treeSize, rootHash: state.rootHash, timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth };
-      }
+      if (state.timestamp > this.head.timestamp) this.adopt(this.builder, state);
+      return;
+    }
+    const mine = this.unconfirmed;
+    if (mine !== undefined && state.treeSize === mine.treeSize && bytesEqual(state.rootHash, mine.root())) {
+      // The round that failed was written after all: its tree, whose hashes
+      // the filter holds already.
+      this.adopt(mine, state);
       return;
     }
     // Someone else wrote to the store (a wiring bug: two sequencers on one
     // store): the filter does not know their hashes, so stop trusting it.
     this.filter.abandon();
     this.tellFilterState();
-    this.builder = await TreeBuilder.load(this.store, state);
+    this.adopt(await TreeBuilder.load(this.store, state), state);
+  }
+
+  /** Takes up the store's state, of which `builder` is the tree. */
+  private adopt(builder: TreeBuilder, state: LogState): void {
+    this.builder = builder;
     this.head = { treeSize: state.treeSize, rootHash: state.rootHash, timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth };
+    this.unconfirmed = undefined;
   }
 
   private startResignTimer(): void {

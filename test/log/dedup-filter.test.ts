@@ -1,10 +1,13 @@
 // The leaf-hash filter lets a round skip the store lookups of hashes that
 // cannot be logged; dedup must stay exact before, during and after it is
-// filled, when it is off, and when filling it fails.
+// filled, when it is off, when filling it fails, and after a round the disk
+// wrote but reported failed (kept on: it holds that round's hashes).
 import { Log, type LogOptions } from '../../src/log/log.js';
+import { FaultStore } from '../../src/storage/fault-store.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { HashTile } from '../../src/storage/hash-tile.js';
 import type { LogStore, LogState, RoundWrite } from '../../src/storage/store.js';
+import { checkLog } from '../helpers/check-log.js';
 import { testSigner, testVerifier } from '../helpers/keys.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -146,6 +149,49 @@ test('a sequencer that finds the store written by another stops trusting its fil
     expect(told.at(-1)).toEqual({ ready: false, bytes: expect.any(Number) });
     // Its filter never saw the live one's entry: dedup must ask the store.
     await expectIndexes(stale, [enc('written by the live one')], [700]);
+  } finally {
+    await stale.close().catch(() => undefined);
+    await live.close().catch(() => undefined);
+  }
+});
+
+test('a round the disk wrote but reported failed is taken up with the filter on: it holds the round’s hashes already', async () => {
+  const store = new FaultStore(await LevelStore.open(dir()));
+  const told: { ready: boolean; bytes: number }[] = [];
+  const log = await Log.open({ store, signer: testSigner, verifier: testVerifier, observer: { filterChanged: (state) => told.push(state) } });
+  try {
+    expect((await log.leafFilterState()).ready).toBe(true);
+    store.failNextWrites(1, 'after');
+    await expect(log.submit([enc('landed 1'), enc('landed 2')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    // (A round after the reload.)
+    await expectIndexes(log, [enc('landed 2'), enc('after 1'), enc('old 9')], [701, undefined, 9]);
+    expect(log.latest().treeSize).toBe(703);
+    expect((await log.leafFilterState()).ready).toBe(true);
+    expect(told.every((state) => state.ready)).toBe(true);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a store another sequencer grew to the size of a round that failed, with other entries, is not taken for that round: the filter is abandoned', async () => {
+  const shared = await LevelStore.open(dir());
+  const live = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier });
+  const told: { ready: boolean; bytes: number }[] = [];
+  const store = new FaultStore(shared);
+  const stale = await Log.open({ store, signer: testSigner, verifier: testVerifier, observer: { filterChanged: (state) => told.push(state) } });
+  try {
+    expect((await stale.leafFilterState()).ready).toBe(true);
+    store.failNextWrites(1, 'before');
+    await expect(stale.submit([enc('never written')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    await live.submit([enc('written by the live one')]); // size 701, as the failed round's, another root
+    // The stale one's next round conflicts with the stored state; it reloads it.
+    await expect(stale.submit([enc('stale 1')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    // (A round after the reload.)
+    await expectIndexes(stale, [enc('written by the live one'), enc('never written')], [700, undefined]);
+    expect(stale.latest().treeSize).toBe(702);
+    expect((await stale.leafFilterState()).ready).toBe(false);
+    expect(told.at(-1)).toEqual({ ready: false, bytes: expect.any(Number) });
+    await checkLog(stale, testVerifier);
   } finally {
     await stale.close().catch(() => undefined);
     await live.close().catch(() => undefined);
