@@ -8,7 +8,7 @@ import { signTreeHead } from '../note/sth.js';
 import { tileWidth, TILE_WIDTH } from '../merkle/tile.js';
 import type { HashTile } from '../storage/hash-tile.js';
 import { bytesEqual } from '../merkle/check.js';
-import type { LogState, LogStore } from '../storage/store.js';
+import { StateConflictError, StoreUnavailableError, type LogState, type LogStore } from '../storage/store.js';
 import { LogError } from './errors.js';
 import { LeafFilter } from './leaf-filter.js';
 import { RoundDedup } from './round-dedup.js';
@@ -121,7 +121,12 @@ interface Prepared {
   readonly builder: TreeBuilder;
   readonly tiles: HashTile[];
   readonly started: number;
+  /** {@link Log.caughtUp} when the round took the tree it extends. */
+  readonly caughtUp: number;
 }
+
+/** How a round's write ended: `again` if the store refused it, and it is to be built again on what the store holds. */
+type Outcome = 'committed' | 'failed' | 'again';
 
 interface Pending {
   readonly entries: readonly Uint8Array[];
@@ -229,11 +234,17 @@ export class Log {
   /**
    * The tree of the last round whose write failed, since the log's tree last
    * moved on: the disk may have written it all the same (an fsync error after
-   * the data landed). If the store turns out to hold it, the log takes it up
-   * as it is: the leaf-hash filter holds its hashes already (prepare put
-   * them there).
+   * the data landed), and the store may show it only once it is opened again,
+   * later. If the store turns out to hold it, the log takes it up as it is:
+   * the leaf-hash filter holds its hashes already (prepare put them there).
    */
   private unconfirmed: TreeBuilder | undefined;
+  /**
+   * How often the log took up a state of the store that it had written itself
+   * but not known of (see reload): a round built before that extends a tree
+   * the store has moved past, and is refused.
+   */
+  private caughtUp = 0;
 
   private constructor(options: LogOptions, builder: TreeBuilder, head: TreeHead) {
     this.origin = options.signer.name;
@@ -364,7 +375,11 @@ export class Log {
    * available, and one still failing as unavailable.
    */
   async storeRecovered(): Promise<boolean> {
-    return (await this.store.recover?.()) ?? this.storeAvailable();
+    const recovered = (await this.store.recover?.()) ?? this.storeAvailable();
+    // Opened again after a failed write, the store may hold that round: the
+    // size /healthz answers with is the store's.
+    if (recovered && this.unconfirmed !== undefined) await this.reload().catch(() => undefined);
+    return recovered;
   }
 
   /** Unsequenced entries waiting for a round. */
@@ -470,12 +485,12 @@ export class Log {
    */
   private async loop(): Promise<void> {
     try {
-      let writing: Promise<boolean> | undefined; // resolves to whether the round in flight committed
+      let writing: Promise<Outcome> | undefined; // how the round in flight ended
       let inFlight: Prepared | undefined;
       for (;;) {
         if (this.queue.length === 0 && !this.resignWanted) {
           if (writing === undefined) break;
-          await writing;
+          if ((await writing) === 'again') this.requeue(inFlight!.taken);
           writing = undefined;
           inFlight = undefined;
           continue;
@@ -490,11 +505,14 @@ export class Log {
           continue;
         }
         if (writing !== undefined) {
-          const committed = await writing;
+          const outcome = await writing;
+          const previous = inFlight!;
           writing = undefined;
           inFlight = undefined;
-          if (!committed) {
+          if (outcome !== 'committed') {
             this.requeue(taken);
+            // In front of this round's, which came later.
+            if (outcome === 'again') this.requeue(previous.taken);
             continue;
           }
         }
@@ -533,6 +551,7 @@ export class Log {
     );
     const existing = await this.lookUp(unique);
     const base = before?.builder ?? this.builder;
+    const caughtUp = this.caughtUp;
     const oldSize = base.treeSize;
     const newHashes: Uint8Array[] = [];
     const newEntries: Uint8Array[] = [];
@@ -549,22 +568,37 @@ export class Log {
     for (const h of newHashes) this.filter.add(h);
     const builder = base.clone();
     const tiles = builder.append(newHashes);
-    return { taken, slots, unique, dedup, indexOf, oldSize, newEntries, newHashes, builder, tiles, started };
+    return { taken, slots, unique, dedup, indexOf, oldSize, newEntries, newHashes, builder, tiles, started, caughtUp };
   }
 
   /**
    * Signs and writes a prepared round, adopts its state once the write
-   * resolved, and answers its waiters. Resolves to false, having answered
-   * STORAGE_FAILED, if the write failed. Never rejects.
+   * resolved, and answers its waiters. Resolves to `failed`, having answered
+   * STORAGE_FAILED, if the write failed; to `again`, answering nothing, if
+   * the store refused a round built before the log took up what the store
+   * holds (see caughtUp). Never rejects.
    */
-  private async commit(round: Prepared): Promise<boolean> {
+  private async commit(round: Prepared): Promise<Outcome> {
     try {
       await this.commitHead(round.builder, round.newEntries, round.newHashes, round.tiles);
     } catch (err) {
-      this.fail(round.taken, err);
-      this.unconfirmed = round.builder;
+      // A round the store refused wrote nothing, and neither did one the
+      // store could not be opened for: an earlier round may still turn up.
+      const refused = err instanceof StateConflictError;
+      if (!refused) {
+        this.fail(round.taken, err);
+        if (!(err instanceof StoreUnavailableError)) this.unconfirmed = round.builder;
+      }
       await this.reload().catch(() => undefined);
-      return false;
+      if (!refused) return 'failed';
+      // Refused because the store, opened again after a failed write, holds
+      // that round after all, which the log takes up now (or took up while
+      // this one was under way): built again on it, this round gets its
+      // answers (a retry of the failed round's entries "duplicate" with
+      // their indexes) rather than a 503.
+      if (this.caughtUp !== round.caughtUp) return 'again';
+      this.fail(round.taken, err);
+      return 'failed';
     }
     this.unconfirmed = undefined;
     const head = this.head;
@@ -576,7 +610,7 @@ export class Log {
     });
     this.tellFilterState();
     if (round.taken.length > 0) this.answer(round, head);
-    return true;
+    return 'committed';
   }
 
   /**
@@ -673,17 +707,27 @@ export class Log {
     }
   }
 
-  /** After a failed write, resume from what the store really holds. */
+  /**
+   * After a failed write, or once the store was opened again after one,
+   * resume from what the store really holds. Outside the loop (/healthz)
+   * too: a reload that finds the log moved on meanwhile (a round committed,
+   * another reload) leaves it, and a round built on the tree before a
+   * reload is refused by the store.
+   */
   private async reload(): Promise<void> {
+    const from = this.head;
     const state = await this.store.readState();
-    if (state === undefined) return;
+    if (state === undefined || this.head !== from) return;
     if (state.treeSize === this.head.treeSize && bytesEqual(state.rootHash, this.head.rootHash)) {
       // The same tree, but a round that did not grow it (duplicates only, or
       // a re-sign) may have reached the disk though its write reported an
       // error: adopt its newer STH, or every later round would sign a
       // timestamp the store refuses (they strictly increase) for as long as
       // the clock stays behind it.
-      if (state.timestamp > this.head.timestamp) this.adopt(this.builder, state);
+      if (state.timestamp > this.head.timestamp) {
+        this.adopt(this.builder, state);
+        this.caughtUp++;
+      }
       return;
     }
     const mine = this.unconfirmed;
@@ -691,13 +735,16 @@ export class Log {
       // The round that failed was written after all: its tree, whose hashes
       // the filter holds already.
       this.adopt(mine, state);
+      this.caughtUp++;
       return;
     }
+    const builder = await TreeBuilder.load(this.store, state);
+    if (this.head !== from) return;
     // Someone else wrote to the store (a wiring bug: two sequencers on one
     // store): the filter does not know their hashes, so stop trusting it.
     this.filter.abandon();
     this.tellFilterState();
-    this.adopt(await TreeBuilder.load(this.store, state), state);
+    this.adopt(builder, state);
   }
 
   /** Takes up the store's state, of which `builder` is the tree. */
