@@ -395,7 +395,7 @@ export class RoundFailureLog {
     this.schedule = options.schedule ?? unrefTimer;
   }
 
-  /** A round failed with `err`: its entries were answered 503 and nothing of it was logged. */
+  /** A round failed with `err`: its entries were answered 503 (logged only if the disk wrote it before the error). */
   failed(err: unknown): void {
     const tally = (this.tally ??= { failed: 0, written: 0, latestFailed: true });
     tally.failed += 1;
@@ -423,7 +423,7 @@ export class RoundFailureLog {
     const now = this.now();
     const counts = { failed: tally.failed, written: tally.written, ...(this.lastLine === undefined ? {} : { seconds: Math.max(0, Math.round((now - this.lastLine) / 1000)) }) };
     if (tally.latestFailed) {
-      this.logger.error('rounds could not be written to the store: their entries were refused (503) and nothing of them was logged', { ...counts, ...errorFields(tally.lastError) });
+      this.logger.error('rounds could not be written to the store: their entries were refused (503), not logged unless the disk wrote a round before it reported the error (a retry then gets duplicate and its index)', { ...counts, ...errorFields(tally.lastError) });
     } else {
       const last = tally.failed === 0 ? {} : { lastError: errorFields(tally.lastError) };
       this.logger.info('rounds are written to the store again', { ...counts, ...last });
