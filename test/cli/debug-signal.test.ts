@@ -93,7 +93,8 @@ test('serve, sent SIGUSR1, logs a warning, opens no debugger, keeps serving, and
     expect(await serve.printed('SIGUSR1 ignored', 'Debugger listening')).toBe('SIGUSR1 ignored');
     expect(serve.stderr()).not.toContain('Debugger listening');
     const lines = serve.stderr().trim().split('\n').map((line) => JSON.parse(line) as { level: string; msg: string });
-    expect(lines).toEqual([expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^SIGUSR1 ignored: /) })]);
+    // Only that line about the signal (a machine with a small open-file limit adds a warning of its own at start).
+    expect(lines.filter((line) => line.msg.includes('SIGUSR1'))).toEqual([expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^SIGUSR1 ignored: /) })]);
     if (linux) expect(await listeningPorts(serve.child.pid!)).toEqual([Number(new URL(url).port)]);
     const res = await fetch(`${url}/healthz`);
     expect(res.status).toBe(200);

@@ -142,7 +142,8 @@ test('dropped connections are logged, the first at once with the limit, the rest
 test('an open-file limit that leaves fewer than FEW_CONNECTIONS connections is warned of at start', async () => {
   if (!linux) return;
   const data = join(dir(), 'data');
-  const child = spawn('bash', ['-c', 'ulimit -n 150 && exec "$@"', 'bash', process.execPath, CLI, 'serve', '--data', data, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Where the hard limit is under 150 already, ulimit cannot raise it, and that limit is warned of too.
+  const child = spawn('bash', ['-c', 'ulimit -n 150 2>/dev/null; exec "$@"', 'bash', process.execPath, CLI, 'serve', '--data', data, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
