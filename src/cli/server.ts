@@ -747,7 +747,9 @@ async function openLog(
  * name (which no start reads, and removeStaleKeyTemps clears), then the
  * store looked at again: a process that read the key before holds the
  * store's lock still (a server reads its default key only while it does),
- * or has stored what it signed. Then, or when the store may hold the
+ * or has stored what it signed. Not covered: another start given that same
+ * file as `--key`, which reads it before it takes the lock, in the
+ * milliseconds this takes (a key named explicitly is not made here). Then, or when the store may hold the
  * log's first checkpoint (a write that failed after it reached the disk),
  * the key is kept. The message says which, after the failure.
  * `inUseOrWritten` stands in for the store's look in tests.
