@@ -80,6 +80,9 @@ export interface AppOptions {
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
 
+/** How often a request failed by a shortage of the server's (too many open files) is logged, at most. */
+const SHORTAGE_LOG_MS = 10_000;
+
 /** CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing) is 415. */
 function mediaType(req: Request, allowed: readonly ('octet' | 'json')[]): 'octet' | 'json' {
   const header = req.headers['content-type'];
@@ -533,10 +536,25 @@ export function createApp(options: AppOptions): express.Express {
     sendError(res, new LogError('NOT_FOUND', 'no such resource'));
   });
 
+  // A shortage (too many open files) fails every request while it lasts: one
+  // line per SHORTAGE_LOG_MS, with how many requests it failed since the last.
+  let shortageQuietUntil = -Infinity;
+  let shortageUnlogged = 0;
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const error = toLogError(err);
     const failure = serverFailure(err, error);
-    if (failure !== undefined) logger.error(failure, { method: req.method, path: req.path, error: String(err), stack: (err as Error)?.stack });
+    if (failure !== undefined) {
+      const now = performance.now();
+      if (error.code !== 'INTERNAL' && now < shortageQuietUntil) shortageUnlogged += 1;
+      else {
+        const more = error.code === 'INTERNAL' || shortageUnlogged === 0 ? {} : { failed_since_last_line: shortageUnlogged };
+        logger.error(failure, { method: req.method, path: req.path, error: String(err), stack: (err as Error)?.stack, ...more });
+        if (error.code !== 'INTERNAL') {
+          shortageQuietUntil = now + SHORTAGE_LOG_MS;
+          shortageUnlogged = 0;
+        }
+      }
+    }
     if (res.headersSent) {
       res.end();
       return;

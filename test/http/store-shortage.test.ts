@@ -86,6 +86,10 @@ test('a proof whose store read fails with too many open files: 503 with Retry-Af
     const res = await request(app).get('/ct/v1/get-entry-and-proof?leaf_index=5&tree_size=300');
     expect([res.status, res.body.code, Number(res.headers['retry-after'])]).toEqual([503, 'STORAGE_FAILED', 5]);
     expect(res.body.error).toMatch(/too many open files \(EMFILE\)/);
+    // More requests failed so within 10 s add no line: one while the shortage lasts, not one per request.
+    for (const path of ['/ct/v1/get-entry-and-proof?leaf_index=6&tree_size=300', '/ct/v1/get-entries?start=0&end=3']) {
+      expect((await request(app).get(path)).status).toBe(503);
+    }
     const errors = lines.filter((line) => line.level === 'error');
     expect(errors).toEqual([expect.objectContaining({ msg: expect.stringMatching(/too many open files \(EMFILE\).*ulimit -n/), fields: expect.objectContaining({ path: '/ct/v1/get-entry-and-proof' }) })]);
     failReads = false;
