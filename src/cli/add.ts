@@ -146,10 +146,13 @@ Options:
   -h, --help         show this help
 
 A progress bar is drawn on standard error when it is a terminal. The
-closing summary counts the entries that were in the log before this run
-(their index is below the tree size of the checkpoint fetched first; one
-logged since, as by an earlier try of a request whose answer was lost, is
-not among them) and every request sent, retries included.
+closing summary counts the entries new to the log, each once: not one that
+was in the log before this run (its index is below the tree size of the
+checkpoint fetched first), nor a repeat of an earlier entry of the input
+(answered with that one's index); one logged since by an earlier try of a
+request whose answer was lost, or by another submitter, is new. With --json
+"duplicates" counts the others. It also counts every batch request sent
+(retries included).
 
 Receipts of requests that completed are kept even if a later one fails. A
 request that fails once sent may have been logged all the same: a
@@ -698,8 +701,16 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     /** The source of the last entry whose receipt is written. */
     let lastDone = '';
     /** Entries answered as duplicates of ones in the log before this run (at an index below `startSize`). */
-    let duplicates = 0;
-    /** Requests that log entries, each try of one counted. */
+    let before = 0;
+    /** Entries answered as duplicates of an earlier entry of this run's input (their index is in `newIndexes`). */
+    let repeats = 0;
+    /**
+     * The indexes counted as new: each receipt not a duplicate, and each duplicate at
+     * `startSize` or past it seen for the first time (logged by an earlier try of its
+     * request whose answer was lost, or meanwhile by another submitter).
+     */
+    const newIndexes = new Set<number>();
+    /** Batch requests (POST /v1/batch), each try of one counted. */
     let requests = 0;
     /** The tree size of the checkpoint fetched before anything is sent: an index below it was logged before this run. */
     let startSize = 0;
@@ -962,9 +973,15 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           await writeReceipts(part, result);
           inFlight = undefined;
           answered = undefined;
-          // A duplicate at startSize or past it was logged during this run: by an earlier try of
-          // this request (whose answer was lost), an earlier copy in the input, or another submitter.
-          duplicates += result.receipts.filter((r) => r.receipt.duplicate && r.receipt.index < startSize).length;
+          // A duplicate below startSize was in the log before this run; one at an index this run
+          // already counted as new repeats an earlier entry of the input; any other was logged
+          // during this run (by an earlier try of its request whose answer was lost, or by another
+          // submitter) and is new, counted once.
+          for (const { receipt } of result.receipts) {
+            if (receipt.duplicate && receipt.index < startSize) before++;
+            else if (receipt.duplicate && newIndexes.has(receipt.index)) repeats++;
+            else newIndexes.add(receipt.index);
+          }
           batch = batch.slice(part.length);
           progress.update(done);
         }
@@ -1007,12 +1024,13 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         throw err;
       }
       progress.finish(done);
-      // `duplicates`: the entries in the log before this run; `new`: the others, logged by it (by any try
-      // of a request) or meanwhile by another submitter; `requests`: every try of a request that logs entries.
+      // `new`: the entries not in the log before this run, each counted once (newIndexes); `duplicates`:
+      // the others, in the log before this run or repeating an earlier entry of its input; `requests`:
+      // every try of a batch request.
       const summary = {
         entries: done,
-        new: done - duplicates,
-        duplicates,
+        new: newIndexes.size,
+        duplicates: before + repeats,
         requests,
         tree_size: newest.treeSize,
         root_hash: encodeBase64(newest.rootHash),
@@ -1022,7 +1040,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       if (values.json === true) await writeJsonOut(io.stderr, summary, 'standard error');
       else if (!quiet) {
         io.stderr.write(
-          `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${duplicates} already in the log before this run) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
+          `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${newIndexes.size} new, ${before} already in the log before this run` +
+            `${repeats === 0 ? '' : `, ${repeats} repeating an earlier entry of this run's input`}) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
             `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
             `${receiptsPath === undefined ? '' : `; receipts in ${oneLine(receiptsPath)}`}\n`,
         );

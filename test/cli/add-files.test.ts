@@ -309,7 +309,7 @@ test('a batch more than the log queues at once (400 TOO_MANY_ENTRIES) is sent ag
     expect(loud.err()).toBe(
       'cairn add: the log refuses 10 entries in one request (TOO_MANY_ENTRIES); sending batches of 5\n' +
         'cairn add: the log refuses 5 entries in one request (TOO_MANY_ENTRIES); sending batches of 2\n' +
-        `logged 11 entries (11 already in the log before this run) in 8 requests; every receipt verified against ${TEST_ORIGIN} at tree size 11 ` +
+        `logged 11 entries (0 new, 11 already in the log before this run) in 8 requests; every receipt verified against ${TEST_ORIGIN} at tree size 11 ` +
         `(root ${encodeBase64(h.log.latest().rootHash)}), each batch's checkpoint proved to extend the one before\n`,
     );
   });

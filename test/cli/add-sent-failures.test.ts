@@ -184,12 +184,45 @@ test("a proxy's HTML 503 after the log took the batch, then the same batch sent 
     [600, true],
   ]);
   expect(batchRequests()).toBe(2);
-  expect(io.err()).toMatch(/\nlogged 3 entries \(1 already in the log before this run\) in 2 requests; every receipt verified/);
+  expect(io.err()).toMatch(/\nlogged 3 entries \(2 new, 1 already in the log before this run\) in 2 requests; every receipt verified/);
 
   const json = captureIo({ stdin: stdinOf(events(3, 'lb503-json')) });
   batches = 0;
   expect(await addCommand([...t.common, '--json-lines', '--json'], json)).toBe(0);
   expect(JSON.parse(json.err().trim().split('\n').pop()!)).toMatchObject({ entries: 3, new: 3, duplicates: 0, requests: 2 });
+});
+
+test('an entry given twice in one run is new once: its repeat counts as a duplicate, also when its first copy was logged by a try whose answer was lost', async () => {
+  const [a, b] = events(2, 'twice');
+  const plain = captureIo({ stdin: stdinOf([a!, a!, b!]) });
+  expect(await addCommand([...t.common, '--json-lines', '--json'], plain)).toBe(0);
+  expect(receiptsOf(plain.out()).map((r) => [r.index, r.duplicate])).toEqual([
+    [600, false],
+    [600, true],
+    [601, false],
+  ]);
+  expect(t.fake.entries).toHaveLength(602);
+  expect(JSON.parse(plain.err().trim())).toMatchObject({ entries: 3, new: 2, duplicates: 1, requests: 1 });
+
+  // The first try is logged but answered by a proxy's 503: the retry gets every entry as a duplicate at 602 or past it.
+  const [c, d] = events(2, 'twice-lost');
+  let batches = 0;
+  t.fake.hook = (path, _req, res, body) => {
+    if (path !== 'v1/batch' || ++batches !== 1) return false;
+    take(body);
+    res.setHeader('Retry-After', '1');
+    send(res, 503, '<html><body><h1>503 from the load balancer</h1></body></html>\n', 'text/html');
+    return true;
+  };
+  const lost = captureIo({ stdin: stdinOf([c!, c!, d!, a!]) });
+  expect(await addCommand([...t.common, '--json-lines'], lost)).toBe(0);
+  expect(receiptsOf(lost.out()).map((r) => [r.index, r.duplicate])).toEqual([
+    [602, true],
+    [602, true],
+    [603, true],
+    [600, true],
+  ]);
+  expect(lost.err()).toMatch(/\nlogged 4 entries \(2 new, 1 already in the log before this run, 1 repeating an earlier entry of this run's input\) in 2 requests; every receipt verified/);
 });
 
 test("SIGTERM while waiting to send again a batch a proxy answered 503: the batch is named as maybe logged, not as 'nothing logged'", async () => {

@@ -40,8 +40,8 @@ test('cairn add: files become entries, receipts go to --receipts and each one ve
   const io = captureIo();
   expect(await addCommand([...t.common, '--receipts', receipts, ...files], io)).toBe(0);
   expect(io.out()).toBe('');
-  // The third is a copy of the first, logged by this run: none was in the log before it.
-  expect(io.err()).toMatch(/logged 3 entries \(0 already in the log before this run\) in 1 request; every receipt verified against cli\.test\/log at tree size 2/);
+  // The third is a copy of the first, logged by this run: none was in the log before it, and 2 are new.
+  expect(io.err()).toMatch(/logged 3 entries \(2 new, 0 already in the log before this run, 1 repeating an earlier entry of this run's input\) in 1 request; every receipt verified against cli\.test\/log at tree size 2/);
   const lines = receiptLines(await readFile(receipts, 'utf8'));
   expect(lines.map((r) => [r.index, r.duplicate])).toEqual([[0, false], [1, false], [0, true]]);
   for (const [i, f] of files.entries()) {
