@@ -107,10 +107,14 @@ log's current checkpoint must verify with --vkey. That checkpoint is the
 first of the log's signed statements that every later one must extend: each
 batch's checkpoint of a larger tree is checked with a consistency proof from
 the log (GET /ct/v1/get-sth-consistency). One of a smaller tree, or of the
-same size with another root, or a proof that fails, is a verification
-failure (exit 1), since the log signed two histories; that batch's receipts
-are not written. A proof the log does not give (unreachable, an error
-status, a bad answer) stops cairn add (exit 2) after that batch's receipts,
+same size with another root, is a verification failure (exit 1), since the
+log signed two histories; that batch's receipts are not written. A proof
+that fails is checked again from the log's tiles, authenticated against the
+batch's checkpoint: tiles that show the tree does not extend, or that cannot
+be read, are exit 1 the same way; tiles that prove it extends (the proof was
+another pair's, as from a cache that ignores the query) are treated as a
+proof the log does not give. A proof the log does not give (unreachable, an
+error status, a bad answer) stops cairn add (exit 2) after that batch's receipts,
 each verified against its signed checkpoint, are written. The proof is one
 more request per batch whose tree grew, charged to CAIRN_TOKEN's rate limit
 like any other: with --batch-size 1 that is twice the requests, with large
@@ -840,16 +844,45 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       /**
        * Makes `next` the newest checkpoint once it is proved to extend the
        * newest one: no request for the same size, one consistency proof from
-       * the log for a larger one; INCONSISTENT otherwise.
+       * the log for a larger one; INCONSISTENT otherwise. A larger tree whose
+       * proof from the log does not verify is checked again from the log's
+       * tiles, authenticated against `next` (proofs are not signed: a cache
+       * that ignores the query answers another pair's proof): tiles that
+       * prove it extends make the failure BAD_RESPONSE, not evidence of a
+       * fork (the receipts are kept, nothing more is sent); tiles that do not
+       * extend are INCONSISTENT; tiles that cannot be read leave the proof's
+       * own INCONSISTENT.
        */
       const extend = async (next: Checkpoint) => {
         try {
           await client.verifyConsistency(newest, next);
-        } catch (err) {
-          if (!(err instanceof ClientError)) throw err;
-          // Two signed heads show a smaller tree or a second root by themselves; a larger
-          // tree whose proof fails is only not proved to extend (proofs are not signed).
-          const shown = err.isVerificationFailure && next.treeSize <= newest.treeSize;
+        } catch (thrown) {
+          if (!(thrown instanceof ClientError)) throw thrown;
+          let err = thrown;
+          let fromTiles: 'extends' | 'does not extend' | undefined;
+          if (err.code === 'INCONSISTENT' && next.treeSize > newest.treeSize) {
+            try {
+              await client.verifyConsistency(newest, next, { fromTiles: true });
+              fromTiles = 'extends';
+            } catch (tilesErr) {
+              if (!(tilesErr instanceof ClientError)) throw tilesErr;
+              if (tilesErr.code === 'INCONSISTENT') {
+                err = tilesErr;
+                fromTiles = 'does not extend';
+              } else err.message += ` (its tiles, to check it again, could not be read: ${tilesErr.message})`;
+            }
+          }
+          if (fromTiles === 'extends') {
+            throw new ClientError(
+              'BAD_RESPONSE',
+              `the log's consistency proof for this batch's checkpoint of ${headText(next)} did not verify (${err.message}), but its tiles, authenticated against that checkpoint, proved that it extends its checkpoint of ${headText(newest)} verified before: the log's consistency endpoint, or a cache in front of it, answers a wrong proof (another pair's?), no fork`,
+              { cause: err },
+            );
+          }
+          // Two signed heads show a smaller tree or a second root by themselves, and tiles
+          // authenticated against the larger one show it by their proof; a larger tree whose
+          // proof from the log fails is only not proved to extend (proofs are not signed).
+          const shown = err.isVerificationFailure && (next.treeSize <= newest.treeSize || fromTiles === 'does not extend');
           const what = `the log's checkpoint of ${headText(next)} for this batch ${shown ? 'does not extend' : 'could not be proved to extend'} its checkpoint of ${headText(newest)} verified before`;
           throw new ClientError(err.code, `${what}: ${err.message}`, {
             cause: err,
@@ -949,16 +982,19 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           } catch (err) {
             if (!(err instanceof Error)) throw err;
             if (isVerificationFailure(err)) {
-              // The log signed two histories. The receipts file holds only receipts in the one
-              // verified before (verify-receipt would pass these on their own), so this batch's
-              // are left out; the message names both checkpoints, the evidence of the fork.
+              // The log signed two histories (a smaller tree, a second root for one size, tiles
+              // authenticated by this checkpoint that do not extend the one before), or its proof
+              // of a larger tree failed and its tiles could not settle it. The receipts file holds
+              // only receipts in the one history verified before (verify-receipt would pass these
+              // on their own), so this batch's are left out; the message names both checkpoints.
               const before = done === 0 ? 'no receipts were written' : `the ${entries(done)} before ${from} ${loggedAndWritten(done)}`;
               err.message += ` (${before}; the log's ${part.length === 1 ? 'receipt' : 'receipts'} for the ${entries(part.length)} from ${from} on, under that checkpoint, ${part.length === 1 ? 'was' : 'were'} not written)`;
               told = true;
               throw err;
             }
-            // Not disproved, only not proved (the proof could not be had): the receipts, each
-            // verified against the batch's signed checkpoint, are kept, and nothing more is sent.
+            // Not disproved, only not proved (the proof could not be had), or proved from the tiles
+            // though the log's proof failed: the receipts, each verified against the batch's signed
+            // checkpoint, are kept, and nothing more is sent.
             try {
               await writeReceipts(part, result);
             } catch (writeErr) {

@@ -4,12 +4,16 @@
 // answers from another tree, shrinks, or signs a second root for a size is
 // caught (exit 1), and the receipts written before stay written. A proof the
 // log does not give stops it (exit 2), keeping the receipts it has verified.
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addCommand, ADD_USAGE } from '../../src/cli/add.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { CairnClient } from '../../src/client/client.js';
+import type { FetchLike } from '../../src/client/http.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { vector } from '../helpers/keys.js';
-import { captureIo } from './client-io.js';
+import { captureIo, editingFetch } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -147,4 +151,88 @@ test('ADD_USAGE says that the consistency proof is a request charged to the toke
 test('ADD_USAGE says that each batch\'s checkpoint must extend the ones before', () => {
   expect(ADD_USAGE).toMatch(/consistency proof/);
   expect(ADD_USAGE).toMatch(/smaller tree, or of the\s+same size with another root/);
+});
+
+describe('a consistency proof from the log that fails is checked again from its tiles', () => {
+  let dir: string;
+  let keyFile: string;
+  let vkey: string;
+  const servers: RunningServer[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-add-tiles-'));
+    const first = await startServer({ data: join(dir, 'genuine'), host: '127.0.0.1', port: 0, origin: 'add-tiles.test/log' });
+    keyFile = join(dir, 'genuine', 'log.key');
+    vkey = first.verifierKey;
+    await first.close();
+  });
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A log under the one key, in `name`, holding 5 entries `prefix 0` ... `prefix 4`. */
+  const logOf = async (name: string, prefix: string) => {
+    const server = await startServer({ data: join(dir, name), key: keyFile, host: '127.0.0.1', port: 0 });
+    servers.push(server);
+    await new CairnClient({ baseUrl: server.url, verifierKey: vkey }).addBatch(Array.from({ length: 5 }, (_, i) => enc(`${prefix} ${i}`)));
+    return server;
+  };
+  /** Runs cairn add on one JSON event against `url` through `fetch`, receipts to a file. */
+  const addThrough = async (url: string, fetch: FetchLike) => {
+    const receipts = join(dir, `receipts-${Math.random().toString(36).slice(2)}.jsonl`);
+    const io = captureIo({ stdin: `${JSON.stringify({ tiles: Math.random() })}\n`, fetch });
+    const status = await addCommand(['--url', url, '--vkey', vkey, '--json-lines', '--receipts', receipts], io);
+    const written = (await readFile(receipts, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
+    return { status, err: io.err(), written };
+  };
+  // The log's proof changed in transit, as a cache answering another pair's proof would serve one that fails.
+  const changedProof = editingFetch((url, b) =>
+    url.includes('/ct/v1/get-sth-consistency') ? enc(new TextDecoder().decode(b).replace(/"consistency":\["(.)/, (_m, c: string) => `"consistency":["${c === 'A' ? 'B' : 'A'}`)) : undefined,
+  );
+  const tileRequests: string[] = [];
+  const counting = (next: FetchLike): FetchLike => (url, init) => {
+    if (url.includes('/tile/')) tileRequests.push(url);
+    return next(url, init);
+  };
+
+  test('tiles that prove the tree extends: exit 2, the receipt written, saying the proof did not verify but the tiles proved it', async () => {
+    const log = await logOf('honest', 'honest');
+    tileRequests.length = 0;
+    const r = await addThrough(log.url, counting(changedProof));
+    expect(r.status).toBe(2);
+    expect(r.err).toMatch(
+      /^cairn add: the log's consistency proof for this batch's checkpoint of tree size 6 \(root \S+\) did not verify \(the log's consistency proof from tree size 5 .* does not verify: .*\), but its tiles, authenticated against that checkpoint, proved that it extends its checkpoint of tree size 5 \(root \S+\) verified before: .* no fork \(the 1 entry through <stdin>:1 was logged and its receipt written, each verified against its batch's signed checkpoint; nothing after <stdin>:1 was sent\)\n$/,
+    );
+    expect(r.err).not.toContain('VERIFICATION FAILED');
+    expect(r.written).toHaveLength(1);
+    expect(tileRequests.length).toBeGreaterThan(0);
+  });
+
+  test('tiles that cannot be read: exit 1 as the failed proof is, the receipt not written', async () => {
+    const log = await logOf('unreadable', 'unreadable');
+    const noTiles: FetchLike = (url, init) => (url.includes('/tile/') ? Promise.resolve(Response.json({ error: 'internal error', code: 'INTERNAL' }, { status: 500 })) : changedProof(url, init));
+    const r = await addThrough(log.url, noTiles);
+    expect(r.status).toBe(1);
+    expect(r.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 6 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 5 \(root \S+\) verified before: the log's consistency proof .* does not verify: .* \(its tiles, to check it again, could not be read: .*500 INTERNAL/);
+    expect(r.written).toEqual([]);
+  });
+
+  test('tiles that show the tree does not extend (the batch answered by another history under the key): exit 1, the receipt not written', async () => {
+    const [genuine, forked] = [await logOf('shown', 'genuine'), await logOf('forked', 'forked')];
+    // The first checkpoint from the genuine log, everything after it from the forked one.
+    let first = true;
+    const fork: FetchLike = (url, init) => {
+      if (first && url.endsWith('/checkpoint')) {
+        first = false;
+        return fetch(url, init);
+      }
+      return fetch(url.replace(genuine.url, forked.url), init);
+    };
+    const r = await addThrough(genuine.url, fork);
+    expect(r.status).toBe(1);
+    expect(r.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 6 \(root \S+\) for this batch does not extend its checkpoint of tree size 5 \(root \S+\) verified before: the tree of size 6 .* does not extend the tree of size 5 .* \(proof from tiles\)/);
+    expect(r.written).toEqual([]);
+  });
 });
