@@ -29,6 +29,16 @@ const TIMEOUT_SECONDS = 30;
  */
 const UPLOAD_BYTES_PER_SECOND = 32 * 1024;
 
+/**
+ * The length of the body addBatch sends for `entries` (CONTRACT §1:
+ * {"entries": [base64, ...]}), for the share of its timeout that is upload time.
+ */
+function batchBodyBytes(entries: readonly { readonly entry: Uint8Array }[]): number {
+  let bytes = '{"entries":[]}'.length + Math.max(0, entries.length - 1);
+  for (const { entry } of entries) bytes += 2 + 4 * Math.ceil(entry.length / 3);
+  return bytes;
+}
+
 /** The 503 codes of the log's that refuse a request before it is queued (CONTRACT §3): nothing of it is logged. */
 const UNLOGGED_503_CODES: ReadonlySet<string> = new Set(['QUEUE_FULL', 'SHUTTING_DOWN']);
 
@@ -143,8 +153,9 @@ Options:
   --timeout S        the most one request may take, in seconds, 1..86400
                      (default ${TIMEOUT_SECONDS}), and 1 s more for each 32 KiB of its
                      body: a full batch (8 MiB of entries, 11 MB as JSON)
-                     gets 342 s more; over a link slower than 256 kbit/s,
-                     give a smaller --batch-size
+                     gets 342 s more. The log gives a body at most 300 s
+                     to arrive, so over a link slower than about 300
+                     kbit/s, give a smaller --batch-size
   --json             the closing summary as a JSON line (on standard error)
   --quiet            no progress bar, retry notices or summary
   -h, --help         show this help
@@ -939,6 +950,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         done += part.length;
         lastDone = part[part.length - 1]!.source;
       };
+      // The upload time the last batch request's timeout allows for its body, on top of timeoutMs.
+      let uploadMs = 0;
       // The sending pass: all that is held is the batch being filled.
       let batch: Input[] = [];
       let batchBytes = 0;
@@ -953,6 +966,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           inFlight = part;
           sentAny = true;
           requests++;
+          uploadMs = Math.ceil((batchBodyBytes(part) * 1000) / UPLOAD_BYTES_PER_SECOND);
           triedAfterTaken = false;
           try {
             waitMayStop = true;
@@ -1055,8 +1069,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `the ${entries(done)} before ${next} ${loggedAndWritten(done)}; `}${maybeText(maybeLogged)})`;
         else if (done > 0) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
         else if (err instanceof InputError) err.message += ' (nothing was logged)';
-        // Only a batch request is sent here: its timeout grows with its body (UPLOAD_BYTES_PER_SECOND), yet a slower link needs less in each.
-        if (timedOut(err)) err.message += `; over a slow link, give a smaller --batch-size, or a --timeout of more than ${timeoutMs / 1000} s`;
+        // Only a batch request is sent here: its timeout grows with its body (UPLOAD_BYTES_PER_SECOND), yet a
+        // slower link needs less in each. A smaller batch helps only when its upload time is a real part of it.
+        if (timedOut(err)) {
+          err.message +=
+            uploadMs >= timeoutMs
+              ? `; over a slow link, give a smaller --batch-size, or a --timeout of more than ${timeoutMs / 1000} s`
+              : `; for a log slow to answer, give a --timeout of more than ${timeoutMs / 1000} s`;
+        }
         throw err;
       }
       progress.finish(done);

@@ -7,7 +7,7 @@
 // as logged by this run, and every try as a request. Each request's timeout
 // grows with its body, and --timeout sets the rest. Against a fake log.
 import type { ServerResponse } from 'node:http';
-import { addCommand, type AddProcess } from '../../src/cli/add.js';
+import { addCommand, ADD_USAGE, type AddProcess } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';
@@ -257,14 +257,21 @@ function timingOut(): { fetch: FetchLike; bodies: number[] } {
   };
 }
 
-test("a batch's timeout is --timeout (30 s by default) and 1 s for each 32 KiB of its body; the message suggests a smaller --batch-size", async () => {
+test("a batch's timeout is --timeout (30 s by default) and 1 s for each 32 KiB of its body; the message suggests a smaller --batch-size only when that upload time is at least --timeout", async () => {
   // Entries of about 60,000 bytes, 80,000 as base64: a batch holds the 139 that fit in 8 MiB.
   const large = Array.from({ length: 140 }, (_, i) => JSON.stringify({ i, pad: 'p'.repeat(60_000) }));
   const small = events(3, 'timeout');
   const timeouts: number[] = [];
-  for (const [lines, args, base, sent] of [
-    [large, [], 30_000, 'the 139 entries <stdin>:1 to <stdin>:139'],
-    [small, ['--timeout', '5'], 5_000, 'the 3 entries <stdin>:1 to <stdin>:3'],
+  const smaller = (s: number) => `over a slow link, give a smaller --batch-size, or a --timeout of more than ${s} s`;
+  const longer = (s: number) => `for a log slow to answer, give a --timeout of more than ${s} s`;
+  // 139 entries get 339 s for their upload, at least --timeout: a smaller batch is the remedy. 3 small
+  // entries get 1 s, and 4 entries of 60,000 bytes 10 s, less than --timeout: the log did not answer.
+  for (const [lines, args, base, sent, hint] of [
+    [large, [], 30_000, 'the 139 entries <stdin>:1 to <stdin>:139', smaller(30)],
+    [large, ['--timeout', '339'], 339_000, 'the 139 entries <stdin>:1 to <stdin>:139', smaller(339)],
+    [large, ['--timeout', '340'], 340_000, 'the 139 entries <stdin>:1 to <stdin>:139', longer(340)],
+    [large.slice(0, 4), ['--timeout', '5'], 5_000, 'the 4 entries <stdin>:1 to <stdin>:4', smaller(5)],
+    [small, ['--timeout', '5'], 5_000, 'the 3 entries <stdin>:1 to <stdin>:3', longer(5)],
   ] as const) {
     const f = timingOut();
     const io = captureIo({ stdin: stdinOf([...lines]), fetch: f.fetch });
@@ -273,12 +280,18 @@ test("a batch's timeout is --timeout (30 s by default) and 1 s for each 32 KiB o
     const ms = base + Math.ceil((f.bodies[0]! * 1000) / (32 * 1024));
     timeouts.push(ms);
     expect(io.err()).toBe(
-      `cairn add: POST ${t.fake.url}/v1/batch: timed out after ${ms} ms (${maybe(sent, sent.replace(/.* /, ''))}); ` +
-        `over a slow link, give a smaller --batch-size, or a --timeout of more than ${base / 1000} s\n`,
+      `cairn add: POST ${t.fake.url}/v1/batch: timed out after ${ms} ms (${maybe(sent, sent.replace(/.* /, ''))}); ${hint}\n`,
     );
   }
   // The full batch is about 11.1 MB of JSON, which 30 s alone would give only at 3 Mbit/s.
   expect(timeouts[0]).toBeGreaterThan(369_000);
+});
+
+test('ADD_USAGE: below about 300 kbit/s a full batch cannot arrive in the 300 s the log gives a body; the summary counts batch requests', () => {
+  expect(ADD_USAGE).toMatch(/The log gives a body at most 300 s\s+to arrive, so over a link slower than about 300\s+kbit\/s, give a smaller --batch-size/);
+  expect(ADD_USAGE).not.toMatch(/256 kbit/);
+  expect(ADD_USAGE).toMatch(/every batch request sent\s+\(retries included\)/);
+  expect(ADD_USAGE).not.toMatch(/every request sent/);
 });
 
 test('--timeout ends a request the log never answers, and takes whole seconds from 1 to 86400', async () => {
