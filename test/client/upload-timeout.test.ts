@@ -1,15 +1,33 @@
 // HttpTransport's timeout grows with a request's body when given
 // uploadBytesPerSecond: timeoutMs, plus the time the body takes to send at
 // that rate, so a large upload over a slow link is not cut off by a timeout
-// meant for a small request. The fetch here times out at once, as if the
-// request's timeout had passed; the message says how long that timeout was.
+// meant for a small request. AbortSignal.timeout is stubbed: it records the
+// delay asked for and gives a signal already timed out, and the fetch here
+// fails with the reason of the signal it was given, so each request fails at
+// once with the timer the transport made; the message says how long it was.
+import { afterEach, beforeEach, jest } from '@jest/globals';
 import { ClientError } from '../../src/client/errors.js';
 import { HttpTransport, type FetchLike } from '../../src/client/http.js';
 
 const BASE = 'http://log.example';
 
-/** A fetch that fails as a passed timeout does. */
-const timingOut: FetchLike = () => Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+/** The delays given to AbortSignal.timeout, in order. */
+let delays: number[];
+beforeEach(() => {
+  delays = [];
+  jest.spyOn(AbortSignal, 'timeout').mockImplementation((ms: number) => {
+    delays.push(ms);
+    const controller = new AbortController();
+    controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+    return controller.signal;
+  });
+});
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+/** A fetch that fails as its signal says: with the stub's, as a passed timeout does. */
+const timingOut: FetchLike = (_url, init) => Promise.reject(init?.signal?.aborted === true ? (init.signal.reason as Error) : new Error('fetch given no timed-out signal'));
 
 async function failure(promise: Promise<unknown>): Promise<ClientError> {
   try {
@@ -29,12 +47,14 @@ test('a request with a body gets timeoutMs and its upload time at uploadBytesPer
   expect(bytes.message).toBe(`POST ${BASE}/v1/entries: timed out after 2001 ms`);
   const get = await failure(t.json({ path: 'checkpoint' }));
   expect(get.message).toBe(`GET ${BASE}/checkpoint: timed out after 2000 ms`);
+  expect(delays).toEqual([6500, 2001, 2000]);
 });
 
 test('without uploadBytesPerSecond the timeout is timeoutMs (default 30 s) whatever the body', async () => {
   const t = new HttpTransport(BASE, { fetch: timingOut, maxRetries: 0 });
   const post = await failure(t.json({ method: 'POST', path: 'v1/batch', body: 'x'.repeat(1_000_000), contentType: 'application/json' }));
   expect(post.message).toBe(`POST ${BASE}/v1/batch: timed out after 30000 ms`);
+  expect(delays).toEqual([30000]);
 });
 
 test('uploadBytesPerSecond must be positive and finite', () => {
