@@ -516,14 +516,17 @@ export class CairnClient {
 
   /**
    * `GET /tile/...` (C2SP tlog-tiles): the unauthenticated contents of a hash
-   * tile or entry bundle, checked for their form only: an answer that is not
-   * application/octet-stream, a hash tile that is not `width` hashes of 32
-   * bytes, or a bundle that does not parse as `width` entries (each 1 to
-   * 65,535 bytes with its 2-byte length) is fetched once more, and then
-   * rejects with BAD_RESPONSE naming the path and what was wrong: such an
-   * answer is not the log's tile at all (a body cut off that fetch took as
-   * whole, a page of a captive portal or proxy), not one that fails to
-   * authenticate.
+   * tile or entry bundle, checked for their form only: a hash tile that is
+   * not `width` hashes of 32 bytes, or a bundle that does not parse as
+   * `width` entries (each 1 to 65,535 bytes with its 2-byte length), is
+   * fetched once more, and then rejects with BAD_RESPONSE naming the path,
+   * what was wrong and the answer's Content-Type when it is not
+   * application/octet-stream: such an answer is not the log's tile at all (a
+   * body cut off that fetch took as whole, a page of a captive portal or
+   * proxy), not one that fails to authenticate. The Content-Type alone
+   * refuses nothing: an honest server may serve tiles as
+   * binary/octet-stream (S3's default) or name the type twice, and a wrong
+   * answer of the right form still fails to authenticate.
    */
   async readTile(tile: Tile): Promise<Uint8Array> {
     return this.#readTile(tile, undefined);
@@ -541,16 +544,22 @@ export class CairnClient {
     // it as complete) or from the log itself.
     while (faults.length < 2) {
       let data: Uint8Array;
+      let type = '';
+      // Named only when the answer is wrong: what it was served as, if not a tile's type.
+      const servedAs = () => {
+        const media = type.split(';', 1)[0]!.trim().toLowerCase();
+        return media === '' || media === OCTET_STREAM ? '' : `; its Content-Type is ${escapeText(media, { maxLength: 100 })}`;
+      };
       try {
-        data = await this.#http.bytes(path, OCTET_STREAM, bundle ? tile.width * (2 + MAX_ENTRY_SIZE) : size, signal, OCTET_STREAM);
+        data = await this.#http.bytes(path, OCTET_STREAM, bundle ? tile.width * (2 + MAX_ENTRY_SIZE) : size, signal, (t) => (type = t));
       } catch (err) {
         if (!(err instanceof ClientError) || err.code !== 'BAD_RESPONSE') throw err;
-        faults.push(err.message.startsWith(`${url}: `) ? err.message.slice(url.length + 2) : err.message);
+        faults.push(`${err.message.startsWith(`${url}: `) ? err.message.slice(url.length + 2) : err.message}${servedAs()}`);
         continue;
       }
       if (!bundle) {
         if (data.length === size) return data;
-        faults.push(`the answer is ${data.length} bytes, not the ${size} of a tile of ${tile.width} hashes`);
+        faults.push(`the answer is ${data.length} bytes, not the ${size} of a tile of ${tile.width} hashes${servedAs()}`);
         continue;
       }
       try {
@@ -558,7 +567,7 @@ export class CairnClient {
         return data;
       } catch (err) {
         if (!(err instanceof RangeError)) throw err;
-        faults.push(`the answer is not a bundle of ${tile.width} entries: ${err.message.replace(/^parseEntryBundle: /, '')}`);
+        faults.push(`the answer is not a bundle of ${tile.width} entries: ${err.message.replace(/^parseEntryBundle: /, '')}${servedAs()}`);
       }
     }
     const [first, second] = faults;

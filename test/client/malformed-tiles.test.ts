@@ -177,7 +177,7 @@ test('an HTML page with status 200 (a captive portal, a site\'s fallback page) f
     expect([err.code, err.isVerificationFailure, err.message]).toEqual([
       'BAD_RESPONSE',
       false,
-      expect.stringMatching(/\/tile\/\S+: the answer is text\/html, not application\/octet-stream \(fetched twice, the same both times\)$/),
+      expect.stringMatching(/\/tile\/\S+: the answer (is \d+ bytes, not the \d+ of a tile of \d+ hashes|is not a bundle of \d+ entries: .*|is longer than the \d+ bytes this client reads); its Content-Type is text\/html \(fetched twice, the same both times\)$/),
     ]);
     // The first tile's page, and the page again: then it fails (others may be in flight).
     expect(pages).toBeGreaterThanOrEqual(2);
@@ -201,4 +201,33 @@ test('a tile or bundle served without a Content-Type is taken as it is, and veri
   const c = clientOf({ fetch: untyped });
   expect((await c.getEntryFromTiles(258, cp)).entry).toEqual(entry(258));
   expect((await c.readTile({ level: 0, n: 1, width: 44 })).length).toBe(44 * 32);
+});
+
+test('the Content-Type refuses nothing: tiles served as binary/octet-stream (S3), with the header twice, or even as text/html are taken, and verified', async () => {
+  for (const types of [['binary/octet-stream'], ['application/octet-stream', 'application/octet-stream'], ['text/html; charset=utf-8']]) {
+    let typed = 0;
+    const retyped: FetchLike = async (url, init) => {
+      const res = await fetch(url, init);
+      if (!url.includes('/tile/')) return res;
+      const headers = new Headers();
+      for (const type of types) headers.append('Content-Type', type);
+      typed++;
+      return new Response(new Uint8Array(await res.arrayBuffer()) as unknown as BodyInit, { status: res.status, headers });
+    };
+    const c = clientOf({ fetch: retyped });
+    expect([types, (await c.getEntryFromTiles(258, cp)).entry]).toEqual([types, entry(258)]);
+    expect([types, (await c.proveIndexFromTiles(5, cp)).index]).toEqual([types, 5]);
+    expect([types, (await c.readEntryBundle(0, cp)).length]).toEqual([types, 256]);
+    expect(typed).toBeGreaterThan(0);
+  }
+  // A wrong answer of the right form under such a type still fails to authenticate.
+  const wrong: FetchLike = async (url, init) => {
+    const res = await fetch(url, init);
+    if (!url.endsWith('/tile/0/001.p/44')) return res;
+    const body = new Uint8Array(await res.arrayBuffer());
+    body[0]! ^= 1;
+    return new Response(body as unknown as BodyInit, { status: res.status, headers: { 'Content-Type': 'binary/octet-stream' } });
+  };
+  const err = await failure(clientOf({ fetch: wrong }).getEntryFromTiles(258, cp));
+  expect([err.code, err.isVerificationFailure]).toEqual(['TILE_MISMATCH', true]);
 });
