@@ -494,11 +494,22 @@ const LOCK_ATTEMPTS = 10;
  * How long a lock holding no process id (empty, or not cairn's) is left
  * alone: a monitor writes and fsyncs its pid within milliseconds of making
  * the file, but a power cut can leave it empty (see lockState). Measured
- * either way from its mtime: one dated further ahead was made while the
- * clock ran ahead (or by a file server whose clock does), and would
- * otherwise be left until the clock caught up.
+ * from its mtime; one dated further ahead than this is judged by
+ * {@link LOCK_AHEAD_WAIT_MS} instead.
  */
 const LOCK_UNREADABLE_MS = 10_000;
+
+/**
+ * How long a lock holding no process id, dated more than
+ * {@link LOCK_UNREADABLE_MS} ahead, is watched before it is taken for stale:
+ * made while the clock ran ahead it would otherwise be left until the clock
+ * caught up, but on a network file system whose server's clock is ahead
+ * every lock is dated ahead, one another monitor has just made (empty for
+ * the milliseconds before its pid is written) too. Such a lock is stale only
+ * if it still holds no pid, unchanged (size, mtime, inode), when read again
+ * after this wait.
+ */
+const LOCK_AHEAD_WAIT_MS = 2_000;
 
 /** This boot's id (/proc/sys/kernel/random/boot_id), once read; undefined where it cannot be read (not Linux). */
 let bootIdRead: Promise<string | undefined> | undefined;
@@ -570,14 +581,19 @@ const lockText = (): Promise<string> =>
  * network file system's mtimes come from the server's clock, and a
  * container's /proc/uptime (lxcfs) need not count from the boot /proc/<pid>/stat
  * counts from. Its one use: a lock holding no pid (a power cut can leave it
- * empty) is stale once its mtime is more than {@link LOCK_UNREADABLE_MS} from
- * the clock, behind or ahead (a lock made while the clock ran ahead would
- * otherwise stay until it caught up), which a clock stepped in the
- * milliseconds between a monitor making its lock and writing it could hasten.
+ * empty) is stale once its mtime is more than {@link LOCK_UNREADABLE_MS} behind
+ * the clock, which a clock stepped in the milliseconds between a monitor
+ * making its lock and writing it could hasten; one dated more than that
+ * ahead is 'ahead', for the caller to read again after
+ * {@link LOCK_AHEAD_WAIT_MS} (see staleAhead): a file server's clock ahead
+ * dates a lock just made so too.
  */
-async function lockHolder(text: string, changed: number, own: boolean): Promise<number | 'unreadable' | undefined> {
+async function lockHolder(text: string, changed: number, own: boolean): Promise<number | 'unreadable' | 'ahead' | undefined> {
   const match = /^([1-9][0-9]{0,6})(?: (0|[1-9][0-9]{0,19}) ([0-9a-f-]{36}))?\n$/.exec(text);
-  if (match === null || Number(match[1]) >= PID_MAX_LIMIT) return Math.abs(Date.now() - changed) > LOCK_UNREADABLE_MS ? undefined : 'unreadable';
+  if (match === null || Number(match[1]) >= PID_MAX_LIMIT) {
+    const age = Date.now() - changed;
+    return age > LOCK_UNREADABLE_MS ? undefined : age < -LOCK_UNREADABLE_MS ? 'ahead' : 'unreadable';
+  }
   const pid = Number(match[1]);
   const [, , starttime, boot] = match;
   if (boot !== undefined) {
@@ -590,6 +606,18 @@ async function lockHolder(text: string, changed: number, own: boolean): Promise<
   if (now?.ended === true) return undefined;
   if (starttime !== undefined && now !== undefined && now.starttime !== starttime) return undefined;
   return pid;
+}
+
+/**
+ * Whether the lock (or takeover) file `file`, found as `found` holding no
+ * pid and dated ahead (lockHolder's 'ahead'), is stale: still the same,
+ * unchanged, after {@link LOCK_AHEAD_WAIT_MS} (`sleep`). A monitor that has
+ * just made it has written its pid by then.
+ */
+async function staleAhead(file: string, found: LockFile, sleep: (ms: number) => Promise<void>): Promise<boolean> {
+  await sleep(LOCK_AHEAD_WAIT_MS);
+  const again = await readLock(file);
+  return again !== undefined && sameLock(again, found);
 }
 
 /** The state files (see lockKey) whose lock this process is taking over, holding its `.takeover` file (see takeOver). */
@@ -620,14 +648,15 @@ async function lockKey(path: string): Promise<string> {
  * cannot both write it, the last rename taking the state back to what the
  * other began from. A second monitor is refused, naming the lock file and
  * the pid in it. A stale lock (see lockHolder: its process gone, its pid
- * another process's now, or the machine restarted since it was made) is
- * taken over (see takeOver), so
+ * another process's now, or the machine restarted since it was made; one
+ * holding no pid 10 s old, or dated ahead and unchanged over `sleep`
+ * (LOCK_AHEAD_WAIT_MS)) is taken over (see takeOver), so
  * that a monitor restarted after a crash or a reboot (by systemd, say) runs
  * without help; as with removeStaleTemps, a pid says nothing of another pid
  * namespace (another container's monitor on a shared volume). Resolves to
  * the release, which removes the lock if it is still this process's.
  */
-async function lockState(path: string): Promise<() => Promise<void>> {
+async function lockState(path: string, sleep: (ms: number) => Promise<void>): Promise<() => Promise<void>> {
   const lock = `${path}.lock`;
   const key = await lockKey(path);
   const mine = await lockText();
@@ -662,14 +691,16 @@ async function lockState(path: string): Promise<() => Promise<void>> {
     // Removed since: try again.
     if (found === undefined) continue;
     const holder = await lockHolder(found.text, found.changed, locked.has(key));
+    // Changed or removed while watched (a monitor that had just made it wrote its pid): judge it again.
+    if (holder === 'ahead' && !(await staleAhead(lock, found, sleep))) continue;
     if (holder === 'unreadable') {
       // Empty while the monitor that made it writes its pid; else not cairn's.
       throw new Error(`the state file ${path} is in use: its lock file ${lock} holds no process id (another monitor may be starting; if none is, it is taken over once ${LOCK_UNREADABLE_MS / 1000} s old)`);
     }
-    if (holder !== undefined) {
+    if (holder !== undefined && holder !== 'ahead') {
       throw new Error(`the state file ${path} is in use: its lock file ${lock} is held by process ${holder}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)`);
     }
-    busy = await takeOver(lock, key, found);
+    busy = await takeOver(lock, key, found, sleep);
     if (busy !== undefined) await delay(TAKEOVER_WAIT_MS);
   }
   throw new Error(busy ?? `cannot take the lock file ${lock}: other monitors keep taking it`);
@@ -726,7 +757,7 @@ async function readLock(lock: string): Promise<LockFile | undefined> {
  * killed within the milliseconds it holds the takeover file, and three
  * monitors each between two of the others' system calls.
  */
-async function takeOver(lock: string, key: string, stale: LockFile): Promise<string | undefined> {
+async function takeOver(lock: string, key: string, stale: LockFile, sleep: (ms: number) => Promise<void>): Promise<string | undefined> {
   const takeover = `${lock}.takeover`;
   let handle;
   try {
@@ -736,6 +767,10 @@ async function takeOver(lock: string, key: string, stale: LockFile): Promise<str
     const other = await readLock(takeover);
     if (other === undefined) return undefined;
     const holder = await lockHolder(other.text, other.changed, takingOver.has(key));
+    if (holder === 'ahead') {
+      if (await staleAhead(takeover, other, sleep)) await unlink(takeover).catch(() => undefined);
+      return undefined;
+    }
     if (holder === undefined) {
       const again = await readLock(takeover);
       if (again !== undefined && sameLock(again, other)) await unlink(takeover).catch(() => undefined);
@@ -1110,7 +1145,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     const stateFolderProblem = await writableFolderProblem(dirname(statePath));
     if (stateFolderProblem !== undefined) throw new Error(`cannot keep the state file ${statePath}: ${stateFolderProblem}`);
     // Before the state is read: another monitor's writes must not slip in between.
-    held.unlock = await lockState(statePath);
+    held.unlock = await lockState(statePath, (ms) => io.sleep(ms));
     await removeStaleTemps(statePath);
     let loaded = await readState(statePath, verifier);
     const loadedOrigin = loaded?.verified.checkpoint?.origin ?? loaded?.verified.partial?.checkpoint.origin ?? loaded?.verified.newest?.checkpoint.origin;

@@ -288,6 +288,48 @@ test('a lock whose process is gone is taken over, whatever it records; so is one
   }
 });
 
+test('a lock holding no pid dated more than 10 s ahead (a file server\'s clock ahead) is stale only if it is unchanged after a wait: one whose monitor writes its pid meanwhile is refused; one dated back keeps the 10 s rule, with no wait', async () => {
+  const ahead = -86_400_000;
+  await withSleeper(async (child) => {
+    // Another monitor has just made it (empty) and writes its pid while this one waits, the file server's clock still ahead.
+    const statePath = freshState();
+    const lock = `${statePath}.lock`;
+    await oldLock(statePath, '', ahead);
+    const { io, requests } = counting();
+    const waits: number[] = [];
+    const watching: CapturedIo = {
+      ...io,
+      sleep: async (ms) => {
+        waits.push(ms);
+        await oldLockFile(lock, `${child.pid}\n`, ahead);
+      },
+    };
+    expect([await monitorCommand([...t.common, '--once', '--state', statePath], watching), requests()]).toEqual([2, 0]);
+    expect(waits).toEqual([2000]);
+    expect(io.err()).toContain(`its lock file ${lock} is held by process ${child.pid}, which still runs`);
+    expect(await readFile(lock, 'utf8')).toBe(`${child.pid}\n`);
+  });
+  // Unchanged after the wait: stale, taken over.
+  for (const text of ['', 'monitor\n']) {
+    const statePath = freshState();
+    await oldLock(statePath, text, ahead);
+    const io = captureIo();
+    expect([text, await monitorCommand([...t.common, '--once', '--state', statePath], io), io.err(), io.sleeps]).toEqual([text, 0, '', [2000]]);
+    await lockGone(statePath);
+  }
+  // Dated back: more than 10 s is stale at once, less is refused at once.
+  const old = freshState();
+  await oldLock(old, '', 60_000);
+  const oldIo = captureIo();
+  expect([await monitorCommand([...t.common, '--once', '--state', old], oldIo), oldIo.err(), oldIo.sleeps]).toEqual([0, '', []]);
+  await lockGone(old);
+  const young = freshState();
+  await oldLock(young, '', 2_000);
+  const youngIo = captureIo();
+  expect([await monitorCommand([...t.common, '--once', '--state', young], youngIo), youngIo.sleeps]).toEqual([2, []]);
+  expect(youngIo.err()).toContain(`its lock file ${young}.lock holds no process id`);
+});
+
 test('a stale lock is taken over under <lock>.takeover: while another monitor holds that file, the lock is left to it (exit 2, naming it); one its monitor left when killed is stale as a lock is, and goes too', async () => {
   const statePath = freshState();
   const lock = `${statePath}.lock`;
@@ -308,6 +350,14 @@ test('a stale lock is taken over under <lock>.takeover: while another monitor ho
     await lockGone(statePath);
     await expect(access(`${lock}.takeover`)).rejects.toThrow(/ENOENT/);
   }
+  // A takeover file holding no pid dated ahead, whose monitor writes its pid while this one waits: left to it.
+  await writeFile(lock, stale);
+  await oldLockFile(`${lock}.takeover`, '', -86_400_000);
+  const base = captureIo();
+  const waiting: CapturedIo = { ...base, sleep: (ms) => (ms === 2000 ? oldLockFile(`${lock}.takeover`, `${process.ppid}\n`, -86_400_000) : base.sleep(ms)) };
+  expect(await monitorCommand([...t.common, '--once', '--state', statePath], waiting)).toBe(2);
+  expect(base.err()).toContain(`another monitor is taking it over (${lock}.takeover, held by process ${process.ppid})`);
+  expect([await readFile(lock, 'utf8'), await readFile(`${lock}.takeover`, 'utf8')]).toEqual([stale, `${process.ppid}\n`]);
 });
 
 /** A fetch that records, at each request, what the lock file of `statePath` holds, then calls `next`. */
