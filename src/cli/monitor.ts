@@ -1290,7 +1290,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      * undefined when there is no --max-age or it is recent enough. With
      * `failure`, the round failed: why is told, and whether it had verified
      * a newer signed tree head (`headsVerified`) before it did. With
-     * `grew`, the tree grew since the last round's signed tree head: the log
+     * `grew`, the tree grew since the last verified signed tree head (the
+     * last round that verified one, failed rounds since not counted): the log
      * runs, and its head may be old only by the clocks (its own behind: a log
      * whose clock is behind signs the last timestamp + 1, as Cairn does; or
      * this machine's ahead), which the message says; without it, the message
@@ -1315,7 +1316,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
             : 'no newer signed tree head could be verified, and the last verified one is';
       const clocks = grew === undefined ? "; by this machine's clock, which may be ahead, or the log's behind" : '';
       const growth =
-        grew === undefined ? '' : `; yet the tree grew by ${grew.to - grew.from} leaves since the last round (from ${grew.from} to ${grew.to}): the log's clock may be behind, or this machine's ahead`;
+        grew === undefined ? '' : `; yet the tree grew by ${grew.to - grew.from} leaves since the last verified round (from ${grew.from} to ${grew.to}): the log's clock may be behind, or this machine's ahead`;
       const why = failure === undefined ? '' : `; the round failed: ${failure}`;
       return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}${clocks}); --max-age is ${maxAgeMs / 1000} s${growth}${why}`, checkpoint, note, sthTime);
     };

@@ -392,7 +392,7 @@ test('a stale signed tree head alarms as soon as it verifies, before the walk, w
   }
 });
 
-test('a stale alarm on a log that grew since the last round says by how much, and that the log\'s clock may be behind or this machine\'s ahead; on one that did not grow it names the clocks in brief', async () => {
+test('a stale alarm on a log that grew since the last verified round says by how much, and that the log\'s clock may be behind or this machine\'s ahead; on one that did not grow it names the clocks in brief', async () => {
   // A log whose clock is an hour behind the monitor's: its signed tree heads are an hour old when signed.
   const log = await uniformLog(1300);
   try {
@@ -417,7 +417,7 @@ test('a stale alarm on a log that grew since the last round says by how much, an
     log.size = 1500;
     signed += 1;
     expect(await run()).toBe(
-      `the newest signed tree head is 3600 s old (timestamp ${new Date(signed).toISOString()}); --max-age is 60 s; yet the tree grew by 200 leaves since the last round (from 1300 to 1500): the log's clock may be behind, or this machine's ahead`,
+      `the newest signed tree head is 3600 s old (timestamp ${new Date(signed).toISOString()}); --max-age is 60 s; yet the tree grew by 200 leaves since the last verified round (from 1300 to 1500): the log's clock may be behind, or this machine's ahead`,
     );
     // Not grown since: the clocks in brief.
     expect(await run('unchanged')).toBe(brief(signed));
