@@ -880,6 +880,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
               if (tilesErr.code === 'INCONSISTENT') {
                 err = tilesErr;
                 fromTiles = 'does not extend';
+              } else if (tilesErr.isVerificationFailure) {
+                err.message += ` (its tiles, to check it again, did not match that checkpoint: ${tilesErr.message})`;
               } else err.message += ` (its tiles, to check it again, could not be read: ${tilesErr.message})`;
             }
           }
@@ -1070,10 +1072,11 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         else if (done > 0) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
         else if (err instanceof InputError) err.message += ' (nothing was logged)';
         // Only a batch request is sent here: its timeout grows with its body (UPLOAD_BYTES_PER_SECOND), yet a
-        // slower link needs less in each. A smaller batch helps only when its upload time is a real part of it.
+        // slower link needs less in each. A smaller batch helps only when its upload time is a real part of it
+        // (a quarter or more: over a slow link that part may be what ran out).
         if (timedOut(err)) {
           err.message +=
-            uploadMs >= timeoutMs
+            uploadMs * 4 >= timeoutMs
               ? `; over a slow link, give a smaller --batch-size, or a --timeout of more than ${timeoutMs / 1000} s`
               : `; for a log slow to answer, give a --timeout of more than ${timeoutMs / 1000} s`;
         }

@@ -219,6 +219,22 @@ describe('a consistency proof from the log that fails is checked again from its 
     expect(r.written).toEqual([]);
   });
 
+  test('tiles that do not match the checkpoint: exit 1 as the failed proof is, saying so (they were read)', async () => {
+    const log = await logOf('mismatched', 'mismatched');
+    // Every tile flipped in its first byte: the right length, but not what the signed root commits to.
+    const flipped: FetchLike = async (url, init) => {
+      const res = await changedProof(url, init);
+      if (!url.includes('/tile/') || res.status !== 200) return res;
+      const body = new Uint8Array(await res.arrayBuffer());
+      body[0] = (body[0] ?? 0) ^ 1;
+      return new Response(body, { status: 200, headers: { 'Content-Type': 'application/octet-stream' } });
+    };
+    const r = await addThrough(log.url, flipped);
+    expect(r.status).toBe(1);
+    expect(r.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): .* could not be proved to extend .* \(its tiles, to check it again, did not match that checkpoint: /);
+    expect(r.written).toEqual([]);
+  });
+
   test('tiles that show the tree does not extend (the batch answered by another history under the key): exit 1, the receipt not written', async () => {
     const [genuine, forked] = [await logOf('shown', 'genuine'), await logOf('forked', 'forked')];
     // The first checkpoint from the genuine log, everything after it from the forked one.

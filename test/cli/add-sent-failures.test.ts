@@ -257,19 +257,19 @@ function timingOut(): { fetch: FetchLike; bodies: number[] } {
   };
 }
 
-test("a batch's timeout is --timeout (30 s by default) and 1 s for each 32 KiB of its body; the message suggests a smaller --batch-size only when that upload time is at least --timeout", async () => {
+test("a batch's timeout is --timeout (30 s by default) and 1 s for each 32 KiB of its body; the message suggests a smaller --batch-size only when that upload time is at least a quarter of --timeout", async () => {
   // Entries of about 60,000 bytes, 80,000 as base64: a batch holds the 139 that fit in 8 MiB.
   const large = Array.from({ length: 140 }, (_, i) => JSON.stringify({ i, pad: 'p'.repeat(60_000) }));
   const small = events(3, 'timeout');
   const timeouts: number[] = [];
   const smaller = (s: number) => `over a slow link, give a smaller --batch-size, or a --timeout of more than ${s} s`;
   const longer = (s: number) => `for a log slow to answer, give a --timeout of more than ${s} s`;
-  // 139 entries get 339 s for their upload, at least --timeout: a smaller batch is the remedy. 3 small
-  // entries get 1 s, and 4 entries of 60,000 bytes 10 s, less than --timeout: the log did not answer.
+  // 139 entries get 339 s for their upload, at least a quarter of --timeout up to 1356 s: a smaller batch
+  // may be the remedy. 3 small entries get 1 s, less than a quarter of 5 s: the log did not answer.
   for (const [lines, args, base, sent, hint] of [
     [large, [], 30_000, 'the 139 entries <stdin>:1 to <stdin>:139', smaller(30)],
-    [large, ['--timeout', '339'], 339_000, 'the 139 entries <stdin>:1 to <stdin>:139', smaller(339)],
-    [large, ['--timeout', '340'], 340_000, 'the 139 entries <stdin>:1 to <stdin>:139', longer(340)],
+    [large, ['--timeout', '1000'], 1_000_000, 'the 139 entries <stdin>:1 to <stdin>:139', smaller(1000)],
+    [large, ['--timeout', '2000'], 2_000_000, 'the 139 entries <stdin>:1 to <stdin>:139', longer(2000)],
     [large.slice(0, 4), ['--timeout', '5'], 5_000, 'the 4 entries <stdin>:1 to <stdin>:4', smaller(5)],
     [small, ['--timeout', '5'], 5_000, 'the 3 entries <stdin>:1 to <stdin>:3', longer(5)],
   ] as const) {
