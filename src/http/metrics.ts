@@ -92,6 +92,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     queueChanged(depth) {
       queue.set(depth);
     },
+    storeStateAdopted({ treeSize: size }) {
+      treeSize.set(size);
+    },
     filterChanged({ ready, bytes }) {
       filterReady.set(ready ? 1 : 0);
       filterBytes.set(bytes);

@@ -53,6 +53,8 @@ export interface LogObserver {
    */
   filterChanged?(state: { ready: boolean; bytes: number }): void;
   queueChanged?(entries: number): void;
+  /** The log took up what its store holds after a failed write (see reload): a tree it signs now, not by a committed round. */
+  storeStateAdopted?(info: { treeSize: number }): void;
 }
 
 export interface LogOptions {
@@ -752,6 +754,7 @@ export class Log {
     this.builder = builder;
     this.head = { treeSize: state.treeSize, rootHash: state.rootHash, timestamp: state.timestamp, checkpoint: state.checkpoint, sth: state.sth };
     this.unconfirmed = undefined;
+    this.observer.storeStateAdopted?.({ treeSize: state.treeSize });
   }
 
   private startResignTimer(): void {

@@ -10,6 +10,7 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../src/http/app.js';
+import { createMetrics, type Metrics } from '../../src/http/metrics.js';
 import { Log, type LogObserver } from '../../src/log/log.js';
 import { FaultStore } from '../../src/storage/fault-store.js';
 import { LevelStore } from '../../src/storage/level-store.js';
@@ -48,6 +49,7 @@ interface Opened {
   away: string;
   failed: unknown[];
   filter: { ready: boolean }[];
+  metrics: Metrics;
 }
 
 /** A log of 'first' and 'second' whose round of 'third' landed, reported failure, and left the store closed. */
@@ -57,7 +59,18 @@ async function afterAmbiguousWrite(): Promise<Opened> {
   const store = await LevelStore.open(path);
   const failed: unknown[] = [];
   const filter: { ready: boolean }[] = [];
-  const observer: LogObserver = { roundFailed: (err) => failed.push(err), filterChanged: (state) => filter.push(state) };
+  const metrics = createMetrics({ processMetrics: false });
+  const observer: LogObserver = {
+    ...metrics.observer,
+    roundFailed: (err) => {
+      metrics.observer.roundFailed?.(err);
+      failed.push(err);
+    },
+    filterChanged: (state) => {
+      metrics.observer.filterChanged?.(state);
+      filter.push(state);
+    },
+  };
   const log = await Log.open({ store, signer: testSigner, verifier: testVerifier, observer });
   expect((await log.leafFilterState()).ready).toBe(true);
   await log.submit([enc('first')]);
@@ -67,12 +80,12 @@ async function afterAmbiguousWrite(): Promise<Opened> {
   expect(failed.length).toBe(1);
   expect(store.available()).toBe(false);
   expect(log.latest().treeSize).toBe(2);
-  return { log, store, path, away, failed, filter };
+  return { log, store, path, away, failed, filter, metrics };
 }
 
 test('/healthz opens the store again and the log takes up the round on it: /healthz says its size, and the retry is a duplicate at its index at once', async () => {
-  const { log, path, away, failed, filter } = await afterAmbiguousWrite();
-  const app = createApp({ log, verifierKey: vector.verifier_key });
+  const { log, path, away, failed, filter, metrics } = await afterAmbiguousWrite();
+  const app = createApp({ log, verifierKey: vector.verifier_key, metrics });
   try {
     expect((await request(app).get('/healthz')).status).toBe(503); // the folder is still away
     // A round meanwhile, which the store cannot be opened for, writes nothing: the landed one is still taken up below.
@@ -82,6 +95,8 @@ test('/healthz opens the store again and the log takes up the round on it: /heal
     const health = await request(app).get('/healthz');
     expect([health.status, health.body]).toEqual([200, { status: 'ok', tree_size: 3 }]);
     expect(log.latest().treeSize).toBe(3);
+    // Dashboards see that size too, before any round commits.
+    expect((await request(app).get('/metrics')).text).toMatch(/^cairn_tree_size 3$/m);
 
     const retry = await request(app).post('/v1/entries').set('Content-Type', 'application/octet-stream').send(Buffer.from('third'));
     expect([retry.status, retry.body.index, retry.body.duplicate]).toEqual([200, 2, true]);
