@@ -76,8 +76,9 @@ lock and the process holding it. A stale lock is taken over: one whose
 process is gone (killed by kill -9, a crash); on Linux, one made in an
 earlier boot (its pid may run again after a reboot) and one whose pid is
 another process's now (its start time differs); and one holding no process
-id (a power cut can leave it empty) once 10 seconds old, or dated more
-than 10 seconds ahead (made while the clock ran ahead). The clock never
+id (a power cut can leave it empty) dated more than 10 seconds back or
+ahead of the clock, once it is still unchanged 2 seconds later (a file
+server's clock off dates a lock just made so too). The clock never
 makes a lock whose process runs stale; one holding only a process id (an
 older cairn's, or where /proc cannot be read) is held while that pid runs.
 
@@ -494,22 +495,23 @@ const LOCK_ATTEMPTS = 10;
  * How long a lock holding no process id (empty, or not cairn's) is left
  * alone: a monitor writes and fsyncs its pid within milliseconds of making
  * the file, but a power cut can leave it empty (see lockState). Measured
- * from its mtime; one dated further ahead than this is judged by
- * {@link LOCK_AHEAD_WAIT_MS} instead.
+ * from its mtime; one dated further than this from the clock, back or
+ * ahead, is judged by {@link LOCK_WATCH_MS} instead.
  */
 const LOCK_UNREADABLE_MS = 10_000;
 
 /**
  * How long a lock holding no process id, dated more than
- * {@link LOCK_UNREADABLE_MS} ahead, is watched before it is taken for stale:
- * made while the clock ran ahead it would otherwise be left until the clock
- * caught up, but on a network file system whose server's clock is ahead
- * every lock is dated ahead, one another monitor has just made (empty for
- * the milliseconds before its pid is written) too. Such a lock is stale only
- * if it still holds no pid, unchanged (size, mtime, inode), when read again
+ * {@link LOCK_UNREADABLE_MS} from the clock (back or ahead), is watched
+ * before it is taken for stale: one a power cut left empty is old, one made
+ * while the clock ran ahead would otherwise be left until the clock caught
+ * up; but on a network file system whose server's clock is off every lock
+ * is dated so, one another monitor has just made (empty for the
+ * milliseconds before its pid is written) too. Such a lock is stale only if
+ * it still holds no pid, unchanged (content, mtime, inode), when read again
  * after this wait.
  */
-const LOCK_AHEAD_WAIT_MS = 2_000;
+const LOCK_WATCH_MS = 2_000;
 
 /** This boot's id (/proc/sys/kernel/random/boot_id), once read; undefined where it cannot be read (not Linux). */
 let bootIdRead: Promise<string | undefined> | undefined;
@@ -581,18 +583,16 @@ const lockText = (): Promise<string> =>
  * network file system's mtimes come from the server's clock, and a
  * container's /proc/uptime (lxcfs) need not count from the boot /proc/<pid>/stat
  * counts from. Its one use: a lock holding no pid (a power cut can leave it
- * empty) is stale once its mtime is more than {@link LOCK_UNREADABLE_MS} behind
- * the clock, which a clock stepped in the milliseconds between a monitor
- * making its lock and writing it could hasten; one dated more than that
- * ahead is 'ahead', for the caller to read again after
- * {@link LOCK_AHEAD_WAIT_MS} (see staleAhead): a file server's clock ahead
- * dates a lock just made so too.
+ * empty) dated more than {@link LOCK_UNREADABLE_MS} from the clock, back or
+ * ahead, is 'watch', for the caller to read again after
+ * {@link LOCK_WATCH_MS} (see staleUnchanged), never stale at once: a file
+ * server's clock behind or ahead, or a clock stepped, dates a lock just made
+ * so too.
  */
-async function lockHolder(text: string, changed: number, own: boolean): Promise<number | 'unreadable' | 'ahead' | undefined> {
+async function lockHolder(text: string, changed: number, own: boolean): Promise<number | 'unreadable' | 'watch' | undefined> {
   const match = /^([1-9][0-9]{0,6})(?: (0|[1-9][0-9]{0,19}) ([0-9a-f-]{36}))?\n$/.exec(text);
   if (match === null || Number(match[1]) >= PID_MAX_LIMIT) {
-    const age = Date.now() - changed;
-    return age > LOCK_UNREADABLE_MS ? undefined : age < -LOCK_UNREADABLE_MS ? 'ahead' : 'unreadable';
+    return Math.abs(Date.now() - changed) > LOCK_UNREADABLE_MS ? 'watch' : 'unreadable';
   }
   const pid = Number(match[1]);
   const [, , starttime, boot] = match;
@@ -610,12 +610,12 @@ async function lockHolder(text: string, changed: number, own: boolean): Promise<
 
 /**
  * Whether the lock (or takeover) file `file`, found as `found` holding no
- * pid and dated ahead (lockHolder's 'ahead'), is stale: still the same,
- * unchanged, after {@link LOCK_AHEAD_WAIT_MS} (`sleep`). A monitor that has
- * just made it has written its pid by then.
+ * pid and dated far from the clock (lockHolder's 'watch'), is stale: still
+ * the same, unchanged, after {@link LOCK_WATCH_MS} (`sleep`). A monitor that
+ * has just made it has written its pid by then.
  */
-async function staleAhead(file: string, found: LockFile, sleep: (ms: number) => Promise<void>): Promise<boolean> {
-  await sleep(LOCK_AHEAD_WAIT_MS);
+async function staleUnchanged(file: string, found: LockFile, sleep: (ms: number) => Promise<void>): Promise<boolean> {
+  await sleep(LOCK_WATCH_MS);
   const again = await readLock(file);
   return again !== undefined && sameLock(again, found);
 }
@@ -649,8 +649,8 @@ async function lockKey(path: string): Promise<string> {
  * other began from. A second monitor is refused, naming the lock file and
  * the pid in it. A stale lock (see lockHolder: its process gone, its pid
  * another process's now, or the machine restarted since it was made; one
- * holding no pid 10 s old, or dated ahead and unchanged over `sleep`
- * (LOCK_AHEAD_WAIT_MS)) is taken over (see takeOver), so
+ * holding no pid dated more than 10 s back or ahead and unchanged over
+ * `sleep` (LOCK_WATCH_MS)) is taken over (see takeOver), so
  * that a monitor restarted after a crash or a reboot (by systemd, say) runs
  * without help; as with removeStaleTemps, a pid says nothing of another pid
  * namespace (another container's monitor on a shared volume). Resolves to
@@ -692,12 +692,12 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
     if (found === undefined) continue;
     const holder = await lockHolder(found.text, found.changed, locked.has(key));
     // Changed or removed while watched (a monitor that had just made it wrote its pid): judge it again.
-    if (holder === 'ahead' && !(await staleAhead(lock, found, sleep))) continue;
+    if (holder === 'watch' && !(await staleUnchanged(lock, found, sleep))) continue;
     if (holder === 'unreadable') {
       // Empty while the monitor that made it writes its pid; else not cairn's.
       throw new Error(`the state file ${path} is in use: its lock file ${lock} holds no process id (another monitor may be starting; if none is, it is taken over once ${LOCK_UNREADABLE_MS / 1000} s old)`);
     }
-    if (holder !== undefined && holder !== 'ahead') {
+    if (holder !== undefined && holder !== 'watch') {
       throw new Error(`the state file ${path} is in use: its lock file ${lock} is held by process ${holder}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)`);
     }
     busy = await takeOver(lock, key, found, sleep);
@@ -767,8 +767,8 @@ async function takeOver(lock: string, key: string, stale: LockFile, sleep: (ms: 
     const other = await readLock(takeover);
     if (other === undefined) return undefined;
     const holder = await lockHolder(other.text, other.changed, takingOver.has(key));
-    if (holder === 'ahead') {
-      if (await staleAhead(takeover, other, sleep)) await unlink(takeover).catch(() => undefined);
+    if (holder === 'watch') {
+      if (await staleUnchanged(takeover, other, sleep)) await unlink(takeover).catch(() => undefined);
       return undefined;
     }
     if (holder === undefined) {
