@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
@@ -653,7 +653,9 @@ async function lockKey(path: string): Promise<string> {
  * `sleep` (LOCK_WATCH_MS)) is taken over (see takeOver), so
  * that a monitor restarted after a crash or a reboot (by systemd, say) runs
  * without help; as with removeStaleTemps, a pid says nothing of another pid
- * namespace (another container's monitor on a shared volume). Resolves to
+ * namespace (another container's monitor on a shared volume). A monitor
+ * whose lock, once its pid is written, is no longer the file at the lock's
+ * path (see stillAt) does not run. Resolves to
  * the release, which removes the lock if it is still this process's.
  */
 async function lockState(path: string, sleep: (ms: number) => Promise<void>): Promise<() => Promise<void>> {
@@ -672,15 +674,22 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
       // Known as held from its creation: another monitorCommand of this process finding it still empty, or
       // holding this pid, must not take it for one this pid left behind.
       locked.add(key);
+      let ours: boolean;
       try {
         await handle.writeFile(mine);
         await handle.sync();
+        ours = await stillAt(lock, handle);
         await handle.close();
       } catch (err) {
         locked.delete(key);
         await handle.close().catch(() => undefined);
         await unlink(lock).catch(() => undefined);
         throw new Error(`cannot write the lock file ${lock}: ${osReason(err)}`);
+      }
+      if (!ours) {
+        // Its file was taken for stale, still empty, and removed: the path is another monitor's now, and left to it.
+        locked.delete(key);
+        throw new Error(`the state file ${path} is in use: another monitor took its lock file ${lock} over while this one was starting (this one stalled between making the lock and writing its pid)`);
       }
       return async () => {
         locked.delete(key);
@@ -704,6 +713,21 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
     if (busy !== undefined) await delay(TAKEOVER_WAIT_MS);
   }
   throw new Error(busy ?? `cannot take the lock file ${lock}: other monitors keep taking it`);
+}
+
+/**
+ * Whether the file at `lock` is still the one open as `handle` (same device
+ * and inode): a monitor stalled for more than {@link LOCK_WATCH_MS} between
+ * making its lock and writing its pid may find that another monitor took
+ * the empty file for stale (see lockHolder), removed it and made its own.
+ */
+async function stillAt(lock: string, handle: FileHandle): Promise<boolean> {
+  const held = await handle.stat({ bigint: true });
+  const now = await stat(lock, { bigint: true }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  });
+  return now !== undefined && now.dev === held.dev && now.ino === held.ino;
 }
 
 /** A lock file as read (see readLock). */
