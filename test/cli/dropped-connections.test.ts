@@ -2,43 +2,9 @@
 // server logs them, the first at once, then at most one line per interval
 // with the count, and what is pending when it stops.
 import { DroppedConnectionLog, DROPPED_CONNECTIONS_MESSAGE } from '../../src/cli/dropped-connections.js';
-import type { Logger } from '../../src/log/logger.js';
+import { capture, manualTime } from '../helpers/log-lines.js';
 
-interface Line {
-  level: 'info' | 'warn' | 'error';
-  msg: string;
-  fields: Record<string, unknown>;
-}
 
-function capture(): { lines: Line[]; logger: Logger } {
-  const lines: Line[] = [];
-  const add = (level: Line['level']) => (msg: string, fields: Record<string, unknown> = {}) => lines.push({ level, msg, fields });
-  return { lines, logger: { info: add('info'), warn: add('warn'), error: add('error') } };
-}
-
-/** A clock moved by hand, and a timer that runs only when the clock reaches it. */
-function manualTime() {
-  let now = 1_000_000;
-  const timers: { at: number; run: () => void; cancelled: boolean }[] = [];
-  return {
-    now: () => now,
-    schedule: (run: () => void, ms: number) => {
-      const timer = { at: now + ms, run, cancelled: false };
-      timers.push(timer);
-      return () => void (timer.cancelled = true);
-    },
-    /** Moves the clock by `ms` and runs the timers due by then. */
-    advance(ms: number) {
-      now += ms;
-      for (const t of timers.splice(0)) {
-        if (t.cancelled) continue;
-        if (t.at <= now) t.run();
-        else timers.push(t);
-      }
-    },
-    pending: () => timers.filter((t) => !t.cancelled).length,
-  };
-}
 
 test('the first drop is logged at once, as a warning with the limit and the address, and the hint to raise the open-file limit', () => {
   const { lines, logger } = capture();

@@ -10,44 +10,11 @@ import { FaultStore } from '../../src/storage/fault-store.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { spiedClocksEachTest } from '../helpers/spied-clocks.js';
+import { capture, manualTime } from '../helpers/log-lines.js';
 
 const dir = useTempDir('cairn-round-failures-');
 
-interface Line {
-  level: 'info' | 'warn' | 'error';
-  msg: string;
-  fields: Record<string, unknown>;
-}
 
-function capture(): { lines: Line[]; logger: Logger } {
-  const lines: Line[] = [];
-  const add = (level: Line['level']) => (msg: string, fields: Record<string, unknown> = {}) => lines.push({ level, msg, fields });
-  return { lines, logger: { info: add('info'), warn: add('warn'), error: add('error') } };
-}
-
-/** A clock moved by hand, and a timer that runs only when the test fires it. */
-function manualTime() {
-  let now = 1_000_000;
-  const timers: { at: number; run: () => void; cancelled: boolean }[] = [];
-  return {
-    now: () => now,
-    schedule: (run: () => void, ms: number) => {
-      const timer = { at: now + ms, run, cancelled: false };
-      timers.push(timer);
-      return () => void (timer.cancelled = true);
-    },
-    /** Moves the clock by `ms` and runs the timers due by then. */
-    advance(ms: number) {
-      now += ms;
-      for (const t of timers.splice(0)) {
-        if (t.cancelled) continue;
-        if (t.at <= now) t.run();
-        else timers.push(t);
-      }
-    },
-    pending: () => timers.filter((t) => !t.cancelled).length,
-  };
-}
 
 /** An error as a store gives one: its own code, wrapping the operating system's. */
 function diskFull(file: string): Error {

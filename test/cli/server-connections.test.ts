@@ -10,9 +10,9 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DROPPED_CONNECTIONS_MESSAGE } from '../../src/cli/dropped-connections.js';
 import { connectionLimit, FEW_CONNECTIONS, openFileLimit, RESERVED_FILES, RESERVED_FILES_AT_LEAST, startServer } from '../../src/cli/server.js';
-import type { Logger } from '../../src/log/logger.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { capture } from '../helpers/log-lines.js';
 
 const dir = useTempDir('cairn-connections-');
 
@@ -94,17 +94,6 @@ test('past maxConnections idle connections, a new one is dropped, and the server
   }
 });
 
-interface Line {
-  level: 'info' | 'warn' | 'error';
-  msg: string;
-  fields: Record<string, unknown>;
-}
-
-function capture(): { lines: Line[]; logger: Logger } {
-  const lines: Line[] = [];
-  const add = (level: Line['level']) => (msg: string, fields: Record<string, unknown> = {}) => lines.push({ level, msg, fields });
-  return { lines, logger: { info: add('info'), warn: add('warn'), error: add('error') } };
-}
 
 /** How many connections `server` holds open now. */
 function connections(server: Server): Promise<number> {
