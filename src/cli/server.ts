@@ -21,6 +21,7 @@ import { unbracketHost } from './args.js';
 import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { DroppedConnectionLog } from './dropped-connections.js';
+import { LinePacer, type PacedLineOptions } from './paced-lines.js';
 import { StartupGate } from './startup-gate.js';
 import { showNonPrinting } from './visible-text.js';
 
@@ -342,13 +343,6 @@ async function listen(server: Server, host: string, port: number): Promise<numbe
 /** Default interval of {@link RoundFailureLog}: at most one line this often. */
 export const ROUND_FAILURE_LOG_INTERVAL_MS = 10_000;
 
-/** Runs `run` after `ms` without keeping the process alive; returns its cancel. */
-function unrefTimer(run: () => void, ms: number): () => void {
-  const timer = setTimeout(run, ms);
-  timer.unref();
-  return () => clearTimeout(timer);
-}
-
 /** Rounds since the last line of a {@link RoundFailureLog}. */
 interface RoundTally {
   failed: number;
@@ -371,28 +365,14 @@ interface RoundTally {
  */
 export class RoundFailureLog {
   private readonly logger: Logger;
-  private readonly intervalMs: number;
-  private readonly now: () => number;
-  private readonly schedule: (run: () => void, ms: number) => () => void;
-  /** When this logged its last line. */
-  private lastLine: number | undefined;
+  private readonly pacer: LinePacer;
   /** A failure was logged, and no line since said rounds are written again. */
   private troubled = false;
   private tally: RoundTally | undefined;
-  private cancelTimer: (() => void) | undefined;
 
-  /**
-   * `now` (ms; default performance.now, a monotonic clock: a step of the
-   * system clock must not hold lines back, nor let them come closer than
-   * the interval) and `schedule` (run a function after ms, returning its
-   * cancel; the default timer does not keep the process alive) are injected
-   * for tests.
-   */
-  constructor(logger: Logger, options: { intervalMs?: number; now?: () => number; schedule?: (run: () => void, ms: number) => () => void } = {}) {
+  constructor(logger: Logger, options: PacedLineOptions = {}) {
     this.logger = logger;
-    this.intervalMs = options.intervalMs ?? ROUND_FAILURE_LOG_INTERVAL_MS;
-    this.now = options.now ?? (() => performance.now());
-    this.schedule = options.schedule ?? unrefTimer;
+    this.pacer = new LinePacer((seconds) => this.write(seconds), ROUND_FAILURE_LOG_INTERVAL_MS, options);
   }
 
   /** A round failed with `err`: its entries were answered 503 (logged only if the disk wrote it before the error). */
@@ -402,7 +382,7 @@ export class RoundFailureLog {
     tally.latestFailed = true;
     tally.lastError = err;
     this.troubled = true;
-    this.due();
+    this.pacer.due();
   }
 
   /** A round was written: after failures, rounds are written again (said once the interval allows). */
@@ -411,17 +391,19 @@ export class RoundFailureLog {
     const tally = (this.tally ??= { failed: 0, written: 0, latestFailed: false });
     tally.written += 1;
     tally.latestFailed = false;
-    this.due();
+    this.pacer.due();
   }
 
   /** Logs what is pending now (the server is stopping). */
   flush(): void {
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
+    this.pacer.flush();
+  }
+
+  /** Logs the tally, if any, with the `seconds` since the last line; says whether it did. */
+  private write(seconds: number | undefined): boolean {
     const tally = this.tally;
-    if (tally === undefined) return;
-    const now = this.now();
-    const counts = { failed: tally.failed, written: tally.written, ...(this.lastLine === undefined ? {} : { seconds: Math.max(0, Math.round((now - this.lastLine) / 1000)) }) };
+    if (tally === undefined) return false;
+    const counts = { failed: tally.failed, written: tally.written, ...(seconds === undefined ? {} : { seconds }) };
     if (tally.latestFailed) {
       this.logger.error('rounds could not be written to the store: their entries were refused (503), not logged unless the disk wrote a round before it reported the error (a retry then gets duplicate and its index)', { ...counts, ...errorFields(tally.lastError) });
     } else {
@@ -430,24 +412,7 @@ export class RoundFailureLog {
       this.troubled = false;
     }
     this.tally = undefined;
-    this.lastLine = now;
-  }
-
-  /**
-   * Logs the tally now if the interval since the last line has passed, else
-   * once it has; never later than one interval from now, even should an
-   * injected clock go back.
-   */
-  private due(): void {
-    const wait = this.lastLine === undefined ? 0 : Math.min(this.intervalMs, this.lastLine + this.intervalMs - this.now());
-    if (wait <= 0) {
-      this.flush();
-      return;
-    }
-    this.cancelTimer ??= this.schedule(() => {
-      this.cancelTimer = undefined;
-      this.flush();
-    }, wait);
+    return true;
   }
 }
 
