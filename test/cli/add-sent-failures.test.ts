@@ -164,10 +164,11 @@ test("the log's own refusals (a JSON 400, a 503 QUEUE_FULL) and a connection nev
   expect(io.err()).toBe(`cairn add: POST ${t.fake.url}/v1/batch: fetch failed: connect ECONNREFUSED 127.0.0.1:9\n`);
 });
 
-test("a proxy's HTML 503 after the log took the batch, then the same batch sent again: counted as logged by this run, in 2 requests", async () => {
-  const lines = events(3, 'lb503');
-  // One entry that was in the log before this run.
-  t.fake.entries.push(canonicalizeJson(enc(lines[2]!)));
+/**
+ * Makes the fake log take the first batch sent, then a load balancer answer it with an HTML 503 (the
+ * log's answer lost on the way); later batches are answered as usual. Returns what arms it again.
+ */
+function lbAnswers503AfterTaking(): () => void {
   let batches = 0;
   t.fake.hook = (path, _req, res, body) => {
     if (path !== 'v1/batch' || ++batches !== 1) return false;
@@ -176,6 +177,16 @@ test("a proxy's HTML 503 after the log took the batch, then the same batch sent 
     send(res, 503, '<html><body><h1>503 from the load balancer</h1></body></html>\n', 'text/html');
     return true;
   };
+  return () => {
+    batches = 0;
+  };
+}
+
+test("a proxy's HTML 503 after the log took the batch, then the same batch sent again: counted as logged by this run, in 2 requests", async () => {
+  const lines = events(3, 'lb503');
+  // One entry that was in the log before this run.
+  t.fake.entries.push(canonicalizeJson(enc(lines[2]!)));
+  const rearm = lbAnswers503AfterTaking();
   const io = captureIo({ stdin: stdinOf(lines) });
   expect(await addCommand([...t.common, '--json-lines'], io)).toBe(0);
   expect(receiptsOf(io.out()).map((r) => [r.index, r.duplicate])).toEqual([
@@ -187,7 +198,7 @@ test("a proxy's HTML 503 after the log took the batch, then the same batch sent 
   expect(io.err()).toMatch(/\nlogged 3 entries \(2 new, 1 already in the log before this run\) in 2 requests; every receipt verified/);
 
   const json = captureIo({ stdin: stdinOf(events(3, 'lb503-json')) });
-  batches = 0;
+  rearm();
   expect(await addCommand([...t.common, '--json-lines', '--json'], json)).toBe(0);
   expect(JSON.parse(json.err().trim().split('\n').pop()!)).toMatchObject({ entries: 3, new: 3, duplicates: 0, requests: 2 });
 });
@@ -206,14 +217,7 @@ test('an entry given twice in one run is new once: its repeat counts as a duplic
 
   // The first try is logged but answered by a proxy's 503: the retry gets every entry as a duplicate at 602 or past it.
   const [c, d] = events(2, 'twice-lost');
-  let batches = 0;
-  t.fake.hook = (path, _req, res, body) => {
-    if (path !== 'v1/batch' || ++batches !== 1) return false;
-    take(body);
-    res.setHeader('Retry-After', '1');
-    send(res, 503, '<html><body><h1>503 from the load balancer</h1></body></html>\n', 'text/html');
-    return true;
-  };
+  lbAnswers503AfterTaking();
   const lost = captureIo({ stdin: stdinOf([c!, c!, d!, a!]) });
   expect(await addCommand([...t.common, '--json-lines'], lost)).toBe(0);
   expect(receiptsOf(lost.out()).map((r) => [r.index, r.duplicate])).toEqual([
