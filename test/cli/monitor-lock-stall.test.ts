@@ -10,6 +10,7 @@ import { jest } from '@jest/globals';
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withMethod } from '../helpers/file-handle.js';
 
 const real = await import('node:fs/promises');
 
@@ -21,19 +22,11 @@ jest.unstable_mockModule('node:fs/promises', () => ({
   open: async (...args: Parameters<typeof real.open>) => {
     const handle = await real.open(...args);
     if (!String(args[0]).endsWith('.lock') || args[1] !== 'wx') return handle;
-    return new Proxy(handle, {
-      get(target: FileHandle, name) {
-        if (name === 'writeFile') {
-          return async (...write: Parameters<FileHandle['writeFile']>) => {
-            const run = stall;
-            stall = undefined;
-            await run?.(String(args[0]));
-            return target.writeFile(...write);
-          };
-        }
-        const value: unknown = Reflect.get(target, name);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    return withMethod(handle, 'writeFile', async (...write: Parameters<FileHandle['writeFile']>) => {
+      const run = stall;
+      stall = undefined;
+      await run?.(String(args[0]));
+      return handle.writeFile(...write);
     });
   },
 }));

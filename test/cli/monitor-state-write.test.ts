@@ -2,8 +2,8 @@
 // temporary file) leaves no temporary file behind: removeStaleTemps skips
 // the monitor's own pid, so a monitor with --interval would add one a round.
 import { jest } from '@jest/globals';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withMethod } from '../helpers/file-handle.js';
 
 const real = await import('node:fs/promises');
 
@@ -17,14 +17,7 @@ jest.unstable_mockModule('node:fs/promises', () => ({
   open: async (...args: Parameters<typeof real.open>) => {
     const handle = await real.open(...args);
     if (failing === undefined || !/state\.json\.\d+\.[0-9a-f]{12}\.tmp$/.test(String(args[0]))) return handle;
-    const call = failing;
-    return new Proxy(handle, {
-      get(target: FileHandle, name) {
-        if (name === call) return async () => Promise.reject(noSpace());
-        const value: unknown = Reflect.get(target, name);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    return withMethod(handle, failing, async () => Promise.reject(noSpace()));
   },
 }));
 
