@@ -49,6 +49,23 @@ const OCTET_STREAM = 'application/octet-stream';
 /** How many entry bundles readEntryRange fetches and verifies at once, ahead of the one it yields next. */
 const BUNDLES_IN_FLIGHT = 8;
 
+/** `data` if it is a hash tile of `width` hashes; else a RangeError saying what it is. */
+function hashTileForm(data: Uint8Array, width: number): Uint8Array {
+  const size = width * HASH_SIZE;
+  if (data.length !== size) throw new RangeError(`the answer is ${data.length} bytes, not the ${size} of a tile of ${width} hashes`);
+  return data;
+}
+
+/** The entries of `data` if it is a bundle of `width` entries; else a RangeError saying what it is. */
+function bundleForm(data: Uint8Array, width: number): Uint8Array[] {
+  try {
+    return parseEntryBundle(data, width);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new RangeError(`the answer is not a bundle of ${width} entries: ${err.message.replace(/^parseEntryBundle: /, '')}`);
+  }
+}
+
 /** How to reach and trust one log: its URL and verifier key (CONTRACT §2), plus the transport options. */
 export interface CairnClientOptions extends TransportOptions {
   /** The log's base URL, e.g. `https://log.example.com` (tiles are below it). */
@@ -534,10 +551,27 @@ export class CairnClient {
 
   /** readTile, its request stopped by `signal` (RequestSpec.signal). */
   async #readTile(tile: Tile, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    if (tile.level !== -1) return this.#readWellFormed(tile, signal, (data) => hashTileForm(data, tile.width));
+    return this.#readWellFormed(tile, signal, (data) => {
+      bundleForm(data, tile.width);
+      return data;
+    });
+  }
+
+  /** The entries of entry bundle `n` of `width` entries, as served (see readTile), its request stopped by `signal`. */
+  async #readBundle(n: number, width: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
+    return this.#readWellFormed({ level: -1, n, width }, signal, (data) => bundleForm(data, width));
+  }
+
+  /**
+   * Tile or bundle `tile` read by `form`, which throws a RangeError saying
+   * what is wrong with an answer not of its form: fetched once more after
+   * such an answer, then BAD_RESPONSE (see readTile).
+   */
+  async #readWellFormed<T>(tile: Tile, signal: AbortSignal | undefined, form: (data: Uint8Array) => T): Promise<T> {
     const path = formatTilePath(tile);
     const url = this.#http.url(path);
-    const bundle = tile.level === -1;
-    const size = tile.width * HASH_SIZE;
+    const maxBytes = tile.level === -1 ? tile.width * (2 + MAX_ENTRY_SIZE) : tile.width * HASH_SIZE;
     const faults: string[] = [];
     // Once more after a malformed answer: a GET is safe to repeat, and the
     // second answer may come whole (a connection that broke while fetch read
@@ -551,34 +585,22 @@ export class CairnClient {
         return media === '' || media === OCTET_STREAM ? '' : `; its Content-Type is ${escapeText(media, { maxLength: 100 })}`;
       };
       try {
-        data = await this.#http.bytes(path, OCTET_STREAM, bundle ? tile.width * (2 + MAX_ENTRY_SIZE) : size, signal, (t) => (type = t));
+        data = await this.#http.bytes(path, OCTET_STREAM, maxBytes, signal, (t) => (type = t));
       } catch (err) {
         if (!(err instanceof ClientError) || err.code !== 'BAD_RESPONSE') throw err;
         faults.push(`${err.message.startsWith(`${url}: `) ? err.message.slice(url.length + 2) : err.message}${servedAs()}`);
         continue;
       }
-      if (!bundle) {
-        if (data.length === size) return data;
-        faults.push(`the answer is ${data.length} bytes, not the ${size} of a tile of ${tile.width} hashes${servedAs()}`);
-        continue;
-      }
       try {
-        parseEntryBundle(data, tile.width);
-        return data;
+        return form(data);
       } catch (err) {
         if (!(err instanceof RangeError)) throw err;
-        faults.push(`the answer is not a bundle of ${tile.width} entries: ${err.message.replace(/^parseEntryBundle: /, '')}${servedAs()}`);
+        faults.push(`${err.message}${servedAs()}`);
       }
     }
     const [first, second] = faults;
     const again = first === second ? 'fetched twice, the same both times' : `fetched twice; the first time ${first}`;
     throw new ClientError('BAD_RESPONSE', `${url}: ${second!} (${again})`, { url });
-  }
-
-  /** The entries of entry bundle `n` of `width` entries, as served (see readTile), its request stopped by `signal`. */
-  async #readBundle(n: number, width: number, signal: AbortSignal | undefined): Promise<Uint8Array[]> {
-    // readTile parsed it already: this cannot throw.
-    return parseEntryBundle(await this.#readTile({ level: -1, n, width }, signal), width);
   }
 
   /** A HashReader over this log's tiles that authenticates each one against `tree` (see TileHashReader). */
