@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js';
-import { LinePacer, type PacedLineOptions } from './paced-lines.js';
+import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 
 /** Default interval of {@link DroppedConnectionLog}: at most one line this often. */
 export const DROPPED_CONNECTION_LOG_INTERVAL_MS = 10_000;

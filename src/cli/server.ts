@@ -21,7 +21,7 @@ import { unbracketHost } from './args.js';
 import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { DroppedConnectionLog } from './dropped-connections.js';
-import { LinePacer, type PacedLineOptions } from './paced-lines.js';
+import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 import { StartupGate } from './startup-gate.js';
 import { showNonPrinting } from './visible-text.js';
 

@@ -6,6 +6,7 @@ import { parseTilePath, TILE_WIDTH } from '../merkle/tile.js';
 import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
+import { LinePacer } from '../log/paced-lines.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, tokenName, type AccessControl } from './access.js';
@@ -536,23 +537,25 @@ export function createApp(options: AppOptions): express.Express {
     sendError(res, new LogError('NOT_FOUND', 'no such resource'));
   });
 
-  // A shortage (too many open files) fails every request while it lasts: one
-  // line per SHORTAGE_LOG_MS, with how many requests it failed since the last.
-  let shortageQuietUntil = -Infinity;
-  let shortageUnlogged = 0;
+  // A shortage (too many open files) fails every request while it lasts:
+  // paced, a line per SHORTAGE_LOG_MS at most, naming the latest request and
+  // counting those it failed since the last line (`failed`).
+  let shortage: { failure: string; fields: Record<string, unknown>; failed: number } | undefined;
+  const shortageLines = new LinePacer((seconds) => {
+    if (shortage === undefined) return false;
+    logger.error(shortage.failure, { ...shortage.fields, failed: shortage.failed, ...(seconds === undefined ? {} : { seconds }) });
+    shortage = undefined;
+    return true;
+  }, SHORTAGE_LOG_MS);
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const error = toLogError(err);
     const failure = serverFailure(err, error);
     if (failure !== undefined) {
-      const now = performance.now();
-      if (error.code !== 'INTERNAL' && now < shortageQuietUntil) shortageUnlogged += 1;
+      const fields = { method: req.method, path: req.path, error: String(err), stack: (err as Error)?.stack };
+      if (error.code === 'INTERNAL') logger.error(failure, fields);
       else {
-        const more = error.code === 'INTERNAL' || shortageUnlogged === 0 ? {} : { failed_since_last_line: shortageUnlogged };
-        logger.error(failure, { method: req.method, path: req.path, error: String(err), stack: (err as Error)?.stack, ...more });
-        if (error.code !== 'INTERNAL') {
-          shortageQuietUntil = now + SHORTAGE_LOG_MS;
-          shortageUnlogged = 0;
-        }
+        shortage = { failure, fields, failed: (shortage?.failed ?? 0) + 1 };
+        shortageLines.due();
       }
     }
     if (res.headersSent) {
