@@ -6,6 +6,7 @@ import { userInfo } from 'node:os';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { NON_PRINTING, quoteVisibly, showNonPrinting } from './visible-text.js';
+import { syncFolder } from './sync-folder.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {
@@ -150,12 +151,7 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
   } finally {
     await unlink(temp).catch(() => undefined);
   }
-  const dir = await open(folder, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncFolder(folder);
   const leftoverTemps = await removeStaleKeyTemps(path);
   return { signerKey, verifierKey: verifierKeyFromSignerKey(signerKey), leftoverTemps };
 }

@@ -15,6 +15,7 @@ import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { osReason, writableFolderProblem } from './os-error.js';
 import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
+import { syncFolder } from './sync-folder.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
 export const MONITOR_USAGE = `usage: cairn monitor --vkey KEY --state FILE [options]
@@ -473,16 +474,7 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
     throw err;
   }
   // Make the rename itself durable; not every platform can open a folder.
-  try {
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // best effort
-  }
+  await syncFolder(dirname(path)).catch(() => undefined); // best effort
 }
 
 /** The state files (see lockKey) whose lock this process holds, until released (see lockState). */

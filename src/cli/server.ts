@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { access, chmod, link, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
@@ -23,6 +23,7 @@ import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-
 import { DroppedConnectionLog } from './dropped-connections.js';
 import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 import { StartupGate } from './startup-gate.js';
+import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
 
 export interface ServerConfig {
@@ -743,12 +744,7 @@ export async function withdrawNewKey(
       // link(), not rename(): a key another start made meanwhile stays.
       await link(aside, keyFile);
       await unlink(aside);
-      const folder = await open(dirname(keyFile), 'r');
-      try {
-        await folder.sync();
-      } finally {
-        await folder.close();
-      }
+      await syncFolder(dirname(keyFile));
     } catch (backErr) {
       return new StartError(
         `${problem}. The key this start made could not be put back in ${shownKey} (${osReason(backErr)}) once the store was found in use or written (${after}); ` +
