@@ -952,8 +952,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         done += part.length;
         lastDone = part[part.length - 1]!.source;
       };
-      // The upload time the last batch request's timeout allows for its body, on top of timeoutMs.
-      let uploadMs = 0;
+      // The entries of the last batch request sent (its timeout allows for its body's upload, see the timeout hint).
+      let lastSent: readonly Input[] = [];
       // The sending pass: all that is held is the batch being filled.
       let batch: Input[] = [];
       let batchBytes = 0;
@@ -968,7 +968,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           inFlight = part;
           sentAny = true;
           requests++;
-          uploadMs = Math.ceil((batchBodyBytes(part) * 1000) / UPLOAD_BYTES_PER_SECOND);
+          lastSent = part;
           triedAfterTaken = false;
           try {
             waitMayStop = true;
@@ -1075,6 +1075,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         // slower link needs less in each. A smaller batch helps only when its upload time is a real part of it
         // (a quarter or more: over a slow link that part may be what ran out).
         if (timedOut(err)) {
+          const uploadMs = Math.ceil((batchBodyBytes(lastSent) * 1000) / UPLOAD_BYTES_PER_SECOND);
           err.message +=
             uploadMs * 4 >= timeoutMs
               ? `; over a slow link, give a smaller --batch-size, or a --timeout of more than ${timeoutMs / 1000} s`
