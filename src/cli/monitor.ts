@@ -477,8 +477,20 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
   await syncFolder(dirname(path)).catch(() => undefined); // best effort
 }
 
-/** The state files (see lockKey) whose lock this process holds, until released (see lockState). */
-const locked = new Set<string>();
+/**
+ * The state files (see lockKey) whose lock this process holds, until
+ * released (see lockState), each with its holder's own token: two monitors
+ * of this process write the same lock text, and one whose attempt fails (its
+ * empty lock taken over by the other while it stalled) must not forget the
+ * lock the other holds now, which would let a third take it for one this
+ * pid left behind.
+ */
+const locked = new Map<string, symbol>();
+
+/** Forgets `key` as locked, if `token`'s holder is still the one that holds it. */
+function unlocked(key: string, token: symbol): void {
+  if (locked.get(key) === token) locked.delete(key);
+}
 
 /** How often lockState goes round before it gives up: only monitors racing for one lock make it go round at all. */
 const LOCK_ATTEMPTS = 10;
@@ -665,7 +677,8 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
     if (handle !== undefined) {
       // Known as held from its creation: another monitorCommand of this process finding it still empty, or
       // holding this pid, must not take it for one this pid left behind.
-      locked.add(key);
+      const token = Symbol(key);
+      locked.set(key, token);
       let ours: boolean;
       try {
         await handle.writeFile(mine);
@@ -673,18 +686,18 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
         ours = await stillAt(lock, handle);
         await handle.close();
       } catch (err) {
-        locked.delete(key);
+        unlocked(key, token);
         await handle.close().catch(() => undefined);
         await unlink(lock).catch(() => undefined);
         throw new Error(`cannot write the lock file ${lock}: ${osReason(err)}`);
       }
       if (!ours) {
         // Its file was taken for stale, still empty, and removed: the path is another monitor's now, and left to it.
-        locked.delete(key);
+        unlocked(key, token);
         throw new Error(`the state file ${path} is in use: another monitor took its lock file ${lock} over while this one was starting (this one stalled between making the lock and writing its pid)`);
       }
       return async () => {
-        locked.delete(key);
+        unlocked(key, token);
         if ((await readFile(lock, 'utf8').catch(() => undefined)) === mine) await unlink(lock).catch(() => undefined);
       };
     }

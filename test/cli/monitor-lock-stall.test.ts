@@ -89,6 +89,14 @@ test('a monitor whose empty lock another monitor took over while it stalled (a f
   expect(otherLock).toMatch(new RegExp(`^${process.pid}[ \\n]`));
   expect(await real.readFile(lock, 'utf8')).toBe(otherLock);
   expect(await real.readFile(statePath, 'utf8')).toBe(stateOfOther);
+  // The stalled one's failure left the other's hold known to this process: a third monitor here finds the lock held, not left behind by this pid.
+  const third = captureIo();
+  expect(await monitorCommand([...t.common, '--once', '--state', statePath], third)).toBe(2);
+  expect(third.err()).toBe(
+    `cairn monitor: the state file ${statePath} is in use: its lock file ${lock} is held by process ${process.pid}, which still runs (another cairn monitor: wait for it to end, or stop it; if no monitor runs, its pid went to another process after a crash: remove the lock file)\n`,
+  );
+  expect(await real.readFile(lock, 'utf8')).toBe(otherLock);
+  expect(await real.readFile(statePath, 'utf8')).toBe(stateOfOther);
   signals.emit('SIGINT');
   otherWakes?.();
   expect(await otherRan).toBe(0);
