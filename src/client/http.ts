@@ -116,6 +116,16 @@ export interface RequestSpec {
    * only, so a signal may outlive any number of requests.
    */
   readonly signal?: AbortSignal;
+  /**
+   * The Fetch API's cache mode for this request (RequestInit.cache); default
+   * fetch's own. 'reload' asks every cache on the way for a fresh answer:
+   * fetch bypasses any cache of its own and sends `Cache-Control: no-cache`
+   * and `Pragma: no-cache` (Fetch §4.5), which a CDN must take to the origin.
+   * Fetch adds those headers itself, so in a browser they need no CORS
+   * preflight, which the log's allows only for Authorization, Content-Type
+   * and Content-Encoding; a fetch passed in that ignores the mode sends none.
+   */
+  readonly cache?: RequestCache;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -429,6 +439,7 @@ export class HttpTransport {
         try {
           const init: RequestInit = { method, headers, signal: this.#signal === undefined && own === undefined ? timeout : AbortSignal.any([timeout, stop.signal]) };
           if (spec.body !== undefined) init.body = spec.body as BodyInit;
+          if (spec.cache !== undefined) init.cache = spec.cache;
           res = await this.#fetch(url, init);
         } catch (err) {
           halt();
@@ -535,11 +546,13 @@ export class HttpTransport {
    * caller to name it if the body is not what it asked for: the media type
    * alone refuses nothing (an honest server may call a tile
    * binary/octet-stream, S3's default, or send the header twice, which fetch
-   * joins), the body's form and authentication do.
+   * joins), the body's form and authentication do. `cache` is the request's
+   * cache mode (RequestSpec.cache): 'reload' for an answer fresh from the
+   * log, past any cache that kept a bad one.
    */
-  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal, typed?: (contentType: string) => void): Promise<Uint8Array> {
+  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal, typed?: (contentType: string) => void, cache?: RequestCache): Promise<Uint8Array> {
     const limit = this.#limit(maxBytes);
-    return this.#send({ path, accept, ...(signal === undefined ? {} : { signal }) }, async (res) => {
+    return this.#send({ path, accept, ...(signal === undefined ? {} : { signal }), ...(cache === undefined ? {} : { cache }) }, async (res) => {
       typed?.(res.headers.get('Content-Type') ?? '');
       return this.#read(res, path, limit, signal);
     });

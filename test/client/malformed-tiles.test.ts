@@ -8,6 +8,7 @@
 // (bundle 000 full, 001.p/44; tiles 0/000, 0/001.p/44, 1/000.p/1); a relay on
 // port 0 in front of it cuts chosen answers on the wire.
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +86,49 @@ async function cuttingRelay(cut: (path: string, nth: number) => boolean) {
   };
 }
 
+/**
+ * A cache on 127.0.0.1 (port 0) in front of the log, as a CDN is: it keeps
+ * the first answer for each tile path, cut to half its body (a cut-off
+ * answer the CDN took as whole, sent with a Content-Length of what it kept),
+ * and serves what it kept again unless the request says `Cache-Control:
+ * no-cache` or `Pragma: no-cache`, when it asks the log again and keeps that.
+ * Keeps each request's path and headers, in order.
+ */
+async function cachingRelay() {
+  const asked: { path: string; headers: IncomingHttpHeaders }[] = [];
+  const kept = new Map<string, Buffer>();
+  const relay = createHttpServer((req, res) => {
+    const path = req.url!;
+    asked.push({ path, headers: req.headers });
+    void (async () => {
+      const noCache = /\bno-cache\b/.test(String(req.headers['cache-control'] ?? '')) || /\bno-cache\b/.test(String(req.headers.pragma ?? ''));
+      let body = TILES.test(path) && !noCache ? kept.get(path) : undefined;
+      if (body === undefined) {
+        const answer = await fetch(`${server.url}${path}`);
+        body = Buffer.from(await answer.arrayBuffer());
+        if (!answer.ok) {
+          res.writeHead(answer.status, { 'Content-Type': answer.headers.get('Content-Type') ?? 'text/plain' }).end(body);
+          return;
+        }
+        if (TILES.test(path)) {
+          if (!kept.has(path)) body = body.subarray(0, Math.floor(body.length / 2));
+          kept.set(path, body);
+        }
+      }
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length }).end(body);
+    })();
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    asked,
+    close: () => {
+      relay.closeAllConnections();
+      return new Promise((resolve) => relay.close(resolve));
+    },
+  };
+}
+
 /** A client of the log through `f`, or through the relay at `url`. */
 const clientOf = (options: { url?: string; fetch?: FetchLike }) => new CairnClient({ baseUrl: options.url ?? server.url, verifierKey: server.verifierKey, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
 
@@ -114,6 +158,25 @@ test('a hash tile or entry bundle cut off once (chunked, Connection: close: fetc
     const tiles = relay.asked.filter((p) => TILES.test(p));
     for (const path of ['/tile/0/001.p/44', '/tile/1/000.p/1', '/tile/entries/000', '/tile/entries/001.p/44']) {
       expect([path, tiles.filter((p) => p === path).length >= 2]).toEqual([path, true]);
+    }
+  } finally {
+    await relay.close();
+  }
+});
+
+test('a tile or bundle a cache kept cut off is fetched again past the cache (Cache-Control: no-cache, Pragma: no-cache), and verifies; the first request asks for no such thing', async () => {
+  const relay = await cachingRelay();
+  try {
+    const c = clientOf({ url: relay.url });
+    expect((await c.proveIndexFromTiles(257, cp)).index).toBe(257);
+    expect((await c.readEntryBundle(1, cp)).length).toBe(44);
+    const range: number[] = [];
+    for await (const group of c.readEntryRange(cp, 0, 299)) range.push(group.entries.length);
+    expect(range).toEqual([256, 44]);
+    for (const path of ['/tile/0/001.p/44', '/tile/1/000.p/1', '/tile/entries/000', '/tile/entries/001.p/44']) {
+      const [first, again] = relay.asked.filter((r) => r.path === path);
+      expect([path, first?.headers['cache-control'], first?.headers.pragma]).toEqual([path, undefined, undefined]);
+      expect([path, again?.headers['cache-control'], again?.headers.pragma]).toEqual([path, 'no-cache', 'no-cache']);
     }
   } finally {
     await relay.close();
