@@ -732,21 +732,29 @@ export class Log {
       }
       return;
     }
-    const mine = this.unconfirmed;
-    if (mine !== undefined && state.treeSize === mine.treeSize && bytesEqual(state.rootHash, mine.root())) {
-      // The round that failed was written after all: its tree, whose hashes
-      // the filter holds already.
-      this.adopt(mine, state);
-      this.caughtUp++;
-      return;
-    }
+    if (this.adoptUnconfirmed(state)) return;
     const builder = await TreeBuilder.load(this.store, state);
     if (this.head !== from) return;
+    // A round whose write landed before the state was read, but failed only
+    // while it was: its handler set `unconfirmed` since the look above.
+    if (this.adoptUnconfirmed(state)) return;
     // Someone else wrote to the store (a wiring bug: two sequencers on one
     // store): the filter does not know their hashes, so stop trusting it.
     this.filter.abandon();
     this.tellFilterState();
     this.adopt(builder, state);
+  }
+
+  /**
+   * Takes up the store's state if it is the tree of the round that failed
+   * (written after all), whose hashes the filter holds already; false if not.
+   */
+  private adoptUnconfirmed(state: LogState): boolean {
+    const mine = this.unconfirmed;
+    if (mine === undefined || state.treeSize !== mine.treeSize || !bytesEqual(state.rootHash, mine.root())) return false;
+    this.adopt(mine, state);
+    this.caughtUp++;
+    return true;
   }
 
   /** Takes up the store's state, of which `builder` is the tree. */

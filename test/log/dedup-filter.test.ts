@@ -9,6 +9,7 @@ import type { HashTile } from '../../src/storage/hash-tile.js';
 import type { LogStore, LogState, RoundWrite } from '../../src/storage/store.js';
 import { checkLog } from '../helpers/check-log.js';
 import { testSigner, testVerifier } from '../helpers/keys.js';
+import { passThroughStore } from '../helpers/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -195,5 +196,94 @@ test('a store another sequencer grew to the size of a round that failed, with ot
   } finally {
     await stale.close().catch(() => undefined);
     await live.close().catch(() => undefined);
+  }
+});
+
+/** Where a store call stops, once armed, until the test lets it go on; `reached` resolves when a call got there. */
+class Hold {
+  private armed = false;
+  private arrive!: () => void;
+  private go!: () => void;
+  readonly reached = new Promise<void>((resolve) => (this.arrive = resolve));
+  private readonly gate = new Promise<void>((resolve) => (this.go = resolve));
+  arm(): void {
+    this.armed = true;
+  }
+  /** Whether the call was held. */
+  async pass(): Promise<boolean> {
+    if (!this.armed) return false;
+    this.armed = false;
+    this.arrive();
+    await this.gate;
+    return true;
+  }
+  release(): void {
+    this.go();
+  }
+}
+
+test('a reload that read the store while a round landed, and loaded its tree while the round’s write failed, takes that round up with the filter on', async () => {
+  const inner = await LevelStore.open(dir());
+  let failNextWrite = false;
+  const failure = new Hold(); // the write of round B: landed, its failure not yet reported
+  const tiles = new Hold(); // the tree's load in the reload /healthz started
+  const state = new Hold(); // the state read of the reload round B's failure starts
+  const store = passThroughStore(inner, {
+    writeRound: async (round) => {
+      if (failNextWrite) {
+        failNextWrite = false;
+        throw new Error('injected write failure, nothing written');
+      }
+      await inner.writeRound(round);
+      if (await failure.pass()) throw new Error('injected fsync failure after the data landed');
+    },
+    readTiles: async (keys) => {
+      await tiles.pass();
+      return inner.readTiles(keys);
+    },
+    readState: async () => {
+      await state.pass();
+      return inner.readState();
+    },
+  });
+  const told: { ready: boolean; bytes: number }[] = [];
+  const adopted: number[] = [];
+  const log = await Log.open({
+    store,
+    signer: testSigner,
+    verifier: testVerifier,
+    observer: { filterChanged: (s) => told.push(s), storeStateAdopted: ({ treeSize }) => adopted.push(treeSize) },
+  });
+  try {
+    expect((await log.leafFilterState()).ready).toBe(true);
+    // Round A fails with nothing written: it is the log's unconfirmed round, so /healthz reloads.
+    failNextWrite = true;
+    await expect(log.submit([enc('a 1')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    // Round B lands on disk; its write has not reported yet.
+    failure.arm();
+    const b = log.submit([enc('b 1'), enc('b 2')]);
+    await failure.reached;
+    // /healthz's reload reads B's state (A's is not it), and stops loading B's tree.
+    tiles.arm();
+    const healthz = log.storeRecovered();
+    await tiles.reached;
+    // B's write now fails: its handler sets it as unconfirmed and reloads, stopped at its state read.
+    state.arm();
+    failure.release();
+    await expect(b).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    await state.reached;
+    // /healthz's reload goes on with the tree it loaded: it is round B's.
+    tiles.release();
+    expect(await healthz).toBe(true);
+    state.release();
+    expect(log.latest().treeSize).toBe(702);
+    expect(adopted).toEqual([702]);
+    expect((await log.leafFilterState()).ready).toBe(true);
+    expect(told.every((s) => s.ready)).toBe(true);
+    await expectIndexes(log, [enc('b 2'), enc('after b'), enc('old 7')], [701, undefined, 7]);
+    expect(told.every((s) => s.ready)).toBe(true);
+    await checkLog(log, testVerifier);
+  } finally {
+    await log.close();
   }
 });
