@@ -103,6 +103,11 @@ export class LeafFilter {
     return this.filled && !this.gaveUp;
   }
 
+  /** Whether it gave up for good (over budget, or {@link abandon}): filling it again is no use. */
+  get abandoned(): boolean {
+    return this.gaveUp;
+  }
+
   /** Memory the filter holds, in bytes. */
   get bytes(): number {
     return this.layers.reduce((sum, layer) => sum + layer.words.byteLength, 0);

@@ -44,7 +44,11 @@ export interface SubmitResult {
 export interface LogObserver {
   roundCommitted?(info: { entries: number; duplicates: number; seconds: number; treeSize: number }): void;
   roundFailed?(error: unknown): void;
-  /** The leaf-hash filter could not be filled; every round looks up all its hashes. */
+  /**
+   * The leaf-hash filter could not be filled; every round looks up all its
+   * hashes until a later fill succeeds: tried again, at most every
+   * FILL_RETRY_MS, once a round is committed or the store is found available.
+   */
   filterFailed?(error: unknown): void;
   /**
    * The leaf-hash filter's state, told once it is filled (or failed to be)
@@ -167,6 +171,8 @@ const TIMESTAMP_WAITS = 3;
 const FILTER_HEADROOM = 2 ** 20;
 /** Level-0 tiles (256 hashes each) the filter takes in per turn of the event loop. */
 const FILL_TILES_PER_TURN = 16;
+/** The least time (ms, monotonic) from a failed fill of the leaf filter to the next try. */
+const FILL_RETRY_MS = 30_000;
 
 function requireSize(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
@@ -218,6 +224,11 @@ export class Log {
   /** Which leaf hashes may be logged; filled from the store in the background after open. */
   private readonly filter: LeafFilter;
   private filling: Promise<void> = Promise.resolve();
+  /** The tree size at open, whose leaf hashes the fill adds, and the level-0 tiles of it added so far. */
+  private readonly fillSize: number;
+  private filledTiles = 0;
+  /** When (monotonic) the last fill failed; undefined while one is under way, or if none failed. */
+  private fillFailedAt: number | undefined;
 
   private builder: TreeBuilder;
   private head: TreeHead;
@@ -264,6 +275,7 @@ export class Log {
     this.cache = new TileCache(options.tileCacheSize ?? 1024);
     this.builder = builder;
     this.head = head;
+    this.fillSize = head.treeSize;
     this.filter = new LeafFilter({ capacity: head.treeSize + FILTER_HEADROOM, maxBytes: options.leafFilterBytes ?? 64 * 1024 * 1024 });
     this.reader = new TileHashReader(this.store, this.cache, (level, n) => this.builder.partialTile(level, n));
   }
@@ -299,23 +311,25 @@ export class Log {
       });
     }
     log.startResignTimer();
-    log.filling = log.fillFilter(log.head.treeSize);
+    log.filling = log.fillFilter();
     return log;
   }
 
   /**
-   * Adds the leaf hashes of entries 0 … size−1 (what the store held at open)
-   * to the filter from the level-0 tiles, a few tiles per turn of the event
-   * loop, then declares it filled. Until then, and for good if a tile cannot
-   * be read, rounds look up every hash in the store.
+   * Adds the leaf hashes of entries 0 … fillSize−1 (what the store held at
+   * open) to the filter from the level-0 tiles, a few tiles per turn of the
+   * event loop, then declares it filled. Until then rounds look up every
+   * hash in the store; if a tile cannot be read, until a later fill (see
+   * retryFill) takes up from that tile.
    */
-  private async fillFilter(size: number): Promise<void> {
+  private async fillFilter(): Promise<void> {
     try {
+      const size = this.fillSize;
       const tiles = Math.ceil(size / TILE_WIDTH);
-      for (let first = 0; first < tiles; first += FILL_TILES_PER_TURN) {
+      while (this.filledTiles < tiles) {
         if (this.closed) return;
         const keys: { level: number; n: number }[] = [];
-        for (let n = first; n < Math.min(tiles, first + FILL_TILES_PER_TURN); n++) keys.push({ level: 0, n });
+        for (let n = this.filledTiles; n < Math.min(tiles, this.filledTiles + FILL_TILES_PER_TURN); n++) keys.push({ level: 0, n });
         const read = await this.store.readTiles(keys);
         read.forEach((tile, i) => {
           const n = keys[i]!.n;
@@ -323,14 +337,30 @@ export class Log {
           if (tile === undefined || tile.width < width) throw new Error(`level-0 tile ${n} is missing or short`);
           const row = tile.bottomRow(width);
           for (let p = 0; p < width; p++) this.filter.add(row, HASH_SIZE * p);
+          this.filledTiles = n + 1;
         });
         await new Promise((resolve) => setImmediate(resolve));
       }
       this.filter.markFilled();
     } catch (err) {
+      this.fillFailedAt = this.monotonic();
       this.observer.filterFailed?.(err);
     }
     this.tellFilterState();
+  }
+
+  /**
+   * Fills the filter again from where a failed fill stopped (a store that ran
+   * out of file descriptors, or an I/O error that has passed), if one did
+   * FILL_RETRY_MS ago or longer and none is under way: called once a round
+   * is committed or storeRecovered found the store available. A filter given
+   * up for its memory, or for another writer, stays given up.
+   */
+  private retryFill(): void {
+    const failedAt = this.fillFailedAt;
+    if (failedAt === undefined || this.closed || this.filter.abandoned || this.monotonic() - failedAt < FILL_RETRY_MS) return;
+    this.fillFailedAt = undefined;
+    this.filling = this.fillFilter();
   }
 
   private tellFilterState(): void {
@@ -338,9 +368,9 @@ export class Log {
   }
 
   /**
-   * Resolves once the leaf-hash filter has been filled from the store (or
-   * failed to be), with whether rounds now skip most dedup lookups, and the
-   * filter's memory.
+   * Resolves once the fill of the leaf-hash filter under way (at open, or a
+   * retry of a failed one) has filled it from the store (or failed to), with
+   * whether rounds now skip most dedup lookups, and the filter's memory.
    */
   async leafFilterState(): Promise<{ ready: boolean; bytes: number }> {
     await this.filling;
@@ -381,6 +411,7 @@ export class Log {
     // Opened again after a failed write, the store may hold that round: the
     // size /healthz answers with is the store's.
     if (recovered && this.unconfirmed !== undefined) await this.reload().catch(() => undefined);
+    if (recovered) this.retryFill();
     return recovered;
   }
 
@@ -611,6 +642,7 @@ export class Log {
       treeSize: head.treeSize,
     });
     this.tellFilterState();
+    this.retryFill();
     if (round.taken.length > 0) this.answer(round, head);
     return 'committed';
   }

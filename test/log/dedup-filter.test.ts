@@ -1,7 +1,8 @@
 // The leaf-hash filter lets a round skip the store lookups of hashes that
 // cannot be logged; dedup must stay exact before, during and after it is
-// filled, when it is off, when filling it fails, and after a round the disk
-// wrote but reported failed (kept on: it holds that round's hashes).
+// filled, when it is off, when filling it fails (and once it is filled again
+// later), and after a round the disk wrote but reported failed (kept on: it
+// holds that round's hashes).
 import { Log, type LogOptions } from '../../src/log/log.js';
 import { FaultStore } from '../../src/storage/fault-store.js';
 import { LevelStore } from '../../src/storage/level-store.js';
@@ -63,7 +64,7 @@ beforeEach(async () => {
   await log.close();
 });
 
-async function reopen(store: Watching, extra: Partial<LogOptions> = {}): Promise<Log> {
+async function reopen(store: LogStore, extra: Partial<LogOptions> = {}): Promise<Log> {
   return Log.open({ store, signer: testSigner, verifier: testVerifier, ...extra });
 }
 
@@ -283,6 +284,110 @@ test('a reload that read the store while a round landed, and loaded its tree whi
     await expectIndexes(log, [enc('b 2'), enc('after b'), enc('old 7')], [701, undefined, 7]);
     expect(told.every((s) => s.ready)).toBe(true);
     await checkLog(log, testVerifier);
+  } finally {
+    await log.close();
+  }
+});
+
+/** The store with the leaf filter's fill (its read of the three level-0 tiles of the 700 entries) failing `failures` times, as with too many open files. */
+function failingFill(inner: LogStore, failures: number): { store: LogStore; fillReads: () => number } {
+  let reads = 0;
+  const store = passThroughStore(inner, {
+    readTiles: async (keys) => {
+      if (keys.length === 3 && keys.every((k, i) => k.level === 0 && k.n === i) && reads++ < failures) {
+        throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+      }
+      return inner.readTiles(keys);
+    },
+  });
+  return { store, fillReads: () => reads };
+}
+
+test('a fill of the filter that failed is tried again once a round is committed or the store found available, at most every 30 s, and then the filter is ready', async () => {
+  for (const after of ['round', 'healthz'] as const) {
+    const { store, fillReads } = failingFill(await LevelStore.open(dir()), 1);
+    let now = 0;
+    const failures: unknown[] = [];
+    const told: { ready: boolean; bytes: number }[] = [];
+    const log = await reopen(store, {
+      monotonic: () => now,
+      observer: { filterFailed: (err) => failures.push(err), filterChanged: (state) => told.push(state) },
+    });
+    try {
+      const size = log.latest().treeSize; // 700, and the 4 the first pass logged
+      expect((await log.leafFilterState()).ready).toBe(false);
+      expect(failures).toEqual([expect.objectContaining({ code: 'EMFILE' })]);
+      expect(told.at(-1)?.ready).toBe(false);
+      // Too soon: not tried again.
+      now = 29_999;
+      await expectIndexes(log, [enc(`${after} soon`), enc('old 4')], [undefined, 4]);
+      expect(await log.storeRecovered()).toBe(true);
+      expect((await log.leafFilterState()).ready).toBe(false);
+      expect(fillReads()).toBe(1);
+      now = 30_000;
+      if (after === 'round') await expectIndexes(log, [enc(`${after} later`)], [undefined]);
+      else expect(await log.storeRecovered()).toBe(true);
+      expect((await log.leafFilterState()).ready).toBe(true);
+      expect(fillReads()).toBe(2);
+      expect(failures).toHaveLength(1);
+      expect(told.at(-1)).toEqual({ ready: true, bytes: expect.any(Number) });
+      // Filled: old entries and this run's are still found.
+      await expectIndexes(log, [enc('old 0'), enc('old 699'), enc(`${after} soon`), enc(`${after} new`)], [0, 699, size, undefined]);
+      // and no more tries.
+      now = 1_000_000;
+      await expectIndexes(log, [enc(`${after} last`)], [undefined]);
+      expect(fillReads()).toBe(2);
+    } finally {
+      await log.close();
+    }
+  }
+});
+
+test('a fill that failed part of the way is taken up from the tile it stopped at, and the filter then rules out no logged hash', async () => {
+  const inner = await LevelStore.open(dir());
+  const fills: number[][] = [];
+  const store = passThroughStore(inner, {
+    readTiles: async (keys) => {
+      const read = await inner.readTiles(keys);
+      if (!keys.every((k) => k.level === 0)) return read;
+      fills.push(keys.map((k) => k.n));
+      // The first fill gets tile 0 but not tile 1 (as if the store lost it for a moment).
+      return fills.length === 1 ? read.map((tile, i) => (i === 1 ? undefined : tile)) : read;
+    },
+  });
+  let now = 0;
+  const log = await reopen(store, { monotonic: () => now });
+  try {
+    expect((await log.leafFilterState()).ready).toBe(false);
+    now = 30_000;
+    await expectIndexes(log, [enc('new 1')], [undefined]);
+    expect((await log.leafFilterState()).ready).toBe(true);
+    expect(fills.slice(0, 2)).toEqual([
+      [0, 1, 2],
+      [1, 2],
+    ]);
+    const old = entries('old', 0, 700);
+    await expectIndexes(log, old, [...old.keys()]);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a filter given up for its memory is not filled again after a failed fill', async () => {
+  const { store, fillReads } = failingFill(await LevelStore.open(dir()), 1);
+  let now = 0;
+  const told: { ready: boolean; bytes: number }[] = [];
+  // Too little memory for even the first layer: given up at once.
+  const log = await reopen(store, { monotonic: () => now, leafFilterBytes: 1024, observer: { filterChanged: (state) => told.push(state) } });
+  try {
+    expect(await log.leafFilterState()).toEqual({ ready: false, bytes: 0 });
+    expect(fillReads()).toBe(1);
+    now = 1_000_000;
+    await expectIndexes(log, [enc('new 1'), enc('old 3')], [undefined, 3]);
+    expect(await log.storeRecovered()).toBe(true);
+    expect(await log.leafFilterState()).toEqual({ ready: false, bytes: 0 });
+    expect(fillReads()).toBe(1);
+    expect(told.every((state) => !state.ready)).toBe(true);
   } finally {
     await log.close();
   }

@@ -39,8 +39,10 @@ test('ready only once filled, and never again after giving up on its memory budg
   expect(filter.ready).toBe(true);
   for (let i = 0; i < 300; i++) filter.add(hashOf('in', i));
   expect(filter.ready).toBe(true);
+  expect(filter.abandoned).toBe(false);
   filter.add(hashOf('in', 300)); // would need a layer of 400 entries (500 bytes)
   expect(filter.ready).toBe(false);
+  expect(filter.abandoned).toBe(true);
   expect(filter.bytes).toBe(0);
   expect(filter.mightContain(hashOf('never', 1))).toBe(true);
   filter.markFilled();
@@ -49,7 +51,9 @@ test('ready only once filled, and never again after giving up on its memory budg
   const abandoned = new LeafFilter({ capacity: 100, maxBytes: 400 });
   abandoned.markFilled();
   abandoned.add(hashOf('in', 1));
+  expect(abandoned.abandoned).toBe(false);
   abandoned.abandon();
+  expect(abandoned.abandoned).toBe(true);
   expect(abandoned.ready).toBe(false);
   expect(abandoned.bytes).toBe(0);
   expect(abandoned.mightContain(hashOf('never', 2))).toBe(true);
