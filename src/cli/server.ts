@@ -838,7 +838,7 @@ async function openKeyStoreAndLog(
           metrics.observer.roundCommitted?.(info);
           failures.committed();
         },
-        filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes', errorFields(err)),
+        filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes until a fill tried again (at most every 30 s) succeeds', errorFields(err)),
         filterChanged: (state) => {
           metrics.observer.filterChanged?.(state);
           if (filterReady && !state.ready) {
