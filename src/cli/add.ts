@@ -824,8 +824,13 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             if (!refusedUnlogged(info.status, info.serverCode)) triedAfterTaken = true;
           }
           if (quiet) return;
-          const why = info.status === 429 ? `at its rate limit (${info.serverCode ?? '429'})` : `busy (${info.serverCode ?? String(info.status)})`;
-          notice(`the log is ${why}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s`);
+          // Only an answer with the log's JSON error body (CONTRACT §3) is the log's own; a proxy in between
+          // (a load balancer's HTML page) may answer 429 or 503 for reasons of its own.
+          const what =
+            info.serverCode === undefined
+              ? `a ${info.status} from the server or a proxy in between, without the log's error code`
+              : `the log is ${info.status === 429 ? 'at its rate limit' : 'busy'} (${info.serverCode})`;
+          notice(`${what}; retry ${info.attempt} of ${retries} in ${(info.delayMs / 1000).toFixed(1)} s`);
         },
       });
       // The key is checked before anything is sent: with a key that is not the

@@ -195,6 +195,9 @@ test("a proxy's HTML 503 after the log took the batch, then the same batch sent 
     [600, true],
   ]);
   expect(batchRequests()).toBe(2);
+  // The retry notice names what answered by what it got: an HTML 503 is not the log saying it is busy.
+  expect(io.err()).toMatch(/^cairn add: a 503 from the server or a proxy in between, without the log's error code; retry 1 of 10 in 1\.0 s\n/);
+  expect(io.err()).not.toContain('busy');
   expect(io.err()).toMatch(/\nlogged 3 entries \(2 new, 1 already in the log before this run\) in 2 requests; every receipt verified/);
 
   const json = captureIo({ stdin: stdinOf(events(3, 'lb503-json')) });
@@ -227,6 +230,22 @@ test('an entry given twice in one run is new once: its repeat counts as a duplic
     [600, true],
   ]);
   expect(lost.err()).toMatch(/\nlogged 4 entries \(2 new, 1 already in the log before this run, 1 repeating an earlier entry of this run's input\) in 2 requests; every receipt verified/);
+});
+
+test("a retry notice says 'the log' only of an answer with the log's JSON error code: a proxy's plain 429 or 503 is named as such", async () => {
+  const answers = [
+    new Response('Too Many Requests\n', { status: 429, headers: { 'Retry-After': '1', 'Content-Type': 'text/plain' } }),
+    new Response('{"error":"rate limit","code":"RATE_LIMITED"}', { status: 429, headers: { 'Retry-After': '1', 'Content-Type': 'application/json' } }),
+    new Response('{"error":"queue full","code":"QUEUE_FULL"}', { status: 503, headers: { 'Retry-After': '1', 'Content-Type': 'application/json' } }),
+  ];
+  const refusing: FetchLike = (url, init) => Promise.resolve(init?.method === 'POST' ? (answers.shift() ?? fetch(url, init)) : fetch(url, init));
+  const io = captureIo({ stdin: stdinOf(events(1, 'notices')), fetch: refusing });
+  expect(await addCommand([...t.common, '--json-lines'], io)).toBe(0);
+  expect(io.err().split('\n').slice(0, 3)).toEqual([
+    "cairn add: a 429 from the server or a proxy in between, without the log's error code; retry 1 of 10 in 1.0 s",
+    'cairn add: the log is at its rate limit (RATE_LIMITED); retry 2 of 10 in 1.0 s',
+    'cairn add: the log is busy (QUEUE_FULL); retry 3 of 10 in 1.0 s',
+  ]);
 });
 
 test("SIGTERM while waiting to send again a batch a proxy answered 503: the batch is named as maybe logged, not as 'nothing logged'", async () => {
