@@ -675,6 +675,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     const quiet = values.quiet === true;
     // '-' is standard output, as an input '-' is standard input.
     const receiptsPath = values.receipts === '-' ? undefined : values.receipts;
+    /** What a message adds for a request that timed out when a longer --timeout is the remedy. */
+    const slowLogHint = () => `for a log slow to answer, give a --timeout of more than ${timeoutMs / 1000} s`;
     /** A line on standard error, on a line of its own when a progress bar is drawn there. */
     const notice = (text: string) => io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: ${oneLine(text)}\n`);
     const sources = positionals.length === 0 ? ['-'] : positionals;
@@ -853,6 +855,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           );
         }
         if (err instanceof Error) err.message += ' (nothing was sent)';
+        // A GET without a body: its timeout is --timeout alone, and only a longer one helps.
+        if (timedOut(err)) (err as Error).message += `; ${slowLogHint()}`;
         throw err;
       } finally {
         waitMayStop = false;
@@ -1084,7 +1088,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           err.message +=
             uploadMs * 4 >= timeoutMs
               ? `; over a slow link, give a smaller --batch-size, or a --timeout of more than ${timeoutMs / 1000} s`
-              : `; for a log slow to answer, give a --timeout of more than ${timeoutMs / 1000} s`;
+              : `; ${slowLogHint()}`;
         }
         throw err;
       }

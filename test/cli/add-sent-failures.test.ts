@@ -310,6 +310,22 @@ test("a batch's timeout is --timeout (30 s by default) and 1 s for each 32 KiB o
   expect(timeouts[0]).toBeGreaterThan(369_000);
 });
 
+test('the first checkpoint request timing out gets the --timeout hint too, and says nothing was sent', async () => {
+  const timingOutFirst: FetchLike = (url, init) =>
+    url.endsWith('/checkpoint') ? Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError')) : fetch(url, init);
+  for (const [args, seconds] of [
+    [[], 30],
+    [['--timeout', '7'], 7],
+  ] as const) {
+    const io = captureIo({ stdin: stdinOf(events(2, 'first')), fetch: timingOutFirst });
+    expect(await addCommand([...t.common, '--json-lines', '--quiet', ...args], io)).toBe(2);
+    expect(io.err()).toBe(
+      `cairn add: GET ${t.fake.url}/checkpoint: timed out after ${seconds * 1000} ms (nothing was sent); for a log slow to answer, give a --timeout of more than ${seconds} s\n`,
+    );
+  }
+  expect(batchRequests()).toBe(0);
+});
+
 test('ADD_USAGE: below about 300 kbit/s a full batch cannot arrive in the 300 s the log gives a body; the summary counts batch requests', () => {
   expect(ADD_USAGE).toMatch(/The log gives a body at most 300 s\s+to arrive, so over a link slower than about 300\s+kbit\/s, give a smaller --batch-size/);
   expect(ADD_USAGE).not.toMatch(/256 kbit/);
