@@ -122,13 +122,16 @@ log signed two histories; that batch's receipts are not written. A proof
 that fails is checked again from the log's tiles, authenticated against the
 batch's checkpoint: tiles that show the tree does not extend, or that cannot
 be read, are exit 1 the same way; tiles that prove it extends (the proof was
-another pair's, as from a cache that ignores the query) are treated as a
-proof the log does not give. A proof the log does not give (unreachable, an
-error status, a bad answer) stops cairn add (exit 2) after that batch's receipts,
-each verified against its signed checkpoint, are written. The proof is one
-more request per batch whose tree grew, charged to CAIRN_TOKEN's rate limit
-like any other: with --batch-size 1 that is twice the requests, with large
-batches next to nothing.
+another pair's, as from a cache that ignores the query) stand for the proof,
+which they are as strong as: cairn add carries on, warns once on standard
+error (also with --quiet) that the log's proof failed, and may end with exit
+0; the summary counts those batches ("extended_by_tiles" with --json). A
+proof the log does not give (unreachable, an error status, a bad answer)
+stops cairn add (exit 2) after that batch's receipts, each verified against
+its signed checkpoint, are written. The proof is one more request per batch
+whose tree grew, charged to CAIRN_TOKEN's rate limit like any other: with
+--batch-size 1 that is twice the requests, with large batches next to
+nothing.
 
 A FILE is read twice, first to check it, then to send it a batch at a time,
 so it may be of any size; if it changes in between, cairn add stops, saying
@@ -157,7 +160,8 @@ Options:
                      to arrive, so over a link slower than about 300
                      kbit/s, give a smaller --batch-size
   --json             the closing summary as a JSON line (on standard error)
-  --quiet            no progress bar, retry notices or summary
+  --quiet            no progress bar, retry notices or summary (warnings
+                     and errors are still shown)
   -h, --help         show this help
 
 A progress bar is drawn on standard error when it is a terminal. The
@@ -729,6 +733,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     const newIndexes = new Set<number>();
     /** Batch requests (POST /v1/batch), each try of one counted. */
     let requests = 0;
+    /** Batches whose checkpoint the log's tiles proved to extend the one before, the log's consistency proof having failed. */
+    let tilesProved = 0;
     /** The tree size of the checkpoint fetched before anything is sent: an index below it was logged before this run. */
     let startSize = 0;
     const headText = (c: Checkpoint) => `tree size ${c.treeSize} (root ${encodeBase64(c.rootHash)})`;
@@ -868,10 +874,11 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
        * proof from the log does not verify is checked again from the log's
        * tiles, authenticated against `next` (proofs are not signed: a cache
        * that ignores the query answers another pair's proof): tiles that
-       * prove it extends make the failure BAD_RESPONSE, not evidence of a
-       * fork (the receipts are kept, nothing more is sent); tiles that do not
-       * extend are INCONSISTENT; tiles that cannot be read leave the proof's
-       * own INCONSISTENT.
+       * prove it extends stand for the proof, as strong as it, so `next` is
+       * the newest and cairn add carries on, warning once that the log's
+       * proof failed (`tilesProved` counts them, for the summary); tiles that
+       * do not extend are INCONSISTENT; tiles that cannot be read leave the
+       * proof's own INCONSISTENT.
        */
       const extend = async (next: Checkpoint) => {
         try {
@@ -895,11 +902,16 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             }
           }
           if (fromTiles === 'extends') {
-            throw new ClientError(
-              'BAD_RESPONSE',
-              `the log's consistency proof for this batch's checkpoint of ${headText(next)} did not verify (${err.message}), but its tiles, authenticated against that checkpoint, proved that it extends its checkpoint of ${headText(newest)} verified before: the log's consistency endpoint, or a cache in front of it, answers a wrong proof (another pair's?), no fork`,
-              { cause: err },
-            );
+            // A warning, not a retry notice: --quiet does not hide it.
+            if (tilesProved++ === 0) {
+              notice(
+                `warning: the log's consistency proof for a batch's checkpoint of ${headText(next)} did not verify (${err.message}), but its tiles, authenticated against that checkpoint, ` +
+                  `proved that it extends its checkpoint of ${headText(newest)} verified before: the log's consistency endpoint, or a cache in front of it, answers a wrong proof (another pair's?), no fork; ` +
+                  `carrying on, with the tiles standing for any proof of the log's that fails (said once)`,
+              );
+            }
+            newest = next;
+            return;
           }
           // Two signed heads show a smaller tree or a second root by themselves, and tiles
           // authenticated against the larger one show it by their proof; a larger tree whose
@@ -1017,9 +1029,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
               told = true;
               throw err;
             }
-            // Not disproved, only not proved (the proof could not be had), or proved from the tiles
-            // though the log's proof failed: the receipts, each verified against the batch's signed
-            // checkpoint, are kept, and nothing more is sent.
+            // Not disproved, only not proved (the proof could not be had): the receipts, each verified
+            // against the batch's signed checkpoint, are kept, and nothing more is sent.
             try {
               await writeReceipts(part, result);
             } catch (writeErr) {
@@ -1105,6 +1116,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         root_hash: encodeBase64(newest.rootHash),
         origin: verifier.name,
         receipts_verified: true,
+        extended_by_tiles: tilesProved,
       };
       if (values.json === true) await writeJsonOut(io.stderr, summary, 'standard error');
       else if (!quiet) {
@@ -1112,6 +1124,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${newIndexes.size} new, ${before} already in the log before this run` +
             `${repeats === 0 ? '' : `, ${repeats} repeating an earlier entry of this run's input`}) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
             `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
+            `${tilesProved === 0 ? '' : ` (${tilesProved === 1 ? 'one' : tilesProved} by the log's tiles, its consistency proof having failed)`}` +
             `${receiptsPath === undefined ? '' : `; receipts in ${oneLine(receiptsPath)}`}\n`,
         );
       }

@@ -3,7 +3,9 @@
 // fetched up front), by a consistency proof when the tree grew. A log that
 // answers from another tree, shrinks, or signs a second root for a size is
 // caught (exit 1), and the receipts written before stay written. A proof the
-// log does not give stops it (exit 2), keeping the receipts it has verified.
+// log does not give stops it (exit 2), keeping the receipts it has verified;
+// one that fails where the log's tiles prove the extension is warned of, and
+// the tiles stand for it.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,9 +145,16 @@ test('a consistency proof refused for a later batch keeps every receipt up to th
 });
 
 test('ADD_USAGE says that the consistency proof is a request charged to the token, once per batch whose tree grew', () => {
-  expect(ADD_USAGE).toMatch(/one\s+more request per batch whose tree grew, charged to CAIRN_TOKEN's rate limit/);
+  expect(ADD_USAGE).toMatch(/one\s+more\s+request\s+per\s+batch\s+whose\s+tree\s+grew,\s+charged\s+to\s+CAIRN_TOKEN's\s+rate\s+limit/);
   expect(ADD_USAGE).toMatch(/--batch-size 1 that is twice the requests/);
-  expect(ADD_USAGE).toMatch(/stops cairn add \(exit 2\) after that batch's receipts,\s+each verified against its signed checkpoint, are written/);
+  expect(ADD_USAGE).toMatch(/stops cairn add \(exit 2\) after that batch's receipts,\s+each\s+verified\s+against\s+its\s+signed\s+checkpoint,\s+are\s+written/);
+});
+
+test('ADD_USAGE says that tiles proving the extension stand for a failed proof, with a warning even under --quiet', () => {
+  expect(ADD_USAGE).toMatch(/tiles that prove it extends \(the proof was\s+another pair's, as from a cache that ignores the query\) stand for the proof/);
+  expect(ADD_USAGE).toMatch(/cairn add carries on, warns once on standard\s+error \(also with --quiet\)/);
+  expect(ADD_USAGE).toMatch(/"extended_by_tiles" with --json/);
+  expect(ADD_USAGE).not.toMatch(/treated as a\s+proof the log does not give/);
 });
 
 test('ADD_USAGE says that each batch\'s checkpoint must extend the ones before', () => {
@@ -179,11 +188,11 @@ describe('a consistency proof from the log that fails is checked again from its 
     await new CairnClient({ baseUrl: server.url, verifierKey: vkey }).addBatch(Array.from({ length: 5 }, (_, i) => enc(`${prefix} ${i}`)));
     return server;
   };
-  /** Runs cairn add on one JSON event against `url` through `fetch`, receipts to a file. */
-  const addThrough = async (url: string, fetch: FetchLike) => {
+  /** Runs cairn add on `n` JSON events (default one) against `url` through `fetch`, with `args`, receipts to a file. */
+  const addThrough = async (url: string, fetch: FetchLike, n = 1, args: string[] = []) => {
     const receipts = join(dir, `receipts-${Math.random().toString(36).slice(2)}.jsonl`);
-    const io = captureIo({ stdin: `${JSON.stringify({ tiles: Math.random() })}\n`, fetch });
-    const status = await addCommand(['--url', url, '--vkey', vkey, '--json-lines', '--receipts', receipts], io);
+    const io = captureIo({ stdin: Array.from({ length: n }, () => `${JSON.stringify({ tiles: Math.random() })}\n`).join(''), fetch });
+    const status = await addCommand(['--url', url, '--vkey', vkey, '--json-lines', '--receipts', receipts, ...args], io);
     const written = (await readFile(receipts, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
     return { status, err: io.err(), written };
   };
@@ -197,17 +206,35 @@ describe('a consistency proof from the log that fails is checked again from its 
     return next(url, init);
   };
 
-  test('tiles that prove the tree extends: exit 2, the receipt written, saying the proof did not verify but the tiles proved it', async () => {
+  test("tiles that prove the tree extends stand for the proof: cairn add carries on to exit 0, warning once that the log's proof failed, and the summary counts those batches", async () => {
     const log = await logOf('honest', 'honest');
     tileRequests.length = 0;
-    const r = await addThrough(log.url, counting(changedProof));
-    expect(r.status).toBe(2);
-    expect(r.err).toMatch(
-      /^cairn add: the log's consistency proof for this batch's checkpoint of tree size 6 \(root \S+\) did not verify \(the log's consistency proof from tree size 5 .* does not verify: .*\), but its tiles, authenticated against that checkpoint, proved that it extends its checkpoint of tree size 5 \(root \S+\) verified before: .* no fork \(the 1 entry through <stdin>:1 was logged and its receipt written, each verified against its batch's signed checkpoint; nothing after <stdin>:1 was sent\)\n$/,
-    );
-    expect(r.err).not.toContain('VERIFICATION FAILED');
-    expect(r.written).toHaveLength(1);
+    const r = await addThrough(log.url, counting(changedProof), 3, ['--batch-size', '1']);
+    expect(r.status).toBe(0);
+    expect(r.written).toHaveLength(3);
     expect(tileRequests.length).toBeGreaterThan(0);
+    const lines = r.err.split('\n').filter((l) => l !== '');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^cairn add: warning: the log's consistency proof for a batch's checkpoint of tree size 6 \(root \S+\) did not verify \(the log's consistency proof from tree size 5 .* does not verify: .*\), but its tiles, authenticated against that checkpoint, proved that it extends its checkpoint of tree size 5 \(root \S+\) verified before: .* no fork; carrying on, with the tiles standing for any proof of the log's that fails \(said once\)$/,
+    );
+    expect(lines[1]).toMatch(/^logged 3 entries \(3 new, 0 already in the log before this run\) in 3 requests; every receipt verified against add-tiles\.test\/log at tree size 8 \(root \S+\), each batch's checkpoint proved to extend the one before \(3 by the log's tiles, its consistency proof having failed\); receipts in /);
+    expect(r.err).not.toContain('VERIFICATION FAILED');
+
+    // With --quiet the warning is still shown; with --json the summary counts those batches.
+    const quiet = await addThrough(log.url, changedProof, 2, ['--batch-size', '1', '--quiet']);
+    expect(quiet.status).toBe(0);
+    expect(quiet.err).toMatch(/^cairn add: warning: the log's consistency proof for a batch's checkpoint of tree size 9 .*\(said once\)\n$/);
+    const json = await addThrough(log.url, changedProof, 2, ['--json']);
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.err.trim().split('\n').pop()!)).toMatchObject({ entries: 2, new: 2, tree_size: 12, extended_by_tiles: 1 });
+  });
+
+  test('an honest log: the summary counts no batch extended by tiles', async () => {
+    const log = await logOf('plain', 'plain');
+    const r = await addThrough(log.url, fetch, 1, ['--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.err.trim())).toMatchObject({ entries: 1, extended_by_tiles: 0 });
   });
 
   test('tiles that cannot be read: exit 1 as the failed proof is, the receipt not written', async () => {
