@@ -1039,6 +1039,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             }
             const last = part[part.length - 1]!.source;
             err.message += ` (the ${entries(done)} through ${last} ${loggedAndWritten(done)}, each verified against its batch's signed checkpoint; nothing after ${last} was sent)`;
+            // The proof is a GET without a body: its timeout is --timeout alone.
+            if (timedOut(err)) err.message += `; ${slowLogHint()}`;
             told = true;
             throw err;
           }

@@ -144,6 +144,19 @@ test('a consistency proof refused for a later batch keeps every receipt up to th
   expect(t.fake.requests.filter((p) => p.startsWith('v1/batch'))).toHaveLength(2);
 });
 
+test('a consistency proof request that times out stops cairn add (exit 2) with the --timeout hint, after that batch\'s receipts are written', async () => {
+  const receipts = join(t.dir, 'receipts-timeout.jsonl');
+  const timingOut: FetchLike = (url, init) =>
+    url.includes('/ct/v1/get-sth-consistency') ? Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError')) : fetch(url, init);
+  const io = captureIo({ stdin: `${events(2).join('\n')}\n`, fetch: timingOut });
+  const status = await addCommand(['--url', t.fake.url, '--vkey', vector.verifier_key, '--json-lines', '--batch-size', '1', '--timeout', '9', '--receipts', receipts], io);
+  expect(status).toBe(2);
+  expect(io.err()).toMatch(
+    /^cairn add: the log's checkpoint of tree size 601 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 600 \(root \S+\) verified before: GET \S+get-sth-consistency\S+: timed out after 9000 ms \(the 1 entry through <stdin>:1 was logged and its receipt written, each verified against its batch's signed checkpoint; nothing after <stdin>:1 was sent\); for a log slow to answer, give a --timeout of more than 9 s\n$/,
+  );
+  expect((await readFile(receipts, 'utf8')).split('\n').filter((l) => l !== '')).toHaveLength(1);
+});
+
 test('ADD_USAGE says that the consistency proof is a request charged to the token, once per batch whose tree grew', () => {
   expect(ADD_USAGE).toMatch(/one\s+more\s+request\s+per\s+batch\s+whose\s+tree\s+grew,\s+charged\s+to\s+CAIRN_TOKEN's\s+rate\s+limit/);
   expect(ADD_USAGE).toMatch(/--batch-size 1 that is twice the requests/);
