@@ -1,7 +1,10 @@
 /**
  * SIGUSR1, ignored by every cairn command from the moment this module is
- * evaluated (main.ts imports it first, before the modules that take most of
- * the start: the first tenth of a second or so of a process is still node's).
+ * evaluated: main.ts imports it alone, and the modules that take most of the
+ * start (some 0.1 s) by a dynamic import after, so the window left is node's
+ * own start-up (measured from spawn to this listener, median of 30 runs: 90
+ * ms, against 75 - 115 ms for an empty module and 190 - 225 ms when main.ts
+ * imported every command statically). This module imports nothing.
  *
  * Node's default for SIGUSR1 is to open its inspector, an unauthenticated
  * debugger, on 127.0.0.1:9229: any local user could then run code in the

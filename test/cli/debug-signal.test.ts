@@ -10,7 +10,8 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { SourceTextModule } from 'node:vm';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -82,6 +83,17 @@ async function listeningPorts(pid: number): Promise<number[]> {
   }
   return ports.sort((a, b) => a - b);
 }
+
+// Node loads and links a module's whole static import graph before it runs
+// any of it: the listener is in place before the commands load (some 0.1 s)
+// only if main.js statically imports debug-signal.js alone, which imports
+// nothing, and the rest comes by a dynamic import after.
+test('main.js statically imports debug-signal.js alone, which imports nothing, so its listener comes before the commands load', async () => {
+  const staticImports = async (file: string) => new SourceTextModule(await readFile(file, 'utf8')).dependencySpecifiers;
+  expect(await staticImports(CLI)).toEqual(['./debug-signal.js']);
+  expect(await staticImports(join(dirname(CLI), 'debug-signal.js'))).toEqual([]);
+  expect(await readFile(CLI, 'utf8')).toMatch(/^await import\('\.\/commands\.js'\);$/m);
+});
 
 test('serve, sent SIGUSR1, logs a warning, opens no debugger, keeps serving, and stops as usual', async () => {
   const serve = spawnCli(['serve', '--data', join(dir(), 'data'), '--port', '0', '--quiet']);
