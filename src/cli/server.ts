@@ -16,6 +16,7 @@ import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore } from '../storage/level-store.js';
+import { mayHoldWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
@@ -260,14 +261,25 @@ async function loadKey(
 }
 
 /**
- * Whether the named key file `path` is missing while the store's folder `db`
- * holds a store, or cannot be looked into (opening it then says why): the
- * store may hold a log that has lost its key, which {@link loadKey} tells
- * apart from a key not made yet once the store is open.
+ * Refuses a start whose key file `path` is missing beside a store `db` that
+ * may hold a log (mayHoldWrites of leveldb-folder.ts: anything but a store
+ * that provably holds no write), before anything is made or opened: opening
+ * takes the store's lock and has LevelDB write a new MANIFEST and fold its
+ * write-ahead log into a table, and a new key could not sign for what the
+ * log holds. A store that provably holds nothing (one whose first start
+ * failed, its key taken back) and a data folder with no store yet pass: the
+ * default key is made once the store's lock is taken. A store folder that
+ * cannot be read or holds no CURRENT file passes too: its open says why.
  */
-async function keyMissingBesideStore(path: string, db: string): Promise<boolean> {
-  if (await keyExists(path)) return false;
-  return LevelStore.exists(db).catch(() => true);
+async function refuseLostKey(path: string, db: string): Promise<void> {
+  const names = await readdir(db).catch((): string[] => []);
+  if (!names.includes('CURRENT') || (await keyExists(path))) return;
+  const why = await mayHoldWrites(db);
+  if (why === undefined) return;
+  throw new StartError(
+    `the store in ${showNonPrinting(db)} may hold a log (${why}), and its key ${showNonPrinting(path)} is missing: the store was not opened and no key was made, as a new key cannot sign for that log. ` +
+      `Put that key file back, or name the log's key with --key FILE (to begin another log here instead, move ${showNonPrinting(db)} away first)`,
+  );
 }
 
 /**
@@ -776,12 +788,11 @@ async function openKeyStoreAndLog(
   logger: Logger,
   onKeyMade: () => void,
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
-  // An explicit key is only read: checked before anything is made on disk,
-  // unless it is missing beside a store, which may hold a log that has lost
-  // it: that is said once the store is open, as for a missing default key
-  // (opening it may have LevelDB fold its write-ahead log into a table, as
-  // any open does; nothing of the log changes).
-  let key = config.key === undefined || (await keyMissingBesideStore(config.key, join(config.data, 'db'))) ? undefined : await loadKey(config.key, config);
+  // A missing key beside a store that may hold a log is refused before the
+  // store is opened; an explicit key is only read (never made), checked
+  // before anything is made on disk.
+  await refuseLostKey(config.key ?? join(config.data, 'log.key'), join(config.data, 'db'));
+  let key = config.key === undefined ? undefined : await loadKey(config.key, config);
   await makeDataFolder(config.data);
   const dataFolder = resolve(config.data);
   await checkDataFolder(dataFolder);

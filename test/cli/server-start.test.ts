@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { chmod, readFile, rename, stat } from 'node:fs/promises';
+import { chmod, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
@@ -188,6 +188,28 @@ test('a server that fails to start after binding lets the port go and does not l
   await again.close();
 });
 
+/** The refusal of a start whose key `key` is missing beside the store `db` that holds a log (`why`: what in it may hold one). */
+const lostKey = (db: string, key: string, why: string) =>
+  `the store in ${db} may hold a log (${why}), and its key ${key} is missing: the store was not opened and no key was made, as a new key cannot sign for that log. ` +
+  `Put that key file back, or name the log's key with --key FILE (to begin another log here instead, move ${db} away first)`;
+
+/** What in the store `db`, closed, may hold its log: its one table, or its write-ahead log (LevelDB folds that into a table as it opens). */
+async function storeWrite(db: string): Promise<string> {
+  const names = (await readdir(db)).sort();
+  const table = names.find((name) => name.endsWith('.ldb'));
+  if (table !== undefined) return `it holds the table file ${table}`;
+  return `its write-ahead log ${names.find((name) => name.endsWith('.log'))!} holds a write`;
+}
+
+/** Each file of the store folder `db` with its size and modification time. */
+async function storeFiles(db: string): Promise<string[]> {
+  const names = (await readdir(db)).sort();
+  return Promise.all(names.map(async (name) => {
+    const info = await stat(join(db, name));
+    return `${name} ${info.size} ${info.mtimeMs}`;
+  }));
+}
+
 test('a log whose default key went missing does not start, and no new key is made in its place', async () => {
   const data = join(dir(), 'data');
   const keyPath = join(data, 'log.key');
@@ -200,12 +222,16 @@ test('a log whose default key went missing does not start, and no new key is mad
   }
   await rename(keyPath, join(dir(), 'moved.key'));
   const made: string[] = [];
-  const message = `the log in ${join(data, 'db')} (1 entry) has lost its key: ${keyPath} is missing; put that key file back, or name it with --key FILE (a new key cannot sign for this log)`;
+  const db = join(data, 'db');
+  const files = await storeFiles(db);
+  const message = lostKey(db, keyPath, await storeWrite(db));
   await expect(startServer({ data, host: '127.0.0.1', port: 0, onKeyCreated: (path) => made.push(path) })).rejects.toHaveProperty('message', message);
   const res = await runCli(['serve', '--data', data, '--port', '0']);
   expect([res.code, res.stdout, res.stderr]).toEqual([1, '', `cairn serve: ${message}\n`]);
   expect(made).toEqual([]);
   await expect(stat(keyPath)).rejects.toThrow(/ENOENT/);
+  // Refused before the store was opened: LevelDB changed none of its files (opening writes a new MANIFEST).
+  expect(await storeFiles(db)).toEqual(files);
   // With the key named, the same log starts and still holds its entry.
   const again = await startServer({ data, key: join(dir(), 'moved.key'), host: '127.0.0.1', port: 0 });
   try {
@@ -213,6 +239,12 @@ test('a log whose default key went missing does not start, and no new key is mad
   } finally {
     await again.close();
   }
+  // A fresh data folder still makes its key on first start.
+  const fresh = join(dir(), 'fresh');
+  const first2 = await startServer({ data: fresh, host: '127.0.0.1', port: 0, onKeyCreated: (path) => made.push(path) });
+  await first2.close();
+  expect(made).toEqual([join(fresh, 'log.key')]);
+  expect(first2.startup).toMatchObject({ madeKey: true, newLog: true });
 });
 
 test("a restarted server's cairn_tree_size is its log's size from the start, before any new round", async () => {
@@ -244,11 +276,14 @@ test("a --key that names no file, given for a data folder whose store holds a lo
   const first = await startServer({ data, host: '127.0.0.1', port: 0 });
   await first.close();
   const wrong = join(dir(), 'wrong.key');
-  const message = `the log in ${join(data, 'db')} (0 entries) has lost its key: ${wrong} is missing; put that key file back, or name it with --key FILE (a new key cannot sign for this log)`;
+  const db = join(data, 'db');
+  const files = await storeFiles(db);
+  const message = lostKey(db, wrong, await storeWrite(db));
   await expect(startServer({ data, key: wrong, host: '127.0.0.1', port: 0 })).rejects.toHaveProperty('message', message);
   const res = await runCli(['serve', '--data', data, '--key', wrong, '--port', '0']);
   expect([res.code, res.stdout, res.stderr]).toEqual([1, '', `cairn serve: ${message}\n`]);
   await expect(stat(wrong)).rejects.toThrow(/ENOENT/);
+  expect(await storeFiles(db)).toEqual(files);
   // Where no store is yet, it still says to make the key, and makes nothing.
   const fresh = join(dir(), 'fresh');
   await expect(startServer({ data: fresh, key: wrong, host: '127.0.0.1', port: 0 })).rejects.toHaveProperty(
