@@ -15,7 +15,7 @@ import { Log } from '../log/log.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
-import { LevelStore } from '../storage/level-store.js';
+import { LevelStore, storeFileDescriptors } from '../storage/level-store.js';
 import { mayHoldWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
@@ -85,6 +85,14 @@ export const RESERVED_FILES = 1200;
 export const RESERVED_FILES_AT_LEAST = 64;
 
 /**
+ * File descriptors of the server's own beside its connections and its
+ * store's: node's (some 20 in a process that has opened nothing: stdio,
+ * its event loop's), the listening socket, the key or token file as it is
+ * read, and a margin.
+ */
+export const PROCESS_FILES = 32;
+
+/**
  * Below this many connections, startServer warns that the open-file limit
  * is too low for a server that clients can reach.
  */
@@ -98,13 +106,16 @@ export const FEW_CONNECTIONS = 100;
  * open-file limit less {@link RESERVED_FILES}, or, of a limit too small for
  * that, half, and never more than the limit less
  * {@link RESERVED_FILES_AT_LEAST} (half of 44 left the store too few, and
- * it failed with EMFILE); at least 1. Undefined (no cap) when the limit is
- * unknown or unlimited.
+ * it failed with EMFILE), nor than it less the most the store holds
+ * (storeFileDescriptors of level-store.ts, which LevelDB bounds by the
+ * limit) and {@link PROCESS_FILES}; at least 1. Undefined (no cap) when the
+ * limit is unknown or unlimited.
  */
 export function connectionLimit(openFiles: number | undefined): number | undefined {
   if (openFiles === undefined || !Number.isSafeInteger(openFiles) || openFiles <= 0) return undefined;
-  if (openFiles > 2 * RESERVED_FILES) return openFiles - RESERVED_FILES;
-  return Math.max(1, Math.min(openFiles - RESERVED_FILES_AT_LEAST, Math.floor(openFiles / 2)));
+  const budget = openFiles - storeFileDescriptors(openFiles) - PROCESS_FILES;
+  const reserved = openFiles > 2 * RESERVED_FILES ? openFiles - RESERVED_FILES : Math.min(openFiles - RESERVED_FILES_AT_LEAST, Math.floor(openFiles / 2));
+  return Math.max(1, Math.min(budget, reserved));
 }
 
 /**

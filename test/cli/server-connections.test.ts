@@ -9,27 +9,47 @@ import type { Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DROPPED_CONNECTIONS_MESSAGE } from '../../src/cli/dropped-connections.js';
-import { connectionLimit, FEW_CONNECTIONS, openFileLimit, RESERVED_FILES, RESERVED_FILES_AT_LEAST, startServer } from '../../src/cli/server.js';
+import { connectionLimit, FEW_CONNECTIONS, openFileLimit, PROCESS_FILES, RESERVED_FILES, RESERVED_FILES_AT_LEAST, startServer } from '../../src/cli/server.js';
+import { storeFileDescriptors } from '../../src/storage/level-store.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { capture } from '../helpers/log-lines.js';
 
 const dir = useTempDir('cairn-connections-');
 
-test('connectionLimit leaves RESERVED_FILES of the open-file limit to the store, or half of a small limit but at least RESERVED_FILES_AT_LEAST, and no cap when the limit is unknown', () => {
+test("connectionLimit leaves RESERVED_FILES of the open-file limit to the store, or half of a small limit but at least RESERVED_FILES_AT_LEAST, never more than the store's descriptors and the process's own leave, and no cap when the limit is unknown", () => {
   expect(connectionLimit(20_000)).toBe(20_000 - RESERVED_FILES);
   expect(connectionLimit(1_048_576)).toBe(1_048_576 - RESERVED_FILES);
   expect(connectionLimit(2 * RESERVED_FILES + 1)).toBe(RESERVED_FILES + 1);
   expect(connectionLimit(2 * RESERVED_FILES)).toBe(RESERVED_FILES);
   expect(connectionLimit(1024)).toBe(512);
-  expect(connectionLimit(2 * RESERVED_FILES_AT_LEAST)).toBe(RESERVED_FILES_AT_LEAST);
+  expect(connectionLimit(256)).toBe(128);
   // Node and an idle store hold some 26 descriptors: half of 44 or 48 left
   // LevelDB too few (EMFILE), so a small limit keeps 64 back.
-  expect(connectionLimit(100)).toBe(100 - RESERVED_FILES_AT_LEAST);
+  expect(connectionLimit(80)).toBe(80 - RESERVED_FILES_AT_LEAST);
+  // Between, what the store may hold (a fifth of the limit in tables, 15
+  // more) and the process's own leave less than half.
+  expect(connectionLimit(100)).toBe(100 - 35 - PROCESS_FILES);
+  expect(connectionLimit(2 * RESERVED_FILES_AT_LEAST)).toBe(128 - 40 - PROCESS_FILES);
   expect(connectionLimit(48)).toBe(1);
   expect(connectionLimit(44)).toBe(1);
   expect(connectionLimit(1)).toBe(1);
   for (const unknown of [undefined, 0, -5, Number.NaN, 2 ** 60]) expect(connectionLimit(unknown)).toBeUndefined();
+});
+
+test('storeFileDescriptors is a fifth of the open-file limit, up to the tables LevelDB does not map, and 15 more', () => {
+  expect(storeFileDescriptors(128)).toBe(25 + 15);
+  expect(storeFileDescriptors(1024)).toBe(204 + 15);
+  expect(storeFileDescriptors(4096)).toBe(819 + 15);
+  // 2000 tables cached (MAX_OPEN_FILES), 10 kept for other files, 1000 mapped.
+  expect(storeFileDescriptors(20_000)).toBe(990 + 15);
+  expect(storeFileDescriptors(1_048_576)).toBe(990 + 15);
+});
+
+test("the connections, the store's descriptors and the process's own fit in the open-file limit together, wherever it leaves room for a connection", () => {
+  for (const limit of [85, 100, 128, 140, 157, 200, 256, 512, 1024, 2048, 2400, 2401, 4096, 8192, 20_000, 65_536, 1_048_576]) {
+    expect([limit, connectionLimit(limit)! + storeFileDescriptors(limit) + PROCESS_FILES <= limit]).toEqual([limit, true]);
+  }
 });
 
 const linux = existsSync('/proc/self/limits');
