@@ -1,7 +1,8 @@
 // serve on a store that lost its live write-ahead log or its state, or that a
 // newer Cairn wrote: it refuses to start, and makes no key for a store that
-// holds entries (it would sign tree heads for sizes already signed).
-import { cp, readdir, rm } from 'node:fs/promises';
+// holds entries (it would sign tree heads for sizes already signed); one
+// whose key is missing is refused before its store is opened.
+import { cp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
@@ -35,9 +36,12 @@ test('serve refuses a store whose live write-ahead log is missing, and one that 
   const store = await LevelStore.open(join(data, 'db'));
   await store.database.del(S);
   await store.close();
-  await rm(join(data, 'log.key'));
-  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(StoreCorruptError);
-  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(/holds entry chunks, leaf-hash index keys and hash tiles but no state/);
+  // Its key missing, it is refused before the store is opened; with it, as corrupt.
+  await rename(join(data, 'log.key'), join(tempDir(), 'log.key'));
+  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(/may hold a log \(.*\), and its key .* is missing: the store was not opened and no key was made/);
+  expect(await readdir(data)).toEqual(['db']);
+  await expect(startServer({ data, key: join(tempDir(), 'log.key'), host: '127.0.0.1', port: 0 })).rejects.toThrow(StoreCorruptError);
+  await expect(startServer({ data, key: join(tempDir(), 'log.key'), host: '127.0.0.1', port: 0 })).rejects.toThrow(/holds entry chunks, leaf-hash index keys and hash tiles but no state/);
   expect(await readdir(data)).toEqual(['db']);
 });
 
