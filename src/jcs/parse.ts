@@ -119,8 +119,12 @@ function checkOptions(options: ParseOptions): void {
   if (onValue !== undefined && typeof onValue !== 'function') throw new TypeError('options.onValue must be a function');
 }
 
-/** ` at line L, column C (character N)` for an error message. */
+/**
+ * ` at line L, column C (character N)` for an error message, or ` at column C`
+ * for a text of one line (a JSON Lines line, already named by its number).
+ */
 function where(text: string, pos: number): string {
+  if (!text.includes('\n')) return ` at column ${pos + 1}`;
   let line = 1;
   let lineStart = 0;
   for (let i = text.indexOf('\n'); i !== -1 && i < pos; i = text.indexOf('\n', i + 1)) {

@@ -37,7 +37,7 @@ describe('maxValues', () => {
     // Values 1 (outer array), then [ and 0 per element: value 32769 is the 0 of element 16384.
     expect(limit.position).toBe(1 + 16383 * 4 + 1);
     expect(text.slice(limit.position - 1, limit.position + 2)).toBe('[0]');
-    expect(limit.message).toMatch(/^more than 32768 JSON values at line 1, column 65535 \(character 65534\)$/);
+    expect(limit.message).toMatch(/^more than 32768 JSON values at column 65535$/);
   });
 
   test('whitespace is not counted, only values', () => {

@@ -112,6 +112,13 @@ describe('RFC 8259 syntax', () => {
     expect(err.position).toBe(15);
     expect(err.message).toContain('line 2, column 14');
   });
+
+  it('names only the column in a text of one line (a JSON Lines line is named by its number)', () => {
+    const err = rejection('{"a": tru}');
+    expect(err.position).toBe(6);
+    expect(err.message).toMatch(/ at column 7$/);
+    expect(err.message).not.toContain('line');
+  });
 });
 
 describe('duplicate keys (RFC 7493 §2.3)', () => {
