@@ -678,7 +678,9 @@ async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCa
     () => false,
     () => true,
   );
-  return `${problem}; ${chownAdvice(data, user, { owner, recursive: closed })}`;
+  // Closed, the folder may well hold a store already: this user cannot see into it.
+  const shown = closed ? `the folder ${showNonPrinting(data)} is closed to this user, who cannot see what it holds (${osReason(err)})` : problem;
+  return `${shown}; ${chownAdvice(data, user, { owner, recursive: closed })}`;
 }
 
 /** The message of `err`, or `err` in words. */

@@ -100,7 +100,7 @@ test("a root-owned data folder closed to others (0700) that holds root's store a
   await chmod(data, 0o700);
   expect(await serveAsNobody(data)).toEqual({
     code: 1,
-    stderr: `cairn serve: cannot make the store's folder ${join(data, 'db')}: the folder ${data} is not writable (EACCES: permission denied); it belongs to root: run as root: chown -R ${NOBODY_NAME} ${data}\n`,
+    stderr: `cairn serve: cannot make the store's folder ${join(data, 'db')}: the folder ${data} is closed to this user, who cannot see what it holds (EACCES: permission denied); it belongs to root: run as root: chown -R ${NOBODY_NAME} ${data}\n`,
   });
   execFileSync('bash', ['-c', `chown -R ${NOBODY_NAME} ${shellWord(data)}`]);
   expect(await serveAsNobody(data)).toBe('listening');
