@@ -89,13 +89,21 @@ export function answerClientErrors(server: Server): void {
       if (socket.destroyed || !socket.writable) return;
       const busy = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
       if (busy !== null && busy !== undefined) {
-        // The answer of a request received in full: it goes first, then this one.
-        if (busy.req.complete && !busy.writableFinished) {
-          busy.once('close', answer);
+        if (busy.req.complete) {
+          // The answer of a request received in full: it goes first, then this
+          // one. Written in full, it is no longer in the way, though node lets
+          // it go of the connection only a turn later.
+          if (!busy.writableFinished) {
+            busy.once('close', answer);
+            return;
+          }
+        } else if (busy.writableFinished) {
+          // The request in error is the one answered (its route had no use for
+          // its body): it has its answer, and is owed no second one.
+          closeGently(socket as Socket);
           return;
-        }
-        // The request in error is the one being answered, and its answer has begun: nothing can follow it.
-        if (busy.headersSent) {
+        } else if (busy.headersSent) {
+          // The request in error is the one being answered, and its answer has begun: nothing can follow it.
           socket.destroy();
           return;
         }

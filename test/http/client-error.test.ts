@@ -83,6 +83,30 @@ test('a bad request pipelined behind a good one is answered after it: the good a
   expect(answer.endsWith('"code":"MALFORMED_REQUEST"}')).toBe(true);
 });
 
+test.each([
+  ['/checkpoint', 'text/plain'],
+  ['/ct/v1/get-sth', 'application/json'],
+  ['/v1/log', 'application/json'],
+])('a bad request pipelined behind a read answered at once (GET %s) is answered after it: its answer first, in full, then the 400, then the connection closed', async (path, type) => {
+  // The read's answer is written in full before the bad request is parsed, yet node still holds it as the connection's answer.
+  const answer = await raw(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\nGET /not valid HTTP/1.1\r\nHost: x\r\n\r\n`);
+  const all = answers(answer);
+  expect(all.map(([head]) => head.slice(0, head.indexOf('\r\n')))).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request']);
+  const [firstHead, firstBody] = all[0]!;
+  expect(firstHead).toMatch(new RegExp(`\r\nContent-Type: ${type.replace('/', '\\/')}`));
+  expect(Buffer.byteLength(firstBody, 'latin1')).toBe(Number(/\r\nContent-Length: (\d+)\r\n/i.exec(firstHead)![1]));
+  expect(all[1]![0]).toMatch(/\r\nConnection: close(\r\n|$)/);
+  expect(JSON.parse(all[1]![1])).toEqual({ error: 'the request is not valid HTTP/1.1', code: 'MALFORMED_REQUEST' });
+});
+
+test.each(['/checkpoint', '/ct/v1/get-sth'])('a request (GET %s) answered at once, before its badly framed body is read, gets that answer and no second one', async (path) => {
+  const answer = await raw(`GET ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n`);
+  const all = answers(answer);
+  expect(all.map(([head]) => head.slice(0, head.indexOf('\r\n')))).toEqual(['HTTP/1.1 200 OK']);
+  const [head, body] = all[0]!;
+  expect(Buffer.byteLength(body, 'latin1')).toBe(Number(/\r\nContent-Length: (\d+)\r\n/i.exec(head)![1]));
+});
+
 test('a valid request on the same server is still answered', async () => {
   const answer = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
