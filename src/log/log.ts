@@ -696,7 +696,7 @@ export class Log {
   /** Answers a round that could not be made durable. */
   private fail(taken: readonly Pending[], err: unknown): void {
     this.observer.roundFailed?.(err);
-    const failure = new LogError('STORAGE_FAILED', 'the entries could not be made durable; nothing was logged, retry', {
+    const failure = new LogError('STORAGE_FAILED', 'the entries could not be made durable; they are not logged unless the disk wrote them before it reported the error; a retry is safe: it answers "duplicate": true if they were', {
       retryAfter: 1,
       cause: err,
     });

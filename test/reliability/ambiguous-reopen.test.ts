@@ -76,7 +76,11 @@ async function afterAmbiguousWrite(): Promise<Opened> {
   await log.submit([enc('first')]);
   await log.submit([enc('second')]);
   landThenFail(store, path, away);
-  await expect(log.submit([enc('third')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+  // Logged all the same: the 503 says the entry may be, and that a retry is safe.
+  await expect(log.submit([enc('third')])).rejects.toMatchObject({
+    code: 'STORAGE_FAILED',
+    message: 'the entries could not be made durable; they are not logged unless the disk wrote them before it reported the error; a retry is safe: it answers "duplicate": true if they were',
+  });
   expect(failed.length).toBe(1);
   expect(store.available()).toBe(false);
   expect(log.latest().treeSize).toBe(2);

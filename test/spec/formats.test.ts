@@ -116,4 +116,10 @@ describe('formats.md examples', () => {
     expect(rows.map(([code]) => code).sort()).toEqual([...LOG_ERROR_CODES].sort());
     expect(Object.fromEntries(rows)).toEqual(specErrorStatuses());
   });
+
+  it('says, as the README does, that a STORAGE_FAILED entry is logged when the disk wrote its round before failing, and that a retry then answers duplicate', () => {
+    const row = /^\| `STORAGE_FAILED` \|.*$/m.exec(doc)![0];
+    expect(row).toContain('not logged unless the disk wrote the round before it reported the error');
+    expect(row).toContain('`"duplicate": true`');
+  });
 });

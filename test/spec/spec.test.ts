@@ -171,6 +171,12 @@ describe('error codes', () => {
     for (const [code, status] of Object.entries(statuses)) expect([code, status >= 400 && status < 600]).toEqual([code, true]);
   });
 
+  it('says, as the README does, that a STORAGE_FAILED entry is logged when the disk wrote its round before failing, and that a retry then answers duplicate', () => {
+    const unavailable = ((spec.components as Json).responses as Record<string, Json>).ServiceUnavailable!;
+    const text = (unavailable.description as string).replace(/\s+/g, ' ');
+    expect(text).toContain('not logged unless the disk wrote the round before it reported the error, and a retry answers `"duplicate": true` if it was');
+  });
+
   it('lists no code in two error responses', () => {
     const responses = (spec.components as Json).responses as Record<string, Json>;
     const all = Object.values(responses).flatMap((r) => errorCodes(r));
