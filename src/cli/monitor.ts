@@ -1410,7 +1410,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         newest === undefined
           ? ''
           : `; the log is at tree size ${newest.treeSize} now (that checkpoint verified and consistent with this one; --once walks up to the one it found first${complete ? `, so its entries from ${cp.treeSize} on are left for the next run` : ''})`;
-      const walked = `${outcome.tiles} tiles and ${outcome.bundles} entry bundles authenticated`;
+      const walked = `${outcome.tiles} ${outcome.tiles === 1 ? 'tile' : 'tiles'} and ${outcome.bundles} ${outcome.bundles === 1 ? 'entry bundle' : 'entry bundles'} authenticated`;
       // A round that went on from an unfinished walk checked only the entries
       // from there: those before it were checked as far as the state file
       // says, which is trusted as it stands (it carries no signature of its own).

@@ -71,7 +71,7 @@ function notAReceipt(value: unknown, where: string): string | undefined {
   const v = value as Record<string, unknown>;
   if (Array.isArray(v.receipts)) {
     return (
-      `${where} is not a receipt but a /v1/batch answer: it holds ${v.receipts.length} receipts that share its "checkpoint". ` +
+      `${where} is not a receipt but a /v1/batch answer: it holds ${v.receipts.length === 1 ? '1 receipt that shares' : `${v.receipts.length} receipts that share`} its "checkpoint". ` +
       "Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: " +
       `jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${where} > receipts.jsonl, then cairn verify-receipt receipts.jsonl --entry FILE`
     );
@@ -372,9 +372,9 @@ async function verdict(path: string, entry: Uint8Array, verifier: Verifier, io: 
     if (failed !== undefined) return { valid: false, reason: failed + skippedLines(found, path) };
     if (found.receipts === 0) {
       if (found.lines === 0) throw new Error(`${path} is empty: it holds no receipt`);
-      throw new Error(`none of the ${found.lines} lines of ${path} is a receipt (${found.firstProblem})`);
+      throw new Error(`${found.lines === 1 ? 'the one line' : `none of the ${found.lines} lines`} of ${path} ${found.lines === 1 ? 'is not' : 'is'} a receipt (${found.firstProblem})`);
     }
-    return { valid: false, reason: `none of the ${found.receipts} receipts in ${path} is for this entry's leaf hash${skippedLines(found, path)}` };
+    return { valid: false, reason: `${found.receipts === 1 ? 'the one receipt' : `none of the ${found.receipts} receipts`} in ${path} ${found.receipts === 1 ? 'is not' : 'is'} for this entry's leaf hash${skippedLines(found, path)}` };
   }
 }
 

@@ -324,14 +324,14 @@ test('cairn verify-receipt: a changed receipt, another key or a missing option',
   expect(await notReceipt(batchAnswer)).toEqual([
     2,
     '',
-    `cairn verify-receipt: ${file} is not a receipt but a /v1/batch answer: it holds 1 receipts that share its "checkpoint". Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${file} > receipts.jsonl, then cairn verify-receipt receipts.jsonl --entry FILE\n`,
+    `cairn verify-receipt: ${file} is not a receipt but a /v1/batch answer: it holds 1 receipt that shares its "checkpoint". Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${file} > receipts.jsonl, then cairn verify-receipt receipts.jsonl --entry FILE\n`,
   ]);
   expect(await notReceipt('{"hello":1}')).toEqual([2, '', `cairn verify-receipt: ${file} is not a receipt: it has no "index" (a number), "leaf_hash" (a string), "checkpoint" (a string), "inclusion_proof" (an array)\n`]);
   expect(await notReceipt('[1, 2]')).toEqual([2, '', `cairn verify-receipt: ${file} is not a receipt: a receipt is a JSON object\n`]);
   expect(await notReceipt('{"a":1}\n{"b":2}\n')).toEqual([2, '', `cairn verify-receipt: none of the 2 lines of ${file} is a receipt (${file}:1 is not a receipt: it has no "index" (a number), "leaf_hash" (a string), "checkpoint" (a string), "inclusion_proof" (an array))\n`]);
   // Receipts of other entries, and lines that are no receipts: a receipt for this entry is missing (1).
   const other = { ...receipt, leaf_hash: encodeBase64(leafHash(enc('another entry'))) };
-  expect(await notReceipt(`{"a":1}\n${JSON.stringify(other)}\n`)).toEqual([1, 'INVALID: none of the 1 receipts in ' + file + " is for this entry's leaf hash\n", '']);
+  expect(await notReceipt(`{"a":1}\n${JSON.stringify(other)}\n`)).toEqual([1, 'INVALID: the one receipt in ' + file + " is not for this entry's leaf hash\n", '']);
   // A receipt's shape with a bad value is a receipt that does not prove the entry (1).
   expect(await check({ ...receipt, index: -1 })).toMatchObject({ code: 1, out: expect.stringMatching(/^INVALID: "index" must be a non-negative integer/) });
   // What the batch answer holds, written as cairn add writes it, verifies.

@@ -185,6 +185,18 @@ test('the human line of a first run says it is one: there was no last checkpoint
   }
 });
 
+test('a log of one tile and one entry bundle: the human line says so in the singular', async () => {
+  const { server, client } = await start('one-tile');
+  try {
+    await add(client, 'small', 3);
+    const io = captureIo();
+    expect(await monitorCommand(['--url', server.url, '--vkey', vkey, '--state', join(dir, 'one-tile-state.json'), '--once'], io)).toBe(0);
+    expect(io.out()).toMatch(/^\S+Z verified monitor\.test\/log at tree size 3, root \S+: first run \(no earlier checkpoint\), the whole log checked from its first entry; 1 tile and 1 entry bundle authenticated\n$/);
+  } finally {
+    await server.close();
+  }
+});
+
 test('a fork: the same key signs a different history of the same size, then a longer one', async () => {
   const before = await state();
   const { server, client } = await start('fork');

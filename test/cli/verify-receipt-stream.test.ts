@@ -10,7 +10,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CliIo } from '../../src/cli/client-common.js';
-import { verifyReceiptCommand } from '../../src/cli/verify-receipt.js';
+import { HELD_LIMIT, verifyReceiptCommand } from '../../src/cli/verify-receipt.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { proveInclusion } from '../../src/merkle/proof.js';
 import { buildStoredHashes, memoryHashReader } from '../../src/merkle/reader.js';
@@ -80,7 +80,7 @@ test('when no receipt proves the entry, the failure says how many lines were ski
   // This entry's receipt is the one cut off: what is left is another entry's.
   const lost = await verify([other, cutOff(mine)]);
   expect(lost).toMatchObject({ code: 1, err: '' });
-  expect(lost.out).toBe(`INVALID: none of the 1 receipts in ${lost.file} is for this entry's leaf hash${note(lost.file, '1 line that is', 'F:2')}`);
+  expect(lost.out).toBe(`INVALID: the one receipt in ${lost.file} is not for this entry's leaf hash${note(lost.file, '1 line that is', 'F:2')}`);
   // A receipt for the entry that does not prove it: its failure, then the skipped lines, also in --json's reason.
   const wrong = JSON.stringify({ ...JSON.parse(mine), index: 4 });
   const failed = await verify([cutOff(other), '', cutOff(other), wrong, cutOff(other), cutOff(mine), cutOff(other)], true);
@@ -94,6 +94,9 @@ test('input that holds no receipt is exit 2 with what it is, not a usage hint', 
   expect([one.code, one.out, one.err]).toEqual([2, '', `cairn verify-receipt: ${one.file} is not JSON\n`]);
   const two = await verify([cutOff(mine), 'not json either']);
   expect([two.code, two.err]).toEqual([2, `cairn verify-receipt: none of the 2 lines of ${two.file} is a receipt (${two.file}:1 is not JSON)\n`]);
+  // One line, too long to be held as one JSON value: it is still the one line.
+  const long = await verify(['x'.repeat(HELD_LIMIT + 1)]);
+  expect([long.code, long.err]).toEqual([2, `cairn verify-receipt: the one line of ${long.file} is not a receipt (${long.file}:1 is longer than ${HELD_LIMIT} bytes, more than any receipt)\n`]);
   const none = await verify(['', '  ']);
   expect([none.code, none.err]).toEqual([2, `cairn verify-receipt: ${none.file} is empty: it holds no receipt\n`]);
 });
@@ -141,7 +144,7 @@ test('standard input is read as it comes, in chunks that split lines anywhere, n
     expect(await run(found, size)).toEqual([0, expect.stringMatching(/^valid: the entry is leaf 3 /), '']);
     expect(await run(lost, size)).toEqual([
       1,
-      "INVALID: none of the 1 receipts in - is for this entry's leaf hash; skipped 2 lines that are not JSON (-:2, -:4), such as a receipt cut off by a crash or a full disk\n",
+      "INVALID: the one receipt in - is not for this entry's leaf hash; skipped 2 lines that are not JSON (-:2, -:4), such as a receipt cut off by a crash or a full disk\n",
       '',
     ]);
   }
