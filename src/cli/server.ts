@@ -8,6 +8,7 @@ import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type T
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors, answerConnect } from '../http/client-error.js';
+import { connectionCutter } from '../http/cut-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../http/answer-budget.js';
 import { PipelineLimit, STALL_MS } from '../http/pipelining.js';
@@ -932,6 +933,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     onStalled: (socket) => logger.warn('closed a connection whose client read none of its answers for a minute while they kept others waiting', { remote: socket.remoteAddress }),
   });
   answerConnect(server);
+  // What close() cuts once its grace is over; the requests it cuts are logged as such.
+  const cutConnections = connectionCutter(server);
   const gate = new StartupGate(server);
   const port = await listen(server, host, config.port);
   let opened: Awaited<ReturnType<typeof openLog>>;
@@ -960,7 +963,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
-          const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
+          const cut = setTimeout(cutConnections, config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
           server.close(() => {
             clearTimeout(cut);
             resolve();

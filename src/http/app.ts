@@ -14,6 +14,7 @@ import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, type AnswerHold } from './answe
 import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
 import { noteAnswered } from './client-error.js';
+import { unsentFields } from './cut-at-stop.js';
 import { sendError, serverFailure, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import { SECURITY_HEADERS } from './headers.js';
@@ -263,7 +264,9 @@ export function createApp(options: AppOptions): express.Express {
     // out ('finish'), or, if the client is gone before that ('close' first,
     // and 'finish' then never comes), once the answer is decided: at once if
     // it was, else when the route ends it (an entry the client no longer
-    // waits for is still logged, and its 201 must be counted).
+    // waits for is still logged, and its 201 must be counted). So is one
+    // whose connection the server cut as it stopped (an upload it cut is
+    // a 503 SHUTTING_DOWN, see readBody).
     let logged = false;
     const answered = (clientGone: boolean) => {
       if (logged) return;
@@ -280,7 +283,7 @@ export function createApp(options: AppOptions): express.Express {
         status: res.statusCode,
         ms: Math.round(seconds * 1e4) / 10,
         ...(token === undefined ? {} : { token }),
-        ...(clientGone ? { client_gone: true } : {}),
+        ...(clientGone ? unsentFields(req) : {}),
       });
     };
     res.once('finish', () => answered(false));

@@ -7,6 +7,7 @@ import { decodeBase64 } from '../note/base64.js';
 import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
 import { noteAnswered } from './client-error.js';
+import { unsentFields } from './cut-at-stop.js';
 import { errorHeaders, HTTP_STATUS, toLogError } from './errors.js';
 import { methodLabel, type Metrics } from './metrics.js';
 import { parseCanonicalDecimal, parseQuery } from './query.js';
@@ -139,7 +140,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
         status,
         ms: Math.round(seconds * 1e4) / 10,
         ...(token === undefined ? {} : { token }),
-        ...(res.destroyed ? { client_gone: true } : {}),
+        ...(res.destroyed ? unsentFields(req) : {}),
       });
     };
     if (req.method === 'GET') return responses.end(res, body, written);

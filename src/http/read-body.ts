@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { LogError, type LogErrorCode } from '../log/errors.js';
 import type { BodyBudget } from './body-budget.js';
+import { cutAtStop } from './cut-at-stop.js';
 import { quote } from './query.js';
 
 /** The content codings a body may come in (RFC 9110 §8.4.1), each with its decoder. */
@@ -94,6 +95,7 @@ export const BODY_MAX_MS = 300_000;
  *   has free (before reading), or once the budget cannot take the next
  *   bytes, arrived or decoded;
  * - MALFORMED_REQUEST for a body that does not decode or is cut short;
+ *   SHUTTING_DOWN when the server cut it short as it stopped (see cutAtStop);
  * - REQUEST_TIMEOUT when fewer than `minRate` bytes a second (as sent:
  *   compressed ones count as such) arrived over `idleMs` of the server
  *   reading the connection (see {@link BODY_IDLE_MS}), or the whole body
@@ -241,9 +243,12 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       settle();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     });
-    req.once('error', () => fail(new LogError('MALFORMED_REQUEST', 'the request body was cut short')));
+    // Cut short by the client, or by the server as it stopped (it answers nothing then, and logs that).
+    const cutShort = (): LogError =>
+      cutAtStop(req) ? new LogError('SHUTTING_DOWN', 'the server stopped before the request body arrived', { retryAfter: 5 }) : new LogError('MALFORMED_REQUEST', 'the request body was cut short');
+    req.once('error', () => fail(cutShort()));
     req.once('close', () => {
-      if (!req.complete) fail(new LogError('MALFORMED_REQUEST', 'the request body was cut short'));
+      if (!req.complete) fail(cutShort());
     });
   });
 }

@@ -1,11 +1,14 @@
 // Stopping the server (RunningServer.close, which SIGTERM calls): requests in
 // progress get a grace period, then their connections are cut, so a stalled
-// upload cannot keep a stopping server alive.
+// upload cannot keep a stopping server alive; the requests cut are logged as such.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../src/cli/server.js';
+import { REQUEST_MESSAGE } from '../../src/log/logger.js';
+import { capture } from '../helpers/log-lines.js';
 
 let dir: string;
 
@@ -38,4 +41,35 @@ test('close() cuts an upload that stalls once the grace period is over, and what
   } finally {
     await again.close();
   }
+});
+
+/** Resolves once `check()` holds (looked at every few ms), or rejects after 10 s with `what`. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+test('uploads close() cuts are logged as cut by the server at its stop, not as their clients gone, and not as a 400 never sent', async () => {
+  const { lines, logger } = capture();
+  const server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, shutdownGraceMs: 200, logger });
+  const url = new URL(server.url);
+  const arrived: string[] = [];
+  server.server.on('request', (req) => arrived.push(String(req.headers['content-type'])));
+  // Each declares 1,000 bytes and sends 10: the fast route (octet-stream) and an express one (JSON).
+  for (const type of ['application/octet-stream', 'application/json']) {
+    const client = connect(Number(url.port), '127.0.0.1');
+    client.on('error', () => undefined);
+    client.write(`POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: 1000\r\n\r\n"01234567"`);
+  }
+  await until(() => arrived.length === 2, 'both uploads at the server');
+  await server.close();
+  const requests = () => lines.filter((l) => l.msg === REQUEST_MESSAGE).map((l) => l.fields);
+  await until(() => requests().length >= 2, 'a log line for each cut upload');
+  expect(requests()).toEqual([
+    { method: 'POST', route: '/v1/entries', status: 503, ms: expect.any(Number), cut_at_stop: true },
+    { method: 'POST', route: '/v1/entries', status: 503, ms: expect.any(Number), cut_at_stop: true },
+  ]);
 });

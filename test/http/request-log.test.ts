@@ -2,13 +2,15 @@
 // request histogram, on the express routes and on the fast routes alike, also
 // when the client is gone before its answer: an entry logged for a client
 // that did not wait for its receipt is still a 201, and an upload cut short
-// still a 400. A real server on 127.0.0.1, raw sockets as the clients.
+// still a 400; one the server cut as it stopped is a 503 cut_at_stop, never
+// answered. A real server on 127.0.0.1, raw sockets as the clients.
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../src/http/app.js';
+import { connectionCutter } from '../../src/http/cut-at-stop.js';
 import { createMetrics, type Metrics } from '../../src/http/metrics.js';
 import { Log } from '../../src/log/log.js';
 import { jsonLogger, REQUEST_MESSAGE } from '../../src/log/logger.js';
@@ -18,11 +20,12 @@ import { testSigner, testVerifier, vector } from '../helpers/keys.js';
 import { listenLocally, type LocalServer } from '../helpers/local-server.js';
 import { passThroughStore } from '../helpers/store.js';
 
-type Line = { level: string; msg: string; method: string; route: string; status: number; client_gone?: boolean };
+type Line = { level: string; msg: string; method: string; route: string; status: number; client_gone?: boolean; cut_at_stop?: boolean };
 
 let dir: string;
 let log: Log;
 let metrics: Metrics;
+let logger: ReturnType<typeof jsonLogger>;
 let local: LocalServer;
 let port: number;
 const lines: Line[] = [];
@@ -45,7 +48,7 @@ beforeAll(async () => {
   });
   metrics = createMetrics({ processMetrics: false });
   log = await Log.open({ store, signer: testSigner, verifier: testVerifier, observer: metrics.observer });
-  const logger = jsonLogger((line) => {
+  logger = jsonLogger((line) => {
     const parsed = JSON.parse(line) as Line;
     if (parsed.msg === REQUEST_MESSAGE) lines.push(parsed);
   });
@@ -158,6 +161,35 @@ test.each([
   for (let i = 0; i < 5; i++) await turn();
   expect(lines.slice(before)).toEqual([expect.objectContaining({ method: 'POST', route: '/v1/entries', status: 400, client_gone: true })]);
   expect(await observed('POST', '/v1/entries', 400)).toBe(observedBefore + 1);
+});
+
+test('uploads whose connections the server cuts as it stops are logged and observed as 503s cut_at_stop, not as 400s of clients gone', async () => {
+  // A server of their own, cut as serve's close() cuts its connections once its grace is over.
+  const own = await listenLocally(createApp({ log, verifierKey: vector.verifier_key, metrics, logger }));
+  const cut = connectionCutter(own.server);
+  try {
+    const counts = await Promise.all([observed('POST', '/v1/entries', 400), observed('POST', '/v1/entries', 503)]);
+    const before = lines.length;
+    let arrived = 0;
+    own.server.on('request', () => (arrived += 1));
+    for (const type of ['application/octet-stream', 'application/json']) {
+      const client = connect(own.port, '127.0.0.1');
+      client.on('error', () => undefined);
+      // 10 of the 1,000 bytes it declares.
+      client.write(post('/v1/entries', type, '"0123456"', 1000));
+    }
+    await until(() => arrived === 2, 'both uploads at the server');
+    cut();
+    await until(() => lines.length >= before + 2, 'a log line for each cut upload');
+    for (let i = 0; i < 5; i++) await turn();
+    expect(lines.slice(before).map((l) => [l.method, l.route, l.status, l.cut_at_stop, l.client_gone])).toEqual([
+      ['POST', '/v1/entries', 503, true, undefined],
+      ['POST', '/v1/entries', 503, true, undefined],
+    ]);
+    expect(await Promise.all([observed('POST', '/v1/entries', 400), observed('POST', '/v1/entries', 503)])).toEqual([counts[0], counts[1]! + 2]);
+  } finally {
+    await own.close();
+  }
 });
 
 test('requests answered normally get one line each, without client_gone, and one observation each', async () => {
