@@ -23,6 +23,7 @@ import { unbracketHost } from './args.js';
 import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { DroppedConnectionLog } from './dropped-connections.js';
+import { ClientErrorLog } from './client-errors.js';
 import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
@@ -920,7 +921,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     drops.dropped(data?.remoteAddress);
     countDrop();
   });
-  answerClientErrors(server);
+  // Requests answered before they reach the app (not HTTP/1.1, too slow) are
+  // logged and counted too (flushed once the server has closed).
+  const clientErrors = new ClientErrorLog(logger);
+  answerClientErrors(server, (reason, remote) => clientErrors.seen(reason, remote));
+  server.once('close', () => clientErrors.flush());
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.
   // A connection whose answers go unread is closed only when what they hold
@@ -951,6 +956,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { log, verifierKey, metrics, failures, startup } = opened;
   metrics.connectionsDropped.inc(droppedBeforeOpen);
   countDrop = () => metrics.connectionsDropped.inc();
+  clientErrors.countInto(metrics.clientErrors);
   gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) })));
   let closing: Promise<void> | undefined;
   return {

@@ -42,6 +42,28 @@ function stillArriving(socket: Duplex): boolean {
   return answeredEarly.get(socket)?.complete === false;
 }
 
+/**
+ * Why a request was answered by {@link answerClientErrors}, as the `reason`
+ * label of cairn_client_errors_total: a request that is not valid HTTP/1.1
+ * (node's parser errors, HPE_*; 400), one whose headers are over node's
+ * 16 KiB (HPE_HEADER_OVERFLOW; 400), one not received in full within node's
+ * `headersTimeout` or `requestTimeout`, a connection that sent nothing among
+ * them (ERR_HTTP_REQUEST_TIMEOUT, one code for both; 408), or another error
+ * of the connection.
+ */
+export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'request_timeout' | 'other';
+
+/** Every {@link ClientErrorReason}, in the order metrics list them. */
+export const CLIENT_ERROR_REASONS: readonly ClientErrorReason[] = ['bad_request', 'headers_too_large', 'request_timeout', 'other'];
+
+/** The {@link ClientErrorReason} of node's client error `err`. */
+export function clientErrorReason(err: NodeJS.ErrnoException): ClientErrorReason {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'request_timeout';
+  if (err.code === 'HPE_HEADER_OVERFLOW') return 'headers_too_large';
+  if (err.code?.startsWith('HPE_') === true) return 'bad_request';
+  return 'other';
+}
+
 /** Sockets whose client error is being answered: node's parser may report more errors on them meanwhile. */
 const answeringError = new WeakSet<Duplex>();
 
@@ -61,10 +83,17 @@ const answeringError = new WeakSet<Duplex>();
  * answer was lost (a logged entry's receipt among them). A request that is
  * itself still arriving (its body badly framed, or too slow) is answered at
  * once: its route waits for a body that will not come.
+ *
+ * None of these requests reaches the app, its request log or its metrics:
+ * `onError` is told of each, once per connection, with its
+ * {@link ClientErrorReason} and its client's address, when node knows it (a
+ * connection the client reset, ECONNRESET, is no error of the request and
+ * is not told).
  */
-export function answerClientErrors(server: Server): void {
+export function answerClientErrors(server: Server, onError?: (reason: ClientErrorReason, remote: string | undefined) => void): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (answeringError.has(socket)) return;
+    if (err.code !== 'ECONNRESET') onError?.(clientErrorReason(err), (socket as Socket).remoteAddress);
     if (err.code === 'ECONNRESET' || !socket.writable || stillArriving(socket)) {
       socket.destroy();
       return;

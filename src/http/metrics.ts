@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LogObserver } from '../log/log.js';
+import { CLIENT_ERROR_REASONS } from './client-error.js';
 
 /** Cairn's Prometheus metrics, in their own registry (no global state). */
 export interface Metrics {
@@ -9,6 +10,8 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   /** New connections dropped because the server held its most open at once (node's server.maxConnections). */
   readonly connectionsDropped: Counter;
+  /** Requests answered (or connections closed) outside the app by answerClientErrors of client-error.ts, by ClientErrorReason. */
+  readonly clientErrors: Counter<'reason'>;
   /**
    * Sets the gauges that describe the log's signed tree (`cairn_tree_size`)
    * from the log just opened: rounds set them after, and until the first
@@ -78,6 +81,16 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     help: 'New connections dropped unanswered because the server held the most its open-file limit lets it hold at once',
     registers: [registry],
   });
+  const clientErrors = new Counter({
+    name: 'cairn_client_errors_total',
+    help:
+      'Requests answered before they reached the app, so in neither the request log nor cairn_http_request_duration_seconds, by reason: ' +
+      'bad_request (not valid HTTP/1.1: 400), headers_too_large (headers over 16 KiB: 400), ' +
+      'request_timeout (not received in full in the time allowed, or nothing sent: 408), other (another error of the connection)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of CLIENT_ERROR_REASONS) clientErrors.inc({ reason }, 0);
   const observer: LogObserver = {
     roundCommitted({ entries: added, duplicates, seconds, treeSize: size }) {
       entries.inc({ result: 'new' }, added);
@@ -105,6 +118,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     observer,
     httpDuration,
     connectionsDropped,
+    clientErrors,
     logOpened({ treeSize: size }) {
       treeSize.set(size);
     },

@@ -3,17 +3,20 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
-import { answerClientErrors, answerConnect, closeGently, LINGER_MAX_BYTES, LINGER_MS } from '../../src/http/client-error.js';
+import { answerClientErrors, answerConnect, clientErrorReason, closeGently, LINGER_MAX_BYTES, LINGER_MS, type ClientErrorReason } from '../../src/http/client-error.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
 
 let h: Harness;
 let server: Server;
 let port: number;
+/** What answerClientErrors told of the errors it answered, on the shared server and the short-limited ones. */
+let told: { reason: ClientErrorReason; remote: string | undefined }[] = [];
+const tell = (reason: ClientErrorReason, remote: string | undefined) => told.push({ reason, remote });
 
 beforeAll(async () => {
   h = await openHarness();
   server = h.app.listen(0, '127.0.0.1');
-  answerClientErrors(server);
+  answerClientErrors(server, tell);
   answerConnect(server);
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
@@ -38,7 +41,7 @@ function raw(bytes: string, to = port): Promise<string> {
 /** Runs `body` against a server like the shared one whose node time limits are short (checked every 50 ms). */
 async function withShortTimeLimits(body: (port: number) => Promise<void>): Promise<void> {
   const slow = createServer({ connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 400 }, h.app);
-  answerClientErrors(slow);
+  answerClientErrors(slow, tell);
   slow.listen(0, '127.0.0.1');
   await new Promise((r) => slow.once('listening', r));
   try {
@@ -119,6 +122,56 @@ test('a request not received in full within node\'s time limits: 408 with a JSON
     expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
     expect(JSON.parse(body!)).toEqual({ error: expect.any(String), code: 'REQUEST_TIMEOUT' });
+  });
+});
+
+describe('onError: each answered request told, with its reason and address (they reach neither the request log nor its metrics)', () => {
+  beforeEach(() => {
+    told = [];
+  });
+
+  test.each([
+    ['not valid HTTP/1.1', 'bad_request', 'GET /ct/v1/get sth HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['not HTTP at all', 'bad_request', '\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003\r\n\r\n'],
+    ['headers over 16 KiB', 'headers_too_large', `GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`],
+  ])('%s: told as %s', async (_name, reason, bytes) => {
+    expect(await raw(bytes)).toMatch(/^HTTP\/1\.1 400 /);
+    expect(told).toEqual([{ reason, remote: '127.0.0.1' }]);
+  });
+
+  test('a request whose headers stop coming, and a connection that sends nothing: request_timeout', async () => {
+    await withShortTimeLimits(async (slowPort) => {
+      expect(await raw('GET /checkpoint HTTP/1.1\r\nHost: x\r\n', slowPort)).toMatch(/^HTTP\/1\.1 408 /);
+      expect(told).toEqual([{ reason: 'request_timeout', remote: '127.0.0.1' }]);
+      expect(await raw('', slowPort)).toMatch(/^HTTP\/1\.1 408 /);
+      expect(told.map((t) => t.reason)).toEqual(['request_timeout', 'request_timeout']);
+    });
+  });
+
+  test('a valid request is not told', async () => {
+    expect(await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+    expect(told).toEqual([]);
+  });
+
+  test('a connection the client reset (ECONNRESET) is closed and not told', () => {
+    const fake = createServer();
+    const seen: ClientErrorReason[] = [];
+    answerClientErrors(fake, (reason) => seen.push(reason));
+    let destroyed = false;
+    const socket = { writable: true, remoteAddress: '192.0.2.9', destroy: () => void (destroyed = true) };
+    fake.emit('clientError', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), socket);
+    expect(destroyed).toBe(true);
+    expect(seen).toEqual([]);
+  });
+
+  test('clientErrorReason: node\'s parser errors, its header overflow, its request timeout, anything else', () => {
+    const reason = (code: string | undefined) => clientErrorReason(Object.assign(new Error(code), { code }));
+    expect(reason('HPE_INVALID_METHOD')).toBe('bad_request');
+    expect(reason('HPE_UNEXPECTED_CONTENT_LENGTH')).toBe('bad_request');
+    expect(reason('HPE_HEADER_OVERFLOW')).toBe('headers_too_large');
+    expect(reason('ERR_HTTP_REQUEST_TIMEOUT')).toBe('request_timeout');
+    expect(reason('EPIPE')).toBe('other');
+    expect(reason(undefined)).toBe('other');
   });
 });
 

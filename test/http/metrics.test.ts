@@ -44,7 +44,13 @@ test('a fresh app serves every label value of its counters at 0, so that the fir
     const res = await request(createApp({ log, verifierKey: vector.verifier_key, metrics })).get('/metrics');
     expectResponseMatchesSpec('GET', '/metrics', { status: res.status, headers: res.headers, body: res.body, text: res.text });
     expect(res.status).toBe(200);
-    for (const series of ['cairn_entries_total{result="new"}', 'cairn_entries_total{result="duplicate"}', 'cairn_rounds_total{outcome="committed"}', 'cairn_rounds_total{outcome="failed"}']) {
+    for (const series of [
+      'cairn_entries_total{result="new"}',
+      'cairn_entries_total{result="duplicate"}',
+      'cairn_rounds_total{outcome="committed"}',
+      'cairn_rounds_total{outcome="failed"}',
+      ...['bad_request', 'headers_too_large', 'request_timeout', 'other'].map((reason) => `cairn_client_errors_total{reason="${reason}"}`),
+    ]) {
       expect(res.text.split('\n')).toContain(`${series} 0`);
     }
   } finally {

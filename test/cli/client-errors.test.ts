@@ -1,0 +1,108 @@
+// Requests answered before they reach the app (src/http/client-error.ts: not
+// HTTP/1.1, headers too large, too slow) are in neither the request log nor
+// the request metrics: the server counts them in
+// cairn_client_errors_total{reason} and logs them, the first at once, then at
+// most one line per interval with the count and the latest address.
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { Counter, Registry } from 'prom-client';
+import { ClientErrorLog, CLIENT_ERRORS_MESSAGE } from '../../src/cli/client-errors.js';
+import { startServer } from '../../src/cli/server.js';
+import { capture, manualTime } from '../helpers/log-lines.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-client-errors-');
+
+/** A counter like cairn_client_errors_total, in a registry of its own. */
+function counter(): { counter: Counter<'reason'>; text: () => Promise<string> } {
+  const registry = new Registry();
+  const c = new Counter({ name: 'client_errors_total', help: 'test', labelNames: ['reason'] as const, registers: [registry] });
+  return { counter: c, text: () => registry.metrics() };
+}
+
+test('the first is logged at once as a warning with its reason and address; those within the interval in one line after it, by reason', () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const errors = new ClientErrorLog(logger, { intervalMs: 10_000, now: time.now, schedule: time.schedule });
+  errors.seen('bad_request', '192.0.2.1');
+  expect(lines).toEqual([{ level: 'warn', msg: CLIENT_ERRORS_MESSAGE, fields: { requests: 1, reasons: { bad_request: 1 }, remote: '192.0.2.1' } }]);
+  time.advance(1000);
+  errors.seen('request_timeout', '192.0.2.2');
+  errors.seen('request_timeout', '192.0.2.3');
+  errors.seen('headers_too_large');
+  expect(lines).toHaveLength(1);
+  time.advance(8999);
+  expect(lines).toHaveLength(1);
+  time.advance(1);
+  expect(lines[1]).toEqual({ level: 'warn', msg: CLIENT_ERRORS_MESSAGE, fields: { requests: 3, reasons: { request_timeout: 2, headers_too_large: 1 }, seconds: 10 } });
+  // Nothing more: no line, no timer.
+  time.advance(60_000);
+  expect(lines).toHaveLength(2);
+  expect(time.pending()).toBe(0);
+});
+
+test('flush logs what is pending at once (the server stops); with nothing pending it logs nothing', () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const errors = new ClientErrorLog(logger, { intervalMs: 10_000, now: time.now, schedule: time.schedule });
+  errors.flush();
+  expect(lines).toEqual([]);
+  errors.seen('other');
+  time.advance(2000);
+  errors.seen('bad_request', '192.0.2.4');
+  errors.flush();
+  expect(lines.map((line) => line.fields)).toEqual([{ requests: 1, reasons: { other: 1 } }, { requests: 1, reasons: { bad_request: 1 }, seconds: 2, remote: '192.0.2.4' }]);
+  expect(time.pending()).toBe(0);
+});
+
+test('those seen before the counter is given are counted in it then, and each after as it is seen', async () => {
+  const { logger } = capture();
+  const errors = new ClientErrorLog(logger);
+  errors.seen('request_timeout');
+  errors.seen('request_timeout');
+  const { counter: c, text } = counter();
+  errors.countInto(c);
+  expect(await text()).toMatch(/^client_errors_total\{reason="request_timeout"\} 2$/m);
+  errors.seen('bad_request');
+  errors.seen('request_timeout');
+  expect(await text()).toMatch(/^client_errors_total\{reason="request_timeout"\} 3$/m);
+  expect(await text()).toMatch(/^client_errors_total\{reason="bad_request"\} 1$/m);
+});
+
+/** Sends `bytes` on a connection of its own; resolves with what the server wrote before it closed. */
+async function raw(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (text += d));
+  await once(socket, 'connect');
+  socket.write(bytes);
+  await once(socket, 'close');
+  return text;
+}
+
+test('a served log lists every reason at 0 from the start, counts a request that is not HTTP/1.1 and one with headers too large, and logs them', async () => {
+  const { lines, logger } = capture();
+  const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
+  try {
+    const fresh = await (await fetch(`${server.url}/metrics`)).text();
+    for (const reason of ['bad_request', 'headers_too_large', 'request_timeout', 'other']) {
+      expect(fresh.split('\n')).toContain(`cairn_client_errors_total{reason="${reason}"} 0`);
+    }
+    expect(await raw(server.url, 'GET /ct/v1/get sth HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw(server.url, `GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="bad_request"} 1');
+    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="headers_too_large"} 1');
+    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="request_timeout"} 0');
+  } finally {
+    await server.close();
+  }
+  // The first at once; the second, within 10 s of it, as the server stops.
+  expect(lines.filter((line) => line.msg === CLIENT_ERRORS_MESSAGE)).toEqual([
+    { level: 'warn', msg: CLIENT_ERRORS_MESSAGE, fields: { requests: 1, reasons: { bad_request: 1 }, remote: '127.0.0.1' } },
+    { level: 'warn', msg: CLIENT_ERRORS_MESSAGE, fields: { requests: 1, reasons: { headers_too_large: 1 }, seconds: expect.any(Number), remote: '127.0.0.1' } },
+  ]);
+});
