@@ -536,9 +536,10 @@ export class CairnClient {
    * tile or entry bundle, checked for their form only: a hash tile that is
    * not `width` hashes of 32 bytes, or a bundle that does not parse as
    * `width` entries (each 1 to 65,535 bytes with its 2-byte length), is
-   * fetched once more, past every cache (Cache-Control: no-cache: a CDN
-   * that kept a cut-off tile must ask the log again), and then rejects with BAD_RESPONSE naming the path,
-   * what was wrong and the answer's Content-Type when it is not
+   * fetched once more, past the caches that honour it (cache mode 'reload',
+   * see RequestSpec.cache: a cache that kept a cut-off tile asks the log
+   * again), and then rejects with BAD_RESPONSE naming the path, what was
+   * wrong and the answer's Content-Type when it is not
    * application/octet-stream: such an answer is not the log's tile at all (a
    * body cut off that fetch took as whole, a page of a captive portal or
    * proxy), not one that fails to authenticate. The Content-Type alone
@@ -576,8 +577,8 @@ export class CairnClient {
     const faults: string[] = [];
     // Once more after a malformed answer: a GET is safe to repeat, and the
     // second answer may come whole (a connection that broke while fetch read
-    // it as complete) or from the log itself. It is asked for past every
-    // cache ('reload': Cache-Control: no-cache): a CDN that kept a cut-off
+    // it as complete) or from the log itself. It is asked for past the
+    // caches ('reload': Cache-Control: no-cache): one that kept a cut-off
     // full tile, served as immutable, would otherwise serve it again.
     while (faults.length < 2) {
       let data: Uint8Array;
@@ -590,7 +591,12 @@ export class CairnClient {
       try {
         data = await this.#http.bytes(path, OCTET_STREAM, maxBytes, signal, (t) => (type = t), faults.length === 0 ? undefined : 'reload');
       } catch (err) {
-        if (!(err instanceof ClientError) || err.code !== 'BAD_RESPONSE') throw err;
+        if (!(err instanceof ClientError)) throw err;
+        if (err.code !== 'BAD_RESPONSE') {
+          // The refetch failed otherwise (a timeout, a refusal): the first answer's fault is still why it was asked.
+          if (faults.length > 0) err.message += ` (refetched past caches after its first answer: ${faults[0]!})`;
+          throw err;
+        }
         faults.push(`${err.message.startsWith(`${url}: `) ? err.message.slice(url.length + 2) : err.message}${servedAs()}`);
         continue;
       }

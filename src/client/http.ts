@@ -118,12 +118,16 @@ export interface RequestSpec {
   readonly signal?: AbortSignal;
   /**
    * The Fetch API's cache mode for this request (RequestInit.cache); default
-   * fetch's own. 'reload' asks every cache on the way for a fresh answer:
+   * fetch's own. 'reload' asks the caches on the way for a fresh answer:
    * fetch bypasses any cache of its own and sends `Cache-Control: no-cache`
-   * and `Pragma: no-cache` (Fetch §4.5), which a CDN must take to the origin.
-   * Fetch adds those headers itself, so in a browser they need no CORS
-   * preflight, which the log's allows only for Authorization, Content-Type
-   * and Content-Encoding; a fetch passed in that ignores the mode sends none.
+   * and `Pragma: no-cache` (Fetch §4.5), which a cache that honours them
+   * takes to the origin (a CDN may be set to ignore them). Fetch adds those
+   * headers itself, so in a browser they need no CORS preflight, which the
+   * log's allows only for Authorization, Content-Type and Content-Encoding; a
+   * fetch passed in that ignores the mode sends none, and one that refuses it
+   * (rejects with a TypeError, as Cloudflare Workers' does for a mode it does
+   * not implement) is asked once more without it. A network failure that
+   * fetch reports as a TypeError (Node's "fetch failed") is one more try.
    */
   readonly cache?: RequestCache;
 }
@@ -440,7 +444,16 @@ export class HttpTransport {
           const init: RequestInit = { method, headers, signal: this.#signal === undefined && own === undefined ? timeout : AbortSignal.any([timeout, stop.signal]) };
           if (spec.body !== undefined) init.body = spec.body as BodyInit;
           if (spec.cache !== undefined) init.cache = spec.cache;
-          res = await this.#fetch(url, init);
+          try {
+            res = await this.#fetch(url, init);
+          } catch (err) {
+            // A fetch that refuses the cache mode (Cloudflare Workers' throws a TypeError for one it does not
+            // implement) is asked once more without it. Not `instanceof`: the error may come from another realm.
+            if (init.cache === undefined || typeof err !== 'object' || err === null || (err as { name?: unknown }).name !== 'TypeError') throw err;
+            halt();
+            delete init.cache;
+            res = await this.#fetch(url, init);
+          }
         } catch (err) {
           halt();
           const delayMs = againAfter(err);
@@ -548,7 +561,7 @@ export class HttpTransport {
    * binary/octet-stream, S3's default, or send the header twice, which fetch
    * joins), the body's form and authentication do. `cache` is the request's
    * cache mode (RequestSpec.cache): 'reload' for an answer fresh from the
-   * log, past any cache that kept a bad one.
+   * log, past a cache that kept a bad one if it honours `no-cache`.
    */
   async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal, typed?: (contentType: string) => void, cache?: RequestCache): Promise<Uint8Array> {
     const limit = this.#limit(maxBytes);

@@ -105,6 +105,26 @@ test('a refused connection says so, with the reason fetch keeps in its cause, no
   expect((err as ClientError).message).toBe(`GET http://127.0.0.1:${port}/checkpoint: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`);
 });
 
+test('a request with a cache mode that fetch refuses (a TypeError) is sent once more without it; one without a mode is not sent again', async () => {
+  const modes: (RequestCache | undefined)[] = [];
+  const refusing: FetchLike = async (_url, init) => {
+    modes.push(init?.cache);
+    if (init?.cache !== undefined) throw new TypeError(`Unsupported cache mode: ${init.cache}`);
+    return new Response('tile', { status: 200 });
+  };
+  const http = new HttpTransport(BASE, { fetch: refusing, maxRetries: 0 });
+  expect(new TextDecoder().decode(await http.bytes('tile/0/000', 'application/octet-stream', 10, undefined, undefined, 'reload'))).toBe('tile');
+  expect(modes).toEqual(['reload', undefined]);
+  // Refused without the mode too: that failure is the error, after the two tries.
+  modes.length = 0;
+  const failing = new HttpTransport(BASE, { fetch: async (url, init) => (modes.push(init?.cache), Promise.reject(new TypeError('fetch failed'))), maxRetries: 0 });
+  expect(await failing.request({ path: 'tile/0/000', cache: 'reload' }).catch((e: unknown) => (e as Error).message)).toBe(`GET ${BASE}/tile/0/000: fetch failed`);
+  expect(modes).toEqual(['reload', undefined]);
+  modes.length = 0;
+  await failing.request({ path: 'tile/0/000' }).catch(() => undefined);
+  expect(modes).toEqual([undefined]);
+});
+
 test('an https:// URL of a server that speaks plain HTTP says so, not in OpenSSL\'s words', async () => {
   // Answers what comes (a TLS hello) with a plain HTTP error, as an HTTP server does.
   const plain = createServer((socket) => {

@@ -183,6 +183,60 @@ test('a tile or bundle a cache kept cut off is fetched again past the cache (Cac
   }
 });
 
+/**
+ * A fetch of the log whose first answer for each tile path that `cut` takes
+ * is cut to half its body; `refetch` stands for fetch when a request has a
+ * cache mode (the refetch of a malformed answer). Keeps each tile request's
+ * cache mode.
+ */
+function cuttingFetch(refetch: FetchLike, cut = TILES) {
+  const modes: { path: string; cache: RequestCache | undefined }[] = [];
+  const f: FetchLike = async (url, init) => {
+    const path = new URL(url).pathname;
+    if (!TILES.test(path)) return fetch(url, init);
+    modes.push({ path, cache: init?.cache });
+    if (init?.cache !== undefined) return refetch(url, init);
+    const res = await fetch(url, init);
+    if (!cut.test(path) || modes.filter((m) => m.path === path).length > 1) return res;
+    const body = new Uint8Array(await res.arrayBuffer());
+    return new Response(body.subarray(0, Math.floor(body.length / 2)), { status: 200, headers: { 'Content-Type': 'application/octet-stream' } });
+  };
+  return { fetch: f, modes };
+}
+
+test('a fetch that refuses the cache mode (a TypeError, as Cloudflare Workers\' does) is asked for the refetch once more without it, and the tile verifies', async () => {
+  const strict = cuttingFetch((url, init) => Promise.reject(new TypeError(`Unsupported cache mode: ${String(init?.cache)}`)));
+  const c = clientOf({ fetch: strict.fetch });
+  expect((await c.proveIndexFromTiles(257, cp)).index).toBe(257);
+  // Each tile: asked plainly (cut off), then with 'reload' (refused), then once more without a mode.
+  const asked = strict.modes.filter((m) => m.path === '/tile/1/000.p/1').map((m) => m.cache);
+  expect(asked).toEqual([undefined, 'reload', undefined]);
+});
+
+test('a refetch that fails otherwise (a timeout) keeps the first answer\'s fault in its message', async () => {
+  const BUNDLE = /^\/tile\/entries\/001\.p\/44$/;
+  const timingOut = cuttingFetch(() => Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), BUNDLE);
+  const err = await failure(clientOf({ fetch: timingOut.fetch }).readEntryBundle(1, cp));
+  expect([err.code, err.message]).toEqual([
+    'NETWORK',
+    `GET ${server.url}/tile/entries/001.p/44: timed out after 30000 ms (refetched past caches after its first answer: the answer is not a bundle of 44 entries: expected 44 entries, got 22)`,
+  ]);
+  // A fetch that refuses the mode, then fails without it too: the first fault is kept as well.
+  let tries = 0;
+  const refusing = cuttingFetch(() => {
+    tries++;
+    return Promise.reject(new TypeError('Unsupported cache mode: reload'));
+  }, BUNDLE);
+  const refused = clientOf({
+    fetch: async (url, init) => {
+      if (tries > 0 && init?.cache === undefined && url.includes('/tile/')) return Response.json({ error: 'gone', code: 'INTERNAL' }, { status: 500 });
+      return refusing.fetch(url, init);
+    },
+  });
+  const second = await failure(refused.readEntryBundle(1, cp));
+  expect([second.code, second.message]).toEqual(['HTTP_STATUS', expect.stringMatching(/\/tile\/entries\/001\.p\/44: 500 INTERNAL: gone \(refetched past caches after its first answer: the answer is not a bundle of 44 entries: expected 44 entries, got 22\)$/)]);
+});
+
 test('cut off every time: BAD_RESPONSE naming the path and what was wrong, asked twice, not a verification failure', async () => {
   const relay = await cuttingRelay((path) => TILES.test(path));
   try {
