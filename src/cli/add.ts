@@ -120,18 +120,21 @@ the log (GET /ct/v1/get-sth-consistency). One of a smaller tree, or of the
 same size with another root, is a verification failure (exit 1), since the
 log signed two histories; that batch's receipts are not written. A proof
 that fails is checked again from the log's tiles, authenticated against the
-batch's checkpoint: tiles that show the tree does not extend, or that cannot
-be read, are exit 1 the same way; tiles that prove it extends (the proof was
-another pair's, as from a cache that ignores the query) stand for the proof,
-which they are as strong as: cairn add carries on, warns once on standard
-error (also with --quiet) that the log's proof failed, and may end with exit
-0; the summary counts those batches ("extended_by_tiles" with --json). A
-proof the log does not give (unreachable, an error status, a bad answer)
-stops cairn add (exit 2) after that batch's receipts, each verified against
-its signed checkpoint, are written. The proof is one more request per batch
-whose tree grew, charged to CAIRN_TOKEN's rate limit like any other: with
---batch-size 1 that is twice the requests, with large batches next to
-nothing.
+batch's checkpoint: tiles that show the tree does not extend, or that do not
+match that checkpoint, are exit 1 the same way; tiles that prove it extends
+(the proof was another pair's, as from a cache that ignores the query) stand
+for the proof, which they are as strong as: cairn add carries on, warns once
+on standard error (also with --quiet) that the log's proof failed, and may
+end with exit 0; the summary counts those batches ("extended_by_tiles" with
+--json). A proof the log does not give (unreachable, timed out, an error
+status, a bad answer), or a failed one whose tiles cannot be read (the
+same), proves nothing either way: it stops cairn add (exit 2) after that
+batch's receipts, each verified against its signed checkpoint, are written.
+The proof is one more request per batch whose tree grew, charged to
+CAIRN_TOKEN's rate limit like any other: with --batch-size 1 that is twice
+the requests, with large batches next to nothing. Where tiles stand for a
+failed proof, the tile requests that proof takes are charged too: a few
+more for each such batch.
 
 A FILE is read twice, first to check it, then to send it a batch at a time,
 so it may be of any size; if it changes in between, cairn add stops, saying
@@ -877,8 +880,11 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
        * prove it extends stand for the proof, as strong as it, so `next` is
        * the newest and cairn add carries on, warning once that the log's
        * proof failed (`tilesProved` counts them, for the summary); tiles that
-       * do not extend are INCONSISTENT; tiles that cannot be read leave the
-       * proof's own INCONSISTENT.
+       * do not extend are INCONSISTENT. Tiles that cannot be read (a timeout,
+       * an error status, a bad answer) prove nothing either way: `next` is
+       * then not proved, as when the log does not give the proof, and the
+       * error is the tiles' own operational one (its code, its cause), not
+       * the proof's INCONSISTENT.
        */
       const extend = async (next: Checkpoint) => {
         try {
@@ -898,7 +904,15 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
                 fromTiles = 'does not extend';
               } else if (tilesErr.isVerificationFailure) {
                 err.message += ` (its tiles, to check it again, did not match that checkpoint: ${tilesErr.message})`;
-              } else err.message += ` (its tiles, to check it again, could not be read: ${tilesErr.message})`;
+              } else {
+                // Not read, so they settle nothing: the operational error of the tiles is this one's.
+                err = new ClientError(tilesErr.code, `${err.message} (its tiles, to check it again, could not be read: ${tilesErr.message})`, {
+                  cause: tilesErr,
+                  ...(tilesErr.status === undefined ? {} : { status: tilesErr.status }),
+                  ...(tilesErr.serverCode === undefined ? {} : { serverCode: tilesErr.serverCode }),
+                  ...(tilesErr.url === undefined ? {} : { url: tilesErr.url }),
+                });
+              }
             }
           }
           if (fromTiles === 'extends') {
@@ -1021,16 +1035,18 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             if (isVerificationFailure(err)) {
               // The log signed two histories (a smaller tree, a second root for one size, tiles
               // authenticated by this checkpoint that do not extend the one before), or its proof
-              // of a larger tree failed and its tiles could not settle it. The receipts file holds
-              // only receipts in the one history verified before (verify-receipt would pass these
-              // on their own), so this batch's are left out; the message names both checkpoints.
+              // of a larger tree failed and the tiles it served did not match its checkpoint. The
+              // receipts file holds only receipts in the one history verified before (verify-receipt
+              // would pass these on their own), so this batch's are left out; the message names both
+              // checkpoints.
               const before = done === 0 ? 'no receipts were written' : `the ${entries(done)} before ${from} ${loggedAndWritten(done)}`;
               err.message += ` (${before}; the log's ${part.length === 1 ? 'receipt' : 'receipts'} for the ${entries(part.length)} from ${from} on, under that checkpoint, ${part.length === 1 ? 'was' : 'were'} not written)`;
               told = true;
               throw err;
             }
-            // Not disproved, only not proved (the proof could not be had): the receipts, each verified
-            // against the batch's signed checkpoint, are kept, and nothing more is sent.
+            // Not disproved, only not proved (the proof, or the tiles to check a failed one, could not
+            // be had): the receipts, each verified against the batch's signed checkpoint, are kept,
+            // and nothing more is sent.
             try {
               await writeReceipts(part, result);
             } catch (writeErr) {

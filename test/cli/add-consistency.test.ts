@@ -3,9 +3,9 @@
 // fetched up front), by a consistency proof when the tree grew. A log that
 // answers from another tree, shrinks, or signs a second root for a size is
 // caught (exit 1), and the receipts written before stay written. A proof the
-// log does not give stops it (exit 2), keeping the receipts it has verified;
-// one that fails where the log's tiles prove the extension is warned of, and
-// the tiles stand for it.
+// log does not give stops it (exit 2), keeping the receipts it has verified,
+// and so does one that fails whose tiles cannot be read; one that fails where
+// the log's tiles prove the extension is warned of, and the tiles stand for it.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,17 +95,20 @@ test('a second root for the same size (a batch of entries already logged, after 
   expect(consistencyRequests()).toEqual(['ct/v1/get-sth-consistency?first=600&second=602']);
 });
 
-test("a consistency proof that does not verify is exit 1, and that batch's receipts are not written", async () => {
+test("a consistency proof that does not verify, from a log whose tiles cannot be read to check it again (this one serves none), proves nothing either way: exit 2, that batch's receipts written", async () => {
   t.fake.hook = (path, _req, res) => {
     if (!path.startsWith('ct/v1/get-sth-consistency')) return false;
     send(res, 200, { consistency: [encodeBase64(new Uint8Array(32)), encodeBase64(new Uint8Array(32).fill(1))] });
     return true;
   };
-  const bad = await add(events(1), 1);
-  expect(bad.status).toBe(1);
-  expect(bad.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 601 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 600 \(root \S+\) verified before: the log's consistency proof from tree size 600 \(root \S+\) to tree size 601 \(root \S+\) does not verify/);
-  expect(bad.err).toContain("(no receipts were written; the log's receipt for the 1 entry from <stdin>:1 on, under that checkpoint, was not written)");
-  expect(bad.written).toEqual([]);
+  const bad = await add(events(3), 1);
+  expect(bad.status).toBe(2);
+  expect(bad.err).toMatch(
+    /^cairn add: the log's checkpoint of tree size 601 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 600 \(root \S+\) verified before: the log's consistency proof from tree size 600 \(root \S+\) to tree size 601 \(root \S+\) does not verify: .* \(its tiles, to check it again, could not be read: GET \S+\/tile\/\S+: 404 .*\) \(the 1 entry through <stdin>:1 was logged and its receipt written, each verified against its batch's signed checkpoint; nothing after <stdin>:1 was sent\)\n$/,
+  );
+  expect(bad.err).not.toContain('VERIFICATION FAILED');
+  expect(bad.written.map((l) => (JSON.parse(l) as { index: number }).index)).toEqual([600]);
+  expect(t.fake.requests.filter((p) => p.startsWith('v1/batch'))).toHaveLength(1);
 });
 
 /** Answers the `nth` consistency request (from 1) and every one after it with `status`. */
@@ -159,15 +162,21 @@ test('a consistency proof request that times out stops cairn add (exit 2) with t
 
 test('ADD_USAGE says that the consistency proof is a request charged to the token, once per batch whose tree grew', () => {
   expect(ADD_USAGE).toMatch(/one\s+more\s+request\s+per\s+batch\s+whose\s+tree\s+grew,\s+charged\s+to\s+CAIRN_TOKEN's\s+rate\s+limit/);
-  expect(ADD_USAGE).toMatch(/--batch-size 1 that is twice the requests/);
-  expect(ADD_USAGE).toMatch(/stops cairn add \(exit 2\) after that batch's receipts,\s+each\s+verified\s+against\s+its\s+signed\s+checkpoint,\s+are\s+written/);
+  expect(ADD_USAGE).toMatch(/--batch-size 1 that is twice\s+the\s+requests/);
+  expect(ADD_USAGE).toMatch(/stops cairn add \(exit 2\) after that\s+batch's receipts,\s+each\s+verified\s+against\s+its\s+signed\s+checkpoint,\s+are\s+written/);
 });
 
 test('ADD_USAGE says that tiles proving the extension stand for a failed proof, with a warning even under --quiet', () => {
-  expect(ADD_USAGE).toMatch(/tiles that prove it extends \(the proof was\s+another pair's, as from a cache that ignores the query\) stand for the proof/);
-  expect(ADD_USAGE).toMatch(/cairn add carries on, warns once on standard\s+error \(also with --quiet\)/);
-  expect(ADD_USAGE).toMatch(/"extended_by_tiles" with --json/);
+  expect(ADD_USAGE).toMatch(/tiles that prove it extends\s+\(the proof was\s+another pair's, as from a cache that ignores the query\)\s+stand\s+for the proof/);
+  expect(ADD_USAGE).toMatch(/cairn add carries on, warns once\s+on\s+standard\s+error \(also with --quiet\)/);
+  expect(ADD_USAGE).toMatch(/"extended_by_tiles" with\s+--json/);
   expect(ADD_USAGE).not.toMatch(/treated as a\s+proof the log does not give/);
+});
+
+test('ADD_USAGE says that the tile requests of a proof from tiles are charged too, and that tiles that cannot be read stop cairn add as a proof not given does', () => {
+  expect(ADD_USAGE).toMatch(/Where tiles stand for a\s+failed proof, the tile requests that proof takes are charged too/);
+  expect(ADD_USAGE).toMatch(/or a failed one whose tiles cannot be read\s+\(the\s+same\), proves nothing either way: it stops cairn add \(exit 2\)/);
+  expect(ADD_USAGE).not.toMatch(/or that cannot\s+be read, are exit 1/);
 });
 
 test('ADD_USAGE says that each batch\'s checkpoint must extend the ones before', () => {
@@ -250,13 +259,27 @@ describe('a consistency proof from the log that fails is checked again from its 
     expect(JSON.parse(r.err.trim())).toMatchObject({ entries: 1, extended_by_tiles: 0 });
   });
 
-  test('tiles that cannot be read: exit 1 as the failed proof is, the receipt not written', async () => {
+  test('tiles that cannot be read prove nothing either way: exit 2 as for a proof not given, the receipt written and nothing more sent', async () => {
     const log = await logOf('unreadable', 'unreadable');
     const noTiles: FetchLike = (url, init) => (url.includes('/tile/') ? Promise.resolve(Response.json({ error: 'internal error', code: 'INTERNAL' }, { status: 500 })) : changedProof(url, init));
-    const r = await addThrough(log.url, noTiles);
-    expect(r.status).toBe(1);
-    expect(r.err).toMatch(/VERIFICATION FAILED \(INCONSISTENT\): the log's checkpoint of tree size 6 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 5 \(root \S+\) verified before: the log's consistency proof .* does not verify: .* \(its tiles, to check it again, could not be read: .*500 INTERNAL/);
-    expect(r.written).toEqual([]);
+    const r = await addThrough(log.url, noTiles, 2, ['--batch-size', '1']);
+    expect(r.status).toBe(2);
+    expect(r.err).toMatch(
+      /^cairn add: the log's checkpoint of tree size 6 \(root \S+\) for this batch could not be proved to extend its checkpoint of tree size 5 \(root \S+\) verified before: the log's consistency proof .* does not verify: .* \(its tiles, to check it again, could not be read: GET \S+\/tile\/\S+: 500 INTERNAL: internal error\) \(the 1 entry through <stdin>:1 was logged and its receipt written, each verified against its batch's signed checkpoint; nothing after <stdin>:1 was sent\)\n$/,
+    );
+    expect(r.written).toHaveLength(1);
+    expect((JSON.parse(r.written[0]!) as { checkpoint: string }).checkpoint.split('\n')[1]).toBe('6');
+  });
+
+  test('tiles whose request times out: exit 2 with the --timeout hint, the receipt written', async () => {
+    const log = await logOf('slow-tiles', 'slow-tiles');
+    const timingOut: FetchLike = (url, init) => (url.includes('/tile/') ? Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError')) : changedProof(url, init));
+    const r = await addThrough(log.url, timingOut, 1, ['--timeout', '9']);
+    expect(r.status).toBe(2);
+    expect(r.err).toMatch(
+      /^cairn add: the log's checkpoint of tree size 6 .* \(its tiles, to check it again, could not be read: GET \S+\/tile\/\S+: timed out after 9000 ms\) \(the 1 entry through <stdin>:1 was logged and its receipt written, each verified against its batch's signed checkpoint; nothing after <stdin>:1 was sent\); for a log slow to answer, give a --timeout of more than 9 s\n$/,
+    );
+    expect(r.written).toHaveLength(1);
   });
 
   test('tiles that do not match the checkpoint: exit 1 as the failed proof is, saying so (they were read)', async () => {
