@@ -65,9 +65,9 @@ async function cuttingRelay(cut: (path: string, nth: number) => boolean) {
         const type = res.headers.get('Content-Type') ?? 'application/octet-stream';
         if (res.ok && cut(path, nth)) {
           const half = body.subarray(0, Math.floor(body.length / 2));
-          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: ${type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${half.length.toString(16)}\r\n`);
-          socket.write(half);
-          socket.end('\r\n');
+          // One write, then FIN: the cut answer always arrives the same way, however busy the machine.
+          const head = `HTTP/1.1 200 OK\r\nContent-Type: ${type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${half.length.toString(16)}\r\n`;
+          socket.end(Buffer.concat([Buffer.from(head, 'latin1'), half, Buffer.from('\r\n')]));
           return;
         }
         socket.write(`HTTP/1.1 ${res.status} X\r\nContent-Type: ${type}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
@@ -253,7 +253,8 @@ test('cut off every time: BAD_RESPONSE naming the path and what was wrong, asked
     const groups: number[] = [];
     const range = await failure(
       (async () => {
-        for await (const group of clientOf({ url: relay.url }).readEntryRange(cp, 0, 299)) groups.push(group.entries.length);
+        // One bundle: two bundles read at once may each ask a tile they share (a failed read is not kept), as often as timing lets them.
+        for await (const group of clientOf({ url: relay.url }).readEntryRange(cp, 0, 255)) groups.push(group.entries.length);
       })(),
     );
     expect([range.code, groups]).toEqual(['BAD_RESPONSE', []]);
