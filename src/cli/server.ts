@@ -864,7 +864,7 @@ async function openKeyStoreAndLog(
           metrics.observer.roundCommitted?.(info);
           failures.committed();
         },
-        filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes until a fill tried again (at most every 30 s) succeeds', errorFields(err)),
+        filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; every round looks up all its hashes until a fill tried again succeeds (30 s after this failure, then twice as long after each that fails again, up to every 30 min; the same failure again is not logged)', errorFields(err)),
         filterChanged: (state) => {
           metrics.observer.filterChanged?.(state);
           if (filterReady && !state.ready) {

@@ -46,8 +46,11 @@ export interface LogObserver {
   roundFailed?(error: unknown): void;
   /**
    * The leaf-hash filter could not be filled; every round looks up all its
-   * hashes until a later fill succeeds: tried again, at most every
-   * FILL_RETRY_MS, once a round is committed or the store is found available.
+   * hashes until a later fill succeeds: tried again once a round is
+   * committed or the store is found available, FILL_RETRY_MS after the first
+   * failure at the soonest, the wait doubled after each retry that fails
+   * without adding a tile, up to FILL_RETRY_MAX_MS. A retry that fails as
+   * the fill before it did (the same message) and added no tile is not told.
    */
   filterFailed?(error: unknown): void;
   /**
@@ -173,6 +176,8 @@ const FILTER_HEADROOM = 2 ** 20;
 const FILL_TILES_PER_TURN = 16;
 /** The least time (ms, monotonic) from a failed fill of the leaf filter to the next try. */
 const FILL_RETRY_MS = 30_000;
+/** The longest wait (ms, monotonic) from a failed fill to the next try, however often the fill failed. */
+const FILL_RETRY_MAX_MS = 30 * 60_000;
 
 function requireSize(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
@@ -229,6 +234,9 @@ export class Log {
   private filledTiles = 0;
   /** When (monotonic) the last fill failed; undefined while one is under way, or if none failed. */
   private fillFailedAt: number | undefined;
+  /** Fills in a row that failed (one that added a tile counts as the first), and the message of the last one. */
+  private fillFailures = 0;
+  private fillFailure: string | undefined;
 
   private builder: TreeBuilder;
   private head: TreeHead;
@@ -320,14 +328,17 @@ export class Log {
    * open) to the filter from the level-0 tiles, a few tiles per turn of the
    * event loop, then declares it filled. Until then rounds look up every
    * hash in the store; if a tile cannot be read, until a later fill (see
-   * retryFill) takes up from that tile.
+   * retryFill) takes up from that tile. A filter given up (for its memory,
+   * or for another writer) is not filled further.
    */
   private async fillFilter(): Promise<void> {
+    const from = this.filledTiles;
     try {
       const size = this.fillSize;
       const tiles = Math.ceil(size / TILE_WIDTH);
       while (this.filledTiles < tiles) {
         if (this.closed) return;
+        if (this.filter.abandoned) break;
         const keys: { level: number; n: number }[] = [];
         for (let n = this.filledTiles; n < Math.min(tiles, this.filledTiles + FILL_TILES_PER_TURN); n++) keys.push({ level: 0, n });
         const read = await this.store.readTiles(keys);
@@ -342,9 +353,15 @@ export class Log {
         await new Promise((resolve) => setImmediate(resolve));
       }
       this.filter.markFilled();
+      this.fillFailures = 0;
+      this.fillFailure = undefined;
     } catch (err) {
       this.fillFailedAt = this.monotonic();
-      this.observer.filterFailed?.(err);
+      const moved = this.filledTiles > from;
+      this.fillFailures = moved ? 1 : this.fillFailures + 1;
+      const message = err instanceof Error ? err.message : String(err);
+      if (moved || message !== this.fillFailure) this.observer.filterFailed?.(err);
+      this.fillFailure = message;
     }
     this.tellFilterState();
   }
@@ -352,13 +369,18 @@ export class Log {
   /**
    * Fills the filter again from where a failed fill stopped (a store that ran
    * out of file descriptors, or an I/O error that has passed), if one did
-   * FILL_RETRY_MS ago or longer and none is under way: called once a round
-   * is committed or storeRecovered found the store available. A filter given
-   * up for its memory, or for another writer, stays given up.
+   * and none is under way, once it has waited FILL_RETRY_MS after the first
+   * failure in a row and twice as long after each later one, FILL_RETRY_MAX_MS
+   * at most (a tile that stays unreadable is not read every 30 s for days):
+   * called once a round is committed or storeRecovered found the store
+   * available. A filter given up for its memory, or for another writer,
+   * stays given up.
    */
   private retryFill(): void {
     const failedAt = this.fillFailedAt;
-    if (failedAt === undefined || this.closed || this.filter.abandoned || this.monotonic() - failedAt < FILL_RETRY_MS) return;
+    if (failedAt === undefined || this.closed || this.filter.abandoned) return;
+    const wait = Math.min(FILL_RETRY_MS * 2 ** (this.fillFailures - 1), FILL_RETRY_MAX_MS);
+    if (this.monotonic() - failedAt < wait) return;
     this.fillFailedAt = undefined;
     this.filling = this.fillFilter();
   }

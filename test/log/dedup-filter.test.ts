@@ -3,6 +3,7 @@
 // filled, when it is off, when filling it fails (and once it is filled again
 // later), and after a round the disk wrote but reported failed (kept on: it
 // holds that round's hashes).
+import { join } from 'node:path';
 import { Log, type LogOptions } from '../../src/log/log.js';
 import { FaultStore } from '../../src/storage/fault-store.js';
 import { LevelStore } from '../../src/storage/level-store.js';
@@ -303,7 +304,7 @@ function failingFill(inner: LogStore, failures: number): { store: LogStore; fill
   return { store, fillReads: () => reads };
 }
 
-test('a fill of the filter that failed is tried again once a round is committed or the store found available, at most every 30 s, and then the filter is ready', async () => {
+test('a fill of the filter that failed is tried again once a round is committed or the store found available, 30 s after it failed at the soonest, and then the filter is ready', async () => {
   for (const after of ['round', 'healthz'] as const) {
     const { store, fillReads } = failingFill(await LevelStore.open(dir()), 1);
     let now = 0;
@@ -373,22 +374,127 @@ test('a fill that failed part of the way is taken up from the tile it stopped at
   }
 });
 
-test('a filter given up for its memory is not filled again after a failed fill', async () => {
+test('a filter given up for its memory is not filled, nor filled again after a failed fill', async () => {
   const { store, fillReads } = failingFill(await LevelStore.open(dir()), 1);
   let now = 0;
   const told: { ready: boolean; bytes: number }[] = [];
-  // Too little memory for even the first layer: given up at once.
+  // Too little memory for even the first layer: given up at once, so no tile is read for it.
   const log = await reopen(store, { monotonic: () => now, leafFilterBytes: 1024, observer: { filterChanged: (state) => told.push(state) } });
   try {
     expect(await log.leafFilterState()).toEqual({ ready: false, bytes: 0 });
-    expect(fillReads()).toBe(1);
+    expect(fillReads()).toBe(0);
     now = 1_000_000;
     await expectIndexes(log, [enc('new 1'), enc('old 3')], [undefined, 3]);
     expect(await log.storeRecovered()).toBe(true);
     expect(await log.leafFilterState()).toEqual({ ready: false, bytes: 0 });
-    expect(fillReads()).toBe(1);
+    expect(fillReads()).toBe(0);
     expect(told.every((state) => !state.ready)).toBe(true);
   } finally {
     await log.close();
+  }
+});
+
+test('a fill that keeps failing is tried again ever less often (30 s, then twice as long each time, up to 30 min), told again only when its message changes or it got further, and ready once it succeeds', async () => {
+  const inner = await LevelStore.open(dir());
+  let mode: 'emfile' | 'eio' | 'lose tile 1' | 'ok' = 'emfile';
+  let reads = 0;
+  const store = passThroughStore(inner, {
+    readTiles: async (keys) => {
+      // The fill's reads: the level-0 tiles of the 700 entries from where it stopped.
+      if (keys.length < 2 || !keys.every((k) => k.level === 0) || keys.at(-1)!.n !== 2) return inner.readTiles(keys);
+      reads++;
+      if (mode === 'emfile') throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+      if (mode === 'eio') throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+      const read = await inner.readTiles(keys);
+      return mode === 'lose tile 1' ? read.map((tile, i) => (keys[i]!.n === 1 ? undefined : tile)) : read;
+    },
+  });
+  let now = 0;
+  let round = 0;
+  const failures: string[] = [];
+  const log = await reopen(store, { monotonic: () => now, observer: { filterFailed: (err) => failures.push((err as Error).message) } });
+  /** A round committed at `at` ms (which may try the fill again), then the filter's readiness once that try is over. */
+  const roundAt = async (at: number): Promise<boolean> => {
+    now = at;
+    await expectIndexes(log, [enc(`round ${round++}`)], [undefined]);
+    return (await log.leafFilterState()).ready;
+  };
+  try {
+    expect((await log.leafFilterState()).ready).toBe(false);
+    expect(reads).toBe(1);
+    // Each wait, from the failure before: one ms short of it is too soon.
+    let failedAt = 0;
+    for (const wait of [30_000, 60_000, 120_000, 240_000, 480_000, 960_000, 1_800_000, 1_800_000, 1_800_000]) {
+      expect(await roundAt(failedAt + wait - 1)).toBe(false);
+      expect(await log.storeRecovered()).toBe(true);
+      expect((await log.leafFilterState()).ready).toBe(false);
+      const before = reads;
+      expect(await roundAt(failedAt + wait)).toBe(false);
+      expect(reads).toBe(before + 1);
+      failedAt += wait;
+    }
+    // Ten failed fills with one message: told once.
+    expect(reads).toBe(10);
+    expect(failures).toEqual(['EMFILE: too many open files']);
+    // Another message is told, and the wait keeps growing (it is at its cap).
+    mode = 'eio';
+    expect(await roundAt(failedAt + 1_800_000)).toBe(false);
+    failedAt += 1_800_000;
+    expect(failures).toEqual(['EMFILE: too many open files', 'EIO: i/o error, read']);
+    // A fill that got further (tile 0 added, tile 1 lost) is told, and the wait is 30 s again.
+    mode = 'lose tile 1';
+    expect(await roundAt(failedAt + 1_800_000)).toBe(false);
+    failedAt += 1_800_000;
+    expect(failures).toHaveLength(3);
+    expect(failures[2]).toMatch(/level-0 tile 1 is missing or short/);
+    expect(await roundAt(failedAt + 30_000)).toBe(false);
+    failedAt += 30_000;
+    expect(failures).toHaveLength(3);
+    expect(reads).toBe(13);
+    mode = 'ok';
+    expect(await roundAt(failedAt + 59_999)).toBe(false);
+    expect(await roundAt(failedAt + 60_000)).toBe(true);
+    expect(reads).toBe(14);
+    expect(failures).toHaveLength(3);
+    const old = entries('old', 0, 700);
+    await expectIndexes(log, old, [...old.keys()]);
+  } finally {
+    await log.close();
+  }
+});
+
+test('a fill stops reading tiles once the filter is given up', async () => {
+  // A log of 5,000 entries: 20 level-0 tiles, two turns of the fill (16 tiles, then 4).
+  const log0 = await Log.open({ store: await LevelStore.open(join(dir(), 'big')), signer: testSigner, verifier: testVerifier });
+  await log0.submit(entries('big', 0, 5000));
+  await log0.close();
+  const shared = await LevelStore.open(join(dir(), 'big'));
+  const read: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const live = await Log.open({ store: shared, signer: testSigner, verifier: testVerifier });
+  const stale = await Log.open({
+    store: passThroughStore(shared, {
+      readTiles: async (keys) => {
+        if (keys.length < 2 || !keys.every((k) => k.level === 0)) return shared.readTiles(keys);
+        // The fill's turns; the first waits until the filter has been given up.
+        read.push(...keys.map((k) => k.n));
+        if (read.length === keys.length) await gate;
+        return shared.readTiles(keys);
+      },
+    }),
+    signer: testSigner,
+    verifier: testVerifier,
+  });
+  try {
+    // Another writer: the stale one's round conflicts, it reloads and gives up its filter.
+    await live.submit([enc('written by the live one')]);
+    await expect(stale.submit([enc('stale 1')])).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    release();
+    expect(await stale.leafFilterState()).toEqual({ ready: false, bytes: 0 });
+    expect(read).toEqual([...Array(16).keys()]);
+  } finally {
+    await stale.close();
+    await live.close();
   }
 });
