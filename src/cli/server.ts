@@ -281,14 +281,35 @@ async function loadKey(
  * write-ahead log into a table, and a new key could not sign for what the
  * log holds. A store that provably holds nothing (one whose first start
  * failed, its key taken back) and a data folder with no store yet pass: the
- * default key is made once the store's lock is taken. A store folder that
- * cannot be read or holds no CURRENT file passes too: its open says why.
+ * default key is made once the store's lock is taken. A key found missing
+ * only until the look found a write is not refused: a first start on the
+ * same fresh folder made it meanwhile (and holds the store's lock, which
+ * the open then says).
+ *
+ * Resolves to whether a key named with --key is to be read only once the
+ * store is open: when the store's folder cannot be read, or the key is
+ * missing and the folder holds no CURRENT file but more than a first open
+ * leaves (LevelStore.exists) or cannot be looked into, the store's open
+ * says what is wrong with it, as advice to make a new key could be for a
+ * store that holds a log.
+ * `exists` stands in for the key file's look in tests.
  */
-async function refuseLostKey(path: string, db: string): Promise<void> {
-  const names = await readdir(db).catch((): string[] => []);
-  if (!names.includes('CURRENT') || (await keyExists(path))) return;
-  const why = await mayHoldWrites(db);
-  if (why === undefined) return;
+export async function refuseLostKey(path: string, db: string, exists: (path: string) => Promise<boolean> = keyExists): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(db);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+  if (await exists(path)) return false;
+  if (!names.includes('CURRENT')) return LevelStore.exists(db).catch(() => true);
+  let why: string | undefined;
+  try {
+    why = await mayHoldWrites(db);
+  } catch {
+    return true;
+  }
+  if (why === undefined || (await exists(path))) return false;
   throw new StartError(
     `the store in ${showNonPrinting(db)} may hold a log (${why}), and its key ${showNonPrinting(path)} is missing: the store was not opened and no key was made, as a new key cannot sign for that log. ` +
       `Put that key file back, or name the log's key with --key FILE (to begin another log here instead, move ${showNonPrinting(db)} away first)`,
@@ -805,9 +826,10 @@ async function openKeyStoreAndLog(
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
   // A missing key beside a store that may hold a log is refused before the
   // store is opened; an explicit key is only read (never made), checked
-  // before anything is made on disk.
-  await refuseLostKey(config.key ?? join(config.data, 'log.key'), join(config.data, 'db'));
-  let key = config.key === undefined ? undefined : await loadKey(config.key, config);
+  // before anything is made on disk, unless it is missing beside a store
+  // that cannot be looked into or is damaged: its open then says why.
+  const openFirst = await refuseLostKey(config.key ?? join(config.data, 'log.key'), join(config.data, 'db'));
+  let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config);
   await makeDataFolder(config.data);
   const dataFolder = resolve(config.data);
   await checkDataFolder(dataFolder);

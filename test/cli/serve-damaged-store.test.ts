@@ -1,10 +1,11 @@
 // serve on a store that lost its live write-ahead log or its state, or that a
 // newer Cairn wrote: it refuses to start, and makes no key for a store that
 // holds entries (it would sign tree heads for sizes already signed); one
-// whose key is missing is refused before its store is opened.
+// whose key is missing is refused before its store is opened, and one that
+// lost its CURRENT file is reported as such, a missing --key or not.
 import { cp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startServer } from '../../src/cli/server.js';
+import { refuseLostKey, startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
 import { StoreFilesError } from '../../src/storage/leveldb-folder.js';
 import { LevelStore } from '../../src/storage/level-store.js';
@@ -52,4 +53,25 @@ test('serve refuses a store a newer Cairn wrote', async () => {
   await store.database.put(S, enc(JSON.stringify({ ...state, layout: 3 })));
   await store.close();
   await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toBeInstanceOf(StoreLayoutError);
+});
+
+test('a missing --key beside a store that lost its CURRENT file gets the store\'s problem, not advice to make a new key', async () => {
+  const data = await logOfThree();
+  await rename(join(data, 'log.key'), join(tempDir(), 'moved.key'));
+  await rm(join(data, 'db', 'CURRENT'));
+  const start = startServer({ data, key: join(tempDir(), 'no.key'), host: '127.0.0.1', port: 0 });
+  await expect(start).rejects.toBeInstanceOf(StoreFilesError);
+  await expect(start).rejects.toThrow(/the store in .* has lost its CURRENT file \(LevelDB's pointer to its MANIFEST\) but still holds 1 write-ahead log file, 1 MANIFEST file: it was not opened/);
+  await expect(start).rejects.not.toThrow(/keygen/);
+  expect(await readdir(data)).toEqual(['db']);
+});
+
+test('a key that a first start on the same folder made while the store was looked into is not refused as missing', async () => {
+  const data = await logOfThree();
+  const key = join(data, 'log.key');
+  const db = join(data, 'db');
+  // Missing when looked for before the store, there once its write was found (the other start made it and wrote its first checkpoint).
+  const seen = (answers: boolean[]) => async () => answers.shift()!;
+  await expect(refuseLostKey(key, db, seen([false, true]))).resolves.toBe(false);
+  await expect(refuseLostKey(key, db, seen([false, false]))).rejects.toThrow(/may hold a log \(its write-ahead log \d+\.log holds a write\), and its key .* is missing/);
 });
