@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js';
-import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
+import { PacedTally, type PacedLineOptions } from '../log/paced-lines.js';
 
 /** Default interval of {@link DroppedConnectionLog}: at most one line this often. */
 export const DROPPED_CONNECTION_LOG_INTERVAL_MS = 10_000;
@@ -17,45 +17,21 @@ export const DROPPED_CONNECTIONS_MESSAGE =
  * interval, counting the drops since the previous line (`dropped`, over
  * `seconds`), with the limit (`maxConnections`) and the latest client's
  * address (`remote`). /metrics counts every drop
- * (cairn_connections_dropped_total).
+ * (cairn_connections_dropped_total, through countWith).
  */
-export class DroppedConnectionLog {
-  private readonly logger: Logger;
-  private readonly maxConnections: number | undefined;
-  private readonly pacer: LinePacer;
-  /** Drops not logged yet, and the latest one's client address. */
-  private pending = 0;
-  private remote: string | undefined;
-
+export class DroppedConnectionLog extends PacedTally<'dropped'> {
   constructor(logger: Logger, maxConnections: number | undefined, options: PacedLineOptions = {}) {
-    this.logger = logger;
-    this.maxConnections = maxConnections;
-    this.pacer = new LinePacer((seconds) => this.write(seconds), DROPPED_CONNECTION_LOG_INTERVAL_MS, options);
+    super(
+      logger,
+      DROPPED_CONNECTIONS_MESSAGE,
+      (pending) => ({ dropped: pending.get('dropped'), ...(maxConnections === undefined ? {} : { maxConnections }) }),
+      DROPPED_CONNECTION_LOG_INTERVAL_MS,
+      options,
+    );
   }
 
   /** A new connection was dropped (node's 'drop' event; `remote` is its client's address, when node knows it). */
   dropped(remote?: string): void {
-    this.pending += 1;
-    this.remote = remote;
-    this.pacer.due();
-  }
-
-  /** Logs the drops not logged yet, now (the server is stopping, or their interval has passed). */
-  flush(): void {
-    this.pacer.flush();
-  }
-
-  /** Logs the drops not logged yet, if any, with the `seconds` since the last line; says whether it did. */
-  private write(seconds: number | undefined): boolean {
-    if (this.pending === 0) return false;
-    this.logger.warn(DROPPED_CONNECTIONS_MESSAGE, {
-      dropped: this.pending,
-      ...(seconds === undefined ? {} : { seconds }),
-      ...(this.maxConnections === undefined ? {} : { maxConnections: this.maxConnections }),
-      ...(this.remote === undefined ? {} : { remote: this.remote }),
-    });
-    this.pending = 0;
-    this.remote = undefined;
-    return true;
+    this.seen('dropped', remote);
   }
 }

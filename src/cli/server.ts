@@ -935,14 +935,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Node drops connections past maxConnections without a word: they are
   // logged, and counted in /metrics (drops before the log opens, once it has).
   const drops = new DroppedConnectionLog(logger, maxConnections);
-  let droppedBeforeOpen = 0;
-  let countDrop: () => void = () => {
-    droppedBeforeOpen += 1;
-  };
-  server.on('drop', (data?: { remoteAddress?: string }) => {
-    drops.dropped(data?.remoteAddress);
-    countDrop();
-  });
+  server.on('drop', (data?: { remoteAddress?: string }) => drops.dropped(data?.remoteAddress));
   // Requests answered before they reach the app (not HTTP/1.1, too slow) are
   // logged and counted too (flushed once the server has closed).
   const clientErrors = new ClientErrorLog(logger);
@@ -976,8 +969,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
   const { log, verifierKey, metrics, failures, startup } = opened;
-  metrics.connectionsDropped.inc(droppedBeforeOpen);
-  countDrop = () => metrics.connectionsDropped.inc();
+  drops.countWith((_, n) => metrics.connectionsDropped.inc(n));
   clientErrors.countInto(metrics.clientErrors);
   gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) })));
   let closing: Promise<void> | undefined;

@@ -4,8 +4,6 @@
 import { DroppedConnectionLog, DROPPED_CONNECTIONS_MESSAGE } from '../../src/cli/dropped-connections.js';
 import { capture, manualTime } from '../helpers/log-lines.js';
 
-
-
 test('the first drop is logged at once, as a warning with the limit and the address, and the hint to raise the open-file limit', () => {
   const { lines, logger } = capture();
   const time = manualTime();
@@ -58,4 +56,20 @@ test('flush logs the pending drops at once (the server stops) and cancels the ti
   expect(time.pending()).toBe(0);
   drops.flush();
   expect(lines).toHaveLength(2);
+});
+
+test('drops before the count is given (the metrics come once the log opens) are counted then, all at once, later ones as they come', () => {
+  const { logger } = capture();
+  const drops = new DroppedConnectionLog(logger, 1);
+  drops.dropped();
+  drops.dropped('192.0.2.9');
+  const counted: [string, number][] = [];
+  drops.countWith((kind, n) => counted.push([kind, n]));
+  expect(counted).toEqual([['dropped', 2]]);
+  drops.dropped();
+  expect(counted).toEqual([
+    ['dropped', 2],
+    ['dropped', 1],
+  ]);
+  drops.flush();
 });
