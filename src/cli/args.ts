@@ -27,7 +27,7 @@ export class UsageError extends Error {
  * command's arguments are, if it takes any (for the words of an unknown
  * option that may have been meant as one: see unknownOption).
  */
-export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: Positionals = false) {
+export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: Positionals = false): ParsedCommandArgs<T> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals !== false, tokens: true });
@@ -56,6 +56,17 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 
 const UNKNOWN_PREFIX = "Unknown option '";
 const POSITIONAL_ADVICE = "'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- ";
+
+/**
+ * What parseCommandArgs returns: parseArgs' values and positionals for the
+ * options given (and --help), written out so that the build's declaration
+ * files can name it (@types/node does not export the types parseArgs'
+ * result is built from).
+ */
+export type ParsedCommandArgs<T extends NonNullable<ParseArgsConfig['options']>> = Pick<
+  ReturnType<typeof parseArgs<{ args: string[]; options: T & { help: { type: 'boolean'; short: 'h' } }; strict: true; allowPositionals: boolean; tokens: true }>>,
+  'values' | 'positionals'
+>;
 
 /** What a command's arguments are: none, entry indexes (get, prove) or files (add, verify-receipt). */
 export type Positionals = false | 'indexes' | 'files';
