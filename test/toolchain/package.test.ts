@@ -1,13 +1,20 @@
 // Cairn installed as a package: its name resolves (package.json `exports`)
-// to the client library, with the declaration files the build writes.
-// Runs after `npm run build` (as `npm test` does).
+// to the client library, with the declaration files the build writes, and
+// `npm pack` ships what a user needs (the bin, the library and its types,
+// the sources the source maps point at) and nothing of the repository's
+// tests, CI or scripts, nor a data folder's private key that happens to lie
+// in the working tree. Runs after `npm run build` (as `npm test` does).
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   name: string;
+  bin: Record<string, string>;
   exports?: Record<string, { types?: string; default?: string } | string>;
 };
 
@@ -21,4 +28,21 @@ test('the package resolves by its own name to the client library, whose types th
   expect(typeof root === 'object' && root.types).toBe('./dist/src/client/index.d.ts');
   expect(existsSync(join(ROOT, 'dist/src/client/index.d.ts'))).toBe(true);
   expect(readFileSync(join(ROOT, 'dist/src/client/index.d.ts'), 'utf8')).toMatch(/\bCairnClient\b/);
+});
+
+test('npm pack lists the bin, the library and its types, and no tests, CI, scripts or stray key', async () => {
+  // A data folder under a name .gitignore does not know, with its key, as a user's working copy may hold.
+  const stray = await mkdtemp(join(ROOT, 'pack-test-'));
+  try {
+    await writeFile(join(stray, 'log.key'), 'PRIVATE\n');
+    // --ignore-scripts: the build has run; `prepare` would rebuild dist/ under the other tests' feet.
+    const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+    const [packed] = JSON.parse(stdout) as { files: { path: string }[] }[];
+    const paths = packed!.files.map((f) => f.path);
+    expect(pkg.bin.cairn).toBe('dist/src/cli/main.js');
+    expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/src/cli/main.js', 'dist/src/client/index.js', 'dist/src/client/index.d.ts', 'src/client/index.ts']));
+    expect(paths.filter((p) => /^(test|\.ci|scripts|dist\/scripts|cairn-data|data|pack-test-[^/]*)\//.test(p) || p.endsWith('.key'))).toEqual([]);
+  } finally {
+    await rm(stray, { recursive: true, force: true });
+  }
 });
