@@ -94,6 +94,13 @@ export interface TransportOptions {
   readonly onRetry?: (info: RetryInfo) => void;
 }
 
+/**
+ * The Fetch API's cache modes (RequestInit.cache), written out: the DOM lib
+ * names them RequestCache, which @types/node does not declare, so a
+ * consumer's types without DOM could not read this module's declarations.
+ */
+export type CacheMode = 'default' | 'no-store' | 'reload' | 'no-cache' | 'force-cache' | 'only-if-cached';
+
 /** One request: a path below the base URL, with an optional body. */
 export interface RequestSpec {
   readonly method?: 'GET' | 'POST';
@@ -129,7 +136,7 @@ export interface RequestSpec {
    * not implement) is asked once more without it. A network failure that
    * fetch reports as a TypeError (Node's "fetch failed") is one more try.
    */
-  readonly cache?: RequestCache;
+  readonly cache?: CacheMode;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -563,7 +570,7 @@ export class HttpTransport {
    * cache mode (RequestSpec.cache): 'reload' for an answer fresh from the
    * log, past a cache that kept a bad one if it honours `no-cache`.
    */
-  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal, typed?: (contentType: string) => void, cache?: RequestCache): Promise<Uint8Array> {
+  async bytes(path: string, accept = 'application/octet-stream', maxBytes?: number, signal?: AbortSignal, typed?: (contentType: string) => void, cache?: CacheMode): Promise<Uint8Array> {
     const limit = this.#limit(maxBytes);
     return this.#send({ path, accept, ...(signal === undefined ? {} : { signal }), ...(cache === undefined ? {} : { cache }) }, async (res) => {
       typed?.(res.headers.get('Content-Type') ?? '');

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -44,5 +45,23 @@ test('npm pack lists the bin, the library and its types, and no tests, CI, scrip
     expect(paths.filter((p) => /^(test|\.ci|scripts|dist\/scripts|cairn-data|data|pack-test-[^/]*)\//.test(p) || p.endsWith('.key'))).toEqual([]);
   } finally {
     await rm(stray, { recursive: true, force: true });
+  }
+});
+
+test("the library's declarations compile for a consumer whose lib has no DOM (Node's types only)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-consumer-'));
+  try {
+    const index = join(ROOT, 'dist/src/client/index.js');
+    await writeFile(join(dir, 'use.ts'), `import { CairnClient, verifyReceipt } from ${JSON.stringify(index)};\nexport const kinds = [typeof CairnClient, typeof verifyReceipt];\n`);
+    const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], strict: true, noEmit: true };
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
+      () => 'compiled',
+      (err: { stdout?: string }) => err.stdout ?? String(err),
+    );
+    expect(result).toBe('compiled');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
