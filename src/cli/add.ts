@@ -100,17 +100,17 @@ export const READ_CHUNK_BYTES = 64 * 1024;
 export const ADD_USAGE = `usage: cairn add [options] [FILE ...]
 
 Logs entries and verifies every receipt against the log's key. Each FILE (or
-standard input, when there is none or for '-') is one entry; with --json-lines
-every non-blank line of the input is one JSON event, logged as its RFC 8785
-(JCS) canonical bytes. Entries go in POST /v1/batch requests; an answer of
-429 (rate limit) or 503 (busy) is sent again after its Retry-After, for at
-most --max-wait seconds of waiting per request. A batch the log refuses as
-too many entries at once (400 TOO_MANY_ENTRIES: more than its queue, or
-than the token's rate limit allows per period) is sent again in halves, and
-later batches are of that smaller size. Each receipt (index, leaf_hash, checkpoint,
-inclusion_proof, duplicate) is written as one JSON line, in input order, to
-standard output or appended to --receipts FILE; 'cairn verify-receipt'
-checks one offline.
+standard input, when there is none or for '-') is one entry; with
+--json-lines every non-blank line of the input is one JSON event, logged as
+its RFC 8785 (JCS) canonical bytes. Entries go in POST /v1/batch requests;
+an answer of 429 or 503 (the log's rate limit or a full queue, or a proxy's)
+is sent again after its Retry-After, for at most --max-wait seconds of
+waiting per request. A batch the log refuses as too many entries at once
+(400 TOO_MANY_ENTRIES: more than its queue, or than the token's rate limit
+allows per period) is sent again in halves, and later batches are of that
+smaller size. Each receipt (index, leaf_hash, checkpoint, inclusion_proof,
+duplicate) is written as one JSON line, in input order, to standard output
+or appended to --receipts FILE; 'cairn verify-receipt' checks one offline.
 
 All of the input is checked before anything is sent, and so is the key: the
 log's current checkpoint must verify with --vkey. That checkpoint is the
