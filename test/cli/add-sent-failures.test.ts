@@ -165,15 +165,16 @@ test("the log's own refusals (a JSON 400, a 503 QUEUE_FULL) and a connection nev
 });
 
 /**
- * Makes the fake log take the first batch sent, then a load balancer answer it with an HTML 503 (the
- * log's answer lost on the way); later batches are answered as usual. Returns what arms it again.
+ * Makes the fake log take the `nth` batch sent (the first by default), then a load balancer answer it
+ * with an HTML 503 asking for a retry after `retryAfter` seconds (the log's answer lost on the way);
+ * other batches are answered as usual. Returns what arms it again.
  */
-function lbAnswers503AfterTaking(): () => void {
+function lbAnswers503AfterTaking(nth = 1, retryAfter = 1): () => void {
   let batches = 0;
   t.fake.hook = (path, _req, res, body) => {
-    if (path !== 'v1/batch' || ++batches !== 1) return false;
+    if (path !== 'v1/batch' || ++batches !== nth) return false;
     take(body);
-    res.setHeader('Retry-After', '1');
+    res.setHeader('Retry-After', String(retryAfter));
     send(res, 503, '<html><body><h1>503 from the load balancer</h1></body></html>\n', 'text/html');
     return true;
   };
@@ -251,14 +252,7 @@ test("a retry notice says 'the log' only of an answer with the log's JSON error 
 test("SIGTERM while waiting to send again a batch a proxy answered 503: the batch is named as maybe logged, not as 'nothing logged'", async () => {
   const lines = events(4, 'lb503-stop');
   const f = fakeProcess();
-  let batches = 0;
-  t.fake.hook = (path, _req, res, body) => {
-    if (path !== 'v1/batch' || ++batches !== 2) return false;
-    take(body);
-    res.setHeader('Retry-After', '30');
-    send(res, 503, '<html><body>busy</body></html>\n', 'text/html');
-    return true;
-  };
+  lbAnswers503AfterTaking(2, 30);
   const io = captureIo({ stdin: stdinOf(lines), onSleep: () => f.signal('SIGTERM') });
   expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io, f.proc)).toBe(2);
   expect(io.err()).toBe(
