@@ -1,13 +1,9 @@
 // CairnClient against a real server on port 0 (src/cli/server.ts), and against
 // the same server behind a fetch that tampers with chosen answers: each kind
 // of tampering must be caught with its own error code.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CairnClient } from '../../src/client/client.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { verifyReceipt } from '../../src/client/receipt.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { encodeEntryBundle, parseEntryBundle } from '../../src/merkle/bundle.js';
 import { EMPTY_ROOT, leafHash } from '../../src/merkle/hash.js';
 import { treeHash } from '../../src/merkle/tree.js';
@@ -16,23 +12,12 @@ import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint, type Checkpoint } from '../../src/note/checkpoint.js';
 import { generateSignerKey, newSigner, newVerifier, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { signTreeHead } from '../../src/note/sth.js';
+import { useCliServer } from '../helpers/cli-server.js';
 import { flip, hex } from './helpers.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-let dir: string;
-let server: RunningServer;
-let client: CairnClient;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-client-'));
-  server = await startServer({ data: dir, host: '127.0.0.1', port: 0, origin: 'client.test/log' });
-  client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
-});
-afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const t = useCliServer('cairn-client-', { origin: 'client.test/log' });
 
 /** A client whose fetch answers through `edit`, which may replace the body of chosen answers. */
 function tamperingClient(edit: (url: string, body: Uint8Array, init?: RequestInit) => Uint8Array | undefined, extra: Partial<ConstructorParameters<typeof CairnClient>[0]> = {}): CairnClient {
@@ -42,116 +27,116 @@ function tamperingClient(edit: (url: string, body: Uint8Array, init?: RequestIni
     const changed = edit(url, body, init) ?? body;
     return new Response(changed as unknown as BodyInit, { status: res.status, headers: res.headers });
   };
-  return new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey, fetch: f, ...extra });
+  return new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey, fetch: f, ...extra });
 }
 
 const json = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as Record<string, unknown>;
 const bytes = (v: unknown) => enc(JSON.stringify(v));
 
 test('a new log: verified checkpoint of size 0 and a matching signed tree head', async () => {
-  const { checkpoint, note } = await client.getCheckpoint();
+  const { checkpoint, note } = await t.client.getCheckpoint();
   expect(checkpoint.origin).toBe('client.test/log');
   expect(checkpoint.treeSize).toBe(0);
   expect(note).toMatch(/^client\.test\/log\n0\n/);
-  const head = await client.getTreeHead();
+  const head = await t.client.getTreeHead();
   expect(head.treeSize).toBe(0);
   expect(hex(head.rootHash)).toBe(hex(checkpoint.rootHash));
-  expect(await client.getLogInfo()).toMatchObject({ origin: 'client.test/log', verifierKey: server.verifierKey, treeSize: 0 });
+  expect(await t.client.getLogInfo()).toMatchObject({ origin: 'client.test/log', verifierKey: t.server.verifierKey, treeSize: 0 });
 });
 
 test('entries, JSON and batches come back with receipts that verify, online and offline', async () => {
-  const one = await client.addEntry(enc('first entry'));
+  const one = await t.client.addEntry(enc('first entry'));
   expect(one.receipt).toMatchObject({ index: 0, duplicate: false });
-  expect(verifyReceipt(one.receipt, enc('first entry'), client.verifier)).toBe(true);
-  expect(verifyReceipt(one.receipt, enc('first entrY'), client.verifier)).toBe(false);
+  expect(verifyReceipt(one.receipt, enc('first entry'), t.client.verifier)).toBe(true);
+  expect(verifyReceipt(one.receipt, enc('first entrY'), t.client.verifier)).toBe(false);
 
-  const js = await client.addJson({ b: 1, a: [true, null, 'x'] });
+  const js = await t.client.addJson({ b: 1, a: [true, null, 'x'] });
   expect(new TextDecoder().decode(js.entry)).toBe('{"a":[true,null,"x"],"b":1}');
   expect(js.receipt.index).toBe(1);
   // The same canonical bytes as octet-stream are the same entry (CONTRACT §1).
-  const again = await client.addEntry(enc('{"a":[true,null,"x"],"b":1}'));
+  const again = await t.client.addEntry(enc('{"a":[true,null,"x"],"b":1}'));
   expect(again.receipt).toMatchObject({ index: 1, duplicate: true });
 
   const entries = Array.from({ length: 598 }, (_, i) => enc(`batch entry ${i}`));
   entries.push(enc('first entry'), enc('batch entry 3')); // a logged one and an in-batch duplicate
-  const batch = await client.addBatch(entries);
+  const batch = await t.client.addBatch(entries);
   expect(batch.checkpoint.checkpoint.treeSize).toBe(600);
   expect(batch.receipts.map((r) => r.receipt.index).slice(0, 3)).toEqual([2, 3, 4]);
   expect(batch.receipts[598]!.receipt).toMatchObject({ index: 0, duplicate: true });
   expect(batch.receipts[599]!.receipt).toMatchObject({ index: 5, duplicate: true });
   for (const [i, r] of batch.receipts.entries()) {
     expect(r.receipt.checkpoint).toBe(batch.checkpoint.note);
-    if (i % 97 === 0 || i >= 598) expect(verifyReceipt(r.receipt, entries[i]!, client.verifier)).toBe(true);
+    if (i % 97 === 0 || i >= 598) expect(verifyReceipt(r.receipt, entries[i]!, t.client.verifier)).toBe(true);
   }
-  await expect(client.addBatch([])).rejects.toThrow(RangeError);
-  await expect(client.addEntry(new Uint8Array(0))).rejects.toThrow(RangeError);
+  await expect(t.client.addBatch([])).rejects.toThrow(RangeError);
+  await expect(t.client.addEntry(new Uint8Array(0))).rejects.toThrow(RangeError);
 });
 
 test('proofs from the RFC 6962 endpoints and from authenticated tiles agree and verify', async () => {
-  const { checkpoint } = await client.getCheckpoint();
+  const { checkpoint } = await t.client.getCheckpoint();
   expect(checkpoint.treeSize).toBe(600);
   for (const index of [0, 1, 255, 256, 300, 511, 512, 599]) {
-    const api = await client.getEntry(index, checkpoint);
-    const tiles = await client.proveIndexFromTiles(index, checkpoint);
+    const api = await t.client.getEntry(index, checkpoint);
+    const tiles = await t.client.proveIndexFromTiles(index, checkpoint);
     expect(tiles.proof.map(hex)).toEqual(api.proof.map(hex));
     expect(hex(tiles.leafHash)).toBe(hex(leafHash(api.entry)));
     expect(verifyInclusion(api.leafHash, index, 600, api.proof, checkpoint.rootHash)).toBe(true);
-    const byHash = await client.proveHash(api.leafHash, checkpoint);
+    const byHash = await t.client.proveHash(api.leafHash, checkpoint);
     expect(byHash.index).toBe(index);
-    const fromBundle = await client.getEntryFromTiles(index, checkpoint);
+    const fromBundle = await t.client.getEntryFromTiles(index, checkpoint);
     expect(hex(fromBundle.entry)).toBe(hex(api.entry));
   }
-  expect(new TextDecoder().decode((await client.getEntry(2)).entry)).toBe('batch entry 0');
-  await expect(client.proveHash(leafHash(enc('never logged')))).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 404 });
-  await expect(client.getEntry(600, checkpoint)).rejects.toThrow(RangeError);
+  expect(new TextDecoder().decode((await t.client.getEntry(2)).entry)).toBe('batch entry 0');
+  await expect(t.client.proveHash(leafHash(enc('never logged')))).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 404 });
+  await expect(t.client.getEntry(600, checkpoint)).rejects.toThrow(RangeError);
 
   // Bundles: every one, full and partial, verified against its level-0 tile.
   const all: string[] = [];
-  for (let n = 0; n * 256 < 600; n++) all.push(...(await client.readEntryBundle(n, checkpoint)).map((e) => new TextDecoder().decode(e)));
+  for (let n = 0; n * 256 < 600; n++) all.push(...(await t.client.readEntryBundle(n, checkpoint)).map((e) => new TextDecoder().decode(e)));
   expect(all.length).toBe(600);
   expect(all[0]).toBe('first entry');
   expect(all[599]).toBe('batch entry 597');
-  expect((await client.getEntries(0, 2)).map((e) => new TextDecoder().decode(e))).toEqual(['first entry', '{"a":[true,null,"x"],"b":1}', 'batch entry 0']);
+  expect((await t.client.getEntries(0, 2)).map((e) => new TextDecoder().decode(e))).toEqual(['first entry', '{"a":[true,null,"x"],"b":1}', 'batch entry 0']);
 });
 
 test('consistency between checkpoints, from the endpoint and from tiles', async () => {
-  const old = (await client.getCheckpoint()).checkpoint;
-  await client.addBatch(Array.from({ length: 300 }, (_, i) => enc(`later ${i}`)));
-  const now = (await client.getCheckpoint()).checkpoint;
+  const old = (await t.client.getCheckpoint()).checkpoint;
+  await t.client.addBatch(Array.from({ length: 300 }, (_, i) => enc(`later ${i}`)));
+  const now = (await t.client.getCheckpoint()).checkpoint;
   expect(now.treeSize).toBe(900);
-  const api = await client.verifyConsistency(old, now);
-  const tiles = await client.verifyConsistency(old, now, { fromTiles: true });
+  const api = await t.client.verifyConsistency(old, now);
+  const tiles = await t.client.verifyConsistency(old, now, { fromTiles: true });
   expect(tiles.map(hex)).toEqual(api.map(hex));
   expect(verifyConsistency(600, 900, old.rootHash, now.rootHash, api)).toBe(true);
-  expect(await client.verifyConsistency(now, now)).toEqual([]);
-  await expect(client.verifyConsistency(now, old)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/shrank/) });
+  expect(await t.client.verifyConsistency(now, now)).toEqual([]);
+  await expect(t.client.verifyConsistency(now, old)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/shrank/) });
   const forked = { ...old, rootHash: flip(old.rootHash, 0) };
-  await expect(client.verifyConsistency(forked, now)).rejects.toMatchObject({ code: 'INCONSISTENT' });
-  await expect(client.verifyConsistency(forked, now, { fromTiles: true })).rejects.toMatchObject({ code: 'INCONSISTENT' });
-  await expect(client.verifyConsistency(old, forked)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/fork/) });
+  await expect(t.client.verifyConsistency(forked, now)).rejects.toMatchObject({ code: 'INCONSISTENT' });
+  await expect(t.client.verifyConsistency(forked, now, { fromTiles: true })).rejects.toMatchObject({ code: 'INCONSISTENT' });
+  await expect(t.client.verifyConsistency(old, forked)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/fork/) });
 });
 
 test("what getCheckpoint() resolves to, given where a checkpoint is meant, is refused by name, as is anything else that is not one", async () => {
-  const signed = await client.getCheckpoint();
+  const signed = await t.client.getCheckpoint();
   const wrong = signed as unknown as Checkpoint;
   const named = /must be a checkpoint \(\{ treeSize, rootHash \}\), not what getCheckpoint\(\) resolves to: pass its \.checkpoint/;
-  await expect(client.verifyConsistency(signed.checkpoint, wrong)).rejects.toThrow(new RegExp(`^verifyConsistency: newer ${named.source}`));
-  await expect(client.verifyConsistency(wrong, signed.checkpoint)).rejects.toThrow(new RegExp(`^verifyConsistency: older ${named.source}`));
-  await expect(client.readEntryBundle(0, wrong)).rejects.toThrow(new RegExp(`^readEntryBundle: tree ${named.source}`));
-  await expect(client.proveHash(new Uint8Array(32), wrong)).rejects.toThrow(TypeError);
-  await expect(client.getEntry(0, wrong)).rejects.toThrow(/^getEntry: checkpoint must be a checkpoint/);
-  await expect(client.proveIndexFromTiles(0, wrong)).rejects.toThrow(/^proveIndexFromTiles: checkpoint must be a checkpoint/);
-  await expect(client.getEntryFromTiles(0, wrong)).rejects.toThrow(/^getEntryFromTiles: checkpoint must be a checkpoint/);
-  expect(() => client.tileReader(wrong)).toThrow(/^tileReader: tree must be a checkpoint/);
-  expect(() => client.tileReader({ treeSize: 1 } as unknown as Checkpoint)).toThrow(/^tileReader: tree must be a checkpoint \(\{ treeSize, rootHash \}\)$/);
+  await expect(t.client.verifyConsistency(signed.checkpoint, wrong)).rejects.toThrow(new RegExp(`^verifyConsistency: newer ${named.source}`));
+  await expect(t.client.verifyConsistency(wrong, signed.checkpoint)).rejects.toThrow(new RegExp(`^verifyConsistency: older ${named.source}`));
+  await expect(t.client.readEntryBundle(0, wrong)).rejects.toThrow(new RegExp(`^readEntryBundle: tree ${named.source}`));
+  await expect(t.client.proveHash(new Uint8Array(32), wrong)).rejects.toThrow(TypeError);
+  await expect(t.client.getEntry(0, wrong)).rejects.toThrow(/^getEntry: checkpoint must be a checkpoint/);
+  await expect(t.client.proveIndexFromTiles(0, wrong)).rejects.toThrow(/^proveIndexFromTiles: checkpoint must be a checkpoint/);
+  await expect(t.client.getEntryFromTiles(0, wrong)).rejects.toThrow(/^getEntryFromTiles: checkpoint must be a checkpoint/);
+  expect(() => t.client.tileReader(wrong)).toThrow(/^tileReader: tree must be a checkpoint/);
+  expect(() => t.client.tileReader({ treeSize: 1 } as unknown as Checkpoint)).toThrow(/^tileReader: tree must be a checkpoint \(\{ treeSize, rootHash \}\)$/);
   // The real checkpoint still works in each of them.
-  expect((await client.readEntryBundle(0, signed.checkpoint)).length).toBeGreaterThan(0);
+  expect((await t.client.readEntryBundle(0, signed.checkpoint)).length).toBeGreaterThan(0);
 });
 
 describe('a log that lies is caught', () => {
   test('a checkpoint or tree head signed by another key, or edited', async () => {
     const stranger = verifierKeyFromSignerKey(generateSignerKey('client.test/log'));
-    const other = new CairnClient({ baseUrl: server.url, verifierKey: stranger });
+    const other = new CairnClient({ baseUrl: t.server.url, verifierKey: stranger });
     await expect(other.getCheckpoint()).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
     await expect(other.getTreeHead()).rejects.toMatchObject({ code: 'BAD_SIGNATURE' });
     const edited = tamperingClient((url, body) => (url.endsWith('/checkpoint') ? enc(new TextDecoder().decode(body).replace(/\n900\n/, '\n901\n')) : undefined));
@@ -173,7 +158,7 @@ describe('a log that lies is caught', () => {
   });
 
   test('proofs from the endpoints that do not lead to the signed root', async () => {
-    const cp = (await client.getCheckpoint()).checkpoint;
+    const cp = (await t.client.getCheckpoint()).checkpoint;
     const changeProof = (field: string) =>
       tamperingClient((url, body) => {
         if (!url.includes('/ct/v1/get-') || url.includes('get-sth?') || url.endsWith('get-sth')) return undefined;
@@ -186,13 +171,13 @@ describe('a log that lies is caught', () => {
     await expect(changeProof('audit_path').proveHash(leafHash(enc('first entry')), cp)).rejects.toMatchObject({ code: 'BAD_PROOF' });
     const entry = tamperingClient((url, body) => (url.includes('get-entry-and-proof') ? bytes({ ...json(body), leaf_input: encodeBase64(enc('not it')) }) : undefined));
     await expect(entry.getEntry(17, cp)).rejects.toMatchObject({ code: 'BAD_PROOF' });
-    const old = { ...cp, treeSize: 600, rootHash: (await client.getEntry(0, cp)).proof[0]! }; // any root: the proof must fail
+    const old = { ...cp, treeSize: 600, rootHash: (await t.client.getEntry(0, cp)).proof[0]! }; // any root: the proof must fail
     await expect(changeProof('consistency').verifyConsistency(old, cp)).rejects.toMatchObject({ code: 'INCONSISTENT' });
   });
 
   test("a batch receipt that carries a checkpoint other than the batch's is refused; the receipts kept carry the batch's", async () => {
-    const older = (await client.getCheckpoint()).note;
-    await client.addEntry(enc('a later entry'));
+    const older = (await t.client.getCheckpoint()).note;
+    await t.client.addEntry(enc('a later entry'));
     const withOwn = (own: (batchNote: string) => string) =>
       tamperingClient((url, body) => {
         if (!url.endsWith('/v1/batch')) return undefined;
@@ -206,12 +191,12 @@ describe('a log that lies is caught', () => {
     const batch = await withOwn((note) => note).addBatch(entries);
     for (const [i, r] of batch.receipts.entries()) {
       expect(r.receipt.checkpoint).toBe(batch.checkpoint.note);
-      expect(verifyReceipt(r.receipt, entries[i]!, newVerifier(server.verifierKey))).toBe(true);
+      expect(verifyReceipt(r.receipt, entries[i]!, newVerifier(t.server.verifierKey))).toBe(true);
     }
   });
 
   test('an entry served by get-entry-and-proof must be 1 to 65,535 bytes', async () => {
-    const cp = (await client.getCheckpoint()).checkpoint;
+    const cp = (await t.client.getCheckpoint()).checkpoint;
     const empty = tamperingClient((url, body) => (url.includes('get-entry-and-proof') ? bytes({ ...json(body), leaf_input: '' }) : undefined));
     await expect(empty.getEntry(17, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/"leaf_input" is 0 bytes, not 1 to 65535/) });
     const large = tamperingClient((url, body) => (url.includes('get-entry-and-proof') ? bytes({ ...json(body), leaf_input: encodeBase64(new Uint8Array(65536)) }) : undefined));
@@ -219,12 +204,12 @@ describe('a log that lies is caught', () => {
   });
 
   test('a flipped byte in a tile, or in an entry bundle, is caught before use', async () => {
-    const cp = (await client.getCheckpoint()).checkpoint;
+    const cp = (await t.client.getCheckpoint()).checkpoint;
     const badTile = tamperingClient((url, body) => (url.endsWith('/tile/0/001') ? flip(body, 100) : undefined));
     await expect(badTile.proveIndexFromTiles(300, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
     await expect(badTile.readEntryBundle(1, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
-    const old = { ...cp, treeSize: 300, rootHash: await treeHash(300, client.tileReader(cp)) };
-    await expect(client.verifyConsistency(old, cp, { fromTiles: true })).resolves.toBeDefined();
+    const old = { ...cp, treeSize: 300, rootHash: await treeHash(300, t.client.tileReader(cp)) };
+    await expect(t.client.verifyConsistency(old, cp, { fromTiles: true })).resolves.toBeDefined();
     await expect(badTile.verifyConsistency(old, cp, { fromTiles: true })).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
     const badBundle = tamperingClient((url, body) => (url.endsWith('/tile/entries/002') ? flip(body, body.length - 1) : undefined));
     await expect(badBundle.readEntryBundle(2, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 767/) });
@@ -271,26 +256,26 @@ test('503 answers are retried after their Retry-After, then reported', async () 
     }
     return fetch(url, init);
   };
-  const c = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey, fetch: f, sleep: async (ms) => void waits.push(ms) });
+  const c = new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey, fetch: f, sleep: async (ms) => void waits.push(ms) });
   const r = await c.addEntry(enc('after two refusals'));
   expect(waits).toEqual([3000, 3000]);
   expect(verifyReceipt(r.receipt, enc('after two refusals'), c.verifier)).toBe(true);
 
   refusals = 10;
   waits.length = 0;
-  const impatient = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey, fetch: f, maxRetries: 3, sleep: async (ms) => void waits.push(ms) });
+  const impatient = new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey, fetch: f, maxRetries: 3, sleep: async (ms) => void waits.push(ms) });
   await expect(impatient.addEntry(enc('never'))).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 503, serverCode: 'QUEUE_FULL', retryAfter: 3 });
   expect(waits).toEqual([3000, 3000, 3000]);
 });
 
 test('operational failures are not verification failures', async () => {
-  const down = new CairnClient({ baseUrl: 'http://127.0.0.1:9', verifierKey: server.verifierKey });
+  const down = new CairnClient({ baseUrl: 'http://127.0.0.1:9', verifierKey: t.server.verifierKey });
   const err = await down.getCheckpoint().catch((e: unknown) => e);
   expect(err).toMatchObject({ code: 'NETWORK', isVerificationFailure: false });
   const garbage = tamperingClient((url) => (url.includes('get-entry-and-proof') ? enc('<html>') : undefined));
   await expect(garbage.getEntry(0)).rejects.toMatchObject({ code: 'BAD_RESPONSE' });
-  await expect(client.getConsistencyProof(5, 1)).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 400, serverCode: 'INVALID_PARAMETER' });
-  expect(() => new CairnClient({ baseUrl: 'ftp://x', verifierKey: server.verifierKey })).toThrow(RangeError);
-  expect(() => new CairnClient({ baseUrl: server.url, verifierKey: 'nonsense' })).toThrow(RangeError);
-  expect(new CairnClient({ baseUrl: `${server.url}/`, verifierKey: newVerifier(server.verifierKey) }).baseUrl).toBe(server.url);
+  await expect(t.client.getConsistencyProof(5, 1)).rejects.toMatchObject({ code: 'HTTP_STATUS', status: 400, serverCode: 'INVALID_PARAMETER' });
+  expect(() => new CairnClient({ baseUrl: 'ftp://x', verifierKey: t.server.verifierKey })).toThrow(RangeError);
+  expect(() => new CairnClient({ baseUrl: t.server.url, verifierKey: 'nonsense' })).toThrow(RangeError);
+  expect(new CairnClient({ baseUrl: `${t.server.url}/`, verifierKey: newVerifier(t.server.verifierKey) }).baseUrl).toBe(t.server.url);
 });

@@ -1,15 +1,12 @@
 // CairnClient.readEntryRange against a real server on port 0 (src/cli/server.ts):
 // the entries of a range, each bundle verified against one checkpoint; a
 // tampered bundle, a range past the tree, and a stop through its signal.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CairnClient, type CairnClientOptions, type VerifiedEntries } from '../../src/client/client.js';
 import { ClientError } from '../../src/client/errors.js';
 import type { FetchLike } from '../../src/client/http.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import type { Checkpoint } from '../../src/note/checkpoint.js';
+import { useCliServer } from '../helpers/cli-server.js';
 import { hex } from './helpers.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -17,28 +14,20 @@ const enc = (s: string) => new TextEncoder().encode(s);
 /** 600 entries of different lengths: bundles 0 and 1 full, bundle 2 partial (88 entries). */
 const entries = Array.from({ length: 600 }, (_, i) => enc(`range entry ${i}${'.'.repeat(i % 7)}`));
 
-let dir: string;
-let server: RunningServer;
+const t = useCliServer('cairn-entry-range-', { origin: 'entry-range.test/log' });
 let checkpoint: Checkpoint;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-entry-range-'));
-  server = await startServer({ data: dir, host: '127.0.0.1', port: 0, origin: 'entry-range.test/log' });
-  const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
-  checkpoint = (await client.addBatch(entries)).checkpoint.checkpoint;
+  checkpoint = (await t.client.addBatch(entries)).checkpoint.checkpoint;
   expect(checkpoint.treeSize).toBe(600);
-});
-afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** A client whose fetch `f` sees every request (the global fetch by default), keeping each path below the base URL. */
 function recordingClient(f: FetchLike = (url, init) => fetch(url, init), extra: Partial<CairnClientOptions> = {}): { client: CairnClient; paths: string[] } {
   const paths: string[] = [];
   const client = new CairnClient({
-    baseUrl: server.url,
-    verifierKey: server.verifierKey,
+    baseUrl: t.server.url,
+    verifierKey: t.server.verifierKey,
     ...extra,
     fetch: (url, init) => {
       paths.push(new URL(url).pathname.slice(1));

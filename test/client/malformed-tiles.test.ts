@@ -7,34 +7,23 @@
 // fail to authenticate. A real server on port 0 holds 300 entries of 9 bytes
 // (bundle 000 full, 001.p/44; tiles 0/000, 0/001.p/44, 1/000.p/1); a relay on
 // port 0 in front of it cuts chosen answers on the wire.
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CairnClient } from '../../src/client/client.js';
 import { ClientError } from '../../src/client/errors.js';
 import type { FetchLike } from '../../src/client/http.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
 import type { Checkpoint } from '../../src/note/checkpoint.js';
+import { useCliServer } from '../helpers/cli-server.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const entry = (i: number) => enc(`entry ${String(i).padStart(3, '0')}`); // 9 bytes each
 
-let dir: string;
-let server: RunningServer;
+const t = useCliServer('cairn-malformed-tiles-', { origin: 'malformed.test/log' });
 let cp: Checkpoint;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-malformed-tiles-'));
-  server = await startServer({ data: dir, host: '127.0.0.1', port: 0, origin: 'malformed.test/log' });
-  const client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
-  await client.addBatch(Array.from({ length: 300 }, (_, i) => entry(i)));
-  cp = (await client.getCheckpoint()).checkpoint;
-});
-afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
+  await t.client.addBatch(Array.from({ length: 300 }, (_, i) => entry(i)));
+  cp = (await t.client.getCheckpoint()).checkpoint;
 });
 
 /**
@@ -60,7 +49,7 @@ async function cuttingRelay(cut: (path: string, nth: number) => boolean) {
       asked.push(path);
       const nth = asked.filter((p) => p === path).length;
       void (async () => {
-        const res = await fetch(`${server.url}${path}`);
+        const res = await fetch(`${t.server.url}${path}`);
         const body = Buffer.from(await res.arrayBuffer());
         const type = res.headers.get('Content-Type') ?? 'application/octet-stream';
         if (res.ok && cut(path, nth)) {
@@ -104,7 +93,7 @@ async function cachingRelay() {
       const noCache = /\bno-cache\b/.test(String(req.headers['cache-control'] ?? '')) || /\bno-cache\b/.test(String(req.headers.pragma ?? ''));
       let body = TILES.test(path) && !noCache ? kept.get(path) : undefined;
       if (body === undefined) {
-        const answer = await fetch(`${server.url}${path}`);
+        const answer = await fetch(`${t.server.url}${path}`);
         body = Buffer.from(await answer.arrayBuffer());
         if (!answer.ok) {
           res.writeHead(answer.status, { 'Content-Type': answer.headers.get('Content-Type') ?? 'text/plain' }).end(body);
@@ -130,7 +119,7 @@ async function cachingRelay() {
 }
 
 /** A client of the log through `f`, or through the relay at `url`. */
-const clientOf = (options: { url?: string; fetch?: FetchLike }) => new CairnClient({ baseUrl: options.url ?? server.url, verifierKey: server.verifierKey, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
+const clientOf = (options: { url?: string; fetch?: FetchLike }) => new CairnClient({ baseUrl: options.url ?? t.server.url, verifierKey: t.server.verifierKey, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
 
 /** The ClientError `p` rejects with. */
 async function failure(p: Promise<unknown>): Promise<ClientError> {
@@ -219,7 +208,7 @@ test('a refetch that fails otherwise (a timeout) keeps the first answer\'s fault
   const err = await failure(clientOf({ fetch: timingOut.fetch }).readEntryBundle(1, cp));
   expect([err.code, err.message]).toEqual([
     'NETWORK',
-    `GET ${server.url}/tile/entries/001.p/44: timed out after 30000 ms (refetched past caches after its first answer: the answer is not a bundle of 44 entries: expected 44 entries, got 22)`,
+    `GET ${t.server.url}/tile/entries/001.p/44: timed out after 30000 ms (refetched past caches after its first answer: the answer is not a bundle of 44 entries: expected 44 entries, got 22)`,
   ]);
   // A fetch that refuses the mode, then fails without it too: the first fault is kept as well.
   let tries = 0;

@@ -4,39 +4,27 @@
 // short, and a tile 32 bytes too long (no tile at all: BAD_RESPONSE). A real server on port 0 holds 260
 // entries of 9 bytes each (tile 0/000 full, 0/001.p/4, 1/000.p/1); a fetch
 // in between changes chosen answers.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CairnClient } from '../../src/client/client.js';
 import { TileHashReader } from '../../src/client/tile-reader.js';
 import type { FetchLike } from '../../src/client/http.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { encodeEntryBundle, parseEntryBundle } from '../../src/merkle/bundle.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { formatTilePath } from '../../src/merkle/tile.js';
 import { verifyConsistency, verifyInclusion } from '../../src/merkle/proof.js';
 import type { Checkpoint } from '../../src/note/checkpoint.js';
+import { useCliServer } from '../helpers/cli-server.js';
 import { hex } from './helpers.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const entry = (i: number) => enc(`entry ${String(i).padStart(3, '0')}`); // 9 bytes each
 
-let dir: string;
-let server: RunningServer;
-let client: CairnClient;
+const t = useCliServer('cairn-verify-edges-', { origin: 'edges.test/log' });
 let cp: Checkpoint;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cairn-verify-edges-'));
-  server = await startServer({ data: dir, host: '127.0.0.1', port: 0, origin: 'edges.test/log' });
-  client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
-  await client.addBatch(Array.from({ length: 260 }, (_, i) => entry(i)));
-  cp = (await client.getCheckpoint()).checkpoint;
-});
-afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
+  await t.client.addBatch(Array.from({ length: 260 }, (_, i) => entry(i)));
+  cp = (await t.client.getCheckpoint()).checkpoint;
 });
 
 /** A client whose fetch answers through `edit`, which may replace the body of chosen answers. */
@@ -47,7 +35,7 @@ function tamperingClient(edit: (url: string, body: Uint8Array, init?: RequestIni
     const changed = edit(url, body, init) ?? body;
     return new Response(changed as unknown as BodyInit, { status: res.status, headers: res.headers });
   };
-  return new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey, fetch: f });
+  return new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey, fetch: f });
 }
 
 const json = (b: Uint8Array) => JSON.parse(dec(b)) as Record<string, unknown>;
@@ -55,9 +43,9 @@ const bytes = (v: unknown) => enc(JSON.stringify(v));
 
 test('the log under test: 260 entries, tiles 0/000, 0/001.p/4 and their bundles', async () => {
   expect(cp.treeSize).toBe(260);
-  expect((await client.readEntryBundle(0, cp)).map(dec).slice(0, 2)).toEqual(['entry 000', 'entry 001']);
-  expect((await client.readEntryBundle(1, cp)).map(dec)).toEqual(['entry 256', 'entry 257', 'entry 258', 'entry 259']);
-  expect(dec((await client.getEntryFromTiles(0, cp)).entry)).toBe('entry 000');
+  expect((await t.client.readEntryBundle(0, cp)).map(dec).slice(0, 2)).toEqual(['entry 000', 'entry 001']);
+  expect((await t.client.readEntryBundle(1, cp)).map(dec)).toEqual(['entry 256', 'entry 257', 'entry 258', 'entry 259']);
+  expect(dec((await t.client.getEntryFromTiles(0, cp)).entry)).toBe('entry 000');
 });
 
 describe('an entry bundle whose first entry was swapped for another of the same length', () => {
@@ -91,8 +79,8 @@ describe('an entry bundle whose first entry was swapped for another of the same 
 describe('consistency from a tree of one leaf', () => {
   test("the genuine tree of size 1 (its root is leaf 0's hash) is extended by a non-empty proof, from the endpoint and from tiles", async () => {
     const one = { ...cp, treeSize: 1, rootHash: leafHash(entry(0)) };
-    const api = await client.verifyConsistency(one, cp);
-    const tiles = await client.verifyConsistency(one, cp, { fromTiles: true });
+    const api = await t.client.verifyConsistency(one, cp);
+    const tiles = await t.client.verifyConsistency(one, cp, { fromTiles: true });
     expect(api.length).toBeGreaterThan(0);
     expect(tiles.map(hex)).toEqual(api.map(hex));
     expect(verifyConsistency(1, 260, one.rootHash, cp.rootHash, api)).toBe(true);
@@ -101,8 +89,8 @@ describe('consistency from a tree of one leaf', () => {
   test('a tree of size 1 with another root is INCONSISTENT, from the endpoint and from tiles', async () => {
     for (const root of [leafHash(entry(999)), leafHash(entry(1)), new Uint8Array(32)]) {
       const other = { ...cp, treeSize: 1, rootHash: root };
-      await expect(client.verifyConsistency(other, cp)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/^the log's consistency proof from tree size 1 \(root \S+\) to tree size 260 \(root \S+\) does not verify: /) });
-      await expect(client.verifyConsistency(other, cp, { fromTiles: true })).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/\(proof from tiles\)$/) });
+      await expect(t.client.verifyConsistency(other, cp)).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/^the log's consistency proof from tree size 1 \(root \S+\) to tree size 260 \(root \S+\) does not verify: /) });
+      await expect(t.client.verifyConsistency(other, cp, { fromTiles: true })).rejects.toMatchObject({ code: 'INCONSISTENT', message: expect.stringMatching(/\(proof from tiles\)$/) });
     }
   });
 });
@@ -127,8 +115,8 @@ describe('an empty audit path for a tree of more than one leaf', () => {
 
   test('for a tree of one leaf the empty path is the right one, and is accepted', async () => {
     const one = { ...cp, treeSize: 1, rootHash: leafHash(entry(0)) };
-    expect((await client.proveHash(leafHash(entry(0)), one)).proof).toEqual([]);
-    expect((await client.getEntry(0, one)).proof).toEqual([]);
+    expect((await t.client.proveHash(leafHash(entry(0)), one)).proof).toEqual([]);
+    expect((await t.client.getEntry(0, one)).proof).toEqual([]);
     expect(verifyInclusion(leafHash(entry(0)), 0, 1, [], one.rootHash)).toBe(true);
   });
 });
@@ -144,7 +132,7 @@ describe('a batch answer with a receipt too few or too many', () => {
     });
 
   test('the genuine answer verifies', async () => {
-    const batch = await client.addBatch(logged);
+    const batch = await t.client.addBatch(logged);
     expect(batch.receipts.map((r) => r.receipt.index)).toEqual([0, 1, 2]);
     expect(batch.checkpoint.checkpoint.treeSize).toBe(260);
   });
@@ -171,7 +159,7 @@ describe('a hash tile 32 bytes too long', () => {
   const longer = (path: RegExp, zeros: boolean) => tamperingClient((url, body) => (path.test(url) ? lengthen(body, zeros) : undefined));
   /** A TileHashReader over the real tiles whose fetcher hands it tile `path` 32 bytes longer (no HTTP limit in between). */
   const longerReader = (path: RegExp, zeros: boolean) => {
-    const real = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+    const real = new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey });
     return new TileHashReader(cp, {
       readTile: async (tile) => {
         const body = await real.readTile(tile);
@@ -194,7 +182,7 @@ describe('a hash tile 32 bytes too long', () => {
       await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).proveIndexFromTiles(257, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is longer than the 128 bytes/) });
       await expect(longer(/\/tile\/0\/001\.p\/4$/, zeros).readEntryBundle(1, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE' });
       await expect(longer(/\/tile\/1\/000\.p\/1$/, zeros).proveIndexFromTiles(5, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is longer than the 32 bytes/) });
-      const direct = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
+      const direct = new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey });
       await expect(direct.proveIndexFromTiles(257, cp, longerReader(/^tile\/0\/001\.p\/4$/, zeros))).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is 160, then 160 bytes, not 128/) });
       await expect(direct.proveIndexFromTiles(5, cp, longerReader(/^tile\/1\/000\.p\/1$/, zeros))).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is 64, then 64 bytes, not 32/) });
     });

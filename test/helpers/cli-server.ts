@@ -1,9 +1,10 @@
 // The real server (startServer, which `cairn serve` runs) in-process on
 // 127.0.0.1 at a port the system picks, shared by the tests of one file, for
-// client commands run in-process against it.
+// client commands run in-process against it and for the client library.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CairnClient } from '../../src/client/client.js';
 import { startServer, type RunningServer, type ServerConfig } from '../../src/cli/server.js';
 
 /** What a file may set beyond the store folder and address the helper picks. */
@@ -13,6 +14,8 @@ export interface CliServer {
   /** The file's temporary folder; the server's data folder is `data` in it. */
   readonly dir: string;
   readonly server: RunningServer;
+  /** A CairnClient for the server, with its URL and verifier key and nothing else set. */
+  readonly client: CairnClient;
   /** `--url` and `--vkey` for the server, to start a client command's arguments with. */
   readonly common: string[];
 }
@@ -28,14 +31,17 @@ export interface CliServer {
 export function useCliServer(prefix: string, config: CliServerConfig | ((dir: string) => Promise<CliServerConfig>) = {}): CliServer {
   let dir: string | undefined;
   let server: RunningServer | undefined;
+  let client: CairnClient | undefined;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), prefix));
     const extra = typeof config === 'function' ? await config(dir) : config;
     server = await startServer({ ...extra, data: join(dir, 'data'), host: '127.0.0.1', port: 0 });
+    client = new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey });
   });
   afterAll(async () => {
     await server?.close();
     server = undefined;
+    client = undefined;
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     dir = undefined;
   });
@@ -49,6 +55,9 @@ export function useCliServer(prefix: string, config: CliServerConfig | ((dir: st
     },
     get server() {
       return present(server, 'server');
+    },
+    get client() {
+      return present(client, 'client');
     },
     get common() {
       const { url, verifierKey } = present(server, 'server');
