@@ -67,7 +67,30 @@ export interface ServerConfig {
   readonly maxConnections?: number;
   /** How long a connection may leave its answers unread while they keep others waiting (default {@link STALL_MS}, a minute, as the warning says); tests shorten it. */
   readonly stallMs?: number;
+  /**
+   * How long a client may take to send a request's headers, or a new
+   * connection its first request, before it is answered 408 REQUEST_TIMEOUT
+   * and counted in cairn_client_errors_total{reason="request_timeout"}
+   * (node's `headersTimeout`; default {@link HEADERS_TIMEOUT_MS}); tests
+   * shorten it. Node looks for such clients every half of it, at most every
+   * 30 s (its own default), so one is answered within 1.5 times it. At most
+   * node's `requestTimeout` (5 minutes), which bounds the whole request.
+   */
+  readonly headersTimeoutMs?: number;
 }
+
+/**
+ * Default {@link ServerConfig.headersTimeoutMs}: node's own, which a client
+ * that keeps a connection open without a request holds it for (see
+ * {@link connectionLimit}).
+ */
+export const HEADERS_TIMEOUT_MS = 60_000;
+
+/** Node's default `requestTimeout`, which the server keeps (BODY_MAX_MS of read-body.ts is the same): the most {@link ServerConfig.headersTimeoutMs} may be. */
+const REQUEST_TIMEOUT_MS = 300_000;
+
+/** The longest node waits between looks for requests past their time (its default `connectionsCheckingInterval`). */
+const TIMEOUT_CHECK_MS = 30_000;
 
 /** Default {@link ServerConfig.shutdownGraceMs}. */
 export const SHUTDOWN_GRACE_MS = 5000;
@@ -920,7 +943,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const host = unbracketHost(config.host);
   const { access, summary } = await loadAccess(config, host);
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
-  const server = createServer();
+  const headersTimeout = config.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  if (!Number.isSafeInteger(headersTimeout) || headersTimeout < 1 || headersTimeout > REQUEST_TIMEOUT_MS) {
+    throw new RangeError(`headersTimeoutMs must be a whole number of milliseconds from 1 to ${REQUEST_TIMEOUT_MS}, not ${headersTimeout}`);
+  }
+  const server = createServer({ headersTimeout, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 2)) });
   server.keepAliveTimeout = 65_000;
   const openFiles = config.maxConnections === undefined ? await openFileLimit() : undefined;
   const maxConnections = config.maxConnections ?? connectionLimit(openFiles);

@@ -106,3 +106,33 @@ test('a served log lists every reason at 0 from the start, counts a request that
     { level: 'warn', msg: CLIENT_ERRORS_MESSAGE, fields: { requests: 1, reasons: { headers_too_large: 1 }, seconds: expect.any(Number), remote: '127.0.0.1' } },
   ]);
 });
+
+test('a client that sends part of its headers and stalls is answered 408 once the header timeout is over, counted as request_timeout, and logged', async () => {
+  const { lines, logger } = capture();
+  const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger, headersTimeoutMs: 200 });
+  try {
+    const answer = await raw(server.url, 'GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Half: ');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(answer.split('\r\n\r\n')[1]!)).toEqual({ error: 'the request was not received in full in the time allowed', code: 'REQUEST_TIMEOUT' });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="request_timeout"} 1');
+    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="bad_request"} 0');
+  } finally {
+    await server.close();
+  }
+  expect(lines.filter((line) => line.msg === CLIENT_ERRORS_MESSAGE)).toEqual([
+    { level: 'warn', msg: CLIENT_ERRORS_MESSAGE, fields: { requests: 1, reasons: { request_timeout: 1 }, remote: '127.0.0.1' } },
+  ]);
+});
+
+test('by default a client has node\'s 60 s to send its headers; a header timeout out of range is refused before the server listens', async () => {
+  const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0 });
+  try {
+    expect(server.server.headersTimeout).toBe(60_000);
+  } finally {
+    await server.close();
+  }
+  for (const headersTimeoutMs of [0, 1.5, 300_001]) {
+    await expect(startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, headersTimeoutMs })).rejects.toThrow(RangeError);
+  }
+});
