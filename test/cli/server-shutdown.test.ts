@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../src/cli/server.js';
 import { REQUEST_MESSAGE } from '../../src/log/logger.js';
+import type { LogStore } from '../../src/storage/store.js';
 import { capture } from '../helpers/log-lines.js';
+import { passThroughStore } from '../helpers/store.js';
 
 let dir: string;
 
@@ -72,4 +74,75 @@ test('uploads close() cuts are logged as cut by the server at its stop, not as t
     { method: 'POST', route: '/v1/entries', status: 503, ms: expect.any(Number), cut_at_stop: true },
     { method: 'POST', route: '/v1/entries', status: 503, ms: expect.any(Number), cut_at_stop: true },
   ]);
+});
+
+/**
+ * A store wrapper whose round writes, once `hold()` is called, wait until
+ * `release()`; `reached` resolves when the first held one is made.
+ */
+function heldRounds() {
+  let holding = false;
+  let release!: () => void;
+  let reached!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+  return {
+    hold: () => (holding = true),
+    release,
+    reached: reachedPromise,
+    wrapStore: (inner: LogStore) =>
+      passThroughStore(inner, {
+        writeRound: async (round) => {
+          if (holding) {
+            reached();
+            await released;
+          }
+          return inner.writeRound(round);
+        },
+      }),
+  };
+}
+
+// A submit whose body has arrived but whose round is still being written
+// when the grace is over: its connection is cut, its receipt never sent, but
+// the round still commits (log.close waits for it), so its entry is durable
+// and the request is logged as what it would have been, 201, cut at the stop.
+describe.each([
+  ['the fast route', 'application/octet-stream', 'entry cut at the stop', 'entry cut at the stop'],
+  ['the express route', 'application/json', '{"b": 2, "a": 1}', '{"a":1,"b":2}'],
+])('a submit (%s) whose round commits after close() cut its connection', (_, type, body, entry) => {
+  test('is logged 201 cut_at_stop, and its entry is in the log after a restart', async () => {
+    const { lines, logger } = capture();
+    const rounds = heldRounds();
+    const server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, shutdownGraceMs: 200, logger, wrapStore: rounds.wrapStore });
+    rounds.hold();
+    const url = new URL(server.url);
+    const client = connect(Number(url.port), '127.0.0.1');
+    let received = '';
+    client.setEncoding('latin1');
+    client.on('data', (d: string) => (received += d));
+    const closed = new Promise<string>((resolve) => {
+      client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      client.on('close', () => resolve('closed'));
+    });
+    client.write(`POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await rounds.reached;
+    const closing = server.close();
+    // Cut once the grace is over, the round still held: no answer came.
+    await closed;
+    expect(received).toBe('');
+    const requests = () => lines.filter((l) => l.msg === REQUEST_MESSAGE).map((l) => l.fields);
+    expect(requests()).toEqual([]);
+    rounds.release();
+    await closing;
+    await until(() => requests().length >= 1, 'a log line for the submit');
+    expect(requests()).toEqual([{ method: 'POST', route: '/v1/entries', status: 201, ms: expect.any(Number), cut_at_stop: true }]);
+    const again = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0 });
+    try {
+      expect(again.log.latest().treeSize).toBe(1);
+      expect(Buffer.from(await again.log.entry(0)).toString()).toBe(entry);
+    } finally {
+      await again.close();
+    }
+  });
 });
