@@ -659,8 +659,9 @@ async function lockKey(path: string): Promise<string> {
  * without help; as with removeStaleTemps, a pid says nothing of another pid
  * namespace (another container's monitor on a shared volume). A monitor
  * whose lock, once its pid is written, is no longer the file at the lock's
- * path (see stillAt) does not run. Resolves to
- * the release, which removes the lock if it is still this process's.
+ * path (see stillAt) does not run; one that cannot write its pid removes
+ * the lock only if it is still the file it made. Resolves to the release,
+ * which removes the lock if it is still this process's.
  */
 async function lockState(path: string, sleep: (ms: number) => Promise<void>): Promise<() => Promise<void>> {
   const lock = `${path}.lock`;
@@ -687,8 +688,10 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
         await handle.close();
       } catch (err) {
         unlocked(key, token);
+        // Removed only if the file at the path is still the one this attempt made: another monitor may have
+        // taken it over, still empty, and made its own (see stillAt).
+        if (await stillAt(lock, handle).catch(() => false)) await unlink(lock).catch(() => undefined);
         await handle.close().catch(() => undefined);
-        await unlink(lock).catch(() => undefined);
         throw new Error(`cannot write the lock file ${lock}: ${osReason(err)}`);
       }
       if (!ours) {
@@ -725,6 +728,8 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
  * and inode): a monitor stalled for more than {@link LOCK_WATCH_MS} between
  * making its lock and writing its pid may find that another monitor took
  * the empty file for stale (see lockHolder), removed it and made its own.
+ * A file is removed only by its path, so this check and a removal after it
+ * are two steps, with a window of microseconds between them (see takeOver).
  */
 async function stillAt(lock: string, handle: FileHandle): Promise<boolean> {
   const held = await handle.stat({ bigint: true });
