@@ -661,7 +661,9 @@ async function lockKey(path: string): Promise<string> {
  * whose lock, once its pid is written, is no longer the file at the lock's
  * path (see stillAt) does not run; one that cannot write its pid removes
  * the lock only if it is still the file it made. Resolves to the release,
- * which removes the lock if it is still this process's.
+ * which removes the lock only if it is still the file this monitor made
+ * (see stillAt; held open until then), never another's: not one of another
+ * monitor of this process, which holds the same text.
  */
 async function lockState(path: string, sleep: (ms: number) => Promise<void>): Promise<() => Promise<void>> {
   const lock = `${path}.lock`;
@@ -669,7 +671,7 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
   const mine = await lockText();
   let busy: string | undefined;
   for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
-    let handle;
+    let handle: FileHandle | undefined;
     try {
       handle = await open(lock, 'wx', 0o644);
     } catch (err) {
@@ -685,7 +687,6 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
         await handle.writeFile(mine);
         await handle.sync();
         ours = await stillAt(lock, handle);
-        await handle.close();
       } catch (err) {
         unlocked(key, token);
         // Removed only if the file at the path is still the one this attempt made: another monitor may have
@@ -697,11 +698,22 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
       if (!ours) {
         // Its file was taken for stale, still empty, and removed: the path is another monitor's now, and left to it.
         unlocked(key, token);
+        await handle.close().catch(() => undefined);
         throw new Error(`the state file ${path} is in use: another monitor took its lock file ${lock} over while this one was starting (this one stalled between making the lock and writing its pid)`);
       }
+      // The handle stays open until the release: its text is this pid's, as another monitor of this process
+      // writes it, so only the file itself (see stillAt) tells this monitor's lock from a fresh one made after
+      // it went, and an open file's inode is not given to another.
+      const made = handle;
       return async () => {
         unlocked(key, token);
-        if ((await readFile(lock, 'utf8').catch(() => undefined)) === mine) await unlink(lock).catch(() => undefined);
+        try {
+          if (await stillAt(lock, made)) await unlink(lock);
+        } catch {
+          // Left as it is: a lock this monitor cannot tell for its own is not removed.
+        } finally {
+          await made.close().catch(() => undefined);
+        }
       };
     }
     const found = await readLock(lock);
@@ -725,11 +737,14 @@ async function lockState(path: string, sleep: (ms: number) => Promise<void>): Pr
 
 /**
  * Whether the file at `lock` is still the one open as `handle` (same device
- * and inode): a monitor stalled for more than {@link LOCK_WATCH_MS} between
- * making its lock and writing its pid may find that another monitor took
- * the empty file for stale (see lockHolder), removed it and made its own.
- * A file is removed only by its path, so this check and a removal after it
- * are two steps, with a window of microseconds between them (see takeOver).
+ * and inode; while it is open its inode goes to no other file): a monitor
+ * stalled for more than {@link LOCK_WATCH_MS} between making its lock and
+ * writing its pid may find that another monitor took the empty file for
+ * stale (see lockHolder), removed it and made its own; a monitor ending
+ * may find its lock gone (removed by hand, say) and another monitor of this
+ * process, whose lock holds the same text, holding a fresh one. A file is
+ * removed only by its path, so this check and a removal after it are two
+ * steps, with a window of microseconds between them (see takeOver).
  */
 async function stillAt(lock: string, handle: FileHandle): Promise<boolean> {
   const held = await handle.stat({ bigint: true });

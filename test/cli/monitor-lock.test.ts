@@ -2,14 +2,15 @@
 // pid (and on Linux its start time and the boot id), from before it reads the state until it ends: a second monitor on the
 // same file (cron starting one while a slow run goes on) is refused rather
 // than let the last rename take the state back; a lock whose process is gone
-// is taken over; the lock goes however the monitor ends. A real server on
+// is taken over; the lock goes however the monitor ends (only the file it
+// made: not another monitor's of this process, of the same text). A real server on
 // port 0; signals come from an injected EventEmitter, never sent to the test
 // process. (A monitor killed with SIGKILL, whose lock the next one takes
 // over, is in monitor-rounds.test.ts.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { access, mkdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { CairnClient } from '../../src/client/client.js';
@@ -122,6 +123,50 @@ test('a second monitor of this process on the same state file through a symbolic
   expect(await monitorCommand([...t.common, '--interval', '30', '--state', join(real, 'state.json')], io)).toBe(0);
   expect(second).toEqual({ code: 2, err: expect.stringContaining(`its lock file ${join(linked, 'state.json')}.lock is held by process ${process.pid}, which still runs`), requests: 0 });
   await lockGone(join(real, 'state.json'));
+});
+
+test('a monitor ending removes only the lock file it made: not a fresh one another monitor of this process made after its own went (removed by hand), which holds the same text', async () => {
+  const statePath = freshState();
+  const lock = `${statePath}.lock`;
+  const signals = new EventEmitter();
+  const otherSignals = new EventEmitter();
+  const other = captureIo({ signals: otherSignals });
+  let otherRan: Promise<number> | undefined;
+  let otherWakes: (() => void) | undefined;
+  let otherLock: string | undefined;
+  let firstLock: string | undefined;
+  const base = captureIo({ signals });
+  const io: CapturedIo = {
+    ...base,
+    // Between the first monitor's rounds: its lock removed, the other monitor makes its own and runs its first round.
+    sleep: async (ms, signal) => {
+      await base.sleep(ms, signal);
+      firstLock = await readFile(lock, 'utf8');
+      await unlink(lock);
+      await new Promise<void>((resolve) => {
+        otherRan = monitorCommand([...t.common, '--interval', '30', '--state', statePath], {
+          ...other,
+          sleep: async (ms2, signal2) => {
+            await other.sleep(ms2, signal2);
+            otherLock = await readFile(lock, 'utf8');
+            resolve();
+            await new Promise<void>((wake) => (otherWakes = wake));
+          },
+        });
+      });
+      signals.emit('SIGINT');
+    },
+  };
+  expect(await monitorCommand([...t.common, '--interval', '30', '--state', statePath], io)).toBe(0);
+  expect(other.out()).toMatch(/unchanged: lock\.test\/log at tree size 300/);
+  // One text, this pid's; the other monitor's lock is left to it.
+  expect(otherLock).toBe(firstLock);
+  expect(await readFile(lock, 'utf8')).toBe(otherLock);
+  await expectRefused(statePath, process.pid);
+  otherSignals.emit('SIGINT');
+  otherWakes?.();
+  expect(await otherRan).toBe(0);
+  await lockGone(statePath);
 });
 
 test('the lock of a process that is gone is taken over, and so is one of this process\'s pid that it does not hold (a restarted container\'s monitor gets its old pid back)', async () => {
