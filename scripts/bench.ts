@@ -30,6 +30,11 @@ interface Plan {
   readonly oneByOneMs: number;
   readonly httpMs: number;
   readonly httpWarmupMs: number;
+  /**
+   * /v1/batch clients. In a quick run few, so that a loaded machine still
+   * answers some of their 1000-entry batches inside its short window.
+   */
+  readonly batchClients: number;
   readonly proofMs: number;
   readonly proofWarmupMs: number;
   /** Unmeasured proof load per kind before a size's measured runs (see sizesSection). */
@@ -69,8 +74,8 @@ function parsePlan(argv: string[]): { plan: Plan; out: string } {
   if (sizes.some((n) => !Number.isSafeInteger(n) || n < 2 || n >= 2 ** 32)) throw new RangeError(`--sizes must be integers from 2 to 2^32, got ${values.sizes}`);
   sizes.sort((a, b) => a - b);
   const plan: Plan = quick
-    ? { quick, runs, seqEntries: 8192, naiveEntries: 8192, oneByOneMs: 200, httpMs: 300, httpWarmupMs: 100, proofMs: 300, proofWarmupMs: 100, proofSettleMs: 100, inProcessProofMs: 100, sizes, naiveSizes: sizes }
-    : { quick, runs, seqEntries: 200_000, naiveEntries: 65_536, oneByOneMs: 2000, httpMs: 4000, httpWarmupMs: 1000, proofMs: 4000, proofWarmupMs: 1000, proofSettleMs: 7000, inProcessProofMs: 1000, sizes, naiveSizes: sizes.filter((n) => n <= 1_000_000) };
+    ? { quick, runs, seqEntries: 8192, naiveEntries: 8192, oneByOneMs: 200, httpMs: 300, httpWarmupMs: 100, batchClients: 2, proofMs: 300, proofWarmupMs: 100, proofSettleMs: 100, inProcessProofMs: 100, sizes, naiveSizes: sizes }
+    : { quick, runs, seqEntries: 200_000, naiveEntries: 65_536, oneByOneMs: 2000, httpMs: 4000, httpWarmupMs: 1000, batchClients: 16, proofMs: 4000, proofWarmupMs: 1000, proofSettleMs: 7000, inProcessProofMs: 1000, sizes, naiveSizes: sizes.filter((n) => n <= 1_000_000) };
   return { plan, out: values.out ?? (quick ? 'bench-results-quick.json' : 'bench-results.json') };
 }
 
@@ -200,7 +205,7 @@ async function httpSection(plan: Plan, root: string, results: Results, load: Loa
       }
       if (clients === 64) {
         const batchSize = 1000;
-        const batchClients = 16;
+        const batchClients = plan.batchClients;
         const eps: number[] = [];
         const p99: number[] = [];
         for (let run = 0; run < plan.runs; run++) {
