@@ -17,7 +17,7 @@ import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore, storeFileDescriptors } from '../storage/level-store.js';
-import { mayHoldWrites } from '../storage/leveldb-folder.js';
+import { lookForWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
@@ -298,7 +298,7 @@ async function loadKey(
 
 /**
  * Refuses a start whose key file `path` is missing beside a store `db` that
- * may hold a log (mayHoldWrites of leveldb-folder.ts: anything but a store
+ * may hold a log (lookForWrites of leveldb-folder.ts: anything but a store
  * that provably holds no write), before anything is made or opened: opening
  * takes the store's lock and has LevelDB write a new MANIFEST and fold its
  * write-ahead log into a table, and a new key could not sign for what the
@@ -312,9 +312,13 @@ async function loadKey(
  * Resolves to whether a key named with --key is to be read only once the
  * store is open: when the store's folder cannot be read, or the key is
  * missing and the folder holds no CURRENT file but more than a first open
- * leaves (LevelStore.exists) or cannot be looked into, the store's open
- * says what is wrong with it, as advice to make a new key could be for a
- * store that holds a log.
+ * leaves (LevelStore.exists) or cannot be looked into, or no file in it
+ * shows a write but one that might cannot be read (lookForWrites'
+ * unreadable: a write-ahead log denied to this user, say), the store's
+ * open says what is wrong with it, as advice to make a new key could be
+ * for a store that holds a log, and advice to put a key back would hide
+ * the fault the operator has to mend (the open reads the live write-ahead
+ * logs before LevelDB changes a file, and fails as this look did).
  * `exists` stands in for the key file's look in tests.
  */
 export async function refuseLostKey(path: string, db: string, exists: (path: string) => Promise<boolean> = keyExists): Promise<boolean> {
@@ -326,15 +330,16 @@ export async function refuseLostKey(path: string, db: string, exists: (path: str
   }
   if (await exists(path)) return false;
   if (!names.includes('CURRENT')) return LevelStore.exists(db).catch(() => true);
-  let why: string | undefined;
+  let found: Awaited<ReturnType<typeof lookForWrites>>;
   try {
-    why = await mayHoldWrites(db);
+    found = await lookForWrites(db);
   } catch {
     return true;
   }
-  if (why === undefined || (await exists(path))) return false;
+  if (found?.unreadable === true) return true;
+  if (found === undefined || (await exists(path))) return false;
   throw new StartError(
-    `the store in ${showNonPrinting(db)} may hold a log (${why}), and its key ${showNonPrinting(path)} is missing: the store was not opened and no key was made, as a new key cannot sign for that log. ` +
+    `the store in ${showNonPrinting(db)} may hold a log (${found.why}), and its key ${showNonPrinting(path)} is missing: the store was not opened and no key was made, as a new key cannot sign for that log. ` +
       `Put that key file back, or name the log's key with --key FILE (to begin another log here instead, move ${showNonPrinting(db)} away first)`,
   );
 }

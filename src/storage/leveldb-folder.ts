@@ -88,34 +88,50 @@ function kindOf(name: string): (typeof KINDS)[number] | undefined {
 
 /**
  * Why the LevelDB folder `path`, which no process has open, may hold a
- * write, in words, or undefined when it provably holds none: no table file,
- * no write-ahead log holding the start of a write (scanLog's hasWrite; a
- * record that a failed write cut off is none, LevelDB's recovery drops it),
- * and no file of another kind. Its lock, info logs, CURRENT file and
- * MANIFESTs name files and hold no data. A folder or write-ahead log that
- * cannot be read may hold anything. No file is changed.
+ * write, in words, or undefined when it provably holds none (see
+ * lookForWrites): a file that may hold one, or else the folder or a
+ * write-ahead log that cannot be read, which may hold anything. No file is
+ * changed.
  */
 export async function mayHoldWrites(path: string): Promise<string | undefined> {
+  return (await lookForWrites(path))?.why;
+}
+
+/**
+ * Whether the LevelDB folder `path`, which no process has open, may hold a
+ * write: undefined when it provably holds none (no table file, no
+ * write-ahead log holding the start of a write (scanLog's hasWrite; a
+ * record that a failed write cut off is none, LevelDB's recovery drops it),
+ * and no file of another kind; its lock, info logs, CURRENT file and
+ * MANIFESTs name files and hold no data). Else `why`, in words: the first
+ * file, in name order, that may hold a write, or, when none does but the
+ * folder or a write-ahead log cannot be read, that one, with `unreadable`
+ * set: what it holds cannot be told, and the store's open says why it
+ * cannot be read. No file is changed.
+ */
+export async function lookForWrites(path: string): Promise<{ why: string; unreadable: boolean } | undefined> {
   let names: string[];
   try {
     names = await readdir(path);
   } catch (err) {
-    return `its folder cannot be read (${showNonPrinting((err as Error).message)})`;
+    return { why: `its folder cannot be read (${showNonPrinting((err as Error).message)})`, unreadable: true };
   }
+  let unread: string | undefined;
   for (const name of names.sort()) {
     const kind = kindOf(name);
     if (kind === undefined || kind === 'MANIFEST' || name === 'CURRENT') continue;
     const shown = showNonPrinting(name);
-    if (kind !== 'write-ahead log') return `it holds the ${kind === 'table' ? 'table ' : ''}file ${shown}`;
+    if (kind !== 'write-ahead log') return { why: `it holds the ${kind === 'table' ? 'table ' : ''}file ${shown}`, unreadable: false };
     let bytes: Uint8Array;
     try {
       bytes = await readFile(join(path, name));
     } catch (err) {
-      return `its write-ahead log ${shown} cannot be read (${showNonPrinting((err as Error).message)})`;
+      unread ??= `its write-ahead log ${shown} cannot be read (${showNonPrinting((err as Error).message)})`;
+      continue;
     }
-    if (scanLog(bytes).hasWrite) return `its write-ahead log ${shown} holds a write`;
+    if (scanLog(bytes).hasWrite) return { why: `its write-ahead log ${shown} holds a write`, unreadable: false };
   }
-  return undefined;
+  return unread === undefined ? undefined : { why: unread, unreadable: true };
 }
 
 /** Reads a LevelDB varint (at most 10 bytes) at `at`: its value (exact below 2^53) and the offset after it. */

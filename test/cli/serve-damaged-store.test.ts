@@ -2,8 +2,9 @@
 // newer Cairn wrote: it refuses to start, and makes no key for a store that
 // holds entries (it would sign tree heads for sizes already signed); one
 // whose key is missing is refused before its store is opened, and one that
-// lost its CURRENT file is reported as such, a missing --key or not.
-import { cp, readdir, rename, rm } from 'node:fs/promises';
+// lost its CURRENT file is reported as such, a missing --key or not, as is
+// one whose write-ahead log cannot be read.
+import { cp, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { refuseLostKey, startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
@@ -64,6 +65,26 @@ test('a missing --key beside a store that lost its CURRENT file gets the store\'
   await expect(start).rejects.toThrow(/the store in .* has lost its CURRENT file \(LevelDB's pointer to its MANIFEST\) but still holds 1 write-ahead log file, 1 MANIFEST file: it was not opened/);
   await expect(start).rejects.not.toThrow(/keygen/);
   expect(await readdir(data)).toEqual(['db']);
+});
+
+test("a missing key beside a store whose write-ahead log cannot be read gets the read's failure, not advice to put the key back", async () => {
+  const data = await logOfThree();
+  await rename(join(data, 'log.key'), join(tempDir(), 'moved.key'));
+  const db = join(data, 'db');
+  const [log] = (await readdir(db)).filter((n) => n.endsWith('.log'));
+  // A log whose read fails (EIO): a test run as root reads one of mode 0000.
+  await rename(join(db, log!), join(tempDir(), log!));
+  await symlink('/proc/self/mem', join(db, log!));
+  for (const key of [{}, { key: join(tempDir(), 'no.key') }]) {
+    const start = startServer({ data, ...key, host: '127.0.0.1', port: 0 });
+    await expect(start).rejects.toThrow(`cannot open the store in ${db}: EIO: i/o error, read`);
+    await expect(start).rejects.not.toThrow(/key/);
+  }
+  expect(await readdir(data)).toEqual(['db']);
+  // Readable again, the lost key is what stops it.
+  await rm(join(db, log!));
+  await rename(join(tempDir(), log!), join(db, log!));
+  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(/may hold a log \(its write-ahead log \d+\.log holds a write\), and its key .* is missing/);
 });
 
 test('a key that a first start on the same folder made while the store was looked into is not refused as missing', async () => {

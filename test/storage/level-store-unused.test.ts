@@ -2,8 +2,9 @@
 // and nobody holds it (what a first start that failed needs to know before
 // it takes back the key it made).
 import { createHash } from 'node:crypto';
-import { readdir, stat, truncate } from 'node:fs/promises';
+import { readdir, rm, stat, symlink, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lookForWrites } from '../../src/storage/leveldb-folder.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -41,4 +42,22 @@ test('a write in the write-ahead log or in a table counts; a write cut off by th
   const table = (await readdir(db)).find((name) => name.endsWith('.ldb') || name.endsWith('.sst'))!;
   expect(table).toBeDefined();
   expect(await LevelStore.inUseOrWritten(db)).toBe(`it holds the table file ${table}`);
+});
+
+test('a write-ahead log that cannot be read leaves it untold, unless another file shows a write', async () => {
+  const db = join(tempDir(), 'db');
+  await (await LevelStore.open(db)).close();
+  // A log whose read fails (EIO): a test run as root reads one of mode 0000.
+  await symlink('/proc/self/mem', join(db, '000000.log'));
+  const unread = { why: 'its write-ahead log 000000.log cannot be read (EIO: i/o error, read)', unreadable: true };
+  expect(await lookForWrites(db)).toEqual(unread);
+  expect(await LevelStore.inUseOrWritten(db)).toBe(unread.why);
+  await rm(join(db, '000000.log'));
+  const store = await LevelStore.open(db);
+  await store.writeRound({ entries: [], leafHashes: [], tiles: [], state: state0 });
+  await store.close();
+  await symlink('/proc/self/mem', join(db, '000000.log'));
+  const log = (await readdir(db)).filter((name) => name.endsWith('.log')).sort().at(-1)!;
+  expect(await lookForWrites(db)).toEqual({ why: `its write-ahead log ${log} holds a write`, unreadable: false });
+  expect(await lookForWrites(join(tempDir(), 'none'))).toMatchObject({ why: expect.stringMatching(/^its folder cannot be read \(ENOENT: /), unreadable: true });
 });
