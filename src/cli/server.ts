@@ -17,7 +17,7 @@ import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore, storeFileDescriptors } from '../storage/level-store.js';
-import { lookForWrites } from '../storage/leveldb-folder.js';
+import { lockShown, lookForWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
@@ -307,7 +307,10 @@ async function loadKey(
  * default key is made once the store's lock is taken. A key found missing
  * only until the look found a write is not refused: a first start on the
  * same fresh folder made it meanwhile (and holds the store's lock, which
- * the open then says).
+ * the open then says). StoreLockedError instead, with nothing opened, when
+ * the system's lock table shows the store's lock held (lockShown of
+ * leveldb-folder.ts): another server or audit has the store, and the key
+ * named may be only a wrong name for the one it read.
  *
  * Resolves to whether a key named with --key is to be read only once the
  * store is open: when the store's folder cannot be read, or the key is
@@ -338,6 +341,7 @@ export async function refuseLostKey(path: string, db: string, exists: (path: str
   }
   if (found?.unreadable === true) return true;
   if (found === undefined || (await exists(path))) return false;
+  if (await lockShown(db)) throw new StoreLockedError(db);
   throw new StartError(
     `the store in ${showNonPrinting(db)} may hold a log (${found.why}), and its key ${showNonPrinting(path)} is missing: the store was not opened and no key was made, as a new key cannot sign for that log. ` +
       `Put that key file back, or name the log's key with --key FILE (to begin another log here instead, move ${showNonPrinting(db)} away first)`,
@@ -841,6 +845,14 @@ export async function withdrawNewKey(
   );
 }
 
+/** The StartError of a start whose store another process holds (`err`, a StoreLockedError), the data folder `data` named. */
+function inUse(data: string, err: StoreLockedError): StartError {
+  return new StartError(
+    `the data folder ${showNonPrinting(data)} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`,
+    { cause: err },
+  );
+}
+
 /**
  * Reads (or on first start makes, telling `onKeyMade`) the key, opens the
  * store and the log. Of two servers started at once on one fresh data
@@ -853,10 +865,16 @@ async function openKeyStoreAndLog(
   onKeyMade: () => void,
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
   // A missing key beside a store that may hold a log is refused before the
-  // store is opened; an explicit key is only read (never made), checked
-  // before anything is made on disk, unless it is missing beside a store
-  // that cannot be looked into or is damaged: its open then says why.
-  const openFirst = await refuseLostKey(config.key ?? join(config.data, 'log.key'), join(config.data, 'db'));
+  // store is opened (as in use, if another process is seen to hold it); an
+  // explicit key is only read (never made), checked before anything is made
+  // on disk, unless it is missing beside a store that cannot be looked into
+  // or is damaged: its open then says why.
+  let openFirst: boolean;
+  try {
+    openFirst = await refuseLostKey(config.key ?? join(config.data, 'log.key'), join(config.data, 'db'));
+  } catch (err) {
+    throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
+  }
   let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config);
   await makeDataFolder(config.data);
   const dataFolder = resolve(config.data);
@@ -870,10 +888,7 @@ async function openKeyStoreAndLog(
     opened = await LevelStore.open(join(config.data, 'db'));
   } catch (err) {
     if (!(err instanceof StoreLockedError)) throw (await foreignStoreFilesProblem(storeFolder, err)) ?? err;
-    throw new StartError(
-      `the data folder ${showNonPrinting(config.data)} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`,
-      { cause: err },
-    );
+    throw inUse(config.data, err);
   }
   let store: LogStore = opened;
   let newLog: boolean;

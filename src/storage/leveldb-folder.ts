@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { showNonPrinting } from '../non-printing.js';
 import { scanLog } from './leveldb-log.js';
@@ -132,6 +133,34 @@ export async function lookForWrites(path: string): Promise<{ why: string; unread
     if (scanLog(bytes).hasWrite) return { why: `its write-ahead log ${shown} holds a write`, unreadable: false };
   }
   return unread === undefined ? undefined : { why: unread, unreadable: true };
+}
+
+/**
+ * Whether the system's table of file locks (/proc/locks, Linux) shows a
+ * lock on the LevelDB lock file of the folder `path`: a process that has
+ * the store open holds one (LevelDB takes it with fcntl). Reads that table
+ * and the file's status and so, unlike a LevelDB open that probes the lock,
+ * changes nothing (LevelDB renames its info log to LOG.old as it opens,
+ * before it tries the lock, the info log of the process that holds it
+ * too). False also where no such table is or it cannot be read, the lock
+ * file is missing, or the lock is not shown (its holder in another PID
+ * namespace, a file system that places locks on another inode): false says
+ * nothing.
+ */
+export async function lockShown(path: string): Promise<boolean> {
+  let table: string;
+  let info: BigIntStats;
+  try {
+    [table, info] = await Promise.all([readFile('/proc/locks', 'latin1'), stat(join(path, 'LOCK'), { bigint: true })]);
+  } catch {
+    return false;
+  }
+  // The table names a file MAJOR:MINOR:INODE, its device numbers in hex of
+  // two digits or more; st_dev holds them as glibc's makedev packs them.
+  const major = ((info.dev >> 8n) & 0xfffn) | ((info.dev >> 32n) & ~0xfffn);
+  const minor = (info.dev & 0xffn) | ((info.dev >> 12n) & ~0xffn);
+  const file = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${info.ino}`;
+  return table.split('\n').some((line) => line.split(/\s+/).includes(file));
 }
 
 /** Reads a LevelDB varint (at most 10 bytes) at `at`: its value (exact below 2^53) and the offset after it. */

@@ -247,6 +247,32 @@ test('a log whose default key went missing does not start, and no new key is mad
   expect(first2.startup).toMatchObject({ madeKey: true, newLog: true });
 });
 
+test('a second start whose key is missing beside a store that a running server holds says the folder is in use, and changes no file', async () => {
+  const data = join(dir(), 'data');
+  const first = await startServer({ data, host: '127.0.0.1', port: 0 });
+  try {
+    const added = await fetch(`${first.url}/v1/entries`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'an entry' });
+    expect(added.status).toBe(201);
+    const inUse = `the data folder ${data} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`;
+    const db = join(data, 'db');
+    const files = await storeFiles(db);
+    const wrong = join(dir(), 'wrong.key');
+    await expect(startServer({ data, key: wrong, host: '127.0.0.1', port: 0 })).rejects.toHaveProperty('message', inUse);
+    const res = await runCli(['serve', '--data', data, '--key', wrong, '--port', '0']);
+    expect([res.code, res.stdout, res.stderr]).toEqual([1, '', `cairn serve: ${inUse}\n`]);
+    // The running server's key moved away, its default key is missing too.
+    await rename(join(data, 'log.key'), join(dir(), 'moved.key'));
+    await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toHaveProperty('message', inUse);
+    await expect(stat(join(data, 'log.key'))).rejects.toThrow(/ENOENT/);
+    // Not opened: LevelDB did not move the running server's info log to LOG.old.
+    expect(await storeFiles(db)).toEqual(files);
+  } finally {
+    await first.close();
+  }
+  // Stopped, the store says its key is lost.
+  await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(/may hold a log \(.*\), and its key .* is missing/);
+});
+
 test("a restarted server's cairn_tree_size is its log's size from the start, before any new round", async () => {
   const data = join(dir(), 'data');
   const treeSize = async (server: RunningServer) => {

@@ -1,10 +1,11 @@
 // LevelStore.inUseOrWritten: whether a closed store provably holds no write
 // and nobody holds it (what a first start that failed needs to know before
-// it takes back the key it made).
+// it takes back the key it made); lookForWrites and lockShown of
+// leveldb-folder.ts, what serve looks at beside a store whose key is missing.
 import { createHash } from 'node:crypto';
 import { readdir, rm, stat, symlink, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lookForWrites } from '../../src/storage/leveldb-folder.js';
+import { lockShown, lookForWrites } from '../../src/storage/leveldb-folder.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -60,4 +61,13 @@ test('a write-ahead log that cannot be read leaves it untold, unless another fil
   const log = (await readdir(db)).filter((name) => name.endsWith('.log')).sort().at(-1)!;
   expect(await lookForWrites(db)).toEqual({ why: `its write-ahead log ${log} holds a write`, unreadable: false });
   expect(await lookForWrites(join(tempDir(), 'none'))).toMatchObject({ why: expect.stringMatching(/^its folder cannot be read \(ENOENT: /), unreadable: true });
+});
+
+test("the system's lock table shows the lock of a store held open, and of no store closed or missing", async () => {
+  const db = join(tempDir(), 'db');
+  const store = await LevelStore.open(db);
+  expect(await lockShown(db)).toBe(true);
+  await store.close();
+  expect(await lockShown(db)).toBe(false);
+  expect(await lockShown(join(tempDir(), 'none'))).toBe(false);
 });
