@@ -4,7 +4,7 @@ import { Level } from 'level';
 import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { showNonPrinting } from '../non-printing.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
-import { checkWriteAheadLogs, mayCreateDatabase, mayHoldWrites, StoreFilesError } from './leveldb-folder.js';
+import { checkWriteAheadLogs, lockShown, mayCreateDatabase, mayHoldWrites, StoreFilesError } from './leveldb-folder.js';
 import { ReadBatch } from './read-batch.js';
 import { checkStateTransition, StoreCorruptError, StoreLayoutError, StoreLockedError, StoreUnavailableError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
@@ -338,9 +338,11 @@ async function keyKinds(db: Level<Uint8Array, Uint8Array>): Promise<string[]> {
 /**
  * Whether another process (or another open in this one) holds the LevelDB
  * lock of the store in `path`: true or false, or undefined when the probe
- * cannot tell. The probe stops before LevelDB reads anything (it refuses an
- * existing database, and makes none): it changes no file but LevelDB's info
- * log, LOG, which it starts anew (the last one kept as LOG.old).
+ * cannot tell. A lock the system's lock table shows (lockShown) is held;
+ * otherwise LevelDB probes it, and the probe stops before LevelDB reads
+ * anything (it refuses an existing database, and makes none): it changes no
+ * file but LevelDB's info log, LOG, which it starts anew (the last one kept
+ * as LOG.old).
  */
 async function lockHeld(path: string): Promise<boolean | undefined> {
   // No LOCK file, no lock: and none is made in a folder that has none.
@@ -350,6 +352,7 @@ async function lockHeld(path: string): Promise<boolean | undefined> {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOENT' || code === 'ENOTDIR' ? false : undefined;
   }
+  if (await lockShown(path)) return true;
   const probe = new Level(path, { createIfMissing: false, errorIfExists: true });
   try {
     await probe.open();
@@ -463,6 +466,8 @@ export class LevelStore implements LogStore {
       throw new StoreFilesError(`the store in ${shown} is gone (the folder is missing or empty): it was not made anew; restore it from a backup`);
     }
     if (!create) {
+      // Before LevelDB opens it: its open renames the info log of the process holding the store.
+      if (await lockShown(path)) throw new StoreLockedError(path);
       try {
         await checkWriteAheadLogs(path);
       } catch (err) {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FaultStore, InjectedFault } from '../../src/storage/fault-store.js';
@@ -52,6 +52,21 @@ test('a second opener of the same folder gets StoreLockedError with a clear mess
     const second = LevelStore.open(dir);
     await expect(second).rejects.toBeInstanceOf(StoreLockedError);
     await expect(LevelStore.open(dir)).rejects.toThrow(/in use by another Cairn process/);
+  } finally {
+    await first.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a second opener is refused before LevelDB opens the folder, which would rename the first's info log to LOG.old", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-store-'));
+  const first = await LevelStore.open(dir);
+  try {
+    const log = await stat(join(dir, 'LOG'));
+    await expect(LevelStore.open(dir)).rejects.toBeInstanceOf(StoreLockedError);
+    await expect(LevelStore.inUseOrWritten(dir)).resolves.toBe('another process holds its lock');
+    expect((await stat(join(dir, 'LOG'))).ino).toBe(log.ino);
+    await expect(stat(join(dir, 'LOG.old'))).rejects.toThrow(/ENOENT/);
   } finally {
     await first.close();
     await rm(dir, { recursive: true, force: true });
