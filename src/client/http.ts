@@ -284,6 +284,81 @@ export function networkReason(err: unknown): string {
   return parts.length === 0 ? 'the request failed' : parts.join(': ');
 }
 
+/** Of an error body that is not the log's JSON, the most characters a message quotes. */
+const QUOTED_BODY_CHARS = 200;
+
+/** Of an HTML page, only this much is looked at for its words: its title is near its start. */
+const HTML_SCAN_CHARS = 16 * 1024;
+
+/** `text` with A to Z made lower case and nothing else changed, so that indexes in one are indexes in the other. */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+}
+
+const NAMED_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/** `text` with HTML's character references (the common named ones, the numeric ones) read; any other left as it is. */
+function readEntities(text: string): string {
+  return text.replace(/&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,4});/g, (whole, ref: string) => {
+    if (!ref.startsWith('#')) return NAMED_ENTITIES[ref.toLowerCase()] ?? whole;
+    const point = ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+    return point > 0 && point <= 0x10ffff && !(point >= 0xd800 && point <= 0xdfff) ? String.fromCodePoint(point) : whole;
+  });
+}
+
+/** The text of a piece of HTML: tags taken out, character references read, whitespace runs made one space. */
+function htmlText(html: string): string {
+  // [^<>]*, not [^>]*: each character is looked at once however many '<' there are without a '>'.
+  return readEntities(html.replace(/<[^<>]*(?:>|$)/g, ' '))
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/**
+ * What an HTML page (a proxy's error page) says, in a few words: its
+ * <title>, or when it has none (or an empty one) the text of the page,
+ * without its comments, scripts and styles. Only its first HTML_SCAN_CHARS
+ * are looked at, each character a bounded number of times.
+ */
+function htmlWords(page: string): string {
+  const html = page.slice(0, HTML_SCAN_CHARS);
+  const lower = asciiLower(html);
+  const open = lower.search(/<title[\s>]/);
+  const start = open < 0 ? -1 : lower.indexOf('>', open) + 1;
+  if (start > 0) {
+    const end = lower.indexOf('</title', start);
+    const title = htmlText(html.slice(start, end < 0 ? undefined : end));
+    if (title !== '') return title;
+  }
+  let shown = '';
+  let at = 0;
+  const hidden = /<!--|<script[\s>]|<style[\s>]/g;
+  for (let m = hidden.exec(lower); m !== null; m = hidden.exec(lower)) {
+    const close = m[0] === '<!--' ? '-->' : m[0].startsWith('<script') ? '</script' : '</style';
+    shown += `${html.slice(at, m.index)} `;
+    const end = lower.indexOf(close, m.index + m[0].length);
+    // Past the comment's end, or past the '>' of </script ...> or </style ...>.
+    const past = end < 0 ? -1 : close === '-->' ? end + close.length : lower.indexOf('>', end) + 1;
+    at = past <= 0 ? html.length : past;
+    hidden.lastIndex = at;
+  }
+  return htmlText(shown + html.slice(at));
+}
+
+/** Whether an error body is an HTML page: so typed, or (whatever its type) beginning as one. */
+function isHtml(contentType: string | null, text: string): boolean {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return type === 'text/html' || type === 'application/xhtml+xml' || /^\s*<(?:!doctype\s+html|html)[\s>]/i.test(text.slice(0, 1024));
+}
+
+/**
+ * The message and code of an error answer. The log's own is the contract's
+ * `{"error", "code"}` JSON (CONTRACT §3): its words, escaped. Anything else
+ * came from something in between (a proxy, a load balancer) or from a
+ * server that is not the log: an HTML page is told by its title (or its
+ * text), said to be not the log's; other text is quoted as it is, escaped;
+ * each bounded to QUOTED_BODY_CHARS.
+ */
 async function errorBody(res: Response): Promise<{ message: string; code: string | undefined }> {
   let text = '';
   try {
@@ -298,7 +373,11 @@ async function errorBody(res: Response): Promise<{ message: string; code: string
   } catch {
     // Not the contract's error body (a proxy's page, say).
   }
-  return { message: escapeText(text.trim(), { maxLength: 200 }), code: undefined };
+  if (isHtml(res.headers.get('Content-Type'), text)) {
+    const words = htmlWords(text);
+    return { message: words === '' ? "an HTML page without words, not the log's" : `an HTML page, not the log's: ${escapeText(words, { maxLength: QUOTED_BODY_CHARS })}`, code: undefined };
+  }
+  return { message: escapeText(text.trim(), { maxLength: QUOTED_BODY_CHARS }), code: undefined };
 }
 
 /** Sends requests to one log; every answer that is not 2xx becomes a ClientError. */

@@ -71,7 +71,7 @@ test("a proxy's HTML 502 after the log took the second batch: those entries are 
   const io = captureIo({ stdin: stdinOf(lines) });
   expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io)).toBe(2);
   expect(io.err()).toBe(
-    `cairn add: POST ${t.fake.url}/v1/batch: 502: <html><body><h1>502 Bad Gateway</h1></body></html> ` +
+    `cairn add: POST ${t.fake.url}/v1/batch: 502: an HTML page, not the log's: 502 Bad Gateway ` +
       `(the 2 entries before <stdin>:3 were logged and their receipts written; ${maybe('the 2 entries <stdin>:3 to <stdin>:4', '<stdin>:4')})\n`,
   );
   expect(receiptsOf(io.out()).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 2).map(hashOf));

@@ -71,5 +71,57 @@ test('a body that is not the contract\'s error JSON (a proxy\'s page) is quoted 
   log.answer(502, `<html>${FAKE_LINE}</html>`, 'text/html');
   const err = await clientFailure(log.client().getTreeHead());
   expect(err.message).not.toMatch(RAW_UNSAFE);
-  expect(err.message).toContain('<html>\\u001b[2K');
+  expect(err.message).toContain("an HTML page, not the log's: \\u001b[2K \\u001b[1Aentry 3");
+  log.answer(502, `upstream ${FAKE_LINE}`, 'text/plain');
+  const plain = await clientFailure(log.client().getTreeHead());
+  expect(plain.message).not.toMatch(RAW_UNSAFE);
+  expect(plain.message).toContain('upstream \\u001b[2K');
+});
+
+describe("an HTML error page (a proxy's) is told by its title, or its words, and said not to be the log's", () => {
+  /** The message of the HTTP_STATUS error for an answer of `status` with `body` of type `type`. */
+  const said = async (status: number, body: string, type = 'text/html') => {
+    log.answer(status, body, type);
+    const err = await clientFailure(new HttpTransport(log.url, { maxRetries: 0 }).json({ path: 'v1/batch', method: 'POST', body: '{"entries":["AA=="]}' }));
+    expect([err.code, err.status, err.serverCode]).toEqual(['HTTP_STATUS', status, undefined]);
+    const prefix = `POST ${log.url}/v1/batch: ${status}: `;
+    expect(err.message.startsWith(prefix)).toBe(true);
+    return err.message.slice(prefix.length);
+  };
+
+  test("nginx's 413 page: its title, not its markup and line endings", async () => {
+    const nginx413 =
+      '<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n' +
+      '<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n';
+    expect(await said(413, nginx413)).toBe("an HTML page, not the log's: 413 Request Entity Too Large");
+  });
+
+  test('without a title (or with an empty one): the text of the page, without comments, scripts and styles, its spaces collapsed', async () => {
+    const page = '<!DOCTYPE html>\n<html><head><title> </title><style>h1 { color: red }</style></head>\n<body><!-- <b>hidden</b> -->\n' +
+      '<h1>502   Bad\tGateway</h1><script type="text/javascript">var x = "<p>no</p>";</script ><p>try again</p></body></html>';
+    expect(await said(502, page)).toBe("an HTML page, not the log's: 502 Bad Gateway try again");
+    expect(await said(503, '<html><body><h1>503 from the load balancer</h1></body></html>\n')).toBe("an HTML page, not the log's: 503 from the load balancer");
+  });
+
+  test('character references are read; what they make is escaped', async () => {
+    expect(await said(503, '<title>Dogs &amp; Cats &#8212; &lt;down&gt; &#x1b;[2K&nbsp;&bogus;</title>')).toBe("an HTML page, not the log's: Dogs & Cats — <down> \\u001b[2K &bogus;");
+  });
+
+  test('a page of another type that begins as HTML is one; text that does not is quoted as it is', async () => {
+    expect(await said(502, '  <!doctype HTML><title>Bad Gateway</title>', 'text/plain')).toBe("an HTML page, not the log's: Bad Gateway");
+    expect(await said(502, '<HTML><BODY>Bad Gateway</BODY></HTML>', '')).toBe("an HTML page, not the log's: Bad Gateway");
+    expect(await said(502, 'upstream connect error <b>or</b> disconnect\n', 'text/plain')).toBe('upstream connect error <b>or</b> disconnect');
+  });
+
+  test('a page without words says so', async () => {
+    expect(await said(502, '<html><body><img src="x.png"></body></html>')).toBe("an HTML page without words, not the log's");
+  });
+
+  test('a long title, a page of unclosed tags and one of a title never closed are bounded to 200 characters', async () => {
+    const long = await said(502, `<title>${'word '.repeat(2000)}</title>`);
+    expect(long).toBe(`an HTML page, not the log's: ${'word '.repeat(40)}… (${'word '.repeat(2000).trim().length - 200} more characters)`);
+    expect(await said(502, `<html>${'<'.repeat(60_000)}`)).toMatch(/^an HTML page, not the log's: <{200}… \(\d+ more characters\)$/);
+    expect(await said(502, `<html><title>${'<title'.repeat(10_000)}`)).toMatch(/^an HTML page, not the log's: (<title){33}<t… \(\d+ more characters\)$/);
+    expect(await said(502, `<html><title>down ${'x'.repeat(60_000)}`)).toMatch(/^an HTML page, not the log's: down x{195}… \(\d+ more characters\)$/);
+  });
 });
