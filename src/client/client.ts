@@ -309,9 +309,21 @@ export class CairnClient {
     return { checkpoint, note: typeof note === 'string' ? note : new TextDecoder().decode(note) };
   }
 
-  /** `GET /checkpoint` (C2SP tlog-tiles), verified with the log's key (CONTRACT §2). */
+  /**
+   * `GET /checkpoint` (C2SP tlog-tiles), verified with the log's key
+   * (CONTRACT §2). Every log serves one (a new log signs one of size 0 at its
+   * first start), so a 404 says that the base URL is not the log's (a path a
+   * proxy does not strip, a prefix too many): its HTTP_STATUS error asks so.
+   */
   async getCheckpoint(): Promise<SignedCheckpoint> {
-    return this.#openCheckpoint(await this.#http.bytes('checkpoint', 'text/plain', SMALL_ANSWER_BYTES), 'checkpoint');
+    let note: Uint8Array;
+    try {
+      note = await this.#http.bytes('checkpoint', 'text/plain', SMALL_ANSWER_BYTES);
+    } catch (err) {
+      if (err instanceof ClientError && err.code === 'HTTP_STATUS' && err.status === 404) err.message += `; is ${this.baseUrl} the log's base URL (where /checkpoint is served)?`;
+      throw err;
+    }
+    return this.#openCheckpoint(note, 'checkpoint');
   }
 
   /**

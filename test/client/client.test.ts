@@ -279,3 +279,16 @@ test('operational failures are not verification failures', async () => {
   expect(() => new CairnClient({ baseUrl: t.server.url, verifierKey: 'nonsense' })).toThrow(RangeError);
   expect(new CairnClient({ baseUrl: `${t.server.url}/`, verifierKey: newVerifier(t.server.verifierKey) }).baseUrl).toBe(t.server.url);
 });
+
+test("a 404 to /checkpoint asks whether the base URL is the log's (a proxy's prefix kept); a 404 elsewhere does not", async () => {
+  for (const prefix of ['/cairn', '/cairn/', '/ct/v1']) {
+    const wrong = new CairnClient({ baseUrl: `${server.url}${prefix}`, verifierKey: server.verifierKey });
+    const err = await wrong.getCheckpoint().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'HTTP_STATUS', status: 404, serverCode: 'NOT_FOUND', url: `${wrong.baseUrl}/checkpoint` });
+    expect((err as Error).message).toBe(`GET ${wrong.baseUrl}/checkpoint: 404 NOT_FOUND: no such resource; is ${wrong.baseUrl} the log's base URL (where /checkpoint is served)?`);
+    // Every way a command fetches its first checkpoint goes through getCheckpoint.
+    await expect(wrong.proveHash(new Uint8Array(32))).rejects.toThrow(/; is \S+ the log's base URL \(where \/checkpoint is served\)\?$/);
+    await expect(wrong.getTreeHead()).rejects.toThrow(/: 404 NOT_FOUND: no such resource$/);
+  }
+  await expect(client.getCheckpoint()).resolves.toMatchObject({ checkpoint: { origin: 'client.test/log' } });
+});
