@@ -16,6 +16,18 @@ const MAX_WAIT_SECONDS = 60;
 /** Entries per request are also capped by size, to keep request bodies small. */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
+/**
+ * The largest body of a batch request that cairn add sends: at most
+ * MAX_BATCH_ENTRIES entries of at most MAX_BATCH_BYTES in all, each a quoted
+ * base64 string (4 characters for each 3 bytes or part of 3, so at most
+ * (length + 2) / 3 groups), with commas between them and {"entries":[]}
+ * around them: 11,190,489 bytes (10.7 MiB).
+ */
+export const MAX_BATCH_BODY_BYTES = '{"entries":[]}'.length + (MAX_BATCH_ENTRIES - 1) + 2 * MAX_BATCH_ENTRIES + 4 * Math.floor((MAX_BATCH_BYTES + 2 * MAX_BATCH_ENTRIES) / 3);
+
+/** The body limit a proxy in front of the log needs for full batches, as nginx's client_max_body_size writes it: MAX_BATCH_BODY_BYTES in MiB, with one to spare ("12m"). */
+export const PROXY_BODY_LIMIT = `${Math.ceil(MAX_BATCH_BODY_BYTES / 2 ** 20) + 1}m`;
+
 /** Default of --timeout: the seconds one request may take, besides the time to send its body (UPLOAD_BYTES_PER_SECOND). */
 const TIMEOUT_SECONDS = 30;
 
@@ -44,12 +56,16 @@ const UNLOGGED_503_CODES: ReadonlySet<string> = new Set(['QUEUE_FULL', 'SHUTTING
 
 /**
  * Whether an answer of `status` with the log's error code `serverCode` (from
- * its `{"error", "code"}` body) is the log's own refusal of the whole request,
- * which logs nothing: a 4xx, or a 503 QUEUE_FULL or SHUTTING_DOWN. An answer
+ * its `{"error", "code"}` body) is a refusal of the whole request, which logs
+ * nothing: the log's own 4xx, or its 503 QUEUE_FULL or SHUTTING_DOWN; or a
+ * 413 (too large), whoever answered it. An answer
  * without the log's body (a proxy's HTML 502 or 503) may have come after the
  * log took the request, and so may a 500 or a 503 STORAGE_FAILED.
  */
 function refusedUnlogged(status: number | undefined, serverCode: string | undefined): boolean {
+  // A 413 refuses a request for its size, whoever answers it: a proxy's (nginx's client_max_body_size)
+  // comes before the request is passed on, from its Content-Length, so none of it reached the log.
+  if (status === 413) return true;
   if (status === undefined || serverCode === undefined) return false;
   return (status >= 400 && status < 500) || (status === 503 && UNLOGGED_503_CODES.has(serverCode));
 }
@@ -81,6 +97,22 @@ function mayHaveLogged(err: unknown): boolean {
   return true;
 }
 
+/**
+ * Who refused a batch request `err` as more than it takes at once, which the
+ * same entries in smaller requests may not be: 'log' for the log's own
+ * refusal of that many entries (400 TOO_MANY_ENTRIES: more than its queue,
+ * or a token's rate limit, ever takes) or bytes (413 BODY_TOO_LARGE: more
+ * than its queue holds); 'proxy' for a 413 that is not the log's (a proxy's
+ * body limit, such as nginx's client_max_body_size); undefined for any other
+ * error, the log's 413 ENTRY_TOO_LARGE among them (one entry too large).
+ */
+function refusedAsTooLarge(err: unknown): 'log' | 'proxy' | undefined {
+  if (!(err instanceof ClientError) || err.code !== 'HTTP_STATUS') return undefined;
+  if (err.serverCode === 'TOO_MANY_ENTRIES' || (err.status === 413 && err.serverCode === 'BODY_TOO_LARGE')) return 'log';
+  if (err.status === 413 && err.serverCode !== 'ENTRY_TOO_LARGE') return 'proxy';
+  return undefined;
+}
+
 /** Whether `err` is a request that timed out (the transport's NETWORK error caused by a TimeoutError). */
 function timedOut(err: unknown): boolean {
   return err instanceof ClientError && err.code === 'NETWORK' && causedBy(err.cause, (e) => e.name === 'TimeoutError');
@@ -105,12 +137,17 @@ standard input, when there is none or for '-') is one entry; with
 its RFC 8785 (JCS) canonical bytes. Entries go in POST /v1/batch requests;
 an answer of 429 or 503 (the log's rate limit or a full queue, or a proxy's)
 is sent again after its Retry-After, for at most --max-wait seconds of
-waiting per request. A batch the log refuses as too many entries at once
-(400 TOO_MANY_ENTRIES: more than its queue, or than the token's rate limit
-allows per period) is sent again in halves, and later batches are of that
-smaller size. Each receipt (index, leaf_hash, checkpoint, inclusion_proof,
-duplicate) is written as one JSON line, in input order, to standard output
-or appended to --receipts FILE; 'cairn verify-receipt' checks one offline.
+waiting per request. A batch refused as more than is ever taken at once is
+sent again in halves, and later batches are of that smaller size: one the
+log refuses as too many entries (400 TOO_MANY_ENTRIES: more than its queue,
+or than the token's rate limit allows per period) or bytes (413
+BODY_TOO_LARGE), or a proxy in front of it refuses as too large (a 413
+without the log's error code: its body limit, 1m by default in nginx, where
+full batches of up to ${(MAX_BATCH_BODY_BYTES / 1e6).toFixed(1)} MB need client_max_body_size ${PROXY_BODY_LIMIT}); a warning says
+so once. One entry alone that a proxy refuses stops cairn add (exit 2). Each
+receipt (index, leaf_hash, checkpoint, inclusion_proof, duplicate) is
+written as one JSON line, in input order, to standard output or appended to
+--receipts FILE; 'cairn verify-receipt' checks one offline.
 
 All of the input is checked before anything is sent, and so is the key: the
 log's current checkpoint must verify with --vkey. That checkpoint is the
@@ -182,20 +219,20 @@ connection that broke or timed out after the upload, an answer that is not
 the log's (a proxy's HTML 502), receipts that do not verify. The message
 then names its entries, and running the same cairn add again logs none of
 them twice: the log answers an entry it holds with its first index and
-"duplicate": true. Only the log's own refusal (a 4xx, or a 503 QUEUE_FULL,
-with its error code) says that nothing of it was logged. Each batch's
-receipts are written whole: if a write to FILE fails (a full disk), FILE is
-cut back to its last whole receipt (unless another run appended to it
-meanwhile: what others wrote is never cut away) and the message says how
-many entries were logged, how many of their receipts were written, and
-which entries were logged without one (by FILE:LINE and log index: 'cairn
-prove INDEX' gives the proof). FILE may be a pipe (a FIFO, /dev/stdout): a
-reader that goes away stops cairn add the same way. SIGINT or SIGTERM sends
-no more requests: the one in flight is finished and its receipts written,
-then cairn add stops (exit 2) saying the same; a second signal stops it at
-once (exit 2; or, while a write to FILE is stuck, as to a pipe nobody
-reads, by the signal itself, which a shell shows as 130 for SIGINT, 143
-for SIGTERM).
+"duplicate": true. Only a refusal says that nothing of it was logged: the
+log's own (a 4xx, or a 503 QUEUE_FULL, with its error code), or a 413 (too
+large) from whatever answered. Each batch's receipts are written whole: if
+a write to FILE fails (a full disk), FILE is cut back to its last whole
+receipt (unless another run appended to it meanwhile: what others wrote is
+never cut away) and the message says how many entries were logged, how many
+of their receipts were written, and which entries were logged without one
+(by FILE:LINE and log index: 'cairn prove INDEX' gives the proof). FILE may
+be a pipe (a FIFO, /dev/stdout): a reader that goes away stops cairn add
+the same way. SIGINT or SIGTERM sends no more requests: the one in flight
+is finished and its receipts written, then cairn add stops (exit 2) saying
+the same; a second signal stops it at once (exit 2; or, while a write to
+FILE is stuck, as to a pipe nobody reads, by the signal itself, which a
+shell shows as 130 for SIGINT, 143 for SIGTERM).
 
 ${EXIT_HELP}
 `;
@@ -992,9 +1029,17 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       // The sending pass: all that is held is the batch being filled.
       let batch: Input[] = [];
       let batchBytes = 0;
-      // Entries per request: --batch-size, until the log says fewer (TOO_MANY_ENTRIES).
+      // Entries per request: --batch-size, until the log or a proxy says fewer (refusedAsTooLarge).
       let size = batchSize;
-      /** Sends the batch, `size` entries a request, halving `size` while the log refuses that many for good. */
+      /** Whether a proxy's 413 has made requests smaller (said once, in a warning). */
+      let proxySplit = false;
+      /**
+       * Sends the batch, `size` entries a request, halving `size` while the
+       * log, or a proxy in front of it, refuses that many as more than it
+       * ever takes at once (refusedAsTooLarge); those refusals logged nothing,
+       * and an entry sent again would come back as a duplicate with its
+       * index, so the receipts stay in input order either way.
+       */
       const send = async () => {
         while (batch.length > 0) {
           if (stopBy !== undefined) throw new Stopped();
@@ -1012,14 +1057,31 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             answered = { part, indexes: result.receipts.map((r) => r.receipt.index) };
           } catch (err) {
             inFlight = undefined;
-            // More entries than the log (its queue) or the token (its rate limit) ever takes at once:
-            // refused for good and logged nothing, so the same entries are sent in smaller requests.
-            if (!(err instanceof ClientError && err.serverCode === 'TOO_MANY_ENTRIES' && part.length > 1)) {
+            // More entries or bytes than the log (its queue), the token (its rate limit) or a proxy (its
+            // body limit) ever takes at once: refused for good and logged nothing, so the same entries
+            // are sent in smaller requests.
+            const by = refusedAsTooLarge(err);
+            if (by === undefined || part.length === 1) {
               if (triedAfterTaken || mayHaveLogged(err)) maybeLogged = part;
+              if (by === 'proxy' && err instanceof Error) {
+                err.message +=
+                  `; a proxy in front of the log refuses even one entry, ${part[0]!.source}, in a request of ${batchBodyBytes(part)} bytes, as too large: ` +
+                  `raise its body limit (nginx: client_max_body_size; ${PROXY_BODY_LIMIT} takes cairn add's full batches), since no --batch-size sends less`;
+              }
               throw err;
             }
             size = Math.max(1, Math.floor(part.length / 2));
-            if (!quiet) notice(`the log refuses ${part.length} entries in one request (TOO_MANY_ENTRIES); sending batches of ${size}`);
+            if (by === 'log') {
+              if (!quiet) notice(`the log refuses ${part.length} entries in one request (${(err as ClientError).serverCode ?? ''}); sending batches of ${size}`);
+            } else if (!proxySplit) {
+              proxySplit = true;
+              // A warning, not a notice: --quiet does not hide it, since every batch now takes more requests.
+              notice(
+                `warning: a proxy in front of the log refused a request of ${part.length} entries (${batchBodyBytes(part)} bytes) as too large (413, an answer not the log's), ` +
+                  `so the entries go in smaller requests: batches of ${size}, halved again while it refuses them; to send full batches, raise its body limit ` +
+                  `(nginx: client_max_body_size ${PROXY_BODY_LIMIT}; its default is 1m), or give a --batch-size it takes (said once)`,
+              );
+            }
             continue;
           } finally {
             waitMayStop = false;
