@@ -46,6 +46,9 @@ const RECEIPT_BYTES = 2 * SMALL_ANSWER_BYTES;
 const MAX_GET_ENTRIES = 1000;
 /** The media type of tiles and entry bundles (CONTRACT §3). */
 const OCTET_STREAM = 'application/octet-stream';
+
+/** The fault of a tile's first answer that was a 404 (see #readWellFormed). */
+const NOT_SERVED = 'it was answered 404';
 /** How many entry bundles readEntryRange fetches and verifies at once, ahead of the one it yields next. */
 const BUNDLES_IN_FLIGHT = 8;
 
@@ -557,7 +560,10 @@ export class CairnClient {
    * proxy), not one that fails to authenticate. The Content-Type alone
    * refuses nothing: an honest server may serve tiles as
    * binary/octet-stream (S3's default) or name the type twice, and a wrong
-   * answer of the right form still fails to authenticate.
+   * answer of the right form still fails to authenticate. A 404 is asked
+   * once more the same way (a cache may keep a 404 from before the tile
+   * was full, and serve it once the tile is) and then rejects as it is,
+   * HTTP_STATUS status 404.
    */
   async readTile(tile: Tile): Promise<Uint8Array> {
     return this.#readTile(tile, undefined);
@@ -604,6 +610,16 @@ export class CairnClient {
         data = await this.#http.bytes(path, OCTET_STREAM, maxBytes, signal, (t) => (type = t), faults.length === 0 ? undefined : 'reload');
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
+        // A 404 for a tile of the tree asked about may be a cache's, kept from
+        // before the tile was full (or existed): asked once more past it.
+        if (err.status === 404 && faults.length === 0) {
+          faults.push(NOT_SERVED);
+          continue;
+        }
+        if (err.status === 404 && faults[0] === NOT_SERVED) {
+          err.message += ' (asked twice, the second time past the caches that honour no-cache)';
+          throw err;
+        }
         if (err.code !== 'BAD_RESPONSE') {
           // The refetch failed otherwise (a timeout, a refusal): the first answer's fault is still why it was asked.
           if (faults.length > 0) err.message += ` (refetched past caches after its first answer: ${faults[0]!})`;
