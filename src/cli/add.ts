@@ -8,7 +8,7 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, retryPolicy, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -853,11 +853,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
 
     try {
       const client = makeClient(url, verifier, io, {
-        maxRetries: retries,
         // A refused request logged nothing (CONTRACT §3), so sending it again is safe.
-        retryStatuses: [429, 503],
-        maxRetryDelayMs: maxWaitMs,
-        maxRetryTotalMs: maxWaitMs,
+        ...retryPolicy(retries, maxWaitMs),
         timeoutMs,
         uploadBytesPerSecond: UPLOAD_BYTES_PER_SECOND,
         sleep: async (ms) => {

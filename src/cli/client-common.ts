@@ -430,6 +430,49 @@ export async function resolveVerifier(value: string | undefined, env: CliIo['env
 }
 
 /**
+ * The first wait before sending again a request refused without a
+ * Retry-After (a proxy's 429 or 503 often has none), doubled at each retry
+ * after: 1 s, 2 s, 4 s, ..., within the bounds of retryPolicy.
+ */
+const RETRY_BASE_DELAY_MS = 1000;
+
+/**
+ * How often one request of `cairn get`, `prove` and `monitor` is sent again
+ * after a 429 or 503, and (READ_MAX_WAIT_SECONDS) the most it waits in all:
+ * a read token's rate limit of so many a second or minute (Retry-After up
+ * to 60 s), or a proxy's limit_req, is waited out; a log that keeps
+ * refusing ends the command (or the monitor's round) within about 2
+ * minutes, saying so.
+ */
+export const READ_RETRIES = 10;
+export const READ_MAX_WAIT_SECONDS = 120;
+
+/**
+ * The client commands' retry policy: an answer of 429 (a rate limit, RFC
+ * 6585 §4) or 503 (a full queue, a busy proxy) is sent again after its
+ * Retry-After (RFC 9110 §10.2.3), else after 1 s, 2 s, 4 s, ..., at most
+ * `retries` times and `maxWaitMs` of waiting in all for one request: an
+ * answer asking for a longer wait than is left fails at once, saying so. A
+ * refused request changed nothing at the log (CONTRACT §3), so sending it
+ * again is safe, a POST too.
+ */
+export function retryPolicy(retries: number, maxWaitMs: number): Partial<TransportOptions> {
+  return { maxRetries: retries, retryStatuses: [429, 503], maxRetryDelayMs: maxWaitMs, maxRetryTotalMs: maxWaitMs, retryBaseDelayMs: RETRY_BASE_DELAY_MS };
+}
+
+/** The help of the commands that only read on readRetryPolicy: a paragraph of its own. */
+export const READ_RETRIES_HELP = `An answer of 429 or 503 (a rate limit, such as a read token's, or a busy
+log or proxy) is asked again after its Retry-After, or after 1, 2, 4, ... s
+without one: at most ${READ_RETRIES} times, and for at most ${READ_MAX_WAIT_SECONDS} s of waiting in all for
+one request; a request asked to wait longer than is left fails at once,
+saying so.`;
+
+/** retryPolicy for the commands that only read: READ_RETRIES, READ_MAX_WAIT_SECONDS. */
+export function readRetryPolicy(): Partial<TransportOptions> {
+  return retryPolicy(READ_RETRIES, READ_MAX_WAIT_SECONDS * 1000);
+}
+
+/**
  * A CairnClient for a command, with the io's fetch. An access token for a log
  * that needs one comes from $CAIRN_TOKEN (never a flag: command lines are
  * visible to other users through ps) and is sent as `Authorization: Bearer`.

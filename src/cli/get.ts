@@ -18,6 +18,8 @@ import {
   printableText,
   processIo,
   Progress,
+  READ_RETRIES_HELP,
+  readRetryPolicy,
   resolveUrl,
   resolveVerifier,
   runClientCommand,
@@ -56,6 +58,8 @@ the tree: the entries up to its last are printed, then exit status 3.
 SIGINT or SIGTERM stops a range once the lines being written are out
 (whole lines only; exit 2, naming the last entry printed and the command
 that gets the rest); a second one stops it at once.
+
+${READ_RETRIES_HELP}
 
 Options:
   --url URL         the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -168,7 +172,7 @@ async function getRange(url: string, verifier: Verifier, io: CliIo, range: Entry
   // Every request (and every wait before a retry) ends when asked to stop, or when the range is done or
   // failed: the transport's own signal, listened to once (AbortSignal.any over it per request kept about
   // 50 bytes a request on node 20, 20 MB for a range of 10^8 entries).
-  const client = makeClient(url, verifier, io, { fetch: counted, signal: stop.signal, sleep: (ms, signal) => io.sleep(ms, signal) });
+  const client = makeClient(url, verifier, io, { ...readRetryPolicy(), fetch: counted, signal: stop.signal, sleep: (ms, signal) => io.sleep(ms, signal) });
   const { start } = range;
   let signed: SignedCheckpoint | undefined;
   /** The last entry printed; start - 1 before the first. */
@@ -297,7 +301,7 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
       const problem = await outputFileProblem(out);
       if (problem !== undefined) throw new UsageError(`cannot write --out ${out}: ${problem}`);
     }
-    const client = makeClient(url, verifier, io);
+    const client = makeClient(url, verifier, io, { ...readRetryPolicy(), sleep: (ms) => io.sleep(ms) });
     const { checkpoint, note } = await client.getCheckpoint();
     if (index >= checkpoint.treeSize) {
       io.stderr.write(`cairn get: entry ${index} is not in the tree of the checkpoint ${checkpoint.origin} served, of tree size ${checkpoint.treeSize}; ${STALE_CHECKPOINT}\n`);

@@ -14,7 +14,7 @@ import type { Verifier } from '../note/keys.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { osReason, writableFolderProblem } from './os-error.js';
-import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, runClientCommand, writeOut, type CliIo } from './client-common.js';
+import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeOut, type CliIo } from './client-common.js';
 import { syncFolder } from './sync-folder.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
@@ -36,6 +36,9 @@ A round walks at most --max-round-entries new entries. A log further ahead
 back to back: each verifies the newest heads and their consistency first,
 then goes on where the last one stopped, and saves how far it got; the state's
 verified checkpoint moves only once every entry up to it was checked.
+
+${READ_RETRIES_HELP} A request that still fails is an error: the round
+ends (exit 2 under --once), and the next one asks again.
 
 It alarms on: a signature that does not verify (bad-signature), two roots for
 one tree size (fork), a tree that does not extend the last verified one
@@ -64,10 +67,12 @@ says where the walk stopped, or that it stopped while waiting for the next
 round. A second signal ends the process at once. A walk also saves how far it
 got every 256 entry bundles (65,536 entries), as a stop saves it: only while
 every other check of the round has passed. A monitor killed (kill -9, a
-crash) then loses at most that many bundles of the round's walk; a round
-where another check failed (a consistency proof the log could not serve,
-say) saves none of its walk, and the next run goes on from what earlier
-rounds saved.
+crash) then loses at most that many bundles of the round's walk. A walk
+that fails on a request (the log unreachable, or refusing past its
+retries) saves how far it got the same way, and the next round goes on
+from there; a round where another check failed (a consistency proof the
+log could not serve, say) saves none of its walk, and the next run goes
+on from what earlier rounds saved.
 
 One monitor at a time works on a state file: it holds FILE.lock (made only
 where there is none, holding its process id and, on Linux, its start time
@@ -875,11 +880,12 @@ interface RoundOptions {
   readonly onConsistent: (checkpoint: Checkpoint, note: string) => Promise<void>;
   /**
    * Called every SAVE_EVERY_BUNDLES entry bundles of the walk with what it
-   * verified so far, as a stop would save it, only when every other check of
-   * the round passed; one call at a time, the last one ended before the round
-   * does.
+   * verified so far, as a stop would save it, and once more when a check
+   * fails otherwise than by an alarm (a fetch the log refused), only when
+   * every other check of the round passed; one call at a time, the last one
+   * ended before the round does. Resolves to whether it was saved.
    */
-  readonly onWalked: (walked: RoundOutcome) => Promise<void>;
+  readonly onWalked: (walked: RoundOutcome) => Promise<boolean>;
   /**
    * The checkpoint to walk the tree of, instead of the newest one (--once:
    * the one its first round found, so that a log growing faster than the
@@ -913,6 +919,18 @@ function stoppedWalkEnd(from: number, to: number, treeSize: number, nextBundle: 
   let end = Math.min(nextBundle * TILE_WIDTH, to);
   if (end >= treeSize) end = (Math.ceil(treeSize / TILE_WIDTH) - 1) * TILE_WIDTH;
   return Math.max(from, end);
+}
+
+/**
+ * A 404 for a tile or entry bundle of the tree of `treeSize` leaves, which
+ * its signed checkpoint covers, in the words of cairn get: the log withholds
+ * it, or a cache in front of it serves a 404 it kept from before the tile was
+ * full (the client asked once more past the caches that honour no-cache).
+ * Any other error as it is.
+ */
+function withheldTile(err: unknown, baseUrl: string, treeSize: number): unknown {
+  if (!(err instanceof ClientError) || err.status !== 404 || err.url === undefined || !err.url.startsWith(`${baseUrl}/tile/`)) return err;
+  return withheldError(err.url.slice(baseUrl.length + 1), treeSize, err);
 }
 
 /**
@@ -1003,7 +1021,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       proven.add(pair);
     } catch (err) {
       if (err instanceof Alarm) throw err;
-      failure ??= err;
+      failure ??= withheldTile(err, client.baseUrl, newer.treeSize);
     }
   };
   for (const [i, [older, newer]] of pairs.entries()) await attempt(() => client.verifyConsistency(older, newer, { fromTiles: true }), older, newer, i);
@@ -1075,7 +1093,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
         else await guard(() => r.readTile(tile.level, tile.n), last, target, targetNote);
       } catch (err) {
         failed = true;
-        throw err;
+        throw withheldTile(err, client.baseUrl, target.treeSize);
       }
       if (tile.level === 0) {
         checkedAhead.add(tile.n);
@@ -1084,7 +1102,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
         if (nextBundle - savedBundle >= SAVE_EVERY_BUNDLES && failure === undefined && !failed) {
           savedBundle = nextBundle;
           const walked: RoundOutcome = { checkpoint: target, note: targetNote, ...newest, head, from, to: stoppedWalkEnd(from, to, target.treeSize, nextBundle), tiles, bundles };
-          if (walked.to > from) saving = saving.then(() => options.onWalked(walked)).catch((err: unknown) => void (savingFailure ??= err));
+          if (walked.to > from) saving = saving.then(async () => void (await options.onWalked(walked))).catch((err: unknown) => void (savingFailure ??= err));
         }
       }
       done += tile.level === 0 ? 2 : 1;
@@ -1094,14 +1112,25 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   // Whether a check was cut short by the stop: the walk may have handed out its
   // every tile (`finished`) while that check was still in flight.
   let cut = false;
+  // A check that failed otherwise (a fetch the log refused, a log gone): its error, once the others ended.
+  let broken: { readonly err: unknown } | undefined;
   try {
     await Promise.all(checks);
   } catch (err) {
-    if (!stoppedBy(err)) throw err;
-    cut = true;
-    // Stopped: what is in flight ends at once, and an alarm one of them raised still counts.
-    const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
-    if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
+    if (!stoppedBy(err)) {
+      if (err instanceof Alarm) throw err;
+      // The checks in flight end as they do (they start no more): an alarm
+      // one of them raises outranks the failure, and the bundles they finish
+      // count among those checked.
+      const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
+      if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
+      broken = { err };
+    } else {
+      cut = true;
+      // Stopped: what is in flight ends at once, and an alarm one of them raised still counts.
+      const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
+      if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
+    }
   } finally {
     // No save of this round may land after what the round's end saves. (No
     // check starts one once the walk failed or was stopped.)
@@ -1109,6 +1138,19 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   }
   if (savingFailure !== undefined) throw savingFailure;
   progress.finish(done);
+  if (broken !== undefined) {
+    // What the walk checked before the failure is saved, as a stop saves it
+    // (see below), so that the next round goes on from there rather than
+    // from where the last save left it: a log that refuses a request now and
+    // then (a rate limit past the retries) is still walked to its end.
+    const { err } = broken;
+    const checkedTo = stoppedWalkEnd(from, to, target.treeSize, nextBundle);
+    if (failure === undefined && nextBundle > savedBundle && checkedTo > from) {
+      const saved = await options.onWalked({ checkpoint: target, note: targetNote, ...newest, head, from, to: checkedTo, tiles, bundles });
+      if (saved && err instanceof Error) err.message += ` (entries ${from} to ${checkedTo - 1} of the tree of size ${target.treeSize}, checked before this, are saved: the next round goes on from there)`;
+    }
+    throw err;
+  }
   if (cut || (!finished && done < tiles + bundles)) {
     // Each entry bundle checked its level-0 tile, and the reader authenticated
     // that tile through its parent tiles up to the signed root: the entries
@@ -1389,7 +1431,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, onConsistent: keepNewest, onWalked: (walked) => save(walked).then(() => undefined), ...(walkTo === undefined ? {} : { walkTo }) });
+        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, onConsistent: keepNewest, onWalked: save, ...(walkTo === undefined ? {} : { walkTo }) });
       } catch (err) {
         // From an event of the round (a stale alarm): the monitor's output is gone.
         if (err instanceof OutputError) throw err;
@@ -1466,7 +1508,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     // io.signal or the first SIGINT or SIGTERM; a second ends the process at once.
     const { signal, dispose } = listenForStop(io);
     // The stop reaches the requests in flight and the waits before their retries (a 503's Retry-After): they end at once.
-    const client = makeClient(url, verifier, io, { maxRetries: 2, signal, sleep: (ms, stop) => io.sleep(ms, stop) });
+    const client = makeClient(url, verifier, io, { ...readRetryPolicy(), signal, sleep: (ms, stop) => io.sleep(ms, stop) });
     try {
       if (once) {
         // One round, or as many back to back as the walk takes, unless

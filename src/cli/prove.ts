@@ -3,7 +3,7 @@ import type { InclusionResult } from '../client/client.js';
 import { leafHash } from '../merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, resolveUrl, resolveVerifier, runClientCommand, STALE_CHECKPOINT, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { EXIT_HELP, EXIT_NOT_FOUND, EXIT_OK, makeClient, processIo, readEntry, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, STALE_CHECKPOINT, withheldError, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 
 /** The help text of `cairn prove`: what it does, its options and its exit statuses. */
 export const PROVE_USAGE = `usage: cairn prove <index> [options]
@@ -17,6 +17,8 @@ entry itself. By default the proof comes from the log's RFC 6962 endpoints
 (get-entry-and-proof, get-proof-by-hash); with --tiles it is computed here
 from tiles authenticated against the checkpoint (for --hash and --entry the
 log is still asked for the index).
+
+${READ_RETRIES_HELP}
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -82,7 +84,7 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
 
     const url = resolveUrl(values.url, io.env);
     const { verifier } = await resolveVerifier(values.vkey, io.env);
-    const client = makeClient(url, verifier, io);
+    const client = makeClient(url, verifier, io, { ...readRetryPolicy(), sleep: (ms) => io.sleep(ms) });
     const { checkpoint, note } = await client.getCheckpoint();
     const tiles = values.tiles === true;
     let result: InclusionResult;

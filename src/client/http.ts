@@ -57,6 +57,12 @@ export interface TransportOptions {
   /** The longest wait between retries, whatever `Retry-After` says; default 60 s. */
   readonly maxRetryDelayMs?: number;
   /**
+   * The first wait before a retry that no `Retry-After` sets (an answer
+   * without one, a broken connection), doubled at each retry after; default
+   * 500 ms.
+   */
+  readonly retryBaseDelayMs?: number;
+  /**
    * The most one request waits in all, over its retries; default no bound.
    * An answer asking for a longer wait than is left is not waited for: it
    * fails at once, saying so.
@@ -142,6 +148,7 @@ export interface RequestSpec {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RETRIES = 5;
 const DEFAULT_MAX_RETRY_DELAY_MS = 60_000;
+const DEFAULT_RETRY_BASE_DELAY_MS = 500;
 const DEFAULT_MAX_RESPONSE_BYTES = 128 * 2 ** 20;
 /** Of an error answer, only this much is read: its message is all that is wanted. */
 const ERROR_BODY_BYTES = 64 * 1024;
@@ -390,6 +397,7 @@ export class HttpTransport {
   readonly #maxRetries: number;
   readonly #maxRetryDelayMs: number;
   readonly #maxRetryTotalMs: number;
+  readonly #retryBaseDelayMs: number;
   readonly #retryStatuses: readonly number[];
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #signal: AbortSignal | undefined;
@@ -417,6 +425,7 @@ export class HttpTransport {
     this.#maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
     this.#maxRetryTotalMs = options.maxRetryTotalMs ?? Number.POSITIVE_INFINITY;
+    this.#retryBaseDelayMs = options.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_DELAY_MS;
     this.#retryStatuses = [...(options.retryStatuses ?? [503])];
     this.#sleep = options.sleep ?? defaultSleep;
     this.#signal = options.signal;
@@ -434,6 +443,7 @@ export class HttpTransport {
     if (!Number.isSafeInteger(this.#maxResponseBytes) || this.#maxResponseBytes < 1) throw new RangeError('maxResponseBytes must be a positive safe integer');
     if (!Number.isSafeInteger(this.#maxRetries) || this.#maxRetries < 0) throw new RangeError('maxRetries must be a safe non-negative integer');
     if (!(this.#timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
+    if (!(this.#retryBaseDelayMs >= 0 && this.#retryBaseDelayMs < Number.POSITIVE_INFINITY)) throw new RangeError('retryBaseDelayMs must be non-negative and finite');
     const rate = this.#uploadBytesPerSecond;
     if (rate !== undefined && !(rate > 0 && rate < Number.POSITIVE_INFINITY)) throw new RangeError('uploadBytesPerSecond must be positive and finite');
   }
@@ -453,9 +463,9 @@ export class HttpTransport {
   /**
    * Sends one request and resolves to its 2xx Response; a 503 (or a status in
    * `retryStatuses`) is retried up to `maxRetries` times after its
-   * Retry-After (RFC 9110 §10.2.3; capped at `maxRetryDelayMs`, exponential
-   * from 0.5 s without one), waiting at most `maxRetryTotalMs` in all. A GET
-   * whose connection broke (reset or closed by the other side) is retried
+   * Retry-After (RFC 9110 §10.2.3; capped at `maxRetryDelayMs`; without
+   * one, exponential from `retryBaseDelayMs`, 0.5 s by default), waiting at
+   * most `maxRetryTotalMs` in all. A GET whose connection broke (reset or closed by the other side) is retried
    * too, within the same bounds, after the same exponential wait; a POST
    * never is, since the log may have taken it. Rejects with ClientError
    * NETWORK or HTTP_STATUS, or with the reason of the transport's `signal`
@@ -514,7 +524,7 @@ export class HttpTransport {
       // A broken connection: a GET is sent again after the exponential wait, while retries and time are left.
       const againAfter = (err: unknown): number | undefined => {
         if (method !== 'GET' || attempt >= this.#maxRetries || !brokenConnection(err)) return undefined;
-        const delayMs = Math.min(this.#maxRetryDelayMs, 500 * 2 ** attempt);
+        const delayMs = Math.min(this.#maxRetryDelayMs, this.#retryBaseDelayMs * 2 ** attempt);
         return waited + delayMs <= this.#maxRetryTotalMs ? delayMs : undefined;
       };
       const retried = () => (attempt > 0 ? ` (after ${attempt} retries)` : '');
@@ -571,7 +581,7 @@ export class HttpTransport {
         const waitMs = parseRetryAfter(res.headers.get('Retry-After'), this.#now());
         let tooLong = '';
         if (this.#retryStatuses.includes(res.status) && attempt < this.#maxRetries) {
-          const asked = waitMs ?? 500 * 2 ** attempt;
+          const asked = waitMs ?? this.#retryBaseDelayMs * 2 ** attempt;
           if (waited + asked <= this.#maxRetryTotalMs) {
             const delayMs = Math.min(this.#maxRetryDelayMs, asked);
             this.#onRetry?.({ attempt: attempt + 1, status: res.status, delayMs, url, serverCode: code });

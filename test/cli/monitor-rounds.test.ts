@@ -616,7 +616,7 @@ test('--max-round-entries takes a whole number of at least one bundle; the help 
   expect(help.out()).toMatch(/--max-round-entries N\n +new entries one round checks \(default 1048576, at least\n +256\)/);
   // A walk's saves every 256 bundles come only while the round's other checks pass: the help does not promise more.
   expect(help.out().replace(/\s+/g, ' ')).toContain(
-    "A walk also saves how far it got every 256 entry bundles (65,536 entries), as a stop saves it: only while every other check of the round has passed. A monitor killed (kill -9, a crash) then loses at most that many bundles of the round's walk; a round where another check failed (a consistency proof the log could not serve, say) saves none of its walk",
+    "A walk also saves how far it got every 256 entry bundles (65,536 entries), as a stop saves it: only while every other check of the round has passed. A monitor killed (kill -9, a crash) then loses at most that many bundles of the round's walk. A walk that fails on a request (the log unreachable, or refusing past its retries) saves how far it got the same way, and the next round goes on from there; a round where another check failed (a consistency proof the log could not serve, say) saves none of its walk",
   );
 });
 
