@@ -282,7 +282,7 @@ test('operational failures are not verification failures', async () => {
 
 test("a 404 to /checkpoint asks whether the base URL is the log's (a proxy's prefix kept); a 404 elsewhere does not", async () => {
   for (const prefix of ['/cairn', '/cairn/', '/ct/v1']) {
-    const wrong = new CairnClient({ baseUrl: `${server.url}${prefix}`, verifierKey: server.verifierKey });
+    const wrong = new CairnClient({ baseUrl: `${t.server.url}${prefix}`, verifierKey: t.server.verifierKey });
     const err = await wrong.getCheckpoint().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'HTTP_STATUS', status: 404, serverCode: 'NOT_FOUND', url: `${wrong.baseUrl}/checkpoint` });
     expect((err as Error).message).toBe(`GET ${wrong.baseUrl}/checkpoint: 404 NOT_FOUND: no such resource; is ${wrong.baseUrl} the log's base URL (where /checkpoint is served)?`);
@@ -290,5 +290,5 @@ test("a 404 to /checkpoint asks whether the base URL is the log's (a proxy's pre
     await expect(wrong.proveHash(new Uint8Array(32))).rejects.toThrow(/; is \S+ the log's base URL \(where \/checkpoint is served\)\?$/);
     await expect(wrong.getTreeHead()).rejects.toThrow(/: 404 NOT_FOUND: no such resource$/);
   }
-  await expect(client.getCheckpoint()).resolves.toMatchObject({ checkpoint: { origin: 'client.test/log' } });
+  await expect(t.client.getCheckpoint()).resolves.toMatchObject({ checkpoint: { origin: 'client.test/log' } });
 });
