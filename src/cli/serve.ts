@@ -7,6 +7,7 @@ import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, showNonPrinting } from './visible-text.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { accessOptionsProblem, DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
+import { endBySignal, stopSignalSorter } from './stop-signals.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--origin <name>]
                   [--host <host>] [--port <port>] [--max-queue <n>]
@@ -87,12 +88,15 @@ requests still being received after 5 s are cut off, and log lines that
 stderr has not taken 1 s after 'stopped' (nobody reads it) are dropped. One
 that comes while it starts prints 'stopping', lets the start finish (the
 requests waiting for it are answered), then stops the same way, without
-'listening on'. A second signal ends the process at once (the store stays
-whole, as after a crash). SIGUSR1, which logrotate and others send to mean
-"reopen your log files", is ignored with a warning in the log: serve keeps no
-log files (its log goes to stderr), and node would open its debugger to every
-local user on it. The token file and the key are read at start only:
-after changing them (to revoke a token, say), restart the server.
+'listening on'. Another of these signals less than 1 s after the first is
+the same request (Ctrl-C on 'npm start' sends SIGINT twice: from the
+terminal and from npm) and is ignored; one later ends the process at once
+(the store stays whole, as after a crash). SIGUSR1, which logrotate and
+others send to mean "reopen your log files", is ignored with a warning in
+the log: serve keeps no log files (its log goes to stderr), and node would
+open its debugger to every local user on it. The token file and the key
+are read at start only: after changing them (to revoke a token, say),
+restart the server.
 
 Exit status:
   0  stopped by SIGINT, SIGTERM or SIGHUP (it prints 'stopped' once it has)
@@ -181,16 +185,25 @@ async function serve(argv: string[]): Promise<number> {
   // then closed as after start-up. SIGHUP (the terminal went away, or a
   // service manager's reload) stops it as SIGTERM does, rather than killing
   // it at once: the tokens and the key are read at start only, so there is
-  // nothing to reload. The first signal removes the listeners, so that a
-  // second one, during the start or after it, kills the process as signals
-  // do by default: the way out of a stop that hangs.
+  // nothing to reload. A signal less than REPEAT_SIGNAL_MS after the first,
+  // of any of the three, is the same request come twice (Ctrl-C on `npm
+  // start` reaches serve from the terminal and from npm) and is ignored; a
+  // second one after that, during the start or after it, kills the process
+  // as signals do by default: the way out of a stop that hangs.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const sortSignal = stopSignalSorter();
   let announced = false;
   let stopRequested = false;
   let resolveStopped = () => {};
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
-  const stop = () => {
-    for (const signal of signals) process.off(signal, stop);
+  const stop = (signal: NodeJS.Signals) => {
+    const kind = sortSignal();
+    if (kind === 'repeat') return;
+    if (kind === 'second') {
+      for (const name of signals) process.off(name, stop);
+      endBySignal(signal);
+      return;
+    }
     stopRequested = true;
     // Before 'listening on', said at once: whoever sent it learns it was heard.
     if (!announced) process.stdout.write('stopping\n');

@@ -1,7 +1,8 @@
 // `cairn serve` as a real process, signalled while it is still starting: it
 // stops cleanly (the start finishes, the request that waited for it is
 // answered, the store is closed), prints 'stopping' then 'stopped' and never
-// 'listening on', exit status 0; a second signal ends it at once, as after
+// 'listening on', exit status 0; the same signal passed on again at once is
+// ignored, and a second one a while later ends it at once, as after
 // start-up. To hold the start at a known point, the store's CURRENT file is
 // made a named pipe: the server blocks reading it after it took its port and
 // before it opens the store, and the test learns it got there when its own
@@ -11,6 +12,8 @@ import { readdir, readFile, readlink, rename, unlink, writeFile, open, type File
 import { constants } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { CLI, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -190,7 +193,25 @@ test('SIGINT and SIGHUP while serve starts stop it the same way', async () => {
   expect(await treeSizeAfterRestart(data)).toBe(1);
 });
 
-test('a second signal while serve starts ends it at once, as after start-up; the store is left whole', async () => {
+test('a signal repeated at once while serve starts, of the same kind or another (Ctrl-C on npm start: from the terminal and from npm), is the same stop: exit 0, "stopped"', async () => {
+  const data = join(dir(), 'data');
+  await storeWithOneEntry(data);
+  for (const [first, repeat] of [['SIGINT', 'SIGINT'], ['SIGINT', 'SIGTERM'], ['SIGTERM', 'SIGHUP']] as const) {
+    const text = await blockCurrent(data);
+    const serve = spawnServe(data);
+    const pipe = await pipeOpened(data, serve);
+    serve.child.kill(first);
+    // 'stopping' is printed by the first signal's listener: the repeat comes after it was heard.
+    await serve.printed('stopping\n');
+    serve.child.kill(repeat);
+    await releaseCurrent(data, pipe, text);
+    expect([first, repeat, await serve.exited]).toEqual([first, repeat, { code: 0, signal: null }]);
+    expect(serve.stdout()).toBe('stopping\nstopped\n');
+  }
+  expect(await treeSizeAfterRestart(data)).toBe(1);
+});
+
+test('a second signal while serve starts, REPEAT_SIGNAL_MS after the first, ends it at once, as after start-up; the store is left whole', async () => {
   const data = join(dir(), 'data');
   await storeWithOneEntry(data);
   const text = await blockCurrent(data);
@@ -198,6 +219,8 @@ test('a second signal while serve starts ends it at once, as after start-up; the
   const pipe = await pipeOpened(data, serve);
   serve.child.kill('SIGTERM');
   await serve.printed('stopping\n');
+  // Measured from after serve heard the first (it printed 'stopping' then), so more than the window.
+  await delay(REPEAT_SIGNAL_MS);
   serve.child.kill('SIGTERM');
   expect(await serve.exited).toEqual({ code: null, signal: 'SIGTERM' });
   expect(serve.stdout()).toBe('stopping\n');
