@@ -25,6 +25,7 @@ import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { envValue, UsageError } from './args.js';
 import { fileProblem, folderProblem, osReason } from './os-error.js';
+import { endBySignal, monotonicNow, stopSignalSorter } from './stop-signals.js';
 
 /** Exit status: done, and everything verified. */
 export const EXIT_OK = 0;
@@ -88,23 +89,47 @@ export interface CliIo {
 /** The signals a command listens for to stop cleanly. */
 export type StopSignalName = 'SIGINT' | 'SIGTERM';
 
-/** What {@link CliIo.signals} needs of `process`: adding and removing a listener for a signal. */
+/**
+ * What {@link CliIo.signals} needs of the process: adding and removing a
+ * listener for a signal, a clock to tell a signal repeated at once from a
+ * second one, and how to end the process by a signal.
+ */
 export interface SignalSource {
-  once(event: StopSignalName, listener: () => void): unknown;
+  on(event: StopSignalName, listener: () => void): unknown;
   off(event: StopSignalName, listener: () => void): unknown;
+  /** A clock that never goes back, in ms (default {@link monotonicNow}). */
+  now?(): number;
+  /**
+   * Ends the process by `signal` as its default action does, its listeners
+   * removed (see {@link endBySignal}). Without it (a test's EventEmitter,
+   * where a signal nobody listens for does nothing), the listeners are only
+   * removed.
+   */
+  kill?(signal: StopSignalName): void;
 }
+
+/** The real process's SIGINT and SIGTERM, as a {@link SignalSource}. */
+export const processSignals: SignalSource = {
+  on: (event, listener) => process.on(event, listener),
+  off: (event, listener) => process.off(event, listener),
+  now: monotonicNow,
+  kill: endBySignal,
+};
 
 /**
  * What stops a command that runs until done or stopped (monitor, get's
  * ranges): the first SIGINT or SIGTERM from io.signals (the process), or
  * io.signal. `stopped()` names what asked to stop (after `onStop` was told),
  * and `signal` aborts then, and at `dispose()`, to cut the requests in
- * flight short. The first signal, of either kind, removes the listeners of
- * both, so that a second one has node's default effect: the process ends at
- * once (a listener left for the other kind would swallow it).
+ * flight short. Another signal of either kind less than REPEAT_SIGNAL_MS
+ * after the first is the same request passed on twice (Ctrl-C on `npx
+ * cairn monitor` reaches it from the terminal and from npx) and is ignored;
+ * one later removes the listeners of both kinds and ends the process by
+ * itself, as node's default does (exit status 130 or 143).
  */
 export function listenForStop(io: CliIo, onStop: (name: string) => void = () => undefined): { signal: AbortSignal; stopped: () => string | undefined; dispose: () => void } {
   const controller = new AbortController();
+  const sortSignal = stopSignalSorter(io.signals?.now === undefined ? monotonicNow : () => io.signals!.now!());
   let by: string | undefined;
   const unlisten = () => {
     io.signals?.off('SIGINT', onSigint);
@@ -112,18 +137,27 @@ export function listenForStop(io: CliIo, onStop: (name: string) => void = () => 
     io.signal?.removeEventListener('abort', onAbort);
   };
   const stop = (name: string) => {
-    unlisten();
+    io.signal?.removeEventListener('abort', onAbort);
     if (by !== undefined) return;
     by = name;
     onStop(name);
     controller.abort();
   };
-  const onSignal = (name: StopSignalName) => () => stop(name);
+  const onSignal = (name: StopSignalName) => () => {
+    const kind = sortSignal();
+    if (kind === 'repeat') return;
+    if (kind === 'second') {
+      unlisten();
+      io.signals?.kill?.(name);
+      return;
+    }
+    stop(name);
+  };
   const onSigint = onSignal('SIGINT');
   const onSigterm = onSignal('SIGTERM');
   const onAbort = () => stop('a stop request');
-  io.signals?.once('SIGINT', onSigint);
-  io.signals?.once('SIGTERM', onSigterm);
+  io.signals?.on('SIGINT', onSigint);
+  io.signals?.on('SIGTERM', onSigterm);
   if (io.signal?.aborted === true) stop('a stop request');
   else io.signal?.addEventListener('abort', onAbort, { once: true });
   return {
@@ -182,7 +216,7 @@ export function processIo(): CliIo {
     env: process.env,
     now: Date.now,
     sleep,
-    signals: process,
+    signals: processSignals,
   };
 }
 

@@ -57,7 +57,8 @@ take one <index> only (entries back to back could not be told apart);
 the tree: the entries up to its last are printed, then exit status 3.
 SIGINT or SIGTERM stops a range once the lines being written are out
 (whole lines only; exit 2, naming the last entry printed and the command
-that gets the rest); a second one stops it at once.
+that gets the rest); another less than 1 s after the first is the same
+request (npx passes Ctrl-C on as well), and one later stops it at once.
 
 ${READ_RETRIES_HELP}
 
@@ -161,7 +162,7 @@ function entriesText(from: number, to: number): string {
  */
 async function getRange(url: string, verifier: Verifier, io: CliIo, range: EntryRange, json: boolean): Promise<number> {
   const stop = listenForStop(io, (name) => {
-    io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn get: ${name}: stopping after the entries being printed; a second SIGINT or SIGTERM stops at once\n`);
+    io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn get: ${name}: stopping after the entries being printed; a second SIGINT or SIGTERM, 1 s or more later, stops at once\n`);
   });
   let requests = 0;
   const fetchOf: FetchLike = io.fetch ?? ((input, init) => fetch(input, init));

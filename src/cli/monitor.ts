@@ -64,15 +64,16 @@ rounds saved is kept, and so is what the stopped round's walk checked, up to
 its first entry bundle not checked, if every other check of the round
 passed; nothing unverified is saved. A line (with --json, a "stopped" event)
 says where the walk stopped, or that it stopped while waiting for the next
-round. A second signal ends the process at once. A walk also saves how far it
-got every 256 entry bundles (65,536 entries), as a stop saves it: only while
-every other check of the round has passed. A monitor killed (kill -9, a
-crash) then loses at most that many bundles of the round's walk. A walk
-that fails on a request (the log unreachable, or refusing past its
-retries) saves how far it got the same way, and the next round goes on
-from there; a round where another check failed (a consistency proof the
-log could not serve, say) saves none of its walk, and the next run goes
-on from what earlier rounds saved.
+round. Another signal less than 1 s after the first is the same request
+(npx passes Ctrl-C on as well) and is ignored; one later ends the process
+at once. A walk also saves how far it got every 256 entry bundles (65,536
+entries), as a stop saves it: only while every other check of the round
+has passed. A monitor killed (kill -9, a crash) then loses at most that
+many bundles of the round's walk. A walk that fails on a request (the log
+unreachable, or refusing past its retries) saves how far it got the same
+way, and the next round goes on from there; a round where another check
+failed (a consistency proof the log could not serve, say) saves none of
+its walk, and the next run goes on from what earlier rounds saved.
 
 One monitor at a time works on a state file: it holds FILE.lock (made only
 where there is none, holding its process id and, on Linux, its start time
@@ -1505,7 +1506,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       return { result: staleRaised ? 'alarm' : 'ok', more: false };
     };
 
-    // io.signal or the first SIGINT or SIGTERM; a second ends the process at once.
+    // io.signal or the first SIGINT or SIGTERM; a second, 1 s or more after the first, ends the process at once.
     const { signal, dispose } = listenForStop(io);
     // The stop reaches the requests in flight and the waits before their retries (a 503's Retry-After): they end at once.
     const client = makeClient(url, verifier, io, { ...readRetryPolicy(), signal, sleep: (ms, stop) => io.sleep(ms, stop) });

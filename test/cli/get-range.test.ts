@@ -221,10 +221,27 @@ test('SIGINT stops a range once the lines being written are out: whole lines, ex
   expect(await getCommand([...t.common, '100-'], io)).toBe(2);
   expectEntries(lines(io.out()), 100, 255);
   expect(io.err()).toBe(
-    'cairn get: SIGINT: stopping after the entries being printed; a second SIGINT or SIGTERM stops at once\n' +
+    'cairn get: SIGINT: stopping after the entries being printed; a second SIGINT or SIGTERM, 1 s or more later, stops at once\n' +
       "cairn get: stopped by SIGINT: entries 100 to 255 were printed, each verified in the signed tree of size 600; 'cairn get 256-' gets the rest\n",
   );
   expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+});
+
+test('a SIGTERM right after the SIGINT (npx passes Ctrl-C on as well) is the same stop: the range stops the same way, the process is not ended', async () => {
+  const kills: string[] = [];
+  const signals = Object.assign(new EventEmitter(), { kill: (signal: string) => void kills.push(signal) });
+  const io = captureIo({ signals });
+  afterWrites(io.stdout, 1, () => {
+    signals.emit('SIGINT');
+    signals.emit('SIGTERM');
+  });
+  expect(await getCommand([...t.common, '100-'], io)).toBe(2);
+  expectEntries(lines(io.out()), 100, 255);
+  expect(io.err()).toBe(
+    'cairn get: SIGINT: stopping after the entries being printed; a second SIGINT or SIGTERM, 1 s or more later, stops at once\n' +
+      "cairn get: stopped by SIGINT: entries 100 to 255 were printed, each verified in the signed tree of size 600; 'cairn get 256-' gets the rest\n",
+  );
+  expect(kills).toEqual([]);
 });
 
 test('SIGTERM while a bundle is awaited from a log that does not answer ends the range at once (exit 2, nothing printed)', async () => {

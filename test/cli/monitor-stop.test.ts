@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { MAX_TIMER_MS, parseSeconds, sleep } from '../../src/cli/client-common.js';
 import { UsageError } from '../../src/cli/args.js';
+import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { CairnClient } from '../../src/client/client.js';
 import type { FetchLike } from '../../src/client/http.js';
@@ -162,9 +163,25 @@ test('without --once, a stop between the rounds of an unfinished walk is told as
   expect(io.sleeps).toEqual([]);
 });
 
-test('the first signal, of either kind, leaves no listener of the monitor for either: a second signal of either kind ends the process at once', async () => {
-  for (const [first, second] of [['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM']] as const) {
-    const signals = new EventEmitter();
+/**
+ * Signals for a monitor from an emitter whose clock moves only by `later()`
+ * (past the window in which a signal is the first one repeated), and whose
+ * process ending by a signal (SignalSource.kill) is only recorded, with the
+ * listeners the monitor had left for SIGINT and SIGTERM then.
+ */
+function recordedSignals() {
+  let clock = 0;
+  const kills: { signal: string; listeners: number[] }[] = [];
+  const signals = Object.assign(new EventEmitter(), {
+    now: () => clock,
+    kill: (signal: string) => void kills.push({ signal, listeners: [signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')] }),
+  });
+  return { signals, kills, later: () => void (clock += REPEAT_SIGNAL_MS) };
+}
+
+test('a signal of either kind repeated less than REPEAT_SIGNAL_MS after the first (npx passes Ctrl-C on as well) is the same stop: the monitor stops cleanly (exit 2 with --once)', async () => {
+  for (const [first, repeat] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM']] as const) {
+    const { signals, kills } = recordedSignals();
     const left: number[][] = [];
     let seen = 0;
     const io = captureIo({
@@ -172,15 +189,37 @@ test('the first signal, of either kind, leaves no listener of the monitor for ei
       fetch: (url, init) => {
         if (url.endsWith('/checkpoint') && ++seen === 1) {
           signals.emit(first);
-          // What the second signal now meets: no listener, so node's default (the process ends).
+          signals.emit(repeat);
+          // Still heard, so that a repeat after this one is ignored too rather than ending the process.
           left.push([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]);
+        }
+        return fetch(url, init);
+      },
+    });
+    expect(await monitorCommand([...t.common, '--once', '--state', join(t.dir, `repeat-${first}-${repeat}.json`)], io)).toBe(2);
+    expect([first, repeat, left, kills]).toEqual([first, repeat, [[1, 1]], []]);
+    expect(io.err()).toMatch(/ stopped before the newest checkpoint and signed tree head were verified;/);
+    expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
+  }
+});
+
+test('a second signal of either kind, REPEAT_SIGNAL_MS or more after the first, removes the listeners for both and ends the process by that signal', async () => {
+  for (const [first, second] of [['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM']] as const) {
+    const { signals, kills, later } = recordedSignals();
+    let seen = 0;
+    const io = captureIo({
+      signals,
+      fetch: (url, init) => {
+        if (url.endsWith('/checkpoint') && ++seen === 1) {
+          signals.emit(first);
+          later();
           signals.emit(second);
         }
         return fetch(url, init);
       },
     });
     expect(await monitorCommand([...t.common, '--once', '--state', join(t.dir, `second-${first}.json`)], io)).toBe(2);
-    expect([first, left]).toEqual([first, [[0, 0]]]);
+    expect([first, kills]).toEqual([first, [{ signal: second, listeners: [0, 0] }]]);
     expect(io.err()).toMatch(/ stopped before the newest checkpoint and signed tree head were verified;/);
   }
 });
