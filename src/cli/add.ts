@@ -9,6 +9,7 @@ import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, retryPolicy, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { endBySignal, monotonicNow, stopSignalSorter } from './stop-signals.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -230,9 +231,11 @@ of their receipts were written, and which entries were logged without one
 be a pipe (a FIFO, /dev/stdout): a reader that goes away stops cairn add
 the same way. SIGINT or SIGTERM sends no more requests: the one in flight
 is finished and its receipts written, then cairn add stops (exit 2) saying
-the same; a second signal stops it at once (exit 2; or, while a write to
-FILE is stuck, as to a pipe nobody reads, by the signal itself, which a
-shell shows as 130 for SIGINT, 143 for SIGTERM).
+the same. Another signal less than 1 s after the first is the same request
+(npx passes Ctrl-C on as well) and is ignored; one later stops cairn add at
+once (exit 2; or, while a write to FILE is stuck, as to a pipe nobody
+reads, by the signal itself, which a shell shows as 130 for SIGINT, 143
+for SIGTERM).
 
 ${EXIT_HELP}
 `;
@@ -601,6 +604,8 @@ export interface AddProcess {
   onStop(listener: (signal: string) => void): () => void;
   /** Ends the process at once with exit status `status`. */
   exit(status: number): void;
+  /** A clock that never goes back, in ms, to tell a signal repeated at once from a second one (default {@link monotonicNow}). */
+  now?(): number;
   /**
    * Ends the process by `signal` (SIGINT or SIGTERM), as its default action
    * would, once cairn add's listeners are removed: for when a write is stuck
@@ -651,7 +656,8 @@ export function processAdd(): AddProcess {
       };
     },
     exit: (status) => process.exit(status),
-    kill: (signal) => void process.kill(process.pid, signal),
+    now: monotonicNow,
+    kill: endBySignal,
     async openReceipts(path) {
       // Write-only (O_WRONLY | O_APPEND): see appendOnly. Made with O_EXCL first, to know whether this run made it.
       try {
@@ -785,7 +791,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     /** Set once an error's message says what was logged, so the catch below adds nothing. */
     let told = false;
 
-    // SIGINT or SIGTERM: no request is sent after the one in flight; a second one ends the process.
+    // SIGINT or SIGTERM: no request is sent after the one in flight; a second one, REPEAT_SIGNAL_MS or more
+    // after the first (one sooner is the same signal passed on again, as by npx), ends the process.
     /** The signal that asked cairn add to stop. */
     let stopBy: string | undefined;
     const stopWait = new AbortController();
@@ -814,11 +821,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       const one = part.length === 1;
       return `${namedEntries(part)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} ${where} ${proveHint(indexes)}`;
     };
+    const sortSignal = stopSignalSorter(proc.now === undefined ? monotonicNow : () => proc.now!());
     const stopListening = proc.onStop((signal) => {
-      if (stopBy === undefined) {
+      const kind = sortSignal();
+      if (kind === 'repeat') return;
+      if (kind === 'first') {
         stopBy = signal;
         stopWait.abort();
-        if (!quiet) notice(`${signal}: ${inFlight === undefined ? 'sending nothing more' : 'finishing the request in flight, then sending nothing more'}; a second SIGINT or SIGTERM stops at once`);
+        if (!quiet) notice(`${signal}: ${inFlight === undefined ? 'sending nothing more' : 'finishing the request in flight, then sending nothing more'}; a second SIGINT or SIGTERM, 1 s or more later, stops at once`);
         return;
       }
       progress.finish(done);

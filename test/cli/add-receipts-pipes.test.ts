@@ -7,6 +7,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
@@ -157,6 +159,8 @@ test('a second SIGINT while a receipts write to a FIFO is stuck (its reader does
     expect(bytesRead).toBe(1);
     run.child.kill('SIGINT');
     await run.waitForStderr(/SIGINT: finishing the request in flight/);
+    // Measured from after cairn add heard the first (it said so then), so more than the window: a second SIGINT, not a repeat.
+    await delay(REPEAT_SIGNAL_MS);
     run.child.kill('SIGINT');
     const end = await run.exited;
     expect(end).toEqual({ code: null, signal: 'SIGINT' });

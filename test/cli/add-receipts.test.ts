@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addCommand, processAdd, ReceiptsWriteError, ReceiptsWriter, type AddProcess, type ReceiptsFile } from '../../src/cli/add.js';
+import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
@@ -30,9 +31,14 @@ const receiptsIn = (text: string) =>
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as { index: number; leaf_hash: string });
 
-/** A process for cairn add whose signals the test sends and whose exit (by status or by a signal) is only recorded. */
+/**
+ * A process for cairn add whose signals the test sends, whose exit (by status
+ * or by a signal) is only recorded, and whose clock moves only by `later()`,
+ * past the window in which a signal is the first one repeated.
+ */
 function fakeProcess(openReceipts: AddProcess['openReceipts'] = processAdd().openReceipts) {
   const listeners: ((signal: string) => void)[] = [];
+  let clock = 0;
   const exits: number[] = [];
   /** Each signal the process was ended by, with how many listeners were left then. */
   const kills: { signal: string; listeners: number }[] = [];
@@ -46,9 +52,11 @@ function fakeProcess(openReceipts: AddProcess['openReceipts'] = processAdd().ope
     },
     exit: (status) => void exits.push(status),
     kill: (signal) => void kills.push({ signal, listeners: listeners.length }),
+    now: () => clock,
     openReceipts,
   };
-  return { proc, exits, kills, listeners, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
+  const later = () => void (clock += REPEAT_SIGNAL_MS);
+  return { proc, exits, kills, listeners, later, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
 }
 
 /** Opens a real file to append to, as cairn add does, with its writes replaced by `write`. */
@@ -295,7 +303,7 @@ test('SIGINT while a request is in flight: that request is finished and its rece
   const io = captureIo({ stdin: stdinOf(lines) });
   expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, f.proc)).toBe(2);
   expect(io.err()).toBe(
-    'cairn add: SIGINT: finishing the request in flight, then sending nothing more; a second SIGINT or SIGTERM stops at once\n' +
+    'cairn add: SIGINT: finishing the request in flight, then sending nothing more; a second SIGINT or SIGTERM, 1 s or more later, stops at once\n' +
       'cairn add: stopped by SIGINT: the 4 entries through <stdin>:4 were logged and their receipts written; nothing from <stdin>:5 on was logged\n',
   );
   expect(receiptsIn(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 4).map(hashOf));
@@ -305,13 +313,40 @@ test('SIGINT while a request is in flight: that request is finished and its rece
   expect(f.listeners).toHaveLength(0);
 });
 
-test('a second signal ends the process at once (exit 2), saying what was logged and that the request in flight may have been', async () => {
+test('a signal repeated less than REPEAT_SIGNAL_MS after the first, of the same kind or the other (npx passes Ctrl-C on as well), is the same stop: the request in flight is finished (exit 2)', async () => {
+  for (const [first, repeat] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGINT']] as const) {
+    const receipts = freshPath(`repeat-${first}-${repeat}.jsonl`);
+    const lines = events(10, `repeat-${first}-${repeat}`);
+    const f = fakeProcess();
+    let batches = 0;
+    t.fake.hook = (path) => {
+      if (path === 'v1/batch' && ++batches === 2) {
+        f.signal(first);
+        f.signal(repeat);
+      }
+      return false;
+    };
+    const io = captureIo({ stdin: stdinOf(lines) });
+    const start = t.fake.entries.length;
+    expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, f.proc)).toBe(2);
+    expect(io.err()).toBe(
+      `cairn add: ${first}: finishing the request in flight, then sending nothing more; a second SIGINT or SIGTERM, 1 s or more later, stops at once\n` +
+        `cairn add: stopped by ${first}: the 4 entries through <stdin>:4 were logged and their receipts written; nothing from <stdin>:5 on was logged\n`,
+    );
+    expect(receiptsIn(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 4).map(hashOf));
+    expect(t.fake.entries.length - start).toBe(4);
+    expect([f.exits, f.kills, f.listeners.length]).toEqual([[], [], 0]);
+  }
+});
+
+test('a second signal, REPEAT_SIGNAL_MS or more after the first, ends the process at once (exit 2), saying what was logged and that the request in flight may have been', async () => {
   const lines = events(6, 'twice');
   const f = fakeProcess();
   let batches = 0;
   t.fake.hook = (path) => {
     if (path === 'v1/batch' && ++batches === 2) {
       f.signal('SIGTERM');
+      f.later();
       f.signal('SIGINT');
     }
     return false;
@@ -324,7 +359,7 @@ test('a second signal ends the process at once (exit 2), saying what was logged 
   );
 });
 
-test('a second signal once the log has answered (the entries are logged) but before their receipts are written says they were logged, with their indexes', async () => {
+test('a second signal (after the window) once the log has answered (the entries are logged) but before their receipts are written says they were logged, with their indexes', async () => {
   const lines = events(6, 'answered');
   const f = fakeProcess();
   let proofs = 0;
@@ -332,6 +367,7 @@ test('a second signal once the log has answered (the entries are logged) but bef
     // The batch's checkpoint is proved to extend the one before it before its receipts are written.
     if (path.startsWith('ct/v1/get-sth-consistency') && ++proofs === 1) {
       f.signal('SIGTERM');
+      f.later();
       f.signal('SIGINT');
     }
     return false;
@@ -347,7 +383,7 @@ test('a second signal once the log has answered (the entries are logged) but bef
   );
 });
 
-test('a second signal while receipts are being written to FILE (a write that may be stuck, as to a pipe nobody reads) ends the process by that signal, its listeners removed, not by exit (which would wait for the write)', async () => {
+test('a second signal (after the window) while receipts are being written to FILE (a write that may be stuck, as to a pipe nobody reads) ends the process by that signal, its listeners removed, not by exit (which would wait for the write)', async () => {
   const receipts = freshPath('stuck.jsonl');
   const lines = events(6, 'stuck');
   let appends = 0;
@@ -355,6 +391,7 @@ test('a second signal while receipts are being written to FILE (a write that may
     openWith((real, buffer, offset, length) => {
       if (++appends === 2) {
         f.signal('SIGTERM');
+        f.later();
         f.signal('SIGINT');
       }
       return real.write(buffer, offset, length);
