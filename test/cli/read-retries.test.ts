@@ -109,7 +109,7 @@ test('a proxy\'s 429 or 503 without Retry-After is sent again after 1 s, 2 s, 4 
     expect(always.sleeps).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000]);
     expect(always.err()).toMatch(
       new RegExp(
-        `^cairn get: GET http:\\S+/ct/v1/get-entry-and-proof\\?\\S+: ${status}: <html><body>Too Many Requests</body></html> \\(after 6 retries\\) \\(not retried: a wait of 64 s is more than the 57 s left of the 120 s this client waits for one request\\)`,
+        `^cairn get: GET http:\\S+/ct/v1/get-entry-and-proof\\?\\S+: ${status}: an HTML page, not the log's: Too Many Requests \\(after 6 retries\\) \\(not retried: a wait of 64 s is more than the 57 s left of the 120 s this client waits for one request\\)`,
       ),
     );
   }
