@@ -82,7 +82,7 @@ export interface AppOptions {
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
 
-/** How often a request failed by a shortage of the server's (too many open files) is logged, at most. */
+/** How often a request failed by a shortage of the server's (too many open files, address space) is logged, at most. */
 const SHORTAGE_LOG_MS = 10_000;
 
 /** CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing) is 415. */
@@ -540,9 +540,10 @@ export function createApp(options: AppOptions): express.Express {
     sendError(res, new LogError('NOT_FOUND', 'no such resource'));
   });
 
-  // A shortage (too many open files) fails every request while it lasts:
-  // paced, a line per SHORTAGE_LOG_MS at most, naming the latest request and
-  // counting those it failed since the last line (`failed`).
+  // A shortage (too many open files, no address space left to map a table)
+  // fails every request while it lasts: paced, a line per SHORTAGE_LOG_MS at
+  // most, naming the latest request and counting those it failed since the
+  // last line (`failed`).
   let shortage: { failure: string; fields: Record<string, unknown>; failed: number } | undefined;
   const shortageLines = new LinePacer((seconds) => {
     if (shortage === undefined) return false;
