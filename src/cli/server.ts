@@ -148,15 +148,44 @@ export function connectionLimit(openFiles: number | undefined): number | undefin
  * it starts), from Linux's /proc/self/limits; undefined where that cannot
  * be read or says unlimited.
  */
-export async function openFileLimit(): Promise<number | undefined> {
+export function openFileLimit(): Promise<number | undefined> {
+  return processLimit('Max open files');
+}
+
+/**
+ * The process's soft address-space limit in bytes (RLIMIT_AS: ulimit -v,
+ * LimitAS in systemd), from Linux's /proc/self/limits; undefined where that
+ * cannot be read or says unlimited.
+ */
+export function addressSpaceLimit(): Promise<number | undefined> {
+  return processLimit('Max address space');
+}
+
+/** The soft limit on the line of /proc/self/limits that begins `name`; undefined where that cannot be read (not Linux) or says unlimited. */
+async function processLimit(name: string): Promise<number | undefined> {
   let text: string;
   try {
     text = await readFile('/proc/self/limits', 'utf8');
   } catch {
     return undefined;
   }
-  const m = /^Max open files\s+(\d+)\s/m.exec(text);
+  const m = new RegExp(`^${name}\\s+(\\d+)\\s`, 'm').exec(text);
   return m === null ? undefined : Number(m[1]);
+}
+
+/**
+ * The warning for an address-space limit of `bytes`: LevelDB maps up to a
+ * thousand 8-MiB tables (about 8 GiB) and V8 reserves about 1 GiB, so such
+ * a limit fails reads (ENOMEM: a table that cannot be mapped), then the
+ * process, as the store grows; a cgroup's memory limit bounds memory
+ * without that.
+ */
+export function addressSpaceWarning(bytes: number): string {
+  return (
+    `the address-space limit of ${(bytes / 2 ** 30).toFixed(1)} GiB (ulimit -v, or LimitAS in systemd) makes the server fail as its store grows: ` +
+    'LevelDB maps up to about 8 GiB of table files into memory and V8 reserves about 1 GiB, and a read whose table cannot be mapped fails (503, ENOMEM); ' +
+    'remove that limit, and bound memory with a cgroup instead (MemoryMax= in systemd)'
+  );
 }
 
 /** Where a started server keeps its log and what its start made or changed there, for the start-up lines. */
@@ -979,6 +1008,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       { openFiles, maxConnections },
     );
   }
+  const addressSpace = await addressSpaceLimit();
+  if (addressSpace !== undefined) logger.warn(addressSpaceWarning(addressSpace), { addressSpace });
   // Node drops connections past maxConnections without a word: they are
   // logged, and counted in /metrics (drops before the log opens, once it has).
   const drops = new DroppedConnectionLog(logger, maxConnections);

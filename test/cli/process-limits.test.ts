@@ -1,8 +1,11 @@
 // Cairn under the process limits an operator may set (prlimit, ulimit,
 // systemd's Limit*=): an open-file limit too low to load its code is one line
-// saying so, not node's stack trace naming one of cairn's files.
+// saying so, not node's stack trace naming one of cairn's files; an
+// address-space limit, which fails LevelDB's maps of its tables (ENOMEM) as
+// the store grows, is warned of at start.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { addressSpaceWarning } from '../../src/cli/server.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -42,4 +45,17 @@ test('a client command under that limit says the same and exits 2, an operationa
     expect(stderr).toMatch(TOO_FEW_FILES);
     expect([code, stdout]).toEqual([2, '']);
   }
+});
+
+test('serve under an address-space limit warns at start that it will fail as the store grows, and runs', async () => {
+  const limit = 3 * 2 ** 30;
+  const { code, stdout, stderr } = await runLimited(`--as=${limit}`, ['serve', '--data', join(dir(), 'data'), '--port', '0', '--quiet'], 'listening on');
+  expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\nstopped\n$/);
+  expect(code).toBe(0);
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { level: string; msg: string; addressSpace?: number });
+  expect(lines).toEqual([{ time: expect.any(String), level: 'warn', msg: addressSpaceWarning(limit), addressSpace: limit }]);
+  expect(addressSpaceWarning(limit)).toMatch(/address-space limit of 3\.0 GiB \(ulimit -v, or LimitAS in systemd\).*8 GiB.*MemoryMax=/);
 });
