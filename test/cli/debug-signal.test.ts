@@ -92,7 +92,8 @@ test('main.js statically imports debug-signal.js alone, which imports nothing, s
   const staticImports = async (file: string) => new SourceTextModule(await readFile(file, 'utf8')).dependencySpecifiers;
   expect(await staticImports(CLI)).toEqual(['./debug-signal.js']);
   expect(await staticImports(join(dirname(CLI), 'debug-signal.js'))).toEqual([]);
-  expect(await readFile(CLI, 'utf8')).toMatch(/^await import\('\.\/commands\.js'\);$/m);
+  // (In a try: an open-file limit too low to load them is said in one line.)
+  expect(await readFile(CLI, 'utf8')).toMatch(/^\s*await import\('\.\/commands\.js'\);$/m);
 });
 
 test('serve, sent SIGUSR1, logs a warning, opens no debugger, keeps serving, and stops as usual', async () => {
