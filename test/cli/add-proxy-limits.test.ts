@@ -11,14 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { addCommand, MAX_BATCH_BODY_BYTES, PROXY_BODY_LIMIT } from '../../src/cli/add.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
-import { leafHash } from '../../src/merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
 import { vector } from '../helpers/keys.js';
 import { openHarness } from '../reliability/helpers.js';
+import { enc, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const t = fakeLogEachTest(600, 'cairn-add-proxy-');
 
 /** nginx 1.22's 413 page, as it sends it. */
@@ -28,13 +27,6 @@ const NGINX_413 =
 
 /** `n` JSON events of 1017 canonical bytes each: a batch of k of them is a body of 13 + 1359 k bytes. */
 const events = (n: number, tag: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ t: tag, i: 10 + i, pad: 'p'.repeat(1000 - tag.length - 7) }));
-const stdinOf = (lines: string[]) => `${lines.join('\n')}\n`;
-const hashOf = (line: string) => encodeBase64(leafHash(canonicalizeJson(enc(line))));
-const receiptsOf = (text: string) =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { index: number; leaf_hash: string; duplicate: boolean });
 /** The length of a batch body of entries of these lengths: {"entries":[...]}, each a quoted base64 string. */
 const bodyBytes = (lengths: number[]) => 14 + lengths.length - 1 + lengths.reduce((sum, l) => sum + 2 + 4 * Math.ceil(l / 3), 0);
 const entriesIn = (body: Uint8Array) => (JSON.parse(new TextDecoder().decode(body)) as { entries: string[] }).entries;

@@ -9,22 +9,17 @@ import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
-import { canonicalizeJson } from '../../src/jcs/canonical.js';
-import { leafHash } from '../../src/merkle/hash.js';
-import { encodeBase64 } from '../../src/note/base64.js';
 import { CLI } from '../helpers/server-process.js';
+import { events, hashOf } from './add-lines.js';
 import { fakeLogEachTest } from './fake-log.js';
 
 /** How long a child may run before the test gives up on it as hung and kills it (well within jest's 60 s test timeout). */
 const HANG_GUARD_MS = 20_000;
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const t = fakeLogEachTest(600, 'cairn-add-pipes-');
 
 let fileNumber = 0;
 const freshPath = (name: string) => join(t.dir, `${fileNumber++}-${name}`);
-const events = (n: number, tag: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i }));
-const hashOf = (line: string) => encodeBase64(leafHash(canonicalizeJson(enc(line))));
 
 /** A FIFO in the suite's folder. */
 function fifo(name: string): string {

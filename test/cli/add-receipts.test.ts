@@ -8,28 +8,16 @@ import { appendFile, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addCommand, processAdd, ReceiptsWriteError, ReceiptsWriter, type AddProcess, type ReceiptsFile } from '../../src/cli/add.js';
 import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
-import { canonicalizeJson } from '../../src/jcs/canonical.js';
-import { leafHash } from '../../src/merkle/hash.js';
-import { encodeBase64 } from '../../src/note/base64.js';
+import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const t = fakeLogEachTest(600, 'cairn-add-receipts-');
 
 let fileNumber = 0;
 /** A path in the suite's folder not used before. */
 const freshPath = (name: string) => join(t.dir, `${fileNumber++}-${name}`);
-const events = (n: number, tag: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i }));
-const stdinOf = (lines: string[]) => `${lines.join('\n')}\n`;
-const hashOf = (line: string) => encodeBase64(leafHash(canonicalizeJson(enc(line))));
 const batchRequests = () => t.fake.requests.filter((p) => p === 'v1/batch').length;
-/** The receipt lines of a file, each checked to be a whole receipt. */
-const receiptsIn = (text: string) =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { index: number; leaf_hash: string });
 
 /**
  * A process for cairn add whose signals the test sends, whose exit (by status
@@ -83,7 +71,7 @@ test('a write that writes fewer bytes than asked is continued: every receipt is 
   const { proc } = fakeProcess(openWith((real, buffer, offset, length) => (calls++, real.write(buffer, offset, Math.min(length, 50)))));
   const io = captureIo({ stdin: stdinOf(lines) });
   expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, proc)).toBe(0);
-  expect(receiptsIn(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.map(hashOf));
+  expect(receiptsOf(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.map(hashOf));
   expect(calls).toBeGreaterThan(5 * 3);
 });
 
@@ -110,7 +98,7 @@ test('a write that fails part way through a batch: the file is cut back to its l
   );
   const text = await readFile(receipts, 'utf8');
   expect(text.endsWith('\n')).toBe(true);
-  expect(receiptsIn(text).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 5).map(hashOf));
+  expect(receiptsOf(text).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 5).map(hashOf));
   expect(t.fake.entries).toHaveLength(608);
   expect(batchRequests()).toBe(2);
 });
@@ -144,7 +132,7 @@ test('a write that fails after another run appended to the same FILE (a second d
   const text = await readFile(receipts, 'utf8');
   expect(text.endsWith(other)).toBe(true);
   const fileLines = text.split('\n');
-  expect(receiptsIn(fileLines.slice(0, 3).join('\n')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 3).map(hashOf));
+  expect(receiptsOf(fileLines.slice(0, 3).join('\n')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 3).map(hashOf));
   expect(fileLines[3]).toHaveLength(10 + other.length - 1);
   expect(fileLines.slice(4)).toEqual(['']);
 });
@@ -223,7 +211,7 @@ test('receipts are appended to FILE: receipts written before stay, and a cut-off
   const text = await readFile(receipts, 'utf8');
   const lines = text.split('\n');
   expect(lines[2]).toBe('{"index":6');
-  expect(receiptsIn([...lines.slice(0, 2), ...lines.slice(3)].join('\n')).map((r) => r.leaf_hash)).toEqual([...first, ...second].map(hashOf));
+  expect(receiptsOf([...lines.slice(0, 2), ...lines.slice(3)].join('\n')).map((r) => r.leaf_hash)).toEqual([...first, ...second].map(hashOf));
 });
 
 test('a run that logs nothing (401 without a token) leaves the receipts of an earlier run as they were', async () => {
@@ -275,7 +263,7 @@ test("--receipts - is standard output, as an input '-' is standard input: no fil
   const lines = events(2, 'dash');
   const io = captureIo({ stdin: stdinOf(lines) });
   expect(await addCommand([...t.common, '--json-lines', '--receipts', '-'], io, fakeProcess().proc)).toBe(0);
-  expect(receiptsIn(io.out()).map((r) => r.leaf_hash)).toEqual(lines.map(hashOf));
+  expect(receiptsOf(io.out()).map((r) => r.leaf_hash)).toEqual(lines.map(hashOf));
   expect(existsSync(join(process.cwd(), '-'))).toBe(false);
   expect(io.err()).not.toContain('receipts in');
 });
@@ -285,7 +273,7 @@ test('receipts on standard output that cannot be written (a closed pipe): exit 2
   const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
   const io = captureIo({ stdin: stdinOf(lines), stdoutError: epipe, failStdoutAfter: 1 });
   expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2'], io, fakeProcess().proc)).toBe(2);
-  expect(receiptsIn(io.out()).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 2).map(hashOf));
+  expect(receiptsOf(io.out()).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 2).map(hashOf));
   expect(io.err()).toBe(
     "cairn add: cannot write the receipts to standard output: write EPIPE: 4 entries were logged, the receipts of the first 2 (through <stdin>:2) written in full; the 2 entries <stdin>:3 to <stdin>:4 (log indexes 602 to 603) were logged without their receipts ('cairn prove INDEX' gives each one's proof); nothing after <stdin>:4 was sent\n",
   );
@@ -306,7 +294,7 @@ test('SIGINT while a request is in flight: that request is finished and its rece
     'cairn add: SIGINT: finishing the request in flight, then sending nothing more; a second SIGINT or SIGTERM, 1 s or more later, stops at once\n' +
       'cairn add: stopped by SIGINT: the 4 entries through <stdin>:4 were logged and their receipts written; nothing from <stdin>:5 on was logged\n',
   );
-  expect(receiptsIn(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 4).map(hashOf));
+  expect(receiptsOf(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 4).map(hashOf));
   expect(t.fake.entries).toHaveLength(604);
   expect(batchRequests()).toBe(2);
   expect(f.exits).toEqual([]);
@@ -333,7 +321,7 @@ test('a signal repeated less than REPEAT_SIGNAL_MS after the first, of the same 
       `cairn add: ${first}: finishing the request in flight, then sending nothing more; a second SIGINT or SIGTERM, 1 s or more later, stops at once\n` +
         `cairn add: stopped by ${first}: the 4 entries through <stdin>:4 were logged and their receipts written; nothing from <stdin>:5 on was logged\n`,
     );
-    expect(receiptsIn(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 4).map(hashOf));
+    expect(receiptsOf(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 4).map(hashOf));
     expect(t.fake.entries.length - start).toBe(4);
     expect([f.exits, f.kills, f.listeners.length]).toEqual([[], [], 0]);
   }
@@ -420,7 +408,7 @@ test('SIGTERM while a refused request (429) waits to be sent again: it is not se
   const io = captureIo({ stdin: stdinOf(lines), onSleep: () => f.signal('SIGTERM') });
   expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet'], io, f.proc)).toBe(2);
   expect(io.err()).toBe('cairn add: stopped by SIGTERM: the 2 entries through <stdin>:2 were logged and their receipts written; nothing from <stdin>:3 on was logged\n');
-  expect(receiptsIn(io.out())).toHaveLength(2);
+  expect(receiptsOf(io.out())).toHaveLength(2);
   expect(batchRequests()).toBe(2);
   expect(t.fake.entries).toHaveLength(602);
 });

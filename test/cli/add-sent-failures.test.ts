@@ -10,22 +10,13 @@ import type { ServerResponse } from 'node:http';
 import { addCommand, ADD_USAGE, type AddProcess } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
-import { leafHash } from '../../src/merkle/hash.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
+import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const t = fakeLogEachTest(600, 'cairn-add-sent-');
 
-const events = (n: number, tag: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ tag, i }));
-const stdinOf = (lines: string[]) => `${lines.join('\n')}\n`;
-const hashOf = (line: string) => encodeBase64(leafHash(canonicalizeJson(enc(line))));
-const receiptsOf = (text: string) =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { index: number; leaf_hash: string; duplicate: boolean });
 const batchRequests = () => t.fake.requests.filter((p) => p === 'v1/batch').length;
 
 /** The words that say a request's entries may have been logged, and what running again does. */
