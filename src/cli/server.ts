@@ -10,6 +10,7 @@ import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors, answerConnect } from '../http/client-error.js';
 import { connectionCutter } from '../http/cut-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
+import { shortageAdvice } from '../http/errors.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../http/answer-budget.js';
 import { PipelineLimit, STALL_MS } from '../http/pipelining.js';
 import { Log } from '../log/log.js';
@@ -513,7 +514,12 @@ export class RoundFailureLog {
     if (tally === undefined) return false;
     const counts = { failed: tally.failed, written: tally.written, ...(seconds === undefined ? {} : { seconds }) };
     if (tally.latestFailed) {
-      this.logger.error('rounds could not be written to the store: their entries were refused (503), not logged unless the disk wrote a round before it reported the error (a retry then gets duplicate and its index)', { ...counts, ...errorFields(tally.lastError) });
+      const advice = shortageAdvice(tally.lastError);
+      this.logger.error('rounds could not be written to the store: their entries were refused (503), not logged unless the disk wrote a round before it reported the error (a retry then gets duplicate and its index)', {
+        ...counts,
+        ...errorFields(tally.lastError),
+        ...(advice === undefined ? {} : { advice }),
+      });
     } else {
       const last = tally.failed === 0 ? {} : { lastError: errorFields(tally.lastError) };
       this.logger.info('rounds are written to the store again', { ...counts, ...last });

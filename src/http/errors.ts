@@ -92,6 +92,28 @@ export function storeUnavailable(cause?: unknown): LogError {
 }
 
 /**
+ * What the server ran out of, as `err` tells it (shortageOf), and what the
+ * operator is to do about it, for a log line; undefined when it tells none.
+ */
+export function shortageAdvice(err: unknown): string | undefined {
+  switch (shortageOf(err)) {
+    case 'files':
+      return 'the server has too many open files (EMFILE); raise its open-file limit (ulimit -n, or LimitNOFILE in systemd)';
+    case 'disk':
+      return 'the disk is full (ENOSPC); make room on it';
+    case 'memory':
+      return (
+        'the server could not map a store file into memory (ENOMEM), most likely for its address-space limit (ulimit -v, or LimitAS in systemd): ' +
+        'LevelDB maps up to about 8 GiB of table files and V8 reserves about 1 GiB; remove that limit, and bound memory with a cgroup instead (MemoryMax= in systemd)'
+      );
+    case 'file-size':
+      return "a store file would pass the server's file-size limit (EFBIG); raise or remove it (ulimit -f, or LimitFSIZE in systemd)";
+    default:
+      return undefined;
+  }
+}
+
+/**
  * The log line's message for an error answered as `error`, when it is the
  * server's own to log: a bug (INTERNAL), or a request that failed for a
  * limit of the process's (file descriptors, address space, file size: the
@@ -100,20 +122,8 @@ export function storeUnavailable(cause?: unknown): LogError {
  */
 export function serverFailure(err: unknown, error: LogError): string | undefined {
   if (error.code === 'INTERNAL') return 'internal error';
-  if (err instanceof LogError || err instanceof StoreUnavailableError) return undefined;
-  switch (shortageOf(err)) {
-    case 'files':
-      return 'a request failed: the server has too many open files (EMFILE); raise its open-file limit (ulimit -n, or LimitNOFILE in systemd)';
-    case 'memory':
-      return (
-        'a request failed: the server could not map a store file into memory (ENOMEM), most likely for its address-space limit (ulimit -v, or LimitAS in systemd): ' +
-        'LevelDB maps up to about 8 GiB of table files and V8 reserves about 1 GiB; remove that limit, and bound memory with a cgroup instead (MemoryMax= in systemd)'
-      );
-    case 'file-size':
-      return "a request failed: a store file would pass the server's file-size limit (EFBIG); raise or remove it (ulimit -f, or LimitFSIZE in systemd)";
-    default:
-      return undefined;
-  }
+  if (err instanceof LogError || err instanceof StoreUnavailableError || !isLimitShortage(shortageOf(err))) return undefined;
+  return `a request failed: ${shortageAdvice(err)!}`;
 }
 
 /**

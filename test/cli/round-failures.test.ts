@@ -33,9 +33,29 @@ test('the first failure is logged at once as an error with its message, code and
     {
       level: 'error',
       msg: expect.stringMatching(/could not be written to the store.*refused \(503\), not logged unless the disk wrote a round before it reported the error/),
-      fields: { failed: 1, written: 0, error: 'IO error: 000003.log: write failed', code: 'LEVEL_IO_ERROR', cause: ["ENOSPC: no space left on device, write '000003.log' (ENOSPC)"] },
+      fields: {
+        failed: 1,
+        written: 0,
+        error: 'IO error: 000003.log: write failed',
+        code: 'LEVEL_IO_ERROR',
+        cause: ["ENOSPC: no space left on device, write '000003.log' (ENOSPC)"],
+        advice: 'the disk is full (ENOSPC); make room on it',
+      },
     },
   ]);
+});
+
+test("a round refused for the file-size limit (LevelDB's 'File too large', EFBIG) is logged with what to raise; an error of no known shortage with no advice", () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const failures = new RoundFailureLog(logger, { intervalMs: 10_000, now: time.now, schedule: time.schedule });
+  failures.failed(Object.assign(new Error('IO error: /var/lib/cairn/db/000005.log: File too large'), { code: 'LEVEL_IO_ERROR' }));
+  expect(lines[0]!.fields).toMatchObject({ advice: "a store file would pass the server's file-size limit (EFBIG); raise or remove it (ulimit -f, or LimitFSIZE in systemd)" });
+  time.advance(10_000);
+  failures.failed(Object.assign(new Error('IO error: 000006.log: Input/output error'), { code: 'LEVEL_IO_ERROR' }));
+  time.advance(10_000);
+  expect(lines).toHaveLength(2);
+  expect(lines[1]!.fields).not.toHaveProperty('advice');
 });
 
 test('under a disk that keeps failing, one line per interval counts the rounds failed and gives the latest reason', () => {
