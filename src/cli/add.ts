@@ -232,7 +232,7 @@ be a pipe (a FIFO, /dev/stdout): a reader that goes away stops cairn add
 the same way. SIGINT or SIGTERM sends no more requests: the one in flight
 is finished and its receipts written, then cairn add stops (exit 2) saying
 the same. Another signal less than 1 s after the first is the same request
-(npx passes Ctrl-C on as well) and is ignored; one later stops cairn add at
+(npm run passes Ctrl-C on as well) and is ignored; one later stops cairn add at
 once (exit 2; or, while a write to FILE is stuck, as to a pipe nobody
 reads, by the signal itself, which a shell shows as 130 for SIGINT, 143
 for SIGTERM).
@@ -792,7 +792,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let told = false;
 
     // SIGINT or SIGTERM: no request is sent after the one in flight; a second one, REPEAT_SIGNAL_MS or more
-    // after the first (one sooner is the same signal passed on again, as by npx), ends the process.
+    // after the first (one sooner is the same signal passed on again, as by npm run), ends the process.
     /** The signal that asked cairn add to stop. */
     let stopBy: string | undefined;
     const stopWait = new AbortController();

@@ -122,8 +122,8 @@ export const processSignals: SignalSource = {
  * io.signal. `stopped()` names what asked to stop (after `onStop` was told),
  * and `signal` aborts then, and at `dispose()`, to cut the requests in
  * flight short. Another signal of either kind less than REPEAT_SIGNAL_MS
- * after the first is the same request passed on twice (Ctrl-C on `npx
- * cairn monitor` reaches it from the terminal and from npx) and is ignored;
+ * after the first is the same request passed on twice (Ctrl-C on `npm
+ * run` reaches it from the terminal and from npm) and is ignored;
  * one later removes the listeners of both kinds and ends the process by
  * itself, as node's default does (exit status 130 or 143).
  */

@@ -58,7 +58,7 @@ the tree: the entries up to its last are printed, then exit status 3.
 SIGINT or SIGTERM stops a range once the lines being written are out
 (whole lines only; exit 2, naming the last entry printed and the command
 that gets the rest); another less than 1 s after the first is the same
-request (npx passes Ctrl-C on as well), and one later stops it at once.
+request (npm run passes Ctrl-C on as well), and one later stops it at once.
 
 ${READ_RETRIES_HELP}
 

@@ -22,7 +22,7 @@ try {
   if (code !== 'EMFILE' && code !== 'ENFILE') throw err;
   process.stderr.write(
     code === 'EMFILE'
-      ? `cairn: the open-file limit${openFileLimit()} is too low to load cairn (it needs about 64): raise it (ulimit -n, or LimitNOFILE= in systemd)\n`
+      ? `cairn: the open-file limit${openFileLimit()} is too low to load cairn (it needs about 50): raise it (ulimit -n, or LimitNOFILE= in systemd)\n`
       : 'cairn: the system has too many files open (ENFILE) to load cairn: close some, or raise its limit (fs.file-max), and retry\n',
   );
   const argv = process.argv.slice(2);

@@ -65,7 +65,7 @@ its first entry bundle not checked, if every other check of the round
 passed; nothing unverified is saved. A line (with --json, a "stopped" event)
 says where the walk stopped, or that it stopped while waiting for the next
 round. Another signal less than 1 s after the first is the same request
-(npx passes Ctrl-C on as well) and is ignored; one later ends the process
+(npm run passes Ctrl-C on as well) and is ignored; one later ends the process
 at once. A walk also saves how far it got every 256 entry bundles (65,536
 entries), as a stop saves it: only while every other check of the round
 has passed. A monitor killed (kill -9, a crash) then loses at most that

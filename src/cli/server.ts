@@ -175,6 +175,13 @@ async function processLimit(name: string): Promise<number | undefined> {
 }
 
 /**
+ * An address-space limit from which on the server is not warned about one:
+ * LevelDB's maps (up to about 8 GiB), V8's reservations (about 1 GiB), and
+ * room for the heaps and node's own above them.
+ */
+export const AMPLE_ADDRESS_SPACE = 12 * 2 ** 30;
+
+/**
  * The warning for an address-space limit of `bytes`: LevelDB maps up to a
  * thousand 8-MiB tables (about 8 GiB) and V8 reserves about 1 GiB, so such
  * a limit fails reads (ENOMEM: a table that cannot be mapped), then the
@@ -1015,7 +1022,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     );
   }
   const addressSpace = await addressSpaceLimit();
-  if (addressSpace !== undefined) logger.warn(addressSpaceWarning(addressSpace), { addressSpace });
+  if (addressSpace !== undefined && addressSpace < AMPLE_ADDRESS_SPACE) logger.warn(addressSpaceWarning(addressSpace), { addressSpace });
   // Node drops connections past maxConnections without a word: they are
   // logged, and counted in /metrics (drops before the log opens, once it has).
   const drops = new DroppedConnectionLog(logger, maxConnections);

@@ -2,7 +2,7 @@
  * How long after the first stop signal (SIGINT, SIGTERM, or serve's SIGHUP)
  * another one is the same stop request rather than a second one, in ms.
  * One Ctrl-C often reaches a command twice within milliseconds: the terminal
- * sends SIGINT to the whole process group, and `npm start`, `npx` or coreutils
+ * sends SIGINT to the whole process group, and `npm start` (or `npm run`) or coreutils
  * `timeout` (SIGTERM to its child, then to its process group) pass it on to
  * the command as well. Those copies come late only by as much as the process
  * passing them on is slow to run (npm is a node process of its own, and the

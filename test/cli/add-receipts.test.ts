@@ -301,7 +301,7 @@ test('SIGINT while a request is in flight: that request is finished and its rece
   expect(f.listeners).toHaveLength(0);
 });
 
-test('a signal repeated less than REPEAT_SIGNAL_MS after the first, of the same kind or the other (npx passes Ctrl-C on as well), is the same stop: the request in flight is finished (exit 2)', async () => {
+test('a signal repeated less than REPEAT_SIGNAL_MS after the first, of the same kind or the other (npm run passes Ctrl-C on as well), is the same stop: the request in flight is finished (exit 2)', async () => {
   for (const [first, repeat] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGINT']] as const) {
     const receipts = freshPath(`repeat-${first}-${repeat}.jsonl`);
     const lines = events(10, `repeat-${first}-${repeat}`);

@@ -227,7 +227,7 @@ test('SIGINT stops a range once the lines being written are out: whole lines, ex
   expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
 });
 
-test('a SIGTERM right after the SIGINT (npx passes Ctrl-C on as well) is the same stop: the range stops the same way, the process is not ended', async () => {
+test('a SIGTERM right after the SIGINT (npm run passes Ctrl-C on as well) is the same stop: the range stops the same way, the process is not ended', async () => {
   const kills: string[] = [];
   const signals = Object.assign(new EventEmitter(), { kill: (signal: string) => void kills.push(signal) });
   const io = captureIo({ signals });

@@ -179,7 +179,7 @@ function recordedSignals() {
   return { signals, kills, later: () => void (clock += REPEAT_SIGNAL_MS) };
 }
 
-test('a signal of either kind repeated less than REPEAT_SIGNAL_MS after the first (npx passes Ctrl-C on as well) is the same stop: the monitor stops cleanly (exit 2 with --once)', async () => {
+test('a signal of either kind repeated less than REPEAT_SIGNAL_MS after the first (npm run passes Ctrl-C on as well) is the same stop: the monitor stops cleanly (exit 2 with --once)', async () => {
   for (const [first, repeat] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM']] as const) {
     const { signals, kills } = recordedSignals();
     const left: number[][] = [];

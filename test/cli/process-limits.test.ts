@@ -5,7 +5,7 @@
 // the store grows, is warned of at start.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { addressSpaceWarning } from '../../src/cli/server.js';
+import { AMPLE_ADDRESS_SPACE, addressSpaceWarning } from '../../src/cli/server.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -31,7 +31,7 @@ function runLimited(limit: string, args: string[], until?: string): Promise<{ co
   });
 }
 
-const TOO_FEW_FILES = /^cairn: the open-file limit \(30\) is too low to load cairn \(it needs about 64\): raise it \(ulimit -n, or LimitNOFILE= in systemd\)\n$/;
+const TOO_FEW_FILES = /^cairn: the open-file limit \(30\) is too low to load cairn \(it needs about 50\): raise it \(ulimit -n, or LimitNOFILE= in systemd\)\n$/;
 
 test('under an open-file limit too low to load cairn, serve says so in one line and exits 1, not with a stack trace', async () => {
   const { code, stdout, stderr } = await runLimited('--nofile=30:30', ['serve', '--data', join(dir(), 'data'), '--port', '0', '--quiet']);
@@ -58,4 +58,10 @@ test('serve under an address-space limit warns at start that it will fail as the
     .map((line) => JSON.parse(line) as { level: string; msg: string; addressSpace?: number });
   expect(lines).toEqual([{ time: expect.any(String), level: 'warn', msg: addressSpaceWarning(limit), addressSpace: limit }]);
   expect(addressSpaceWarning(limit)).toMatch(/address-space limit of 3\.0 GiB \(ulimit -v, or LimitAS in systemd\).*8 GiB.*MemoryMax=/);
+});
+
+test("a limit of AMPLE_ADDRESS_SPACE or more (room for all of LevelDB's maps and V8's) is not warned of", async () => {
+  const { code, stdout, stderr } = await runLimited(`--as=${AMPLE_ADDRESS_SPACE}`, ['serve', '--data', join(dir(), 'ample'), '--port', '0', '--quiet'], 'listening on');
+  expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\nstopped\n$/);
+  expect([code, stderr]).toEqual([0, '']);
 });
