@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { showNonPrinting } from '../non-printing.js';
 import { scanLog } from './leveldb-log.js';
@@ -138,29 +138,60 @@ export async function lookForWrites(path: string): Promise<{ why: string; unread
 /**
  * Whether the system's table of file locks (/proc/locks, Linux) shows a
  * lock on the LevelDB lock file of the folder `path`: a process that has
- * the store open holds one (LevelDB takes it with fcntl). Reads that table
- * and the file's status and so, unlike a LevelDB open that probes the lock,
- * changes nothing (LevelDB renames its info log to LOG.old as it opens,
- * before it tries the lock, the info log of the process that holds it
- * too). False also where no such table is or it cannot be read, the lock
- * file is missing, or the lock is not shown (its holder in another PID
- * namespace, a file system that places locks on another inode): false says
- * nothing.
+ * the store open holds one (LevelDB takes it with fcntl). Reads that table,
+ * the file's status and the mount table and so, unlike a LevelDB open that
+ * probes the lock, changes nothing (LevelDB renames its info log to LOG.old
+ * as it opens, before it tries the lock, the info log of the process that
+ * holds it too). False also where no such table is or it cannot be read,
+ * the lock file is missing, or the lock is not shown (its holder in another
+ * PID namespace): false says nothing.
  */
 export async function lockShown(path: string): Promise<boolean> {
   let table: string;
   let info: BigIntStats;
+  let place: string;
   try {
-    [table, info] = await Promise.all([readFile('/proc/locks', 'latin1'), stat(join(path, 'LOCK'), { bigint: true })]);
+    [table, info, place] = await Promise.all([readFile('/proc/locks', 'latin1'), stat(join(path, 'LOCK'), { bigint: true }), realpath(path)]);
   } catch {
     return false;
   }
-  // The table names a file MAJOR:MINOR:INODE, its device numbers in hex of
-  // two digits or more; st_dev holds them as glibc's makedev packs them.
+  // The table names a file MAJOR:MINOR:INODE by its file system's device,
+  // which stat gives (st_dev, as glibc's makedev packs it) on most file
+  // systems, but not on btrfs, whose stat gives a subvolume's own device:
+  // the mount table has the file system's.
   const major = ((info.dev >> 8n) & 0xfffn) | ((info.dev >> 32n) & ~0xfffn);
   const minor = (info.dev & 0xffn) | ((info.dev >> 12n) & ~0xffn);
-  const file = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${info.ino}`;
-  return table.split('\n').some((line) => line.split(/\s+/).includes(file));
+  const devices = [`${hex(major)}:${hex(minor)}`];
+  const mounted = await readFile('/proc/self/mountinfo', 'utf8').then(
+    (text) => mountDevice(text, place),
+    () => undefined,
+  );
+  if (mounted !== undefined) devices.push(`${hex(BigInt(mounted.major))}:${hex(BigInt(mounted.minor))}`);
+  const files = new Set(devices.map((device) => `${device}:${info.ino}`));
+  return table.split('\n').some((line) => line.split(/\s+/).some((field) => files.has(field)));
+}
+
+/** A device number as /proc/locks prints it: hex, two digits or more. */
+const hex = (n: bigint) => n.toString(16).padStart(2, '0');
+
+/**
+ * The device of the file system mounted at `place` (a real path, without
+ * symbolic links) as the mount table `mountinfo` (/proc/self/mountinfo)
+ * gives it: that of the mount whose mount point is the longest that holds
+ * `place`, the last such when several share it (a mount over another).
+ */
+export function mountDevice(mountinfo: string, place: string): { major: number; minor: number } | undefined {
+  let found: { major: number; minor: number; at: string } | undefined;
+  for (const line of mountinfo.split('\n')) {
+    // ID PARENT MAJOR:MINOR ROOT MOUNT-POINT ...; spaces and the like in paths as octal escapes (\040).
+    const fields = line.split(' ');
+    const device = /^(\d+):(\d+)$/.exec(fields[2] ?? '');
+    if (device === null || fields[4] === undefined) continue;
+    const at = fields[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    const holds = at === '/' || place === at || place.startsWith(`${at}/`);
+    if (holds && (found === undefined || at.length >= found.at.length)) found = { major: Number(device[1]), minor: Number(device[2]), at };
+  }
+  return found === undefined ? undefined : { major: found.major, minor: found.minor };
 }
 
 /** Reads a LevelDB varint (at most 10 bytes) at `at`: its value (exact below 2^53) and the offset after it. */

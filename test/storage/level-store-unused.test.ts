@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, rm, stat, symlink, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lockShown, lookForWrites } from '../../src/storage/leveldb-folder.js';
+import { lockShown, lookForWrites, mountDevice } from '../../src/storage/leveldb-folder.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -70,4 +70,21 @@ test("the system's lock table shows the lock of a store held open, and of no sto
   await store.close();
   expect(await lockShown(db)).toBe(false);
   expect(await lockShown(join(tempDir(), 'none'))).toBe(false);
+});
+
+test("a file's device for the lock table is its mount's (btrfs's stat gives a subvolume's own): the longest mount point holding it, the last of equals", () => {
+  const mountinfo = [
+    '22 1 0:21 / / rw,relatime shared:1 - btrfs /dev/sda2 rw,subvol=/@',
+    '29 22 8:1 / /boot rw,relatime shared:2 - ext4 /dev/sda1 rw',
+    '31 22 0:21 /@home /home rw,relatime shared:3 - btrfs /dev/sda2 rw,subvol=/@home',
+    '40 31 0:45 / /home/my\\040data rw - tmpfs tmpfs rw',
+    '41 31 0:46 / /home/my\\040data rw - tmpfs tmpfs rw',
+    '',
+  ].join('\n');
+  expect(mountDevice(mountinfo, '/var/lib/cairn/db')).toEqual({ major: 0, minor: 21 });
+  expect(mountDevice(mountinfo, '/boot')).toEqual({ major: 8, minor: 1 });
+  expect(mountDevice(mountinfo, '/bootstrap/db')).toEqual({ major: 0, minor: 21 });
+  expect(mountDevice(mountinfo, '/home/me/db')).toEqual({ major: 0, minor: 21 });
+  expect(mountDevice(mountinfo, '/home/my data/db')).toEqual({ major: 0, minor: 46 });
+  expect(mountDevice('', '/x')).toBeUndefined();
 });
