@@ -357,7 +357,9 @@ export const STALE_CHECKPOINT = 'a checkpoint does not show that it is the lates
  * "not in the log"; a 404 is not signed, so it is no evidence either.
  */
 export function withheldError(what: string, treeSize: number, err: ClientError): Error {
-  return new Error(`the log answered 404 for ${what}, which its signed checkpoint of tree size ${treeSize} covers: ${err.message}`, { cause: err });
+  // A 404 that is not the log's own (a proxy's or a cache's page) is not said to be the log's.
+  const who = err.serverCode === undefined ? `a 404 was answered for ${what}, which the log's` : `the log answered 404 for ${what}, which its`;
+  return new Error(`${who} signed checkpoint of tree size ${treeSize} covers: ${err.message}`, { cause: err });
 }
 
 /**
@@ -496,7 +498,7 @@ export function retryPolicy(retries: number, maxWaitMs: number): Partial<Transpo
 
 /** The help of the commands that only read on readRetryPolicy: a paragraph of its own. */
 export const READ_RETRIES_HELP = `An answer of 429 or 503 (a rate limit, such as a read token's, or a busy
-log or proxy) is asked again after its Retry-After, or after 1, 2, 4, ... s
+log or proxy), or a connection that breaks before its answer, is asked again after its Retry-After, or after 1, 2, 4, ... s
 without one: at most ${READ_RETRIES} times, and for at most ${READ_MAX_WAIT_SECONDS} s of waiting in all for
 one request; a request asked to wait longer than is left fails at once,
 saying so.`;

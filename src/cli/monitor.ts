@@ -1148,7 +1148,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     const checkedTo = stoppedWalkEnd(from, to, target.treeSize, nextBundle);
     if (failure === undefined && nextBundle > savedBundle && checkedTo > from) {
       const saved = await options.onWalked({ checkpoint: target, note: targetNote, ...newest, head, from, to: checkedTo, tiles, bundles });
-      if (saved && err instanceof Error) err.message += ` (entries ${from} to ${checkedTo - 1} of the tree of size ${target.treeSize}, checked before this, are saved: the next round goes on from there)`;
+      if (saved && err instanceof Error) err.message += ` (entries ${from} to ${checkedTo - 1} of the tree of size ${target.treeSize}, checked before this, are saved: the next round, or run, goes on from there)`;
     }
     throw err;
   }

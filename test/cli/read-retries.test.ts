@@ -12,10 +12,12 @@
 // refusals made by an injected fetch; waits are recorded, not waited.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withheldError } from '../../src/cli/client-common.js';
 import { getCommand } from '../../src/cli/get.js';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { proveCommand } from '../../src/cli/prove.js';
 import { CairnClient } from '../../src/client/client.js';
+import { ClientError } from '../../src/client/errors.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { useCliServer } from '../helpers/cli-server.js';
 import { captureIo, type CapturedIo } from './client-io.js';
@@ -129,7 +131,7 @@ test('a monitor walk that fails on a fetch saves what it checked before, and the
     [
       expect.objectContaining({
         event: 'error',
-        message: expect.stringMatching(/\/tile\/entries\/001: 429: .* \(after 6 retries\) .*\(entries 0 to 255 of the tree of size 600, checked before this, are saved: the next round goes on from there\)$/),
+        message: expect.stringMatching(/\/tile\/entries\/001: 429: .* \(after 6 retries\) .*\(entries 0 to 255 of the tree of size 600, checked before this, are saved: the next round, or run, goes on from there\)$/),
       }),
     ],
   ]);
@@ -205,7 +207,7 @@ describe('a full tile answered 404 (a cache kept the 404 of before it was full)'
 });
 
 test('the help of get, prove and monitor tells of the retries, and monitor\'s of the save of a walk that fails', async () => {
-  const said = 'An answer of 429 or 503 (a rate limit, such as a read token\'s, or a busy log or proxy) is asked again after its Retry-After, or after 1, 2, 4, ... s without one: at most 10 times, and for at most 120 s of waiting in all for one request; a request asked to wait longer than is left fails at once, saying so.';
+  const said = 'An answer of 429 or 503 (a rate limit, such as a read token\'s, or a busy log or proxy), or a connection that breaks before its answer, is asked again after its Retry-After, or after 1, 2, 4, ... s without one: at most 10 times, and for at most 120 s of waiting in all for one request; a request asked to wait longer than is left fails at once, saying so.';
   for (const run of [getCommand, proveCommand, monitorCommand]) {
     const help = captureIo();
     expect(await run(['--help'], help)).toBe(0);
@@ -214,4 +216,13 @@ test('the help of get, prove and monitor tells of the retries, and monitor\'s of
   const help = captureIo();
   expect(await monitorCommand(['--help'], help)).toBe(0);
   expect(help.out().replace(/\s+/g, ' ')).toContain('A walk that fails on a request (the log unreachable, or refusing past its retries) saves how far it got the same way, and the next round goes on from there');
+});
+
+test("a 404 that is not the log's own (a proxy's page) is not said to be the log's answer; the log's own is", () => {
+  const page = new ClientError('HTTP_STATUS', "GET http://x/tile/0/005: 404: an HTML page, not the log's: 404 Not Found", { status: 404 });
+  expect(withheldError('tile/0/005', 1300, page).message).toBe(
+    "a 404 was answered for tile/0/005, which the log's signed checkpoint of tree size 1300 covers: GET http://x/tile/0/005: 404: an HTML page, not the log's: 404 Not Found",
+  );
+  const own = new ClientError('HTTP_STATUS', 'GET http://x/tile/0/005: 404 NOT_FOUND: no such tile in this tree', { status: 404, serverCode: 'NOT_FOUND' });
+  expect(withheldError('tile/0/005', 1300, own).message).toMatch(/^the log answered 404 for tile\/0\/005, which its signed checkpoint of tree size 1300 covers: /);
 });
