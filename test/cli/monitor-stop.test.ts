@@ -179,22 +179,27 @@ function recordedSignals() {
   return { signals, kills, later: () => void (clock += REPEAT_SIGNAL_MS) };
 }
 
+/** An io whose first fetch of /checkpoint calls `atFirstCheckpoint` (which sends the signals) first. */
+function signalledAtFirstCheckpoint(signals: ReturnType<typeof recordedSignals>['signals'], atFirstCheckpoint: () => void) {
+  let seen = 0;
+  return captureIo({
+    signals,
+    fetch: (url, init) => {
+      if (url.endsWith('/checkpoint') && ++seen === 1) atFirstCheckpoint();
+      return fetch(url, init);
+    },
+  });
+}
+
 test('a signal of either kind repeated less than REPEAT_SIGNAL_MS after the first (npm run passes Ctrl-C on as well) is the same stop: the monitor stops cleanly (exit 2 with --once)', async () => {
   for (const [first, repeat] of [['SIGINT', 'SIGINT'], ['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM']] as const) {
     const { signals, kills } = recordedSignals();
     const left: number[][] = [];
-    let seen = 0;
-    const io = captureIo({
-      signals,
-      fetch: (url, init) => {
-        if (url.endsWith('/checkpoint') && ++seen === 1) {
-          signals.emit(first);
-          signals.emit(repeat);
-          // Still heard, so that a repeat after this one is ignored too rather than ending the process.
-          left.push([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]);
-        }
-        return fetch(url, init);
-      },
+    const io = signalledAtFirstCheckpoint(signals, () => {
+      signals.emit(first);
+      signals.emit(repeat);
+      // Still heard, so that a repeat after this one is ignored too rather than ending the process.
+      left.push([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]);
     });
     expect(await monitorCommand([...t.common, '--once', '--state', join(t.dir, `repeat-${first}-${repeat}.json`)], io)).toBe(2);
     expect([first, repeat, left, kills]).toEqual([first, repeat, [[1, 1]], []]);
@@ -206,17 +211,10 @@ test('a signal of either kind repeated less than REPEAT_SIGNAL_MS after the firs
 test('a second signal of either kind, REPEAT_SIGNAL_MS or more after the first, removes the listeners for both and ends the process by that signal', async () => {
   for (const [first, second] of [['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGTERM']] as const) {
     const { signals, kills, later } = recordedSignals();
-    let seen = 0;
-    const io = captureIo({
-      signals,
-      fetch: (url, init) => {
-        if (url.endsWith('/checkpoint') && ++seen === 1) {
-          signals.emit(first);
-          later();
-          signals.emit(second);
-        }
-        return fetch(url, init);
-      },
+    const io = signalledAtFirstCheckpoint(signals, () => {
+      signals.emit(first);
+      later();
+      signals.emit(second);
     });
     expect(await monitorCommand([...t.common, '--once', '--state', join(t.dir, `second-${first}.json`)], io)).toBe(2);
     expect([first, kills]).toEqual([first, [{ signal: second, listeners: [0, 0] }]]);
