@@ -821,7 +821,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       const one = part.length === 1;
       return `${namedEntries(part)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged, and ${one ? 'its receipt' : 'their receipts'} ${where} ${proveHint(indexes)}`;
     };
-    const sortSignal = stopSignalSorter(proc.now === undefined ? monotonicNow : () => proc.now!());
+    const sortSignal = stopSignalSorter(() => proc.now?.() ?? monotonicNow());
     const stopListening = proc.onStop((signal) => {
       const kind = sortSignal();
       if (kind === 'repeat') return;

@@ -129,7 +129,7 @@ export const processSignals: SignalSource = {
  */
 export function listenForStop(io: CliIo, onStop: (name: string) => void = () => undefined): { signal: AbortSignal; stopped: () => string | undefined; dispose: () => void } {
   const controller = new AbortController();
-  const sortSignal = stopSignalSorter(io.signals?.now === undefined ? monotonicNow : () => io.signals!.now!());
+  const sortSignal = stopSignalSorter(() => io.signals?.now?.() ?? monotonicNow());
   let by: string | undefined;
   const unlisten = () => {
     io.signals?.off('SIGINT', onSigint);
@@ -498,10 +498,10 @@ export function retryPolicy(retries: number, maxWaitMs: number): Partial<Transpo
 
 /** The help of the commands that only read on readRetryPolicy: a paragraph of its own. */
 export const READ_RETRIES_HELP = `An answer of 429 or 503 (a rate limit, such as a read token's, or a busy
-log or proxy), or a connection that breaks before its answer, is asked again after its Retry-After, or after 1, 2, 4, ... s
-without one: at most ${READ_RETRIES} times, and for at most ${READ_MAX_WAIT_SECONDS} s of waiting in all for
-one request; a request asked to wait longer than is left fails at once,
-saying so.`;
+log or proxy), or a connection that breaks before its answer, is asked
+again after its Retry-After, or after 1, 2, 4, ... s without one: at most
+${READ_RETRIES} times, and for at most ${READ_MAX_WAIT_SECONDS} s of waiting in all for one request; a
+request asked to wait longer than is left fails at once, saying so.`;
 
 /** retryPolicy for the commands that only read: READ_RETRIES, READ_MAX_WAIT_SECONDS. */
 export function readRetryPolicy(): Partial<TransportOptions> {
@@ -509,14 +509,15 @@ export function readRetryPolicy(): Partial<TransportOptions> {
 }
 
 /**
- * A CairnClient for a command, with the io's fetch. An access token for a log
+ * A CairnClient for a command, with the io's fetch and its sleep (for the
+ * waits before retries; `options` may give its own). An access token for a log
  * that needs one comes from $CAIRN_TOKEN (never a flag: command lines are
  * visible to other users through ps) and is sent as `Authorization: Bearer`.
  */
 export function makeClient(url: string, verifier: Verifier, io: CliIo, options: Partial<TransportOptions> = {}): CairnClient {
   const token = envValue(io.env, 'CAIRN_TOKEN');
   const headers = token === undefined ? {} : { headers: { Authorization: `Bearer ${token}`, ...options.headers } };
-  return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), ...options, ...headers });
+  return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), sleep: (ms, signal) => io.sleep(ms, signal), ...options, ...headers });
 }
 
 /**

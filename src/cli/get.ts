@@ -173,7 +173,7 @@ async function getRange(url: string, verifier: Verifier, io: CliIo, range: Entry
   // Every request (and every wait before a retry) ends when asked to stop, or when the range is done or
   // failed: the transport's own signal, listened to once (AbortSignal.any over it per request kept about
   // 50 bytes a request on node 20, 20 MB for a range of 10^8 entries).
-  const client = makeClient(url, verifier, io, { ...readRetryPolicy(), fetch: counted, signal: stop.signal, sleep: (ms, signal) => io.sleep(ms, signal) });
+  const client = makeClient(url, verifier, io, { ...readRetryPolicy(), fetch: counted, signal: stop.signal });
   const { start } = range;
   let signed: SignedCheckpoint | undefined;
   /** The last entry printed; start - 1 before the first. */
@@ -302,7 +302,7 @@ export async function getCommand(argv: string[], io: CliIo = processIo()): Promi
       const problem = await outputFileProblem(out);
       if (problem !== undefined) throw new UsageError(`cannot write --out ${out}: ${problem}`);
     }
-    const client = makeClient(url, verifier, io, { ...readRetryPolicy(), sleep: (ms) => io.sleep(ms) });
+    const client = makeClient(url, verifier, io, readRetryPolicy());
     const { checkpoint, note } = await client.getCheckpoint();
     if (index >= checkpoint.treeSize) {
       io.stderr.write(`cairn get: entry ${index} is not in the tree of the checkpoint ${checkpoint.origin} served, of tree size ${checkpoint.treeSize}; ${STALE_CHECKPOINT}\n`);

@@ -1509,7 +1509,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     // io.signal or the first SIGINT or SIGTERM; a second, 1 s or more after the first, ends the process at once.
     const { signal, dispose } = listenForStop(io);
     // The stop reaches the requests in flight and the waits before their retries (a 503's Retry-After): they end at once.
-    const client = makeClient(url, verifier, io, { ...readRetryPolicy(), signal, sleep: (ms, stop) => io.sleep(ms, stop) });
+    const client = makeClient(url, verifier, io, { ...readRetryPolicy(), signal });
     try {
       if (once) {
         // One round, or as many back to back as the walk takes, unless

@@ -84,7 +84,7 @@ export async function proveCommand(argv: string[], io: CliIo = processIo()): Pro
 
     const url = resolveUrl(values.url, io.env);
     const { verifier } = await resolveVerifier(values.vkey, io.env);
-    const client = makeClient(url, verifier, io, { ...readRetryPolicy(), sleep: (ms) => io.sleep(ms) });
+    const client = makeClient(url, verifier, io, readRetryPolicy());
     const { checkpoint, note } = await client.getCheckpoint();
     const tiles = values.tiles === true;
     let result: InclusionResult;
