@@ -1118,20 +1118,16 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   try {
     await Promise.all(checks);
   } catch (err) {
-    if (!stoppedBy(err)) {
-      if (err instanceof Alarm) throw err;
-      // The checks in flight end as they do (they start no more): an alarm
-      // one of them raises outranks the failure, and the bundles they finish
-      // count among those checked.
-      const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
-      if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
-      broken = { err };
-    } else {
-      cut = true;
-      // Stopped: what is in flight ends at once, and an alarm one of them raised still counts.
-      const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
-      if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
-    }
+    if (err instanceof Alarm) throw err;
+    // Stopped, what is in flight ends at once; failed otherwise, the checks in
+    // flight end as they do (they start no more), and the bundles they finish
+    // count among those checked. Either way an alarm one of them raises
+    // outranks the stop or the failure.
+    const stopped = stoppedBy(err);
+    const alarm = (await Promise.allSettled(checks)).find((r) => r.status === 'rejected' && r.reason instanceof Alarm);
+    if (alarm !== undefined) throw (alarm as PromiseRejectedResult).reason;
+    if (stopped) cut = true;
+    else broken = { err };
   } finally {
     // No save of this round may land after what the round's end saves. (No
     // check starts one once the walk failed or was stopped.)
