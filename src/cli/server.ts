@@ -10,7 +10,7 @@ import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors, answerConnect } from '../http/client-error.js';
 import { connectionCutter } from '../http/cut-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
-import { shortageAdvice } from '../http/errors.js';
+import { ADDRESS_SPACE_ADVICE, shortageAdvice } from '../http/errors.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../http/answer-budget.js';
 import { PipelineLimit, STALL_MS } from '../http/pipelining.js';
 import { Log } from '../log/log.js';
@@ -189,11 +189,7 @@ export const AMPLE_ADDRESS_SPACE = 12 * 2 ** 30;
  * without that.
  */
 export function addressSpaceWarning(bytes: number): string {
-  return (
-    `the address-space limit of ${(bytes / 2 ** 30).toFixed(1)} GiB (ulimit -v, or LimitAS in systemd) makes the server fail as its store grows: ` +
-    'LevelDB maps up to about 8 GiB of table files into memory and V8 reserves about 1 GiB, and a read whose table cannot be mapped fails (503, ENOMEM); ' +
-    'remove that limit, and bound memory with a cgroup instead (MemoryMax= in systemd)'
-  );
+  return `the address-space limit of ${(bytes / 2 ** 30).toFixed(1)} GiB (ulimit -v, or LimitAS in systemd) makes the server fail as its store grows, a read whose table cannot be mapped first (503, ENOMEM): ${ADDRESS_SPACE_ADVICE}`;
 }
 
 /** Where a started server keeps its log and what its start made or changed there, for the start-up lines. */

@@ -92,6 +92,14 @@ export function storeUnavailable(cause?: unknown): LogError {
 }
 
 /**
+ * Why an address-space limit fails a server as its store grows, and what to
+ * do instead: said where such a limit is met (a read, ENOMEM) and where it
+ * is seen at start (serve's warning).
+ */
+export const ADDRESS_SPACE_ADVICE =
+  'LevelDB maps up to about 8 GiB of table files into memory and V8 reserves about 1 GiB; remove that limit, and bound memory with a cgroup instead (MemoryMax= in systemd)';
+
+/**
  * What the server ran out of, as `err` tells it (shortageOf), and what the
  * operator is to do about it, for a log line; undefined when it tells none.
  */
@@ -102,10 +110,7 @@ export function shortageAdvice(err: unknown): string | undefined {
     case 'disk':
       return 'the disk is full (ENOSPC); make room on it';
     case 'memory':
-      return (
-        'the server could not map a store file into memory (ENOMEM), most likely for its address-space limit (ulimit -v, or LimitAS in systemd): ' +
-        'LevelDB maps up to about 8 GiB of table files and V8 reserves about 1 GiB; remove that limit, and bound memory with a cgroup instead (MemoryMax= in systemd)'
-      );
+      return `the server could not map a store file into memory (ENOMEM), most likely for its address-space limit (ulimit -v, or LimitAS in systemd): ${ADDRESS_SPACE_ADVICE}`;
     case 'file-size':
       return "a store file would pass the server's file-size limit (EFBIG); raise or remove it (ulimit -f, or LimitFSIZE in systemd)";
     default:
