@@ -14,6 +14,9 @@ import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-client-errors-');
 
+/** The lines of the server's /metrics. */
+const metricLines = async (url: string) => (await (await fetch(`${url}/metrics`)).text()).split('\n');
+
 /** A counter like cairn_client_errors_total, in a registry of its own. */
 function counter(): { counter: Counter<'reason'>; text: () => Promise<string> } {
   const registry = new Registry();
@@ -87,16 +90,16 @@ test('a served log lists every reason at 0 from the start, counts a request that
   const { lines, logger } = capture();
   const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
   try {
-    const fresh = await (await fetch(`${server.url}/metrics`)).text();
+    const fresh = await metricLines(server.url);
     for (const reason of ['bad_request', 'headers_too_large', 'request_timeout', 'other']) {
-      expect(fresh.split('\n')).toContain(`cairn_client_errors_total{reason="${reason}"} 0`);
+      expect(fresh).toContain(`cairn_client_errors_total{reason="${reason}"} 0`);
     }
     expect(await raw(server.url, 'GET /ct/v1/get sth HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
     expect(await raw(server.url, `GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
-    const text = await (await fetch(`${server.url}/metrics`)).text();
-    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="bad_request"} 1');
-    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="headers_too_large"} 1');
-    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="request_timeout"} 0');
+    const counted = await metricLines(server.url);
+    expect(counted).toContain('cairn_client_errors_total{reason="bad_request"} 1');
+    expect(counted).toContain('cairn_client_errors_total{reason="headers_too_large"} 1');
+    expect(counted).toContain('cairn_client_errors_total{reason="request_timeout"} 0');
   } finally {
     await server.close();
   }
@@ -114,9 +117,9 @@ test('a client that sends part of its headers and stalls is answered 408 once th
     const answer = await raw(server.url, 'GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Half: ');
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(JSON.parse(answer.split('\r\n\r\n')[1]!)).toEqual({ error: 'the request was not received in full in the time allowed', code: 'REQUEST_TIMEOUT' });
-    const text = await (await fetch(`${server.url}/metrics`)).text();
-    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="request_timeout"} 1');
-    expect(text.split('\n')).toContain('cairn_client_errors_total{reason="bad_request"} 0');
+    const metrics = await metricLines(server.url);
+    expect(metrics).toContain('cairn_client_errors_total{reason="request_timeout"} 1');
+    expect(metrics).toContain('cairn_client_errors_total{reason="bad_request"} 0');
   } finally {
     await server.close();
   }
