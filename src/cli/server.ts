@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { constants as fsConstants } from 'node:fs';
-import { access, chmod, link, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
@@ -10,25 +9,28 @@ import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors, answerConnect } from '../http/client-error.js';
 import { connectionCutter } from '../http/cut-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
-import { ADDRESS_SPACE_ADVICE, shortageAdvice } from '../http/errors.js';
+import { shortageAdvice } from '../http/errors.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../http/answer-budget.js';
 import { PipelineLimit, STALL_MS } from '../http/pipelining.js';
 import { Log } from '../log/log.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
-import { LevelStore, storeFileDescriptors } from '../storage/level-store.js';
+import { LevelStore } from '../storage/level-store.js';
 import { lockShown, lookForWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
-import { chownAdvice, createKeyFile, foreignOwnerProblem, KeyFileError, keyTempPath, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
-import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
+import { createKeyFile, KeyFileError, keyTempPath, readKeyFile } from './key-file.js';
+import { fileProblem, osReason, shellWord } from './os-error.js';
 import { DroppedConnectionLog } from './dropped-connections.js';
 import { ClientErrorLog } from './client-errors.js';
 import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
+import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, prepareStoreFolder } from './data-folder.js';
+import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
+import { StartError } from './start-error.js';
 
 export interface ServerConfig {
   /** Data folder: the LevelDB store lives in `<data>/db`, the default key in `<data>/log.key`. */
@@ -96,102 +98,6 @@ const TIMEOUT_CHECK_MS = 30_000;
 /** Default {@link ServerConfig.shutdownGraceMs}. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
-/**
- * File descriptors kept back from connections: LevelDB's table files past
- * the 1000 it maps (it may hold up to 2000 open), its logs and MANIFEST,
- * the key and token files, stdio and node's own.
- */
-export const RESERVED_FILES = 1200;
-
-/**
- * File descriptors kept back from connections under a small open-file limit
- * (one of {@link RESERVED_FILES} or less): node and an idle store already
- * hold some 26, and LevelDB opens more as it reads and compacts.
- */
-export const RESERVED_FILES_AT_LEAST = 64;
-
-/**
- * File descriptors of the server's own beside its connections and its
- * store's: node's (some 20 in a process that has opened nothing: stdio,
- * its event loop's), the listening socket, the key or token file as it is
- * read, and a margin.
- */
-export const PROCESS_FILES = 32;
-
-/**
- * Below this many connections, startServer warns that the open-file limit
- * is too low for a server that clients can reach.
- */
-export const FEW_CONNECTIONS = 100;
-
-/**
- * The most connections a server may hold open so that idle ones (a client
- * that connects and sends nothing lasts until node's 60-s header timeout)
- * cannot take the file descriptors its store needs to write: with none
- * left, every write would fail STORAGE_FAILED and /healthz with it. The
- * open-file limit less {@link RESERVED_FILES}, or, of a limit too small for
- * that, half, and never more than the limit less
- * {@link RESERVED_FILES_AT_LEAST} (half of 44 left the store too few, and
- * it failed with EMFILE), nor than it less the most the store holds
- * (storeFileDescriptors of level-store.ts, which LevelDB bounds by the
- * limit) and {@link PROCESS_FILES}; at least 1. Undefined (no cap) when the
- * limit is unknown or unlimited.
- */
-export function connectionLimit(openFiles: number | undefined): number | undefined {
-  if (openFiles === undefined || !Number.isSafeInteger(openFiles) || openFiles <= 0) return undefined;
-  const budget = openFiles - storeFileDescriptors(openFiles) - PROCESS_FILES;
-  const reserved = openFiles > 2 * RESERVED_FILES ? openFiles - RESERVED_FILES : Math.min(openFiles - RESERVED_FILES_AT_LEAST, Math.floor(openFiles / 2));
-  return Math.max(1, Math.min(budget, reserved));
-}
-
-/**
- * The process's soft open-file limit (which node raises to the hard one as
- * it starts), from Linux's /proc/self/limits; undefined where that cannot
- * be read or says unlimited.
- */
-export function openFileLimit(): Promise<number | undefined> {
-  return processLimit('Max open files');
-}
-
-/**
- * The process's soft address-space limit in bytes (RLIMIT_AS: ulimit -v,
- * LimitAS in systemd), from Linux's /proc/self/limits; undefined where that
- * cannot be read or says unlimited.
- */
-export function addressSpaceLimit(): Promise<number | undefined> {
-  return processLimit('Max address space');
-}
-
-/** The soft limit on the line of /proc/self/limits that begins `name`; undefined where that cannot be read (not Linux) or says unlimited. */
-async function processLimit(name: string): Promise<number | undefined> {
-  let text: string;
-  try {
-    text = await readFile('/proc/self/limits', 'utf8');
-  } catch {
-    return undefined;
-  }
-  const m = new RegExp(`^${name}\\s+(\\d+)\\s`, 'm').exec(text);
-  return m === null ? undefined : Number(m[1]);
-}
-
-/**
- * An address-space limit from which on the server is not warned about one:
- * LevelDB's maps (up to about 8 GiB), V8's reservations (about 1 GiB), and
- * room for the heaps and node's own above them.
- */
-export const AMPLE_ADDRESS_SPACE = 12 * 2 ** 30;
-
-/**
- * The warning for an address-space limit of `bytes`: LevelDB maps up to a
- * thousand 8-MiB tables (about 8 GiB) and V8 reserves about 1 GiB, so such
- * a limit fails reads (ENOMEM: a table that cannot be mapped), then the
- * process, as the store grows; a cgroup's memory limit bounds memory
- * without that.
- */
-export function addressSpaceWarning(bytes: number): string {
-  return `the address-space limit of ${(bytes / 2 ** 30).toFixed(1)} GiB (ulimit -v, or LimitAS in systemd) makes the server fail as its store grows, a read whose table cannot be mapped first (503, ENOMEM): ${ADDRESS_SPACE_ADVICE}`;
-}
-
 /** Where a started server keeps its log and what its start made or changed there, for the start-up lines. */
 export interface StartupFacts {
   /** The data folder, absolute. */
@@ -227,14 +133,6 @@ export interface RunningServer {
   readonly accessSummary: string;
   readonly startup: StartupFacts;
   close(): Promise<void>;
-}
-
-/** Thrown when the server cannot start for a reason the operator must fix (its address, its data folder); the message says which and why. */
-export class StartError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StartError';
-  }
 }
 
 /** The origin used for a key made on first start when none is given. */
@@ -533,249 +431,6 @@ export class RoundFailureLog {
   }
 }
 
-/**
- * Makes the data folder and any missing folders above it (mode 0700), or
- * throws a StartError saying why it cannot. It finds the nearest folder that
- * exists, then makes the missing ones one at a time: node's recursive mkdir
- * retries for ever where a parent is reported missing yet cannot be made
- * (under /proc, say), and this way every failure is reported instead.
- */
-async function makeDataFolder(data: string): Promise<void> {
-  const cannot = (why: string, err?: unknown) => new StartError(`cannot make the data folder ${showNonPrinting(data)}: ${why}`, err === undefined ? undefined : { cause: err });
-  const missing: string[] = [];
-  let at = resolve(data);
-  for (;;) {
-    let info;
-    try {
-      info = await stat(at);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // ENOTDIR: a part of the path above is a file; going up finds it.
-      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(at) !== at) {
-        missing.push(at);
-        at = dirname(at);
-        continue;
-      }
-      throw cannot(`cannot look at ${showNonPrinting(at)} (${osReason(err)})`, err);
-    }
-    if (!info.isDirectory()) throw cannot(`${showNonPrinting(at)} is ${fileKind(info)}, not a folder`);
-    break;
-  }
-  for (const folder of missing.reverse()) {
-    try {
-      await mkdir(folder, { mode: 0o700 });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // Made meanwhile by another process (a second server starting): fine if it is a folder.
-      if (code === 'EEXIST' && (await stat(folder).then((info) => info.isDirectory(), () => false))) continue;
-      // ENOENT although the parent exists: a file system that takes no new folders there (/proc, /sys).
-      const why = code === 'ENOENT' ? `${showNonPrinting(dirname(folder))} takes no new folders (${osReason(err)})` : folderProblem(dirname(folder), err);
-      throw cannot(why, err);
-    }
-  }
-}
-
-/**
- * Refuses a data folder that another user could change: one that group or
- * others may write (mode & 0o022), or one owned by neither this process's
- * user nor root (sshd's StrictModes rule; not checked where the platform
- * has no user ids). Such a user could put a key of their own in it before a
- * first start, or move its store away so that the next start begins the
- * log again at size 0 with the same key: two different trees signed as one
- * log. The message says what to run.
- */
-async function checkDataFolder(data: string): Promise<void> {
-  let info;
-  try {
-    info = await stat(data);
-  } catch (err) {
-    throw new StartError(`cannot look at the data folder ${showNonPrinting(data)} (${osReason(err)})`, { cause: err });
-  }
-  const stranger = foreignOwnerProblem('the data folder', data, info.uid, 'that user could put a key of their own in it or move its store away', 'Check what it holds (its key and its store)', true);
-  if (stranger !== undefined) throw new StartError(stranger);
-  const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
-  const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
-  if (groupWrites || othersWrite) {
-    const user = otherUserThanOwner(info.uid);
-    // Root's folder (a packaged root:<service group> 0775, say): this user can
-    // neither chmod it nor, once root has closed it, make db/ or a key in it.
-    const fix =
-      user === undefined
-        ? `Check what it holds, then run: chmod go-w ${shellWord(data)}`
-        : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
-          `check what it holds, then ${chownAdvice(data, user, { chmod: 'go-w' })}`;
-    throw new StartError(
-      `the data folder ${showNonPrinting(data)} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
-        `another user could put a key of their own in it or move its store away. ${fix}`,
-    );
-  }
-}
-
-/** The file-system calls {@link prepareStoreFolder} makes; tests stand in for a file system without Unix modes. */
-export interface StoreFolderCalls {
-  readonly mkdir: (path: string, options: { mode: number }) => Promise<unknown>;
-  readonly stat: (path: string) => Promise<{ readonly mode: number; readonly uid: number; isDirectory(): boolean }>;
-  readonly chmod: (path: string, mode: number) => Promise<void>;
-  readonly access: (path: string, mode: number) => Promise<void>;
-}
-
-const NODE_STORE_FOLDER_CALLS: StoreFolderCalls = { mkdir, stat, chmod, access };
-
-/** Error codes of a chmod that the file system, not the folder's owner, refuses (vfat, exFAT, some network shares). */
-const MODES_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
-
-/**
- * Makes the store's folder `db` with mode 0700 before LevelDB opens it: its
- * files get the process's umask (0644 with the usual one), and only the
- * folder keeps other users from reading the entries of a private log. An
- * existing one that group or others may enter is made 0700 (it is the
- * server's own, and nobody else needs it; the caller says it was done); one
- * owned by another user is refused, as the data folder is, and so is one of
- * root's that this user cannot close (the message says to give it to this
- * user). Where the mode cannot be set (a file system without Unix modes: the
- * chmod is refused although this user owns the folder, or takes no effect),
- * the folder is used as it is, and the caller warns. A closed one that this
- * user may not read and write in (root's 0700, made by a start as root) is
- * refused with what to run, rather than left for LevelDB to fail on with
- * its own words. A `db` that is not a folder is left for the store's open to report. Resolves to whether it made
- * the folder, the mode it tightened, or the open mode it could not change.
- * `calls` stand in for the file system in tests.
- */
-export async function prepareStoreFolder(
-  db: string,
-  calls: StoreFolderCalls = NODE_STORE_FOLDER_CALLS,
-): Promise<{ made: boolean; tightenedMode?: number; openMode?: number }> {
-  let made = false;
-  try {
-    await calls.mkdir(db, { mode: 0o700 });
-    made = true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StartError(`cannot make the store's folder ${showNonPrinting(db)}: ${await storeFolderProblem(db, err, calls)}`, { cause: err });
-  }
-  const look = async () => {
-    try {
-      return await calls.stat(db);
-    } catch (err) {
-      throw new StartError(`cannot look at the store's folder ${showNonPrinting(db)} (${osReason(err)})`, { cause: err });
-    }
-  };
-  // Also when just made: a file system without Unix modes shows its own.
-  const info = await look();
-  if (!info.isDirectory()) return { made };
-  const stranger = foreignOwnerProblem("the store's folder", db, info.uid, "that user could change the log's store", 'Check it', true);
-  if (stranger !== undefined) throw new StartError(stranger);
-  const mode = info.mode % 0o10000;
-  const user = otherUserThanOwner(info.uid);
-  if (mode % 0o100 === 0) {
-    await checkStoreFolderAccess(db, info.uid, mode, user, calls);
-    return { made };
-  }
-  try {
-    await calls.chmod(db, 0o700);
-  } catch (err) {
-    // Refused although this user owns the folder: the file system keeps no Unix modes.
-    if (user === undefined && MODES_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) return { made, openMode: mode };
-    const fix =
-      user === undefined
-        ? `run: chmod 700 ${shellWord(db)}`
-        : chownAdvice(db, user, { owner: info.uid, recursive: true, chmod: '700' });
-    throw new StartError(`the store's folder ${showNonPrinting(db)} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); ${fix}`, { cause: err });
-  }
-  // Taken without effect: the file system shows a mode of its own (vfat with 'quiet', SMB without Unix extensions).
-  const after = (await look()).mode % 0o10000;
-  if (after % 0o100 !== 0) return { made, openMode: after };
-  return made ? { made } : { made, tightenedMode: mode };
-}
-
-/**
- * Refuses the closed store's folder `db` (owned by `uid` with `mode`) when
- * this process may not read, write and enter it, saying what to run: as
- * root, give it (and the files in it, which the same start made) to this
- * process's user `user`; or, for this user's own, chmod 700.
- */
-async function checkStoreFolderAccess(db: string, uid: number, mode: number, user: string | undefined, calls: StoreFolderCalls): Promise<void> {
-  try {
-    await calls.access(db, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EROFS') {
-      throw new StartError(`the store's folder ${showNonPrinting(db)} is on a read-only file system (${osReason(err)}), and serve writes the log's store there: mount it read-write`, { cause: err });
-    }
-    const fix =
-      user !== undefined
-        ? chownAdvice(db, user, { owner: uid, recursive: true })
-        : (mode & 0o700) !== 0o700
-          ? `run: chmod 700 ${shellWord(db)}`
-          : 'its mode lets its owner in, so an ACL or a security module (SELinux, AppArmor) denies it: see what they allow';
-    throw new StartError(
-      `this user${user === undefined ? '' : ` (${user})`} may not read and write in the store's folder ${showNonPrinting(db)} (mode ${mode.toString(8)}; ${osReason(err)}), so the log's store cannot be opened; ${fix}`,
-      { cause: err },
-    );
-  }
-}
-
-/**
- * When the store in `db` could not be opened (`err`) and files in it belong
- * to another user (root, whose start made them) and this user may not read
- * and write them, a StartError that says so and what to run as root (the
- * store's folder given to this user without -R leaves them so); else
- * undefined. Looked for only once the open failed: a large store holds many files.
- */
-async function foreignStoreFilesProblem(db: string, err: unknown): Promise<StartError | undefined> {
-  let names: string[];
-  try {
-    names = (await readdir(db)).sort();
-  } catch {
-    return undefined;
-  }
-  const closed: { name: string; uid: number }[] = [];
-  for (const name of names) {
-    const info = await stat(join(db, name)).catch(() => undefined);
-    if (info === undefined || !info.isFile() || otherUserThanOwner(info.uid) === undefined) continue;
-    const usable = await access(join(db, name), fsConstants.R_OK | fsConstants.W_OK).then(
-      () => true,
-      () => false,
-    );
-    if (!usable) closed.push({ name, uid: info.uid });
-  }
-  const first = closed[0];
-  const user = first === undefined ? undefined : otherUserThanOwner(first.uid);
-  if (first === undefined || user === undefined) return undefined;
-  const owners = [...new Set(closed.map((c) => ownerName(c.uid)))].join(' and ');
-  const named = closed.slice(0, 3).map((c) => showNonPrinting(c.name)).join(', ') + (closed.length > 3 ? ` and ${closed.length - 3} more` : '');
-  return new StartError(
-    `cannot open the store in ${showNonPrinting(db)}: files in it (${named}) belong to ${owners}, and this user (${user}) may not read and write them; ` +
-      chownAdvice(db, user, { recursive: true }),
-    { cause: err },
-  );
-}
-
-/**
- * Why `db` could not be made (see folderProblem), and, when this user may
- * not write in its data folder because root (or another owner) has it, what
- * to run as root: a chown of the folder, with -R where this user may not
- * even enter it (root's 0700), as it may then hold a store and a key of
- * root's start, which this user could not use either.
- */
-async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCalls): Promise<string> {
-  const data = dirname(db);
-  const problem = folderProblem(data, err);
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code !== 'EACCES' && code !== 'EPERM') return problem;
-  const owner = await calls.stat(data).then(
-    (info) => info.uid,
-    () => undefined,
-  );
-  const user = owner === undefined ? undefined : otherUserThanOwner(owner);
-  if (owner === undefined || user === undefined) return problem;
-  const closed = await calls.access(data, fsConstants.X_OK).then(
-    () => false,
-    () => true,
-  );
-  // Closed, the folder may well hold a store already: this user cannot see into it.
-  const shown = closed ? `the folder ${showNonPrinting(data)} is closed to this user, who cannot see what it holds (${osReason(err)})` : problem;
-  return `${shown}; ${chownAdvice(data, user, { owner, recursive: closed })}`;
-}
-
 /** The message of `err`, or `err` in words. */
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -1007,7 +662,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const server = createServer({ headersTimeout, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 2)) });
   server.keepAliveTimeout = 65_000;
-  const openFiles = config.maxConnections === undefined ? await openFileLimit() : undefined;
+  const limits = await processLimits();
+  const openFiles = config.maxConnections === undefined ? limits.openFiles : undefined;
   const maxConnections = config.maxConnections ?? connectionLimit(openFiles);
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
   if (openFiles !== undefined && maxConnections !== undefined && maxConnections < FEW_CONNECTIONS) {
@@ -1017,7 +673,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       { openFiles, maxConnections },
     );
   }
-  const addressSpace = await addressSpaceLimit();
+  const { addressSpace } = limits;
   if (addressSpace !== undefined && addressSpace < AMPLE_ADDRESS_SPACE) logger.warn(addressSpaceWarning(addressSpace), { addressSpace });
   // Node drops connections past maxConnections without a word: they are
   // logged, and counted in /metrics (drops before the log opens, once it has).

@@ -5,7 +5,7 @@
 // the store grows, is warned of at start.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { AMPLE_ADDRESS_SPACE, addressSpaceWarning } from '../../src/cli/server.js';
+import { AMPLE_ADDRESS_SPACE, addressSpaceWarning } from '../../src/cli/process-limits.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 

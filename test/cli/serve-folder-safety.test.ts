@@ -9,7 +9,8 @@ import { chmod, chown, mkdir, readdir, rename, stat, writeFile } from 'node:fs/p
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
-import { startServer, StartError, type RunningServer } from '../../src/cli/server.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { StartError } from '../../src/cli/start-error.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-folder-safety-');

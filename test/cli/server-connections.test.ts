@@ -9,7 +9,8 @@ import type { Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DROPPED_CONNECTIONS_MESSAGE } from '../../src/cli/dropped-connections.js';
-import { connectionLimit, FEW_CONNECTIONS, openFileLimit, PROCESS_FILES, RESERVED_FILES, RESERVED_FILES_AT_LEAST, startServer } from '../../src/cli/server.js';
+import { connectionLimit, FEW_CONNECTIONS, PROCESS_FILES, processLimits, RESERVED_FILES, RESERVED_FILES_AT_LEAST } from '../../src/cli/process-limits.js';
+import { startServer } from '../../src/cli/server.js';
 import { storeFileDescriptors } from '../../src/storage/level-store.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -54,8 +55,8 @@ test("the connections, the store's descriptors and the process's own fit in the 
 
 const linux = existsSync('/proc/self/limits');
 
-test('openFileLimit reads the soft limit from /proc/self/limits (Linux), and startServer caps connections by it', async () => {
-  const limit = await openFileLimit();
+test('processLimits reads the soft open-file limit from /proc/self/limits (Linux), and startServer caps connections by it', async () => {
+  const limit = (await processLimits()).openFiles;
   if (!linux) {
     expect(limit).toBeUndefined();
     return;

@@ -6,7 +6,8 @@
 import { chmod, copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startupWarnings } from '../../src/cli/serve.js';
-import { startServer, StartError, withdrawNewKey } from '../../src/cli/server.js';
+import { startServer, withdrawNewKey } from '../../src/cli/server.js';
+import { StartError } from '../../src/cli/start-error.js';
 import { runCli } from '../helpers/server-process.js';
 import { passThroughStore } from '../helpers/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';

@@ -8,7 +8,8 @@
 import { access, chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startupWarnings } from '../../src/cli/serve.js';
-import { prepareStoreFolder, StartError, type StoreFolderCalls } from '../../src/cli/server.js';
+import { prepareStoreFolder, type StoreFolderCalls } from '../../src/cli/data-folder.js';
+import { StartError } from '../../src/cli/start-error.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-store-folder-modes-');

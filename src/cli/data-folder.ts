@@ -1,0 +1,256 @@
+/**
+ * The data folder and the store's folder in it, made and checked before
+ * the store is opened: no other user may write the one or read the other,
+ * and what cannot be done there is said with what to run.
+ */
+
+import { constants as fsConstants } from 'node:fs';
+import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { chownAdvice, foreignOwnerProblem, otherUserThanOwner, ownerName } from './key-file.js';
+import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
+import { StartError } from './start-error.js';
+import { showNonPrinting } from './visible-text.js';
+
+/**
+ * Makes the data folder and any missing folders above it (mode 0700), or
+ * throws a StartError saying why it cannot. It finds the nearest folder that
+ * exists, then makes the missing ones one at a time: node's recursive mkdir
+ * retries for ever where a parent is reported missing yet cannot be made
+ * (under /proc, say), and this way every failure is reported instead.
+ */
+export async function makeDataFolder(data: string): Promise<void> {
+  const cannot = (why: string, err?: unknown) => new StartError(`cannot make the data folder ${showNonPrinting(data)}: ${why}`, err === undefined ? undefined : { cause: err });
+  const missing: string[] = [];
+  let at = resolve(data);
+  for (;;) {
+    let info;
+    try {
+      info = await stat(at);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // ENOTDIR: a part of the path above is a file; going up finds it.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(at) !== at) {
+        missing.push(at);
+        at = dirname(at);
+        continue;
+      }
+      throw cannot(`cannot look at ${showNonPrinting(at)} (${osReason(err)})`, err);
+    }
+    if (!info.isDirectory()) throw cannot(`${showNonPrinting(at)} is ${fileKind(info)}, not a folder`);
+    break;
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      await mkdir(folder, { mode: 0o700 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Made meanwhile by another process (a second server starting): fine if it is a folder.
+      if (code === 'EEXIST' && (await stat(folder).then((info) => info.isDirectory(), () => false))) continue;
+      // ENOENT although the parent exists: a file system that takes no new folders there (/proc, /sys).
+      const why = code === 'ENOENT' ? `${showNonPrinting(dirname(folder))} takes no new folders (${osReason(err)})` : folderProblem(dirname(folder), err);
+      throw cannot(why, err);
+    }
+  }
+}
+
+/**
+ * Refuses a data folder that another user could change: one that group or
+ * others may write (mode & 0o022), or one owned by neither this process's
+ * user nor root (sshd's StrictModes rule; not checked where the platform
+ * has no user ids). Such a user could put a key of their own in it before a
+ * first start, or move its store away so that the next start begins the
+ * log again at size 0 with the same key: two different trees signed as one
+ * log. The message says what to run.
+ */
+export async function checkDataFolder(data: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(data);
+  } catch (err) {
+    throw new StartError(`cannot look at the data folder ${showNonPrinting(data)} (${osReason(err)})`, { cause: err });
+  }
+  const stranger = foreignOwnerProblem('the data folder', data, info.uid, 'that user could put a key of their own in it or move its store away', 'Check what it holds (its key and its store)', true);
+  if (stranger !== undefined) throw new StartError(stranger);
+  const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
+  const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
+  if (groupWrites || othersWrite) {
+    const user = otherUserThanOwner(info.uid);
+    // Root's folder (a packaged root:<service group> 0775, say): this user can
+    // neither chmod it nor, once root has closed it, make db/ or a key in it.
+    const fix =
+      user === undefined
+        ? `Check what it holds, then run: chmod go-w ${shellWord(data)}`
+        : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
+          `check what it holds, then ${chownAdvice(data, user, { chmod: 'go-w' })}`;
+    throw new StartError(
+      `the data folder ${showNonPrinting(data)} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
+        `another user could put a key of their own in it or move its store away. ${fix}`,
+    );
+  }
+}
+
+/** The file-system calls {@link prepareStoreFolder} makes; tests stand in for a file system without Unix modes. */
+export interface StoreFolderCalls {
+  readonly mkdir: (path: string, options: { mode: number }) => Promise<unknown>;
+  readonly stat: (path: string) => Promise<{ readonly mode: number; readonly uid: number; isDirectory(): boolean }>;
+  readonly chmod: (path: string, mode: number) => Promise<void>;
+  readonly access: (path: string, mode: number) => Promise<void>;
+}
+
+const NODE_STORE_FOLDER_CALLS: StoreFolderCalls = { mkdir, stat, chmod, access };
+
+/** Error codes of a chmod that the file system, not the folder's owner, refuses (vfat, exFAT, some network shares). */
+const MODES_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * Makes the store's folder `db` with mode 0700 before LevelDB opens it: its
+ * files get the process's umask (0644 with the usual one), and only the
+ * folder keeps other users from reading the entries of a private log. An
+ * existing one that group or others may enter is made 0700 (it is the
+ * server's own, and nobody else needs it; the caller says it was done); one
+ * owned by another user is refused, as the data folder is, and so is one of
+ * root's that this user cannot close (the message says to give it to this
+ * user). Where the mode cannot be set (a file system without Unix modes: the
+ * chmod is refused although this user owns the folder, or takes no effect),
+ * the folder is used as it is, and the caller warns. A closed one that this
+ * user may not read and write in (root's 0700, made by a start as root) is
+ * refused with what to run, rather than left for LevelDB to fail on with
+ * its own words. A `db` that is not a folder is left for the store's open to report. Resolves to whether it made
+ * the folder, the mode it tightened, or the open mode it could not change.
+ * `calls` stand in for the file system in tests.
+ */
+export async function prepareStoreFolder(
+  db: string,
+  calls: StoreFolderCalls = NODE_STORE_FOLDER_CALLS,
+): Promise<{ made: boolean; tightenedMode?: number; openMode?: number }> {
+  let made = false;
+  try {
+    await calls.mkdir(db, { mode: 0o700 });
+    made = true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StartError(`cannot make the store's folder ${showNonPrinting(db)}: ${await storeFolderProblem(db, err, calls)}`, { cause: err });
+  }
+  const look = async () => {
+    try {
+      return await calls.stat(db);
+    } catch (err) {
+      throw new StartError(`cannot look at the store's folder ${showNonPrinting(db)} (${osReason(err)})`, { cause: err });
+    }
+  };
+  // Also when just made: a file system without Unix modes shows its own.
+  const info = await look();
+  if (!info.isDirectory()) return { made };
+  const stranger = foreignOwnerProblem("the store's folder", db, info.uid, "that user could change the log's store", 'Check it', true);
+  if (stranger !== undefined) throw new StartError(stranger);
+  const mode = info.mode % 0o10000;
+  const user = otherUserThanOwner(info.uid);
+  if (mode % 0o100 === 0) {
+    await checkStoreFolderAccess(db, info.uid, mode, user, calls);
+    return { made };
+  }
+  try {
+    await calls.chmod(db, 0o700);
+  } catch (err) {
+    // Refused although this user owns the folder: the file system keeps no Unix modes.
+    if (user === undefined && MODES_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) return { made, openMode: mode };
+    const fix =
+      user === undefined
+        ? `run: chmod 700 ${shellWord(db)}`
+        : chownAdvice(db, user, { owner: info.uid, recursive: true, chmod: '700' });
+    throw new StartError(`the store's folder ${showNonPrinting(db)} is open to group or others (mode ${mode.toString(8)}) and cannot be made 0700 (${osReason(err)}); ${fix}`, { cause: err });
+  }
+  // Taken without effect: the file system shows a mode of its own (vfat with 'quiet', SMB without Unix extensions).
+  const after = (await look()).mode % 0o10000;
+  if (after % 0o100 !== 0) return { made, openMode: after };
+  return made ? { made } : { made, tightenedMode: mode };
+}
+
+/**
+ * Refuses the closed store's folder `db` (owned by `uid` with `mode`) when
+ * this process may not read, write and enter it, saying what to run: as
+ * root, give it (and the files in it, which the same start made) to this
+ * process's user `user`; or, for this user's own, chmod 700.
+ */
+async function checkStoreFolderAccess(db: string, uid: number, mode: number, user: string | undefined, calls: StoreFolderCalls): Promise<void> {
+  try {
+    await calls.access(db, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EROFS') {
+      throw new StartError(`the store's folder ${showNonPrinting(db)} is on a read-only file system (${osReason(err)}), and serve writes the log's store there: mount it read-write`, { cause: err });
+    }
+    const fix =
+      user !== undefined
+        ? chownAdvice(db, user, { owner: uid, recursive: true })
+        : (mode & 0o700) !== 0o700
+          ? `run: chmod 700 ${shellWord(db)}`
+          : 'its mode lets its owner in, so an ACL or a security module (SELinux, AppArmor) denies it: see what they allow';
+    throw new StartError(
+      `this user${user === undefined ? '' : ` (${user})`} may not read and write in the store's folder ${showNonPrinting(db)} (mode ${mode.toString(8)}; ${osReason(err)}), so the log's store cannot be opened; ${fix}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * When the store in `db` could not be opened (`err`) and files in it belong
+ * to another user (root, whose start made them) and this user may not read
+ * and write them, a StartError that says so and what to run as root (the
+ * store's folder given to this user without -R leaves them so); else
+ * undefined. Looked for only once the open failed: a large store holds many files.
+ */
+export async function foreignStoreFilesProblem(db: string, err: unknown): Promise<StartError | undefined> {
+  let names: string[];
+  try {
+    names = (await readdir(db)).sort();
+  } catch {
+    return undefined;
+  }
+  const closed: { name: string; uid: number }[] = [];
+  for (const name of names) {
+    const info = await stat(join(db, name)).catch(() => undefined);
+    if (info === undefined || !info.isFile() || otherUserThanOwner(info.uid) === undefined) continue;
+    const usable = await access(join(db, name), fsConstants.R_OK | fsConstants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!usable) closed.push({ name, uid: info.uid });
+  }
+  const first = closed[0];
+  const user = first === undefined ? undefined : otherUserThanOwner(first.uid);
+  if (first === undefined || user === undefined) return undefined;
+  const owners = [...new Set(closed.map((c) => ownerName(c.uid)))].join(' and ');
+  const named = closed.slice(0, 3).map((c) => showNonPrinting(c.name)).join(', ') + (closed.length > 3 ? ` and ${closed.length - 3} more` : '');
+  return new StartError(
+    `cannot open the store in ${showNonPrinting(db)}: files in it (${named}) belong to ${owners}, and this user (${user}) may not read and write them; ` +
+      chownAdvice(db, user, { recursive: true }),
+    { cause: err },
+  );
+}
+
+/**
+ * Why `db` could not be made (see folderProblem), and, when this user may
+ * not write in its data folder because root (or another owner) has it, what
+ * to run as root: a chown of the folder, with -R where this user may not
+ * even enter it (root's 0700), as it may then hold a store and a key of
+ * root's start, which this user could not use either.
+ */
+async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCalls): Promise<string> {
+  const data = dirname(db);
+  const problem = folderProblem(data, err);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EACCES' && code !== 'EPERM') return problem;
+  const owner = await calls.stat(data).then(
+    (info) => info.uid,
+    () => undefined,
+  );
+  const user = owner === undefined ? undefined : otherUserThanOwner(owner);
+  if (owner === undefined || user === undefined) return problem;
+  const closed = await calls.access(data, fsConstants.X_OK).then(
+    () => false,
+    () => true,
+  );
+  // Closed, the folder may well hold a store already: this user cannot see into it.
+  const shown = closed ? `the folder ${showNonPrinting(data)} is closed to this user, who cannot see what it holds (${osReason(err)})` : problem;
+  return `${shown}; ${chownAdvice(data, user, { owner, recursive: closed })}`;
+}
