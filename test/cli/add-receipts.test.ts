@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { appendFile, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addCommand, processAdd, ReceiptsWriteError, ReceiptsWriter, type AddProcess, type ReceiptsFile } from '../../src/cli/add.js';
+import { addCommand, processAdd, type AddProcess } from '../../src/cli/add.js';
+import { ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from '../../src/cli/receipts-file.js';
 import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';

@@ -1,0 +1,204 @@
+/**
+ * The --receipts file of `cairn add`: receipts appended one JSON line each,
+ * never a line left cut off where that can be helped, and never bytes that
+ * another writer appended cut away.
+ */
+
+import { constants, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+
+/**
+ * The part of an open file that receipts are appended through: a file opened
+ * write-only to append (see {@link processAdd}), or a test's, which may write
+ * short or fail.
+ */
+export interface ReceiptsFile {
+  /** Writes up to `length` bytes of `buffer` from `offset` at the end of the file; may write fewer. */
+  write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  /**
+   * Reads up to `length` bytes at `position` into `buffer` from `offset`.
+   * Called only for a regular file: the file written to is not open for
+   * reading (a reader of a pipe would never see EPIPE), so the real one reads
+   * through an open of its own.
+   */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  stat(): Promise<Stats>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Receipt lines that {@link ReceiptsWriter.append} could not all write: the
+ * first `written` are in the file whole; of the others nothing is, unless
+ * `cut` (the file could not be cut back, so a piece of the next one is in
+ * it). `othersWrote` says why it was not: the file had grown by bytes this
+ * writer did not write (another run appending to it), so the piece may be
+ * followed by what they appended. The write's own error is the `cause`.
+ */
+export class ReceiptsWriteError extends Error {
+  constructor(
+    readonly written: number,
+    readonly cut: boolean,
+    cause: unknown,
+    readonly othersWrote = false,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'ReceiptsWriteError';
+  }
+}
+
+/**
+ * Appends lines of receipts to a file and never leaves one of them cut off
+ * where it can help it: a write that writes fewer bytes than asked is
+ * continued until all are written, and when a write fails (EFBIG, ENOSPC) a
+ * regular file is cut back to the end of the last whole line written, but
+ * only while all it holds after its length at open is this writer's: bytes
+ * another writer appended (two cron jobs sharing one file) are never cut
+ * away. A regular file whose last byte is not a newline (a line cut off by a
+ * crash) is written to from a new line.
+ */
+export class ReceiptsWriter {
+  readonly #file: ReceiptsFile;
+  /**
+   * The length of a regular file as this writer left it, if nothing else has
+   * written to it; undefined for anything else (a pipe, a device), and once
+   * another writer is seen to have appended.
+   */
+  #length: number | undefined;
+  /** Whether the next write starts with a newline, ending a cut-off line. */
+  #newline: boolean;
+  /** Bytes written so far. */
+  #written = 0;
+
+  private constructor(file: ReceiptsFile, length: number | undefined, newline: boolean) {
+    this.#file = file;
+    this.#length = length;
+    this.#newline = newline;
+  }
+
+  /** A writer appending to `file`, which stays open until {@link close}. */
+  static async open(file: ReceiptsFile): Promise<ReceiptsWriter> {
+    const stat = await file.stat();
+    if (!stat.isFile()) return new ReceiptsWriter(file, undefined, false);
+    let newline = false;
+    if (stat.size > 0) {
+      const last = new Uint8Array(1);
+      try {
+        const { bytesRead } = await file.read(last, 0, 1, stat.size - 1);
+        newline = bytesRead === 1 && last[0] !== 0x0a;
+      } catch {
+        // A file the user may not read, or no longer the one at its path: its last byte is not known.
+      }
+    }
+    return new ReceiptsWriter(file, stat.size, newline);
+  }
+
+  /** Whether anything has been written. */
+  get wroteAny(): boolean {
+    return this.#written > 0;
+  }
+
+  /**
+   * Writes `lines` (each ending in "\n") at the end of the file, all of
+   * them; rejects with a ReceiptsWriteError saying how many were written whole.
+   */
+  async append(lines: readonly string[]): Promise<void> {
+    const parts = lines.map((l) => Buffer.from(l, 'utf8'));
+    const prefix = this.#newline ? 1 : 0;
+    const bytes = Buffer.concat([...(prefix === 1 ? [Buffer.from('\n')] : []), ...parts]);
+    let at = 0;
+    try {
+      while (at < bytes.length) {
+        const { bytesWritten } = await this.#file.write(bytes, at, bytes.length - at);
+        if (!(Number.isSafeInteger(bytesWritten) && bytesWritten > 0 && bytesWritten <= bytes.length - at)) {
+          throw new Error(`a write of ${bytes.length - at} bytes reported ${bytesWritten} written`);
+        }
+        at += bytesWritten;
+        this.#written += bytesWritten;
+      }
+    } catch (err) {
+      // Where the last whole line written ends.
+      let end = Math.min(at, prefix);
+      let whole = 0;
+      for (const part of parts) {
+        if (end + part.length > at) break;
+        end += part.length;
+        whole++;
+      }
+      let cut = at > end;
+      let othersWrote = false;
+      if (cut && this.#length !== undefined) {
+        try {
+          // Only bytes this writer wrote are cut away: if the file is longer (or
+          // shorter) than its length before plus this append's bytes, another
+          // writer has changed it since, and cutting back to a length remembered
+          // would destroy what it appended. One may still append between this
+          // stat and the truncate, and lose that; the window is kept to these two
+          // calls back to back, since node has no advisory file lock (flock)
+          // without a native addon.
+          const { size } = await this.#file.stat();
+          if (size === this.#length + at) {
+            await this.#file.truncate(this.#length + end);
+            cut = false;
+          } else {
+            othersWrote = true;
+          }
+        } catch {
+          // Left as it is; the error says so.
+        }
+      }
+      if (othersWrote) this.#length = undefined;
+      else if (this.#length !== undefined) this.#length += cut ? at : end;
+      if (at >= prefix) this.#newline = cut;
+      throw new ReceiptsWriteError(whole, cut, err, othersWrote);
+    }
+    if (this.#length !== undefined) this.#length += bytes.length;
+    this.#newline = false;
+  }
+
+  async close(): Promise<void> {
+    await this.#file.close();
+  }
+}
+
+/**
+ * A file opened write-only to append, as a ReceiptsFile. It is never opened
+ * for reading: on a pipe (a FIFO, /dev/stdout) that would make cairn add a
+ * reader of its own output, so opening would not wait for the real reader and
+ * a reader that goes away would not end the writes with EPIPE. The last byte
+ * of a regular file is read through a read-only open of its own, without
+ * waiting (O_NONBLOCK) in case `path` has become a pipe since, and only if it
+ * is still the file written to.
+ */
+function appendOnly(path: string, handle: FileHandle): ReceiptsFile {
+  return {
+    write: (buffer, offset, length) => handle.write(buffer, offset, length),
+    async read(buffer, offset, length, position) {
+      const reader = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      try {
+        const [mine, theirs] = await Promise.all([handle.stat(), reader.stat()]);
+        if (!theirs.isFile() || mine.dev !== theirs.dev || mine.ino !== theirs.ino) throw new Error(`${path} is no longer the file written to`);
+        return await reader.read(buffer, offset, length, position);
+      } finally {
+        await reader.close();
+      }
+    },
+    stat: () => handle.stat(),
+    truncate: (length) => handle.truncate(length),
+    close: () => handle.close(),
+  };
+}
+
+/**
+ * Opens `path` to append receipts to it (O_WRONLY | O_APPEND: see
+ * appendOnly), creating it if there is none: made with O_EXCL first, to know
+ * whether this run made it (`created`).
+ */
+export async function openReceiptsFile(path: string): Promise<{ file: ReceiptsFile; created: boolean }> {
+  try {
+    return { file: appendOnly(path, await open(path, 'ax')), created: true };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { file: appendOnly(path, await open(path, 'a')), created: false };
+  }
+}
