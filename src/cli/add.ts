@@ -827,9 +827,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
                 ? `; ${receiptsPath ?? ''} was not cut back, since something else appended to it meanwhile: it may hold a cut-off receipt of this run, run together with the line after it`
                 : `; ${receiptsPath ?? ''} ends in a cut-off receipt that could not be removed`;
           const written = done === 0 ? 'no receipt written' : `the ${done === 1 ? 'receipt of the first' : `receipts of the first ${done}`} (through ${lastDone}) written in full`;
+          // Written, but its fdatasync failed (EIO): the receipts are there until a crash or power cut.
+          const without = err.notDurable
+            ? `without ${one ? 'a durable receipt' : 'durable receipts'} (written to ${receiptsPath ?? ''}, but not made durable: a crash may lose ${one ? 'it' : 'them'}) `
+            : `without ${one ? 'its receipt' : 'their receipts'} `;
           throw new Error(
-            `cannot write the receipts to ${receiptsPath ?? 'standard output'}: ${err.message}: ${entries(logged)} ${logged === 1 ? 'was' : 'were'} logged, ${written}; ` +
-              `${namedEntries(missing)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged without ${one ? 'its receipt' : 'their receipts'} ` +
+            `${err.notDurable ? `cannot make the receipts in ${receiptsPath ?? ''} durable` : `cannot write the receipts to ${receiptsPath ?? 'standard output'}`}: ${err.message}: ` +
+              `${entries(logged)} ${logged === 1 ? 'was' : 'were'} logged, ${written}; ` +
+              `${namedEntries(missing)} (${indexText(indexes)}) ${one ? 'was' : 'were'} logged ${without}` +
               proveHint(indexes) +
               `${cutText(err)}; nothing after ${last} was sent`,
             { cause: err },

@@ -1,11 +1,23 @@
 /**
  * The --receipts file of `cairn add`: receipts appended one JSON line each,
- * never a line left cut off where that can be helped, and never bytes that
- * another writer appended cut away.
+ * made durable before the next request is sent, never a line left cut off
+ * where that can be helped, and never bytes that another writer appended cut
+ * away.
  */
 
 import { constants, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { syncFolder } from './sync-folder.js';
+
+/**
+ * Error codes of an fsync refused because the file, or its file system,
+ * cannot be synced at all (a FIFO, a character device, some network or FUSE
+ * file systems): there is nothing more to make durable.
+ */
+const SYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+
+const errorCode = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /**
  * The part of an open file that receipts are appended through: a file opened
@@ -24,16 +36,25 @@ export interface ReceiptsFile {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   stat(): Promise<Stats>;
   truncate(length: number): Promise<void>;
+  /**
+   * Makes what was written durable (fdatasync). Called only for a regular
+   * file or a block device; rejects with EINVAL or ENOTSUP where the file
+   * cannot be synced.
+   */
+  datasync(): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
  * Receipt lines that {@link ReceiptsWriter.append} could not all write: the
- * first `written` are in the file whole; of the others nothing is, unless
- * `cut` (the file could not be cut back, so a piece of the next one is in
- * it). `othersWrote` says why it was not: the file had grown by bytes this
- * writer did not write (another run appending to it), so the piece may be
- * followed by what they appended. The write's own error is the `cause`.
+ * first `written` are in the file whole (and durable); of the others nothing
+ * is, unless `cut` (the file could not be cut back, so a piece of the next
+ * one is in it). `othersWrote` says why it was not: the file had grown by
+ * bytes this writer did not write (another run appending to it), so the
+ * piece may be followed by what they appended. `notDurable`: the others were
+ * all written, but the file could not be made durable (its fdatasync failed:
+ * EIO, ENOSPC), so a crash or power cut may lose them. The write's own error
+ * is the `cause`.
  */
 export class ReceiptsWriteError extends Error {
   constructor(
@@ -41,6 +62,7 @@ export class ReceiptsWriteError extends Error {
     readonly cut: boolean,
     cause: unknown,
     readonly othersWrote = false,
+    readonly notDurable = false,
   ) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
     this.name = 'ReceiptsWriteError';
@@ -56,9 +78,15 @@ export class ReceiptsWriteError extends Error {
  * another writer appended (two cron jobs sharing one file) are never cut
  * away. A regular file whose last byte is not a newline (a line cut off by a
  * crash) is written to from a new line.
+ *
+ * Each append to a regular file (or block device) is made durable before it
+ * resolves (fdatasync), as the log itself answers only once an entry is
+ * durable: a receipt said to be written survives a power cut.
  */
 export class ReceiptsWriter {
   readonly #file: ReceiptsFile;
+  /** Whether `#file` is synced after each append: a regular file or a block device, until its fsync says it cannot be. */
+  #sync: boolean;
   /**
    * The length of a regular file as this writer left it, if nothing else has
    * written to it; undefined for anything else (a pipe, a device), and once
@@ -70,8 +98,9 @@ export class ReceiptsWriter {
   /** Bytes written so far. */
   #written = 0;
 
-  private constructor(file: ReceiptsFile, length: number | undefined, newline: boolean) {
+  private constructor(file: ReceiptsFile, length: number | undefined, newline: boolean, sync: boolean) {
     this.#file = file;
+    this.#sync = sync;
     this.#length = length;
     this.#newline = newline;
   }
@@ -79,7 +108,8 @@ export class ReceiptsWriter {
   /** A writer appending to `file`, which stays open until {@link close}. */
   static async open(file: ReceiptsFile): Promise<ReceiptsWriter> {
     const stat = await file.stat();
-    if (!stat.isFile()) return new ReceiptsWriter(file, undefined, false);
+    const sync = stat.isFile() || stat.isBlockDevice();
+    if (!stat.isFile()) return new ReceiptsWriter(file, undefined, false, sync);
     let newline = false;
     if (stat.size > 0) {
       const last = new Uint8Array(1);
@@ -90,7 +120,7 @@ export class ReceiptsWriter {
         // A file the user may not read, or no longer the one at its path: its last byte is not known.
       }
     }
-    return new ReceiptsWriter(file, stat.size, newline);
+    return new ReceiptsWriter(file, stat.size, newline, sync);
   }
 
   /** Whether anything has been written. */
@@ -100,7 +130,8 @@ export class ReceiptsWriter {
 
   /**
    * Writes `lines` (each ending in "\n") at the end of the file, all of
-   * them; rejects with a ReceiptsWriteError saying how many were written whole.
+   * them, and makes them durable; rejects with a ReceiptsWriteError saying
+   * how many were written whole.
    */
   async append(lines: readonly string[]): Promise<void> {
     const parts = lines.map((l) => Buffer.from(l, 'utf8'));
@@ -154,6 +185,14 @@ export class ReceiptsWriter {
     }
     if (this.#length !== undefined) this.#length += bytes.length;
     this.#newline = false;
+    if (this.#sync) {
+      try {
+        await this.#file.datasync();
+      } catch (err) {
+        if (!SYNC_UNSUPPORTED.has(errorCode(err) ?? '')) throw new ReceiptsWriteError(0, false, err, false, true);
+        this.#sync = false;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -185,20 +224,42 @@ function appendOnly(path: string, handle: FileHandle): ReceiptsFile {
     },
     stat: () => handle.stat(),
     truncate: (length) => handle.truncate(length),
+    datasync: () => handle.datasync(),
     close: () => handle.close(),
   };
 }
 
 /**
+ * Error codes of a folder's fsync where it cannot be done: its file system
+ * has none, or the folder may not be opened to read (a folder this user may
+ * write to but not list).
+ */
+const FOLDER_SYNC_UNDONE = new Set([...SYNC_UNSUPPORTED, 'EACCES', 'EPERM']);
+
+/**
  * Opens `path` to append receipts to it (O_WRONLY | O_APPEND: see
  * appendOnly), creating it if there is none: made with O_EXCL first, to know
- * whether this run made it (`created`).
+ * whether this run made it (`created`). A file made is made durable in its
+ * folder (`sync`, an fsync of the folder) before it is given, so that
+ * receipts synced to it are not lost with its name at a power cut; if that
+ * fails (EIO), the file made is removed again and the error thrown.
  */
-export async function openReceiptsFile(path: string): Promise<{ file: ReceiptsFile; created: boolean }> {
+export async function openReceiptsFile(path: string, sync: (folder: string) => Promise<void> = syncFolder): Promise<{ file: ReceiptsFile; created: boolean }> {
+  let handle: FileHandle;
   try {
-    return { file: appendOnly(path, await open(path, 'ax')), created: true };
+    handle = await open(path, 'ax');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (errorCode(err) !== 'EEXIST') throw err;
     return { file: appendOnly(path, await open(path, 'a')), created: false };
   }
+  try {
+    await sync(dirname(path));
+  } catch (err) {
+    if (!FOLDER_SYNC_UNDONE.has(errorCode(err) ?? '')) {
+      await handle.close();
+      await unlink(path).catch(() => undefined);
+      throw err;
+    }
+  }
+  return { file: appendOnly(path, handle), created: true };
 }

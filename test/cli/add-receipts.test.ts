@@ -1,13 +1,14 @@
 // cairn add and its receipts file: each batch's receipts are written whole
 // (a short write is continued, a failed one cut back to the last whole
-// receipt, and the message names the entries logged without one); the file
-// is only appended to, never emptied, and may not be an input; SIGINT or
-// SIGTERM lets the request in flight finish, then stops with a summary.
+// receipt, and the message names the entries logged without one) and made
+// durable before the next request; the file is only appended to, never
+// emptied, and may not be an input; SIGINT or SIGTERM lets the request in
+// flight finish, then stops with a summary.
 import { existsSync } from 'node:fs';
 import { appendFile, readFile, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { addCommand, processAdd, type AddProcess } from '../../src/cli/add.js';
-import { ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from '../../src/cli/receipts-file.js';
+import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from '../../src/cli/receipts-file.js';
 import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';
@@ -48,8 +49,14 @@ function fakeProcess(openReceipts: AddProcess['openReceipts'] = processAdd().ope
   return { proc, exits, kills, listeners, later, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
 }
 
-/** Opens a real file to append to, as cairn add does, with its writes replaced by `write`. */
-function openWith(write: (real: ReceiptsFile, buffer: Uint8Array, offset: number, length: number) => Promise<{ bytesWritten: number }>): AddProcess['openReceipts'] {
+/**
+ * Opens a real file to append to, as cairn add does, with its writes replaced
+ * by `write` and its fdatasync by `datasync`.
+ */
+function openWith(
+  write: (real: ReceiptsFile, buffer: Uint8Array, offset: number, length: number) => Promise<{ bytesWritten: number }>,
+  datasync: (real: ReceiptsFile) => Promise<void> = (real) => real.datasync(),
+): AddProcess['openReceipts'] {
   return async (path) => {
     const { file, created } = await processAdd().openReceipts(path);
     const wrapped: ReceiptsFile = {
@@ -57,6 +64,7 @@ function openWith(write: (real: ReceiptsFile, buffer: Uint8Array, offset: number
       read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
       stat: () => file.stat(),
       truncate: (length) => file.truncate(length),
+      datasync: () => datasync(file),
       close: () => file.close(),
     };
     return { file: wrapped, created };
@@ -149,10 +157,17 @@ test('a write that fails before any receipt is written names the one entry logge
   expect(await readFile(receipts, 'utf8')).toBe('');
 });
 
-/** A ReceiptsFile in memory that writes at most `chunk` bytes a call, and fails once it holds `limit`; `regular` says whether it is a regular file. */
+/**
+ * A ReceiptsFile in memory that writes at most `chunk` bytes a call, and
+ * fails once it holds `limit`; `regular` says whether it is a regular file
+ * (else a character device). Each fdatasync is recorded as the length then
+ * (`syncs`), and fails with `syncError` if one is set.
+ */
 function memoryFile(limit: number, chunk: number, regular: boolean) {
   let data = Buffer.alloc(0);
   const truncations: number[] = [];
+  const syncs: number[] = [];
+  const state: { syncError?: Error } = {};
   const file: ReceiptsFile = {
     write: async (buffer, offset, length) => {
       const n = Math.min(length, chunk, limit - data.length);
@@ -165,16 +180,22 @@ function memoryFile(limit: number, chunk: number, regular: boolean) {
       buffer.set(part, offset);
       return { bytesRead: part.length };
     },
-    stat: async () => ({ isFile: () => regular, size: data.length }) as unknown as Awaited<ReturnType<ReceiptsFile['stat']>>,
+    stat: async () => ({ isFile: () => regular, isBlockDevice: () => false, size: data.length, nlink: 1 }) as unknown as Awaited<ReturnType<ReceiptsFile['stat']>>,
     truncate: async (length) => {
       truncations.push(length);
       if (!regular) throw Object.assign(new Error('EINVAL'), { code: 'EINVAL' });
       data = data.subarray(0, length);
     },
+    datasync: async () => {
+      syncs.push(data.length);
+      if (state.syncError !== undefined) throw state.syncError;
+    },
     close: async () => undefined,
   };
-  return { file, text: () => data.toString('utf8'), truncations };
+  return { file, text: () => data.toString('utf8'), truncations, syncs, state };
 }
+
+const eio = (call: string) => Object.assign(new Error(`EIO: i/o error, ${call}`), { code: 'EIO' });
 
 test('ReceiptsWriter: lines cut off by a failed write are removed from a regular file; a pipe or device, which cannot be cut back, is said to end in a cut-off line', async () => {
   const regular = memoryFile(25, 4, true);
@@ -424,4 +445,101 @@ test('by default cairn add listens for SIGINT and SIGTERM only while it runs', a
   expect(await addCommand([...t.common, '--quiet'], captureIo({ stdin: 'default process' }))).toBe(0);
   expect(during.at(-1)).toEqual(before.map((n) => n + 1));
   expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(before);
+});
+
+test('ReceiptsWriter: each append to a regular file is made durable (fdatasync) before it resolves; a character device or pipe is not synced, and a file whose fsync says EINVAL or ENOTSUP is written on unsynced', async () => {
+  const regular = memoryFile(1000, 1000, true);
+  const w = await ReceiptsWriter.open(regular.file);
+  await w.append(['{"a":1}\n']);
+  expect(regular.syncs).toEqual([8]);
+  await w.append(['{"b":2}\n', '{"c":3}\n']);
+  expect(regular.syncs).toEqual([8, 24]);
+
+  const device = memoryFile(1000, 1000, false);
+  await (await ReceiptsWriter.open(device.file)).append(['{"a":1}\n']);
+  expect(device.syncs).toEqual([]);
+
+  for (const code of ['EINVAL', 'ENOTSUP']) {
+    const unsyncable = memoryFile(1000, 1000, true);
+    unsyncable.state.syncError = Object.assign(new Error(code), { code });
+    const u = await ReceiptsWriter.open(unsyncable.file);
+    await u.append(['{"a":1}\n']);
+    await u.append(['{"b":2}\n']);
+    expect([unsyncable.text(), unsyncable.syncs]).toEqual(['{"a":1}\n{"b":2}\n', [8]]);
+  }
+});
+
+test('ReceiptsWriter: an fdatasync that fails (EIO) rejects as a failed write does, with none of the lines counted as written and notDurable set; they stay in the file', async () => {
+  const m = memoryFile(1000, 1000, true);
+  const w = await ReceiptsWriter.open(m.file);
+  await w.append(['{"a":1}\n']);
+  m.state.syncError = eio('fdatasync');
+  const err = await w.append(['{"b":2}\n', '{"c":3}\n']).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ReceiptsWriteError);
+  expect(err).toMatchObject({ written: 0, cut: false, notDurable: true, message: 'EIO: i/o error, fdatasync' });
+  expect(m.text()).toBe('{"a":1}\n{"b":2}\n{"c":3}\n');
+  expect(m.truncations).toEqual([]);
+});
+
+test("each batch's receipts are synced to FILE before the next request is sent", async () => {
+  const receipts = freshPath('synced.jsonl');
+  const lines = events(6, 'synced');
+  const order: string[] = [];
+  t.fake.hook = (path) => {
+    if (path === 'v1/batch') order.push('batch');
+    return false;
+  };
+  const { proc } = fakeProcess(
+    openWith(
+      (real, buffer, offset, length) => real.write(buffer, offset, length),
+      async (real) => {
+        order.push(`sync ${receiptsOf(await readFile(receipts, 'utf8')).length}`);
+        return real.datasync();
+      },
+    ),
+  );
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet', '--receipts', receipts], captureIo({ stdin: stdinOf(lines) }), proc)).toBe(0);
+  expect(order).toEqual(['batch', 'sync 2', 'batch', 'sync 4', 'batch', 'sync 6']);
+});
+
+test('an fdatasync of FILE that fails (EIO) stops cairn add (exit 2) as a failed write does, naming the entries logged without a durable receipt; nothing more is sent', async () => {
+  const receipts = freshPath('eio.jsonl');
+  const lines = events(6, 'eio');
+  let syncs = 0;
+  const { proc } = fakeProcess(
+    openWith(
+      (real, buffer, offset, length) => real.write(buffer, offset, length),
+      (real) => (++syncs === 2 ? Promise.reject(eio('fdatasync')) : real.datasync()),
+    ),
+  );
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, proc)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn add: cannot make the receipts in ${receipts} durable: EIO: i/o error, fdatasync: 4 entries were logged, the receipts of the first 2 (through <stdin>:2) written in full; ` +
+      `the 2 entries <stdin>:3 to <stdin>:4 (log indexes 602 to 603) were logged without durable receipts (written to ${receipts}, but not made durable: a crash may lose them) ` +
+      "('cairn prove INDEX' gives each one's proof); nothing after <stdin>:4 was sent\n",
+  );
+  expect(batchRequests()).toBe(2);
+});
+
+test('openReceiptsFile: a FILE it makes is made durable in its folder (an fsync of the folder) before it is given; one already there is not; a folder that cannot be synced (EIO) fails the open and leaves no file behind', async () => {
+  const synced: string[] = [];
+  const record = async (folder: string) => void synced.push(folder);
+  const made = freshPath('made.jsonl');
+  const opened = await openReceiptsFile(made, record);
+  await opened.file.close();
+  expect([opened.created, synced]).toEqual([true, [dirname(made)]]);
+  const again = await openReceiptsFile(made, record);
+  await again.file.close();
+  expect([again.created, synced]).toEqual([false, [dirname(made)]]);
+
+  const failed = freshPath('folder-eio.jsonl');
+  await expect(openReceiptsFile(failed, () => Promise.reject(eio('fsync')))).rejects.toThrow('EIO: i/o error, fsync');
+  expect(existsSync(failed)).toBe(false);
+  // A folder this user may not open to read, or a file system without a folder fsync: the file is given all the same.
+  for (const code of ['EACCES', 'EINVAL']) {
+    const unsynced = await openReceiptsFile(freshPath(`folder-${code}.jsonl`), () => Promise.reject(Object.assign(new Error(code), { code })));
+    await unsynced.file.close();
+    expect(unsynced.created).toBe(true);
+  }
 });
