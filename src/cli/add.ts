@@ -561,7 +561,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         const stat = await opened.file.stat();
         const input = checked.find((c) => c.kind === 'file' && c.stamp.dev === stat.dev && c.stamp.ino === stat.ino);
         if (input !== undefined) throw new UsageError(`--receipts ${receiptsPath} is the input ${input.name}: receipts are appended to the receipts file, so give one that is not an input`);
-        receipts = await ReceiptsWriter.open(opened.file);
+        // A FILE removed or renamed while cairn add runs (logrotate) is opened again by its path.
+        receipts = await ReceiptsWriter.open(opened.file, () => proc.openReceipts(receiptsPath));
         created = opened.created;
       } catch (err) {
         await opened.file.close();
@@ -792,6 +793,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         }
         newest = next;
       };
+      /** The first entry whose receipt went to FILE opened again, the file at its path having been moved or removed (said in the summary). */
+      let reopenedAt: string | undefined;
       /**
        * Writes the receipts of `part`, logged: all of them, or an error that
        * says which entries were logged and which of their receipts are written.
@@ -803,7 +806,16 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           else {
             writingFile = true;
             try {
-              await receipts.append(lines);
+              await receipts.append(lines, (removed) => {
+                // A warning, not a notice: --quiet does not hide it, since receipts are no longer all in FILE.
+                const from = part[0]!.source;
+                reopenedAt = from;
+                notice(
+                  removed
+                    ? `warning: ${receiptsPath} was removed while cairn add ran, and with it the receipts written to it before ${from}; those from ${from} on are in a new ${receiptsPath}`
+                    : `warning: ${receiptsPath} was moved or replaced while cairn add ran: the receipts written to it before ${from} are in the file moved; those from ${from} on are in the new ${receiptsPath}`,
+                );
+              });
             } finally {
               writingFile = false;
             }
@@ -1024,7 +1036,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             `${repeats === 0 ? '' : `, ${repeats} repeating an earlier entry of this run's input`}) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
             `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
             `${tilesProved === 0 ? '' : ` (${tilesProved === 1 ? 'one' : tilesProved} by the log's tiles, its consistency proof having failed)`}` +
-            `${receiptsPath === undefined ? '' : `; receipts in ${oneLine(receiptsPath)}`}\n`,
+            `${receiptsPath === undefined ? '' : `; receipts in ${oneLine(receiptsPath)}`}` +
+            `${reopenedAt === undefined ? '' : ` from ${reopenedAt} on (the file there before was moved or removed while cairn add ran)`}\n`,
         );
       }
       return EXIT_OK;

@@ -1,12 +1,12 @@
 /**
  * The --receipts file of `cairn add`: receipts appended one JSON line each,
  * made durable before the next request is sent, never a line left cut off
- * where that can be helped, and never bytes that another writer appended cut
- * away.
+ * where that can be helped, never bytes that another writer appended cut
+ * away, and never written on to a file that its path no longer names.
  */
 
 import { constants, type Stats } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncFolder } from './sync-folder.js';
 
@@ -16,6 +16,9 @@ import { syncFolder } from './sync-folder.js';
  * file systems): there is nothing more to make durable.
  */
 const SYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/** Error codes of a path looked up that say it names nothing now (removed, or a folder on its way replaced). */
+const PATH_GONE = new Set(['ENOENT', 'ENOTDIR']);
 
 const errorCode = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
@@ -42,8 +45,17 @@ export interface ReceiptsFile {
    * cannot be synced.
    */
   datasync(): Promise<void>;
+  /**
+   * Whether the path the file was opened by still names it: false once it
+   * was removed, renamed (logrotate), or replaced by another file. Absent for
+   * a file not opened by a path; called only for a regular file.
+   */
+  atPath?(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** Opens the receipts file's path again, as {@link openReceiptsFile} does. */
+export type ReopenReceipts = () => Promise<{ file: ReceiptsFile; created: boolean }>;
 
 /**
  * Receipt lines that {@link ReceiptsWriter.append} could not all write: the
@@ -81,12 +93,18 @@ export class ReceiptsWriteError extends Error {
  *
  * Each append to a regular file (or block device) is made durable before it
  * resolves (fdatasync), as the log itself answers only once an entry is
- * durable: a receipt said to be written survives a power cut.
+ * durable: a receipt said to be written survives a power cut. Before each
+ * append to a regular file opened by a path, the path is checked to still
+ * name it: one removed or renamed meanwhile (logrotate's create or rename,
+ * an rm) is opened again by its path, so receipts never go on to a file no
+ * longer there.
  */
 export class ReceiptsWriter {
-  readonly #file: ReceiptsFile;
+  #file!: ReceiptsFile;
+  /** Whether `#file` is a regular file: only such a file is cut back, read, and checked against its path. */
+  #regular = false;
   /** Whether `#file` is synced after each append: a regular file or a block device, until its fsync says it cannot be. */
-  #sync: boolean;
+  #sync = false;
   /**
    * The length of a regular file as this writer left it, if nothing else has
    * written to it; undefined for anything else (a pipe, a device), and once
@@ -94,33 +112,77 @@ export class ReceiptsWriter {
    */
   #length: number | undefined;
   /** Whether the next write starts with a newline, ending a cut-off line. */
-  #newline: boolean;
+  #newline = false;
   /** Bytes written so far. */
   #written = 0;
+  readonly #reopen: ReopenReceipts | undefined;
 
-  private constructor(file: ReceiptsFile, length: number | undefined, newline: boolean, sync: boolean) {
-    this.#file = file;
-    this.#sync = sync;
-    this.#length = length;
-    this.#newline = newline;
+  private constructor(reopen: ReopenReceipts | undefined) {
+    this.#reopen = reopen;
   }
 
-  /** A writer appending to `file`, which stays open until {@link close}. */
-  static async open(file: ReceiptsFile): Promise<ReceiptsWriter> {
+  /**
+   * A writer appending to `file`, which stays open until {@link close}; with
+   * `reopen`, a regular file that its path no longer names is replaced by
+   * what `reopen` opens at that path.
+   */
+  static async open(file: ReceiptsFile, reopen?: ReopenReceipts): Promise<ReceiptsWriter> {
+    const writer = new ReceiptsWriter(reopen);
+    await writer.#take(file);
+    return writer;
+  }
+
+  /** Makes `file` the one written to, as it is now. */
+  async #take(file: ReceiptsFile): Promise<void> {
     const stat = await file.stat();
-    const sync = stat.isFile() || stat.isBlockDevice();
-    if (!stat.isFile()) return new ReceiptsWriter(file, undefined, false, sync);
-    let newline = false;
-    if (stat.size > 0) {
+    this.#file = file;
+    this.#regular = stat.isFile();
+    this.#sync = stat.isFile() || stat.isBlockDevice();
+    this.#length = this.#regular ? stat.size : undefined;
+    this.#newline = false;
+    if (this.#regular && stat.size > 0) {
       const last = new Uint8Array(1);
       try {
         const { bytesRead } = await file.read(last, 0, 1, stat.size - 1);
-        newline = bytesRead === 1 && last[0] !== 0x0a;
+        this.#newline = bytesRead === 1 && last[0] !== 0x0a;
       } catch {
         // A file the user may not read, or no longer the one at its path: its last byte is not known.
       }
     }
-    return new ReceiptsWriter(file, stat.size, newline, sync);
+  }
+
+  /**
+   * Opens the path again if it no longer names the file written to, closing
+   * that file, and then calls `onReopen` (`removed`: the file was removed,
+   * not renamed or replaced). Rejects with a ReceiptsWriteError if the path
+   * cannot be checked or opened.
+   */
+  async #follow(onReopen: ((removed: boolean) => void) | undefined): Promise<void> {
+    if (!this.#regular || this.#reopen === undefined || this.#file.atPath === undefined) return;
+    let removed = false;
+    try {
+      if (await this.#file.atPath()) return;
+      // A file removed has no name left; one renamed (FILE.1) still has one.
+      removed = (await this.#file.stat()).nlink === 0;
+    } catch (err) {
+      throw new ReceiptsWriteError(0, false, err);
+    }
+    const gone = removed ? 'removed' : 'moved or replaced';
+    let opened: { file: ReceiptsFile; created: boolean };
+    try {
+      opened = await this.#reopen();
+    } catch (err) {
+      throw new ReceiptsWriteError(0, false, new Error(`it was ${gone} while receipts were written to it, and it cannot be opened again: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+    }
+    // The old file's receipts are durable (each append was synced); an error closing it changes nothing.
+    await this.#file.close().catch(() => undefined);
+    try {
+      await this.#take(opened.file);
+    } catch (err) {
+      await opened.file.close().catch(() => undefined);
+      throw new ReceiptsWriteError(0, false, err);
+    }
+    onReopen?.(removed);
   }
 
   /** Whether anything has been written. */
@@ -131,9 +193,11 @@ export class ReceiptsWriter {
   /**
    * Writes `lines` (each ending in "\n") at the end of the file, all of
    * them, and makes them durable; rejects with a ReceiptsWriteError saying
-   * how many were written whole.
+   * how many were written whole. If the file's path was found to name another
+   * file, or none, and was opened again, `onReopen` is called first.
    */
-  async append(lines: readonly string[]): Promise<void> {
+  async append(lines: readonly string[], onReopen?: (removed: boolean) => void): Promise<void> {
+    await this.#follow(onReopen);
     const parts = lines.map((l) => Buffer.from(l, 'utf8'));
     const prefix = this.#newline ? 1 : 0;
     const bytes = Buffer.concat([...(prefix === 1 ? [Buffer.from('\n')] : []), ...parts]);
@@ -210,13 +274,17 @@ export class ReceiptsWriter {
  * is still the file written to.
  */
 function appendOnly(path: string, handle: FileHandle): ReceiptsFile {
+  /** Whether `theirs` is the file written to. */
+  const mine = async (theirs: Stats) => {
+    const own = await handle.stat();
+    return theirs.isFile() && own.dev === theirs.dev && own.ino === theirs.ino;
+  };
   return {
     write: (buffer, offset, length) => handle.write(buffer, offset, length),
     async read(buffer, offset, length, position) {
       const reader = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
       try {
-        const [mine, theirs] = await Promise.all([handle.stat(), reader.stat()]);
-        if (!theirs.isFile() || mine.dev !== theirs.dev || mine.ino !== theirs.ino) throw new Error(`${path} is no longer the file written to`);
+        if (!(await mine(await reader.stat()))) throw new Error(`${path} is no longer the file written to`);
         return await reader.read(buffer, offset, length, position);
       } finally {
         await reader.close();
@@ -225,6 +293,16 @@ function appendOnly(path: string, handle: FileHandle): ReceiptsFile {
     stat: () => handle.stat(),
     truncate: (length) => handle.truncate(length),
     datasync: () => handle.datasync(),
+    async atPath() {
+      let theirs: Stats;
+      try {
+        theirs = await stat(path);
+      } catch (err) {
+        // Any other failure (EACCES on a folder of the path) does not say the file has gone.
+        return !PATH_GONE.has(errorCode(err) ?? '');
+      }
+      return mine(theirs);
+    },
     close: () => handle.close(),
   };
 }

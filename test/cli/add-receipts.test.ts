@@ -2,10 +2,11 @@
 // (a short write is continued, a failed one cut back to the last whole
 // receipt, and the message names the entries logged without one) and made
 // durable before the next request; the file is only appended to, never
-// emptied, and may not be an input; SIGINT or SIGTERM lets the request in
-// flight finish, then stops with a summary.
+// emptied, may not be an input, and is opened again if its path is removed
+// or renamed meanwhile; SIGINT or SIGTERM lets the request in flight finish,
+// then stops with a summary.
 import { existsSync } from 'node:fs';
-import { appendFile, readFile, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { addCommand, processAdd, type AddProcess } from '../../src/cli/add.js';
 import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from '../../src/cli/receipts-file.js';
@@ -65,6 +66,7 @@ function openWith(
       stat: () => file.stat(),
       truncate: (length) => file.truncate(length),
       datasync: () => datasync(file),
+      atPath: () => file.atPath!(),
       close: () => file.close(),
     };
     return { file: wrapped, created };
@@ -161,13 +163,14 @@ test('a write that fails before any receipt is written names the one entry logge
  * A ReceiptsFile in memory that writes at most `chunk` bytes a call, and
  * fails once it holds `limit`; `regular` says whether it is a regular file
  * (else a character device). Each fdatasync is recorded as the length then
- * (`syncs`), and fails with `syncError` if one is set.
+ * (`syncs`), and fails with `syncError` if one is set; `atPath` is what its
+ * atPath says, if set.
  */
-function memoryFile(limit: number, chunk: number, regular: boolean) {
-  let data = Buffer.alloc(0);
+function memoryFile(limit: number, chunk: number, regular: boolean, initial = '') {
+  let data = Buffer.from(initial);
   const truncations: number[] = [];
   const syncs: number[] = [];
-  const state: { syncError?: Error } = {};
+  const state: { syncError?: Error; atPath?: boolean; closed: boolean } = { closed: false };
   const file: ReceiptsFile = {
     write: async (buffer, offset, length) => {
       const n = Math.min(length, chunk, limit - data.length);
@@ -190,9 +193,10 @@ function memoryFile(limit: number, chunk: number, regular: boolean) {
       syncs.push(data.length);
       if (state.syncError !== undefined) throw state.syncError;
     },
-    close: async () => undefined,
+    close: async () => void (state.closed = true),
   };
-  return { file, text: () => data.toString('utf8'), truncations, syncs, state };
+  const atPath = async () => state.atPath ?? true;
+  return { file, fileByPath: { ...file, atPath }, text: () => data.toString('utf8'), truncations, syncs, state };
 }
 
 const eio = (call: string) => Object.assign(new Error(`EIO: i/o error, ${call}`), { code: 'EIO' });
@@ -542,4 +546,85 @@ test('openReceiptsFile: a FILE it makes is made durable in its folder (an fsync 
     await unsynced.file.close();
     expect(unsynced.created).toBe(true);
   }
+});
+
+test('ReceiptsWriter: a regular file its path no longer names is closed and the path opened again before the next append; the writer goes on from the new file as it is, and cuts back only its own bytes there', async () => {
+  const old = memoryFile(1000, 1000, true);
+  const other = '{"of":"another run"}\n';
+  // The new file, made by another writer meanwhile, holds a line of its own, and takes 12 bytes more at most.
+  const next = memoryFile(other.length + 12, 1000, true, other);
+  const reopened: boolean[] = [];
+  const w = await ReceiptsWriter.open(old.fileByPath, async () => ({ file: next.fileByPath, created: false }));
+  await w.append(['{"a":1}\n'], (removed) => reopened.push(removed));
+  expect(reopened).toEqual([]);
+  old.state.atPath = false;
+  await expect(w.append(['{"b":2}\n', '{"c":3}\n'], (removed) => reopened.push(removed))).rejects.toMatchObject({ written: 1, cut: false });
+  expect(reopened).toEqual([false]);
+  expect(old.state.closed).toBe(true);
+  expect(old.text()).toBe('{"a":1}\n');
+  expect(next.text()).toBe(`${other}{"b":2}\n`);
+  expect(next.truncations).toEqual([other.length + 8]);
+});
+
+test('a FILE renamed while cairn add runs (logrotate): the receipts from then on go to a new FILE, with a warning even with --quiet; those before stay in the renamed file', async () => {
+  for (const touch of [false, true]) {
+    const receipts = freshPath(`rotated-${touch}.jsonl`);
+    const lines = events(6, `rotated-${touch}`);
+    let batches = 0;
+    t.fake.hook = async (path) => {
+      if (path === 'v1/batch' && ++batches === 2) {
+        await rename(receipts, `${receipts}.1`);
+        // logrotate's create: a new empty FILE at once.
+        if (touch) await writeFile(receipts, '');
+      }
+      return false;
+    };
+    const io = captureIo({ stdin: stdinOf(lines) });
+    expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet', '--receipts', receipts], io, fakeProcess().proc)).toBe(0);
+    expect(io.err()).toBe(
+      `cairn add: warning: ${receipts} was moved or replaced while cairn add ran: the receipts written to it before <stdin>:3 are in the file moved; those from <stdin>:3 on are in the new ${receipts}\n`,
+    );
+    expect(receiptsOf(await readFile(`${receipts}.1`, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 2).map(hashOf));
+    expect(receiptsOf(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(2).map(hashOf));
+  }
+});
+
+test("a FILE removed while cairn add runs: the receipts from then on go to a new FILE, the warning says those before went with it, and the summary says from which entry FILE holds this run's receipts", async () => {
+  const receipts = freshPath('removed.jsonl');
+  const lines = events(6, 'removed');
+  let batches = 0;
+  t.fake.hook = async (path) => {
+    if (path === 'v1/batch' && ++batches === 3) await unlink(receipts);
+    return false;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, fakeProcess().proc)).toBe(0);
+  const [warning, summary] = io.err().split('\n');
+  expect(warning).toBe(`cairn add: warning: ${receipts} was removed while cairn add ran, and with it the receipts written to it before <stdin>:5; those from <stdin>:5 on are in a new ${receipts}`);
+  expect(summary).toMatch(new RegExp(`; receipts in ${receipts} from <stdin>:5 on \\(the file there before was moved or removed while cairn add ran\\)$`));
+  expect(receiptsOf(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(4).map(hashOf));
+});
+
+test('a FILE removed while cairn add runs that cannot be made again: exit 2, as a failed write, naming the entries logged without their receipts', async () => {
+  const receipts = freshPath('gone.jsonl');
+  const lines = events(6, 'gone');
+  let opens = 0;
+  const { proc } = fakeProcess(async (path) => {
+    if (++opens === 1) return processAdd().openReceipts(path);
+    throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+  });
+  let batches = 0;
+  t.fake.hook = async (path) => {
+    if (path === 'v1/batch' && ++batches === 2) await unlink(receipts);
+    return false;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--receipts', receipts], io, proc)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn add: cannot write the receipts to ${receipts}: it was removed while receipts were written to it, and it cannot be opened again: EACCES: permission denied, open '${receipts}': ` +
+      '4 entries were logged, the receipts of the first 2 (through <stdin>:2) written in full; ' +
+      "the 2 entries <stdin>:3 to <stdin>:4 (log indexes 602 to 603) were logged without their receipts ('cairn prove INDEX' gives each one's proof); nothing after <stdin>:4 was sent\n",
+  );
+  expect(batchRequests()).toBe(2);
+  expect(existsSync(receipts)).toBe(false);
 });
