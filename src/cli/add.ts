@@ -10,7 +10,7 @@ import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, retryPolicy, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from './receipts-file.js';
-import { endBySignal, monotonicNow, stopSignalSorter } from './stop-signals.js';
+import { endBySignal, monotonicNow, processStopSignals, stopSignalSorter } from './stop-signals.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -459,15 +459,15 @@ export interface AddProcess {
   openReceipts(path: string): Promise<{ file: ReceiptsFile; created: boolean }>;
 }
 
-/** The real process's signals, exit and files. */
+/** The real process's signals (through {@link processStopSignals}, which ignores a repeat that comes after cairn add stopped listening), exit and files. */
 export function processAdd(): AddProcess {
   return {
     onStop(listener) {
-      process.on('SIGINT', listener);
-      process.on('SIGTERM', listener);
+      processStopSignals.on('SIGINT', listener);
+      processStopSignals.on('SIGTERM', listener);
       return () => {
-        process.off('SIGINT', listener);
-        process.off('SIGTERM', listener);
+        processStopSignals.off('SIGINT', listener);
+        processStopSignals.off('SIGTERM', listener);
       };
     },
     exit: (status) => process.exit(status),

@@ -25,7 +25,7 @@ import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { envValue, UsageError } from './args.js';
 import { fileProblem, folderProblem, osReason } from './os-error.js';
-import { endBySignal, monotonicNow, stopSignalSorter } from './stop-signals.js';
+import { endBySignal, monotonicNow, processStopSignals, stopSignalSorter } from './stop-signals.js';
 
 /** Exit status: done, and everything verified. */
 export const EXIT_OK = 0;
@@ -108,10 +108,14 @@ export interface SignalSource {
   kill?(signal: StopSignalName): void;
 }
 
-/** The real process's SIGINT and SIGTERM, as a {@link SignalSource}. */
+/**
+ * The real process's SIGINT and SIGTERM, as a {@link SignalSource}: heard
+ * through {@link processStopSignals}, which keeps hearing them (and ignores a
+ * repeat) once the command has stopped listening, until the process is gone.
+ */
 export const processSignals: SignalSource = {
-  on: (event, listener) => process.on(event, listener),
-  off: (event, listener) => process.off(event, listener),
+  on: (event, listener) => processStopSignals.on(event, listener),
+  off: (event, listener) => processStopSignals.off(event, listener),
   now: monotonicNow,
   kill: endBySignal,
 };

@@ -7,7 +7,7 @@ import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, showNonPrinting } from './visible-text.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { accessOptionsProblem, DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
-import { endBySignal, stopSignalSorter } from './stop-signals.js';
+import { endBySignal, processStopSignals, stopSignalSorter, type StopSignal } from './stop-signals.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--origin <name>]
                   [--host <host>] [--port <port>] [--max-queue <n>]
@@ -189,18 +189,19 @@ async function serve(argv: string[]): Promise<number> {
   // of any of the three, is the same request come twice (Ctrl-C on `npm
   // start` reaches serve from the terminal and from npm) and is ignored; a
   // second one after that, during the start or after it, kills the process
-  // as signals do by default: the way out of a stop that hangs.
+  // as signals do by default: the way out of a stop that hangs. They are
+  // heard through processStopSignals, which goes on hearing them until the
+  // process is gone: a repeat that comes as it ends is ignored too.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const sortSignal = stopSignalSorter();
   let announced = false;
   let stopRequested = false;
   let resolveStopped = () => {};
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (signal: StopSignal) => {
     const kind = sortSignal();
     if (kind === 'repeat') return;
     if (kind === 'second') {
-      for (const name of signals) process.off(name, stop);
       endBySignal(signal);
       return;
     }
@@ -209,7 +210,7 @@ async function serve(argv: string[]): Promise<number> {
     if (!announced) process.stdout.write('stopping\n');
     resolveStopped();
   };
-  for (const signal of signals) process.on(signal, stop);
+  for (const signal of signals) processStopSignals.on(signal, stop);
   let running;
   // The verifier key is printed once: with the new key, or else on start.
   let madeKey = false;
@@ -233,7 +234,7 @@ async function serve(argv: string[]): Promise<number> {
       },
     });
   } catch (err) {
-    for (const signal of signals) process.off(signal, stop);
+    for (const signal of signals) processStopSignals.off(signal, stop);
     // Every failure to start is the operator's to fix (the store, the key,
     // the folder, the port): one line naming the command, no stack. One
     // line indeed: a message from below (LevelDB's, the store's) may name the

@@ -8,9 +8,10 @@
 import { existsSync } from 'node:fs';
 import { appendFile, readFile, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { jest } from '@jest/globals';
 import { addCommand, processAdd, type AddProcess } from '../../src/cli/add.js';
 import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from '../../src/cli/receipts-file.js';
-import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
+import { processStopSignals, REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
@@ -439,16 +440,28 @@ test('SIGTERM while a refused request (429) waits to be sent again: it is not se
   expect(t.fake.entries).toHaveLength(602);
 });
 
-test('by default cairn add listens for SIGINT and SIGTERM only while it runs', async () => {
-  const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
-  const during: number[][] = [];
-  t.fake.hook = () => {
-    during.push([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]);
-    return false;
-  };
-  expect(await addCommand([...t.common, '--quiet'], captureIo({ stdin: 'default process' }))).toBe(0);
-  expect(during.at(-1)).toEqual(before.map((n) => n + 1));
-  expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(before);
+test('by default cairn add listens for SIGINT and SIGTERM only while it runs, through processStopSignals, whose own listeners stay on the process (for a repeat after it is done)', async () => {
+  const on = jest.spyOn(processStopSignals, 'on');
+  const off = jest.spyOn(processStopSignals, 'off');
+  try {
+    const during: { removed: number; process: number[] }[] = [];
+    t.fake.hook = () => {
+      during.push({ removed: off.mock.calls.length, process: [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')] });
+      return false;
+    };
+    expect(await addCommand([...t.common, '--quiet'], captureIo({ stdin: 'default process' }))).toBe(0);
+    const listener = on.mock.calls[0]?.[1];
+    expect(on.mock.calls).toEqual([
+      ['SIGINT', listener],
+      ['SIGTERM', listener],
+    ]);
+    expect(during.map((d) => d.removed)).toEqual(during.map(() => 0));
+    expect(off.mock.calls).toEqual(on.mock.calls);
+    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(during.at(-1)?.process);
+  } finally {
+    on.mockRestore();
+    off.mockRestore();
+  }
 });
 
 test('ReceiptsWriter: each append to a regular file is made durable (fdatasync) before it resolves; a character device or pipe is not synced, and a file whose fsync says EINVAL or ENOTSUP is written on unsynced', async () => {
