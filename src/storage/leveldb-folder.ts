@@ -135,6 +135,19 @@ export async function lookForWrites(path: string): Promise<{ why: string; unread
   return unread === undefined ? undefined : { why: unread, unreadable: true };
 }
 
+/** The tables of /proc that lockShown reads; tests stand in for them. */
+export interface ProcTables {
+  /** The system's table of file locks (/proc/locks). */
+  locks(): Promise<string>;
+  /** This process's mount table (/proc/self/mountinfo). */
+  mountinfo(): Promise<string>;
+}
+
+const PROC: ProcTables = {
+  locks: () => readFile('/proc/locks', 'latin1'),
+  mountinfo: () => readFile('/proc/self/mountinfo', 'utf8'),
+};
+
 /**
  * Whether the system's table of file locks (/proc/locks, Linux) shows a
  * lock on the LevelDB lock file of the folder `path`: a process that has
@@ -145,13 +158,25 @@ export async function lookForWrites(path: string): Promise<{ why: string; unread
  * holds it too). False also where no such table is or it cannot be read,
  * the lock file is missing, or the lock is not shown (its holder in another
  * PID namespace): false says nothing.
+ *
+ * The table names a file by its device and inode number. Where the file's
+ * own device (stat) is not the one the table gives (btrfs: stat gives each
+ * subvolume a device of its own, the table the file system's, from the
+ * mount table), inode numbers are compared across all the subvolumes, and
+ * a snapshot, or another subvolume made alike, holds a lock file with the
+ * same number: such a match is shown only if the holder the table names
+ * has the lock file itself open (a file in /proc/PID/fd with the lock
+ * file's device and inode). If that cannot be read (a process of another
+ * user, /proc mounted with hidepid), it is not shown: a false "not shown"
+ * costs only LevelDB's info log, a false "shown" refuses a store nobody
+ * holds.
  */
-export async function lockShown(path: string): Promise<boolean> {
+export async function lockShown(path: string, proc: ProcTables = PROC): Promise<boolean> {
   let table: string;
   let info: BigIntStats;
   let place: string;
   try {
-    [table, info, place] = await Promise.all([readFile('/proc/locks', 'latin1'), stat(join(path, 'LOCK'), { bigint: true }), realpath(path)]);
+    [table, info, place] = await Promise.all([proc.locks(), stat(join(path, 'LOCK'), { bigint: true }), realpath(path)]);
   } catch {
     return false;
   }
@@ -161,14 +186,46 @@ export async function lockShown(path: string): Promise<boolean> {
   // the mount table has the file system's.
   const major = ((info.dev >> 8n) & 0xfffn) | ((info.dev >> 32n) & ~0xfffn);
   const minor = (info.dev & 0xffn) | ((info.dev >> 12n) & ~0xffn);
-  const devices = [`${hex(major)}:${hex(minor)}`];
-  const mounted = await readFile('/proc/self/mountinfo', 'utf8').then(
+  const own = `${hex(major)}:${hex(minor)}:${info.ino}`;
+  const mounted = await proc.mountinfo().then(
     (text) => mountDevice(text, place),
     () => undefined,
   );
-  if (mounted !== undefined) devices.push(`${hex(BigInt(mounted.major))}:${hex(BigInt(mounted.minor))}`);
-  const files = new Set(devices.map((device) => `${device}:${info.ino}`));
-  return table.split('\n').some((line) => line.split(/\s+/).some((field) => files.has(field)));
+  const byMount = mounted === undefined ? undefined : `${hex(BigInt(mounted.major))}:${hex(BigInt(mounted.minor))}:${info.ino}`;
+  const suspects = new Set<number>();
+  for (const line of table.split('\n')) {
+    // N: [-> ]POSIX ADVISORY WRITE PID MAJOR:MINOR:INODE START END
+    const fields = line.trim().split(/\s+/);
+    const at = fields.findIndex((field) => field === own || field === byMount);
+    if (at < 0) continue;
+    if (fields[at] === own) return true;
+    const pid = Number(fields[at - 1]);
+    if (Number.isSafeInteger(pid) && pid > 0) suspects.add(pid);
+  }
+  for (const pid of suspects) {
+    if (await holdsOpen(pid, info)) return true;
+  }
+  return false;
+}
+
+/** Whether the process `pid` has the file `info` open (one of /proc/PID/fd is it); false if that cannot be read. */
+async function holdsOpen(pid: number, info: BigIntStats): Promise<boolean> {
+  const fds = `/proc/${pid}/fd`;
+  let names: string[];
+  try {
+    names = await readdir(fds);
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    try {
+      const open = await stat(join(fds, name), { bigint: true });
+      if (open.dev === info.dev && open.ino === info.ino) return true;
+    } catch {
+      // Closed meanwhile, or not to be followed: not the lock file.
+    }
+  }
+  return false;
 }
 
 /** A device number as /proc/locks prints it: hex, two digits or more. */

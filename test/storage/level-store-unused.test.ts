@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, rm, stat, symlink, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lockShown, lookForWrites, mountDevice } from '../../src/storage/leveldb-folder.js';
+import { lockShown, lookForWrites, mountDevice, type ProcTables } from '../../src/storage/leveldb-folder.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import type { LogState } from '../../src/storage/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -70,6 +70,30 @@ test("the system's lock table shows the lock of a store held open, and of no sto
   await store.close();
   expect(await lockShown(db)).toBe(false);
   expect(await lockShown(join(tempDir(), 'none'))).toBe(false);
+});
+
+test("a lock the table shows only by the mount's device (btrfs) is held only if the holder it names has the lock file open", async () => {
+  const db = join(tempDir(), 'db');
+  const store = await LevelStore.open(db);
+  const { dev, ino } = await stat(join(db, 'LOCK'), { bigint: true });
+  // As on btrfs: the table and the mount table give the file system's device (0:153), stat a subvolume's.
+  expect(dev).not.toBe(153n);
+  const tables = (pid: number): ProcTables => ({
+    locks: async () => `1: POSIX  ADVISORY  WRITE ${pid} 00:99:${ino} 0 EOF\n2: FLOCK  ADVISORY  WRITE 1 00:99:1 0 EOF\n`,
+    mountinfo: async () => '22 1 0:153 / / rw,relatime shared:1 - btrfs /dev/loop0 rw\n',
+  });
+  expect(await lockShown(db, tables(process.pid))).toBe(true);
+  // A holder whose open files cannot be read (no such process; another user's, hidepid): not shown.
+  const unseen = 2 ** 22 + 1;
+  expect(await lockShown(db, tables(unseen))).toBe(false);
+  await store.close();
+  // A snapshot, or a subvolume made alike, has a lock file of the same inode number: nobody holds this one.
+  expect(await lockShown(db, tables(process.pid))).toBe(false);
+  // The file's own device in the table needs no holder's files.
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const own = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${ino}`;
+  expect(await lockShown(db, { ...tables(unseen), locks: async () => `1: POSIX  ADVISORY  WRITE ${unseen} ${own} 0 EOF\n` })).toBe(true);
 });
 
 test("a file's device for the lock table is its mount's (btrfs's stat gives a subvolume's own): the longest mount point holding it, the last of equals", () => {
