@@ -7,6 +7,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { databaseFiles } from '../storage/leveldb-folder.js';
 import { chownAdvice, foreignOwnerProblem, otherUserThanOwner, ownerName } from './key-file.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
@@ -62,6 +63,13 @@ export async function makeDataFolder(data: string): Promise<void> {
  * first start, or move its store away so that the next start begins the
  * log again at size 0 with the same key: two different trees signed as one
  * log. The message says what to run.
+ *
+ * Refuses too a data folder that itself holds a LevelDB database's files
+ * (databaseFiles): a store's folder (db/) named as the data folder, or a
+ * store's files moved to its top. Serve would make db/ in it and begin a
+ * new log there at size 0, signed with the existing log's key (two trees
+ * signed as one log). Nothing is made in it; the message names the parent
+ * to give instead, or says to move the files into db/.
  */
 export async function checkDataFolder(data: string): Promise<void> {
   let info;
@@ -86,6 +94,19 @@ export async function checkDataFolder(data: string): Promise<void> {
     throw new StartError(
       `the data folder ${showNonPrinting(data)} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
         `another user could put a key of their own in it or move its store away. ${fix}`,
+    );
+  }
+  const names = await readdir(data).catch(() => []);
+  const found = databaseFiles(names);
+  if (found.length > 0) {
+    const shown = showNonPrinting(data);
+    const listed = found.slice(0, 3).map((name) => showNonPrinting(name)).join(', ') + (found.length > 3 ? ` and ${found.length - 3} more` : '');
+    const db = showNonPrinting(join(data, 'db'));
+    throw new StartError(
+      `the data folder ${shown} holds a store's own files (${listed}): it is a store's folder, or a store's files were put at its top. ` +
+        `Serve keeps the store in ${db} and would begin a new log there at size 0, signed with this log's key; nothing was made or changed. ` +
+        `If it is a store's folder, give the folder that holds it instead (--data ${shellWord(dirname(data))}); if the store's files were moved here, ` +
+        `move all of them (CURRENT, LOCK, LOG*, MANIFEST-* and the numbered .log, .ldb and .sst files) into ${db}`,
     );
   }
 }

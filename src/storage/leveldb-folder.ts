@@ -76,6 +76,16 @@ export async function mayCreateDatabase(path: string): Promise<boolean> {
   );
 }
 
+/**
+ * The names among `names` (a folder's) that only a LevelDB database holds
+ * (its CURRENT file, MANIFESTs, write-ahead logs and tables; db/filename.cc),
+ * in name order: a folder holding any is a store's, or a store's files were
+ * put in it. Not its lock and info logs (LOCK, LOG), which hold no data.
+ */
+export function databaseFiles(names: readonly string[]): string[] {
+  return names.filter((name) => name === 'CURRENT' || /^MANIFEST-\d+$/.test(name) || /^\d+\.(log|ldb|sst)$/.test(name)).sort();
+}
+
 const KINDS = ['table', 'write-ahead log', 'MANIFEST', 'other'] as const;
 
 /** The kind of a file in a LevelDB folder, as the refusal names it; undefined for LevelDB's lock, info log and temporary file. */

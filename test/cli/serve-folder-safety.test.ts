@@ -5,9 +5,9 @@
 // with the same key); a store folder they may enter would let them read a
 // private log. Ownership is shown by giving files to uid 65534 (nobody),
 // which these tests, run as root, can do.
-import { chmod, chown, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { StartError } from '../../src/cli/start-error.js';
@@ -69,6 +69,40 @@ test('a data folder that group or others may write is refused, saying what to ru
   await mkdir(readable);
   await chmod(readable, 0o755);
   expect((await startAndStop(readable)).madeKey).toBe(true);
+});
+
+test("a data folder that holds a store's own files (its db/ named as the data folder, or db/'s files moved to its top) is refused, and nothing is made in it", async () => {
+  const data = join(dir(), 'data');
+  await startAndStop(data);
+  const db = join(data, 'db');
+  const held = (await readdir(db)).sort();
+  const moved = join(dir(), 'moved');
+  await cp(db, moved, { recursive: true });
+  await chmod(moved, 0o700);
+  const cases: [string, string | undefined][] = [
+    [db, join(data, 'log.key')],
+    [db, undefined],
+    [moved, join(data, 'log.key')],
+  ];
+  for (const [folder, key] of cases) {
+    const err = await refusal({ data: folder, ...(key === undefined ? {} : { key }) });
+    expect(err).toBeInstanceOf(StartError);
+    expect(err).toHaveProperty(
+      'message',
+      `the data folder ${folder} holds a store's own files (000003.log, CURRENT, MANIFEST-000002): it is a store's folder, or a store's files were put at its top. ` +
+        `Serve keeps the store in ${folder}/db and would begin a new log there at size 0, signed with this log's key; nothing was made or changed. ` +
+        `If it is a store's folder, give the folder that holds it instead (--data ${dirname(folder)}); if the store's files were moved here, ` +
+        `move all of them (CURRENT, LOCK, LOG*, MANIFEST-* and the numbered .log, .ldb and .sst files) into ${folder}/db`,
+    );
+    // No db/ made in it, and no key.
+    expect((await readdir(folder)).sort()).toEqual(held);
+  }
+  // Files of other names at its top (a server's own log file, say) are no store's.
+  const other = join(dir(), 'other');
+  await mkdir(other, { mode: 0o700 });
+  await writeFile(join(other, 'serve.log'), 'started\n');
+  await writeFile(join(other, 'LOG'), '');
+  expect((await startAndStop(other)).newLog).toBe(true);
 });
 
 test('a data folder given as a relative path is named in full when refused', async () => {
