@@ -78,7 +78,7 @@ export async function checkDataFolder(data: string): Promise<void> {
   } catch (err) {
     throw new StartError(`cannot look at the data folder ${showNonPrinting(data)} (${osReason(err)})`, { cause: err });
   }
-  const stranger = foreignOwnerProblem('the data folder', data, info.uid, 'that user could put a key of their own in it or move its store away', 'Check what it holds (its key and its store)', true);
+  const stranger = foreignOwnerProblem('the data folder', data, info.uid, 'that user could put a key of their own in it or move its store away', 'check what it holds (its key and its store)', true);
   if (stranger !== undefined) throw new StartError(stranger);
   const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
   const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
@@ -162,7 +162,7 @@ export async function prepareStoreFolder(
   // Also when just made: a file system without Unix modes shows its own.
   const info = await look();
   if (!info.isDirectory()) return { made };
-  const stranger = foreignOwnerProblem("the store's folder", db, info.uid, "that user could change the log's store", 'Check it', true);
+  const stranger = foreignOwnerProblem("the store's folder", db, info.uid, "that user could change the log's store", 'check it', true);
   if (stranger !== undefined) throw new StartError(stranger);
   const mode = info.mode % 0o10000;
   const user = otherUserThanOwner(info.uid);

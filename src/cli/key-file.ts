@@ -186,7 +186,7 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
   }
   const stranger =
     options.checkOwner === true
-      ? foreignOwnerProblem('the key file', path, info.uid, 'that user could have put a key of their own in it, or change it later', "Check that it is this log's key")
+      ? foreignOwnerProblem('the key file', path, info.uid, 'that user could have put a key of their own in it, or change it later', "check that it is this log's key")
       : undefined;
   if (stranger !== undefined) throw new KeyFileError(stranger);
   let text: string;
@@ -269,15 +269,25 @@ function userName(uid: number): string | undefined {
 /**
  * Why `what` at `path`, owned by `uid`, is not to be trusted, when another
  * user than this process's or root owns it (see {@link foreignOwner}), else
- * undefined: `risk` says what that user could do, and `check` what to check
- * before the chown the message gives (`-R` for a folder, when `recursive`).
+ * undefined: `risk` says what that user could do, and `check` (in words
+ * that follow "Otherwise") what to check before the chown the message gives
+ * (`-R` for a folder, when `recursive`). The owner is named where the system
+ * knows the name, and running serve as that user comes first: the files are
+ * most often a service user's, started by hand as root, and a chown to root
+ * would keep that service's next start from using them.
  */
 export function foreignOwnerProblem(what: string, path: string, uid: number, risk: string, check: string, recursive = false): string | undefined {
   const stranger = foreignOwner(uid);
   if (stranger === undefined) return undefined;
+  const owner = ownerName(uid);
+  const self = stranger === 0 ? 'not to root, which this runs as' : `not to the user this runs as (${ownerName(stranger)}) or root`;
+  const name = userName(uid);
+  const who = name ?? `uid ${uid}`;
+  const user = chownUser(stranger);
   return (
-    `${what} ${showNonPrinting(path)} belongs to another user (uid ${uid}), not to the user this runs as (uid ${stranger}) or root: ` +
-    `${risk}. ${check}, then run: chown ${recursive ? '-R ' : ''}${shellWord(chownUser(stranger))} ${shellWord(path)}`
+    `${what} ${showNonPrinting(path)} belongs to another user, ${owner}, ${self}: ${risk}. ` +
+    `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${shellWord(name ?? `#${uid}`)} cairn serve …): a chown to ${user} would stop ${who}'s starts from using it. ` +
+    `Otherwise ${check}, then run: chown ${recursive ? '-R ' : ''}${shellWord(user)} ${shellWord(path)}`
   );
 }
 

@@ -6,9 +6,10 @@
 // private log. Ownership is shown by giving files to uid 65534 (nobody),
 // which these tests, run as root, can do.
 import { chmod, chown, cp, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createKeyFile, foreignOwner, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
+import { createKeyFile, foreignOwner, foreignOwnerProblem, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { StartError } from '../../src/cli/start-error.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -19,6 +20,25 @@ const NOBODY = 65534;
 const EUID = process.geteuid!();
 /** This process's user as the advice names it for chown: its name, not its uid (`chown -R root …` when run as root). */
 const EUID_NAME = userInfo().username;
+
+/** Users in /etc/passwd: uid 65534's name (nobody, where it is there), and a uid that has none. */
+const PASSWD = readFileSync('/etc/passwd', 'utf8')
+  .split('\n')
+  .map((line) => line.split(':'));
+const NOBODY_NAME = PASSWD.find((fields) => fields[2] === String(NOBODY))?.[0];
+let UNNAMED = 4_000_000;
+while (PASSWD.some((fields) => fields[2] === String(UNNAMED))) UNNAMED += 1;
+
+/** How a refusal of `what` at `path`, owned by nobody, begins and what it says to run (see foreignOwnerProblem). */
+function nobodyOwns(what: string, path: string, risk: string, check: string, recursive: boolean): string {
+  const self = EUID === 0 ? 'not to root, which this runs as' : `not to the user this runs as (${EUID_NAME} (uid ${EUID})) or root`;
+  const who = NOBODY_NAME ?? `uid ${NOBODY}`;
+  return (
+    `${what} ${path} belongs to another user, ${NOBODY_NAME === undefined ? '' : `${NOBODY_NAME} (`}uid ${NOBODY}${NOBODY_NAME === undefined ? '' : ')'}, ${self}: ${risk}. ` +
+    `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${NOBODY_NAME ?? `'#${NOBODY}'`} cairn serve …): a chown to ${EUID_NAME} would stop ${who}'s starts from using it. ` +
+    `Otherwise ${check}, then run: chown ${recursive ? '-R ' : ''}${EUID_NAME} ${path}`
+  );
+}
 
 /** The permission bits of `path`, in octal. */
 async function modeOf(path: string): Promise<string> {
@@ -124,8 +144,7 @@ test('a data folder that belongs to another user is refused, with the chown to r
   await chown(data, NOBODY, NOBODY);
   expect(await refusal({ data })).toHaveProperty(
     'message',
-    `the data folder ${data} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
-      `that user could put a key of their own in it or move its store away. Check what it holds (its key and its store), then run: chown -R ${EUID_NAME} ${data}`,
+    nobodyOwns('the data folder', data, 'that user could put a key of their own in it or move its store away', 'check what it holds (its key and its store)', true),
   );
   expect(await readdir(data)).toEqual([]);
   // Given back, it is used.
@@ -138,9 +157,7 @@ test('a key file that belongs to another user is refused by the server, named or
   await createKeyFile(key, 'o.example/log');
   await chown(key, NOBODY, NOBODY);
   const data = join(dir(), 'data');
-  const message =
-    `the key file ${key} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
-    `that user could have put a key of their own in it, or change it later. Check that it is this log's key, then run: chown ${EUID_NAME} ${key}`;
+  const message = nobodyOwns('the key file', key, 'that user could have put a key of their own in it, or change it later', "check that it is this log's key", false);
   const named = await refusal({ data, key });
   expect(named).toBeInstanceOf(KeyFileError);
   expect(named).toHaveProperty('message', message);
@@ -154,7 +171,7 @@ test('a key file that belongs to another user is refused by the server, named or
   await startAndStop(data);
   const defaultKey = join(data, 'log.key');
   await chown(defaultKey, NOBODY, NOBODY);
-  expect(await refusal({ data })).toHaveProperty('message', expect.stringContaining(`the key file ${defaultKey} belongs to another user (uid ${NOBODY})`));
+  expect(await refusal({ data })).toHaveProperty('message', expect.stringContaining(`the key file ${defaultKey} belongs to another user, ${NOBODY_NAME ?? 'uid'}`));
   await chown(defaultKey, EUID, EUID);
   expect((await startAndStop(data)).madeKey).toBe(false);
 });
@@ -164,6 +181,19 @@ test('foreignOwner trusts only this process\'s user and root', () => {
   expect(foreignOwner(0)).toBeUndefined();
   const other = EUID === NOBODY ? NOBODY - 1 : NOBODY;
   expect(foreignOwner(other)).toBe(EUID);
+});
+
+test("another user's file is refused naming its owner, by name where it has one, and running serve as that user comes before a chown", () => {
+  const named = foreignOwnerProblem('the data folder', '/srv/cairn', NOBODY, 'risk', 'check it', true)!;
+  expect(named).toBe(nobodyOwns('the data folder', '/srv/cairn', 'risk', 'check it', true));
+  expect(named.indexOf('sudo -u')).toBeLessThan(named.indexOf('chown -R'));
+  // A uid with no name: sudo takes it as #UID.
+  expect(foreignOwnerProblem('the key file', '/srv/k', UNNAMED, 'risk', 'check it')).toContain(
+    `belongs to another user, uid ${UNNAMED}, not to `,
+  );
+  expect(foreignOwnerProblem('the key file', '/srv/k', UNNAMED, 'risk', 'check it')).toContain(
+    `If uid ${UNNAMED} runs this log (a service's user, say), run serve as uid ${UNNAMED} (e.g. sudo -u '#${UNNAMED}' cairn serve …): a chown to ${EUID_NAME} would stop uid ${UNNAMED}'s starts from using it. Otherwise check it, then run: chown ${EUID_NAME} /srv/k`,
+  );
 });
 
 test('the store folder is made 0700 in a data folder that others may enter, whatever the umask', async () => {
@@ -205,8 +235,7 @@ test('a store folder that belongs to another user is refused', async () => {
   await chown(db, NOBODY, NOBODY);
   expect(await refusal({ data })).toHaveProperty(
     'message',
-    `the store's folder ${db} belongs to another user (uid ${NOBODY}), not to the user this runs as (uid ${EUID}) or root: ` +
-      `that user could change the log's store. Check it, then run: chown -R ${EUID_NAME} ${db}`,
+    nobodyOwns("the store's folder", db, "that user could change the log's store", 'check it', true),
   );
 });
 
