@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
@@ -163,7 +163,9 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
  * whose owner is neither this process's effective user nor root (sshd's
  * StrictModes rule): that user could have put a key of their own in it, or
  * could change it later. Where the platform has no user ids (no
- * process.geteuid), owners are not checked.
+ * process.geteuid), owners are not checked. With `checkOwner` too, it
+ * refuses a key whose folder lets other users replace it (see
+ * keyFolderProblem).
  */
 export async function readKeyFile(path: string, options: { checkOwner?: boolean } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
   // The path as given, its line breaks and other non-printing characters shown as escapes.
@@ -189,6 +191,8 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
       ? foreignOwnerProblem('the key file', path, info.uid, 'that user could have put a key of their own in it, or change it later', "check that it is this log's key")
       : undefined;
   if (stranger !== undefined) throw new KeyFileError(stranger);
+  const openFolder = options.checkOwner === true ? await keyFolderProblem(path) : undefined;
+  if (openFolder !== undefined) throw new KeyFileError(openFolder);
   let text: string;
   try {
     text = (await readFile(path, 'utf8')).trim();
@@ -208,6 +212,36 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
     throw new KeyFileError(`${shown} does not hold a valid Ed25519 signer key (PRIVATE+KEY+<origin>+<hash>+<base64>)`);
   }
   return { signerKey: text, verifierKey: verifierKeyFromSignerKey(text), origin: parsed.name };
+}
+
+/**
+ * Why the folder of the key file `path`, or, where `path` is a symbolic
+ * link, the folder of the file it leads to, lets other users remove or
+ * replace the key (a key of their own, which the log would then sign
+ * with), in words, or undefined: group or others may write in it, and it
+ * has no sticky bit (mode 1000, which in a shared folder such as /tmp keeps
+ * them from removing or renaming files they do not own). A folder that
+ * cannot be looked at is left alone (the key in it was read).
+ */
+async function keyFolderProblem(path: string): Promise<string | undefined> {
+  const folders = new Set([dirname(path)]);
+  const real = await realpath(path).catch(() => undefined);
+  if (real !== undefined) folders.add(dirname(real));
+  for (const folder of folders) {
+    const info = await stat(folder).catch(() => undefined);
+    if (info === undefined || Math.floor(info.mode / 0o1000) % 2 === 1) continue;
+    const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
+    const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
+    if (!groupWrites && !othersWrite) continue;
+    const who = groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others';
+    const chmod = `chmod go-w ${shellWord(folder)}`;
+    const fix = otherUserThanOwner(info.uid) === undefined ? ` run: ${chmod}` : `, as root (it belongs to ${ownerName(info.uid)}), run: ${chmod}`;
+    return (
+      `the key file ${showNonPrinting(path)} is in the folder ${showNonPrinting(folder)}, which ${who} may write (mode ${(info.mode % 0o10000).toString(8)}, no sticky bit): ` +
+      `another user could remove the key or put a key of their own in its place. Check that it is this log's key, then${fix} (or move the key to a folder that only its user may write)`
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -5,7 +5,7 @@
 // with the same key); a store folder they may enter would let them read a
 // private log. Ownership is shown by giving files to uid 65534 (nobody),
 // which these tests, run as root, can do.
-import { chmod, chown, cp, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -174,6 +174,52 @@ test('a key file that belongs to another user is refused by the server, named or
   expect(await refusal({ data })).toHaveProperty('message', expect.stringContaining(`the key file ${defaultKey} belongs to another user, ${NOBODY_NAME ?? 'uid'}`));
   await chown(defaultKey, EUID, EUID);
   expect((await startAndStop(data)).madeKey).toBe(false);
+});
+
+test('a key in a folder that group or others may write, without the sticky bit, is refused by the server; a sticky or closed one is not', async () => {
+  const data = join(dir(), 'data');
+  for (const [mode, who] of [[0o777, 'group and others'], [0o775, 'its group'], [0o757, 'others']] as const) {
+    const keys = join(dir(), `keys-${mode.toString(8)}`);
+    await mkdir(keys);
+    await chmod(keys, mode);
+    const key = join(keys, 'log.key');
+    await createKeyFile(key, 'o.example/log');
+    const message =
+      `the key file ${key} is in the folder ${keys}, which ${who} may write (mode ${mode.toString(8)}, no sticky bit): ` +
+      `another user could remove the key or put a key of their own in its place. Check that it is this log's key, then run: chmod go-w ${keys} (or move the key to a folder that only its user may write)`;
+    const err = await refusal({ data, key });
+    expect(err).toBeInstanceOf(KeyFileError);
+    expect(err).toHaveProperty('message', message);
+    // Refused before anything is made on disk; readers that do not sign (audit) are unchanged.
+    await expect(stat(data)).rejects.toThrow(/ENOENT/);
+    expect((await readKeyFile(key)).origin).toBe('o.example/log');
+    // Reached through a symbolic link in a closed folder, the folder it leads to counts too.
+    const closed = join(dir(), `closed-${mode.toString(8)}`);
+    await mkdir(closed, { mode: 0o700 });
+    await symlink(key, join(closed, 'log.key'));
+    await expect(readKeyFile(join(closed, 'log.key'), { checkOwner: true })).rejects.toHaveProperty(
+      'message',
+      message.replace(`the key file ${key} is`, `the key file ${join(closed, 'log.key')} is`),
+    );
+    // With the sticky bit (a shared folder such as /tmp), others cannot remove or rename it.
+    await chmod(keys, mode + 0o1000);
+    expect((await readKeyFile(key, { checkOwner: true })).origin).toBe('o.example/log');
+  }
+  // One that this user cannot chmod says whom it belongs to, and to run the chmod as root.
+  const theirs = join(dir(), 'theirs');
+  await mkdir(theirs);
+  await chmod(theirs, 0o777);
+  await createKeyFile(join(theirs, 'log.key'), 'o.example/log');
+  await chown(theirs, NOBODY, NOBODY);
+  await expect(readKeyFile(join(theirs, 'log.key'), { checkOwner: true })).rejects.toHaveProperty(
+    'message',
+    expect.stringContaining(`Check that it is this log's key, then, as root (it belongs to ${NOBODY_NAME === undefined ? '' : `${NOBODY_NAME} (`}uid ${NOBODY}${NOBODY_NAME === undefined ? '' : ')'}), run: chmod go-w ${theirs} (`),
+  );
+  const usual = join(dir(), 'etc-cairn');
+  await mkdir(usual);
+  await chmod(usual, 0o755);
+  await createKeyFile(join(usual, 'log.key'), 'o.example/log');
+  expect((await startAndStop(data, join(usual, 'log.key'))).madeKey).toBe(false);
 });
 
 test('foreignOwner trusts only this process\'s user and root', () => {
