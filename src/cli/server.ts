@@ -612,6 +612,7 @@ async function openKeyStoreAndLog(
       store,
       signer: newNativeSigner(key.signerKey),
       verifier: newVerifier(key.verifierKey),
+      keyFile: startup.keyFile,
       observer: {
         ...metrics.observer,
         roundFailed: (err) => {

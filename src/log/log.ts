@@ -2,8 +2,9 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { EMPTY_ROOT, HASH_SIZE, leafHash } from '../merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../merkle/proof.js';
 import { formatCheckpoint, openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
-import type { Signer, Verifier } from '../note/keys.js';
-import { NoteError, signNote } from '../note/note.js';
+import { formatKeyHash, type Signer, type Verifier } from '../note/keys.js';
+import { NoteError, openNote, signNote } from '../note/note.js';
+import { showNonPrinting } from '../non-printing.js';
 import { signTreeHead } from '../note/sth.js';
 import { tileWidth, TILE_WIDTH } from '../merkle/tile.js';
 import type { HashTile } from '../storage/hash-tile.js';
@@ -110,6 +111,8 @@ export interface LogOptions {
    */
   readonly leafFilterBytes?: number;
   readonly observer?: LogObserver;
+  /** The file the signer's key was read from, named when the store's checkpoint is not signed by it. */
+  readonly keyFile?: string;
 }
 
 /** A round taken from the queue, looked up and built, but not yet signed or written. */
@@ -187,20 +190,45 @@ function requireSize(value: number, name: string): void {
  * The checkpoint a store holds, opened with the log's own key. A store whose
  * checkpoint that key did not sign belongs to another key (or its key file
  * was replaced), and one whose signature fails was altered: both are said in
- * those words rather than in the note parser's.
+ * those words rather than in the note parser's. The first names the key (its
+ * file `keyFile`, where given, its name and key ID), the log the checkpoint
+ * is for (its origin) and the keys that signed it, as cairn audit does.
  */
-function openStoredCheckpoint(note: string, verifier: Verifier): Checkpoint {
+function openStoredCheckpoint(note: string, verifier: Verifier, keyFile?: string): Checkpoint {
   try {
     return openCheckpoint(note, verifier).checkpoint;
   } catch (err) {
     if (err instanceof NoteError && err.code === 'UNVERIFIED') {
-      throw new Error(`the store's checkpoint is not signed by this log's key (${verifier.name}): the store belongs to another key, or the key file was replaced`, { cause: err });
+      throw new Error(unsignedCheckpointProblem(note, verifier, keyFile), { cause: err });
     }
     if (err instanceof NoteError && err.code === 'INVALID_SIGNATURE') {
       throw new Error(`the store's checkpoint does not verify with this log's key (${verifier.name}): the store was altered`, { cause: err });
     }
     throw err;
   }
+}
+
+/** What openStoredCheckpoint says of a stored checkpoint `note` that `verifier` did not sign. */
+function unsignedCheckpointProblem(note: string, verifier: Verifier, keyFile: string | undefined): string {
+  const signers: string[] = [];
+  try {
+    openNote(note, (name, keyHash) => {
+      signers.push(`${name} key ID ${formatKeyHash(keyHash)}`);
+      return undefined;
+    });
+  } catch {
+    // UNVERIFIED, as it was opened: every signature was seen.
+  }
+  const origin = showNonPrinting(JSON.stringify(note.slice(0, note.indexOf('\n'))));
+  const key = `${keyFile === undefined ? "this log's key" : `the key file ${showNonPrinting(keyFile)}`} (${showNonPrinting(verifier.name)}, key ID ${formatKeyHash(verifier.keyHash)})`;
+  const signed = `it is signed by ${signers.length === 0 ? 'no key' : showNonPrinting(signers.join(', '))}`;
+  if (note.startsWith(`${verifier.name}\n`)) {
+    return `the store's checkpoint, for the log ${origin}, is not signed by ${key}; ${signed}: the store belongs to another key of that name (two logs made with one origin, say), or the key file was replaced. Name the key of the log the store holds`;
+  }
+  return (
+    `the store's checkpoint is for the log ${origin} (its origin), but ${key} is for the log ${showNonPrinting(JSON.stringify(verifier.name))}; ${signed}: ` +
+    `the store belongs to another log, or the key file was replaced. Name the key of the log the store holds`
+  );
 }
 
 /**
@@ -305,7 +333,7 @@ export class Log {
       log = new Log(options, TreeBuilder.empty(), empty);
       await log.commitHead(TreeBuilder.empty(), [], [], []);
     } else {
-      const opened = openStoredCheckpoint(state.checkpoint, options.verifier);
+      const opened = openStoredCheckpoint(state.checkpoint, options.verifier, options.keyFile);
       const builder = await TreeBuilder.load(options.store, state);
       if (opened.treeSize !== state.treeSize || !bytesEqual(opened.rootHash, state.rootHash) || !bytesEqual(builder.root(), state.rootHash)) {
         throw new Error(`stored state is inconsistent: checkpoint, stored root and right edge disagree at size ${state.treeSize}`);
