@@ -50,9 +50,26 @@ export async function makeDataFolder(data: string): Promise<void> {
       if (code === 'EEXIST' && (await stat(folder).then((info) => info.isDirectory(), () => false))) continue;
       // ENOENT although the parent exists: a file system that takes no new folders there (/proc, /sys).
       const why = code === 'ENOENT' ? `${showNonPrinting(dirname(folder))} takes no new folders (${osReason(err)})` : folderProblem(dirname(folder), err);
-      throw cannot(why, err);
+      throw cannot(`${why}${code === 'EACCES' || code === 'EPERM' ? await makeAdvice(dirname(folder), resolve(data)) : ''}`, err);
     }
   }
+}
+
+/**
+ * What to run as root, after "; ", when this user may not make the data
+ * folder `data` because another user (root) owns the folder `parent` it
+ * goes in: make it and give it to this user (mkdir -p -m 700, then chown);
+ * else ''.
+ */
+async function makeAdvice(parent: string, data: string): Promise<string> {
+  const owner = await stat(parent).then(
+    (info) => info.uid,
+    () => undefined,
+  );
+  const user = owner === undefined ? undefined : otherUserThanOwner(owner);
+  if (owner === undefined || user === undefined) return '';
+  const word = shellWord(data);
+  return `; it belongs to ${ownerName(owner)}: run as root: mkdir -p -m 700 ${word} && chown ${shellWord(user)} ${word}`;
 }
 
 /**

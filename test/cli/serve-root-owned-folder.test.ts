@@ -79,6 +79,21 @@ test("a root-owned data folder its group may write is refused with advice for ro
   expect(await serveAsNobody(data)).toBe('listening');
 });
 
+test("a data folder the user cannot make in root's folder says to make it as root and give it to the user, and that advice works", async () => {
+  const parent = join(await base(), 'lib');
+  await mkdir(parent, { mode: 0o755 });
+  const data = join(parent, 'cairn', 'data');
+  expect(await serveAsNobody(data)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: cannot make the data folder ${data}: the folder ${parent} is not writable (EACCES: permission denied); ` +
+      `it belongs to root: run as root: mkdir -p -m 700 ${data} && chown ${NOBODY_NAME} ${data}\n`,
+  });
+  // What it says to run, run as root.
+  execFileSync('bash', ['-c', `mkdir -p -m 700 ${shellWord(data)} && chown ${NOBODY_NAME} ${shellWord(data)}`]);
+  expect(await serveAsNobody(data)).toBe('listening');
+});
+
 test('a root-owned data folder closed by root (0755), where the user cannot make db/, says to give it to the user', async () => {
   const data = join(await base(), 'data');
   await mkdir(data);
