@@ -33,7 +33,8 @@ import { checkStateTransition, StoreCorruptError, StoreLayoutError, StoreLockedE
  *                               byte (pos) per segment, ascending
  * Every bundle is either all segments (a full bundle written by format 1) or
  * all chunks: opening a format-1 store whose last bundle is partial rewrites
- * that bundle as chunks in one atomic batch before anything else is written.
+ * that bundle as chunks in one atomic batch before anything else is written
+ * (unless it is opened with `keepLayout`, to be read only).
  *
  * Point reads for answers (tiles, a few leaf hashes, a few chunks) are
  * gathered over one turn of the event loop and made with one getMany
@@ -259,9 +260,11 @@ function takeRange(out: Uint8Array[], entries: readonly Uint8Array[], first: num
 /**
  * The store layout this build writes into every state it stores, and the
  * newest it opens: 2 is the key layout above (chunks; format 1 is read too).
- * States written before the layout was recorded have none and open as 2. A
- * later Cairn that changes the layout raises it, so that this build refuses
- * such a store instead of half-working on it.
+ * States written before the layout was recorded have none and open as 2; of
+ * those, a store that holds no entry chunks is still in layout 1, Cairn
+ * 0.1.0's, which 0.1.0 can open (see {@link OlderLayout}). A later Cairn that
+ * changes the layout raises it, so that this build refuses such a store
+ * instead of half-working on it.
  */
 export const STORE_LAYOUT = 2;
 
@@ -289,8 +292,25 @@ function encodeState(state: LogState): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(stored));
 }
 
-/** The stored state; StoreLayoutError if a newer Cairn wrote it, and an Error if it does not decode. */
-function decodeState(bytes: Uint8Array, path: string): LogState {
+/**
+ * A store found in an earlier layout than STORE_LAYOUT as it was opened:
+ * layout 1, that of Cairn 0.1.0 (entries in per-round segments, tiles with
+ * all eight rows), whose state names no layout and which holds no entry
+ * chunks. 0.1.0 can open it; once a bundle of it is written as chunks
+ * (the partial last bundle at an open, or the first entries logged), it can
+ * no longer.
+ */
+export interface OlderLayout {
+  readonly layout: 1;
+  /** The partial entry bundle this open rewrote as chunks, if any: 0.1.0 can no longer open the store. */
+  readonly convertedBundle?: number;
+}
+
+/**
+ * The stored state, and whether it names its layout; StoreLayoutError if a
+ * newer Cairn wrote it, and an Error if it does not decode.
+ */
+function decodeState(bytes: Uint8Array, path: string): { state: LogState; layoutRecorded: boolean } {
   const s = JSON.parse(new TextDecoder().decode(bytes)) as StoredState;
   const layout: unknown = s.layout ?? STORE_LAYOUT;
   if (!Number.isSafeInteger(layout) || (layout as number) < 1) throw new Error(`its layout ${JSON.stringify(layout)} is not a positive integer`);
@@ -298,7 +318,7 @@ function decodeState(bytes: Uint8Array, path: string): LogState {
     throw new StoreLayoutError(`the store in ${showNonPrinting(path)} was written by a newer Cairn (store layout ${layout as number}; this version reads layouts up to ${STORE_LAYOUT}): it was not opened; use that newer version`);
   }
   const bytesOf = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
-  return {
+  const state = {
     treeSize: s.treeSize,
     rootHash: bytesOf(s.rootHash),
     timestamp: s.timestamp,
@@ -306,6 +326,7 @@ function decodeState(bytes: Uint8Array, path: string): LogState {
     sth: s.sth,
     rightEdge: s.rightEdge.map(bytesOf),
   };
+  return { state, layoutRecorded: s.layout !== undefined };
 }
 
 /** What the keys of each kind (by first byte) hold, as keyKinds names them. */
@@ -404,11 +425,15 @@ export class LevelStore implements LogStore {
 
   /** The point reads of this turn of the event loop, made together. */
   private readonly reads: ReadBatch;
+  /** The earlier layout the store was found in as it opened (see {@link olderLayout}). */
+  private foundLayout: OlderLayout | undefined;
 
   private constructor(
     db: Level<Uint8Array, Uint8Array>,
     state: LogState | undefined,
     private readonly path: string,
+    /** Opened to be read only, a format-1 store left as it is (see {@link LevelStore.open}). */
+    private readonly keepLayout: boolean,
   ) {
     this.db = db;
     this.state = state;
@@ -451,15 +476,20 @@ export class LevelStore implements LogStore {
    * newer Cairn wrote the state (see STORE_LAYOUT). LevelDB replays its write-ahead log as it opens (dropping a
    * write a crash cut off) and may compact it into a table: the folder must
    * be writable. A format-1 store whose last bundle is partial has that
-   * bundle rewritten as chunks (one atomic batch). With `existing`, a
-   * folder that holds no store is StoreFilesError too, and nothing is made.
+   * bundle rewritten as chunks (one atomic batch), after which Cairn 0.1.0
+   * can no longer open it (see {@link olderLayout}), unless `keepLayout`: the
+   * store is then opened to be read only (writeRound refuses), its layout
+   * left as it is (`cairn audit`, which must not change what it checks), and
+   * such a bundle is not decoded at the open but when it is read.
+   * With `existing`, a folder that holds no store is StoreFilesError too,
+   * and nothing is made.
    * Every message names `path`, and quotes what LevelDB, the OS or the
    * stored bytes said, with their non-printing characters shown as escapes
    * (showNonPrinting of src/non-printing.ts): printed as it is, a message is
    * one line read in the order it holds, whatever the folder is named, and
    * printed through showNonPrinting again it is unchanged.
    */
-  static async open(path: string, options: { existing?: boolean } = {}): Promise<LevelStore> {
+  static async open(path: string, options: { existing?: boolean; keepLayout?: boolean } = {}): Promise<LevelStore> {
     const shown = showNonPrinting(path);
     const create = await mayCreateDatabase(path);
     if (create && options.existing === true) {
@@ -491,9 +521,10 @@ export class LevelStore implements LogStore {
     }
     // A store we cannot read must not stay open and keep its lock.
     let state: LogState | undefined;
+    let layoutRecorded = true;
     try {
       const raw = await db.get(STATE_KEY);
-      state = raw === undefined ? undefined : decodeState(raw, path);
+      if (raw !== undefined) ({ state, layoutRecorded } = decodeState(raw, path));
     } catch (err) {
       await db.close().catch(() => undefined);
       if (err instanceof StoreLayoutError) throw err;
@@ -517,8 +548,13 @@ export class LevelStore implements LogStore {
         );
       }
     }
-    const store = new LevelStore(db, state, path);
+    const store = new LevelStore(db, state, path, options.keepLayout === true);
     try {
+      // A state that names no layout, in a store without entry chunks: layout 1 (0.1.0's).
+      if (state !== undefined && !layoutRecorded) {
+        const [chunk] = await db.keys({ gte: chunkKey(0), lt: Buffer.of(CHUNK + 1), limit: 1 }).all();
+        if (chunk === undefined) store.foundLayout = { layout: 1 };
+      }
       await store.resume();
     } catch (err) {
       await db.close().catch(() => undefined);
@@ -529,7 +565,8 @@ export class LevelStore implements LogStore {
 
   /**
    * Makes the bundle the tree ends inside chunks (if format 1 left it as
-   * segments) and loads the last partial chunk.
+   * segments; not with keepLayout, which reads it as segments) and loads the
+   * last partial chunk.
    */
   private async resume(): Promise<void> {
     const size = this.state?.treeSize ?? 0;
@@ -537,7 +574,11 @@ export class LevelStore implements LogStore {
     if (inBundle === 0) return; // a chunk boundary too: nothing partial
     const n = Math.floor(size / TILE_WIDTH);
     const [firstChunk] = await this.db.keys({ gte: chunkKey(n * CHUNKS_PER_BUNDLE), lt: chunkKey((n + 1) * CHUNKS_PER_BUNDLE), limit: 1 }).all();
-    if (firstChunk === undefined) await this.convertSegments(n, inBundle);
+    if (firstChunk === undefined) {
+      if (this.keepLayout) return;
+      await this.convertSegments(n, inBundle);
+      if (this.foundLayout !== undefined) this.foundLayout = { ...this.foundLayout, convertedBundle: n };
+    }
     const inChunk = size % CHUNK_ENTRIES;
     if (inChunk === 0) return;
     const k = Math.floor(size / CHUNK_ENTRIES);
@@ -570,6 +611,15 @@ export class LevelStore implements LogStore {
     await batch.write({ sync: true });
   }
 
+  /**
+   * The earlier layout the store was in when it was opened (layout 1, Cairn
+   * 0.1.0's, and the bundle the open rewrote, if any), or undefined for one
+   * in this version's layout or a new one. A server says so as it starts.
+   */
+  get olderLayout(): OlderLayout | undefined {
+    return this.foundLayout;
+  }
+
   /** The underlying database, for tools that inspect or corrupt it on purpose (audit tests). */
   get database(): Level<Uint8Array, Uint8Array> {
     return this.db;
@@ -580,6 +630,7 @@ export class LevelStore implements LogStore {
   }
 
   async writeRound(round: RoundWrite): Promise<void> {
+    if (this.keepLayout) throw new Error(`level-store: the store in ${showNonPrinting(this.path)} was opened to be read only (keepLayout)`);
     if (this.reopenNeeded) await this.reopen();
     checkStateTransition(this.state, round);
     const batch = this.db.batch();

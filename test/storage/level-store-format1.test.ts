@@ -248,11 +248,34 @@ test('a format-1 folder whose last bundle is partial: reads, converts only that 
   await store.close();
 });
 
+test('opened with keepLayout, a format-1 folder whose last bundle is partial reads whole and is left in its layout; writeRound refuses', async () => {
+  expect(await writeFormat1(dir(), [1, 2, 250, 10, 300, 7, 1, 512, 40])).toBe(1123);
+  const raw = async (store: LevelStore) => ({ E: await rawEntries(store.database, 0x45), M: await rawEntries(store.database, 0x4d), C: await rawEntries(store.database, 0x43), S: await rawEntries(store.database, 0x53) });
+  let store = await LevelStore.open(dir(), { keepLayout: true });
+  const before = await raw(store);
+  expect(keysOfBundle(before.E, 0x45, 4).length).toBeGreaterThan(1);
+  expect(before.C.size).toBe(0);
+  await expectLog(store, 1123);
+  expect(store.olderLayout).toEqual({ layout: 1 });
+  await expect(store.writeRound({ entries: [entry(1123)], leafHashes: [NODES[0]![1123]!], tiles: [], state: state(1124, 99) })).rejects.toThrow(/opened to be read only/);
+  expect(await raw(store)).toEqual(before);
+  await store.close();
+  // Still format 1 on disk: an ordinary open converts the partial bundle and says which.
+  store = await LevelStore.open(dir());
+  expect(store.olderLayout).toEqual({ layout: 1, convertedBundle: 4 });
+  await store.close();
+  store = await LevelStore.open(dir());
+  expect(store.olderLayout).toBeUndefined();
+  await store.close();
+});
+
 test('a format-1 folder whose last bundle is full opens without a write and grows in chunks', async () => {
   expect(await writeFormat1(dir(), [256, 100, 156])).toBe(512);
   let store = await LevelStore.open(dir());
   const before = { E: await rawEntries(store.database, 0x45), M: await rawEntries(store.database, 0x4d) };
   expect((await rawEntries(store.database, 0x43)).size).toBe(0);
+  // Still 0.1.0's layout (nothing converted) until the first round.
+  expect(store.olderLayout).toEqual({ layout: 1 });
   await expectLog(store, 512);
   const size = await grow(store, [10, 300]);
   await expectLog(store, size);
@@ -260,6 +283,7 @@ test('a format-1 folder whose last bundle is full opens without a write and grow
   expect(await rawEntries(store.database, 0x4d)).toEqual(before.M);
   await store.close();
   store = await LevelStore.open(dir());
+  expect(store.olderLayout).toBeUndefined();
   await expectLog(store, size);
   await store.close();
 });
