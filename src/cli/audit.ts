@@ -28,6 +28,8 @@ folder; the store is DIR/db). Run it with the server stopped, or on a copy
 of the folder taken while the server was stopped. The folder must be
 writable: LevelDB takes a lock in it and replays its write-ahead log into
 it as it opens (a read-only snapshot does not open: audit a copy of it).
+Nothing else is written: a store in Cairn 0.1.0's layout is read as it is,
+not converted (serve converts it).
 Before LevelDB opens anything, a store that lost its CURRENT file or the
 write-ahead log its MANIFEST names, or whose write-ahead log is damaged
 before later writes, is reported as a mismatch and left unchanged; so is a
@@ -333,7 +335,8 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     try {
       // An empty folder would be made a new store: there is nothing to audit.
       if (!(await LevelStore.exists(dbPath))) throw new UsageError(`there is no Cairn store in ${shown} (${showNonPrinting(dbPath)} holds no database)`);
-      store = await LevelStore.open(dbPath);
+      // keepLayout: a store in 0.1.0's layout is read as it is, not converted (0.1.0 could not open it again).
+      store = await LevelStore.open(dbPath, { keepLayout: true });
     } catch (err) {
       if (err instanceof StoreLockedError) {
         io.stderr.write(`cairn audit: the data folder ${shown} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${shown} taken while the server was stopped\n`);

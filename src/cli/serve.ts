@@ -330,11 +330,27 @@ function isDataFolderKey(facts: StartupFacts): boolean {
  * Facts of a start the operator should know of, stated calmly (start-up
  * lines of their own, before 'listening on'): a new log begun with a key that
  * existed already, which is how a key made first with keygen is meant to be
- * used, and also what a mistyped --data looks like.
+ * used, and also what a mistyped --data looks like; a store in Cairn 0.1.0's
+ * layout, which this start or its first round converts for good (README,
+ * Upgrading).
  */
 export function startupNotices(facts: StartupFacts): string[] {
-  if (!facts.newLog || facts.madeKey || isDataFolderKey(facts)) return [];
-  return [`starting a new log with the key in ${shownPaths(facts).keyFile}; if that key has already signed another log, stop and start with that log's data folder instead`];
+  const notices: string[] = [];
+  if (facts.newLog && !facts.madeKey && !isDataFolderKey(facts)) {
+    notices.push(`starting a new log with the key in ${shownPaths(facts).keyFile}; if that key has already signed another log, stop and start with that log's data folder instead`);
+  }
+  const older = facts.olderLayout;
+  if (older !== undefined) {
+    const { storeFolder } = shownPaths(facts);
+    notices.push(
+      older.convertedBundle !== undefined
+        ? `converted the store in ${storeFolder} from Cairn 0.1.0's layout: its last, partial entry bundle (${older.convertedBundle}) was rewritten in this version's layout, ` +
+            'in which new rounds are written too, so 0.1.0 can no longer open this store (to go back to 0.1.0, use a copy of the data folder taken before this start)'
+        : `the store in ${storeFolder} is in Cairn 0.1.0's layout: it is read as it is, and the first entries logged are written in this version's layout, ` +
+            'after which 0.1.0 can no longer open it (to keep a copy 0.1.0 can open, stop now and copy the data folder first)',
+    );
+  }
+  return notices;
 }
 
 /**

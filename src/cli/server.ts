@@ -16,7 +16,7 @@ import { Log } from '../log/log.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
-import { LevelStore } from '../storage/level-store.js';
+import { LevelStore, type OlderLayout } from '../storage/level-store.js';
 import { lockShown, lookForWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
@@ -122,6 +122,8 @@ export interface StartupFacts {
    * vfat or some network shares): other users may be able to read it.
    */
   readonly openStoreMode?: number;
+  /** The store was in Cairn 0.1.0's layout, and whether this start rewrote its partial last bundle (see LevelStore.olderLayout). */
+  readonly olderLayout?: OlderLayout;
 }
 
 export interface RunningServer {
@@ -603,6 +605,7 @@ async function openKeyStoreAndLog(
     placeholderOrigin: key.made && config.origin === undefined,
     ...(prepared.tightenedMode === undefined ? {} : { tightenedStoreMode: prepared.tightenedMode }),
     ...(prepared.openMode === undefined ? {} : { openStoreMode: prepared.openMode }),
+    ...(opened.olderLayout === undefined ? {} : { olderLayout: opened.olderLayout }),
   };
   const metrics = createMetrics();
   const failures = new RoundFailureLog(logger);

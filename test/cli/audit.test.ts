@@ -16,6 +16,7 @@ import { CairnClient } from '../../src/client/client.js';
 import { storedHashCount } from '../../src/merkle/stored.js';
 import { generateSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { LevelStore } from '../../src/storage/level-store.js';
+import { storeRecords, toLayout1 } from '../helpers/layout1-store.js';
 import { CLI } from '../helpers/server-process.js';
 import { captureIo } from './client-io.js';
 
@@ -389,4 +390,20 @@ test("a data folder this user may not enter (root's, 0700) is reported as permis
     stderr: `cairn audit: permission denied: this user may not look into the data folder ${join(above, 'data')} or a folder above it (EACCES: permission denied); run cairn audit as the user the server runs as\n`,
   });
   await chmod(dir, 0o700);
+});
+
+test("a store in Cairn 0.1.0's layout audits clean and is left in that layout: audit converts nothing", async () => {
+  const { verifierKey, copy } = await grownStore('layout1', 4, 150);
+  const old = await copy('layout1-copy');
+  const db = join(old, 'db');
+  expect(await toLayout1(db)).toBe(600);
+  const before = await storeRecords(db);
+  const io = captureIo();
+  expect(await auditCommand(['--data', old, '--vkey', verifierKey], io)).toBe(0);
+  expect(io.out()).toMatch(/^OK: .* holds 600 entries of audit\.test\/log; all \d+ stored hashes recomputed/);
+  expect(await storeRecords(db)).toEqual(before);
+  // Still 0.1.0's: an ordinary open (serve's) converts its partial last bundle.
+  const store = await LevelStore.open(db);
+  expect(store.olderLayout).toEqual({ layout: 1, convertedBundle: 2 });
+  await store.close();
 });

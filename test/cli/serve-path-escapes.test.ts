@@ -165,8 +165,14 @@ test('the notices and warnings show the start-up paths escaped', () => {
     placeholderOrigin: true,
     tightenedStoreMode: 0o755,
   };
-  const all = [...startupNotices({ ...facts, madeKey: false, keyFile: `/srv/${CRAFTED}.key` }), ...startupWarnings(facts), ...startupWarnings({ ...facts, madeKey: false })];
-  expect(all.length).toBeGreaterThanOrEqual(4);
+  const all = [
+    ...startupNotices({ ...facts, madeKey: false, keyFile: `/srv/${CRAFTED}.key` }),
+    ...startupNotices({ ...facts, olderLayout: { layout: 1 } }),
+    ...startupNotices({ ...facts, olderLayout: { layout: 1, convertedBundle: 3 } }),
+    ...startupWarnings(facts),
+    ...startupWarnings({ ...facts, madeKey: false }),
+  ];
+  expect(all.length).toBeGreaterThanOrEqual(6);
   for (const line of all) {
     expect(line).not.toMatch(RAW_UNSAFE);
     expect(line).toContain(`/srv/${SHOWN}`);

@@ -4,11 +4,14 @@
 // keygen-first set-up; a mistyped --data would look the same), and warn when
 // a key was made for the placeholder origin, when a new log is begun with the
 // data folder's own key (its store moved away?), and when the store's folder
-// had to be closed to other users.
+// had to be closed to other users; and when a store in Cairn 0.1.0's layout
+// is converted (README, Upgrading).
 import { chmod, mkdir, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startupNotices, startupWarnings } from '../../src/cli/serve.js';
-import { DEFAULT_ORIGIN } from '../../src/cli/server.js';
+import { DEFAULT_ORIGIN, startServer } from '../../src/cli/server.js';
+import { CairnClient } from '../../src/client/client.js';
+import { toLayout1 } from '../helpers/layout1-store.js';
 import { runCli, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -108,6 +111,39 @@ test('a store folder that others could enter is closed, and the start says so', 
   expect(out).toContain(
     `\nwarning: the store's folder ${join(data, 'db')} was open to group or others (mode 755); it is now 0700, so that only this user can read the log's files\nlistening on `,
   );
+});
+
+test("a store in Cairn 0.1.0's layout: the start that converts it says so in one line, and later starts say nothing of it", async () => {
+  /** A log of `size` entries in a data folder of its own, turned into 0.1.0's layout. */
+  const layout1 = async (name: string, size: number) => {
+    const data = join(dir(), name);
+    const server = await startServer({ data, host: '127.0.0.1', port: 0, origin: 'o.example/log' });
+    await new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey }).addBatch(Array.from({ length: size }, (_, i) => new TextEncoder().encode(`entry ${i}`)));
+    await server.close();
+    expect(await toLayout1(join(data, 'db'))).toBe(size);
+    return data;
+  };
+  // Its last bundle partial: converted as it opens.
+  const partial = await layout1('partial', 300);
+  const first = await startLines(['--data', partial]);
+  expect(first).toContain(
+    `\naccess: writes open to anyone, reads open to anyone\nconverted the store in ${join(partial, 'db')} from Cairn 0.1.0's layout: its last, partial entry bundle (1) was rewritten in this version's layout, ` +
+      'in which new rounds are written too, so 0.1.0 can no longer open this store (to go back to 0.1.0, use a copy of the data folder taken before this start)\nlistening on ',
+  );
+  expect(first).not.toMatch(/warning/);
+  expect(await startLines(['--data', partial])).not.toMatch(/0\.1\.0/);
+  // Its last bundle full: nothing is converted before entries are logged, and each start says so until then.
+  const full = await layout1('full', 256);
+  const notYet =
+    `the store in ${join(full, 'db')} is in Cairn 0.1.0's layout: it is read as it is, and the first entries logged are written in this version's layout, ` +
+    'after which 0.1.0 can no longer open it (to keep a copy 0.1.0 can open, stop now and copy the data folder first)\n';
+  expect(await startLines(['--data', full])).toContain(`\n${notYet}listening on `);
+  expect(await startLines(['--data', full])).toContain(`\n${notYet}listening on `);
+  const server = await startServer({ data: full, host: '127.0.0.1', port: 0 });
+  expect(server.startup.olderLayout).toEqual({ layout: 1 });
+  await new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey }).addBatch([new TextEncoder().encode('entry 256')]);
+  await server.close();
+  expect(await startLines(['--data', full])).not.toMatch(/0\.1\.0/);
 });
 
 test('startupWarnings and startupNotices say nothing for an ordinary restart', () => {
