@@ -16,8 +16,8 @@ import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
 import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
-import { chownAdvice, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
-import { osReason } from './os-error.js';
+import { chownAdvice, chownUser, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
+import { osReason, shellWord } from './os-error.js';
 import { showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
@@ -25,11 +25,13 @@ export const AUDIT_USAGE = `usage: cairn audit --data DIR [--vkey KEY | --key FI
 
 The operator's integrity check of a Cairn store (DIR is the server's data
 folder; the store is DIR/db). Run it with the server stopped, or on a copy
-of the folder taken while the server was stopped. The folder must be
-writable: LevelDB takes a lock in it and replays its write-ahead log into
-it as it opens (a read-only snapshot does not open: audit a copy of it).
-Nothing else is written: a store in Cairn 0.1.0's layout is read as it is,
-not converted (serve converts it).
+of the folder taken while the server was stopped, as the user the server
+runs as (root is refused a store of another user's: the files LevelDB
+writes would be root's, and the server could not open the store). The
+folder must be writable: LevelDB takes a lock in it and replays its
+write-ahead log into it as it opens (a read-only snapshot does not open:
+audit a copy of it). Nothing else is written: a store in Cairn 0.1.0's
+layout is read as it is, not converted (serve converts it).
 Before LevelDB opens anything, a store that lost its CURRENT file or the
 write-ahead log its MANIFEST names, or whose write-ahead log is damaged
 before later writes, is reported as a mismatch and left unchanged; so is a
@@ -60,9 +62,9 @@ Exit status:
   0  the store is intact and matches its signed checkpoint
   1  a mismatch or damaged store files (the first one is reported)
   2  usage or operational error (no store there, a data folder this user may
-     not enter, the store in use, no key or a key that is not the log's, a
-     folder that cannot be written, a store written by a newer Cairn, output
-     that cannot be written)
+     not enter, another user's store audited as root, the store in use, no
+     key or a key that is not the log's, a folder that cannot be written, a
+     store written by a newer Cairn, output that cannot be written)
 `;
 
 /** The first thing found wrong, and where. */
@@ -297,6 +299,26 @@ async function dataFolderClosed(data: string, err: unknown): Promise<string> {
   );
 }
 
+/**
+ * Why root may not audit the store's folder `db` of data folder `data`, or
+ * undefined: when this process is root and the folder belongs to another
+ * user (the user a server runs as). LevelDB makes files as it opens a store
+ * (its lock, info log, a new write-ahead log and MANIFEST, tables), mode 600
+ * under a umask of 077: root's, they would keep that user's server from
+ * opening the store. The message names the user and what to run.
+ */
+export function rootOnOthersStore(data: string, db: string, owner: number): string | undefined {
+  if (typeof process.geteuid !== 'function' || process.geteuid() !== 0 || owner === 0) return undefined;
+  const user = chownUser(owner);
+  // sudo takes a user unknown to the system as #uid.
+  const sudoUser = user === String(owner) ? `#${owner}` : user;
+  return (
+    `the store's folder ${showNonPrinting(db)} belongs to ${ownerName(owner)}, and this is root: the files LevelDB makes as audit opens the store ` +
+    `(its lock, logs and MANIFEST) would be root's, and the server, running as that user, could not open the store any more. ` +
+    `Run it as that user: sudo -u ${shellWord(sudoUser)} cairn audit --data ${shellWord(data)}`
+  );
+}
+
 /** `cairn audit`: see AUDIT_USAGE. */
 export async function auditCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('audit', AUDIT_USAGE, io, async () => {
@@ -311,15 +333,16 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     const dbPath = join(data, 'db');
     // The data folder as messages name it: one line, every non-printing character escaped (as serve and the store's own refusals show paths).
     const shown = showNonPrinting(data);
-    let isFolder: boolean;
+    let folder: { isDirectory(): boolean; uid: number } | undefined;
     try {
-      isFolder = (await stat(dbPath)).isDirectory();
+      folder = await stat(dbPath);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM') throw new Error(await dataFolderClosed(data, err), { cause: err });
-      isFolder = false;
     }
-    if (!isFolder) throw new UsageError(`there is no Cairn store in ${shown} (no folder ${showNonPrinting(dbPath)})`);
+    if (folder?.isDirectory() !== true) throw new UsageError(`there is no Cairn store in ${shown} (no folder ${showNonPrinting(dbPath)})`);
+    const asRoot = rootOnOthersStore(data, dbPath, folder.uid);
+    if (asRoot !== undefined) throw new Error(asRoot);
     const key = await findVerifier(values, data, io);
     const verifier = key.verifier;
     // The data folder (shown escaped) and what the store's damage says (which

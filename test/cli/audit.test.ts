@@ -7,7 +7,7 @@
 // reported before LevelDB opens the store, which is left as it was.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditCommand } from '../../src/cli/audit.js';
@@ -361,16 +361,31 @@ test("a checkpoint whose signature names another key ID is damage when the store
   }
 });
 
-test("a data folder this user may not enter (root's, 0700) is reported as permission denied with what to run, not as no store (exit 2)", async () => {
-  // uid 65534 (nobody) and its name as chown takes it; run as root, the test audits as that user.
-  const NOBODY = 65534;
-  const name = readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':')).find((fields) => fields[2] === String(NOBODY))?.[0] ?? String(NOBODY);
-  const auditAsNobody = (folder: string) =>
-    new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, [CLI, 'audit', '--data', folder, '--vkey', vkey], { uid: NOBODY, gid: NOBODY }, (err, _stdout, stderr) => {
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr });
-      });
+// uid 65534 (nobody) and its name as chown takes it; run as root, tests audit as that user, or audit that user's store.
+const NOBODY = 65534;
+const nobodyName = () => readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':')).find((fields) => fields[2] === String(NOBODY))?.[0] ?? String(NOBODY);
+const auditAsNobody = (folder: string) =>
+  new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, 'audit', '--data', folder, '--vkey', vkey], { uid: NOBODY, gid: NOBODY }, (err, _stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr });
     });
+  });
+
+/** Gives `path` and all it holds to `uid`. */
+async function chownTree(path: string, uid: number): Promise<void> {
+  await chown(path, uid, uid);
+  if ((await lstat(path)).isDirectory()) for (const name of await readdir(path)) await chownTree(join(path, name), uid);
+}
+
+/** Every file of a store's folder with its owner, LevelDB's info log (LOG, LOG.old) included. */
+async function owners(db: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const name of (await readdir(db)).sort()) out[name] = (await lstat(join(db, name))).uid;
+  return out;
+}
+
+test("a data folder this user may not enter (root's, 0700) is reported as permission denied with what to run, not as no store (exit 2)", async () => {
+  const name = nobodyName();
   await chmod(dir, 0o755);
   const closed = join(dir, 'closed');
   await cp(data, closed, { recursive: true });
@@ -390,6 +405,26 @@ test("a data folder this user may not enter (root's, 0700) is reported as permis
     stderr: `cairn audit: permission denied: this user may not look into the data folder ${join(above, 'data')} or a folder above it (EACCES: permission denied); run cairn audit as the user the server runs as\n`,
   });
   await chmod(dir, 0o700);
+});
+
+test("root is refused another user's store before it is opened, naming that user and what to run, so that no file in it becomes root's (exit 2)", async () => {
+  const name = nobodyName();
+  const theirs = join(dir, 'theirs');
+  await cp(data, theirs, { recursive: true });
+  await chownTree(theirs, NOBODY);
+  const db = join(theirs, 'db');
+  const before = { owners: await owners(db), files: await storeFiles(db) };
+  const io = captureIo();
+  expect(await auditCommand(['--data', theirs, '--vkey', vkey], io)).toBe(2);
+  expect(io.err()).toBe(
+    `cairn audit: the store's folder ${db} belongs to ${name === String(NOBODY) ? `uid ${NOBODY}` : `${name} (uid ${NOBODY})`}, and this is root: the files LevelDB makes as audit opens the store ` +
+      "(its lock, logs and MANIFEST) would be root's, and the server, running as that user, could not open the store any more. " +
+      `Run it as that user: sudo -u ${name === String(NOBODY) ? `'#${NOBODY}'` : name} cairn audit --data ${theirs}\n`,
+  );
+  expect(await owners(db)).toEqual(before.owners);
+  expect(await storeFiles(db)).toEqual(before.files);
+  // Root's own store (or a copy root made) is audited as before.
+  expect(await auditCommand(['--data', data, '--vkey', vkey], captureIo())).toBe(0);
 });
 
 test("a store in Cairn 0.1.0's layout audits clean and is left in that layout: audit converts nothing", async () => {
