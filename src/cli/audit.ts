@@ -16,8 +16,10 @@ import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
 import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { foreignStoreFilesProblem } from './data-folder.js';
 import { chownAdvice, chownUser, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { osReason, shellWord } from './os-error.js';
+import { noSpaceLeft } from './server.js';
 import { showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
@@ -319,6 +321,28 @@ export function rootOnOthersStore(data: string, db: string, owner: number): stri
   );
 }
 
+/**
+ * What to say when the store in `db` (data folder `data`) could not be
+ * opened for a reason of the system's (`err`), as serve says it where it
+ * applies: a full disk (free space), LevelDB files this user may not read
+ * and write (root's, left by a start or an audit as root: chown), a
+ * read-only file system (audit a writable copy). Else the error as it is.
+ */
+export async function storeOpenProblem(err: unknown, data: string, db: string): Promise<string> {
+  const message = err instanceof Error ? err.message : String(err);
+  const shown = showNonPrinting(data);
+  if (noSpaceLeft(err)) return `${message}; free space on the disk that holds the data folder ${shown} (LevelDB needs a few MiB free to open its store), then run cairn audit again`;
+  const foreign = await foreignStoreFilesProblem(db, err);
+  if (foreign !== undefined) return foreign.message;
+  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'EROFS' || e.message.includes('Read-only file system')) {
+      // LevelDB's lock and log replay write to the folder.
+      return `${message} (audit opens the store read-write: give it a writable copy of ${shown})`;
+    }
+  }
+  return message;
+}
+
 /** `cairn audit`: see AUDIT_USAGE. */
 export async function auditCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('audit', AUDIT_USAGE, io, async () => {
@@ -374,8 +398,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       // The store opens by decoding its latest state record (JSON), which only an empty store may lack.
       if (err instanceof StoreCorruptError) return report({ kind: 'state', message: err.message });
       if (err instanceof UsageError) throw err;
-      // LevelDB's lock and log replay write to the folder.
-      throw new Error(`${(err as Error).message} (audit opens the store read-write: give it a writable copy of ${shown})`, { cause: err });
+      throw new Error(await storeOpenProblem(err, data, dbPath), { cause: err });
     }
     let result: AuditResult | undefined;
     let finding: Finding | undefined;

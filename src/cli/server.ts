@@ -443,7 +443,7 @@ function messageOf(err: unknown): string {
  * or its words, which LevelDB's errors quote without one ("IO error:
  * …/000003.log: No space left on device").
  */
-function noSpaceLeft(err: unknown): boolean {
+export function noSpaceLeft(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
     if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || e.message.includes('No space left on device')) return true;
   }

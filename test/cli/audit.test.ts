@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auditCommand } from '../../src/cli/audit.js';
+import { auditCommand, storeOpenProblem } from '../../src/cli/audit.js';
 import { startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
 import { storedHashCount } from '../../src/merkle/stored.js';
@@ -262,7 +262,7 @@ test('a store that lost its CURRENT file, or whose write-ahead log is damaged be
   expect(await run(await copy('intact'))).toMatchObject({ code: 0 });
 });
 
-test('an empty store folder is no store: exit 2, and nothing is made in it; a store LevelDB cannot lock asks for a writable copy', async () => {
+test('an empty store folder is no store: exit 2, and nothing is made in it; a store LevelDB cannot lock says why (no writable copy asked for on a writable file system)', async () => {
   const hollow = join(dir, 'hollow');
   await mkdir(join(hollow, 'db'), { recursive: true });
   const io = captureIo();
@@ -270,14 +270,14 @@ test('an empty store folder is no store: exit 2, and nothing is made in it; a st
   expect(io.err()).toMatch(/there is no Cairn store in .*hollow \(.*hollow\/db holds no database\)/);
   expect(await readdir(join(hollow, 'db'))).toEqual([]);
 
-  // LevelDB cannot make its LOCK file where a folder of that name is, as in a read-only snapshot where it cannot write one.
+  // LevelDB cannot make its LOCK file where a folder of that name is: the file system is writable, so no copy is asked for.
   const unlockable = join(dir, 'unlockable');
   await cp(data, unlockable, { recursive: true });
   await rm(join(unlockable, 'db', 'LOCK'));
   await mkdir(join(unlockable, 'db', 'LOCK'));
   const locked = captureIo();
   expect(await auditCommand(['--data', unlockable, '--vkey', vkey], locked)).toBe(2);
-  expect(locked.err()).toMatch(/^cairn audit: cannot open the store in .*: IO error: .*LOCK.* \(audit opens the store read-write: give it a writable copy of .*unlockable\)\n$/);
+  expect(locked.err()).toMatch(/^cairn audit: cannot open the store in .*: IO error: .*LOCK[^(]*\n$/);
 });
 
 test('a store that lost its live write-ahead log, or its state, is reported as damage (exit 1); a store of a newer layout is an operational error (exit 2)', async () => {
@@ -425,6 +425,46 @@ test("root is refused another user's store before it is opened, naming that user
   expect(await storeFiles(db)).toEqual(before.files);
   // Root's own store (or a copy root made) is audited as before.
   expect(await auditCommand(['--data', data, '--vkey', vkey], captureIo())).toBe(0);
+});
+
+test("a store whose LevelDB files root left behind (an audit or start as root) is explained as serve explains it: chown, not a writable copy (exit 2)", async () => {
+  const name = nobodyName();
+  const mixed = join(dir, 'mixed');
+  await cp(data, mixed, { recursive: true });
+  await chownTree(mixed, NOBODY);
+  // What LevelDB makes as it opens a store, made by root under a umask of 077.
+  const db = join(mixed, 'db');
+  const roots = (await readdir(db)).filter((n) => n === 'CURRENT' || n === 'LOG' || n.startsWith('MANIFEST-') || n.endsWith('.log'));
+  expect(roots.length).toBeGreaterThanOrEqual(4);
+  for (const file of roots) {
+    await chown(join(db, file), 0, 0);
+    await chmod(join(db, file), 0o600);
+  }
+  await chmod(dir, 0o755);
+  try {
+    const { code, stderr } = await auditAsNobody(mixed);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      new RegExp(`^cairn audit: cannot open the store in ${db}: files in it \\([^)]*CURRENT[^)]*\\) belong to root, and this user \\(${name}\\) may not read and write them; run as root: chown -R ${name} ${db}\n$`),
+    );
+  } finally {
+    await chmod(dir, 0o700);
+  }
+});
+
+test('a full disk is met with what serve says of it (free space), a read-only file system with a writable copy, anything else as it is', async () => {
+  const db = join(data, 'db');
+  // LevelDB's own words, as it says them opening a store (IO error: FILE: strerror).
+  const full = new Error(`cannot open the store in ${db}: IO error: ${db}/000005.ldb: No space left on device`);
+  expect(await storeOpenProblem(full, data, db)).toBe(
+    `${full.message}; free space on the disk that holds the data folder ${data} (LevelDB needs a few MiB free to open its store), then run cairn audit again`,
+  );
+  const readOnly = new Error(`cannot open the store in ${db}: IO error: ${db}/LOCK: Read-only file system`);
+  expect(await storeOpenProblem(readOnly, data, db)).toBe(`${readOnly.message} (audit opens the store read-write: give it a writable copy of ${data})`);
+  const erofs = Object.assign(new Error('EROFS: read-only file system, open'), { code: 'EROFS' });
+  expect(await storeOpenProblem(new Error(`cannot open the store in ${db}: ${erofs.message}`, { cause: erofs }), data, db)).toMatch(/\(audit opens the store read-write: give it a writable copy of .*\)$/);
+  const other = new Error(`cannot open the store in ${db}: IO error: ${db}/LOCK: Is a directory`);
+  expect(await storeOpenProblem(other, data, db)).toBe(other.message);
 });
 
 test("a store in Cairn 0.1.0's layout audits clean and is left in that layout: audit converts nothing", async () => {
