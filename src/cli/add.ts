@@ -1,5 +1,7 @@
-import type { Stats } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
+import { open as openFd, type Stats } from 'node:fs';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { MAX_BATCH_ENTRIES, type BatchResult } from '../client/client.js';
 import { ClientError, isVerificationFailure } from '../client/errors.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
@@ -8,7 +10,7 @@ import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, processIo, Progress, resolveUrl, resolveVerifier, retryPolicy, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, retryPolicy, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from './receipts-file.js';
 import { endBySignal, monotonicNow, processStopSignals, stopSignalSorter } from './stop-signals.js';
 
@@ -130,6 +132,18 @@ export const MAX_LINE_BYTES = MAX_JSON_BODY;
 /** How much of a FILE is read at a time: with one line and one batch, all that is held of it. */
 export const READ_CHUNK_BYTES = 64 * 1024;
 
+/**
+ * The most cairn add holds of an input it cannot read twice (standard input,
+ * a FILE that is a pipe) when it checks all of its input before sending
+ * (without --stream): 1 GiB. More stops it, nothing sent, with words that
+ * say what to do, well before node's own limit of one buffer (4 GiB), which
+ * says only that a "size" is out of range.
+ */
+export const MAX_HELD_INPUT_BYTES = 2 ** 30;
+
+/** Default of --flush-after: the most a batch that is not full waits, from its first line, before it is sent (--stream), in seconds. */
+const FLUSH_AFTER_SECONDS = 1;
+
 /** The help text of `cairn add`: what it does, its options and its exit statuses. */
 export const ADD_USAGE = `usage: cairn add [options] [FILE ...]
 
@@ -178,8 +192,20 @@ more for each such batch.
 A FILE is read twice, first to check it, then to send it a batch at a time,
 so it may be of any size; if it changes in between, cairn add stops, saying
 how many entries were logged. Standard input, or a FILE that is a pipe, is
-read once and held in memory: for inputs of more than a few hundred MB, give
-a file.
+read once and held in memory, up to ${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB: more stops cairn add, nothing
+sent; for more, give a file, or use --stream.
+
+With --stream (and --json-lines), the input is read once, as it comes, and
+sent as it is read: for a producer that does not end, as in
+'tail -F app.log | cairn add --json-lines --stream'. Each line is checked
+as it arrives; a batch is sent once it holds --batch-size entries, or
+--flush-after seconds after its first line was read, and at the end of the
+input. Only that batch (and the request in flight) is held; while a request
+is in flight no more is read, so a slow log holds the producer back once
+the pipe is full. A bad line (not I-JSON, too long, too large; a last line
+cut off at the end of the input, unless it is JSON) stops cairn add (exit
+2) once the lines before it are logged and their receipts written: the
+message names it, and says that it and the lines after it were not logged.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -187,6 +213,10 @@ Options:
   CAIRN_TOKEN        env only: an access token, for a log that needs one
   --json-lines       the input is JSON Lines: one JSON event per line, of at
                      most ${MAX_LINE_BYTES} bytes
+  --stream           with --json-lines: send the lines as they are read,
+                     without reading all of the input first (see above)
+  --flush-after S    with --stream: send a batch that is not full S seconds
+                     after its first line was read, 0.05..3600 (default ${FLUSH_AFTER_SECONDS})
   --receipts FILE    append the receipts to FILE (created if need be), not
                      standard output ('-', the default); FILE is never
                      emptied, and may not be one of the inputs
@@ -206,37 +236,41 @@ Options:
                      and errors are still shown)
   -h, --help         show this help
 
-A progress bar is drawn on standard error when it is a terminal. The
-closing summary counts the entries new to the log, each once: not one that
-was in the log before this run (its index is below the tree size of the
-checkpoint fetched first), nor a repeat of an earlier entry of the input
-(answered with that one's index); one logged since by an earlier try of a
-request whose answer was lost, or by another submitter, is new. With --json
-"duplicates" counts the others. It also counts every batch request sent
-(retries included).
+A progress bar is drawn on standard error when it is a terminal (not with
+--stream, whose input has no known end). The closing summary counts the
+entries new to the log, each once: not one that was in the log before this
+run (its index is below the tree size of the checkpoint fetched first), nor
+a repeat of an earlier entry of the input (answered with that one's index);
+one logged since by an earlier try of a request whose answer was lost, or by
+another submitter, is new. With --json "duplicates" counts the others. It
+also counts every batch request sent (retries included).
 
 Receipts of requests that completed are kept even if a later one fails. A
-request that fails once sent may have been logged all the same: a
-connection that broke or timed out after the upload, an answer that is not
-the log's (a proxy's HTML 502), receipts that do not verify. The message
-then names its entries, and running the same cairn add again logs none of
-them twice: the log answers an entry it holds with its first index and
-"duplicate": true. Only a refusal says that nothing of it was logged: the
-log's own (a 4xx, or a 503 QUEUE_FULL, with its error code), or a 413 (too
-large) from whatever answered. Each batch's receipts are written whole: if
-a write to FILE fails (a full disk), FILE is cut back to its last whole
-receipt (unless another run appended to it meanwhile: what others wrote is
-never cut away) and the message says how many entries were logged, how many
-of their receipts were written, and which entries were logged without one
-(by FILE:LINE and log index: 'cairn prove INDEX' gives the proof). FILE may
-be a pipe (a FIFO, /dev/stdout): a reader that goes away stops cairn add
-the same way. SIGINT or SIGTERM sends no more requests: the one in flight
-is finished and its receipts written, then cairn add stops (exit 2) saying
-the same. Another signal less than 1 s after the first is the same request
-(npm run passes Ctrl-C on as well) and is ignored; one later stops cairn add at
-once (exit 2; or, while a write to FILE is stuck, as to a pipe nobody
-reads, by the signal itself, which a shell shows as 130 for SIGINT, 143
-for SIGTERM).
+request that fails once sent may have been logged all the same: a connection
+that broke or timed out after the upload, an answer that is not the log's (a
+proxy's HTML 502), receipts that do not verify. The message then names its
+entries, and sending them again logs none of them twice: the log answers an
+entry it holds with its first index and "duplicate": true (run the same
+cairn add again on FILEs; feed standard input, or a pipe, its lines again
+from the first one named). Only a refusal says that nothing of it was
+logged: the log's own (a 4xx, or a 503 QUEUE_FULL, with its error code), or
+a 413 (too large) from whatever answered. Each batch's receipts are written
+whole: if a write to FILE fails (a full disk), FILE is cut back to its last
+whole receipt (unless another run appended to it meanwhile: what others
+wrote is never cut away) and the message says how many entries were logged,
+how many of their receipts were written, and which entries were logged
+without one (by FILE:LINE and log index: 'cairn prove INDEX' gives the
+proof). FILE may be a pipe (a FIFO, /dev/stdout): a reader that goes away
+stops cairn add the same way. SIGINT or SIGTERM sends no more requests: the
+one in flight is finished and its receipts written, then cairn add stops
+(exit 2) saying the same. With --stream it reads no more input, and the
+lines it read are sent and their receipts written before it stops, naming
+the last line logged. While the input is read before anything is sent
+(without --stream), it stops at once (exit 2), nothing sent. Another signal
+less than 1 s after the first is the same request (npm run passes Ctrl-C on
+as well) and is ignored; one later stops cairn add at once (exit 2; or,
+while a write to FILE is stuck, as to a pipe nobody reads, by the signal
+itself, which a shell shows as 130 for SIGINT, 143 for SIGTERM).
 
 ${EXIT_HELP}
 `;
@@ -251,6 +285,8 @@ interface Input {
 export interface Line {
   readonly bytes: Uint8Array;
   readonly number: number;
+  /** Set on the last line when the input ends without a line break after it (a producer stopped while writing it, say). */
+  readonly unended?: true;
 }
 
 /**
@@ -265,9 +301,24 @@ type Checked =
 /** An input that the sending pass could not read as the checking pass had. */
 class InputError extends Error {}
 
+/**
+ * Input that cairn add cannot log: a line that is not I-JSON or is too long,
+ * an entry empty or too large, more input than it holds. What the input
+ * holds is at fault, not the command line, so its message gets no pointer
+ * to --help, as a UsageError's does.
+ */
+export class BadInputError extends Error {}
+
+/** A stop signal came while cairn add read `input` before sending anything. */
+class StoppedReading extends Error {
+  constructor(readonly input: string) {
+    super(`stopped while reading ${input}`);
+  }
+}
+
 function checkSize(length: number, source: string): void {
-  if (length === 0) throw new UsageError(`${source}: an entry must hold at least one byte`);
-  if (length > MAX_ENTRY_SIZE) throw new UsageError(`${source}: ${length} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+  if (length === 0) throw new BadInputError(`${source}: an entry must hold at least one byte`);
+  if (length > MAX_ENTRY_SIZE) throw new BadInputError(`${source}: ${length} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
 }
 
 function isSystemError(err: unknown): boolean {
@@ -280,15 +331,15 @@ function isSystemError(err: unknown): boolean {
 /**
  * Splits byte chunks into lines, holding no more than one line and one chunk:
  * a line ends at "\n", one "\r" before it is dropped, and the last line may
- * lack its "\n". A line of more than `maxBytes` bytes throws a UsageError
- * naming `name:LINE` as soon as that many bytes of it are seen, so a FILE
- * without newlines is never held whole.
+ * lack its "\n" (it is then `unended`). A line of more than `maxBytes` bytes
+ * throws a BadInputError naming `name:LINE` as soon as that many bytes of it
+ * are seen, so a FILE without newlines is never held whole.
  */
 export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string, maxBytes = MAX_LINE_BYTES): AsyncGenerator<Line> {
   let parts: Uint8Array[] = [];
   let held = 0;
   let number = 1;
-  const tooLong = () => new UsageError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
+  const tooLong = () => new BadInputError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
   const line = (tail: Uint8Array): Line => {
     let bytes = parts.length === 0 ? tail : Buffer.concat([...parts, tail], held + tail.length);
     if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
@@ -311,20 +362,58 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<U
       parts.push(chunk.slice(start));
     }
   }
-  if (held > 0) yield line(new Uint8Array(0));
+  if (held > 0) yield { ...line(new Uint8Array(0)), unended: true };
+}
+
+/**
+ * Where `bytes` stop being UTF-8 (RFC 3629): the offset of the first byte
+ * that does not begin a well-formed character (a stray continuation byte, a
+ * lead byte without its continuation bytes, an overlong form, a surrogate,
+ * past U+10FFFF), or undefined when all of them are UTF-8.
+ */
+function badUtf8At(bytes: Uint8Array): number | undefined {
+  if (isUtf8(bytes)) return undefined;
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    if (lead < 0x80) {
+      i++;
+      continue;
+    }
+    const follow = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : 0;
+    if (follow === 0) return i;
+    // The second byte's range rules out overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    for (let k = 1; k <= follow; k++) {
+      const b = bytes[i + k];
+      if (b === undefined || b < (k === 1 ? low : 0x80) || b > (k === 1 ? high : 0xbf)) return i;
+    }
+    i += follow + 1;
+  }
+  return undefined;
 }
 
 /** The entries of JSON Lines: each non-blank line's canonical form, checked. */
 async function* jsonLineEntries(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string): AsyncGenerator<Input> {
-  for await (const { bytes, number } of splitLines(chunks, name)) {
+  for await (const { bytes, number, unended } of splitLines(chunks, name)) {
     if (!bytes.some((b) => b !== 0x20 && b !== 0x09)) continue;
     const source = `${name}:${number}`;
+    // A last line that is JSON is whole, with or without its line break; one that is not may have been cut off.
+    const cut = unended === true ? ' (the last line, with no line break after it: cut off where its producer stopped writing?)' : '';
     let entry: Uint8Array;
     try {
       entry = canonicalizeJson(bytes);
     } catch (err) {
-      if (err instanceof JsonError) throw new UsageError(`${source}: not an I-JSON value: ${err.message}`);
-      throw err;
+      if (!(err instanceof JsonError)) throw err;
+      const at = badUtf8At(bytes);
+      if (at !== undefined) {
+        const shown = Array.from(bytes.subarray(at, at + 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+        throw new BadInputError(
+          `${source}: not UTF-8 text: byte ${at + 1} of the line (of ${shown}) begins no UTF-8 character; ` +
+            `a JSON event is UTF-8 text (RFC 8259 §8.1): is the input in another encoding, such as Latin-1?${cut}`,
+        );
+      }
+      throw new BadInputError(`${source}: not an I-JSON value: ${err.message}${cut}`);
     }
     checkSize(entry.length, source);
     yield { entry, source };
@@ -353,32 +442,156 @@ async function readAtMost(handle: FileHandle, limit: number): Promise<Uint8Array
   return buf.subarray(0, at);
 }
 
-async function countEntries(entries: AsyncIterable<Input>): Promise<number> {
+/** What {@link orStop} resolves to when the stop comes first. */
+const STOP = Symbol('stop');
+
+/**
+ * What `promise` resolves to, or STOP once `signal` aborts (at once if it
+ * has). Its listener goes with the wait: a read that waits for each line
+ * this way adds nothing that lasts (racing one lasting promise of the stop
+ * would keep a reaction of every line, for as long as the input goes on).
+ */
+async function orStop<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof STOP> {
+  let off: () => void = () => undefined;
+  const stopped = new Promise<typeof STOP>((resolve) => {
+    const on = () => resolve(STOP);
+    if (signal.aborted) return resolve(STOP);
+    signal.addEventListener('abort', on, { once: true });
+    off = () => signal.removeEventListener('abort', on);
+  });
+  try {
+    return await Promise.race([promise, stopped]);
+  } finally {
+    off();
+  }
+}
+
+/**
+ * An input being read as it comes: its bytes, and `release`, which stops
+ * reading it before its end (idempotent), so that a cairn add that stops
+ * early does not wait for whatever writes it (a producer that never ends).
+ */
+interface Opened {
+  readonly chunks: AsyncIterable<Uint8Array>;
+  release(): void;
+}
+
+/**
+ * Opens a FILE that is a FIFO as node reads standard input when it is a
+ * pipe, so that reading it can be stopped at once: a FileHandle's read of a
+ * FIFO waits in node's thread pool until the writer writes, and the process
+ * with it. The open itself waits for a writer, as any open of a FIFO.
+ */
+async function openPipe(path: string): Promise<Opened> {
+  const fd = await new Promise<number>((resolve, reject) => openFd(path, 'r', (err, opened) => (err === null ? resolve(opened) : reject(err))));
+  const socket = new Socket({ fd, readable: true, writable: false });
+  return { chunks: socket, release: () => void socket.destroy() };
+}
+
+/** Opens FILE to read it as it comes: a FIFO as a pipe (see openPipe), anything else by its FileHandle. */
+async function openInput(path: string): Promise<Opened> {
+  if ((await stat(path)).isFIFO()) return openPipe(path);
+  const handle = await open(path, 'r');
+  let closed = false;
+  return {
+    chunks: readChunks(handle),
+    release: () => {
+      if (closed) return;
+      closed = true;
+      void handle.close().catch(() => undefined);
+    },
+  };
+}
+
+/** What the checking pass needs to read an input and to stop when asked to. */
+interface Reading {
+  /** Standard input, opened once. */
+  stdin(): Opened;
+  /** Aborted at a stop signal. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * All of `opened`'s bytes while they are no more than `limit`: more throws
+ * `tooMuch()`, a stop signal a StoppedReading naming `input`; either stops
+ * reading it (release) at once, holding no more than `limit` and one chunk.
+ */
+async function holdAll(opened: Opened, input: string, limit: number, tooMuch: () => Error, signal: AbortSignal): Promise<Uint8Array> {
+  const chunks = opened.chunks[Symbol.asyncIterator]();
+  const parts: Uint8Array[] = [];
+  let held = 0;
+  try {
+    for (;;) {
+      const next = await orStop(chunks.next(), signal);
+      if (next === STOP) throw new StoppedReading(input);
+      if (next.done === true) break;
+      held += next.value.length;
+      if (held > limit) throw tooMuch();
+      parts.push(next.value);
+    }
+  } catch (err) {
+    opened.release();
+    throw err;
+  }
+  return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts, held));
+}
+
+async function countEntries(entries: AsyncIterable<Input>, input: string, signal: AbortSignal): Promise<number> {
   let n = 0;
-  for await (const _ of entries) n++;
+  for await (const _ of entries) {
+    if (signal.aborted) throw new StoppedReading(input);
+    n++;
+  }
   return n;
 }
 
-async function checkHeld(name: string, data: Uint8Array, jsonLines: boolean): Promise<Checked> {
+async function checkHeld(name: string, data: Uint8Array, jsonLines: boolean, signal: AbortSignal): Promise<Checked> {
   if (!jsonLines) checkSize(data.length, name);
-  return { kind: 'held', name, data, entries: jsonLines ? await countEntries(jsonLineEntries([data], name)) : 1 };
+  return { kind: 'held', name, data, entries: jsonLines ? await countEntries(jsonLineEntries([data], name), name, signal) : 1 };
+}
+
+/**
+ * Reads all of an input that cannot be read twice (standard input, a pipe),
+ * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES.
+ */
+function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array> {
+  const what = name === '<stdin>' ? 'standard input' : name;
+  const tooMuch = () =>
+    jsonLines
+      ? new BadInputError(
+          `${what} holds more than ${MAX_HELD_INPUT_BYTES} bytes (${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB), more than cairn add holds to check all of it before sending: nothing was sent; ` +
+            'give it as a FILE (read twice, never held), or add --stream to send its lines as they are read',
+        )
+      : new BadInputError(`${name}: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+  return holdAll(opened, what, jsonLines ? MAX_HELD_INPUT_BYTES : MAX_ENTRY_SIZE, tooMuch, reading.signal);
 }
 
 /**
  * The checking pass over one input: every entry canonicalized and its size
  * checked, nothing kept of a regular file but its entry count and stat. A FILE
  * that is one entry is checked by its size alone, so a huge one is not read.
+ * A stop signal throws a StoppedReading.
  */
-async function check(source: string, jsonLines: boolean, io: CliIo): Promise<Checked> {
-  if (source === '-') return checkHeld('<stdin>', await io.readStdin(), jsonLines);
+async function check(source: string, jsonLines: boolean, reading: Reading): Promise<Checked> {
+  if (source === '-') return checkHeld('<stdin>', await holdInput(reading.stdin(), '<stdin>', jsonLines, reading), jsonLines, reading.signal);
   let handle: FileHandle | undefined;
   try {
+    if ((await stat(source)).isFIFO()) {
+      // The open waits for a writer; a stop meanwhile lets go of the pipe once it is open.
+      const opening = openPipe(source);
+      const opened = await orStop(opening, reading.signal);
+      if (opened === STOP) {
+        opening.then((o) => o.release(), () => undefined);
+        throw new StoppedReading(source);
+      }
+      return await checkHeld(source, await holdInput(opened, source, jsonLines, reading), jsonLines, reading.signal);
+    }
     handle = await open(source, 'r');
     const stamp = await handle.stat();
     if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: it is a folder, not a file`);
-    if (!stamp.isFile()) return await checkHeld(source, new Uint8Array(await handle.readFile()), jsonLines);
+    if (!stamp.isFile()) return await checkHeld(source, await holdInput({ chunks: readChunks(handle), release: () => undefined }, source, jsonLines, reading), jsonLines, reading.signal);
     if (!jsonLines) checkSize(stamp.size, source);
-    return { kind: 'file', name: source, stamp, entries: jsonLines ? await countEntries(jsonLineEntries(readChunks(handle), source)) : 1 };
+    return { kind: 'file', name: source, stamp, entries: jsonLines ? await countEntries(jsonLineEntries(readChunks(handle), source), source, reading.signal) : 1 };
   } catch (err) {
     if (isSystemError(err)) throw new UsageError(cannotRead(source, err));
     throw err;
@@ -425,7 +638,7 @@ async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<In
         yield next;
       }
     } catch (err) {
-      if (err instanceof UsageError) throw changed(err.message);
+      if (err instanceof BadInputError) throw changed(err.message);
       throw err;
     }
     if (count < input.entries) throw changed(`it holds ${count} entries, not the ${input.entries} it held`);
@@ -457,6 +670,12 @@ export interface AddProcess {
   kill(signal: string): void;
   /** Opens `path` to append to it, creating it if there is none (then `created`). */
   openReceipts(path: string): Promise<{ file: ReceiptsFile; created: boolean }>;
+  /**
+   * Stops reading standard input before its end, when cairn add stops early
+   * (a stop signal, a bad line, more than it holds): else the process would
+   * wait for its writer to end it, a producer that may never.
+   */
+  stopStdin?(): void;
 }
 
 /** The real process's signals (through {@link processStopSignals}, which ignores a repeat that comes after cairn add stopped listening), exit and files. */
@@ -474,11 +693,70 @@ export function processAdd(): AddProcess {
     now: monotonicNow,
     kill: endBySignal,
     openReceipts: openReceiptsFile,
+    stopStdin: () => void process.stdin.destroy(),
   };
 }
 
 /** A SIGINT or SIGTERM stopped cairn add before the next request. */
 class Stopped extends Error {}
+
+/**
+ * A set of log indexes held as sorted, disjoint runs [start, end): the
+ * indexes one cairn add logs come mostly in runs (a batch's are
+ * consecutive unless other submitters' come between), so what it holds
+ * grows with those interleavings, not with the entries logged, which for a
+ * --stream run that never ends would be without bound.
+ */
+export class IndexRuns {
+  readonly #starts: number[] = [];
+  readonly #ends: number[] = [];
+  #size = 0;
+
+  /** How many indexes the set holds. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** How many runs hold them. */
+  get runs(): number {
+    return this.#starts.length;
+  }
+
+  has(index: number): boolean {
+    const k = this.#runAtOrBefore(index);
+    return k >= 0 && index < this.#ends[k]!;
+  }
+
+  add(index: number): void {
+    if (this.has(index)) return;
+    this.#size++;
+    const k = this.#runAtOrBefore(index);
+    const joinsBefore = k >= 0 && this.#ends[k] === index;
+    const joinsAfter = k + 1 < this.#starts.length && this.#starts[k + 1] === index + 1;
+    if (joinsBefore && joinsAfter) {
+      this.#ends[k] = this.#ends[k + 1]!;
+      this.#starts.splice(k + 1, 1);
+      this.#ends.splice(k + 1, 1);
+    } else if (joinsBefore) this.#ends[k] = index + 1;
+    else if (joinsAfter) this.#starts[k + 1] = index;
+    else {
+      this.#starts.splice(k + 1, 0, index);
+      this.#ends.splice(k + 1, 0, index + 1);
+    }
+  }
+
+  /** The last run that starts at or before `index`, or -1. */
+  #runAtOrBefore(index: number): number {
+    let low = 0;
+    let high = this.#starts.length;
+    while (low < high) {
+      const mid = Math.floor((low + high) / 2);
+      if (this.#starts[mid]! <= index) low = mid + 1;
+      else high = mid;
+    }
+    return low - 1;
+  }
+}
 
 /** Log indexes for a message: "A to B" when they follow one another, else each of them. */
 function indexText(indexes: readonly number[]): string {
@@ -516,6 +794,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         timeout: { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean' },
+        stream: { type: 'boolean' },
+        'flush-after': { type: 'string' },
       },
       'files',
     );
@@ -538,40 +818,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     const notice = (text: string) => io.stderr.write(`${io.stderr.isTTY === true ? '\n' : ''}cairn add: ${oneLine(text)}\n`);
     const sources = positionals.length === 0 ? ['-'] : positionals;
     if (sources.filter((s) => s === '-').length > 1) throw new UsageError("standard input ('-') can be read only once");
-
     const jsonLines = values['json-lines'] === true;
-    // The checking pass: a bad input anywhere is found before anything is sent.
-    const checked: Checked[] = [];
-    for (const source of sources) checked.push(await check(source, jsonLines, io));
-    const total = checked.reduce((sum, c) => sum + c.entries, 0);
-    if (total === 0) throw new UsageError('nothing to add: the input holds no entries');
+    const stream = values.stream === true;
+    if (stream && !jsonLines) throw new UsageError('--stream needs --json-lines: it sends the lines of JSON Lines as they are read, and any other input is one entry per FILE');
+    if (!stream && values['flush-after'] !== undefined) throw new UsageError('--flush-after needs --stream: without it, all of the input is read before anything is sent');
+    const flushAfterMs = parseSeconds(values['flush-after'] ?? String(FLUSH_AFTER_SECONDS), '--flush-after', 0.05, 3600);
 
-    // The receipts file is opened before anything is sent, so that one that cannot be
-    // written to is found while nothing is logged; it is only appended to.
-    let receipts: ReceiptsWriter | undefined;
-    let created = false;
-    if (receiptsPath !== undefined) {
-      let opened: { file: ReceiptsFile; created: boolean };
-      try {
-        opened = await proc.openReceipts(receiptsPath);
-      } catch (err) {
-        throw new UsageError(cannotWrite(receiptsPath, err));
-      }
-      try {
-        const stat = await opened.file.stat();
-        const input = checked.find((c) => c.kind === 'file' && c.stamp.dev === stat.dev && c.stamp.ino === stat.ino);
-        if (input !== undefined) throw new UsageError(`--receipts ${receiptsPath} is the input ${input.name}: receipts are appended to the receipts file, so give one that is not an input`);
-        // A FILE removed or renamed while cairn add runs (logrotate) is opened again by its path.
-        receipts = await ReceiptsWriter.open(opened.file, () => proc.openReceipts(receiptsPath));
-        created = opened.created;
-      } catch (err) {
-        await opened.file.close();
-        if (opened.created) await unlink(receiptsPath).catch(() => undefined);
-        throw err;
-      }
-    }
-
-    const progress = new Progress(io.stderr, total, 'entries', !quiet && values.json !== true);
+    /** The progress bar, drawn once the input's entries are counted (never with --stream, whose input has no known end). */
+    let progress = new Progress(io.stderr, 0, 'entries', false);
     let done = 0;
     /** The source of the last entry whose receipt is written. */
     let lastDone = '';
@@ -584,7 +838,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
      * `startSize` or past it seen for the first time (logged by an earlier try of its
      * request whose answer was lost, or meanwhile by another submitter).
      */
-    const newIndexes = new Set<number>();
+    const newIndexes = new IndexRuns();
     /** Batch requests (POST /v1/batch), each try of one counted. */
     let requests = 0;
     /** Batches whose checkpoint the log's tiles proved to extend the one before, the log's consistency proof having failed. */
@@ -599,13 +853,21 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     /** Set once an error's message says what was logged, so the catch below adds nothing. */
     let told = false;
 
-    // SIGINT or SIGTERM: no request is sent after the one in flight; a second one, REPEAT_SIGNAL_MS or more
-    // after the first (one sooner is the same signal passed on again, as by npm run), ends the process.
+    // SIGINT or SIGTERM: no request is sent after the one in flight (with --stream: no more input is read,
+    // and what was read is sent); while the input is read before sending, it stops at once. A second one,
+    // REPEAT_SIGNAL_MS or more after the first (one sooner is the same signal passed on again, as by npm
+    // run), ends the process. The listener is there before any input is read: a signal never finds the
+    // process without it (node's default would end it, saying nothing).
     /** The signal that asked cairn add to stop. */
     let stopBy: string | undefined;
     const stopWait = new AbortController();
     /** The entries of the request in flight, from when it is sent until their receipts are written. */
     let inFlight: readonly Input[] | undefined;
+    /** Whether cairn add is still reading its input before sending anything (without --stream): a stop then ends it at once. */
+    let checking = !stream;
+    /** The batch being filled (with --stream, all that is held of the input): the request in flight is its start. */
+    let batch: Input[] = [];
+    let batchBytes = 0;
     /** Whether a retry wait may be cut short by a stop: only while a request that logs nothing until answered waits. */
     let waitMayStop = false;
     /** Whether any request that logs entries was sent. */
@@ -636,7 +898,15 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       if (kind === 'first') {
         stopBy = signal;
         stopWait.abort();
-        if (!quiet) notice(`${signal}: ${inFlight === undefined ? 'sending nothing more' : 'finishing the request in flight, then sending nothing more'}; a second SIGINT or SIGTERM, 1 s or more later, stops at once`);
+        // While the input is read, the stop message follows at once.
+        if (quiet || checking) return;
+        if (stream) {
+          if (batch.length > 0) {
+            notice(`${signal}: reading no more input; sending the ${entries(batch.length)} read and not yet logged, then stopping; a second SIGINT or SIGTERM, 1 s or more later, stops at once`);
+          }
+          return;
+        }
+        notice(`${signal}: ${inFlight === undefined ? 'sending nothing more' : 'finishing the request in flight, then sending nothing more'}; a second SIGINT or SIGTERM, 1 s or more later, stops at once`);
         return;
       }
       progress.finish(done);
@@ -669,7 +939,86 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       proc.exit(EXIT_ERROR);
     });
 
+    /** Whether standard input was opened, to stop reading it if cairn add ends before it does. */
+    let stdinOpened = false;
+    /** The input being read with --stream. */
+    let streaming: Opened | undefined;
+    /** Whether the reading of the input with --stream was given up (a stop, a bad line, a failure): an input opened since is let go of at once. */
+    let givenUp = false;
+    const reading: Reading = {
+      stdin: () => {
+        stdinOpened = true;
+        const chunks = io.readStdinChunks?.() ?? (async function* () {
+          yield await io.readStdin();
+        })();
+        return { chunks, release: () => proc.stopStdin?.() };
+      },
+      signal: stopWait.signal,
+    };
+    /** Whether some input cannot be read again (standard input, a pipe): running the same cairn add again does not send the same lines. */
+    let readOnce = sources.includes('-');
+    let receipts: ReceiptsWriter | undefined;
+    let created = false;
     try {
+      // Without --stream, the checking pass: a bad input anywhere is found before anything is sent.
+      // With it, each FILE is only looked at (there, not a folder) and read when its turn comes.
+      const checked: Checked[] = [];
+      /** The inputs that are regular files, which the receipts file may not be. */
+      const files: { readonly name: string; readonly stamp: Stats }[] = [];
+      if (!stream) {
+        try {
+          for (const source of sources) checked.push(await check(source, jsonLines, reading));
+        } catch (err) {
+          if (err instanceof StoppedReading) throw new Error(`stopped by ${stopBy ?? 'a signal'} while reading ${err.input}: nothing was sent`);
+          throw err;
+        }
+        checking = false;
+        for (const c of checked) {
+          if (c.kind === 'file') files.push(c);
+          else readOnce = true;
+        }
+      } else {
+        for (const source of sources) {
+          if (source === '-') continue;
+          let stamp: Stats;
+          try {
+            stamp = await stat(source);
+          } catch (err) {
+            throw new UsageError(cannotRead(source, err));
+          }
+          if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: it is a folder, not a file`);
+          if (stamp.isFile()) files.push({ name: source, stamp });
+          else readOnce = true;
+        }
+      }
+      const total = checked.reduce((sum, c) => sum + c.entries, 0);
+      if (!stream && total === 0) throw new BadInputError('nothing to add: the input holds no entries');
+
+      // The receipts file is opened before anything is sent, so that one that cannot be
+      // written to is found while nothing is logged; it is only appended to.
+      if (receiptsPath !== undefined) {
+        let opened: { file: ReceiptsFile; created: boolean };
+        try {
+          opened = await proc.openReceipts(receiptsPath);
+        } catch (err) {
+          throw new UsageError(cannotWrite(receiptsPath, err));
+        }
+        try {
+          const stat = await opened.file.stat();
+          const input = files.find((c) => c.stamp.dev === stat.dev && c.stamp.ino === stat.ino);
+          if (input !== undefined) throw new UsageError(`--receipts ${receiptsPath} is the input ${input.name}: receipts are appended to the receipts file, so give one that is not an input`);
+          // A FILE removed or renamed while cairn add runs (logrotate) is opened again by its path.
+          receipts = await ReceiptsWriter.open(opened.file, () => proc.openReceipts(receiptsPath));
+          created = opened.created;
+        } catch (err) {
+          await opened.file.close();
+          if (opened.created) await unlink(receiptsPath).catch(() => undefined);
+          throw err;
+        }
+      }
+
+      progress = new Progress(io.stderr, total, 'entries', !quiet && values.json !== true && !stream);
+
       const client = makeClient(url, verifier, io, {
         // A refused request logged nothing (CONTRACT §3), so sending it again is safe.
         ...retryPolicy(retries, maxWaitMs),
@@ -857,9 +1206,6 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       };
       // The entries of the last batch request sent (its timeout allows for its body's upload, see the timeout hint).
       let lastSent: readonly Input[] = [];
-      // The sending pass: all that is held is the batch being filled.
-      let batch: Input[] = [];
-      let batchBytes = 0;
       // Entries per request: --batch-size, until the log or a proxy says fewer (refusedAsTooLarge).
       let size = batchSize;
       /** Whether a proxy's 413 has made requests smaller (said once, in a warning). */
@@ -873,7 +1219,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
        */
       const send = async () => {
         while (batch.length > 0) {
-          if (stopBy !== undefined) throw new Stopped();
+          // With --stream, what was read cannot be read again: a stop sends it still (a second signal stops at once).
+          if (stopBy !== undefined && !stream) throw new Stopped();
           const part = batch.slice(0, size);
           let result;
           inFlight = part;
@@ -882,7 +1229,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           lastSent = part;
           triedAfterTaken = false;
           try {
-            waitMayStop = true;
+            waitMayStop = !stream;
             posting = true;
             result = await client.addBatch(part.map((c) => c.entry));
             answered = { part, indexes: result.receipts.map((r) => r.receipt.index) };
@@ -970,15 +1317,140 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         }
         batchBytes = 0;
       };
-      try {
-        for (const input of checked) {
-          for await (const next of entriesOf(input, jsonLines)) {
-            if (batch.length >= size || (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES)) await send();
-            batch.push(next);
-            batchBytes += next.entry.length;
+      /**
+       * The entries of the inputs in order, each line read and checked as it
+       * comes (--stream); `streaming` is the input being read, for a stop to
+       * let go of it.
+       */
+      async function* streamed(): AsyncGenerator<Input> {
+        for (const source of sources) {
+          const name = source === '-' ? '<stdin>' : source;
+          let opened: Opened;
+          try {
+            opened = source === '-' ? reading.stdin() : await openInput(source);
+          } catch (err) {
+            if (isSystemError(err)) throw new Error(cannotRead(source, err), { cause: err });
+            throw err;
+          }
+          // Given up while a FIFO's open waited for its writer.
+          if (givenUp) return opened.release();
+          streaming = opened;
+          try {
+            yield* jsonLineEntries(opened.chunks, name);
+          } catch (err) {
+            if (isSystemError(err)) throw new Error(cannotRead(name === '<stdin>' ? 'standard input' : name, err), { cause: err });
+            throw err;
+          } finally {
+            opened.release();
+            streaming = undefined;
           }
         }
+      }
+      /** What stopped the reading of the input with --stream, for a message when sending what was read fails. */
+      let streamEnd = '';
+      /**
+       * --stream: reads the input as it comes, sending a batch once it holds
+       * `size` entries, --flush-after from its first line read, and at the
+       * end of the input. A stop signal, a bad line or an input that cannot
+       * be read ends the reading; the lines read before are sent all the same,
+       * and then cairn add stops, saying which were logged.
+       */
+      const sendAsRead = async () => {
+        const lines = streamed();
+        let pending: Promise<IteratorResult<Input>> | undefined;
+        /** The wait of the batch being filled, from its first line: its end sends it. */
+        let flush: { readonly due: Promise<'flush'>; readonly cancel: AbortController } | undefined;
+        const unflush = () => {
+          flush?.cancel.abort();
+          flush = undefined;
+        };
+        let failure: unknown;
+        let stopped = false;
+        let ended = false;
+        let read = 0;
+        try {
+          for (;;) {
+            if (stopBy !== undefined) {
+              stopped = true;
+              break;
+            }
+            pending ??= lines.next();
+            if (batch.length > 0 && flush === undefined) {
+              const cancel = new AbortController();
+              flush = { cancel, due: io.sleep(flushAfterMs, cancel.signal).then(() => 'flush' as const) };
+            }
+            let got: IteratorResult<Input> | typeof STOP | 'flush';
+            try {
+              got = await orStop(flush === undefined ? pending : Promise.race([pending, flush.due]), stopWait.signal);
+            } catch (err) {
+              failure = err;
+              break;
+            }
+            if (got === STOP) {
+              stopped = true;
+              break;
+            }
+            if (got === 'flush') {
+              // The line asked for (`pending`) is still awaited: at most one chunk more is read meanwhile.
+              unflush();
+              await send();
+              continue;
+            }
+            pending = undefined;
+            if (got.done === true) {
+              ended = true;
+              break;
+            }
+            const next = got.value;
+            read++;
+            if (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES) {
+              unflush();
+              await send();
+            }
+            batch.push(next);
+            batchBytes += next.entry.length;
+            if (batch.length >= size) {
+              unflush();
+              await send();
+            }
+          }
+        } finally {
+          unflush();
+          if (!ended) {
+            // The reading is given up: no more of the input is read, and nothing waits for its writer.
+            givenUp = true;
+            streaming?.release();
+          }
+        }
+        const givenUpBy = failure === undefined ? (stopped ? `at ${stopBy ?? 'a signal'}` : undefined) : `(${failure instanceof Error ? failure.message : String(failure)})`;
+        if (givenUpBy !== undefined) streamEnd = `cairn add had stopped reading its input ${givenUpBy}`;
+        // What was read is sent, at the end of the input and when the reading was given up: it cannot be read again.
         if (batch.length > 0) await send();
+        streamEnd = '';
+        if (givenUpBy === undefined) {
+          if (read === 0) throw new BadInputError('nothing to add: the input holds no entries');
+          return;
+        }
+        told = true;
+        const last = done === 0 ? 'no line' : `no line after ${lastDone}`;
+        if (stopped) throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; ${last} was logged, and no more of the input was read`);
+        if (failure instanceof BadInputError) {
+          failure.message += ` (${done === 0 ? 'nothing was logged' : `the ${entries(done)} before it ${loggedAndWritten(done)}`}; that line and the lines after it were not logged: cairn add read no further)`;
+        } else if (failure instanceof Error) failure.message += ` (${soFar()}; ${last} was logged: cairn add read no further)`;
+        throw failure;
+      };
+      try {
+        if (stream) await sendAsRead();
+        else {
+          for (const input of checked) {
+            for await (const next of entriesOf(input, jsonLines)) {
+              if (batch.length >= size || (batch.length > 0 && batchBytes + next.entry.length > MAX_BATCH_BYTES)) await send();
+              batch.push(next);
+              batchBytes += next.entry.length;
+            }
+          }
+          if (batch.length > 0) await send();
+        }
       } catch (err) {
         progress.finish(done);
         if (told) throw err;
@@ -986,10 +1458,13 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         /** The entries of a request that may have been logged, for a message: what became of them, and what running again does. */
         const maybeText = (sent: readonly Input[]) => {
           const one = sent.length === 1;
+          const from = sent[0]!.source;
           return (
             `${namedEntries(sent)} ${one ? 'was' : 'were'} sent and may have been logged without ${one ? 'its receipt' : 'their receipts'}; ` +
-            `nothing after ${sent[sent.length - 1]!.source} was sent; running the same cairn add again logs no entry twice: ` +
-            `the log answers one it holds with its first index and "duplicate": true`
+            `nothing after ${sent[sent.length - 1]!.source} was sent; ` +
+            // Standard input, or a pipe, gives its lines once: only its writer can give them again.
+            (readOnce ? `feed the lines from ${from} on to cairn add again (it cannot read them twice itself); it logs no entry twice` : 'running the same cairn add again logs no entry twice') +
+            `: the log answers one it holds with its first index and "duplicate": true`
           );
         };
         if (err instanceof Stopped) {
@@ -1002,6 +1477,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `the ${entries(done)} before ${next} ${loggedAndWritten(done)}; `}${maybeText(maybeLogged)})`;
         else if (done > 0) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
         else if (err instanceof InputError) err.message += ' (nothing was logged)';
+        if (streamEnd !== '') err.message += `; ${streamEnd}`;
         // Only a batch request is sent here: its timeout grows with its body (UPLOAD_BYTES_PER_SECOND), yet a
         // slower link needs less in each. A smaller batch helps only when its upload time is a real part of it
         // (a quarter or more: over a slow link that part may be what ran out).
@@ -1043,6 +1519,10 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       return EXIT_OK;
     } finally {
       stopListening();
+      // An input not read to its end (a stop, a failure) is let go of, so that the process need not wait for its writer.
+      givenUp = true;
+      streaming?.release();
+      if (stdinOpened) proc.stopStdin?.();
       if (receipts !== undefined) {
         await receipts.close();
         // A receipts file made by this run that sent nothing is not left behind.

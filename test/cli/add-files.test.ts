@@ -5,8 +5,7 @@ import { appendFileSync, openSync, closeSync, truncateSync, writeSync } from 'no
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { addCommand, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines } from '../../src/cli/add.js';
-import { UsageError } from '../../src/cli/args.js';
+import { addCommand, BadInputError, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';
@@ -67,7 +66,7 @@ test('splitLines: any chunking gives the lines of the whole, "\\r\\n" and a last
 test('splitLines: a line of more than maxBytes is refused as FILE:LINE once that much of it is read, not after all of it', async () => {
   // The ending is not counted: "xyzw\r\n" is 4 bytes, its "\r" and "\n" in different chunks.
   expect(await collectLines([enc('ab\r\nxyzw\r'), enc('\n1234')], 4)).toEqual([[1, 'ab'], [2, 'xyzw'], [3, '1234']]);
-  await expect(collectLines([enc('ab\n12'), enc('345\n')], 4)).rejects.toThrow(new UsageError('f:2: a line longer than 4 bytes, too long for a JSON event'));
+  await expect(collectLines([enc('ab\n12'), enc('345\n')], 4)).rejects.toThrow(new BadInputError('f:2: a line longer than 4 bytes, too long for a JSON event'));
   await expect(collectLines([enc('ab\n12345')], 4)).rejects.toThrow(/^f:2: a line longer than 4 bytes/);
   // A line that never ends: reading stops soon after maxBytes.
   let pulled = 0;
@@ -102,6 +101,33 @@ test('a JSON Lines FILE of many reads is logged in order, CRLF and blank lines a
   const bad = captureIo();
   expect(await addCommand([...t.common, '--json-lines', file], bad)).toBe(2);
   expect(bad.err()).toMatch(new RegExp(`^cairn add: ${file}:5: not an I-JSON value`));
+});
+
+test("a bad line is the input's fault, not the command line's: its message says what is wrong in add's own words, with no pointer to --help", async () => {
+  const file = join(t.dir, 'words.jsonl');
+  // Latin-1 "é" (0xe9) where UTF-8 is due: said as such, not as the log's "body is not valid UTF-8".
+  await writeFile(file, Buffer.concat([Buffer.from('{"a":1}\n{"name":"Ren'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
+  const latin = captureIo();
+  expect(await addCommand([...t.common, '--json-lines', file], latin)).toBe(2);
+  expect(latin.err()).toBe(
+    `cairn add: ${file}:2: not UTF-8 text: byte 13 of the line (of e9 22 7d) begins no UTF-8 character; a JSON event is UTF-8 text (RFC 8259 §8.1): is the input in another encoding, such as Latin-1?\n`,
+  );
+  // A last line cut off where its producer stopped: said so; one that is whole JSON without its line break is logged.
+  await writeFile(file, '{"a":1}\n{"a":');
+  const cut = captureIo();
+  expect(await addCommand([...t.common, '--json-lines', file], cut)).toBe(2);
+  expect(cut.err()).toMatch(new RegExp(`^cairn add: ${file}:2: not an I-JSON value: .* \\(the last line, with no line break after it: cut off where its producer stopped writing\\?\\)\\n$`));
+  await writeFile(file, '{"a":1}\n{"a":2}');
+  expect(await addCommand([...t.common, '--json-lines', file], captureIo())).toBe(0);
+  // Nothing but blank lines, and an empty FILE: no pointer to --help either.
+  await writeFile(file, '\n \n');
+  const blank = captureIo();
+  expect(await addCommand([...t.common, '--json-lines', file], blank)).toBe(2);
+  expect(blank.err()).toBe('cairn add: nothing to add: the input holds no entries\n');
+  // A usage error still has it.
+  const usage = captureIo();
+  expect(await addCommand([...t.common, '--flush-after', '2', file], usage)).toBe(2);
+  expect(usage.err()).toBe("cairn add: --flush-after needs --stream: without it, all of the input is read before anything is sent\nRun 'cairn add --help' for its options.\n");
 });
 
 test('a bad line near the end of a FILE is found before anything is sent', async () => {

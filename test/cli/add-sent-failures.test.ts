@@ -6,7 +6,9 @@
 // words. The summary counts an entry logged by an earlier try of a request
 // as logged by this run, and every try as a request. Each request's timeout
 // grows with its body, and --timeout sets the rest. Against a fake log.
+import { writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { addCommand, ADD_USAGE, type AddProcess } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
@@ -19,10 +21,14 @@ const t = fakeLogEachTest(600, 'cairn-add-sent-');
 
 const batchRequests = () => t.fake.requests.filter((p) => p === 'v1/batch').length;
 
-/** The words that say a request's entries may have been logged, and what running again does. */
+/**
+ * The words that say a request's entries, from standard input, may have been logged, and how to send
+ * them again: cairn add reads standard input once, so those lines are fed to it again.
+ */
 const maybe = (entries: string, last: string) =>
   `${entries} were sent and may have been logged without their receipts; nothing after ${last} was sent; ` +
-  'running the same cairn add again logs no entry twice: the log answers one it holds with its first index and "duplicate": true';
+  `feed the lines from ${/<stdin>:\d+/.exec(entries)![0]} on to cairn add again (it cannot read them twice itself); it logs no entry twice: ` +
+  'the log answers one it holds with its first index and "duplicate": true';
 
 /** Logs the entries of a batch body in the fake log, as the log behind a proxy would before the proxy's answer is lost. */
 function take(body: Uint8Array): void {
@@ -98,6 +104,28 @@ test('a connection reset once the log took the only batch: its entries are named
   expect(io.err()).toMatch(new RegExp(`^cairn add: POST ${t.fake.url}/v1/batch: fetch failed: .*ECONNRESET`));
   expect(io.err()).toContain(` (${maybe('the 3 entries <stdin>:1 to <stdin>:3', '<stdin>:3')})\n`);
   expect(io.err()).not.toContain('nothing was logged');
+});
+
+test('the same from a FILE, which cairn add can read again: running the same cairn add again is what sends those entries again; from standard input, only feeding those lines again does', async () => {
+  const lines = events(3, 'reset-file');
+  const file = join(t.dir, 'reset.jsonl');
+  await writeFile(file, stdinOf(lines));
+  t.fake.hook = (path, req, _res, body) => {
+    if (path !== 'v1/batch') return false;
+    take(body);
+    req.socket.resetAndDestroy();
+    return true;
+  };
+  const io = captureIo();
+  expect(await addCommand([...t.common, '--json-lines', '--quiet', file], io)).toBe(2);
+  expect(io.err()).toContain(
+    ` (the 3 entries ${file}:1 to ${file}:3 were sent and may have been logged without their receipts; nothing after ${file}:3 was sent; ` +
+      'running the same cairn add again logs no entry twice: the log answers one it holds with its first index and "duplicate": true)\n',
+  );
+  // With standard input among the inputs, running the same command again does not give the same lines.
+  const mixed = captureIo({ stdin: stdinOf(events(1, 'reset-stdin')) });
+  expect(await addCommand([...t.common, '--json-lines', '--quiet', file, '-'], mixed)).toBe(2);
+  expect(mixed.err()).toContain(`; feed the lines from ${file}:1 on to cairn add again (it cannot read them twice itself); it logs no entry twice: `);
 });
 
 test('receipts that do not verify (one proof hash changed on the way): exit 1, and the batch is named as maybe logged', async () => {
