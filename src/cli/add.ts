@@ -260,8 +260,10 @@ whole receipt (unless another run appended to it meanwhile: what others
 wrote is never cut away) and the message says how many entries were logged,
 how many of their receipts were written, and which entries were logged
 without one (by FILE:LINE and log index: 'cairn prove INDEX' gives the
-proof). FILE may be a pipe (a FIFO, /dev/stdout): a reader that goes away
-stops cairn add the same way. SIGINT or SIGTERM sends no more requests: the
+proof). A regular FILE is synced (fdatasync) after each batch's receipts,
+before the next request, and one removed or renamed meanwhile (logrotate)
+is made again at its path, with a warning. FILE may be a pipe (a FIFO,
+/dev/stdout): a reader that goes away stops cairn add the same way. SIGINT or SIGTERM sends no more requests: the
 one in flight is finished and its receipts written, then cairn add stops
 (exit 2) saying the same. With --stream it reads no more input, and the
 lines it read are sent and their receipts written before it stops, naming
