@@ -5,7 +5,8 @@ import { appendFileSync, openSync, closeSync, truncateSync, writeSync } from 'no
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { addCommand, BadInputError, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines } from '../../src/cli/add.js';
+import { BadInputError, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines } from '../../src/cli/add-input.js';
+import { addCommand } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';

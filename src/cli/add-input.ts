@@ -1,0 +1,409 @@
+/**
+ * What `cairn add` reads: FILEs and standard input, as one entry each or as
+ * JSON Lines, checked before anything is sent (a FILE read again to send
+ * it, what cannot be read twice held) or, with --stream, as they come.
+ */
+
+import { isUtf8 } from 'node:buffer';
+import { open as openFd, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
+import { MAX_JSON_BODY } from '../jcs/parse.js';
+import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
+import { UsageError } from './args.js';
+import { cannotRead } from './client-common.js';
+
+/**
+ * The longest line --json-lines accepts, its line ending not counted: the
+ * largest JSON body the log takes (CONTRACT §1), far more than the JSON of an
+ * entry needs, but it bounds what is held of a line that never ends.
+ */
+export const MAX_LINE_BYTES = MAX_JSON_BODY;
+
+/** How much of a FILE is read at a time: with one line and one batch, all that is held of it. */
+export const READ_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * The most cairn add holds of an input it cannot read twice (standard input,
+ * a FILE that is a pipe) when it checks all of its input before sending
+ * (without --stream): 1 GiB. More stops it, nothing sent, with words that
+ * say what to do, well before node's own limit of one buffer (4 GiB), which
+ * says only that a "size" is out of range.
+ */
+export const MAX_HELD_INPUT_BYTES = 2 ** 30;
+
+export interface Input {
+  readonly entry: Uint8Array;
+  /** FILE or FILE:LINE, for messages. */
+  readonly source: string;
+}
+
+/** A line of input without its line ending, numbered from 1. */
+export interface Line {
+  readonly bytes: Uint8Array;
+  readonly number: number;
+  /** Set on the last line when the input ends without a line break after it (a producer stopped while writing it, say). */
+  readonly unended?: true;
+}
+
+/**
+ * An input as the checking pass found it, for the sending pass to read again:
+ * a regular file is reopened and must still look the same (`stamp`); standard
+ * input or a pipe cannot be read twice and is held.
+ */
+export type Checked =
+  | { readonly kind: 'held'; readonly name: string; readonly entries: number; readonly data: Uint8Array }
+  | { readonly kind: 'file'; readonly name: string; readonly entries: number; readonly stamp: Stats };
+
+/** An input that the sending pass could not read as the checking pass had. */
+export class InputError extends Error {}
+
+/**
+ * Input that cairn add cannot log: a line that is not I-JSON or is too long,
+ * an entry empty or too large, more input than it holds. What the input
+ * holds is at fault, not the command line, so its message gets no pointer
+ * to --help, as a UsageError's does.
+ */
+export class BadInputError extends Error {}
+
+/** A stop signal came while cairn add read `input` before sending anything. */
+export class StoppedReading extends Error {
+  constructor(readonly input: string) {
+    super(`stopped while reading ${input}`);
+  }
+}
+
+function checkSize(length: number, source: string): void {
+  if (length === 0) throw new BadInputError(`${source}: an entry must hold at least one byte`);
+  if (length > MAX_ENTRY_SIZE) throw new BadInputError(`${source}: ${length} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+}
+
+export function isSystemError(err: unknown): boolean {
+  // Not `instanceof Error`: node's own errors may come from another realm (a test's vm context). Their
+  // codes are the OS's (ENOENT, EISDIR, ...) or node's (ERR_...), not Cairn's own (INVALID_JSON, ENTRY_MISMATCH).
+  const code = typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && /^(E[A-Z0-9]+|ERR_[A-Z0-9_]+)$/.test(code);
+}
+
+/**
+ * Splits byte chunks into lines, holding no more than one line and one chunk:
+ * a line ends at "\n", one "\r" before it is dropped, and the last line may
+ * lack its "\n" (it is then `unended`). A line of more than `maxBytes` bytes
+ * throws a BadInputError naming `name:LINE` as soon as that many bytes of it
+ * are seen, so a FILE without newlines is never held whole.
+ */
+export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string, maxBytes = MAX_LINE_BYTES): AsyncGenerator<Line> {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  let number = 1;
+  const tooLong = () => new BadInputError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
+  const line = (tail: Uint8Array): Line => {
+    let bytes = parts.length === 0 ? tail : Buffer.concat([...parts, tail], held + tail.length);
+    if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
+    if (bytes.length > maxBytes) throw tooLong();
+    parts = [];
+    held = 0;
+    return { bytes, number: number++ };
+  };
+  for await (const chunk of chunks) {
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
+      // One byte more than maxBytes may be the "\r" of a "\r\n".
+      if (held + end - start > maxBytes + 1) throw tooLong();
+      yield line(chunk.subarray(start, end));
+      start = end + 1;
+    }
+    if (start < chunk.length) {
+      held += chunk.length - start;
+      if (held > maxBytes + 1) throw tooLong();
+      parts.push(chunk.slice(start));
+    }
+  }
+  if (held > 0) yield { ...line(new Uint8Array(0)), unended: true };
+}
+
+/**
+ * Where `bytes` stop being UTF-8 (RFC 3629): the offset of the first byte
+ * that does not begin a well-formed character (a stray continuation byte, a
+ * lead byte without its continuation bytes, an overlong form, a surrogate,
+ * past U+10FFFF), or undefined when all of them are UTF-8.
+ */
+function badUtf8At(bytes: Uint8Array): number | undefined {
+  if (isUtf8(bytes)) return undefined;
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    if (lead < 0x80) {
+      i++;
+      continue;
+    }
+    const follow = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : 0;
+    if (follow === 0) return i;
+    // The second byte's range rules out overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    for (let k = 1; k <= follow; k++) {
+      const b = bytes[i + k];
+      if (b === undefined || b < (k === 1 ? low : 0x80) || b > (k === 1 ? high : 0xbf)) return i;
+    }
+    i += follow + 1;
+  }
+  return undefined;
+}
+
+/** The entries of JSON Lines: each non-blank line's canonical form, checked. */
+export async function* jsonLineEntries(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string): AsyncGenerator<Input> {
+  for await (const { bytes, number, unended } of splitLines(chunks, name)) {
+    if (!bytes.some((b) => b !== 0x20 && b !== 0x09)) continue;
+    const source = `${name}:${number}`;
+    // A last line that is JSON is whole, with or without its line break; one that is not may have been cut off.
+    const cut = unended === true ? ' (the last line, with no line break after it: cut off where its producer stopped writing?)' : '';
+    let entry: Uint8Array;
+    try {
+      entry = canonicalizeJson(bytes);
+    } catch (err) {
+      if (!(err instanceof JsonError)) throw err;
+      const at = badUtf8At(bytes);
+      if (at !== undefined) {
+        const shown = Array.from(bytes.subarray(at, at + 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+        throw new BadInputError(
+          `${source}: not UTF-8 text: byte ${at + 1} of the line (of ${shown}) begins no UTF-8 character; ` +
+            `a JSON event is UTF-8 text (RFC 8259 §8.1): is the input in another encoding, such as Latin-1?${cut}`,
+        );
+      }
+      throw new BadInputError(`${source}: not an I-JSON value: ${err.message}${cut}`);
+    }
+    checkSize(entry.length, source);
+    yield { entry, source };
+  }
+}
+
+/** A file's bytes from where `handle` is, READ_CHUNK_BYTES at a time, each read only when asked for. */
+async function* readChunks(handle: FileHandle): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const chunk = new Uint8Array(READ_CHUNK_BYTES);
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) return;
+    yield chunk.subarray(0, bytesRead);
+  }
+}
+
+/** Up to `limit` bytes from the start of a file. */
+async function readAtMost(handle: FileHandle, limit: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(limit);
+  let at = 0;
+  while (at < limit) {
+    const { bytesRead } = await handle.read(buf, at, limit - at, at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+  }
+  return buf.subarray(0, at);
+}
+
+/** What {@link orStop} resolves to when the stop comes first. */
+export const STOP = Symbol('stop');
+
+/**
+ * What `promise` resolves to, or STOP once `signal` aborts (at once if it
+ * has). Its listener goes with the wait: a read that waits for each line
+ * this way adds nothing that lasts (racing one lasting promise of the stop
+ * would keep a reaction of every line, for as long as the input goes on).
+ */
+export async function orStop<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof STOP> {
+  let off: () => void = () => undefined;
+  const stopped = new Promise<typeof STOP>((resolve) => {
+    const on = () => resolve(STOP);
+    if (signal.aborted) return resolve(STOP);
+    signal.addEventListener('abort', on, { once: true });
+    off = () => signal.removeEventListener('abort', on);
+  });
+  try {
+    return await Promise.race([promise, stopped]);
+  } finally {
+    off();
+  }
+}
+
+/**
+ * An input being read as it comes: its bytes, and `release`, which stops
+ * reading it before its end (idempotent), so that a cairn add that stops
+ * early does not wait for whatever writes it (a producer that never ends).
+ */
+export interface Opened {
+  readonly chunks: AsyncIterable<Uint8Array>;
+  release(): void;
+}
+
+/**
+ * Opens a FILE that is a FIFO as node reads standard input when it is a
+ * pipe, so that reading it can be stopped at once: a FileHandle's read of a
+ * FIFO waits in node's thread pool until the writer writes, and the process
+ * with it. The open itself waits for a writer, as any open of a FIFO.
+ */
+async function openPipe(path: string): Promise<Opened> {
+  const fd = await new Promise<number>((resolve, reject) => openFd(path, 'r', (err, opened) => (err === null ? resolve(opened) : reject(err))));
+  const socket = new Socket({ fd, readable: true, writable: false });
+  return { chunks: socket, release: () => void socket.destroy() };
+}
+
+/** Opens FILE to read it as it comes: a FIFO as a pipe (see openPipe), anything else by its FileHandle. */
+export async function openInput(path: string): Promise<Opened> {
+  if ((await stat(path)).isFIFO()) return openPipe(path);
+  const handle = await open(path, 'r');
+  let closed = false;
+  return {
+    chunks: readChunks(handle),
+    release: () => {
+      if (closed) return;
+      closed = true;
+      void handle.close().catch(() => undefined);
+    },
+  };
+}
+
+/** What the checking pass needs to read an input and to stop when asked to. */
+export interface Reading {
+  /** Standard input, opened once. */
+  stdin(): Opened;
+  /** Aborted at a stop signal. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * All of `opened`'s bytes while they are no more than `limit`: more throws
+ * `tooMuch()`, a stop signal a StoppedReading naming `input`; either stops
+ * reading it (release) at once, holding no more than `limit` and one chunk.
+ */
+async function holdAll(opened: Opened, input: string, limit: number, tooMuch: () => Error, signal: AbortSignal): Promise<Uint8Array> {
+  const chunks = opened.chunks[Symbol.asyncIterator]();
+  const parts: Uint8Array[] = [];
+  let held = 0;
+  try {
+    for (;;) {
+      const next = await orStop(chunks.next(), signal);
+      if (next === STOP) throw new StoppedReading(input);
+      if (next.done === true) break;
+      held += next.value.length;
+      if (held > limit) throw tooMuch();
+      parts.push(next.value);
+    }
+  } catch (err) {
+    opened.release();
+    throw err;
+  }
+  return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts, held));
+}
+
+async function countEntries(entries: AsyncIterable<Input>, input: string, signal: AbortSignal): Promise<number> {
+  let n = 0;
+  for await (const _ of entries) {
+    if (signal.aborted) throw new StoppedReading(input);
+    n++;
+  }
+  return n;
+}
+
+async function checkHeld(name: string, data: Uint8Array, jsonLines: boolean, signal: AbortSignal): Promise<Checked> {
+  if (!jsonLines) checkSize(data.length, name);
+  return { kind: 'held', name, data, entries: jsonLines ? await countEntries(jsonLineEntries([data], name), name, signal) : 1 };
+}
+
+/**
+ * Reads all of an input that cannot be read twice (standard input, a pipe),
+ * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES.
+ */
+function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array> {
+  const what = name === '<stdin>' ? 'standard input' : name;
+  const tooMuch = () =>
+    jsonLines
+      ? new BadInputError(
+          `${what} holds more than ${MAX_HELD_INPUT_BYTES} bytes (${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB), more than cairn add holds to check all of it before sending: nothing was sent; ` +
+            'give it as a FILE (read twice, never held), or add --stream to send its lines as they are read',
+        )
+      : new BadInputError(`${name}: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+  return holdAll(opened, what, jsonLines ? MAX_HELD_INPUT_BYTES : MAX_ENTRY_SIZE, tooMuch, reading.signal);
+}
+
+/**
+ * The checking pass over one input: every entry canonicalized and its size
+ * checked, nothing kept of a regular file but its entry count and stat. A FILE
+ * that is one entry is checked by its size alone, so a huge one is not read.
+ * A stop signal throws a StoppedReading.
+ */
+export async function check(source: string, jsonLines: boolean, reading: Reading): Promise<Checked> {
+  if (source === '-') return checkHeld('<stdin>', await holdInput(reading.stdin(), '<stdin>', jsonLines, reading), jsonLines, reading.signal);
+  let handle: FileHandle | undefined;
+  try {
+    if ((await stat(source)).isFIFO()) {
+      // The open waits for a writer; a stop meanwhile lets go of the pipe once it is open.
+      const opening = openPipe(source);
+      const opened = await orStop(opening, reading.signal);
+      if (opened === STOP) {
+        opening.then((o) => o.release(), () => undefined);
+        throw new StoppedReading(source);
+      }
+      return await checkHeld(source, await holdInput(opened, source, jsonLines, reading), jsonLines, reading.signal);
+    }
+    handle = await open(source, 'r');
+    const stamp = await handle.stat();
+    if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: it is a folder, not a file`);
+    if (!stamp.isFile()) return await checkHeld(source, await holdInput({ chunks: readChunks(handle), release: () => undefined }, source, jsonLines, reading), jsonLines, reading.signal);
+    if (!jsonLines) checkSize(stamp.size, source);
+    return { kind: 'file', name: source, stamp, entries: jsonLines ? await countEntries(jsonLineEntries(readChunks(handle), source), source, reading.signal) : 1 };
+  } catch (err) {
+    if (isSystemError(err)) throw new UsageError(cannotRead(source, err));
+    throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/**
+ * The sending pass over one input: its entries again, one at a time. A FILE
+ * that no longer matches what the checking pass found throws an InputError.
+ */
+export async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<Input> {
+  const { name } = input;
+  if (input.kind === 'held') {
+    if (jsonLines) yield* jsonLineEntries([input.data], name);
+    else yield { entry: input.data, source: name };
+    return;
+  }
+  const changed = (detail: string) => new InputError(`${name} changed after it was checked: ${detail}`);
+  let handle: FileHandle;
+  try {
+    handle = await open(name, 'r');
+  } catch (err) {
+    throw new InputError(cannotRead(name, err, true));
+  }
+  try {
+    if (!sameFile(await handle.stat(), input.stamp)) throw changed('its size or modification time differs');
+    if (!jsonLines) {
+      // One byte more than the checked size, to see a file that grew.
+      const entry = await readAtMost(handle, input.stamp.size + 1);
+      if (entry.length !== input.stamp.size) throw changed(`${entry.length > input.stamp.size ? 'more' : 'fewer'} than the ${input.stamp.size} bytes it held`);
+      yield { entry, source: name };
+      return;
+    }
+    let count = 0;
+    try {
+      for await (const next of jsonLineEntries(readChunks(handle), name)) {
+        if (++count > input.entries) throw changed(`${next.source} is past the ${input.entries} entries it held`);
+        yield next;
+      }
+    } catch (err) {
+      if (err instanceof BadInputError) throw changed(err.message);
+      throw err;
+    }
+    if (count < input.entries) throw changed(`it holds ${count} entries, not the ${input.entries} it held`);
+  } catch (err) {
+    if (isSystemError(err)) throw new InputError(cannotRead(name, err, true));
+    throw err;
+  } finally {
+    await handle.close();
+  }
+}
