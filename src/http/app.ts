@@ -20,7 +20,7 @@ import { withFastRoutes } from './fast-routes.js';
 import { SECURITY_HEADERS } from './headers.js';
 import { methodLabel, type Metrics } from './metrics.js';
 import { endInSlices } from './pipelining.js';
-import { parseQuery, queryNumber, queryString } from './query.js';
+import { parseQuery, queryNumber, queryString, quote } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
 
 /** An entry of the largest size, in base64: 87,380 characters. */
@@ -134,7 +134,8 @@ function receiptJson(r: Receipt, checkpoint?: string): Record<string, unknown> {
 /** Rejects query parameters a route does not know: a typo should not be silently ignored. */
 function onlyParams(req: Request, names: readonly string[]): void {
   for (const key of Object.keys(req.query)) {
-    if (!names.includes(key)) throw new LogError('INVALID_PARAMETER', `unknown query parameter ${JSON.stringify(key)}`);
+    // Quoted cut short: a name may be most of a 16 KiB URL.
+    if (!names.includes(key)) throw new LogError('INVALID_PARAMETER', `unknown query parameter ${quote(key)}`);
   }
 }
 

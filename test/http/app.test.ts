@@ -471,6 +471,14 @@ describe('other routes', () => {
     expectError(await request(app).get(`/ct/v1/get-proof-by-hash?hash=${hash}&tree_size=${size}${filler}&tree_size=1`), 400, 'INVALID_PARAMETER');
   });
 
+  test('an unknown parameter is named in the error cut short: a name may be most of a 16 KiB URL', async () => {
+    const name = 'n'.repeat(15_000);
+    const res = await get(`/checkpoint?${name}=1`);
+    expectError(res, 400, 'INVALID_PARAMETER');
+    expect(res.body.error).toBe(`unknown query parameter "${'n'.repeat(40)}…"`);
+    expect((await get('/checkpoint?bogus=1')).body.error).toBe('unknown query parameter "bogus"');
+  });
+
   test('writes take no query parameters', async () => {
     const size = log.latest().treeSize;
     expectError(await request(app).post('/v1/entries?foo=1&foo=2').set('Content-Type', 'application/octet-stream').send(Buffer.from('query')), 400, 'INVALID_PARAMETER');
