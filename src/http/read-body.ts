@@ -84,6 +84,8 @@ export const BODY_MAX_MS = 300_000;
  * than what is held; it holds no more of the budget than it paid for on
  * the wire while it may be slow. Rejects with a LogError, without waiting
  * for the rest of the body:
+ * - MALFORMED_REQUEST for a Transfer-Encoding other than chunked alone
+ *   (node takes off only that one);
  * - UNSUPPORTED_MEDIA_TYPE for another content coding;
  * - `tooLarge` for a declared length over `limit`, or over the budget's
  *   whole limit (before reading), or once more than that has arrived, or
@@ -225,6 +227,12 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       d.end();
     };
 
+    // Node takes only the chunked framing off a body: one sent in another
+    // transfer coding as well (`gzip, chunked`) would be read still coded.
+    const transfer = req.headers['transfer-encoding'];
+    if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
+      return fail(new LogError('MALFORMED_REQUEST', `unsupported Transfer-Encoding ${quote(transfer)}: send the body with a Content-Length, or chunked alone (a compressed body takes Content-Encoding)`));
+    }
     if (coding !== 'identity' && makeDecoder === undefined) {
       return fail(new LogError('UNSUPPORTED_MEDIA_TYPE', `unsupported Content-Encoding ${quote(coding)}: send gzip, deflate, br or none`));
     }

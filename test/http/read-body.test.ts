@@ -2,7 +2,7 @@
 // codings, limits judged on the declared length before a byte is read, and
 // the budget charged with what has arrived.
 import { Agent, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { MAX_BATCH_BODY } from '../../src/http/app.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
@@ -176,6 +176,48 @@ describe('content codings', () => {
     for (let i = 0; i < 100 && budget.inUse > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(budget.inUse).toBe(0);
     expect(budget.peak).toBeGreaterThan(0);
+  });
+});
+
+describe('transfer codings: node takes off only chunked, so any other is refused before the body is read', () => {
+  /** Sends `head` and a chunked `body` on a connection of its own, and resolves with the first answer. */
+  function chunked(head: string, body: Buffer): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(head);
+        socket.write(Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]));
+      });
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => (text += d));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const at = text.indexOf('\r\n\r\n');
+        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: text.slice(at + 4) });
+      });
+    });
+  }
+  const head = (path: string, type: string, transfer: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nTransfer-Encoding: ${transfer}\r\nConnection: close\r\n\r\n`;
+
+  test.each([
+    ['/v1/entries', 'application/octet-stream', 'gzip, chunked', (tag: string) => gzipSync(`te entry ${tag}`)],
+    ['/v1/entries', 'application/octet-stream', 'deflate,chunked', (tag: string) => deflateSync(`te entry ${tag}`)],
+    ['/v1/entries', 'application/octet-stream', 'identity, chunked', (tag: string) => Buffer.from(`te entry ${tag}`)],
+    ['/v1/entries', 'application/json', 'gzip, chunked', (tag: string) => gzipSync(JSON.stringify({ te: tag }))],
+    ['/v1/batch', 'application/json', 'gzip, chunked', (tag: string) => gzipSync(JSON.stringify({ entries: [encodeBase64(new TextEncoder().encode(`te entry ${tag}`))] }))],
+  ])('%s (%s) sent with Transfer-Encoding: %s: 400 MALFORMED_REQUEST, nothing logged', async (path, type, transfer, body) => {
+    const size = h.log.latest().treeSize;
+    const answer = await chunked(head(path, type, transfer), body(`${path} ${type} ${transfer}`));
+    expect([answer.status, code(answer)]).toEqual([400, 'MALFORMED_REQUEST']);
+    expect((JSON.parse(answer.body) as { error: string }).error).toContain('Transfer-Encoding');
+    expect(h.log.latest().treeSize).toBe(size);
+  });
+
+  test.each(['chunked', 'Chunked', ' CHUNKED '])('Transfer-Encoding: "%s" alone is read as before', async (transfer) => {
+    const entry = Buffer.from(`chunked entry as "${transfer}" ${Date.now()}`);
+    const answer = await chunked(head('/v1/entries', 'application/octet-stream', transfer), entry);
+    expect(answer.status).toBe(201);
+    expect(Buffer.from(await h.log.entry((JSON.parse(answer.body) as { index: number }).index))).toEqual(entry);
   });
 });
 
