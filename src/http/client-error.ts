@@ -45,8 +45,9 @@ function stillArriving(socket: Duplex): boolean {
 /**
  * Why a request was answered by {@link answerClientErrors}, as the `reason`
  * label of cairn_client_errors_total: a request that is not valid HTTP/1.1
- * (node's parser errors, HPE_*; 400), one whose headers are over node's
- * 16 KiB (HPE_HEADER_OVERFLOW; 400), one not received in full within node's
+ * (node's parser errors, HPE_*, but for bytes after a request that closes
+ * the connection, which are not read; 400), one whose headers are over
+ * node's 16 KiB (HPE_HEADER_OVERFLOW; 400), one not received in full within node's
  * `headersTimeout` or `requestTimeout`, a connection that sent nothing among
  * them (ERR_HTTP_REQUEST_TIMEOUT, one code for both; 408), or another error
  * of the connection.
@@ -93,6 +94,15 @@ const answeringError = new WeakSet<Duplex>();
 export function answerClientErrors(server: Server, onError?: (reason: ClientErrorReason, remote: string | undefined) => void): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (answeringError.has(socket)) return;
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after a request that closes the connection (`Connection:
+      // close`, or HTTP/1.0 without keep-alive): no error of the client's,
+      // and no request to answer (RFC 9112 §9.6). They are not read: the
+      // connection closes once the answers before them are written.
+      answeringError.add(socket);
+      closeAfterAnswers(socket as Socket);
+      return;
+    }
     if (err.code !== 'ECONNRESET') onError?.(clientErrorReason(err), (socket as Socket).remoteAddress);
     if (err.code === 'ECONNRESET' || !socket.writable || stillArriving(socket)) {
       socket.destroy();
@@ -142,6 +152,25 @@ export function answerClientErrors(server: Server, onError?: (reason: ClientErro
     };
     answer();
   });
+}
+
+/**
+ * Closes `socket` with {@link closeGently} once the answers to the requests
+ * read on it are written: node closes a connection after the answer to a
+ * request that closes it with destroySoon, which here closes it gently
+ * instead. A connection with no answer still to write is closed gently now,
+ * and so is one node is already closing (its side shut, to be destroyed
+ * once what was written is handed to the kernel).
+ */
+function closeAfterAnswers(socket: Socket): void {
+  const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (socket.writable && busy !== null && busy !== undefined) {
+    socket.destroySoon = () => closeGently(socket);
+    return;
+  }
+  // What node's destroySoon left to do once the answers are handed over.
+  socket.removeListener('finish', socket.destroy);
+  closeGently(socket);
 }
 
 /**

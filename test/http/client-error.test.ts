@@ -250,6 +250,29 @@ test('CONNECT after pipelined requests: their answers first, in order, then the 
   expect(JSON.parse(all[2]![1])).toMatchObject({ code: 'METHOD_NOT_ALLOWED' });
 });
 
+describe('a request after one that closes the connection (RFC 9112 §9.6) is not read: no answer, and not told as a bad request', () => {
+  beforeEach(() => {
+    told = [];
+  });
+
+  test.each([
+    ['Connection: close', 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+    ['HTTP/1.0', 'GET /healthz HTTP/1.0\r\n\r\n'],
+  ])('after %s', async (_name, first) => {
+    const all = answers(await raw(`${first}GET /v1/log HTTP/1.1\r\nHost: x\r\n\r\n`));
+    expect(all.map(([head]) => head.slice(0, 12))).toEqual(['HTTP/1.1 200']);
+    expect(JSON.parse(all[0]![1])).toMatchObject({ status: 'ok' });
+    expect(told).toEqual([]);
+  });
+
+  test('after a request answered later (it reads the store): its answer, in full, then the end of the stream', async () => {
+    const all = answers(await raw('GET /ct/v1/get-entries?start=0&end=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /v1/log HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(all.map(([head]) => head.slice(0, 12))).toEqual(['HTTP/1.1 200']);
+    expect((JSON.parse(all[0]![1]) as { entries: unknown[] }).entries).toHaveLength(1);
+    expect(told).toEqual([]);
+  });
+});
+
 describe('closeGently (RFC 9112 §9.6: close in stages)', () => {
   /**
    * A TCP server that writes `answer` on each connection and closes it with
