@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
-import { answerClientErrors, answerConnect } from '../http/client-error.js';
+import { answerClientErrors, answerConnect, answerUpgrade } from '../http/client-error.js';
 import { connectionCutter } from '../http/cut-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
 import { shortageAdvice } from '../http/errors.js';
@@ -687,6 +687,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // logged and counted too (flushed once the server has closed).
   const clientErrors = new ClientErrorLog(logger);
   answerClientErrors(server, (reason, remote) => clientErrors.seen(reason, remote));
+  // A request asking to switch protocols is answered as any other (node
+  // threw away what it read after it).
+  answerUpgrade(server, (reason, remote) => clientErrors.seen(reason, remote));
   server.once('close', () => clientErrors.flush());
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.

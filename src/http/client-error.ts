@@ -46,8 +46,10 @@ function stillArriving(socket: Duplex): boolean {
  * Why a request was answered by {@link answerClientErrors}, as the `reason`
  * label of cairn_client_errors_total: a request that is not valid HTTP/1.1
  * (node's parser errors, HPE_*, but for bytes after a request that closes
- * the connection, which are not read; 400), one whose headers are over
- * node's 16 KiB (HPE_HEADER_OVERFLOW; 400), one not received in full within node's
+ * the connection, which are not read; or, told by {@link answerUpgrade}, a
+ * request with a body that asks to switch protocols; 400), one whose
+ * headers are over node's 16 KiB (HPE_HEADER_OVERFLOW; 400), one not
+ * received in full within node's
  * `headersTimeout` or `requestTimeout`, a connection that sent nothing among
  * them (ERR_HTTP_REQUEST_TIMEOUT, one code for both; 408), or another error
  * of the connection.
@@ -248,6 +250,34 @@ export function answerAndClose(res: ServerResponse, error: LogError, extra: [str
 }
 
 /**
+ * Answers `req` on `socket`, which node has let go as HTTP (CONNECT,
+ * upgrade: its parser and listeners are gone), once the answers to the
+ * requests pipelined before it are written (RFC 9112 §9.3.2): `answer` gets
+ * a response on the socket that closes the connection once it is written
+ * (with {@link closeGently}; what the client sent after `req` is not read).
+ */
+function answerLetGo(req: IncomingMessage, socket: Socket, answer: (res: ServerResponse) => void): void {
+  // Node's error listener is gone with its parser.
+  socket.on('error', () => socket.destroy());
+  const take = () => {
+    if (socket.destroyed) return;
+    // An answer to an earlier request is still being written; this one waits its turn.
+    const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (busy !== null && busy !== undefined) {
+      busy.once('close', take);
+      return;
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    // Closed once the answer is written, which closes the response too.
+    res.once('finish', () => closeGently(socket));
+    answer(res);
+  };
+  take();
+}
+
+/**
  * Answers a CONNECT request (RFC 9110 §9.3.6: open a tunnel), then closes
  * its connection: node itself would close it without a word, for want of a
  * 'connect' listener, while every error is a JSON answer (CONTRACT §3).
@@ -261,27 +291,45 @@ export function answerAndClose(res: ServerResponse, error: LogError, extra: [str
  */
 export function answerConnect(server: Server): void {
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
-    // Node has let the connection go as HTTP: its error listener is gone too.
-    socket.on('error', () => socket.destroy());
-    const answer = () => {
-      if (socket.destroyed) return;
-      // An answer to an earlier request is still being written; this one waits its turn.
-      const busy = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (busy !== null && busy !== undefined) {
-        busy.once('close', answer);
-        return;
-      }
-      const res = new ServerResponse(req);
-      res.shouldKeepAlive = false;
-      res.assignSocket(socket);
-      // Closed once the answer is written, which closes the response too.
-      res.once('finish', () => closeGently(socket));
+    answerLetGo(req, socket, (res) => {
       if (req.url?.startsWith('/') === true) {
         server.emit('request', req, res);
         return;
       }
       answerAndClose(res, new LogError('METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this server is not a proxy'), [['Allow', '']]);
-    };
-    answer();
+    });
+  });
+}
+
+/**
+ * Answers a request that asks to switch protocols (`Connection: upgrade`
+ * with `Upgrade:`, as `curl --http2` sends `Upgrade: h2c` over plain http;
+ * RFC 9110 §7.8): Cairn speaks only HTTP/1.1, and answers it as a request
+ * that does not ask (the server may ignore Upgrade), then closes the
+ * connection. For want of an 'upgrade' listener, node answered it but threw
+ * away the rest of what it had read with it: a request pipelined behind it
+ * was never answered, and the body of one whose headers were thrown away,
+ * arriving later, was read as a request of its own (a desync).
+ *
+ * Node reads nothing of such a request past its headers: one without a
+ * body goes to the server's 'request' listeners like any other request,
+ * and what the client sent after it is not read (the connection closes once
+ * it is answered, `Connection: close`); one with a body (Transfer-Encoding,
+ * or a Content-Length above 0), whose body node has not read, is answered
+ * here: 400 MALFORMED_REQUEST, and `onRefused` is told (as
+ * {@link answerClientErrors} tells, `bad_request`). Answers to requests
+ * pipelined before it go first.
+ */
+export function answerUpgrade(server: Server, onRefused?: (reason: ClientErrorReason, remote: string | undefined) => void): void {
+  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? '0') > 0;
+    if (hasBody) onRefused?.('bad_request', socket.remoteAddress);
+    answerLetGo(req, socket, (res) => {
+      if (!hasBody) {
+        server.emit('request', req, res);
+        return;
+      }
+      answerAndClose(res, new LogError('MALFORMED_REQUEST', 'Upgrade is not supported, and a request that asks for it may not have a body: send it without Upgrade'));
+    });
   });
 }

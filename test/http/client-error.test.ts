@@ -3,7 +3,17 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
-import { answerClientErrors, answerConnect, clientErrorReason, closeGently, LINGER_MAX_BYTES, LINGER_MS, type ClientErrorReason } from '../../src/http/client-error.js';
+import {
+  answerClientErrors,
+  answerConnect,
+  answerUpgrade,
+  clientErrorReason,
+  closeGently,
+  LINGER_MAX_BYTES,
+  LINGER_MS,
+  type ClientErrorReason,
+} from '../../src/http/client-error.js';
+import { leafHash } from '../../src/merkle/hash.js';
 import { openHarness, type Harness } from '../reliability/helpers.js';
 
 let h: Harness;
@@ -18,6 +28,7 @@ beforeAll(async () => {
   server = h.app.listen(0, '127.0.0.1');
   answerClientErrors(server, tell);
   answerConnect(server);
+  answerUpgrade(server, tell);
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
 });
@@ -248,6 +259,74 @@ test('CONNECT after pipelined requests: their answers first, in order, then the 
   expect(JSON.parse(all[0]![1])).toMatchObject({ status: 'ok' });
   expect(JSON.parse(all[1]![1])).toHaveProperty('sha256_root_hash');
   expect(JSON.parse(all[2]![1])).toMatchObject({ code: 'METHOD_NOT_ALLOWED' });
+});
+
+describe('a request asking to switch protocols (Connection: upgrade, Upgrade: …)', () => {
+  const upgrade = (method: string, path: string, extra = '') => `${method} ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n${extra}\r\n`;
+  const post = (entry: string) => `POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${entry.length}\r\n\r\n${entry}`;
+  const logged = async (entry: string) => (await h.log.findLeaf(leafHash(new TextEncoder().encode(entry)))) !== undefined;
+
+  beforeEach(() => {
+    told = [];
+  });
+
+  test('without a body: answered as a request that does not ask, with Connection: close; what the client sent after it is not read, and the connection is closed', async () => {
+    const entry = `pipelined behind an upgrade ${Date.now()}`;
+    const all = answers(await raw(upgrade('GET', '/healthz') + post(entry)));
+    expect(all).toHaveLength(1);
+    const [head, body] = all[0]!;
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+    expect(JSON.parse(body)).toMatchObject({ status: 'ok' });
+    expect(await logged(entry)).toBe(false);
+    expect(told).toEqual([]);
+  });
+
+  test('the body of a request sent behind it, in a later read, is not read as a request of its own', async () => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setEncoding('latin1');
+    socket.on('error', () => undefined);
+    let text = '';
+    let sawFirst: () => void = () => undefined;
+    const first = new Promise<void>((resolve) => (sawFirst = resolve));
+    socket.on('data', (d: string) => {
+      text += d;
+      if (/\r\n\r\n\{[^]*\}/.test(text)) sawFirst();
+    });
+    const closed = once(socket, 'close');
+    await once(socket, 'connect');
+    const smuggled = 'GET /v1/log?smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+    socket.write(upgrade('GET', '/healthz') + `POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${smuggled.length}\r\n\r\n`);
+    await first;
+    if (socket.writable) socket.write(smuggled);
+    await closed;
+    expect(answers(text).map(([head]) => head.slice(0, head.indexOf('\r\n')))).toEqual(['HTTP/1.1 200 OK']);
+    expect(text).not.toMatch(/smuggled/);
+  });
+
+  test.each([
+    ['a Content-Length', 'Content-Type: application/octet-stream\r\nContent-Length: 11\r\n', 'upgrade-cl1'],
+    ['chunked', 'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n', 'b\r\nupgrade-ch1\r\n0\r\n\r\n'],
+  ])('with a body (%s): 400 MALFORMED_REQUEST, nothing logged, told as bad_request, and the connection closed', async (_name, extra, body) => {
+    const all = answers(await raw(upgrade('POST', '/v1/entries', extra) + body));
+    expect(all).toHaveLength(1);
+    const [head, text] = all[0]!;
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
+    expect(head).toMatch(/\r\nX-Frame-Options: DENY\r\n/);
+    expect(JSON.parse(text)).toEqual({ error: expect.stringContaining('Upgrade'), code: 'MALFORMED_REQUEST' });
+    expect(await logged('upgrade-cl1')).toBe(false);
+    expect(await logged('upgrade-ch1')).toBe(false);
+    expect(told).toEqual([{ reason: 'bad_request', remote: '127.0.0.1' }]);
+  });
+
+  test('after pipelined requests: their answers first, in order, then its own', async () => {
+    const all = answers(await raw('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /ct/v1/get-sth HTTP/1.1\r\nHost: x\r\n\r\n' + upgrade('GET', '/v1/log')));
+    expect(all.map(([head]) => head.slice(0, 12))).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(JSON.parse(all[1]![1])).toHaveProperty('sha256_root_hash');
+    expect(JSON.parse(all[2]![1])).toHaveProperty('verifier_key');
+    expect(all[2]![0]).toMatch(/\r\nConnection: close(\r\n|$)/);
+  });
 });
 
 describe('a request after one that closes the connection (RFC 9112 §9.6) is not read: no answer, and not told as a bad request', () => {
