@@ -273,7 +273,7 @@ export function createApp(options: AppOptions): express.Express {
       if (logged) return;
       logged = true;
       // A closed connection has no error left to answer.
-      if (!clientGone) noteAnswered(req);
+      if (!clientGone) noteAnswered(req, { idleMs });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = (res.locals.route as string | undefined) ?? 'unmatched';
       metrics?.httpDuration.observe({ method: methodLabel(req.method), route, status: String(res.statusCode) }, seconds);

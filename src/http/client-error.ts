@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { LogError } from '../log/errors.js';
 import { errorHeaders, HTTP_STATUS } from './errors.js';
 import { SECURITY_HEADERS } from './headers.js';
+import { BODY_IDLE_MS, BODY_MIN_RATE } from './read-body.js';
 
 /** The headers every answer carries, as raw lines. */
 const HEAD_LINES = Object.entries(SECURITY_HEADERS)
@@ -13,22 +14,76 @@ const HEAD_LINES = Object.entries(SECURITY_HEADERS)
 /** Per socket, its request that was answered while its body was still arriving. */
 const answeredEarly = new WeakMap<Duplex, IncomingMessage>();
 
+/** The pace a body nothing reads must keep after its request is answered: as for a body a route reads (readBody). */
+export interface DropPace {
+  /** The span within which the body must bring `minRate` bytes a second (default {@link BODY_IDLE_MS}). */
+  readonly idleMs?: number;
+  /** Bytes a second the body must average over every `idleMs` (default {@link BODY_MIN_RATE}). */
+  readonly minRate?: number;
+}
+
 /**
  * Notes, when `req` is answered, that its body is still arriving (a body
  * refused early, or one a route had no use for): until it has, an error
  * on its connection, such as node's request timeout, has no request left to
  * answer, and {@link answerClientErrors} then only closes the connection
  * rather than write a second, unasked-for answer after the first.
+ *
+ * The rest of such a body is read and dropped as it comes (node does that),
+ * so that the connection stays usable; it is held to the pace a body a
+ * route reads is held to (`pace`, see BODY_IDLE_MS of read-body.ts): once
+ * fewer than `minRate` bytes a second came over `idleMs` of the server
+ * reading the connection, the connection is closed (with
+ * {@link closeGently}; its answer was written). Before, one byte every 20 s
+ * kept it open until node's 5-minute request timeout.
  */
-export function noteAnswered(req: IncomingMessage): void {
+export function noteAnswered(req: IncomingMessage, pace: DropPace = {}): void {
   if (req.complete) return;
   const socket = req.socket;
   answeredEarly.set(socket, req);
+  const stopWatch = watchDroppedBody(req, pace);
   const done = () => {
+    stopWatch();
+    socket.removeListener('close', done);
     if (answeredEarly.get(socket) === req) answeredEarly.delete(socket);
   };
   req.once('end', done);
   req.once('close', done);
+  // A request already answered is no longer node's to close with its connection.
+  socket.once('close', done);
+}
+
+/**
+ * Closes the connection of `req`, whose body nothing reads any more, once
+ * fewer than `minRate` bytes a second of it arrive over `idleMs`, as
+ * readBody gives up a body a route reads: counted in the bytes read from
+ * the connection (nothing else can arrive on it before the body's end), and
+ * only while the server reads it (a span that ends while the socket is
+ * paused, or when reading starts again, starts again). Returns what stops
+ * the watch (the body has arrived).
+ */
+function watchDroppedBody(req: IncomingMessage, pace: DropPace): () => void {
+  const { idleMs = BODY_IDLE_MS, minRate = BODY_MIN_RATE } = pace;
+  // At least 1, so that a body that sends nothing is given up whatever the rate.
+  const minProgress = Math.max(1, Math.ceil((minRate * idleMs) / 1000));
+  const socket = req.socket as Socket;
+  let from = socket.bytesRead;
+  const newSpan = (): void => {
+    from = socket.bytesRead;
+    stall.refresh();
+  };
+  const stall = setTimeout(() => {
+    if (req.complete || socket.destroyed) return;
+    if (socket.isPaused() || socket.bytesRead - from >= minProgress) return newSpan();
+    closeGently(socket);
+  }, idleMs);
+  stall.unref();
+  const onResume = (): void => newSpan();
+  socket.on('resume', onResume);
+  return () => {
+    clearTimeout(stall);
+    socket.removeListener('resume', onResume);
+  };
 }
 
 /**

@@ -128,7 +128,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     for (const [name, value] of extra) head.push(name, value);
     head.push('Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(body)));
     res.writeHead(status, head);
-    noteAnswered(req);
+    noteAnswered(req, { idleMs: bodyIdleMs });
     // Timed when written, so that the wait for a batch counts.
     // Called once, right after the answer is ended, whether or not the client is still there (then res is destroyed).
     const written = () => {

@@ -2,7 +2,8 @@
 // codings, limits judged on the declared length before a byte is read, and
 // the budget charged with what has arrived.
 import { Agent, request as httpRequest, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { MAX_BATCH_BODY } from '../../src/http/app.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
@@ -302,6 +303,74 @@ describe('a body that stops arriving is given up: 408, the connection closed, it
     expect(idleHarness.log.latest().treeSize).toBe(size);
     for (let i = 0; i < 100 && idleBudget.inUse > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(idleBudget.inUse).toBe(0);
+  });
+
+  describe('a body nothing reads (a GET\'s, or one refused before it is read) is held to the same pace after the answer', () => {
+    /** What stops the connections a test left trickling (one that failed, its connection never closed). */
+    const stops = new Set<() => void>();
+    afterEach(() => {
+      for (const stop of stops) stop();
+      stops.clear();
+    });
+
+    /**
+     * Opens a connection, sends `head`, reads the answer, then sends a byte
+     * of the body every IDLE_MS / 4 (250 bytes a second, below the 1 KiB/s
+     * asked); resolves with the answers once the server closes the connection.
+     */
+    async function trickle(head: string): Promise<string> {
+      const socket: Socket = connect(idlePort, '127.0.0.1');
+      socket.setEncoding('latin1');
+      socket.on('error', () => undefined);
+      let text = '';
+      let answered: () => void = () => undefined;
+      const first = new Promise<void>((resolve) => (answered = resolve));
+      socket.on('data', (d: string) => {
+        text += d;
+        if (/\r\n\r\n\{[^]*\}|\r\n\r\n[^{]/.test(text)) answered();
+      });
+      const closed = once(socket, 'close');
+      await once(socket, 'connect');
+      socket.write(head);
+      await first;
+      const drip = setInterval(() => socket.writable && socket.write('x'), IDLE_MS / 4);
+      const stop = () => {
+        clearInterval(drip);
+        socket.destroy();
+      };
+      stops.add(stop);
+      await closed;
+      stop();
+      return text;
+    }
+
+    test.each([
+      ['a GET with a Content-Length', 'GET /ct/v1/get-sth HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n', 200],
+      ['an entry declared too large (413)', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n', 413],
+      ['an entry of another type (415)', 'POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n', 415],
+    ])('%s: answered, then the connection closed once the rest stalls', async (_name, head, status) => {
+      const text = await trickle(head);
+      expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual([`HTTP/1.1 ${status}`]);
+    });
+
+    test('a body dropped at a good pace keeps the connection: the request after it is answered', async () => {
+      const socket: Socket = connect(idlePort, '127.0.0.1');
+      socket.setEncoding('latin1');
+      let text = '';
+      socket.on('data', (d: string) => (text += d));
+      const closed = once(socket, 'close');
+      await once(socket, 'connect');
+      socket.write('GET /ct/v1/get-sth HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n');
+      // 2,000 bytes every IDLE_MS / 2 (4 KB/s, four times the pace asked), over two spans.
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, IDLE_MS / 2));
+        socket.write('x'.repeat(2000));
+      }
+      socket.write('GET /v1/log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await closed;
+      expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+      expect(text).toMatch(/"verifier_key"/);
+    });
   });
 
   test('a slow body that keeps its pace (1 KiB/s by default) is read in full, however many spans it takes', async () => {
