@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
-import { answerClientErrors, answerConnect, answerUpgrade } from '../http/client-error.js';
+import { answerClientErrors, answerConnect, answerExpectations, answerUpgrade } from '../http/client-error.js';
 import { connectionCutter } from '../http/cut-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
 import { shortageAdvice } from '../http/errors.js';
@@ -664,7 +664,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (!Number.isSafeInteger(headersTimeout) || headersTimeout < 1 || headersTimeout > REQUEST_TIMEOUT_MS) {
     throw new RangeError(`headersTimeoutMs must be a whole number of milliseconds from 1 to ${REQUEST_TIMEOUT_MS}, not ${headersTimeout}`);
   }
-  const server = createServer({ headersTimeout, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 2)) });
+  // An HTTP/1.1 request without Host is the app's to refuse (refusedOutright
+  // of client-error.ts), as every error is answered: node's own answer is a bare 400.
+  const server = createServer({ headersTimeout, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 2)), requireHostHeader: false });
   server.keepAliveTimeout = 65_000;
   const limits = await processLimits();
   const openFiles = config.maxConnections === undefined ? limits.openFiles : undefined;
@@ -687,9 +689,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // logged and counted too (flushed once the server has closed).
   const clientErrors = new ClientErrorLog(logger);
   answerClientErrors(server, (reason, remote) => clientErrors.seen(reason, remote));
-  // A request asking to switch protocols is answered as any other (node
-  // threw away what it read after it).
+  // A request asking to switch protocols, and one with an Expect node does
+  // not know, are answered as any other (node's own answers are bare, and
+  // it threw away what it read after the first).
   answerUpgrade(server, (reason, remote) => clientErrors.seen(reason, remote));
+  answerExpectations(server);
   server.once('close', () => clientErrors.flush());
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.

@@ -13,7 +13,7 @@ import { chargeEntries, tokenName, type AccessControl } from './access.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, type AnswerHold } from './answer-budget.js';
 import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
-import { noteAnswered } from './client-error.js';
+import { noteAnswered, refusedOutright } from './client-error.js';
 import { unsentFields } from './cut-at-stop.js';
 import { sendError, serverFailure, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
@@ -298,6 +298,13 @@ export function createApp(options: AppOptions): express.Express {
         return out;
       }) as Response['end'];
     });
+    // A request answered whatever it asks for (no Host, an unknown Expect),
+    // logged and counted like any other, before access is checked.
+    const refusal = refusedOutright(req);
+    if (refusal !== undefined) {
+      sendError(res, refusal);
+      return;
+    }
     next();
   });
 

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { LogError } from '../log/errors.js';
 import { errorHeaders, HTTP_STATUS } from './errors.js';
 import { SECURITY_HEADERS } from './headers.js';
+import { quote } from './query.js';
 import { BODY_IDLE_MS, BODY_MIN_RATE } from './read-body.js';
 
 /** The headers every answer carries, as raw lines. */
@@ -387,4 +388,35 @@ export function answerUpgrade(server: Server, onRefused?: (reason: ClientErrorRe
       answerAndClose(res, new LogError('MALFORMED_REQUEST', 'Upgrade is not supported, and a request that asks for it may not have a body: send it without Upgrade'));
     });
   });
+}
+
+/**
+ * Hands a request whose `Expect` node does not know (anything but
+ * 100-continue) to the server's 'request' listeners like any other, for
+ * the app to answer it 417 EXPECTATION_FAILED ({@link refusedOutright}) as
+ * it answers every error, rather than node's bare 417.
+ */
+export function answerExpectations(server: Server): void {
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+}
+
+/** What node takes as an expectation of 100 Continue (its own test). */
+const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
+
+/**
+ * The error to answer `req` with whatever it asks for, before anything else
+ * looks at it; undefined for most. An HTTP/1.1 request without Host is 400
+ * MALFORMED_REQUEST (RFC 9112 §3.2; the server is made with node's own
+ * check off, whose answer is a bare 400); one whose `Expect` is not
+ * 100-continue, which node hands on with {@link answerExpectations}, is 417
+ * EXPECTATION_FAILED (RFC 9110 §10.1.1).
+ */
+export function refusedOutright(req: IncomingMessage): LogError | undefined {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) return undefined;
+  if (req.headers.host === undefined) return new LogError('MALFORMED_REQUEST', 'an HTTP/1.1 request must have a Host header');
+  const expect = req.headers.expect;
+  if (expect !== undefined && !CONTINUE_EXPECTATION.test(expect)) {
+    return new LogError('EXPECTATION_FAILED', `unsupported Expect ${quote(expect)}: only 100-continue is supported`);
+  }
+  return undefined;
 }

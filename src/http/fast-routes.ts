@@ -230,6 +230,8 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
   const handle: Handle = (req, res, next) => {
     const toExpress: Handle = (rq, rs) => expressHandle(rq, rs, next);
     const url = req.url ?? '';
+    // What may be refused outright (refusedOutright of client-error.ts) is express's to answer.
+    if (req.headers.host === undefined || req.headers.expect !== undefined) return toExpress(req, res);
     if (req.method === 'POST') {
       if (url === '/v1/entries' && addEntry(req, res)) return;
     } else if (req.method === 'GET' && url.startsWith('/ct/v1/get-')) {

@@ -15,6 +15,7 @@ export const LOG_ERROR_CODES = [
   'TOO_MANY_ENTRIES', // a batch of more than 1000 entries, than the whole queue holds, or than its token may submit per period
   'UNSUPPORTED_MEDIA_TYPE', // a missing or unsupported Content-Type
   'REQUEST_TIMEOUT', // a request, or its body, that stopped arriving
+  'EXPECTATION_FAILED', // an Expect header other than 100-continue
   'TREE_SIZE_TOO_LARGE', // a tree size beyond the current tree
   'NOT_FOUND', // no such route, tile, entry or leaf
   'METHOD_NOT_ALLOWED', // the log is append-only: nothing can be changed or deleted

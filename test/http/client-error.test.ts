@@ -6,6 +6,7 @@ import { connect, createServer as createTcpServer, type AddressInfo, type Socket
 import {
   answerClientErrors,
   answerConnect,
+  answerExpectations,
   answerUpgrade,
   clientErrorReason,
   closeGently,
@@ -29,6 +30,7 @@ beforeAll(async () => {
   answerClientErrors(server, tell);
   answerConnect(server);
   answerUpgrade(server, tell);
+  answerExpectations(server);
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
 });
@@ -350,6 +352,16 @@ describe('a request after one that closes the connection (RFC 9112 §9.6) is not
     expect((JSON.parse(all[0]![1]) as { entries: unknown[] }).entries).toHaveLength(1);
     expect(told).toEqual([]);
   });
+});
+
+test('an Expect other than 100-continue: the app\'s 417 EXPECTATION_FAILED, with the headers every answer carries', async () => {
+  const all = answers(await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: nope\r\nConnection: close\r\n\r\n'));
+  expect(all).toHaveLength(1);
+  const [head, body] = all[0]!;
+  expect(head).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
+  expect(head).toMatch(/\r\nX-Frame-Options: DENY\r\n/);
+  expect(head).toMatch(/\r\nCache-Control: no-store\r\n/);
+  expect(JSON.parse(body)).toEqual({ error: 'unsupported Expect "nope": only 100-continue is supported', code: 'EXPECTATION_FAILED' });
 });
 
 describe('closeGently (RFC 9112 §9.6: close in stages)', () => {

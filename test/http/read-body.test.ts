@@ -1,8 +1,8 @@
 // Request bodies (src/http/read-body.ts, src/http/body-budget.ts): content
 // codings, limits judged on the declared length before a byte is read, and
 // the budget charged with what has arrived.
-import { Agent, request as httpRequest, type Server } from 'node:http';
 import { once } from 'node:events';
+import { Agent, request as httpRequest, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { MAX_BATCH_BODY } from '../../src/http/app.js';
