@@ -689,9 +689,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // logged and counted too (flushed once the server has closed).
   const clientErrors = new ClientErrorLog(logger);
   answerClientErrors(server, (reason, remote) => clientErrors.seen(reason, remote));
-  // A request asking to switch protocols, and one with an Expect node does
-  // not know, are answered as any other (node's own answers are bare, and
-  // it threw away what it read after the first).
+  // A request asking to switch protocols, and one with an Expect, are
+  // answered as any other (node's own answers are bare, it threw away what
+  // it read after the first, and it sent 100 Continue before anything
+  // looked at the request).
   answerUpgrade(server, (reason, remote) => clientErrors.seen(reason, remote));
   answerExpectations(server);
   server.once('close', () => clientErrors.flush());

@@ -5,7 +5,7 @@ import { LogError } from '../log/errors.js';
 import { errorHeaders, HTTP_STATUS } from './errors.js';
 import { SECURITY_HEADERS } from './headers.js';
 import { quote } from './query.js';
-import { BODY_IDLE_MS, BODY_MIN_RATE } from './read-body.js';
+import { awaitsContinue, BODY_IDLE_MS, BODY_MIN_RATE } from './read-body.js';
 
 /** The headers every answer carries, as raw lines. */
 const HEAD_LINES = Object.entries(SECURITY_HEADERS)
@@ -394,10 +394,22 @@ export function answerUpgrade(server: Server, onRefused?: (reason: ClientErrorRe
  * Hands a request whose `Expect` node does not know (anything but
  * 100-continue) to the server's 'request' listeners like any other, for
  * the app to answer it 417 EXPECTATION_FAILED ({@link refusedOutright}) as
- * it answers every error, rather than node's bare 417.
+ * it answers every error, rather than node's bare 417. A request that
+ * expects 100 Continue goes there too, without it: node sent it at once,
+ * before anything looked at the request; it is sent only when its body is
+ * about to be read (awaitsContinue of read-body.ts), and a request refused
+ * before is answered without it, the client spared the upload. Node then
+ * closes the connection (the client may send the body all the same): here
+ * gently ({@link closeGently}).
  */
 export function answerExpectations(server: Server): void {
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket as Socket;
+    socket.destroySoon = () => closeGently(socket);
+    awaitsContinue(res);
+    server.emit('request', req, res);
+  });
 }
 
 /** What node takes as an expectation of 100 Continue (its own test). */

@@ -69,6 +69,21 @@ export const BODY_MIN_RATE = 1024;
  */
 export const BODY_MAX_MS = 300_000;
 
+/** Answers whose client waits for 100 Continue before it sends its request's body (Expect: 100-continue). */
+const continueAwaited = new WeakSet<ServerResponse>();
+
+/**
+ * Notes that the client of `res` waits for 100 Continue before it sends the
+ * body (node tells it with 'checkContinue'): {@link readBody} sends it once
+ * it is about to read the body, so that a request refused before (401, 413
+ * on its declared length, 415) costs the client no upload. Node closes the
+ * connection after an answer that went without it (the client may still
+ * send the body).
+ */
+export function awaitsContinue(res: ServerResponse): void {
+  continueAwaited.add(res);
+}
+
 /**
  * Reads a request body of at most `limit` decoded bytes (identity, gzip,
  * deflate or br), charging its bytes to `budget` as they arrive and giving
@@ -103,6 +118,8 @@ export const BODY_MAX_MS = 300_000;
  *   reading the connection (see {@link BODY_IDLE_MS}), or the whole body
  *   did not arrive within `maxMs`; the connection is then closed after the
  *   answer.
+ * A client that waits for 100 Continue ({@link awaitsContinue}) is sent it
+ * once none of these refusals, judged before the body arrives, applies.
  * A refused upload is answered at once; the rest of its body is read and
  * dropped as it comes (so the connection stays usable, and the client reads
  * the answer rather than a reset), never waited for before answering.
@@ -241,6 +258,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, options: Rea
       if (declared > wireMost) return fail(coding === 'identity' ? new LogError(tooLarge, `the request body declares ${declared} bytes; ${bound()}`) : overWire(`the request body declares ${declared} bytes`));
       if (declared > budget.available) return fail(busy());
     }
+    if (continueAwaited.delete(res) && !res.headersSent) res.writeContinue();
     req.on('data', onData);
     req.once('end', () => {
       if (settled) return;

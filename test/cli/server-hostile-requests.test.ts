@@ -91,10 +91,35 @@ test.each([
   expect(await metricLines()).toContainEqual(expect.stringMatching(/^cairn_http_request_duration_seconds_count\{method="(GET|POST)",route="unmatched",status="417"\} 1$/));
 });
 
-test('Expect: 100-continue is met as before', async () => {
-  const all = answers(await raw('POST /v1/entries HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/octet-stream\r\nContent-Length: 8\r\nConnection: close\r\n\r\ncontinue'));
-  expect(all.map(([head]) => head.slice(0, 12))).toEqual(['HTTP/1.1 100', 'HTTP/1.1 201']);
+test('Expect: 100-continue on a body to be read: 100 Continue, then, once the body is sent, the answer', async () => {
+  const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+  let text = '';
+  socket.setEncoding('latin1');
+  let sawContinue: () => void = () => undefined;
+  const continued = new Promise<void>((resolve) => (sawContinue = resolve));
+  socket.on('data', (d: string) => {
+    text += d;
+    if (text.includes('\r\n\r\n')) sawContinue();
+  });
+  const closed = once(socket, 'close');
+  await once(socket, 'connect');
+  socket.write('POST /v1/entries HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/octet-stream\r\nContent-Length: 8\r\nConnection: close\r\n\r\n');
+  await continued;
+  expect(text).toBe('HTTP/1.1 100 Continue\r\n\r\n');
+  socket.write('continue');
+  await closed;
+  expect(answers(text).map(([head]) => head.slice(0, 12))).toEqual(['HTTP/1.1 100', 'HTTP/1.1 201']);
   expect(await logged('continue')).toBe(true);
+});
+
+test.each([
+  ['another type (415)', 'text/plain', 1000, 415],
+  ['a declared length over the limit (413)', 'application/octet-stream', 1_000_000, 413],
+])('Expect: 100-continue on a body refused before it is read, %s: the refusal without 100 Continue, and the connection closed', async (_name, type, length, status) => {
+  // Only the head: the client waits for 100 Continue before it sends the body.
+  const all = answers(await raw(`POST /v1/entries HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\n\r\n`));
+  expect(all.map(([head]) => head.slice(0, 12))).toEqual([`HTTP/1.1 ${status}`]);
+  expect(all[0]![0]).toMatch(/\r\nConnection: close(\r\n|$)/);
 });
 
 test('a request asking to switch protocols (curl --http2 over http): answered as one that does not ask, with Connection: close, and the request behind it not read', async () => {
