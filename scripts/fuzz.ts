@@ -355,7 +355,7 @@ class Gen {
       `POST /v1/entries HTTP/1.1\r\n${host}Content-Type: application/octet-stream\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd`,
       // Asking to switch protocols (curl --http2 over http), with a request pipelined behind it, which is not read.
       `GET /checkpoint HTTP/1.1\r\n${host}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\nGET /v1/log HTTP/1.1\r\n${host}\r\n`,
-      // Asking to switch protocols with a body: 400, the body never read as a request.
+      // Asking to switch protocols with a body (curl --http2 -d): the body is the entry, never read as a request.
       `POST /v1/entries HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Type: application/octet-stream\r\nContent-Length: 42\r\n\r\nGET /v1/log?smuggled HTTP/1.1\r\nHost: x\r\n\r\n`,
       `POST /v1/entries HTTP/1.1\r\n${host}Content-Type: application/octet-stream\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n`,
       `GET /checkpoint HTTP/1.1\r\nConnection: close\r\n\r\n`,

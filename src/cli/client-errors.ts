@@ -8,7 +8,7 @@ export const CLIENT_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** The message of a {@link ClientErrorLog} line. */
 export const CLIENT_ERRORS_MESSAGE =
-  'requests that were not valid HTTP/1.1 (or asked to switch protocols with a body), or not received in full in the time allowed, were answered 400 or 408 and their connections closed; ' +
+  'requests that were not valid HTTP/1.1, or not received in full in the time allowed, were answered 400 or 408 and their connections closed; ' +
   'they are in neither the request log nor the request metrics. Many from one address may be a broken client, or one holding connections open against the server';
 
 /**

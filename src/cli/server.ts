@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
 import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
-import { answerClientErrors, answerConnect, answerExpectations, answerUpgrade } from '../http/client-error.js';
+import { answerClientErrors, answerConnect, answerExpectations } from '../http/client-error.js';
 import { connectionCutter } from '../http/cut-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
 import { shortageAdvice } from '../http/errors.js';
@@ -689,11 +689,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // logged and counted too (flushed once the server has closed).
   const clientErrors = new ClientErrorLog(logger);
   answerClientErrors(server, (reason, remote) => clientErrors.seen(reason, remote));
-  // A request asking to switch protocols, and one with an Expect, are
-  // answered as any other (node's own answers are bare, it threw away what
-  // it read after the first, and it sent 100 Continue before anything
-  // looked at the request).
-  answerUpgrade(server, (reason, remote) => clientErrors.seen(reason, remote));
+  // A request with an Expect is answered as any other (node's own answer is
+  // bare, and it sent 100 Continue before anything looked at the request);
+  // one asking to switch protocols is the app's (refusedOutright).
   answerExpectations(server);
   server.once('close', () => clientErrors.flush());
   // Attached before the gate, so that it counts every request, those the

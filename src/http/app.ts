@@ -300,7 +300,7 @@ export function createApp(options: AppOptions): express.Express {
     });
     // A request answered whatever it asks for (no Host, an unknown Expect),
     // logged and counted like any other, before access is checked.
-    const refusal = refusedOutright(req);
+    const refusal = refusedOutright(req, res);
     if (refusal !== undefined) {
       sendError(res, refusal);
       return;

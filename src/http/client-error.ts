@@ -102,8 +102,8 @@ function stillArriving(socket: Duplex): boolean {
  * Why a request was answered by {@link answerClientErrors}, as the `reason`
  * label of cairn_client_errors_total: a request that is not valid HTTP/1.1
  * (node's parser errors, HPE_*, but for bytes after a request that closes
- * the connection, which are not read; or, told by {@link answerUpgrade}, a
- * request with a body that asks to switch protocols; 400), one whose
+ * the connection, which are not read, and for the body of a request already
+ * answered; 400), one whose
  * headers are over node's 16 KiB (HPE_HEADER_OVERFLOW; 400), one not
  * received in full within node's
  * `headersTimeout` or `requestTimeout`, a connection that sent nothing among
@@ -147,7 +147,8 @@ const answeringError = new WeakSet<Duplex>();
  * `onError` is told of each, once per connection, with its
  * {@link ClientErrorReason} and its client's address, when node knows it (a
  * connection the client reset, ECONNRESET, is no error of the request and
- * is not told).
+ * is not told; nor is a body broken off after the app answered its request
+ * early, refused on its headers: that request is in the request log).
  */
 export function answerClientErrors(server: Server, onError?: (reason: ClientErrorReason, remote: string | undefined) => void): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -161,8 +162,11 @@ export function answerClientErrors(server: Server, onError?: (reason: ClientErro
       closeAfterAnswers(socket as Socket);
       return;
     }
-    if (err.code !== 'ECONNRESET') onError?.(clientErrorReason(err), (socket as Socket).remoteAddress);
-    if (err.code === 'ECONNRESET' || !socket.writable || stillArriving(socket)) {
+    // A request answered before its body arrived (refused on its headers: 401, 413, 415, with or without
+    // 100 Continue) is in the request log and metrics already; its client breaking off the body is no new error.
+    const answered = stillArriving(socket);
+    if (err.code !== 'ECONNRESET' && !answered) onError?.(clientErrorReason(err), (socket as Socket).remoteAddress);
+    if (err.code === 'ECONNRESET' || !socket.writable || answered) {
       socket.destroy();
       return;
     }
@@ -306,8 +310,8 @@ export function answerAndClose(res: ServerResponse, error: LogError, extra: [str
 }
 
 /**
- * Answers `req` on `socket`, which node has let go as HTTP (CONNECT,
- * upgrade: its parser and listeners are gone), once the answers to the
+ * Answers `req` on `socket`, which node has let go as HTTP (CONNECT: its
+ * parser and listeners are gone), once the answers to the
  * requests pipelined before it are written (RFC 9112 §9.3.2): `answer` gets
  * a response on the socket that closes the connection once it is written
  * (with {@link closeGently}; what the client sent after `req` is not read).
@@ -358,39 +362,6 @@ export function answerConnect(server: Server): void {
 }
 
 /**
- * Answers a request that asks to switch protocols (`Connection: upgrade`
- * with `Upgrade:`, as `curl --http2` sends `Upgrade: h2c` over plain http;
- * RFC 9110 §7.8): Cairn speaks only HTTP/1.1, and answers it as a request
- * that does not ask (the server may ignore Upgrade), then closes the
- * connection. For want of an 'upgrade' listener, node answered it but threw
- * away the rest of what it had read with it: a request pipelined behind it
- * was never answered, and the body of one whose headers were thrown away,
- * arriving later, was read as a request of its own (a desync).
- *
- * Node reads nothing of such a request past its headers: one without a
- * body goes to the server's 'request' listeners like any other request,
- * and what the client sent after it is not read (the connection closes once
- * it is answered, `Connection: close`); one with a body (Transfer-Encoding,
- * or a Content-Length above 0), whose body node has not read, is answered
- * here: 400 MALFORMED_REQUEST, and `onRefused` is told (as
- * {@link answerClientErrors} tells, `bad_request`). Answers to requests
- * pipelined before it go first.
- */
-export function answerUpgrade(server: Server, onRefused?: (reason: ClientErrorReason, remote: string | undefined) => void): void {
-  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
-    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? '0') > 0;
-    if (hasBody) onRefused?.('bad_request', socket.remoteAddress);
-    answerLetGo(req, socket, (res) => {
-      if (!hasBody) {
-        server.emit('request', req, res);
-        return;
-      }
-      answerAndClose(res, new LogError('MALFORMED_REQUEST', 'Upgrade is not supported, and a request that asks for it may not have a body: send it without Upgrade'));
-    });
-  });
-}
-
-/**
  * Hands a request whose `Expect` node does not know (anything but
  * 100-continue) to the server's 'request' listeners like any other, for
  * the app to answer it 417 EXPECTATION_FAILED ({@link refusedOutright}) as
@@ -405,6 +376,13 @@ export function answerUpgrade(server: Server, onRefused?: (reason: ClientErrorRe
 export function answerExpectations(server: Server): void {
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.headers['transfer-encoding'] === undefined && !(Number(req.headers['content-length'] ?? '0') > 0)) {
+      // No body to wait for (a client that sends Expect with a GET): 100 Continue at once, as node
+      // would, keeps its connection open for what it pipelined behind.
+      res.writeContinue();
+      server.emit('request', req, res);
+      return;
+    }
     const socket = req.socket as Socket;
     socket.destroySoon = () => closeGently(socket);
     awaitsContinue(res);
@@ -416,14 +394,56 @@ export function answerExpectations(server: Server): void {
 const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /**
+ * The connections on which a request asked to switch protocols (see
+ * {@link refusedOutright}): no request after it there is answered.
+ */
+const switchAsked = new WeakSet<object>();
+
+/**
+ * Whether `req` asks to switch protocols: `Upgrade:` with `Connection:
+ * upgrade` (RFC 9110 §7.8), as `curl --http2` and Java's HttpClient send
+ * `Upgrade: h2c` over plain http, a POST's body included.
+ */
+function asksToSwitch(req: IncomingMessage): boolean {
+  return req.headers.upgrade !== undefined && /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i.test(req.headers.connection ?? '');
+}
+
+/**
+ * Whether {@link refusedOutright} may have something to say of `req`, for
+ * the fast routes to leave it to express: a missing Host, an Expect, a
+ * request asking to switch protocols or one that came after such a request
+ * on its connection.
+ */
+export function mayBeRefusedOutright(req: IncomingMessage): boolean {
+  return req.headers.host === undefined || req.headers.expect !== undefined || req.headers.upgrade !== undefined || switchAsked.has(req.socket);
+}
+
+/**
  * The error to answer `req` with whatever it asks for, before anything else
  * looks at it; undefined for most. An HTTP/1.1 request without Host is 400
  * MALFORMED_REQUEST (RFC 9112 §3.2; the server is made with node's own
  * check off, whose answer is a bare 400); one whose `Expect` is not
  * 100-continue, which node hands on with {@link answerExpectations}, is 417
  * EXPECTATION_FAILED (RFC 9110 §10.1.1).
+ *
+ * A request asking to switch protocols is answered as one that does not
+ * ask (the server may ignore Upgrade: Cairn speaks only HTTP/1.1), body and
+ * all, as node reads it for want of an 'upgrade' listener; but node then
+ * throws away what it had read after it, so a request pipelined behind it
+ * is lost and one whose head was thrown away could have its body, arriving
+ * later, read as a request of its own. So its answer closes the connection
+ * (`res`: Connection: close, then {@link closeGently}), and any request
+ * that comes after it there is 400 MALFORMED_REQUEST, never routed (and
+ * never written: the answer before it closes the connection).
  */
-export function refusedOutright(req: IncomingMessage): LogError | undefined {
+export function refusedOutright(req: IncomingMessage, res: ServerResponse): LogError | undefined {
+  const socket = req.socket as Socket;
+  if (switchAsked.has(socket)) return new LogError('MALFORMED_REQUEST', 'a request came after one that asked to switch protocols (Upgrade) on the same connection, which then closes');
+  if (asksToSwitch(req)) {
+    switchAsked.add(socket);
+    res.shouldKeepAlive = false;
+    socket.destroySoon = () => closeGently(socket);
+  }
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) return undefined;
   if (req.headers.host === undefined) return new LogError('MALFORMED_REQUEST', 'an HTTP/1.1 request must have a Host header');
   const expect = req.headers.expect;

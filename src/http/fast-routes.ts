@@ -6,7 +6,7 @@ import { REQUEST_MESSAGE, type Logger } from '../log/logger.js';
 import { decodeBase64 } from '../note/base64.js';
 import type { AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
-import { noteAnswered } from './client-error.js';
+import { mayBeRefusedOutright, noteAnswered } from './client-error.js';
 import { unsentFields } from './cut-at-stop.js';
 import { errorHeaders, HTTP_STATUS, toLogError } from './errors.js';
 import { methodLabel, type Metrics } from './metrics.js';
@@ -231,7 +231,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const toExpress: Handle = (rq, rs) => expressHandle(rq, rs, next);
     const url = req.url ?? '';
     // What may be refused outright (refusedOutright of client-error.ts) is express's to answer.
-    if (req.headers.host === undefined || req.headers.expect !== undefined) return toExpress(req, res);
+    if (mayBeRefusedOutright(req)) return toExpress(req, res);
     if (req.method === 'POST') {
       if (url === '/v1/entries' && addEntry(req, res)) return;
     } else if (req.method === 'GET' && url.startsWith('/ct/v1/get-')) {

@@ -85,7 +85,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     name: 'cairn_client_errors_total',
     help:
       'Requests answered before they reached the app, so in neither the request log nor cairn_http_request_duration_seconds, by reason: ' +
-      'bad_request (not valid HTTP/1.1, or an Upgrade request with a body: 400), headers_too_large (headers over 16 KiB: 400), ' +
+      'bad_request (not valid HTTP/1.1: 400), headers_too_large (headers over 16 KiB: 400), ' +
       'request_timeout (not received in full in the time allowed, or nothing sent: 408), other (another error of the connection)',
     labelNames: ['reason'] as const,
     registers: [registry],

@@ -1,15 +1,16 @@
 // Requests that are not valid HTTP/1.1 get the contract's JSON error body
 // (src/http/client-error.ts) from a server set up as `cairn serve` sets it up.
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
+import { Socket as NetSocket } from 'node:net';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import {
   answerClientErrors,
   answerConnect,
   answerExpectations,
-  answerUpgrade,
   clientErrorReason,
   closeGently,
+  refusedOutright,
   LINGER_MAX_BYTES,
   LINGER_MS,
   type ClientErrorReason,
@@ -29,7 +30,6 @@ beforeAll(async () => {
   server = h.app.listen(0, '127.0.0.1');
   answerClientErrors(server, tell);
   answerConnect(server);
-  answerUpgrade(server, tell);
   answerExpectations(server);
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
@@ -307,19 +307,40 @@ describe('a request asking to switch protocols (Connection: upgrade, Upgrade: โ€
   });
 
   test.each([
-    ['a Content-Length', 'Content-Type: application/octet-stream\r\nContent-Length: 11\r\n', 'upgrade-cl1'],
-    ['chunked', 'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n', 'b\r\nupgrade-ch1\r\n0\r\n\r\n'],
-  ])('with a body (%s): 400 MALFORMED_REQUEST, nothing logged, told as bad_request, and the connection closed', async (_name, extra, body) => {
+    ['a Content-Length', 'Content-Type: application/octet-stream\r\nContent-Length: 11\r\n', 'upgrade-cl1', 'upgrade-cl1'],
+    ['chunked', 'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n', 'b\r\nupgrade-ch1\r\n0\r\n\r\n', 'upgrade-ch1'],
+  ])('with a body (%s, as curl --http2 -d and Java\'s HttpClient send): logged like any other, Connection: close, nothing told', async (_name, extra, body, entry) => {
     const all = answers(await raw(upgrade('POST', '/v1/entries', extra) + body));
     expect(all).toHaveLength(1);
     const [head, text] = all[0]!;
-    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(head).toMatch(/^HTTP\/1\.1 201 Created\r\n/);
     expect(head).toMatch(/\r\nConnection: close(\r\n|$)/);
-    expect(head).toMatch(/\r\nX-Frame-Options: DENY\r\n/);
-    expect(JSON.parse(text)).toEqual({ error: expect.stringContaining('Upgrade'), code: 'MALFORMED_REQUEST' });
-    expect(await logged('upgrade-cl1')).toBe(false);
-    expect(await logged('upgrade-ch1')).toBe(false);
-    expect(told).toEqual([{ reason: 'bad_request', remote: '127.0.0.1' }]);
+    expect(JSON.parse(text)).toHaveProperty('leaf_hash');
+    expect(await logged(entry)).toBe(true);
+    expect(told).toEqual([]);
+  });
+
+  test('a request that comes after it on its connection is refused outright, whenever it comes: never routed', () => {
+    const socket = new NetSocket();
+    const request = (headers: Record<string, string>) => {
+      const req = new IncomingMessage(socket);
+      req.httpVersionMajor = 1;
+      req.httpVersionMinor = 1;
+      req.headers = { host: 'x', ...headers };
+      return { req, res: new ServerResponse(req) };
+    };
+    const first = request({ connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c' });
+    expect(refusedOutright(first.req, first.res)).toBeUndefined();
+    expect(first.res.shouldKeepAlive).toBe(false);
+    const after = request({});
+    expect(refusedOutright(after.req, after.res)).toMatchObject({ code: 'MALFORMED_REQUEST' });
+    // Another connection is not touched.
+    const other = new IncomingMessage(new NetSocket());
+    other.httpVersionMajor = 1;
+    other.httpVersionMinor = 1;
+    other.headers = { host: 'x' };
+    expect(refusedOutright(other, new ServerResponse(other))).toBeUndefined();
+    socket.destroy();
   });
 
   test('after pipelined requests: their answers first, in order, then its own', async () => {
@@ -362,6 +383,12 @@ test('an Expect other than 100-continue: the app\'s 417 EXPECTATION_FAILED, with
   expect(head).toMatch(/\r\nX-Frame-Options: DENY\r\n/);
   expect(head).toMatch(/\r\nCache-Control: no-store\r\n/);
   expect(JSON.parse(body)).toEqual({ error: 'unsupported Expect "nope": only 100-continue is supported', code: 'EXPECTATION_FAILED' });
+});
+
+test('Expect: 100-continue on a request without a body: answered, and the connection kept for the request pipelined behind it', async () => {
+  const all = answers(await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\nGET /v1/log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+  expect(all.map(([head]) => head.slice(0, 12))).toEqual(['HTTP/1.1 100', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+  expect(JSON.parse(all[2]![1])).toHaveProperty('verifier_key');
 });
 
 describe('closeGently (RFC 9112 ยง9.6: close in stages)', () => {
