@@ -6,7 +6,7 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { databaseFiles } from '../storage/leveldb-folder.js';
 import { chownAdvice, foreignOwnerProblem, otherUserThanOwner, ownerName } from './key-file.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
@@ -84,9 +84,11 @@ async function makeAdvice(parent: string, data: string): Promise<string> {
  * Refuses too a data folder that itself holds a LevelDB database's files
  * (databaseFiles): a store's folder (db/) named as the data folder, or a
  * store's files moved to its top. Serve would make db/ in it and begin a
- * new log there at size 0, signed with the existing log's key (two trees
- * signed as one log). Nothing is made in it; the message names the parent
- * to give instead, or says to move the files into db/.
+ * new log there at size 0: signed with the existing log's key, where it is
+ * given or found, two trees signed as one log. Nothing is made in it; the
+ * message says to move the files into db/, and names the parent to give
+ * instead where the folder is named db (any other parent would begin a new
+ * store in its own db/), else says to make the folder a data folder's db/.
  */
 export async function checkDataFolder(data: string): Promise<void> {
   let info;
@@ -119,11 +121,16 @@ export async function checkDataFolder(data: string): Promise<void> {
     const shown = showNonPrinting(data);
     const listed = found.slice(0, 3).map((name) => showNonPrinting(name)).join(', ') + (found.length > 3 ? ` and ${found.length - 3} more` : '');
     const db = showNonPrinting(join(data, 'db'));
+    const files = 'all of them (CURRENT, LOCK, LOG*, MANIFEST-* and the numbered .log, .ldb and .sst files)';
+    // Only a folder named db is its data folder's store: any other one's parent would begin a new store in its own db/.
+    const fix =
+      basename(data) === 'db'
+        ? `If it is a store's folder, give the folder that holds it instead (--data ${shellWord(dirname(data))}); if the store's files were moved here, move ${files} into ${db}`
+        : `Move ${files} into ${db}; or, if it is a store's folder, make it the db/ of a data folder (mkdir -m 700 DATA && mv ${shellWord(data)} DATA/db) and give that one (--data DATA)`;
     throw new StartError(
       `the data folder ${shown} holds a store's own files (${listed}): it is a store's folder, or a store's files were put at its top. ` +
-        `Serve keeps the store in ${db} and would begin a new log there at size 0, signed with this log's key; nothing was made or changed. ` +
-        `If it is a store's folder, give the folder that holds it instead (--data ${shellWord(dirname(data))}); if the store's files were moved here, ` +
-        `move all of them (CURRENT, LOCK, LOG*, MANIFEST-* and the numbered .log, .ldb and .sst files) into ${db}`,
+        `Serve keeps the store in ${db} and would begin a new log there at size 0 instead of opening this one, with a new key or, if given this log's key (--key, or a log.key here), ` +
+        `with that key: two different trees signed as one log; nothing was made or changed. ${fix}`,
     );
   }
 }

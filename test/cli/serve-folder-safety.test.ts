@@ -6,6 +6,7 @@
 // private log. Ownership is shown by giving files to uid 65534 (nobody),
 // which these tests, run as root, can do.
 import { chmod, chown, cp, mkdir, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -103,20 +104,31 @@ test("a data folder that holds a store's own files (its db/ named as the data fo
     [db, join(data, 'log.key')],
     [db, undefined],
     [moved, join(data, 'log.key')],
+    [moved, undefined],
   ];
+  const files = 'all of them (CURRENT, LOCK, LOG*, MANIFEST-* and the numbered .log, .ldb and .sst files)';
   for (const [folder, key] of cases) {
     const err = await refusal({ data: folder, ...(key === undefined ? {} : { key }) });
     expect(err).toBeInstanceOf(StartError);
+    // Only a folder named db is given up for its parent: the parent of another (moved) would begin a new store in its own db/.
+    const fix =
+      folder === db
+        ? `If it is a store's folder, give the folder that holds it instead (--data ${dirname(folder)}); if the store's files were moved here, move ${files} into ${folder}/db`
+        : `Move ${files} into ${folder}/db; or, if it is a store's folder, make it the db/ of a data folder (mkdir -m 700 DATA && mv ${folder} DATA/db) and give that one (--data DATA)`;
     expect(err).toHaveProperty(
       'message',
       `the data folder ${folder} holds a store's own files (000003.log, CURRENT, MANIFEST-000002): it is a store's folder, or a store's files were put at its top. ` +
-        `Serve keeps the store in ${folder}/db and would begin a new log there at size 0, signed with this log's key; nothing was made or changed. ` +
-        `If it is a store's folder, give the folder that holds it instead (--data ${dirname(folder)}); if the store's files were moved here, ` +
-        `move all of them (CURRENT, LOCK, LOG*, MANIFEST-* and the numbered .log, .ldb and .sst files) into ${folder}/db`,
+        `Serve keeps the store in ${folder}/db and would begin a new log there at size 0 instead of opening this one, with a new key or, if given this log's key (--key, or a log.key here), ` +
+        `with that key: two different trees signed as one log; nothing was made or changed. ${fix}`,
     );
     // No db/ made in it, and no key.
     expect((await readdir(folder)).sort()).toEqual(held);
   }
+  // The advice for the one not named db, followed, opens the log it holds (its parent, given, would have begun a new one).
+  const made = join(dir(), 'made');
+  execFileSync('bash', ['-c', `mkdir -m 700 ${made} && mv ${moved} ${made}/db`]);
+  const reopened = await startAndStop(made, join(data, 'log.key'));
+  expect([reopened.madeStore, reopened.newLog, reopened.madeKey]).toEqual([false, false, false]);
   // Files of other names at its top (a server's own log file, say) are no store's.
   const other = join(dir(), 'other');
   await mkdir(other, { mode: 0o700 });
