@@ -218,10 +218,12 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
  * Why the folder of the key file `path`, or, where `path` is a symbolic
  * link, the folder of the file it leads to, lets other users remove or
  * replace the key (a key of their own, which the log would then sign
- * with), in words, or undefined: group or others may write in it, and it
- * has no sticky bit (mode 1000, which in a shared folder such as /tmp keeps
- * them from removing or renaming files they do not own). A folder that
- * cannot be looked at is left alone (the key in it was read).
+ * with), in words, or undefined: it belongs to neither this process's user
+ * nor root (see foreignOwnerProblem; its owner may remove files in it, sticky
+ * bit or not), or group or others may write in it and it has no sticky bit
+ * (mode 1000, which in a shared folder such as /tmp keeps them from removing
+ * or renaming files they do not own). A folder that cannot be looked at is
+ * left alone (the key in it was read).
  */
 async function keyFolderProblem(path: string): Promise<string | undefined> {
   const folders = new Set([dirname(path)]);
@@ -229,16 +231,21 @@ async function keyFolderProblem(path: string): Promise<string | undefined> {
   if (real !== undefined) folders.add(dirname(real));
   for (const folder of folders) {
     const info = await stat(folder).catch(() => undefined);
-    if (info === undefined || Math.floor(info.mode / 0o1000) % 2 === 1) continue;
+    if (info === undefined) continue;
+    const inFolder = `the key file ${showNonPrinting(path)} is in the folder ${showNonPrinting(folder)}, which`;
+    const stranger = ownerProblem(inFolder, folder, info.uid, 'that user could remove the key or put a key of their own in its place', "check that it is this log's key");
+    if (stranger !== undefined) return stranger;
+    if (Math.floor(info.mode / 0o1000) % 2 === 1) continue;
     const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
     const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
     if (!groupWrites && !othersWrite) continue;
     const who = groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others';
     const chmod = `chmod go-w ${shellWord(folder)}`;
-    const fix = otherUserThanOwner(info.uid) === undefined ? ` run: ${chmod}` : `, as root (it belongs to ${ownerName(info.uid)}), run: ${chmod}`;
+    // Not this user's, yet trusted: root's (a packaged root:<service group> 0775, say), which only root can chmod.
+    const fix = otherUserThanOwner(info.uid) === undefined ? `, then run: ${chmod}` : `; it belongs to ${ownerName(info.uid)}, so run as root: ${chmod}`;
     return (
-      `the key file ${showNonPrinting(path)} is in the folder ${showNonPrinting(folder)}, which ${who} may write (mode ${(info.mode % 0o10000).toString(8)}, no sticky bit): ` +
-      `another user could remove the key or put a key of their own in its place. Check that it is this log's key, then${fix} (or move the key to a folder that only its user may write)`
+      `${inFolder} ${who} may write (mode ${(info.mode % 0o10000).toString(8)}, no sticky bit): ` +
+      `another user could remove the key or put a key of their own in its place. Check that it is this log's key${fix} (or move the key to a folder that only its user may write)`
     );
   }
   return undefined;
@@ -311,6 +318,15 @@ function userName(uid: number): string | undefined {
  * would keep that service's next start from using them.
  */
 export function foreignOwnerProblem(what: string, path: string, uid: number, risk: string, check: string, recursive = false): string | undefined {
+  return ownerProblem(`${what} ${showNonPrinting(path)}`, path, uid, risk, check, recursive);
+}
+
+/**
+ * {@link foreignOwnerProblem}'s words, about `path`, with `subject` (the
+ * words before "belongs to another user") given whole: the key's folder is
+ * named after the key (`the key file K is in the folder F, which`).
+ */
+function ownerProblem(subject: string, path: string, uid: number, risk: string, check: string, recursive = false): string | undefined {
   const stranger = foreignOwner(uid);
   if (stranger === undefined) return undefined;
   const owner = ownerName(uid);
@@ -319,7 +335,7 @@ export function foreignOwnerProblem(what: string, path: string, uid: number, ris
   const who = name ?? `uid ${uid}`;
   const user = chownUser(stranger);
   return (
-    `${what} ${showNonPrinting(path)} belongs to another user, ${owner}, ${self}: ${risk}. ` +
+    `${subject} belongs to another user, ${owner}, ${self}: ${risk}. ` +
     `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${shellWord(name ?? `#${uid}`)} cairn serve …): a chown to ${user} would stop ${who}'s starts from using it. ` +
     `Otherwise ${check}, then run: chown ${recursive ? '-R ' : ''}${shellWord(user)} ${shellWord(path)}`
   );

@@ -30,12 +30,12 @@ const NOBODY_NAME = PASSWD.find((fields) => fields[2] === String(NOBODY))?.[0];
 let UNNAMED = 4_000_000;
 while (PASSWD.some((fields) => fields[2] === String(UNNAMED))) UNNAMED += 1;
 
-/** How a refusal of `what` at `path`, owned by nobody, begins and what it says to run (see foreignOwnerProblem). */
-function nobodyOwns(what: string, path: string, risk: string, check: string, recursive: boolean): string {
+/** A refusal of `path`, owned by nobody and named by `subject` (the words before "belongs"), and what it says to run (see foreignOwnerProblem). */
+function nobodyOwns(subject: string, path: string, risk: string, check: string, recursive: boolean): string {
   const self = EUID === 0 ? 'not to root, which this runs as' : `not to the user this runs as (${EUID_NAME} (uid ${EUID})) or root`;
   const who = NOBODY_NAME ?? `uid ${NOBODY}`;
   return (
-    `${what} ${path} belongs to another user, ${NOBODY_NAME === undefined ? '' : `${NOBODY_NAME} (`}uid ${NOBODY}${NOBODY_NAME === undefined ? '' : ')'}, ${self}: ${risk}. ` +
+    `${subject} belongs to another user, ${NOBODY_NAME === undefined ? '' : `${NOBODY_NAME} (`}uid ${NOBODY}${NOBODY_NAME === undefined ? '' : ')'}, ${self}: ${risk}. ` +
     `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${NOBODY_NAME ?? `'#${NOBODY}'`} cairn serve …): a chown to ${EUID_NAME} would stop ${who}'s starts from using it. ` +
     `Otherwise ${check}, then run: chown ${recursive ? '-R ' : ''}${EUID_NAME} ${path}`
   );
@@ -156,7 +156,7 @@ test('a data folder that belongs to another user is refused, with the chown to r
   await chown(data, NOBODY, NOBODY);
   expect(await refusal({ data })).toHaveProperty(
     'message',
-    nobodyOwns('the data folder', data, 'that user could put a key of their own in it or move its store away', 'check what it holds (its key and its store)', true),
+    nobodyOwns(`the data folder ${data}`, data, 'that user could put a key of their own in it or move its store away', 'check what it holds (its key and its store)', true),
   );
   expect(await readdir(data)).toEqual([]);
   // Given back, it is used.
@@ -169,7 +169,7 @@ test('a key file that belongs to another user is refused by the server, named or
   await createKeyFile(key, 'o.example/log');
   await chown(key, NOBODY, NOBODY);
   const data = join(dir(), 'data');
-  const message = nobodyOwns('the key file', key, 'that user could have put a key of their own in it, or change it later', "check that it is this log's key", false);
+  const message = nobodyOwns(`the key file ${key}`, key, 'that user could have put a key of their own in it, or change it later', "check that it is this log's key", false);
   const named = await refusal({ data, key });
   expect(named).toBeInstanceOf(KeyFileError);
   expect(named).toHaveProperty('message', message);
@@ -217,21 +217,48 @@ test('a key in a folder that group or others may write, without the sticky bit, 
     await chmod(keys, mode + 0o1000);
     expect((await readKeyFile(key, { checkOwner: true })).origin).toBe('o.example/log');
   }
-  // One that this user cannot chmod says whom it belongs to, and to run the chmod as root.
-  const theirs = join(dir(), 'theirs');
-  await mkdir(theirs);
-  await chmod(theirs, 0o777);
-  await createKeyFile(join(theirs, 'log.key'), 'o.example/log');
-  await chown(theirs, NOBODY, NOBODY);
-  await expect(readKeyFile(join(theirs, 'log.key'), { checkOwner: true })).rejects.toHaveProperty(
-    'message',
-    expect.stringContaining(`Check that it is this log's key, then, as root (it belongs to ${NOBODY_NAME === undefined ? '' : `${NOBODY_NAME} (`}uid ${NOBODY}${NOBODY_NAME === undefined ? '' : ')'}), run: chmod go-w ${theirs} (`),
-  );
   const usual = join(dir(), 'etc-cairn');
   await mkdir(usual);
   await chmod(usual, 0o755);
   await createKeyFile(join(usual, 'log.key'), 'o.example/log');
   expect((await startAndStop(data, join(usual, 'log.key'))).madeKey).toBe(false);
+});
+
+test("a key in a folder that belongs to another user is refused by the server, whatever the folder's mode: that user may remove or replace the key in it", async () => {
+  const data = join(dir(), 'data');
+  for (const mode of [0o755, 0o700, 0o1777, 0o777]) {
+    const keys = join(dir(), `theirs-${mode.toString(8)}`);
+    await mkdir(keys);
+    await chmod(keys, mode);
+    const key = join(keys, 'log.key');
+    await createKeyFile(key, 'o.example/log');
+    await chown(keys, NOBODY, NOBODY);
+    const message = nobodyOwns(
+      `the key file ${key} is in the folder ${keys}, which`,
+      keys,
+      'that user could remove the key or put a key of their own in its place',
+      "check that it is this log's key",
+      false,
+    );
+    const err = await refusal({ data, key });
+    expect(err).toBeInstanceOf(KeyFileError);
+    expect([mode, (err as Error).message]).toEqual([mode, message]);
+    // Refused before anything is made on disk; readers that do not sign (audit) are unchanged.
+    await expect(stat(data)).rejects.toThrow(/ENOENT/);
+    expect((await readKeyFile(key)).origin).toBe('o.example/log');
+    // Reached through a symbolic link in a folder of this user's, the folder it leads to counts too.
+    const link = join(dir(), `mine-${mode.toString(8)}`);
+    await mkdir(link, { mode: 0o700 });
+    await symlink(key, join(link, 'log.key'));
+    await expect(readKeyFile(join(link, 'log.key'), { checkOwner: true })).rejects.toHaveProperty(
+      'message',
+      message.replace(`the key file ${key} is`, `the key file ${join(link, 'log.key')} is`),
+    );
+    // Given back, it is used.
+    await chown(keys, EUID, EUID);
+    await chmod(keys, 0o755);
+    expect((await readKeyFile(key, { checkOwner: true })).origin).toBe('o.example/log');
+  }
 });
 
 test('foreignOwner trusts only this process\'s user and root', () => {
@@ -243,7 +270,7 @@ test('foreignOwner trusts only this process\'s user and root', () => {
 
 test("another user's file is refused naming its owner, by name where it has one, and running serve as that user comes before a chown", () => {
   const named = foreignOwnerProblem('the data folder', '/srv/cairn', NOBODY, 'risk', 'check it', true)!;
-  expect(named).toBe(nobodyOwns('the data folder', '/srv/cairn', 'risk', 'check it', true));
+  expect(named).toBe(nobodyOwns('the data folder /srv/cairn', '/srv/cairn', 'risk', 'check it', true));
   expect(named.indexOf('sudo -u')).toBeLessThan(named.indexOf('chown -R'));
   // A uid with no name: sudo takes it as #UID.
   expect(foreignOwnerProblem('the key file', '/srv/k', UNNAMED, 'risk', 'check it')).toContain(
@@ -293,7 +320,7 @@ test('a store folder that belongs to another user is refused', async () => {
   await chown(db, NOBODY, NOBODY);
   expect(await refusal({ data })).toHaveProperty(
     'message',
-    nobodyOwns("the store's folder", db, "that user could change the log's store", 'check it', true),
+    nobodyOwns(`the store's folder ${db}`, db, "that user could change the log's store", 'check it', true),
   );
 });
 

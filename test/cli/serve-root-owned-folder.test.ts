@@ -161,6 +161,28 @@ test("a root-owned key its group may read, or that the user cannot read, says to
   expect(await serveAsNobody(data, '--key', key)).toBe('listening');
 });
 
+test("a key in a root-owned folder its group may write says to close the folder as root, and that advice works", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  await chown(data, NOBODY, NOBODY);
+  // A packaged root:<service group> 0775 folder of keys.
+  const keys = join(dir(), 'keys');
+  await mkdir(keys);
+  await chown(keys, 0, NOBODY);
+  await chmod(keys, 0o775);
+  const key = join(keys, 'log.key');
+  await createKeyFile(key, 'o.example/log');
+  await chown(key, NOBODY, NOBODY);
+  expect(await serveAsNobody(data, '--key', key)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: the key file ${key} is in the folder ${keys}, which its group may write (mode 775, no sticky bit): another user could remove the key or put a key of their own in its place. ` +
+      `Check that it is this log's key; it belongs to root, so run as root: chmod go-w ${keys} (or move the key to a folder that only its user may write)\n`,
+  });
+  execFileSync('bash', ['-c', `chmod go-w ${shellWord(keys)}`]);
+  expect(await serveAsNobody(data, '--key', key)).toBe('listening');
+});
+
 test("a root-owned key file named with a line break and a bidi override: the advice shows it escaped, and works when pasted into bash", async () => {
   const data = join(await base(), 'data');
   await mkdir(data, { mode: 0o700 });
