@@ -5,9 +5,11 @@
  * away, and never written on to a file that its path no longer names.
  */
 
-import { constants, type Stats } from 'node:fs';
+import { close as closeFd, constants, fstat, open as openFd, type Stats } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { syncFolder } from './sync-folder.js';
 
 /**
@@ -115,6 +117,8 @@ export class ReceiptsWriter {
   #newline = false;
   /** Bytes written so far. */
   #written = 0;
+  /** Whether an append failed (its error says what became of the file). */
+  #failed = false;
   readonly #reopen: ReopenReceipts | undefined;
 
   private constructor(reopen: ReopenReceipts | undefined) {
@@ -152,25 +156,39 @@ export class ReceiptsWriter {
   }
 
   /**
+   * What became of the file written to: 'removed', 'moved' (renamed, or
+   * replaced by another file at its path), or undefined while its path still
+   * names it, and for a file that is not regular or was not opened by a
+   * path. Rejects if the path or the file cannot be looked at.
+   */
+  async #whereabouts(): Promise<'removed' | 'moved' | undefined> {
+    if (!this.#regular || this.#reopen === undefined) return undefined;
+    // Undefined for a file not opened by a path.
+    if ((await this.#file.atPath?.()) !== false) return undefined;
+    // A file removed has no name left; one renamed (FILE.1) still has one.
+    return (await this.#file.stat()).nlink === 0 ? 'removed' : 'moved';
+  }
+
+  /**
    * Opens the path again if it no longer names the file written to, closing
    * that file, and then calls `onReopen` (`removed`: the file was removed,
    * not renamed or replaced). Rejects with a ReceiptsWriteError if the path
    * cannot be checked or opened.
    */
   async #follow(onReopen: ((removed: boolean) => void) | undefined): Promise<void> {
-    if (!this.#regular || this.#reopen === undefined || this.#file.atPath === undefined) return;
-    let removed = false;
+    let whereabouts: 'removed' | 'moved' | undefined;
     try {
-      if (await this.#file.atPath()) return;
-      // A file removed has no name left; one renamed (FILE.1) still has one.
-      removed = (await this.#file.stat()).nlink === 0;
+      whereabouts = await this.#whereabouts();
     } catch (err) {
       throw new ReceiptsWriteError(0, false, err);
     }
+    const reopen = this.#reopen;
+    if (whereabouts === undefined || reopen === undefined) return;
+    const removed = whereabouts === 'removed';
     const gone = removed ? 'removed' : 'moved or replaced';
     let opened: { file: ReceiptsFile; created: boolean };
     try {
-      opened = await this.#reopen();
+      opened = await reopen();
     } catch (err) {
       throw new ReceiptsWriteError(0, false, new Error(`it was ${gone} while receipts were written to it, and it cannot be opened again: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
     }
@@ -191,12 +209,36 @@ export class ReceiptsWriter {
   }
 
   /**
+   * Whether the file written to is still at its path, as each append checks
+   * before it writes, for when no append follows (cairn add ends): 'removed'
+   * or 'moved' (renamed, or replaced) since, else undefined (also when that
+   * cannot be told, and once an append failed: its error told).
+   */
+  async gone(): Promise<'removed' | 'moved' | undefined> {
+    if (this.#failed) return undefined;
+    try {
+      return await this.#whereabouts();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
    * Writes `lines` (each ending in "\n") at the end of the file, all of
    * them, and makes them durable; rejects with a ReceiptsWriteError saying
    * how many were written whole. If the file's path was found to name another
    * file, or none, and was opened again, `onReopen` is called first.
    */
   async append(lines: readonly string[], onReopen?: (removed: boolean) => void): Promise<void> {
+    try {
+      await this.#append(lines, onReopen);
+    } catch (err) {
+      this.#failed = true;
+      throw err;
+    }
+  }
+
+  async #append(lines: readonly string[], onReopen: ((removed: boolean) => void) | undefined): Promise<void> {
     await this.#follow(onReopen);
     const parts = lines.map((l) => Buffer.from(l, 'utf8'));
     const prefix = this.#newline ? 1 : 0;
@@ -308,6 +350,96 @@ function appendOnly(path: string, handle: FileHandle): ReceiptsFile {
 }
 
 /**
+ * A FIFO opened to append receipts, written through a net.Socket on its file
+ * descriptor: its writes wait in the event loop, not in node's thread pool,
+ * so one that its reader does not take (a full pipe) never keeps the process
+ * from ending, and a reader that goes away fails the next write with EPIPE.
+ * Only written to and looked at (fstat): a pipe is not read, cut or synced.
+ */
+function pipeFile(fd: number): ReceiptsFile {
+  const socket = new Socket({ fd, readable: false, writable: true });
+  // Each write's callback gets its error (an EPIPE); the event would otherwise be thrown.
+  socket.on('error', () => undefined);
+  const notForPipes = (what: string) => Promise.reject(new Error(`a pipe is not ${what}`));
+  return {
+    write: (buffer, offset, length) =>
+      new Promise((resolve, reject) => {
+        socket.write(buffer.subarray(offset, offset + length), (err) => (err == null ? resolve({ bytesWritten: length }) : reject(err)));
+      }),
+    read: () => notForPipes('read'),
+    stat: () => new Promise((resolve, reject) => fstat(fd, (err, stats) => (err === null ? resolve(stats) : reject(err)))),
+    truncate: () => notForPipes('cut back'),
+    datasync: () => notForPipes('synced'),
+    close: async () => {
+      socket.destroy();
+    },
+  };
+}
+
+/** What {@link openReceiptsFile} does while a FIFO at the path has no reader. */
+export interface ReceiptsWait {
+  /** Ends the wait: the open rejects with its reason (an AbortError). */
+  readonly signal?: AbortSignal;
+  /** Called once, when the wait begins. */
+  onWait?(): void;
+}
+
+/** The longest pause between two looks for a reader of a FIFO to append receipts to, in ms. */
+const READER_POLL_MAX_MS = 200;
+
+/**
+ * Opens the file at `path`, which is there, to append to it, without ever
+ * waiting in node's thread pool for a FIFO's reader (an open that waits
+ * there cannot be given up, and the process's exit would wait for it): the
+ * open is O_NONBLOCK, and while a FIFO has no reader (ENXIO) it is tried
+ * again after a pause, until `wait.signal` aborts. A FIFO is written through
+ * a socket (pipeFile), a regular file through its FileHandle (O_NONBLOCK
+ * does nothing to one), anything else (a terminal, whose writes would fail
+ * EAGAIN when its buffer is full) through a FileHandle opened again without
+ * it.
+ */
+async function openToAppend(path: string, wait: ReceiptsWait): Promise<ReceiptsFile> {
+  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK;
+  let pauseMs = 10;
+  let waiting = false;
+  for (;;) {
+    let fd: number;
+    try {
+      fd = await new Promise<number>((resolve, reject) => openFd(path, flags, (err, opened) => (err === null ? resolve(opened) : reject(err))));
+    } catch (err) {
+      // ENXIO is also a device with nothing behind it (/dev/tty without a terminal): only a FIFO is waited for.
+      if (errorCode(err) !== 'ENXIO' || !(await stat(path).catch(() => undefined))?.isFIFO()) throw err;
+      if (!waiting) {
+        waiting = true;
+        wait.onWait?.();
+      }
+      await delay(pauseMs, undefined, wait.signal === undefined ? {} : { signal: wait.signal });
+      pauseMs = Math.min(READER_POLL_MAX_MS, pauseMs * 2);
+      continue;
+    }
+    let stats: Stats;
+    try {
+      stats = await new Promise<Stats>((resolve, reject) => fstat(fd, (err, got) => (err === null ? resolve(got) : reject(err))));
+    } catch (err) {
+      closeFd(fd, () => undefined);
+      throw err;
+    }
+    if (stats.isFIFO()) return pipeFile(fd);
+    closeFd(fd, () => undefined);
+    const handle = await open(path, stats.isFile() ? flags : 'a');
+    try {
+      const now = await handle.stat();
+      if (now.dev === stats.dev && now.ino === stats.ino) return appendOnly(path, handle);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    // Replaced between the two opens: looked at again.
+    await handle.close();
+  }
+}
+
+/**
  * Error codes of a folder's fsync where it cannot be done: its file system
  * has none, or the folder may not be opened to read (a folder this user may
  * write to but not list).
@@ -320,15 +452,17 @@ const FOLDER_SYNC_UNDONE = new Set([...SYNC_UNSUPPORTED, 'EACCES', 'EPERM']);
  * whether this run made it (`created`). A file made is made durable in its
  * folder (`sync`, an fsync of the folder) before it is given, so that
  * receipts synced to it are not lost with its name at a power cut; if that
- * fails (EIO), the file made is removed again and the error thrown.
+ * fails (EIO), the file made is removed again and the error thrown. One
+ * there is opened by openToAppend: a FIFO without a reader is waited for as
+ * `wait` says.
  */
-export async function openReceiptsFile(path: string, sync: (folder: string) => Promise<void> = syncFolder): Promise<{ file: ReceiptsFile; created: boolean }> {
+export async function openReceiptsFile(path: string, sync: (folder: string) => Promise<void> = syncFolder, wait: ReceiptsWait = {}): Promise<{ file: ReceiptsFile; created: boolean }> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'ax');
   } catch (err) {
     if (errorCode(err) !== 'EEXIST') throw err;
-    return { file: appendOnly(path, await open(path, 'a')), created: false };
+    return { file: await openToAppend(path, wait), created: false };
   }
   try {
     await sync(dirname(path));
