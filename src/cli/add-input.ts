@@ -5,9 +5,10 @@
  */
 
 import { isUtf8 } from 'node:buffer';
-import { open as openFd, type Stats } from 'node:fs';
+import { close as closeFd, constants, open as openFd, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
+import { isatty, ReadStream as TtyReadStream } from 'node:tty';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { MAX_JSON_BODY } from '../jcs/parse.js';
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
@@ -232,24 +233,86 @@ export async function orStop<T>(promise: Promise<T>, signal: AbortSignal): Promi
 export interface Opened {
   readonly chunks: AsyncIterable<Uint8Array>;
   release(): void;
+  /**
+   * Set when its reads wait in node's thread pool (a FileHandle's, of a
+   * device that is not a terminal): one that never ends cannot be let go of,
+   * and keeps the process from ending, even by process.exit(), which waits
+   * for that thread.
+   */
+  readonly mayBlock?: true;
+}
+
+/** open(2) of `path` with `flags`, as a file descriptor of its own (for a stream to own, which a FileHandle's is not). */
+function openRaw(path: string, flags: string | number): Promise<number> {
+  return new Promise((resolve, reject) => openFd(path, flags, (err, fd) => (err === null ? resolve(fd) : reject(err))));
+}
+
+/**
+ * Lets go of an open of the FIFO at `path` for reading that waits for its
+ * writer (its thread in node's pool, and with it the process, would wait
+ * for as long as none comes): opens the FIFO's write end without waiting
+ * (O_NONBLOCK, which succeeds since the waiting reader counts as one) and
+ * closes it again, so that the open returns. Tried again while `pending()`:
+ * the open may not have reached the kernel yet (ENXIO, no reader), or a
+ * reader of another process's may have been the one that counted.
+ */
+function unblockOpen(path: string, pending: () => boolean): void {
+  let delayMs = 10;
+  const attempt = () => {
+    if (!pending()) return;
+    openFd(path, constants.O_WRONLY | constants.O_NONBLOCK, (err, fd) => {
+      if (err === null) closeFd(fd, () => undefined);
+      else if (err.code !== 'ENXIO') return;
+      setTimeout(attempt, delayMs);
+      delayMs = Math.min(1000, delayMs * 2);
+    });
+  };
+  attempt();
 }
 
 /**
  * Opens a FILE that is a FIFO as node reads standard input when it is a
  * pipe, so that reading it can be stopped at once: a FileHandle's read of a
  * FIFO waits in node's thread pool until the writer writes, and the process
- * with it. The open itself waits for a writer, as any open of a FIFO.
+ * with it. The open itself waits for a writer, as any open of a FIFO; once
+ * `signal` aborts, it is made to return (unblockOpen), and what it opened is
+ * for the caller to let go of.
  */
-async function openPipe(path: string): Promise<Opened> {
-  const fd = await new Promise<number>((resolve, reject) => openFd(path, 'r', (err, opened) => (err === null ? resolve(opened) : reject(err))));
+async function openPipe(path: string, signal?: AbortSignal): Promise<Opened> {
+  let pending = true;
+  const unblock = () => unblockOpen(path, () => pending);
+  if (signal?.aborted === true) unblock();
+  else signal?.addEventListener('abort', unblock, { once: true });
+  let fd: number;
+  try {
+    fd = await openRaw(path, 'r');
+  } finally {
+    pending = false;
+    signal?.removeEventListener('abort', unblock);
+  }
   const socket = new Socket({ fd, readable: true, writable: false });
   return { chunks: socket, release: () => void socket.destroy() };
 }
 
-/** Opens FILE to read it as it comes: a FIFO as a pipe (see openPipe), anything else by its FileHandle. */
-export async function openInput(path: string): Promise<Opened> {
-  if ((await stat(path)).isFIFO()) return openPipe(path);
-  const handle = await open(path, 'r');
+/**
+ * Opens a FILE that is a terminal (a pty, /dev/tty, /dev/stdin typed into)
+ * as a tty.ReadStream, whose reads wait in the event loop, so that reading
+ * it can be stopped at once: a FileHandle's read of a terminal waits in
+ * node's thread pool until a line is typed, and the process with it (its
+ * exit joins that thread). Undefined for a device that is not a terminal.
+ */
+async function openTerminal(path: string): Promise<Opened | undefined> {
+  const fd = await openRaw(path, 'r');
+  if (!isatty(fd)) {
+    closeFd(fd, () => undefined);
+    return undefined;
+  }
+  const stream = new TtyReadStream(fd);
+  return { chunks: stream, release: () => void stream.destroy() };
+}
+
+/** An input read by its FileHandle, READ_CHUNK_BYTES at a time; `mayBlock` for a device. */
+function handleInput(handle: FileHandle, mayBlock: boolean): Opened {
   let closed = false;
   return {
     chunks: readChunks(handle),
@@ -258,7 +321,29 @@ export async function openInput(path: string): Promise<Opened> {
       closed = true;
       void handle.close().catch(() => undefined);
     },
+    ...(mayBlock ? { mayBlock: true as const } : {}),
   };
+}
+
+/**
+ * Opens FILE to read it as it comes: a FIFO as a pipe (see openPipe, its
+ * wait for a writer ended once `signal` aborts), a terminal as one
+ * (openTerminal), anything else by its FileHandle.
+ */
+export async function openInput(path: string, signal?: AbortSignal): Promise<Opened> {
+  const stats = await stat(path);
+  if (stats.isFIFO()) return openPipe(path, signal);
+  if (stats.isCharacterDevice()) {
+    const terminal = await openTerminal(path);
+    if (terminal !== undefined) return terminal;
+  }
+  const handle = await open(path, 'r');
+  try {
+    return handleInput(handle, !(await handle.stat()).isFile());
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
 }
 
 /** What the checking pass needs to read an input and to stop when asked to. */
@@ -309,18 +394,26 @@ async function checkHeld(name: string, data: Uint8Array, jsonLines: boolean, sig
 }
 
 /**
+ * The error of JSON Lines input `name` ('<stdin>', or a FILE that is a pipe
+ * or a device) that holds more than MAX_HELD_INPUT_BYTES: what to give
+ * instead. A FILE already given is not a regular one, which alone is read
+ * twice rather than held.
+ */
+export function heldTooMuch(name: string): BadInputError {
+  const stdin = name === '<stdin>';
+  return new BadInputError(
+    `${stdin ? 'standard input' : name} holds more than ${MAX_HELD_INPUT_BYTES} bytes (${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB), more than cairn add holds to check all of it before sending: nothing was sent; ` +
+      `${stdin ? 'give it as a FILE' : 'give a regular file in its place'} (read twice, never held), or add --stream to send its lines as they are read`,
+  );
+}
+
+/**
  * Reads all of an input that cannot be read twice (standard input, a pipe),
  * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES.
  */
 function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array> {
   const what = name === '<stdin>' ? 'standard input' : name;
-  const tooMuch = () =>
-    jsonLines
-      ? new BadInputError(
-          `${what} holds more than ${MAX_HELD_INPUT_BYTES} bytes (${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB), more than cairn add holds to check all of it before sending: nothing was sent; ` +
-            'give it as a FILE (read twice, never held), or add --stream to send its lines as they are read',
-        )
-      : new BadInputError(`${name}: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+  const tooMuch = () => (jsonLines ? heldTooMuch(name) : new BadInputError(`${name}: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`));
   return holdAll(opened, what, jsonLines ? MAX_HELD_INPUT_BYTES : MAX_ENTRY_SIZE, tooMuch, reading.signal);
 }
 
@@ -334,15 +427,29 @@ export async function check(source: string, jsonLines: boolean, reading: Reading
   if (source === '-') return checkHeld('<stdin>', await holdInput(reading.stdin(), '<stdin>', jsonLines, reading), jsonLines, reading.signal);
   let handle: FileHandle | undefined;
   try {
-    if ((await stat(source)).isFIFO()) {
-      // The open waits for a writer; a stop meanwhile lets go of the pipe once it is open.
-      const opening = openPipe(source);
+    const kind = await stat(source);
+    if (kind.isFIFO()) {
+      // The open waits for a writer; a stop meanwhile ends that wait and lets go of the pipe.
+      const opening = openPipe(source, reading.signal);
       const opened = await orStop(opening, reading.signal);
       if (opened === STOP) {
         opening.then((o) => o.release(), () => undefined);
         throw new StoppedReading(source);
       }
       return await checkHeld(source, await holdInput(opened, source, jsonLines, reading), jsonLines, reading.signal);
+    }
+    if (kind.isCharacterDevice()) {
+      // A terminal is read as it comes, and let go of at a stop (holdInput); another device by its FileHandle.
+      const terminal = await openTerminal(source);
+      if (terminal !== undefined) {
+        let data: Uint8Array;
+        try {
+          data = await holdInput(terminal, source, jsonLines, reading);
+        } finally {
+          terminal.release();
+        }
+        return await checkHeld(source, data, jsonLines, reading.signal);
+      }
     }
     handle = await open(source, 'r');
     const stamp = await handle.stat();
@@ -351,6 +458,11 @@ export async function check(source: string, jsonLines: boolean, reading: Reading
     if (!jsonLines) checkSize(stamp.size, source);
     return { kind: 'file', name: source, stamp, entries: jsonLines ? await countEntries(jsonLineEntries(readChunks(handle), source), source, reading.signal) : 1 };
   } catch (err) {
+    if (err instanceof StoppedReading && handle !== undefined) {
+      // A read of a device may still wait in node's thread pool, and the handle's close for it: not waited for.
+      void handle.close().catch(() => undefined);
+      handle = undefined;
+    }
     if (isSystemError(err)) throw new UsageError(cannotRead(source, err));
     throw err;
   } finally {
