@@ -7,8 +7,9 @@ import type { Checkpoint } from '../note/checkpoint.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { cannotRead, cannotWrite, EXIT_ERROR, EXIT_HELP, EXIT_OK, jsonLine, makeClient, oneLine, OutputError, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, retryPolicy, runClientCommand, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { BadInputError, check, entriesOf, isSystemError, jsonLineEntries, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES, openInput, orStop, STOP, StoppedReading, InputError, type Checked, type Input, type Opened, type Reading } from './add-input.js';
-import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from './receipts-file.js';
-import { endBySignal, monotonicNow, processStopSignals, stopSignalSorter } from './stop-signals.js';
+import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile, type ReceiptsWait } from './receipts-file.js';
+import { endBySignal, monotonicNow, processStopSignals, stopSignalSorter, type StopSignal } from './stop-signals.js';
+import { syncFolder } from './sync-folder.js';
 
 /** Default of --max-wait: the most one request waits in all for the log's Retry-After answers (429 and 503), in seconds. */
 const MAX_WAIT_SECONDS = 60;
@@ -118,6 +119,24 @@ function timedOut(err: unknown): boolean {
   return err instanceof ClientError && err.code === 'NETWORK' && causedBy(err.cause, (e) => e.name === 'TimeoutError');
 }
 
+/**
+ * Whether a batch request that failed with `err` went without the log's
+ * answer: no connection made, or one that broke, or timed out, before the
+ * answer came (NETWORK), or a proxy's 502 or 504 without the log's error code
+ * (the log behind it did not answer: a restart). The log may have logged it
+ * all the same (mayHaveLogged), but sending it again is safe: it answers an
+ * entry it holds with its first index and "duplicate": true.
+ */
+function unanswered(err: unknown): boolean {
+  if (!(err instanceof ClientError)) return false;
+  if (err.code === 'NETWORK') return true;
+  return err.code === 'HTTP_STATUS' && err.serverCode === undefined && (err.status === 502 || err.status === 504);
+}
+
+/** With --stream, the first pause before a request the log did not answer is sent again, doubled after each try that fails so, up to OUTAGE_MAX_PAUSE_MS, in ms. */
+const OUTAGE_FIRST_PAUSE_MS = 1000;
+const OUTAGE_MAX_PAUSE_MS = 30_000;
+
 /** Default of --flush-after: the most a batch that is not full waits, from its first line, before it is sent (--stream), in seconds. */
 const FLUSH_AFTER_SECONDS = 1;
 
@@ -178,11 +197,20 @@ sent as it is read: for a producer that does not end, as in
 as it arrives; a batch is sent once it holds --batch-size entries, or
 --flush-after seconds after its first line was read, and at the end of the
 input. Only that batch (and the request in flight) is held; while a request
-is in flight no more is read, so a slow log holds the producer back once
-the pipe is full. A bad line (not I-JSON, too long, too large; a last line
-cut off at the end of the input, unless it is JSON) stops cairn add (exit
-2) once the lines before it are logged and their receipts written: the
-message names it, and says that it and the lines after it were not logged.
+is in flight at most one more chunk of the input (64 KiB) is read, so a slow
+log holds the producer back once the pipe is full. A bad line (not I-JSON,
+too long, too large; a last line cut off at the end of the input, unless it
+is JSON) stops cairn add (exit 2) once the lines before it are logged and
+their receipts written: the message names it, and says that it and the
+lines after it were not logged. A request the log does not answer (it
+cannot be reached, or the connection breaks or times out before its answer,
+or a proxy answers 502 or 504 for it: a restart) is sent again after a pause
+of 1, 2, 4 ... s (at most 30 s), for up to --max-wait seconds of pauses in
+all for that batch, reading no more meanwhile, with a notice when it begins
+and when the log answers again; sending it again logs no entry twice (the
+log answers one it holds as a duplicate, with its first index). Past that,
+or on any other failure to log a batch, cairn add stops (exit 2) naming the
+first line not logged, from which to feed the input again.
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -201,7 +229,9 @@ Options:
   --retries N        retries of a 429 or 503 answer per request (default 10)
   --max-wait S       the most one request waits in all for the Retry-After of
                      those answers, in seconds, 0..86400 (default ${MAX_WAIT_SECONDS});
-                     a token limited per hour wants up to 3600
+                     a token limited per hour wants up to 3600. With
+                     --stream, also the most a batch waits in all for a log
+                     that does not answer (see above)
   --timeout S        the most one request may take, in seconds, 1..86400
                      (default ${TIMEOUT_SECONDS}), and 1 s more for each 32 KiB of its
                      body: a full batch (8 MiB of entries, 11 MB as JSON)
@@ -240,40 +270,55 @@ without one (by FILE:LINE and log index: 'cairn prove INDEX' gives the
 proof). A regular FILE is synced (fdatasync) after each batch's receipts,
 before the next request, and one removed or renamed meanwhile (logrotate)
 is made again at its path, with a warning. FILE may be a pipe (a FIFO,
-/dev/stdout): a reader that goes away stops cairn add the same way. SIGINT or SIGTERM sends no more requests: the
+/dev/stdout): cairn add waits for its reader before sending anything (a
+notice says so), and a reader that goes away stops it the same way.
+
+SIGINT, SIGTERM or SIGHUP (a closed terminal) sends no more requests: the
 one in flight is finished and its receipts written, then cairn add stops
 (exit 2) saying the same. With --stream it reads no more input, and the
 lines it read are sent and their receipts written before it stops, naming
-the last line logged. While the input is read before anything is sent
-(without --stream), it stops at once (exit 2), nothing sent. Another signal
-less than 1 s after the first is the same request (npm run passes Ctrl-C on
-as well) and is ignored; one later stops cairn add at once (exit 2; or,
-while a write to FILE is stuck, as to a pipe nobody reads, by the signal
-itself, which a shell shows as 130 for SIGINT, 143 for SIGTERM).
+the last line logged: that is a clean stop, exit 0 (systemctl stop); if
+they cannot all be logged, exit 2. While the input is read before anything
+is sent (without --stream), or --receipts FILE waits for its reader, it
+stops at once, nothing sent (exit 2; with --stream, which has read nothing
+yet then, 0). Another signal less than 1 s after the first is the same
+request (npm run passes Ctrl-C on as well) and is ignored; one later stops
+cairn add at once (exit 2; or, while a write to FILE is stuck, as to a pipe
+nobody reads, or a FILE that may not answer, as a device, is opened or
+read, by the signal itself, which a shell shows as 130 for SIGINT, 143 for
+SIGTERM).
 
 ${EXIT_HELP}
+  A stop signal is exit 2; with --stream, 0 once every line read is logged
+  and its receipt written (a second signal, or a stop that could not log
+  them, is still 2).
 `;
 
 /**
  * What cairn add uses of its process besides {@link CliIo}: where it hears
- * SIGINT and SIGTERM, how it ends at once, and how it opens --receipts FILE.
- * A test passes its own, as it passes its own CliIo.
+ * its stop signals (ADD_STOP_SIGNALS), how it ends at once, and how it opens
+ * --receipts FILE. A test passes its own, as it passes its own CliIo.
  */
 export interface AddProcess {
-  /** Calls `listener` with the signal's name at each SIGINT or SIGTERM, until the function returned is called. */
+  /** Calls `listener` with the signal's name at each of ADD_STOP_SIGNALS, until the function returned is called. */
   onStop(listener: (signal: string) => void): () => void;
   /** Ends the process at once with exit status `status`. */
   exit(status: number): void;
   /** A clock that never goes back, in ms, to tell a signal repeated at once from a second one (default {@link monotonicNow}). */
   now?(): number;
   /**
-   * Ends the process by `signal` (SIGINT or SIGTERM), as its default action
-   * would, once cairn add's listeners are removed: for when a write is stuck
-   * (a pipe nobody reads), since node's exit waits for that write to end.
+   * Ends the process by `signal` (one of ADD_STOP_SIGNALS), as its default
+   * action would, once cairn add's listeners are removed: for when a write
+   * or an open may be stuck in node's thread pool (a pipe nobody reads, a
+   * device), since node's exit waits for that thread.
    */
   kill(signal: string): void;
-  /** Opens `path` to append to it, creating it if there is none (then `created`). */
-  openReceipts(path: string): Promise<{ file: ReceiptsFile; created: boolean }>;
+  /**
+   * Opens `path` to append to it, creating it if there is none (then
+   * `created`); a FIFO without a reader is waited for as `wait` says
+   * (openReceiptsFile).
+   */
+  openReceipts(path: string, wait?: ReceiptsWait): Promise<{ file: ReceiptsFile; created: boolean }>;
   /**
    * Stops reading standard input before its end, when cairn add stops early
    * (a stop signal, a bad line, more than it holds): else the process would
@@ -282,26 +327,32 @@ export interface AddProcess {
   stopStdin?(): void;
 }
 
+/**
+ * The signals that stop cairn add cleanly: SIGINT (Ctrl-C), SIGTERM (kill,
+ * systemctl stop) and SIGHUP (the terminal or ssh session closed), which
+ * would otherwise end it at once, without the receipts of the request in
+ * flight.
+ */
+export const ADD_STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /** The real process's signals (through {@link processStopSignals}, which ignores a repeat that comes after cairn add stopped listening), exit and files. */
 export function processAdd(): AddProcess {
   return {
     onStop(listener) {
-      processStopSignals.on('SIGINT', listener);
-      processStopSignals.on('SIGTERM', listener);
+      for (const signal of ADD_STOP_SIGNALS) processStopSignals.on(signal, listener);
       return () => {
-        processStopSignals.off('SIGINT', listener);
-        processStopSignals.off('SIGTERM', listener);
+        for (const signal of ADD_STOP_SIGNALS) processStopSignals.off(signal, listener);
       };
     },
     exit: (status) => process.exit(status),
     now: monotonicNow,
     kill: endBySignal,
-    openReceipts: openReceiptsFile,
+    openReceipts: (path, wait) => openReceiptsFile(path, syncFolder, wait),
     stopStdin: () => void process.stdin.destroy(),
   };
 }
 
-/** A SIGINT or SIGTERM stopped cairn add before the next request. */
+/** A stop signal stopped cairn add before the next request. */
 class Stopped extends Error {}
 
 /**
@@ -489,6 +540,17 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let answered: { readonly part: readonly Input[]; readonly indexes: readonly number[] } | undefined;
     /** Whether those receipts are being written to FILE (a write that may be stuck). */
     let writingFile = false;
+    /**
+     * With --stream, while the log does not answer the request of the batch
+     * (unanswered): the tries since the first so, the pauses waited between
+     * them, the next pause, whether one of them may have been logged, and
+     * whether it is pausing now (else a try is under way).
+     */
+    let outage: { tries: number; waitedMs: number; pauseMs: number; mayHaveLogged: boolean; pausing: boolean } | undefined;
+    /** Whether --receipts FILE is being opened (an open that may wait in node's thread pool: a file system that hangs). */
+    let openingReceipts = false;
+    /** Whether an input was read as it came by reads that may wait in node's thread pool (Opened.mayBlock: a device): one may still be pending. */
+    let readMayBlock = false;
     /** `answered`'s entries named as logged, their receipts `where` (for a second signal's message). */
     const loggedWithout = (where: string): string => {
       const { part, indexes } = answered!;
@@ -503,11 +565,19 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         stopBy = signal;
         stopWait.abort();
         // While the input is read, the stop message follows at once.
-        if (quiet || checking) return;
+        if (quiet || checking || openingReceipts) return;
         if (stream) {
-          if (batch.length > 0) {
-            notice(`${signal}: reading no more input; sending the ${entries(batch.length)} read and not yet logged, then stopping; a second SIGINT or SIGTERM, 1 s or more later, stops at once`);
-          }
+          if (batch.length === 0) return;
+          const unlogged = `the ${entries(batch.length)} read and not yet logged`;
+          notice(
+            `${signal}: reading no more input; ` +
+              (outage === undefined
+                ? `sending ${unlogged}, then stopping`
+                : outage.pausing
+                  ? `the log is not answering, so ${unlogged} are not sent again: stopping`
+                  : `the log is not answering: unless the try under way gets through, ${unlogged} are not sent again; then stopping`) +
+              '; a second SIGINT or SIGTERM, 1 s or more later, stops at once',
+          );
           return;
         }
         notice(`${signal}: ${inFlight === undefined ? 'sending nothing more' : 'finishing the request in flight, then sending nothing more'}; a second SIGINT or SIGTERM, 1 s or more later, stops at once`);
@@ -540,6 +610,13 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       // "nothing was logged" would contradict what follows it when a request was sent.
       const before = done === 0 && maybe !== '' ? 'no receipt was written' : soFar();
       notice(`stopped at once by a second ${signal}: ${before}${maybe}`);
+      if (checking || openingReceipts || readMayBlock) {
+        // An open or a read of a FILE may be waiting in node's thread pool (a device, a file system that
+        // hangs), and process.exit() would wait for that thread: the process ends by the signal itself.
+        stopListening();
+        proc.kill(signal);
+        return;
+      }
       proc.exit(EXIT_ERROR);
     });
 
@@ -549,6 +626,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let streaming: Opened | undefined;
     /** Whether the reading of the input with --stream was given up (a stop, a bad line, a failure): an input opened since is let go of at once. */
     let givenUp = false;
+    /** Aborted when it is given up: a FIFO's open that waits for its writer then returns (openInput). */
+    const letGo = new AbortController();
+    /** Gives up the reading of the input: no more of it is read, and nothing waits for its writer. */
+    const giveUp = () => {
+      givenUp = true;
+      letGo.abort();
+      streaming?.release();
+    };
     const reading: Reading = {
       stdin: () => {
         stdinOpened = true;
@@ -563,6 +648,40 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let readOnce = sources.includes('-');
     let receipts: ReceiptsWriter | undefined;
     let created = false;
+    /**
+     * A stop before anything was sent: exit 2, or with --stream, where none
+     * of the input was read yet, a clean stop (exit 0), as once the lines
+     * read are logged.
+     */
+    const stoppedBeforeSending = (message: string): number => {
+      if (!stream) throw new Error(message);
+      notice(message);
+      return EXIT_OK;
+    };
+    /** The first entry whose receipt went to FILE opened again, the file at its path having been moved or removed (said in the summary). */
+    let reopenedAt: string | undefined;
+    let endChecked = false;
+    /**
+     * Whether --receipts FILE is still at its path, looked at once as cairn
+     * add ends, since no append follows to find out (a FILE removed or
+     * renamed after the last batch, as by logrotate while the input is idle):
+     * if not, a warning says where the receipts are.
+     */
+    const receiptsAtEnd = async (): Promise<'removed' | 'moved' | undefined> => {
+      if (endChecked || receipts === undefined || !receipts.wroteAny) return undefined;
+      endChecked = true;
+      const gone = await receipts.gone();
+      if (gone !== undefined) {
+        const written = `the receipts cairn add wrote to it${reopenedAt === undefined ? '' : ` (from ${reopenedAt} on)`}`;
+        // A warning, not a notice: --quiet does not hide it, since the receipts are not where they were said to go.
+        notice(
+          gone === 'removed'
+            ? `warning: ${receiptsPath} was removed after cairn add last wrote receipts to it, and ${written} went with it ('cairn prove INDEX' gives an entry's proof)`
+            : `warning: ${receiptsPath} was moved or replaced after cairn add last wrote receipts to it: ${written} are in the file moved, not at ${receiptsPath}`,
+        );
+      }
+      return gone;
+    };
     try {
       // Without --stream, the checking pass: a bad input anywhere is found before anything is sent.
       // With it, each FILE is only looked at (there, not a folder) and read when its turn comes.
@@ -602,17 +721,30 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       // written to is found while nothing is logged; it is only appended to.
       if (receiptsPath !== undefined) {
         let opened: { file: ReceiptsFile; created: boolean };
+        /** A FIFO without a reader is waited for (saying so), until a stop. */
+        const wait: ReceiptsWait = {
+          signal: stopWait.signal,
+          onWait: () => {
+            if (!quiet) notice(`waiting for a reader of ${receiptsPath} (a FIFO): nothing is sent before one opens it`);
+          },
+        };
         try {
-          opened = await proc.openReceipts(receiptsPath);
+          openingReceipts = true;
+          opened = await proc.openReceipts(receiptsPath, wait);
         } catch (err) {
+          if (stopBy !== undefined && (err as { name?: unknown } | undefined)?.name === 'AbortError') {
+            return stoppedBeforeSending(`stopped by ${stopBy} while waiting for a reader of ${receiptsPath}: nothing was sent`);
+          }
           throw new UsageError(cannotWrite(receiptsPath, err));
+        } finally {
+          openingReceipts = false;
         }
         try {
           const stat = await opened.file.stat();
           const input = files.find((c) => c.stamp.dev === stat.dev && c.stamp.ino === stat.ino);
           if (input !== undefined) throw new UsageError(`--receipts ${receiptsPath} is the input ${input.name}: receipts are appended to the receipts file, so give one that is not an input`);
           // A FILE removed or renamed while cairn add runs (logrotate) is opened again by its path.
-          receipts = await ReceiptsWriter.open(opened.file, () => proc.openReceipts(receiptsPath));
+          receipts = await ReceiptsWriter.open(opened.file, () => proc.openReceipts(receiptsPath, { onWait: wait.onWait }));
           created = opened.created;
         } catch (err) {
           await opened.file.close();
@@ -660,7 +792,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         startSize = newest.treeSize;
         if (stopBy !== undefined) throw new Stopped();
       } catch (err) {
-        if (err instanceof Stopped) throw new Error(`stopped by ${stopBy ?? 'a signal'}: nothing was sent`);
+        if (err instanceof Stopped) return stoppedBeforeSending(`stopped by ${stopBy ?? 'a signal'}: nothing was sent`);
         if (err instanceof ClientError && err.code === 'BAD_SIGNATURE') {
           throw new ClientError(
             'BAD_SIGNATURE',
@@ -746,8 +878,6 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         }
         newest = next;
       };
-      /** The first entry whose receipt went to FILE opened again, the file at its path having been moved or removed (said in the summary). */
-      let reopenedAt: string | undefined;
       /**
        * Writes the receipts of `part`, logged: all of them, or an error that
        * says which entries were logged and which of their receipts are written.
@@ -839,12 +969,41 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             answered = { part, indexes: result.receipts.map((r) => r.receipt.index) };
           } catch (err) {
             inFlight = undefined;
+            const mayBeLogged = triedAfterTaken || mayHaveLogged(err) || outage?.mayHaveLogged === true;
+            if (stream && unanswered(err) && err instanceof Error) {
+              // With --stream, what was read cannot be read again: a log that does not answer (a restart, a
+              // network break) is asked again after a pause, 1, 2, 4 ... s, for up to --max-wait in all.
+              outage ??= { tries: 0, waitedMs: 0, pauseMs: OUTAGE_FIRST_PAUSE_MS, mayHaveLogged: false, pausing: false };
+              outage.tries++;
+              outage.mayHaveLogged = mayBeLogged;
+              const pauseMs = Math.min(outage.pauseMs, OUTAGE_MAX_PAUSE_MS, maxWaitMs - outage.waitedMs);
+              if (pauseMs > 0 && stopBy === undefined) {
+                if (outage.tries === 1 && !quiet) {
+                  notice(
+                    `the log did not answer (${err.message}); sending ${namedEntries(part)} again in ${pauseMs / 1000} s, and again after each such failure, ` +
+                      `pausing 1, 2, 4 ... s, for up to ${maxWaitMs / 1000} s in all (--max-wait); no more input is read meanwhile`,
+                  );
+                }
+                // A second signal meanwhile names them as maybe logged.
+                if (outage.mayHaveLogged) inFlight = part;
+                outage.pausing = true;
+                await io.sleep(pauseMs, stopWait.signal);
+                outage.pausing = false;
+                outage.waitedMs += pauseMs;
+                outage.pauseMs *= 2;
+                if (stopBy === undefined) continue;
+              }
+              if (mayBeLogged) maybeLogged = part;
+              if (stopBy !== undefined) throw new Stopped();
+              if (outage.tries > 1) err.message += ` (not answered in ${outage.tries} tries, with ${outage.waitedMs / 1000} s of pauses between them, all that --max-wait allows)`;
+              throw err;
+            }
             // More entries or bytes than the log (its queue), the token (its rate limit) or a proxy (its
             // body limit) ever takes at once: refused for good and logged nothing, so the same entries
             // are sent in smaller requests.
             const by = refusedAsTooLarge(err);
             if (by === undefined || part.length === 1) {
-              if (triedAfterTaken || mayHaveLogged(err)) maybeLogged = part;
+              if (mayBeLogged) maybeLogged = part;
               if (by === 'proxy' && err instanceof Error) {
                 err.message +=
                   `; a proxy in front of the log refuses even one entry, ${part[0]!.source}, in a request of ${batchBodyBytes(part)} bytes, as too large: ` +
@@ -852,6 +1011,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
               }
               throw err;
             }
+            outage = undefined;
             size = Math.max(1, Math.floor(part.length / 2));
             if (by === 'log') {
               if (!quiet) notice(`the log refuses ${part.length} entries in one request (${(err as ClientError).serverCode ?? ''}); sending batches of ${size}`);
@@ -868,6 +1028,10 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           } finally {
             waitMayStop = false;
             posting = false;
+          }
+          if (outage !== undefined) {
+            if (!quiet) notice(`the log answered again: ${namedEntries(part)} ${part.length === 1 ? 'is' : 'are'} logged, after ${outage.tries + 1} tries`);
+            outage = undefined;
           }
           const from = part[0]!.source;
           // Each receipt is verified against the batch's signed checkpoint; before they are
@@ -931,13 +1095,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           const name = source === '-' ? '<stdin>' : source;
           let opened: Opened;
           try {
-            opened = source === '-' ? reading.stdin() : await openInput(source);
+            opened = source === '-' ? reading.stdin() : await openInput(source, letGo.signal);
           } catch (err) {
             if (isSystemError(err)) throw new Error(cannotRead(source, err), { cause: err });
             throw err;
           }
           // Given up while a FIFO's open waited for its writer.
           if (givenUp) return opened.release();
+          if (opened.mayBlock === true) readMayBlock = true;
           streaming = opened;
           try {
             yield* jsonLineEntries(opened.chunks, name);
@@ -1020,11 +1185,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           }
         } finally {
           unflush();
-          if (!ended) {
-            // The reading is given up: no more of the input is read, and nothing waits for its writer.
-            givenUp = true;
-            streaming?.release();
-          }
+          if (!ended) giveUp();
         }
         const givenUpBy = failure === undefined ? (stopped ? `at ${stopBy ?? 'a signal'}` : undefined) : `(${failure instanceof Error ? failure.message : String(failure)})`;
         if (givenUpBy !== undefined) streamEnd = `cairn add had stopped reading its input ${givenUpBy}`;
@@ -1035,9 +1196,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           if (read === 0) throw new BadInputError('nothing to add: the input holds no entries');
           return;
         }
-        told = true;
         const last = done === 0 ? 'no line' : `no line after ${lastDone}`;
-        if (stopped) throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; ${last} was logged, and no more of the input was read`);
+        if (stopped) {
+          // A clean stop (systemctl stop, Ctrl-C): all that was read is logged, its receipts written. Said
+          // even with --quiet, since the input must be fed again from the line after the last one logged.
+          notice(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; ${last} was logged, and no more of the input was read`);
+          return;
+        }
+        told = true;
         if (failure instanceof BadInputError) {
           failure.message += ` (${done === 0 ? 'nothing was logged' : `the ${entries(done)} before it ${loggedAndWritten(done)}`}; that line and the lines after it were not logged: cairn add read no further)`;
         } else if (failure instanceof Error) failure.message += ` (${soFar()}; ${last} was logged: cairn add read no further)`;
@@ -1059,26 +1225,34 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         progress.finish(done);
         if (told) throw err;
         const next = batch[0]?.source ?? 'the next input';
+        /** With --stream, where the reading of the input ended, unless the message says it already (streamEnd). */
+        const readNoFurther = stream && streamEnd === '' ? ', and cairn add read no further' : '';
+        /** Standard input, or a pipe, gives its lines once: only its writer can give them again. */
+        const feedAgain = (from: string) => (readOnce ? `feed the lines from ${from} on to cairn add again (it cannot read them twice itself)` : 'run the same cairn add again');
         /** The entries of a request that may have been logged, for a message: what became of them, and what running again does. */
         const maybeText = (sent: readonly Input[]) => {
           const one = sent.length === 1;
           const from = sent[0]!.source;
           return (
             `${namedEntries(sent)} ${one ? 'was' : 'were'} sent and may have been logged without ${one ? 'its receipt' : 'their receipts'}; ` +
-            `nothing after ${sent[sent.length - 1]!.source} was sent; ` +
-            // Standard input, or a pipe, gives its lines once: only its writer can give them again.
-            (readOnce ? `feed the lines from ${from} on to cairn add again (it cannot read them twice itself); it logs no entry twice` : 'running the same cairn add again logs no entry twice') +
+            `nothing after ${sent[sent.length - 1]!.source} was sent${readNoFurther}; ` +
+            (readOnce ? `${feedAgain(from)}; it logs no entry twice` : 'running the same cairn add again logs no entry twice') +
             `: the log answers one it holds with its first index and "duplicate": true`
           );
         };
+        /** With --stream, of lines read and not logged (the batch): that they were not, and how to send them. */
+        const unloggedText = () => `${next} and the lines after it were not logged${readNoFurther}: ${feedAgain(next)}`;
         if (err instanceof Stopped) {
-          if (maybeLogged === undefined) throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; nothing from ${next} on was logged`);
+          if (maybeLogged === undefined) {
+            throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${soFar()}; ${stream && batch.length > 0 ? unloggedText() : `nothing from ${next} on was logged`}`);
+          }
           // An earlier try of the request was answered by something other than the log (a proxy's 503), maybe after the log took it.
           throw new Error(`stopped by ${stopBy ?? 'a signal'}: ${done === 0 ? 'no receipt was written' : soFar()}; ${maybeText(maybeLogged)}`);
         }
         if (!(err instanceof Error)) throw err;
         // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
         if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `the ${entries(done)} before ${next} ${loggedAndWritten(done)}; `}${maybeText(maybeLogged)})`;
+        else if (stream && batch.length > 0) err.message += ` (${done === 0 ? 'nothing was logged' : `the ${entries(done)} before ${next} ${loggedAndWritten(done)}`}; ${unloggedText()})`;
         else if (done > 0) err.message += ` (the ${entries(done)} before ${next} ${loggedAndWritten(done)})`;
         else if (err instanceof InputError) err.message += ' (nothing was logged)';
         if (streamEnd !== '') err.message += `; ${streamEnd}`;
@@ -1095,6 +1269,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         throw err;
       }
       progress.finish(done);
+      const gone = await receiptsAtEnd();
       // `new`: the entries not in the log before this run, each counted once (newIndexes); `duplicates`:
       // the others, in the log before this run or repeating an earlier entry of its input; `requests`:
       // every try of a batch request.
@@ -1116,18 +1291,18 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             `${repeats === 0 ? '' : `, ${repeats} repeating an earlier entry of this run's input`}) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
             `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
             `${tilesProved === 0 ? '' : ` (${tilesProved === 1 ? 'one' : tilesProved} by the log's tiles, its consistency proof having failed)`}` +
-            `${receiptsPath === undefined ? '' : `; receipts in ${oneLine(receiptsPath)}`}` +
-            `${reopenedAt === undefined ? '' : ` from ${reopenedAt} on (the file there before was moved or removed while cairn add ran)`}\n`,
+            `${receiptsPath === undefined ? '' : gone === undefined ? `; receipts in ${oneLine(receiptsPath)}` : `; receipts written to ${oneLine(receiptsPath)}, since ${gone === 'removed' ? 'removed' : 'moved or replaced'}`}` +
+            `${reopenedAt === undefined || gone !== undefined ? '' : ` from ${reopenedAt} on (the file there before was moved or removed while cairn add ran)`}\n`,
         );
       }
       return EXIT_OK;
     } finally {
       stopListening();
       // An input not read to its end (a stop, a failure) is let go of, so that the process need not wait for its writer.
-      givenUp = true;
-      streaming?.release();
+      giveUp();
       if (stdinOpened) proc.stopStdin?.();
       if (receipts !== undefined) {
+        await receiptsAtEnd();
         await receipts.close();
         // A receipts file made by this run that sent nothing is not left behind.
         if (created && !sentAny && !receipts.wroteAny && receiptsPath !== undefined) await unlink(receiptsPath).catch(() => undefined);

@@ -422,6 +422,25 @@ test('a second signal (after the window) while receipts are being written to FIL
   );
 });
 
+test('a second signal (after the window) while --receipts FILE is being opened (an open that may hang in node\'s thread pool, as on a file system that does not answer) ends the process by that signal, not by exit (which would wait for the open)', async () => {
+  let fail: ((err: Error) => void) | undefined;
+  const f = fakeProcess(() => new Promise((_resolve, reject) => (fail = reject)));
+  const io = captureIo({ stdin: stdinOf(events(1, 'hung-open')) });
+  const run = addCommand([...t.common, '--json-lines', '--quiet', '--receipts', freshPath('hung.jsonl')], io, f.proc);
+  // Resolves once the open is under way (a wait for an event, looked at every few ms).
+  while (fail === undefined) await new Promise((resolve) => setTimeout(resolve, 2));
+  f.signal('SIGINT');
+  f.later();
+  f.signal('SIGINT');
+  expect(f.kills).toEqual([{ signal: 'SIGINT', listeners: 0 }]);
+  expect(f.exits).toEqual([]);
+  expect(io.err()).toBe('cairn add: stopped at once by a second SIGINT: nothing was logged\n');
+  // The open that was stuck fails in the end; nothing was sent.
+  fail(new Error('EIO: i/o error, open'));
+  expect(await run).toBe(2);
+  expect(t.fake.requests).toEqual([]);
+});
+
 test('SIGTERM while a refused request (429) waits to be sent again: it is not sent again, and nothing of it was logged', async () => {
   const lines = events(6, 'wait');
   const f = fakeProcess();
@@ -440,13 +459,13 @@ test('SIGTERM while a refused request (429) waits to be sent again: it is not se
   expect(t.fake.entries).toHaveLength(602);
 });
 
-test('by default cairn add listens for SIGINT and SIGTERM only while it runs, through processStopSignals, whose own listeners stay on the process (for a repeat after it is done)', async () => {
+test('by default cairn add listens for SIGINT, SIGTERM and SIGHUP only while it runs, through processStopSignals, whose own listeners stay on the process (for a repeat after it is done)', async () => {
   const on = jest.spyOn(processStopSignals, 'on');
   const off = jest.spyOn(processStopSignals, 'off');
   try {
     const during: { removed: number; process: number[] }[] = [];
     t.fake.hook = () => {
-      during.push({ removed: off.mock.calls.length, process: [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')] });
+      during.push({ removed: off.mock.calls.length, process: [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM'), process.listenerCount('SIGHUP')] });
       return false;
     };
     expect(await addCommand([...t.common, '--quiet'], captureIo({ stdin: 'default process' }))).toBe(0);
@@ -454,10 +473,12 @@ test('by default cairn add listens for SIGINT and SIGTERM only while it runs, th
     expect(on.mock.calls).toEqual([
       ['SIGINT', listener],
       ['SIGTERM', listener],
+      // A closed terminal or ssh session: without a listener, node would end cairn add at once, without the receipts of the request in flight.
+      ['SIGHUP', listener],
     ]);
     expect(during.map((d) => d.removed)).toEqual(during.map(() => 0));
     expect(off.mock.calls).toEqual(on.mock.calls);
-    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(during.at(-1)?.process);
+    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM'), process.listenerCount('SIGHUP')]).toEqual(during.at(-1)?.process);
   } finally {
     on.mockRestore();
     off.mockRestore();

@@ -102,6 +102,12 @@ test("a repeat right after cairn add's listener is removed (processAdd's onStop)
   expect(end).toEqual({ code: 0, signal: null, stdout: '', stderr: '' });
 });
 
+// These tests catch the bug they guard against (a repeat that ends a cleanly stopped process by the
+// signal, exit 130) only when the helper's SIGINT lands in node's teardown window: after node has given
+// the signals their default action back, before the process is gone. The helper signals as soon as the
+// pipe closes, which is in that window most of the time, but a loaded host may deliver it before node's
+// handlers are gone (then it is heard, and ignored as a repeat) or after the process is gone: a pass is
+// not proof, only a failure is.
 describe('a repeat that comes while node ends the process is ignored: the command ends with the status of its clean stop', () => {
   /** Loaded before the command (--import): the helper sends SIGINT as soon as the pipe to its standard input is closed. */
   const PRELOAD = `
