@@ -1,5 +1,5 @@
 /**
- * How long after the first stop signal (SIGINT, SIGTERM, or serve's SIGHUP)
+ * How long after the first stop signal (SIGINT, SIGTERM, or the SIGHUP serve and add hear)
  * another one is the same stop request rather than a second one, in ms.
  * One Ctrl-C often reaches a command twice within milliseconds: the terminal
  * sends SIGINT to the whole process group, and `npm start` (or `npm run`) or coreutils
@@ -41,7 +41,7 @@ export function stopSignalSorter(now: () => number = monotonicNow, windowMs: num
   };
 }
 
-/** The stop signals a command listens for: SIGINT and SIGTERM, and serve's SIGHUP. */
+/** The stop signals a command listens for: SIGINT and SIGTERM, and SIGHUP for serve and add. */
 export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
 /**
