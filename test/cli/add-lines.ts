@@ -1,4 +1,7 @@
-/** What the tests of `cairn add` feed it (JSON lines) and read back from it (receipts). */
+/** What the tests of `cairn add` feed it (JSON lines, a process, FIFOs) and read back from it (receipts). */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { AddProcess } from '../../src/cli/add.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
@@ -20,3 +23,37 @@ export const receiptsOf = (text: string) =>
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as { index: number; leaf_hash: string; duplicate: boolean });
+
+/**
+ * A process for cairn add whose signals the test sends (`signal`), which
+ * counts how often standard input was let go of; `openReceipts` as given
+ * (by default none may be opened).
+ */
+export function fakeAddProcess(openReceipts: AddProcess['openReceipts'] = () => Promise.reject(new Error('no receipts file in these tests'))) {
+  const listeners: ((signal: string) => void)[] = [];
+  let stdinStops = 0;
+  const proc: AddProcess = {
+    onStop(listener) {
+      listeners.push(listener);
+      return () => void listeners.splice(listeners.indexOf(listener), 1);
+    },
+    exit: () => undefined,
+    kill: () => undefined,
+    now: () => 0,
+    openReceipts,
+    stopStdin: () => void stdinStops++,
+  };
+  return { proc, signal: (name: string) => [...listeners].forEach((l) => l(name)), listening: () => listeners.length > 0, stdinStops: () => stdinStops };
+}
+
+/** Paths of new files in the folder `dir()` gives, each numbered apart, and FIFOs made there. */
+export function freshFiles(dir: () => string) {
+  let fileNumber = 0;
+  const freshPath = (name: string) => join(dir(), `${fileNumber++}-${name}`);
+  const fifo = (name: string) => {
+    const path = freshPath(name);
+    execFileSync('mkfifo', [path]);
+    return path;
+  };
+  return { freshPath, fifo };
+}

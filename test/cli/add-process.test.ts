@@ -7,12 +7,11 @@
 // terminal, which stops it as SIGINT does. Linux: a thread waiting in a
 // FIFO's open is found by its wchan (wait_for_partner), the FILE a process
 // has open by /proc/PID/fd, and a terminal is made by script(1).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { CLI } from '../helpers/server-process.js';
-import { events, hashOf, receiptsOf } from './add-lines.js';
+import { events, freshFiles, hashOf, receiptsOf } from './add-lines.js';
 import { fakeLogEachTest } from './fake-log.js';
 
 /** How long a child may run before the test gives up on it as hung and kills it (well within the test's timeout). */
@@ -20,14 +19,7 @@ const HANG_GUARD_MS = 20_000;
 
 const t = fakeLogEachTest(600, 'cairn-add-process-');
 
-let fileNumber = 0;
-const freshPath = (name: string) => join(t.dir, `${fileNumber++}-${name}`);
-
-function fifo(name: string): string {
-  const path = freshPath(name);
-  execFileSync('mkfifo', [path]);
-  return path;
-}
+const { freshPath, fifo } = freshFiles(() => t.dir);
 
 interface Run {
   readonly child: ChildProcess;

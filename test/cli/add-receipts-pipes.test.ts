@@ -3,14 +3,13 @@
 // fake log: the receipts file is opened write-only, so cairn add waits for a
 // reader, a reader that goes away ends it with EPIPE (exit 2), and a second
 // signal while a write to a pipe nobody reads is stuck ends it by the signal.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { CLI } from '../helpers/server-process.js';
-import { events, hashOf } from './add-lines.js';
+import { events, freshFiles, hashOf } from './add-lines.js';
 import { fakeLogEachTest } from './fake-log.js';
 
 /** How long a child may run before the test gives up on it as hung and kills it (well within jest's 60 s test timeout). */
@@ -18,15 +17,7 @@ const HANG_GUARD_MS = 20_000;
 
 const t = fakeLogEachTest(600, 'cairn-add-pipes-');
 
-let fileNumber = 0;
-const freshPath = (name: string) => join(t.dir, `${fileNumber++}-${name}`);
-
-/** A FIFO in the suite's folder. */
-function fifo(name: string): string {
-  const path = freshPath(name);
-  execFileSync('mkfifo', [path]);
-  return path;
-}
+const { freshPath, fifo } = freshFiles(() => t.dir);
 
 /** A JSON Lines input file of `n` events. */
 async function input(n: number, tag: string): Promise<{ path: string; lines: string[] }> {

@@ -9,11 +9,11 @@
 import { writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { addCommand, ADD_USAGE, type AddProcess } from '../../src/cli/add.js';
+import { addCommand, ADD_USAGE } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
-import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
+import { enc, events, fakeAddProcess, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
 
@@ -42,19 +42,7 @@ function take(body: Uint8Array): void {
 const HTML_502 = '<html><body><h1>502 Bad Gateway</h1></body></html>\n';
 
 /** A process for cairn add whose signals the test sends. */
-function fakeProcess() {
-  const listeners: ((signal: string) => void)[] = [];
-  const proc: AddProcess = {
-    onStop(listener) {
-      listeners.push(listener);
-      return () => void listeners.splice(listeners.indexOf(listener), 1);
-    },
-    exit: () => undefined,
-    kill: () => undefined,
-    openReceipts: () => Promise.reject(new Error('no receipts file in these tests')),
-  };
-  return { proc, signal: (name: string) => [...listeners].forEach((l) => l(name)) };
-}
+const fakeProcess = () => fakeAddProcess();
 
 test("a proxy's HTML 502 after the log took the second batch: those entries are named as maybe logged, and running again logs none twice", async () => {
   const lines = events(6, 'lb502');

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { heldTooMuch, MAX_HELD_INPUT_BYTES } from '../../src/cli/add-input.js';
-import { addCommand, IndexRuns, processAdd, type AddProcess } from '../../src/cli/add.js';
+import { addCommand, IndexRuns, processAdd } from '../../src/cli/add.js';
 import type { CliIo } from '../../src/cli/client-common.js';
 import { MAX_ENTRY_SIZE } from '../../src/merkle/bundle.js';
-import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
+import { enc, events, fakeAddProcess, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo, type CapturedIo } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
 
@@ -23,23 +23,8 @@ const t = fakeLogEachTest(600, 'cairn-add-stream-');
 
 const batchRequests = () => t.fake.requests.filter((p) => p === 'v1/batch').length;
 
-/** A process for cairn add whose signals the test sends, which counts how often standard input was let go of. */
-function fakeProcess() {
-  const listeners: ((signal: string) => void)[] = [];
-  let stdinStops = 0;
-  const proc: AddProcess = {
-    onStop(listener) {
-      listeners.push(listener);
-      return () => void listeners.splice(listeners.indexOf(listener), 1);
-    },
-    exit: () => undefined,
-    kill: () => undefined,
-    now: () => 0,
-    openReceipts: processAdd().openReceipts,
-    stopStdin: () => void stdinStops++,
-  };
-  return { proc, signal: (name: string) => [...listeners].forEach((l) => l(name)), listening: () => listeners.length > 0, stdinStops: () => stdinStops };
-}
+/** A process for cairn add whose signals the test sends, receipts files opened as the real one opens them. */
+const fakeProcess = () => fakeAddProcess(processAdd().openReceipts);
 
 /**
  * An io.sleep whose waits of `ms` (the --flush-after waits) end only when

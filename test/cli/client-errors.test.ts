@@ -3,13 +3,12 @@
 // the request metrics: the server counts them in
 // cairn_client_errors_total{reason} and logs them, the first at once, then at
 // most one line per interval with the count and the latest address.
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import { ClientErrorLog, CLIENT_ERRORS_MESSAGE } from '../../src/cli/client-errors.js';
 import { startServer } from '../../src/cli/server.js';
 import { capture, manualTime } from '../helpers/log-lines.js';
+import { exchange } from '../helpers/raw-http.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-client-errors-');
@@ -73,19 +72,6 @@ test('those seen before the counter is given are counted in it then, and each af
   expect(await text()).toMatch(/^client_errors_total\{reason="bad_request"\} 1$/m);
 });
 
-/** Sends `bytes` on a connection of its own; resolves with what the server wrote before it closed. */
-async function raw(url: string, bytes: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  let text = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (d: string) => (text += d));
-  await once(socket, 'connect');
-  socket.write(bytes);
-  await once(socket, 'close');
-  return text;
-}
-
 test('a served log lists every reason at 0 from the start, counts a request that is not HTTP/1.1 and one with headers too large, and logs them', async () => {
   const { lines, logger } = capture();
   const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
@@ -94,8 +80,8 @@ test('a served log lists every reason at 0 from the start, counts a request that
     for (const reason of ['bad_request', 'headers_too_large', 'request_timeout', 'other']) {
       expect(fresh).toContain(`cairn_client_errors_total{reason="${reason}"} 0`);
     }
-    expect(await raw(server.url, 'GET /ct/v1/get sth HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
-    expect(await raw(server.url, `GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await exchange(server.url, 'GET /ct/v1/get sth HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await exchange(server.url, `GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400 /);
     const counted = await metricLines(server.url);
     expect(counted).toContain('cairn_client_errors_total{reason="bad_request"} 1');
     expect(counted).toContain('cairn_client_errors_total{reason="headers_too_large"} 1');
@@ -114,7 +100,7 @@ test('a client that sends part of its headers and stalls is answered 408 once th
   const { lines, logger } = capture();
   const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger, headersTimeoutMs: 200 });
   try {
-    const answer = await raw(server.url, 'GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Half: ');
+    const answer = await exchange(server.url, 'GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Half: ');
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(JSON.parse(answer.split('\r\n\r\n')[1]!)).toEqual({ error: 'the request was not received in full in the time allowed', code: 'REQUEST_TIMEOUT' });
     const metrics = await metricLines(server.url);

@@ -12,6 +12,7 @@ import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { REQUEST_MESSAGE } from '../../src/log/logger.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { capture, type Line } from '../helpers/log-lines.js';
+import { exchange } from '../helpers/raw-http.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-hostile-requests-');
@@ -26,16 +27,7 @@ beforeEach(async () => {
 afterEach(() => server.close());
 
 /** Sends `bytes` on a connection of its own; resolves with what the server wrote before it closed. */
-async function raw(bytes: string): Promise<string> {
-  const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
-  let text = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (d: string) => (text += d));
-  await once(socket, 'connect');
-  socket.write(bytes);
-  await once(socket, 'close');
-  return text;
-}
+const raw = (bytes: string) => exchange(server.url, bytes);
 
 /** The answers in `text`, split at each status line, as [head, body]. */
 function answers(text: string): [string, string][] {

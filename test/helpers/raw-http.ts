@@ -107,3 +107,16 @@ export class RawConnection {
     return this.#chunks[0] ?? Buffer.alloc(0);
   }
 }
+
+/** Sends `bytes` to the server at `url` on a connection of its own; resolves with what it wrote before it closed. */
+export async function exchange(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (text += d));
+  await once(socket, 'connect');
+  socket.write(bytes);
+  await once(socket, 'close');
+  return text;
+}
