@@ -16,10 +16,9 @@ import { LevelStore } from '../storage/level-store.js';
 import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } from '../storage/store.js';
 import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
-import { foreignStoreFilesProblem } from './data-folder.js';
+import { causedByOsError, foreignStoreFilesProblem, noSpaceLeft, withSpaceAdvice } from './data-folder.js';
 import { chownAdvice, chownUser, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
 import { osReason, shellWord } from './os-error.js';
-import { noSpaceLeft } from './server.js';
 import { showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
@@ -331,15 +330,11 @@ export function rootOnOthersStore(data: string, db: string, owner: number): stri
 export async function storeOpenProblem(err: unknown, data: string, db: string): Promise<string> {
   const message = err instanceof Error ? err.message : String(err);
   const shown = showNonPrinting(data);
-  if (noSpaceLeft(err)) return `${message}; free space on the disk that holds the data folder ${shown} (LevelDB needs a few MiB free to open its store), then run cairn audit again`;
+  if (noSpaceLeft(err)) return withSpaceAdvice(message, err, data, 'run cairn audit again');
   const foreign = await foreignStoreFilesProblem(db, err);
   if (foreign !== undefined) return foreign.message;
-  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
-    if ((e as NodeJS.ErrnoException).code === 'EROFS' || e.message.includes('Read-only file system')) {
-      // LevelDB's lock and log replay write to the folder.
-      return `${message} (audit opens the store read-write: give it a writable copy of ${shown})`;
-    }
-  }
+  // LevelDB's lock and log replay write to the folder.
+  if (causedByOsError(err, 'EROFS', 'Read-only file system')) return `${message} (audit opens the store read-write: give it a writable copy of ${shown})`;
   return message;
 }
 

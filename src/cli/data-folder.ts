@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { databaseFiles } from '../storage/leveldb-folder.js';
-import { chownAdvice, foreignOwnerProblem, otherUserThanOwner, ownerName } from './key-file.js';
+import { chownAdvice, foreignOwnerProblem, otherUserThanOwner, otherWriters, ownerName } from './key-file.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
 import { showNonPrinting } from './visible-text.js';
@@ -99,9 +99,8 @@ export async function checkDataFolder(data: string): Promise<void> {
   }
   const stranger = foreignOwnerProblem('the data folder', data, info.uid, 'that user could put a key of their own in it or move its store away', 'check what it holds (its key and its store)', true);
   if (stranger !== undefined) throw new StartError(stranger);
-  const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
-  const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
-  if (groupWrites || othersWrite) {
+  const writers = otherWriters(info.mode);
+  if (writers !== undefined) {
     const user = otherUserThanOwner(info.uid);
     // Root's folder (a packaged root:<service group> 0775, say): this user can
     // neither chmod it nor, once root has closed it, make db/ or a key in it.
@@ -111,7 +110,7 @@ export async function checkDataFolder(data: string): Promise<void> {
         : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
           `check what it holds, then ${chownAdvice(data, user, { chmod: 'go-w' })}`;
     throw new StartError(
-      `the data folder ${showNonPrinting(data)} may be written by ${groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others'} (mode ${(info.mode % 0o10000).toString(8)}): ` +
+      `the data folder ${showNonPrinting(data)} may be written by ${writers} (mode ${(info.mode % 0o10000).toString(8)}): ` +
         `another user could put a key of their own in it or move its store away. ${fix}`,
     );
   }
@@ -298,4 +297,31 @@ async function storeFolderProblem(db: string, err: unknown, calls: StoreFolderCa
   // Closed, the folder may well hold a store already: this user cannot see into it.
   const shown = closed ? `the folder ${showNonPrinting(data)} is closed to this user, who cannot see what it holds (${osReason(err)})` : problem;
   return `${shown}; ${chownAdvice(data, user, { owner, recursive: closed })}`;
+}
+
+/**
+ * Whether `err`, or an error it was caused by, is the OS's error `code`: the
+ * code, or its `words`, which LevelDB's errors quote without one ("IO error:
+ * …/000003.log: No space left on device").
+ */
+export function causedByOsError(err: unknown, code: string, words: string): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === code || e.message.includes(words)) return true;
+  }
+  return false;
+}
+
+/** Whether `err`, or an error it was caused by, is the OS's ENOSPC (see causedByOsError). */
+export function noSpaceLeft(err: unknown): boolean {
+  return causedByOsError(err, 'ENOSPC', 'No space left on device');
+}
+
+/**
+ * `problem` (a failure to open the store of the data folder `data`), with
+ * what to do about a full disk when `err` is one, then `then` (start again,
+ * run the command again).
+ */
+export function withSpaceAdvice(problem: string, err: unknown, data: string, then = 'start again'): string {
+  if (!noSpaceLeft(err)) return problem;
+  return `${problem}; free space on the disk that holds the data folder ${showNonPrinting(data)} (LevelDB needs a few MiB free to open its store), then ${then}`;
 }

@@ -214,6 +214,13 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
   return { signerKey: text, verifierKey: verifierKeyFromSignerKey(text), origin: parsed.name };
 }
 
+/** Who besides a file's owner may write it, by its `mode`: 'group and others', 'its group' or 'others'; undefined for none. */
+export function otherWriters(mode: number): string | undefined {
+  const groupWrites = Math.floor(mode / 0o20) % 2 === 1;
+  const othersWrite = Math.floor(mode / 0o2) % 2 === 1;
+  return groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : othersWrite ? 'others' : undefined;
+}
+
 /**
  * Why the folder of the key file `path`, or, where `path` is a symbolic
  * link, the folder of the file it leads to, lets other users remove or
@@ -236,10 +243,8 @@ async function keyFolderProblem(path: string): Promise<string | undefined> {
     const stranger = ownerProblem(inFolder, folder, info.uid, 'that user could remove the key or put a key of their own in its place', "check that it is this log's key");
     if (stranger !== undefined) return stranger;
     if (Math.floor(info.mode / 0o1000) % 2 === 1) continue;
-    const groupWrites = Math.floor(info.mode / 0o20) % 2 === 1;
-    const othersWrite = Math.floor(info.mode / 0o2) % 2 === 1;
-    if (!groupWrites && !othersWrite) continue;
-    const who = groupWrites && othersWrite ? 'group and others' : groupWrites ? 'its group' : 'others';
+    const who = otherWriters(info.mode);
+    if (who === undefined) continue;
     const chmod = `chmod go-w ${shellWord(folder)}`;
     // Not this user's, yet trusted: root's (a packaged root:<service group> 0775, say), which only root can chmod.
     const fix = otherUserThanOwner(info.uid) === undefined ? `, then run: ${chmod}` : `; it belongs to ${ownerName(info.uid)}, so run as root: ${chmod}`;

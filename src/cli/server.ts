@@ -28,7 +28,7 @@ import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
-import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, prepareStoreFolder } from './data-folder.js';
+import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
 import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
 import { StartError } from './start-error.js';
 
@@ -436,24 +436,6 @@ export class RoundFailureLog {
 /** The message of `err`, or `err` in words. */
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Whether `err`, or an error it was caused by, is the OS's ENOSPC: a code,
- * or its words, which LevelDB's errors quote without one ("IO error:
- * …/000003.log: No space left on device").
- */
-export function noSpaceLeft(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || e.message.includes('No space left on device')) return true;
-  }
-  return false;
-}
-
-/** `problem` (a failure to start on the data folder `data`), with what to do about a full disk when `err` is one. */
-function withSpaceAdvice(problem: string, err: unknown, data: string): string {
-  if (!noSpaceLeft(err)) return problem;
-  return `${problem}; free space on the disk that holds the data folder ${showNonPrinting(data)} (LevelDB needs a few MiB free to open its store), then start again`;
 }
 
 /**
