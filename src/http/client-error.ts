@@ -5,7 +5,7 @@ import { LogError } from '../log/errors.js';
 import { errorHeaders, HTTP_STATUS } from './errors.js';
 import { SECURITY_HEADERS } from './headers.js';
 import { quote } from './query.js';
-import { awaitsContinue, BODY_IDLE_MS, BODY_MIN_RATE } from './read-body.js';
+import { awaitsContinue, BODY_IDLE_MS, BODY_MIN_RATE, bodyBytesDue } from './read-body.js';
 
 /** The headers every answer carries, as raw lines. */
 const HEAD_LINES = Object.entries(SECURITY_HEADERS)
@@ -65,8 +65,7 @@ export function noteAnswered(req: IncomingMessage, pace: DropPace = {}): void {
  */
 function watchDroppedBody(req: IncomingMessage, pace: DropPace): () => void {
   const { idleMs = BODY_IDLE_MS, minRate = BODY_MIN_RATE } = pace;
-  // At least 1, so that a body that sends nothing is given up whatever the rate.
-  const minProgress = Math.max(1, Math.ceil((minRate * idleMs) / 1000));
+  const minProgress = bodyBytesDue(minRate, idleMs);
   const socket = req.socket as Socket;
   let from = socket.bytesRead;
   const newSpan = (): void => {

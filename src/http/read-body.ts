@@ -85,6 +85,15 @@ export function awaitsContinue(res: ServerResponse): void {
 }
 
 /**
+ * The bytes of a body that must arrive within each `idleMs` at `minRate`
+ * bytes a second: at least 1, so that a body that sends nothing is given up
+ * whatever the rate.
+ */
+export function bodyBytesDue(minRate: number, idleMs: number): number {
+  return Math.max(1, Math.ceil((minRate * idleMs) / 1000));
+}
+
+/**
  * Reads a request body of at most `limit` decoded bytes (identity, gzip,
  * deflate or br), charging its bytes to `budget` as they arrive and giving
  * them all back once it settles: when it resolves with the body (the caller
@@ -126,8 +135,7 @@ export function awaitsContinue(res: ServerResponse): void {
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, options: ReadBodyOptions): Promise<Uint8Array> {
   const { limit, tooLarge, budget, idleMs = BODY_IDLE_MS, minRate = BODY_MIN_RATE, maxMs = BODY_MAX_MS } = options;
-  // At least 1, so that a body that sends nothing is given up whatever the rate.
-  const minProgress = Math.max(1, Math.ceil((minRate * idleMs) / 1000));
+  const minProgress = bodyBytesDue(minRate, idleMs);
   return new Promise((resolve, reject) => {
     const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     const makeDecoder = coding === 'identity' ? undefined : DECODERS[coding];
