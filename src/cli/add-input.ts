@@ -9,6 +9,7 @@ import { close as closeFd, constants, open as openFd, type Stats } from 'node:fs
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { isatty, ReadStream as TtyReadStream } from 'node:tty';
+import { promisify } from 'node:util';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { MAX_JSON_BODY } from '../jcs/parse.js';
 import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
@@ -242,10 +243,8 @@ export interface Opened {
   readonly mayBlock?: true;
 }
 
-/** open(2) of `path` with `flags`, as a file descriptor of its own (for a stream to own, which a FileHandle's is not). */
-function openRaw(path: string, flags: string | number): Promise<number> {
-  return new Promise((resolve, reject) => openFd(path, flags, (err, fd) => (err === null ? resolve(fd) : reject(err))));
-}
+/** open(2) of a path, as a file descriptor of its own (for a stream to own, which a FileHandle's is not). */
+const openRaw = promisify(openFd);
 
 /**
  * Lets go of an open of the FIFO at `path` for reading that waits for its

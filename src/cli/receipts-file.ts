@@ -10,7 +10,12 @@ import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { syncFolder } from './sync-folder.js';
+
+/** open(2) and fstat(2) on file descriptors of their own (for a socket to own, which a FileHandle's is not). */
+const openRaw = promisify(openFd);
+const fstatFd = promisify(fstat);
 
 /**
  * Error codes of an fsync refused because the file, or its file system,
@@ -367,7 +372,7 @@ function pipeFile(fd: number): ReceiptsFile {
         socket.write(buffer.subarray(offset, offset + length), (err) => (err == null ? resolve({ bytesWritten: length }) : reject(err)));
       }),
     read: () => notForPipes('read'),
-    stat: () => new Promise((resolve, reject) => fstat(fd, (err, stats) => (err === null ? resolve(stats) : reject(err)))),
+    stat: () => fstatFd(fd),
     truncate: () => notForPipes('cut back'),
     datasync: () => notForPipes('synced'),
     close: async () => {
@@ -405,7 +410,7 @@ async function openToAppend(path: string, wait: ReceiptsWait): Promise<ReceiptsF
   for (;;) {
     let fd: number;
     try {
-      fd = await new Promise<number>((resolve, reject) => openFd(path, flags, (err, opened) => (err === null ? resolve(opened) : reject(err))));
+      fd = await openRaw(path, flags);
     } catch (err) {
       // ENXIO is also a device with nothing behind it (/dev/tty without a terminal): only a FIFO is waited for.
       if (errorCode(err) !== 'ENXIO' || !(await stat(path).catch(() => undefined))?.isFIFO()) throw err;
@@ -419,7 +424,7 @@ async function openToAppend(path: string, wait: ReceiptsWait): Promise<ReceiptsF
     }
     let stats: Stats;
     try {
-      stats = await new Promise<Stats>((resolve, reject) => fstat(fd, (err, got) => (err === null ? resolve(got) : reject(err))));
+      stats = await fstatFd(fd);
     } catch (err) {
       closeFd(fd, () => undefined);
       throw err;
