@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { link, open, readdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
+import { link, lstat, open, readdir, readFile, readlink, realpath, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, parse, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
@@ -164,8 +164,8 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
  * StrictModes rule): that user could have put a key of their own in it, or
  * could change it later. Where the platform has no user ids (no
  * process.geteuid), owners are not checked. With `checkOwner` too, it
- * refuses a key whose folder lets other users replace it (see
- * keyFolderProblem).
+ * refuses a key whose folder, or a folder above it, lets other users
+ * replace it (see keyFolderProblem).
  */
 export async function readKeyFile(path: string, options: { checkOwner?: boolean } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
   // The path as given, its line breaks and other non-printing characters shown as escapes.
@@ -222,38 +222,140 @@ export function otherWriters(mode: number): string | undefined {
 }
 
 /**
- * Why the folder of the key file `path`, or, where `path` is a symbolic
- * link, the folder of the file it leads to, lets other users remove or
- * replace the key (a key of their own, which the log would then sign
- * with), in words, or undefined: it belongs to neither this process's user
- * nor root (see foreignOwnerProblem; its owner may remove files in it, sticky
- * bit or not), or group or others may write in it and it has no sticky bit
- * (mode 1000, which in a shared folder such as /tmp keeps them from removing
- * or renaming files they do not own). A folder that cannot be looked at is
- * left alone (the key in it was read).
+ * Why a folder on the way to the key file `path` lets other users remove or
+ * replace the key (a key of their own, which the log would then sign with),
+ * in words, or undefined; the folders are those of
+ * {@link foldersLeadingTo}, the nearest first (symbolic links judged by
+ * their targets, and by the folders that hold them). The folder that holds
+ * the key (or the link named) may not belong to another user (see
+ * foreignOwnerProblem; its owner may remove files in it, sticky bit or
+ * not), nor may group or others write in it without the sticky bit (mode
+ * 1000, which in a shared folder such as /tmp keeps them from removing or
+ * renaming files they do not own); nor may any folder above it (sshd's
+ * StrictModes walk): a user who may rename the folder or link in it that
+ * leads to the key can put one of their own, with their key, in its place.
+ * A folder that cannot be looked at is left alone (the key in it was read).
  */
 async function keyFolderProblem(path: string): Promise<string | undefined> {
-  const folders = new Set([dirname(path)]);
-  const real = await realpath(path).catch(() => undefined);
-  if (real !== undefined) folders.add(dirname(real));
-  for (const folder of folders) {
+  const open = await openFolderOnPath(path);
+  if (open === undefined) return undefined;
+  const { folder, holds, uid, mode, writers } = open;
+  const shown = showNonPrinting(folder);
+  const subject = `the key file ${showNonPrinting(path)} is ${holds ? 'in' : 'under'} the folder ${shown}, which`;
+  const risk = holds ? 'remove the key or put a key of their own in its place' : 'rename the folder or link in it that leads to the key, and put a key of their own in its place';
+  if (writers === undefined) {
+    // The folder of the key may be given to this user; one above it is most often another's home, kept from it.
+    return ownerProblem(subject, folder, uid, `that user could ${risk}`, "check that it is this log's key", false, holds ? undefined : moveOutAdvice('it', folder));
+  }
+  const chmod = `chmod go-w ${shellWord(folder)}`;
+  // Not this user's, yet trusted: root's (a packaged root:<service group> 0775, say), which only root can chmod.
+  const fix = otherUserThanOwner(uid) === undefined ? `, then run: ${chmod}` : `; it belongs to ${ownerName(uid)}, so run as root: ${chmod}`;
+  return (
+    `${subject} ${writers} may write (mode ${(mode % 0o10000).toString(8)}, no sticky bit): ` +
+    `another user could ${risk}. Check that it is this log's key${fix} (or move the key ${holds ? 'to' : 'out of it, to'} a folder that only its user may write)`
+  );
+}
+
+/**
+ * A folder on the way to a path (see {@link foldersLeadingTo}) that a user
+ * other than this process's and root may change the contents of.
+ */
+export interface OpenFolder {
+  /** The folder, with no symbolic links in it. */
+  readonly folder: string;
+  /** Whether it holds the path's last name, as given or once links are followed (else it is a folder above one that does, or holds a link on the way). */
+  readonly holds: boolean;
+  /** Its owner. */
+  readonly uid: number;
+  /** Its mode. */
+  readonly mode: number;
+  /** Who besides its owner may write in it (see otherWriters), when it has no sticky bit; undefined when its owner is another user (see foreignOwner), who may change it whatever its mode. */
+  readonly writers: string | undefined;
+}
+
+/**
+ * The first folder of {@link foldersLeadingTo} `path` that belongs to
+ * another user than this process's and root (see foreignOwner), or that
+ * group or others may write and that has no sticky bit, or undefined. A
+ * folder that cannot be looked at is left alone.
+ */
+export async function openFolderOnPath(path: string): Promise<OpenFolder | undefined> {
+  for (const { folder, holds } of await foldersLeadingTo(path)) {
     const info = await stat(folder).catch(() => undefined);
     if (info === undefined) continue;
-    const inFolder = `the key file ${showNonPrinting(path)} is in the folder ${showNonPrinting(folder)}, which`;
-    const stranger = ownerProblem(inFolder, folder, info.uid, 'that user could remove the key or put a key of their own in its place', "check that it is this log's key");
-    if (stranger !== undefined) return stranger;
+    if (foreignOwner(info.uid) !== undefined) return { folder, holds, uid: info.uid, mode: info.mode, writers: undefined };
     if (Math.floor(info.mode / 0o1000) % 2 === 1) continue;
-    const who = otherWriters(info.mode);
-    if (who === undefined) continue;
-    const chmod = `chmod go-w ${shellWord(folder)}`;
-    // Not this user's, yet trusted: root's (a packaged root:<service group> 0775, say), which only root can chmod.
-    const fix = otherUserThanOwner(info.uid) === undefined ? `, then run: ${chmod}` : `; it belongs to ${ownerName(info.uid)}, so run as root: ${chmod}`;
-    return (
-      `${inFolder} ${who} may write (mode ${(info.mode % 0o10000).toString(8)}, no sticky bit): ` +
-      `another user could remove the key or put a key of their own in its place. Check that it is this log's key${fix} (or move the key to a folder that only its user may write)`
-    );
+    const writers = otherWriters(info.mode);
+    if (writers !== undefined) return { folder, holds, uid: info.uid, mode: info.mode, writers };
   }
   return undefined;
+}
+
+/** Symbolic links followed at most in one path, as Linux does (MAXSYMLINKS) before it says ELOOP. */
+const MAX_LINKS = 40;
+
+/**
+ * The folders whose owners, and whoever may write in them, could make
+ * `path` lead to another file than it does, nearest first, each once and
+ * with no symbolic links in it: the folder that holds the file `path`
+ * leads to (realpath), and every folder above it up to the root; then, for
+ * each symbolic link met on the way (in the path as given, or in a link's
+ * target), the folder that holds the link and every folder above it.
+ * `holds` marks the folder that holds the file, and the one that holds the
+ * path's last name as given. Where a name on the way cannot be looked at,
+ * the links met before it still count.
+ */
+export async function foldersLeadingTo(path: string): Promise<{ folder: string; holds: boolean }[]> {
+  const absolute = resolve(path);
+  const linkHolders: string[] = [];
+  let names = absolute.split(sep).filter((name) => name !== '');
+  let at = parse(absolute).root;
+  let links = 0;
+  while (names.length > 0) {
+    const name = names.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = join(at, name);
+    const info = await lstat(next).catch(() => undefined);
+    if (info === undefined || !info.isSymbolicLink()) {
+      at = next;
+      if (info === undefined) break;
+      continue;
+    }
+    const target = await readlink(next).catch(() => undefined);
+    links += 1;
+    if (target === undefined || links > MAX_LINKS) break;
+    linkHolders.push(at);
+    names = [...target.split(sep).filter((part) => part !== ''), ...names];
+    if (isAbsolute(target)) at = parse(target).root;
+  }
+  const real = await realpath(path).catch(() => undefined);
+  const given = await realpath(dirname(path)).catch(() => undefined);
+  const holders = new Set([real === undefined ? dirname(absolute) : dirname(real), ...(given === undefined ? [] : [given])]);
+  // The folders that hold it first, then those above them, then the links'.
+  const folders = new Map<string, boolean>([...holders].map((folder) => [folder, true]));
+  for (const start of [...holders, ...linkHolders]) {
+    for (let folder = start; ; folder = dirname(folder)) {
+      if (!folders.has(folder)) folders.set(folder, false);
+      if (dirname(folder) === folder) break;
+    }
+  }
+  return [...folders].map(([folder, holds]) => ({ folder, holds }));
+}
+
+/**
+ * Advice, after "then ", to move `what` out of `folder` (a folder above it
+ * that another user has) into one that, like every folder above it,
+ * belongs to this process's user or root and that no other user may write:
+ * such a folder is most often another user's home, which a chown would take from them.
+ */
+export function moveOutAdvice(what: string, folder: string): string {
+  const euid = typeof process.geteuid === 'function' ? process.geteuid() : 0;
+  const owners = euid === 0 ? 'root' : `${chownUser(euid)} or root`;
+  return `move ${what} out of ${showNonPrinting(folder)}, into a folder that, like every folder above it, belongs to ${owners} and that no other user may write`;
 }
 
 /**
@@ -329,9 +431,12 @@ export function foreignOwnerProblem(what: string, path: string, uid: number, ris
 /**
  * {@link foreignOwnerProblem}'s words, about `path`, with `subject` (the
  * words before "belongs to another user") given whole: the key's folder is
- * named after the key (`the key file K is in the folder F, which`).
+ * named after the key (`the key file K is in the folder F, which`). With
+ * `fix`, that follows "Otherwise `check`, then " instead of the chown, and
+ * the chown goes unmentioned (a folder above the key or the data folder,
+ * most often another user's home: see moveOutAdvice).
  */
-function ownerProblem(subject: string, path: string, uid: number, risk: string, check: string, recursive = false): string | undefined {
+export function ownerProblem(subject: string, path: string, uid: number, risk: string, check: string, recursive = false, fix?: string): string | undefined {
   const stranger = foreignOwner(uid);
   if (stranger === undefined) return undefined;
   const owner = ownerName(uid);
@@ -341,8 +446,10 @@ function ownerProblem(subject: string, path: string, uid: number, risk: string, 
   const user = chownUser(stranger);
   return (
     `${subject} belongs to another user, ${owner}, ${self}: ${risk}. ` +
-    `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${shellWord(name ?? `#${uid}`)} cairn serve …): a chown to ${user} would stop ${who}'s starts from using it. ` +
-    `Otherwise ${check}, then run: chown ${recursive ? '-R ' : ''}${shellWord(user)} ${shellWord(path)}`
+    `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${shellWord(name ?? `#${uid}`)} cairn serve …)` +
+    (fix === undefined
+      ? `: a chown to ${user} would stop ${who}'s starts from using it. Otherwise ${check}, then run: chown ${recursive ? '-R ' : ''}${shellWord(user)} ${shellWord(path)}`
+      : `. Otherwise ${check}, then ${fix}`)
   );
 }
 

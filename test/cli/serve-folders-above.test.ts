@@ -1,0 +1,176 @@
+// The folders above the key file and the data folder, as sshd's StrictModes
+// walks them: a user who may write in any of them (group or others, with no
+// sticky bit) can rename the folder in it that leads to the key, or to the
+// data folder, and put one of their own in its place; so can its owner,
+// when that is another user than the server's and root. The folders that
+// hold a symbolic link on the way count too. The tests of writable folders
+// hold whoever runs them; those of another user's folder give it to uid
+// 65534 (nobody), which needs root, as serve-folder-safety.test.ts does.
+import { chmod, chown, mkdir, stat, symlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { createKeyFile, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
+import { startServer } from '../../src/cli/server.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-folders-above-');
+
+const NOBODY = 65534;
+const EUID = process.geteuid!();
+const EUID_NAME = userInfo().username;
+const NOBODY_NAME = readFileSync('/etc/passwd', 'utf8')
+  .split('\n')
+  .map((line) => line.split(':'))
+  .find((fields) => fields[2] === String(NOBODY))?.[0];
+
+/** Makes `path` (and any missing folders above it) with `mode` set exactly, whatever the umask. */
+async function folder(path: string, mode: number): Promise<string> {
+  await mkdir(path, { recursive: true });
+  await chmod(path, mode);
+  return path;
+}
+
+/** A new key file in a new folder closed to others, `keys`, which is made in `parent`. */
+async function keyIn(parent: string): Promise<string> {
+  const key = join(await folder(join(parent, 'keys'), 0o700), 'log.key');
+  await createKeyFile(key, 'o.example/log');
+  return key;
+}
+
+/** Why a server could not start on `data` (with `key`, if given); one that does start is closed and 'started' returned. */
+async function refusal(data: string, key?: string): Promise<unknown> {
+  try {
+    const server = await startServer({ data, host: '127.0.0.1', port: 0, ...(key === undefined ? {} : { key }) });
+    await server.close();
+    return 'started';
+  } catch (err) {
+    return err;
+  }
+}
+
+/** The refusal of a key under (or in) `open`, which `who` may write with `mode`. */
+function openKeyFolder(key: string, open: string, who: string, mode: number, holds = false): string {
+  const risk = holds ? 'remove the key or put a key of their own in its place' : 'rename the folder or link in it that leads to the key, and put a key of their own in its place';
+  return (
+    `the key file ${key} is ${holds ? 'in' : 'under'} the folder ${open}, which ${who} may write (mode ${mode.toString(8)}, no sticky bit): ` +
+    `another user could ${risk}. Check that it is this log's key, then run: chmod go-w ${open} (or move the key ${holds ? 'to' : 'out of it, to'} a folder that only its user may write)`
+  );
+}
+
+/** The refusal of `subject` (the words before "belongs") for a folder of nobody's above it, `theirs`, with the advice to move `what` out of it. */
+function nobodyAbove(subject: string, theirs: string, risk: string, check: string, what: string): string {
+  const self = EUID === 0 ? 'not to root, which this runs as' : `not to the user this runs as (${EUID_NAME} (uid ${EUID})) or root`;
+  const who = NOBODY_NAME ?? `uid ${NOBODY}`;
+  return (
+    `${subject} belongs to another user, ${NOBODY_NAME === undefined ? '' : `${NOBODY_NAME} (`}uid ${NOBODY}${NOBODY_NAME === undefined ? '' : ')'}, ${self}: that user could ${risk}. ` +
+    `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${NOBODY_NAME ?? `'#${NOBODY}'`} cairn serve …). ` +
+    `Otherwise ${check}, then move ${what} out of ${theirs}, into a folder that, like every folder above it, belongs to ${EUID === 0 ? 'root' : `${EUID_NAME} or root`} and that no other user may write`
+  );
+}
+
+test('a key whose closed folder is in a folder that group or others may write, without the sticky bit, is refused by the server, however far up that folder is', async () => {
+  const data = join(dir(), 'data');
+  for (const [mode, who] of [[0o775, 'its group'], [0o770, 'its group'], [0o757, 'others'], [0o777, 'group and others']] as const) {
+    const shared = await folder(join(dir(), `shared-${mode.toString(8)}`), mode);
+    const key = await keyIn(shared);
+    const err = await refusal(data, key);
+    expect(err).toBeInstanceOf(KeyFileError);
+    expect([mode, (err as Error).message]).toEqual([mode, openKeyFolder(key, shared, who, mode)]);
+    // Refused before anything is made on disk; readers that do not sign (audit) are unchanged.
+    await expect(stat(data)).rejects.toThrow(/ENOENT/);
+    expect((await readKeyFile(key)).origin).toBe('o.example/log');
+    // Three folders further down, it is still refused, naming the same folder.
+    const deep = await keyIn(await folder(join(shared, 'a', 'b', 'c'), 0o700));
+    await chmod(join(shared, 'a'), 0o755);
+    await chmod(join(shared, 'a', 'b'), 0o755);
+    await expect(readKeyFile(deep, { checkOwner: true })).rejects.toHaveProperty('message', openKeyFolder(deep, shared, who, mode));
+    // With the sticky bit (a shared folder such as /tmp), others cannot rename what is in it.
+    await chmod(shared, mode + 0o1000);
+    expect((await readKeyFile(key, { checkOwner: true })).origin).toBe('o.example/log');
+    expect((await readKeyFile(deep, { checkOwner: true })).origin).toBe('o.example/log');
+  }
+});
+
+test('the nearest open folder is named: the one that holds the key before one above it', async () => {
+  const top = await folder(join(dir(), 'top'), 0o777);
+  const keys = await folder(join(top, 'keys'), 0o775);
+  const key = join(keys, 'log.key');
+  await createKeyFile(key, 'o.example/log');
+  await expect(readKeyFile(key, { checkOwner: true })).rejects.toHaveProperty('message', openKeyFolder(key, keys, 'its group', 0o775, true));
+  await chmod(keys, 0o755);
+  await expect(readKeyFile(key, { checkOwner: true })).rejects.toHaveProperty('message', openKeyFolder(key, top, 'group and others', 0o777));
+});
+
+test('a key reached through a symbolic link held in an open folder is refused, as is one whose link leads through such a link', async () => {
+  const closed = await folder(join(dir(), 'closed'), 0o700);
+  const real = await keyIn(closed);
+  const open = await folder(join(dir(), 'open'), 0o777);
+  // The path names a link to a folder, in an open folder: another user could point it at a folder of theirs.
+  await symlink('../closed/keys', join(open, 'keys'));
+  const viaFolderLink = join(open, 'keys', 'log.key');
+  await expect(readKeyFile(viaFolderLink, { checkOwner: true })).rejects.toHaveProperty('message', openKeyFolder(viaFolderLink, open, 'group and others', 0o777));
+  // A link in a closed folder whose target goes through that link: the open folder is met only on the way.
+  const mine = await folder(join(dir(), 'mine'), 0o700);
+  await symlink(viaFolderLink, join(mine, 'log.key'));
+  const viaKeyLink = join(mine, 'log.key');
+  await expect(readKeyFile(viaKeyLink, { checkOwner: true })).rejects.toHaveProperty('message', openKeyFolder(viaKeyLink, open, 'group and others', 0o777));
+  // Closed, or sticky, it is fine; so is the key itself.
+  await chmod(open, 0o1777);
+  expect((await readKeyFile(viaKeyLink, { checkOwner: true })).origin).toBe('o.example/log');
+  await chmod(open, 0o755);
+  expect((await readKeyFile(viaFolderLink, { checkOwner: true })).origin).toBe('o.example/log');
+  expect((await readKeyFile(real, { checkOwner: true })).origin).toBe('o.example/log');
+});
+
+test('the usual layouts pass: a key and data folder under a sticky shared folder, in a home-like folder of this user, and the default data folder under a working folder', async () => {
+  // /tmp-like: sticky and open to all, with this user's closed folder in it.
+  const sharedTmp = await folder(join(dir(), 'tmp'), 0o1777);
+  const key = await keyIn(await folder(join(sharedTmp, 'me'), 0o700));
+  const first = await startServer({ data: join(sharedTmp, 'me', 'data'), key, host: '127.0.0.1', port: 0 });
+  await first.close();
+  expect([first.startup.madeStore, first.startup.madeKey]).toEqual([true, false]);
+  // A home (this user's, 0755 or 0750) holding a checkout, whose default data folder is given as a relative path.
+  for (const mode of [0o755, 0o750]) {
+    const home = await folder(join(dir(), `home-${mode.toString(8)}`), mode);
+    const checkout = await folder(join(home, 'src', 'cairn'), 0o755);
+    const cwd = process.cwd();
+    process.chdir(checkout);
+    try {
+      const server = await startServer({ data: 'data', host: '127.0.0.1', port: 0 });
+      await server.close();
+      expect([mode, server.startup.madeKey]).toEqual([mode, true]);
+    } finally {
+      process.chdir(cwd);
+    }
+  }
+});
+
+/** A key in `theirs/cairn/keys` and a data folder `theirs/cairn/data`, with `theirs` (a home, say) then given to nobody. */
+async function underNobodysFolder(): Promise<{ theirs: string; key: string; data: string }> {
+  const theirs = await folder(join(dir(), 'home', 'them'), 0o755);
+  await chmod(join(dir(), 'home'), 0o755);
+  const key = await keyIn(await folder(join(theirs, 'cairn'), 0o755));
+  const data = await folder(join(theirs, 'cairn', 'data'), 0o700);
+  await chown(theirs, NOBODY, NOBODY);
+  return { theirs, key, data };
+}
+
+test('a key under a folder that belongs to another user is refused, with the advice to move it out (a chown of, say, their home would take it from them)', async () => {
+  const { theirs, key } = await underNobodysFolder();
+  const err = await refusal(join(dir(), 'data'), key);
+  expect(err).toBeInstanceOf(KeyFileError);
+  expect(err).toHaveProperty(
+    'message',
+    nobodyAbove(
+      `the key file ${key} is under the folder ${theirs}, which`,
+      theirs,
+      'rename the folder or link in it that leads to the key, and put a key of their own in its place',
+      "check that it is this log's key",
+      'it',
+    ),
+  );
+  // Given back (or moved out), it is used.
+  await chown(theirs, EUID, EUID);
+  expect(await refusal(join(dir(), 'data'), key)).toBe('started');
+});
