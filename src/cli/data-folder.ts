@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { databaseFiles } from '../storage/leveldb-folder.js';
-import { chownAdvice, foreignOwnerProblem, otherUserThanOwner, otherWriters, ownerName } from './key-file.js';
+import { chownAdvice, foreignOwnerProblem, moveOutAdvice, openFolderOnPath, otherUserThanOwner, otherWriters, ownerName, ownerProblem } from './key-file.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
 import { showNonPrinting } from './visible-text.js';
@@ -79,7 +79,9 @@ async function makeAdvice(parent: string, data: string): Promise<string> {
  * has no user ids). Such a user could put a key of their own in it before a
  * first start, or move its store away so that the next start begins the
  * log again at size 0 with the same key: two different trees signed as one
- * log. The message says what to run.
+ * log. The message says what to run. So too where a folder above it, or
+ * one that holds a symbolic link on the way to it, lets another user move
+ * it away (see aboveDataFolderProblem; sshd's StrictModes walk).
  *
  * Refuses too a data folder that itself holds a LevelDB database's files
  * (databaseFiles): a store's folder (db/) named as the data folder, or a
@@ -114,6 +116,8 @@ export async function checkDataFolder(data: string): Promise<void> {
         `another user could put a key of their own in it or move its store away. ${fix}`,
     );
   }
+  const above = await aboveDataFolderProblem(data);
+  if (above !== undefined) throw new StartError(above);
   const names = await readdir(data).catch(() => []);
   const found = databaseFiles(names);
   if (found.length > 0) {
@@ -132,6 +136,36 @@ export async function checkDataFolder(data: string): Promise<void> {
         `with that key: two different trees signed as one log; nothing was made or changed. ${fix}`,
     );
   }
+}
+
+/**
+ * Why a folder on the way to the data folder `data` (see foldersLeadingTo
+ * in key-file.ts: the one that holds it, those above it up to /, and those
+ * that hold a symbolic link on the way) lets another user move the data
+ * folder away or put one of their own in its place, in words, or
+ * undefined: one that belongs to another user than this process's and
+ * root, or that group or others may write without the sticky bit. Moved
+ * away, the data folder is made anew by the next start, which begins the
+ * log again at size 0, with the same key where it is kept elsewhere
+ * (--key): two different trees signed as one log. The advice is to close
+ * the folder, or to move the data folder out of it; never a chown, as
+ * such a folder is most often another user's home.
+ */
+async function aboveDataFolderProblem(data: string): Promise<string | undefined> {
+  const open = await openFolderOnPath(data);
+  if (open === undefined) return undefined;
+  const { folder, holds, uid, mode, writers } = open;
+  const subject = `the data folder ${showNonPrinting(data)} is ${holds ? 'in' : 'under'} the folder ${showNonPrinting(folder)}, which`;
+  const risk = `${holds ? '' : 'rename the folder or link in it that leads to the data folder, and so '}move the data folder away, and its store with it, or put one of their own in its place`;
+  const check = 'check what the data folder holds (its key and its store)';
+  if (writers === undefined) return ownerProblem(subject, folder, uid, `that user could ${risk}`, check, false, moveOutAdvice('the data folder', folder));
+  const chmod = `chmod go-w ${shellWord(folder)}`;
+  // Root's (a packaged root:<service group> 0775, say), which only root can chmod.
+  const fix = otherUserThanOwner(uid) === undefined ? `, then run: ${chmod}` : `; it belongs to ${ownerName(uid)}, so run as root: ${chmod}`;
+  return (
+    `${subject} ${writers} may write (mode ${(mode % 0o10000).toString(8)}, no sticky bit): another user could ${risk}. ` +
+    `Check what the data folder holds${fix} (or move the data folder out of it, to a folder that only its user may write)`
+  );
 }
 
 /** The file-system calls {@link prepareStoreFolder} makes; tests stand in for a file system without Unix modes. */

@@ -12,6 +12,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createKeyFile, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
 import { startServer } from '../../src/cli/server.js';
+import { StartError } from '../../src/cli/start-error.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-folders-above-');
@@ -55,6 +56,15 @@ function openKeyFolder(key: string, open: string, who: string, mode: number, hol
   return (
     `the key file ${key} is ${holds ? 'in' : 'under'} the folder ${open}, which ${who} may write (mode ${mode.toString(8)}, no sticky bit): ` +
     `another user could ${risk}. Check that it is this log's key, then run: chmod go-w ${open} (or move the key ${holds ? 'to' : 'out of it, to'} a folder that only its user may write)`
+  );
+}
+
+/** The refusal of a data folder under (or in) `open`, which `who` may write with `mode`. */
+function openDataFolder(data: string, open: string, who: string, mode: number, holds = false): string {
+  const risk = `${holds ? '' : 'rename the folder or link in it that leads to the data folder, and so '}move the data folder away, and its store with it, or put one of their own in its place`;
+  return (
+    `the data folder ${data} is ${holds ? 'in' : 'under'} the folder ${open}, which ${who} may write (mode ${mode.toString(8)}, no sticky bit): another user could ${risk}. ` +
+    `Check what the data folder holds, then run: chmod go-w ${open} (or move the data folder out of it, to a folder that only its user may write)`
   );
 }
 
@@ -146,6 +156,31 @@ test('the usual layouts pass: a key and data folder under a sticky shared folder
   }
 });
 
+test('a data folder in or under a folder that group or others may write, without the sticky bit, is refused; sticky or closed, it is used', async () => {
+  for (const [mode, who] of [[0o775, 'its group'], [0o757, 'others'], [0o777, 'group and others']] as const) {
+    const shared = await folder(join(dir(), `shared-${mode.toString(8)}`), mode);
+    const data = join(shared, 'data');
+    const err = await refusal(data);
+    expect(err).toBeInstanceOf(StartError);
+    expect([mode, (err as Error).message]).toEqual([mode, openDataFolder(data, shared, who, mode, true)]);
+    // Nothing made in it: no store, no key.
+    await expect(stat(join(data, 'db'))).rejects.toThrow(/ENOENT/);
+    // Further down.
+    const deep = join(await folder(join(shared, 'srv'), 0o755), 'cairn', 'data');
+    expect(await refusal(deep)).toHaveProperty('message', openDataFolder(deep, shared, who, mode));
+    await chmod(shared, mode + 0o1000);
+    expect(await refusal(data)).toBe('started');
+    expect(await refusal(deep)).toBe('started');
+  }
+  // Reached through a link held in an open folder.
+  const open = await folder(join(dir(), 'open'), 0o777);
+  const target = await folder(join(dir(), 'closed', 'data'), 0o700);
+  await symlink(target, join(open, 'data'));
+  expect(await refusal(join(open, 'data'))).toHaveProperty('message', openDataFolder(join(open, 'data'), open, 'group and others', 0o777, true));
+  await chmod(open, 0o755);
+  expect(await refusal(join(open, 'data'))).toBe('started');
+});
+
 /** A key in `theirs/cairn/keys` and a data folder `theirs/cairn/data`, with `theirs` (a home, say) then given to nobody. */
 async function underNobodysFolder(): Promise<{ theirs: string; key: string; data: string }> {
   const theirs = await folder(join(dir(), 'home', 'them'), 0o755);
@@ -173,4 +208,24 @@ test('a key under a folder that belongs to another user is refused, with the adv
   // Given back (or moved out), it is used.
   await chown(theirs, EUID, EUID);
   expect(await refusal(join(dir(), 'data'), key)).toBe('started');
+});
+
+test('a data folder under a folder that belongs to another user is refused, with the advice to move it out', async () => {
+  const { theirs, data } = await underNobodysFolder();
+  const err = await refusal(data);
+  expect(err).toBeInstanceOf(StartError);
+  expect(err).toHaveProperty(
+    'message',
+    nobodyAbove(
+      `the data folder ${data} is under the folder ${theirs}, which`,
+      theirs,
+      'rename the folder or link in it that leads to the data folder, and so move the data folder away, and its store with it, or put one of their own in its place',
+      'check what the data folder holds (its key and its store)',
+      'the data folder',
+    ),
+  );
+  await expect(stat(join(data, 'db'))).rejects.toThrow(/ENOENT/);
+  // Given back (or moved out), it is used.
+  await chown(theirs, EUID, EUID);
+  expect(await refusal(data)).toBe('started');
 });
