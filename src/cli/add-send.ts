@@ -547,6 +547,8 @@ export class BatchSender {
   #givenUp = false;
   /** Aborted when it is given up: a FIFO's open that waits for its writer then returns (openInput). */
   readonly #letGo = new AbortController();
+  /** With --stream, the signal that stopped the reading of the input before its end, once what was read is logged. */
+  #stoppedBy: string | undefined;
 
   constructor(state: SendState, options: SendOptions, to: SendTo) {
     this.#s = state;
@@ -559,6 +561,15 @@ export class BatchSender {
   /** The newest checkpoint verified: the given one, or the last batch's. */
   get newest(): Checkpoint {
     return this.#newest;
+  }
+
+  /**
+   * The signal that stopped the run cleanly (--stream: the reading of the
+   * input stopped, all that was read logged and its receipts written), or
+   * undefined once all of the input is sent.
+   */
+  get stoppedBy(): string | undefined {
+    return this.#stoppedBy;
   }
 
   /** Gives up the reading of the input: no more of it is read, and nothing waits for its writer. */
@@ -1031,7 +1042,8 @@ export class BatchSender {
     if (stopped) {
       // A clean stop (systemctl stop, Ctrl-C): all that was read is logged, its receipts written. Said
       // even with --quiet, since the input must be fed again from the line after the last one logged.
-      notice(`stopped by ${s.stopBy ?? 'a signal'}: ${soFar(s)}; ${last} was logged, and no more of the input was read`);
+      this.#stoppedBy = s.stopBy ?? 'a signal';
+      notice(`stopped by ${this.#stoppedBy}: ${soFar(s)}; ${last} was logged, and no more of the input was read`);
       return;
     }
     s.told = true;

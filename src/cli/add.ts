@@ -133,7 +133,11 @@ run (its index is below the tree size of the checkpoint fetched first), nor
 a repeat of an earlier entry of the input (answered with that one's index);
 one logged since by an earlier try of a request whose answer was lost, or by
 another submitter, is new. With --json "duplicates" counts the others. It
-also counts every batch request sent (retries included).
+also counts every batch request sent (retries included). With --json,
+"stopped_by" names the signal that stopped a --stream run cleanly (null when
+it read all of its input), and "receipts_remade_from" the first entry
+(FILE:LINE) whose receipt went to --receipts FILE made again, the file there
+before having been moved or removed while cairn add ran (null when not).
 
 Receipts of requests that completed are kept even if a later one fails. A
 request that fails once sent may have been logged all the same: a connection
@@ -445,7 +449,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       const newest = sender.newest;
       // `new`: the entries not in the log before this run, each counted once (newIndexes); `duplicates`:
       // the others, in the log before this run or repeating an earlier entry of its input; `requests`:
-      // every try of a batch request.
+      // every try of a batch request; `stopped_by` and `receipts_remade_from`: what the stop notice and the
+      // summary's "from X on" say, null when there was none.
       const summary = {
         entries: done,
         new: newIndexes.size,
@@ -456,6 +461,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         origin: verifier.name,
         receipts_verified: true,
         extended_by_tiles: tilesProved,
+        stopped_by: sender.stoppedBy ?? null,
+        receipts_remade_from: reopenedAt ?? null,
       };
       if (values.json === true) await writeJsonOut(io.stderr, summary, 'standard error');
       else if (!quiet) {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, readFile, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { jest } from '@jest/globals';
-import { addCommand, processAdd, type AddProcess } from '../../src/cli/add.js';
+import { ADD_USAGE, addCommand, processAdd, type AddProcess } from '../../src/cli/add.js';
 import { openReceiptsFile, ReceiptsWriteError, ReceiptsWriter, type ReceiptsFile } from '../../src/cli/receipts-file.js';
 import { processStopSignals, REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { enc, events, hashOf, receiptsOf, stdinOf } from './add-lines.js';
@@ -637,6 +637,28 @@ test("a FILE removed while cairn add runs: the receipts from then on go to a new
   expect(warning).toBe(`cairn add: warning: ${receipts} was removed while cairn add ran, and with it the receipts written to it before <stdin>:5; those from <stdin>:5 on are in a new ${receipts}`);
   expect(summary).toMatch(new RegExp(`; receipts in ${receipts} from <stdin>:5 on \\(the file there before was moved or removed while cairn add ran\\)$`));
   expect(receiptsOf(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.slice(4).map(hashOf));
+});
+
+test('with --json, the summary names the first entry whose receipt went to a FILE made again ("receipts_remade_from"), null when FILE stayed, and says "stopped_by": null for a run that was not stopped', async () => {
+  const receipts = freshPath('remade.jsonl');
+  const lines = events(6, 'remade');
+  let batches = 0;
+  t.fake.hook = async (path) => {
+    if (path === 'v1/batch' && ++batches === 2) await unlink(receipts);
+    return false;
+  };
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--json', '--receipts', receipts], io, fakeProcess().proc)).toBe(0);
+  const [warning, summary] = io.err().trim().split('\n');
+  expect(warning).toMatch(/^cairn add: warning: .* was removed while cairn add ran/);
+  expect(JSON.parse(summary!)).toMatchObject({ entries: 6, receipts_remade_from: '<stdin>:3', stopped_by: null });
+  t.fake.hook = undefined;
+
+  const stayed = captureIo({ stdin: stdinOf(events(2, 'stayed')) });
+  expect(await addCommand([...t.common, '--json-lines', '--json', '--receipts', freshPath('stayed.jsonl')], stayed, fakeProcess().proc)).toBe(0);
+  expect(JSON.parse(stayed.err().trim())).toMatchObject({ entries: 2, receipts_remade_from: null, stopped_by: null });
+  expect(ADD_USAGE).toMatch(/With --json,\s+"stopped_by" names the signal that stopped a --stream run cleanly/);
+  expect(ADD_USAGE).toMatch(/"receipts_remade_from" the first entry\s+\(FILE:LINE\) whose receipt went to --receipts FILE made again/);
 });
 
 test('a FILE removed while cairn add runs that cannot be made again: exit 2, as a failed write, naming the entries logged without their receipts', async () => {

@@ -196,6 +196,26 @@ test('with --stream, SIGINT mid-stream: no more is read, the lines read are sent
   expect(f.stdinStops()).toBeGreaterThanOrEqual(1);
 });
 
+test('with --json, the summary of a --stream run stopped cleanly by a signal names it ("stopped_by"); one that read all of its input says null', async () => {
+  const lines = events(2, 'json-stop');
+  const input = producer(lines);
+  const f = fakeProcess();
+  const io = streamIo(input.chunks, heldSleep(1000).sleep);
+  const run = addCommand([...t.common, '--json-lines', '--stream', '--batch-size', '10', '--json'], io, f.proc);
+  await until(() => input.waiting());
+  f.signal('SIGTERM');
+  expect(await run).toBe(0);
+  // The notices stay lines of text; the summary is the last line, JSON.
+  expect(io.err()).toContain('cairn add: stopped by SIGTERM: the 2 entries through <stdin>:2 were logged and their receipts written; ');
+  expect(JSON.parse(io.err().trim().split('\n').pop()!)).toMatchObject({ entries: 2, new: 2, stopped_by: 'SIGTERM', receipts_remade_from: null });
+
+  const whole = new PassThrough();
+  whole.end(stdinOf(events(2, 'json-whole')));
+  const wholeIo = streamIo(whole, heldSleep(1000).sleep);
+  expect(await addCommand([...t.common, '--json-lines', '--stream', '--json'], wholeIo, fakeProcess().proc)).toBe(0);
+  expect(JSON.parse(wholeIo.err().trim())).toMatchObject({ entries: 2, stopped_by: null, receipts_remade_from: null });
+});
+
 test('with --stream, a FIFO FILE is read as it comes, and a stop lets go of it although its writer goes on', async () => {
   const fifo = join(t.dir, 'events.fifo');
   execFileSync('mkfifo', [fifo]);
