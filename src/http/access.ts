@@ -23,7 +23,11 @@ import { sendError } from './errors.js';
  * The server never holds the tokens themselves, only their hashes, so the
  * file is not secret; but whoever can write it can grant access, so a file
  * group or others may write is refused. Clients send
- * `Authorization: Bearer <token>`.
+ * `Authorization: Bearer <token>`, one such header.
+ *
+ * A token is 1-512 characters of RFC 6750's b64token: letters, digits and
+ * - . _ ~ + /, then at its end any number of '=' (openssl rand -base64 32
+ * makes one; the hash of anything else may be listed, but never matches).
  */
 
 /** What a token may do; each role includes the ones before it in ROLES. */
@@ -57,8 +61,58 @@ const PERIODS: Readonly<Record<string, number>> = { s: 1000, min: 60_000, h: 3_6
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const HEX_HASH = /^[0-9a-fA-F]{64}$/;
 const RATE = /^([1-9][0-9]{0,8})\/(s|min|h)$/;
-/** RFC 6750 §2.1 b64token, bounded in length; the scheme's name is case-insensitive (RFC 9110 §11.1). */
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]{1,512}=*)$/i;
+/**
+ * `Authorization: Bearer <token>`: the scheme's name is case-insensitive
+ * (RFC 9110 §11.1), and one or more spaces follow it (RFC 6750 §2.1: 1*SP);
+ * the token is then judged by {@link tokenProblem}.
+ */
+const BEARER = /^Bearer +([^ ]+)$/i;
+
+/**
+ * The most characters an access token may have: a longer one is refused
+ * unhashed (its hash may be in the token file, but no request can use it).
+ */
+export const MAX_TOKEN_LENGTH = 512;
+/** RFC 6750 §2.1 b64token: what a token is made of. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const B64TOKEN_CHAR = /^[A-Za-z0-9\-._~+/=]$/;
+/** The characters a token may hold, in words, for messages and --help. */
+export const TOKEN_CHARACTERS = "letters A-Z and a-z, digits and - . _ ~ + /, then at its end any number of =";
+
+/**
+ * Why `token` can never pass as an access token (RFC 6750 §2.1 b64token, at
+ * most {@link MAX_TOKEN_LENGTH} characters), in words that never quote it:
+ * the first character that may not be there (a line break, a space, ...)
+ * by its position, or its length; undefined for a token that may pass. The
+ * server's rule, which clients check a token against before sending it.
+ */
+export function tokenProblem(token: string): string | undefined {
+  if (typeof token !== 'string') throw new TypeError('tokenProblem: token must be a string');
+  if (isToken(token)) return undefined;
+  if (token === '') return 'is empty';
+  // ASCII alone: one character a UTF-16 unit.
+  if (B64TOKEN.test(token)) return `is ${token.length} characters long, over the limit of ${MAX_TOKEN_LENGTH}`;
+  const chars = Array.from(token);
+  // A character no token holds is told first: in 'abc=\r' the CR, not the '=' it makes look misplaced.
+  const foreign = chars.findIndex((c) => !B64TOKEN_CHAR.test(c));
+  // Else an '=' that something other than '=' follows: the first '='.
+  const at = foreign >= 0 ? foreign : chars.indexOf('=');
+  const c = chars[at]!;
+  const where = `at character ${at + 1} of ${chars.length}`;
+  if (c === '\n' || c === '\r') {
+    return (
+      `has a line break (${c === '\n' ? 'LF' : 'CR'}) ${where}: a token is one line (openssl rand -base64 breaks its output after 64 characters, ` +
+      "and $(cat FILE) keeps the CR of a file with CR LF line ends); remove the line breaks, e.g. with tr -d '\\r\\n'"
+    );
+  }
+  const what = c === ' ' ? 'a space' : c === '\t' ? 'a tab' : c === '=' ? "an '=' before its end" : 'a character a token may not hold';
+  return `has ${what} ${where}; a token holds ${TOKEN_CHARACTERS}`;
+}
+
+/** Whether `token` may pass as an access token (see {@link tokenProblem}); in time linear in its length, for every request. */
+function isToken(token: string): boolean {
+  return token.length <= MAX_TOKEN_LENGTH && B64TOKEN.test(token);
+}
 
 /** SHA-256 of a token's UTF-8 bytes as 64 lowercase hex digits: what the token file stores. */
 export function hashToken(token: string): string {
@@ -133,6 +187,21 @@ export async function readTokenFile(path: string): Promise<TokenRule[]> {
   const rules = parseTokenFile(await readFile(path, 'utf8'), path);
   if (rules.length === 0) throw new AccessConfigError(`the token file ${path} lists no tokens`);
   return rules;
+}
+
+/**
+ * The request's Authorization header; a request with more than one is
+ * MALFORMED_REQUEST (400). Node keeps only the first of them in
+ * req.headers, and a proxy or other server may take another: which
+ * credentials a request carries must not depend on who reads it.
+ */
+function authorizationOf(req: IncomingMessage): string | undefined {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]!.toLowerCase() === 'authorization') count++;
+  }
+  if (count > 1) throw new LogError('MALFORMED_REQUEST', `the request has ${count} Authorization headers; send one (Authorization: Bearer <token>)`);
+  return req.headers.authorization;
 }
 
 /** A token bucket over an injected clock; may not go below zero. */
@@ -214,8 +283,9 @@ interface Grant extends Granted {
  * token exists; reads need any token when the log is private; `/healthz`
  * stays open. A missing or unknown token is 401 UNAUTHORIZED, a token
  * without the role 403 FORBIDDEN, a token past its rate limit 429
- * RATE_LIMITED with Retry-After, and a batch of more entries than the limit
- * allows per period 400 TOO_MANY_ENTRIES. OPTIONS needs nothing and costs nothing.
+ * RATE_LIMITED with Retry-After, a batch of more entries than the limit
+ * allows per period 400 TOO_MANY_ENTRIES, and a request with more than one
+ * Authorization header 400 MALFORMED_REQUEST. OPTIONS needs nothing and costs nothing.
  * Methods no route has (PUT, DELETE, ...) pass through to their 404/405.
  */
 export class AccessControl {
@@ -257,7 +327,7 @@ export class AccessControl {
   private lookup(header: string | undefined): { rule: TokenRule; bucket: Bucket | undefined } | undefined | 'malformed' {
     if (header === undefined) return undefined;
     const m = BEARER.exec(header);
-    if (m === null) return 'malformed';
+    if (m === null || !isToken(m[1]!)) return 'malformed';
     const presented = Buffer.from(hashToken(m[1]!), 'hex');
     // Hash-keyed lookup does not leak the token; compare once more in constant time anyway.
     const found = this.byHash.get(presented.toString('hex'));
@@ -278,7 +348,7 @@ export class AccessControl {
    * granted instead of checking and charging it a second time.
    */
   authorize(req: IncomingMessage, path: string): Granted {
-    const granted = this.grant(req.method ?? '', path, req.headers.authorization);
+    const granted = this.grant(req.method ?? '', path, req);
     this.granted.set(req, granted);
     return { name: granted.name };
   }
@@ -288,13 +358,13 @@ export class AccessControl {
    * recognised, so that a request refused for its role or rate limit can
    * still be logged under its token's name.
    */
-  private grant(method: string, path: string, authorization: string | undefined, seen: { name?: string } = {}): Grant {
+  private grant(method: string, path: string, req: IncomingMessage, seen: { name?: string } = {}): Grant {
     // OPTIONS only says what a path allows (a browser's preflight never
     // carries the token): it needs none, and a token sent with it is neither
     // checked nor charged.
     if (method === 'OPTIONS') return { name: undefined, bucket: undefined };
     const need = this.need(method, path);
-    const found = this.lookup(authorization);
+    const found = this.lookup(authorizationOf(req));
     if (found === 'malformed') {
       throw new LogError('UNAUTHORIZED', 'unknown or malformed access token (send Authorization: Bearer <token>)');
     }
@@ -342,7 +412,7 @@ export class AccessControl {
       let granted: Grant;
       const seen: { name?: string } = {};
       try {
-        granted = this.granted.get(req) ?? this.grant(req.method, req.path, req.headers.authorization, seen);
+        granted = this.granted.get(req) ?? this.grant(req.method, req.path, req, seen);
       } catch (err) {
         const error = err as LogError;
         res.locals[TOKEN_NAME_KEY] = seen.name;

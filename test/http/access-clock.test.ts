@@ -9,7 +9,7 @@ const TOKEN = 'hourly-token-eeeeeeeeeeeeeeeeee';
 
 /** A POST /v1/entries with the token, as authorize sees it. */
 function post(): IncomingMessage {
-  return { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } } as unknown as IncomingMessage;
+  return { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, rawHeaders: ['Authorization', `Bearer ${TOKEN}`] } as unknown as IncomingMessage;
 }
 
 const clocks = spiedClocksEachTest();

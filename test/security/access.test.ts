@@ -137,7 +137,7 @@ describe('roles and rate limits over HTTP', () => {
       expect(res.headers['www-authenticate']).toBe('Bearer realm="cairn"');
       expect(res.headers['access-control-expose-headers']).toBe('WWW-Authenticate'); // readable by a script in a browser
     }
-    for (const header of ['Bearer not-a-known-token', 'Basic dXNlcjpwYXNz', 'Bearer', `Bearer  ${TOKENS.submitter}`, `Bearer ${TOKENS.submitter} x`]) {
+    for (const header of ['Bearer not-a-known-token', 'Basic dXNlcjpwYXNz', 'Bearer', `Bearer ${TOKENS.submitter} x`, `Bearer\t${TOKENS.submitter}`]) {
       const res = await request(h.app).post('/v1/entries').set('Content-Type', 'application/octet-stream').set('Authorization', header).send(Buffer.from('w1'));
       expect(res.status).toBe(401);
       expect(res.text).not.toContain(TOKENS.submitter);
