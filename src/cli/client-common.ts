@@ -21,6 +21,7 @@ import { dirname } from 'node:path';
 import { CairnClient } from '../client/client.js';
 import { ClientError, escapeText, hasUnsafeCharacter } from '../client/errors.js';
 import type { FetchLike, TransportOptions } from '../client/http.js';
+import { isLoopbackHost, tokenProblem } from '../http/access.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
 import { envValue, UsageError } from './args.js';
@@ -301,7 +302,7 @@ export async function runClientCommand(name: string, usage: string, io: CliIo, b
   try {
     return await body();
   } catch (err) {
-    const message = oneLine((err instanceof Error ? err.message : String(err)) + accessAdvice(err, io.env));
+    const message = oneLine(withoutToken((err instanceof Error ? err.message : String(err)) + accessAdvice(err, io.env), io.env));
     if (err instanceof UsageError) {
       io.stderr.write(`cairn ${name}: ${message}\nRun 'cairn ${name} --help' for its options.\n`);
       return EXIT_ERROR;
@@ -403,8 +404,14 @@ export function parseHttpUrl(text: string, name: string, base = false): string {
   throw new UsageError(`${name} must be the log's base URL, without a query (?...) or fragment (#...): ${instead}`);
 }
 
-/** The log's URL: --url, else $CAIRN_URL, else http://127.0.0.1:8080. */
+/**
+ * The log's URL: --url, else $CAIRN_URL, else http://127.0.0.1:8080. Also
+ * checks $CAIRN_TOKEN, which goes with every request to it (accessToken):
+ * the commands that talk to a log call this first, so a token no log could
+ * take is refused before any work (makeClient checks it again).
+ */
 export function resolveUrl(value: string | undefined, env: CliIo['env']): string {
+  accessToken(env);
   if (value !== undefined) return parseHttpUrl(value, '--url', true);
   const fromEnv = envValue(env, 'CAIRN_URL');
   if (fromEnv !== undefined) return parseHttpUrl(fromEnv, 'CAIRN_URL', true);
@@ -513,13 +520,56 @@ export function readRetryPolicy(): Partial<TransportOptions> {
 }
 
 /**
+ * $CAIRN_TOKEN, checked against the rule the server holds a token to (see
+ * tokenProblem): one that no log could take (a line break in it, say, from
+ * `openssl rand -base64 64`, which breaks its output into lines) is a
+ * usage error that says what is wrong with it, and where, without quoting
+ * it; fetch would refuse it as a header, quoting it whole.
+ */
+export function accessToken(env: CliIo['env']): string | undefined {
+  const token = envValue(env, 'CAIRN_TOKEN');
+  if (token === undefined) return undefined;
+  const problem = tokenProblem(token);
+  if (problem !== undefined) throw new UsageError(`CAIRN_TOKEN ${problem}`);
+  return token;
+}
+
+/** Whether a request to `url` goes unencrypted to another machine: http:// to a host other than localhost, 127.0.0.0/8 or ::1. */
+function sentInTheClear(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'http:' && !isLoopbackHost(u.hostname);
+}
+
+/**
+ * The shortest CAIRN_TOKEN {@link withoutToken} hides: a shorter one could
+ * stand for parts of ordinary words, which would be hidden all through the
+ * message (and such a token is guessed with little work anyway).
+ */
+const MIN_HIDDEN_TOKEN_LENGTH = 8;
+
+/**
+ * `text` with CAIRN_TOKEN, wherever it occurs, written `<CAIRN_TOKEN>`: for
+ * an error message about to be printed, which may quote what a log or a
+ * library said (a log could echo the header it was sent). A second guard:
+ * the token is checked before anything is sent (see accessToken).
+ */
+export function withoutToken(text: string, env: CliIo['env']): string {
+  const token = env.CAIRN_TOKEN;
+  if (token === undefined || token.length < MIN_HIDDEN_TOKEN_LENGTH) return text;
+  return text.split(token).join('<CAIRN_TOKEN>');
+}
+
+/**
  * A CairnClient for a command, with the io's fetch and its sleep (for the
  * waits before retries; `options` may give its own). An access token for a log
  * that needs one comes from $CAIRN_TOKEN (never a flag: command lines are
  * visible to other users through ps) and is sent as `Authorization: Bearer`.
  */
 export function makeClient(url: string, verifier: Verifier, io: CliIo, options: Partial<TransportOptions> = {}): CairnClient {
-  const token = envValue(io.env, 'CAIRN_TOKEN');
+  const token = accessToken(io.env);
+  if (token !== undefined && sentInTheClear(url)) {
+    io.stderr.write(`cairn: warning: the access token in CAIRN_TOKEN is sent unencrypted over http:// to ${new URL(url).host}: anyone on the way can read and use it; give the log's https:// URL\n`);
+  }
   const headers = token === undefined ? {} : { headers: { Authorization: `Bearer ${token}`, ...options.headers } };
   return new CairnClient({ baseUrl: url, verifierKey: verifier, ...(io.fetch === undefined ? {} : { fetch: io.fetch }), sleep: (ms, signal) => io.sleep(ms, signal), ...options, ...headers });
 }

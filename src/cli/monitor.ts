@@ -10,7 +10,7 @@ import type { Checkpoint } from '../note/checkpoint.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem } from './os-error.js';
-import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, withheldError, writeOut, type CliIo } from './client-common.js';
+import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, withheldError, withoutToken, writeOut, type CliIo } from './client-common.js';
 import { lockState } from './monitor-lock.js';
 import { readState, removeStaleTemps, writeState, type MonitorState, type Verified, type WalkProgress } from './monitor-state.js';
 
@@ -847,7 +847,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           await stopped(err.message, saved);
           return { ...ended('stopped'), stopped: true };
         }
-        const message = (err instanceof Error ? err.message : String(err)) + accessAdvice(err, io.env);
+        const message = withoutToken((err instanceof Error ? err.message : String(err)) + accessAdvice(err, io.env), io.env);
         await emit({ event: 'error', message }, `error: ${message}`, true);
         // A log that cannot be checked is stale once what was last verified
         // of it is older than --max-age: silence must not look like health.
