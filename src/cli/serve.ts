@@ -49,11 +49,19 @@ an empty value, or an option given twice, is refused):
                     where the hash is:
                       printf %s "$TOKEN" | sha256sum | cut -d' ' -f1
                     and the optional rate limit counts entries and requests
-                    (429 with Retry-After past it). The file must not be
+                    (429 with Retry-After past it). A token is 1 to 512
+                    characters: letters, digits and - . _ ~ + /, then at
+                    its end any number of = (openssl rand -base64 32 makes
+                    one); any other token never matches, though its hash
+                    is listed without complaint. The file must not be
                     writable by group or others.
   --public-writes   anyone may write without a token; needed to listen on a
                     non-loopback address without --tokens (else serve
-                    refuses); with --tokens, the tokens then guard /metrics
+                    refuses); with --tokens, the tokens then guard /metrics.
+                    Not with --private: a write's receipt (checkpoint,
+                    proof, the index of an entry logged before) would tell
+                    anyone what reads keep to token holders; give
+                    submitters tokens of role submit instead
   --private         reads need a token too (any role); /healthz stays open
   --quiet           no request log lines on stderr (errors and warnings, such
                     as a failing disk, still go there)
@@ -104,8 +112,9 @@ Exit status:
      to other users or in use by another server, the key file missing, open
      to or owned by another user or not the store's key, or a bad --tokens
      file
-  2  usage error (bad options; also --private without --tokens, or a
-     non-loopback --host with neither --tokens nor --public-writes)
+  2  usage error (bad options; also --private without --tokens or with
+     --public-writes, or a non-loopback --host with neither --tokens nor
+     --public-writes)
 `;
 
 /** How long serve, once stopped, waits for its log lines to be written to stderr before it exits without them. */

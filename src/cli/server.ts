@@ -154,7 +154,9 @@ async function keyExists(path: string): Promise<boolean> {
 /**
  * Why access options alone make an unsafe server, or undefined: listening
  * on `host`, a non-loopback address, with no tokens unless writes are
- * explicitly public, or private reads with no tokens (nobody could read).
+ * explicitly public, private reads with public writes (a write's receipt
+ * would tell anyone what the reads keep to token holders), or private
+ * reads with no tokens (nobody could read).
  * `cairn serve` judges its options with it before anything else (a usage
  * error); {@link startServer} again, with the tokens its file lists.
  */
@@ -163,6 +165,13 @@ export function accessOptionsProblem(host: string, options: { tokens: boolean; p
     return (
       `refusing to listen on ${urlHost(host)} with no access tokens: anyone who reaches it could write to the log. ` +
       'Give --tokens FILE, or --public-writes if anyone may really write, or listen on 127.0.0.1'
+    );
+  }
+  if (options.privateReads && options.publicWrites) {
+    return (
+      '--private and --public-writes do not go together: a write is answered with a receipt (a signed checkpoint, an inclusion proof and, for an entry logged before, its index), ' +
+      'so anyone could read what --private keeps to token holders, and learn whether an entry is logged by submitting it. ' +
+      'Give each submitter a token of role submit in the --tokens file instead, and leave out --public-writes'
     );
   }
   if (options.privateReads && !options.tokens) return '--private needs --tokens FILE: nobody could read the log';

@@ -1,11 +1,13 @@
 // serve --tokens FILE --public-writes: writes and reads are open, and the
 // tokens still guard /metrics (role admin). The start-up lines' access
-// summary and --help say so, rather than that writes need a token.
-import { chmod, writeFile } from 'node:fs/promises';
+// summary and --help say so, rather than that writes need a token; with
+// --private it is refused.
+import { chmod, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { accessOptionsProblem, startServer, type RunningServer } from '../../src/cli/server.js';
 import { SERVE_USAGE } from '../../src/cli/serve.js';
 import { hashToken } from '../../src/http/access.js';
+import { runCli } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-public-writes-tokens-');
@@ -47,4 +49,23 @@ test("--help says what tokens do with --public-writes, not that writes then need
   expect(SERVE_USAGE).not.toMatch(/--tokens <file> +access tokens \(CAIRN_TOKENS\): writes then need/);
   expect(SERVE_USAGE).toMatch(/\/metrics then needs one of role admin,\s+writes one of role submit or admin \(unless\s+--public-writes\)/);
   expect(SERVE_USAGE).toMatch(/with --tokens, the tokens then guard \/metrics/);
+});
+
+test('--private with --public-writes is refused: a write\'s receipt would tell anyone what reads keep to token holders', async () => {
+  const why = /^--private and --public-writes do not go together: a write is answered with a receipt \(a signed checkpoint, an inclusion proof and, for an entry logged before, its index\), so anyone could read what --private keeps to token holders, and learn whether an entry is logged by submitting it\. Give each submitter a token of role submit in the --tokens file instead, and leave out --public-writes$/;
+  for (const tokens of [true, false]) expect(accessOptionsProblem('127.0.0.1', { tokens, publicWrites: true, privateReads: true })).toMatch(why);
+  // cairn serve: a usage error (exit 2), before anything is made on disk.
+  const tokens = await tokenFile([`r read ${hashToken('r-token-0123456789')}`]);
+  const data = join(dir(), 'data');
+  const run = await runCli(['serve', '--data', data, '--port', '0', '--tokens', tokens, '--private', '--public-writes']);
+  expect([run.code, run.stdout]).toEqual([2, '']);
+  expect(run.stderr).toMatch(/^cairn serve: --private and --public-writes do not go together: .*\nRun 'cairn serve --help' for its options\.\n$/);
+  await expect(stat(data)).rejects.toThrow(/ENOENT/);
+  // startServer refuses it too, and --help says so.
+  await expect(startServer({ data, host: '127.0.0.1', port: 0, tokens, publicWrites: true, privateReads: true })).rejects.toThrow(why);
+  expect(SERVE_USAGE).toMatch(/Not with --private: a write's receipt \(checkpoint,\s+proof, the index of an entry logged before\) would tell\s+anyone what reads keep to token holders; give\s+submitters tokens of role submit instead/);
+});
+
+test('--help says what a token may be made of, and its length limit', () => {
+  expect(SERVE_USAGE).toMatch(/A token is 1 to 512\s+characters: letters, digits and - \. _ ~ \+ \/, then at\s+its end any number of =/);
 });
