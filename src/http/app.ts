@@ -378,7 +378,8 @@ export function createApp(options: AppOptions): express.Express {
     onlyParams(req, []);
     mediaType(req, ['json']);
     const entries = parseBatch(await readBody(req, res, { limit: MAX_BATCH_BODY, tooLarge: 'BODY_TOO_LARGE', budget, idleMs }));
-    log.checkSubmission(entries); // a batch refused for good costs its token nothing
+    // Checked before the entries are charged: a batch refused for good costs its token only the one unit charged when it arrived.
+    log.checkSubmission(entries);
     chargeEntries(res, entries.length);
     const result = await log.submit(entries);
     res.status(200).json({ checkpoint: result.checkpoint, receipts: result.receipts.map((r) => receiptJson(r)) });

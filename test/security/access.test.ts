@@ -302,7 +302,7 @@ test('a request that the upload bound refuses is charged once to its token, not 
   }
 });
 
-test('a batch refused for good (larger than the whole queue) costs its token nothing', async () => {
+test('a batch refused for good (larger than the whole queue) costs its token only the unit charged when it arrived', async () => {
   const h = await openHarness({ maxQueueEntries: 2 }, { access: new AccessControl({ tokens: rules }) });
   try {
     const batch = (n: number, tag: string) =>
