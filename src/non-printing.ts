@@ -2,7 +2,8 @@
 // every layer that words a message naming a path or quoting other text uses
 // these (the store's refusals, which any caller may print; the commands'
 // lines, through src/cli/visible-text.ts), so that the message is one line,
-// read in the order it holds, and shows the same whoever prints it.
+// read in the order it holds, and shows the same whoever prints it; and a
+// path as one word of a command to run (shellWord), for their advice.
 
 /**
  * Characters that would not print, shown as escapes in what a command
@@ -32,4 +33,25 @@ const NON_PRINTING_ALL = new RegExp(NON_PRINTING.source, 'gu');
  */
 export function showNonPrinting(text: string, keep = ''): string {
   return text.replace(NON_PRINTING_ALL, (c) => (c === ' ' || keep.includes(c) ? c : `\\u{${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}}`));
+}
+
+/**
+ * `text` as one word for a POSIX shell: as it is when that is safe, else
+ * single-quoted; one holding a character that would not print (see
+ * showNonPrinting: a line break, a bidi override) is written `$'…'` with
+ * each such character as the three-digit octal escapes (`\nnn`) of its
+ * UTF-8 bytes, so that the command shown can neither start a line of its
+ * own nor reorder the text around it, and still names the same path when
+ * pasted into bash, zsh, ksh, busybox sh or a POSIX.1-2024 sh. `'` and `\`
+ * are octal escapes too, so that a shell without `$'…'` (dash before
+ * 0.5.13, Debian's /bin/sh) reads `$` and one single-quoted string: a wrong
+ * path, never a command. Three digits end an escape in every one of those
+ * shells, whatever follows (`\xHH` followed by a hex digit does not).
+ */
+export function shellWord(text: string): string {
+  if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(text)) return text;
+  if (showNonPrinting(text) === text) return `'${text.replace(/'/g, "'\\''")}'`;
+  const octal = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
+  const escaped = text.replace(/[\\']/g, octal).replace(NON_PRINTING_ALL, (c) => (c === ' ' ? c : octal(c)));
+  return `$'${escaped}'`;
 }

@@ -17,7 +17,8 @@ import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } 
 import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { causedByOsError, foreignStoreFilesProblem, noSpaceLeft, withSpaceAdvice } from './data-folder.js';
-import { chownAdvice, chownUser, otherUserThanOwner, ownerName, readKeyFile } from './key-file.js';
+import { chownAdvice, chownUser, otherUserThanOwner, ownerName } from '../file-trust.js';
+import { readKeyFile } from './key-file.js';
 import { osReason, shellWord } from './os-error.js';
 import { showNonPrinting } from './visible-text.js';
 

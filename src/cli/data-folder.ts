@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { databaseFiles } from '../storage/leveldb-folder.js';
-import { chownAdvice, foreignOwnerProblem, moveOutAdvice, openFolderOnPath, otherUserThanOwner, otherWriters, ownerName, ownerProblem } from './key-file.js';
+import { chownAdvice, foreignOwnerProblem, moveOutAdvice, openFolderOnPath, otherUserThanOwner, otherWriters, ownerName, ownerProblem } from '../file-trust.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
 import { showNonPrinting } from './visible-text.js';
@@ -140,7 +140,7 @@ export async function checkDataFolder(data: string): Promise<void> {
 
 /**
  * Why a folder on the way to the data folder `data` (see foldersLeadingTo
- * in key-file.ts: the one that holds it, those above it up to /, and those
+ * in src/file-trust.ts: the one that holds it, those above it up to /, and those
  * that hold a symbolic link on the way) lets another user move the data
  * folder away or put one of their own in its place, in words, or
  * undefined: one that belongs to another user than this process's and

@@ -2,7 +2,11 @@ import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { NON_PRINTING, showNonPrinting } from './visible-text.js';
+import { shellWord } from '../non-printing.js';
+import { showNonPrinting } from './visible-text.js';
+
+// shellWord lives in src/non-printing.ts, which src/file-trust.ts uses too.
+export { shellWord };
 
 /**
  * The operating system's reason for a failed file-system or socket call, as
@@ -29,29 +33,6 @@ export function fileKind(info: { isFile(): boolean; isDirectory(): boolean; isFI
   if (info.isSocket()) return 'a socket';
   if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
   return 'neither a file nor a folder';
-}
-
-const NON_PRINTING_ALL = new RegExp(NON_PRINTING.source, 'gu');
-
-/**
- * `text` as one word for a POSIX shell: as it is when that is safe, else
- * single-quoted; one holding a character that would not print (see
- * showNonPrinting: a line break, a bidi override) is written `$'…'` with
- * each such character as the three-digit octal escapes (`\nnn`) of its
- * UTF-8 bytes, so that the command shown can neither start a line of its
- * own nor reorder the text around it, and still names the same path when
- * pasted into bash, zsh, ksh, busybox sh or a POSIX.1-2024 sh. `'` and `\`
- * are octal escapes too, so that a shell without `$'…'` (dash before
- * 0.5.13, Debian's /bin/sh) reads `$` and one single-quoted string: a wrong
- * path, never a command. Three digits end an escape in every one of those
- * shells, whatever follows (`\xHH` followed by a hex digit does not).
- */
-export function shellWord(text: string): string {
-  if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(text)) return text;
-  if (showNonPrinting(text) === text) return `'${text.replace(/'/g, "'\\''")}'`;
-  const octal = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
-  const escaped = text.replace(/[\\']/g, octal).replace(NON_PRINTING_ALL, (c) => (c === ' ' ? c : octal(c)));
-  return `$'${escaped}'`;
 }
 
 /**
