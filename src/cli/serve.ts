@@ -53,8 +53,11 @@ an empty value, or an option given twice, is refused):
                     characters: letters, digits and - . _ ~ + /, then at
                     its end any number of = (openssl rand -base64 32 makes
                     one); any other token never matches, though its hash
-                    is listed without complaint. The file must not be
-                    writable by group or others.
+                    is listed without complaint. The file must belong to
+                    this user or root, not be writable by group or others,
+                    and be in no folder (nor under one, up to /) that
+                    another user owns or that group or others may write
+                    without the sticky bit.
   --public-writes   anyone may write without a token; needed to listen on a
                     non-loopback address without --tokens (else serve
                     refuses); with --tokens, the tokens then guard /metrics.
@@ -111,7 +114,7 @@ Exit status:
   1  could not start: the port taken, the data folder or store unusable, open
      to other users or in use by another server, the key file missing, open
      to or owned by another user or not the store's key, or a bad --tokens
-     file
+     file (also one that another user owns, or could change or replace)
   2  usage error (bad options; also --private without --tokens or with
      --public-writes, or a non-loopback --host with neither --tokens nor
      --public-writes)

@@ -184,7 +184,7 @@ export function accessOptionsProblem(host: string, options: { tokens: boolean; p
  * and a private log nobody could read.
  */
 async function loadAccess(config: ServerConfig, host: string): Promise<{ access: AccessControl | undefined; summary: string }> {
-  const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens);
+  const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens, { checkOwner: true });
   const publicWrites = config.publicWrites === true;
   const privateReads = config.privateReads === true;
   const problem = accessOptionsProblem(host, { tokens: tokens.length > 0, publicWrites, privateReads });

@@ -1,9 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { foreignOwnerProblem, openFolderProblem, otherUserThanOwner, otherWriters, ownerName } from '../file-trust.js';
 import { LogError } from '../log/errors.js';
+import { shellWord, showNonPrinting } from '../non-printing.js';
 import { sendError } from './errors.js';
 
 /*
@@ -22,7 +25,9 @@ import { sendError } from './errors.js';
  *
  * The server never holds the tokens themselves, only their hashes, so the
  * file is not secret; but whoever can write it can grant access, so a file
- * group or others may write is refused. Clients send
+ * group or others may write is refused; and serve refuses one that another
+ * user owns, or that another user could swap for one of their own (see
+ * readTokenFile's checkOwner). Clients send
  * `Authorization: Bearer <token>`, one such header.
  *
  * A token is 1-512 characters of RFC 6750's b64token: letters, digits and
@@ -166,26 +171,76 @@ export function parseTokenFile(text: string, source = 'the token file'): TokenRu
   return rules;
 }
 
+/** What serve tells the operator to check of a token file before taking it back from another user. */
+const TOKEN_FILE_CHECK = 'check that the token file lists only the tokens you gave out';
+
 /**
- * Reads and parses a token file, refusing one that group or others may
- * write (they could grant themselves access), or that lists no token.
+ * Reads and parses a token file, refusing one that is not a regular file,
+ * that group or others may write (they could grant themselves access), or
+ * that lists no token. The file is opened once, and what is judged (its
+ * fstat) is what is read: one swapped meanwhile cannot pass unjudged.
+ *
+ * With `checkOwner` (a server about to take its tokens: serve's --tokens),
+ * it also refuses a file whose owner is neither this process's effective
+ * user nor root (sshd's StrictModes rule; that user could add a token of
+ * their own, role admin too), and one in or under a folder that lets
+ * another user remove or replace it before the next start: every folder up
+ * to /, symbolic links judged by their targets and by the folders that hold
+ * them, as serve's key file is (openFolderProblem of src/file-trust.ts).
+ * Where the platform has no user ids, owners are not checked. Messages say
+ * what to run.
  */
-export async function readTokenFile(path: string): Promise<TokenRule[]> {
-  let info;
+export async function readTokenFile(path: string, options: { checkOwner?: boolean } = {}): Promise<TokenRule[]> {
+  // The path as given, its line breaks and other non-printing characters shown as escapes.
+  const shown = showNonPrinting(path);
+  const notRegular = () => new AccessConfigError(`the token file ${shown} is not a regular file (a device, FIFO or socket); give a text file with one token a line`);
+  let handle: FileHandle;
   try {
-    info = await stat(path);
+    // Without blocking, so that a FIFO is refused below rather than waited on for a writer.
+    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (err) {
-    throw new AccessConfigError(`cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    // A socket cannot be opened at all (Linux says ENXIO).
+    if (code === 'ENXIO') throw notRegular();
+    throw new AccessConfigError(`cannot read the token file ${shown}: ${code ?? String(err)}`);
   }
-  if (info.isDirectory()) {
-    throw new AccessConfigError(`the token file ${path} is a folder; give the file itself, a text file with one '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]' a line`);
+  let text: string;
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) {
+      throw new AccessConfigError(`the token file ${shown} is a folder; give the file itself, a text file with one '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]' a line`);
+    }
+    if (!info.isFile()) throw notRegular();
+    if (otherWriters(info.mode) !== undefined) {
+      const chmod = `chmod go-w ${shellWord(path)}`;
+      // Root's (a packaged root:<service group> 0664, say), which only root can chmod.
+      const fix = otherUserThanOwner(info.uid) === undefined ? `run: ${chmod}` : `it belongs to ${ownerName(info.uid)}, so run as root: ${chmod}`;
+      throw new AccessConfigError(`the token file ${shown} is writable by group or others (mode ${(info.mode % 0o1000).toString(8)}); ${fix}`);
+    }
+    if (options.checkOwner === true) {
+      const risk = 'that user could add a token of their own to it, with any role (admin too), or change it later';
+      const stranger = foreignOwnerProblem('the token file', path, info.uid, risk, TOKEN_FILE_CHECK);
+      if (stranger !== undefined) throw new AccessConfigError(stranger);
+      const openFolder = await openFolderProblem(path, {
+        file: 'the token file',
+        moved: 'the token file',
+        risk: (holds) =>
+          holds
+            ? 'remove the token file or put one of their own in its place, with tokens of theirs'
+            : 'rename the folder or link in it that leads to the token file, and put one of their own in its place, with tokens of theirs',
+        check: TOKEN_FILE_CHECK,
+      });
+      if (openFolder !== undefined) throw new AccessConfigError(openFolder);
+    }
+    text = await handle.readFile('utf8');
+  } catch (err) {
+    if (err instanceof AccessConfigError) throw err;
+    throw new AccessConfigError(`cannot read the token file ${shown}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  } finally {
+    await handle.close();
   }
-  if (!info.isFile()) throw new AccessConfigError(`the token file ${path} is not a regular file (a device, FIFO or socket); give a text file with one token a line`);
-  if (Math.floor((info.mode % 0o100) / 0o10) % 4 >= 2 || (info.mode % 0o10) % 4 >= 2) {
-    throw new AccessConfigError(`the token file ${path} is writable by group or others (mode ${(info.mode % 0o1000).toString(8)}); run: chmod go-w ${path}`);
-  }
-  const rules = parseTokenFile(await readFile(path, 'utf8'), path);
-  if (rules.length === 0) throw new AccessConfigError(`the token file ${path} lists no tokens`);
+  const rules = parseTokenFile(text, shown);
+  if (rules.length === 0) throw new AccessConfigError(`the token file ${shown} lists no tokens`);
   return rules;
 }
 
