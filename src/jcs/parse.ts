@@ -72,8 +72,11 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * everything CONTRACT §1 rejects with a {@link JsonError}: invalid UTF-8, a
  * byte order mark, duplicate object keys (compared after unescaping), lone
  * surrogates, numbers that overflow a double or underflow to zero from a
- * non-zero literal, integer literals beyond ±(2^53−1) whose ECMAScript form
- * would denote another value, and nesting deeper than {@link MAX_JSON_DEPTH}.
+ * non-zero literal, integer literals (digits only: no fraction, no exponent)
+ * beyond ±(2^53−1) whose ECMAScript form would denote another value, and
+ * nesting deeper than {@link MAX_JSON_DEPTH}. A literal with a fraction or an
+ * exponent is read as a double, rounded like any other (`9.9999999999999992e22`
+ * is `1e+23`).
  * `options` may bound the document further ({@link ParseOptions}); the parse
  * stops at the first value that breaks a bound, whatever follows it.
  *
@@ -440,6 +443,8 @@ class Parser {
     const start = this.pos;
     let p = start;
     let nonZeroDigit = false;
+    // No fraction or exponent: the literals CONTRACT §1 holds to their exact value.
+    let pureInteger = true;
     if (t.charCodeAt(p) === 0x2d) p++;
     let c = t.charCodeAt(p);
     if (c === 0x30) {
@@ -459,6 +464,7 @@ class Parser {
         p++;
       }
       if (p === fracStart) this.fail('invalid number (expected a digit after the decimal point)', p);
+      pureInteger = false;
     }
     c = t.charCodeAt(p);
     if (c === 0x65 || c === 0x45) {
@@ -468,21 +474,17 @@ class Parser {
       const expStart = p;
       while ((c = t.charCodeAt(p)) >= 0x30 && c <= 0x39) p++;
       if (p === expStart) this.fail('invalid number (expected a digit in the exponent)', p);
+      pureInteger = false;
     }
     const literal = t.slice(start, p);
     const value = Number(literal);
     if (!Number.isFinite(value)) this.fail(`number ${literal} is too large for an IEEE 754 double (RFC 7493 §2.2)`, start);
     if (value === 0 && nonZeroDigit) this.fail(`number ${literal} underflows to zero in an IEEE 754 double (RFC 7493 §2.2)`, start);
-    if (Math.abs(value) > Number.MAX_SAFE_INTEGER) {
+    if (pureInteger && Math.abs(value) > Number.MAX_SAFE_INTEGER) {
       const exact = toDecimal(literal);
-      if (exact.exp10 >= 0) {
-        const shown = toDecimal(String(value));
-        if (shown.digits !== exact.digits || shown.exp10 !== exact.exp10) {
-          this.fail(
-            `integer ${literal} is beyond ±(2^53−1) and not exactly representable (it would become ${String(value)}; RFC 7493 §2.2)`,
-            start,
-          );
-        }
+      const shown = toDecimal(String(value));
+      if (shown.digits !== exact.digits || shown.exp10 !== exact.exp10) {
+        this.fail(`integer ${literal} is beyond ±(2^53−1) and would be logged as ${String(value)}, another number (RFC 7493 §2.2)`, start);
       }
     }
     this.pos = p;

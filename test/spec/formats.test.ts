@@ -111,6 +111,14 @@ describe('formats.md examples', () => {
     expect(() => canonicalizeJson(enc.encode(example))).not.toThrow();
   });
 
+  it.each([
+    ['0.10000000000000000555', '0.1'],
+    ['9.9999999999999992e+22', '1e+23'],
+  ])('logs the listed example %s as %s', (example, logged) => {
+    expect(doc).toContain(`\`${example}\` is logged \`${logged}\``);
+    expect(new TextDecoder().decode(canonicalizeJson(enc.encode(example)))).toBe(logged);
+  });
+
   it('has an error table that matches the spec’s code → status mapping', () => {
     const rows = [...doc.matchAll(/^\| `([A-Z0-9_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])] as const);
     expect(rows.map(([code]) => code).sort()).toEqual([...LOG_ERROR_CODES].sort());
