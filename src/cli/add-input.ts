@@ -76,9 +76,16 @@ export class StoppedReading extends Error {
   }
 }
 
-function checkSize(length: number, source: string): void {
+/**
+ * Refuses an entry of `length` bytes that the log cannot hold (CONTRACT §1:
+ * 1 to 65,535 bytes), naming `source`; `canonical` when those are the RFC
+ * 8785 form of JSON read, whose own length the reader does not see.
+ */
+export function checkSize(length: number, source: string, canonical = false): void {
   if (length === 0) throw new BadInputError(`${source}: an entry must hold at least one byte`);
-  if (length > MAX_ENTRY_SIZE) throw new BadInputError(`${source}: ${length} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+  if (length > MAX_ENTRY_SIZE) {
+    throw new BadInputError(`${source}: ${canonical ? 'its canonical form (RFC 8785) is ' : ''}${length} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+  }
 }
 
 export function isSystemError(err: unknown): boolean {
@@ -358,7 +365,7 @@ export interface Reading {
  * `tooMuch()`, a stop signal a StoppedReading naming `input`; either stops
  * reading it (release) at once, holding no more than `limit` and one chunk.
  */
-async function holdAll(opened: Opened, input: string, limit: number, tooMuch: () => Error, signal: AbortSignal): Promise<Uint8Array> {
+export async function holdAll(opened: Opened, input: string, limit: number, tooMuch: () => Error, signal: AbortSignal): Promise<Uint8Array> {
   const chunks = opened.chunks[Symbol.asyncIterator]();
   const parts: Uint8Array[] = [];
   let held = 0;
@@ -406,13 +413,18 @@ export function heldTooMuch(name: string): BadInputError {
   );
 }
 
+/** The error of input `name`, one entry, once more than MAX_ENTRY_SIZE bytes of it were read. */
+export function entryTooLarge(name: string): BadInputError {
+  return new BadInputError(`${name}: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`);
+}
+
 /**
  * Reads all of an input that cannot be read twice (standard input, a pipe),
  * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES.
  */
 function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array> {
   const what = name === '<stdin>' ? 'standard input' : name;
-  const tooMuch = () => (jsonLines ? heldTooMuch(name) : new BadInputError(`${name}: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}`));
+  const tooMuch = () => (jsonLines ? heldTooMuch(name) : entryTooLarge(name));
   return holdAll(opened, what, jsonLines ? MAX_HELD_INPUT_BYTES : MAX_ENTRY_SIZE, tooMuch, reading.signal);
 }
 

@@ -23,7 +23,10 @@ import { ClientError, escapeText, hasUnsafeCharacter } from '../client/errors.js
 import type { FetchLike, TransportOptions } from '../client/http.js';
 import { isLoopbackHost, tokenProblem } from '../http/access.js';
 import { canonicalizeJson, JsonError } from '../jcs/canonical.js';
+import { MAX_JSON_BODY } from '../jcs/parse.js';
+import { MAX_ENTRY_SIZE } from '../merkle/bundle.js';
 import { newVerifier, parseVerifierKey, type Verifier } from '../note/keys.js';
+import { BadInputError, checkSize, entryTooLarge, holdAll, isSystemError, openInput, type Opened } from './add-input.js';
 import { envValue, UsageError } from './args.js';
 import { fileProblem, folderProblem, osReason } from './os-error.js';
 import { endBySignal, monotonicNow, processStopSignals, stopSignalSorter } from './stop-signals.js';
@@ -577,26 +580,56 @@ export function makeClient(url: string, verifier: Verifier, io: CliIo, options: 
 /**
  * Reads an entry as it was logged: the file's bytes, or with `jcs` the RFC
  * 8785 canonical form of the JSON it holds (what the log stores for a JSON
- * submission).
+ * submission). What cannot be an entry (CONTRACT §1: 1 to 65,535 bytes as
+ * logged, from at most 1 MiB of JSON) is refused as `cairn add` refuses it,
+ * before the log is asked about it, and reading stops as soon as it is seen
+ * to be too much: a FILE that never ends (/dev/zero) is not read on.
  */
 export async function readEntry(path: string, jcs: boolean, io: CliIo): Promise<Uint8Array> {
-  const bytes = await readInput(path, io);
-  if (!jcs) return bytes;
+  const name = path === '-' ? '<stdin>' : path;
+  if (!jcs) {
+    const bytes = await readInput(path, io, MAX_ENTRY_SIZE, () => entryTooLarge(name));
+    checkSize(bytes.length, name);
+    return bytes;
+  }
+  const json = await readInput(path, io, MAX_JSON_BODY, () => new BadInputError(`${name}: more than ${MAX_JSON_BODY} bytes, more JSON than the log takes for one entry`));
+  let entry: Uint8Array;
   try {
-    return canonicalizeJson(bytes);
+    entry = canonicalizeJson(json);
   } catch (err) {
     if (err instanceof JsonError) throw new UsageError(`${path}: not an I-JSON value: ${err.message}`);
     throw err;
   }
+  checkSize(entry.length, name, true);
+  return entry;
 }
 
-/** Reads a file, or standard input for '-'. */
-export async function readInput(path: string, io: CliIo): Promise<Uint8Array> {
-  if (path === '-') return io.readStdin();
+/**
+ * Reads a file, or standard input for '-', while it holds at most `limit`
+ * bytes: one more throws `tooMuch()`, and no more of it is read (holdAll).
+ */
+export async function readInput(path: string, io: CliIo, limit: number, tooMuch: () => Error): Promise<Uint8Array> {
+  const signal = io.signal ?? new AbortController().signal;
+  if (path === '-') {
+    const stdin = io.readStdinChunks?.()[Symbol.asyncIterator]();
+    const chunks: AsyncIterable<Uint8Array> =
+      stdin === undefined
+        ? (async function* () {
+            yield await io.readStdin();
+          })()
+        : { [Symbol.asyncIterator]: () => stdin };
+    // Ending the iteration of process.stdin destroys it: nothing more is read, and nothing waits for its writer.
+    return holdAll({ chunks, release: () => void stdin?.return?.() }, 'standard input', limit, tooMuch, signal);
+  }
+  let opened: Opened | undefined;
   try {
-    return new Uint8Array(await readFile(path));
+    opened = await openInput(path, signal);
+    return await holdAll(opened, path, limit, tooMuch, signal);
   } catch (err) {
-    throw new UsageError(cannotRead(path, err));
+    if (isSystemError(err)) throw new UsageError(cannotRead(path, err));
+    throw err;
+  } finally {
+    opened?.release();
   }
 }
 

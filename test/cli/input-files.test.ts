@@ -1,7 +1,9 @@
 // An input file that cannot be read is named with why, in words, the same
 // for add, prove --entry and verify-receipt (its receipts and its --entry):
-// it does not exist, it is a folder, a part of its path is a file.
-import { writeFile } from 'node:fs/promises';
+// it does not exist, it is a folder, a part of its path is a file; and what
+// prove --entry and verify-receipt --entry read is refused as add refuses it
+// when it cannot be an entry.
+import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addCommand } from '../../src/cli/add.js';
 import { proveCommand } from '../../src/cli/prove.js';
@@ -35,4 +37,53 @@ test('a missing file, a folder or a path through a file is named with why, befor
     expect(io.err()).toBe(`cairn ${name}: ${message}\nRun 'cairn ${name} --help' for its options.\n`);
   }
   expect(asked).toEqual([]);
+});
+
+test('prove --entry and verify-receipt --entry refuse what cannot be an entry before the log is asked, reading no more of it than an entry can be', async () => {
+  const file = async (name: string, data: string | Uint8Array) => {
+    const path = join(dir(), name);
+    await writeFile(path, data);
+    return path;
+  };
+  const empty = await file('empty.bin', '');
+  const over = await file('over.bin', new Uint8Array(65_536));
+  const huge = join(dir(), 'huge.bin');
+  await truncate(await file('huge.bin', ''), 3 * 2 ** 30); // sparse: node's readFile refuses it with a bare ERR_FS_FILE_TOO_LARGE
+  const canonicalOver = await file('canonical-over.json', `"${'a'.repeat(65_534)}"`); // 65,536 bytes as logged
+  const padded = await file('padded.json', ' '.repeat(2 ** 20) + '1'); // small as logged, but more JSON than the log takes
+  const asked: string[] = [];
+  const fetch = async (url: string) => (asked.push(url), new Response(''));
+  const common = ['--url', 'http://127.0.0.1:9', '--vkey', vkey];
+  const receipt = join(dir(), 'receipt.json');
+  const runs: [string, string[], string | Uint8Array, string][] = [
+    ['prove', ['--entry', empty], '', `${empty}: an entry must hold at least one byte`],
+    ['prove', ['--entry', '-'], '', '<stdin>: an entry must hold at least one byte'],
+    ['prove', ['--entry', over], '', `${over}: more than 65535 bytes; an entry holds at most 65535`],
+    ['prove', ['--entry', '-'], new Uint8Array(65_536), '<stdin>: more than 65535 bytes; an entry holds at most 65535'],
+    ['prove', ['--entry', huge], '', `${huge}: more than 65535 bytes; an entry holds at most 65535`],
+    ['verify-receipt', [receipt, '--entry', huge], '', `${huge}: more than 65535 bytes; an entry holds at most 65535`],
+    ['verify-receipt', [receipt, '--entry', over], '', `${over}: more than 65535 bytes; an entry holds at most 65535`],
+    ['prove', ['--entry', canonicalOver, '--jcs'], '', `${canonicalOver}: its canonical form (RFC 8785) is 65536 bytes; an entry holds at most 65535`],
+    ['verify-receipt', [receipt, '--entry', '-', '--jcs'], `"${'a'.repeat(65_534)}"`, '<stdin>: its canonical form (RFC 8785) is 65536 bytes; an entry holds at most 65535'],
+    ['prove', ['--entry', padded, '--jcs'], '', `${padded}: more than 1048576 bytes, more JSON than the log takes for one entry`],
+  ];
+  for (const [name, args, stdin, message] of runs) {
+    const io = captureIo({ fetch, stdin });
+    const status = name === 'prove' ? await proveCommand([...common, ...args], io) : await verifyReceiptCommand([...args, '--vkey', vkey], io);
+    expect([name, ...args, status, io.err()]).toEqual([name, ...args, 2, `cairn ${name}: ${message}\n`]);
+  }
+  expect(asked).toEqual([]);
+
+  // The largest entry is read whole, and the log asked about it.
+  const io = captureIo({ fetch });
+  await proveCommand([...common, '--entry', await file('max.bin', new Uint8Array(65_535))], io);
+  expect(asked.length).toBeGreaterThan(0);
+});
+
+test('prove --entry of a device that never ends stops reading it past what an entry can be', async () => {
+  for (const jcs of [[], ['--jcs']]) {
+    const io = captureIo();
+    expect(await proveCommand(['--url', 'http://127.0.0.1:9', '--vkey', vkey, '--entry', '/dev/zero', ...jcs], io)).toBe(2);
+    expect(io.err()).toBe(jcs.length === 0 ? 'cairn prove: /dev/zero: more than 65535 bytes; an entry holds at most 65535\n' : 'cairn prove: /dev/zero: more than 1048576 bytes, more JSON than the log takes for one entry\n');
+  }
 });
