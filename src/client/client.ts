@@ -387,8 +387,9 @@ export class CairnClient {
   /**
    * Logs one JSON value as its RFC 8785 canonical bytes (`POST /v1/entries`,
    * application/json; CONTRACT §1) and verifies the receipt against those
-   * bytes, as addEntry does. Throws JsonError (from src/jcs) for a value
-   * without an I-JSON form.
+   * bytes, as addEntry does. Throws JsonError (exported with
+   * canonicalizeValue, which gives the bytes logged) for a value without an
+   * I-JSON form.
    */
   async addJson(value: unknown): Promise<VerifiedReceipt> {
     const entry = checkEntry(canonicalizeValue(value), 'addJson: canonical value');

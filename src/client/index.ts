@@ -2,7 +2,9 @@
  * Cairn's client library: submit entries and verify receipts, fetch and
  * verify checkpoints, prove inclusion and consistency through the RFC 6962
  * endpoints or from authenticated C2SP tiles, and read verified entry
- * bundles and ranges of entries. Browser-safe (fetch, Uint8Array; no
+ * bundles and ranges of entries; the RFC 8785 (JCS) canonical bytes that the
+ * log stores for a JSON value, and the JsonError thrown for a value (or text)
+ * that has none, as addJson throws it. Browser-safe (fetch, Uint8Array; no
  * Node-only APIs).
  */
 export { CairnClient, MAX_BATCH_ENTRIES } from './client.js';
@@ -11,6 +13,7 @@ export { ClientError, CLIENT_ERROR_CODES, isVerificationFailure } from './errors
 export type { ClientErrorCode, ClientErrorDetails } from './errors.js';
 export { HttpTransport, normalizeBaseUrl, parseRetryAfter } from './http.js';
 export type { FetchLike, RequestSpec, RetryInfo, TransportOptions } from './http.js';
+export { canonicalizeJson, canonicalizeValue, JsonError } from '../jcs/canonical.js';
 export { checkReceipt, checkReceiptProof, parseReceipt, verifyReceipt } from './receipt.js';
 export type { Receipt, ReceiptCheck } from './receipt.js';
 export { encodeEntryBundle, firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';

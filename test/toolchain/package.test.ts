@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { generateSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -29,6 +30,23 @@ test('the package resolves by its own name to the client library, whose types th
   expect(typeof root === 'object' && root.types).toBe('./dist/src/client/index.d.ts');
   expect(existsSync(join(ROOT, 'dist/src/client/index.d.ts'))).toBe(true);
   expect(readFileSync(join(ROOT, 'dist/src/client/index.d.ts'), 'utf8')).toMatch(/\bCairnClient\b/);
+});
+
+test('the package root exports the canonical JSON bytes the log stores and the JsonError addJson throws', async () => {
+  const lib = (await import(pkg.name)) as {
+    CairnClient: new (options: { baseUrl: string; verifierKey: string; fetch: () => Promise<Response> }) => { addJson(value: unknown): Promise<unknown> };
+    canonicalizeValue(value: unknown): Uint8Array;
+    canonicalizeJson(body: Uint8Array): Uint8Array;
+    JsonError: new (message: string) => Error;
+  };
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  expect(text(lib.canonicalizeValue({ b: [1.0, '\u20ac'], a: true }))).toBe('{"a":true,"b":[1,"€"]}');
+  expect(text(lib.canonicalizeJson(new TextEncoder().encode('{ "b": [1.0, "\\u20ac"], "a": true }')))).toBe('{"a":true,"b":[1,"€"]}');
+  expect(() => lib.canonicalizeJson(new TextEncoder().encode('{"a":1,"a":2}'))).toThrow(lib.JsonError);
+  const asked: unknown[] = [];
+  const log = new lib.CairnClient({ baseUrl: 'http://127.0.0.1:9', verifierKey: verifierKeyFromSignerKey(generateSignerKey('package.test/log')), fetch: async () => (asked.push(1), new Response('')) });
+  await expect(log.addJson({ n: Number.NaN })).rejects.toBeInstanceOf(lib.JsonError);
+  expect(asked).toEqual([]);
 });
 
 test('npm pack lists the bin, the library and its types, and no tests, CI, scripts or stray key', async () => {
