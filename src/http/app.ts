@@ -85,10 +85,18 @@ type Handler = (req: Request, res: Response) => Promise<void> | void;
 /** How often a request failed by a shortage of the server's (too many open files, address space) is logged, at most. */
 const SHORTAGE_LOG_MS = 10_000;
 
-/** CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing) is 415. */
+/**
+ * CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing)
+ * is 415. More than one Content-Type is 400: node keeps the first, and a
+ * proxy that keeps the last would have seen the body as another type.
+ */
 function mediaType(req: Request, allowed: readonly ('octet' | 'json')[]): 'octet' | 'json' {
   const header = req.headers['content-type'];
   const expected = allowed.map((a) => (a === 'octet' ? 'application/octet-stream' : 'application/json')).join(' or ');
+  const sent = req.headersDistinct['content-type'] ?? [];
+  if (sent.length > 1) {
+    throw new LogError('MALFORMED_REQUEST', `${sent.length} Content-Type headers (${sent.map((t) => JSON.stringify(t)).join(', ')}): send one, ${expected}`);
+  }
   if (typeof header !== 'string' || header.trim() === '') {
     throw new LogError('UNSUPPORTED_MEDIA_TYPE', `a Content-Type header is required: ${expected}`);
   }

@@ -183,6 +183,8 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const headers = req.headers;
     if (headers['content-type'] !== 'application/octet-stream' || headers['transfer-encoding'] !== undefined) return false;
     if (headers['content-encoding'] !== undefined) return false;
+    // node keeps the first of several Content-Types: express refuses them (mediaType in app.ts).
+    if (req.headersDistinct['content-type']!.length !== 1) return false;
     const declared = Number(headers['content-length']);
     if (!Number.isSafeInteger(declared) || declared < 1 || declared > MAX_ENTRY_SIZE) return false;
     // Checked first: authorizing charges the token's rate limit, and express charges it again if it takes over.

@@ -1,6 +1,9 @@
 // Every route of CONTRACT §3 and its error paths, through supertest against
 // createApp(...); every response is also checked against spec/openapi.yaml.
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +107,47 @@ describe('POST /v1/entries', () => {
 
   test('invalid UTF-8 in JSON is 400 INVALID_JSON', async () => {
     expectError(await postRaw('/v1/entries', 'application/json', Buffer.from([0x22, 0xff, 0x22])), 400, 'INVALID_JSON');
+  });
+
+  test('more than one Content-Type is 400, whichever comes first (a proxy may have kept another than node does), on both write routes', async () => {
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      /** POSTs `body` with `types` as that many Content-Type header lines, as sent. */
+      const post = (path: string, types: string[], body: string) =>
+        new Promise<{ status: number; body: { error: string; code: string } }>((resolve, reject) => {
+          const headers = ['Host', `127.0.0.1:${port}`, ...types.flatMap((t) => ['Content-Type', t]), 'Content-Length', String(Buffer.byteLength(body))];
+          const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path, headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: string; code: string } }));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+      const entry = '{"two":"content types"}';
+      for (const types of [
+        ['application/json', 'application/octet-stream'],
+        ['application/octet-stream', 'application/json'], // the first is what the fast path takes
+        ['application/json', 'application/json'],
+      ]) {
+        const res = await post('/v1/entries', types, entry);
+        expect([types, res.status, res.body]).toEqual([
+          types,
+          400,
+          { error: `2 Content-Type headers (${types.map((t) => JSON.stringify(t)).join(', ')}): send one, application/octet-stream or application/json`, code: 'MALFORMED_REQUEST' },
+        ]);
+      }
+      const batch = await post('/v1/batch', ['application/json', 'text/plain'], JSON.stringify({ entries: [b64(entry)] }));
+      expect([batch.status, batch.body.code]).toEqual([400, 'MALFORMED_REQUEST']);
+      // Nothing of it was logged; one Content-Type is logged as ever.
+      const one = await post('/v1/entries', ['application/octet-stream'], entry);
+      expect(one.status).toBe(201);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   test('content types: missing, other, or another charset are 415', async () => {
