@@ -182,7 +182,7 @@ export async function* jsonLineEntries(chunks: AsyncIterable<Uint8Array> | Itera
       }
       throw new BadInputError(`${source}: not an I-JSON value: ${err.message}${cut}`);
     }
-    checkSize(entry.length, source);
+    checkSize(entry.length, source, true);
     yield { entry, source };
   }
 }

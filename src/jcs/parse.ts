@@ -1,3 +1,4 @@
+import { showNonPrinting } from '../non-printing.js';
 import { JsonError } from './json-error.js';
 
 /**
@@ -135,6 +136,16 @@ function where(text: string, pos: number): string {
     lineStart = i + 1;
   }
   return ` at line ${line}, column ${pos - lineStart + 1} (character ${pos})`;
+}
+
+/**
+ * `text` quoted for an error message, with what would not print (a no-break
+ * space, a zero-width joiner, a C1 control) shown as an escape: JSON.stringify
+ * leaves those as they are, and a message would then show nothing, or a plain
+ * space, where the input is at fault.
+ */
+function quote(text: string): string {
+  return showNonPrinting(JSON.stringify(text));
 }
 
 /** The offset of the first byte that breaks UTF-8 (RFC 3629 §4), or the length if none does. */
@@ -289,7 +300,7 @@ class Parser {
           return this.parseNumber();
         }
         if (Number.isNaN(c)) this.fail('unexpected end of JSON input');
-        return this.fail(`unexpected character ${JSON.stringify(String.fromCodePoint(this.text.codePointAt(this.pos)!))}`);
+        return this.fail(`unexpected character ${quote(String.fromCodePoint(this.text.codePointAt(this.pos)!))}`);
     }
   }
 
@@ -355,7 +366,7 @@ class Parser {
         this.fail(Number.isNaN(this.text.charCodeAt(keyAt)) ? 'unexpected end of JSON input in an object' : 'expected a string key in an object');
       }
       const key = this.parseString();
-      if (Object.hasOwn(out, key)) this.fail(`duplicate key ${JSON.stringify(key)} (RFC 7493 §2.3)`, keyAt);
+      if (Object.hasOwn(out, key)) this.fail(`duplicate key ${quote(key)} (RFC 7493 §2.3)`, keyAt);
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after an object key");
       this.pos++;

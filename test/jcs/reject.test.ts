@@ -240,6 +240,19 @@ describe('integer literals beyond ±(2^53−1)', () => {
   ])('accepts %s', (input) => accepts(input));
 });
 
+describe('characters in messages', () => {
+  it.each([
+    ['x', 'unexpected character "x" at column 1'],
+    ['\\', 'unexpected character "\\\\" at column 1'],
+    ['\u00a0{}', 'unexpected character "\\u{00A0}" at column 1'], // a no-break space: JSON.stringify would leave it as it is
+    ['[1,\u200b2]', 'unexpected character "\\u{200B}" at column 4'],
+    ['\u0085', 'unexpected character "\\u{0085}" at column 1'],
+    ['{"a\u200d":1,"a\\u200d":2}', 'duplicate key "a\\u{200D}" (RFC 7493 §2.3) at column 9'],
+  ])('shows what would not print in %j as an escape', (input, message) => {
+    expect(rejection(input).message).toBe(message);
+  });
+});
+
 describe('nesting depth', () => {
   it(`accepts ${MAX_JSON_DEPTH} levels of arrays and of objects`, () => {
     accepts('['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH));
