@@ -35,6 +35,8 @@ export function showNonPrinting(text: string, keep = ''): string {
   return text.replace(NON_PRINTING_ALL, (c) => (c === ' ' || keep.includes(c) ? c : `\\u{${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}}`));
 }
 
+const UTF8 = new TextEncoder();
+
 /**
  * `text` as one word for a POSIX shell: as it is when that is safe, else
  * single-quoted; one holding a character that would not print (see
@@ -51,7 +53,7 @@ export function showNonPrinting(text: string, keep = ''): string {
 export function shellWord(text: string): string {
   if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(text)) return text;
   if (showNonPrinting(text) === text) return `'${text.replace(/'/g, "'\\''")}'`;
-  const octal = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
+  const octal = (c: string) => [...UTF8.encode(c)].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
   const escaped = text.replace(/[\\']/g, octal).replace(NON_PRINTING_ALL, (c) => (c === ' ' ? c : octal(c)));
   return `$'${escaped}'`;
 }
