@@ -34,14 +34,19 @@ function asView(b: Uint8Array): Uint8Array {
 // allocating (and collecting) an ArrayBuffer per hash cost more than the
 // hashing. node:crypto returns the digest as a latin1 string, copied in here.
 // Each result is its own 32 bytes (later calls never touch them); only the
-// underlying ArrayBuffer is shared, so use byteOffset with `.buffer`.
+// underlying ArrayBuffer is shared, so use byteOffset with `.buffer`, and
+// copy a hash (`.slice()`) before transferring its buffer (postMessage,
+// structuredClone with `transfer`): that detaches the slab under every hash
+// cut from it. The slab's next user then starts a new one (a detached view's
+// byteLength is 0), so the hashing itself never breaks; the public client
+// API copies what it returns (see ownBytes in src/client/client.ts).
 const SLAB_SIZE = 8192;
 let slab = new Uint8Array(SLAB_SIZE);
 let slabUsed = SLAB_SIZE;
 
 function fromLatin1(digest: string): Uint8Array {
   if (digest.length !== HASH_SIZE) throw new Error(`sha256: node:crypto returned ${digest.length} bytes`);
-  if (slabUsed + HASH_SIZE > SLAB_SIZE) {
+  if (slabUsed + HASH_SIZE > SLAB_SIZE || slab.byteLength === 0) {
     slab = new Uint8Array(SLAB_SIZE);
     slabUsed = 0;
   }
@@ -106,7 +111,9 @@ const digest: Digest = native ?? nobleSha256;
 /**
  * Returns the SHA-256 digest (FIPS 180-4; the hash of RFC 6962 §2.1) of `data`
  * as a new 32-byte Uint8Array (under Node, a view into a shared slab: its
- * 32 bytes are its own). Throws TypeError if `data` is not a Uint8Array.
+ * 32 bytes are its own, its `.buffer` is not, so copy it with `.slice()`
+ * before transferring that buffer). Throws TypeError if `data` is not a
+ * Uint8Array.
  */
 export function sha256(data: Uint8Array): Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError('sha256: data must be a Uint8Array');
@@ -123,8 +130,8 @@ const nodeScratch = new Uint8Array(1 + 2 * HASH_SIZE);
 nodeScratch[0] = 0x01;
 
 /**
- * Returns the RFC 6962 §2.1 leaf hash SHA-256(0x00 || entry) of one log entry.
- * Throws TypeError if `entry` is not a Uint8Array.
+ * Returns the RFC 6962 §2.1 leaf hash SHA-256(0x00 || entry) of one log entry
+ * (its buffer may be shared, as {@link sha256}'s). Throws TypeError if `entry` is not a Uint8Array.
  */
 export function leafHash(entry: Uint8Array): Uint8Array {
   if (!(entry instanceof Uint8Array)) throw new TypeError('leafHash: entry must be a Uint8Array');
@@ -143,8 +150,8 @@ export function leafHash(entry: Uint8Array): Uint8Array {
 }
 
 /**
- * Returns the RFC 6962 §2.1 interior node hash SHA-256(0x01 || left || right).
- * Throws TypeError for a non-Uint8Array and RangeError for a hash that is not 32 bytes.
+ * Returns the RFC 6962 §2.1 interior node hash SHA-256(0x01 || left || right)
+ * (its buffer may be shared, as {@link sha256}'s). Throws TypeError for a non-Uint8Array and RangeError for a hash that is not 32 bytes.
  */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   checkHash(left, 'nodeHash: left');
