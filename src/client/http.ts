@@ -242,16 +242,27 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Normalizes a base URL: http(s) only, no query or fragment, no trailing slash. */
+/**
+ * Normalizes a base URL: http(s) only, no query or fragment, no trailing
+ * slash, and no user name or password (RangeError, which does not repeat
+ * the URL): fetch refuses to send a request to such a URL (WHATWG Fetch
+ * Standard, the Request constructor), so every call would fail, and the URL would
+ * carry the password into `baseUrl` and every error message. A log that
+ * needs credentials takes them in a header (TransportOptions.headers).
+ */
 export function normalizeBaseUrl(baseUrl: string): string {
   if (typeof baseUrl !== 'string') throw new TypeError('baseUrl must be a string');
   let url: URL;
   try {
     url = new URL(baseUrl);
   } catch {
-    throw new RangeError(`baseUrl is not a URL: ${JSON.stringify(baseUrl)}`);
+    // Everything up to the last '@' may be a user name and password, however mistyped the rest (http//u:pw@h).
+    throw new RangeError(`baseUrl is not a URL: ${JSON.stringify(baseUrl.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, '$1...@'))}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`baseUrl must be http or https, got ${url.protocol}`);
+  if (url.username !== '' || url.password !== '') {
+    throw new RangeError('baseUrl must hold no user name or password (fetch refuses a URL with user:password@): for a log that needs credentials, pass them in options.headers (an Authorization header)');
+  }
   if (url.search !== '' || url.hash !== '') throw new RangeError('baseUrl must have no query or fragment');
   return url.href.replace(/\/+$/, '');
 }
