@@ -79,10 +79,17 @@ export interface CairnClientOptions extends TransportOptions {
   readonly tileConcurrency?: number;
 }
 
-/** A checkpoint whose signature verified, with the signed note it came in. */
+/**
+ * A checkpoint whose signature verified, with the signed note it came in.
+ * To keep one (a monitor's last checkpoint, say), persist `.note`, the
+ * signed text, and reload it with `client.openCheckpoint(note)`, which
+ * verifies it again: `JSON.stringify(checkpoint)` does not round-trip, as
+ * its `rootHash` is a Uint8Array, which JSON writes as an object of numbered
+ * bytes that does not parse back into one.
+ */
 export interface SignedCheckpoint {
   readonly checkpoint: Checkpoint;
-  /** The whole signed note, as served. */
+  /** The whole signed note, as served: the form to store (see above). */
   readonly note: string;
 }
 
@@ -166,18 +173,41 @@ function checkIndexArg(x: unknown, name: string): number {
 }
 
 /**
- * A tree argument: a Checkpoint (or any `{ treeSize, rootHash }`). What
- * getCheckpoint() resolves to is refused by name, since its `.checkpoint` is
- * what was meant.
+ * A tree argument: a Checkpoint (or any `{ treeSize, rootHash }`) of this
+ * log. What getCheckpoint() resolves to is refused by name, since its
+ * `.checkpoint` is what was meant. A size that is not a safe non-negative
+ * integer or a root that is not 32 bytes is no tree at all (RangeError),
+ * and a checkpoint of another log (an `origin` other than `origin`) is a
+ * mix-up of the caller's (RangeError naming both), not evidence against
+ * this log: checked against it, it would fail as INCONSISTENT, BAD_PROOF
+ * or TILE_MISMATCH, a false alarm of a fork.
  */
-function checkTreeArg<T extends TreeRef>(x: T, name: string): T {
+function checkTreeArg<T extends TreeRef>(x: T, name: string, origin: string): T {
   if (isObject(x) && 'checkpoint' in x && 'note' in x) {
     throw new TypeError(`${name} must be a checkpoint ({ treeSize, rootHash }), not what getCheckpoint() resolves to: pass its .checkpoint`);
   }
   if (!isObject(x) || typeof x.treeSize !== 'number' || !(x.rootHash instanceof Uint8Array)) {
     throw new TypeError(`${name} must be a checkpoint ({ treeSize, rootHash })`);
   }
+  if (!Number.isSafeInteger(x.treeSize) || x.treeSize < 0) throw new RangeError(`${name}: treeSize must be a safe non-negative integer, got ${String(x.treeSize)}`);
+  if (x.rootHash.length !== HASH_SIZE) throw new RangeError(`${name}: rootHash must be ${HASH_SIZE} bytes, got ${x.rootHash.length}`);
+  const own = (x as { origin?: unknown }).origin;
+  if (own !== undefined && own !== origin) {
+    const shown = typeof own === 'string' ? escapeText(own) : `a ${typeof own}`;
+    throw new RangeError(`${name} is a checkpoint of ${shown}, not of this client's log ${origin}: check it with a client of that log`);
+  }
   return x;
+}
+
+/**
+ * `bytes`, or a copy of them when they are a view into a larger buffer (a
+ * hash from src/merkle/hash.ts's shared slab, an entry cut from its bundle,
+ * a hash cut from a cached tile): what the client hands out is each in a
+ * buffer of its own, which the caller may transfer (postMessage,
+ * structuredClone with `transfer`) without detaching anything else.
+ */
+function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
 function checkEntry(entry: unknown, name: string): Uint8Array {
@@ -214,7 +244,20 @@ function isTreeHeadShaped(v: unknown): boolean {
   }
 }
 
-/** A client for one Cairn log; see the module comment. */
+/**
+ * A client for one Cairn log; see the module comment. Every Uint8Array it
+ * resolves to (entries, leaf hashes, proof hashes, tiles) is in an
+ * ArrayBuffer of its own, shared with nothing else the client or the
+ * process holds: transferring its `.buffer` detaches it alone.
+ *
+ * A checkpoint or tree passed to a method (`{ treeSize, rootHash }`, a
+ * Checkpoint) must be a tree of this log: a TypeError for one that is not
+ * such an object (or is what getCheckpoint() resolves to: pass its
+ * `.checkpoint`), a RangeError for a size that is not a safe non-negative
+ * integer, a root that is not 32 bytes, or an `origin` other than this
+ * client's (another log's checkpoint, which would fail as INCONSISTENT,
+ * BAD_PROOF or TILE_MISMATCH though this log is honest).
+ */
 export class CairnClient {
   readonly baseUrl: string;
   readonly verifier: Verifier;
@@ -403,6 +446,15 @@ export class CairnClient {
    * every receipt against the batch's checkpoint: BAD_RESPONSE or
    * BAD_SIGNATURE if that checkpoint is bad (as for addEntry), BAD_RECEIPT
    * naming the first receipt that does not prove its entry in it.
+   *
+   * A log may take fewer entries or bytes in one request than this method
+   * allows, and refuses a batch over its limits whole (nothing of it is
+   * logged) with HTTP_STATUS: status 400 serverCode TOO_MANY_ENTRIES for
+   * more entries than the access token may submit per period (the message
+   * says how many it may), status 413 (serverCode BODY_TOO_LARGE, or a
+   * proxy's limit on request bodies) for a body too large. Neither is
+   * retried, as sending it again would be refused again: splitting the batch
+   * and sending the parts is the caller's to do.
    */
   async addBatch(entries: readonly Uint8Array[]): Promise<BatchResult> {
     if (!Array.isArray(entries)) throw new TypeError('addBatch: entries must be an array');
@@ -444,7 +496,7 @@ export class CairnClient {
   }
 
   async #latest(checkpoint: Checkpoint | undefined, name: string): Promise<Checkpoint> {
-    return checkpoint === undefined ? (await this.getCheckpoint()).checkpoint : checkTreeArg(checkpoint, name);
+    return checkpoint === undefined ? (await this.getCheckpoint()).checkpoint : checkTreeArg(checkpoint, name, this.origin);
   }
 
   /**
@@ -475,6 +527,11 @@ export class CairnClient {
    * Fetches entry `index` with its proof (`GET /ct/v1/get-entry-and-proof`,
    * RFC 6962 §4.8) against `checkpoint` (default: the latest verified one)
    * and verifies it; BAD_PROOF if it does not lead to the signed root.
+   * Throws RangeError, before any request for the entry, when `index` is not
+   * below the checkpoint's tree size: with no checkpoint given, an entry
+   * past the latest checkpoint (not logged yet, or never: compare `index`
+   * with `(await client.getCheckpoint()).checkpoint.treeSize` first to tell
+   * that apart from an error).
    */
   async getEntry(index: number, checkpoint?: Checkpoint): Promise<EntryResult> {
     checkIndexArg(index, 'getEntry: index');
@@ -495,7 +552,7 @@ export class CairnClient {
     if (!verifyInclusion(leaf, index, cp.treeSize, proof, cp.rootHash)) {
       throw new ClientError('BAD_PROOF', `the log's entry ${index} and its proof do not lead to the root of the tree of size ${cp.treeSize}`);
     }
-    return { index, leafHash: leaf, proof, checkpoint: cp, entry };
+    return { index, leafHash: ownBytes(leaf), proof, checkpoint: cp, entry };
   }
 
   /** `GET /ct/v1/get-sth-consistency` (RFC 6962 §4.4) as served, NOT verified (see verifyConsistency). */
@@ -521,8 +578,8 @@ export class CairnClient {
    * one too), so its message says no more.
    */
   async verifyConsistency(older: Checkpoint, newer: Checkpoint, options: { fromTiles?: boolean } = {}): Promise<Uint8Array[]> {
-    const a = checkTreeArg(older, 'verifyConsistency: older').treeSize;
-    const b = checkTreeArg(newer, 'verifyConsistency: newer').treeSize;
+    const a = checkTreeArg(older, 'verifyConsistency: older', this.origin).treeSize;
+    const b = checkTreeArg(newer, 'verifyConsistency: newer', this.origin).treeSize;
     if (a > b) throw new ClientError('INCONSISTENT', `the tree shrank from ${a} to ${b} leaves`);
     checkEmptyRoot(older, 'the older tree head');
     checkEmptyRoot(newer, 'the newer tree head');
@@ -567,7 +624,7 @@ export class CairnClient {
    * HTTP_STATUS status 404.
    */
   async readTile(tile: Tile): Promise<Uint8Array> {
-    return this.#readTile(tile, undefined);
+    return ownBytes(await this.#readTile(tile, undefined));
   }
 
   /** readTile, its request stopped by `signal` (RequestSpec.signal). */
@@ -643,13 +700,14 @@ export class CairnClient {
 
   /** A HashReader over this log's tiles that authenticates each one against `tree` (see TileHashReader). */
   tileReader(tree: TreeRef): TileHashReader {
-    return new TileHashReader(checkTreeArg(tree, 'tileReader: tree'), this.#fetcher, { concurrency: this.#tileConcurrency });
+    return new TileHashReader(checkTreeArg(tree, 'tileReader: tree', this.origin), this.#fetcher, { concurrency: this.#tileConcurrency });
   }
 
   /**
    * Computes the RFC 6962 §2.1.1 inclusion proof for leaf `index` here, from
    * tiles authenticated against `checkpoint` (default: the latest verified
-   * one), without asking the log for a proof.
+   * one), without asking the log for a proof. Throws RangeError when `index`
+   * is not below the checkpoint's tree size (see getEntry).
    */
   async proveIndexFromTiles(index: number, checkpoint?: Checkpoint, reader?: TileHashReader): Promise<InclusionResult> {
     checkIndexArg(index, 'proveIndexFromTiles: index');
@@ -676,10 +734,10 @@ export class CairnClient {
    */
   async readEntryBundle(n: number, tree: TreeRef, reader?: TileHashReader): Promise<Uint8Array[]> {
     checkIndexArg(n, 'readEntryBundle: n');
-    checkTreeArg(tree, 'readEntryBundle: tree');
+    checkTreeArg(tree, 'readEntryBundle: tree', this.origin);
     const width = tileWidth(0, n, tree.treeSize);
     if (width === 0) throw new RangeError(`readEntryBundle: the tree of size ${tree.treeSize} has no entry bundle ${n}`);
-    return this.#readEntryBundle(n, width, reader ?? this.tileReader(tree), undefined);
+    return (await this.#readEntryBundle(n, width, reader ?? this.tileReader(tree), undefined)).map(ownBytes);
   }
 
   /** readEntryBundle of a bundle of `width` entries, its bundle request stopped by `signal`. */
@@ -696,7 +754,9 @@ export class CairnClient {
   /**
    * Reads entry `index` from its entry bundle, verified against the tiles of
    * `checkpoint` (default: the latest verified one), with its inclusion proof
-   * computed from the same tiles: no log-computed proof is used.
+   * computed from the same tiles: no log-computed proof is used. Throws
+   * RangeError when `index` is not below the checkpoint's tree size (see
+   * getEntry).
    */
   async getEntryFromTiles(index: number, checkpoint?: Checkpoint): Promise<EntryResult> {
     checkIndexArg(index, 'getEntryFromTiles: index');
@@ -742,7 +802,7 @@ export class CairnClient {
    * }
    */
   readEntryRange(checkpoint: TreeRef, start: number, end: number, options: EntryRangeOptions = {}): AsyncGenerator<VerifiedEntries, void, undefined> {
-    checkTreeArg(checkpoint, 'readEntryRange: checkpoint');
+    checkTreeArg(checkpoint, 'readEntryRange: checkpoint', this.origin);
     checkIndexArg(start, 'readEntryRange: start');
     checkIndexArg(end, 'readEntryRange: end');
     if (options === null || typeof options !== 'object') throw new TypeError('readEntryRange: options must be an object');
@@ -798,8 +858,8 @@ export class CairnClient {
         const whole = from === 0 && to === bundle.entries.length;
         yield {
           start: base + from,
-          entries: whole ? bundle.entries : bundle.entries.slice(from, to),
-          leafHashes: whole ? bundle.leafHashes : bundle.leafHashes.slice(from, to),
+          entries: (whole ? bundle.entries : bundle.entries.slice(from, to)).map(ownBytes),
+          leafHashes: (whole ? bundle.leafHashes : bundle.leafHashes.slice(from, to)).map(ownBytes),
         };
       }
     } finally {

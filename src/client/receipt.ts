@@ -9,6 +9,8 @@ import { verifyInclusion } from '../merkle/proof.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
+import { NoteError } from '../note/note.js';
+import { escapeText } from './errors.js';
 
 /** A receipt as the log sends it (CONTRACT §3), with its signed checkpoint. */
 export interface Receipt {
@@ -63,6 +65,33 @@ export function parseReceipt(value: unknown, batchCheckpoint?: string): Receipt 
   return { ...fields, checkpoint: note };
 }
 
+/**
+ * Why `value` is what addEntry, addJson and addBatch resolve to (a
+ * VerifiedReceipt, `{ receipt, entry, checkpoint }`) rather than a receipt,
+ * or undefined if it is not: said so, instead of that it has no "index".
+ */
+function verifiedReceiptPassed(value: unknown, name: string): string | undefined {
+  if (!isPlainObject(value) || 'index' in value || !isPlainObject(value.receipt) || !('entry' in value)) return undefined;
+  return `${name} was given what addEntry, addJson or addBatch resolve to ({ receipt, entry, checkpoint }), not a receipt: pass its .receipt`;
+}
+
+/**
+ * Why the receipt's checkpoint `note` did not open with `verifier`: when the
+ * note is another log's (its first line, the origin, is not the key's name),
+ * both origins, as CairnClient.openCheckpoint names them (in the words
+ * `cairn verify-receipt` used for it), since that is most often a mix-up,
+ * not a forgery.
+ */
+function checkpointFailure(note: string, verifier: Verifier, err: unknown): string {
+  if (err instanceof NoteError && (err.code === 'UNVERIFIED' || err.code === 'INVALID_SIGNATURE')) {
+    const origin = note.split('\n', 1)[0]!;
+    if (origin !== verifier.name) {
+      return `the receipt's checkpoint is of the log ${escapeText(origin, { maxLength: 200 })}, the key is for ${verifier.name}: a receipt of another log, or the wrong key? (the checkpoint does not verify: ${err.message})`;
+    }
+  }
+  return `the checkpoint does not verify: ${(err as Error).message}`;
+}
+
 function decodeHash(text: string): Uint8Array | undefined {
   try {
     const h = decodeBase64(text);
@@ -78,21 +107,27 @@ function decodeHash(text: string): Uint8Array | undefined {
  * receipt's leaf hash must be SHA-256(0x00 || entry) (RFC 6962 §2.1), its
  * checkpoint a checkpoint of this log signed by `verifier` (CONTRACT §2), and
  * its inclusion proof must lead from that leaf at `index` to the checkpoint's
- * root (RFC 9162 §2.1.3.2). Never throws for a bad receipt: it says why.
- * Throws TypeError if `entry` is not a Uint8Array or `verifier` not a Verifier.
+ * root (RFC 9162 §2.1.3.2). Never throws for a bad receipt: it says why,
+ * naming both origins for a receipt of another log (or a wrong key), and
+ * saying "pass its .receipt" for what addEntry, addJson or addBatch resolve
+ * to (a VerifiedReceipt), whose `.receipt` is the receipt. Throws TypeError
+ * if `entry` is not a Uint8Array or `verifier` not a Verifier (newVerifier
+ * makes one of a verifier key).
  */
 export function checkReceipt(receipt: unknown, entry: Uint8Array, verifier: Verifier): ReceiptCheck {
   if (!(entry instanceof Uint8Array)) throw new TypeError('checkReceipt: entry must be a Uint8Array');
   if (verifier === null || typeof verifier !== 'object' || typeof verifier.verify !== 'function') {
     throw new TypeError('checkReceipt: expected a Verifier');
   }
+  const passed = verifiedReceiptPassed(receipt, 'checkReceipt');
+  if (passed !== undefined) return { valid: false, reason: passed };
   const r = parseReceipt(receipt);
   if (typeof r === 'string') return { valid: false, reason: r };
   let checkpoint: Checkpoint;
   try {
     checkpoint = openCheckpoint(r.checkpoint, verifier).checkpoint;
   } catch (err) {
-    return { valid: false, reason: `the checkpoint does not verify: ${(err as Error).message}` };
+    return { valid: false, reason: checkpointFailure(r.checkpoint, verifier, err) };
   }
   const check = checkReceiptProof(r, entry, checkpoint);
   return check.valid ? check : { ...check, signed: true };
@@ -107,6 +142,8 @@ export function checkReceipt(receipt: unknown, entry: Uint8Array, verifier: Veri
  */
 export function checkReceiptProof(receipt: unknown, entry: Uint8Array, checkpoint: Checkpoint): ReceiptCheck {
   if (!(entry instanceof Uint8Array)) throw new TypeError('checkReceiptProof: entry must be a Uint8Array');
+  const passed = verifiedReceiptPassed(receipt, 'checkReceiptProof');
+  if (passed !== undefined) return { valid: false, reason: passed };
   const r = parseFields(receipt);
   if (typeof r === 'string') return { valid: false, reason: r };
   const leaf = leafHash(entry);
