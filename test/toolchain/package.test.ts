@@ -83,3 +83,56 @@ test("the library's declarations compile for a consumer whose lib has no DOM (No
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the package root exports every type its public signatures name, and newVerifier, which checkReceipt needs', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-consumer-'));
+  try {
+    const index = join(ROOT, 'dist/src/client/index.js');
+    // A consumer naming the types of the signatures it uses: a type the root does not export would not compile.
+    const use = [
+      `import { CairnClient, checkReceipt, newVerifier, type CacheMode, type Checkpoint, type HashReader, type Tile, type TreeHead, type Verifier } from ${JSON.stringify(index)};`,
+      'export const verifier: Verifier = newVerifier(process.argv[2]!);',
+      'export const cache: CacheMode = "reload";',
+      'export async function latest(c: CairnClient): Promise<Checkpoint> { return (await c.getCheckpoint()).checkpoint; }',
+      'export async function head(c: CairnClient): Promise<TreeHead> { return c.getTreeHead(); }',
+      'export async function tile(c: CairnClient, t: Tile): Promise<Uint8Array> { return c.readTile(t); }',
+      'export function reader(c: CairnClient, cp: Checkpoint): HashReader { return c.tileReader(cp); }',
+      'export const check = (r: unknown, e: Uint8Array) => checkReceipt(r, e, verifier).valid;',
+    ].join('\n');
+    await writeFile(join(dir, 'use.ts'), `${use}\n`);
+    const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], strict: true, noEmit: true };
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
+      () => 'compiled',
+      (err: { stdout?: string }) => err.stdout ?? String(err),
+    );
+    expect(result).toBe('compiled');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  // Every type or class a declaration exported from the root names, from this package's own files, is exported too.
+  const ts = (await import('typescript')).default;
+  const file = join(ROOT, 'dist/src/client/index.d.ts');
+  const program = ts.createProgram([file], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], noEmit: true });
+  const checker = program.getTypeChecker();
+  const resolve = (s: import('typescript').Symbol) => ((s.flags & ts.SymbolFlags.Alias) !== 0 ? checker.getAliasedSymbol(s) : s);
+  const exported = new Set(checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(file)!)!).map(resolve));
+  const unexported = new Set<string>();
+  for (const symbol of exported) {
+    for (const declaration of symbol.declarations ?? []) {
+      const visit = (node: import('typescript').Node): void => {
+        const name = ts.isTypeReferenceNode(node) ? node.typeName : ts.isExpressionWithTypeArguments(node) ? node.expression : undefined;
+        const named = name === undefined ? undefined : checker.getSymbolAtLocation(name);
+        const target = named === undefined ? undefined : resolve(named);
+        const from = target?.declarations?.[0]?.getSourceFile().fileName ?? '';
+        if (target !== undefined && from.startsWith(join(ROOT, 'dist/src')) && (target.flags & ts.SymbolFlags.TypeParameter) === 0 && !exported.has(target)) {
+          unexported.add(`${target.name} (${from.slice(ROOT.length)})`);
+        }
+        ts.forEachChild(node, visit);
+      };
+      visit(declaration);
+    }
+  }
+  expect([...unexported]).toEqual([]);
+});
