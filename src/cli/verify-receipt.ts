@@ -1,5 +1,4 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { escapeText } from '../client/errors.js';
 import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
 import { canonicalizeJson } from '../jcs/canonical.js';
 import { leafHash } from '../merkle/hash.js';
@@ -39,20 +38,6 @@ Exit status:
   2  usage error: bad options, input that cannot be read, or input that is
      not a receipt (this command is offline: it asks no log)
 `;
-
-/**
- * checkReceipt, whose failure names both logs when the receipt's checkpoint
- * did not verify and its first line (the origin) is not the key's name: a
- * receipt of another log, or the wrong key, rather than a forgery.
- */
-function checkFor(receipt: unknown, entry: Uint8Array, verifier: Verifier): ReceiptCheck {
-  const check = checkReceipt(receipt, entry, verifier);
-  if (check.valid || check.signed === true) return check;
-  const note = (receipt as { checkpoint?: unknown }).checkpoint;
-  const origin = typeof note === 'string' ? note.split('\n', 1)[0]! : undefined;
-  if (origin === undefined || origin === verifier.name || !check.reason.startsWith('the checkpoint does not verify')) return check;
-  return { valid: false, reason: `the receipt's checkpoint is of the log ${escapeText(origin, { maxLength: 200 })}, the key is for ${verifier.name}: a receipt of another log, or the wrong key? (${check.reason})` };
-}
 
 /** The fields, with their JSON types, that make a JSON value a receipt (CONTRACT §3); its checks come after. */
 const RECEIPT_FIELDS: readonly (readonly [string, string, (v: unknown) => boolean])[] = [
@@ -122,7 +107,7 @@ class Attempts {
 
   try(receipt: unknown, where: string): void {
     if (this.proved !== undefined) return;
-    const check = checkFor(receipt, this.entry, this.verifier);
+    const check = checkReceipt(receipt, this.entry, this.verifier);
     this.tried++;
     if (check.valid) {
       this.proved = check;
@@ -305,7 +290,7 @@ function oneValue(found: Scan, name: string, entry: Uint8Array, verifier: Verifi
   }
   const problem = notAReceipt(value, name);
   if (problem !== undefined) throw new Error(problem);
-  return checkFor(value, entry, verifier);
+  return checkReceipt(value, entry, verifier);
 }
 
 /** An input to read: its chunks, and whether it can be read again (a regular file, not a pipe). */
