@@ -8,6 +8,7 @@ import { createApp, DEFAULT_MAX_INFLIGHT_BODY_BYTES } from '../http/app.js';
 import { BodyBudget } from '../http/body-budget.js';
 import { answerClientErrors, answerConnect, answerExpectations } from '../http/client-error.js';
 import { connectionCutter } from '../http/cut-at-stop.js';
+import { QUIET_MS, StopDrain } from '../http/drain-at-stop.js';
 import { createMetrics } from '../http/metrics.js';
 import { shortageAdvice } from '../http/errors.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../http/answer-budget.js';
@@ -63,6 +64,12 @@ export interface ServerConfig {
    * must not keep a stopping server alive for node's 5-minute request timeout.
    */
   readonly shutdownGraceMs?: number;
+  /**
+   * How long, once `close()` began, a keep-alive connection with no request
+   * in progress must stay quiet before it is closed (default
+   * {@link QUIET_MS}; see StopDrain); tests lengthen it.
+   */
+  readonly stopQuietMs?: number;
   /**
    * Most connections open at once (default: what {@link connectionLimit}
    * leaves of the process's open-file limit); tests set it.
@@ -699,6 +706,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   answerConnect(server);
   // What close() cuts once its grace is over; the requests it cuts are logged as such.
   const cutConnections = connectionCutter(server);
+  // Before the gate, so that it sees each request before the app does.
+  const drain = new StopDrain(server, { quietMs: config.stopQuietMs ?? QUIET_MS });
   const gate = new StartupGate(server);
   const port = await listen(server, host, config.port);
   let opened: Awaited<ReturnType<typeof openLog>>;
@@ -715,7 +724,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { log, verifierKey, metrics, failures, startup } = opened;
   drops.countWith((_, n) => metrics.connectionsDropped.inc(n));
   clientErrors.countInto(metrics.clientErrors);
-  gate.open(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) })));
+  gate.open(drain.guard(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) }))));
   let closing: Promise<void> | undefined;
   return {
     url: `http://${hostPort(host, port)}`,
@@ -726,13 +735,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     startup,
     close() {
       closing ??= (async () => {
+        // Answers from now on close their connections, and idle ones close once quiet.
+        drain.begin();
         await new Promise<void>((resolve) => {
           const cut = setTimeout(cutConnections, config.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
-          server.close(() => {
-            clearTimeout(cut);
-            resolve();
-          });
-          server.closeIdleConnections();
+          // Node's close() (node 19 and later) first closes the connections idle at
+          // that instant, which under load are those whose client is sending its
+          // next request: a request lost unanswered. StopDrain closes them once quiet.
+          server.closeIdleConnections = () => undefined;
+          try {
+            server.close(() => {
+              clearTimeout(cut);
+              resolve();
+            });
+          } finally {
+            Reflect.deleteProperty(server, 'closeIdleConnections');
+          }
         });
         await log.close();
         failures.flush();

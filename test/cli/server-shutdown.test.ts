@@ -10,6 +10,7 @@ import { startServer } from '../../src/cli/server.js';
 import { REQUEST_MESSAGE } from '../../src/log/logger.js';
 import type { LogStore } from '../../src/storage/store.js';
 import { capture } from '../helpers/log-lines.js';
+import { RawConnection } from '../helpers/raw-http.js';
 import { passThroughStore } from '../helpers/store.js';
 
 let dir: string;
@@ -144,5 +145,74 @@ describe.each([
     } finally {
       await again.close();
     }
+  });
+});
+
+/** A raw POST of `entry` to /v1/entries. */
+function post(entry: string): string {
+  return `POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${Buffer.byteLength(entry)}\r\n\r\n${entry}`;
+}
+
+// Keep-alive connections at a stop: an answer sent once close() began says
+// Connection: close, so a client sends nothing more on that connection, and
+// a request that arrives on one before it closes is answered, not cut. Before,
+// answers went on saying keep-alive through the grace, and its cut ended
+// the requests then in progress: clients saw EOF for entries that were logged.
+describe('close() with keep-alive connections', () => {
+  test('an answer in progress when close() begins says Connection: close, and its connection closes after it', async () => {
+    const rounds = heldRounds();
+    const server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, shutdownGraceMs: 60_000, wrapStore: rounds.wrapStore });
+    rounds.hold();
+    const conn = await RawConnection.open(Number(new URL(server.url).port));
+    conn.write(post('in progress at the stop'));
+    await rounds.reached;
+    const closing = server.close();
+    rounds.release();
+    const answer = await conn.next();
+    expect(answer).toMatchObject({ status: 201, headers: { connection: 'close' } });
+    expect(await conn.closed()).toBe(true);
+    await closing;
+  });
+
+  test('a request sent on an idle keep-alive connection after close() began is answered with Connection: close, and its entry logged', async () => {
+    const server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, shutdownGraceMs: 60_000, stopQuietMs: 60_000 });
+    const answered = new Promise<void>((resolve) => server.server.once('request', (_req, res) => res.once('close', () => resolve())));
+    const conn = await RawConnection.open(Number(new URL(server.url).port));
+    conn.write('GET /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await conn.next()).toMatchObject({ status: 200, headers: { connection: 'keep-alive' } });
+    // Idle at the server, its answer done, when the stop begins.
+    await answered;
+    const closing = server.close();
+    conn.write(post('sent after the stop began'));
+    const answer = await conn.next();
+    expect(answer).toMatchObject({ status: 201, headers: { connection: 'close' } });
+    expect(await conn.closed()).toBe(true);
+    await closing;
+    const again = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0 });
+    try {
+      expect(again.log.latest().treeSize).toBe(1);
+      expect(Buffer.from(await again.log.entry(0)).toString()).toBe('sent after the stop began');
+    } finally {
+      await again.close();
+    }
+  });
+
+  test('requests pipelined behind one in progress at the stop are all answered, the last with Connection: close', async () => {
+    const rounds = heldRounds();
+    const server = await startServer({ data: join(dir, 'data'), host: '127.0.0.1', port: 0, shutdownGraceMs: 60_000, wrapStore: rounds.wrapStore });
+    const arrived: string[] = [];
+    server.server.on('request', (req) => arrived.push(String(req.url)));
+    rounds.hold();
+    const conn = await RawConnection.open(Number(new URL(server.url).port));
+    conn.write(post('first'));
+    await rounds.reached;
+    const closing = server.close();
+    conn.write('GET /v1/log HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => arrived.length === 2, 'the pipelined request at the server');
+    rounds.release();
+    expect(await conn.next()).toMatchObject({ status: 201, headers: { connection: 'keep-alive' } });
+    expect(await conn.next()).toMatchObject({ status: 200, headers: { connection: 'close' } });
+    expect(await conn.closed()).toBe(true);
+    await closing;
   });
 });

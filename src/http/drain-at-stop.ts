@@ -1,0 +1,145 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { closeGently } from './client-error.js';
+import type { RequestHandler } from './pipelining.js';
+
+/**
+ * Default {@link StopDrain} quiet time: how long, once a stop began, a
+ * keep-alive connection must stay idle (no request, no byte of one) before
+ * it is closed.
+ */
+export const QUIET_MS = 1000;
+
+/** Per connection: its requests not yet answered, the newest last. */
+interface Connection {
+  readonly pending: Set<ServerResponse>;
+  /** An answer on it says `Connection: close`: what the client sends after it is not served. */
+  closing: boolean;
+  /** The quiet check waiting on it, if any. */
+  quietCheck: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Empties a stopping server's keep-alive connections without cutting a
+ * request short (README "Stop"). Node's own stop (`server.close()`) closes
+ * the connections idle at that instant and leaves every other one to keep
+ * its client sending: the answers in progress then, and those to requests
+ * sent on them later, still say `Connection: keep-alive`, and the grace's
+ * cut ended whatever the clients sent meanwhile, read or not. A client sees
+ * EOF or a reset for a request that may or may not have been logged, and
+ * Go's http.Transport and undici send a POST again only if they know it
+ * was not sent. Under load the connections idle at the stop's instant are
+ * those whose client just read an answer and is sending the next request.
+ *
+ * Once {@link begin} is called:
+ * - every answer whose head is not yet written says `Connection: close`,
+ *   and its connection closes once it is sent (closeGently: what the client
+ *   sends after it is read and thrown away, not reset), unless a request
+ *   pipelined behind it is already in, whose answer says it instead;
+ * - a request on a connection whose answer already said `Connection: close`
+ *   is not served (it never reaches `handler` of {@link guard}; the client
+ *   sends it again, RFC 9112 §9.3.2), as node's parser does for a request
+ *   after one that said `Connection: close` itself;
+ * - a connection with no request in progress is closed (closeGently) once it
+ *   has been quiet for `quietMs`, no byte of a request arriving on it; a
+ *   request that arrives before is served, with `Connection: close`. A client
+ *   that sends on it in the instant it closes still sees EOF (HTTP/1.1 has
+ *   no way round that), a request never served.
+ * What is still open when the grace ends is cut (connectionCutter).
+ */
+export class StopDrain {
+  readonly #connections = new Map<Socket, Connection>();
+  /** Requests that arrived on a connection after an answer that closes it. */
+  readonly #unserved = new WeakSet<ServerResponse>();
+  readonly #quietMs: number;
+  #stopping = false;
+
+  /** Follows the connections of `server` and their requests; attach before the server listens. */
+  constructor(server: Server, options: { quietMs?: number } = {}) {
+    this.#quietMs = options.quietMs ?? QUIET_MS;
+    server.on('connection', (socket: Socket) => {
+      const conn: Connection = { pending: new Set(), closing: false, quietCheck: undefined };
+      this.#connections.set(socket, conn);
+      socket.once('close', () => {
+        clearTimeout(conn.quietCheck);
+        this.#connections.delete(socket);
+      });
+      if (this.#stopping) this.#waitQuiet(socket, conn);
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#arrived(req.socket, res));
+  }
+
+  /** `handler`, except for the requests that arrive, once the stop began, after an answer that closes their connection. */
+  guard(handler: RequestHandler): RequestHandler {
+    return (req, res) => {
+      if (!this.#unserved.has(res)) handler(req, res);
+    };
+  }
+
+  /**
+   * The stop begins: from now on answers close their connections, and idle
+   * connections close once quiet (see the class).
+   */
+  begin(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const [socket, conn] of this.#connections) {
+      for (const res of conn.pending) this.#closeAfter(socket, conn, res);
+      if (conn.pending.size === 0) this.#waitQuiet(socket, conn);
+    }
+  }
+
+  #arrived(socket: Socket, res: ServerResponse): void {
+    const conn = this.#connections.get(socket);
+    if (conn === undefined) return;
+    if (conn.closing) {
+      this.#unserved.add(res);
+      return;
+    }
+    clearTimeout(conn.quietCheck);
+    conn.quietCheck = undefined;
+    conn.pending.add(res);
+    res.once('close', () => {
+      conn.pending.delete(res);
+      if (this.#stopping && conn.pending.size === 0 && !conn.closing) this.#waitQuiet(socket, conn);
+    });
+    if (this.#stopping) this.#closeAfter(socket, conn, res);
+  }
+
+  /**
+   * Has `res`'s head say `Connection: close` when it is written, if it is
+   * then the newest request on its connection (node writes a head whose
+   * response is not to be kept alive so, and closes the connection once it
+   * is sent, with destroySoon). A head already written is left as it is.
+   */
+  #closeAfter(socket: Socket, conn: Connection, res: ServerResponse): void {
+    if (res.headersSent) return;
+    const writeHead = res.writeHead;
+    // Node writes a head through writeHead, also one made for the first write or end.
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      if (!res.headersSent && !conn.closing && [...conn.pending].pop() === res) {
+        conn.closing = true;
+        res.shouldKeepAlive = false;
+        socket.destroySoon = () => closeGently(socket);
+      }
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['writeHead'];
+  }
+
+  /** Closes `socket` once it has been quiet for the quiet time: no request in progress, no byte arrived. */
+  #waitQuiet(socket: Socket, conn: Connection): void {
+    clearTimeout(conn.quietCheck);
+    const read = socket.bytesRead;
+    conn.quietCheck = setTimeout(() => {
+      conn.quietCheck = undefined;
+      if (socket.destroyed || conn.pending.size > 0 || conn.closing) return;
+      // Part of a request came meanwhile: wait for the rest (the grace bounds it).
+      if (socket.bytesRead !== read) {
+        this.#waitQuiet(socket, conn);
+        return;
+      }
+      conn.closing = true;
+      closeGently(socket);
+    }, this.#quietMs);
+  }
+}

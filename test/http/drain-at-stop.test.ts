@@ -1,0 +1,81 @@
+// StopDrain on a bare node server: once the stop began, an answer that says
+// Connection: close ends what its connection serves.
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StopDrain } from '../../src/http/drain-at-stop.js';
+import { RawConnection } from '../helpers/raw-http.js';
+
+let server: Server;
+
+afterEach(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+test('a request read after an answer that closes its connection is not served: that answer is the last', async () => {
+  server = createServer();
+  const drain = new StopDrain(server, { quietMs: 60_000 });
+  const served: string[] = [];
+  let slow!: ServerResponse;
+  let headWritten!: () => void;
+  const written = new Promise<void>((resolve) => (headWritten = resolve));
+  server.on(
+    'request',
+    drain.guard((req, res) => {
+      served.push(String(req.url));
+      if (req.url === '/slow') {
+        // Its head goes out at once, its body only when the test says.
+        res.writeHead(200, { 'Content-Length': 4 });
+        res.write('sl');
+        slow = res;
+        headWritten();
+      } else {
+        res.end('ok');
+      }
+    }),
+  );
+  let afterRead!: () => void;
+  const after = new Promise<void>((resolve) => (afterRead = resolve));
+  server.on('request', (req) => {
+    if (req.url === '/after') afterRead();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const conn = await RawConnection.open((server.address() as AddressInfo).port);
+  drain.begin();
+  conn.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  await written;
+  conn.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+  // Read by the server (each request is told to every listener, this test's too).
+  await after;
+  slow.end('ow');
+  expect(await conn.next()).toMatchObject({ status: 200, headers: { connection: 'close' }, body: 'slow' });
+  expect(await conn.next()).toBe('closed');
+  expect(served).toEqual(['/slow']);
+});
+
+test('once the stop began, a connection that stays quiet is closed, and one with a request in progress is not', async () => {
+  server = createServer();
+  const drain = new StopDrain(server, { quietMs: 10 });
+  let held: ServerResponse | undefined;
+  let reached!: () => void;
+  const heldReached = new Promise<void>((resolve) => (reached = resolve));
+  server.on(
+    'request',
+    drain.guard((_req, res) => {
+      held = res;
+      reached();
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const idle = await RawConnection.open(port);
+  const busy = await RawConnection.open(port);
+  busy.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await heldReached;
+  drain.begin();
+  expect(await idle.closed()).toBe(true);
+  // The busy one is still open: its answer comes, and says Connection: close.
+  held!.end('done');
+  expect(await busy.next()).toMatchObject({ status: 200, headers: { connection: 'close' }, body: 'done' });
+  expect(await busy.closed()).toBe(true);
+});
