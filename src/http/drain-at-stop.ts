@@ -8,7 +8,7 @@ import type { RequestHandler } from './pipelining.js';
  * keep-alive connection must stay idle (no request, no byte of one) before
  * it is closed.
  */
-export const QUIET_MS = 1000;
+export const QUIET_MS = 500;
 
 /** Per connection: its requests not yet answered, the newest last. */
 interface Connection {
@@ -17,6 +17,9 @@ interface Connection {
   closing: boolean;
   /** The quiet check waiting on it, if any. */
   quietCheck: NodeJS.Timeout | undefined;
+  /** Since when (StopDrain's clock) it has had no request in progress, and how many bytes it had read then. */
+  idleSince: number;
+  readAtIdle: number;
 }
 
 /**
@@ -41,8 +44,10 @@ interface Connection {
  *   sends it again, RFC 9112 §9.3.2), as node's parser does for a request
  *   after one that said `Connection: close` itself;
  * - a connection with no request in progress is closed (closeGently) once it
- *   has been quiet for `quietMs`, no byte of a request arriving on it; a
- *   request that arrives before is served, with `Connection: close`. A client
+ *   has been quiet for `quietMs`, no byte of a request arriving on it since
+ *   its last answer (time before the stop counts: an idle pool's connections
+ *   close at once); a request that arrives before is served, with
+ *   `Connection: close`. A client
  *   that sends on it in the instant it closes still sees EOF (HTTP/1.1 has
  *   no way round that), a request never served.
  * What is still open when the grace ends is cut (connectionCutter).
@@ -52,13 +57,19 @@ export class StopDrain {
   /** Requests that arrived on a connection after an answer that closes it. */
   readonly #unserved = new WeakSet<ServerResponse>();
   readonly #quietMs: number;
+  readonly #now: () => number;
   #stopping = false;
 
-  /** Follows the connections of `server` and their requests; attach before the server listens. */
-  constructor(server: Server, options: { quietMs?: number } = {}) {
+  /**
+   * Follows the connections of `server` and their requests; attach before
+   * the server listens, and before the listener that answers requests. `quietMs` defaults to {@link QUIET_MS}; `now` is the
+   * ms clock (default performance.now; tests set it).
+   */
+  constructor(server: Server, options: { quietMs?: number; now?: () => number } = {}) {
     this.#quietMs = options.quietMs ?? QUIET_MS;
+    this.#now = options.now ?? (() => performance.now());
     server.on('connection', (socket: Socket) => {
-      const conn: Connection = { pending: new Set(), closing: false, quietCheck: undefined };
+      const conn: Connection = { pending: new Set(), closing: false, quietCheck: undefined, idleSince: this.#now(), readAtIdle: 0 };
       this.#connections.set(socket, conn);
       socket.once('close', () => {
         clearTimeout(conn.quietCheck);
@@ -101,7 +112,10 @@ export class StopDrain {
     conn.pending.add(res);
     res.once('close', () => {
       conn.pending.delete(res);
-      if (this.#stopping && conn.pending.size === 0 && !conn.closing) this.#waitQuiet(socket, conn);
+      if (conn.pending.size > 0) return;
+      conn.idleSince = this.#now();
+      conn.readAtIdle = socket.bytesRead;
+      if (this.#stopping && !conn.closing) this.#waitQuiet(socket, conn);
     });
     if (this.#stopping) this.#closeAfter(socket, conn, res);
   }
@@ -126,20 +140,26 @@ export class StopDrain {
     } as ServerResponse['writeHead'];
   }
 
-  /** Closes `socket` once it has been quiet for the quiet time: no request in progress, no byte arrived. */
+  /**
+   * Closes `socket` once it has been quiet for the quiet time: no request in
+   * progress, no byte arrived since its last answer (or since it opened).
+   * Quiet time before the stop counts: an idle pool's connections close at once.
+   */
   #waitQuiet(socket: Socket, conn: Connection): void {
     clearTimeout(conn.quietCheck);
-    const read = socket.bytesRead;
-    conn.quietCheck = setTimeout(() => {
-      conn.quietCheck = undefined;
-      if (socket.destroyed || conn.pending.size > 0 || conn.closing) return;
-      // Part of a request came meanwhile: wait for the rest (the grace bounds it).
-      if (socket.bytesRead !== read) {
-        this.#waitQuiet(socket, conn);
-        return;
-      }
-      conn.closing = true;
-      closeGently(socket);
-    }, this.#quietMs);
+    conn.quietCheck = undefined;
+    if (socket.destroyed || conn.pending.size > 0 || conn.closing) return;
+    if (socket.bytesRead !== conn.readAtIdle) {
+      // Part of a request came: wait for the rest (the grace bounds it), quiet counted from now.
+      conn.idleSince = this.#now();
+      conn.readAtIdle = socket.bytesRead;
+    }
+    const left = this.#quietMs - (this.#now() - conn.idleSince);
+    if (left > 0) {
+      conn.quietCheck = setTimeout(() => this.#waitQuiet(socket, conn), left);
+      return;
+    }
+    conn.closing = true;
+    closeGently(socket);
   }
 }

@@ -79,3 +79,28 @@ test('once the stop began, a connection that stays quiet is closed, and one with
   expect(await busy.next()).toMatchObject({ status: 200, headers: { connection: 'close' }, body: 'done' });
   expect(await busy.closed()).toBe(true);
 });
+
+test('quiet time before the stop counts: a connection idle that long is closed as the stop begins, one idle for less waits', async () => {
+  server = createServer();
+  let now = 0;
+  const drain = new StopDrain(server, { quietMs: 60_000, now: () => now });
+  server.on('request', drain.guard((_req, res) => res.end('ok')));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const long = await RawConnection.open(port);
+  long.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  expect(await long.next()).toMatchObject({ status: 200, headers: { connection: 'keep-alive' } });
+  now = 60_000;
+  const recent = await RawConnection.open(port);
+  recent.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  expect(await recent.next()).toMatchObject({ status: 200, headers: { connection: 'keep-alive' } });
+  // Both answers done at the server (its 'close' of each response comes a turn after the client has them).
+  await new Promise((resolve) => setImmediate(resolve));
+  now = 60_000 + 59_999;
+  drain.begin();
+  expect(await long.closed()).toBe(true);
+  // The recent one is still open, and served.
+  recent.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  expect(await recent.next()).toMatchObject({ status: 200, headers: { connection: 'close' } });
+  expect(await recent.closed()).toBe(true);
+});
