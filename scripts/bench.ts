@@ -16,6 +16,7 @@ import { cpuPerAnswer, threadCpu, type ThreadCpu } from './bench/cpu.js';
 import { BUILD_SEED, ENTRY_SIZE, rootsOfPrefixes } from './bench/entries.js';
 import { LoadGenerator } from './bench/load-client.js';
 import type { LoadKind, LoadResult, WindowEdge } from './bench/load.js';
+import { measured } from './bench/measured.js';
 import { describeMachine, formatGoals, formatTable, formatValue, Results, type Goal } from './bench/report.js';
 import { httpGet, startBenchServer, type BenchServer } from './bench/server.js';
 import { RAW_LIMIT_OVERLAP, type ProofKind } from './bench/sequencing.js';
@@ -98,15 +99,6 @@ async function diskBytes(dir: string): Promise<number> {
   return total;
 }
 
-/** Fails the run unless every answer was right and every sampled one verified. */
-function checked(result: LoadResult, what: string): LoadResult {
-  if (result.errors > 0 || result.verifyFailures > 0) {
-    throw new Error(`${what}: ${result.errors} errors, ${result.verifyFailures} failed verifications (statuses ${JSON.stringify(result.statuses)})`);
-  }
-  if (result.requests === 0) throw new Error(`${what}: no answers at all`);
-  return result;
-}
-
 /** 1. Durable sequencing in-process, the raw limit and the naive log, interleaved run by run. */
 async function sequencingSection(plan: Plan, root: string, results: Results): Promise<void> {
   const section = 'Durable sequencing in-process, no HTTP (100-byte entries, fresh store per run)';
@@ -172,22 +164,22 @@ async function httpSection(plan: Plan, root: string, results: Results, load: Loa
         progress(`HTTP adds, ${clients} clients, run ${run + 1}/${plan.runs}`);
         for (const rate of rates) {
           const key = rate === undefined ? 'sat' : String(rate);
-          const r = checked(
-            await load.run({
+          const r = await measured(plan, `HTTP adds at ${key}`, plan.httpMs, async (durationMs) => {
+            const attempt = await load.run({
               url: server.url,
               kind: 'add',
               connections: clients,
-              durationMs: plan.httpMs,
+              durationMs,
               warmupMs: plan.httpWarmupMs,
               seed,
               firstIndex: next,
               verifierKey: server.verifierKey,
               verifyEvery: 50,
               ...(rate === undefined ? {} : { rate }),
-            }),
-            `HTTP adds at ${key}`,
-          );
-          next = r.nextIndex;
+            });
+            next = attempt.nextIndex;
+            return attempt;
+          });
           const f = figures.get(key) ?? { eps: [], p50: [], p99: [] };
           f.eps.push(r.entriesPerSecond);
           f.p50.push(r.p50Ms);
@@ -210,22 +202,22 @@ async function httpSection(plan: Plan, root: string, results: Results, load: Loa
         const p99: number[] = [];
         for (let run = 0; run < plan.runs; run++) {
           progress(`HTTP batches, run ${run + 1}/${plan.runs}`);
-          const r = checked(
-            await load.run({
+          const r = await measured(plan, 'HTTP batches', plan.httpMs, async (durationMs) => {
+            const attempt = await load.run({
               url: server.url,
               kind: 'batch',
               connections: batchClients,
-              durationMs: plan.httpMs,
+              durationMs,
               warmupMs: plan.httpWarmupMs,
               seed,
               firstIndex: next,
               batchSize,
               verifierKey: server.verifierKey,
               verifyEvery: 10,
-            }),
-            'HTTP batches',
-          );
-          next = r.nextIndex;
+            });
+            next = attempt.nextIndex;
+            return attempt;
+          });
           eps.push(r.entriesPerSecond);
           p99.push(r.p99Ms);
         }
@@ -344,13 +336,13 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
       warmupMs: number,
       onWindow?: (edge: WindowEdge) => void,
     ): Promise<LoadResult> =>
-      checked(
-        await load.run(
+      measured(plan, `${proof.kind} proofs at ${sizeLabel(s.log.size)}`, durationMs, (window) =>
+        load.run(
           {
             url: s.server.url,
             kind: proof.load,
             connections: 64,
-            durationMs,
+            durationMs: window,
             warmupMs,
             seed: BUILD_SEED,
             treeSize: s.log.size,
@@ -359,7 +351,6 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
           },
           onWindow,
         ),
-        `${proof.kind} proofs at ${sizeLabel(s.log.size)}`,
       );
     // Settle first, unmeasured, the largest log last: right after a log was
     // grown LevelDB is still compacting what it just wrote (for about 6 s at
@@ -391,8 +382,10 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
           const key = `${s.log.size}.${proof.kind}`;
           push(rate, key, r.requestsPerSecond);
           push(p99, key, r.p99Ms);
-          const server = cpuPerAnswer(readings[0]?.server, readings[1]?.server, r.requests);
-          const client = cpuPerAnswer(readings[0]?.client, readings[1]?.client, r.requests);
+          // The last window's readings (a quick run may have run it again, longer).
+          const [opened, closed] = readings.slice(-2);
+          const server = cpuPerAnswer(opened?.server, closed?.server, r.requests);
+          const client = cpuPerAnswer(opened?.client, closed?.client, r.requests);
           if (server !== undefined && client !== undefined) {
             const c = cpu.get(key) ?? { main: [], others: [], client: [] };
             c.main.push(server.main);
