@@ -138,6 +138,8 @@ also counts every batch request sent (retries included). With --json,
 it read all of its input), and "receipts_remade_from" the first entry
 (FILE:LINE) whose receipt went to --receipts FILE made again, the file there
 before having been moved or removed while cairn add ran (null when not).
+"tree_size" and "root_hash" are null for a run stopped before the log's
+checkpoint came.
 
 Receipts of requests that completed are kept even if a later one fails. A
 request that fails once sent may have been logged all the same: a connection
@@ -308,12 +310,40 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     /**
      * A stop before anything was sent: exit 2, or with --stream, where none
      * of the input was read yet, a clean stop (exit 0), as once the lines
-     * read are logged.
+     * read are logged, with the --json summary (of `start`, the first
+     * checkpoint, if it came).
      */
-    const stoppedBeforeSending = (message: string): number => {
+    const stoppedBeforeSending = async (message: string, start?: Checkpoint): Promise<number> => {
       if (!stream) throw new Error(message);
       notice(message);
+      if (values.json === true) await writeJsonOut(io.stderr, summaryOf(start, state.stopBy ?? 'a signal'), 'standard error');
       return EXIT_OK;
+    };
+    /**
+     * The --json summary. `new`: the entries not in the log before this run,
+     * each counted once (newIndexes); `duplicates`: the others, in the log
+     * before this run or repeating an earlier entry of its input; `requests`:
+     * every try of a batch request; `tree_size` and `root_hash`: the newest
+     * checkpoint, null when none came (a stop before the first one);
+     * `stopped_by` and `receipts_remade_from`: what the stop notice and the
+     * summary's "from X on" say, null when there was none.
+     */
+    const summaryOf = (newest: Checkpoint | undefined, stoppedBy: string | undefined) => {
+      const { done, newIndexes, before, repeats, requests, tilesProved, reopenedAt } = state;
+      return {
+        entries: done,
+        new: newIndexes.size,
+        duplicates: before + repeats,
+        requests,
+        tree_size: newest?.treeSize ?? null,
+        root_hash: newest === undefined ? null : encodeBase64(newest.rootHash),
+        origin: verifier.name,
+        // Every receipt written was verified (none, when nothing was sent).
+        receipts_verified: true,
+        extended_by_tiles: tilesProved,
+        stopped_by: stoppedBy ?? null,
+        receipts_remade_from: reopenedAt ?? null,
+      };
     };
     let endChecked = false;
     /**
@@ -389,7 +419,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           opened = await proc.openReceipts(receiptsPath, wait);
         } catch (err) {
           if (state.stopBy !== undefined && (err as { name?: unknown } | undefined)?.name === 'AbortError') {
-            return stoppedBeforeSending(`stopped by ${state.stopBy} while waiting for a reader of ${receiptsPath}: nothing was sent`);
+            return await stoppedBeforeSending(`stopped by ${state.stopBy} while waiting for a reader of ${receiptsPath}: nothing was sent`);
           }
           throw new UsageError(cannotWrite(receiptsPath, err));
         } finally {
@@ -420,14 +450,15 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       });
       // The key is checked before anything is sent: with a key that is not the
       // log's, every entry would be logged and then every receipt refused.
-      let start: Checkpoint;
+      let start: Checkpoint | undefined;
       try {
         state.waitMayStop = true;
         start = (await client.getCheckpoint()).checkpoint;
         state.startSize = start.treeSize;
         if (state.stopBy !== undefined) throw new Stopped();
       } catch (err) {
-        if (err instanceof Stopped) return stoppedBeforeSending(`stopped by ${state.stopBy ?? 'a signal'}: nothing was sent`);
+        // A stop once the checkpoint came names it in the --json summary.
+        if (err instanceof Stopped) return await stoppedBeforeSending(`stopped by ${state.stopBy ?? 'a signal'}: nothing was sent`, start);
         if (err instanceof ClientError && err.code === 'BAD_SIGNATURE') {
           throw new ClientError(
             'BAD_SIGNATURE',
@@ -447,24 +478,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       const gone = await receiptsAtEnd();
       const { done, newIndexes, before, repeats, requests, tilesProved, reopenedAt } = state;
       const newest = sender.newest;
-      // `new`: the entries not in the log before this run, each counted once (newIndexes); `duplicates`:
-      // the others, in the log before this run or repeating an earlier entry of its input; `requests`:
-      // every try of a batch request; `stopped_by` and `receipts_remade_from`: what the stop notice and the
-      // summary's "from X on" say, null when there was none.
-      const summary = {
-        entries: done,
-        new: newIndexes.size,
-        duplicates: before + repeats,
-        requests,
-        tree_size: newest.treeSize,
-        root_hash: encodeBase64(newest.rootHash),
-        origin: verifier.name,
-        receipts_verified: true,
-        extended_by_tiles: tilesProved,
-        stopped_by: sender.stoppedBy ?? null,
-        receipts_remade_from: reopenedAt ?? null,
-      };
-      if (values.json === true) await writeJsonOut(io.stderr, summary, 'standard error');
+      if (values.json === true) await writeJsonOut(io.stderr, summaryOf(newest, sender.stoppedBy), 'standard error');
       else if (!quiet) {
         io.stderr.write(
           `logged ${done} ${done === 1 ? 'entry' : 'entries'} (${newIndexes.size} new, ${before} already in the log before this run` +

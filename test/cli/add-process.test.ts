@@ -123,6 +123,27 @@ test('--receipts FIFO that no reader opens: cairn add says it waits for one, and
   streamed.child.kill('SIGTERM');
   expect(await streamed.exited).toEqual({ code: 0, signal: null });
   expect(streamed.stderr()).toMatch(/\ncairn add: stopped by SIGTERM while waiting for a reader of \S+unread\.fifo: nothing was sent\n$/);
+
+  // With --json too, the summary follows: nothing sent, stopped_by the signal, no checkpoint fetched yet.
+  const json = startAdd(['--json-lines', '--stream', '--json', '--receipts', path, input]);
+  await json.waitForStderr(/waiting for a reader of /);
+  json.child.kill('SIGTERM');
+  expect(await json.exited).toEqual({ code: 0, signal: null });
+  expect(json.stderr()).toMatch(/\ncairn add: stopped by SIGTERM while waiting for a reader of \S+unread\.fifo: nothing was sent\n\{.*\}\n$/);
+  expect(JSON.parse(json.stderr().trim().split('\n').pop()!)).toEqual({
+    entries: 0,
+    new: 0,
+    duplicates: 0,
+    requests: 0,
+    tree_size: null,
+    root_hash: null,
+    origin: expect.any(String),
+    receipts_verified: true,
+    extended_by_tiles: 0,
+    stopped_by: 'SIGTERM',
+    receipts_remade_from: null,
+  });
+  expect(t.fake.requests).toEqual([]);
 });
 
 describe('a FIFO input that nobody ever writes to: a stop ends its open, and cairn add ends', () => {

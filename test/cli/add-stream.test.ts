@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { heldTooMuch, MAX_HELD_INPUT_BYTES } from '../../src/cli/add-input.js';
-import { addCommand, IndexRuns, processAdd } from '../../src/cli/add.js';
+import { ADD_USAGE, addCommand, IndexRuns, processAdd } from '../../src/cli/add.js';
 import type { CliIo } from '../../src/cli/client-common.js';
 import { MAX_ENTRY_SIZE } from '../../src/merkle/bundle.js';
+import { encodeBase64 } from '../../src/note/base64.js';
 import { enc, events, fakeAddProcess, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo, type CapturedIo } from './client-io.js';
 import { fakeLogEachTest, send } from './fake-log.js';
@@ -214,6 +215,65 @@ test('with --json, the summary of a --stream run stopped cleanly by a signal nam
   const wholeIo = streamIo(whole, heldSleep(1000).sleep);
   expect(await addCommand([...t.common, '--json-lines', '--stream', '--json'], wholeIo, fakeProcess().proc)).toBe(0);
   expect(JSON.parse(wholeIo.err().trim())).toMatchObject({ entries: 2, stopped_by: null, receipts_remade_from: null });
+});
+
+test('with --json, a --stream run stopped cleanly before anything was sent writes the summary too: stopped_by, no entries, the tree of the first checkpoint if it came (null if not), its fields as in any summary', async () => {
+  /** The summary, the last line of standard error, with its fields and their types (null apart). */
+  const summaryOf = (err: string) => JSON.parse(err.trim().split('\n').pop()!) as Record<string, unknown>;
+  const typesOf = (summary: Record<string, unknown>) => Object.fromEntries(Object.entries(summary).filter(([, v]) => v !== null).map(([k, v]) => [k, typeof v]));
+  const whole = new PassThrough();
+  whole.end(stdinOf(events(1, 'json-types')));
+  const wholeIo = streamIo(whole, heldSleep(1000).sleep);
+  expect(await addCommand([...t.common, '--json-lines', '--stream', '--json'], wholeIo, fakeProcess().proc)).toBe(0);
+  const normal = summaryOf(wholeIo.err());
+
+  // Stopped while the first checkpoint is fetched: it came, so the summary names its tree.
+  const head = await t.fake.head();
+  let asked = false;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  t.fake.hook = async (path) => {
+    if (path !== 'checkpoint') return false;
+    asked = true;
+    await released;
+    return false;
+  };
+  const f = fakeProcess();
+  const io = streamIo(producer([]).chunks, heldSleep(1000).sleep);
+  const run = addCommand([...t.common, '--json-lines', '--stream', '--json'], io, f.proc);
+  await until(() => asked);
+  f.signal('SIGTERM');
+  release();
+  expect(await run).toBe(0);
+  expect(io.err()).toMatch(/^cairn add: stopped by SIGTERM: nothing was sent\n\{.*\}\n$/);
+  const summary = summaryOf(io.err());
+  expect(summary).toEqual({ ...normal, entries: 0, new: 0, duplicates: 0, requests: 0, tree_size: head.treeSize, root_hash: encodeBase64(head.rootHash), extended_by_tiles: 0, stopped_by: 'SIGTERM' });
+  expect(typesOf(summary)).toEqual({ ...typesOf(normal), stopped_by: 'string' });
+  expect(batchRequests()).toBe(1);
+
+  // Stopped in a wait to fetch it again (the log refused it, 503): no checkpoint came, so no tree.
+  t.fake.hook = (path, _req, res) => {
+    if (path !== 'checkpoint') return false;
+    send(res, 503, { error: 'injected', code: 'UNAVAILABLE' });
+    return true;
+  };
+  let waiting = false;
+  const refusedIo: CapturedIo = {
+    ...streamIo(producer([]).chunks),
+    sleep: (_ms, signal) =>
+      new Promise<void>((resolve) => {
+        waiting = true;
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      }),
+  };
+  const refused = fakeProcess();
+  const refusedRun = addCommand([...t.common, '--json-lines', '--stream', '--json', '--quiet'], refusedIo, refused.proc);
+  await until(() => waiting);
+  refused.signal('SIGINT');
+  expect(await refusedRun).toBe(0);
+  expect(refusedIo.err()).toMatch(/^cairn add: stopped by SIGINT: nothing was sent\n\{.*\}\n$/);
+  expect(summaryOf(refusedIo.err())).toEqual({ ...summary, tree_size: null, root_hash: null, stopped_by: 'SIGINT' });
+  expect(ADD_USAGE).toMatch(/"tree_size" and "root_hash" are null for a run stopped before the log's\s+checkpoint came/);
 });
 
 test('with --stream, a FIFO FILE is read as it comes, and a stop lets go of it although its writer goes on', async () => {
