@@ -537,7 +537,7 @@ export function accessToken(env: CliIo['env']): string | undefined {
   return token;
 }
 
-/** Whether a request to `url` goes unencrypted to another machine: http:// to a host other than localhost, 127.0.0.0/8 or ::1. */
+/** Whether a request to `url` goes unencrypted to another machine: http:// to a host other than localhost, 127.0.0.0/8 or ::1 (also IPv4-mapped, as URL writes it: [::ffff:7f00:1]). */
 function sentInTheClear(url: string): boolean {
   const u = new URL(url);
   return u.protocol === 'http:' && !isLoopbackHost(u.hostname);

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { foreignOwnerProblem, openFolderProblem, otherUserThanOwner, otherWriters, ownerName } from '../file-trust.js';
 import { LogError } from '../log/errors.js';
@@ -509,14 +509,24 @@ export function tokenName(res: Response): string | undefined {
 }
 
 /**
+ * The loopback addresses: 127.0.0.0/8, ::1, and 127.0.0.0/8 mapped to IPv6
+ * (::ffff:7f00:0/104), which WHATWG URL writes in hex: ::ffff:127.0.0.1 is
+ * the hostname [::ffff:7f00:1]. A BlockList matches an address however it
+ * is written (0:0:0:0:0:0:0:1, ::ffff:7f00:0001).
+ */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:7f00:0', 104, 'ipv6');
+
+/**
  * Whether `host` names only this machine: `localhost`, 127.0.0.0/8 or ::1
- * (also IPv4-mapped). Anything else, including 0.0.0.0, :: and other names,
- * counts as reachable from outside.
+ * (also IPv4-mapped, in either form). Anything else, including 0.0.0.0, ::
+ * and other names, counts as reachable from outside.
  */
 export function isLoopbackHost(host: string): boolean {
   const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  if (isIP(v4) === 4) return v4.startsWith('127.');
-  return isIP(h) === 6 && /^(0{0,4}:){2,7}0{0,3}1$|^::1$/.test(h);
+  const family = isIP(h);
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
 }

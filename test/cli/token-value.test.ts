@@ -77,7 +77,7 @@ test('a token sent over http:// to a host other than this machine is warned abou
     expect(io.err()).not.toContain(TOKEN);
     expect(sent.calls()).toBeGreaterThan(0);
   }
-  for (const base of [`https://log.example:${port}`, `http://localhost:${port}`, `http://127.0.0.2:${port}`, `http://[::1]:${port}`, t.server.url]) {
+  for (const base of [`https://log.example:${port}`, `http://localhost:${port}`, `http://127.0.0.2:${port}`, `http://[::1]:${port}`, `http://[::ffff:127.0.0.1]:${port}`, t.server.url]) {
     const io = captureIo({ env: { CAIRN_TOKEN: TOKEN }, fetch: passOn(base.replace(/^https:/, 'http:')).fetch });
     // The https URL goes out as http to the test's server: only the warning is looked at.
     await getCommand(['--url', base, '--vkey', t.server.verifierKey, '0'], io);

@@ -96,8 +96,10 @@ describe('token file', () => {
   });
 
   test('loopback addresses are told apart from public ones', () => {
-    for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect(isLoopbackHost(host)).toBe(true);
-    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.0.2.1', 'example.com', '::ffff:10.0.0.1', '1::1', '::11', '128.0.0.1']) {
+    // IPv4-mapped also as WHATWG URL writes it: new URL('http://[::ffff:127.0.0.1]/').hostname is [::ffff:7f00:1].
+    const mapped = ['::ffff:7f00:1', '[::ffff:7f00:1]', '::ffff:7fff:ffff', '0:0:0:0:0:ffff:7f00:0001', new URL('http://[::ffff:127.0.0.1]/').hostname];
+    for (const host of ['127.0.0.1', '127.8.9.10', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', ...mapped]) expect([host, isLoopbackHost(host)]).toEqual([host, true]);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.0.2.1', 'example.com', '::ffff:10.0.0.1', '::ffff:a00:1', '::ffff:8000:1', '::7f00:1', '1::1', '::11', '128.0.0.1']) {
       expect(isLoopbackHost(host)).toBe(false);
     }
   });
