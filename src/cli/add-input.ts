@@ -362,10 +362,12 @@ export interface Reading {
 
 /**
  * All of `opened`'s bytes while they are no more than `limit`: more throws
- * `tooMuch()`, a stop signal a StoppedReading naming `input`; either stops
- * reading it (release) at once, holding no more than `limit` and one chunk.
+ * `tooMuch(read)`, `read` the chunks read so far (for a message that says
+ * what they look like), a stop signal a StoppedReading naming `input`;
+ * either stops reading it (release) at once, holding no more than `limit`
+ * and one chunk.
  */
-export async function holdAll(opened: Opened, input: string, limit: number, tooMuch: () => Error, signal: AbortSignal): Promise<Uint8Array> {
+export async function holdAll(opened: Opened, input: string, limit: number, tooMuch: (read: readonly Uint8Array[]) => Error, signal: AbortSignal): Promise<Uint8Array> {
   const chunks = opened.chunks[Symbol.asyncIterator]();
   const parts: Uint8Array[] = [];
   let held = 0;
@@ -375,8 +377,8 @@ export async function holdAll(opened: Opened, input: string, limit: number, tooM
       if (next === STOP) throw new StoppedReading(input);
       if (next.done === true) break;
       held += next.value.length;
-      if (held > limit) throw tooMuch();
       parts.push(next.value);
+      if (held > limit) throw tooMuch(parts);
     }
   } catch (err) {
     opened.release();

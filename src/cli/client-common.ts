@@ -588,7 +588,12 @@ export function makeClient(url: string, verifier: Verifier, io: CliIo, options: 
 export async function readEntry(path: string, jcs: boolean, io: CliIo): Promise<Uint8Array> {
   const name = path === '-' ? '<stdin>' : path;
   if (!jcs) {
-    const bytes = await readInput(path, io, MAX_ENTRY_SIZE, () => entryTooLarge(name));
+    const bytes = await readInput(path, io, MAX_ENTRY_SIZE, (read) => {
+      const err = entryTooLarge(name);
+      // Such a JSON FILE may be logged all the same, in its canonical form (which has no blanks).
+      if (startsLikeJson(read)) err.message += "; if it is JSON whose canonical form (RFC 8785: what the log stores for a JSON submission) was logged, add --jcs";
+      return err;
+    });
     checkSize(bytes.length, name);
     return bytes;
   }
@@ -604,11 +609,22 @@ export async function readEntry(path: string, jcs: boolean, io: CliIo): Promise<
   return entry;
 }
 
+/** Whether `chunks` could begin a JSON object or array: JSON's blanks (space, tab, CR, LF), then '{' or '['. */
+function startsLikeJson(chunks: readonly Uint8Array[]): boolean {
+  for (const chunk of chunks) {
+    for (const byte of chunk) {
+      if (byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a) continue;
+      return byte === 0x7b || byte === 0x5b;
+    }
+  }
+  return false;
+}
+
 /**
  * Reads a file, or standard input for '-', while it holds at most `limit`
- * bytes: one more throws `tooMuch()`, and no more of it is read (holdAll).
+ * bytes: one more throws `tooMuch(read)`, and no more of it is read (holdAll).
  */
-export async function readInput(path: string, io: CliIo, limit: number, tooMuch: () => Error): Promise<Uint8Array> {
+export async function readInput(path: string, io: CliIo, limit: number, tooMuch: (read: readonly Uint8Array[]) => Error): Promise<Uint8Array> {
   const signal = io.signal ?? new AbortController().signal;
   if (path === '-') {
     const stdin = io.readStdinChunks?.()[Symbol.asyncIterator]();

@@ -51,6 +51,9 @@ test('prove --entry and verify-receipt --entry refuse what cannot be an entry be
   await truncate(await file('huge.bin', ''), 3 * 2 ** 30); // sparse: node's readFile refuses it with a bare ERR_FS_FILE_TOO_LARGE
   const canonicalOver = await file('canonical-over.json', `"${'a'.repeat(65_534)}"`); // 65,536 bytes as logged
   const padded = await file('padded.json', ' '.repeat(2 ** 20) + '1'); // small as logged, but more JSON than the log takes
+  // Over 65,535 bytes as read, and maybe not as logged: JSON's canonical form drops its blanks.
+  const prettyOver = await file('pretty-over.json', `\r\n\t {\n  "a": "${'x'.repeat(65_600)}"\n}\n`);
+  const jcsHint = '; if it is JSON whose canonical form (RFC 8785: what the log stores for a JSON submission) was logged, add --jcs';
   const asked: string[] = [];
   const fetch = async (url: string) => (asked.push(url), new Response(''));
   const common = ['--url', 'http://127.0.0.1:9', '--vkey', vkey];
@@ -66,6 +69,10 @@ test('prove --entry and verify-receipt --entry refuse what cannot be an entry be
     ['prove', ['--entry', canonicalOver, '--jcs'], '', `${canonicalOver}: its canonical form (RFC 8785) is 65536 bytes; an entry holds at most 65535`],
     ['verify-receipt', [receipt, '--entry', '-', '--jcs'], `"${'a'.repeat(65_534)}"`, '<stdin>: its canonical form (RFC 8785) is 65536 bytes; an entry holds at most 65535'],
     ['prove', ['--entry', padded, '--jcs'], '', `${padded}: more than 1048576 bytes, more JSON than the log takes for one entry`],
+    ['verify-receipt', [receipt, '--entry', prettyOver], '', `${prettyOver}: more than 65535 bytes; an entry holds at most 65535${jcsHint}`],
+    ['prove', ['--entry', '-'], ` [${'1,'.repeat(40_000)}1]`, `<stdin>: more than 65535 bytes; an entry holds at most 65535${jcsHint}`],
+    // What does not begin as an object or an array (here a JSON string): no hint.
+    ['prove', ['--entry', '-'], `"${'a'.repeat(65_534)}"`, '<stdin>: more than 65535 bytes; an entry holds at most 65535'],
   ];
   for (const [name, args, stdin, message] of runs) {
     const io = captureIo({ fetch, stdin });
