@@ -254,12 +254,23 @@ class Parser {
     this.skipWhitespace();
     const value = this.parseValue(0);
     this.skipWhitespace();
-    if (this.pos < this.text.length) this.fail('unexpected data after the JSON value');
+    if (this.pos < this.text.length) this.fail(`unexpected character ${this.charAt(this.pos)} after the JSON value`);
     return value;
   }
 
   private fail(message: string, at = this.pos): never {
     throw new JsonError(message + where(this.text, at), at);
+  }
+
+  /** The character at `at`, quoted for a message (see quote): a whole code point, not half of a surrogate pair. */
+  private charAt(at: number): string {
+    return quote(String.fromCodePoint(this.text.codePointAt(at)!));
+  }
+
+  /** Fails at `at`, where `expected` was due: at the end of the text, or naming the character found there. */
+  private unexpected(expected: string, inside: 'an array' | 'an object', at: number): never {
+    if (Number.isNaN(this.text.charCodeAt(at))) this.fail(`unexpected end of JSON input in ${inside}`, at);
+    return this.fail(`unexpected character ${this.charAt(at)} (expected ${expected})`, at);
   }
 
   private skipWhitespace(): void {
@@ -300,7 +311,7 @@ class Parser {
           return this.parseNumber();
         }
         if (Number.isNaN(c)) this.fail('unexpected end of JSON input');
-        return this.fail(`unexpected character ${quote(String.fromCodePoint(this.text.codePointAt(this.pos)!))}`);
+        return this.fail(`unexpected character ${this.charAt(this.pos)}`);
     }
   }
 
@@ -346,7 +357,7 @@ class Parser {
         if (tracked) this.path.pop();
         return out;
       }
-      this.fail(Number.isNaN(c) ? 'unexpected end of JSON input in an array' : "expected ',' or ']' in an array", this.pos - 1);
+      this.unexpected("',' or ']' in an array", 'an array', this.pos - 1);
     }
   }
 
@@ -362,13 +373,11 @@ class Parser {
     for (;;) {
       this.skipWhitespace();
       const keyAt = this.pos;
-      if (this.text.charCodeAt(keyAt) !== 0x22) {
-        this.fail(Number.isNaN(this.text.charCodeAt(keyAt)) ? 'unexpected end of JSON input in an object' : 'expected a string key in an object');
-      }
+      if (this.text.charCodeAt(keyAt) !== 0x22) this.unexpected('a string key in an object', 'an object', keyAt);
       const key = this.parseString();
       if (Object.hasOwn(out, key)) this.fail(`duplicate key ${quote(key)} (RFC 7493 §2.3)`, keyAt);
       this.skipWhitespace();
-      if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after an object key");
+      if (this.text.charCodeAt(this.pos) !== 0x3a) this.unexpected("':' after an object key", 'an object', this.pos);
       this.pos++;
       this.skipWhitespace();
       if (this.onValue === undefined) {
@@ -383,7 +392,7 @@ class Parser {
       this.pos++;
       if (c === 0x2c) continue;
       if (c === 0x7d) return out;
-      this.fail(Number.isNaN(c) ? 'unexpected end of JSON input in an object' : "expected ',' or '}' in an object", this.pos - 1);
+      this.unexpected("',' or '}' in an object", 'an object', this.pos - 1);
     }
   }
 

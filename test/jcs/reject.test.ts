@@ -248,7 +248,18 @@ describe('characters in messages', () => {
     ['[1,\u200b2]', 'unexpected character "\\u{200B}" at column 4'],
     ['\u0085', 'unexpected character "\\u{0085}" at column 1'],
     ['{"a\u200d":1,"a\\u200d":2}', 'duplicate key "a\\u{200D}" (RFC 7493 §2.3) at column 9'],
-  ])('shows what would not print in %j as an escape', (input, message) => {
+    // Where a key, ':' or ',' is due, the character found there is named too.
+    ['{"a":1,\u200b"b":2}', 'unexpected character "\\u{200B}" (expected a string key in an object) at column 8'],
+    ['{\u00a0"a":1}', 'unexpected character "\\u{00A0}" (expected a string key in an object) at column 2'],
+    ['{"a"\u00a0:1}', 'unexpected character "\\u{00A0}" (expected \':\' after an object key) at column 5'],
+    ['{"a":1\u0085}', 'unexpected character "\\u{0085}" (expected \',\' or \'}\' in an object) at column 7'],
+    ['[1\u200b]', 'unexpected character "\\u{200B}" (expected \',\' or \']\' in an array) at column 3'],
+    ['[1 \u{1F600}]', 'unexpected character "\u{1F600}" (expected \',\' or \']\' in an array) at column 4'],
+    ['{"a":1}\u200b', 'unexpected character "\\u{200B}" after the JSON value at column 8'],
+    // At the end of the text there is no character to name.
+    ['{"a"', 'unexpected end of JSON input in an object at column 5'],
+    ['[1', 'unexpected end of JSON input in an array at column 3'],
+  ])('names the character at fault in %j, what would not print as an escape', (input, message) => {
     expect(rejection(input).message).toBe(message);
   });
 });
