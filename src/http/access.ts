@@ -251,12 +251,35 @@ export async function readTokenFile(path: string, options: { checkOwner?: boolea
  * credentials a request carries must not depend on who reads it.
  */
 function authorizationOf(req: IncomingMessage): string | undefined {
-  let count = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() === 'authorization') count++;
-  }
+  const count = headerCount(req, 'authorization');
   if (count > 1) throw new LogError('MALFORMED_REQUEST', `the request has ${count} Authorization headers; send one (Authorization: Bearer <token>)`);
   return req.headers.authorization;
+}
+
+/**
+ * How many headers named `name` (lower-case) the request has, counted in
+ * its raw headers: node keeps only the first of some (Authorization,
+ * Content-Type) in req.headers, and req.headersDistinct builds an object of
+ * all of them for every request that asks.
+ */
+export function headerCount(req: IncomingMessage, name: string): number {
+  const raw = req.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length === name.length && key.toLowerCase() === name) count++;
+  }
+  return count;
+}
+
+/** The values of the headers named `name` (lower-case), in the order sent (see {@link headerCount}). */
+export function headerValues(req: IncomingMessage, name: string): string[] {
+  const raw = req.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === name) values.push(raw[i + 1]!);
+  }
+  return values;
 }
 
 /** A token bucket over an injected clock; may not go below zero. */

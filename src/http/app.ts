@@ -9,7 +9,7 @@ import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
 import { LinePacer } from '../log/paced-lines.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
-import { chargeEntries, tokenName, type AccessControl } from './access.js';
+import { chargeEntries, headerCount, headerValues, tokenName, type AccessControl } from './access.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, type AnswerHold } from './answer-budget.js';
 import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
@@ -88,13 +88,14 @@ const SHORTAGE_LOG_MS = 10_000;
 /**
  * CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing)
  * is 415. More than one Content-Type is 400: node keeps the first, and a
- * proxy that keeps the last would have seen the body as another type.
+ * proxy that keeps the last would have seen the body as another type
+ * (counted in the raw headers, building no object: see headerCount).
  */
 function mediaType(req: Request, allowed: readonly ('octet' | 'json')[]): 'octet' | 'json' {
   const header = req.headers['content-type'];
   const expected = allowed.map((a) => (a === 'octet' ? 'application/octet-stream' : 'application/json')).join(' or ');
-  const sent = req.headersDistinct['content-type'] ?? [];
-  if (sent.length > 1) {
+  if (headerCount(req, 'content-type') > 1) {
+    const sent = headerValues(req, 'content-type');
     throw new LogError('MALFORMED_REQUEST', `${sent.length} Content-Type headers (${sent.map((t) => JSON.stringify(t)).join(', ')}): send one, ${expected}`);
   }
   if (typeof header !== 'string' || header.trim() === '') {

@@ -4,7 +4,7 @@ import { LogError } from '../log/errors.js';
 import { MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { REQUEST_MESSAGE, type Logger } from '../log/logger.js';
 import { decodeBase64 } from '../note/base64.js';
-import type { AccessControl } from './access.js';
+import { headerCount, type AccessControl } from './access.js';
 import type { BodyBudget } from './body-budget.js';
 import { mayBeRefusedOutright, noteAnswered } from './client-error.js';
 import { unsentFields } from './cut-at-stop.js';
@@ -184,7 +184,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     if (headers['content-type'] !== 'application/octet-stream' || headers['transfer-encoding'] !== undefined) return false;
     if (headers['content-encoding'] !== undefined) return false;
     // node keeps the first of several Content-Types: express refuses them (mediaType in app.ts).
-    if (req.headersDistinct['content-type']!.length !== 1) return false;
+    if (headerCount(req, 'content-type') !== 1) return false;
     const declared = Number(headers['content-length']);
     if (!Number.isSafeInteger(declared) || declared < 1 || declared > MAX_ENTRY_SIZE) return false;
     // Checked first: authorizing charges the token's rate limit, and express charges it again if it takes over.

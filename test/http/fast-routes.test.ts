@@ -4,6 +4,7 @@
 // the same status, headers and body. Access control, rate limits, errors and
 // the body budget too.
 import { once } from 'node:events';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { jest } from '@jest/globals';
 import request from 'supertest';
@@ -245,4 +246,23 @@ test('pipelined requests on one connection are answered in order, fast and slow 
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
+});
+
+test("a write's Content-Types are counted in its raw headers, fast path and express alike: no per-request object of req.headersDistinct (half a microsecond a write)", async () => {
+  const descriptor = Object.getOwnPropertyDescriptor(IncomingMessage.prototype, 'headersDistinct')!;
+  let built = 0;
+  const counting = (req: IncomingMessage, res: ServerResponse) => {
+    Object.defineProperty(req, 'headersDistinct', {
+      get() {
+        built++;
+        return descriptor.get!.call(req);
+      },
+    });
+    h.app(req, res);
+  };
+  const fast = await request(counting).post('/v1/entries').set('Content-Type', 'application/octet-stream').send(Buffer.from('counted raw'));
+  const json = await request(counting).post('/v1/entries').set('Content-Type', 'application/json').send('{"counted":"raw"}');
+  const twice = await request(counting).post('/v1/entries').set('Content-Type', 'application/octet-stream').send(Buffer.from('counted raw'));
+  expect([fast.status, json.status, twice.status]).toEqual([201, 201, 200]);
+  expect(built).toBe(0);
 });
