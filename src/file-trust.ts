@@ -6,8 +6,8 @@
 // folder (src/cli) and its token file (src/http/access.ts) are all judged by
 // these, so they live below both.
 import { readFileSync } from 'node:fs';
-import { lstat, readlink, realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, parse, resolve, sep } from 'node:path';
+import { lstat, readlink, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, parse, sep } from 'node:path';
 import { userInfo } from 'node:os';
 import { shellWord, showNonPrinting } from './non-printing.js';
 
@@ -28,6 +28,13 @@ export interface OpenFolderWords {
   readonly risk: (holds: boolean) => string;
   /** What to check before changing anything, lower-case, after "Otherwise": `check that it is this log's key`. */
   readonly check: string;
+  /**
+   * Whether the folder that holds the path is the file's own folder, held to
+   * the strict rule (the key file's, the token file's), or, like every
+   * folder above, to the rule of {@link openFolderOnPath}'s `above` (the data
+   * folder's, whose own folder is itself, judged by checkDataFolder).
+   */
+  readonly holderIsOwn: boolean;
 }
 
 /**
@@ -35,27 +42,36 @@ export interface OpenFolderWords {
  * replace it, in `words`, or undefined: the first of {@link openFolderOnPath}
  * (the folders of {@link foldersLeadingTo}, the nearest first; symbolic
  * links judged by their targets, and by the folders that hold them). The
- * folder that holds the file (or the link named) may not belong to another
- * user (see ownerProblem; its owner may remove files in it, sticky bit or
- * not), nor may group or others write in it without the sticky bit (mode
- * 1000, which in a shared folder such as /tmp keeps them from removing or
- * renaming files they do not own); nor may any folder above it (sshd's
- * StrictModes walk): a user who may rename the folder or link in it that
- * leads to the file can put one of their own in its place. The advice is a
- * chmod go-w of an open folder (as root for root's), a chown of another
- * user's folder that holds the file, and moving the file out of another
- * user's folder above it (most often their home, which a chown would take
- * from them). A folder that cannot be looked at is left alone.
+ * folder that holds the file (or the link named), where it is the file's own
+ * (`words.holderIsOwn`), may not belong to another user (see ownerProblem;
+ * its owner may remove files in it, sticky bit or not), nor may group or
+ * others write in it without the sticky bit (mode 1000, which in a shared
+ * folder such as /tmp keeps them from removing or renaming files they do
+ * not own). A folder above it (sshd's StrictModes walk) may not belong to
+ * another user, nor may others write in it without the sticky bit: a user
+ * who may rename the folder or link in it that leads to the file can put one
+ * of their own in its place. One above that its group may write passes:
+ * silently where that group is its owner's private group (see
+ * isPrivateGroup), else with a warning given to `onWarning` (a Kubernetes
+ * fsGroup volume, a shared project folder). The advice is a chmod go-w of
+ * an open folder (as root for root's), a chown of another user's folder
+ * that holds the file, and moving the file out of another user's folder
+ * above it (most often their home, which a chown would take from them). A
+ * folder that cannot be looked at is left alone.
  */
-export async function openFolderProblem(path: string, words: OpenFolderWords): Promise<string | undefined> {
-  const open = await openFolderOnPath(path);
-  if (open === undefined) return undefined;
+export async function openFolderProblem(path: string, words: OpenFolderWords, onWarning?: (warning: string) => void): Promise<string | undefined> {
+  const walk = await openFolderOnPath(path, { holderIsOwn: words.holderIsOwn });
+  const { open } = walk;
+  if (open === undefined) {
+    for (const shared of walk.shared) onWarning?.(sharedFolderWarning(path, words, shared));
+    return undefined;
+  }
   const { folder, holds, uid, mode, writers } = open;
   const subject = `${words.file} ${showNonPrinting(path)} is ${holds ? 'in' : 'under'} the folder ${showNonPrinting(folder)}, which`;
   const risk = words.risk(holds);
   if (writers === undefined) {
     // The folder of the file may be given to this user; one above it is most often another's home, kept from it.
-    return ownerProblem(subject, folder, uid, `that user could ${risk}`, words.check, false, holds ? undefined : moveOutAdvice('it', folder));
+    return ownerProblem(subject, folder, uid, `that user could ${risk}`, words.check, false, holds && words.holderIsOwn ? undefined : moveOutAdvice(words.moved, folder));
   }
   const chmod = `chmod go-w ${shellWord(folder)}`;
   // Not this user's, yet trusted: root's (a packaged root:<service group> 0775, say), which only root can chmod.
@@ -63,7 +79,22 @@ export async function openFolderProblem(path: string, words: OpenFolderWords): P
   const check = `${words.check.charAt(0).toUpperCase()}${words.check.slice(1)}`;
   return (
     `${subject} ${writers} may write (mode ${(mode % 0o10000).toString(8)}, no sticky bit): ` +
-    `another user could ${risk}. ${check}${fix} (or move ${words.moved} ${holds ? 'to' : 'out of it, to'} a folder that only its user may write)`
+    `another user could ${risk}. ${check}${fix} (or move ${words.moved} ${holds && words.holderIsOwn ? 'to' : 'out of it, to'} a folder that only its user may write)`
+  );
+}
+
+/** The start-up warning of a folder on the way to `path` that its group, not its owner's private one, may write (see openFolderProblem). */
+function sharedFolderWarning(path: string, words: OpenFolderWords, shared: SharedFolder): string {
+  const { folder, holds, uid, gid, mode } = shared;
+  const group = groupEntry(gid);
+  const members = group === undefined ? [] : group.members;
+  const named = group === undefined ? `with gid ${gid} (not listed in /etc/group)` : `${showNonPrinting(group.name)} (gid ${gid})`;
+  const who = members.length === 0 ? 'its members' : `its members (${members.map((m) => showNonPrinting(m)).join(', ')}) and any user whose primary group it is`;
+  const chmod = `chmod g-w ${shellWord(folder)}`;
+  const fix = otherUserThanOwner(uid) === undefined ? `run: ${chmod}` : `run as root: ${chmod}`;
+  return (
+    `${words.file} ${showNonPrinting(path)} is ${holds ? 'in' : 'under'} the folder ${showNonPrinting(folder)}, which belongs to ${ownerName(uid)} and which the group ${named} may write too (mode ${(mode % 0o10000).toString(8)}): ` +
+    `${who} could ${words.risk(holds)}. If every one of them may, leave it; else ${fix} (or move ${words.moved} out of it, to a folder that only its user may write)`
   );
 }
 
@@ -84,46 +115,175 @@ export interface OpenFolder {
   readonly writers: string | undefined;
 }
 
+/** A folder above a path's own folder that its group may write, a group that is not its owner's private group (see isPrivateGroup). */
+export interface SharedFolder {
+  /** The folder, with no symbolic links in it. */
+  readonly folder: string;
+  /** Whether it holds the path's last name (see OpenFolder). */
+  readonly holds: boolean;
+  /** Its owner. */
+  readonly uid: number;
+  /** Its group. */
+  readonly gid: number;
+  /** Its mode. */
+  readonly mode: number;
+}
+
 /**
- * The first folder of {@link foldersLeadingTo} `path` that belongs to
- * another user than this process's and root (see foreignOwner), or that
- * group or others may write and that has no sticky bit, or undefined. A
- * folder that cannot be looked at is left alone.
+ * The folders of {@link foldersLeadingTo} `path`, judged as sshd's
+ * StrictModes walk does, with Debian's rule for group-writable folders:
+ * `open`, the first folder that belongs to another user than this
+ * process's and root (see foreignOwner), or that others may write and that
+ * has no sticky bit, or, where it holds the path and `holderIsOwn` (the
+ * path's own folder), that its group may write without the sticky bit; and
+ * `shared`, the folders before it that its group may write without the
+ * sticky bit, where that group is not the owner's private group (see
+ * isPrivateGroup): a checkout made under umask 002 (0775, the user's
+ * private group) passes, a Kubernetes fsGroup volume (2775 root:<fsGroup>)
+ * is shared. A folder that cannot be looked at is left alone.
  */
-export async function openFolderOnPath(path: string): Promise<OpenFolder | undefined> {
+export async function openFolderOnPath(path: string, options: { holderIsOwn: boolean }): Promise<{ open: OpenFolder | undefined; shared: SharedFolder[] }> {
+  const shared: SharedFolder[] = [];
   for (const { folder, holds } of await foldersLeadingTo(path)) {
     const info = await stat(folder).catch(() => undefined);
     if (info === undefined) continue;
-    if (foreignOwner(info.uid) !== undefined) return { folder, holds, uid: info.uid, mode: info.mode, writers: undefined };
-    if (Math.floor(info.mode / 0o1000) % 2 === 1) continue;
-    const writers = otherWriters(info.mode);
-    if (writers !== undefined) return { folder, holds, uid: info.uid, mode: info.mode, writers };
+    const { uid, gid, mode } = info;
+    if (foreignOwner(uid) !== undefined) return { open: { folder, holds, uid, mode, writers: undefined }, shared };
+    if (Math.floor(mode / 0o1000) % 2 === 1) continue;
+    const writers = otherWriters(mode);
+    if (writers === undefined) continue;
+    if (writers !== 'its group' || (holds && options.holderIsOwn)) return { open: { folder, holds, uid, mode, writers }, shared };
+    if (!isPrivateGroup(uid, gid)) shared.push({ folder, holds, uid, gid, mode });
   }
-  return undefined;
+  return { open: undefined, shared };
+}
+
+/** One line of /etc/group: its name, gid and the members it lists. */
+export interface GroupEntry {
+  readonly name: string;
+  readonly gid: number;
+  readonly members: readonly string[];
+}
+
+/** One line of /etc/passwd: the user's name, uid and primary gid. */
+export interface UserEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** The lines of /etc/passwd and /etc/group as read once by this process, or undefined where either cannot be read. */
+let accounts: { users: UserEntry[]; groups: GroupEntry[] } | undefined | null = null;
+
+/** /etc/passwd and /etc/group, read once (see parseAccounts), or undefined where either cannot be read. */
+function systemAccounts(): { users: UserEntry[]; groups: GroupEntry[] } | undefined {
+  if (accounts === null) {
+    try {
+      accounts = parseAccounts(readFileSync('/etc/passwd', 'utf8'), readFileSync('/etc/group', 'utf8'));
+    } catch {
+      accounts = undefined;
+    }
+  }
+  return accounts;
+}
+
+/** The users of `passwd` and the groups of `group` (the files' formats, passwd(5) and group(5)); lines that are not entries are skipped. */
+export function parseAccounts(passwd: string, group: string): { users: UserEntry[]; groups: GroupEntry[] } {
+  const id = (field: string | undefined) => (field !== undefined && /^[0-9]{1,10}$/.test(field) ? Number(field) : undefined);
+  const users: UserEntry[] = [];
+  for (const line of passwd.split('\n')) {
+    const [name = '', , uid, gid] = line.split(':');
+    const u = id(uid);
+    const g = id(gid);
+    if (name !== '' && u !== undefined && g !== undefined) users.push({ name, uid: u, gid: g });
+  }
+  const groups: GroupEntry[] = [];
+  for (const line of group.split('\n')) {
+    const [name = '', , gid, members = ''] = line.split(':');
+    const g = id(gid);
+    if (name !== '' && g !== undefined) groups.push({ name, gid: g, members: members.split(',').filter((m) => m !== '') });
+  }
+  return { users, groups };
+}
+
+/** The group `gid` of /etc/group, where it lists it once. */
+function groupEntry(gid: number): GroupEntry | undefined {
+  const found = systemAccounts()?.groups.filter((g) => g.gid === gid) ?? [];
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/**
+ * Whether the group `gid` of a folder owned by `uid` is that owner's
+ * private group (user private groups, as Debian, Ubuntu and Fedora make one
+ * for every user, with umask 002), which lets nobody else write: the owner's
+ * primary group, named as the owner, listed once, with no member but the
+ * owner, and no other user's primary group (Debian's sshd rule for
+ * group-writable files). `given` stands in for /etc/passwd and
+ * /etc/group (see parseAccounts) in tests, null for files that cannot be
+ * read; where they cannot be read, no group is private (and the folder is
+ * warned of).
+ */
+export function isPrivateGroup(uid: number, gid: number, given?: { users: UserEntry[]; groups: GroupEntry[] } | null): boolean {
+  const accounts = given === undefined ? systemAccounts() : given;
+  if (accounts === undefined || accounts === null) return false;
+  const owners = accounts.users.filter((u) => u.uid === uid);
+  const groups = accounts.groups.filter((g) => g.gid === gid);
+  const owner = owners[0];
+  const group = groups[0];
+  if (owner === undefined || group === undefined || groups.length !== 1) return false;
+  if (owners.some((u) => u.gid !== gid) || group.name !== owner.name) return false;
+  if (group.members.some((m) => m !== owner.name)) return false;
+  return accounts.users.every((u) => u.gid !== gid || u.uid === uid);
 }
 
 /** Symbolic links followed at most in one path, as Linux does (MAXSYMLINKS) before it says ELOOP. */
 const MAX_LINKS = 40;
 
 /**
+ * `path` made absolute as the kernel takes it: a relative one from
+ * process.cwd() (which has no symbolic links in it), its '.' and empty names
+ * dropped, and its '..' kept, where path.resolve would drop them with the
+ * name before: the kernel takes '..' after following that name, so
+ * `open/link/../key` is the key beside the link's target, not `open/key`.
+ */
+export function pathAsGiven(path: string): string {
+  const absolute = isAbsolute(path) ? path : `${process.cwd()}${sep}${path}`;
+  const names = absolute.split(sep).filter((name) => name !== '' && name !== '.');
+  return `${parse(absolute).root}${names.join(sep)}`;
+}
+
+/**
  * The folders whose owners, and whoever may write in them, could make
  * `path` lead to another file than it does, nearest first, each once and
  * with no symbolic links in it: the folder that holds the file `path`
- * leads to (realpath), and every folder above it up to the root; then, for
- * each symbolic link met on the way (in the path as given, or in a link's
- * target), the folder that holds the link and every folder above it.
- * `holds` marks the folder that holds the file, and the one that holds the
- * path's last name as given. Where a name on the way cannot be looked at,
- * the links met before it still count.
+ * leads to, and every folder above it up to the root; then, for each
+ * symbolic link met on the way (in the path as given, or in a link's
+ * target), the folder that holds the link and every folder above it. The
+ * path is walked as given (see pathAsGiven), name by name, as the kernel
+ * does: a link is followed where it is met, and a '..' goes up from where
+ * that left it. `holds` marks the folder that holds the file, and the one
+ * that holds the path's last name as given. Where a name on the way cannot
+ * be looked at, the links met before it still count.
  */
 export async function foldersLeadingTo(path: string): Promise<{ folder: string; holds: boolean }[]> {
-  const absolute = resolve(path);
+  const absolute = pathAsGiven(path);
   const linkHolders: string[] = [];
   let names = absolute.split(sep).filter((name) => name !== '');
   let at = parse(absolute).root;
   let links = 0;
-  while (names.length > 0) {
+  // Where the path's own last name is (the folder that holds it), once the walk gets there.
+  let givenHolder: string | undefined;
+  // Whether `at` is the folder that holds the file, once the walk stops (else a folder above it, where a name could not be looked at).
+  let holdsFile = false;
+  for (;;) {
+    if (names.length === 0) {
+      // The file itself, with no link in its path: its realpath.
+      holdsFile = true;
+      at = dirname(at);
+      break;
+    }
     const name = names.shift()!;
+    if (names.length === 0 && name !== '..') givenHolder ??= at;
     if (name === '.') continue;
     if (name === '..') {
       at = dirname(at);
@@ -131,9 +291,12 @@ export async function foldersLeadingTo(path: string): Promise<{ folder: string; 
     }
     const next = join(at, name);
     const info = await lstat(next).catch(() => undefined);
-    if (info === undefined || !info.isSymbolicLink()) {
+    if (info === undefined) {
+      holdsFile = names.length === 0;
+      break;
+    }
+    if (!info.isSymbolicLink()) {
       at = next;
-      if (info === undefined) break;
       continue;
     }
     const target = await readlink(next).catch(() => undefined);
@@ -143,12 +306,10 @@ export async function foldersLeadingTo(path: string): Promise<{ folder: string; 
     names = [...target.split(sep).filter((part) => part !== ''), ...names];
     if (isAbsolute(target)) at = parse(target).root;
   }
-  const real = await realpath(path).catch(() => undefined);
-  const given = await realpath(dirname(path)).catch(() => undefined);
-  const holders = new Set([real === undefined ? dirname(absolute) : dirname(real), ...(given === undefined ? [] : [given])]);
   // The folders that hold it first, then those above them, then the links'.
-  const folders = new Map<string, boolean>([...holders].map((folder) => [folder, true]));
-  for (const start of [...holders, ...linkHolders]) {
+  const holders = [...(holdsFile ? [at] : []), ...(givenHolder === undefined ? [] : [givenHolder])];
+  const folders = new Map<string, boolean>(holders.map((folder) => [folder, true]));
+  for (const start of [...holders, at, ...linkHolders]) {
     for (let folder = start; ; folder = dirname(folder)) {
       if (!folders.has(folder)) folders.set(folder, false);
       if (dirname(folder) === folder) break;
@@ -230,7 +391,8 @@ function userName(uid: number): string | undefined {
  * user than this process's or root owns it (see {@link foreignOwner}), else
  * undefined: `risk` says what that user could do, and `check` (in words
  * that follow "Otherwise") what to check before the chown the message gives
- * (`-R` for a folder, when `recursive`). The owner is named where the system
+ * (`-R` for a folder, when `recursive`; as root, which alone may give a
+ * file away, where this process is not root). The owner is named where the system
  * knows the name, and running serve as that user comes first: the files are
  * most often a service user's, started by hand as root, and a chown to root
  * would keep that service's next start from using them.
@@ -259,7 +421,7 @@ export function ownerProblem(subject: string, path: string, uid: number, risk: s
     `${subject} belongs to another user, ${owner}, ${self}: ${risk}. ` +
     `If ${who} runs this log (a service's user, say), run serve as ${who} (e.g. sudo -u ${shellWord(name ?? `#${uid}`)} cairn serve …)` +
     (fix === undefined
-      ? `: a chown to ${user} would stop ${who}'s starts from using it. Otherwise ${check}, then run: chown ${recursive ? '-R ' : ''}${shellWord(user)} ${shellWord(path)}`
+      ? `: a chown to ${user} would stop ${who}'s starts from using it. Otherwise ${check}, then run${stranger === 0 ? '' : ' as root'}: chown ${recursive ? '-R ' : ''}${shellWord(user)} ${shellWord(path)}`
       : `. Otherwise ${check}, then ${fix}`)
   );
 }

@@ -6,9 +6,9 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { databaseFiles } from '../storage/leveldb-folder.js';
-import { chownAdvice, foreignOwnerProblem, moveOutAdvice, openFolderOnPath, otherUserThanOwner, otherWriters, ownerName, ownerProblem } from '../file-trust.js';
+import { chownAdvice, foreignOwnerProblem, moveOutAdvice, openFolderOnPath, openFolderProblem, type OpenFolderWords, otherUserThanOwner, otherWriters, ownerName, pathAsGiven } from '../file-trust.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
 import { showNonPrinting } from './visible-text.js';
@@ -23,7 +23,8 @@ import { showNonPrinting } from './visible-text.js';
 export async function makeDataFolder(data: string): Promise<void> {
   const cannot = (why: string, err?: unknown) => new StartError(`cannot make the data folder ${showNonPrinting(data)}: ${why}`, err === undefined ? undefined : { cause: err });
   const missing: string[] = [];
-  let at = resolve(data);
+  // As the kernel takes it: '..' after a symbolic link goes up from the link's target.
+  let at = pathAsGiven(data);
   for (;;) {
     let info;
     try {
@@ -41,6 +42,9 @@ export async function makeDataFolder(data: string): Promise<void> {
     if (!info.isDirectory()) throw cannot(`${showNonPrinting(at)} is ${fileKind(info)}, not a folder`);
     break;
   }
+  // A data folder that checkDataFolder would refuse for a folder above it is not made first.
+  const above = missing.length === 0 ? undefined : await aboveDataFolderProblem(data);
+  if (above !== undefined) throw new StartError(above);
   for (const folder of missing.reverse()) {
     try {
       await mkdir(folder, { mode: 0o700 });
@@ -50,16 +54,19 @@ export async function makeDataFolder(data: string): Promise<void> {
       if (code === 'EEXIST' && (await stat(folder).then((info) => info.isDirectory(), () => false))) continue;
       // ENOENT although the parent exists: a file system that takes no new folders there (/proc, /sys).
       const why = code === 'ENOENT' ? `${showNonPrinting(dirname(folder))} takes no new folders (${osReason(err)})` : folderProblem(dirname(folder), err);
-      throw cannot(`${why}${code === 'EACCES' || code === 'EPERM' ? await makeAdvice(dirname(folder), resolve(data)) : ''}`, err);
+      throw cannot(`${why}${code === 'EACCES' || code === 'EPERM' ? await makeAdvice(dirname(folder), pathAsGiven(data)) : ''}`, err);
     }
   }
 }
 
 /**
- * What to run as root, after "; ", when this user may not make the data
- * folder `data` because another user (root) owns the folder `parent` it
- * goes in: make it and give it to this user (mkdir -p -m 700, then chown);
- * else ''.
+ * What to do, after "; ", when this user may not make the data folder
+ * `data` because another user owns the folder `parent` it goes in: where
+ * that is root and no folder on the way lets another user move it (see
+ * openFolderOnPath), what to run as root to make it and give it to this
+ * user (mkdir -p -m 700, then chown); otherwise (another user's folder, a
+ * home most often, or an open one above) to give a data folder elsewhere,
+ * as one made there would be refused. Else ''.
  */
 async function makeAdvice(parent: string, data: string): Promise<string> {
   const owner = await stat(parent).then(
@@ -68,8 +75,14 @@ async function makeAdvice(parent: string, data: string): Promise<string> {
   );
   const user = owner === undefined ? undefined : otherUserThanOwner(owner);
   if (owner === undefined || user === undefined) return '';
+  const walk = await openFolderOnPath(data, { holderIsOwn: false });
+  const belongs = `it belongs to ${ownerName(owner)}: `;
+  if (owner !== 0 || walk.open !== undefined) {
+    const folder = walk.open?.folder ?? parent;
+    return `; ${folder === parent ? belongs : ''}${moveOutAdvice('the data folder', folder)}`;
+  }
   const word = shellWord(data);
-  return `; it belongs to ${ownerName(owner)}: run as root: mkdir -p -m 700 ${word} && chown ${shellWord(user)} ${word}`;
+  return `; ${belongs}run as root: mkdir -p -m 700 ${word} && chown ${shellWord(user)} ${word}`;
 }
 
 /**
@@ -81,7 +94,9 @@ async function makeAdvice(parent: string, data: string): Promise<string> {
  * log again at size 0 with the same key: two different trees signed as one
  * log. The message says what to run. So too where a folder above it, or
  * one that holds a symbolic link on the way to it, lets another user move
- * it away (see aboveDataFolderProblem; sshd's StrictModes walk).
+ * it away (see aboveDataFolderProblem; sshd's StrictModes walk); one that
+ * its group may write, not its owner's private group, is told to
+ * `onWarning` (a start-up warning).
  *
  * Refuses too a data folder that itself holds a LevelDB database's files
  * (databaseFiles): a store's folder (db/) named as the data folder, or a
@@ -92,7 +107,7 @@ async function makeAdvice(parent: string, data: string): Promise<string> {
  * instead where the folder is named db (any other parent would begin a new
  * store in its own db/), else says to make the folder a data folder's db/.
  */
-export async function checkDataFolder(data: string): Promise<void> {
+export async function checkDataFolder(data: string, onWarning?: (warning: string) => void): Promise<void> {
   let info;
   try {
     info = await stat(data);
@@ -116,7 +131,7 @@ export async function checkDataFolder(data: string): Promise<void> {
         `another user could put a key of their own in it or move its store away. ${fix}`,
     );
   }
-  const above = await aboveDataFolderProblem(data);
+  const above = await aboveDataFolderProblem(data, onWarning);
   if (above !== undefined) throw new StartError(above);
   const names = await readdir(data).catch(() => []);
   const found = databaseFiles(names);
@@ -138,34 +153,29 @@ export async function checkDataFolder(data: string): Promise<void> {
   }
 }
 
+/** How {@link openFolderProblem} speaks of the data folder: its own folder is itself (checkDataFolder), so the one that holds it is judged as those above. */
+const DATA_FOLDER_WORDS: OpenFolderWords = {
+  file: 'the data folder',
+  moved: 'the data folder',
+  risk: (holds) => `${holds ? '' : 'rename the folder or link in it that leads to the data folder, and so '}move the data folder away, and its store with it, or put one of their own in its place`,
+  check: 'check what the data folder holds (its key and its store)',
+  holderIsOwn: false,
+};
+
 /**
  * Why a folder on the way to the data folder `data` (see foldersLeadingTo
  * in src/file-trust.ts: the one that holds it, those above it up to /, and those
  * that hold a symbolic link on the way) lets another user move the data
  * folder away or put one of their own in its place, in words, or
- * undefined: one that belongs to another user than this process's and
- * root, or that group or others may write without the sticky bit. Moved
- * away, the data folder is made anew by the next start, which begins the
- * log again at size 0, with the same key where it is kept elsewhere
- * (--key): two different trees signed as one log. The advice is to close
- * the folder, or to move the data folder out of it; never a chown, as
- * such a folder is most often another user's home.
+ * undefined (see openFolderProblem, which gives `onWarning` a folder its
+ * group may write). Moved away, the data folder is made anew by the next
+ * start, which begins the log again at size 0, with the same key where it
+ * is kept elsewhere (--key): two different trees signed as one log. The
+ * advice is to close the folder, or to move the data folder out of it;
+ * never a chown, as such a folder is most often another user's home.
  */
-async function aboveDataFolderProblem(data: string): Promise<string | undefined> {
-  const open = await openFolderOnPath(data);
-  if (open === undefined) return undefined;
-  const { folder, holds, uid, mode, writers } = open;
-  const subject = `the data folder ${showNonPrinting(data)} is ${holds ? 'in' : 'under'} the folder ${showNonPrinting(folder)}, which`;
-  const risk = `${holds ? '' : 'rename the folder or link in it that leads to the data folder, and so '}move the data folder away, and its store with it, or put one of their own in its place`;
-  const check = 'check what the data folder holds (its key and its store)';
-  if (writers === undefined) return ownerProblem(subject, folder, uid, `that user could ${risk}`, check, false, moveOutAdvice('the data folder', folder));
-  const chmod = `chmod go-w ${shellWord(folder)}`;
-  // Root's (a packaged root:<service group> 0775, say), which only root can chmod.
-  const fix = otherUserThanOwner(uid) === undefined ? `, then run: ${chmod}` : `; it belongs to ${ownerName(uid)}, so run as root: ${chmod}`;
-  return (
-    `${subject} ${writers} may write (mode ${(mode % 0o10000).toString(8)}, no sticky bit): another user could ${risk}. ` +
-    `Check what the data folder holds${fix} (or move the data folder out of it, to a folder that only its user may write)`
-  );
+function aboveDataFolderProblem(data: string, onWarning?: (warning: string) => void): Promise<string | undefined> {
+  return openFolderProblem(data, DATA_FOLDER_WORDS, onWarning);
 }
 
 /** The file-system calls {@link prepareStoreFolder} makes; tests stand in for a file system without Unix modes. */

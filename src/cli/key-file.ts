@@ -164,9 +164,10 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
  * could change it later. Where the platform has no user ids (no
  * process.geteuid), owners are not checked. With `checkOwner` too, it
  * refuses a key whose folder, or a folder above it, lets other users
- * replace it (see keyFolderProblem).
+ * replace it (see keyFolderProblem), and tells `onWarning` of a folder
+ * above it that a group may write (a start-up warning).
  */
-export async function readKeyFile(path: string, options: { checkOwner?: boolean } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+export async function readKeyFile(path: string, options: { checkOwner?: boolean; onWarning?: (warning: string) => void } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
   // The path as given, its line breaks and other non-printing characters shown as escapes.
   const shown = showNonPrinting(path);
   const cannotRead = (err: unknown) => new KeyFileError(`cannot read the key file ${shown}: ${fileProblem(err)}`, { cause: err });
@@ -190,7 +191,7 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
       ? foreignOwnerProblem('the key file', path, info.uid, 'that user could have put a key of their own in it, or change it later', "check that it is this log's key")
       : undefined;
   if (stranger !== undefined) throw new KeyFileError(stranger);
-  const openFolder = options.checkOwner === true ? await keyFolderProblem(path) : undefined;
+  const openFolder = options.checkOwner === true ? await keyFolderProblem(path, options.onWarning) : undefined;
   if (openFolder !== undefined) throw new KeyFileError(openFolder);
   let text: string;
   try {
@@ -220,11 +221,13 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean 
  * walks every folder up to / (sshd's StrictModes walk), symbolic links
  * judged by their targets and by the folders that hold them.
  */
-async function keyFolderProblem(path: string): Promise<string | undefined> {
-  return openFolderProblem(path, {
+async function keyFolderProblem(path: string, onWarning?: (warning: string) => void): Promise<string | undefined> {
+  const words = {
     file: 'the key file',
     moved: 'the key',
-    risk: (holds) => (holds ? 'remove the key or put a key of their own in its place' : 'rename the folder or link in it that leads to the key, and put a key of their own in its place'),
+    risk: (holds: boolean) => (holds ? 'remove the key or put a key of their own in its place' : 'rename the folder or link in it that leads to the key, and put a key of their own in its place'),
     check: "check that it is this log's key",
-  });
+    holderIsOwn: true,
+  };
+  return openFolderProblem(path, words, onWarning);
 }

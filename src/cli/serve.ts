@@ -372,7 +372,8 @@ export function startupNotices(facts: StartupFacts): string[] {
  * which serve makes only together with the store beside it: its log's store
  * was likely moved away or deleted, and a new history under the same key
  * would begin unnoticed); a store folder that was open to others and has
- * been closed, or that is open and cannot be closed.
+ * been closed, or that is open and cannot be closed; a folder above the
+ * key file, the data folder or the token file that a group may write.
  */
 export function startupWarnings(facts: StartupFacts): string[] {
   const warnings: string[] = [];
@@ -393,6 +394,7 @@ export function startupWarnings(facts: StartupFacts): string[] {
   if (facts.tightenedStoreMode !== undefined) {
     warnings.push(`the store's folder ${storeFolder} was open to group or others (mode ${facts.tightenedStoreMode.toString(8)}); it is now 0700, so that only this user can read the log's files`);
   }
+  warnings.push(...(facts.sharedFolders ?? []));
   if (facts.openStoreMode !== undefined) {
     warnings.push(
       `the store's folder ${storeFolder} is open to group or others (mode ${facts.openStoreMode.toString(8)}) and its mode cannot be changed ` +

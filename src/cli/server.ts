@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { link, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
@@ -30,6 +30,7 @@ import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
 import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
+import { pathAsGiven } from '../file-trust.js';
 import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
 import { StartError } from './start-error.js';
 
@@ -107,11 +108,11 @@ export const SHUTDOWN_GRACE_MS = 5000;
 
 /** Where a started server keeps its log and what its start made or changed there, for the start-up lines. */
 export interface StartupFacts {
-  /** The data folder, absolute. */
+  /** The data folder, absolute, with no symbolic link or '..' in it (its realpath). */
   readonly dataFolder: string;
   /** The store's folder, `<data>/db`, absolute. */
   readonly storeFolder: string;
-  /** The key file, absolute. */
+  /** The key file, absolute, with no symbolic link or '..' in it (its realpath): the file the kernel opened, whatever the path given. */
   readonly keyFile: string;
   /** This start made the store's folder. */
   readonly madeStore: boolean;
@@ -131,6 +132,8 @@ export interface StartupFacts {
   readonly openStoreMode?: number;
   /** The store was in Cairn 0.1.0's layout, and whether this start rewrote its partial last bundle (see LevelStore.olderLayout). */
   readonly olderLayout?: OlderLayout;
+  /** Folders above the key file, the data folder or the token file that a group may write, not their owner's private one (see openFolderProblem of src/file-trust.ts), in words. */
+  readonly sharedFolders?: readonly string[];
 }
 
 export interface RunningServer {
@@ -190,8 +193,10 @@ export function accessOptionsProblem(host: string, options: { tokens: boolean; p
  * non-loopback address with no tokens unless writes are explicitly public,
  * and a private log nobody could read.
  */
-async function loadAccess(config: ServerConfig, host: string): Promise<{ access: AccessControl | undefined; summary: string }> {
-  const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens, { checkOwner: true });
+async function loadAccess(config: ServerConfig, host: string): Promise<{ access: AccessControl | undefined; summary: string; sharedFolders: string[] }> {
+  const sharedFolders: string[] = [];
+  const onWarning = (warning: string) => sharedFolders.push(warning);
+  const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens, { checkOwner: true, onWarning });
   const publicWrites = config.publicWrites === true;
   const privateReads = config.privateReads === true;
   const problem = accessOptionsProblem(host, { tokens: tokens.length > 0, publicWrites, privateReads });
@@ -204,8 +209,8 @@ async function loadAccess(config: ServerConfig, host: string): Promise<{ access:
     // Tokens guard /metrics whatever else is open (with --public-writes, that may be all they do).
     ...(tokens.length === 0 ? [] : [`/metrics needs a token of role admin (${admins === 0 ? 'none has it' : `${admins} ${admins === 1 ? 'has' : 'have'} it`})`]),
   ].join(', ');
-  if (tokens.length === 0 && !privateReads) return { access: undefined, summary };
-  return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary };
+  if (tokens.length === 0 && !privateReads) return { access: undefined, summary, sharedFolders };
+  return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary, sharedFolders };
 }
 
 /**
@@ -222,6 +227,7 @@ async function loadKey(
   config: ServerConfig,
   store?: LogStore,
   onMade?: () => void,
+  onWarning?: (warning: string) => void,
 ): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
   let made = false;
   if (!(await keyExists(path))) {
@@ -238,7 +244,7 @@ async function loadKey(
     onMade?.();
     config.onKeyCreated?.(path, created.verifierKey);
   }
-  const key = await readKeyFile(path, { checkOwner: true });
+  const key = await readKeyFile(path, { checkOwner: true, ...(onWarning === undefined ? {} : { onWarning }) });
   if (config.origin !== undefined && config.origin !== key.origin) {
     throw new KeyFileError(`the key in ${showNonPrinting(path)} is for origin ${key.origin}, not ${config.origin}`);
   }
@@ -568,10 +574,14 @@ async function openKeyStoreAndLog(
   } catch (err) {
     throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
   }
-  let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config);
+  // Each folder once: the key's and the data folder's walks meet in the folders above both.
+  const sharedFolders = new Set<string>();
+  const onWarning = (warning: string) => sharedFolders.add(warning);
+  let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config, undefined, undefined, onWarning);
   await makeDataFolder(config.data);
-  const dataFolder = resolve(config.data);
-  await checkDataFolder(dataFolder);
+  await checkDataFolder(pathAsGiven(config.data), onWarning);
+  // Named in the start-up lines as the kernel found them, with no symbolic link or '..' in them.
+  const dataFolder = await realpath(config.data).catch(() => resolve(config.data));
   const storeFolder = join(dataFolder, 'db');
   const prepared = await prepareStoreFolder(storeFolder);
   // The store's lock comes before the default key is made: a second server
@@ -587,16 +597,17 @@ async function openKeyStoreAndLog(
   let newLog: boolean;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
-    key ??= await loadKey(config.key ?? join(config.data, 'log.key'), config, opened, onKeyMade);
+    key ??= await loadKey(config.key ?? join(config.data, 'log.key'), config, opened, onKeyMade, onWarning);
     newLog = (await opened.readState()) === undefined;
   } catch (err) {
     await store.close();
     throw err;
   }
+  const keyPath = config.key ?? join(dataFolder, 'log.key');
   const startup: StartupFacts = {
     dataFolder,
     storeFolder,
-    keyFile: resolve(config.key ?? join(config.data, 'log.key')),
+    keyFile: await realpath(keyPath).catch(() => resolve(keyPath)),
     madeStore: prepared.made,
     newLog,
     madeKey: key.made,
@@ -604,6 +615,7 @@ async function openKeyStoreAndLog(
     ...(prepared.tightenedMode === undefined ? {} : { tightenedStoreMode: prepared.tightenedMode }),
     ...(prepared.openMode === undefined ? {} : { openStoreMode: prepared.openMode }),
     ...(opened.olderLayout === undefined ? {} : { olderLayout: opened.olderLayout }),
+    ...(sharedFolders.size === 0 ? {} : { sharedFolders: [...sharedFolders] }),
   };
   const metrics = createMetrics();
   const failures = new RoundFailureLog(logger);
@@ -656,7 +668,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const logger = config.logger ?? silentLogger;
   // An IPv6 literal may come in brackets, as in a URL; listen() takes it without.
   const host = unbracketHost(config.host);
-  const { access, summary } = await loadAccess(config, host);
+  const { access, summary, sharedFolders } = await loadAccess(config, host);
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const headersTimeout = config.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
   if (!Number.isSafeInteger(headersTimeout) || headersTimeout < 1 || headersTimeout > REQUEST_TIMEOUT_MS) {
@@ -721,7 +733,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     drops.flush();
     throw err;
   }
-  const { log, verifierKey, metrics, failures, startup } = opened;
+  const { log, verifierKey, metrics, failures } = opened;
+  // The token file's folders, before the key's and the data folder's.
+  const shared = [...new Set([...sharedFolders, ...(opened.startup.sharedFolders ?? [])])];
+  const startup: StartupFacts = shared.length === 0 ? opened.startup : { ...opened.startup, sharedFolders: shared };
   drops.countWith((_, n) => metrics.connectionsDropped.inc(n));
   clientErrors.countInto(metrics.clientErrors);
   gate.open(drain.guard(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) }))));

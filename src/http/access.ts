@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { foreignOwnerProblem, openFolderProblem, otherUserThanOwner, otherWriters, ownerName } from '../file-trust.js';
+import { openFolderProblem, otherUserThanOwner, otherWriters, ownerName, ownerProblem } from '../file-trust.js';
 import { LogError } from '../log/errors.js';
 import { shellWord, showNonPrinting } from '../non-printing.js';
 import { sendError } from './errors.js';
@@ -110,6 +110,8 @@ export function tokenProblem(token: string): string | undefined {
       "and $(cat FILE) keeps the CR of a file with CR LF line ends); remove the line breaks, e.g. with tr -d '\\r\\n'"
     );
   }
+  // An '=' first ('=', '=='): only '='s may follow it, so it is not before the end, it is at the start.
+  if (c === '=' && at === 0) return "begins with '='; a token must begin with a letter, a digit or one of - . _ ~ + /, and only its end may be '='s";
   const what = c === ' ' ? 'a space' : c === '\t' ? 'a tab' : c === '=' ? "an '=' before its end" : 'a character a token may not hold';
   return `has ${what} ${where}; a token holds ${TOKEN_CHARACTERS}`;
 }
@@ -174,11 +176,23 @@ export function parseTokenFile(text: string, source = 'the token file'): TokenRu
 /** What serve tells the operator to check of a token file before taking it back from another user. */
 const TOKEN_FILE_CHECK = 'check that the token file lists only the tokens you gave out';
 
+/** The file-system calls {@link readTokenFile} makes; tests stand in for them. */
+export interface TokenFileCalls {
+  readonly stat: (path: string) => Promise<Stats>;
+  readonly open: (path: string, flags: number) => Promise<FileHandle>;
+}
+
+const NODE_TOKEN_FILE_CALLS: TokenFileCalls = { stat, open };
+
 /**
  * Reads and parses a token file, refusing one that is not a regular file,
  * that group or others may write (they could grant themselves access), or
- * that lists no token. The file is opened once, and what is judged (its
- * fstat) is what is read: one swapped meanwhile cannot pass unjudged.
+ * that lists no token. What is named is looked at (stat) before it is
+ * opened, as opening a device may do something (a watchdog, a tape, a
+ * terminal); a regular file is then opened once (not becoming the
+ * controlling terminal, not waiting), and what is judged (its fstat, the
+ * same file as the stat, else refused as changed meanwhile) is what is
+ * read: one swapped meanwhile cannot pass unjudged.
  *
  * With `checkOwner` (a server about to take its tokens: serve's --tokens),
  * it also refuses a file whose owner is neither this process's effective
@@ -186,31 +200,46 @@ const TOKEN_FILE_CHECK = 'check that the token file lists only the tokens you ga
  * their own, role admin too), and one in or under a folder that lets
  * another user remove or replace it before the next start: every folder up
  * to /, symbolic links judged by their targets and by the folders that hold
- * them, as serve's key file is (openFolderProblem of src/file-trust.ts).
- * Where the platform has no user ids, owners are not checked. Messages say
- * what to run.
+ * them, as serve's key file is (openFolderProblem of src/file-trust.ts,
+ * which tells `onWarning` of a folder above that a group may write). Where
+ * the platform has no user ids, owners are not checked. Messages say what
+ * to run. `calls` stand in for the file system in tests.
  */
-export async function readTokenFile(path: string, options: { checkOwner?: boolean } = {}): Promise<TokenRule[]> {
+export async function readTokenFile(
+  path: string,
+  options: { checkOwner?: boolean; onWarning?: (warning: string) => void } = {},
+  calls: TokenFileCalls = NODE_TOKEN_FILE_CALLS,
+): Promise<TokenRule[]> {
   // The path as given, its line breaks and other non-printing characters shown as escapes.
   const shown = showNonPrinting(path);
-  const notRegular = () => new AccessConfigError(`the token file ${shown} is not a regular file (a device, FIFO or socket); give a text file with one token a line`);
+  const cannotRead = (err: unknown) => new AccessConfigError(`cannot read the token file ${shown}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  const judgeType = (info: Stats) => {
+    if (info.isDirectory()) {
+      throw new AccessConfigError(`the token file ${shown} is a folder; give the file itself, a text file with one '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]' a line`);
+    }
+    if (!info.isFile()) throw new AccessConfigError(`the token file ${shown} is not a regular file (a device, FIFO or socket); give a text file with one token a line`);
+  };
+  let named: Stats;
+  try {
+    named = await calls.stat(path);
+  } catch (err) {
+    throw cannotRead(err);
+  }
+  judgeType(named);
   let handle: FileHandle;
   try {
-    // Without blocking, so that a FIFO is refused below rather than waited on for a writer.
-    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    // Not waiting (a FIFO put in its place meanwhile), nor taking a terminal as this process's.
+    handle = await calls.open(path, fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // A socket cannot be opened at all (Linux says ENXIO).
-    if (code === 'ENXIO') throw notRegular();
-    throw new AccessConfigError(`cannot read the token file ${shown}: ${code ?? String(err)}`);
+    throw cannotRead(err);
   }
   let text: string;
   try {
     const info = await handle.stat();
-    if (info.isDirectory()) {
-      throw new AccessConfigError(`the token file ${shown} is a folder; give the file itself, a text file with one '<name> <role> <sha256 of the token> [<limit>/<s|min|h>]' a line`);
+    judgeType(info);
+    if (info.dev !== named.dev || info.ino !== named.ino) {
+      throw new AccessConfigError(`the token file ${shown} was replaced while it was being read (another file was opened than the one looked at); start again`);
     }
-    if (!info.isFile()) throw notRegular();
     if (otherWriters(info.mode) !== undefined) {
       const chmod = `chmod go-w ${shellWord(path)}`;
       // Root's (a packaged root:<service group> 0664, say), which only root can chmod.
@@ -219,23 +248,30 @@ export async function readTokenFile(path: string, options: { checkOwner?: boolea
     }
     if (options.checkOwner === true) {
       const risk = 'that user could add a token of their own to it, with any role (admin too), or change it later';
-      const stranger = foreignOwnerProblem('the token file', path, info.uid, risk, TOKEN_FILE_CHECK);
+      // Given to root, it is trusted by every user serve runs as, and readable still where its mode lets others read.
+      const giveToRoot = `run as root: chown root ${shellWord(path)} (a file of root's is trusted by whichever user serve runs as)`;
+      const stranger = ownerProblem(`the token file ${shown}`, path, info.uid, risk, TOKEN_FILE_CHECK, false, giveToRoot);
       if (stranger !== undefined) throw new AccessConfigError(stranger);
-      const openFolder = await openFolderProblem(path, {
-        file: 'the token file',
-        moved: 'the token file',
-        risk: (holds) =>
-          holds
-            ? 'remove the token file or put one of their own in its place, with tokens of theirs'
-            : 'rename the folder or link in it that leads to the token file, and put one of their own in its place, with tokens of theirs',
-        check: TOKEN_FILE_CHECK,
-      });
+      const openFolder = await openFolderProblem(
+        path,
+        {
+          file: 'the token file',
+          moved: 'the token file',
+          risk: (holds) =>
+            holds
+              ? 'remove the token file or put one of their own in its place, with tokens of theirs'
+              : 'rename the folder or link in it that leads to the token file, and put one of their own in its place, with tokens of theirs',
+          check: TOKEN_FILE_CHECK,
+          holderIsOwn: true,
+        },
+        options.onWarning,
+      );
       if (openFolder !== undefined) throw new AccessConfigError(openFolder);
     }
     text = await handle.readFile('utf8');
   } catch (err) {
     if (err instanceof AccessConfigError) throw err;
-    throw new AccessConfigError(`cannot read the token file ${shown}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw cannotRead(err);
   } finally {
     await handle.close();
   }

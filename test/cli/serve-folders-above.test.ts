@@ -11,11 +11,13 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createKeyFile, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
+import { startupWarnings } from '../../src/cli/serve.js';
 import { startServer } from '../../src/cli/server.js';
 import { StartError } from '../../src/cli/start-error.js';
+import { foldersLeadingTo, isPrivateGroup, parseAccounts } from '../../src/file-trust.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
-const dir = useTempDir('cairn-folders-above-');
+const dir = useTempDir('cairn-folders-above-', { closedAbove: true });
 
 const NOBODY = 65534;
 const EUID = process.geteuid!();
@@ -64,7 +66,7 @@ function openDataFolder(data: string, open: string, who: string, mode: number, h
   const risk = `${holds ? '' : 'rename the folder or link in it that leads to the data folder, and so '}move the data folder away, and its store with it, or put one of their own in its place`;
   return (
     `the data folder ${data} is ${holds ? 'in' : 'under'} the folder ${open}, which ${who} may write (mode ${mode.toString(8)}, no sticky bit): another user could ${risk}. ` +
-    `Check what the data folder holds, then run: chmod go-w ${open} (or move the data folder out of it, to a folder that only its user may write)`
+    `Check what the data folder holds (its key and its store), then run: chmod go-w ${open} (or move the data folder out of it, to a folder that only its user may write)`
   );
 }
 
@@ -79,9 +81,9 @@ function nobodyAbove(subject: string, theirs: string, risk: string, check: strin
   );
 }
 
-test('a key whose closed folder is in a folder that group or others may write, without the sticky bit, is refused by the server, however far up that folder is', async () => {
+test('a key whose closed folder is in a folder that others may write, without the sticky bit, is refused by the server, however far up that folder is', async () => {
   const data = join(dir(), 'data');
-  for (const [mode, who] of [[0o775, 'its group'], [0o770, 'its group'], [0o757, 'others'], [0o777, 'group and others']] as const) {
+  for (const [mode, who] of [[0o757, 'others'], [0o773, 'group and others'], [0o777, 'group and others']] as const) {
     const shared = await folder(join(dir(), `shared-${mode.toString(8)}`), mode);
     const key = await keyIn(shared);
     const err = await refusal(data, key);
@@ -156,18 +158,19 @@ test('the usual layouts pass: a key and data folder under a sticky shared folder
   }
 });
 
-test('a data folder in or under a folder that group or others may write, without the sticky bit, is refused; sticky or closed, it is used', async () => {
-  for (const [mode, who] of [[0o775, 'its group'], [0o757, 'others'], [0o777, 'group and others']] as const) {
+test('a data folder in or under a folder that others may write, without the sticky bit, is refused, and not made; sticky or closed, it is used', async () => {
+  for (const [mode, who] of [[0o757, 'others'], [0o777, 'group and others']] as const) {
     const shared = await folder(join(dir(), `shared-${mode.toString(8)}`), mode);
     const data = join(shared, 'data');
     const err = await refusal(data);
     expect(err).toBeInstanceOf(StartError);
     expect([mode, (err as Error).message]).toEqual([mode, openDataFolder(data, shared, who, mode, true)]);
-    // Nothing made in it: no store, no key.
-    await expect(stat(join(data, 'db'))).rejects.toThrow(/ENOENT/);
-    // Further down.
+    // Nothing made: not the data folder, nor a store or key in it.
+    await expect(stat(data)).rejects.toThrow(/ENOENT/);
+    // Further down, with none of the missing folders made either.
     const deep = join(await folder(join(shared, 'srv'), 0o755), 'cairn', 'data');
     expect(await refusal(deep)).toHaveProperty('message', openDataFolder(deep, shared, who, mode));
+    await expect(stat(join(shared, 'srv', 'cairn'))).rejects.toThrow(/ENOENT/);
     await chmod(shared, mode + 0o1000);
     expect(await refusal(data)).toBe('started');
     expect(await refusal(deep)).toBe('started');
@@ -202,7 +205,7 @@ test('a key under a folder that belongs to another user is refused, with the adv
       theirs,
       'rename the folder or link in it that leads to the key, and put a key of their own in its place',
       "check that it is this log's key",
-      'it',
+      'the key',
     ),
   );
   // Given back (or moved out), it is used.
@@ -228,4 +231,97 @@ test('a data folder under a folder that belongs to another user is refused, with
   // Given back (or moved out), it is used.
   await chown(theirs, EUID, EUID);
   expect(await refusal(data)).toBe('started');
+});
+
+/** A gid that /etc/group does not list (a Kubernetes fsGroup, say), and so no user's private group. */
+const UNLISTED_GID = (() => {
+  const listed = new Set(readFileSync('/etc/group', 'utf8').split('\n').map((line) => line.split(':')[2]));
+  let gid = 4242;
+  while (listed.has(String(gid))) gid++;
+  return gid;
+})();
+
+/** The start-up warning of `path` (`file`, `moved`) under `shared`, which this user owns and the unlisted group may write with `mode`. */
+function sharedWarning(file: string, path: string, shared: string, mode: number, risk: string, moved: string): string {
+  return (
+    `${file} ${path} is under the folder ${shared}, which belongs to ${EUID === 0 ? 'root' : `${EUID_NAME} (uid ${EUID})`} and which the group with gid ${UNLISTED_GID} (not listed in /etc/group) may write too (mode ${mode.toString(8)}): ` +
+    `its members could ${risk}. If every one of them may, leave it; else run: chmod g-w ${shared} (or move ${moved} out of it, to a folder that only its user may write)`
+  );
+}
+
+test("a folder above the key and the data folder that only its owner's private group may write passes (umask 002); one another group may write passes with a start-up warning naming it (a Kubernetes fsGroup volume); the key's own folder is refused as before", async () => {
+  const egid = process.getegid!();
+  // This user's own group is a private group (root's is, and so is every user's under Debian's, Ubuntu's and Fedora's user private groups).
+  expect(isPrivateGroup(EUID, egid)).toBe(true);
+  // A checkout made under umask 002: 0775, this user's private group.
+  const checkout = await folder(join(dir(), 'checkout'), 0o775);
+  await chown(checkout, EUID, egid);
+  const key = await keyIn(checkout);
+  const started = await startServer({ data: join(checkout, 'data'), key, host: '127.0.0.1', port: 0 });
+  await started.close();
+  expect(started.startup.sharedFolders).toBeUndefined();
+  // A volume with the setgid bit, its group another's (an fsGroup): started, and warned of once for each file under it.
+  const volume = await folder(join(dir(), 'volume'), 0o2775);
+  await chown(volume, EUID, UNLISTED_GID);
+  await chmod(volume, 0o2775);
+  const volumeKey = await keyIn(volume);
+  const data = join(volume, 'cairn');
+  const server = await startServer({ data, key: volumeKey, host: '127.0.0.1', port: 0 });
+  await server.close();
+  const warnings = [
+    sharedWarning('the key file', volumeKey, volume, 0o2775, 'rename the folder or link in it that leads to the key, and put a key of their own in its place', 'the key'),
+    sharedWarning('the data folder', data, volume, 0o2775, 'move the data folder away, and its store with it, or put one of their own in its place', 'the data folder').replace(' is under ', ' is in '),
+  ];
+  expect(server.startup.sharedFolders).toEqual(warnings);
+  // serve prints them among its start-up warnings.
+  expect(startupWarnings(server.startup).slice(-2)).toEqual(warnings);
+  // The key's own folder, its group's to write, is refused as before, private group or not.
+  const keys = await folder(join(volume, 'own'), 0o775);
+  await chown(keys, EUID, egid);
+  const own = join(keys, 'log.key');
+  await createKeyFile(own, 'o.example/log');
+  expect(await refusal(join(dir(), 'other-data'), own)).toHaveProperty('message', openKeyFolder(own, keys, 'its group', 0o775, true));
+});
+
+test("whose private group a group is: the owner's primary group, named as the owner, with no other member and no other user's primary group (Debian's sshd rule)", () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/bash\nalice:x:1001:1001::/home/alice:/bin/sh\nbob:x:1002:1002::/home/bob:/bin/sh\ncarol:x:1003:100::/home/carol:/bin/sh\n';
+  const groups = (alice: string) => `root:x:0:\nusers:x:100:\n${alice}\nbob:x:1002:\n`;
+  const accounts = (alice: string, more = '') => parseAccounts(passwd + more, groups(alice));
+  expect(isPrivateGroup(1001, 1001, accounts('alice:x:1001:'))).toBe(true);
+  expect(isPrivateGroup(1001, 1001, accounts('alice:x:1001:alice'))).toBe(true);
+  expect(isPrivateGroup(0, 0, accounts('alice:x:1001:'))).toBe(true);
+  // A member besides the owner, another name, another user's primary group too, not the owner's primary group, not listed.
+  expect(isPrivateGroup(1001, 1001, accounts('alice:x:1001:alice,bob'))).toBe(false);
+  expect(isPrivateGroup(1001, 1001, accounts('staff:x:1001:'))).toBe(false);
+  expect(isPrivateGroup(1001, 1001, accounts('alice:x:1001:', 'dave:x:1004:1001::/:/bin/sh\n'))).toBe(false);
+  expect(isPrivateGroup(1001, 1002, accounts('alice:x:1001:'))).toBe(false);
+  expect(isPrivateGroup(1003, 100, accounts('alice:x:1001:'))).toBe(false);
+  expect(isPrivateGroup(1001, 4242, accounts('alice:x:1001:'))).toBe(false);
+  // Where /etc/passwd and /etc/group cannot be read, no group is private (the folder is warned of).
+  expect(isPrivateGroup(1001, 1001, null)).toBe(false);
+});
+
+test("a '..' after a symbolic link is taken as the kernel takes it: from the link's target, so the folder that holds the link is judged, and the key file named at start-up is the one read", async () => {
+  const safe = await folder(join(dir(), 'safe'), 0o755);
+  await folder(join(safe, 'sub'), 0o755);
+  const key = join(safe, 'log.key');
+  await createKeyFile(key, 'o.example/log');
+  const open = await folder(join(dir(), 'open'), 0o777);
+  await symlink(join(safe, 'sub'), join(open, 'link'));
+  const viaLink = join(open, 'link', '..', 'log.key').replace(`${open}/log.key`, `${open}/link/../log.key`);
+  expect(viaLink).toBe(`${open}/link/../log.key`);
+  expect((await foldersLeadingTo(viaLink)).slice(0, 1)).toEqual([{ folder: safe, holds: true }]);
+  expect((await foldersLeadingTo(viaLink)).map((f) => f.folder)).toContain(open);
+  expect(await refusal(join(dir(), 'data'), viaLink)).toHaveProperty('message', openKeyFolder(viaLink, open, 'group and others', 0o777));
+  // Closed, it starts, naming the key file the kernel opened, not open/log.key; a relative path is taken from the working folder.
+  await chmod(open, 0o755);
+  const cwd = process.cwd();
+  process.chdir(dir());
+  try {
+    const server = await startServer({ data: 'data', key: 'open/link/../log.key', host: '127.0.0.1', port: 0 });
+    await server.close();
+    expect(server.startup.keyFile).toBe(key);
+  } finally {
+    process.chdir(cwd);
+  }
 });

@@ -7,7 +7,7 @@ import { parseSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js
 import { runCli, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
-const dir = useTempDir('cairn-cli-');
+const dir = useTempDir('cairn-cli-', { closedAbove: true });
 
 test('keygen writes a 0600 key, prints its verifier key, and refuses to overwrite', async () => {
   const out = join(dir(), 'k');

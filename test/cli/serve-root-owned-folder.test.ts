@@ -8,11 +8,12 @@
 // `cairn serve` as uid 65534 (nobody) and then follow the advice given.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKeyFile } from '../../src/cli/key-file.js';
 import { shellWord } from '../../src/cli/os-error.js';
 import { startServer } from '../../src/cli/server.js';
+import { hashToken } from '../../src/http/access.js';
 import { CLI } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -240,3 +241,63 @@ async function chownTree(path: string, uid: number): Promise<void> {
   await chown(path, uid, uid);
   for (const name of await readdir(path)) await chown(join(path, name), uid, uid);
 }
+
+/** A uid that /etc/passwd does not list: another user than nobody and root, named by number. */
+const STRANGER = (() => {
+  const listed = new Set(readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':')[2]));
+  let uid = 4242;
+  while (listed.has(String(uid))) uid++;
+  return uid;
+})();
+
+/** The words, in a refusal to nobody of something STRANGER owns, from "belongs" to "run serve as that user (…)". */
+function strangerBelongs(risk: string): string {
+  return (
+    `belongs to another user, uid ${STRANGER}, not to the user this runs as (${NOBODY_NAME} (uid ${NOBODY})) or root: ${risk}. ` +
+    `If uid ${STRANGER} runs this log (a service's user, say), run serve as uid ${STRANGER} (e.g. sudo -u '#${STRANGER}' cairn serve …)`
+  );
+}
+
+test("a data folder the user cannot make in another user's folder is not advised to be made there as root (it would then be refused), but to be given elsewhere; nothing is made", async () => {
+  const theirs = join(await base(), 'theirs');
+  await mkdir(theirs, { mode: 0o755 });
+  await chown(theirs, STRANGER, STRANGER);
+  const data = join(theirs, 'cairn', 'data');
+  expect(await serveAsNobody(data)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: the data folder ${data} is under the folder ${theirs}, which ` +
+      strangerBelongs('that user could rename the folder or link in it that leads to the data folder, and so move the data folder away, and its store with it, or put one of their own in its place') +
+      `. Otherwise check what the data folder holds (its key and its store), then move the data folder out of ${theirs}, into a folder that, like every folder above it, belongs to ${NOBODY_NAME} or root and that no other user may write\n`,
+  });
+  await expect(stat(join(theirs, 'cairn'))).rejects.toThrow(/ENOENT/);
+});
+
+test("a key or token file of another user's, refused to a user that is not root, says to run the chown as root, and gives the token file to root (a 0644 file of root's is every user's to trust)", async () => {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  await chown(data, NOBODY, NOBODY);
+  const key = join(dir(), 'log.key');
+  await createKeyFile(key, 'o.example/log');
+  await chown(key, STRANGER, STRANGER);
+  expect(await serveAsNobody(data, '--key', key)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: the key file ${key} ` +
+      strangerBelongs('that user could have put a key of their own in it, or change it later') +
+      `: a chown to ${NOBODY_NAME} would stop uid ${STRANGER}'s starts from using it. Otherwise check that it is this log's key, then run as root: chown ${NOBODY_NAME} ${key}\n`,
+  });
+  const tokens = join(dir(), 'tokens');
+  await writeFile(tokens, `ops admin ${hashToken('ops-token-0123456789')}\n`, { mode: 0o644 });
+  await chown(tokens, STRANGER, STRANGER);
+  expect(await serveAsNobody(data, '--tokens', tokens)).toEqual({
+    code: 1,
+    stderr:
+      `cairn serve: the token file ${tokens} ` +
+      strangerBelongs('that user could add a token of their own to it, with any role (admin too), or change it later') +
+      `. Otherwise check that the token file lists only the tokens you gave out, then run as root: chown root ${tokens} (a file of root's is trusted by whichever user serve runs as)\n`,
+  });
+  // What it says to run, run as root.
+  execFileSync('bash', ['-c', `chown root ${shellWord(tokens)}`]);
+  expect(await serveAsNobody(data, '--tokens', tokens)).toBe('listening');
+});

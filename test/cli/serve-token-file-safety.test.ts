@@ -9,7 +9,7 @@
 // does. The tests of writable folders hold whoever runs them; those of
 // another user's file or folder give it to uid 65534 (nobody), which needs
 // root, as serve-folder-safety.test.ts does.
-import { chmod, chown, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, open, stat, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -17,10 +17,10 @@ import { once } from 'node:events';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../src/cli/server.js';
-import { AccessConfigError, hashToken, readTokenFile } from '../../src/http/access.js';
+import { AccessConfigError, hashToken, readTokenFile, type TokenFileCalls } from '../../src/http/access.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
-const dir = useTempDir('cairn-token-file-safety-');
+const dir = useTempDir('cairn-token-file-safety-', { closedAbove: true });
 
 const NOBODY = 65534;
 const EUID = process.geteuid!();
@@ -87,6 +87,14 @@ function nobodyOwns(subject: string, path: string, risk: string): string {
   return `${subject} ${nobodyBelongs(risk)}: a chown to ${EUID_NAME} would stop ${who}'s starts from using it. Otherwise ${CHECK}, then run: chown ${EUID_NAME} ${path}`;
 }
 
+/** The refusal of the token file `path`, which nobody owns: run serve as nobody, or give the file to root, whom every user serve runs as trusts (not to this user: nobody's starts may still read a 0644 file). */
+function nobodyOwnsTokens(path: string): string {
+  return (
+    `the token file ${path} ${nobodyBelongs('that user could add a token of their own to it, with any role (admin too), or change it later')}. ` +
+    `Otherwise ${CHECK}, then run as root: chown root ${path} (a file of root's is trusted by whichever user serve runs as)`
+  );
+}
+
 test('a token file in or under a folder that group or others may write, without the sticky bit, is refused by the server, before anything is made; sticky or closed, it is used', async () => {
   const data = join(dir(), 'data');
   for (const [mode, who] of [[0o775, 'its group'], [0o757, 'others'], [0o777, 'group and others']] as const) {
@@ -102,7 +110,12 @@ test('a token file in or under a folder that group or others may write, without 
     const deep = await tokensIn(await folder(join(shared, 'a', 'b', 'c'), 0o700));
     await chmod(join(shared, 'a'), 0o755);
     await chmod(join(shared, 'a', 'b'), 0o755);
-    await expect(readTokenFile(deep, { checkOwner: true })).rejects.toHaveProperty('message', openTokenFolder(deep, shared, who, mode));
+    if (mode === 0o775) {
+      // Above the file's own folder, a folder that only its owner's private group (root's, here) may write passes (umask 002).
+      expect(await readTokenFile(deep, { checkOwner: true })).toHaveLength(1);
+    } else {
+      await expect(readTokenFile(deep, { checkOwner: true })).rejects.toHaveProperty('message', openTokenFolder(deep, shared, who, mode));
+    }
     // Reached through a symbolic link in a closed folder, the folder it leads to counts.
     const closed = await folder(join(dir(), `closed-${mode.toString(8)}`), 0o700);
     await symlink(tokens, join(closed, 'tokens'));
@@ -158,7 +171,7 @@ test('a FIFO or a socket given as the token file is refused at once, not waited 
 test('a token file that belongs to another user is refused by the server, whatever its mode: that user could add a token of role admin', async () => {
   const tokens = await tokensIn(await folder(join(dir(), 'conf'), 0o755));
   await chown(tokens, NOBODY, NOBODY);
-  const message = nobodyOwns(`the token file ${tokens}`, tokens, 'that user could add a token of their own to it, with any role (admin too), or change it later');
+  const message = nobodyOwnsTokens(tokens);
   const data = join(dir(), 'data');
   const err = await refusal(tokens, data);
   expect(err).toBeInstanceOf(AccessConfigError);
@@ -194,8 +207,49 @@ test("a token file in a folder that belongs to another user is refused, with the
     'message',
     `the token file ${deep} is under the folder ${theirs}, which ` +
       nobodyBelongs('that user could rename the folder or link in it that leads to the token file, and put one of their own in its place, with tokens of theirs') +
-      `. Otherwise ${CHECK}, then move it out of ${theirs}, into a folder that, like every folder above it, belongs to ${owners} and that no other user may write`,
+      `. Otherwise ${CHECK}, then move the token file out of ${theirs}, into a folder that, like every folder above it, belongs to ${owners} and that no other user may write`,
   );
   await chown(theirs, EUID, EUID);
   expect(await readTokenFile(deep, { checkOwner: true })).toHaveLength(1);
+});
+
+test('what the token file path names is looked at before it is opened: a device is never opened (opening one may do something), and a file replaced between the look and the open is refused', async () => {
+  const conf = await folder(join(dir(), 'conf'), 0o700);
+  const tokens = await tokensIn(conf);
+  const opened: string[] = [];
+  const calls = (look: string): TokenFileCalls => ({
+    stat: () => stat(look),
+    open: (path, flags) => {
+      opened.push(path);
+      return open(path, flags);
+    },
+  });
+  // /dev/null stands for a device: refused from its stat, not opened.
+  await expect(readTokenFile('/dev/null', {}, calls('/dev/null'))).rejects.toThrow(
+    new AccessConfigError('the token file /dev/null is not a regular file (a device, FIFO or socket); give a text file with one token a line'),
+  );
+  expect(opened).toEqual([]);
+  // The file looked at was another than the one opened (swapped in between).
+  const other = await tokensIn(await folder(join(dir(), 'other'), 0o700));
+  await expect(readTokenFile(tokens, {}, calls(other))).rejects.toThrow(
+    new AccessConfigError(`the token file ${tokens} was replaced while it was being read (another file was opened than the one looked at); start again`),
+  );
+  expect(await readTokenFile(tokens, {}, calls(tokens))).toHaveLength(1);
+  expect(opened).toEqual([tokens, tokens]);
+});
+
+test('a token file under a folder that a group other than its owner\'s private one may write is taken, with a start-up warning naming the folder and that group', async () => {
+  const listed = new Set(readFileSync('/etc/group', 'utf8').split('\n').map((line) => line.split(':')[2]));
+  let gid = 4242;
+  while (listed.has(String(gid))) gid++;
+  const volume = await folder(join(dir(), 'volume'), 0o775);
+  await chown(volume, EUID, gid);
+  const tokens = await tokensIn(await folder(join(volume, 'conf'), 0o755));
+  const server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, tokens });
+  await server.close();
+  expect(server.startup.sharedFolders).toEqual([
+    `the token file ${tokens} is under the folder ${volume}, which belongs to ${EUID === 0 ? 'root' : `${EUID_NAME} (uid ${EUID})`} and which the group with gid ${gid} (not listed in /etc/group) may write too (mode 775): ` +
+      'its members could rename the folder or link in it that leads to the token file, and put one of their own in its place, with tokens of theirs. ' +
+      `If every one of them may, leave it; else run: chmod g-w ${volume} (or move the token file out of it, to a folder that only its user may write)`,
+  ]);
 });

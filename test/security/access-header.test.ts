@@ -54,6 +54,8 @@ describe('tokenProblem', () => {
     ['a space', 'two words', /^has a space at character 4 of 9; a token holds letters A-Z and a-z, digits and - \. _ ~ \+ \/, then at its end any number of =$/],
     ['a tab', 'tab\tbed', /^has a tab at character 4 of 7; /],
     ['an = inside', 'ab=cd=', /^has an '=' before its end at character 3 of 6; /],
+    ['nothing but =', '=', /^begins with '='; a token must begin with a letter, a digit or one of - \. _ ~ \+ \/, and only its end may be '='s$/],
+    ['nothing but ==', '==', /^begins with '='; a token must begin with a letter, a digit or one of - \. _ ~ \+ \/, and only its end may be '='s$/],
     ['the CR after padding (a CRLF file)', 'YWJjZA==\r', /^has a line break \(CR\) at character 9 of 9: /],
     ['a letter outside ASCII', 'h\u00e9llo-token', /^has a character a token may not hold at character 2 of 11; /],
     ['a character outside the BMP, counted as one', '\u{1F511}key', /^has a character a token may not hold at character 1 of 4; /],
