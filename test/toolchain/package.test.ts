@@ -20,6 +20,17 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   exports?: Record<string, { types?: string; default?: string } | string>;
 };
 
+/** Type-checks `dir`/use.ts as a strict nodenext consumer would: 'compiled', or tsc's errors. */
+async function compileConsumer(dir: string): Promise<string> {
+  const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], strict: true, noEmit: true };
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  return promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
+    () => 'compiled',
+    (err: { stdout?: string }) => err.stdout ?? String(err),
+  );
+}
+
 test('the package resolves by its own name to the client library, whose types the build writes', async () => {
   // Node's self-reference goes through `exports` only; the name is read, not written out, so that
   // tsc (which runs before the build) does not look for declarations that do not exist yet.
@@ -71,14 +82,7 @@ test("the library's declarations compile for a consumer whose lib has no DOM (No
   try {
     const index = join(ROOT, 'dist/src/client/index.js');
     await writeFile(join(dir, 'use.ts'), `import { CairnClient, verifyReceipt } from ${JSON.stringify(index)};\nexport const kinds = [typeof CairnClient, typeof verifyReceipt];\n`);
-    const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], strict: true, noEmit: true };
-    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
-    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-    const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
-      () => 'compiled',
-      (err: { stdout?: string }) => err.stdout ?? String(err),
-    );
-    expect(result).toBe('compiled');
+    expect(await compileConsumer(dir)).toBe('compiled');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -100,14 +104,7 @@ test('the package root exports every type its public signatures name, and newVer
       'export const check = (r: unknown, e: Uint8Array) => checkReceipt(r, e, verifier).valid;',
     ].join('\n');
     await writeFile(join(dir, 'use.ts'), `${use}\n`);
-    const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], strict: true, noEmit: true };
-    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
-    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-    const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
-      () => 'compiled',
-      (err: { stdout?: string }) => err.stdout ?? String(err),
-    );
-    expect(result).toBe('compiled');
+    expect(await compileConsumer(dir)).toBe('compiled');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
