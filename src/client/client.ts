@@ -19,7 +19,7 @@ import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkl
 import { ClientError, escapeText } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http.js';
 import { checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';
-import { TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js';
+import { ownBytes, TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js';
 
 /** CONTRACT §3: a batch holds 1 to 1000 entries. */
 export const MAX_BATCH_ENTRIES = 1000;
@@ -197,17 +197,6 @@ function checkTreeArg<T extends TreeRef>(x: T, name: string, origin: string): T 
     throw new RangeError(`${name} is a checkpoint of ${shown}, not of this client's log ${origin}: check it with a client of that log`);
   }
   return x;
-}
-
-/**
- * `bytes`, or a copy of them when they are a view into a larger buffer (a
- * hash from src/merkle/hash.ts's shared slab, an entry cut from its bundle,
- * a hash cut from a cached tile): what the client hands out is each in a
- * buffer of its own, which the caller may transfer (postMessage,
- * structuredClone with `transfer`) without detaching anything else.
- */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
 function checkEntry(entry: unknown, name: string): Uint8Array {
@@ -601,7 +590,8 @@ export class CairnClient {
           : `the log's consistency proof from tree size ${a} (root ${rootA}) to tree size ${b} (root ${rootB}) does not verify: either the second tree does not extend the first, or the proof is not for these sizes (a cache that ignores the query, say)`,
       );
     }
-    return proof;
+    // Computed from tiles, a hash of the right edge is node:crypto's, cut from a shared slab.
+    return fromTiles ? proof.map(ownBytes) : proof;
   }
 
   /**
@@ -720,7 +710,8 @@ export class CairnClient {
     if (!verifyInclusion(leaf!, index, cp.treeSize, proof, cp.rootHash)) {
       throw new ClientError('BAD_PROOF', `the proof computed from tiles for leaf ${index} does not lead to the root`);
     }
-    return { index, leafHash: leaf!, proof, checkpoint: cp };
+    // A hash of the right edge that is no complete subtree is computed here, cut from hash.ts's shared slab.
+    return { index, leafHash: ownBytes(leaf!), proof: proof.map(ownBytes), checkpoint: cp };
   }
 
   /**
@@ -764,9 +755,10 @@ export class CairnClient {
     if (index >= cp.treeSize) throw new RangeError(`getEntryFromTiles: index ${index} is not in the tree of size ${cp.treeSize}`);
     const reader = this.tileReader(cp);
     const n = Math.floor(index / TILE_WIDTH);
-    const entries = await this.readEntryBundle(n, cp, reader);
+    // The bundle's entries are views into it: only the one returned is copied.
+    const entries = await this.#readEntryBundle(n, tileWidth(0, n, cp.treeSize), reader, undefined);
     const proved = await this.proveIndexFromTiles(index, cp, reader);
-    return { ...proved, entry: entries[index - n * TILE_WIDTH]! };
+    return { ...proved, entry: ownBytes(entries[index - n * TILE_WIDTH]!) };
   }
 
   /**

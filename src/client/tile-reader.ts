@@ -39,6 +39,17 @@ export interface TreeRef {
   readonly rootHash: Uint8Array;
 }
 
+/**
+ * `bytes`, or a copy of them when they are a view into a larger buffer (a
+ * hash from src/merkle/hash.ts's shared slab, an entry cut from its bundle,
+ * a hash cut from a cached tile): what the client hands out is each in a
+ * buffer of its own, which the caller may transfer (postMessage,
+ * structuredClone with `transfer`) without detaching anything else.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+}
+
 /** The RFC 6962 hash of a full tile's 256 hashes: the node one tile level up. */
 function fullTileHash(data: Uint8Array): Uint8Array {
   let row: Uint8Array[] = [];
@@ -152,9 +163,16 @@ export class TileHashReader implements HashReader {
 
   /**
    * Returns the stored hashes at `indexes` (stored-hash indexes, see
-   * storedHashIndex), each from a tile authenticated against this tree.
+   * storedHashIndex), each from a tile authenticated against this tree and
+   * each in a buffer of its own (see ownBytes): a hash above a tile's bottom
+   * row is computed, and node:crypto's are cut from a shared slab.
    */
   async readHashes(indexes: readonly number[]): Promise<Uint8Array[]> {
+    return (await this.#readHashes(indexes)).map(ownBytes);
+  }
+
+  /** readHashes, its hashes possibly views into a shared buffer (readTile copies them into its own). */
+  async #readHashes(indexes: readonly number[]): Promise<Uint8Array[]> {
     if (!Array.isArray(indexes)) throw new TypeError('readHashes: indexes must be an array');
     const limit = storedHashCount(this.treeSize);
     for (const x of indexes) {
@@ -246,7 +264,7 @@ export class TileHashReader implements HashReader {
     const first = n * TILE_WIDTH;
     const indexes: number[] = [];
     for (let i = 0; i < width; i++) indexes.push(storedHashIndex(level * TILE_HEIGHT, first + i));
-    const hashes = await this.readHashes(indexes);
+    const hashes = await this.#readHashes(indexes);
     const out = new Uint8Array(width * HASH_SIZE);
     hashes.forEach((h, i) => out.set(h, i * HASH_SIZE));
     return out;

@@ -39,7 +39,7 @@ function asView(b: Uint8Array): Uint8Array {
 // structuredClone with `transfer`): that detaches the slab under every hash
 // cut from it. The slab's next user then starts a new one (a detached view's
 // byteLength is 0), so the hashing itself never breaks; the public client
-// API copies what it returns (see ownBytes in src/client/client.ts).
+// API copies what it returns (see ownBytes in src/client/tile-reader.ts).
 const SLAB_SIZE = 8192;
 let slab = new Uint8Array(SLAB_SIZE);
 let slabUsed = SLAB_SIZE;

@@ -2,8 +2,11 @@
 // transfer one (postMessage, structuredClone with `transfer`) without
 // detaching another value, or the slab that src/merkle/hash.ts cuts every
 // hash from in this process (the server's here, in-process, too).
+import { jest } from '@jest/globals';
 import { CairnClient } from '../../src/client/client.js';
 import { leafHash } from '../../src/merkle/hash.js';
+import { storedHashIndex } from '../../src/merkle/stored.js';
+import type { Checkpoint } from '../../src/note/checkpoint.js';
 import { generateSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { useCliServer } from '../helpers/cli-server.js';
 import { hex } from './helpers.js';
@@ -61,4 +64,60 @@ test('a tile is in a buffer of its own, though the fetch answered it as a view i
   const tile = await client.readTile({ level: 0, n: 0, width: 1 });
   expect(hex(tile)).toBe(hex(body));
   expect(own(tile)).toBe(true);
+});
+
+describe('a tree whose right edge is not a complete subtree (300 = 256 + 32 + 8 + 4)', () => {
+  // The hashes of its right edge are computed from the tiles by nodeHash, cut from hash.ts's shared slab.
+  const r = useCliServer('cairn-returned-buffers-edge-', { origin: 'buffers-edge.test/log' });
+  let cp260: Checkpoint;
+
+  beforeAll(async () => {
+    await r.client.addBatch(Array.from({ length: 260 }, (_, i) => entry(i)));
+    cp260 = (await r.client.getCheckpoint()).checkpoint;
+    await r.client.addBatch(Array.from({ length: 40 }, (_, i) => entry(260 + i)));
+  });
+
+  test('proofs, entries and hashes computed from its tiles are each in a buffer of its own', async () => {
+    const { checkpoint } = await r.client.getCheckpoint();
+    expect(checkpoint.treeSize).toBe(300);
+    const proved = await r.client.proveIndexFromTiles(5, checkpoint);
+    expect([proved.leafHash, ...proved.proof].filter((b) => !own(b))).toEqual([]);
+    const tiled = await r.client.getEntryFromTiles(5, checkpoint);
+    expect([tiled.leafHash, tiled.entry, ...tiled.proof].filter((b) => !own(b))).toEqual([]);
+    expect(hex(tiled.entry)).toBe(hex(entry(5)));
+    const consistency = await r.client.verifyConsistency(cp260, checkpoint, { fromTiles: true });
+    expect(consistency.length).toBeGreaterThan(0);
+    expect(consistency.filter((b) => !own(b))).toEqual([]);
+    // Above a tile's bottom row a stored hash is computed too: [0, 4), [32, 64), [0, 256), [256, 288).
+    const reader = r.client.tileReader(checkpoint);
+    const hashes = await reader.readHashes([storedHashIndex(0, 5), storedHashIndex(2, 0), storedHashIndex(5, 1), storedHashIndex(8, 0), storedHashIndex(5, 8)]);
+    expect(hashes.filter((b) => !own(b))).toEqual([]);
+    // readTile, which reads a whole tile through the same path, still answers its bottom row.
+    const tile = await reader.readTile(0, 1);
+    expect(hex(tile.subarray(0, 32))).toBe(hex(leafHash(entry(256))));
+    expect(hex(hashes[0]!)).toBe(hex(leafHash(entry(5))));
+  });
+
+  test("transferring the right edge's proof hash away moves those 32 bytes, nothing else, and the client proves on", async () => {
+    const { checkpoint } = await r.client.getCheckpoint();
+    const before = (await r.client.proveIndexFromTiles(40, checkpoint)).proof.map(hex);
+    const edge = (await r.client.proveIndexFromTiles(30, checkpoint)).proof.at(-1)!;
+    const moved = structuredClone(edge.buffer, { transfer: [edge.buffer] });
+    expect(moved.byteLength).toBe(32);
+    expect(edge.length).toBe(0);
+    expect((await r.client.proveIndexFromTiles(40, checkpoint)).proof.map(hex)).toEqual(before);
+  });
+
+  test('getEntryFromTiles reads the bundle without the public readEntryBundle, which copies every entry', async () => {
+    const { checkpoint } = await r.client.getCheckpoint();
+    const spy = jest.spyOn(r.client, 'readEntryBundle');
+    try {
+      const got = await r.client.getEntryFromTiles(290, checkpoint);
+      expect(hex(got.entry)).toBe(hex(entry(290)));
+      expect(own(got.entry)).toBe(true);
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });
