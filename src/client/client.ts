@@ -193,7 +193,7 @@ function checkTreeArg<T extends TreeRef>(x: T, name: string, origin: string): T 
   if (x.rootHash.length !== HASH_SIZE) throw new RangeError(`${name}: rootHash must be ${HASH_SIZE} bytes, got ${x.rootHash.length}`);
   const own = (x as { origin?: unknown }).origin;
   if (own !== undefined && own !== origin) {
-    const shown = typeof own === 'string' ? escapeText(own) : `a ${typeof own}`;
+    const shown = typeof own === 'string' ? escapeText(own) : own === null ? 'null' : typeof own === 'object' ? 'an object' : `a ${typeof own}`;
     throw new RangeError(`${name} is a checkpoint of ${shown}, not of this client's log ${origin}: check it with a client of that log`);
   }
   return x;

@@ -49,6 +49,15 @@ describe("another log's checkpoint passed to a client", () => {
     expect(asked).toEqual([]);
   });
 
+  test('an origin that is not a string is named by its type, and null as null', async () => {
+    const { client, asked } = recordingClient();
+    const withOrigin = (origin: unknown) => ({ ...mine, origin }) as unknown as Checkpoint;
+    await expect(client.getEntry(0, withOrigin(null))).rejects.toThrow(/checkpoint is a checkpoint of null, not of this client's log mine\.test\/log/);
+    await expect(client.getEntry(0, withOrigin(7))).rejects.toThrow(/is a checkpoint of a number, not/);
+    expect(() => client.tileReader(withOrigin({}))).toThrow(/is a checkpoint of an object, not/);
+    expect(asked).toEqual([]);
+  });
+
   test('a checkpoint of this log, or a tree without an origin, is taken as before', async () => {
     const { client } = recordingClient();
     await expect(client.verifyConsistency(mine, { ...mine })).resolves.toEqual([]);
