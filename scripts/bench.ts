@@ -328,16 +328,22 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
       served.rootHash = sth.sha256_root_hash;
     }
     type Served = (typeof servers)[number];
-    /** One run of proofs of `kind` against one server, every answer checked. */
+    /**
+     * One run of proofs of `kind` against one server, every answer checked;
+     * `onAttempt` is called as each attempt starts (a quick run's silent
+     * window is run again, longer: see measured).
+     */
     const proofs = async (
       s: Served,
       proof: (typeof PROOF_KINDS)[number],
       durationMs: number,
       warmupMs: number,
       onWindow?: (edge: WindowEdge) => void,
+      onAttempt?: () => void,
     ): Promise<LoadResult> =>
-      measured(plan, `${proof.kind} proofs at ${sizeLabel(s.log.size)}`, durationMs, (window) =>
-        load.run(
+      measured(plan, `${proof.kind} proofs at ${sizeLabel(s.log.size)}`, durationMs, (window) => {
+        onAttempt?.();
+        return load.run(
           {
             url: s.server.url,
             kind: proof.load,
@@ -350,8 +356,8 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
             verifyEvery: 100,
           },
           onWindow,
-        ),
-      );
+        );
+      });
     // Settle first, unmeasured, the largest log last: right after a log was
     // grown LevelDB is still compacting what it just wrote (for about 6 s at
     // 10^7), the server fills its leaf filter (about 1 s) and maps the new
@@ -378,12 +384,13 @@ async function proofsSection(plan: Plan, grown: readonly GrownLog[], results: Re
           // Read as the load generator opens and closes its measured window.
           const readings: { server?: ThreadCpu; client?: ThreadCpu }[] = [];
           const read = () => readings.push({ server: threadCpu(s.server.pid), client: load.pid === undefined ? undefined : threadCpu(load.pid) });
-          const r = await proofs(s, proof, plan.proofMs, plan.proofWarmupMs, read);
+          // Only the last attempt's readings (a quick run may have run it again, longer), however many an
+          // attempt took: one that ends before its window opens reads no start.
+          const r = await proofs(s, proof, plan.proofMs, plan.proofWarmupMs, read, () => (readings.length = 0));
           const key = `${s.log.size}.${proof.kind}`;
           push(rate, key, r.requestsPerSecond);
           push(p99, key, r.p99Ms);
-          // The last window's readings (a quick run may have run it again, longer).
-          const [opened, closed] = readings.slice(-2);
+          const [opened, closed] = readings;
           const server = cpuPerAnswer(opened?.server, closed?.server, r.requests);
           const client = cpuPerAnswer(opened?.client, closed?.client, r.requests);
           if (server !== undefined && client !== undefined) {
