@@ -253,6 +253,20 @@ export function pathAsGiven(path: string): string {
 }
 
 /**
+ * `names` put after the folder `folder`, as path.join does but with its '..'
+ * kept (see pathAsGiven): the path the kernel takes them to, where
+ * path.join would drop a '..' with the name before it, so that
+ * `link/../data` and `db` is `link/../data/db`, the store beside the link's
+ * target, not `data/db` beside the link. '.' and empty names are dropped;
+ * a relative folder stays relative.
+ */
+export function joinAsGiven(folder: string, ...names: string[]): string {
+  const kept = [folder, ...names].flatMap((path) => path.split(sep)).filter((name) => name !== '' && name !== '.');
+  const joined = `${parse(folder).root}${kept.join(sep)}`;
+  return joined === '' ? '.' : joined;
+}
+
+/**
  * The folders whose owners, and whoever may write in them, could make
  * `path` lead to another file than it does, nearest first, each once and
  * with no symbolic links in it: the folder that holds the file `path`

@@ -1,5 +1,4 @@
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
 import { parseEntryBundle } from '../merkle/bundle.js';
 import { bytesEqual } from '../merkle/check.js';
 import { leafHash } from '../merkle/hash.js';
@@ -17,7 +16,7 @@ import { StoreCorruptError, StoreLayoutError, StoreLockedError, type LogState } 
 import { envValue, parseCommandArgs, UsageError } from './args.js';
 import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
 import { causedByOsError, foreignStoreFilesProblem, noSpaceLeft, withSpaceAdvice } from './data-folder.js';
-import { chownAdvice, chownUser, otherUserThanOwner, ownerName } from '../file-trust.js';
+import { chownAdvice, chownUser, joinAsGiven, otherUserThanOwner, ownerName } from '../file-trust.js';
 import { readKeyFile } from './key-file.js';
 import { osReason, shellWord } from './os-error.js';
 import { showNonPrinting } from './visible-text.js';
@@ -95,7 +94,7 @@ async function findVerifier(values: { vkey?: string; key?: string }, data: strin
   if (values.vkey !== undefined || (values.key === undefined && envValue(io.env, 'CAIRN_VKEY') !== undefined)) {
     return { verifier: (await resolveVerifier(values.vkey, io.env)).verifier, source: values.vkey !== undefined ? '--vkey' : 'CAIRN_VKEY' };
   }
-  const keyPath = values.key ?? join(data, 'log.key');
+  const keyPath = values.key ?? joinAsGiven(data, 'log.key');
   let key;
   try {
     key = await readKeyFile(keyPath);
@@ -350,7 +349,8 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     const data = values.data ?? envValue(io.env, 'CAIRN_DATA');
     if (data === undefined) throw new UsageError('--data DIR is required');
     if (values.vkey !== undefined && values.key !== undefined) throw new UsageError('give --vkey or --key, not both');
-    const dbPath = join(data, 'db');
+    // As serve takes it: a '..' after a symbolic link goes up from the link's target (path.join would drop it with the link's name).
+    const dbPath = joinAsGiven(data, 'db');
     // The data folder as messages name it: one line, every non-printing character escaped (as serve and the store's own refusals show paths).
     const shown = showNonPrinting(data);
     let folder: { isDirectory(): boolean; uid: number } | undefined;
@@ -364,6 +364,8 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     const asRoot = rootOnOthersStore(data, dbPath, folder.uid);
     if (asRoot !== undefined) throw new Error(asRoot);
     const key = await findVerifier(values, data, io);
+    // The store's folder as the kernel found it: the store's own looks join names to it with path.join, which a '..' in the path given would mislead.
+    const storePath = await realpath(dbPath).catch(() => dbPath);
     const verifier = key.verifier;
     // The data folder (shown escaped) and what the store's damage says (which
     // names its files, escaped the same way by the store): every line printed
@@ -377,9 +379,9 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     let store: LevelStore;
     try {
       // An empty folder would be made a new store: there is nothing to audit.
-      if (!(await LevelStore.exists(dbPath))) throw new UsageError(`there is no Cairn store in ${shown} (${showNonPrinting(dbPath)} holds no database)`);
+      if (!(await LevelStore.exists(storePath))) throw new UsageError(`there is no Cairn store in ${shown} (${showNonPrinting(dbPath)} holds no database)`);
       // keepLayout: a store in 0.1.0's layout is read as it is, not converted (0.1.0 could not open it again).
-      store = await LevelStore.open(dbPath, { keepLayout: true });
+      store = await LevelStore.open(storePath, { keepLayout: true });
     } catch (err) {
       if (err instanceof StoreLockedError) {
         io.stderr.write(`cairn audit: the data folder ${shown} is in use by another Cairn process (a server running on it holds its store's lock); stop it first, or audit a copy of ${shown} taken while the server was stopped\n`);
@@ -394,7 +396,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       // The store opens by decoding its latest state record (JSON), which only an empty store may lack.
       if (err instanceof StoreCorruptError) return report({ kind: 'state', message: err.message });
       if (err instanceof UsageError) throw err;
-      throw new Error(await storeOpenProblem(err, data, dbPath), { cause: err });
+      throw new Error(await storeOpenProblem(err, data, storePath), { cause: err });
     }
     let result: AuditResult | undefined;
     let finding: Finding | undefined;

@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { databaseFiles } from '../storage/leveldb-folder.js';
-import { chownAdvice, foreignOwnerProblem, moveOutAdvice, openFolderOnPath, openFolderProblem, type OpenFolderWords, otherUserThanOwner, otherWriters, ownerName, pathAsGiven } from '../file-trust.js';
+import { chownAdvice, foreignOwnerProblem, joinAsGiven, moveOutAdvice, openFolderOnPath, openFolderProblem, type OpenFolderWords, otherUserThanOwner, otherWriters, ownerName, pathAsGiven } from '../file-trust.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
 import { showNonPrinting } from './visible-text.js';
@@ -138,7 +138,7 @@ export async function checkDataFolder(data: string, onWarning?: (warning: string
   if (found.length > 0) {
     const shown = showNonPrinting(data);
     const listed = found.slice(0, 3).map((name) => showNonPrinting(name)).join(', ') + (found.length > 3 ? ` and ${found.length - 3} more` : '');
-    const db = showNonPrinting(join(data, 'db'));
+    const db = showNonPrinting(joinAsGiven(data, 'db'));
     const files = 'all of them (CURRENT, LOCK, LOG*, MANIFEST-* and the numbered .log, .ldb and .sst files)';
     // Only a folder named db is its data folder's store: any other one's parent would begin a new store in its own db/.
     const fix =

@@ -1,7 +1,7 @@
 import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chownAdvice, foreignOwnerProblem, openFolderProblem, otherUserThanOwner } from '../file-trust.js';
+import { chownAdvice, foreignOwnerProblem, joinAsGiven, openFolderProblem, otherUserThanOwner } from '../file-trust.js';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { NON_PRINTING, quoteVisibly, showNonPrinting } from './visible-text.js';
@@ -24,7 +24,7 @@ const TEMP_RANDOM_BYTES = 6;
  * key file's folder (so that link() can put it in place).
  */
 export function keyTempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(TEMP_RANDOM_BYTES).toString('hex')}.tmp`);
+  return joinAsGiven(dirname(path), `.${basename(path)}.${randomBytes(TEMP_RANDOM_BYTES).toString('hex')}.tmp`);
 }
 
 /**
@@ -79,7 +79,7 @@ export async function removeStaleKeyTemps(path: string): Promise<KeyTempProblem[
   for (const entry of entries) {
     // isFile() does not follow symbolic links: a link of that name is not ours.
     if (!entry.isFile() || !isKeyTempName(path, entry.name)) continue;
-    const file = join(folder, entry.name);
+    const file = joinAsGiven(folder, entry.name);
     try {
       await unlink(file);
     } catch (err) {

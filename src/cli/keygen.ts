@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { joinAsGiven } from '../file-trust.js';
 import { envValue, parseCommandArgs, parseOrigin, UsageError } from './args.js';
 import { createKeyFile, newKeyOriginProblem } from './key-file.js';
 import { printableError, quoteVisibly, showNonPrinting } from './visible-text.js';
@@ -68,7 +68,7 @@ async function folderAsKeyFile(out: string): Promise<UsageError | undefined> {
   const isFolder = await stat(out).then((info) => info.isDirectory(), () => false);
   if (!isFolder && !out.endsWith('/')) return undefined;
   // The path as typed, its line breaks and other non-printing characters escaped: keygen prints a usage error with its own line breaks kept.
-  const example = showNonPrinting(join(out, 'log.key'));
+  const example = showNonPrinting(joinAsGiven(out, 'log.key'));
   return new UsageError(`--out ${showNonPrinting(out)} ${isFolder ? 'is a folder' : "names a folder (it ends in '/')"}; give the path of a new file, such as ${example}`);
 }
 

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { joinAsGiven } from '../file-trust.js';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
 import { reportIgnoredDebugSignal } from './debug-signal.js';
@@ -179,7 +180,7 @@ async function serve(argv: string[]): Promise<number> {
   // Options that would make an unsafe server are usage errors, as bad ones are.
   const accessProblem = accessOptionsProblem(host, { tokens: tokens !== undefined, publicWrites: values['public-writes'] === true, privateReads: values.private === true });
   if (accessProblem !== undefined) throw new UsageError(accessProblem);
-  if (origin !== undefined) await checkOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin', key === undefined ? join(data, 'log.key') : undefined);
+  if (origin !== undefined) await checkOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin', key === undefined ? joinAsGiven(data, 'log.key') : undefined);
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
@@ -242,7 +243,7 @@ async function serve(argv: string[]): Promise<number> {
       privateReads: values.private === true,
       onKeyCreated: (path, verifierKey) => {
         madeKey = true;
-        process.stdout.write(`made a new signing key in ${showNonPrinting(resolve(path))}\nverifier key: ${verifierKey}\n`);
+        process.stdout.write(`made a new signing key in ${showNonPrinting(path)}\nverifier key: ${verifierKey}\n`);
       },
     });
   } catch (err) {
@@ -259,7 +260,7 @@ async function serve(argv: string[]): Promise<number> {
   // leave its temporary file, a complete private key, beside the key file.
   // Now that the key file exists (read, or made, with the store's lock held),
   // no creation of it can succeed any more: see removeStaleKeyTemps.
-  const keyPath = key ?? join(data, 'log.key');
+  const keyPath = key ?? join(running.startup.dataFolder, 'log.key');
   for (const problem of await removeStaleKeyTemps(keyPath)) {
     logger.warn(
       problem.kind === 'list'

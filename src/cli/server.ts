@@ -30,7 +30,7 @@ import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
 import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
-import { pathAsGiven } from '../file-trust.js';
+import { joinAsGiven, pathAsGiven } from '../file-trust.js';
 import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
 import { StartError } from './start-error.js';
 
@@ -57,7 +57,7 @@ export interface ServerConfig {
   readonly maxInflightBodyBytes?: number;
   /** Wraps the store (tests inject faults or delays with it). */
   readonly wrapStore?: (store: LogStore) => LogStore;
-  /** Told when a key is made on first start. */
+  /** Told when a key is made on first start, with its real path (absolute, with no symbolic link or '..' in it: the key is made in the data folder's realpath). */
   readonly onKeyCreated?: (path: string, verifierKey: string) => void;
   /**
    * How long `close()` lets requests in progress finish before it cuts their
@@ -225,16 +225,16 @@ async function loadAccess(config: ServerConfig, host: string): Promise<{ access:
 async function loadKey(
   path: string,
   config: ServerConfig,
-  store?: LogStore,
+  store?: { readonly store: LogStore; readonly folder: string },
   onMade?: () => void,
   onWarning?: (warning: string) => void,
 ): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
   let made = false;
   if (!(await keyExists(path))) {
-    const state = await store?.readState();
+    const state = await store?.store.readState();
     if (state !== undefined) {
       throw new StartError(
-        `the log in ${showNonPrinting(join(config.data, 'db'))} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${showNonPrinting(path)} is missing; ` +
+        `the log in ${showNonPrinting(store!.folder)} (${state.treeSize} ${state.treeSize === 1 ? 'entry' : 'entries'}) has lost its key: ${showNonPrinting(path)} is missing; ` +
           'put that key file back, or name it with --key FILE (a new key cannot sign for this log)',
       );
     }
@@ -474,7 +474,8 @@ async function openLog(
   try {
     return await openKeyStoreAndLog(config, logger, () => (madeKey = true));
   } catch (err) {
-    if (madeKey) throw await withdrawNewKey(err, config.data);
+    // The data folder exists once the key is made: the one the key is in, with no '..' for path.join to mistake.
+    if (madeKey) throw await withdrawNewKey(err, await realpath(config.data).catch(() => pathAsGiven(config.data)));
     if (noSpaceLeft(err)) throw new StartError(withSpaceAdvice(messageOf(err), err, config.data), { cause: err });
     throw err;
   }
@@ -504,10 +505,10 @@ export async function withdrawNewKey(
   data: string,
   inUseOrWritten: (db: string) => Promise<string | undefined> = (db) => LevelStore.inUseOrWritten(db),
 ): Promise<StartError> {
-  const keyFile = join(data, 'log.key');
-  const db = join(data, 'db');
-  const problem = withSpaceAdvice(`cannot start a new log in ${showNonPrinting(resolve(db))}: ${messageOf(err)}`, err, data);
-  const shownKey = showNonPrinting(resolve(keyFile));
+  const keyFile = joinAsGiven(data, 'log.key');
+  const db = joinAsGiven(data, 'db');
+  const problem = withSpaceAdvice(`cannot start a new log in ${showNonPrinting(pathAsGiven(db))}: ${messageOf(err)}`, err, data);
+  const shownKey = showNonPrinting(pathAsGiven(keyFile));
   const kept = (why: string) => new StartError(`${problem}. The key this start made, ${shownKey}, was kept, as ${why}`, { cause: err });
   const before = await inUseOrWritten(db);
   if (before !== undefined) return kept(`the store may hold what it signed (${before})`);
@@ -527,7 +528,7 @@ export async function withdrawNewKey(
     } catch (backErr) {
       return new StartError(
         `${problem}. The key this start made could not be put back in ${shownKey} (${osReason(backErr)}) once the store was found in use or written (${after}); ` +
-          `it is in ${showNonPrinting(resolve(aside))}: if no key file is in its place, move it back before the next start`,
+          `it is in ${showNonPrinting(pathAsGiven(aside))}: if no key file is in its place, move it back before the next start`,
         { cause: err },
       );
     }
@@ -535,7 +536,7 @@ export async function withdrawNewKey(
   }
   const left = await unlink(aside).then(
     () => '',
-    (rmErr: unknown) => ` (it was moved to ${showNonPrinting(resolve(aside))}, which could not be removed (${osReason(rmErr)}): remove it)`,
+    (rmErr: unknown) => ` (it was moved to ${showNonPrinting(pathAsGiven(aside))}, which could not be removed (${osReason(rmErr)}): remove it)`,
   );
   return new StartError(
     `${problem}. No log was started, and nothing signed with the key this start made was stored or served: ` +
@@ -570,7 +571,10 @@ async function openKeyStoreAndLog(
   // or is damaged: its open then says why.
   let openFirst: boolean;
   try {
-    openFirst = await refuseLostKey(config.key ?? join(config.data, 'log.key'), join(config.data, 'db'));
+    // The data folder by its realpath where it exists, as the start-up lines name it (the store's looks join names
+    // to the store's folder with path.join, which would take a '..' over the name before it); else as given, '..' kept.
+    const data = await realpath(config.data).catch(() => pathAsGiven(config.data));
+    openFirst = await refuseLostKey(config.key ?? joinAsGiven(data, 'log.key'), joinAsGiven(data, 'db'));
   } catch (err) {
     throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
   }
@@ -581,14 +585,16 @@ async function openKeyStoreAndLog(
   await makeDataFolder(config.data);
   await checkDataFolder(pathAsGiven(config.data), onWarning);
   // Named in the start-up lines as the kernel found them, with no symbolic link or '..' in them.
-  const dataFolder = await realpath(config.data).catch(() => resolve(config.data));
+  // The store and the default key are in it: path.join would drop a '..' in
+  // the path given with the name before it, and put them beside a link.
+  const dataFolder = await realpath(config.data).catch(() => pathAsGiven(config.data));
   const storeFolder = join(dataFolder, 'db');
   const prepared = await prepareStoreFolder(storeFolder);
   // The store's lock comes before the default key is made: a second server
   // never races the first to make a key.
   let opened: LevelStore;
   try {
-    opened = await LevelStore.open(join(config.data, 'db'));
+    opened = await LevelStore.open(storeFolder);
   } catch (err) {
     if (!(err instanceof StoreLockedError)) throw (await foreignStoreFilesProblem(storeFolder, err)) ?? err;
     throw inUse(config.data, err);
@@ -597,7 +603,7 @@ async function openKeyStoreAndLog(
   let newLog: boolean;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
-    key ??= await loadKey(config.key ?? join(config.data, 'log.key'), config, opened, onKeyMade, onWarning);
+    key ??= await loadKey(config.key ?? join(dataFolder, 'log.key'), config, { store: opened, folder: storeFolder }, onKeyMade, onWarning);
     newLog = (await opened.readState()) === undefined;
   } catch (err) {
     await store.close();
@@ -607,7 +613,7 @@ async function openKeyStoreAndLog(
   const startup: StartupFacts = {
     dataFolder,
     storeFolder,
-    keyFile: await realpath(keyPath).catch(() => resolve(keyPath)),
+    keyFile: await realpath(keyPath).catch(() => pathAsGiven(keyPath)),
     madeStore: prepared.made,
     newLog,
     madeKey: key.made,

@@ -10,11 +10,11 @@ import { chmod, chown, mkdir, stat, symlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { createKeyFile, KeyFileError, readKeyFile } from '../../src/cli/key-file.js';
+import { createKeyFile, KeyFileError, keyTempPath, readKeyFile } from '../../src/cli/key-file.js';
 import { startupWarnings } from '../../src/cli/serve.js';
 import { startServer } from '../../src/cli/server.js';
 import { StartError } from '../../src/cli/start-error.js';
-import { foldersLeadingTo, isPrivateGroup, parseAccounts } from '../../src/file-trust.js';
+import { foldersLeadingTo, isPrivateGroup, joinAsGiven, parseAccounts } from '../../src/file-trust.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-folders-above-', { closedAbove: true });
@@ -324,4 +324,14 @@ test("a '..' after a symbolic link is taken as the kernel takes it: from the lin
   } finally {
     process.chdir(cwd);
   }
+});
+
+test("joinAsGiven puts names after a folder as the kernel takes them, a '..' kept where path.join would drop it with the link's name before it; a key's temporary file is made beside it so", () => {
+  expect(joinAsGiven('link/../data', 'db')).toBe('link/../data/db');
+  expect(joinAsGiven('/tmp/link/..', 'log.key')).toBe('/tmp/link/../log.key');
+  expect(joinAsGiven('./data/', 'db')).toBe('data/db');
+  expect(joinAsGiven('../data', 'db')).toBe('../data/db');
+  expect(joinAsGiven('/', 'db')).toBe('/db');
+  expect(joinAsGiven('.')).toBe('.');
+  expect(keyTempPath('keys/link/../log.key')).toMatch(/^keys\/link\/\.\.\/\.log\.key\.[0-9a-f]{12}\.tmp$/);
 });

@@ -6,7 +6,7 @@
 // data folder's own key (its store moved away?), and when the store's folder
 // had to be closed to other users; and when a store in Cairn 0.1.0's layout
 // is converted (README, Upgrading).
-import { chmod, mkdir, rename } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startupNotices, startupWarnings } from '../../src/cli/serve.js';
 import { DEFAULT_ORIGIN, startServer } from '../../src/cli/server.js';
@@ -162,4 +162,30 @@ test('startupWarnings and startupNotices say nothing for an ordinary restart', (
   // A first start with a key made for a given origin neither.
   expect(startupWarnings({ ...facts, madeStore: true, newLog: true, madeKey: true })).toEqual([]);
   expect(startupWarnings({ ...facts, madeStore: true, newLog: true, madeKey: true, placeholderOrigin: true })).toEqual([placeholder('/srv/cairn').slice('warning: '.length, -1)]);
+});
+
+test("a data folder given as LINK/../NAME is where the kernel takes it, beside the link's target: the store and the key are made there and named by their real paths, a restart and audit read them there, and a lost key is refused there", async () => {
+  const real = join(dir(), 'real');
+  await mkdir(join(real, 'sub'), { recursive: true });
+  await symlink(join(real, 'sub'), join(dir(), 'link'));
+  // Built by hand: path.join would take the '..' back over the link's name, to <dir>/d.
+  const data = `${dir()}/link/../d`;
+  const folder = join(real, 'd');
+  const first = await startLines(['--data', data]);
+  expect(first).toMatch(new RegExp(`^made a new signing key in ${folder}/log\\.key\n`));
+  expect(first).toContain(`data folder: ${folder}\nmade a new store in ${folder}/db\n`);
+  expect((await readdir(folder)).sort()).toEqual(['db', 'log.key']);
+  expect((await stat(join(folder, 'db'))).mode % 0o1000).toBe(0o700);
+  expect((await stat(join(folder, 'log.key'))).mode % 0o1000).toBe(0o600);
+  await expect(stat(join(dir(), 'd'))).rejects.toHaveProperty('code', 'ENOENT');
+  const again = await startLines(['--data', data]);
+  expect(again).toContain(`data folder: ${folder}\nkey file: ${folder}/log.key\nlog ${DEFAULT_ORIGIN} at tree size 0\n`);
+  const audited = await runCli(['audit', '--data', data]);
+  expect(audited).toMatchObject({ code: 0, stdout: expect.stringMatching(/^OK: /) });
+  // The key gone, the store that holds a log is found there before it is opened.
+  await rm(join(folder, 'log.key'));
+  const lost = await runCli(['serve', '--port', '0', '--data', data]);
+  expect(lost.code).toBe(1);
+  expect(lost.stderr).toMatch(new RegExp(`^cairn serve: the store in ${folder}/db may hold a log \\(.*\\), and its key ${folder}/log\\.key is missing: the store was not opened`));
+  await expect(stat(join(dir(), 'd'))).rejects.toHaveProperty('code', 'ENOENT');
 });
