@@ -43,13 +43,14 @@ interface Connection {
  *   is not served (it never reaches `handler` of {@link guard}; the client
  *   sends it again, RFC 9112 §9.3.2), as node's parser does for a request
  *   after one that said `Connection: close` itself;
- * - a connection with no request in progress is closed (closeGently) once it
- *   has been quiet for `quietMs`, no byte of a request arriving on it since
+ * - a connection with no request in progress is closed once it has been
+ *   quiet for `quietMs` (outright where nothing on it is unread or left to
+ *   write, else with closeGently), no byte of a request arriving on it since
  *   its last answer (time before the stop counts: an idle pool's connections
  *   close at once); a request that arrives before is served, with
- *   `Connection: close`. A client
- *   that sends on it in the instant it closes still sees EOF (HTTP/1.1 has
- *   no way round that), a request never served.
+ *   `Connection: close`. A client that sends on it in the instant it closes
+ *   still sees EOF or a reset (HTTP/1.1 has no way round that), a request
+ *   never served.
  * What is still open when the grace ends is cut (connectionCutter).
  */
 export class StopDrain {
@@ -144,6 +145,8 @@ export class StopDrain {
    * Closes `socket` once it has been quiet for the quiet time: no request in
    * progress, no byte arrived since its last answer (or since it opened).
    * Quiet time before the stop counts: an idle pool's connections close at once.
+   * Closed outright (destroy) where nothing is unread or left to write and
+   * reading is not paused, else with closeGently.
    */
   #waitQuiet(socket: Socket, conn: Connection): void {
     clearTimeout(conn.quietCheck);
@@ -160,6 +163,11 @@ export class StopDrain {
       return;
     }
     conn.closing = true;
-    closeGently(socket);
+    // Nothing unread, nothing left to write, reading not held back: no answer
+    // or request is in flight for a reset to drop, so it is closed outright, as
+    // node closes an idle connection. closeGently would wait its linger (2 s)
+    // for a client that keeps its side open, and hold the stop that long.
+    if (socket.readableFlowing !== false && socket.readableLength === 0 && socket.writableLength === 0) socket.destroy();
+    else closeGently(socket);
   }
 }

@@ -1,7 +1,8 @@
 // StopDrain on a bare node server: once the stop began, an answer that says
 // Connection: close ends what its connection serves.
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { StopDrain } from '../../src/http/drain-at-stop.js';
 import { RawConnection } from '../helpers/raw-http.js';
 
@@ -103,4 +104,30 @@ test('quiet time before the stop counts: a connection idle that long is closed a
   recent.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   expect(await recent.next()).toMatchObject({ status: 200, headers: { connection: 'close' } });
   expect(await recent.closed()).toBe(true);
+});
+
+test('a quiet connection with nothing unread or being written is closed outright at the stop, not left lingering for a client that keeps its side open', async () => {
+  server = createServer();
+  const drain = new StopDrain(server, { quietMs: 10 });
+  server.on('request', drain.guard((_req, res) => res.end('ok')));
+  let accepted!: Socket;
+  server.on('connection', (socket: Socket) => (accepted = socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // A client that never closes its side: it does not end when the server ends.
+  const client = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  client.on('error', () => undefined);
+  let read = '';
+  client.on('data', (d: Buffer) => (read += d.toString('latin1')));
+  await once(client, 'connect');
+  client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  while (!read.endsWith('ok')) await once(client, 'data');
+  // Its answer done at the server (the response's 'close' comes a turn after the client has it).
+  await new Promise((resolve) => setImmediate(resolve));
+  drain.begin();
+  await once(client, 'end');
+  // The server's side was destroyed as it was shut, not lingering (closeGently's
+  // 2 s) for a client that will not close: a stop is not held by it.
+  expect(accepted.destroyed).toBe(true);
+  expect(read).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*Connection: keep-alive\r\n[^]*ok$/);
+  client.destroy();
 });
