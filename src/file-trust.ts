@@ -131,7 +131,7 @@ export interface SharedFolder {
 
 /**
  * The folders of {@link foldersLeadingTo} `path`, judged as sshd's
- * StrictModes walk does, with Debian's rule for group-writable folders:
+ * StrictModes walk does, with a rule for group-writable folders stricter than Debian's (see isPrivateGroup):
  * `open`, the first folder that belongs to another user than this
  * process's and root (see foreignOwner), or that others may write and that
  * has no sticky bit, or, where it holds the path and `holderIsOwn` (the
@@ -217,8 +217,12 @@ function groupEntry(gid: number): GroupEntry | undefined {
  * private group (user private groups, as Debian, Ubuntu and Fedora make one
  * for every user, with umask 002), which lets nobody else write: the owner's
  * primary group, named as the owner, listed once, with no member but the
- * owner, and no other user's primary group (Debian's sshd rule for
- * group-writable files). `given` stands in for /etc/passwd and
+ * owner, and no other user's primary group. That is stricter than Debian's
+ * sshd (secure_permissions of its user-group-modes patch), which lets a
+ * group-writable file or folder pass where the group's one member, as a
+ * primary group or listed in /etc/group, is its owner, whatever the group's
+ * name: here the group must also be named as the owner and be the owner's
+ * primary group. `given` stands in for /etc/passwd and
  * /etc/group (see parseAccounts) in tests, null for files that cannot be
  * read; where they cannot be read, no group is private (and the folder is
  * warned of).

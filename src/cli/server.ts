@@ -578,7 +578,8 @@ async function openKeyStoreAndLog(
   } catch (err) {
     throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
   }
-  // Each folder once: the key's and the data folder's walks meet in the folders above both.
+  // Each line once (a line repeated word for word is dropped). A folder above both the key and
+  // the data folder, where their walks meet, is named in a line of each: the lines differ.
   const sharedFolders = new Set<string>();
   const onWarning = (warning: string) => sharedFolders.add(warning);
   let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config, undefined, undefined, onWarning);
@@ -740,7 +741,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
   const { log, verifierKey, metrics, failures } = opened;
-  // The token file's folders, before the key's and the data folder's.
+  // The token file's folders, before the key's and the data folder's; each line once, as there.
   const shared = [...new Set([...sharedFolders, ...(opened.startup.sharedFolders ?? [])])];
   const startup: StartupFacts = shared.length === 0 ? opened.startup : { ...opened.startup, sharedFolders: shared };
   drops.countWith((_, n) => metrics.connectionsDropped.inc(n));
