@@ -6,9 +6,8 @@
 // hold a symbolic link on the way count too. The tests of writable folders
 // hold whoever runs them; those of another user's folder give it to uid
 // 65534 (nobody), which needs root, as serve-folder-safety.test.ts does.
-import { chmod, chown, mkdir, stat, symlink } from 'node:fs/promises';
+import { chmod, chown, stat, symlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createKeyFile, KeyFileError, keyTempPath, readKeyFile } from '../../src/cli/key-file.js';
 import { startupWarnings } from '../../src/cli/serve.js';
@@ -16,23 +15,9 @@ import { startServer } from '../../src/cli/server.js';
 import { StartError } from '../../src/cli/start-error.js';
 import { foldersLeadingTo, isPrivateGroup, joinAsGiven, parseAccounts } from '../../src/file-trust.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { EUID, EUID_NAME, folder, NOBODY, NOBODY_NAME } from '../helpers/users.js';
 
 const dir = useTempDir('cairn-folders-above-', { closedAbove: true });
-
-const NOBODY = 65534;
-const EUID = process.geteuid!();
-const EUID_NAME = userInfo().username;
-const NOBODY_NAME = readFileSync('/etc/passwd', 'utf8')
-  .split('\n')
-  .map((line) => line.split(':'))
-  .find((fields) => fields[2] === String(NOBODY))?.[0];
-
-/** Makes `path` (and any missing folders above it) with `mode` set exactly, whatever the umask. */
-async function folder(path: string, mode: number): Promise<string> {
-  await mkdir(path, { recursive: true });
-  await chmod(path, mode);
-  return path;
-}
 
 /** A new key file in a new folder closed to others, `keys`, which is made in `parent`. */
 async function keyIn(parent: string): Promise<string> {

@@ -9,36 +9,21 @@
 // does. The tests of writable folders hold whoever runs them; those of
 // another user's file or folder give it to uid 65534 (nobody), which needs
 // root, as serve-folder-safety.test.ts does.
-import { chmod, chown, mkdir, open, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, open, stat, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../src/cli/server.js';
 import { AccessConfigError, hashToken, readTokenFile, type TokenFileCalls } from '../../src/http/access.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { EUID, EUID_NAME, folder, NOBODY, NOBODY_NAME } from '../helpers/users.js';
 
 const dir = useTempDir('cairn-token-file-safety-', { closedAbove: true });
 
-const NOBODY = 65534;
-const EUID = process.geteuid!();
-const EUID_NAME = userInfo().username;
-const NOBODY_NAME = readFileSync('/etc/passwd', 'utf8')
-  .split('\n')
-  .map((line) => line.split(':'))
-  .find((fields) => fields[2] === String(NOBODY))?.[0];
-
 const CHECK = 'check that the token file lists only the tokens you gave out';
 const LINE = `ops admin ${hashToken('ops-token-0123456789')}\n`;
-
-/** Makes `path` (and any missing folders above it) with `mode` set exactly, whatever the umask. */
-async function folder(path: string, mode: number): Promise<string> {
-  await mkdir(path, { recursive: true });
-  await chmod(path, mode);
-  return path;
-}
 
 /** A token file `tokens` (mode 0644, as a file that need not be secret may be) in `parent`. */
 async function tokensIn(parent: string): Promise<string> {
