@@ -12,10 +12,10 @@ import { readdir, readFile, readlink, rename, unlink, writeFile, open, type File
 import { constants } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { REPEAT_SIGNAL_MS } from '../../src/cli/stop-signals.js';
 import { CLI, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { waitAtLeast } from '../helpers/wait-at-least.js';
 
 const dir = useTempDir('cairn-start-signal-');
 
@@ -220,7 +220,7 @@ test('a second signal while serve starts, REPEAT_SIGNAL_MS after the first, ends
   serve.child.kill('SIGTERM');
   await serve.printed('stopping\n');
   // Measured from after serve heard the first (it printed 'stopping' then), so more than the window.
-  await delay(REPEAT_SIGNAL_MS);
+  await waitAtLeast(REPEAT_SIGNAL_MS);
   serve.child.kill('SIGTERM');
   expect(await serve.exited).toEqual({ code: null, signal: 'SIGTERM' });
   expect(serve.stdout()).toBe('stopping\n');
