@@ -6,7 +6,7 @@
 // folder (src/cli) and its token file (src/http/access.ts) are all judged by
 // these, so they live below both.
 import { readFileSync } from 'node:fs';
-import { lstat, readlink, stat } from 'node:fs/promises';
+import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, parse, sep } from 'node:path';
 import { userInfo } from 'node:os';
 import { shellWord, showNonPrinting } from './non-printing.js';
@@ -254,6 +254,15 @@ export function pathAsGiven(path: string): string {
   const absolute = isAbsolute(path) ? path : `${process.cwd()}${sep}${path}`;
   const names = absolute.split(sep).filter((name) => name !== '' && name !== '.');
   return `${parse(absolute).root}${names.join(sep)}`;
+}
+
+/**
+ * `path` by its realpath (absolute, with no symbolic link or '..' in it)
+ * where it exists, as the start-up lines name files; else as given (see
+ * pathAsGiven), its '..' kept.
+ */
+export async function realOrAsGiven(path: string): Promise<string> {
+  return realpath(path).catch(() => pathAsGiven(path));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import { link, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { link, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { isIP } from 'node:net';
 import { AccessConfigError, AccessControl, isLoopbackHost, readTokenFile, type TokenRule } from '../http/access.js';
@@ -30,7 +30,7 @@ import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
 import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
-import { joinAsGiven, pathAsGiven } from '../file-trust.js';
+import { joinAsGiven, pathAsGiven, realOrAsGiven } from '../file-trust.js';
 import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
 import { StartError } from './start-error.js';
 
@@ -475,7 +475,7 @@ async function openLog(
     return await openKeyStoreAndLog(config, logger, () => (madeKey = true));
   } catch (err) {
     // The data folder exists once the key is made: the one the key is in, with no '..' for path.join to mistake.
-    if (madeKey) throw await withdrawNewKey(err, await realpath(config.data).catch(() => pathAsGiven(config.data)));
+    if (madeKey) throw await withdrawNewKey(err, await realOrAsGiven(config.data));
     if (noSpaceLeft(err)) throw new StartError(withSpaceAdvice(messageOf(err), err, config.data), { cause: err });
     throw err;
   }
@@ -573,7 +573,7 @@ async function openKeyStoreAndLog(
   try {
     // The data folder by its realpath where it exists, as the start-up lines name it (the store's looks join names
     // to the store's folder with path.join, which would take a '..' over the name before it); else as given, '..' kept.
-    const data = await realpath(config.data).catch(() => pathAsGiven(config.data));
+    const data = await realOrAsGiven(config.data);
     openFirst = await refuseLostKey(config.key ?? joinAsGiven(data, 'log.key'), joinAsGiven(data, 'db'));
   } catch (err) {
     throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
@@ -588,7 +588,7 @@ async function openKeyStoreAndLog(
   // Named in the start-up lines as the kernel found them, with no symbolic link or '..' in them.
   // The store and the default key are in it: path.join would drop a '..' in
   // the path given with the name before it, and put them beside a link.
-  const dataFolder = await realpath(config.data).catch(() => pathAsGiven(config.data));
+  const dataFolder = await realOrAsGiven(config.data);
   const storeFolder = join(dataFolder, 'db');
   const prepared = await prepareStoreFolder(storeFolder);
   // The store's lock comes before the default key is made: a second server
@@ -614,7 +614,7 @@ async function openKeyStoreAndLog(
   const startup: StartupFacts = {
     dataFolder,
     storeFolder,
-    keyFile: await realpath(keyPath).catch(() => pathAsGiven(keyPath)),
+    keyFile: await realOrAsGiven(keyPath),
     madeStore: prepared.made,
     newLog,
     madeKey: key.made,
