@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+
 /**
  * How long after the first stop signal (SIGINT, SIGTERM, or the SIGHUP serve and add hear)
  * another one is the same stop request rather than a second one, in ms.
@@ -138,9 +140,29 @@ export const processStopSignals: StopSignals = stopSignalsOf({
   off: (signal, listener) => void process.off(signal, listener),
   onceIdle: (listener) => void process.once('beforeExit', listener),
   exit: () => process.exit(),
-  kill: (signal) => void process.kill(process.pid, signal),
+  kill: (signal) => killSelf(signal),
   now: monotonicNow,
 });
+
+/** What {@link killSelf} needs of its process: node's own, or a test's stand-in. */
+export interface SelfKiller {
+  readonly pid: number;
+  kill(pid: number, signal: string): unknown;
+  exit(code: number): unknown;
+}
+
+/**
+ * Sends `signal` to this process, whose listeners for it are gone, so that
+ * its default action ends it. The kernel spares the first process of a PID
+ * namespace (a container's PID 1, node run with no init in front of it) every
+ * signal whose action is the default, its own included: there the process
+ * ends by exit() instead, with the status a shell shows for an end by that
+ * signal (128 + its number: 143 for SIGTERM).
+ */
+export function killSelf(signal: string, self: SelfKiller = process): void {
+  self.kill(self.pid, signal);
+  if (self.pid === 1) self.exit(128 + (osConstants.signals[signal as NodeJS.Signals] ?? 0));
+}
 
 /** Ends the process by `signal` as its default action does: {@link StopSignals.endBy} of {@link processStopSignals}. */
 export function endBySignal(signal: string): void {

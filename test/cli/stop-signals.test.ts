@@ -5,7 +5,7 @@
 // stand-in for the process: its signals are emitted at known points, its
 // clock set by the test. stop-signals-process.test.ts sends real ones.
 import { EventEmitter } from 'node:events';
-import { REPEAT_SIGNAL_MS, stopSignalSorter, stopSignalsOf, type StopSignal } from '../../src/cli/stop-signals.js';
+import { killSelf, REPEAT_SIGNAL_MS, stopSignalSorter, stopSignalsOf, type StopSignal } from '../../src/cli/stop-signals.js';
 
 test('a signal less than the window after the first is a repeat; one at the window or after is a second', () => {
   let clock = 5_000;
@@ -118,4 +118,16 @@ test("endBy, a command's way out of a stop that hangs, removes the process's lis
   for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) p.signals.on(name, listener);
   p.signals.endBy('SIGTERM');
   expect([p.ends, p.listening('SIGINT'), p.listening('SIGHUP')]).toEqual([['SIGTERM, 0 listening'], 0, 0]);
+});
+
+test("killSelf sends the signal to the process itself; as a PID namespace's first process (a container's PID 1), which the kernel spares it, it then exits with 128 + the signal's number", () => {
+  const calls = (pid: number, signal: string) => {
+    const seen: string[] = [];
+    killSelf(signal, { pid, kill: (to, sent) => seen.push(`kill ${to} ${sent}`), exit: (code) => seen.push(`exit ${code}`) });
+    return seen;
+  };
+  expect(calls(4242, 'SIGTERM')).toEqual(['kill 4242 SIGTERM']);
+  expect(calls(1, 'SIGTERM')).toEqual(['kill 1 SIGTERM', 'exit 143']);
+  expect(calls(1, 'SIGINT')).toEqual(['kill 1 SIGINT', 'exit 130']);
+  expect(calls(1, 'SIGHUP')).toEqual(['kill 1 SIGHUP', 'exit 129']);
 });
