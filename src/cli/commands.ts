@@ -15,8 +15,21 @@ import { verifyReceiptCommand } from './verify-receipt.js';
 /** A subcommand: resolves to the process exit status. */
 export type Command = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  serve: { run: serveCommand, summary: 'run the log server' },
+/**
+ * A subcommand as main knows it. `outputIsNotices`: what it prints on
+ * standard output tells of its work (serve's start-up lines and `stopped`)
+ * rather than being its result, so that output failing (the pipe to a log
+ * collector gone) is said on standard error but leaves its exit status as it
+ * is: a server that stopped cleanly exits 0.
+ */
+interface CommandEntry {
+  run: Command;
+  summary: string;
+  outputIsNotices?: boolean;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
+  serve: { run: serveCommand, summary: 'run the log server', outputIsNotices: true },
   keygen: { run: keygenCommand, summary: 'make a new signing key' },
   add: { run: (argv) => addCommand(argv), summary: 'log entries and verify their receipts' },
   get: { run: (argv) => getCommand(argv), summary: 'fetch an entry, or a range of them, verified in the log' },
@@ -50,9 +63,9 @@ let commandName: string | undefined;
 const prefix = () => (commandName === undefined ? 'cairn: ' : `cairn ${commandName}: `);
 
 /** The command named `name`, or a usage error that suggests the nearest one. */
-function commandNamed(name: string): Command {
+function commandNamed(name: string): CommandEntry {
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (command !== undefined) return command.run;
+  if (command !== undefined) return command;
   const near = closestName(name, Object.keys(COMMANDS));
   const hint = near === undefined ? "; run 'cairn --help' for the commands" : `; did you mean '${near}'? Run 'cairn --help' for the commands`;
   throw new UsageError(`unknown command ${quoteVisibly(name)}${hint}.`);
@@ -73,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
   if (name === 'help') {
     commandName = 'help';
     if (rest.length > 1) throw new UsageError('give one command: cairn help <command>');
-    return commandNamed(rest[0]!)(['--help']);
+    return commandNamed(rest[0]!).run(['--help']);
   }
   if (name === '--version' || name === '-V' || name === 'version') {
     if (rest.length > 0) throw new UsageError(`${name} takes no arguments`);
@@ -83,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commandNamed(name);
   commandName = name;
-  return command(rest);
+  outputIsNotices = command.outputIsNotices === true;
+  return command.run(rest);
 }
 
 /**
@@ -95,13 +109,15 @@ async function main(argv: string[]): Promise<number> {
  */
 let stdoutFailure: unknown;
 let exitStatus: number | undefined;
+/** The command's standard output tells of its work, and is not its result (see CommandEntry). */
+let outputIsNotices = false;
 
-/** Once both the command's exit status and an unawaited stdout failure are known: one line, and 2 instead of 0. */
+/** Once both the command's exit status and an unawaited stdout failure are known: one line, and 2 instead of 0 (but for a command whose output is notices). */
 function reportStdoutFailure(): void {
   if (stdoutFailure === undefined || exitStatus === undefined) return;
   // A command that returned 2 has said what went wrong, this failure or another.
   if (exitStatus !== EXIT_ERROR) process.stderr.write(`${prefix()}${oneLine(new OutputError('standard output', stdoutFailure).message)}\n`);
-  if (exitStatus === EXIT_OK) exitStatus = EXIT_ERROR;
+  if (exitStatus === EXIT_OK && !outputIsNotices) exitStatus = EXIT_ERROR;
   process.exitCode = exitStatus;
 }
 

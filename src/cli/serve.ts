@@ -6,6 +6,7 @@ import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePo
 import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, showNonPrinting } from './visible-text.js';
+import { writeOut } from './client-common.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { accessOptionsProblem, DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 import { endBySignal, processStopSignals, stopSignalSorter, type StopSignal } from './stop-signals.js';
@@ -161,7 +162,8 @@ export const SERVE_OPTIONS = {
 async function serve(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, SERVE_OPTIONS);
   if (values.help === true) {
-    process.stdout.write(SERVE_USAGE);
+    // Awaited: the help is this run's result, whose loss is exit 2 (writeOut's OutputError), unlike the notices a server prints.
+    await writeOut(process.stdout, SERVE_USAGE);
     return 0;
   }
   // Each setting from its option, else its variable; an empty one of either is refused.
