@@ -458,11 +458,11 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   // below, at their width in the tree walked.
   const to = walkEnd(from, target.treeSize, maxEntries);
   // The new tiles are walked, never listed: even one round's may be many.
-  // Each level-0 tile is authenticated by reading its entry bundle
-  // (readEntryBundle checks the tile, then the entries against it), so it
-  // counts as a tile and a bundle. Every tile is read at its width in the
-  // tree walked. A fresh reader every TILES_PER_READER tiles drops the tiles the last
-  // one cached.
+  // Each level-0 tile is authenticated by checking its entry bundle
+  // (verifyEntryBundle checks the tile, then the entries against it, and
+  // copies none of them out), so it counts as a tile and a bundle. Every
+  // tile is read at its width in the tree walked. A fresh reader every
+  // TILES_PER_READER tiles drops the tiles the last one cached.
   const counts = newTileCounts(from, to);
   const tiles = counts.reduce((sum, c) => sum + c, 0);
   const bundles = counts[0] ?? 0;
@@ -495,7 +495,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       if (++taken % TILES_PER_READER === 0) reader = client.tileReader(target);
       const r = reader;
       try {
-        if (tile.level === 0) await guard(() => client.readEntryBundle(tile.n, target, r), last, target, targetNote);
+        if (tile.level === 0) await guard(() => client.verifyEntryBundle(tile.n, target, r), last, target, targetNote);
         else await guard(() => r.readTile(tile.level, tile.n), last, target, targetNote);
       } catch (err) {
         failed = true;

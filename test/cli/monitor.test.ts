@@ -7,6 +7,7 @@
 // the newest seen, nothing more). Last, a log of
 // 2^48 identical entries, served from memory, whose tiles must be walked
 // rather than listed.
+import { jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
@@ -181,6 +182,25 @@ test('the human line of a first run says it is one: there was no last checkpoint
     expect(first).not.toMatch(/last checkpoint/);
     expect(await run()).toMatch(/^\S+Z unchanged: monitor\.test\/log at tree size 610/);
   } finally {
+    await server.close();
+  }
+});
+
+test("the walk checks each entry bundle with verifyEntryBundle, not readEntryBundle, which would copy every entry it then drops into a buffer of its own", async () => {
+  const { server } = await start('genuine');
+  const reads = jest.spyOn(CairnClient.prototype, 'readEntryBundle');
+  const checks = jest.spyOn(CairnClient.prototype, 'verifyEntryBundle');
+  try {
+    const io = captureIo();
+    expect(await monitorCommand(['--url', server.url, '--vkey', vkey, '--state', join(dir, 'bundle-checks-state.json'), '--once'], io)).toBe(0);
+    expect(io.out()).toMatch(/at tree size 610, .*; 4 tiles and 3 entry bundles authenticated\n$/);
+    expect(reads).not.toHaveBeenCalled();
+    expect(checks.mock.calls.map(([n]) => n).sort()).toEqual([0, 1, 2]);
+    // Each resolved to its bundle's width in the tree of 610.
+    expect(await Promise.all(checks.mock.results.map((r) => r.value))).toEqual(expect.arrayContaining([256, 256, 98]));
+  } finally {
+    reads.mockRestore();
+    checks.mockRestore();
     await server.close();
   }
 });

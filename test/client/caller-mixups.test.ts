@@ -44,6 +44,7 @@ describe("another log's checkpoint passed to a client", () => {
     await expect(client.proveIndexFromTiles(0, other)).rejects.toThrow(both);
     await expect(client.proveHash(root, other)).rejects.toThrow(both);
     await expect(client.readEntryBundle(0, other)).rejects.toThrow(both);
+    await expect(client.verifyEntryBundle(0, other)).rejects.toThrow(both);
     expect(() => client.readEntryRange(other, 0, 0)).toThrow(both);
     expect(() => client.tileReader(other)).toThrow(both);
     expect(asked).toEqual([]);

@@ -203,26 +203,51 @@ describe('a log that lies is caught', () => {
     await expect(large.getEntry(17, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/is 65536 bytes/) });
   });
 
-  test('a flipped byte in a tile, or in an entry bundle, is caught before use', async () => {
+  test('a flipped byte in a tile, or in an entry bundle, is caught before use, by readEntryBundle and verifyEntryBundle alike', async () => {
     const cp = (await t.client.getCheckpoint()).checkpoint;
+    /** That reading bundle `n` through `c` rejects with `expected`, and so does verifying it. */
+    const bundleFails = async (c: CairnClient, n: number, expected: Record<string, unknown>) => {
+      await expect(c.readEntryBundle(n, cp)).rejects.toMatchObject(expected);
+      await expect(c.verifyEntryBundle(n, cp)).rejects.toMatchObject(expected);
+    };
     const badTile = tamperingClient((url, body) => (url.endsWith('/tile/0/001') ? flip(body, 100) : undefined));
     await expect(badTile.proveIndexFromTiles(300, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
-    await expect(badTile.readEntryBundle(1, cp)).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
+    await bundleFails(badTile, 1, { code: 'TILE_MISMATCH' });
     const old = { ...cp, treeSize: 300, rootHash: await treeHash(300, t.client.tileReader(cp)) };
     await expect(t.client.verifyConsistency(old, cp, { fromTiles: true })).resolves.toBeDefined();
     await expect(badTile.verifyConsistency(old, cp, { fromTiles: true })).rejects.toMatchObject({ code: 'TILE_MISMATCH' });
     const badBundle = tamperingClient((url, body) => (url.endsWith('/tile/entries/002') ? flip(body, body.length - 1) : undefined));
-    await expect(badBundle.readEntryBundle(2, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 767/) });
+    await bundleFails(badBundle, 2, { code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 767/) });
     // A bundle cut short is no bundle at all (a body cut off, say): BAD_RESPONSE, not evidence.
     const shortBundle = tamperingClient((url, body) => (url.endsWith('/tile/entries/000') ? body.subarray(0, body.length - 1) : undefined));
-    await expect(shortBundle.readEntryBundle(0, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/tile\/entries\/000: the answer is not a bundle of 256 entries: entry 255 is truncated/) });
+    await bundleFails(shortBundle, 0, { code: 'BAD_RESPONSE', message: expect.stringMatching(/tile\/entries\/000: the answer is not a bundle of 256 entries: entry 255 is truncated/) });
     // A different but well-formed bundle (as many entries as its width): the entries do not hash to the authenticated tile.
     const partial = /\/tile\/entries\/003\.p\/\d+$/;
     const others = tamperingClient((url, body) => (partial.test(url) ? encodeEntryBundle(parseEntryBundle(body).map(() => Uint8Array.of(0x41))) : undefined));
-    await expect(others.readEntryBundle(3, cp)).rejects.toMatchObject({ code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 768 does not match/) });
+    await bundleFails(others, 3, { code: 'ENTRY_MISMATCH', message: expect.stringMatching(/entry 768 does not match/) });
     // One entry for a bundle of more: no bundle of its width at all.
-    await expect(tamperingClient((url) => (partial.test(url) ? Uint8Array.of(0, 1, 0x41) : undefined)).readEntryBundle(3, cp)).rejects.toMatchObject({ code: 'BAD_RESPONSE', message: expect.stringMatching(/not a bundle of \d+ entries: expected \d+ entries, got 1/) });
+    await bundleFails(tamperingClient((url) => (partial.test(url) ? Uint8Array.of(0, 1, 0x41) : undefined)), 3, { code: 'BAD_RESPONSE', message: expect.stringMatching(/not a bundle of \d+ entries: expected \d+ entries, got 1/) });
   });
+});
+
+test('verifyEntryBundle checks each bundle of the tree, full or partial, and resolves to how many entries it checked; a bundle past the tree, or a bad argument, is refused before any request', async () => {
+  const { checkpoint: cp } = await t.client.getCheckpoint();
+  const last = Math.floor((cp.treeSize - 1) / 256);
+  expect(cp.treeSize % 256).not.toBe(0);
+  const reader = t.client.tileReader(cp);
+  for (let n = 0; n <= last; n++) {
+    const width = n < last ? 256 : cp.treeSize % 256;
+    expect(await t.client.verifyEntryBundle(n, cp, reader)).toBe(width);
+    expect((await t.client.readEntryBundle(n, cp, reader)).length).toBe(width);
+  }
+  const requests: string[] = [];
+  const counting = tamperingClient((url) => void requests.push(url));
+  await expect(counting.verifyEntryBundle(last + 1, cp)).rejects.toThrow(new RangeError(`verifyEntryBundle: the tree of size ${cp.treeSize} has no entry bundle ${last + 1}`));
+  await expect(counting.verifyEntryBundle(-1, cp)).rejects.toThrow(/^verifyEntryBundle: n must be a safe non-negative integer/);
+  await expect(counting.verifyEntryBundle('0' as unknown as number, cp)).rejects.toThrow(TypeError);
+  const another: Checkpoint = { ...cp, origin: 'another.test/log' };
+  await expect(counting.verifyEntryBundle(0, another)).rejects.toThrow(/^verifyEntryBundle: tree is a checkpoint of another\.test\/log, not of this client's log client\.test\/log/);
+  expect(requests).toEqual([]);
 });
 
 test('a signed tree head of size 0 must have the root SHA-256(""), whoever signed it', async () => {
