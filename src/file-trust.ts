@@ -52,18 +52,19 @@ export interface OpenFolderWords {
  * who may rename the folder or link in it that leads to the file can put one
  * of their own in its place. One above that its group may write passes:
  * silently where that group is its owner's private group (see
- * isPrivateGroup), else with a warning given to `onWarning` (a Kubernetes
- * fsGroup volume, a shared project folder). The advice is a chmod go-w of
+ * isPrivateGroup), else told to `onSharedFolder` (a Kubernetes fsGroup
+ * volume, a shared project folder), for sharedFolderWarnings to word with
+ * the other files found under it. The advice is a chmod go-w of
  * an open folder (as root for root's), a chown of another user's folder
  * that holds the file, and moving the file out of another user's folder
  * above it (most often their home, which a chown would take from them). A
  * folder that cannot be looked at is left alone.
  */
-export async function openFolderProblem(path: string, words: OpenFolderWords, onWarning?: (warning: string) => void): Promise<string | undefined> {
+export async function openFolderProblem(path: string, words: OpenFolderWords, onSharedFolder?: (found: SharedFolderFinding) => void): Promise<string | undefined> {
   const walk = await openFolderOnPath(path, { holderIsOwn: words.holderIsOwn });
   const { open } = walk;
   if (open === undefined) {
-    for (const shared of walk.shared) onWarning?.(sharedFolderWarning(path, words, shared));
+    for (const shared of walk.shared) onSharedFolder?.({ path, words, shared });
     return undefined;
   }
   const { folder, holds, uid, mode, writers } = open;
@@ -83,18 +84,62 @@ export async function openFolderProblem(path: string, words: OpenFolderWords, on
   );
 }
 
-/** The start-up warning of a folder on the way to `path` that its group, not its owner's private one, may write (see openFolderProblem). */
-function sharedFolderWarning(path: string, words: OpenFolderWords, shared: SharedFolder): string {
-  const { folder, holds, uid, gid, mode } = shared;
+/** A folder that openFolderProblem found on the way to the file `path` (spoken of in `words`) and that a group other than its owner's private one may write. */
+export interface SharedFolderFinding {
+  /** The file, as given. */
+  readonly path: string;
+  /** How the warning speaks of the file. */
+  readonly words: OpenFolderWords;
+  /** The folder, and whether it holds the file or is above it. */
+  readonly shared: SharedFolder;
+}
+
+/**
+ * The start-up warnings of `findings` (see openFolderProblem): one for each
+ * folder, in the order first found, naming every file in or under it. A
+ * folder above both the key file and the data folder, say, is one warning
+ * with one chmod, not one for each file; a file found under it twice is
+ * named once.
+ */
+export function sharedFolderWarnings(findings: readonly SharedFolderFinding[]): string[] {
+  const byFolder = new Map<string, SharedFolderFinding[]>();
+  for (const found of findings) {
+    const files = byFolder.get(found.shared.folder) ?? [];
+    if (!files.some((f) => f.path === found.path && f.words.file === found.words.file)) files.push(found);
+    byFolder.set(found.shared.folder, files);
+  }
+  return [...byFolder.values()].map(sharedFolderWarning);
+}
+
+/** `items` as a list in words: `a`, `a and b`, `a, b and c`. */
+function listed(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)!}`;
+}
+
+/** The start-up warning of one folder that `files` (at least one) are in or under (see sharedFolderWarnings). */
+function sharedFolderWarning(files: readonly SharedFolderFinding[]): string {
+  const { folder, uid, gid, mode } = files[0]!.shared;
   const group = groupEntry(gid);
   const members = group === undefined ? [] : group.members;
   const named = group === undefined ? `with gid ${gid} (not listed in /etc/group)` : `${showNonPrinting(group.name)} (gid ${gid})`;
   const who = members.length === 0 ? 'its members' : `its members (${members.map((m) => showNonPrinting(m)).join(', ')}) and any user whose primary group it is`;
   const chmod = `chmod g-w ${shellWord(folder)}`;
   const fix = otherUserThanOwner(uid) === undefined ? `run: ${chmod}` : `run as root: ${chmod}`;
+  const names = (some: readonly SharedFolderFinding[]) => listed(some.map((f) => `${f.words.file} ${showNonPrinting(f.path)}`));
+  const verb = (some: readonly SharedFolderFinding[]) => (some.length === 1 ? 'is' : 'are');
+  const held = files.filter((f) => f.shared.holds);
+  const under = files.filter((f) => !f.shared.holds);
+  // "A is in the folder F", "A and B are under the folder F", or "A is in, and B and C under, the folder F";
+  // what each could do, and what to move, in the same order.
+  const ordered = [...held, ...under];
+  const subject =
+    held.length === 0 || under.length === 0
+      ? `${names(ordered)} ${verb(ordered)} ${under.length === 0 ? 'in' : 'under'} the folder ${showNonPrinting(folder)}`
+      : `${names(held)} ${verb(held)} in, and ${names(under)} under, the folder ${showNonPrinting(folder)}`;
+  const risks = ordered.map((f) => f.words.risk(f.shared.holds)).join('; or ');
   return (
-    `${words.file} ${showNonPrinting(path)} is ${holds ? 'in' : 'under'} the folder ${showNonPrinting(folder)}, which belongs to ${ownerName(uid)} and which the group ${named} may write too (mode ${(mode % 0o10000).toString(8)}): ` +
-    `${who} could ${words.risk(holds)}. If every one of them may, leave it; else ${fix} (or move ${words.moved} out of it, to a folder that only its user may write)`
+    `${subject}, which belongs to ${ownerName(uid)} and which the group ${named} may write too (mode ${(mode % 0o10000).toString(8)}): ` +
+    `${who} could ${risks}. If every one of them may, leave it; else ${fix} (or move ${listed(ordered.map((f) => f.words.moved))} out of it, to a folder that only its user may write)`
   );
 }
 

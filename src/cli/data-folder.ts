@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { databaseFiles } from '../storage/leveldb-folder.js';
-import { chownAdvice, foreignOwnerProblem, joinAsGiven, moveOutAdvice, openFolderOnPath, openFolderProblem, type OpenFolderWords, otherUserThanOwner, otherWriters, ownerName, pathAsGiven } from '../file-trust.js';
+import { chownAdvice, foreignOwnerProblem, joinAsGiven, moveOutAdvice, openFolderOnPath, openFolderProblem, type OpenFolderWords, otherUserThanOwner, otherWriters, ownerName, pathAsGiven, type SharedFolderFinding } from '../file-trust.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
 import { showNonPrinting } from './visible-text.js';
@@ -96,7 +96,7 @@ async function makeAdvice(parent: string, data: string): Promise<string> {
  * one that holds a symbolic link on the way to it, lets another user move
  * it away (see aboveDataFolderProblem; sshd's StrictModes walk); one that
  * its group may write, not its owner's private group, is told to
- * `onWarning` (a start-up warning).
+ * `onSharedFolder` (for a start-up warning: see sharedFolderWarnings).
  *
  * Refuses too a data folder that itself holds a LevelDB database's files
  * (databaseFiles): a store's folder (db/) named as the data folder, or a
@@ -107,7 +107,7 @@ async function makeAdvice(parent: string, data: string): Promise<string> {
  * instead where the folder is named db (any other parent would begin a new
  * store in its own db/), else says to make the folder a data folder's db/.
  */
-export async function checkDataFolder(data: string, onWarning?: (warning: string) => void): Promise<void> {
+export async function checkDataFolder(data: string, onSharedFolder?: (found: SharedFolderFinding) => void): Promise<void> {
   let info;
   try {
     info = await stat(data);
@@ -131,7 +131,7 @@ export async function checkDataFolder(data: string, onWarning?: (warning: string
         `another user could put a key of their own in it or move its store away. ${fix}`,
     );
   }
-  const above = await aboveDataFolderProblem(data, onWarning);
+  const above = await aboveDataFolderProblem(data, onSharedFolder);
   if (above !== undefined) throw new StartError(above);
   const names = await readdir(data).catch(() => []);
   const found = databaseFiles(names);
@@ -167,15 +167,15 @@ const DATA_FOLDER_WORDS: OpenFolderWords = {
  * in src/file-trust.ts: the one that holds it, those above it up to /, and those
  * that hold a symbolic link on the way) lets another user move the data
  * folder away or put one of their own in its place, in words, or
- * undefined (see openFolderProblem, which gives `onWarning` a folder its
+ * undefined (see openFolderProblem, which gives `onSharedFolder` a folder its
  * group may write). Moved away, the data folder is made anew by the next
  * start, which begins the log again at size 0, with the same key where it
  * is kept elsewhere (--key): two different trees signed as one log. The
  * advice is to close the folder, or to move the data folder out of it;
  * never a chown, as such a folder is most often another user's home.
  */
-function aboveDataFolderProblem(data: string, onWarning?: (warning: string) => void): Promise<string | undefined> {
-  return openFolderProblem(data, DATA_FOLDER_WORDS, onWarning);
+function aboveDataFolderProblem(data: string, onSharedFolder?: (found: SharedFolderFinding) => void): Promise<string | undefined> {
+  return openFolderProblem(data, DATA_FOLDER_WORDS, onSharedFolder);
 }
 
 /** The file-system calls {@link prepareStoreFolder} makes; tests stand in for a file system without Unix modes. */

@@ -1,7 +1,7 @@
 import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chownAdvice, foreignOwnerProblem, joinAsGiven, openFolderProblem, otherUserThanOwner } from '../file-trust.js';
+import { chownAdvice, foreignOwnerProblem, joinAsGiven, openFolderProblem, otherUserThanOwner, type SharedFolderFinding } from '../file-trust.js';
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { NON_PRINTING, quoteVisibly, showNonPrinting } from './visible-text.js';
@@ -164,10 +164,11 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
  * could change it later. Where the platform has no user ids (no
  * process.geteuid), owners are not checked. With `checkOwner` too, it
  * refuses a key whose folder, or a folder above it, lets other users
- * replace it (see keyFolderProblem), and tells `onWarning` of a folder
- * above it that a group may write (a start-up warning).
+ * replace it (see keyFolderProblem), and tells `onSharedFolder` of a
+ * folder above it that a group may write (for a start-up warning: see
+ * sharedFolderWarnings).
  */
-export async function readKeyFile(path: string, options: { checkOwner?: boolean; onWarning?: (warning: string) => void } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
+export async function readKeyFile(path: string, options: { checkOwner?: boolean; onSharedFolder?: (found: SharedFolderFinding) => void } = {}): Promise<{ signerKey: string; verifierKey: string; origin: string }> {
   // The path as given, its line breaks and other non-printing characters shown as escapes.
   const shown = showNonPrinting(path);
   const cannotRead = (err: unknown) => new KeyFileError(`cannot read the key file ${shown}: ${fileProblem(err)}`, { cause: err });
@@ -191,7 +192,7 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean;
       ? foreignOwnerProblem('the key file', path, info.uid, 'that user could have put a key of their own in it, or change it later', "check that it is this log's key")
       : undefined;
   if (stranger !== undefined) throw new KeyFileError(stranger);
-  const openFolder = options.checkOwner === true ? await keyFolderProblem(path, options.onWarning) : undefined;
+  const openFolder = options.checkOwner === true ? await keyFolderProblem(path, options.onSharedFolder) : undefined;
   if (openFolder !== undefined) throw new KeyFileError(openFolder);
   let text: string;
   try {
@@ -221,7 +222,7 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean;
  * walks every folder up to / (sshd's StrictModes walk), symbolic links
  * judged by their targets and by the folders that hold them.
  */
-async function keyFolderProblem(path: string, onWarning?: (warning: string) => void): Promise<string | undefined> {
+async function keyFolderProblem(path: string, onSharedFolder?: (found: SharedFolderFinding) => void): Promise<string | undefined> {
   const words = {
     file: 'the key file',
     moved: 'the key',
@@ -229,5 +230,5 @@ async function keyFolderProblem(path: string, onWarning?: (warning: string) => v
     check: "check that it is this log's key",
     holderIsOwn: true,
   };
-  return openFolderProblem(path, words, onWarning);
+  return openFolderProblem(path, words, onSharedFolder);
 }

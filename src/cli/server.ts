@@ -30,7 +30,7 @@ import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
 import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
-import { joinAsGiven, pathAsGiven, realOrAsGiven } from '../file-trust.js';
+import { joinAsGiven, pathAsGiven, realOrAsGiven, sharedFolderWarnings, type SharedFolderFinding } from '../file-trust.js';
 import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
 import { StartError } from './start-error.js';
 
@@ -132,7 +132,7 @@ export interface StartupFacts {
   readonly openStoreMode?: number;
   /** The store was in Cairn 0.1.0's layout, and whether this start rewrote its partial last bundle (see LevelStore.olderLayout). */
   readonly olderLayout?: OlderLayout;
-  /** Folders above the key file, the data folder or the token file that a group may write, not their owner's private one (see openFolderProblem of src/file-trust.ts), in words. */
+  /** Folders above the key file, the data folder or the token file that a group may write, not their owner's private one (see openFolderProblem of src/file-trust.ts), in words: one line for each folder, naming every one of those files in or under it (sharedFolderWarnings). */
   readonly sharedFolders?: readonly string[];
 }
 
@@ -193,10 +193,8 @@ export function accessOptionsProblem(host: string, options: { tokens: boolean; p
  * non-loopback address with no tokens unless writes are explicitly public,
  * and a private log nobody could read.
  */
-async function loadAccess(config: ServerConfig, host: string): Promise<{ access: AccessControl | undefined; summary: string; sharedFolders: string[] }> {
-  const sharedFolders: string[] = [];
-  const onWarning = (warning: string) => sharedFolders.push(warning);
-  const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens, { checkOwner: true, onWarning });
+async function loadAccess(config: ServerConfig, host: string, onSharedFolder: (found: SharedFolderFinding) => void): Promise<{ access: AccessControl | undefined; summary: string }> {
+  const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens, { checkOwner: true, onSharedFolder });
   const publicWrites = config.publicWrites === true;
   const privateReads = config.privateReads === true;
   const problem = accessOptionsProblem(host, { tokens: tokens.length > 0, publicWrites, privateReads });
@@ -209,8 +207,8 @@ async function loadAccess(config: ServerConfig, host: string): Promise<{ access:
     // Tokens guard /metrics whatever else is open (with --public-writes, that may be all they do).
     ...(tokens.length === 0 ? [] : [`/metrics needs a token of role admin (${admins === 0 ? 'none has it' : `${admins} ${admins === 1 ? 'has' : 'have'} it`})`]),
   ].join(', ');
-  if (tokens.length === 0 && !privateReads) return { access: undefined, summary, sharedFolders };
-  return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary, sharedFolders };
+  if (tokens.length === 0 && !privateReads) return { access: undefined, summary };
+  return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary };
 }
 
 /**
@@ -227,7 +225,7 @@ async function loadKey(
   config: ServerConfig,
   store?: { readonly store: LogStore; readonly folder: string },
   onMade?: () => void,
-  onWarning?: (warning: string) => void,
+  onSharedFolder?: (found: SharedFolderFinding) => void,
 ): Promise<{ signerKey: string; verifierKey: string; origin: string; made: boolean }> {
   let made = false;
   if (!(await keyExists(path))) {
@@ -244,7 +242,7 @@ async function loadKey(
     onMade?.();
     config.onKeyCreated?.(path, created.verifierKey);
   }
-  const key = await readKeyFile(path, { checkOwner: true, ...(onWarning === undefined ? {} : { onWarning }) });
+  const key = await readKeyFile(path, { checkOwner: true, ...(onSharedFolder === undefined ? {} : { onSharedFolder }) });
   if (config.origin !== undefined && config.origin !== key.origin) {
     throw new KeyFileError(`the key in ${showNonPrinting(path)} is for origin ${key.origin}, not ${config.origin}`);
   }
@@ -462,17 +460,20 @@ function messageOf(err: unknown): string {
 
 /**
  * Reads (or on first start makes) the key, opens the store and the log (see
- * openKeyStoreAndLog). A start that fails once it has made the key takes
- * that key back where nothing it signed can have left the process (see
- * withdrawNewKey); a failure for want of space says to free some.
+ * openKeyStoreAndLog, which tells `onSharedFolder` of the folders above the
+ * key and the data folder that a group may write). A start that fails once
+ * it has made the key takes that key back where nothing it signed can have
+ * left the process (see withdrawNewKey); a failure for want of space says
+ * to free some.
  */
 async function openLog(
   config: ServerConfig,
   logger: Logger,
+  onSharedFolder: (found: SharedFolderFinding) => void,
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
   let madeKey = false;
   try {
-    return await openKeyStoreAndLog(config, logger, () => (madeKey = true));
+    return await openKeyStoreAndLog(config, logger, () => (madeKey = true), onSharedFolder);
   } catch (err) {
     // The data folder exists once the key is made: the one the key is in, with no '..' for path.join to mistake.
     if (madeKey) throw await withdrawNewKey(err, await realOrAsGiven(config.data));
@@ -555,14 +556,17 @@ function inUse(data: string, err: StoreLockedError): StartError {
 
 /**
  * Reads (or on first start makes, telling `onKeyMade`) the key, opens the
- * store and the log. Of two servers started at once on one fresh data
- * folder, the one that does not get the store's lock says the folder is in
- * use. On failure once the store is open, it is closed again.
+ * store and the log, telling `onSharedFolder` of each folder above the key
+ * or the data folder that a group may write (see openFolderProblem). Of two
+ * servers started at once on one fresh data folder, the one that does not
+ * get the store's lock says the folder is in use. On failure once the store
+ * is open, it is closed again.
  */
 async function openKeyStoreAndLog(
   config: ServerConfig,
   logger: Logger,
   onKeyMade: () => void,
+  onSharedFolder: (found: SharedFolderFinding) => void,
 ): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
   // A missing key beside a store that may hold a log is refused before the
   // store is opened (as in use, if another process is seen to hold it); an
@@ -578,13 +582,9 @@ async function openKeyStoreAndLog(
   } catch (err) {
     throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
   }
-  // Each line once (a line repeated word for word is dropped). A folder above both the key and
-  // the data folder, where their walks meet, is named in a line of each: the lines differ.
-  const sharedFolders = new Set<string>();
-  const onWarning = (warning: string) => sharedFolders.add(warning);
-  let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config, undefined, undefined, onWarning);
+  let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config, undefined, undefined, onSharedFolder);
   await makeDataFolder(config.data);
-  await checkDataFolder(pathAsGiven(config.data), onWarning);
+  await checkDataFolder(pathAsGiven(config.data), onSharedFolder);
   // Named in the start-up lines as the kernel found them, with no symbolic link or '..' in them.
   // The store and the default key are in it: path.join would drop a '..' in
   // the path given with the name before it, and put them beside a link.
@@ -604,7 +604,7 @@ async function openKeyStoreAndLog(
   let newLog: boolean;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
-    key ??= await loadKey(config.key ?? join(dataFolder, 'log.key'), config, { store: opened, folder: storeFolder }, onKeyMade, onWarning);
+    key ??= await loadKey(config.key ?? join(dataFolder, 'log.key'), config, { store: opened, folder: storeFolder }, onKeyMade, onSharedFolder);
     newLog = (await opened.readState()) === undefined;
   } catch (err) {
     await store.close();
@@ -622,7 +622,6 @@ async function openKeyStoreAndLog(
     ...(prepared.tightenedMode === undefined ? {} : { tightenedStoreMode: prepared.tightenedMode }),
     ...(prepared.openMode === undefined ? {} : { openStoreMode: prepared.openMode }),
     ...(opened.olderLayout === undefined ? {} : { olderLayout: opened.olderLayout }),
-    ...(sharedFolders.size === 0 ? {} : { sharedFolders: [...sharedFolders] }),
   };
   const metrics = createMetrics();
   const failures = new RoundFailureLog(logger);
@@ -675,7 +674,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const logger = config.logger ?? silentLogger;
   // An IPv6 literal may come in brackets, as in a URL; listen() takes it without.
   const host = unbracketHost(config.host);
-  const { access, summary, sharedFolders } = await loadAccess(config, host);
+  // The folders above the token file, the key and the data folder that a group may write, found as each is read:
+  // warned of once the log is open, one line for each folder (sharedFolderWarnings), however many of them it is above.
+  const sharedFolders: SharedFolderFinding[] = [];
+  const onSharedFolder = (found: SharedFolderFinding) => void sharedFolders.push(found);
+  const { access, summary } = await loadAccess(config, host, onSharedFolder);
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes ?? DEFAULT_MAX_INFLIGHT_BODY_BYTES);
   const headersTimeout = config.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
   if (!Number.isSafeInteger(headersTimeout) || headersTimeout < 1 || headersTimeout > REQUEST_TIMEOUT_MS) {
@@ -731,7 +734,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const port = await listen(server, host, config.port);
   let opened: Awaited<ReturnType<typeof openLog>>;
   try {
-    opened = await openLog(config, logger);
+    opened = await openLog(config, logger, onSharedFolder);
   } catch (err) {
     const closed = new Promise((resolve) => server.close(resolve));
     await gate.refuse();
@@ -741,8 +744,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
   const { log, verifierKey, metrics, failures } = opened;
-  // The token file's folders, before the key's and the data folder's; each line once, as there.
-  const shared = [...new Set([...sharedFolders, ...(opened.startup.sharedFolders ?? [])])];
+  const shared = sharedFolderWarnings(sharedFolders);
   const startup: StartupFacts = shared.length === 0 ? opened.startup : { ...opened.startup, sharedFolders: shared };
   drops.countWith((_, n) => metrics.connectionsDropped.inc(n));
   clientErrors.countInto(metrics.clientErrors);

@@ -4,7 +4,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { openFolderProblem, otherUserThanOwner, otherWriters, ownerName, ownerProblem } from '../file-trust.js';
+import { openFolderProblem, otherUserThanOwner, otherWriters, ownerName, ownerProblem, type SharedFolderFinding } from '../file-trust.js';
 import { LogError } from '../log/errors.js';
 import { shellWord, showNonPrinting } from '../non-printing.js';
 import { sendError } from './errors.js';
@@ -201,13 +201,13 @@ const NODE_TOKEN_FILE_CALLS: TokenFileCalls = { stat, open };
  * another user remove or replace it before the next start: every folder up
  * to /, symbolic links judged by their targets and by the folders that hold
  * them, as serve's key file is (openFolderProblem of src/file-trust.ts,
- * which tells `onWarning` of a folder above that a group may write). Where
+ * which tells `onSharedFolder` of a folder above that a group may write). Where
  * the platform has no user ids, owners are not checked. Messages say what
  * to run. `calls` stand in for the file system in tests.
  */
 export async function readTokenFile(
   path: string,
-  options: { checkOwner?: boolean; onWarning?: (warning: string) => void } = {},
+  options: { checkOwner?: boolean; onSharedFolder?: (found: SharedFolderFinding) => void } = {},
   calls: TokenFileCalls = NODE_TOKEN_FILE_CALLS,
 ): Promise<TokenRule[]> {
   // The path as given, its line breaks and other non-printing characters shown as escapes.
@@ -264,7 +264,7 @@ export async function readTokenFile(
           check: TOKEN_FILE_CHECK,
           holderIsOwn: true,
         },
-        options.onWarning,
+        options.onSharedFolder,
       );
       if (openFolder !== undefined) throw new AccessConfigError(openFolder);
     }

@@ -6,14 +6,15 @@
 // hold a symbolic link on the way count too. The tests of writable folders
 // hold whoever runs them; those of another user's folder give it to uid
 // 65534 (nobody), which needs root, as serve-folder-safety.test.ts does.
-import { chmod, chown, stat, symlink } from 'node:fs/promises';
+import { chmod, chown, stat, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKeyFile, KeyFileError, keyTempPath, readKeyFile } from '../../src/cli/key-file.js';
 import { startupWarnings } from '../../src/cli/serve.js';
 import { startServer } from '../../src/cli/server.js';
 import { StartError } from '../../src/cli/start-error.js';
-import { foldersLeadingTo, isPrivateGroup, joinAsGiven, parseAccounts } from '../../src/file-trust.js';
+import { hashToken } from '../../src/http/access.js';
+import { foldersLeadingTo, isPrivateGroup, joinAsGiven, parseAccounts, sharedFolderWarnings } from '../../src/file-trust.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { EUID, EUID_NAME, folder, NOBODY, NOBODY_NAME } from '../helpers/users.js';
 
@@ -226,10 +227,16 @@ const UNLISTED_GID = (() => {
   return gid;
 })();
 
+/** Who owns the folders made here, as a warning names them. */
+const OWNER = EUID === 0 ? 'root' : `${EUID_NAME} (uid ${EUID})`;
+/** What a user who may write the folder that holds the data folder could do, and one above the key. */
+const DATA_RISK = 'move the data folder away, and its store with it, or put one of their own in its place';
+const KEY_RISK = 'rename the folder or link in it that leads to the key, and put a key of their own in its place';
+
 /** The start-up warning of `path` (`file`, `moved`) under `shared`, which this user owns and the unlisted group may write with `mode`. */
 function sharedWarning(file: string, path: string, shared: string, mode: number, risk: string, moved: string): string {
   return (
-    `${file} ${path} is under the folder ${shared}, which belongs to ${EUID === 0 ? 'root' : `${EUID_NAME} (uid ${EUID})`} and which the group with gid ${UNLISTED_GID} (not listed in /etc/group) may write too (mode ${mode.toString(8)}): ` +
+    `${file} ${path} is under the folder ${shared}, which belongs to ${OWNER} and which the group with gid ${UNLISTED_GID} (not listed in /etc/group) may write too (mode ${mode.toString(8)}): ` +
     `its members could ${risk}. If every one of them may, leave it; else run: chmod g-w ${shared} (or move ${moved} out of it, to a folder that only its user may write)`
   );
 }
@@ -245,7 +252,7 @@ test("a folder above the key and the data folder that only its owner's private g
   const started = await startServer({ data: join(checkout, 'data'), key, host: '127.0.0.1', port: 0 });
   await started.close();
   expect(started.startup.sharedFolders).toBeUndefined();
-  // A volume with the setgid bit, its group another's (an fsGroup): started, and warned of once for each file under it.
+  // A volume with the setgid bit, its group another's (an fsGroup): started, and warned of once, though both the key and the data folder are in it or under it.
   const volume = await folder(join(dir(), 'volume'), 0o2775);
   await chown(volume, EUID, UNLISTED_GID);
   await chmod(volume, 0o2775);
@@ -253,19 +260,46 @@ test("a folder above the key and the data folder that only its owner's private g
   const data = join(volume, 'cairn');
   const server = await startServer({ data, key: volumeKey, host: '127.0.0.1', port: 0 });
   await server.close();
-  const warnings = [
-    sharedWarning('the key file', volumeKey, volume, 0o2775, 'rename the folder or link in it that leads to the key, and put a key of their own in its place', 'the key'),
-    sharedWarning('the data folder', data, volume, 0o2775, 'move the data folder away, and its store with it, or put one of their own in its place', 'the data folder').replace(' is under ', ' is in '),
-  ];
-  expect(server.startup.sharedFolders).toEqual(warnings);
-  // serve prints them among its start-up warnings.
-  expect(startupWarnings(server.startup).slice(-2)).toEqual(warnings);
+  const warning =
+    `the data folder ${data} is in, and the key file ${volumeKey} under, the folder ${volume}, which belongs to ${OWNER} and which the group with gid ${UNLISTED_GID} (not listed in /etc/group) may write too (mode 2775): ` +
+    `its members could ${DATA_RISK}; or ${KEY_RISK}. If every one of them may, leave it; else run: chmod g-w ${volume} (or move the data folder and the key out of it, to a folder that only its user may write)`;
+  expect(server.startup.sharedFolders).toEqual([warning]);
+  // serve prints it among its start-up warnings.
+  expect(startupWarnings(server.startup).filter((w) => w.includes(volume))).toEqual([warning]);
   // The key's own folder, its group's to write, is refused as before, private group or not.
   const keys = await folder(join(volume, 'own'), 0o775);
   await chown(keys, EUID, egid);
   const own = join(keys, 'log.key');
   await createKeyFile(own, 'o.example/log');
   expect(await refusal(join(dir(), 'other-data'), own)).toHaveProperty('message', openKeyFolder(own, keys, 'its group', 0o775, true));
+});
+
+test('a folder that a group other than its owner\'s private one may write is warned of once, naming the token file, the key and the data folder under it; a second such folder, above the key alone, has a line of its own', async () => {
+  const volume = await folder(join(dir(), 'volume'), 0o775);
+  await chown(volume, EUID, UNLISTED_GID);
+  const tokens = join(await folder(join(volume, 'conf'), 0o755), 'tokens');
+  await writeFile(tokens, `ops admin ${hashToken('ops-token-0123456789')}\n`);
+  await chmod(tokens, 0o644);
+  const inner = await folder(join(volume, 'inner'), 0o775);
+  await chown(inner, EUID, UNLISTED_GID);
+  const key = await keyIn(inner);
+  const data = join(await folder(join(volume, 'srv'), 0o755), 'cairn');
+  const server = await startServer({ data, key, tokens, host: '127.0.0.1', port: 0 });
+  await server.close();
+  const tokenRisk = 'rename the folder or link in it that leads to the token file, and put one of their own in its place, with tokens of theirs';
+  const dataRisk = `rename the folder or link in it that leads to the data folder, and so ${DATA_RISK}`;
+  expect(server.startup.sharedFolders).toEqual([
+    `the token file ${tokens}, the key file ${key} and the data folder ${data} are under the folder ${volume}, which belongs to ${OWNER} and which the group with gid ${UNLISTED_GID} (not listed in /etc/group) may write too (mode 775): ` +
+      `its members could ${tokenRisk}; or ${KEY_RISK}; or ${dataRisk}. If every one of them may, leave it; else run: chmod g-w ${volume} (or move the token file, the key and the data folder out of it, to a folder that only its user may write)`,
+    sharedWarning('the key file', key, inner, 0o775, KEY_RISK, 'the key'),
+  ]);
+});
+
+test('a file found twice under one shared folder is named once in its warning', () => {
+  const shared = { folder: '/srv/volume', holds: false, uid: EUID, gid: UNLISTED_GID, mode: 0o40775 };
+  const words = { file: 'the key file', moved: 'the key', risk: () => KEY_RISK, check: "check that it is this log's key", holderIsOwn: true };
+  const found = { path: '/srv/volume/keys/log.key', words, shared };
+  expect(sharedFolderWarnings([found, found])).toEqual([sharedWarning('the key file', found.path, shared.folder, 0o775, KEY_RISK, 'the key')]);
 });
 
 test("whose private group a group is: the owner's primary group, named as the owner, with no other member and no other user's primary group (Debian's sshd rule)", () => {
