@@ -121,11 +121,19 @@ export async function checkDataFolder(data: string, onSharedFolder?: (found: Sha
     const user = otherUserThanOwner(info.uid);
     // Root's folder (a packaged root:<service group> 0775, say): this user can
     // neither chmod it nor, once root has closed it, make db/ or a key in it.
+    // A volume its group may write, as a container's user gets it (OpenShift's
+    // root:0 0775, a Kubernetes fsGroup's root:GID 2775): a folder this user
+    // makes inside it is its own, and the volume above it is only warned of
+    // where its group is not its owner's private one (openFolderProblem).
+    const inside =
+      user !== undefined && writers === 'its group' && process.geteuid?.() !== 0 && (await access(data, fsConstants.W_OK | fsConstants.X_OK).then(() => true, () => false))
+        ? `; or, without root, give --data a folder inside it, which serve makes as this user's own (--data ${shellWord(joinAsGiven(data, 'cairn'))})`
+        : '';
     const fix =
       user === undefined
         ? `Check what it holds, then run: chmod go-w ${shellWord(data)}`
         : `It belongs to ${ownerName(info.uid)}, so this user (${user}) cannot change its mode, nor make its store in it once it is closed: ` +
-          `check what it holds, then ${chownAdvice(data, user, { chmod: 'go-w' })}`;
+          `check what it holds, then ${chownAdvice(data, user, { chmod: 'go-w' })}${inside}`;
     throw new StartError(
       `the data folder ${showNonPrinting(data)} may be written by ${writers} (mode ${(info.mode % 0o10000).toString(8)}): ` +
         `another user could put a key of their own in it or move its store away. ${fix}`,

@@ -72,8 +72,11 @@ test("a root-owned data folder its group may write is refused with advice for ro
     stderr:
       `cairn serve: the data folder ${data} may be written by its group (mode 775): another user could put a key of their own in it or move its store away. ` +
       `It belongs to root, so this user (${NOBODY_NAME}) cannot change its mode, nor make its store in it once it is closed: ` +
-      `check what it holds, then run as root: chown ${NOBODY_NAME} ${data} && chmod go-w ${data}\n`,
+      `check what it holds, then run as root: chown ${NOBODY_NAME} ${data} && chmod go-w ${data}; ` +
+      `or, without root, give --data a folder inside it, which serve makes as this user's own (--data ${join(data, 'cairn')})\n`,
   });
+  // What it says to do without root, done: a container's user on a volume its group may write (OpenShift, fsGroup).
+  expect(await serveAsNobody(join(data, 'cairn'))).toBe('listening');
   // What it says to run, run as root.
   await chown(data, NOBODY, NOBODY);
   await chmod(data, 0o755);
