@@ -112,7 +112,8 @@ are read at start only: after changing them (to revoke a token, say),
 restart the server.
 
 Exit status:
-  0  stopped by SIGINT, SIGTERM or SIGHUP (it prints 'stopped' once it has)
+  0  stopped by SIGINT, SIGTERM or SIGHUP (it prints 'stopped' once it has;
+     a standard output that was lost is said on standard error, status 0)
   1  could not start: the port taken, the data folder or store unusable, open
      to other users or in use by another server, the key file missing, open
      to or owned by another user or not the store's key, or a bad --tokens

@@ -33,7 +33,7 @@ test('keygen and serve explain their usage', async () => {
   }
   // Their exit statuses are listed as the client commands list theirs.
   expect((await runCli(['keygen', '--help'])).stdout).toMatch(/\nExit status:\n  0  the key was written and its verifier key printed\n  2  usage or operational error /);
-  expect((await runCli(['serve', '--help'])).stdout).toMatch(/\nExit status:\n  0  stopped by SIGINT, SIGTERM or SIGHUP.*\n  1  could not start: [^]*\n  2  usage error \(bad options; also --private without --tokens or with\n     --public-writes, or a non-loopback --host with neither --tokens nor\n     --public-writes\)\n$/);
+  expect((await runCli(['serve', '--help'])).stdout).toMatch(/\nExit status:\n  0  stopped by SIGINT, SIGTERM or SIGHUP.*\n     a standard output that was lost is said on standard error, status 0\)\n  1  could not start: [^]*\n  2  usage error \(bad options; also --private without --tokens or with\n     --public-writes, or a non-loopback --host with neither --tokens nor\n     --public-writes\)\n$/);
   const top = await runCli(['--help']);
   expect(top.stdout).toMatch(/serve/);
   expect((await runCli(['nope'])).code).toBe(2);
