@@ -15,7 +15,7 @@ import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
 import { noteAnswered, refusedOutright } from './client-error.js';
 import { unsentFields } from './cut-at-stop.js';
-import { sendError, serverFailure, storeUnavailable, toLogError } from './errors.js';
+import { answeredCode, sendError, serverFailure, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
 import { SECURITY_HEADERS } from './headers.js';
 import { methodLabel, type Metrics } from './metrics.js';
@@ -287,10 +287,13 @@ export function createApp(options: AppOptions): express.Express {
       const route = (res.locals.route as string | undefined) ?? 'unmatched';
       metrics?.httpDuration.observe({ method: methodLabel(req.method), route, status: String(res.statusCode) }, seconds);
       const token = tokenName(res);
+      // An error answer's code tells the bounds (QUEUE_FULL) from the store (STORAGE_FAILED) and a stop (SHUTTING_DOWN), all 503.
+      const code = answeredCode(res);
       logger.info(REQUEST_MESSAGE, {
         method: req.method,
         route,
         status: res.statusCode,
+        ...(code === undefined ? {} : { code }),
         ms: Math.round(seconds * 1e4) / 10,
         ...(token === undefined ? {} : { token }),
         ...(clientGone ? unsentFields(req) : {}),

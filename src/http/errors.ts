@@ -143,7 +143,16 @@ export function errorHeaders(error: LogError): [string, string][] {
   return headers;
 }
 
+/** Per response answered by {@link sendError}, the code of its error. */
+const answeredCodes = new WeakMap<Response, LogErrorCode>();
+
+/** The code of the error `res` was answered with by {@link sendError}, for the request log and metrics; undefined if it was not. */
+export function answeredCode(res: Response): LogErrorCode | undefined {
+  return answeredCodes.get(res);
+}
+
 export function sendError(res: Response, error: LogError): void {
+  answeredCodes.set(res, error.code);
   for (const [name, value] of errorHeaders(error)) res.setHeader(name, value);
   res.status(HTTP_STATUS[error.code]).json({ error: error.message, code: error.code });
 }

@@ -72,8 +72,8 @@ test('uploads close() cuts are logged as cut by the server at its stop, not as t
   const requests = () => lines.filter((l) => l.msg === REQUEST_MESSAGE).map((l) => l.fields);
   await until(() => requests().length >= 2, 'a log line for each cut upload');
   expect(requests()).toEqual([
-    { method: 'POST', route: '/v1/entries', status: 503, ms: expect.any(Number), cut_at_stop: true },
-    { method: 'POST', route: '/v1/entries', status: 503, ms: expect.any(Number), cut_at_stop: true },
+    { method: 'POST', route: '/v1/entries', status: 503, code: 'SHUTTING_DOWN', ms: expect.any(Number), cut_at_stop: true },
+    { method: 'POST', route: '/v1/entries', status: 503, code: 'SHUTTING_DOWN', ms: expect.any(Number), cut_at_stop: true },
   ]);
 });
 

@@ -3,7 +3,10 @@
 // when the client is gone before its answer: an entry logged for a client
 // that did not wait for its receipt is still a 201, and an upload cut short
 // still a 400; one the server cut as it stopped is a 503 cut_at_stop, never
-// answered. A real server on 127.0.0.1, raw sockets as the clients.
+// answered. An error answer's line has its `code` (the JSON body's), which
+// tells apart the 503s of a bound (QUEUE_FULL), the store (STORAGE_FAILED)
+// and a stop (SHUTTING_DOWN). A real server on 127.0.0.1, raw sockets as the
+// clients.
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
@@ -20,7 +23,7 @@ import { testSigner, testVerifier, vector } from '../helpers/keys.js';
 import { listenLocally, type LocalServer } from '../helpers/local-server.js';
 import { passThroughStore } from '../helpers/store.js';
 
-type Line = { level: string; msg: string; method: string; route: string; status: number; client_gone?: boolean; cut_at_stop?: boolean };
+type Line = { level: string; msg: string; method: string; route: string; status: number; code?: string; client_gone?: boolean; cut_at_stop?: boolean };
 
 let dir: string;
 let log: Log;
@@ -159,7 +162,7 @@ test.each([
   await leave(client, serverSide);
   await until(() => lines.length > before, 'a log line for the cut upload');
   for (let i = 0; i < 5; i++) await turn();
-  expect(lines.slice(before)).toEqual([expect.objectContaining({ method: 'POST', route: '/v1/entries', status: 400, client_gone: true })]);
+  expect(lines.slice(before)).toEqual([expect.objectContaining({ method: 'POST', route: '/v1/entries', status: 400, code: 'MALFORMED_REQUEST', client_gone: true })]);
   expect(await observed('POST', '/v1/entries', 400)).toBe(observedBefore + 1);
 });
 
@@ -182,9 +185,9 @@ test('uploads whose connections the server cuts as it stops are logged and obser
     cut();
     await until(() => lines.length >= before + 2, 'a log line for each cut upload');
     for (let i = 0; i < 5; i++) await turn();
-    expect(lines.slice(before).map((l) => [l.method, l.route, l.status, l.cut_at_stop, l.client_gone])).toEqual([
-      ['POST', '/v1/entries', 503, true, undefined],
-      ['POST', '/v1/entries', 503, true, undefined],
+    expect(lines.slice(before).map((l) => [l.method, l.route, l.status, l.code, l.cut_at_stop, l.client_gone])).toEqual([
+      ['POST', '/v1/entries', 503, 'SHUTTING_DOWN', true, undefined],
+      ['POST', '/v1/entries', 503, 'SHUTTING_DOWN', true, undefined],
     ]);
     expect(await Promise.all([observed('POST', '/v1/entries', 400), observed('POST', '/v1/entries', 503)])).toEqual([counts[0], counts[1]! + 2]);
   } finally {
@@ -207,12 +210,13 @@ test('requests answered normally get one line each, without client_gone, and one
   await once(client, 'close');
   await closed(serverSide);
   for (let i = 0; i < 5; i++) await turn();
-  expect(lines.slice(before).map((l) => [l.method, l.route, l.status, l.client_gone])).toEqual([
-    ['GET', '/checkpoint', 200, undefined],
-    ['POST', '/v1/entries', 201, undefined],
-    ['POST', '/v1/entries', 201, undefined],
-    ['GET', 'not-found', 404, undefined],
-    ['GET', '/checkpoint', 200, undefined],
+  // Only an error answer's line has a code.
+  expect(lines.slice(before).map((l) => [l.method, l.route, l.status, l.code, l.client_gone])).toEqual([
+    ['GET', '/checkpoint', 200, undefined, undefined],
+    ['POST', '/v1/entries', 201, undefined, undefined],
+    ['POST', '/v1/entries', 201, undefined, undefined],
+    ['GET', 'not-found', 404, 'NOT_FOUND', undefined],
+    ['GET', '/checkpoint', 200, undefined, undefined],
   ]);
   expect(await Promise.all([observed('GET', '/checkpoint', 200), observed('POST', '/v1/entries', 201), observed('GET', 'not-found', 404)])).toEqual([
     counts[0]! + 2,
