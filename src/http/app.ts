@@ -22,6 +22,7 @@ import { methodLabel, type Metrics } from './metrics.js';
 import { endInSlices } from './pipelining.js';
 import { parseQuery, queryNumber, queryString, quote } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
+import { Refusals } from './refusals.js';
 
 /** An entry of the largest size, in base64: 87,380 characters. */
 const MAX_ENTRY_BASE64 = Math.ceil(MAX_ENTRY_SIZE / 3) * 4;
@@ -72,6 +73,11 @@ export interface AppOptions {
   readonly bodyIdleMs?: number;
   /** Bound on entry-bundle and get-entries answer bytes held at once (default {@link DEFAULT_MAX_ANSWER_BYTES}). */
   readonly answerBudget?: AnswerBudget;
+  /**
+   * Counts the error answers by code and warns of QUEUE_FULL and
+   * RATE_LIMITED ones; by default the app's own, counting into `metrics`.
+   */
+  readonly refusals?: Refusals;
   /**
    * Whether the hot routes answer without express (fast-routes.ts; default
    * true). With false every request goes through the express routes, which
@@ -258,6 +264,7 @@ export function createApp(options: AppOptions): express.Express {
   const idleMs = options.bodyIdleMs ?? BODY_IDLE_MS;
   const answers = options.answerBudget ?? new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
   const encodeBundle = bundleEncoder();
+  const refusals = options.refusals ?? new Refusals(logger, metrics?.refusals);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -289,6 +296,7 @@ export function createApp(options: AppOptions): express.Express {
       const token = tokenName(res);
       // An error answer's code tells the bounds (QUEUE_FULL) from the store (STORAGE_FAILED) and a stop (SHUTTING_DOWN), all 503.
       const code = answeredCode(res);
+      if (code !== undefined) refusals.answered(code, { route, token, remote: req.socket.remoteAddress });
       logger.info(REQUEST_MESSAGE, {
         method: req.method,
         route,
@@ -593,5 +601,5 @@ export function createApp(options: AppOptions): express.Express {
   // The hot routes, without express's per-request cost; everything else
   // (every error included) is still answered by the routes above.
   if (options.fastRoutes === false) return app;
-  return withFastRoutes(app, { log, metrics, logger, budget, bodyIdleMs: idleMs, headers: SECURITY_HEADERS, ...(options.access === undefined ? {} : { access: options.access }) });
+  return withFastRoutes(app, { log, metrics, logger, refusals, budget, bodyIdleMs: idleMs, headers: SECURITY_HEADERS, ...(options.access === undefined ? {} : { access: options.access }) });
 }

@@ -12,6 +12,7 @@ import { errorHeaders, HTTP_STATUS, toLogError } from './errors.js';
 import { methodLabel, type Metrics } from './metrics.js';
 import { parseCanonicalDecimal, parseQuery } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
+import type { Refusals } from './refusals.js';
 import { ResponseBatch } from './response-batch.js';
 
 /*
@@ -43,6 +44,8 @@ export interface FastRouteOptions {
   readonly access?: AccessControl;
   readonly metrics?: Metrics;
   readonly logger: Logger;
+  /** Told of each error answer (the app's). */
+  readonly refusals?: Refusals;
   readonly budget: BodyBudget;
   /** The span over which a request body must bring at least 1 KiB/s, as sent, or get 408 (default {@link BODY_IDLE_MS}). */
   readonly bodyIdleMs?: number;
@@ -110,7 +113,7 @@ function exactQuery(url: string, path: string, names: readonly string[]): Record
  * through supertest and the real server take the same path.
  */
 export function withFastRoutes(app: Express, options: FastRouteOptions): Express {
-  const { log, access, metrics, logger, budget, bodyIdleMs = BODY_IDLE_MS } = options;
+  const { log, access, metrics, logger, refusals, budget, bodyIdleMs = BODY_IDLE_MS } = options;
   const expressHandle: Handle = (app as unknown as { handle: Handle }).handle.bind(app);
   const baseHeaders: string[] = Object.entries(options.headers).flat();
 
@@ -135,6 +138,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const written = () => {
       const seconds = (performance.now() - started) / 1000;
       metrics?.httpDuration.observe({ method: methodLabel(req.method), route, status: String(status) }, seconds);
+      if (code !== undefined) refusals?.answered(code, { route, token, remote: req.socket.remoteAddress });
       logger.info(REQUEST_MESSAGE, {
         method: req.method,
         route,

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LOG_ERROR_CODES } from '../log/errors.js';
 import type { LogObserver } from '../log/log.js';
 import { CLIENT_ERROR_REASONS } from './client-error.js';
 
@@ -12,6 +13,8 @@ export interface Metrics {
   readonly connectionsDropped: Counter;
   /** Requests answered (or connections closed) outside the app by answerClientErrors of client-error.ts, by ClientErrorReason. */
   readonly clientErrors: Counter<'reason'>;
+  /** Requests answered with an error, by its code (Refusals of refusals.ts counts them). */
+  readonly refusals: Counter<'code'>;
   /**
    * Sets the gauges that describe the log's signed tree (`cairn_tree_size`)
    * from the log just opened: rounds set them after, and until the first
@@ -91,6 +94,16 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registers: [registry],
   });
   for (const reason of CLIENT_ERROR_REASONS) clientErrors.inc({ reason }, 0);
+  const refusals = new Counter({
+    name: 'cairn_refusals_total',
+    help:
+      'Requests answered with an error (4xx or 5xx), by the code of its JSON body: every error answer in the request log; ' +
+      'not those of cairn_client_errors_total',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  // A fixed set: the codes of CONTRACT §3, however many requests there are.
+  for (const code of LOG_ERROR_CODES) refusals.inc({ code }, 0);
   const observer: LogObserver = {
     roundCommitted({ entries: added, duplicates, seconds, treeSize: size }) {
       entries.inc({ result: 'new' }, added);
@@ -119,6 +132,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     httpDuration,
     connectionsDropped,
     clientErrors,
+    refusals,
     logOpened({ treeSize: size }) {
       treeSize.set(size);
     },

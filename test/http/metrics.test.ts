@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/http/metrics.js';
+import { LOG_ERROR_CODES } from '../../src/log/errors.js';
 import { Log } from '../../src/log/log.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { testSigner, testVerifier, vector } from '../helpers/keys.js';
@@ -50,9 +51,12 @@ test('a fresh app serves every label value of its counters at 0, so that the fir
       'cairn_rounds_total{outcome="committed"}',
       'cairn_rounds_total{outcome="failed"}',
       ...['bad_request', 'headers_too_large', 'request_timeout', 'other'].map((reason) => `cairn_client_errors_total{reason="${reason}"}`),
+      // Every code an error answer can have (CONTRACT §3), and no other: a fixed set of series.
+      ...LOG_ERROR_CODES.map((code) => `cairn_refusals_total{code="${code}"}`),
     ]) {
       expect(res.text.split('\n')).toContain(`${series} 0`);
     }
+    expect(res.text.split('\n').filter((line) => line.startsWith('cairn_refusals_total{'))).toHaveLength(LOG_ERROR_CODES.length);
   } finally {
     await log.close();
     await rm(dir, { recursive: true, force: true });
