@@ -13,6 +13,7 @@ import { createMetrics } from '../http/metrics.js';
 import { shortageAdvice } from '../http/errors.js';
 import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../http/answer-budget.js';
 import { PipelineLimit, STALL_MS } from '../http/pipelining.js';
+import { Refusals } from '../http/refusals.js';
 import { Log } from '../log/log.js';
 import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
@@ -748,7 +749,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const startup: StartupFacts = shared.length === 0 ? opened.startup : { ...opened.startup, sharedFolders: shared };
   drops.countWith((_, n) => metrics.connectionsDropped.inc(n));
   clientErrors.countInto(metrics.clientErrors);
-  gate.open(drain.guard(pipelining.guard(createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, ...(access === undefined ? {} : { access }) }))));
+  // Error answers counted by code, and QUEUE_FULL and RATE_LIMITED ones warned of (also under --quiet), those of the pipelining bound too.
+  const refusals = new Refusals(logger, metrics.refusals);
+  const app = createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, refusals, ...(access === undefined ? {} : { access }) });
+  gate.open(drain.guard(pipelining.guard(app, (req) => refusals.pipelined(req.socket.remoteAddress))));
   let closing: Promise<void> | undefined;
   return {
     url: `http://${hostPort(host, port)}`,
@@ -779,6 +783,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await log.close();
         failures.flush();
         drops.flush();
+        refusals.flush();
       })();
       return closing;
     },

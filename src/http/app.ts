@@ -76,6 +76,8 @@ export interface AppOptions {
   /**
    * Counts the error answers by code and warns of QUEUE_FULL and
    * RATE_LIMITED ones; by default the app's own, counting into `metrics`.
+   * The server gives one it also tells of the requests refused past the
+   * pipelining bound (PipelineLimit), which never reach the app.
    */
   readonly refusals?: Refusals;
   /**

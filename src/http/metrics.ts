@@ -97,7 +97,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   const refusals = new Counter({
     name: 'cairn_refusals_total',
     help:
-      'Requests answered with an error (4xx or 5xx), by the code of its JSON body: every error answer in the request log; ' +
+      'Requests answered with an error (4xx or 5xx), by the code of its JSON body: every error answer in the request log, ' +
+      'and the requests refused 503 QUEUE_FULL past the bound of requests in progress on one connection, which are not; ' +
       'not those of cairn_client_errors_total',
     labelNames: ['code'] as const,
     registers: [registry],

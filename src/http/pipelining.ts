@@ -163,13 +163,18 @@ export class PipelineLimit {
    * `handler`, except for the requests past the bound: the first of those on
    * a connection is answered 503 `QUEUE_FULL` with `Connection: close`, and
    * the ones after it are left unanswered (they are never sent: the
-   * connection closes after that answer).
+   * connection closes after that answer). `onRefused` is told of each one
+   * answered so: `handler` never sees it, so neither do the request log and
+   * metrics the app keeps.
    */
-  guard(handler: RequestHandler): RequestHandler {
+  guard(handler: RequestHandler, onRefused?: (req: IncomingMessage) => void): RequestHandler {
     return (req, res) => {
       const refused = this.#refused.get(res);
       if (refused === undefined) handler(req, res);
-      else if (refused) answerAndClose(res, this.#refusal);
+      else if (refused) {
+        answerAndClose(res, this.#refusal);
+        onRefused?.(req);
+      }
     };
   }
 

@@ -9,7 +9,7 @@ export const REFUSAL_LOG_INTERVAL_MS = 10_000;
 /** The message of a {@link Refusals} warning. */
 export const REFUSALS_MESSAGE =
   'requests were refused 503 QUEUE_FULL, the server being at one of its bounds (entries waiting for a round, request bodies being received, ' +
-  'large answers held), or 429 RATE_LIMITED, a token being past its rate limit';
+  'large answers held, requests in progress on one connection), or 429 RATE_LIMITED, a token being past its rate limit';
 
 /** Of a request answered with an error: what a warning names it by. */
 export interface RefusalDetail {
@@ -29,7 +29,8 @@ export interface RefusalDetail {
  * request lines, the only other place they show): 503 QUEUE_FULL and 429
  * RATE_LIMITED. As the other paced lines (PacedTally): the first is logged at
  * once as a warning, then at most one line per interval with those since
- * the last: `refused` in all, `queue_full` and by route (`routes`),
+ * the last: `refused` in all, `queue_full` and by route (`routes`; the
+ * requests past the pipelining bound, which no route saw, as `pipelined`),
  * `rate_limited` and by token name (`tokens`), the `seconds` since the last
  * line and the latest client's address (`remote`). What a line holds is
  * bounded: routes and token names are a fixed set.
@@ -38,9 +39,10 @@ export class Refusals {
   readonly #logger: Logger;
   readonly #counter: Counter<'code'> | undefined;
   readonly #pacer: LinePacer;
-  /** Not logged yet: QUEUE_FULL, by route; RATE_LIMITED, by token name; the latest client's address. */
+  /** Not logged yet: QUEUE_FULL, by route, and those of them past the pipelining bound; RATE_LIMITED, by token name; the latest client's address. */
   #queueFull = 0;
   #routes = new Map<string, number>();
+  #pipelined = 0;
   #rateLimited = 0;
   #tokens = new Map<string, number>();
   #remote: string | undefined;
@@ -65,6 +67,15 @@ export class Refusals {
     this.#pacer.due();
   }
 
+  /** A request refused 503 QUEUE_FULL past the bound of requests in progress on its connection (PipelineLimit), outside the app. */
+  pipelined(remote?: string): void {
+    this.#counter?.inc({ code: 'QUEUE_FULL' });
+    this.#queueFull += 1;
+    this.#pipelined += 1;
+    this.#remote = remote;
+    this.#pacer.due();
+  }
+
   /** Logs the refusals not logged yet, now (the server is stopping, or their interval has passed). */
   flush(): void {
     this.#pacer.flush();
@@ -76,6 +87,7 @@ export class Refusals {
       refused: this.#queueFull + this.#rateLimited,
       ...(this.#queueFull === 0 ? {} : { queue_full: this.#queueFull }),
       ...(this.#routes.size === 0 ? {} : { routes: Object.fromEntries(this.#routes) }),
+      ...(this.#pipelined === 0 ? {} : { pipelined: this.#pipelined }),
       ...(this.#rateLimited === 0 ? {} : { rate_limited: this.#rateLimited }),
       ...(this.#tokens.size === 0 ? {} : { tokens: Object.fromEntries(this.#tokens) }),
       ...(seconds === undefined ? {} : { seconds }),
@@ -83,6 +95,7 @@ export class Refusals {
     });
     this.#queueFull = 0;
     this.#routes = new Map();
+    this.#pipelined = 0;
     this.#rateLimited = 0;
     this.#tokens = new Map();
     this.#remote = undefined;

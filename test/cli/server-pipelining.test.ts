@@ -1,13 +1,17 @@
 // The server as `cairn serve` starts it bounds what one connection can make
 // it do by pipelining (src/http/pipelining.ts), on the express routes and the
 // fast routes alike, without touching clients that send one request at a
-// time; and it answers CONNECT as any other method it has no route for.
+// time; and it answers CONNECT as any other method it has no route for. A
+// request refused past the bound never reaches the app: it is counted in
+// cairn_refusals_total{code="QUEUE_FULL"} and warned of all the same.
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { MAX_REQUESTS_IN_PROGRESS } from '../../src/http/pipelining.js';
+import { REFUSALS_MESSAGE } from '../../src/http/refusals.js';
+import { capture, type Line } from '../helpers/log-lines.js';
 import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 import { RawConnection, type RawResponse } from '../helpers/raw-http.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -16,8 +20,11 @@ const dir = useTempDir('cairn-pipelining-');
 
 let server: RunningServer;
 let port: number;
+let lines: Line[];
 beforeEach(async () => {
-  server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0 });
+  const captured = capture();
+  lines = captured.lines;
+  server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger: captured.logger });
   port = Number(new URL(server.url).port);
   for (const entry of ['one', 'two', 'three']) {
     const res = await fetch(`${server.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: entry });
@@ -46,6 +53,30 @@ test('200 pipelined requests written at once: the first 16 are answered, the nex
     conn.destroy();
   }
   expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+});
+
+test('a refused 17th request is counted in cairn_refusals_total{code="QUEUE_FULL"} and warned of at once; one more within the interval is warned of as the server stops', async () => {
+  const metric = async () => (await (await fetch(`${server.url}/metrics`)).text()).split('\n').find((l) => l.startsWith('cairn_refusals_total{code="QUEUE_FULL"} '));
+  expect(await metric()).toBe('cairn_refusals_total{code="QUEUE_FULL"} 0');
+  const overflow = async () => {
+    const conn = await RawConnection.open(port);
+    try {
+      conn.write(Array.from({ length: MAX_REQUESTS_IN_PROGRESS + 1 }, () => get(PATHS[0]!)).join(''));
+      for (let i = 0; i < MAX_REQUESTS_IN_PROGRESS; i++) expect(await conn.next()).toMatchObject({ status: 200 });
+      expect(await conn.next()).toMatchObject({ status: 503 });
+    } finally {
+      conn.destroy();
+    }
+  };
+  const warnings = () => lines.filter((line) => line.msg === REFUSALS_MESSAGE);
+  await overflow();
+  expect(warnings()).toEqual([{ level: 'warn', msg: REFUSALS_MESSAGE, fields: { refused: 1, queue_full: 1, pipelined: 1, remote: '127.0.0.1' } }]);
+  expect(await metric()).toBe('cairn_refusals_total{code="QUEUE_FULL"} 1');
+  await overflow();
+  expect(await metric()).toBe('cairn_refusals_total{code="QUEUE_FULL"} 2');
+  expect(warnings()).toHaveLength(1);
+  await server.close();
+  expect(warnings().map((line) => line.fields)).toEqual([expect.anything(), expect.objectContaining({ refused: 1, queue_full: 1, pipelined: 1 })]);
 });
 
 test('a client that keeps sending after the refused 17th request, and reads late, gets the 15 answers, the receipt of the entry it posted 16th, and the 503, then the end of the stream (no reset)', async () => {

@@ -15,6 +15,8 @@ class Harness {
   readonly held: ServerResponse[] = [];
   /** Paths the handler was called for, in order. */
   readonly handled: string[] = [];
+  /** Paths of the requests refused 503, as guard's onRefused was told of them. */
+  readonly refused: string[] = [];
   /** Paths of every request node parsed (the server's 'request' events), refused ones too. */
   readonly parsed: string[] = [];
   /** The server's ends of the connections, in the order they opened. */
@@ -45,7 +47,7 @@ class Harness {
           return;
         }
         res.end(`answer to ${req.url}`);
-      }),
+      }, (req: IncomingMessage) => this.refused.push(req.url ?? '')),
     );
   }
 
@@ -148,6 +150,8 @@ test('200 pipelined requests never read: only `max` are handled, the next is ref
     // Nothing after the refusal: the connection is closed, and no other request was handled.
     expect(await conn.next()).toBe('closed');
     expect(h.handled.filter((p) => p.startsWith('/hold/'))).toHaveLength(MAX);
+    // The refused one is told of (for the metrics and the log), once: not those after it, never answered.
+    expect(h.refused).toEqual([`/hold/${MAX}`]);
   } finally {
     conn.destroy();
   }
@@ -168,6 +172,7 @@ test('a request sent while `max` are in progress is not read until one is done: 
     // Still open and served.
     conn.write(get('/last'));
     expect(await conn.next()).toMatchObject({ status: 200, body: 'answer to /last' });
+    expect(h.refused).toEqual([]);
   } finally {
     conn.destroy();
   }

@@ -32,7 +32,7 @@ async function refused(metrics: ReturnType<typeof createMetrics>, code: string):
   return (await metrics.refusals.get()).values.find((v) => v.labels.code === code)?.value ?? 0;
 }
 
-test('QUEUE_FULL and RATE_LIMITED: the first is warned of at once; those within the interval in one line after it, by route and token name', () => {
+test('QUEUE_FULL and RATE_LIMITED: the first is warned of at once; those within the interval in one line after it, by route, token name and the pipelining bound', () => {
   const { lines, logger } = capture();
   const time = manualTime();
   const refusals = new Refusals(logger, undefined, { intervalMs: 10_000, now: time.now, schedule: time.schedule });
@@ -41,6 +41,7 @@ test('QUEUE_FULL and RATE_LIMITED: the first is warned of at once; those within 
   time.advance(1000);
   refusals.answered('QUEUE_FULL', { route: '/v1/entries' });
   refusals.answered('QUEUE_FULL', { route: '/tile' });
+  refusals.pipelined('192.0.2.2');
   refusals.answered('RATE_LIMITED', { route: '/v1/entries', token: 'lim' });
   refusals.answered('RATE_LIMITED', { route: '/v1/batch', token: 'lim' });
   refusals.answered('RATE_LIMITED', { route: '/v1/entries', token: 'other', remote: '192.0.2.3' });
@@ -51,7 +52,7 @@ test('QUEUE_FULL and RATE_LIMITED: the first is warned of at once; those within 
   expect(lines[1]).toEqual({
     level: 'warn',
     msg: REFUSALS_MESSAGE,
-    fields: { refused: 5, queue_full: 2, routes: { '/v1/entries': 1, '/tile': 1 }, rate_limited: 3, tokens: { lim: 2, other: 1 }, seconds: 10, remote: '192.0.2.3' },
+    fields: { refused: 6, queue_full: 3, routes: { '/v1/entries': 1, '/tile': 1 }, pipelined: 1, rate_limited: 3, tokens: { lim: 2, other: 1 }, seconds: 10, remote: '192.0.2.3' },
   });
   // Nothing more: no line, no timer.
   time.advance(60_000);
@@ -68,12 +69,12 @@ test('every error code is counted; only QUEUE_FULL and RATE_LIMITED are warned o
   refusals.flush();
   expect(lines).toEqual([]);
   expect(time.pending()).toBe(0);
-  refusals.answered('QUEUE_FULL');
+  refusals.pipelined();
   refusals.answered('RATE_LIMITED', { token: 'lim' });
   time.advance(3000);
   refusals.flush();
   expect(lines.map((line) => line.fields)).toEqual([
-    { refused: 1, queue_full: 1 },
+    { refused: 1, queue_full: 1, pipelined: 1 },
     { refused: 1, rate_limited: 1, tokens: { lim: 1 }, seconds: 3 },
   ]);
   expect(await Promise.all(['NOT_FOUND', 'STORAGE_FAILED', 'SHUTTING_DOWN', 'QUEUE_FULL', 'RATE_LIMITED', 'INTERNAL'].map(value))).toEqual([1, 2, 1, 1, 1, 0]);
