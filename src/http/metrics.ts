@@ -59,7 +59,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   const roundDuration = new Histogram({
     name: 'cairn_round_duration_seconds',
     help: 'Time from the start of a round to its durable commit',
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    // Up to a minute: a round stalled on a slow or frozen disk is seen there, not only in +Inf.
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [registry],
   });
   const queue = new Gauge({ name: 'cairn_queue_entries', help: 'Entries waiting for a round', registers: [registry] });
@@ -76,7 +77,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       'HTTP request latency, by method (GET, HEAD, POST or OPTIONS; any other method is "other"), ' +
       'route (the route\'s name; "not-found", "method-not-allowed" or "options" when no route answered it) and status',
     labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    // Up to a minute: a 408 after 30 s of a stalled upload, or a submission held by a stalled round, is seen there, not only in +Inf.
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
   });
   const connectionsDropped = new Counter({

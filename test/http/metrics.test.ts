@@ -62,3 +62,16 @@ test('a fresh app serves every label value of its counters at 0, so that the fir
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a 30 s request and a 45 s round land in buckets of their own, not only in +Inf', async () => {
+  const metrics = createMetrics({ processMetrics: false });
+  metrics.httpDuration.observe({ method: 'POST', route: '/v1/entries', status: '408' }, 30);
+  metrics.observer.roundCommitted!({ entries: 1, duplicates: 0, seconds: 45, treeSize: 1 });
+  const lines = (await metrics.registry.metrics()).split('\n');
+  const bucket = (name: string, le: string) => {
+    const line = lines.find((l) => l.startsWith(`${name}_bucket{`) && l.includes(`le="${le}"`));
+    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  expect(['2.5', '5', '10', '30', '60', '+Inf'].map((le) => bucket('cairn_http_request_duration_seconds', le))).toEqual([0, 0, 0, 1, 1, 1]);
+  expect(['2', '5', '10', '30', '60', '+Inf'].map((le) => bucket('cairn_round_duration_seconds', le))).toEqual([0, 0, 0, 0, 1, 1]);
+});
