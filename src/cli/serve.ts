@@ -363,7 +363,7 @@ export function startupNotices(facts: StartupFacts): string[] {
         ? `converted the store in ${storeFolder} from Cairn 0.1.0's layout: its last, partial entry bundle (${older.convertedBundle}) was rewritten in this version's layout, ` +
             'in which new rounds are written too, so 0.1.0 can no longer open this store (to go back to 0.1.0, use a copy of the data folder taken before this start)'
         : `the store in ${storeFolder} is in Cairn 0.1.0's layout: it is read as it is, and the first entries logged are written in this version's layout, ` +
-            'after which 0.1.0 can no longer open it (to keep a copy 0.1.0 can open, stop now and copy the data folder first)',
+            'after which 0.1.0 must not open it (to keep a copy 0.1.0 can open, stop now and copy the data folder first)',
     );
   }
   return notices;

@@ -34,7 +34,14 @@ import { checkStateTransition, StoreCorruptError, StoreLayoutError, StoreLockedE
  * Every bundle is either all segments (a full bundle written by format 1) or
  * all chunks: opening a format-1 store whose last bundle is partial rewrites
  * that bundle as chunks in one atomic batch before anything else is written
- * (unless it is opened with `keepLayout`, to be read only).
+ * (unless it is opened with `keepLayout`, to be read only). The same batch
+ * rewrites the partial tiles of the tree's right edge in tile format 2 and
+ * the state naming its layout, so that Cairn 0.1.0, which decodes those
+ * tiles as it starts and reads format 1 only, refuses the store from then on
+ * instead of starting on a bundle it cannot read (see {@link OlderLayout}).
+ * Where that would not stop 0.1.0 (each of those tiles holds one hash, the
+ * same bytes in both formats), the open writes nothing, and the first round
+ * that logs entries rewrites the bundle, which then holds one entry.
  *
  * Point reads for answers (tiles, a few leaf hashes, a few chunks) are
  * gathered over one turn of the event loop and made with one getMany
@@ -296,13 +303,18 @@ function encodeState(state: LogState): Uint8Array {
  * A store found in an earlier layout than STORE_LAYOUT as it was opened:
  * layout 1, that of Cairn 0.1.0 (entries in per-round segments, tiles with
  * all eight rows), whose state names no layout and which holds no entry
- * chunks. 0.1.0 can open it; once a bundle of it is written as chunks
- * (the partial last bundle at an open, or the first entries logged), it can
- * no longer.
+ * chunks. 0.1.0 can open it. Once a bundle of it is written as chunks (the
+ * partial last bundle at an open, or the first entries logged) 0.1.0 must
+ * not: it would answer errors for that bundle's entries, and the entries it
+ * logged would make this version refuse the store. 0.1.0 refuses it as it
+ * starts where a partial tile of the tree's right edge holds two hashes or
+ * more and is stored in format 2 (format 1 is all 0.1.0 reads), as the open
+ * that converts the last bundle leaves it, and a round that writes such a
+ * tile; a tile of one hash is the same bytes in both formats.
  */
 export interface OlderLayout {
   readonly layout: 1;
-  /** The partial entry bundle this open rewrote as chunks, if any: 0.1.0 can no longer open the store. */
+  /** The partial entry bundle this open rewrote as chunks, if any: 0.1.0 now refuses the store as it starts. */
   readonly convertedBundle?: number;
 }
 
@@ -327,6 +339,19 @@ function decodeState(bytes: Uint8Array, path: string): { state: LogState; layout
     rightEdge: s.rightEdge.map(bytesOf),
   };
   return { state, layoutRecorded: s.layout !== undefined };
+}
+
+/**
+ * The partial tiles of the right edge of a tree of `size`: at each level, the
+ * tile the level's last nodes are in if it is not full. A server resumes from
+ * them (TreeBuilder.load), as Cairn 0.1.0 did.
+ */
+function partialTiles(size: number): { level: number; n: number }[] {
+  const out: { level: number; n: number }[] = [];
+  for (let level = 0, nodes = size; nodes > 0; level++, nodes = Math.floor(nodes / TILE_WIDTH)) {
+    if (nodes % TILE_WIDTH > 0) out.push({ level, n: Math.floor(nodes / TILE_WIDTH) });
+  }
+  return out;
 }
 
 /** What the keys of each kind (by first byte) hold, as keyKinds names them. */
@@ -422,6 +447,12 @@ export class LevelStore implements LogStore {
    * round extends it without reading it back. Never changed in place.
    */
   private tail: Uint8Array | undefined;
+  /**
+   * The segments and segment map of the bundle the tree ends inside, where
+   * the open left that bundle as format 1 wrote it (see convertSegments): the
+   * first round that logs entries deletes them, writing the bundle as chunks.
+   */
+  private segmentsLeft: Uint8Array[] | undefined;
 
   /** The point reads of this turn of the event loop, made together. */
   private readonly reads: ReadBatch;
@@ -476,11 +507,16 @@ export class LevelStore implements LogStore {
    * newer Cairn wrote the state (see STORE_LAYOUT). LevelDB replays its write-ahead log as it opens (dropping a
    * write a crash cut off) and may compact it into a table: the folder must
    * be writable. A format-1 store whose last bundle is partial has that
-   * bundle rewritten as chunks (one atomic batch), after which Cairn 0.1.0
-   * can no longer open it (see {@link olderLayout}), unless `keepLayout`: the
-   * store is then opened to be read only (writeRound refuses), its layout
-   * left as it is (`cairn audit`, which must not change what it checks), and
-   * such a bundle is not decoded at the open but when it is read.
+   * bundle rewritten as chunks, its right edge's partial tiles in tile
+   * format 2 and its state naming its layout (one atomic batch), after which
+   * Cairn 0.1.0 refuses it as it starts (see {@link olderLayout}); but where
+   * that would not stop 0.1.0 (each of those tiles holds one hash), nothing
+   * is written before the first round that logs entries. A missing or
+   * undecodable one of those tiles is StoreCorruptError, nothing converted.
+   * Not so with `keepLayout`: the store is then opened to be read only
+   * (writeRound refuses), its layout left as it is (`cairn audit`, which
+   * must not change what it checks), and such a bundle is not decoded at the
+   * open but when it is read.
    * With `existing`, a folder that holds no store is StoreFilesError too,
    * and nothing is made.
    * Every message names `path`, and quotes what LevelDB, the OS or the
@@ -576,7 +612,7 @@ export class LevelStore implements LogStore {
     const [firstChunk] = await this.db.keys({ gte: chunkKey(n * CHUNKS_PER_BUNDLE), lt: chunkKey((n + 1) * CHUNKS_PER_BUNDLE), limit: 1 }).all();
     if (firstChunk === undefined) {
       if (this.keepLayout) return;
-      await this.convertSegments(n, inBundle);
+      if (!(await this.convertSegments(n, inBundle))) return; // left for the first round, the tail loaded
       if (this.foundLayout !== undefined) this.foundLayout = { ...this.foundLayout, convertedBundle: n };
     }
     const inChunk = size % CHUNK_ENTRIES;
@@ -592,8 +628,20 @@ export class LevelStore implements LogStore {
     this.tail = new Uint8Array(tail); // a plain Uint8Array, whose slice() copies
   }
 
-  /** Rewrites format-1 bundle n, which holds `count` entries, as chunks, in one atomic batch. */
-  private async convertSegments(n: number, count: number): Promise<void> {
+  /**
+   * Rewrites format-1 bundle n, which the tree ends inside with `count`
+   * entries, as chunks, and with it the partial tiles of the tree's right
+   * edge in tile format 2 and the state naming its layout, in one atomic
+   * batch, which makes Cairn 0.1.0 refuse the store as it starts (see
+   * OlderLayout): resolves to true. Where it would not, each of those tiles
+   * holding one hash (the bundle one entry), nothing is written: the bundle
+   * stays as 0.1.0 wrote it, its entry is loaded as the tail, and the first
+   * round that logs entries writes it as a chunk and deletes its segments
+   * (segmentsLeft); resolves to false. A tile that is missing or does not
+   * decode fails the open, nothing written.
+   */
+  private async convertSegments(n: number, count: number): Promise<boolean> {
+    const state = this.state!;
     const segments = await this.db.iterator({ gte: segmentKey(n, 0), lte: segmentKey(n, TILE_WIDTH - 1), highWaterMarkBytes: BUNDLE_READ_BYTES } as never).all();
     let entries: Uint8Array[];
     try {
@@ -601,14 +649,34 @@ export class LevelStore implements LogStore {
     } catch (err) {
       throw new StoreCorruptError(`entry bundle ${n} (format 1 segments) does not hold the ${count} entries the tree ends with: ${(err as Error).message}`, { cause: err });
     }
+    const edge = partialTiles(state.treeSize);
+    const stored = await this.db.getMany(edge.map((t) => tileKey(t.level, t.n)));
+    const tiles = edge.map((t, i) => {
+      const value = stored[i];
+      const shown = `tile ${t.level}/${t.n}, which the tree of size ${state.treeSize} ends inside,`;
+      if (value === undefined) throw new StoreCorruptError(`${shown} is missing`);
+      try {
+        return HashTile.decode(t.level, t.n, value);
+      } catch (err) {
+        throw new StoreCorruptError(`${shown} does not decode: ${(err as Error).message}`, { cause: err });
+      }
+    });
     const { bytes, starts } = encodeEntries(entries);
+    const deletes = [...segments.map(([key]) => key), segmentMapKey(n)];
+    if (count === 1 && tiles.every((tile) => tile.width === 1)) {
+      this.tail = new Uint8Array(bytes);
+      this.segmentsLeft = deletes;
+      return false;
+    }
     const batch = this.db.batch();
     for (let i = 0; i < count; i += CHUNK_ENTRIES) {
       batch.put(chunkKey(n * CHUNKS_PER_BUNDLE + i / CHUNK_ENTRIES), bytes.subarray(starts[i], starts[Math.min(i + CHUNK_ENTRIES, count)]));
     }
-    for (const [key] of segments) batch.del(key);
-    batch.del(segmentMapKey(n));
+    for (const key of deletes) batch.del(key);
+    for (const tile of tiles) batch.put(tileKey(tile.level, tile.n), tile.encode());
+    batch.put(STATE_KEY, encodeState(state));
     await batch.write({ sync: true });
+    return true;
   }
 
   /**
@@ -637,6 +705,7 @@ export class LevelStore implements LogStore {
     const start = round.state.treeSize - round.entries.length;
     let tail = this.tail;
     if (round.entries.length > 0) {
+      for (const key of this.segmentsLeft ?? []) batch.del(key);
       const { bytes, starts } = encodeEntries(round.entries);
       let i = 0;
       while (i < round.entries.length) {
@@ -669,6 +738,7 @@ export class LevelStore implements LogStore {
     }
     this.state = round.state;
     this.tail = tail;
+    if (round.entries.length > 0) this.segmentsLeft = undefined;
   }
 
   /**
@@ -686,6 +756,7 @@ export class LevelStore implements LogStore {
         this.db = fresh.db;
         this.state = fresh.state;
         this.tail = fresh.tail;
+        this.segmentsLeft = fresh.segmentsLeft;
         this.reopenNeeded = false;
       } catch (err) {
         throw new StoreUnavailableError(`the store in ${showNonPrinting(this.path)} could not be opened again after a failed write: ${showNonPrinting((err as Error).message)}`, { cause: err });

@@ -136,7 +136,7 @@ test("a store in Cairn 0.1.0's layout: the start that converts it says so in one
   const full = await layout1('full', 256);
   const notYet =
     `the store in ${join(full, 'db')} is in Cairn 0.1.0's layout: it is read as it is, and the first entries logged are written in this version's layout, ` +
-    'after which 0.1.0 can no longer open it (to keep a copy 0.1.0 can open, stop now and copy the data folder first)\n';
+    'after which 0.1.0 must not open it (to keep a copy 0.1.0 can open, stop now and copy the data folder first)\n';
   expect(await startLines(['--data', full])).toContain(`\n${notYet}listening on `);
   expect(await startLines(['--data', full])).toContain(`\n${notYet}listening on `);
   const server = await startServer({ data: full, host: '127.0.0.1', port: 0 });

@@ -1,10 +1,12 @@
 // Turns a store this version wrote into one in Cairn 0.1.0's layout (layout
-// 1) as far as its entries and state go: every bundle's chunks become one
-// format-1 segment with its segment map, and the state names no layout. The
-// tiles and leaf-hash index stay as written (both layouts read them), so the
+// 1) as far as its entries, tiles and state go: every bundle's chunks become
+// one format-1 segment with its segment map, every tile is stored with all
+// eight rows (tile format 1, all 0.1.0 reads), and the state names no layout.
+// The leaf-hash index stays as written (this version reads both), so the
 // log's signatures and hashes still check; what tells the layouts apart at
 // an open (a state without a layout, no entry chunks) is as 0.1.0 left it.
 import { Level } from 'level';
+import { HashTile } from '../../src/storage/hash-tile.js';
 
 const u64 = (value: number) => {
   const out = Buffer.alloc(8);
@@ -18,6 +20,23 @@ const chunkKey = (k: number) => Buffer.concat([Buffer.of(0x43), u64(k)]);
 const segmentKey = (n: number, pos: number) => Buffer.concat([Buffer.of(0x45), u64(n), Buffer.of(pos)]);
 /** 'M' n:u64: where bundle n's segments start. */
 const segmentMapKey = (n: number) => Buffer.concat([Buffer.of(0x4d), u64(n)]);
+/** The first byte of a tile's key, 'T' level:u8 n:u64. */
+const TILE = 0x54;
+
+/** The stored tile under `key` in tile format 1: its width (uint16), then rows 0..7 each cut to its complete nodes. */
+function format1Tile(key: Buffer, value: Buffer): Buffer {
+  const tile = HashTile.decode(key[1]!, Number(key.readBigUInt64BE(2)), value);
+  const hashes: Uint8Array[] = [];
+  for (let r = 0; r < 8; r++) for (let p = 0; tile.hash(r, p) !== undefined; p++) hashes.push(tile.hash(r, p)!);
+  return Buffer.concat([value.subarray(0, 2), ...hashes]);
+}
+
+/** How long a tile of `width` hashes is in tile format 1, the only length Cairn 0.1.0 decodes (it refuses a store one of whose partial tiles is not). */
+export function format1TileLength(width: number): number {
+  let length = 2;
+  for (let r = 0; r < 8; r++) length += 32 * Math.floor(width / 2 ** r);
+  return length;
+}
 
 /** Rewrites the closed store in `db` into layout 1 (see above); resolves to its tree size. */
 export async function toLayout1(db: string): Promise<number> {
@@ -34,6 +53,7 @@ export async function toLayout1(db: string): Promise<number> {
       batch.put(segmentKey(n, 0), Buffer.concat(chunks));
       batch.put(segmentMapKey(n), Buffer.of(0));
     }
+    for await (const [key, value] of level.iterator({ gte: Buffer.of(TILE), lt: Buffer.of(TILE + 1) })) batch.put(key, format1Tile(key, value));
     batch.put(STATE_KEY, Buffer.from(JSON.stringify(state)));
     await batch.write({ sync: true });
     return state.treeSize;

@@ -5,13 +5,19 @@
 // folders are written here by hand, with raw LevelDB puts laid out as format
 // 1 laid them out (the fixtures below, copied from level-store.ts before
 // format 2), so these tests do not depend on the code that reads them.
+import { join } from 'node:path';
 import { Level } from 'level';
+import { auditCommand } from '../../src/cli/audit.js';
+import { startServer } from '../../src/cli/server.js';
+import { CairnClient } from '../../src/client/client.js';
 import { encodeEntryBundle } from '../../src/merkle/bundle.js';
 import { leafHash, nodeHash, sha256 } from '../../src/merkle/hash.js';
 import { tileWidth } from '../../src/merkle/tile.js';
 import { HashTile } from '../../src/storage/hash-tile.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { StoreCorruptError, type LogState } from '../../src/storage/store.js';
+import { captureIo } from '../cli/client-io.js';
+import { format1TileLength, storeRecords, toLayout1 } from '../helpers/layout1-store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 // ---- The format-1 layout (fixtures of the old format) ----
@@ -246,6 +252,94 @@ test('a format-1 folder whose last bundle is partial: reads, converts only that 
   expect(await grow(store, [1])).toBe(1962);
   await expectLog(store, 1962);
   await store.close();
+});
+
+test("converting a format-1 folder's partial last bundle rewrites, in the same batch, the partial tiles of the tree's right edge in format 2, which 0.1.0 does not start on, and the state naming its layout", async () => {
+  expect(await writeFormat1(dir(), [1, 2, 250, 10, 300, 7, 1, 512, 40])).toBe(1123);
+  // The tiles a server resumes from, as 0.1.0 did: 0/4 (99 hashes) and 1/0 (4).
+  const edge = [f1TileKey(0, 4), f1TileKey(1, 0)].map((key) => key.toString('hex'));
+  const before = await storeRecords(dir());
+  expect(edge.map((key) => before.get(key)!.length / 2)).toEqual([format1TileLength(99), format1TileLength(4)]);
+  let store = await LevelStore.open(dir());
+  expect(store.olderLayout).toEqual({ layout: 1, convertedBundle: 4 });
+  await store.close();
+  const after = await storeRecords(dir());
+  // Each is now as long as format 2 makes it, not the length 0.1.0 decodes, and holds the same hashes (expectLog below).
+  expect(edge.map((key) => after.get(key)!.length / 2)).toEqual([2 + 32 * (99 + 24 + 6 + 3 + 1), 2 + 32 * (4 + 1)]);
+  expect(edge.map((key) => after.get(key)!.length / 2)).not.toContain(format1TileLength(99));
+  const stateKey = STATE_KEY.toString('hex');
+  const stateOf = (records: Map<string, string>) => JSON.parse(Buffer.from(records.get(stateKey)!, 'hex').toString()) as Record<string, unknown>;
+  expect(stateOf(before).layout).toBeUndefined();
+  expect(stateOf(after)).toEqual({ layout: 2, ...stateOf(before) });
+  // Every other tile (the full ones) is as format 1 wrote it.
+  const tiles = (records: Map<string, string>) => [...records].filter(([key]) => key.startsWith('54') && !edge.includes(key));
+  expect(tiles(after)).toEqual(tiles(before));
+  expect(tiles(after)).toHaveLength(4);
+  store = await LevelStore.open(dir());
+  expect(store.olderLayout).toBeUndefined();
+  await expectLog(store, 1123);
+  await store.close();
+});
+
+test("a format-1 folder's partial last bundle whose right-edge tiles each hold one hash (alike in both formats) is left as 0.1.0 wrote it until the first round that logs entries", async () => {
+  // Tree size 257: tiles 0/1 and 1/0 hold one hash each, the same bytes in both tile formats, so that no rewrite at the open could stop 0.1.0.
+  expect(await writeFormat1(dir(), [200, 56, 1])).toBe(257);
+  const before = await storeRecords(dir());
+  let store = await LevelStore.open(dir());
+  expect(store.olderLayout).toEqual({ layout: 1 });
+  await expectLog(store, 257);
+  await store.close();
+  expect(await storeRecords(dir())).toEqual(before);
+  store = await LevelStore.open(dir());
+  await expectLog(store, 257);
+  // A round that logs no entry (a tree head signed again) leaves the bundle as it is too.
+  await store.writeRound({ entries: [], leafHashes: [], tiles: [], state: state(257, 10) });
+  expect(await rawEntries(store.database, 0x43)).toEqual(new Map());
+  // The first round that logs entries writes bundle 1 as chunk 16, and deletes its segment and segment map; bundle 0 keeps its own.
+  expect(await grow(store, [2])).toBe(259);
+  expect([...(await rawEntries(store.database, 0x43)).keys()]).toEqual([Buffer.concat([Buffer.of(0x43), u64(16)]).toString('hex')]);
+  expect([...(await rawEntries(store.database, 0x45)).keys()]).toEqual([f1SegmentKey(0, 0), f1SegmentKey(0, 200)].map((key) => key.toString('hex')));
+  expect([...(await rawEntries(store.database, 0x4d)).keys()]).toEqual([f1SegmentMapKey(0).toString('hex')]);
+  await expectLog(store, 259);
+  await store.close();
+  store = await LevelStore.open(dir());
+  await expectLog(store, 259);
+  expect(await grow(store, [300])).toBe(559);
+  await expectLog(store, 559);
+  await store.close();
+});
+
+test("a format-1 folder missing a partial tile of its right edge fails the open, nothing converted", async () => {
+  expect(await writeFormat1(dir(), [100, 200])).toBe(300);
+  const db = new Level<Buffer, Buffer>(dir(), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.del(f1TileKey(0, 1));
+  await db.close();
+  const before = await storeRecords(dir());
+  await expect(LevelStore.open(dir())).rejects.toThrow(new StoreCorruptError('tile 0/1, which the tree of size 300 ends inside, is missing'));
+  expect(await storeRecords(dir())).toEqual(before);
+});
+
+test("a log put in 0.1.0's layout, opened and closed with no round, has its partial tile in format 2 and its state naming its layout, and audits OK", async () => {
+  const data = join(dir(), 'data');
+  const server = await startServer({ data, host: '127.0.0.1', port: 0, origin: 'format1.test/log' });
+  const verifierKey = server.verifierKey;
+  await new CairnClient({ baseUrl: server.url, verifierKey }).addBatch(Array.from({ length: 300 }, (_, i) => new TextEncoder().encode(`entry ${i}`)));
+  await server.close();
+  const db = join(data, 'db');
+  expect(await toLayout1(db)).toBe(300);
+  // Tile 0/1 holds 44 hashes; tile 1/0 one.
+  const tileKey = f1TileKey(0, 1).toString('hex');
+  const stateOf = (records: Map<string, string>) => JSON.parse(Buffer.from(records.get(STATE_KEY.toString('hex'))!, 'hex').toString()) as { layout?: number };
+  const before = await storeRecords(db);
+  expect([before.get(tileKey)!.length / 2, stateOf(before).layout]).toEqual([format1TileLength(44), undefined]);
+  const store = await LevelStore.open(db);
+  expect(store.olderLayout).toEqual({ layout: 1, convertedBundle: 1 });
+  await store.close();
+  const after = await storeRecords(db);
+  expect([after.get(tileKey)!.length / 2, stateOf(after).layout]).toEqual([2 + 32 * (44 + 11 + 2 + 1), 2]);
+  const io = captureIo();
+  expect(await auditCommand(['--data', data, '--vkey', verifierKey], io)).toBe(0);
+  expect(io.out()).toMatch(/^OK: .* holds 300 entries of format1\.test\/log; /);
 });
 
 test('opened with keepLayout, a format-1 folder whose last bundle is partial reads whole and is left in its layout; writeRound refuses', async () => {
