@@ -287,9 +287,14 @@ async function serve(argv: string[]): Promise<number> {
   } else {
     const { dataFolder, storeFolder, keyFile } = shownPaths(facts);
     const store = !facts.newLog ? '' : facts.madeStore ? `made a new store in ${storeFolder}\n` : `starting a new log in the empty store ${storeFolder}\n`;
+    // A restart names the tree head it found in the store, and when it was
+    // signed: an old backup restored, or a --data that names another store,
+    // shows there.
+    const head = facts.storedTreeHead;
+    const treeHead = head === undefined ? '' : `latest tree head: ${treeHeadSigned(head.timestamp, Date.now())}\n`;
     process.stdout.write(
       `data folder: ${dataFolder}\n${store}${madeKey ? '' : `key file: ${keyFile}\n`}` +
-        `log ${running.log.origin} at tree size ${running.log.latest().treeSize}\n${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
+        `log ${running.log.origin} at tree size ${head?.treeSize ?? running.log.latest().treeSize}\n${treeHead}${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
         `access: ${running.accessSummary}\n${notices}${warnings}listening on ${running.url}\n`,
     );
     announced = true;
@@ -335,6 +340,36 @@ async function checkOrigin(origin: string, name: string, madeAt: string | undefi
  */
 function shownPaths(facts: StartupFacts): { dataFolder: string; storeFolder: string; keyFile: string } {
   return { dataFolder: showNonPrinting(facts.dataFolder), storeFolder: showNonPrinting(facts.storeFolder), keyFile: showNonPrinting(facts.keyFile) };
+}
+
+/** The time units of {@link treeHeadSigned}'s spans, largest first, in ms. */
+const SPAN_UNITS: readonly (readonly [string, number])[] = [
+  ['day', 86_400_000],
+  ['hour', 3_600_000],
+  ['minute', 60_000],
+  ['second', 1000],
+];
+
+/** `ms` (1000 or more) in the largest unit it holds at least two of, seconds at least: "90 minutes", "36 hours", "3 days". */
+function span(ms: number): string {
+  const [unit, size] = SPAN_UNITS.find(([, size]) => ms >= 2 * size) ?? SPAN_UNITS.at(-1)!;
+  const count = Math.floor(ms / size);
+  return `${count} ${unit}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * When a tree head stamped `timestamp` (ms since the epoch) was signed, as
+ * the line serve starts with names it, `now` being the clock's time: `signed
+ * 2026-11-26T10:00:00Z (3 days ago)`, to the second; a timestamp ahead of the
+ * clock is said to be ahead (the clock stepped back, or the store comes from
+ * a machine whose clock was ahead), one no date can hold is given as a number.
+ */
+export function treeHeadSigned(timestamp: number, now: number): string {
+  const date = new Date(timestamp);
+  if (Number.isNaN(date.getTime())) return `signed at ${timestamp} ms after the epoch`;
+  const ago = now - timestamp;
+  const when = Math.abs(ago) < 1000 ? `less than a second ${ago < 0 ? "ahead of this machine's clock" : 'ago'}` : ago < 0 ? `${span(-ago)} ahead of this machine's clock` : `${span(ago)} ago`;
+  return `signed ${date.toISOString().replace(/\.\d{3}Z$/, 'Z')} (${when})`;
 }
 
 /** Whether the key of a start is its data folder's own `log.key`, the key serve makes together with a store beside it. */

@@ -20,7 +20,7 @@ import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore, type OlderLayout } from '../storage/level-store.js';
 import { lockShown, lookForWrites } from '../storage/leveldb-folder.js';
-import { StoreLockedError, type LogStore } from '../storage/store.js';
+import { StoreLockedError, type LogState, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { createKeyFile, KeyFileError, keyTempPath, readKeyFile } from './key-file.js';
 import { fileProblem, osReason, shellWord } from './os-error.js';
@@ -119,6 +119,11 @@ export interface StartupFacts {
   readonly madeStore: boolean;
   /** The store held no log: this start began one, at tree size 0, and signed its first checkpoint. */
   readonly newLog: boolean;
+  /**
+   * The tree head the store held as this start opened it, absent for a new
+   * log: its size, and when it was signed (its timestamp, ms since the epoch).
+   */
+  readonly storedTreeHead?: { readonly treeSize: number; readonly timestamp: number };
   /** This start made the key file. */
   readonly madeKey: boolean;
   /** The key was made for {@link DEFAULT_ORIGIN}, no origin being given. */
@@ -602,11 +607,11 @@ async function openKeyStoreAndLog(
     throw inUse(config.data, err);
   }
   let store: LogStore = opened;
-  let newLog: boolean;
+  let stored: LogState | undefined;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
     key ??= await loadKey(config.key ?? join(dataFolder, 'log.key'), config, { store: opened, folder: storeFolder }, onKeyMade, onSharedFolder);
-    newLog = (await opened.readState()) === undefined;
+    stored = await opened.readState();
   } catch (err) {
     await store.close();
     throw err;
@@ -617,7 +622,8 @@ async function openKeyStoreAndLog(
     storeFolder,
     keyFile: await realOrAsGiven(keyPath),
     madeStore: prepared.made,
-    newLog,
+    newLog: stored === undefined,
+    ...(stored === undefined ? {} : { storedTreeHead: { treeSize: stored.treeSize, timestamp: stored.timestamp } }),
     madeKey: key.made,
     placeholderOrigin: key.made && config.origin === undefined,
     ...(prepared.tightenedMode === undefined ? {} : { tightenedStoreMode: prepared.tightenedMode }),

@@ -1,16 +1,19 @@
 // The start-up lines of `cairn serve` as a real process: they name the data
-// folder and the key file in full, say when a new store was made, state
-// calmly when a new log is begun with a key that existed already (README's
-// keygen-first set-up; a mistyped --data would look the same), and warn when
+// folder and the key file in full, say when a new store was made, and on a
+// restart when the tree head it found was signed (an old backup restored
+// shows there), state calmly when a new log is begun with a key that existed
+// already (README's keygen-first set-up; a mistyped --data would look the
+// same), and warn when
 // a key was made for the placeholder origin, when a new log is begun with the
 // data folder's own key (its store moved away?), and when the store's folder
 // had to be closed to other users; and when a store in Cairn 0.1.0's layout
 // is converted (README, Upgrading).
-import { chmod, mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { startupNotices, startupWarnings } from '../../src/cli/serve.js';
+import { startupNotices, startupWarnings, treeHeadSigned } from '../../src/cli/serve.js';
 import { DEFAULT_ORIGIN, startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
+import { LevelStore } from '../../src/storage/level-store.js';
 import { toLayout1 } from '../helpers/layout1-store.js';
 import { runCli, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -31,6 +34,17 @@ const placeholder = (data: string) =>
 /** The calm line for a new log begun with a key that existed already (README's keygen-first set-up, or a mistyped --data). */
 const existingKey = (key: string) => `starting a new log with the key in ${key}; if that key has already signed another log, stop and start with that log's data folder instead\n`;
 
+/** The stored tree head of the closed store in `db`: its size, and the time it was signed as an ISO date to the second. */
+async function storedHead(db: string): Promise<{ size: number; signed: string }> {
+  const store = await LevelStore.open(db);
+  const state = (await store.readState())!;
+  await store.close();
+  return { size: state.treeSize, signed: new Date(state.timestamp).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+}
+
+/** The line a restart names its stored tree head with, up to its age, which the clock decides. */
+const headLine = (head: { signed: string }) => `latest tree head: signed ${head.signed} (`;
+
 /** The warning for a new log begun with the data folder's own log.key, which serve makes with its store: that store is likely lost. */
 const ownKeyNoStore = (data: string) =>
   `warning: starting a new log with ${join(data, 'log.key')}, the data folder's own key, but ${join(data, 'db')} holds no log. serve makes that key together with its store: ` +
@@ -50,12 +64,54 @@ test('a first start names the data folder and key in full, says it made a new st
       `log ${DEFAULT_ORIGIN} at tree size 0\naccess: writes open to anyone, reads open to anyone\n` +
       `${placeholder(data)}listening on http://127.0.0.1:PORT\nstopped\n`,
   );
+  const head = await storedHead(join(data, 'db'));
   const again = await startLines(['--data', given]);
-  expect(again).toBe(
+  expect(again.replace(/^(latest tree head: .*\().* ago\)$/m, '$1AGE)')).toBe(
     `data folder: ${data}\nkey file: ${join(data, 'log.key')}\n` +
-      `log ${DEFAULT_ORIGIN} at tree size 0\nverifier key: ${verifier}\naccess: writes open to anyone, reads open to anyone\n` +
+      `log ${DEFAULT_ORIGIN} at tree size 0\n${headLine(head)}AGE)\nverifier key: ${verifier}\naccess: writes open to anyone, reads open to anyone\n` +
       'listening on http://127.0.0.1:PORT\nstopped\n',
   );
+});
+
+test('a restart names the size of the tree head it found in the store and when it was signed, the one of an older copy put back too', async () => {
+  const data = join(dir(), 'data');
+  const first = await startServer({ data, host: '127.0.0.1', port: 0, origin: 'o.example/log' });
+  const client = new CairnClient({ baseUrl: first.url, verifierKey: first.verifierKey });
+  await client.addBatch([new TextEncoder().encode('entry 0'), new TextEncoder().encode('entry 1')]);
+  await first.close();
+  await cp(join(data, 'db'), join(dir(), 'backup'), { recursive: true });
+  const old = await storedHead(join(dir(), 'backup'));
+  expect(old.size).toBe(2);
+  const out = await startLines(['--data', data]);
+  expect(out).toContain(`\nlog o.example/log at tree size 2\n${headLine(old)}`);
+  expect(out).toMatch(/^latest tree head: signed \S+ \(.+ ago\)\nverifier key: /m);
+  // Grown, then the older copy put back: the restart names its size and time, which an operator can tell from the last ones served.
+  const grown = await startServer({ data, host: '127.0.0.1', port: 0 });
+  await new CairnClient({ baseUrl: grown.url, verifierKey: grown.verifierKey }).addBatch([new TextEncoder().encode('entry 2')]);
+  await grown.close();
+  const latest = await storedHead(join(data, 'db'));
+  expect(latest.size).toBe(3);
+  expect(await startLines(['--data', data])).toContain(`\nlog o.example/log at tree size 3\n${headLine(latest)}`);
+  await rm(join(data, 'db'), { recursive: true });
+  await rename(join(dir(), 'backup'), join(data, 'db'));
+  expect(await startLines(['--data', data])).toContain(`\nlog o.example/log at tree size 2\n${headLine(old)}`);
+});
+
+test('treeHeadSigned says when a tree head was signed, to the second, and how long before the clock, or after it', () => {
+  const at = Date.parse('2026-11-26T10:00:00.250Z');
+  const day = 86_400_000;
+  expect(treeHeadSigned(at, at + 3 * day + 5000)).toBe('signed 2026-11-26T10:00:00Z (3 days ago)');
+  expect(treeHeadSigned(at, at + 1.5 * day)).toBe('signed 2026-11-26T10:00:00Z (36 hours ago)');
+  expect(treeHeadSigned(at, at + 90 * 60_000)).toBe('signed 2026-11-26T10:00:00Z (90 minutes ago)');
+  expect(treeHeadSigned(at, at + 2 * 60_000)).toBe('signed 2026-11-26T10:00:00Z (2 minutes ago)');
+  expect(treeHeadSigned(at, at + 1999)).toBe('signed 2026-11-26T10:00:00Z (1 second ago)');
+  expect(treeHeadSigned(at, at + 999)).toBe('signed 2026-11-26T10:00:00Z (less than a second ago)');
+  expect(treeHeadSigned(at, at)).toBe('signed 2026-11-26T10:00:00Z (less than a second ago)');
+  // A clock behind the signer's: the head is ahead of it.
+  expect(treeHeadSigned(at, at - 3 * 3_600_000)).toBe("signed 2026-11-26T10:00:00Z (3 hours ahead of this machine's clock)");
+  expect(treeHeadSigned(at, at - 10)).toBe("signed 2026-11-26T10:00:00Z (less than a second ahead of this machine's clock)");
+  // A timestamp no date can hold.
+  expect(treeHeadSigned(1e20, at)).toBe('signed at 100000000000000000000 ms after the epoch');
 });
 
 test('a key made for an origin that was given is not warned about', async () => {
