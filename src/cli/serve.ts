@@ -381,14 +381,18 @@ function isDataFolderKey(facts: StartupFacts): boolean {
  * Facts of a start the operator should know of, stated calmly (start-up
  * lines of their own, before 'listening on'): a new log begun with a key that
  * existed already, which is how a key made first with keygen is meant to be
- * used, and also what a mistyped --data looks like; a store in Cairn 0.1.0's
- * layout, which this start or its first round converts for good (README,
- * Upgrading).
+ * used, and also what a mistyped --data or a volume not mounted looks like
+ * (a warning there would be one that set-up always shows); a store in Cairn
+ * 0.1.0's layout, which this start or its first round converts for good
+ * (README, Upgrading).
  */
 export function startupNotices(facts: StartupFacts): string[] {
   const notices: string[] = [];
   if (facts.newLog && !facts.madeKey && !isDataFolderKey(facts)) {
-    notices.push(`starting a new log with the key in ${shownPaths(facts).keyFile}; if that key has already signed another log, stop and start with that log's data folder instead`);
+    notices.push(
+      `starting a new log with the key in ${shownPaths(facts).keyFile}; if that key has already signed another log (its data folder on a volume not mounted? a mistyped --data?), ` +
+        "stop now and start with that log's data folder instead: serving on would sign a second history under that key",
+    );
   }
   const older = facts.olderLayout;
   if (older !== undefined) {

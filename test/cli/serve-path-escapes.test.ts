@@ -152,7 +152,10 @@ test("serve's start-up lines show a crafted data folder and key file escaped: no
   expect(lines).toContain(`data folder: ${join(dir(), SHOWN)}`);
   expect(lines).toContain(`key file: ${join(dir(), SHOWN)}.key`);
   expect(lines).toContain(`made a new store in ${join(dir(), SHOWN, 'db')}`);
-  expect(lines).toContain(`starting a new log with the key in ${join(dir(), SHOWN)}.key; if that key has already signed another log, stop and start with that log's data folder instead`);
+  expect(lines).toContain(
+    `starting a new log with the key in ${join(dir(), SHOWN)}.key; if that key has already signed another log (its data folder on a volume not mounted? a mistyped --data?), ` +
+      "stop now and start with that log's data folder instead: serving on would sign a second history under that key",
+  );
 });
 
 test('the notices and warnings show the start-up paths escaped', () => {

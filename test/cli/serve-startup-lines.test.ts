@@ -2,12 +2,12 @@
 // folder and the key file in full, say when a new store was made, and on a
 // restart when the tree head it found was signed (an old backup restored
 // shows there), state calmly when a new log is begun with a key that existed
-// already (README's keygen-first set-up; a mistyped --data would look the
-// same), and warn when
-// a key was made for the placeholder origin, when a new log is begun with the
-// data folder's own key (its store moved away?), and when the store's folder
-// had to be closed to other users; and when a store in Cairn 0.1.0's layout
-// is converted (README, Upgrading).
+// already (README's keygen-first set-up; a mistyped --data or a volume not
+// mounted would look the same), and warn when a key was made for the
+// placeholder origin, when a new log is begun with the data folder's own key
+// (its store moved away?), and when the store's folder had to be closed to
+// other users; and when a store in Cairn 0.1.0's layout is converted
+// (README, Upgrading).
 import { chmod, cp, mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startupNotices, startupWarnings, treeHeadSigned } from '../../src/cli/serve.js';
@@ -32,7 +32,9 @@ const placeholder = (data: string) =>
   `To name this log, stop it before it takes entries, remove ${join(data, 'log.key')} and ${join(data, 'db')}, and start again with --origin <name> (or CAIRN_ORIGIN)\n`;
 
 /** The calm line for a new log begun with a key that existed already (README's keygen-first set-up, or a mistyped --data). */
-const existingKey = (key: string) => `starting a new log with the key in ${key}; if that key has already signed another log, stop and start with that log's data folder instead\n`;
+const existingKey = (key: string) =>
+  `starting a new log with the key in ${key}; if that key has already signed another log (its data folder on a volume not mounted? a mistyped --data?), ` +
+  "stop now and start with that log's data folder instead: serving on would sign a second history under that key\n";
 
 /** The stored tree head of the closed store in `db`: its size, and the time it was signed as an ISO date to the second. */
 async function storedHead(db: string): Promise<{ size: number; signed: string }> {
