@@ -10,9 +10,17 @@ import type { RequestHandler } from './pipelining.js';
  */
 export const QUIET_MS = 500;
 
-/** Per connection: its requests not yet answered, the newest last. */
+/** Per connection: how many of its requests are not yet answered, and the newest of them. */
 interface Connection {
-  readonly pending: Set<ServerResponse>;
+  /** Its requests whose responses have not closed yet. */
+  inProgress: number;
+  /**
+   * The newest of those, while any is: the only one whose answer may yet be
+   * the connection's last. Node sends a connection's answers in the order of
+   * its requests and closes each response once it is sent (or all of them
+   * with the connection), so an older one never becomes the newest again.
+   */
+  newest: ServerResponse | undefined;
   /** An answer on it says `Connection: close`: what the client sends after it is not served. */
   closing: boolean;
   /** The quiet check waiting on it, if any. */
@@ -20,6 +28,12 @@ interface Connection {
   /** Since when (StopDrain's clock) it has had no request in progress, and how many bytes it had read then. */
   idleSince: number;
   readAtIdle: number;
+  /**
+   * The 'close' listener of each of its responses: one function per
+   * connection, so that following a request makes no closure, Set entry or
+   * once-wrapper of its own (node emits a response's 'close' once).
+   */
+  readonly answered: () => void;
 }
 
 /**
@@ -70,7 +84,15 @@ export class StopDrain {
     this.#quietMs = options.quietMs ?? QUIET_MS;
     this.#now = options.now ?? (() => performance.now());
     server.on('connection', (socket: Socket) => {
-      const conn: Connection = { pending: new Set(), closing: false, quietCheck: undefined, idleSince: this.#now(), readAtIdle: 0 };
+      const conn: Connection = {
+        inProgress: 0,
+        newest: undefined,
+        closing: false,
+        quietCheck: undefined,
+        idleSince: this.#now(),
+        readAtIdle: 0,
+        answered: () => this.#answered(socket, conn),
+      };
       this.#connections.set(socket, conn);
       socket.once('close', () => {
         clearTimeout(conn.quietCheck);
@@ -96,8 +118,9 @@ export class StopDrain {
     if (this.#stopping) return;
     this.#stopping = true;
     for (const [socket, conn] of this.#connections) {
-      for (const res of conn.pending) this.#closeAfter(socket, conn, res);
-      if (conn.pending.size === 0) this.#waitQuiet(socket, conn);
+      // Only the newest request in progress may yet have its answer say Connection: close (see #closeAfter).
+      if (conn.newest !== undefined) this.#closeAfter(socket, conn, conn.newest);
+      else this.#waitQuiet(socket, conn);
     }
   }
 
@@ -108,17 +131,23 @@ export class StopDrain {
       this.#unserved.add(res);
       return;
     }
-    clearTimeout(conn.quietCheck);
-    conn.quietCheck = undefined;
-    conn.pending.add(res);
-    res.once('close', () => {
-      conn.pending.delete(res);
-      if (conn.pending.size > 0) return;
-      conn.idleSince = this.#now();
-      conn.readAtIdle = socket.bytesRead;
-      if (this.#stopping && !conn.closing) this.#waitQuiet(socket, conn);
-    });
+    if (conn.quietCheck !== undefined) {
+      clearTimeout(conn.quietCheck);
+      conn.quietCheck = undefined;
+    }
+    conn.inProgress += 1;
+    conn.newest = res;
+    res.on('close', conn.answered);
     if (this.#stopping) this.#closeAfter(socket, conn, res);
+  }
+
+  /** A response on `socket` closed: once none is in progress, the connection's quiet time starts. */
+  #answered(socket: Socket, conn: Connection): void {
+    if (--conn.inProgress > 0) return;
+    conn.newest = undefined;
+    conn.idleSince = this.#now();
+    conn.readAtIdle = socket.bytesRead;
+    if (this.#stopping && !conn.closing) this.#waitQuiet(socket, conn);
   }
 
   /**
@@ -132,7 +161,7 @@ export class StopDrain {
     const writeHead = res.writeHead;
     // Node writes a head through writeHead, also one made for the first write or end.
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      if (!res.headersSent && !conn.closing && [...conn.pending].pop() === res) {
+      if (!res.headersSent && !conn.closing && conn.newest === res) {
         conn.closing = true;
         res.shouldKeepAlive = false;
         socket.destroySoon = () => closeGently(socket);
@@ -151,7 +180,7 @@ export class StopDrain {
   #waitQuiet(socket: Socket, conn: Connection): void {
     clearTimeout(conn.quietCheck);
     conn.quietCheck = undefined;
-    if (socket.destroyed || conn.pending.size > 0 || conn.closing) return;
+    if (socket.destroyed || conn.inProgress > 0 || conn.closing) return;
     if (socket.bytesRead !== conn.readAtIdle) {
       // Part of a request came: wait for the rest (the grace bounds it), quiet counted from now.
       conn.idleSince = this.#now();

@@ -54,6 +54,31 @@ test('a request read after an answer that closes its connection is not served: t
   expect(served).toEqual(['/slow']);
 });
 
+test('of requests pipelined and all in progress as the stop begins, the answer to the last says Connection: close, the others keep-alive', async () => {
+  server = createServer();
+  const drain = new StopDrain(server, { quietMs: 60_000 });
+  const held: ServerResponse[] = [];
+  let bothReached!: () => void;
+  const reached = new Promise<void>((resolve) => (bothReached = resolve));
+  server.on(
+    'request',
+    drain.guard((_req, res) => {
+      held.push(res);
+      if (held.length === 2) bothReached();
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const conn = await RawConnection.open((server.address() as AddressInfo).port);
+  conn.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+  await reached;
+  drain.begin();
+  held[0]!.end('one');
+  expect(await conn.next()).toMatchObject({ status: 200, headers: { connection: 'keep-alive' }, body: 'one' });
+  held[1]!.end('two');
+  expect(await conn.next()).toMatchObject({ status: 200, headers: { connection: 'close' }, body: 'two' });
+  expect(await conn.closed()).toBe(true);
+});
+
 test('once the stop began, a connection that stays quiet is closed, and one with a request in progress is not', async () => {
   server = createServer();
   const drain = new StopDrain(server, { quietMs: 10 });
