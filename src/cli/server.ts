@@ -27,6 +27,7 @@ import { fileProblem, osReason, shellWord } from './os-error.js';
 import { DroppedConnectionLog } from './dropped-connections.js';
 import { ClientErrorLog } from './client-errors.js';
 import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
+import { STALLED_ROUND_MS, StalledRoundLog } from '../log/stalled-rounds.js';
 import { StartupGate } from './startup-gate.js';
 import { syncFolder } from './sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
@@ -89,6 +90,11 @@ export interface ServerConfig {
    * node's `requestTimeout` (5 minutes), which bounds the whole request.
    */
   readonly headersTimeoutMs?: number;
+  /**
+   * How long a round must be under way before it is warned of as stalled
+   * (default {@link STALLED_ROUND_MS}); tests shorten it.
+   */
+  readonly stalledRoundMs?: number;
 }
 
 /**
@@ -757,6 +763,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   clientErrors.countInto(metrics.clientErrors);
   // Error answers counted by code, and QUEUE_FULL and RATE_LIMITED ones warned of (also under --quiet), those of the pipelining bound too.
   const refusals = new Refusals(logger, metrics.refusals);
+  // A round the store holds up (a stalled disk) is otherwise seen only as
+  // writes that never answer: its age is in /metrics, and it is warned of.
+  metrics.watchRounds(() => log.roundInProgressSeconds());
+  const stalls = new StalledRoundLog(logger, () => log.roundUnderWay(), () => log.queueDepth, { thresholdMs: config.stalledRoundMs ?? STALLED_ROUND_MS });
   const app = createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, refusals, ...(access === undefined ? {} : { access }) });
   gate.open(drain.guard(pipelining.guard(app, (req) => refusals.pipelined(req.socket.remoteAddress))));
   let closing: Promise<void> | undefined;
@@ -769,6 +779,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     startup,
     close() {
       closing ??= (async () => {
+        // A round the stop will wait for, held up by the store, is said now.
+        stalls.stopping();
         // Answers from now on close their connections, and idle ones close once quiet.
         drain.begin();
         await new Promise<void>((resolve) => {
@@ -787,6 +799,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           }
         });
         await log.close();
+        stalls.stop();
         failures.flush();
         drops.flush();
         refusals.flush();

@@ -21,6 +21,11 @@ export interface Metrics {
    * one a restarted server would otherwise show a log of size 0.
    */
   logOpened(head: { treeSize: number }): void;
+  /**
+   * Reads `cairn_round_in_progress_seconds` from `seconds` (the log's
+   * roundInProgressSeconds) at each scrape; 0 until given.
+   */
+  watchRounds(seconds: () => number): void;
 }
 
 /** The methods some route serves: a request's `method` label is one of these, or {@link OTHER_METHOD}. */
@@ -107,6 +112,18 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   });
   // A fixed set: the codes of CONTRACT §3, however many requests there are.
   for (const code of LOG_ERROR_CODES) refusals.inc({ code }, 0);
+  // Read at each scrape, not set per round: a stalled round shows as its age growing.
+  let roundSeconds = (): number => 0;
+  new Gauge({
+    name: 'cairn_round_in_progress_seconds',
+    help:
+      'Seconds the oldest sequencing round under way has been so (taken from the queue, or since the round before it was written), 0 when none is: ' +
+      'rounds take milliseconds, so a value that keeps growing is a round the store holds up (a stalled disk: a hung fsync, a frozen file system)',
+    registers: [registry],
+    collect() {
+      this.set(roundSeconds());
+    },
+  });
   const observer: LogObserver = {
     roundCommitted({ entries: added, duplicates, seconds, treeSize: size }) {
       entries.inc({ result: 'new' }, added);
@@ -138,6 +155,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     refusals,
     logOpened({ treeSize: size }) {
       treeSize.set(size);
+    },
+    watchRounds(seconds) {
+      roundSeconds = seconds;
     },
   };
 }

@@ -140,6 +140,38 @@ interface Prepared {
 /** How a round's write ended: `again` if the store refused it, and it is to be built again on what the store holds. */
 type Outcome = 'committed' | 'failed' | 'again';
 
+/**
+ * The oldest round under way, as {@link Log.roundUnderWay} tells it: what
+ * /metrics, /healthz and the server's warnings see of a round the store
+ * holds up (a stalled disk: a hung fsync, a frozen file system).
+ */
+export interface RoundProgress {
+  /**
+   * When it became the oldest round under way (ms on the log's monotonic
+   * clock): when it was taken from the queue, or, if a round was being
+   * written then, when that one ended, as it waited for it until then.
+   */
+  readonly since: number;
+  /** `reading` while it looks its hashes up in the store, `writing` from when it is signed and written until the write returned. */
+  readonly stage: 'reading' | 'writing';
+  /** The entries of the submissions it took (0 for a re-sign). */
+  readonly entries: number;
+  /**
+   * Once it is over: when (ms on the log's monotonic clock), and how:
+   * `committed`, `failed` (its submitters were answered an error), or
+   * `retried` (never written: its submissions went back to the queue).
+   */
+  readonly ended: { readonly at: number; readonly outcome: 'committed' | 'failed' | 'retried' } | undefined;
+}
+
+/** A round's {@link RoundProgress}, which the log updates as the round goes on. */
+class RoundRecord implements RoundProgress {
+  since = 0;
+  stage: RoundProgress['stage'] = 'reading';
+  ended: RoundProgress['ended'];
+  constructor(readonly entries: number) {}
+}
+
 interface Pending {
   readonly entries: readonly Uint8Array[];
   readonly hashes: readonly Uint8Array[];
@@ -294,6 +326,13 @@ export class Log {
    * the store has moved past, and is refused.
    */
   private caughtUp = 0;
+  /**
+   * The oldest round under way (see roundUnderWay), and the one taken after
+   * it while it is written (the loop is two rounds deep): the latter becomes
+   * the former when the former ends.
+   */
+  private headRound: RoundRecord | undefined;
+  private nextRound: RoundRecord | undefined;
 
   private constructor(options: LogOptions, builder: TreeBuilder, head: TreeHead) {
     this.origin = options.signer.name;
@@ -465,6 +504,47 @@ export class Log {
     return recovered;
   }
 
+  /**
+   * The oldest round under way, undefined when none is: rounds that take
+   * milliseconds come and go; one that stays (its `since` long past) is
+   * held up by the store, whose write (or lookups) has not returned. Its
+   * `ended` is set once it is over, so that whoever kept it learns how.
+   */
+  roundUnderWay(): RoundProgress | undefined {
+    return this.headRound;
+  }
+
+  /** Seconds since the oldest round under way became so (see {@link RoundProgress.since}); 0 when none is. */
+  roundInProgressSeconds(): number {
+    const round = this.headRound;
+    return round === undefined ? 0 : Math.max(0, this.monotonic() - round.since) / 1000;
+  }
+
+  /** A round taken from the queue with `entries` entries: the oldest under way, unless one is being written. */
+  private beginRound(entries: number): RoundRecord {
+    const round = new RoundRecord(entries);
+    if (this.headRound === undefined) {
+      round.since = this.monotonic();
+      this.headRound = round;
+    } else {
+      this.nextRound = round;
+    }
+    return round;
+  }
+
+  /** A round is over; the one taken after it, if any, is now the oldest under way, from now. */
+  private endRound(round: RoundRecord, outcome: Outcome | 'retried'): void {
+    const at = this.monotonic();
+    round.ended = { at, outcome: outcome === 'again' ? 'retried' : outcome };
+    if (this.headRound === round) {
+      this.headRound = this.nextRound;
+      this.nextRound = undefined;
+      if (this.headRound !== undefined) this.headRound.since = at;
+    } else if (this.nextRound === round) {
+      this.nextRound = undefined;
+    }
+  }
+
   /** Unsequenced entries waiting for a round. */
   get queueDepth(): number {
     return this.queuedEntries;
@@ -578,13 +658,16 @@ export class Log {
           inFlight = undefined;
           continue;
         }
+        const queued = this.queuedEntries;
         const taken = this.take();
         this.resignWanted = false;
+        const progress = this.beginRound(queued - this.queuedEntries);
         let prepared: Prepared;
         try {
           prepared = await this.prepare(taken, inFlight);
         } catch (err) {
           this.fail(taken, err);
+          this.endRound(progress, 'failed');
           continue;
         }
         if (writing !== undefined) {
@@ -594,12 +677,17 @@ export class Log {
           inFlight = undefined;
           if (outcome !== 'committed') {
             this.requeue(taken);
+            this.endRound(progress, 'retried');
             // In front of this round's, which came later.
             if (outcome === 'again') this.requeue(previous.taken);
             continue;
           }
         }
-        writing = this.commit(prepared);
+        progress.stage = 'writing';
+        writing = this.commit(prepared).then((outcome) => {
+          this.endRound(progress, outcome);
+          return outcome;
+        });
         inFlight = prepared;
       }
     } finally {

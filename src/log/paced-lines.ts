@@ -17,7 +17,7 @@ export interface PacedLineOptions {
 }
 
 /** Runs `run` after `ms` without keeping the process alive; returns its cancel. */
-function unrefTimer(run: () => void, ms: number): () => void {
+export function unrefTimer(run: () => void, ms: number): () => void {
   const timer = setTimeout(run, ms);
   timer.unref();
   return () => clearTimeout(timer);
