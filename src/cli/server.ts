@@ -92,7 +92,7 @@ export interface ServerConfig {
   readonly headersTimeoutMs?: number;
   /**
    * How long a round must be under way before it is warned of as stalled
-   * (default {@link STALLED_ROUND_MS}); tests shorten it.
+   * (default {@link STALLED_ROUND_MS}, past which /healthz answers 503); tests shorten it.
    */
   readonly stalledRoundMs?: number;
 }

@@ -7,6 +7,7 @@ import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
 import { LinePacer } from '../log/paced-lines.js';
+import { STALLED_ROUND_MS } from '../log/stalled-rounds.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, headerCount, headerValues, tokenName, type AccessControl } from './access.js';
@@ -92,6 +93,25 @@ type Handler = (req: Request, res: Response) => Promise<void> | void;
 
 /** How often a request failed by a shortage of the server's (too many open files, address space) is logged, at most. */
 const SHORTAGE_LOG_MS = 10_000;
+
+/**
+ * The longest /healthz waits for the store to be found available (a
+ * reopening after a failed write, under way or begun by it, and the read of
+ * what it finds) before it answers 503 all the same: on a stalled disk that
+ * reopening never ends, and a probe must get an answer.
+ */
+export const HEALTH_WAIT_MS = 2000;
+
+/** What `promise` resolves to, or `late` if it has not settled within `ms` (it goes on; its rejection is then dropped). */
+function within<T, L>(promise: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<L>((resolve) => {
+    timer = setTimeout(() => resolve(late), ms);
+    timer.unref();
+  });
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * CONTRACT §1/§3: octet-stream, or JSON in UTF-8; anything else (or nothing)
@@ -516,7 +536,25 @@ export function createApp(options: AppOptions): express.Express {
 
   route('get', '/healthz', '/healthz', async (req, res) => {
     onlyParams(req, []);
-    if (!(await log.storeRecovered())) throw storeUnavailable();
+    // A round the store holds up (a stalled disk) makes writes hang rather
+    // than fail: 503 while it lasts, said at once, without asking the store.
+    const stalled = log.roundInProgressSeconds();
+    if (stalled * 1000 >= STALLED_ROUND_MS) {
+      throw new LogError(
+        'STORAGE_FAILED',
+        `a round has been under way for ${Math.floor(stalled)} s and the store has not finished it (a stalled disk: a hung fsync, a frozen or unreachable file system?); writes wait for it; retry`,
+        { retryAfter: 5 },
+      );
+    }
+    const recovered = await within(log.storeRecovered(), HEALTH_WAIT_MS, 'late');
+    if (recovered === 'late') {
+      throw new LogError(
+        'STORAGE_FAILED',
+        `the store did not answer within ${HEALTH_WAIT_MS / 1000} s: it is being opened again after a failed write (or read), and that has not finished (a stalled disk?); retry`,
+        { retryAfter: 5 },
+      );
+    }
+    if (!recovered) throw storeUnavailable();
     res.setHeader('Cache-Control', 'no-store');
     res.json({ status: 'ok', tree_size: log.latest().treeSize });
   });

@@ -5,7 +5,7 @@ import { LinePacer, unrefTimer, type PacedLineOptions, type Schedule } from './p
 /**
  * A round under way this long is stalled (ms): the store has not finished
  * its write (or its lookups), which takes milliseconds, seconds on a slow
- * disk. The server warns of it.
+ * disk. The server warns of it, and /healthz answers 503 while it lasts.
  */
 export const STALLED_ROUND_MS = 10_000;
 
@@ -18,7 +18,7 @@ export const STALLED_ROUND_CHECK_MS = 1000;
 /** The message of a {@link StalledRoundLog} warning while the server runs. */
 export const STALLED_ROUND_MESSAGE =
   'a round has been under way for 10 s or more and the store has not finished it: is the disk stalled (a hung fsync; a frozen, failing or unreachable file system)? ' +
-  'Its submitters wait for their answers, and new entries queue behind it (503 QUEUE_FULL once the queue is full)';
+  'Its submitters wait for their answers, and new entries queue behind it (503 QUEUE_FULL once the queue is full); /healthz answers 503 while it lasts';
 
 /** The message of a {@link StalledRoundLog} warning once the server is stopping. */
 export const STALLED_STOP_MESSAGE =

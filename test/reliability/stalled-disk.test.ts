@@ -1,16 +1,21 @@
 // A stalled disk (a hung fsync: the store's write never returns) must be
-// visible: the log tells which round is under way and for how long; the
-// server puts the round's age in /metrics and warns of it in its log, also
-// as it stops. The
+// visible: the log tells which round is under way and for how long, /healthz
+// answers 503 once that is past STALLED_ROUND_MS, and answers at all, within
+// HEALTH_WAIT_MS, when the store it waits for does not; the server puts the
+// round's age in /metrics and warns of it in its log, also as it stops. The
 // stall is a FaultStore whose writes the test holds; the log's monotonic
 // clock is the test's, so that no assertion depends on real time.
 import { join } from 'node:path';
 import request from 'supertest';
 import { startServer } from '../../src/cli/server.js';
-import type { RoundProgress } from '../../src/log/log.js';
-import { STALLED_ROUND_MESSAGE, STALLED_ROUND_OVER_MESSAGE, STALLED_STOP_MESSAGE } from '../../src/log/stalled-rounds.js';
+import { createApp, HEALTH_WAIT_MS } from '../../src/http/app.js';
+import { Log, type RoundProgress } from '../../src/log/log.js';
+import { STALLED_ROUND_MS, STALLED_ROUND_MESSAGE, STALLED_ROUND_OVER_MESSAGE, STALLED_STOP_MESSAGE } from '../../src/log/stalled-rounds.js';
 import { FaultStore } from '../../src/storage/fault-store.js';
+import { LevelStore } from '../../src/storage/level-store.js';
 import { capture } from '../helpers/log-lines.js';
+import { testSigner, testVerifier, vector } from '../helpers/keys.js';
+import { passThroughStore } from '../helpers/store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { openHarness, type Harness } from './helpers.js';
 
@@ -94,6 +99,53 @@ test('the round that waited behind a held one is aged from that one\'s end, not 
   expect(h.log.roundInProgressSeconds()).toBe(0);
   releaseSecond();
   expect((await second).receipts[0]!.index).toBe(1);
+});
+
+test('/healthz answers 503 STORAGE_FAILED once a round has been under way for STALLED_ROUND_MS, at once, and 200 again once it is written', async () => {
+  const opened = await harnessWithClock();
+  h = opened.h;
+  const { clock } = opened;
+  const release = h.store.holdWrites();
+  const answer = post(h.app, 'held').then((r) => r);
+  await waitFor(() => h!.store.pendingWrites === 1);
+  clock.now += STALLED_ROUND_MS - 1;
+  expect((await request(h.app).get('/healthz')).status).toBe(200);
+  clock.now += 1;
+  const stalled = await request(h.app).get('/healthz');
+  expect(stalled.status).toBe(503);
+  expect(stalled.body).toEqual({
+    code: 'STORAGE_FAILED',
+    error: 'a round has been under way for 10 s and the store has not finished it (a stalled disk: a hung fsync, a frozen or unreachable file system?); writes wait for it; retry',
+  });
+  expect(stalled.headers['retry-after']).toBe('5');
+  release();
+  expect((await answer).status).toBe(201);
+  expect((await request(h.app).get('/healthz')).body).toEqual({ status: 'ok', tree_size: 1 });
+});
+
+test('/healthz answers 503 within HEALTH_WAIT_MS when the store it waits for (a reopening on a stalled disk) never answers', async () => {
+  const level = await LevelStore.open(join(dir(), 'db'));
+  let asked = false;
+  // A reopening after a failed write that hangs in the frozen file system.
+  const store = passThroughStore(level, {
+    recover: () => {
+      asked = true;
+      return new Promise<boolean>(() => undefined);
+    },
+  });
+  const log = await Log.open({ store, signer: testSigner, verifier: testVerifier });
+  try {
+    const app = createApp({ log, verifierKey: vector.verifier_key });
+    const res = await request(app).get('/healthz');
+    expect(asked).toBe(true);
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({
+      code: 'STORAGE_FAILED',
+      error: `the store did not answer within ${HEALTH_WAIT_MS / 1000} s: it is being opened again after a failed write (or read), and that has not finished (a stalled disk?); retry`,
+    });
+  } finally {
+    await log.close();
+  }
 });
 
 test('the server puts the age of a held round in /metrics, warns of it in its log, and again as it stops, which waits for it; its end is told', async () => {
