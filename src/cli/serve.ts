@@ -96,15 +96,17 @@ which serve makes together with its store (so that store is likely lost);
 so are a key made for the placeholder origin, and a store folder it had to
 close to other users or cannot close (a file system without Unix modes).
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
-SIGHUP finishes the rounds under way and stops, then prints 'stopped';
-requests still being received after 5 s are cut off, and log lines that
-stderr has not taken 1 s after 'stopped' (nobody reads it) are dropped. One
-that comes while it starts prints 'stopping', lets the start finish (the
-requests waiting for it are answered), then stops the same way, without
-'listening on'. Another of these signals less than 1 s after the first is
-the same request (Ctrl-C on 'npm start' sends SIGINT twice: from the
-terminal and from npm) and is ignored; one later ends the process at once
-(the store stays whole, as after a crash). SIGUSR1, which logrotate and
+SIGHUP finishes the rounds under way and stops: it prints 'stopping' as it
+hears the signal, then 'stopped' once it has stopped; requests still being
+received after 5 s are cut off, and log lines that stderr has not taken 1 s
+after 'stopped' (nobody reads it) are dropped. One that comes while it
+starts lets the start finish (the requests waiting for it are answered),
+then stops the same way, without 'listening on'. A round that a stalled
+disk holds up is waited for, and warned of in the log. Another of these
+signals less than 1 s after the first is the same request (Ctrl-C on 'npm
+start' sends SIGINT twice: from the terminal and from npm) and is ignored;
+one later ends the process at once (the store stays whole, as after a
+crash). SIGUSR1, which logrotate and
 others send to mean "reopen your log files", is ignored with a warning in
 the log: serve keeps no log files (its log goes to stderr), and node would
 open its debugger to every local user on it. The token file and the key
@@ -210,7 +212,6 @@ async function serve(argv: string[]): Promise<number> {
   // process is gone: a repeat that comes as it ends is ignored too.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const sortSignal = stopSignalSorter();
-  let announced = false;
   let stopRequested = false;
   let resolveStopped = () => {};
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -222,8 +223,10 @@ async function serve(argv: string[]): Promise<number> {
       return;
     }
     stopRequested = true;
-    // Before 'listening on', said at once: whoever sent it learns it was heard.
-    if (!announced) process.stdout.write('stopping\n');
+    // Said at once, during the start or after it: whoever sent it learns it
+    // was heard, however long the stop then takes (a round held up by a
+    // stalled disk, which it waits for).
+    process.stdout.write('stopping\n');
     resolveStopped();
   };
   for (const signal of signals) processStopSignals.on(signal, stop);
@@ -297,7 +300,6 @@ async function serve(argv: string[]): Promise<number> {
         `log ${running.log.origin} at tree size ${head?.treeSize ?? running.log.latest().treeSize}\n${treeHead}${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
         `access: ${running.accessSummary}\n${notices}${warnings}listening on ${running.url}\n`,
     );
-    announced = true;
   }
   await stopped;
   await running.close();

@@ -50,7 +50,7 @@ test('a client command under that limit says the same and exits 2, an operationa
 test('serve under an address-space limit warns at start that it will fail as the store grows, and runs', async () => {
   const limit = 3 * 2 ** 30;
   const { code, stdout, stderr } = await runLimited(`--as=${limit}`, ['serve', '--data', join(dir(), 'data'), '--port', '0', '--quiet'], 'listening on');
-  expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\nstopped\n$/);
+  expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\nstopping\nstopped\n$/);
   expect(code).toBe(0);
   const lines = stderr
     .trim()
@@ -62,6 +62,6 @@ test('serve under an address-space limit warns at start that it will fail as the
 
 test("a limit of AMPLE_ADDRESS_SPACE or more (room for all of LevelDB's maps and V8's) is not warned of", async () => {
   const { code, stdout, stderr } = await runLimited(`--as=${AMPLE_ADDRESS_SPACE}`, ['serve', '--data', join(dir(), 'ample'), '--port', '0', '--quiet'], 'listening on');
-  expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\nstopped\n$/);
+  expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\nstopping\nstopped\n$/);
   expect([code, stderr]).toEqual([0, '']);
 });

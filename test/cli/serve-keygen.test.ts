@@ -117,7 +117,7 @@ test('serve prints the verifier key once, whether it made the key or not, and "s
     const out = server.stdout();
     expect([made, out.match(/verifier key: /g)?.length]).toEqual([made, 1]);
     expect(/made a new signing key/.test(out)).toBe(made);
-    expect(out).toMatch(/\nlistening on http:\/\/\S+\nstopped\n$/);
+    expect(out).toMatch(/\nlistening on http:\/\/\S+\nstopping\nstopped\n$/);
   }
 });
 

@@ -64,14 +64,14 @@ test('a first start names the data folder and key in full, says it made a new st
     `made a new signing key in ${join(data, 'log.key')}\nverifier key: ${verifier}\n` +
       `data folder: ${data}\nmade a new store in ${join(data, 'db')}\n` +
       `log ${DEFAULT_ORIGIN} at tree size 0\naccess: writes open to anyone, reads open to anyone\n` +
-      `${placeholder(data)}listening on http://127.0.0.1:PORT\nstopped\n`,
+      `${placeholder(data)}listening on http://127.0.0.1:PORT\nstopping\nstopped\n`,
   );
   const head = await storedHead(join(data, 'db'));
   const again = await startLines(['--data', given]);
   expect(again.replace(/^(latest tree head: .*\().* ago\)$/m, '$1AGE)')).toBe(
     `data folder: ${data}\nkey file: ${join(data, 'log.key')}\n` +
       `log ${DEFAULT_ORIGIN} at tree size 0\n${headLine(head)}AGE)\nverifier key: ${verifier}\naccess: writes open to anyone, reads open to anyone\n` +
-      'listening on http://127.0.0.1:PORT\nstopped\n',
+      'listening on http://127.0.0.1:PORT\nstopping\nstopped\n',
   );
 });
 
