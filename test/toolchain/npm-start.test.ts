@@ -3,7 +3,7 @@
 // reaches the server, which then stops cleanly: run under `sh -c` without
 // exec, npm's signal ended the shell and left the server running, orphaned.
 // Linux only: the server's process is found under /proc.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,13 +52,28 @@ function alive(pid: number): boolean {
   }
 }
 
-test('SIGTERM to npm start stops the server it started, which says stopped', async () => {
-  const npm = spawn('npm', ['start', '--', '--data', join(dir(), 'data'), '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A running `npm start`: npm, the server's pid, what it printed so far, and its ends. */
+interface NpmStart {
+  readonly npm: ChildProcess;
+  readonly server: number;
+  readonly out: () => string;
+  readonly exited: Promise<unknown>;
+  /** After exit, once the server (which shares npm's stdout) has closed it too. */
+  readonly closed: Promise<unknown>;
+}
+
+/**
+ * Runs `npm start` on a new data folder until the server listens, then `use`;
+ * whatever failed, nothing npm started is left running after it: its
+ * descendants first (a server not found would be orphaned by npm's end),
+ * then npm.
+ */
+async function withNpmStart(env: NodeJS.ProcessEnv, use: (started: NpmStart) => Promise<void>): Promise<void> {
+  const npm = spawn('npm', ['start', '--', '--data', join(dir(), 'data'), '--port', '0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   npm.stderr!.resume();
   const exited = once(npm, 'exit');
-  // After exit, once the server (which shares npm's stdout) has closed it too.
   const closed = once(npm, 'close');
   let server: number | undefined;
   try {
@@ -71,14 +86,8 @@ test('SIGTERM to npm start stops the server it started, which says stopped', asy
     // node itself, not a shell that runs it (whose command line names main.js too).
     server = descendants(npm.pid!).find((p) => /^(\S*\/)?node .*main\.js serve /.test(p.cmdline))?.pid;
     expect(server).toBeDefined();
-    npm.kill('SIGTERM');
-    await exited;
-    expect(alive(server!)).toBe(false);
-    await closed;
-    expect(out).toMatch(/\nstopped\n$/);
+    await use({ npm, server: server!, out: () => out, exited, closed });
   } finally {
-    // Whatever failed, nothing npm started is left running: its descendants first (a server not
-    // found above would be orphaned by npm's end), then npm.
     const left = npm.pid === undefined ? [] : descendants(npm.pid).map((p) => p.pid);
     for (const pid of [...left, ...(server === undefined ? [] : [server])]) {
       try {
@@ -92,6 +101,16 @@ test('SIGTERM to npm start stops the server it started, which says stopped', asy
       await exited;
     }
   }
+}
+
+test('SIGTERM to npm start stops the server it started, which says stopped', async () => {
+  await withNpmStart(process.env, async ({ npm, server, out, exited, closed }) => {
+    npm.kill('SIGTERM');
+    await exited;
+    expect(alive(server)).toBe(false);
+    await closed;
+    expect(out()).toMatch(/\nstopped\n$/);
+  });
 });
 
 /** The value of `name` in process `pid`'s environment (/proc/PID/environ), undefined without it. */
@@ -111,34 +130,7 @@ test.each([
   const env = { ...process.env };
   delete env.MALLOC_TRIM_THRESHOLD_;
   if (given !== undefined) env.MALLOC_TRIM_THRESHOLD_ = given;
-  const npm = spawn('npm', ['start', '--', '--data', join(dir(), 'data'), '--port', '0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  npm.stderr!.resume();
-  const exited = once(npm, 'exit');
-  let server: number | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      npm.stdout!.on('data', () => {
-        if (out.includes('\nlistening on ')) resolve();
-      });
-      npm.on('exit', () => reject(new Error(`npm start exited before the server listened: ${out}`)));
-    });
-    server = descendants(npm.pid!).find((p) => /^(\S*\/)?node .*main\.js serve /.test(p.cmdline))?.pid;
-    expect(server).toBeDefined();
-    expect(environValue(server!, 'MALLOC_TRIM_THRESHOLD_')).toBe(expected);
-  } finally {
-    const left = npm.pid === undefined ? [] : descendants(npm.pid).map((p) => p.pid);
-    for (const pid of [...left, ...(server === undefined ? [] : [server])]) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // Gone already.
-      }
-    }
-    if (npm.exitCode === null && npm.signalCode === null) {
-      npm.kill('SIGTERM');
-      await exited;
-    }
-  }
+  await withNpmStart(env, async ({ server }) => {
+    expect(environValue(server, 'MALLOC_TRIM_THRESHOLD_')).toBe(expected);
+  });
 });
