@@ -92,7 +92,7 @@ export interface ServerConfig {
   readonly headersTimeoutMs?: number;
   /**
    * How long a round must be under way before it is warned of as stalled
-   * (default {@link STALLED_ROUND_MS}, past which /healthz answers 503); tests shorten it.
+   * (default {@link STALLED_ROUND_MS}; /healthz answers 503 past STALLED_HEALTH_MS, whatever this is); tests shorten it.
    */
   readonly stalledRoundMs?: number;
 }

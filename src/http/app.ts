@@ -7,7 +7,7 @@ import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
 import { LinePacer } from '../log/paced-lines.js';
-import { STALLED_ROUND_MS } from '../log/stalled-rounds.js';
+import { STALLED_HEALTH_MS } from '../log/stalled-rounds.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, headerCount, headerValues, tokenName, type AccessControl } from './access.js';
@@ -539,7 +539,7 @@ export function createApp(options: AppOptions): express.Express {
     // A round the store holds up (a stalled disk) makes writes hang rather
     // than fail: 503 while it lasts, said at once, without asking the store.
     const stalled = log.roundInProgressSeconds();
-    if (stalled * 1000 >= STALLED_ROUND_MS) {
+    if (stalled * 1000 >= STALLED_HEALTH_MS) {
       throw new LogError(
         'STORAGE_FAILED',
         `a round has been under way for ${Math.floor(stalled)} s and the store has not finished it (a stalled disk: a hung fsync, a frozen or unreachable file system?); writes wait for it; retry`,

@@ -3,11 +3,20 @@ import type { Logger } from './logger.js';
 import { LinePacer, unrefTimer, type PacedLineOptions, type Schedule } from './paced-lines.js';
 
 /**
- * A round under way this long is stalled (ms): the store has not finished
- * its write (or its lookups), which takes milliseconds, seconds on a slow
- * disk. The server warns of it, and /healthz answers 503 while it lasts.
+ * A round under way this long is warned of (ms): the store has not finished
+ * its write (or its lookups), which takes milliseconds, and seconds for a
+ * large batch on a slow disk (64 MiB at 8 MiB/s, a throttled cloud disk or
+ * an SD card, takes 10 – 17 s with LevelDB's compactions).
  */
 export const STALLED_ROUND_MS = 10_000;
+
+/**
+ * A round under way this long is taken for a stalled disk (ms), and /healthz
+ * answers 503 while it lasts: far past what the largest round takes on a
+ * slow disk that works, so that a readiness probe does not take a busy log
+ * out of service.
+ */
+export const STALLED_HEALTH_MS = 60_000;
 
 /** Default interval of {@link StalledRoundLog}: while one round stays stalled, a warning at most this often. */
 export const STALLED_ROUND_LOG_INTERVAL_MS = 30_000;
@@ -17,8 +26,8 @@ export const STALLED_ROUND_CHECK_MS = 1000;
 
 /** The message of a {@link StalledRoundLog} warning while the server runs. */
 export const STALLED_ROUND_MESSAGE =
-  'a round has been under way for 10 s or more and the store has not finished it: is the disk stalled (a hung fsync; a frozen, failing or unreachable file system)? ' +
-  'Its submitters wait for their answers, and new entries queue behind it (503 QUEUE_FULL once the queue is full); /healthz answers 503 while it lasts';
+  'a round has been under way for 10 s or more and the store has not finished it: is the disk slow (a large batch on a throttled disk) or stalled (a hung fsync; a frozen, failing or unreachable file system)? ' +
+  'Its submitters wait for their answers, and new entries queue behind it (503 QUEUE_FULL once the queue is full); /healthz answers 503 once it has been under way for 60 s';
 
 /** The message of a {@link StalledRoundLog} warning once the server is stopping. */
 export const STALLED_STOP_MESSAGE =
@@ -80,27 +89,13 @@ export class StalledRoundLog {
 
   /** Looks at the round under way: tells the end of the stalled one, warns of one stalled now (paced). */
   check(): void {
-    const stalled = this.#stalled;
-    if (stalled !== undefined && stalled.round.ended !== undefined) {
-      this.#stalled = undefined;
-      // Cancels its pending warning, which finds the round over and logs nothing.
-      stalled.pacer.flush();
-      const { at, outcome } = stalled.round.ended;
-      this.#logger.info(STALLED_ROUND_OVER_MESSAGE, { seconds: roundTenths((at - stalled.round.since) / 1000), outcome, stage: stalled.round.stage });
-    }
-    const round = this.#round();
-    if (round === undefined || round.ended !== undefined || this.#now() - round.since < this.#thresholdMs) return;
-    if (this.#stalled?.round !== round) {
-      this.#stalled = { round, pacer: new LinePacer(() => this.#warn(round), STALLED_ROUND_LOG_INTERVAL_MS, this.#options) };
-    }
-    this.#stalled.pacer.due();
+    this.#findStalled()?.pacer.due();
   }
 
-  /** The server is stopping: a stalled round, which the stop waits for, is warned of at once, in words that say so. */
+  /** The server is stopping: a stalled round, which the stop waits for, is warned of at once (once), in words that say so. */
   stopping(): void {
     this.#stopping = true;
-    this.check();
-    this.#stalled?.pacer.flush();
+    this.#findStalled()?.pacer.flush();
   }
 
   /** The server has stopped: tells the end of a stalled round, if it came since the last check, and checks no more. */
@@ -110,6 +105,28 @@ export class StalledRoundLog {
     this.#stopped = true;
     this.#cancelCheck?.();
     this.#cancelCheck = undefined;
+  }
+
+  /**
+   * Tells the end of the stalled round, if it came; then the round stalled
+   * now, with the pacer of its warnings (made for a round newly stalled),
+   * or undefined.
+   */
+  #findStalled(): { round: RoundProgress; pacer: LinePacer } | undefined {
+    const stalled = this.#stalled;
+    if (stalled !== undefined && stalled.round.ended !== undefined) {
+      this.#stalled = undefined;
+      // Cancels its pending warning, which finds the round over and logs nothing.
+      stalled.pacer.flush();
+      const { at, outcome } = stalled.round.ended;
+      this.#logger.info(STALLED_ROUND_OVER_MESSAGE, { seconds: roundTenths((at - stalled.round.since) / 1000), outcome, stage: stalled.round.stage });
+    }
+    const round = this.#round();
+    if (round === undefined || round.ended !== undefined || this.#now() - round.since < this.#thresholdMs) return undefined;
+    if (this.#stalled?.round !== round) {
+      this.#stalled = { round, pacer: new LinePacer(() => this.#warn(round), STALLED_ROUND_LOG_INTERVAL_MS, this.#options) };
+    }
+    return this.#stalled;
   }
 
   #arm(): void {

@@ -122,6 +122,14 @@ test('once the server is stopping, a stalled round it waits for is warned of at 
   expect(w.time.pending()).toBe(0);
 });
 
+test('a stop that comes before any check saw the round stalled warns of it once, in the stop\'s words', () => {
+  const w = watcher();
+  // Under way for 15 s already, not yet looked at since.
+  w.set(round(w.time.now() - 15_000).progress, 3);
+  w.stalls.stopping();
+  expect(w.lines).toEqual([{ level: 'warn', msg: STALLED_STOP_MESSAGE, fields: { seconds: 15, stage: 'writing', entries: 10, queued: 3 } }]);
+});
+
 test('a stop with no stalled round says nothing', () => {
   const w = watcher();
   const r = round(w.time.now());

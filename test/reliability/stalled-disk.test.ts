@@ -1,6 +1,6 @@
 // A stalled disk (a hung fsync: the store's write never returns) must be
 // visible: the log tells which round is under way and for how long, /healthz
-// answers 503 once that is past STALLED_ROUND_MS, and answers at all, within
+// answers 503 once that is past STALLED_HEALTH_MS, and answers at all, within
 // HEALTH_WAIT_MS, when the store it waits for does not; the server puts the
 // round's age in /metrics and warns of it in its log, also as it stops. The
 // stall is a FaultStore whose writes the test holds; the log's monotonic
@@ -10,7 +10,7 @@ import request from 'supertest';
 import { startServer } from '../../src/cli/server.js';
 import { createApp, HEALTH_WAIT_MS } from '../../src/http/app.js';
 import { Log, type RoundProgress } from '../../src/log/log.js';
-import { STALLED_ROUND_MS, STALLED_ROUND_MESSAGE, STALLED_ROUND_OVER_MESSAGE, STALLED_STOP_MESSAGE } from '../../src/log/stalled-rounds.js';
+import { STALLED_HEALTH_MS, STALLED_ROUND_MS, STALLED_ROUND_MESSAGE, STALLED_ROUND_OVER_MESSAGE, STALLED_STOP_MESSAGE } from '../../src/log/stalled-rounds.js';
 import { FaultStore } from '../../src/storage/fault-store.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { capture } from '../helpers/log-lines.js';
@@ -101,21 +101,23 @@ test('the round that waited behind a held one is aged from that one\'s end, not 
   expect((await second).receipts[0]!.index).toBe(1);
 });
 
-test('/healthz answers 503 STORAGE_FAILED once a round has been under way for STALLED_ROUND_MS, at once, and 200 again once it is written', async () => {
+test('/healthz answers 503 STORAGE_FAILED once a round has been under way for STALLED_HEALTH_MS (not at STALLED_ROUND_MS, when it is warned of: a slow disk), at once, and 200 again once it is written', async () => {
   const opened = await harnessWithClock();
   h = opened.h;
   const { clock } = opened;
   const release = h.store.holdWrites();
   const answer = post(h.app, 'held').then((r) => r);
   await waitFor(() => h!.store.pendingWrites === 1);
-  clock.now += STALLED_ROUND_MS - 1;
+  clock.now += STALLED_ROUND_MS;
+  expect((await request(h.app).get('/healthz')).status).toBe(200);
+  clock.now += STALLED_HEALTH_MS - STALLED_ROUND_MS - 1;
   expect((await request(h.app).get('/healthz')).status).toBe(200);
   clock.now += 1;
   const stalled = await request(h.app).get('/healthz');
   expect(stalled.status).toBe(503);
   expect(stalled.body).toEqual({
     code: 'STORAGE_FAILED',
-    error: 'a round has been under way for 10 s and the store has not finished it (a stalled disk: a hung fsync, a frozen or unreachable file system?); writes wait for it; retry',
+    error: 'a round has been under way for 60 s and the store has not finished it (a stalled disk: a hung fsync, a frozen or unreachable file system?); writes wait for it; retry',
   });
   expect(stalled.headers['retry-after']).toBe('5');
   release();
