@@ -876,7 +876,14 @@ export class LevelStore implements LogStore {
     // The last bundle, or one past the tree (which must be empty), by a range
     // read, so that it also shows chunks the tree does not reach.
     const chunks = await this.concatRange(chunkKey(first), chunkKey(first + CHUNKS_PER_BUNDLE));
-    return chunks.length > 0 ? chunks : this.readSegments(n);
+    if (chunks.length > 0) return chunks;
+    const segments = await this.readSegments(n);
+    if (segments.length > 0) return segments;
+    // The first round after an open that left this bundle as format 1 wrote
+    // it (segmentsLeft) writes its chunks and deletes its segments at once: a
+    // read that looked for chunks before that and for segments after it
+    // finds the chunks now.
+    return this.concatRange(chunkKey(first), chunkKey(first + CHUNKS_PER_BUNDLE));
   }
 
   /**

@@ -430,3 +430,31 @@ test('a damaged last chunk fails the open with StoreCorruptError', async () => {
   // Again StoreCorruptError, not StoreLockedError: the failed open let the folder go.
   await expect(LevelStore.open(dir())).rejects.toBeInstanceOf(StoreCorruptError);
 });
+
+test('reads of the last bundle while the first round after the open writes it as chunks and deletes its segments (a one-hash right edge) never find it empty', async () => {
+  const failures: string[] = [];
+  // The read that looks for chunks before the round's write and for segments after it is what can
+  // fail; each trial races reads, one per turn of the event loop, against that round.
+  for (let t = 0; t < 30 && failures.length === 0; t++) {
+    const d = `${dir()}/t${t}`;
+    expect(await writeFormat1(d, [200, 56, 1])).toBe(257);
+    const store = await LevelStore.open(d);
+    let done = false;
+    const writing = grow(store, [5]).then(() => (done = true));
+    const reads: Promise<unknown>[] = [];
+    while (!done) {
+      reads.push(
+        store.readBundle(1).then(
+          (b) => void (b.length === 0 && failures.push('readBundle(1) empty')),
+          (e: Error) => failures.push(`readBundle: ${e.message}`),
+        ),
+      );
+      reads.push(store.readEntries(256, 1).then(() => undefined, (e: Error) => failures.push(`readEntries: ${e.message}`)));
+      await new Promise((r) => setImmediate(r));
+    }
+    await writing;
+    await Promise.all(reads);
+    await store.close();
+  }
+  expect(failures).toEqual([]);
+});
