@@ -125,8 +125,10 @@ export async function checkDataFolder(data: string, onSharedFolder?: (found: Sha
     // root:0 0775, a Kubernetes fsGroup's root:GID 2775): a folder this user
     // makes inside it is its own, and the volume above it is only warned of
     // where its group is not its owner's private one (openFolderProblem).
+    // Not where it holds a log already: a new folder inside it would begin another log (signed with its key, where that is given).
+    const holdsLog = await readdir(data).then((names) => names.includes('db') || names.includes('log.key'), () => true);
     const inside =
-      user !== undefined && writers === 'its group' && process.geteuid?.() !== 0 && (await access(data, fsConstants.W_OK | fsConstants.X_OK).then(() => true, () => false))
+      user !== undefined && writers === 'its group' && process.geteuid?.() !== 0 && !holdsLog && (await access(data, fsConstants.W_OK | fsConstants.X_OK).then(() => true, () => false))
         ? `; or, without root, give --data a folder inside it, which serve makes as this user's own (--data ${shellWord(joinAsGiven(data, 'cairn'))})`
         : '';
     const fix =

@@ -83,6 +83,16 @@ test("a root-owned data folder its group may write is refused with advice for ro
   expect(await serveAsNobody(data)).toBe('listening');
 });
 
+test('a root-owned data folder its group may write that holds a log already gets no advice to give --data a folder inside it (that would begin another log)', async () => {
+  const data = join(await base(), 'data');
+  await mkdir(join(data, 'db'), { recursive: true });
+  await chown(data, 0, NOBODY);
+  await chmod(data, 0o775);
+  const refused = await serveAsNobody(data);
+  expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`run as root: chown ${NOBODY_NAME} ${data} && chmod go-w ${data}\n`) });
+  expect(JSON.stringify(refused)).not.toContain('folder inside it');
+});
+
 test("a data folder the user cannot make in root's folder says to make it as root and give it to the user, and that advice works", async () => {
   const parent = join(await base(), 'lib');
   await mkdir(parent, { mode: 0o755 });
