@@ -20,15 +20,27 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   exports?: Record<string, { types?: string; default?: string } | string>;
 };
 
-/** Type-checks `dir`/use.ts as a strict nodenext consumer would: 'compiled', or tsc's errors. */
-async function compileConsumer(dir: string): Promise<string> {
-  const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], strict: true, noEmit: true };
-  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
-  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-  return promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
-    () => 'compiled',
-    (err: { stdout?: string }) => err.stdout ?? String(err),
-  );
+/** The client library's built entry point, as a consumer's import names it. */
+const CLIENT_INDEX = JSON.stringify(join(ROOT, 'dist/src/client/index.js'));
+
+/**
+ * Type-checks `source` as a strict nodenext consumer's use.ts would be, in a
+ * folder of its own (removed after): 'compiled', or tsc's errors.
+ */
+async function compileConsumer(source: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-consumer-'));
+  try {
+    await writeFile(join(dir, 'use.ts'), source);
+    const compilerOptions = { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], strict: true, noEmit: true };
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    return await promisify(execFile)(process.execPath, [tsc, '-p', dir]).then(
+      () => 'compiled',
+      (err: { stdout?: string }) => err.stdout ?? String(err),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 test('the package resolves by its own name to the client library, whose types the build writes', async () => {
@@ -78,36 +90,23 @@ test('npm pack lists the bin, the library and its types, and no tests, CI, scrip
 });
 
 test("the library's declarations compile for a consumer whose lib has no DOM (Node's types only)", async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'cairn-consumer-'));
-  try {
-    const index = join(ROOT, 'dist/src/client/index.js');
-    await writeFile(join(dir, 'use.ts'), `import { CairnClient, verifyReceipt } from ${JSON.stringify(index)};\nexport const kinds = [typeof CairnClient, typeof verifyReceipt];\n`);
-    expect(await compileConsumer(dir)).toBe('compiled');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const use = `import { CairnClient, verifyReceipt } from ${CLIENT_INDEX};\nexport const kinds = [typeof CairnClient, typeof verifyReceipt];\n`;
+  expect(await compileConsumer(use)).toBe('compiled');
 });
 
 test('the package root exports every type its public signatures name, and newVerifier, which checkReceipt needs', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'cairn-consumer-'));
-  try {
-    const index = join(ROOT, 'dist/src/client/index.js');
-    // A consumer naming the types of the signatures it uses: a type the root does not export would not compile.
-    const use = [
-      `import { CairnClient, checkReceipt, newVerifier, type CacheMode, type Checkpoint, type HashReader, type Tile, type TreeHead, type Verifier } from ${JSON.stringify(index)};`,
-      'export const verifier: Verifier = newVerifier(process.argv[2]!);',
-      'export const cache: CacheMode = "reload";',
-      'export async function latest(c: CairnClient): Promise<Checkpoint> { return (await c.getCheckpoint()).checkpoint; }',
-      'export async function head(c: CairnClient): Promise<TreeHead> { return c.getTreeHead(); }',
-      'export async function tile(c: CairnClient, t: Tile): Promise<Uint8Array> { return c.readTile(t); }',
-      'export function reader(c: CairnClient, cp: Checkpoint): HashReader { return c.tileReader(cp); }',
-      'export const check = (r: unknown, e: Uint8Array) => checkReceipt(r, e, verifier).valid;',
-    ].join('\n');
-    await writeFile(join(dir, 'use.ts'), `${use}\n`);
-    expect(await compileConsumer(dir)).toBe('compiled');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  // A consumer naming the types of the signatures it uses: a type the root does not export would not compile.
+  const use = [
+    `import { CairnClient, checkReceipt, newVerifier, type CacheMode, type Checkpoint, type HashReader, type Tile, type TreeHead, type Verifier } from ${CLIENT_INDEX};`,
+    'export const verifier: Verifier = newVerifier(process.argv[2]!);',
+    'export const cache: CacheMode = "reload";',
+    'export async function latest(c: CairnClient): Promise<Checkpoint> { return (await c.getCheckpoint()).checkpoint; }',
+    'export async function head(c: CairnClient): Promise<TreeHead> { return c.getTreeHead(); }',
+    'export async function tile(c: CairnClient, t: Tile): Promise<Uint8Array> { return c.readTile(t); }',
+    'export function reader(c: CairnClient, cp: Checkpoint): HashReader { return c.tileReader(cp); }',
+    'export const check = (r: unknown, e: Uint8Array) => checkReceipt(r, e, verifier).valid;',
+  ].join('\n');
+  expect(await compileConsumer(`${use}\n`)).toBe('compiled');
   // Every type or class a declaration exported from the root names, from this package's own files, is exported too.
   const ts = (await import('typescript')).default;
   const file = join(ROOT, 'dist/src/client/index.d.ts');
