@@ -62,6 +62,14 @@ async function base(): Promise<string> {
   return dir();
 }
 
+/** A data folder of uid 65534's own, closed to others (0700), for the tests of its key and token file. */
+async function nobodysDataFolder(): Promise<string> {
+  const data = join(await base(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  await chown(data, NOBODY, NOBODY);
+  return data;
+}
+
 test("a root-owned data folder its group may write is refused with advice for root (chown to the user, then chmod go-w), and that advice works", async () => {
   const data = join(await base(), 'data');
   await mkdir(data);
@@ -152,9 +160,7 @@ test("a root-owned store folder others may enter, which the user cannot close, s
 });
 
 test("a root-owned key its group may read, or that the user cannot read, says to give it to the user, and that advice works", async () => {
-  const data = join(await base(), 'data');
-  await mkdir(data, { mode: 0o700 });
-  await chown(data, NOBODY, NOBODY);
+  const data = await nobodysDataFolder();
   const key = join(dir(), 'log.key');
   await createKeyFile(key, 'o.example/log');
   await chown(key, 0, NOBODY);
@@ -176,9 +182,7 @@ test("a root-owned key its group may read, or that the user cannot read, says to
 });
 
 test("a key in a root-owned folder its group may write says to close the folder as root, and that advice works", async () => {
-  const data = join(await base(), 'data');
-  await mkdir(data, { mode: 0o700 });
-  await chown(data, NOBODY, NOBODY);
+  const data = await nobodysDataFolder();
   // A packaged root:<service group> 0775 folder of keys.
   const keys = join(dir(), 'keys');
   await mkdir(keys);
@@ -198,9 +202,7 @@ test("a key in a root-owned folder its group may write says to close the folder 
 });
 
 test("a root-owned key file named with a line break and a bidi override: the advice shows it escaped, and works when pasted into bash", async () => {
-  const data = join(await base(), 'data');
-  await mkdir(data, { mode: 0o700 });
-  await chown(data, NOBODY, NOBODY);
+  const data = await nobodysDataFolder();
   const key = join(dir(), 'log\nkey: \u202Ex.key');
   await createKeyFile(key, 'o.example/log');
   await chown(key, 0, NOBODY);
@@ -216,9 +218,7 @@ test("a root-owned key file named with a line break and a bidi override: the adv
 });
 
 test("a store folder of root's closed to others (0700, left by a start as root), which LevelDB could not open, says to give it to the user, and that advice works", async () => {
-  const data = join(await base(), 'data');
-  await mkdir(data, { mode: 0o700 });
-  await chown(data, NOBODY, NOBODY);
+  const data = await nobodysDataFolder();
   const db = join(data, 'db');
   await mkdir(db, { mode: 0o700 });
   await chmod(db, 0o700);
@@ -287,9 +287,7 @@ test("a data folder the user cannot make in another user's folder is not advised
 });
 
 test("a key or token file of another user's, refused to a user that is not root, says to run the chown as root, and gives the token file to root (a 0644 file of root's is every user's to trust)", async () => {
-  const data = join(await base(), 'data');
-  await mkdir(data, { mode: 0o700 });
-  await chown(data, NOBODY, NOBODY);
+  const data = await nobodysDataFolder();
   const key = join(dir(), 'log.key');
   await createKeyFile(key, 'o.example/log');
   await chown(key, STRANGER, STRANGER);
