@@ -595,8 +595,15 @@ export class Log {
       if (err instanceof LogError) return Promise.reject(err);
       throw err;
     }
-    if (this.queuedEntries + entries.length > this.maxQueueEntries || this.queuedBytes + bytes > this.maxQueueBytes) {
-      return Promise.reject(new LogError('QUEUE_FULL', 'too many entries are waiting to be logged; retry shortly', { retryAfter: 1 }));
+    const full =
+      this.queuedEntries + entries.length > this.maxQueueEntries
+        ? `${this.maxQueueEntries} entries`
+        : this.queuedBytes + bytes > this.maxQueueBytes
+          ? `${this.maxQueueBytes} bytes of entries`
+          : undefined;
+    if (full !== undefined) {
+      // Which bound, so that an operator reading the answer knows which limit to raise.
+      return Promise.reject(new LogError('QUEUE_FULL', `too many entries are waiting to be logged (at most ${full} may wait); retry shortly`, { retryAfter: 1 }));
     }
     const hashes = entries.map((e) => leafHash(e));
     return new Promise<SubmitResult>((resolve, reject) => {

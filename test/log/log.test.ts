@@ -124,7 +124,10 @@ test('STH timestamps strictly increase even when the clock goes back', async () 
   }
 });
 
-test('a full queue answers QUEUE_FULL with a retry hint, and drains', async () => {
+test.each([
+  [{ maxQueueEntries: 3 }, 'at most 3 entries may wait'],
+  [{ maxQueueBytes: 3 }, 'at most 3 bytes of entries may wait'],
+])('a full queue (%j) answers QUEUE_FULL with a retry hint, says which bound, and drains', async (bounds, which) => {
   const inner = await LevelStore.open(dir());
   let release: () => void = () => {};
   let gate: Promise<void> | undefined;
@@ -134,20 +137,25 @@ test('a full queue answers QUEUE_FULL with a retry hint, and drains', async () =
       return inner.writeRound(round);
     },
   });
-  const log = await openLog({ maxQueueEntries: 3 }, store);
+  const log = await openLog(bounds, store);
   try {
     gate = new Promise((resolve) => (release = resolve));
     const inRound = log.submit([enc('0')]); // taken by a round that waits at the gate
     await new Promise((resolve) => setTimeout(resolve, 20));
     const queued = [log.submit([enc('1'), enc('2')]), log.submit([enc('3')])];
     expect(log.queueDepth).toBe(3);
-    await expect(log.submit([enc('4')])).rejects.toMatchObject({ code: 'QUEUE_FULL', retryAfter: 1 });
+    await expect(log.submit([enc('4')])).rejects.toMatchObject({
+      code: 'QUEUE_FULL',
+      retryAfter: 1,
+      message: expect.stringContaining(which),
+    });
     release();
     gate = undefined;
     await Promise.all([inRound, ...queued]);
     expect(log.queueDepth).toBe(0);
     expect((await log.submit([enc('4')])).receipts[0]!.index).toBe(4);
   } finally {
+    release(); // a failed expectation above must not leave the round held, or close waits for it
     await log.close();
   }
 });
