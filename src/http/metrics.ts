@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LOG_ERROR_CODES } from '../log/errors.js';
 import type { LogObserver } from '../log/log.js';
+import { VERSION } from '../version.js';
 import { CLIENT_ERROR_REASONS } from './client-error.js';
 
 /** Cairn's Prometheus metrics, in their own registry (no global state). */
@@ -26,6 +27,11 @@ export interface Metrics {
    * roundInProgressSeconds) at each scrape; 0 until given.
    */
   watchRounds(seconds: () => number): void;
+  /**
+   * Reads `cairn_tree_timestamp_seconds` from `timestamp` (the latest STH's
+   * timestamp, ms since the epoch) at each scrape; 0 until given.
+   */
+  watchTreeHead(timestamp: () => number): void;
 }
 
 /** The methods some route serves: a request's `method` label is one of these, or {@link OTHER_METHOD}. */
@@ -124,6 +130,23 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       this.set(roundSeconds());
     },
   });
+  let treeTimestamp = (): number => 0;
+  new Gauge({
+    name: 'cairn_tree_timestamp_seconds',
+    help:
+      'Timestamp of the latest signed tree head, in seconds since the epoch: an idle log re-signs every 10 minutes, ' +
+      'so time() minus this growing well past that is a log whose tree heads monitors see going stale',
+    registers: [registry],
+    collect() {
+      this.set(treeTimestamp() / 1000);
+    },
+  });
+  new Gauge({
+    name: 'cairn_build_info',
+    help: 'Always 1; its labels say which Cairn and which Node.js the server runs',
+    labelNames: ['version', 'nodejs'] as const,
+    registers: [registry],
+  }).set({ version: VERSION, nodejs: process.version }, 1);
   const observer: LogObserver = {
     roundCommitted({ entries: added, duplicates, seconds, treeSize: size }) {
       entries.inc({ result: 'new' }, added);
@@ -158,6 +181,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     },
     watchRounds(seconds) {
       roundSeconds = seconds;
+    },
+    watchTreeHead(timestamp) {
+      treeTimestamp = timestamp;
     },
   };
 }

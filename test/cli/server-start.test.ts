@@ -273,12 +273,13 @@ test('a second start whose key is missing beside a store that a running server h
   await expect(startServer({ data, host: '127.0.0.1', port: 0 })).rejects.toThrow(/may hold a log \(.*\), and its key .* is missing/);
 });
 
-test("a restarted server's cairn_tree_size is its log's size from the start, before any new round", async () => {
+test("a restarted server's cairn_tree_size and cairn_tree_timestamp_seconds are its log's from the start, before any new round", async () => {
   const data = join(dir(), 'data');
-  const treeSize = async (server: RunningServer) => {
+  const sample = async (server: RunningServer, name: string) => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
-    return text.split('\n').find((line) => line.startsWith('cairn_tree_size '));
+    return text.split('\n').find((line) => line.startsWith(`${name} `));
   };
+  const treeSize = (server: RunningServer) => sample(server, 'cairn_tree_size');
   const first = await startServer({ data, host: '127.0.0.1', port: 0 });
   try {
     for (const body of ['one', 'two', 'three']) {
@@ -291,6 +292,9 @@ test("a restarted server's cairn_tree_size is its log's size from the start, bef
   const again = await startServer({ data, host: '127.0.0.1', port: 0 });
   try {
     expect(await treeSize(again)).toBe('cairn_tree_size 3');
+    const sth = (await (await fetch(`${again.url}/ct/v1/get-sth`)).json()) as { tree_size: number; timestamp: number };
+    expect(sth.tree_size).toBe(3);
+    expect(await sample(again, 'cairn_tree_timestamp_seconds')).toBe(`cairn_tree_timestamp_seconds ${sth.timestamp / 1000}`);
     expect(await (await fetch(`${again.url}/healthz`)).json()).toEqual({ status: 'ok', tree_size: 3 });
   } finally {
     await again.close();

@@ -9,6 +9,7 @@ import { createMetrics } from '../../src/http/metrics.js';
 import { LOG_ERROR_CODES } from '../../src/log/errors.js';
 import { Log } from '../../src/log/log.js';
 import { LevelStore } from '../../src/storage/level-store.js';
+import { VERSION } from '../../src/version.js';
 import { testSigner, testVerifier, vector } from '../helpers/keys.js';
 import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 
@@ -26,6 +27,17 @@ test('the leaf filter gauges follow what the log tells, including a filter that 
   metrics.observer.filterChanged!({ ready: false, bytes: 262144 });
   expect(await sample(metrics, 'cairn_leaf_filter_ready')).toBe(0);
   expect(await sample(metrics, 'cairn_leaf_filter_bytes')).toBe(262144);
+});
+
+test("the tree head's timestamp is read at each scrape, in seconds; build info names the version and Node.js", async () => {
+  const metrics = createMetrics({ processMetrics: false });
+  expect(await sample(metrics, 'cairn_tree_timestamp_seconds')).toBe(0);
+  let timestamp = 1_700_000_000_123;
+  metrics.watchTreeHead(() => timestamp);
+  expect(await sample(metrics, 'cairn_tree_timestamp_seconds')).toBe(1_700_000_000.123);
+  timestamp += 600_000;
+  expect(await sample(metrics, 'cairn_tree_timestamp_seconds')).toBe(1_700_000_600.123);
+  expect((await metrics.registry.metrics()).split('\n')).toContain(`cairn_build_info{version="${VERSION}",nodejs="${process.version}"} 1`);
 });
 
 test('a committed round moves the tree size and the entry counters', async () => {
