@@ -34,7 +34,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   add: { run: (argv) => addCommand(argv), summary: 'log entries and verify their receipts' },
   get: { run: (argv) => getCommand(argv), summary: 'fetch an entry, or a range of them, verified in the log' },
   prove: { run: (argv) => proveCommand(argv), summary: 'prove a leaf is in the log' },
-  'verify-receipt': { run: (argv) => verifyReceiptCommand(argv), summary: 'check a receipt offline' },
+  'verify-receipt': { run: (argv) => verifyReceiptCommand(argv), summary: 'check a receipt offline (with --url, against the log too)' },
   monitor: { run: (argv) => monitorCommand(argv), summary: 'follow a log and alarm on forks, rewrites, bad tiles' },
   audit: { run: (argv) => auditCommand(argv), summary: "check a stopped server's store against its checkpoint" },
 };

@@ -1,42 +1,81 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { escapeText } from '../client/errors.js';
 import { checkReceipt, type ReceiptCheck } from '../client/receipt.js';
 import { canonicalizeJson } from '../jcs/canonical.js';
 import { leafHash } from '../merkle/hash.js';
 import { encodeBase64 } from '../note/base64.js';
+import type { Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { cannotRead, EXIT_OK, jsonLine, processIo, readEntry, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { cannotRead, EXIT_OK, jsonLine, makeClient, oneLine, processIo, readEntry, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, writeFailureReport, writeJsonOut, writeOut, type CliIo } from './client-common.js';
+import { checkReceiptTrees, ReceiptTrees, type ProofSource, type TreesCheck } from './receipt-consistency.js';
 
 /** The help text of `cairn verify-receipt`: what it does, its options and its exit statuses. */
 export const VERIFY_RECEIPT_USAGE = `usage: cairn verify-receipt <receipt.json> --entry <file> --vkey <key> [options]
+       cairn verify-receipt <receipt.json> --entry <file> --vkey <key> --url <url> [options]
 
-Checks offline, without asking the log, that a receipt proves the entry is in
-the log: the receipt's checkpoint must be signed by --vkey, its leaf hash must
-be SHA-256(0x00 || entry) and its inclusion proof must lead from that leaf to
-the checkpoint's root. <receipt.json> ('-' for standard input) is one receipt,
-or the JSON Lines that 'cairn add' writes: then the receipts with the entry's
-leaf hash are checked (an appended file may hold several: the entry logged
-to two logs, or twice), and one that proves it is enough. It is read a line
-at a time, so a file appended to for years needs no more memory than a
-short one. A line that is not JSON (a receipt cut off by a crash or a full
-disk) is skipped; when no receipt proves the entry, the failure says how
-many were. A /v1/batch answer is not a receipt: its receipts share its
-checkpoint; 'cairn add' writes each on a line of its own, with it.
+Checks that a receipt proves the entry is in the log; by default offline,
+without asking the log: the receipt's checkpoint must be signed by --vkey,
+its leaf hash must be SHA-256(0x00 || entry) and its inclusion proof must
+lead from that leaf to the checkpoint's root. <receipt.json> ('-' for
+standard input) is one receipt, or the JSON Lines that 'cairn add' writes:
+then the receipts with the entry's leaf hash are checked (an appended file
+may hold several: the entry logged to two logs, or twice), and one that
+proves it is enough. It is read a line at a time, so a file appended to for
+years needs no more memory than a short one. A line that is not JSON (a
+receipt cut off by a crash or a full disk) is skipped; when no receipt
+proves the entry, the failure says how many were. A /v1/batch answer is not
+a receipt: its receipts share its checkpoint; 'cairn add' writes each on a
+line of its own, with it.
+
+Offline, a receipt proves that the entry was in a tree the log signed, not
+that the log still holds it. With --url (or --online, for CAIRN_URL), once
+a receipt proves the entry offline, the log is asked too: its latest
+checkpoint (signature verified with --vkey) must extend the receipt's tree,
+as a consistency proof computed from tiles authenticated against that
+checkpoint shows (as 'cairn monitor' checks it; the log's own proof
+endpoint only when its tiles cannot be read). A smaller tree, another root
+at the same size, or a proof that fails is a fork or a rollback (a failover
+to a replica that lagged, a restore from an old backup): the entry may be
+gone from the log. That fails (1), with both signed checkpoints, the
+receipt's and the log's, as evidence. Of JSON Lines, every receipt that
+proves the entry is checked so, each distinct tree once. A receipt that
+fails offline fails before the log is asked.
+
+${READ_RETRIES_HELP}
 
 Options:
   --entry FILE       the logged entry ('-' for standard input)
   --jcs              FILE is JSON: check its RFC 8785 canonical bytes (what
                      the log stores for a JSON submission)
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
+  --url URL          also check that the log at URL still extends the
+                     receipt's tree (see above)
+  --online           the same with the log's URL from CAIRN_URL (default
+                     http://127.0.0.1:8080); without --url or --online no
+                     log is asked, whatever CAIRN_URL holds
+  CAIRN_TOKEN        env only, with --url or --online: an access token, for
+                     a log that needs one
   --json             print {valid, index, tree_size, root_hash, origin} or
-                     {valid: false, reason} as one JSON object
+                     {valid: false, reason} as one JSON object; with --url,
+                     also "consistency": {consistent: true, log, trees} (the
+                     log's latest checkpoint {tree_size, root_hash,
+                     checkpoint}, and each receipt tree checked, {tree_size,
+                     root_hash, proof: "tiles", "log" or "same"}) or
+                     {consistent: false, reason, receipt, log} (both signed
+                     checkpoints; log is null when it did not verify)
   -h, --help         show this help
 
 Exit status:
-  0  the receipt proves the entry
-  1  the receipt does not prove the entry
-  2  usage error: bad options, input that cannot be read, or input that is
-     not a receipt (this command is offline: it asks no log)
+  0  the receipt proves the entry (with --url: in a tree the log extends)
+  1  the receipt does not prove the entry; with --url also: the log no
+     longer extends the receipt's tree, or its answers contradict what it
+     signed
+  2  usage or operational error: bad options, input that cannot be read,
+     input that is not a receipt; with --url also the log unreachable or
+     answering an error or something that is not what was asked (this says
+     nothing of the receipt: ask again later). Without --url or --online
+     this command asks no log
 `;
 
 /** The fields, with their JSON types, that make a JSON value a receipt (CONTRACT §3); its checks come after. */
@@ -100,17 +139,20 @@ class Attempts {
   #first: Failure | undefined;
   #firstSigned: Failure | undefined;
 
+  /** With `trees` (--url), every receipt is tried, and the tree of each that proves the entry is kept there. */
   constructor(
     private readonly entry: Uint8Array,
     private readonly verifier: Verifier,
+    private readonly trees?: ReceiptTrees,
   ) {}
 
   try(receipt: unknown, where: string): void {
-    if (this.proved !== undefined) return;
+    if (this.proved !== undefined && this.trees === undefined) return;
     const check = checkReceipt(receipt, this.entry, this.verifier);
     this.tried++;
     if (check.valid) {
-      this.proved = check;
+      this.proved ??= check;
+      this.trees?.add({ checkpoint: check.checkpoint, note: (receipt as { checkpoint: string }).checkpoint, where, index: check.index });
       return;
     }
     const failure = { where, reason: check.reason, signed: check.signed === true };
@@ -276,7 +318,7 @@ function skippedLines(found: Scan, name: string): string {
  * undefined when it is JSON Lines. Throws when it is not JSON or not a
  * receipt at all.
  */
-function oneValue(found: Scan, name: string, entry: Uint8Array, verifier: Verifier): ReceiptCheck | undefined {
+function oneValue(found: Scan, name: string, entry: Uint8Array, verifier: Verifier, trees: ReceiptTrees | undefined): ReceiptCheck | undefined {
   if (found.whole === undefined) return undefined;
   const text = new TextDecoder().decode(found.whole);
   let value: unknown;
@@ -290,7 +332,9 @@ function oneValue(found: Scan, name: string, entry: Uint8Array, verifier: Verifi
   }
   const problem = notAReceipt(value, name);
   if (problem !== undefined) throw new Error(problem);
-  return checkReceipt(value, entry, verifier);
+  const check = checkReceipt(value, entry, verifier);
+  if (check.valid) trees?.add({ checkpoint: check.checkpoint, note: (value as { checkpoint: string }).checkpoint, where: name, index: check.index });
+  return check;
 }
 
 /** An input to read: its chunks, and whether it can be read again (a regular file, not a pipe). */
@@ -341,15 +385,16 @@ async function openInput(path: string, io: CliIo): Promise<Input> {
  * is read first for the lines that may hold the leaf hash alone, and read
  * again in full only when none proves the entry, to say what it holds; a
  * pipe is read once, in full. Throws when the input is not JSON or holds no
- * receipt at all.
+ * receipt at all. With `trees`, the trees of all the receipts that prove
+ * the entry are kept there, not of the first alone.
  */
-async function verdict(path: string, entry: Uint8Array, verifier: Verifier, io: CliIo): Promise<ReceiptCheck> {
+async function verdict(path: string, entry: Uint8Array, verifier: Verifier, io: CliIo, trees?: ReceiptTrees): Promise<ReceiptCheck> {
   const leaf = encodeBase64(leafHash(entry));
   for (let complete = false; ; complete = true) {
     const input = await openInput(path, io);
-    const attempts = new Attempts(entry, verifier);
+    const attempts = new Attempts(entry, verifier, trees);
     const found = await scan(input.chunks, path, leaf, complete || !input.rereadable, attempts);
-    const one = oneValue(found, path, entry, verifier);
+    const one = oneValue(found, path, entry, verifier, trees);
     if (one !== undefined) return one;
     if (attempts.proved !== undefined) return attempts.proved;
     if (!found.complete) continue;
@@ -383,10 +428,56 @@ async function jcsHint(path: string, entry: Uint8Array, verifier: Verifier, io: 
   return check?.valid === true ? "; the receipt is for the entry's JCS form (RFC 8785: what the log stores for a JSON submission): add --jcs" : '';
 }
 
+/** A tree as --json shows it. */
+function treeJson(checkpoint: Checkpoint): { tree_size: number; root_hash: string } {
+  return { tree_size: checkpoint.treeSize, root_hash: encodeBase64(checkpoint.rootHash) };
+}
+
+/** A signed note to print whole: it verified, so it holds no control character but newlines; what else a terminal would act on is escaped. */
+function shownNote(note: string): string {
+  return escapeText(note, { allowed: '\n', maxLength: Number.POSITIVE_INFINITY });
+}
+
+/** How the consistency of the log with the receipts' trees was shown, in words, for the line that says it was. */
+function provedHow(sources: readonly ProofSource[]): string {
+  const how = [...new Set(sources)].map((source) =>
+    source === 'tiles' ? 'a consistency proof computed from tiles authenticated against it' : source === 'log' ? "the log's consistency proof, verified" : 'it is the same tree',
+  );
+  return how.join('; ');
+}
+
+/**
+ * The report of a receipt that proves the entry offline but whose tree the
+ * log no longer extends: why, and both signed checkpoints as evidence.
+ */
+function forkReport(check: TreesCheck & { consistent: false }, origin: string, url: string, json: boolean): { report: string; summary: string } {
+  const { tree } = check;
+  const reason = `the receipt (${tree.where}) proves the entry is leaf ${tree.index} of ${origin} in the signed tree of size ${tree.checkpoint.treeSize}, but ${check.reason}`;
+  if (json) {
+    const consistency = {
+      consistent: false,
+      reason: check.reason,
+      receipt: { ...treeJson(tree.checkpoint), checkpoint: tree.note },
+      log: check.latest === undefined ? null : { ...treeJson(check.latest.checkpoint), checkpoint: check.latest.note },
+    };
+    return { report: jsonLine({ valid: false, reason, consistency }), summary: `INVALID: ${reason}` };
+  }
+  const where = oneLine(tree.where);
+  const evidence =
+    check.latest === undefined
+      ? `The receipt's checkpoint (${where}), signed by ${origin}:\n${shownNote(tree.note)}`
+      : `Evidence, two checkpoints signed by ${origin}:\nThe receipt's checkpoint (${where}):\n${shownNote(tree.note)}The log's latest checkpoint (${url}/checkpoint):\n${shownNote(check.latest.note)}`;
+  return { report: `INVALID: ${oneLine(reason)}\n${evidence}`, summary: `INVALID: ${reason}` };
+}
+
 /** `cairn verify-receipt`: see VERIFY_RECEIPT_USAGE. */
 export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   return runClientCommand('verify-receipt', VERIFY_RECEIPT_USAGE, io, async () => {
-    const { values, positionals } = parseCommandArgs(argv, { entry: { type: 'string' }, jcs: { type: 'boolean' }, vkey: { type: 'string' }, json: { type: 'boolean' } }, 'files');
+    const { values, positionals } = parseCommandArgs(
+      argv,
+      { entry: { type: 'string' }, jcs: { type: 'boolean' }, vkey: { type: 'string' }, url: { type: 'string' }, online: { type: 'boolean' }, json: { type: 'boolean' } },
+      'files',
+    );
     if (values.help === true) {
       await writeOut(io.stdout, VERIFY_RECEIPT_USAGE);
       return EXIT_OK;
@@ -394,20 +485,52 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
     if (positionals.length !== 1) throw new UsageError('give exactly one <receipt.json>');
     if (values.entry === undefined) throw new UsageError('--entry <file> is required');
     if (positionals[0] === '-' && values.entry === '-') throw new UsageError('the receipt and the entry cannot both come from standard input');
+    if (values.url !== undefined && values.online === true) throw new UsageError('give --url or --online, not both (--online takes the URL from CAIRN_URL)');
+    // Offline unless asked: a CAIRN_URL (or CAIRN_TOKEN) set for the other commands changes nothing here.
+    const online = values.url !== undefined || values.online === true;
+    const url = online ? resolveUrl(values.url, io.env) : undefined;
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     const entry = await readEntry(values.entry, values.jcs === true, io);
-    const check = await verdict(positionals[0]!, entry, verifier, io);
+    const trees = online ? new ReceiptTrees() : undefined;
+    const check = await verdict(positionals[0]!, entry, verifier, io, trees);
     if (!check.valid) {
       const reason = check.reason + (values.jcs === true ? '' : await jcsHint(positionals[0]!, entry, verifier, io));
       const report = values.json === true ? jsonLine({ valid: false, reason }) : `INVALID: ${reason}\n`;
       return writeFailureReport(io, 'verify-receipt', report, `INVALID: ${reason}`);
     }
+    let consistent: (TreesCheck & { consistent: true }) | undefined;
+    if (url !== undefined) {
+      const client = makeClient(url, verifier, io, readRetryPolicy());
+      const result = await checkReceiptTrees(client, trees!.list());
+      if (!result.consistent) {
+        const { report, summary } = forkReport(result, verifier.name, client.baseUrl, values.json === true);
+        return writeFailureReport(io, 'verify-receipt', report, summary);
+      }
+      consistent = result;
+    }
     if (values.json === true) {
-      await writeJsonOut(io.stdout, { valid: true, index: check.index, tree_size: check.checkpoint.treeSize, root_hash: encodeBase64(check.checkpoint.rootHash), origin: check.checkpoint.origin });
+      const consistency =
+        consistent === undefined
+          ? {}
+          : {
+              consistency: {
+                consistent: true,
+                log: { ...treeJson(consistent.latest.checkpoint), checkpoint: consistent.latest.note },
+                trees: trees!.list().map((tree, i) => ({ ...treeJson(tree.checkpoint), proof: consistent.sources[i] })),
+              },
+            };
+      await writeJsonOut(io.stdout, { valid: true, index: check.index, tree_size: check.checkpoint.treeSize, root_hash: encodeBase64(check.checkpoint.rootHash), origin: check.checkpoint.origin, ...consistency });
     } else {
+      let extended = '';
+      if (consistent !== undefined) {
+        const checked = trees!.list();
+        const latest = consistent.latest.checkpoint;
+        const what = checked.length === 1 ? `the receipt's tree of size ${checked[0]!.checkpoint.treeSize}` : `the ${checked.length} trees of the receipts that prove the entry (sizes ${checked.map((t) => t.checkpoint.treeSize).join(', ')})`;
+        extended = `consistent: the log's latest checkpoint, of tree size ${latest.treeSize} (root ${encodeBase64(latest.rootHash)}, signature verified), extends ${what}: ${provedHow(consistent.sources)}\n`;
+      }
       await writeOut(
         io.stdout,
-        `valid: the entry is leaf ${check.index} of ${check.checkpoint.origin} in the signed tree of size ${check.checkpoint.treeSize} (root ${encodeBase64(check.checkpoint.rootHash)})\n`,
+        `valid: the entry is leaf ${check.index} of ${check.checkpoint.origin} in the signed tree of size ${check.checkpoint.treeSize} (root ${encodeBase64(check.checkpoint.rootHash)})\n` + extended,
       );
     }
     return EXIT_OK;

@@ -1,0 +1,119 @@
+/**
+ * The online half of `cairn verify-receipt --url`: whether the log, as it is
+ * now, still extends the trees that receipts proved an entry in (RFC 6962
+ * §2.1.2). A receipt alone proves the entry was in a tree the log signed; a
+ * log that later drops or rewrites it (a failover to a replica that lagged, a
+ * restore from an old backup) signs trees that no longer extend that one, and
+ * only comparing its latest checkpoint with the receipt's shows it.
+ */
+import type { CairnClient, SignedCheckpoint } from '../client/client.js';
+import { ClientError } from '../client/errors.js';
+import { encodeBase64 } from '../note/base64.js';
+import type { Checkpoint } from '../note/checkpoint.js';
+
+/** A tree a receipt proved the entry in: its verified checkpoint, its signed note, and which receipt (FILE or FILE:N) and leaf it came with. */
+export interface ReceiptTree {
+  readonly checkpoint: Checkpoint;
+  readonly note: string;
+  readonly where: string;
+  readonly index: number;
+}
+
+/**
+ * The distinct trees of the receipts that proved an entry, each kept once
+ * (by size and root) with the first receipt that gave it: a JSON Lines file
+ * of many receipts under one checkpoint costs one consistency check.
+ */
+export class ReceiptTrees {
+  readonly #trees = new Map<string, ReceiptTree>();
+
+  add(tree: ReceiptTree): void {
+    const key = `${tree.checkpoint.treeSize} ${encodeBase64(tree.checkpoint.rootHash)}`;
+    if (!this.#trees.has(key)) this.#trees.set(key, tree);
+  }
+
+  /** The trees, smallest first. */
+  list(): ReceiptTree[] {
+    return [...this.#trees.values()].sort((a, b) => a.checkpoint.treeSize - b.checkpoint.treeSize);
+  }
+}
+
+/** How a tree was shown to be extended: a proof from authenticated tiles, the log's proof, or none needed (the same tree). */
+export type ProofSource = 'tiles' | 'log' | 'same';
+
+/** The outcome of {@link checkReceiptTrees}. */
+export type TreesCheck =
+  | { readonly consistent: true; readonly latest: SignedCheckpoint; readonly sources: readonly ProofSource[] }
+  /** `latest` is undefined when the log's own checkpoint did not verify. */
+  | { readonly consistent: false; readonly reason: string; readonly tree: ReceiptTree; readonly latest: SignedCheckpoint | undefined };
+
+/**
+ * Checks that `newer` extends `older` as `cairn monitor` does: from tiles
+ * authenticated against `newer` first (a proof that fails there shows the
+ * fork), and from the log's consistency endpoint only when the tiles could
+ * not be read. Resolves to how it was shown, or to the ClientError that is
+ * evidence against the log (with whether its proof came from tiles); throws
+ * an operational error when neither way could be asked.
+ */
+async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkpoint): Promise<ProofSource | { readonly err: ClientError; readonly fromTiles: boolean; readonly tilesFailure?: ClientError }> {
+  let tilesFailure: ClientError;
+  try {
+    await client.verifyConsistency(older, newer, { fromTiles: true });
+    return older.treeSize === newer.treeSize ? 'same' : 'tiles';
+  } catch (err) {
+    if (!(err instanceof ClientError)) throw err;
+    if (err.isVerificationFailure) return { err, fromTiles: true };
+    tilesFailure = err;
+  }
+  try {
+    await client.verifyConsistency(older, newer);
+    return 'log';
+  } catch (err) {
+    if (!(err instanceof ClientError)) throw err;
+    if (err.isVerificationFailure) return { err, fromTiles: false, tilesFailure };
+    throw new Error(
+      `could not check that the log's latest tree, of size ${newer.treeSize}, extends the receipt's tree of size ${older.treeSize}: ` +
+        `its tiles could not be read (${tilesFailure.message}), nor its consistency proof (${err.message})`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Fetches the log's latest checkpoint (verified with the client's key, so of
+ * the receipts' origin) and checks that its tree extends every one of
+ * `trees` (RFC 6962 §2.1.2): a smaller tree, another root at the same size,
+ * or a consistency proof that fails is evidence that the log no longer
+ * holds what the receipts proved (the first such tree is told, with why).
+ * So is a latest checkpoint that does not verify, or tiles that do not match
+ * it. Throws, as an operational error, when the log could not be asked.
+ */
+export async function checkReceiptTrees(client: CairnClient, trees: readonly ReceiptTree[]): Promise<TreesCheck> {
+  if (trees.length === 0) throw new Error('checkReceiptTrees: no trees to check');
+  let latest: SignedCheckpoint;
+  try {
+    latest = await client.getCheckpoint();
+  } catch (err) {
+    if (!(err instanceof ClientError) || !err.isVerificationFailure) throw err;
+    return { consistent: false, reason: `the log's latest checkpoint does not verify: ${err.message}`, tree: trees[0]!, latest: undefined };
+  }
+  const sources: ProofSource[] = [];
+  for (const tree of trees) {
+    const shown = await extendsTree(client, tree.checkpoint, latest.checkpoint);
+    if (typeof shown === 'string') {
+      sources.push(shown);
+      continue;
+    }
+    const { err, fromTiles, tilesFailure } = shown;
+    let reason: string;
+    if (err.code !== 'INCONSISTENT') {
+      reason = `the log's answers contradict its latest checkpoint (${err.code}), so it does not show that it extends the receipt's tree: ${err.message}`;
+    } else if (fromTiles) {
+      reason = `the log no longer extends the receipt's tree (a fork or a rollback: what the receipt proves may be gone from the log): ${err.message}`;
+    } else {
+      reason = `the log does not show that it extends the receipt's tree: ${err.message}; its tiles, which would prove it either way, could not be read: ${tilesFailure!.message}`;
+    }
+    return { consistent: false, reason, tree, latest };
+  }
+  return { consistent: true, latest, sources };
+}
