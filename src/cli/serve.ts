@@ -282,7 +282,8 @@ async function serve(argv: string[]): Promise<number> {
   const notices = startupNotices(facts)
     .map((notice) => `${notice}\n`)
     .join('');
-  const warnings = startupWarnings(facts)
+  const now = Date.now();
+  const warnings = startupWarnings(facts, now)
     .map((warning) => `warning: ${warning}\n`)
     .join('');
   if (stopRequested) {
@@ -294,7 +295,7 @@ async function serve(argv: string[]): Promise<number> {
     // signed: an old backup restored, or a --data that names another store,
     // shows there.
     const head = facts.storedTreeHead;
-    const treeHead = head === undefined ? '' : `latest tree head: ${treeHeadSigned(head.timestamp, Date.now())}\n`;
+    const treeHead = head === undefined ? '' : `latest tree head: ${treeHeadSigned(head.timestamp, now)}\n`;
     process.stdout.write(
       `data folder: ${dataFolder}\n${store}${madeKey ? '' : `key file: ${keyFile}\n`}` +
         `log ${running.log.origin} at tree size ${head?.treeSize ?? running.log.latest().treeSize}\n${treeHead}${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
@@ -344,6 +345,13 @@ function shownPaths(facts: StartupFacts): { dataFolder: string; storeFolder: str
   return { dataFolder: showNonPrinting(facts.dataFolder), storeFolder: showNonPrinting(facts.storeFolder), keyFile: showNonPrinting(facts.keyFile) };
 }
 
+/**
+ * How far ahead of a monitor's clock a signed tree head may be dated before
+ * the monitor alarms `timestamp` (cairn monitor's MAX_CLOCK_AHEAD_MS, README):
+ * a start that finds its latest tree head further ahead warns.
+ */
+const MONITOR_MAX_AHEAD_MS = 10 * 60 * 1000;
+
 /** The time units of {@link treeHeadSigned}'s spans, largest first, in ms. */
 const SPAN_UNITS: readonly (readonly [string, number])[] = [
   ['day', 86_400_000],
@@ -360,18 +368,42 @@ function span(ms: number): string {
 }
 
 /**
+ * `ms` (1000 or more) in the largest unit it holds at least one of, and what
+ * is left of it in the next unit, if any: "2 hours 59 minutes", "9 minutes 59
+ * seconds", "3 hours". For a tree head ahead of the clock, where {@link span}
+ * would call 2 h 59 min "2 hours": rounded down in the smaller unit only.
+ */
+function preciseSpan(ms: number): string {
+  const at = SPAN_UNITS.findIndex(([, size]) => ms >= size);
+  const [unit, size] = SPAN_UNITS[at === -1 ? SPAN_UNITS.length - 1 : at]!;
+  const count = Math.floor(ms / size);
+  const shown = `${count} ${unit}${count === 1 ? '' : 's'}`;
+  const next = SPAN_UNITS[at + 1];
+  if (at === -1 || next === undefined) return shown;
+  const rest = Math.floor((ms - count * size) / next[1]);
+  return rest === 0 ? shown : `${shown} ${rest} ${next[0]}${rest === 1 ? '' : 's'}`;
+}
+
+/**
  * When a tree head stamped `timestamp` (ms since the epoch) was signed, as
  * the line serve starts with names it, `now` being the clock's time: `signed
  * 2026-11-26T10:00:00Z (3 days ago)`, to the second; a timestamp ahead of the
  * clock is said to be ahead (the clock stepped back, or the store comes from
- * a machine whose clock was ahead), one no date can hold is given as a number.
+ * a machine whose clock was ahead), by how much in two units (`2 hours 59
+ * minutes ahead of this machine's clock`: more than 10 minutes is also a
+ * warning, see startupWarnings), one no date can hold is given as a number.
  */
 export function treeHeadSigned(timestamp: number, now: number): string {
   const date = new Date(timestamp);
   if (Number.isNaN(date.getTime())) return `signed at ${timestamp} ms after the epoch`;
   const ago = now - timestamp;
-  const when = Math.abs(ago) < 1000 ? `less than a second ${ago < 0 ? "ahead of this machine's clock" : 'ago'}` : ago < 0 ? `${span(-ago)} ahead of this machine's clock` : `${span(ago)} ago`;
-  return `signed ${date.toISOString().replace(/\.\d{3}Z$/, 'Z')} (${when})`;
+  const when = Math.abs(ago) < 1000 ? `less than a second ${ago < 0 ? "ahead of this machine's clock" : 'ago'}` : ago < 0 ? `${preciseSpan(-ago)} ahead of this machine's clock` : `${span(ago)} ago`;
+  return `signed ${isoSecond(date)} (${when})`;
+}
+
+/** `date` as an ISO date to the second, as serve's lines give tree head times. */
+function isoSecond(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Whether the key of a start is its data folder's own `log.key`, the key serve makes together with a store beside it. */
@@ -418,9 +450,11 @@ export function startupNotices(facts: StartupFacts): string[] {
  * was likely moved away or deleted, and a new history under the same key
  * would begin unnoticed); a store folder that was open to others and has
  * been closed, or that is open and cannot be closed; a folder above the
- * key file, the data folder or the token file that a group may write.
+ * key file, the data folder or the token file that a group may write; a
+ * stored tree head more than {@link MONITOR_MAX_AHEAD_MS} ahead of the clock
+ * `now` (ms since the epoch).
  */
-export function startupWarnings(facts: StartupFacts): string[] {
+export function startupWarnings(facts: StartupFacts, now: number = Date.now()): string[] {
   const warnings: string[] = [];
   const { storeFolder, keyFile } = shownPaths(facts);
   if (facts.placeholderOrigin) {
@@ -444,6 +478,17 @@ export function startupWarnings(facts: StartupFacts): string[] {
     warnings.push(
       `the store's folder ${storeFolder} is open to group or others (mode ${facts.openStoreMode.toString(8)}) and its mode cannot be changed ` +
         '(a file system without Unix modes, such as vfat or some network shares?): other users may be able to read the log\'s files; keep the data folder where only this user can reach it',
+    );
+  }
+  const head = facts.storedTreeHead;
+  if (head !== undefined && head.timestamp - now > MONITOR_MAX_AHEAD_MS) {
+    const date = new Date(head.timestamp);
+    const dated = Number.isNaN(date.getTime()) ? `at ${head.timestamp} ms after the epoch` : `${isoSecond(date)}, ${preciseSpan(head.timestamp - now)} ahead of this machine's clock`;
+    warnings.push(
+      `the latest tree head (tree size ${head.treeSize}) is dated ${dated} (signed while a clock ran ahead, or is this one behind?): ` +
+        'the tree heads signed from now on are dated just after it, as far ahead, until this clock passes it, ' +
+        `and monitors (cairn monitor too) alarm \`timestamp\` meanwhile on each one more than ${MONITOR_MAX_AHEAD_MS / 60_000} minutes ahead of their clock. ` +
+        "Check this machine's clock and its time synchronization (NTP: timedatectl, chronyc tracking)",
     );
   }
   return warnings;

@@ -6,13 +6,17 @@
 // mounted would look the same), and warn when a key was made for the
 // placeholder origin, when a new log is begun with the data folder's own key
 // (its store moved away?), and when the store's folder had to be closed to
-// other users; and when a store in Cairn 0.1.0's layout is converted
-// (README, Upgrading).
+// other users, and when the tree head found is dated more than 10 minutes
+// ahead of the clock (monitors alarm on the tree heads signed after it); and
+// when a store in Cairn 0.1.0's layout is converted (README, Upgrading).
 import { chmod, cp, mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startupNotices, startupWarnings, treeHeadSigned } from '../../src/cli/serve.js';
 import { DEFAULT_ORIGIN, startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
+import { readKeyFile } from '../../src/cli/key-file.js';
+import { Log } from '../../src/log/log.js';
+import { newSigner, newVerifier } from '../../src/note/keys.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { toLayout1 } from '../helpers/layout1-store.js';
 import { runCli, startServerProcess } from '../helpers/server-process.js';
@@ -111,9 +115,58 @@ test('treeHeadSigned says when a tree head was signed, to the second, and how lo
   expect(treeHeadSigned(at, at)).toBe('signed 2026-11-26T10:00:00Z (less than a second ago)');
   // A clock behind the signer's: the head is ahead of it.
   expect(treeHeadSigned(at, at - 3 * 3_600_000)).toBe("signed 2026-11-26T10:00:00Z (3 hours ahead of this machine's clock)");
+  // Ahead, it is not rounded down to the larger unit alone: 2 h 59 min is not "2 hours", nor 9 min 59 s "9 minutes".
+  expect(treeHeadSigned(at, at - 3 * 3_600_000 + 60_000)).toBe("signed 2026-11-26T10:00:00Z (2 hours 59 minutes ahead of this machine's clock)");
+  expect(treeHeadSigned(at, at - 10 * 60_000 + 1000)).toBe("signed 2026-11-26T10:00:00Z (9 minutes 59 seconds ahead of this machine's clock)");
+  expect(treeHeadSigned(at, at - 90_000)).toBe("signed 2026-11-26T10:00:00Z (1 minute 30 seconds ahead of this machine's clock)");
+  expect(treeHeadSigned(at, at - 1.5 * day - 1)).toBe("signed 2026-11-26T10:00:00Z (1 day 12 hours ahead of this machine's clock)");
+  expect(treeHeadSigned(at, at - 1999)).toBe("signed 2026-11-26T10:00:00Z (1 second ahead of this machine's clock)");
   expect(treeHeadSigned(at, at - 10)).toBe("signed 2026-11-26T10:00:00Z (less than a second ahead of this machine's clock)");
   // A timestamp no date can hold.
   expect(treeHeadSigned(1e20, at)).toBe('signed at 100000000000000000000 ms after the epoch');
+});
+
+/** The warning for a stored tree head of size `size` signed `signed`, `ahead` ahead of the clock (as the start-up line gives it). */
+const headAhead = (size: number, signed: string, ahead: string) =>
+  `the latest tree head (tree size ${size}) is dated ${signed}, ${ahead} ahead of this machine's clock (signed while a clock ran ahead, or is this one behind?): ` +
+  'the tree heads signed from now on are dated just after it, as far ahead, until this clock passes it, ' +
+  'and monitors (cairn monitor too) alarm `timestamp` meanwhile on each one more than 10 minutes ahead of their clock. ' +
+  "Check this machine's clock and its time synchronization (NTP: timedatectl, chronyc tracking)";
+
+test('a stored tree head more than 10 minutes ahead of the clock, where monitors alarm, is warned about, with how far ahead it is; one less far ahead is not', () => {
+  const at = Date.parse('2026-11-26T10:00:00.250Z');
+  const facts = { dataFolder: '/srv/cairn', storeFolder: '/srv/cairn/db', keyFile: '/srv/cairn/log.key', madeStore: false, newLog: false, madeKey: false, placeholderOrigin: false };
+  const stored = { ...facts, storedTreeHead: { treeSize: 7, timestamp: at } };
+  // After a run with the clock 3 hours ahead, a start a minute later with the clock set right.
+  expect(startupWarnings(stored, at - 3 * 3_600_000 + 60_000)).toEqual([headAhead(7, '2026-11-26T10:00:00Z', '2 hours 59 minutes')]);
+  expect(startupWarnings(stored, at - 10 * 60_000 - 1)).toEqual([headAhead(7, '2026-11-26T10:00:00Z', '10 minutes')]);
+  // 10 minutes ahead or less: monitors take it, and the start-up line says how far ahead.
+  expect(startupWarnings(stored, at - 10 * 60_000)).toEqual([]);
+  expect(startupWarnings(stored, at - 60_000)).toEqual([]);
+  // Behind the clock, or none stored: nothing.
+  expect(startupWarnings(stored, at + 3 * 3_600_000)).toEqual([]);
+  expect(startupWarnings(facts, at - 3 * 3_600_000)).toEqual([]);
+});
+
+test('a restart that finds its tree head signed while the clock ran 3 hours ahead warns, after the line that says how far ahead it is', async () => {
+  const data = join(dir(), 'data');
+  const first = await startServer({ data, host: '127.0.0.1', port: 0, origin: 'o.example/log' });
+  await first.close();
+  // A run with the clock 3 hours ahead logs an entry.
+  const key = await readKeyFile(join(data, 'log.key'));
+  const store = await LevelStore.open(join(data, 'db'));
+  const ahead = await Log.open({ store, signer: newSigner(key.signerKey), verifier: newVerifier(key.verifierKey), clock: () => Date.now() + 3 * 3_600_000 });
+  await ahead.submit([new TextEncoder().encode('entry 0')]);
+  await ahead.close();
+  await store.close();
+  const head = await storedHead(join(data, 'db'));
+  expect(head.size).toBe(1);
+  // Restarted with the clock right: 2 hours 59 minutes ahead and some seconds by then (or 3 hours, were the clock to stand still).
+  const out = await startLines(['--data', data]);
+  const shown = /^latest tree head: signed \S+ \((2 hours 59 minutes|3 hours) ahead of this machine's clock\)$/m.exec(out)?.[1];
+  expect(shown).toBeDefined();
+  expect(out).toContain(`\n${headLine(head)}${shown} ahead of this machine's clock)\nverifier key: `);
+  expect(out).toContain(`\naccess: writes open to anyone, reads open to anyone\nwarning: ${headAhead(1, head.signed, shown!)}\nlistening on `);
 });
 
 test('a key made for an origin that was given is not warned about', async () => {
