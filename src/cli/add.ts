@@ -10,7 +10,7 @@ import { BadInputError, check, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES, StoppedRead
 import { BatchSender, headText, listenForStops, MAX_BATCH_BODY_BYTES, newSendState, PROXY_BODY_LIMIT, retryHooks, slowLogHint, Stopped, timedOut, UPLOAD_BYTES_PER_SECOND, type SendOptions } from './add-send.js';
 import { openReceiptsFile, ReceiptsWriter, type ReceiptsFile, type ReceiptsWait } from './receipts-file.js';
 import { endBySignal, monotonicNow, processStopSignals, type StopSignal } from './stop-signals.js';
-import { syncFolder } from './sync-folder.js';
+import { syncFolder } from '../sync-folder.js';
 
 export { IndexRuns, MAX_BATCH_BODY_BYTES, PROXY_BODY_LIMIT } from './add-send.js';
 

@@ -5,7 +5,7 @@ import { chownAdvice, foreignOwnerProblem, joinAsGiven, openFolderProblem, other
 import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { NON_PRINTING, quoteVisibly, showNonPrinting } from './visible-text.js';
-import { syncFolder } from './sync-folder.js';
+import { syncFolder } from '../sync-folder.js';
 
 /** Thrown for a key file problem the operator must fix; the message says how. */
 export class KeyFileError extends Error {

@@ -12,7 +12,7 @@ import { decodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import { PID_MAX_LIMIT, processRuns } from './monitor-lock.js';
-import { syncFolder } from './sync-folder.js';
+import { syncFolder } from '../sync-folder.js';
 
 /**
  * What the state file holds: the last checkpoint and STH that passed every

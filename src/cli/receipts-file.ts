@@ -11,7 +11,7 @@ import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { syncFolder } from './sync-folder.js';
+import { syncFolder } from '../sync-folder.js';
 
 /** open(2) and fstat(2) on file descriptors of their own (for a socket to own, which a FileHandle's is not). */
 const openRaw = promisify(openFd);

@@ -29,7 +29,7 @@ import { ClientErrorLog } from './client-errors.js';
 import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 import { STALLED_ROUND_MS, StalledRoundLog } from '../log/stalled-rounds.js';
 import { StartupGate } from './startup-gate.js';
-import { syncFolder } from './sync-folder.js';
+import { syncFolder } from '../sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
 import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
 import { joinAsGiven, pathAsGiven, realOrAsGiven, sharedFolderWarnings, type SharedFolderFinding } from '../file-trust.js';

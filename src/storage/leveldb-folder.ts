@@ -3,6 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, link, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { showNonPrinting } from '../non-printing.js';
+import { syncFolder } from '../sync-folder.js';
 import { scanLog } from './leveldb-log.js';
 import { StoreCorruptError } from './store.js';
 
@@ -534,12 +535,3 @@ function ignoreMissing(err: NodeJS.ErrnoException): void {
   if (err.code !== 'ENOENT') throw err;
 }
 
-/** Makes what was last renamed or removed in `folder` durable (an fsync of the folder). */
-async function syncFolder(folder: string): Promise<void> {
-  const dir = await open(folder, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
