@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { canonicalizeValue } from '../jcs/canonical.js';
 import { JsonError } from '../jcs/json-error.js';
 import { JsonLimitError, MAX_JSON_BODY, parseIJson, type JsonKind, type JsonValue } from '../jcs/parse.js';
-import { parseTilePath, TILE_WIDTH } from '../merkle/tile.js';
+import { formatTilePath, parseTilePath, TILE_WIDTH, type Tile } from '../merkle/tile.js';
 import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
@@ -54,7 +54,29 @@ const ANSWER_COPY_SLACK = 64 * 1024;
 const NOT_A_TILE_PATH =
   'not a canonical tile path: expected /tile/<L>/<N> or /tile/entries/<N>, optionally with .p/<W>, where L is 0 to 63, ' +
   'N is written in groups of three digits, all but the last prefixed with x (1234067 is x001/x234/067), and W is 1 to 255, ' +
-  'all without leading zeros';
+  'all without leading zeros (the / inside N may be sent as %2F)';
+/**
+ * The tile a request path under /tile/ names (`path` without its leading
+ * "/"): a canonical C2SP tlog-tiles path, in which any "/" inside N may come
+ * as `%2F` or `%2f`, since N is one path parameter that holds "/" and every
+ * OpenAPI client escapes it (spec/openapi.yaml, TileIndex). Only that escape
+ * is decoded, and only inside N; the result must then be canonical, as
+ * parseTilePath checks. Throws as parseTilePath does.
+ */
+function requestedTile(path: string): Tile {
+  const decoded = path.replace(/%2f/gi, '/');
+  const tile = parseTilePath(decoded);
+  if (decoded === path) return tile;
+  // Decoded, the path is canonical (parseTilePath compared it with this);
+  // what comes before N and after it must have been sent as it is.
+  const canonical = formatTilePath(tile);
+  const before = canonical.slice(0, canonical.indexOf('/', 'tile/'.length) + 1);
+  const after = tile.width === TILE_WIDTH ? '' : `.p/${tile.width}`;
+  if (!path.startsWith(before) || !path.endsWith(after)) {
+    throw new RangeError(`requestedTile: %2F outside the tile index: ${JSON.stringify(path.slice(0, 80))}`);
+  }
+  return tile;
+}
 /** get-entries answers at most this many entries (CONTRACT §3). */
 const MAX_GET_ENTRIES = 1000;
 /** Default bound on request body bytes held at once: one largest batch fits, with room for small uploads. */
@@ -495,7 +517,7 @@ export function createApp(options: AppOptions): express.Express {
     onlyParams(req, []);
     let tile;
     try {
-      tile = parseTilePath(req.path.slice(1));
+      tile = requestedTile(req.path.slice(1));
     } catch (err) {
       // The parser's own message names the parser: a client is told the form instead.
       if (err instanceof RangeError || err instanceof TypeError) throw new LogError('NOT_FOUND', NOT_A_TILE_PATH);
@@ -576,7 +598,7 @@ export function createApp(options: AppOptions): express.Express {
     if (path === '/metrics') return metrics === undefined;
     if (!path.startsWith('/tile/')) return false;
     try {
-      parseTilePath(path.slice(1));
+      requestedTile(path.slice(1));
       return false;
     } catch {
       return true;
