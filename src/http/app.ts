@@ -317,6 +317,12 @@ export function createApp(options: AppOptions): express.Express {
   // cases and a trailing slash, paths the access check must then know too.
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
+  // A GET is always answered in full, whatever conditional headers it has:
+  // the server sends no validator (no ETag, no Last-Modified) a condition
+  // could be about, yet express would answer `If-None-Match: *` 304 (its
+  // req.fresh), which a cache holding no copy cannot use (spec/openapi.yaml,
+  // "Conditional requests"). The fast routes never looked at them.
+  Object.defineProperty(app.request, 'fresh', { configurable: true, enumerable: true, get: () => false });
 
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
@@ -401,10 +407,10 @@ export function createApp(options: AppOptions): express.Express {
   /**
    * Sends a large answer (its status and type set), written out in slices
    * for the stall check (PipelineLimit) to see a slow client's progress. A
-   * HEAD, or an answer express turns into a 304, goes through res.send.
+   * HEAD goes through res.send.
    */
   const sendLarge = (req: Request, res: Response, body: Buffer): void => {
-    if (req.method !== 'GET' || req.fresh) {
+    if (req.method !== 'GET') {
       res.send(body);
       return;
     }
