@@ -98,6 +98,31 @@ describe('formats.md examples', () => {
     expect(doc).toContain(`the ${out.length} bytes`);
   });
 
+  it('sorts the member names of §2 as JCS does, each the character its label names', () => {
+    const chain = /((?:`"[^`]*"` < )+`"[^`]*"`)(?: \((U\+[0-9A-F]{4,6})\b)?/.exec(doc);
+    expect(chain).not.toBeNull();
+    const names = [...chain![1]!.matchAll(/`("[^`]*")`/g)].map((m) => JSON.parse(m[1]!) as string);
+    expect(names.length).toBeGreaterThanOrEqual(7);
+    // Strictly ascending as UTF-16 code units (what JS compares strings by).
+    for (let i = 1; i < names.length; i++) expect([names[i - 1], names[i - 1]! < names[i]!]).toEqual([names[i - 1], true]);
+    // The canonicalizer puts them in that order, whatever order they come in.
+    const reversed = `{${[...names].reverse().map((n, i) => `${JSON.stringify(n)}:${i}`).join(',')}}`;
+    const text = (json: string) => new TextDecoder().decode(canonicalizeJson(enc.encode(json)));
+    expect(text(reversed)).toBe(`{${names.map((n, k) => `${text(JSON.stringify(n))}:${names.length - 1 - k}`).join(',')}}`);
+    // The label after the last name is the one code point it holds; the emoji's first unit is the one named.
+    const last = names[names.length - 1]!;
+    expect(chain![2]).toBeDefined();
+    expect([...last].map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`)).toEqual([chain![2]]);
+    const emoji = names.find((n) => n.codePointAt(0)! > 0xffff)!;
+    expect(doc).toContain(`surrogate pair starting 0x${emoji.charCodeAt(0).toString(16).toUpperCase()}`);
+  });
+
+  it('holds no character that Unicode normalisation (NFC) would change: such an example must be written as an escape', () => {
+    const changed = [...doc].filter((c) => c.normalize('NFC') !== c).map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase()}`);
+    expect(changed).toEqual([]);
+    expect(doc.normalize('NFC')).toBe(doc);
+  });
+
   it.each(['{"a":1,"\\u0061":2}', '"\\ud800"', '"\\udc00\\ud800"', '1e400', '-1e400', '1e-400', '9007199254740993', '295147905179352825856', '[1,]', '01', 'NaN'])(
     'rejects the listed example %s',
     (example) => {
