@@ -267,7 +267,8 @@ const ACCESS_REFUSALS: Record<number, string> = { 401: 'Unauthorized', 429: 'Too
  * content type is one documented for that status, and a JSON (or text) body
  * validates against its schema. A successful (2xx) answer also requires the
  * request to have had every required query parameter, once, matching its
- * schema, and no undocumented ones.
+ * schema, and no undocumented ones, and may carry Cache-Control only where
+ * the spec lists it.
  *
  * Paths the spec does not describe must answer 404 (or 400) with an Error
  * body; a documented path with an undocumented method must answer 405.
@@ -322,6 +323,13 @@ export function expectResponseMatchesSpec(method: string, path: string, res: Spe
     const coerced = schema.type === 'integer' && /^[0-9]+$/.test(value) ? Number(value) : value;
     const v = validator(`header ${responseName} ${name}`, schema);
     if (!v(coerced)) fail(`header ${name}: ${JSON.stringify(value)} is invalid:\n${formatErrors(v.errors)}`);
+  }
+
+  // Cache-Control, which caches act on: a success lists the one it sends, and one that lists none sends none.
+  const documentedHeaders = Object.keys((response.headers ?? {}) as Json).map((name) => name.toLowerCase());
+  const cacheControl = header(res.headers, 'cache-control');
+  if (res.status >= 200 && res.status < 300 && cacheControl !== undefined && !documentedHeaders.includes('cache-control')) {
+    fail(`Cache-Control: ${cacheControl} is sent, but ${responseName} lists no Cache-Control`);
   }
 
   // Content type and body.

@@ -105,3 +105,21 @@ test.each(specOperations().map((op) => [`${op.method} ${op.path}`, op] as const)
   const expected = [...(servedWithout.length > 0 ? [{}] : []), ...(neededIn.length > 0 || read ? [{ accessToken: [] }] : [])];
   expect({ operation: op.operationId, security: operation.security }).toEqual({ operation: op.operationId, security: expected });
 });
+
+test('OPTIONS reads no token, as the spec says: 204 on every documented path whatever Authorization it carries, 404 on an unknown one', async () => {
+  for (const config of ['tokens', 'private'] as const) {
+    const app = harnesses.get(config)!.app;
+    for (const op of specOperations()) {
+      const { path } = sampleRequest(op);
+      for (const headers of [{}, { Authorization: 'Bearer security-unknown-bbbbbbbbbbbbbbb' }, { Authorization: 'Basic eDp5' }, { Authorization: ['Bearer a', 'Bearer b'] }]) {
+        const res = await request(app).options(path).set(headers);
+        expect([config, path, headers, res.status]).toEqual([config, path, headers, 204]);
+      }
+    }
+    const unknown = await request(app).options('/no-such-path').set('Authorization', 'Bearer security-unknown-bbbbbbbbbbbbbbb');
+    expect([config, unknown.status, unknown.body.code]).toEqual([config, 404, 'NOT_FOUND']);
+    // The same requests as GET are refused for their token (the private log also refuses none at all).
+    expect((await request(app).get('/checkpoint').set('Authorization', 'Bearer security-unknown-bbbbbbbbbbbbbbb')).status).toBe(401);
+    expect((await request(app).get('/checkpoint').set({ Authorization: ['Bearer a', 'Bearer b'] })).status).toBe(400);
+  }
+});

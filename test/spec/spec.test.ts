@@ -2,6 +2,7 @@
 // error codes, and the response checker built on it can fail.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { parseCanonicalDecimal } from '../../src/http/query.js';
 import { LOG_ERROR_CODES } from '../../src/log/errors.js';
 import {
   errorCodes,
@@ -184,6 +185,53 @@ describe('error codes', () => {
   });
 });
 
+describe('query numbers', () => {
+  /** Texts around every bound a decimal pattern could get wrong: each prefix of 2^53−1, 2^53 and 10^16−1, then each digit, then 0s or 9s up to 17 digits. */
+  function candidates(): string[] {
+    const out = new Set(['', '0', '00', '01', '-1', '+1', '1e3', ' 1', '1.0', '18446744073709551615', '9223372036854775807']);
+    for (const bound of ['9007199254740991', '9007199254740992', '9999999999999999']) {
+      for (let i = 0; i < 17; i++) {
+        for (let d = 0; d <= 9; d++) {
+          for (const fill of ['0', '9']) {
+            for (let length = i + 1; length <= 17; length++) out.add((bound.slice(0, i) + String(d)).padEnd(length, fill));
+          }
+        }
+      }
+    }
+    return [...out];
+  }
+  const takes = (text: string, saturate: boolean) => {
+    try {
+      parseCanonicalDecimal(text, undefined, { saturate });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it.each([
+    ['DecimalParam', false],
+    ['UnboundedDecimalParam', true],
+  ] as const)('%s admits exactly what the server takes', (name, saturate) => {
+    const pattern = new RegExp(String((((spec.components as Json).schemas as Record<string, Json>)[name]!).pattern), 'u');
+    const texts = candidates();
+    expect(texts.length).toBeGreaterThan(1000);
+    const disagree = texts.filter((text) => pattern.test(text) !== takes(text, saturate));
+    expect(disagree).toEqual([]);
+    // The bound itself, and one past it.
+    expect([pattern.test('9007199254740991'), pattern.test('9007199254740992')]).toEqual([true, saturate]);
+  });
+
+  it('every query number parameter but get-entries\' end is a DecimalParam', () => {
+    const parameters = (spec.components as Json).parameters as Record<string, Json>;
+    const numbers = Object.values(parameters).filter((p) => p.in === 'query' && p.name !== 'hash');
+    expect(numbers.map((p) => p.name).sort()).toEqual(['end', 'first', 'leaf_index', 'second', 'start', 'tree_size']);
+    for (const p of numbers) {
+      expect([p.name, p.schema]).toEqual([p.name, { $ref: `#/components/schemas/${p.name === 'end' ? 'UnboundedDecimalParam' : 'DecimalParam'}` }]);
+    }
+  });
+});
+
 describe('tile paths', () => {
   it.each(tilePaths.paths)('routes the vector $path', ({ level, n, width, path }) => {
     const op = findOperation('GET', `/${path}`);
@@ -279,7 +327,7 @@ describe('expectResponseMatchesSpec accepts', () => {
       text: vector.note,
     });
     const origin = vector.note.split('\n')[0]!;
-    expectResponseMatchesSpec('GET', '/v1/log', jsonResponse(200, { origin, verifier_key: vector.verifier_key, tree_size: 300, version: '0.2.0' }));
+    expectResponseMatchesSpec('GET', '/v1/log', jsonResponse(200, { origin, verifier_key: vector.verifier_key, tree_size: 300, version: '0.2.0' }, { 'cache-control': 'no-cache' }));
   });
 
   it('reads with valid queries, health, tiles, metrics and errors', () => {
@@ -288,7 +336,7 @@ describe('expectResponseMatchesSpec accepts', () => {
     expectResponseMatchesSpec('GET', `/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(h)}&tree_size=5`, jsonResponse(200, { leaf_index: 4, audit_path: [h] }));
     expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=99', jsonResponse(200, { entries: [{ leaf_input: 'AA==', extra_data: '' }] }));
     expectResponseMatchesSpec('GET', '/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=1', jsonResponse(200, { leaf_input: 'AQI=', extra_data: '', audit_path: [] }));
-    expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'ok', tree_size: 0 }));
+    expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'ok', tree_size: 0 }, { 'cache-control': 'no-store' }));
     const tileHeaders = { 'content-type': 'application/octet-stream', 'x-content-type-options': 'nosniff' };
     expectResponseMatchesSpec('GET', '/tile/0/x001/000', {
       status: 200,
@@ -300,7 +348,7 @@ describe('expectResponseMatchesSpec accepts', () => {
     expectResponseMatchesSpec('GET', '/tile/entries/000.p/7', { status: 200, headers: { ...bundleHeaders, 'content-encoding': 'gzip' }, body: Buffer.alloc(9) });
     expectResponseMatchesSpec('GET', '/metrics', {
       status: 200,
-      headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'x-content-type-options': 'nosniff' },
+      headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' },
       body: {},
       text: '# HELP cairn_entries_total x\n',
     });
@@ -309,7 +357,7 @@ describe('expectResponseMatchesSpec accepts', () => {
     expectResponseMatchesSpec('DELETE', '/v1/entries', jsonResponse(405, { error: 'no', code: 'METHOD_NOT_ALLOWED' }, { allow: 'POST' }));
     expectResponseMatchesSpec('GET', '/nope', jsonResponse(404, { error: 'no such resource', code: 'NOT_FOUND' }));
     expectResponseMatchesSpec('GET', '/tile/0/x000/001', jsonResponse(404, { error: 'not a tile path', code: 'NOT_FOUND' }));
-    expectResponseMatchesSpec('HEAD', '/healthz', { status: 200, headers: JSON_HEADERS, body: {} });
+    expectResponseMatchesSpec('HEAD', '/healthz', { status: 200, headers: { ...JSON_HEADERS, 'cache-control': 'no-store' }, body: {} });
   });
 });
 
@@ -356,7 +404,7 @@ describe('expectResponseMatchesSpec rejects', () => {
   });
 
   it('a body that is not JSON', () => {
-    expect(() => expectResponseMatchesSpec('GET', '/healthz', { status: 200, headers: JSON_HEADERS, body: {}, text: 'ok' })).toThrow(/not JSON/);
+    expect(() => expectResponseMatchesSpec('GET', '/healthz', { status: 200, headers: { ...JSON_HEADERS, 'cache-control': 'no-store' }, body: {}, text: 'ok' })).toThrow(/not JSON/);
   });
 
   it('missing or wrong required headers', () => {
@@ -400,8 +448,9 @@ describe('expectResponseMatchesSpec rejects', () => {
   });
 
   it('health, STH and entries with wrong shapes', () => {
-    expect(() => expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'OK', tree_size: 1 }))).toThrow(/status/);
-    expect(() => expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'ok' }))).toThrow(/tree_size/);
+    const noStore = { 'cache-control': 'no-store' };
+    expect(() => expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'OK', tree_size: 1 }, noStore))).toThrow(/status/);
+    expect(() => expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'ok' }, noStore))).toThrow(/tree_size/);
     const sth = { ...vector.sth, tree_head_signature: b64(new Uint8Array(68)) };
     expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-sth', jsonResponse(200, sth, { 'cache-control': 'no-cache' }))).toThrow(/tree_head_signature/);
     expect(() =>
@@ -415,6 +464,20 @@ describe('expectResponseMatchesSpec rejects', () => {
     expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=01&end=1', ok)).toThrow(/start/);
     expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&start=1&end=1', ok)).toThrow(/repeated/);
     expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=1&x=1', ok)).toThrow(/"x"/);
+  });
+
+  it('a success without the Cache-Control the spec lists for it, or with one the spec does not list', () => {
+    expect(() => expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'ok', tree_size: 1 }))).toThrow(/Cache-Control is missing/);
+    expect(() => expectResponseMatchesSpec('GET', '/metrics', { status: 200, headers: { 'content-type': 'text/plain', 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }, body: {}, text: '' })).toThrow(
+      /Cache-Control/,
+    );
+    const origin = vector.note.split('\n')[0]!;
+    expect(() => expectResponseMatchesSpec('GET', '/v1/log', jsonResponse(200, { origin, verifier_key: vector.verifier_key, tree_size: 3, version: '0.2.0' }))).toThrow(/Cache-Control is missing/);
+    const entries = jsonResponse(200, { entries: [{ leaf_input: 'AA==', extra_data: '' }] }, { 'cache-control': 'public, max-age=60' });
+    expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=0', entries)).toThrow(/lists no Cache-Control/);
+    expect(() => expectResponseMatchesSpec('POST', '/v1/entries', jsonResponse(201, receipt, { 'cache-control': 'max-age=5' }))).toThrow(/lists no Cache-Control/);
+    // An error's no-store is not a success's: errors are not held to this.
+    expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=01&end=2', jsonResponse(400, { error: 'bad start', code: 'INVALID_PARAMETER' }, { 'cache-control': 'no-store' }));
   });
 
   it('anything but 404/400 for an unknown path and 405 for an unknown method', () => {
