@@ -306,9 +306,11 @@ async function dataFolderClosed(data: string, err: unknown): Promise<string> {
  * user (the user a server runs as). LevelDB makes files as it opens a store
  * (its lock, info log, a new write-ahead log and MANIFEST, tables), mode 600
  * under a umask of 077: root's, they would keep that user's server from
- * opening the store. The message names the user and what to run.
+ * opening the store. The message names the user and what to run, with the
+ * key the audit was given (`keyOption`: its option and value), if any: the
+ * data folder's own log.key may not be there (a key kept in /etc/cairn).
  */
-export function rootOnOthersStore(data: string, db: string, owner: number): string | undefined {
+export function rootOnOthersStore(data: string, db: string, owner: number, keyOption?: readonly [string, string]): string | undefined {
   if (typeof process.geteuid !== 'function' || process.geteuid() !== 0 || owner === 0) return undefined;
   const user = chownUser(owner);
   // sudo takes a user unknown to the system as #uid.
@@ -316,7 +318,8 @@ export function rootOnOthersStore(data: string, db: string, owner: number): stri
   return (
     `the store's folder ${showNonPrinting(db)} belongs to ${ownerName(owner)}, and this is root: the files LevelDB makes as audit opens the store ` +
     `(its lock, logs and MANIFEST) would be root's, and the server, running as that user, could not open the store any more. ` +
-    `Run it as that user: sudo -u ${shellWord(sudoUser)} cairn audit --data ${shellWord(data)}`
+    `Run it as that user: sudo -u ${shellWord(sudoUser)} cairn audit --data ${shellWord(data)}` +
+    (keyOption === undefined ? '' : ` ${keyOption[0]} ${shellWord(keyOption[1])}`)
   );
 }
 
@@ -361,7 +364,10 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       if (code === 'EACCES' || code === 'EPERM') throw new Error(await dataFolderClosed(data, err), { cause: err });
     }
     if (folder?.isDirectory() !== true) throw new UsageError(`there is no Cairn store in ${shown} (no folder ${showNonPrinting(dbPath)})`);
-    const asRoot = rootOnOthersStore(data, dbPath, folder.uid);
+    // sudo passes on no CAIRN_VKEY: one from the environment is given as --vkey.
+    const vkey = values.key === undefined ? (values.vkey ?? envValue(io.env, 'CAIRN_VKEY')) : undefined;
+    const keyOption = values.key !== undefined ? (['--key', values.key] as const) : vkey !== undefined ? (['--vkey', vkey] as const) : undefined;
+    const asRoot = rootOnOthersStore(data, dbPath, folder.uid, keyOption);
     if (asRoot !== undefined) throw new Error(asRoot);
     const key = await findVerifier(values, data, io);
     // The store's folder as the kernel found it: the store's own looks join names to it with path.join, which a '..' in the path given would mislead.

@@ -419,8 +419,18 @@ test("root is refused another user's store before it is opened, naming that user
   expect(io.err()).toBe(
     `cairn audit: the store's folder ${db} belongs to ${name === String(NOBODY) ? `uid ${NOBODY}` : `${name} (uid ${NOBODY})`}, and this is root: the files LevelDB makes as audit opens the store ` +
       "(its lock, logs and MANIFEST) would be root's, and the server, running as that user, could not open the store any more. " +
-      `Run it as that user: sudo -u ${name === String(NOBODY) ? `'#${NOBODY}'` : name} cairn audit --data ${theirs}\n`,
+      `Run it as that user: sudo -u ${name === String(NOBODY) ? `'#${NOBODY}'` : name} cairn audit --data ${theirs} --vkey ${vkey}\n`,
   );
+  // The key given is in the command to run (the data folder's own log.key may not be there); so is one from CAIRN_VKEY, which sudo does not pass on.
+  const keyIo = captureIo();
+  expect(await auditCommand(['--data', theirs, '--key', '/etc/cairn/log.key'], keyIo)).toBe(2);
+  expect(keyIo.err()).toMatch(/ cairn audit --data \S+ --key \/etc\/cairn\/log\.key\n$/);
+  const envIo = captureIo({ env: { CAIRN_VKEY: vkey } });
+  expect(await auditCommand(['--data', theirs], envIo)).toBe(2);
+  expect(envIo.err()).toContain(` --vkey ${vkey}\n`);
+  const noKeyIo = captureIo();
+  expect(await auditCommand(['--data', theirs], noKeyIo)).toBe(2);
+  expect(noKeyIo.err()).toMatch(/ cairn audit --data \S+\n$/);
   expect(await owners(db)).toEqual(before.owners);
   expect(await storeFiles(db)).toEqual(before.files);
   // Root's own store (or a copy root made) is audited as before.
