@@ -97,7 +97,7 @@ function notAReceipt(value: unknown, where: string): string | undefined {
     return (
       `${where} is not a receipt but a /v1/batch answer: it holds ${v.receipts.length === 1 ? '1 receipt that shares' : `${v.receipts.length} receipts that share`} its "checkpoint". ` +
       "Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: " +
-      `jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${where} > receipts.jsonl, then cairn verify-receipt receipts.jsonl --entry FILE`
+      `jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${where} > batch-receipts.jsonl, then cairn verify-receipt batch-receipts.jsonl --entry FILE`
     );
   }
   const wrong = RECEIPT_FIELDS.filter(([name, , ok]) => !ok(v[name])).map(([name, type]) => `"${name}" (${type})`);

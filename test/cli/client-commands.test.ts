@@ -326,7 +326,7 @@ test('cairn verify-receipt: a changed receipt, another key or a missing option',
   expect(await notReceipt(batchAnswer)).toEqual([
     2,
     '',
-    `cairn verify-receipt: ${file} is not a receipt but a /v1/batch answer: it holds 1 receipt that shares its "checkpoint". Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${file} > receipts.jsonl, then cairn verify-receipt receipts.jsonl --entry FILE\n`,
+    `cairn verify-receipt: ${file} is not a receipt but a /v1/batch answer: it holds 1 receipt that shares its "checkpoint". Check one as 'cairn add --receipts' writes them, one receipt per line, each with the batch checkpoint: jq -c '.checkpoint as $c | .receipts[] | .checkpoint = $c' ${file} > batch-receipts.jsonl, then cairn verify-receipt batch-receipts.jsonl --entry FILE\n`,
   ]);
   expect(await notReceipt('{"hello":1}')).toEqual([2, '', `cairn verify-receipt: ${file} is not a receipt: it has no "index" (a number), "leaf_hash" (a string), "checkpoint" (a string), "inclusion_proof" (an array)\n`]);
   expect(await notReceipt('[1, 2]')).toEqual([2, '', `cairn verify-receipt: ${file} is not a receipt: a receipt is a JSON object\n`]);
