@@ -179,7 +179,10 @@ const TAKEOVER_WAIT_MS = 100;
 /**
  * The state file `path` as `locked` knows it: in its folder's real path, so
  * that two names of one folder (through a symbolic link) are one state file;
- * `path` resolved where the folder cannot be resolved.
+ * `path` resolved where the folder cannot be resolved. A state file that is
+ * itself a symbolic link is never `path`: the monitor locks the file it
+ * leads to (see stateFileTarget), whose lock file is the one a monitor
+ * started on that file takes.
  */
 async function lockKey(path: string): Promise<string> {
   try {

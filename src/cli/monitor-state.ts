@@ -6,13 +6,14 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, readdir, readFile, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { decodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
 import { PID_MAX_LIMIT, processRuns } from './monitor-lock.js';
 import { syncFolder } from '../sync-folder.js';
+import { osReason } from './os-error.js';
 
 /**
  * What the state file holds: the last checkpoint and STH that passed every
@@ -83,6 +84,45 @@ export interface Verified {
   readonly partial: WalkProgress | undefined;
   /** The newest checkpoint an earlier round saw, when larger than the one it walked (see MonitorState.newest). */
   readonly newest: { readonly checkpoint: Checkpoint; readonly note: string } | undefined;
+}
+
+/** How many symbolic links stateFileTarget follows before it gives up: Linux's own limit (MAXSYMLINKS). */
+const MAX_SYMLINKS = 40;
+
+/**
+ * The file the state file `path` names: `path` itself, unless it is a
+ * symbolic link, then the file it leads to, followed link by link (each
+ * relative one from its link's folder), whether that file exists yet or not:
+ * a link made before the first run, to a state kept elsewhere, leads nowhere
+ * until that run writes it. Worked out once, at start: the monitor locks,
+ * reads and writes that file, so that a monitor started on the link and
+ * another on its target take one lock (`<target>.lock`), and writeState's
+ * rename goes over the target, leaving the link a link (a rename over the
+ * link would replace it with a file, and the two names would then hold two
+ * states). Throws for a link in a loop or one that cannot be followed; what
+ * cannot be read at all (not there, no permission) is left to the monitor's
+ * reads and writes to report.
+ */
+export async function stateFileTarget(path: string): Promise<string> {
+  let at = path;
+  for (let links = 0; links <= MAX_SYMLINKS; links++) {
+    let target: string;
+    try {
+      target = await readlink(at);
+    } catch {
+      // Not a link (EINVAL), nothing there (ENOENT), or not readable: the file itself.
+      return at;
+    }
+    let folder: string;
+    try {
+      // The link's folder as the system follows it: a `..` in the link goes up from where it really is.
+      folder = await realpath(dirname(at));
+    } catch (err) {
+      throw new Error(`cannot follow the symbolic link ${at} (the state file ${path}): ${osReason(err)}`);
+    }
+    at = resolve(folder, target);
+  }
+  throw new Error(`the state file ${path} is a symbolic link that leads through more than ${MAX_SYMLINKS} links (a loop?)`);
 }
 
 /**
@@ -202,6 +242,8 @@ export async function removeStaleTemps(path: string): Promise<void> {
  * Writes `state` to `path` atomically: a temporary file in the same folder,
  * fsync'd, then renamed over it. A temporary file left by a process killed
  * before the rename is removed by the next monitor's removeStaleTemps.
+ * `path` is the file itself, never a symbolic link to it (see
+ * stateFileTarget): the rename would put a file in the link's place.
  */
 export async function writeState(path: string, state: MonitorState): Promise<void> {
   const tmp = join(dirname(path), `${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);

@@ -12,7 +12,7 @@ import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { writableFolderProblem } from './os-error.js';
 import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, withheldError, withoutToken, writeOut, type CliIo } from './client-common.js';
 import { lockState } from './monitor-lock.js';
-import { readState, removeStaleTemps, writeState, type MonitorState, type Verified, type WalkProgress } from './monitor-state.js';
+import { readState, removeStaleTemps, stateFileTarget, writeState, type MonitorState, type Verified, type WalkProgress } from './monitor-state.js';
 
 /** The help text of `cairn monitor`: what it does, its options and its exit statuses. */
 export const MONITOR_USAGE = `usage: cairn monitor --vkey KEY --state FILE [options]
@@ -76,7 +76,9 @@ One monitor at a time works on a state file: it holds FILE.lock (made only
 where there is none, holding its process id and, on Linux, its start time
 and the boot id) from before it reads the state until it ends, however it
 ends. Another one started on the same file exits (status 2), naming the
-lock and the process holding it. A stale lock is taken over: one whose
+lock and the process holding it. A FILE that is a symbolic link is followed
+once, at start: the file it leads to (there yet or not) is locked
+(TARGET.lock), read and written, and the link stays a link. A stale lock is taken over: one whose
 process is gone (killed by kill -9, a crash); on Linux, one made in an
 earlier boot (its pid may run again after a reboot) and one whose pid is
 another process's now (its start time differs); and one holding no process
@@ -618,7 +620,6 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     const { verifier } = await resolveVerifier(values.vkey, io.env);
     if (values.state === undefined) throw new UsageError('--state FILE is required: it keeps the last verified checkpoint');
     if (values.state === '-') throw new UsageError("--state must name a file, which is read and written back; '-' is not standard input or output here (give ./- for a file of that name)");
-    const statePath = values.state;
     const intervalMs = parseSeconds(values.interval ?? '60', '--interval', INTERVAL_SECONDS.min, INTERVAL_SECONDS.max);
     const maxAgeMs = values['max-age'] === undefined ? undefined : parseSeconds(values['max-age'], '--max-age', MAX_AGE_SECONDS.min, MAX_AGE_SECONDS.max);
     const maxEntries = values['max-round-entries'] === undefined ? DEFAULT_MAX_ROUND_ENTRIES : parseCount(values['max-round-entries'], '--max-round-entries', MIN_ROUND_ENTRIES, Number.MAX_SAFE_INTEGER);
@@ -626,6 +627,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     const once = values.once === true;
     const json = values.json === true;
     const fetchFn = io.fetch ?? globalThis.fetch;
+    // A state file that is a symbolic link: its target is locked, read and written (see stateFileTarget).
+    const statePath = await stateFileTarget(values.state);
 
     const stamp = () => new Date(io.now()).toISOString();
     // Every event is awaited: output that cannot be written (a closed pipe) ends the monitor, exit 2 (1 after an alarm).

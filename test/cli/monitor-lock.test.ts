@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { access, mkdir, readFile, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readdir, readFile, readlink, realpath, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { CairnClient } from '../../src/client/client.js';
@@ -123,6 +123,73 @@ test('a second monitor of this process on the same state file through a symbolic
   expect(await monitorCommand([...t.common, '--interval', '30', '--state', join(real, 'state.json')], io)).toBe(0);
   expect(second).toEqual({ code: 2, err: expect.stringContaining(`its lock file ${join(linked, 'state.json')}.lock is held by process ${process.pid}, which still runs`), requests: 0 });
   await lockGone(join(real, 'state.json'));
+});
+
+test('a state file that is a symbolic link (made before the first run, its target not there yet): the monitor locks, reads and writes its target, so a monitor on the target, or on the link, is refused naming the target\'s lock; the link stays a link', async () => {
+  const a = join(t.dir, `a-${++states}`);
+  const b = join(t.dir, `b-${states}`);
+  await mkdir(a);
+  await mkdir(b);
+  // As the link leads to it, in its folder's real path.
+  const target = join(await realpath(a), 'state.json');
+  const link = join(b, 'state.json');
+  await symlink(`../a-${states}/state.json`, link);
+  const signals = new EventEmitter();
+  const refusal = `is held by process ${process.pid}, which still runs`;
+  let during: { link: boolean; size: number; second: Array<{ code: number; err: string; requests: number }> } | undefined;
+  const base = captureIo({ signals });
+  const io: CapturedIo = {
+    ...base,
+    // Between rounds: the first round's state written, the lock held.
+    sleep: async (ms, signal) => {
+      await base.sleep(ms, signal);
+      const second = [];
+      for (const statePath of [target, link]) {
+        const other = counting();
+        const code = await monitorCommand([...t.common, '--once', '--state', statePath], other.io);
+        second.push({ code, err: other.io.err(), requests: other.requests() });
+      }
+      during = { link: (await lstat(link)).isSymbolicLink(), size: JSON.parse(await readFile(target, 'utf8')).tree_size, second };
+      signals.emit('SIGINT');
+    },
+  };
+  expect(await monitorCommand([...t.common, '--interval', '30', '--state', link], io)).toBe(0);
+  const refused = { code: 2, err: expect.stringContaining(`the state file ${target} is in use: its lock file ${target}.lock ${refusal}`), requests: 0 };
+  expect(during).toEqual({ link: true, size: 300, second: [refused, refused] });
+  expect(io.out()).toMatch(/verified lock\.test\/log at tree size 300/);
+  expect([(await lstat(link)).isSymbolicLink(), await readlink(link)]).toEqual([true, `../a-${states}/state.json`]);
+  expect(await readdir(b)).toEqual(['state.json']);
+  await lockGone(target);
+  // The other way round: a monitor on the target holds the lock, one on the link is refused.
+  const signals2 = new EventEmitter();
+  const base2 = captureIo({ signals: signals2 });
+  let viaLink: { code: number; err: string } | undefined;
+  const io2: CapturedIo = {
+    ...base2,
+    sleep: async (ms, signal) => {
+      await base2.sleep(ms, signal);
+      const other = captureIo();
+      viaLink = { code: await monitorCommand([...t.common, '--once', '--state', link], other), err: other.err() };
+      signals2.emit('SIGINT');
+    },
+  };
+  expect(await monitorCommand([...t.common, '--interval', '30', '--state', target], io2)).toBe(0);
+  expect(viaLink).toEqual({ code: 2, err: expect.stringContaining(`its lock file ${target}.lock ${refusal}`) });
+  expect(io2.out()).toMatch(/unchanged: lock\.test\/log at tree size 300/);
+  expect((await lstat(link)).isSymbolicLink()).toBe(true);
+  expect(await readFile(link, 'utf8')).toBe(await readFile(target, 'utf8'));
+});
+
+test('a state file that is a symbolic link in a loop is refused (exit 2), saying so, before any lock is made or the log asked', async () => {
+  const loop = join(t.dir, `loop-${++states}`);
+  await mkdir(loop);
+  await symlink('two.json', join(loop, 'one.json'));
+  await symlink('one.json', join(loop, 'two.json'));
+  const { io, requests } = counting();
+  expect(await monitorCommand([...t.common, '--once', '--state', join(loop, 'one.json')], io)).toBe(2);
+  expect(io.err()).toBe(`cairn monitor: the state file ${join(loop, 'one.json')} is a symbolic link that leads through more than 40 links (a loop?)\n`);
+  expect(requests()).toBe(0);
+  expect((await readdir(loop)).sort()).toEqual(['one.json', 'two.json']);
 });
 
 test('a monitor ending removes only the lock file it made: not a fresh one another monitor of this process made after its own went (removed by hand), which holds the same text', async () => {
