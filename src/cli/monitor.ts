@@ -899,8 +899,10 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       }
       const grew = cp.treeSize - lastSize;
       const checked = resumed ? `entries ${outcome.from} to ${cp.treeSize - 1} checked this round (${walked}); ${earlier}` : walked;
+      // Where a round that went on from a saved walk began, as its text line says (absent when it walked from the last verified checkpoint).
+      const resumedJson = resumed ? { checked_from: outcome.from } : {};
       await emit(
-        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
+        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, ...resumedJson, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
         (last === undefined
           ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), ${resumed ? checked : `the whole log checked from its first entry; ${walked}`}`
           : grew > 0

@@ -272,6 +272,41 @@ test('a log further ahead than --max-round-entries is walked over rounds, back t
   }
 });
 
+test('the verified event of a round that went on from a saved walk says from which entry it checked (checked_from); one of a round that walked from the last verified checkpoint has none', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    const first = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    expect(first.code).toBe(0);
+    expect(first.events.map((e) => [e.event, e.checked_from])).toEqual([
+      ['progress', 0],
+      ['progress', 512],
+      ['verified', 1024],
+    ]);
+    // The log grew by 200: walked from the last verified checkpoint, as a progress event's checked_from would say, so none.
+    log.size = 1500;
+    const grown = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    expect(grown.events).toEqual([expect.objectContaining({ event: 'verified', tree_size: 1500, grew: 200 })]);
+    expect(grown.events[0]).not.toHaveProperty('checked_from');
+    const same = await monitor(log, statePath, ['--once']);
+    expect(same.events).toEqual([expect.objectContaining({ event: 'unchanged', tree_size: 1500 })]);
+    expect(same.events[0]).not.toHaveProperty('checked_from');
+    // A walk on from a verified checkpoint, left unfinished (the log failing its next round) and finished by the next run.
+    log.size = 2600;
+    failSecondCheckpoint(log);
+    const unfinished = await monitor(log, statePath, ['--once', '--max-round-entries', '512']);
+    expect(unfinished.events.map((e) => [e.event, e.checked_from, e.checked_to])).toEqual([
+      ['progress', 1500, 1792],
+      ['error', undefined, undefined],
+    ]);
+    log.answer = undefined;
+    const finished = await monitor(log, statePath, ['--once']);
+    expect(finished.events).toEqual([expect.objectContaining({ event: 'verified', tree_size: 2600, grew: 1100, checked_from: 1792 })]);
+  } finally {
+    await log.close();
+  }
+});
+
 test('progress is never taken for verification: a failed round keeps what was checked before it, a bad bundle alarms, a new run resumes where the last stopped', async () => {
   const log = await uniformLog(1300);
   try {
