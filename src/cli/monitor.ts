@@ -49,11 +49,16 @@ tree head older than that (stale, checked as soon as it is verified, before
 the walk; an idle Cairn log re-signs at least every 10 minutes). An alarm is a line on
 standard error (with --json, a JSON line on standard output, with the other
 events), a POST of a JSON description to --webhook, and exit status 1 under
---once. The state only moves forward to a checkpoint and signed tree head
-that passed every check. A newer checkpoint whose signature and consistency
-with every earlier one verified is kept too, as the newest seen, before the
-walk begins: a walk that then fails, or a monitor killed during it, does not
-forget it, and a later round shown a smaller tree still alarms.
+--once. An alarm whose cause lasts is raised again every round (stale, say,
+while the log cannot be reached or its signed tree head stays old): a line
+or event each round, but a POST only the first time a run raises it (the
+same kind about the same checkpoint), so a monitor left running POSTs it
+once, and a --once run from cron every run. The state only moves forward
+to a checkpoint and signed tree head that passed every check. A newer
+checkpoint whose signature and consistency with every earlier one verified is
+kept too, as the newest seen, before the walk begins: a walk that then fails,
+or a monitor killed during it, does not forget it, and a later round shown a
+smaller tree still alarms.
 
 SIGINT or SIGTERM (Ctrl-C) stops the monitor at once, with or without
 --once: requests in flight and waits before their retries end. What earlier
@@ -119,7 +124,8 @@ Options:
   --max-age S        alarm (stale) when the newest signed tree head is older
                      than S seconds (1 to 2592000, 30 days), also when the
                      log cannot be reached and the last one verified is that
-                     old
+                     old; raised every round while so (the webhook: once a
+                     run)
   --json             events as JSON lines on standard output
   -h, --help         show this help
 

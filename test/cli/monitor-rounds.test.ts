@@ -17,7 +17,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorCommand } from '../../src/cli/monitor.js';
+import { MONITOR_USAGE, monitorCommand } from '../../src/cli/monitor.js';
+import type { FetchLike } from '../../src/client/http.js';
 import { encodeEntryBundle } from '../../src/merkle/bundle.js';
 import { EMPTY_ROOT, leafHash, nodeHash } from '../../src/merkle/hash.js';
 import { proveConsistency } from '../../src/merkle/proof.js';
@@ -456,6 +457,37 @@ test('a stale alarm on a log that grew since the last verified round says by how
     );
     // Not grown since: the clocks in brief.
     expect(await run('unchanged')).toBe(brief(signed));
+  } finally {
+    await log.close();
+  }
+});
+
+test('while the log cannot be reached, --max-age raises stale again every round, but POSTs it to the webhook once a run (a --once run from cron: every run); the help says so', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    const verified = await readState(statePath);
+    failWhere(log, () => true);
+    const posted: string[] = [];
+    const hook = 'http://hook.invalid/alarms';
+    const fetching: FetchLike = (url, init) => (url === hook ? (posted.push(String(init?.body)), Promise.resolve(new Response('ok'))) : fetch(url, init));
+    const now = () => verified.sth_timestamp + 3_600_000;
+    // Three rounds, then stopped while waiting for the fourth.
+    const controller = new AbortController();
+    let waits = 0;
+    const io = captureIo({ now, fetch: fetching, signal: controller.signal, onSleep: (ms) => ms === 30_000 && ++waits === 3 && controller.abort() });
+    const watching = await monitor(log, statePath, ['--interval', '30', '--max-age', '60', '--webhook', hook], io);
+    expect(watching.code).toBe(1);
+    const round = [['error', undefined], ['alarm', 'stale']];
+    expect(watching.events.map((e) => [e.event, e.kind])).toEqual([...round, ...round, ...round, ['stopped', undefined]]);
+    expect(posted.map((body) => (JSON.parse(body) as { kind: string }).kind)).toEqual(['stale']);
+    // A run of its own (--once) POSTs it again.
+    const again = await monitor(log, statePath, ['--once', '--max-age', '60', '--webhook', hook], captureIo({ now, fetch: fetching }));
+    expect([again.code, again.events.map((e) => e.event)]).toEqual([1, ['error', 'alarm']]);
+    expect(posted).toHaveLength(2);
+    expect(MONITOR_USAGE.replace(/\s+/g, ' ')).toContain('An alarm whose cause lasts is raised again every round (stale, say, while the log cannot be reached or its signed tree head stays old): a line or event each round, but a POST only the first time a run raises it');
+    expect(MONITOR_USAGE.replace(/\s+/g, ' ')).toContain('also when the log cannot be reached and the last one verified is that old; raised every round while so (the webhook: once a run)');
   } finally {
     await log.close();
   }
