@@ -87,12 +87,15 @@ interface AuditKey {
   readonly verifier: Verifier;
   /** `--vkey`, `CAIRN_VKEY`, `--key FILE` or `FILE` (DIR/log.key). */
   readonly source: string;
+  /** The option that gives this key to another run (--vkey and the verifier key's text, or --key FILE); none for DIR/log.key. */
+  readonly option?: readonly [string, string];
 }
 
 /** The key: --vkey, else --key, else $CAIRN_VKEY, else DIR/log.key (AUDIT_USAGE says so). */
 async function findVerifier(values: { vkey?: string; key?: string }, data: string, io: CliIo): Promise<AuditKey> {
   if (values.vkey !== undefined || (values.key === undefined && envValue(io.env, 'CAIRN_VKEY') !== undefined)) {
-    return { verifier: (await resolveVerifier(values.vkey, io.env)).verifier, source: values.vkey !== undefined ? '--vkey' : 'CAIRN_VKEY' };
+    const { verifier, key } = await resolveVerifier(values.vkey, io.env);
+    return { verifier, source: values.vkey !== undefined ? '--vkey' : 'CAIRN_VKEY', option: ['--vkey', key] };
   }
   const keyPath = values.key ?? joinAsGiven(data, 'log.key');
   let key;
@@ -102,7 +105,11 @@ async function findVerifier(values: { vkey?: string; key?: string }, data: strin
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     throw new UsageError(`no key to check the signatures with (${keyPath}: ${why}); give --vkey or --key`);
   }
-  return { verifier: (await resolveVerifier(key.verifierKey, {})).verifier, source: values.key !== undefined ? `--key ${keyPath}` : keyPath };
+  return {
+    verifier: (await resolveVerifier(key.verifierKey, {})).verifier,
+    source: values.key !== undefined ? `--key ${keyPath}` : keyPath,
+    ...(values.key === undefined ? {} : { option: ['--key', values.key] as const }),
+  };
 }
 
 /**
@@ -309,6 +316,8 @@ async function dataFolderClosed(data: string, err: unknown): Promise<string> {
  * opening the store. The message names the user and what to run, with the
  * key the audit was given (`keyOption`: its option and value), if any: the
  * data folder's own log.key may not be there (a key kept in /etc/cairn).
+ * A verifier key is given as its text, as resolveVerifier read it (never a
+ * private key: that is refused first), not as a file the user may not read.
  */
 export function rootOnOthersStore(data: string, db: string, owner: number, keyOption?: readonly [string, string]): string | undefined {
   if (typeof process.geteuid !== 'function' || process.geteuid() !== 0 || owner === 0) return undefined;
@@ -318,9 +327,14 @@ export function rootOnOthersStore(data: string, db: string, owner: number, keyOp
   return (
     `the store's folder ${showNonPrinting(db)} belongs to ${ownerName(owner)}, and this is root: the files LevelDB makes as audit opens the store ` +
     `(its lock, logs and MANIFEST) would be root's, and the server, running as that user, could not open the store any more. ` +
-    `Run it as that user: sudo -u ${shellWord(sudoUser)} cairn audit --data ${shellWord(data)}` +
-    (keyOption === undefined ? '' : ` ${keyOption[0]} ${shellWord(keyOption[1])}`)
+    `Run it as that user: sudo -u ${shellWord(sudoUser)} cairn audit ${optionWords('--data', data)}` +
+    (keyOption === undefined ? '' : ` ${optionWords(...keyOption)}`)
   );
+}
+
+/** `--name value` for a shell, or `--name=value` where the value begins with '-' (which parseArgs would take for an option). */
+function optionWords(name: string, value: string): string {
+  return value.startsWith('-') ? shellWord(`${name}=${value}`) : `${name} ${shellWord(value)}`;
 }
 
 /**
@@ -364,12 +378,10 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
       if (code === 'EACCES' || code === 'EPERM') throw new Error(await dataFolderClosed(data, err), { cause: err });
     }
     if (folder?.isDirectory() !== true) throw new UsageError(`there is no Cairn store in ${shown} (no folder ${showNonPrinting(dbPath)})`);
-    // sudo passes on no CAIRN_VKEY: one from the environment is given as --vkey.
-    const vkey = values.key === undefined ? (values.vkey ?? envValue(io.env, 'CAIRN_VKEY')) : undefined;
-    const keyOption = values.key !== undefined ? (['--key', values.key] as const) : vkey !== undefined ? (['--vkey', vkey] as const) : undefined;
-    const asRoot = rootOnOthersStore(data, dbPath, folder.uid, keyOption);
-    if (asRoot !== undefined) throw new Error(asRoot);
+    // The key is read first: the command the root check suggests names it (sudo passes on no CAIRN_VKEY).
     const key = await findVerifier(values, data, io);
+    const asRoot = rootOnOthersStore(data, dbPath, folder.uid, key.option);
+    if (asRoot !== undefined) throw new Error(asRoot);
     // The store's folder as the kernel found it: the store's own looks join names to it with path.join, which a '..' in the path given would mislead.
     const storePath = await realpath(dbPath).catch(() => dbPath);
     const verifier = key.verifier;

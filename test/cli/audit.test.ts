@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auditCommand, storeOpenProblem } from '../../src/cli/audit.js';
+import { auditCommand, rootOnOthersStore, storeOpenProblem } from '../../src/cli/audit.js';
 import { startServer } from '../../src/cli/server.js';
 import { CairnClient } from '../../src/client/client.js';
 import { storedHashCount } from '../../src/merkle/stored.js';
@@ -422,15 +422,31 @@ test("root is refused another user's store before it is opened, naming that user
       `Run it as that user: sudo -u ${name === String(NOBODY) ? `'#${NOBODY}'` : name} cairn audit --data ${theirs} --vkey ${vkey}\n`,
   );
   // The key given is in the command to run (the data folder's own log.key may not be there); so is one from CAIRN_VKEY, which sudo does not pass on.
-  const keyIo = captureIo();
-  expect(await auditCommand(['--data', theirs, '--key', '/etc/cairn/log.key'], keyIo)).toBe(2);
-  expect(keyIo.err()).toMatch(/ cairn audit --data \S+ --key \/etc\/cairn\/log\.key\n$/);
-  const envIo = captureIo({ env: { CAIRN_VKEY: vkey } });
-  expect(await auditCommand(['--data', theirs], envIo)).toBe(2);
-  expect(envIo.err()).toContain(` --vkey ${vkey}\n`);
-  const noKeyIo = captureIo();
-  expect(await auditCommand(['--data', theirs], noKeyIo)).toBe(2);
-  expect(noKeyIo.err()).toMatch(/ cairn audit --data \S+\n$/);
+  const keyFile = join(data, 'log.key');
+  const suggested = async (argv: string[], env: Record<string, string> = {}) => {
+    const run = captureIo({ env });
+    expect(await auditCommand(['--data', theirs, ...argv], run)).toBe(2);
+    return run.err();
+  };
+  expect(await suggested(['--key', keyFile])).toMatch(new RegExp(` cairn audit --data \\S+ --key ${keyFile}\n$`));
+  expect(await suggested([], { CAIRN_VKEY: vkey })).toContain(` --vkey ${vkey}\n`);
+  // A verifier key in a file (which the user may not be able to read) is given as its text.
+  const vkeyFile = join(dir, 'log.vkey');
+  await writeFile(vkeyFile, `${vkey}\n`, { mode: 0o600 });
+  expect(await suggested([], { CAIRN_VKEY: vkeyFile })).toContain(` --vkey ${vkey}\n`);
+  expect(await suggested(['--vkey', vkeyFile])).toContain(` --vkey ${vkey}\n`);
+  // A private key given where the verifier key goes is refused, never echoed in the command.
+  const privateKey = (await readFile(keyFile, 'utf8')).trim();
+  const secret = privateKey.slice(privateKey.lastIndexOf('+') + 1);
+  for (const [argv, env] of [[['--vkey', privateKey], {}], [[], { CAIRN_VKEY: privateKey }]] as const) {
+    const err = await suggested([...argv], { ...env });
+    expect(err).toContain('is a private key');
+    expect(err).not.toContain(secret);
+  }
+  // No key given: the data folder's own log.key, which the user reads there.
+  expect(await suggested([])).toMatch(/ cairn audit --data \S+\n$/);
+  // A value beginning with '-' is given as --name=value, which parseArgs does not take for an option.
+  expect(rootOnOthersStore('-data', '-data/db', NOBODY, ['--key', '-odd.key'])).toMatch(/ cairn audit --data=-data --key=-odd\.key$/);
   expect(await owners(db)).toEqual(before.owners);
   expect(await storeFiles(db)).toEqual(before.files);
   // Root's own store (or a copy root made) is audited as before.
