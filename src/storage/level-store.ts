@@ -4,7 +4,7 @@ import { Level } from 'level';
 import { bundleEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { showNonPrinting } from '../non-printing.js';
 import { HashTile, TILE_WIDTH } from './hash-tile.js';
-import { checkWriteAheadLogs, keepInfoLogs, lockShown, mayCreateDatabase, mayHoldWrites, StoreFilesError } from './leveldb-folder.js';
+import { checkWriteAheadLogs, lockShown, mayCreateDatabase, mayHoldWrites, StoreFilesError } from './leveldb-folder.js';
 import { ReadBatch } from './read-batch.js';
 import { checkStateTransition, StoreCorruptError, StoreLayoutError, StoreLockedError, StoreUnavailableError, type LogState, type LogStore, type RoundWrite } from './store.js';
 
@@ -383,31 +383,22 @@ async function keyKinds(db: Level<Uint8Array, Uint8Array>): Promise<string[]> {
 
 /**
  * Whether another process (or another open in this one) holds the LevelDB
- * lock of the store in `path`: `held` true or false, or undefined when the
- * probe cannot tell. A lock the system's lock table shows (lockShown) is
- * held; otherwise LevelDB probes it, and the probe stops before LevelDB reads
- * anything (it refuses an existing database, and makes none). It changes no
- * file: LevelDB's info logs, which it starts anew (LOG, the last one kept as
- * LOG.old), are put back as they were (keepInfoLogs); `infoLogs` says why
- * they are not, if they are not.
+ * lock of the store in `path`: true or false, or undefined when the probe
+ * cannot tell. A lock the system's lock table shows (lockShown) is held;
+ * otherwise LevelDB probes it, and the probe stops before LevelDB reads
+ * anything (it refuses an existing database, and makes none): it changes no
+ * file but LevelDB's info log, LOG, which it starts anew (the last one kept
+ * as LOG.old).
  */
-async function lockHeld(path: string): Promise<{ held: boolean | undefined; infoLogs?: string }> {
+async function lockHeld(path: string): Promise<boolean | undefined> {
   // No LOCK file, no lock: and none is made in a folder that has none.
   try {
     await access(join(path, 'LOCK'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { held: code === 'ENOENT' || code === 'ENOTDIR' ? false : undefined };
+    return code === 'ENOENT' || code === 'ENOTDIR' ? false : undefined;
   }
-  if (await lockShown(path)) return { held: true };
-  const kept = await keepInfoLogs(path);
-  const held = await probeLock(path);
-  const infoLogs = await kept.putBack();
-  return infoLogs === undefined ? { held } : { held, infoLogs };
-}
-
-/** LevelDB's probe of the lock of the store in `path` (see lockHeld). */
-async function probeLock(path: string): Promise<boolean | undefined> {
+  if (await lockShown(path)) return true;
   const probe = new Level(path, { createIfMissing: false, errorIfExists: true });
   try {
     await probe.open();
@@ -421,16 +412,9 @@ async function probeLock(path: string): Promise<boolean | undefined> {
   return undefined;
 }
 
-/**
- * `err`, the refusal of an open of the store, its message saying too that
- * LevelDB's info logs were started anew and not put back (`infoLogs`, why),
- * if they were not: a refusal says nothing in the store was changed.
- */
-function withInfoLogs<E>(err: E, infoLogs: string | undefined): E {
-  if (infoLogs !== undefined && err instanceof Error) {
-    err.message += `. LevelDB's info logs (LOG, LOG.old), which it starts anew as it begins to open a store, could not be put back as they were: ${infoLogs}`;
-  }
-  return err;
+/** Whether another process holds the LevelDB lock of the store in `path` (see lockHeld). */
+async function lockedByAnother(path: string): Promise<boolean> {
+  return (await lockHeld(path)) === true;
 }
 
 /**
@@ -502,11 +486,10 @@ export class LevelStore implements LogStore {
    * LevelDB's lock probe finds its lock free, and no file in it may hold a
    * write (mayHoldWrites of leveldb-folder.ts). What a caller made for that
    * store alone (the key of a first start whose log never opened) may then
-   * go. Changes no file (see lockHeld; its info logs not put back are not
-   * told: they are those of the failed start that asks).
+   * go. Changes no file but LevelDB's info log.
    */
   static async inUseOrWritten(path: string): Promise<string | undefined> {
-    const { held } = await lockHeld(path);
+    const held = await lockHeld(path);
     if (held !== false) return held === true ? 'another process holds its lock' : 'its lock cannot be probed';
     return mayHoldWrites(path);
   }
@@ -515,8 +498,8 @@ export class LevelStore implements LogStore {
    * Opens the store in `path`, making a new one only where the folder does
    * not exist or is empty; StoreLockedError if another process has it.
    * StoreFilesError (a StoreCorruptError), with no file in the folder
-   * changed, if it holds LevelDB files but no CURRENT file, or a
-   * write-ahead log record that does not read back is
+   * changed but LevelDB's info log, if it holds LevelDB files but no
+   * CURRENT file, or a write-ahead log record that does not read back is
    * followed by a later write, or the write-ahead log its MANIFEST names is
    * missing (see leveldb-folder.ts), or LevelDB finds its files corrupt;
    * StoreCorruptError if the state or the entries the tree ends with do not
@@ -536,9 +519,6 @@ export class LevelStore implements LogStore {
    * open but when it is read.
    * With `existing`, a folder that holds no store is StoreFilesError too,
    * and nothing is made.
-   * Whatever refuses the open of an existing store, LevelDB's info logs
-   * (LOG, LOG.old), which it starts anew as it begins to open, are put back
-   * as they were (see keepInfoLogs), or the message says they could not be.
    * Every message names `path`, and quotes what LevelDB, the OS or the
    * stored bytes said, with their non-printing characters shown as escapes
    * (showNonPrinting of src/non-printing.ts): printed as it is, a message is
@@ -559,30 +539,11 @@ export class LevelStore implements LogStore {
       } catch (err) {
         // A process running on the store may have replaced a file as it was
         // read (a log, a MANIFEST): its lock, not the files, is the answer.
-        const { held, infoLogs } = await lockHeld(path);
-        if (held === true) throw new StoreLockedError(path, { cause: err });
-        if (err instanceof StoreCorruptError) throw withInfoLogs(err, infoLogs);
-        throw withInfoLogs(new Error(`cannot open the store in ${shown}: ${showNonPrinting((err as Error).message)}`, { cause: err }), infoLogs);
+        if (await lockedByAnother(path)) throw new StoreLockedError(path, { cause: err });
+        if (err instanceof StoreCorruptError) throw err;
+        throw new Error(`cannot open the store in ${shown}: ${showNonPrinting((err as Error).message)}`, { cause: err });
       }
     }
-    // An open refused from here on, by LevelDB or by what it then reads,
-    // leaves LevelDB's info logs as they were (see keepInfoLogs): a refused
-    // start retried over and over would lose them, and what they tell of the
-    // store's last runs. A new store has none worth keeping.
-    const kept = create ? undefined : await keepInfoLogs(path);
-    let store: LevelStore;
-    try {
-      store = await LevelStore.openDatabase(path, create, options.keepLayout === true);
-    } catch (err) {
-      throw withInfoLogs(err, await kept?.putBack());
-    }
-    await kept?.drop();
-    return store;
-  }
-
-  /** LevelStore.open once its checks are done: LevelDB's open of `path` (making a database there if `create`), and what the store reads then. */
-  private static async openDatabase(path: string, create: boolean, keepLayout: boolean): Promise<LevelStore> {
-    const shown = showNonPrinting(path);
     // Table size and how many stay open: see MAX_FILE_SIZE and MAX_OPEN_FILES.
     const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view', maxOpenFiles: MAX_OPEN_FILES, maxFileSize: MAX_FILE_SIZE, createIfMissing: create });
     try {
@@ -623,7 +584,7 @@ export class LevelStore implements LogStore {
         );
       }
     }
-    const store = new LevelStore(db, state, path, keepLayout);
+    const store = new LevelStore(db, state, path, options.keepLayout === true);
     try {
       // A state that names no layout, in a store without entry chunks: layout 1 (0.1.0's).
       if (state !== undefined && !layoutRecorded) {

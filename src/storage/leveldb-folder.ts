@@ -1,9 +1,7 @@
 import type { BigIntStats } from 'node:fs';
-import { constants as fsConstants } from 'node:fs';
-import { copyFile, link, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { showNonPrinting } from '../non-printing.js';
-import { syncFolder } from '../sync-folder.js';
 import { scanLog } from './leveldb-log.js';
 import { StoreCorruptError } from './store.js';
 
@@ -18,9 +16,7 @@ import { StoreCorruptError } from './store.js';
  *   writes after it kept: a round lost from the middle of the log.
  * - The write-ahead log its MANIFEST names as live may be missing: LevelDB
  *   replays the logs there are, and the rounds in the lost one are gone.
- * No check changes a file. And as LevelDB starts its info log anew at every
- * open, a refused one too (see keepInfoLogs), the info logs of a store whose
- * open or lock probe may be refused are kept, and put back.
+ * No check changes a file.
  */
 
 /**
@@ -36,21 +32,12 @@ export class StoreFilesError extends StoreCorruptError {
   }
 }
 
-/** LevelDB's info logs (db/filename.cc): the one it writes, and the one before. */
-const INFO_LOGS = ['LOG', 'LOG.old'] as const;
-
-/** The name keepInfoLogs keeps an info log under while an open runs: one LevelDB does not know, and leaves alone. */
-const keptName = (log: string) => `${log}.cairn-kept`;
-
-const KEPT_INFO_LOGS = INFO_LOGS.map(keptName);
-
 /**
  * What an open that never got to make the database leaves in its folder
  * (LevelDB's lock and info log, and a first MANIFEST not yet named by a
- * CURRENT file; and info logs kept by an open a crash cut short): such a
- * folder holds no data, and may be made a database.
+ * CURRENT file): such a folder holds no data, and may be made a database.
  */
-const LEFT_BY_A_FIRST_OPEN = new Set(['LOCK', 'LOG', 'LOG.old', 'MANIFEST-000001', '000001.dbtmp', ...KEPT_INFO_LOGS]);
+const LEFT_BY_A_FIRST_OPEN = new Set(['LOCK', 'LOG', 'LOG.old', 'MANIFEST-000001', '000001.dbtmp']);
 
 const LOG_FILE = /^(\d+)\.log$/;
 
@@ -103,7 +90,7 @@ const KINDS = ['table', 'write-ahead log', 'MANIFEST', 'other'] as const;
 
 /** The kind of a file in a LevelDB folder, as the refusal names it; undefined for LevelDB's lock, info log and temporary file. */
 function kindOf(name: string): (typeof KINDS)[number] | undefined {
-  if (name === 'LOCK' || name === 'LOG' || name === 'LOG.old' || name.endsWith('.dbtmp') || KEPT_INFO_LOGS.includes(name)) return undefined;
+  if (name === 'LOCK' || name === 'LOG' || name === 'LOG.old' || name.endsWith('.dbtmp')) return undefined;
   if (name.endsWith('.ldb') || name.endsWith('.sst')) return 'table';
   if (LOG_FILE.test(name)) return 'write-ahead log';
   if (name.startsWith('MANIFEST-')) return 'MANIFEST';
@@ -191,8 +178,7 @@ const PROC: ProcTables = {
  * has the lock file itself open (a file in /proc/PID/fd with the lock
  * file's device and inode). If that cannot be read (a process of another
  * user, /proc mounted with hidepid), it is not shown: a false "not shown"
- * costs only a LevelDB lock probe (LevelStore puts back the info logs it
- * starts anew, see keepInfoLogs), a false "shown" refuses a store nobody
+ * costs only LevelDB's info log, a false "shown" refuses a store nobody
  * holds.
  */
 export async function lockShown(path: string, proc: ProcTables = PROC): Promise<boolean> {
@@ -426,112 +412,3 @@ export async function checkWriteAheadLogs(path: string): Promise<void> {
     );
   });
 }
-
-/** LevelDB's info logs of a folder, kept before an open or a lock probe (see keepInfoLogs). */
-export interface KeptInfoLogs {
-  /**
-   * Puts LOG and LOG.old back as they were kept (each kept name renamed over
-   * what LevelDB left; one LevelDB made where there was none removed) and
-   * makes that durable (an fsync of the folder). Resolves to undefined, or
-   * to why one of them is not as it was: it could not be kept or put back,
-   * and LevelDB did start it anew.
-   */
-  putBack(): Promise<string | undefined>;
-  /** Removes the kept names, leaving the info logs as LevelDB left them: the open went ahead. */
-  drop(): Promise<void>;
-}
-
-/**
- * Keeps LevelDB's info logs (LOG, LOG.old) of the folder `path` before
- * LevelDB opens it: every open, a lock probe or one refused once it has
- * begun too, renames LOG to LOG.old, replacing the one before, and starts
- * an empty LOG, before it even tries the lock (db_impl.cc SanitizeOptions).
- * Two refused opens in a row (a service manager restarting a start that
- * fails) would lose both, and with them LevelDB's account of the store's
- * last runs. Each is kept as a hard link under a name of its own (the same
- * file: one that a process holding the store still writes to goes back as
- * itself), or, where the file system links none, as a copy. A crash before
- * putBack or drop leaves the kept names, which no check takes for a store's
- * files, and the next keep replaces them.
- */
-export async function keepInfoLogs(path: string): Promise<KeptInfoLogs> {
-  const logs = await Promise.all(
-    INFO_LOGS.map(async (name) => {
-      const file = join(path, name);
-      const kept = join(path, keptName(name));
-      const found = await stat(file, { bigint: true }).catch(() => undefined);
-      // One left by a crash; if it cannot go, the keeping fails (EEXIST) and says so.
-      await unlink(kept).catch(() => undefined);
-      if (found === undefined) return { name, file, kept, found };
-      try {
-        // Gone meanwhile (another open renamed it): kept as missing.
-        return { name, file, kept, found: (await keepFile(file, kept)) ? found : undefined };
-      } catch (err) {
-        return { name, file, kept, found, problem: `${name} could not be kept (${showNonPrinting((err as Error).message)})` };
-      }
-    }),
-  );
-  return {
-    async putBack() {
-      const problems: string[] = [];
-      let changed = false;
-      for (const log of logs) {
-        try {
-          if (log.problem !== undefined) {
-            if (!sameFile(await stat(log.file, { bigint: true }).catch(() => undefined), log.found)) problems.push(log.problem);
-          } else if (log.found !== undefined) {
-            await rename(log.kept, log.file);
-            changed = true;
-          } else {
-            await unlink(log.file).then(() => (changed = true), ignoreMissing);
-          }
-        } catch (err) {
-          problems.push(`${log.name} could not be put back (${showNonPrinting((err as Error).message)})`);
-        }
-      }
-      if (changed) {
-        await syncFolder(path).catch((err: unknown) => problems.push(`putting them back may not outlast a crash (${showNonPrinting((err as Error).message)})`));
-      }
-      return problems.length === 0 ? undefined : problems.join('; ');
-    },
-    async drop() {
-      for (const log of logs) if (log.found !== undefined && log.problem === undefined) await unlink(log.kept).catch(() => undefined);
-    },
-  };
-}
-
-/** Keeps `file` as `kept`: a hard link, or a durable copy where none can be made. False if `file` is missing. */
-async function keepFile(file: string, kept: string): Promise<boolean> {
-  try {
-    await link(file, kept);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return false;
-    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS'].includes(code ?? '')) throw err;
-  }
-  try {
-    await copyFile(file, kept, fsConstants.COPYFILE_EXCL);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-  const copy = await open(kept, 'r+');
-  try {
-    await copy.sync();
-  } finally {
-    await copy.close();
-  }
-  return true;
-}
-
-/** Whether `a` and `b` are both missing, or the same file of the same size, last modified at the same time. */
-function sameFile(a: BigIntStats | undefined, b: BigIntStats | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
-}
-
-function ignoreMissing(err: NodeJS.ErrnoException): void {
-  if (err.code !== 'ENOENT') throw err;
-}
-
