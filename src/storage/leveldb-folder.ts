@@ -72,7 +72,7 @@ export async function mayCreateDatabase(path: string): Promise<boolean> {
   const rewrite = manifests.length === 0 ? '' : `, or, if only CURRENT was lost, write the name of its newest MANIFEST and a newline into it ("${manifests.at(-1)!}\\n")`;
   throw new StoreFilesError(
     `the store in ${showNonPrinting(path)} has lost its CURRENT file (LevelDB's pointer to its MANIFEST) but still holds ${held}: ` +
-      `it was not opened, so as not to start an empty log over it, and nothing in it was changed; restore the store from a backup${rewrite}`,
+      `it was not opened, so as not to start an empty log over it, and no data in it was changed; restore the store from a backup${rewrite}`,
   );
 }
 
@@ -379,7 +379,7 @@ async function liveLogs(path: string, names: readonly string[]): Promise<string[
     throw new StoreFilesError(
       `the store's write-ahead log ${missing}, which its ${manifest} names as ${number === min ? 'live' : 'the previous log'}, is missing: writes not yet moved into a table (answered entries among them) ` +
         'may be lost, and the store would open at an older tree size and sign new tree heads for sizes it has already signed. ' +
-        'The store was not opened and nothing in it was changed; put that file back, or restore the store from a backup',
+        'The store was not opened and no data in it was changed; put that file back, or restore the store from a backup',
     );
   }
   return logs
@@ -408,7 +408,7 @@ export async function checkWriteAheadLogs(path: string): Promise<void> {
     if (later === undefined) return;
     throw new StoreFilesError(
       `the store's write-ahead log ${showNonPrinting(join(path, logs[i]!))} is damaged at byte ${scan.bad.offset} (${scan.bad.reason}), and ${later}: ` +
-        'LevelDB would skip the damaged record and lose acknowledged writes without a word. The store was not opened and nothing in it was changed; restore it from a backup',
+        'LevelDB would skip the damaged record and lose acknowledged writes without a word. The store was not opened and no data in it was changed; restore it from a backup',
     );
   });
 }

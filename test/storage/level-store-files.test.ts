@@ -94,7 +94,7 @@ test('a store whose CURRENT file is gone is refused, and its tables and logs are
   await LevelStore.open(dir).catch((err: unknown) => {
     message = (err as Error).message;
   });
-  expect(message).toMatch(/has lost its CURRENT file .* holds 1 table file, 1 write-ahead log file, 1 MANIFEST file: .*nothing in it was changed; restore the store from a backup, or, if only CURRENT was lost, write the name of its newest MANIFEST and a newline into it \("MANIFEST-\d+\\n"\)$/);
+  expect(message).toMatch(/has lost its CURRENT file .* holds 1 table file, 1 write-ahead log file, 1 MANIFEST file: .*no data in it was changed; restore the store from a backup, or, if only CURRENT was lost, write the name of its newest MANIFEST and a newline into it \("MANIFEST-\d+\\n"\)$/);
   expect(await contents(dir)).toEqual(before);
   // Nothing was lost: with CURRENT back as the message says, every round is there.
   const named = /\("(MANIFEST-\d+)\\n"\)$/.exec(message)![1];
@@ -264,7 +264,7 @@ test('the write-ahead log the MANIFEST names, lost from a young store, is refuse
   });
   expect(error).toBeInstanceOf(StoreFilesError);
   expect((error as Error).message).toMatch(
-    new RegExp(`^the store's write-ahead log ${join(dir, '000003.log')}, which its MANIFEST-\\d+ names as live, is missing: writes not yet moved into a table .* may be lost.* The store was not opened and nothing in it was changed; put that file back, or restore the store from a backup$`),
+    new RegExp(`^the store's write-ahead log ${join(dir, '000003.log')}, which its MANIFEST-\\d+ names as live, is missing: writes not yet moved into a table .* may be lost.* The store was not opened and no data in it was changed; put that file back, or restore the store from a backup$`),
   );
   expect(await contents(dir)).toEqual(before);
   // Put back, every round is there.
