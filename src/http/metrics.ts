@@ -134,7 +134,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   new Gauge({
     name: 'cairn_tree_timestamp_seconds',
     help:
-      'Timestamp of the latest signed tree head, in seconds since the epoch: an idle log re-signs every 10 minutes, ' +
+      'Timestamp of the latest signed tree head, in seconds since the epoch: an idle log re-signs at least every 10 minutes, ' +
       'so time() minus this growing well past that is a log whose tree heads monitors see going stale',
     registers: [registry],
     collect() {
