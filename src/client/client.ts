@@ -17,7 +17,7 @@ import { NoteError, openNote } from '../note/note.js';
 import { verifyTreeHead, type TreeHead } from '../note/sth.js';
 import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { ClientError, escapeText } from './errors.js';
-import { HttpTransport, type TransportOptions } from './http.js';
+import { HttpTransport, type CacheMode, type TransportOptions } from './http.js';
 import { checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';
 import { ownBytes, TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js';
 
@@ -349,11 +349,15 @@ export class CairnClient {
    * (CONTRACT §2). Every log serves one (a new log signs one of size 0 at its
    * first start), so a 404 says that the base URL is not the log's (a path a
    * proxy does not strip, a prefix too many): its HTTP_STATUS error asks so.
+   * `options.cache` is the request's cache mode (RequestSpec.cache): with
+   * 'reload' the checkpoint is asked for past the caches that honour
+   * `no-cache`, for one fresh from the log rather than a CDN's old copy.
    */
-  async getCheckpoint(): Promise<SignedCheckpoint> {
+  async getCheckpoint(options: { cache?: CacheMode } = {}): Promise<SignedCheckpoint> {
+    if (options === null || typeof options !== 'object') throw new TypeError('getCheckpoint: options must be an object');
     let note: Uint8Array;
     try {
-      note = await this.#http.bytes('checkpoint', 'text/plain', SMALL_ANSWER_BYTES);
+      note = await this.#http.bytes('checkpoint', 'text/plain', SMALL_ANSWER_BYTES, undefined, undefined, options.cache);
     } catch (err) {
       if (err instanceof ClientError && err.code === 'HTTP_STATUS' && err.status === 404) err.message += `; is ${this.baseUrl} the log's base URL (where /checkpoint is served)?`;
       throw err;
@@ -564,11 +568,23 @@ export class CairnClient {
    * that fails. A proof from tiles that fails shows that `newer` does not
    * extend `older`; one from the log's endpoint only that it does not verify
    * (proofs are not signed: a cache that answers another pair's proof makes
-   * one too), so its message says no more.
+   * one too), so its message says no more. With `fromTiles`, `reader` is
+   * the tile reader to compute the proof with (default a new one): a
+   * reader against `newer` (its size and root; RangeError otherwise), which
+   * several checks against one tree may share, so that each tile is read once.
    */
-  async verifyConsistency(older: Checkpoint, newer: Checkpoint, options: { fromTiles?: boolean } = {}): Promise<Uint8Array[]> {
+  async verifyConsistency(older: Checkpoint, newer: Checkpoint, options: { fromTiles?: boolean; reader?: TileHashReader } = {}): Promise<Uint8Array[]> {
     const a = checkTreeArg(older, 'verifyConsistency: older', this.origin).treeSize;
     const b = checkTreeArg(newer, 'verifyConsistency: newer', this.origin).treeSize;
+    const { reader } = options;
+    if (reader !== undefined) {
+      if (!(reader instanceof TileHashReader)) throw new TypeError('verifyConsistency: options.reader must be a TileHashReader');
+      if (options.fromTiles !== true) throw new TypeError('verifyConsistency: options.reader is for a proof from tiles: give fromTiles: true with it');
+      if (reader.treeSize !== b || !bytesEqual(reader.rootHash, newer.rootHash)) {
+        const which = reader.treeSize === b ? `another root for size ${b}` : `size ${reader.treeSize}, not ${b}`;
+        throw new RangeError(`verifyConsistency: options.reader reads another tree than newer (${which}): give a reader against newer`);
+      }
+    }
     if (a > b) throw new ClientError('INCONSISTENT', `the tree shrank from ${a} to ${b} leaves`);
     checkEmptyRoot(older, 'the older tree head');
     checkEmptyRoot(newer, 'the newer tree head');
@@ -580,7 +596,7 @@ export class CairnClient {
     }
     if (a === 0) return [];
     const fromTiles = options.fromTiles === true;
-    const proof = fromTiles ? await proveConsistency(a, b, this.tileReader(newer)) : await this.getConsistencyProof(a, b);
+    const proof = fromTiles ? await proveConsistency(a, b, reader ?? this.tileReader(newer)) : await this.getConsistencyProof(a, b);
     if (!verifyConsistency(a, b, older.rootHash, newer.rootHash, proof)) {
       const [rootA, rootB] = [encodeBase64(older.rootHash), encodeBase64(newer.rootHash)];
       throw new ClientError(

@@ -317,3 +317,48 @@ test("a 404 to /checkpoint asks whether the base URL is the log's (a proxy's pre
   }
   await expect(t.client.getCheckpoint()).resolves.toMatchObject({ checkpoint: { origin: 'client.test/log' } });
 });
+
+test('getCheckpoint({ cache }) passes the cache mode to fetch (reload: past the caches that honour no-cache); without it, none', async () => {
+  const modes: (RequestCache | undefined)[] = [];
+  const f: FetchLike = (url, init) => {
+    modes.push(init?.cache);
+    return fetch(url, init);
+  };
+  const client = new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey, fetch: f });
+  const plain = await client.getCheckpoint();
+  const fresh = await client.getCheckpoint({ cache: 'reload' });
+  expect(fresh.note).toBe(plain.note);
+  expect(modes).toEqual([undefined, 'reload']);
+});
+
+test('verifyConsistency with a shared tile reader against the newer tree reads each tile once for many older trees; a reader of another tree is refused', async () => {
+  await t.client.addBatch(Array.from({ length: 40 }, (_, i) => enc(`shared reader ${i}`)));
+  const olders = [(await t.client.getCheckpoint()).checkpoint];
+  for (let i = 0; i < 2; i++) {
+    await t.client.addEntry(enc(`shared reader later ${i}`));
+    olders.push((await t.client.getCheckpoint()).checkpoint);
+  }
+  await t.client.addBatch([enc('shared reader last')]);
+  const newer = (await t.client.getCheckpoint()).checkpoint;
+  const tiles: string[] = [];
+  const f: FetchLike = (url, init) => {
+    if (url.includes('/tile/')) tiles.push(new URL(url).pathname);
+    return fetch(url, init);
+  };
+  const client = new CairnClient({ baseUrl: t.server.url, verifierKey: t.server.verifierKey, fetch: f });
+  const reader = client.tileReader(newer);
+  for (const older of olders) {
+    const proof = await client.verifyConsistency(older, newer, { fromTiles: true, reader });
+    expect(proof.map(hex)).toEqual((await t.client.verifyConsistency(older, newer)).map(hex));
+  }
+  expect(tiles.length).toBeGreaterThan(0);
+  expect(tiles).toEqual([...new Set(tiles)]);
+  // Without it, each check reads the tiles again.
+  tiles.length = 0;
+  for (const older of olders) await client.verifyConsistency(older, newer, { fromTiles: true });
+  expect(tiles.length).toBeGreaterThan(new Set(tiles).size);
+
+  await expect(client.verifyConsistency(olders[0]!, olders[2]!, { fromTiles: true, reader })).rejects.toThrow(/options\.reader reads another tree than newer \(size \d+, not \d+\)/);
+  await expect(client.verifyConsistency(olders[0]!, { ...newer, rootHash: flip(newer.rootHash, 0) }, { fromTiles: true, reader })).rejects.toThrow(RangeError);
+  await expect(client.verifyConsistency(olders[0]!, newer, { reader })).rejects.toThrow(/give fromTiles: true with it/);
+});
