@@ -52,17 +52,21 @@ export type TreesCheck =
  * authenticated against `newer` first (a proof that fails there shows the
  * fork), and from the log's consistency endpoint only when the tiles could
  * not be read. Resolves to how it was shown, or to the ClientError that is
- * evidence against the log (with whether its proof came from tiles); throws
- * an operational error when neither way could be asked.
+ * evidence against the log: shown by the tiles, or by the two signed
+ * checkpoints themselves (another root at one size). Throws an operational
+ * error when neither way showed it either way: the tiles could not be read,
+ * and the log's proof could not be had or did not verify (a proof is not
+ * signed: a cache that ignores the query answers another pair's, as
+ * 'cairn add' takes it).
  */
-async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkpoint): Promise<ProofSource | { readonly err: ClientError; readonly fromTiles: boolean; readonly tilesFailure?: ClientError }> {
+async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkpoint): Promise<ProofSource | ClientError> {
   let tilesFailure: ClientError;
   try {
     await client.verifyConsistency(older, newer, { fromTiles: true });
     return older.treeSize === newer.treeSize ? 'same' : 'tiles';
   } catch (err) {
     if (!(err instanceof ClientError)) throw err;
-    if (err.isVerificationFailure) return { err, fromTiles: true };
+    if (err.isVerificationFailure) return err;
     tilesFailure = err;
   }
   try {
@@ -70,10 +74,12 @@ async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkp
     return 'log';
   } catch (err) {
     if (!(err instanceof ClientError)) throw err;
-    if (err.isVerificationFailure) return { err, fromTiles: false, tilesFailure };
+    const proof = err.isVerificationFailure
+      ? `and its consistency proof, which is not signed, does not verify (${err.message}): that shows no fork by itself`
+      : `nor its consistency proof (${err.message})`;
     throw new Error(
       `could not check that the log's latest tree, of size ${newer.treeSize}, extends the receipt's tree of size ${older.treeSize}: ` +
-        `its tiles could not be read (${tilesFailure.message}), nor its consistency proof (${err.message})`,
+        `its tiles could not be read (${tilesFailure.message}), ${proof}`,
       { cause: err },
     );
   }
@@ -104,15 +110,10 @@ export async function checkReceiptTrees(client: CairnClient, trees: readonly Rec
       sources.push(shown);
       continue;
     }
-    const { err, fromTiles, tilesFailure } = shown;
-    let reason: string;
-    if (err.code !== 'INCONSISTENT') {
-      reason = `the log's answers contradict its latest checkpoint (${err.code}), so it does not show that it extends the receipt's tree: ${err.message}`;
-    } else if (fromTiles) {
-      reason = `the log no longer extends the receipt's tree (a fork or a rollback: what the receipt proves may be gone from the log): ${err.message}`;
-    } else {
-      reason = `the log does not show that it extends the receipt's tree: ${err.message}; its tiles, which would prove it either way, could not be read: ${tilesFailure!.message}`;
-    }
+    const reason =
+      shown.code === 'INCONSISTENT'
+        ? `the log no longer extends the receipt's tree (a fork or a rollback: what the receipt proves may be gone from the log): ${shown.message}`
+        : `the log's answers contradict its latest checkpoint (${shown.code}), so it does not show that it extends the receipt's tree: ${shown.message}`;
     return { consistent: false, reason, tree, latest };
   }
   return { consistent: true, latest, sources };

@@ -34,8 +34,10 @@ a receipt proves the entry offline, the log is asked too: its latest
 checkpoint (signature verified with --vkey) must extend the receipt's tree,
 as a consistency proof computed from tiles authenticated against that
 checkpoint shows (as 'cairn monitor' checks it; the log's own proof
-endpoint only when its tiles cannot be read). A smaller tree, another root
-at the same size, or a proof that fails is a fork or a rollback (a failover
+endpoint only when its tiles cannot be read: that proof is not signed, so
+one that fails then shows no fork by itself, exit 2, as in 'cairn add').
+A smaller tree, another root at the same size, or a proof from tiles that
+fails is a fork or a rollback (a failover
 to a replica that lagged, a restore from an old backup): the entry may be
 gone from the log. That fails (1), with both signed checkpoints, the
 receipt's and the log's, as evidence. Of JSON Lines, every receipt that

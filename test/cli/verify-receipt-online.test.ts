@@ -190,7 +190,7 @@ test('a log that cannot be asked is not "invalid": unreachable, or answering an 
   expect(b.err).toMatch(/^cairn verify-receipt: .*500/);
 });
 
-test('tiles that cannot be read: the log\'s consistency proof is used instead (0 when it verifies, 1 when it fails); when neither can be had, exit 2', async () => {
+test('tiles that cannot be read: the log\'s consistency proof is used instead (0 when it verifies); when it fails (unsigned, it shows no fork by itself, as cairn add takes it) or cannot be had, exit 2 naming both failures', async () => {
   const noTiles = (next: FetchLike = fetch): FetchLike => (url, init) =>
     url.includes('/tile/') ? Promise.resolve(new Response('{"error":"not found","code":"NOT_FOUND"}', { status: 404, headers: { 'Content-Type': 'application/json' } })) : next(url, init);
   const honest = await verify(lateReceipts, 'late', ['--url', primary.url, '--json'], { fetch: noTiles() });
@@ -198,9 +198,17 @@ test('tiles that cannot be read: the log\'s consistency proof is used instead (0
   expect(JSON.parse(honest.out)).toMatchObject({ consistency: { consistent: true, trees: [{ tree_size: 21, proof: 'log' }] } });
 
   const replica = await replicaWith(5);
-  const forked = await verify(lateReceipts, 'late', ['--url', replica.url], { fetch: noTiles() });
-  expect(forked.code).toBe(1);
-  expect(forked.out).toMatch(/^INVALID: .*but the log does not show that it extends the receipt's tree: the log's consistency proof from tree size 21 .* does not verify.*; its tiles, which would prove it either way, could not be read: .*404/);
+  const forked = await verify(lateReceipts, 'late', ['--url', replica.url, '--json'], { fetch: noTiles() });
+  expect(forked).toMatchObject({ code: 2, out: '' });
+  expect(forked.err).toMatch(
+    /^cairn verify-receipt: could not check that the log's latest tree, of size 25, extends the receipt's tree of size 21: its tiles could not be read \(.*404.*\), and its consistency proof, which is not signed, does not verify \(the log's consistency proof from tree size 21 .*\): that shows no fork by itself\n$/,
+  );
+  // An honest log behind a cache that answers another pair's proof, whatever the query: the same.
+  const cached = await (await fetch(`${primary.url}/ct/v1/get-sth-consistency?first=3&second=24`)).text();
+  const wrongProof = noTiles((url, init) => (url.includes('get-sth-consistency') ? Promise.resolve(new Response(cached, { status: 200, headers: { 'Content-Type': 'application/json' } })) : fetch(url, init)));
+  const honestCached = await verify(lateReceipts, 'late', ['--url', primary.url], { fetch: wrongProof });
+  expect(honestCached).toMatchObject({ code: 2, out: '' });
+  expect(honestCached.err).toMatch(/its tiles could not be read \(.*404.*\), and its consistency proof, which is not signed, does not verify/);
 
   const nothing = noTiles((url, init) => (url.includes('get-sth-consistency') ? Promise.resolve(new Response('oops', { status: 500 })) : fetch(url, init)));
   const neither = await verify(lateReceipts, 'late', ['--url', primary.url], { fetch: nothing });
@@ -300,4 +308,5 @@ test('the help says offline is the default, how --url checks the log, and that a
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--url URL +also check that the log at URL still extends/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--online +the same with the log's URL from CAIRN_URL/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: .*\n.*with --url also the log unreachable/);
+  expect(VERIFY_RECEIPT_USAGE).toMatch(/the log's own proof\s+endpoint only when its tiles cannot be read: that proof is not signed, so\s+one that fails then shows no fork by itself, exit 2/);
 });
