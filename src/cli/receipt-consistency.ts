@@ -8,7 +8,9 @@
  */
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
+import { TileHashReader } from '../client/tile-reader.js';
 import { encodeBase64 } from '../note/base64.js';
+import type { Tile } from '../merkle/tile.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 
 /** A tree a receipt proved the entry in: its verified checkpoint, its signed note, and which receipt (FILE or FILE:N) and leaf it came with. */
@@ -22,7 +24,9 @@ export interface ReceiptTree {
 /**
  * The distinct trees of the receipts that proved an entry, each kept once
  * (by size and root) with the first receipt that gave it: a JSON Lines file
- * of many receipts under one checkpoint costs one consistency check.
+ * of many receipts under one checkpoint costs one consistency check. All of
+ * them are held until the log is asked (a signed checkpoint each): with
+ * --url, the one thing held that grows with the file.
  */
 export class ReceiptTrees {
   readonly #trees = new Map<string, ReceiptTree>();
@@ -35,6 +39,47 @@ export class ReceiptTrees {
   /** The trees, smallest first. */
   list(): ReceiptTree[] {
     return [...this.#trees.values()].sort((a, b) => a.checkpoint.treeSize - b.checkpoint.treeSize);
+  }
+}
+
+/**
+ * How many tiles one tile reader reads before the next takes over: a reader
+ * keeps every tile it read (8 KiB each, so at most about 32 MiB), as cairn
+ * monitor's readers do.
+ */
+export const TILES_PER_READER = 4096;
+
+/**
+ * Tile readers against one tree (the log's latest), shared by the checks of
+ * all the receipt trees against it, so that each tile is read once however
+ * many trees need it: a receipts file of thousands of distinct trees costs
+ * the tiles of their proofs, each once, not each tree's own reading of the
+ * same ones. A new reader takes over once the last read `limit` tiles,
+ * letting go of those it kept, so that what is kept does not grow with the
+ * trees.
+ */
+class SharedTiles {
+  #reader: TileHashReader | undefined;
+  #read = 0;
+
+  constructor(
+    private readonly client: CairnClient,
+    private readonly tree: Checkpoint,
+    private readonly limit: number,
+  ) {}
+
+  reader(): TileHashReader {
+    if (this.#reader === undefined || this.#read >= this.limit) {
+      this.#read = 0;
+      const fetcher = {
+        readTile: (tile: Tile) => {
+          this.#read++;
+          return this.client.readTile(tile);
+        },
+      };
+      this.#reader = new TileHashReader(this.tree, fetcher);
+    }
+    return this.#reader;
   }
 }
 
@@ -59,10 +104,10 @@ export type TreesCheck =
  * signed: a cache that ignores the query answers another pair's, as
  * 'cairn add' takes it).
  */
-async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkpoint): Promise<ProofSource | ClientError> {
+async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkpoint, tiles: SharedTiles): Promise<ProofSource | ClientError> {
   let tilesFailure: ClientError;
   try {
-    await client.verifyConsistency(older, newer, { fromTiles: true });
+    await client.verifyConsistency(older, newer, { fromTiles: true, reader: tiles.reader() });
     return older.treeSize === newer.treeSize ? 'same' : 'tiles';
   } catch (err) {
     if (!(err instanceof ClientError)) throw err;
@@ -93,8 +138,10 @@ async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkp
  * holds what the receipts proved (the first such tree is told, with why).
  * So is a latest checkpoint that does not verify, or tiles that do not match
  * it. Throws, as an operational error, when the log could not be asked.
+ * The tiles are read once for all the trees, at most `tilesPerReader` of
+ * them (default TILES_PER_READER) kept at a time (see SharedTiles).
  */
-export async function checkReceiptTrees(client: CairnClient, trees: readonly ReceiptTree[]): Promise<TreesCheck> {
+export async function checkReceiptTrees(client: CairnClient, trees: readonly ReceiptTree[], options: { tilesPerReader?: number } = {}): Promise<TreesCheck> {
   if (trees.length === 0) throw new Error('checkReceiptTrees: no trees to check');
   let latest: SignedCheckpoint;
   try {
@@ -104,8 +151,9 @@ export async function checkReceiptTrees(client: CairnClient, trees: readonly Rec
     return { consistent: false, reason: `the log's latest checkpoint does not verify: ${err.message}`, tree: trees[0]!, latest: undefined };
   }
   const sources: ProofSource[] = [];
+  const tiles = new SharedTiles(client, latest.checkpoint, options.tilesPerReader ?? TILES_PER_READER);
   for (const tree of trees) {
-    const shown = await extendsTree(client, tree.checkpoint, latest.checkpoint);
+    const shown = await extendsTree(client, tree.checkpoint, latest.checkpoint, tiles);
     if (typeof shown === 'string') {
       sources.push(shown);
       continue;

@@ -41,8 +41,10 @@ fails is a fork or a rollback (a failover
 to a replica that lagged, a restore from an old backup): the entry may be
 gone from the log. That fails (1), with both signed checkpoints, the
 receipt's and the log's, as evidence. Of JSON Lines, every receipt that
-proves the entry is checked so, each distinct tree once. A receipt that
-fails offline fails before the log is asked.
+proves the entry is checked so, each distinct tree once, the tiles they
+need read once for all; what is kept then grows with those distinct trees
+alone (a signed checkpoint each), not with the lines. A receipt that fails
+offline fails before the log is asked.
 
 ${READ_RETRIES_HELP}
 

@@ -8,6 +8,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer, type ServerConfig } from '../../src/cli/server.js';
+import { checkReceiptTrees, ReceiptTrees } from '../../src/cli/receipt-consistency.js';
 import { VERIFY_RECEIPT_USAGE, verifyReceiptCommand } from '../../src/cli/verify-receipt.js';
 import { CairnClient } from '../../src/client/client.js';
 import type { FetchLike } from '../../src/client/http.js';
@@ -254,6 +255,25 @@ test('JSON Lines of many receipts for the entry: every one that proves it is che
   expect((await verify(join(dir, 'once.jsonl'), 'twice', ['--url', log.url], { fetch: once.fetch })).code).toBe(0);
   expect([...many.asked].sort()).toEqual([...once.asked].sort());
   expect((await verify(join(dir, 'once.jsonl'), 'twice', ['--url', log.url])).out).toMatch(/\nconsistent: .* extends the 2 trees of the receipts that prove the entry \(sizes 1, 3\): a consistency proof computed from tiles/);
+  // The trees share one tile reader against the log's checkpoint: each tile is read once, for both.
+  const tiles = many.asked.filter((p) => p.startsWith('/tile/'));
+  expect(tiles).toEqual(['/tile/0/000.p/5']);
+
+  // Checked directly: a tile reader lets go of its tiles after tilesPerReader of them, and the next reads them again.
+  const client = clientOf(log);
+  const trees = new ReceiptTrees();
+  for (const [i, r] of [a, b].entries()) trees.add({ ...client.openCheckpoint(r.receipt.checkpoint), where: `r${i}`, index: 0 });
+  const counted = (limit?: number) => {
+    const rec = recording();
+    const c = new CairnClient({ baseUrl: log.url, verifierKey: vkey, fetch: rec.fetch });
+    return { rec, check: checkReceiptTrees(c, trees.list(), limit === undefined ? {} : { tilesPerReader: limit }) };
+  };
+  const shared = counted();
+  expect(await shared.check).toMatchObject({ consistent: true, sources: ['tiles', 'tiles'] });
+  expect(shared.rec.asked.filter((p) => p.startsWith('/tile/'))).toEqual(['/tile/0/000.p/5']);
+  const bounded = counted(1);
+  expect(await bounded.check).toMatchObject({ consistent: true, sources: ['tiles', 'tiles'] });
+  expect(bounded.rec.asked.filter((p) => p.startsWith('/tile/'))).toEqual(['/tile/0/000.p/5', '/tile/0/000.p/5']);
 });
 
 test('of JSON Lines, a later receipt whose tree the log dropped fails (1), though an earlier receipt for the entry is in a tree the log still extends', async () => {
@@ -308,5 +328,6 @@ test('the help says offline is the default, how --url checks the log, and that a
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--url URL +also check that the log at URL still extends/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--online +the same with the log's URL from CAIRN_URL/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: .*\n.*with --url also the log unreachable/);
+  expect(VERIFY_RECEIPT_USAGE).toMatch(/each distinct tree once, the tiles they\s+need read once for all; what is kept then grows with those distinct trees\s+alone \(a signed checkpoint each\), not with the lines/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/the log's own proof\s+endpoint only when its tiles cannot be read: that proof is not signed, so\s+one that fails then shows no fork by itself, exit 2/);
 });
