@@ -131,28 +131,89 @@ async function extendsTree(client: CairnClient, older: Checkpoint, newer: Checkp
 }
 
 /**
+ * What to do when the log's latest tree is smaller than receipt trees
+ * (`ahead`, smallest first), though fetched again past caches: whether each
+ * of them extends it, from tiles authenticated against the receipt's own
+ * checkpoint (the log signed both). One that does not, or tiles that do not
+ * match the receipt's checkpoint, is a fork: resolves to it. When every one
+ * extends it, or some could not be read, it is no verdict: the log's
+ * checkpoint is an old one (a cache that ignores no-cache) or a rollback,
+ * which only a later tree past the receipts' can tell apart; throws that
+ * operational error. Never resolves to a pass.
+ */
+async function behindReceipts(client: CairnClient, latest: SignedCheckpoint, ahead: readonly ReceiptTree[]): Promise<TreesCheck & { consistent: false }> {
+  let unread: { tree: ReceiptTree; err: ClientError } | undefined;
+  for (const tree of ahead) {
+    try {
+      await client.verifyConsistency(latest.checkpoint, tree.checkpoint, { fromTiles: true });
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+      if (!err.isVerificationFailure) {
+        unread ??= { tree, err };
+        continue;
+      }
+      const size = latest.checkpoint.treeSize;
+      const reason =
+        err.code === 'INCONSISTENT'
+          ? `the log no longer extends the receipt's tree (a fork: what the receipt proves may be gone from the log): its latest checkpoint, of tree size ${size}, is smaller, and tiles authenticated against the receipt's checkpoint show that it is not the start of the receipt's tree: ${err.message}`
+          : `the log's tiles contradict the receipt's checkpoint, which it signed (${err.code}), and its latest checkpoint, of tree size ${size}, is smaller than the receipt's tree: ${err.message}`;
+      return { consistent: false, reason, tree, latest };
+    }
+  }
+  const { checkpoint } = latest;
+  const last = ahead[ahead.length - 1]!;
+  const trees = ahead.length === 1 ? `the receipt's tree of size ${last.checkpoint.treeSize} (${last.where})` : `the trees of ${ahead.length} receipts, up to size ${last.checkpoint.treeSize} (${last.where})`;
+  const why =
+    unread === undefined
+      ? `tiles authenticated against the receipt's checkpoint show that the receipt's tree extends it, so it is an old checkpoint (kept by a cache that ignores no-cache), or the log rolled back to it`
+      : `whether the receipt's tree of size ${unread.tree.checkpoint.treeSize} extends it could not be checked, as the tiles of that tree could not be read (${unread.err.message}): it is an old checkpoint (kept by a cache that ignores no-cache), or the log rolled back to it`;
+  throw new Error(
+    `the log's latest checkpoint, of tree size ${checkpoint.treeSize} (root ${encodeBase64(checkpoint.rootHash)}), is behind ${trees}, though asked for twice, the second time past the caches that honour no-cache; ` +
+      `${why} (a failover to a replica that lagged, a restore from an old backup). Ask again later: a log whose tree has grown past the receipt's without it shows a fork (exit 1)`,
+    { cause: unread?.err },
+  );
+}
+
+/**
  * Fetches the log's latest checkpoint (verified with the client's key, so of
  * the receipts' origin) and checks that its tree extends every one of
- * `trees` (RFC 6962 §2.1.2): a smaller tree, another root at the same size,
- * or a consistency proof that fails is evidence that the log no longer
- * holds what the receipts proved (the first such tree is told, with why).
- * So is a latest checkpoint that does not verify, or tiles that do not match
- * it. Throws, as an operational error, when the log could not be asked.
- * The tiles are read once for all the trees, at most `tilesPerReader` of
- * them (default TILES_PER_READER) kept at a time (see SharedTiles).
+ * `trees` (RFC 6962 §2.1.2): another root at the same size, or a
+ * consistency proof from tiles authenticated against it that fails, is
+ * evidence that the log no longer holds what the receipts proved (the first
+ * such tree is told, with why). So is a latest checkpoint that does not
+ * verify, or tiles that do not match it. A latest tree smaller than a
+ * receipt's is fetched again past caches (a CDN's old copy); still smaller,
+ * see behindReceipts. Throws, as an operational error, when the log could
+ * not be asked. The tiles are read once for all the trees, at most
+ * `tilesPerReader` of them (default TILES_PER_READER) kept at a time (see
+ * SharedTiles).
  */
 export async function checkReceiptTrees(client: CairnClient, trees: readonly ReceiptTree[], options: { tilesPerReader?: number } = {}): Promise<TreesCheck> {
   if (trees.length === 0) throw new Error('checkReceiptTrees: no trees to check');
-  let latest: SignedCheckpoint;
-  try {
-    latest = await client.getCheckpoint();
-  } catch (err) {
-    if (!(err instanceof ClientError) || !err.isVerificationFailure) throw err;
-    return { consistent: false, reason: `the log's latest checkpoint does not verify: ${err.message}`, tree: trees[0]!, latest: undefined };
+  const sorted = [...trees].sort((a, b) => a.checkpoint.treeSize - b.checkpoint.treeSize);
+  const fetchLatest = async (cache?: 'reload'): Promise<SignedCheckpoint | (TreesCheck & { consistent: false })> => {
+    try {
+      return await client.getCheckpoint(cache === undefined ? {} : { cache });
+    } catch (err) {
+      if (!(err instanceof ClientError) || !err.isVerificationFailure) throw err;
+      return { consistent: false, reason: `the log's latest checkpoint does not verify: ${err.message}`, tree: sorted[0]!, latest: undefined };
+    }
+  };
+  let latest = await fetchLatest();
+  if ('consistent' in latest) return latest;
+  // An honest log signs no smaller tree after a larger one: a smaller one may be a cache's old copy.
+  if (latest.checkpoint.treeSize < sorted[sorted.length - 1]!.checkpoint.treeSize) {
+    latest = await fetchLatest('reload');
+    if ('consistent' in latest) return latest;
   }
   const sources: ProofSource[] = [];
   const tiles = new SharedTiles(client, latest.checkpoint, options.tilesPerReader ?? TILES_PER_READER);
-  for (const tree of trees) {
+  const ahead: ReceiptTree[] = [];
+  for (const tree of sorted) {
+    if (tree.checkpoint.treeSize > latest.checkpoint.treeSize) {
+      ahead.push(tree);
+      continue;
+    }
     const shown = await extendsTree(client, tree.checkpoint, latest.checkpoint, tiles);
     if (typeof shown === 'string') {
       sources.push(shown);
@@ -164,5 +225,6 @@ export async function checkReceiptTrees(client: CairnClient, trees: readonly Rec
         : `the log's answers contradict its latest checkpoint (${shown.code}), so it does not show that it extends the receipt's tree: ${shown.message}`;
     return { consistent: false, reason, tree, latest };
   }
+  if (ahead.length > 0) return behindReceipts(client, latest, ahead);
   return { consistent: true, latest, sources };
 }

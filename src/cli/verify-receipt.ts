@@ -36,10 +36,16 @@ as a consistency proof computed from tiles authenticated against that
 checkpoint shows (as 'cairn monitor' checks it; the log's own proof
 endpoint only when its tiles cannot be read: that proof is not signed, so
 one that fails then shows no fork by itself, exit 2, as in 'cairn add').
-A smaller tree, another root at the same size, or a proof from tiles that
-fails is a fork or a rollback (a failover
-to a replica that lagged, a restore from an old backup): the entry may be
-gone from the log. That fails (1), with both signed checkpoints, the
+Another root at the same size, or a proof from tiles that fails, is a
+fork or a rollback (a failover to a replica that lagged, a restore from an
+old backup): the entry may be gone from the log. A latest checkpoint
+smaller than the receipt's tree is asked for again, past the caches that
+honour no-cache (a CDN's old copy); still smaller, tiles authenticated
+against the receipt's checkpoint must show that the receipt's tree extends
+it, else it is a fork. If they do, or cannot be read, the log is behind
+the receipt: an old checkpoint or a rollback, which only a later tree past
+the receipt's tells apart (exit 2: ask again later; never 0). A fork fails
+(1), with both signed checkpoints, the
 receipt's and the log's, as evidence. Of JSON Lines, every receipt that
 proves the entry is checked so, each distinct tree once, the tiles they
 need read once for all; what is kept then grows with those distinct trees
@@ -77,8 +83,9 @@ Exit status:
      signed
   2  usage or operational error: bad options, input that cannot be read,
      input that is not a receipt; with --url also the log unreachable or
-     answering an error or something that is not what was asked (this says
-     nothing of the receipt: ask again later). Without --url or --online
+     answering an error or something that is not what was asked, or its
+     latest checkpoint behind the receipt's tree (this says nothing of the
+     receipt: ask again later). Without --url or --online
      this command asks no log
 `;
 

@@ -4,6 +4,8 @@
 // logged (a replica that lagged), run as the log after a failover; the
 // receipt still verifies offline, and only the log's latest checkpoint shows
 // that its tree is gone.
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +33,8 @@ let earlyReceipts: string;
 /** The receipt of LATE, and the checkpoint the primary signed for it. */
 let lateNote: string;
 const others: RunningServer[] = [];
+/** The closers of the relays the tests start. */
+const relays: (() => Promise<void>)[] = [];
 
 /** Starts a server on data folder `name` under the primary's key, with `extra` config. */
 async function serve(name: string, extra: Partial<ServerConfig> = {}): Promise<RunningServer> {
@@ -96,6 +100,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'twice'), 'sent twice');
 });
 afterAll(async () => {
+  for (const close of relays.splice(0)) await close();
   for (const s of others.splice(0)) await s.close().catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
 });
@@ -133,17 +138,98 @@ test('after a failover to a replica that lagged, a receipt that verifies offline
   });
 });
 
-test('a log that rolled back to a smaller tree fails (1), and so does one that signed another root for the receipt\'s size (1)', async () => {
+/**
+ * A CDN on 127.0.0.1 (port 0) in front of the log at `origin`: it answers
+ * /checkpoint with `stale`, a copy it kept, unless the request says
+ * `Cache-Control: no-cache` and it honours that, when it asks the log; all
+ * else it asks the log for. Keeps the Cache-Control of each /checkpoint request.
+ */
+async function cdn(origin: string, stale: string, honoursNoCache: boolean) {
+  const asked: (string | undefined)[] = [];
+  const relay = createHttpServer((req, res) => {
+    const path = req.url!;
+    const noCache = /\bno-cache\b/.test(String(req.headers['cache-control'] ?? ''));
+    if (path === '/checkpoint') asked.push(req.headers['cache-control']);
+    void (async () => {
+      if (path === '/checkpoint' && !(noCache && honoursNoCache)) {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end(stale);
+        return;
+      }
+      const answer = await fetch(`${origin}${path}`);
+      res.writeHead(answer.status, { 'Content-Type': answer.headers.get('Content-Type') ?? 'application/octet-stream' }).end(Buffer.from(await answer.arrayBuffer()));
+    })();
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const close = () => {
+    relay.closeAllConnections();
+    return new Promise<void>((resolve) => relay.close(() => resolve()));
+  };
+  relays.push(close);
+  return { url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`, asked };
+}
+
+/** A fetch that takes /checkpoint from the log at `checkpoint` and tiles from the one at `tiles`, whatever URL it is given. */
+const routed = (checkpoint: string, tiles: string): FetchLike => (url, init) => {
+  const path = new URL(url).pathname;
+  if (path === '/checkpoint') return fetch(`${checkpoint}${path}`, init);
+  return fetch(path.startsWith('/tile/') ? `${tiles}${path}` : url, init);
+};
+
+test('a /checkpoint smaller than the receipt\'s tree is asked for again past caches: a CDN\'s old copy gives way to the log\'s own (0); a CDN that keeps it is exit 2, the log behind the receipt, as tiles of the receipt\'s tree show', async () => {
+  const stale = (await clientOf(await replicaWith(0)).getCheckpoint()).note;
+  const honouring = await cdn(primary.url, stale, true);
+  const r = await verify(lateReceipts, 'late', ['--url', honouring.url]);
+  expect(r).toMatchObject({ code: 0, err: '', out: expect.stringMatching(/\nconsistent: the log's latest checkpoint, of tree size 24 /) });
+  expect(honouring.asked).toEqual([undefined, 'no-cache']);
+
+  const keeping = await cdn(primary.url, stale, false);
+  const k = await verify(lateReceipts, 'late', ['--url', keeping.url, '--json']);
+  expect(k).toMatchObject({ code: 2, out: '' });
+  expect(k.err).toMatch(
+    new RegExp(
+      `^cairn verify-receipt: the log's latest checkpoint, of tree size 20 \\(root \\S+\\), is behind the receipt's tree of size 21 \\(${lateReceipts.replace(/[.]/g, '\\.')}:1\\), though asked for twice, the second time past the caches that honour no-cache; ` +
+        `tiles authenticated against the receipt's checkpoint show that the receipt's tree extends it, so it is an old checkpoint \\(kept by a cache that ignores no-cache\\), or the log rolled back to it .*Ask again later`,
+    ),
+  );
+  expect(keeping.asked).toEqual([undefined, 'no-cache']);
+});
+
+test('a log that rolled back to a smaller tree never passes: exit 2 while it is behind the receipt (its tiles of the receipt\'s tree gone), 1 once it grows past it; another root for the receipt\'s size is 1', async () => {
   const smaller = await replicaWith(0);
   const s = await verify(lateReceipts, 'late', ['--url', smaller.url]);
-  expect(s.code).toBe(1);
-  expect(s.out).toMatch(/^INVALID: .*but the log no longer extends the receipt's tree .*: the tree shrank from 21 to 20 leaves\n/);
-  expect(s.out).toContain(`The log's latest checkpoint (${smaller.url}/checkpoint):\n${(await clientOf(smaller).getCheckpoint()).note}`);
+  expect(s).toMatchObject({ code: 2, out: '' });
+  expect(s.err).toMatch(/is behind the receipt's tree of size 21 .*; whether the receipt's tree of size 21 extends it could not be checked, as the tiles of that tree could not be read \(.*404.*\): it is an old checkpoint .*, or the log rolled back to it/);
+  await clientOf(smaller).addBatch(Array.from({ length: 3 }, (_, i) => enc(`after rollback ${i}`)));
+  const grown = await verify(lateReceipts, 'late', ['--url', smaller.url]);
+  expect(grown.code).toBe(1);
+  expect(grown.out).toMatch(/^INVALID: .*but the log no longer extends the receipt's tree .*: the tree of size 23 .* does not extend the tree of size 21 /);
 
   const same = await replicaWith(1);
   const f = await verify(lateReceipts, 'late', ['--url', same.url, '--json']);
   expect(f.code).toBe(1);
   expect(JSON.parse(f.out)).toMatchObject({ valid: false, consistency: { consistent: false, reason: expect.stringMatching(/two roots for tree size 21: .* \(a fork\)$/), log: { tree_size: 21 } } });
+});
+
+test('a smaller /checkpoint that the tiles of the receipt\'s tree show is not its start, or tiles that do not match the receipt\'s checkpoint, is a fork (1)', async () => {
+  // Another history under the same key, of 5 entries; the tiles still served are the primary's.
+  const other = await serve(`other-history-${others.length}`);
+  await clientOf(other).addBatch(Array.from({ length: 5 }, (_, i) => enc(`other history ${i}`)));
+  const f = await verify(lateReceipts, 'late', ['--url', primary.url, '--json'], { fetch: routed(other.url, primary.url) });
+  expect(f.code).toBe(1);
+  expect(JSON.parse(f.out)).toMatchObject({
+    valid: false,
+    consistency: {
+      consistent: false,
+      reason: expect.stringMatching(/^the log no longer extends the receipt's tree \(a fork: .*\): its latest checkpoint, of tree size 5, is smaller, and tiles authenticated against the receipt's checkpoint show that it is not the start of the receipt's tree: the tree of size 21 .* does not extend the tree of size 5 /),
+      log: { tree_size: 5 },
+    },
+  });
+  // The lagged tree, a true start of the receipt's, with tiles of another tree of size 21.
+  const lagged = await replicaWith(0);
+  const forked = await replicaWith(1);
+  const m = await verify(lateReceipts, 'late', ['--url', primary.url], { fetch: routed(lagged.url, forked.url) });
+  expect(m.code).toBe(1);
+  expect(m.out).toMatch(/^INVALID: .*but the log's tiles contradict the receipt's checkpoint, which it signed \(TILE_MISMATCH\), and its latest checkpoint, of tree size 20, is smaller than the receipt's tree: /);
 });
 
 test('a log that still extends the receipt\'s tree passes (0), saying how it was shown: from tiles, or the same tree', async () => {
@@ -328,6 +414,8 @@ test('the help says offline is the default, how --url checks the log, and that a
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--url URL +also check that the log at URL still extends/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--online +the same with the log's URL from CAIRN_URL/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: .*\n.*with --url also the log unreachable/);
+  expect(VERIFY_RECEIPT_USAGE).toMatch(/A latest checkpoint\s+smaller than the receipt's tree is asked for again, past the caches that\s+honour no-cache[^]*?\(exit 2: ask again later; never 0\)/);
+  expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: [^]*or its\s+latest checkpoint behind the receipt's tree/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/each distinct tree once, the tiles they\s+need read once for all; what is kept then grows with those distinct trees\s+alone \(a signed checkpoint each\), not with the lines/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/the log's own proof\s+endpoint only when its tiles cannot be read: that proof is not signed, so\s+one that fails then shows no fork by itself, exit 2/);
 });
