@@ -89,8 +89,17 @@ export type ProofSource = 'tiles' | 'log' | 'same';
 /** The outcome of {@link checkReceiptTrees}. */
 export type TreesCheck =
   | { readonly consistent: true; readonly latest: SignedCheckpoint; readonly sources: readonly ProofSource[] }
-  /** `latest` is undefined when the log's own checkpoint did not verify. */
-  | { readonly consistent: false; readonly reason: string; readonly tree: ReceiptTree; readonly latest: SignedCheckpoint | undefined };
+  /** `latest` is undefined when the log's own checkpoint did not verify; `shownBy` says what shows the failure (see ShownBy). */
+  | { readonly consistent: false; readonly reason: string; readonly tree: ReceiptTree; readonly latest: SignedCheckpoint | undefined; readonly shownBy: ShownBy };
+
+/**
+ * What shows that the log does not extend a receipt's tree: the two signed
+ * checkpoints by themselves (two roots at one size); tiles authenticated
+ * against the log's latest checkpoint or, when that is smaller, against the
+ * receipt's (which anyone can fetch again and check; the two checkpoints
+ * alone show nothing); or the log's checkpoint not verifying.
+ */
+export type ShownBy = 'checkpoints' | 'log tiles' | 'receipt tiles' | 'signature';
 
 /**
  * Checks that `newer` extends `older` as `cairn monitor` does: from tiles
@@ -157,7 +166,7 @@ async function behindReceipts(client: CairnClient, latest: SignedCheckpoint, ahe
         err.code === 'INCONSISTENT'
           ? `the log no longer extends the receipt's tree (a fork: what the receipt proves may be gone from the log): its latest checkpoint, of tree size ${size}, is smaller, and tiles authenticated against the receipt's checkpoint show that it is not the start of the receipt's tree: ${err.message}`
           : `the log's tiles contradict the receipt's checkpoint, which it signed (${err.code}), and its latest checkpoint, of tree size ${size}, is smaller than the receipt's tree: ${err.message}`;
-      return { consistent: false, reason, tree, latest };
+      return { consistent: false, reason, tree, latest, shownBy: 'receipt tiles' };
     }
   }
   const { checkpoint } = latest;
@@ -196,7 +205,7 @@ export async function checkReceiptTrees(client: CairnClient, trees: readonly Rec
       return await client.getCheckpoint(cache === undefined ? {} : { cache });
     } catch (err) {
       if (!(err instanceof ClientError) || !err.isVerificationFailure) throw err;
-      return { consistent: false, reason: `the log's latest checkpoint does not verify: ${err.message}`, tree: sorted[0]!, latest: undefined };
+      return { consistent: false, reason: `the log's latest checkpoint does not verify: ${err.message}`, tree: sorted[0]!, latest: undefined, shownBy: 'signature' };
     }
   };
   let latest = await fetchLatest();
@@ -223,7 +232,9 @@ export async function checkReceiptTrees(client: CairnClient, trees: readonly Rec
       shown.code === 'INCONSISTENT'
         ? `the log no longer extends the receipt's tree (a fork or a rollback: what the receipt proves may be gone from the log): ${shown.message}`
         : `the log's answers contradict its latest checkpoint (${shown.code}), so it does not show that it extends the receipt's tree: ${shown.message}`;
-    return { consistent: false, reason, tree, latest };
+    // Only two roots at one size are shown by the two signed checkpoints alone.
+    const shownBy = tree.checkpoint.treeSize === latest.checkpoint.treeSize ? 'checkpoints' : 'log tiles';
+    return { consistent: false, reason, tree, latest, shownBy };
   }
   if (ahead.length > 0) return behindReceipts(client, latest, ahead);
   return { consistent: true, latest, sources };

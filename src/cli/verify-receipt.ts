@@ -45,8 +45,9 @@ against the receipt's checkpoint must show that the receipt's tree extends
 it, else it is a fork. If they do, or cannot be read, the log is behind
 the receipt: an old checkpoint or a rollback, which only a later tree past
 the receipt's tells apart (exit 2: ask again later; never 0). A fork fails
-(1), with both signed checkpoints, the
-receipt's and the log's, as evidence. Of JSON Lines, every receipt that
+(1), printing both signed checkpoints, the receipt's and the log's, and
+what shows it: those two alone for another root at the same size, else the
+log's tiles, which anyone with the key can fetch again and check. Of JSON Lines, every receipt that
 proves the entry is checked so, each distinct tree once, the tiles they
 need read once for all; what is kept then grows with those distinct trees
 alone (a signed checkpoint each), not with the lines. A receipt that fails
@@ -72,8 +73,11 @@ Options:
                      log's latest checkpoint {tree_size, root_hash,
                      checkpoint}, and each receipt tree checked, {tree_size,
                      root_hash, proof: "tiles", "log" or "same"}) or
-                     {consistent: false, reason, receipt, log} (both signed
-                     checkpoints; log is null when it did not verify)
+                     {consistent: false, reason, shown_by, receipt, log}
+                     (shown_by: "checkpoints" when the two show it alone,
+                     "tiles", or "signature" when the log's checkpoint does
+                     not verify; both signed checkpoints; log is null when
+                     it did not verify)
   -h, --help         show this help
 
 Exit status:
@@ -459,25 +463,39 @@ function provedHow(sources: readonly ProofSource[]): string {
 
 /**
  * The report of a receipt that proves the entry offline but whose tree the
- * log no longer extends: why, and both signed checkpoints as evidence.
+ * log no longer extends: why, what shows it, and both signed checkpoints.
+ * Only two roots at one size are evidence in the two checkpoints alone;
+ * otherwise tiles authenticated against one of them show it, which the
+ * reader can fetch again, and the report says so rather than call the
+ * checkpoints proof.
  */
 function forkReport(check: TreesCheck & { consistent: false }, origin: string, url: string, json: boolean): { report: string; summary: string } {
-  const { tree } = check;
+  const { tree, shownBy } = check;
   const reason = `the receipt (${tree.where}) proves the entry is leaf ${tree.index} of ${origin} in the signed tree of size ${tree.checkpoint.treeSize}, but ${check.reason}`;
   if (json) {
     const consistency = {
       consistent: false,
       reason: check.reason,
+      shown_by: shownBy === 'log tiles' || shownBy === 'receipt tiles' ? 'tiles' : shownBy,
       receipt: { ...treeJson(tree.checkpoint), checkpoint: tree.note },
       log: check.latest === undefined ? null : { ...treeJson(check.latest.checkpoint), checkpoint: check.latest.note },
     };
     return { report: jsonLine({ valid: false, reason, consistency }), summary: `INVALID: ${reason}` };
   }
   const where = oneLine(tree.where);
-  const evidence =
-    check.latest === undefined
-      ? `The receipt's checkpoint (${where}), signed by ${origin}:\n${shownNote(tree.note)}`
-      : `Evidence, two checkpoints signed by ${origin}:\nThe receipt's checkpoint (${where}):\n${shownNote(tree.note)}The log's latest checkpoint (${url}/checkpoint):\n${shownNote(check.latest.note)}`;
+  const receipt = `The receipt's checkpoint (${where}), signed by ${origin}:\n${shownNote(tree.note)}`;
+  let evidence: string;
+  if (check.latest === undefined) evidence = receipt;
+  else if (shownBy === 'checkpoints') {
+    evidence =
+      `Evidence, two checkpoints signed by ${origin} with different roots for tree size ${tree.checkpoint.treeSize}:\n` +
+      `The receipt's checkpoint (${where}):\n${shownNote(tree.note)}The log's latest checkpoint (${url}/checkpoint):\n${shownNote(check.latest.note)}`;
+  } else {
+    const against = shownBy === 'receipt tiles' ? "the receipt's checkpoint" : "the log's latest checkpoint";
+    evidence =
+      `Shown by the log's tiles (${url}/tile/), authenticated against ${against} below, which anyone with the key can fetch again and check; the two checkpoints alone do not show it.\n` +
+      `${receipt}The log's latest checkpoint (${url}/checkpoint), signed by ${origin}:\n${shownNote(check.latest.note)}`;
+  }
   return { report: `INVALID: ${oneLine(reason)}\n${evidence}`, summary: `INVALID: ${reason}` };
 }
 

@@ -121,10 +121,12 @@ test('after a failover to a replica that lagged, a receipt that verifies offline
       `^INVALID: the receipt \\(${lateReceipts.replace(/[.]/g, '\\.')}:1\\) proves the entry is leaf 20 of online\\.test/log in the signed tree of size 21, but the log no longer extends the receipt's tree \\(a fork or a rollback: .*\\): the tree of size 25 \\(root ${encodeBase64(latest.checkpoint.rootHash).replace(/[+/]/g, '\\$&')}\\) does not extend the tree of size 21 .*\\(proof from tiles\\)$`,
     ),
   );
-  // The evidence: both notes, whole, as signed.
+  // What shows it: the tiles, not the two notes alone (printed whole, as signed).
   expect(rest.join('\n')).toBe(
-    `Evidence, two checkpoints signed by ${ORIGIN}:\nThe receipt's checkpoint (${lateReceipts}:1):\n${lateNote}The log's latest checkpoint (${replica.url}/checkpoint):\n${latest.note}`,
+    `Shown by the log's tiles (${replica.url}/tile/), authenticated against the log's latest checkpoint below, which anyone with the key can fetch again and check; the two checkpoints alone do not show it.\n` +
+      `The receipt's checkpoint (${lateReceipts}:1), signed by ${ORIGIN}:\n${lateNote}The log's latest checkpoint (${replica.url}/checkpoint), signed by ${ORIGIN}:\n${latest.note}`,
   );
+  expect(r.out).not.toMatch(/Evidence/);
 
   const json = await verify(lateReceipts, 'late', ['--url', replica.url, '--json']);
   expect(json.code).toBe(1);
@@ -133,6 +135,7 @@ test('after a failover to a replica that lagged, a receipt that verifies offline
   expect(parsed.consistency).toEqual({
     consistent: false,
     reason: expect.stringMatching(/^the log no longer extends the receipt's tree .*does not extend the tree of size 21/),
+    shown_by: 'tiles',
     receipt: { tree_size: 21, root_hash: expect.any(String), checkpoint: lateNote },
     log: { tree_size: 25, root_hash: encodeBase64(latest.checkpoint.rootHash), checkpoint: latest.note },
   });
@@ -207,7 +210,12 @@ test('a log that rolled back to a smaller tree never passes: exit 2 while it is 
   const same = await replicaWith(1);
   const f = await verify(lateReceipts, 'late', ['--url', same.url, '--json']);
   expect(f.code).toBe(1);
-  expect(JSON.parse(f.out)).toMatchObject({ valid: false, consistency: { consistent: false, reason: expect.stringMatching(/two roots for tree size 21: .* \(a fork\)$/), log: { tree_size: 21 } } });
+  expect(JSON.parse(f.out)).toMatchObject({ valid: false, consistency: { consistent: false, reason: expect.stringMatching(/two roots for tree size 21: .* \(a fork\)$/), shown_by: 'checkpoints', log: { tree_size: 21 } } });
+  // Two roots at one size: the two signed checkpoints are the evidence, by themselves.
+  const text = await verify(lateReceipts, 'late', ['--url', same.url]);
+  expect(text.out).toContain(
+    `\nEvidence, two checkpoints signed by ${ORIGIN} with different roots for tree size 21:\nThe receipt's checkpoint (${lateReceipts}:1):\n${lateNote}The log's latest checkpoint (${same.url}/checkpoint):\n${(await clientOf(same).getCheckpoint()).note}`,
+  );
 });
 
 test('a smaller /checkpoint that the tiles of the receipt\'s tree show is not its start, or tiles that do not match the receipt\'s checkpoint, is a fork (1)', async () => {
@@ -221,9 +229,13 @@ test('a smaller /checkpoint that the tiles of the receipt\'s tree show is not it
     consistency: {
       consistent: false,
       reason: expect.stringMatching(/^the log no longer extends the receipt's tree \(a fork: .*\): its latest checkpoint, of tree size 5, is smaller, and tiles authenticated against the receipt's checkpoint show that it is not the start of the receipt's tree: the tree of size 21 .* does not extend the tree of size 5 /),
+      shown_by: 'tiles',
       log: { tree_size: 5 },
     },
   });
+  const text = await verify(lateReceipts, 'late', ['--url', primary.url], { fetch: routed(other.url, primary.url) });
+  expect(text.out).toMatch(/\nShown by the log's tiles \(\S+\/tile\/\), authenticated against the receipt's checkpoint below, .*the two checkpoints alone do not show it\.\nThe receipt's checkpoint /);
+  expect(text.out).not.toMatch(/Evidence/);
   // The lagged tree, a true start of the receipt's, with tiles of another tree of size 21.
   const lagged = await replicaWith(0);
   const forked = await replicaWith(1);
@@ -257,7 +269,7 @@ test('a URL of another log (its checkpoint not signed by --vkey) fails (1) as ev
   expect(r.code).toBe(1);
   expect(JSON.parse(r.out)).toMatchObject({
     valid: false,
-    consistency: { consistent: false, reason: expect.stringMatching(/^the log's latest checkpoint does not verify: .*this log's origin is stranger\.test\/log, the key is for online\.test\/log/), receipt: { tree_size: 21, checkpoint: lateNote }, log: null },
+    consistency: { consistent: false, reason: expect.stringMatching(/^the log's latest checkpoint does not verify: .*this log's origin is stranger\.test\/log, the key is for online\.test\/log/), shown_by: 'signature', receipt: { tree_size: 21, checkpoint: lateNote }, log: null },
   });
   const text = await verify(lateReceipts, 'late', ['--url', stranger.url]);
   expect(text.out).toMatch(/^INVALID: .*\nThe receipt's checkpoint \(.*late\.jsonl:1\), signed by online\.test\/log:\nonline\.test\/log\n21\n/);
@@ -382,7 +394,7 @@ test('of JSON Lines, a later receipt whose tree the log dropped fails (1), thoug
   const r = await verify(file, 'twice', ['--url', lagged.url]);
   expect(r.code).toBe(1);
   expect(r.out).toMatch(new RegExp(`^INVALID: the receipt \\(${file.replace(/[.]/g, '\\.')}:2\\) proves the entry is leaf 0 of online\\.test/log in the signed tree of size 3, but the log no longer extends the receipt's tree`));
-  expect(r.out).toContain(`The receipt's checkpoint (${file}:2):\n${b.receipt.checkpoint}The log's latest checkpoint`);
+  expect(r.out).toContain(`The receipt's checkpoint (${file}:2), signed by ${ORIGIN}:\n${b.receipt.checkpoint}The log's latest checkpoint`);
 });
 
 test('CAIRN_URL alone asks no log (offline, as before); --online takes the URL from it, and CAIRN_TOKEN goes with every request', async () => {
@@ -416,6 +428,9 @@ test('the help says offline is the default, how --url checks the log, and that a
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: .*\n.*with --url also the log unreachable/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/A latest checkpoint\s+smaller than the receipt's tree is asked for again, past the caches that\s+honour no-cache[^]*?\(exit 2: ask again later; never 0\)/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: [^]*or its\s+latest checkpoint behind the receipt's tree/);
+  expect(VERIFY_RECEIPT_USAGE).toMatch(/A fork fails\s+\(1\), printing both signed checkpoints, the receipt's and the log's, and\s+what shows it: those two alone for another root at the same size, else the\s+log's tiles/);
+  expect(VERIFY_RECEIPT_USAGE).not.toMatch(/as evidence/);
+  expect(VERIFY_RECEIPT_USAGE).toMatch(/\{consistent: false, reason, shown_by, receipt, log\}/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/each distinct tree once, the tiles they\s+need read once for all; what is kept then grows with those distinct trees\s+alone \(a signed checkpoint each\), not with the lines/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/the log's own proof\s+endpoint only when its tiles cannot be read: that proof is not signed, so\s+one that fails then shows no fork by itself, exit 2/);
 });
