@@ -53,6 +53,7 @@ need read once for all; what is kept then grows with those distinct trees
 alone (a signed checkpoint each), not with the lines. A receipt that fails
 offline fails before the log is asked.
 
+With --url or --online, when the log is asked:
 ${READ_RETRIES_HELP}
 
 Options:

@@ -431,6 +431,9 @@ test('the help says offline is the default, how --url checks the log, and that a
   expect(VERIFY_RECEIPT_USAGE).toMatch(/A fork fails\s+\(1\), printing both signed checkpoints, the receipt's and the log's, and\s+what shows it: those two alone for another root at the same size, else the\s+log's tiles/);
   expect(VERIFY_RECEIPT_USAGE).not.toMatch(/as evidence/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\{consistent: false, reason, shown_by, receipt, log\}/);
+  // The retries are of the log's answers: said only of --url and --online.
+  expect(VERIFY_RECEIPT_USAGE).toMatch(/\n\nWith --url or --online, when the log is asked:\nAn answer of 429 or 503 /);
+  expect(VERIFY_RECEIPT_USAGE.match(/An answer of 429/g)).toHaveLength(1);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/each distinct tree once, the tiles they\s+need read once for all; what is kept then grows with those distinct trees\s+alone \(a signed checkpoint each\), not with the lines/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/the log's own proof\s+endpoint only when its tiles cannot be read: that proof is not signed, so\s+one that fails then shows no fork by itself, exit 2/);
 });
