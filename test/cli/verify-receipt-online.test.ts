@@ -276,12 +276,16 @@ test('a URL of another log (its checkpoint not signed by --vkey) fails (1) as ev
 });
 
 test('a log that cannot be asked is not "invalid": unreachable, or answering an error, is exit 2 with nothing on standard output', async () => {
-  const gone = await replicaWith(0);
-  const url = gone.url;
-  await gone.close();
-  const r = await verify(lateReceipts, 'late', ['--url', url]);
+  // Refused as fetch refuses a port nothing listens on (not a closed server's port, which another test's server may take).
+  const asked: string[] = [];
+  const refused: FetchLike = (url) => {
+    asked.push(url);
+    return Promise.reject(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) }));
+  };
+  const r = await verify(lateReceipts, 'late', ['--url', 'http://127.0.0.1:9'], { fetch: refused });
   expect(r).toMatchObject({ code: 2, out: '' });
-  expect(r.err).toMatch(/^cairn verify-receipt: GET http:\/\/127\.0\.0\.1:\d+\/checkpoint: .*ECONNREFUSED/);
+  expect(r.err).toBe('cairn verify-receipt: GET http://127.0.0.1:9/checkpoint: fetch failed: connect ECONNREFUSED 127.0.0.1:9\n');
+  expect(asked).toEqual(['http://127.0.0.1:9/checkpoint']);
   // A log that answers 500 to everything, even after its retries.
   const broken: FetchLike = () => Promise.resolve(new Response('{"error":"boom","code":"INTERNAL"}', { status: 500, headers: { 'Content-Type': 'application/json' } }));
   const b = await verify(lateReceipts, 'late', ['--url', primary.url, '--json'], { fetch: broken });
