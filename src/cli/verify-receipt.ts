@@ -31,27 +31,27 @@ line of its own, with it.
 Offline, a receipt proves that the entry was in a tree the log signed, not
 that the log still holds it. With --url (or --online, for CAIRN_URL), once
 a receipt proves the entry offline, the log is asked too: its latest
-checkpoint (signature verified with --vkey) must extend the receipt's tree,
-as a consistency proof computed from tiles authenticated against that
-checkpoint shows (as 'cairn monitor' checks it; the log's own proof
+checkpoint (signature verified with --vkey) must extend the receipt's
+tree, as a consistency proof computed from tiles authenticated against
+that checkpoint shows (as 'cairn monitor' checks it; the log's own proof
 endpoint only when its tiles cannot be read: that proof is not signed, so
 one that fails then shows no fork by itself, exit 2, as in 'cairn add').
-Another root at the same size, or a proof from tiles that fails, is a
-fork or a rollback (a failover to a replica that lagged, a restore from an
-old backup): the entry may be gone from the log. A latest checkpoint
-smaller than the receipt's tree is asked for again, past the caches that
-honour no-cache (a CDN's old copy); still smaller, tiles authenticated
-against the receipt's checkpoint must show that the receipt's tree extends
-it, else it is a fork. If they do, or cannot be read, the log is behind
-the receipt: an old checkpoint or a rollback, which only a later tree past
-the receipt's tells apart (exit 2: ask again later; never 0). A fork fails
+Another root at the same size, or a proof from tiles that fails, is a fork
+or a rollback (a failover to a replica that lagged, a restore from an old
+backup): the entry may be gone from the log. A latest checkpoint smaller
+than the receipt's tree is asked for again, past the caches that honour
+no-cache (a CDN's old copy); still smaller, tiles authenticated against
+the receipt's checkpoint must show that the receipt's tree extends it,
+else it is a fork. If they do, or cannot be read, the log is behind the
+receipt: an old checkpoint or a rollback, which only a later tree past the
+receipt's tells apart (exit 2: ask again later; never 0). A fork fails
 (1), printing both signed checkpoints, the receipt's and the log's, and
 what shows it: those two alone for another root at the same size, else the
-log's tiles, which anyone with the key can fetch again and check. Of JSON Lines, every receipt that
-proves the entry is checked so, each distinct tree once, the tiles they
-need read once for all; what is kept then grows with those distinct trees
-alone (a signed checkpoint each), not with the lines. A receipt that fails
-offline fails before the log is asked.
+log's tiles, which anyone with the key can fetch again and check. Of JSON
+Lines, every receipt that proves the entry is checked so, each distinct
+tree once, the tiles they need read once for all; what is kept then grows
+with those distinct trees alone (a signed checkpoint each), not with the
+lines. A receipt that fails offline fails before the log is asked.
 
 With --url or --online, when the log is asked:
 ${READ_RETRIES_HELP}

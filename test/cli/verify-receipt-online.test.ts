@@ -426,18 +426,23 @@ test('CAIRN_URL alone asks no log (offline, as before); --online takes the URL f
 });
 
 test('the help says offline is the default, how --url checks the log, and that a log that cannot be asked is exit 2, not 1', () => {
-  expect(VERIFY_RECEIPT_USAGE).toMatch(/by default offline,\s+without asking the log/);
+  // Its words, wherever the lines break.
+  const help = VERIFY_RECEIPT_USAGE.replace(/\s+/g, ' ');
+  expect(help).toContain('by default offline, without asking the log');
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--url URL +also check that the log at URL still extends/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/--online +the same with the log's URL from CAIRN_URL/);
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: .*\n.*with --url also the log unreachable/);
-  expect(VERIFY_RECEIPT_USAGE).toMatch(/A latest checkpoint\s+smaller than the receipt's tree is asked for again, past the caches that\s+honour no-cache[^]*?\(exit 2: ask again later; never 0\)/);
-  expect(VERIFY_RECEIPT_USAGE).toMatch(/\n {2}2 {2}usage or operational error: [^]*or its\s+latest checkpoint behind the receipt's tree/);
-  expect(VERIFY_RECEIPT_USAGE).toMatch(/A fork fails\s+\(1\), printing both signed checkpoints, the receipt's and the log's, and\s+what shows it: those two alone for another root at the same size, else the\s+log's tiles/);
-  expect(VERIFY_RECEIPT_USAGE).not.toMatch(/as evidence/);
-  expect(VERIFY_RECEIPT_USAGE).toMatch(/\{consistent: false, reason, shown_by, receipt, log\}/);
+  expect(help).toContain("the log's own proof endpoint only when its tiles cannot be read: that proof is not signed, so one that fails then shows no fork by itself, exit 2");
+  expect(help).toContain(
+    "A latest checkpoint smaller than the receipt's tree is asked for again, past the caches that honour no-cache (a CDN's old copy); still smaller, tiles authenticated against the receipt's checkpoint must show that the receipt's tree extends it, else it is a fork. " +
+      "If they do, or cannot be read, the log is behind the receipt: an old checkpoint or a rollback, which only a later tree past the receipt's tells apart (exit 2: ask again later; never 0).",
+  );
+  expect(help).toMatch(/ 2 usage or operational error: .* or its latest checkpoint behind the receipt's tree/);
+  expect(help).toContain("A fork fails (1), printing both signed checkpoints, the receipt's and the log's, and what shows it: those two alone for another root at the same size, else the log's tiles");
+  expect(help).not.toContain('as evidence');
+  expect(help).toContain('{consistent: false, reason, shown_by, receipt, log}');
+  expect(help).toContain('each distinct tree once, the tiles they need read once for all; what is kept then grows with those distinct trees alone (a signed checkpoint each), not with the lines');
   // The retries are of the log's answers: said only of --url and --online.
   expect(VERIFY_RECEIPT_USAGE).toMatch(/\n\nWith --url or --online, when the log is asked:\nAn answer of 429 or 503 /);
   expect(VERIFY_RECEIPT_USAGE.match(/An answer of 429/g)).toHaveLength(1);
-  expect(VERIFY_RECEIPT_USAGE).toMatch(/each distinct tree once, the tiles they\s+need read once for all; what is kept then grows with those distinct trees\s+alone \(a signed checkpoint each\), not with the lines/);
-  expect(VERIFY_RECEIPT_USAGE).toMatch(/the log's own proof\s+endpoint only when its tiles cannot be read: that proof is not signed, so\s+one that fails then shows no fork by itself, exit 2/);
 });
