@@ -729,14 +729,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   server.once('close', () => clientErrors.flush());
   // Attached before the gate, so that it counts every request, those the
   // gate holds while the log opens too.
-  // A connection whose answers go unread is closed only when what they hold
-  // keeps others waiting: answers refused, or its client's others waiting.
+  // A connection whose answers go unread, or are read too slowly for their
+  // size, is closed only when what they hold keeps others waiting: answers
+  // refused, or its client's others waiting.
   const answerBudget = new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
   const stallMs = config.stallMs ?? STALL_MS;
   const pipelining = new PipelineLimit(server, {
     stallMs,
     closeStalled: (socket) => answerBudget.keepsOthersWaiting(socket, stallMs),
     onStalled: (socket) => logger.warn('closed a connection whose client read none of its answers for a minute while they kept others waiting', { remote: socket.remoteAddress }),
+    closeOverdue: (socket) => answerBudget.heldTooLong(socket, stallMs),
+    onOverdue: (socket) =>
+      logger.warn('closed a connection whose client read a large answer too slowly (a minute plus 1 s per 256 KiB) while it kept others waiting', { remote: socket.remoteAddress }),
   });
   answerConnect(server);
   // What close() cuts once its grace is over; the requests it cuts are logged as such.

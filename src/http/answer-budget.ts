@@ -40,6 +40,22 @@ export const MAX_ANSWER_READS = 4;
  */
 export const MAX_ANSWERS_PER_CLIENT = 2;
 
+/**
+ * The slowest a large answer may be read while it keeps others waiting, in
+ * bytes per second: 256 KiB/s (about 2 Mbit/s), which {@link
+ * AnswerBudget.heldTooLong} allows on top of the stall time. The stall check
+ * sees a client that reads nothing, but not one that reads slowly enough for
+ * the kernel to take some of its answer each minute: four such clients, on
+ * four addresses, reading a 15.4 MB bundle each at 60 KB/s, held 62 MB of the
+ * 64 MiB bound, and every other client's bundles were refused for 191 s at a
+ * stretch, and again each time they asked again. At this rate a full bundle
+ * of 16 MiB may be held 64 s past the stall time (a 15.4 MB one about 2
+ * minutes in all, a 5.6 MB get-entries about 80 s): a client on a link
+ * faster than that is not cut by it, and one slower only while others wait
+ * (alone, it is served however slowly).
+ */
+export const MIN_ANSWER_READ_RATE = 256 * 1024;
+
 /** Names the client of a connection, for {@link MAX_ANSWERS_PER_CLIENT}. */
 export type ClientOf = (socket: Socket) => string;
 
@@ -97,10 +113,20 @@ interface Waiter {
 interface Connection {
   /** Its client (see {@link clientOf}). */
   readonly client: string;
-  /** The releases of the shares of its answers: node does not close a pipelined response queued behind others when the connection is lost. */
-  readonly shares: Set<() => void>;
+  /**
+   * The shares of its answers, oldest first, by their releases (node does
+   * not close a pipelined response queued behind others when the
+   * connection is lost): when each was taken, and its bytes.
+   */
+  readonly shares: Map<() => void, Share>;
   /** Its answers waiting for their turn, told if the connection is lost. */
   readonly waiting: Set<Waiter>;
+}
+
+/** One answer's share: when it was taken (on the budget's clock), and the bytes it holds now. */
+interface Share {
+  readonly since: number;
+  bytes: number;
 }
 
 /** One client's answers held or being read, and those waiting for one of them to be done, first come first served. */
@@ -282,6 +308,20 @@ export class AnswerBudget {
   }
 
   /**
+   * Whether answers of `socket`'s connection keep others waiting (see
+   * {@link keepsOthersWaiting}) and the oldest of them has been held longer
+   * than `ms` plus its bytes at {@link MIN_ANSWER_READ_RATE}, however much
+   * of it the client has read. The server asks this of every connection
+   * with answers held, at each stall check, and closes one it is true of.
+   */
+  heldTooLong(socket: Socket, ms: number): boolean {
+    const oldest = this.#connections.get(socket)?.shares.values().next().value;
+    if (oldest === undefined) return false;
+    const limit = ms + (oldest.bytes / MIN_ANSWER_READ_RATE) * 1000;
+    return this.#now() - oldest.since > limit && this.keepsOthersWaiting(socket, ms);
+  }
+
+  /**
    * Takes `bytes` for the answer of `res` until `res` closes or its
    * connection is lost; undefined, taking nothing, if they do not fit (and
    * something is held). An answer whose client is already gone takes nothing.
@@ -300,21 +340,21 @@ export class AnswerBudget {
     // Read within reading(): its client's turn is given back with the share.
     const giveBack = this.#turns.get(res);
     this.#turns.delete(res);
-    let held = bytes;
+    const share: Share = { since: this.#now(), bytes };
     const release = () => {
       if (!conn.shares.delete(release)) return;
-      this.#used -= held;
-      held = 0;
+      this.#used -= share.bytes;
+      share.bytes = 0;
       giveBack?.();
       this.#wake(conn);
     };
-    conn.shares.add(release);
+    conn.shares.set(release, share);
     res.once('close', release);
     return {
       shrinkTo: (smaller: number) => {
-        if (!conn.shares.has(release) || smaller >= held) return;
-        this.#used -= held - smaller;
-        held = smaller;
+        if (!conn.shares.has(release) || smaller >= share.bytes) return;
+        this.#used -= share.bytes - smaller;
+        share.bytes = smaller;
       },
     };
   }
@@ -323,13 +363,13 @@ export class AnswerBudget {
   #connection(socket: Socket): Connection {
     const known = this.#connections.get(socket);
     if (known !== undefined) return known;
-    const conn: Connection = { client: this.#clientOf(socket), shares: new Set(), waiting: new Set() };
+    const conn: Connection = { client: this.#clientOf(socket), shares: new Map(), waiting: new Set() };
     this.#connections.set(socket, conn);
     socket.once('close', () => {
       this.#connections.delete(socket);
       // Those waiting give up first, so that the turns the shares give back go to other connections.
       for (const waiter of conn.waiting) waiter.lost();
-      for (const release of conn.shares) release();
+      for (const release of conn.shares.keys()) release();
     });
     return conn;
   }

@@ -106,6 +106,13 @@ interface Connection {
  * socket), or that is idle between requests (node's keepAliveTimeout), is
  * not this check's business.
  *
+ * Nor by reading them slowly, while others wait: at each stall check, a
+ * connection with requests in progress is also closed if `closeOverdue` says
+ * so, whatever the kernel took (the server: while its answers keep others
+ * waiting, as above, and the oldest has been held longer than the stall time
+ * plus its size at a slowest reading rate, AnswerBudget.heldTooLong), with
+ * `onOverdue` told. By default none is.
+ *
  * It sees every request (it listens to the server's 'request' event, so
  * attach it before anything else that does), whether the express app or the
  * fast routes answer it; {@link guard} wraps the handler that does.
@@ -126,6 +133,8 @@ export class PipelineLimit {
   readonly #every: Every;
   readonly #onStalled: ((socket: Socket) => void) | undefined;
   readonly #closeStalled: (socket: Socket) => boolean;
+  readonly #onOverdue: ((socket: Socket) => void) | undefined;
+  readonly #closeOverdue: (socket: Socket) => boolean;
   /** Stops the stall checks; undefined while they do not run (no connection open). */
   #stopChecks: (() => void) | undefined;
 
@@ -135,11 +144,22 @@ export class PipelineLimit {
    * (default {@link STALL_MS}) how long a connection may leave its answers
    * unread; `every` runs the stall check (tests drive it by hand),
    * `closeStalled` says whether a stalled connection is to be closed (by
-   * default every one is), and `onStalled` is told of each connection closed.
+   * default every one is), and `onStalled` is told of each connection closed;
+   * `closeOverdue` says whether a connection with requests in progress is to
+   * be closed however it progresses (by default none is), and `onOverdue` is
+   * told of each connection closed so.
    */
   constructor(
     server: Server,
-    options: { max?: number; stallMs?: number; every?: Every; closeStalled?: (socket: Socket) => boolean; onStalled?: (socket: Socket) => void } = {},
+    options: {
+      max?: number;
+      stallMs?: number;
+      every?: Every;
+      closeStalled?: (socket: Socket) => boolean;
+      onStalled?: (socket: Socket) => void;
+      closeOverdue?: (socket: Socket) => boolean;
+      onOverdue?: (socket: Socket) => void;
+    } = {},
   ) {
     const max = options.max ?? MAX_REQUESTS_IN_PROGRESS;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`PipelineLimit: max must be a positive integer, not ${max}`);
@@ -150,6 +170,8 @@ export class PipelineLimit {
     this.#every = options.every ?? everyUnref;
     this.#onStalled = options.onStalled;
     this.#closeStalled = options.closeStalled ?? (() => true);
+    this.#onOverdue = options.onOverdue;
+    this.#closeOverdue = options.closeOverdue ?? (() => false);
     this.#refusal = new LogError(
       'QUEUE_FULL',
       `too many requests in progress on this connection (at most ${max} pipelined); ` +
@@ -221,18 +243,21 @@ export class PipelineLimit {
       if (conn.inProgress === 0 || socket.writableLength === 0 || written !== conn.written) {
         conn.written = written;
         conn.stalledChecks = 0;
-        continue;
-      }
-      conn.stalledChecks += 1;
-      if (conn.stalledChecks < STALL_CHECKS || !this.#closeStalled(socket)) continue;
-      this.#connections.delete(socket);
-      this.#onStalled?.(socket);
-      socket.destroy();
+      } else conn.stalledChecks += 1;
+      if (conn.stalledChecks >= STALL_CHECKS && this.#closeStalled(socket)) this.#close(socket, this.#onStalled);
+      else if (conn.inProgress > 0 && this.#closeOverdue(socket)) this.#close(socket, this.#onOverdue);
     }
     if (this.#connections.size === 0 && this.#stopChecks !== undefined) {
       this.#stopChecks();
       this.#stopChecks = undefined;
     }
+  }
+
+  /** Closes `socket` for the stall check (which forgets it at once), telling `told`. */
+  #close(socket: Socket, told: ((socket: Socket) => void) | undefined): void {
+    this.#connections.delete(socket);
+    told?.(socket);
+    socket.destroy();
   }
 }
 

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { AnswerBudget, clientOf, clientOfAddress, DEFAULT_MAX_ANSWER_BYTES, MAX_ANSWER_READS, MAX_ANSWERS_PER_CLIENT } from '../../src/http/answer-budget.js';
+import { AnswerBudget, clientOf, clientOfAddress, DEFAULT_MAX_ANSWER_BYTES, MAX_ANSWER_READS, MAX_ANSWERS_PER_CLIENT, MIN_ANSWER_READ_RATE } from '../../src/http/answer-budget.js';
 import { LogError } from '../../src/log/errors.js';
 
 /**
@@ -365,6 +365,64 @@ test('keepsOthersWaiting(socket): its answers hold a share while an answer was r
   a.lose();
   await expect(own).rejects.toMatchObject({ code: 'QUEUE_FULL' });
   expect([budget.inUse, budget.clients]).toEqual([0, 0]);
+});
+
+test('heldTooLong(socket, ms): its oldest answer held longer than ms plus its bytes at MIN_ANSWER_READ_RATE, and only while it keeps others waiting', async () => {
+  expect(MIN_ANSWER_READ_RATE).toBe(256 * 1024);
+  const STALL = 60_000;
+  let now = 5_000;
+  const budget = new AnswerBudget(64 * MIN_ANSWER_READ_RATE, { perClient: 1, now: () => now });
+  const slow = new FakeSocket('10.0.0.1');
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(false);
+  // 10 s of reading at the rate: held for up to 70 s.
+  const first = slow.response();
+  const hold = budget.hold(first.res, 10 * MIN_ANSWER_READ_RATE)!;
+  // Pipelined behind it, held an hour later (as a test may; the server holds one per connection): the oldest one counts.
+  now += 3_600_000;
+  budget.hold(slow.response().res, 1);
+  // Nobody waits: never, however long it is held.
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(false);
+  // Refused lately: past its limit, and only then.
+  now = 5_000 + 70_000;
+  budget.noteRefused();
+  expect(budget.keepsOthersWaiting(slow.asSocket, STALL)).toBe(true);
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(false);
+  now += 1;
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(true);
+  // The limit is the answer's bytes now: once it shrank (gzip), less.
+  hold.shrinkTo(5 * MIN_ANSWER_READ_RATE);
+  now = 5_000 + 65_000;
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(false);
+  now += 1;
+  const refusedAt = now;
+  budget.noteRefused();
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(true);
+  // Once no answer was refused for the stall time, nobody waits any more.
+  now = refusedAt + STALL;
+  expect([budget.keepsOthersWaiting(slow.asSocket, STALL), budget.heldTooLong(slow.asSocket, STALL)]).toEqual([false, false]);
+  // Another of its client's answers waiting its turn keeps others waiting too.
+  const order: string[] = [];
+  const fresh = new FakeSocket('10.0.0.2');
+  await read(budget, fresh.response(), 1, order, 'fresh');
+  const waiting = read(budget, new FakeSocket('10.0.0.2').response(), 1, order, 'waiting');
+  await tick();
+  expect(budget.waiting).toBe(1);
+  expect(budget.heldTooLong(fresh.asSocket, STALL)).toBe(false);
+  now += STALL + 1;
+  expect(budget.heldTooLong(fresh.asSocket, STALL)).toBe(true);
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(false);
+  fresh.lose();
+  expect(await waiting).toBe('waiting');
+  // Written out, the first answer holds nothing: the one behind it is timed from when it was held.
+  first.close();
+  expect(budget.holds(slow.asSocket)).toBe(true);
+  now = 5_000 + 3_600_000 + STALL;
+  budget.noteRefused();
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(false);
+  now += 1;
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(true);
+  slow.lose();
+  expect(budget.heldTooLong(slow.asSocket, STALL)).toBe(false);
 });
 
 test('clientOf: the remote address; an IPv4-mapped one as IPv4; an IPv6 one by its /64, however written', () => {

@@ -5,18 +5,20 @@
 // refused 503 QUEUE_FULL instead of held, and a connection whose answers go
 // unread for the stall time (PipelineLimit, src/http/pipelining.ts) is
 // closed, freeing them; a client that reads its pipelined answers gets them
-// all, a slow reader that makes progress is not cut, and a lost client frees
-// its share and what waited. The stall checks run when the test says (no
-// clock), on a log of full bundles of 16 MiB under the server's own bound
+// all, a slow reader that makes progress is not cut for stalling, nor for how
+// long its answer is held unless that keeps others waiting past its limit
+// (AnswerBudget.heldTooLong, wired as the server does), and a lost client
+// frees its share and what waited. The stall checks run when the test says,
+// and the budget's clock reads what the test sets (no clock), on a log of full bundles of 16 MiB under the server's own bound
 // (64 MiB: three of them fit): more than loopback's socket buffers take, so
 // an answer not read is never written out in full. Each connection is a
 // client of its own, unless a test names its client (all come from
 // 127.0.0.1).
 import { createServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES } from '../../src/http/answer-budget.js';
+import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, MIN_ANSWER_READ_RATE } from '../../src/http/answer-budget.js';
 import { createApp } from '../../src/http/app.js';
-import { PipelineLimit } from '../../src/http/pipelining.js';
+import { PipelineLimit, STALL_MS } from '../../src/http/pipelining.js';
 import { MAX_ENTRY_SIZE } from '../../src/log/log.js';
 import { listenLocally, listenOn, type LocalServer } from '../helpers/local-server.js';
 import { RawConnection, type RawResponse } from '../helpers/raw-http.js';
@@ -26,6 +28,10 @@ import { openHarness, type Harness } from './helpers.js';
 const BUNDLE_BYTES = 256 * (2 + MAX_ENTRY_SIZE);
 const BUNDLE = '/tile/entries/000';
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+
+/** What the budget's clock reads (ms): it moves only when a test moves it. */
+let clock = 0;
+const HOUR = 3_600_000;
 
 /** The client of a connection by its port on this side, where a test names it. */
 const clientNames = new Map<number, string>();
@@ -38,7 +44,7 @@ const clientNames = new Map<number, string>();
 class WatchedBudget extends AnswerBudget {
   settled = 0;
   constructor(limit: number) {
-    super(limit, { clientOf: (socket) => clientNames.get(socket.remotePort ?? 0) ?? `port ${socket.remotePort}` });
+    super(limit, { clientOf: (socket) => clientNames.get(socket.remotePort ?? 0) ?? `port ${socket.remotePort}`, now: () => clock });
   }
   #wake: (() => void) | undefined;
   override async reading<T>(res: ServerResponse, read: () => Promise<T>): Promise<T> {
@@ -66,6 +72,8 @@ let sockets: Socket[];
 /** Runs one round of stall checks (none while no connection has requests in progress). */
 let tick: () => void;
 let stalled: number;
+/** Connections closed for an answer held too long while it kept others waiting. */
+let overdue: number;
 /** How many times the stall checks were started, and whether they run now. */
 let starts: number;
 let checking: () => boolean;
@@ -92,6 +100,7 @@ beforeEach(async () => {
   checking = () => check !== undefined;
   starts = 0;
   stalled = 0;
+  overdue = 0;
   mayClose = true;
   sockets = [];
   const server = createServer();
@@ -103,6 +112,9 @@ beforeEach(async () => {
     },
     closeStalled: () => mayClose,
     onStalled: () => (stalled += 1),
+    // As the server wires it.
+    closeOverdue: (socket) => budget.heldTooLong(socket, STALL_MS),
+    onOverdue: () => (overdue += 1),
   });
   server.on('connection', (socket: Socket) => sockets.push(socket));
   server.on('request', limit.guard(h.app));
@@ -172,6 +184,15 @@ async function waits(conn: RawConnection): Promise<void> {
   const [settled, waiting] = [budget.settled, budget.waiting];
   conn.write(get(BUNDLE));
   await until(() => budget.waiting === waiting + 1 || budget.settled === settled + 1);
+}
+
+/** Lets `conn` read until the server has handed the kernel more of the answer on `serverSide` (or all of it), then stops it reading. */
+async function progress(conn: RawConnection, serverSide: Socket): Promise<void> {
+  const sent = () => serverSide.bytesWritten - serverSide.writableLength;
+  const before = sent();
+  conn.socket.resume();
+  await until(() => sent() !== before || serverSide.writableLength === 0);
+  conn.socket.pause();
 }
 
 /** Reads the next answer of `conn`: a whole full bundle. */
@@ -434,5 +455,63 @@ test('a stalled connection that closeStalled spares (the server: one whose answe
     await released();
   } finally {
     conn.destroy();
+  }
+});
+
+test('a slow client that keeps reading is not cut for how long its answer is held while nobody waits, even hours past its limit, and gets it whole', async () => {
+  clock += 10 * HOUR;
+  const conn = await pipelined(1);
+  const serverSide = sockets[0]!;
+  try {
+    expect(budget.inUse).toBe(BUNDLE_BYTES);
+    clock += HOUR;
+    for (let i = 0; i < 3; i++) {
+      tick();
+      await progress(conn, serverSide);
+    }
+    tick();
+    expect([serverSide.destroyed, stalled, overdue]).toEqual([false, 0, 0]);
+    await bundle(conn);
+  } finally {
+    conn.destroy();
+  }
+});
+
+test('a slow client that keeps reading, while others are refused, is cut at the first check past its limit (the stall time plus its size at MIN_ANSWER_READ_RATE), not before; the others are then served', async () => {
+  // Only this rule may cut here: the two that read nothing would otherwise be cut for stalling.
+  mayClose = false;
+  clock += 10 * HOUR;
+  const start = clock;
+  const limit = STALL_MS + (BUNDLE_BYTES / MIN_ANSWER_READ_RATE) * 1000;
+  const slow = await pipelined(1);
+  const slowSide = sockets[0]!;
+  // Two more, held 100 s later, fill the bound: a third is refused.
+  clock += 100_000;
+  const holders = [await pipelined(1), await pipelined(1)];
+  const other = await open();
+  try {
+    other.write(get(BUNDLE));
+    expect(await other.next()).toMatchObject({ status: 503 });
+    clock = start + limit;
+    tick();
+    await progress(slow, slowSide);
+    tick();
+    expect([slowSide.destroyed, overdue]).toEqual([false, 0]);
+    // Past its limit: closed, however much the kernel just took of it.
+    clock += 1;
+    await progress(slow, slowSide);
+    tick();
+    expect(overdue).toBe(1);
+    await closed(slowSide);
+    expect(await slow.closed()).toBe(true);
+    // The others, held 100 s less, are not; and what the slow one held is served to the one refused.
+    expect(sockets.filter((socket) => socket.destroyed)).toEqual([slowSide]);
+    expect(budget.inUse).toBe(2 * BUNDLE_BYTES);
+    other.write(get(BUNDLE));
+    await bundle(other);
+    tick();
+    expect([overdue, stalled]).toEqual([1, 0]);
+  } finally {
+    for (const conn of [slow, ...holders, other]) conn.destroy();
   }
 });
