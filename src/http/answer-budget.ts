@@ -56,6 +56,14 @@ export const MAX_ANSWERS_PER_CLIENT = 2;
  */
 export const MIN_ANSWER_READ_RATE = 256 * 1024;
 
+/**
+ * How recent a refusal must be for {@link AnswerBudget.heldTooLong} to cut a
+ * slow reader for it (ms): refused clients are told `Retry-After: 1`, so one
+ * still waiting asks again within seconds, and a refusal older than this may
+ * have nobody behind it any more.
+ */
+export const RECENT_REFUSAL_MS = 5_000;
+
 /** Names the client of a connection, for {@link MAX_ANSWERS_PER_CLIENT}. */
 export type ClientOf = (socket: Socket) => string;
 
@@ -308,17 +316,21 @@ export class AnswerBudget {
   }
 
   /**
-   * Whether answers of `socket`'s connection keep others waiting (see
-   * {@link keepsOthersWaiting}) and the oldest of them has been held longer
+   * Whether the oldest answer of `socket`'s connection has been held longer
    * than `ms` plus its bytes at {@link MIN_ANSWER_READ_RATE}, however much
-   * of it the client has read. The server asks this of every connection
-   * with answers held, at each stall check, and closes one it is true of.
+   * of it the client has read, while answers are being refused (one in the
+   * last {@link RECENT_REFUSAL_MS}). Unlike {@link keepsOthersWaiting}, its
+   * own client's answers waiting their turn do not count: they would be
+   * served over the same slow link, so cutting it gains them nothing (and
+   * several users behind one address would never get a large answer). The
+   * server asks this of every connection with answers held, at each stall
+   * check, and closes one it is true of.
    */
   heldTooLong(socket: Socket, ms: number): boolean {
     const oldest = this.#connections.get(socket)?.shares.values().next().value;
     if (oldest === undefined) return false;
     const limit = ms + (oldest.bytes / MIN_ANSWER_READ_RATE) * 1000;
-    return this.#now() - oldest.since > limit && this.keepsOthersWaiting(socket, ms);
+    return this.#now() - oldest.since > limit && this.refusedWithin(RECENT_REFUSAL_MS);
   }
 
   /**

@@ -493,6 +493,9 @@ test('a slow client that keeps reading, while others are refused, is cut at the 
     other.write(get(BUNDLE));
     expect(await other.next()).toMatchObject({ status: 503 });
     clock = start + limit;
+    // The one refused asks again, as Retry-After: 1 tells it: refused again, it keeps the rule's condition fresh.
+    other.write(get(BUNDLE));
+    expect(await other.next()).toMatchObject({ status: 503 });
     tick();
     await progress(slow, slowSide);
     tick();
