@@ -556,7 +556,10 @@ export class HttpTransport {
           } catch (err) {
             // A fetch that refuses the cache mode (Cloudflare Workers' throws a TypeError for one it does not
             // implement) is asked once more without it. Not `instanceof`: the error may come from another realm.
+            // A network failure is a TypeError too in Node ("fetch failed"), but with its cause: it is tried
+            // again as one, keeping the mode (a reload must not become a request a cache may answer).
             if (init.cache === undefined || typeof err !== 'object' || err === null || (err as { name?: unknown }).name !== 'TypeError') throw err;
+            if ((err as { cause?: unknown }).cause !== undefined) throw err;
             halt();
             delete init.cache;
             res = await this.#fetch(url, init);

@@ -125,6 +125,20 @@ test('a request with a cache mode that fetch refuses (a TypeError) is sent once 
   expect(modes).toEqual([undefined]);
 });
 
+test("a network failure (Node's TypeError with a cause) of a request with a cache mode is tried again with the mode, not without it", async () => {
+  const modes: (RequestCache | undefined)[] = [];
+  let calls = 0;
+  const flaky: FetchLike = async (_url, init) => {
+    modes.push(init?.cache);
+    calls += 1;
+    if (calls === 1) throw new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+    return new Response('checkpoint', { status: 200 });
+  };
+  const http = new HttpTransport(BASE, { fetch: flaky, maxRetries: 1, retryBaseDelayMs: 1 });
+  expect(new TextDecoder().decode(await http.bytes('checkpoint', 'text/plain', 100, undefined, undefined, 'reload'))).toBe('checkpoint');
+  expect(modes).toEqual(['reload', 'reload']);
+});
+
 test('an https:// URL of a server that speaks plain HTTP says so, not in OpenSSL\'s words', async () => {
   // Answers what comes (a TLS hello) with a plain HTTP error, as an HTTP server does.
   const plain = createServer((socket) => {
