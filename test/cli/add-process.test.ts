@@ -8,7 +8,7 @@
 // FIFO's open is found by its wchan (wait_for_partner), the FILE a process
 // has open by /proc/PID/fd, and a terminal is made by script(1).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { createWriteStream, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { CLI } from '../helpers/server-process.js';
 import { events, freshFiles, hashOf, receiptsOf } from './add-lines.js';
@@ -193,10 +193,14 @@ test('a FILE that is a terminal nobody types into (/dev/stdin of a pty): a stop 
   };
   const guard = setTimeout(killAll, HANG_GUARD_MS);
   try {
-    // Once cairn add has the terminal open as its FILE (a descriptor past 0, 1 and 2), it reads it.
+    // Once cairn add has the terminal open as its FILE (a descriptor past 0, 1 and 2), it reads it. Only once
+    // the shell has become node: as it writes the pid file, bash keeps its standard output, the terminal, as
+    // descriptor 10 or above for a moment, and a SIGINT then would end the shell (exit 130).
+    const node = realpathSync(process.execPath);
     await until(() => {
       try {
         pid = Number(readFileSync(pidFile, 'utf8'));
+        if (readlinkSync(`/proc/${pid}/exe`) !== node) return false;
         return readdirSync(`/proc/${pid}/fd`).some((fd) => Number(fd) > 2 && readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('/dev/pts/'));
       } catch {
         return false;
