@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
-import { MAX_TILED_TREE_SIZE } from '../client/tile-reader.js';
+import { MAX_TILED_TREE_SIZE, TILES_PER_READER } from '../client/tile-reader.js';
 import { bytesEqual } from '../merkle/check.js';
 import { EMPTY_ROOT } from '../merkle/hash.js';
 import { eachNewTile, newTileCounts, TILE_WIDTH } from '../merkle/tile.js';
@@ -143,9 +143,6 @@ Exit status:
 
 /** How far ahead of the monitor's clock an STH timestamp may be: clocks drift, but not by more. */
 const MAX_CLOCK_AHEAD_MS = 10 * 60 * 1000;
-
-/** How many tiles one tile reader authenticates before the next takes over: a reader caches every tile it read. */
-const TILES_PER_READER = 4096;
 
 /**
  * How many new entries one round walks unless --max-round-entries says

@@ -8,9 +8,8 @@
  */
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
-import { TileHashReader } from '../client/tile-reader.js';
+import { TILES_PER_READER, type TileHashReader } from '../client/tile-reader.js';
 import { encodeBase64 } from '../note/base64.js';
-import type { Tile } from '../merkle/tile.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 
 /** A tree a receipt proved the entry in: its verified checkpoint, its signed note, and which receipt (FILE or FILE:N) and leaf it came with. */
@@ -43,24 +42,16 @@ export class ReceiptTrees {
 }
 
 /**
- * How many tiles one tile reader reads before the next takes over: a reader
- * keeps every tile it read (8 KiB each, so at most about 32 MiB), as cairn
- * monitor's readers do.
- */
-export const TILES_PER_READER = 4096;
-
-/**
  * Tile readers against one tree (the log's latest), shared by the checks of
  * all the receipt trees against it, so that each tile is read once however
  * many trees need it: a receipts file of thousands of distinct trees costs
  * the tiles of their proofs, each once, not each tree's own reading of the
- * same ones. A new reader takes over once the last read `limit` tiles,
+ * same ones. A new reader takes over once the last keeps `limit` tiles,
  * letting go of those it kept, so that what is kept does not grow with the
  * trees.
  */
 class SharedTiles {
   #reader: TileHashReader | undefined;
-  #read = 0;
 
   constructor(
     private readonly client: CairnClient,
@@ -69,16 +60,7 @@ class SharedTiles {
   ) {}
 
   reader(): TileHashReader {
-    if (this.#reader === undefined || this.#read >= this.limit) {
-      this.#read = 0;
-      const fetcher = {
-        readTile: (tile: Tile) => {
-          this.#read++;
-          return this.client.readTile(tile);
-        },
-      };
-      this.#reader = new TileHashReader(this.tree, fetcher);
-    }
+    if (this.#reader === undefined || this.#reader.cachedTiles >= this.limit) this.#reader = this.client.tileReader(this.tree);
     return this.#reader;
   }
 }

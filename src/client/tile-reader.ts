@@ -105,6 +105,13 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T
  * ClientError BAD_RESPONSE: its size is what a log signed, not a caller's
  * mistake, and this client cannot number its hashes.
  */
+/**
+ * How many tiles a long walk lets one TileHashReader keep before a fresh one
+ * takes over: a reader keeps every tile it read (8 KiB each at full width,
+ * so about 32 MiB). Used by cairn monitor and verify-receipt --url.
+ */
+export const TILES_PER_READER = 4096;
+
 export class TileHashReader implements HashReader {
   readonly treeSize: number;
   readonly rootHash: Uint8Array;
@@ -131,6 +138,11 @@ export class TileHashReader implements HashReader {
     this.rootHash = tree.rootHash.slice();
     this.#fetcher = fetcher;
     this.#concurrency = options.concurrency ?? 8;
+  }
+
+  /** How many tiles this reader keeps now (those being fetched included; a failed fetch is not kept). */
+  get cachedTiles(): number {
+    return this.#cache.size;
   }
 
   async #fetch(tile: Tile): Promise<Uint8Array> {
