@@ -286,7 +286,7 @@ export function isPrivateGroup(uid: number, gid: number, given?: { users: UserEn
 }
 
 /** Symbolic links followed at most in one path, as Linux does (MAXSYMLINKS) before it says ELOOP. */
-const MAX_LINKS = 40;
+export const MAX_LINKS = 40;
 
 /**
  * `path` made absolute as the kernel takes it: a relative one from

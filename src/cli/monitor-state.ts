@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { MAX_LINKS } from '../file-trust.js';
 import { decodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
@@ -86,9 +87,6 @@ export interface Verified {
   readonly newest: { readonly checkpoint: Checkpoint; readonly note: string } | undefined;
 }
 
-/** How many symbolic links stateFileTarget follows before it gives up: Linux's own limit (MAXSYMLINKS). */
-const MAX_SYMLINKS = 40;
-
 /**
  * The file the state file `path` names: `path` itself, unless it is a
  * symbolic link, then the file it leads to, followed link by link (each
@@ -105,7 +103,7 @@ const MAX_SYMLINKS = 40;
  */
 export async function stateFileTarget(path: string): Promise<string> {
   let at = path;
-  for (let links = 0; links <= MAX_SYMLINKS; links++) {
+  for (let links = 0; links <= MAX_LINKS; links++) {
     let target: string;
     try {
       target = await readlink(at);
@@ -122,7 +120,7 @@ export async function stateFileTarget(path: string): Promise<string> {
     }
     at = resolve(folder, target);
   }
-  throw new Error(`the state file ${path} is a symbolic link that leads through more than ${MAX_SYMLINKS} links (a loop?)`);
+  throw new Error(`the state file ${path} is a symbolic link that leads through more than ${MAX_LINKS} links (a loop?)`);
 }
 
 /**
