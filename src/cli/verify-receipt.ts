@@ -528,10 +528,12 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
       const report = values.json === true ? jsonLine({ valid: false, reason }) : `INVALID: ${reason}\n`;
       return writeFailureReport(io, 'verify-receipt', report, `INVALID: ${reason}`);
     }
+    // The distinct trees of the receipts that proved the entry, smallest first (none offline): checked, then told, in this order.
+    const checked = trees?.list() ?? [];
     let consistent: (TreesCheck & { consistent: true }) | undefined;
     if (url !== undefined) {
       const client = makeClient(url, verifier, io, readRetryPolicy());
-      const result = await checkReceiptTrees(client, trees!.list());
+      const result = await checkReceiptTrees(client, checked);
       if (!result.consistent) {
         const { report, summary } = forkReport(result, verifier.name, client.baseUrl, values.json === true);
         return writeFailureReport(io, 'verify-receipt', report, summary);
@@ -546,14 +548,13 @@ export async function verifyReceiptCommand(argv: string[], io: CliIo = processIo
               consistency: {
                 consistent: true,
                 log: { ...treeJson(consistent.latest.checkpoint), checkpoint: consistent.latest.note },
-                trees: trees!.list().map((tree, i) => ({ ...treeJson(tree.checkpoint), proof: consistent.sources[i] })),
+                trees: checked.map((tree, i) => ({ ...treeJson(tree.checkpoint), proof: consistent.sources[i] })),
               },
             };
       await writeJsonOut(io.stdout, { valid: true, index: check.index, tree_size: check.checkpoint.treeSize, root_hash: encodeBase64(check.checkpoint.rootHash), origin: check.checkpoint.origin, ...consistency });
     } else {
       let extended = '';
       if (consistent !== undefined) {
-        const checked = trees!.list();
         const latest = consistent.latest.checkpoint;
         const what = checked.length === 1 ? `the receipt's tree of size ${checked[0]!.checkpoint.treeSize}` : `the ${checked.length} trees of the receipts that prove the entry (sizes ${checked.map((t) => t.checkpoint.treeSize).join(', ')})`;
         extended = `consistent: the log's latest checkpoint, of tree size ${latest.treeSize} (root ${encodeBase64(latest.rootHash)}, signature verified), extends ${what}: ${provedHow(consistent.sources)}\n`;
