@@ -1,8 +1,8 @@
 /**
  * Reads and writes `cairn monitor`'s state file, the record of what it has
  * verified (see MonitorState): read with every signed note in it verified,
- * written atomically (a temporary file, fsync'd, renamed over it), and the
- * temporary files of killed monitors cleared away.
+ * written atomically (a temporary file, fsync'd, renamed over it) with mode
+ * 0600, and the temporary files of killed monitors cleared away.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -237,24 +237,44 @@ export async function removeStaleTemps(path: string): Promise<void> {
 }
 
 /**
- * Writes `state` to `path` atomically: a temporary file in the same folder,
- * fsync'd, then renamed over it. A temporary file left by a process killed
- * before the rename is removed by the next monitor's removeStaleTemps.
- * `path` is the file itself, never a symbolic link to it (see
- * stateFileTarget): the rename would put a file in the link's place.
+ * The mode a state file is written with: only its owner may write it (or
+ * read it): whoever can edit it can make the monitor skip entries or accept
+ * an older signed tree head, since its fields other than the notes are
+ * trusted as they stand (see MonitorState).
  */
-export async function writeState(path: string, state: MonitorState): Promise<void> {
+const STATE_FILE_MODE = 0o600;
+
+/**
+ * Writes `state` to `path` atomically: a temporary file in the same folder,
+ * fsync'd, then renamed over it. A new file gets {@link STATE_FILE_MODE}; one
+ * that replaces a file keeps that file's owner bits (a state made read-only,
+ * 0400, stays so: never wider than the operator left it) without its group
+ * and other bits. Returns the replaced file's mode and the new one's when
+ * the replaced one had such bits (an older cairn wrote 0644), for the caller
+ * to say that it is closed now; else undefined. A temporary file left by a process killed before the
+ * rename is removed by the next monitor's removeStaleTemps. `path` is the
+ * file itself, never a symbolic link to it (see stateFileTarget): the rename
+ * would put a file in the link's place.
+ */
+export async function writeState(path: string, state: MonitorState): Promise<{ readonly was: number; readonly now: number } | undefined> {
+  // Not there (a first run): the mode of a new file. Not readable (EACCES on the folder): the rename will say so.
+  const replaced = await stat(path).then((info) => info.mode % 0o1000, () => undefined);
   const tmp = join(dirname(path), `${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   writing.add(tmp);
+  let written: number;
   try {
-    await writeAndRename(tmp, path, state);
+    written = await writeAndRename(tmp, path, state, replaced === undefined ? STATE_FILE_MODE : replaced & STATE_FILE_MODE);
   } finally {
     writing.delete(tmp);
   }
+  // Said only when it took: a file system without Unix modes (vfat) shows its own, as open as before.
+  return replaced !== undefined && replaced % 0o100 !== 0 && written % 0o100 === 0 ? { was: replaced, now: written } : undefined;
 }
 
-async function writeAndRename(tmp: string, path: string, state: MonitorState): Promise<void> {
-  const handle = await open(tmp, 'w', 0o644);
+/** Writes `state` to `tmp` made with `mode`, renamed over `path`; returns the mode the file got, as the file system shows it. */
+async function writeAndRename(tmp: string, path: string, state: MonitorState, mode: number): Promise<number> {
+  const handle = await open(tmp, 'w', mode);
+  let written: number;
   // Removed whatever fails once it exists (a full disk as it is written or
   // synced, the rename): removeStaleTemps skips this process's own, so a
   // monitor with --interval would leave one a failed round.
@@ -262,6 +282,7 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
     try {
       await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
       await handle.sync();
+      written = (await handle.stat()).mode % 0o1000;
     } finally {
       await handle.close();
     }
@@ -272,4 +293,5 @@ async function writeAndRename(tmp: string, path: string, state: MonitorState): P
   }
   // Make the rename itself durable; not every platform can open a folder.
   await syncFolder(dirname(path)).catch(() => undefined); // best effort
+  return written;
 }

@@ -601,6 +601,9 @@ export async function monitorCommand(argv: string[], io: CliIo = processIo(), ho
   }
 }
 
+/** A state file's mode before and after a write that closed it to group and others (see writeState). */
+type Narrowed = Awaited<ReturnType<typeof writeState>>;
+
 /** `cairn monitor`'s work, with the state file's lock, once taken, in `held` for the caller to release. */
 function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }, hooks: MonitorHooks): Promise<number> {
   return runClientCommand('monitor', MONITOR_USAGE, io, async () => {
@@ -715,9 +718,23 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      * when the state file cannot be written.
      */
     /** Writes `state` to the state file (tests look at it first: hooks.beforeWrite). */
-    const persist = async (state: MonitorState): Promise<void> => {
+    const persist = async (state: MonitorState): Promise<Narrowed> => {
       await hooks.beforeWrite?.({ ...state });
-      await writeState(statePath, state);
+      return writeState(statePath, state);
+    };
+
+    /**
+     * Says that the state file was open to group or others (an older cairn
+     * wrote it 0644, or it was made so by hand) and that its rewrite closed
+     * it (see writeState); nothing when it was not. Called after the write,
+     * out of its try: output that fails is not a state file that cannot be
+     * written.
+     */
+    const toldNarrowed = async (narrowed: Narrowed): Promise<void> => {
+      if (narrowed === undefined) return;
+      const mode = (m: number) => m.toString(8).padStart(3, '0');
+      const message = `the state file ${statePath} was open to group or others (mode ${mode(narrowed.was)}); it is now ${mode(narrowed.now)}, so that only this user can change what the monitor trusts`;
+      await emit({ event: 'warning', message }, `warning: ${message}`, true);
     };
 
     /** A checkpoint as the state file keeps one (MonitorState.partial, .newest): its note, size and root. */
@@ -745,8 +762,9 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         ...(outcome.newest === undefined ? {} : { newest: checkpointAsSaved(outcome.newest.checkpoint, outcome.newest.note) }),
         verified_at: stamp(),
       };
+      let narrowed: Narrowed;
       try {
-        await persist(state);
+        narrowed = await persist(state);
       } catch (err) {
         await emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
         return false;
@@ -754,6 +772,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
       const progress: WalkProgress | undefined = complete ? undefined : { checkpoint: cp, note: outcome.note, checkedTo: outcome.to };
       loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress, newest: outcome.newest } };
+      await toldNarrowed(narrowed);
       return true;
     };
 
@@ -776,12 +795,14 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         loaded === undefined
           ? { version: 2, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, verified_at: stamp() }
           : { ...loaded.state, version: 2, newest, verified_at: stamp() };
+      let narrowed: Narrowed;
       try {
-        await persist(state);
+        narrowed = await persist(state);
       } catch (err) {
         throw new Error(`cannot write the state file ${statePath}: ${(err as Error).message}`);
       }
       loaded = { state, verified: { checkpoint: undefined, sthTimestamp: undefined, sth: undefined, partial: undefined, ...v, newest: { checkpoint, note } } };
+      await toldNarrowed(narrowed);
     };
 
     /**
