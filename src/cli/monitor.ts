@@ -9,6 +9,7 @@ import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
+import { MAX_CLOCK_AHEAD_MS } from './clock-limits.js';
 import { writableFolderProblem } from './os-error.js';
 import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, withheldError, withoutToken, writeOut, type CliIo } from './client-common.js';
 import { lockState } from './monitor-lock.js';
@@ -140,9 +141,6 @@ Exit status:
      --once, stopped by SIGINT/SIGTERM before the checkpoint it set out for
      was checked (no alarm, but not every check ran)
 `;
-
-/** How far ahead of the monitor's clock an STH timestamp may be: clocks drift, but not by more. */
-const MAX_CLOCK_AHEAD_MS = 10 * 60 * 1000;
 
 /**
  * How many new entries one round walks unless --max-round-entries says

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { joinAsGiven } from '../file-trust.js';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
+import { MAX_CLOCK_AHEAD_MS } from './clock-limits.js';
 import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, showNonPrinting } from './visible-text.js';
@@ -345,13 +346,6 @@ function shownPaths(facts: StartupFacts): { dataFolder: string; storeFolder: str
   return { dataFolder: showNonPrinting(facts.dataFolder), storeFolder: showNonPrinting(facts.storeFolder), keyFile: showNonPrinting(facts.keyFile) };
 }
 
-/**
- * How far ahead of a monitor's clock a signed tree head may be dated before
- * the monitor alarms `timestamp` (cairn monitor's MAX_CLOCK_AHEAD_MS, README):
- * a start that finds its latest tree head further ahead warns.
- */
-const MONITOR_MAX_AHEAD_MS = 10 * 60 * 1000;
-
 /** The time units of {@link treeHeadSigned}'s spans, largest first, in ms. */
 const SPAN_UNITS: readonly (readonly [string, number])[] = [
   ['day', 86_400_000],
@@ -451,7 +445,7 @@ export function startupNotices(facts: StartupFacts): string[] {
  * would begin unnoticed); a store folder that was open to others and has
  * been closed, or that is open and cannot be closed; a folder above the
  * key file, the data folder or the token file that a group may write; a
- * stored tree head more than {@link MONITOR_MAX_AHEAD_MS} ahead of the clock
+ * stored tree head more than {@link MAX_CLOCK_AHEAD_MS} ahead of the clock
  * `now` (ms since the epoch).
  */
 export function startupWarnings(facts: StartupFacts, now: number = Date.now()): string[] {
@@ -481,13 +475,13 @@ export function startupWarnings(facts: StartupFacts, now: number = Date.now()): 
     );
   }
   const head = facts.storedTreeHead;
-  if (head !== undefined && head.timestamp - now > MONITOR_MAX_AHEAD_MS) {
+  if (head !== undefined && head.timestamp - now > MAX_CLOCK_AHEAD_MS) {
     const date = new Date(head.timestamp);
     const dated = Number.isNaN(date.getTime()) ? `at ${head.timestamp} ms after the epoch` : `${isoSecond(date)}, ${preciseSpan(head.timestamp - now)} ahead of this machine's clock`;
     warnings.push(
       `the latest tree head (tree size ${head.treeSize}) is dated ${dated} (signed while a clock ran ahead, or is this one behind?): ` +
         'the tree heads signed from now on are dated just after it, as far ahead, until this clock passes it, ' +
-        `and monitors (cairn monitor too) alarm \`timestamp\` meanwhile on each one more than ${MONITOR_MAX_AHEAD_MS / 60_000} minutes ahead of their clock. ` +
+        `and monitors (cairn monitor too) alarm \`timestamp\` meanwhile on each one more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of their clock. ` +
         "Check this machine's clock and its time synchronization (NTP: timedatectl, chronyc tracking)",
     );
   }

@@ -1,0 +1,12 @@
+// How far apart clocks may be before cairn calls it a fault, in one place for
+// the commands that must agree: monitor alarms by it, and serve warns at start
+// of a tree head that monitors would alarm on. No imports, so that serve's
+// start does not load the client to read it.
+
+/**
+ * How far ahead of a monitor's clock a signed tree head may be dated: clocks
+ * drift, but not by more. `cairn monitor` alarms `timestamp` on one further
+ * ahead (README); `cairn serve` warns at start when its latest stored tree
+ * head is, since the heads it signs next are dated just after it.
+ */
+export const MAX_CLOCK_AHEAD_MS = 10 * 60 * 1000;
