@@ -66,9 +66,10 @@ test('bench --quick produces every figure, as a table and as JSON', async () => 
     for (const id of expected) expect(ids).toContain(id);
     for (const row of result.rows) {
       expect(row.runs.length).toBeGreaterThan(0);
-      // The server's threads besides its event loop may use no whole clock tick in a quick run.
-      const least = row.id.endsWith('.cpu.threads') ? 0 : Number.MIN_VALUE;
-      for (const v of [row.median, row.min, row.max]) expect(Number.isFinite(v) && v >= least).toBe(true);
+      // CPU is read in whole clock ticks (10 ms): on a loaded machine a quick run's short window may see
+      // none go by for a process or thread (the load generator and the server's other threads did).
+      const least = row.id.includes('.cpu.') ? 0 : Number.MIN_VALUE;
+      for (const v of [row.median, row.min, row.max]) expect({ id: row.id, ok: Number.isFinite(v) && v >= least }).toEqual({ id: row.id, ok: true });
       expect(row.min).toBeLessThanOrEqual(row.median);
       expect(row.median).toBeLessThanOrEqual(row.max);
     }
