@@ -18,7 +18,7 @@ import { noteAnswered, refusedOutright } from './client-error.js';
 import { unsentFields } from './cut-at-stop.js';
 import { answeredCode, sendError, serverFailure, storeUnavailable, toLogError } from './errors.js';
 import { withFastRoutes } from './fast-routes.js';
-import { SECURITY_HEADERS } from './headers.js';
+import { readCaching, SECURITY_HEADERS } from './headers.js';
 import { methodLabel, type Metrics } from './metrics.js';
 import { endInSlices } from './pipelining.js';
 import { parseQuery, queryNumber, queryString, quote } from './query.js';
@@ -309,6 +309,7 @@ export function createApp(options: AppOptions): express.Express {
   const answers = options.answerBudget ?? new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
   const encodeBundle = bundleEncoder();
   const refusals = options.refusals ?? new Refusals(logger, metrics?.refusals);
+  const caching = readCaching(options.access?.readsArePublic !== false);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -457,7 +458,7 @@ export function createApp(options: AppOptions): express.Express {
 
   route('get', '/ct/v1/get-sth', 'get-sth', (req, res) => {
     onlyParams(req, []);
-    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Cache-Control', caching.changing);
     res.json(log.latest().sth);
   });
 
@@ -466,6 +467,7 @@ export function createApp(options: AppOptions): express.Express {
     const first = queryNumber(req.query, 'first', { required: true })!;
     const second = queryNumber(req.query, 'second', { required: true })!;
     const proof = await log.consistencyProof(first, second);
+    res.setHeader('Cache-Control', caching.fixed);
     res.json({ consistency: proof.map(encodeBase64) });
   });
 
@@ -480,6 +482,7 @@ export function createApp(options: AppOptions): express.Express {
     const index = await log.findLeaf(hash);
     if (index === undefined || index >= treeSize) throw new LogError('NOT_FOUND', `no leaf with that hash in the tree of size ${treeSize}`);
     const proof = await log.inclusionProof(index, treeSize);
+    res.setHeader('Cache-Control', caching.fixed);
     res.json({ leaf_index: index, audit_path: proof.map(encodeBase64) });
   });
 
@@ -488,6 +491,8 @@ export function createApp(options: AppOptions): express.Express {
     const start = queryNumber(req.query, 'start', { required: true })!;
     // E past the tree is clamped (CONTRACT §3), however far past: 2^63−1 is a CT client's "to the end".
     const end = queryNumber(req.query, 'end', { required: true, saturate: true })!;
+    // Read before the entries: a range inside this tree cannot be clamped (headers.ts, ReadCaching.fixed).
+    const size = log.latest().treeSize;
     const body = await answers.reading(res, async () => {
       // Refused before anything is read while the bound is full; held once built.
       refuseIfExhausted(answers);
@@ -496,6 +501,7 @@ export function createApp(options: AppOptions): express.Express {
       holdAnswer(res, json.length);
       return json;
     });
+    res.setHeader('Cache-Control', Math.min(end, start + MAX_GET_ENTRIES - 1) < size ? caching.fixed : caching.changing);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     sendLarge(req, res, body);
   });
@@ -506,19 +512,16 @@ export function createApp(options: AppOptions): express.Express {
     const treeSize = queryNumber(req.query, 'tree_size', { required: true })!;
     const proof = await log.inclusionProof(index, treeSize);
     const entry = await log.entry(index);
+    res.setHeader('Cache-Control', caching.fixed);
     res.json({ leaf_input: encodeBase64(entry), extra_data: '', audit_path: proof.map(encodeBase64) });
   });
 
   route('get', '/checkpoint', '/checkpoint', (req, res) => {
     onlyParams(req, []);
-    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Cache-Control', caching.changing);
     res.type('text/plain; charset=utf-8').send(log.latest().checkpoint);
   });
 
-  // Tiles and bundles may be kept by any cache, unless the log is private:
-  // a shared cache that may store an answer to a request with a token
-  // ("public", RFC 9111 section 3.5) would hand it on to anyone.
-  const scope = options.access?.readsArePublic === false ? 'private' : 'public';
   route('get', /^\/tile\/.+$/, '/tile', async (req, res) => {
     onlyParams(req, []);
     let tile;
@@ -529,7 +532,7 @@ export function createApp(options: AppOptions): express.Express {
       if (err instanceof RangeError || err instanceof TypeError) throw new LogError('NOT_FOUND', NOT_A_TILE_PATH);
       throw err;
     }
-    const cacheControl = `${scope}, ${tile.width === TILE_WIDTH ? 'max-age=31536000, immutable' : 'max-age=60'}`;
+    const cacheControl = tile.width === TILE_WIDTH ? caching.fixed : caching.short;
     if (tile.level !== -1) {
       // A hash tile (at most 8 KiB) is not held against `answers`.
       const data = await log.tile(tile.level, tile.n, tile.width);
@@ -558,7 +561,7 @@ export function createApp(options: AppOptions): express.Express {
 
   route('get', '/v1/log', '/v1/log', (req, res) => {
     onlyParams(req, []);
-    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Cache-Control', caching.changing);
     res.json({ origin: log.origin, verifier_key: verifierKey, tree_size: log.latest().treeSize, version: VERSION });
   });
 
@@ -669,5 +672,5 @@ export function createApp(options: AppOptions): express.Express {
   // The hot routes, without express's per-request cost; everything else
   // (every error included) is still answered by the routes above.
   if (options.fastRoutes === false) return app;
-  return withFastRoutes(app, { log, metrics, logger, refusals, budget, bodyIdleMs: idleMs, headers: SECURITY_HEADERS, ...(options.access === undefined ? {} : { access: options.access }) });
+  return withFastRoutes(app, { log, metrics, logger, refusals, budget, bodyIdleMs: idleMs, headers: SECURITY_HEADERS, cacheControl: caching.fixed, ...(options.access === undefined ? {} : { access: options.access }) });
 }

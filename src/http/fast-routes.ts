@@ -51,6 +51,8 @@ export interface FastRouteOptions {
   readonly bodyIdleMs?: number;
   /** Headers every response carries (the app's security headers). */
   readonly headers: Readonly<Record<string, string>>;
+  /** The Cache-Control of the reads' answers, which never change (the app's ReadCaching.fixed). */
+  readonly cacheControl: string;
 }
 
 type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
@@ -116,6 +118,8 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
   const { log, access, metrics, logger, refusals, budget, bodyIdleMs = BODY_IDLE_MS } = options;
   const expressHandle: Handle = (app as unknown as { handle: Handle }).handle.bind(app);
   const baseHeaders: string[] = Object.entries(options.headers).flat();
+  // The reads answered here are proofs for a tree no larger than the current one (a larger one goes to express as an error).
+  const readHeaders: [string, string][] = [['Cache-Control', options.cacheControl]];
 
   const responses = new ResponseBatch((err) => logger.error('a response could not be written', { error: String(err) }));
 
@@ -180,7 +184,7 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
     const granted = grant(req, path);
     if (granted === undefined) return next(req, res);
     answer().then(
-      (body) => finish(req, res, route, started, 200, body, [], granted.name),
+      (body) => finish(req, res, route, started, 200, body, readHeaders, granted.name),
       () => next(req, res),
     );
   };

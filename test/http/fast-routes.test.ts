@@ -181,10 +181,12 @@ test('the fast path answers what it can and hands everything else to express, un
     logger: silentLogger,
     budget: new BodyBudget(1024 * 1024),
     headers: { 'X-Test': 'yes' },
+    cacheControl: 'private, max-age=7',
   });
   const fast = await request(app).get(`/ct/v1/get-proof-by-hash?${byHash('entry 3', 300)}`);
   expect(fast.status).toBe(200);
   expect(fast.headers['x-test']).toBe('yes');
+  expect(fast.headers['cache-control']).toBe('private, max-age=7');
   expect((await request(app).get('/ct/v1/get-sth-consistency?first=2&second=300')).status).toBe(200);
   expect((await request(app).get('/ct/v1/get-entry-and-proof?leaf_index=3&tree_size=300')).status).toBe(200);
   const added = await request(app).post('/v1/entries').set('Content-Type', 'application/octet-stream').send(Buffer.from('fast one'));

@@ -332,10 +332,19 @@ describe('expectResponseMatchesSpec accepts', () => {
 
   it('reads with valid queries, health, tiles, metrics and errors', () => {
     const h = b64(sha256('x'));
-    expectResponseMatchesSpec('GET', '/ct/v1/get-sth-consistency?first=1&second=1', jsonResponse(200, { consistency: [] }));
-    expectResponseMatchesSpec('GET', `/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(h)}&tree_size=5`, jsonResponse(200, { leaf_index: 4, audit_path: [h] }));
-    expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=99', jsonResponse(200, { entries: [{ leaf_input: 'AA==', extra_data: '' }] }));
-    expectResponseMatchesSpec('GET', '/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=1', jsonResponse(200, { leaf_input: 'AQI=', extra_data: '', audit_path: [] }));
+    const fixed = { 'cache-control': 'public, max-age=31536000, immutable' };
+    expectResponseMatchesSpec('GET', '/ct/v1/get-sth-consistency?first=1&second=1', jsonResponse(200, { consistency: [] }, fixed));
+    expectResponseMatchesSpec('GET', `/ct/v1/get-proof-by-hash?hash=${encodeURIComponent(h)}&tree_size=5`, jsonResponse(200, { leaf_index: 4, audit_path: [h] }, fixed));
+    const entries = { entries: [{ leaf_input: 'AA==', extra_data: '' }] };
+    for (const cacheControl of ['no-cache', 'private, no-cache', 'public, max-age=31536000, immutable', 'private, max-age=31536000, immutable']) {
+      expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=99', jsonResponse(200, entries, { 'cache-control': cacheControl }));
+    }
+    expectResponseMatchesSpec(
+      'GET',
+      '/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=1',
+      jsonResponse(200, { leaf_input: 'AQI=', extra_data: '', audit_path: [] }, { 'cache-control': 'private, max-age=31536000, immutable' }),
+    );
+    expectResponseMatchesSpec('GET', '/ct/v1/get-sth', jsonResponse(200, vector.sth, { 'cache-control': 'private, no-cache' }));
     expectResponseMatchesSpec('GET', '/healthz', jsonResponse(200, { status: 'ok', tree_size: 0 }, { 'cache-control': 'no-store' }));
     const tileHeaders = { 'content-type': 'application/octet-stream', 'x-content-type-options': 'nosniff' };
     expectResponseMatchesSpec('GET', '/tile/0/x001/000', {
@@ -454,7 +463,7 @@ describe('expectResponseMatchesSpec rejects', () => {
     const sth = { ...vector.sth, tree_head_signature: b64(new Uint8Array(68)) };
     expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-sth', jsonResponse(200, sth, { 'cache-control': 'no-cache' }))).toThrow(/tree_head_signature/);
     expect(() =>
-      expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=0', jsonResponse(200, { entries: [{ leaf_input: 'AA==', extra_data: 'x' }] })),
+      expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=0', jsonResponse(200, { entries: [{ leaf_input: 'AA==', extra_data: 'x' }] }, { 'cache-control': 'no-cache' })),
     ).toThrow(/extra_data/);
   });
 
@@ -473,8 +482,12 @@ describe('expectResponseMatchesSpec rejects', () => {
     );
     const origin = vector.note.split('\n')[0]!;
     expect(() => expectResponseMatchesSpec('GET', '/v1/log', jsonResponse(200, { origin, verifier_key: vector.verifier_key, tree_size: 3, version: '0.2.0' }))).toThrow(/Cache-Control is missing/);
-    const entries = jsonResponse(200, { entries: [{ leaf_input: 'AA==', extra_data: '' }] }, { 'cache-control': 'public, max-age=60' });
-    expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=0', entries)).toThrow(/lists no Cache-Control/);
+    const entries = { entries: [{ leaf_input: 'AA==', extra_data: '' }] };
+    expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=0', jsonResponse(200, entries))).toThrow(/Cache-Control is missing/);
+    expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=0&end=0', jsonResponse(200, entries, { 'cache-control': 'public, max-age=60' }))).toThrow(/Cache-Control/);
+    expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-sth-consistency?first=1&second=1', jsonResponse(200, { consistency: [] }))).toThrow(/Cache-Control is missing/);
+    expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-sth-consistency?first=1&second=1', jsonResponse(200, { consistency: [] }, { 'cache-control': 'no-cache' }))).toThrow(/Cache-Control/);
+    expect(() => expectResponseMatchesSpec('GET', '/ct/v1/get-sth', jsonResponse(200, vector.sth, { 'cache-control': 'public, no-cache' }))).toThrow(/Cache-Control/);
     expect(() => expectResponseMatchesSpec('POST', '/v1/entries', jsonResponse(201, receipt, { 'cache-control': 'max-age=5' }))).toThrow(/lists no Cache-Control/);
     // An error's no-store is not a success's: errors are not held to this.
     expectResponseMatchesSpec('GET', '/ct/v1/get-entries?start=01&end=2', jsonResponse(400, { error: 'bad start', code: 'INVALID_PARAMETER' }, { 'cache-control': 'no-store' }));
