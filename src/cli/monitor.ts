@@ -29,6 +29,17 @@ or grown hash tile against the new root; and checks every new entry bundle
 against its level-0 tile. The first run (no state file) checks the whole log
 from its first entry.
 
+A checkpoint smaller than the last verified tree or than the signed tree
+head of its round is asked for again, past the caches that honour no-cache
+(a CDN's "cache everything" rule may keep /checkpoint despite its
+no-cache). Still smaller than a tree the state file holds, it must be that
+tree's start (else a fork); with the signed tree head not smaller, it is a
+warning naming the cache, not an alarm, and the round goes on from that
+tree; with it smaller too, an alarm (smaller-tree). Still behind the signed
+tree head, it is a warning naming both sizes, the entries past it are left
+unchecked, and the lag counts toward --max-age: stale once the first signed
+tree head the checkpoint fell behind (kept in the state file) is older.
+
 A round walks at most --max-round-entries new entries. A log further ahead
 (a first run against a large log, say) is walked over several rounds, run
 back to back: each verifies the newest heads and their consistency first,
@@ -126,7 +137,8 @@ Options:
                      than S seconds (1 to 2592000, 30 days), also when the
                      log cannot be reached and the last one verified is that
                      old; raised every round while so (the webhook: once a
-                     run)
+                     run); and when the log's checkpoint has been behind its
+                     signed tree heads for that long (see above)
   --json             events as JSON lines on standard output
   -h, --help         show this help
 
@@ -271,7 +283,34 @@ interface RoundOutcome {
   readonly to: number;
   readonly tiles: number;
   readonly bundles: number;
+  /**
+   * The checkpoint the log served, when smaller than `checkpoint`: a tree the
+   * state held, which the round went on with, the log's signed tree head not
+   * being smaller than it (see checkRound).
+   */
+  readonly served?: { readonly checkpoint: Checkpoint; readonly note: string };
+  /** The log's checkpoint lags behind its signed tree heads (see CheckpointBehind). */
+  readonly behind?: CheckpointBehind;
 }
+
+/**
+ * A checkpoint the log serves, asked for again past caches, smaller than its
+ * signed tree head: a cache in front of the log keeps /checkpoint (ignoring
+ * its no-cache), or the log's checkpoint stopped or rolled back. No entry
+ * past it can be walked. `since` is the first signed tree head larger than
+ * it (seen this round, or by earlier rounds while the checkpoint stayed
+ * below that head's size, kept in the state file as checkpoint_behind):
+ * since then, at the latest, entries the log signed have gone unchecked,
+ * and --max-age counts from its timestamp.
+ */
+interface CheckpointBehind {
+  /** The size of the checkpoint the log served. */
+  readonly servedSize: number;
+  readonly since: { readonly treeSize: number; readonly timestamp: number };
+}
+
+/** The state file as this module writes it: MonitorState, and the first signed tree head a lagging checkpoint fell behind (see CheckpointBehind). */
+type SavedState = MonitorState & { checkpoint_behind?: { sth_tree_size: number; sth_timestamp: number } };
 
 /** What one round may do, and whom it tells that the newest heads verified. */
 interface RoundOptions {
@@ -279,8 +318,12 @@ interface RoundOptions {
   readonly signal: AbortSignal | undefined;
   /** The most new entries the round walks (--max-round-entries). */
   readonly maxEntries: number;
-  /** Called once the newest checkpoint and signed tree head are verified, before the consistency checks and the walk. */
-  readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string) => Promise<void>;
+  /**
+   * Called once the newest checkpoint and signed tree head are verified,
+   * before the consistency checks and the walk; `behind` when the checkpoint
+   * the log serves lags behind its signed tree head.
+   */
+  readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined) => Promise<void>;
   /**
    * Called once the newest checkpoint is shown to extend every checkpoint and
    * signed tree head the round holds to, before the walk: whatever the walk
@@ -302,6 +345,10 @@ interface RoundOptions {
    * checked against it and every other, as in any round.
    */
   readonly walkTo?: { readonly checkpoint: Checkpoint; readonly note: string };
+  /** The signed note of the last verified checkpoint (before.checkpoint), as the state file holds it. */
+  readonly lastNote?: string;
+  /** The first signed tree head the log's checkpoint fell behind, as earlier rounds saw it (SavedState.checkpoint_behind). */
+  readonly behindSince?: CheckpointBehind['since'];
 }
 
 /**
@@ -364,19 +411,51 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       throw err;
     }
   };
+  // The largest signed checkpoint the state holds: the last verified one, an unfinished walk's, or the newest one seen.
+  let held: { readonly checkpoint: Checkpoint; readonly note: string } | undefined = last === undefined || options.lastNote === undefined ? undefined : { checkpoint: last, note: options.lastNote };
+  for (const other of [before?.partial, before?.newest]) if (other !== undefined && other.checkpoint.treeSize > (held?.checkpoint.treeSize ?? -1)) held = other;
   let heads: [SignedCheckpoint, TreeHead];
+  // The other checkpoint the log served this round, when it was asked twice and answered two trees: the smaller one.
+  let other: SignedCheckpoint | undefined;
   try {
     const newest = await guard(() => client.getCheckpoint());
     heads = [newest, await guard(() => client.getTreeHead(), undefined, newest.checkpoint, newest.note)];
+    // An honest log signs no smaller tree after a larger one, and its
+    // checkpoint, asked for after its signed tree head, is not smaller than
+    // that: a smaller one may be a cache's old copy (a CDN's "cache
+    // everything" rule keeps /checkpoint despite its no-cache). Asked for
+    // again past the caches that honour no-cache, as verify-receipt --url does.
+    if (newest.checkpoint.treeSize < Math.max(held?.checkpoint.treeSize ?? 0, heads[1].treeSize)) {
+      const fresh = await guard(() => client.getCheckpoint({ cache: 'reload' }));
+      const [larger, smaller] = fresh.checkpoint.treeSize >= newest.checkpoint.treeSize ? [fresh, newest] : [newest, fresh];
+      heads = [larger, heads[1]];
+      if (!sameTree(larger.checkpoint, smaller.checkpoint)) other = smaller;
+    }
   } catch (err) {
     if (stoppedBy(err)) throw new RoundStopped('stopped before the newest checkpoint and signed tree head were verified');
     throw err;
   }
-  const [{ checkpoint, note }, head] = heads;
+  const [served, head] = heads;
+  let { checkpoint, note } = served;
+  // Still smaller than a tree the state holds, while the log's signed tree
+  // head is not: no rollback by the log's own newest statement, but an old
+  // checkpoint (or one rolled back alone). It must be the start of that
+  // tree (checked below, from its tiles: else a fork), and the round goes on
+  // with that tree; --max-age counts how long the checkpoint lags behind
+  // (`behind`). With the signed tree head smaller too, the round goes on
+  // with the smaller checkpoint, and that alarms (smaller-tree).
+  const lagging = held !== undefined && checkpoint.treeSize < held.checkpoint.treeSize && head.treeSize >= held.checkpoint.treeSize;
+  if (lagging) ({ checkpoint, note } = held!);
+  let behind: CheckpointBehind | undefined;
+  if (served.checkpoint.treeSize < head.treeSize) {
+    const kept = options.behindSince;
+    const since = kept !== undefined && kept.treeSize > served.checkpoint.treeSize && kept.timestamp <= head.timestamp ? kept : { treeSize: head.treeSize, timestamp: head.timestamp };
+    behind = { servedSize: served.checkpoint.treeSize, since };
+  }
   const sth: Checkpoint = { origin: checkpoint.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
   checkTreeHead(head, sth, before, io.now());
   // Whatever the rest of the round does, or however long it takes (the stale check).
-  await options.onHeads(head, checkpoint, note);
+  await options.onHeads(head, served.checkpoint, served.note, behind);
 
   // A size past what a tile reader can number cannot be checked now or ever:
   // a log never signs a smaller tree after it (CONTRACT §2).
@@ -417,6 +496,9 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   if (lastSth !== undefined && (last === undefined || !sameTree(lastSth, last))) pairs.push([lastSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
   if (partial !== undefined) pairs.push([partial.checkpoint, checkpoint]);
   if (walkTo !== undefined && (partial === undefined || !sameTree(partial.checkpoint, walkTo.checkpoint))) pairs.push([walkTo.checkpoint, checkpoint]);
+  // The checkpoints the log served and the round does not go on with: each the start of the one it does.
+  const servedPair = lagging ? pairs.push([served.checkpoint, checkpoint]) - 1 : -1;
+  if (other !== undefined) pairs.push([other.checkpoint, checkpoint]);
   // First from authenticated tiles, then from the log's endpoint, each whatever
   // the other did: a forked log that refuses get-sth-consistency must not turn
   // the fork its tiles prove into a mere error. A failure to fetch is reported
@@ -429,6 +511,20 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       await guard(work, older, newer, newer === checkpoint ? note : undefined);
       proven.add(pair);
     } catch (err) {
+      // A smaller checkpoint served that is not the start of the tree held: two roots for its size.
+      if (err instanceof Alarm && pair === servedPair && (err.kind === 'inconsistent' || err.kind === 'fork')) {
+        throw new Alarm(
+          'fork',
+          `the log serves a checkpoint of tree size ${older.treeSize} (root ${encodeBase64(older.rootHash)}), though asked for again past the caches that honour no-cache, smaller than the tree of size ${newer.treeSize} (root ${encodeBase64(newer.rootHash)}) verified before, and it is not that tree's start: two roots for tree size ${older.treeSize} (a fork): ${err.message}`,
+          older,
+          served.note,
+        );
+      }
+      // Still smaller once asked for past caches, with the signed tree head smaller too: a rollback (or both kept by caches), as the alarm says.
+      if (err instanceof Alarm && err.kind === 'smaller-tree' && newer === served.checkpoint && held !== undefined && older.treeSize > newer.treeSize) {
+        const sthSays = head.treeSize < older.treeSize ? `its signed tree head, of size ${head.treeSize}, is smaller than ${older.treeSize} too` : `its signed tree head is of size ${head.treeSize}`;
+        throw new Alarm(err.kind, `${err.message} (the log's checkpoint, asked for again past the caches that honour no-cache; ${sthSays})`, err.observed, err.observedNote);
+      }
       if (err instanceof Alarm) throw err;
       failure ??= withheldTile(err, client.baseUrl, newer.treeSize);
     }
@@ -476,7 +572,8 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   let done = 0;
   let finished = false;
   let failed = false;
-  const newest = sameTree(target, checkpoint) ? {} : { newest: { checkpoint, note } };
+  // What every outcome of the walk carries besides (saved with each: the lag too, so that a monitor killed keeps it).
+  const newest = { ...(sameTree(target, checkpoint) ? {} : { newest: { checkpoint, note } }), ...(behind === undefined ? {} : { behind }) };
   // The entry bundles come first, in order: every one before nextBundle is
   // checked, and so are those in checkedAhead (at most one per check in flight).
   let nextBundle = Math.floor(from / TILE_WIDTH);
@@ -568,7 +665,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     throw new RoundStopped(`stopped after ${done} of ${tiles + bundles} tiles and bundles of the entries from ${from} up to ${to} of the tree of size ${target.treeSize}`, walked);
   }
   if (failure !== undefined) throw failure;
-  return { checkpoint: target, note: targetNote, ...newest, head, from, to, tiles, bundles };
+  return { checkpoint: target, note: targetNote, ...newest, head, from, to, tiles, bundles, ...(lagging ? { served } : {}) };
 }
 
 /** How a round ended, and whether an unfinished walk is left for the next one. */
@@ -746,7 +843,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // Only a walk that reached the checkpoint makes it the verified one;
       // an unfinished one is kept as progress beside the last verified one.
       const complete = outcome.to === cp.treeSize;
-      const state: MonitorState = {
+      const behind = outcome.behind?.since;
+      const state: SavedState = {
         version: outcome.newest === undefined ? 1 : 2,
         origin: verifier.name,
         url,
@@ -758,6 +856,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         sth_root_hash: encodeBase64(head.rootHash),
         ...(complete ? {} : { partial: { ...checkpointAsSaved(cp, outcome.note), checked_to: outcome.to } }),
         ...(outcome.newest === undefined ? {} : { newest: checkpointAsSaved(outcome.newest.checkpoint, outcome.newest.note) }),
+        ...(behind === undefined ? {} : { checkpoint_behind: { sth_tree_size: behind.treeSize, sth_timestamp: behind.timestamp } }),
         verified_at: stamp(),
       };
       let narrowed: Narrowed;
@@ -839,6 +938,70 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       return new Alarm('stale', `${which} ${Math.round(age / 1000)} s old (timestamp ${describeTime(sthTime)}${clocks}); --max-age is ${maxAgeMs / 1000} s${growth}${why}`, checkpoint, note, sthTime);
     };
 
+    /** The first signed tree head the log's checkpoint fell behind, as the state holds it (SavedState.checkpoint_behind), when it holds a sound one. */
+    const keptBehind = (): CheckpointBehind['since'] | undefined => {
+      const kept = (loaded?.state as SavedState | undefined)?.checkpoint_behind;
+      if (typeof kept !== 'object' || kept === null) return undefined;
+      const { sth_tree_size: treeSize, sth_timestamp: timestamp } = kept;
+      return Number.isSafeInteger(treeSize) && Number.isSafeInteger(timestamp) && treeSize > 0 && timestamp >= 0 ? { treeSize, timestamp } : undefined;
+    };
+
+    /**
+     * The stale alarm (--max-age) for a checkpoint that lags behind the
+     * log's signed tree heads for longer than --max-age (see
+     * CheckpointBehind): its entries past it go unchecked however fresh the
+     * signed tree head is. Undefined without --max-age, without a lag, or
+     * within it.
+     */
+    const behindAlarm = (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined): Alarm | undefined => {
+      if (maxAgeMs === undefined || behind === undefined) return undefined;
+      const age = io.now() - behind.since.timestamp;
+      if (age <= maxAgeMs) return undefined;
+      const then = behind.since.treeSize === head.treeSize ? '' : `, and is of size ${head.treeSize} now`;
+      return new Alarm(
+        'stale',
+        `the log's checkpoint, of tree size ${behind.servedSize}, though asked for again past the caches that honour no-cache, has been behind its signed tree head for ${Math.round(age / 1000)} s: since the one of size ${behind.since.treeSize}, dated ${describeTime(behind.since.timestamp)}${then}; --max-age is ${maxAgeMs / 1000} s. No entry past ${behind.servedSize} can be checked until the checkpoint reaches it: a cache in front of the log most likely keeps /checkpoint (one that ignores its no-cache, as a CDN's "cache everything" rule does: purge /checkpoint, or let it through uncached), or the log's checkpoint stopped or rolled back`,
+        checkpoint,
+        note,
+      );
+    };
+
+    /**
+     * The warning for a round whose log served a checkpoint smaller than a
+     * tree the state held (outcome.served) or than its signed tree head
+     * (outcome.behind), though asked for again past caches: most likely a
+     * cache that keeps /checkpoint. Undefined when neither.
+     */
+    const laggingWarning = (outcome: RoundOutcome): { event: Record<string, unknown> & { message: string } } | undefined => {
+      const { served, behind, head, checkpoint } = outcome;
+      if (served === undefined && behind === undefined) return undefined;
+      const size = (served?.checkpoint ?? checkpoint).treeSize;
+      const parts: string[] = [];
+      if (served !== undefined) {
+        parts.push(
+          `the log serves a checkpoint of tree size ${size}, though asked for again past the caches that honour no-cache, smaller than the tree of size ${checkpoint.treeSize} verified before, whose start it is; its signed tree head, of size ${head.treeSize}, is not smaller, so this is no rollback by the log's own newest statement: the round went on from the tree of size ${checkpoint.treeSize}`,
+        );
+      }
+      if (behind !== undefined) {
+        const since = behind.since.timestamp === head.timestamp ? '' : ` (behind since the signed tree head of size ${behind.since.treeSize}, dated ${describeTime(behind.since.timestamp)})`;
+        // Entries the signed tree head shows that no checkpoint held reaches: left unchecked.
+        const unchecked = head.treeSize > checkpoint.treeSize ? `: no entry past ${checkpoint.treeSize} can be checked until the log serves a checkpoint that reaches it` : '';
+        const counted = maxAgeMs === undefined ? '' : `${unchecked === '' ? ':' : ','} --max-age counts the lag as staleness`;
+        parts.push(`${served === undefined ? `the log's checkpoint, of tree size ${size}, though asked for again past the caches that honour no-cache, is` : 'that checkpoint is'} behind its signed tree head, of tree size ${head.treeSize}${since}${unchecked}${counted}`);
+      }
+      const message = `${parts.join('; ')}. A cache in front of the log most likely keeps /checkpoint (one that ignores its no-cache, as a CDN's "cache everything" rule does): purge /checkpoint, or let it through uncached`;
+      return {
+        event: {
+          event: 'warning',
+          message,
+          served_tree_size: size,
+          tree_size: checkpoint.treeSize,
+          sth_tree_size: head.treeSize,
+          ...(behind === undefined ? {} : { behind_since: { sth_tree_size: behind.since.treeSize, sth_timestamp: behind.since.timestamp } }),
+        },
+      };
+    };
+
     const round = async (signal: AbortSignal | undefined, walkTo?: RoundOptions['walkTo']): Promise<RoundResult> => {
       const before = loaded?.verified;
       const last = before?.checkpoint;
@@ -846,11 +1009,11 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // The stale check runs as soon as the newest heads verified: a long walk must not put it off.
       let staleRaised = false;
       let headsVerified = false;
-      const onHeads = async (head: TreeHead, checkpoint: Checkpoint, note: string) => {
+      const onHeads = async (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined) => {
         headsVerified = true;
         const lastSize = before?.sth?.treeSize;
         const grew = lastSize !== undefined && head.treeSize > lastSize ? { from: lastSize, to: head.treeSize } : undefined;
-        const stale = staleAlarm(head.timestamp, checkpoint, note, { grew });
+        const stale = staleAlarm(head.timestamp, checkpoint, note, { grew }) ?? behindAlarm(head, checkpoint, note, behind);
         if (stale === undefined) return;
         staleRaised = true;
         await raise(stale);
@@ -858,7 +1021,19 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
-        outcome = await checkRound(client, before, io, { showProgress: !json, signal, maxEntries, onHeads, onConsistent: keepNewest, onWalked: save, ...(walkTo === undefined ? {} : { walkTo }) });
+        const lastNote = loaded?.state.checkpoint ?? undefined;
+        const behindSince = keptBehind();
+        outcome = await checkRound(client, before, io, {
+          showProgress: !json,
+          signal,
+          maxEntries,
+          onHeads,
+          onConsistent: keepNewest,
+          onWalked: save,
+          ...(walkTo === undefined ? {} : { walkTo }),
+          ...(lastNote === undefined ? {} : { lastNote }),
+          ...(behindSince === undefined ? {} : { behindSince }),
+        });
       } catch (err) {
         // From an event of the round (a stale alarm): the monitor's output is gone.
         if (err instanceof OutputError) throw err;
@@ -890,6 +1065,10 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       if (!(await save(outcome))) return ended('error');
       const cp = outcome.checkpoint;
       const head = outcome.head;
+      const lag = laggingWarning(outcome);
+      if (lag !== undefined) await emit(lag.event, `warning: ${lag.event.message}`, true);
+      // The log's signed tree head, when the checkpoint it serves is behind it.
+      const sthJson = outcome.behind === undefined ? {} : { sth_tree_size: head.treeSize };
       const rootHash = encodeBase64(cp.rootHash);
       const complete = outcome.to === cp.treeSize;
       // Under --once, a log that grew past the checkpoint the walk set out for: how far (verified, its entries left for the next run).
@@ -914,7 +1093,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       if (!complete) {
         const left = cp.treeSize - outcome.to;
         await emit(
-          { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
+          { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...sthJson, ...newestJson },
           `checking ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: ${how}; entries ${outcome.from} to ${outcome.to - 1} checked (${walked}), ${left} left for the next rounds (--max-round-entries ${maxEntries}); ${last === undefined ? 'no checkpoint is kept as verified before the walk is done' : `the verified checkpoint stays at tree size ${lastSize} until it is done`}${newestText}`,
         );
         return { result: staleRaised ? 'alarm' : 'ok', more: true };
@@ -924,7 +1103,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // Where a round that went on from a saved walk began, as its text line says (absent when it walked from the last verified checkpoint).
       const resumedJson = resumed ? { checked_from: outcome.from } : {};
       await emit(
-        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, ...resumedJson, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...newestJson },
+        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, ...resumedJson, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...sthJson, ...newestJson },
         (last === undefined
           ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), ${resumed ? checked : `the whole log checked from its first entry; ${walked}`}`
           : grew > 0
