@@ -960,7 +960,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       const then = behind.since.treeSize === head.treeSize ? '' : `, and is of size ${head.treeSize} now`;
       return new Alarm(
         'stale',
-        `the log's checkpoint, of tree size ${behind.servedSize}, though asked for again past the caches that honour no-cache, has been behind its signed tree head for ${Math.round(age / 1000)} s: since the one of size ${behind.since.treeSize}, dated ${describeTime(behind.since.timestamp)}${then}; --max-age is ${maxAgeMs / 1000} s. No entry past ${behind.servedSize} can be checked until the checkpoint reaches it: a cache in front of the log most likely keeps /checkpoint (one that ignores its no-cache, as a CDN's "cache everything" rule does: purge /checkpoint, or let it through uncached), or the log's checkpoint stopped or rolled back`,
+        `the log's checkpoint, of tree size ${behind.servedSize}, though asked for again past the caches that honour no-cache, has been behind its signed tree head for ${Math.round(age / 1000)} s: since the one of size ${behind.since.treeSize}, dated ${describeTime(behind.since.timestamp)}${then}; --max-age is ${maxAgeMs / 1000} s. The entries that signed tree head shows past the checkpoints this monitor holds cannot be checked until the log serves a checkpoint that reaches them: a cache in front of the log most likely keeps /checkpoint (one that ignores its no-cache, as a CDN's "cache everything" rule does: purge /checkpoint, or let it through uncached), or the log's checkpoint stopped or rolled back`,
         checkpoint,
         note,
       );
