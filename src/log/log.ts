@@ -63,6 +63,16 @@ export interface LogObserver {
   queueChanged?(entries: number): void;
   /** The log took up what its store holds after a failed write (see reload): a tree it signs now, not by a committed round. */
   storeStateAdopted?(info: { treeSize: number }): void;
+  /**
+   * An STH was signed (and written) dated `timestamp`, the last one's + 1,
+   * with the clock behind the last one by `behindMs`, 1 s or more: the clock
+   * was stepped back (or stood still for a thousand rounds), and the log's
+   * STHs are ahead of real time until the clock passes them. Told for each
+   * such STH.
+   */
+  clockBehind?(info: { behindMs: number; timestamp: number }): void;
+  /** After {@link clockBehind}, the first STH dated by the clock again (`timestamp`). */
+  clockCaughtUp?(info: { timestamp: number }): void;
 }
 
 export interface LogOptions {
@@ -201,7 +211,8 @@ const MAX_TIMESTAMP_WAIT_MS = 1000;
 /**
  * Times a round sleeps for the clock to pass the last STH timestamp before
  * it signs that timestamp + 1 all the same: a timer may fire a little before
- * the clock has moved on, and a clock that stands still must not stall the log.
+ * the clock has moved on, and a clock that stands still must not stall the log
+ * (a wait that ends with the clock unchanged is the last: see nextTimestamp).
  */
 const TIMESTAMP_WAITS = 3;
 
@@ -312,6 +323,10 @@ export class Log {
   private resignTimer: NodeJS.Timeout | undefined;
   /** When (on the monotonic clock) the log last signed a tree head, or started. */
   private signedAt: number;
+  /** The clock's reading at which a wait for it ended without it moving, until it is seen to move (see nextTimestamp). */
+  private stillClock: number | undefined;
+  /** The last STH was signed past a clock behind it by MAX_TIMESTAMP_WAIT_MS or more, and none since carried the clock (see tellClock). */
+  private clockBehind = false;
   /**
    * The tree of the last round whose write failed, since the log's tree last
    * moved on: the disk may have written it all the same (an fsync error after
@@ -857,7 +872,7 @@ export class Log {
   private async commitHead(builder: TreeBuilder, entries: Uint8Array[], hashes: Uint8Array[], tiles: HashTile[]): Promise<void> {
     const treeSize = builder.treeSize;
     const rootHash = builder.root();
-    const timestamp = await this.nextTimestamp();
+    const { timestamp, behindMs } = await this.nextTimestamp();
     const checkpoint = signNote(formatCheckpoint({ origin: this.origin, treeSize, rootHash, extensions: [] }), [this.signer]);
     const sth = signTreeHead({ timestamp, treeSize, rootHash }, this.signer);
     const state: LogState = { treeSize, rootHash, timestamp, checkpoint, sth, rightEdge: builder.rightEdge };
@@ -866,23 +881,51 @@ export class Log {
     this.head = { treeSize, rootHash, timestamp, checkpoint, sth };
     this.signedAt = this.monotonic();
     for (const tile of tiles) this.cache.add(tile);
+    this.tellClock(timestamp, behindMs);
   }
 
   /**
-   * The timestamp of the next STH: the clock, once it has passed the last
-   * STH's timestamp. If the last one is ahead by less than
-   * MAX_TIMESTAMP_WAIT_MS (rounds came faster than one per ms), waits for the
-   * clock to pass it rather than sign ahead of the clock; if it is further
-   * ahead (the clock stepped back), or the clock does not move, it is the last
-   * timestamp + 1 at once: timestamps strictly increase (CONTRACT §2).
+   * The timestamp of the next STH (and, unless it is the clock's, `behindMs`,
+   * how far the clock is behind the last one): the clock, once it has passed
+   * the last STH's timestamp. If the last one is ahead by
+   * less than MAX_TIMESTAMP_WAIT_MS (rounds came faster than one per ms),
+   * waits for the clock to pass it rather than sign ahead of the clock; if it
+   * is further ahead (the clock stepped back), or the clock does not move, it
+   * is the last timestamp + 1 at once: timestamps strictly increase (CONTRACT
+   * §2). A wait that ends with the clock where it was (it stands still: the
+   * default sleep ends on the monotonic clock too) is not waited again: until
+   * the clock is seen to move, rounds sign the last timestamp + 1 at once,
+   * rather than each wait the lead, which grows by a millisecond a round.
    */
-  private async nextTimestamp(): Promise<number> {
+  private async nextTimestamp(): Promise<{ timestamp: number; behindMs?: number }> {
+    let waited: number | undefined;
     for (let waits = 0; ; waits++) {
       const now = this.clock();
       const last = this.head.timestamp;
-      if (now > last) return now;
-      if (last - now >= MAX_TIMESTAMP_WAIT_MS || waits === TIMESTAMP_WAITS) return last + 1;
+      if (now > last) {
+        this.stillClock = undefined;
+        return { timestamp: now };
+      }
+      if (now === waited) this.stillClock = now;
+      else if (now !== this.stillClock) this.stillClock = undefined;
+      if (this.stillClock !== undefined || last - now >= MAX_TIMESTAMP_WAIT_MS || waits === TIMESTAMP_WAITS) return { timestamp: last + 1, behindMs: last - now };
       await this.sleep(last - now + 1);
+      waited = now;
+    }
+  }
+
+  /**
+   * Tells the observer of an STH signed (and written) past a clock behind the
+   * last one by MAX_TIMESTAMP_WAIT_MS or more (`behindMs`; undefined for one
+   * dated by the clock), and of the first one dated by the clock again.
+   */
+  private tellClock(timestamp: number, behindMs: number | undefined): void {
+    if (behindMs !== undefined && behindMs >= MAX_TIMESTAMP_WAIT_MS) {
+      this.clockBehind = true;
+      this.observer.clockBehind?.({ behindMs, timestamp });
+    } else if (behindMs === undefined && this.clockBehind) {
+      this.clockBehind = false;
+      this.observer.clockCaughtUp?.({ timestamp });
     }
   }
 

@@ -116,6 +116,63 @@ test('a clock that stands still does not stall the log: after a few waits it sig
   }
 });
 
+test('a clock that stands still for many rounds: after one wait that ends with it unchanged, no round waits until it moves, and timestamps still increase', async () => {
+  const t = { now: 11_500_000, moves: false, sleeps: [] as number[] };
+  const log = await openLog({
+    clock: () => t.now,
+    sleep: async (ms) => {
+      t.sleeps.push(ms);
+      if (t.moves) t.now += ms;
+    },
+  });
+  try {
+    const before = log.latest().timestamp;
+    for (let i = 1; i <= 50; i++) {
+      await log.submit([enc(`still ${i}`)]);
+      expect(log.latest().timestamp).toBe(before + i);
+    }
+    // One wait of 1 ms found the clock unchanged; round 50 did not wait 3 × 50 ms.
+    expect(t.sleeps).toEqual([1]);
+    // The clock moves again, a little behind the last timestamp (by 40 ms): that lead is waited out, as for any small step back.
+    t.now += 10;
+    t.moves = true;
+    await log.submit([enc('moving again')]);
+    expect(t.sleeps).toEqual([1, 41]);
+    expect(log.latest().timestamp).toBe(t.now);
+    expect(log.latest().timestamp).toBe(before + 51);
+  } finally {
+    await log.close();
+  }
+});
+
+test('the observer is told of each STH signed past a clock behind by a second or more, and once of the first dated by the clock again', async () => {
+  const { t, options } = fakeTime(11_800_000);
+  const seen: string[] = [];
+  const log = await openLog({
+    ...options,
+    observer: {
+      clockBehind: ({ behindMs, timestamp }) => seen.push(`behind ${behindMs} ${timestamp}`),
+      clockCaughtUp: ({ timestamp }) => seen.push(`caught up ${timestamp}`),
+    },
+  });
+  try {
+    const before = log.latest().timestamp;
+    t.now -= 300; // a small step back: waited out, not told
+    await log.submit([enc('a small step back')]);
+    expect(seen).toEqual([]);
+    t.now -= 5000;
+    await log.submit([enc('behind 1')]);
+    await log.submit([enc('behind 2')]);
+    expect(seen).toEqual([`behind 5000 ${before + 2}`, `behind 5001 ${before + 3}`]);
+    t.now += 6000;
+    await log.submit([enc('caught up')]);
+    await log.submit([enc('and on')]);
+    expect(seen.slice(2)).toEqual([`caught up ${t.now - 1}`]);
+  } finally {
+    await log.close();
+  }
+});
+
 test('an idle log whose clock stepped far back still re-signs once its interval has passed on the monotonic clock', async () => {
   const { t, options } = fakeTime(12_000_000);
   let mono = 0;
