@@ -28,6 +28,7 @@ import { DroppedConnectionLog } from './dropped-connections.js';
 import { ClientErrorLog } from './client-errors.js';
 import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
 import { STALLED_ROUND_MS, StalledRoundLog } from '../log/stalled-rounds.js';
+import { ClockBehindLog } from '../log/clock-behind.js';
 import { StartupGate } from './startup-gate.js';
 import { syncFolder } from '../sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
@@ -638,6 +639,8 @@ async function openKeyStoreAndLog(
   };
   const metrics = createMetrics();
   const failures = new RoundFailureLog(logger);
+  // A clock stepped back (or standing still) while the log runs dates its tree heads ahead of real time: warned of.
+  const clockBehind = new ClockBehindLog(logger);
   let filterReady = false;
   try {
     const log = await Log.open({
@@ -663,6 +666,8 @@ async function openKeyStoreAndLog(
           }
           filterReady = state.ready;
         },
+        clockBehind: (info) => clockBehind.behind(info),
+        clockCaughtUp: () => clockBehind.caughtUp(),
       },
       ...(config.maxQueueEntries === undefined ? {} : { maxQueueEntries: config.maxQueueEntries }),
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),

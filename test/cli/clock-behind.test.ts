@@ -1,0 +1,96 @@
+// A clock stepped back while the server runs (or one that stands still)
+// makes the log date its tree heads just after the latest one, ahead of real
+// time, until the clock passes it: the server warns of it at once, then at
+// most once per interval while it lasts, and says in one line when it ends.
+import { jest } from '@jest/globals';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { CLOCK_BEHIND_MESSAGE, CLOCK_CAUGHT_UP_MESSAGE, CLOCK_WAS_BEHIND_MESSAGE, ClockBehindLog } from '../../src/log/clock-behind.js';
+import { capture, manualTime } from '../helpers/log-lines.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('cairn-clock-behind-');
+const HOUR = 3_600_000;
+
+test('the first tree head signed past a clock behind is warned of at once, with how far, what it means and what to check', () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const log = new ClockBehindLog(logger, { now: time.now, schedule: time.schedule });
+  log.behind({ behindMs: HOUR + 500, timestamp: Date.UTC(2026, 10, 29, 13) });
+  expect(lines).toEqual([
+    { level: 'warn', msg: CLOCK_BEHIND_MESSAGE, fields: { behindSeconds: 3600, treeHead: '2026-11-29T13:00:00.000Z', signed: 1 } },
+  ]);
+  expect(CLOCK_BEHIND_MESSAGE).toMatch(/ahead of real time.*alarm `timestamp` on each tree head more than 10 minutes ahead.*NTP/);
+});
+
+test('while the clock stays behind, one warning per 10 minutes; once a head is dated by the clock again, one info line at once', () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const log = new ClockBehindLog(logger, { now: time.now, schedule: time.schedule });
+  const start = Date.UTC(2026, 10, 29, 13);
+  for (let i = 0; i < 1000; i++) {
+    log.behind({ behindMs: HOUR - i * 1000, timestamp: start + i });
+    time.advance(1000);
+  }
+  // 1000 s, a head a second: the first at once, then at 600 s, with the heads signed since (599) and the latest lead.
+  expect(lines.map((l) => [l.level, l.fields.behindSeconds, l.fields.signed, l.fields.seconds])).toEqual([
+    ['warn', 3600, 1, undefined],
+    ['warn', 3001, 599, 600],
+  ]);
+  log.caughtUp();
+  expect(lines).toHaveLength(3);
+  expect(lines[2]).toEqual({ level: 'info', msg: CLOCK_CAUGHT_UP_MESSAGE, fields: { seconds: 1000, signed: 1000 } });
+  // The warning due at 1200 s finds the clock caught up: nothing more.
+  time.advance(HOUR);
+  log.caughtUp();
+  expect(lines).toHaveLength(3);
+});
+
+test('a clock that falls behind and catches up by turns gives at most one warning per interval (and an info line after a warning), not one per turn', () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const log = new ClockBehindLog(logger, { now: time.now, schedule: time.schedule });
+  for (let i = 0; i < 100; i++) {
+    log.behind({ behindMs: 2000, timestamp: 1_800_000_000_000 + i });
+    time.advance(1000);
+    log.caughtUp();
+    time.advance(1000);
+  }
+  // 200 s: the first turn warned and ended; the rest are told once the interval has passed.
+  expect(lines.map((l) => l.msg)).toEqual([CLOCK_BEHIND_MESSAGE, CLOCK_CAUGHT_UP_MESSAGE]);
+  time.advance(400_000);
+  expect(lines.map((l) => l.msg)).toEqual([CLOCK_BEHIND_MESSAGE, CLOCK_CAUGHT_UP_MESSAGE, CLOCK_WAS_BEHIND_MESSAGE]);
+  expect(lines[2]!.fields).toEqual({ behindSeconds: 2, signed: 99, seconds: 600 });
+});
+
+describe('a server whose clock steps while it runs', () => {
+  let server: RunningServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    jest.restoreAllMocks();
+  });
+
+  test('a step back of an hour is warned of once on the next tree head; a step forward past the latest head ends it in one line', async () => {
+    // The wall clock as libfaketime steps it: real time plus a step; the monotonic clock is left alone.
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    const { lines, logger } = capture();
+    server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
+    const post = async (body: string) => (await fetch(`${server!.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body })).status;
+    const told = () => lines.filter((l) => l.msg !== 'request');
+    expect(await post('before')).toBe(201);
+    expect(told().filter((l) => l.level !== 'info')).toEqual([]);
+    step = -HOUR;
+    expect(await post('behind 1')).toBe(201);
+    expect(await post('behind 2')).toBe(201);
+    const warnings = told().filter((l) => l.level === 'warn');
+    expect(warnings).toEqual([{ level: 'warn', msg: CLOCK_BEHIND_MESSAGE, fields: expect.objectContaining({ signed: 1 }) }]);
+    expect(warnings[0]!.fields.behindSeconds).toBeGreaterThanOrEqual(3590);
+    expect(warnings[0]!.fields.behindSeconds).toBeLessThanOrEqual(3600);
+    step = 0;
+    expect(await post('by the clock again')).toBe(201);
+    expect(told().filter((l) => l.msg === CLOCK_CAUGHT_UP_MESSAGE)).toEqual([{ level: 'info', msg: CLOCK_CAUGHT_UP_MESSAGE, fields: expect.objectContaining({ signed: 2 }) }]);
+  });
+});
