@@ -94,7 +94,7 @@ export interface TransportOptions {
    * less, and the smaller of the two applies.
    */
   readonly maxResponseBytes?: number;
-  /** The clock for HTTP-date `Retry-After` values; default Date.now. */
+  /** The clock for HTTP-date `Retry-After` values in answers without a `Date` header (see parseRetryAfter); default Date.now. */
   readonly now?: () => number;
   /** Told before each retry of an answer with a status in `retryStatuses`; not of a GET sent again after its connection broke. */
   readonly onRetry?: (info: RetryInfo) => void;
@@ -231,15 +231,23 @@ async function readBody(res: Response, limit: number): Promise<Uint8Array> {
 /**
  * Returns the wait in milliseconds that a `Retry-After` header value asks for
  * (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), or undefined when the
- * value is absent or not one of those forms.
+ * value is absent or not one of those forms. An HTTP-date (a proxy's; Cairn
+ * sends seconds) is measured against the answer's own `Date` header (`date`)
+ * where it has a valid one, else against `now`, this machine's clock: a
+ * client whose clock is an hour off would otherwise not wait at all, or wait
+ * an hour. A date not after that (a clock far behind the sender's) asks for
+ * no wait the caller can trust: undefined, as for none.
  */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+export function parseRetryAfter(value: string | null | undefined, now: number, date?: string | null): number | undefined {
   if (value === null || value === undefined) return undefined;
   const text = value.trim();
   if (/^[0-9]{1,9}$/.test(text)) return Number(text) * 1000;
   if (!/[a-z]/i.test(text)) return undefined;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  const until = Date.parse(text);
+  if (Number.isNaN(until)) return undefined;
+  const sent = date === null || date === undefined || !/[a-z]/i.test(date) ? NaN : Date.parse(date);
+  const wait = until - (Number.isNaN(sent) ? now : sent);
+  return wait > 0 ? wait : undefined;
 }
 
 /**
@@ -592,7 +600,7 @@ export class HttpTransport {
           }
         }
         const { message, code } = await errorBody(res);
-        const waitMs = parseRetryAfter(res.headers.get('Retry-After'), this.#now());
+        const waitMs = parseRetryAfter(res.headers.get('Retry-After'), this.#now(), res.headers.get('Date'));
         let tooLong = '';
         if (this.#retryStatuses.includes(res.status) && attempt < this.#maxRetries) {
           const asked = waitMs ?? this.#retryBaseDelayMs * 2 ** attempt;

@@ -38,7 +38,15 @@ test('Retry-After: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)', () => {
   expect(parseRetryAfter('1', now)).toBe(1000);
   expect(parseRetryAfter(' 120 ', now)).toBe(120000);
   expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5000);
-  expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+  // A date in the past asks for no wait that can be trusted (a clock far ahead?): as none, so the usual backoff applies, not 0.
+  expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBeUndefined();
+  expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:00 GMT', now)).toBeUndefined();
+  // An HTTP-date is measured against the answer's Date header where it has a valid one, not this machine's clock.
+  expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now + 3_600_000, 'Thu, 01 Jan 2026 00:00:00 GMT')).toBe(5000);
+  expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now - 3_600_000, 'Thu, 01 Jan 2026 00:00:00 GMT')).toBe(5000);
+  expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now, 'Thu, 01 Jan 2026 00:00:10 GMT')).toBeUndefined();
+  for (const date of [null, '', 'soon', '1767225600']) expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now, date)).toBe(5000);
+  expect(parseRetryAfter('7', now, 'Thu, 01 Jan 2026 00:00:10 GMT')).toBe(7000);
   for (const bad of [null, undefined, '', '-1', '1.5', 'soon', '1e3']) expect(parseRetryAfter(bad, now)).toBeUndefined();
   expect(normalizeBaseUrl('https://log.example/a/')).toBe('https://log.example/a');
   expect(() => normalizeBaseUrl('https://log.example/?x=1')).toThrow(RangeError);

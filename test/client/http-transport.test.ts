@@ -345,3 +345,34 @@ describe('the transport\'s signal', () => {
     }
   });
 });
+
+describe("a proxy's HTTP-date Retry-After, read by a client whose clock is off", () => {
+  const sent = Date.parse('2026-11-29T12:00:00Z');
+  /** A 503 sent at `sent` asking for a retry 5 s later, with its Date header or without, then a 200. */
+  function proxy(withDate: boolean) {
+    let asked = 0;
+    const fetch: FetchLike = async () => {
+      if (asked++ > 0) return new Response('{}', { status: 200 });
+      const headers: Record<string, string> = { 'Retry-After': new Date(sent + 5000).toUTCString() };
+      if (withDate) headers['Date'] = new Date(sent).toUTCString();
+      return new Response('<html>busy</html>', { status: 503, headers });
+    };
+    return fetch;
+  }
+
+  test('waits the 5 s the date asks for, measured against the answer\'s Date header, whether the client\'s clock is an hour ahead or behind', async () => {
+    for (const skew of [3_600_000, -3_600_000]) {
+      const waits: number[] = [];
+      const http = new HttpTransport(BASE, { fetch: proxy(true), now: () => sent + skew, sleep: async (ms) => void waits.push(ms) });
+      expect(await http.json({ path: 'checkpoint' })).toEqual({});
+      expect([skew, waits]).toEqual([skew, [5000]]);
+    }
+  });
+
+  test('without a Date header, a date that is past by the client\'s clock is no wait at all: the usual backoff applies', async () => {
+    const waits: number[] = [];
+    const http = new HttpTransport(BASE, { fetch: proxy(false), now: () => sent + 3_600_000, retryBaseDelayMs: 500, sleep: async (ms) => void waits.push(ms) });
+    expect(await http.json({ path: 'checkpoint' })).toEqual({});
+    expect(waits).toEqual([500]);
+  });
+});
