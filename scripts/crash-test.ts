@@ -31,6 +31,12 @@ export interface CrashTestOptions {
   /** Load time before a kill is drawn from [minLoadMs, maxLoadMs]. */
   readonly minLoadMs: number;
   readonly maxLoadMs: number;
+  /**
+   * A cycle under load is not killed before this many receipts have come
+   * back in it (waiting at most 30 s longer), so that a slow machine still
+   * kills servers that answered writes.
+   */
+  readonly minReceipts: number;
   /** Share of cycles killed while the server is starting rather than under load. */
   readonly startupKillShare: number;
   /** The compiled CLI (dist/src/cli/main.js). */
@@ -55,6 +61,7 @@ export const DEFAULT_CRASH_OPTIONS: CrashTestOptions = {
   submitters: 8,
   minLoadMs: 100,
   maxLoadMs: 1500,
+  minReceipts: 0,
   startupKillShare: 0.15,
   cli: defaultCli(),
   keep: false,
@@ -185,9 +192,11 @@ export async function runCrashTest(overrides: Partial<CrashTestOptions> = {}): P
         const key = server.verifierKey();
         if (key === undefined) throw new Error('the server printed no verifier key');
         checker ??= new LogChecker(newVerifier(key));
+        const receiptsBefore = checker.receipts.length;
         const load = startLoad(url, checker, random, `c${cycle}`, o.submitters);
         const after = Math.floor(o.minLoadMs + random() * (o.maxLoadMs - o.minLoadMs));
         await sleep(after);
+        for (let waited = 0; checker.receipts.length - receiptsBefore < o.minReceipts && waited < 30_000; waited += 10) await sleep(10);
         how = `under load (${after} ms)`;
         await server.stop('SIGKILL');
         load.stop();

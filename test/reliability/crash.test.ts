@@ -15,10 +15,11 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 test('3 crash cycles: every receipt survives, every checkpoint is consistent', async () => {
   const lines: string[] = [];
-  const result = await runCrashTest({ cycles: 3, seed: 1 + Math.floor(Math.random() * 1e6), submitters: 6, maxLoadMs: 700, cli: CLI, print: (l) => lines.push(l) });
+  const result = await runCrashTest({ cycles: 3, seed: 1 + Math.floor(Math.random() * 1e6), submitters: 6, maxLoadMs: 700, minReceipts: 20, cli: CLI, print: (l) => lines.push(l) });
   expect(result.problems).toEqual([]);
   expect(result.lost).toBe(0);
-  expect(result.receipts).toBeGreaterThan(50);
+  // Cycle 1 is always under load, and each such cycle waits for 20 receipts before its kill.
+  expect(result.receipts).toBeGreaterThanOrEqual(20);
   expect(result.treeSize).toBeGreaterThan(0);
   expect(result.checkpointsObserved).toBeGreaterThan(3);
   expect(lines.at(-1)).toBe(`3 cycles, ${result.receipts} receipts, 0 lost`);
