@@ -7,7 +7,7 @@ import { MAX_CLOCK_AHEAD_MS } from './clock-limits.js';
 import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, showNonPrinting } from './visible-text.js';
-import { writeOut } from './client-common.js';
+import { resolveVerifier, writeOut } from './client-common.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { accessOptionsProblem, DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 import { endBySignal, processStopSignals, stopSignalSorter, type StopSignal } from './stop-signals.js';
@@ -15,7 +15,7 @@ import { endBySignal, processStopSignals, stopSignalSorter, type StopSignal } fr
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--origin <name>]
                   [--host <host>] [--port <port>] [--max-queue <n>]
                   [--max-upload-mib <n>] [--tokens <file>] [--public-writes]
-                  [--private] [--quiet]
+                  [--private] [--quiet] [--read-only --vkey <key|file>]
 
 Runs the transparency log server on an embedded LevelDB store.
 
@@ -71,6 +71,22 @@ an empty value, or an option given twice, is refused):
   --private         reads need a token too (any role); /healthz stays open
   --quiet           no request log lines on stderr (errors and warnings, such
                     as a failing disk, still go there)
+  --read-only       serve a retired log (its key suspected compromised, or
+                    the log closed) without its private key (CAIRN_READ_ONLY:
+                    1, true or yes; 0, false or no is off): every read is
+                    answered as before, from the checkpoint and the STH the
+                    store holds, and nothing is ever signed: no re-signing,
+                    so monitors that watch the age of its tree head (cairn
+                    monitor's max-age) report it stale, as is right for a
+                    closed log. Writes are 403 FORBIDDEN. Needs --vkey, and
+                    refuses to start unless the stored tree head verifies
+                    with it. No key file is read: --key and CAIRN_KEY are
+                    refused, and so are --max-queue, --max-upload-mib and
+                    --public-writes; --origin must be the verifier key's;
+                    any --host may be given without --tokens (nobody can
+                    write)
+  --vkey <key|file> with --read-only: the log's verifier key, or a file
+                    holding it, as cairn audit takes it (CAIRN_VKEY)
   -h, --help        show this help
 
 The data folder must belong to the user serve runs as (or root) and must not
@@ -120,10 +136,13 @@ Exit status:
   1  could not start: the port taken, the data folder or store unusable, open
      to other users or in use by another server, the key file missing, open
      to or owned by another user or not the store's key, or a bad --tokens
-     file (also one that another user owns, or could change or replace)
+     file (also one that another user owns, or could change or replace);
+     with --read-only, a data folder that holds no log, or a stored tree
+     head that does not verify with --vkey
   2  usage error (bad options; also --private without --tokens or with
      --public-writes, or a non-loopback --host with neither --tokens nor
-     --public-writes)
+     --public-writes; --read-only without a verifier key or with a private
+     key or an option for writes)
 `;
 
 /** How long serve, once stopped, waits for its log lines to be written to stderr before it exits without them. */
@@ -161,6 +180,8 @@ export const SERVE_OPTIONS = {
   'public-writes': { type: 'boolean' },
   private: { type: 'boolean' },
   quiet: { type: 'boolean' },
+  'read-only': { type: 'boolean' },
+  vkey: { type: 'string' },
 } as const;
 
 async function serve(argv: string[]): Promise<number> {
@@ -181,12 +202,14 @@ async function serve(argv: string[]): Promise<number> {
   const maxQueue = values['max-queue'];
   const maxUpload = values['max-upload-mib'];
   const tokens = setting(values.tokens, 'CAIRN_TOKENS');
+  const readOnly = values['read-only'] === true || envSwitch(env, 'CAIRN_READ_ONLY') ? await readOnlySetting(values, env, key, origin) : undefined;
+  if (readOnly === undefined && values.vkey !== undefined) throw new UsageError('--vkey goes with --read-only: a server that signs reads its key file');
   // Checked before anything is made on disk; the host first, as the access set-up depends on it.
   const host = hostText === undefined ? '127.0.0.1' : parseHost(hostText, values.host === undefined ? 'CAIRN_HOST' : '--host');
   // Options that would make an unsafe server are usage errors, as bad ones are.
-  const accessProblem = accessOptionsProblem(host, { tokens: tokens !== undefined, publicWrites: values['public-writes'] === true, privateReads: values.private === true });
+  const accessProblem = accessOptionsProblem(host, { tokens: tokens !== undefined, publicWrites: values['public-writes'] === true, privateReads: values.private === true, readOnly: readOnly !== undefined });
   if (accessProblem !== undefined) throw new UsageError(accessProblem);
-  if (origin !== undefined) await checkOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin', key === undefined ? joinAsGiven(data, 'log.key') : undefined);
+  if (origin !== undefined && readOnly === undefined) await checkOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin', key === undefined ? joinAsGiven(data, 'log.key') : undefined);
   const port = portText === undefined ? 8080 : parsePort(portText, values.port === undefined ? 'CAIRN_PORT' : '--port');
   const maxUploadBytes = maxUpload === undefined ? undefined : parseCount(maxUpload, '--max-upload-mib', 1, MAX_UPLOAD_MIB) * 1024 * 1024;
   const maxQueueEntries = maxQueue === undefined ? undefined : parsePositive(maxQueue, '--max-queue');
@@ -246,6 +269,7 @@ async function serve(argv: string[]): Promise<number> {
       ...(maxQueueEntries === undefined ? {} : { maxQueueEntries }),
       ...(maxUploadBytes === undefined ? {} : { maxInflightBodyBytes: maxUploadBytes }),
       ...(tokens === undefined ? {} : { tokens }),
+      ...(readOnly === undefined ? {} : { readOnly }),
       publicWrites: values['public-writes'] === true,
       privateReads: values.private === true,
       onKeyCreated: (path, verifierKey) => {
@@ -268,7 +292,7 @@ async function serve(argv: string[]): Promise<number> {
   // Now that the key file exists (read, or made, with the store's lock held),
   // no creation of it can succeed any more: see removeStaleKeyTemps.
   const keyPath = key ?? join(running.startup.dataFolder, 'log.key');
-  for (const problem of await removeStaleKeyTemps(keyPath)) {
+  for (const problem of readOnly !== undefined ? [] : await removeStaleKeyTemps(keyPath)) {
     logger.warn(
       problem.kind === 'list'
         ? `cannot look for temporary key files left by an interrupted key creation beside ${showNonPrinting(keyPath)}`
@@ -295,10 +319,11 @@ async function serve(argv: string[]): Promise<number> {
     // A restart names the tree head it found in the store, and when it was
     // signed: an old backup restored, or a --data that names another store,
     // shows there.
-    const head = facts.storedTreeHead;
-    const treeHead = head === undefined ? '' : `latest tree head: ${treeHeadSigned(head.timestamp, now)}\n`;
+    // A read-only start reads the tree head it serves, for good.
+    const head = facts.storedTreeHead ?? (facts.readOnly === true ? running.log.latest() : undefined);
+    const treeHead = head === undefined ? '' : `latest tree head: ${treeHeadSigned(head.timestamp, now)}\n${facts.readOnly === true ? READ_ONLY_LINE : ''}`;
     process.stdout.write(
-      `data folder: ${dataFolder}\n${store}${madeKey ? '' : `key file: ${keyFile}\n`}` +
+      `data folder: ${dataFolder}\n${store}${madeKey || facts.readOnly === true ? '' : `key file: ${keyFile}\n`}` +
         `log ${running.log.origin} at tree size ${head?.treeSize ?? running.log.latest().treeSize}\n${treeHead}${madeKey ? '' : `verifier key: ${running.verifierKey}\n`}` +
         `access: ${running.accessSummary}\n${notices}${warnings}listening on ${running.url}\n`,
     );
@@ -312,6 +337,47 @@ async function serve(argv: string[]): Promise<number> {
   // once main has set the exit status this returns (process.exitCode).
   if (!(await output.flush(LOG_FLUSH_MS))) setImmediate(() => process.exit()).unref();
   return 0;
+}
+
+/** What a read-only start says after its tree head's line. */
+const READ_ONLY_LINE = 'read-only: serving that tree head for good; nothing is signed, and writes are refused (403)\n';
+
+/**
+ * Whether the switch variable `name` is on: unset, or 0, false or no, is
+ * off; 1, true or yes on (any letter case); anything else a usage error.
+ */
+function envSwitch(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = envValue(env, name);
+  if (value === undefined) return false;
+  const word = value.trim().toLowerCase();
+  if (['1', 'true', 'yes'].includes(word)) return true;
+  if (['0', 'false', 'no'].includes(word)) return false;
+  throw new UsageError(`${name} must be 1, true or yes (on), or 0, false or no (off), not ${JSON.stringify(value)}`);
+}
+
+/**
+ * The verifier key a read-only start (--read-only, CAIRN_READ_ONLY) serves
+ * its log with, read as cairn audit reads it (--vkey, else CAIRN_VKEY: the
+ * key or a file holding it). Usage errors: a private key named (`key`, by
+ * --key or CAIRN_KEY: a read-only start reads none), options for writes,
+ * and an `origin` that is not the verifier key's.
+ */
+async function readOnlySetting(
+  values: { vkey?: string; key?: string; 'max-queue'?: string; 'max-upload-mib'?: string },
+  env: NodeJS.ProcessEnv,
+  key: string | undefined,
+  origin: string | undefined,
+): Promise<{ verifierKey: string; source: string }> {
+  if (key !== undefined) {
+    const given = values.key !== undefined ? '--key' : 'CAIRN_KEY (unset it)';
+    throw new UsageError(`--read-only reads no private key: leave out ${given}, and give the log's verifier key with --vkey; keep the private key offline, or destroy it`);
+  }
+  for (const name of ['max-queue', 'max-upload-mib'] as const) {
+    if (values[name] !== undefined) throw new UsageError(`--${name} bounds writes, and --read-only takes none: leave it out`);
+  }
+  const { verifier, key: verifierKey } = await resolveVerifier(values.vkey, env);
+  if (origin !== undefined && origin !== verifier.name) throw new UsageError(`the verifier key is for the log ${JSON.stringify(verifier.name)}, not the origin given (${JSON.stringify(origin)})`);
+  return { verifierKey, source: values.vkey === undefined ? 'CAIRN_VKEY' : '--vkey' };
 }
 
 /**

@@ -36,6 +36,7 @@ import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft,
 import { joinAsGiven, pathAsGiven, realOrAsGiven, sharedFolderWarnings, type SharedFolderFinding } from '../file-trust.js';
 import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
 import { StartError } from './start-error.js';
+import { openReadOnlyLog } from './read-only.js';
 
 export interface ServerConfig {
   /** Data folder: the LevelDB store lives in `<data>/db`, the default key in `<data>/log.key`. */
@@ -56,6 +57,12 @@ export interface ServerConfig {
   readonly publicWrites?: boolean;
   /** Reads need a token too (any role); /healthz stays open. */
   readonly privateReads?: boolean;
+  /**
+   * Serve the log in `data` read-only (see read-only.ts): no key is read
+   * (`key` and `origin` are not looked at), nothing is signed, writes are
+   * refused (403 FORBIDDEN); the stored tree head must verify with this key.
+   */
+  readonly readOnly?: { readonly verifierKey: string; readonly source?: string };
   /** Bound on request body bytes held at once (see BodyBudget). */
   readonly maxInflightBodyBytes?: number;
   /** Wraps the store (tests inject faults or delays with it). */
@@ -145,6 +152,8 @@ export interface StartupFacts {
   readonly openStoreMode?: number;
   /** The store was in Cairn 0.1.0's layout, and whether this start rewrote its partial last bundle (see LevelStore.olderLayout). */
   readonly olderLayout?: OlderLayout;
+  /** A read-only start (ServerConfig.readOnly): it read no key (`keyFile` is empty) and signs nothing. */
+  readonly readOnly?: boolean;
   /** Folders above the key file, the data folder or the token file that a group may write, not their owner's private one (see openFolderProblem of src/file-trust.ts), in words: one line for each folder, naming every one of those files in or under it (sharedFolderWarnings). */
   readonly sharedFolders?: readonly string[];
 }
@@ -179,12 +188,14 @@ async function keyExists(path: string): Promise<boolean> {
  * on `host`, a non-loopback address, with no tokens unless writes are
  * explicitly public, private reads with public writes (a write's receipt
  * would tell anyone what the reads keep to token holders), or private
- * reads with no tokens (nobody could read).
+ * reads with no tokens (nobody could read). A read-only log takes no writes:
+ * it may listen anywhere without tokens, and --public-writes is refused.
  * `cairn serve` judges its options with it before anything else (a usage
  * error); {@link startServer} again, with the tokens its file lists.
  */
-export function accessOptionsProblem(host: string, options: { tokens: boolean; publicWrites: boolean; privateReads: boolean }): string | undefined {
-  if (!options.tokens && !options.publicWrites && !isLoopbackHost(host)) {
+export function accessOptionsProblem(host: string, options: { tokens: boolean; publicWrites: boolean; privateReads: boolean; readOnly?: boolean }): string | undefined {
+  if (options.readOnly === true && options.publicWrites) return '--read-only and --public-writes do not go together: a read-only log takes no writes';
+  if (!options.tokens && !options.publicWrites && options.readOnly !== true && !isLoopbackHost(host)) {
     return (
       `refusing to listen on ${urlHost(host)} with no access tokens: anyone who reaches it could write to the log. ` +
       'Give --tokens FILE, or --public-writes if anyone may really write, or listen on 127.0.0.1'
@@ -210,18 +221,20 @@ async function loadAccess(config: ServerConfig, host: string, onSharedFolder: (f
   const tokens: TokenRule[] = config.tokens === undefined ? [] : await readTokenFile(config.tokens, { checkOwner: true, onSharedFolder });
   const publicWrites = config.publicWrites === true;
   const privateReads = config.privateReads === true;
-  const problem = accessOptionsProblem(host, { tokens: tokens.length > 0, publicWrites, privateReads });
+  const readOnly = config.readOnly !== undefined;
+  const problem = accessOptionsProblem(host, { tokens: tokens.length > 0, publicWrites, privateReads, readOnly });
   if (problem !== undefined) throw new AccessConfigError(problem);
   const writers = tokens.filter((t) => t.role !== 'read').length;
   const admins = tokens.filter((t) => t.role === 'admin').length;
   const summary = [
-    publicWrites || tokens.length === 0 ? 'writes open to anyone' : `writes need a token (${writers} with role submit or admin)`,
+    readOnly ? 'read-only (writes refused, 403)' : publicWrites || tokens.length === 0 ? 'writes open to anyone' : `writes need a token (${writers} with role submit or admin)`,
     privateReads ? 'reads need a token' : 'reads open to anyone',
     // Tokens guard /metrics whatever else is open (with --public-writes, that may be all they do).
     ...(tokens.length === 0 ? [] : [`/metrics needs a token of role admin (${admins === 0 ? 'none has it' : `${admins} ${admins === 1 ? 'has' : 'have'} it`})`]),
   ].join(', ');
   if (tokens.length === 0 && !privateReads) return { access: undefined, summary };
-  return { access: new AccessControl({ tokens, publicWrites, publicReads: !privateReads }), summary };
+  // A read-only log answers every write 403 FORBIDDEN, with a token or without: none is asked for.
+  return { access: new AccessControl({ tokens, publicWrites: publicWrites || readOnly, publicReads: !privateReads }), summary };
 }
 
 /**
@@ -680,6 +693,25 @@ async function openKeyStoreAndLog(
   }
 }
 
+/** Opens the log of a read-only start (see openReadOnlyLog), with its metrics. */
+async function openReadOnly(
+  config: ServerConfig,
+  readOnly: NonNullable<ServerConfig['readOnly']>,
+  logger: Logger,
+  onSharedFolder: (found: SharedFolderFinding) => void,
+): Promise<Awaited<ReturnType<typeof openLog>>> {
+  const metrics = createMetrics();
+  const { log, startup } = await openReadOnlyLog({
+    data: config.data,
+    ...readOnly,
+    ...(config.wrapStore === undefined ? {} : { wrapStore: config.wrapStore }),
+    observer: { ...metrics.observer, filterFailed: (err) => logger.error('the leaf-hash filter could not be filled; get-proof-by-hash looks up every hash', errorFields(err)) },
+    onSharedFolder,
+  });
+  metrics.logOpened(log.latest());
+  return { log, verifierKey: readOnly.verifierKey, metrics, failures: new RoundFailureLog(logger), startup };
+}
+
 /**
  * Listens, then opens the key, the store and the log (CONTRACT §4 serve),
  * resolving once the server answers. The port is bound first, so that one
@@ -756,7 +788,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const port = await listen(server, host, config.port);
   let opened: Awaited<ReturnType<typeof openLog>>;
   try {
-    opened = await openLog(config, logger, onSharedFolder);
+    opened = config.readOnly === undefined ? await openLog(config, logger, onSharedFolder) : await openReadOnly(config, config.readOnly, logger, onSharedFolder);
   } catch (err) {
     const closed = new Promise((resolve) => server.close(resolve));
     await gate.refuse();

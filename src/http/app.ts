@@ -429,6 +429,8 @@ export function createApp(options: AppOptions): express.Express {
   };
 
   route('post', '/v1/entries', '/v1/entries', async (req, res) => {
+    // A read-only log refuses every write (403) before its body is read.
+    log.checkWritable();
     onlyParams(req, []);
     const kind = mediaType(req, ['octet', 'json']);
     const body =
@@ -446,6 +448,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   route('post', '/v1/batch', '/v1/batch', async (req, res) => {
+    log.checkWritable();
     onlyParams(req, []);
     mediaType(req, ['json']);
     const entries = parseBatch(await readBody(req, res, { limit: MAX_BATCH_BODY, tooLarge: 'BODY_TOO_LARGE', budget, idleMs }));

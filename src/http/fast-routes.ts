@@ -190,6 +190,8 @@ export function withFastRoutes(app: Express, options: FastRouteOptions): Express
   };
 
   const addEntry = (req: IncomingMessage, res: ServerResponse): boolean => {
+    // A read-only log's 403 is express's, before the body is read.
+    if (log.readOnly) return false;
     const headers = req.headers;
     if (headers['content-type'] !== 'application/octet-stream' || headers['transfer-encoding'] !== undefined) return false;
     if (headers['content-encoding'] !== undefined) return false;

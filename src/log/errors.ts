@@ -20,7 +20,7 @@ export const LOG_ERROR_CODES = [
   'NOT_FOUND', // no such route, tile, entry or leaf
   'METHOD_NOT_ALLOWED', // the log is append-only: nothing can be changed or deleted
   'UNAUTHORIZED', // a missing or unknown access token
-  'FORBIDDEN', // a token whose role does not allow this
+  'FORBIDDEN', // a token whose role does not allow this; or a write to a read-only log
   'RATE_LIMITED', // a token past its rate limit
   'QUEUE_FULL', // at one of the server's bounds (entries waiting to be sequenced, bodies being received, requests in progress on a connection, large answers held); retry after a moment
   'STORAGE_FAILED', // the round holding this entry could not be made durable; or the store is unavailable after a failed write

@@ -77,7 +77,13 @@ export interface LogObserver {
 
 export interface LogOptions {
   readonly store: LogStore;
-  readonly signer: Signer;
+  /**
+   * Signs the log's tree heads. Absent, the log is read-only (a retired log,
+   * served without its private key): it serves the tree head its store holds,
+   * signs nothing (no first tree head, no re-signing), and refuses every
+   * submission with FORBIDDEN; its store must hold a log.
+   */
+  readonly signer?: Signer;
   readonly verifier: Verifier;
   /** ms since the epoch; injected so tests can move time (also backwards). */
   readonly clock?: () => number;
@@ -284,7 +290,8 @@ function unsignedCheckpointProblem(note: string, verifier: Verifier, keyFile: st
 export class Log {
   readonly origin: string;
   private readonly store: LogStore;
-  private readonly signer: Signer;
+  /** Undefined for a read-only log (see LogOptions.signer). */
+  private readonly signer: Signer | undefined;
   private readonly clock: () => number;
   private readonly monotonic: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -350,7 +357,7 @@ export class Log {
   private nextRound: RoundRecord | undefined;
 
   private constructor(options: LogOptions, builder: TreeBuilder, head: TreeHead) {
-    this.origin = options.signer.name;
+    this.origin = options.verifier.name;
     this.store = options.store;
     this.signer = options.signer;
     this.clock = options.clock ?? Date.now;
@@ -377,11 +384,13 @@ export class Log {
    * size-0 tree head (CONTRACT §2).
    */
   static async open(options: LogOptions): Promise<Log> {
-    if (options.signer.name !== options.verifier.name || options.signer.keyHash !== options.verifier.keyHash) {
+    const { signer } = options;
+    if (signer !== undefined && (signer.name !== options.verifier.name || signer.keyHash !== options.verifier.keyHash)) {
       throw new Error('the verifier key does not belong to the signer key');
     }
     const state = await options.store.readState();
     let log: Log;
+    if (state === undefined && signer === undefined) throw new Error('the store holds no log: a read-only log serves what its store holds, and signs no first tree head');
     if (state === undefined) {
       const empty: TreeHead = { treeSize: 0, rootHash: EMPTY_ROOT, timestamp: 0, checkpoint: '', sth: undefined as never };
       log = new Log(options, TreeBuilder.empty(), empty);
@@ -400,7 +409,8 @@ export class Log {
         sth: state.sth,
       });
     }
-    log.startResignTimer();
+    // A read-only log signs nothing: the tree head it serves ages, as a closed log's should.
+    if (signer !== undefined) log.startResignTimer();
     log.filling = log.fillFilter();
     return log;
   }
@@ -567,14 +577,16 @@ export class Log {
 
   /**
    * Throws the LogError that {@link submit} would refuse `entries` with for
-   * good: none given (MALFORMED_REQUEST), an empty entry (EMPTY_ENTRY), one
-   * over 65,535 bytes (ENTRY_TOO_LARGE), or more entries or bytes than the
+   * good: any, on a read-only log (FORBIDDEN, see checkWritable); none given
+   * (MALFORMED_REQUEST), an empty entry (EMPTY_ENTRY), one over 65,535
+   * bytes (ENTRY_TOO_LARGE), or more entries or bytes than the
    * queue could ever hold (TOO_MANY_ENTRIES, BODY_TOO_LARGE). Callers that
    * charge a submission somewhere (a token's rate limit) check it first.
    * Returns the entries' total bytes. QUEUE_FULL, which a retry may clear,
    * is not checked here.
    */
   checkSubmission(entries: readonly Uint8Array[]): number {
+    this.checkWritable();
     if (entries.length === 0) throw new LogError('MALFORMED_REQUEST', 'no entries given');
     let bytes = 0;
     for (const entry of entries) {
@@ -592,6 +604,21 @@ export class Log {
       throw new LogError('BODY_TOO_LARGE', `this log queues at most ${this.maxQueueBytes} bytes of entries at once; these hold ${bytes}`);
     }
     return bytes;
+  }
+
+  /** Whether the log is read-only (opened without a signer, see LogOptions.signer): it signs nothing and takes no entries. */
+  get readOnly(): boolean {
+    return this.signer === undefined;
+  }
+
+  /**
+   * Throws FORBIDDEN if the log is read-only: the write routes call it before
+   * they read a body, and every submission is refused with it.
+   */
+  checkWritable(): void {
+    if (this.signer === undefined) {
+      throw new LogError('FORBIDDEN', `this log (${this.origin}) is read-only: it takes no entries; it serves what it holds, and signs no new tree heads`);
+    }
   }
 
   /**
@@ -872,9 +899,11 @@ export class Log {
   private async commitHead(builder: TreeBuilder, entries: Uint8Array[], hashes: Uint8Array[], tiles: HashTile[]): Promise<void> {
     const treeSize = builder.treeSize;
     const rootHash = builder.root();
+    const signer = this.signer;
+    if (signer === undefined) throw new Error('a read-only log signs nothing');
     const { timestamp, behindMs } = await this.nextTimestamp();
-    const checkpoint = signNote(formatCheckpoint({ origin: this.origin, treeSize, rootHash, extensions: [] }), [this.signer]);
-    const sth = signTreeHead({ timestamp, treeSize, rootHash }, this.signer);
+    const checkpoint = signNote(formatCheckpoint({ origin: this.origin, treeSize, rootHash, extensions: [] }), [signer]);
+    const sth = signTreeHead({ timestamp, treeSize, rootHash }, signer);
     const state: LogState = { treeSize, rootHash, timestamp, checkpoint, sth, rightEdge: builder.rightEdge };
     await this.store.writeRound({ entries, leafHashes: hashes, tiles, state });
     this.builder = builder;
