@@ -141,8 +141,7 @@ Exit status:
      head that does not verify with --vkey
   2  usage error (bad options; also --private without --tokens or with
      --public-writes, or a non-loopback --host with neither --tokens nor
-     --public-writes; --read-only without a verifier key or with a private
-     key or an option for writes)
+     --public-writes)
 `;
 
 /** How long serve, once stopped, waits for its log lines to be written to stderr before it exits without them. */
