@@ -55,10 +55,14 @@ one tree size (fork), a tree that does not extend the last verified one
 entries that do not match the signed root (tile-mismatch, entry-mismatch), a
 signed tree head timestamp earlier than the last verified one, equal to it for
 another tree, or more than 10 minutes ahead of this machine's clock
-(timestamp), a signed tree of more than 2^52 leaves, too large for this
-monitor ever to check (unverifiable), and, with --max-age, a newest signed
-tree head older than that (stale, checked as soon as it is verified, before
-the walk; an idle Cairn log re-signs at least every 10 minutes). An alarm is a line on
+(timestamp; one that far ahead is raised only once the round's other checks
+ran, and a fork or mismatch they find is the alarm, naming it too: a clock
+ahead cannot hide them; such a head is never kept as the last verified one,
+so the log's next head dated right is no timestamp going back, but the
+checkpoint and entries checked are kept), a signed tree of more than 2^52
+leaves, too large for this monitor ever to check (unverifiable), and, with
+--max-age, a newest signed tree head older than that (stale, checked as
+soon as it is verified, before the walk; an idle Cairn log re-signs at least every 10 minutes). An alarm is a line on
 standard error (with --json, a JSON line on standard output, with the other
 events), a POST of a JSON description to --webhook, and exit status 1 under
 --once. An alarm whose cause lasts is raised again every round (stale, say,
@@ -66,7 +70,8 @@ while the log cannot be reached or its signed tree head stays old): a line
 or event each round, but a POST only the first time a run raises it (the
 same kind about the same checkpoint), so a monitor left running POSTs it
 once, and a --once run from cron every run. The state only moves forward
-to a checkpoint and signed tree head that passed every check. A newer
+to a checkpoint and signed tree head that passed every check (a checkpoint
+whose signed tree head is only dated too far ahead moves it, not the head). A newer
 checkpoint whose signature and consistency with every earlier one verified is
 kept too, as the newest seen, before the walk begins: a walk that then fails,
 or a monitor killed during it, does not forget it, and a later round shown a
@@ -244,12 +249,16 @@ function alarmKindOf(err: ClientError, older: Checkpoint | undefined, newer: Che
 
 
 /**
- * Checks a new STH against the last verified one and the monitor's clock
- * (CONTRACT §2: a log never signs a smaller size after a larger one, nor two
- * roots for one size, and its STH timestamps strictly increase); throws Alarm.
- * The very same STH again is fine: an idle log re-signs only every few minutes.
+ * Checks a new STH against the last verified one (CONTRACT §2: a log never
+ * signs a smaller size after a larger one, nor two roots for one size, and
+ * its STH timestamps strictly increase); throws Alarm. The very same STH
+ * again is fine: an idle log re-signs only every few minutes. Returns, not
+ * throws, the alarm for an STH dated more than MAX_CLOCK_AHEAD_MS ahead of
+ * the monitor's clock: the round raises it only once its other checks ran
+ * (see checkRound), so that a log whose clock is ahead (or a monitor's
+ * behind) cannot hide a fork or a mismatch behind it.
  */
-function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undefined, now: number): void {
+function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undefined, now: number): Alarm | undefined {
   const alarm = (kind: AlarmKind, message: string) => new Alarm(kind, message, sth, undefined, head.timestamp);
   const last = before?.sth;
   if (last !== undefined) {
@@ -266,8 +275,9 @@ function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undef
     }
   }
   if (head.timestamp > now + MAX_CLOCK_AHEAD_MS) {
-    throw alarm('timestamp', `the signed tree head of size ${head.treeSize} is dated ${describeTime(head.timestamp)}, more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of this monitor's clock`);
+    return alarm('timestamp', `the signed tree head of size ${head.treeSize} is dated ${describeTime(head.timestamp)}, more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of this monitor's clock`);
   }
+  return undefined;
 }
 
 
@@ -291,6 +301,15 @@ interface RoundOutcome {
   readonly served?: { readonly checkpoint: Checkpoint; readonly note: string };
   /** The log's checkpoint lags behind its signed tree heads (see CheckpointBehind). */
   readonly behind?: CheckpointBehind;
+  /**
+   * The round's signed tree head is dated too far ahead of this machine's
+   * clock: the alarm to raise once the outcome is saved. The rest of the
+   * round's checks passed, the checkpoint's included (none of them depends on
+   * a timestamp: checkpoints carry none), so the outcome is saved as any
+   * other, but not its signed tree head: the state keeps the one verified
+   * before (see the save in watch).
+   */
+  readonly ahead?: Alarm;
 }
 
 /**
@@ -321,9 +340,12 @@ interface RoundOptions {
   /**
    * Called once the newest checkpoint and signed tree head are verified,
    * before the consistency checks and the walk; `behind` when the checkpoint
-   * the log serves lags behind its signed tree head.
+   * the log serves lags behind its signed tree head; `ahead`, the alarm for
+   * a signed tree head dated too far ahead of this machine's clock, which the
+   * round raises once its other checks ran (or failed otherwise than by an
+   * alarm); an alarm they raise outranks it.
    */
-  readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined) => Promise<void>;
+  readonly onHeads: (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined, ahead: Alarm | undefined) => Promise<void>;
   /**
    * Called once the newest checkpoint is shown to extend every checkpoint and
    * signed tree head the round holds to, before the walk: whatever the walk
@@ -453,9 +475,11 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
     behind = { servedSize: served.checkpoint.treeSize, since };
   }
   const sth: Checkpoint = { origin: checkpoint.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
-  checkTreeHead(head, sth, before, io.now());
+  // Dated too far ahead of this machine's clock: held back until every other
+  // check of the round ran (see onHeads), and the head not kept as verified.
+  const ahead = checkTreeHead(head, sth, before, io.now());
   // Whatever the rest of the round does, or however long it takes (the stale check).
-  await options.onHeads(head, served.checkpoint, served.note, behind);
+  await options.onHeads(head, served.checkpoint, served.note, behind, ahead);
 
   // A size past what a tile reader can number cannot be checked now or ever:
   // a log never signs a smaller tree after it (CONTRACT §2).
@@ -573,7 +597,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   let finished = false;
   let failed = false;
   // What every outcome of the walk carries besides (saved with each: the lag too, so that a monitor killed keeps it).
-  const newest = { ...(sameTree(target, checkpoint) ? {} : { newest: { checkpoint, note } }), ...(behind === undefined ? {} : { behind }) };
+  const newest = { ...(sameTree(target, checkpoint) ? {} : { newest: { checkpoint, note } }), ...(behind === undefined ? {} : { behind }), ...(ahead === undefined ? {} : { ahead }) };
   // The entry bundles come first, in order: every one before nextBundle is
   // checked, and so are those in checkedAhead (at most one per check in flight).
   let nextBundle = Math.floor(from / TILE_WIDTH);
@@ -835,6 +859,13 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     /** A checkpoint as the state file keeps one (MonitorState.partial, .newest): its note, size and root. */
     const checkpointAsSaved = (checkpoint: Checkpoint, note: string) => ({ checkpoint: note, tree_size: checkpoint.treeSize, root_hash: encodeBase64(checkpoint.rootHash) });
 
+    /** The last verified signed tree head as `state` keeps it (none without a state). */
+    const keptSth = (state: MonitorState | undefined): Pick<MonitorState, 'sth_timestamp' | 'sth_tree_size' | 'sth_root_hash'> => {
+      if (state === undefined) return { sth_timestamp: null };
+      const { sth_timestamp, sth_tree_size, sth_root_hash } = state;
+      return { sth_timestamp, ...(sth_tree_size === undefined ? {} : { sth_tree_size }), ...(sth_root_hash === undefined ? {} : { sth_root_hash }) };
+    };
+
     const save = async (outcome: RoundOutcome): Promise<boolean> => {
       const last = loaded?.verified.checkpoint;
       const cp = outcome.checkpoint;
@@ -844,6 +875,16 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // an unfinished one is kept as progress beside the last verified one.
       const complete = outcome.to === cp.treeSize;
       const behind = outcome.behind?.since;
+      // A signed tree head dated too far ahead of this machine's clock
+      // (outcome.ahead) is not kept as the last verified one: the state keeps
+      // the one before (none on a first run). Kept, it would make every head
+      // the log signs once its clock (or this machine's) is right again look
+      // earlier, a timestamp alarm until real time passed it. The rest of what
+      // the round verified is kept: the checkpoint's signature, its consistency
+      // with every tree held (the far-future head's too) and the entries walked
+      // do not depend on a timestamp, and the next rounds check from there
+      // (the head's alarm is raised again every round while it stays ahead).
+      const sthState = outcome.ahead === undefined ? { sth_timestamp: head.timestamp, sth_tree_size: head.treeSize, sth_root_hash: encodeBase64(head.rootHash) } : keptSth(loaded?.state);
       const state: SavedState = {
         version: outcome.newest === undefined ? 1 : 2,
         origin: verifier.name,
@@ -851,9 +892,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         checkpoint: complete ? outcome.note : (loaded?.state.checkpoint ?? null),
         tree_size: complete ? cp.treeSize : (last?.treeSize ?? 0),
         root_hash: complete ? rootHash : encodeBase64(last?.rootHash ?? EMPTY_ROOT),
-        sth_timestamp: head.timestamp,
-        sth_tree_size: head.treeSize,
-        sth_root_hash: encodeBase64(head.rootHash),
+        ...sthState,
         ...(complete ? {} : { partial: { ...checkpointAsSaved(cp, outcome.note), checked_to: outcome.to } }),
         ...(outcome.newest === undefined ? {} : { newest: checkpointAsSaved(outcome.newest.checkpoint, outcome.newest.note) }),
         ...(behind === undefined ? {} : { checkpoint_behind: { sth_tree_size: behind.treeSize, sth_timestamp: behind.timestamp } }),
@@ -868,7 +907,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       }
       const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
       const progress: WalkProgress | undefined = complete ? undefined : { checkpoint: cp, note: outcome.note, checkedTo: outcome.to };
-      loaded = { state, verified: { checkpoint: complete ? cp : last, sthTimestamp: head.timestamp, sth, partial: progress, newest: outcome.newest } };
+      const sthVerified = outcome.ahead === undefined ? { sthTimestamp: head.timestamp, sth } : { sthTimestamp: loaded?.verified.sthTimestamp, sth: loaded?.verified.sth };
+      loaded = { state, verified: { checkpoint: complete ? cp : last, ...sthVerified, partial: progress, newest: outcome.newest } };
       await toldNarrowed(narrowed);
       return true;
     };
@@ -1009,8 +1049,22 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // The stale check runs as soon as the newest heads verified: a long walk must not put it off.
       let staleRaised = false;
       let headsVerified = false;
-      const onHeads = async (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined) => {
+      // The newest signed tree head is dated too far ahead of this machine's
+      // clock: raised once the round's other checks ran, or failed otherwise
+      // than by an alarm (a log whose clock is ahead, or a hostile one dating
+      // its heads so, must not make a fork or a mismatch look like clock
+      // noise). An alarm they raise outranks it, and says it in its message:
+      // one alarm a round from its checks, the most serious one (stale aside).
+      let ahead: Alarm | undefined;
+      let aheadRaised = false;
+      const raiseAhead = async () => {
+        if (ahead === undefined) return;
+        aheadRaised = true;
+        await raise(ahead);
+      };
+      const onHeads = async (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined, aheadAlarm: Alarm | undefined) => {
         headsVerified = true;
+        ahead = aheadAlarm;
         const lastSize = before?.sth?.treeSize;
         const grew = lastSize !== undefined && head.treeSize > lastSize ? { from: lastSize, to: head.treeSize } : undefined;
         const stale = staleAlarm(head.timestamp, checkpoint, note, { grew }) ?? behindAlarm(head, checkpoint, note, behind);
@@ -1018,7 +1072,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         staleRaised = true;
         await raise(stale);
       };
-      const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised ? 'alarm' : result, more: false });
+      const ended = (result: 'error' | 'stopped'): RoundResult => ({ result: staleRaised || aheadRaised ? 'alarm' : result, more: false });
       let outcome: RoundOutcome;
       try {
         const lastNote = loaded?.state.checkpoint ?? undefined;
@@ -1038,17 +1092,20 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         // From an event of the round (a stale alarm): the monitor's output is gone.
         if (err instanceof OutputError) throw err;
         if (err instanceof Alarm) {
+          if (ahead !== undefined && err !== ahead) err.message += `; besides, ${ahead.message} (a timestamp alarm too)`;
           await raise(err);
           return { result: 'alarm', more: false };
         }
         if (err instanceof RoundStopped) {
           // What the walk verified before the stop is kept, as a round that walked that far would keep it.
           const saved = err.progress !== undefined && (await save(err.progress));
+          // Not the far-future head's alarm: the stop ends the monitor at once, before every check ran (the next round raises it).
           await stopped(err.message, saved);
           return { ...ended('stopped'), stopped: true };
         }
         const message = withoutToken((err instanceof Error ? err.message : String(err)) + accessAdvice(err, io.env), io.env);
         await emit({ event: 'error', message }, `error: ${message}`, true);
+        await raiseAhead();
         // A log that cannot be checked is stale once what was last verified
         // of it is older than --max-age: silence must not look like health.
         // What was last verified is what the state holds now: a save of how
@@ -1062,7 +1119,10 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         }
         return ended('error');
       }
-      if (!(await save(outcome))) return ended('error');
+      if (!(await save(outcome))) {
+        await raiseAhead();
+        return ended('error');
+      }
       const cp = outcome.checkpoint;
       const head = outcome.head;
       const lag = laggingWarning(outcome);
@@ -1096,7 +1156,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           { event: 'progress', tree_size: cp.treeSize, root_hash: rootHash, verified_tree_size: lastSize, checked_from: outcome.from, checked_to: outcome.to, remaining: left, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...sthJson, ...newestJson },
           `checking ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: ${how}; entries ${outcome.from} to ${outcome.to - 1} checked (${walked}), ${left} left for the next rounds (--max-round-entries ${maxEntries}); ${last === undefined ? 'no checkpoint is kept as verified before the walk is done' : `the verified checkpoint stays at tree size ${lastSize} until it is done`}${newestText}`,
         );
-        return { result: staleRaised ? 'alarm' : 'ok', more: true };
+        await raiseAhead();
+        return { result: staleRaised || aheadRaised ? 'alarm' : 'ok', more: true };
       }
       const grew = cp.treeSize - lastSize;
       const checked = resumed ? `entries ${outcome.from} to ${cp.treeSize - 1} checked this round (${walked}); ${earlier}` : walked;
@@ -1110,7 +1171,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
             ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${rootHash}: consistent with the last checkpoint; ${checked}`
             : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`) + newestText,
       );
-      return { result: staleRaised ? 'alarm' : 'ok', more: false };
+      await raiseAhead();
+      return { result: staleRaised || aheadRaised ? 'alarm' : 'ok', more: false };
     };
 
     // io.signal or the first SIGINT or SIGTERM; a second, 1 s or more after the first, ends the process at once.
