@@ -7,9 +7,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeEntryBundle } from '../../src/merkle/bundle.js';
 import { leafHash } from '../../src/merkle/hash.js';
 import { proveConsistency, proveInclusion } from '../../src/merkle/proof.js';
 import { buildStoredHashes, memoryHashReader } from '../../src/merkle/reader.js';
+import { storedHashIndex } from '../../src/merkle/stored.js';
+import { parseTilePath, TILE_HEIGHT, TILE_WIDTH, tileWidth } from '../../src/merkle/tile.js';
 import { treeHash } from '../../src/merkle/tree.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint, type Checkpoint } from '../../src/note/checkpoint.js';
@@ -40,6 +43,31 @@ export function send(res: ServerResponse, status: number, body: string | Uint8Ar
   const data = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': type });
   res.end(data);
+}
+
+/**
+ * Answers a tile or entry-bundle path (`tile/…`) from `entries` as a Cairn
+ * log would (404 past them); false for any other path. `bundle` may change
+ * a bundle's entries before it is sent (a log that lies about them).
+ */
+export function sendTile(path: string, entries: readonly Uint8Array[], res: ServerResponse, bundle?: (n: number, entries: Uint8Array[]) => Uint8Array[]): boolean {
+  if (!path.startsWith('tile/')) return false;
+  const tile = parseTilePath(path);
+  if (tileWidth(Math.max(tile.level, 0), tile.n, entries.length) < tile.width) {
+    send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
+    return true;
+  }
+  const from = tile.n * TILE_WIDTH;
+  if (tile.level === -1) {
+    const held = entries.slice(from, from + tile.width);
+    send(res, 200, encodeEntryBundle(bundle === undefined ? held : bundle(tile.n, held)), 'application/octet-stream');
+    return true;
+  }
+  const hashes = buildStoredHashes(entries);
+  const data = new Uint8Array(tile.width * 32);
+  for (let i = 0; i < tile.width; i++) data.set(hashes[storedHashIndex(tile.level * TILE_HEIGHT, from + i)]!, i * 32);
+  send(res, 200, data, 'application/octet-stream');
+  return true;
 }
 
 /** Starts a fake log of `size` entries `e0`, `e1`, ... */

@@ -13,15 +13,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { MONITOR_USAGE, monitorCommand } from '../../src/cli/monitor.js';
-import { encodeEntryBundle } from '../../src/merkle/bundle.js';
-import { buildStoredHashes } from '../../src/merkle/reader.js';
-import { storedHashIndex } from '../../src/merkle/stored.js';
-import { parseTilePath, TILE_HEIGHT, TILE_WIDTH, tileWidth } from '../../src/merkle/tile.js';
 import { signCheckpoint } from '../../src/note/checkpoint.js';
 import { signTreeHead } from '../../src/note/sth.js';
 import { testSigner, vector } from '../helpers/keys.js';
 import { captureIo, type CapturedIo } from './client-io.js';
-import { fakeLogEachTest, send } from './fake-log.js';
+import { fakeLogEachTest, send, sendTile } from './fake-log.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const t = fakeLogEachTest(600, 'cairn-monitor-cache-');
@@ -48,22 +44,7 @@ beforeEach(() => {
       send(res, 200, signTreeHead({ timestamp: ++sthTime, treeSize: head.treeSize, rootHash: head.rootHash }, testSigner));
       return true;
     }
-    if (!path.startsWith('tile/')) return false;
-    const tile = parseTilePath(path);
-    if (tileWidth(Math.max(tile.level, 0), tile.n, entries.length) < tile.width) {
-      send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
-      return true;
-    }
-    const from = tile.n * TILE_WIDTH;
-    if (tile.level === -1) {
-      send(res, 200, encodeEntryBundle(entries.slice(from, from + tile.width)), 'application/octet-stream');
-      return true;
-    }
-    const hashes = buildStoredHashes(entries);
-    const data = new Uint8Array(tile.width * 32);
-    for (let i = 0; i < tile.width; i++) data.set(hashes[storedHashIndex(tile.level * TILE_HEIGHT, from + i)]!, i * 32);
-    send(res, 200, data, 'application/octet-stream');
-    return true;
+    return sendTile(path, entries, res);
   };
 });
 

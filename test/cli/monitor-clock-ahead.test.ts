@@ -10,14 +10,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
-import { encodeEntryBundle } from '../../src/merkle/bundle.js';
-import { buildStoredHashes } from '../../src/merkle/reader.js';
-import { storedHashIndex } from '../../src/merkle/stored.js';
-import { parseTilePath, TILE_HEIGHT, TILE_WIDTH, tileWidth } from '../../src/merkle/tile.js';
 import { signTreeHead } from '../../src/note/sth.js';
 import { testSigner, vector } from '../helpers/keys.js';
 import { captureIo } from './client-io.js';
-import { fakeLogEachTest, send } from './fake-log.js';
+import { fakeLogEachTest, send, sendTile } from './fake-log.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const t = fakeLogEachTest(600, 'cairn-monitor-clock-ahead-');
@@ -47,24 +43,10 @@ beforeEach(() => {
       send(res, 200, signTreeHead({ timestamp: sthTime, treeSize: head.treeSize, rootHash: head.rootHash }, testSigner));
       return true;
     }
-    if (!path.startsWith('tile/')) return false;
-    const tile = parseTilePath(path);
-    if (tileWidth(Math.max(tile.level, 0), tile.n, entries.length) < tile.width) {
-      send(res, 404, { error: 'not found', code: 'NOT_FOUND' });
-      return true;
-    }
-    const from = tile.n * TILE_WIDTH;
-    if (tile.level === -1) {
-      const bundle = entries.slice(from, from + tile.width);
-      if (tampered.has(tile.n)) bundle[0] = enc('tampered');
-      send(res, 200, encodeEntryBundle(bundle), 'application/octet-stream');
-      return true;
-    }
-    const hashes = buildStoredHashes(entries);
-    const data = new Uint8Array(tile.width * 32);
-    for (let i = 0; i < tile.width; i++) data.set(hashes[storedHashIndex(tile.level * TILE_HEIGHT, from + i)]!, i * 32);
-    send(res, 200, data, 'application/octet-stream');
-    return true;
+    return sendTile(path, entries, res, (n, bundle) => {
+      if (tampered.has(n)) bundle[0] = enc('tampered');
+      return bundle;
+    });
   };
 });
 
