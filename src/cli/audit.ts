@@ -18,7 +18,7 @@ import { EXIT_ERROR, EXIT_OK, jsonLine, oneLine, processIo, Progress, resolveVer
 import { causedByOsError, foreignStoreFilesProblem, noSpaceLeft, withSpaceAdvice } from './data-folder.js';
 import { chownAdvice, chownUser, joinAsGiven, otherUserThanOwner, ownerName } from '../file-trust.js';
 import { readKeyFile } from './key-file.js';
-import { osReason, shellWord } from './os-error.js';
+import { optionWords, osReason, shellWord } from './os-error.js';
 import { showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn audit`: what it does, its options and its exit statuses. */
@@ -330,11 +330,6 @@ export function rootOnOthersStore(data: string, db: string, owner: number, keyOp
     `Run it as that user: sudo -u ${shellWord(sudoUser)} cairn audit ${optionWords('--data', data)}` +
     (keyOption === undefined ? '' : ` ${optionWords(...keyOption)}`)
   );
-}
-
-/** `--name value` for a shell, or `--name=value` where the value begins with '-' (which parseArgs would take for an option). */
-function optionWords(name: string, value: string): string {
-  return value.startsWith('-') ? shellWord(`${name}=${value}`) : `${name} ${shellWord(value)}`;
 }
 
 /**

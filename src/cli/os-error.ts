@@ -8,6 +8,11 @@ import { showNonPrinting } from './visible-text.js';
 // shellWord lives in src/non-printing.ts, which src/file-trust.ts uses too.
 export { shellWord };
 
+/** `--name value` for a shell, or `--name=value` where the value begins with '-' (which parseArgs would take for an option). */
+export function optionWords(name: string, value: string): string {
+  return value.startsWith('-') ? shellWord(`${name}=${value}`) : `${name} ${shellWord(value)}`;
+}
+
 /**
  * The operating system's reason for a failed file-system or socket call, as
  * `CODE: words` (`ENOENT: no such file or directory`), without the paths node

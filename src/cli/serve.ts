@@ -6,14 +6,14 @@ import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePo
 import { MAX_CLOCK_AHEAD_MS } from './clock-limits.js';
 import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { removeStaleKeyTemps } from './key-file.js';
-import { printableError, showNonPrinting } from './visible-text.js';
+import { printableError, quoteVisibly, showNonPrinting } from './visible-text.js';
 import { resolveVerifier, writeOut } from './client-common.js';
 import { parseNewKeyOrigin } from './keygen.js';
 import { accessOptionsProblem, DEFAULT_ORIGIN, startServer, type StartupFacts } from './server.js';
 import { endBySignal, processStopSignals, stopSignalSorter, type StopSignal } from './stop-signals.js';
 
 export const SERVE_USAGE = `usage: cairn serve [--data <dir>] [--key <file>] [--origin <name>]
-                  [--host <host>] [--port <port>] [--max-queue <n>]
+                  [--new-log] [--host <host>] [--port <port>] [--max-queue <n>]
                   [--max-upload-mib <n>] [--tokens <file>] [--public-writes]
                   [--private] [--quiet] [--read-only --vkey <key|file>]
 
@@ -29,6 +29,14 @@ an empty value, or an option given twice, is refused):
                     (CAIRN_ORIGIN; default ${DEFAULT_ORIGIN}, a placeholder
                     it warns about; visible characters only, no spaces or
                     '+'); with an existing key, only compared with its origin
+  --new-log         begin a new log with a key that existed already (one
+                    made with cairn keygen): for its first start only
+                    (CAIRN_NEW_LOG=1). Without it, a start whose key it did
+                    not make and whose store holds no log is refused (the
+                    data folder on a volume not mounted? a wrong --data?):
+                    a second log under a key that signed one is a fork. With
+                    it, a start whose store holds a log is refused: leave it
+                    out of later starts (and of a service's unit)
   --host <host>     address to listen on: an IP address (an IPv6 one with or
                     without brackets) or a host name (CAIRN_HOST; default
                     127.0.0.1)
@@ -106,12 +114,12 @@ anything is made on disk; requests that come while it opens the key and the
 store wait for it. Once it answers, it prints the data folder, the key file,
 whether it made a new store, the log's origin and tree size, its verifier key
 and access, then 'listening on http://HOST:PORT'. Before that line, a new log
-begun with a key that existed already (one made with keygen, say) is stated:
-if that key has signed another log, stop and give that log's data folder.
-That is a 'warning: ' line when the key is the data folder's own log.key,
-which serve makes together with its store (so that store is likely lost);
-so are a key made for the placeholder origin, and a store folder it had to
-close to other users or cannot close (a file system without Unix modes).
+begun with a key that existed already is stated: one begun with --new-log,
+or the data folder's own log.key beside a store that holds no log, which a
+first start interrupted before it signed anything leaves (harmless). A
+'warning: ' line tells of a key made for the placeholder origin, and of a
+store folder it had to close to other users or cannot close (a file system
+without Unix modes).
 A second server on the same data folder refuses to start. SIGINT, SIGTERM or
 SIGHUP finishes the rounds under way and stops: it prints 'stopping' as it
 hears the signal, then 'stopped' once it has stopped; requests still being
@@ -135,10 +143,12 @@ Exit status:
      a standard output that was lost is said on standard error, status 0)
   1  could not start: the port taken, the data folder or store unusable, open
      to other users or in use by another server, the key file missing, open
-     to or owned by another user or not the store's key, or a bad --tokens
-     file (also one that another user owns, or could change or replace);
-     with --read-only, a data folder that holds no log, or a stored tree
-     head that does not verify with --vkey
+     to or owned by another user or not the store's key, a key that existed
+     already beside a store that holds no log without --new-log (or one
+     that holds a log with it), or a bad --tokens file (also one that
+     another user owns, or could change or replace); with --read-only, a
+     data folder that holds no log, or a stored tree head that does not
+     verify with --vkey
   2  usage error (bad options; also --private without --tokens or with
      --public-writes, or a non-loopback --host with neither --tokens nor
      --public-writes)
@@ -171,6 +181,7 @@ export const SERVE_OPTIONS = {
   data: { type: 'string' },
   key: { type: 'string' },
   origin: { type: 'string' },
+  'new-log': { type: 'boolean' },
   host: { type: 'string' },
   port: { type: 'string' },
   'max-queue': { type: 'string' },
@@ -203,6 +214,8 @@ async function serve(argv: string[]): Promise<number> {
   const tokens = setting(values.tokens, 'CAIRN_TOKENS');
   const readOnly = values['read-only'] === true || envSwitch(env, 'CAIRN_READ_ONLY') ? await readOnlySetting(values, env, key, origin) : undefined;
   if (readOnly === undefined && values.vkey !== undefined) throw new UsageError('--vkey goes with --read-only: a server that signs reads its key file');
+  const newLog = values['new-log'] === true || envSwitch(env, 'CAIRN_NEW_LOG');
+  if (newLog && readOnly !== undefined) throw new UsageError('--new-log begins a new log, which a read-only server never does: give one or the other');
   // Checked before anything is made on disk; the host first, as the access set-up depends on it.
   const host = hostText === undefined ? '127.0.0.1' : parseHost(hostText, values.host === undefined ? 'CAIRN_HOST' : '--host');
   // Options that would make an unsafe server are usage errors, as bad ones are.
@@ -265,6 +278,7 @@ async function serve(argv: string[]): Promise<number> {
       logger,
       ...(key === undefined ? {} : { key }),
       ...(origin === undefined ? {} : { origin }),
+      ...(newLog ? { newLog } : {}),
       ...(maxQueueEntries === undefined ? {} : { maxQueueEntries }),
       ...(maxUploadBytes === undefined ? {} : { maxInflightBodyBytes: maxUploadBytes }),
       ...(tokens === undefined ? {} : { tokens }),
@@ -351,7 +365,7 @@ function envSwitch(env: NodeJS.ProcessEnv, name: string): boolean {
   const word = value.trim().toLowerCase();
   if (['1', 'true', 'yes'].includes(word)) return true;
   if (['0', 'false', 'no'].includes(word)) return false;
-  throw new UsageError(`${name} must be 1, true or yes (on), or 0, false or no (off), not ${JSON.stringify(value)}`);
+  throw new UsageError(`${name} must be 1, true or yes (on), or 0, false or no (off), not ${quoteVisibly(value)}`);
 }
 
 /**
@@ -465,31 +479,29 @@ function isoSecond(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** Whether the key of a start is its data folder's own `log.key`, the key serve makes together with a store beside it. */
-function isDataFolderKey(facts: StartupFacts): boolean {
-  return facts.keyFile === join(facts.dataFolder, 'log.key');
-}
-
 /**
  * Facts of a start the operator should know of, stated calmly (start-up
  * lines of their own, before 'listening on'): a new log begun with a key that
- * existed already, which is how a key made first with keygen is meant to be
- * used, and also what a mistyped --data or a volume not mounted looks like
- * (a warning there would be one that set-up always shows); a store in Cairn
- * 0.1.0's layout, which this start or its first round converts for good
- * (README, Upgrading).
+ * existed already, as --new-log asked (how a key made first with keygen is
+ * meant to be used), or with the data folder's own key beside a store that a
+ * first start, interrupted before it signed anything, left with no log; a
+ * store in Cairn 0.1.0's layout, which this start or its first round
+ * converts for good (README, Upgrading).
  */
 export function startupNotices(facts: StartupFacts): string[] {
   const notices: string[] = [];
-  if (facts.newLog && !facts.madeKey && !isDataFolderKey(facts)) {
+  const { storeFolder, keyFile } = shownPaths(facts);
+  if (facts.existingKeyNewLog === 'asked') {
+    notices.push(`starting a new log with the key in ${keyFile}, as --new-log asks: leave --new-log out of later starts, which it would refuse once this log holds its first checkpoint`);
+  }
+  if (facts.existingKeyNewLog === 'interrupted') {
     notices.push(
-      `starting a new log with the key in ${shownPaths(facts).keyFile}; if that key has already signed another log (its data folder on a volume not mounted? a mistyped --data?), ` +
-        "stop now and start with that log's data folder instead: serving on would sign a second history under that key",
+      `starting the log in ${storeFolder}, which holds no log, with the data folder's own key ${keyFile}: an earlier first start made both and was interrupted before it signed anything (harmless); ` +
+        'the verifier key is the one that start printed',
     );
   }
   const older = facts.olderLayout;
   if (older !== undefined) {
-    const { storeFolder } = shownPaths(facts);
     notices.push(
       older.convertedBundle !== undefined
         ? `converted the store in ${storeFolder} from Cairn 0.1.0's layout: its last, partial entry bundle (${older.convertedBundle}) was rewritten in this version's layout, ` +
@@ -504,10 +516,7 @@ export function startupNotices(facts: StartupFacts): string[] {
 /**
  * What the operator should hear (start-up lines of their own,
  * `warning: …`, before 'listening on'): a key made for the placeholder
- * origin; a new log begun with the data folder's own key (`<data>/log.key`,
- * which serve makes only together with the store beside it: its log's store
- * was likely moved away or deleted, and a new history under the same key
- * would begin unnoticed); a store folder that was open to others and has
+ * origin; a store folder that was open to others and has
  * been closed, or that is open and cannot be closed; a folder above the
  * key file, the data folder or the token file that a group may write; a
  * stored tree head more than {@link MAX_CLOCK_AHEAD_MS} ahead of the clock
@@ -520,13 +529,6 @@ export function startupWarnings(facts: StartupFacts, now: number = Date.now()): 
     warnings.push(
       `the new key is for the placeholder origin ${DEFAULT_ORIGIN}, and an origin is a log's name for good (a restart with another --origin is refused). ` +
         `To name this log, stop it before it takes entries, remove ${keyFile} and ${storeFolder}, and start again with --origin <name> (or CAIRN_ORIGIN)`,
-    );
-  }
-  if (facts.newLog && !facts.madeKey && isDataFolderKey(facts)) {
-    warnings.push(
-      `starting a new log with ${keyFile}, the data folder's own key, but ${storeFolder} holds no log. serve makes that key together with its store: ` +
-        'unless the key was just made for this log (with cairn keygen), the log it signed has lost its store (moved away, or deleted?), ' +
-        'and this would sign a second, different history under the same key: stop now and put that store back',
     );
   }
   if (facts.tightenedStoreMode !== undefined) {

@@ -23,7 +23,7 @@ import { lockShown, lookForWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogState, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { createKeyFile, KeyFileError, keyTempPath, readKeyFile } from './key-file.js';
-import { fileProblem, osReason, shellWord } from './os-error.js';
+import { fileProblem, optionWords, osReason, shellWord } from './os-error.js';
 import { DroppedConnectionLog } from './dropped-connections.js';
 import { ClientErrorLog } from './client-errors.js';
 import { LinePacer, type PacedLineOptions } from '../log/paced-lines.js';
@@ -45,6 +45,16 @@ export interface ServerConfig {
   readonly key?: string;
   /** Origin for a key made on first start. */
   readonly origin?: string;
+  /**
+   * Begin a new log with a key this start did not make (`serve --new-log`):
+   * without it, a start whose key existed already and whose store holds no
+   * log is refused (a volume not mounted, a wrong --data), but for the data
+   * folder's own key beside a store that a first start made and left with
+   * no log; with it, a start whose store holds a log is refused, so that it
+   * cannot stay in a service's command line. A key made by this start needs
+   * none.
+   */
+  readonly newLog?: boolean;
   /** Address to listen on: an IP literal (an IPv6 one with or without brackets) or a host name. */
   readonly host: string;
   readonly port: number;
@@ -140,6 +150,14 @@ export interface StartupFacts {
   readonly storedTreeHead?: { readonly treeSize: number; readonly timestamp: number };
   /** This start made the key file. */
   readonly madeKey: boolean;
+  /**
+   * Why a new log was begun with a key this start did not make: `asked`
+   * (ServerConfig.newLog), or `interrupted`: the data folder's own key beside
+   * a store (one with LevelDB's files) that holds no log, which is what a
+   * first start killed after it made the key and before its first checkpoint
+   * leaves. Absent otherwise.
+   */
+  readonly existingKeyNewLog?: 'asked' | 'interrupted';
   /** The key was made for {@link DEFAULT_ORIGIN}, no origin being given. */
   readonly placeholderOrigin: boolean;
   /** The store's folder was open to group or others with this mode (e.g. 0o755), and this start made it 0700. */
@@ -324,6 +342,71 @@ export async function refuseLostKey(path: string, db: string, exists: (path: str
   throw new StartError(
     `the store in ${showNonPrinting(db)} may hold a log (${found.why}), and its key ${showNonPrinting(path)} is missing: the store was not opened and no key was made, as a new key cannot sign for that log. ` +
       `Put that key file back, or name the log's key with --key FILE (to begin another log here instead, move ${showNonPrinting(db)} away first)`,
+  );
+}
+
+/**
+ * What the store's folder `db` held before this start: `missing` (it, or the
+ * data folder, does not exist), `empty`, `store` (a LevelDB store's CURRENT
+ * file), `other` (files, but no CURRENT); undefined when it cannot be listed
+ * (the open then says why).
+ */
+async function storeFolderBefore(db: string): Promise<'missing' | 'empty' | 'store' | 'other' | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(db);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : undefined;
+  }
+  return names.length === 0 ? 'empty' : names.includes('CURRENT') ? 'store' : 'other';
+}
+
+/**
+ * The StartError of a start that would begin a new log with a key it did
+ * not make, not asked to (ServerConfig.newLog): its store, `found`, is
+ * missing or empty (nothing was made or changed), or holds no log. A key
+ * that has signed a log would sign a second history, which monitors see as
+ * a fork (a smaller tree under the same key): the data folder is most
+ * likely on a volume not mounted, or --data names another folder. It says
+ * what was found, why it refuses, and the command that begins a new log.
+ */
+async function existingKeyRefusal(config: ServerConfig, found: 'missing' | 'empty' | 'no log'): Promise<StartError> {
+  const data = await realOrAsGiven(config.data);
+  const db = joinAsGiven(data, 'db');
+  const keyFile = config.key ?? joinAsGiven(config.data, 'log.key');
+  const realKey = await realOrAsGiven(keyFile);
+  const ownKey = realKey === join(data, 'log.key');
+  const dataMissing = found === 'missing' && !(await stat(config.data).then(() => true, () => false));
+  const shownData = showNonPrinting(data);
+  const shownDb = showNonPrinting(db);
+  const what =
+    found === 'no log'
+      ? `the store in ${shownDb} holds no log`
+      : dataMissing
+        ? `the data folder ${shownData} does not exist`
+        : found === 'missing'
+          ? `the data folder ${shownData} holds no store (no db/ in it)`
+          : `the store's folder ${shownDb} is empty`;
+  const keyWords = `${ownKey ? "the data folder's own key" : 'the key'} ${showNonPrinting(realKey)} existed before this start${ownKey ? ' (serve makes that key together with its store)' : ''}`;
+  const where = ownKey
+    ? 'the log it signed has lost its store: moved away or deleted, or on a volume not mounted? Put that store back (a data folder moved elsewhere: give its path with --data).'
+    : 'this is not its store: is the volume that holds its data folder not mounted (mount it; under systemd, give the unit ' +
+      `RequiresMountsFor=${shellWord(pathAsGiven(config.data))}), or does --data name another folder than that log's?`;
+  const interrupted = found === 'no log' ? ' A first start interrupted before it signed anything also leaves a store with no log; --new-log is then right.' : ' Nothing was made or changed.';
+  const command = `cairn serve ${optionWords('--data', config.data)}${config.key === undefined ? '' : ` ${optionWords('--key', config.key)}`} --new-log`;
+  return new StartError(
+    `refusing to begin a new log: ${keyWords}, but ${what}. If that key has signed a log, ${where} ` +
+      `Beginning a new log would sign a second history under the same key, which monitors see as a fork.${interrupted} ` +
+      `To begin a new log with this key (one that has signed no log), start once with --new-log (or CAIRN_NEW_LOG=1): ${command} (with your other options), and leave it out of later starts`,
+  );
+}
+
+/** The StartError of a start given ServerConfig.newLog (--new-log) whose store `db` holds a log of tree size `size`, signed with `keyFile`. */
+function newLogOnLog(db: string, size: number, keyFile: string): StartError {
+  return new StartError(
+    `--new-log (or CAIRN_NEW_LOG) is for a new log's first start, but the store in ${showNonPrinting(db)} holds a log (tree size ${size}, signed with ${showNonPrinting(pathAsGiven(keyFile))}); nothing was changed. ` +
+      'Remove --new-log (and CAIRN_NEW_LOG, from a service unit or its environment file too) and start again: left in place, it would let a start that finds no log ' +
+      '(its volume not mounted) begin a second history under this key',
   );
 }
 
@@ -609,8 +692,19 @@ async function openKeyStoreAndLog(
     throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
   }
   let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config, undefined, undefined, onSharedFolder);
+  // What the store's folder held before this start: a key that existed
+  // already beside no store at all is refused before anything is made (a
+  // missing data folder), or once the data folder passed its checks (which
+  // say what is wrong with a store's folder given as the data folder).
+  const before = await storeFolderBefore(joinAsGiven(await realOrAsGiven(config.data), 'db'));
+  const noStore =
+    config.newLog !== true && (before === 'missing' || before === 'empty') && (key !== undefined || (config.key === undefined && (await keyExists(joinAsGiven(config.data, 'log.key')))));
+  // The default key is read first, as a named one was: a key that is not this log's (another origin, open to others) is the problem to tell.
+  if (noStore) key ??= await loadKey(joinAsGiven(config.data, 'log.key'), config, undefined, undefined, onSharedFolder);
+  if (noStore && !(await stat(config.data).then(() => true, () => false))) throw await existingKeyRefusal(config, before);
   await makeDataFolder(config.data);
   await checkDataFolder(pathAsGiven(config.data), onSharedFolder);
+  if (noStore) throw await existingKeyRefusal(config, before);
   // Named in the start-up lines as the kernel found them, with no symbolic link or '..' in them.
   // The store and the default key are in it: path.join would drop a '..' in
   // the path given with the name before it, and put them beside a link.
@@ -628,10 +722,18 @@ async function openKeyStoreAndLog(
   }
   let store: LogStore = opened;
   let stored: LogState | undefined;
+  let interrupted = false;
   try {
     store = config.wrapStore === undefined ? opened : config.wrapStore(opened);
     key ??= await loadKey(config.key ?? join(dataFolder, 'log.key'), config, { store: opened, folder: storeFolder }, onKeyMade, onSharedFolder);
     stored = await opened.readState();
+    if (stored !== undefined && config.newLog === true) throw newLogOnLog(storeFolder, stored.treeSize, config.key ?? join(dataFolder, 'log.key'));
+    if (stored === undefined && !key.made && config.newLog !== true) {
+      // The data folder's own key beside a store a first start made: that start was interrupted before it signed anything.
+      const ownKey = (await realOrAsGiven(config.key ?? join(dataFolder, 'log.key'))) === join(dataFolder, 'log.key');
+      if (!ownKey || before !== 'store') throw await existingKeyRefusal(config, 'no log');
+      interrupted = true;
+    }
   } catch (err) {
     await store.close();
     throw err;
@@ -645,6 +747,7 @@ async function openKeyStoreAndLog(
     newLog: stored === undefined,
     ...(stored === undefined ? {} : { storedTreeHead: { treeSize: stored.treeSize, timestamp: stored.timestamp } }),
     madeKey: key.made,
+    ...(stored !== undefined || key.made ? {} : { existingKeyNewLog: interrupted ? 'interrupted' : 'asked' }),
     placeholderOrigin: key.made && config.origin === undefined,
     ...(prepared.tightenedMode === undefined ? {} : { tightenedStoreMode: prepared.tightenedMode }),
     ...(prepared.openMode === undefined ? {} : { openStoreMode: prepared.openMode }),

@@ -205,7 +205,7 @@ describe('a consistency proof from the log that fails is checked again from its 
 
   /** A log under the one key, in `name`, holding 5 entries `prefix 0` ... `prefix 4`. */
   const logOf = async (name: string, prefix: string) => {
-    const server = await startServer({ data: join(dir, name), key: keyFile, host: '127.0.0.1', port: 0 });
+    const server = await startServer({ data: join(dir, name), key: keyFile, newLog: true, host: '127.0.0.1', port: 0 });
     servers.push(server);
     await new CairnClient({ baseUrl: server.url, verifierKey: vkey }).addBatch(Array.from({ length: 5 }, (_, i) => enc(`${prefix} ${i}`)));
     return server;

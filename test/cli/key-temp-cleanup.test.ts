@@ -94,7 +94,7 @@ test('serve removes stale temporary key files when it starts on an existing key,
   } finally {
     expect(await second.stop()).toBe(0);
   }
-  const third = await startServerProcess(['--data', join(dir(), 'data2'), '--key', join(keys, 'other.key')]);
+  const third = await startServerProcess(['--data', join(dir(), 'data2'), '--key', join(keys, 'other.key'), '--new-log']);
   try {
     await expectCleaned(keys, 'other.key', staleOther);
   } finally {

@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { access, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
@@ -38,7 +39,9 @@ let webhookUrl: string;
 const posted: Record<string, unknown>[] = [];
 
 async function start(name: string): Promise<{ server: RunningServer; client: CairnClient }> {
-  const server = await startServer({ data: join(dir, name), key: keyFile, host: '127.0.0.1', port: 0 });
+  // Its key made before the log: --new-log on the first start of `name` only (serve refuses it on a store that holds a log).
+  const newLog = !existsSync(join(dir, name));
+  const server = await startServer({ data: join(dir, name), key: keyFile, newLog, host: '127.0.0.1', port: 0 });
   return { server, client: new CairnClient({ baseUrl: server.url, verifierKey: server.verifierKey }) };
 }
 

@@ -31,7 +31,7 @@ test('an existing default key whose origin holds U+FE0F starts with --origin or 
   const data = join(dir(), 'data');
   await mkdir(data, { mode: 0o700 });
   await oldKey(join(data, 'log.key'), HEART);
-  expect(await startOut(['--data', data, '--origin', HEART])).toContain(`log ${HEART} at tree size 0\n`);
+  expect(await startOut(['--data', data, '--origin', HEART, '--new-log'])).toContain(`log ${HEART} at tree size 0\n`);
   // Restarted as a service unit that always sets the variable.
   expect(await startOut(['--data', data], { CAIRN_ORIGIN: HEART })).toContain(`log ${HEART} at tree size 0\n`);
 });
@@ -39,7 +39,7 @@ test('an existing default key whose origin holds U+FE0F starts with --origin or 
 test('an existing --key whose origin holds U+FE0F starts with --origin naming it', async () => {
   const key = join(dir(), 'log.key');
   await oldKey(key, HEART);
-  expect(await startOut(['--data', join(dir(), 'data'), '--key', key, '--origin', HEART])).toContain(`log ${HEART} at tree size 0\n`);
+  expect(await startOut(['--data', join(dir(), 'data'), '--key', key, '--origin', HEART, '--new-log'])).toContain(`log ${HEART} at tree size 0\n`);
 });
 
 test("with an existing key, another origin is refused as not the key's, its hidden characters escaped", async () => {

@@ -58,9 +58,9 @@ async function refusal(config: Omit<Parameters<typeof startServer>[0], 'host' | 
   }
 }
 
-/** Starts a server on `data` (and `key`, if given), and closes it; resolves to what it said of its start. */
-async function startAndStop(data: string, key?: string): Promise<RunningServer['startup']> {
-  const server = await startServer({ data, host: '127.0.0.1', port: 0, ...(key === undefined ? {} : { key }) });
+/** Starts a server on `data` (and `key`, if given; `newLog` for a key made before the log), and closes it; resolves to what it said of its start. */
+async function startAndStop(data: string, key?: string, newLog = false): Promise<RunningServer['startup']> {
+  const server = await startServer({ data, host: '127.0.0.1', port: 0, ...(key === undefined ? {} : { key }), newLog });
   await server.close();
   return server.startup;
 }
@@ -222,7 +222,7 @@ test('a key in a folder that group or others may write, without the sticky bit, 
   await mkdir(usual);
   await chmod(usual, 0o755);
   await createKeyFile(join(usual, 'log.key'), 'o.example/log');
-  expect((await startAndStop(data, join(usual, 'log.key'))).madeKey).toBe(false);
+  expect((await startAndStop(data, join(usual, 'log.key'), true)).madeKey).toBe(false);
 });
 
 test("a key in a folder that belongs to another user is refused by the server, whatever the folder's mode: that user may remove or replace the key in it", async () => {

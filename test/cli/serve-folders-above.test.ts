@@ -30,7 +30,7 @@ async function keyIn(parent: string): Promise<string> {
 /** Why a server could not start on `data` (with `key`, if given); one that does start is closed and 'started' returned. */
 async function refusal(data: string, key?: string): Promise<unknown> {
   try {
-    const server = await startServer({ data, host: '127.0.0.1', port: 0, ...(key === undefined ? {} : { key }) });
+    const server = await startServer({ data, host: '127.0.0.1', port: 0, ...(key === undefined ? {} : { key, newLog: true }) });
     await server.close();
     return 'started';
   } catch (err) {
@@ -125,7 +125,7 @@ test('the usual layouts pass: a key and data folder under a sticky shared folder
   // /tmp-like: sticky and open to all, with this user's closed folder in it.
   const sharedTmp = await folder(join(dir(), 'tmp'), 0o1777);
   const key = await keyIn(await folder(join(sharedTmp, 'me'), 0o700));
-  const first = await startServer({ data: join(sharedTmp, 'me', 'data'), key, host: '127.0.0.1', port: 0 });
+  const first = await startServer({ data: join(sharedTmp, 'me', 'data'), key, newLog: true, host: '127.0.0.1', port: 0 });
   await first.close();
   expect([first.startup.madeStore, first.startup.madeKey]).toEqual([true, false]);
   // A home (this user's, 0755 or 0750) holding a checkout, whose default data folder is given as a relative path.
@@ -249,7 +249,7 @@ test("a folder above the key and the data folder that only its owner's private g
   const checkout = await folder(join(dir(), 'checkout'), 0o775);
   await chown(checkout, EUID, egid);
   const key = await keyIn(checkout);
-  const started = await startServer({ data: join(checkout, 'data'), key, host: '127.0.0.1', port: 0 });
+  const started = await startServer({ data: join(checkout, 'data'), key, newLog: true, host: '127.0.0.1', port: 0 });
   await started.close();
   expect(started.startup.sharedFolders).toBeUndefined();
   // A volume with the setgid bit, its group another's (an fsGroup): started, and warned of once, though both the key and the data folder are in it or under it.
@@ -258,7 +258,7 @@ test("a folder above the key and the data folder that only its owner's private g
   await chmod(volume, 0o2775);
   const volumeKey = await keyIn(volume);
   const data = join(volume, 'cairn');
-  const server = await startServer({ data, key: volumeKey, host: '127.0.0.1', port: 0 });
+  const server = await startServer({ data, key: volumeKey, newLog: true, host: '127.0.0.1', port: 0 });
   await server.close();
   const warning =
     `the data folder ${data} is in, and the key file ${volumeKey} under, the folder ${volume}, which belongs to ${OWNER} and which the group with gid ${UNLISTED_GID} (not listed in /etc/group) may write too (mode 2775): ` +
@@ -284,7 +284,7 @@ test('a folder that a group other than its owner\'s private one may write is war
   await chown(inner, EUID, UNLISTED_GID);
   const key = await keyIn(inner);
   const data = join(await folder(join(volume, 'srv'), 0o755), 'cairn');
-  const server = await startServer({ data, key, tokens, host: '127.0.0.1', port: 0 });
+  const server = await startServer({ data, key, tokens, newLog: true, host: '127.0.0.1', port: 0 });
   await server.close();
   const tokenRisk = 'rename the folder or link in it that leads to the token file, and put one of their own in its place, with tokens of theirs';
   const dataRisk = `rename the folder or link in it that leads to the data folder, and so ${DATA_RISK}`;
@@ -337,7 +337,7 @@ test("a '..' after a symbolic link is taken as the kernel takes it: from the lin
   const cwd = process.cwd();
   process.chdir(dir());
   try {
-    const server = await startServer({ data: 'data', key: 'open/link/../log.key', host: '127.0.0.1', port: 0 });
+    const server = await startServer({ data: 'data', key: 'open/link/../log.key', newLog: true, host: '127.0.0.1', port: 0 });
     await server.close();
     expect(server.startup.keyFile).toBe(key);
   } finally {

@@ -143,7 +143,12 @@ test("serve's start-up lines show a crafted data folder and key file escaped: no
   const key = join(dir(), `${CRAFTED}.key`);
   const made = await runCli(['keygen', '--origin', 'o.example/log', '--out', key]);
   expect(made.code).toBe(0);
-  const server = await startServerProcess(['--data', data, '--key', key]);
+  // Without --new-log, the refusal names them escaped too (its command for a shell, $'…').
+  const refused = await runCli(['serve', '--data', data, '--key', key, '--port', '0']);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).not.toMatch(RAW_BUT_NEWLINE);
+  expect(refused.stderr).toContain(`but the data folder ${join(dir(), SHOWN)} does not exist`);
+  const server = await startServerProcess(['--data', data, '--key', key, '--new-log']);
   expect(await server.stop()).toBe(0);
   const out = server.stdout();
   expect(out).not.toMatch(RAW_BUT_NEWLINE);
@@ -153,8 +158,7 @@ test("serve's start-up lines show a crafted data folder and key file escaped: no
   expect(lines).toContain(`key file: ${join(dir(), SHOWN)}.key`);
   expect(lines).toContain(`made a new store in ${join(dir(), SHOWN, 'db')}`);
   expect(lines).toContain(
-    `starting a new log with the key in ${join(dir(), SHOWN)}.key; if that key has already signed another log (its data folder on a volume not mounted? a mistyped --data?), ` +
-      "stop now and start with that log's data folder instead: serving on would sign a second history under that key",
+    `starting a new log with the key in ${join(dir(), SHOWN)}.key, as --new-log asks: leave --new-log out of later starts, which it would refuse once this log holds its first checkpoint`,
   );
 });
 
@@ -170,7 +174,8 @@ test('the notices and warnings show the start-up paths escaped', () => {
     tightenedStoreMode: 0o755,
   };
   const all = [
-    ...startupNotices({ ...facts, madeKey: false, keyFile: `/srv/${CRAFTED}.key` }),
+    ...startupNotices({ ...facts, madeKey: false, keyFile: `/srv/${CRAFTED}.key`, existingKeyNewLog: 'asked' }),
+    ...startupNotices({ ...facts, madeKey: false, existingKeyNewLog: 'interrupted' }),
     ...startupNotices({ ...facts, olderLayout: { layout: 1 } }),
     ...startupNotices({ ...facts, olderLayout: { layout: 1, convertedBundle: 3 } }),
     ...startupWarnings(facts),

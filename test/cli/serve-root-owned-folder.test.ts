@@ -178,7 +178,7 @@ test("a root-owned key its group may read, or that the user cannot read, says to
       `it belongs to root: run as root: chown ${NOBODY_NAME} ${key}\n`,
   });
   await chown(key, NOBODY, NOBODY);
-  expect(await serveAsNobody(data, '--key', key)).toBe('listening');
+  expect(await serveAsNobody(data, '--key', key, '--new-log')).toBe('listening');
 });
 
 test("a key in a root-owned folder its group may write says to close the folder as root, and that advice works", async () => {
@@ -198,7 +198,7 @@ test("a key in a root-owned folder its group may write says to close the folder 
       `Check that it is this log's key; it belongs to root, so run as root: chmod go-w ${keys} (or move the key to a folder that only its user may write)\n`,
   });
   execFileSync('bash', ['-c', `chmod go-w ${shellWord(keys)}`]);
-  expect(await serveAsNobody(data, '--key', key)).toBe('listening');
+  expect(await serveAsNobody(data, '--key', key, '--new-log')).toBe('listening');
 });
 
 test("a root-owned key file named with a line break and a bidi override: the advice shows it escaped, and works when pasted into bash", async () => {
@@ -214,7 +214,7 @@ test("a root-owned key file named with a line break and a bidi override: the adv
     stderr: `cairn serve: the key file ${shown} is accessible by group or others (mode 640); it belongs to root: run as root: ${advice}\n`,
   });
   execFileSync('bash', ['-c', advice]);
-  expect(await serveAsNobody(data, '--key', key)).toBe('listening');
+  expect(await serveAsNobody(data, '--key', key, '--new-log')).toBe('listening');
 });
 
 test("a store folder of root's closed to others (0700, left by a start as root), which LevelDB could not open, says to give it to the user, and that advice works", async () => {

@@ -2,13 +2,14 @@
 // folder and the key file in full, say when a new store was made, and on a
 // restart when the tree head it found was signed (an old backup restored
 // shows there), state calmly when a new log is begun with a key that existed
-// already (README's keygen-first set-up; a mistyped --data or a volume not
-// mounted would look the same), and warn when a key was made for the
-// placeholder origin, when a new log is begun with the data folder's own key
-// (its store moved away?), and when the store's folder had to be closed to
-// other users, and when the tree head found is dated more than 10 minutes
-// ahead of the clock (monitors alarm on the tree heads signed after it); and
-// when a store in Cairn 0.1.0's layout is converted (README, Upgrading).
+// already (--new-log, README's keygen-first set-up; without it such a start
+// is refused, as a mistyped --data or a volume not mounted looks the same)
+// or beside a store an interrupted first start left with no log, and warn
+// when a key was made for the placeholder origin, and when the store's folder
+// had to be closed to other users, and when the tree head found is dated more
+// than 10 minutes ahead of the clock (monitors alarm on the tree heads signed
+// after it); and when a store in Cairn 0.1.0's layout is converted (README,
+// Upgrading).
 import { chmod, cp, mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startupNotices, startupWarnings, treeHeadSigned } from '../../src/cli/serve.js';
@@ -35,10 +36,30 @@ const placeholder = (data: string) =>
   `warning: the new key is for the placeholder origin ${DEFAULT_ORIGIN}, and an origin is a log's name for good (a restart with another --origin is refused). ` +
   `To name this log, stop it before it takes entries, remove ${join(data, 'log.key')} and ${join(data, 'db')}, and start again with --origin <name> (or CAIRN_ORIGIN)\n`;
 
-/** The calm line for a new log begun with a key that existed already (README's keygen-first set-up, or a mistyped --data). */
+/** The calm line for a new log begun with a key that existed already, as --new-log asked (README's keygen-first set-up). */
 const existingKey = (key: string) =>
-  `starting a new log with the key in ${key}; if that key has already signed another log (its data folder on a volume not mounted? a mistyped --data?), ` +
-  "stop now and start with that log's data folder instead: serving on would sign a second history under that key\n";
+  `starting a new log with the key in ${key}, as --new-log asks: leave --new-log out of later starts, which it would refuse once this log holds its first checkpoint\n`;
+
+/** The calm line for the data folder's own key beside a store that an interrupted first start left with no log. */
+const interrupted = (data: string) =>
+  `starting the log in ${join(data, 'db')}, which holds no log, with the data folder's own key ${join(data, 'log.key')}: an earlier first start made both and was interrupted before it signed anything (harmless); ` +
+  'the verifier key is the one that start printed\n';
+
+/** The refusal of a start whose key existed already, without --new-log, its store `found` (words after "but"), the command it gives. */
+const refusedNewLog = (keyWords: string, found: string, where: string, nothing: string, command: string) =>
+  `cairn serve: refusing to begin a new log: ${keyWords} existed before this start${keyWords.startsWith("the data folder's") ? ' (serve makes that key together with its store)' : ''}, but ${found}. If that key has signed a log, ${where} ` +
+  `Beginning a new log would sign a second history under the same key, which monitors see as a fork.${nothing} ` +
+  `To begin a new log with this key (one that has signed no log), start once with --new-log (or CAIRN_NEW_LOG=1): ${command} (with your other options), and leave it out of later starts\n`;
+
+const NOTHING_MADE = ' Nothing was made or changed.';
+
+/** The advice of {@link refusedNewLog} for a key kept elsewhere than its data folder `data`. */
+const notMounted = (data: string) =>
+  `this is not its store: is the volume that holds its data folder not mounted (mount it; under systemd, give the unit RequiresMountsFor=${data}), or does --data name another folder than that log's?`;
+
+/** The advice of {@link refusedNewLog} for the data folder's own key. */
+const OWN_KEY_LOST =
+  'the log it signed has lost its store: moved away or deleted, or on a volume not mounted? Put that store back (a data folder moved elsewhere: give its path with --data).';
 
 /** The stored tree head of the closed store in `db`: its size, and the time it was signed as an ISO date to the second. */
 async function storedHead(db: string): Promise<{ size: number; signed: string }> {
@@ -50,12 +71,6 @@ async function storedHead(db: string): Promise<{ size: number; signed: string }>
 
 /** The line a restart names its stored tree head with, up to its age, which the clock decides. */
 const headLine = (head: { signed: string }) => `latest tree head: signed ${head.signed} (`;
-
-/** The warning for a new log begun with the data folder's own log.key, which serve makes with its store: that store is likely lost. */
-const ownKeyNoStore = (data: string) =>
-  `warning: starting a new log with ${join(data, 'log.key')}, the data folder's own key, but ${join(data, 'db')} holds no log. serve makes that key together with its store: ` +
-  'unless the key was just made for this log (with cairn keygen), the log it signed has lost its store (moved away, or deleted?), ' +
-  'and this would sign a second, different history under the same key: stop now and put that store back\n';
 
 test('a first start names the data folder and key in full, says it made a new store, and warns of the placeholder origin; a restart names them only', async () => {
   const data = join(dir(), 'data');
@@ -178,12 +193,25 @@ test('a key made for an origin that was given is not warned about', async () => 
   for (const out of [byOption, byVariable]) expect(out).not.toMatch(/warning/);
 });
 
-test("README's keygen-first set-up (or a mistyped --data) states calmly that a new log begins with that key, without a warning", async () => {
+test("README's keygen-first set-up: a key that existed already begins no log without --new-log (a volume not mounted, a wrong --data), nothing made; with it, stated calmly; --new-log on a store that holds a log is refused", async () => {
   const key = join(dir(), 'etc', 'log.key');
   await mkdir(join(dir(), 'etc'));
   expect((await runCli(['keygen', '--origin', 'audit.example.com/log1', '--out', key])).code).toBe(0);
   const data = join(dir(), 'var', 'lib', 'cairn');
-  const out = await startLines(['--data', data, '--key', key]);
+  // The data folder missing (its volume not mounted), then there but empty (the mount point): refused, nothing made.
+  const command = `cairn serve --data ${data} --key ${key} --new-log`;
+  const missing = await runCli(['serve', '--data', data, '--key', key, '--port', '0']);
+  expect([missing.code, missing.stdout, missing.stderr]).toEqual([1, '', refusedNewLog(`the key ${key}`, `the data folder ${data} does not exist`, notMounted(data), NOTHING_MADE, command)]);
+  await expect(stat(join(dir(), 'var'))).rejects.toThrow(/ENOENT/);
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  const empty = await runCli(['serve', '--data', data, '--key', key, '--port', '0'], { CAIRN_DATA: 'ignored' });
+  expect([empty.code, empty.stderr]).toEqual([1, refusedNewLog(`the key ${key}`, `the data folder ${data} holds no store (no db/ in it)`, notMounted(data), NOTHING_MADE, command)]);
+  expect(await readdir(data)).toEqual([]);
+  // CAIRN_NEW_LOG=1 is --new-log (as CAIRN_READ_ONLY: 1, true or yes; 0, false or no is off); another value is a usage error.
+  expect((await runCli(['serve', '--data', data, '--key', key, '--port', '0'], { CAIRN_NEW_LOG: 'maybe' })).stderr).toMatch(/^cairn serve: CAIRN_NEW_LOG must be 1, true or yes /);
+  const byVariable = await startLines(['--data', join(dir(), 'other'), '--key', key], { CAIRN_NEW_LOG: '1' });
+  expect(byVariable).toContain(existingKey(key));
+  const out = await startLines(['--data', data, '--key', key, '--new-log']);
   expect(out.split('\n').slice(0, 5)).toEqual([
     `data folder: ${data}`,
     `made a new store in ${join(data, 'db')}`,
@@ -193,25 +221,62 @@ test("README's keygen-first set-up (or a mistyped --data) states calmly that a n
   ]);
   expect(out).toContain(`\naccess: writes open to anyone, reads open to anyone\n${existingKey(key)}listening on `);
   expect(out).not.toMatch(/warning/);
-  // Once the log exists, its restarts say nothing of it.
+  // Once the log exists, its restarts say nothing of it, and --new-log left in place is refused.
   const again = await startLines(['--data', data, '--key', key]);
   expect(again).not.toMatch(/warning|new store|new log/);
+  const left = await runCli(['serve', '--data', data, '--key', key, '--port', '0', '--new-log']);
+  expect([left.code, left.stdout, left.stderr]).toEqual([
+    1,
+    '',
+    `cairn serve: --new-log (or CAIRN_NEW_LOG) is for a new log's first start, but the store in ${join(data, 'db')} holds a log (tree size 0, signed with ${key}); nothing was changed. ` +
+      'Remove --new-log (and CAIRN_NEW_LOG, from a service unit or its environment file too) and start again: left in place, it would let a start that finds no log ' +
+      '(its volume not mounted) begin a second history under this key\n',
+  ]);
+  // A store folder moved away (its log put back elsewhere) is refused too; so is one with no log in it.
+  await rename(join(data, 'db'), join(dir(), 'db-away'));
+  await mkdir(join(data, 'db'), { mode: 0o700 });
+  const emptyDb = await runCli(['serve', '--data', data, '--key', key, '--port', '0']);
+  expect(emptyDb.stderr).toBe(refusedNewLog(`the key ${key}`, `the store's folder ${join(data, 'db')} is empty`, notMounted(data), NOTHING_MADE, command));
+  await rm(join(data, 'db'), { recursive: true });
+  const store = await LevelStore.open(join(data, 'db'));
+  await store.close();
+  const noLog = await runCli(['serve', '--data', data, '--key', key, '--port', '0']);
+  expect(noLog.stderr).toBe(
+    refusedNewLog(`the key ${key}`, `the store in ${join(data, 'db')} holds no log`, notMounted(data), ' A first start interrupted before it signed anything also leaves a store with no log; --new-log is then right.', command),
+  );
 });
 
-test("a store moved away from beside the data folder's own key is warned about, the key named by --key or not", async () => {
+test("a store moved away from beside the data folder's own key is refused, nothing made, the key named by --key or not; --new-log begins a new log there", async () => {
   const data = join(dir(), 'data');
   await startLines(['--data', data, '--origin', 'o.example/log']);
   await rename(join(data, 'db'), join(dir(), 'db-elsewhere'));
-  const out = await startLines(['--data', data]);
-  expect(out).toContain(`made a new store in ${join(data, 'db')}\nkey file: ${join(data, 'log.key')}\n`);
-  expect(out).toContain(`\naccess: writes open to anyone, reads open to anyone\n${ownKeyNoStore(data)}listening on `);
-  expect(out).not.toContain('starting a new log with the key in');
-  // An empty store folder put in its place is a new log too, though not a new folder; so is --key naming that key.
-  await rename(join(data, 'db'), join(dir(), 'db-second'));
+  const res = await runCli(['serve', '--data', data, '--port', '0']);
+  const own = (found: string, command: string) => refusedNewLog(`the data folder's own key ${join(data, 'log.key')}`, found, OWN_KEY_LOST, NOTHING_MADE, command);
+  expect([res.code, res.stdout, res.stderr]).toEqual([1, '', own(`the data folder ${data} holds no store (no db/ in it)`, `cairn serve --data ${data} --new-log`)]);
+  expect(await readdir(data)).toEqual(['log.key']);
+  // An empty store folder put in its place too; --key naming that key too (as given in the command).
   await mkdir(join(data, 'db'), { mode: 0o700 });
-  const empty = await startLines(['--data', data, '--key', join(relative(process.cwd(), data), 'log.key')]);
+  const given = join(relative(process.cwd(), data), 'log.key');
+  const named = await runCli(['serve', '--data', data, '--key', given, '--port', '0']);
+  expect(named.stderr).toBe(own(`the store's folder ${join(data, 'db')} is empty`, `cairn serve --data ${data} --key ${given} --new-log`));
+  const empty = await startLines(['--data', data, '--key', given, '--new-log']);
   expect(empty).toContain(`data folder: ${data}\nstarting a new log in the empty store ${join(data, 'db')}\nkey file: `);
-  expect(empty).toContain(ownKeyNoStore(data));
+  expect(empty).toContain(`\n${existingKey(join(data, 'log.key'))}listening on `);
+  expect(empty).not.toMatch(/warning/);
+});
+
+test('a first start killed after it made the key and its store, before its first checkpoint: the next start begins the log with that key, saying so calmly, without --new-log', async () => {
+  const data = join(dir(), 'data');
+  // What such a start leaves: the key, and a store LevelDB made, holding nothing.
+  await mkdir(data, { mode: 0o700 });
+  expect((await runCli(['keygen', '--origin', 'o.example/log', '--out', join(data, 'log.key')])).code).toBe(0);
+  await mkdir(join(data, 'db'), { mode: 0o700 });
+  const store = await LevelStore.open(join(data, 'db'));
+  await store.close();
+  const out = await startLines(['--data', data]);
+  expect(out).toContain(`\naccess: writes open to anyone, reads open to anyone\n${interrupted(data)}listening on `);
+  expect(out).not.toMatch(/warning/);
+  expect(await startLines(['--data', data])).not.toMatch(/warning|new log|holds no log/);
 });
 
 test('a store folder that others could enter is closed, and the start says so', async () => {
@@ -262,12 +327,11 @@ test('startupWarnings and startupNotices say nothing for an ordinary restart', (
   expect(startupWarnings(facts)).toEqual([]);
   expect(startupNotices(facts)).toEqual([]);
   expect(startupNotices({ ...facts, keyFile: '/etc/cairn/log.key' })).toEqual([]);
-  // A new log with a key kept elsewhere is a notice, not a warning; with the data folder's own key, a warning only.
-  expect([startupNotices({ ...facts, newLog: true, keyFile: '/etc/cairn/log.key' }), startupWarnings({ ...facts, newLog: true, keyFile: '/etc/cairn/log.key' })]).toEqual([
-    [existingKey('/etc/cairn/log.key').slice(0, -1)],
-    [],
-  ]);
-  expect([startupNotices({ ...facts, newLog: true }), startupWarnings({ ...facts, newLog: true })]).toEqual([[], [ownKeyNoStore('/srv/cairn').slice('warning: '.length, -1)]]);
+  // A new log with a key that existed already is a notice, not a warning: as --new-log asked, or after an interrupted first start.
+  const asked = { ...facts, newLog: true, keyFile: '/etc/cairn/log.key', existingKeyNewLog: 'asked' as const };
+  expect([startupNotices(asked), startupWarnings(asked)]).toEqual([[existingKey('/etc/cairn/log.key').slice(0, -1)], []]);
+  const resumed = { ...facts, newLog: true, existingKeyNewLog: 'interrupted' as const };
+  expect([startupNotices(resumed), startupWarnings(resumed)]).toEqual([[interrupted('/srv/cairn').slice(0, -1)], []]);
   // Nor is a key made by this start anything to tell.
   expect(startupNotices({ ...facts, madeStore: true, newLog: true, madeKey: true, keyFile: '/etc/cairn/log.key' })).toEqual([]);
   // A first start with a key made for a given origin neither.

@@ -22,9 +22,10 @@ function diskFull(data: string): Error {
 }
 
 /** A start on `data` whose store's first write fails with `err`, after it reached the store when `landed`. */
-function failingStart(data: string, err: Error, landed = false, made: string[] = []) {
+function failingStart(data: string, err: Error, landed = false, made: string[] = [], newLog = false) {
   return startServer({
     data,
+    newLog,
     host: '127.0.0.1',
     port: 0,
     origin: 'first.test/log',
@@ -132,10 +133,11 @@ test('a failure for want of space says to free some also when the key was there 
   await mkdir(data, { mode: 0o700 });
   await copyFile(join(dir(), 'data-key'), join(data, 'log.key'));
   await chmod(join(data, 'log.key'), 0o600);
-  const failed = failingStart(data, diskFull(data));
+  // Its key made before the log: begun with --new-log.
+  const failed = failingStart(data, diskFull(data), false, [], true);
   await expect(failed).rejects.toBeInstanceOf(StartError);
   await expect(failed).rejects.toHaveProperty('message', `IO error: ${join(data, 'db', '000003.log')}: No space left on device${advice(data)}`);
   expect((await readdir(data)).sort()).toEqual(['db', 'log.key']);
   // Another failure is passed on as it is.
-  await expect(failingStart(data, new Error('the disk went away'))).rejects.toThrow(/^the disk went away$/);
+  await expect(failingStart(data, new Error('the disk went away'), false, [], true)).rejects.toThrow(/^the disk went away$/);
 });

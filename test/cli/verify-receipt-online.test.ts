@@ -8,6 +8,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer, type ServerConfig } from '../../src/cli/server.js';
 import { checkReceiptTrees, ReceiptTrees } from '../../src/cli/receipt-consistency.js';
@@ -38,7 +39,9 @@ const relays: (() => Promise<void>)[] = [];
 
 /** Starts a server on data folder `name` under the primary's key, with `extra` config. */
 async function serve(name: string, extra: Partial<ServerConfig> = {}): Promise<RunningServer> {
-  const server = await startServer({ data: join(dir, name), key: keyFile, host: '127.0.0.1', port: 0, ...extra });
+  // Its key made before the log: --new-log on the first start of `name` only (serve refuses it on a store that holds a log).
+  const newLog = !existsSync(join(dir, name));
+  const server = await startServer({ data: join(dir, name), key: keyFile, newLog, host: '127.0.0.1', port: 0, ...extra });
   others.push(server);
   return server;
 }

@@ -106,7 +106,7 @@ test('serve refuses a key file group or others may read, saying how to fix it, w
     expect(res.stderr + res.stdout).not.toContain(seed);
   }
   await chmod(key, 0o600);
-  const ok = await startServerProcess(['--data', join(dir(), 'd'), '--key', key]);
+  const ok = await startServerProcess(['--data', join(dir(), 'd'), '--key', key, '--new-log']);
   await ok.stop();
 });
 
