@@ -1,21 +1,28 @@
 import { stat } from 'node:fs/promises';
 import { joinAsGiven } from '../file-trust.js';
 import { envValue, parseCommandArgs, parseOrigin, UsageError } from './args.js';
-import { createKeyFile, newKeyOriginProblem } from './key-file.js';
+import { writeOut } from './client-common.js';
+import { createKeyFile, newKeyOriginProblem, readKeyFile } from './key-file.js';
+import { optionWords } from './os-error.js';
 import { printableError, quoteVisibly, showNonPrinting } from './visible-text.js';
 
 /** The help text of `cairn keygen`: what it does, its options and its exit statuses. */
 export const KEYGEN_USAGE = `usage: cairn keygen --origin <origin> --out <file>
+       cairn keygen --show <file>
 
 Makes a new Ed25519 signing key for a log named <origin> (for example
 audit.example.com/log1: visible characters only, no spaces, no '+'), writes
 it to <file> with mode 0600 (never overwriting an existing file) and prints
 the verifier key, which monitors and auditors use to check the log's
-signatures.
+signatures. With --show, prints the verifier key of the existing key file
+<file> (never its private key), which must pass serve's checks: mode 0600
+or closer, owned by this user or root, in folders other users cannot
+write.
 
 Options:
   --origin <origin>  the log's name (default: $CAIRN_ORIGIN)
   --out <file>       where to write the private key
+  --show <file>      print the verifier key of this key file; makes nothing
   -h, --help         show this help
 
 The folder of <file> must exist: keygen makes no folders.
@@ -23,7 +30,9 @@ The folder of <file> must exist: keygen makes no folders.
 Exit status:
   0  the key was written and its verifier key printed
   2  usage or operational error (bad options; <file> exists already or is
-     a folder, or its folder is missing or not writable)
+     a folder, or its folder is missing or not writable; the verifier key
+     could not be printed, the key being written all the same; with
+     --show, a key file that cannot be read or fails those checks)
 `;
 
 /**
@@ -57,7 +66,7 @@ export function parseNewKeyOrigin(origin: string, name: string): string {
 }
 
 /** The options `cairn keygen` takes (besides -h, --help), each listed in {@link KEYGEN_USAGE}. */
-export const KEYGEN_OPTIONS = { origin: { type: 'string' }, out: { type: 'string' } } as const;
+export const KEYGEN_OPTIONS = { origin: { type: 'string' }, out: { type: 'string' }, show: { type: 'string' } } as const;
 
 /**
  * A UsageError when `out` names a folder (one that exists, or a path that
@@ -78,6 +87,7 @@ async function keygen(argv: string[]): Promise<number> {
     process.stdout.write(KEYGEN_USAGE);
     return 0;
   }
+  if (values.show !== undefined) return showVerifierKey(values.show, values);
   const origin = values.origin ?? envValue(process.env, 'CAIRN_ORIGIN');
   if (origin === undefined) throw new UsageError("--origin <origin> is required: the log's name (or set CAIRN_ORIGIN)");
   parseNewKeyOrigin(origin, values.origin === undefined ? 'CAIRN_ORIGIN' : '--origin');
@@ -99,6 +109,33 @@ async function keygen(argv: string[]): Promise<number> {
         : `cairn keygen: warning: cannot remove ${showNonPrinting(problem.path)}, left by an interrupted key creation; it holds a private key: remove it by hand (${problem.reason})\n`,
     );
   }
-  process.stdout.write(`${made.verifierKey}\n`);
+  try {
+    await writeOut(process.stdout, `${made.verifierKey}\n`);
+  } catch (err) {
+    // The key stands: say where it is, and how to print its verifier key (a second keygen would refuse to overwrite it).
+    process.stderr.write(
+      `cairn keygen: the key was written to ${showNonPrinting(values.out)}, but its verifier key could not be printed: ${printableError(err)}; ` +
+        `print it with: cairn keygen ${optionWords('--show', values.out)}\n`,
+    );
+    return 2;
+  }
+  return 0;
+}
+
+/**
+ * `cairn keygen --show FILE`: prints the verifier key of the key file
+ * `file`, read with serve's checks (readKeyFile's checkOwner: its mode, its
+ * owner, the folders above it), never its private key.
+ */
+async function showVerifierKey(file: string, values: { origin?: string | undefined; out?: string | undefined }): Promise<number> {
+  if (values.origin !== undefined || values.out !== undefined) throw new UsageError('--show <file> prints the verifier key of an existing key file: give it without --origin and --out');
+  let key: Awaited<ReturnType<typeof readKeyFile>>;
+  try {
+    key = await readKeyFile(file, { checkOwner: true });
+  } catch (err) {
+    process.stderr.write(`cairn keygen: ${printableError(err)}\n`);
+    return 2;
+  }
+  await writeOut(process.stdout, `${key.verifierKey}\n`);
   return 0;
 }

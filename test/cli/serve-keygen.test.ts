@@ -1,10 +1,11 @@
-import { readdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { open, readdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
 import { once } from 'node:events';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { folderProblem } from '../../src/cli/os-error.js';
 import { parseSignerKey, verifierKeyFromSignerKey } from '../../src/note/keys.js';
-import { runCli, startServerProcess } from '../helpers/server-process.js';
+import { CLI, runCli, startServerProcess } from '../helpers/server-process.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('cairn-cli-', { closedAbove: true });
@@ -21,6 +22,32 @@ test('keygen writes a 0600 key, prints its verifier key, and refuses to overwrit
   expect(second.code).toBe(2);
   expect(second.stderr).toBe(`cairn keygen: refusing to overwrite the existing key file ${out}\n`);
   expect((await readFile(out, 'utf8')).trim()).toBe(skey);
+});
+
+test("keygen whose standard output fails says the key was written and how to print its verifier key; --show prints it, with serve's checks, never the private key", async () => {
+  const out = join(dir(), 'full.key');
+  const full = await open('/dev/full', 'w');
+  const child = spawn(process.execPath, [CLI, 'keygen', '--origin', 'f.example/x', '--out', out], { stdio: ['ignore', full.fd, 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  await full.close();
+  expect([code, stderr]).toEqual([
+    2,
+    `cairn keygen: the key was written to ${out}, but its verifier key could not be printed: cannot write to standard output: ENOSPC: no space left on device; print it with: cairn keygen --show ${out}\n`,
+  ]);
+  const skey = (await readFile(out, 'utf8')).trim();
+  const shown = await runCli(['keygen', '--show', out]);
+  expect([shown.code, shown.stdout, shown.stderr]).toEqual([0, `${verifierKeyFromSignerKey(skey)}\n`, '']);
+  // The checks serve applies: a key others may read is refused, saying how to close it; the key never shows.
+  await chmod(out, 0o644);
+  const open644 = await runCli(['keygen', '--show', out]);
+  expect([open644.code, open644.stdout, open644.stderr]).toEqual([2, '', `cairn keygen: the key file ${out} is accessible by group or others (mode 644); run: chmod 600 ${out}\n`]);
+  await chmod(out, 0o600);
+  // It makes nothing, so takes no --origin or --out.
+  expect((await runCli(['keygen', '--show', out, '--origin', 'f.example/x'])).code).toBe(2);
+  expect((await runCli(['keygen', '--show', join(dir(), 'none.key')])).stderr).toMatch(/^cairn keygen: cannot read the key file .*none\.key: /);
+  for (const res of [shown, open644]) expect(res.stdout + res.stderr).not.toContain(skey.split('+').slice(4).join('+'));
 });
 
 test('keygen and serve explain their usage', async () => {
