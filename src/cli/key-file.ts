@@ -1,8 +1,8 @@
-import { link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, readFile, readlink, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chownAdvice, foreignOwnerProblem, joinAsGiven, openFolderProblem, otherUserThanOwner, type SharedFolderFinding } from '../file-trust.js';
-import { generateSignerKey, parseSignerKey, verifierKeyFromSignerKey } from '../note/keys.js';
+import { generateSignerKey, parseSignerKey, parseVerifierKey, verifierKeyFromSignerKey } from '../note/keys.js';
 import { fileKind, fileProblem, folderProblem, osReason, shellWord } from './os-error.js';
 import { NON_PRINTING, quoteVisibly, showNonPrinting } from './visible-text.js';
 import { syncFolder } from '../sync-folder.js';
@@ -105,6 +105,21 @@ export function newKeyOriginProblem(origin: string): string | undefined {
 }
 
 /**
+ * `the key file PATH is a symbolic link to TARGET, which does not exist`
+ * when `path` is a symbolic link that leads nowhere (stat says ENOENT of
+ * it, lstat finds the link), its path and target shown with their
+ * non-printing characters escaped; else undefined.
+ */
+export async function danglingLinkProblem(path: string): Promise<string | undefined> {
+  const info = await lstat(path).catch(() => undefined);
+  if (info === undefined || !info.isSymbolicLink()) return undefined;
+  if (await stat(path).then(() => true, () => false)) return undefined;
+  const target = await readlink(path).catch(() => undefined);
+  if (target === undefined) return undefined;
+  return `the key file ${showNonPrinting(path)} is a symbolic link to ${showNonPrinting(target)}, which does not exist`;
+}
+
+/**
  * Writes a new signer key to `path` with mode 0600, refusing to overwrite an
  * existing file (CONTRACT §4 keygen), or to make one for an origin that
  * {@link newKeyOriginProblem} refuses. Returns the verifier key, and any
@@ -118,6 +133,9 @@ export async function createKeyFile(path: string, origin: string): Promise<{ sig
   // The path as given, its line breaks and other non-printing characters shown as escapes.
   const shown = showNonPrinting(path);
   const refuse = () => new KeyFileError(`refusing to overwrite the existing key file ${shown}`);
+  // A link that leads nowhere is no key file to overwrite; nor is a key made through it (link() would not follow it).
+  const dangling = await danglingLinkProblem(path);
+  if (dangling !== undefined) throw new KeyFileError(`${dangling}: no key is made through a link; give the path it leads to, or remove the link`);
   if (await stat(path).then(() => true, () => false)) throw refuse();
   // Write a temporary file in full, then link it into place: a crash leaves
   // either no key file or a complete one, never an empty one, and link()
@@ -176,6 +194,8 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean;
   try {
     info = await stat(path);
   } catch (err) {
+    const dangling = await danglingLinkProblem(path);
+    if (dangling !== undefined) throw new KeyFileError(`${dangling}: put the key file there, or give the key file's own path`, { cause: err });
     throw cannotRead(err);
   }
   // A folder is the usual slip (--key given the data folder): say what it is, and what goes there.
@@ -183,6 +203,9 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean;
   // Root's key (a packaged root:<service group> 0640, say), read by another
   // user: closed by root alone it could no longer be read, so root gives it to that user.
   const user = otherUserThanOwner(info.uid);
+  // A verifier key given for the key (it is public, often 0644): said before any advice to close it.
+  const publicKey = info.size <= MAX_VERIFIER_KEY_BYTES ? await verifierKeyProblem(path) : undefined;
+  if (publicKey !== undefined) throw new KeyFileError(publicKey);
   if (info.mode % 0o100 !== 0) {
     const fix = user === undefined ? `run: chmod 600 ${shellWord(path)}` : chownAdvice(path, user, { owner: info.uid, chmod: '600' });
     throw new KeyFileError(`the key file ${shown} is accessible by group or others (mode ${(info.mode % 0o1000).toString(8)}); ${fix}`);
@@ -213,6 +236,29 @@ export async function readKeyFile(path: string, options: { checkOwner?: boolean;
     throw new KeyFileError(`${shown} does not hold a valid Ed25519 signer key (PRIVATE+KEY+<origin>+<hash>+<base64>)`);
   }
   return { signerKey: text, verifierKey: verifierKeyFromSignerKey(text), origin: parsed.name };
+}
+
+/** The most bytes a file is read for {@link verifierKeyProblem}: far more than any verifier key with a line break. */
+const MAX_VERIFIER_KEY_BYTES = 4096;
+
+/**
+ * `PATH holds a verifier key …` when the file `path` holds a verifier key
+ * (the public half, `<origin>+<hash>+<base64>`, which keygen prints) rather
+ * than a signer key; else undefined, also when it cannot be read. Its text
+ * is not shown: what else the file holds is not known.
+ */
+async function verifierKeyProblem(path: string): Promise<string | undefined> {
+  const text = await readFile(path, 'utf8').then((t) => t.trim(), () => undefined);
+  if (text === undefined || text.startsWith('PRIVATE+KEY+')) return undefined;
+  try {
+    parseVerifierKey(text);
+  } catch {
+    return undefined;
+  }
+  return (
+    `${showNonPrinting(path)} holds a verifier key (the public half of a key, which keygen prints and monitors use), not a signer key: ` +
+    'give the private key file that cairn keygen --out wrote (PRIVATE+KEY+<origin>+<hash>+<base64>)'
+  );
 }
 
 /**

@@ -22,7 +22,7 @@ import { LevelStore, type OlderLayout } from '../storage/level-store.js';
 import { lockShown, lookForWrites } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogState, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
-import { createKeyFile, KeyFileError, keyTempPath, readKeyFile } from './key-file.js';
+import { createKeyFile, danglingLinkProblem, KeyFileError, keyTempPath, readKeyFile } from './key-file.js';
 import { fileProblem, optionWords, osReason, shellWord } from './os-error.js';
 import { DroppedConnectionLog } from './dropped-connections.js';
 import { ClientErrorLog } from './client-errors.js';
@@ -196,7 +196,12 @@ async function keyExists(path: string): Promise<boolean> {
     await stat(path);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      // A symbolic link that leads nowhere is not a missing key: neither made through, nor a lost key.
+      const dangling = await danglingLinkProblem(path);
+      if (dangling !== undefined) throw new KeyFileError(`${dangling}: put the log's key file there, or remove the link`, { cause: err });
+      return false;
+    }
     throw new KeyFileError(`cannot read the key file ${showNonPrinting(path)}: ${fileProblem(err)}`, { cause: err });
   }
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { open, readdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +146,46 @@ test('serve prints the verifier key once, whether it made the key or not, and "s
     expect(/made a new signing key/.test(out)).toBe(made);
     expect(out).toMatch(/\nlistening on http:\/\/\S+\nstopping\nstopped\n$/);
   }
+});
+
+test('a verifier key given as the key is said to be one before any advice to close it', async () => {
+  const made = await runCli(['keygen', '--origin', 'o.example/log', '--out', join(dir(), 'real.key')]);
+  const vkey = join(dir(), 'log.vkey');
+  await writeFile(vkey, made.stdout, { mode: 0o644 });
+  const said =
+    `cairn serve: ${vkey} holds a verifier key (the public half of a key, which keygen prints and monitors use), not a signer key: ` +
+    'give the private key file that cairn keygen --out wrote (PRIVATE+KEY+<origin>+<hash>+<base64>)\n';
+  for (const mode of [0o644, 0o600]) {
+    await chmod(vkey, mode);
+    const res = await runCli(['serve', '--data', join(dir(), 'd'), '--key', vkey, '--port', '0']);
+    expect([res.code, res.stderr]).toEqual([1, said]);
+  }
+});
+
+test('a symbolic link that leads nowhere, given or found as the key, is said to be one, by serve and keygen', async () => {
+  // The default key of a fresh data folder, one beside a store that holds a log, a --key, keygen's --out and --show.
+  const gone = join(dir(), 'nothere.key');
+  const linkTo = (path: string) => `the key file ${path} is a symbolic link to ${gone}, which does not exist`;
+  const fresh = join(dir(), 'fresh');
+  await mkdir(fresh, { mode: 0o700 });
+  await symlink(gone, join(fresh, 'log.key'));
+  const first = await runCli(['serve', '--data', fresh, '--port', '0']);
+  expect([first.code, first.stderr]).toEqual([1, `cairn serve: ${linkTo(join(fresh, 'log.key'))}: put the log's key file there, or remove the link\n`]);
+  expect(await readdir(fresh)).toEqual(['log.key']);
+  const logged = join(dir(), 'logged');
+  const server = await startServerProcess(['--data', logged]);
+  expect(await server.stop()).toBe(0);
+  await rename(join(logged, 'log.key'), join(dir(), 'moved.key'));
+  await symlink(gone, join(logged, 'log.key'));
+  expect((await runCli(['serve', '--data', logged, '--port', '0'])).stderr).toBe(`cairn serve: ${linkTo(join(logged, 'log.key'))}: put the log's key file there, or remove the link\n`);
+  const named = join(dir(), 'named.key');
+  await symlink(gone, named);
+  expect((await runCli(['serve', '--data', logged, '--key', named, '--port', '0'])).stderr).toBe(`cairn serve: ${linkTo(named)}: put the log's key file there, or remove the link\n`);
+  expect((await runCli(['keygen', '--origin', 'o.example/log', '--out', named])).stderr).toBe(
+    `cairn keygen: ${linkTo(named)}: no key is made through a link; give the path it leads to, or remove the link\n`,
+  );
+  expect((await runCli(['keygen', '--show', named])).stderr).toBe(`cairn keygen: ${linkTo(named)}: put the key file there, or give the key file's own path\n`);
+  await expect(stat(gone)).rejects.toThrow(/ENOENT/);
 });
 
 test('serve refuses a key file readable by others, and a missing explicit key', async () => {
