@@ -215,7 +215,7 @@ async function serve(argv: string[]): Promise<number> {
   const readOnly = values['read-only'] === true || envSwitch(env, 'CAIRN_READ_ONLY') ? await readOnlySetting(values, env, key, origin) : undefined;
   if (readOnly === undefined && values.vkey !== undefined) throw new UsageError('--vkey goes with --read-only: a server that signs reads its key file');
   const newLog = values['new-log'] === true || envSwitch(env, 'CAIRN_NEW_LOG');
-  if (newLog && readOnly !== undefined) throw new UsageError('--new-log begins a new log, which a read-only server never does: give one or the other');
+  if (newLog && readOnly !== undefined) throw new UsageError('--new-log (or CAIRN_NEW_LOG) begins a new log, which a read-only server never does: give one or the other');
   // Checked before anything is made on disk; the host first, as the access set-up depends on it.
   const host = hostText === undefined ? '127.0.0.1' : parseHost(hostText, values.host === undefined ? 'CAIRN_HOST' : '--host');
   // Options that would make an unsafe server are usage errors, as bad ones are.

@@ -284,9 +284,11 @@ describe('cairn serve --read-only', () => {
     [['--read-only', '--vkey', 'KEY', '--public-writes'], {}, /--read-only and --public-writes do not go together/],
     [['--read-only', '--vkey', 'KEY', '--origin', 'other.test/log'], {}, /not the origin given/],
     [['--vkey', 'KEY'], {}, /--vkey goes with --read-only/],
+    [['--read-only', '--vkey', 'KEY', '--new-log'], {}, /--new-log \(or CAIRN_NEW_LOG\) begins a new log, which a read-only server never does/],
+    [['--read-only', '--vkey', 'KEY'], { CAIRN_NEW_LOG: 'true' }, /--new-log \(or CAIRN_NEW_LOG\) begins a new log, which a read-only server never does/],
     [[], { CAIRN_READ_ONLY: 'maybe' }, /CAIRN_READ_ONLY must be 1, true or yes/],
   ] as const)('usage error (exit 2): %j %j', async (args, env, message) => {
-    const { code, stderr } = await runCli(['serve', '--data', data, '--port', '0', ...args.map((a) => (a === 'KEY' ? vkey : a))], { CAIRN_KEY: undefined, CAIRN_VKEY: undefined, CAIRN_READ_ONLY: undefined, CAIRN_ORIGIN: undefined, ...env });
+    const { code, stderr } = await runCli(['serve', '--data', data, '--port', '0', ...args.map((a) => (a === 'KEY' ? vkey : a))], { CAIRN_KEY: undefined, CAIRN_VKEY: undefined, CAIRN_READ_ONLY: undefined, CAIRN_ORIGIN: undefined, CAIRN_NEW_LOG: undefined, ...env });
     expect(stderr).toMatch(message);
     expect(code).toBe(2);
   });
