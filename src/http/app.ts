@@ -21,6 +21,7 @@ import { withFastRoutes } from './fast-routes.js';
 import { readCaching, SECURITY_HEADERS } from './headers.js';
 import { methodLabel, type Metrics } from './metrics.js';
 import { endInSlices } from './pipelining.js';
+import { ReadTurns } from './read-turns.js';
 import { parseQuery, queryNumber, queryString, quote } from './query.js';
 import { BODY_IDLE_MS, readBody } from './read-body.js';
 import { Refusals } from './refusals.js';
@@ -79,6 +80,8 @@ function requestedTile(path: string): Tile {
 }
 /** get-entries answers at most this many entries (CONTRACT §3). */
 const MAX_GET_ENTRIES = 1000;
+/** get-entries reads the store in steps of a multiple of this many entries, aligned to it (the store keeps entries in chunks of 16). */
+const READ_STEP = 16;
 /** Default bound on request body bytes held at once: one largest batch fits, with room for small uploads. */
 export const DEFAULT_MAX_INFLIGHT_BODY_BYTES = 128 * 1024 * 1024;
 
@@ -96,6 +99,12 @@ export interface AppOptions {
   readonly bodyIdleMs?: number;
   /** Bound on entry-bundle and get-entries answer bytes held at once (default {@link DEFAULT_MAX_ANSWER_BYTES}). */
   readonly answerBudget?: AnswerBudget;
+  /**
+   * Gives the building of large answers its turns, behind the log's writes
+   * (default: one whose writes wait while the log has entries queued or a
+   * round under way; see ReadTurns).
+   */
+  readonly readTurns?: ReadTurns;
   /**
    * Counts the error answers by code and warns of QUEUE_FULL and
    * RATE_LIMITED ones; by default the app's own, counting into `metrics`.
@@ -250,19 +259,26 @@ function parseBatch(body: Uint8Array): Uint8Array[] {
 
 /**
  * Entries start..end as Log.entries gives them (same errors, end clamped, at
- * most 1000), read one entry bundle at a time and cut short once they hold
- * `maxBytes` (the first entry always goes in), so that an answer's size is
- * bounded by that plus one bundle rather than by 1000 entries.
+ * most 1000), read in steps within one entry bundle at a time and cut short
+ * once they hold `maxBytes` (the first entry always goes in), so that an
+ * answer's size is bounded by that plus one step rather than by 1000
+ * entries. The first step is READ_STEP entries; later ones are as many as the
+ * bytes still allowed would hold at the size of the entries read so far
+ * (rounded up to READ_STEP, at least READ_STEP): 60 KB entries took a full
+ * bundle of 15 MB from the store for an answer of 4 MiB. Each step is begun
+ * in its turn (ReadTurns), behind the log's writes.
  */
-async function entriesWithin(log: Log, start: number, end: number, maxBytes: number): Promise<Uint8Array[]> {
+async function entriesWithin(log: Log, start: number, end: number, maxBytes: number, turns: ReadTurns): Promise<Uint8Array[]> {
   const last = Math.min(end, start + MAX_GET_ENTRIES - 1);
   const out: Uint8Array[] = [];
   let bytes = 0;
   let from = start;
+  let step = READ_STEP;
   do {
-    const to = Math.min(last, (Math.floor(from / TILE_WIDTH) + 1) * TILE_WIDTH - 1);
+    const bundleEnd = (Math.floor(from / TILE_WIDTH) + 1) * TILE_WIDTH - 1;
+    const to = Math.min(last, bundleEnd, (Math.floor(from / READ_STEP) + Math.max(1, Math.ceil(step / READ_STEP))) * READ_STEP - 1);
     // The first call also validates start and end, with Log.entries' errors.
-    const chunk = await log.entries(from, to);
+    const chunk = await turns.run(() => log.entries(from, to));
     for (const entry of chunk) {
       if (out.length > 0 && bytes + entry.length > maxBytes) return out;
       out.push(entry);
@@ -270,7 +286,44 @@ async function entriesWithin(log: Log, start: number, end: number, maxBytes: num
     }
     if (chunk.length < to - from + 1) return out; // clamped at the tree's end
     from = to + 1;
+    step = Math.ceil((maxBytes - bytes) / (bytes / out.length));
   } while (from <= last && from < log.latest().treeSize);
+  return out;
+}
+
+const ENTRIES_HEAD = '{"entries":[';
+const ENTRY_HEAD = '{"leaf_input":"';
+const ENTRY_TAIL = '","extra_data":""}';
+const ENTRIES_TAIL = ']}';
+
+/**
+ * The get-entries answer for `entries` (CONTRACT §3), byte for byte what
+ * JSON.stringify gives for `{"entries": [{"leaf_input": <base64>, "extra_data":
+ * ""}, …]}` (base64 holds nothing JSON escapes), built into one buffer of its
+ * exact size, `turns.sliceBytes` of entries per slice, each slice in its turn
+ * (ReadTurns): a 4 MiB answer is not built in one long turn of the event loop.
+ */
+async function entriesAnswer(entries: readonly Uint8Array[], turns: ReadTurns): Promise<Buffer> {
+  let size = ENTRIES_HEAD.length + Math.max(0, entries.length - 1) + ENTRIES_TAIL.length;
+  for (const e of entries) size += ENTRY_HEAD.length + Math.ceil(e.length / 3) * 4 + ENTRY_TAIL.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write(ENTRIES_HEAD, 0, 'latin1');
+  let i = 0;
+  const slice = () => {
+    let bytes = 0;
+    do {
+      const e = entries[i]!;
+      if (i > 0) at += out.write(',', at, 'latin1');
+      at += out.write(ENTRY_HEAD, at, 'latin1');
+      at += out.write(Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('base64'), at, 'latin1');
+      at += out.write(ENTRY_TAIL, at, 'latin1');
+      bytes += e.length;
+      i++;
+    } while (i < entries.length && bytes < turns.sliceBytes);
+  };
+  while (i < entries.length) await turns.run(slice);
+  at += out.write(ENTRIES_TAIL, at, 'latin1');
+  if (at !== size) throw new Error(`entriesAnswer: wrote ${at} bytes of ${size}`);
   return out;
 }
 
@@ -308,6 +361,7 @@ export function createApp(options: AppOptions): express.Express {
   const idleMs = options.bodyIdleMs ?? BODY_IDLE_MS;
   const answers = options.answerBudget ?? new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
   const encodeBundle = bundleEncoder();
+  const turns = options.readTurns ?? new ReadTurns({ writesWaiting: () => log.queueDepth > 0 || log.roundUnderWay() !== undefined });
   const refusals = options.refusals ?? new Refusals(logger, metrics?.refusals);
   const caching = readCaching(options.access?.readsArePublic !== false);
   const app = express();
@@ -499,14 +553,14 @@ export function createApp(options: AppOptions): express.Express {
     const body = await answers.reading(res, async () => {
       // Refused before anything is read while the bound is full; held once built.
       refuseIfExhausted(answers);
-      const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES);
-      const json = Buffer.from(JSON.stringify({ entries: entries.map((e) => ({ leaf_input: encodeBase64(e), extra_data: '' })) }));
+      const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES, turns);
+      const json = await entriesAnswer(entries, turns);
       holdAnswer(res, json.length);
       return json;
     });
     res.setHeader('Cache-Control', Math.min(end, start + MAX_GET_ENTRIES - 1) < size ? caching.fixed : caching.changing);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    sendLarge(req, res, body);
+    await turns.run(() => sendLarge(req, res, body));
   });
 
   route('get', '/ct/v1/get-entry-and-proof', 'get-entry-and-proof', async (req, res) => {
@@ -546,20 +600,22 @@ export function createApp(options: AppOptions): express.Express {
     const { body, hold } = await answers.reading(res, async () => {
       // Refused before it is read while the bound is full.
       refuseIfExhausted(answers);
-      const data = await log.bundle(tile.n, tile.width);
-      // A partial bundle cut from a much wider one is copied out, so that what it holds is its own size.
-      const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      const own = data.buffer.byteLength - data.byteLength > ANSWER_COPY_SLACK ? Buffer.from(view) : view;
-      return { body: own, hold: holdAnswer(res, own.length) };
+      const data = await turns.run(() => log.bundle(tile.n, tile.width));
+      return turns.run(() => {
+        // A partial bundle cut from a much wider one is copied out, so that what it holds is its own size.
+        const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        const own = data.buffer.byteLength - data.byteLength > ANSWER_COPY_SLACK ? Buffer.from(view) : view;
+        return { body: own, hold: holdAnswer(res, own.length) };
+      });
     });
     res.setHeader('Cache-Control', cacheControl);
     res.setHeader('Vary', 'Accept-Encoding');
     res.type('application/octet-stream');
     // A full bundle never changes: whether gzip shrinks it is remembered by its index.
-    const encoded = await encodeBundle(req, body, tile.width === TILE_WIDTH ? tile.n : undefined);
+    const encoded = await turns.run(() => encodeBundle(req, body, tile.width === TILE_WIDTH ? tile.n : undefined));
     if (encoded.gzip) res.setHeader('Content-Encoding', 'gzip');
     hold.shrinkTo(encoded.body.length);
-    sendLarge(req, res, encoded.body);
+    await turns.run(() => sendLarge(req, res, encoded.body));
   });
 
   route('get', '/v1/log', '/v1/log', (req, res) => {
