@@ -19,7 +19,7 @@ import { errorFields, silentLogger, type Logger } from '../log/logger.js';
 import { newNativeSigner } from '../log/native-signer.js';
 import { newVerifier } from '../note/keys.js';
 import { LevelStore, type OlderLayout } from '../storage/level-store.js';
-import { lockShown, lookForWrites } from '../storage/leveldb-folder.js';
+import { lockShown, lookForWrites, mayCreateDatabase } from '../storage/leveldb-folder.js';
 import { StoreLockedError, type LogState, type LogStore } from '../storage/store.js';
 import { unbracketHost } from './args.js';
 import { createKeyFile, danglingLinkProblem, KeyFileError, keyTempPath, readKeyFile } from './key-file.js';
@@ -701,15 +701,23 @@ async function openKeyStoreAndLog(
   // already beside no store at all is refused before anything is made (a
   // missing data folder), or once the data folder passed its checks (which
   // say what is wrong with a store's folder given as the data folder).
-  const before = await storeFolderBefore(joinAsGiven(await realOrAsGiven(config.data), 'db'));
+  const dbBefore = joinAsGiven(await realOrAsGiven(config.data), 'db');
+  const before = await storeFolderBefore(dbBefore);
+  // Only what a first open of LevelDB leaves, no CURRENT (LOCK, LOG, MANIFEST-000001): no store yet, which its
+  // open would make; a key this start did not make is then refused before it, as beside an empty folder (once
+  // made, the next start would take that store for an interrupted first start's). Other files: the open says why.
+  const leftByFirstOpen = before === 'other' && (await mayCreateDatabase(dbBefore).catch(() => false));
   const noStore =
-    config.newLog !== true && (before === 'missing' || before === 'empty') && (key !== undefined || (config.key === undefined && (await keyExists(joinAsGiven(config.data, 'log.key')))));
+    config.newLog !== true &&
+    (before === 'missing' || before === 'empty' || leftByFirstOpen) &&
+    (key !== undefined || (config.key === undefined && (await keyExists(joinAsGiven(config.data, 'log.key')))));
   // The default key is read first, as a named one was: a key that is not this log's (another origin, open to others) is the problem to tell.
   if (noStore) key ??= await loadKey(joinAsGiven(config.data, 'log.key'), config, undefined, undefined, onSharedFolder);
-  if (noStore && !(await stat(config.data).then(() => true, () => false))) throw await existingKeyRefusal(config, before);
+  const found = before === 'missing' || before === 'empty' ? before : 'no log';
+  if (noStore && !(await stat(config.data).then(() => true, () => false))) throw await existingKeyRefusal(config, found);
   await makeDataFolder(config.data);
   await checkDataFolder(pathAsGiven(config.data), onSharedFolder);
-  if (noStore) throw await existingKeyRefusal(config, before);
+  if (noStore) throw await existingKeyRefusal(config, found);
   // Named in the start-up lines as the kernel found them, with no symbolic link or '..' in them.
   // The store and the default key are in it: path.join would drop a '..' in
   // the path given with the name before it, and put them beside a link.

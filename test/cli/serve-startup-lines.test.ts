@@ -10,7 +10,7 @@
 // than 10 minutes ahead of the clock (monitors alarm on the tree heads signed
 // after it); and when a store in Cairn 0.1.0's layout is converted (README,
 // Upgrading).
-import { chmod, cp, mkdir, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startupNotices, startupWarnings, treeHeadSigned } from '../../src/cli/serve.js';
 import { DEFAULT_ORIGIN, startServer } from '../../src/cli/server.js';
@@ -277,6 +277,22 @@ test('a first start killed after it made the key and its store, before its first
   expect(out).toContain(`\naccess: writes open to anyone, reads open to anyone\n${interrupted(data)}listening on `);
   expect(out).not.toMatch(/warning/);
   expect(await startLines(['--data', data])).not.toMatch(/warning|new log|holds no log/);
+});
+
+test("a store folder holding only what a first open of LevelDB leaves (no CURRENT) beside a key that existed is refused before the open, every time, nothing made: no start takes it for an interrupted first start's", async () => {
+  const data = join(dir(), 'data');
+  await mkdir(data, { mode: 0o700 });
+  expect((await runCli(['keygen', '--origin', 'o.example/log', '--out', join(data, 'log.key')])).code).toBe(0);
+  await mkdir(join(data, 'db'), { mode: 0o700 });
+  await writeFile(join(data, 'db', 'LOCK'), '');
+  const command = `cairn serve --data ${data} --new-log`;
+  const refusal = refusedNewLog(`the data folder's own key ${join(data, 'log.key')}`, `the store in ${join(data, 'db')} holds no log`, OWN_KEY_LOST, ' A first start interrupted before it signed anything also leaves a store with no log; --new-log is then right.', command);
+  for (let start = 0; start < 2; start++) {
+    const res = await runCli(['serve', '--data', data, '--port', '0']);
+    expect([res.code, res.stdout, res.stderr]).toEqual([1, '', refusal]);
+    expect(await readdir(join(data, 'db'))).toEqual(['LOCK']);
+  }
+  expect(await startLines(['--data', data, '--new-log'])).toContain('listening on ');
 });
 
 test('a store folder that others could enter is closed, and the start says so', async () => {
