@@ -9,7 +9,7 @@ import { encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
-import { MAX_CLOCK_AHEAD_MS } from './clock-limits.js';
+import { MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
 import { writableFolderProblem } from './os-error.js';
 import { accessAdvice, EXIT_ERROR, EXIT_OK, EXIT_VERIFY_FAILED, jsonLine, listenForStop, makeClient, oneLine, OutputError, parseHttpUrl, parseSeconds, processIo, Progress, READ_RETRIES_HELP, readRetryPolicy, resolveUrl, resolveVerifier, runClientCommand, withheldError, withoutToken, writeOut, type CliIo } from './client-common.js';
 import { lockState } from './monitor-lock.js';

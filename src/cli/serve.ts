@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { joinAsGiven } from '../file-trust.js';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
-import { MAX_CLOCK_AHEAD_MS } from './clock-limits.js';
+import { MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
 import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, quoteVisibly, showNonPrinting } from './visible-text.js';

@@ -1,14 +1,12 @@
+import { MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
 import type { Logger } from './logger.js';
 import { LinePacer, type PacedLineOptions } from './paced-lines.js';
 
 /** Default interval of {@link ClockBehindLog}: while the clock stays behind, a warning at most this often. */
 export const CLOCK_BEHIND_LOG_INTERVAL_MS = 10 * 60_000;
 
-/** How far ahead of a monitor's clock a tree head may be dated before the monitor alarms `timestamp` (README). */
-const MONITOR_MAX_AHEAD_MINUTES = 10;
-
 const ADVICE =
-  `monitors (cairn monitor too) alarm \`timestamp\` on each tree head more than ${MONITOR_MAX_AHEAD_MINUTES} minutes ahead of their clock. ` +
+  `monitors (cairn monitor too) alarm \`timestamp\` on each tree head more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of their clock. ` +
   "Check this machine's clock and its time synchronization (NTP: timedatectl, chronyc tracking)";
 
 /** The warning while the clock is behind the latest tree head: by how much (`behindSeconds`), that head's date (`treeHead`). */

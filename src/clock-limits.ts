@@ -1,7 +1,8 @@
 // How far apart clocks may be before cairn calls it a fault, in one place for
-// the commands that must agree: monitor alarms by it, and serve warns at start
-// of a tree head that monitors would alarm on. No imports, so that serve's
-// start does not load the client to read it.
+// the commands that must agree: monitor alarms by it, and serve warns of a
+// tree head that monitors would alarm on (at start, and while a clock behind
+// dates heads ahead: log/clock-behind.ts). No imports, so that serve's start
+// does not load the client to read it.
 
 /**
  * How far ahead of a monitor's clock a signed tree head may be dated: clocks
