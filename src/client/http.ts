@@ -236,18 +236,30 @@ async function readBody(res: Response, limit: number): Promise<Uint8Array> {
  * where it has a valid one, else against `now`, this machine's clock: a
  * client whose clock is an hour off would otherwise not wait at all, or wait
  * an hour. A date not after that (a clock far behind the sender's) asks for
- * no wait the caller can trust: undefined, as for none.
+ * no wait the caller can trust: undefined, as for none. Dates in other forms
+ * than IMF-fixdate are not read: a Retry-After so is none, a Date so is
+ * replaced by `now`.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number, date?: string | null): number | undefined {
   if (value === null || value === undefined) return undefined;
   const text = value.trim();
   if (/^[0-9]{1,9}$/.test(text)) return Number(text) * 1000;
-  if (!/[a-z]/i.test(text)) return undefined;
-  const until = Date.parse(text);
-  if (Number.isNaN(until)) return undefined;
-  const sent = date === null || date === undefined || !/[a-z]/i.test(date) ? NaN : Date.parse(date);
-  const wait = until - (Number.isNaN(sent) ? now : sent);
+  const until = httpDate(text);
+  if (until === undefined) return undefined;
+  const wait = until - (httpDate(date?.trim()) ?? now);
   return wait > 0 ? wait : undefined;
+}
+
+/**
+ * The time (ms since the epoch) of an HTTP-date in the form every sender
+ * must use (RFC 9110 §5.6.7, IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`),
+ * else undefined. Not Date.parse alone, which takes almost anything (`a 5`
+ * is a day in 2001) and reads a date without a zone in this machine's.
+ */
+function httpDate(text: string | null | undefined): number | undefined {
+  if (text === null || text === undefined || !/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/.test(text)) return undefined;
+  const time = Date.parse(text);
+  return Number.isNaN(time) ? undefined : time;
 }
 
 /**

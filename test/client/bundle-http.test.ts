@@ -46,6 +46,11 @@ test('Retry-After: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)', () => {
   expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now - 3_600_000, 'Thu, 01 Jan 2026 00:00:00 GMT')).toBe(5000);
   expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now, 'Thu, 01 Jan 2026 00:00:10 GMT')).toBeUndefined();
   for (const date of [null, '', 'soon', '1767225600']) expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now, date)).toBe(5000);
+  // Only IMF-fixdate is read (Date.parse alone takes 'a 5' for a day in 2001, and a date without a zone in this machine's).
+  for (const date of ['a 5', 'Thu, 01 Jan 2026 00:00:00', '2026-01-01T00:00:00Z', 'Thursday, 01-Jan-26 00:00:00 GMT']) {
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now, date)).toBe(5000);
+  }
+  for (const value of ['a 5', 'Thu, 01 Jan 2026 00:00:05', '2026-01-01T00:00:05Z']) expect(parseRetryAfter(value, now)).toBeUndefined();
   expect(parseRetryAfter('7', now, 'Thu, 01 Jan 2026 00:00:10 GMT')).toBe(7000);
   for (const bad of [null, undefined, '', '-1', '1.5', 'soon', '1e3']) expect(parseRetryAfter(bad, now)).toBeUndefined();
   expect(normalizeBaseUrl('https://log.example/a/')).toBe('https://log.example/a');
