@@ -104,7 +104,7 @@ export function clientOfAddress(address: string): string {
 }
 
 /** The refusal of an answer whose connection was lost while it waited for its turn (nobody is there to read it). */
-function lostWhileWaiting(): LogError {
+export function lostWhileWaiting(): LogError {
   return new LogError('QUEUE_FULL', 'the connection was lost while the answer waited for its turn');
 }
 

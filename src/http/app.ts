@@ -11,7 +11,7 @@ import { STALLED_HEALTH_MS } from '../log/stalled-rounds.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { VERSION } from '../version.js';
 import { chargeEntries, headerCount, headerValues, tokenName, type AccessControl } from './access.js';
-import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, type AnswerHold } from './answer-budget.js';
+import { AnswerBudget, DEFAULT_MAX_ANSWER_BYTES, lostWhileWaiting, type AnswerHold } from './answer-budget.js';
 import { bundleEncoder } from './bundle-encoding.js';
 import { BodyBudget } from './body-budget.js';
 import { noteAnswered, refusedOutright } from './client-error.js';
@@ -268,7 +268,7 @@ function parseBatch(body: Uint8Array): Uint8Array[] {
  * bundle of 15 MB from the store for an answer of 4 MiB. Each step is begun
  * in its turn (ReadTurns), behind the log's writes.
  */
-async function entriesWithin(log: Log, start: number, end: number, maxBytes: number, turns: ReadTurns): Promise<Uint8Array[]> {
+async function entriesWithin(log: Log, start: number, end: number, maxBytes: number, turns: AnswerTurns): Promise<Uint8Array[]> {
   const last = Math.min(end, start + MAX_GET_ENTRIES - 1);
   const out: Uint8Array[] = [];
   let bytes = 0;
@@ -291,6 +291,9 @@ async function entriesWithin(log: Log, start: number, end: number, maxBytes: num
   return out;
 }
 
+/** The turns of one answer's building: ReadTurns' (see answerTurns in createApp). */
+type AnswerTurns = Pick<ReadTurns, 'run' | 'sliceBytes'>;
+
 const ENTRIES_HEAD = '{"entries":[';
 const ENTRY_HEAD = '{"leaf_input":"';
 const ENTRY_TAIL = '","extra_data":""}';
@@ -303,7 +306,7 @@ const ENTRIES_TAIL = ']}';
  * exact size, `turns.sliceBytes` of entries per slice, each slice in its turn
  * (ReadTurns): a 4 MiB answer is not built in one long turn of the event loop.
  */
-async function entriesAnswer(entries: readonly Uint8Array[], turns: ReadTurns): Promise<Buffer> {
+async function entriesAnswer(entries: readonly Uint8Array[], turns: AnswerTurns): Promise<Buffer> {
   let size = ENTRIES_HEAD.length + Math.max(0, entries.length - 1) + ENTRIES_TAIL.length;
   for (const e of entries) size += ENTRY_HEAD.length + Math.ceil(e.length / 3) * 4 + ENTRY_TAIL.length;
   const out = Buffer.allocUnsafe(size);
@@ -362,6 +365,20 @@ export function createApp(options: AppOptions): express.Express {
   const answers = options.answerBudget ?? new AnswerBudget(DEFAULT_MAX_ANSWER_BYTES);
   const encodeBundle = bundleEncoder();
   const turns = options.readTurns ?? new ReadTurns({ writesWaiting: () => log.queueDepth > 0 || log.roundUnderWay() !== undefined });
+  /**
+   * `turns` for building the answer of `res`: a step whose connection is
+   * gone by its turn is not run (nobody is there to read the answer, and
+   * once a stop has cut connections its store may be closed), refused as an
+   * answer waiting for its turn on a lost connection is.
+   */
+  const answerTurns = (res: Response): AnswerTurns => ({
+    sliceBytes: turns.sliceBytes,
+    run: <T>(step: () => T) =>
+      turns.run(() => {
+        if (res.req.socket.destroyed) throw lostWhileWaiting();
+        return step();
+      }),
+  });
   const refusals = options.refusals ?? new Refusals(logger, metrics?.refusals);
   const caching = readCaching(options.access?.readsArePublic !== false);
   const app = express();
@@ -553,8 +570,9 @@ export function createApp(options: AppOptions): express.Express {
     const body = await answers.reading(res, async () => {
       // Refused before anything is read while the bound is full; held once built.
       refuseIfExhausted(answers);
-      const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES, turns);
-      const json = await entriesAnswer(entries, turns);
+      const steps = answerTurns(res);
+      const entries = await entriesWithin(log, start, end, MAX_GET_ENTRIES_BYTES, steps);
+      const json = await entriesAnswer(entries, steps);
       holdAnswer(res, json.length);
       return json;
     });
@@ -597,11 +615,12 @@ export function createApp(options: AppOptions): express.Express {
       res.type('application/octet-stream').send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       return;
     }
+    const steps = answerTurns(res);
     const { body, hold } = await answers.reading(res, async () => {
       // Refused before it is read while the bound is full.
       refuseIfExhausted(answers);
-      const data = await turns.run(() => log.bundle(tile.n, tile.width));
-      return turns.run(() => {
+      const data = await steps.run(() => log.bundle(tile.n, tile.width));
+      return steps.run(() => {
         // A partial bundle cut from a much wider one is copied out, so that what it holds is its own size.
         const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         const own = data.buffer.byteLength - data.byteLength > ANSWER_COPY_SLACK ? Buffer.from(view) : view;
@@ -612,7 +631,7 @@ export function createApp(options: AppOptions): express.Express {
     res.setHeader('Vary', 'Accept-Encoding');
     res.type('application/octet-stream');
     // A full bundle never changes: whether gzip shrinks it is remembered by its index.
-    const encoded = await turns.run(() => encodeBundle(req, body, tile.width === TILE_WIDTH ? tile.n : undefined));
+    const encoded = await steps.run(() => encodeBundle(req, body, tile.width === TILE_WIDTH ? tile.n : undefined));
     if (encoded.gzip) res.setHeader('Content-Encoding', 'gzip');
     hold.shrinkTo(encoded.body.length);
     await turns.run(() => sendLarge(req, res, encoded.body));

@@ -6,6 +6,8 @@
 // here depends on timing.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
@@ -159,6 +161,48 @@ test('entry bundles are answered as the store holds them, with the answer built 
     // Read, held, encoded and sent: each begun in its turn.
     expect(turns.turns).toBeGreaterThanOrEqual(4);
   } finally {
+    await server.close();
+  }
+});
+
+test('once its connection is gone, a large answer is built no further: its next step is not run, and nothing more is read', async () => {
+  const pumps: (() => void)[] = [];
+  const turns = new ReadTurns({ sliceBytes: 1000, budgetMs: 0, writesWaiting: () => true, schedule: (pump) => pumps.push(pump) });
+  const server = await serve(turns);
+  const sockets: Socket[] = [];
+  server.server.on('request', (req: IncomingMessage) => sockets.push(req.socket));
+  const entries = jest.spyOn(log, 'entries');
+  try {
+    const answer = fetch(`http://127.0.0.1:${server.port}/ct/v1/get-entries?start=0&end=${SMALL - 1}`).then(
+      () => 'answered',
+      () => 'cut',
+    );
+    /** Runs every turn scheduled until none is for a few ticks. */
+    const drain = async () => {
+      for (let idle = 0; idle < 20; idle++) {
+        while (pumps.length > 0) {
+          pumps.shift()!();
+          idle = 0;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    };
+    // The store's steps, then a few slices of the answer's ~90 KB (one a turn).
+    while (turns.turns < 6) {
+      if (pumps.length > 0) pumps.shift()!();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const readBefore = entries.mock.calls.length;
+    const turnsBefore = turns.turns;
+    sockets[0]!.destroy();
+    await drain();
+    // The one step waiting was refused in its turn; none after it was asked for.
+    expect(turns.turns - turnsBefore).toBeLessThanOrEqual(1);
+    expect(turns.waiting).toBe(0);
+    expect(entries.mock.calls.length).toBe(readBefore);
+    expect(await answer).toBe('cut');
+  } finally {
+    entries.mockRestore();
     await server.close();
   }
 });
