@@ -368,11 +368,14 @@ export class CairnClient {
   /**
    * `GET /ct/v1/get-sth` (RFC 6962 §4.3), its signature verified (CONTRACT
    * §2): BAD_SIGNATURE if it does not verify with the log's key, BAD_RESPONSE
-   * if the answer is not a tree head at all.
+   * if the answer is not a tree head at all. `options.cache` is the
+   * request's cache mode, as getCheckpoint's: 'reload' asks past the caches
+   * that honour `no-cache`.
    */
-  async getTreeHead(): Promise<TreeHead> {
+  async getTreeHead(options: { cache?: CacheMode } = {}): Promise<TreeHead> {
+    if (options === null || typeof options !== 'object') throw new TypeError('getTreeHead: options must be an object');
     const path = 'ct/v1/get-sth';
-    const sth = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES });
+    const sth = await this.#http.json({ path, maxBytes: SMALL_ANSWER_BYTES, ...(options.cache === undefined ? {} : { cache: options.cache }) });
     const head = verifyTreeHead(sth, this.verifier);
     if (head === null) {
       if (!isTreeHeadShaped(sth)) throw this.#badResponse(path, 'not a signed tree head {"tree_size", "timestamp", "sha256_root_hash", "tree_head_signature"}');
