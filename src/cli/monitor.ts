@@ -5,7 +5,7 @@ import { MAX_TILED_TREE_SIZE, TILES_PER_READER } from '../client/tile-reader.js'
 import { bytesEqual } from '../merkle/check.js';
 import { EMPTY_ROOT } from '../merkle/hash.js';
 import { eachNewTile, newTileCounts, TILE_WIDTH } from '../merkle/tile.js';
-import { encodeBase64 } from '../note/base64.js';
+import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import type { TreeHead } from '../note/sth.js';
 import { parseCommandArgs, parseCount, UsageError } from './args.js';
@@ -33,12 +33,16 @@ A checkpoint smaller than the last verified tree or than the signed tree
 head of its round is asked for again, past the caches that honour no-cache
 (a CDN's "cache everything" rule may keep /checkpoint despite its
 no-cache). Still smaller than a tree the state file holds, it must be that
-tree's start (else a fork); with the signed tree head not smaller, it is a
-warning naming the cache, not an alarm, and the round goes on from that
-tree; with it smaller too, an alarm (smaller-tree). Still behind the signed
-tree head, it is a warning naming both sizes, the entries past it are left
-unchecked, and the lag counts toward --max-age: stale once the first signed
-tree head the checkpoint fell behind (kept in the state file) is older.
+tree's start (else a fork), and the signed tree head is asked for again
+past those caches too (a cache's old copy must not hide a rollback); with
+that head not smaller, it is a warning naming the cache (saying so when the
+head is the very one last verified: the log signed nothing newer since), not
+an alarm, and the round goes on from that tree; with it smaller too, an
+alarm (smaller-tree). The tree the round goes on with still behind the
+signed tree head is a warning naming both sizes, the entries past it are
+left unchecked, and the lag counts toward --max-age: stale once the first
+signed tree head past that tree (kept in the state file; never one dated
+too far ahead) is older.
 
 A round walks at most --max-round-entries new entries. A log further ahead
 (a first run against a large log, say) is walked over several rounds, run
@@ -59,7 +63,9 @@ another tree, or more than 10 minutes ahead of this machine's clock
 ran, and a fork or mismatch they find is the alarm, naming it too: a clock
 ahead cannot hide them; such a head is never kept as the last verified one,
 so the log's next head dated right is no timestamp going back, but the
-checkpoint and entries checked are kept), a signed tree of more than 2^52
+checkpoint and entries checked are kept, and so are its size and root: a
+later head smaller than it, another root for its size or one that does not
+extend it still alarms), a signed tree of more than 2^52
 leaves, too large for this monitor ever to check (unverifiable), and, with
 --max-age, a newest signed tree head older than that (stale, checked as
 soon as it is verified, before the walk; an idle Cairn log re-signs at least every 10 minutes). An alarm is a line on
@@ -120,7 +126,8 @@ Options:
                      and written back ('-' is not standard input or output
                      here); only its checkpoints are signed, the rest (how
                      far a walk got, the last tree head's time, size and
-                     root) is trusted as it stands: protect it like any
+                     root, a far-ahead head's size and root, when a lag
+                     began) is trusted as it stands: protect it like any
                      local state
   --interval S       seconds between rounds, from 1 to 86400 (default 60;
                      none while a walk is unfinished)
@@ -258,8 +265,18 @@ function alarmKindOf(err: ClientError, older: Checkpoint | undefined, newer: Che
  * (see checkRound), so that a log whose clock is ahead (or a monitor's
  * behind) cannot hide a fork or a mismatch behind it.
  */
-function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undefined, now: number): Alarm | undefined {
+function checkTreeHead(head: TreeHead, sth: Checkpoint, before: Verified | undefined, now: number, aheadSth?: Checkpoint): Alarm | undefined {
   const alarm = (kind: AlarmKind, message: string) => new Alarm(kind, message, sth, undefined, head.timestamp);
+  // A head an earlier round saw dated too far ahead (not kept as the last
+  // verified one, see the save in watch): later heads are not held to its
+  // timestamp, but never smaller than it, nor another root for its size.
+  if (aheadSth !== undefined) {
+    const was = 'the signed tree head an earlier round saw dated too far ahead of this monitor\'s clock';
+    if (head.treeSize < aheadSth.treeSize) throw alarm('smaller-tree', `the signed tree head shrank from ${aheadSth.treeSize} leaves (${was}) to ${head.treeSize}`);
+    if (head.treeSize === aheadSth.treeSize && !sameTree(sth, aheadSth)) {
+      throw alarm('fork', `two roots for tree size ${head.treeSize} in signed tree heads: ${encodeBase64(aheadSth.rootHash)} (${was}) and ${encodeBase64(head.rootHash)} (a fork)`);
+    }
+  }
   const last = before?.sth;
   if (last !== undefined) {
     if (head.treeSize < last.treeSize) throw alarm('smaller-tree', `the signed tree head shrank from ${last.treeSize} to ${head.treeSize} leaves`);
@@ -316,20 +333,33 @@ interface RoundOutcome {
  * A checkpoint the log serves, asked for again past caches, smaller than its
  * signed tree head: a cache in front of the log keeps /checkpoint (ignoring
  * its no-cache), or the log's checkpoint stopped or rolled back. No entry
- * past it can be walked. `since` is the first signed tree head larger than
- * it (seen this round, or by earlier rounds while the checkpoint stayed
- * below that head's size, kept in the state file as checkpoint_behind):
- * since then, at the latest, entries the log signed have gone unchecked,
- * and --max-age counts from its timestamp.
+ * past it can be walked. The lag is measured from the tree the round goes
+ * on with (a tree the state holds, when the checkpoint served is smaller):
+ * `since` is the first signed tree head larger than that tree (seen this
+ * round, or by earlier rounds, kept in the state file as
+ * checkpoint_behind), never one dated too far ahead of this machine's
+ * clock: since then, at the latest, entries the log signed have gone
+ * unchecked, and --max-age counts from its timestamp.
  */
 interface CheckpointBehind {
   /** The size of the checkpoint the log served. */
   readonly servedSize: number;
-  readonly since: { readonly treeSize: number; readonly timestamp: number };
+  /** Absent when the only head to date it from is dated too far ahead of this machine's clock: the lag is warned of, not counted. */
+  readonly since?: { readonly treeSize: number; readonly timestamp: number };
 }
 
 /** The state file as this module writes it: MonitorState, and the first signed tree head a lagging checkpoint fell behind (see CheckpointBehind). */
-type SavedState = MonitorState & { checkpoint_behind?: { sth_tree_size: number; sth_timestamp: number } };
+type SavedState = MonitorState & {
+  checkpoint_behind?: { sth_tree_size: number; sth_timestamp: number };
+  /**
+   * The newest signed tree head a round saw dated too far ahead of this
+   * machine's clock, its size and root (not its timestamp): not kept as the
+   * last verified one (sth_*), yet later heads must not be smaller or
+   * another root for its size, and must extend it. Dropped once a head
+   * dated right, not smaller and consistent with it, is kept.
+   */
+  sth_ahead?: { tree_size: number; root_hash: string };
+};
 
 /** What one round may do, and whom it tells that the newest heads verified. */
 interface RoundOptions {
@@ -349,9 +379,11 @@ interface RoundOptions {
   /**
    * Called once the newest checkpoint is shown to extend every checkpoint and
    * signed tree head the round holds to, before the walk: whatever the walk
-   * then does, a later round must not be shown less.
+   * then does, a later round must not be shown less. `lag` is this round's
+   * lag (kept in place of an earlier round's) and its signed tree head when
+   * dated too far ahead (kept apart: SavedState.sth_ahead).
    */
-  readonly onConsistent: (checkpoint: Checkpoint, note: string) => Promise<void>;
+  readonly onConsistent: (checkpoint: Checkpoint, note: string, lag: { readonly behind: CheckpointBehind | undefined; readonly ahead: Checkpoint | undefined }) => Promise<void>;
   /**
    * Called every SAVE_EVERY_BUNDLES entry bundles of the walk with what it
    * verified so far, as a stop would save it, and once more when a check
@@ -371,6 +403,8 @@ interface RoundOptions {
   readonly lastNote?: string;
   /** The first signed tree head the log's checkpoint fell behind, as earlier rounds saw it (SavedState.checkpoint_behind). */
   readonly behindSince?: CheckpointBehind['since'];
+  /** The newest signed tree head earlier rounds saw dated too far ahead (SavedState.sth_ahead). */
+  readonly aheadSth?: Checkpoint;
 }
 
 /**
@@ -452,6 +486,24 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       const [larger, smaller] = fresh.checkpoint.treeSize >= newest.checkpoint.treeSize ? [fresh, newest] : [newest, fresh];
       heads = [larger, heads[1]];
       if (!sameTree(larger.checkpoint, smaller.checkpoint)) other = smaller;
+      // Still smaller than a tree the state holds: the signed tree head may
+      // be a cache's old copy too (one the state verified before, say, hiding
+      // a rollback). Asked for again past the caches that honour no-cache;
+      // the log's own answer is never smaller or earlier than a copy of an
+      // earlier one.
+      if (larger.checkpoint.treeSize < (held?.checkpoint.treeSize ?? 0)) {
+        const first = heads[1];
+        const fresh = await guard(() => client.getTreeHead({ cache: 'reload' }), undefined, larger.checkpoint, larger.note);
+        const firstSth: Checkpoint = { origin: larger.checkpoint.origin, treeSize: first.treeSize, rootHash: first.rootHash, extensions: [] };
+        const freshSth: Checkpoint = { ...firstSth, treeSize: fresh.treeSize, rootHash: fresh.rootHash };
+        try {
+          checkTreeHead(fresh, freshSth, { checkpoint: undefined, sthTimestamp: first.timestamp, sth: firstSth, partial: undefined, newest: undefined }, Number.POSITIVE_INFINITY);
+        } catch (err) {
+          if (err instanceof Alarm) err.message += ' (the second asked for past the caches that honour no-cache, the first as served first this round)';
+          throw err;
+        }
+        heads = [larger, fresh];
+      }
     }
   } catch (err) {
     if (stoppedBy(err)) throw new RoundStopped('stopped before the newest checkpoint and signed tree head were verified');
@@ -468,16 +520,21 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   // with the smaller checkpoint, and that alarms (smaller-tree).
   const lagging = held !== undefined && checkpoint.treeSize < held.checkpoint.treeSize && head.treeSize >= held.checkpoint.treeSize;
   if (lagging) ({ checkpoint, note } = held!);
-  let behind: CheckpointBehind | undefined;
-  if (served.checkpoint.treeSize < head.treeSize) {
-    const kept = options.behindSince;
-    const since = kept !== undefined && kept.treeSize > served.checkpoint.treeSize && kept.timestamp <= head.timestamp ? kept : { treeSize: head.treeSize, timestamp: head.timestamp };
-    behind = { servedSize: served.checkpoint.treeSize, since };
-  }
   const sth: Checkpoint = { origin: checkpoint.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
   // Dated too far ahead of this machine's clock: held back until every other
   // check of the round ran (see onHeads), and the head not kept as verified.
-  const ahead = checkTreeHead(head, sth, before, io.now());
+  const aheadSth = options.aheadSth;
+  const ahead = checkTreeHead(head, sth, before, io.now(), aheadSth);
+  // Behind the signed tree head is the tree the round goes on with (the one
+  // held, for a checkpoint served smaller): only entries past it go
+  // unchecked. A lag kept from earlier rounds counts only when it was past
+  // that tree; a head dated too far ahead dates no lag.
+  let behind: CheckpointBehind | undefined;
+  if (checkpoint.treeSize < head.treeSize) {
+    const kept = options.behindSince;
+    const since = kept !== undefined && kept.treeSize > checkpoint.treeSize && kept.timestamp <= head.timestamp ? kept : ahead === undefined ? { treeSize: head.treeSize, timestamp: head.timestamp } : undefined;
+    behind = { servedSize: served.checkpoint.treeSize, ...(since === undefined ? {} : { since }) };
+  }
   // Whatever the rest of the round does, or however long it takes (the stale check).
   await options.onHeads(head, served.checkpoint, served.note, behind, ahead);
 
@@ -518,6 +575,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   pairs.push(sth.treeSize <= checkpoint.treeSize ? [sth, checkpoint] : [checkpoint, sth]);
   const lastSth = before?.sth;
   if (lastSth !== undefined && (last === undefined || !sameTree(lastSth, last))) pairs.push([lastSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
+  if (aheadSth !== undefined) pairs.push([aheadSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
   if (partial !== undefined) pairs.push([partial.checkpoint, checkpoint]);
   if (walkTo !== undefined && (partial === undefined || !sameTree(partial.checkpoint, walkTo.checkpoint))) pairs.push([walkTo.checkpoint, checkpoint]);
   // The checkpoints the log served and the round does not go on with: each the start of the one it does.
@@ -574,7 +632,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   };
   for (const [i, [older, newer]] of pairs.entries()) await attempt(() => fromLog(older, newer, i), older, newer, i);
   if (failure !== undefined && stoppedBy(failure)) throw new RoundStopped(`stopped while checking that the tree of size ${checkpoint.treeSize} extends the last verified ones`);
-  if (proven.size === pairs.length) await options.onConsistent(checkpoint, note);
+  if (proven.size === pairs.length) await options.onConsistent(checkpoint, note, { behind, ahead: ahead === undefined ? undefined : sth });
 
   // What an unfinished walk checked against an older tree holds in every tree
   // that extends it, and the tiles it read there only partly are read again
@@ -885,6 +943,12 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // do not depend on a timestamp, and the next rounds check from there
       // (the head's alarm is raised again every round while it stays ahead).
       const sthState = outcome.ahead === undefined ? { sth_timestamp: head.timestamp, sth_tree_size: head.treeSize, sth_root_hash: encodeBase64(head.rootHash) } : keptSth(loaded?.state);
+      // The far-ahead head's size and root are kept apart all the same (see
+      // SavedState.sth_ahead): the next heads must not shrink from it or fork
+      // it. A head dated right, checked against it, replaces it; so does the
+      // last verified one when the far-ahead head is no larger (it is then
+      // that very tree: checked, not smaller and no other root).
+      const aheadState = outcome.ahead === undefined || head.treeSize <= (loaded?.verified.sth?.treeSize ?? -1) ? {} : { sth_ahead: { tree_size: head.treeSize, root_hash: encodeBase64(head.rootHash) } };
       const state: SavedState = {
         version: outcome.newest === undefined ? 1 : 2,
         origin: verifier.name,
@@ -896,6 +960,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         ...(complete ? {} : { partial: { ...checkpointAsSaved(cp, outcome.note), checked_to: outcome.to } }),
         ...(outcome.newest === undefined ? {} : { newest: checkpointAsSaved(outcome.newest.checkpoint, outcome.newest.note) }),
         ...(behind === undefined ? {} : { checkpoint_behind: { sth_tree_size: behind.treeSize, sth_timestamp: behind.timestamp } }),
+        ...aheadState,
         verified_at: stamp(),
       };
       let narrowed: Narrowed;
@@ -923,22 +988,36 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      * it is: the signed tree head kept is still the last one a round passed
      * with (--max-age's check of a failed round goes by it).
      */
-    const keepNewest = async (checkpoint: Checkpoint, note: string): Promise<void> => {
+    const keepNewest = async (checkpoint: Checkpoint, note: string, lag: { readonly behind: CheckpointBehind | undefined; readonly ahead: Checkpoint | undefined }): Promise<void> => {
       const v = loaded?.verified;
       const known = Math.max(v?.checkpoint?.treeSize ?? 0, v?.partial?.checkpoint.treeSize ?? 0, v?.newest?.checkpoint.treeSize ?? 0);
-      if (checkpoint.treeSize <= known) return;
+      // A signed tree head dated too far ahead, larger than what the state
+      // holds of it, is kept apart (SavedState.sth_ahead) here too: the walk
+      // may fail before the round's save.
+      const keptAhead = keptAheadSth();
+      const ahead = lag.ahead !== undefined && lag.ahead.treeSize > Math.max(keptAhead?.treeSize ?? -1, v?.sth?.treeSize ?? -1) ? lag.ahead : undefined;
+      if (checkpoint.treeSize <= known && (ahead === undefined || loaded === undefined)) return;
       const newest = checkpointAsSaved(checkpoint, note);
-      const state: MonitorState =
-        loaded === undefined
-          ? { version: 2, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, verified_at: stamp() }
-          : { ...loaded.state, version: 2, newest, verified_at: stamp() };
+      // The lag of this round, not an earlier one's (which the state may hold from a round since caught up).
+      const since = lag.behind?.since;
+      const lagState = {
+        ...(since === undefined ? {} : { checkpoint_behind: { sth_tree_size: since.treeSize, sth_timestamp: since.timestamp } }),
+        ...(ahead === undefined ? {} : { sth_ahead: { tree_size: ahead.treeSize, root_hash: encodeBase64(ahead.rootHash) } }),
+      };
+      let state: SavedState;
+      if (loaded === undefined) {
+        state = { version: 2, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, ...lagState, verified_at: stamp() };
+      } else {
+        const { checkpoint_behind: _behind, ...rest } = loaded.state as SavedState;
+        state = checkpoint.treeSize > known ? { ...rest, version: 2, newest, ...lagState, verified_at: stamp() } : { ...rest, ...lagState, verified_at: stamp() };
+      }
       let narrowed: Narrowed;
       try {
         narrowed = await persist(state);
       } catch (err) {
         throw new Error(`cannot write the state file ${statePath}: ${(err as Error).message}`);
       }
-      loaded = { state, verified: { checkpoint: undefined, sthTimestamp: undefined, sth: undefined, partial: undefined, ...v, newest: { checkpoint, note } } };
+      loaded = { state, verified: { checkpoint: undefined, sthTimestamp: undefined, sth: undefined, partial: undefined, ...v, newest: checkpoint.treeSize > known ? { checkpoint, note } : v?.newest } };
       await toldNarrowed(narrowed);
     };
 
@@ -986,6 +1065,20 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       return Number.isSafeInteger(treeSize) && Number.isSafeInteger(timestamp) && treeSize > 0 && timestamp >= 0 ? { treeSize, timestamp } : undefined;
     };
 
+    /** The signed tree head an earlier round saw dated too far ahead, as the state holds it (SavedState.sth_ahead), when it holds a sound one. */
+    const keptAheadSth = (): Checkpoint | undefined => {
+      const kept = (loaded?.state as SavedState | undefined)?.sth_ahead;
+      if (typeof kept !== 'object' || kept === null) return undefined;
+      const { tree_size: treeSize, root_hash: rootHash } = kept;
+      let root: Uint8Array | undefined;
+      try {
+        root = typeof rootHash === 'string' ? decodeBase64(rootHash) : undefined;
+      } catch {
+        root = undefined;
+      }
+      return Number.isSafeInteger(treeSize) && treeSize >= 0 && root?.length === 32 ? { origin: verifier.name, treeSize, rootHash: root, extensions: [] } : undefined;
+    };
+
     /**
      * The stale alarm (--max-age) for a checkpoint that lags behind the
      * log's signed tree heads for longer than --max-age (see
@@ -994,7 +1087,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      * within it.
      */
     const behindAlarm = (head: TreeHead, checkpoint: Checkpoint, note: string, behind: CheckpointBehind | undefined): Alarm | undefined => {
-      if (maxAgeMs === undefined || behind === undefined) return undefined;
+      if (maxAgeMs === undefined || behind?.since === undefined) return undefined;
       const age = io.now() - behind.since.timestamp;
       if (age <= maxAgeMs) return undefined;
       const then = behind.since.treeSize === head.treeSize ? '' : `, and is of size ${head.treeSize} now`;
@@ -1012,21 +1105,32 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      * (outcome.behind), though asked for again past caches: most likely a
      * cache that keeps /checkpoint. Undefined when neither.
      */
-    const laggingWarning = (outcome: RoundOutcome): { event: Record<string, unknown> & { message: string } } | undefined => {
+    const laggingWarning = (outcome: RoundOutcome, before: Verified | undefined): { event: Record<string, unknown> & { message: string } } | undefined => {
       const { served, behind, head, checkpoint } = outcome;
       if (served === undefined && behind === undefined) return undefined;
       const size = (served?.checkpoint ?? checkpoint).treeSize;
       const parts: string[] = [];
       if (served !== undefined) {
+        // The very head last verified, asked for again past caches too: the log (or a cache that keeps get-sth as well) shows nothing newer.
+        const lastSth = before?.sth;
+        const same = lastSth !== undefined && before?.sthTimestamp === head.timestamp && lastSth.treeSize === head.treeSize && bytesEqual(lastSth.rootHash, head.rootHash);
+        const sthSays = same
+          ? `its signed tree head, asked for again past those caches too, is the one last verified, of size ${head.treeSize}, dated ${describeTime(head.timestamp)}: the log signed nothing newer since (or a cache keeps that too)`
+          : `its signed tree head, of size ${head.treeSize}, is not smaller, so this is no rollback by the log's own newest statement`;
         parts.push(
-          `the log serves a checkpoint of tree size ${size}, though asked for again past the caches that honour no-cache, smaller than the tree of size ${checkpoint.treeSize} verified before, whose start it is; its signed tree head, of size ${head.treeSize}, is not smaller, so this is no rollback by the log's own newest statement: the round went on from the tree of size ${checkpoint.treeSize}`,
+          `the log serves a checkpoint of tree size ${size}, though asked for again past the caches that honour no-cache, smaller than the tree of size ${checkpoint.treeSize} verified before, whose start it is; ${sthSays}: the round went on from the tree of size ${checkpoint.treeSize}`,
         );
       }
       if (behind !== undefined) {
-        const since = behind.since.timestamp === head.timestamp ? '' : ` (behind since the signed tree head of size ${behind.since.treeSize}, dated ${describeTime(behind.since.timestamp)})`;
+        const since =
+          behind.since === undefined
+            ? " (its signed tree head is dated too far ahead of this machine's clock: the lag is counted from the next one dated right)"
+            : behind.since.timestamp === head.timestamp
+              ? ''
+              : ` (behind since the signed tree head of size ${behind.since.treeSize}, dated ${describeTime(behind.since.timestamp)})`;
         // Entries the signed tree head shows that no checkpoint held reaches: left unchecked.
         const unchecked = head.treeSize > checkpoint.treeSize ? `: no entry past ${checkpoint.treeSize} can be checked until the log serves a checkpoint that reaches it` : '';
-        const counted = maxAgeMs === undefined ? '' : `${unchecked === '' ? ':' : ','} --max-age counts the lag as staleness`;
+        const counted = maxAgeMs === undefined || behind.since === undefined ? '' : `${unchecked === '' ? ':' : ','} --max-age counts the lag as staleness`;
         parts.push(`${served === undefined ? `the log's checkpoint, of tree size ${size}, though asked for again past the caches that honour no-cache, is` : 'that checkpoint is'} behind its signed tree head, of tree size ${head.treeSize}${since}${unchecked}${counted}`);
       }
       const message = `${parts.join('; ')}. A cache in front of the log most likely keeps /checkpoint (one that ignores its no-cache, as a CDN's "cache everything" rule does): purge /checkpoint, or let it through uncached`;
@@ -1037,7 +1141,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           served_tree_size: size,
           tree_size: checkpoint.treeSize,
           sth_tree_size: head.treeSize,
-          ...(behind === undefined ? {} : { behind_since: { sth_tree_size: behind.since.treeSize, sth_timestamp: behind.since.timestamp } }),
+          ...(behind?.since === undefined ? {} : { behind_since: { sth_tree_size: behind.since.treeSize, sth_timestamp: behind.since.timestamp } }),
         },
       };
     };
@@ -1077,6 +1181,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       try {
         const lastNote = loaded?.state.checkpoint ?? undefined;
         const behindSince = keptBehind();
+        const aheadSth = keptAheadSth();
         outcome = await checkRound(client, before, io, {
           showProgress: !json,
           signal,
@@ -1087,6 +1192,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           ...(walkTo === undefined ? {} : { walkTo }),
           ...(lastNote === undefined ? {} : { lastNote }),
           ...(behindSince === undefined ? {} : { behindSince }),
+          ...(aheadSth === undefined ? {} : { aheadSth }),
         });
       } catch (err) {
         // From an event of the round (a stale alarm): the monitor's output is gone.
@@ -1125,10 +1231,10 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       }
       const cp = outcome.checkpoint;
       const head = outcome.head;
-      const lag = laggingWarning(outcome);
+      const lag = laggingWarning(outcome, before);
       if (lag !== undefined) await emit(lag.event, `warning: ${lag.event.message}`, true);
-      // The log's signed tree head, when the checkpoint it serves is behind it.
-      const sthJson = outcome.behind === undefined ? {} : { sth_tree_size: head.treeSize };
+      // The log's signed tree head, when the checkpoint it serves is behind it (or behind the tree held).
+      const sthJson = outcome.behind === undefined && outcome.served === undefined ? {} : { sth_tree_size: head.treeSize };
       const rootHash = encodeBase64(cp.rootHash);
       const complete = outcome.to === cp.treeSize;
       // Under --once, a log that grew past the checkpoint the walk set out for: how far (verified, its entries left for the next run).
