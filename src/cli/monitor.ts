@@ -473,6 +473,9 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   let heads: [SignedCheckpoint, TreeHead];
   // The other checkpoint the log served this round, when it was asked twice and answered two trees: the smaller one.
   let other: SignedCheckpoint | undefined;
+  // The signed tree head served first this round, when get-sth asked again past caches answered another tree:
+  // not kept, yet it must be that tree's start (a fork or rollback the log signed must not be set aside unchecked).
+  let setAside: Checkpoint | undefined;
   try {
     const newest = await guard(() => client.getCheckpoint());
     heads = [newest, await guard(() => client.getTreeHead(), undefined, newest.checkpoint, newest.note)];
@@ -502,6 +505,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
           if (err instanceof Alarm) err.message += ' (the second asked for past the caches that honour no-cache, the first as served first this round)';
           throw err;
         }
+        if (!sameTree(firstSth, freshSth)) setAside = firstSth;
         heads = [larger, fresh];
       }
     }
@@ -581,6 +585,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   // The checkpoints the log served and the round does not go on with: each the start of the one it does.
   const servedPair = lagging ? pairs.push([served.checkpoint, checkpoint]) - 1 : -1;
   if (other !== undefined) pairs.push([other.checkpoint, checkpoint]);
+  if (setAside !== undefined) pairs.push([setAside, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
   // First from authenticated tiles, then from the log's endpoint, each whatever
   // the other did: a forked log that refuses get-sth-consistency must not turn
   // the fork its tiles prove into a mere error. A failure to fetch is reported
