@@ -1084,6 +1084,19 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       return Number.isSafeInteger(treeSize) && treeSize >= 0 && root?.length === 32 ? { origin: verifier.name, treeSize, rootHash: root, extensions: [] } : undefined;
     };
 
+    // This module's own fields of the state file (SavedState), read at each
+    // round: one present but malformed (edited by hand, damaged) is refused
+    // at start as readState refuses a malformed sth_* field, rather than
+    // dropping the checks it stands for without a word.
+    for (const [field, sound] of [
+      ['sth_ahead', keptAheadSth],
+      ['checkpoint_behind', keptBehind],
+    ] as const) {
+      if ((loaded?.state as SavedState | undefined)?.[field] !== undefined && sound() === undefined) {
+        throw new Error(`the state file ${statePath} is not a cairn monitor state (its ${field} is malformed)`);
+      }
+    }
+
     /**
      * The stale alarm (--max-age) for a checkpoint that lags behind the
      * log's signed tree heads for longer than --max-age (see

@@ -6,7 +6,7 @@
 // dated by a far-ahead head), and get-sth asked for again past caches. The
 // log is a fake on 127.0.0.1 (port 0); its /checkpoint may be pinned to an
 // old one, as a cache that ignores no-cache would serve it.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
 import { signCheckpoint } from '../../src/note/checkpoint.js';
@@ -212,4 +212,20 @@ describe('the checkpoint still smaller than the tree held: get-sth asked for aga
     expect(message).toContain('the log signed nothing newer since');
     expect(message).not.toContain('no rollback');
   });
+});
+
+test.each([
+  ['sth_ahead', { tree_size: 'x', root_hash: 'AAAA' }],
+  ['sth_ahead', { tree_size: 600, root_hash: 'not base64 of 32 bytes' }],
+  ['checkpoint_behind', { sth_tree_size: -1, sth_timestamp: NOW }],
+  ['checkpoint_behind', 'soon'],
+] as const)('a state file whose %s is malformed (%j) is refused at start, as a malformed sth_* field is, before the log is asked', async (field, value) => {
+  const statePath = freshState();
+  expect((await monitor(statePath)).code).toBe(0);
+  await writeFile(statePath, JSON.stringify({ ...(await readState(statePath)), [field]: value }));
+  const asked = t.fake.requests.length;
+  const io = captureIo({ now: () => NOW });
+  const code = await monitorCommand(['--url', t.fake.url, '--vkey', vector.verifier_key, '--state', statePath, '--once'], io);
+  expect([code, io.err()]).toEqual([2, `cairn monitor: the state file ${statePath} is not a cairn monitor state (its ${field} is malformed)\n`]);
+  expect(t.fake.requests.length).toBe(asked);
 });
