@@ -18,7 +18,7 @@ import { verifyTreeHead, type TreeHead } from '../note/sth.js';
 import { firstMismatchedEntry, MAX_ENTRY_SIZE, parseEntryBundle } from '../merkle/bundle.js';
 import { ClientError, escapeText } from './errors.js';
 import { HttpTransport, type CacheMode, type TransportOptions } from './http.js';
-import { checkReceiptProof, parseReceipt, type Receipt } from './receipt.js';
+import { checkReceiptProof, otherKeyOfName, parseReceipt, type Receipt } from './receipt.js';
 import { ownBytes, TileHashReader, type TileFetcher, type TreeRef } from './tile-reader.js';
 
 /** CONTRACT §3: a batch holds 1 to 1000 entries. */
@@ -326,7 +326,10 @@ export class CairnClient {
         // A note of another log (its first line, the origin, is not the key's name) is most often a wrong
         // URL or key, not a forgery; it stays BAD_SIGNATURE (a log may serve any origin), naming both.
         const origin = err.code === 'UNVERIFIED' ? (typeof note === 'string' ? note : new TextDecoder().decode(note)).split('\n', 1)[0]! : this.origin;
-        const other = origin === this.origin ? why : `this log's origin is ${escapeText(origin)}, the key is for ${this.origin}: is the URL or the key wrong?`;
+        // Of its origin but signed by another key of that name: both key IDs (a key swap, or the wrong key file).
+        const otherKey = origin === this.origin && err.code === 'UNVERIFIED' ? otherKeyOfName(note, this.verifier) : undefined;
+        const other =
+          origin !== this.origin ? `this log's origin is ${escapeText(origin)}, the key is for ${this.origin}: is the URL or the key wrong?` : (otherKey ?? why);
         const what = `${which ?? 'the checkpoint'} is not signed by ${this.origin}: ${other}`;
         throw new ClientError('BAD_SIGNATURE', which === undefined || url === undefined ? what : `${url}: ${what}`, { cause: err });
       }

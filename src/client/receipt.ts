@@ -8,8 +8,8 @@ import { leafHash } from '../merkle/hash.js';
 import { verifyInclusion } from '../merkle/proof.js';
 import { decodeBase64, encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
-import type { Verifier } from '../note/keys.js';
-import { NoteError } from '../note/note.js';
+import { formatKeyHash, type Verifier } from '../note/keys.js';
+import { NoteError, openNote } from '../note/note.js';
 import { escapeText } from './errors.js';
 
 /** A receipt as the log sends it (CONTRACT §3), with its signed checkpoint. */
@@ -76,6 +76,31 @@ function verifiedReceiptPassed(value: unknown, name: string): string | undefined
 }
 
 /**
+ * For a `note` that did not open with `verifier` (UNVERIFIED): when it has
+ * signatures by the key's name, none of them by this key, that it was
+ * signed by another key of that name, with the key IDs (as cairn serve and
+ * cairn audit print them) of those signatures and of the key given;
+ * undefined when it has none by that name. Key IDs only, no key material.
+ */
+export function otherKeyOfName(note: string | Uint8Array, verifier: Verifier): string | undefined {
+  const ids: string[] = [];
+  try {
+    openNote(note, (name, keyHash) => {
+      const id = formatKeyHash(keyHash);
+      if (name === verifier.name && !ids.includes(id)) ids.push(id);
+      return undefined;
+    });
+  } catch {
+    // UNVERIFIED, as it was opened: every signature was seen.
+  }
+  if (ids.length === 0) return undefined;
+  return (
+    `signed by ${verifier.name} with key ID${ids.length === 1 ? '' : 's'} ${ids.join(', ')}, not by the key given (key ID ${formatKeyHash(verifier.keyHash)}): ` +
+    `the log's key changed, or the key given is another key of that name`
+  );
+}
+
+/**
  * Why the receipt's checkpoint `note` did not open with `verifier`: when the
  * note is another log's (its first line, the origin, is not the key's name),
  * both origins, as CairnClient.openCheckpoint names them (in the words
@@ -88,6 +113,8 @@ function checkpointFailure(note: string, verifier: Verifier, err: unknown): stri
     if (origin !== verifier.name) {
       return `the receipt's checkpoint is of the log ${escapeText(origin, { maxLength: 200 })}, the key is for ${verifier.name}: a receipt of another log, or the wrong key? (the checkpoint does not verify: ${err.message})`;
     }
+    const otherKey = err.code === 'UNVERIFIED' ? otherKeyOfName(note, verifier) : undefined;
+    if (otherKey !== undefined) return `the checkpoint does not verify: ${otherKey}`;
   }
   return `the checkpoint does not verify: ${(err as Error).message}`;
 }

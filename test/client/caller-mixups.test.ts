@@ -9,7 +9,7 @@ import { checkReceipt, checkReceiptProof, verifyReceipt } from '../../src/client
 import { leafHash } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint, type Checkpoint } from '../../src/note/checkpoint.js';
-import { generateSignerKey, newSigner, newVerifier, verifierKeyFromSignerKey } from '../../src/note/keys.js';
+import { formatKeyHash, generateSignerKey, newSigner, newVerifier, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const mineKey = generateSignerKey('mine.test/log');
@@ -132,8 +132,14 @@ describe('checkReceipt', () => {
       valid: false,
       reason: "the receipt's checkpoint is of the log other.test/log, the key is for mine.test/log: a receipt of another log, or the wrong key? (the checkpoint does not verify: no signature by a known key)",
     });
-    // Another key of the same name: no origin to blame, the signature is what fails.
-    const sameName = checkReceipt(receiptBy(generateSignerKey('mine.test/log'), 'mine.test/log'), entry, verifier);
-    expect(sameName).toEqual({ valid: false, reason: 'the checkpoint does not verify: no signature by a known key' });
+    // Another key of the same name: no origin to blame, both key IDs are named.
+    const sameKey = generateSignerKey('mine.test/log');
+    const sameName = checkReceipt(receiptBy(sameKey, 'mine.test/log'), entry, verifier);
+    expect(sameName).toEqual({
+      valid: false,
+      reason:
+        `the checkpoint does not verify: signed by mine.test/log with key ID ${formatKeyHash(newSigner(sameKey).keyHash)}, ` +
+        `not by the key given (key ID ${formatKeyHash(verifier.keyHash)}): the log's key changed, or the key given is another key of that name`,
+    });
   });
 });

@@ -6,10 +6,10 @@
 import { EMPTY_ROOT } from '../../src/merkle/hash.js';
 import { encodeBase64 } from '../../src/note/base64.js';
 import { signCheckpoint } from '../../src/note/checkpoint.js';
-import { generateSignerKey, newSigner } from '../../src/note/keys.js';
+import { formatKeyHash, generateSignerKey, newSigner } from '../../src/note/keys.js';
 import { signNote } from '../../src/note/note.js';
 import { signTreeHead } from '../../src/note/sth.js';
-import { TEST_ORIGIN, testSigner } from '../helpers/keys.js';
+import { TEST_ORIGIN, testSigner, testVerifier } from '../helpers/keys.js';
 import { clientFailure, scriptedLog } from '../helpers/scripted-log.js';
 
 // eslint-disable-next-line no-control-regex
@@ -76,7 +76,30 @@ test('a checkpoint of another log (a wrong URL or key) stays BAD_SIGNATURE, nami
   const err = await clientFailure(log.client().getCheckpoint());
   expect([err.code, err.isVerificationFailure]).toEqual(['BAD_SIGNATURE', true]);
   expect(err.message).toBe(`the checkpoint is not signed by ${TEST_ORIGIN}: this log's origin is elsewhere.test/\\u202elog, the key is for ${TEST_ORIGIN}: is the URL or the key wrong?`);
-  // Of the log's own origin but another key: no origin to blame, the note's reason stays.
-  log.answer(200, signCheckpoint({ origin: TEST_ORIGIN, treeSize: 0, rootHash: EMPTY_ROOT, extensions: [] }, newSigner(generateSignerKey(TEST_ORIGIN))), 'text/plain');
+  // Of the log's own origin but no signature by that name at all: no origin or key to blame, the note's reason stays.
+  const byOthersOnly = newSigner(generateSignerKey('others.test/log'));
+  log.answer(200, signNote(`${TEST_ORIGIN}\n0\n${encodeBase64(EMPTY_ROOT)}\n`, [byOthersOnly]), 'text/plain');
   expect((await clientFailure(log.client().getCheckpoint())).message).toBe(`the checkpoint is not signed by ${TEST_ORIGIN}: no signature by a known key`);
+});
+
+test("a checkpoint signed by another key of the log's name (a key swap) stays BAD_SIGNATURE, naming both key IDs and no signature", async () => {
+  const swapped = newSigner(generateSignerKey(TEST_ORIGIN));
+  const head = { origin: TEST_ORIGIN, treeSize: 0, rootHash: EMPTY_ROOT, extensions: [] };
+  const note = signCheckpoint(head, swapped);
+  log.answer(200, note, 'text/plain');
+  const err = await clientFailure(log.client().getCheckpoint());
+  expect([err.code, err.isVerificationFailure]).toEqual(['BAD_SIGNATURE', true]);
+  const [newId, givenId] = [formatKeyHash(swapped.keyHash), formatKeyHash(testVerifier.keyHash)];
+  expect(newId).not.toBe(givenId);
+  expect(err.message).toBe(
+    `the checkpoint is not signed by ${TEST_ORIGIN}: signed by ${TEST_ORIGIN} with key ID ${newId}, not by the key given (key ID ${givenId}): ` +
+      `the log's key changed, or the key given is another key of that name`,
+  );
+  // The signature itself is no part of it.
+  expect(err.message).not.toContain(note.split('\n').at(-2)!.split(' ').at(-1)!);
+  // Two other keys of that name (one signature repeated): each ID once.
+  const third = newSigner(generateSignerKey(TEST_ORIGIN));
+  const both = signNote(`${TEST_ORIGIN}\n0\n${encodeBase64(EMPTY_ROOT)}\n`, [swapped, third]) + `${note.split('\n').at(-2)!}\n`;
+  log.answer(200, both, 'text/plain');
+  expect((await clientFailure(log.client().getCheckpoint())).message).toContain(`with key IDs ${newId}, ${formatKeyHash(third.keyHash)}, not by the key given (key ID ${givenId})`);
 });
