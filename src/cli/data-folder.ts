@@ -7,7 +7,9 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { LevelStore } from '../storage/level-store.js';
 import { databaseFiles } from '../storage/leveldb-folder.js';
+import { StoreLockedError } from '../storage/store.js';
 import { chownAdvice, foreignOwnerProblem, joinAsGiven, moveOutAdvice, openFolderOnPath, openFolderProblem, type OpenFolderWords, otherUserThanOwner, otherWriters, ownerName, pathAsGiven, type SharedFolderFinding } from '../file-trust.js';
 import { fileKind, folderProblem, osReason, shellWord } from './os-error.js';
 import { StartError } from './start-error.js';
@@ -287,6 +289,30 @@ async function checkStoreFolderAccess(db: string, uid: number, mode: number, use
       `this user${user === undefined ? '' : ` (${user})`} may not read and write in the store's folder ${showNonPrinting(db)} (mode ${mode.toString(8)}; ${osReason(err)}), so the log's store cannot be opened; ${fix}`,
       { cause: err },
     );
+  }
+}
+
+/** The StartError of a data folder (`data`, as given) whose store another process holds (`err`). */
+export function dataFolderInUse(data: string, err: StoreLockedError): StartError {
+  return new StartError(
+    `the data folder ${showNonPrinting(data)} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`,
+    { cause: err },
+  );
+}
+
+/**
+ * Opens the store in `db`, the store's folder of the data folder `data` (as
+ * given, for messages), with LevelStore.open's `options`: a store another
+ * process holds is {@link dataFolderInUse}, one this user may not open
+ * because another user's files are in it says so (foreignStoreFilesProblem),
+ * and any other failure is the store's own.
+ */
+export async function openDataFolderStore(data: string, db: string, options?: Parameters<typeof LevelStore.open>[1]): Promise<LevelStore> {
+  try {
+    return await LevelStore.open(db, options);
+  } catch (err) {
+    if (err instanceof StoreLockedError) throw dataFolderInUse(data, err);
+    throw (await foreignStoreFilesProblem(db, err)) ?? err;
   }
 }
 

@@ -14,8 +14,8 @@ import { bytesEqual } from '../merkle/check.js';
 import { formatKeyHash, newVerifier, type Verifier } from '../note/keys.js';
 import { verifyTreeHead } from '../note/sth.js';
 import { LevelStore } from '../storage/level-store.js';
-import { StoreLockedError, type LogState, type LogStore } from '../storage/store.js';
-import { checkDataFolder, foreignStoreFilesProblem } from './data-folder.js';
+import type { LogState, LogStore } from '../storage/store.js';
+import { checkDataFolder, openDataFolderStore } from './data-folder.js';
 import { StartError } from './start-error.js';
 import { showNonPrinting } from './visible-text.js';
 import type { StartupFacts } from './server.js';
@@ -75,15 +75,7 @@ export async function openReadOnlyLog(options: ReadOnlyOptions): Promise<{ log: 
     () => false,
   );
   if (!exists || !(await LevelStore.exists(storeFolder))) throw new StartError(`${none}: ${showNonPrinting(pathAsGiven(joinAsGiven(options.data, 'db')))} holds no store (--read-only serves an existing log's data folder)`);
-  let opened: LevelStore;
-  try {
-    opened = await LevelStore.open(storeFolder, { existing: true, keepLayout: true });
-  } catch (err) {
-    if (err instanceof StoreLockedError) {
-      throw new StartError(`the data folder ${shownData} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`, { cause: err });
-    }
-    throw (await foreignStoreFilesProblem(storeFolder, err)) ?? err;
-  }
+  const opened = await openDataFolderStore(options.data, storeFolder, { existing: true, keepLayout: true });
   const store = options.wrapStore === undefined ? opened : options.wrapStore(opened);
   try {
     const state = await opened.readState();

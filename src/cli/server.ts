@@ -32,7 +32,7 @@ import { ClockBehindLog } from '../log/clock-behind.js';
 import { StartupGate } from './startup-gate.js';
 import { syncFolder } from '../sync-folder.js';
 import { showNonPrinting } from './visible-text.js';
-import { checkDataFolder, foreignStoreFilesProblem, makeDataFolder, noSpaceLeft, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
+import { checkDataFolder, dataFolderInUse, makeDataFolder, noSpaceLeft, openDataFolderStore, prepareStoreFolder, withSpaceAdvice } from './data-folder.js';
 import { joinAsGiven, pathAsGiven, realOrAsGiven, sharedFolderWarnings, type SharedFolderFinding } from '../file-trust.js';
 import { addressSpaceWarning, AMPLE_ADDRESS_SPACE, connectionLimit, FEW_CONNECTIONS, processLimits } from './process-limits.js';
 import { StartError } from './start-error.js';
@@ -661,13 +661,6 @@ export async function withdrawNewKey(
 }
 
 /** The StartError of a start whose store another process holds (`err`, a StoreLockedError), the data folder `data` named. */
-function inUse(data: string, err: StoreLockedError): StartError {
-  return new StartError(
-    `the data folder ${showNonPrinting(data)} is in use by another Cairn process (a server running or starting on it, or cairn audit checking it, holds its store's lock); stop that one first`,
-    { cause: err },
-  );
-}
-
 /**
  * Reads (or on first start makes, telling `onKeyMade`) the key, opens the
  * store and the log, telling `onSharedFolder` of each folder above the key
@@ -694,7 +687,7 @@ async function openKeyStoreAndLog(
     const data = await realOrAsGiven(config.data);
     openFirst = await refuseLostKey(config.key ?? joinAsGiven(data, 'log.key'), joinAsGiven(data, 'db'));
   } catch (err) {
-    throw err instanceof StoreLockedError ? inUse(config.data, err) : err;
+    throw err instanceof StoreLockedError ? dataFolderInUse(config.data, err) : err;
   }
   let key = config.key === undefined || openFirst ? undefined : await loadKey(config.key, config, undefined, undefined, onSharedFolder);
   // What the store's folder held before this start: a key that existed
@@ -726,13 +719,7 @@ async function openKeyStoreAndLog(
   const prepared = await prepareStoreFolder(storeFolder);
   // The store's lock comes before the default key is made: a second server
   // never races the first to make a key.
-  let opened: LevelStore;
-  try {
-    opened = await LevelStore.open(storeFolder);
-  } catch (err) {
-    if (!(err instanceof StoreLockedError)) throw (await foreignStoreFilesProblem(storeFolder, err)) ?? err;
-    throw inUse(config.data, err);
-  }
+  const opened = await openDataFolderStore(config.data, storeFolder);
   let store: LogStore = opened;
   let stored: LogState | undefined;
   let interrupted = false;
