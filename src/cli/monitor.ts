@@ -233,6 +233,11 @@ function describeTime(ms: number): string {
   return Number.isNaN(date.getTime()) ? `${ms} ms after the epoch` : date.toISOString();
 }
 
+/** The tree a signed tree head `head` of the log `origin` signs, as a checkpoint with no extensions (what the consistency checks compare). */
+function treeOfHead(origin: string, head: TreeHead): Checkpoint {
+  return { origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
+}
+
 function sameTree(a: Checkpoint, b: Checkpoint): boolean {
   return a.treeSize === b.treeSize && bytesEqual(a.rootHash, b.rootHash);
 }
@@ -497,8 +502,8 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
       if (larger.checkpoint.treeSize < (held?.checkpoint.treeSize ?? 0)) {
         const first = heads[1];
         const fresh = await guard(() => client.getTreeHead({ cache: 'reload' }), undefined, larger.checkpoint, larger.note);
-        const firstSth: Checkpoint = { origin: larger.checkpoint.origin, treeSize: first.treeSize, rootHash: first.rootHash, extensions: [] };
-        const freshSth: Checkpoint = { ...firstSth, treeSize: fresh.treeSize, rootHash: fresh.rootHash };
+        const firstSth = treeOfHead(larger.checkpoint.origin, first);
+        const freshSth = treeOfHead(larger.checkpoint.origin, fresh);
         try {
           checkTreeHead(fresh, freshSth, { checkpoint: undefined, sthTimestamp: first.timestamp, sth: firstSth, partial: undefined, newest: undefined }, Number.POSITIVE_INFINITY);
         } catch (err) {
@@ -524,7 +529,7 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   // with the smaller checkpoint, and that alarms (smaller-tree).
   const lagging = held !== undefined && checkpoint.treeSize < held.checkpoint.treeSize && head.treeSize >= held.checkpoint.treeSize;
   if (lagging) ({ checkpoint, note } = held!);
-  const sth: Checkpoint = { origin: checkpoint.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
+  const sth = treeOfHead(checkpoint.origin, head);
   // Dated too far ahead of this machine's clock: held back until every other
   // check of the round ran (see onHeads), and the head not kept as verified.
   const aheadSth = options.aheadSth;
@@ -975,7 +980,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         await emit({ event: 'error', message: `cannot write the state file: ${(err as Error).message}` }, `error: cannot write the state file ${statePath}: ${(err as Error).message}`, true);
         return false;
       }
-      const sth: Checkpoint = { origin: cp.origin, treeSize: head.treeSize, rootHash: head.rootHash, extensions: [] };
+      const sth = treeOfHead(cp.origin, head);
       const progress: WalkProgress | undefined = complete ? undefined : { checkpoint: cp, note: outcome.note, checkedTo: outcome.to };
       const sthVerified = outcome.ahead === undefined ? { sthTimestamp: head.timestamp, sth } : { sthTimestamp: loaded?.verified.sthTimestamp, sth: loaded?.verified.sth };
       loaded = { state, verified: { checkpoint: complete ? cp : last, ...sthVerified, partial: progress, newest: outcome.newest } };
