@@ -11,3 +11,6 @@
  * head is, since the heads it signs next are dated just after it.
  */
 export const MAX_CLOCK_AHEAD_MS = 10 * 60 * 1000;
+
+/** What the warnings of a clock behind the log's tree heads tell the operator to check (serve at start, the log while it runs). */
+export const CHECK_CLOCK_ADVICE = "Check this machine's clock and its time synchronization (NTP: timedatectl, chronyc tracking)";

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { joinAsGiven } from '../file-trust.js';
 import { jsonLogger, withoutRequestLines } from '../log/logger.js';
 import { envValue, parseCommandArgs, parseCount, parseHost, parseOrigin, parsePort, parsePositive, UsageError } from './args.js';
-import { MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
+import { CHECK_CLOCK_ADVICE, MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
 import { reportIgnoredDebugSignal } from './debug-signal.js';
 import { removeStaleKeyTemps } from './key-file.js';
 import { printableError, quoteVisibly, showNonPrinting } from './visible-text.js';
@@ -549,7 +549,7 @@ export function startupWarnings(facts: StartupFacts, now: number = Date.now()): 
       `the latest tree head (tree size ${head.treeSize}) is dated ${dated} (signed while a clock ran ahead, or is this one behind?): ` +
         'the tree heads signed from now on are dated just after it, as far ahead, until this clock passes it, ' +
         `and monitors (cairn monitor too) alarm \`timestamp\` meanwhile on each one more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of their clock. ` +
-        "Check this machine's clock and its time synchronization (NTP: timedatectl, chronyc tracking)",
+        CHECK_CLOCK_ADVICE,
     );
   }
   return warnings;

@@ -1,4 +1,4 @@
-import { MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
+import { CHECK_CLOCK_ADVICE, MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
 import type { Logger } from './logger.js';
 import { LinePacer, type PacedLineOptions } from './paced-lines.js';
 
@@ -7,7 +7,7 @@ export const CLOCK_BEHIND_LOG_INTERVAL_MS = 10 * 60_000;
 
 const ADVICE =
   `monitors (cairn monitor too) alarm \`timestamp\` on each tree head more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of their clock. ` +
-  "Check this machine's clock and its time synchronization (NTP: timedatectl, chronyc tracking)";
+  CHECK_CLOCK_ADVICE;
 
 /** The warning while the clock is behind the latest tree head: by how much (`behindSeconds`), that head's date (`treeHead`). */
 export const CLOCK_BEHIND_MESSAGE =
