@@ -24,11 +24,14 @@ import { osReason } from './os-error.js';
  */
 export interface MonitorState {
   /**
-   * 2 when the state holds `newest`, else 1: a cairn from before `newest`
-   * refuses every version but 1, and so cannot read such a state and write
-   * it back without it. Both are read.
+   * 3 when the state holds `checkpoint_behind` or `sth_ahead` (fields of the
+   * monitor's own, see its SavedState), else 2 when it holds `newest`, else
+   * 1: a cairn from before `newest` refuses every version but 1, one from
+   * before the other two every version but 1 and 2, and so none can read a
+   * state holding a field it does not know and write it back without it
+   * (the checks it stands for dropped without a word). All three are read.
    */
-  version: 1 | 2;
+  version: 1 | 2 | 3;
   origin: string;
   url: string;
   /**
@@ -145,7 +148,7 @@ export async function readState(path: string, verifier: Verifier): Promise<{ sta
   }
   const notState = new Error(`the state file ${path} is not a cairn monitor state`);
   // No verified checkpoint yet: a first walk unfinished, or a first round's newest checkpoint kept before its walk failed.
-  if (!(state?.version === 1 || state?.version === 2) || !(typeof state.checkpoint === 'string' || (state.checkpoint === null && (state.partial !== undefined || state.newest !== undefined)))) throw notState;
+  if (!(state?.version === 1 || state?.version === 2 || state?.version === 3) || !(typeof state.checkpoint === 'string' || (state.checkpoint === null && (state.partial !== undefined || state.newest !== undefined)))) throw notState;
   const timestamp = state.sth_timestamp ?? undefined;
   if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && timestamp >= 0)) throw notState;
   const open = (note: string, what: string): Checkpoint => {

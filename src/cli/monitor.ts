@@ -366,6 +366,16 @@ type SavedState = MonitorState & {
   sth_ahead?: { tree_size: number; root_hash: string };
 };
 
+/**
+ * `state` with the version it is written as (see MonitorState.version): the
+ * lowest whose readers know every field it holds, so that an older cairn
+ * refuses it rather than write it back without the checks it does not know.
+ */
+function versioned(state: Omit<SavedState, 'version'>): SavedState {
+  const version = state.checkpoint_behind !== undefined || state.sth_ahead !== undefined ? 3 : state.newest !== undefined ? 2 : 1;
+  return { ...state, version };
+}
+
 /** What one round may do, and whom it tells that the newest heads verified. */
 interface RoundOptions {
   readonly showProgress: boolean;
@@ -959,8 +969,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // last verified one when the far-ahead head is no larger (it is then
       // that very tree: checked, not smaller and no other root).
       const aheadState = outcome.ahead === undefined || head.treeSize <= (loaded?.verified.sth?.treeSize ?? -1) ? {} : { sth_ahead: { tree_size: head.treeSize, root_hash: encodeBase64(head.rootHash) } };
-      const state: SavedState = {
-        version: outcome.newest === undefined ? 1 : 2,
+      const state = versioned({
         origin: verifier.name,
         url,
         checkpoint: complete ? outcome.note : (loaded?.state.checkpoint ?? null),
@@ -972,7 +981,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         ...(behind === undefined ? {} : { checkpoint_behind: { sth_tree_size: behind.treeSize, sth_timestamp: behind.timestamp } }),
         ...aheadState,
         verified_at: stamp(),
-      };
+      });
       let narrowed: Narrowed;
       try {
         narrowed = await persist(state);
@@ -1016,10 +1025,10 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       };
       let state: SavedState;
       if (loaded === undefined) {
-        state = { version: 2, origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, ...lagState, verified_at: stamp() };
+        state = versioned({ origin: verifier.name, url, checkpoint: null, tree_size: 0, root_hash: encodeBase64(EMPTY_ROOT), sth_timestamp: null, newest, ...lagState, verified_at: stamp() });
       } else {
         const { checkpoint_behind: _behind, ...rest } = loaded.state as SavedState;
-        state = checkpoint.treeSize > known ? { ...rest, version: 2, newest, ...lagState, verified_at: stamp() } : { ...rest, ...lagState, verified_at: stamp() };
+        state = versioned(checkpoint.treeSize > known ? { ...rest, newest, ...lagState, verified_at: stamp() } : { ...rest, ...lagState, verified_at: stamp() });
       }
       let narrowed: Narrowed;
       try {

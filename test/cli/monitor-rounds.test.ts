@@ -570,7 +570,7 @@ test('heads verified and shown consistent are kept before the walk: a walk that 
   }
 });
 
-test('a state holding newest is written as version 2, which a cairn from before newest refuses rather than drop it; versions 1 and 2 are read, others refused', async () => {
+test('a state holding newest is written as version 2, which a cairn from before newest refuses rather than drop it; versions 1 to 3 are read, others refused', async () => {
   const log = await uniformLog(1300);
   try {
     const statePath = freshState();
@@ -581,10 +581,10 @@ test('a state holding newest is written as version 2, which a cairn from before 
     const withNewest = await readState(statePath);
     expect(withNewest).toMatchObject({ version: 2, tree_size: 1300, newest: { tree_size: 2000 } });
 
-    // Version 3 is refused before the log is asked, as anything else that is not a state this cairn knows.
+    // Version 4 is refused before the log is asked, as anything else that is not a state this cairn knows.
     log.answer = undefined;
     log.paths.length = 0;
-    await writeFile(statePath, JSON.stringify({ ...withNewest, version: 3 }));
+    await writeFile(statePath, JSON.stringify({ ...withNewest, version: 4 }));
     const refused = await monitor(log, statePath, ['--once']);
     expect([refused.code, refused.io.err()]).toEqual([2, `cairn monitor: the state file ${statePath} is not a cairn monitor state\n`]);
     expect(log.paths).toEqual([]);
@@ -594,6 +594,10 @@ test('a state holding newest is written as version 2, which a cairn from before 
     log.size = 1600;
     const shrunk = await monitor(log, statePath, ['--once']);
     expect([shrunk.code, shrunk.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'smaller-tree' })]]);
+    // So is version 3 (a state holding sth_ahead or checkpoint_behind, see test/cli/monitor-lag.test.ts).
+    await writeFile(statePath, JSON.stringify({ ...withNewest, version: 3 }));
+    const shrunk3 = await monitor(log, statePath, ['--once']);
+    expect([shrunk3.code, shrunk3.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'smaller-tree' })]]);
 
     // Version 2 is read; once the walk reaches newest, the state holds nothing new again and is version 1.
     await writeFile(statePath, JSON.stringify(withNewest));
