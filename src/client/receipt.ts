@@ -107,7 +107,7 @@ export function otherKeyOfName(note: string | Uint8Array, verifier: Verifier): s
  * `cairn verify-receipt` used for it), since that is most often a mix-up,
  * not a forgery.
  */
-function checkpointFailure(note: string, verifier: Verifier, err: unknown): string {
+export function checkpointFailure(note: string, verifier: Verifier, err: unknown): string {
   if (err instanceof NoteError && (err.code === 'UNVERIFIED' || err.code === 'INVALID_SIGNATURE')) {
     const origin = note.split('\n', 1)[0]!;
     if (origin !== verifier.name) {
@@ -177,6 +177,27 @@ export function checkReceiptProof(receipt: unknown, entry: Uint8Array, checkpoin
   const claimed = decodeHash(r.leaf_hash);
   if (claimed === undefined) return { valid: false, reason: '"leaf_hash" is not canonical base64 of 32 bytes' };
   if (encodeBase64(claimed) !== encodeBase64(leaf)) return { valid: false, reason: "the entry does not have the receipt's leaf hash" };
+  return proofToRoot(r, leaf, checkpoint);
+}
+
+/**
+ * Checks that a receipt's inclusion proof leads from its own leaf hash at
+ * its `index` to `checkpoint`'s root, as {@link checkReceiptProof} does for
+ * an entry's: for a caller that holds receipts without their entries (cairn
+ * add --resume, matching entries to receipts by leaf hash), and has already
+ * verified `checkpoint`. On success, `leaf` is the receipt's leaf hash.
+ */
+export function checkReceiptLeaf(receipt: unknown, checkpoint: Checkpoint): (ReceiptCheck & { readonly valid: false }) | { readonly valid: true; readonly index: number; readonly leaf: Uint8Array } {
+  const r = parseFields(receipt);
+  if (typeof r === 'string') return { valid: false, reason: r };
+  const leaf = decodeHash(r.leaf_hash);
+  if (leaf === undefined) return { valid: false, reason: '"leaf_hash" is not canonical base64 of 32 bytes' };
+  const check = proofToRoot(r, leaf, checkpoint);
+  return check.valid ? { valid: true, index: check.index, leaf } : check;
+}
+
+/** Whether `proof` of receipt `r` leads from `leaf` at its index to `checkpoint`'s root. */
+function proofToRoot(r: Omit<Receipt, 'checkpoint'>, leaf: Uint8Array, checkpoint: Checkpoint): ReceiptCheck {
   if (r.index >= checkpoint.treeSize) {
     return { valid: false, reason: `index ${r.index} is not in the checkpoint's tree of size ${checkpoint.treeSize}` };
   }
