@@ -10,8 +10,10 @@ import { MAX_BATCH_ENTRIES, type BatchResult, type CairnClient } from '../client
 import type { TransportOptions } from '../client/http.js';
 import { ClientError, isVerificationFailure } from '../client/errors.js';
 import { encodeBase64 } from '../note/base64.js';
+import { leafHash } from '../merkle/hash.js';
 import type { Checkpoint } from '../note/checkpoint.js';
 import type { AddProcess } from './add.js';
+import type { LeafCounts } from './add-resume.js';
 import { BadInputError, entriesOf, InputError, isSystemError, jsonLineEntries, openInput, orStop, STOP, type Checked, type Input, type Opened, type Reading } from './add-input.js';
 import { cannotRead, EXIT_ERROR, jsonLine, OutputError, type CliIo, type Progress, writeOut } from './client-common.js';
 import { ReceiptsWriteError, type ReceiptsWriter } from './receipts-file.js';
@@ -295,6 +297,8 @@ export interface SendState {
   progress: Progress;
   /** Entries whose receipts are written. */
   done: number;
+  /** With --resume, entries passed over, their receipts being in FILE already: neither sent nor counted in `done`. */
+  skipped: number;
   /** The source of the last entry whose receipt is written. */
   lastDone: string;
   /** Entries answered as duplicates of ones in the log before this run (at an index below `startSize`). */
@@ -361,6 +365,7 @@ export function newSendState(progress: Progress, stream: boolean): SendState {
   return {
     progress,
     done: 0,
+    skipped: 0,
     lastDone: '',
     before: 0,
     repeats: 0,
@@ -388,9 +393,10 @@ export function newSendState(progress: Progress, stream: boolean): SendState {
   };
 }
 
-/** What is logged so far, for a message. */
+/** What is logged so far, for a message; with --resume, and how many entries were passed over. */
 function soFar(s: SendState): string {
-  return s.done === 0 ? 'nothing was logged' : `the ${entries(s.done)} through ${s.lastDone} ${loggedAndWritten(s.done)}`;
+  const passedOver = s.skipped === 0 ? '' : ` (${entries(s.skipped)} already receipted passed over)`;
+  return `${s.done === 0 ? 'nothing was logged' : `the ${entries(s.done)} through ${s.lastDone} ${loggedAndWritten(s.done)}`}${passedOver}`;
 }
 
 /** `answered`'s entries named as logged, their receipts `where` (for a second signal's message). */
@@ -438,7 +444,7 @@ export function listenForStops(s: SendState, options: SendOptions, proc: AddProc
       notice(`${signal}: ${s.inFlight === undefined ? 'sending nothing more' : 'finishing the request in flight, then sending nothing more'}; a second SIGINT or SIGTERM, 1 s or more later, stops at once`);
       return;
     }
-    s.progress.finish(s.done);
+    s.progress.finish(s.done + s.skipped);
     if (s.writingFile && s.answered !== undefined) {
       // A write to FILE may be stuck (a pipe whose reader does not read), and node's exit
       // waits for it: the process ends by the signal itself, as it would with no listener.
@@ -519,6 +525,8 @@ export interface SendTo {
   readonly receipts: ReceiptsWriter | undefined;
   /** Whether some input cannot be read again (standard input, a pipe): running the same cairn add again does not send the same lines. */
   readonly readOnce: boolean;
+  /** With --resume, the leaf hashes of the receipts in FILE: an entry of one not yet matched is passed over (see skips). */
+  readonly held?: LeafCounts;
 }
 
 /**
@@ -592,6 +600,7 @@ export class BatchSender {
       else {
         for (const input of checked) {
           for await (const next of entriesOf(input, jsonLines)) {
+            if (this.#skips(next)) continue;
             if (s.batch.length >= this.#size || (s.batch.length > 0 && s.batchBytes + next.entry.length > MAX_BATCH_BYTES)) await this.#send();
             s.batch.push(next);
             s.batchBytes += next.entry.length;
@@ -600,7 +609,7 @@ export class BatchSender {
         if (s.batch.length > 0) await this.#send();
       }
     } catch (err) {
-      s.progress.finish(s.done);
+      s.progress.finish(s.done + s.skipped);
       if (s.told) throw err;
       const { done, batch, maybeLogged } = s;
       const readOnce = this.#to.readOnce;
@@ -648,7 +657,22 @@ export class BatchSender {
       }
       throw err;
     }
-    s.progress.finish(s.done);
+    s.progress.finish(s.done + s.skipped);
+  }
+
+  /**
+   * With --resume, whether `next` is passed over: a receipt in FILE has its
+   * leaf hash, and is not yet matched to an entry before it (each receipt
+   * stands for one entry, so that of an entry repeated in the input, as many
+   * are passed over as FILE has receipts of). It is then taken, and counted.
+   */
+  #skips(next: Input): boolean {
+    const held = this.#to.held;
+    if (held === undefined || held.left === 0 || !held.take(leafHash(next.entry))) return false;
+    const s = this.#s;
+    s.skipped++;
+    s.progress.update(s.done + s.skipped);
+    return true;
   }
 
   /**
@@ -920,7 +944,7 @@ export class BatchSender {
         else s.newIndexes.add(receipt.index);
       }
       s.batch = s.batch.slice(part.length);
-      s.progress.update(s.done);
+      s.progress.update(s.done + s.skipped);
     }
     s.batchBytes = 0;
   }
@@ -1014,6 +1038,7 @@ export class BatchSender {
         }
         const next = got.value;
         read++;
+        if (this.#skips(next)) continue;
         if (s.batch.length > 0 && s.batchBytes + next.entry.length > MAX_BATCH_BYTES) {
           unflush();
           await this.#send();
@@ -1038,18 +1063,19 @@ export class BatchSender {
       if (read === 0) throw new BadInputError('nothing to add: the input holds no entries');
       return;
     }
-    const last = s.done === 0 ? 'no line' : `no line after ${s.lastDone}`;
+    // With --resume, a line passed over may come after the last one logged: it was logged before this run.
+    const last = `${s.done === 0 ? 'no line' : `no line after ${s.lastDone}`} was logged${s.skipped === 0 ? '' : ' by this run'}`;
     if (stopped) {
       // A clean stop (systemctl stop, Ctrl-C): all that was read is logged, its receipts written. Said
       // even with --quiet, since the input must be fed again from the line after the last one logged.
       this.#stoppedBy = s.stopBy ?? 'a signal';
-      notice(`stopped by ${this.#stoppedBy}: ${soFar(s)}; ${last} was logged, and no more of the input was read`);
+      notice(`stopped by ${this.#stoppedBy}: ${soFar(s)}; ${last}, and no more of the input was read`);
       return;
     }
     s.told = true;
     if (failure instanceof BadInputError) {
       failure.message += ` (${s.done === 0 ? 'nothing was logged' : loggedBefore(s.done, 'it')}; that line and the lines after it were not logged: cairn add read no further)`;
-    } else if (failure instanceof Error) failure.message += ` (${soFar(s)}; ${last} was logged: cairn add read no further)`;
+    } else if (failure instanceof Error) failure.message += ` (${soFar(s)}; ${last}: cairn add read no further)`;
     throw failure;
   }
 }

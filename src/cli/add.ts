@@ -8,6 +8,8 @@ import { parseCommandArgs, parseCount, UsageError } from './args.js';
 import { cannotRead, cannotWrite, EXIT_HELP, EXIT_OK, makeClient, oneLine, parseSeconds, processIo, Progress, resolveUrl, resolveVerifier, retryPolicy, runClientCommand, writeJsonOut, type CliIo } from './client-common.js';
 import { BadInputError, check, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES, StoppedReading, type Checked, type Reading } from './add-input.js';
 import { BatchSender, headText, listenForStops, MAX_BATCH_BODY_BYTES, newSendState, PROXY_BODY_LIMIT, retryHooks, slowLogHint, Stopped, timedOut, UPLOAD_BYTES_PER_SECOND, type SendOptions } from './add-send.js';
+import { readHeldReceipts, ResumeStopped, type HeldReceipts } from './add-resume.js';
+import { checkReceiptTrees, type TreesCheck } from './receipt-consistency.js';
 import { openReceiptsFile, ReceiptsWriter, type ReceiptsFile, type ReceiptsWait } from './receipts-file.js';
 import { endBySignal, monotonicNow, processStopSignals, type StopSignal } from './stop-signals.js';
 import { syncFolder } from '../sync-folder.js';
@@ -108,6 +110,9 @@ Options:
   --receipts FILE    append the receipts to FILE (created if need be), not
                      standard output ('-', the default); FILE is never
                      emptied, and may not be one of the inputs
+  --resume           with --receipts FILE: pass over each entry whose receipt
+                     is in FILE already, neither sending it nor writing a
+                     second receipt (see below)
   --batch-size N     entries per request, 1..${MAX_BATCH_ENTRIES} (default ${MAX_BATCH_ENTRIES})
   --retries N        retries of a 429 or 503 answer per request (default 10)
   --max-wait S       the most one request waits in all for the Retry-After of
@@ -137,7 +142,8 @@ also counts every batch request sent (retries included). With --json,
 "stopped_by" names the signal that stopped a --stream run cleanly (null when
 it read all of its input), and "receipts_remade_from" the first entry
 (FILE:LINE) whose receipt went to --receipts FILE made again, the file there
-before having been moved or removed while cairn add ran (null when not).
+before having been moved or removed while cairn add ran (null when not), and
+"already_receipted" the entries --resume passed over (0 without it).
 "tree_size" and "root_hash" are null for a run stopped before the log's
 checkpoint came.
 
@@ -162,26 +168,56 @@ is made again at its path, with a warning. FILE may be a pipe (a FIFO,
 /dev/stdout): cairn add waits for its reader before sending anything (a
 notice says so), and a reader that goes away stops it the same way.
 
+With --resume, the receipts already in --receipts FILE are read before
+anything is sent, and each entry of the input that one of them is for is
+passed over: not sent, and no second receipt written. Run after a crash or
+a stop, the same cairn add --resume sends only what has no receipt yet (with
+--stream, or standard input, feeding it all of the input again is safe). An
+entry is matched by its leaf hash, of the bytes logged (with --json-lines,
+its canonical ones), and each receipt stands for one entry: of an entry
+repeated in the input, as many are passed over as FILE holds receipts of it.
+Every receipt in FILE must verify with --vkey (its checkpoint signed by the
+log's key, its inclusion proof leading to that checkpoint's root), and the
+log's current checkpoint is then proved to extend the largest of their
+trees (from its tiles, or its consistency proof), before anything is sent;
+the batches' checkpoints are proved to extend that one. Nothing is sent if
+they do not: a line of FILE that is not a receipt, or a receipt of another
+log or key, is exit 2; a receipt of this log's whose proof fails, two of
+one tree size with different roots, or a log that no longer extends their
+tree, is exit 1. A line that begins as a receipt but is cut off (cairn add
+was killed while writing it; the next run writes on a line after it) is
+passed over with a notice: its entry is sent again, and the log answers it
+as a duplicate. A FILE not there yet (or empty) makes it an ordinary run,
+so that a cron job may always give --resume. FILE must be a regular file.
+Reading FILE holds 20 to 40 bytes for each receipt (at most 64 MB for a
+million), and checking their proofs takes about a minute per million.
+
 SIGINT, SIGTERM or SIGHUP (a closed terminal) sends no more requests: the
 one in flight is finished and its receipts written, then cairn add stops
 (exit 2) saying the same. With --stream it reads no more input, and the
 lines it read are sent and their receipts written before it stops, naming
 the last line logged: that is a clean stop, exit 0 (systemctl stop); if
 they cannot all be logged, exit 2. While the input is read before anything
-is sent (without --stream), or --receipts FILE waits for its reader, it
-stops at once, nothing sent (exit 2; with --stream, which has read nothing
-yet then, 0). Another signal less than 1 s after the first is the same
-request (npm run passes Ctrl-C on as well) and is ignored; one later stops
-cairn add at once (exit 2; or, while a write to FILE is stuck, as to a pipe
-nobody reads, or a FILE that may not answer, as a device, is opened or
-read, by the signal itself, which a shell shows as 130 for SIGINT, 143 for
-SIGTERM).
+is sent (without --stream), --receipts FILE waits for its reader, or
+--resume reads it, it stops at once, nothing sent (exit 2; with --stream,
+which has read nothing yet then, 0). Another signal less than 1 s after the
+first is the same request (npm run passes Ctrl-C on as well) and is
+ignored; one later stops cairn add at once (exit 2; or, while a write to
+FILE is stuck, as to a pipe nobody reads, or a FILE that may not answer, as
+a device, is opened or read, by the signal itself, which a shell shows as
+130 for SIGINT, 143 for SIGTERM).
 
 ${EXIT_HELP}
   A stop signal is exit 2; with --stream, 0 once every line read is logged
   and its receipt written (a second signal, or a stop that could not log
   them, is still 2).
 `;
+
+/** Why --resume cannot read the receipts in --receipts `path`, which is not a regular file (`kind`). */
+function resumeNeedsFile(path: string, kind: Stats): string {
+  const what = kind.isDirectory() ? 'a folder' : kind.isFIFO() ? 'a FIFO' : 'not a regular file';
+  return `--resume reads the receipts already in --receipts ${path} before anything is sent, so it must be a regular file, and ${path} is ${what}`;
+}
 
 /**
  * What cairn add uses of its process besides {@link CliIo}: where it hears
@@ -259,6 +295,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         quiet: { type: 'boolean' },
         stream: { type: 'boolean' },
         'flush-after': { type: 'string' },
+        resume: { type: 'boolean' },
       },
       'files',
     );
@@ -283,6 +320,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     const stream = values.stream === true;
     if (stream && !jsonLines) throw new UsageError('--stream needs --json-lines: it sends the lines of JSON Lines as they are read, and any other input is one entry per FILE');
     if (!stream && values['flush-after'] !== undefined) throw new UsageError('--flush-after needs --stream: without it, all of the input is read before anything is sent');
+    const resume = values.resume === true;
+    if (resume && receiptsPath === undefined) throw new UsageError('--resume needs --receipts FILE: it passes over the entries whose receipts are in FILE already');
     const flushAfterMs = parseSeconds(values['flush-after'] ?? String(FLUSH_AFTER_SECONDS), '--flush-after', 0.05, 3600);
 
     // The run's state: the sending changes it, the stop listener (there before any input is read) and the summary read it.
@@ -307,6 +346,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let readOnce = sources.includes('-');
     let receipts: ReceiptsWriter | undefined;
     let created = false;
+    /** With --resume, the receipts in FILE before this run. */
+    let held: HeldReceipts | undefined;
     /**
      * A stop before anything was sent: exit 2, or with --stream, where none
      * of the input was read yet, a clean stop (exit 0), as once the lines
@@ -329,11 +370,12 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
      * summary's "from X on" say, null when there was none.
      */
     const summaryOf = (newest: Checkpoint | undefined, stoppedBy: string | undefined) => {
-      const { done, newIndexes, before, repeats, requests, tilesProved, reopenedAt } = state;
+      const { done, newIndexes, before, repeats, requests, tilesProved, reopenedAt, skipped } = state;
       return {
         entries: done,
         new: newIndexes.size,
         duplicates: before + repeats,
+        already_receipted: skipped,
         requests,
         tree_size: newest?.treeSize ?? null,
         root_hash: newest === undefined ? null : encodeBase64(newest.rootHash),
@@ -406,6 +448,16 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       // The receipts file is opened before anything is sent, so that one that cannot be
       // written to is found while nothing is logged; it is only appended to.
       if (receiptsPath !== undefined) {
+        // With --resume, FILE is read first: a FIFO or a device, read, would be emptied of what another reads of it, or never end.
+        if (resume) {
+          let kind: Stats | undefined;
+          try {
+            kind = await stat(receiptsPath);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(cannotRead(receiptsPath, err));
+          }
+          if (kind !== undefined && !kind.isFile()) throw new UsageError(resumeNeedsFile(receiptsPath, kind));
+        }
         let opened: { file: ReceiptsFile; created: boolean };
         /** A FIFO without a reader is waited for (saying so), until a stop. */
         const wait: ReceiptsWait = {
@@ -429,12 +481,32 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           const stat = await opened.file.stat();
           const input = files.find((c) => c.stamp.dev === stat.dev && c.stamp.ino === stat.ino);
           if (input !== undefined) throw new UsageError(`--receipts ${receiptsPath} is the input ${input.name}: receipts are appended to the receipts file, so give one that is not an input`);
+          // A FILE made by this run holds no receipts: resuming is then a run from the start.
+          if (resume && !opened.created) {
+            // Replaced by something else than a regular file between the look above and the open.
+            if (!stat.isFile()) throw new UsageError(resumeNeedsFile(receiptsPath, stat));
+            try {
+              state.readingOrOpening = true;
+              held = await readHeldReceipts(opened.file, receiptsPath, verifier, () => state.stopBy !== undefined);
+            } finally {
+              state.readingOrOpening = false;
+            }
+            const { cutOff } = held;
+            if (cutOff !== undefined && !quiet) {
+              notice(
+                cutOff.lines === 1
+                  ? `${receiptsPath}:${cutOff.first} is a receipt cut off (cairn add stopped while writing it): passed over; its entry is sent again, and the log answers it as a duplicate`
+                  : `${cutOff.lines} lines of ${receiptsPath}, from ${receiptsPath}:${cutOff.first} on, are receipts cut off (cairn add stopped while writing them): passed over; their entries are sent again, and the log answers each as a duplicate`,
+              );
+            }
+          }
           // A FILE removed or renamed while cairn add runs (logrotate) is opened again by its path.
           receipts = await ReceiptsWriter.open(opened.file, () => proc.openReceipts(receiptsPath, { onWait: wait.onWait }));
           created = opened.created;
         } catch (err) {
           await opened.file.close();
           if (opened.created) await unlink(receiptsPath).catch(() => undefined);
+          if (err instanceof ResumeStopped) return await stoppedBeforeSending(`stopped by ${state.stopBy ?? 'a signal'} while reading the receipts in ${receiptsPath}: nothing was sent`);
           throw err;
         }
       }
@@ -473,11 +545,40 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       } finally {
         state.waitMayStop = false;
       }
-      sender = new BatchSender(state, options, { client, newest: start, receipts, readOnce });
+      /** With --resume, the log's checkpoint proved to extend the largest tree of the receipts in FILE. */
+      let heldExtended: Checkpoint | undefined;
+      if (held?.newest !== undefined) {
+        const tree = held.newest;
+        let shown: TreesCheck;
+        try {
+          shown = await checkReceiptTrees(client, [tree]);
+        } catch (err) {
+          if (err instanceof Error) err.message += ` (the newest receipt in ${receiptsPath ?? ''} is ${tree.where}; nothing was sent)`;
+          throw err;
+        }
+        if (!shown.consistent) {
+          throw new ClientError(
+            shown.shownBy === 'signature' ? 'BAD_SIGNATURE' : 'INCONSISTENT',
+            `the log does not show that it still holds what the receipts in ${receiptsPath ?? ''} prove: ${shown.reason} (the newest receipt there, ${tree.where}, is under ${headText(tree.checkpoint)}); nothing was sent`,
+          );
+        }
+        // The batches' checkpoints are proved to extend this one, which extends the receipts' largest tree.
+        heldExtended = start = shown.latest.checkpoint;
+        if (state.stopBy !== undefined) return await stoppedBeforeSending(`stopped by ${state.stopBy}: nothing was sent`, start);
+      }
+      sender = new BatchSender(state, options, { client, newest: start, receipts, readOnce, ...(held === undefined ? {} : { held: held.counts }) });
       await sender.sendAll(checked);
       const gone = await receiptsAtEnd();
-      const { done, newIndexes, before, repeats, requests, tilesProved, reopenedAt } = state;
+      const { done, newIndexes, before, repeats, requests, tilesProved, reopenedAt, skipped } = state;
       const newest = sender.newest;
+      /** With --resume, the entries passed over, and what was checked of the receipts in FILE that stand for them. */
+      const resumed = !resume
+        ? ''
+        : `; ${skipped} ${skipped === 1 ? 'entry' : 'entries'} already receipted in ${oneLine(receiptsPath ?? '')}, not sent again` +
+          (held?.newest === undefined || heldExtended === undefined
+            ? ''
+            : ` (the ${held.receipts} ${held.receipts === 1 ? 'receipt' : 'receipts'} there verified against ${verifier.name}, the log's checkpoint of ${headText(heldExtended)} ` +
+              `proved to extend the largest of their trees, of size ${held.newest.checkpoint.treeSize})`);
       if (values.json === true) await writeJsonOut(io.stderr, summaryOf(newest, sender.stoppedBy), 'standard error');
       else if (!quiet) {
         io.stderr.write(
@@ -485,6 +586,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             `${repeats === 0 ? '' : `, ${repeats} repeating an earlier entry of this run's input`}) in ${requests} ${requests === 1 ? 'request' : 'requests'}; ` +
             `every receipt verified against ${verifier.name} at ${headText(newest)}, each batch's checkpoint proved to extend the one before` +
             `${tilesProved === 0 ? '' : ` (${tilesProved === 1 ? 'one' : tilesProved} by the log's tiles, its consistency proof having failed)`}` +
+            resumed +
             `${receiptsPath === undefined ? '' : gone === undefined ? `; receipts in ${oneLine(receiptsPath)}` : `; receipts written to ${oneLine(receiptsPath)}, since ${gone === 'removed' ? 'removed' : 'moved or replaced'}`}` +
             `${reopenedAt === undefined || gone !== undefined ? '' : ` from ${reopenedAt} on (the file there before was moved or removed while cairn add ran)`}\n`,
         );

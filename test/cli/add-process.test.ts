@@ -134,6 +134,7 @@ test('--receipts FIFO that no reader opens: cairn add says it waits for one, and
     entries: 0,
     new: 0,
     duplicates: 0,
+    already_receipted: 0,
     requests: 0,
     tree_size: null,
     root_hash: null,
