@@ -21,10 +21,10 @@ const KEY_BYTES = 16;
 /**
  * How many receipts there are for each leaf hash, a multiset of them: an
  * open-addressing table of the first KEY_BYTES of each leaf hash and a count,
- * 20 bytes a slot and at most 4 slots for 3 distinct hashes (at most 40 MB
- * for a million), where a Set of their base64 strings would take some 100
- * MB. Leaf hashes are SHA-256 digests, so their first bytes place them
- * evenly.
+ * 20 bytes a slot and at most 4 slots for 3 distinct hashes (42 MB for a
+ * million, and the 21 MB of the table before while it grows), where a Set
+ * of their base64 strings would take some 100 MB. Leaf hashes are SHA-256
+ * digests, so their first bytes place them evenly.
  */
 export class LeafCounts {
   #keys = new Uint8Array(0);
