@@ -287,6 +287,30 @@ export function normalizeBaseUrl(baseUrl: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
+/** Words for a server's TLS certificate that is not trusted here, given Node's own (`m`). */
+function untrusted(m: string): string {
+  return (
+    `the server's TLS certificate is not trusted here (${m}): if a private certificate authority issued it (a proxy's own, say), ` +
+    "give that authority's certificate, as a PEM file, in NODE_EXTRA_CA_CERTS; if a public one did, the server may not be sending its intermediate certificates"
+  );
+}
+
+/**
+ * Node's codes for a server's TLS certificate that fails verification, each
+ * with words that name TLS and say what to do, given Node's own words (`m`).
+ */
+const CERTIFICATE_PROBLEMS: Readonly<Record<string, (m: string) => string>> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: untrusted,
+  UNABLE_TO_GET_ISSUER_CERT: untrusted,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: untrusted,
+  SELF_SIGNED_CERT_IN_CHAIN: untrusted,
+  CERT_UNTRUSTED: untrusted,
+  DEPTH_ZERO_SELF_SIGNED_CERT: (m) => `the server's TLS certificate is self-signed, so not trusted here (${m}): to trust it, give it, as a PEM file, in NODE_EXTRA_CA_CERTS`,
+  ERR_TLS_CERT_ALTNAME_INVALID: (m) => `the server's TLS certificate is not for the host in the URL (${m}): use a host name the certificate names`,
+  CERT_HAS_EXPIRED: (m) => `the server's TLS certificate has expired (${m}), or this machine's clock is wrong`,
+  CERT_NOT_YET_VALID: (m) => `the server's TLS certificate is not valid yet (${m}), or this machine's clock is wrong`,
+};
+
 /** One error's own words: its message, with its `code` (ECONNREFUSED, ENOTFOUND, ...) when the message lacks it. */
 function ownWords(err: unknown): string {
   // Not `instanceof Error`: fetch's errors may come from another realm.
@@ -302,6 +326,9 @@ function ownWords(err: unknown): string {
     return `${code}: the server does not speak TLS: if it serves plain HTTP, use an http:// URL`;
   }
   message = message.trim();
+  // OpenSSL's (or Node's) words for a certificate that fails say neither that TLS refused it nor what to do.
+  const certificate = typeof code === 'string' ? CERTIFICATE_PROBLEMS[code] : undefined;
+  if (certificate !== undefined) return `${code}: ${certificate(message)}`;
   if (typeof code !== 'string' || code === '' || message.includes(code)) return message;
   return message === '' ? code : `${code}: ${message}`;
 }

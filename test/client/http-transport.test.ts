@@ -2,12 +2,14 @@
 // willing to hold: a log (or anything posing as one) that answers without
 // end gets a BAD_RESPONSE, not the client's memory. A GET whose connection
 // breaks is sent again, a POST never; its signal ends every request and wait.
-import { getEventListeners } from 'node:events';
+import { getEventListeners, once } from 'node:events';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ClientError } from '../../src/client/errors.js';
 import { HttpTransport, networkReason, type FetchLike } from '../../src/client/http.js';
 import { clientFailure } from '../helpers/scripted-log.js';
+import { EXPIRED_CERT, SELF_SIGNED_CERT, SERVER_CERT, SERVER_KEY, TEST_CA_CERT } from '../helpers/tls-certs.js';
 
 const BASE = 'http://log.example';
 
@@ -156,6 +158,52 @@ test('an https:// URL of a server that speaks plain HTTP says so, not in OpenSSL
   } finally {
     await new Promise((resolve) => plain.close(resolve));
   }
+});
+
+/** What a GET of `/checkpoint` from an https server on 127.0.0.1 with certificate `cert` fails with, as a NETWORK error's message. */
+async function certificateFailure(cert: string): Promise<string> {
+  const server = createHttpsServer({ key: SERVER_KEY, cert }, (_req, res) => res.end('checkpoint'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const err = await clientFailure(new HttpTransport(`https://localhost:${port}`, { maxRetries: 0 }).request({ path: 'checkpoint' }));
+    expect(err.code).toBe('NETWORK');
+    return err.message.replace(`https://localhost:${port}/`, 'https://localhost:PORT/');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+test('an https:// log whose TLS certificate is not trusted here says so and what to do, not in OpenSSL\'s words alone', async () => {
+  // Issued by the test certificate authority, which this process does not trust.
+  expect(await certificateFailure(SERVER_CERT)).toBe(
+    'GET https://localhost:PORT/checkpoint: fetch failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE: the server\'s TLS certificate is not trusted here (unable to verify the first certificate): ' +
+      "if a private certificate authority issued it (a proxy's own, say), give that authority's certificate, as a PEM file, in NODE_EXTRA_CA_CERTS; " +
+      'if a public one did, the server may not be sending its intermediate certificates',
+  );
+  expect(await certificateFailure(SERVER_CERT + TEST_CA_CERT)).toMatch(/: SELF_SIGNED_CERT_IN_CHAIN: the server's TLS certificate is not trusted here \(self-signed certificate in certificate chain\): if a private certificate authority/);
+  expect(await certificateFailure(SELF_SIGNED_CERT)).toBe(
+    'GET https://localhost:PORT/checkpoint: fetch failed: DEPTH_ZERO_SELF_SIGNED_CERT: the server\'s TLS certificate is self-signed, so not trusted here (self-signed certificate): to trust it, give it, as a PEM file, in NODE_EXTRA_CA_CERTS',
+  );
+  expect(await certificateFailure(EXPIRED_CERT)).toBe(
+    "GET https://localhost:PORT/checkpoint: fetch failed: CERT_HAS_EXPIRED: the server's TLS certificate has expired (certificate has expired), or this machine's clock is wrong",
+  );
+});
+
+test("a TLS certificate for another host, or not valid yet, is named as the server's TLS certificate", () => {
+  // Node's errors for them, as fetch's cause (a trusted authority's certificate is needed to meet the first, the clock to meet the second).
+  const otherHost = Object.assign(new Error("Hostname/IP does not match certificate's altnames: Host: localhost. is not in the cert's altnames: DNS:log.example.com"), {
+    code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+  });
+  expect(networkReason(new TypeError('fetch failed', { cause: otherHost }))).toBe(
+    "fetch failed: ERR_TLS_CERT_ALTNAME_INVALID: the server's TLS certificate is not for the host in the URL (Hostname/IP does not match certificate's altnames: Host: localhost. is not in the cert's altnames: DNS:log.example.com): use a host name the certificate names",
+  );
+  const early = Object.assign(new Error('certificate is not yet valid'), { code: 'CERT_NOT_YET_VALID' });
+  expect(networkReason(new TypeError('fetch failed', { cause: early }))).toBe(
+    "fetch failed: CERT_NOT_YET_VALID: the server's TLS certificate is not valid yet (certificate is not yet valid), or this machine's clock is wrong",
+  );
 });
 
 test('a failure\'s code is given when its message lacks it, and an AggregateError speaks through the errors it holds', () => {
