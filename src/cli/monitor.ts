@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { CairnClient, SignedCheckpoint } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
+import { networkReason } from '../client/http.js';
 import { MAX_TILED_TREE_SIZE, TILES_PER_READER } from '../client/tile-reader.js';
 import { bytesEqual } from '../merkle/check.js';
 import { EMPTY_ROOT } from '../merkle/hash.js';
@@ -885,7 +886,9 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           const res = await fetchFn(webhook, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(description), signal: AbortSignal.timeout(10_000) });
           if (!res.ok) throw new Error(`status ${res.status}`);
         } catch (err) {
-          await told({ event: 'error', message: `webhook ${webhook} failed: ${(err as Error).message}` }, `error: the webhook ${webhook} failed: ${(err as Error).message}`);
+          // fetch's own message is only "fetch failed": the reason (refused, unknown host, a TLS certificate) is in its cause.
+          const reason = networkReason(err);
+          await told({ event: 'error', message: `webhook ${webhook} failed: ${reason}` }, `error: the webhook ${webhook} failed: ${reason}`);
         }
       }
       if (outputFailure !== undefined) throw outputFailure;

@@ -12,6 +12,8 @@
 // tile of any size is real.
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { EventEmitter, once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -29,6 +31,7 @@ import { signCheckpoint } from '../../src/note/checkpoint.js';
 import { generateSignerKey, newSigner, verifierKeyFromSignerKey } from '../../src/note/keys.js';
 import { signTreeHead } from '../../src/note/sth.js';
 import { CLI } from '../helpers/server-process.js';
+import { SERVER_CERT, SERVER_KEY } from '../helpers/tls-certs.js';
 import { busyFor60s, captureIo, hang, sleepUntilStopped, type CapturedIo } from './client-io.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -489,6 +492,32 @@ test('while the log cannot be reached, --max-age raises stale again every round,
     expect(MONITOR_USAGE.replace(/\s+/g, ' ')).toContain('An alarm whose cause lasts is raised again every round (stale, say, while the log cannot be reached or its signed tree head stays old): a line or event each round, but a POST only the first time a run raises it');
     expect(MONITOR_USAGE.replace(/\s+/g, ' ')).toContain('also when the log cannot be reached and the last one verified is that old; raised every round while so (the webhook: once a run)');
   } finally {
+    await log.close();
+  }
+});
+
+test("a webhook that cannot be reached is reported with fetch's reason, not its bare \"fetch failed\": here an https:// one whose TLS certificate is not trusted", async () => {
+  const log = await uniformLog(1300);
+  // Its certificate is issued by the test certificate authority, which nothing here trusts: the POST never reaches it.
+  const hooks = createHttpsServer({ key: SERVER_KEY, cert: SERVER_CERT }, (_req, res) => res.end('ok'));
+  hooks.listen(0, '127.0.0.1');
+  await once(hooks, 'listening');
+  const hook = `https://127.0.0.1:${(hooks.address() as AddressInfo).port}/alarms`;
+  try {
+    const statePath = freshState();
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    const verified = await readState(statePath);
+    const stale = await monitor(log, statePath, ['--once', '--max-age', '60', '--webhook', hook], captureIo({ now: () => verified.sth_timestamp + 3_600_000 }));
+    expect(stale.code).toBe(1);
+    expect(stale.events.map((e) => [e.event, e.kind])).toEqual([['alarm', 'stale'], ['error', undefined], ['unchanged', undefined]]);
+    expect(stale.events[1]!.message).toBe(
+      `webhook ${hook} failed: fetch failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE: the server's TLS certificate is not trusted here (unable to verify the first certificate): ` +
+        "if a private certificate authority issued it (a proxy's own, say), give that authority's certificate, as a PEM file, in NODE_EXTRA_CA_CERTS; " +
+        'if a public one did, the server may not be sending its intermediate certificates',
+    );
+  } finally {
+    hooks.closeAllConnections();
+    await new Promise((resolve) => hooks.close(resolve));
     await log.close();
   }
 });
