@@ -391,6 +391,13 @@ export function parseHttpUrl(text: string, name: string, base = false): string {
     // A host with a dot or a port, or an IPv6 literal, then perhaps a path: not a word that is no URL at all.
     const host = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+\.?(?::[0-9]{1,5})?|[A-Za-z0-9_-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?)(?:\/\S*)?$/;
     const bare = host.test(text) && URL.canParse(`http://${text}`);
+    // An IPv6 address with a zone, as serve prints one it listens on (http://[fe80::1%25eth0]:8080): WHATWG URLs, which fetch takes, have none.
+    const zone = /^(?:https?:\/\/)?\[[0-9A-Fa-f:.]+(%(?:25)?[^\]/]*)\]/i.exec(text);
+    if (zone !== null) {
+      throw new UsageError(
+        `${name} must be an http(s) URL, got ${shown}: an IPv6 address with a zone (${escapeText(zone[1]!)}) cannot be in a URL here; give an address without a zone (not a link-local fe80:: one), or a host name`,
+      );
+    }
     throw new UsageError(`${name} must be an http(s) URL, got ${shown}${bare ? `: give its scheme, as in ${JSON.stringify(`http://${text}`)}` : ''}`);
   }
   const credentials = u.username !== '' || u.password !== '';

@@ -70,3 +70,18 @@ test('a client command refuses such a URL before it asks anything (exit 2)', asy
   expect(io.err()).not.toContain('s3cret');
   expect(asked).toEqual([]);
 });
+
+test("an IPv6 address with a zone, as serve prints one it listens on, is refused saying why: fetch's URLs have no zones", () => {
+  for (const [given, zone] of [
+    ['http://[fe80::1%25eth0]:8080', '%25eth0'],
+    ['http://[::1%lo]:8080/logs/a/', '%lo'],
+  ]) {
+    expect(refusal(() => resolveUrl(undefined, { CAIRN_URL: given }))).toBe(
+      `CAIRN_URL must be an http(s) URL, got ${JSON.stringify(given)}: an IPv6 address with a zone (${zone}) cannot be in a URL here; give an address without a zone (not a link-local fe80:: one), or a host name`,
+    );
+  }
+  // Without its scheme, it is told the same.
+  expect(refusal(() => resolveUrl('[fe80::1%25eth0]:8080', {}))).toMatch(/^--url must be an http\(s\) URL, got "\[fe80::1%25eth0\]:8080": an IPv6 address with a zone \(%25eth0\) cannot be in a URL here/);
+  // One without a zone is taken.
+  expect(resolveUrl('http://[fe80::1]:8080', {})).toBe('http://[fe80::1]:8080');
+});
