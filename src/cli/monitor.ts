@@ -66,8 +66,11 @@ ahead cannot hide them; such a head is never kept as the last verified one,
 so the log's next head dated right is no timestamp going back, but the
 checkpoint and entries checked are kept, and so are its size and root: a
 later head smaller than it, another root for its size or one that does not
-extend it still alarms), a signed tree of more than 2^52
-leaves, too large for this monitor ever to check (unverifiable), and, with
+extend it still alarms; its size and root are kept from a round that could
+not fetch a consistency proof too, unless they would replace a far-ahead
+head's kept before that the round did not show them to extend), a signed
+tree of more than 2^52 leaves, too large for this monitor ever to check
+(unverifiable), and, with
 --max-age, a newest signed tree head older than that (stale, checked as
 soon as it is verified, before the walk; an idle Cairn log re-signs at least every 10 minutes). An alarm is a line on
 standard error (with --json, a JSON line on standard output, with the other
@@ -401,6 +404,15 @@ interface RoundOptions {
    */
   readonly onConsistent: (checkpoint: Checkpoint, note: string, lag: { readonly behind: CheckpointBehind | undefined; readonly ahead: Checkpoint | undefined }) => Promise<void>;
   /**
+   * Called instead, with the round's signed tree head dated too far ahead,
+   * when a consistency proof could not be fetched (the round then fails),
+   * unless a head kept from earlier rounds (aheadSth) is larger or was not
+   * shown to be its start: its size and root are kept apart all the same
+   * (SavedState.sth_ahead), as a signed statement of the log's that later
+   * heads must extend, whatever it was not yet shown to extend.
+   */
+  readonly onAheadUnproven: (sth: Checkpoint) => Promise<void>;
+  /**
    * Called every SAVE_EVERY_BUNDLES entry bundles of the walk with what it
    * verified so far, as a stop would save it, and once more when a check
    * fails otherwise than by an alarm (a fetch the log refused), only when
@@ -592,10 +604,10 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   if (last !== undefined) pairs.push([last, checkpoint]);
   const seen = before?.newest?.checkpoint;
   if (seen !== undefined) pairs.push([seen, checkpoint]);
-  pairs.push(sth.treeSize <= checkpoint.treeSize ? [sth, checkpoint] : [checkpoint, sth]);
+  const sthPair = pairs.push(sth.treeSize <= checkpoint.treeSize ? [sth, checkpoint] : [checkpoint, sth]) - 1;
   const lastSth = before?.sth;
   if (lastSth !== undefined && (last === undefined || !sameTree(lastSth, last))) pairs.push([lastSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
-  if (aheadSth !== undefined) pairs.push([aheadSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]);
+  const aheadPair = aheadSth === undefined ? -1 : pairs.push([aheadSth, sth.treeSize > checkpoint.treeSize ? sth : checkpoint]) - 1;
   if (partial !== undefined) pairs.push([partial.checkpoint, checkpoint]);
   if (walkTo !== undefined && (partial === undefined || !sameTree(partial.checkpoint, walkTo.checkpoint))) pairs.push([walkTo.checkpoint, checkpoint]);
   // The checkpoints the log served and the round does not go on with: each the start of the one it does.
@@ -654,6 +666,17 @@ async function checkRound(client: CairnClient, before: Verified | undefined, io:
   for (const [i, [older, newer]] of pairs.entries()) await attempt(() => fromLog(older, newer, i), older, newer, i);
   if (failure !== undefined && stoppedBy(failure)) throw new RoundStopped(`stopped while checking that the tree of size ${checkpoint.treeSize} extends the last verified ones`);
   if (proven.size === pairs.length) await options.onConsistent(checkpoint, note, { behind, ahead: ahead === undefined ? undefined : sth });
+  else if (ahead !== undefined && (aheadSth === undefined || (proven.has(aheadPair) && proven.has(sthPair)))) {
+    // A proof could not be fetched (the round fails below): the head dated
+    // too far ahead is not shown to extend the trees held, yet the log signed
+    // it, and every later head must extend it, whether or not it extends
+    // them. Kept apart (not its timestamp: see save), so that the next round
+    // still holds the log to it; not in place of a head kept from earlier
+    // rounds unless shown to extend that one (both pairs proven: each the
+    // start of the larger of the round's checkpoint and signed tree head),
+    // which would drop a check never made.
+    await options.onAheadUnproven(sth);
+  }
 
   // What an unfinished walk checked against an older tree holds in every tree
   // that extends it, and the tiles it read there only partly are read again
@@ -1044,6 +1067,27 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     };
 
     /**
+     * Keeps the size and root of a signed tree head dated too far ahead
+     * (SavedState.sth_ahead) that a round whose consistency proofs could not
+     * be fetched saw (see RoundOptions.onAheadUnproven), when larger than
+     * the one kept and the last verified one; the rest of the state stays as
+     * it is. None on a first run: the state then holds no checkpoint to keep
+     * it beside.
+     */
+    const keepAhead = async (sth: Checkpoint): Promise<void> => {
+      if (loaded === undefined || sth.treeSize <= Math.max(keptAheadSth()?.treeSize ?? -1, loaded.verified.sth?.treeSize ?? -1)) return;
+      const state: SavedState = { ...loaded.state, sth_ahead: { tree_size: sth.treeSize, root_hash: encodeBase64(sth.rootHash) }, verified_at: stamp() };
+      let narrowed: Narrowed;
+      try {
+        narrowed = await persist(state);
+      } catch (err) {
+        throw new Error(`cannot write the state file ${statePath}: ${(err as Error).message}`);
+      }
+      loaded = { state, verified: loaded.verified };
+      await toldNarrowed(narrowed);
+    };
+
+    /**
      * The stale alarm (--max-age) for a signed tree head of `sthTime`, or
      * undefined when there is no --max-age or it is recent enough. With
      * `failure`, the round failed: why is told, and whether it had verified
@@ -1223,6 +1267,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           maxEntries,
           onHeads,
           onConsistent: keepNewest,
+          onAheadUnproven: keepAhead,
           onWalked: save,
           ...(walkTo === undefined ? {} : { walkTo }),
           ...(lastNote === undefined ? {} : { lastNote }),

@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorCommand } from '../../src/cli/monitor.js';
+import { signCheckpoint } from '../../src/note/checkpoint.js';
 import { signTreeHead } from '../../src/note/sth.js';
 import { testSigner, vector } from '../helpers/keys.js';
 import { captureIo } from './client-io.js';
@@ -138,4 +139,74 @@ test('a round that fails otherwise than by an alarm (the log refuses its entry b
   };
   const run = await monitor(statePath);
   expect([run.code, run.events.map((e) => [e.event, e.kind])]).toEqual([1, [['error', undefined], ['alarm', 'timestamp']]]);
+});
+
+test("a round whose consistency proofs cannot be fetched keeps the size and root of its signed tree head dated an hour ahead all the same: a later head dated right, smaller than it, is a smaller-tree alarm", async () => {
+  const statePath = freshState();
+  await monitor(statePath);
+  const verified = await readState(statePath);
+
+  // The log grows, dates its head an hour ahead, and refuses its tiles and its consistency endpoint.
+  const genuine = t.fake.entries.slice();
+  t.fake.entries.push(...Array.from({ length: 100 }, (_, i) => enc(`e${600 + i}`)));
+  const root700 = (await t.fake.head()).rootHash;
+  sthTime = NOW + HOUR;
+  const hook = t.fake.hook!;
+  const refusing: typeof hook = (path, req, res, body) => {
+    if (!path.startsWith('tile/') && path !== 'ct/v1/get-sth-consistency') return hook(path, req, res, body);
+    send(res, 403, { error: 'forbidden', code: 'FORBIDDEN' });
+    return true;
+  };
+  t.fake.hook = refusing;
+  const failed = await monitor(statePath);
+  expect([failed.code, failed.events.map((e) => [e.event, e.kind])]).toEqual([1, [['error', undefined], ['alarm', 'timestamp']]]);
+  // Nothing else is kept of the round: its checkpoint was not shown to extend the one verified.
+  expect(await readState(statePath)).toEqual({ ...verified, sth_ahead: { tree_size: 700, root_hash: Buffer.from(root700).toString('base64') }, verified_at: expect.any(String) });
+
+  // The log rolled back to 650 entries of the same history, its clock set right, serving again.
+  t.fake.hook = hook;
+  t.fake.entries = [...genuine, ...t.fake.entries.slice(600, 650)];
+  sthTime = NOW + 1;
+  const rolledBack = await monitor(statePath);
+  expect([rolledBack.code, rolledBack.events]).toEqual([
+    1,
+    [expect.objectContaining({ event: 'alarm', kind: 'smaller-tree', message: expect.stringMatching(/^the signed tree head shrank from 700 leaves \(the signed tree head an earlier round saw dated too far ahead of this monitor's clock\) to 650$/) })],
+  ]);
+});
+
+test('a kept head dated too far ahead is not replaced by a larger one that a round could not show to extend it (its proofs refused): a later head that extends the larger one but not the kept one is still an alarm', async () => {
+  const statePath = freshState();
+  await monitor(statePath);
+  const hook = t.fake.hook!;
+  // The log grows to 700, dates its head an hour ahead, and its checkpoint lags at 600: the head is kept apart, past the checkpoint verified.
+  const genuine = [...t.fake.entries, ...Array.from({ length: 100 }, (_, i) => enc(`e${600 + i}`))];
+  t.fake.entries = genuine.slice();
+  sthTime = NOW + HOUR;
+  const checkpoint600 = signCheckpoint(await t.fake.head(600), testSigner);
+  t.fake.hook = (path, req, res, body) => {
+    if (path !== 'checkpoint') return hook(path, req, res, body);
+    send(res, 200, checkpoint600, 'text/plain; charset=utf-8');
+    return true;
+  };
+  expect((await monitor(statePath)).code).toBe(1);
+  const kept = await readState(statePath);
+  expect(kept).toMatchObject({ tree_size: 600, sth_ahead: { tree_size: 700 } });
+
+  // Another history from entry 650 on, of 800 entries, its proofs refused: the kept head stays.
+  t.fake.entries = [...genuine.slice(0, 650), ...Array.from({ length: 150 }, (_, i) => enc(`fork${i}`))];
+  t.fake.hook = (path, req, res, body) => {
+    if (!path.startsWith('tile/') && path !== 'ct/v1/get-sth-consistency') return hook(path, req, res, body);
+    send(res, 403, { error: 'forbidden', code: 'FORBIDDEN' });
+    return true;
+  };
+  const failed = await monitor(statePath);
+  expect([failed.code, failed.events.map((e) => [e.event, e.kind])]).toEqual([1, [['error', undefined], ['alarm', 'timestamp']]]);
+  expect(await readState(statePath)).toEqual(kept);
+
+  // That history grown, dated right, served again: it extends the checkpoint verified, not the head kept.
+  t.fake.hook = hook;
+  t.fake.entries.push(...Array.from({ length: 50 }, (_, i) => enc(`fork${150 + i}`)));
+  sthTime = NOW + 1;
+  const forked = await monitor(statePath);
+  expect([forked.code, forked.events]).toEqual([1, [expect.objectContaining({ event: 'alarm', kind: 'inconsistent', message: expect.stringMatching(/does not extend the tree of size 700/) })]]);
 });
