@@ -168,6 +168,12 @@ Exit status:
      output that cannot be written (a closed pipe, a full disk); and under
      --once, stopped by SIGINT/SIGTERM before the checkpoint it set out for
      was checked (no alarm, but not every check ran)
+
+Exit status 0 does not mean that every entry the log signed was checked:
+entries past the tree walked (a checkpoint behind the signed tree head, or
+under --once a log grown past the checkpoint the run set out for) are a
+warning, not an alarm, and stay unchecked until a later round reaches them.
+The last line says how many (with --json, its event's unchecked).
 `;
 
 /**
@@ -1320,10 +1326,19 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // Under --once, a log that grew past the checkpoint the walk set out for: how far (verified, its entries left for the next run).
       const newest = outcome.newest?.checkpoint;
       const newestJson = newest === undefined ? {} : { newest_tree_size: newest.treeSize };
+      // Entries the log signed past the tree walked (a checkpoint behind its
+      // signed tree head, or under --once the log grown past the checkpoint
+      // the walk set out for): a warning, not an alarm, so exit status 0 may
+      // leave them unchecked, which the last line and event say in a number.
+      const signedSize = Math.max(head.treeSize, newest?.treeSize ?? 0);
+      const unchecked = complete ? signedSize - cp.treeSize : 0;
+      const uncheckedJson = unchecked > 0 ? { unchecked } : {};
+      const leftUnchecked = `${unchecked} ${unchecked === 1 ? 'entry' : 'entries'} the log signed past it (up to tree size ${signedSize})`;
       const newestText =
         newest === undefined
           ? ''
-          : `; the log is at tree size ${newest.treeSize} now (that checkpoint verified and consistent with this one; --once walks up to the one it found first${complete ? `, so its entries from ${cp.treeSize} on are left for the next run` : ''})`;
+          : `; the log is at tree size ${newest.treeSize} now (that checkpoint verified and consistent with this one; --once walks up to the one it found first${complete ? `, so the ${leftUnchecked} are left for the next run` : ''})`;
+      const uncheckedText = newest === undefined && unchecked > 0 ? `; ${leftUnchecked} left unchecked` : '';
       const walked = `${outcome.tiles} ${outcome.tiles === 1 ? 'tile' : 'tiles'} and ${outcome.bundles} ${outcome.bundles === 1 ? 'entry bundle' : 'entry bundles'} authenticated`;
       // A round that went on from an unfinished walk checked only the entries
       // from there: those before it were checked as far as the state file
@@ -1350,12 +1365,14 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
       // Where a round that went on from a saved walk began, as its text line says (absent when it walked from the last verified checkpoint).
       const resumedJson = resumed ? { checked_from: outcome.from } : {};
       await emit(
-        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, ...resumedJson, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...sthJson, ...newestJson },
+        { event: grew > 0 || last === undefined ? 'verified' : 'unchanged', tree_size: cp.treeSize, root_hash: rootHash, grew, ...resumedJson, tiles: outcome.tiles, bundles: outcome.bundles, sth_timestamp: head.timestamp, ...sthJson, ...newestJson, ...uncheckedJson },
         (last === undefined
           ? `verified ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}: first run (no earlier checkpoint), ${resumed ? checked : `the whole log checked from its first entry; ${walked}`}`
           : grew > 0
             ? `verified ${verifier.name} at tree size ${cp.treeSize} (+${grew}), root ${rootHash}: consistent with the last checkpoint; ${checked}`
-            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`) + newestText,
+            : `unchanged: ${verifier.name} at tree size ${cp.treeSize}, root ${rootHash}`) +
+          newestText +
+          uncheckedText,
       );
       await raiseAhead();
       return { result: staleRaised || aheadRaised ? 'alarm' : 'ok', more: false };

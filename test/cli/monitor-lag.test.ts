@@ -231,3 +231,24 @@ test.each([
   expect([code, io.err()]).toEqual([2, `cairn monitor: the state file ${statePath} is not a cairn monitor state (its ${field} is malformed)\n`]);
   expect(t.fake.requests.length).toBe(asked);
 });
+
+test('--once exits 0 while the checkpoint lags behind the signed tree head, and its last line says how many entries it left unchecked (unchecked with --json); none once the lag is over', async () => {
+  const statePath = freshState();
+  expect((await monitor(statePath)).code).toBe(0);
+  servedCheckpoint = signCheckpoint(await t.fake.head(300), testSigner);
+  t.fake.entries.push(...more(300, 300));
+  sthTime = NOW + 1;
+  const lag = await monitor(statePath);
+  expect([lag.code, lag.events.map((e) => e.event)]).toEqual([0, ['warning', 'unchanged']]);
+  expect(lag.events[1]).toMatchObject({ tree_size: 300, sth_tree_size: 600, unchecked: 300 });
+
+  const io = captureIo({ now: () => NOW });
+  expect(await monitorCommand(['--url', t.fake.url, '--vkey', vector.verifier_key, '--state', statePath, '--once'], io)).toBe(0);
+  expect(io.out()).toMatch(/unchanged: \S+ at tree size 300, root \S+; 300 entries the log signed past it \(up to tree size 600\) left unchecked\n$/);
+
+  servedCheckpoint = undefined;
+  sthTime = NOW + 2;
+  const caughtUp = await monitor(statePath);
+  expect([caughtUp.code, caughtUp.events]).toEqual([0, [expect.objectContaining({ event: 'verified', tree_size: 600, grew: 300 })]]);
+  expect(caughtUp.events[0]).not.toHaveProperty('unchecked');
+});

@@ -855,7 +855,7 @@ test('--once walks to the checkpoint its first round found, however fast the log
       expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 768, newest_tree_size: 2500 }),
       expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 1024, newest_tree_size: 3100 }),
       expect.objectContaining({ event: 'progress', tree_size: 1300, checked_to: 1280, newest_tree_size: 3700 }),
-      expect.objectContaining({ event: 'verified', tree_size: 1300, grew: 1300, newest_tree_size: 4300 }),
+      expect.objectContaining({ event: 'verified', tree_size: 1300, grew: 1300, newest_tree_size: 4300, unchecked: 3000 }),
     ]);
     expect(run.events[0]).not.toHaveProperty('newest_tree_size');
     // Every bundle at its width in the tree of 1300, the checkpoint the walk set out for.
@@ -876,7 +876,7 @@ test('--once walks to the checkpoint its first round found, however fast the log
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^\S+Z checking rounds\.test\/log at tree size 4600, .*; entries 1300 to 3839 checked .*until it is done$/);
     expect(lines[1]).toMatch(
-      /^\S+Z verified rounds\.test\/log at tree size 4600 \(\+3300\), root \S+: consistent with the last checkpoint; entries 3840 to 4599 checked this round \(.*\); the entries before 3840 were checked by earlier rounds, as the state file records; the log is at tree size 4900 now \(that checkpoint verified and consistent with this one; --once walks up to the one it found first, so its entries from 4600 on are left for the next run\)$/,
+      /^\S+Z verified rounds\.test\/log at tree size 4600 \(\+3300\), root \S+: consistent with the last checkpoint; entries 3840 to 4599 checked this round \(.*\); the entries before 3840 were checked by earlier rounds, as the state file records; the log is at tree size 4900 now \(that checkpoint verified and consistent with this one; --once walks up to the one it found first, so the 300 entries the log signed past it \(up to tree size 4900\) are left for the next run\)$/,
     );
     expect(await readState(statePath)).toMatchObject({ tree_size: 4600, newest: { tree_size: 4900 } });
   } finally {
