@@ -584,7 +584,7 @@ async function openLog(
   config: ServerConfig,
   logger: Logger,
   onSharedFolder: (found: SharedFolderFinding) => void,
-): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
+): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; clockBehind: ClockBehindLog; startup: StartupFacts }> {
   let madeKey = false;
   try {
     return await openKeyStoreAndLog(config, logger, () => (madeKey = true), onSharedFolder);
@@ -674,7 +674,7 @@ async function openKeyStoreAndLog(
   logger: Logger,
   onKeyMade: () => void,
   onSharedFolder: (found: SharedFolderFinding) => void,
-): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; startup: StartupFacts }> {
+): Promise<{ log: Log; verifierKey: string; metrics: ReturnType<typeof createMetrics>; failures: RoundFailureLog; clockBehind: ClockBehindLog; startup: StartupFacts }> {
   // A missing key beside a store that may hold a log is refused before the
   // store is opened (as in use, if another process is seen to hold it); an
   // explicit key is only read (never made), checked before anything is made
@@ -789,7 +789,7 @@ async function openKeyStoreAndLog(
       ...(config.maxRoundEntries === undefined ? {} : { maxRoundEntries: config.maxRoundEntries }),
     });
     metrics.logOpened(log.latest());
-    return { log, verifierKey: key.verifierKey, metrics, failures, startup };
+    return { log, verifierKey: key.verifierKey, metrics, failures, clockBehind, startup };
   } catch (err) {
     await store.close();
     throw err;
@@ -812,7 +812,7 @@ async function openReadOnly(
     onSharedFolder,
   });
   metrics.logOpened(log.latest());
-  return { log, verifierKey: readOnly.verifierKey, metrics, failures: new RoundFailureLog(logger), startup };
+  return { log, verifierKey: readOnly.verifierKey, metrics, failures: new RoundFailureLog(logger), clockBehind: new ClockBehindLog(logger), startup };
 }
 
 /**
@@ -900,7 +900,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     drops.flush();
     throw err;
   }
-  const { log, verifierKey, metrics, failures } = opened;
+  const { log, verifierKey, metrics, failures, clockBehind } = opened;
   const shared = sharedFolderWarnings(sharedFolders);
   const startup: StartupFacts = shared.length === 0 ? opened.startup : { ...opened.startup, sharedFolders: shared };
   drops.countWith((_, n) => metrics.connectionsDropped.inc(n));
@@ -946,6 +946,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await log.close();
         stalls.stop();
         failures.flush();
+        // A time the clock was behind, ended or not, whose line the pacing still held back (the log's last round is signed by now).
+        clockBehind.flush();
         drops.flush();
         refusals.flush();
       })();

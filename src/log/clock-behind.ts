@@ -85,18 +85,18 @@ export class ClockBehindLog {
     this.#pacer.due();
   }
 
-  /** Logs what is pending now (the server is stopping). */
+  /** Logs what is pending now (the server is stopping): nothing when every tree head signed past the clock was told of. */
   flush(): void {
     this.#pacer.flush();
   }
 
-  /** Warns of the clock behind now, else of the times it was that ended untold; says whether it did. */
+  /** Warns of the clock behind now, else of the times it was that ended untold, when a tree head signed past it was not told of; says whether it did. */
   #write(seconds: number | undefined): boolean {
     const since = seconds === undefined ? {} : { seconds };
     const behind = this.#behind;
     const untold = this.#untold;
     this.#untold = undefined;
-    if (behind !== undefined) {
+    if (behind !== undefined && (behind.unsaid > 0 || untold !== undefined)) {
       this.#logger.warn(CLOCK_BEHIND_MESSAGE, { behindSeconds: Math.floor(behind.behindMs / 1000), treeHead: isoDate(behind.timestamp), signed: behind.unsaid + (untold?.signed ?? 0), ...since });
       behind.told = true;
       behind.unsaid = 0;

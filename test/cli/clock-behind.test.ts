@@ -63,6 +63,30 @@ test('a clock that falls behind and catches up by turns gives at most one warnin
   expect(lines[2]!.fields).toEqual({ behindSeconds: 2, signed: 99, seconds: 600 });
 });
 
+test('at a stop (flush), what the pacing held back is written: a time the clock was behind that ended untold, or heads signed behind it since the last warning; nothing when all were told', () => {
+  const { lines, logger } = capture();
+  const time = manualTime();
+  const log = new ClockBehindLog(logger, { now: time.now, schedule: time.schedule });
+  log.behind({ behindMs: 2000, timestamp: 1_800_000_000_000 });
+  log.flush();
+  expect(lines.map((l) => l.msg)).toEqual([CLOCK_BEHIND_MESSAGE]);
+  time.advance(1000);
+  log.behind({ behindMs: 1500, timestamp: 1_800_000_000_001 });
+  log.flush();
+  expect(lines.map((l) => l.msg)).toEqual([CLOCK_BEHIND_MESSAGE, CLOCK_BEHIND_MESSAGE]);
+  expect(lines[1]!.fields).toEqual({ behindSeconds: 1, treeHead: '2027-01-15T08:00:00.001Z', signed: 1, seconds: 1 });
+  log.caughtUp();
+  time.advance(1000);
+  log.behind({ behindMs: 3000, timestamp: 1_800_000_000_002 });
+  log.caughtUp();
+  expect(lines.map((l) => l.msg)).toEqual([CLOCK_BEHIND_MESSAGE, CLOCK_BEHIND_MESSAGE, CLOCK_CAUGHT_UP_MESSAGE]);
+  log.flush();
+  expect(lines.map((l) => l.msg)).toEqual([CLOCK_BEHIND_MESSAGE, CLOCK_BEHIND_MESSAGE, CLOCK_CAUGHT_UP_MESSAGE, CLOCK_WAS_BEHIND_MESSAGE]);
+  expect(lines[3]!.fields).toEqual({ behindSeconds: 3, signed: 1, seconds: 1 });
+  log.flush();
+  expect(lines).toHaveLength(4);
+});
+
 describe('a server whose clock steps while it runs', () => {
   let server: RunningServer | undefined;
   afterEach(async () => {
@@ -92,5 +116,30 @@ describe('a server whose clock steps while it runs', () => {
     step = 0;
     expect(await post('by the clock again')).toBe(201);
     expect(told().filter((l) => l.msg === CLOCK_CAUGHT_UP_MESSAGE)).toEqual([{ level: 'info', msg: CLOCK_CAUGHT_UP_MESSAGE, fields: expect.objectContaining({ signed: 2 }) }]);
+  });
+
+  test('a time the clock was behind that ended before its paced warning is told when the server stops', async () => {
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    const { lines, logger } = capture();
+    server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
+    const post = async (body: string) => (await fetch(`${server!.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body })).status;
+    const told = () => lines.filter((l) => l.msg !== 'request' && l.level !== 'info').map((l) => l.msg);
+    expect(await post('before')).toBe(201);
+    // Behind, warned of at once; by the clock again; behind again, within 10 minutes of the warning: held back, and over before it is due.
+    step = -HOUR;
+    expect(await post('behind')).toBe(201);
+    step = 0;
+    expect(await post('by the clock')).toBe(201);
+    step = -HOUR;
+    expect(await post('behind again')).toBe(201);
+    step = 0;
+    expect(await post('by the clock again')).toBe(201);
+    expect(told()).toEqual([CLOCK_BEHIND_MESSAGE]);
+    await server.close();
+    server = undefined;
+    expect(told()).toEqual([CLOCK_BEHIND_MESSAGE, CLOCK_WAS_BEHIND_MESSAGE]);
+    expect(lines.find((l) => l.msg === CLOCK_WAS_BEHIND_MESSAGE)!.fields).toEqual(expect.objectContaining({ signed: 1 }));
   });
 });
