@@ -911,6 +911,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // writes that never answer: its age is in /metrics, and it is warned of.
   metrics.watchRounds(() => log.roundInProgressSeconds());
   metrics.watchTreeHead(() => log.latest().timestamp);
+  metrics.watchClock(() => log.clockBehindMs());
   const stalls = new StalledRoundLog(logger, () => log.roundUnderWay(), () => log.queueDepth, { thresholdMs: config.stalledRoundMs ?? STALLED_ROUND_MS });
   const app = createApp({ log, verifierKey, metrics, logger, bodyBudget, answerBudget, refusals, ...(access === undefined ? {} : { access }) });
   gate.open(drain.guard(pipelining.guard(app, (req) => refusals.pipelined(req.socket.remoteAddress))));

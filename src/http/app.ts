@@ -3,6 +3,7 @@ import { canonicalizeValue } from '../jcs/canonical.js';
 import { JsonError } from '../jcs/json-error.js';
 import { JsonLimitError, MAX_JSON_BODY, parseIJson, type JsonKind, type JsonValue } from '../jcs/parse.js';
 import { formatTilePath, parseTilePath, TILE_WIDTH, type Tile } from '../merkle/tile.js';
+import { CLOCK_BEHIND_MESSAGE } from '../log/clock-behind.js';
 import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
@@ -665,7 +666,15 @@ export function createApp(options: AppOptions): express.Express {
     }
     if (!recovered) throw storeUnavailable();
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ status: 'ok', tree_size: log.latest().treeSize });
+    // The clock behind the latest tree head: the log works (it signs, each
+    // head dated just after the last), so still 200 and "ok", which keeps it
+    // in a load balancer, but the body says so, as the server's warning does.
+    const head = log.latest();
+    const behindMs = log.clockBehindMs();
+    const dated = new Date(head.timestamp);
+    const treeHead = Number.isNaN(dated.getTime()) ? head.timestamp : dated.toISOString();
+    const clock = behindMs === 0 ? {} : { clock_behind: { seconds: Math.floor(behindMs / 1000), tree_head: treeHead, message: CLOCK_BEHIND_MESSAGE } };
+    res.json({ status: 'ok', tree_size: head.treeSize, ...clock });
   });
 
   route('get', '/metrics', '/metrics', async (req, res) => {

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MAX_CLOCK_AHEAD_MS } from '../clock-limits.js';
 import { LOG_ERROR_CODES } from '../log/errors.js';
 import type { LogObserver } from '../log/log.js';
 import { VERSION } from '../version.js';
@@ -32,6 +33,11 @@ export interface Metrics {
    * timestamp, ms since the epoch) at each scrape; 0 until given.
    */
   watchTreeHead(timestamp: () => number): void;
+  /**
+   * Reads `cairn_clock_behind_seconds` from `ms` (the log's clockBehindMs)
+   * at each scrape; 0 until given.
+   */
+  watchClock(ms: () => number): void;
 }
 
 /** The methods some route serves: a request's `method` label is one of these, or {@link OTHER_METHOD}. */
@@ -141,6 +147,18 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       this.set(treeTimestamp() / 1000);
     },
   });
+  let clockBehindMs = (): number => 0;
+  new Gauge({
+    name: 'cairn_clock_behind_seconds',
+    help:
+      "Seconds this machine's clock is behind the latest signed tree head, 1 or more (stepped back, or standing still), else 0: " +
+      'the log still signs, each tree head dated just after the last, ahead of real time until the clock passes it; ' +
+      `monitors alarm on tree heads more than ${MAX_CLOCK_AHEAD_MS / 60_000} minutes ahead of their clock`,
+    registers: [registry],
+    collect() {
+      this.set(clockBehindMs() / 1000);
+    },
+  });
   new Gauge({
     name: 'cairn_build_info',
     help: 'Always 1; its labels say which Cairn and which Node.js the server runs',
@@ -184,6 +202,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     },
     watchTreeHead(timestamp) {
       treeTimestamp = timestamp;
+    },
+    watchClock(ms) {
+      clockBehindMs = ms;
     },
   };
 }

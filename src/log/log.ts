@@ -508,6 +508,20 @@ export class Log {
     return this.head;
   }
 
+  /**
+   * How far (ms) the clock is behind the latest tree head's timestamp, when
+   * by MAX_TIMESTAMP_WAIT_MS or more (stepped back, or standing still): the
+   * tree heads the log signs now are dated just after that one, ahead of
+   * real time, until the clock passes it. 0 otherwise, and on a read-only
+   * log, which signs none. Read now, not at the last round: an idle log's
+   * clock that caught up shows so at once.
+   */
+  clockBehindMs(): number {
+    if (this.readOnly) return 0;
+    const behind = this.head.timestamp - this.clock();
+    return behind >= MAX_TIMESTAMP_WAIT_MS ? behind : 0;
+  }
+
   /** Whether the store can be read and written (see LogStore.available). */
   storeAvailable(): boolean {
     return this.store.available?.() ?? true;

@@ -113,9 +113,18 @@ describe('a server whose clock steps while it runs', () => {
     expect(warnings).toEqual([{ level: 'warn', msg: CLOCK_BEHIND_MESSAGE, fields: expect.objectContaining({ signed: 1 }) }]);
     expect(warnings[0]!.fields.behindSeconds).toBeGreaterThanOrEqual(3590);
     expect(warnings[0]!.fields.behindSeconds).toBeLessThanOrEqual(3600);
+    // The log works: /healthz is 200 and ok, and says how far behind the clock is; so does /metrics.
+    const health = await fetch(`${server.url}/healthz`);
+    const body = (await health.json()) as { status: string; clock_behind?: { seconds: number } };
+    expect([health.status, body.status, body.clock_behind?.seconds]).toEqual([200, 'ok', expect.any(Number)]);
+    expect(body.clock_behind!.seconds).toBeGreaterThanOrEqual(3590);
+    const gauge = /^cairn_clock_behind_seconds (\S+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text());
+    expect(Number(gauge?.[1])).toBeGreaterThanOrEqual(3590);
     step = 0;
     expect(await post('by the clock again')).toBe(201);
     expect(told().filter((l) => l.msg === CLOCK_CAUGHT_UP_MESSAGE)).toEqual([{ level: 'info', msg: CLOCK_CAUGHT_UP_MESSAGE, fields: expect.objectContaining({ signed: 2 }) }]);
+    expect(await (await fetch(`${server.url}/healthz`)).json()).not.toHaveProperty('clock_behind');
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^cairn_clock_behind_seconds 0$/m);
   });
 
   test('a time the clock was behind that ended before its paced warning is told when the server stops', async () => {

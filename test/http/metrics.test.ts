@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/http/metrics.js';
+import { CLOCK_BEHIND_MESSAGE } from '../../src/log/clock-behind.js';
 import { LOG_ERROR_CODES } from '../../src/log/errors.js';
 import { Log } from '../../src/log/log.js';
 import { LevelStore } from '../../src/storage/level-store.js';
@@ -38,6 +39,39 @@ test("the tree head's timestamp is read at each scrape, in seconds; build info n
   timestamp += 600_000;
   expect(await sample(metrics, 'cairn_tree_timestamp_seconds')).toBe(1_700_000_600.123);
   expect((await metrics.registry.metrics()).split('\n')).toContain(`cairn_build_info{version="${VERSION}",nodejs="${process.version}"} 1`);
+});
+
+test("a clock behind the latest tree head: /healthz still 200 and ok, saying so in clock_behind (as the spec allows), and cairn_clock_behind_seconds says how far; both as before once the clock passes it", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-metrics-'));
+  const metrics = createMetrics({ processMetrics: false });
+  const T = Date.UTC(2026, 10, 29, 13);
+  let now = T;
+  const log = await Log.open({ store: await LevelStore.open(dir), signer: testSigner, verifier: testVerifier, observer: metrics.observer, clock: () => now });
+  metrics.watchClock(() => log.clockBehindMs());
+  const app = createApp({ log, verifierKey: vector.verifier_key, metrics });
+  const health = async () => {
+    const res = await request(app).get('/healthz');
+    expectResponseMatchesSpec('GET', '/healthz', { status: res.status, headers: res.headers, body: res.body, text: res.text });
+    return [res.status, res.body] as const;
+  };
+  try {
+    expect(log.latest().timestamp).toBe(T);
+    expect(await health()).toEqual([200, { status: 'ok', tree_size: 0 }]);
+    expect(await sample(metrics, 'cairn_clock_behind_seconds')).toBe(0);
+    // Stepped back an hour: no round since, yet both say it now.
+    now = T - 3_600_000 - 500;
+    expect(await health()).toEqual([200, { status: 'ok', tree_size: 0, clock_behind: { seconds: 3600, tree_head: '2026-11-29T13:00:00.000Z', message: CLOCK_BEHIND_MESSAGE } }]);
+    expect(await sample(metrics, 'cairn_clock_behind_seconds')).toBe(3600.5);
+    // Less than a second behind: a wait the log makes, not a clock stepped back.
+    now = T - 999;
+    expect(await health()).toEqual([200, { status: 'ok', tree_size: 0 }]);
+    expect(await sample(metrics, 'cairn_clock_behind_seconds')).toBe(0);
+    now = T + 1;
+    expect(await health()).toEqual([200, { status: 'ok', tree_size: 0 }]);
+  } finally {
+    await log.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('a committed round moves the tree size and the entry counters', async () => {
