@@ -1082,7 +1082,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
      */
     const keepAhead = async (sth: Checkpoint): Promise<void> => {
       if (loaded === undefined || sth.treeSize <= Math.max(keptAheadSth()?.treeSize ?? -1, loaded.verified.sth?.treeSize ?? -1)) return;
-      const state: SavedState = { ...loaded.state, sth_ahead: { tree_size: sth.treeSize, root_hash: encodeBase64(sth.rootHash) }, verified_at: stamp() };
+      const state = versioned({ ...loaded.state, sth_ahead: { tree_size: sth.treeSize, root_hash: encodeBase64(sth.rootHash) }, verified_at: stamp() });
       let narrowed: Narrowed;
       try {
         narrowed = await persist(state);
