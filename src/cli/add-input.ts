@@ -95,6 +95,49 @@ export function isSystemError(err: unknown): boolean {
   return typeof code === 'string' && /^(E[A-Z0-9]+|ERR_[A-Z0-9_]+)$/.test(code);
 }
 
+/** The error of line `number` of `name`, more than `maxBytes` long. */
+function lineTooLong(name: string, number: number, maxBytes: number): BadInputError {
+  return new BadInputError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
+}
+
+/**
+ * A check, for each chunk of JSON Lines held whole (see holdInput), that the
+ * line it ends or leaves open is not more than `maxBytes` long (one byte
+ * more may be the "\r" of a "\r\n"): `check(chunk, held)`, `held` the
+ * chunks read so far, this one last, throws what splitLines would later
+ * throw of that line, and keeps `held` as `tooLongIn`. So a line that never
+ * ends stops the reading soon after `maxBytes` of it rather than after
+ * MAX_HELD_INPUT_BYTES (whose message would send its reader looking for the
+ * wrong cause). Lines wholly inside one chunk are left to splitLines:
+ * finding them would mean visiting every line ending.
+ */
+function lineLengthCheck(name: string, maxBytes = MAX_LINE_BYTES) {
+  let open = 0; // bytes of the line not yet ended
+  const found: { tooLongIn?: readonly Uint8Array[]; check: (chunk: Uint8Array, held: readonly Uint8Array[]) => void } = {
+    check: (chunk, held) => {
+      const first = chunk.indexOf(0x0a);
+      const ended = first < 0 ? undefined : open + first; // the line this chunk ends, if it ends one
+      const left = first < 0 ? open + chunk.length : chunk.length - chunk.lastIndexOf(0x0a) - 1; // the line it leaves open
+      if ((ended ?? 0) > maxBytes + 1 || left > maxBytes + 1) {
+        let before = 0; // line endings before the line too long
+        for (const part of held.slice(0, -1)) before += lineEndings(part);
+        if (ended !== undefined && ended <= maxBytes + 1) before += lineEndings(chunk);
+        found.tooLongIn = held;
+        throw lineTooLong(name, before + 1, maxBytes);
+      }
+      open = left;
+    },
+  };
+  return found;
+}
+
+/** How many "\n" `bytes` holds. */
+function lineEndings(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
 /**
  * Splits byte chunks into lines, holding no more than one line and one chunk:
  * a line ends at "\n", one "\r" before it is dropped, and the last line may
@@ -106,7 +149,7 @@ export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<U
   let parts: Uint8Array[] = [];
   let held = 0;
   let number = 1;
-  const tooLong = () => new BadInputError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
+  const tooLong = () => lineTooLong(name, number, maxBytes);
   const line = (tail: Uint8Array): Line => {
     let bytes = parts.length === 0 ? tail : Buffer.concat([...parts, tail], held + tail.length);
     if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
@@ -365,9 +408,17 @@ export interface Reading {
  * `tooMuch(read)`, `read` the chunks read so far (for a message that says
  * what they look like), a stop signal a StoppedReading naming `input`;
  * either stops reading it (release) at once, holding no more than `limit`
- * and one chunk.
+ * and one chunk. `checkChunk`, when given, sees each chunk once it is held
+ * (`held` all of them so far), and what it throws stops the reading too.
  */
-export async function holdAll(opened: Opened, input: string, limit: number, tooMuch: (read: readonly Uint8Array[]) => Error, signal: AbortSignal): Promise<Uint8Array> {
+export async function holdAll(
+  opened: Opened,
+  input: string,
+  limit: number,
+  tooMuch: (read: readonly Uint8Array[]) => Error,
+  signal: AbortSignal,
+  checkChunk?: (chunk: Uint8Array, held: readonly Uint8Array[]) => void,
+): Promise<Uint8Array> {
   const chunks = opened.chunks[Symbol.asyncIterator]();
   const parts: Uint8Array[] = [];
   let held = 0;
@@ -378,6 +429,7 @@ export async function holdAll(opened: Opened, input: string, limit: number, tooM
       if (next.done === true) break;
       held += next.value.length;
       parts.push(next.value);
+      checkChunk?.(next.value, parts);
       if (held > limit) throw tooMuch(parts);
     }
   } catch (err) {
@@ -422,12 +474,21 @@ export function entryTooLarge(name: string): BadInputError {
 
 /**
  * Reads all of an input that cannot be read twice (standard input, a pipe),
- * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES.
+ * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES
+ * and soon after a line past MAX_LINE_BYTES (lineLengthCheck).
  */
-function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array> {
+async function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array> {
   const what = name === '<stdin>' ? 'standard input' : name;
   const tooMuch = () => (jsonLines ? heldTooMuch(name) : entryTooLarge(name));
-  return holdAll(opened, what, jsonLines ? MAX_HELD_INPUT_BYTES : MAX_ENTRY_SIZE, tooMuch, reading.signal);
+  if (!jsonLines) return holdAll(opened, what, MAX_ENTRY_SIZE, tooMuch, reading.signal);
+  const lines = lineLengthCheck(name);
+  try {
+    return await holdAll(opened, what, MAX_HELD_INPUT_BYTES, tooMuch, reading.signal, lines.check);
+  } catch (err) {
+    // The lines before one too long are checked first, so that the first bad line is the one named, as a regular FILE's is.
+    if (lines.tooLongIn !== undefined) await countEntries(jsonLineEntries(lines.tooLongIn, name), name, reading.signal);
+    throw err;
+  }
 }
 
 /**

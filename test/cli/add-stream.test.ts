@@ -11,7 +11,7 @@ import { createWriteStream, existsSync, readFileSync, renameSync, unlinkSync } f
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import { heldTooMuch, MAX_HELD_INPUT_BYTES } from '../../src/cli/add-input.js';
+import { heldTooMuch, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES } from '../../src/cli/add-input.js';
 import { ADD_USAGE, addCommand, IndexRuns, processAdd } from '../../src/cli/add.js';
 import type { CliIo } from '../../src/cli/client-common.js';
 import { MAX_ENTRY_SIZE } from '../../src/merkle/bundle.js';
@@ -369,6 +369,49 @@ test(`without --stream, standard input of more than MAX_HELD_INPUT_BYTES (${MAX_
   expect(await addCommand([...t.common], one, fakeProcess().proc)).toBe(2);
   expect(one.err()).toBe(`cairn add: <stdin>: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}\n`);
   expect(pulled).toBe(1);
+});
+
+test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stops cairn add soon after that much of it is read, naming it, not after ${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB`, async () => {
+  // 64 KiB chunks, as a pipe gives them: each one given again and again is counted, never copied.
+  const chunk = (text: string) => new Uint8Array(64 * 1024).fill(text.charCodeAt(0));
+  const xs = chunk('x');
+  const newlines = chunk('\n');
+  let pulled = 0;
+  async function* input(first: Uint8Array[], then: Uint8Array): AsyncGenerator<Uint8Array> {
+    pulled = 0;
+    for (const c of first) {
+      pulled++;
+      yield c;
+    }
+    for (;;) {
+      pulled++;
+      yield then;
+    }
+  }
+  const run = async (first: Uint8Array[], then: Uint8Array) => {
+    const f = fakeProcess();
+    const io = streamIo(input(first, then));
+    expect(await addCommand([...t.common, '--json-lines'], io, f.proc)).toBe(2);
+    expect(t.fake.requests).toEqual([]);
+    expect(f.stdinStops()).toBeGreaterThanOrEqual(1);
+    return io.err();
+  };
+  const most = MAX_LINE_BYTES / xs.length + 3;
+
+  // A line that never ends (a 1.2 GB one used to be held to 1 GiB, then named as too much input to hold).
+  expect(await run([enc('{"a":1}\n\r\n{"b":')], xs)).toBe(`cairn add: <stdin>:3: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event\n`);
+  expect(pulled).toBeLessThanOrEqual(most);
+  // One that ends in a later chunk, more lines after it.
+  const long = [enc('{"a":1}\n{"b":"'), ...Array.from({ length: 15 }, () => xs), enc(`${'x'.repeat(70_000)}"}\n{"c":3}\n`)];
+  expect(await run(long, newlines)).toBe(`cairn add: <stdin>:2: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event\n`);
+  expect(pulled).toBe(long.length);
+  // A bad line before it is the one named, as in a FILE.
+  expect(await run([enc('{"a":1}\n{bad\n')], xs)).toBe('cairn add: <stdin>:2: not an I-JSON value: unexpected character "b" (expected a string key in an object) at column 2\n');
+  expect(pulled).toBeLessThanOrEqual(most);
+  // A line of MAX_LINE_BYTES and its "\r\n", its "\r" and "\n" in different chunks, is not too long.
+  const io = streamIo(input([enc(`{"a":${' '.repeat(MAX_LINE_BYTES - 7)}1}\r`), enc('\n')], newlines));
+  expect(await addCommand([...t.common, '--json-lines'], io, fakeProcess().proc)).toBe(2);
+  expect(io.err()).toMatch(/^cairn add: standard input holds more than/);
 });
 
 test('--stream needs --json-lines, --flush-after needs --stream and takes 0.05 to 3600 seconds: usage errors', async () => {
