@@ -55,7 +55,7 @@ export interface Line {
  * input or a pipe cannot be read twice and is held.
  */
 export type Checked =
-  | { readonly kind: 'held'; readonly name: string; readonly entries: number; readonly data: Uint8Array }
+  | { readonly kind: 'held'; readonly name: string; readonly entries: number; readonly chunks: readonly Uint8Array[] }
   | { readonly kind: 'file'; readonly name: string; readonly entries: number; readonly stamp: Stats };
 
 /** An input that the sending pass could not read as the checking pass had. */
@@ -408,17 +408,32 @@ export interface Reading {
  * `tooMuch(read)`, `read` the chunks read so far (for a message that says
  * what they look like), a stop signal a StoppedReading naming `input`;
  * either stops reading it (release) at once, holding no more than `limit`
- * and one chunk. `checkChunk`, when given, sees each chunk once it is held
- * (`held` all of them so far), and what it throws stops the reading too.
+ * and one chunk.
  */
-export async function holdAll(
+export async function holdAll(opened: Opened, input: string, limit: number, tooMuch: (read: readonly Uint8Array[]) => Error, signal: AbortSignal): Promise<Uint8Array> {
+  return joined(await holdChunks(opened, input, limit, tooMuch, signal));
+}
+
+/** The bytes of `chunks` in one array: the one chunk itself, or a copy. */
+function joined(chunks: readonly Uint8Array[]): Uint8Array {
+  return chunks.length === 1 ? chunks[0]! : new Uint8Array(Buffer.concat(chunks));
+}
+
+/**
+ * What holdAll reads, as the chunks read, so that input held whole is not
+ * held twice while it is copied into one array (900 MB of JSON Lines from
+ * standard input peaked at 2.7 GB). `checkChunk`, when given, sees each
+ * chunk once it is held (`held` all of them so far), and what it throws
+ * stops the reading too.
+ */
+async function holdChunks(
   opened: Opened,
   input: string,
   limit: number,
   tooMuch: (read: readonly Uint8Array[]) => Error,
   signal: AbortSignal,
   checkChunk?: (chunk: Uint8Array, held: readonly Uint8Array[]) => void,
-): Promise<Uint8Array> {
+): Promise<Uint8Array[]> {
   const chunks = opened.chunks[Symbol.asyncIterator]();
   const parts: Uint8Array[] = [];
   let held = 0;
@@ -436,7 +451,7 @@ export async function holdAll(
     opened.release();
     throw err;
   }
-  return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts, held));
+  return parts;
 }
 
 async function countEntries(entries: AsyncIterable<Input>, input: string, signal: AbortSignal): Promise<number> {
@@ -448,9 +463,9 @@ async function countEntries(entries: AsyncIterable<Input>, input: string, signal
   return n;
 }
 
-async function checkHeld(name: string, data: Uint8Array, jsonLines: boolean, signal: AbortSignal): Promise<Checked> {
-  if (!jsonLines) checkSize(data.length, name);
-  return { kind: 'held', name, data, entries: jsonLines ? await countEntries(jsonLineEntries([data], name), name, signal) : 1 };
+async function checkHeld(name: string, chunks: readonly Uint8Array[], jsonLines: boolean, signal: AbortSignal): Promise<Checked> {
+  if (!jsonLines) checkSize(chunks.reduce((sum, c) => sum + c.length, 0), name);
+  return { kind: 'held', name, chunks, entries: jsonLines ? await countEntries(jsonLineEntries(chunks, name), name, signal) : 1 };
 }
 
 /**
@@ -477,13 +492,13 @@ export function entryTooLarge(name: string): BadInputError {
  * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES
  * and soon after a line past MAX_LINE_BYTES (lineLengthCheck).
  */
-async function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array> {
+async function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array[]> {
   const what = name === '<stdin>' ? 'standard input' : name;
   const tooMuch = () => (jsonLines ? heldTooMuch(name) : entryTooLarge(name));
-  if (!jsonLines) return holdAll(opened, what, MAX_ENTRY_SIZE, tooMuch, reading.signal);
+  if (!jsonLines) return holdChunks(opened, what, MAX_ENTRY_SIZE, tooMuch, reading.signal);
   const lines = lineLengthCheck(name);
   try {
-    return await holdAll(opened, what, MAX_HELD_INPUT_BYTES, tooMuch, reading.signal, lines.check);
+    return await holdChunks(opened, what, MAX_HELD_INPUT_BYTES, tooMuch, reading.signal, lines.check);
   } catch (err) {
     // The lines before one too long are checked first, so that the first bad line is the one named, as a regular FILE's is.
     if (lines.tooLongIn !== undefined) await countEntries(jsonLineEntries(lines.tooLongIn, name), name, reading.signal);
@@ -516,7 +531,7 @@ export async function check(source: string, jsonLines: boolean, reading: Reading
       // A terminal is read as it comes, and let go of at a stop (holdInput); another device by its FileHandle.
       const terminal = await openTerminal(source);
       if (terminal !== undefined) {
-        let data: Uint8Array;
+        let data: Uint8Array[];
         try {
           data = await holdInput(terminal, source, jsonLines, reading);
         } finally {
@@ -555,8 +570,8 @@ function sameFile(a: Stats, b: Stats): boolean {
 export async function* entriesOf(input: Checked, jsonLines: boolean): AsyncGenerator<Input> {
   const { name } = input;
   if (input.kind === 'held') {
-    if (jsonLines) yield* jsonLineEntries([input.data], name);
-    else yield { entry: input.data, source: name };
+    if (jsonLines) yield* jsonLineEntries(input.chunks, name);
+    else yield { entry: joined(input.chunks), source: name };
     return;
   }
   const changed = (detail: string) => new InputError(`${name} changed after it was checked: ${detail}`);

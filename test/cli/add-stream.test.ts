@@ -11,7 +11,7 @@ import { createWriteStream, existsSync, readFileSync, renameSync, unlinkSync } f
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import { heldTooMuch, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES } from '../../src/cli/add-input.js';
+import { check, entriesOf, heldTooMuch, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES, type Reading } from '../../src/cli/add-input.js';
 import { ADD_USAGE, addCommand, IndexRuns, processAdd } from '../../src/cli/add.js';
 import type { CliIo } from '../../src/cli/client-common.js';
 import { MAX_ENTRY_SIZE } from '../../src/merkle/bundle.js';
@@ -412,6 +412,38 @@ test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stop
   const io = streamIo(input([enc(`{"a":${' '.repeat(MAX_LINE_BYTES - 7)}1}\r`), enc('\n')], newlines));
   expect(await addCommand([...t.common, '--json-lines'], io, fakeProcess().proc)).toBe(2);
   expect(io.err()).toMatch(/^cairn add: standard input holds more than/);
+});
+
+test('without --stream, standard input is held as the chunks read, not copied into one array as well, and sent as read', async () => {
+  const reading = (given: Uint8Array[]): Reading => ({
+    stdin: () => ({
+      chunks: (async function* () {
+        yield* given;
+      })(),
+      release: () => undefined,
+    }),
+    signal: new AbortController().signal,
+  });
+  const given = [enc('{"a":1}\n{"b":'), enc('2}\r\n\n{"c":3}'), enc('\n{"d":4}')];
+  const checked = await check('-', true, reading(given));
+  expect(checked).toMatchObject({ kind: 'held', name: '<stdin>', entries: 4 });
+  // The very chunks read (900 MB of JSON Lines peaked at 2.7 GB while they were copied into one array).
+  const held = (checked as { chunks?: readonly Uint8Array[] }).chunks;
+  expect(held?.length).toBe(given.length);
+  given.forEach((chunk, i) => expect(held?.[i]).toBe(chunk));
+  const sent: [string, string][] = [];
+  for await (const { entry, source } of entriesOf(checked, true)) sent.push([source, new TextDecoder().decode(entry)]);
+  expect(sent).toEqual([
+    ['<stdin>:1', '{"a":1}'],
+    ['<stdin>:2', '{"b":2}'],
+    ['<stdin>:4', '{"c":3}'],
+    ['<stdin>:5', '{"d":4}'],
+  ]);
+  // One entry (no --json-lines) in several chunks is sent whole.
+  const one = await check('-', false, reading([enc('ab'), enc('c'), enc('d\n')]));
+  const entries: string[] = [];
+  for await (const { entry } of entriesOf(one, false)) entries.push(new TextDecoder().decode(entry));
+  expect(entries).toEqual(['abcd\n']);
 });
 
 test('--stream needs --json-lines, --flush-after needs --stream and takes 0.05 to 3600 seconds: usage errors', async () => {
