@@ -421,6 +421,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           for (const source of sources) checked.push(await check(source, jsonLines, reading));
         } catch (err) {
           if (err instanceof StoppedReading) throw new Error(`stopped by ${state.stopBy ?? 'a signal'} while reading ${err.input}: nothing was sent`);
+          // One bad input among many: none of the others was sent either.
+          if (err instanceof BadInputError && !err.message.includes('nothing was sent')) err.message += ' (nothing was sent)';
           throw err;
         }
         state.readingOrOpening = false;

@@ -111,13 +111,13 @@ test("a bad line is the input's fault, not the command line's: its message says 
   const latin = captureIo();
   expect(await addCommand([...t.common, '--json-lines', file], latin)).toBe(2);
   expect(latin.err()).toBe(
-    `cairn add: ${file}:2: not UTF-8 text: byte 13 of the line (of e9 22 7d) begins no UTF-8 character; a JSON event is UTF-8 text (RFC 8259 §8.1): is the input in another encoding, such as Latin-1?\n`,
+    `cairn add: ${file}:2: not UTF-8 text: byte 13 of the line (of e9 22 7d) begins no UTF-8 character; a JSON event is UTF-8 text (RFC 8259 §8.1): is the input in another encoding, such as Latin-1? (nothing was sent)\n`,
   );
   // A last line cut off where its producer stopped: said so; one that is whole JSON without its line break is logged.
   await writeFile(file, '{"a":1}\n{"a":');
   const cut = captureIo();
   expect(await addCommand([...t.common, '--json-lines', file], cut)).toBe(2);
-  expect(cut.err()).toMatch(new RegExp(`^cairn add: ${file}:2: not an I-JSON value: .* \\(the last line, with no line break after it: cut off where its producer stopped writing\\?\\)\\n$`));
+  expect(cut.err()).toMatch(new RegExp(`^cairn add: ${file}:2: not an I-JSON value: .* \\(the last line, with no line break after it: cut off where its producer stopped writing\\?\\) \\(nothing was sent\\)\\n$`));
   await writeFile(file, '{"a":1}\n{"a":2}');
   expect(await addCommand([...t.common, '--json-lines', file], captureIo())).toBe(0);
   // Nothing but blank lines, and an empty FILE: no pointer to --help either.
@@ -172,7 +172,7 @@ test('without --json-lines, a FILE too large to be an entry is refused by its si
   await writeFile(small, 'small');
   const io = captureIo();
   expect(await addCommand([...t.common, small, sparse], io)).toBe(2);
-  expect(io.err()).toMatch(new RegExp(`^cairn add: ${sparse}: ${3 * 2 ** 30} bytes; an entry holds at most 65535\\n`));
+  expect(io.err()).toMatch(new RegExp(`^cairn add: ${sparse}: ${3 * 2 ** 30} bytes; an entry holds at most 65535 \\(nothing was sent\\)\\n`));
   expect(io.out()).toBe('');
 });
 

@@ -367,7 +367,7 @@ test(`without --stream, standard input of more than MAX_HELD_INPUT_BYTES (${MAX_
   pulled = 0;
   const one = streamIo(endless());
   expect(await addCommand([...t.common], one, fakeProcess().proc)).toBe(2);
-  expect(one.err()).toBe(`cairn add: <stdin>: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE}\n`);
+  expect(one.err()).toBe(`cairn add: <stdin>: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE} (nothing was sent)\n`);
   expect(pulled).toBe(1);
 });
 
@@ -399,14 +399,14 @@ test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stop
   const most = MAX_LINE_BYTES / xs.length + 3;
 
   // A line that never ends (a 1.2 GB one used to be held to 1 GiB, then named as too much input to hold).
-  expect(await run([enc('{"a":1}\n\r\n{"b":')], xs)).toBe(`cairn add: <stdin>:3: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event\n`);
+  expect(await run([enc('{"a":1}\n\r\n{"b":')], xs)).toBe(`cairn add: <stdin>:3: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event (nothing was sent)\n`);
   expect(pulled).toBeLessThanOrEqual(most);
   // One that ends in a later chunk, more lines after it.
   const long = [enc('{"a":1}\n{"b":"'), ...Array.from({ length: 15 }, () => xs), enc(`${'x'.repeat(70_000)}"}\n{"c":3}\n`)];
-  expect(await run(long, newlines)).toBe(`cairn add: <stdin>:2: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event\n`);
+  expect(await run(long, newlines)).toBe(`cairn add: <stdin>:2: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event (nothing was sent)\n`);
   expect(pulled).toBe(long.length);
   // A bad line before it is the one named, as in a FILE.
-  expect(await run([enc('{"a":1}\n{bad\n')], xs)).toBe('cairn add: <stdin>:2: not an I-JSON value: unexpected character "b" (expected a string key in an object) at column 2\n');
+  expect(await run([enc('{"a":1}\n{bad\n')], xs)).toBe('cairn add: <stdin>:2: not an I-JSON value: unexpected character "b" (expected a string key in an object) at column 2 (nothing was sent)\n');
   expect(pulled).toBeLessThanOrEqual(most);
   // A line of MAX_LINE_BYTES and its "\r\n", its "\r" and "\n" in different chunks, is not too long.
   const io = streamIo(input([enc(`{"a":${' '.repeat(MAX_LINE_BYTES - 7)}1}\r`), enc('\n')], newlines));

@@ -86,8 +86,8 @@ test('cairn add refuses bad input before sending anything (exit 2)', async () =>
   const cases: [string[], string, RegExp][] = [
     [['--json-lines'], '{"a":1}\n{"a":1,"a":2}\n', /<stdin>:2: not an I-JSON value/],
     [['--json-lines'], '\n\n', /nothing to add/],
-    [['--json-lines'], '{"a":1}\n\u00a0{"a":2}\n', /^cairn add: <stdin>:2: not an I-JSON value: unexpected character "\\u\{00A0\}" at column 1\n/],
-    [['--json-lines'], `"${'a'.repeat(65_534)}"\n`, /^cairn add: <stdin>:1: its canonical form \(RFC 8785\) is 65536 bytes; an entry holds at most 65535\n/],
+    [['--json-lines'], '{"a":1}\n\u00a0{"a":2}\n', /^cairn add: <stdin>:2: not an I-JSON value: unexpected character "\\u\{00A0\}" at column 1 \(nothing was sent\)\n/],
+    [['--json-lines'], `"${'a'.repeat(65_534)}"\n`, /^cairn add: <stdin>:1: its canonical form \(RFC 8785\) is 65536 bytes; an entry holds at most 65535 \(nothing was sent\)\n/],
     [[], '', /<stdin>: an entry must hold at least one byte/],
     [['--batch-size', '1001'], 'x', /--batch-size must be an integer from 1 to 1000/],
     [['-', '-'], 'x', /standard input/],

@@ -68,7 +68,7 @@ test('a file name holding a newline cannot start a line of its own: it is escape
   await writeFile(empty, '');
   const io = captureIo();
   expect(await addCommand([...t.common, empty], io)).toBe(2);
-  expect(io.err().split('\n')).toEqual([`cairn add: ${join(t.dir, 'empty')}\\u000a${fake}: an entry must hold at least one byte`, '']);
+  expect(io.err().split('\n')).toEqual([`cairn add: ${join(t.dir, 'empty')}\\u000a${fake}: an entry must hold at least one byte (nothing was sent)`, '']);
 });
 
 test("the summary names a receipts file holding a newline escaped, on one line", async () => {
