@@ -23,8 +23,8 @@ then the receipts with the entry's leaf hash are checked (an appended file
 may hold several: the entry logged to two logs, or twice), and one that
 proves it is enough. It is read a line at a time, so a file appended to for
 years needs no more memory than a short one. A line that is not JSON (a
-receipt cut off by a crash or a full disk) is skipped; when no receipt
-proves the entry, the failure says how many were. A /v1/batch answer is not
+receipt cut off by a crash or a full disk), or longer than 16 MiB, is
+skipped; when no receipt proves the entry, the failure says how many were. A /v1/batch answer is not
 a receipt: its receipts share its checkpoint; 'cairn add' writes each on a
 line of its own, with it.
 
@@ -260,6 +260,9 @@ interface Scan {
   /** How many lines are not JSON, and the numbers of the first LINES_NAMED. */
   readonly notJson: number;
   readonly notJsonLines: readonly number[];
+  /** How many lines after the first are longer than HELD_LIMIT (so never read), and the numbers of the first LINES_NAMED. */
+  readonly tooLong: number;
+  readonly tooLongLines: readonly number[];
 }
 
 /**
@@ -290,13 +293,20 @@ async function scan(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, na
   let firstProblem: string | undefined;
   let notJson = 0;
   const notJsonLines: number[] = [];
+  let tooLong = 0;
+  const tooLongLines: number[] = [];
   for await (const { bytes, number } of splitLines(holding())) {
     if (isBlank(bytes)) continue;
     lines++;
     const where = `${name}:${number}`;
     const first = lines === 1;
     if (bytes === undefined) {
-      if (first) firstProblem = `${where} is longer than ${HELD_LIMIT} bytes, more than any receipt`;
+      if (first) {
+        firstProblem = `${where} is longer than ${HELD_LIMIT} bytes, more than any receipt`;
+      } else {
+        tooLong++;
+        if (tooLongLines.length < LINES_NAMED) tooLongLines.push(number);
+      }
       continue;
     }
     if (!complete && bytes.indexOf(run) < 0 && bytes.indexOf(escape) < 0) continue;
@@ -317,15 +327,22 @@ async function scan(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, na
     receipts++;
     if ((value as { leaf_hash: string }).leaf_hash === leaf) attempts.try(value, where);
   }
-  return { whole: whole === undefined ? undefined : Buffer.concat(whole), lines, complete, receipts, firstProblem, notJson, notJsonLines };
+  return { whole: whole === undefined ? undefined : Buffer.concat(whole), lines, complete, receipts, firstProblem, notJson, notJsonLines, tooLong, tooLongLines };
 }
 
-/** What a failure adds when lines were skipped that are not JSON: how many, and the first ones' FILE:N. */
+/** What a failure adds when lines were skipped, not JSON or too long to be receipts: how many, and the first ones' FILE:N. */
 function skippedLines(found: Scan, name: string): string {
-  if (found.notJson === 0) return '';
-  const list = found.notJsonLines.map((n) => `${name}:${n}`).join(', ') + (found.notJson > found.notJsonLines.length ? ', ...' : '');
-  const count = found.notJson === 1 ? '1 line that is' : `${found.notJson} lines that are`;
-  return `; skipped ${count} not JSON (${list}), such as a receipt cut off by a crash or a full disk`;
+  const named = (numbers: readonly number[], count: number) => numbers.map((n) => `${name}:${n}`).join(', ') + (count > numbers.length ? ', ...' : '');
+  let said = '';
+  if (found.notJson > 0) {
+    const count = found.notJson === 1 ? '1 line that is' : `${found.notJson} lines that are`;
+    said += `; skipped ${count} not JSON (${named(found.notJsonLines, found.notJson)}), such as a receipt cut off by a crash or a full disk`;
+  }
+  if (found.tooLong > 0) {
+    const count = found.tooLong === 1 ? '1 line' : `${found.tooLong} lines`;
+    said += `; skipped ${count} longer than ${HELD_LIMIT} bytes, more than any receipt (${named(found.tooLongLines, found.tooLong)})`;
+  }
+  return said;
 }
 
 /**

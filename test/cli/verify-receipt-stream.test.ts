@@ -88,6 +88,16 @@ test('when no receipt proves the entry, the failure says how many lines were ski
   expect(JSON.parse(failed.out)).toEqual({ valid: false, reason: `the inclusion proof does not lead from leaf 4 to the root of the tree of size 7${note(failed.file, '5 lines that are', 'F:1, F:3, F:5, ...').trimEnd()}` });
 });
 
+test('a later line too long to be a receipt is counted among the skipped lines too, apart from those that are not JSON', async () => {
+  const mine = await receiptLine(ENTRY, 3, 7);
+  const other = await receiptLine(enc('another entry'), 1, 4);
+  const failed = await verify([other, cutOff(mine), 'x'.repeat(HELD_LIMIT + 1)]);
+  expect([failed.code, failed.err]).toEqual([1, '']);
+  expect(failed.out).toBe(
+    `INVALID: the one receipt in ${failed.file} is not for this entry's leaf hash; skipped 1 line that is not JSON (${failed.file}:2), such as a receipt cut off by a crash or a full disk; skipped 1 line longer than ${HELD_LIMIT} bytes, more than any receipt (${failed.file}:3)\n`,
+  );
+});
+
 test('input that holds no receipt is exit 2 with what it is, not a usage hint', async () => {
   const mine = await receiptLine(ENTRY, 3, 7);
   const one = await verify([cutOff(mine)]);
