@@ -12,7 +12,7 @@ import { checkpointFailure, checkReceiptLeaf, parseReceipt } from '../client/rec
 import { encodeBase64 } from '../note/base64.js';
 import { openCheckpoint, type Checkpoint } from '../note/checkpoint.js';
 import type { Verifier } from '../note/keys.js';
-import type { ReceiptTree } from './receipt-consistency.js';
+import { ReceiptTrees, type ReceiptTree } from './receipt-consistency.js';
 import type { ReceiptsFile } from './receipts-file.js';
 
 /** The bytes of a leaf hash kept to match entries to receipts: 128 bits, so that no entry of the input matches a receipt not its own by chance, nor by any search for one (2^128 tries). */
@@ -129,8 +129,17 @@ export interface HeldReceipts {
   readonly receipts: number;
   /** The lines taken for receipts cut off (see cutOffReceipt): how many, and the first one's number. */
   readonly cutOff: { readonly lines: number; readonly first: number } | undefined;
-  /** The receipt under the largest tree (the first of that size), for the log's checkpoint to be proved to extend; undefined when there are none. */
+  /** The receipt under the largest tree (the first of that size); undefined when there are none. */
   readonly newest: ReceiptTree | undefined;
+  /**
+   * The distinct trees (by size and root) of the receipts, each with the
+   * first receipt under it, smallest first: the log's checkpoint must be
+   * proved to extend every one, not only the largest, since a receipt under
+   * a smaller tree that the log later dropped (a restore from an old backup,
+   * a fork) proves nothing of the log as it is, whatever the larger trees of
+   * other runs' receipts do.
+   */
+  readonly trees: readonly ReceiptTree[];
 }
 
 /** A stop signal came while the receipts in FILE were read. */
@@ -156,6 +165,7 @@ export async function readHeldReceipts(file: ReceiptsFile, name: string, verifie
   let receipts = 0;
   let cutOff: { lines: number; first: number } | undefined;
   let newest: ReceiptTree | undefined;
+  const trees = new ReceiptTrees();
   /** The checkpoint note opened last, and what it opened to: a batch's receipts share one. */
   let lastNote: string | undefined;
   let lastCheckpoint: Checkpoint | undefined;
@@ -179,8 +189,11 @@ export async function readHeldReceipts(file: ReceiptsFile, name: string, verifie
     const receipt = parseReceipt(value);
     if (typeof receipt === 'string') throw notReceipts(where, receipt);
     let checkpoint: Checkpoint;
+    /** Whether this receipt's checkpoint is another than the line before's: its tree is then kept (once per size and root). */
+    let opened = false;
     if (receipt.checkpoint === lastNote && lastCheckpoint !== undefined) checkpoint = lastCheckpoint;
     else {
+      opened = true;
       try {
         checkpoint = openCheckpoint(receipt.checkpoint, verifier).checkpoint;
       } catch (err) {
@@ -202,7 +215,9 @@ export async function readHeldReceipts(file: ReceiptsFile, name: string, verifie
     counts.add(check.leaf);
     receipts++;
     const size = checkpoint.treeSize;
-    if (newest === undefined || size > newest.checkpoint.treeSize) newest = { checkpoint, note: receipt.checkpoint, where, index: check.index };
+    const tree = { checkpoint, note: receipt.checkpoint, where, index: check.index };
+    if (opened) trees.add(tree);
+    if (newest === undefined || size > newest.checkpoint.treeSize) newest = tree;
     else if (size === newest.checkpoint.treeSize && encodeBase64(checkpoint.rootHash) !== encodeBase64(newest.checkpoint.rootHash)) {
       throw new ClientError(
         'INCONSISTENT',
@@ -249,5 +264,5 @@ export async function readHeldReceipts(file: ReceiptsFile, name: string, verifie
   }
   // The last line, without its line break: a receipt whole but for it is taken, one cut off is passed over.
   if (held > 0) takeLine(Buffer.concat(parts), number);
-  return { counts, receipts, cutOff, newest };
+  return { counts, receipts, cutOff, newest, trees: trees.list() };
 }

@@ -178,9 +178,9 @@ its canonical ones), and each receipt stands for one entry: of an entry
 repeated in the input, as many are passed over as FILE holds receipts of it.
 Every receipt in FILE must verify with --vkey (its checkpoint signed by the
 log's key, its inclusion proof leading to that checkpoint's root), and the
-log's current checkpoint is then proved to extend the largest of their
-trees (from its tiles, or its consistency proof), before anything is sent;
-the batches' checkpoints are proved to extend that one. Nothing is sent if
+log's current checkpoint is then proved to extend every one of their trees
+(from its tiles, or its consistency proofs), before anything is sent; the
+batches' checkpoints are proved to extend that one. Nothing is sent if
 they do not: a line of FILE that is not a receipt, or a receipt of another
 log or key, is exit 2; a receipt of this log's whose proof fails, two of
 one tree size with different roots, or a log that no longer extends their
@@ -190,7 +190,8 @@ passed over with a notice: its entry is sent again, and the log answers it
 as a duplicate. A FILE not there yet (or empty) makes it an ordinary run,
 so that a cron job may always give --resume. FILE must be a regular file.
 Reading FILE holds 20 to 40 bytes for each receipt (at most 64 MB for a
-million), and checking their proofs takes about a minute per million.
+million) and about 1 KB for each tree (one per batch a run sent), and
+checking their proofs takes about a minute per million.
 
 SIGINT, SIGTERM or SIGHUP (a closed terminal) sends no more requests: the
 one in flight is finished and its receipts written, then cairn add stops
@@ -547,13 +548,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
       } finally {
         state.waitMayStop = false;
       }
-      /** With --resume, the log's checkpoint proved to extend the largest tree of the receipts in FILE. */
+      /** With --resume, the log's checkpoint proved to extend every tree of the receipts in FILE. */
       let heldExtended: Checkpoint | undefined;
       if (held?.newest !== undefined) {
         const tree = held.newest;
         let shown: TreesCheck;
         try {
-          shown = await checkReceiptTrees(client, [tree]);
+          // Every tree, not only the largest: a receipt under a tree the log no longer extends proves nothing of it now.
+          shown = await checkReceiptTrees(client, held.trees);
         } catch (err) {
           if (err instanceof Error) err.message += ` (the newest receipt in ${receiptsPath ?? ''} is ${tree.where}; nothing was sent)`;
           throw err;
@@ -561,7 +563,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         if (!shown.consistent) {
           throw new ClientError(
             shown.shownBy === 'signature' ? 'BAD_SIGNATURE' : 'INCONSISTENT',
-            `the log does not show that it still holds what the receipts in ${receiptsPath ?? ''} prove: ${shown.reason} (the newest receipt there, ${tree.where}, is under ${headText(tree.checkpoint)}); nothing was sent`,
+            `the log does not show that it still holds what the receipts in ${receiptsPath ?? ''} prove: ${shown.reason} (the receipt ${shown.tree.where} is under ${headText(shown.tree.checkpoint)}); nothing was sent`,
           );
         }
         // The batches' checkpoints are proved to extend this one, which extends the receipts' largest tree.
@@ -580,7 +582,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           (held?.newest === undefined || heldExtended === undefined
             ? ''
             : ` (the ${held.receipts} ${held.receipts === 1 ? 'receipt' : 'receipts'} there verified against ${verifier.name}, the log's checkpoint of ${headText(heldExtended)} ` +
-              `proved to extend the largest of their trees, of size ${held.newest.checkpoint.treeSize})`);
+              `proved to extend ${held.trees.length === 1 ? 'their tree' : `each of their ${held.trees.length} trees`}, ${held.trees.length === 1 ? 'of size' : 'up to size'} ${held.newest.checkpoint.treeSize})`);
       if (values.json === true) await writeJsonOut(io.stderr, summaryOf(newest, sender.stoppedBy), 'standard error');
       else if (!quiet) {
         io.stderr.write(

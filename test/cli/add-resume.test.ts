@@ -1,7 +1,7 @@
 // cairn add --resume: the receipts already in --receipts FILE are read and
 // verified before anything is sent (each checkpoint signed by --vkey, each
 // inclusion proof leading to its root, the log's checkpoint proved to extend
-// the largest of their trees), and each entry of the input that one of them
+// every one of their trees), and each entry of the input that one of them
 // is for (by leaf hash, one receipt for one entry) is neither sent nor
 // receipted again. In-process against a fake log.
 import { execFileSync } from 'node:child_process';
@@ -91,7 +91,7 @@ describe('an entry whose receipt is in FILE is neither sent nor receipted again'
     expect(io.err()).toBe(
       `logged 0 entries (0 new, 0 already in the log before this run) in 0 requests; every receipt verified against ${TEST_ORIGIN} at tree size 605 (root ${root}), ` +
         `each batch's checkpoint proved to extend the one before; 5 entries already receipted in ${receipts}, not sent again (the 5 receipts there verified against ${TEST_ORIGIN}, ` +
-        `the log's checkpoint of tree size 605 (root ${root}) proved to extend the largest of their trees, of size 605); receipts in ${receipts}\n`,
+        `the log's checkpoint of tree size 605 (root ${root}) proved to extend their tree, of size 605); receipts in ${receipts}\n`,
     );
   });
 
@@ -311,7 +311,7 @@ describe('the receipts in FILE must be this log’s, and verify', () => {
   });
 });
 
-describe("the log's checkpoint must extend the receipts' largest tree", () => {
+describe("the log's checkpoint must extend every one of the receipts' trees", () => {
   test('a log that no longer holds what the receipts prove (an old entry rewritten), its tiles showing it: exit 1, nothing sent', async () => {
     const receipts = freshPath('forked.jsonl');
     const lines = events(3, 'forked');
@@ -323,7 +323,26 @@ describe("the log's checkpoint must extend the receipts' largest tree", () => {
     const { status, io } = await add(['--json-lines', '--resume', '--receipts', receipts], stdinOf(lines));
     expect(status).toBe(1);
     expect(io.err()).toMatch(
-      new RegExp(`^cairn add: VERIFICATION FAILED \\(INCONSISTENT\\): the log does not show that it still holds what the receipts in ${receipts} prove: the log no longer extends the receipt's tree .*\\(the newest receipt there, ${receipts}:1, is under tree size 602 .*nothing was sent\\n$`),
+      new RegExp(`^cairn add: VERIFICATION FAILED \\(INCONSISTENT\\): the log does not show that it still holds what the receipts in ${receipts} prove: the log no longer extends the receipt's tree .*\\(the receipt ${receipts}:1 is under tree size 602 .*nothing was sent\\n$`),
+    );
+    expect(batchRequests()).toBe(requestsBefore);
+  });
+
+  test('a receipt under a smaller tree the log no longer extends (it lost entries, then grew past the file\'s newest receipt): exit 1, its entry not passed over, nothing sent', async () => {
+    const receipts = freshPath('lost.jsonl');
+    const [a, b] = events(2, 'lost') as [string, string];
+    // A is logged at index 600 (tree 601); the log then loses it (a restore from an old backup) and grows
+    // again, and another run appends B's receipt, under a larger tree that does extend the log's.
+    expect((await add(['--json-lines', '--receipts', receipts], stdinOf([a]))).status).toBe(0);
+    t.fake.entries.length = 600;
+    t.fake.entries.push(enc('after the restore'), enc('and another'));
+    expect((await add(['--json-lines', '--receipts', receipts], stdinOf([b]))).status).toBe(0);
+    t.fake.hook = (path, _req, res) => sendTile(path, t.fake.entries, res);
+    const requestsBefore = batchRequests();
+    const { status, io } = await add(['--json-lines', '--resume', '--receipts', receipts], stdinOf([a, b]));
+    expect(status).toBe(1);
+    expect(io.err()).toMatch(
+      new RegExp(`^cairn add: VERIFICATION FAILED \\(INCONSISTENT\\): the log does not show that it still holds what the receipts in ${receipts} prove: the log no longer extends the receipt's tree .*\\(the receipt ${receipts}:1 is under tree size 601 .*nothing was sent\\n$`),
     );
     expect(batchRequests()).toBe(requestsBefore);
   });
