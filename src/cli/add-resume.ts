@@ -7,6 +7,7 @@
  * its inclusion proof leads from.
  */
 
+import { hash, randomBytes } from 'node:crypto';
 import { ClientError } from '../client/errors.js';
 import { checkpointFailure, checkReceiptLeaf, parseReceipt } from '../client/receipt.js';
 import { encodeBase64 } from '../note/base64.js';
@@ -15,18 +16,25 @@ import type { Verifier } from '../note/keys.js';
 import { ReceiptTrees, type ReceiptTree } from './receipt-consistency.js';
 import type { ReceiptsFile } from './receipts-file.js';
 
-/** The bytes of a leaf hash kept to match entries to receipts: 128 bits, so that no entry of the input matches a receipt not its own by chance, nor by any search for one (2^128 tries). */
+/** The bytes kept of each leaf hash's key (see LeafCounts) to match entries to receipts: 128 bits. */
 const KEY_BYTES = 16;
 
 /**
  * How many receipts there are for each leaf hash, a multiset of them: an
- * open-addressing table of the first KEY_BYTES of each leaf hash and a count,
- * 20 bytes a slot and at most 4 slots for 3 distinct hashes (42 MB for a
- * million, and the 21 MB of the table before while it grows), where a Set
- * of their base64 strings would take some 100 MB. Leaf hashes are SHA-256
- * digests, so their first bytes place them evenly.
+ * open-addressing table of a key of each leaf hash and a count, 20 bytes a
+ * slot and at most 4 slots for 3 distinct hashes (42 MB for a million, and
+ * the 21 MB of the table before while it grows), where a Set of their base64
+ * strings would take some 100 MB. The key is the first KEY_BYTES of the
+ * SHA-256 of a secret drawn for each table and the leaf hash, not of the
+ * leaf hash itself: whoever writes entries (the input of --stream may be others'
+ * events) could otherwise make two whose leaf hashes share their first 16
+ * bytes (a birthday search, some 2^64 tries), log one, and have the other
+ * passed over as receipted, or make many that share their first bytes and
+ * so one slot's run (a few million tries each), slowing every look-up.
  */
 export class LeafCounts {
+  /** The table's secret (32 bytes), then room for a leaf hash: what #keyOf hashes. */
+  readonly #keyed = Buffer.concat([randomBytes(32), Buffer.alloc(32)]);
   #keys = new Uint8Array(0);
   /** Per slot: 0 when no key was ever put there, else 1 + the receipts of its key not yet taken. */
   #counts = new Uint32Array(0);
@@ -47,9 +55,10 @@ export class LeafCounts {
   /** Counts one more receipt for `leaf` (a 32-byte leaf hash). */
   add(leaf: Uint8Array): void {
     if ((this.#used + 1) * 4 > this.#counts.length * 3) this.#rehash(this.#counts.length * 2);
-    const slot = this.#slot(leaf);
+    const key = this.#keyOf(leaf);
+    const slot = this.#slot(key);
     if (this.#counts[slot] === 0) {
-      this.#keys.set(leaf.subarray(0, KEY_BYTES), slot * KEY_BYTES);
+      this.#keys.set(key, slot * KEY_BYTES);
       this.#counts[slot] = 1;
       this.#used++;
     }
@@ -62,24 +71,35 @@ export class LeafCounts {
 
   /** Whether a receipt for `leaf` is held; if so, it is taken (one fewer is held). */
   take(leaf: Uint8Array): boolean {
-    const slot = this.#slot(leaf);
+    const slot = this.#slot(this.#keyOf(leaf));
     if (this.#counts[slot]! <= 1) return false;
     this.#counts[slot]!--;
     this.#left--;
     return true;
   }
 
-  /** The slot that holds `leaf`'s key, or else the free one where it would go. */
-  #slot(leaf: Uint8Array): number {
+  /**
+   * `leaf`'s key: the first KEY_BYTES of SHA-256(secret || leaf), a keyed
+   * hash of an input of fixed length, which nobody who does not hold the
+   * secret (it never leaves this table) can aim at.
+   */
+  #keyOf(leaf: Uint8Array): Uint8Array {
+    if (leaf.length !== 32) throw new RangeError('LeafCounts: a leaf hash is 32 bytes');
+    this.#keyed.set(leaf, 32);
+    return hash('sha256', this.#keyed, 'buffer').subarray(0, KEY_BYTES);
+  }
+
+  /** The slot that holds `key` (a key of #keyOf), or else the free one where it would go. */
+  #slot(key: Uint8Array): number {
     const counts = this.#counts;
     const keys = this.#keys;
     const mask = counts.length - 1;
     // `>>> 0`: the first 4 bytes as an unsigned number, masked to the table.
-    for (let slot = ((leaf[0]! | (leaf[1]! << 8) | (leaf[2]! << 16) | (leaf[3]! << 24)) >>> 0) & mask; ; slot = (slot + 1) & mask) {
+    for (let slot = ((key[0]! | (key[1]! << 8) | (key[2]! << 16) | (key[3]! << 24)) >>> 0) & mask; ; slot = (slot + 1) & mask) {
       if (counts[slot] === 0) return slot;
       const at = slot * KEY_BYTES;
       let same = true;
-      for (let i = 0; i < KEY_BYTES && same; i++) same = keys[at + i] === leaf[i];
+      for (let i = 0; i < KEY_BYTES && same; i++) same = keys[at + i] === key[i];
       if (same) return slot;
     }
   }

@@ -514,6 +514,19 @@ describe('LeafCounts', () => {
     );
   });
 
+  test('two leaf hashes alike in all but their last byte, or their first: a receipt for one is none for the other (an input could be made to match a receipt not its own by a birthday search on a truncated key)', () => {
+    const a = leafHash(enc('held'));
+    for (const at of [31, 16, 0]) {
+      const b = Uint8Array.from(a);
+      b[at]! ^= 1;
+      const counts = new LeafCounts();
+      counts.add(a);
+      expect(counts.take(b)).toBe(false);
+      expect(counts.left).toBe(1);
+      expect(counts.take(a)).toBe(true);
+    }
+  });
+
   test('many distinct hashes (the table grows): each is found, and no other', () => {
     const counts = new LeafCounts();
     const n = 50_000;
