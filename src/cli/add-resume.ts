@@ -135,10 +135,13 @@ const RECEIPT_START = '{"index":';
  * Whether `text`, a line that is not JSON, is a receipt cut off: cairn add
  * stopped (killed, the disk full) while writing it, and the next run began
  * on a new line after it. It is the start of a receipt line, or all of it
- * but its end.
+ * but its end; or it holds a NUL byte, which no line cairn add writes does
+ * (JSON escapes it): the machine stopped before the file system wrote what
+ * had been appended, leaving zeros in its place (as XFS and ext4 may, for
+ * the one append not yet synced).
  */
 function cutOffReceipt(text: string): boolean {
-  return text.startsWith(RECEIPT_START) || RECEIPT_START.startsWith(text);
+  return text.startsWith(RECEIPT_START) || RECEIPT_START.startsWith(text) || text.includes('\0');
 }
 
 /** The receipts already in --receipts FILE, read by {@link readHeldReceipts}. */

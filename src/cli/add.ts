@@ -187,7 +187,8 @@ one tree size with different roots, or a log that no longer extends their
 tree, is exit 1. A line that begins as a receipt but is cut off (cairn add
 was killed while writing it; the next run writes on a line after it) is
 passed over with a notice: its entry is sent again, and the log answers it
-as a duplicate. A FILE not there yet (or empty) makes it an ordinary run,
+as a duplicate; so is a line holding NUL bytes (the machine stopped before
+its disk got the last receipts). A FILE not there yet (or empty) makes it an ordinary run,
 so that a cron job may always give --resume. FILE must be a regular file.
 Reading FILE holds 20 to 40 bytes for each receipt (at most 64 MB for a
 million) and about 1 KB for each tree (one per batch a run sent), and
@@ -498,8 +499,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
             if (cutOff !== undefined && !quiet) {
               notice(
                 cutOff.lines === 1
-                  ? `${receiptsPath}:${cutOff.first} is a receipt cut off (cairn add stopped while writing it): passed over; its entry is sent again, and the log answers it as a duplicate`
-                  : `${cutOff.lines} lines of ${receiptsPath}, from ${receiptsPath}:${cutOff.first} on, are receipts cut off (cairn add stopped while writing them): passed over; their entries are sent again, and the log answers each as a duplicate`,
+                  ? `${receiptsPath}:${cutOff.first} is a receipt cut off (cairn add or the machine stopped while writing it): passed over; its entry is sent again, and the log answers it as a duplicate`
+                  : `${cutOff.lines} lines of ${receiptsPath}, from ${receiptsPath}:${cutOff.first} on, are receipts cut off (cairn add or the machine stopped while writing them): passed over; their entries are sent again, and the log answers each as a duplicate`,
               );
             }
           }

@@ -377,7 +377,7 @@ describe('receipts cut off (cairn add killed while writing one)', () => {
     const sent = recordSent();
     const { status, io } = await add(['--json-lines', '--resume', '--json', '--receipts', receipts], stdinOf(lines));
     expect(status).toBe(0);
-    expect(io.err()).toContain(`cairn add: ${receipts}:3 is a receipt cut off (cairn add stopped while writing it): passed over; its entry is sent again, and the log answers it as a duplicate\n`);
+    expect(io.err()).toContain(`cairn add: ${receipts}:3 is a receipt cut off (cairn add or the machine stopped while writing it): passed over; its entry is sent again, and the log answers it as a duplicate\n`);
     expect(sent).toEqual([lines.slice(2).map(canonical)]);
     expect(JSON.parse(io.err().trim().split('\n').pop()!)).toMatchObject({ entries: 2, new: 1, duplicates: 1, already_receipted: 2 });
     const after = (await readFile(receipts, 'utf8')).split('\n');
@@ -389,6 +389,22 @@ describe('receipts cut off (cairn add killed while writing one)', () => {
     expect(quiet.status).toBe(0);
     expect(quiet.io.err()).toBe('');
     expect(again).toEqual([]);
+  });
+
+  test('NUL bytes where the last receipts were (the machine stopped before the file system wrote what cairn add had appended): passed over as cut off, their entries sent again, exit 0', async () => {
+    const receipts = freshPath('zeroed.jsonl');
+    const lines = events(4, 'zeroed');
+    expect((await add(['--json-lines', '--receipts', receipts], stdinOf(lines.slice(0, 3)))).status).toBe(0);
+    const kept = (await readFile(receipts, 'utf8')).split('\n').filter((l) => l !== '');
+    // The third receipt's bytes are zeros; and, as after a later run wrote on, the same with a line after it.
+    for (const tail of ['', `\n${kept[2]}\n`]) {
+      await writeFile(receipts, `${kept[0]}\n${kept[1]}\n${'\0'.repeat(kept[2]!.length + 1)}${tail}`);
+      const sent = recordSent();
+      const { status, io } = await add(['--json-lines', '--resume', '--json', '--receipts', receipts], stdinOf(lines));
+      expect(status).toBe(0);
+      expect(io.err()).toContain(`cairn add: ${receipts}:3 is a receipt cut off (cairn add or the machine stopped while writing it): passed over; its entry is sent again`);
+      expect(sent).toEqual([(tail === '' ? lines.slice(2) : lines.slice(3)).map(canonical)]);
+    }
   });
 
   test('a last line that is a whole receipt but for its line break: taken', async () => {
