@@ -857,6 +857,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
     const maxAgeMs = values['max-age'] === undefined ? undefined : parseSeconds(values['max-age'], '--max-age', MAX_AGE_SECONDS.min, MAX_AGE_SECONDS.max);
     const maxEntries = values['max-round-entries'] === undefined ? DEFAULT_MAX_ROUND_ENTRIES : parseCount(values['max-round-entries'], '--max-round-entries', MIN_ROUND_ENTRIES, Number.MAX_SAFE_INTEGER);
     const webhook = values.webhook === undefined ? undefined : parseHttpUrl(values.webhook, '--webhook');
+    /** The webhook as messages name it: its scheme, host and port only, since its path or query is often its secret (a chat service's webhook URL is). */
+    const webhookShown = webhook === undefined ? '' : ((u) => (u.pathname === '/' && u.search === '' ? u.origin : `${u.origin}/…`))(new URL(webhook));
     const once = values.once === true;
     const json = values.json === true;
     const fetchFn = io.fetch ?? globalThis.fetch;
@@ -917,7 +919,7 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
         } catch (err) {
           // fetch's own message is only "fetch failed": the reason (refused, unknown host, a TLS certificate) is in its cause.
           const reason = networkReason(err);
-          await told({ event: 'error', message: `webhook ${webhook} failed: ${reason}` }, `error: the webhook ${webhook} failed: ${reason}`);
+          await told({ event: 'error', message: `webhook ${webhookShown} failed: ${reason}` }, `error: the webhook ${webhookShown} failed: ${reason}`);
         }
       }
       if (outputFailure !== undefined) throw outputFailure;

@@ -502,7 +502,9 @@ test("a webhook that cannot be reached is reported with fetch's reason, not its 
   const hooks = createHttpsServer({ key: SERVER_KEY, cert: SERVER_CERT }, (_req, res) => res.end('ok'));
   hooks.listen(0, '127.0.0.1');
   await once(hooks, 'listening');
-  const hook = `https://127.0.0.1:${(hooks.address() as AddressInfo).port}/alarms`;
+  // A path that holds a secret, as many services' webhook URLs do: not in the message.
+  const origin = `https://127.0.0.1:${(hooks.address() as AddressInfo).port}`;
+  const hook = `${origin}/alarms/s3cr3t?token=s3cr3t`;
   try {
     const statePath = freshState();
     expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
@@ -511,10 +513,12 @@ test("a webhook that cannot be reached is reported with fetch's reason, not its 
     expect(stale.code).toBe(1);
     expect(stale.events.map((e) => [e.event, e.kind])).toEqual([['alarm', 'stale'], ['error', undefined], ['unchanged', undefined]]);
     expect(stale.events[1]!.message).toBe(
-      `webhook ${hook} failed: fetch failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE: the server's TLS certificate is not trusted here (unable to verify the first certificate): ` +
+      `webhook ${origin}/… failed: fetch failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE: the server's TLS certificate is not trusted here (unable to verify the first certificate): ` +
         "if a private certificate authority issued it (a proxy's own, say), give that authority's certificate, as a PEM file, in NODE_EXTRA_CA_CERTS; " +
         'if a public one did, the server may not be sending its intermediate certificates',
     );
+    expect(stale.io.err()).not.toContain('s3cr3t');
+    expect(stale.io.out()).not.toContain('s3cr3t');
   } finally {
     hooks.closeAllConnections();
     await new Promise((resolve) => hooks.close(resolve));
