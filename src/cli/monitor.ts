@@ -79,7 +79,8 @@ events), a POST of a JSON description to --webhook, and exit status 1 under
 while the log cannot be reached or its signed tree head stays old): a line
 or event each round, but a POST only the first time a run raises it (the
 same kind about the same checkpoint), so a monitor left running POSTs it
-once, and a --once run from cron every run. The state only moves forward
+once, and a --once run from cron every run (a POST that failed, told as an
+error, is tried again when the alarm is next raised). The state only moves forward
 to a checkpoint and signed tree head that passed every check (a checkpoint
 whose signed tree head is only dated too far ahead moves it, not the head). A newer
 checkpoint whose signature and consistency with every earlier one verified is
@@ -917,6 +918,8 @@ function watch(argv: string[], io: CliIo, held: { unlock?: () => Promise<void> }
           const res = await fetchFn(webhook, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(description), signal: AbortSignal.timeout(10_000) });
           if (!res.ok) throw new Error(`status ${res.status}`);
         } catch (err) {
+          // Not POSTed: tried again when the alarm is raised again (the next round), not left untold for the rest of the run.
+          sent.delete(key);
           // fetch's own message is only "fetch failed": the reason (refused, unknown host, a TLS certificate) is in its cause.
           const reason = networkReason(err);
           await told({ event: 'error', message: `webhook ${webhookShown} failed: ${reason}` }, `error: the webhook ${webhookShown} failed: ${reason}`);

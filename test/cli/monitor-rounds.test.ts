@@ -496,6 +496,39 @@ test('while the log cannot be reached, --max-age raises stale again every round,
   }
 });
 
+test('a webhook POST that failed is tried again when the alarm is raised again (the next round), and once one went through, not again', async () => {
+  const log = await uniformLog(1300);
+  try {
+    const statePath = freshState();
+    expect((await monitor(log, statePath, ['--once'])).code).toBe(0);
+    const verified = await readState(statePath);
+    failWhere(log, () => true);
+    const hook = 'http://hook.invalid/alarms';
+    let tries = 0;
+    const posted: string[] = [];
+    // The first POST meets a network that is down for a moment; the ones after it go through.
+    const fetching: FetchLike = (url, init) => {
+      if (url !== hook) return fetch(url, init);
+      if (tries++ === 0) return Promise.reject(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }) }));
+      posted.push(String(init?.body));
+      return Promise.resolve(new Response('ok'));
+    };
+    const now = () => verified.sth_timestamp + 3_600_000;
+    const controller = new AbortController();
+    let waits = 0;
+    const io = captureIo({ now, fetch: fetching, signal: controller.signal, onSleep: (ms) => ms === 30_000 && ++waits === 3 && controller.abort() });
+    const watching = await monitor(log, statePath, ['--interval', '30', '--max-age', '60', '--webhook', hook], io);
+    expect(watching.code).toBe(1);
+    const round = [['error', undefined], ['alarm', 'stale']];
+    expect(watching.events.map((e) => [e.event, e.kind])).toEqual([...round, ['error', undefined], ...round, ...round, ['stopped', undefined]]);
+    expect(watching.events[2]!.message).toBe('webhook http://hook.invalid/… failed: fetch failed: connect ECONNREFUSED 10.0.0.1:443');
+    expect(tries).toBe(2);
+    expect(posted.map((body) => (JSON.parse(body) as { kind: string }).kind)).toEqual(['stale']);
+  } finally {
+    await log.close();
+  }
+});
+
 test("a webhook that cannot be reached is reported with fetch's reason, not its bare \"fetch failed\": here an https:// one whose TLS certificate is not trusted", async () => {
   const log = await uniformLog(1300);
   // Its certificate is issued by the test certificate authority, which nothing here trusts: the POST never reaches it.
