@@ -95,18 +95,26 @@ describe('a server whose clock steps while it runs', () => {
     jest.restoreAllMocks();
   });
 
-  test('a step back of an hour is warned of once on the next tree head; a step forward past the latest head ends it in one line', async () => {
-    // The wall clock as libfaketime steps it: real time plus a step; the monotonic clock is left alone.
+  /**
+   * A server on a wall clock as libfaketime steps it (real time plus `clock.step`; the monotonic clock left
+   * alone), its log lines other than requests', and a POST of one entry.
+   */
+  async function steppedServer() {
     const realNow = Date.now.bind(Date);
-    let step = 0;
-    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    const clock = { step: 0 };
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + clock.step);
     const { lines, logger } = capture();
-    server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
-    const post = async (body: string) => (await fetch(`${server!.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body })).status;
-    const told = () => lines.filter((l) => l.msg !== 'request');
+    const running = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
+    server = running;
+    const post = async (body: string) => (await fetch(`${running.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body })).status;
+    return { running, clock, told: () => lines.filter((l) => l.msg !== 'request'), post };
+  }
+
+  test('a step back of an hour is warned of once on the next tree head; a step forward past the latest head ends it in one line', async () => {
+    const { running, clock, told, post } = await steppedServer();
     expect(await post('before')).toBe(201);
     expect(told().filter((l) => l.level !== 'info')).toEqual([]);
-    step = -HOUR;
+    clock.step = -HOUR;
     expect(await post('behind 1')).toBe(201);
     expect(await post('behind 2')).toBe(201);
     const warnings = told().filter((l) => l.level === 'warn');
@@ -114,41 +122,36 @@ describe('a server whose clock steps while it runs', () => {
     expect(warnings[0]!.fields.behindSeconds).toBeGreaterThanOrEqual(3590);
     expect(warnings[0]!.fields.behindSeconds).toBeLessThanOrEqual(3600);
     // The log works: /healthz is 200 and ok, and says how far behind the clock is; so does /metrics.
-    const health = await fetch(`${server.url}/healthz`);
+    const health = await fetch(`${running.url}/healthz`);
     const body = (await health.json()) as { status: string; clock_behind?: { seconds: number } };
     expect([health.status, body.status, body.clock_behind?.seconds]).toEqual([200, 'ok', expect.any(Number)]);
     expect(body.clock_behind!.seconds).toBeGreaterThanOrEqual(3590);
-    const gauge = /^cairn_clock_behind_seconds (\S+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text());
+    const gauge = /^cairn_clock_behind_seconds (\S+)$/m.exec(await (await fetch(`${running.url}/metrics`)).text());
     expect(Number(gauge?.[1])).toBeGreaterThanOrEqual(3590);
-    step = 0;
+    clock.step = 0;
     expect(await post('by the clock again')).toBe(201);
     expect(told().filter((l) => l.msg === CLOCK_CAUGHT_UP_MESSAGE)).toEqual([{ level: 'info', msg: CLOCK_CAUGHT_UP_MESSAGE, fields: expect.objectContaining({ signed: 2 }) }]);
-    expect(await (await fetch(`${server.url}/healthz`)).json()).not.toHaveProperty('clock_behind');
-    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^cairn_clock_behind_seconds 0$/m);
+    expect(await (await fetch(`${running.url}/healthz`)).json()).not.toHaveProperty('clock_behind');
+    expect(await (await fetch(`${running.url}/metrics`)).text()).toMatch(/^cairn_clock_behind_seconds 0$/m);
   });
 
   test('a time the clock was behind that ended before its paced warning is told when the server stops', async () => {
-    const realNow = Date.now.bind(Date);
-    let step = 0;
-    jest.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
-    const { lines, logger } = capture();
-    server = await startServer({ data: join(dir(), 'data'), host: '127.0.0.1', port: 0, logger });
-    const post = async (body: string) => (await fetch(`${server!.url}/v1/entries`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body })).status;
-    const told = () => lines.filter((l) => l.msg !== 'request' && l.level !== 'info').map((l) => l.msg);
+    const { running, clock, told: all, post } = await steppedServer();
+    const told = () => all().filter((l) => l.level !== 'info').map((l) => l.msg);
     expect(await post('before')).toBe(201);
     // Behind, warned of at once; by the clock again; behind again, within 10 minutes of the warning: held back, and over before it is due.
-    step = -HOUR;
+    clock.step = -HOUR;
     expect(await post('behind')).toBe(201);
-    step = 0;
+    clock.step = 0;
     expect(await post('by the clock')).toBe(201);
-    step = -HOUR;
+    clock.step = -HOUR;
     expect(await post('behind again')).toBe(201);
-    step = 0;
+    clock.step = 0;
     expect(await post('by the clock again')).toBe(201);
     expect(told()).toEqual([CLOCK_BEHIND_MESSAGE]);
-    await server.close();
+    await running.close();
     server = undefined;
     expect(told()).toEqual([CLOCK_BEHIND_MESSAGE, CLOCK_WAS_BEHIND_MESSAGE]);
-    expect(lines.find((l) => l.msg === CLOCK_WAS_BEHIND_MESSAGE)!.fields).toEqual(expect.objectContaining({ signed: 1 }));
+    expect(all().find((l) => l.msg === CLOCK_WAS_BEHIND_MESSAGE)!.fields).toEqual(expect.objectContaining({ signed: 1 }));
   });
 });
