@@ -312,20 +312,28 @@ describe('the receipts in FILE must be this log’s, and verify', () => {
 });
 
 describe("the log's checkpoint must extend every one of the receipts' trees", () => {
+  /**
+   * `--resume` with FILE `receipts` and `input`, the log serving its tiles: exit 1, the receipt on FILE's first
+   * line (under tree size `size`) named as one the log no longer extends, and no batch sent.
+   */
+  async function expectNotExtended(receipts: string, input: string[], size: number): Promise<void> {
+    t.fake.hook = (path, _req, res) => sendTile(path, t.fake.entries, res);
+    const requestsBefore = batchRequests();
+    const { status, io } = await add(['--json-lines', '--resume', '--receipts', receipts], stdinOf(input));
+    expect(status).toBe(1);
+    expect(io.err()).toMatch(
+      new RegExp(`^cairn add: VERIFICATION FAILED \\(INCONSISTENT\\): the log does not show that it still holds what the receipts in ${receipts} prove: the log no longer extends the receipt's tree .*\\(the receipt ${receipts}:1 is under tree size ${size} .*nothing was sent\\n$`),
+    );
+    expect(batchRequests()).toBe(requestsBefore);
+  }
+
   test('a log that no longer holds what the receipts prove (an old entry rewritten), its tiles showing it: exit 1, nothing sent', async () => {
     const receipts = freshPath('forked.jsonl');
     const lines = events(3, 'forked');
     expect((await add(['--json-lines', '--receipts', receipts], stdinOf(lines.slice(0, 2)))).status).toBe(0);
     t.fake.entries[5] = enc('rewritten');
     t.fake.entries.push(enc('grown'));
-    t.fake.hook = (path, _req, res) => sendTile(path, t.fake.entries, res);
-    const requestsBefore = batchRequests();
-    const { status, io } = await add(['--json-lines', '--resume', '--receipts', receipts], stdinOf(lines));
-    expect(status).toBe(1);
-    expect(io.err()).toMatch(
-      new RegExp(`^cairn add: VERIFICATION FAILED \\(INCONSISTENT\\): the log does not show that it still holds what the receipts in ${receipts} prove: the log no longer extends the receipt's tree .*\\(the receipt ${receipts}:1 is under tree size 602 .*nothing was sent\\n$`),
-    );
-    expect(batchRequests()).toBe(requestsBefore);
+    await expectNotExtended(receipts, lines, 602);
   });
 
   test('a receipt under a smaller tree the log no longer extends (it lost entries, then grew past the file\'s newest receipt): exit 1, its entry not passed over, nothing sent', async () => {
@@ -337,14 +345,7 @@ describe("the log's checkpoint must extend every one of the receipts' trees", ()
     t.fake.entries.length = 600;
     t.fake.entries.push(enc('after the restore'), enc('and another'));
     expect((await add(['--json-lines', '--receipts', receipts], stdinOf([b]))).status).toBe(0);
-    t.fake.hook = (path, _req, res) => sendTile(path, t.fake.entries, res);
-    const requestsBefore = batchRequests();
-    const { status, io } = await add(['--json-lines', '--resume', '--receipts', receipts], stdinOf([a, b]));
-    expect(status).toBe(1);
-    expect(io.err()).toMatch(
-      new RegExp(`^cairn add: VERIFICATION FAILED \\(INCONSISTENT\\): the log does not show that it still holds what the receipts in ${receipts} prove: the log no longer extends the receipt's tree .*\\(the receipt ${receipts}:1 is under tree size 601 .*nothing was sent\\n$`),
-    );
-    expect(batchRequests()).toBe(requestsBefore);
+    await expectNotExtended(receipts, [a, b], 601);
   });
 
   test("the log's checkpoint is proved to extend the receipts' tree, and the batches' checkpoints to extend that one", async () => {
