@@ -103,9 +103,9 @@ function lineTooLong(name: string, number: number, maxBytes: number): BadInputEr
 /**
  * A check, for each chunk of JSON Lines held whole (see holdInput), that the
  * line it ends or leaves open is not more than `maxBytes` long (one byte
- * more may be the "\r" of a "\r\n"): `check(chunk, held)`, `held` the
+ * more may be the "\r" of a "\r\n"): `check(chunk, held)`, `held()` the
  * chunks read so far, this one last, throws what splitLines would later
- * throw of that line, and keeps `held` as `tooLongIn`. So a line that never
+ * throw of that line, and keeps `held()` as `tooLongIn`. So a line that never
  * ends stops the reading soon after `maxBytes` of it rather than after
  * MAX_HELD_INPUT_BYTES (whose message would send its reader looking for the
  * wrong cause). Lines wholly inside one chunk are left to splitLines:
@@ -113,12 +113,13 @@ function lineTooLong(name: string, number: number, maxBytes: number): BadInputEr
  */
 function lineLengthCheck(name: string, maxBytes = MAX_LINE_BYTES) {
   let open = 0; // bytes of the line not yet ended
-  const found: { tooLongIn?: readonly Uint8Array[]; check: (chunk: Uint8Array, held: readonly Uint8Array[]) => void } = {
-    check: (chunk, held) => {
+  const found: { tooLongIn?: readonly Uint8Array[]; check: (chunk: Uint8Array, held: () => readonly Uint8Array[]) => void } = {
+    check: (chunk, heldNow) => {
       const first = chunk.indexOf(0x0a);
       const ended = first < 0 ? undefined : open + first; // the line this chunk ends, if it ends one
       const left = first < 0 ? open + chunk.length : chunk.length - chunk.lastIndexOf(0x0a) - 1; // the line it leaves open
       if ((ended ?? 0) > maxBytes + 1 || left > maxBytes + 1) {
+        const held = heldNow();
         let before = 0; // line endings before the line too long
         for (const part of held.slice(0, -1)) before += lineEndings(part);
         if (ended !== undefined && ended <= maxBytes + 1) before += lineEndings(chunk);
@@ -420,11 +421,23 @@ function joined(chunks: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
+ * A chunk read shorter than this is held copied into one block of at least
+ * HELD_BLOCK_BYTES with the chunks read after it: a pipe whose writer writes
+ * a line at a time gives a chunk of each, and every chunk held costs some
+ * 500 bytes besides its own (a JSON event of 17 bytes a line, 102 MB of
+ * them, took 426 MB held as its 5 million chunks, which made 1 GiB of such
+ * input, MAX_HELD_INPUT_BYTES, take some 4 GB).
+ */
+export const HELD_SMALL_CHUNK_BYTES = 16 * 1024;
+export const HELD_BLOCK_BYTES = 64 * 1024;
+
+/**
  * What holdAll reads, as the chunks read, so that input held whole is not
  * held twice while it is copied into one array (900 MB of JSON Lines from
- * standard input peaked at 2.7 GB). `checkChunk`, when given, sees each
- * chunk once it is held (`held` all of them so far), and what it throws
- * stops the reading too.
+ * standard input peaked at 2.7 GB); small ones are copied into blocks (see
+ * HELD_SMALL_CHUNK_BYTES). `checkChunk`, when given, sees each chunk once
+ * it is held (`held()` all of them so far, this one last), and what it
+ * throws stops the reading too.
  */
 async function holdChunks(
   opened: Opened,
@@ -432,25 +445,51 @@ async function holdChunks(
   limit: number,
   tooMuch: (read: readonly Uint8Array[]) => Error,
   signal: AbortSignal,
-  checkChunk?: (chunk: Uint8Array, held: readonly Uint8Array[]) => void,
+  checkChunk?: (chunk: Uint8Array, held: () => readonly Uint8Array[]) => void,
 ): Promise<Uint8Array[]> {
   const chunks = opened.chunks[Symbol.asyncIterator]();
   const parts: Uint8Array[] = [];
+  /** Small chunks read since the last block, to be copied into the next one. */
+  let small: Uint8Array[] = [];
+  let smallBytes = 0;
+  const toBlock = () => {
+    if (small.length === 0) return;
+    // Copied even alone: a short read of a FileHandle's is a view of a buffer of READ_CHUNK_BYTES.
+    const block = new Uint8Array(smallBytes);
+    let at = 0;
+    for (const chunk of small) {
+      block.set(chunk, at);
+      at += chunk.length;
+    }
+    parts.push(block);
+    small = [];
+    smallBytes = 0;
+  };
+  const heldNow = () => (small.length === 0 ? parts : [...parts, ...small]);
   let held = 0;
   try {
     for (;;) {
       const next = await orStop(chunks.next(), signal);
       if (next === STOP) throw new StoppedReading(input);
       if (next.done === true) break;
-      held += next.value.length;
-      parts.push(next.value);
-      checkChunk?.(next.value, parts);
-      if (held > limit) throw tooMuch(parts);
+      const chunk = next.value;
+      held += chunk.length;
+      if (chunk.length < HELD_SMALL_CHUNK_BYTES) {
+        small.push(chunk);
+        smallBytes += chunk.length;
+      } else {
+        toBlock();
+        parts.push(chunk);
+      }
+      checkChunk?.(chunk, heldNow);
+      if (held > limit) throw tooMuch(heldNow());
+      if (smallBytes >= HELD_BLOCK_BYTES) toBlock();
     }
   } catch (err) {
     opened.release();
     throw err;
   }
+  toBlock();
   return parts;
 }
 

@@ -11,7 +11,7 @@ import { createWriteStream, existsSync, readFileSync, renameSync, unlinkSync } f
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import { check, entriesOf, heldTooMuch, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES, type Reading } from '../../src/cli/add-input.js';
+import { check, entriesOf, HELD_BLOCK_BYTES, HELD_SMALL_CHUNK_BYTES, heldTooMuch, MAX_HELD_INPUT_BYTES, MAX_LINE_BYTES, type Reading } from '../../src/cli/add-input.js';
 import { ADD_USAGE, addCommand, IndexRuns, processAdd } from '../../src/cli/add.js';
 import type { CliIo } from '../../src/cli/client-common.js';
 import { MAX_ENTRY_SIZE } from '../../src/merkle/bundle.js';
@@ -414,17 +414,22 @@ test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stop
   expect(io.err()).toMatch(/^cairn add: standard input holds more than/);
 });
 
+/** Standard input, for check(), that gives `given`, a chunk at a time. */
+const readingOf = (given: Iterable<Uint8Array>): Reading => ({
+  stdin: () => ({
+    chunks: (async function* () {
+      yield* given;
+    })(),
+    release: () => undefined,
+  }),
+  signal: new AbortController().signal,
+});
+
 test('without --stream, standard input is held as the chunks read, not copied into one array as well, and sent as read', async () => {
-  const reading = (given: Uint8Array[]): Reading => ({
-    stdin: () => ({
-      chunks: (async function* () {
-        yield* given;
-      })(),
-      release: () => undefined,
-    }),
-    signal: new AbortController().signal,
-  });
-  const given = [enc('{"a":1}\n{"b":'), enc('2}\r\n\n{"c":3}'), enc('\n{"d":4}')];
+  const reading = readingOf;
+  // Chunks of HELD_SMALL_CHUNK_BYTES or more (a pipe's are 64 KiB), their lines padded with blanks.
+  const pad = ' '.repeat(HELD_SMALL_CHUNK_BYTES);
+  const given = [enc(`{"a":1}\n{"b":${pad}`), enc(`2}\r\n\n{"c":3}${pad}`), enc(`\n{"d":4}${pad}`)];
   const checked = await check('-', true, reading(given));
   expect(checked).toMatchObject({ kind: 'held', name: '<stdin>', entries: 4 });
   // The very chunks read (900 MB of JSON Lines peaked at 2.7 GB while they were copied into one array).
@@ -444,6 +449,46 @@ test('without --stream, standard input is held as the chunks read, not copied in
   const entries: string[] = [];
   for await (const { entry } of entriesOf(one, false)) entries.push(new TextDecoder().decode(entry));
   expect(entries).toEqual(['abcd\n']);
+});
+
+test('without --stream, standard input read in small chunks (a writer that writes a line at a time) is held copied into blocks, not as each chunk, whose own cost is some 500 bytes', async () => {
+  // 20,000 lines, each in two chunks split at a different place; a chunk of HELD_SMALL_CHUNK_BYTES amid them.
+  const lines = Array.from({ length: 20_000 }, (_, i) => `{"n":${i}}${i % 3 === 0 ? '\r' : ''}\n`);
+  const large = enc(`{"large":1}${' '.repeat(HELD_SMALL_CHUNK_BYTES)}\n`);
+  const given: Uint8Array[] = [];
+  lines.forEach((line, i) => {
+    const bytes = enc(line);
+    const at = i % (bytes.length + 1);
+    given.push(bytes.subarray(0, at), bytes.subarray(at));
+    if (i === 12_345) given.push(large);
+  });
+  const total = given.reduce((sum, c) => sum + c.length, 0);
+  const checked = await check('-', true, readingOf(given));
+  expect(checked).toMatchObject({ kind: 'held', entries: lines.length + 1 });
+  const held = (checked as { chunks: readonly Uint8Array[] }).chunks;
+  // A block of at least HELD_BLOCK_BYTES each, but the one before the large chunk and the last.
+  expect(held.length).toBeLessThanOrEqual(Math.ceil(total / HELD_BLOCK_BYTES) + 2);
+  expect(held).toContain(large);
+  expect(Buffer.concat(held).equals(Buffer.concat(given))).toBe(true);
+  const sent: [string, string][] = [];
+  for await (const { entry, source } of entriesOf(checked, true)) sent.push([source, new TextDecoder().decode(entry)]);
+  const expected = lines.map((line, i) => [`<stdin>:${i + 1 + (i > 12_345 ? 1 : 0)}`, line.replace(/\r?\n$/, '')]);
+  expected.splice(12_346, 0, ['<stdin>:12347', '{"large":1}']);
+  expect(sent).toEqual(expected);
+
+  // A line that never ends, in small chunks after them, is still named by its number soon after MAX_LINE_BYTES of it.
+  let pulled = 0;
+  const xs = new Uint8Array(1000).fill(0x78);
+  const endless = (function* () {
+    for (const chunk of given) yield chunk;
+    yield enc('{"x":"');
+    for (;;) {
+      pulled++;
+      yield xs;
+    }
+  })();
+  await expect(check('-', true, readingOf(endless))).rejects.toThrow(`<stdin>:${lines.length + 2}: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event`);
+  expect(pulled).toBeLessThanOrEqual(MAX_LINE_BYTES / xs.length + 2);
 });
 
 test('--stream needs --json-lines, --flush-after needs --stream and takes 0.05 to 3600 seconds: usage errors', async () => {
