@@ -230,9 +230,25 @@ function loggedAndWritten(n: number): string {
   return n === 1 ? 'was logged and its receipt written' : 'were logged and their receipts written';
 }
 
-/** The `done` entries written before the entry `next`, for a message: "the N entries before X were logged and their receipts written". */
-function loggedBefore(done: number, next: string): string {
-  return `the ${entries(done)} before ${next} ${loggedAndWritten(done)}`;
+/**
+ * With --resume, the `skipped` entries passed over (their receipts in FILE already), for a message that counts
+ * what this run logged: " (N entries already receipted passed over)", or nothing without any.
+ */
+function passedOver(skipped: number): string {
+  return skipped === 0 ? '' : ` (${entries(skipped)} already receipted passed over)`;
+}
+
+/**
+ * The `done` entries written before the entry `next`, for a message: "the N entries before X were logged and
+ * their receipts written"; with `skipped` ones passed over by --resume (among them), it says so.
+ */
+function loggedBefore(done: number, next: string, skipped = 0): string {
+  return `the ${entries(done)} before ${next} ${loggedAndWritten(done)}${passedOver(skipped)}`;
+}
+
+/** That this run logged nothing, for a message; with --resume, and how many entries it passed over. */
+function nothingLogged(skipped: number): string {
+  return `nothing was logged${passedOver(skipped)}`;
 }
 
 /** A checkpoint's tree size and root, for a message. */
@@ -395,8 +411,7 @@ export function newSendState(progress: Progress, stream: boolean): SendState {
 
 /** What is logged so far, for a message; with --resume, and how many entries were passed over. */
 function soFar(s: SendState): string {
-  const passedOver = s.skipped === 0 ? '' : ` (${entries(s.skipped)} already receipted passed over)`;
-  return `${s.done === 0 ? 'nothing was logged' : `the ${entries(s.done)} through ${s.lastDone} ${loggedAndWritten(s.done)}`}${passedOver}`;
+  return `${s.done === 0 ? 'nothing was logged' : `the ${entries(s.done)} through ${s.lastDone} ${loggedAndWritten(s.done)}`}${passedOver(s.skipped)}`;
 }
 
 /** `answered`'s entries named as logged, their receipts `where` (for a second signal's message). */
@@ -640,9 +655,9 @@ export class BatchSender {
       }
       if (!(err instanceof Error)) throw err;
       // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
-      if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `${loggedBefore(done, next)}; `}${maybeText(maybeLogged)})`;
-      else if (stream && batch.length > 0) err.message += ` (${done === 0 ? 'nothing was logged' : loggedBefore(done, next)}; ${unloggedText()})`;
-      else if (done > 0) err.message += ` (${loggedBefore(done, next)})`;
+      if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `${loggedBefore(done, next, s.skipped)}; `}${maybeText(maybeLogged)})`;
+      else if (stream && batch.length > 0) err.message += ` (${done === 0 ? nothingLogged(s.skipped) : loggedBefore(done, next, s.skipped)}; ${unloggedText()})`;
+      else if (done > 0) err.message += ` (${loggedBefore(done, next, s.skipped)})`;
       else if (err instanceof InputError) err.message += ' (nothing was logged)';
       if (this.#streamEnd !== '') err.message += `; ${this.#streamEnd}`;
       // Only a batch request is sent here: its timeout grows with its body (UPLOAD_BYTES_PER_SECOND), yet a
@@ -910,7 +925,7 @@ export class BatchSender {
           // receipts file holds only receipts in the one history verified before (verify-receipt
           // would pass these on their own), so this batch's are left out; the message names both
           // checkpoints.
-          const before = done === 0 ? 'no receipts were written' : loggedBefore(done, from);
+          const before = done === 0 ? `no receipts were written${passedOver(s.skipped)}` : loggedBefore(done, from, s.skipped);
           err.message += ` (${before}; the log's ${part.length === 1 ? 'receipt' : 'receipts'} for the ${entries(part.length)} from ${from} on, under that checkpoint, ${part.length === 1 ? 'was' : 'were'} not written)`;
           s.told = true;
           throw err;
@@ -1074,7 +1089,7 @@ export class BatchSender {
     }
     s.told = true;
     if (failure instanceof BadInputError) {
-      failure.message += ` (${s.done === 0 ? 'nothing was logged' : loggedBefore(s.done, 'it')}; that line and the lines after it were not logged: cairn add read no further)`;
+      failure.message += ` (${s.done === 0 ? nothingLogged(s.skipped) : loggedBefore(s.done, 'it', s.skipped)}; that line and the lines after it were not logged: cairn add read no further)`;
     } else if (failure instanceof Error) failure.message += ` (${soFar(s)}; ${last}: cairn add read no further)`;
     throw failure;
   }

@@ -20,7 +20,7 @@ import { generateSignerKey, newSigner, verifierKeyFromSignerKey } from '../../sr
 import { TEST_ORIGIN, testVerifier } from '../helpers/keys.js';
 import { enc, events, fakeAddProcess, hashOf, receiptsOf, stdinOf } from './add-lines.js';
 import { captureIo } from './client-io.js';
-import { fakeLogEachTest, sendTile } from './fake-log.js';
+import { fakeLogEachTest, send, sendTile } from './fake-log.js';
 
 const t = fakeLogEachTest(600, 'cairn-add-resume-');
 
@@ -188,6 +188,33 @@ describe('--stream and standard input', () => {
     expect(io.err()).toMatch(
       /^cairn add: stopped by SIGTERM: the 2 entries through <stdin>:4 were logged and their receipts written \(4 entries already receipted passed over\); no line after <stdin>:4 was logged by this run, and no more of the input was read\n/,
     );
+  });
+});
+
+describe('a resumed run that fails part way', () => {
+  test('its message counts the entries passed over with those this run logged, as a stop\'s notice does', async () => {
+    const receipts = freshPath('failed.jsonl');
+    const lines = events(8, 'failed');
+    expect((await add(['--json-lines', '--receipts', receipts], stdinOf(lines.slice(0, 4)))).status).toBe(0);
+    let batches = 0;
+    t.fake.hook = (path, _req, res) => {
+      if (path !== 'v1/batch' || ++batches !== 2) return false;
+      send(res, 400, { error: 'injected', code: 'BAD_REQUEST' });
+      return true;
+    };
+    const { status, io } = await add(['--json-lines', '--batch-size', '2', '--resume', '--receipts', receipts], stdinOf(lines));
+    expect(status).toBe(2);
+    expect(io.err()).toMatch(
+      /^cairn add: POST \S+\/v1\/batch: 400 BAD_REQUEST: injected \(the 2 entries before <stdin>:7 were logged and their receipts written \(4 entries already receipted passed over\)\)\n$/,
+    );
+
+    // With --stream, a bad line after lines passed over, none logged by this run.
+    t.fake.hook = undefined;
+    const input = new PassThrough();
+    input.end(`${stdinOf(lines.slice(0, 2))}{bad\n`);
+    const streamIo = { ...captureIo(), readStdinChunks: () => input };
+    expect(await addCommand([...t.common, '--json-lines', '--stream', '--resume', '--receipts', receipts], streamIo, fakeProcess().proc)).toBe(2);
+    expect(streamIo.err()).toMatch(/^cairn add: <stdin>:3: not an I-JSON value: .* \(nothing was logged \(2 entries already receipted passed over\); that line and the lines after it were not logged: cairn add read no further\)\n$/);
   });
 });
 
