@@ -67,7 +67,10 @@ export class InputError extends Error {}
  * holds is at fault, not the command line, so its message gets no pointer
  * to --help, as a UsageError's does.
  */
-export class BadInputError extends Error {}
+export class BadInputError extends Error {
+  /** Set when the message says already that nothing was sent (heldTooMuch), for cairn add not to say it again. */
+  saysNothingSent?: true;
+}
 
 /** A stop signal came while cairn add read `input` before sending anything. */
 export class StoppedReading extends Error {
@@ -515,10 +518,12 @@ async function checkHeld(name: string, chunks: readonly Uint8Array[], jsonLines:
  */
 export function heldTooMuch(name: string): BadInputError {
   const stdin = name === '<stdin>';
-  return new BadInputError(
+  const err = new BadInputError(
     `${stdin ? 'standard input' : name} holds more than ${MAX_HELD_INPUT_BYTES} bytes (${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB), more than cairn add holds to check all of it before sending: nothing was sent; ` +
       `${stdin ? 'give it as a FILE' : 'give a regular file in its place'} (read twice, never held), or add --stream to send its lines as they are read`,
   );
+  err.saysNothingSent = true;
+  return err;
 }
 
 /** The error of input `name`, one entry, once more than MAX_ENTRY_SIZE bytes of it were read. */

@@ -426,7 +426,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         } catch (err) {
           if (err instanceof StoppedReading) throw new Error(`stopped by ${state.stopBy ?? 'a signal'} while reading ${err.input}: nothing was sent`);
           // One bad input among many: none of the others was sent either.
-          if (err instanceof BadInputError && !err.message.includes('nothing was sent')) err.message += ' (nothing was sent)';
+          // Told by a flag, not by the message's words: a FILE's name may hold them.
+          if (err instanceof BadInputError && err.saysNothingSent !== true) err.message += ' (nothing was sent)';
           throw err;
         }
         state.readingOrOpening = false;

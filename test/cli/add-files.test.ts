@@ -118,6 +118,12 @@ test("a bad line is the input's fault, not the command line's: its message says 
   const cut = captureIo();
   expect(await addCommand([...t.common, '--json-lines', file], cut)).toBe(2);
   expect(cut.err()).toMatch(new RegExp(`^cairn add: ${file}:2: not an I-JSON value: .* \\(the last line, with no line break after it: cut off where its producer stopped writing\\?\\) \\(nothing was sent\\)\\n$`));
+  // Said although the FILE's name holds those words.
+  const named = join(t.dir, 'nothing was sent.jsonl');
+  await writeFile(named, '{"a":1}\n{"a":\n');
+  const namedIo = captureIo();
+  expect(await addCommand([...t.common, '--json-lines', named], namedIo)).toBe(2);
+  expect(namedIo.err()).toMatch(new RegExp(`^cairn add: ${named}:2: not an I-JSON value: .* \\(nothing was sent\\)\\n$`));
   await writeFile(file, '{"a":1}\n{"a":2}');
   expect(await addCommand([...t.common, '--json-lines', file], captureIo())).toBe(0);
   // Nothing but blank lines, and an empty FILE: no pointer to --help either.
