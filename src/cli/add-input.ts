@@ -103,80 +103,107 @@ function lineTooLong(name: string, number: number, maxBytes: number): BadInputEr
   return new BadInputError(`${name}:${number}: a line longer than ${maxBytes} bytes, too long for a JSON event`);
 }
 
-/**
- * A check, for each chunk of JSON Lines held whole (see holdInput), that the
- * line it ends or leaves open is not more than `maxBytes` long (one byte
- * more may be the "\r" of a "\r\n"): `check(chunk, held)`, `held()` the
- * chunks read so far, this one last, throws what splitLines would later
- * throw of that line, and keeps `held()` as `tooLongIn`. So a line that never
- * ends stops the reading soon after `maxBytes` of it rather than after
- * MAX_HELD_INPUT_BYTES (whose message would send its reader looking for the
- * wrong cause). Lines wholly inside one chunk are left to splitLines:
- * finding them would mean visiting every line ending.
- */
-function lineLengthCheck(name: string, maxBytes = MAX_LINE_BYTES) {
-  let open = 0; // bytes of the line not yet ended
-  const found: { tooLongIn?: readonly Uint8Array[]; check: (chunk: Uint8Array, held: () => readonly Uint8Array[]) => void } = {
-    check: (chunk, heldNow) => {
-      const first = chunk.indexOf(0x0a);
-      const ended = first < 0 ? undefined : open + first; // the line this chunk ends, if it ends one
-      const left = first < 0 ? open + chunk.length : chunk.length - chunk.lastIndexOf(0x0a) - 1; // the line it leaves open
-      if ((ended ?? 0) > maxBytes + 1 || left > maxBytes + 1) {
-        const held = heldNow();
-        let before = 0; // line endings before the line too long
-        for (const part of held.slice(0, -1)) before += lineEndings(part);
-        if (ended !== undefined && ended <= maxBytes + 1) before += lineEndings(chunk);
-        found.tooLongIn = held;
-        throw lineTooLong(name, before + 1, maxBytes);
-      }
-      open = left;
-    },
-  };
-  return found;
-}
+/** "\n" bytes, to compare a long run of them with a block at a time. */
+const NEWLINES = Buffer.alloc(4096, 0x0a);
 
-/** How many "\n" `bytes` holds. */
-function lineEndings(bytes: Uint8Array): number {
-  let n = 0;
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) n++;
-  return n;
+/** Where the run of "\n" that begins at `start` of `chunk` ends: past 64 of them, found 4 KiB at a time. */
+function newlinesEnd(chunk: Uint8Array, start: number): number {
+  let at = start;
+  while (at < chunk.length && chunk[at] === 0x0a) {
+    at++;
+    if (at - start === 64) {
+      const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+      while (chunk.length - at >= NEWLINES.length && NEWLINES.compare(bytes, at, at + NEWLINES.length) === 0) at += NEWLINES.length;
+    }
+  }
+  return at;
 }
 
 /**
- * Splits byte chunks into lines, holding no more than one line and one chunk:
- * a line ends at "\n", one "\r" before it is dropped, and the last line may
- * lack its "\n" (it is then `unended`). A line of more than `maxBytes` bytes
- * throws a BadInputError naming `name:LINE` as soon as that many bytes of it
- * are seen, so a FILE without newlines is never held whole.
+ * Splits byte chunks into lines as they come, holding no more than the line
+ * not yet ended: a line ends at "\n", one "\r" before it is dropped, and the
+ * last line may lack its "\n" (end() gives it, `unended`). A line of more
+ * than `maxBytes` bytes throws a BadInputError naming `name:LINE` as soon as
+ * that many bytes of it are seen, so a FILE without newlines is never held
+ * whole.
  */
-export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string, maxBytes = MAX_LINE_BYTES): AsyncGenerator<Line> {
-  let parts: Uint8Array[] = [];
-  let held = 0;
-  let number = 1;
-  const tooLong = () => lineTooLong(name, number, maxBytes);
-  const line = (tail: Uint8Array): Line => {
-    let bytes = parts.length === 0 ? tail : Buffer.concat([...parts, tail], held + tail.length);
+export class LineSplitter {
+  #parts: Uint8Array[] = [];
+  #held = 0;
+  #number = 1;
+
+  constructor(
+    private readonly name: string,
+    private readonly maxBytes = MAX_LINE_BYTES,
+  ) {}
+
+  #tooLong(): BadInputError {
+    return lineTooLong(this.name, this.#number, this.maxBytes);
+  }
+
+  #line(tail: Uint8Array): Line {
+    let bytes = this.#parts.length === 0 ? tail : Buffer.concat([...this.#parts, tail], this.#held + tail.length);
     if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
-    if (bytes.length > maxBytes) throw tooLong();
-    parts = [];
-    held = 0;
-    return { bytes, number: number++ };
-  };
-  for await (const chunk of chunks) {
+    if (bytes.length > this.maxBytes) throw this.#tooLong();
+    this.#parts = [];
+    this.#held = 0;
+    return { bytes, number: this.#number++ };
+  }
+
+  /**
+   * Gives `each`, in order, the lines that `chunk` ends (views of it, for
+   * `each` to use at once), and holds a copy of the one it leaves open.
+   * Without `empty`, lines of no bytes at all are only counted: a run of
+   * them (input padded with newlines) is passed over at once (newlinesEnd),
+   * not searched for a line at a time.
+   */
+  push(chunk: Uint8Array, each: (line: Line) => void, empty = true): void {
     let start = 0;
     for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
       // One byte more than maxBytes may be the "\r" of a "\r\n".
-      if (held + end - start > maxBytes + 1) throw tooLong();
-      yield line(chunk.subarray(start, end));
+      if (this.#held + end - start > this.maxBytes + 1) throw this.#tooLong();
+      if (!empty && end === start && this.#held === 0) {
+        const next = newlinesEnd(chunk, start);
+        this.#number += next - start;
+        start = next;
+        continue;
+      }
+      each(this.#line(chunk.subarray(start, end)));
       start = end + 1;
     }
     if (start < chunk.length) {
-      held += chunk.length - start;
-      if (held > maxBytes + 1) throw tooLong();
-      parts.push(chunk.slice(start));
+      this.#held += chunk.length - start;
+      if (this.#held > this.maxBytes + 1) throw this.#tooLong();
+      this.#parts.push(chunk.slice(start));
     }
   }
-  if (held > 0) yield { ...line(new Uint8Array(0)), unended: true };
+
+  /** The last line, when the input ended without a line break after it. */
+  end(): Line | undefined {
+    return this.#held > 0 ? { ...this.#line(new Uint8Array(0)), unended: true } : undefined;
+  }
+}
+
+/**
+ * The lines of byte chunks (LineSplitter), holding no more than one line and
+ * the lines of one chunk: a line too long is thrown once those before it are
+ * given.
+ */
+export async function* splitLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string, maxBytes = MAX_LINE_BYTES): AsyncGenerator<Line> {
+  const lines = new LineSplitter(name, maxBytes);
+  for await (const chunk of chunks) {
+    const ended: Line[] = [];
+    let tooLong: unknown;
+    try {
+      lines.push(chunk, (line) => void ended.push(line));
+    } catch (err) {
+      tooLong = err;
+    }
+    yield* ended;
+    if (tooLong !== undefined) throw tooLong;
+  }
+  const last = lines.end();
+  if (last !== undefined) yield last;
 }
 
 /**
@@ -207,31 +234,62 @@ function badUtf8At(bytes: Uint8Array): number | undefined {
   return undefined;
 }
 
+/** The entry of a line of JSON Lines `name`: its canonical form, checked; undefined for a blank line. */
+function lineEntry({ bytes, number, unended }: Line, name: string): Input | undefined {
+  if (!bytes.some((b) => b !== 0x20 && b !== 0x09)) return undefined;
+  const source = `${name}:${number}`;
+  // A last line that is JSON is whole, with or without its line break; one that is not may have been cut off.
+  const cut = unended === true ? ' (the last line, with no line break after it: cut off where its producer stopped writing?)' : '';
+  let entry: Uint8Array;
+  try {
+    entry = canonicalizeJson(bytes);
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    const at = badUtf8At(bytes);
+    if (at !== undefined) {
+      const shown = Array.from(bytes.subarray(at, at + 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+      throw new BadInputError(
+        `${source}: not UTF-8 text: byte ${at + 1} of the line (of ${shown}) begins no UTF-8 character; ` +
+          `a JSON event is UTF-8 text (RFC 8259 §8.1): is the input in another encoding, such as Latin-1?${cut}`,
+      );
+    }
+    throw new BadInputError(`${source}: not an I-JSON value: ${err.message}${cut}`);
+  }
+  checkSize(entry.length, source, true);
+  return { entry, source };
+}
+
 /** The entries of JSON Lines: each non-blank line's canonical form, checked. */
 export async function* jsonLineEntries(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, name: string): AsyncGenerator<Input> {
-  for await (const { bytes, number, unended } of splitLines(chunks, name)) {
-    if (!bytes.some((b) => b !== 0x20 && b !== 0x09)) continue;
-    const source = `${name}:${number}`;
-    // A last line that is JSON is whole, with or without its line break; one that is not may have been cut off.
-    const cut = unended === true ? ' (the last line, with no line break after it: cut off where its producer stopped writing?)' : '';
-    let entry: Uint8Array;
-    try {
-      entry = canonicalizeJson(bytes);
-    } catch (err) {
-      if (!(err instanceof JsonError)) throw err;
-      const at = badUtf8At(bytes);
-      if (at !== undefined) {
-        const shown = Array.from(bytes.subarray(at, at + 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-        throw new BadInputError(
-          `${source}: not UTF-8 text: byte ${at + 1} of the line (of ${shown}) begins no UTF-8 character; ` +
-            `a JSON event is UTF-8 text (RFC 8259 §8.1): is the input in another encoding, such as Latin-1?${cut}`,
-        );
-      }
-      throw new BadInputError(`${source}: not an I-JSON value: ${err.message}${cut}`);
-    }
-    checkSize(entry.length, source, true);
-    yield { entry, source };
+  for await (const line of splitLines(chunks, name)) {
+    const next = lineEntry(line, name);
+    if (next !== undefined) yield next;
   }
+}
+
+/**
+ * The check of JSON Lines `name` held whole (holdInput) as it is read:
+ * `check(chunk)` checks each line the chunk ends as jsonLineEntries would,
+ * and throws what it would of the first bad one, so that a bad line stops
+ * the reading where it is rather than after MAX_HELD_INPUT_BYTES (an
+ * endless pipe of bad lines was read to that limit, then named as too much
+ * input to hold); `end()` checks the last line left open and gives the
+ * count of entries.
+ */
+function heldLinesCheck(name: string): { check: (chunk: Uint8Array) => void; end: () => number } {
+  const lines = new LineSplitter(name);
+  let entries = 0;
+  const count = (line: Line) => {
+    if (lineEntry(line, name) !== undefined) entries++;
+  };
+  return {
+    check: (chunk) => lines.push(chunk, count, false),
+    end: () => {
+      const last = lines.end();
+      if (last !== undefined) count(last);
+      return entries;
+    },
+  };
 }
 
 /** A file's bytes from where `handle` is, READ_CHUNK_BYTES at a time, each read only when asked for. */
@@ -439,8 +497,7 @@ export const HELD_BLOCK_BYTES = 64 * 1024;
  * held twice while it is copied into one array (900 MB of JSON Lines from
  * standard input peaked at 2.7 GB); small ones are copied into blocks (see
  * HELD_SMALL_CHUNK_BYTES). `checkChunk`, when given, sees each chunk once
- * it is held (`held()` all of them so far, this one last), and what it
- * throws stops the reading too.
+ * it is held, and what it throws stops the reading too.
  */
 async function holdChunks(
   opened: Opened,
@@ -448,7 +505,7 @@ async function holdChunks(
   limit: number,
   tooMuch: (read: readonly Uint8Array[]) => Error,
   signal: AbortSignal,
-  checkChunk?: (chunk: Uint8Array, held: () => readonly Uint8Array[]) => void,
+  checkChunk?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array[]> {
   const chunks = opened.chunks[Symbol.asyncIterator]();
   const parts: Uint8Array[] = [];
@@ -484,7 +541,7 @@ async function holdChunks(
         toBlock();
         parts.push(chunk);
       }
-      checkChunk?.(chunk, heldNow);
+      checkChunk?.(chunk);
       if (held > limit) throw tooMuch(heldNow());
       if (smallBytes >= HELD_BLOCK_BYTES) toBlock();
     }
@@ -503,11 +560,6 @@ async function countEntries(entries: AsyncIterable<Input>, input: string, signal
     n++;
   }
   return n;
-}
-
-async function checkHeld(name: string, chunks: readonly Uint8Array[], jsonLines: boolean, signal: AbortSignal): Promise<Checked> {
-  if (!jsonLines) checkSize(chunks.reduce((sum, c) => sum + c.length, 0), name);
-  return { kind: 'held', name, chunks, entries: jsonLines ? await countEntries(jsonLineEntries(chunks, name), name, signal) : 1 };
 }
 
 /**
@@ -532,22 +584,21 @@ export function entryTooLarge(name: string): BadInputError {
 }
 
 /**
- * Reads all of an input that cannot be read twice (standard input, a pipe),
- * up to what one entry holds, or with `jsonLines` up to MAX_HELD_INPUT_BYTES
- * and soon after a line past MAX_LINE_BYTES (lineLengthCheck).
+ * Reads all of an input that cannot be read twice (standard input, a pipe)
+ * and checks it: up to what one entry holds, or with `jsonLines` up to
+ * MAX_HELD_INPUT_BYTES, its lines checked as they are read (heldLinesCheck),
+ * so that the first bad one stops the reading.
  */
-async function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Uint8Array[]> {
+async function holdInput(opened: Opened, name: string, jsonLines: boolean, reading: Reading): Promise<Checked> {
   const what = name === '<stdin>' ? 'standard input' : name;
-  const tooMuch = () => (jsonLines ? heldTooMuch(name) : entryTooLarge(name));
-  if (!jsonLines) return holdChunks(opened, what, MAX_ENTRY_SIZE, tooMuch, reading.signal);
-  const lines = lineLengthCheck(name);
-  try {
-    return await holdChunks(opened, what, MAX_HELD_INPUT_BYTES, tooMuch, reading.signal, lines.check);
-  } catch (err) {
-    // The lines before one too long are checked first, so that the first bad line is the one named, as a regular FILE's is.
-    if (lines.tooLongIn !== undefined) await countEntries(jsonLineEntries(lines.tooLongIn, name), name, reading.signal);
-    throw err;
+  if (!jsonLines) {
+    const chunks = await holdChunks(opened, what, MAX_ENTRY_SIZE, () => entryTooLarge(name), reading.signal);
+    checkSize(chunks.reduce((sum, c) => sum + c.length, 0), name);
+    return { kind: 'held', name, chunks, entries: 1 };
   }
+  const lines = heldLinesCheck(name);
+  const chunks = await holdChunks(opened, what, MAX_HELD_INPUT_BYTES, () => heldTooMuch(name), reading.signal, lines.check);
+  return { kind: 'held', name, chunks, entries: lines.end() };
 }
 
 /**
@@ -557,7 +608,7 @@ async function holdInput(opened: Opened, name: string, jsonLines: boolean, readi
  * A stop signal throws a StoppedReading.
  */
 export async function check(source: string, jsonLines: boolean, reading: Reading): Promise<Checked> {
-  if (source === '-') return checkHeld('<stdin>', await holdInput(reading.stdin(), '<stdin>', jsonLines, reading), jsonLines, reading.signal);
+  if (source === '-') return await holdInput(reading.stdin(), '<stdin>', jsonLines, reading);
   let handle: FileHandle | undefined;
   try {
     const kind = await stat(source);
@@ -569,25 +620,23 @@ export async function check(source: string, jsonLines: boolean, reading: Reading
         opening.then((o) => o.release(), () => undefined);
         throw new StoppedReading(source);
       }
-      return await checkHeld(source, await holdInput(opened, source, jsonLines, reading), jsonLines, reading.signal);
+      return await holdInput(opened, source, jsonLines, reading);
     }
     if (kind.isCharacterDevice()) {
       // A terminal is read as it comes, and let go of at a stop (holdInput); another device by its FileHandle.
       const terminal = await openTerminal(source);
       if (terminal !== undefined) {
-        let data: Uint8Array[];
         try {
-          data = await holdInput(terminal, source, jsonLines, reading);
+          return await holdInput(terminal, source, jsonLines, reading);
         } finally {
           terminal.release();
         }
-        return await checkHeld(source, data, jsonLines, reading.signal);
       }
     }
     handle = await open(source, 'r');
     const stamp = await handle.stat();
     if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: it is a folder, not a file`);
-    if (!stamp.isFile()) return await checkHeld(source, await holdInput({ chunks: readChunks(handle), release: () => undefined }, source, jsonLines, reading), jsonLines, reading.signal);
+    if (!stamp.isFile()) return await holdInput({ chunks: readChunks(handle), release: () => undefined }, source, jsonLines, reading);
     if (!jsonLines) checkSize(stamp.size, source);
     return { kind: 'file', name: source, stamp, entries: jsonLines ? await countEntries(jsonLineEntries(readChunks(handle), source), source, reading.signal) : 1 };
   } catch (err) {

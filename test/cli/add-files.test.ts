@@ -5,7 +5,7 @@ import { appendFileSync, openSync, closeSync, truncateSync, writeSync } from 'no
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { BadInputError, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines } from '../../src/cli/add-input.js';
+import { BadInputError, LineSplitter, MAX_LINE_BYTES, READ_CHUNK_BYTES, splitLines, type Line } from '../../src/cli/add-input.js';
 import { addCommand } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
@@ -61,6 +61,29 @@ test('splitLines: any chunking gives the lines of the whole, "\\r\\n" and a last
       expect(await collectLines(chunks)).toEqual(expected);
     }),
     { numRuns: 500 },
+  );
+});
+
+test('LineSplitter without empty lines: the lines of the whole but those of no bytes, numbered the same, however long a run of "\\n" and however chunked', async () => {
+  const piece = fc.oneof(fc.constantFrom('a', 'b', ' ', '\r', '\n'), fc.integer({ min: 1, max: 9000 }).map((n) => '\n'.repeat(n)));
+  await fc.assert(
+    fc.asyncProperty(fc.array(piece, { maxLength: 30 }), fc.array(fc.nat(30_000)), async (pieces, cuts) => {
+      const s = pieces.join('');
+      const bytes = enc(s);
+      const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      const chunks = [0, ...at].map((start, i) => bytes.subarray(start, i < at.length ? at[i] : bytes.length));
+      const expected = s.split('\n').map((l, i): [number, string] => [i + 1, l]);
+      if (s.endsWith('\n') || s === '') expected.pop();
+      const lines = new LineSplitter('f');
+      const got: [number, string][] = [];
+      // Each line taken at once: it may be a view of its chunk.
+      const take = (line: Line) => void got.push([line.number, dec(line.bytes)]);
+      for (const chunk of chunks) lines.push(chunk, take, false);
+      const last = lines.end();
+      if (last !== undefined) take(last);
+      expect(got).toEqual(expected.filter(([, l]) => l !== '').map(([n, l]): [number, string] => [n, l.endsWith('\r') ? l.slice(0, -1) : l]));
+    }),
+    { numRuns: 300 },
   );
 });
 

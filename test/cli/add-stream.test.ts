@@ -414,6 +414,42 @@ test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stop
   expect(io.err()).toMatch(/^cairn add: standard input holds more than/);
 });
 
+test(`without --stream, a bad line of standard input stops cairn add where it is read, naming it, not after ${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB`, async () => {
+  // 64 KiB chunks, as a pipe gives them, given again and again: counted, never copied.
+  const fill = (line: string) => enc(line.repeat(Math.floor((64 * 1024) / line.length)));
+  let pulled = 0;
+  async function* input(first: Uint8Array[], then: Uint8Array): AsyncGenerator<Uint8Array> {
+    pulled = 0;
+    for (const c of [...first, then]) {
+      pulled++;
+      yield c;
+    }
+    for (;;) {
+      pulled++;
+      yield then;
+    }
+  }
+  const run = async (first: Uint8Array[], then: Uint8Array) => {
+    const f = fakeProcess();
+    const io = streamIo(input(first, then));
+    expect(await addCommand([...t.common, '--json-lines'], io, f.proc)).toBe(2);
+    expect(t.fake.requests).toEqual([]);
+    expect(f.stdinStops()).toBeGreaterThanOrEqual(1);
+    return io.err();
+  };
+  // yes '{"a":' | cairn add --json-lines: every line bad, the first named (it was read to 1 GiB, then called too much to hold).
+  expect(await run([], fill('{"a":\n'))).toBe('cairn add: <stdin>:1: not an I-JSON value: unexpected end of JSON input at column 6 (nothing was sent)\n');
+  expect(pulled).toBe(1);
+  // Good lines, blank ones (a chunk of 65,536), then a bad one in a later chunk, ended by the chunk after it.
+  const good = fill('{"a":1}\n');
+  const lines = good.length / 8;
+  const blank = new Uint8Array(64 * 1024).fill(0x0a);
+  expect(await run([good, blank, enc('\r\n \t\n{"b":2}\n{"c":')], fill('3,}\n'))).toBe(
+    `cairn add: <stdin>:${lines + blank.length + 4}: not an I-JSON value: unexpected character "}" (expected a string key in an object) at column 8 (nothing was sent)\n`,
+  );
+  expect(pulled).toBe(4);
+});
+
 /** Standard input, for check(), that gives `given`, a chunk at a time. */
 const readingOf = (given: Iterable<Uint8Array>): Reading => ({
   stdin: () => ({
