@@ -542,6 +542,8 @@ export interface SendTo {
   readonly readOnce: boolean;
   /** With --resume, the leaf hashes of the receipts in FILE: an entry of one not yet matched is passed over (see skips). */
   readonly held?: LeafCounts;
+  /** --receipts FILE when it is a regular file, which --resume can read, and whether --resume was given: for what to send again. */
+  readonly resumable?: { readonly file: string; readonly given: boolean };
 }
 
 /**
@@ -633,6 +635,16 @@ export class BatchSender {
       const readNoFurther = stream && this.#streamEnd === '' ? ', and cairn add read no further' : '';
       /** Standard input, or a pipe, gives its lines once: only its writer can give them again. */
       const feedAgain = (from: string) => (readOnce ? `feed the lines from ${from} on to cairn add again (it cannot read them twice itself)` : 'run the same cairn add again');
+      /** With --receipts FILE, a regular one: that --resume sends only what has no receipt there of all of the input sent again (unless given, for FILEs run again). */
+      const { resumable } = this.#to;
+      const resumeText =
+        resumable === undefined || (resumable.given && !readOnce)
+          ? ''
+          : !readOnce
+            ? `; add --resume for it to send only what has no receipt in ${resumable.file}`
+            : resumable.given
+              ? `; or feed it all of the input again: --resume sends only what has no receipt in ${resumable.file}`
+              : `; or feed it all of the input again with --resume, which sends only what has no receipt in ${resumable.file}`;
       /** The entries of a request that may have been logged, for a message: what became of them, and what running again does. */
       const maybeText = (sent: readonly Input[]) => {
         const one = sent.length === 1;
@@ -641,11 +653,11 @@ export class BatchSender {
           `${namedEntries(sent)} ${one ? 'was' : 'were'} sent and may have been logged without ${one ? 'its receipt' : 'their receipts'}; ` +
           `nothing after ${sent[sent.length - 1]!.source} was sent${readNoFurther}; ` +
           (readOnce ? `${feedAgain(from)}; it logs no entry twice` : 'running the same cairn add again logs no entry twice') +
-          `: the log answers one it holds with its first index and "duplicate": true`
+          `: the log answers one it holds with its first index and "duplicate": true${resumeText}`
         );
       };
-      /** With --stream, of lines read and not logged (the batch): that they were not, and how to send them. */
-      const unloggedText = () => `${next} and the lines after it were not logged${readNoFurther}: ${feedAgain(next)}`;
+      /** Of lines not logged (the batch, and without --stream those after it): that they were not, and how to send them. */
+      const unloggedText = () => `${next} and the lines after it were not logged${readNoFurther}: ${feedAgain(next)}${resumeText}`;
       if (err instanceof Stopped) {
         if (maybeLogged === undefined) {
           throw new Error(`stopped by ${s.stopBy ?? 'a signal'}: ${soFar(s)}; ${stream && batch.length > 0 ? unloggedText() : `nothing from ${next} on was logged`}`);
@@ -656,7 +668,8 @@ export class BatchSender {
       if (!(err instanceof Error)) throw err;
       // The batch is never empty here (a send is made only for an entry that follows it), but a message must not throw.
       if (maybeLogged !== undefined) err.message += ` (${done === 0 ? '' : `${loggedBefore(done, next, s.skipped)}; `}${maybeText(maybeLogged)})`;
-      else if (stream && batch.length > 0) err.message += ` (${done === 0 ? nothingLogged(s.skipped) : loggedBefore(done, next, s.skipped)}; ${unloggedText()})`;
+      // Without --stream too once lines were logged or passed over (a refusal part way), but for a FILE that changed, which says how.
+      else if (batch.length > 0 && (stream || (jsonLines && done + s.skipped > 0 && !(err instanceof InputError)))) err.message += ` (${done === 0 ? nothingLogged(s.skipped) : loggedBefore(done, next, s.skipped)}; ${unloggedText()})`;
       else if (done > 0) err.message += ` (${loggedBefore(done, next, s.skipped)})`;
       else if (err instanceof InputError) err.message += ' (nothing was logged)';
       if (this.#streamEnd !== '') err.message += `; ${this.#streamEnd}`;

@@ -95,7 +95,9 @@ all for that batch, reading no more meanwhile, with a notice when it begins
 and when the log answers again; sending it again logs no entry twice (the
 log answers one it holds as a duplicate, with its first index). Past that,
 or on any other failure to log a batch, cairn add stops (exit 2) naming the
-first line not logged, from which to feed the input again.
+first line not logged, from which to feed the input again; with --receipts
+FILE, feeding all of it again with --resume is safe too, and sends only
+what has no receipt in FILE (the message says so).
 
 Options:
   --url URL          the log (CAIRN_URL; default http://127.0.0.1:8080)
@@ -350,6 +352,8 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
     let readOnce = sources.includes('-');
     let receipts: ReceiptsWriter | undefined;
     let created = false;
+    /** Whether --receipts FILE is a regular file, which --resume can read. */
+    let receiptsRegular = false;
     /** With --resume, the receipts in FILE before this run. */
     let held: HeldReceipts | undefined;
     /**
@@ -486,6 +490,7 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         }
         try {
           const stat = await opened.file.stat();
+          receiptsRegular = stat.isFile();
           const input = files.find((c) => c.stamp.dev === stat.dev && c.stamp.ino === stat.ino);
           if (input !== undefined) throw new UsageError(`--receipts ${receiptsPath} is the input ${input.name}: receipts are appended to the receipts file, so give one that is not an input`);
           // A FILE made by this run holds no receipts: resuming is then a run from the start.
@@ -574,7 +579,14 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
         heldExtended = start = shown.latest.checkpoint;
         if (state.stopBy !== undefined) return await stoppedBeforeSending(`stopped by ${state.stopBy}: nothing was sent`, start);
       }
-      sender = new BatchSender(state, options, { client, newest: start, receipts, readOnce, ...(held === undefined ? {} : { held: held.counts }) });
+      sender = new BatchSender(state, options, {
+        client,
+        newest: start,
+        receipts,
+        readOnce,
+        ...(held === undefined ? {} : { held: held.counts }),
+        ...(receiptsRegular && receiptsPath !== undefined ? { resumable: { file: receiptsPath, given: resume } } : {}),
+      });
       await sender.sendAll(checked);
       const gone = await receiptsAtEnd();
       const { done, newIndexes, before, repeats, requests, tilesProved, reopenedAt, skipped } = state;

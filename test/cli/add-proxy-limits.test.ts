@@ -100,7 +100,7 @@ test('one entry alone that the proxy refuses: exit 2 naming its body limit and -
       `cairn add: POST ${t.fake.url}/v1/batch: 413: an HTML page, not the log's: 413 Request Entity Too Large; ` +
       `a proxy in front of the log refuses even one entry, <stdin>:4, in a request of ${bodyBytes([big])} bytes, as too large: ` +
       `raise its body limit (nginx: client_max_body_size; ${PROXY_BODY_LIMIT} takes cairn add's full batches), since no --batch-size sends less ` +
-      '(the 3 entries before <stdin>:4 were logged and their receipts written)\n',
+      '(the 3 entries before <stdin>:4 were logged and their receipts written; <stdin>:4 and the lines after it were not logged: feed the lines from <stdin>:4 on to cairn add again (it cannot read them twice itself))\n',
   );
   expect(receiptsOf(io.out()).map((r) => r.leaf_hash)).toEqual(lines.slice(0, 3).map(hashOf));
   expect(t.fake.entries).toHaveLength(603);

@@ -205,7 +205,11 @@ describe('a resumed run that fails part way', () => {
     const { status, io } = await add(['--json-lines', '--batch-size', '2', '--resume', '--receipts', receipts], stdinOf(lines));
     expect(status).toBe(2);
     expect(io.err()).toMatch(
-      /^cairn add: POST \S+\/v1\/batch: 400 BAD_REQUEST: injected \(the 2 entries before <stdin>:7 were logged and their receipts written \(4 entries already receipted passed over\)\)\n$/,
+      new RegExp(
+        '^cairn add: POST \\S+/v1/batch: 400 BAD_REQUEST: injected \\(the 2 entries before <stdin>:7 were logged and their receipts written \\(4 entries already receipted passed over\\); ' +
+          '<stdin>:7 and the lines after it were not logged: feed the lines from <stdin>:7 on to cairn add again \\(it cannot read them twice itself\\); ' +
+          `or feed it all of the input again: --resume sends only what has no receipt in ${receipts}\\)\\n$`,
+      ),
     );
 
     // With --stream, a bad line after lines passed over, none logged by this run.
@@ -215,6 +219,62 @@ describe('a resumed run that fails part way', () => {
     const streamIo = { ...captureIo(), readStdinChunks: () => input };
     expect(await addCommand([...t.common, '--json-lines', '--stream', '--resume', '--receipts', receipts], streamIo, fakeProcess().proc)).toBe(2);
     expect(streamIo.err()).toMatch(/^cairn add: <stdin>:3: not an I-JSON value: .* \(nothing was logged \(2 entries already receipted passed over\); that line and the lines after it were not logged: cairn add read no further\)\n$/);
+  });
+});
+
+describe('a run with --receipts FILE that fails part way says what --resume makes of all of the input sent again', () => {
+  /** Refuses the `nth` batch request from now on (400), as the log refuses one. */
+  const refuseBatch = (nth: number) => {
+    let batches = 0;
+    t.fake.hook = (path, _req, res) => {
+      if (path !== 'v1/batch' || ++batches !== nth) return false;
+      send(res, 400, { error: 'injected', code: 'BAD_REQUEST' });
+      return true;
+    };
+  };
+
+  test('standard input: feeding it all of the lines again with --resume, as the message says, sends only those without a receipt', async () => {
+    const receipts = freshPath('advice.jsonl');
+    const lines = events(6, 'advice');
+    refuseBatch(2);
+    const { status, io } = await add(['--json-lines', '--batch-size', '2', '--receipts', receipts], stdinOf(lines));
+    expect(status).toBe(2);
+    expect(io.err()).toMatch(
+      new RegExp(
+        '^cairn add: POST \\S+/v1/batch: 400 BAD_REQUEST: injected \\(the 2 entries before <stdin>:3 were logged and their receipts written; ' +
+          '<stdin>:3 and the lines after it were not logged: feed the lines from <stdin>:3 on to cairn add again \\(it cannot read them twice itself\\); ' +
+          `or feed it all of the input again with --resume, which sends only what has no receipt in ${receipts}\\)\\n$`,
+      ),
+    );
+    const sent = recordSent();
+    expect((await add(['--json-lines', '--batch-size', '2', '--resume', '--quiet', '--receipts', receipts], stdinOf(lines))).status).toBe(0);
+    expect(sent).toEqual([lines.slice(2, 4).map(canonical), lines.slice(4).map(canonical)]);
+    expect(receiptsOf(await readFile(receipts, 'utf8')).map((r) => r.leaf_hash)).toEqual(lines.map(hashOf));
+
+    // With --stream, the same.
+    refuseBatch(2);
+    const streamed = await add(['--json-lines', '--stream', '--batch-size', '2', '--receipts', freshPath('streamed.jsonl')], stdinOf(events(6, 'advice-stream')));
+    expect(streamed.status).toBe(2);
+    expect(streamed.io.err()).toMatch(/: feed the lines from <stdin>:\d+ on to cairn add again \(it cannot read them twice itself\); or feed it all of the input again with --resume, which sends only what has no receipt in \S+streamed\.jsonl\)\n$/);
+  });
+
+  test('a FILE: running the same cairn add again, with --resume added if it was not given; receipts on standard output: no word of --resume', async () => {
+    const file = freshPath('advice-input.jsonl');
+    await writeFile(file, stdinOf(events(6, 'advice-file')));
+    const receipts = freshPath('advice-file.jsonl');
+    const notLogged = `${file}:3 and the lines after it were not logged: run the same cairn add again`;
+    refuseBatch(2);
+    const first = await add(['--json-lines', '--batch-size', '2', '--receipts', receipts, file]);
+    expect(first.status).toBe(2);
+    expect(first.io.err()).toContain(` (the 2 entries before ${file}:3 were logged and their receipts written; ${notLogged}; add --resume for it to send only what has no receipt in ${receipts})\n`);
+    refuseBatch(2);
+    const resumed = await add(['--json-lines', '--batch-size', '1', '--resume', '--receipts', receipts, file]);
+    expect(resumed.status).toBe(2);
+    expect(resumed.io.err()).toContain(`; ${notLogged.replace(':3', ':4')})\n`);
+    refuseBatch(2);
+    const stdout = await add(['--json-lines', '--batch-size', '2', file]);
+    expect(stdout.status).toBe(2);
+    expect(stdout.io.err()).toContain(`; ${notLogged})\n`);
   });
 });
 

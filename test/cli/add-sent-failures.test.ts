@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { addCommand, ADD_USAGE } from '../../src/cli/add.js';
+import { addCommand, ADD_USAGE, processAdd } from '../../src/cli/add.js';
 import type { FetchLike } from '../../src/client/http.js';
 import { canonicalizeJson } from '../../src/jcs/canonical.js';
 import { decodeBase64, encodeBase64 } from '../../src/note/base64.js';
@@ -116,6 +116,25 @@ test('the same from a FILE, which cairn add can read again: running the same cai
   expect(mixed.err()).toContain(`; feed the lines from ${file}:1 on to cairn add again (it cannot read them twice itself); it logs no entry twice: `);
 });
 
+test('with --receipts FILE, a regular file, the words of a batch that may have been logged say that all of the input fed again with --resume sends only what has no receipt there', async () => {
+  const lines = events(4, 'reset-receipts');
+  let batches = 0;
+  t.fake.hook = (path, req, _res, body) => {
+    if (path !== 'v1/batch' || ++batches !== 2) return false;
+    take(body);
+    req.socket.resetAndDestroy();
+    return true;
+  };
+  const receipts = join(t.dir, 'reset-receipts.jsonl');
+  const proc = fakeAddProcess(processAdd().openReceipts).proc;
+  const io = captureIo({ stdin: stdinOf(lines) });
+  expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--quiet', '--receipts', receipts], io, proc)).toBe(2);
+  expect(io.err()).toContain(
+    ` (the 2 entries before <stdin>:3 were logged and their receipts written; ${maybe('the 2 entries <stdin>:3 to <stdin>:4', '<stdin>:4')}; ` +
+      `or feed it all of the input again with --resume, which sends only what has no receipt in ${receipts})\n`,
+  );
+});
+
 test('receipts that do not verify (one proof hash changed on the way): exit 1, and the batch is named as maybe logged', async () => {
   const lines = events(4, 'flip');
   let posts = 0;
@@ -157,7 +176,10 @@ test("the log's own refusals (a JSON 400, a 503 QUEUE_FULL) and a connection nev
     const io = captureIo({ stdin: stdinOf(lines) });
     expect(await addCommand([...t.common, '--json-lines', '--batch-size', '2', '--retries', '0', '--quiet'], io)).toBe(2);
     expect(io.err()).toMatch(new RegExp(`^cairn add: POST ${t.fake.url}/v1/batch: ${status} `));
-    expect(io.err()).toMatch(/ \(the 2 entries before <stdin>:3 were logged and their receipts written\)\n$/);
+    // Nothing from the batch refused on was logged: those lines are what to feed again.
+    expect(io.err()).toMatch(
+      / \(the 2 entries before <stdin>:3 were logged and their receipts written; <stdin>:3 and the lines after it were not logged: feed the lines from <stdin>:3 on to cairn add again \(it cannot read them twice itself\)\)\n$/,
+    );
   }
 
   // A refused connection: nothing reached the log.

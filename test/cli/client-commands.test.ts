@@ -166,7 +166,7 @@ test('cairn add waits out a 429 (rate limit) after its Retry-After and sends the
   expect(io.sleeps).toEqual([20_000, 20_000]);
   expect(io.err()).toMatch(/^cairn add: the log is at its rate limit \(RATE_LIMITED\); retry 1 of 10 in 20\.0 s\ncairn add: the log is at its rate limit \(RATE_LIMITED\); retry 2 of 10 in 20\.0 s\n/);
   expect(io.err()).toMatch(
-    /cairn add: POST \S+\/v1\/batch: 429 RATE_LIMITED: rate limit reached \(not retried: a wait of 3600 s is more than the 60 s left of the 60 s this client waits for one request\) \(the 2 entries before <stdin>:3 were logged and their receipts written\)\n$/,
+    /cairn add: POST \S+\/v1\/batch: 429 RATE_LIMITED: rate limit reached \(not retried: a wait of 3600 s is more than the 60 s left of the 60 s this client waits for one request\) \(the 2 entries before <stdin>:3 were logged and their receipts written; <stdin>:3 and the lines after it were not logged: feed the lines from <stdin>:3 on to cairn add again \(it cannot read them twice itself\)\)\n$/,
   );
   expect(receiptLines(io.out()).map((r) => r.leaf_hash)).toEqual(['{"rate":1}', '{"rate":2}'].map((e) => encodeBase64(leafHash(enc(e)))));
 
