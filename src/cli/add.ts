@@ -429,9 +429,9 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           for (const source of sources) checked.push(await check(source, jsonLines, reading));
         } catch (err) {
           if (err instanceof StoppedReading) throw new Error(`stopped by ${state.stopBy ?? 'a signal'} while reading ${err.input}: nothing was sent`);
-          // One bad input among many: none of the others was sent either.
+          // One bad input among many, or one that cannot be read (a UsageError: missing, a folder): none of the others was sent either.
           // Told by a flag, not by the message's words: a FILE's name may hold them.
-          if (err instanceof BadInputError && err.saysNothingSent !== true) err.message += ' (nothing was sent)';
+          if ((err instanceof BadInputError && err.saysNothingSent !== true) || err instanceof UsageError) err.message += ' (nothing was sent)';
           throw err;
         }
         state.readingOrOpening = false;
@@ -446,9 +446,9 @@ export async function addCommand(argv: string[], io: CliIo = processIo(), proc: 
           try {
             stamp = await stat(source);
           } catch (err) {
-            throw new UsageError(cannotRead(source, err));
+            throw new UsageError(`${cannotRead(source, err)} (nothing was sent)`);
           }
-          if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: it is a folder, not a file`);
+          if (stamp.isDirectory()) throw new UsageError(`cannot read ${source}: it is a folder, not a file (nothing was sent)`);
           if (stamp.isFile()) files.push({ name: source, stamp });
           else readOnce = true;
         }

@@ -127,6 +127,24 @@ test('a JSON Lines FILE of many reads is logged in order, CRLF and blank lines a
   expect(bad.err()).toMatch(new RegExp(`^cairn add: ${file}:5: not an I-JSON value`));
 });
 
+test('a FILE that cannot be read (not there, a folder) among several inputs: nothing was sent, said as for any input found bad before sending, with or without --stream', async () => {
+  const good = join(t.dir, 'unread-good.jsonl');
+  await writeFile(good, '{"a":1}\n');
+  const missing = join(t.dir, 'unread-missing.jsonl');
+  const before = treeSize();
+  for (const stream of [[], ['--stream']]) {
+    for (const [input, why] of [
+      [missing, 'it does not exist (ENOENT: no such file or directory)'],
+      [t.dir, 'it is a folder, not a file'],
+    ] as const) {
+      const io = captureIo({ stdin: '{"b":2}\n' });
+      expect(await addCommand([...t.common, '--json-lines', ...stream, good, '-', input], io)).toBe(2);
+      expect(io.err()).toBe(`cairn add: cannot read ${input}: ${why} (nothing was sent)\nRun 'cairn add --help' for its options.\n`);
+    }
+  }
+  expect(treeSize()).toBe(before);
+});
+
 test("a bad line is the input's fault, not the command line's: its message says what is wrong in add's own words, with no pointer to --help", async () => {
   const file = join(t.dir, 'words.jsonl');
   // Latin-1 "é" (0xe9) where UTF-8 is due: said as such, not as the log's "body is not valid UTF-8".

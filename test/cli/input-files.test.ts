@@ -23,8 +23,9 @@ test('a missing file, a folder or a path through a file is named with why, befor
   const fetch = async (url: string) => (asked.push(url), new Response(''));
   const common = ['--url', 'http://127.0.0.1:9', '--vkey', vkey];
   const runs: [string, (io: ReturnType<typeof captureIo>) => Promise<number>, string][] = [
-    ['add', (io) => addCommand([...common, missing], io), `cannot read ${missing}: it does not exist (ENOENT: no such file or directory)`],
-    ['add', (io) => addCommand([...common, dir()], io), `cannot read ${dir()}: it is a folder, not a file`],
+    // cairn add checks all of its inputs before it sends any: it says that nothing was sent, as of any input found bad.
+    ['add', (io) => addCommand([...common, missing], io), `cannot read ${missing}: it does not exist (ENOENT: no such file or directory) (nothing was sent)`],
+    ['add', (io) => addCommand([...common, dir()], io), `cannot read ${dir()}: it is a folder, not a file (nothing was sent)`],
     ['prove', (io) => proveCommand([...common, '--entry', missing], io), `cannot read ${missing}: it does not exist (ENOENT: no such file or directory)`],
     ['prove', (io) => proveCommand([...common, '--entry', join(file, 'x')], io), `cannot read ${join(file, 'x')}: a part of its path is a file, not a folder (ENOTDIR: not a directory)`],
     ['verify-receipt', (io) => verifyReceiptCommand([missing, '--entry', file, '--vkey', vkey], io), `cannot read ${missing}: it does not exist (ENOENT: no such file or directory)`],
