@@ -523,7 +523,15 @@ function evaluateGoals(plan: Plan, results: Results): Goal[] {
 }
 
 async function main(): Promise<void> {
-  const { plan, out } = parsePlan(process.argv.slice(2));
+  let parsed: { plan: Plan; out: string };
+  try {
+    parsed = parsePlan(process.argv.slice(2));
+  } catch (err) {
+    // A mistyped option or value is the caller's to fix: what was wrong and where the usage is, no stack.
+    process.stderr.write(`npm run bench: ${(err as Error).message} (see npm run bench -- --help)\n`);
+    process.exit(2);
+  }
+  const { plan, out } = parsed;
   const started = Date.now();
   const machine = describeMachine();
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
