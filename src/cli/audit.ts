@@ -48,7 +48,8 @@ Options:
   --vkey KEY|FILE    the log's verifier key, or a file holding it (CAIRN_VKEY)
   --key FILE         or: the log's private key file (default DIR/log.key)
   --json             print the result as one JSON object
-  --quiet            no progress bar
+  --quiet            no progress bar (on a terminal), no progress lines
+                     (elsewhere: one a minute)
   -h, --help         show this help
 
 The key that checks the signatures is the first of: --vkey, --key,
@@ -416,7 +417,7 @@ export async function auditCommand(argv: string[], io: CliIo = processIo()): Pro
     try {
       const state = await store.readState();
       if (state === undefined) throw new UsageError(`the store in ${shown} holds no log yet`);
-      const progress = new Progress(io.stderr, state.treeSize, 'entries audited', values.quiet !== true && values.json !== true);
+      const progress = new Progress(io.stderr, state.treeSize, 'entries audited', values.quiet !== true && values.json !== true, 'cairn audit');
       try {
         result = await audit(store, state, key, shown, progress);
       } catch (err) {

@@ -746,28 +746,41 @@ export function printableText(entry: Uint8Array): string | undefined {
   return hasUnsafeCharacter(text, '\t\n') ? undefined : text;
 }
 
+/** How often a progress that is not on a terminal writes a line, when it writes lines at all (see Progress). */
+export const PROGRESS_LINE_MS = 60_000;
+
 /**
  * A one-line progress bar on a terminal (redrawn at most every 100 ms, by
  * the monotonic clock: a step of the wall clock back must not stop the
- * redraws for as long); silent when `out` is not a TTY.
+ * redraws for as long); silent when `out` is not a TTY, unless `lines`
+ * names the command: then, for a run that takes long under cron or a
+ * service manager, a line of its own every PROGRESS_LINE_MS
+ * (`cairn audit: 2010000/100000000 entries audited (2%)`), none at the start
+ * or the end.
  */
 export class Progress {
   readonly #out: Output;
   readonly #total: number;
   readonly #label: string;
   readonly #enabled: boolean;
+  readonly #lines: string | undefined;
   /** When (performance.now) it last drew; none yet, whenever the process started. */
   #last = Number.NEGATIVE_INFINITY;
   #drawn = false;
 
-  constructor(out: Output, total: number, label: string, enabled = true) {
+  constructor(out: Output, total: number, label: string, enabled = true, lines?: string) {
     this.#out = out;
     this.#total = total;
     this.#label = label;
     this.#enabled = enabled && out.isTTY === true;
+    this.#lines = enabled && out.isTTY !== true ? lines : undefined;
   }
 
   update(done: number, force = false): void {
+    if (this.#lines !== undefined) {
+      this.#line(done);
+      return;
+    }
     if (!this.#enabled) return;
     const now = performance.now();
     if (!force && now - this.#last < 100) return;
@@ -777,6 +790,16 @@ export class Progress {
     const filled = Math.round(fraction * width);
     this.#out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(fraction * 100)}% ${done}/${this.#total} ${this.#label}\u001b[K`);
     this.#drawn = true;
+  }
+
+  /** A line of its own, when PROGRESS_LINE_MS passed since the first update or the last line. */
+  #line(done: number): void {
+    const now = performance.now();
+    if (this.#last === Number.NEGATIVE_INFINITY) this.#last = now;
+    if (now - this.#last < PROGRESS_LINE_MS) return;
+    this.#last = now;
+    const percent = this.#total === 0 ? 100 : Math.floor(Math.min(1, done / this.#total) * 100);
+    this.#out.write(`${this.#lines}: ${done}/${this.#total} ${this.#label} (${percent}%)\n`);
   }
 
   /** Draws the final state and ends the line. */
