@@ -338,37 +338,61 @@ test('without --stream, SIGINT while standard input is read (a producer that has
   expect(t.fake.requests).toEqual([]);
 });
 
+/**
+ * Standard input as a pipe gives it: the chunks of `first`, then `then` again
+ * and again (the same chunk each time: what is held is counted, never
+ * copied); `counted.pulled` is how many chunks were taken.
+ */
+function endlessStdin(first: Uint8Array[], then: Uint8Array) {
+  const counted = { pulled: 0 };
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for (const c of first) {
+      counted.pulled++;
+      yield c;
+    }
+    for (;;) {
+      counted.pulled++;
+      yield then;
+    }
+  }
+  return { chunks: chunks(), counted };
+}
+
+/**
+ * `cairn add --json-lines` without --stream on endless standard input
+ * (endlessStdin): exit 2, nothing sent, standard input stopped; what it said
+ * and how many chunks it took.
+ */
+async function refusedEndless(first: Uint8Array[], then: Uint8Array): Promise<{ err: string; pulled: number }> {
+  const f = fakeProcess();
+  const stdin = endlessStdin(first, then);
+  const io = streamIo(stdin.chunks);
+  expect(await addCommand([...t.common, '--json-lines'], io, f.proc)).toBe(2);
+  expect(t.fake.requests).toEqual([]);
+  expect(f.stdinStops()).toBeGreaterThanOrEqual(1);
+  return { err: io.err(), pulled: stdin.counted.pulled };
+}
+
 test(`without --stream, standard input of more than MAX_HELD_INPUT_BYTES (${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB) stops cairn add once that much is read, nothing sent, saying what to do instead`, async () => {
   // One 64 MiB chunk given again and again: what is held is counted, never copied.
   const chunk = new Uint8Array(64 * 2 ** 20).fill(0x0a);
-  let pulled = 0;
-  async function* endless(): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      pulled++;
-      yield chunk;
-    }
-  }
-  const f = fakeProcess();
-  const io = streamIo(endless());
-  expect(await addCommand([...t.common, '--json-lines'], io, f.proc)).toBe(2);
-  expect(io.err()).toBe(
+  const held = await refusedEndless([], chunk);
+  expect(held.err).toBe(
     `cairn add: standard input holds more than ${MAX_HELD_INPUT_BYTES} bytes (1 GiB), more than cairn add holds to check all of it before sending: nothing was sent; ` +
       'give it as a FILE (read twice, never held), or add --stream to send its lines as they are read\n',
   );
-  expect(pulled).toBe(MAX_HELD_INPUT_BYTES / chunk.length + 1);
-  expect(t.fake.requests).toEqual([]);
-  expect(f.stdinStops()).toBeGreaterThanOrEqual(1);
+  expect(held.pulled).toBe(MAX_HELD_INPUT_BYTES / chunk.length + 1);
   // A FILE that is held (a pipe, a device such as /dev/zero) is one already given: a regular file is what to give instead.
   expect(heldTooMuch('/dev/zero').message).toBe(
     `/dev/zero holds more than ${MAX_HELD_INPUT_BYTES} bytes (1 GiB), more than cairn add holds to check all of it before sending: nothing was sent; ` +
       'give a regular file in its place (read twice, never held), or add --stream to send its lines as they are read',
   );
   // One entry (no --json-lines) is held up to the most an entry holds.
-  pulled = 0;
-  const one = streamIo(endless());
+  const oneStdin = endlessStdin([], chunk);
+  const one = streamIo(oneStdin.chunks);
   expect(await addCommand([...t.common], one, fakeProcess().proc)).toBe(2);
   expect(one.err()).toBe(`cairn add: <stdin>: more than ${MAX_ENTRY_SIZE} bytes; an entry holds at most ${MAX_ENTRY_SIZE} (nothing was sent)\n`);
-  expect(pulled).toBe(1);
+  expect(oneStdin.counted.pulled).toBe(1);
 });
 
 test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stops cairn add soon after that much of it is read, naming it, not after ${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB`, async () => {
@@ -376,40 +400,23 @@ test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stop
   const chunk = (text: string) => new Uint8Array(64 * 1024).fill(text.charCodeAt(0));
   const xs = chunk('x');
   const newlines = chunk('\n');
-  let pulled = 0;
-  async function* input(first: Uint8Array[], then: Uint8Array): AsyncGenerator<Uint8Array> {
-    pulled = 0;
-    for (const c of first) {
-      pulled++;
-      yield c;
-    }
-    for (;;) {
-      pulled++;
-      yield then;
-    }
-  }
-  const run = async (first: Uint8Array[], then: Uint8Array) => {
-    const f = fakeProcess();
-    const io = streamIo(input(first, then));
-    expect(await addCommand([...t.common, '--json-lines'], io, f.proc)).toBe(2);
-    expect(t.fake.requests).toEqual([]);
-    expect(f.stdinStops()).toBeGreaterThanOrEqual(1);
-    return io.err();
-  };
   const most = MAX_LINE_BYTES / xs.length + 3;
 
   // A line that never ends (a 1.2 GB one used to be held to 1 GiB, then named as too much input to hold).
-  expect(await run([enc('{"a":1}\n\r\n{"b":')], xs)).toBe(`cairn add: <stdin>:3: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event (nothing was sent)\n`);
-  expect(pulled).toBeLessThanOrEqual(most);
+  const endless = await refusedEndless([enc('{"a":1}\n\r\n{"b":')], xs);
+  expect(endless.err).toBe(`cairn add: <stdin>:3: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event (nothing was sent)\n`);
+  expect(endless.pulled).toBeLessThanOrEqual(most);
   // One that ends in a later chunk, more lines after it.
   const long = [enc('{"a":1}\n{"b":"'), ...Array.from({ length: 15 }, () => xs), enc(`${'x'.repeat(70_000)}"}\n{"c":3}\n`)];
-  expect(await run(long, newlines)).toBe(`cairn add: <stdin>:2: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event (nothing was sent)\n`);
-  expect(pulled).toBe(long.length);
+  const ended = await refusedEndless(long, newlines);
+  expect(ended.err).toBe(`cairn add: <stdin>:2: a line longer than ${MAX_LINE_BYTES} bytes, too long for a JSON event (nothing was sent)\n`);
+  expect(ended.pulled).toBe(long.length);
   // A bad line before it is the one named, as in a FILE.
-  expect(await run([enc('{"a":1}\n{bad\n')], xs)).toBe('cairn add: <stdin>:2: not an I-JSON value: unexpected character "b" (expected a string key in an object) at column 2 (nothing was sent)\n');
-  expect(pulled).toBeLessThanOrEqual(most);
+  const bad = await refusedEndless([enc('{"a":1}\n{bad\n')], xs);
+  expect(bad.err).toBe('cairn add: <stdin>:2: not an I-JSON value: unexpected character "b" (expected a string key in an object) at column 2 (nothing was sent)\n');
+  expect(bad.pulled).toBeLessThanOrEqual(most);
   // A line of MAX_LINE_BYTES and its "\r\n", its "\r" and "\n" in different chunks, is not too long.
-  const io = streamIo(input([enc(`{"a":${' '.repeat(MAX_LINE_BYTES - 7)}1}\r`), enc('\n')], newlines));
+  const io = streamIo(endlessStdin([enc(`{"a":${' '.repeat(MAX_LINE_BYTES - 7)}1}\r`), enc('\n')], newlines).chunks);
   expect(await addCommand([...t.common, '--json-lines'], io, fakeProcess().proc)).toBe(2);
   expect(io.err()).toMatch(/^cairn add: standard input holds more than/);
 });
@@ -417,37 +424,19 @@ test(`without --stream, a line of standard input longer than MAX_LINE_BYTES stop
 test(`without --stream, a bad line of standard input stops cairn add where it is read, naming it, not after ${MAX_HELD_INPUT_BYTES / 2 ** 30} GiB`, async () => {
   // 64 KiB chunks, as a pipe gives them, given again and again: counted, never copied.
   const fill = (line: string) => enc(line.repeat(Math.floor((64 * 1024) / line.length)));
-  let pulled = 0;
-  async function* input(first: Uint8Array[], then: Uint8Array): AsyncGenerator<Uint8Array> {
-    pulled = 0;
-    for (const c of [...first, then]) {
-      pulled++;
-      yield c;
-    }
-    for (;;) {
-      pulled++;
-      yield then;
-    }
-  }
-  const run = async (first: Uint8Array[], then: Uint8Array) => {
-    const f = fakeProcess();
-    const io = streamIo(input(first, then));
-    expect(await addCommand([...t.common, '--json-lines'], io, f.proc)).toBe(2);
-    expect(t.fake.requests).toEqual([]);
-    expect(f.stdinStops()).toBeGreaterThanOrEqual(1);
-    return io.err();
-  };
   // yes '{"a":' | cairn add --json-lines: every line bad, the first named (it was read to 1 GiB, then called too much to hold).
-  expect(await run([], fill('{"a":\n'))).toBe('cairn add: <stdin>:1: not an I-JSON value: unexpected end of JSON input at column 6 (nothing was sent)\n');
-  expect(pulled).toBe(1);
+  const every = await refusedEndless([], fill('{"a":\n'));
+  expect(every.err).toBe('cairn add: <stdin>:1: not an I-JSON value: unexpected end of JSON input at column 6 (nothing was sent)\n');
+  expect(every.pulled).toBe(1);
   // Good lines, blank ones (a chunk of 65,536), then a bad one in a later chunk, ended by the chunk after it.
   const good = fill('{"a":1}\n');
   const lines = good.length / 8;
   const blank = new Uint8Array(64 * 1024).fill(0x0a);
-  expect(await run([good, blank, enc('\r\n \t\n{"b":2}\n{"c":')], fill('3,}\n'))).toBe(
+  const later = await refusedEndless([good, blank, enc('\r\n \t\n{"b":2}\n{"c":')], fill('3,}\n'));
+  expect(later.err).toBe(
     `cairn add: <stdin>:${lines + blank.length + 4}: not an I-JSON value: unexpected character "}" (expected a string key in an object) at column 8 (nothing was sent)\n`,
   );
-  expect(pulled).toBe(4);
+  expect(later.pulled).toBe(4);
 });
 
 /** Standard input, for check(), that gives `given`, a chunk at a time. */
