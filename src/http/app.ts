@@ -3,7 +3,7 @@ import { canonicalizeValue } from '../jcs/canonical.js';
 import { JsonError } from '../jcs/json-error.js';
 import { JsonLimitError, MAX_JSON_BODY, parseIJson, type JsonKind, type JsonValue } from '../jcs/parse.js';
 import { formatTilePath, parseTilePath, TILE_WIDTH, type Tile } from '../merkle/tile.js';
-import { CLOCK_BEHIND_MESSAGE } from '../log/clock-behind.js';
+import { CLOCK_BEHIND_MESSAGE, isoDate } from '../log/clock-behind.js';
 import { LogError } from '../log/errors.js';
 import { MAX_BATCH_ENTRIES, MAX_ENTRY_SIZE, type Log, type Receipt } from '../log/log.js';
 import { REQUEST_MESSAGE, silentLogger, type Logger } from '../log/logger.js';
@@ -671,9 +671,7 @@ export function createApp(options: AppOptions): express.Express {
     // in a load balancer, but the body says so, as the server's warning does.
     const head = log.latest();
     const behindMs = log.clockBehindMs();
-    const dated = new Date(head.timestamp);
-    const treeHead = Number.isNaN(dated.getTime()) ? head.timestamp : dated.toISOString();
-    const clock = behindMs === 0 ? {} : { clock_behind: { seconds: Math.floor(behindMs / 1000), tree_head: treeHead, message: CLOCK_BEHIND_MESSAGE } };
+    const clock = behindMs === 0 ? {} : { clock_behind: { seconds: Math.floor(behindMs / 1000), tree_head: isoDate(head.timestamp), message: CLOCK_BEHIND_MESSAGE } };
     res.json({ status: 'ok', tree_size: head.treeSize, ...clock });
   });
 

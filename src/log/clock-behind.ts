@@ -109,7 +109,7 @@ export class ClockBehindLog {
 }
 
 /** `ms` since the epoch as an ISO date, or the number where it is none. */
-function isoDate(ms: number): string | number {
+export function isoDate(ms: number): string | number {
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? ms : date.toISOString();
 }
